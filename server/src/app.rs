@@ -1,0 +1,263 @@
+//! The application: shared state, routing, and the request checks every endpoint
+//! relies on (method, content type, body size and read time).
+//!
+//! `App::handle` takes any `http_body::Body`, so tests and benches can drive it
+//! in-process; `lib.rs` puts it behind hyper connections.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use deviceflow_wire::{ErrorCode, METADATA_PATH};
+use http_body_util::{BodyExt, Limited};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, StatusCode};
+
+use crate::clients::{AuthError, Client};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::form::Form;
+use crate::metrics::{Endpoint, Metrics};
+use crate::response::{self, OAuthError, Reply};
+use crate::store::{MemoryStore, SessionStore};
+use crate::tokens::TokenStore;
+
+/// Paths of the endpoints, relative to the issuer.
+pub mod paths {
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const INTROSPECTION: &str = "/oauth/introspect";
+    pub const REVOCATION: &str = "/oauth/revoke";
+    pub const ADMIN_DECISIONS: &str = "/admin/decisions";
+    /// RFC 8628 §3.2 `verification_uri`: where the person enters the code.
+    pub const VERIFICATION: &str = "/device";
+    pub const HEALTH: &str = "/healthz";
+    pub const METRICS: &str = "/metrics";
+}
+
+/// Everything a request can reach.
+pub struct App<S: SessionStore = MemoryStore> {
+    pub settings: Settings,
+    /// Issuer identifier and base URL, without a trailing slash.
+    pub issuer: String,
+    pub store: S,
+    pub tokens: TokenStore,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    /// RFC 8414 metadata, rendered once.
+    pub(crate) metadata: Bytes,
+}
+
+impl App<MemoryStore> {
+    /// An app on the in-memory store.
+    pub fn new(settings: Settings, issuer: String, clock: Clock) -> App<MemoryStore> {
+        let store = MemoryStore::new(
+            settings.max_sessions,
+            settings.expired_retention_secs * 1000,
+        );
+        App::with_store(settings, issuer, clock, store)
+    }
+}
+
+impl<S: SessionStore> App<S> {
+    pub fn with_store(settings: Settings, issuer: String, clock: Clock, store: S) -> App<S> {
+        let tokens = TokenStore::new(
+            settings.access_token_ttl_secs * 1000,
+            settings.refresh_token_ttl_secs * 1000,
+        );
+        let metadata = crate::endpoints::metadata::render(&settings, &issuer);
+        App {
+            settings,
+            issuer,
+            store,
+            tokens,
+            clock,
+            metrics: Metrics::default(),
+            metadata,
+        }
+    }
+
+    /// Answers one request. Never fails and never panics on input: every refusal is an
+    /// HTTP answer with a JSON error body.
+    pub async fn handle<B>(&self, req: Request<B>) -> Reply
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let start = Instant::now();
+        let (endpoint, reply) = self.route(req).await;
+        self.metrics.observe(endpoint, start.elapsed());
+        reply
+    }
+
+    async fn route<B>(&self, req: Request<B>) -> (Endpoint, Reply)
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        use paths::*;
+        let post = |e: Endpoint| (e, "POST");
+        let (endpoint, allow) = match req.uri().path() {
+            TOKEN => post(Endpoint::Token),
+            DEVICE_AUTHORIZATION => post(Endpoint::DeviceAuthorization),
+            INTROSPECTION => post(Endpoint::Introspection),
+            REVOCATION => post(Endpoint::Revocation),
+            ADMIN_DECISIONS if self.settings.admin_token.is_some() => post(Endpoint::Admin),
+            METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
+            _ => return (Endpoint::Other, response::not_found()),
+        };
+        let method_ok = match allow {
+            "POST" => req.method() == Method::POST,
+            _ => req.method() == Method::GET,
+        };
+        if !method_ok {
+            return (endpoint, response::method_not_allowed(allow));
+        }
+        if allow == "GET" {
+            let reply = match req.uri().path() {
+                METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
+                HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
+                _ => self.render_metrics(),
+            };
+            return (endpoint, reply);
+        }
+        let (parts, body) = match self.read_form(req).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.metrics.request_error();
+                return (endpoint, e.reply());
+            }
+        };
+        let reply = match endpoint {
+            Endpoint::Token => self.token(&parts, &body),
+            Endpoint::DeviceAuthorization => self.device_authorization(&parts, &body),
+            Endpoint::Introspection => self.introspection(&parts, &body),
+            Endpoint::Revocation => self.revocation(&parts, &body),
+            _ => self.admin_decision(&parts, &body),
+        };
+        (endpoint, reply)
+    }
+
+    /// Checks the media type and reads the body within the size and time limits.
+    ///
+    /// RFC 8628 §3.1 / RFC 6749 §3.2: requests use the
+    /// `application/x-www-form-urlencoded` format "with a character encoding of UTF-8".
+    async fn read_form<B>(&self, req: Request<B>) -> Result<(Parts, Bytes), OAuthError>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        check_form_content_type(parts.headers.get(CONTENT_TYPE))?;
+        let limit = self.settings.max_body_bytes;
+        let read = Limited::new(body, limit).collect();
+        let timeout = Duration::from_millis(self.settings.body_read_timeout_ms);
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(OAuthError::invalid_request(format!(
+                    "the request body is larger than {limit} bytes"
+                ))
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE))
+            }
+            Ok(Err(_)) => Err(OAuthError::invalid_request(
+                "the request body could not be read",
+            )),
+            Err(_) => Err(
+                OAuthError::invalid_request("the request body was not received in time")
+                    .with_status(StatusCode::REQUEST_TIMEOUT),
+            ),
+        }
+    }
+
+    fn render_metrics(&self) -> Reply {
+        let text = self
+            .metrics
+            .render(self.store.len(), self.tokens.access_tokens());
+        let mut r = response::json(StatusCode::OK, text);
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        r
+    }
+
+    /// Authenticates the caller (see [`crate::clients::Clients::authenticate`]) and
+    /// turns a failure into its RFC 6749 §5.2 answer.
+    pub(crate) fn client<'a>(
+        &'a self,
+        parts: &Parts,
+        form: &Form<'_>,
+    ) -> Result<&'a Client, OAuthError> {
+        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        self.settings
+            .clients
+            .authenticate(authorization, form)
+            .map_err(|e| match e {
+                AuthError::Malformed(why) => OAuthError::invalid_request(why),
+                AuthError::Failed { basic } => {
+                    let e =
+                        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
+                    if basic {
+                        e.with_basic_challenge()
+                    } else {
+                        e
+                    }
+                }
+            })
+    }
+
+    /// Removes what expired: sessions past their retention, and expired tokens.
+    pub fn sweep(&self) {
+        let now = self.clock.now();
+        let stats = self.store.sweep(now);
+        self.metrics.sessions_expired(stats.expired_unredeemed);
+        self.tokens.sweep(now);
+    }
+}
+
+/// Parses a form body, mapping its errors to `invalid_request`.
+pub(crate) fn parse_form(body: &[u8]) -> Result<Form<'_>, OAuthError> {
+    Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
+fn check_form_content_type(value: Option<&HeaderValue>) -> Result<(), OAuthError> {
+    const WANT: &str = "Content-Type must be application/x-www-form-urlencoded (RFC 8628 §3.1)";
+    let value = value
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| OAuthError::invalid_request(WANT))?;
+    let mut params = value.split(';');
+    let essence = params.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(WANT));
+    }
+    for p in params {
+        if let Some((name, v)) = p.split_once('=') {
+            let v = v.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8") {
+                return Err(OAuthError::invalid_request(
+                    "the form body must be UTF-8 (RFC 8628 §3.1); charset must be UTF-8 if given",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_content_types() {
+        let ok =
+            |v: &'static str| check_form_content_type(Some(&HeaderValue::from_static(v))).is_ok();
+        assert!(ok("application/x-www-form-urlencoded"));
+        assert!(ok("application/x-www-form-urlencoded; charset=UTF-8"));
+        assert!(ok("Application/X-WWW-Form-Urlencoded;charset=\"utf-8\""));
+        assert!(!ok("application/json"));
+        assert!(!ok("application/x-www-form-urlencoded; charset=latin1"));
+        assert!(!ok("multipart/form-data; boundary=x"));
+        assert!(check_form_content_type(None).is_err());
+    }
+}

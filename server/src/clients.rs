@@ -1,0 +1,288 @@
+//! Registered clients and client authentication (RFC 6749 §2.3, §3.2.1; RFC 8628 §3.1).
+//!
+//! One function, [`Clients::authenticate`], decides who is calling for every endpoint
+//! that takes client credentials, so the device authorization endpoint and the token
+//! endpoint authenticate "in the same manner" (RFC 8628 §3.1) by construction.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::form::{percent_decode, Form};
+use crate::scope::ScopeSet;
+
+/// Index of a client in the registry: small enough to live in every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId(pub u16);
+
+/// RFC 8414 §2 / RFC 7591 §2 names of client authentication methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: ClientId,
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client.
+    pub secret_sha256: Option<[u8; 32]>,
+    pub auth_methods: Vec<AuthMethod>,
+    pub allowed_scope: ScopeSet,
+    pub default_scope: ScopeSet,
+    pub device_grant: bool,
+    pub refresh_grant: bool,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_sha256.is_none()
+    }
+
+    fn secret_matches(&self, presented: &[u8]) -> bool {
+        match &self.secret_sha256 {
+            Some(stored) => Sha256::digest(presented).as_slice().ct_eq(stored).into(),
+            None => false,
+        }
+    }
+}
+
+/// Why client authentication failed; each maps to one RFC 6749 §5.2 answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// `invalid_request`: the request itself is malformed (two methods, a missing
+    /// `client_id`, a Basic header that does not decode).
+    Malformed(&'static str),
+    /// `invalid_client`: unknown client, wrong or missing secret, or a method the client
+    /// is not registered for. `basic` says whether the Authorization header was used,
+    /// which makes the answer 401 with `WWW-Authenticate: Basic`.
+    Failed { basic: bool },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Clients {
+    clients: Vec<Client>,
+    index: HashMap<String, ClientId>,
+}
+
+impl Clients {
+    pub fn new(clients: Vec<Client>, index: HashMap<String, ClientId>) -> Clients {
+        Clients { clients, index }
+    }
+
+    pub fn by_client_id(&self, client_id: &str) -> Option<&Client> {
+        self.index.get(client_id).map(|id| self.get(*id))
+    }
+
+    /// The client with this id. Ids come only from this registry, so the index is valid.
+    pub fn get(&self, id: ClientId) -> &Client {
+        &self.clients[id.0 as usize]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.clients.iter()
+    }
+
+    /// Authenticates the caller of a token-style endpoint.
+    ///
+    /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in
+    /// each request." RFC 6749 §2.3.1: the Basic username and password are
+    /// form-urlencoded before base64. RFC 8628 §3.1 / §3.4: a public client sends
+    /// `client_id` alone.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form<'_>,
+    ) -> Result<&Client, AuthError> {
+        let body_id = form
+            .get("client_id")
+            .map_err(|_| AuthError::Malformed("client_id"))?;
+        let body_secret = form
+            .get("client_secret")
+            .map_err(|_| AuthError::Malformed("client_secret"))?;
+
+        if let Some(header) = authorization {
+            let (id, secret) = parse_basic(header)?;
+            if body_secret.is_some() {
+                return Err(AuthError::Malformed(
+                    "more than one client authentication method (RFC 6749 §2.3)",
+                ));
+            }
+            if body_id.as_deref().is_some_and(|b| b != id) {
+                return Err(AuthError::Malformed(
+                    "client_id in the body differs from the Authorization header",
+                ));
+            }
+            let client = self
+                .by_client_id(&id)
+                .ok_or(AuthError::Failed { basic: true })?;
+            let ok = client.auth_methods.contains(&AuthMethod::ClientSecretBasic)
+                && client.secret_matches(secret.as_bytes());
+            return if ok {
+                Ok(client)
+            } else {
+                Err(AuthError::Failed { basic: true })
+            };
+        }
+
+        let Some(id) = body_id else {
+            // RFC 8628 §3.1, §3.4: client_id is REQUIRED when the client does not
+            // authenticate otherwise.
+            return Err(AuthError::Malformed("client_id is required"));
+        };
+        let client = self
+            .by_client_id(&id)
+            .ok_or(AuthError::Failed { basic: false })?;
+        match (client.is_public(), body_secret) {
+            (true, None) => Ok(client),
+            // A public client has no secret to present.
+            (true, Some(_)) => Err(AuthError::Failed { basic: false }),
+            // RFC 8628 §3.4: a confidential client MUST authenticate.
+            (false, None) => Err(AuthError::Failed { basic: false }),
+            (false, Some(secret)) => {
+                let ok = client.auth_methods.contains(&AuthMethod::ClientSecretPost)
+                    && client.secret_matches(secret.as_bytes());
+                if ok {
+                    Ok(client)
+                } else {
+                    Err(AuthError::Failed { basic: false })
+                }
+            }
+        }
+    }
+}
+
+/// Parses `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
+    const MALFORMED: AuthError =
+        AuthError::Malformed("the Authorization header is not valid HTTP Basic credentials");
+    let header = std::str::from_utf8(header).map_err(|_| MALFORMED)?;
+    let (scheme, rest) = header
+        .split_once(' ')
+        .ok_or(AuthError::Failed { basic: true })?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        // Another scheme (Bearer, DPoP...) is not a client authentication method here.
+        return Err(AuthError::Failed { basic: true });
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| MALFORMED)?;
+    let decoded = std::str::from_utf8(&decoded).map_err(|_| MALFORMED)?;
+    let (id, secret) = decoded.split_once(':').ok_or(MALFORMED)?;
+    let id = percent_decode(id.as_bytes()).map_err(|_| MALFORMED)?;
+    let secret = percent_decode(secret.as_bytes()).map_err(|_| MALFORMED)?;
+    if id.is_empty() {
+        return Err(MALFORMED);
+    }
+    Ok((id.into_owned(), secret.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FileConfig, Settings};
+
+    fn clients() -> Clients {
+        Settings::from_file(FileConfig::demo()).unwrap().clients
+    }
+
+    fn basic(id: &str, secret: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))).into_bytes()
+    }
+
+    #[test]
+    fn public_client_by_client_id() {
+        let c = clients();
+        let form = Form::parse(b"client_id=demo-device").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap().client_id,
+            "demo-device"
+        );
+    }
+
+    #[test]
+    fn confidential_client_by_basic_and_by_post() {
+        let c = clients();
+        let empty = Form::parse(b"").unwrap();
+        let ok = c.authenticate(Some(&basic("demo-confidential", "demo-secret")), &empty);
+        assert_eq!(ok.unwrap().client_id, "demo-confidential");
+        let form = Form::parse(b"client_id=demo-confidential&client_secret=demo-secret").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap().client_id,
+            "demo-confidential"
+        );
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded() {
+        // RFC 6749 §2.3.1: "demo-secret" with its dash percent-encoded is the same secret.
+        let c = clients();
+        let empty = Form::parse(b"").unwrap();
+        let ok = c.authenticate(Some(&basic("demo%2Dconfidential", "demo%2Dsecret")), &empty);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn failures_say_whether_basic_was_used() {
+        let c = clients();
+        let empty = Form::parse(b"").unwrap();
+        assert_eq!(
+            c.authenticate(Some(&basic("demo-confidential", "wrong")), &empty)
+                .unwrap_err(),
+            AuthError::Failed { basic: true }
+        );
+        let form = Form::parse(b"client_id=demo-confidential&client_secret=wrong").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap_err(),
+            AuthError::Failed { basic: false }
+        );
+        let form = Form::parse(b"client_id=demo-confidential").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap_err(),
+            AuthError::Failed { basic: false }
+        );
+        let form = Form::parse(b"client_id=nobody").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap_err(),
+            AuthError::Failed { basic: false }
+        );
+    }
+
+    #[test]
+    fn two_methods_or_no_client_id_are_malformed_requests() {
+        let c = clients();
+        let form = Form::parse(b"client_secret=demo-secret").unwrap();
+        assert!(matches!(
+            c.authenticate(Some(&basic("demo-confidential", "demo-secret")), &form),
+            Err(AuthError::Malformed(_))
+        ));
+        let form = Form::parse(b"scope=openid").unwrap();
+        assert!(matches!(
+            c.authenticate(None, &form),
+            Err(AuthError::Malformed(_))
+        ));
+        let form = Form::parse(b"client_id=").unwrap();
+        assert!(matches!(
+            c.authenticate(None, &form),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            c.authenticate(Some(b"Basic !!!"), &Form::parse(b"").unwrap()),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+}

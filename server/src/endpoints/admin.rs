@@ -1,0 +1,140 @@
+//! The approval path for machines: approve or deny a user code as a named user.
+//!
+//! `POST /admin/decisions` with `Authorization: Bearer <admin token>` and a form of
+//! `user_code`, `action` (`approve` or `deny`) and `user`. It exists for tests, the
+//! conformance suite and the device fleets; it is not routed at all unless an admin
+//! token is configured.
+
+use std::borrow::Cow;
+
+use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::http::request::Parts;
+use hyper::StatusCode;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::app::{parse_form, App};
+use crate::response::{self, wire_safe, Reply};
+use crate::session::{DecideError, Decision};
+use crate::store::SessionStore;
+use crate::user_code::UserCode;
+
+#[derive(Serialize)]
+struct DecisionResponse<'a> {
+    user_code: String,
+    decision: &'static str,
+    user: &'a str,
+    client_id: &'a str,
+    scope: String,
+}
+
+#[derive(Serialize)]
+struct AdminError<'a> {
+    error: &'static str,
+    error_description: Cow<'a, str>,
+}
+
+fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
+    response::json_value(
+        status,
+        &AdminError {
+            error,
+            error_description: wire_safe(description),
+        },
+    )
+}
+
+impl<S: SessionStore> App<S> {
+    pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8]) -> Reply {
+        let Some(expected) = self.settings.admin_token.as_deref() else {
+            return response::not_found();
+        };
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        // Constant time, so the token cannot be found byte by byte.
+        if !bool::from(presented.ct_eq(expected.as_bytes())) {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a valid admin bearer token is required",
+            );
+            r.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"deviceflow-admin\""),
+            );
+            return r;
+        }
+        let form = match parse_form(body) {
+            Ok(f) => f,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &e.description),
+        };
+        let field = |name: &str| form.get(name).ok().flatten();
+        let Some(typed) = field("user_code") else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "user_code is required",
+            );
+        };
+        let Some(user_code) = UserCode::normalize(&typed) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_user_code",
+                "no pending request has this user code",
+            );
+        };
+        let Some(username) = field("user") else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "user (the approving person's username) is required",
+            );
+        };
+        let Some(user) = self.settings.users.by_username(&username) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unknown_user",
+                &format!("no configured user is named \"{username}\""),
+            );
+        };
+        let decision = match field("action").as_deref() {
+            Some("approve") => Decision::Approve(user.id),
+            Some("deny") => Decision::Deny,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "action must be \"approve\" or \"deny\"",
+                )
+            }
+        };
+        match self.store.decide(user_code, decision, self.clock.now()) {
+            Ok(info) => {
+                let approved = matches!(decision, Decision::Approve(_));
+                self.metrics.decision(approved);
+                response::json_value(
+                    StatusCode::OK,
+                    &DecisionResponse {
+                        user_code: user_code.display(),
+                        decision: if approved { "approved" } else { "denied" },
+                        user: &user.username,
+                        client_id: &self.settings.clients.get(info.client).client_id,
+                        scope: self.settings.scopes.format(info.scope),
+                    },
+                )
+            }
+            Err(e @ DecideError::Unknown) => {
+                error(StatusCode::NOT_FOUND, "unknown_user_code", &e.to_string())
+            }
+            Err(e @ DecideError::Expired) => {
+                error(StatusCode::GONE, "expired_user_code", &e.to_string())
+            }
+            Err(e @ DecideError::AlreadyDecided) => {
+                error(StatusCode::CONFLICT, "already_decided", &e.to_string())
+            }
+        }
+    }
+}

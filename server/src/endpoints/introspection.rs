@@ -1,0 +1,85 @@
+//! Token introspection (RFC 7662), for resource servers holding a confidential client.
+
+use hyper::http::request::Parts;
+use hyper::StatusCode;
+use serde::Serialize;
+
+use crate::app::{parse_form, App};
+use crate::response::{self, OAuthError, Reply};
+use crate::store::SessionStore;
+use crate::tokens::TokenKind;
+
+/// RFC 7662 §2.2.
+#[derive(Serialize)]
+struct IntrospectionResponse<'a> {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+}
+
+impl<S: SessionStore> App<S> {
+    pub(crate) fn introspection(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.introspect(parts, body).unwrap_or_else(|e| e.reply())
+    }
+
+    fn introspect(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
+        let form = parse_form(body)?;
+        let client = self.client(parts, &form)?;
+        // RFC 7662 §2.1: the endpoint MUST require some form of authorization; here,
+        // a confidential client's credentials.
+        if client.is_public() {
+            return Err(OAuthError::new(
+                deviceflow_wire::ErrorCode::InvalidClient,
+                "introspection requires a confidential client",
+            ));
+        }
+        let token = form
+            .get("token")
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .ok_or_else(|| OAuthError::invalid_request("token is required (RFC 7662 Sec.2.1)"))?;
+        let inactive = IntrospectionResponse {
+            active: false,
+            scope: None,
+            client_id: None,
+            username: None,
+            sub: None,
+            token_type: None,
+            exp: None,
+            iat: None,
+            iss: None,
+        };
+        let Some(t) = self.tokens.introspect(&token, self.clock.now()) else {
+            return Ok(response::json_value(StatusCode::OK, &inactive));
+        };
+        let owner = self.settings.clients.get(t.grant.client);
+        let user = self.settings.users.get(t.grant.user);
+        Ok(response::json_value(
+            StatusCode::OK,
+            &IntrospectionResponse {
+                active: true,
+                scope: Some(self.settings.scopes.format(t.grant.scope)),
+                client_id: Some(&owner.client_id),
+                username: Some(&user.username),
+                sub: Some(&user.username),
+                token_type: (t.token_type == TokenKind::Access).then_some("Bearer"),
+                exp: Some(t.expires_at / 1000),
+                iat: Some(t.issued_at / 1000),
+                iss: Some(&self.issuer),
+            },
+        ))
+    }
+}

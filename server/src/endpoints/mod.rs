@@ -1,0 +1,8 @@
+//! One module per endpoint. Each adds its handler to [`crate::app::App`].
+
+pub mod admin;
+pub mod device_authorization;
+pub mod introspection;
+pub mod metadata;
+pub mod revocation;
+pub mod token;

@@ -1,0 +1,28 @@
+//! Token revocation (RFC 7009).
+
+use hyper::http::request::Parts;
+
+use crate::app::{parse_form, App};
+use crate::response::{self, OAuthError, Reply};
+use crate::store::SessionStore;
+
+impl<S: SessionStore> App<S> {
+    pub(crate) fn revocation(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.revoke(parts, body).unwrap_or_else(|e| e.reply())
+    }
+
+    fn revoke(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
+        let form = parse_form(body)?;
+        // RFC 7009 §2.1: the client authenticates as at the token endpoint; public
+        // clients identify themselves with client_id.
+        let client = self.client(parts, &form)?;
+        let token = form
+            .get("token")
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .ok_or_else(|| OAuthError::invalid_request("token is required (RFC 7009 Sec.2.1)"))?;
+        // `token_type_hint` is a hint: both kinds are looked up whatever it says.
+        self.tokens.revoke(&token, client.id);
+        // RFC 7009 §2.2: 200 whether or not the token was valid.
+        Ok(response::empty_ok())
+    }
+}

@@ -1,0 +1,151 @@
+//! The token endpoint: the device access token request (RFC 8628 §3.4, §3.5) and
+//! refresh (RFC 6749 §6, RFC 9700 §4.14.2).
+//!
+//! The device-code poll is the hot path: one store lookup, and every answer but the
+//! token itself is a static body.
+
+use deviceflow_wire::{ErrorCode, TokenResponse, GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
+use hyper::http::request::Parts;
+use hyper::StatusCode;
+
+use crate::app::{parse_form, App};
+use crate::clients::Client;
+use crate::device_code::DeviceCode;
+use crate::form::Form;
+use crate::response::{self, OAuthError, Reply};
+use crate::session::PollOutcome;
+use crate::store::SessionStore;
+use crate::tokens::{Grant, Issued, RefreshError};
+
+impl<S: SessionStore> App<S> {
+    pub(crate) fn token(&self, parts: &Parts, body: &[u8]) -> Reply {
+        let form = match parse_form(body) {
+            Ok(f) => f,
+            Err(e) => return e.reply(),
+        };
+        // RFC 6749 §4.1.3, RFC 8628 §3.4: grant_type is REQUIRED.
+        if !form.has("grant_type") {
+            return OAuthError::invalid_request("grant_type is required").reply();
+        }
+        let client = match self.client(parts, &form) {
+            Ok(c) => c,
+            Err(e) => return e.reply(),
+        };
+        if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
+            self.poll(client, &form)
+        } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
+            self.refresh(client, &form).unwrap_or_else(|e| e.reply())
+        } else {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type is not supported by this server",
+            )
+            .reply()
+        }
+    }
+
+    /// RFC 8628 §3.4: the device access token request.
+    fn poll(&self, client: &Client, form: &Form<'_>) -> Reply {
+        if !client.device_grant {
+            return OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed to use the device authorization grant",
+            )
+            .reply();
+        }
+        // RFC 8628 §3.4: device_code is REQUIRED.
+        let raw = match form.get("device_code") {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return OAuthError::invalid_request("device_code is required").reply(),
+            Err(e) => return OAuthError::invalid_request(e.to_string()).reply(),
+        };
+        let outcome = match DeviceCode::parse(&raw) {
+            Some(code) => self.store.poll(
+                &code,
+                client.id,
+                self.clock.now(),
+                &self.settings.poll,
+                || self.tokens.new_family(),
+            ),
+            // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
+            None => PollOutcome::Invalid,
+        };
+        self.metrics.poll(outcome);
+        match outcome {
+            PollOutcome::Pending => response::poll_error(ErrorCode::AuthorizationPending),
+            PollOutcome::SlowDown { .. } => response::poll_error(ErrorCode::SlowDown),
+            PollOutcome::Denied => response::poll_error(ErrorCode::AccessDenied),
+            PollOutcome::Expired => response::poll_error(ErrorCode::ExpiredToken),
+            PollOutcome::Invalid => response::poll_error(ErrorCode::InvalidGrant),
+            PollOutcome::Replayed { family } => {
+                // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
+                // compromised; what was issued from it is revoked.
+                self.tokens.revoke_family(family);
+                response::poll_error(ErrorCode::InvalidGrant)
+            }
+            PollOutcome::Issue {
+                user,
+                scope,
+                family,
+            } => {
+                let grant = Grant {
+                    client: client.id,
+                    user,
+                    scope,
+                };
+                let issued =
+                    self.tokens
+                        .issue(grant, family, client.refresh_grant, self.clock.now());
+                self.metrics.token_issued(false);
+                self.token_response(issued)
+            }
+        }
+    }
+
+    /// RFC 6749 §6: refreshing an access token, with rotation.
+    fn refresh(&self, client: &Client, form: &Form<'_>) -> Result<Reply, OAuthError> {
+        if !client.refresh_grant {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed to use the refresh_token grant",
+            ));
+        }
+        let bad = |e: crate::form::FormError| OAuthError::invalid_request(e.to_string());
+        let token = form
+            .get("refresh_token")
+            .map_err(bad)?
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let scope = match form.get("scope").map_err(bad)? {
+            None => None,
+            Some(s) => Some(
+                self.settings
+                    .scopes
+                    .parse(&s, client.allowed_scope)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+            ),
+        };
+        let issued = self
+            .tokens
+            .refresh(&token, client.id, scope, self.clock.now())
+            .map_err(|e| match e {
+                RefreshError::ScopeExceeded => {
+                    OAuthError::new(ErrorCode::InvalidScope, e.to_string())
+                }
+                _ => OAuthError::new(ErrorCode::InvalidGrant, e.to_string()),
+            })?;
+        self.metrics.token_issued(true);
+        Ok(self.token_response(issued))
+    }
+
+    /// RFC 6749 §5.1: the successful token response. `scope` is always present.
+    fn token_response(&self, issued: Issued) -> Reply {
+        let body = TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: Some(issued.expires_in_secs),
+            refresh_token: issued.refresh_token,
+            scope: Some(self.settings.scopes.format(issued.scope)),
+        };
+        response::json_value(StatusCode::OK, &body)
+    }
+}

@@ -1,0 +1,269 @@
+//! `application/x-www-form-urlencoded` request bodies, parsed strictly and without
+//! allocating on the common path.
+//!
+//! RFC 8628 §3.1 and RFC 6749 §3.2: "Request and response parameters MUST NOT be
+//! included more than once" and "Parameters sent without a value MUST be treated as if
+//! they were omitted from the request." So a repeated name is an error, an empty value
+//! reads as absent, and unknown names are kept only to be checked for repeats.
+
+use std::borrow::Cow;
+
+/// More parameters than any device-flow request needs; beyond it, `invalid_request`.
+pub const MAX_PARAMS: usize = 32;
+
+/// Why a body is not an acceptable form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("more than {MAX_PARAMS} parameters")]
+    TooMany,
+    #[error("parameter \"{0}\" is repeated (RFC 6749 §3.2)")]
+    Repeated(String),
+    #[error("the body is not valid percent-encoded UTF-8 (RFC 8628 §3.1)")]
+    NotUtf8,
+    #[error("the body has an invalid percent-escape")]
+    BadEscape,
+}
+
+/// A parsed form: raw (still encoded) name/value slices of the body.
+pub struct Form<'a> {
+    pairs: [(&'a [u8], &'a [u8]); MAX_PARAMS],
+    len: usize,
+}
+
+impl<'a> Form<'a> {
+    /// Splits and validates `body`: every name and value must percent-decode to UTF-8,
+    /// and no name may appear twice.
+    pub fn parse(body: &'a [u8]) -> Result<Form<'a>, FormError> {
+        let mut form = Form {
+            pairs: [(&[][..], &[][..]); MAX_PARAMS],
+            len: 0,
+        };
+        for pair in body.split(|&b| b == b'&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            validate(name)?;
+            validate(value)?;
+            if form.len == MAX_PARAMS {
+                return Err(FormError::TooMany);
+            }
+            for &(seen, _) in &form.pairs[..form.len] {
+                if decoded_eq(seen, name) {
+                    let name = percent_decode(name).map_or_else(|_| String::new(), Cow::into_owned);
+                    return Err(FormError::Repeated(name));
+                }
+            }
+            form.pairs[form.len] = (name, value);
+            form.len += 1;
+        }
+        Ok(form)
+    }
+
+    /// The raw value of `name`, still encoded; empty values read as absent.
+    pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
+        self.pairs[..self.len]
+            .iter()
+            .find(|(n, _)| decoded_eq_str(n, name))
+            .map(|&(_, v)| v)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The decoded value of `name`; borrowed from the body unless it had escapes.
+    /// Empty values read as absent.
+    pub fn get(&self, name: &str) -> Result<Option<Cow<'a, str>>, FormError> {
+        self.raw(name).map(percent_decode).transpose()
+    }
+
+    /// Whether `name` is present with exactly `expected` as its decoded value, decided
+    /// without allocating.
+    pub fn is(&self, name: &str, expected: &str) -> bool {
+        self.raw(name).is_some_and(|v| decoded_eq_str(v, expected))
+    }
+
+    /// Whether `name` is present (with a non-empty value).
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+}
+
+/// Percent-decodes form data (`+` is a space). Borrows when nothing needs decoding.
+pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| FormError::NotUtf8);
+    }
+    let bytes = Decoded::new(raw).collect::<Result<Vec<u8>, FormError>>()?;
+    String::from_utf8(bytes)
+        .map(Cow::Owned)
+        .map_err(|_| FormError::NotUtf8)
+}
+
+/// Checks that `raw` decodes to UTF-8, using a stack buffer for short values.
+fn validate(raw: &[u8]) -> Result<(), FormError> {
+    if !raw.contains(&b'%') {
+        return std::str::from_utf8(raw)
+            .map(|_| ())
+            .map_err(|_| FormError::NotUtf8);
+    }
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    for b in Decoded::new(raw) {
+        let b = b?;
+        if n == buf.len() {
+            return percent_decode(raw).map(|_| ());
+        }
+        buf[n] = b;
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n])
+        .map(|_| ())
+        .map_err(|_| FormError::NotUtf8)
+}
+
+fn decoded_eq(a: &[u8], b: &[u8]) -> bool {
+    Decoded::new(a)
+        .map(Result::ok)
+        .eq(Decoded::new(b).map(Result::ok))
+}
+
+fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
+    Decoded::new(raw).map(Result::ok).eq(s.bytes().map(Some))
+}
+
+/// The bytes of a percent-encoded form value.
+struct Decoded<'a> {
+    raw: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Decoded<'a> {
+    fn new(raw: &'a [u8]) -> Decoded<'a> {
+        Decoded { raw, at: 0 }
+    }
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = Result<u8, FormError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = *self.raw.get(self.at)?;
+        self.at += 1;
+        Some(match b {
+            b'+' => Ok(b' '),
+            b'%' => {
+                let hi = self.raw.get(self.at).and_then(|&h| hex(h));
+                let lo = self.raw.get(self.at + 1).and_then(|&l| hex(l));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => {
+                        self.at += 2;
+                        Ok(hi << 4 | lo)
+                    }
+                    _ => {
+                        self.at = self.raw.len();
+                        Err(FormError::BadEscape)
+                    }
+                }
+            }
+            b => Ok(b),
+        })
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_escapes_and_plus() {
+        let form = Form::parse(b"grant_type=urn%3Aietf%3Aparams&scope=openid+profile&x=%E2%82%AC")
+            .unwrap();
+        assert!(form.is("grant_type", "urn:ietf:params"));
+        assert_eq!(form.get("scope").unwrap().unwrap(), "openid profile");
+        assert_eq!(form.get("x").unwrap().unwrap(), "€");
+        assert!(matches!(form.get("scope").unwrap().unwrap(), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn plain_values_are_borrowed() {
+        let form = Form::parse(b"device_code=abc_DEF-123&client_id=tv").unwrap();
+        assert!(matches!(
+            form.get("device_code").unwrap().unwrap(),
+            Cow::Borrowed("abc_DEF-123")
+        ));
+    }
+
+    #[test]
+    fn empty_values_read_as_omitted() {
+        // RFC 8628 §3.1: "Parameters sent without a value MUST be treated as if they
+        // were omitted from the request."
+        let form = Form::parse(b"client_id=tv&scope=&flag").unwrap();
+        assert_eq!(form.get("scope").unwrap(), None);
+        assert_eq!(form.get("flag").unwrap(), None);
+        assert!(!form.has("scope"));
+        assert!(form.has("client_id"));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_even_when_encoded_differently() {
+        assert_eq!(
+            Form::parse(b"client_id=a&client_id=a").err(),
+            Some(FormError::Repeated("client_id".into()))
+        );
+        assert_eq!(
+            Form::parse(b"scope=a&sc%6Fpe=b").err(),
+            Some(FormError::Repeated("scope".into()))
+        );
+        assert_eq!(
+            Form::parse(b"foo=1&foo=2").err(),
+            Some(FormError::Repeated("foo".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_bad_escapes_non_utf8_and_too_many_parameters() {
+        assert_eq!(Form::parse(b"a=%zz").err(), Some(FormError::BadEscape));
+        assert_eq!(Form::parse(b"a=%4").err(), Some(FormError::BadEscape));
+        assert_eq!(Form::parse(b"a=%ff%fe").err(), Some(FormError::NotUtf8));
+        assert_eq!(Form::parse(b"a=\xff").err(), Some(FormError::NotUtf8));
+        let long = format!("a={}", "%C3%A9".repeat(200) + "%ff");
+        assert_eq!(Form::parse(long.as_bytes()).err(), Some(FormError::NotUtf8));
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=v")).collect();
+        assert_eq!(
+            Form::parse(many.join("&").as_bytes()).err(),
+            Some(FormError::TooMany)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(form) = Form::parse(&body) {
+                let _ = form.get("client_id");
+            }
+        }
+
+        #[test]
+        fn encoded_values_decode_back(value in "\\PC{0,40}") {
+            let encoded: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
+            let body = format!("v={encoded}");
+            let form = Form::parse(body.as_bytes()).unwrap();
+            let got = form.get("v").unwrap().map(Cow::into_owned).unwrap_or_default();
+            prop_assert_eq!(got, value);
+        }
+    }
+}

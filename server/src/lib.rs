@@ -1,0 +1,130 @@
+//! deviceflow-server: an OAuth 2.0 Device Authorization Grant (RFC 8628)
+//! authorization server.
+//!
+//! The library is the server: [`run`] serves a [`Settings`] on a bound listener until
+//! a shutdown future completes; [`serve`] does the same for an [`App`] built by the
+//! caller (tests build one on a manual [`Clock`]). The binary (`main.rs`) only reads
+//! flags and configuration, binds, and waits for a signal.
+//!
+//! Where things are: `session.rs` is the RFC 8628 §3.5 state machine and the
+//! `slow_down` rule; `store.rs` keeps sessions (one sharded map, one lookup a poll);
+//! `endpoints/` has one module per endpoint; `response.rs` spells every answer.
+
+pub mod app;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod device_code;
+pub mod endpoints;
+pub mod expiry;
+pub mod form;
+pub mod metrics;
+pub mod response;
+pub mod scope;
+pub mod session;
+pub mod store;
+pub mod tokens;
+pub mod user_code;
+pub mod users;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+pub use app::App;
+pub use clock::Clock;
+pub use config::{FileConfig, Settings};
+pub use store::{MemoryStore, SessionStore};
+
+/// How long in-flight requests get to finish after shutdown is asked for.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The issuer for a server bound to `listener`: the configured one, or
+/// `http://<bound address>`.
+pub fn issuer_for(settings: &Settings, listener: &TcpListener) -> std::io::Result<String> {
+    match &settings.issuer {
+        Some(issuer) => Ok(issuer.clone()),
+        None => Ok(format!("http://{}", listener.local_addr()?)),
+    }
+}
+
+/// Serves `settings` on `listener`, on the system clock and the in-memory store, until
+/// `shutdown` completes; then stops accepting and lets requests in flight finish.
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let issuer = issuer_for(&settings, &listener)?;
+    let app = Arc::new(App::new(settings, issuer, Clock::System));
+    serve(listener, app, shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` completes. Also runs the sweeper that
+/// removes expired sessions and tokens once a second.
+pub async fn serve<S: SessionStore>(
+    listener: TcpListener,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let header_timeout = Duration::from_millis(app.settings.header_read_timeout_ms);
+    let sweeper = tokio::spawn({
+        let app = Arc::clone(&app);
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                app.sweep();
+            }
+        }
+    });
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    eprintln!("deviceflow-server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service = service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            // Slowloris: a client that does not finish its request head in time is cut off.
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Connection errors (resets, timeouts) concern one client only.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    sweeper.abort();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            eprintln!("deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+    Ok(())
+}

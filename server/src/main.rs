@@ -1,0 +1,241 @@
+//! The `deviceflow-server` binary: flags, configuration, bind, signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use deviceflow_server::app::paths;
+use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET};
+use deviceflow_server::session::SlowDownPolicy;
+use deviceflow_server::{FileConfig, Settings};
+use rand::RngCore;
+
+/// An OAuth 2.0 Device Authorization Grant (RFC 8628) authorization server.
+///
+/// With no --config it starts on embedded demo defaults and prints how to try it.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// TOML configuration file.
+    #[arg(long, short, env = "DEVICEFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long, env = "DEVICEFLOW_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Issuer and public base URL (overrides `issuer`).
+    #[arg(long, env = "DEVICEFLOW_ISSUER")]
+    issuer: Option<String>,
+    /// Device code lifetime in seconds (overrides `device.expires_in`).
+    #[arg(long, env = "DEVICEFLOW_EXPIRES_IN")]
+    expires_in: Option<u64>,
+    /// Polling interval in seconds (overrides `device.interval`).
+    #[arg(long, env = "DEVICEFLOW_INTERVAL")]
+    interval: Option<u64>,
+    /// Jitter tolerated on polls, in milliseconds (overrides `device.poll_tolerance_ms`).
+    #[arg(long, env = "DEVICEFLOW_POLL_TOLERANCE_MS")]
+    poll_tolerance_ms: Option<u64>,
+    /// `enforce` or `off` (overrides `device.slow_down`).
+    #[arg(long, env = "DEVICEFLOW_SLOW_DOWN", value_parser = parse_policy)]
+    slow_down: Option<SlowDownPolicy>,
+    /// Most sessions held at once (overrides `device.max_sessions`).
+    #[arg(long, env = "DEVICEFLOW_MAX_SESSIONS")]
+    max_sessions: Option<usize>,
+    /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).
+    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not print the demo walk-through.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prints the `secret_sha256` value for a client secret read from standard input.
+    HashSecret,
+    /// Validates the configuration and prints what it defines, without serving.
+    CheckConfig,
+}
+
+fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
+    match s {
+        "enforce" => Ok(SlowDownPolicy::Enforce),
+        "off" => Ok(SlowDownPolicy::Off),
+        other => Err(format!(
+            "\"{other}\" is not a slow_down policy; use \"enforce\" or \"off\""
+        )),
+    }
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("deviceflow-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::HashSecret) = cli.command {
+        let mut secret = String::new();
+        std::io::stdin()
+            .read_line(&mut secret)
+            .context("reading the secret from standard input")?;
+        let secret = secret.trim_end_matches(['\n', '\r']);
+        anyhow::ensure!(!secret.is_empty(), "no secret on standard input");
+        println!("{}", sha256_hex(secret));
+        return Ok(());
+    }
+    let demo = cli.config.is_none();
+    let mut file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::demo(),
+    };
+    apply_overrides(&cli, &mut file);
+    // On embedded defaults the admin endpoint is on, with a fresh random token, so the
+    // walk-through printed below works as shown.
+    if demo && file.admin.token.is_none() {
+        file.admin.token = Some(random_token());
+    }
+    let settings = Settings::from_file(file).context("invalid configuration")?;
+    if let Some(Command::CheckConfig) = cli.command {
+        print_summary(&settings);
+        return Ok(());
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let issuer = deviceflow_server::issuer_for(&settings, &listener)?;
+        eprintln!(
+            "deviceflow-server listening on {} (issuer {issuer})",
+            listener.local_addr()?
+        );
+        if demo && !cli.quiet {
+            print_walkthrough(&issuer, settings.admin_token.as_deref().unwrap_or_default());
+        }
+        deviceflow_server::run(listener, settings, shutdown_signal()).await?;
+        eprintln!("deviceflow-server: stopped");
+        Ok(())
+    })
+}
+
+fn apply_overrides(cli: &Cli, file: &mut FileConfig) {
+    if let Some(v) = cli.listen {
+        file.listen = v;
+    }
+    if let Some(v) = &cli.issuer {
+        file.issuer = Some(v.clone());
+    }
+    if let Some(v) = cli.expires_in {
+        file.device.expires_in = v;
+    }
+    if let Some(v) = cli.interval {
+        file.device.interval = v;
+    }
+    if let Some(v) = cli.poll_tolerance_ms {
+        file.device.poll_tolerance_ms = v;
+    }
+    if let Some(v) = cli.slow_down {
+        file.device.slow_down = v;
+    }
+    if let Some(v) = cli.max_sessions {
+        file.device.max_sessions = v;
+    }
+    if let Some(v) = &cli.admin_token {
+        file.admin.token = Some(v.clone());
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Completes on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    eprintln!("deviceflow-server: shutting down, finishing requests in flight");
+}
+
+fn print_summary(s: &Settings) {
+    println!("listen        {}", s.listen);
+    println!(
+        "issuer        {}",
+        s.issuer.as_deref().unwrap_or("(http:// + bound address)")
+    );
+    println!(
+        "expires_in    {}s, interval {}s, slow_down {:?}, tolerance {}ms",
+        s.expires_in_secs, s.interval_secs, s.poll.slow_down, s.poll.tolerance_ms
+    );
+    println!(
+        "admin         {}",
+        if s.admin_token.is_some() { "on" } else { "off" }
+    );
+    for c in s.clients.iter() {
+        println!(
+            "client        {} ({}), {}, scopes [{}]",
+            c.client_id,
+            c.name,
+            if c.is_public() {
+                "public"
+            } else {
+                "confidential"
+            },
+            s.scopes.format(c.allowed_scope)
+        );
+    }
+}
+
+fn print_walkthrough(issuer: &str, admin_token: &str) {
+    let da = format!("{issuer}{}", paths::DEVICE_AUTHORIZATION);
+    let token = format!("{issuer}{}", paths::TOKEN);
+    let admin = format!("{issuer}{}", paths::ADMIN_DECISIONS);
+    let introspect = format!("{issuer}{}", paths::INTROSPECTION);
+    println!(
+        r#"
+Embedded demo defaults: public client "demo-device", confidential client
+"demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo".
+Admin token for this run: {admin_token}
+
+Try a whole device flow (RFC 8628) with curl:
+
+  # 1. The device asks for codes (RFC 8628 §3.1)
+  curl -s {da} -d client_id=demo-device -d scope=openid
+  # 2. It polls with the device_code it got (§3.4): authorization_pending
+  curl -s {token} -d client_id=demo-device \
+       -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=DEVICE_CODE
+  # 3. Poll again at once: slow_down, and the interval is now 5 s longer (§3.5)
+  # 4. The person approves (here through the admin endpoint, as user "demo")
+  curl -s {admin} -H 'Authorization: Bearer {admin_token}' \
+       -d user_code=USER_CODE -d action=approve -d user=demo
+  # 5. The next poll gets the token; a resource server checks it (RFC 7662)
+  curl -s {introspect} -u demo-confidential:{DEMO_CONFIDENTIAL_SECRET} -d token=ACCESS_TOKEN
+"#
+    );
+}

@@ -1,0 +1,312 @@
+//! Counters and latency histograms, rendered in the Prometheus text format.
+//!
+//! Plain atomics, no registry: every series is known at compile time, and the poll
+//! path pays a few relaxed increments.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::session::PollOutcome;
+
+/// The endpoints latency is measured for; the label values of `endpoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    DeviceAuthorization,
+    Token,
+    Introspection,
+    Revocation,
+    Admin,
+    Metadata,
+    Other,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 7] = [
+        Endpoint::DeviceAuthorization,
+        Endpoint::Token,
+        Endpoint::Introspection,
+        Endpoint::Revocation,
+        Endpoint::Admin,
+        Endpoint::Metadata,
+        Endpoint::Other,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::DeviceAuthorization => "device_authorization",
+            Endpoint::Token => "token",
+            Endpoint::Introspection => "introspection",
+            Endpoint::Revocation => "revocation",
+            Endpoint::Admin => "admin",
+            Endpoint::Metadata => "metadata",
+            Endpoint::Other => "other",
+        }
+    }
+}
+
+const POLL_OUTCOMES: [&str; 7] = [
+    "authorization_pending",
+    "slow_down",
+    "access_denied",
+    "expired_token",
+    "token",
+    "invalid_grant",
+    "replayed",
+];
+
+fn outcome_index(o: PollOutcome) -> usize {
+    match o {
+        PollOutcome::Pending => 0,
+        PollOutcome::SlowDown { .. } => 1,
+        PollOutcome::Denied => 2,
+        PollOutcome::Expired => 3,
+        PollOutcome::Issue { .. } => 4,
+        PollOutcome::Invalid => 5,
+        PollOutcome::Replayed { .. } => 6,
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds.
+const BUCKETS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        if let Some(i) = BUCKETS_US.iter().position(|&b| us <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    polls: [AtomicU64; POLL_OUTCOMES.len()],
+    device_authorizations: AtomicU64,
+    sessions_full: AtomicU64,
+    decisions_approved: AtomicU64,
+    decisions_denied: AtomicU64,
+    tokens_device_code: AtomicU64,
+    tokens_refresh: AtomicU64,
+    sessions_expired: AtomicU64,
+    request_errors: AtomicU64,
+    latency: [Histogram; Endpoint::ALL.len()],
+}
+
+impl Metrics {
+    pub fn poll(&self, outcome: PollOutcome) {
+        self.polls[outcome_index(outcome)].fetch_add(1, Relaxed);
+    }
+
+    pub fn device_authorization(&self) {
+        self.device_authorizations.fetch_add(1, Relaxed);
+    }
+
+    pub fn sessions_full(&self) {
+        self.sessions_full.fetch_add(1, Relaxed);
+    }
+
+    pub fn decision(&self, approved: bool) {
+        if approved {
+            self.decisions_approved.fetch_add(1, Relaxed);
+        } else {
+            self.decisions_denied.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn token_issued(&self, by_refresh: bool) {
+        if by_refresh {
+            self.tokens_refresh.fetch_add(1, Relaxed);
+        } else {
+            self.tokens_device_code.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn sessions_expired(&self, n: usize) {
+        self.sessions_expired.fetch_add(n as u64, Relaxed);
+    }
+
+    /// A request refused before it reached an endpoint (size, content type, timeout).
+    pub fn request_error(&self) {
+        self.request_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
+        self.latency[endpoint as usize].observe(elapsed);
+    }
+
+    /// The Prometheus text exposition, with the gauges read at call time.
+    pub fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(
+            &mut out,
+            "deviceflow_token_polls_total",
+            "Device-code polls of the token endpoint, by outcome (RFC 8628 §3.5).",
+        );
+        for (i, label) in POLL_OUTCOMES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "deviceflow_token_polls_total{{outcome=\"{label}\"}} {}",
+                self.polls[i].load(Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "deviceflow_slow_down_total",
+            "Polls answered slow_down (RFC 8628 §3.5).",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_slow_down_total {}",
+            self.polls[1].load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_device_authorizations_total",
+            "Device authorization sessions created (RFC 8628 §3.2).",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_device_authorizations_total {}",
+            self.device_authorizations.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_device_authorizations_refused_full_total",
+            "Device authorizations refused because the session cap was reached.",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_device_authorizations_refused_full_total {}",
+            self.sessions_full.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_decisions_total",
+            "Decisions recorded on user codes.",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_decisions_total{{decision=\"approve\"}} {}",
+            self.decisions_approved.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_decisions_total{{decision=\"deny\"}} {}",
+            self.decisions_denied.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_tokens_issued_total",
+            "Access tokens issued, by grant.",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_tokens_issued_total{{grant=\"device_code\"}} {}",
+            self.tokens_device_code.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_tokens_issued_total{{grant=\"refresh_token\"}} {}",
+            self.tokens_refresh.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_sessions_expired_total",
+            "Sessions removed after expiring without being redeemed.",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_sessions_expired_total {}",
+            self.sessions_expired.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "deviceflow_request_errors_total",
+            "Requests refused before reaching an endpoint (body size, content type, read timeout).",
+        );
+        let _ = writeln!(
+            out,
+            "deviceflow_request_errors_total {}",
+            self.request_errors.load(Relaxed)
+        );
+        let _ = writeln!(out, "# HELP deviceflow_sessions Device authorization sessions held (pending, decided, or expired and retained).\n# TYPE deviceflow_sessions gauge\ndeviceflow_sessions {live_sessions}");
+        let _ = writeln!(out, "# HELP deviceflow_access_tokens Access tokens held.\n# TYPE deviceflow_access_tokens gauge\ndeviceflow_access_tokens {live_access_tokens}");
+        let name = "deviceflow_http_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from request head to response, by endpoint.\n# TYPE {name} histogram");
+        for e in Endpoint::ALL {
+            let h = &self.latency[e as usize];
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS_US.iter().enumerate() {
+                cumulative += h.buckets[i].load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}",
+                    e.label(),
+                    *bound as f64 / 1e6
+                );
+            }
+            let count = h.count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}",
+                e.label()
+            );
+            let _ = writeln!(
+                out,
+                "{name}_sum{{endpoint=\"{}\"}} {}",
+                e.label(),
+                h.sum_us.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(out, "{name}_count{{endpoint=\"{}\"}} {count}", e.label());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_counts_outcomes_and_builds_cumulative_buckets() {
+        let m = Metrics::default();
+        m.poll(PollOutcome::Pending);
+        m.poll(PollOutcome::Pending);
+        m.poll(PollOutcome::SlowDown {
+            interval_ms: 10_000,
+        });
+        m.observe(Endpoint::Token, Duration::from_micros(80));
+        m.observe(Endpoint::Token, Duration::from_millis(2));
+        let text = m.render(5, 1);
+        assert!(
+            text.contains("deviceflow_token_polls_total{outcome=\"authorization_pending\"} 2\n")
+        );
+        assert!(text.contains("deviceflow_slow_down_total 1\n"));
+        assert!(text.contains("deviceflow_sessions 5\n"));
+        assert!(text.contains(
+            "deviceflow_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.0001\"} 1\n"
+        ));
+        assert!(text.contains(
+            "deviceflow_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.0025\"} 2\n"
+        ));
+        assert!(
+            text.contains("deviceflow_http_request_duration_seconds_count{endpoint=\"token\"} 2\n")
+        );
+    }
+}

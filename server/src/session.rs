@@ -1,0 +1,433 @@
+//! A device authorization session and its state machine (RFC 8628 §3.5), with no I/O.
+//!
+//! Owns the answer to a poll, the approve/deny decision and the `slow_down` arithmetic.
+//! Where sessions are kept, and how a poll reaches one atomically, is the store's
+//! business (`store.rs`); minting tokens is `tokens.rs`'s.
+
+use serde::Deserialize;
+
+use crate::clients::ClientId;
+use crate::clock::Millis;
+use crate::device_code::Secret;
+use crate::scope::ScopeSet;
+use crate::users::UserId;
+
+/// Whether early polls get `slow_down` (RFC 8628 §3.5 leaves it to the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowDownPolicy {
+    /// Early polls while pending get `slow_down` and raise the interval by 5 s.
+    Enforce,
+    /// Never answer `slow_down`.
+    Off,
+}
+
+/// How polls are paced. Checklist A.0, PL-01..PL-07.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    pub slow_down: SlowDownPolicy,
+    /// A poll this much earlier than due is still on time: client timers and network
+    /// latency jitter, and a client that polls at exactly `interval` must not drift into
+    /// permanent `slow_down` (checklist PL-04).
+    pub tolerance_ms: Millis,
+    /// The `interval` handed out, in milliseconds.
+    pub interval_ms: Millis,
+}
+
+/// RFC 8628 §3.5: the interval grows by 5 seconds per `slow_down`.
+pub const SLOW_DOWN_INCREMENT_MS: u32 = deviceflow_wire::SLOW_DOWN_INCREMENT_SECS as u32 * 1000;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for the person.
+    Pending,
+    /// Approved by this user; the next on-client poll redeems it.
+    Approved { user: UserId },
+    /// Denied by the person.
+    Denied,
+    /// Tokens were issued once, in this token family.
+    Redeemed { family: u64 },
+}
+
+/// One device authorization. Small and `Copy`: a million of these must fit in a few
+/// hundred megabytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub secret: Secret,
+    pub client: ClientId,
+    /// `slow_down` answers so far (k in `I + 5·k`).
+    pub slow_downs: u16,
+    /// The interval this device must now keep, `I + 5·k`, in milliseconds.
+    pub interval_ms: u32,
+    pub scope: ScopeSet,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+    /// When the last poll that was not answered `slow_down` arrived, as milliseconds
+    /// after `issued_at` plus one; 0 before the first poll. Packed into 4 bytes, since a
+    /// session lives minutes, not weeks: read it through [`Session::last_accepted_poll`].
+    last_accepted: u32,
+    pub state: State,
+}
+
+/// The answer to one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// RFC 8628 §3.5 `authorization_pending`.
+    Pending,
+    /// RFC 8628 §3.5 `slow_down`; the session's interval is now `interval_ms`.
+    SlowDown { interval_ms: u32 },
+    /// RFC 8628 §3.5 `access_denied`.
+    Denied,
+    /// RFC 8628 §3.5 `expired_token`.
+    Expired,
+    /// Approved and now redeemed: issue tokens for this user, once, in this family.
+    Issue {
+        user: UserId,
+        scope: ScopeSet,
+        family: u64,
+    },
+    /// RFC 6749 §5.2 `invalid_grant`: no such code, or a code issued to another client.
+    Invalid,
+    /// RFC 6749 §5.2 `invalid_grant`: the code was already redeemed; tokens of `family`
+    /// should be revoked (RFC 6749 §4.1.2 by analogy, checklist TS-09).
+    Replayed { family: u64 },
+}
+
+impl PollOutcome {
+    /// The outcome's name in metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            PollOutcome::Pending => "authorization_pending",
+            PollOutcome::SlowDown { .. } => "slow_down",
+            PollOutcome::Denied => "access_denied",
+            PollOutcome::Expired => "expired_token",
+            PollOutcome::Issue { .. } => "token",
+            PollOutcome::Invalid => "invalid_grant",
+            PollOutcome::Replayed { .. } => "replayed",
+        }
+    }
+}
+
+/// Why a decision on a user code was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error("no pending request has this user code")]
+    Unknown,
+    #[error("this user code has expired")]
+    Expired,
+    #[error("this request was already approved or denied")]
+    AlreadyDecided,
+}
+
+/// The person's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve(UserId),
+    Deny,
+}
+
+impl Session {
+    pub fn new(
+        secret: Secret,
+        client: ClientId,
+        scope: ScopeSet,
+        now: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> Session {
+        Session {
+            secret,
+            client,
+            slow_downs: 0,
+            interval_ms: u32::try_from(policy.interval_ms).unwrap_or(u32::MAX),
+            scope,
+            issued_at: now,
+            expires_at: now.saturating_add(expires_in_ms),
+            last_accepted: 0,
+            state: State::Pending,
+        }
+    }
+
+    /// When the last accepted poll arrived; `None` before the first poll.
+    pub fn last_accepted_poll(&self) -> Option<Millis> {
+        (self.last_accepted != 0).then(|| self.issued_at + Millis::from(self.last_accepted - 1))
+    }
+
+    fn set_last_accepted_poll(&mut self, now: Millis) {
+        let offset = now.saturating_sub(self.issued_at).saturating_add(1);
+        self.last_accepted = u32::try_from(offset).unwrap_or(u32::MAX);
+    }
+
+    pub fn is_expired(&self, now: Millis) -> bool {
+        now >= self.expires_at
+    }
+
+    /// Answers a poll by `client`, presenting `secret`, at `now`. `family` names the
+    /// token family to record if this poll redeems the code; it is called only then.
+    ///
+    /// The order of checks is the protocol:
+    /// 1. The code must be this client's (RFC 6749 §5.2 `invalid_grant`, "issued to
+    ///    another client"): checked before anything about the code's state is revealed
+    ///    (checklist TR-07).
+    /// 2. A redeemed code is never redeemed again (checklist TS-08).
+    /// 3. Expiry is checked before approval, so an approved code redeemed late gets
+    ///    `expired_token` (checklist EX-02).
+    /// 4. Approved and denied codes get their final answer even when the poll is early
+    ///    (checklist PL-06: `slow_down` means "still pending").
+    /// 5. Only a pending code is paced.
+    pub fn poll(
+        &mut self,
+        client: ClientId,
+        secret: &Secret,
+        now: Millis,
+        policy: &PollPolicy,
+        family: impl FnOnce() -> u64,
+    ) -> PollOutcome {
+        if !self.secret.matches(secret) || self.client != client {
+            return PollOutcome::Invalid;
+        }
+        if let State::Redeemed { family } = self.state {
+            return PollOutcome::Replayed { family };
+        }
+        if self.is_expired(now) {
+            return PollOutcome::Expired;
+        }
+        match self.state {
+            State::Approved { user } => {
+                let family = family();
+                self.state = State::Redeemed { family };
+                PollOutcome::Issue {
+                    user,
+                    scope: self.scope,
+                    family,
+                }
+            }
+            State::Denied => PollOutcome::Denied,
+            State::Redeemed { family } => PollOutcome::Replayed { family },
+            State::Pending => self.pace(now, policy),
+        }
+    }
+
+    /// Paces a poll of a pending code per [RFC 8628 §3.5]:
+    ///
+    /// > the interval MUST be increased by 5 seconds for this and all subsequent requests.
+    ///
+    /// Early is measured from the last *accepted* poll, never from a rejected one, so
+    /// the server never demands more than the client's own `I + 5·k` (checklist PL-03):
+    /// a client that waits `I + 5·k` after its last request, accepted or not, has waited
+    /// at least that long since the last accepted one. The first poll is never early
+    /// (checklist PL-05).
+    ///
+    /// [RFC 8628 §3.5]: https://www.rfc-editor.org/rfc/rfc8628#section-3.5
+    fn pace(&mut self, now: Millis, policy: &PollPolicy) -> PollOutcome {
+        if policy.slow_down == SlowDownPolicy::Enforce {
+            if let Some(last) = self.last_accepted_poll() {
+                let due = last.saturating_add(Millis::from(self.interval_ms));
+                if now.saturating_add(policy.tolerance_ms) < due {
+                    self.slow_downs = self.slow_downs.saturating_add(1);
+                    self.interval_ms = self.interval_ms.saturating_add(SLOW_DOWN_INCREMENT_MS);
+                    return PollOutcome::SlowDown {
+                        interval_ms: self.interval_ms,
+                    };
+                }
+            }
+        }
+        self.set_last_accepted_poll(now);
+        PollOutcome::Pending
+    }
+
+    /// Records the person's decision. Only a pending, unexpired session can be decided,
+    /// once (checklist UI-10, EX-03).
+    pub fn decide(&mut self, decision: Decision, now: Millis) -> Result<(), DecideError> {
+        if self.is_expired(now) {
+            return Err(DecideError::Expired);
+        }
+        if self.state != State::Pending {
+            return Err(DecideError::AlreadyDecided);
+        }
+        self.state = match decision {
+            Decision::Approve(user) => State::Approved { user },
+            Decision::Deny => State::Denied,
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const I: Millis = 5_000;
+    const T: Millis = 500;
+
+    fn policy() -> PollPolicy {
+        PollPolicy {
+            slow_down: SlowDownPolicy::Enforce,
+            tolerance_ms: T,
+            interval_ms: I,
+        }
+    }
+
+    fn session() -> (Session, Secret) {
+        let secret = Secret::generate();
+        let s = Session::new(secret, ClientId(0), ScopeSet(1), 0, 600_000, &policy());
+        (s, secret)
+    }
+
+    fn poll(s: &mut Session, secret: &Secret, at: Millis) -> PollOutcome {
+        s.poll(ClientId(0), secret, at, &policy(), || 7)
+    }
+
+    #[test]
+    fn first_poll_is_never_early() {
+        // Checklist PL-05.
+        let (mut s, k) = session();
+        assert_eq!(poll(&mut s, &k, 0), PollOutcome::Pending);
+    }
+
+    #[test]
+    fn compliant_polls_at_the_interval_are_pending() {
+        // Checklist PL-02, and PL-04 at the tolerance's edge.
+        let (mut s, k) = session();
+        let mut t = 0;
+        for _ in 0..20 {
+            assert_eq!(poll(&mut s, &k, t), PollOutcome::Pending);
+            t += I - T;
+        }
+        assert_eq!(s.slow_downs, 0);
+    }
+
+    #[test]
+    fn slow_down_adds_five_seconds_for_all_later_polls() {
+        // RFC 8628 §3.5; checklist PL-01, PL-07.
+        let (mut s, k) = session();
+        assert_eq!(poll(&mut s, &k, 0), PollOutcome::Pending);
+        assert_eq!(
+            poll(&mut s, &k, 1_000),
+            PollOutcome::SlowDown {
+                interval_ms: 10_000
+            }
+        );
+        // Waiting the old interval is no longer enough.
+        assert_eq!(
+            poll(&mut s, &k, 6_000),
+            PollOutcome::SlowDown {
+                interval_ms: 15_000
+            }
+        );
+        // I + 5·k after the last request is enough (checklist PL-03).
+        assert_eq!(poll(&mut s, &k, 6_000 + 15_000), PollOutcome::Pending);
+        assert_eq!(s.slow_downs, 2);
+        // And the raised interval stays.
+        assert_eq!(
+            poll(&mut s, &k, 21_000 + 10_000),
+            PollOutcome::SlowDown {
+                interval_ms: 20_000
+            }
+        );
+    }
+
+    #[test]
+    fn rejected_polls_do_not_move_the_window() {
+        // The H2CK/oidc#716 livelock: moving the window on rejected polls punishes a
+        // client that obeys slow_down. Checklist PL-04.
+        let (mut s, k) = session();
+        poll(&mut s, &k, 0);
+        assert!(matches!(
+            poll(&mut s, &k, 100),
+            PollOutcome::SlowDown { .. }
+        ));
+        // The client now waits I + 5 after its own rejected request.
+        assert_eq!(poll(&mut s, &k, 100 + I + 5_000), PollOutcome::Pending);
+    }
+
+    #[test]
+    fn off_policy_never_answers_slow_down() {
+        let (mut s, k) = session();
+        let p = PollPolicy {
+            slow_down: SlowDownPolicy::Off,
+            ..policy()
+        };
+        for t in 0..50 {
+            assert_eq!(s.poll(ClientId(0), &k, t, &p, || 1), PollOutcome::Pending);
+        }
+    }
+
+    #[test]
+    fn approved_code_is_redeemed_once_even_when_polled_early() {
+        // Checklist TS-08, PL-06.
+        let (mut s, k) = session();
+        poll(&mut s, &k, 0);
+        s.decide(Decision::Approve(UserId(3)), 100).unwrap();
+        assert_eq!(
+            poll(&mut s, &k, 200),
+            PollOutcome::Issue {
+                user: UserId(3),
+                scope: ScopeSet(1),
+                family: 7
+            }
+        );
+        assert_eq!(
+            poll(&mut s, &k, 10_000),
+            PollOutcome::Replayed { family: 7 }
+        );
+    }
+
+    #[test]
+    fn denied_code_answers_access_denied_even_when_early() {
+        // Checklist TS-07, TS-11, PL-06.
+        let (mut s, k) = session();
+        poll(&mut s, &k, 0);
+        s.decide(Decision::Deny, 100).unwrap();
+        assert_eq!(poll(&mut s, &k, 200), PollOutcome::Denied);
+        assert_eq!(poll(&mut s, &k, 300), PollOutcome::Denied);
+    }
+
+    #[test]
+    fn expiry_wins_over_approval() {
+        // Checklist EX-01, EX-02.
+        let (mut s, k) = session();
+        s.decide(Decision::Approve(UserId(0)), 1_000).unwrap();
+        assert_eq!(poll(&mut s, &k, 600_000), PollOutcome::Expired);
+        let (mut s, k) = session();
+        assert_eq!(poll(&mut s, &k, 599_999), PollOutcome::Pending);
+        assert_eq!(poll(&mut s, &k, 600_000), PollOutcome::Expired);
+    }
+
+    #[test]
+    fn another_clients_poll_learns_nothing() {
+        // Checklist TR-07.
+        let (mut s, k) = session();
+        s.decide(Decision::Approve(UserId(0)), 1).unwrap();
+        assert_eq!(
+            s.poll(ClientId(1), &k, 2, &policy(), || 1),
+            PollOutcome::Invalid
+        );
+        assert_eq!(poll(&mut s, &Secret::generate(), 3), PollOutcome::Invalid);
+        assert!(matches!(poll(&mut s, &k, 4), PollOutcome::Issue { .. }));
+    }
+
+    #[test]
+    fn decisions_are_final_and_refused_after_expiry() {
+        // Checklist UI-10, EX-03.
+        let (mut s, _) = session();
+        s.decide(Decision::Deny, 1).unwrap();
+        assert_eq!(
+            s.decide(Decision::Approve(UserId(0)), 2),
+            Err(DecideError::AlreadyDecided)
+        );
+        let (mut s, _) = session();
+        assert_eq!(s.decide(Decision::Deny, 600_000), Err(DecideError::Expired));
+    }
+
+    #[test]
+    fn session_stays_small() {
+        // A million live sessions must fit the memory target; see benches/.
+        assert!(
+            std::mem::size_of::<Session>() <= 72,
+            "{}",
+            std::mem::size_of::<Session>()
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Where device authorization sessions live.
+//!
+//! [`SessionStore`] is the narrow interface the endpoints use; [`MemoryStore`] is the
+//! in-memory backend: one sharded map (dashmap, ahash) keyed by the packed user code,
+//! so a poll is one hash lookup under one shard lock, and the decision on it (the
+//! state machine in `session.rs`) runs under that lock, which is what makes
+//! redemption exactly-once when many polls race. A shared backend (Redis) will
+//! implement the same trait; the server is generic over it, so the in-memory store
+//! pays nothing for the indirection.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+
+use crate::clients::ClientId;
+use crate::clock::Millis;
+use crate::device_code::{DeviceCode, Secret};
+use crate::expiry::ExpiryWheel;
+use crate::scope::ScopeSet;
+use crate::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
+use crate::user_code::UserCode;
+
+/// A session as the person's side sees it: enough to show and decide, no secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub user_code: UserCode,
+    pub client: ClientId,
+    pub scope: ScopeSet,
+    pub issued_at: Millis,
+    pub expires_at: Millis,
+    pub state: State,
+}
+
+/// Why a new session could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    #[error("the server holds its maximum number of device authorization sessions")]
+    Full,
+}
+
+/// What a sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Sessions removed.
+    pub removed: usize,
+    /// Of those, sessions that expired without ever being redeemed.
+    pub expired_unredeemed: usize,
+}
+
+/// The session store the endpoints run on.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Creates a pending session under a fresh, unused user code.
+    fn create(
+        &self,
+        client: ClientId,
+        scope: ScopeSet,
+        now: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> Result<DeviceCode, CreateError>;
+
+    /// Answers a poll atomically (see [`Session::poll`]); an unknown code is
+    /// [`PollOutcome::Invalid`]. `family` is called only if this poll redeems.
+    fn poll(
+        &self,
+        code: &DeviceCode,
+        client: ClientId,
+        now: Millis,
+        policy: &PollPolicy,
+        family: impl FnOnce() -> u64,
+    ) -> PollOutcome;
+
+    /// Records the person's decision on the session with this user code.
+    fn decide(
+        &self,
+        user_code: UserCode,
+        decision: Decision,
+        now: Millis,
+    ) -> Result<SessionInfo, DecideError>;
+
+    /// The session with this user code, if it exists.
+    fn lookup(&self, user_code: UserCode) -> Option<SessionInfo>;
+
+    /// Removes sessions whose retention after expiry is over.
+    fn sweep(&self, now: Millis) -> SweepStats;
+
+    /// Sessions held (pending, decided, or expired and still retained).
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The in-memory store.
+pub struct MemoryStore {
+    sessions: DashMap<u64, Session, ahash::RandomState>,
+    held: AtomicUsize,
+    max_sessions: usize,
+    /// How long an expired session stays to answer `expired_token`.
+    retention_ms: Millis,
+    wheel: ExpiryWheel<u64>,
+}
+
+/// Times a fresh user code is drawn before the store gives up; a collision is rare
+/// (a million live codes in 2.56e10), eight in a row means the space is full.
+const CREATE_ATTEMPTS: usize = 8;
+
+impl MemoryStore {
+    pub fn new(max_sessions: usize, retention_ms: Millis) -> MemoryStore {
+        MemoryStore {
+            sessions: DashMap::with_hasher(ahash::RandomState::new()),
+            held: AtomicUsize::new(0),
+            max_sessions,
+            retention_ms,
+            wheel: ExpiryWheel::new(),
+        }
+    }
+
+    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
+        SessionInfo {
+            user_code,
+            client: s.client,
+            scope: s.scope,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+            state: s.state,
+        }
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn create(
+        &self,
+        client: ClientId,
+        scope: ScopeSet,
+        now: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> Result<DeviceCode, CreateError> {
+        if self.held.fetch_add(1, Ordering::AcqRel) >= self.max_sessions {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            return Err(CreateError::Full);
+        }
+        let secret = Secret::generate();
+        let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
+        for _ in 0..CREATE_ATTEMPTS {
+            let user_code = UserCode::generate();
+            if let dashmap::Entry::Vacant(slot) = self.sessions.entry(user_code.packed()) {
+                slot.insert(session);
+                self.wheel.schedule(
+                    session.expires_at.saturating_add(self.retention_ms),
+                    user_code.packed(),
+                );
+                return Ok(DeviceCode { user_code, secret });
+            }
+        }
+        self.held.fetch_sub(1, Ordering::AcqRel);
+        Err(CreateError::Full)
+    }
+
+    fn poll(
+        &self,
+        code: &DeviceCode,
+        client: ClientId,
+        now: Millis,
+        policy: &PollPolicy,
+        family: impl FnOnce() -> u64,
+    ) -> PollOutcome {
+        match self.sessions.get_mut(&code.user_code.packed()) {
+            Some(mut session) => session.poll(client, &code.secret, now, policy, family),
+            None => PollOutcome::Invalid,
+        }
+    }
+
+    fn decide(
+        &self,
+        user_code: UserCode,
+        decision: Decision,
+        now: Millis,
+    ) -> Result<SessionInfo, DecideError> {
+        let mut session = self
+            .sessions
+            .get_mut(&user_code.packed())
+            .ok_or(DecideError::Unknown)?;
+        session.decide(decision, now)?;
+        Ok(Self::info(user_code, &session))
+    }
+
+    fn lookup(&self, user_code: UserCode) -> Option<SessionInfo> {
+        self.sessions
+            .get(&user_code.packed())
+            .map(|s| Self::info(user_code, &s))
+    }
+
+    fn sweep(&self, now: Millis) -> SweepStats {
+        let mut stats = SweepStats::default();
+        for key in self.wheel.take_due(now) {
+            let removed = self.sessions.remove_if(&key, |_, s| {
+                s.expires_at.saturating_add(self.retention_ms) <= now
+            });
+            if let Some((_, s)) = removed {
+                self.held.fetch_sub(1, Ordering::AcqRel);
+                stats.removed += 1;
+                if !matches!(s.state, State::Redeemed { .. }) {
+                    stats.expired_unredeemed += 1;
+                }
+            }
+        }
+        stats
+    }
+
+    fn len(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SlowDownPolicy;
+    use crate::users::UserId;
+
+    const POLICY: PollPolicy = PollPolicy {
+        slow_down: SlowDownPolicy::Enforce,
+        tolerance_ms: 500,
+        interval_ms: 5_000,
+    };
+
+    #[test]
+    fn create_poll_decide_redeem() {
+        let store = MemoryStore::new(10, 60_000);
+        let code = store
+            .create(ClientId(0), ScopeSet(1), 0, 600_000, &POLICY)
+            .unwrap();
+        assert_eq!(
+            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
+            PollOutcome::Pending
+        );
+        let info = store
+            .decide(code.user_code, Decision::Approve(UserId(0)), 1)
+            .unwrap();
+        assert_eq!(info.state, State::Approved { user: UserId(0) });
+        assert!(matches!(
+            store.poll(&code, ClientId(0), 2, &POLICY, || 9),
+            PollOutcome::Issue { family: 9, .. }
+        ));
+        assert_eq!(
+            store.lookup(code.user_code).unwrap().state,
+            State::Redeemed { family: 9 }
+        );
+    }
+
+    #[test]
+    fn unknown_codes_are_invalid() {
+        let store = MemoryStore::new(10, 60_000);
+        let code = DeviceCode {
+            user_code: UserCode::generate(),
+            secret: Secret::generate(),
+        };
+        assert_eq!(
+            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
+            PollOutcome::Invalid
+        );
+        assert_eq!(
+            store.decide(code.user_code, Decision::Deny, 0).unwrap_err(),
+            DecideError::Unknown
+        );
+        assert!(store.lookup(code.user_code).is_none());
+    }
+
+    #[test]
+    fn the_cap_is_enforced_and_freed_by_the_sweep() {
+        let store = MemoryStore::new(3, 1_000);
+        for _ in 0..3 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert!(matches!(
+            store.create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY),
+            Err(CreateError::Full)
+        ));
+        assert_eq!(store.len(), 3);
+        // Expired at 10 s, retained until 11 s.
+        assert_eq!(store.sweep(10_999), SweepStats::default());
+        assert_eq!(
+            store.sweep(11_000),
+            SweepStats {
+                removed: 3,
+                expired_unredeemed: 3
+            }
+        );
+        assert_eq!(store.len(), 0);
+        assert!(store
+            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
+    fn expired_sessions_answer_expired_token_until_removed() {
+        let store = MemoryStore::new(10, 5_000);
+        let code = store
+            .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+            .unwrap();
+        assert_eq!(
+            store.poll(&code, ClientId(0), 12_000, &POLICY, || 1),
+            PollOutcome::Expired
+        );
+        store.sweep(16_000);
+        assert_eq!(
+            store.poll(&code, ClientId(0), 16_000, &POLICY, || 1),
+            PollOutcome::Invalid
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The wire vocabulary of the OAuth 2.0 Device Authorization Grant, spelled once.
+//!
+//! Owns the names that cross the wire: the grant type URNs, the error codes of
+//! [RFC 6749 §5.2] and [RFC 8628 §3.5], and the JSON bodies of the device
+//! authorization and token responses. It owns no behaviour: what a server does with
+//! these words lives in `deviceflow-server`, and what the conformance suite expects
+//! of them lives in the suite, so that a shared bug cannot hide on both sides.
+//!
+//! [RFC 6749 §5.2]: https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+//! [RFC 8628 §3.5]: https://www.rfc-editor.org/rfc/rfc8628#section-3.5
+
+use serde::{Deserialize, Serialize};
+
+/// RFC 8628 §3.4: the `grant_type` value of the device access token request.
+pub const GRANT_TYPE_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// RFC 6749 §6: the `grant_type` value of a refresh request.
+pub const GRANT_TYPE_REFRESH_TOKEN: &str = "refresh_token";
+
+/// RFC 8628 §3.2: clients MUST use 5 seconds when the response carries no `interval`.
+pub const DEFAULT_INTERVAL_SECS: u64 = 5;
+
+/// RFC 8628 §3.5: each `slow_down` raises the polling interval by 5 seconds.
+pub const SLOW_DOWN_INCREMENT_SECS: u64 = 5;
+
+/// RFC 8414 §3: where authorization server metadata is published.
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// OpenID Connect Discovery 1.0 §4: the other place discovery looks.
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+
+/// The `error` values of RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1 and the
+/// `temporarily_unavailable` of RFC 6749 §4.1.2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: missing, repeated or malformed parameter.
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed.
+    InvalidClient,
+    /// RFC 6749 §5.2: the grant (device code, refresh token) is invalid, expired,
+    /// revoked, or was issued to another client.
+    InvalidGrant,
+    /// RFC 6749 §5.2: the client may not use this grant type.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2: the grant type is not supported by the server.
+    UnsupportedGrantType,
+    /// RFC 6749 §5.2: the requested scope is invalid, unknown or exceeds what is allowed.
+    InvalidScope,
+    /// RFC 8628 §3.5: the user has not yet completed the authorization.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the client polls too fast.
+    SlowDown,
+    /// RFC 8628 §3.5: the user denied the authorization request.
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code has expired.
+    ExpiredToken,
+    /// RFC 7009 §2.2.1: the server cannot revoke this type of token.
+    UnsupportedTokenType,
+    /// RFC 6749 §4.1.2.1: the server is temporarily overloaded.
+    TemporarilyUnavailable,
+    /// RFC 6749 §4.1.2.1: an unexpected condition on the server.
+    ServerError,
+}
+
+impl ErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::InvalidScope,
+        ErrorCode::AuthorizationPending,
+        ErrorCode::SlowDown,
+        ErrorCode::AccessDenied,
+        ErrorCode::ExpiredToken,
+        ErrorCode::UnsupportedTokenType,
+        ErrorCode::TemporarilyUnavailable,
+        ErrorCode::ServerError,
+    ];
+
+    /// The code as it appears in the `error` member.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::ServerError => "server_error",
+        }
+    }
+
+    /// Parses an `error` member; `None` for a code this vocabulary does not know.
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// RFC 8628 §3.5: the two answers after which a client keeps polling; any other
+    /// error ends the flow.
+    pub const fn continues_polling(self) -> bool {
+        matches!(self, ErrorCode::AuthorizationPending | ErrorCode::SlowDown)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 8628 §3.2: the device authorization response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAuthorizationResponse {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+}
+
+/// RFC 6749 §5.1: a successful access token response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// RFC 6749 §5.2: an error response. `error` is kept as a string so that codes from
+/// outside this vocabulary (a third-party server's `device_not_found`) survive a
+/// round trip; [`ErrorResponse::code`] reads it as an [`ErrorCode`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+}
+
+impl ErrorResponse {
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_round_trips_through_parse_and_serde() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        assert_eq!(ErrorCode::parse("device_not_found"), None);
+    }
+
+    #[test]
+    fn only_pending_and_slow_down_continue_polling() {
+        let continuing: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.continues_polling())
+            .collect();
+        assert_eq!(
+            continuing,
+            [ErrorCode::AuthorizationPending, ErrorCode::SlowDown]
+        );
+    }
+}
