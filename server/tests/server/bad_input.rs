@@ -1,0 +1,333 @@
+//! A corpus of malformed requests, sent as raw bytes: every one is answered 4xx with
+//! an RFC 6749 §5.2 error (or, where the bytes are not HTTP at all, refused by the
+//! HTTP layer with a 4xx or a closed connection), none with a 5xx, and a normal flow
+//! still works afterwards.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::*;
+
+/// Test limits: small, so the timeout cases finish quickly.
+fn config() -> String {
+    test_config().replace(
+        "[admin]",
+        "[limits]\nmax_body_bytes = 1024\nheader_read_timeout_ms = 300\nbody_read_timeout_ms = 300\n[admin]",
+    )
+}
+
+/// Sends `bytes` (half-closing if `close_write`), reads until the server closes or
+/// 5 s pass, and returns the status (0 if none) and body.
+async fn raw(s: &TestServer, bytes: &[u8], close_write: bool) -> (u16, String) {
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // A server that closes early may reset the write; the answer is what matters.
+    let _ = stream.write_all(bytes).await;
+    if close_write {
+        let _ = stream.shutdown().await;
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn request(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
+    request_with(method, path, content_type, &[], body)
+}
+
+fn request_with(
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    headers: &[&str],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for h in headers {
+        r.push_str(&format!("{h}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        r.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = r.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_working() {
+    let s = TestServer::start_with(&config()).await;
+    let da = s.authorize("tv").await;
+    let poll = poll_body("tv", &da.device_code);
+    let garbage: Vec<u8> = (0..=255u8).cycle().take(600).collect();
+    let many: Vec<String> = (0..40).map(|i| format!("p{i}=1")).collect();
+    let chunked_oversized = {
+        let mut r = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..4 {
+            r.extend_from_slice(b"200\r\n");
+            r.extend_from_slice(&[b'a'; 0x200]);
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        r
+    };
+    let corpus: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "oversized body",
+            request("POST", TOKEN, FORM, &[b'a'; 5000]),
+            413,
+            "invalid_request",
+        ),
+        (
+            "oversized chunked body",
+            chunked_oversized,
+            413,
+            "invalid_request",
+        ),
+        (
+            "binary garbage body",
+            request("POST", TOKEN, FORM, &garbage),
+            400,
+            "invalid_request",
+        ),
+        (
+            "non-UTF-8 escape",
+            request("POST", TOKEN, FORM, b"grant_type=%ff%fe&client_id=tv"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "bad percent escape",
+            request("POST", DA, FORM, b"client_id=t%zzv"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "truncated escape",
+            request("POST", DA, FORM, b"client_id=tv%"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "repeated parameter",
+            request(
+                "POST",
+                TOKEN,
+                FORM,
+                format!("{poll}&client_id=tv").as_bytes(),
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "too many parameters",
+            request("POST", DA, FORM, many.join("&").as_bytes()),
+            400,
+            "invalid_request",
+        ),
+        (
+            "JSON content type",
+            request(
+                "POST",
+                TOKEN,
+                Some("application/json"),
+                br#"{"client_id":"tv"}"#,
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "text content type",
+            request("POST", DA, Some("text/plain"), b"client_id=tv"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "multipart content type",
+            request(
+                "POST",
+                DA,
+                Some("multipart/form-data; boundary=x"),
+                b"--x--",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "latin-1 charset",
+            request(
+                "POST",
+                DA,
+                Some("application/x-www-form-urlencoded; charset=ISO-8859-1"),
+                b"client_id=tv",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no content type",
+            request("POST", TOKEN, None, poll.as_bytes()),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing grant_type",
+            request("POST", TOKEN, FORM, b"client_id=tv&device_code=x"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "PUT on token",
+            request("PUT", TOKEN, FORM, poll.as_bytes()),
+            405,
+            "invalid_request",
+        ),
+        (
+            "DELETE on device authorization",
+            request("DELETE", DA, None, b""),
+            405,
+            "invalid_request",
+        ),
+        (
+            "PATCH on introspection",
+            request("PATCH", INTROSPECT, FORM, b"token=x"),
+            405,
+            "invalid_request",
+        ),
+        (
+            "unknown path",
+            request("POST", "/oauth/../token", FORM, poll.as_bytes()),
+            404,
+            "not_found",
+        ),
+        (
+            "unicode client_id",
+            request("POST", DA, FORM, "client_id=télé".as_bytes()),
+            401,
+            "invalid_client",
+        ),
+        (
+            "NUL in client_id",
+            request("POST", DA, FORM, b"client_id=tv%00"),
+            401,
+            "invalid_client",
+        ),
+        (
+            "basic header that is not base64",
+            request_with(
+                "POST",
+                TOKEN,
+                FORM,
+                &["Authorization: Basic !!!"],
+                poll.as_bytes(),
+            ),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (name, bytes, status, error) in corpus {
+        let (got, body) = raw(&s, &bytes, false).await;
+        assert_eq!(got, status, "{name}: {body}");
+        let v: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}: {body:?}"));
+        assert_eq!(v["error"], error, "{name}: {body}");
+    }
+
+    // A body shorter than its Content-Length, the client then hanging up.
+    let mut truncated = request("POST", TOKEN, FORM, poll.as_bytes());
+    truncated.truncate(truncated.len() - 10);
+    let (status, body) = raw(&s, &truncated, true).await;
+    assert!(
+        matches!(status, 400 | 408 | 0),
+        "truncated: {status} {body}"
+    );
+
+    // Bytes that are not HTTP at all are refused by the HTTP layer, never with a 5xx.
+    for bytes in [
+        garbage.clone(),
+        b"\r\n\r\n\r\n".to_vec(),
+        b"GET / HTTP/9.9\r\n\r\n".to_vec(),
+    ] {
+        let (status, _) = raw(&s, &bytes, true).await;
+        assert!(
+            status == 0 || (400..500).contains(&status),
+            "not HTTP: {status}"
+        );
+    }
+    // A request head far over hyper's limit.
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    let (status, _) = raw(&s, huge.as_bytes(), false).await;
+    assert!(
+        status == 0 || (400..500).contains(&status),
+        "huge head: {status}"
+    );
+
+    // No state was lost: the pending code is still pending and the flow completes.
+    s.advance_ms(INTERVAL * 1000);
+    s.poll("tv", &da.device_code)
+        .await
+        .assert_oauth_error(400, "authorization_pending");
+    assert_eq!(
+        s.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    assert_eq!(s.poll("tv", &da.device_code).await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off() {
+    // Slowloris: a client that never finishes its request head is disconnected after
+    // the header read timeout (300 ms here), instead of holding the connection.
+    let s = TestServer::start_with(&config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a stalled connection open for 5 s"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn slow_request_bodies_get_408() {
+    let s = TestServer::start_with(&config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nclient_id=tv")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+}

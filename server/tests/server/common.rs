@@ -1,0 +1,241 @@
+//! The test server and the checks every test shares.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deviceflow_server::config::sha256_hex;
+use deviceflow_server::{App, Clock, FileConfig, Settings};
+use deviceflow_wire::{DeviceAuthorizationResponse, GRANT_TYPE_DEVICE_CODE};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const CONF_SECRET: &str = "conf-secret";
+/// The manual clock starts here: 2023-11-14T22:13:20Z.
+pub const START_MS: u64 = 1_700_000_000_000;
+pub const EXPIRES_IN: u64 = 60;
+pub const INTERVAL: u64 = 5;
+
+/// Two public device clients, a confidential one, one that may not use the device
+/// grant; two users.
+pub fn test_config() -> String {
+    format!(
+        r#"
+        [device]
+        expires_in = {EXPIRES_IN}
+        interval = {INTERVAL}
+        poll_tolerance_ms = 500
+        expired_retention = 30
+        [admin]
+        token = "{ADMIN_TOKEN}"
+        [[clients]]
+        client_id = "tv"
+        name = "Living-room TV"
+        scopes = ["openid", "profile", "tv"]
+        default_scopes = ["openid"]
+        [[clients]]
+        client_id = "tv-b"
+        scopes = ["openid", "profile", "tv"]
+        [[clients]]
+        client_id = "conf"
+        secret_sha256 = "{}"
+        scopes = ["openid", "tv"]
+        [[clients]]
+        client_id = "no-device"
+        scopes = ["openid"]
+        grant_types = ["refresh_token"]
+        [[clients]]
+        client_id = "no-refresh"
+        scopes = ["openid"]
+        grant_types = ["{GRANT_TYPE_DEVICE_CODE}"]
+        [[users]]
+        username = "alice"
+        [[users]]
+        username = "bob"
+        "#,
+        sha256_hex(CONF_SECRET)
+    )
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub app: Arc<App>,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// RFC 6749 §5.2 (checklist DR-12, TS-02, PL-09): `status`, a JSON object of media
+    /// type application/json, `error` equal to `code`, `error` and
+    /// `error_description` within %x20-21 / %x23-5B / %x5D-7E, and not cacheable.
+    #[track_caller]
+    pub fn assert_oauth_error(&self, status: u16, code: &str) {
+        let v = self.json();
+        assert_eq!(
+            (self.status, v["error"].as_str()),
+            (status, Some(code)),
+            "body: {v}"
+        );
+        let ct = self.header("content-type").unwrap_or_default();
+        assert!(ct.starts_with("application/json"), "content-type {ct:?}");
+        assert!(v.is_object());
+        for member in ["error", "error_description"] {
+            if let Some(text) = v.get(member) {
+                let text = text.as_str().expect("a string");
+                assert!(
+                    text.bytes()
+                        .all(|b| matches!(b, 0x20 | 0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+                    "{member} has characters outside RFC 6749 §5.2's set: {text:?}"
+                );
+            }
+        }
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(&test_config()).await
+    }
+
+    pub async fn start_with(toml: &str) -> TestServer {
+        let settings =
+            Settings::from_file(FileConfig::parse(toml, "test config").unwrap()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Arc::new(App::new(settings, base.clone(), Clock::manual(START_MS)));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(deviceflow_server::serve(
+            listener,
+            Arc::clone(&app),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        TestServer {
+            base,
+            app,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Moves the server's clock.
+    pub fn advance_ms(&self, ms: u64) {
+        self.app.clock.advance(ms);
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let r = req.send().await.expect("request");
+        Answer {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.bytes().await.expect("body"),
+        }
+    }
+
+    /// POSTs `body` as a form.
+    pub async fn post(&self, path: &str, body: &str) -> Answer {
+        self.post_with(path, body, &[]).await
+    }
+
+    pub async fn post_with(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// A device authorization that must succeed.
+    pub async fn authorize(&self, client_id: &str) -> DeviceAuthorizationResponse {
+        let a = self.post(DA, &format!("client_id={client_id}")).await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        serde_json::from_slice(&a.body).unwrap()
+    }
+
+    pub async fn poll(&self, client_id: &str, device_code: &str) -> Answer {
+        self.post(TOKEN, &poll_body(client_id, device_code)).await
+    }
+
+    pub async fn decide(&self, user_code: &str, action: &str, user: &str) -> Answer {
+        self.post_with(
+            ADMIN,
+            &format!("user_code={user_code}&action={action}&user={user}"),
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        )
+        .await
+    }
+
+    /// Authorizes, approves as alice, and returns the device code.
+    pub async fn approved(&self, client_id: &str) -> String {
+        let da = self.authorize(client_id).await;
+        assert_eq!(
+            self.decide(&da.user_code, "approve", "alice").await.status,
+            200
+        );
+        da.device_code
+    }
+}
+
+pub const DA: &str = "/oauth/device_authorization";
+pub const TOKEN: &str = "/oauth/token";
+pub const ADMIN: &str = "/admin/decisions";
+pub const INTROSPECT: &str = "/oauth/introspect";
+pub const REVOKE: &str = "/oauth/revoke";
+
+pub fn poll_body(client_id: &str, device_code: &str) -> String {
+    format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id={client_id}&device_code={device_code}")
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}

@@ -1,0 +1,279 @@
+//! The device authorization endpoint: checklist A.1 (DA-*) and A.2 (DR-*).
+
+use std::collections::HashSet;
+
+use deviceflow_server::SessionStore;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn public_client_gets_the_rfc_8628_response() {
+    // DA-01, DR-01..DR-07, DR-11, DR-13, DR-14, SC-05.
+    let s = TestServer::start().await;
+    let a = s.post(DA, "client_id=tv&scope=openid+tv").await;
+    assert_eq!(a.status, 200);
+    assert!(a
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let v = a.json();
+    let device_code = v["device_code"].as_str().unwrap();
+    let user_code = v["user_code"].as_str().unwrap();
+    assert!(device_code.len() >= 22, "at least 128 bits in base64url");
+    // 8 characters of BCDFGHJKLMNPQRSTVWXZ, shown as XXXX-XXXX (RFC 8628 §6.1).
+    assert_eq!(user_code.len(), 9);
+    assert_eq!(&user_code[4..5], "-");
+    assert!(user_code
+        .bytes()
+        .filter(|&b| b != b'-')
+        .all(|b| b"BCDFGHJKLMNPQRSTVWXZ".contains(&b)));
+    let uri = v["verification_uri"].as_str().unwrap();
+    assert_eq!(uri, format!("{}/device", s.base));
+    assert!(
+        !uri.contains(user_code),
+        "DR-13: no user code in verification_uri"
+    );
+    let complete = v["verification_uri_complete"].as_str().unwrap();
+    assert!(
+        complete.starts_with(uri) && complete.contains(user_code),
+        "DR-07"
+    );
+    assert!(
+        !complete.contains(device_code) && !uri.contains(device_code),
+        "DR-14"
+    );
+    // DR-05, DR-06, DR-11: numbers are JSON numbers.
+    assert_eq!(v["expires_in"].as_u64(), Some(EXPIRES_IN));
+    assert_eq!(v["interval"].as_u64(), Some(INTERVAL));
+}
+
+#[tokio::test]
+async fn response_is_not_cacheable() {
+    // DR-10: Cache-Control: no-store, Pragma: no-cache.
+    let s = TestServer::start().await;
+    let a = s.post(DA, "client_id=tv").await;
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    assert_eq!(a.header("pragma"), Some("no-cache"));
+}
+
+#[tokio::test]
+async fn response_has_no_duplicate_members() {
+    // DR-09: parsers keep the last of a repeated key, so scan the raw body.
+    let s = TestServer::start().await;
+    let a = s.post(DA, "client_id=tv").await;
+    let text = std::str::from_utf8(&a.body).unwrap();
+    let mut seen = HashSet::new();
+    for member in [
+        "device_code",
+        "user_code",
+        "verification_uri\"",
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    ] {
+        assert_eq!(
+            text.matches(&format!("\"{member}")).count(),
+            1,
+            "{member} in {text}"
+        );
+        assert!(seen.insert(member));
+    }
+}
+
+#[tokio::test]
+async fn charset_parameter_is_still_form_encoding() {
+    // DA-02, TR-13.
+    let s = TestServer::start().await;
+    let a = s
+        .send(
+            s.http
+                .post(format!("{}{DA}", s.base))
+                .header(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=UTF-8",
+                )
+                .body("client_id=tv"),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn missing_content_type_with_empty_body_is_a_400_not_a_500() {
+    // DA-02.
+    let s = TestServer::start().await;
+    let a = s.send(s.http.post(format!("{}{DA}", s.base))).await;
+    a.assert_oauth_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn client_id_is_required_without_client_authentication() {
+    // DA-03, DA-08 (an empty client_id is an omitted one).
+    let s = TestServer::start().await;
+    s.post(DA, "scope=openid")
+        .await
+        .assert_oauth_error(400, "invalid_request");
+    s.post(DA, "client_id=&scope=openid")
+        .await
+        .assert_oauth_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn unknown_client_is_401_invalid_client() {
+    // DA-04.
+    let s = TestServer::start().await;
+    s.post(DA, "client_id=no-such-client")
+        .await
+        .assert_oauth_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn confidential_clients_authenticate_as_at_the_token_endpoint() {
+    // DA-05 (a)-(d), DA-06, DA-07.
+    let s = TestServer::start().await;
+    s.post(DA, "client_id=conf")
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    let wrong = s
+        .post_with(DA, "", &[("authorization", &basic("conf", "wrong"))])
+        .await;
+    wrong.assert_oauth_error(401, "invalid_client");
+    assert!(
+        wrong
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic"),
+        "DA-07"
+    );
+    let post_wrong = s.post(DA, "client_id=conf&client_secret=wrong").await;
+    post_wrong.assert_oauth_error(401, "invalid_client");
+    assert_eq!(
+        post_wrong.header("www-authenticate"),
+        None,
+        "no header auth, no challenge"
+    );
+    let ok = s
+        .post_with(DA, "", &[("authorization", &basic("conf", CONF_SECRET))])
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let ok = s
+        .post(DA, &format!("client_id=conf&client_secret={CONF_SECRET}"))
+        .await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn empty_scope_is_the_default_scope() {
+    // DA-08: "scope=" is treated as omitted; the client's default applies.
+    let s = TestServer::start().await;
+    let a = s.post(DA, "client_id=tv&scope=").await;
+    assert_eq!(a.status, 200);
+    let code = a.json()["user_code"].as_str().unwrap().to_owned();
+    let d = s.decide(&code, "approve", "alice").await;
+    assert_eq!(d.json()["scope"], "openid");
+}
+
+#[tokio::test]
+async fn unrecognized_parameters_are_ignored() {
+    // DA-09.
+    let s = TestServer::start().await;
+    assert_eq!(s.post(DA, "client_id=tv&foo=bar").await.status, 200);
+}
+
+#[tokio::test]
+async fn repeated_parameters_are_invalid_requests() {
+    // DA-10.
+    let s = TestServer::start().await;
+    for body in [
+        "client_id=tv&client_id=tv",
+        "client_id=tv&scope=openid&scope=tv",
+        "client_id=tv&foo=1&foo=2",
+    ] {
+        s.post(DA, body)
+            .await
+            .assert_oauth_error(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn two_authentication_methods_are_an_invalid_request() {
+    // DA-11.
+    let s = TestServer::start().await;
+    s.post_with(
+        DA,
+        &format!("client_secret={CONF_SECRET}"),
+        &[("authorization", &basic("conf", CONF_SECRET))],
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn scope_outside_the_clients_allowance_is_invalid_scope() {
+    // DA-12: this server rejects rather than narrows.
+    let s = TestServer::start().await;
+    s.post(DA, "client_id=tv&scope=bogus")
+        .await
+        .assert_oauth_error(400, "invalid_scope");
+    s.post(DA, "client_id=conf&client_secret=conf-secret&scope=profile")
+        .await
+        .assert_oauth_error(400, "invalid_scope");
+}
+
+#[tokio::test]
+async fn client_without_the_device_grant_is_unauthorized_client() {
+    // DA-13.
+    let s = TestServer::start().await;
+    s.post(DA, "client_id=no-device")
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+}
+
+#[tokio::test]
+async fn get_is_405_and_hands_out_no_codes() {
+    // DA-15.
+    let s = TestServer::start().await;
+    let a = s.get(DA).await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow"), Some("POST"));
+    assert!(a.json().get("device_code").is_none());
+    assert!(s.app.store.is_empty());
+}
+
+#[tokio::test]
+async fn codes_are_unique_and_user_codes_use_the_whole_alphabet() {
+    // DR-08, UI-08, SC-01, SC-02.
+    let s = TestServer::start().await;
+    let mut device_codes = HashSet::new();
+    let mut user_codes = HashSet::new();
+    let mut alphabet = HashSet::new();
+    for _ in 0..200 {
+        let da = s.authorize("tv").await;
+        alphabet.extend(da.user_code.chars().filter(|&c| c != '-'));
+        assert!(device_codes.insert(da.device_code));
+        assert!(user_codes.insert(da.user_code));
+    }
+    assert_eq!(alphabet.len(), 20, "{alphabet:?}");
+    // RFC 8628 §6.1: no confusable digits or letters, no vowels (no words).
+    for excluded in ['0', 'O', '1', 'I', 'A', 'E', 'U'] {
+        assert!(!alphabet.contains(&excluded), "{excluded}");
+    }
+}
+
+#[tokio::test]
+async fn full_store_answers_503_temporarily_unavailable() {
+    let config = test_config().replace(
+        "expired_retention = 30",
+        "expired_retention = 30\nmax_sessions = 2",
+    );
+    let s = TestServer::start_with(&config).await;
+    s.authorize("tv").await;
+    s.authorize("tv").await;
+    s.post(DA, "client_id=tv")
+        .await
+        .assert_oauth_error(503, "temporarily_unavailable");
+    // Room comes back once the sessions expire and their retention is over.
+    s.advance_ms((EXPIRES_IN + 30) * 1000);
+    s.app.sweep();
+    assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
+}

@@ -1,0 +1,16 @@
+//! Integration tests over real HTTP: the server bound to `127.0.0.1:0`, on a manual
+//! clock, so expiry and interval rules are checked by moving time, never by sleeping.
+//! Each test names the checklist rows (../shared/rfc8628-checklist.md) it holds the
+//! server to.
+
+mod common;
+
+mod bad_input;
+mod concurrency;
+mod device_authorization;
+mod interop;
+mod metadata;
+mod polling;
+mod state_machine;
+mod token;
+mod token_management;
