@@ -477,6 +477,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../deviceflow.example.toml");
+        let s = Settings::from_file(FileConfig::parse(text, "deviceflow.example.toml").unwrap()).unwrap();
+        assert!(s.clients.by_client_id("print-service").is_some_and(|c| !c.is_public()));
+        assert!(s.admin_token.is_some());
+    }
+
+    #[test]
     fn demo_configuration_is_valid() {
         let s = Settings::from_file(FileConfig::demo()).unwrap();
         assert!(s.clients.by_client_id("demo-device").unwrap().is_public());

@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_input;
+mod binary;
 mod concurrency;
 mod device_authorization;
 mod interop;

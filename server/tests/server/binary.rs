@@ -1,0 +1,132 @@
+//! The `deviceflow-server` binary as a newcomer runs it: embedded defaults, the printed
+//! walk-through, readable configuration errors, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
+
+#[tokio::test]
+async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // "deviceflow-server listening on 127.0.0.1:PORT (issuer http://127.0.0.1:PORT)"
+    let base = line.split("(issuer ").nth(1).unwrap().trim_end().trim_end_matches(')').to_owned();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut admin_token = String::new();
+    let mut out = String::new();
+    while stdout.read_line(&mut out).unwrap() > 0 {
+        if let Some(t) = out.lines().last().and_then(|l| l.strip_prefix("Admin token for this run: ")) {
+            admin_token = t.trim().to_owned();
+        }
+        if out.contains("-d token=ACCESS_TOKEN") {
+            break;
+        }
+    }
+    assert!(out.contains(&format!("curl -s {base}/oauth/device_authorization")), "{out}");
+    assert_eq!(admin_token.len(), 32, "{out}");
+
+    // The walk-through, step by step.
+    let http = reqwest::Client::new();
+    let da: serde_json::Value = http
+        .post(format!("{base}/oauth/device_authorization"))
+        .form(&[("client_id", "demo-device"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let poll = || {
+        http.post(format!("{base}/oauth/token")).form(&[
+            ("client_id", "demo-device"),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", da["device_code"].as_str().unwrap()),
+        ])
+    };
+    let error = |v: serde_json::Value| v["error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(error(poll().send().await.unwrap().json().await.unwrap()), "authorization_pending");
+    assert_eq!(error(poll().send().await.unwrap().json().await.unwrap()), "slow_down");
+    let approved = http
+        .post(format!("{base}/admin/decisions"))
+        .bearer_auth(&admin_token)
+        .form(&[("user_code", da["user_code"].as_str().unwrap()), ("action", "approve"), ("user", "demo")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let token: serde_json::Value = poll().send().await.unwrap().json().await.unwrap();
+    let introspected: serde_json::Value = http
+        .post(format!("{base}/oauth/introspect"))
+        .basic_auth("demo-confidential", Some("demo-secret"))
+        .form(&[("token", token["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["username"], "demo");
+
+    // SIGTERM: a graceful stop with a zero exit status.
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("deviceflow-server: stopped"), "{rest}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN).args(args).env_remove("DEVICEFLOW_CONFIG").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_configuration_gets_a_one_line_readable_error() {
+    let (code, err) = run(&["--config", "/nonexistent/deviceflow.toml"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("deviceflow-server: cannot read /nonexistent/deviceflow.toml:"), "{err}");
+    let (code, err) = run(&["--interval", "0", "check-config"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("device.interval must be at least 1 second"), "{err}");
+    let (code, err) = run(&["--slow-down", "sometimes"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("\"sometimes\" is not a slow_down policy"), "{err}");
+    let dir = std::env::temp_dir().join(format!("deviceflow-bad-{}.toml", std::process::id()));
+    std::fs::write(&dir, "[device]\nexpire_in = 5\n").unwrap();
+    let (code, err) = run(&["--config", dir.to_str().unwrap(), "check-config"]);
+    std::fs::remove_file(&dir).unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("expire_in"), "{err}");
+    assert!(err.trim_end().lines().count() <= 6, "{err}");
+}
+
+#[test]
+fn hash_secret_prints_the_sha256_of_stdin() {
+    let mut child = Command::new(BIN)
+        .arg("hash-secret")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
