@@ -1,0 +1,295 @@
+//! What a conformance case is: its identity in the checklist, its level, what it needs,
+//! and the verdict it reaches with the evidence behind it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::context::Ctx;
+use crate::http::Exchange;
+
+/// How binding the rule is (checklist "Level legend").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Level {
+    /// MUST, MUST NOT, REQUIRED: a violation fails.
+    #[serde(rename = "MUST")]
+    Must,
+    /// SHOULD, RECOMMENDED, and lower-case "should": a violation warns.
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// Derived from combined texts, and the checklist says FAIL.
+    #[serde(rename = "Derived-FAIL")]
+    DerivedFail,
+    /// Derived, reported as a warning.
+    #[serde(rename = "Derived-WARN")]
+    DerivedWarn,
+    /// MAY / OPTIONAL: recorded, never failed.
+    #[serde(rename = "MAY")]
+    May,
+    /// Nothing required: a measured property.
+    #[serde(rename = "Info")]
+    Info,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::DerivedFail => "Derived-FAIL",
+            Level::DerivedWarn => "Derived-WARN",
+            Level::May => "MAY",
+            Level::Info => "Info",
+        }
+    }
+
+    /// The status a violated expectation gets at this level.
+    pub fn on_violation(self) -> Status {
+        match self {
+            Level::Must | Level::DerivedFail => Status::Fail,
+            Level::Should | Level::DerivedWarn => Status::Warn,
+            Level::May | Level::Info => Status::Info,
+        }
+    }
+}
+
+/// The human step a case needs (checklist "Human" column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Human {
+    None,
+    Approve,
+    Deny,
+    /// Driving the verification pages themselves (sign-in, typing the code): beyond
+    /// the approver interface, so these rows are reported as skipped.
+    Browser,
+}
+
+/// The wait a case needs (checklist "Wait" column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    None,
+    /// Interval-scale: a few polls at the interval.
+    Interval,
+    /// A soak of several minutes.
+    Soak,
+    /// Past `expires_in`.
+    Expiry,
+}
+
+/// A case's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Info,
+    Warn,
+    Fail,
+    Skip,
+    NotApplicable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Info => "info",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// A case's identity, as in ../shared/rfc8628-checklist.md.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CaseInfo {
+    /// Checklist id, e.g. `TS-08`.
+    pub id: &'static str,
+    /// Stable slug, e.g. `rfc8628/3.5/device-code-single-use`.
+    pub slug: &'static str,
+    /// Checklist section, e.g. `A.5`.
+    pub group: &'static str,
+    /// RFC citation, e.g. `RFC 8628 §3.5`.
+    pub rfc: &'static str,
+    pub level: Level,
+    pub title: &'static str,
+    pub human: Human,
+    pub wait: Wait,
+}
+
+impl CaseInfo {
+    /// The stable name used in filters, reports and JUnit: `TS-08 rfc8628/3.5/...`.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.id, self.slug)
+    }
+}
+
+pub type CaseFuture = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+/// A runnable case.
+#[derive(Clone, Copy)]
+pub struct Case {
+    pub info: CaseInfo,
+    pub run: fn(Ctx) -> CaseFuture,
+}
+
+/// What a case found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub status: Status,
+    /// One line: what passed, or what went wrong.
+    pub summary: String,
+    /// Each expectation checked, with its result.
+    pub checks: Vec<CheckResult>,
+    /// Measured properties (Info values: the slow_down policy, expires_in, entropy...).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub measured: serde_json::Map<String, serde_json::Value>,
+    /// What was sent and what came back.
+    pub evidence: Vec<Exchange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub ok: bool,
+    pub what: String,
+}
+
+/// Collects a case's expectations and evidence, then judges them at the case's level.
+/// Expectations never panic: a broken server yields a verdict, not a crash.
+pub struct Check {
+    level: Level,
+    checks: Vec<CheckResult>,
+    measured: serde_json::Map<String, serde_json::Value>,
+    evidence: Vec<Exchange>,
+    /// An expectation at a lower level than the case's (a SHOULD inside a MUST case).
+    soft_failures: Vec<String>,
+}
+
+impl Check {
+    pub fn new(level: Level) -> Check {
+        Check {
+            level,
+            checks: Vec::new(),
+            measured: serde_json::Map::new(),
+            evidence: Vec::new(),
+            soft_failures: Vec::new(),
+        }
+    }
+
+    /// Records an expectation; returns whether it held.
+    pub fn expect(&mut self, ok: bool, what: impl Into<String>) -> bool {
+        self.checks.push(CheckResult {
+            ok,
+            what: what.into(),
+        });
+        ok
+    }
+
+    /// Records an expectation that only warns, whatever the case's level.
+    pub fn expect_soft(&mut self, ok: bool, what: impl Into<String>) -> bool {
+        let what = what.into();
+        if !ok {
+            self.soft_failures.push(what.clone());
+        }
+        self.checks.push(CheckResult {
+            ok: true,
+            what: if ok {
+                what
+            } else {
+                format!("(warning) {what}")
+            },
+        });
+        ok
+    }
+
+    pub fn evidence(&mut self, e: Exchange) {
+        self.evidence.push(e);
+    }
+
+    pub fn measure(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        self.measured.insert(key.to_owned(), value.into());
+    }
+
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| !c.ok)
+    }
+
+    /// The verdict: every expectation held → pass (info for Info/MAY cases), else the
+    /// level's status with the first broken expectation as the summary.
+    pub fn finish(self, pass_summary: impl Into<String>) -> Verdict {
+        let first_failure = self.checks.iter().find(|c| !c.ok).map(|c| c.what.clone());
+        let (status, summary) = match first_failure {
+            Some(what) => (self.level.on_violation(), what),
+            None if matches!(self.level, Level::Info | Level::May) => {
+                (Status::Info, pass_summary.into())
+            }
+            None => match self.soft_failures.first() {
+                Some(what) => (Status::Warn, what.clone()),
+                None => (Status::Pass, pass_summary.into()),
+            },
+        };
+        Verdict {
+            status,
+            summary,
+            checks: self.checks,
+            measured: self.measured,
+            evidence: self.evidence,
+        }
+    }
+
+    /// Ends the case early as not runnable, keeping what was gathered.
+    pub fn skip(self, status: Status, why: impl Into<String>) -> Verdict {
+        Verdict {
+            status,
+            summary: why.into(),
+            checks: self.checks,
+            measured: self.measured,
+            evidence: self.evidence,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_are_judged_at_the_cases_level() {
+        for (level, status) in [
+            (Level::Must, Status::Fail),
+            (Level::DerivedFail, Status::Fail),
+            (Level::Should, Status::Warn),
+            (Level::DerivedWarn, Status::Warn),
+            (Level::Info, Status::Info),
+        ] {
+            let mut c = Check::new(level);
+            c.expect(true, "fine");
+            c.expect(false, "broken");
+            let v = c.finish("all good");
+            assert_eq!(
+                (v.status, v.summary.as_str()),
+                (status, "broken"),
+                "{level:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_clean_case_passes_and_a_soft_failure_warns() {
+        let mut c = Check::new(Level::Must);
+        c.expect(true, "fine");
+        assert_eq!(c.finish("ok").status, Status::Pass);
+        let mut c = Check::new(Level::Must);
+        c.expect(true, "fine");
+        c.expect_soft(false, "Pragma: no-cache missing");
+        let v = c.finish("ok");
+        assert_eq!(
+            (v.status, v.summary.as_str()),
+            (Status::Warn, "Pragma: no-cache missing")
+        );
+    }
+}

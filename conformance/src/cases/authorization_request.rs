@@ -1,0 +1,433 @@
+//! A.1: the device authorization request (RFC 8628 §3.1; RFC 6749 §2.3, §3.2.1, §5.2).
+
+use super::{case, expect_error, expect_status};
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::Ctx;
+use crate::http::{basic, credentials, form, Request};
+use crate::target::{is_loopback, AuthMethod, Client};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!("DA-01", "rfc8628/3.1/public-client-request", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "The endpoint accepts a form POST with client_id (and scope)", da_01),
+        case!("DA-02", "rfc8628/3.1/form-media-type-variants", "A.1", "RFC 8628 §3.1", DerivedFail, None, None,
+            "A charset parameter is still form encoding; an empty POST without Content-Type is a 4xx", da_02),
+        case!("DA-03", "rfc8628/3.1/client-id-required", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "client_id is REQUIRED when the client does not authenticate", da_03),
+        case!("DA-04", "rfc8628/3.2/unknown-client", "A.1", "RFC 8628 §3.2", Must, None, None,
+            "An unknown client gets invalid_client", da_04),
+        case!("DA-05", "rfc8628/3.1/confidential-client-authentication", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "Confidential clients authenticate as at the token endpoint", da_05),
+        case!("DA-06", "rfc6749/2.3.1/http-basic", "A.1", "RFC 6749 §2.3.1", Must, None, None,
+            "HTTP Basic client authentication is supported", da_06),
+        case!("DA-07", "rfc6749/5.2/basic-failure-401", "A.1", "RFC 6749 §5.2", Must, None, None,
+            "A failed Basic authentication gets 401 with WWW-Authenticate", da_07),
+        case!("DA-08", "rfc8628/3.1/empty-parameter-is-omitted", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "A parameter without a value is treated as omitted", da_08),
+        case!("DA-09", "rfc8628/3.1/unknown-parameters-ignored", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "Unrecognized parameters are ignored", da_09),
+        case!("DA-10", "rfc8628/3.1/repeated-parameters", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "Repeated parameters are rejected with invalid_request", da_10),
+        case!("DA-11", "rfc6749/2.3/one-authentication-method", "A.1", "RFC 6749 §2.3", DerivedWarn, None, None,
+            "Two client authentication methods in one request are invalid_request", da_11),
+        case!("DA-12", "rfc6749/3.3/unknown-scope", "A.1", "RFC 6749 §3.3", Info, None, None,
+            "What an unknown scope gets (rejected or narrowed)", da_12),
+        case!("DA-13", "rfc6749/5.2/unauthorized-client", "A.1", "RFC 6749 §5.2", DerivedWarn, None, None,
+            "A client not allowed the device grant gets unauthorized_client", da_13),
+        case!("DA-14", "rfc8628/3.1/tls", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "The endpoints use TLS (plain http only on loopback)", da_14),
+        case!("DA-15", "rfc8628/3.1/get-hands-out-no-codes", "A.1", "RFC 8628 §3.1", Info, None, None,
+            "GET on the endpoint (not required; must not hand out codes)", da_15),
+    ]
+}
+
+async fn da_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = ctx
+        .http
+        .post_form(
+            "device authorization",
+            &ctx.target.device_authorization_endpoint,
+            Some(ctx.client()),
+            &ctx.scope_params(),
+        )
+        .await;
+    expect_status(&mut c, &e, 200);
+    let ok = crate::context::parse_authorization(e).is_ok();
+    c.expect(
+        ok,
+        "the answer is an RFC 8628 §3.2 body with device_code, user_code and verification_uri",
+    );
+    c.finish("200 with a device authorization response")
+}
+
+async fn da_02(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let url = &ctx.target.device_authorization_endpoint;
+    let (auth, body) = credentials(Some(ctx.client()), &ctx.scope_params());
+    let e = ctx
+        .http
+        .send(Request {
+            label: "Content-Type with charset=UTF-8",
+            method: reqwest::Method::POST,
+            url,
+            content_type: Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            headers: auth,
+            body: Some(body),
+        })
+        .await;
+    expect_status(&mut c, &e, 200);
+    let e = ctx
+        .http
+        .send(Request {
+            label: "empty POST without Content-Type",
+            method: reqwest::Method::POST,
+            url,
+            content_type: None,
+            headers: vec![],
+            body: None,
+        })
+        .await;
+    c.evidence(e.clone());
+    let status = e.status().unwrap_or(0);
+    c.expect(
+        (400..500).contains(&status),
+        format!(
+            "empty POST without Content-Type: expected a 4xx; got {}",
+            e.brief()
+        ),
+    );
+    c.expect(
+        e.json().object().is_some(),
+        format!(
+            "empty POST without Content-Type: expected a JSON error body; got {}",
+            e.brief()
+        ),
+    );
+    c.finish("charset accepted; an empty POST is a 4xx JSON error")
+}
+
+async fn da_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = ctx
+        .http
+        .post_form(
+            "no client_id, no authentication",
+            &ctx.target.device_authorization_endpoint,
+            None,
+            &ctx.scope_params(),
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+    c.finish("a request without client_id is refused with an RFC 6749 §5.2 error")
+}
+
+async fn da_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let nobody = Client::public("deviceflow-conformance-no-such-client");
+    let e = ctx
+        .http
+        .post_form(
+            "unknown client_id",
+            &ctx.target.device_authorization_endpoint,
+            Some(&nobody),
+            &[],
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_client"]);
+    c.finish("an unknown client gets invalid_client")
+}
+
+async fn da_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(conf) = ctx.confidential_client().cloned() else {
+        return c.skip(
+            Status::NotApplicable,
+            "no confidential client configured (--client-secret or --second-client ID:SECRET)",
+        );
+    };
+    let url = &ctx.target.device_authorization_endpoint;
+    let scope = ctx.scope_params();
+    let alone = Client::public(conf.id.clone());
+    let e = ctx
+        .http
+        .post_form(
+            "(a) confidential client_id without its secret",
+            url,
+            Some(&alone),
+            &scope,
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_client", "invalid_request"]);
+    let wrong = Client {
+        secret: Some("deviceflow-conformance-wrong-secret".into()),
+        ..conf.clone()
+    };
+    let e = ctx
+        .http
+        .post_form("(b) wrong secret", url, Some(&wrong), &scope)
+        .await;
+    expect_error(&mut c, &e, &["invalid_client"]);
+    let e = ctx
+        .http
+        .post_form("(c) right secret", url, Some(&conf), &scope)
+        .await;
+    expect_status(&mut c, &e, 200);
+    if conf.method == AuthMethod::Basic {
+        // (d) client_secret_post is a MAY: recorded, not required.
+        let post = Client {
+            method: AuthMethod::Post,
+            ..conf.clone()
+        };
+        let e = ctx
+            .http
+            .post_form(
+                "(d) right secret in the body (client_secret_post, MAY)",
+                url,
+                Some(&post),
+                &scope,
+            )
+            .await;
+        c.measure("client_secret_post_accepted", e.status() == Some(200));
+        c.evidence(e);
+    }
+    c.finish("the confidential client is refused without or with a wrong secret, accepted with it")
+}
+
+async fn da_06(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(conf) = ctx.confidential_client().cloned() else {
+        return c.skip(Status::NotApplicable, "no confidential client configured");
+    };
+    let basic = Client {
+        method: AuthMethod::Basic,
+        ..conf
+    };
+    let e = ctx
+        .http
+        .post_form(
+            "client_secret_basic",
+            &ctx.target.device_authorization_endpoint,
+            Some(&basic),
+            &ctx.scope_params(),
+        )
+        .await;
+    expect_status(&mut c, &e, 200);
+    c.finish("HTTP Basic authentication works")
+}
+
+async fn da_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(conf) = ctx.confidential_client().cloned() else {
+        return c.skip(Status::NotApplicable, "no confidential client configured");
+    };
+    let wrong = Client {
+        method: AuthMethod::Basic,
+        secret: Some("deviceflow-conformance-wrong-secret".into()),
+        ..conf
+    };
+    let e = ctx
+        .http
+        .post_form(
+            "Basic with a wrong secret",
+            &ctx.target.device_authorization_endpoint,
+            Some(&wrong),
+            &ctx.scope_params(),
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_client"]);
+    c.expect(
+        e.status() == Some(401),
+        format!("expected HTTP 401; got {}", e.brief()),
+    );
+    let challenge = e.header("www-authenticate").unwrap_or_default();
+    c.expect(
+        challenge.to_ascii_lowercase().starts_with("basic"),
+        format!("expected WWW-Authenticate: Basic; got {challenge:?}"),
+    );
+    c.finish("401 invalid_client with WWW-Authenticate: Basic")
+}
+
+async fn da_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let url = &ctx.target.device_authorization_endpoint;
+    let e = ctx
+        .http
+        .post_form("scope= (empty)", url, Some(ctx.client()), &[("scope", "")])
+        .await;
+    expect_status(&mut c, &e, 200);
+    if !ctx.client().is_confidential() {
+        let empty = Client::public("");
+        let e = ctx
+            .http
+            .post_form("client_id= (empty)", url, Some(&empty), &ctx.scope_params())
+            .await;
+        expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+    }
+    c.finish("empty parameters are treated as omitted")
+}
+
+async fn da_09(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let mut params = ctx.scope_params();
+    params.push(("deviceflow_conformance_unknown", "bar"));
+    let e = ctx
+        .http
+        .post_form(
+            "an unrecognized parameter",
+            &ctx.target.device_authorization_endpoint,
+            Some(ctx.client()),
+            &params,
+        )
+        .await;
+    expect_status(&mut c, &e, 200);
+    c.finish("unknown parameters are ignored")
+}
+
+async fn da_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let url = &ctx.target.device_authorization_endpoint;
+    let client = ctx.client();
+    let id = client.id.as_str();
+    let e = ctx
+        .http
+        .post_form("client_id twice", url, Some(client), &[("client_id", id)])
+        .await;
+    // For a Basic client the body's client_id is not a repeat of anything; only
+    // count the repeat when client_id is in the body.
+    if client.method == AuthMethod::Basic {
+        c.evidence(e);
+    } else {
+        expect_error(&mut c, &e, &["invalid_request"]);
+    }
+    let scope = ctx.target.scope.as_deref().unwrap_or("openid");
+    let e = ctx
+        .http
+        .post_form(
+            "scope twice",
+            url,
+            Some(client),
+            &[("scope", scope), ("scope", scope)],
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_request"]);
+    c.finish("repeated parameters are invalid_request")
+}
+
+async fn da_11(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    let Some(conf) = ctx.confidential_client().cloned() else {
+        return c.skip(Status::NotApplicable, "no confidential client configured");
+    };
+    let secret = conf.secret.clone().unwrap_or_default();
+    let mut params = vec![("client_secret", secret.as_str())];
+    params.extend(ctx.scope_params());
+    let e = ctx
+        .http
+        .send(Request {
+            label: "Basic and client_secret in the body",
+            method: reqwest::Method::POST,
+            url: &ctx.target.device_authorization_endpoint,
+            content_type: Some("application/x-www-form-urlencoded"),
+            headers: vec![("authorization".into(), basic(&conf.id, &secret))],
+            body: Some(form(&params)),
+        })
+        .await;
+    expect_error(&mut c, &e, &["invalid_request"]);
+    c.finish("two authentication methods are refused")
+}
+
+async fn da_12(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let e = ctx
+        .http
+        .post_form(
+            "scope=deviceflow-conformance-bogus",
+            &ctx.target.device_authorization_endpoint,
+            Some(ctx.client()),
+            &[("scope", "deviceflow-conformance-bogus")],
+        )
+        .await;
+    let answer = match e.status() {
+        Some(200) => "accepted (the scope is narrowed or ignored)".to_owned(),
+        _ => format!("rejected: {}", e.error_code().unwrap_or_else(|| e.brief())),
+    };
+    c.measure("unknown_scope", answer.clone());
+    c.evidence(e);
+    c.finish(format!("an unknown scope is {answer}"))
+}
+
+async fn da_13(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    let Some(client) = ctx.target.unauthorized_client.clone() else {
+        return c.skip(
+            Status::NotApplicable,
+            "no client without the device grant configured (--unauthorized-client)",
+        );
+    };
+    let e = ctx
+        .http
+        .post_form(
+            "client without the device grant",
+            &ctx.target.device_authorization_endpoint,
+            Some(&client),
+            &[],
+        )
+        .await;
+    expect_error(&mut c, &e, &["unauthorized_client"]);
+    c.finish("unauthorized_client")
+}
+
+async fn da_14(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let urls = [
+        &ctx.target.device_authorization_endpoint,
+        &ctx.target.token_endpoint,
+    ];
+    if urls
+        .iter()
+        .all(|u| is_loopback(u) && u.starts_with("http://"))
+    {
+        return c.skip(
+            Status::NotApplicable,
+            "plain http on loopback: a local test setup, TLS not applicable",
+        );
+    }
+    for u in urls {
+        c.expect(
+            u.starts_with("https://") || is_loopback(u),
+            format!("{u} is not https"),
+        );
+    }
+    c.finish(
+        "the endpoints are https (certificate validated by the client; TLS version not inspected)",
+    )
+}
+
+async fn da_15(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let e = ctx
+        .http
+        .get(
+            "GET on the device authorization endpoint",
+            &ctx.target.device_authorization_endpoint,
+        )
+        .await;
+    let hands_out = e
+        .json()
+        .value
+        .as_ref()
+        .and_then(|v| v.get("device_code"))
+        .is_some();
+    c.measure("get_status", e.status().unwrap_or(0));
+    c.measure("get_hands_out_codes", hands_out);
+    let brief = e.brief();
+    c.evidence(e);
+    if hands_out {
+        return c.skip(
+            Status::Warn,
+            "GET hands out device codes; RFC 8628 §3.1 requires POST",
+        );
+    }
+    c.finish(format!("GET answered {brief}"))
+}

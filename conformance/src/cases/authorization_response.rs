@@ -1,0 +1,502 @@
+//! A.2: the device authorization response (RFC 8628 §3.2; RFC 6749 §5.1/§5.2 conventions).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::{authorize, case, expect_error};
+use crate::case::{Case, Check, Level, Verdict};
+use crate::context::Ctx;
+use crate::target::{is_loopback, Client};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "DR-01",
+            "rfc8628/3.2/success-is-200-json",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "Success is 200 with an application/json body",
+            dr_01
+        ),
+        case!(
+            "DR-02",
+            "rfc8628/3.2/device-code-present",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "device_code is a non-empty string",
+            dr_02
+        ),
+        case!(
+            "DR-03",
+            "rfc8628/3.2/user-code-present",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "user_code is a non-empty string",
+            dr_03
+        ),
+        case!(
+            "DR-04",
+            "rfc8628/3.2/verification-uri-absolute",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "verification_uri is an absolute URI",
+            dr_04
+        ),
+        case!(
+            "DR-05",
+            "rfc8628/3.2/expires-in-positive",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "expires_in is a positive integer",
+            dr_05
+        ),
+        case!(
+            "DR-06",
+            "rfc8628/3.2/interval-positive",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "interval, if present, is a positive integer",
+            dr_06
+        ),
+        case!(
+            "DR-07",
+            "rfc8628/3.3.1/verification-uri-complete",
+            "A.2",
+            "RFC 8628 §3.3.1",
+            Should,
+            None,
+            None,
+            "verification_uri_complete, if present, is absolute and carries the user code",
+            dr_07
+        ),
+        case!(
+            "DR-08",
+            "rfc8628/3.2/codes-unique",
+            "A.2",
+            "RFC 8628 §3.2",
+            Must,
+            None,
+            None,
+            "device codes and live user codes are unique",
+            dr_08
+        ),
+        case!(
+            "DR-09",
+            "rfc8628/3.1/no-duplicate-members",
+            "A.2",
+            "RFC 8628 §3.1",
+            Must,
+            None,
+            None,
+            "No JSON member appears twice",
+            dr_09
+        ),
+        case!(
+            "DR-10",
+            "rfc6749/5.1/authorization-response-no-store",
+            "A.2",
+            "RFC 6749 §5.1",
+            Should,
+            None,
+            None,
+            "The response is Cache-Control: no-store (and Pragma: no-cache)",
+            dr_10
+        ),
+        case!(
+            "DR-11",
+            "rfc6749/5.1/numbers-are-json-numbers",
+            "A.2",
+            "RFC 6749 §5.1",
+            DerivedFail,
+            None,
+            None,
+            "expires_in and interval are JSON numbers",
+            dr_11
+        ),
+        case!(
+            "DR-12",
+            "rfc6749/5.2/error-format",
+            "A.2",
+            "RFC 6749 §5.2",
+            Must,
+            None,
+            None,
+            "Errors are 400 (401 for invalid_client) JSON objects with a well-formed error",
+            dr_12
+        ),
+        case!(
+            "DR-13",
+            "rfc8628/3.3/no-user-code-in-verification-uri",
+            "A.2",
+            "RFC 8628 §3.3",
+            Should,
+            None,
+            None,
+            "The user code is not put in verification_uri",
+            dr_13
+        ),
+        case!(
+            "DR-14",
+            "rfc8628/3.3/device-code-not-displayed",
+            "A.2",
+            "RFC 8628 §3.3",
+            Should,
+            None,
+            None,
+            "The device code appears in no user-facing URI",
+            dr_14
+        ),
+    ]
+}
+
+/// The response body as a JSON object, for member checks.
+fn body(a: &crate::context::Authorization) -> serde_json::Map<String, Value> {
+    a.exchange
+        .json()
+        .value
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+async fn dr_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = ctx
+        .http
+        .post_form(
+            "device authorization",
+            &ctx.target.device_authorization_endpoint,
+            Some(ctx.client()),
+            &ctx.scope_params(),
+        )
+        .await;
+    c.evidence(e.clone());
+    c.expect(
+        e.status() == Some(200),
+        format!("expected HTTP 200; got {}", e.brief()),
+    );
+    c.expect(
+        e.is_json_media_type(),
+        format!(
+            "expected application/json; got {:?}",
+            e.header("content-type").unwrap_or("none")
+        ),
+    );
+    let json = e.json();
+    c.expect(
+        json.object().is_some(),
+        format!(
+            "expected a JSON object: {}",
+            json.problem.unwrap_or_default()
+        ),
+    );
+    c.finish("200 application/json")
+}
+
+async fn member_check(ctx: Ctx, key: &'static str, what: &str) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let b = body(&a);
+        let ok = b
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        c.expect(
+            ok,
+            format!("{key} must be a non-empty string; got {:?}", b.get(key)),
+        );
+    }
+    c.finish(what.to_owned())
+}
+
+async fn dr_02(ctx: Ctx) -> Verdict {
+    member_check(ctx, "device_code", "device_code present").await
+}
+
+async fn dr_03(ctx: Ctx) -> Verdict {
+    member_check(ctx, "user_code", "user_code present").await
+}
+
+async fn dr_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let b = body(&a);
+        let uri = b
+            .get("verification_uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        c.expect(!uri.is_empty(), "verification_uri is REQUIRED");
+        let parsed = reqwest::Url::parse(uri);
+        c.expect(
+            parsed.is_ok(),
+            format!("verification_uri {uri:?} is not an absolute URI"),
+        );
+        c.expect(
+            uri.starts_with("https://") || is_loopback(uri),
+            format!("verification_uri {uri:?} is not https"),
+        );
+        c.measure("verification_uri_length", uri.len());
+        // RFC 8628 §3.2: "should be short and easy to remember" (lower case: a note).
+        c.expect_soft(
+            uri.len() <= 40,
+            format!(
+                "verification_uri is {} characters; RFC 8628 §3.3 wants it short enough to type",
+                uri.len()
+            ),
+        );
+    }
+    c.finish("verification_uri is an absolute URI")
+}
+
+async fn dr_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let v = body(&a).get("expires_in").cloned();
+        let n = v.as_ref().and_then(Value::as_u64);
+        c.expect(
+            n.is_some_and(|n| n > 0),
+            format!("expires_in must be a positive integer; got {v:?}"),
+        );
+        if let Some(n) = n {
+            c.measure("expires_in", n);
+        }
+    }
+    c.finish("expires_in present and positive")
+}
+
+async fn dr_06(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        match body(&a).get("interval") {
+            None => {
+                c.measure("interval", "absent (clients use 5)");
+            }
+            Some(v) => {
+                c.expect(
+                    v.as_u64().is_some_and(|n| n > 0),
+                    format!("interval must be a positive integer; got {v}"),
+                );
+                c.measure("interval", v.clone());
+            }
+        }
+        c.measure("effective_interval", a.interval);
+    }
+    c.finish("interval is absent or a positive integer")
+}
+
+async fn dr_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let Some(complete) = a.verification_uri_complete.clone() else {
+        c.measure("verification_uri_complete", "absent");
+        return c.skip(
+            crate::case::Status::Info,
+            "verification_uri_complete is not provided (OPTIONAL)",
+        );
+    };
+    c.expect(
+        reqwest::Url::parse(&complete).is_ok(),
+        format!("{complete:?} is not an absolute URI"),
+    );
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_uppercase()
+    };
+    let carries = complete.contains(&a.user_code) || norm(&complete).contains(&norm(&a.user_code));
+    c.expect(
+        carries,
+        format!(
+            "{complete:?} does not carry the user code {:?}",
+            a.user_code
+        ),
+    );
+    let origin = |u: &str| {
+        reqwest::Url::parse(u)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    };
+    c.measure(
+        "same_origin_as_verification_uri",
+        origin(&complete) == origin(&a.verification_uri),
+    );
+    c.finish("verification_uri_complete carries the user code")
+}
+
+async fn dr_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let samples = ctx.samples().await;
+    c.expect(
+        samples.len() >= 2,
+        format!(
+            "only {} of {} sample authorizations succeeded",
+            samples.len(),
+            ctx.options.samples
+        ),
+    );
+    let mut device = HashSet::new();
+    let mut user = HashSet::new();
+    let (mut dup_device, mut dup_user) = (0, 0);
+    for a in samples {
+        if !device.insert(&a.device_code) {
+            dup_device += 1;
+        }
+        if !user.insert(&a.user_code) {
+            dup_user += 1;
+        }
+    }
+    c.measure("samples", samples.len());
+    c.expect(
+        dup_device == 0,
+        format!(
+            "{dup_device} repeated device_code among {} samples",
+            samples.len()
+        ),
+    );
+    c.expect(
+        dup_user == 0,
+        format!(
+            "{dup_user} repeated user_code among {} live samples",
+            samples.len()
+        ),
+    );
+    c.finish(format!(
+        "{} device authorizations, no repeated code",
+        samples.len()
+    ))
+}
+
+async fn dr_09(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let dup = crate::json::duplicate_member(&a.exchange.raw_body);
+        c.expect(
+            dup.is_none(),
+            format!(
+                "member {:?} appears more than once",
+                dup.unwrap_or_default()
+            ),
+        );
+    }
+    c.finish("no duplicate members")
+}
+
+async fn dr_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let cc = a
+            .exchange
+            .header("cache-control")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        c.expect(
+            cc.split(',').any(|d| d.trim() == "no-store"),
+            format!("Cache-Control is {cc:?}, not no-store"),
+        );
+        let pragma = a
+            .exchange
+            .header("pragma")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        c.expect_soft(
+            pragma.contains("no-cache"),
+            format!("Pragma is {pragma:?}, not no-cache"),
+        );
+    }
+    c.finish("Cache-Control: no-store")
+}
+
+async fn dr_11(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let b = body(&a);
+        for key in ["expires_in", "interval"] {
+            if let Some(v) = b.get(key) {
+                c.expect(v.is_number(), format!("{key} is {v}, not a JSON number"));
+            }
+        }
+    }
+    c.finish("numbers are JSON numbers")
+}
+
+async fn dr_12(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let url = &ctx.target.device_authorization_endpoint;
+    let e = ctx.http.post_form("no client", url, None, &[]).await;
+    expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+    let nobody = Client::public("deviceflow-conformance-no-such-client");
+    let e = ctx
+        .http
+        .post_form("unknown client", url, Some(&nobody), &[])
+        .await;
+    expect_error(&mut c, &e, &["invalid_client"]);
+    let scope = ctx.target.scope.as_deref().unwrap_or("openid");
+    let e = ctx
+        .http
+        .post_form(
+            "repeated scope",
+            url,
+            Some(ctx.client()),
+            &[("scope", scope), ("scope", scope)],
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_request"]);
+    c.finish("every error is a well-formed RFC 6749 §5.2 error")
+}
+
+async fn dr_13(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let norm = |s: &str| {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_uppercase()
+        };
+        let inside = a.verification_uri.contains(&a.user_code)
+            || norm(&a.verification_uri).contains(&norm(&a.user_code));
+        c.expect(
+            !inside,
+            format!(
+                "verification_uri {:?} contains the user code",
+                a.verification_uri
+            ),
+        );
+    }
+    c.finish("the user code is only in verification_uri_complete")
+}
+
+async fn dr_14(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        for uri in std::iter::once(&a.verification_uri).chain(a.verification_uri_complete.as_ref())
+        {
+            c.expect(
+                !uri.contains(&a.device_code),
+                format!("{uri:?} contains the device_code"),
+            );
+        }
+    }
+    c.finish("the device code is in no user-facing URI")
+}

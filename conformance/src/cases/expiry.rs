@@ -1,0 +1,194 @@
+//! A.7: expiry (RFC 8628 §3.2, §3.5, §5.4). These cases wait past `expires_in`; the
+//! runner skips them when that does not fit the `--max-wait` budget.
+
+use std::time::Duration;
+
+use super::{authorize, case, expect_error};
+use crate::approver::Action;
+use crate::case::{Case, Check, Level, Verdict};
+use crate::context::{Authorization, Ctx};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "EX-01",
+            "rfc8628/3.5/expired-token-after-expires-in",
+            "A.7",
+            "RFC 8628 §3.5",
+            Must,
+            None,
+            Expiry,
+            "After expires_in, polls get expired_token, and not before",
+            ex_01
+        ),
+        case!(
+            "EX-02",
+            "rfc8628/3.5/expiry-beats-approval",
+            "A.7",
+            "RFC 8628 §3.5",
+            DerivedFail,
+            Approve,
+            Expiry,
+            "A code approved before expiry and redeemed after it yields no token",
+            ex_02
+        ),
+        case!(
+            "EX-03",
+            "rfc8628/3.5/late-approval-refused",
+            "A.7",
+            "RFC 8628 §3.5",
+            DerivedFail,
+            Approve,
+            Expiry,
+            "An expired user code cannot be approved, and a late approval issues nothing",
+            ex_03
+        ),
+        case!(
+            "EX-04",
+            "rfc8628/3.5/expiry-is-final",
+            "A.7",
+            "RFC 8628 §3.5",
+            DerivedWarn,
+            None,
+            Expiry,
+            "After expired_token, the code never again yields pending or a token",
+            ex_04
+        ),
+        case!(
+            "EX-05",
+            "rfc8628/5.4/lifetime",
+            "A.7",
+            "RFC 8628 §5.4",
+            Info,
+            None,
+            None,
+            "expires_in is long enough to use and short enough to limit phishing",
+            ex_05
+        ),
+    ]
+}
+
+fn lifetime(a: &Authorization) -> Duration {
+    Duration::from_secs(a.expires_in.unwrap_or(0))
+}
+
+async fn ex_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let life = lifetime(&a);
+    let before = life.saturating_sub(Duration::from_secs(10).min(life / 3));
+    ctx.wait("EX-01", before, "until shortly before expires_in")
+        .await;
+    let e = ctx.poll("poll shortly before expiry", &a.device_code).await;
+    expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    ctx.wait(
+        "EX-01",
+        life - before + Duration::from_secs(3),
+        "until 3 s past expires_in",
+    )
+    .await;
+    let e = ctx.poll("poll 3 s after expiry", &a.device_code).await;
+    expect_error(&mut c, &e, &["expired_token"]);
+    c.finish("pending before expires_in, expired_token after")
+}
+
+async fn ex_02(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    if let Err(why) = ctx.decide(&a, Action::Approve).await {
+        c.expect(false, format!("the approver could not approve: {why}"));
+        return c.finish("");
+    }
+    ctx.wait(
+        "EX-02",
+        lifetime(&a) + Duration::from_secs(2),
+        "past expires_in, approved but not redeemed",
+    )
+    .await;
+    let e = ctx.poll("first poll after expiry", &a.device_code).await;
+    c.expect(
+        e.status() != Some(200),
+        format!("an expired code yielded a token: {}", e.brief()),
+    );
+    expect_error(&mut c, &e, &["expired_token", "invalid_grant"]);
+    c.finish("no token after expiry")
+}
+
+async fn ex_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    ctx.wait(
+        "EX-03",
+        lifetime(&a) + Duration::from_secs(2),
+        "past expires_in",
+    )
+    .await;
+    let late = ctx.decide(&a, Action::Approve).await;
+    c.expect(
+        late.is_err(),
+        "the approver could approve an expired user code",
+    );
+    let e = ctx
+        .poll("poll after the late approval", &a.device_code)
+        .await;
+    c.expect(
+        e.status() != Some(200),
+        format!("the late approval issued a token: {}", e.brief()),
+    );
+    c.evidence(e);
+    c.finish("the expired code was refused and nothing was issued")
+}
+
+async fn ex_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    ctx.wait(
+        "EX-04",
+        lifetime(&a) + Duration::from_secs(2),
+        "past expires_in",
+    )
+    .await;
+    for i in 0..3 {
+        let e = ctx
+            .poll(&format!("poll {} after expiry", i + 1), &a.device_code)
+            .await;
+        let code = e.error_code().unwrap_or_default();
+        c.expect(
+            e.status() != Some(200) && code != "authorization_pending" && code != "slow_down",
+            format!("poll {} after expiry got {}", i + 1, e.brief()),
+        );
+        c.evidence(e);
+        if i < 2 {
+            ctx.wait("EX-04", ctx.compliant_wait(a.interval, 0), "polling again")
+                .await;
+        }
+    }
+    c.finish("the expired code stays expired")
+}
+
+async fn ex_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let Some(n) = a.expires_in else {
+        return c.finish("expires_in is missing (see DR-05)");
+    };
+    c.measure("expires_in", n);
+    let note = if n < 120 {
+        "shorter than 2 minutes: little time to type a code"
+    } else if n > 1800 {
+        "longer than 30 minutes: a long window for phishing"
+    } else {
+        "within 2 to 30 minutes"
+    };
+    c.finish(format!("expires_in = {n} s, {note}"))
+}

@@ -1,0 +1,294 @@
+//! A.8: discovery metadata (RFC 8628 §4; RFC 8414; RFC 9700 §2.6).
+
+use serde_json::Value;
+
+use super::{case, expect_error};
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::{parse_authorization, Ctx, GRANT};
+use crate::target::{is_loopback, Metadata};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "MD-01",
+            "rfc8628/4/device-authorization-endpoint-advertised",
+            "A.8",
+            "RFC 8628 §4",
+            Should,
+            None,
+            None,
+            "device_authorization_endpoint is in the metadata, as an absolute https URL",
+            md_01
+        ),
+        case!(
+            "MD-02",
+            "rfc8628/4/grant-type-advertised",
+            "A.8",
+            "RFC 8628 §4",
+            Must,
+            None,
+            None,
+            "grant_types_supported lists the device_code grant",
+            md_02
+        ),
+        case!(
+            "MD-03",
+            "rfc8414/3/metadata-response",
+            "A.8",
+            "RFC 8414 §3",
+            Must,
+            None,
+            None,
+            "Metadata is 200 JSON, its issuer is the issuer, no empty arrays",
+            md_03
+        ),
+        case!(
+            "MD-04",
+            "rfc8414/2/token-endpoint",
+            "A.8",
+            "RFC 8414 §2",
+            Must,
+            None,
+            None,
+            "token_endpoint is present",
+            md_04
+        ),
+        case!(
+            "MD-05",
+            "rfc8414/2/advertised-endpoints-work",
+            "A.8",
+            "RFC 8414 §2",
+            DerivedFail,
+            None,
+            None,
+            "The advertised endpoints are the ones that work",
+            md_05
+        ),
+        case!(
+            "MD-06",
+            "rfc8414/2/auth-method-none",
+            "A.8",
+            "RFC 8414 §2",
+            Info,
+            None,
+            None,
+            "token_endpoint_auth_methods_supported includes none",
+            md_06
+        ),
+        case!(
+            "MD-07",
+            "rfc9700/2.6/metadata-published",
+            "A.8",
+            "RFC 9700 §2.6",
+            Should,
+            None,
+            None,
+            "The server publishes RFC 8414 metadata",
+            md_07
+        ),
+    ]
+}
+
+/// The metadata, or the verdict to give when there is none.
+fn metadata(ctx: &Ctx, level: Level) -> Result<(&Metadata, Check), Verdict> {
+    let c = Check::new(level);
+    if ctx.target.issuer.is_none() {
+        return Err(c.skip(
+            Status::NotApplicable,
+            "no --issuer given, so no metadata to check",
+        ));
+    }
+    match &ctx.target.metadata {
+        Some(m) => Ok((m, c)),
+        None => Err(c.skip(Status::NotApplicable, "no metadata found (see MD-07)")),
+    }
+}
+
+fn str_member<'a>(m: &'a Metadata, key: &str) -> Option<&'a str> {
+    m.value.get(key).and_then(Value::as_str)
+}
+
+async fn md_01(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::Should) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    c.evidence(m.exchange.clone());
+    match str_member(m, "device_authorization_endpoint") {
+        None => {
+            c.expect(false, "device_authorization_endpoint is not advertised; clients cannot discover the device flow");
+        }
+        Some(url) => {
+            c.expect(
+                reqwest::Url::parse(url).is_ok(),
+                format!("{url:?} is not an absolute URL"),
+            );
+            c.expect(
+                url.starts_with("https://") || is_loopback(url),
+                format!("{url:?} is not https"),
+            );
+        }
+    }
+    c.finish("advertised as an absolute URL")
+}
+
+async fn md_02(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::Must) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    c.evidence(m.exchange.clone());
+    let grants: Vec<&str> = m
+        .value
+        .get("grant_types_supported")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    c.expect(
+        grants.contains(&GRANT),
+        format!("grant_types_supported {grants:?} lacks {GRANT}"),
+    );
+    c.finish("the grant URN is listed")
+}
+
+async fn md_03(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::Must) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    let e = &m.exchange;
+    c.evidence(e.clone());
+    c.expect(
+        e.is_json_media_type(),
+        format!("Content-Type {:?}", e.header("content-type")),
+    );
+    let issuer = ctx.target.issuer.as_deref().unwrap_or_default();
+    let advertised = str_member(m, "issuer").unwrap_or_default();
+    c.expect(
+        advertised == issuer,
+        format!("issuer {advertised:?} is not the issuer used to build the URL ({issuer:?})"),
+    );
+    if let Some(obj) = m.value.as_object() {
+        for (k, v) in obj {
+            if v.as_array().is_some_and(|a| a.is_empty()) {
+                c.expect(
+                    false,
+                    format!("{k} is an empty array (RFC 8414 §2: omit it)"),
+                );
+            }
+        }
+    }
+    c.finish("well-formed metadata")
+}
+
+async fn md_04(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::Must) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    c.evidence(m.exchange.clone());
+    c.expect(
+        str_member(m, "token_endpoint").is_some(),
+        "token_endpoint is missing",
+    );
+    c.finish("token_endpoint present")
+}
+
+async fn md_05(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::DerivedFail) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    let (Some(da), Some(token)) = (
+        str_member(m, "device_authorization_endpoint"),
+        str_member(m, "token_endpoint"),
+    ) else {
+        return c.skip(
+            Status::NotApplicable,
+            "the metadata does not advertise both endpoints (MD-01, MD-04)",
+        );
+    };
+    let e = ctx
+        .http
+        .post_form(
+            "device authorization at the advertised URL",
+            da,
+            Some(ctx.client()),
+            &ctx.scope_params(),
+        )
+        .await;
+    match parse_authorization(e) {
+        Err(e) => {
+            c.expect(
+                false,
+                format!(
+                    "the advertised device_authorization_endpoint failed: {}",
+                    e.brief()
+                ),
+            );
+            c.evidence(e);
+        }
+        Ok(a) => {
+            c.evidence(a.exchange.clone());
+            let e = ctx
+                .http
+                .post_form(
+                    "poll at the advertised token endpoint",
+                    token,
+                    Some(ctx.client()),
+                    &[("grant_type", GRANT), ("device_code", &a.device_code)],
+                )
+                .await;
+            expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+        }
+    }
+    c.finish("the advertised endpoints work")
+}
+
+async fn md_06(ctx: Ctx) -> Verdict {
+    let (m, mut c) = match metadata(&ctx, Level::Info) {
+        Ok(x) => x,
+        Err(v) => return v,
+    };
+    let methods = m
+        .value
+        .get("token_endpoint_auth_methods_supported")
+        .cloned();
+    c.measure(
+        "token_endpoint_auth_methods_supported",
+        methods.clone().unwrap_or(Value::Null),
+    );
+    let none = methods
+        .as_ref()
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "none"));
+    c.finish(if none {
+        "\"none\" is listed: public device clients are advertised"
+    } else {
+        "\"none\" is not listed (default: client_secret_basic)"
+    })
+}
+
+async fn md_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    if ctx.target.issuer.is_none() {
+        return c.skip(Status::NotApplicable, "no --issuer given");
+    }
+    for e in &ctx.target.metadata_attempts {
+        c.evidence(e.clone());
+    }
+    match &ctx.target.metadata {
+        Some(m) => {
+            c.evidence(m.exchange.clone());
+            c.measure("metadata_url", m.url.clone());
+            c.finish(format!("published at {}", m.url))
+        }
+        None => {
+            c.expect(
+                false,
+                "no RFC 8414 or OpenID Connect metadata at the well-known URLs",
+            );
+            c.finish("")
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The cases, one module per section of the checklist (A.1–A.10), each case tied to
+//! its row id. The cases restate the RFCs; they never call a server's logic.
+
+use crate::case::{Case, Check};
+use crate::context::{Authorization, Ctx};
+use crate::http::Exchange;
+use crate::json::is_error_char;
+
+mod authorization_request;
+mod authorization_response;
+mod expiry;
+mod metadata;
+mod polling;
+mod security;
+mod token_request;
+mod token_response;
+mod verification;
+
+/// Declares a case: `case!(ID, slug, group, rfc, level, human, wait, title, fn)`.
+macro_rules! case {
+    ($id:literal, $slug:literal, $group:literal, $rfc:literal, $level:ident, $human:ident, $wait:ident, $title:literal, $f:path) => {
+        $crate::case::Case {
+            info: $crate::case::CaseInfo {
+                id: $id,
+                slug: $slug,
+                group: $group,
+                rfc: $rfc,
+                level: $crate::case::Level::$level,
+                title: $title,
+                human: $crate::case::Human::$human,
+                wait: $crate::case::Wait::$wait,
+            },
+            run: |ctx| Box::pin($f(ctx)),
+        }
+    };
+}
+pub(crate) use case;
+
+/// Every case, in checklist order.
+pub fn all() -> Vec<Case> {
+    let mut v = Vec::new();
+    v.extend(authorization_request::cases());
+    v.extend(authorization_response::cases());
+    v.extend(verification::cases());
+    v.extend(token_request::cases());
+    v.extend(token_response::cases());
+    v.extend(polling::cases());
+    v.extend(expiry::cases());
+    v.extend(metadata::cases());
+    v.extend(security::cases());
+    v
+}
+
+/// The checklist's section titles, by group.
+pub fn group_title(group: &str) -> &'static str {
+    match group {
+        "A.1" => "Device authorization request (RFC 8628 §3.1)",
+        "A.2" => "Device authorization response (RFC 8628 §3.2)",
+        "A.3" => "Verification page and user interaction (RFC 8628 §3.3)",
+        "A.4" => "Device access token request (RFC 8628 §3.4)",
+        "A.5" => "Token responses and the state machine (RFC 8628 §3.5)",
+        "A.6" => "Polling, interval and slow_down (RFC 8628 §3.5)",
+        "A.7" => "Expiry (RFC 8628 §3.2, §3.5)",
+        "A.8" => "Discovery metadata (RFC 8628 §4, RFC 8414)",
+        "A.9" => "Security considerations (RFC 8628 §5)",
+        "A.10" => "RFC 9700 as it applies to the device flow",
+        _ => "Other",
+    }
+}
+
+/// RFC 6749 §5.2: what is wrong with an error response's shape, if anything: the
+/// status (400, or 401 for `invalid_client`), the media type, a JSON object with one
+/// `error` string, and `error`/`error_description`/`error_uri` within their characters.
+pub fn error_shape_problems(e: &Exchange) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(status) = e.status() else {
+        return vec![e.brief()];
+    };
+    let json = e.json();
+    if let Some(p) = &json.problem {
+        problems.push(p.clone());
+    }
+    let Some(obj) = json.value.as_ref().and_then(|v| v.as_object()) else {
+        return problems;
+    };
+    match obj.get("error").and_then(|v| v.as_str()) {
+        None => problems.push("no \"error\" string member".to_owned()),
+        Some(code) => {
+            if code.is_empty() || !code.bytes().all(is_error_char) {
+                problems.push(format!(
+                    "\"error\" {code:?} has characters outside %x20-21/%x23-5B/%x5D-7E"
+                ));
+            }
+            let ok_status = status == 400 || (status == 401 && code == "invalid_client");
+            if !ok_status {
+                problems.push(format!(
+                    "HTTP {status} (RFC 6749 §5.2: 400, or 401 for invalid_client)"
+                ));
+            }
+        }
+    }
+    for member in ["error_description", "error_uri"] {
+        match obj.get(member) {
+            None => {}
+            Some(v) => match v.as_str() {
+                Some(s) if s.bytes().all(is_error_char) => {}
+                Some(s) => problems.push(format!(
+                    "\"{member}\" has characters outside the allowed set: {s:?}"
+                )),
+                None => problems.push(format!("\"{member}\" is not a string")),
+            },
+        }
+    }
+    if !e.is_json_media_type() {
+        problems.push(format!(
+            "Content-Type is {:?}, not application/json",
+            e.header("content-type").unwrap_or("absent")
+        ));
+    }
+    problems
+}
+
+/// Expects `e` to be a well-formed RFC 6749 §5.2 error with one of `codes`. Records the
+/// exchange as evidence.
+pub fn expect_error(c: &mut Check, e: &Exchange, codes: &[&str]) -> bool {
+    c.evidence(e.clone());
+    let problems = error_shape_problems(e);
+    let code = e.error_code();
+    let code_ok = code.as_deref().is_some_and(|got| codes.contains(&got));
+    let want = codes.join(" or ");
+    let mut what = format!("{}: expected {want}", e.label);
+    if !code_ok || !problems.is_empty() {
+        what.push_str(&format!("; got {}", e.brief()));
+        if !problems.is_empty() {
+            what.push_str(&format!(" ({})", problems.join("; ")));
+        }
+    }
+    c.expect(code_ok && problems.is_empty(), what)
+}
+
+/// A device authorization as the configured client that the case depends on; a
+/// failure is recorded as a broken expectation, with its evidence.
+pub async fn authorize(ctx: &Ctx, c: &mut Check) -> Option<Authorization> {
+    match ctx.authorize("device authorization").await {
+        Ok(a) => {
+            c.evidence(a.exchange.clone());
+            Some(a)
+        }
+        Err(e) => {
+            c.expect(
+                false,
+                format!(
+                    "the device authorization this case needs failed: {}",
+                    e.brief()
+                ),
+            );
+            c.evidence(e);
+            None
+        }
+    }
+}
+
+/// Polls `auth` as a compliant client (waiting `interval + 5·k` plus the margin
+/// between polls; the first poll at once) until the answer is anything but
+/// `authorization_pending` / `slow_down`, or `max_wait` is spent. Returns every poll.
+pub async fn poll_until_final(
+    ctx: &Ctx,
+    case: &str,
+    auth: &Authorization,
+    client: &crate::target::Client,
+) -> Vec<Exchange> {
+    let deadline = std::time::Instant::now() + ctx.options.max_wait;
+    let mut polls = Vec::new();
+    let mut slow_downs = 0;
+    loop {
+        let e = ctx.poll_as("poll", client, &auth.device_code).await;
+        let code = e.error_code();
+        let go_on = e.status() != Some(200)
+            && code
+                .as_deref()
+                .is_some_and(|c| c == "authorization_pending" || c == "slow_down");
+        if code.as_deref() == Some("slow_down") {
+            slow_downs += 1;
+        }
+        polls.push(e);
+        let wait = ctx.compliant_wait(auth.interval, slow_downs);
+        if !go_on || std::time::Instant::now() + wait > deadline {
+            return polls;
+        }
+        ctx.wait(case, wait, "polling at the interval").await;
+    }
+}
+
+/// Authorizes, approves through the approver and polls until the token (or another
+/// final answer). `None` if a step failed; the failure is recorded in `c`.
+pub async fn approved_token(
+    ctx: &Ctx,
+    c: &mut Check,
+    case: &str,
+) -> Option<(Authorization, Exchange)> {
+    let a = authorize(ctx, c).await?;
+    if let Err(why) = ctx.decide(&a, crate::approver::Action::Approve).await {
+        c.expect(false, format!("the approver could not approve: {why}"));
+        return None;
+    }
+    let mut polls = poll_until_final(ctx, case, &a, ctx.client()).await;
+    let last = polls.pop()?;
+    for p in polls {
+        c.evidence(p);
+    }
+    Some((a, last))
+}
+
+/// RFC 7662 introspection of `token`, if the target has an endpoint and a client for it.
+pub async fn introspect(ctx: &Ctx, token: &str) -> Option<Exchange> {
+    let url = ctx.target.introspection_endpoint.as_deref()?;
+    let client = ctx.target.introspection_client.as_ref()?;
+    Some(
+        ctx.http
+            .post_form("introspection", url, Some(client), &[("token", token)])
+            .await,
+    )
+}
+
+/// Expects a specific status code with anything in the body, for non-error answers.
+pub fn expect_status(c: &mut Check, e: &Exchange, status: u16) -> bool {
+    c.evidence(e.clone());
+    let ok = e.status() == Some(status);
+    c.expect(
+        ok,
+        format!(
+            "{}: expected HTTP {status}; got {}",
+            e.label,
+            if ok {
+                format!("HTTP {status}")
+            } else {
+                e.brief()
+            }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_and_slugs_are_unique_and_cite_an_rfc() {
+        let cases = all();
+        let mut ids = HashSet::new();
+        let mut slugs = HashSet::new();
+        for c in &cases {
+            assert!(ids.insert(c.info.id), "{} twice", c.info.id);
+            assert!(slugs.insert(c.info.slug), "{} twice", c.info.slug);
+            assert!(c.info.rfc.starts_with("RFC "), "{}", c.info.id);
+            assert!(group_title(c.info.group) != "Other", "{}", c.info.id);
+        }
+        assert!(cases.len() >= 60, "{}", cases.len());
+    }
+}

@@ -1,0 +1,493 @@
+//! A.6: polling, interval and slow_down (RFC 8628 §3.2, §3.5; checklist A.0).
+//!
+//! The suite polls as a careful client: at `interval + margin` (checklist A.0: "poll at
+//! interval + margin"), adding 5 s per slow_down, so that any slow_down it gets while
+//! compliant is the server's fault.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{authorize, case, expect_error};
+use crate::approver::Action;
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::{Authorization, Ctx};
+use crate::http::Exchange;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "PL-01",
+            "rfc8628/3.5/slow-down-capability",
+            "A.6",
+            "RFC 8628 §3.5",
+            May,
+            None,
+            Interval,
+            "Does the server answer too-fast polling with slow_down?",
+            pl_01
+        ),
+        case!(
+            "PL-02",
+            "rfc8628/3.5/compliant-client-never-slowed",
+            "A.6",
+            "RFC 8628 §3.5",
+            DerivedFail,
+            None,
+            Interval,
+            "A client that waits the interval never gets slow_down",
+            pl_02
+        ),
+        case!(
+            "PL-03",
+            "rfc8628/3.5/no-more-than-interval-plus-5k",
+            "A.6",
+            "RFC 8628 §3.5",
+            DerivedFail,
+            None,
+            Interval,
+            "After k slow_downs, waiting interval + 5k is enough",
+            pl_03
+        ),
+        case!(
+            "PL-04",
+            "rfc8628/3.5/no-livelock-with-jitter",
+            "A.6",
+            "RFC 8628 §3.5",
+            DerivedFail,
+            None,
+            Soak,
+            "A compliant client with realistic jitter never drifts into slow_down",
+            pl_04
+        ),
+        case!(
+            "PL-05",
+            "rfc8628/3.2/first-poll-not-early",
+            "A.6",
+            "RFC 8628 §3.2",
+            Should,
+            None,
+            None,
+            "The first poll right after authorization is not slow_down",
+            pl_05
+        ),
+        case!(
+            "PL-06",
+            "rfc8628/3.5/slow-down-only-while-pending",
+            "A.6",
+            "RFC 8628 §3.5",
+            DerivedWarn,
+            Approve,
+            Interval,
+            "Approved and denied codes get their final answer even when polled early",
+            pl_06
+        ),
+        case!(
+            "PL-07",
+            "rfc8628/3.5/server-tracks-increment",
+            "A.6",
+            "RFC 8628 §3.5",
+            Info,
+            None,
+            Interval,
+            "Does the server track the +5 s itself?",
+            pl_07
+        ),
+        case!(
+            "PL-08",
+            "rfc8628/3.5/slow-down-extras",
+            "A.6",
+            "RFC 8628 §3.5",
+            Info,
+            None,
+            Interval,
+            "Non-standard extras on slow_down (interval member, Retry-After)",
+            pl_08
+        ),
+        case!(
+            "PL-09",
+            "rfc6749/5.2/slow-down-format",
+            "A.6",
+            "RFC 6749 §5.2",
+            Must,
+            None,
+            Interval,
+            "slow_down is a 400 JSON error",
+            pl_09
+        ),
+        case!(
+            "PL-10",
+            "rfc8628/3.5/infrastructure-limits",
+            "A.6",
+            "RFC 8628 §3.5",
+            Info,
+            None,
+            Interval,
+            "Rate limits in front of the token endpoint (429, HTML)",
+            pl_10
+        ),
+    ]
+}
+
+/// Polls once (accepted), then at once again. Returns both answers.
+async fn provoke(ctx: &Ctx, a: &Authorization) -> (Exchange, Exchange) {
+    let first = ctx.poll("first poll", &a.device_code).await;
+    let second = ctx.poll("immediate second poll", &a.device_code).await;
+    (first, second)
+}
+
+fn is_slow_down(e: &Exchange) -> bool {
+    e.error_code().as_deref() == Some("slow_down")
+}
+
+async fn pl_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::May);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let (first, second) = provoke(&ctx, &a).await;
+    let third = ctx.poll("third poll within a second", &a.device_code).await;
+    let sends = is_slow_down(&second) || is_slow_down(&third);
+    c.measure("sends_slow_down", sends);
+    for e in [first, second, third] {
+        c.evidence(e);
+    }
+    c.finish(if sends {
+        "early polls get slow_down"
+    } else {
+        "early polls are not slowed down (slow_down is never sent)"
+    })
+}
+
+async fn pl_02(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let issued = Instant::now();
+    let wait = ctx.compliant_wait(a.interval, 0);
+    // Ten polls, or as many as the code's lifetime allows.
+    let fit = (ctx.usable_for(&a, issued).as_secs_f64() / wait.as_secs_f64()) as usize + 1;
+    let polls = fit.min(10);
+    if polls < 3 {
+        return c.skip(
+            Status::Skip,
+            format!(
+                "expires_in {:?} s leaves room for fewer than 3 polls at {:.1} s",
+                a.expires_in,
+                wait.as_secs_f64()
+            ),
+        );
+    }
+    for i in 0..polls {
+        let e = ctx
+            .poll(&format!("compliant poll {}", i + 1), &a.device_code)
+            .await;
+        let ok = e.error_code().as_deref() == Some("authorization_pending");
+        c.expect(
+            ok,
+            format!(
+                "compliant poll {} (interval + {:.1} s) got {}",
+                i + 1,
+                ctx.options.poll_margin.as_secs_f64(),
+                e.brief()
+            ),
+        );
+        c.evidence(e);
+        if !ok {
+            break;
+        }
+        if i + 1 < polls {
+            ctx.wait("PL-02", wait, &format!("poll {}/{polls}", i + 2))
+                .await;
+        }
+    }
+    c.finish(format!(
+        "{polls} polls at the interval: all authorization_pending"
+    ))
+}
+
+async fn pl_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let issued = Instant::now();
+    let (first, second) = provoke(&ctx, &a).await;
+    let provoked = is_slow_down(&second);
+    c.evidence(first);
+    c.evidence(second);
+    if !provoked {
+        return c.skip(
+            Status::NotApplicable,
+            "the server does not send slow_down (PL-01)",
+        );
+    }
+    let mut k = 1;
+    loop {
+        let wait = ctx.compliant_wait(a.interval, k);
+        if wait > ctx.usable_for(&a, issued) {
+            c.measure("checked_up_to_k", k - 1);
+            if k == 1 {
+                return c.skip(
+                    Status::Skip,
+                    format!(
+                        "expires_in {:?} s is shorter than interval + 5 s",
+                        a.expires_in
+                    ),
+                );
+            }
+            break;
+        }
+        ctx.wait(
+            "PL-03",
+            wait,
+            &format!("interval + 5·{k} after the slow_down"),
+        )
+        .await;
+        let e = ctx
+            .poll(&format!("poll after interval + 5·{k}"), &a.device_code)
+            .await;
+        let ok = e.error_code().as_deref() == Some("authorization_pending");
+        c.expect(
+            ok,
+            format!(
+                "after waiting interval + 5·{k} the server answered {}",
+                e.brief()
+            ),
+        );
+        c.evidence(e);
+        if !ok || k == 2 {
+            break;
+        }
+        let e = ctx
+            .poll("immediate poll for a second slow_down", &a.device_code)
+            .await;
+        let again = is_slow_down(&e);
+        c.evidence(e);
+        if !again {
+            break;
+        }
+        k += 1;
+    }
+    c.finish(format!(
+        "waiting interval + 5k after k slow_downs was enough (k up to {k})"
+    ))
+}
+
+async fn pl_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(mut a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let mut issued = Instant::now();
+    // Deterministic jitter in [-300, +300] ms around interval + 5k + 0.2 s.
+    let jitter = [0i64, 300, -300, 150, -150, 290, -290, 80, -80, 220];
+    let polls = 40;
+    let mut k = 0;
+    let mut slow_downs = 0;
+    let mut codes = 1;
+    for i in 0..polls {
+        let e = ctx.poll(&format!("poll {}", i + 1), &a.device_code).await;
+        let code = e.error_code().unwrap_or_default();
+        if code == "slow_down" {
+            slow_downs += 1;
+            k += 1;
+            c.evidence(e);
+        } else if code != "authorization_pending" {
+            c.expect(false, format!("poll {} got {}", i + 1, e.brief()));
+            c.evidence(e);
+            break;
+        }
+        let base = Duration::from_secs(a.interval + 5 * k) + Duration::from_millis(200);
+        let j = jitter[i % jitter.len()];
+        let wait = if j >= 0 {
+            base + Duration::from_millis(j as u64)
+        } else {
+            base - Duration::from_millis((-j) as u64)
+        };
+        if i + 1 < polls {
+            ctx.wait("PL-04", wait, &format!("soak poll {}/{polls}", i + 2))
+                .await;
+            // A soak outlives a code: carry on with a fresh one, as a device would.
+            if ctx.usable_for(&a, issued) < Duration::from_secs(1) {
+                match authorize(&ctx, &mut c).await {
+                    Some(next) => {
+                        a = next;
+                        issued = Instant::now();
+                        k = 0;
+                        codes += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    c.measure("slow_downs", slow_downs);
+    c.measure("device_codes_used", codes);
+    c.expect(
+        slow_downs == 0,
+        format!("{slow_downs} slow_down answers to a client polling at interval + 0.2 s ± 0.3 s"),
+    );
+    c.finish(format!("{polls} jittered polls, no slow_down"))
+}
+
+async fn pl_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx
+            .poll("poll right after authorization", &a.device_code)
+            .await;
+        c.expect(
+            !is_slow_down(&e),
+            format!("the first poll got {}", e.brief()),
+        );
+        c.evidence(e);
+    }
+    c.finish("the first poll is not early")
+}
+
+async fn pl_06(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    for (action, want) in [
+        (Action::Approve, None),
+        (Action::Deny, Some("access_denied")),
+    ] {
+        let Some(a) = authorize(&ctx, &mut c).await else {
+            return c.finish("");
+        };
+        let first = ctx.poll("poll while pending", &a.device_code).await;
+        c.evidence(first);
+        if let Err(why) = ctx.decide(&a, action).await {
+            c.expect(
+                false,
+                format!("the approver could not {}: {why}", action.as_str()),
+            );
+            return c.finish("");
+        }
+        let e = ctx
+            .poll(
+                &format!("early poll right after {}", action.as_str()),
+                &a.device_code,
+            )
+            .await;
+        let ok = match want {
+            None => e.status() == Some(200),
+            Some(code) => e.error_code().as_deref() == Some(code),
+        };
+        c.expect(
+            ok,
+            format!("an early poll after {} got {}", action.as_str(), e.brief()),
+        );
+        c.evidence(e);
+    }
+    c.finish("approved and denied codes get their final answer at once")
+}
+
+async fn pl_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let (first, second) = provoke(&ctx, &a).await;
+    let provoked = is_slow_down(&second);
+    c.evidence(first);
+    c.evidence(second);
+    if !provoked {
+        c.measure("tracks_increment", Value::Null);
+        return c.skip(
+            Status::NotApplicable,
+            "the server does not send slow_down (PL-01)",
+        );
+    }
+    ctx.wait(
+        "PL-07",
+        ctx.compliant_wait(a.interval, 0),
+        "the old interval, without the +5 s",
+    )
+    .await;
+    let e = ctx
+        .poll("poll after the old interval", &a.device_code)
+        .await;
+    let tracks = is_slow_down(&e);
+    c.measure("tracks_increment", tracks);
+    c.evidence(e);
+    c.finish(if tracks {
+        "the server tracks the +5 s: waiting the old interval after a slow_down is still early"
+    } else {
+        "the server does not track the +5 s (a fixed window)"
+    })
+}
+
+async fn pl_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let (_, second) = provoke(&ctx, &a).await;
+    if !is_slow_down(&second) {
+        c.evidence(second);
+        return c.skip(
+            Status::NotApplicable,
+            "the server does not send slow_down (PL-01)",
+        );
+    }
+    let interval = second.json().value.and_then(|v| v.get("interval").cloned());
+    let retry_after = second.header("retry-after").map(str::to_owned);
+    c.measure("interval_member", interval.clone().unwrap_or(Value::Null));
+    c.measure(
+        "retry_after",
+        retry_after.clone().map(Value::from).unwrap_or(Value::Null),
+    );
+    c.evidence(second);
+    c.finish(match (interval, retry_after) {
+        (None, None) => "plain slow_down, no extras".to_owned(),
+        (i, r) => format!("extras: interval={i:?}, Retry-After={r:?}"),
+    })
+}
+
+async fn pl_09(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let (_, second) = provoke(&ctx, &a).await;
+    if !is_slow_down(&second) {
+        c.evidence(second);
+        return c.skip(
+            Status::NotApplicable,
+            "the server does not send slow_down (PL-01)",
+        );
+    }
+    expect_error(&mut c, &second, &["slow_down"]);
+    c.finish("400 JSON slow_down")
+}
+
+async fn pl_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..20 {
+        let e = ctx
+            .poll(&format!("burst poll {}", i + 1), &a.device_code)
+            .await;
+        let label = match (e.status(), e.error_code()) {
+            (Some(429), _) => "429".to_owned(),
+            (Some(s), Some(code)) => format!("{s} {code}"),
+            (Some(s), None) => format!("{s} non-JSON"),
+            (None, _) => "no response".to_owned(),
+        };
+        if label.starts_with("429") || label.contains("non-JSON") || label == "no response" {
+            c.evidence(e);
+        }
+        *seen.entry(label).or_default() += 1;
+    }
+    let summary: Vec<String> = seen.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+    c.measure(
+        "burst_of_20",
+        serde_json::to_value(&seen).unwrap_or_default(),
+    );
+    c.finish(format!("20 polls in a burst: {}", summary.join(", ")))
+}

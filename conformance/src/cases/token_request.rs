@@ -1,0 +1,457 @@
+//! A.4: the device access token request (RFC 8628 §3.4; RFC 6749 §3.2, §3.2.1, §5.2).
+
+use super::{authorize, case, expect_error};
+use crate::approver::Action;
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::{Ctx, GRANT};
+use crate::http::{credentials, Request};
+use crate::target::{AuthMethod, Client};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "TR-01",
+            "rfc8628/3.4/device-code-grant-accepted",
+            "A.4",
+            "RFC 8628 §3.4",
+            Must,
+            None,
+            None,
+            "The token endpoint accepts the device_code grant",
+            tr_01
+        ),
+        case!(
+            "TR-02",
+            "rfc8628/3.4/device-code-required",
+            "A.4",
+            "RFC 8628 §3.4",
+            Must,
+            None,
+            None,
+            "A missing device_code is invalid_request",
+            tr_02
+        ),
+        case!(
+            "TR-03",
+            "rfc6749/3.2/empty-device-code",
+            "A.4",
+            "RFC 6749 §3.2",
+            Must,
+            None,
+            None,
+            "An empty device_code is treated as missing",
+            tr_03
+        ),
+        case!(
+            "TR-04",
+            "rfc6749/5.2/unknown-device-code",
+            "A.4",
+            "RFC 6749 §5.2",
+            DerivedFail,
+            None,
+            None,
+            "An unknown device_code is invalid_grant",
+            tr_04
+        ),
+        case!(
+            "TR-05",
+            "rfc8628/3.4/client-id-required",
+            "A.4",
+            "RFC 8628 §3.4",
+            Must,
+            None,
+            None,
+            "A public client's poll without client_id is refused",
+            tr_05
+        ),
+        case!(
+            "TR-06",
+            "rfc8628/3.4/confidential-client-authenticates",
+            "A.4",
+            "RFC 8628 §3.4",
+            Must,
+            None,
+            None,
+            "A confidential client must authenticate to poll",
+            tr_06
+        ),
+        case!(
+            "TR-07",
+            "rfc6749/5.2/device-code-bound-to-client",
+            "A.4",
+            "RFC 6749 §5.2",
+            DerivedFail,
+            None,
+            None,
+            "Another client polling a device code gets invalid_grant, no status, no token",
+            tr_07
+        ),
+        case!(
+            "TR-08",
+            "rfc6749/3.2/repeated-parameters",
+            "A.4",
+            "RFC 6749 §3.2",
+            Must,
+            None,
+            None,
+            "Repeated parameters are invalid_request",
+            tr_08
+        ),
+        case!(
+            "TR-09",
+            "rfc6749/3.2/unknown-parameters-ignored",
+            "A.4",
+            "RFC 6749 §3.2",
+            Must,
+            None,
+            None,
+            "Unrecognized parameters are ignored",
+            tr_09
+        ),
+        case!(
+            "TR-10",
+            "rfc6749/5.2/unsupported-grant-type",
+            "A.4",
+            "RFC 6749 §5.2",
+            Must,
+            None,
+            None,
+            "An unknown grant_type is unsupported_grant_type",
+            tr_10
+        ),
+        case!(
+            "TR-11",
+            "rfc6749/5.2/token-unauthorized-client",
+            "A.4",
+            "RFC 6749 §5.2",
+            DerivedWarn,
+            None,
+            None,
+            "A client not registered for the grant gets unauthorized_client",
+            tr_11
+        ),
+        case!(
+            "TR-12",
+            "rfc6749/3.2/token-endpoint-get",
+            "A.4",
+            "RFC 6749 §3.2",
+            Info,
+            None,
+            None,
+            "GET on the token endpoint",
+            tr_12
+        ),
+        case!(
+            "TR-13",
+            "rfc8628/3.4/form-charset-accepted",
+            "A.4",
+            "RFC 8628 §3.4",
+            DerivedFail,
+            None,
+            None,
+            "Form encoding with a charset parameter is accepted",
+            tr_13
+        ),
+    ]
+}
+
+async fn tr_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx
+            .poll("poll right after authorization", &a.device_code)
+            .await;
+        expect_error(&mut c, &e, &["authorization_pending"]);
+    }
+    c.finish("the first poll is authorization_pending")
+}
+
+/// A token request as the configured client with exactly `params`.
+async fn token_request(ctx: &Ctx, label: &str, params: &[(&str, &str)]) -> crate::http::Exchange {
+    ctx.http
+        .post_form(
+            label,
+            &ctx.target.token_endpoint,
+            Some(ctx.client()),
+            params,
+        )
+        .await
+}
+
+async fn tr_02(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = token_request(&ctx, "no device_code", &[("grant_type", GRANT)]).await;
+    expect_error(&mut c, &e, &["invalid_request"]);
+    c.finish("invalid_request")
+}
+
+async fn tr_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = token_request(
+        &ctx,
+        "device_code= (empty)",
+        &[("grant_type", GRANT), ("device_code", "")],
+    )
+    .await;
+    expect_error(&mut c, &e, &["invalid_request"]);
+    c.finish("invalid_request")
+}
+
+async fn tr_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let garbage = "deviceflow-conformance-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let e = token_request(
+        &ctx,
+        "unknown device_code",
+        &[("grant_type", GRANT), ("device_code", garbage)],
+    )
+    .await;
+    expect_error(&mut c, &e, &["invalid_grant"]);
+    c.finish("invalid_grant")
+}
+
+async fn tr_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if ctx.client().is_confidential() {
+        return c.skip(
+            Status::NotApplicable,
+            "the configured client is confidential",
+        );
+    }
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx
+            .http
+            .post_form(
+                "poll without client_id",
+                &ctx.target.token_endpoint,
+                None,
+                &[("grant_type", GRANT), ("device_code", &a.device_code)],
+            )
+            .await;
+        expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+    }
+    c.finish("refused without client_id")
+}
+
+async fn tr_06(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(conf) = ctx.confidential_client().cloned() else {
+        return c.skip(Status::NotApplicable, "no confidential client configured");
+    };
+    let a = match ctx
+        .authorize_as(
+            "device authorization (confidential)",
+            &conf,
+            &ctx.scope_params(),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            c.expect(
+                false,
+                format!(
+                    "the confidential client's device authorization failed: {}",
+                    e.brief()
+                ),
+            );
+            c.evidence(e);
+            return c.finish("");
+        }
+    };
+    let alone = Client::public(conf.id.clone());
+    let e = ctx
+        .poll_as("poll without the secret", &alone, &a.device_code)
+        .await;
+    expect_error(&mut c, &e, &["invalid_client", "invalid_request"]);
+    let wrong = Client {
+        method: AuthMethod::Basic,
+        secret: Some("deviceflow-conformance-wrong-secret".into()),
+        ..conf.clone()
+    };
+    let e = ctx
+        .poll_as("poll with a wrong Basic secret", &wrong, &a.device_code)
+        .await;
+    expect_error(&mut c, &e, &["invalid_client"]);
+    c.expect(
+        e.status() == Some(401),
+        format!(
+            "a failed Basic authentication must be 401; got {}",
+            e.brief()
+        ),
+    );
+    let challenge = e
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    c.expect(
+        challenge.starts_with("basic"),
+        format!("expected WWW-Authenticate: Basic; got {challenge:?}"),
+    );
+    let e = ctx
+        .poll_as("poll with the right secret", &conf, &a.device_code)
+        .await;
+    expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    c.finish("confidential polls need the secret")
+}
+
+async fn tr_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(other) = ctx.target.second_client.clone() else {
+        return c.skip(
+            Status::NotApplicable,
+            "no second client configured (--second-client)",
+        );
+    };
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let e = ctx
+        .poll_as(
+            "(a) the other client polls before approval",
+            &other,
+            &a.device_code,
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_grant"]);
+    if !ctx.approver.is_available() {
+        c.measure("after_approval", "not checked: no approver");
+        return c.finish("before approval the other client gets invalid_grant (after approval not checked: no approver)");
+    }
+    if let Err(why) = ctx.decide(&a, Action::Approve).await {
+        c.expect(false, format!("the approver failed: {why}"));
+        return c.finish("");
+    }
+    let e = ctx
+        .poll_as(
+            "(b) the other client polls after approval",
+            &other,
+            &a.device_code,
+        )
+        .await;
+    c.expect(
+        e.status() != Some(200),
+        format!("the other client got a token: {}", e.brief()),
+    );
+    expect_error(&mut c, &e, &["invalid_grant"]);
+    c.finish("the other client gets invalid_grant before and after approval")
+}
+
+async fn tr_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let dc = a.device_code.as_str();
+        let e = token_request(
+            &ctx,
+            "device_code twice",
+            &[
+                ("grant_type", GRANT),
+                ("device_code", dc),
+                ("device_code", dc),
+            ],
+        )
+        .await;
+        expect_error(&mut c, &e, &["invalid_request"]);
+        let e = token_request(
+            &ctx,
+            "grant_type twice",
+            &[
+                ("grant_type", GRANT),
+                ("grant_type", GRANT),
+                ("device_code", dc),
+            ],
+        )
+        .await;
+        expect_error(&mut c, &e, &["invalid_request"]);
+    }
+    c.finish("invalid_request")
+}
+
+async fn tr_09(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = token_request(
+            &ctx,
+            "an unrecognized parameter",
+            &[
+                ("grant_type", GRANT),
+                ("device_code", &a.device_code),
+                ("deviceflow_conformance_unknown", "bar"),
+            ],
+        )
+        .await;
+        expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    }
+    c.finish("ignored: the answer is the normal one")
+}
+
+async fn tr_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let wrong = format!("{GRANT}X");
+        let e = token_request(
+            &ctx,
+            "grant_type=...device_codeX",
+            &[("grant_type", &wrong), ("device_code", &a.device_code)],
+        )
+        .await;
+        expect_error(&mut c, &e, &["unsupported_grant_type"]);
+    }
+    c.finish("unsupported_grant_type")
+}
+
+async fn tr_11(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    let Some(client) = ctx.target.unauthorized_client.clone() else {
+        return c.skip(
+            Status::NotApplicable,
+            "no client without the device grant configured (--unauthorized-client)",
+        );
+    };
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx
+            .poll_as(
+                "poll by a client without the grant",
+                &client,
+                &a.device_code,
+            )
+            .await;
+        expect_error(&mut c, &e, &["unauthorized_client"]);
+    }
+    c.finish("unauthorized_client")
+}
+
+async fn tr_12(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    let e = ctx
+        .http
+        .get("GET on the token endpoint", &ctx.target.token_endpoint)
+        .await;
+    let brief = e.brief();
+    c.measure("get_status", e.status().unwrap_or(0));
+    c.evidence(e);
+    c.finish(format!("GET answered {brief}"))
+}
+
+async fn tr_13(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let (headers, body) = credentials(
+            Some(ctx.client()),
+            &[("grant_type", GRANT), ("device_code", &a.device_code)],
+        );
+        let e = ctx
+            .http
+            .send(Request {
+                label: "poll with charset=UTF-8",
+                method: reqwest::Method::POST,
+                url: &ctx.target.token_endpoint,
+                content_type: Some("application/x-www-form-urlencoded; charset=UTF-8"),
+                headers,
+                body: Some(body),
+            })
+            .await;
+        expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    }
+    c.finish("charset accepted")
+}

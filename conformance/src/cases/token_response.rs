@@ -1,0 +1,461 @@
+//! A.5: token responses and the device-code state machine (RFC 8628 §3.5;
+//! RFC 6749 §5.1, §5.2).
+
+use serde_json::Value;
+
+use super::{approved_token, authorize, case, expect_error, introspect, poll_until_final};
+use crate::approver::Action;
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::Ctx;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "TS-01",
+            "rfc8628/3.5/pending-is-authorization-pending",
+            "A.5",
+            "RFC 8628 §3.5",
+            Must,
+            None,
+            None,
+            "While the person has not decided, the answer is 400 authorization_pending",
+            ts_01
+        ),
+        case!(
+            "TS-02",
+            "rfc6749/5.2/error-bodies",
+            "A.5",
+            "RFC 6749 §5.2",
+            Must,
+            None,
+            None,
+            "Token endpoint errors are JSON objects with a well-formed error",
+            ts_02
+        ),
+        case!(
+            "TS-03",
+            "rfc8628/3.5/approved-gets-token",
+            "A.5",
+            "RFC 8628 §3.5",
+            Must,
+            Approve,
+            None,
+            "After approval: 200 with access_token and token_type",
+            ts_03
+        ),
+        case!(
+            "TS-04",
+            "rfc6749/5.1/token-response-no-store",
+            "A.5",
+            "RFC 6749 §5.1",
+            Must,
+            Approve,
+            None,
+            "The token response is Cache-Control: no-store, Pragma: no-cache",
+            ts_04
+        ),
+        case!(
+            "TS-05",
+            "rfc6749/5.1/granted-scope",
+            "A.5",
+            "RFC 6749 §5.1",
+            Must,
+            Approve,
+            None,
+            "The granted scope is the requested one, or scope says what it is",
+            ts_05
+        ),
+        case!(
+            "TS-06",
+            "rfc6749/5.1/token-response-types",
+            "A.5",
+            "RFC 6749 §5.1",
+            Must,
+            Approve,
+            None,
+            "Numbers are JSON numbers; token_type is Bearer (any case)",
+            ts_06
+        ),
+        case!(
+            "TS-07",
+            "rfc8628/3.5/denied-gets-access-denied",
+            "A.5",
+            "RFC 8628 §3.5",
+            Must,
+            Deny,
+            None,
+            "After denial: 400 access_denied",
+            ts_07
+        ),
+        case!(
+            "TS-08",
+            "rfc8628/3.5/device-code-single-use",
+            "A.5",
+            "RFC 6749 §4.1.2",
+            DerivedFail,
+            Approve,
+            None,
+            "A device code is redeemed at most once",
+            ts_08
+        ),
+        case!(
+            "TS-09",
+            "rfc6749/4.1.2/replay-revokes-tokens",
+            "A.5",
+            "RFC 6749 §4.1.2",
+            DerivedWarn,
+            Approve,
+            None,
+            "Replaying a redeemed device code revokes the tokens issued from it",
+            ts_09
+        ),
+        case!(
+            "TS-10",
+            "rfc8628/3.5/single-use-under-concurrency",
+            "A.5",
+            "RFC 6749 §4.1.2",
+            DerivedFail,
+            Approve,
+            None,
+            "Ten parallel polls after approval yield exactly one token",
+            ts_10
+        ),
+        case!(
+            "TS-11",
+            "rfc8628/3.5/denial-is-final",
+            "A.5",
+            "RFC 8628 §3.5",
+            DerivedWarn,
+            Deny,
+            None,
+            "After access_denied, later polls never get pending or a token",
+            ts_11
+        ),
+        case!(
+            "TS-12",
+            "rfc8628/3.5/token-works",
+            "A.5",
+            "RFC 7662 §2.2",
+            Info,
+            Approve,
+            None,
+            "The issued access token is active and names the approving user",
+            ts_12
+        ),
+    ]
+}
+
+fn token_json(e: &crate::http::Exchange) -> serde_json::Map<String, Value> {
+    e.json()
+        .value
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
+    c.evidence(e.clone());
+    c.expect(
+        e.status() == Some(200),
+        format!("expected a token (HTTP 200); got {}", e.brief()),
+    )
+}
+
+async fn ts_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx.poll("poll while pending", &a.device_code).await;
+        expect_error(&mut c, &e, &["authorization_pending"]);
+        ctx.wait(
+            "TS-01",
+            ctx.compliant_wait(a.interval, 0),
+            "second poll at the interval",
+        )
+        .await;
+        let e = ctx.poll("second poll while pending", &a.device_code).await;
+        expect_error(&mut c, &e, &["authorization_pending"]);
+    }
+    c.finish("400 authorization_pending, twice")
+}
+
+async fn ts_02(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let e = ctx
+        .poll("unknown device_code", "deviceflow-conformance-no-such-code")
+        .await;
+    expect_error(&mut c, &e, &["invalid_grant", "invalid_request"]);
+    let e = ctx
+        .http
+        .post_form(
+            "grant_type missing",
+            &ctx.target.token_endpoint,
+            Some(ctx.client()),
+            &[("device_code", "x")],
+        )
+        .await;
+    expect_error(&mut c, &e, &["invalid_request", "unsupported_grant_type"]);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        let e = ctx.poll("pending", &a.device_code).await;
+        expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    }
+    c.finish("every error is well formed")
+}
+
+async fn ts_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-03").await {
+        if expect_token(&mut c, &e) {
+            let t = token_json(&e);
+            let s = |k: &str| {
+                t.get(k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+            };
+            c.expect(s("access_token"), "access_token is REQUIRED");
+            c.expect(s("token_type"), "token_type is REQUIRED");
+            c.expect_soft(t.contains_key("expires_in"), "expires_in is RECOMMENDED");
+            c.measure("refresh_token_issued", t.contains_key("refresh_token"));
+        }
+    }
+    c.finish("200 with access_token and token_type")
+}
+
+async fn ts_04(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-04").await {
+        if expect_token(&mut c, &e) {
+            let cc = e
+                .header("cache-control")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            c.expect(
+                cc.split(',').any(|d| d.trim() == "no-store"),
+                format!("Cache-Control is {cc:?}"),
+            );
+            let pragma = e.header("pragma").unwrap_or_default().to_ascii_lowercase();
+            c.expect(pragma.contains("no-cache"), format!("Pragma is {pragma:?}"));
+        }
+    }
+    c.finish("no-store and no-cache")
+}
+
+async fn ts_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(requested) = ctx.target.scope.clone() else {
+        return c.skip(
+            Status::NotApplicable,
+            "no --scope given, so nothing to compare",
+        );
+    };
+    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-05").await {
+        if expect_token(&mut c, &e) {
+            let t = token_json(&e);
+            let want: std::collections::BTreeSet<&str> =
+                requested.split(' ').filter(|s| !s.is_empty()).collect();
+            match t.get("scope").and_then(Value::as_str) {
+                // RFC 6749 §5.1: scope is OPTIONAL if identical to the request.
+                None => {
+                    c.measure("scope", "absent (identical to the request)");
+                }
+                Some(granted) => {
+                    let got: std::collections::BTreeSet<&str> =
+                        granted.split(' ').filter(|s| !s.is_empty()).collect();
+                    c.measure("scope", granted);
+                    c.expect(
+                        got.is_subset(&want),
+                        format!("granted {granted:?} is not within the requested {requested:?}"),
+                    );
+                }
+            }
+        }
+    }
+    c.finish("the requested scope, or a subset that scope names")
+}
+
+async fn ts_06(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-06").await {
+        if expect_token(&mut c, &e) {
+            let t = token_json(&e);
+            if let Some(v) = t.get("expires_in") {
+                c.expect(
+                    v.is_number(),
+                    format!("expires_in is {v}, not a JSON number"),
+                );
+            }
+            let tt = t
+                .get("token_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            c.measure("token_type", tt);
+            c.expect(
+                tt.eq_ignore_ascii_case("bearer") || tt.eq_ignore_ascii_case("dpop"),
+                format!("token_type {tt:?}"),
+            );
+        }
+    }
+    c.finish("well-typed token response")
+}
+
+async fn ts_07(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        if let Err(why) = ctx.decide(&a, Action::Deny).await {
+            c.expect(false, format!("the approver could not deny: {why}"));
+            return c.finish("");
+        }
+        let mut polls = poll_until_final(&ctx, "TS-07", &a, ctx.client()).await;
+        if let Some(last) = polls.pop() {
+            for p in polls {
+                c.evidence(p);
+            }
+            expect_error(&mut c, &last, &["access_denied"]);
+        }
+    }
+    c.finish("access_denied")
+}
+
+async fn ts_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-08").await {
+        if expect_token(&mut c, &e) {
+            ctx.wait("TS-08", ctx.compliant_wait(a.interval, 0), "polling again")
+                .await;
+            let again = ctx.poll("the same device code again", &a.device_code).await;
+            c.evidence(again.clone());
+            c.expect(
+                again.status() != Some(200),
+                format!("a second token was issued: {}", again.brief()),
+            );
+            let code = again.error_code().unwrap_or_default();
+            c.expect_soft(
+                code == "invalid_grant",
+                format!("the replay got {code:?}; invalid_grant is recommended"),
+            );
+        }
+    }
+    c.finish("the second poll gets invalid_grant")
+}
+
+async fn ts_09(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    if ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none() {
+        return c.skip(
+            Status::Skip,
+            "needs an introspection endpoint and --introspection-client",
+        );
+    }
+    if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-09").await {
+        if expect_token(&mut c, &e) {
+            let token = token_json(&e)
+                .get("access_token")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            ctx.wait("TS-09", ctx.compliant_wait(a.interval, 0), "replaying")
+                .await;
+            let replay = ctx
+                .poll("replay of the redeemed device code", &a.device_code)
+                .await;
+            c.evidence(replay);
+            if let Some(i) = introspect(&ctx, &token).await {
+                let active = i
+                    .json()
+                    .value
+                    .and_then(|v| v.get("active").and_then(Value::as_bool));
+                c.expect(
+                    active == Some(false),
+                    format!(
+                        "after the replay the first token is still active: {}",
+                        i.brief()
+                    ),
+                );
+                c.evidence(i);
+            }
+        }
+    }
+    c.finish("the replay revoked the first token")
+}
+
+async fn ts_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    if let Err(why) = ctx.decide(&a, Action::Approve).await {
+        c.expect(false, format!("the approver could not approve: {why}"));
+        return c.finish("");
+    }
+    let polls = (0..10).map(|i| {
+        let ctx = ctx.clone();
+        let dc = a.device_code.clone();
+        async move { ctx.poll(&format!("parallel poll {i}"), &dc).await }
+    });
+    let answers = futures_util::future::join_all(polls).await;
+    let tokens = answers.iter().filter(|e| e.status() == Some(200)).count();
+    c.measure("tokens_from_10_parallel_polls", tokens);
+    for e in answers {
+        c.evidence(e);
+    }
+    c.expect(
+        tokens == 1,
+        format!("{tokens} of 10 parallel polls got a token; exactly 1 must"),
+    );
+    c.finish("exactly one token")
+}
+
+async fn ts_11(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedWarn);
+    if let Some(a) = authorize(&ctx, &mut c).await {
+        if let Err(why) = ctx.decide(&a, Action::Deny).await {
+            c.expect(false, format!("the approver could not deny: {why}"));
+            return c.finish("");
+        }
+        for i in 0..3 {
+            let e = ctx
+                .poll(&format!("poll {} after the denial", i + 1), &a.device_code)
+                .await;
+            let code = e.error_code().unwrap_or_default();
+            c.expect(
+                e.status() != Some(200) && code != "authorization_pending",
+                format!("poll {} after the denial got {}", i + 1, e.brief()),
+            );
+            c.evidence(e);
+            ctx.wait("TS-11", ctx.compliant_wait(a.interval, 0), "polling again")
+                .await;
+        }
+    }
+    c.finish("the denial is final")
+}
+
+async fn ts_12(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Info);
+    if ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none() {
+        return c.skip(
+            Status::Skip,
+            "needs an introspection endpoint and --introspection-client",
+        );
+    }
+    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-12").await {
+        if expect_token(&mut c, &e) {
+            let token = token_json(&e)
+                .get("access_token")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(i) = introspect(&ctx, &token).await {
+                let v = i.json().value.unwrap_or_default();
+                c.expect(
+                    v.get("active") == Some(&Value::Bool(true)),
+                    format!("introspection says {}", i.brief()),
+                );
+                for k in ["username", "sub", "client_id", "scope"] {
+                    if let Some(x) = v.get(k) {
+                        c.measure(k, x.clone());
+                    }
+                }
+                c.evidence(i);
+            }
+        }
+    }
+    c.finish("the token is active")
+}

@@ -1,0 +1,400 @@
+//! A.3: the verification page and the user interaction (RFC 8628 §3.3, §3.3.1, §5.1,
+//! §6.1; RFC 9700 §4.16). What a black-box client can see without signing in is checked
+//! here; rows that need the pages driven as a person (sign in, type a code) are
+//! reported as skipped, with the reason.
+
+use std::collections::BTreeSet;
+
+use super::{authorize, case};
+use crate::approver::Action;
+use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::context::Ctx;
+use crate::http::Exchange;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "UI-01",
+            "rfc8628/3.3/verification-page",
+            "A.3",
+            "RFC 8628 §3.3",
+            Must,
+            None,
+            None,
+            "verification_uri leads to a page where the user code is entered",
+            ui_01
+        ),
+        case!(
+            "UI-02",
+            "rfc8628/3.3/approve-and-deny-offered",
+            "A.3",
+            "RFC 8628 §3.3",
+            Should,
+            Browser,
+            None,
+            "The person is told what is authorized and offered approve and deny",
+            browser_only
+        ),
+        case!(
+            "UI-03",
+            "rfc8628/3.3/device-code-not-shown",
+            "A.3",
+            "RFC 8628 §3.3",
+            Should,
+            None,
+            None,
+            "The device code appears on no page reached from the verification URIs",
+            ui_03
+        ),
+        case!(
+            "UI-04",
+            "rfc8628/3.3.1/complete-uri-confirms-code",
+            "A.3",
+            "RFC 8628 §3.3.1",
+            Should,
+            Browser,
+            None,
+            "Arriving through verification_uri_complete shows the code to confirm",
+            browser_only
+        ),
+        case!(
+            "UI-05",
+            "rfc8628/3.3.1/complete-uri-does-not-approve",
+            "A.3",
+            "RFC 8628 §3.3.1",
+            DerivedFail,
+            None,
+            None,
+            "Visiting verification_uri_complete does not approve by itself",
+            ui_05
+        ),
+        case!(
+            "UI-06",
+            "rfc8628/5.4/consent-names-client",
+            "A.3",
+            "RFC 8628 §5.4",
+            Should,
+            Browser,
+            None,
+            "The consent page names the client and device",
+            browser_only
+        ),
+        case!(
+            "UI-07",
+            "rfc8628/6.1/input-normalization",
+            "A.3",
+            "RFC 8628 §6.1",
+            Should,
+            Browser,
+            None,
+            "Typed codes are normalized (case, dashes, spaces)",
+            browser_only
+        ),
+        case!(
+            "UI-08",
+            "rfc8628/6.1/unambiguous-alphabet",
+            "A.3",
+            "RFC 8628 §6.1",
+            Should,
+            None,
+            None,
+            "The user-code alphabet avoids confusable characters",
+            ui_08
+        ),
+        case!(
+            "UI-09",
+            "rfc8628/6.1/confusable-substitution",
+            "A.3",
+            "RFC 8628 §6.1",
+            May,
+            Browser,
+            None,
+            "Confusables from outside the alphabet are substituted",
+            browser_only
+        ),
+        case!(
+            "UI-10",
+            "rfc8628/5.1/decided-codes-refused",
+            "A.3",
+            "RFC 8628 §5.1",
+            DerivedFail,
+            Approve,
+            None,
+            "A code already decided is refused and makes no progress",
+            ui_10
+        ),
+        case!(
+            "UI-11",
+            "rfc8628/5.1/user-code-rate-limit",
+            "A.3",
+            "RFC 8628 §5.1",
+            Should,
+            Browser,
+            Interval,
+            "User-code attempts are rate-limited",
+            browser_only
+        ),
+        case!(
+            "UI-12",
+            "rfc8628/5.1/no-code-oracle",
+            "A.3",
+            "RFC 8628 §5.1",
+            Info,
+            Browser,
+            None,
+            "Unknown, expired and used codes get the same answer",
+            browser_only
+        ),
+        case!(
+            "UI-13",
+            "rfc9700/4.16/no-framing",
+            "A.3",
+            "RFC 9700 §4.16",
+            Must,
+            None,
+            None,
+            "The verification page cannot be framed",
+            ui_13
+        ),
+        case!(
+            "UI-14",
+            "rfc8628/3.3/decision-bound-to-user",
+            "A.3",
+            "RFC 8628 §3.3",
+            DerivedFail,
+            Browser,
+            None,
+            "Only the signed-in user who entered the code can decide; CSRF protected",
+            browser_only
+        ),
+        case!(
+            "UI-15",
+            "rfc8628/3.3/return-to-device",
+            "A.3",
+            "RFC 8628 §3.3",
+            Info,
+            Browser,
+            None,
+            "After completion the person is told to return to the device",
+            browser_only
+        ),
+    ]
+}
+
+/// Never run: the runner skips Browser cases before calling them.
+async fn browser_only(_: Ctx) -> Verdict {
+    Check::new(Level::Info).skip(
+        Status::Skip,
+        "needs the verification pages driven as a person",
+    )
+}
+
+/// GETs `url` following up to five redirects; returns every hop.
+async fn follow(ctx: &Ctx, label: &str, url: &str) -> Vec<Exchange> {
+    let mut hops = Vec::new();
+    let mut url = url.to_owned();
+    for i in 0..6 {
+        let e = ctx.http.get(&format!("{label} (hop {i})"), &url).await;
+        let next = match e.status() {
+            Some(301 | 302 | 303 | 307 | 308) => e
+                .header("location")
+                .and_then(|loc| reqwest::Url::parse(&url).ok()?.join(loc).ok())
+                .map(|u| u.to_string()),
+            _ => None,
+        };
+        hops.push(e);
+        match next {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    hops
+}
+
+fn is_html(e: &Exchange) -> bool {
+    e.header("content-type")
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/html"))
+}
+
+async fn ui_01(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let hops = follow(&ctx, "GET verification_uri", &a.verification_uri).await;
+    let last = hops.last().cloned();
+    for h in hops {
+        c.evidence(h);
+    }
+    let Some(last) = last else {
+        return c.finish("");
+    };
+    c.expect(
+        last.status() == Some(200),
+        format!(
+            "the verification page (after redirects) answered {}",
+            last.brief()
+        ),
+    );
+    c.expect(
+        is_html(&last),
+        format!(
+            "the verification page is not HTML: {:?}",
+            last.header("content-type")
+        ),
+    );
+    let body = String::from_utf8_lossy(&last.raw_body).to_ascii_lowercase();
+    c.expect(
+        body.contains("<form") || body.contains("<input"),
+        "the page has no form to enter a code or sign in",
+    );
+    c.finish("verification_uri leads to an HTML form")
+}
+
+async fn ui_03(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let mut urls = vec![a.verification_uri.clone()];
+    urls.extend(a.verification_uri_complete.clone());
+    for url in urls {
+        for h in follow(&ctx, "GET a verification page", &url).await {
+            let shown = String::from_utf8_lossy(&h.raw_body).contains(&a.device_code);
+            c.expect(!shown, format!("{} shows the device_code", h.request.url));
+            c.evidence(h);
+        }
+    }
+    c.finish("no page shows the device code (pages reached without signing in)")
+}
+
+async fn ui_05(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let Some(complete) = a.verification_uri_complete.clone() else {
+        return c.skip(Status::NotApplicable, "no verification_uri_complete");
+    };
+    for h in follow(&ctx, "GET verification_uri_complete", &complete).await {
+        c.evidence(h);
+    }
+    let e = ctx
+        .poll(
+            "poll after visiting verification_uri_complete",
+            &a.device_code,
+        )
+        .await;
+    c.expect(
+        e.status() != Some(200),
+        format!("the visit alone approved the request: {}", e.brief()),
+    );
+    c.evidence(e);
+    c.finish("visiting verification_uri_complete (not signed in) approved nothing")
+}
+
+async fn ui_08(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Should);
+    let samples = ctx.samples().await;
+    let alphabet: BTreeSet<char> = samples
+        .iter()
+        .flat_map(|a| a.user_code.chars())
+        .filter(|ch| ch.is_alphanumeric())
+        .collect();
+    let shown: String = alphabet.iter().collect();
+    c.measure("user_code_alphabet", shown.clone());
+    c.measure("samples", samples.len());
+    let has = |set: &[char]| set.iter().filter(|ch| alphabet.contains(ch)).count() > 1;
+    for pair in [
+        &['0', 'O', 'o'][..],
+        &['1', 'I', 'l', 'L'],
+        &['5', 'S'],
+        &['2', 'Z'],
+        &['8', 'B'],
+    ] {
+        let found: String = pair.iter().filter(|ch| alphabet.contains(ch)).collect();
+        c.expect(
+            !has(pair),
+            format!("the alphabet {shown:?} holds the confusable characters {found:?}"),
+        );
+    }
+    c.finish(format!("alphabet {shown:?} has no confusable pairs"))
+}
+
+async fn ui_10(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::DerivedFail);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    if let Err(why) = ctx.decide(&a, Action::Approve).await {
+        return c.skip(
+            Status::Skip,
+            format!("the approver could not approve: {why}"),
+        );
+    }
+    let again = ctx.decide(&a, Action::Deny).await;
+    c.expect(
+        again.is_err(),
+        "a second decision (deny after approve) on the same code was accepted",
+    );
+    if let Err(why) = &again {
+        c.measure("second_decision_refused", why.clone());
+    }
+    let e = ctx
+        .poll("poll after the refused second decision", &a.device_code)
+        .await;
+    c.expect(
+        e.status() == Some(200),
+        format!(
+            "the first decision (approve) should stand; poll got {}",
+            e.brief()
+        ),
+    );
+    c.evidence(e);
+    c.finish("a decided code cannot be decided again")
+}
+
+async fn ui_13(ctx: Ctx) -> Verdict {
+    let mut c = Check::new(Level::Must);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let hops = follow(&ctx, "GET verification_uri", &a.verification_uri).await;
+    let pages: Vec<&Exchange> = hops
+        .iter()
+        .filter(|h| h.status() == Some(200) && is_html(h))
+        .collect();
+    c.expect(
+        !pages.is_empty(),
+        "no HTML page was reached from verification_uri",
+    );
+    for p in &pages {
+        let xfo = p
+            .header("x-frame-options")
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let csp = p
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let protected = xfo == "DENY" || xfo == "SAMEORIGIN" || csp.contains("frame-ancestors");
+        c.expect(
+            protected,
+            format!(
+                "{} sets neither X-Frame-Options nor CSP frame-ancestors",
+                p.request.url
+            ),
+        );
+        c.expect_soft(
+            csp.contains("frame-ancestors"),
+            format!(
+                "{}: RFC 9700 §4.16 SHOULD use CSP frame-ancestors",
+                p.request.url
+            ),
+        );
+    }
+    for h in hops {
+        c.evidence(h);
+    }
+    c.finish("framing is refused")
+}

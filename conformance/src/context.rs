@@ -1,0 +1,291 @@
+//! What every case runs with: the target, the HTTP client, the approver, the options,
+//! and the device-flow moves cases are made of (authorize, poll, decide, wait).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::approver::{Action, Approver, Prompt};
+use crate::http::{Exchange, Http};
+use crate::progress::Progress;
+use crate::target::{Client, Target};
+
+pub const GRANT: &str = deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
+
+/// How the suite runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// Longest single wait a case may make; expiry cases run only if `expires_in` fits.
+    pub max_wait: Duration,
+    /// Added to every interval wait, so a compliant poll is never early by the
+    /// server's clock (checklist A.0: poll at `interval + margin`).
+    pub poll_margin: Duration,
+    /// Run soak cases (several minutes).
+    pub soak: bool,
+    /// Device authorizations sampled for uniqueness and entropy.
+    pub samples: usize,
+    /// Cases run at once.
+    pub concurrency: usize,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_wait: Duration::from_secs(90),
+            poll_margin: Duration::from_millis(500),
+            soak: false,
+            samples: 200,
+            concurrency: 8,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one device authorization found out before the cases run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    /// The effective interval (RFC 8628 §3.2: 5 s when absent).
+    pub interval_secs: u64,
+    pub interval_present: bool,
+    pub expires_in: Option<u64>,
+    /// Why the preflight authorization failed, if it did.
+    pub error: Option<String>,
+}
+
+/// A successful device authorization.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub exchange: Exchange,
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: Option<u64>,
+    /// Effective interval in seconds.
+    pub interval: u64,
+}
+
+impl Authorization {
+    pub fn prompt(&self) -> Prompt {
+        Prompt {
+            user_code: self.user_code.clone(),
+            verification_uri: self.verification_uri.clone(),
+            verification_uri_complete: self.verification_uri_complete.clone(),
+        }
+    }
+}
+
+pub struct Inner {
+    pub target: Target,
+    pub http: Http,
+    pub approver: Approver,
+    pub options: Options,
+    pub preflight: Preflight,
+    pub progress: Progress,
+    samples: OnceCell<Vec<Authorization>>,
+}
+
+/// The shared context; cheap to clone.
+#[derive(Clone)]
+pub struct Ctx(Arc<Inner>);
+
+impl std::ops::Deref for Ctx {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Ctx {
+    pub fn new(
+        target: Target,
+        approver: Approver,
+        options: Options,
+        preflight: Preflight,
+        progress: Progress,
+    ) -> Ctx {
+        Ctx(Arc::new(Inner {
+            http: Http::new(options.request_timeout),
+            target,
+            approver,
+            options,
+            preflight,
+            progress,
+            samples: OnceCell::new(),
+        }))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.target.client
+    }
+
+    /// A confidential client among those configured, for the authentication cases.
+    pub fn confidential_client(&self) -> Option<&Client> {
+        std::iter::once(&self.target.client)
+            .chain(self.target.second_client.as_ref())
+            .find(|c| c.is_confidential())
+    }
+
+    /// A public client among those configured.
+    pub fn public_client(&self) -> Option<&Client> {
+        std::iter::once(&self.target.client)
+            .chain(self.target.second_client.as_ref())
+            .find(|c| !c.is_confidential())
+    }
+
+    /// Extra parameters every device authorization carries (the configured scope).
+    pub fn scope_params(&self) -> Vec<(&str, &str)> {
+        self.target
+            .scope
+            .as_deref()
+            .map(|s| vec![("scope", s)])
+            .unwrap_or_default()
+    }
+
+    /// A device authorization request as the configured client (RFC 8628 §3.1).
+    pub async fn authorize(&self, label: &str) -> Result<Authorization, Exchange> {
+        self.authorize_as(label, self.client(), &self.scope_params())
+            .await
+    }
+
+    pub async fn authorize_as(
+        &self,
+        label: &str,
+        client: &Client,
+        params: &[(&str, &str)],
+    ) -> Result<Authorization, Exchange> {
+        let e = self
+            .http
+            .post_form(
+                label,
+                &self.target.device_authorization_endpoint,
+                Some(client),
+                params,
+            )
+            .await;
+        parse_authorization(e)
+    }
+
+    /// A device access token request (RFC 8628 §3.4) as `client`.
+    pub async fn poll_as(&self, label: &str, client: &Client, device_code: &str) -> Exchange {
+        self.http
+            .post_form(
+                label,
+                &self.target.token_endpoint,
+                Some(client),
+                &[("grant_type", GRANT), ("device_code", device_code)],
+            )
+            .await
+    }
+
+    pub async fn poll(&self, label: &str, device_code: &str) -> Exchange {
+        self.poll_as(label, self.client(), device_code).await
+    }
+
+    /// Plays the person through the approver.
+    pub async fn decide(&self, auth: &Authorization, action: Action) -> Result<(), String> {
+        self.decide_prompt(&auth.prompt(), action).await
+    }
+
+    pub async fn decide_prompt(&self, prompt: &Prompt, action: Action) -> Result<(), String> {
+        self.approver.decide(prompt, action).await
+    }
+
+    /// The interval a compliant client waits: `interval + 5·k` plus the margin.
+    pub fn compliant_wait(&self, interval_secs: u64, slow_downs: u64) -> Duration {
+        Duration::from_secs(interval_secs + 5 * slow_downs) + self.options.poll_margin
+    }
+
+    /// How long `auth`'s code stays usable from now, less two seconds of safety;
+    /// unbounded when the server gave no lifetime.
+    pub fn usable_for(&self, auth: &Authorization, since: std::time::Instant) -> Duration {
+        match auth.expires_in {
+            None => Duration::MAX,
+            Some(n) => Duration::from_secs(n)
+                .saturating_sub(Duration::from_secs(2))
+                .saturating_sub(since.elapsed()),
+        }
+    }
+
+    /// Waits, saying so on the progress display.
+    pub async fn wait(&self, case: &str, d: Duration, why: &str) {
+        self.progress.waiting(case, d, why);
+        tokio::time::sleep(d).await;
+    }
+
+    /// Device authorizations sampled once for the whole run (DR-08, UI-08, SC-01, SC-02,
+    /// SC-08 share them).
+    pub async fn samples(&self) -> &[Authorization] {
+        self.samples
+            .get_or_init(|| async {
+                let n = self.options.samples;
+                self.progress
+                    .note("samples", &format!("requesting {n} device authorizations"));
+                let mut out = Vec::with_capacity(n);
+                // A few at a time: enough to be quick, few enough not to look like an attack.
+                let mut i = 0;
+                while i < n {
+                    let batch = (n - i).min(8);
+                    let futures = (0..batch).map(|_| self.authorize("sample"));
+                    for r in futures_util::future::join_all(futures).await {
+                        if let Ok(a) = r {
+                            out.push(a);
+                        }
+                    }
+                    i += batch;
+                }
+                out
+            })
+            .await
+    }
+}
+
+/// Reads a device authorization response (RFC 8628 §3.2). Anything short of a 200 JSON
+/// object with string `device_code`, `user_code` and `verification_uri` is an `Err`
+/// carrying the exchange, for the case to report.
+pub fn parse_authorization(e: Exchange) -> Result<Authorization, Exchange> {
+    if e.status() != Some(200) {
+        return Err(e);
+    }
+    let json = e.json();
+    let Some(v) = json.value.as_ref().and_then(|v| v.as_object()) else {
+        return Err(e);
+    };
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+    };
+    // Numbers as JSON numbers; a string that holds a number is accepted here so the
+    // flow can go on, and DR-11 reports it.
+    let n = |k: &str| {
+        v.get(k).and_then(|x| {
+            x.as_u64()
+                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
+    let (Some(device_code), Some(user_code), Some(verification_uri)) = (
+        s("device_code"),
+        s("user_code"),
+        s("verification_uri").or_else(|| s("verification_url")),
+    ) else {
+        return Err(e);
+    };
+    let interval = n("interval")
+        .filter(|&i| i > 0)
+        .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS);
+    Ok(Authorization {
+        device_code,
+        user_code,
+        verification_uri,
+        verification_uri_complete: s("verification_uri_complete"),
+        expires_in: n("expires_in"),
+        interval,
+        exchange: e,
+    })
+}

@@ -1,0 +1,241 @@
+//! The `deviceflow-conformance` command.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use deviceflow_conformance::http::Http;
+use deviceflow_conformance::report;
+use deviceflow_conformance::target::AuthMethod;
+use deviceflow_conformance::{resolve, Approver, Client, Options, Selection, TargetSpec};
+
+/// Runs the RFC 8628 (OAuth 2.0 Device Authorization Grant) conformance suite against a
+/// device-flow server. Exit code: 0 when no MUST failed, 1 when one did, 2 on bad usage.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Issuer: metadata is discovered from it (RFC 8414, then OpenID Connect).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Device authorization endpoint (overrides the metadata).
+    #[arg(long)]
+    device_authorization_endpoint: Option<String>,
+    /// Token endpoint (overrides the metadata).
+    #[arg(long)]
+    token_endpoint: Option<String>,
+    /// Introspection endpoint (overrides the metadata), for TS-09 and TS-12.
+    #[arg(long)]
+    introspection_endpoint: Option<String>,
+    /// The client the suite acts as.
+    #[arg(long)]
+    client_id: String,
+    /// Its secret, for a confidential client.
+    #[arg(long, env = "DEVICEFLOW_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// How a confidential client authenticates.
+    #[arg(long, value_enum, default_value = "basic")]
+    client_auth: Auth,
+    /// A second client, `ID[:SECRET[:basic|post]]`, for the cross-client checks (TR-07).
+    #[arg(long)]
+    second_client: Option<String>,
+    /// A client registered without the device grant, `ID[:SECRET[:METHOD]]` (DA-13, TR-11).
+    #[arg(long)]
+    unauthorized_client: Option<String>,
+    /// A client allowed to introspect, `ID:SECRET[:METHOD]` (TS-09, TS-12).
+    #[arg(long)]
+    introspection_client: Option<String>,
+    /// Scope to request (space-separated).
+    #[arg(long)]
+    scope: Option<String>,
+    /// Who plays the person: nobody, deviceflow-server's admin endpoint, a command, or you.
+    #[arg(long, value_enum, default_value = "none")]
+    approver: ApproverKind,
+    /// Admin decision endpoint (default: ISSUER/admin/decisions).
+    #[arg(long)]
+    admin_url: Option<String>,
+    /// Admin bearer token.
+    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The user the admin approver decides as.
+    #[arg(long, default_value = "demo")]
+    admin_user: String,
+    /// Approver command; placeholders {user_code} {verification_uri} {verification_uri_complete} {action}.
+    #[arg(long)]
+    approver_command: Option<String>,
+    /// Longest wait a case may make, seconds; expiry cases run if expires_in fits.
+    #[arg(long, default_value_t = 90)]
+    max_wait: u64,
+    /// Added to every interval wait, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    poll_margin_ms: u64,
+    /// Run soak cases (PL-04: 40 jittered polls).
+    #[arg(long)]
+    soak: bool,
+    /// Device authorizations sampled for uniqueness and entropy.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Run only these (ids, id prefixes, sections like A.6, slug prefixes); repeatable, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip these; same patterns as --only.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the Markdown report here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write the baseline (one `ID<TAB>status` line per case) here.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+    /// No colors, even on a terminal.
+    #[arg(long)]
+    no_color: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Auth {
+    Basic,
+    Post,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ApproverKind {
+    None,
+    Admin,
+    Command,
+    Manual,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deviceflow-conformance: cannot start the runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    match runtime.block_on(real_main(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("deviceflow-conformance: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn client(spec: Option<&str>, what: &str) -> anyhow::Result<Option<Client>> {
+    spec.map(|s| Client::parse(s).map_err(|e| anyhow::anyhow!("--{what}: {e}")))
+        .transpose()
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<i32> {
+    let selection = Selection {
+        only: cli.only.clone(),
+        skip: cli.skip.clone(),
+    };
+    let unknown = selection.unknown_patterns();
+    if !unknown.is_empty() {
+        bail!("--only/--skip pattern(s) {unknown:?} match no case (use ids like TS-08, prefixes like PL, sections like A.6)");
+    }
+    let primary = Client {
+        id: cli.client_id.clone(),
+        secret: cli.client_secret.clone(),
+        method: match (&cli.client_secret, cli.client_auth) {
+            (None, _) => AuthMethod::None,
+            (Some(_), Auth::Basic) => AuthMethod::Basic,
+            (Some(_), Auth::Post) => AuthMethod::Post,
+        },
+    };
+    if cli.issuer.is_none()
+        && (cli.device_authorization_endpoint.is_none() || cli.token_endpoint.is_none())
+    {
+        bail!("give --issuer, or both --device-authorization-endpoint and --token-endpoint");
+    }
+    let spec = TargetSpec {
+        issuer: cli.issuer.clone(),
+        device_authorization_endpoint: cli.device_authorization_endpoint.clone(),
+        token_endpoint: cli.token_endpoint.clone(),
+        introspection_endpoint: cli.introspection_endpoint.clone(),
+        client: Some(primary),
+        second_client: client(cli.second_client.as_deref(), "second-client")?,
+        unauthorized_client: client(cli.unauthorized_client.as_deref(), "unauthorized-client")?,
+        introspection_client: client(cli.introspection_client.as_deref(), "introspection-client")?,
+        scope: cli.scope.clone(),
+    };
+    let approver = match cli.approver {
+        ApproverKind::None => Approver::None,
+        ApproverKind::Admin => {
+            let token = cli
+                .admin_token
+                .clone()
+                .context("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
+            let url = match (&cli.admin_url, &cli.issuer) {
+                (Some(u), _) => u.clone(),
+                (None, Some(i)) => format!("{}/admin/decisions", i.trim_end_matches('/')),
+                (None, None) => {
+                    bail!("--approver admin needs --admin-url when there is no --issuer")
+                }
+            };
+            Approver::admin(url, token, cli.admin_user.clone())
+        }
+        ApproverKind::Command => {
+            let template = cli
+                .approver_command
+                .as_deref()
+                .context("--approver command needs --approver-command")?;
+            Approver::command(template, Duration::from_secs(60)).map_err(|e| anyhow::anyhow!(e))?
+        }
+        ApproverKind::Manual => Approver::manual(),
+    };
+    let options = Options {
+        max_wait: Duration::from_secs(cli.max_wait),
+        poll_margin: Duration::from_millis(cli.poll_margin_ms),
+        soak: cli.soak,
+        samples: cli.samples.max(2),
+        concurrency: cli.concurrency.max(1),
+        request_timeout: Duration::from_secs(cli.timeout.max(1)),
+    };
+    let http = Http::new(options.request_timeout);
+    let target = resolve(spec, &http).await?;
+    let report =
+        deviceflow_conformance::run(target, approver, options, &selection, cli.quiet).await;
+
+    let color =
+        !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", report::terminal(&report, color, 120));
+    let write = |path: &Option<PathBuf>, text: String| -> anyhow::Result<()> {
+        if let Some(p) = path {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok(())
+    };
+    write(&cli.json, report.json())?;
+    write(&cli.junit, report::junit(&report))?;
+    write(&cli.markdown, report::markdown(&report))?;
+    write(&cli.baseline, report.baseline())?;
+    Ok(report.exit_code())
+}

@@ -1,0 +1,49 @@
+//! What the suite is doing while it waits, on standard error.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    quiet: bool,
+    color: bool,
+    start: Instant,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            color: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let t = self.start.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        let _ = if self.color {
+            writeln!(err, "\x1b[2m[{t:6.1}s]\x1b[0m {text}")
+        } else {
+            writeln!(err, "[{t:6.1}s] {text}")
+        };
+    }
+
+    pub fn note(&self, case: &str, what: &str) {
+        self.line(&format!("{case}: {what}"));
+    }
+
+    /// Announces a wait of `d` (only waits of a second or more, to keep it readable).
+    pub fn waiting(&self, case: &str, d: Duration, why: &str) {
+        if d >= Duration::from_secs(1) {
+            self.line(&format!("{case}: waiting {:.1} s ({why})", d.as_secs_f64()));
+        }
+    }
+
+    pub fn finished(&self, case: &str, status: &str, summary: &str) {
+        self.line(&format!("{case}: {status} — {summary}"));
+    }
+}

@@ -1,0 +1,110 @@
+//! JUnit XML for CI systems: one testsuite per checklist section. Fail is a
+//! `<failure>`; skip and n/a are `<skipped>`; warn and info pass, with the finding in
+//! `<system-out>`.
+
+use super::{by_group, Report};
+use crate::case::Status;
+use crate::cases::group_title;
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn junit(r: &Report) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"deviceflow-conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        r.cases.len(),
+        r.totals.fail,
+        r.totals.skip + r.totals.not_applicable,
+        r.duration_ms as f64 / 1000.0
+    ));
+    for (group, cases) in by_group(&r.cases) {
+        let failures = cases
+            .iter()
+            .filter(|c| c.verdict.status == Status::Fail)
+            .count();
+        let skipped = cases
+            .iter()
+            .filter(|c| matches!(c.verdict.status, Status::Skip | Status::NotApplicable))
+            .count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{} {}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">\n",
+            group,
+            esc(group_title(group)),
+            cases.len()
+        ));
+        for c in cases {
+            out.push_str(&format!(
+                "    <testcase classname=\"deviceflow-conformance.{}\" name=\"{}\" time=\"{:.3}\">\n",
+                group,
+                esc(&c.name),
+                c.duration_ms as f64 / 1000.0
+            ));
+            let detail = format!(
+                "{} [{} {}] {}",
+                c.info.title,
+                c.info.rfc,
+                c.info.level.as_str(),
+                c.verdict.summary
+            );
+            match c.verdict.status {
+                Status::Fail => {
+                    let evidence: Vec<String> = c
+                        .verdict
+                        .evidence
+                        .iter()
+                        .map(|e| format!("{} {} -> {}", e.request.method, e.request.url, e.brief()))
+                        .collect();
+                    out.push_str(&format!(
+                        "      <failure message=\"{}\">{}</failure>\n",
+                        esc(&c.verdict.summary),
+                        esc(&format!("{detail}\n{}", evidence.join("\n")))
+                    ));
+                }
+                Status::Skip | Status::NotApplicable => {
+                    out.push_str(&format!(
+                        "      <skipped message=\"{}\"/>\n",
+                        esc(&c.verdict.summary)
+                    ));
+                }
+                Status::Warn | Status::Info => {
+                    out.push_str(&format!(
+                        "      <system-out>{}: {}</system-out>\n",
+                        c.verdict.status.as_str().to_uppercase(),
+                        esc(&detail)
+                    ));
+                }
+                Status::Pass => {}
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaping_covers_markup_and_control_characters() {
+        assert_eq!(
+            super::esc("<a href=\"x\">&'\u{1}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;?"
+        );
+    }
+}

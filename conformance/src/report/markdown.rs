@@ -1,0 +1,102 @@
+//! Markdown for people: a summary table per section, then every finding that is not a
+//! pass, with what was sent and what came back.
+
+use super::{by_group, Report};
+use crate::case::Status;
+use crate::cases::group_title;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut out = String::new();
+    let target = r
+        .target
+        .issuer
+        .as_deref()
+        .unwrap_or(&r.target.device_authorization_endpoint);
+    out.push_str(&format!("# RFC 8628 conformance: {target}\n\n"));
+    out.push_str(&format!(
+        "deviceflow-conformance {}; client `{}` ({:?}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
+        r.suite_version,
+        r.target.client_id,
+        r.target.client_auth,
+        r.approver,
+        r.preflight.interval_secs,
+        r.preflight.expires_in.map_or("unknown".to_owned(), |n| format!("{n} s"))
+    ));
+    let t = &r.totals;
+    out.push_str(&format!(
+        "**{} pass, {} fail, {} warn, {} info, {} skip, {} n/a; {} MUST failure(s).**\n",
+        t.pass, t.fail, t.warn, t.info, t.skip, t.not_applicable, r.must_failures
+    ));
+    for (group, cases) in by_group(&r.cases) {
+        out.push_str(&format!(
+            "\n## {group} {}\n\n| id | level | result | rule | finding |\n|---|---|---|---|---|\n",
+            group_title(group)
+        ));
+        for c in cases {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} ({}) | {} |\n",
+                c.id,
+                c.info.level.as_str(),
+                c.verdict.status.as_str(),
+                cell(c.info.title),
+                c.info.rfc,
+                cell(&c.verdict.summary)
+            ));
+        }
+    }
+    let findings: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict.status, Status::Fail | Status::Warn))
+        .collect();
+    if !findings.is_empty() {
+        out.push_str("\n## Evidence for each failure and warning\n");
+        for c in findings {
+            out.push_str(&format!(
+                "\n### {} {} — {}\n\n{} ({}, {}): {}\n",
+                c.verdict.status.as_str().to_uppercase(),
+                c.id,
+                c.info.title,
+                c.info.rfc,
+                c.info.level.as_str(),
+                c.info.slug,
+                c.verdict.summary
+            ));
+            for e in &c.verdict.evidence {
+                out.push_str(&format!(
+                    "\n- {}: `{} {}`",
+                    e.label, e.request.method, e.request.url
+                ));
+                if let Some(b) = &e.request.body {
+                    out.push_str(&format!(" body `{}`", b.replace('`', "'")));
+                }
+                match &e.response {
+                    Some(resp) => {
+                        let headers: Vec<String> = resp
+                            .headers
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}"))
+                            .collect();
+                        let body: String = resp.body.chars().take(400).collect();
+                        out.push_str(&format!(
+                            "\n  → HTTP {} ({})\n  ```\n  {}\n  ```",
+                            resp.status,
+                            headers.join("; "),
+                            body.replace('\n', "\n  ")
+                        ));
+                    }
+                    None => out.push_str(&format!(
+                        "\n  → {}",
+                        e.error.as_deref().unwrap_or("no response")
+                    )),
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}

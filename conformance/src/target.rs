@@ -1,0 +1,265 @@
+//! The server under test: its endpoints, found by discovery (RFC 8414) or given, and
+//! the clients the suite acts as.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::http::{Exchange, Http};
+
+/// How a client authenticates (RFC 6749 §2.3; RFC 8414 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: `client_id` in the body (RFC 8628 §3.1).
+    None,
+    /// `client_secret_basic`.
+    Basic,
+    /// `client_secret_post`.
+    Post,
+}
+
+/// A client the suite acts as.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub id: String,
+    #[serde(skip)]
+    pub secret: Option<String>,
+    pub method: AuthMethod,
+}
+
+impl Client {
+    pub fn public(id: impl Into<String>) -> Client {
+        Client {
+            id: id.into(),
+            secret: None,
+            method: AuthMethod::None,
+        }
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.secret.is_some() && self.method != AuthMethod::None
+    }
+
+    /// Parses `ID`, `ID:SECRET` or `ID:SECRET:basic|post` (default basic).
+    pub fn parse(spec: &str) -> Result<Client, String> {
+        let mut parts = spec.splitn(3, ':');
+        let id = parts.next().unwrap_or_default();
+        if id.is_empty() {
+            return Err(format!("\"{spec}\": the client id is empty"));
+        }
+        let Some(secret) = parts.next() else {
+            return Ok(Client::public(id));
+        };
+        let method = match parts.next() {
+            None | Some("basic") | Some("client_secret_basic") => AuthMethod::Basic,
+            Some("post") | Some("client_secret_post") => AuthMethod::Post,
+            Some(other) => {
+                return Err(format!(
+                    "\"{other}\" is not an authentication method; use basic or post"
+                ))
+            }
+        };
+        Ok(Client {
+            id: id.to_owned(),
+            secret: Some(secret.to_owned()),
+            method,
+        })
+    }
+}
+
+/// What the user said about the target.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSpec {
+    pub issuer: Option<String>,
+    pub device_authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub introspection_endpoint: Option<String>,
+    pub client: Option<Client>,
+    pub second_client: Option<Client>,
+    pub unauthorized_client: Option<Client>,
+    pub introspection_client: Option<Client>,
+    pub scope: Option<String>,
+}
+
+/// The published metadata and how it was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub url: String,
+    #[serde(skip)]
+    pub value: Value,
+    #[serde(skip)]
+    pub exchange: Exchange,
+    /// Every URL tried, in order, with its answer.
+    #[serde(skip)]
+    pub attempts: Vec<Exchange>,
+}
+
+/// The target, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub issuer: Option<String>,
+    pub device_authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub introspection_endpoint: Option<String>,
+    pub client: Client,
+    pub second_client: Option<Client>,
+    pub unauthorized_client: Option<Client>,
+    pub introspection_client: Option<Client>,
+    pub scope: Option<String>,
+    pub metadata: Option<Metadata>,
+    /// Metadata URLs tried without success (for MD-07's evidence).
+    #[serde(skip)]
+    pub metadata_attempts: Vec<Exchange>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no client: give --client-id")]
+    NoClient,
+    #[error("no {0}: give it with --{1}, or an --issuer whose metadata advertises it")]
+    Missing(&'static str, &'static str),
+}
+
+/// RFC 8414 §3.1: the well-known URIs to try for `issuer`, in order. For an issuer with
+/// a path, §3.1 inserts the well-known segment between host and path; many servers
+/// append it instead, so that form is tried too, then OpenID Connect Discovery.
+pub fn metadata_urls(issuer: &str) -> Vec<String> {
+    let issuer = issuer.trim_end_matches('/');
+    let (origin, path) = match issuer.find("://").map(|i| i + 3) {
+        Some(start) => match issuer[start..].find('/') {
+            Some(slash) => issuer.split_at(start + slash),
+            None => (issuer, ""),
+        },
+        None => (issuer, ""),
+    };
+    let mut urls = vec![format!("{origin}{}{path}", deviceflow_wire::METADATA_PATH)];
+    if !path.is_empty() {
+        urls.push(format!("{issuer}{}", deviceflow_wire::METADATA_PATH));
+    }
+    urls.push(format!(
+        "{issuer}{}",
+        deviceflow_wire::OPENID_CONFIGURATION_PATH
+    ));
+    urls
+}
+
+/// Resolves the target: metadata first (when an issuer is given), explicit URLs win.
+pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetError> {
+    let mut metadata = None;
+    let mut attempts = Vec::new();
+    if let Some(issuer) = &spec.issuer {
+        for url in metadata_urls(issuer) {
+            let e = http.get("metadata discovery", &url).await;
+            let found = e.status() == Some(200) && e.json().object().is_some();
+            if found {
+                let value = e.json().value.unwrap_or_default();
+                metadata = Some(Metadata {
+                    url,
+                    value,
+                    exchange: e,
+                    attempts: attempts.clone(),
+                });
+                break;
+            }
+            attempts.push(e);
+        }
+    }
+    let advertised = |key: &str| {
+        metadata
+            .as_ref()
+            .and_then(|m| m.value.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let device_authorization_endpoint = spec
+        .device_authorization_endpoint
+        .clone()
+        .or_else(|| advertised("device_authorization_endpoint"))
+        .ok_or(TargetError::Missing(
+            "device authorization endpoint",
+            "device-authorization-endpoint",
+        ))?;
+    let token_endpoint = spec
+        .token_endpoint
+        .clone()
+        .or_else(|| advertised("token_endpoint"))
+        .ok_or(TargetError::Missing("token endpoint", "token-endpoint"))?;
+    let introspection_endpoint = spec
+        .introspection_endpoint
+        .clone()
+        .or_else(|| advertised("introspection_endpoint"));
+    Ok(Target {
+        issuer: spec.issuer,
+        device_authorization_endpoint,
+        token_endpoint,
+        introspection_endpoint,
+        client: spec.client.ok_or(TargetError::NoClient)?,
+        second_client: spec.second_client,
+        unauthorized_client: spec.unauthorized_client,
+        introspection_client: spec.introspection_client,
+        scope: spec.scope,
+        metadata,
+        metadata_attempts: attempts,
+    })
+}
+
+/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
+pub fn is_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_urls_follow_rfc_8414_then_common_practice() {
+        assert_eq!(
+            metadata_urls("https://as.example/"),
+            [
+                "https://as.example/.well-known/oauth-authorization-server",
+                "https://as.example/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            metadata_urls("https://as.example/realms/x"),
+            [
+                "https://as.example/.well-known/oauth-authorization-server/realms/x",
+                "https://as.example/realms/x/.well-known/oauth-authorization-server",
+                "https://as.example/realms/x/.well-known/openid-configuration"
+            ]
+        );
+    }
+
+    #[test]
+    fn client_specs() {
+        assert_eq!(Client::parse("tv").unwrap().method, AuthMethod::None);
+        let c = Client::parse("conf:s3:cret:post");
+        assert!(c.is_err(), "a third colon names the method");
+        let c = Client::parse("conf:s3cret:post").unwrap();
+        assert_eq!(
+            (c.method, c.secret.as_deref()),
+            (AuthMethod::Post, Some("s3cret"))
+        );
+        assert_eq!(
+            Client::parse("conf:s3cret").unwrap().method,
+            AuthMethod::Basic
+        );
+        assert!(Client::parse(":x").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("http://127.0.0.1:8080/x"));
+        assert!(is_loopback("http://[::1]/"));
+        assert!(is_loopback("http://localhost/"));
+        assert!(!is_loopback("https://auth.example.com/"));
+    }
+}
