@@ -4,6 +4,7 @@
 //! `App::handle` takes any `http_body::Body`, so tests and benches can drive it
 //! in-process; `lib.rs` puts it behind hyper connections.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use crate::metrics::{Endpoint, Metrics};
 use crate::response::{self, OAuthError, Reply};
 use crate::store::{MemoryStore, SessionStore};
 use crate::tokens::TokenStore;
+use crate::verification::{self, Verification};
 
 /// Paths of the endpoints, relative to the issuer.
 pub mod paths {
@@ -35,6 +37,12 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
 }
 
+/// The TCP peer of a request, put in the extensions of requests for the verification
+/// pages by [`crate::serve`], which rate-limit guesses by it. A request handled
+/// in-process without it counts as coming from `0.0.0.0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
 /// Everything a request can reach.
 pub struct App<S: SessionStore = MemoryStore> {
     pub settings: Settings,
@@ -44,6 +52,8 @@ pub struct App<S: SessionStore = MemoryStore> {
     pub tokens: TokenStore,
     pub clock: Clock,
     pub metrics: Metrics,
+    /// The person's side: web sessions, rate limits, the pages under `/device`.
+    pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
     pub(crate) metadata: Bytes,
 }
@@ -66,6 +76,7 @@ impl<S: SessionStore> App<S> {
             settings.refresh_token_ttl_secs * 1000,
         );
         let metadata = crate::endpoints::metadata::render(&settings, &issuer);
+        let verification = Verification::new(&settings, &issuer);
         App {
             settings,
             issuer,
@@ -73,6 +84,7 @@ impl<S: SessionStore> App<S> {
             tokens,
             clock,
             metrics: Metrics::default(),
+            verification,
             metadata,
         }
     }
@@ -104,6 +116,10 @@ impl<S: SessionStore> App<S> {
             REVOCATION => post(Endpoint::Revocation),
             ADMIN_DECISIONS if self.settings.admin_token.is_some() => post(Endpoint::Admin),
             METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
+            // The person's pages answer HTML, so they route themselves.
+            path if verification::is_page(path) => {
+                return (Endpoint::Verification, self.verification_page(req).await)
+            }
             _ => return (Endpoint::Other, response::not_found()),
         };
         let method_ok = match allow {
@@ -142,7 +158,7 @@ impl<S: SessionStore> App<S> {
     ///
     /// RFC 8628 §3.1 / RFC 6749 §3.2: requests use the
     /// `application/x-www-form-urlencoded` format "with a character encoding of UTF-8".
-    async fn read_form<B>(&self, req: Request<B>) -> Result<(Parts, Bytes), OAuthError>
+    pub(crate) async fn read_form<B>(&self, req: Request<B>) -> Result<(Parts, Bytes), OAuthError>
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -213,6 +229,7 @@ impl<S: SessionStore> App<S> {
         let stats = self.store.sweep(now);
         self.metrics.sessions_expired(stats.expired_unredeemed);
         self.tokens.sweep(now);
+        self.verification.sweep(now);
     }
 }
 

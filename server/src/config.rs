@@ -20,6 +20,9 @@ use crate::users::{User, Users};
 /// The demo confidential client's secret on embedded defaults.
 pub const DEMO_CONFIDENTIAL_SECRET: &str = "demo-secret";
 
+/// The demo user's password on embedded defaults, hashed at start-up.
+pub const DEMO_USER_PASSWORD: &str = "demo-password";
+
 /// The configuration file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +157,10 @@ pub struct UserConfig {
     pub username: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// The argon2 PHC string of the user's password (`deviceflow-server
+    /// hash-password`); absent: the user cannot sign in to the verification pages.
+    #[serde(default)]
+    pub password_hash: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -241,6 +248,7 @@ impl FileConfig {
             users: vec![UserConfig {
                 username: "demo".to_owned(),
                 name: Some("Demo User".to_owned()),
+                password_hash: Some(crate::verification::password::hash(DEMO_USER_PASSWORD)),
             }],
         }
     }
@@ -419,10 +427,19 @@ impl Settings {
             if user_index.insert(u.username.clone(), id).is_some() {
                 return invalid(format!("user \"{}\" is configured twice", u.username));
             }
+            if let Some(phc) = &u.password_hash {
+                crate::verification::password::check(phc).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "user \"{}\": password_hash {e} (make one with `deviceflow-server hash-password`)",
+                        u.username
+                    ))
+                })?;
+            }
             users.push(User {
                 id,
                 username: u.username.clone(),
                 name: u.name.clone().unwrap_or_else(|| u.username.clone()),
+                password_hash: u.password_hash.clone(),
             });
         }
 
@@ -479,8 +496,12 @@ mod tests {
     #[test]
     fn the_example_file_is_valid() {
         let text = include_str!("../deviceflow.example.toml");
-        let s = Settings::from_file(FileConfig::parse(text, "deviceflow.example.toml").unwrap()).unwrap();
-        assert!(s.clients.by_client_id("print-service").is_some_and(|c| !c.is_public()));
+        let s = Settings::from_file(FileConfig::parse(text, "deviceflow.example.toml").unwrap())
+            .unwrap();
+        assert!(s
+            .clients
+            .by_client_id("print-service")
+            .is_some_and(|c| !c.is_public()));
         assert!(s.admin_token.is_some());
     }
 
@@ -493,7 +514,12 @@ mod tests {
             .by_client_id("demo-confidential")
             .unwrap()
             .is_public());
-        assert!(s.users.by_username("demo").is_some());
+        let demo = s.users.by_username("demo").unwrap();
+        let phc = demo.password_hash.as_deref().unwrap();
+        assert!(crate::verification::password::verify(
+            phc,
+            DEMO_USER_PASSWORD
+        ));
     }
 
     #[test]
@@ -558,6 +584,14 @@ mod tests {
             ),
             ("issuer = \"auth.example\"", "absolute http(s) URL"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            (
+                "[[users]]\nusername = \"a\"\npassword_hash = \"hunter2\"",
+                "user \"a\": password_hash is not a PHC string",
+            ),
+            (
+                "[[users]]\nusername = \"a\"\npassword_hash = \"$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo\"",
+                "only argon2id, argon2i and argon2d",
+            ),
         ];
         for (text, expected) in cases {
             let file = FileConfig::parse(text, "t.toml").unwrap();

@@ -8,12 +8,15 @@
 //!
 //! Where things are: `session.rs` is the RFC 8628 §3.5 state machine and the
 //! `slow_down` rule; `store.rs` keeps sessions (one sharded map, one lookup a poll);
-//! `endpoints/` has one module per endpoint; `response.rs` spells every answer.
+//! `endpoints/` has one module per endpoint; `response.rs` spells every answer;
+//! `verification/` is the person's side (sign-in, code entry, consent); and
+//! `demo_device.rs` is the device the binary's `device` subcommand plays.
 
 pub mod app;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod demo_device;
 pub mod device_code;
 pub mod endpoints;
 pub mod expiry;
@@ -26,6 +29,7 @@ pub mod store;
 pub mod tokens;
 pub mod user_code;
 pub mod users;
+pub mod verification;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -89,9 +93,9 @@ pub async fn serve<S: SessionStore>(
     });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     eprintln!("deviceflow-server: accept failed: {e}");
@@ -103,7 +107,12 @@ pub async fn serve<S: SessionStore>(
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // The verification pages rate-limit guesses per client address. Only they
+            // get it: the extension map is an allocation the poll path does without.
+            if verification::is_page(req.uri().path()) {
+                req.extensions_mut().insert(app::PeerAddr(peer));
+            }
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(req).await) }
         });

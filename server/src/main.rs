@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deviceflow_server::app::paths;
-use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET};
+use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
+use deviceflow_server::demo_device::{self, DeviceOptions};
 use deviceflow_server::session::SlowDownPolicy;
+use deviceflow_server::verification::{self, password};
 use deviceflow_server::{FileConfig, Settings};
 use rand::RngCore;
 
@@ -55,8 +57,24 @@ struct Cli {
 enum Command {
     /// Prints the `secret_sha256` value for a client secret read from standard input.
     HashSecret,
+    /// Prints the argon2id `password_hash` for a user's password read from standard
+    /// input (`printf %s 'pw' | deviceflow-server hash-password`).
+    HashPassword,
     /// Validates the configuration and prints what it defines, without serving.
     CheckConfig,
+    /// Plays a device against a running server: asks for a code, shows it with a QR
+    /// code, and polls until a person approves or denies it on the verification page.
+    Device {
+        /// The server's issuer (http:// only).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        issuer: String,
+        /// The public client to be.
+        #[arg(long, default_value = "demo-device")]
+        client_id: String,
+        /// Scopes to ask for, space-separated; default: the client's defaults.
+        #[arg(long)]
+        scope: Option<String>,
+    },
 }
 
 fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
@@ -78,15 +96,23 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::HashSecret) = cli.command {
-        let mut secret = String::new();
-        std::io::stdin()
-            .read_line(&mut secret)
-            .context("reading the secret from standard input")?;
-        let secret = secret.trim_end_matches(['\n', '\r']);
-        anyhow::ensure!(!secret.is_empty(), "no secret on standard input");
-        println!("{}", sha256_hex(secret));
-        return Ok(());
+    match &cli.command {
+        Some(Command::HashSecret) => {
+            let secret = read_stdin_line("secret")?;
+            println!("{}", sha256_hex(&secret));
+            return Ok(());
+        }
+        Some(Command::HashPassword) => {
+            let password = read_stdin_line("password")?;
+            println!("{}", password::hash(&password));
+            return Ok(());
+        }
+        Some(Command::Device {
+            issuer,
+            client_id,
+            scope,
+        }) => return play_device(issuer, client_id, scope.as_deref()),
+        _ => {}
     }
     let demo = cli.config.is_none();
     let mut file = match &cli.config {
@@ -125,6 +151,41 @@ fn real_main() -> anyhow::Result<()> {
         eprintln!("deviceflow-server: stopped");
         Ok(())
     })
+}
+
+/// One line of standard input, without its line ending; refuses an empty one.
+fn read_stdin_line(what: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprintln!("Type the {what} and press Enter (it is echoed; pipe it in to avoid that):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let line = line.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!line.is_empty(), "no {what} on standard input");
+    Ok(line.to_owned())
+}
+
+/// `deviceflow-server device`: exits 0 with a token, 1 with the reason otherwise.
+fn play_device(issuer: &str, client_id: &str, scope: Option<&str>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let options = DeviceOptions {
+        issuer: issuer.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.map(str::to_owned),
+        ansi: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let mut out = std::io::stdout();
+        demo_device::run(&options, &mut out).await
+    })?;
+    Ok(())
 }
 
 fn apply_overrides(cli: &Cli, file: &mut FileConfig) {
@@ -210,20 +271,44 @@ fn print_summary(s: &Settings) {
             s.scopes.format(c.allowed_scope)
         );
     }
+    for u in s.users.iter() {
+        println!(
+            "user          {} ({}), {}",
+            u.username,
+            u.name,
+            if u.password_hash.is_some() {
+                "signs in at /device"
+            } else {
+                "no password: cannot sign in"
+            }
+        );
+    }
 }
 
 fn print_walkthrough(issuer: &str, admin_token: &str) {
+    let device = format!("{issuer}{}", verification::paths::DEVICE);
+    println!(
+        r#"
+Embedded demo defaults: public client "demo-device", confidential client
+"demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo" (password "{DEMO_USER_PASSWORD}").
+
+Try the device flow (RFC 8628) as a person would, in another terminal:
+
+  deviceflow-server device --issuer {issuer}
+  (from a checkout: cargo run -q -p deviceflow-server -- device --issuer {issuer})
+
+and approve it in a browser at {device} (sign in as demo / {DEMO_USER_PASSWORD}),
+or by scanning the QR code it prints."#
+    );
     let da = format!("{issuer}{}", paths::DEVICE_AUTHORIZATION);
     let token = format!("{issuer}{}", paths::TOKEN);
     let admin = format!("{issuer}{}", paths::ADMIN_DECISIONS);
     let introspect = format!("{issuer}{}", paths::INTROSPECTION);
     println!(
         r#"
-Embedded demo defaults: public client "demo-device", confidential client
-"demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo".
 Admin token for this run: {admin_token}
 
-Try a whole device flow (RFC 8628) with curl:
+Or the same flow with curl:
 
   # 1. The device asks for codes (RFC 8628 §3.1)
   curl -s {da} -d client_id=demo-device -d scope=openid

@@ -18,17 +18,20 @@ pub enum Endpoint {
     Revocation,
     Admin,
     Metadata,
+    /// The verification pages a person uses (`/device`, `/device/*`).
+    Verification,
     Other,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 7] = [
+    const ALL: [Endpoint; 8] = [
         Endpoint::DeviceAuthorization,
         Endpoint::Token,
         Endpoint::Introspection,
         Endpoint::Revocation,
         Endpoint::Admin,
         Endpoint::Metadata,
+        Endpoint::Verification,
         Endpoint::Other,
     ];
 
@@ -40,6 +43,7 @@ impl Endpoint {
             Endpoint::Revocation => "revocation",
             Endpoint::Admin => "admin",
             Endpoint::Metadata => "metadata",
+            Endpoint::Verification => "verification",
             Endpoint::Other => "other",
         }
     }

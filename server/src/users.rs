@@ -11,6 +11,9 @@ pub struct User {
     pub username: String,
     /// Display name.
     pub name: String,
+    /// The argon2 PHC string of the user's password; `None`: the user cannot sign in
+    /// to the verification pages (the admin endpoint can still decide as them).
+    pub password_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -26,6 +29,10 @@ impl Users {
 
     pub fn by_username(&self, username: &str) -> Option<&User> {
         self.index.get(username).map(|id| self.get(*id))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &User> {
+        self.users.iter()
     }
 
     /// The user with this id. Ids come only from this registry, so the index is valid.

@@ -20,19 +20,32 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     // "deviceflow-server listening on 127.0.0.1:PORT (issuer http://127.0.0.1:PORT)"
-    let base = line.split("(issuer ").nth(1).unwrap().trim_end().trim_end_matches(')').to_owned();
+    let base = line
+        .split("(issuer ")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut admin_token = String::new();
     let mut out = String::new();
     while stdout.read_line(&mut out).unwrap() > 0 {
-        if let Some(t) = out.lines().last().and_then(|l| l.strip_prefix("Admin token for this run: ")) {
+        if let Some(t) = out
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("Admin token for this run: "))
+        {
             admin_token = t.trim().to_owned();
         }
         if out.contains("-d token=ACCESS_TOKEN") {
             break;
         }
     }
-    assert!(out.contains(&format!("curl -s {base}/oauth/device_authorization")), "{out}");
+    assert!(
+        out.contains(&format!("curl -s {base}/oauth/device_authorization")),
+        "{out}"
+    );
     assert_eq!(admin_token.len(), 32, "{out}");
 
     // The walk-through, step by step.
@@ -54,12 +67,22 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
         ])
     };
     let error = |v: serde_json::Value| v["error"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(error(poll().send().await.unwrap().json().await.unwrap()), "authorization_pending");
-    assert_eq!(error(poll().send().await.unwrap().json().await.unwrap()), "slow_down");
+    assert_eq!(
+        error(poll().send().await.unwrap().json().await.unwrap()),
+        "authorization_pending"
+    );
+    assert_eq!(
+        error(poll().send().await.unwrap().json().await.unwrap()),
+        "slow_down"
+    );
     let approved = http
         .post(format!("{base}/admin/decisions"))
         .bearer_auth(&admin_token)
-        .form(&[("user_code", da["user_code"].as_str().unwrap()), ("action", "approve"), ("user", "demo")])
+        .form(&[
+            ("user_code", da["user_code"].as_str().unwrap()),
+            ("action", "approve"),
+            ("user", "demo"),
+        ])
         .send()
         .await
         .unwrap();
@@ -79,9 +102,15 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     assert_eq!(introspected["username"], "demo");
 
     // SIGTERM: a graceful stop with a zero exit status.
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status:?}: {rest}");
@@ -90,21 +119,37 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
 }
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN).args(args).env_remove("DEVICEFLOW_CONFIG").output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("DEVICEFLOW_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn bad_configuration_gets_a_one_line_readable_error() {
     let (code, err) = run(&["--config", "/nonexistent/deviceflow.toml"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("deviceflow-server: cannot read /nonexistent/deviceflow.toml:"), "{err}");
+    assert!(
+        err.starts_with("deviceflow-server: cannot read /nonexistent/deviceflow.toml:"),
+        "{err}"
+    );
     let (code, err) = run(&["--interval", "0", "check-config"]);
     assert_eq!(code, 1);
-    assert!(err.contains("device.interval must be at least 1 second"), "{err}");
+    assert!(
+        err.contains("device.interval must be at least 1 second"),
+        "{err}"
+    );
     let (code, err) = run(&["--slow-down", "sometimes"]);
     assert_eq!(code, 2);
-    assert!(err.contains("\"sometimes\" is not a slow_down policy"), "{err}");
+    assert!(
+        err.contains("\"sometimes\" is not a slow_down policy"),
+        "{err}"
+    );
     let dir = std::env::temp_dir().join(format!("deviceflow-bad-{}.toml", std::process::id()));
     std::fs::write(&dir, "[device]\nexpire_in = 5\n").unwrap();
     let (code, err) = run(&["--config", dir.to_str().unwrap(), "check-config"]);

@@ -21,6 +21,18 @@ pub const INTERVAL: u64 = 5;
 /// Two public device clients, a confidential one, one that may not use the device
 /// grant; two users.
 pub fn test_config() -> String {
+    test_config_with_users(
+        r#"
+        [[users]]
+        username = "alice"
+        [[users]]
+        username = "bob"
+        "#,
+    )
+}
+
+/// [`test_config`] with other `[[users]]`.
+pub fn test_config_with_users(users: &str) -> String {
     format!(
         r#"
         [device]
@@ -50,13 +62,33 @@ pub fn test_config() -> String {
         client_id = "no-refresh"
         scopes = ["openid"]
         grant_types = ["{GRANT_TYPE_DEVICE_CODE}"]
-        [[users]]
-        username = "alice"
-        [[users]]
-        username = "bob"
-        "#,
+        {users}"#,
         sha256_hex(CONF_SECRET)
     )
+}
+
+/// The password of each user of [`people_config`]: the username, then "-password".
+pub fn password_of(username: &str) -> String {
+    format!("{username}-password")
+}
+
+/// [`test_config`] whose users can sign in to the verification pages: alice ("Alice
+/// Example"), bob and carol, with argon2id hashes at the smallest cost so tests stay
+/// fast in debug builds.
+pub fn people_config() -> String {
+    use deviceflow_server::verification::password;
+    let user = |name: &str, display: &str| {
+        let phc = password::hash_with(&password_of(name), password::test_params());
+        format!(
+            "[[users]]\nusername = \"{name}\"\nname = \"{display}\"\npassword_hash = \"{phc}\"\n"
+        )
+    };
+    test_config_with_users(&format!(
+        "{}{}{}",
+        user("alice", "Alice Example"),
+        user("bob", "bob"),
+        user("carol", "carol")
+    ))
 }
 
 pub struct TestServer {
@@ -134,11 +166,17 @@ impl TestServer {
     }
 
     pub async fn start_with(toml: &str) -> TestServer {
+        TestServer::start_with_clock(toml, Clock::manual(START_MS)).await
+    }
+
+    /// A server on `clock`: the manual one, or the system clock for tests where a
+    /// separate process (a device, a browser) waits in real time.
+    pub async fn start_with_clock(toml: &str, clock: Clock) -> TestServer {
         let settings =
             Settings::from_file(FileConfig::parse(toml, "test config").unwrap()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = Arc::new(App::new(settings, base.clone(), Clock::manual(START_MS)));
+        let app = Arc::new(App::new(settings, base.clone(), clock));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(deviceflow_server::serve(
             listener,

@@ -7,11 +7,16 @@ mod common;
 
 mod bad_input;
 mod binary;
+mod browser;
 mod concurrency;
 mod device_authorization;
 mod interop;
 mod metadata;
+mod person;
 mod polling;
+mod sign_in;
 mod state_machine;
 mod token;
 mod token_management;
+mod verification;
+mod verification_pages;

@@ -177,7 +177,11 @@ async fn admin_endpoint_explains_bad_decisions() {
             400,
             "invalid_request",
         ),
-        ("action=approve&user=alice".to_owned(), 400, "invalid_request"),
+        (
+            "action=approve&user=alice".to_owned(),
+            400,
+            "invalid_request",
+        ),
         (
             "user_code=BBBB-BBBB&action=approve&user=alice".to_owned(),
             404,

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain, and nothing that is already
+# there: Debian's chromium (the browser the end-to-end test drives) and the npm
+# packages of server/tests/e2e (playwright-core, from its package-lock.json).
+# Idempotent; run as root (or with sudo) on a Debian-based machine.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+
+if [ -x /usr/bin/chromium ]; then
+    echo "install-test-deps: chromium is installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))"
+else
+    echo "install-test-deps: installing chromium (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "install-test-deps: installing nodejs and npm (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
+e2e="$root/server/tests/e2e"
+if [ -d "$e2e/node_modules/playwright-core" ]; then
+    echo "install-test-deps: $e2e/node_modules is present"
+else
+    echo "install-test-deps: npm ci in $e2e"
+    # playwright-core ships no browser and downloads none; we drive /usr/bin/chromium.
+    (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+echo "install-test-deps: done"

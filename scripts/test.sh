@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The tests, on a fresh machine: installs what they need beyond the Rust toolchain
+# (scripts/install-test-deps.sh: chromium and playwright-core for the browser test),
+# then runs every test of the workspace, benches included (compiled and run once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+cargo test --workspace --all-targets "$@"

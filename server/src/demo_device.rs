@@ -1,0 +1,345 @@
+//! The device that `deviceflow-server device` plays against a running server: a
+//! complete RFC 8628 client in one screen of output, for trying the flow by hand and
+//! for the browser end-to-end test.
+//!
+//! It discovers the endpoints (RFC 8414), asks for codes (RFC 8628 §3.1), shows the
+//! user code, `verification_uri` and a terminal QR code of `verification_uri_complete`
+//! (§3.3, §3.3.1), then polls the token endpoint as §3.5 requires: it waits `interval`
+//! (5 s if none) between requests, adds 5 s for every `slow_down`, backs off
+//! exponentially when the connection fails, and stops at any other error.
+//!
+//! It speaks plain HTTP/1.1 through hyper's connection API: the server's own HTTP
+//! stack, no second HTTP client in the server's dependencies. An `https://` issuer is
+//! refused with a message saying so.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use deviceflow_wire::{
+    DeviceAuthorizationResponse, ErrorCode, ErrorResponse, DEFAULT_INTERVAL_SECS,
+    GRANT_TYPE_DEVICE_CODE, METADATA_PATH, SLOW_DOWN_INCREMENT_SECS,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::app::paths;
+use crate::verification::html::query_escape;
+
+/// Longest wait for one HTTP exchange.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait between polls when backing off from connection failures.
+const MAX_BACKOFF_SECS: u64 = 60;
+
+/// What the device was told to do.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// The authorization server's issuer, `http://host:port[/path]`.
+    pub issuer: String,
+    pub client_id: String,
+    pub scope: Option<String>,
+    /// Paint the terminal QR code black on white with ANSI colours.
+    pub ansi: bool,
+}
+
+/// Why the device got no token.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("\"{0}\" is not an http:// URL; this demo device speaks plain HTTP only")]
+    NotHttp(String),
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("{url} answered {status}: {body}")]
+    Unexpected {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("device authorization refused: {0}")]
+    Refused(String),
+    #[error("access_denied: the person denied the request (RFC 8628 §3.5)")]
+    Denied,
+    #[error("expired_token: the code expired before anyone approved it (RFC 8628 §3.5)")]
+    Expired,
+    #[error("the token endpoint answered {0}; polling stops (RFC 8628 §3.5)")]
+    Stopped(String),
+}
+
+/// An `http://` URL split for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HttpUrl {
+    /// `host:port`, for the TCP connection and the `Host` header.
+    authority: String,
+    /// `/path?query`, at least `/`.
+    target: String,
+}
+
+impl HttpUrl {
+    fn parse(url: &str) -> Result<HttpUrl, DeviceError> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| DeviceError::NotHttp(url.to_owned()))?;
+        let (authority, target) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(DeviceError::NotHttp(url.to_owned()));
+        }
+        // No port: HTTP's 80 (an IPv6 literal ends with ']').
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(HttpUrl {
+            authority,
+            target: target.to_owned(),
+        })
+    }
+}
+
+/// One HTTP/1.1 exchange on a fresh connection; `body` is sent as a form.
+async fn exchange(url: &str, body: Option<String>) -> Result<(StatusCode, Bytes), DeviceError> {
+    let parsed = HttpUrl::parse(url)?;
+    let transport = |message: String| DeviceError::Transport {
+        url: url.to_owned(),
+        message,
+    };
+    let work = async {
+        let stream = TcpStream::connect(&parsed.authority)
+            .await
+            .map_err(|e| transport(format!("cannot connect: {e}")))?;
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        tokio::spawn(async move {
+            // The connection ends when the response is read; its errors are the request's.
+            let _ = conn.await;
+        });
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(&parsed.target)
+            .header(HOST, &parsed.authority)
+            .header("accept", "application/json");
+        if body.is_some() {
+            req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| transport(e.to_string()))?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = res.status();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .to_bytes();
+        Ok((status, bytes))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, work)
+        .await
+        .map_err(|_| transport(format!("no answer within {REQUEST_TIMEOUT:?}")))?
+}
+
+/// The endpoints from the RFC 8414 metadata, or this server's paths if there is none.
+/// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
+    let parsed = HttpUrl::parse(issuer)?;
+    let path = parsed.target.trim_end_matches('/');
+    let metadata_url = format!("http://{}{METADATA_PATH}{path}", parsed.authority);
+    let fallback = || {
+        (
+            format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
+            format!("{issuer}{}", paths::TOKEN),
+        )
+    };
+    let Ok((StatusCode::OK, body)) = exchange(&metadata_url, None).await else {
+        return Ok(fallback());
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Ok(fallback());
+    };
+    match (
+        doc["device_authorization_endpoint"].as_str(),
+        doc["token_endpoint"].as_str(),
+    ) {
+        (Some(da), Some(token)) => Ok((da.to_owned(), token.to_owned())),
+        _ => Ok(fallback()),
+    }
+}
+
+fn describe(body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => match e.error_description {
+            Some(d) => format!("{} ({d})", e.error),
+            None => e.error,
+        },
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+/// Plays the device: prints the code and QR code to `out`, polls until the person
+/// decides, and returns the token response as received.
+pub async fn run(
+    options: &DeviceOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<serde_json::Value, DeviceError> {
+    let issuer = options.issuer.trim_end_matches('/');
+    let (da_url, token_url) = discover(issuer).await?;
+
+    // RFC 8628 §3.1: the device authorization request.
+    let mut form = format!("client_id={}", query_escape(&options.client_id));
+    if let Some(scope) = &options.scope {
+        form.push_str(&format!("&scope={}", query_escape(scope)));
+    }
+    let (status, body) = exchange(&da_url, Some(form)).await?;
+    if status != StatusCode::OK {
+        return Err(DeviceError::Refused(describe(&body)));
+    }
+    let da: DeviceAuthorizationResponse =
+        serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
+            url: da_url.clone(),
+            status,
+            body: format!("not a device authorization response ({e})"),
+        })?;
+
+    // RFC 8628 §3.3: show the code and where to enter it; §3.3.1: and the QR code.
+    let _ = writeln!(
+        out,
+        "deviceflow demo device: client \"{}\" at {issuer}\n\n  On your phone or computer, open  {}\n  and enter the code  {}\n",
+        options.client_id, da.verification_uri, da.user_code
+    );
+    if let Some(complete) = &da.verification_uri_complete {
+        if let Ok(qr) = crate::verification::qr::terminal(complete, options.ansi) {
+            let _ = writeln!(out, "  or scan this QR code ({complete}):\n");
+            for line in qr.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let mut interval = da.interval.unwrap_or(DEFAULT_INTERVAL_SECS).max(1);
+    let _ = writeln!(
+        out,
+        "  The code expires in {} s. Polling every {interval} s (RFC 8628 §3.5).\n",
+        da.expires_in
+    );
+    let _ = out.flush();
+
+    // RFC 8628 §3.4, §3.5: poll.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(da.expires_in);
+    let poll = format!(
+        "grant_type={}&device_code={}&client_id={}",
+        query_escape(GRANT_TYPE_DEVICE_CODE),
+        query_escape(&da.device_code),
+        query_escape(&options.client_id)
+    );
+    let mut backoff = 0u64;
+    loop {
+        // The server answers expired_token once the code is past its life; this bound
+        // only stops a device whose server never says so.
+        if Instant::now() > deadline + Duration::from_secs(MAX_BACKOFF_SECS) {
+            return Err(DeviceError::Expired);
+        }
+        tokio::time::sleep(Duration::from_secs(interval + backoff)).await;
+        let elapsed = started.elapsed().as_secs();
+        let (status, body) = match exchange(&token_url, Some(poll.clone())).await {
+            Ok(answer) => {
+                backoff = 0;
+                answer
+            }
+            Err(e) => {
+                // RFC 8628 §3.5: on a connection timeout, back off exponentially.
+                backoff = (backoff.max(interval) * 2).min(MAX_BACKOFF_SECS);
+                let _ = writeln!(
+                    out,
+                    "  [{elapsed:>4}s] {e}; next try in {} s",
+                    interval + backoff
+                );
+                continue;
+            }
+        };
+        if status == StatusCode::OK {
+            let token: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|_| DeviceError::Unexpected {
+                    url: token_url.clone(),
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                })?;
+            let _ = writeln!(out, "  [{elapsed:>4}s] approved: token response\n");
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&token).unwrap_or_default()
+            );
+            let _ = out.flush();
+            return Ok(token);
+        }
+        let error = serde_json::from_slice::<ErrorResponse>(&body).ok();
+        match error.as_ref().and_then(ErrorResponse::code) {
+            Some(ErrorCode::AuthorizationPending) => {
+                let _ = writeln!(out, "  [{elapsed:>4}s] authorization_pending");
+            }
+            Some(ErrorCode::SlowDown) => {
+                // RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this
+                // and all subsequent requests."
+                interval += SLOW_DOWN_INCREMENT_SECS;
+                let _ = writeln!(
+                    out,
+                    "  [{elapsed:>4}s] slow_down: polling every {interval} s from now on"
+                );
+            }
+            Some(ErrorCode::AccessDenied) => return Err(DeviceError::Denied),
+            Some(ErrorCode::ExpiredToken) => return Err(DeviceError::Expired),
+            _ => return Err(DeviceError::Stopped(describe(&body))),
+        }
+        let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_split_into_authority_and_target() {
+        let u = HttpUrl::parse("http://127.0.0.1:8080/oauth/token").unwrap();
+        assert_eq!(u.authority, "127.0.0.1:8080");
+        assert_eq!(u.target, "/oauth/token");
+        let u = HttpUrl::parse("http://auth.example.test").unwrap();
+        assert_eq!(u.authority, "auth.example.test:80");
+        assert_eq!(u.target, "/");
+        assert_eq!(
+            HttpUrl::parse("http://[::1]/x").unwrap().authority,
+            "[::1]:80"
+        );
+        assert_eq!(
+            HttpUrl::parse("http://[::1]:9/x").unwrap().authority,
+            "[::1]:9"
+        );
+        assert!(matches!(
+            HttpUrl::parse("https://auth.example.test"),
+            Err(DeviceError::NotHttp(_))
+        ));
+        assert!(HttpUrl::parse("http:///x").is_err());
+    }
+}

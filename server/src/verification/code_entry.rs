@@ -1,0 +1,246 @@
+//! Entering the user code and deciding on it: the heart of RFC 8628 §3.3.
+//!
+//! > the end user ... is prompted to enter the "user_code" ... the authorization
+//! > server ... informs the user of the action they are undertaking and asks them to
+//! > approve or deny the request.
+//!
+//! One generic answer for every code that cannot be decided (unknown, expired,
+//! already approved or denied), so the page is no oracle (checklist UI-10, UI-12);
+//! wrong codes count against per-account and per-IP limits (RFC 8628 §5.1, UI-11).
+
+use hyper::StatusCode;
+
+use super::pages::{self, ConsentFacts};
+use super::rate_limit::{Attempt, Key, Subject, Throttled};
+use super::{field, html, paths, Visit};
+use crate::app::App;
+use crate::form::Form;
+use crate::response::Reply;
+use crate::session::{Decision, State};
+use crate::store::{SessionInfo, SessionStore};
+use crate::user_code::UserCode;
+
+/// The one answer for a code that cannot be decided (checklist UI-12).
+pub const CODE_NOT_VALID: &str = "That code is not valid. Check the code on your device and \
+     type it again. A code works once, for a few minutes: if yours has expired, start again on \
+     the device.";
+
+const NOT_A_CODE: &str = "A code has 8 letters from BCDFGHJKLMNPQRSTVWXZ, like BCDF-GHJK. \
+     Check what you typed.";
+
+impl<S: SessionStore> App<S> {
+    /// `GET /device`: the code form; with `?user_code=` (from
+    /// `verification_uri_complete`), the code shown for confirmation. Never decides
+    /// anything (RFC 8628 §3.3.1; checklist UI-04, UI-05).
+    pub(super) fn entry_page(&self, visit: &Visit) -> Reply {
+        let Ok(typed) = visit.query("user_code") else {
+            return self.plain_page(
+                StatusCode::BAD_REQUEST,
+                "This link is broken",
+                "The address has a malformed query. Type the code shown on your device instead.",
+                Some((paths::DEVICE, "Enter the code")),
+            );
+        };
+        let code = typed.as_deref().and_then(UserCode::normalize);
+        let Some((_, session, _)) = visit.signed_in() else {
+            return html::redirect(&pages::sign_in_url(code));
+        };
+        let token = session.csrf.encode();
+        match (typed, code) {
+            (_, Some(code)) => self.show(
+                visit,
+                StatusCode::OK,
+                "Confirm the code",
+                &pages::confirm(&token, code),
+            ),
+            (Some(typed), None) => self.show(
+                visit,
+                StatusCode::BAD_REQUEST,
+                "Enter the code",
+                &pages::entry(&token, &typed, Some(NOT_A_CODE)),
+            ),
+            (None, None) => self.show(
+                visit,
+                StatusCode::OK,
+                "Enter the code",
+                &pages::entry(&token, "", None),
+            ),
+        }
+    }
+
+    /// `POST /device`: checks a typed code and, if it can be decided, binds it to this
+    /// web session and moves on to consent.
+    pub(super) fn enter_code(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+        let typed = field(form, "user_code").unwrap_or_default();
+        let Some((id, session, user)) = visit.signed_in() else {
+            // Signed out meanwhile: sign in again, keeping the code.
+            return html::redirect(&pages::sign_in_url(UserCode::normalize(&typed)));
+        };
+        if !session
+            .csrf
+            .matches(field(form, super::csrf::FIELD).as_deref())
+        {
+            return self.stale_form(paths::DEVICE);
+        }
+        let token = session.csrf.encode();
+        let again = |status: StatusCode, message: &str| {
+            let main = pages::entry(&token, &typed, Some(message));
+            self.show(visit, status, "Enter the code", &main)
+        };
+        if typed.trim().is_empty() {
+            return again(
+                StatusCode::BAD_REQUEST,
+                "Enter the code shown on your device.",
+            );
+        }
+        let limiter = &self.verification.limiter;
+        let keys = [
+            Key {
+                attempt: Attempt::UserCode,
+                subject: visit.ip,
+            },
+            Key {
+                attempt: Attempt::UserCode,
+                subject: Subject::Account(user),
+            },
+        ];
+        // RFC 8628 §5.1: checked before the code is looked at, so a throttled guesser
+        // learns nothing, right or wrong.
+        if let Err(t) = limiter.check(&keys, visit.now) {
+            let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
+            return html::with_retry_after(page, t.retry_after_ms);
+        }
+        // RFC 8628 §6.1: case, dashes, spaces and characters outside the alphabet do
+        // not matter. What is not even shaped like a code is not a guess, and is not
+        // counted.
+        let Some(code) = UserCode::normalize(&typed) else {
+            return again(StatusCode::BAD_REQUEST, NOT_A_CODE);
+        };
+        if self.decidable(code, visit.now).is_none() {
+            limiter.record_failure(&keys, visit.now);
+            return again(StatusCode::BAD_REQUEST, CODE_NOT_VALID);
+        }
+        self.verification.sessions.set_entered(&id, Some(code));
+        html::redirect(paths::CONSENT)
+    }
+
+    /// `GET /device/consent`: what is asked, by whom, with Approve and Deny.
+    pub(super) fn consent_page(&self, visit: &Visit) -> Reply {
+        let Some((id, session, _)) = visit.signed_in() else {
+            return html::redirect(&pages::sign_in_url(None));
+        };
+        let Some(code) = session.entered else {
+            return html::redirect(paths::DEVICE);
+        };
+        let token = session.csrf.encode();
+        let Some(info) = self.decidable(code, visit.now) else {
+            self.verification.sessions.set_entered(&id, None);
+            let main = pages::entry(&token, &code.display(), Some(CODE_NOT_VALID));
+            return self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main);
+        };
+        let client = self.settings.clients.get(info.client);
+        let scope = self.settings.scopes.format(info.scope);
+        let facts = ConsentFacts {
+            client_name: &client.name,
+            client_id: &client.client_id,
+            scopes: scope.split(' ').filter(|s| !s.is_empty()).collect(),
+            requested_secs_ago: visit.now.saturating_sub(info.issued_at) / 1000,
+            expires_in_secs: info.expires_at.saturating_sub(visit.now).div_ceil(1000),
+        };
+        let title = format!("Allow {}?", client.name);
+        self.show(
+            visit,
+            StatusCode::OK,
+            &title,
+            &pages::consent(&token, code, &facts),
+        )
+    }
+
+    /// `POST /device/consent`: the decision, only from the signed-in person whose
+    /// session entered this code, with this session's CSRF token (checklist UI-14).
+    pub(super) fn decide(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+        let Some((id, session, user)) = visit.signed_in() else {
+            return self.plain_page(
+                StatusCode::FORBIDDEN,
+                "You are signed out",
+                "Nothing was approved or denied: you are not signed in any more. Sign in and enter the code again.",
+                Some((paths::SIGN_IN, "Sign in")),
+            );
+        };
+        if !session
+            .csrf
+            .matches(field(form, super::csrf::FIELD).as_deref())
+        {
+            return self.stale_form(paths::DEVICE);
+        }
+        let code = match field(form, "user_code").and_then(|t| UserCode::normalize(&t)) {
+            Some(code) if session.entered == Some(code) => code,
+            _ => {
+                return self.plain_page(
+                    StatusCode::FORBIDDEN,
+                    "Enter the code first",
+                    "Nothing was approved or denied: this code was not entered in this browser. Enter the code shown on your device.",
+                    Some((paths::DEVICE, "Enter the code")),
+                )
+            }
+        };
+        let decision = match field(form, "action").as_deref() {
+            Some("approve") => Decision::Approve(user),
+            Some("deny") => Decision::Deny,
+            _ => {
+                return self.plain_page(
+                    StatusCode::BAD_REQUEST,
+                    "Choose Approve or Deny",
+                    "The form did not say whether to approve or deny. Go back and press one of the buttons.",
+                    Some((paths::CONSENT, "Back")),
+                )
+            }
+        };
+        self.verification.sessions.set_entered(&id, None);
+        // One way to decide: the store's, as for the admin endpoint.
+        match self.store.decide(code, decision, visit.now) {
+            Ok(info) => {
+                let approved = matches!(decision, Decision::Approve(_));
+                self.metrics.decision(approved);
+                let client = self.settings.clients.get(info.client);
+                let title = if approved {
+                    "Device connected"
+                } else {
+                    "Request denied"
+                };
+                self.show(
+                    visit,
+                    StatusCode::OK,
+                    title,
+                    &pages::done(approved, &client.name),
+                )
+            }
+            Err(_) => {
+                let main = pages::entry(
+                    &session.csrf.encode(),
+                    &code.display(),
+                    Some(CODE_NOT_VALID),
+                );
+                self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main)
+            }
+        }
+    }
+
+    /// The session behind `code` if a person may still decide it: pending, unexpired.
+    fn decidable(&self, code: UserCode, now: u64) -> Option<SessionInfo> {
+        self.store
+            .lookup(code)
+            .filter(|info| info.state == State::Pending && now < info.expires_at)
+    }
+}
+
+fn throttled_codes(t: Throttled) -> String {
+    let wait = pages::duration(t.retry_after_ms.div_ceil(1000));
+    let whence = match t.key.subject {
+        Subject::Ip(_) => "from your network",
+        _ => "from your account",
+    };
+    format!(
+        "Too many wrong codes were entered {whence}. For your safety, code entry is paused: try again in {wait}."
+    )
+}

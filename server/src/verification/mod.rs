@@ -1,0 +1,346 @@
+//! The person's side of the device flow (RFC 8628 §3.3): the pages at
+//! `verification_uri` where someone signs in, types the code their device shows,
+//! and approves or denies it; and the device-display page with the code as a QR code.
+//!
+//! Owns routing under `/device`, web sessions, CSRF, sign-in, rate limits on guessing
+//! and every HTML answer. It does not own device authorization sessions: a decision
+//! goes through [`SessionStore::decide`], the same call the admin endpoint makes.
+//!
+//! The flow, with the checklist rows each step holds (../shared/rfc8628-checklist.md):
+//!
+//! 1. `GET /device[?user_code=…]` (UI-01): not signed in → 303 to `/device/login`,
+//!    carrying the code. Signed in → the code form, or, with a code from
+//!    `verification_uri_complete`, the code shown to confirm (UI-04), nothing decided
+//!    (UI-05).
+//! 2. `POST /device`: the code, normalized per RFC 8628 §6.1 (UI-07), rate-limited
+//!    (UI-11); unknown, expired and used codes get one answer (UI-10, UI-12). A live
+//!    code is bound to this web session (UI-14), then 303 to `/device/consent`.
+//! 3. `GET /device/consent`: the client, the scopes and the code, with Approve and
+//!    Deny of equal weight (UI-02, UI-06).
+//! 4. `POST /device/consent`: CSRF-checked and only for the session that entered the
+//!    code (UI-14); then a page that sends the person back to the device (UI-15).
+//!
+//! Every page: no script, `X-Frame-Options: DENY` and CSP `frame-ancestors 'none'`
+//! (UI-13), `Cache-Control: no-store`, and never the device_code (UI-03).
+
+pub mod csrf;
+pub mod html;
+pub mod pages;
+pub mod password;
+pub mod qr;
+pub mod rate_limit;
+pub mod web_session;
+
+mod code_entry;
+mod display;
+mod sign_in;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use hyper::header::COOKIE;
+use hyper::http::request::Parts;
+use hyper::{Method, Request, StatusCode};
+
+use crate::app::{App, PeerAddr};
+use crate::clock::Millis;
+use crate::config::Settings;
+use crate::form::Form;
+use crate::response::Reply;
+use crate::store::SessionStore;
+use crate::user_code::UserCode;
+use crate::users::{User, UserId, Users};
+
+use html::Frame;
+use rate_limit::{RateLimiter, Subject};
+use web_session::{CookiePolicy, SessionId, WebSession, WebSessions};
+
+/// Paths of the pages, relative to the issuer.
+pub mod paths {
+    /// RFC 8628 §3.2 `verification_uri`.
+    pub const DEVICE: &str = crate::app::paths::VERIFICATION;
+    pub const SIGN_IN: &str = "/device/login";
+    pub const SIGN_OUT: &str = "/device/logout";
+    pub const CONSENT: &str = "/device/consent";
+    /// What a device with a screen shows: the code and its QR code.
+    pub const DISPLAY: &str = "/device/display";
+}
+
+/// Whether `path` is one of the person's pages (or would be, if it existed).
+pub fn is_page(path: &str) -> bool {
+    path == paths::DEVICE || path.starts_with("/device/")
+}
+
+/// The state of the person's side.
+pub struct Verification {
+    pub sessions: WebSessions,
+    pub limiter: RateLimiter,
+    pub cookie: CookiePolicy,
+    /// The first configured user's hash: the cost the dummy hash copies. `None` when
+    /// no user has a password: then nobody can sign in, and no answer takes longer
+    /// than another.
+    cost_model: Option<String>,
+    /// A hash to verify against when the username is unknown. Made on the first
+    /// sign-in attempt, whoever it is for, so start-up pays no argon2 run and the
+    /// first attempt costs the same for a known and an unknown username.
+    dummy_hash: Arc<OnceLock<String>>,
+    /// The issuer's host, shown on every page.
+    site: String,
+    verification_uri: String,
+}
+
+impl Verification {
+    /// Made once per app.
+    pub fn new(settings: &Settings, issuer: &str) -> Verification {
+        let cost_model = settings.users.iter().find_map(|u| u.password_hash.clone());
+        let site = issuer
+            .split_once("://")
+            .map_or(issuer, |(_, rest)| rest)
+            .to_owned();
+        Verification {
+            sessions: WebSessions::default(),
+            limiter: RateLimiter::default(),
+            cookie: CookiePolicy::for_issuer(issuer),
+            cost_model,
+            dummy_hash: Arc::new(OnceLock::new()),
+            site,
+            verification_uri: format!("{issuer}{}", paths::DEVICE),
+        }
+    }
+
+    /// Forgets expired web sessions and closed rate-limit windows.
+    pub fn sweep(&self, now: Millis) {
+        self.sessions.sweep(now);
+        self.limiter.sweep(now);
+    }
+
+    /// The user whose password this is, or `None`. Argon2 runs on the blocking pool.
+    /// An unknown username, or a user without a password, is verified against the
+    /// dummy hash: every refusal costs one argon2 verification, like a wrong password.
+    async fn authenticate(&self, users: &Users, username: &str, password: &str) -> Option<UserId> {
+        let cost_model = self.cost_model.clone()?;
+        let user = users.by_username(username);
+        let real = user.and_then(|u| u.password_hash.clone());
+        let is_real = real.is_some();
+        let dummy = Arc::clone(&self.dummy_hash);
+        let password = password.to_owned();
+        let matched = tokio::task::spawn_blocking(move || {
+            let dummy = dummy.get_or_init(|| password::dummy_like(&cost_model));
+            password::verify(real.as_deref().unwrap_or(dummy), &password)
+        })
+        .await
+        .unwrap_or(false);
+        if matched && is_real {
+            user.map(|u| u.id)
+        } else {
+            None
+        }
+    }
+}
+
+/// One request to a page, with what every handler needs.
+struct Visit {
+    parts: Parts,
+    now: Millis,
+    /// The client's address as a rate-limit subject.
+    ip: Subject,
+    /// This browser's web session, if its cookie names a live one.
+    session: Option<(SessionId, WebSession)>,
+}
+
+impl Visit {
+    /// The session, if someone is signed in on it.
+    fn signed_in(&self) -> Option<(SessionId, WebSession, UserId)> {
+        self.session
+            .and_then(|(id, s)| s.user.map(|user| (id, s, user)))
+    }
+
+    /// A query parameter; `Err` if the query is not a valid form encoding.
+    fn query(&self, name: &str) -> Result<Option<String>, ()> {
+        let Some(query) = self.parts.uri.query() else {
+            return Ok(None);
+        };
+        let form = Form::parse(query.as_bytes()).map_err(|_| ())?;
+        let value = form.get(name).map_err(|_| ())?;
+        Ok(value.map(Cow::into_owned))
+    }
+
+    /// The `user_code` of the query, if it is a well-formed code.
+    fn query_user_code(&self) -> Option<UserCode> {
+        self.query("user_code")
+            .ok()
+            .flatten()
+            .and_then(|t| UserCode::normalize(&t))
+    }
+}
+
+/// A form field, decoded; absent, empty or undecodable reads as `None`.
+fn field(form: &Form<'_>, name: &str) -> Option<String> {
+    form.get(name).ok().flatten().map(Cow::into_owned)
+}
+
+/// The methods each page takes, for routing and for `Allow`.
+fn allowed(path: &str) -> Option<&'static str> {
+    match path {
+        paths::DEVICE | paths::SIGN_IN | paths::CONSENT => Some("GET, POST"),
+        paths::SIGN_OUT => Some("POST"),
+        paths::DISPLAY => Some("GET"),
+        _ => None,
+    }
+}
+
+impl<S: SessionStore> App<S> {
+    /// Answers a request for one of the person's pages. Every refusal is a readable
+    /// HTML page with a 4xx status.
+    pub(crate) async fn verification_page<B>(&self, req: Request<B>) -> Reply
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_owned();
+        let Some(allow) = allowed(&path) else {
+            return self.plain_page(
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is no such page here.",
+                Some((paths::DEVICE, "Connect a device")),
+            );
+        };
+        let method = req.method().clone();
+        let verb = match method {
+            Method::GET | Method::HEAD => "GET",
+            Method::POST => "POST",
+            _ => "",
+        };
+        if verb.is_empty() || !allow.contains(verb) {
+            return html::with_allow(
+                self.plain_page(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Not allowed",
+                    &format!("This page takes {allow}."),
+                    Some((paths::DEVICE, "Connect a device")),
+                ),
+                allow,
+            );
+        }
+        let (parts, body) = if verb == "POST" {
+            match self.read_form(req).await {
+                Ok((parts, body)) => (parts, Some(body)),
+                Err(e) => {
+                    return self.plain_page(
+                        e.status(),
+                        "The form could not be read",
+                        &format!("{}. Go back and try again.", e.description),
+                        Some((paths::DEVICE, "Connect a device")),
+                    )
+                }
+            }
+        } else {
+            (req.into_parts().0, None)
+        };
+        let now = self.clock.now();
+        let ip = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+        let cookies = parts.headers.get_all(COOKIE).iter().map(|v| v.as_bytes());
+        let session = self
+            .verification
+            .cookie
+            .read(cookies)
+            .and_then(|id| Some((id, self.verification.sessions.get(&id, now)?)));
+        let visit = Visit {
+            parts,
+            now,
+            ip: RateLimiter::ip(ip),
+            session,
+        };
+        let Some(body) = body else {
+            return match path.as_str() {
+                paths::DEVICE => self.entry_page(&visit),
+                paths::SIGN_IN => self.sign_in_page(&visit),
+                paths::CONSENT => self.consent_page(&visit),
+                _ => self.display_page(&visit),
+            };
+        };
+        let form = match Form::parse(&body) {
+            Ok(form) => form,
+            Err(e) => {
+                return self.plain_page(
+                    StatusCode::BAD_REQUEST,
+                    "The form could not be read",
+                    &format!("{e}. Go back and try again."),
+                    Some((paths::DEVICE, "Connect a device")),
+                )
+            }
+        };
+        match path.as_str() {
+            paths::DEVICE => self.enter_code(&visit, &form),
+            paths::SIGN_IN => self.sign_in(&visit, &form).await,
+            paths::CONSENT => self.decide(&visit, &form),
+            _ => self.sign_out(&visit, &form),
+        }
+    }
+
+    /// A page in the frame, with who is signed in and the sign-out button below it.
+    fn show(&self, visit: &Visit, status: StatusCode, title: &str, main: &str) -> Reply {
+        let footer = match visit.signed_in() {
+            Some((_, session, user)) => {
+                let User { name, username, .. } = self.settings.users.get(user);
+                pages::footer(name, username, &session.csrf.encode())
+            }
+            None => String::new(),
+        };
+        html::page(
+            status,
+            &Frame {
+                site: &self.verification.site,
+                title,
+                main,
+                footer: &footer,
+            },
+        )
+    }
+
+    /// A page that only says something: errors, mostly.
+    fn plain_page(
+        &self,
+        status: StatusCode,
+        heading: &str,
+        text: &str,
+        link: Option<(&str, &str)>,
+    ) -> Reply {
+        html::page(
+            status,
+            &Frame {
+                site: &self.verification.site,
+                title: heading,
+                main: &pages::message(heading, text, link),
+                footer: "",
+            },
+        )
+    }
+
+    /// 403 for a form that did not come back with its session's CSRF token: forged, or
+    /// older than its session.
+    fn stale_form(&self, back_to: &str) -> Reply {
+        self.plain_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "This form is no longer valid, so nothing was done. Open the page again and retry.",
+            Some((back_to, "Open the page again")),
+        )
+    }
+
+    /// 503 when the web session map is full.
+    fn busy(&self) -> Reply {
+        self.plain_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too busy",
+            "The server is handling too many visitors right now. Try again in a minute.",
+            Some((paths::DEVICE, "Try again")),
+        )
+    }
+}

@@ -1,0 +1,378 @@
+//! The content of each verification page, as HTML. Layout and headers are `html.rs`'s;
+//! which page to show, and when, is the handlers'.
+//!
+//! Accessibility, on every page: one `<h1>`; every input has a `<label>`; hints and
+//! errors are tied to their input with `aria-describedby`, and errors are `role=alert`
+//! so a screen reader announces them; the DOM order is the focus order (the form, then
+//! the secondary actions below it).
+
+use super::csrf;
+use super::html::{escape, query_escape};
+use super::paths;
+use crate::user_code::UserCode;
+
+/// An error shown above a form, and announced.
+fn alert(id: &str, message: &str) -> String {
+    format!(
+        r#"<div class="error" id="{id}" role="alert"><p>{}</p></div>"#,
+        escape(message)
+    )
+}
+
+fn csrf_field(token: &str) -> String {
+    format!(
+        r#"<input type="hidden" name="{}" value="{}">"#,
+        csrf::FIELD,
+        escape(token)
+    )
+}
+
+/// "Signed in as …" and the sign-out button, below the card.
+pub fn footer(name: &str, username: &str, token: &str) -> String {
+    let who = if name == username {
+        format!("<strong>{}</strong>", escape(name))
+    } else {
+        format!("<strong>{}</strong> ({})", escape(name), escape(username))
+    };
+    format!(
+        concat!(
+            r#"<footer><span>Signed in as {who}</span>"#,
+            r#"<form method="post" action="{action}">{csrf}<button type="submit">Sign out</button></form></footer>"#
+        ),
+        who = who,
+        action = paths::SIGN_OUT,
+        csrf = csrf_field(token),
+    )
+}
+
+/// The sign-in form. `user_code` is carried through to the code page after sign-in.
+pub fn sign_in(
+    token: &str,
+    user_code: Option<UserCode>,
+    username: &str,
+    error: Option<&str>,
+) -> String {
+    let action = match user_code {
+        Some(c) => format!("{}?user_code={}", paths::SIGN_IN, c.display()),
+        None => paths::SIGN_IN.to_owned(),
+    };
+    let then = match user_code {
+        Some(c) => format!(
+            r#"<p class="notice">Next you will confirm the code <strong>{}</strong>.</p>"#,
+            c.display()
+        ),
+        None => String::new(),
+    };
+    let (alert, invalid) = match error {
+        Some(e) => (
+            alert("sign-in-error", e),
+            r#" aria-invalid="true" aria-describedby="sign-in-error""#,
+        ),
+        None => (String::new(), ""),
+    };
+    // Focus goes to the first field that needs typing.
+    let (focus_user, focus_password) = if username.is_empty() {
+        (" autofocus", "")
+    } else {
+        ("", " autofocus")
+    };
+    format!(
+        concat!(
+            "<h1>Sign in</h1>\n<p>Sign in to connect a device to your account.</p>\n{then}{alert}",
+            r#"<form method="post" action="{action}" novalidate>{csrf}"#,
+            r#"<div class="field"><label for="username">Username</label>"#,
+            r#"<input id="username" name="username" type="text" value="{username}" autocomplete="username" "#,
+            r#"autocapitalize="none" autocorrect="off" spellcheck="false" required{invalid}{focus_user}></div>"#,
+            r#"<div class="field"><label for="password">Password</label>"#,
+            r#"<input id="password" name="password" type="password" autocomplete="current-password" required{invalid}{focus_password}></div>"#,
+            r#"<button type="submit">Sign in</button></form>"#
+        ),
+        then = then,
+        alert = alert,
+        action = escape(&action),
+        csrf = csrf_field(token),
+        username = escape(username),
+        invalid = invalid,
+        focus_user = focus_user,
+        focus_password = focus_password,
+    )
+}
+
+/// The code entry form: `typed` is put back in the field after an error.
+pub fn entry(token: &str, typed: &str, error: Option<&str>) -> String {
+    let (alert, described, invalid) = match error {
+        Some(e) => (
+            alert("code-error", e),
+            "code-error code-hint",
+            r#" aria-invalid="true""#,
+        ),
+        None => (String::new(), "code-hint", ""),
+    };
+    format!(
+        concat!(
+            "<h1>Connect a device</h1>\n<p>Enter the code shown on your device.</p>\n{alert}",
+            r#"<form method="post" action="{action}">{csrf}"#,
+            r#"<div class="field"><label for="user_code">Code</label>"#,
+            r#"<input id="user_code" name="user_code" class="code" type="text" value="{typed}" "#,
+            r#"maxlength="32" autocomplete="off" autocapitalize="characters" autocorrect="off" spellcheck="false" "#,
+            r#"required autofocus aria-describedby="{described}"{invalid}>"#,
+            r#"<p class="hint" id="code-hint">8 letters, like BCDF-GHJK. Dashes, spaces and upper or lower case do not matter.</p></div>"#,
+            r#"<button type="submit">Continue</button></form>"#
+        ),
+        alert = alert,
+        action = paths::DEVICE,
+        csrf = csrf_field(token),
+        typed = escape(typed),
+        described = described,
+        invalid = invalid,
+    )
+}
+
+/// Arriving through `verification_uri_complete`: the code is shown to be checked
+/// against the device (RFC 8628 §3.3.1), and nothing happens until Continue.
+pub fn confirm(token: &str, code: UserCode) -> String {
+    format!(
+        concat!(
+            "<h1>Confirm the code</h1>\n",
+            "<p id=\"confirm-text\">Check that your device shows this code:</p>\n",
+            r#"<p class="code-big" aria-describedby="confirm-text">{code}</p>"#,
+            r#"<form method="post" action="{action}">{csrf}"#,
+            r#"<input type="hidden" name="user_code" value="{code}">"#,
+            r#"<button type="submit" autofocus>Continue</button></form>"#,
+            r#"<p class="after"><a href="{action}">My device shows a different code</a></p>"#
+        ),
+        code = code.display(),
+        action = paths::DEVICE,
+        csrf = csrf_field(token),
+    )
+}
+
+/// What the consent page says about the request.
+pub struct ConsentFacts<'a> {
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub scopes: Vec<&'a str>,
+    pub requested_secs_ago: u64,
+    pub expires_in_secs: u64,
+}
+
+/// What a scope lets the device do, for the scopes people meet most.
+fn scope_meaning(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("Know who you are (your username)"),
+        "profile" => Some("See your name"),
+        "email" => Some("See your email address"),
+        "offline_access" => Some("Stay connected when you are not using it"),
+        _ => None,
+    }
+}
+
+/// The consent page (RFC 8628 §3.3: "the user is ... informed of the request and
+/// asked to approve or deny"), naming the client, the scopes and the code. Approve
+/// and Deny have the same size and style: neither is the easy way out.
+pub fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> String {
+    let scopes: String = if facts.scopes.is_empty() {
+        "<li>Basic access, no specific permissions</li>".to_owned()
+    } else {
+        facts
+            .scopes
+            .iter()
+            .map(|s| match scope_meaning(s) {
+                Some(m) => format!("<li>{m} <code>{}</code></li>", escape(s)),
+                None => format!("<li><code>{}</code></li>", escape(s)),
+            })
+            .collect()
+    };
+    format!(
+        concat!(
+            "<h1>Allow {name} to access your account?</h1>\n",
+            "<dl><dt>Device</dt><dd>{name} <code class=\"id\">{client_id}</code></dd>",
+            "<dt>Code</dt><dd><code class=\"shown\">{code}</code></dd>",
+            "<dt>Requested</dt><dd>{ago} ago</dd>",
+            "<dt>Expires</dt><dd>in {expires}</dd></dl>\n",
+            "<h2>It will be able to</h2><ul>{scopes}</ul>\n",
+            r#"<p class="muted" id="consent-warning">Approve only if you started this on a device you have in front of you "#,
+            "and it shows the code above. Never approve a code someone sent you.</p>\n",
+            r#"<form method="post" action="{action}">{csrf}"#,
+            r#"<input type="hidden" name="user_code" value="{code}">"#,
+            r#"<div class="choice" role="group" aria-describedby="consent-warning">"#,
+            r#"<button type="submit" name="action" value="deny">Deny</button>"#,
+            r#"<button type="submit" name="action" value="approve">Approve</button>"#,
+            "</div></form>"
+        ),
+        name = escape(facts.client_name),
+        client_id = escape(facts.client_id),
+        code = code.display(),
+        ago = duration(facts.requested_secs_ago),
+        expires = duration(facts.expires_in_secs),
+        scopes = scopes,
+        action = paths::CONSENT,
+        csrf = csrf_field(token),
+    )
+}
+
+const CHECK_MARK: &str = concat!(
+    r#"<svg class="mark ok" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="11" fill="none" "#,
+    r#"stroke="currentColor" stroke-width="2"/><path d="M7 12.5l3.2 3.2L17.5 8.5" fill="none" stroke="currentColor" "#,
+    r#"stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>"#
+);
+
+const CROSS_MARK: &str = concat!(
+    r#"<svg class="mark bad" viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="11" fill="none" "#,
+    r#"stroke="currentColor" stroke-width="2"/><path d="M8.5 8.5l7 7M15.5 8.5l-7 7" fill="none" stroke="currentColor" "#,
+    r#"stroke-width="2.2" stroke-linecap="round"/></svg>"#
+);
+
+/// After the decision: send the person back to the device (RFC 8628 §3.3: "the user
+/// ... should be informed ... to return to their device", checklist UI-15).
+pub fn done(approved: bool, client_name: &str) -> String {
+    let name = escape(client_name);
+    if approved {
+        format!(
+            concat!(
+                "{mark}<h1>Device connected</h1>\n",
+                "<p>You approved <strong>{name}</strong>. Go back to your device: ",
+                "it will finish signing in by itself within a few seconds.</p>\n",
+                "<p>You can close this page.</p>\n",
+                r#"<p class="after"><a href="{again}">Connect another device</a></p>"#
+            ),
+            mark = CHECK_MARK,
+            name = name,
+            again = paths::DEVICE,
+        )
+    } else {
+        format!(
+            concat!(
+                "{mark}<h1>Request denied</h1>\n",
+                "<p><strong>{name}</strong> did not get access to your account. Go back to your device: ",
+                "it will show that access was denied.</p>\n",
+                "<p>You can close this page.</p>\n",
+                r#"<p class="after"><a href="{again}">Connect another device</a></p>"#
+            ),
+            mark = CROSS_MARK,
+            name = name,
+            again = paths::DEVICE,
+        )
+    }
+}
+
+/// The device-display page: what a device with a browser but no keyboard shows. The
+/// code large, and a QR code of `verification_uri_complete` for a phone to scan.
+pub fn display(code: UserCode, verification_uri: &str, qr_svg: &str) -> String {
+    format!(
+        concat!(
+            "<h1>Sign in on your phone</h1>\n",
+            "<p>Scan the QR code with your phone's camera, or go to <strong>{uri}</strong> and enter this code:</p>\n",
+            r#"<p class="code-big">{code}</p>"#,
+            "{qr}"
+        ),
+        uri = escape(verification_uri),
+        code = code.display(),
+        qr = qr_svg,
+    )
+}
+
+/// A page with a heading, a message and a way on.
+pub fn message(heading: &str, text: &str, link: Option<(&str, &str)>) -> String {
+    let link = match link {
+        Some((href, label)) => format!(
+            r#"<p class="after"><a href="{}">{}</a></p>"#,
+            escape(href),
+            escape(label)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<h1>{}</h1>\n{}\n{link}",
+        escape(heading),
+        alert("page-error", text)
+    )
+}
+
+/// The sign-in URL that comes back to `user_code` afterwards.
+pub fn sign_in_url(user_code: Option<UserCode>) -> String {
+    match user_code {
+        Some(c) => format!(
+            "{}?user_code={}",
+            paths::SIGN_IN,
+            query_escape(&c.display())
+        ),
+        None => paths::SIGN_IN.to_owned(),
+    }
+}
+
+/// The code page, showing `user_code` for confirmation if there is one.
+pub fn entry_url(user_code: Option<UserCode>) -> String {
+    match user_code {
+        Some(c) => format!("{}?user_code={}", paths::DEVICE, query_escape(&c.display())),
+        None => paths::DEVICE.to_owned(),
+    }
+}
+
+/// "3 minutes", "1 minute", "45 seconds".
+pub fn duration(secs: u64) -> String {
+    let (n, unit) = if secs >= 90 {
+        ((secs + 30) / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(0), "0 seconds");
+        assert_eq!(duration(1), "1 second");
+        assert_eq!(duration(89), "89 seconds");
+        assert_eq!(duration(90), "2 minutes");
+        assert_eq!(duration(600), "10 minutes");
+    }
+
+    #[test]
+    fn what_people_and_configurations_write_is_escaped() {
+        let page = consent(
+            "t",
+            UserCode::from_packed(0).unwrap(),
+            &ConsentFacts {
+                client_name: "<script>alert(1)</script>",
+                client_id: "tv\"><b>",
+                scopes: vec!["openid", "x<y"],
+                requested_secs_ago: 5,
+                expires_in_secs: 600,
+            },
+        );
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("\"><b>"));
+        assert!(page.contains("x&lt;y"));
+        let entry = entry("t", "\"><img src=x>", Some("<b>no</b>"));
+        assert!(!entry.contains("<img"));
+        assert!(!entry.contains("<b>no"));
+    }
+
+    #[test]
+    fn approve_and_deny_look_the_same() {
+        let page = consent(
+            "t",
+            UserCode::from_packed(0).unwrap(),
+            &ConsentFacts {
+                client_name: "TV",
+                client_id: "tv",
+                scopes: vec![],
+                requested_secs_ago: 5,
+                expires_in_secs: 600,
+            },
+        );
+        // Same element, same attributes but the value: no class or style sets one apart.
+        assert!(page.contains(r#"<button type="submit" name="action" value="deny">Deny</button>"#));
+        assert!(page
+            .contains(r#"<button type="submit" name="action" value="approve">Approve</button>"#));
+    }
+}

@@ -1,0 +1,174 @@
+// A person approves (or denies) a device in Debian's headless chromium, driven by
+// playwright-core: sign in, type the code in lower case with spaces, decide, and see
+// the page that sends them back to the device. Run by the Rust test
+// server/tests/server/browser.rs; by hand:
+//
+//   node server/tests/e2e/verify.mjs <base-url> <user-code> approve|deny \
+//        [--user alice --password alice-password] [--screenshots DIR] [--only a,b] [--tour]
+//
+// --tour also visits the pages around the flow (an error, verification_uri_complete,
+// the device display) and signs out. --only names the screenshots to take (default:
+// all), so two runs side by side do not write the same file. Prints one JSON line;
+// exits 1 on any failure.
+
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [base, userCode, decision, ...rest] = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = rest.indexOf(`--${name}`);
+  return i >= 0 ? rest[i + 1] : fallback;
+};
+const user = option('user', 'alice');
+const password = option('password', `${user}-password`);
+const shots = option('screenshots', null);
+const tour = rest.includes('--tour');
+const only = option('only', null)?.split(',');
+if (!base || !/^[A-Z]{4}-[A-Z]{4}$/.test(userCode ?? '') || !['approve', 'deny'].includes(decision)) {
+  console.error('usage: verify.mjs <base-url> <XXXX-XXXX> approve|deny [--user U --password P] [--screenshots DIR] [--tour]');
+  process.exit(2);
+}
+
+const check = (ok, what) => {
+  if (!ok) throw new Error(`check failed: ${what}`);
+};
+
+const profile = mkdtempSync(join(tmpdir(), 'deviceflow-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  // A phone: 390 x 844 CSS pixels (iPhone 12-15), touch, 2x pixels for legible shots.
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  locale: 'en-US',
+  colorScheme: 'light',
+});
+const page = context.pages()[0] ?? (await context.newPage());
+const problems = [];
+// Console errors, except Chromium's note on a page answered 4xx on purpose (the error
+// pages); and any request besides the page itself: the pages load nothing else.
+page.on('console', (m) => {
+  if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+    problems.push(`console: ${m.text()}`);
+  }
+});
+page.on('request', (r) => {
+  if (r.resourceType() !== 'document') problems.push(`unexpected request: ${r.resourceType()} ${r.url()}`);
+});
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+const visited = [];
+
+async function shot(name) {
+  if (!shots || (only && !only.includes(name))) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+// What every page must be: one h1, no sideways scrolling on a phone, every input
+// labelled, nothing the CSP refused.
+async function looksRight(name, heading) {
+  const h1 = page.locator('h1');
+  check((await h1.count()) === 1, `${name}: one h1`);
+  const text = (await h1.innerText()).trim();
+  check(heading instanceof RegExp ? heading.test(text) : text === heading, `${name}: h1 is "${text}"`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `${name}: ${overflow}px wider than the phone`);
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll('input:not([type=hidden])')]
+      .filter((i) => !i.labels || i.labels.length === 0).map((i) => i.name));
+  check(unlabelled.length === 0, `${name}: inputs without a label: ${unlabelled}`);
+  check(problems.length === 0, `${name}: ${problems.join('; ')}`);
+  visited.push({ page: name, url: page.url(), status: 'ok' });
+}
+
+try {
+  // 1. verification_uri: not signed in yet, so the sign-in page comes first.
+  await page.goto(`${base}/device`);
+  check(new URL(page.url()).pathname === '/device/login', `sign-in first, got ${page.url()}`);
+  await looksRight('sign-in', 'Sign in');
+  check(await page.evaluate(() => document.activeElement?.id === 'username'), 'focus starts on Username');
+  await shot('sign-in');
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => u.pathname === '/device');
+
+  // 2. The code, typed as a person might: lower case, a space for the dash.
+  await looksRight('code-entry', 'Connect a device');
+  check(await page.evaluate(() => document.activeElement?.id === 'user_code'), 'focus starts on Code');
+  await shot('code-entry');
+  const typed = userCode.toLowerCase().replace('-', ' ');
+  await page.getByLabel('Code').pressSequentially(typed, { delay: 20 });
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL((u) => u.pathname === '/device/consent');
+
+  // 3. Consent: names the code; Approve and Deny of the same size and style.
+  await looksRight('consent', /^Allow .+ to access your account\?$/);
+  const body = await page.locator('main').innerText();
+  check(body.includes(userCode), 'the consent page shows the code');
+  const approve = page.getByRole('button', { name: 'Approve' });
+  const deny = page.getByRole('button', { name: 'Deny' });
+  const [a, d] = [await approve.boundingBox(), await deny.boundingBox()];
+  check(Math.abs(a.width - d.width) < 1 && Math.abs(a.height - d.height) < 1, 'equal-size buttons');
+  const style = (l) => l.evaluate((e) => {
+    const s = getComputedStyle(e);
+    return [s.backgroundColor, s.color, s.borderColor, s.fontWeight, s.fontSize].join();
+  });
+  check((await style(approve)) === (await style(deny)), 'equal-style buttons');
+  await shot('consent');
+  await (decision === 'approve' ? approve : deny).click();
+
+  // 4. Done: back to the device.
+  await page.waitForLoadState();
+  await looksRight(decision === 'approve' ? 'done' : 'done-denied',
+    decision === 'approve' ? 'Device connected' : 'Request denied');
+  check((await page.locator('main').innerText()).includes('Go back to your device'), 'tells to go back to the device');
+  await shot(decision === 'approve' ? 'done' : 'done-denied');
+
+  if (tour) {
+    // The same code again, now used: the one error for codes that cannot be decided.
+    await page.goto(`${base}/device`);
+    await page.getByLabel('Code').fill(userCode);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForLoadState();
+    await looksRight('error', 'Connect a device');
+    const alert = page.getByRole('alert');
+    check((await alert.innerText()).startsWith('That code is not valid.'), 'the error is announced');
+    check((await page.getByLabel('Code').getAttribute('aria-invalid')) === 'true', 'the field is marked invalid');
+    await shot('error');
+
+    // verification_uri_complete: the code shown to be confirmed, nothing decided.
+    await page.goto(`${base}/device?user_code=${userCode}`);
+    await looksRight('confirm', 'Confirm the code');
+    check((await page.locator('.code-big').innerText()).trim() === userCode, 'the code is shown');
+    await shot('confirm');
+
+    // The device display page, with its QR code.
+    await page.goto(`${base}/device/display?user_code=${userCode}`);
+    await looksRight('display', 'Sign in on your phone');
+    check((await page.locator('svg.qr').count()) === 1, 'a QR code');
+    await shot('display');
+
+    // Sign out.
+    await page.goto(`${base}/device`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL((u) => u.pathname === '/device/login');
+    await looksRight('signed-out', 'Sign in');
+  }
+  console.log(JSON.stringify({ ok: true, decision, pages: visited }));
+} catch (e) {
+  await shot('failure').catch(() => {});
+  console.log(JSON.stringify({ ok: false, error: String(e?.message ?? e), url: page.url(), pages: visited }));
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}

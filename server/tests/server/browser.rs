@@ -1,0 +1,331 @@
+//! The person's side end to end, with real processes: `deviceflow-server device` as
+//! the device (printing its code and QR code, polling per RFC 8628 §3.5), and Debian's
+//! headless chromium, driven by playwright-core (server/tests/e2e/verify.mjs), as the
+//! person who signs in, types the code in lower case with spaces, and approves or
+//! denies. The server runs on the system clock here, with a 1 s interval.
+//!
+//! The browser tests need what `scripts/install-test-deps.sh` installs, and fail,
+//! saying so, when it is missing. Screenshots go to `$DEVICEFLOW_SCREENSHOTS`
+//! (relative to the repository root; `reports/verification` refreshes the committed
+//! ones) or else to a directory under `target/`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deviceflow_server::Clock;
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
+const E2E: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e");
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// [`people_config`] polled every second, for processes that wait in real time.
+fn real_time_config() -> String {
+    let config = people_config();
+    assert!(config.contains("interval = 5\n"));
+    config.replace("interval = 5\n", "interval = 1\n")
+}
+
+/// A running `deviceflow-server device`.
+struct Device {
+    child: Child,
+    user_code: String,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Device {
+    /// Starts the device and waits for it to show its user code.
+    fn start(base: &str, client_id: &str, scope: Option<&str>) -> Device {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["device", "--issuer", base, "--client-id", client_id]);
+        if let Some(scope) = scope {
+            cmd.args(["--scope", scope]);
+        }
+        let mut child = cmd
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let reader = BufReader::new(child.stdout.take().unwrap());
+        let collected = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            let mut code = None;
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(c) = line.split("enter the code").nth(1) {
+                    code = Some(c.trim().to_owned());
+                }
+                let mut all = collected.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+                // The last line before polling starts: the code and QR code are out.
+                if line.contains("Polling every") {
+                    let _ = tx.send(code.take().unwrap_or_default());
+                }
+            }
+        });
+        let user_code = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the device showed no code: {}", stdout.lock().unwrap()));
+        Device {
+            child,
+            user_code,
+            stdout,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits for the device to stop; its exit status, stdout and stderr.
+    fn finish(mut self, within: Duration) -> (ExitStatus, String, String) {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the device did not stop within {within:?}:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.output(), stderr)
+    }
+}
+
+/// Runs `f` off the runtime's worker threads, which serve the test server.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_shows_a_qr_code_and_gets_its_token_once_approved() {
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", Some("openid profile"))).await;
+    let shown = device.output();
+    assert!(
+        shown.contains(&format!("open  {}/device", s.base)),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!(
+        "or scan this QR code ({}/device?user_code={}):",
+        s.base, device.user_code
+    )));
+    assert!(
+        shown.contains('▀') && shown.contains('█') && shown.contains('▄'),
+        "{shown}"
+    );
+    assert!(!shown.contains('\x1b'), "NO_COLOR means no ANSI codes");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        s.decide(&device.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("authorization_pending"), "{out}");
+    assert!(out.contains("approved: token response"), "{out}");
+    let json = &out[out.find("\n{").unwrap()..];
+    let token: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["scope"], "openid profile");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_adds_five_seconds_per_slow_down() {
+    // The server's clock stands still, so the device's second poll is "early":
+    // slow_down, and the device must wait 1 + 5 s before the next one (RFC 8628 §3.5).
+    let s = TestServer::start_with(&real_time_config()).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", None)).await;
+    let started = std::time::Instant::now();
+    while !device.output().contains("slow_down") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            device.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let slowed = std::time::Instant::now();
+    assert!(device
+        .output()
+        .contains("slow_down: polling every 6 s from now on"));
+    s.decide(&device.user_code, "approve", "alice").await;
+    s.advance_ms(6_000);
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    let waited = slowed.elapsed();
+    assert!(
+        waited >= Duration::from_millis(5_900) && waited < Duration::from_secs(9),
+        "the device waited {waited:?} after slow_down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_stops_on_access_denied() {
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", None)).await;
+    assert_eq!(
+        s.decide(&device.user_code, "deny", "alice").await.status,
+        200
+    );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("access_denied: the person denied the request"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_device_command_explains_what_it_cannot_do() {
+    let https = Command::new(BIN)
+        .args(["device", "--issuer", "https://auth.example.test"])
+        .output()
+        .unwrap();
+    assert_eq!(https.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&https.stderr).contains("speaks plain HTTP only"));
+}
+
+/// What the browser tests need, or a failure that says how to get it.
+fn browser_prerequisites() {
+    let fix = "run scripts/install-test-deps.sh (from the repository root) first";
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser end-to-end test needs Debian's chromium at {CHROMIUM}: {fix}"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "the browser end-to-end test needs node: {fix}"
+    );
+    assert!(
+        Path::new(E2E).join("node_modules/playwright-core").is_dir(),
+        "the browser end-to-end test needs {E2E}/node_modules (playwright-core): {fix}"
+    );
+}
+
+fn screenshot_dir() -> PathBuf {
+    match std::env::var_os("DEVICEFLOW_SCREENSHOTS") {
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("verification-screenshots"),
+    }
+}
+
+/// Runs the browser script; its JSON report, or a failure with everything it said.
+fn run_browser(
+    base: &str,
+    user_code: &str,
+    decision: &str,
+    tour: bool,
+    only: Option<&str>,
+) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(Path::new(E2E).join("verify.mjs"))
+        .args([base, user_code, decision, "--user", "alice", "--password"])
+        .arg(password_of("alice"))
+        .arg("--screenshots")
+        .arg(screenshot_dir());
+    if tour {
+        cmd.arg("--tour");
+    }
+    if let Some(names) = only {
+        cmd.args(["--only", names]);
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })) = rx.recv_timeout(Duration::from_secs(120))
+    else {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("the browser script did not finish within 120 s");
+    };
+    let stdout = String::from_utf8_lossy(&stdout);
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert!(
+        status.success(),
+        "the browser script failed ({status}):\n{stdout}\n{stderr}\nscreenshots in {}",
+        screenshot_dir().display()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not the script's JSON ({e}): {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_a_person_approves_and_the_device_gets_its_token() {
+    browser_prerequisites();
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", Some("openid profile"))).await;
+    let (base, code) = (s.base.clone(), device.user_code.clone());
+    let report = blocking(move || run_browser(&base, &code, "approve", true, None)).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let visited: Vec<&str> = report["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["page"].as_str())
+        .collect();
+    assert_eq!(
+        visited,
+        [
+            "sign-in",
+            "code-entry",
+            "consent",
+            "done",
+            "error",
+            "confirm",
+            "display",
+            "signed-out"
+        ]
+    );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("\"access_token\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_a_person_denies_and_the_device_hears_access_denied() {
+    browser_prerequisites();
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", None)).await;
+    let (base, code) = (s.base.clone(), device.user_code.clone());
+    let report =
+        blocking(move || run_browser(&base, &code, "deny", false, Some("done-denied"))).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("access_denied"), "{err}");
+}

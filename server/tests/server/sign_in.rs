@@ -1,0 +1,349 @@
+//! Signing in and out of the verification pages: the session cookie, login CSRF,
+//! equal answers for unknown users and wrong passwords, and the sign-in rate limits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deviceflow_server::app::PeerAddr;
+use deviceflow_server::verification::rate_limit::{
+    SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_USERNAME,
+};
+use deviceflow_server::verification::web_session::SIGNED_IN_TTL_MS;
+use deviceflow_server::{App, Clock, FileConfig, Settings};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+
+use crate::common::*;
+use crate::person::{Page, Person};
+
+async fn server() -> TestServer {
+    TestServer::start_with(&people_config()).await
+}
+
+async fn try_sign_in(p: &mut Person<'_>, username: &str, password: &str) -> Page {
+    if p.csrf.is_none() {
+        p.get("/device/login").await;
+    }
+    p.submit(
+        "/device/login",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_renewed_at_sign_in() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let login = p.get("/device/login").await;
+    let anonymous = login.header("set-cookie").unwrap().to_owned();
+    assert!(anonymous.starts_with("deviceflow-session="), "{anonymous}");
+    assert!(
+        anonymous.ends_with("; Path=/; HttpOnly; SameSite=Lax"),
+        "{anonymous}"
+    );
+    let before = p.cookie.clone().unwrap();
+    let signed = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!((signed.status, signed.location()), (303, Some("/device")));
+    let after = signed.header("set-cookie").unwrap();
+    assert!(
+        after.ends_with("; Path=/; HttpOnly; SameSite=Lax"),
+        "{after}"
+    );
+    // A new session id at sign-in: the anonymous one (which an attacker could have
+    // planted) is not signed in (session fixation).
+    assert_ne!(p.cookie.as_deref(), Some(before.as_str()));
+    let mut planted = Person::new(&s);
+    planted.cookie = Some(before);
+    assert_eq!(
+        planted.get("/device").await.location(),
+        Some("/device/login")
+    );
+    // The new one is.
+    assert_eq!(p.get("/device").await.heading(), "Connect a device");
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let wrong = try_sign_in(&mut p, "alice", "not-her-password").await;
+    let unknown = try_sign_in(&mut p, "mallory", "whatever").await;
+    let no_password = try_sign_in(&mut p, "alice", "").await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.alert(), Some("Wrong username or password."));
+    assert_eq!(unknown.status, wrong.status);
+    assert_eq!(
+        unknown.body.replace("mallory", "USER"),
+        wrong.body.replace("alice", "USER")
+    );
+    // The username is kept, the password never is; the form says what was wrong.
+    assert!(wrong.body.contains(r#"value="alice""#));
+    assert!(!wrong.body.contains("not-her-password"));
+    assert!(wrong
+        .body
+        .contains(r#"aria-invalid="true" aria-describedby="sign-in-error""#));
+    assert_eq!(no_password.status, 400);
+    assert_eq!(
+        no_password.alert(),
+        Some("Enter your username and your password.")
+    );
+}
+
+#[tokio::test]
+async fn users_without_a_password_cannot_sign_in() {
+    let s = TestServer::start().await;
+    let mut p = Person::new(&s);
+    let refused = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.alert(), Some("Wrong username or password."));
+}
+
+#[tokio::test]
+async fn sign_in_needs_the_forms_csrf_token() {
+    // Login CSRF: another site must not be able to sign a person in.
+    let s = server().await;
+    let fields = [("username", "alice"), ("password", "alice-password")];
+    let mut cold = Person::new(&s);
+    let no_session = cold.post("/device/login", &fields).await;
+    assert_eq!(no_session.status, 403);
+    assert_eq!(no_session.heading(), "This form has expired");
+    assert!(no_session.header("set-cookie").is_none());
+    cold.get("/device/login").await;
+    assert_eq!(cold.post("/device/login", &fields).await.status, 403);
+    let mut other = Person::new(&s);
+    other.get("/device/login").await;
+    let mut with_theirs = vec![("csrf", other.csrf.as_deref().unwrap())];
+    with_theirs.extend_from_slice(&fields);
+    assert_eq!(cold.post("/device/login", &with_theirs).await.status, 403);
+    assert_eq!(cold.get("/device").await.location(), Some("/device/login"));
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_username_and_per_ip() {
+    let s = server().await;
+    let per_user = SIGN_IN_LIMIT_PER_USERNAME.max_failures;
+    let per_ip = SIGN_IN_LIMIT_PER_IP.max_failures;
+    let mut p = Person::new(&s);
+    for _ in 0..per_user {
+        assert_eq!(try_sign_in(&mut p, "alice", "guess").await.status, 400);
+    }
+    let throttled = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(throttled.status, 429);
+    assert!(throttled
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins for this username."));
+    assert_eq!(throttled.header("retry-after"), Some("600"));
+    // Unknown usernames are limited the same way, so the limit tells nothing.
+    for _ in 0..per_ip - per_user {
+        assert_eq!(try_sign_in(&mut p, "nobody", "guess").await.status, 400);
+    }
+    // The IP has had its share: even bob, with his password, waits.
+    let by_ip = try_sign_in(&mut p, "bob", &password_of("bob")).await;
+    assert_eq!(by_ip.status, 429);
+    assert!(by_ip
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins from your network."));
+    s.advance_ms(SIGN_IN_LIMIT_PER_IP.window_ms);
+    assert_eq!(
+        try_sign_in(&mut p, "alice", &password_of("alice"))
+            .await
+            .status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_clears_the_usernames_failures() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures - 1 {
+        try_sign_in(&mut p, "alice", "guess").await;
+    }
+    assert_eq!(
+        try_sign_in(&mut p, "alice", &password_of("alice"))
+            .await
+            .status,
+        303
+    );
+    let mut again = Person::new(&s);
+    assert_eq!(try_sign_in(&mut again, "alice", "typo").await.status, 400);
+    assert_eq!(
+        try_sign_in(&mut again, "alice", &password_of("alice"))
+            .await
+            .status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let form = p.sign_in("alice").await;
+    assert!(form
+        .body
+        .contains("Signed in as <strong>Alice Example</strong> (alice)"));
+    let cookie = p.cookie.clone();
+    // Without the CSRF token: refused, still signed in.
+    let forged = p.post("/device/logout", &[]).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(p.get("/device").await.status, 200);
+    let out = p.submit("/device/logout", &[]).await;
+    assert_eq!((out.status, out.location()), (303, Some("/device/login")));
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    // The old cookie is worth nothing now.
+    let mut replay = Person::new(&s);
+    replay.cookie = cookie;
+    assert_eq!(
+        replay.get("/device").await.location(),
+        Some("/device/login")
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_lasts_an_hour() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
+    s.advance_ms(SIGNED_IN_TTL_MS - 1);
+    assert_eq!(p.get("/device").await.status, 200);
+    s.advance_ms(1);
+    assert_eq!(p.get("/device").await.location(), Some("/device/login"));
+    s.app.sweep();
+    assert!(s.app.verification.sessions.is_empty());
+}
+
+/// One request in-process, as if from `peer`.
+async fn in_process(
+    app: &App,
+    peer: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> Page {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if method == "POST" {
+        req = req.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let mut req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
+    let r = app.handle(req).await;
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    // reqwest's HeaderMap is http 1's, the same type as hyper's.
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+fn app(issuer: &str) -> Arc<App> {
+    let settings = Settings::from_file(FileConfig::parse(&people_config(), "t").unwrap()).unwrap();
+    Arc::new(App::new(
+        settings,
+        issuer.to_owned(),
+        Clock::manual(START_MS),
+    ))
+}
+
+#[tokio::test]
+async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
+    let app = app("https://auth.example.test");
+    let login = in_process(&app, "192.0.2.1:1000", "GET", "/device/login", None, "").await;
+    let cookie = login.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-deviceflow-session="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Lax; Secure"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"));
+    assert!(login.body.contains("<span>auth.example.test</span>"));
+}
+
+#[tokio::test]
+async fn the_ip_limit_is_per_tcp_peer_address() {
+    let app = app("http://127.0.0.1");
+    let login = in_process(&app, "192.0.2.1:1000", "GET", "/device/login", None, "").await;
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.csrf().unwrap();
+    let attempt = |peer: &'static str, user: String| {
+        let app = Arc::clone(&app);
+        let cookie = cookie.clone();
+        let body = format!("csrf={csrf}&username={user}&password=guess");
+        async move { in_process(&app, peer, "POST", "/device/login", Some(&cookie), &body).await }
+    };
+    for i in 0..SIGN_IN_LIMIT_PER_IP.max_failures {
+        assert_eq!(attempt("192.0.2.1:1000", format!("u{i}")).await.status, 400);
+    }
+    // Another port of the same host: the same client.
+    assert_eq!(attempt("192.0.2.1:2000", "x".into()).await.status, 429);
+    // Another host is not held back by the first one's guesses.
+    assert_eq!(attempt("192.0.2.2:1000", "x".into()).await.status, 400);
+    // IPv6: one /64 is one client.
+    for i in 0..SIGN_IN_LIMIT_PER_IP.max_failures {
+        let peer: &'static str = if i % 2 == 0 {
+            "[2001:db8::1]:1"
+        } else {
+            "[2001:db8::2]:1"
+        };
+        assert_eq!(attempt(peer, format!("v{i}")).await.status, 400);
+    }
+    assert_eq!(attempt("[2001:db8::ffff]:1", "y".into()).await.status, 429);
+    assert_eq!(attempt("[2001:db8:0:1::1]:1", "y".into()).await.status, 400);
+}
+
+#[tokio::test]
+async fn one_client_cannot_fill_the_session_map_with_sign_in_forms() {
+    use deviceflow_server::verification::rate_limit::NEW_SESSIONS_PER_IP;
+    let app = app("http://127.0.0.1");
+    for _ in 0..NEW_SESSIONS_PER_IP.max_failures {
+        let page = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
+        assert_eq!(page.status, 200);
+    }
+    let refused = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("set-cookie").is_none());
+    assert_eq!(
+        app.verification.sessions.len(),
+        NEW_SESSIONS_PER_IP.max_failures as usize
+    );
+    // Others are not affected, and a browser that keeps its cookie is never counted.
+    let other = in_process(&app, "192.0.2.2:1", "GET", "/device/login", None, "").await;
+    assert_eq!(other.status, 200);
+    let cookie = other
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let again = in_process(
+            &app,
+            "192.0.2.1:1",
+            "GET",
+            "/device/login",
+            Some(&cookie),
+            "",
+        )
+        .await;
+        assert_eq!(again.status, 200);
+    }
+}
