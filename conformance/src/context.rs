@@ -147,7 +147,7 @@ impl Ctx {
     }
 
     /// A device authorization request as the configured client (RFC 8628 §3.1).
-    pub async fn authorize(&self, label: &str) -> Result<Authorization, Exchange> {
+    pub async fn authorize(&self, label: &str) -> Result<Authorization, Box<Exchange>> {
         self.authorize_as(label, self.client(), &self.scope_params())
             .await
     }
@@ -157,7 +157,7 @@ impl Ctx {
         label: &str,
         client: &Client,
         params: &[(&str, &str)],
-    ) -> Result<Authorization, Exchange> {
+    ) -> Result<Authorization, Box<Exchange>> {
         let e = self
             .http
             .post_form(
@@ -231,11 +231,12 @@ impl Ctx {
                 while i < n {
                     let batch = (n - i).min(8);
                     let futures = (0..batch).map(|_| self.authorize("sample"));
-                    for r in futures_util::future::join_all(futures).await {
-                        if let Ok(a) = r {
-                            out.push(a);
-                        }
-                    }
+                    out.extend(
+                        futures_util::future::join_all(futures)
+                            .await
+                            .into_iter()
+                            .flatten(),
+                    );
                     i += batch;
                 }
                 out
@@ -247,13 +248,13 @@ impl Ctx {
 /// Reads a device authorization response (RFC 8628 §3.2). Anything short of a 200 JSON
 /// object with string `device_code`, `user_code` and `verification_uri` is an `Err`
 /// carrying the exchange, for the case to report.
-pub fn parse_authorization(e: Exchange) -> Result<Authorization, Exchange> {
+pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> {
     if e.status() != Some(200) {
-        return Err(e);
+        return Err(Box::new(e));
     }
     let json = e.json();
     let Some(v) = json.value.as_ref().and_then(|v| v.as_object()) else {
-        return Err(e);
+        return Err(Box::new(e));
     };
     let s = |k: &str| {
         v.get(k)
@@ -274,7 +275,7 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Exchange> {
         s("user_code"),
         s("verification_uri").or_else(|| s("verification_url")),
     ) else {
-        return Err(e);
+        return Err(Box::new(e));
     };
     let interval = n("interval")
         .filter(|&i| i > 0)

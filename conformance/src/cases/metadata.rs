@@ -226,7 +226,7 @@ async fn md_05(ctx: Ctx) -> Verdict {
                     e.brief()
                 ),
             );
-            c.evidence(e);
+            c.evidence(*e);
         }
         Ok(a) => {
             c.evidence(a.exchange.clone());

@@ -154,7 +154,7 @@ pub async fn authorize(ctx: &Ctx, c: &mut Check) -> Option<Authorization> {
                     e.brief()
                 ),
             );
-            c.evidence(e);
+            c.evidence(*e);
             None
         }
     }

@@ -255,7 +255,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
                     e.brief()
                 ),
             );
-            c.evidence(e);
+            c.evidence(*e);
             return c.finish("");
         }
     };
