@@ -116,6 +116,12 @@ pub async fn run(
     host: &str,
     progress_every: Duration,
 ) -> anyhow::Result<GooseMetrics> {
+    let mut goose = goose;
+    if goose.verbose == 0 && goose.quiet == 0 {
+        // A line per device start and stop is noise at thousands of devices; -v brings
+        // it back. (goose sets up its logger before defaults apply, hence here.)
+        goose.quiet = 1;
+    }
     let timed = goose.run_time.is_some() || goose.iterations.is_some();
     let mut attack = GooseAttack::initialize_with_config(goose)?
         .set_client_builder_without_cookies(

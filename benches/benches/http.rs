@@ -1,0 +1,109 @@
+//! The token endpoint in process: `App::handle` on a device access token request
+//! (RFC 8628 §3.4), from the `Request` hyper would hand over to the `Response` it
+//! would write. Everything our code does per poll is inside; sockets and HTTP/1
+//! parsing are not (that is what `ceiling.sh` adds).
+//!
+//! - `http/token_poll`: a pending code, answered `authorization_pending`.
+//! - `http/token_poll_miss`: a well-formed code the server never issued, `invalid_grant`.
+//! - `http/ceiling`: the same request through what the `ceiling` binary does (read the
+//!   body, answer the same bytes): the floor, so `token_poll - ceiling` is our own work.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use deviceflow_benches::{
+    demo_app, error_of, issue_device_code, poll_body, poll_request, CeilingAnswer,
+};
+use deviceflow_server::device_code::{DeviceCode, Secret};
+use deviceflow_server::user_code::UserCode;
+use deviceflow_server::{App, SessionStore};
+use deviceflow_wire::ErrorCode;
+use hyper::StatusCode;
+use tokio::runtime::Runtime;
+
+/// The answer to a pending poll: 400 `authorization_pending`.
+const PENDING: (StatusCode, Option<ErrorCode>) = (
+    StatusCode::BAD_REQUEST,
+    Some(ErrorCode::AuthorizationPending),
+);
+
+/// Polls `body` `iters` times on `rt`, inside one `block_on`, and returns the time.
+fn polls(rt: &Runtime, app: &App, body: &Bytes, iters: u64) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(app.handle(poll_request(body.clone())).await);
+        }
+        start.elapsed()
+    })
+}
+
+fn token_poll(c: &mut Criterion) {
+    // Current-thread, with the timer: `App::handle` bounds the body read in time.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let app = demo_app();
+    let device_code = rt.block_on(issue_device_code(&app));
+    let pending = poll_body(&device_code);
+    let unknown = loop {
+        let code = DeviceCode {
+            user_code: UserCode::generate(),
+            secret: Secret::generate(),
+        };
+        if app.store.lookup(code.user_code).is_none() {
+            break poll_body(&code.encode());
+        }
+    };
+    let answer = |body: &Bytes| {
+        rt.block_on(async { error_of(app.handle(poll_request(body.clone())).await).await })
+    };
+    assert_eq!(
+        answer(&pending),
+        PENDING,
+        "http/token_poll must measure an authorization_pending answer"
+    );
+    assert_eq!(
+        answer(&unknown),
+        (StatusCode::BAD_REQUEST, Some(ErrorCode::InvalidGrant)),
+        "http/token_poll_miss must measure an invalid_grant answer"
+    );
+    let ceiling = rt.block_on(CeilingAnswer::from_ours());
+    assert_eq!(
+        rt.block_on(async { error_of(ceiling.answer(poll_request(pending.clone())).await).await }),
+        PENDING,
+        "http/ceiling must answer what token_poll answers"
+    );
+
+    let mut g = c.benchmark_group("http");
+    g.bench_function("token_poll", |b| {
+        b.iter_custom(|iters| polls(&rt, &app, &pending, iters))
+    });
+    g.bench_function("token_poll_miss", |b| {
+        b.iter_custom(|iters| polls(&rt, &app, &unknown, iters))
+    });
+    g.bench_function("ceiling", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ceiling.answer(poll_request(pending.clone())).await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+    // Still pending after every poll above: the loop measured one path only.
+    assert_eq!(answer(&pending), PENDING);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1));
+    targets = token_poll
+}
+criterion_main!(benches);

@@ -1,0 +1,122 @@
+//! The session store alone: one poll (`store/poll_hit`, `store/poll_miss`) and one
+//! device authorization (`device_authorization/issue`, which is `MemoryStore::create`).
+//!
+//! The store is filled with [`LIVE`] other sessions first, so the map has the size and
+//! shard layout of a busy server rather than one entry in a cache line.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use deviceflow_server::clients::ClientId;
+use deviceflow_server::device_code::{DeviceCode, Secret};
+use deviceflow_server::scope::ScopeSet;
+use deviceflow_server::session::{PollOutcome, PollPolicy, SlowDownPolicy};
+use deviceflow_server::user_code::UserCode;
+use deviceflow_server::{MemoryStore, SessionStore};
+
+/// Sessions already held when the measured one is created or polled.
+const LIVE: usize = 100_000;
+/// `device_authorization/issue` starts a sample on a fresh store once this many
+/// sessions are held, so memory stays bounded over criterion's many samples.
+const ISSUE_LIMIT: usize = 2_000_000;
+const EXPIRES_IN_MS: u64 = 600_000;
+const RETENTION_MS: u64 = 300_000;
+const CLIENT: ClientId = ClientId(0);
+const SCOPE: ScopeSet = ScopeSet(1);
+const T0: u64 = 1_700_000_000_000;
+
+/// `slow_down` off: a code polled back to back stays pending, and every iteration
+/// takes the same path through the state machine.
+const POLICY: PollPolicy = PollPolicy {
+    slow_down: SlowDownPolicy::Off,
+    tolerance_ms: 500,
+    interval_ms: 5_000,
+};
+
+fn filled_store(live: usize) -> MemoryStore {
+    // No cap: criterion's warm-up may ask for more iterations in one go than any cap.
+    let store = MemoryStore::new(usize::MAX, RETENTION_MS);
+    for _ in 0..live {
+        store
+            .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
+            .expect("the store has no cap");
+    }
+    store
+}
+
+fn poll(c: &mut Criterion) {
+    let store = filled_store(LIVE);
+    let code = store
+        .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
+        .expect("the store has no cap");
+    let now = T0 + 10_000;
+    assert_eq!(
+        store.poll(&code, CLIENT, now, &POLICY, || 1),
+        PollOutcome::Pending,
+        "store/poll_hit must measure an authorization_pending poll"
+    );
+    let unknown = loop {
+        let candidate = DeviceCode {
+            user_code: UserCode::generate(),
+            secret: Secret::generate(),
+        };
+        if store.lookup(candidate.user_code).is_none() {
+            break candidate;
+        }
+    };
+    assert_eq!(
+        store.poll(&unknown, CLIENT, now, &POLICY, || 1),
+        PollOutcome::Invalid,
+        "store/poll_miss must measure an unknown code"
+    );
+
+    let mut g = c.benchmark_group("store");
+    g.bench_function("poll_hit", |b| {
+        b.iter(|| store.poll(black_box(&code), CLIENT, now, &POLICY, || 1))
+    });
+    g.bench_function("poll_miss", |b| {
+        b.iter(|| store.poll(black_box(&unknown), CLIENT, now, &POLICY, || 1))
+    });
+    g.finish();
+    // Still pending after every poll above: the loop measured one path only.
+    assert_eq!(
+        store.poll(&code, CLIENT, now, &POLICY, || 1),
+        PollOutcome::Pending
+    );
+}
+
+fn issue(c: &mut Criterion) {
+    let mut g = c.benchmark_group("device_authorization");
+    let mut store = filled_store(LIVE);
+    let probe = store
+        .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
+        .expect("the store has no cap");
+    assert_eq!(
+        store.poll(&probe, CLIENT, T0, &POLICY, || 1),
+        PollOutcome::Pending,
+        "device_authorization/issue must create pending sessions"
+    );
+    g.bench_function("issue", |b| {
+        b.iter_custom(|iters| {
+            if store.len() > ISSUE_LIMIT {
+                // Untimed: drop the full store and refill a fresh one.
+                store = filled_store(LIVE);
+            }
+            let start = Instant::now();
+            for _ in 0..iters {
+                let code = store.create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY);
+                black_box(code.expect("the store has no cap"));
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1));
+    targets = poll, issue
+}
+criterion_main!(benches);
