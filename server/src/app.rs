@@ -4,6 +4,7 @@
 //! `App::handle` takes any `http_body::Body`, so tests and benches can drive it
 //! in-process; `lib.rs` puts it behind hyper connections.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -166,9 +167,22 @@ impl<S: SessionStore> App<S> {
         let (parts, body) = req.into_parts();
         check_form_content_type(parts.headers.get(CONTENT_TYPE))?;
         let limit = self.settings.max_body_bytes;
-        let read = Limited::new(body, limit).collect();
-        let timeout = Duration::from_millis(self.settings.body_read_timeout_ms);
-        match tokio::time::timeout(timeout, read).await {
+        let mut read = std::pin::pin!(Limited::new(body, limit).collect());
+        // A poll's small body has usually arrived with its head: one poll of the read
+        // finds it, and the timeout (a clock read and a timer entry) is only armed for
+        // a body still on its way.
+        let first = {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            read.as_mut().poll(&mut cx)
+        };
+        let result = match first {
+            std::task::Poll::Ready(r) => Ok(r),
+            std::task::Poll::Pending => {
+                let timeout = Duration::from_millis(self.settings.body_read_timeout_ms);
+                tokio::time::timeout(timeout, read).await
+            }
+        };
+        match result {
             Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                 Err(OAuthError::invalid_request(format!(

@@ -4,8 +4,6 @@
 //! that takes client credentials, so the device authorization endpoint and the token
 //! endpoint authenticate "in the same manner" (RFC 8628 §3.1) by construction.
 
-use std::collections::HashMap;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
@@ -78,11 +76,12 @@ pub enum AuthError {
 #[derive(Debug, Clone, Default)]
 pub struct Clients {
     clients: Vec<Client>,
-    index: HashMap<String, ClientId>,
+    // ahash, not SipHash: looked up on every poll, and the keys are configuration.
+    index: ahash::AHashMap<String, ClientId>,
 }
 
 impl Clients {
-    pub fn new(clients: Vec<Client>, index: HashMap<String, ClientId>) -> Clients {
+    pub fn new(clients: Vec<Client>, index: ahash::AHashMap<String, ClientId>) -> Clients {
         Clients { clients, index }
     }
 

@@ -316,8 +316,11 @@ impl Settings {
                 "tokens.access_token_ttl and tokens.refresh_token_ttl must be positive".into(),
             );
         }
-        if file.limits.max_body_bytes < 256 {
-            return invalid("limits.max_body_bytes must be at least 256".into());
+        if !(256..=crate::form::MAX_BODY).contains(&file.limits.max_body_bytes) {
+            return invalid(format!(
+                "limits.max_body_bytes must be between 256 and {}",
+                crate::form::MAX_BODY
+            ));
         }
         if let Some(issuer) = &file.issuer {
             if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
@@ -340,7 +343,7 @@ impl Settings {
 
         let mut scopes = ScopeRegistry::default();
         let mut clients = Vec::new();
-        let mut index = HashMap::new();
+        let mut index = ahash::AHashMap::new();
         for c in &file.clients {
             let at = format!("client \"{}\"", c.client_id);
             if c.client_id.is_empty() {

@@ -9,7 +9,10 @@
 use std::borrow::Cow;
 
 /// More parameters than any device-flow request needs; beyond it, `invalid_request`.
-pub const MAX_PARAMS: usize = 32;
+pub const MAX_PARAMS: usize = 16;
+
+/// The largest body a form is read from (offsets are kept in 16 bits).
+pub const MAX_BODY: usize = u16::MAX as usize;
 
 /// Why a body is not an acceptable form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,54 +25,119 @@ pub enum FormError {
     NotUtf8,
     #[error("the body has an invalid percent-escape")]
     BadEscape,
+    #[error("the body is larger than {MAX_BODY} bytes")]
+    TooLarge,
 }
 
-/// A parsed form: raw (still encoded) name/value slices of the body.
+/// Where one `name=value` pair sits in the body: byte offsets, and whether each part
+/// needs decoding at all.
+#[derive(Clone, Copy, Default)]
+struct Pair {
+    start: u16,
+    eq: u16,
+    end: u16,
+    plain_name: bool,
+    plain_value: bool,
+}
+
+/// A parsed form: the validated body and an index of its pairs, 8 bytes each, so
+/// that parsing the poll body builds no table of slices and lookups walk no bytes twice.
 pub struct Form<'a> {
-    pairs: [(&'a [u8], &'a [u8]); MAX_PARAMS],
-    len: usize,
+    body: &'a [u8],
+    pairs: [Pair; MAX_PARAMS],
+    len: u8,
+}
+
+/// Whether `raw` needs decoding at all.
+fn is_plain(raw: &[u8]) -> bool {
+    !raw.iter().any(|&b| b == b'%' || b == b'+')
 }
 
 impl<'a> Form<'a> {
-    /// Splits and validates `body`: every name and value must percent-decode to UTF-8,
-    /// and no name may appear twice.
+    /// Validates `body`: every name and value must percent-decode to UTF-8, there are
+    /// at most [`MAX_PARAMS`] parameters, and no name appears twice.
     pub fn parse(body: &'a [u8]) -> Result<Form<'a>, FormError> {
+        if body.len() > MAX_BODY {
+            return Err(FormError::TooLarge);
+        }
+        // Raw bytes outside escapes must be UTF-8 themselves; escapes are ASCII, so one
+        // check of the whole body covers them, and only escaped parts need more.
+        std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
         let mut form = Form {
-            pairs: [(&[][..], &[][..]); MAX_PARAMS],
+            body,
+            pairs: [Pair::default(); MAX_PARAMS],
             len: 0,
         };
-        for pair in body.split(|&b| b == b'&') {
-            if pair.is_empty() {
-                continue;
-            }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &[][..]),
-            };
-            validate(name)?;
-            validate(value)?;
-            if form.len == MAX_PARAMS {
-                return Err(FormError::TooMany);
-            }
-            for &(seen, _) in &form.pairs[..form.len] {
-                if decoded_eq(seen, name) {
+        let mut start = 0;
+        while start <= body.len() {
+            let end = body[start..]
+                .iter()
+                .position(|&b| b == b'&')
+                .map_or(body.len(), |i| start + i);
+            if end > start {
+                let eq = body[start..end]
+                    .iter()
+                    .position(|&b| b == b'=')
+                    .map_or(end, |i| start + i);
+                let name = &body[start..eq];
+                let value = &body[(eq + 1).min(end)..end];
+                for raw in [name, value] {
+                    if raw.contains(&b'%') {
+                        validate(raw)?;
+                    }
+                }
+                if usize::from(form.len) == MAX_PARAMS {
+                    return Err(FormError::TooMany);
+                }
+                let pair = Pair {
+                    // MAX_BODY keeps every offset within u16.
+                    start: start as u16,
+                    eq: eq as u16,
+                    end: end as u16,
+                    plain_name: is_plain(name),
+                    plain_value: is_plain(value),
+                };
+                if form
+                    .iter()
+                    .any(|(p, seen, _)| same_name(seen, p.plain_name, name, pair.plain_name))
+                {
                     let name = percent_decode(name).map_or_else(|_| String::new(), Cow::into_owned);
                     return Err(FormError::Repeated(name));
                 }
+                form.pairs[usize::from(form.len)] = pair;
+                form.len += 1;
             }
-            form.pairs[form.len] = (name, value);
-            form.len += 1;
+            start = end + 1;
         }
         Ok(form)
     }
 
+    /// The pairs: index entry, raw name, raw value.
+    fn iter(&self) -> impl Iterator<Item = (Pair, &'a [u8], &'a [u8])> + '_ {
+        let body = self.body;
+        self.pairs[..usize::from(self.len)].iter().map(move |p| {
+            let (start, eq, end) = (usize::from(p.start), usize::from(p.eq), usize::from(p.end));
+            (*p, &body[start..eq], &body[(eq + 1).min(end)..end])
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
+        let wanted = name.as_bytes();
+        self.iter()
+            .find(|(p, n, _)| {
+                if p.plain_name {
+                    *n == wanted
+                } else {
+                    decoded_eq_str(n, name)
+                }
+            })
+            .map(|(p, _, v)| (p, v))
+            .filter(|(_, v)| !v.is_empty())
+    }
+
     /// The raw value of `name`, still encoded; empty values read as absent.
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
-        self.pairs[..self.len]
-            .iter()
-            .find(|(n, _)| decoded_eq_str(n, name))
-            .map(|&(_, v)| v)
-            .filter(|v| !v.is_empty())
+        self.find(name).map(|(_, v)| v)
     }
 
     /// The decoded value of `name`; borrowed from the body unless it had escapes.
@@ -81,12 +149,26 @@ impl<'a> Form<'a> {
     /// Whether `name` is present with exactly `expected` as its decoded value, decided
     /// without allocating.
     pub fn is(&self, name: &str, expected: &str) -> bool {
-        self.raw(name).is_some_and(|v| decoded_eq_str(v, expected))
+        self.find(name).is_some_and(|(p, v)| {
+            if p.plain_value {
+                v == expected.as_bytes()
+            } else {
+                decoded_eq_str(v, expected)
+            }
+        })
     }
 
     /// Whether `name` is present (with a non-empty value).
     pub fn has(&self, name: &str) -> bool {
         self.raw(name).is_some()
+    }
+}
+
+fn same_name(a: &[u8], plain_a: bool, b: &[u8], plain_b: bool) -> bool {
+    if plain_a && plain_b {
+        a == b
+    } else {
+        decoded_eq(a, b)
     }
 }
 
