@@ -25,6 +25,16 @@ use crate::store::{MemoryStore, SessionStore};
 use crate::tokens::TokenStore;
 use crate::verification::{self, Verification};
 
+/// What routing decided for a request.
+enum Route {
+    /// Answered without reading a body (GET endpoints, 404, 405).
+    Answered(Endpoint, Reply),
+    /// A form POST to this endpoint.
+    Form(Endpoint),
+    /// One of the person's pages.
+    Verification,
+}
+
 /// Paths of the endpoints, relative to the issuer.
 pub mod paths {
     pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
@@ -92,67 +102,96 @@ impl<S: SessionStore> App<S> {
 
     /// Answers one request. Never fails and never panics on input: every refusal is an
     /// HTTP answer with a JSON error body.
-    pub async fn handle<B>(&self, req: Request<B>) -> Reply
+    ///
+    /// Routing is decided before the future is built, and the future holds the
+    /// request's parts once: hyper moves this future for every request, so its size is
+    /// on the poll path.
+    pub fn handle<B>(&self, req: Request<B>) -> impl Future<Output = Reply> + '_
     where
-        B: hyper::body::Body<Data = Bytes>,
+        B: hyper::body::Body<Data = Bytes> + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let start = Instant::now();
-        let (endpoint, reply) = self.route(req).await;
-        self.metrics.observe(endpoint, start.elapsed());
-        reply
+        let (parts, body) = req.into_parts();
+        let route = self.route(&parts);
+        async move {
+            let (endpoint, reply) = match route {
+                Route::Answered(endpoint, reply) => (endpoint, reply),
+                // Boxed: the pages' future is large, and inline it would make every
+                // poll's future as large.
+                Route::Verification => (
+                    Endpoint::Verification,
+                    Box::pin(self.verification_page(Request::from_parts(parts, body))).await,
+                ),
+                Route::Form(endpoint) => {
+                    let read = match check_form_content_type(parts.headers.get(CONTENT_TYPE)) {
+                        Ok(()) => {
+                            read_body(
+                                body,
+                                self.settings.max_body_bytes,
+                                self.settings.body_read_timeout_ms,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match read {
+                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form)),
+                        Err(e) => {
+                            self.metrics.request_error();
+                            (endpoint, e.reply())
+                        }
+                    }
+                }
+            };
+            self.metrics.observe(endpoint, start.elapsed());
+            reply
+        }
     }
 
-    async fn route<B>(&self, req: Request<B>) -> (Endpoint, Reply)
-    where
-        B: hyper::body::Body<Data = Bytes>,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    /// Where a request goes; GET endpoints, 404 and 405 are answered right here.
+    fn route(&self, parts: &Parts) -> Route {
         use paths::*;
-        let post = |e: Endpoint| (e, "POST");
-        let (endpoint, allow) = match req.uri().path() {
-            TOKEN => post(Endpoint::Token),
-            DEVICE_AUTHORIZATION => post(Endpoint::DeviceAuthorization),
-            INTROSPECTION => post(Endpoint::Introspection),
-            REVOCATION => post(Endpoint::Revocation),
-            ADMIN_DECISIONS if self.settings.admin_token.is_some() => post(Endpoint::Admin),
+        let path = parts.uri.path();
+        let (endpoint, allow) = match path {
+            TOKEN => (Endpoint::Token, "POST"),
+            DEVICE_AUTHORIZATION => (Endpoint::DeviceAuthorization, "POST"),
+            INTROSPECTION => (Endpoint::Introspection, "POST"),
+            REVOCATION => (Endpoint::Revocation, "POST"),
+            ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
             METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
             // The person's pages answer HTML, so they route themselves.
-            path if verification::is_page(path) => {
-                return (Endpoint::Verification, self.verification_page(req).await)
-            }
-            _ => return (Endpoint::Other, response::not_found()),
+            path if verification::is_page(path) => return Route::Verification,
+            _ => return Route::Answered(Endpoint::Other, response::not_found()),
         };
-        let method_ok = match allow {
-            "POST" => req.method() == Method::POST,
-            _ => req.method() == Method::GET,
+        let wanted = if allow == "POST" {
+            Method::POST
+        } else {
+            Method::GET
         };
-        if !method_ok {
-            return (endpoint, response::method_not_allowed(allow));
+        if parts.method != wanted {
+            return Route::Answered(endpoint, response::method_not_allowed(allow));
         }
-        if allow == "GET" {
-            let reply = match req.uri().path() {
-                METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
-                HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
-                _ => self.render_metrics(),
-            };
-            return (endpoint, reply);
+        if allow == "POST" {
+            return Route::Form(endpoint);
         }
-        let (parts, body) = match self.read_form(req).await {
-            Ok(read) => read,
-            Err(e) => {
-                self.metrics.request_error();
-                return (endpoint, e.reply());
-            }
+        let reply = match path {
+            METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
+            HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
+            _ => self.render_metrics(),
         };
-        let reply = match endpoint {
-            Endpoint::Token => self.token(&parts, &body),
-            Endpoint::DeviceAuthorization => self.device_authorization(&parts, &body),
-            Endpoint::Introspection => self.introspection(&parts, &body),
-            Endpoint::Revocation => self.revocation(&parts, &body),
-            _ => self.admin_decision(&parts, &body),
-        };
-        (endpoint, reply)
+        Route::Answered(endpoint, reply)
+    }
+
+    /// Runs a form endpoint on its read body.
+    fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: &[u8]) -> Reply {
+        match endpoint {
+            Endpoint::Token => self.token(parts, body),
+            Endpoint::DeviceAuthorization => self.device_authorization(parts, body),
+            Endpoint::Introspection => self.introspection(parts, body),
+            Endpoint::Revocation => self.revocation(parts, body),
+            _ => self.admin_decision(parts, body),
+        }
     }
 
     /// Checks the media type and reads the body within the size and time limits.
@@ -166,38 +205,13 @@ impl<S: SessionStore> App<S> {
     {
         let (parts, body) = req.into_parts();
         check_form_content_type(parts.headers.get(CONTENT_TYPE))?;
-        let limit = self.settings.max_body_bytes;
-        let mut read = std::pin::pin!(Limited::new(body, limit).collect());
-        // A poll's small body has usually arrived with its head: one poll of the read
-        // finds it, and the timeout (a clock read and a timer entry) is only armed for
-        // a body still on its way.
-        let first = {
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            read.as_mut().poll(&mut cx)
-        };
-        let result = match first {
-            std::task::Poll::Ready(r) => Ok(r),
-            std::task::Poll::Pending => {
-                let timeout = Duration::from_millis(self.settings.body_read_timeout_ms);
-                tokio::time::timeout(timeout, read).await
-            }
-        };
-        match result {
-            Ok(Ok(collected)) => Ok((parts, collected.to_bytes())),
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(OAuthError::invalid_request(format!(
-                    "the request body is larger than {limit} bytes"
-                ))
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE))
-            }
-            Ok(Err(_)) => Err(OAuthError::invalid_request(
-                "the request body could not be read",
-            )),
-            Err(_) => Err(
-                OAuthError::invalid_request("the request body was not received in time")
-                    .with_status(StatusCode::REQUEST_TIMEOUT),
-            ),
-        }
+        let body = read_body(
+            body,
+            self.settings.max_body_bytes,
+            self.settings.body_read_timeout_ms,
+        )
+        .await?;
+        Ok((parts, body))
     }
 
     fn render_metrics(&self) -> Reply {
@@ -244,6 +258,50 @@ impl<S: SessionStore> App<S> {
         self.metrics.sessions_expired(stats.expired_unredeemed);
         self.tokens.sweep(now);
         self.verification.sweep(now);
+    }
+}
+
+/// Reads a request body within the size and time limits.
+///
+/// A free function with a small future of its own: the request future is moved by hyper
+/// for every request, so what it holds across this await is kept small.
+async fn read_body<B>(body: B, limit: usize, timeout_ms: u64) -> Result<Bytes, OAuthError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut read = std::pin::pin!(Limited::new(body, limit).collect());
+    // A poll's small body has usually arrived with its head: one poll of the read
+    // finds it, and the timeout (a clock read and a timer entry) is only armed for a
+    // body still on its way.
+    let first = {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        read.as_mut().poll(&mut cx)
+    };
+    let result = match first {
+        std::task::Poll::Ready(r) => Ok(r),
+        // Boxed: only a slow body pays for the timer.
+        std::task::Poll::Pending => {
+            Box::pin(tokio::time::timeout(
+                Duration::from_millis(timeout_ms),
+                read,
+            ))
+            .await
+        }
+    };
+    match result {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(
+            OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"))
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE),
+        ),
+        Ok(Err(_)) => Err(OAuthError::invalid_request(
+            "the request body could not be read",
+        )),
+        Err(_) => Err(
+            OAuthError::invalid_request("the request body was not received in time")
+                .with_status(StatusCode::REQUEST_TIMEOUT),
+        ),
     }
 }
 
