@@ -48,11 +48,6 @@ pub struct Form<'a> {
     len: u8,
 }
 
-/// Whether `raw` needs decoding at all.
-fn is_plain(raw: &[u8]) -> bool {
-    !raw.iter().any(|&b| b == b'%' || b == b'+')
-}
-
 impl<'a> Form<'a> {
     /// Validates `body`: every name and value must percent-decode to UTF-8, there are
     /// at most [`MAX_PARAMS`] parameters, and no name appears twice.
@@ -60,56 +55,94 @@ impl<'a> Form<'a> {
         if body.len() > MAX_BODY {
             return Err(FormError::TooLarge);
         }
-        // Raw bytes outside escapes must be UTF-8 themselves; escapes are ASCII, so one
-        // check of the whole body covers them, and only escaped parts need more.
-        std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
         let mut form = Form {
             body,
             pairs: [Pair::default(); MAX_PARAMS],
             len: 0,
         };
+        // One pass over the bytes: split the pairs, note which parts need decoding,
+        // and check every escape. Parts with escapes of non-ASCII bytes are decoded and
+        // checked as UTF-8 at the end of their pair; raw non-ASCII bytes, once, at the
+        // end.
+        let mut raw_non_ascii = false;
         let mut start = 0;
-        while start <= body.len() {
-            let end = body[start..]
-                .iter()
-                .position(|&b| b == b'&')
-                .map_or(body.len(), |i| start + i);
-            if end > start {
-                let eq = body[start..end]
-                    .iter()
-                    .position(|&b| b == b'=')
-                    .map_or(end, |i| start + i);
-                let name = &body[start..eq];
-                let value = &body[(eq + 1).min(end)..end];
-                for raw in [name, value] {
-                    if raw.contains(&b'%') {
-                        validate(raw)?;
+        let mut eq: Option<usize> = None;
+        let (mut plain_name, mut plain_value) = (true, true);
+        let (mut utf8_name, mut utf8_value) = (false, false);
+        let mut i = 0;
+        while i <= body.len() {
+            let b = body.get(i).copied().unwrap_or(b'&');
+            match b {
+                b'&' => {
+                    if i > start {
+                        let split = eq.unwrap_or(i);
+                        if utf8_name {
+                            validate(&body[start..split])?;
+                        }
+                        if utf8_value {
+                            validate(&body[(split + 1).min(i)..i])?;
+                        }
+                        form.push(Pair {
+                            // MAX_BODY keeps every offset within u16.
+                            start: start as u16,
+                            eq: split as u16,
+                            end: i as u16,
+                            plain_name,
+                            plain_value,
+                        })?;
+                    }
+                    start = i + 1;
+                    eq = None;
+                    (plain_name, plain_value, utf8_name, utf8_value) = (true, true, false, false);
+                }
+                b'=' if eq.is_none() => eq = Some(i),
+                b'%' | b'+' => {
+                    let mut high = false;
+                    if b == b'%' {
+                        let hi = body.get(i + 1).and_then(|&h| hex(h));
+                        let lo = body.get(i + 2).and_then(|&l| hex(l));
+                        let (Some(hi), Some(_)) = (hi, lo) else {
+                            return Err(FormError::BadEscape);
+                        };
+                        high = hi >= 8;
+                        i += 2;
+                    }
+                    if eq.is_none() {
+                        plain_name = false;
+                        utf8_name |= high;
+                    } else {
+                        plain_value = false;
+                        utf8_value |= high;
                     }
                 }
-                if usize::from(form.len) == MAX_PARAMS {
-                    return Err(FormError::TooMany);
-                }
-                let pair = Pair {
-                    // MAX_BODY keeps every offset within u16.
-                    start: start as u16,
-                    eq: eq as u16,
-                    end: end as u16,
-                    plain_name: is_plain(name),
-                    plain_value: is_plain(value),
-                };
-                if form
-                    .iter()
-                    .any(|(p, seen, _)| same_name(seen, p.plain_name, name, pair.plain_name))
-                {
-                    let name = percent_decode(name).map_or_else(|_| String::new(), Cow::into_owned);
-                    return Err(FormError::Repeated(name));
-                }
-                form.pairs[usize::from(form.len)] = pair;
-                form.len += 1;
+                b if b >= 0x80 => raw_non_ascii = true,
+                _ => {}
             }
-            start = end + 1;
+            i += 1;
+        }
+        // Raw bytes outside escapes must be UTF-8 themselves.
+        if raw_non_ascii {
+            std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
         }
         Ok(form)
+    }
+
+    /// Adds a pair, refusing a repeated name and one too many.
+    fn push(&mut self, pair: Pair) -> Result<(), FormError> {
+        if usize::from(self.len) == MAX_PARAMS {
+            return Err(FormError::TooMany);
+        }
+        let name = &self.body[usize::from(pair.start)..usize::from(pair.eq)];
+        if self
+            .iter()
+            .any(|(p, seen, _)| same_name(seen, p.plain_name, name, pair.plain_name))
+        {
+            let name = percent_decode(name).map_or_else(|_| String::new(), Cow::into_owned);
+            return Err(FormError::Repeated(name));
+        }
+        self.pairs[usize::from(self.len)] = pair;
+        self.len += 1;
+        Ok(())
     }
 
     /// The pairs: index entry, raw name, raw value.
@@ -185,12 +218,24 @@ pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
         .map_err(|_| FormError::NotUtf8)
 }
 
-/// Checks that `raw` decodes to UTF-8, using a stack buffer for short values.
+/// Checks that an escaped `raw` decodes to UTF-8. The common case, escapes of ASCII
+/// (`%3A` in the grant type URN), needs only a syntax check of each escape; values with
+/// escapes of bytes above 0x7F are decoded into a stack buffer and checked.
 fn validate(raw: &[u8]) -> Result<(), FormError> {
-    if !raw.contains(&b'%') {
-        return std::str::from_utf8(raw)
-            .map(|_| ())
-            .map_err(|_| FormError::NotUtf8);
+    let mut non_ascii = false;
+    let mut i = 0;
+    while let Some(p) = raw[i..].iter().position(|&b| b == b'%') {
+        let at = i + p;
+        let hi = raw.get(at + 1).and_then(|&h| hex(h));
+        let lo = raw.get(at + 2).and_then(|&l| hex(l));
+        let (Some(hi), Some(_)) = (hi, lo) else {
+            return Err(FormError::BadEscape);
+        };
+        non_ascii |= hi >= 8;
+        i = at + 3;
+    }
+    if !non_ascii {
+        return Ok(());
     }
     let mut buf = [0u8; 256];
     let mut n = 0;
@@ -214,7 +259,37 @@ fn decoded_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
-    Decoded::new(raw).map(Result::ok).eq(s.bytes().map(Some))
+    // A tight loop rather than the `Decoded` iterator: this compares the grant type URN
+    // of every poll.
+    let want = s.as_bytes();
+    let (mut i, mut j) = (0, 0);
+    while i < raw.len() {
+        let b = match raw[i] {
+            b'%' => match (
+                raw.get(i + 1).and_then(|&h| hex(h)),
+                raw.get(i + 2).and_then(|&l| hex(l)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    i += 3;
+                    hi << 4 | lo
+                }
+                _ => return false,
+            },
+            b'+' => {
+                i += 1;
+                b' '
+            }
+            b => {
+                i += 1;
+                b
+            }
+        };
+        if want.get(j) != Some(&b) {
+            return false;
+        }
+        j += 1;
+    }
+    j == want.len()
 }
 
 /// The bytes of a percent-encoded form value.
