@@ -349,6 +349,15 @@ async fn flow(
             .unwrap_or_else(|| behaviour.wait(interval, slow_downs, &mut rand::thread_rng()));
         let intended = Instant::now() + wait;
         tokio::time::sleep_until(intended.into()).await;
+        // The person in front of the device gives up after --max-flow seconds.
+        if fleet.max_flow.is_some_and(|m| issued.elapsed() > m) {
+            let mut r = lock();
+            r.error = Some(format!(
+                "gave up after {} s without a final answer",
+                issued.elapsed().as_secs()
+            ));
+            return Ok(());
+        }
         if give_up.is_some_and(|g| Instant::now() > g) {
             let mut r = lock();
             r.outcome = Outcome::Error;

@@ -34,6 +34,8 @@ pub struct Fleet {
     pub expect: Expectations,
     /// Poll once more after the token, to catch a second token for one code.
     pub verify_single_use: bool,
+    /// A device gives up (outcome unfinished) after this long without a final answer.
+    pub max_flow: Option<Duration>,
     pub start: Instant,
     pub timeline: Timeline,
     devices: Mutex<Vec<Arc<Mutex<DeviceRecord>>>>,
@@ -61,6 +63,7 @@ impl Fleet {
             people,
             expect,
             verify_single_use,
+            max_flow: None,
             start: Instant::now(),
             timeline: Timeline::new(horizon.as_secs() as usize + 1),
             devices: Mutex::new(Vec::new()),

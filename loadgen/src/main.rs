@@ -89,6 +89,10 @@ struct Cli {
     /// Do not poll once more after the token to check single use (TS-08).
     #[arg(long, help_heading = "Device flow")]
     no_replay_check: bool,
+    /// A device gives up after this many seconds without a final answer (counted
+    /// unfinished); bounds runs against servers with long expires_in.
+    #[arg(long, help_heading = "Device flow")]
+    max_flow: Option<u64>,
     /// Where the report goes (default: reports/loadgen/run-<time>).
     #[arg(long, help_heading = "Report")]
     report_dir: Option<PathBuf>,
@@ -228,7 +232,7 @@ async fn run_fleet(
 ) -> anyhow::Result<results::RunData> {
     // The timeline holds the run and the longest tail a flow can have after it.
     let horizon = Duration::from_secs(4 * 3600);
-    let fleet = Arc::new(Fleet::new(
+    let mut fleet = Fleet::new(
         target.device_authorization_endpoint,
         target.token_endpoint,
         target.client,
@@ -238,7 +242,9 @@ async fn run_fleet(
         setup.expect.clone(),
         !cli.no_replay_check,
         horizon,
-    ));
+    );
+    fleet.max_flow = cli.max_flow.map(Duration::from_secs);
+    let fleet = Arc::new(fleet);
     let metrics = fleet::run(
         Arc::clone(&fleet),
         &cli.mix,

@@ -158,6 +158,13 @@ pub fn findings(r: &RunData) -> Vec<String> {
             spread(&b.expiry_lateness_ms)
         ));
     }
+    let people: usize = r.behaviours.iter().map(|b| b.decision_errors).sum();
+    if people > 0 {
+        out.push(format!(
+            "{people} decisions could not be carried out by the approver; the first: {}.",
+            r.decision_errors.first().map_or("", |v| v.what.as_str())
+        ));
+    }
     out.push(if r.violations_total == 0 {
         "No violations: no token after expiry or denial, no second token for a code, no pending after a denial.".to_owned()
     } else {

@@ -81,6 +81,8 @@ pub struct BehaviourResult {
     pub expiry_lateness_ms: Spread,
     pub timeouts: u64,
     pub violations: usize,
+    /// People whose decision the approver could not carry out.
+    pub decision_errors: usize,
 }
 
 /// One second of the run.
@@ -132,6 +134,8 @@ pub struct RunData {
     pub violations_total: usize,
     /// The first 50 violations.
     pub violations: Vec<Violation>,
+    /// The first 20 decisions the approver could not carry out, with its reason.
+    pub decision_errors: Vec<Violation>,
     pub timeline: Vec<Second>,
     /// Mean required interval (s) of the devices still running, per behaviour, per 5 s.
     pub interval_over_time: BTreeMap<&'static str, Vec<(f64, f64)>>,
@@ -207,6 +211,7 @@ pub fn compute(
             expiry_lateness_ms: Spread::of(lateness),
             timeouts: rs.iter().map(|r| u64::from(r.timeouts)).sum(),
             violations: rs.iter().map(|r| r.violations.len()).sum(),
+            decision_errors: rs.iter().filter(|r| r.decision_error.is_some()).count(),
         });
     }
     let compliant_slow_downs = records
@@ -228,6 +233,19 @@ pub fn compute(
             }
         }
     }
+
+    let decision_errors: Vec<Violation> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            Some(Violation {
+                device: i,
+                behaviour: r.behaviour,
+                what: r.decision_error.clone()?,
+            })
+        })
+        .take(20)
+        .collect();
 
     let seconds = timeline.seconds_used();
     let timeline_out: Vec<Second> = (0..seconds)
@@ -365,6 +383,7 @@ pub fn compute(
         compliant_slow_downs,
         violations_total,
         violations,
+        decision_errors,
         timeline: timeline_out,
         interval_over_time,
         time_to_token_histogram: hist,
