@@ -152,6 +152,27 @@ fn token_json(e: &crate::http::Exchange) -> serde_json::Map<String, Value> {
         .unwrap_or_default()
 }
 
+fn access_token(e: &crate::http::Exchange) -> String {
+    token_json(e)
+        .get("access_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The cases that check a token by introspection (RFC 7662) need an endpoint and a
+/// client allowed to use it; without them they are skipped, saying so.
+fn without_introspection(ctx: &Ctx, level: Level) -> Option<Verdict> {
+    let missing =
+        ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none();
+    missing.then(|| {
+        Check::new(level).skip(
+            Status::Skip,
+            "needs an introspection endpoint and --introspection-client",
+        )
+    })
+}
+
 fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
     c.evidence(e.clone());
     c.expect(
@@ -337,20 +358,13 @@ async fn ts_08(ctx: Ctx) -> Verdict {
 }
 
 async fn ts_09(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
-    if ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none() {
-        return c.skip(
-            Status::Skip,
-            "needs an introspection endpoint and --introspection-client",
-        );
+    if let Some(skipped) = without_introspection(&ctx, Level::DerivedWarn) {
+        return skipped;
     }
+    let mut c = Check::new(Level::DerivedWarn);
     if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-09").await {
         if expect_token(&mut c, &e) {
-            let token = token_json(&e)
-                .get("access_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let token = access_token(&e);
             ctx.wait("TS-09", ctx.compliant_wait(a.interval, 0), "replaying")
                 .await;
             let replay = ctx
@@ -428,20 +442,13 @@ async fn ts_11(ctx: Ctx) -> Verdict {
 }
 
 async fn ts_12(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::Info);
-    if ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none() {
-        return c.skip(
-            Status::Skip,
-            "needs an introspection endpoint and --introspection-client",
-        );
+    if let Some(skipped) = without_introspection(&ctx, Level::Info) {
+        return skipped;
     }
+    let mut c = Check::new(Level::Info);
     if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-12").await {
         if expect_token(&mut c, &e) {
-            let token = token_json(&e)
-                .get("access_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let token = access_token(&e);
             if let Some(i) = introspect(&ctx, &token).await {
                 let v = i.json().value.unwrap_or_default();
                 c.expect(
