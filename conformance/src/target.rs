@@ -116,8 +116,8 @@ pub struct Target {
 pub enum TargetError {
     #[error("no client: give --client-id")]
     NoClient,
-    #[error("no {0}: give it with --{1}, or an --issuer whose metadata advertises it")]
-    Missing(&'static str, &'static str),
+    #[error("no {0}: give it with --{1}, or an issuer whose metadata advertises it{2}")]
+    Missing(&'static str, &'static str, String),
 }
 
 /// RFC 8414 §3.1: the well-known URIs to try for `issuer`, in order. For an issuer with
@@ -164,6 +164,16 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
             attempts.push(e);
         }
     }
+    // Why discovery found nothing, for the error a person reads.
+    let discovery = match (&metadata, attempts.last()) {
+        (None, Some(last)) => format!(
+            " (metadata discovery: {} answered {})",
+            last.request.url,
+            last.brief()
+        ),
+        (Some(m), _) => format!(" ({} does not advertise it)", m.url),
+        (None, None) => String::new(),
+    };
     let advertised = |key: &str| {
         metadata
             .as_ref()
@@ -175,15 +185,20 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         .device_authorization_endpoint
         .clone()
         .or_else(|| advertised("device_authorization_endpoint"))
-        .ok_or(TargetError::Missing(
-            "device authorization endpoint",
-            "device-authorization-endpoint",
-        ))?;
+        .ok_or_else(|| {
+            TargetError::Missing(
+                "device authorization endpoint",
+                "device-authorization-endpoint",
+                discovery.clone(),
+            )
+        })?;
     let token_endpoint = spec
         .token_endpoint
         .clone()
         .or_else(|| advertised("token_endpoint"))
-        .ok_or(TargetError::Missing("token endpoint", "token-endpoint"))?;
+        .ok_or_else(|| {
+            TargetError::Missing("token endpoint", "token-endpoint", discovery.clone())
+        })?;
     let introspection_endpoint = spec
         .introspection_endpoint
         .clone()
