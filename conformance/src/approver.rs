@@ -35,6 +35,75 @@ impl Action {
     }
 }
 
+/// Who plays the person, as chosen on a command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApproverKind {
+    None,
+    Admin,
+    Command,
+    Manual,
+}
+
+/// The approver options every command of the workspace takes, one spelling for all.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApproverArgs {
+    /// Who plays the person: nobody, deviceflow-server's admin endpoint, a command, or
+    /// you at the keyboard. Default: admin when --admin-token is given, else none.
+    #[arg(long, value_enum)]
+    pub approver: Option<ApproverKind>,
+    /// Admin decision endpoint (default: ISSUER/admin/decisions).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// Admin bearer token.
+    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// The user the admin approver decides as.
+    #[arg(long, default_value = "demo")]
+    pub admin_user: String,
+    /// Approver command; placeholders {user_code} {verification_uri} {verification_uri_complete} {action}.
+    #[arg(long)]
+    pub approver_command: Option<String>,
+}
+
+impl ApproverArgs {
+    /// Builds the approver; `issuer` gives the admin endpoint's default URL. The error
+    /// says which option is missing.
+    pub fn build(&self, issuer: Option<&str>) -> Result<Approver, String> {
+        let kind = self.approver.unwrap_or(if self.admin_token.is_some() {
+            ApproverKind::Admin
+        } else {
+            ApproverKind::None
+        });
+        Ok(match kind {
+            ApproverKind::None => Approver::None,
+            ApproverKind::Admin => {
+                let token = self
+                    .admin_token
+                    .clone()
+                    .ok_or("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
+                let url = match (&self.admin_url, issuer) {
+                    (Some(u), _) => u.clone(),
+                    (None, Some(i)) => format!("{}/admin/decisions", i.trim_end_matches('/')),
+                    (None, None) => {
+                        return Err(
+                            "--approver admin needs --admin-url when there is no issuer".into()
+                        )
+                    }
+                };
+                Approver::admin(url, token, self.admin_user.clone())
+            }
+            ApproverKind::Command => {
+                let template = self
+                    .approver_command
+                    .as_deref()
+                    .ok_or("--approver command needs --approver-command")?;
+                Approver::command(template, Duration::from_secs(60))?
+            }
+            ApproverKind::Manual => Approver::manual(),
+        })
+    }
+}
+
 /// The codes a person is shown (RFC 8628 §3.3).
 #[derive(Debug, Clone)]
 pub struct Prompt {
@@ -302,6 +371,51 @@ mod tests {
             verification_uri: "http://as/device".into(),
             verification_uri_complete: Some("http://as/device?user_code=WDJB-MJHT".into()),
         }
+    }
+
+    fn args(
+        kind: Option<ApproverKind>,
+        token: Option<&str>,
+        command: Option<&str>,
+    ) -> ApproverArgs {
+        ApproverArgs {
+            approver: kind,
+            admin_url: None,
+            admin_token: token.map(str::to_owned),
+            admin_user: "demo".into(),
+            approver_command: command.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn approver_options_default_to_admin_with_a_token_and_say_what_is_missing() {
+        let a = args(None, Some("t0k3n"), None)
+            .build(Some("http://as/"))
+            .unwrap();
+        assert_eq!(
+            a.describe(),
+            "admin endpoint http://as/admin/decisions as demo"
+        );
+        assert_eq!(
+            args(None, None, None).build(None).unwrap().describe(),
+            "none"
+        );
+        let err = args(Some(ApproverKind::Admin), None, None)
+            .build(None)
+            .unwrap_err();
+        assert!(err.contains("--admin-token"), "{err}");
+        let err = args(Some(ApproverKind::Admin), Some("t"), None)
+            .build(None)
+            .unwrap_err();
+        assert!(err.contains("--admin-url"), "{err}");
+        let err = args(Some(ApproverKind::Command), None, None)
+            .build(None)
+            .unwrap_err();
+        assert!(err.contains("--approver-command"), "{err}");
+        let c = args(Some(ApproverKind::Command), None, Some("true {user_code}"))
+            .build(None)
+            .unwrap();
+        assert_eq!(c.describe(), "command true {user_code}");
     }
 
     #[tokio::test]

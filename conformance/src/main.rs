@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
+use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::report;
 use deviceflow_conformance::target::AuthMethod;
-use deviceflow_conformance::{resolve, Approver, Client, Options, Selection, TargetSpec};
+use deviceflow_conformance::{resolve, Client, Options, Selection, TargetSpec};
 
 /// Runs the RFC 8628 (OAuth 2.0 Device Authorization Grant) conformance suite against a
 /// device-flow server. Exit code: 0 when no MUST failed, 1 when one did, 2 on bad usage.
@@ -49,21 +50,8 @@ struct Cli {
     /// Scope to request (space-separated).
     #[arg(long)]
     scope: Option<String>,
-    /// Who plays the person: nobody, deviceflow-server's admin endpoint, a command, or you.
-    #[arg(long, value_enum, default_value = "none")]
-    approver: ApproverKind,
-    /// Admin decision endpoint (default: ISSUER/admin/decisions).
-    #[arg(long)]
-    admin_url: Option<String>,
-    /// Admin bearer token.
-    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
-    /// The user the admin approver decides as.
-    #[arg(long, default_value = "demo")]
-    admin_user: String,
-    /// Approver command; placeholders {user_code} {verification_uri} {verification_uri_complete} {action}.
-    #[arg(long)]
-    approver_command: Option<String>,
+    #[command(flatten)]
+    approver: ApproverArgs,
     /// Longest wait a case may make, seconds; expiry cases run if expires_in fits.
     #[arg(long, default_value_t = 90)]
     max_wait: u64,
@@ -112,14 +100,6 @@ struct Cli {
 enum Auth {
     Basic,
     Post,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ApproverKind {
-    None,
-    Admin,
-    Command,
-    Manual,
 }
 
 fn main() {
@@ -182,31 +162,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         introspection_client: client(cli.introspection_client.as_deref(), "introspection-client")?,
         scope: cli.scope.clone(),
     };
-    let approver = match cli.approver {
-        ApproverKind::None => Approver::None,
-        ApproverKind::Admin => {
-            let token = cli
-                .admin_token
-                .clone()
-                .context("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
-            let url = match (&cli.admin_url, &cli.issuer) {
-                (Some(u), _) => u.clone(),
-                (None, Some(i)) => format!("{}/admin/decisions", i.trim_end_matches('/')),
-                (None, None) => {
-                    bail!("--approver admin needs --admin-url when there is no --issuer")
-                }
-            };
-            Approver::admin(url, token, cli.admin_user.clone())
-        }
-        ApproverKind::Command => {
-            let template = cli
-                .approver_command
-                .as_deref()
-                .context("--approver command needs --approver-command")?;
-            Approver::command(template, Duration::from_secs(60)).map_err(|e| anyhow::anyhow!(e))?
-        }
-        ApproverKind::Manual => Approver::manual(),
-    };
+    let approver = cli
+        .approver
+        .build(cli.issuer.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let options = Options {
         max_wait: Duration::from_secs(cli.max_wait),
         poll_margin: Duration::from_millis(cli.poll_margin_ms),

@@ -219,6 +219,21 @@ async fn post(
     })
 }
 
+/// RFC 8628 §3.4: a device access token request, through goose as `name`.
+async fn poll_token(
+    user: &mut GooseUser,
+    fleet: &Fleet,
+    name: &str,
+    device_code: &str,
+    expected: &[&str],
+) -> Result<Reply, Box<TransactionError>> {
+    let params = [
+        ("grant_type", deviceflow_wire::GRANT_TYPE_DEVICE_CODE),
+        ("device_code", device_code),
+    ];
+    post(user, fleet, &fleet.token_endpoint, name, &params, expected).await
+}
+
 fn ms(fleet: &Fleet, at: Instant) -> u64 {
     at.saturating_duration_since(fleet.start).as_millis() as u64
 }
@@ -371,18 +386,7 @@ async fn flow(
         let required = Duration::from_secs(interval + 5 * slow_downs);
         let early = last_sent.is_some_and(|t| intended.saturating_duration_since(t) < required);
         last_sent = Some(intended);
-        let reply = post(
-            user,
-            fleet,
-            &fleet.token_endpoint,
-            "token_poll",
-            &[
-                ("grant_type", deviceflow_wire::GRANT_TYPE_DEVICE_CODE),
-                ("device_code", &device_code),
-            ],
-            &[],
-        )
-        .await?;
+        let reply = poll_token(user, fleet, "token_poll", &device_code, &[]).await?;
         let now = Instant::now();
         // Latency from when the poll was meant to go out, so a stalled generator cannot
         // hide a slow server (coordinated omission).
@@ -489,15 +493,11 @@ async fn flow(
             Step::CheckReplay => {
                 // Checklist TS-08: one more poll must not yield a second token.
                 tokio::time::sleep(Duration::from_secs(interval)).await;
-                let again = post(
+                let again = poll_token(
                     user,
                     fleet,
-                    &fleet.token_endpoint,
                     "token_replay_check",
-                    &[
-                        ("grant_type", deviceflow_wire::GRANT_TYPE_DEVICE_CODE),
-                        ("device_code", &device_code),
-                    ],
+                    &device_code,
                     &["invalid_grant", "expired_token"],
                 )
                 .await?;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Parser;
+use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::target::AuthMethod;
 use deviceflow_conformance::{resolve, Approver, Client, TargetSpec};
@@ -60,26 +61,8 @@ struct Cli {
     /// Percent who never look at the code.
     #[arg(long, default_value_t = 5, help_heading = "People")]
     never_percent: u32,
-    /// Who plays the people: the admin endpoint of deviceflow-server, a command, or nobody.
-    #[arg(long, value_parser = ["admin", "command", "none"], default_value = "admin", help_heading = "People")]
-    approver: String,
-    /// Admin decision endpoint (default: HOST/admin/decisions).
-    #[arg(long, help_heading = "People")]
-    admin_url: Option<String>,
-    /// Admin bearer token.
-    #[arg(
-        long,
-        env = "DEVICEFLOW_ADMIN_TOKEN",
-        hide_env_values = true,
-        help_heading = "People"
-    )]
-    admin_token: Option<String>,
-    /// The user the admin approver decides as.
-    #[arg(long, default_value = "demo", help_heading = "People")]
-    admin_user: String,
-    /// Approver command, with {user_code} {verification_uri} {verification_uri_complete} {action}.
-    #[arg(long, help_heading = "People")]
-    approver_command: Option<String>,
+    #[command(flatten, next_help_heading = "People")]
+    approver: ApproverArgs,
     /// The expires_in the server should hand out; devices report a mismatch.
     #[arg(long, help_heading = "Expectations")]
     expect_expires_in: Option<u64>,
@@ -165,31 +148,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         &http,
     )
     .await?;
-    let approver = match cli.approver.as_str() {
-        "admin" => {
-            let token = cli
-                .admin_token
-                .clone()
-                .context("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
-            let url = cli
-                .admin_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/admin/decisions", host.trim_end_matches('/')));
-            Approver::admin(url, token, cli.admin_user.clone())
-        }
-        "command" => {
-            let template = cli
-                .approver_command
-                .as_deref()
-                .context("--approver command needs --approver-command")?;
-            Approver::command(template, Duration::from_secs(60)).map_err(|e| anyhow::anyhow!(e))?
-        }
-        _ => Approver::None,
-    };
+    let approver = cli
+        .approver
+        .build(Some(&host))
+        .map_err(anyhow::Error::msg)?;
     let setup = Setup {
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        commit: git_commit(),
-        cpu: cpu_model(),
+        commit: results::git_commit(),
+        cpu: results::cpu_model(),
         started_at_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -261,28 +227,4 @@ async fn run_fleet(
         &metrics,
         duration,
     ))
-}
-
-fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn cpu_model() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model} ({cores} cores)")
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{authorize, case, expect_error};
+use super::{authorize, case, decided, expect_error};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Verdict};
 use crate::context::{Authorization, Ctx};
@@ -96,13 +96,9 @@ async fn ex_01(ctx: Ctx) -> Verdict {
 
 async fn ex_02(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedFail);
-    let Some(a) = authorize(&ctx, &mut c).await else {
+    let Some(a) = decided(&ctx, &mut c, Action::Approve).await else {
         return c.finish("");
     };
-    if let Err(why) = ctx.decide(&a, Action::Approve).await {
-        c.expect(false, format!("the approver could not approve: {why}"));
-        return c.finish("");
-    }
     ctx.wait(
         "EX-02",
         lifetime(&a) + Duration::from_secs(2),

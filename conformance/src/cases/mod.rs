@@ -191,6 +191,24 @@ pub async fn poll_until_final(
     }
 }
 
+/// A device authorization the approver then decided with `action`. `None` if a step
+/// failed; the failure is recorded in `c`.
+pub async fn decided(
+    ctx: &Ctx,
+    c: &mut Check,
+    action: crate::approver::Action,
+) -> Option<Authorization> {
+    let a = authorize(ctx, c).await?;
+    if let Err(why) = ctx.decide(&a, action).await {
+        c.expect(
+            false,
+            format!("the approver could not {}: {why}", action.as_str()),
+        );
+        return None;
+    }
+    Some(a)
+}
+
 /// Authorizes, approves through the approver and polls until the token (or another
 /// final answer). `None` if a step failed; the failure is recorded in `c`.
 pub async fn approved_token(
@@ -198,11 +216,7 @@ pub async fn approved_token(
     c: &mut Check,
     case: &str,
 ) -> Option<(Authorization, Exchange)> {
-    let a = authorize(ctx, c).await?;
-    if let Err(why) = ctx.decide(&a, crate::approver::Action::Approve).await {
-        c.expect(false, format!("the approver could not approve: {why}"));
-        return None;
-    }
+    let a = decided(ctx, c, crate::approver::Action::Approve).await?;
     let mut polls = poll_until_final(ctx, case, &a, ctx.client()).await;
     let last = polls.pop()?;
     for p in polls {

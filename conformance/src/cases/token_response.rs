@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{approved_token, authorize, case, expect_error, introspect, poll_until_final};
+use super::{approved_token, authorize, case, decided, expect_error, introspect, poll_until_final};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::Ctx;
@@ -319,11 +319,7 @@ async fn ts_06(ctx: Ctx) -> Verdict {
 
 async fn ts_07(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
-    if let Some(a) = authorize(&ctx, &mut c).await {
-        if let Err(why) = ctx.decide(&a, Action::Deny).await {
-            c.expect(false, format!("the approver could not deny: {why}"));
-            return c.finish("");
-        }
+    if let Some(a) = decided(&ctx, &mut c, Action::Deny).await {
         let mut polls = poll_until_final(&ctx, "TS-07", &a, ctx.client()).await;
         if let Some(last) = polls.pop() {
             for p in polls {
@@ -392,13 +388,9 @@ async fn ts_09(ctx: Ctx) -> Verdict {
 
 async fn ts_10(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedFail);
-    let Some(a) = authorize(&ctx, &mut c).await else {
+    let Some(a) = decided(&ctx, &mut c, Action::Approve).await else {
         return c.finish("");
     };
-    if let Err(why) = ctx.decide(&a, Action::Approve).await {
-        c.expect(false, format!("the approver could not approve: {why}"));
-        return c.finish("");
-    }
     let polls = (0..10).map(|i| {
         let ctx = ctx.clone();
         let dc = a.device_code.clone();
@@ -419,11 +411,7 @@ async fn ts_10(ctx: Ctx) -> Verdict {
 
 async fn ts_11(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedWarn);
-    if let Some(a) = authorize(&ctx, &mut c).await {
-        if let Err(why) = ctx.decide(&a, Action::Deny).await {
-            c.expect(false, format!("the approver could not deny: {why}"));
-            return c.finish("");
-        }
+    if let Some(a) = decided(&ctx, &mut c, Action::Deny).await {
         for i in 0..3 {
             let e = ctx
                 .poll(&format!("poll {} after the denial", i + 1), &a.device_code)

@@ -153,16 +153,8 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
     .await?;
     let setup = Setup {
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        commit: std::process::Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default(),
-        cpu: format!(
-            "{} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        ),
+        commit: results::git_commit(),
+        cpu: results::cpu_model(),
         started_at_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
