@@ -40,6 +40,14 @@ impl Clock {
             t.fetch_add(by_ms, Ordering::AcqRel);
         }
     }
+
+    /// Sets a manual clock to `to`, earlier or later: tests step the clock back as NTP
+    /// or a restored VM would. Does nothing to the system clock.
+    pub fn set(&self, to: Millis) {
+        if let Clock::Manual(t) = self {
+            t.store(to, Ordering::Release);
+        }
+    }
 }
 
 #[cfg(test)]

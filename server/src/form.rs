@@ -2,14 +2,42 @@
 //! allocating on the common path.
 //!
 //! RFC 8628 §3.1 and RFC 6749 §3.2: "Request and response parameters MUST NOT be
-//! included more than once" and "Parameters sent without a value MUST be treated as if
-//! they were omitted from the request." So a repeated name is an error, an empty value
-//! reads as absent, and unknown names are kept only to be checked for repeats.
+//! included more than once", "Parameters sent without a value MUST be treated as if
+//! they were omitted from the request", and the server "MUST ignore unrecognized
+//! request parameters" (checklist DA-09, TR-09). So only the parameters this server
+//! reads ([`PARAMETERS`]) are indexed and checked: a repeated one is an error and an
+//! empty value reads as absent; anything else is skipped, whatever it holds and however
+//! often it repeats. The body itself stays bounded by `limits.max_body_bytes`.
 
 use std::borrow::Cow;
 
-/// More parameters than any device-flow request needs; beyond it, `invalid_request`.
-pub const MAX_PARAMS: usize = 16;
+/// Every parameter name that an endpoint or a page of this server reads. A name not
+/// listed here is unrecognized and ignored.
+pub const PARAMETERS: &[&str] = &[
+    // RFC 6749 §2.3.1, §4.1.3, §6; RFC 8628 §3.1, §3.4.
+    "client_id",
+    "client_secret",
+    "grant_type",
+    "device_code",
+    "scope",
+    "refresh_token",
+    // RFC 7662 §2.1, RFC 7009 §2.1.
+    "token",
+    "token_type_hint",
+    // The admin endpoint and the person's pages.
+    "user_code",
+    "action",
+    "user",
+    "username",
+    "password",
+    "csrf",
+];
+
+/// The most parameters a form indexes: each known name at most once.
+pub const MAX_PARAMS: usize = PARAMETERS.len();
+
+/// The longest parameter name, for decoding encoded names on the stack.
+const LONGEST_NAME: usize = 16;
 
 /// The largest body a form is read from (offsets are kept in 16 bits).
 pub const MAX_BODY: usize = u16::MAX as usize;
@@ -17,14 +45,12 @@ pub const MAX_BODY: usize = u16::MAX as usize;
 /// Why a body is not an acceptable form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
-    #[error("more than {MAX_PARAMS} parameters")]
-    TooMany,
     #[error("parameter \"{0}\" is repeated (RFC 6749 §3.2)")]
     Repeated(String),
-    #[error("the body is not valid percent-encoded UTF-8 (RFC 8628 §3.1)")]
-    NotUtf8,
-    #[error("the body has an invalid percent-escape")]
-    BadEscape,
+    #[error("parameter \"{0}\" is not valid percent-encoded UTF-8 (RFC 8628 §3.1)")]
+    NotUtf8(String),
+    #[error("parameter \"{0}\" has an invalid percent-escape")]
+    BadEscape(String),
     #[error("the body is larger than {MAX_BODY} bytes")]
     TooLarge,
 }
@@ -40,7 +66,16 @@ struct Pair {
     plain_value: bool,
 }
 
-/// A parsed form: the validated body and an index of its pairs, 8 bytes each, so
+/// What the scan noted about one pair's value.
+#[derive(Clone, Copy, Default)]
+struct ValueNotes {
+    /// Holds bytes above 0x7F, raw or escaped: must be checked as UTF-8.
+    non_ascii: bool,
+    /// Holds a `%` not followed by two hex digits.
+    bad_escape: bool,
+}
+
+/// A parsed form: the validated body and an index of its known pairs, 8 bytes each, so
 /// that parsing the poll body builds no table of slices and lookups walk no bytes twice.
 pub struct Form<'a> {
     body: &'a [u8],
@@ -49,8 +84,8 @@ pub struct Form<'a> {
 }
 
 impl<'a> Form<'a> {
-    /// Validates `body`: every name and value must percent-decode to UTF-8, there are
-    /// at most [`MAX_PARAMS`] parameters, and no name appears twice.
+    /// Indexes `body`: every known parameter's value must percent-decode to UTF-8 and
+    /// no known name appears twice; unknown parameters are skipped unread.
     pub fn parse(body: &'a [u8]) -> Result<Form<'a>, FormError> {
         if body.len() > MAX_BODY {
             return Err(FormError::TooLarge);
@@ -60,86 +95,85 @@ impl<'a> Form<'a> {
             pairs: [Pair::default(); MAX_PARAMS],
             len: 0,
         };
-        // One pass over the bytes: split the pairs, note which parts need decoding,
-        // and check every escape. Parts with escapes of non-ASCII bytes are decoded and
-        // checked as UTF-8 at the end of their pair; raw non-ASCII bytes, once, at the
-        // end.
-        let mut raw_non_ascii = false;
+        // One pass over the bytes: split the pairs and note which parts need decoding
+        // and which values need a UTF-8 check; a pair is judged at its end, once its
+        // name says whether it is ours to read.
         let mut start = 0;
         let mut eq: Option<usize> = None;
         let (mut plain_name, mut plain_value) = (true, true);
-        let (mut utf8_name, mut utf8_value) = (false, false);
+        let mut notes = ValueNotes::default();
         let mut i = 0;
         while i <= body.len() {
             let b = body.get(i).copied().unwrap_or(b'&');
             match b {
                 b'&' => {
                     if i > start {
-                        let split = eq.unwrap_or(i);
-                        if utf8_name {
-                            validate(&body[start..split])?;
-                        }
-                        if utf8_value {
-                            validate(&body[(split + 1).min(i)..i])?;
-                        }
-                        form.push(Pair {
-                            // MAX_BODY keeps every offset within u16.
-                            start: start as u16,
-                            eq: split as u16,
-                            end: i as u16,
-                            plain_name,
-                            plain_value,
-                        })?;
+                        form.end_pair(
+                            Pair {
+                                // MAX_BODY keeps every offset within u16.
+                                start: start as u16,
+                                eq: eq.unwrap_or(i) as u16,
+                                end: i as u16,
+                                plain_name,
+                                plain_value,
+                            },
+                            notes,
+                        )?;
                     }
                     start = i + 1;
                     eq = None;
-                    (plain_name, plain_value, utf8_name, utf8_value) = (true, true, false, false);
+                    (plain_name, plain_value) = (true, true);
+                    notes = ValueNotes::default();
                 }
                 b'=' if eq.is_none() => eq = Some(i),
                 b'%' | b'+' => {
-                    let mut high = false;
                     if b == b'%' {
                         let hi = body.get(i + 1).and_then(|&h| hex(h));
                         let lo = body.get(i + 2).and_then(|&l| hex(l));
-                        let (Some(hi), Some(_)) = (hi, lo) else {
-                            return Err(FormError::BadEscape);
-                        };
-                        high = hi >= 8;
-                        i += 2;
+                        match (hi, lo) {
+                            (Some(hi), Some(_)) => {
+                                notes.non_ascii |= eq.is_some() && hi >= 8;
+                                i += 2;
+                            }
+                            _ => notes.bad_escape |= eq.is_some(),
+                        }
                     }
                     if eq.is_none() {
                         plain_name = false;
-                        utf8_name |= high;
                     } else {
                         plain_value = false;
-                        utf8_value |= high;
                     }
                 }
-                b if b >= 0x80 => raw_non_ascii = true,
+                b if b >= 0x80 => notes.non_ascii |= eq.is_some(),
                 _ => {}
             }
             i += 1;
         }
-        // Raw bytes outside escapes must be UTF-8 themselves.
-        if raw_non_ascii {
-            std::str::from_utf8(body).map_err(|_| FormError::NotUtf8)?;
-        }
         Ok(form)
     }
 
-    /// Adds a pair, refusing a repeated name and one too many.
-    fn push(&mut self, pair: Pair) -> Result<(), FormError> {
-        if usize::from(self.len) == MAX_PARAMS {
-            return Err(FormError::TooMany);
-        }
+    /// Indexes a pair if its name is known, refusing a repeat or a value that is not
+    /// UTF-8; skips it otherwise.
+    fn end_pair(&mut self, pair: Pair, notes: ValueNotes) -> Result<(), FormError> {
         let name = &self.body[usize::from(pair.start)..usize::from(pair.eq)];
+        let Some(known) = known_name(name, pair.plain_name) else {
+            return Ok(());
+        };
+        if notes.bad_escape {
+            return Err(FormError::BadEscape(known.to_owned()));
+        }
+        if notes.non_ascii {
+            let value = &self.body
+                [(usize::from(pair.eq) + 1).min(usize::from(pair.end))..usize::from(pair.end)];
+            percent_decode(value).map_err(|Undecodable| FormError::NotUtf8(known.to_owned()))?;
+        }
         if self
             .iter()
-            .any(|(p, seen, _)| same_name(seen, p.plain_name, name, pair.plain_name))
+            .any(|(_, seen, _)| known_name(seen, false) == Some(known))
         {
-            let name = percent_decode(name).map_or_else(|_| String::new(), Cow::into_owned);
-            return Err(FormError::Repeated(name));
+            return Err(FormError::Repeated(known.to_owned()));
         }
+        // Each known name is indexed at most once, so the index never overflows.
         self.pairs[usize::from(self.len)] = pair;
         self.len += 1;
         Ok(())
@@ -176,7 +210,9 @@ impl<'a> Form<'a> {
     /// The decoded value of `name`; borrowed from the body unless it had escapes.
     /// Empty values read as absent.
     pub fn get(&self, name: &str) -> Result<Option<Cow<'a, str>>, FormError> {
-        self.raw(name).map(percent_decode).transpose()
+        self.raw(name)
+            .map(|raw| percent_decode(raw).map_err(|Undecodable| FormError::NotUtf8(name.into())))
+            .transpose()
     }
 
     /// Whether `name` is present with exactly `expected` as its decoded value, decided
@@ -197,65 +233,38 @@ impl<'a> Form<'a> {
     }
 }
 
-fn same_name(a: &[u8], plain_a: bool, b: &[u8], plain_b: bool) -> bool {
-    if plain_a && plain_b {
-        a == b
-    } else {
-        decoded_eq(a, b)
+/// The entry of [`PARAMETERS`] that `raw` names, decoded if it is not `plain`.
+fn known_name(raw: &[u8], plain: bool) -> Option<&'static str> {
+    let find = |name: &[u8]| PARAMETERS.iter().copied().find(|p| p.as_bytes() == name);
+    if plain {
+        return find(raw);
     }
+    let mut buf = [0u8; LONGEST_NAME];
+    let mut n = 0;
+    for b in Decoded::new(raw) {
+        let slot = buf.get_mut(n)?;
+        *slot = b.ok()?;
+        n += 1;
+    }
+    find(&buf[..n])
 }
 
+/// Form data that is not percent-encoded UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not valid percent-encoded UTF-8")]
+pub struct Undecodable;
+
 /// Percent-decodes form data (`+` is a space). Borrows when nothing needs decoding.
-pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
+pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, Undecodable> {
     if !raw.iter().any(|&b| b == b'%' || b == b'+') {
         return std::str::from_utf8(raw)
             .map(Cow::Borrowed)
-            .map_err(|_| FormError::NotUtf8);
+            .map_err(|_| Undecodable);
     }
-    let bytes = Decoded::new(raw).collect::<Result<Vec<u8>, FormError>>()?;
+    let bytes = Decoded::new(raw).collect::<Result<Vec<u8>, Undecodable>>()?;
     String::from_utf8(bytes)
         .map(Cow::Owned)
-        .map_err(|_| FormError::NotUtf8)
-}
-
-/// Checks that an escaped `raw` decodes to UTF-8. The common case, escapes of ASCII
-/// (`%3A` in the grant type URN), needs only a syntax check of each escape; values with
-/// escapes of bytes above 0x7F are decoded into a stack buffer and checked.
-fn validate(raw: &[u8]) -> Result<(), FormError> {
-    let mut non_ascii = false;
-    let mut i = 0;
-    while let Some(p) = raw[i..].iter().position(|&b| b == b'%') {
-        let at = i + p;
-        let hi = raw.get(at + 1).and_then(|&h| hex(h));
-        let lo = raw.get(at + 2).and_then(|&l| hex(l));
-        let (Some(hi), Some(_)) = (hi, lo) else {
-            return Err(FormError::BadEscape);
-        };
-        non_ascii |= hi >= 8;
-        i = at + 3;
-    }
-    if !non_ascii {
-        return Ok(());
-    }
-    let mut buf = [0u8; 256];
-    let mut n = 0;
-    for b in Decoded::new(raw) {
-        let b = b?;
-        if n == buf.len() {
-            return percent_decode(raw).map(|_| ());
-        }
-        buf[n] = b;
-        n += 1;
-    }
-    std::str::from_utf8(&buf[..n])
-        .map(|_| ())
-        .map_err(|_| FormError::NotUtf8)
-}
-
-fn decoded_eq(a: &[u8], b: &[u8]) -> bool {
-    Decoded::new(a)
-        .map(Result::ok)
-        .eq(Decoded::new(b).map(Result::ok))
+        .map_err(|_| Undecodable)
 }
 
 fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
@@ -305,7 +314,7 @@ impl<'a> Decoded<'a> {
 }
 
 impl Iterator for Decoded<'_> {
-    type Item = Result<u8, FormError>;
+    type Item = Result<u8, Undecodable>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let b = *self.raw.get(self.at)?;
@@ -322,7 +331,7 @@ impl Iterator for Decoded<'_> {
                     }
                     _ => {
                         self.at = self.raw.len();
-                        Err(FormError::BadEscape)
+                        Err(Undecodable)
                     }
                 }
             }
@@ -347,11 +356,12 @@ mod tests {
 
     #[test]
     fn decodes_escapes_and_plus() {
-        let form = Form::parse(b"grant_type=urn%3Aietf%3Aparams&scope=openid+profile&x=%E2%82%AC")
-            .unwrap();
+        let form =
+            Form::parse(b"grant_type=urn%3Aietf%3Aparams&scope=openid+profile&user=%E2%82%AC")
+                .unwrap();
         assert!(form.is("grant_type", "urn:ietf:params"));
         assert_eq!(form.get("scope").unwrap().unwrap(), "openid profile");
-        assert_eq!(form.get("x").unwrap().unwrap(), "€");
+        assert_eq!(form.get("user").unwrap().unwrap(), "€");
         assert!(matches!(form.get("scope").unwrap().unwrap(), Cow::Owned(_)));
     }
 
@@ -368,15 +378,16 @@ mod tests {
     fn empty_values_read_as_omitted() {
         // RFC 8628 §3.1: "Parameters sent without a value MUST be treated as if they
         // were omitted from the request."
-        let form = Form::parse(b"client_id=tv&scope=&flag").unwrap();
+        let form = Form::parse(b"client_id=tv&scope=&user").unwrap();
         assert_eq!(form.get("scope").unwrap(), None);
-        assert_eq!(form.get("flag").unwrap(), None);
+        assert_eq!(form.get("user").unwrap(), None);
         assert!(!form.has("scope"));
         assert!(form.has("client_id"));
     }
 
     #[test]
     fn repeated_parameters_are_refused_even_when_encoded_differently() {
+        // RFC 6749 §3.2; checklist DA-10, TR-08.
         assert_eq!(
             Form::parse(b"client_id=a&client_id=a").err(),
             Some(FormError::Repeated("client_id".into()))
@@ -385,42 +396,136 @@ mod tests {
             Form::parse(b"scope=a&sc%6Fpe=b").err(),
             Some(FormError::Repeated("scope".into()))
         );
-        assert_eq!(
-            Form::parse(b"foo=1&foo=2").err(),
-            Some(FormError::Repeated("foo".into()))
-        );
     }
 
     #[test]
-    fn refuses_bad_escapes_non_utf8_and_too_many_parameters() {
-        assert_eq!(Form::parse(b"a=%zz").err(), Some(FormError::BadEscape));
-        assert_eq!(Form::parse(b"a=%4").err(), Some(FormError::BadEscape));
-        assert_eq!(Form::parse(b"a=%ff%fe").err(), Some(FormError::NotUtf8));
-        assert_eq!(Form::parse(b"a=\xff").err(), Some(FormError::NotUtf8));
-        let long = format!("a={}", "%C3%A9".repeat(200) + "%ff");
-        assert_eq!(Form::parse(long.as_bytes()).err(), Some(FormError::NotUtf8));
-        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=v")).collect();
+    fn unrecognized_parameters_are_ignored_however_many_and_whatever_they_hold() {
+        // RFC 8628 §3.1, RFC 6749 §3.2: "MUST ignore unrecognized request parameters"
+        // (checklist DA-09, TR-09): more than MAX_PARAMS of them, repeated, with bad
+        // escapes or bytes that are not UTF-8.
+        let mut body: Vec<u8> = (0..40)
+            .flat_map(|i| format!("p{i}=v&foo=1&").into_bytes())
+            .collect();
+        body.extend_from_slice(b"bad=%zz&raw=\xff&esc=%ff%fe&f%zzoo=1&client_id=tv");
+        let form = Form::parse(&body).unwrap();
+        assert_eq!(form.get("client_id").unwrap().unwrap(), "tv");
+        assert!(!form.has("scope"));
+    }
+
+    #[test]
+    fn known_parameters_with_bad_escapes_or_non_utf8_are_refused() {
         assert_eq!(
-            Form::parse(many.join("&").as_bytes()).err(),
-            Some(FormError::TooMany)
+            Form::parse(b"client_id=%zz").err(),
+            Some(FormError::BadEscape("client_id".into()))
         );
+        assert_eq!(
+            Form::parse(b"scope=%4").err(),
+            Some(FormError::BadEscape("scope".into()))
+        );
+        assert_eq!(
+            Form::parse(b"scope=%ff%fe").err(),
+            Some(FormError::NotUtf8("scope".into()))
+        );
+        assert_eq!(
+            Form::parse(b"user=\xff").err(),
+            Some(FormError::NotUtf8("user".into()))
+        );
+        let long = format!("user={}", "%C3%A9".repeat(200) + "%ff");
+        assert_eq!(
+            Form::parse(long.as_bytes()).err(),
+            Some(FormError::NotUtf8("user".into()))
+        );
+        let long = format!("user={}", "%C3%A9".repeat(200));
+        assert_eq!(
+            Form::parse(long.as_bytes())
+                .unwrap()
+                .get("user")
+                .unwrap()
+                .unwrap(),
+            "é".repeat(200)
+        );
+    }
+
+    /// A name: one of ours, or anything else.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(PARAMETERS).prop_map(str::to_owned),
+            "\\PC{0,12}",
+        ]
     }
 
     proptest! {
         #[test]
         fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Ok(form) = Form::parse(&body) {
-                let _ = form.get("client_id");
+                for p in PARAMETERS {
+                    let _ = form.get(p);
+                }
             }
         }
 
         #[test]
         fn encoded_values_decode_back(value in "\\PC{0,40}") {
             let encoded: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
-            let body = format!("v={encoded}");
+            let body = format!("user={encoded}");
             let form = Form::parse(body.as_bytes()).unwrap();
-            let got = form.get("v").unwrap().map(Cow::into_owned).unwrap_or_default();
+            let got = form.get("user").unwrap().map(Cow::into_owned).unwrap_or_default();
             prop_assert_eq!(got, value);
+        }
+
+        /// Differential, against the `form_urlencoded` crate (the url crate's parser):
+        /// any body that `form_urlencoded::Serializer` writes, with each known name at
+        /// most once and anything else around it, is accepted, and every known
+        /// parameter reads as `form_urlencoded::parse` reads it.
+        #[test]
+        fn agrees_with_form_urlencoded_on_what_it_encodes(
+            pairs in proptest::collection::vec((name(), "\\PC{0,20}"), 0..30)
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let pairs: Vec<_> = pairs
+                .into_iter()
+                .filter(|(n, _)| !PARAMETERS.contains(&n.as_str()) || seen.insert(n.clone()))
+                .collect();
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            let form = Form::parse(body.as_bytes()).unwrap();
+            for p in PARAMETERS {
+                let theirs = form_urlencoded::parse(body.as_bytes())
+                    .find(|(n, _)| n == p)
+                    .map(|(_, v)| v.into_owned())
+                    .filter(|v| !v.is_empty());
+                let ours = form.get(p).unwrap().map(Cow::into_owned);
+                prop_assert_eq!(ours, theirs, "{} in {}", p, body);
+            }
+        }
+
+        /// Differential on arbitrary bytes: whatever this parser accepts, it reads every
+        /// known parameter as `form_urlencoded` does, and no known name repeats there.
+        #[test]
+        fn agrees_with_form_urlencoded_on_what_it_accepts(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(PARAMETERS).prop_map(|p| format!("{p}=")),
+                    "[a-z%=+&]{0,6}",
+                    "[\\x00-\\xff]{0,6}",
+                ],
+                0..12,
+            )
+        ) {
+            let body = parts.concat();
+            let body = body.as_bytes();
+            let Ok(form) = Form::parse(body) else { return Ok(()); };
+            for p in PARAMETERS {
+                let all: Vec<String> = form_urlencoded::parse(body)
+                    .filter(|(n, _)| n == p)
+                    .map(|(_, v)| v.into_owned())
+                    .collect();
+                prop_assert!(all.len() <= 1, "{} repeated in {:?}", p, body);
+                let theirs = all.into_iter().next().filter(|v| !v.is_empty());
+                let ours = form.get(p).unwrap().map(Cow::into_owned);
+                prop_assert_eq!(ours, theirs, "{} in {:?}", p, body);
+            }
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct PollPolicy {
 /// RFC 8628 §3.5: the interval grows by 5 seconds per `slow_down`.
 pub const SLOW_DOWN_INCREMENT_MS: u32 = deviceflow_wire::SLOW_DOWN_INCREMENT_SECS as u32 * 1000;
 
+/// `Session::last_accepted` before the first poll.
+const NO_POLL: i32 = i32::MIN;
+
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -63,10 +66,11 @@ pub struct Session {
     pub scope: ScopeSet,
     pub issued_at: Millis,
     pub expires_at: Millis,
-    /// When the last poll that was not answered `slow_down` arrived, as milliseconds
-    /// after `issued_at` plus one; 0 before the first poll. Packed into 4 bytes, since a
-    /// session lives minutes, not weeks: read it through [`Session::last_accepted_poll`].
-    last_accepted: u32,
+    /// When the last poll that was not answered `slow_down` arrived, in milliseconds
+    /// relative to `issued_at` (negative once a wall clock stepped back past it), or
+    /// [`NO_POLL`] before the first poll. Packed into 4 bytes, since a session lives
+    /// minutes, not weeks.
+    last_accepted: i32,
     pub state: State,
 }
 
@@ -144,19 +148,16 @@ impl Session {
             scope,
             issued_at: now,
             expires_at: now.saturating_add(expires_in_ms),
-            last_accepted: 0,
+            last_accepted: NO_POLL,
             state: State::Pending,
         }
     }
 
-    /// When the last accepted poll arrived; `None` before the first poll.
-    pub fn last_accepted_poll(&self) -> Option<Millis> {
-        (self.last_accepted != 0).then(|| self.issued_at + Millis::from(self.last_accepted - 1))
-    }
-
-    fn set_last_accepted_poll(&mut self, now: Millis) {
-        let offset = now.saturating_sub(self.issued_at).saturating_add(1);
-        self.last_accepted = u32::try_from(offset).unwrap_or(u32::MAX);
+    /// `at` in milliseconds relative to `issued_at`, saturated to what `i32` holds
+    /// (short of [`NO_POLL`]).
+    fn relative(&self, at: Millis) -> i32 {
+        let offset = i128::from(at) - i128::from(self.issued_at);
+        offset.clamp(i128::from(NO_POLL) + 1, i128::from(i32::MAX)) as i32
     }
 
     pub fn is_expired(&self, now: Millis) -> bool {
@@ -222,9 +223,15 @@ impl Session {
     /// [RFC 8628 §3.5]: https://www.rfc-editor.org/rfc/rfc8628#section-3.5
     fn pace(&mut self, now: Millis, policy: &PollPolicy) -> PollOutcome {
         if policy.slow_down == SlowDownPolicy::Enforce {
-            if let Some(last) = self.last_accepted_poll() {
-                let due = last.saturating_add(Millis::from(self.interval_ms));
-                if now.saturating_add(policy.tolerance_ms) < due {
+            // A wall clock stepped back (NTP, a restored VM) puts `now` before the last
+            // accepted poll: nothing says that poll is early, so it is on time and the
+            // window starts again from it. A step never shortens RFC 8628 §3.5's
+            // interval for a compliant device (checklist PL-04).
+            let (now_rel, last) = (self.relative(now), self.last_accepted);
+            if last != NO_POLL && now_rel >= last {
+                let due = i64::from(last) + i64::from(self.interval_ms);
+                let tolerance = i64::try_from(policy.tolerance_ms).unwrap_or(i64::MAX);
+                if i64::from(now_rel).saturating_add(tolerance) < due {
                     self.slow_downs = self.slow_downs.saturating_add(1);
                     self.interval_ms = self.interval_ms.saturating_add(SLOW_DOWN_INCREMENT_MS);
                     return PollOutcome::SlowDown {
@@ -233,7 +240,7 @@ impl Session {
                 }
             }
         }
-        self.set_last_accepted_poll(now);
+        self.last_accepted = self.relative(now);
         PollOutcome::Pending
     }
 
@@ -340,6 +347,30 @@ mod tests {
         ));
         // The client now waits I + 5 after its own rejected request.
         assert_eq!(poll(&mut s, &k, 100 + I + 5_000), PollOutcome::Pending);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_never_makes_a_compliant_poll_early() {
+        // Checklist PL-04: the wall clock goes back 60 s between two compliant polls.
+        let k = Secret::generate();
+        let start = 100_000;
+        let mut s = Session::new(k, ClientId(0), ScopeSet(1), start, 600_000, &policy());
+        assert_eq!(poll(&mut s, &k, start), PollOutcome::Pending);
+        let mut t = start + I - 60_000;
+        for _ in 0..20 {
+            assert_eq!(poll(&mut s, &k, t), PollOutcome::Pending, "at {t}");
+            t += I;
+        }
+        assert_eq!(s.slow_downs, 0);
+        // Back before the session was issued: still on time.
+        assert_eq!(poll(&mut s, &k, 0), PollOutcome::Pending);
+        assert_eq!(poll(&mut s, &k, I), PollOutcome::Pending);
+        // Pacing still holds once the clock runs on: an early poll is slowed.
+        assert_eq!(poll(&mut s, &k, start + I), PollOutcome::Pending);
+        assert!(matches!(
+            poll(&mut s, &k, start + I + 1),
+            PollOutcome::SlowDown { .. }
+        ));
     }
 
     #[test]

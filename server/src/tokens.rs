@@ -134,9 +134,22 @@ impl TokenStore {
         }
     }
 
-    /// A new family id, for a device code about to be redeemed.
-    pub fn new_family(&self) -> u64 {
-        self.next_family.fetch_add(1, Ordering::Relaxed)
+    /// A new family, for a device code being redeemed: its record exists from this
+    /// moment, before any of its tokens, so a replay of the code that lands while the
+    /// tokens are still being minted revokes them all (checklist TS-09). Called under
+    /// the session's lock, by the poll that redeems.
+    pub fn new_family(&self, now: Millis) -> u64 {
+        let family = self.next_family.fetch_add(1, Ordering::Relaxed);
+        let until = now.saturating_add(self.access_ttl_ms);
+        self.families.insert(
+            family,
+            Family {
+                revoked: false,
+                until,
+            },
+        );
+        self.family_wheel.schedule(until, family);
+        family
     }
 
     /// Issues an access token, and a refresh token if `with_refresh`, in `family`.
@@ -171,6 +184,8 @@ impl TokenStore {
             },
         );
         self.access_wheel.schedule(access_expires, access_key);
+        // The family was recorded at redemption (or is the refreshed token's); if it
+        // was revoked in the meantime it stays revoked, and so are these tokens.
         let mut f = self.families.entry(family).or_insert(Family {
             revoked: false,
             until,
@@ -322,7 +337,7 @@ mod tests {
     #[test]
     fn issued_tokens_introspect_as_active_until_they_expire() {
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), true, 0);
         let a = t.introspect(&issued.access_token, 1).unwrap();
         assert_eq!(a.grant, GRANT);
         assert_eq!(a.token_type, TokenKind::Access);
@@ -338,7 +353,7 @@ mod tests {
     fn refresh_rotates_and_reuse_revokes_the_family() {
         // RFC 9700 §4.14.2; checklist BCP-01.
         let t = store();
-        let first = t.issue(GRANT, t.new_family(), true, 0);
+        let first = t.issue(GRANT, t.new_family(0), true, 0);
         let rt1 = first.refresh_token.unwrap();
         let second = t.refresh(&rt1, ClientId(0), None, 10).unwrap();
         let rt2 = second.refresh_token.unwrap();
@@ -361,7 +376,7 @@ mod tests {
     fn refresh_is_bound_to_the_client_and_the_original_scope() {
         let t = store();
         let rt = t
-            .issue(GRANT, t.new_family(), true, 0)
+            .issue(GRANT, t.new_family(0), true, 0)
             .refresh_token
             .unwrap();
         assert_eq!(
@@ -383,7 +398,7 @@ mod tests {
     fn revoking_a_refresh_token_revokes_its_access_tokens() {
         // RFC 7009 §2.1.
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), true, 0);
         t.revoke(issued.refresh_token.as_deref().unwrap(), ClientId(1));
         assert!(
             t.introspect(&issued.access_token, 1).is_some(),
@@ -396,7 +411,7 @@ mod tests {
     #[test]
     fn revoking_an_access_token_leaves_the_refresh_token() {
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), true, 0);
         t.revoke(&issued.access_token, ClientId(0));
         assert!(t.introspect(&issued.access_token, 1).is_none());
         assert!(t
@@ -407,7 +422,7 @@ mod tests {
     #[test]
     fn sweep_drops_expired_tokens() {
         let t = store();
-        t.issue(GRANT, t.new_family(), false, 0);
+        t.issue(GRANT, t.new_family(0), false, 0);
         assert_eq!(t.access_tokens(), 1);
         t.sweep(3_599_999);
         assert_eq!(t.access_tokens(), 1);

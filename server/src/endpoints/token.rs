@@ -59,14 +59,13 @@ impl<S: SessionStore> App<S> {
             Ok(None) => return OAuthError::invalid_request("device_code is required").reply(),
             Err(e) => return OAuthError::invalid_request(e.to_string()).reply(),
         };
+        let now = self.clock.now();
         let outcome = match DeviceCode::parse(&raw) {
-            Some(code) => self.store.poll(
-                &code,
-                client.id,
-                self.clock.now(),
-                &self.settings.poll,
-                || self.tokens.new_family(),
-            ),
+            Some(code) => self
+                .store
+                .poll(&code, client.id, now, &self.settings.poll, || {
+                    self.tokens.new_family(now)
+                }),
             // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
             None => PollOutcome::Invalid,
         };
@@ -93,9 +92,7 @@ impl<S: SessionStore> App<S> {
                     user,
                     scope,
                 };
-                let issued =
-                    self.tokens
-                        .issue(grant, family, client.refresh_grant, self.clock.now());
+                let issued = self.tokens.issue(grant, family, client.refresh_grant, now);
                 self.metrics.token_issued(false);
                 self.token_response(issued)
             }

@@ -83,3 +83,129 @@ fn sixty_four_threads_racing_on_the_store_redeem_once() {
             .all(|o| matches!(o, PollOutcome::Issue { .. } | PollOutcome::Replayed { .. })));
     }
 }
+
+/// Checklist TS-09: a replayed device code revokes what the first redemption got, even
+/// when the replay lands while that redemption is still minting its tokens. Two polls
+/// of one approved code are sent at the same instant from two threads, thousands of
+/// times, and afterwards the token that was issued must be inactive, access and
+/// refresh alike.
+#[test]
+fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
+    use std::sync::Barrier;
+
+    use bytes::Bytes;
+    use deviceflow_server::{App, Clock, FileConfig, Settings};
+    use http_body_util::{BodyExt, Full};
+
+    const TRIALS: usize = 3_000;
+    let settings = Settings::from_file(FileConfig::parse(&test_config(), "t").unwrap()).unwrap();
+    let app = Arc::new(App::new(
+        settings,
+        "http://127.0.0.1".into(),
+        Clock::manual(START_MS),
+    ));
+    let form = |path: &str, body: String, auth: Option<String>| {
+        let mut req =
+            hyper::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.body(Full::new(Bytes::from(body))).unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let call = |rt: &tokio::runtime::Runtime, app: &App, req| {
+        rt.block_on(async {
+            let reply = app.handle(req).await;
+            let status = reply.status().as_u16();
+            let body = reply.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        })
+    };
+    // Two pollers, each with its own runtime, started together for every trial.
+    let barrier = Arc::new(Barrier::new(3));
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, u16, serde_json::Value)>();
+    let codes: Arc<std::sync::Mutex<String>> = Arc::default();
+    let pollers: Vec<_> = (0..2)
+        .map(|_| {
+            let (app, barrier, tx, codes) = (
+                Arc::clone(&app),
+                Arc::clone(&barrier),
+                tx.clone(),
+                Arc::clone(&codes),
+            );
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                for trial in 0..TRIALS {
+                    barrier.wait();
+                    let code = codes.lock().unwrap().clone();
+                    barrier.wait();
+                    let req = form(TOKEN, poll_body("tv", &code), None);
+                    let (status, body) = call(&rt, &app, req);
+                    tx.send((trial, status, body)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let conf = basic("conf", CONF_SECRET);
+    let mut survivors = Vec::new();
+    for trial in 0..TRIALS {
+        let (status, da) = call(
+            &rt,
+            &app,
+            form(DA, "client_id=tv&scope=openid".into(), None),
+        );
+        assert_eq!(status, 200, "{da}");
+        let decided = call(
+            &rt,
+            &app,
+            form(
+                ADMIN,
+                format!(
+                    "user_code={}&action=approve&user=alice",
+                    da["user_code"].as_str().unwrap()
+                ),
+                Some(format!("Bearer {ADMIN_TOKEN}")),
+            ),
+        );
+        assert_eq!(decided.0, 200, "{}", decided.1);
+        *codes.lock().unwrap() = da["device_code"].as_str().unwrap().to_owned();
+        barrier.wait();
+        barrier.wait();
+        let answers = [rx.recv().unwrap(), rx.recv().unwrap()];
+        let issued: Vec<_> = answers.iter().filter(|(_, s, _)| *s == 200).collect();
+        assert_eq!(issued.len(), 1, "trial {trial}: {answers:?}");
+        let other = answers.iter().find(|(_, s, _)| *s != 200).unwrap();
+        assert_eq!(
+            (other.1, other.2["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let token = &issued[0].2;
+        for kind in ["access_token", "refresh_token"] {
+            let t = token[kind].as_str().unwrap();
+            let (_, i) = call(
+                &rt,
+                &app,
+                form(INTROSPECT, format!("token={t}"), Some(conf.clone())),
+            );
+            if i["active"] != false {
+                survivors.push((trial, kind));
+            }
+        }
+    }
+    for p in pollers {
+        p.join().unwrap();
+    }
+    assert!(
+        survivors.is_empty(),
+        "{} tokens stayed active after {TRIALS} racing replays; the first: {:?}",
+        survivors.len(),
+        &survivors[..survivors.len().min(6)]
+    );
+}

@@ -34,6 +34,30 @@ async fn compliant_client_never_gets_slow_down() {
 }
 
 #[tokio::test]
+async fn a_clock_stepped_back_never_slows_a_compliant_device() {
+    // PL-02, PL-04: the wall clock steps back 60 s (NTP, a restored VM) while a device
+    // polls at exactly the interval; it keeps getting authorization_pending and its
+    // interval stays I (on a wall-clock pacing it got 5 slow_downs and 30 s).
+    let s = TestServer::start().await;
+    let da = s.authorize("tv").await;
+    s.poll("tv", &da.device_code)
+        .await
+        .assert_oauth_error(400, "authorization_pending");
+    s.app.clock.set(START_MS - 60_000);
+    for _ in 0..8 {
+        s.advance_ms(I);
+        s.poll("tv", &da.device_code)
+            .await
+            .assert_oauth_error(400, "authorization_pending");
+    }
+    let metrics = String::from_utf8(s.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        metrics.contains("deviceflow_slow_down_total 0\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn early_poll_gets_slow_down_and_five_more_seconds_for_all_later_polls() {
     // PL-01, PL-07, PL-09: RFC 8628 §3.5.
     let s = TestServer::start().await;
