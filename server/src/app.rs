@@ -251,13 +251,17 @@ impl<S: SessionStore> App<S> {
             })
     }
 
-    /// Removes what expired: sessions past their retention, and expired tokens.
-    pub fn sweep(&self) {
+    /// Removes some of what expired: sessions past their retention, and expired
+    /// tokens, looking at no more than `budget` due entries of each. Returns whether a
+    /// slice came back full, so that more may be due: the sweeper calls again, after
+    /// letting other tasks run.
+    pub fn sweep(&self, budget: usize) -> bool {
         let now = self.clock.now();
-        let stats = self.store.sweep(now);
+        let stats = self.store.sweep(now, budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
-        self.tokens.sweep(now);
+        let tokens = self.tokens.sweep(now, budget);
         self.verification.sweep(now);
+        stats.examined == budget || tokens == budget
     }
 }
 

@@ -38,9 +38,12 @@ pub enum CreateError {
     Full,
 }
 
-/// What a sweep removed.
+/// What a sweep slice did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepStats {
+    /// Due entries looked at (at most the slice's budget); when it equals the budget,
+    /// more may be due.
+    pub examined: usize,
     /// Sessions removed.
     pub removed: usize,
     /// Of those, sessions that expired without ever being redeemed.
@@ -81,8 +84,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session with this user code, if it exists.
     fn lookup(&self, user_code: UserCode) -> Option<SessionInfo>;
 
-    /// Removes sessions whose retention after expiry is over.
-    fn sweep(&self, now: Millis) -> SweepStats;
+    /// Removes sessions whose retention after expiry is over, looking at no more than
+    /// `budget` of them: the caller calls again while a slice comes back full, so no
+    /// call stalls the thread it runs on.
+    fn sweep(&self, now: Millis, budget: usize) -> SweepStats;
 
     /// Sessions held (pending, decided, or expired and still retained).
     fn len(&self) -> usize;
@@ -193,9 +198,11 @@ impl SessionStore for MemoryStore {
             .map(|s| Self::info(user_code, &s))
     }
 
-    fn sweep(&self, now: Millis) -> SweepStats {
+    fn sweep(&self, now: Millis, budget: usize) -> SweepStats {
         let mut stats = SweepStats::default();
-        for key in self.wheel.take_due(now) {
+        let due = self.wheel.take_due(now, budget);
+        stats.examined = due.len();
+        for key in due {
             let removed = self.sessions.remove_if(&key, |_, s| {
                 s.expires_at.saturating_add(self.retention_ms) <= now
             });
@@ -283,10 +290,11 @@ mod tests {
         ));
         assert_eq!(store.len(), 3);
         // Expired at 10 s, retained until 11 s.
-        assert_eq!(store.sweep(10_999), SweepStats::default());
+        assert_eq!(store.sweep(10_999, 100), SweepStats::default());
         assert_eq!(
-            store.sweep(11_000),
+            store.sweep(11_000, 100),
             SweepStats {
+                examined: 3,
                 removed: 3,
                 expired_unredeemed: 3
             }
@@ -295,6 +303,21 @@ mod tests {
         assert!(store
             .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
             .is_ok());
+    }
+
+    #[test]
+    fn a_sweep_removes_at_most_its_budget_per_call() {
+        let store = MemoryStore::new(10_000, 0);
+        for _ in 0..2_500 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 1_000, &POLICY)
+                .unwrap();
+        }
+        let slices: Vec<usize> = std::iter::repeat_with(|| store.sweep(1_000, 1_000).removed)
+            .take_while(|&n| n > 0)
+            .collect();
+        assert_eq!(slices, [1_000, 1_000, 500]);
+        assert!(store.is_empty());
     }
 
     #[test]
@@ -307,7 +330,7 @@ mod tests {
             store.poll(&code, ClientId(0), 12_000, &POLICY, || 1),
             PollOutcome::Expired
         );
-        store.sweep(16_000);
+        store.sweep(16_000, 100);
         assert_eq!(
             store.poll(&code, ClientId(0), 16_000, &POLICY, || 1),
             PollOutcome::Invalid

@@ -301,17 +301,23 @@ impl TokenStore {
         self.revoke_family(family);
     }
 
-    /// Drops expired tokens and the records of families whose tokens are all gone.
-    pub fn sweep(&self, now: Millis) {
-        for key in self.access_wheel.take_due(now) {
+    /// Drops expired tokens and the records of families whose tokens are all gone,
+    /// looking at no more than `budget` due entries; returns how many it looked at.
+    pub fn sweep(&self, now: Millis, budget: usize) -> usize {
+        let mut examined = 0;
+        for key in self.access_wheel.take_due(now, budget) {
+            examined += 1;
             self.access.remove_if(&key, |_, a| a.expires_at <= now);
         }
-        for key in self.refresh_wheel.take_due(now) {
+        for key in self.refresh_wheel.take_due(now, budget - examined) {
+            examined += 1;
             self.refresh.remove_if(&key, |_, r| r.expires_at <= now);
         }
-        for family in self.family_wheel.take_due(now) {
+        for family in self.family_wheel.take_due(now, budget - examined) {
+            examined += 1;
             self.families.remove_if(&family, |_, f| f.until <= now);
         }
+        examined
     }
 
     /// Live access tokens, for metrics.
@@ -424,9 +430,9 @@ mod tests {
         let t = store();
         t.issue(GRANT, t.new_family(0), false, 0);
         assert_eq!(t.access_tokens(), 1);
-        t.sweep(3_599_999);
+        t.sweep(3_599_999, 100);
         assert_eq!(t.access_tokens(), 1);
-        t.sweep(3_600_000);
+        t.sweep(3_600_000, 100);
         assert_eq!(t.access_tokens(), 0);
     }
 }

@@ -155,7 +155,7 @@ impl WebSessions {
     /// Removes expired sessions; returns how many.
     pub fn sweep(&self, now: Millis) -> usize {
         self.wheel
-            .take_due(now)
+            .take_due(now, usize::MAX)
             .into_iter()
             .filter(|id| self.map.remove_if(id, |_, s| s.expires_at <= now).is_some())
             .count()

@@ -282,6 +282,6 @@ async fn full_store_answers_503_temporarily_unavailable() {
         .assert_oauth_error(503, "temporarily_unavailable");
     // Room comes back once the sessions expire and their retention is over.
     s.advance_ms((EXPIRES_IN + 30) * 1000);
-    s.app.sweep();
+    s.app.sweep(usize::MAX);
     assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
 }

@@ -190,12 +190,12 @@ async fn expired_sessions_are_swept_after_retention_and_counted() {
     let s = TestServer::start().await;
     let da = s.authorize("tv").await;
     s.advance_ms((EXPIRES_IN + 29) * 1000);
-    s.app.sweep();
+    s.app.sweep(usize::MAX);
     s.poll("tv", &da.device_code)
         .await
         .assert_oauth_error(400, "expired_token");
     s.advance_ms(1_000);
-    s.app.sweep();
+    s.app.sweep(usize::MAX);
     assert!(s.app.store.is_empty());
     // Gone: now an unknown code.
     s.poll("tv", &da.device_code)
