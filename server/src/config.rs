@@ -102,8 +102,13 @@ impl Default for TokenConfig {
 pub struct LimitsConfig {
     /// Largest request body accepted; larger gets 413.
     pub max_body_bytes: usize,
-    /// Time a client has to send the request head (slowloris defence), milliseconds.
+    /// Time a client has to send the request head once it began (slowloris defence),
+    /// milliseconds.
     pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests, milliseconds.
+    /// Well above the poll interval, so that a device polling every `interval` keeps
+    /// its connection.
+    pub idle_timeout_ms: u64,
     /// Time a client has to send the request body, milliseconds.
     pub body_read_timeout_ms: u64,
 }
@@ -113,6 +118,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_body_bytes: 16 * 1024,
             header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 75_000,
             body_read_timeout_ms: 10_000,
         }
     }
@@ -277,6 +283,7 @@ pub struct Settings {
     pub refresh_token_ttl_secs: u64,
     pub max_body_bytes: usize,
     pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
     pub body_read_timeout_ms: u64,
     pub admin_token: Option<String>,
     pub clients: Clients,
@@ -321,6 +328,18 @@ impl Settings {
                 "limits.max_body_bytes must be between 256 and {}",
                 crate::form::MAX_BODY
             ));
+        }
+        // A device polls every `interval` (plus 5 s per slow_down): its connection must
+        // outlive that gap comfortably.
+        let idle_floor = 2 * d.interval * 1000;
+        if file.limits.idle_timeout_ms < idle_floor {
+            return invalid(format!(
+                "limits.idle_timeout_ms ({}) must be at least twice device.interval ({idle_floor} ms), so a polling device keeps its connection",
+                file.limits.idle_timeout_ms
+            ));
+        }
+        if file.limits.header_read_timeout_ms == 0 {
+            return invalid("limits.header_read_timeout_ms must be positive".into());
         }
         if let Some(issuer) = &file.issuer {
             if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
@@ -462,6 +481,7 @@ impl Settings {
             refresh_token_ttl_secs: file.tokens.refresh_token_ttl,
             max_body_bytes: file.limits.max_body_bytes,
             header_read_timeout_ms: file.limits.header_read_timeout_ms,
+            idle_timeout_ms: file.limits.idle_timeout_ms,
             body_read_timeout_ms: file.limits.body_read_timeout_ms,
             admin_token: file.admin.token,
             clients: Clients::new(clients, index),

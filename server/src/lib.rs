@@ -16,6 +16,7 @@ pub mod app;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod demo_device;
 pub mod device_code;
 pub mod endpoints;
@@ -41,6 +42,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+
+use connection::{TimedStream, Timeouts};
 
 pub use app::App;
 pub use clock::Clock;
@@ -83,7 +86,10 @@ pub async fn serve<S: SessionStore>(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let header_timeout = Duration::from_millis(app.settings.header_read_timeout_ms);
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(app.settings.idle_timeout_ms),
+        head: Duration::from_millis(app.settings.header_read_timeout_ms),
+    };
     let sweeper = tokio::spawn({
         let app = Arc::clone(&app);
         async move {
@@ -124,10 +130,13 @@ pub async fn serve<S: SessionStore>(
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(req).await) }
         });
+        // Slowloris: a client that does not finish its request head in time is cut
+        // off; an idle keep-alive connection lasts well beyond the poll interval. Both
+        // below hyper, whose own header timer would also cut idle connections.
+        let stream = TimedStream::new(stream, timeouts);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            // Slowloris: a client that does not finish its request head in time is cut off.
-            .header_read_timeout(header_timeout)
+            .header_read_timeout(None)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -317,6 +317,50 @@ async fn slow_request_heads_are_cut_off() {
 }
 
 #[tokio::test]
+async fn idle_keep_alive_connections_outlive_the_poll_interval() {
+    // A device that polls every `interval` on one keep-alive connection keeps it: the
+    // header read timeout (300 ms here; hyper applied it to idle connections too, and
+    // its 5 s default equals the default interval) no longer cuts idle connections;
+    // the idle timeout (2.5 s here) does.
+    let s = TestServer::start_with(&config().replace("interval = 5", "interval = 1").replace(
+        "header_read_timeout_ms = 300",
+        "header_read_timeout_ms = 300\nidle_timeout_ms = 2500",
+    ))
+    .await;
+    let da = s.authorize("tv").await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let body = poll_body("tv", &da.device_code);
+    let poll = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for round in 0..3 {
+        stream.write_all(poll.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no answer"))
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            text.starts_with("HTTP/1.1 400") && text.contains("authorization_pending"),
+            "round {round}: the connection was closed or answered {text:?}"
+        );
+        // Idle for longer than the interval and than the header timeout.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        s.advance_ms(1_000);
+    }
+    // Idle past the idle timeout: the server closes the connection.
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "an idle connection was kept past the idle timeout: {closed:?}"
+    );
+}
+
+#[tokio::test]
 async fn slow_request_bodies_get_408() {
     let s = TestServer::start_with(&config()).await;
     let addr = s.base.trim_start_matches("http://");
