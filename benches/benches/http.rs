@@ -18,7 +18,7 @@ use deviceflow_benches::{
 };
 use deviceflow_server::device_code::{DeviceCode, Secret};
 use deviceflow_server::user_code::UserCode;
-use deviceflow_server::{App, SessionStore};
+use deviceflow_server::{App, SessionStore, NO_PEER};
 use deviceflow_wire::ErrorCode;
 use hyper::StatusCode;
 use tokio::runtime::Runtime;
@@ -34,7 +34,7 @@ fn polls(rt: &Runtime, app: &App, body: &Bytes, iters: u64) -> Duration {
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..iters {
-            black_box(app.handle(poll_request(body.clone())).await);
+            black_box(app.handle(poll_request(body.clone()), NO_PEER).await);
         }
         start.elapsed()
     })
@@ -59,7 +59,7 @@ fn token_poll(c: &mut Criterion) {
         }
     };
     let answer = |body: &Bytes| {
-        rt.block_on(async { error_of(app.handle(poll_request(body.clone())).await).await })
+        rt.block_on(async { error_of(app.handle(poll_request(body.clone()), NO_PEER).await).await })
     };
     assert_eq!(
         answer(&pending),

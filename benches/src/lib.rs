@@ -9,7 +9,7 @@ use bytes::Bytes;
 use deviceflow_server::app::paths;
 use deviceflow_server::response;
 use deviceflow_server::session::SlowDownPolicy;
-use deviceflow_server::{App, Clock, FileConfig, Settings};
+use deviceflow_server::{App, Clock, FileConfig, Settings, NO_PEER};
 use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode, ErrorResponse};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -65,7 +65,7 @@ pub fn demo_app() -> App {
 pub async fn issue_device_code(app: &App) -> String {
     let body = Bytes::from(format!("client_id={DEMO_CLIENT_ID}&scope=openid"));
     let reply = app
-        .handle(form_post(paths::DEVICE_AUTHORIZATION, body))
+        .handle(form_post(paths::DEVICE_AUTHORIZATION, body), NO_PEER)
         .await;
     let status = reply.status();
     let bytes = body_bytes(reply).await;

@@ -5,7 +5,7 @@
 //! in-process; `lib.rs` puts it behind hyper connections.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::form::Form;
 use crate::metrics::{Endpoint, Metrics};
+use crate::quota::Quotas;
 use crate::response::{self, OAuthError, Reply};
 use crate::store::{MemoryStore, SessionStore};
 use crate::tokens::TokenStore;
@@ -48,11 +49,8 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
 }
 
-/// The TCP peer of a request, put in the extensions of requests for the verification
-/// pages by [`crate::serve`], which rate-limit guesses by it. A request handled
-/// in-process without it counts as coming from `0.0.0.0`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+/// The peer of a request handled in-process, with no connection (tests, benches).
+pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// Everything a request can reach.
 pub struct App<S: SessionStore = MemoryStore> {
@@ -63,6 +61,8 @@ pub struct App<S: SessionStore = MemoryStore> {
     pub tokens: TokenStore,
     pub clock: Clock,
     pub metrics: Metrics,
+    /// Device authorizations per source address and per client.
+    pub quotas: Quotas,
     /// The person's side: web sessions, rate limits, the pages under `/device`.
     pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
@@ -75,7 +75,8 @@ impl App<MemoryStore> {
         let store = MemoryStore::new(
             settings.max_sessions,
             settings.expired_retention_secs * 1000,
-        );
+        )
+        .with_max_per_client(settings.max_sessions_per_client);
         App::with_store(settings, issuer, clock, store)
     }
 }
@@ -88,6 +89,7 @@ impl<S: SessionStore> App<S> {
         );
         let metadata = crate::endpoints::metadata::render(&settings, &issuer);
         let verification = Verification::new(&settings, &issuer);
+        let quotas = Quotas::new(settings.quotas);
         App {
             settings,
             issuer,
@@ -95,6 +97,7 @@ impl<S: SessionStore> App<S> {
             tokens,
             clock,
             metrics: Metrics::default(),
+            quotas,
             verification,
             metadata,
         }
@@ -103,10 +106,14 @@ impl<S: SessionStore> App<S> {
     /// Answers one request. Never fails and never panics on input: every refusal is an
     /// HTTP answer with a JSON error body.
     ///
+    /// `peer` is the client's address (the TCP peer): quotas and rate limits count by
+    /// it, and audit events name it. In-process callers without one pass
+    /// [`NO_PEER`].
+    ///
     /// Routing is decided before the future is built, and the future holds the
     /// request's parts once: hyper moves this future for every request, so its size is
     /// on the poll path.
-    pub fn handle<B>(&self, req: Request<B>) -> impl Future<Output = Reply> + '_
+    pub fn handle<B>(&self, req: Request<B>, peer: IpAddr) -> impl Future<Output = Reply> + '_
     where
         B: hyper::body::Body<Data = Bytes> + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -121,7 +128,7 @@ impl<S: SessionStore> App<S> {
                 // poll's future as large.
                 Route::Verification => (
                     Endpoint::Verification,
-                    Box::pin(self.verification_page(Request::from_parts(parts, body))).await,
+                    Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
                 ),
                 Route::Form(endpoint) => {
                     let read = match check_form_content_type(parts.headers.get(CONTENT_TYPE)) {
@@ -136,7 +143,7 @@ impl<S: SessionStore> App<S> {
                         Err(e) => Err(e),
                     };
                     match read {
-                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form)),
+                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form, peer)),
                         Err(e) => {
                             self.metrics.request_error();
                             (endpoint, e.reply())
@@ -184,13 +191,13 @@ impl<S: SessionStore> App<S> {
     }
 
     /// Runs a form endpoint on its read body.
-    fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: &[u8]) -> Reply {
+    fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         match endpoint {
-            Endpoint::Token => self.token(parts, body),
-            Endpoint::DeviceAuthorization => self.device_authorization(parts, body),
+            Endpoint::Token => self.token(parts, body, peer),
+            Endpoint::DeviceAuthorization => self.device_authorization(parts, body, peer),
             Endpoint::Introspection => self.introspection(parts, body),
             Endpoint::Revocation => self.revocation(parts, body),
-            _ => self.admin_decision(parts, body),
+            _ => self.admin_decision(parts, body, peer),
         }
     }
 
@@ -260,8 +267,9 @@ impl<S: SessionStore> App<S> {
         let stats = self.store.sweep(now, budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
         let tokens = self.tokens.sweep(now, budget);
+        let sources = self.quotas.sweep(now, budget);
         self.verification.sweep(now);
-        stats.examined == budget || tokens == budget
+        stats.examined == budget || tokens == budget || sources == budget
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::clients::{AuthMethod, Client, ClientId, Clients};
+use crate::quota::{QuotaPolicy, Rate};
 use crate::scope::{ScopeRegistry, ScopeSet};
 use crate::session::{PollPolicy, SlowDownPolicy};
 use crate::users::{User, Users};
@@ -40,6 +41,8 @@ pub struct FileConfig {
     pub tokens: TokenConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub quotas: QuotasConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -120,6 +123,39 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 75_000,
             body_read_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Quotas on device authorization (`quota.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasConfig {
+    /// Device authorizations one source address (IPv4, IPv6 /64) may make per second,
+    /// sustained; 0 turns the per-source quota off.
+    pub per_source_rate: f64,
+    /// ... and in one burst.
+    pub per_source_burst: u32,
+    /// Device authorizations one client may make per second, sustained, from all its
+    /// sources together; 0 turns the per-client quota off.
+    pub per_client_rate: f64,
+    /// ... and in one burst.
+    pub per_client_burst: u32,
+    /// The largest share of `device.max_sessions` that one client may hold, in (0, 1].
+    pub client_share: f64,
+    /// Source addresses tracked at once; past it, new sources are not rate-limited.
+    pub max_sources: usize,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig {
+            per_source_rate: 50.0,
+            per_source_burst: 500,
+            per_client_rate: 5_000.0,
+            per_client_burst: 50_000,
+            client_share: 0.5,
+            max_sources: 1_000_000,
         }
     }
 }
@@ -230,6 +266,7 @@ impl FileConfig {
             device: DeviceConfig::default(),
             tokens: TokenConfig::default(),
             limits: LimitsConfig::default(),
+            quotas: QuotasConfig::default(),
             admin: AdminConfig::default(),
             clients: vec![
                 ClientConfig {
@@ -278,6 +315,9 @@ pub struct Settings {
     pub interval_secs: u64,
     pub poll: PollPolicy,
     pub max_sessions: usize,
+    /// The most sessions one client may hold (`quotas.client_share` of the cap).
+    pub max_sessions_per_client: usize,
+    pub quotas: QuotaPolicy,
     pub expired_retention_secs: u64,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
@@ -341,6 +381,33 @@ impl Settings {
         if file.limits.header_read_timeout_ms == 0 {
             return invalid("limits.header_read_timeout_ms must be positive".into());
         }
+        let q = &file.quotas;
+        let rate = |name: &str, per_second: f64, burst: u32| {
+            if !(per_second >= 0.0 && per_second.is_finite()) {
+                return Err(ConfigError::Invalid(format!(
+                    "quotas.{name}_rate must be a number of requests per second, 0 or more"
+                )));
+            }
+            if per_second > 0.0 && burst == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "quotas.{name}_burst must be at least 1 when quotas.{name}_rate is set"
+                )));
+            }
+            Ok((per_second > 0.0).then_some(Rate { per_second, burst }))
+        };
+        let quotas = QuotaPolicy {
+            per_source: rate("per_source", q.per_source_rate, q.per_source_burst)?,
+            per_client: rate("per_client", q.per_client_rate, q.per_client_burst)?,
+            max_sources: q.max_sources,
+        };
+        if !(q.client_share > 0.0 && q.client_share <= 1.0) {
+            return invalid(format!(
+                "quotas.client_share ({}) must be more than 0 and at most 1",
+                q.client_share
+            ));
+        }
+        let max_sessions_per_client =
+            ((d.max_sessions as f64 * q.client_share).ceil() as usize).clamp(1, d.max_sessions);
         if let Some(issuer) = &file.issuer {
             if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
                 return invalid(format!(
@@ -476,6 +543,8 @@ impl Settings {
                 interval_ms: d.interval * 1000,
             },
             max_sessions: d.max_sessions,
+            max_sessions_per_client,
+            quotas,
             expired_retention_secs: d.expired_retention,
             access_token_ttl_secs: file.tokens.access_token_ttl,
             refresh_token_ttl_secs: file.tokens.refresh_token_ttl,
@@ -607,6 +676,14 @@ mod tests {
             ),
             ("issuer = \"auth.example\"", "absolute http(s) URL"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
+            ("[quotas]\nclient_share = 0", "quotas.client_share"),
+            ("[quotas]\nclient_share = 1.5", "quotas.client_share"),
+            ("[quotas]\nper_source_rate = -1", "quotas.per_source_rate"),
+            ("[quotas]\nper_client_burst = 0", "quotas.per_client_burst"),
+            (
+                "[device]\ninterval = 30\n[limits]\nidle_timeout_ms = 30000",
+                "limits.idle_timeout_ms",
+            ),
             (
                 "[[users]]\nusername = \"a\"\npassword_hash = \"hunter2\"",
                 "user \"a\": password_hash is not a PHC string",

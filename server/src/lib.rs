@@ -13,6 +13,7 @@
 //! `demo_device.rs` is the device the binary's `device` subcommand plays.
 
 pub mod app;
+pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod endpoints;
 pub mod expiry;
 pub mod form;
 pub mod metrics;
+pub mod quota;
 pub mod response;
 pub mod scope;
 pub mod session;
@@ -45,7 +47,7 @@ use tokio::net::TcpListener;
 
 use connection::{TimedStream, Timeouts};
 
-pub use app::App;
+pub use app::{App, NO_PEER};
 pub use clock::Clock;
 pub use config::{FileConfig, Settings};
 pub use store::{MemoryStore, SessionStore};
@@ -121,14 +123,10 @@ pub async fn serve<S: SessionStore>(
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            // The verification pages rate-limit guesses per client address. Only they
-            // get it: the extension map is an allocation the poll path does without.
-            if verification::is_page(req.uri().path()) {
-                req.extensions_mut().insert(app::PeerAddr(peer));
-            }
+        let peer = peer.ip();
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
+            async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
         });
         // Slowloris: a client that does not finish its request head in time is cut
         // off; an idle keep-alive connection lasts well beyond the poll interval. Both

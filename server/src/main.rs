@@ -51,6 +51,45 @@ struct Cli {
     /// Do not print the demo walk-through.
     #[arg(long, short)]
     quiet: bool,
+    /// Log format on standard error: `plain` (one line an event) or `json` (one object
+    /// a line). What is logged is set by RUST_LOG (`info` by default; the audit events
+    /// are at target `audit`, e.g. RUST_LOG=warn,audit=info).
+    #[arg(
+        long,
+        env = "DEVICEFLOW_LOG_FORMAT",
+        value_enum,
+        default_value = "plain"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// Logs to standard error as `format` says, filtered by RUST_LOG (targets and levels,
+/// as in `info` or `warn,audit=info`); a RUST_LOG that does not parse is an error.
+fn init_logging(format: LogFormat) -> anyhow::Result<()> {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let filter: Targets = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec.parse().map_err(|e| {
+            anyhow::anyhow!("RUST_LOG=\"{spec}\" is not a log filter ({e}); try RUST_LOG=info")
+        })?,
+        _ => Targets::new().with_default(tracing::Level::INFO),
+    };
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => tracing_subscriber::registry()
+            .with(layer.with_ansi(false).with_filter(filter))
+            .init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().flatten_event(true).with_filter(filter))
+            .init(),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -131,6 +170,7 @@ fn real_main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    init_logging(cli.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -71,6 +71,29 @@ fn outcome_index(o: PollOutcome) -> usize {
     }
 }
 
+/// The limits and quotas that refuse requests; the label values of `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// Device authorizations per source address (`quotas.per_source_*`).
+    Source,
+    /// Device authorizations per client (`quotas.per_client_*`).
+    Client,
+    /// A client's share of the session cap (`quotas.client_share`).
+    ClientShare,
+}
+
+impl Throttle {
+    const ALL: [Throttle; 3] = [Throttle::Source, Throttle::Client, Throttle::ClientShare];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Throttle::Source => "per_source",
+            Throttle::Client => "per_client",
+            Throttle::ClientShare => "client_share",
+        }
+    }
+}
+
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 14] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
@@ -106,6 +129,7 @@ pub struct Metrics {
     tokens_refresh: AtomicU64,
     sessions_expired: AtomicU64,
     request_errors: AtomicU64,
+    throttled: [AtomicU64; Throttle::ALL.len()],
     latency: [Histogram; Endpoint::ALL.len()],
 }
 
@@ -140,6 +164,11 @@ impl Metrics {
 
     pub fn sessions_expired(&self, n: usize) {
         self.sessions_expired.fetch_add(n as u64, Relaxed);
+    }
+
+    /// A request refused by a quota.
+    pub fn throttled(&self, limit: Throttle) {
+        self.throttled[limit as usize].fetch_add(1, Relaxed);
     }
 
     /// A request refused before it reached an endpoint (size, content type, timeout).
@@ -189,6 +218,19 @@ impl Metrics {
             "deviceflow_device_authorizations_total {}",
             self.device_authorizations.load(Relaxed)
         );
+        counter(
+            &mut out,
+            "deviceflow_throttled_total",
+            "Device authorizations refused 429 by a quota, by quota.",
+        );
+        for limit in Throttle::ALL {
+            let _ = writeln!(
+                out,
+                "deviceflow_throttled_total{{limit=\"{}\"}} {}",
+                limit.label(),
+                self.throttled[limit as usize].load(Relaxed)
+            );
+        }
         counter(
             &mut out,
             "deviceflow_device_authorizations_refused_full_total",

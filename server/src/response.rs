@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use deviceflow_wire::ErrorCode;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Response, StatusCode};
 
 pub type Body = Full<Bytes>;
@@ -52,6 +54,8 @@ pub struct OAuthError {
     /// with an HTTP 401 ... and include the "WWW-Authenticate" response header field
     /// matching the authentication scheme used by the client."
     basic_challenge: bool,
+    /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on a 429 or 503.
+    retry_after_secs: Option<u64>,
 }
 
 impl OAuthError {
@@ -67,7 +71,14 @@ impl OAuthError {
             description: description.into(),
             status,
             basic_challenge: false,
+            retry_after_secs: None,
         }
+    }
+
+    /// Adds `Retry-After`, rounded up to whole seconds (at least 1).
+    pub fn with_retry_after_ms(mut self, ms: u64) -> OAuthError {
+        self.retry_after_secs = Some(ms.div_ceil(1000).max(1));
+        self
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
@@ -101,6 +112,9 @@ impl OAuthError {
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"deviceflow\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }

@@ -49,8 +49,8 @@ pub enum State {
     Approved { user: UserId },
     /// Denied by the person.
     Denied,
-    /// Tokens were issued once, in this token family.
-    Redeemed { family: u64 },
+    /// Tokens were issued once, in this token family, for this user.
+    Redeemed { family: u64, user: UserId },
 }
 
 /// One device authorization. Small and `Copy`: a million of these must fit in a few
@@ -93,9 +93,10 @@ pub enum PollOutcome {
     },
     /// RFC 6749 §5.2 `invalid_grant`: no such code, or a code issued to another client.
     Invalid,
-    /// RFC 6749 §5.2 `invalid_grant`: the code was already redeemed; tokens of `family`
-    /// should be revoked (RFC 6749 §4.1.2 by analogy, checklist TS-09).
-    Replayed { family: u64 },
+    /// RFC 6749 §5.2 `invalid_grant`: the code was already redeemed (for `user`);
+    /// tokens of `family` should be revoked (RFC 6749 §4.1.2 by analogy, checklist
+    /// TS-09).
+    Replayed { family: u64, user: UserId },
 }
 
 impl PollOutcome {
@@ -188,8 +189,8 @@ impl Session {
         if !self.secret.matches(secret) || self.client != client {
             return PollOutcome::Invalid;
         }
-        if let State::Redeemed { family } = self.state {
-            return PollOutcome::Replayed { family };
+        if let State::Redeemed { family, user } = self.state {
+            return PollOutcome::Replayed { family, user };
         }
         if self.is_expired(now) {
             return PollOutcome::Expired;
@@ -197,7 +198,7 @@ impl Session {
         match self.state {
             State::Approved { user } => {
                 let family = family();
-                self.state = State::Redeemed { family };
+                self.state = State::Redeemed { family, user };
                 PollOutcome::Issue {
                     user,
                     scope: self.scope,
@@ -205,7 +206,7 @@ impl Session {
                 }
             }
             State::Denied => PollOutcome::Denied,
-            State::Redeemed { family } => PollOutcome::Replayed { family },
+            State::Redeemed { family, user } => PollOutcome::Replayed { family, user },
             State::Pending => self.pace(now, policy),
         }
     }
@@ -401,7 +402,10 @@ mod tests {
         );
         assert_eq!(
             poll(&mut s, &k, 10_000),
-            PollOutcome::Replayed { family: 7 }
+            PollOutcome::Replayed {
+                family: 7,
+                user: UserId(3)
+            }
         );
     }
 

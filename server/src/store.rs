@@ -36,6 +36,10 @@ pub struct SessionInfo {
 pub enum CreateError {
     #[error("the server holds its maximum number of device authorization sessions")]
     Full,
+    /// The client holds its share of the cap (`quotas.client_share`), so that one
+    /// client cannot take every session from the others.
+    #[error("this client holds its share of the device authorization sessions")]
+    ClientFull,
 }
 
 /// What a sweep slice did.
@@ -102,6 +106,9 @@ pub struct MemoryStore {
     sessions: DashMap<u64, Session, ahash::RandomState>,
     held: AtomicUsize,
     max_sessions: usize,
+    /// Sessions held per client, against `max_per_client`.
+    held_by_client: DashMap<ClientId, usize, ahash::RandomState>,
+    max_per_client: usize,
     /// How long an expired session stays to answer `expired_token`.
     retention_ms: Millis,
     wheel: ExpiryWheel<u64>,
@@ -117,8 +124,35 @@ impl MemoryStore {
             sessions: DashMap::with_hasher(ahash::RandomState::new()),
             held: AtomicUsize::new(0),
             max_sessions,
+            held_by_client: DashMap::with_hasher(ahash::RandomState::new()),
+            max_per_client: max_sessions,
             retention_ms,
             wheel: ExpiryWheel::new(),
+        }
+    }
+
+    /// Caps the sessions one client may hold (by default, all of them).
+    pub fn with_max_per_client(mut self, max: usize) -> MemoryStore {
+        self.max_per_client = max;
+        self
+    }
+
+    /// Counts a new session against its client's share; false if the share is full.
+    fn hold_for(&self, client: ClientId) -> bool {
+        let mut held = self.held_by_client.entry(client).or_insert(0);
+        if *held >= self.max_per_client {
+            return false;
+        }
+        *held += 1;
+        true
+    }
+
+    fn release_for(&self, client: ClientId) {
+        if let dashmap::Entry::Occupied(mut held) = self.held_by_client.entry(client) {
+            *held.get_mut() -= 1;
+            if *held.get() == 0 {
+                held.remove();
+            }
         }
     }
 
@@ -147,6 +181,10 @@ impl SessionStore for MemoryStore {
             self.held.fetch_sub(1, Ordering::AcqRel);
             return Err(CreateError::Full);
         }
+        if !self.hold_for(client) {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            return Err(CreateError::ClientFull);
+        }
         let secret = Secret::generate();
         let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
         for _ in 0..CREATE_ATTEMPTS {
@@ -161,6 +199,7 @@ impl SessionStore for MemoryStore {
             }
         }
         self.held.fetch_sub(1, Ordering::AcqRel);
+        self.release_for(client);
         Err(CreateError::Full)
     }
 
@@ -208,6 +247,7 @@ impl SessionStore for MemoryStore {
             });
             if let Some((_, s)) = removed {
                 self.held.fetch_sub(1, Ordering::AcqRel);
+                self.release_for(s.client);
                 stats.removed += 1;
                 if !matches!(s.state, State::Redeemed { .. }) {
                     stats.expired_unredeemed += 1;
@@ -254,7 +294,10 @@ mod tests {
         ));
         assert_eq!(
             store.lookup(code.user_code).unwrap().state,
-            State::Redeemed { family: 9 }
+            State::Redeemed {
+                family: 9,
+                user: UserId(0)
+            }
         );
     }
 
@@ -300,6 +343,38 @@ mod tests {
             }
         );
         assert_eq!(store.len(), 0);
+        assert!(store
+            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
+    fn one_client_holds_at_most_its_share_and_others_still_get_sessions() {
+        let store = MemoryStore::new(10, 1_000).with_max_per_client(6);
+        for _ in 0..6 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .err(),
+            Some(CreateError::ClientFull)
+        );
+        for _ in 0..4 {
+            store
+                .create(ClientId(1), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .create(ClientId(2), ScopeSet(1), 0, 10_000, &POLICY)
+                .err(),
+            Some(CreateError::Full)
+        );
+        // Swept sessions give the client its share back.
+        store.sweep(11_000, 100);
         assert!(store
             .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
             .is_ok());

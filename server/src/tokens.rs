@@ -73,6 +73,8 @@ struct Family {
 /// A freshly issued pair.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// Whom the tokens speak for.
+    pub user: UserId,
     pub access_token: String,
     pub expires_in_secs: u64,
     pub refresh_token: Option<String>,
@@ -101,8 +103,9 @@ pub enum RefreshError {
     Invalid,
     #[error("the refresh token was issued to another client")]
     OtherClient,
+    /// Presented again after rotation; the tokens were `user`'s.
     #[error("the refresh token was already used; its token family is revoked (RFC 9700 §4.14.2)")]
-    Reused,
+    Reused { user: UserId },
     #[error("the requested scope exceeds the original grant (RFC 6749 §6)")]
     ScopeExceeded,
 }
@@ -196,6 +199,7 @@ impl TokenStore {
         drop(f);
         self.family_wheel.schedule(until, family);
         Issued {
+            user: grant.user,
             access_token,
             expires_in_secs: self.access_ttl_ms / 1000,
             refresh_token,
@@ -224,10 +228,10 @@ impl TokenStore {
                 return Err(RefreshError::Invalid);
             }
             if record.rotated {
-                let family = record.family;
+                let (family, user) = (record.family, record.grant.user);
                 drop(record);
                 self.revoke_family(family);
-                return Err(RefreshError::Reused);
+                return Err(RefreshError::Reused { user });
             }
             let scope = scope.unwrap_or(record.grant.scope);
             if !scope.is_subset_of(record.grant.scope) {
@@ -368,7 +372,7 @@ mod tests {
         // Reusing RT1 is refused and takes down RT2 and every access token.
         assert_eq!(
             t.refresh(&rt1, ClientId(0), None, 20).unwrap_err(),
-            RefreshError::Reused
+            RefreshError::Reused { user: UserId(0) }
         );
         assert_eq!(
             t.refresh(&rt2, ClientId(0), None, 21).unwrap_err(),

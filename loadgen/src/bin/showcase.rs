@@ -67,6 +67,9 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
     let mut file = FileConfig::demo();
     file.device.expires_in = cli.expires_in;
     file.admin.token = Some(admin.clone());
+    // The whole fleet comes from one loopback address, which the per-source quota
+    // exists to stop: it is off here, and the per-client quota and share stay on.
+    file.quotas.per_source_rate = 0.0;
     let settings = Settings::from_file(file).context("the demo configuration")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

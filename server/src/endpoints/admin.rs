@@ -6,6 +6,7 @@
 //! token is configured.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::app::{parse_form, App};
+use crate::audit::{self, Via};
 use crate::response::{self, wire_safe, Reply};
 use crate::session::{DecideError, Decision};
 use crate::store::SessionStore;
@@ -45,7 +47,7 @@ fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
 }
 
 impl<S: SessionStore> App<S> {
-    pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8]) -> Reply {
+    pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         let Some(expected) = self.settings.admin_token.as_deref() else {
             return response::not_found();
         };
@@ -115,13 +117,22 @@ impl<S: SessionStore> App<S> {
             Ok(info) => {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
+                let client_id = &self.settings.clients.get(info.client).client_id;
+                audit::decided(
+                    approved,
+                    Via::Admin,
+                    client_id,
+                    &user.username,
+                    user_code,
+                    peer,
+                );
                 response::json_value(
                     StatusCode::OK,
                     &DecisionResponse {
                         user_code: user_code.display(),
                         decision: if approved { "approved" } else { "denied" },
                         user: &user.username,
-                        client_id: &self.settings.clients.get(info.client).client_id,
+                        client_id,
                         scope: self.settings.scopes.format(info.scope),
                     },
                 )

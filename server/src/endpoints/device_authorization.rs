@@ -1,16 +1,22 @@
 //! The device authorization endpoint (RFC 8628 §3.1, §3.2).
 
+use std::net::IpAddr;
+
 use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::app::{parse_form, paths, App};
+use crate::audit;
+use crate::clients::Client;
+use crate::metrics::Throttle;
+use crate::quota::{Refusal, Source};
 use crate::response::{self, OAuthError, Reply};
 use crate::store::{CreateError, SessionStore};
 
 impl<S: SessionStore> App<S> {
-    pub(crate) fn device_authorization(&self, parts: &Parts, body: &[u8]) -> Reply {
-        match self.authorize_device(parts, body) {
+    pub(crate) fn device_authorization(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+        match self.authorize_device(parts, body, peer) {
             Ok(r) => response::json_value(StatusCode::OK, &r),
             Err(e) => e.reply(),
         }
@@ -20,6 +26,7 @@ impl<S: SessionStore> App<S> {
         &self,
         parts: &Parts,
         body: &[u8],
+        peer: IpAddr,
     ) -> Result<DeviceAuthorizationResponse, OAuthError> {
         let form = parse_form(body)?;
         // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
@@ -44,6 +51,16 @@ impl<S: SessionStore> App<S> {
                 .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
         };
         let now = self.clock.now();
+        // RFC 8628 §5.2 leaves abuse to the server: quotas per source and per client,
+        // answered 429 with Retry-After (RFC 6585 §4) and `temporarily_unavailable`,
+        // the RFC 6749 code for a server that cannot take the request now.
+        if let Err(refusal) = self.quotas.admit(Source::of(peer), client.id, now) {
+            let (limit, whom) = match refusal {
+                Refusal::Source { .. } => (Throttle::Source, "this address"),
+                Refusal::Client { .. } => (Throttle::Client, "this client"),
+            };
+            return Err(self.throttle(limit, client, peer, refusal.retry_after_ms(), whom));
+        }
         let code = self
             .store
             .create(
@@ -53,12 +70,20 @@ impl<S: SessionStore> App<S> {
                 self.settings.expires_in_secs * 1000,
                 &self.settings.poll,
             )
-            .map_err(|CreateError::Full| {
-                self.metrics.sessions_full();
-                OAuthError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "too many device authorizations are in progress; retry later",
-                )
+            .map_err(|e| match e {
+                CreateError::Full => {
+                    self.metrics.sessions_full();
+                    audit::throttled("session_cap", Some(&client.client_id), None, peer, 60_000);
+                    OAuthError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "too many device authorizations are in progress; retry later",
+                    )
+                    .with_retry_after_ms(60_000)
+                }
+                CreateError::ClientFull => {
+                    let retry = self.settings.expires_in_secs * 1000;
+                    self.throttle(Throttle::ClientShare, client, peer, retry, "this client")
+                }
             })?;
         self.metrics.device_authorization();
         let user_code = code.user_code.display();
@@ -73,5 +98,34 @@ impl<S: SessionStore> App<S> {
             expires_in: self.settings.expires_in_secs,
             interval: Some(self.settings.interval_secs),
         })
+    }
+
+    /// 429 for a device authorization over a quota: counted, logged, and said with
+    /// how long to wait.
+    fn throttle(
+        &self,
+        limit: Throttle,
+        client: &Client,
+        peer: IpAddr,
+        retry_after_ms: u64,
+        whom: &str,
+    ) -> OAuthError {
+        self.metrics.throttled(limit);
+        audit::throttled(
+            limit.label(),
+            Some(&client.client_id),
+            None,
+            peer,
+            retry_after_ms,
+        );
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!(
+                "too many device authorizations from {whom}; retry in {} s",
+                retry_after_ms.div_ceil(1000).max(1)
+            ),
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after_ms(retry_after_ms)
     }
 }

@@ -4,11 +4,14 @@
 //! The device-code poll is the hot path: one store lookup, and every answer but the
 //! token itself is a static body.
 
+use std::net::IpAddr;
+
 use deviceflow_wire::{ErrorCode, TokenResponse, GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::app::{parse_form, App};
+use crate::audit;
 use crate::clients::Client;
 use crate::device_code::DeviceCode;
 use crate::form::Form;
@@ -18,7 +21,7 @@ use crate::store::SessionStore;
 use crate::tokens::{Grant, Issued, RefreshError};
 
 impl<S: SessionStore> App<S> {
-    pub(crate) fn token(&self, parts: &Parts, body: &[u8]) -> Reply {
+    pub(crate) fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         let form = match parse_form(body) {
             Ok(f) => f,
             Err(e) => return e.reply(),
@@ -32,9 +35,10 @@ impl<S: SessionStore> App<S> {
             Err(e) => return e.reply(),
         };
         if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
-            self.poll(client, &form)
+            self.poll(client, &form, peer)
         } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
-            self.refresh(client, &form).unwrap_or_else(|e| e.reply())
+            self.refresh(client, &form, peer)
+                .unwrap_or_else(|e| e.reply())
         } else {
             OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -45,7 +49,7 @@ impl<S: SessionStore> App<S> {
     }
 
     /// RFC 8628 §3.4: the device access token request.
-    fn poll(&self, client: &Client, form: &Form<'_>) -> Reply {
+    fn poll(&self, client: &Client, form: &Form<'_>, peer: IpAddr) -> Reply {
         if !client.device_grant {
             return OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -60,15 +64,16 @@ impl<S: SessionStore> App<S> {
             Err(e) => return OAuthError::invalid_request(e.to_string()).reply(),
         };
         let now = self.clock.now();
-        let outcome = match DeviceCode::parse(&raw) {
-            Some(code) => self
-                .store
-                .poll(&code, client.id, now, &self.settings.poll, || {
-                    self.tokens.new_family(now)
-                }),
+        let Some(code) = DeviceCode::parse(&raw) else {
             // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
-            None => PollOutcome::Invalid,
+            self.metrics.poll(PollOutcome::Invalid);
+            return response::poll_error(ErrorCode::InvalidGrant);
         };
+        let outcome = self
+            .store
+            .poll(&code, client.id, now, &self.settings.poll, || {
+                self.tokens.new_family(now)
+            });
         self.metrics.poll(outcome);
         match outcome {
             PollOutcome::Pending => response::poll_error(ErrorCode::AuthorizationPending),
@@ -76,10 +81,12 @@ impl<S: SessionStore> App<S> {
             PollOutcome::Denied => response::poll_error(ErrorCode::AccessDenied),
             PollOutcome::Expired => response::poll_error(ErrorCode::ExpiredToken),
             PollOutcome::Invalid => response::poll_error(ErrorCode::InvalidGrant),
-            PollOutcome::Replayed { family } => {
+            PollOutcome::Replayed { family, user } => {
                 // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
                 // compromised; what was issued from it is revoked.
                 self.tokens.revoke_family(family);
+                let user = &self.settings.users.get(user).username;
+                audit::replay_revoked(&client.client_id, user, code.user_code, peer);
                 response::poll_error(ErrorCode::InvalidGrant)
             }
             PollOutcome::Issue {
@@ -94,13 +101,15 @@ impl<S: SessionStore> App<S> {
                 };
                 let issued = self.tokens.issue(grant, family, client.refresh_grant, now);
                 self.metrics.token_issued(false);
+                let user = &self.settings.users.get(user).username;
+                audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
                 self.token_response(issued)
             }
         }
     }
 
     /// RFC 6749 §6: refreshing an access token, with rotation.
-    fn refresh(&self, client: &Client, form: &Form<'_>) -> Result<Reply, OAuthError> {
+    fn refresh(&self, client: &Client, form: &Form<'_>, peer: IpAddr) -> Result<Reply, OAuthError> {
         if !client.refresh_grant {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -128,9 +137,16 @@ impl<S: SessionStore> App<S> {
                 RefreshError::ScopeExceeded => {
                     OAuthError::new(ErrorCode::InvalidScope, e.to_string())
                 }
+                RefreshError::Reused { user } => {
+                    let user = &self.settings.users.get(user).username;
+                    audit::refresh_reused(&client.client_id, user, peer);
+                    OAuthError::new(ErrorCode::InvalidGrant, e.to_string())
+                }
                 _ => OAuthError::new(ErrorCode::InvalidGrant, e.to_string()),
             })?;
         self.metrics.token_issued(true);
+        let user = &self.settings.users.get(issued.user).username;
+        audit::token_issued(&client.client_id, user, None, peer);
         Ok(self.token_response(issued))
     }
 

@@ -14,6 +14,7 @@ use super::pages::{self, ConsentFacts};
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, paths, Visit};
 use crate::app::App;
+use crate::audit::{self, Via};
 use crate::form::Form;
 use crate::response::Reply;
 use crate::session::{Decision, State};
@@ -107,6 +108,7 @@ impl<S: SessionStore> App<S> {
         // RFC 8628 §5.1: checked before the code is looked at, so a throttled guesser
         // learns nothing, right or wrong.
         if let Err(t) = limiter.check(&keys, visit.now) {
+            self.audit_throttled(visit, t, Some(user));
             let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
             return html::with_retry_after(page, t.retry_after_ms);
         }
@@ -203,6 +205,15 @@ impl<S: SessionStore> App<S> {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
                 let client = self.settings.clients.get(info.client);
+                let username = &self.settings.users.get(user).username;
+                audit::decided(
+                    approved,
+                    Via::Pages,
+                    &client.client_id,
+                    username,
+                    code,
+                    visit.peer,
+                );
                 let title = if approved {
                     "Device connected"
                 } else {

@@ -36,7 +36,7 @@ mod display;
 mod sign_in;
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -44,7 +44,7 @@ use hyper::header::COOKIE;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
-use crate::app::{App, PeerAddr};
+use crate::app::App;
 use crate::clock::Millis;
 use crate::config::Settings;
 use crate::form::Form;
@@ -144,6 +144,8 @@ impl Verification {
 struct Visit {
     parts: Parts,
     now: Millis,
+    /// The client's address (the TCP peer).
+    peer: IpAddr,
     /// The client's address as a rate-limit subject.
     ip: Subject,
     /// This browser's web session, if its cookie names a live one.
@@ -194,7 +196,7 @@ fn allowed(path: &str) -> Option<&'static str> {
 impl<S: SessionStore> App<S> {
     /// Answers a request for one of the person's pages. Every refusal is a readable
     /// HTML page with a 4xx status.
-    pub(crate) async fn verification_page<B>(&self, req: Request<B>) -> Reply
+    pub(crate) async fn verification_page<B>(&self, req: Request<B>, peer: IpAddr) -> Reply
     where
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -241,10 +243,6 @@ impl<S: SessionStore> App<S> {
             (req.into_parts().0, None)
         };
         let now = self.clock.now();
-        let ip = parts
-            .extensions
-            .get::<PeerAddr>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
         let cookies = parts.headers.get_all(COOKIE).iter().map(|v| v.as_bytes());
         let session = self
             .verification
@@ -254,7 +252,8 @@ impl<S: SessionStore> App<S> {
         let visit = Visit {
             parts,
             now,
-            ip: RateLimiter::ip(ip),
+            peer,
+            ip: RateLimiter::ip(peer),
             session,
         };
         let Some(body) = body else {
@@ -332,6 +331,20 @@ impl<S: SessionStore> App<S> {
             "This form is no longer valid, so nothing was done. Open the page again and retry.",
             Some((back_to, "Open the page again")),
         )
+    }
+
+    /// Logs a refusal by one of the pages' rate limits.
+    fn audit_throttled(&self, visit: &Visit, t: rate_limit::Throttled, user: Option<UserId>) {
+        use rate_limit::{Attempt, Subject};
+        let limit = match (t.key.attempt, t.key.subject) {
+            (Attempt::UserCode, Subject::Ip(_)) => "user_code_per_ip",
+            (Attempt::UserCode, _) => "user_code_per_account",
+            (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
+            (Attempt::SignIn, _) => "sign_in_per_username",
+            (Attempt::NewSession, _) => "new_web_sessions_per_ip",
+        };
+        let user = user.map(|u| self.settings.users.get(u).username.as_str());
+        crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
     }
 
     /// 503 when the web session map is full.

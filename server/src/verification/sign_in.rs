@@ -11,6 +11,7 @@ use hyper::StatusCode;
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, pages, paths, Visit};
 use crate::app::App;
+use crate::audit;
 use crate::form::Form;
 use crate::response::Reply;
 use crate::store::SessionStore;
@@ -99,6 +100,7 @@ impl<S: SessionStore> App<S> {
             },
         ];
         if let Err(t) = limiter.check(&keys, visit.now) {
+            self.audit_throttled(visit, t, None);
             let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
             return html::with_retry_after(page, t.retry_after_ms);
         }
@@ -108,6 +110,8 @@ impl<S: SessionStore> App<S> {
             .await
         else {
             limiter.record_failure(&keys, visit.now);
+            let known = self.settings.users.by_username(&username);
+            audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
             return again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS);
         };
         limiter.forget(&keys[1]);

@@ -276,7 +276,7 @@ async fn full_store_answers_503_temporarily_unavailable() {
     );
     let s = TestServer::start_with(&config).await;
     s.authorize("tv").await;
-    s.authorize("tv").await;
+    s.authorize("tv-b").await;
     s.post(DA, "client_id=tv")
         .await
         .assert_oauth_error(503, "temporarily_unavailable");
@@ -284,4 +284,88 @@ async fn full_store_answers_503_temporarily_unavailable() {
     s.advance_ms((EXPIRES_IN + 30) * 1000);
     s.app.sweep(usize::MAX);
     assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
+}
+
+/// Quotas, for the tests below: 5 a second per source with a burst of 10, a client's
+/// share half of 40 sessions.
+fn quota_config() -> String {
+    test_config()
+        .replace(
+            "[admin]",
+            "[quotas]\nper_source_rate = 5.0\nper_source_burst = 10\nclient_share = 0.5\n[admin]",
+        )
+        .replace(
+            "expired_retention = 30",
+            "expired_retention = 30\nmax_sessions = 40",
+        )
+}
+
+#[tokio::test]
+async fn one_source_flooding_device_authorization_gets_429_and_others_are_served() {
+    // RFC 8628 §5.2: one client on one address filled the whole session cap, and every
+    // other client and address then got 503. Now the source's bucket runs dry first.
+    let s = TestServer::start_with(&quota_config()).await;
+    let mut refused = None;
+    for i in 0..20 {
+        let a = s.post(DA, "client_id=tv").await;
+        if a.status != 200 {
+            refused = Some((i, a));
+            break;
+        }
+    }
+    let (i, a) = refused.expect("a flood from one address is never refused");
+    assert_eq!(i, 10, "the burst is 10");
+    a.assert_oauth_error(429, "temporarily_unavailable");
+    // 5 a second: one comes back after 200 ms.
+    assert_eq!(a.header("retry-after"), Some("1"));
+    assert!(a.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("this address"));
+    // Another address, same client: served (the quota is the source's).
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = s
+        .send(
+            other
+                .post(format!("{}{DA}", s.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("client_id=tv"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // The flooding source gets one back as its bucket refills.
+    s.advance_ms(200);
+    assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
+    let metrics = String::from_utf8(s.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        metrics.contains("deviceflow_throttled_total{limit=\"per_source\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn one_client_holds_at_most_its_share_of_the_sessions() {
+    // A public client needs no secret: whoever floods in its name, from however many
+    // addresses, takes at most its share of the cap, and other clients keep the rest.
+    let s = TestServer::start_with(
+        &quota_config().replace("per_source_rate = 5.0", "per_source_rate = 0"),
+    )
+    .await;
+    for _ in 0..20 {
+        s.authorize("tv").await;
+    }
+    let a = s.post(DA, "client_id=tv").await;
+    a.assert_oauth_error(429, "temporarily_unavailable");
+    assert!(a.header("retry-after").is_some());
+    for _ in 0..20 {
+        s.authorize("tv-b").await;
+    }
+    // The cap itself is still 503.
+    let full = s
+        .post_with(DA, "", &[("authorization", &basic("conf", CONF_SECRET))])
+        .await;
+    full.assert_oauth_error(503, "temporarily_unavailable");
 }

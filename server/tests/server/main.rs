@@ -5,6 +5,7 @@
 
 mod common;
 
+mod audit;
 mod bad_input;
 mod binary;
 mod browser;

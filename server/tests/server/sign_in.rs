@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deviceflow_server::app::PeerAddr;
 use deviceflow_server::verification::rate_limit::{
     SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_USERNAME,
 };
@@ -233,10 +232,10 @@ async fn in_process(
     if method == "POST" {
         req = req.header("content-type", "application/x-www-form-urlencoded");
     }
-    let mut req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-    req.extensions_mut()
-        .insert(PeerAddr(peer.parse::<SocketAddr>().unwrap()));
-    let r = app.handle(req).await;
+    let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let r = app
+        .handle(req, peer.parse::<SocketAddr>().unwrap().ip())
+        .await;
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r.into_body().collect().await.unwrap().to_bytes();

@@ -130,7 +130,10 @@ async fn call(app: &App, path: &str, body: String, admin: bool) -> (u16, serde_j
         req = req.header("authorization", format!("Bearer {ADMIN_TOKEN}"));
     }
     let resp = app
-        .handle(req.body(Full::new(Bytes::from(body))).unwrap())
+        .handle(
+            req.body(Full::new(Bytes::from(body))).unwrap(),
+            deviceflow_server::NO_PEER,
+        )
         .await;
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();

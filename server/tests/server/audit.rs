@@ -1,0 +1,320 @@
+//! The audit log of the binary, as an operator reads it: `--log-format json`, one
+//! event per act (approvals, tokens, replays, refresh reuse, failed sign-ins,
+//! throttling) naming client, user, user code and source, and never a secret. The log
+//! is grepped for every secret this test used.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use deviceflow_server::config::sha256_hex;
+use deviceflow_server::verification::password;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
+const ADMIN: &str = "audit-admin-token-0123456789abcdef";
+const SECRET: &str = "printer-secret-0123456789";
+const PASSWORD: &str = "alice-correct-horse";
+const WRONG_PASSWORD: &str = "alice-wrong-battery-staple";
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+fn config(port: u16) -> String {
+    format!(
+        r#"
+        listen = "127.0.0.1:{port}"
+        [device]
+        interval = 1
+        [quotas]
+        per_source_rate = 1.0
+        per_source_burst = 6
+        [admin]
+        token = "{ADMIN}"
+        [[clients]]
+        client_id = "tv"
+        scopes = ["openid"]
+        [[clients]]
+        client_id = "printer"
+        secret_sha256 = "{}"
+        scopes = ["openid"]
+        [[users]]
+        username = "alice"
+        password_hash = "{}"
+        "#,
+        sha256_hex(SECRET),
+        password::hash_with(PASSWORD, password::test_params())
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The value of the hidden form field `name` in a page.
+fn form_field(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} field in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn audit_events_name_who_and_where_and_never_a_secret() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("deviceflow-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.toml");
+    std::fs::write(&path, config(port)).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .env_remove("DEVICEFLOW_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut secrets: Vec<String> = vec![
+        ADMIN.into(),
+        SECRET.into(),
+        PASSWORD.into(),
+        WRONG_PASSWORD.into(),
+    ];
+    let post = |path: &str, form: &[(&str, &str)]| http.post(format!("{base}{path}")).form(form);
+    let json = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
+
+    // A device flow: approved through the admin endpoint, redeemed, then replayed.
+    let da = json(
+        post("/oauth/device_authorization", &[("client_id", "tv")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let device_code = da["device_code"].as_str().unwrap().to_owned();
+    let user_code = da["user_code"].as_str().unwrap().to_owned();
+    secrets.push(device_code.clone());
+    let approved = post(
+        "/admin/decisions",
+        &[
+            ("user_code", &user_code),
+            ("action", "approve"),
+            ("user", "alice"),
+        ],
+    )
+    .bearer_auth(ADMIN)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(approved.status(), 200);
+    let poll = [
+        ("client_id", "tv"),
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", device_code.as_str()),
+    ];
+    let token = json(post("/oauth/token", &poll).send().await.unwrap()).await;
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let refresh = token["refresh_token"].as_str().unwrap().to_owned();
+    secrets.extend([access, refresh.clone()]);
+    // Refresh, then reuse of the rotated refresh token.
+    let refreshed = json(
+        post(
+            "/oauth/token",
+            &[
+                ("client_id", "tv"),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+            ],
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    secrets.push(refreshed["access_token"].as_str().unwrap().to_owned());
+    secrets.push(refreshed["refresh_token"].as_str().unwrap().to_owned());
+    let reused = json(
+        post(
+            "/oauth/token",
+            &[
+                ("client_id", "tv"),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+            ],
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(reused["error"], "invalid_grant");
+
+    // The device code, presented again.
+    let replay = json(post("/oauth/token", &poll).send().await.unwrap()).await;
+    assert_eq!(replay["error"], "invalid_grant");
+
+    // A confidential client authenticates with its secret, and is denied.
+    let conf = json(
+        post(
+            "/oauth/device_authorization",
+            &[("client_id", "printer"), ("client_secret", SECRET)],
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    secrets.push(conf["device_code"].as_str().unwrap().to_owned());
+    let conf_code = conf["user_code"].as_str().unwrap().to_owned();
+    let denied = post(
+        "/admin/decisions",
+        &[
+            ("user_code", &conf_code),
+            ("action", "deny"),
+            ("user", "alice"),
+        ],
+    )
+    .bearer_auth(ADMIN)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(denied.status(), 200);
+
+    // A failed sign-in on the pages, then a good one.
+    let page = http
+        .get(format!("{base}/device/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("the sign-in page sets a cookie");
+    let csrf = form_field(&page.text().await.unwrap(), "csrf");
+    secrets.push(cookie.split_once('=').unwrap().1.to_owned());
+    secrets.push(csrf.clone());
+    let sign_in = |password: &'static str| {
+        http.post(format!("{base}/device/login"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", "alice"),
+                ("password", password),
+            ])
+    };
+    assert_eq!(sign_in(WRONG_PASSWORD).send().await.unwrap().status(), 400);
+    let signed_in = sign_in(PASSWORD).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    if let Some(c) = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
+        secrets.push(value.to_owned());
+    }
+
+    // Throttled: one source past its burst of device authorizations.
+    let mut throttled = false;
+    for _ in 0..10 {
+        let r = post("/oauth/device_authorization", &[("client_id", "tv")])
+            .send()
+            .await
+            .unwrap();
+        throttled |= r.status() == 429;
+    }
+    assert!(throttled);
+
+    // Stop the server and read everything it logged.
+    terminate(child.id());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    let events: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &Value| v["target"] == "audit")
+        .collect();
+    let find = |event: &str| {
+        events
+            .iter()
+            .find(|v| v["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} event in:\n{log}"))
+    };
+    let approved = find("approved");
+    assert_eq!(approved["via"], "admin");
+    assert_eq!(approved["client"], "tv");
+    assert_eq!(approved["user"], "alice");
+    assert_eq!(approved["user_code"], user_code.as_str());
+    assert_eq!(approved["source"], "127.0.0.1");
+    let denied = find("denied");
+    assert_eq!(
+        (denied["client"].as_str(), denied["user_code"].as_str()),
+        (Some("printer"), Some(conf_code.as_str()))
+    );
+    let issued = find("token_issued");
+    assert_eq!(
+        (issued["grant"].as_str(), issued["user"].as_str()),
+        (Some("device_code"), Some("alice"))
+    );
+    assert_eq!(issued["user_code"], user_code.as_str());
+    let replayed = find("device_code_replayed");
+    assert_eq!(
+        (replayed["user_code"].as_str(), replayed["level"].as_str()),
+        (Some(user_code.as_str()), Some("WARN"))
+    );
+    assert_eq!(find("refresh_token_reused")["user"], "alice");
+    assert!(events
+        .iter()
+        .any(|v| v["event"] == "token_issued" && v["grant"] == "refresh_token"));
+    let failed = find("sign_in_failed");
+    assert_eq!(
+        (failed["user"].as_str(), failed["source"].as_str()),
+        (Some("alice"), Some("127.0.0.1"))
+    );
+    let throttle = find("throttled");
+    assert_eq!(
+        (throttle["limit"].as_str(), throttle["client"].as_str()),
+        (Some("per_source"), Some("tv"))
+    );
+
+    for secret in &secrets {
+        assert!(!secret.is_empty());
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log holds a secret ({}…):\n{log}",
+            &secret[..4]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Stops the server we started, by its PID, with SIGTERM (a graceful stop).
+fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
