@@ -347,3 +347,94 @@ async fn one_client_cannot_fill_the_session_map_with_sign_in_forms() {
         assert_eq!(again.status, 200);
     }
 }
+
+/// `n` sign-in POSTs at once, all from one browser (one cookie, one form), all for
+/// `username` with a wrong password; the statuses, in no particular order.
+async fn parallel_wrong_passwords(s: &TestServer, username: &str, n: usize) -> Vec<u16> {
+    let mut p = Person::new(s);
+    p.get("/device/login").await;
+    let cookie = p.cookie.clone().unwrap();
+    let body = format!(
+        "csrf={}&username={username}&password=guess",
+        p.csrf.clone().unwrap()
+    );
+    let posts = (0..n).map(|_| {
+        let req = s
+            .http
+            .post(format!("{}/device/login", s.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        tokio::spawn(async move { req.send().await.expect("request").status().as_u16() })
+    });
+    let mut statuses = Vec::with_capacity(n);
+    for post in posts.collect::<Vec<_>>() {
+        statuses.push(post.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_for_one_username_are_evaluated_at_most_the_limit() {
+    let s = server().await;
+    let statuses = parallel_wrong_passwords(&s, "alice", 256).await;
+    // 400 "Wrong username or password" is a password that was checked.
+    let evaluated = statuses.iter().filter(|&&st| st == 400).count();
+    assert!(
+        (1..=SIGN_IN_LIMIT_PER_USERNAME.max_failures as usize).contains(&evaluated),
+        "{evaluated} of 256 parallel guesses were evaluated"
+    );
+    // The others were refused unevaluated: throttled, or the hashing pool was full.
+    assert!(
+        statuses.iter().all(|st| [400, 429, 503].contains(st)),
+        "{statuses:?}"
+    );
+    // And the limit still holds afterwards, even for the right password.
+    let mut p = Person::new(&s);
+    let after = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(after.status, 429);
+}
+
+#[tokio::test]
+async fn anonymous_sign_in_pages_keep_nothing_on_the_server() {
+    let s = server().await;
+    // More visits than the old session map held (100,000), from 400 addresses.
+    for i in 0..100_001u32 {
+        let peer = format!("10.0.{}.{}:4000", (i % 400) / 200, i % 200 + 1);
+        let page = in_process(&s.app, &peer, "GET", "/device/login", None, "").await;
+        assert_eq!(page.status, 200, "visit {i}: {}", page.heading());
+    }
+    assert!(s.app.verification.sessions.is_empty());
+    assert!(s.app.verification.limiter.is_empty());
+    // A new visitor signs in and approves a device.
+    let da = s.authorize("tv").await;
+    let mut p = Person::new(&s);
+    assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
+    p.open_consent(&da.user_code).await;
+    let done = p.decide(&da.user_code, "approve").await;
+    assert_eq!((done.status, done.heading()), (200, "Device connected"));
+    assert_eq!(s.app.verification.sessions.len(), 1);
+}
+
+#[tokio::test]
+async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
+    let s = server().await;
+    let mut people = Vec::new();
+    for _ in 0..17 {
+        let mut p = Person::new(&s);
+        assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
+        people.push(p);
+    }
+    assert_eq!(s.app.verification.sessions.len(), 16);
+    // The first sign-in was evicted; the second and the last still stand.
+    assert_eq!(
+        people[0].get("/device").await.location(),
+        Some("/device/login")
+    );
+    assert_eq!(people[1].get("/device").await.status, 200);
+    assert_eq!(people[16].get("/device").await.status, 200);
+    // Another user is not affected.
+    let mut bob = Person::new(&s);
+    assert_eq!(bob.sign_in("bob").await.heading(), "Connect a device");
+    assert_eq!(s.app.verification.sessions.len(), 17);
+}
