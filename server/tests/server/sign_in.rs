@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use deviceflow_server::app::PeerAddr;
+use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::rate_limit::{
     SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_USERNAME,
 };
@@ -310,42 +311,29 @@ async fn the_ip_limit_is_per_tcp_peer_address() {
 }
 
 #[tokio::test]
-async fn one_client_cannot_fill_the_session_map_with_sign_in_forms() {
-    use deviceflow_server::verification::rate_limit::NEW_SESSIONS_PER_IP;
-    let app = app("http://127.0.0.1");
-    for _ in 0..NEW_SESSIONS_PER_IP.max_failures {
-        let page = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
-        assert_eq!(page.status, 200);
-    }
-    let refused = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
-    assert_eq!(refused.status, 429);
-    assert!(refused.header("set-cookie").is_none());
+async fn a_sign_in_form_lasts_thirty_minutes_and_its_cookie_is_kept_meanwhile() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let first = p.get("/device/login").await;
+    assert!(first.header("set-cookie").is_some());
+    let token = p.csrf.clone();
+    // Another tab: the same cookie and the same form token, nothing new to store.
+    let again = p.get("/device/login").await;
+    assert!(again.header("set-cookie").is_none());
+    assert_eq!(again.csrf(), token);
+    s.advance_ms(SIGN_IN_FORM_TTL_MS);
+    let fields = [("username", "alice"), ("password", "alice-password")];
+    let expired = p.submit("/device/login", &fields).await;
     assert_eq!(
-        app.verification.sessions.len(),
-        NEW_SESSIONS_PER_IP.max_failures as usize
+        (expired.status, expired.heading()),
+        (403, "This form has expired")
     );
-    // Others are not affected, and a browser that keeps its cookie is never counted.
-    let other = in_process(&app, "192.0.2.2:1", "GET", "/device/login", None, "").await;
-    assert_eq!(other.status, 200);
-    let cookie = other
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    for _ in 0..3 {
-        let again = in_process(
-            &app,
-            "192.0.2.1:1",
-            "GET",
-            "/device/login",
-            Some(&cookie),
-            "",
-        )
-        .await;
-        assert_eq!(again.status, 200);
-    }
+    // Opening the page again gives a new form that works.
+    let renewed = p.get("/device/login").await;
+    assert!(renewed.header("set-cookie").is_some());
+    assert_ne!(renewed.csrf(), token);
+    assert_eq!(p.submit("/device/login", &fields).await.status, 303);
+    assert!(s.app.verification.limiter.is_empty());
 }
 
 /// `n` sign-in POSTs at once, all from one browser (one cookie, one form), all for
