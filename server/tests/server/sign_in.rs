@@ -426,3 +426,69 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
     assert_eq!(bob.sign_in("bob").await.heading(), "Connect a device");
     assert_eq!(s.app.verification.sessions.len(), 17);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
+    let s = TestServer::start_with(&people_config().replace(
+        "[admin]",
+        "[limits]\npassword_hash_workers = 1\npassword_hash_queue = 1\n[admin]",
+    ))
+    .await;
+    let hashing = &s.app.verification.hashing;
+    // The one worker and the one queue slot, held until the test lets go.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
+    for _ in 0..2 {
+        let hold = std::sync::Arc::clone(&hold);
+        hashing
+            .try_run(move |_| {
+                let _ = hold.lock().unwrap().recv();
+            })
+            .unwrap();
+    }
+    let mut p = Person::new(&s);
+    p.get("/device/login").await;
+    let body = format!(
+        "csrf={}&username=alice&password=guess",
+        p.csrf.clone().unwrap()
+    );
+    let cookie = p.cookie.clone().unwrap();
+    let burst: Vec<_> = (0..64)
+        .map(|_| {
+            let req = s
+                .http
+                .post(format!("{}/device/login", s.base))
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            tokio::spawn(async move {
+                let r = req.send().await.expect("request");
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").cloned();
+                (status, retry, r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for answer in burst {
+        let (status, retry, body) = answer.await.unwrap();
+        // Nothing was verified: no 400. Refusals from the pool or, while many of the
+        // burst hold a count for an instant, from the per-IP limit.
+        assert!([503, 429].contains(&status), "{status}: {body}");
+        if status == 503 {
+            busy += 1;
+            assert_eq!(retry.as_ref().map(|v| v.to_str().unwrap()), Some("2"));
+            assert!(body.contains("Sign-in is busy right now"), "{body}");
+        }
+    }
+    assert!(busy > 0);
+    assert_eq!((hashing.in_flight(), hashing.threads()), (2, 1));
+    // Refused attempts were not guesses: once the pool is free, alice signs in.
+    drop(release);
+    while hashing.in_flight() > 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(s.app.verification.limiter.is_empty());
+    let signed = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(signed.status, 303);
+}
