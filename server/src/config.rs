@@ -114,7 +114,19 @@ pub struct LimitsConfig {
     pub idle_timeout_ms: u64,
     /// Time a client has to send the request body, milliseconds.
     pub body_read_timeout_ms: u64,
+    /// Threads that verify passwords at sign-in, each with one argon2 buffer (19 MiB at
+    /// the default cost); 0: one per core.
+    pub password_hash_workers: usize,
+    /// Sign-ins that may wait for a hashing thread; beyond workers + queue, sign-in
+    /// answers 503 at once. Absent: twice the workers.
+    pub password_hash_queue: Option<usize>,
 }
+
+/// The most password hashing threads a configuration may ask for.
+pub const MAX_PASSWORD_HASH_WORKERS: usize = 1024;
+
+/// The longest password hashing queue a configuration may ask for.
+pub const MAX_PASSWORD_HASH_QUEUE: usize = 65_536;
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -123,6 +135,18 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 75_000,
             body_read_timeout_ms: 10_000,
+            password_hash_workers: 0,
+            password_hash_queue: None,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The hashing threads, with 0 resolved to the number of cores.
+    fn resolved_password_hash_workers(&self) -> usize {
+        match self.password_hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }
@@ -325,6 +349,10 @@ pub struct Settings {
     pub header_read_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     pub body_read_timeout_ms: u64,
+    /// Password hashing threads (resolved: never 0).
+    pub password_hash_workers: usize,
+    /// Sign-ins that may wait for a hashing thread.
+    pub password_hash_queue: usize,
     pub admin_token: Option<String>,
     pub clients: Clients,
     pub users: Users,
@@ -408,6 +436,25 @@ impl Settings {
         }
         let max_sessions_per_client =
             ((d.max_sessions as f64 * q.client_share).ceil() as usize).clamp(1, d.max_sessions);
+        if file.limits.password_hash_workers > MAX_PASSWORD_HASH_WORKERS {
+            return invalid(format!(
+                "limits.password_hash_workers ({}) must be at most {MAX_PASSWORD_HASH_WORKERS} \
+                 (0: one per core); each holds one argon2 buffer (19 MiB at the default cost)",
+                file.limits.password_hash_workers
+            ));
+        }
+        let password_hash_workers = file.limits.resolved_password_hash_workers();
+        let password_hash_queue = file
+            .limits
+            .password_hash_queue
+            .unwrap_or(2 * password_hash_workers);
+        if password_hash_queue > MAX_PASSWORD_HASH_QUEUE {
+            return invalid(format!(
+                "limits.password_hash_queue ({password_hash_queue}) must be at most \
+                 {MAX_PASSWORD_HASH_QUEUE}: sign-ins beyond the workers should be told to \
+                 retry, not wait in line"
+            ));
+        }
         if let Some(issuer) = &file.issuer {
             if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
                 return invalid(format!(
@@ -552,6 +599,8 @@ impl Settings {
             header_read_timeout_ms: file.limits.header_read_timeout_ms,
             idle_timeout_ms: file.limits.idle_timeout_ms,
             body_read_timeout_ms: file.limits.body_read_timeout_ms,
+            password_hash_workers,
+            password_hash_queue,
             admin_token: file.admin.token,
             clients: Clients::new(clients, index),
             users: Users::new(users, user_index),
@@ -595,6 +644,22 @@ mod tests {
             .by_client_id("print-service")
             .is_some_and(|c| !c.is_public()));
         assert!(s.admin_token.is_some());
+    }
+
+    #[test]
+    fn password_hashing_defaults_to_one_worker_per_core_and_a_queue_of_twice_that() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let s = Settings::from_file(FileConfig::parse("", "t.toml").unwrap()).unwrap();
+        assert_eq!(
+            (s.password_hash_workers, s.password_hash_queue),
+            (cores, 2 * cores)
+        );
+        let text = "[limits]\npassword_hash_workers = 3";
+        let s = Settings::from_file(FileConfig::parse(text, "t.toml").unwrap()).unwrap();
+        assert_eq!((s.password_hash_workers, s.password_hash_queue), (3, 6));
+        let text = "[limits]\npassword_hash_workers = 3\npassword_hash_queue = 0";
+        let s = Settings::from_file(FileConfig::parse(text, "t.toml").unwrap()).unwrap();
+        assert_eq!((s.password_hash_workers, s.password_hash_queue), (3, 0));
     }
 
     #[test]
@@ -683,6 +748,14 @@ mod tests {
             (
                 "[device]\ninterval = 30\n[limits]\nidle_timeout_ms = 30000",
                 "limits.idle_timeout_ms",
+            ),
+            (
+                "[limits]\npassword_hash_workers = 5000",
+                "limits.password_hash_workers (5000) must be at most 1024",
+            ),
+            (
+                "[limits]\npassword_hash_queue = 100000",
+                "limits.password_hash_queue (100000) must be at most 65536",
             ),
             (
                 "[[users]]\nusername = \"a\"\npassword_hash = \"hunter2\"",

@@ -105,23 +105,30 @@ impl<S: SessionStore> App<S> {
                 subject: Subject::Account(user),
             },
         ];
-        // RFC 8628 §5.1: checked before the code is looked at, so a throttled guesser
-        // learns nothing, right or wrong.
-        if let Err(t) = limiter.check(&keys, visit.now) {
-            self.audit_throttled(visit, t, Some(user));
-            let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
-            return html::with_retry_after(page, t.retry_after_ms);
-        }
+        // RFC 8628 §5.1: counted before the code is looked at (and refunded if it was
+        // right), so a throttled guesser learns nothing, right or wrong, and parallel
+        // guesses get no more tries than sequential ones.
+        let ticket = match limiter.try_acquire(keys, visit.now) {
+            Ok(ticket) => ticket,
+            Err(t) => {
+                self.audit_throttled(visit, t, Some(user));
+                let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
+                return html::with_retry_after(page, t.retry_after_ms);
+            }
+        };
         // RFC 8628 §6.1: case, dashes, spaces and characters outside the alphabet do
         // not matter. What is not even shaped like a code is not a guess, and is not
         // counted.
         let Some(code) = UserCode::normalize(&typed) else {
+            ticket.refund();
             return again(StatusCode::BAD_REQUEST, NOT_A_CODE);
         };
         if self.decidable(code, visit.now).is_none() {
-            limiter.record_failure(&keys, visit.now);
+            // The wrong guess stays counted.
+            drop(ticket);
             return again(StatusCode::BAD_REQUEST, CODE_NOT_VALID);
         }
+        ticket.refund();
         self.verification.sessions.set_entered(&id, Some(code));
         html::redirect(paths::CONSENT)
     }

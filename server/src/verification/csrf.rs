@@ -1,16 +1,28 @@
-//! Cross-site request forgery tokens: one per web session, in a hidden field of every
-//! form, compared in constant time when the form comes back.
+//! Cross-site request forgery tokens, in a hidden field of every form, compared in
+//! constant time when the form comes back.
 //!
-//! The synchronizer-token pattern (OWASP): the token lives server-side with the web
-//! session, so a forged POST from another site, which carries the cookie but cannot
-//! read our pages, cannot carry the token. `SameSite=Lax` on the cookie is a second
-//! layer, not the defence. Even the sign-in form has one (login CSRF): a person is
-//! given an anonymous web session before signing in.
+//! Signed in: the synchronizer-token pattern (OWASP). The token lives server-side with
+//! the web session, so a forged POST from another site, which carries the cookie but
+//! cannot read our pages, cannot carry the token.
+//!
+//! The sign-in form (login CSRF: otherwise another site could sign a person into the
+//! attacker's account): the signed double-submit pattern, so that a visitor costs the
+//! server nothing until a sign-in succeeds. The browser gets a cookie holding a random
+//! nonce and an expiry, MAC'd with a per-process key ([`SignInCsrf`]); the form's field
+//! is another MAC of that nonce. Another site can neither read the field nor forge a
+//! cookie whose field it would know. A restart changes the key, and forms shown before
+//! it are refused as expired, as sessions are.
+//!
+//! `SameSite=Lax` on the cookie is a second layer, not the defence.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::clock::Millis;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";
@@ -48,9 +60,145 @@ impl std::fmt::Debug for CsrfToken {
     }
 }
 
+/// How long a sign-in form stays valid after it was first shown to a browser.
+pub const SIGN_IN_FORM_TTL_MS: Millis = 30 * 60 * 1000;
+
+const NONCE_BYTES: usize = 16;
+const MAC_BYTES: usize = 32;
+/// Nonce, expiry (milliseconds, big-endian), MAC.
+const COOKIE_BYTES: usize = NONCE_BYTES + 8 + MAC_BYTES;
+
+/// What a browser that has not signed in holds: proof that this server gave it a
+/// sign-in form, until `expires_at`. Lives only in the cookie.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SignInCookie {
+    nonce: [u8; NONCE_BYTES],
+    pub expires_at: Millis,
+}
+
+impl std::fmt::Debug for SignInCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInCookie")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sign-in form's CSRF check, stateless: a per-process HMAC-SHA256 key.
+pub struct SignInCsrf {
+    key: [u8; 32],
+}
+
+impl Default for SignInCsrf {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        SignInCsrf { key }
+    }
+}
+
+impl SignInCsrf {
+    /// A new sign-in cookie, valid from `now`, and its value for `Set-Cookie`.
+    pub fn issue(&self, now: Millis) -> (SignInCookie, String) {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let cookie = SignInCookie {
+            nonce,
+            expires_at: now.saturating_add(SIGN_IN_FORM_TTL_MS),
+        };
+        let mut value = [0u8; COOKIE_BYTES];
+        value[..NONCE_BYTES].copy_from_slice(&nonce);
+        value[NONCE_BYTES..NONCE_BYTES + 8].copy_from_slice(&cookie.expires_at.to_be_bytes());
+        let mac = self
+            .cookie_mac(&value[..NONCE_BYTES + 8])
+            .finalize()
+            .into_bytes();
+        value[NONCE_BYTES + 8..].copy_from_slice(&mac);
+        (cookie, URL_SAFE_NO_PAD.encode(value))
+    }
+
+    /// Reads a cookie value: `None` unless this process made it (MAC checked in
+    /// constant time) and it has not expired at `now`.
+    pub fn open(&self, value: &str, now: Millis) -> Option<SignInCookie> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let bytes: [u8; COOKIE_BYTES] = bytes.try_into().ok()?;
+        let (signed, mac) = bytes.split_at(NONCE_BYTES + 8);
+        self.cookie_mac(signed).verify_slice(mac).ok()?;
+        let cookie = SignInCookie {
+            nonce: signed[..NONCE_BYTES].try_into().ok()?,
+            expires_at: u64::from_be_bytes(signed[NONCE_BYTES..].try_into().ok()?),
+        };
+        (now < cookie.expires_at).then_some(cookie)
+    }
+
+    /// The value of the form's CSRF field for `cookie`.
+    pub fn token(&self, cookie: &SignInCookie) -> String {
+        URL_SAFE_NO_PAD.encode(self.field_mac(cookie))
+    }
+
+    /// Whether `presented` is the form field for `cookie`, decided in constant time.
+    pub fn matches(&self, cookie: &SignInCookie, presented: Option<&str>) -> bool {
+        let Some(decoded) = presented.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()) else {
+            return false;
+        };
+        bool::from(decoded.as_slice().ct_eq(&self.field_mac(cookie)))
+    }
+
+    fn keyed(&self, purpose: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        // One key, two uses: each MAC says what it is for.
+        mac.update(purpose);
+        mac
+    }
+
+    fn cookie_mac(&self, signed: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.keyed(b"deviceflow sign-in cookie\0");
+        mac.update(signed);
+        mac
+    }
+
+    fn field_mac(&self, cookie: &SignInCookie) -> [u8; MAC_BYTES] {
+        let mut mac = self.keyed(b"deviceflow sign-in csrf field\0");
+        mac.update(&cookie.nonce);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_in_cookie_opens_only_here_only_untampered_and_only_until_it_expires() {
+        let csrf = SignInCsrf::default();
+        let (cookie, value) = csrf.issue(1_000);
+        assert_eq!(cookie.expires_at, 1_000 + SIGN_IN_FORM_TTL_MS);
+        assert_eq!(csrf.open(&value, 1_000), Some(cookie));
+        assert_eq!(csrf.open(&value, cookie.expires_at - 1), Some(cookie));
+        assert_eq!(csrf.open(&value, cookie.expires_at), None);
+        // Another process (key) did not make it.
+        assert_eq!(SignInCsrf::default().open(&value, 1_000), None);
+        // A later expiry written in by hand breaks the MAC.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
+        bytes[NONCE_BYTES + 7] ^= 1;
+        assert_eq!(csrf.open(&URL_SAFE_NO_PAD.encode(&bytes), 1_000), None);
+        assert_eq!(csrf.open("", 1_000), None);
+        assert_eq!(csrf.open(&value[..40], 1_000), None);
+    }
+
+    #[test]
+    fn only_the_field_of_the_cookies_nonce_matches() {
+        let csrf = SignInCsrf::default();
+        let (mine, _) = csrf.issue(0);
+        let (theirs, _) = csrf.issue(0);
+        let token = csrf.token(&mine);
+        assert!(csrf.matches(&mine, Some(&token)));
+        assert!(!csrf.matches(&theirs, Some(&token)));
+        assert!(!SignInCsrf::default().matches(&mine, Some(&token)));
+        assert!(!csrf.matches(&mine, None));
+        assert!(!csrf.matches(&mine, Some("")));
+        assert!(!csrf.matches(&mine, Some(&token[..40])));
+    }
 
     #[test]
     fn only_the_same_token_matches() {

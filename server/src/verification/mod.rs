@@ -2,8 +2,8 @@
 //! `verification_uri` where someone signs in, types the code their device shows,
 //! and approves or denies it; and the device-display page with the code as a QR code.
 //!
-//! Owns routing under `/device`, web sessions, CSRF, sign-in, rate limits on guessing
-//! and every HTML answer. It does not own device authorization sessions: a decision
+//! Owns routing under `/device`, web sessions, CSRF, sign-in, the password hashing
+//! pool, rate limits on guessing and every HTML answer. It does not own device authorization sessions: a decision
 //! goes through [`SessionStore::decide`], the same call the admin endpoint makes.
 //!
 //! The flow, with the checklist rows each step holds (../shared/rfc8628-checklist.md):
@@ -24,6 +24,7 @@
 //! (UI-13), `Cache-Control: no-store`, and never the device_code (UI-03).
 
 pub mod csrf;
+pub mod hash_pool;
 pub mod html;
 pub mod pages;
 pub mod password;
@@ -37,7 +38,6 @@ mod sign_in;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hyper::header::COOKIE;
@@ -53,6 +53,8 @@ use crate::store::SessionStore;
 use crate::user_code::UserCode;
 use crate::users::{User, UserId, Users};
 
+use csrf::{SignInCookie, SignInCsrf};
+use hash_pool::{Busy, HashPool};
 use html::Frame;
 use rate_limit::{RateLimiter, Subject};
 use web_session::{CookiePolicy, SessionId, WebSession, WebSessions};
@@ -75,17 +77,18 @@ pub fn is_page(path: &str) -> bool {
 
 /// The state of the person's side.
 pub struct Verification {
+    /// Signed-in browsers; nobody else is kept.
     pub sessions: WebSessions,
     pub limiter: RateLimiter,
     pub cookie: CookiePolicy,
-    /// The first configured user's hash: the cost the dummy hash copies. `None` when
-    /// no user has a password: then nobody can sign in, and no answer takes longer
-    /// than another.
-    cost_model: Option<String>,
-    /// A hash to verify against when the username is unknown. Made on the first
-    /// sign-in attempt, whoever it is for, so start-up pays no argon2 run and the
-    /// first attempt costs the same for a known and an unknown username.
-    dummy_hash: Arc<OnceLock<String>>,
+    /// Where passwords are verified: a bounded pool, not tokio's blocking threads.
+    pub hashing: HashPool,
+    /// The sign-in form's stateless CSRF check.
+    sign_in_csrf: SignInCsrf,
+    /// A hash to verify against when the username is unknown, with the cost of the
+    /// first configured user's hash. `None` when no user has a password: then nobody
+    /// can sign in, and no answer takes longer than another.
+    dummy_hash: Option<String>,
     /// The issuer's host, shown on every page.
     site: String,
     verification_uri: String,
@@ -94,7 +97,11 @@ pub struct Verification {
 impl Verification {
     /// Made once per app.
     pub fn new(settings: &Settings, issuer: &str) -> Verification {
-        let cost_model = settings.users.iter().find_map(|u| u.password_hash.clone());
+        let dummy_hash = settings
+            .users
+            .iter()
+            .find_map(|u| u.password_hash.as_deref())
+            .map(password::dummy_like);
         let site = issuer
             .split_once("://")
             .map_or(issuer, |(_, rest)| rest)
@@ -103,8 +110,9 @@ impl Verification {
             sessions: WebSessions::default(),
             limiter: RateLimiter::default(),
             cookie: CookiePolicy::for_issuer(issuer),
-            cost_model,
-            dummy_hash: Arc::new(OnceLock::new()),
+            hashing: HashPool::new(settings.password_hash_workers, settings.password_hash_queue),
+            sign_in_csrf: SignInCsrf::default(),
+            dummy_hash,
             site,
             verification_uri: format!("{issuer}{}", paths::DEVICE),
         }
@@ -116,27 +124,26 @@ impl Verification {
         self.limiter.sweep(now);
     }
 
-    /// The user whose password this is, or `None`. Argon2 runs on the blocking pool.
-    /// An unknown username, or a user without a password, is verified against the
-    /// dummy hash: every refusal costs one argon2 verification, like a wrong password.
-    async fn authenticate(&self, users: &Users, username: &str, password: &str) -> Option<UserId> {
-        let cost_model = self.cost_model.clone()?;
+    /// The user whose password this is, or `None`; `Err(Busy)` at once, with nothing
+    /// verified, when the hashing pool is full. An unknown username, or a user
+    /// without a password, is verified against the dummy hash: every refusal costs
+    /// one argon2 verification, like a wrong password.
+    async fn authenticate(
+        &self,
+        users: &Users,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<UserId>, Busy> {
+        let Some(dummy) = &self.dummy_hash else {
+            return Ok(None);
+        };
         let user = users.by_username(username);
-        let real = user.and_then(|u| u.password_hash.clone());
-        let is_real = real.is_some();
-        let dummy = Arc::clone(&self.dummy_hash);
-        let password = password.to_owned();
-        let matched = tokio::task::spawn_blocking(move || {
-            let dummy = dummy.get_or_init(|| password::dummy_like(&cost_model));
-            password::verify(real.as_deref().unwrap_or(dummy), &password)
-        })
-        .await
-        .unwrap_or(false);
-        if matched && is_real {
-            user.map(|u| u.id)
-        } else {
-            None
-        }
+        let real = user.and_then(|u| u.password_hash.as_deref());
+        let verifying = self
+            .hashing
+            .verify(real.unwrap_or(dummy).to_owned(), password.to_owned())?;
+        let matched = verifying.outcome().await;
+        Ok(user.filter(|_| matched && real.is_some()).map(|u| u.id))
     }
 }
 
@@ -150,13 +157,20 @@ struct Visit {
     ip: Subject,
     /// This browser's web session, if its cookie names a live one.
     session: Option<(SessionId, WebSession)>,
+    /// Otherwise, the sign-in form's cookie, if it holds a valid one.
+    sign_in_cookie: Option<SignInCookie>,
+}
+
+/// What the cookie holds: a signed-in session's id, or a sign-in form's cookie.
+enum CookieValue {
+    Session(SessionId),
+    SignIn(SignInCookie),
 }
 
 impl Visit {
-    /// The session, if someone is signed in on it.
+    /// The session, and who is signed in on it.
     fn signed_in(&self) -> Option<(SessionId, WebSession, UserId)> {
-        self.session
-            .and_then(|(id, s)| s.user.map(|user| (id, s, user)))
+        self.session.map(|(id, s)| (id, s, s.user))
     }
 
     /// A query parameter; `Err` if the query is not a valid form encoding.
@@ -244,17 +258,24 @@ impl<S: SessionStore> App<S> {
         };
         let now = self.clock.now();
         let cookies = parts.headers.get_all(COOKIE).iter().map(|v| v.as_bytes());
-        let session = self
-            .verification
-            .cookie
-            .read(cookies)
-            .and_then(|id| Some((id, self.verification.sessions.get(&id, now)?)));
+        let v = &self.verification;
+        let cookie = v.cookie.read(cookies, |value| {
+            SessionId::decode(value)
+                .map(CookieValue::Session)
+                .or_else(|| v.sign_in_csrf.open(value, now).map(CookieValue::SignIn))
+        });
+        let (session, sign_in_cookie) = match cookie {
+            Some(CookieValue::Session(id)) => (v.sessions.get(&id, now).map(|s| (id, s)), None),
+            Some(CookieValue::SignIn(c)) => (None, Some(c)),
+            None => (None, None),
+        };
         let visit = Visit {
             parts,
             now,
             peer,
             ip: RateLimiter::ip(peer),
             session,
+            sign_in_cookie,
         };
         let Some(body) = body else {
             return match path.as_str() {
@@ -322,8 +343,8 @@ impl<S: SessionStore> App<S> {
         )
     }
 
-    /// 403 for a form that did not come back with its session's CSRF token: forged, or
-    /// older than its session.
+    /// 403 for a form that did not come back with its CSRF token: forged, or older than
+    /// its session or sign-in cookie.
     fn stale_form(&self, back_to: &str) -> Reply {
         self.plain_page(
             StatusCode::FORBIDDEN,
@@ -341,13 +362,12 @@ impl<S: SessionStore> App<S> {
             (Attempt::UserCode, _) => "user_code_per_account",
             (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
             (Attempt::SignIn, _) => "sign_in_per_username",
-            (Attempt::NewSession, _) => "new_web_sessions_per_ip",
         };
         let user = user.map(|u| self.settings.users.get(u).username.as_str());
         crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
     }
 
-    /// 503 when the web session map is full.
+    /// 503 when the web session map is full (only a sign-in adds to it).
     fn busy(&self) -> Reply {
         self.plain_page(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,12 +5,16 @@
 //! dummy verification that makes an unknown username cost what a wrong password costs.
 //! It does not own who may sign in (`sign_in.rs`) or how often (`rate_limit.rs`).
 //!
-//! Verification is CPU-bound (tens of milliseconds by design): callers run it on
-//! tokio's blocking pool, never on a worker thread that serves polls.
+//! Verification is CPU-bound (tens of milliseconds by design) and takes the hash's
+//! memory cost (19 MiB by default): the server runs it on the hashing pool
+//! (`hash_pool.rs`) with [`verify_in`], never on a thread that serves polls.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{
+    Output, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 /// Why a configured `password_hash` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,18 +71,77 @@ pub fn verify(phc: &str, password: &str) -> bool {
         .is_ok()
 }
 
-/// A hash of a random password with the same algorithm and cost as `like`, to verify
-/// against when the username is unknown, so that answer takes as long as a wrong
-/// password for a real user.
+/// [`verify`], hashing into `memory` instead of a fresh allocation: the caller keeps
+/// one buffer and reuses it, growing it only for a costlier hash. Same result as
+/// [`verify`] for every input; the outputs are compared in constant time.
+pub fn verify_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    // Carries the output length of `expected`, as `verify` does.
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        // Freed before the larger one is made: never two buffers at once.
+        *memory = Vec::new();
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = &mut out[..expected.len()];
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out,
+        &mut memory[..blocks],
+    );
+    hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
+}
+
+/// A PHC string with the same algorithm, version, cost and output length as `like`,
+/// but a random salt and a random output, to verify against when the username is
+/// unknown: verifying it costs what verifying `like` costs, so that answer takes as
+/// long as a wrong password for a real user, and no password matches it (that would
+/// take finding an argon2 preimage of random bytes). Making it costs no argon2 run.
 pub fn dummy_like(like: &str) -> String {
-    let params = PasswordHash::new(like)
-        .ok()
-        .and_then(|p| Params::try_from(&p).ok())
-        .unwrap_or(Params::DEFAULT);
-    let mut random = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut random);
-    let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    hash_with(&password, params)
+    let fallback;
+    let model = match PasswordHash::new(like) {
+        Ok(model) if model.hash.is_some() => model,
+        _ => {
+            fallback = hash_with("", Params::DEFAULT);
+            PasswordHash::new(&fallback).expect("our own hash parses")
+        }
+    };
+    let mut rng = rand::thread_rng();
+    let mut salt = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("a 16-byte salt is valid");
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let output = &mut output[..model.hash.map_or(Params::DEFAULT_OUTPUT_LEN, |h| h.len())];
+    rng.fill_bytes(output);
+    PasswordHash {
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).expect("the model's output length is valid")),
+        ..model
+    }
+    .to_string()
 }
 
 /// The smallest argon2id cost, for tests only: verifying takes microseconds.
@@ -122,6 +185,26 @@ mod tests {
         let dummy = dummy_like(&real);
         let params = |s: &str| s.split('$').nth(3).map(str::to_owned);
         assert_eq!(params(&real), params(&dummy));
+        assert_eq!(check(&dummy), Ok(()));
         assert!(!verify(&dummy, "pw"));
+        assert!(!verify(&dummy, ""));
+        assert_ne!(dummy, dummy_like(&real));
+    }
+
+    #[test]
+    fn verifying_in_a_reused_buffer_agrees_with_verify() {
+        let mut memory = Vec::new();
+        let small = hash_with("correct horse", test_params());
+        let large = hash_with(
+            "correct horse",
+            Params::new(1024, 1, 1, None).expect("valid parameters"),
+        );
+        for phc in [&small, &large, &small] {
+            assert!(verify_in(phc, "correct horse", &mut memory));
+            assert!(!verify_in(phc, "correct hors", &mut memory));
+        }
+        // Grown once to the larger cost, and kept.
+        assert_eq!(memory.len(), 1024);
+        assert!(!verify_in("not a hash", "x", &mut memory));
     }
 }

@@ -4,10 +4,14 @@
 //! > it is recommended that the server rate-limit user code attempts.
 //! > (RFC 8628 §5.1)
 //!
-//! Each subject gets a fixed window that opens at its first failure; once it holds
-//! `max_failures` failures, further attempts are refused until the window closes.
-//! Successes are not counted. Windows are filed in the project's [`ExpiryWheel`], so
-//! the sweep forgets closed windows without scanning the open ones.
+//! Each subject gets a fixed window that opens at its first attempt; once it holds
+//! `max_failures` attempts, further attempts are refused until the window closes.
+//! An attempt is counted *before* it is evaluated, in the same critical section as
+//! the check ([`RateLimiter::try_acquire`]), so parallel guesses cannot all pass the
+//! check before any of them is counted; a success is refunded afterwards
+//! ([`Ticket::refund`]), so only failures stay counted. Windows are filed in the
+//! project's [`ExpiryWheel`], so the sweep forgets closed windows without scanning
+//! the open ones.
 //!
 //! The client IP is the TCP peer address. Behind a reverse proxy every request has the
 //! proxy's address, and the per-IP limit then applies to everyone at once: this server
@@ -57,14 +61,6 @@ pub const SIGN_IN_LIMIT_PER_IP: Limit = Limit {
     window_ms: TEN_MINUTES,
 };
 
-/// Anonymous web sessions (sign-in forms) one IP address may open in ten minutes:
-/// each is kept server-side for its CSRF token, so one client must not fill the map
-/// that everyone's sign-ins need. Generous, for many people behind one NAT.
-pub const NEW_SESSIONS_PER_IP: Limit = Limit {
-    max_failures: 300,
-    window_ms: TEN_MINUTES,
-};
-
 /// Subjects tracked at once. When full, a subject not yet tracked is refused until the
 /// sweep frees room: failing closed, since failing open would let an attacker who
 /// fills the map guess without limit.
@@ -75,8 +71,6 @@ pub const MAX_TRACKED: usize = 1_000_000;
 pub enum Attempt {
     UserCode,
     SignIn,
-    /// Not a guess, but counted the same way: opening an anonymous web session.
-    NewSession,
 }
 
 /// Who is guessing.
@@ -105,7 +99,6 @@ impl Key {
             (Attempt::UserCode, _) => CODE_LIMIT_PER_ACCOUNT,
             (Attempt::SignIn, Subject::Ip(_)) => SIGN_IN_LIMIT_PER_IP,
             (Attempt::SignIn, _) => SIGN_IN_LIMIT_PER_USERNAME,
-            (Attempt::NewSession, _) => NEW_SESSIONS_PER_IP,
         }
     }
 }
@@ -117,7 +110,37 @@ pub struct Throttled {
     pub retry_after_ms: Millis,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// An attempt counted against its keys by [`RateLimiter::try_acquire`]. Dropping it
+/// leaves the attempt counted, as a failure: a request that is cancelled halfway (the
+/// client went away) costs its guess like any other.
+#[must_use = "dropping a ticket counts the attempt as a failure; refund a success"]
+pub struct Ticket<'a, const N: usize> {
+    limiter: &'a RateLimiter,
+    keys: [Key; N],
+    /// When each key's window opened, to refund only into the window that counted it.
+    opened: [Millis; N],
+}
+
+impl<const N: usize> Ticket<'_, N> {
+    /// The attempt succeeded, or was never evaluated: it is not counted after all.
+    pub fn refund(self) {
+        let mut windows = self
+            .limiter
+            .windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (key, opened) in self.keys.iter().zip(self.opened) {
+            if let Some(w) = windows.get_mut(key).filter(|w| w.opened == opened) {
+                w.failures = w.failures.saturating_sub(1);
+                if w.failures == 0 {
+                    windows.remove(key);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
     opened: Millis,
     failures: u32,
@@ -168,18 +191,38 @@ impl RateLimiter {
         Subject::Username(self.usernames.hash_one(typed))
     }
 
-    /// Refuses the attempt if any of `keys` is over its limit; the longest wait wins.
-    pub fn check(&self, keys: &[Key], now: Millis) -> Result<(), Throttled> {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+    /// Counts an attempt against each of `keys`, unless one of them is over its limit:
+    /// then nothing is counted, and the longest wait is reported. Check and count are
+    /// one critical section, so of any number of parallel attempts at most the limit
+    /// get a ticket. The attempt stays counted unless its ticket is refunded.
+    pub fn try_acquire<const N: usize>(
+        &self,
+        keys: [Key; N],
+        now: Millis,
+    ) -> Result<Ticket<'_, N>, Throttled> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let mut worst: Option<Throttled> = None;
-        for &key in keys {
+        let mut untracked = 0;
+        for key in keys {
             let limit = key.limit();
             let retry_after_ms = match windows.get(&key) {
-                Some(w) if w.failures >= limit.max_failures => {
-                    (w.opened + limit.window_ms).saturating_sub(now)
+                Some(w) if now < w.opened + limit.window_ms => {
+                    if w.failures >= limit.max_failures {
+                        (w.opened + limit.window_ms).saturating_sub(now)
+                    } else {
+                        0
+                    }
                 }
-                None if windows.len() >= self.max_tracked => limit.window_ms,
-                _ => 0,
+                Some(_) => 0,
+                None => {
+                    untracked += 1;
+                    // Failing closed: see MAX_TRACKED.
+                    if windows.len() + untracked > self.max_tracked {
+                        limit.window_ms
+                    } else {
+                        0
+                    }
+                }
             };
             if retry_after_ms > 0 && worst.is_none_or(|w| w.retry_after_ms < retry_after_ms) {
                 worst = Some(Throttled {
@@ -188,13 +231,10 @@ impl RateLimiter {
                 });
             }
         }
-        worst.map_or(Ok(()), Err)
-    }
-
-    /// Counts a failed attempt against each of `keys`.
-    pub fn record_failure(&self, keys: &[Key], now: Millis) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        for &key in keys {
+        if let Some(t) = worst {
+            return Err(t);
+        }
+        let opened = keys.map(|key| {
             let window_ms = key.limit().window_ms;
             let w = windows.entry(key).or_insert(Window {
                 opened: now,
@@ -210,7 +250,13 @@ impl RateLimiter {
                 self.wheel.schedule(w.opened + window_ms, key);
             }
             w.failures += 1;
-        }
+            w.opened
+        });
+        Ok(Ticket {
+            limiter: self,
+            keys,
+            opened,
+        })
     }
 
     /// Forgets `key`'s failures (a successful sign-in clears its username's count).
@@ -257,40 +303,94 @@ mod tests {
         }
     }
 
+    /// Counts `n` failed attempts against `key` at `now`.
+    fn fail(l: &RateLimiter, key: Key, n: u32, now: Millis) {
+        for _ in 0..n {
+            drop(l.try_acquire([key], now).expect("not throttled"));
+        }
+    }
+
     #[test]
     fn the_limit_holds_for_the_window_then_lifts() {
         let l = RateLimiter::default();
         let k = account(1);
         let max = CODE_LIMIT_PER_ACCOUNT.max_failures;
         for i in 0..max {
-            assert_eq!(l.check(&[k], i.into()), Ok(()));
-            l.record_failure(&[k], i.into());
+            drop(l.try_acquire([k], i.into()).unwrap());
         }
-        let refused = l.check(&[k], 100).unwrap_err();
+        let refused = l.try_acquire([k], 100).err().unwrap();
         assert_eq!(refused.key, k);
         assert_eq!(refused.retry_after_ms, TEN_MINUTES - 100);
         // Another account is not affected.
-        assert_eq!(l.check(&[account(2)], 100), Ok(()));
-        assert_eq!(l.check(&[k], TEN_MINUTES), Ok(()));
-        l.sweep(TEN_MINUTES);
+        assert!(l.try_acquire([account(2)], 100).is_ok());
+        assert!(l.try_acquire([k], TEN_MINUTES).is_ok());
+        l.sweep(2 * TEN_MINUTES);
         assert!(l.is_empty());
     }
 
     #[test]
-    fn the_longest_wait_is_reported() {
+    fn the_longest_wait_is_reported_and_a_refused_attempt_counts_nowhere() {
         let l = RateLimiter::default();
         let ip = Key {
             attempt: Attempt::UserCode,
             subject: RateLimiter::ip("192.0.2.1".parse().unwrap()),
         };
         for t in 0..20 {
-            l.record_failure(&[ip], t * 1000);
+            fail(&l, ip, 1, t * 1000);
         }
-        for t in 0..10 {
-            l.record_failure(&[account(1)], 5_000 + t);
-        }
-        let refused = l.check(&[ip, account(1)], 30_000).unwrap_err();
+        fail(&l, account(1), 10, 5_000);
+        let refused = l.try_acquire([ip, account(2)], 30_000).err().unwrap();
+        assert_eq!(refused.key, ip);
+        // account(2) was not charged for the refused attempt.
+        assert_eq!(l.len(), 2);
+        let refused = l.try_acquire([ip, account(1)], 30_000).err().unwrap();
         assert_eq!(refused.key, account(1));
+    }
+
+    #[test]
+    fn parallel_attempts_get_at_most_the_limit_of_tickets() {
+        let l = RateLimiter::default();
+        let k = account(1);
+        let granted = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..64 {
+                        if let Ok(ticket) = l.try_acquire([k], 0) {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            drop(ticket);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), CODE_LIMIT_PER_ACCOUNT.max_failures);
+    }
+
+    #[test]
+    fn a_refunded_attempt_is_not_counted() {
+        let l = RateLimiter::default();
+        let k = account(1);
+        for _ in 0..100 {
+            l.try_acquire([k], 0).unwrap().refund();
+        }
+        assert!(l.is_empty());
+        fail(&l, k, CODE_LIMIT_PER_ACCOUNT.max_failures - 1, 0);
+        let last = l.try_acquire([k], 1).unwrap();
+        assert!(l.try_acquire([k], 1).is_err());
+        last.refund();
+        assert!(l.try_acquire([k], 1).is_ok());
+    }
+
+    #[test]
+    fn a_refund_after_the_window_closed_leaves_the_new_window_alone() {
+        let l = RateLimiter::default();
+        let k = account(1);
+        let old = l.try_acquire([k], 0).unwrap();
+        fail(&l, k, 3, TEN_MINUTES);
+        old.refund();
+        fail(&l, k, CODE_LIMIT_PER_ACCOUNT.max_failures - 3, TEN_MINUTES);
+        assert!(l.try_acquire([k], TEN_MINUTES).is_err());
     }
 
     #[test]
@@ -309,8 +409,8 @@ mod tests {
     #[test]
     fn a_full_limiter_refuses_new_subjects() {
         let l = RateLimiter::new(1);
-        l.record_failure(&[account(1)], 0);
-        assert_eq!(l.check(&[account(1)], 0), Ok(()));
-        assert!(l.check(&[account(2)], 0).is_err());
+        fail(&l, account(1), 1, 0);
+        assert!(l.try_acquire([account(1)], 0).is_ok());
+        assert!(l.try_acquire([account(2)], 0).is_err());
     }
 }

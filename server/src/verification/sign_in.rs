@@ -2,12 +2,22 @@
 //!
 //! Sign-in is a form with a CSRF token (login CSRF: otherwise another site could sign
 //! a person into the attacker's account, and the person would approve the attacker's
-//! device as the attacker without noticing). Wrong passwords are rate-limited per
-//! username and per IP. Every refusal says the same thing, "wrong username or
-//! password", and costs one argon2 verification, whether or not the username exists.
+//! device as the attacker without noticing). The token is stateless (`csrf.rs`): a
+//! visitor who has not signed in costs the server nothing, and only a successful
+//! sign-in makes a web session, always a new one (no session fixation).
+//!
+//! Every attempt is counted against its username and its IP before the password is
+//! verified, and refunded if it succeeds ([`RateLimiter::try_acquire`]), so parallel
+//! guesses get no more tries than sequential ones. Verification runs on the bounded
+//! hashing pool; when it is full, sign-in answers 503 at once. Every refusal says the
+//! same thing, "wrong username or password", and costs one argon2 verification,
+//! whether or not the username exists.
+//!
+//! [`RateLimiter::try_acquire`]: super::rate_limit::RateLimiter::try_acquire
 
 use hyper::StatusCode;
 
+use super::hash_pool::Busy;
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, pages, paths, Visit};
 use crate::app::App;
@@ -18,44 +28,29 @@ use crate::store::SessionStore;
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 
+/// What `Retry-After` says when every hashing thread and queue slot is taken: a
+/// verification takes tens of milliseconds, so the pool frees up within a second or two.
+const HASHING_BUSY_RETRY_MS: u64 = 2_000;
+
 impl<S: SessionStore> App<S> {
-    /// `GET /device/login`: the sign-in form. A browser without a session gets an
-    /// anonymous one here, which holds the form's CSRF token.
+    /// `GET /device/login`: the sign-in form. A browser without a valid sign-in cookie
+    /// gets one here; it holds the form's CSRF nonce, and nothing is kept server-side.
     pub(super) fn sign_in_page(&self, visit: &Visit) -> Reply {
         let code = visit.query_user_code();
         if visit.signed_in().is_some() {
             return html::redirect(&pages::entry_url(code));
         }
-        let (token, cookie) = match visit.session {
-            Some((_, session)) => (session.csrf, None),
+        let csrf = &self.verification.sign_in_csrf;
+        let (cookie, set_cookie) = match visit.sign_in_cookie {
+            Some(cookie) => (cookie, None),
             None => {
-                let limiter = &self.verification.limiter;
-                let key = [Key {
-                    attempt: Attempt::NewSession,
-                    subject: visit.ip,
-                }];
-                if let Err(t) = limiter.check(&key, visit.now) {
-                    let page = self.plain_page(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "Too many visits",
-                        &format!(
-                            "This network opened the sign-in page too many times. Try again in {}.",
-                            pages::duration(t.retry_after_ms.div_ceil(1000))
-                        ),
-                        None,
-                    );
-                    return html::with_retry_after(page, t.retry_after_ms);
-                }
-                limiter.record_failure(&key, visit.now);
-                match self.verification.sessions.start(None, visit.now) {
-                    Ok((id, session)) => (session.csrf, Some(self.verification.cookie.set(&id))),
-                    Err(_) => return self.busy(),
-                }
+                let (cookie, value) = csrf.issue(visit.now);
+                (cookie, Some(self.verification.cookie.set(&value)))
             }
         };
-        let main = pages::sign_in(&token.encode(), code, "", None);
+        let main = pages::sign_in(&csrf.token(&cookie), code, "", None);
         let page = self.show(visit, StatusCode::OK, "Sign in", &main);
-        match cookie {
+        match set_cookie {
             Some(c) => html::with_cookie(page, &c),
             None => page,
         }
@@ -64,22 +59,21 @@ impl<S: SessionStore> App<S> {
     /// `POST /device/login`.
     pub(super) async fn sign_in(&self, visit: &Visit, form: &Form<'_>) -> Reply {
         let code = visit.query_user_code();
-        let Some((old_id, session)) = visit.session else {
-            return self.stale_form(&pages::sign_in_url(code));
-        };
-        if !session
-            .csrf
-            .matches(field(form, super::csrf::FIELD).as_deref())
-        {
-            return self.stale_form(&pages::sign_in_url(code));
-        }
-        if session.user.is_some() {
+        if visit.signed_in().is_some() {
+            // Signed in meanwhile (another tab): nothing to do.
             return html::redirect(&pages::entry_url(code));
         }
+        let csrf = &self.verification.sign_in_csrf;
+        let Some(cookie) = visit
+            .sign_in_cookie
+            .filter(|c| csrf.matches(c, field(form, super::csrf::FIELD).as_deref()))
+        else {
+            return self.stale_form(&pages::sign_in_url(code));
+        };
         let username = field(form, "username").unwrap_or_default();
         let password = field(form, "password").unwrap_or_default();
         let again = |status: StatusCode, message: &str| {
-            let main = pages::sign_in(&session.csrf.encode(), code, &username, Some(message));
+            let main = pages::sign_in(&csrf.token(&cookie), code, &username, Some(message));
             self.show(visit, status, "Sign in", &main)
         };
         if username.is_empty() || password.is_empty() {
@@ -89,40 +83,68 @@ impl<S: SessionStore> App<S> {
             );
         }
         let limiter = &self.verification.limiter;
-        let keys = [
-            Key {
-                attempt: Attempt::SignIn,
-                subject: visit.ip,
-            },
-            Key {
-                attempt: Attempt::SignIn,
-                subject: limiter.username(&username),
-            },
-        ];
-        if let Err(t) = limiter.check(&keys, visit.now) {
-            self.audit_throttled(visit, t, None);
-            let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
-            return html::with_retry_after(page, t.retry_after_ms);
-        }
-        let Some(user) = self
+        let by_username = Key {
+            attempt: Attempt::SignIn,
+            subject: limiter.username(&username),
+        };
+        let by_ip = Key {
+            attempt: Attempt::SignIn,
+            subject: visit.ip,
+        };
+        // Counted before the hash, in one step with the check: N parallel guesses get
+        // no more evaluations than N sequential ones.
+        let ticket = match limiter.try_acquire([by_ip, by_username], visit.now) {
+            Ok(ticket) => ticket,
+            Err(t) => {
+                self.audit_throttled(visit, t, None);
+                let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
+                return html::with_retry_after(page, t.retry_after_ms);
+            }
+        };
+        let authenticated = self
             .verification
             .authenticate(&self.settings.users, &username, &password)
-            .await
-        else {
-            limiter.record_failure(&keys, visit.now);
-            let known = self.settings.users.by_username(&username);
-            audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
-            return again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS);
+            .await;
+        let user = match authenticated {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                // The wrong guess stays counted.
+                drop(ticket);
+                let known = self.settings.users.by_username(&username);
+                audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
+                return again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS);
+            }
+            Err(Busy) => {
+                // Nothing was verified: not a guess.
+                ticket.refund();
+                audit::throttled(
+                    "password_hash_pool",
+                    None,
+                    None,
+                    visit.peer,
+                    HASHING_BUSY_RETRY_MS,
+                );
+                let page = again(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "Sign-in is busy right now, so your password was not checked. Try again in {}.",
+                        pages::duration(HASHING_BUSY_RETRY_MS.div_ceil(1000))
+                    ),
+                );
+                return html::with_retry_after(page, HASHING_BUSY_RETRY_MS);
+            }
         };
-        limiter.forget(&keys[1]);
-        // A new session on sign-in, never the anonymous one promoted (session fixation).
-        self.verification.sessions.end(&old_id);
-        let Ok((id, _)) = self.verification.sessions.start(Some(user), visit.now) else {
+        // A success is not a failure: the IP gets its try back, and the username's
+        // window is forgotten.
+        ticket.refund();
+        limiter.forget(&by_username);
+        // The first server-side session of this browser, with a new id.
+        let Ok((id, _)) = self.verification.sessions.start(user, visit.now) else {
             return self.busy();
         };
         html::with_cookie(
             html::redirect(&pages::entry_url(code)),
-            &self.verification.cookie.set(&id),
+            &self.verification.cookie.set(&id.encode()),
         )
     }
 

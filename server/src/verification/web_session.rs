@@ -1,11 +1,18 @@
 //! Web sessions: who is signed in on this browser, the CSRF token of its forms, and the
 //! user code it is deciding on. Kept in memory, keyed by a 256-bit random id that is
-//! the only thing the cookie holds.
+//! what the cookie holds once someone has signed in.
+//!
+//! Only a successful sign-in makes a web session: a visitor who has not signed in is
+//! kept nowhere on the server (the sign-in form's cookie is `csrf::SignInCookie`), so
+//! visitors cannot fill the map. Signed-in sessions are bounded per user
+//! ([`MAX_SESSIONS_PER_USER`], the oldest evicted first), so one account cannot either.
 //!
 //! Owns the session map, its expiry (through the project's [`ExpiryWheel`]) and the
 //! cookie's name and attributes. It does not own device authorization sessions
 //! (`store.rs`): a web session only names a user code, and the decision goes through
 //! `SessionStore::decide`.
+
+use std::collections::VecDeque;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -19,17 +26,18 @@ use crate::users::UserId;
 
 use super::csrf::CsrfToken;
 
-/// How long a browser that has not signed in keeps its session (and so the CSRF token
-/// of the sign-in form it was shown).
-pub const ANONYMOUS_TTL_MS: Millis = 30 * 60 * 1000;
-
 /// How long a sign-in lasts, from the moment of signing in. Short on purpose: this
 /// server signs people in only to approve devices, often on a phone that is not theirs.
 pub const SIGNED_IN_TTL_MS: Millis = 60 * 60 * 1000;
 
-/// Web sessions held at once; past it, new visitors get a 503 page until the sweep
-/// frees room. Bounds what anonymous visitors can make the server keep.
+/// Web sessions held at once; past it, a sign-in gets a 503 page until the sweep frees
+/// room. With [`MAX_SESSIONS_PER_USER`], only a deployment of more than 6,250 people
+/// all signed in on 16 browsers could reach it.
 pub const MAX_WEB_SESSIONS: usize = 100_000;
+
+/// Sessions one user holds at once (browsers, phones, repeated sign-ins); a 17th
+/// sign-in ends the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 16;
 
 const ID_BYTES: usize = 32;
 
@@ -61,11 +69,11 @@ impl std::fmt::Debug for SessionId {
     }
 }
 
-/// One browser's session.
+/// One signed-in browser's session.
 #[derive(Debug, Clone, Copy)]
 pub struct WebSession {
-    /// The signed-in person; `None` before sign-in.
-    pub user: Option<UserId>,
+    /// The signed-in person.
+    pub user: UserId,
     /// The token every form of this session must carry back.
     pub csrf: CsrfToken,
     pub expires_at: Millis,
@@ -83,6 +91,9 @@ pub struct Full;
 /// but one lock for all of them would still serialize sign-ins.
 pub struct WebSessions {
     map: DashMap<SessionId, WebSession, ahash::RandomState>,
+    /// Each user's sessions, oldest first. Lock order: an entry here may be held while
+    /// `map` is written, never the other way round.
+    by_user: DashMap<UserId, VecDeque<SessionId>, ahash::RandomState>,
     wheel: ExpiryWheel<SessionId>,
     max: usize,
 }
@@ -97,35 +108,34 @@ impl WebSessions {
     pub fn new(max: usize) -> WebSessions {
         WebSessions {
             map: DashMap::with_hasher(ahash::RandomState::new()),
+            by_user: DashMap::with_hasher(ahash::RandomState::new()),
             wheel: ExpiryWheel::new(),
             max,
         }
     }
 
-    /// Starts a session, anonymous or signed in, with a fresh id and CSRF token. A
-    /// sign-in always starts a new session rather than promoting the anonymous one, so
-    /// an id planted before sign-in is worthless after it (session fixation).
-    pub fn start(
-        &self,
-        user: Option<UserId>,
-        now: Millis,
-    ) -> Result<(SessionId, WebSession), Full> {
-        if self.map.len() >= self.max {
+    /// Starts `user`'s session at sign-in, with a fresh id and CSRF token: whatever
+    /// the browser held before is worthless after it (session fixation). If the user
+    /// already holds [`MAX_SESSIONS_PER_USER`], the oldest ends.
+    pub fn start(&self, user: UserId, now: Millis) -> Result<(SessionId, WebSession), Full> {
+        let mut mine = self.by_user.entry(user).or_default();
+        // A user at the bound makes room for themselves, even when the map is full.
+        if mine.len() >= MAX_SESSIONS_PER_USER {
+            if let Some(oldest) = mine.pop_front() {
+                self.map.remove(&oldest);
+            }
+        } else if self.map.len() >= self.max {
             return Err(Full);
         }
-        let ttl = if user.is_some() {
-            SIGNED_IN_TTL_MS
-        } else {
-            ANONYMOUS_TTL_MS
-        };
         let session = WebSession {
             user,
             csrf: CsrfToken::generate(),
-            expires_at: now.saturating_add(ttl),
+            expires_at: now.saturating_add(SIGNED_IN_TTL_MS),
             entered: None,
         };
         let id = SessionId::generate();
         self.map.insert(id, session);
+        mine.push_back(id);
         self.wheel.schedule(session.expires_at, id);
         Ok((id, session))
     }
@@ -147,9 +157,11 @@ impl WebSessions {
         }
     }
 
-    /// Ends a session (sign-out, or replaced by a sign-in).
+    /// Ends a session (sign-out).
     pub fn end(&self, id: &SessionId) {
-        self.map.remove(id);
+        if let Some((id, session)) = self.map.remove(id) {
+            self.forget_for_user(session.user, &id);
+        }
     }
 
     /// Removes expired sessions; returns how many.
@@ -157,8 +169,22 @@ impl WebSessions {
         self.wheel
             .take_due(now, usize::MAX)
             .into_iter()
-            .filter(|id| self.map.remove_if(id, |_, s| s.expires_at <= now).is_some())
+            .filter_map(|id| self.map.remove_if(&id, |_, s| s.expires_at <= now))
+            .map(|(id, session)| self.forget_for_user(session.user, &id))
             .count()
+    }
+
+    /// Drops `id` from `user`'s list, and the list when it is empty.
+    fn forget_for_user(&self, user: UserId, id: &SessionId) {
+        self.by_user.remove_if_mut(&user, |_, mine| {
+            mine.retain(|s| s != id);
+            mine.is_empty()
+        });
+    }
+
+    /// The sessions `user` holds.
+    pub fn count_for(&self, user: UserId) -> usize {
+        self.by_user.get(&user).map_or(0, |mine| mine.len())
     }
 
     pub fn len(&self) -> usize {
@@ -195,10 +221,11 @@ impl CookiePolicy {
         }
     }
 
-    /// The `Set-Cookie` value that hands `id` to the browser. No `Max-Age`: the cookie
-    /// ends with the browser session, and the server ends it sooner.
-    pub fn set(&self, id: &SessionId) -> String {
-        format!("{}={}; {}", self.name, id.encode(), self.attributes())
+    /// The `Set-Cookie` value that hands `value` (a session id, or a sign-in cookie) to
+    /// the browser. No `Max-Age`: the cookie ends with the browser session, and the
+    /// server ends it sooner.
+    pub fn set(&self, value: &str) -> String {
+        format!("{}={value}; {}", self.name, self.attributes())
     }
 
     /// The `Set-Cookie` value that removes the cookie.
@@ -215,14 +242,19 @@ impl CookiePolicy {
         }
     }
 
-    /// Finds this cookie's session id in the request's `Cookie` headers.
-    pub fn read<'a>(&self, cookie_headers: impl Iterator<Item = &'a [u8]>) -> Option<SessionId> {
+    /// The first value of this cookie in the request's `Cookie` headers that `parse`
+    /// accepts.
+    pub fn read<'a, T>(
+        &self,
+        cookie_headers: impl Iterator<Item = &'a [u8]>,
+        mut parse: impl FnMut(&str) -> Option<T>,
+    ) -> Option<T> {
         cookie_headers
             .filter_map(|h| std::str::from_utf8(h).ok())
             .flat_map(|h| h.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(name, _)| *name == self.name)
-            .find_map(|(_, value)| SessionId::decode(value.trim_matches('"')))
+            .find_map(|(_, value)| parse(value.trim_matches('"')))
     }
 }
 
@@ -233,45 +265,64 @@ mod tests {
     #[test]
     fn sessions_expire_and_are_swept() {
         let s = WebSessions::new(10);
-        let (anon, _) = s.start(None, 0).unwrap();
-        let (signed, session) = s.start(Some(UserId(1)), 0).unwrap();
+        let (early, session) = s.start(UserId(1), 0).unwrap();
+        let (late, _) = s.start(UserId(1), 1_000).unwrap();
         assert_eq!(session.expires_at, SIGNED_IN_TTL_MS);
-        assert!(s.get(&anon, ANONYMOUS_TTL_MS - 1).is_some());
-        assert!(s.get(&anon, ANONYMOUS_TTL_MS).is_none());
-        assert_eq!(s.sweep(ANONYMOUS_TTL_MS), 1);
-        assert_eq!(s.len(), 1);
-        assert!(s.get(&signed, ANONYMOUS_TTL_MS).is_some());
-        s.end(&signed);
+        assert!(s.get(&early, SIGNED_IN_TTL_MS - 1).is_some());
+        assert!(s.get(&early, SIGNED_IN_TTL_MS).is_none());
+        assert_eq!(s.sweep(SIGNED_IN_TTL_MS), 1);
+        assert_eq!((s.len(), s.count_for(UserId(1))), (1, 1));
+        assert!(s.get(&late, SIGNED_IN_TTL_MS).is_some());
+        s.end(&late);
         assert!(s.is_empty());
+        assert_eq!(s.count_for(UserId(1)), 0);
     }
 
     #[test]
     fn the_map_is_bounded() {
         let s = WebSessions::new(2);
-        s.start(None, 0).unwrap();
-        s.start(None, 0).unwrap();
-        assert_eq!(s.start(None, 0).unwrap_err(), Full);
+        s.start(UserId(1), 0).unwrap();
+        s.start(UserId(2), 0).unwrap();
+        assert_eq!(s.start(UserId(3), 0).unwrap_err(), Full);
+    }
+
+    #[test]
+    fn a_user_holds_at_most_the_bound_and_the_oldest_goes_first() {
+        let s = WebSessions::new(100);
+        let ids: Vec<_> = (0..=MAX_SESSIONS_PER_USER as u64)
+            .map(|t| s.start(UserId(1), t).unwrap().0)
+            .collect();
+        assert_eq!(s.len(), MAX_SESSIONS_PER_USER);
+        assert_eq!(s.count_for(UserId(1)), MAX_SESSIONS_PER_USER);
+        assert!(s.get(&ids[0], 100).is_none());
+        assert!(ids[1..].iter().all(|id| s.get(id, 100).is_some()));
+        // Evicted sessions are not swept twice, nor counted.
+        assert_eq!(s.sweep(SIGNED_IN_TTL_MS + 1_000), MAX_SESSIONS_PER_USER);
+        assert!(s.is_empty());
+        assert_eq!(s.count_for(UserId(1)), 0);
     }
 
     #[test]
     fn cookies_round_trip_and_take_the_host_prefix_behind_https() {
         let plain = CookiePolicy::for_issuer("http://127.0.0.1:8080");
         let id = SessionId::generate();
-        let set = plain.set(&id);
+        let set = plain.set(&id.encode());
         assert!(set.starts_with("deviceflow-session="));
         assert!(set.ends_with("; Path=/; HttpOnly; SameSite=Lax"), "{set}");
         let header = format!("other=1; deviceflow-session={}; x=y", id.encode());
-        assert_eq!(plain.read([header.as_bytes()].into_iter()), Some(id));
-        assert_eq!(
-            plain.read([&b"deviceflow-session=garbage"[..]].into_iter()),
-            None
-        );
+        let read = |policy: &CookiePolicy, header: &[u8]| {
+            policy.read([header].into_iter(), SessionId::decode)
+        };
+        assert_eq!(read(&plain, header.as_bytes()), Some(id));
+        assert_eq!(read(&plain, b"deviceflow-session=garbage"), None);
 
         let tls = CookiePolicy::for_issuer("https://auth.example.test");
-        assert!(tls.set(&id).starts_with("__Host-deviceflow-session="));
-        assert!(tls.set(&id).ends_with("; Secure"));
+        assert!(tls
+            .set(&id.encode())
+            .starts_with("__Host-deviceflow-session="));
+        assert!(tls.set(&id.encode()).ends_with("; Secure"));
         assert!(tls.clear().contains("Max-Age=0"));
         // The plain-http cookie is not read as the https one.
-        assert_eq!(tls.read([header.as_bytes()].into_iter()), None);
+        assert_eq!(read(&tls, header.as_bytes()), None);
     }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::rate_limit::{
     SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_USERNAME,
 };
@@ -309,40 +310,184 @@ async fn the_ip_limit_is_per_tcp_peer_address() {
 }
 
 #[tokio::test]
-async fn one_client_cannot_fill_the_session_map_with_sign_in_forms() {
-    use deviceflow_server::verification::rate_limit::NEW_SESSIONS_PER_IP;
-    let app = app("http://127.0.0.1");
-    for _ in 0..NEW_SESSIONS_PER_IP.max_failures {
-        let page = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
-        assert_eq!(page.status, 200);
-    }
-    let refused = in_process(&app, "192.0.2.1:1", "GET", "/device/login", None, "").await;
-    assert_eq!(refused.status, 429);
-    assert!(refused.header("set-cookie").is_none());
+async fn a_sign_in_form_lasts_thirty_minutes_and_its_cookie_is_kept_meanwhile() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let first = p.get("/device/login").await;
+    assert!(first.header("set-cookie").is_some());
+    let token = p.csrf.clone();
+    // Another tab: the same cookie and the same form token, nothing new to store.
+    let again = p.get("/device/login").await;
+    assert!(again.header("set-cookie").is_none());
+    assert_eq!(again.csrf(), token);
+    s.advance_ms(SIGN_IN_FORM_TTL_MS);
+    let fields = [("username", "alice"), ("password", "alice-password")];
+    let expired = p.submit("/device/login", &fields).await;
     assert_eq!(
-        app.verification.sessions.len(),
-        NEW_SESSIONS_PER_IP.max_failures as usize
+        (expired.status, expired.heading()),
+        (403, "This form has expired")
     );
-    // Others are not affected, and a browser that keeps its cookie is never counted.
-    let other = in_process(&app, "192.0.2.2:1", "GET", "/device/login", None, "").await;
-    assert_eq!(other.status, 200);
-    let cookie = other
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    for _ in 0..3 {
-        let again = in_process(
-            &app,
-            "192.0.2.1:1",
-            "GET",
-            "/device/login",
-            Some(&cookie),
-            "",
-        )
-        .await;
-        assert_eq!(again.status, 200);
+    // Opening the page again gives a new form that works.
+    let renewed = p.get("/device/login").await;
+    assert!(renewed.header("set-cookie").is_some());
+    assert_ne!(renewed.csrf(), token);
+    assert_eq!(p.submit("/device/login", &fields).await.status, 303);
+    assert!(s.app.verification.limiter.is_empty());
+}
+
+/// `n` sign-in POSTs at once, all from one browser (one cookie, one form), all for
+/// `username` with a wrong password; the statuses, in no particular order.
+async fn parallel_wrong_passwords(s: &TestServer, username: &str, n: usize) -> Vec<u16> {
+    let mut p = Person::new(s);
+    p.get("/device/login").await;
+    let cookie = p.cookie.clone().unwrap();
+    let body = format!(
+        "csrf={}&username={username}&password=guess",
+        p.csrf.clone().unwrap()
+    );
+    let posts = (0..n).map(|_| {
+        let req = s
+            .http
+            .post(format!("{}/device/login", s.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        tokio::spawn(async move { req.send().await.expect("request").status().as_u16() })
+    });
+    let mut statuses = Vec::with_capacity(n);
+    for post in posts.collect::<Vec<_>>() {
+        statuses.push(post.await.unwrap());
     }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_for_one_username_are_evaluated_at_most_the_limit() {
+    let s = server().await;
+    let statuses = parallel_wrong_passwords(&s, "alice", 256).await;
+    // 400 "Wrong username or password" is a password that was checked.
+    let evaluated = statuses.iter().filter(|&&st| st == 400).count();
+    assert!(
+        (1..=SIGN_IN_LIMIT_PER_USERNAME.max_failures as usize).contains(&evaluated),
+        "{evaluated} of 256 parallel guesses were evaluated"
+    );
+    // The others were refused unevaluated: throttled, or the hashing pool was full.
+    assert!(
+        statuses.iter().all(|st| [400, 429, 503].contains(st)),
+        "{statuses:?}"
+    );
+    // And the limit still holds afterwards, even for the right password.
+    let mut p = Person::new(&s);
+    let after = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(after.status, 429);
+}
+
+#[tokio::test]
+async fn anonymous_sign_in_pages_keep_nothing_on_the_server() {
+    let s = server().await;
+    // More visits than the old session map held (100,000), from 400 addresses.
+    for i in 0..100_001u32 {
+        let peer = format!("10.0.{}.{}:4000", (i % 400) / 200, i % 200 + 1);
+        let page = in_process(&s.app, &peer, "GET", "/device/login", None, "").await;
+        assert_eq!(page.status, 200, "visit {i}: {}", page.heading());
+    }
+    assert!(s.app.verification.sessions.is_empty());
+    assert!(s.app.verification.limiter.is_empty());
+    // A new visitor signs in and approves a device.
+    let da = s.authorize("tv").await;
+    let mut p = Person::new(&s);
+    assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
+    p.open_consent(&da.user_code).await;
+    let done = p.decide(&da.user_code, "approve").await;
+    assert_eq!((done.status, done.heading()), (200, "Device connected"));
+    assert_eq!(s.app.verification.sessions.len(), 1);
+}
+
+#[tokio::test]
+async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
+    let s = server().await;
+    let mut people = Vec::new();
+    for _ in 0..17 {
+        let mut p = Person::new(&s);
+        assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
+        people.push(p);
+    }
+    assert_eq!(s.app.verification.sessions.len(), 16);
+    // The first sign-in was evicted; the second and the last still stand.
+    assert_eq!(
+        people[0].get("/device").await.location(),
+        Some("/device/login")
+    );
+    assert_eq!(people[1].get("/device").await.status, 200);
+    assert_eq!(people[16].get("/device").await.status, 200);
+    // Another user is not affected.
+    let mut bob = Person::new(&s);
+    assert_eq!(bob.sign_in("bob").await.heading(), "Connect a device");
+    assert_eq!(s.app.verification.sessions.len(), 17);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
+    let s = TestServer::start_with(&people_config().replace(
+        "[admin]",
+        "[limits]\npassword_hash_workers = 1\npassword_hash_queue = 1\n[admin]",
+    ))
+    .await;
+    let hashing = &s.app.verification.hashing;
+    // The one worker and the one queue slot, held until the test lets go.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
+    for _ in 0..2 {
+        let hold = std::sync::Arc::clone(&hold);
+        hashing
+            .try_run(move |_| {
+                let _ = hold.lock().unwrap().recv();
+            })
+            .unwrap();
+    }
+    let mut p = Person::new(&s);
+    p.get("/device/login").await;
+    let body = format!(
+        "csrf={}&username=alice&password=guess",
+        p.csrf.clone().unwrap()
+    );
+    let cookie = p.cookie.clone().unwrap();
+    let burst: Vec<_> = (0..64)
+        .map(|_| {
+            let req = s
+                .http
+                .post(format!("{}/device/login", s.base))
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone());
+            tokio::spawn(async move {
+                let r = req.send().await.expect("request");
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").cloned();
+                (status, retry, r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for answer in burst {
+        let (status, retry, body) = answer.await.unwrap();
+        // Nothing was verified: no 400. Refusals from the pool or, while many of the
+        // burst hold a count for an instant, from the per-IP limit.
+        assert!([503, 429].contains(&status), "{status}: {body}");
+        if status == 503 {
+            busy += 1;
+            assert_eq!(retry.as_ref().map(|v| v.to_str().unwrap()), Some("2"));
+            assert!(body.contains("Sign-in is busy right now"), "{body}");
+        }
+    }
+    assert!(busy > 0);
+    assert_eq!((hashing.in_flight(), hashing.threads()), (2, 1));
+    // Refused attempts were not guesses: once the pool is free, alice signs in.
+    drop(release);
+    while hashing.in_flight() > 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(s.app.verification.limiter.is_empty());
+    let signed = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert_eq!(signed.status, 303);
 }
