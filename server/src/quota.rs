@@ -99,6 +99,11 @@ impl Source {
             v4 => v4,
         })
     }
+
+    /// The address this source is counted as (an IPv6 /64 as its first address).
+    pub fn ip(self) -> IpAddr {
+        self.0
+    }
 }
 
 impl std::fmt::Display for Source {

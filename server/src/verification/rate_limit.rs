@@ -18,10 +18,11 @@
 //! does not trust `X-Forwarded-For`, which any client can write.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::clock::Millis;
+use crate::quota::Source;
 use crate::expiry::ExpiryWheel;
 use crate::users::UserId;
 
@@ -173,17 +174,7 @@ impl RateLimiter {
 
     /// The subject for a client address.
     pub fn ip(addr: IpAddr) -> Subject {
-        let addr = match addr {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let s = v6.segments();
-                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-                }
-            },
-            v4 => v4,
-        };
-        Subject::Ip(addr)
+        Subject::Ip(Source::of(addr).ip())
     }
 
     /// The subject for a username as typed.
