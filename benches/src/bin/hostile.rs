@@ -290,6 +290,16 @@ fn report(args: &Args, run: &Run) -> bool {
         f.waiting_at_end,
         if f.finished > 0 { format!("; stopped by a final answer: {}", f.finished) } else { String::new() }
     );
+    let late = |p| {
+        percentile(&f.timer_late, p).map_or("-".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "- fleet's own timers woke late by p99 {}, max {} (client-side scheduling delay, a share of the latencies above that is not the server's)",
+        late(99.0),
+        late(100.0)
+    );
     match &run.sign_in {
         None => {}
         Some(Err(e)) => println!("- sign-in flood: not run: {e}"),

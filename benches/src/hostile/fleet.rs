@@ -54,6 +54,10 @@ pub struct FleetReport {
     pub finished: u64,
     /// Time from sending each poll to its answer, its failure, or the stop; sorted.
     pub latencies: Vec<Duration>,
+    /// How late each poll left after its timer was due; sorted. This is the client's
+    /// own scheduling delay (on a shared machine the server's threads compete with the
+    /// fleet's), a guide to how much of the latency may be the client's too.
+    pub timer_late: Vec<Duration>,
 }
 
 /// Starts the fleet on a thread of its own; the report comes back once `stop` fires.
@@ -87,6 +91,7 @@ async fn run(config: FleetConfig, stop: Stop) -> FleetReport {
     }
     let mut report = std::mem::take(&mut *lock(&report));
     report.latencies.sort_unstable();
+    report.timer_late.sort_unstable();
     report
 }
 
@@ -110,8 +115,9 @@ async fn device(
     let (device_code, mut interval) = loop {
         let req = form_post(paths::DEVICE_AUTHORIZATION, authorization.clone());
         let outcome = tokio::select! {
-            r = conn.send(req, config.timeout) => r,
+            biased;
             _ = stop.fired() => return,
+            r = conn.send(req, config.timeout) => r,
         };
         let granted = match &outcome {
             Ok(a) if a.status == StatusCode::OK => {
@@ -140,17 +146,20 @@ async fn device(
     let body = poll_body(&device_code);
     let mut next = Instant::now() + interval;
     loop {
+        let due = next.max(Instant::now());
         if !stop.sleep_until(next).await {
             return;
         }
         let sent = Instant::now();
         let outcome = tokio::select! {
-            r = conn.send(poll_request(body.clone()), config.timeout) => Some(r),
+            biased;
             _ = stop.fired() => None,
+            r = conn.send(poll_request(body.clone()), config.timeout) => Some(r),
         };
         let mut r = lock(&report);
         r.polls_sent += 1;
         r.latencies.push(sent.elapsed());
+        r.timer_late.push(sent - due);
         match outcome {
             None => {
                 r.waiting_at_end += 1;

@@ -100,11 +100,13 @@ async fn one_connection(
         report.sent += 1;
         let sent = Instant::now();
         let outcome = tokio::select! {
-            r = conn.send(req, REQUEST_TIMEOUT) => r,
+            // The stop first: an answer that comes after it is not counted.
+            biased;
             _ = stop.fired() => {
                 report.waiting_at_end += 1;
                 break;
             }
+            r = conn.send(req, REQUEST_TIMEOUT) => r,
         };
         match outcome {
             Ok(answer) => {

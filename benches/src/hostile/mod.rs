@@ -46,8 +46,9 @@ impl Stop {
     /// Sleeps until `at`; false if the stop fired first.
     pub async fn sleep_until(&mut self, at: Instant) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep_until(at) => !self.is_set(),
+            biased;
             _ = self.fired() => false,
+            _ = tokio::time::sleep_until(at) => true,
         }
     }
 }

@@ -82,8 +82,9 @@ async fn slot(config: SlowlorisConfig, at: Instant, mut stop: Stop) -> Slowloris
     }
     while !stop.is_set() {
         let stream = tokio::select! {
-            s = connect_from(config.source, config.target) => s,
+            biased;
             _ = stop.fired() => break,
+            s = connect_from(config.source, config.target) => s,
         };
         let stream = match stream {
             Ok(s) => s,
@@ -123,6 +124,8 @@ async fn hold(stream: TcpStream, byte_every: Duration, stop: &mut Stop) -> Held 
     let mut buf = [0u8; 1024];
     loop {
         tokio::select! {
+            biased;
+            _ = stop.fired() => return Held::Stopped,
             r = rd.read(&mut buf) => match r {
                 Ok(0) | Err(_) => return Held::CutOff { after: opened.elapsed(), answered },
                 Ok(_) => answered = true,
@@ -134,7 +137,6 @@ async fn hold(stream: TcpStream, byte_every: Duration, stop: &mut Stop) -> Held 
                 sent += 1;
                 next += byte_every;
             }
-            _ = stop.fired() => return Held::Stopped,
         }
     }
 }
