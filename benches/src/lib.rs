@@ -1,9 +1,11 @@
-//! What the benches and the `ceiling` binary share: the one spelling of the device
-//! access token request they all send (RFC 8628 §3.4), an in-process demo app to send
-//! it to, the ceiling's answer, and the resident-memory reading of the memory bench.
+//! What the benches and the `ceiling` and `hostile` binaries share: the one spelling of
+//! the device access token request they all send (RFC 8628 §3.4), an in-process demo
+//! app to send it to, the ceiling's answer, the resident-memory reading of the memory
+//! bench, and [`hostile`]'s fleet and attacks.
 //!
-//! It owns no measurement: the criterion groups are in `benches/`, the wrk comparison
-//! is `ceiling.sh`, and README.md says what each measures and the targets.
+//! It decides no verdict: the criterion groups are in `benches/`, the wrk comparison
+//! is `ceiling.sh`, the hostile-traffic run `hostile.sh`, and README.md says what each
+//! measures and the targets.
 
 use bytes::Bytes;
 use deviceflow_server::app::paths;
@@ -15,6 +17,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+
+pub mod hostile;
 
 /// RFC 8628 §3.1: requests are `application/x-www-form-urlencoded`.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -164,7 +168,7 @@ fn proc_status_bytes(field: &str) -> std::io::Result<u64> {
 }
 
 /// Reads a `Name:   1234 kB` line of `/proc/<pid>/status`, in bytes.
-fn status_field_bytes(status: &str, field: &str) -> Option<u64> {
+pub(crate) fn status_field_bytes(status: &str, field: &str) -> Option<u64> {
     let rest = status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;

@@ -1,0 +1,546 @@
+//! `hostile`: a compliant device fleet polls a running `deviceflow-server` while
+//! attacks run against it; prints what the fleet and the attacks saw and the server's
+//! memory and CPU, against the targets. `hostile.sh` builds and starts the server and
+//! runs this; benches/README.md says what each figure means.
+//!
+//! The attacks (each can be left out): a sign-in flood (wrong passwords for a real
+//! user, many in flight), an issuance flood (device authorizations as fast as the
+//! server answers, from one address) and slowloris (request heads a byte a second).
+//! The fleet comes from one loopback address and the attacks from another, so the
+//! server's per-IP limits can tell them apart, as they could in production.
+//!
+//! The server's RSS is read ten times a second; above `--rss-cap-mb` the run stops
+//! at once and says so, so a server that leaks under attack cannot take the machine.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use deviceflow_benches::hostile::fleet::{self, FleetConfig, FleetReport};
+use deviceflow_benches::hostile::flood::{self, FloodReport};
+use deviceflow_benches::hostile::slowloris::{self, SlowlorisConfig, SlowlorisReport};
+use deviceflow_benches::hostile::{percentile, process, sign_in, thousands, Stop};
+use tokio::time::Instant;
+
+const USAGE: &str = "\
+usage: hostile --target ADDR --server-pid PID [options]
+  --duration SECS            length of the run [30]
+  --devices N                compliant devices [200]
+  --attacks LIST             signin,issuance,slowloris, or none [all three]
+  --fleet-source IP          the fleet's source address [127.0.0.2]
+  --attack-source IP         the attacks' source address [127.0.0.1]
+  --sign-in-in-flight N      sign-in POSTs kept in flight [512]
+  --sign-in-user NAME        the username they try [demo]
+  --issuance-connections N   connections of the issuance flood [64]
+  --slowloris-connections N  slowloris connections [1000]
+  --poll-timeout-ms MS       a fleet request unanswered this long fails [10000]
+  --p99-target-ms MS         the fleet's poll p99 target [50]
+  --rss-target-mb MB         the server's peak RSS target (1 MB = 10^6 bytes) [512]
+  --rss-cap-mb MB            stop the run when the server's RSS passes this [6000]
+  --clk-tck N                clock ticks per second of /proc/PID/stat [100]
+  --strict                   exit 1 when a target is missed";
+
+/// RSS is read this often: an argon2 pile-up grows by gigabytes a second.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// A progress line on standard error this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+struct Args {
+    target: SocketAddr,
+    server_pid: u32,
+    duration: Duration,
+    devices: usize,
+    sign_in: bool,
+    issuance: bool,
+    slowloris: bool,
+    fleet_source: IpAddr,
+    attack_source: IpAddr,
+    sign_in_in_flight: usize,
+    sign_in_user: String,
+    issuance_connections: usize,
+    slowloris_connections: usize,
+    poll_timeout: Duration,
+    p99_target_ms: f64,
+    rss_target_mb: f64,
+    rss_cap_mb: f64,
+    clk_tck: f64,
+    strict: bool,
+}
+
+fn main() {
+    match real_main() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("hostile: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<i32> {
+    let args = parse_args(std::env::args().skip(1))?;
+    // The attacks share a runtime; the fleet has its own (fleet.rs says why).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let run = runtime.block_on(run(&args))?;
+    let missed = report(&args, &run);
+    Ok(if args.strict && missed { 1 } else { 0 })
+}
+
+/// Everything one run measured.
+struct Run {
+    elapsed: Duration,
+    /// Why the run ended early, if it did.
+    aborted: Option<String>,
+    fleet: FleetReport,
+    sign_in: Option<Result<FloodReport, String>>,
+    issuance: Option<FloodReport>,
+    slowloris: Option<SlowlorisReport>,
+    /// At the end; `None` if the server had exited.
+    end: Option<process::Memory>,
+    /// The most `VmRSS` and `VmHWM` read during the run.
+    peak_rss: u64,
+    peak_hwm: u64,
+    cpu_seconds: Option<f64>,
+}
+
+async fn run(args: &Args) -> anyhow::Result<Run> {
+    let pid = args.server_pid;
+    let first = process::memory(pid).with_context(|| format!("reading server process {pid}"))?;
+    let cpu_before = process::cpu_ticks(pid)?;
+    let (handle, stop) = Stop::new();
+    let start = Instant::now();
+
+    let fleet = fleet::spawn(
+        FleetConfig {
+            devices: args.devices,
+            source: args.fleet_source,
+            target: args.target,
+            ramp: Duration::from_secs(2),
+            timeout: args.poll_timeout,
+        },
+        stop.clone(),
+    );
+    let sign_in = args.sign_in.then(|| {
+        let (a, stop) = (args.clone(), stop.clone());
+        tokio::spawn(async move {
+            let form = sign_in::open_form(a.attack_source, a.target).await?;
+            let make = sign_in::wrong_password(form, &a.sign_in_user);
+            Ok(flood::run(a.attack_source, a.target, a.sign_in_in_flight, make, stop).await)
+        })
+    });
+    let issuance = args.issuance.then(|| {
+        tokio::spawn(flood::run(
+            args.attack_source,
+            args.target,
+            args.issuance_connections,
+            flood::issuance(),
+            stop.clone(),
+        ))
+    });
+    let slowloris = args.slowloris.then(|| {
+        tokio::spawn(slowloris::run(
+            SlowlorisConfig {
+                connections: args.slowloris_connections,
+                source: args.attack_source,
+                target: args.target,
+                byte_every: Duration::from_secs(1),
+                ramp: Duration::from_secs(1),
+            },
+            stop.clone(),
+        ))
+    });
+
+    // Watch the server until the deadline, or stop early.
+    let deadline = start + args.duration;
+    let cap = (args.rss_cap_mb * 1e6) as u64;
+    let (mut peak_rss, mut peak_hwm) = (first.rss, first.peak);
+    let mut next_progress = start + PROGRESS_EVERY;
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    let aborted = loop {
+        tick.tick().await;
+        let now = Instant::now();
+        if now >= deadline {
+            break None;
+        }
+        let m = match process::memory(pid) {
+            Ok(m) => m,
+            Err(e) => break Some(format!("the server process {pid} is gone ({e})")),
+        };
+        peak_rss = peak_rss.max(m.rss);
+        peak_hwm = peak_hwm.max(m.peak);
+        if m.rss > cap {
+            break Some(format!(
+                "server RSS {} MB passed the {} MB cap (RSS_CAP_MB); stopped early to spare the machine",
+                mb(m.rss),
+                args.rss_cap_mb
+            ));
+        }
+        if now >= next_progress {
+            eprintln!(
+                "hostile: {:>3} s: server RSS {} MB, peak {} MB",
+                (now - start).as_secs(),
+                mb(m.rss),
+                mb(m.peak)
+            );
+            next_progress += PROGRESS_EVERY;
+        }
+    };
+    handle.fire();
+    let elapsed = start.elapsed();
+    if let Some(why) = &aborted {
+        eprintln!(
+            "hostile: ABORTED after {:.1} s: {why}",
+            elapsed.as_secs_f64()
+        );
+    }
+    // Read at once: the stop ends the attacks' requests, not the server's work on them.
+    let end = process::memory(pid).ok();
+    if let Some(m) = end {
+        peak_rss = peak_rss.max(m.rss);
+        peak_hwm = peak_hwm.max(m.peak);
+    }
+    let cpu_seconds = process::cpu_ticks(pid)
+        .ok()
+        .map(|t| t.saturating_sub(cpu_before) as f64 / args.clk_tck);
+
+    let sign_in = match sign_in {
+        Some(t) => Some(t.await.context("the sign-in flood panicked")?),
+        None => None,
+    };
+    let issuance = match issuance {
+        Some(t) => Some(t.await.context("the issuance flood panicked")?),
+        None => None,
+    };
+    let slowloris = match slowloris {
+        Some(t) => Some(t.await.context("slowloris panicked")?),
+        None => None,
+    };
+    let fleet = tokio::task::spawn_blocking(move || fleet.join())
+        .await
+        .context("joining the fleet")?
+        .map_err(|_| anyhow::anyhow!("the fleet panicked"))?;
+    Ok(Run {
+        elapsed,
+        aborted,
+        fleet,
+        sign_in,
+        issuance,
+        slowloris,
+        end,
+        peak_rss,
+        peak_hwm,
+        cpu_seconds,
+    })
+}
+
+/// Prints the table, the attacks and the verdict; true if a target was missed.
+fn report(args: &Args, run: &Run) -> bool {
+    let f = &run.fleet;
+    let ms = |p: f64| {
+        percentile(&f.latencies, p)
+            .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+    };
+    let p99 = percentile(&f.latencies, 99.0);
+    let peak = run.peak_hwm.max(run.peak_rss);
+    let end_rss = run.end.map_or("gone".to_owned(), |m| mb(m.rss));
+    let cpu = run
+        .cpu_seconds
+        .map_or("-".to_owned(), |s| format!("{s:.1}"));
+    let failed = f.failures.total();
+
+    println!();
+    if let Some(why) = &run.aborted {
+        println!(
+            "**ABORTED after {:.1} s**: {why}.",
+            run.elapsed.as_secs_f64()
+        );
+        println!();
+    }
+    println!("| compliant polls sent | answered | failed | p50 ms | p99 ms | max ms | server peak RSS MB | RSS at end MB | server CPU s |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        thousands(f.polls_sent),
+        thousands(f.answers.total()),
+        thousands(failed),
+        ms(50.0),
+        ms(99.0),
+        ms(100.0),
+        mb(peak),
+        end_rss,
+        cpu
+    );
+    println!();
+    println!(
+        "- run: {:.1} s; attacks: {}",
+        run.elapsed.as_secs_f64(),
+        attack_names(args)
+    );
+    println!(
+        "- compliant fleet: {} devices from {}; device authorizations: {}; poll answers: {}; failed: {}; waiting at the end: {}{}",
+        args.devices,
+        args.fleet_source,
+        f.authorizations.describe(),
+        f.answers.describe(),
+        f.failures.describe(),
+        f.waiting_at_end,
+        if f.finished > 0 { format!("; stopped by a final answer: {}", f.finished) } else { String::new() }
+    );
+    let late = |p| {
+        percentile(&f.timer_late, p).map_or("-".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "- fleet's own timers woke late by p99 {}, max {} (client-side scheduling delay, a share of the latencies above that is not the server's)",
+        late(99.0),
+        late(100.0)
+    );
+    match &run.sign_in {
+        None => {}
+        Some(Err(e)) => println!("- sign-in flood: not run: {e}"),
+        Some(Ok(r)) => println!(
+            "- sign-in flood ({} in flight from {}, wrong passwords for `{}`): {}",
+            r.connections,
+            args.attack_source,
+            args.sign_in_user,
+            describe_flood(r, run.elapsed)
+        ),
+    }
+    if let Some(r) = &run.issuance {
+        println!(
+            "- issuance flood ({} connections from {}, `demo-device`): {}",
+            r.connections,
+            args.attack_source,
+            describe_flood(r, run.elapsed)
+        );
+    }
+    if let Some(r) = &run.slowloris {
+        let held = |p| {
+            percentile(&r.held, p).map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+        };
+        println!(
+            "- slowloris ({} connections from {}, a byte a second): {} opened, {} cut off by the server \
+             (after {} median, {} max; {} answered something first), {} still open at the end; connects failed: {}",
+            thousands(r.slots as u64),
+            args.attack_source,
+            thousands(r.opened),
+            thousands(r.cut_off),
+            held(50.0),
+            held(100.0),
+            thousands(r.answered_first),
+            thousands(r.open_at_end),
+            r.connect_failures.describe()
+        );
+    }
+
+    let fleet_ok = run.aborted.is_none()
+        && failed == 0
+        && p99.is_some_and(|d| d.as_secs_f64() * 1e3 < args.p99_target_ms);
+    let rss_ok = run.aborted.is_none() && (peak as f64) < args.rss_target_mb * 1e6;
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!();
+    println!(
+        "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): {} (p99 {} ms, {} failed)",
+        args.p99_target_ms,
+        verdict(fleet_ok),
+        ms(99.0),
+        thousands(failed)
+    );
+    println!(
+        "verdict: server RSS < {} MB: {} (peak {} MB{})",
+        args.rss_target_mb,
+        verdict(rss_ok),
+        mb(peak),
+        if run.aborted.is_some() {
+            ", run aborted"
+        } else {
+            ""
+        }
+    );
+    !(fleet_ok && rss_ok)
+}
+
+fn describe_flood(r: &FloodReport, elapsed: Duration) -> String {
+    let lat = |p| {
+        percentile(&r.latencies, p).map_or("-".to_owned(), |d| {
+            if d >= Duration::from_secs(1) {
+                format!("{:.1} s", d.as_secs_f64())
+            } else {
+                format!("{:.1} ms", d.as_secs_f64() * 1e3)
+            }
+        })
+    };
+    let per_s = r.answers.total() as f64 / elapsed.as_secs_f64().max(1e-3);
+    format!(
+        "{} sent; answers: {} ({:.0}/s; answer time p50 {}, max {}); failed: {}; waiting at the end: {}",
+        thousands(r.sent),
+        r.answers.describe(),
+        per_s,
+        lat(50.0),
+        lat(100.0),
+        r.failures.describe(),
+        thousands(r.waiting_at_end)
+    )
+}
+
+fn attack_names(args: &Args) -> String {
+    let names: Vec<&str> = [
+        (args.sign_in, "signin"),
+        (args.issuance, "issuance"),
+        (args.slowloris, "slowloris"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if names.is_empty() {
+        "none (the fleet alone)".to_owned()
+    } else {
+        names.join(",")
+    }
+}
+
+/// Bytes in MB (10^6 bytes), whole.
+fn mb(bytes: u64) -> String {
+    format!("{:.0}", bytes as f64 / 1e6)
+}
+
+fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
+    let mut target = None;
+    let mut server_pid = None;
+    let mut a = Args {
+        target: SocketAddr::from(([127, 0, 0, 1], 0)),
+        server_pid: 0,
+        duration: Duration::from_secs(30),
+        devices: 200,
+        sign_in: true,
+        issuance: true,
+        slowloris: true,
+        fleet_source: IpAddr::from([127, 0, 0, 2]),
+        attack_source: IpAddr::from([127, 0, 0, 1]),
+        sign_in_in_flight: 512,
+        sign_in_user: "demo".to_owned(),
+        issuance_connections: 64,
+        slowloris_connections: 1000,
+        poll_timeout: Duration::from_secs(10),
+        p99_target_ms: 50.0,
+        rss_target_mb: 512.0,
+        rss_cap_mb: 6000.0,
+        clk_tck: 100.0,
+        strict: false,
+    };
+    while let Some(arg) = argv.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        match name.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--strict" => {
+                a.strict = true;
+                continue;
+            }
+            _ => {}
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => argv
+                .next()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))?,
+        };
+        let bad = || format!("{name}: {value:?} is not valid");
+        match name.as_str() {
+            "--target" => target = Some(value.parse().with_context(bad)?),
+            "--server-pid" => server_pid = Some(value.parse().with_context(bad)?),
+            "--duration" => a.duration = Duration::from_secs(value.parse().with_context(bad)?),
+            "--devices" => a.devices = value.parse().with_context(bad)?,
+            "--attacks" => (a.sign_in, a.issuance, a.slowloris) = parse_attacks(&value)?,
+            "--fleet-source" => a.fleet_source = value.parse().with_context(bad)?,
+            "--attack-source" => a.attack_source = value.parse().with_context(bad)?,
+            "--sign-in-in-flight" => a.sign_in_in_flight = value.parse().with_context(bad)?,
+            "--sign-in-user" => a.sign_in_user = value,
+            "--issuance-connections" => a.issuance_connections = value.parse().with_context(bad)?,
+            "--slowloris-connections" => {
+                a.slowloris_connections = value.parse().with_context(bad)?
+            }
+            "--poll-timeout-ms" => {
+                a.poll_timeout = Duration::from_millis(value.parse().with_context(bad)?)
+            }
+            "--p99-target-ms" => a.p99_target_ms = value.parse().with_context(bad)?,
+            "--rss-target-mb" => a.rss_target_mb = value.parse().with_context(bad)?,
+            "--rss-cap-mb" => a.rss_cap_mb = value.parse().with_context(bad)?,
+            "--clk-tck" => a.clk_tck = value.parse().with_context(bad)?,
+            other => bail!("unexpected argument {other:?}\n{USAGE}"),
+        }
+    }
+    a.target = target.with_context(|| format!("--target is required\n{USAGE}"))?;
+    a.server_pid = server_pid.with_context(|| format!("--server-pid is required\n{USAGE}"))?;
+    // Loopback only: this is an attack tool, pointed at our own server.
+    for (what, ip) in [
+        ("--target", a.target.ip()),
+        ("--fleet-source", a.fleet_source),
+        ("--attack-source", a.attack_source),
+    ] {
+        if !ip.is_loopback() {
+            bail!("{what} {ip} is not a loopback address; hostile only runs on 127.0.0.0/8");
+        }
+    }
+    if a.fleet_source == a.attack_source {
+        bail!("the fleet and the attacks need different source addresses (per-IP limits)");
+    }
+    if a.duration.is_zero() || a.clk_tck <= 0.0 {
+        bail!("--duration and --clk-tck must be positive");
+    }
+    Ok(a)
+}
+
+/// `"signin,issuance"` as (sign-in, issuance, slowloris); `"none"` or `""` for none.
+fn parse_attacks(list: &str) -> anyhow::Result<(bool, bool, bool)> {
+    let mut on = (false, false, false);
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "signin" | "sign-in" => on.0 = true,
+            "issuance" => on.1 = true,
+            "slowloris" => on.2 = true,
+            "none" => {}
+            other => bail!("unknown attack {other:?}: signin, issuance, slowloris or none"),
+        }
+    }
+    Ok(on)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attacks_are_chosen_by_name() {
+        assert_eq!(
+            parse_attacks("signin,slowloris").unwrap(),
+            (true, false, true)
+        );
+        assert_eq!(parse_attacks("none").unwrap(), (false, false, false));
+        assert_eq!(parse_attacks("").unwrap(), (false, false, false));
+        assert!(parse_attacks("ddos").is_err());
+    }
+
+    #[test]
+    fn only_loopback_is_accepted() {
+        let args = |t: &str| {
+            parse_args(
+                ["--target", t, "--server-pid", "1"]
+                    .map(String::from)
+                    .into_iter(),
+            )
+        };
+        assert!(args("127.0.0.1:8080").is_ok());
+        assert!(args("10.0.0.1:8080").is_err());
+    }
+}
