@@ -22,8 +22,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::clock::Millis;
-use crate::quota::Source;
 use crate::expiry::ExpiryWheel;
+use crate::quota::Source;
 use crate::users::UserId;
 
 /// A threshold: at most `max_failures` failed attempts in `window_ms`.
