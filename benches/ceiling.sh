@@ -41,24 +41,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d)"
-pids=()
-
-die() {
-    echo "ceiling.sh: $*" >&2
-    exit 1
-}
-
-cleanup() {
-    local pid
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+script=ceiling.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
 
 for v in DURATION CONNECTIONS THREADS WARMUP ROUNDS SERVER_CPU CLIENT_CPU MAX_OTHER RETRIES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"

@@ -44,24 +44,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/hostile.XXXXXX")"
-pids=()
-
-die() {
-    echo "hostile.sh: $*" >&2
-    exit 1
-}
-
-cleanup() {
-    local pid
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+script=hostile.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
 trap 'exit 130' INT TERM
 
 for v in DURATION DEVICES INTERVAL EXPIRES_IN SIGN_IN_IN_FLIGHT ISSUANCE_CONNECTIONS \

@@ -19,7 +19,8 @@ use anyhow::{bail, Context};
 use deviceflow_benches::hostile::fleet::{self, FleetConfig, FleetReport};
 use deviceflow_benches::hostile::flood::{self, FloodReport};
 use deviceflow_benches::hostile::slowloris::{self, SlowlorisConfig, SlowlorisReport};
-use deviceflow_benches::hostile::{percentile, process, sign_in, thousands, Stop};
+use deviceflow_benches::hostile::{percentile, process, sign_in, Stop};
+use deviceflow_reports::format::fmt_count;
 use tokio::time::Instant;
 
 const USAGE: &str = "\
@@ -264,9 +265,9 @@ fn report(args: &Args, run: &Run) -> bool {
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     println!(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        thousands(f.polls_sent),
-        thousands(f.answers.total()),
-        thousands(failed),
+        fmt_count(f.polls_sent),
+        fmt_count(f.answers.total()),
+        fmt_count(failed),
         ms(50.0),
         ms(99.0),
         ms(100.0),
@@ -326,14 +327,14 @@ fn report(args: &Args, run: &Run) -> bool {
         println!(
             "- slowloris ({} connections from {}, a byte a second): {} opened, {} cut off by the server \
              (after {} median, {} max; {} answered something first), {} still open at the end; connects failed: {}",
-            thousands(r.slots as u64),
+            fmt_count(r.slots as u64),
             args.attack_source,
-            thousands(r.opened),
-            thousands(r.cut_off),
+            fmt_count(r.opened),
+            fmt_count(r.cut_off),
             held(50.0),
             held(100.0),
-            thousands(r.answered_first),
-            thousands(r.open_at_end),
+            fmt_count(r.answered_first),
+            fmt_count(r.open_at_end),
             r.connect_failures.describe()
         );
     }
@@ -349,7 +350,7 @@ fn report(args: &Args, run: &Run) -> bool {
         args.p99_target_ms,
         verdict(fleet_ok),
         ms(99.0),
-        thousands(failed)
+        fmt_count(failed)
     );
     println!(
         "verdict: server RSS < {} MB: {} (peak {} MB{})",
@@ -378,13 +379,13 @@ fn describe_flood(r: &FloodReport, elapsed: Duration) -> String {
     let per_s = r.answers.total() as f64 / elapsed.as_secs_f64().max(1e-3);
     format!(
         "{} sent; answers: {} ({:.0}/s; answer time p50 {}, max {}); failed: {}; waiting at the end: {}",
-        thousands(r.sent),
+        fmt_count(r.sent),
         r.answers.describe(),
         per_s,
         lat(50.0),
         lat(100.0),
         r.failures.describe(),
-        thousands(r.waiting_at_end)
+        fmt_count(r.waiting_at_end)
     )
 }
 

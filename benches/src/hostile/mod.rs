@@ -16,6 +16,8 @@ pub mod slowloris;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use deviceflow_reports::format::fmt_count;
+
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -89,7 +91,7 @@ impl Tally {
         }
         self.0
             .iter()
-            .map(|(k, n)| format!("{k} x {}", thousands(*n)))
+            .map(|(k, n)| format!("{k} x {}", fmt_count(*n)))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -104,19 +106,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// `1234567` as `"1,234,567"`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,14 +118,6 @@ mod tests {
         assert_eq!(percentile(&ms, 100.0), Some(Duration::from_millis(100)));
         assert_eq!(percentile(&ms[..1], 99.0), Some(Duration::from_millis(1)));
         assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
-    fn thousands_groups_by_three() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 
     #[test]

@@ -132,36 +132,15 @@ async fn audit_events_name_who_and_where_and_never_a_secret() {
     let refresh = token["refresh_token"].as_str().unwrap().to_owned();
     secrets.extend([access, refresh.clone()]);
     // Refresh, then reuse of the rotated refresh token.
-    let refreshed = json(
-        post(
-            "/oauth/token",
-            &[
-                ("client_id", "tv"),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-            ],
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let by_refresh = [
+        ("client_id", "tv"),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let refreshed = json(post("/oauth/token", &by_refresh).send().await.unwrap()).await;
     secrets.push(refreshed["access_token"].as_str().unwrap().to_owned());
     secrets.push(refreshed["refresh_token"].as_str().unwrap().to_owned());
-    let reused = json(
-        post(
-            "/oauth/token",
-            &[
-                ("client_id", "tv"),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-            ],
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let reused = json(post("/oauth/token", &by_refresh).send().await.unwrap()).await;
     assert_eq!(reused["error"], "invalid_grant");
 
     // The device code, presented again.
