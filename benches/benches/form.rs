@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use deviceflow_benches::{poll_body, DEMO_CLIENT_ID};
-use deviceflow_server::device_code::{DeviceCode, Secret};
-use deviceflow_server::form::Form;
-use deviceflow_server::user_code::UserCode;
+use deviceflow_server::http::form::Form;
+use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
+use deviceflow_server::protocol::user_code::UserCode;
 use deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
 
 /// What the token endpoint reads from a poll's form, in its order.

@@ -16,8 +16,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use deviceflow_benches::{
     demo_app, error_of, issue_device_code, poll_body, poll_request, CeilingAnswer,
 };
-use deviceflow_server::device_code::{DeviceCode, Secret};
-use deviceflow_server::user_code::UserCode;
+use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
+use deviceflow_server::protocol::user_code::UserCode;
 use deviceflow_server::{App, SessionStore, NO_PEER};
 use deviceflow_wire::ErrorCode;
 use hyper::StatusCode;

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use deviceflow_benches::{vm_hwm_bytes, vm_rss_bytes};
-use deviceflow_server::session::{PollOutcome, Session};
+use deviceflow_server::protocol::session::{PollOutcome, Session};
 use deviceflow_server::{App, Clock, FileConfig, SessionStore, Settings};
 
 const NAME: &str = "memory/rss";

@@ -8,11 +8,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use deviceflow_server::clients::ClientId;
-use deviceflow_server::device_code::{DeviceCode, Secret};
-use deviceflow_server::scope::ScopeSet;
-use deviceflow_server::session::{PollOutcome, PollPolicy, SlowDownPolicy};
-use deviceflow_server::user_code::UserCode;
+use deviceflow_server::accounts::clients::ClientId;
+use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
+use deviceflow_server::protocol::scope::ScopeSet;
+use deviceflow_server::protocol::session::{PollOutcome, PollPolicy, SlowDownPolicy};
+use deviceflow_server::protocol::user_code::UserCode;
 use deviceflow_server::{MemoryStore, SessionStore};
 
 /// Sessions already held when the measured one is created or polled.

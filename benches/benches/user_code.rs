@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use deviceflow_server::user_code::{UserCode, ALPHABET, LEN};
+use deviceflow_server::protocol::user_code::{UserCode, ALPHABET, LEN};
 
 fn user_code(c: &mut Criterion) {
     let code = UserCode::generate();

@@ -8,9 +8,9 @@
 //! measures and the targets.
 
 use bytes::Bytes;
-use deviceflow_server::app::paths;
-use deviceflow_server::response;
-use deviceflow_server::session::SlowDownPolicy;
+use deviceflow_server::http::paths;
+use deviceflow_server::http::response;
+use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::{App, Clock, FileConfig, Settings, NO_PEER};
 use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode, ErrorResponse};
 use http_body_util::{BodyExt, Full};

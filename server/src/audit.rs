@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::user_code::UserCode;
+use crate::protocol::user_code::UserCode;
 
 /// Where a person's decision came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,11 @@ use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::clients::{AuthMethod, Client, ClientId, Clients};
+use crate::accounts::clients::{AuthMethod, Client, ClientId, Clients};
+use crate::accounts::users::{User, Users};
+use crate::protocol::scope::{ScopeRegistry, ScopeSet};
+use crate::protocol::session::{PollPolicy, SlowDownPolicy};
 use crate::quota::{QuotaPolicy, Rate};
-use crate::scope::{ScopeRegistry, ScopeSet};
-use crate::session::{PollPolicy, SlowDownPolicy};
-use crate::users::{User, Users};
 
 /// The demo confidential client's secret on embedded defaults.
 pub const DEMO_CONFIDENTIAL_SECRET: &str = "demo-secret";
@@ -391,10 +391,10 @@ impl Settings {
                 "tokens.access_token_ttl and tokens.refresh_token_ttl must be positive".into(),
             );
         }
-        if !(256..=crate::form::MAX_BODY).contains(&file.limits.max_body_bytes) {
+        if !(256..=crate::http::form::MAX_BODY).contains(&file.limits.max_body_bytes) {
             return invalid(format!(
                 "limits.max_body_bytes must be between 256 and {}",
-                crate::form::MAX_BODY
+                crate::http::form::MAX_BODY
             ));
         }
         // A device polls every `interval` (plus 5 s per slow_down): its connection must
@@ -502,7 +502,7 @@ impl Settings {
             }
             let mut allowed = ScopeSet::EMPTY;
             for s in &c.scopes {
-                if s.is_empty() || !s.bytes().all(crate::scope::is_scope_char) {
+                if s.is_empty() || !s.bytes().all(crate::protocol::scope::is_scope_char) {
                     return invalid(format!(
                         "{at}: \"{s}\" is not a valid scope token (RFC 6749 §3.3)"
                     ));
@@ -510,7 +510,7 @@ impl Settings {
                 let bit = scopes.register(s).ok_or_else(|| {
                     ConfigError::Invalid(format!(
                         "more than {} distinct scopes",
-                        crate::scope::MAX_SCOPES
+                        crate::protocol::scope::MAX_SCOPES
                     ))
                 })?;
                 allowed.0 |= bit.0;
@@ -556,7 +556,7 @@ impl Settings {
             if u.username.is_empty() {
                 return invalid("a user has an empty username".into());
             }
-            let id = crate::users::UserId(
+            let id = crate::accounts::users::UserId(
                 u32::try_from(users.len())
                     .map_err(|_| ConfigError::Invalid("too many users".into()))?,
             );

@@ -27,7 +27,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::app::paths;
+use crate::http::paths;
 use crate::verification::html::query_escape;
 
 /// Longest wait for one HTTP exchange.

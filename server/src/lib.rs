@@ -6,32 +6,31 @@
 //! caller (tests build one on a manual [`Clock`]). The binary (`main.rs`) only reads
 //! flags and configuration, binds, and waits for a signal.
 //!
-//! Where things are: `session.rs` is the RFC 8628 §3.5 state machine and the
-//! `slow_down` rule; `store.rs` keeps sessions (one sharded map, one lookup a poll);
-//! `endpoints/` has one module per endpoint; `response.rs` spells every answer;
-//! `verification/` is the person's side (sign-in, code entry, consent); and
-//! `demo_device.rs` is the device the binary's `device` subcommand plays.
+//! Where things are, by concept:
+//! - `protocol/`: the RFC 8628 vocabulary and state machine, no I/O: device and user
+//!   codes, scopes, and the session whose `poll` answers every device (§3.5).
+//! - `storage/`: where state lives: the [`SessionStore`] seam and its in-memory
+//!   backend, tokens and their families, the expiry wheel.
+//! - `accounts/`: the configured clients and how they authenticate; the people.
+//! - `http/`: connections, routing, reading requests, spelling answers, and the
+//!   [`App`] state every handler runs on.
+//! - `endpoints/`: one module per OAuth endpoint; `verification/`: the person's pages.
+//! - `config.rs`, `clock.rs`, `quota.rs` (device authorization quotas), `audit.rs`
+//!   (the audit log).
+//!
+//! The dependencies run downhill: `http::router` → `endpoints`, `verification` →
+//! `http::state` → `storage`, `accounts` → `protocol`.
 
-pub mod app;
-pub mod audit;
-pub mod clients;
+pub mod accounts;
+mod audit;
 pub mod clock;
 pub mod config;
-pub mod connection;
 pub mod demo_device;
-pub mod device_code;
-pub mod endpoints;
-pub mod expiry;
-pub mod form;
-pub mod metrics;
-pub mod quota;
-pub mod response;
-pub mod scope;
-pub mod session;
-pub mod store;
-pub mod tokens;
-pub mod user_code;
-pub mod users;
+mod endpoints;
+pub mod http;
+pub mod protocol;
+mod quota;
+pub mod storage;
 pub mod verification;
 
 use std::convert::Infallible;
@@ -45,12 +44,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use connection::{TimedStream, Timeouts};
+use http::connection::{TimedStream, Timeouts};
 
-pub use app::{App, NO_PEER};
-pub use clock::Clock;
+pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings};
-pub use store::{MemoryStore, SessionStore};
+pub use http::state::{App, NO_PEER};
+pub use storage::{MemoryStore, SessionStore};
 
 /// Due entries the sweeper looks at before it lets other tasks run: about a
 /// millisecond of work.

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use deviceflow_server::app::paths;
 use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
 use deviceflow_server::demo_device::{self, DeviceOptions};
-use deviceflow_server::session::SlowDownPolicy;
+use deviceflow_server::http::paths;
+use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::verification::{self, password};
 use deviceflow_server::{FileConfig, Settings};
 use rand::RngCore;
@@ -326,7 +326,7 @@ fn print_summary(s: &Settings) {
 }
 
 fn print_walkthrough(issuer: &str, admin_token: &str) {
-    let device = format!("{issuer}{}", verification::paths::DEVICE);
+    let device = format!("{issuer}{}", deviceflow_server::http::paths::pages::DEVICE);
     println!(
         r#"
 Embedded demo defaults: public client "demo-device", confidential client

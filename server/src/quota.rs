@@ -17,9 +17,9 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use dashmap::DashMap;
 
-use crate::clients::ClientId;
+use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
-use crate::expiry::ExpiryWheel;
+use crate::storage::expiry::ExpiryWheel;
 
 /// A token bucket's shape: `burst` at most, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use deviceflow_server::app::paths;
+use deviceflow_server::http::paths;
 use deviceflow_wire::{
     DeviceAuthorizationResponse, ErrorResponse, TokenResponse, DEFAULT_INTERVAL_SECS,
     SLOW_DOWN_INCREMENT_SECS,

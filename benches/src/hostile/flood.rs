@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deviceflow_server::app::paths;
+use deviceflow_server::http::paths;
 use http_body_util::Full;
 use hyper::Request;
 use tokio::time::Instant;

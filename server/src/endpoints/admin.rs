@@ -14,12 +14,14 @@ use hyper::StatusCode;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::app::{parse_form, App};
 use crate::audit::{self, Via};
-use crate::response::{self, wire_safe, Reply};
-use crate::session::{DecideError, Decision};
-use crate::store::SessionStore;
-use crate::user_code::UserCode;
+use crate::http::form::Form;
+use crate::http::response::OAuthError;
+use crate::http::response::{self, wire_safe, Reply};
+use crate::http::state::App;
+use crate::protocol::session::{DecideError, Decision};
+use crate::protocol::user_code::UserCode;
+use crate::storage::store::SessionStore;
 
 #[derive(Serialize)]
 struct DecisionResponse<'a> {
@@ -69,7 +71,7 @@ impl<S: SessionStore> App<S> {
             );
             return r;
         }
-        let form = match parse_form(body) {
+        let form = match Form::parse(body).map_err(OAuthError::from) {
             Ok(f) => f,
             Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &e.description),
         };

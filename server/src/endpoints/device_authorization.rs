@@ -6,13 +6,15 @@ use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
-use crate::app::{parse_form, paths, App};
+use crate::accounts::clients::Client;
 use crate::audit;
-use crate::clients::Client;
-use crate::metrics::Throttle;
+use crate::http::form::Form;
+use crate::http::metrics::Throttle;
+use crate::http::paths;
+use crate::http::response::{self, OAuthError, Reply};
+use crate::http::state::App;
 use crate::quota::{Refusal, Source};
-use crate::response::{self, OAuthError, Reply};
-use crate::store::{CreateError, SessionStore};
+use crate::storage::store::{CreateError, SessionStore};
 
 impl<S: SessionStore> App<S> {
     pub(crate) fn device_authorization(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
@@ -28,7 +30,7 @@ impl<S: SessionStore> App<S> {
         body: &[u8],
         peer: IpAddr,
     ) -> Result<DeviceAuthorizationResponse, OAuthError> {
-        let form = parse_form(body)?;
+        let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
         let client = self.client(parts, &form)?;
         // RFC 6749 §5.2: a client not registered for this grant is `unauthorized_client`.

@@ -4,10 +4,11 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 use serde::Serialize;
 
-use crate::app::{parse_form, App};
-use crate::response::{self, OAuthError, Reply};
-use crate::store::SessionStore;
-use crate::tokens::TokenKind;
+use crate::http::form::Form;
+use crate::http::response::{self, OAuthError, Reply};
+use crate::http::state::App;
+use crate::storage::store::SessionStore;
+use crate::storage::tokens::TokenKind;
 
 /// RFC 7662 §2.2.
 #[derive(Serialize)]
@@ -37,7 +38,7 @@ impl<S: SessionStore> App<S> {
     }
 
     fn introspect(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
-        let form = parse_form(body)?;
+        let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form)?;
         // RFC 7662 §2.1: the endpoint MUST require some form of authorization; here,
         // a confidential client's credentials.

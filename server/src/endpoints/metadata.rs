@@ -4,8 +4,8 @@ use bytes::Bytes;
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
 use serde_json::json;
 
-use crate::app::paths;
 use crate::config::Settings;
+use crate::http::paths;
 
 /// Renders the metadata document once, at start-up.
 ///

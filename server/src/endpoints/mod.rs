@@ -1,4 +1,4 @@
-//! One module per endpoint. Each adds its handler to [`crate::app::App`].
+//! One module per endpoint. Each adds its handler to [`crate::http::state::App`].
 
 pub mod admin;
 pub mod device_authorization;

@@ -2,9 +2,10 @@
 
 use hyper::http::request::Parts;
 
-use crate::app::{parse_form, App};
-use crate::response::{self, OAuthError, Reply};
-use crate::store::SessionStore;
+use crate::http::form::Form;
+use crate::http::response::{self, OAuthError, Reply};
+use crate::http::state::App;
+use crate::storage::store::SessionStore;
 
 impl<S: SessionStore> App<S> {
     pub(crate) fn revocation(&self, parts: &Parts, body: &[u8]) -> Reply {
@@ -12,7 +13,7 @@ impl<S: SessionStore> App<S> {
     }
 
     fn revoke(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
-        let form = parse_form(body)?;
+        let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 7009 §2.1: the client authenticates as at the token endpoint; public
         // clients identify themselves with client_id.
         let client = self.client(parts, &form)?;

@@ -10,19 +10,19 @@ use deviceflow_wire::{ErrorCode, TokenResponse, GRANT_TYPE_DEVICE_CODE, GRANT_TY
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
-use crate::app::{parse_form, App};
+use crate::accounts::clients::Client;
 use crate::audit;
-use crate::clients::Client;
-use crate::device_code::DeviceCode;
-use crate::form::Form;
-use crate::response::{self, OAuthError, Reply};
-use crate::session::PollOutcome;
-use crate::store::SessionStore;
-use crate::tokens::{Grant, Issued, RefreshError};
+use crate::http::form::Form;
+use crate::http::response::{self, OAuthError, Reply};
+use crate::http::state::App;
+use crate::protocol::device_code::DeviceCode;
+use crate::protocol::session::PollOutcome;
+use crate::storage::store::SessionStore;
+use crate::storage::tokens::{Grant, Issued, RefreshError};
 
 impl<S: SessionStore> App<S> {
     pub(crate) fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        let form = match parse_form(body) {
+        let form = match Form::parse(body).map_err(OAuthError::from) {
             Ok(f) => f,
             Err(e) => return e.reply(),
         };
@@ -116,7 +116,7 @@ impl<S: SessionStore> App<S> {
                 "this client is not allowed to use the refresh_token grant",
             ));
         }
-        let bad = |e: crate::form::FormError| OAuthError::invalid_request(e.to_string());
+        let bad = |e: crate::http::form::FormError| OAuthError::invalid_request(e.to_string());
         let token = form
             .get("refresh_token")
             .map_err(bad)?

@@ -13,13 +13,13 @@ use hyper::StatusCode;
 use super::pages::{self, ConsentFacts};
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, paths, Visit};
-use crate::app::App;
 use crate::audit::{self, Via};
-use crate::form::Form;
-use crate::response::Reply;
-use crate::session::{Decision, State};
-use crate::store::{SessionInfo, SessionStore};
-use crate::user_code::UserCode;
+use crate::http::form::Form;
+use crate::http::response::Reply;
+use crate::http::state::App;
+use crate::protocol::session::{Decision, State};
+use crate::protocol::user_code::UserCode;
+use crate::storage::store::{SessionInfo, SessionStore};
 
 /// The one answer for a code that cannot be decided (checklist UI-12).
 pub const CODE_NOT_VALID: &str = "That code is not valid. Check the code on your device and \

@@ -8,9 +8,9 @@
 use hyper::StatusCode;
 
 use super::{html, pages, paths, qr, Visit};
-use crate::app::App;
-use crate::response::Reply;
-use crate::store::SessionStore;
+use crate::http::response::Reply;
+use crate::http::state::App;
+use crate::storage::store::SessionStore;
 
 impl<S: SessionStore> App<S> {
     /// `GET /device/display?user_code=…`.

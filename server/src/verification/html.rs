@@ -18,7 +18,7 @@ use hyper::header::{
 use hyper::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::response::Reply;
+use crate::http::response::Reply;
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
 pub fn escape(text: &str) -> Cow<'_, str> {

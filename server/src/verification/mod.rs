@@ -32,6 +32,8 @@ pub mod qr;
 pub mod rate_limit;
 pub mod web_session;
 
+pub(crate) mod state;
+
 mod code_entry;
 mod display;
 mod sign_in;
@@ -44,14 +46,15 @@ use hyper::header::COOKIE;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
-use crate::app::App;
+use crate::accounts::users::{User, UserId, Users};
 use crate::clock::Millis;
 use crate::config::Settings;
-use crate::form::Form;
-use crate::response::Reply;
-use crate::store::SessionStore;
-use crate::user_code::UserCode;
-use crate::users::{User, UserId, Users};
+use crate::http::body::read_form;
+use crate::http::form::Form;
+use crate::http::response::Reply;
+use crate::http::state::App;
+use crate::protocol::user_code::UserCode;
+use crate::storage::store::SessionStore;
 
 use csrf::{SignInCookie, SignInCsrf};
 use hash_pool::{Busy, HashPool};
@@ -59,92 +62,11 @@ use html::Frame;
 use rate_limit::{RateLimiter, Subject};
 use web_session::{CookiePolicy, SessionId, WebSession, WebSessions};
 
-/// Paths of the pages, relative to the issuer.
-pub mod paths {
-    /// RFC 8628 §3.2 `verification_uri`.
-    pub const DEVICE: &str = crate::app::paths::VERIFICATION;
-    pub const SIGN_IN: &str = "/device/login";
-    pub const SIGN_OUT: &str = "/device/logout";
-    pub const CONSENT: &str = "/device/consent";
-    /// What a device with a screen shows: the code and its QR code.
-    pub const DISPLAY: &str = "/device/display";
-}
+use crate::http::paths::pages as paths;
 
 /// Whether `path` is one of the person's pages (or would be, if it existed).
 pub fn is_page(path: &str) -> bool {
     path == paths::DEVICE || path.starts_with("/device/")
-}
-
-/// The state of the person's side.
-pub struct Verification {
-    /// Signed-in browsers; nobody else is kept.
-    pub sessions: WebSessions,
-    pub limiter: RateLimiter,
-    pub cookie: CookiePolicy,
-    /// Where passwords are verified: a bounded pool, not tokio's blocking threads.
-    pub hashing: HashPool,
-    /// The sign-in form's stateless CSRF check.
-    sign_in_csrf: SignInCsrf,
-    /// A hash to verify against when the username is unknown, with the cost of the
-    /// first configured user's hash. `None` when no user has a password: then nobody
-    /// can sign in, and no answer takes longer than another.
-    dummy_hash: Option<String>,
-    /// The issuer's host, shown on every page.
-    site: String,
-    verification_uri: String,
-}
-
-impl Verification {
-    /// Made once per app.
-    pub fn new(settings: &Settings, issuer: &str) -> Verification {
-        let dummy_hash = settings
-            .users
-            .iter()
-            .find_map(|u| u.password_hash.as_deref())
-            .map(password::dummy_like);
-        let site = issuer
-            .split_once("://")
-            .map_or(issuer, |(_, rest)| rest)
-            .to_owned();
-        Verification {
-            sessions: WebSessions::default(),
-            limiter: RateLimiter::default(),
-            cookie: CookiePolicy::for_issuer(issuer),
-            hashing: HashPool::new(settings.password_hash_workers, settings.password_hash_queue),
-            sign_in_csrf: SignInCsrf::default(),
-            dummy_hash,
-            site,
-            verification_uri: format!("{issuer}{}", paths::DEVICE),
-        }
-    }
-
-    /// Forgets expired web sessions and closed rate-limit windows.
-    pub fn sweep(&self, now: Millis) {
-        self.sessions.sweep(now);
-        self.limiter.sweep(now);
-    }
-
-    /// The user whose password this is, or `None`; `Err(Busy)` at once, with nothing
-    /// verified, when the hashing pool is full. An unknown username, or a user
-    /// without a password, is verified against the dummy hash: every refusal costs
-    /// one argon2 verification, like a wrong password.
-    async fn authenticate(
-        &self,
-        users: &Users,
-        username: &str,
-        password: &str,
-    ) -> Result<Option<UserId>, Busy> {
-        let Some(dummy) = &self.dummy_hash else {
-            return Ok(None);
-        };
-        let user = users.by_username(username);
-        let real = user.and_then(|u| u.password_hash.as_deref());
-        let verifying = self
-            .hashing
-            .verify(real.unwrap_or(dummy).to_owned(), password.to_owned())?;
-        let matched = verifying.outcome().await;
-        Ok(user.filter(|_| matched && real.is_some()).map(|u| u.id))
-    }
 }
 
 /// One request to a page, with what every handler needs.
@@ -242,7 +164,11 @@ impl<S: SessionStore> App<S> {
             );
         }
         let (parts, body) = if verb == "POST" {
-            match self.read_form(req).await {
+            let limits = (
+                self.settings.max_body_bytes,
+                self.settings.body_read_timeout_ms,
+            );
+            match read_form(req, limits.0, limits.1).await {
                 Ok((parts, body)) => (parts, Some(body)),
                 Err(e) => {
                     return self.plain_page(

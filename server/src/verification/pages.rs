@@ -9,7 +9,7 @@
 use super::csrf;
 use super::html::{escape, query_escape};
 use super::paths;
-use crate::user_code::UserCode;
+use crate::protocol::user_code::UserCode;
 
 /// An error shown above a form, and announced.
 fn alert(id: &str, message: &str) -> String {

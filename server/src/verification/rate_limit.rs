@@ -21,10 +21,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::accounts::users::UserId;
 use crate::clock::Millis;
-use crate::expiry::ExpiryWheel;
 use crate::quota::Source;
-use crate::users::UserId;
+use crate::storage::expiry::ExpiryWheel;
 
 /// A threshold: at most `max_failures` failed attempts in `window_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

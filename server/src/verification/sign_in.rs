@@ -20,11 +20,11 @@ use hyper::StatusCode;
 use super::hash_pool::Busy;
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, pages, paths, Visit};
-use crate::app::App;
 use crate::audit;
-use crate::form::Form;
-use crate::response::Reply;
-use crate::store::SessionStore;
+use crate::http::form::Form;
+use crate::http::response::Reply;
+use crate::http::state::App;
+use crate::storage::store::SessionStore;
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 

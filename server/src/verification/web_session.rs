@@ -19,10 +19,10 @@ use base64::Engine;
 use dashmap::DashMap;
 use rand::RngCore;
 
+use crate::accounts::users::UserId;
 use crate::clock::Millis;
-use crate::expiry::ExpiryWheel;
-use crate::user_code::UserCode;
-use crate::users::UserId;
+use crate::protocol::user_code::UserCode;
+use crate::storage::expiry::ExpiryWheel;
 
 use super::csrf::CsrfToken;
 

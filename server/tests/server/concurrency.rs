@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Barrier};
 
-use deviceflow_server::clients::ClientId;
-use deviceflow_server::scope::ScopeSet;
-use deviceflow_server::session::{Decision, PollOutcome, PollPolicy, SlowDownPolicy};
-use deviceflow_server::users::UserId;
+use deviceflow_server::accounts::clients::ClientId;
+use deviceflow_server::accounts::users::UserId;
+use deviceflow_server::protocol::scope::ScopeSet;
+use deviceflow_server::protocol::session::{Decision, PollOutcome, PollPolicy, SlowDownPolicy};
 use deviceflow_server::{MemoryStore, SessionStore};
 
 use crate::common::*;

@@ -13,11 +13,11 @@ use base64::Engine;
 use dashmap::DashMap;
 use rand::RngCore;
 
-use crate::clients::ClientId;
+use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
 use crate::clock::Millis;
-use crate::expiry::ExpiryWheel;
-use crate::scope::ScopeSet;
-use crate::users::UserId;
+use crate::protocol::scope::ScopeSet;
+use crate::storage::expiry::ExpiryWheel;
 
 const TOKEN_BYTES: usize = 32;
 type Key = [u8; TOKEN_BYTES];

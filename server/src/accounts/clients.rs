@@ -10,8 +10,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::form::{percent_decode, Form};
-use crate::scope::ScopeSet;
+use crate::http::form::{percent_decode, Form};
+use crate::protocol::scope::ScopeSet;
 
 /// Index of a client in the registry: small enough to live in every session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,6 +14,8 @@ use hyper::header::{
 };
 use hyper::{Response, StatusCode};
 
+use super::form::FormError;
+
 pub type Body = Full<Bytes>;
 pub type Reply = Response<Body>;
 
@@ -56,6 +58,13 @@ pub struct OAuthError {
     basic_challenge: bool,
     /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on a 429 or 503.
     retry_after_secs: Option<u64>,
+}
+
+/// A form that cannot be read is RFC 6749 §5.2 `invalid_request`.
+impl From<FormError> for OAuthError {
+    fn from(e: FormError) -> OAuthError {
+        OAuthError::invalid_request(e.to_string())
+    }
 }
 
 impl OAuthError {

@@ -6,11 +6,11 @@
 
 use serde::Deserialize;
 
-use crate::clients::ClientId;
+use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
 use crate::clock::Millis;
-use crate::device_code::Secret;
-use crate::scope::ScopeSet;
-use crate::users::UserId;
+use crate::protocol::device_code::Secret;
+use crate::protocol::scope::ScopeSet;
 
 /// Whether early polls get `slow_down` (RFC 8628 §3.5 leaves it to the server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -12,7 +12,7 @@ use base64::Engine;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use crate::user_code::UserCode;
+use crate::protocol::user_code::UserCode;
 
 const KEY_BYTES: usize = 5;
 /// Bytes of CSPRNG output in a device code: 128 bits.

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::session::PollOutcome;
+use crate::protocol::session::PollOutcome;
 
 /// The endpoints latency is measured for; the label values of `endpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 
-use crate::clients::ClientId;
+use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
-use crate::device_code::{DeviceCode, Secret};
-use crate::expiry::ExpiryWheel;
-use crate::scope::ScopeSet;
-use crate::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
-use crate::user_code::UserCode;
+use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::scope::ScopeSet;
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
+use crate::protocol::user_code::UserCode;
+use crate::storage::expiry::ExpiryWheel;
 
 /// A session as the person's side sees it: enough to show and decide, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,8 +265,8 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SlowDownPolicy;
-    use crate::users::UserId;
+    use crate::accounts::users::UserId;
+    use crate::protocol::session::SlowDownPolicy;
 
     const POLICY: PollPolicy = PollPolicy {
         slow_down: SlowDownPolicy::Enforce,

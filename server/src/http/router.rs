@@ -1,0 +1,147 @@
+//! Routing: which endpoint or page answers a request, and the checks every form
+//! endpoint relies on (method, content type, body size and read time) before it runs.
+//!
+//! `App::handle` takes any `http_body::Body`, so tests and benches can drive it
+//! in-process; `lib.rs` puts it behind hyper connections.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use deviceflow_wire::METADATA_PATH;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, StatusCode};
+
+use super::body::{check_form_content_type, read_body};
+use super::metrics::Endpoint;
+use super::paths;
+use super::response::{self, Reply};
+use super::state::App;
+use crate::storage::store::SessionStore;
+use crate::verification;
+
+/// What routing decided for a request.
+enum Route {
+    /// Answered without reading a body (GET endpoints, 404, 405).
+    Answered(Endpoint, Reply),
+    /// A form POST to this endpoint.
+    Form(Endpoint),
+    /// One of the person's pages.
+    Verification,
+}
+
+impl<S: SessionStore> App<S> {
+    /// Answers one request. Never fails and never panics on input: every refusal is an
+    /// HTTP answer with a JSON error body.
+    ///
+    /// `peer` is the client's address (the TCP peer): quotas and rate limits count by
+    /// it, and audit events name it. In-process callers without one pass
+    /// [`NO_PEER`].
+    ///
+    /// Routing is decided before the future is built, and the future holds the
+    /// request's parts once: hyper moves this future for every request, so its size is
+    /// on the poll path.
+    pub fn handle<B>(&self, req: Request<B>, peer: IpAddr) -> impl Future<Output = Reply> + '_
+    where
+        B: hyper::body::Body<Data = Bytes> + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let start = Instant::now();
+        let (parts, body) = req.into_parts();
+        let route = self.route(&parts);
+        async move {
+            let (endpoint, reply) = match route {
+                Route::Answered(endpoint, reply) => (endpoint, reply),
+                // Boxed: the pages' future is large, and inline it would make every
+                // poll's future as large.
+                Route::Verification => (
+                    Endpoint::Verification,
+                    Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
+                ),
+                Route::Form(endpoint) => {
+                    let read = match check_form_content_type(parts.headers.get(CONTENT_TYPE)) {
+                        Ok(()) => {
+                            read_body(
+                                body,
+                                self.settings.max_body_bytes,
+                                self.settings.body_read_timeout_ms,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match read {
+                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form, peer)),
+                        Err(e) => {
+                            self.metrics.request_error();
+                            (endpoint, e.reply())
+                        }
+                    }
+                }
+            };
+            self.metrics.observe(endpoint, start.elapsed());
+            reply
+        }
+    }
+
+    /// Where a request goes; GET endpoints, 404 and 405 are answered right here.
+    fn route(&self, parts: &Parts) -> Route {
+        use paths::*;
+        let path = parts.uri.path();
+        let (endpoint, allow) = match path {
+            TOKEN => (Endpoint::Token, "POST"),
+            DEVICE_AUTHORIZATION => (Endpoint::DeviceAuthorization, "POST"),
+            INTROSPECTION => (Endpoint::Introspection, "POST"),
+            REVOCATION => (Endpoint::Revocation, "POST"),
+            ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
+            METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
+            // The person's pages answer HTML, so they route themselves.
+            path if verification::is_page(path) => return Route::Verification,
+            _ => return Route::Answered(Endpoint::Other, response::not_found()),
+        };
+        let wanted = if allow == "POST" {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        if parts.method != wanted {
+            return Route::Answered(endpoint, response::method_not_allowed(allow));
+        }
+        if allow == "POST" {
+            return Route::Form(endpoint);
+        }
+        let reply = match path {
+            METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
+            HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
+            _ => self.render_metrics(),
+        };
+        Route::Answered(endpoint, reply)
+    }
+
+    /// Runs a form endpoint on its read body.
+    fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+        match endpoint {
+            Endpoint::Token => self.token(parts, body, peer),
+            Endpoint::DeviceAuthorization => self.device_authorization(parts, body, peer),
+            Endpoint::Introspection => self.introspection(parts, body),
+            Endpoint::Revocation => self.revocation(parts, body),
+            _ => self.admin_decision(parts, body, peer),
+        }
+    }
+
+    /// Checks the media type and reads the body within the size and time limits.
+
+    fn render_metrics(&self) -> Reply {
+        let text = self
+            .metrics
+            .render(self.store.len(), self.tokens.access_tokens());
+        let mut r = response::json(StatusCode::OK, text);
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        r
+    }
+}
