@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use deviceflow_server::http::paths;
-use deviceflow_server::http::response;
+use deviceflow_server::http::poll_answer;
 use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::{App, Clock, FileConfig, Settings, NO_PEER};
 use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode, ErrorResponse};
@@ -105,8 +105,8 @@ async fn body_bytes(reply: Response<Full<Bytes>>) -> Bytes {
 /// server answers a pending poll, and nothing else.
 ///
 /// Status, headers and body are taken once from our own
-/// `response::poll_error(AuthorizationPending)`, so the two answers cannot drift
-/// apart; each reply then only reassembles them, as our `response::json` does.
+/// `poll_answer(AuthorizationPending)`, so the two answers cannot drift
+/// apart; each reply then only reassembles them, as our JSON answers are built.
 pub struct CeilingAnswer {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -116,7 +116,7 @@ pub struct CeilingAnswer {
 impl CeilingAnswer {
     /// Takes our server's `authorization_pending` answer apart.
     pub async fn from_ours() -> CeilingAnswer {
-        let reply = response::poll_error(ErrorCode::AuthorizationPending);
+        let reply = poll_answer(ErrorCode::AuthorizationPending);
         let status = reply.status();
         let headers = reply
             .headers()

@@ -21,6 +21,8 @@
 //! The dependencies run downhill: `http::router` → `endpoints`, `verification` →
 //! `http::state` → `storage`, `accounts` → `protocol`.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod accounts;
 mod audit;
 pub mod clock;

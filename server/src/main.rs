@@ -9,7 +9,7 @@ use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_
 use deviceflow_server::demo_device::{self, DeviceOptions};
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
-use deviceflow_server::verification::{self, password};
+use deviceflow_server::verification::password;
 use deviceflow_server::{FileConfig, Settings};
 use rand::RngCore;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deviceflow_server::http::paths::pages;
+use deviceflow_server::http::paths::pages as paths;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, COOKIE, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};

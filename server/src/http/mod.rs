@@ -9,3 +9,8 @@ pub mod paths;
 pub(crate) mod response;
 mod router;
 pub(crate) mod state;
+
+/// The answer to a device-code poll that is not a token, as the token endpoint sends
+/// it (RFC 8628 §3.5): static bytes and headers. Public so that a bare server can answer
+/// exactly the same bytes (`benches/`'s ceiling).
+pub use response::poll_error as poll_answer;

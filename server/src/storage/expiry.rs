@@ -99,6 +99,7 @@ impl<K> ExpiryWheel<K> {
     }
 
     /// Keys filed and not yet taken.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -109,6 +110,7 @@ impl<K> ExpiryWheel<K> {
             .sum()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

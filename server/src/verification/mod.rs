@@ -46,9 +46,8 @@ use hyper::header::COOKIE;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
-use crate::accounts::users::{User, UserId, Users};
+use crate::accounts::users::{User, UserId};
 use crate::clock::Millis;
-use crate::config::Settings;
 use crate::http::body::read_form;
 use crate::http::form::Form;
 use crate::http::response::Reply;
@@ -56,11 +55,10 @@ use crate::http::state::App;
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::SessionStore;
 
-use csrf::{SignInCookie, SignInCsrf};
-use hash_pool::{Busy, HashPool};
+use csrf::SignInCookie;
 use html::Frame;
 use rate_limit::{RateLimiter, Subject};
-use web_session::{CookiePolicy, SessionId, WebSession, WebSessions};
+use web_session::{SessionId, WebSession};
 
 use crate::http::paths::pages as paths;
 
