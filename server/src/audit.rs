@@ -15,7 +15,7 @@ use crate::protocol::user_code::UserCode;
 
 /// Where a person's decision came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// The verification pages (a person in a browser).
     Pages,
     /// The admin decision endpoint (a machine, with the admin token).
@@ -32,7 +32,14 @@ impl Via {
 }
 
 /// A person approved (`approved`) or denied a device authorization.
-pub fn decided(approved: bool, via: Via, client: &str, user: &str, code: UserCode, source: IpAddr) {
+pub(crate) fn decided(
+    approved: bool,
+    via: Via,
+    client: &str,
+    user: &str,
+    code: UserCode,
+    source: IpAddr,
+) {
     tracing::info!(
         target: "audit",
         event = if approved { "approved" } else { "denied" },
@@ -45,7 +52,7 @@ pub fn decided(approved: bool, via: Via, client: &str, user: &str, code: UserCod
 }
 
 /// Tokens issued: by redeeming a device code (`user_code` given) or by refresh.
-pub fn token_issued(client: &str, user: &str, code: Option<UserCode>, source: IpAddr) {
+pub(crate) fn token_issued(client: &str, user: &str, code: Option<UserCode>, source: IpAddr) {
     let grant = if code.is_some() {
         "device_code"
     } else {
@@ -64,7 +71,7 @@ pub fn token_issued(client: &str, user: &str, code: Option<UserCode>, source: Ip
 
 /// A redeemed device code was presented again; what it issued is revoked (checklist
 /// TS-09).
-pub fn replay_revoked(client: &str, user: &str, code: UserCode, source: IpAddr) {
+pub(crate) fn replay_revoked(client: &str, user: &str, code: UserCode, source: IpAddr) {
     tracing::warn!(
         target: "audit",
         event = "device_code_replayed",
@@ -77,7 +84,7 @@ pub fn replay_revoked(client: &str, user: &str, code: UserCode, source: IpAddr) 
 }
 
 /// A rotated refresh token was used again; its family is revoked (RFC 9700 §4.14.2).
-pub fn refresh_reused(client: &str, user: &str, source: IpAddr) {
+pub(crate) fn refresh_reused(client: &str, user: &str, source: IpAddr) {
     tracing::warn!(
         target: "audit",
         event = "refresh_token_reused",
@@ -91,7 +98,7 @@ pub fn refresh_reused(client: &str, user: &str, source: IpAddr) {
 /// A failed sign-in on the verification pages. `user` is the configured user the
 /// typed username names, or `None` (what was typed is not logged: people type
 /// passwords into username fields).
-pub fn sign_in_failed(user: Option<&str>, source: IpAddr) {
+pub(crate) fn sign_in_failed(user: Option<&str>, source: IpAddr) {
     tracing::warn!(
         target: "audit",
         event = "sign_in_failed",
@@ -102,7 +109,7 @@ pub fn sign_in_failed(user: Option<&str>, source: IpAddr) {
 
 /// A request refused by a rate limit or quota (`limit` names which), for
 /// `retry_after_ms`.
-pub fn throttled(
+pub(crate) fn throttled(
     limit: &'static str,
     client: Option<&str>,
     user: Option<&str>,

@@ -25,6 +25,7 @@ impl Clock {
         Clock::Manual(Arc::new(AtomicU64::new(start)))
     }
 
+    /// Now, in milliseconds since the Unix epoch.
     pub fn now(&self) -> Millis {
         match self {
             Clock::System => SystemTime::now()

@@ -35,22 +35,30 @@ pub struct FileConfig {
     /// the address the server is bound to.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// `[device]`: codes, polling and the session cap.
     #[serde(default)]
     pub device: DeviceConfig,
+    /// `[tokens]`: token lifetimes.
     #[serde(default)]
     pub tokens: TokenConfig,
+    /// `[limits]`: request sizes, timeouts and password hashing.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[quotas]`: device authorization quotas.
     #[serde(default)]
     pub quotas: QuotasConfig,
+    /// `[admin]`: the admin decision endpoint.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[[clients]]`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// `[[users]]`.
     #[serde(default)]
     pub users: Vec<UserConfig>,
 }
 
+/// `[device]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeviceConfig {
@@ -82,6 +90,7 @@ impl Default for DeviceConfig {
     }
 }
 
+/// `[tokens]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenConfig {
@@ -100,6 +109,7 @@ impl Default for TokenConfig {
     }
 }
 
+/// `[limits]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -184,6 +194,7 @@ impl Default for QuotasConfig {
     }
 }
 
+/// `[admin]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
@@ -191,9 +202,11 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
+/// One `[[clients]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
+    /// RFC 6749 §2.2 `client_id`.
     pub client_id: String,
     /// Shown to the person approving.
     #[serde(default)]
@@ -217,10 +230,13 @@ pub struct ClientConfig {
     pub grant_types: Vec<String>,
 }
 
+/// One `[[users]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
+    /// What the person types to sign in.
     pub username: String,
+    /// The name shown on the pages; default: the username.
     #[serde(default)]
     pub name: Option<String>,
     /// The argon2 PHC string of the user's password (`deviceflow-server
@@ -247,13 +263,23 @@ fn default_grant_types() -> Vec<String> {
 /// A configuration that cannot be run, said so a person can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file is not valid TOML for this configuration.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The file, or what the text came from.
+        path: String,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// The values cannot be run; the message names the field.
     #[error("{0}")]
     Invalid(String),
 }
@@ -332,30 +358,47 @@ pub fn sha256_hex(secret: &str) -> String {
 /// The validated configuration the server runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Address to listen on.
     pub listen: SocketAddr,
     /// Issuer and public base URL, without a trailing slash; `None` until bound.
     pub issuer: Option<String>,
+    /// RFC 8628 §3.2 `expires_in`, seconds.
     pub expires_in_secs: u64,
+    /// RFC 8628 §3.2 `interval`, seconds.
     pub interval_secs: u64,
+    /// How polls are paced.
     pub poll: PollPolicy,
+    /// Sessions held at once.
     pub max_sessions: usize,
     /// The most sessions one client may hold (`quotas.client_share` of the cap).
     pub max_sessions_per_client: usize,
+    /// Device authorization quotas.
     pub quotas: QuotaPolicy,
+    /// How long an expired session answers `expired_token`, seconds.
     pub expired_retention_secs: u64,
+    /// Access token lifetime, seconds.
     pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime, seconds.
     pub refresh_token_ttl_secs: u64,
+    /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// Time a request head may take once begun, milliseconds.
     pub header_read_timeout_ms: u64,
+    /// Time a keep-alive connection may idle, milliseconds.
     pub idle_timeout_ms: u64,
+    /// Time a request body may take, milliseconds.
     pub body_read_timeout_ms: u64,
     /// Password hashing threads (resolved: never 0).
     pub password_hash_workers: usize,
     /// Sign-ins that may wait for a hashing thread.
     pub password_hash_queue: usize,
+    /// The admin endpoint's bearer token; `None`: the endpoint is off.
     pub admin_token: Option<String>,
+    /// The clients.
     pub clients: Clients,
+    /// The people.
     pub users: Users,
+    /// Every scope any client may ask for.
     pub scopes: ScopeRegistry,
 }
 

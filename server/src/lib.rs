@@ -27,7 +27,6 @@ pub mod accounts;
 mod audit;
 pub mod clock;
 pub mod config;
-pub mod demo_device;
 mod endpoints;
 pub mod http;
 pub mod protocol;

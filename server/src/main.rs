@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use deviceflow_device::DeviceOptions;
 use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
-use deviceflow_server::demo_device::{self, DeviceOptions};
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::verification::password;
@@ -223,7 +223,7 @@ fn play_device(issuer: &str, client_id: &str, scope: Option<&str>) -> anyhow::Re
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
         let mut out = std::io::stdout();
-        demo_device::run(&options, &mut out).await
+        deviceflow_device::run(&options, &mut out).await
     })?;
     Ok(())
 }

@@ -84,10 +84,10 @@ impl Bucket {
 /// Where a request comes from, as quotas count it: an IPv4 address, or an IPv6 /64
 /// (the block one host or household usually has).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Source(IpAddr);
+pub(crate) struct Source(IpAddr);
 
 impl Source {
-    pub fn of(addr: IpAddr) -> Source {
+    pub(crate) fn of(addr: IpAddr) -> Source {
         Source(match addr {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
@@ -101,7 +101,7 @@ impl Source {
     }
 
     /// The address this source is counted as (an IPv6 /64 as its first address).
-    pub fn ip(self) -> IpAddr {
+    pub(crate) fn ip(self) -> IpAddr {
         self.0
     }
 }
@@ -117,13 +117,13 @@ impl std::fmt::Display for Source {
 
 /// Which quota refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     Source { retry_after_ms: Millis },
     Client { retry_after_ms: Millis },
 }
 
 impl Refusal {
-    pub fn retry_after_ms(self) -> Millis {
+    pub(crate) fn retry_after_ms(self) -> Millis {
         match self {
             Refusal::Source { retry_after_ms } | Refusal::Client { retry_after_ms } => {
                 retry_after_ms
@@ -146,7 +146,7 @@ pub struct QuotaPolicy {
 }
 
 /// The quotas' state.
-pub struct Quotas {
+pub(crate) struct Quotas {
     policy: QuotaPolicy,
     sources: DashMap<Source, Bucket, ahash::RandomState>,
     clients: DashMap<ClientId, Bucket, ahash::RandomState>,
@@ -154,7 +154,7 @@ pub struct Quotas {
 }
 
 impl Quotas {
-    pub fn new(policy: QuotaPolicy) -> Quotas {
+    pub(crate) fn new(policy: QuotaPolicy) -> Quotas {
         Quotas {
             policy,
             sources: DashMap::with_hasher(ahash::RandomState::new()),
@@ -166,7 +166,12 @@ impl Quotas {
     /// Takes one device authorization from `source`'s and `client`'s buckets, or says
     /// which is empty and for how long. The source is charged first: a flood from one
     /// address spends its own bucket, not its client's.
-    pub fn admit(&self, source: Source, client: ClientId, now: Millis) -> Result<(), Refusal> {
+    pub(crate) fn admit(
+        &self,
+        source: Source,
+        client: ClientId,
+        now: Millis,
+    ) -> Result<(), Refusal> {
         if let Some(rate) = &self.policy.per_source {
             let tracked = self.sources.len() < self.policy.max_sources;
             let mut fresh = false;
@@ -201,7 +206,7 @@ impl Quotas {
     /// Forgets sources whose buckets are full again, looking at no more than `budget`;
     /// one not yet full is filed again for when it will be. Returns how many it looked
     /// at.
-    pub fn sweep(&self, now: Millis, budget: usize) -> usize {
+    pub(crate) fn sweep(&self, now: Millis, budget: usize) -> usize {
         let Some(rate) = &self.policy.per_source else {
             return 0;
         };
@@ -221,7 +226,8 @@ impl Quotas {
     }
 
     /// Sources tracked now.
-    pub fn sources(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn sources(&self) -> usize {
         self.sources.len()
     }
 }

@@ -29,6 +29,30 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// OpenID Connect Discovery 1.0 §4: the other place discovery looks.
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
+/// Where deviceflow-server serves each endpoint, relative to its issuer. Its RFC 8414
+/// metadata says the same; a client that cannot discover the endpoints falls back to
+/// these.
+pub mod paths {
+    /// RFC 8628 §3.1: the device authorization endpoint.
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+    /// RFC 6749 §3.2: the token endpoint (device-code polls, refresh).
+    pub const TOKEN: &str = "/oauth/token";
+    /// RFC 7662: token introspection.
+    pub const INTROSPECTION: &str = "/oauth/introspect";
+    /// RFC 7009: token revocation.
+    pub const REVOCATION: &str = "/oauth/revoke";
+    /// Approvals and denials for machines, with the admin token.
+    pub const ADMIN_DECISIONS: &str = "/admin/decisions";
+    /// RFC 8628 §3.2 `verification_uri`: where the person enters the code.
+    pub const VERIFICATION: &str = "/device";
+    /// What a device with a screen shows: the code and its QR code.
+    pub const DISPLAY: &str = "/device/display";
+    /// Liveness.
+    pub const HEALTH: &str = "/healthz";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+}
+
 /// The `error` values of RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1 and the
 /// `temporarily_unavailable` of RFC 6749 §4.1.2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

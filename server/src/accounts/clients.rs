@@ -21,11 +21,14 @@ pub struct ClientId(pub u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    /// RFC 6749 §2.3.1: the secret in HTTP Basic authentication.
     ClientSecretBasic,
+    /// RFC 6749 §2.3.1: the secret in the request body.
     ClientSecretPost,
 }
 
 impl AuthMethod {
+    /// The method's name, as RFC 8414 metadata spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -34,21 +37,31 @@ impl AuthMethod {
     }
 }
 
+/// A registered client (RFC 6749 §2).
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// Its index, as sessions and tokens record it.
     pub id: ClientId,
+    /// RFC 6749 §2.2 `client_id`.
     pub client_id: String,
+    /// Shown to the person approving.
     pub name: String,
     /// SHA-256 of the secret; `None` for a public client.
     pub secret_sha256: Option<[u8; 32]>,
+    /// How a confidential client may authenticate; empty for a public client.
     pub auth_methods: Vec<AuthMethod>,
+    /// Scopes it may ask for.
     pub allowed_scope: ScopeSet,
+    /// Scopes granted when it asks for none (RFC 6749 §3.3).
     pub default_scope: ScopeSet,
+    /// May use the device authorization grant (RFC 8628).
     pub device_grant: bool,
+    /// May use the refresh token grant (RFC 6749 §6).
     pub refresh_grant: bool,
 }
 
 impl Client {
+    /// Whether it has no secret (RFC 6749 §2.1).
     pub fn is_public(&self) -> bool {
         self.secret_sha256.is_none()
     }
@@ -70,9 +83,13 @@ pub enum AuthError {
     /// `invalid_client`: unknown client, wrong or missing secret, or a method the client
     /// is not registered for. `basic` says whether the Authorization header was used,
     /// which makes the answer 401 with `WWW-Authenticate: Basic`.
-    Failed { basic: bool },
+    Failed {
+        /// Whether the `Authorization` header was used.
+        basic: bool,
+    },
 }
 
+/// The configured clients, by index and by `client_id`.
 #[derive(Debug, Clone, Default)]
 pub struct Clients {
     clients: Vec<Client>,
@@ -81,10 +98,12 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The clients, with the index of their `client_id`s.
     pub fn new(clients: Vec<Client>, index: ahash::AHashMap<String, ClientId>) -> Clients {
         Clients { clients, index }
     }
 
+    /// The client with this `client_id`.
     pub fn by_client_id(&self, client_id: &str) -> Option<&Client> {
         self.index.get(client_id).map(|id| self.get(*id))
     }
@@ -94,6 +113,7 @@ impl Clients {
         &self.clients[id.0 as usize]
     }
 
+    /// Every client, in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
         self.clients.iter()
     }

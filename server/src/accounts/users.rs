@@ -2,12 +2,16 @@
 
 use std::collections::HashMap;
 
+/// A person's index, as sessions and tokens record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId(pub u32);
 
+/// A person who may sign in to approve devices.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// Its index.
     pub id: UserId,
+    /// What the person types to sign in.
     pub username: String,
     /// Display name.
     pub name: String,
@@ -16,6 +20,7 @@ pub struct User {
     pub password_hash: Option<String>,
 }
 
+/// The configured people, by index and by username.
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     users: Vec<User>,
@@ -23,14 +28,17 @@ pub struct Users {
 }
 
 impl Users {
+    /// The people, with the index of their usernames.
     pub fn new(users: Vec<User>, index: HashMap<String, UserId>) -> Users {
         Users { users, index }
     }
 
+    /// The person with this username.
     pub fn by_username(&self, username: &str) -> Option<&User> {
         self.index.get(username).map(|id| self.get(*id))
     }
 
+    /// Every person, in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = &User> {
         self.users.iter()
     }

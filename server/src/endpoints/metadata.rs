@@ -12,7 +12,7 @@ use crate::http::paths;
 /// `response_types_supported` is REQUIRED by RFC 8414 §2 but describes the
 /// authorization endpoint, which this server does not have; it is omitted rather than
 /// sent empty, since §2 also says empty arrays are omitted.
-pub fn render(settings: &Settings, issuer: &str) -> Bytes {
+pub(crate) fn render(settings: &Settings, issuer: &str) -> Bytes {
     let url = |path: &str| format!("{issuer}{path}");
     let mut doc = json!({
         "issuer": issuer,

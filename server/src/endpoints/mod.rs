@@ -1,8 +1,8 @@
 //! One module per endpoint. Each adds its handler to [`crate::http::state::App`].
 
-pub mod admin;
-pub mod device_authorization;
-pub mod introspection;
-pub mod metadata;
-pub mod revocation;
-pub mod token;
+pub(crate) mod admin;
+pub(crate) mod device_authorization;
+pub(crate) mod introspection;
+pub(crate) mod metadata;
+pub(crate) mod revocation;
+pub(crate) mod token;

@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 
 /// How long a connection may take, by phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// Between requests, and from accept to the first byte.
     pub idle: Duration,
     /// From a request's first byte to the end of its head.
@@ -46,7 +46,7 @@ enum Phase {
 }
 
 /// A TCP stream that enforces [`Timeouts`] on reads.
-pub struct TimedStream {
+pub(crate) struct TimedStream {
     io: TcpStream,
     timeouts: Timeouts,
     phase: Phase,
@@ -57,7 +57,7 @@ pub struct TimedStream {
 }
 
 impl TimedStream {
-    pub fn new(io: TcpStream, timeouts: Timeouts) -> TimedStream {
+    pub(crate) fn new(io: TcpStream, timeouts: Timeouts) -> TimedStream {
         // A new connection that says nothing is treated as a stalled head: accepting a
         // connection is cheap for the client, so it gets the shorter of the two.
         let deadline = Instant::now() + timeouts.head.min(timeouts.idle);

@@ -45,12 +45,16 @@ pub const MAX_BODY: usize = u16::MAX as usize;
 /// Why a body is not an acceptable form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
+    /// A known parameter appears twice (RFC 6749 §3.2).
     #[error("parameter \"{0}\" is repeated (RFC 6749 §3.2)")]
     Repeated(String),
+    /// A known parameter's value is not UTF-8.
     #[error("parameter \"{0}\" is not valid percent-encoded UTF-8 (RFC 8628 §3.1)")]
     NotUtf8(String),
+    /// A known parameter's value has a `%` not followed by two hex digits.
     #[error("parameter \"{0}\" has an invalid percent-escape")]
     BadEscape(String),
+    /// The body is too large to index.
     #[error("the body is larger than {MAX_BODY} bytes")]
     TooLarge,
 }

@@ -11,7 +11,7 @@ use crate::protocol::session::PollOutcome;
 
 /// The endpoints latency is measured for; the label values of `endpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     DeviceAuthorization,
     Token,
     Introspection,
@@ -73,7 +73,7 @@ fn outcome_index(o: PollOutcome) -> usize {
 
 /// The limits and quotas that refuse requests; the label values of `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Throttle {
+pub(crate) enum Throttle {
     /// Device authorizations per source address (`quotas.per_source_*`).
     Source,
     /// Device authorizations per client (`quotas.per_client_*`).
@@ -85,7 +85,7 @@ pub enum Throttle {
 impl Throttle {
     const ALL: [Throttle; 3] = [Throttle::Source, Throttle::Client, Throttle::ClientShare];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Throttle::Source => "per_source",
             Throttle::Client => "per_client",
@@ -119,7 +119,7 @@ impl Histogram {
 }
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     polls: [AtomicU64; POLL_OUTCOMES.len()],
     device_authorizations: AtomicU64,
     sessions_full: AtomicU64,
@@ -134,19 +134,19 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn poll(&self, outcome: PollOutcome) {
+    pub(crate) fn poll(&self, outcome: PollOutcome) {
         self.polls[outcome_index(outcome)].fetch_add(1, Relaxed);
     }
 
-    pub fn device_authorization(&self) {
+    pub(crate) fn device_authorization(&self) {
         self.device_authorizations.fetch_add(1, Relaxed);
     }
 
-    pub fn sessions_full(&self) {
+    pub(crate) fn sessions_full(&self) {
         self.sessions_full.fetch_add(1, Relaxed);
     }
 
-    pub fn decision(&self, approved: bool) {
+    pub(crate) fn decision(&self, approved: bool) {
         if approved {
             self.decisions_approved.fetch_add(1, Relaxed);
         } else {
@@ -154,7 +154,7 @@ impl Metrics {
         }
     }
 
-    pub fn token_issued(&self, by_refresh: bool) {
+    pub(crate) fn token_issued(&self, by_refresh: bool) {
         if by_refresh {
             self.tokens_refresh.fetch_add(1, Relaxed);
         } else {
@@ -162,26 +162,26 @@ impl Metrics {
         }
     }
 
-    pub fn sessions_expired(&self, n: usize) {
+    pub(crate) fn sessions_expired(&self, n: usize) {
         self.sessions_expired.fetch_add(n as u64, Relaxed);
     }
 
     /// A request refused by a quota.
-    pub fn throttled(&self, limit: Throttle) {
+    pub(crate) fn throttled(&self, limit: Throttle) {
         self.throttled[limit as usize].fetch_add(1, Relaxed);
     }
 
     /// A request refused before it reached an endpoint (size, content type, timeout).
-    pub fn request_error(&self) {
+    pub(crate) fn request_error(&self) {
         self.request_errors.fetch_add(1, Relaxed);
     }
 
-    pub fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
+    pub(crate) fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
         self.latency[endpoint as usize].observe(elapsed);
     }
 
     /// The Prometheus text exposition, with the gauges read at call time.
-    pub fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
+    pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

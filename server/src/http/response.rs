@@ -16,8 +16,8 @@ use hyper::{Response, StatusCode};
 
 use super::form::FormError;
 
-pub type Body = Full<Bytes>;
-pub type Reply = Response<Body>;
+pub(crate) type Body = Full<Bytes>;
+pub(crate) type Reply = Response<Body>;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -26,7 +26,7 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 /// A JSON answer. RFC 6749 §5.1 (and RFC 8628 §3.2's example): responses carrying or
 /// about credentials are `Cache-Control: no-store` and `Pragma: no-cache`; every JSON
 /// answer of this server gets them, so none can be forgotten.
-pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -37,7 +37,7 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Reply {
 }
 
 /// A JSON answer from a serializable value.
-pub fn json_value(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+pub(crate) fn json_value(status: StatusCode, value: &impl serde::Serialize) -> Reply {
     match serde_json::to_vec(value) {
         Ok(body) => json(status, body),
         // Serializing our own plain structs cannot fail; if it ever did, say so plainly.
@@ -47,7 +47,7 @@ pub fn json_value(status: StatusCode, value: &impl serde::Serialize) -> Reply {
 
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
+pub(crate) struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
     status: StatusCode,
@@ -68,7 +68,7 @@ impl From<FormError> for OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
         let status = match code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -85,32 +85,32 @@ impl OAuthError {
     }
 
     /// Adds `Retry-After`, rounded up to whole seconds (at least 1).
-    pub fn with_retry_after_ms(mut self, ms: u64) -> OAuthError {
+    pub(crate) fn with_retry_after_ms(mut self, ms: u64) -> OAuthError {
         self.retry_after_secs = Some(ms.div_ceil(1000).max(1));
         self
     }
 
-    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidRequest, description)
     }
 
     /// Overrides the status (413 for an oversized body, 408 for a slow one).
-    pub fn with_status(mut self, status: StatusCode) -> OAuthError {
+    pub(crate) fn with_status(mut self, status: StatusCode) -> OAuthError {
         self.status = status;
         self
     }
 
     /// Adds `WWW-Authenticate: Basic` (client authentication through the header failed).
-    pub fn with_basic_challenge(mut self) -> OAuthError {
+    pub(crate) fn with_basic_challenge(mut self) -> OAuthError {
         self.basic_challenge = true;
         self
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
-    pub fn reply(&self) -> Reply {
+    pub(crate) fn reply(&self) -> Reply {
         let body = serde_json::json!({
             "error": self.code.as_str(),
             "error_description": wire_safe(&self.description),
@@ -132,7 +132,7 @@ impl OAuthError {
 /// RFC 6749 §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E, so
 /// `"`, `\` and anything outside printable ASCII are rewritten (the `§` of our
 /// citations becomes `Sec.`).
-pub fn wire_safe(text: &str) -> Cow<'_, str> {
+pub(crate) fn wire_safe(text: &str) -> Cow<'_, str> {
     if text.bytes().all(is_description_char) {
         return Cow::Borrowed(text);
     }
@@ -151,7 +151,7 @@ pub fn wire_safe(text: &str) -> Cow<'_, str> {
 }
 
 /// RFC 6749 §5.2: the characters allowed in `error` and `error_description`.
-pub fn is_description_char(b: u8) -> bool {
+pub(crate) fn is_description_char(b: u8) -> bool {
     matches!(b, 0x20 | 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
@@ -184,14 +184,14 @@ pub fn poll_error(code: ErrorCode) -> Reply {
 }
 
 /// 200 with no body (RFC 7009 §2.2), still not to be cached.
-pub fn empty_ok() -> Reply {
+pub(crate) fn empty_ok() -> Reply {
     let mut r = Response::new(Full::new(Bytes::new()));
     r.headers_mut().insert(CACHE_CONTROL, NO_STORE);
     r
 }
 
 /// 404 for a path this server does not serve.
-pub fn not_found() -> Reply {
+pub(crate) fn not_found() -> Reply {
     json(
         StatusCode::NOT_FOUND,
         Bytes::from_static(br#"{"error":"not_found","error_description":"No such endpoint; see /.well-known/oauth-authorization-server."}"#),
@@ -199,7 +199,7 @@ pub fn not_found() -> Reply {
 }
 
 /// 405 with the methods the path takes.
-pub fn method_not_allowed(allow: &'static str) -> Reply {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Reply {
     let mut r = json(
         StatusCode::METHOD_NOT_ALLOWED,
         Bytes::from_static(br#"{"error":"invalid_request","error_description":"Method not allowed; see the Allow header."}"#),

@@ -131,8 +131,7 @@ impl<S: SessionStore> App<S> {
         }
     }
 
-    /// Checks the media type and reads the body within the size and time limits.
-
+    /// `/metrics`: the Prometheus text exposition.
     fn render_metrics(&self) -> Reply {
         let text = self
             .metrics

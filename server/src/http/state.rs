@@ -25,15 +25,20 @@ pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// Everything a request can reach.
 pub struct App<S: SessionStore = MemoryStore> {
+    /// The configuration it runs on.
     pub settings: Settings,
     /// Issuer identifier and base URL, without a trailing slash.
     pub issuer: String,
+    /// Device authorization sessions.
     pub store: S,
-    pub tokens: TokenStore,
+    /// Access and refresh tokens.
+    pub(crate) tokens: TokenStore,
+    /// The clock every rule reads.
     pub clock: Clock,
-    pub metrics: Metrics,
+    /// Counters and latency histograms for `/metrics`.
+    pub(crate) metrics: Metrics,
     /// Device authorizations per source address and per client.
-    pub quotas: Quotas,
+    pub(crate) quotas: Quotas,
     /// The person's side: web sessions, rate limits, the pages under `/device`.
     pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
@@ -53,6 +58,7 @@ impl App<MemoryStore> {
 }
 
 impl<S: SessionStore> App<S> {
+    /// An app on `store`.
     pub fn with_store(settings: Settings, issuer: String, clock: Clock, store: S) -> App<S> {
         let tokens = TokenStore::new(
             settings.access_token_ttl_secs * 1000,
@@ -74,6 +80,8 @@ impl<S: SessionStore> App<S> {
         }
     }
 
+    /// Authenticates the caller (see
+    /// [`Clients::authenticate`](crate::accounts::clients::Clients::authenticate)) and
     /// turns a failure into its RFC 6749 §5.2 answer.
     pub(crate) fn client<'a>(
         &'a self,
@@ -99,7 +107,7 @@ impl<S: SessionStore> App<S> {
     }
 
     /// Removes some of what expired: sessions past their retention, and expired
-
+    /// tokens, looking at no more than `budget` due entries of each. Returns whether a
     /// slice came back full, so that more may be due: the sweeper calls again, after
     /// letting other tasks run.
     pub fn sweep(&self, budget: usize) -> bool {

@@ -26,6 +26,7 @@ pub const ENCODED_LEN: usize = 28;
 pub struct Secret([u8; SECRET_BYTES]);
 
 impl Secret {
+    /// 128 fresh bits from the CSPRNG.
     pub fn generate() -> Secret {
         let mut s = [0u8; SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut s);
@@ -47,7 +48,9 @@ impl std::fmt::Debug for Secret {
 /// A device code, decoded.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceCode {
+    /// The session's user code, which is also its key in the store.
     pub user_code: UserCode,
+    /// The secret that proves the device holds this code.
     pub secret: Secret,
 }
 

@@ -4,16 +4,20 @@
 /// Up to 64 distinct scopes across the whole configuration.
 pub const MAX_SCOPES: usize = 64;
 
+/// A set of scopes, one bit per scope of the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ScopeSet(pub u64);
 
 impl ScopeSet {
+    /// No scope.
     pub const EMPTY: ScopeSet = ScopeSet(0);
 
+    /// Whether every scope of `self` is in `other`.
     pub fn is_subset_of(self, other: ScopeSet) -> bool {
         self.0 & !other.0 == 0
     }
 
+    /// Whether it holds no scope.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -28,10 +32,13 @@ pub struct ScopeRegistry {
 /// Why a `scope` parameter was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
+    /// The scope is not defined by this server (RFC 6749 §5.2 `invalid_scope`).
     #[error("scope \"{0}\" is not known to this server")]
     Unknown(String),
+    /// The client may not ask for this scope.
     #[error("scope \"{0}\" is not allowed for this client")]
     NotAllowed(String),
+    /// The scope parameter is not RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed (RFC 6749 §3.3: space-delimited, %x21 / %x23-5B / %x5D-7E)")]
     Malformed,
 }
@@ -89,6 +96,7 @@ impl ScopeRegistry {
         out
     }
 
+    /// The scope names, by bit.
     pub fn names(&self) -> &[String] {
         &self.names
     }

@@ -25,6 +25,7 @@ pub enum SlowDownPolicy {
 /// How polls are paced. Checklist A.0, PL-01..PL-07.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollPolicy {
+    /// Whether early polls get `slow_down`.
     pub slow_down: SlowDownPolicy,
     /// A poll this much earlier than due is still on time: client timers and network
     /// latency jitter, and a client that polls at exactly `interval` must not drift into
@@ -45,32 +46,46 @@ const NO_POLL: i32 = i32::MIN;
 pub enum State {
     /// Waiting for the person.
     Pending,
-    /// Approved by this user; the next on-client poll redeems it.
-    Approved { user: UserId },
+    /// Approved; the next poll of this client redeems it.
+    Approved {
+        /// Who approved.
+        user: UserId,
+    },
     /// Denied by the person.
     Denied,
-    /// Tokens were issued once, in this token family, for this user.
-    Redeemed { family: u64, user: UserId },
+    /// Tokens were issued once.
+    Redeemed {
+        /// The token family they were recorded in.
+        family: u64,
+        /// Whom they speak for.
+        user: UserId,
+    },
 }
 
 /// One device authorization. Small and `Copy`: a million of these must fit in a few
 /// hundred megabytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Session {
+    /// Proves the device holds the code.
     pub secret: Secret,
+    /// The client the code was issued to.
     pub client: ClientId,
     /// `slow_down` answers so far (k in `I + 5·k`).
     pub slow_downs: u16,
     /// The interval this device must now keep, `I + 5·k`, in milliseconds.
     pub interval_ms: u32,
+    /// Granted on approval.
     pub scope: ScopeSet,
+    /// When the code was issued.
     pub issued_at: Millis,
+    /// When the code expires.
     pub expires_at: Millis,
     /// When the last poll that was not answered `slow_down` arrived, in milliseconds
     /// relative to `issued_at` (negative once a wall clock stepped back past it), or
     /// [`NO_POLL`] before the first poll. Packed into 4 bytes, since a session lives
     /// minutes, not weeks.
     last_accepted: i32,
+    /// Where the session is in its life.
     pub state: State,
 }
 
@@ -79,16 +94,22 @@ pub struct Session {
 pub enum PollOutcome {
     /// RFC 8628 §3.5 `authorization_pending`.
     Pending,
-    /// RFC 8628 §3.5 `slow_down`; the session's interval is now `interval_ms`.
-    SlowDown { interval_ms: u32 },
+    /// RFC 8628 §3.5 `slow_down`.
+    SlowDown {
+        /// The interval the device must now keep, `I + 5·k`, in milliseconds.
+        interval_ms: u32,
+    },
     /// RFC 8628 §3.5 `access_denied`.
     Denied,
     /// RFC 8628 §3.5 `expired_token`.
     Expired,
     /// Approved and now redeemed: issue tokens for this user, once, in this family.
     Issue {
+        /// Whom the tokens speak for.
         user: UserId,
+        /// What they grant.
         scope: ScopeSet,
+        /// The family to record them in.
         family: u64,
     },
     /// RFC 6749 §5.2 `invalid_grant`: no such code, or a code issued to another client.
@@ -96,7 +117,12 @@ pub enum PollOutcome {
     /// RFC 6749 §5.2 `invalid_grant`: the code was already redeemed (for `user`);
     /// tokens of `family` should be revoked (RFC 6749 §4.1.2 by analogy, checklist
     /// TS-09).
-    Replayed { family: u64, user: UserId },
+    Replayed {
+        /// The family to revoke.
+        family: u64,
+        /// Whose tokens they were.
+        user: UserId,
+    },
 }
 
 impl PollOutcome {
@@ -117,10 +143,13 @@ impl PollOutcome {
 /// Why a decision on a user code was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecideError {
+    /// No session has this user code.
     #[error("no pending request has this user code")]
     Unknown,
+    /// The code has expired (RFC 8628 §3.5).
     #[error("this user code has expired")]
     Expired,
+    /// The code was approved or denied already.
     #[error("this request was already approved or denied")]
     AlreadyDecided,
 }
@@ -128,11 +157,14 @@ pub enum DecideError {
 /// The person's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// The person approves, as this user.
     Approve(UserId),
+    /// The person denies.
     Deny,
 }
 
 impl Session {
+    /// A pending session issued at `now`.
     pub fn new(
         secret: Secret,
         client: ClientId,
@@ -161,6 +193,7 @@ impl Session {
         offset.clamp(i128::from(NO_POLL) + 1, i128::from(i32::MAX)) as i32
     }
 
+    /// Whether the code has expired at `now` (RFC 8628 §3.2 `expires_in`).
     pub fn is_expired(&self, now: Millis) -> bool {
         now >= self.expires_at
     }

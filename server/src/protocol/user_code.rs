@@ -32,6 +32,7 @@ impl UserCode {
         (v < SPACE).then_some(UserCode(v))
     }
 
+    /// The code as the store's key.
     pub fn packed(self) -> u64 {
         self.0
     }

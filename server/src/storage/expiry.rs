@@ -28,7 +28,7 @@ struct Shard<K> {
 }
 
 #[derive(Debug)]
-pub struct ExpiryWheel<K> {
+pub(crate) struct ExpiryWheel<K> {
     shards: Box<[Shard<K>]>,
 }
 
@@ -48,7 +48,7 @@ fn home_shard() -> usize {
 }
 
 impl<K> ExpiryWheel<K> {
-    pub fn new() -> ExpiryWheel<K> {
+    pub(crate) fn new() -> ExpiryWheel<K> {
         ExpiryWheel {
             shards: (0..SHARDS)
                 .map(|_| Shard {
@@ -59,7 +59,7 @@ impl<K> ExpiryWheel<K> {
     }
 
     /// Files `key` to come due once `at` has passed.
-    pub fn schedule(&self, at: Millis, key: K) {
+    pub(crate) fn schedule(&self, at: Millis, key: K) {
         // Filed under the second it is due by, rounded up: never taken early.
         let second = at.div_ceil(1000);
         let mut buckets = self.shards[home_shard()]
@@ -72,7 +72,7 @@ impl<K> ExpiryWheel<K> {
     /// Takes at most `max` keys filed for a time at or before `now`, at most one second
     /// late; the rest stay for the next call. Each shard's lock is held for one bucket
     /// split, never for a whole sweep.
-    pub fn take_due(&self, now: Millis, max: usize) -> Vec<K> {
+    pub(crate) fn take_due(&self, now: Millis, max: usize) -> Vec<K> {
         // Bucket b holds times in (b - 1 s, b]; it is due once b * 1000 <= now.
         let last_due = now / 1000;
         let mut due = Vec::new();
@@ -100,7 +100,7 @@ impl<K> ExpiryWheel<K> {
 
     /// Keys filed and not yet taken.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| {
@@ -111,7 +111,7 @@ impl<K> ExpiryWheel<K> {
     }
 
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

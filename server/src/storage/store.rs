@@ -23,17 +23,24 @@ use crate::storage::expiry::ExpiryWheel;
 /// A session as the person's side sees it: enough to show and decide, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
+    /// The code the person types.
     pub user_code: UserCode,
+    /// The client that asked.
     pub client: ClientId,
+    /// The scope asked for.
     pub scope: ScopeSet,
+    /// When it was issued.
     pub issued_at: Millis,
+    /// When it expires.
     pub expires_at: Millis,
+    /// Where it is in its life.
     pub state: State,
 }
 
 /// Why a new session could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CreateError {
+    /// The session cap (`device.max_sessions`) is reached.
     #[error("the server holds its maximum number of device authorization sessions")]
     Full,
     /// The client holds its share of the cap (`quotas.client_share`), so that one
@@ -96,6 +103,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Sessions held (pending, decided, or expired and still retained).
     fn len(&self) -> usize;
 
+    /// Whether no session is held.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -119,6 +127,7 @@ pub struct MemoryStore {
 const CREATE_ATTEMPTS: usize = 8;
 
 impl MemoryStore {
+    /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
     pub fn new(max_sessions: usize, retention_ms: Millis) -> MemoryStore {
         MemoryStore {
             sessions: DashMap::with_hasher(ahash::RandomState::new()),

@@ -39,7 +39,7 @@ fn parse_token(s: &str) -> Option<Key> {
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub client: ClientId,
     pub user: UserId,
     pub scope: ScopeSet,
@@ -72,7 +72,7 @@ struct Family {
 
 /// A freshly issued pair.
 #[derive(Debug, Clone)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// Whom the tokens speak for.
     pub user: UserId,
     pub access_token: String,
@@ -83,7 +83,7 @@ pub struct Issued {
 
 /// What introspection says of a token (RFC 7662 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Introspection {
+pub(crate) struct Introspection {
     pub grant: Grant,
     pub token_type: TokenKind,
     pub issued_at: Millis,
@@ -91,14 +91,14 @@ pub struct Introspection {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
+pub(crate) enum TokenKind {
     Access,
     Refresh,
 }
 
 /// Why a refresh was refused; all are `invalid_grant` on the wire (RFC 6749 §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RefreshError {
+pub(crate) enum RefreshError {
     #[error("unknown, expired or revoked refresh token")]
     Invalid,
     #[error("the refresh token was issued to another client")]
@@ -110,7 +110,7 @@ pub enum RefreshError {
     ScopeExceeded,
 }
 
-pub struct TokenStore {
+pub(crate) struct TokenStore {
     access: DashMap<Key, AccessRecord, ahash::RandomState>,
     refresh: DashMap<Key, RefreshRecord, ahash::RandomState>,
     families: DashMap<u64, Family, ahash::RandomState>,
@@ -123,7 +123,7 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    pub fn new(access_ttl_ms: Millis, refresh_ttl_ms: Millis) -> TokenStore {
+    pub(crate) fn new(access_ttl_ms: Millis, refresh_ttl_ms: Millis) -> TokenStore {
         TokenStore {
             access: DashMap::with_hasher(ahash::RandomState::new()),
             refresh: DashMap::with_hasher(ahash::RandomState::new()),
@@ -141,7 +141,7 @@ impl TokenStore {
     /// moment, before any of its tokens, so a replay of the code that lands while the
     /// tokens are still being minted revokes them all (checklist TS-09). Called under
     /// the session's lock, by the poll that redeems.
-    pub fn new_family(&self, now: Millis) -> u64 {
+    pub(crate) fn new_family(&self, now: Millis) -> u64 {
         let family = self.next_family.fetch_add(1, Ordering::Relaxed);
         let until = now.saturating_add(self.access_ttl_ms);
         self.families.insert(
@@ -156,7 +156,13 @@ impl TokenStore {
     }
 
     /// Issues an access token, and a refresh token if `with_refresh`, in `family`.
-    pub fn issue(&self, grant: Grant, family: u64, with_refresh: bool, now: Millis) -> Issued {
+    pub(crate) fn issue(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        now: Millis,
+    ) -> Issued {
         let (access_key, access_token) = new_token();
         let access_expires = now.saturating_add(self.access_ttl_ms);
         let mut until = access_expires;
@@ -211,7 +217,7 @@ impl TokenStore {
     /// "refresh token rotation"). A second use of the same refresh token revokes the
     /// whole family: one of the two users is an attacker, and the server cannot tell
     /// which.
-    pub fn refresh(
+    pub(crate) fn refresh(
         &self,
         token: &str,
         client: ClientId,
@@ -254,14 +260,14 @@ impl TokenStore {
     }
 
     /// Revokes every token of a family.
-    pub fn revoke_family(&self, family: u64) {
+    pub(crate) fn revoke_family(&self, family: u64) {
         if let Some(mut f) = self.families.get_mut(&family) {
             f.revoked = true;
         }
     }
 
     /// RFC 7662: what an active token is; `None` if it is not active.
-    pub fn introspect(&self, token: &str, now: Millis) -> Option<Introspection> {
+    pub(crate) fn introspect(&self, token: &str, now: Millis) -> Option<Introspection> {
         let key = parse_token(token)?;
         if let Some(a) = self.access.get(&key) {
             if a.expires_at > now && !self.is_revoked(a.family) {
@@ -287,7 +293,7 @@ impl TokenStore {
     /// token revokes its family, access tokens included ("SHOULD also invalidate all
     /// access tokens based on the same authorization grant"). Unknown tokens and other
     /// clients' tokens are ignored: the endpoint answers 200 either way (RFC 7009 §2.2).
-    pub fn revoke(&self, token: &str, client: ClientId) {
+    pub(crate) fn revoke(&self, token: &str, client: ClientId) {
         let Some(key) = parse_token(token) else {
             return;
         };
@@ -307,7 +313,7 @@ impl TokenStore {
 
     /// Drops expired tokens and the records of families whose tokens are all gone,
     /// looking at no more than `budget` due entries; returns how many it looked at.
-    pub fn sweep(&self, now: Millis, budget: usize) -> usize {
+    pub(crate) fn sweep(&self, now: Millis, budget: usize) -> usize {
         let mut examined = 0;
         for key in self.access_wheel.take_due(now, budget) {
             examined += 1;
@@ -325,7 +331,7 @@ impl TokenStore {
     }
 
     /// Live access tokens, for metrics.
-    pub fn access_tokens(&self) -> usize {
+    pub(crate) fn access_tokens(&self) -> usize {
         self.access.len()
     }
 }

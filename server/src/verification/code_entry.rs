@@ -22,7 +22,8 @@ use crate::protocol::user_code::UserCode;
 use crate::storage::store::{SessionInfo, SessionStore};
 
 /// The one answer for a code that cannot be decided (checklist UI-12).
-pub const CODE_NOT_VALID: &str = "That code is not valid. Check the code on your device and \
+pub(super) const CODE_NOT_VALID: &str =
+    "That code is not valid. Check the code on your device and \
      type it again. A code works once, for a few minutes: if yours has expired, start again on \
      the device.";
 

@@ -34,6 +34,7 @@ const BYTES: usize = 32;
 pub struct CsrfToken([u8; BYTES]);
 
 impl CsrfToken {
+    /// A fresh token from the CSPRNG.
     pub fn generate() -> CsrfToken {
         let mut t = [0u8; BYTES];
         rand::thread_rng().fill_bytes(&mut t);
@@ -73,6 +74,7 @@ const COOKIE_BYTES: usize = NONCE_BYTES + 8 + MAC_BYTES;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SignInCookie {
     nonce: [u8; NONCE_BYTES],
+    /// When the form stops being accepted.
     pub expires_at: Millis,
 }
 

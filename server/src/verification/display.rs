@@ -7,7 +7,7 @@
 
 use hyper::StatusCode;
 
-use super::{html, pages, paths, qr, Visit};
+use super::{html, pages, paths, Visit};
 use crate::http::response::Reply;
 use crate::http::state::App;
 use crate::storage::store::SessionStore;
@@ -30,7 +30,8 @@ impl<S: SessionStore> App<S> {
         let complete = format!("{uri}?user_code={}", code.display());
         // A verification_uri_complete fits a QR code by far; if a configured issuer
         // were ever too long for one, the page still shows the code and the address.
-        let svg = qr::svg(&complete, &format!("QR code of {complete}")).unwrap_or_default();
+        let label = format!("QR code of {complete}");
+        let svg = deviceflow_device::qr::svg(&complete, &html::escape(&label)).unwrap_or_default();
         let main = pages::display(code, uri, &svg);
         // The device's screen: no one is signed in there, whatever the browser holds.
         html::page(

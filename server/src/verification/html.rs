@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::http::response::Reply;
 
 /// Escapes text for HTML element content and double- or single-quoted attributes.
-pub fn escape(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'']) {
         return Cow::Borrowed(text);
     }
@@ -40,7 +40,7 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 /// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass).
-pub fn query_escape(text: &str) -> String {
+pub(crate) fn query_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -55,7 +55,7 @@ pub fn query_escape(text: &str) -> String {
 /// The one stylesheet, inline so a page is a single response. Its SHA-256 is the only
 /// style the Content-Security-Policy allows. Phone first: one column, 16 px or larger
 /// text in inputs (no zoom on focus), 48 px touch targets, light and dark schemes.
-pub const CSS: &str = concat!(
+pub(crate) const CSS: &str = concat!(
     ":root{color-scheme:light dark;--bg:#f3f4f6;--card:#fff;--ink:#1b1f24;--muted:#57606a;",
     "--line:#c9d1d9;--accent:#0b57d0;--on-accent:#fff;--err-bg:#fdecea;--err:#a4161a;--ok:#146c2e}",
     "@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--ink:#e6edf3;",
@@ -126,7 +126,7 @@ fn csp() -> &'static HeaderValue {
 }
 
 /// What the frame around a page's content shows.
-pub struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     /// Host of the issuer, shown above every page so a person can see whose page this
     /// is before typing a password.
     pub site: &'a str,
@@ -139,7 +139,7 @@ pub struct Frame<'a> {
 }
 
 /// A whole HTML page with the verification headers.
-pub fn page(status: StatusCode, frame: &Frame<'_>) -> Reply {
+pub(crate) fn page(status: StatusCode, frame: &Frame<'_>) -> Reply {
     let html = format!(
         concat!(
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -167,7 +167,7 @@ pub fn page(status: StatusCode, frame: &Frame<'_>) -> Reply {
 }
 
 /// 303 See Other to a path of this server (post/redirect/get).
-pub fn redirect(location: &str) -> Reply {
+pub(crate) fn redirect(location: &str) -> Reply {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(v) = HeaderValue::from_str(location) {
@@ -196,7 +196,7 @@ fn protect(r: &mut Reply) {
 }
 
 /// Adds a `Set-Cookie` header.
-pub fn with_cookie(mut r: Reply, cookie: &str) -> Reply {
+pub(crate) fn with_cookie(mut r: Reply, cookie: &str) -> Reply {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         r.headers_mut().append(SET_COOKIE, v);
     }
@@ -204,14 +204,14 @@ pub fn with_cookie(mut r: Reply, cookie: &str) -> Reply {
 }
 
 /// Adds `Retry-After`, in whole seconds, rounded up.
-pub fn with_retry_after(mut r: Reply, ms: u64) -> Reply {
+pub(crate) fn with_retry_after(mut r: Reply, ms: u64) -> Reply {
     r.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
     r
 }
 
 /// Adds `Allow` (for a 405).
-pub fn with_allow(mut r: Reply, allow: &'static str) -> Reply {
+pub(crate) fn with_allow(mut r: Reply, allow: &'static str) -> Reply {
     r.headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
     r

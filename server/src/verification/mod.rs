@@ -25,10 +25,9 @@
 
 pub mod csrf;
 pub mod hash_pool;
-pub mod html;
-pub mod pages;
+pub(crate) mod html;
+pub(crate) mod pages;
 pub mod password;
-pub mod qr;
 pub mod rate_limit;
 pub mod web_session;
 

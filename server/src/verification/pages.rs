@@ -28,7 +28,7 @@ fn csrf_field(token: &str) -> String {
 }
 
 /// "Signed in as …" and the sign-out button, below the card.
-pub fn footer(name: &str, username: &str, token: &str) -> String {
+pub(crate) fn footer(name: &str, username: &str, token: &str) -> String {
     let who = if name == username {
         format!("<strong>{}</strong>", escape(name))
     } else {
@@ -46,7 +46,7 @@ pub fn footer(name: &str, username: &str, token: &str) -> String {
 }
 
 /// The sign-in form. `user_code` is carried through to the code page after sign-in.
-pub fn sign_in(
+pub(crate) fn sign_in(
     token: &str,
     user_code: Option<UserCode>,
     username: &str,
@@ -99,7 +99,7 @@ pub fn sign_in(
 }
 
 /// The code entry form: `typed` is put back in the field after an error.
-pub fn entry(token: &str, typed: &str, error: Option<&str>) -> String {
+pub(crate) fn entry(token: &str, typed: &str, error: Option<&str>) -> String {
     let (alert, described, invalid) = match error {
         Some(e) => (
             alert("code-error", e),
@@ -130,7 +130,7 @@ pub fn entry(token: &str, typed: &str, error: Option<&str>) -> String {
 
 /// Arriving through `verification_uri_complete`: the code is shown to be checked
 /// against the device (RFC 8628 §3.3.1), and nothing happens until Continue.
-pub fn confirm(token: &str, code: UserCode) -> String {
+pub(crate) fn confirm(token: &str, code: UserCode) -> String {
     format!(
         concat!(
             "<h1>Confirm the code</h1>\n",
@@ -148,7 +148,7 @@ pub fn confirm(token: &str, code: UserCode) -> String {
 }
 
 /// What the consent page says about the request.
-pub struct ConsentFacts<'a> {
+pub(crate) struct ConsentFacts<'a> {
     pub client_name: &'a str,
     pub client_id: &'a str,
     pub scopes: Vec<&'a str>,
@@ -170,7 +170,7 @@ fn scope_meaning(scope: &str) -> Option<&'static str> {
 /// The consent page (RFC 8628 §3.3: "the user is ... informed of the request and
 /// asked to approve or deny"), naming the client, the scopes and the code. Approve
 /// and Deny have the same size and style: neither is the easy way out.
-pub fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> String {
+pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> String {
     let scopes: String = if facts.scopes.is_empty() {
         "<li>Basic access, no specific permissions</li>".to_owned()
     } else {
@@ -225,7 +225,7 @@ const CROSS_MARK: &str = concat!(
 
 /// After the decision: send the person back to the device (RFC 8628 §3.3: "the user
 /// ... should be informed ... to return to their device", checklist UI-15).
-pub fn done(approved: bool, client_name: &str) -> String {
+pub(crate) fn done(approved: bool, client_name: &str) -> String {
     let name = escape(client_name);
     if approved {
         format!(
@@ -258,7 +258,7 @@ pub fn done(approved: bool, client_name: &str) -> String {
 
 /// The device-display page: what a device with a browser but no keyboard shows. The
 /// code large, and a QR code of `verification_uri_complete` for a phone to scan.
-pub fn display(code: UserCode, verification_uri: &str, qr_svg: &str) -> String {
+pub(crate) fn display(code: UserCode, verification_uri: &str, qr_svg: &str) -> String {
     format!(
         concat!(
             "<h1>Sign in on your phone</h1>\n",
@@ -273,7 +273,7 @@ pub fn display(code: UserCode, verification_uri: &str, qr_svg: &str) -> String {
 }
 
 /// A page with a heading, a message and a way on.
-pub fn message(heading: &str, text: &str, link: Option<(&str, &str)>) -> String {
+pub(crate) fn message(heading: &str, text: &str, link: Option<(&str, &str)>) -> String {
     let link = match link {
         Some((href, label)) => format!(
             r#"<p class="after"><a href="{}">{}</a></p>"#,
@@ -290,7 +290,7 @@ pub fn message(heading: &str, text: &str, link: Option<(&str, &str)>) -> String 
 }
 
 /// The sign-in URL that comes back to `user_code` afterwards.
-pub fn sign_in_url(user_code: Option<UserCode>) -> String {
+pub(crate) fn sign_in_url(user_code: Option<UserCode>) -> String {
     match user_code {
         Some(c) => format!(
             "{}?user_code={}",
@@ -302,7 +302,7 @@ pub fn sign_in_url(user_code: Option<UserCode>) -> String {
 }
 
 /// The code page, showing `user_code` for confirmation if there is one.
-pub fn entry_url(user_code: Option<UserCode>) -> String {
+pub(crate) fn entry_url(user_code: Option<UserCode>) -> String {
     match user_code {
         Some(c) => format!("{}?user_code={}", paths::DEVICE, query_escape(&c.display())),
         None => paths::DEVICE.to_owned(),
@@ -310,7 +310,7 @@ pub fn entry_url(user_code: Option<UserCode>) -> String {
 }
 
 /// "3 minutes", "1 minute", "45 seconds".
-pub fn duration(secs: u64) -> String {
+pub(crate) fn duration(secs: u64) -> String {
     let (n, unit) = if secs >= 90 {
         ((secs + 30) / 60, "minute")
     } else {

@@ -19,10 +19,13 @@ use subtle::ConstantTimeEq;
 /// Why a configured `password_hash` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
+    /// Not a PHC string.
     #[error("is not a PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash)")]
     NotPhc,
+    /// Another algorithm than argon2.
     #[error("uses \"{0}\"; only argon2id, argon2i and argon2d are accepted")]
     NotArgon2(String),
+    /// Argon2 parameters out of range.
     #[error("has invalid argon2 parameters: {0}")]
     BadParams(String),
 }

@@ -29,7 +29,9 @@ use crate::storage::expiry::ExpiryWheel;
 /// A threshold: at most `max_failures` failed attempts in `window_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
+    /// Failed attempts allowed in the window.
     pub max_failures: u32,
+    /// The window's length.
     pub window_ms: Millis,
 }
 
@@ -70,7 +72,9 @@ pub const MAX_TRACKED: usize = 1_000_000;
 /// What is being guessed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attempt {
+    /// Typing a user code (RFC 8628 §5.1).
     UserCode,
+    /// Signing in.
     SignIn,
 }
 
@@ -89,11 +93,14 @@ pub enum Subject {
 /// A key of the limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
+    /// What is attempted.
     pub attempt: Attempt,
+    /// Who attempts it.
     pub subject: Subject,
 }
 
 impl Key {
+    /// The limit this key is held to.
     pub fn limit(&self) -> Limit {
         match (self.attempt, self.subject) {
             (Attempt::UserCode, Subject::Ip(_)) => CODE_LIMIT_PER_IP,
@@ -107,7 +114,9 @@ impl Key {
 /// The attempt is refused: `key` is over its limit for `retry_after_ms` more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
+    /// The subject over its limit.
     pub key: Key,
+    /// How long until it may try again.
     pub retry_after_ms: Millis,
 }
 
@@ -147,6 +156,7 @@ struct Window {
     failures: u32,
 }
 
+/// The windows of every subject with failures.
 pub struct RateLimiter {
     // std's Mutex: the critical sections are map operations that never await, and
     // only failed guesses write.
@@ -163,6 +173,7 @@ impl Default for RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter tracking at most `max_tracked` subjects.
     pub fn new(max_tracked: usize) -> RateLimiter {
         RateLimiter {
             windows: Mutex::new(HashMap::new()),
@@ -278,6 +289,7 @@ impl RateLimiter {
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether no subject is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -52,6 +52,7 @@ impl SessionId {
         SessionId(id)
     }
 
+    /// The id as the cookie carries it.
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
@@ -76,6 +77,7 @@ pub struct WebSession {
     pub user: UserId,
     /// The token every form of this session must carry back.
     pub csrf: CsrfToken,
+    /// When the session ends.
     pub expires_at: Millis,
     /// The user code this person entered and is now approving or denying. Only this
     /// session can decide it (checklist UI-14).
@@ -105,6 +107,7 @@ impl Default for WebSessions {
 }
 
 impl WebSessions {
+    /// A map of at most `max` sessions.
     pub fn new(max: usize) -> WebSessions {
         WebSessions {
             map: DashMap::with_hasher(ahash::RandomState::new()),
@@ -187,10 +190,12 @@ impl WebSessions {
         self.by_user.get(&user).map_or(0, |mine| mine.len())
     }
 
+    /// Sessions held.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -199,7 +204,9 @@ impl WebSessions {
 /// The session cookie's name and attributes, fixed by the issuer's scheme.
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
+    /// The cookie's name.
     pub name: &'static str,
+    /// Whether it is `Secure`.
     pub secure: bool,
 }
 

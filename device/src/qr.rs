@@ -41,7 +41,8 @@ impl Modules {
 }
 
 /// An inline `<svg>` of the QR code of `text`, scaling to its container. `label` is its
-/// accessible name; it is escaped here. One `<path>` of horizontal runs keeps it small.
+/// accessible name, already escaped for an XML attribute by the caller (who knows its
+/// page's escaping). One `<path>` of horizontal runs keeps it small.
 pub fn svg(text: &str, label: &str) -> Result<String, TooLong> {
     let m = Modules::of(text)?;
     let mut path = String::new();
@@ -59,7 +60,6 @@ pub fn svg(text: &str, label: &str) -> Result<String, TooLong> {
             path.push_str(&format!("M{start} {y}h{}v1h-{}z", x - start, x - start));
         }
     }
-    let label = super::html::escape(label);
     Ok(format!(
         concat!(
             r##"<svg class="qr" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {w}" "##,
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn svg_is_a_square_with_a_quiet_zone_and_an_accessible_name() {
-        let s = svg(URI, "QR code for <the> page").unwrap();
+        let s = svg(URI, "QR code for &lt;the&gt; page").unwrap();
         let code = QrCode::with_error_correction_level(URI, EcLevel::M).unwrap();
         let w = code.width() + 8;
         assert!(s.contains(&format!(r#"viewBox="0 0 {w} {w}""#)), "{s}");

@@ -1,6 +1,8 @@
-//! The device that `deviceflow-server device` plays against a running server: a
-//! complete RFC 8628 client in one screen of output, for trying the flow by hand and
-//! for the browser end-to-end test.
+//! deviceflow-device: a device-flow client. [`run`] plays a device against a running
+//! authorization server (`deviceflow-server device` is this): a complete RFC 8628
+//! client in one screen of output, for trying the flow by hand and for the browser
+//! end-to-end test. [`qr`] draws `verification_uri_complete` as a QR code, for a
+//! terminal and as SVG (the server's device-display page shows that one).
 //!
 //! It discovers the endpoints (RFC 8414), asks for codes (RFC 8628 §3.1), shows the
 //! user code, `verification_uri` and a terminal QR code of `verification_uri_complete`
@@ -8,14 +10,19 @@
 //! (5 s if none) between requests, adds 5 s for every `slow_down`, backs off
 //! exponentially when the connection fails, and stops at any other error.
 //!
-//! It speaks plain HTTP/1.1 through hyper's connection API: the server's own HTTP
-//! stack, no second HTTP client in the server's dependencies. An `https://` issuer is
-//! refused with a message saying so.
+//! It speaks plain HTTP/1.1 through hyper's connection API, the HTTP stack the server
+//! uses too, so the workspace needs no second HTTP client for it. An `https://`
+//! issuer is refused with a message saying so.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod qr;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use deviceflow_wire::paths;
 use deviceflow_wire::{
     DeviceAuthorizationResponse, ErrorCode, ErrorResponse, DEFAULT_INTERVAL_SECS,
     GRANT_TYPE_DEVICE_CODE, METADATA_PATH, SLOW_DOWN_INCREMENT_SECS,
@@ -26,9 +33,6 @@ use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-
-use crate::http::paths;
-use crate::verification::html::query_escape;
 
 /// Longest wait for one HTTP exchange.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,7 +45,9 @@ const MAX_BACKOFF_SECS: u64 = 60;
 pub struct DeviceOptions {
     /// The authorization server's issuer, `http://host:port[/path]`.
     pub issuer: String,
+    /// The public client the device is (RFC 6749 §2.2).
     pub client_id: String,
+    /// Scopes to ask for, space-separated; `None`: the client's defaults.
     pub scope: Option<String>,
     /// Paint the terminal QR code black on white with ANSI colours.
     pub ansi: bool,
@@ -50,22 +56,37 @@ pub struct DeviceOptions {
 /// Why the device got no token.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
+    /// The issuer is not a plain-HTTP URL.
     #[error("\"{0}\" is not an http:// URL; this demo device speaks plain HTTP only")]
     NotHttp(String),
+    /// The server could not be reached or did not answer in time.
     #[error("{url}: {message}")]
-    Transport { url: String, message: String },
+    Transport {
+        /// What was asked for.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server answered something a device-flow server does not.
     #[error("{url} answered {status}: {body}")]
     Unexpected {
+        /// What was asked for.
         url: String,
+        /// The HTTP status.
         status: StatusCode,
+        /// The body, as text.
         body: String,
     },
+    /// The device authorization request was refused (RFC 8628 §3.2, RFC 6749 §5.2).
     #[error("device authorization refused: {0}")]
     Refused(String),
+    /// RFC 8628 §3.5 `access_denied`.
     #[error("access_denied: the person denied the request (RFC 8628 §3.5)")]
     Denied,
+    /// RFC 8628 §3.5 `expired_token`.
     #[error("expired_token: the code expired before anyone approved it (RFC 8628 §3.5)")]
     Expired,
+    /// Any other error answer to a poll: RFC 8628 §3.5 says to stop.
     #[error("the token endpoint answered {0}; polling stops (RFC 8628 §3.5)")]
     Stopped(String),
 }
@@ -206,11 +227,12 @@ pub async fn run(
     let (da_url, token_url) = discover(issuer).await?;
 
     // RFC 8628 §3.1: the device authorization request.
-    let mut form = format!("client_id={}", query_escape(&options.client_id));
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("client_id", &options.client_id);
     if let Some(scope) = &options.scope {
-        form.push_str(&format!("&scope={}", query_escape(scope)));
+        form.append_pair("scope", scope);
     }
-    let (status, body) = exchange(&da_url, Some(form)).await?;
+    let (status, body) = exchange(&da_url, Some(form.finish())).await?;
     if status != StatusCode::OK {
         return Err(DeviceError::Refused(describe(&body)));
     }
@@ -228,7 +250,7 @@ pub async fn run(
         options.client_id, da.verification_uri, da.user_code
     );
     if let Some(complete) = &da.verification_uri_complete {
-        if let Ok(qr) = crate::verification::qr::terminal(complete, options.ansi) {
+        if let Ok(qr) = qr::terminal(complete, options.ansi) {
             let _ = writeln!(out, "  or scan this QR code ({complete}):\n");
             for line in qr.lines() {
                 let _ = writeln!(out, "  {line}");
@@ -247,12 +269,11 @@ pub async fn run(
     // RFC 8628 §3.4, §3.5: poll.
     let started = Instant::now();
     let deadline = started + Duration::from_secs(da.expires_in);
-    let poll = format!(
-        "grant_type={}&device_code={}&client_id={}",
-        query_escape(GRANT_TYPE_DEVICE_CODE),
-        query_escape(&da.device_code),
-        query_escape(&options.client_id)
-    );
+    let poll = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", GRANT_TYPE_DEVICE_CODE)
+        .append_pair("device_code", &da.device_code)
+        .append_pair("client_id", &options.client_id)
+        .finish();
     let mut backoff = 0u64;
     loop {
         // The server answers expired_token once the code is past its life; this bound
