@@ -1,0 +1,368 @@
+//! The validated configuration the server runs on, and the validation that names the
+//! field of every problem.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
+
+use super::file::*;
+use super::ConfigError;
+use crate::accounts::clients::{Client, ClientId, Clients};
+use crate::accounts::users::{User, UserId, Users};
+use crate::protocol::scope::{ScopeRegistry, ScopeSet};
+use crate::protocol::session::PollPolicy;
+use crate::quota::{QuotaPolicy, Rate};
+
+/// The validated configuration the server runs on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Issuer and public base URL, without a trailing slash; `None` until bound.
+    pub issuer: Option<String>,
+    /// RFC 8628 §3.2 `expires_in`, seconds.
+    pub expires_in_secs: u64,
+    /// RFC 8628 §3.2 `interval`, seconds.
+    pub interval_secs: u64,
+    /// How polls are paced.
+    pub poll: PollPolicy,
+    /// Sessions held at once.
+    pub max_sessions: usize,
+    /// The most sessions one client may hold (`quotas.client_share` of the cap).
+    pub max_sessions_per_client: usize,
+    /// Device authorization quotas.
+    pub quotas: QuotaPolicy,
+    /// How long an expired session answers `expired_token`, seconds.
+    pub expired_retention_secs: u64,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Time a request head may take once begun, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Time a keep-alive connection may idle, milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Time a request body may take, milliseconds.
+    pub body_read_timeout_ms: u64,
+    /// Password hashing threads (resolved: never 0).
+    pub password_hash_workers: usize,
+    /// Sign-ins that may wait for a hashing thread.
+    pub password_hash_queue: usize,
+    /// The admin endpoint's bearer token; `None`: the endpoint is off.
+    pub admin_token: Option<String>,
+    /// The clients.
+    pub clients: Clients,
+    /// The people.
+    pub users: Users,
+    /// Every scope any client may ask for.
+    pub scopes: ScopeRegistry,
+}
+
+impl Settings {
+    /// Validates a file configuration. Every problem is named with the field it is in.
+    pub fn from_file(file: FileConfig) -> Result<Settings, ConfigError> {
+        let d = &file.device;
+        check_device_tokens_and_limits(&file)?;
+        let (quotas, max_sessions_per_client) = quota_policy(&file.quotas, d.max_sessions)?;
+        let (password_hash_workers, password_hash_queue) = password_hashing(&file.limits)?;
+        check_issuer_and_admin(&file)?;
+        let (clients, scopes) = clients(&file.clients)?;
+        let users = users(&file.users)?;
+        Ok(Settings {
+            listen: file.listen,
+            issuer: file.issuer.map(|i| i.trim_end_matches('/').to_owned()),
+            expires_in_secs: d.expires_in,
+            interval_secs: d.interval,
+            poll: PollPolicy {
+                slow_down: d.slow_down,
+                tolerance_ms: d.poll_tolerance_ms,
+                interval_ms: d.interval * 1000,
+            },
+            max_sessions: d.max_sessions,
+            max_sessions_per_client,
+            quotas,
+            expired_retention_secs: d.expired_retention,
+            access_token_ttl_secs: file.tokens.access_token_ttl,
+            refresh_token_ttl_secs: file.tokens.refresh_token_ttl,
+            max_body_bytes: file.limits.max_body_bytes,
+            header_read_timeout_ms: file.limits.header_read_timeout_ms,
+            idle_timeout_ms: file.limits.idle_timeout_ms,
+            body_read_timeout_ms: file.limits.body_read_timeout_ms,
+            password_hash_workers,
+            password_hash_queue,
+            admin_token: file.admin.token,
+            clients,
+            users,
+            scopes,
+        })
+    }
+}
+
+/// `[device]`, `[tokens]` and the timeouts of `[limits]`.
+fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    let d = &file.device;
+    if d.expires_in == 0 {
+        return invalid("device.expires_in must be at least 1 second".into());
+    }
+    if d.interval == 0 {
+        return invalid("device.interval must be at least 1 second (RFC 8628 §3.2)".into());
+    }
+    if d.interval >= d.expires_in {
+        return invalid(format!(
+            "device.interval ({}s) must be shorter than device.expires_in ({}s), or no poll fits",
+            d.interval, d.expires_in
+        ));
+    }
+    if d.poll_tolerance_ms >= d.interval * 1000 {
+        return invalid(format!(
+            "device.poll_tolerance_ms ({}) must be below the interval ({} ms)",
+            d.poll_tolerance_ms,
+            d.interval * 1000
+        ));
+    }
+    if d.max_sessions == 0 {
+        return invalid("device.max_sessions must be at least 1".into());
+    }
+    if file.tokens.access_token_ttl == 0 || file.tokens.refresh_token_ttl == 0 {
+        return invalid(
+            "tokens.access_token_ttl and tokens.refresh_token_ttl must be positive".into(),
+        );
+    }
+    if !(256..=crate::http::form::MAX_BODY).contains(&file.limits.max_body_bytes) {
+        return invalid(format!(
+            "limits.max_body_bytes must be between 256 and {}",
+            crate::http::form::MAX_BODY
+        ));
+    }
+    // A device polls every `interval` (plus 5 s per slow_down): its connection must
+    // outlive that gap comfortably.
+    let idle_floor = 2 * d.interval * 1000;
+    if file.limits.idle_timeout_ms < idle_floor {
+        return invalid(format!(
+            "limits.idle_timeout_ms ({}) must be at least twice device.interval ({idle_floor} ms), so a polling device keeps its connection",
+            file.limits.idle_timeout_ms
+        ));
+    }
+    if file.limits.header_read_timeout_ms == 0 {
+        return invalid("limits.header_read_timeout_ms must be positive".into());
+    }
+    Ok(())
+}
+
+/// `[quotas]`: the policy, and the sessions one client may hold.
+fn quota_policy(
+    q: &QuotasConfig,
+    max_sessions: usize,
+) -> Result<(QuotaPolicy, usize), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    let rate = |name: &str, per_second: f64, burst: u32| {
+        if !(per_second >= 0.0 && per_second.is_finite()) {
+            return Err(ConfigError::Invalid(format!(
+                "quotas.{name}_rate must be a number of requests per second, 0 or more"
+            )));
+        }
+        if per_second > 0.0 && burst == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "quotas.{name}_burst must be at least 1 when quotas.{name}_rate is set"
+            )));
+        }
+        Ok((per_second > 0.0).then_some(Rate { per_second, burst }))
+    };
+    let quotas = QuotaPolicy {
+        per_source: rate("per_source", q.per_source_rate, q.per_source_burst)?,
+        per_client: rate("per_client", q.per_client_rate, q.per_client_burst)?,
+        max_sources: q.max_sources,
+    };
+    if !(q.client_share > 0.0 && q.client_share <= 1.0) {
+        return invalid(format!(
+            "quotas.client_share ({}) must be more than 0 and at most 1",
+            q.client_share
+        ));
+    }
+    let max_sessions_per_client =
+        ((max_sessions as f64 * q.client_share).ceil() as usize).clamp(1, max_sessions);
+    Ok((quotas, max_sessions_per_client))
+}
+
+/// The password hashing pool of `[limits]`: workers (0 resolved to the cores) and queue.
+fn password_hashing(limits: &LimitsConfig) -> Result<(usize, usize), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    if limits.password_hash_workers > MAX_PASSWORD_HASH_WORKERS {
+        return invalid(format!(
+            "limits.password_hash_workers ({}) must be at most {MAX_PASSWORD_HASH_WORKERS} \
+             (0: one per core); each holds one argon2 buffer (19 MiB at the default cost)",
+            limits.password_hash_workers
+        ));
+    }
+    let password_hash_workers = limits.resolved_password_hash_workers();
+    let password_hash_queue = limits
+        .password_hash_queue
+        .unwrap_or(2 * password_hash_workers);
+    if password_hash_queue > MAX_PASSWORD_HASH_QUEUE {
+        return invalid(format!(
+            "limits.password_hash_queue ({password_hash_queue}) must be at most \
+             {MAX_PASSWORD_HASH_QUEUE}: sign-ins beyond the workers should be told to \
+             retry, not wait in line"
+        ));
+    }
+    Ok((password_hash_workers, password_hash_queue))
+}
+
+/// `issuer` (RFC 8414 §2) and `[admin]`.
+fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    if let Some(issuer) = &file.issuer {
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return invalid(format!(
+                "issuer \"{issuer}\" must be an absolute http(s) URL"
+            ));
+        }
+        // RFC 8414 §2: the issuer has no query or fragment component.
+        if issuer.contains(['?', '#']) {
+            return invalid(format!(
+                "issuer \"{issuer}\" must not have a query or fragment (RFC 8414 §2)"
+            ));
+        }
+    }
+    if let Some(token) = &file.admin.token {
+        if token.len() < 16 {
+            return invalid("admin.token must be at least 16 characters".into());
+        }
+    }
+
+    Ok(())
+}
+
+/// `[[clients]]`: each validated, the scopes they name registered.
+fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    let mut scopes = ScopeRegistry::default();
+    let mut clients = Vec::new();
+    let mut index = ahash::AHashMap::new();
+    for c in configured {
+        let at = format!("client \"{}\"", c.client_id);
+        if c.client_id.is_empty() {
+            return invalid("a client has an empty client_id".into());
+        }
+        let id = ClientId(
+            u16::try_from(clients.len())
+                .map_err(|_| ConfigError::Invalid("more than 65535 clients".into()))?,
+        );
+        if index.insert(c.client_id.clone(), id).is_some() {
+            return invalid(format!("{at} is configured twice"));
+        }
+        let secret_sha256 = match &c.secret_sha256 {
+            None => None,
+            Some(hex) => Some(parse_sha256_hex(hex).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{at}: secret_sha256 must be 64 hex digits (make one with `deviceflow-server hash-secret`)"
+                ))
+            })?),
+        };
+        if secret_sha256.is_some() && c.auth_methods.is_empty() {
+            return invalid(format!("{at} has a secret but no auth_methods"));
+        }
+        let mut allowed = ScopeSet::EMPTY;
+        for s in &c.scopes {
+            if s.is_empty() || !s.bytes().all(crate::protocol::scope::is_scope_char) {
+                return invalid(format!(
+                    "{at}: \"{s}\" is not a valid scope token (RFC 6749 §3.3)"
+                ));
+            }
+            let bit = scopes.register(s).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "more than {} distinct scopes",
+                    crate::protocol::scope::MAX_SCOPES
+                ))
+            })?;
+            allowed.0 |= bit.0;
+        }
+        let default_scope = match &c.default_scopes {
+            None => allowed,
+            Some(list) => scopes
+                .parse(&list.join(" "), allowed)
+                .map_err(|e| ConfigError::Invalid(format!("{at}: default_scopes: {e}")))?,
+        };
+        let mut device_grant = false;
+        let mut refresh_grant = false;
+        for g in &c.grant_types {
+            match g.as_str() {
+                GRANT_TYPE_DEVICE_CODE => device_grant = true,
+                GRANT_TYPE_REFRESH_TOKEN => refresh_grant = true,
+                other => {
+                    return invalid(format!(
+                        "{at}: grant type \"{other}\" is not served here (use \"{GRANT_TYPE_DEVICE_CODE}\" and/or \"{GRANT_TYPE_REFRESH_TOKEN}\")"
+                    ))
+                }
+            }
+        }
+        clients.push(Client {
+            id,
+            client_id: c.client_id.clone(),
+            name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+            secret_sha256,
+            auth_methods: if c.secret_sha256.is_some() {
+                c.auth_methods.clone()
+            } else {
+                vec![]
+            },
+            allowed_scope: allowed,
+            default_scope,
+            device_grant,
+            refresh_grant,
+        });
+    }
+    Ok((Clients::new(clients, index), scopes))
+}
+
+/// `[[users]]`: each validated, with the index of their usernames.
+fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
+    let invalid = |m: String| Err(ConfigError::Invalid(m));
+    let mut users = Vec::new();
+    let mut user_index = HashMap::new();
+    for u in configured {
+        if u.username.is_empty() {
+            return invalid("a user has an empty username".into());
+        }
+        let id = UserId(
+            u32::try_from(users.len())
+                .map_err(|_| ConfigError::Invalid("too many users".into()))?,
+        );
+        if user_index.insert(u.username.clone(), id).is_some() {
+            return invalid(format!("user \"{}\" is configured twice", u.username));
+        }
+        if let Some(phc) = &u.password_hash {
+            crate::verification::password::check(phc).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "user \"{}\": password_hash {e} (make one with `deviceflow-server hash-password`)",
+                    u.username
+                ))
+            })?;
+        }
+        users.push(User {
+            id,
+            username: u.username.clone(),
+            name: u.name.clone().unwrap_or_else(|| u.username.clone()),
+            password_hash: u.password_hash.clone(),
+        });
+    }
+
+    Ok(Users::new(users, user_index))
+}
+
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
