@@ -15,7 +15,7 @@
 //! - `http/`: connections, routing, reading requests, spelling answers, and the
 //!   [`App`] state every handler runs on.
 //! - `endpoints/`: one module per OAuth endpoint; `verification/`: the person's pages.
-//! - `config.rs`, `clock.rs`, `quota.rs` (device authorization quotas), `audit.rs`
+//! - `config/`, `clock.rs`, `quota.rs` (device authorization quotas), `audit.rs`
 //!   (the audit log).
 //!
 //! The dependencies run downhill: `http::router` → `endpoints`, `verification` →
