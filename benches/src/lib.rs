@@ -52,10 +52,15 @@ pub fn poll_request(body: Bytes) -> Request<Full<Bytes>> {
 }
 
 /// The demo configuration with `slow_down` off, so that a code polled back to back
-/// stays `authorization_pending` instead of measuring the `slow_down` answer.
+/// stays `authorization_pending` instead of measuring the `slow_down` answer, and the
+/// device authorization quotas off: a bench is one caller issuing as fast as it can,
+/// which is what they exist to refuse.
 pub fn demo_settings() -> Settings {
     let mut file = FileConfig::demo();
     file.device.slow_down = SlowDownPolicy::Off;
+    file.quotas.per_source_rate = 0.0;
+    file.quotas.per_client_rate = 0.0;
+    file.quotas.client_share = 1.0;
     Settings::from_file(file).expect("the demo configuration is valid")
 }
 

@@ -31,6 +31,7 @@ mod endpoints;
 pub mod http;
 pub mod protocol;
 mod quota;
+mod shards;
 pub mod storage;
 pub mod verification;
 
@@ -124,22 +125,27 @@ pub async fn serve<S: SessionStore>(
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let peer = peer.ip();
-        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
-        });
-        // Slowloris: a client that does not finish its request head in time is cut
-        // off; an idle keep-alive connection lasts well beyond the poll interval. Both
-        // below hyper, whose own header timer would also cut idle connections.
-        let stream = TimedStream::new(stream, timeouts);
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // The task owns one reference to the app for the whole connection, and each
+            // request borrows it: no reference count written per request, on a cache
+            // line every core would share.
+            let app = &*app;
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let answer = app.handle(req, peer);
+                async move { Ok::<_, Infallible>(answer.await) }
+            });
+            // Slowloris: a client that does not finish its request head in time is
+            // cut off; an idle keep-alive connection lasts well beyond the poll
+            // interval. Both below hyper, whose own header timer would also cut idle
+            // connections.
+            let stream = TimedStream::new(stream, timeouts);
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(None)
+                .serve_connection(TokioIo::new(stream), service);
             // Connection errors (resets, timeouts) concern one client only.
-            let _ = conn.await;
+            let _ = watcher.watch(conn).await;
         });
     }
     drop(listener);

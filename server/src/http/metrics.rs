@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::protocol::session::PollOutcome;
+use crate::shards::{self, Padded};
 
 /// The endpoints latency is measured for; the label values of `endpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +119,9 @@ impl Histogram {
     }
 }
 
+/// Every counter, once per shard.
 #[derive(Default)]
-pub(crate) struct Metrics {
+struct Counters {
     polls: [AtomicU64; POLL_OUTCOMES.len()],
     device_authorizations: AtomicU64,
     sessions_full: AtomicU64,
@@ -133,55 +135,113 @@ pub(crate) struct Metrics {
     latency: [Histogram; Endpoint::ALL.len()],
 }
 
+/// The counters, in one shard per thread ([`crate::shards`]): every request writes
+/// some, and a line written by every core would make them the bottleneck of the poll
+/// path on a many-core machine. `/metrics` adds the shards up.
+pub(crate) struct Metrics {
+    shards: Box<[Padded<Counters>]>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            shards: (0..shards::COUNT).map(|_| Padded::default()).collect(),
+        }
+    }
+}
+
+impl Counters {
+    /// Adds `other`'s counts to these.
+    fn absorb(&self, other: &Counters) {
+        let add = |to: &AtomicU64, from: &AtomicU64| {
+            to.fetch_add(from.load(Relaxed), Relaxed);
+        };
+        for (to, from) in self.polls.iter().zip(&other.polls) {
+            add(to, from);
+        }
+        for (to, from) in [
+            (&self.device_authorizations, &other.device_authorizations),
+            (&self.sessions_full, &other.sessions_full),
+            (&self.decisions_approved, &other.decisions_approved),
+            (&self.decisions_denied, &other.decisions_denied),
+            (&self.tokens_device_code, &other.tokens_device_code),
+            (&self.tokens_refresh, &other.tokens_refresh),
+            (&self.sessions_expired, &other.sessions_expired),
+            (&self.request_errors, &other.request_errors),
+        ] {
+            add(to, from);
+        }
+        for (to, from) in self.throttled.iter().zip(&other.throttled) {
+            add(to, from);
+        }
+        for (to, from) in self.latency.iter().zip(&other.latency) {
+            for (t, f) in to.buckets.iter().zip(&from.buckets) {
+                add(t, f);
+            }
+            add(&to.count, &from.count);
+            add(&to.sum_us, &from.sum_us);
+        }
+    }
+}
+
 impl Metrics {
+    /// This thread's shard.
+    fn mine(&self) -> &Counters {
+        &self.shards[shards::home()].0
+    }
+
     pub(crate) fn poll(&self, outcome: PollOutcome) {
-        self.polls[outcome_index(outcome)].fetch_add(1, Relaxed);
+        self.mine().polls[outcome_index(outcome)].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn device_authorization(&self) {
-        self.device_authorizations.fetch_add(1, Relaxed);
+        self.mine().device_authorizations.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn sessions_full(&self) {
-        self.sessions_full.fetch_add(1, Relaxed);
+        self.mine().sessions_full.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn decision(&self, approved: bool) {
         if approved {
-            self.decisions_approved.fetch_add(1, Relaxed);
+            self.mine().decisions_approved.fetch_add(1, Relaxed);
         } else {
-            self.decisions_denied.fetch_add(1, Relaxed);
+            self.mine().decisions_denied.fetch_add(1, Relaxed);
         }
     }
 
     pub(crate) fn token_issued(&self, by_refresh: bool) {
         if by_refresh {
-            self.tokens_refresh.fetch_add(1, Relaxed);
+            self.mine().tokens_refresh.fetch_add(1, Relaxed);
         } else {
-            self.tokens_device_code.fetch_add(1, Relaxed);
+            self.mine().tokens_device_code.fetch_add(1, Relaxed);
         }
     }
 
     pub(crate) fn sessions_expired(&self, n: usize) {
-        self.sessions_expired.fetch_add(n as u64, Relaxed);
+        self.mine().sessions_expired.fetch_add(n as u64, Relaxed);
     }
 
     /// A request refused by a quota.
     pub(crate) fn throttled(&self, limit: Throttle) {
-        self.throttled[limit as usize].fetch_add(1, Relaxed);
+        self.mine().throttled[limit as usize].fetch_add(1, Relaxed);
     }
 
     /// A request refused before it reached an endpoint (size, content type, timeout).
     pub(crate) fn request_error(&self) {
-        self.request_errors.fetch_add(1, Relaxed);
+        self.mine().request_errors.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
-        self.latency[endpoint as usize].observe(elapsed);
+        self.mine().latency[endpoint as usize].observe(elapsed);
     }
 
     /// The Prometheus text exposition, with the gauges read at call time.
     pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
+        let total = Counters::default();
+        for shard in self.shards.iter() {
+            total.absorb(&shard.0);
+        }
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -195,7 +255,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "deviceflow_token_polls_total{{outcome=\"{label}\"}} {}",
-                self.polls[i].load(Relaxed)
+                total.polls[i].load(Relaxed)
             );
         }
         counter(
@@ -206,7 +266,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_slow_down_total {}",
-            self.polls[1].load(Relaxed)
+            total.polls[1].load(Relaxed)
         );
         counter(
             &mut out,
@@ -216,7 +276,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_device_authorizations_total {}",
-            self.device_authorizations.load(Relaxed)
+            total.device_authorizations.load(Relaxed)
         );
         counter(
             &mut out,
@@ -228,7 +288,7 @@ impl Metrics {
                 out,
                 "deviceflow_throttled_total{{limit=\"{}\"}} {}",
                 limit.label(),
-                self.throttled[limit as usize].load(Relaxed)
+                total.throttled[limit as usize].load(Relaxed)
             );
         }
         counter(
@@ -239,7 +299,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_device_authorizations_refused_full_total {}",
-            self.sessions_full.load(Relaxed)
+            total.sessions_full.load(Relaxed)
         );
         counter(
             &mut out,
@@ -249,12 +309,12 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_decisions_total{{decision=\"approve\"}} {}",
-            self.decisions_approved.load(Relaxed)
+            total.decisions_approved.load(Relaxed)
         );
         let _ = writeln!(
             out,
             "deviceflow_decisions_total{{decision=\"deny\"}} {}",
-            self.decisions_denied.load(Relaxed)
+            total.decisions_denied.load(Relaxed)
         );
         counter(
             &mut out,
@@ -264,12 +324,12 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_tokens_issued_total{{grant=\"device_code\"}} {}",
-            self.tokens_device_code.load(Relaxed)
+            total.tokens_device_code.load(Relaxed)
         );
         let _ = writeln!(
             out,
             "deviceflow_tokens_issued_total{{grant=\"refresh_token\"}} {}",
-            self.tokens_refresh.load(Relaxed)
+            total.tokens_refresh.load(Relaxed)
         );
         counter(
             &mut out,
@@ -279,7 +339,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_sessions_expired_total {}",
-            self.sessions_expired.load(Relaxed)
+            total.sessions_expired.load(Relaxed)
         );
         counter(
             &mut out,
@@ -289,14 +349,14 @@ impl Metrics {
         let _ = writeln!(
             out,
             "deviceflow_request_errors_total {}",
-            self.request_errors.load(Relaxed)
+            total.request_errors.load(Relaxed)
         );
         let _ = writeln!(out, "# HELP deviceflow_sessions Device authorization sessions held (pending, decided, or expired and retained).\n# TYPE deviceflow_sessions gauge\ndeviceflow_sessions {live_sessions}");
         let _ = writeln!(out, "# HELP deviceflow_access_tokens Access tokens held.\n# TYPE deviceflow_access_tokens gauge\ndeviceflow_access_tokens {live_access_tokens}");
         let name = "deviceflow_http_request_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Time from request head to response, by endpoint.\n# TYPE {name} histogram");
         for e in Endpoint::ALL {
-            let h = &self.latency[e as usize];
+            let h = &total.latency[e as usize];
             let mut cumulative = 0;
             for (i, bound) in BUCKETS_US.iter().enumerate() {
                 cumulative += h.buckets[i].load(Relaxed);

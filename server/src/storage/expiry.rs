@@ -10,26 +10,18 @@
 //! slice holds one shard's lock for one bucket split at a time.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::clock::Millis;
+use crate::shards::{self, Padded};
 
-/// Shards of a wheel: enough that the worker threads of a large machine rarely share.
-const SHARDS: usize = 32;
-
-/// One shard's buckets, alone on its cache lines so that two cores filing into
-/// neighbouring shards do not contend for one line.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Shard<K> {
-    // std's Mutex, not tokio's: the critical section is a map operation and never awaits.
-    buckets: Mutex<BTreeMap<u64, Vec<K>>>,
-}
+/// One shard's buckets. std's Mutex, not tokio's: the critical section is a map
+/// operation and never awaits.
+type Buckets<K> = Mutex<BTreeMap<u64, Vec<K>>>;
 
 #[derive(Debug)]
 pub(crate) struct ExpiryWheel<K> {
-    shards: Box<[Shard<K>]>,
+    shards: Box<[Padded<Buckets<K>>]>,
 }
 
 impl<K> Default for ExpiryWheel<K> {
@@ -38,22 +30,11 @@ impl<K> Default for ExpiryWheel<K> {
     }
 }
 
-/// The shard this thread files into: threads are dealt shards round robin.
-fn home_shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    HOME.with(|h| *h)
-}
-
 impl<K> ExpiryWheel<K> {
     pub(crate) fn new() -> ExpiryWheel<K> {
         ExpiryWheel {
-            shards: (0..SHARDS)
-                .map(|_| Shard {
-                    buckets: Mutex::new(BTreeMap::new()),
-                })
+            shards: (0..shards::COUNT)
+                .map(|_| Padded(Mutex::new(BTreeMap::new())))
                 .collect(),
         }
     }
@@ -62,8 +43,8 @@ impl<K> ExpiryWheel<K> {
     pub(crate) fn schedule(&self, at: Millis, key: K) {
         // Filed under the second it is due by, rounded up: never taken early.
         let second = at.div_ceil(1000);
-        let mut buckets = self.shards[home_shard()]
-            .buckets
+        let mut buckets = self.shards[shards::home()]
+            .0
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         buckets.entry(second).or_default().push(key);
@@ -78,7 +59,7 @@ impl<K> ExpiryWheel<K> {
         let mut due = Vec::new();
         for shard in self.shards.iter() {
             while due.len() < max {
-                let mut buckets = shard.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                let mut buckets = shard.0.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(mut bucket) = buckets.first_entry() else {
                     break;
                 };
@@ -104,7 +85,7 @@ impl<K> ExpiryWheel<K> {
         self.shards
             .iter()
             .map(|s| {
-                let buckets = s.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                let buckets = s.0.lock().unwrap_or_else(|e| e.into_inner());
                 buckets.values().map(Vec::len).sum::<usize>()
             })
             .sum()
@@ -183,7 +164,7 @@ mod tests {
         let used = wheel
             .shards
             .iter()
-            .filter(|s| !s.buckets.lock().unwrap().is_empty())
+            .filter(|s| !s.0.lock().unwrap().is_empty())
             .count();
         assert!(used > 1, "{used} shard(s) for four threads");
     }
