@@ -1,11 +1,11 @@
 //! Reading a request body: the form media type (RFC 8628 §3.1), and the size and time
 //! limits (`limits.max_body_bytes`, `limits.body_read_timeout_ms`).
 
-use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
@@ -44,38 +44,112 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut read = std::pin::pin!(Limited::new(body, limit).collect());
+    let mut body = std::pin::pin!(body);
+    let mut read = Collecting::default();
     // A poll's small body has usually arrived with its head: one poll of the read
     // finds it, and the timeout (a clock read and a timer entry) is only armed for a
     // body still on its way.
     let first = {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        read.as_mut().poll(&mut cx)
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        read.poll(body.as_mut(), &mut cx, limit)
     };
     let result = match first {
-        std::task::Poll::Ready(r) => Ok(r),
+        Poll::Ready(r) => Ok(r),
         // Boxed: only a slow body pays for the timer.
-        std::task::Poll::Pending => {
+        Poll::Pending => {
+            let rest = std::future::poll_fn(|cx| read.poll(body.as_mut(), cx, limit));
             Box::pin(tokio::time::timeout(
                 Duration::from_millis(timeout_ms),
-                read,
+                rest,
             ))
             .await
         }
     };
     match result {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(
-            OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"))
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE),
-        ),
-        Ok(Err(_)) => Err(OAuthError::invalid_request(
+        Ok(Ok(())) => Ok(read.into_bytes()),
+        Ok(Err(BodyError::TooLarge)) => Err(OAuthError::invalid_request(format!(
+            "the request body is larger than {limit} bytes"
+        ))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Ok(Err(BodyError::Unreadable)) => Err(OAuthError::invalid_request(
             "the request body could not be read",
         )),
         Err(_) => Err(
             OAuthError::invalid_request("the request body was not received in time")
                 .with_status(StatusCode::REQUEST_TIMEOUT),
         ),
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// A body being read: the one frame a small body arrives in is kept as it came (no
+/// copy, no allocation); only a body in several frames is copied into one buffer.
+#[derive(Default)]
+struct Collecting {
+    first: Option<Bytes>,
+    more: Option<BytesMut>,
+}
+
+impl Collecting {
+    fn len(&self) -> usize {
+        match (&self.first, &self.more) {
+            (_, Some(more)) => more.len(),
+            (Some(first), None) => first.len(),
+            (None, None) => 0,
+        }
+    }
+
+    /// Reads frames until the body ends (or would block), within `limit` bytes.
+    fn poll<B>(
+        &mut self,
+        mut body: Pin<&mut B>,
+        cx: &mut Context<'_>,
+        limit: usize,
+    ) -> Poll<Result<(), BodyError>>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+    {
+        if body.size_hint().lower() > limit as u64 {
+            return Poll::Ready(Err(BodyError::TooLarge));
+        }
+        loop {
+            let frame = match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(BodyError::Unreadable)),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            // Trailers are not part of a form.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if self.len() + data.len() > limit {
+                return Poll::Ready(Err(BodyError::TooLarge));
+            }
+            match (&mut self.first, &mut self.more) {
+                (_, Some(more)) => more.extend_from_slice(&data),
+                (Some(first), None) => {
+                    let mut joined = BytesMut::with_capacity(first.len() + data.len());
+                    joined.extend_from_slice(first);
+                    joined.extend_from_slice(&data);
+                    self.more = Some(joined);
+                }
+                (None, None) => self.first = Some(data),
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match (self.first, self.more) {
+            (_, Some(more)) => more.freeze(),
+            (Some(first), None) => first,
+            (None, None) => Bytes::new(),
+        }
     }
 }
 
@@ -105,6 +179,49 @@ pub(crate) fn check_form_content_type(value: Option<&HeaderValue>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that arrives in the given frames.
+    struct Frames(std::collections::VecDeque<Bytes>);
+
+    impl hyper::body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    fn frames(parts: &[&'static str]) -> Frames {
+        Frames(
+            parts
+                .iter()
+                .map(|p| Bytes::from_static(p.as_bytes()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_frame_is_kept_as_it_came_and_several_are_joined() {
+        let one = Bytes::from_static(b"client_id=tv");
+        let read = read_body(Frames([one.clone()].into()), 64, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(read.as_ptr(), one.as_ptr(), "no copy of a one-frame body");
+        let joined = read_body(frames(&["client_", "id=", "tv"]), 64, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(joined, "client_id=tv");
+        assert_eq!(read_body(frames(&[]), 64, 1_000).await.unwrap(), "");
+        let too_large = read_body(frames(&["0123456789", "0123456789"]), 15, 1_000).await;
+        assert_eq!(
+            too_large.unwrap_err().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
 
     #[test]
     fn form_content_types() {
