@@ -119,6 +119,10 @@ impl Histogram {
     }
 }
 
+/// A counter family as rendered: name, help, label name, and the series (label value,
+/// count); one unlabelled series where the label name is empty.
+type Family<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u64)>);
+
 /// Every counter, once per shard.
 #[derive(Default)]
 struct Counters {
@@ -238,148 +242,132 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the gauges read at call time.
     pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
-        let total = Counters::default();
+        let t = Counters::default();
         for shard in self.shards.iter() {
-            total.absorb(&shard.0);
+            t.absorb(&shard.0);
         }
+        let n = |c: &AtomicU64| c.load(Relaxed);
+        let polls: Vec<(&str, u64)> = POLL_OUTCOMES
+            .iter()
+            .zip(&t.polls)
+            .map(|(label, c)| (*label, n(c)))
+            .collect();
+        let throttled: Vec<(&str, u64)> = Throttle::ALL
+            .iter()
+            .map(|l| (l.label(), n(&t.throttled[*l as usize])))
+            .collect();
+        let counters: [Family; 9] = [
+            (
+                "deviceflow_token_polls_total",
+                "Device-code polls of the token endpoint, by outcome (RFC 8628 §3.5).",
+                "outcome",
+                polls,
+            ),
+            (
+                "deviceflow_slow_down_total",
+                "Polls answered slow_down (RFC 8628 §3.5).",
+                "",
+                vec![("", n(&t.polls[1]))],
+            ),
+            (
+                "deviceflow_device_authorizations_total",
+                "Device authorization sessions created (RFC 8628 §3.2).",
+                "",
+                vec![("", n(&t.device_authorizations))],
+            ),
+            (
+                "deviceflow_throttled_total",
+                "Device authorizations refused 429 by a quota, by quota.",
+                "limit",
+                throttled,
+            ),
+            (
+                "deviceflow_device_authorizations_refused_full_total",
+                "Device authorizations refused because the session cap was reached.",
+                "",
+                vec![("", n(&t.sessions_full))],
+            ),
+            (
+                "deviceflow_decisions_total",
+                "Decisions recorded on user codes.",
+                "decision",
+                vec![
+                    ("approve", n(&t.decisions_approved)),
+                    ("deny", n(&t.decisions_denied)),
+                ],
+            ),
+            (
+                "deviceflow_tokens_issued_total",
+                "Access tokens issued, by grant.",
+                "grant",
+                vec![
+                    ("device_code", n(&t.tokens_device_code)),
+                    ("refresh_token", n(&t.tokens_refresh)),
+                ],
+            ),
+            (
+                "deviceflow_sessions_expired_total",
+                "Sessions removed after expiring without being redeemed.",
+                "",
+                vec![("", n(&t.sessions_expired))],
+            ),
+            (
+                "deviceflow_request_errors_total",
+                "Requests refused before reaching an endpoint (body size, content type, read timeout).",
+                "",
+                vec![("", n(&t.request_errors))],
+            ),
+        ];
         let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str| {
+        for (name, help, label, values) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        };
-        counter(
-            &mut out,
-            "deviceflow_token_polls_total",
-            "Device-code polls of the token endpoint, by outcome (RFC 8628 §3.5).",
-        );
-        for (i, label) in POLL_OUTCOMES.iter().enumerate() {
+            for (value, count) in values {
+                if label.is_empty() {
+                    let _ = writeln!(out, "{name} {count}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+                }
+            }
+        }
+        for (name, help, value) in [
+            (
+                "deviceflow_sessions",
+                "Device authorization sessions held (pending, decided, or expired and retained).",
+                live_sessions,
+            ),
+            (
+                "deviceflow_access_tokens",
+                "Access tokens held.",
+                live_access_tokens,
+            ),
+        ] {
             let _ = writeln!(
                 out,
-                "deviceflow_token_polls_total{{outcome=\"{label}\"}} {}",
-                total.polls[i].load(Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
-        counter(
-            &mut out,
-            "deviceflow_slow_down_total",
-            "Polls answered slow_down (RFC 8628 §3.5).",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_slow_down_total {}",
-            total.polls[1].load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_device_authorizations_total",
-            "Device authorization sessions created (RFC 8628 §3.2).",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_device_authorizations_total {}",
-            total.device_authorizations.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_throttled_total",
-            "Device authorizations refused 429 by a quota, by quota.",
-        );
-        for limit in Throttle::ALL {
-            let _ = writeln!(
-                out,
-                "deviceflow_throttled_total{{limit=\"{}\"}} {}",
-                limit.label(),
-                total.throttled[limit as usize].load(Relaxed)
-            );
-        }
-        counter(
-            &mut out,
-            "deviceflow_device_authorizations_refused_full_total",
-            "Device authorizations refused because the session cap was reached.",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_device_authorizations_refused_full_total {}",
-            total.sessions_full.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_decisions_total",
-            "Decisions recorded on user codes.",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_decisions_total{{decision=\"approve\"}} {}",
-            total.decisions_approved.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_decisions_total{{decision=\"deny\"}} {}",
-            total.decisions_denied.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_tokens_issued_total",
-            "Access tokens issued, by grant.",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_tokens_issued_total{{grant=\"device_code\"}} {}",
-            total.tokens_device_code.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_tokens_issued_total{{grant=\"refresh_token\"}} {}",
-            total.tokens_refresh.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_sessions_expired_total",
-            "Sessions removed after expiring without being redeemed.",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_sessions_expired_total {}",
-            total.sessions_expired.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "deviceflow_request_errors_total",
-            "Requests refused before reaching an endpoint (body size, content type, read timeout).",
-        );
-        let _ = writeln!(
-            out,
-            "deviceflow_request_errors_total {}",
-            total.request_errors.load(Relaxed)
-        );
-        let _ = writeln!(out, "# HELP deviceflow_sessions Device authorization sessions held (pending, decided, or expired and retained).\n# TYPE deviceflow_sessions gauge\ndeviceflow_sessions {live_sessions}");
-        let _ = writeln!(out, "# HELP deviceflow_access_tokens Access tokens held.\n# TYPE deviceflow_access_tokens gauge\ndeviceflow_access_tokens {live_access_tokens}");
         let name = "deviceflow_http_request_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Time from request head to response, by endpoint.\n# TYPE {name} histogram");
         for e in Endpoint::ALL {
-            let h = &total.latency[e as usize];
+            let h = &t.latency[e as usize];
+            let endpoint = e.label();
             let mut cumulative = 0;
-            for (i, bound) in BUCKETS_US.iter().enumerate() {
-                cumulative += h.buckets[i].load(Relaxed);
+            for (bucket, bound) in h.buckets.iter().zip(BUCKETS_US) {
+                cumulative += n(bucket);
+                let le = bound as f64 / 1e6;
                 let _ = writeln!(
                     out,
-                    "{name}_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}",
-                    e.label(),
-                    *bound as f64 / 1e6
+                    "{name}_bucket{{endpoint=\"{endpoint}\",le=\"{le}\"}} {cumulative}"
                 );
             }
-            let count = h.count.load(Relaxed);
+            let count = n(&h.count);
+            let sum = n(&h.sum_us) as f64 / 1e6;
             let _ = writeln!(
                 out,
-                "{name}_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}",
-                e.label()
+                "{name}_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count}"
             );
-            let _ = writeln!(
-                out,
-                "{name}_sum{{endpoint=\"{}\"}} {}",
-                e.label(),
-                h.sum_us.load(Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(out, "{name}_count{{endpoint=\"{}\"}} {count}", e.label());
+            let _ = writeln!(out, "{name}_sum{{endpoint=\"{endpoint}\"}} {sum}");
+            let _ = writeln!(out, "{name}_count{{endpoint=\"{endpoint}\"}} {count}");
         }
         out
     }
