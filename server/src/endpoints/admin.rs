@@ -50,26 +50,8 @@ fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
 
 impl<S: SessionStore> App<S> {
     pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        let Some(expected) = self.settings.admin_token.as_deref() else {
-            return response::not_found();
-        };
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .unwrap_or_default();
-        // Constant time, so the token cannot be found byte by byte.
-        if !bool::from(presented.ct_eq(expected.as_bytes())) {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "a valid admin bearer token is required",
-            );
-            r.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"deviceflow-admin\""),
-            );
-            return r;
+        if let Err(refusal) = self.admin_authorized(parts) {
+            return refusal;
         }
         let form = match Form::parse(body).map_err(OAuthError::from) {
             Ok(f) => f,
@@ -149,5 +131,32 @@ impl<S: SessionStore> App<S> {
                 error(StatusCode::CONFLICT, "already_decided", &e.to_string())
             }
         }
+    }
+
+    /// The admin bearer token, compared in constant time so that it cannot be found
+    /// byte by byte; 404 when the endpoint is off, 401 with a Bearer challenge when the
+    /// token is wrong.
+    fn admin_authorized(&self, parts: &Parts) -> Result<(), Reply> {
+        let Some(expected) = self.settings.admin_token.as_deref() else {
+            return Err(response::not_found());
+        };
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if bool::from(presented.ct_eq(expected.as_bytes())) {
+            return Ok(());
+        }
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a valid admin bearer token is required",
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"deviceflow-admin\""),
+        );
+        Err(r)
     }
 }
