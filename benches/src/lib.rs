@@ -121,7 +121,23 @@ pub struct CeilingAnswer {
 impl CeilingAnswer {
     /// Takes our server's `authorization_pending` answer apart.
     pub async fn from_ours() -> CeilingAnswer {
-        let reply = poll_answer(ErrorCode::AuthorizationPending);
+        CeilingAnswer::taken_apart(poll_answer(ErrorCode::AuthorizationPending)).await
+    }
+
+    /// Takes apart our server's answer to a device authorization request (RFC 8628
+    /// §3.2), issued in process on the demo configuration: the ceiling of issuance
+    /// answers the same shape and size, and does none of the work.
+    pub async fn issuance_from_ours() -> CeilingAnswer {
+        let app = demo_app();
+        let body = Bytes::from(format!("client_id={DEMO_CLIENT_ID}&scope=openid"));
+        let reply = app
+            .handle(form_post(paths::DEVICE_AUTHORIZATION, body), NO_PEER)
+            .await;
+        assert_eq!(reply.status(), StatusCode::OK, "the demo app issues a code");
+        CeilingAnswer::taken_apart(reply).await
+    }
+
+    async fn taken_apart(reply: Response<Full<Bytes>>) -> CeilingAnswer {
         let status = reply.status();
         let headers = reply
             .headers()

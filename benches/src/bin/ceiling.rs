@@ -9,7 +9,9 @@
 //! form, client authentication, the store, the clock, metrics.
 //!
 //! Its requests per second are therefore the honest upper bound of any poll path on
-//! hyper; `ceiling.sh` compares our server against it with wrk.
+//! hyper; `ceiling.sh` compares our server against it with wrk. A device authorization
+//! request is answered, just as blindly, with the bytes of one of our device
+//! authorization responses, the ceiling of issuance (`cores.sh`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use deviceflow_benches::CeilingAnswer;
 use deviceflow_server::config::LimitsConfig;
+use deviceflow_server::http::paths;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -66,7 +69,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<SocketAd
 }
 
 async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
-    let answer: &'static CeilingAnswer = Box::leak(Box::new(CeilingAnswer::from_ours().await));
+    let poll: &'static CeilingAnswer = Box::leak(Box::new(CeilingAnswer::from_ours().await));
+    let issuance: &'static CeilingAnswer =
+        Box::leak(Box::new(CeilingAnswer::issuance_from_ours().await));
     let header_timeout = Duration::from_millis(LimitsConfig::default().header_read_timeout_ms);
     let listener = TcpListener::bind(listen)
         .await
@@ -83,6 +88,13 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let service = service_fn(move |req: Request<Incoming>| async move {
+            // One comparison routes issuance (`cores.sh` measures it too); everything
+            // else is answered as a pending poll.
+            let answer = if req.uri().path() == paths::DEVICE_AUTHORIZATION {
+                issuance
+            } else {
+                poll
+            };
             Ok::<_, Infallible>(answer.answer(req).await)
         });
         let conn = http1::Builder::new()

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# cores.sh: ours against the ceiling on 1, 2, 4… server cores: does every core pull its
+# weight?
+#
+# For each server core count C it starts deviceflow-server (release, slow_down
+# enforced, quotas off: the load is one loopback source) and the `ceiling` binary, each
+# pinned to the first C of SERVER_CPUS, and drives them with wrk pinned to CLIENT_CPUS:
+#
+# - issuance: device authorization requests (RFC 8628 §3.1) as fast as they go; the
+#   ceiling answers the bytes of one of our device authorization responses;
+# - polls: a fleet-shaped poll, CODES distinct pending device codes (issued first, by a
+#   capture run) polled round robin, so that every poll is a different session; the
+#   answer mix (authorization_pending, slow_down) is read from our /metrics.
+#
+# It prints, per core count, requests/s of ours and of the ceiling and their ratio, and
+# the server CPU per request (from /proc/PID/stat). Runs on any machine: on a 2-core one
+# with the defaults (1 server core, 1 client core). README.md.
+#
+# Environment (defaults in brackets):
+#   SERVER_CPUS   the cores the servers may use, in order, as taskset lists them [0]
+#   CLIENT_CPUS   the cores wrk runs on [1]
+#   CORES         the server core counts to measure, each at most SERVER_CPUS' [1]
+#   THREADS       wrk threads [as many as CLIENT_CPUS has cores]
+#   CONNECTIONS   wrk connections [64 per wrk thread]
+#   CODES         distinct device codes polled round robin [200000]
+#   DURATION      seconds of each timed wrk run [10]
+#   WARMUP        seconds of an untimed run before each timed one [2]
+#   OUT           a directory to keep the table and wrk's outputs in [none]
+set -euo pipefail
+
+SERVER_CPUS=${SERVER_CPUS:-0}
+CLIENT_CPUS=${CLIENT_CPUS:-1}
+CORES=${CORES:-1}
+CODES=${CODES:-200000}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+OUT=${OUT:-}
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/cores.XXXXXX")"
+script=cores.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
+
+# "0-3,8" -> "0 1 2 3 8"
+expand() {
+    local part out=()
+    IFS=, read -ra parts <<<"$1"
+    for part in "${parts[@]}"; do
+        if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+            out+=($(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"))
+        elif [[ $part =~ ^[0-9]+$ ]]; then
+            out+=("$part")
+        else
+            die "'$1' is not a list of cores (like 0-3,8)"
+        fi
+    done
+    echo "${out[@]}"
+}
+read -ra server_cpus <<<"$(expand "$SERVER_CPUS")"
+read -ra client_cpus <<<"$(expand "$CLIENT_CPUS")"
+THREADS=${THREADS:-${#client_cpus[@]}}
+CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
+for v in CODES DURATION WARMUP THREADS CONNECTIONS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+for c in $CORES; do
+    [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= ${#server_cpus[@]})) ||
+        die "CORES has $c, but SERVER_CPUS ($SERVER_CPUS) has ${#server_cpus[@]} cores"
+done
+for cpu in "${server_cpus[@]}"; do
+    for other in "${client_cpus[@]}"; do
+        ((cpu != other)) || die "core $cpu is in both SERVER_CPUS and CLIENT_CPUS"
+    done
+done
+for tool in wrk curl taskset; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+client_set=$(
+    IFS=,
+    echo "${client_cpus[*]}"
+)
+
+# --- build ---------------------------------------------------------------------
+if [[ -z ${PREBUILT:-} ]]; then
+    echo "cores.sh: building release binaries" >&2
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+        -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
+fi
+server_bin="$work/ours-server"
+ceiling_bin="$work/ceiling-server"
+cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
+cp "${PREBUILT:-$target_dir/release}/ceiling" "$ceiling_bin"
+cat >"$work/ours.toml" <<EOF
+listen = "127.0.0.1:0"
+[device]
+expires_in = 3600
+interval = 5
+slow_down = "enforce"
+max_sessions = 50000000
+[quotas]
+per_source_rate = 0
+per_client_rate = 0
+client_share = 1.0
+[[clients]]
+client_id = "demo-device"
+scopes = ["openid"]
+EOF
+
+# --- wrk scripts -----------------------------------------------------------------
+grant="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+cat >"$work/result.lua" <<'EOF'
+-- One machine-readable line, so nothing depends on wrk's human units.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_RESULT requests=%d duration_us=%d status_errors=%d socket_errors=%d p99_us=%d\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(99)))
+end
+EOF
+cat >"$work/issue.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "client_id=demo-device&scope=openid"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+dofile("$work/result.lua")
+EOF
+# The capture run: issues codes and keeps them, one file per wrk thread.
+cat >"$work/capture.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "client_id=demo-device&scope=openid"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local count = 0
+setup = function(thread) thread:set("id", count); count = count + 1 end
+local out, kept = nil, 0
+response = function(status, headers, body)
+  if not out then out = io.open("$work/codes." .. id, "a") end
+  local code = body:match('"device_code":"([^"]+)"')
+  if code then
+    out:write(code, "\n")
+    kept = kept + 1
+    if kept % 1000 == 0 then out:flush() end
+  end
+end
+EOF
+# The poll run: each wrk thread polls its share of the codes, round robin, each
+# request built once.
+cat >"$work/poll.lua" <<EOF
+local count = 0
+setup = function(thread) thread:set("id", count); count = count + 1 end
+local reqs, n, i = {}, 0, 0
+init = function(args)
+  local k = 0
+  for line in io.lines("$work/codes") do
+    if k % $THREADS == id then
+      n = n + 1
+      reqs[n] = wrk.format("POST", "/oauth/token",
+        { ["Content-Type"] = "application/x-www-form-urlencoded" },
+        "$grant&device_code=" .. line .. "&client_id=demo-device")
+    end
+    k = k + 1
+  end
+end
+request = function() i = i % n + 1; return reqs[i] end
+dofile("$work/result.lua")
+EOF
+
+# --- helpers -------------------------------------------------------------------
+# Starts "$@" pinned to cores $1 on an ephemeral loopback port; sets $started_pid and
+# $started_addr from the "listening on ADDR" line both binaries print.
+start() {
+    local name=$1 cpus=$2
+    shift 2
+    local log="$work/$name.log"
+    taskset -c "$cpus" "$@" >"$log" 2>&1 &
+    started_pid=$!
+    pids+=("$started_pid")
+    started_addr=""
+    local _
+    for _ in $(seq 1 100); do
+        started_addr=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+        [[ -n $started_addr ]] && return 0
+        kill -0 "$started_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$log" >&2
+    die "$name did not start"
+}
+
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+cpu_ticks() { # user + system clock ticks of process $1
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+field() { # name, WRK_RESULT line
+    sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"
+}
+
+metric() { # address, series
+    curl -sS --max-time 5 "http://$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'
+}
+
+# One timed wrk run of script $2 against $3 (process $4): sets $rps and $cpu_us.
+measure() {
+    local name=$1 lua=$2 url=$3 pid=$4 out line before after requests
+    taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" >/dev/null
+    before=$(cpu_ticks "$pid")
+    out="$work/$name.wrk"
+    taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s -s "$lua" "$url" >"$out" 2>&1 ||
+        die "wrk failed against $name: $(cat "$out")"
+    after=$(cpu_ticks "$pid")
+    line=$(grep '^WRK_RESULT' "$out") || die "no result from wrk against $name: $(cat "$out")"
+    (($(field socket_errors "$line") == 0)) || die "$name: socket errors: $line"
+    requests=$(field requests "$line")
+    rps=$((requests * 1000000 / $(field duration_us "$line")))
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v r="$requests" \
+        'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    [[ -n $OUT ]] && cp "$out" "$OUT/" || true
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+clk_tck=$(getconf CLK_TCK)
+[[ -n $OUT ]] && mkdir -p "$OUT"
+{
+    echo "cpu:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
+    echo "commit:      $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
+    echo "runs:        ${DURATION}s timed after ${WARMUP}s warm-up; polls round robin over $CODES distinct pending codes, slow_down enforced"
+} | tee "$work/table.txt" >&2
+rows=()
+for c in $CORES; do
+    cpus=$(
+        IFS=,
+        echo "${server_cpus[*]:0:c}"
+    )
+    echo "cores.sh: $c server core(s) ($cpus)" >&2
+    start ours "$cpus" env -u DEVICEFLOW_CONFIG RUST_LOG=error "$server_bin" --config "$work/ours.toml" --quiet
+    ours_addr=$started_addr
+    ours_pid=$started_pid
+    start ceiling "$cpus" "$ceiling_bin" --listen 127.0.0.1:0
+    ceiling_addr=$started_addr
+    ceiling_pid=$started_pid
+
+    # Codes to poll: captured from issuance, until there are enough.
+    rm -f "$work"/codes*
+    have=0
+    for _ in $(seq 1 60); do
+        taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/capture.lua" \
+            "http://$ours_addr/oauth/device_authorization" >/dev/null
+        have=$(cat "$work"/codes.* 2>/dev/null | wc -l)
+        ((have >= CODES)) && break
+    done
+    ((have >= CODES)) || die "captured only $have codes"
+    awk -v n="$CODES" 'NR <= n' "$work"/codes.* >"$work/codes"
+
+    measure "ours-issue-$c" "$work/issue.lua" "http://$ours_addr/oauth/device_authorization" "$ours_pid"
+    ours_issue=$rps ours_issue_cpu=$cpu_us
+    measure "ceiling-issue-$c" "$work/issue.lua" "http://$ceiling_addr/oauth/device_authorization" "$ceiling_pid"
+    ceiling_issue=$rps ceiling_issue_cpu=$cpu_us
+
+    pending0=$(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}')
+    slow0=$(metric "$ours_addr" 'deviceflow_slow_down_total')
+    measure "ours-poll-$c" "$work/poll.lua" "http://$ours_addr/oauth/token" "$ours_pid"
+    ours_poll=$rps ours_poll_cpu=$cpu_us
+    pending=$(($(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}') - pending0))
+    slow=$(($(metric "$ours_addr" 'deviceflow_slow_down_total') - slow0))
+    measure "ceiling-poll-$c" "$work/poll.lua" "http://$ceiling_addr/oauth/token" "$ceiling_pid"
+    ceiling_poll=$rps ceiling_poll_cpu=$cpu_us
+    stop "$ours_pid"
+    stop "$ceiling_pid"
+
+    share=$(awk -v p="$pending" -v s="$slow" 'BEGIN { printf "%.0f", (p + s) ? 100 * p / (p + s) : 0 }')
+    rows+=("| $c | $ours_poll | $ceiling_poll | $(ratio "$ours_poll" "$ceiling_poll") | $ours_poll_cpu | $ceiling_poll_cpu | $share % | $ours_issue | $ceiling_issue | $(ratio "$ours_issue" "$ceiling_issue") | $ours_issue_cpu | $ceiling_issue_cpu |")
+done
+
+{
+    echo
+    echo "| server cores | polls/s ours | ceiling | ratio | CPU µs/poll ours | ceiling | pending (rest slow_down) | device authorizations/s ours | ceiling | ratio | CPU µs/issue ours | ceiling |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+} | tee -a "$work/table.txt"
+[[ -n $OUT ]] && cp "$work/table.txt" "$OUT/" || true
