@@ -50,7 +50,7 @@ fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
 
 impl<S: SessionStore> App<S> {
     pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        if let Err(refusal) = self.admin_authorized(parts) {
+        if let Some(refusal) = self.admin_refusal(parts) {
             return refusal;
         }
         let form = match Form::parse(body).map_err(OAuthError::from) {
@@ -133,12 +133,12 @@ impl<S: SessionStore> App<S> {
         }
     }
 
-    /// The admin bearer token, compared in constant time so that it cannot be found
-    /// byte by byte; 404 when the endpoint is off, 401 with a Bearer challenge when the
-    /// token is wrong.
-    fn admin_authorized(&self, parts: &Parts) -> Result<(), Reply> {
+    /// Checks the admin bearer token, compared in constant time so that it cannot be
+    /// found byte by byte: `None` when it is right, else the refusal (404 when the
+    /// endpoint is off, 401 with a Bearer challenge when the token is wrong).
+    fn admin_refusal(&self, parts: &Parts) -> Option<Reply> {
         let Some(expected) = self.settings.admin_token.as_deref() else {
-            return Err(response::not_found());
+            return Some(response::not_found());
         };
         let presented = parts
             .headers
@@ -146,7 +146,7 @@ impl<S: SessionStore> App<S> {
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
             .unwrap_or_default();
         if bool::from(presented.ct_eq(expected.as_bytes())) {
-            return Ok(());
+            return None;
         }
         let mut r = error(
             StatusCode::UNAUTHORIZED,
@@ -157,6 +157,6 @@ impl<S: SessionStore> App<S> {
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"deviceflow-admin\""),
         );
-        Err(r)
+        Some(r)
     }
 }
