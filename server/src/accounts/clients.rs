@@ -113,6 +113,16 @@ impl Clients {
         &self.clients[id.0 as usize]
     }
 
+    /// How many clients are configured.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether no client is configured.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
     /// Every client, in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
         self.clients.iter()

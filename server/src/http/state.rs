@@ -52,7 +52,15 @@ impl App<MemoryStore> {
             settings.max_sessions,
             settings.expired_retention_secs * 1000,
         )
-        .with_max_per_client(settings.max_sessions_per_client);
+        .with_max_per_client(
+            settings.max_sessions_per_client,
+            // A client that may hold the whole cap needs no count of its own.
+            if settings.max_sessions_per_client < settings.max_sessions {
+                settings.clients.len()
+            } else {
+                0
+            },
+        );
         App::with_store(settings, issuer, clock, store)
     }
 }

@@ -8,8 +8,6 @@
 //! implement the same trait; the server is generic over it, so the in-memory store
 //! pays nothing for the indirection.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use dashmap::DashMap;
 
 use crate::accounts::clients::ClientId;
@@ -18,6 +16,7 @@ use crate::protocol::device_code::{DeviceCode, Secret};
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
+use crate::shards::CappedCount;
 use crate::storage::expiry::ExpiryWheel;
 
 /// A session as the person's side sees it: enough to show and decide, no secret.
@@ -112,11 +111,11 @@ pub trait SessionStore: Send + Sync + 'static {
 /// The in-memory store.
 pub struct MemoryStore {
     sessions: DashMap<u64, Session, ahash::RandomState>,
-    held: AtomicUsize,
-    max_sessions: usize,
-    /// Sessions held per client, against `max_per_client`.
-    held_by_client: DashMap<ClientId, usize, ahash::RandomState>,
-    max_per_client: usize,
+    /// Sessions held, against `device.max_sessions`.
+    held: CappedCount,
+    /// Sessions held by each client (by `ClientId`), against its share of the cap;
+    /// empty when a client may hold the whole cap.
+    held_by_client: Box<[CappedCount]>,
     /// How long an expired session stays to answer `expired_token`.
     retention_ms: Millis,
     wheel: ExpiryWheel<u64>,
@@ -131,37 +130,30 @@ impl MemoryStore {
     pub fn new(max_sessions: usize, retention_ms: Millis) -> MemoryStore {
         MemoryStore {
             sessions: DashMap::with_hasher(ahash::RandomState::new()),
-            held: AtomicUsize::new(0),
-            max_sessions,
-            held_by_client: DashMap::with_hasher(ahash::RandomState::new()),
-            max_per_client: max_sessions,
+            held: CappedCount::new(max_sessions),
+            held_by_client: Box::new([]),
             retention_ms,
             wheel: ExpiryWheel::new(),
         }
     }
 
-    /// Caps the sessions one client may hold (by default, all of them).
-    pub fn with_max_per_client(mut self, max: usize) -> MemoryStore {
-        self.max_per_client = max;
+    /// Caps the sessions each of the first `clients` clients may hold at `max` (by
+    /// default, a client may hold the whole cap).
+    pub fn with_max_per_client(mut self, max: usize, clients: usize) -> MemoryStore {
+        self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
         self
     }
 
     /// Counts a new session against its client's share; false if the share is full.
     fn hold_for(&self, client: ClientId) -> bool {
-        let mut held = self.held_by_client.entry(client).or_insert(0);
-        if *held >= self.max_per_client {
-            return false;
-        }
-        *held += 1;
-        true
+        self.held_by_client
+            .get(usize::from(client.0))
+            .is_none_or(CappedCount::acquire)
     }
 
     fn release_for(&self, client: ClientId) {
-        if let dashmap::Entry::Occupied(mut held) = self.held_by_client.entry(client) {
-            *held.get_mut() -= 1;
-            if *held.get() == 0 {
-                held.remove();
-            }
+        if let Some(held) = self.held_by_client.get(usize::from(client.0)) {
+            held.release();
         }
     }
 
@@ -186,12 +178,11 @@ impl SessionStore for MemoryStore {
         expires_in_ms: Millis,
         policy: &PollPolicy,
     ) -> Result<DeviceCode, CreateError> {
-        if self.held.fetch_add(1, Ordering::AcqRel) >= self.max_sessions {
-            self.held.fetch_sub(1, Ordering::AcqRel);
+        if !self.held.acquire() {
             return Err(CreateError::Full);
         }
         if !self.hold_for(client) {
-            self.held.fetch_sub(1, Ordering::AcqRel);
+            self.held.release();
             return Err(CreateError::ClientFull);
         }
         let secret = Secret::generate();
@@ -207,7 +198,7 @@ impl SessionStore for MemoryStore {
                 return Ok(DeviceCode { user_code, secret });
             }
         }
-        self.held.fetch_sub(1, Ordering::AcqRel);
+        self.held.release();
         self.release_for(client);
         Err(CreateError::Full)
     }
@@ -255,7 +246,7 @@ impl SessionStore for MemoryStore {
                 s.expires_at.saturating_add(self.retention_ms) <= now
             });
             if let Some((_, s)) = removed {
-                self.held.fetch_sub(1, Ordering::AcqRel);
+                self.held.release();
                 self.release_for(s.client);
                 stats.removed += 1;
                 if !matches!(s.state, State::Redeemed { .. }) {
@@ -267,7 +258,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn len(&self) -> usize {
-        self.held.load(Ordering::Acquire)
+        self.held.held()
     }
 }
 
@@ -359,7 +350,7 @@ mod tests {
 
     #[test]
     fn one_client_holds_at_most_its_share_and_others_still_get_sessions() {
-        let store = MemoryStore::new(10, 1_000).with_max_per_client(6);
+        let store = MemoryStore::new(10, 1_000).with_max_per_client(6, 3);
         for _ in 0..6 {
             store
                 .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
