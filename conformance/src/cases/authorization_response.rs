@@ -240,7 +240,7 @@ async fn dr_04(ctx: Ctx) -> Verdict {
         c.expect_soft(
             uri.len() <= 40,
             format!(
-                "verification_uri is short enough to type, at most 40 characters (got {}; RFC 8628 §3.3)",
+                "verification_uri is short enough to type, at most 40 characters (got {}; RFC 8628 §3.2)",
                 uri.len()
             ),
         );

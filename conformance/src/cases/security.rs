@@ -310,7 +310,7 @@ async fn sc_01(ctx: Ctx) -> Verdict {
         ),
     );
     c.finish(format!(
-        "{len} characters of a {}-character alphabet: about {bits:.1} bits (RFC 8628 §6.1's 8 base-20 characters: 34.6)",
+        "{len} characters of a {}-character alphabet: about {bits:.1} bits (RFC 8628 §5.1's example, 8 base-20 characters: 34.5)",
         alphabet.chars().count()
     ))
 }

@@ -495,8 +495,10 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         c.expect_soft(
             csp.contains("frame-ancestors"),
             format!(
-                "{} uses CSP frame-ancestors (RFC 9700 §4.16 SHOULD)",
-                p.request.url
+                "{} uses CSP frame-ancestors, as RFC 9700 §4.16 says it SHOULD (got {:?})",
+                p.request.url,
+                p.header("content-security-policy")
+                    .unwrap_or("no Content-Security-Policy")
             ),
         );
     }
