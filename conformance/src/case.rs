@@ -18,12 +18,14 @@ pub enum Level {
     /// SHOULD, RECOMMENDED, and lower-case "should": a violation warns.
     #[serde(rename = "SHOULD")]
     Should,
-    /// Derived from combined texts, and the checklist says FAIL.
-    #[serde(rename = "Derived-FAIL")]
-    DerivedFail,
-    /// Derived, reported as a warning.
-    #[serde(rename = "Derived-WARN")]
-    DerivedWarn,
+    /// Derived from combined texts, and the checklist says FAIL: judged as a MUST.
+    /// (Named for the obligation, never for an outcome, so `grep FAIL` finds only
+    /// failed checks.)
+    #[serde(rename = "Derived-MUST")]
+    DerivedMust,
+    /// Derived, reported as a warning: judged as a SHOULD.
+    #[serde(rename = "Derived-SHOULD")]
+    DerivedShould,
     /// MAY / OPTIONAL: recorded, never failed.
     #[serde(rename = "MAY")]
     May,
@@ -37,8 +39,8 @@ impl Level {
         match self {
             Level::Must => "MUST",
             Level::Should => "SHOULD",
-            Level::DerivedFail => "Derived-FAIL",
-            Level::DerivedWarn => "Derived-WARN",
+            Level::DerivedMust => "Derived-MUST",
+            Level::DerivedShould => "Derived-SHOULD",
             Level::May => "MAY",
             Level::Info => "Info",
         }
@@ -47,8 +49,8 @@ impl Level {
     /// The status a violated expectation gets at this level.
     pub fn on_violation(self) -> Status {
         match self {
-            Level::Must | Level::DerivedFail => Status::Fail,
-            Level::Should | Level::DerivedWarn => Status::Warn,
+            Level::Must | Level::DerivedMust => Status::Fail,
+            Level::Should | Level::DerivedShould => Status::Warn,
             Level::May | Level::Info => Status::Info,
         }
     }
@@ -261,9 +263,9 @@ mod tests {
     fn violations_are_judged_at_the_cases_level() {
         for (level, status) in [
             (Level::Must, Status::Fail),
-            (Level::DerivedFail, Status::Fail),
+            (Level::DerivedMust, Status::Fail),
             (Level::Should, Status::Warn),
-            (Level::DerivedWarn, Status::Warn),
+            (Level::DerivedShould, Status::Warn),
             (Level::Info, Status::Info),
         ] {
             let mut c = Check::new(level);
@@ -275,6 +277,25 @@ mod tests {
                 (status, "broken"),
                 "{level:?}"
             );
+        }
+    }
+
+    #[test]
+    fn level_names_never_name_an_outcome() {
+        for level in [
+            Level::Must,
+            Level::Should,
+            Level::DerivedMust,
+            Level::DerivedShould,
+            Level::May,
+            Level::Info,
+        ] {
+            let name = level.as_str().to_ascii_uppercase();
+            let json = serde_json::to_string(&level).unwrap().to_ascii_uppercase();
+            for outcome in ["FAIL", "WARN", "PASS"] {
+                assert!(!name.contains(outcome), "{name}");
+                assert!(!json.contains(outcome), "{json}");
+            }
         }
     }
 

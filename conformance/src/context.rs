@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::approver::{Action, Approver, Prompt};
+use crate::case::Level;
 use crate::http::{Exchange, Http};
 use crate::progress::Progress;
 use crate::target::{Client, Target};
@@ -30,6 +31,44 @@ pub struct Options {
     pub concurrency: usize,
     /// Per-request timeout.
     pub request_timeout: Duration,
+    /// Policies the operator declares and wants to be held to (`--expect`).
+    pub expect: Vec<Expectation>,
+}
+
+/// A policy the RFC leaves to the server, declared by its operator (`--expect`): the
+/// cases that measure it then judge it as a MUST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expectation {
+    /// The server enforces the polling interval (RFC 8628 §3.5): too-fast polls get
+    /// `slow_down` (PL-01), which adds 5 s that the server tracks and keeps for all
+    /// later polls (PL-07).
+    SlowDown,
+}
+
+impl Expectation {
+    /// The cases a declared policy turns into MUSTs.
+    pub fn cases(self) -> &'static [&'static str] {
+        match self {
+            Expectation::SlowDown => &["PL-01", "PL-07"],
+        }
+    }
+}
+
+impl Options {
+    /// The level `id` is judged at: its checklist level, or MUST where the operator
+    /// declared the policy it measures.
+    pub fn level_for(&self, id: &str, base: Level) -> Level {
+        if self.expect.iter().any(|e| e.cases().contains(&id)) {
+            Level::Must
+        } else {
+            base
+        }
+    }
+
+    pub fn expects(&self, e: Expectation) -> bool {
+        self.expect.contains(&e)
+    }
 }
 
 impl Default for Options {
@@ -41,6 +80,7 @@ impl Default for Options {
             samples: 200,
             concurrency: 8,
             request_timeout: Duration::from_secs(10),
+            expect: Vec::new(),
         }
     }
 }
@@ -54,6 +94,18 @@ pub struct Preflight {
     pub expires_in: Option<u64>,
     /// Why the preflight authorization failed, if it did.
     pub error: Option<String>,
+}
+
+impl Preflight {
+    /// The preflight of a run stopped before it (the target's root cause).
+    pub fn not_run(why: &str) -> Preflight {
+        Preflight {
+            interval_secs: deviceflow_wire::DEFAULT_INTERVAL_SECS,
+            interval_present: false,
+            expires_in: None,
+            error: Some(why.to_owned()),
+        }
+    }
 }
 
 /// A successful device authorization.

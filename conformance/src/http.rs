@@ -326,13 +326,13 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut msg = format!("{kind}: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
-        source = s.source();
+    // The innermost cause says it in words ("Connection refused (os error 111)");
+    // the layers above it repeat the URL, which the evidence already holds.
+    let mut innermost: &dyn std::error::Error = e;
+    while let Some(s) = innermost.source() {
+        innermost = s;
     }
-    msg
+    format!("{kind}: {innermost}")
 }
 
 fn redact_header(name: &str, value: &str) -> String {

@@ -7,15 +7,50 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use deviceflow_conformance::approver::ApproverArgs;
+use deviceflow_conformance::context::Expectation;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::report;
+use deviceflow_conformance::report::exit;
 use deviceflow_conformance::target::AuthMethod;
+use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Client, Options, Selection, TargetSpec};
 
+const EXAMPLES: &str = "\
+Examples:
+  # deviceflow-server, endpoints found by discovery, the person played by its admin endpoint:
+  deviceflow-conformance --issuer http://127.0.0.1:8080 --client-id demo-device \\
+    --scope openid --second-client demo-confidential:demo-secret \\
+    --approver admin --admin-token \"$ADMIN\" --markdown report.md --json report.json
+
+  # Any server, endpoints given by hand, the person played by a script of yours
+  # ({user_code} and {action} are filled in; exit 0 means done):
+  deviceflow-conformance --issuer http://127.0.0.1:8001/o \\
+    --device-authorization-endpoint http://127.0.0.1:8001/o/device-authorization/ \\
+    --client-id my-device --approver command \\
+    --approver-command \"python3 my-approver.py {user_code} {action}\"
+
+  # Only the polling rules, holding a server that enforces slow_down to it:
+  deviceflow-conformance --issuer https://as.example --client-id tv --only A.6 --expect slow-down
+
+Profiles (--expect):
+  (none)      the RFC as written: slow_down is the server's option (RFC 8628 §3.5), so
+              PL-01 and PL-07 only report what the server does (info).
+  slow-down   the operator says the server enforces the interval: too-fast polls must get
+              slow_down (PL-01), the +5 s must be tracked and kept for all later polls
+              (PL-07); each broken one is a MUST failure.
+
+Exit codes:
+  0  every MUST (and Derived-MUST) case held
+  1  a MUST or Derived-MUST case failed
+  2  bad usage: wrong or missing options
+  3  the target could not be tested (unreachable, not an OAuth endpoint, the client
+     refused): the one root cause is printed, and no case was run";
+
 /// Runs the RFC 8628 (OAuth 2.0 Device Authorization Grant) conformance suite against a
-/// device-flow server. Exit code: 0 when no MUST failed, 1 when one did, 2 on bad usage.
+/// device-flow server and says, case by case, with the RFC section and the evidence,
+/// what it does right and wrong.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXAMPLES)]
 struct Cli {
     /// Issuer: metadata is discovered from it (RFC 8414, then OpenID Connect).
     #[arg(long)]
@@ -61,6 +96,9 @@ struct Cli {
     /// Run soak cases (PL-04: 40 jittered polls).
     #[arg(long)]
     soak: bool,
+    /// A policy the server's operator declares, judged as a MUST (see Profiles below); repeatable.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    expect: Vec<Expectation>,
     /// Device authorizations sampled for uniqueness and entropy.
     #[arg(long, default_value_t = 200)]
     samples: usize,
@@ -103,7 +141,15 @@ enum Auth {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are answers, not usage errors.
+            let code = if e.use_stderr() { exit::USAGE } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,14 +157,18 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("deviceflow-conformance: cannot start the runtime: {e}");
-            std::process::exit(2);
+            std::process::exit(exit::USAGE);
         }
     };
     match runtime.block_on(real_main(cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("deviceflow-conformance: {e:#}");
-            std::process::exit(2);
+            let code = match e.downcast_ref::<TargetError>() {
+                Some(TargetError::NoClient) | None => exit::USAGE,
+                Some(_) => exit::NOT_TESTABLE,
+            };
+            std::process::exit(code);
         }
     }
 }
@@ -173,15 +223,25 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         samples: cli.samples.max(2),
         concurrency: cli.concurrency.max(1),
         request_timeout: Duration::from_secs(cli.timeout.max(1)),
+        expect: cli.expect.clone(),
     };
     let http = Http::new(options.request_timeout);
     let target = resolve(spec, &http).await?;
     let report =
         deviceflow_conformance::run(target, approver, options, &selection, cli.quiet).await;
 
-    let color =
-        !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print!("{}", report::terminal(&report, color, 120));
+    let tty = std::io::stdout().is_terminal();
+    let color = !cli.no_color && tty && std::env::var_os("NO_COLOR").is_none();
+    // Wrapped to the terminal; whole lines into a file or a pipe (grep, less -S).
+    let width = if tty {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(120)
+    } else {
+        usize::MAX
+    };
+    print!("{}", report::terminal(&report, color, width));
     let write = |path: &Option<PathBuf>, text: String| -> anyhow::Result<()> {
         if let Some(p) = path {
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

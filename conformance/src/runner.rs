@@ -11,9 +11,10 @@ use crate::approver::Approver;
 use crate::case::{Case, CaseInfo, Check, Human, Level, Status, Verdict, Wait};
 use crate::cases;
 use crate::context::{parse_authorization, Ctx, Options, Preflight};
+use crate::http::Exchange;
 use crate::progress::Progress;
 use crate::report::{CaseReport, Report};
-use crate::target::Target;
+use crate::target::{RootCause, Target};
 
 /// Which cases run: `--only` and `--skip` patterns, each an id (`TS-08`), an id prefix
 /// (`PL`), a checklist section (`A.6`) or a slug prefix (`rfc8628/3.5`).
@@ -51,8 +52,12 @@ impl Selection {
     }
 }
 
-/// One device authorization before the cases, to learn the interval and lifetime.
-pub async fn preflight(ctx_target: &Target, http: &crate::http::Http) -> Preflight {
+/// One device authorization before the cases, to learn the interval and lifetime, and
+/// whether the target can be tested at all.
+pub async fn preflight(
+    ctx_target: &Target,
+    http: &crate::http::Http,
+) -> (Preflight, Option<RootCause>) {
     let mut params = Vec::new();
     if let Some(s) = &ctx_target.scope {
         params.push(("scope", s.as_str()));
@@ -71,20 +76,136 @@ pub async fn preflight(ctx_target: &Target, http: &crate::http::Http) -> Preflig
         .as_ref()
         .and_then(|v| v.get("interval"))
         .is_some();
+    let cause = root_cause(&e, &ctx_target.client.id);
     match parse_authorization(e) {
-        Ok(a) => Preflight {
-            interval_secs: a.interval,
-            interval_present,
-            expires_in: a.expires_in,
-            error: None,
-        },
-        Err(e) => Preflight {
-            interval_secs: deviceflow_wire::DEFAULT_INTERVAL_SECS,
-            interval_present: false,
-            expires_in: None,
-            error: Some(e.brief()),
-        },
+        Ok(a) => (
+            Preflight {
+                interval_secs: a.interval,
+                interval_present,
+                expires_in: a.expires_in,
+                error: None,
+            },
+            cause,
+        ),
+        Err(e) => (
+            Preflight {
+                interval_secs: deviceflow_wire::DEFAULT_INTERVAL_SECS,
+                interval_present: false,
+                expires_in: None,
+                error: Some(e.brief()),
+            },
+            cause.or_else(|| {
+                Some(RootCause {
+                    case: Some("DA-01"),
+                    summary: format!("the device authorization failed: {}", e.brief()),
+                    evidence: vec![*e],
+                })
+            }),
+        ),
     }
+}
+
+/// Why the preflight device authorization `e` stops the run, if it does: every case
+/// needs a device authorization (or an endpoint that is one), so a failure here is
+/// said once, as its root cause, instead of as dozens of consequent failures.
+pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
+    let url = &e.request.url;
+    let not_testable = |summary: String| {
+        Some(RootCause {
+            case: None,
+            summary,
+            evidence: vec![e.clone()],
+        })
+    };
+    let finding = |case: &'static str, summary: String| {
+        Some(RootCause {
+            case: Some(case),
+            summary,
+            evidence: vec![e.clone()],
+        })
+    };
+    let Some(status) = e.status() else {
+        return not_testable(format!(
+            "cannot reach the device authorization endpoint {url}: {}",
+            e.error.as_deref().unwrap_or("no response")
+        ));
+    };
+    let json = e.json();
+    let object = json.value.as_ref().and_then(|v| v.as_object());
+    let content_type = e.header("content-type").unwrap_or("no Content-Type");
+    if matches!(status, 404 | 405 | 501) {
+        return not_testable(format!(
+            "POST {url} answered HTTP {status}: it is not a device authorization endpoint (check --issuer or --device-authorization-endpoint)"
+        ));
+    }
+    if status >= 500 {
+        // RFC 6749 §5.2: a request the server cannot serve is still answered as an
+        // OAuth error; a 5xx to a valid request is the server's failure.
+        return finding(
+            "DA-01",
+            format!(
+                "the device authorization endpoint fails a valid request: {}",
+                e.brief()
+            ),
+        );
+    }
+    let Some(object) = object else {
+        return if (200..300).contains(&status) && json.value.is_some() {
+            finding(
+                "DR-01",
+                format!(
+                    "the device authorization response is not a JSON object: {}",
+                    e.brief()
+                ),
+            )
+        } else {
+            not_testable(format!(
+                "POST {url} answered HTTP {status} {content_type}, not JSON: not an OAuth endpoint (check --issuer or --device-authorization-endpoint)"
+            ))
+        };
+    };
+    if status >= 400 {
+        let code = object
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("an error");
+        return not_testable(format!(
+            "the server refused the device authorization of client {client_id:?} with {code} (HTTP {status}): check --client-id, --client-secret and --scope"
+        ));
+    }
+    let present = |k: &str| {
+        object
+            .get(k)
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| !s.is_empty())
+    };
+    // RFC 8628 §3.2: device_code, user_code and verification_uri are REQUIRED.
+    for (member, case) in [
+        ("device_code", "DR-02"),
+        ("user_code", "DR-03"),
+        ("verification_uri", "DR-04"),
+    ] {
+        let alias = member == "verification_uri" && present("verification_url");
+        if !present(member) && !alias {
+            return finding(
+                case,
+                format!(
+                    "the device authorization response has no {member}, so no flow can start: {}",
+                    e.brief()
+                ),
+            );
+        }
+    }
+    if status != 200 {
+        return finding(
+            "DA-01",
+            format!(
+                "a valid device authorization answered HTTP {status}, not 200: {}",
+                e.brief()
+            ),
+        );
+    }
+    None
 }
 
 /// Why a case cannot run here, if it cannot.
@@ -143,7 +264,10 @@ pub async fn run(
         .map_or(0, |d| d.as_secs());
     let progress = Progress::new(quiet);
     let http = crate::http::Http::new(options.request_timeout);
-    let pre = preflight(&target, &http).await;
+    let (pre, cause) = match target.root_cause.clone() {
+        Some(cause) => (Preflight::not_run(&cause.summary), Some(cause)),
+        None => preflight(&target, &http).await,
+    };
     match &pre.error {
         None => progress.note(
             "preflight",
@@ -169,8 +293,16 @@ pub async fn run(
         .into_iter()
         .filter(|c| selection.selects(&c.info))
         .collect();
+    if let Some(cause) = cause {
+        progress.note("root cause", &cause.summary);
+        let reports = blocked(&cause, &options, selected);
+        return Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+            .with_root_cause(cause);
+    }
     let mut tasks = Vec::new();
     for case in selected {
+        let mut case = case;
+        case.info.level = options.level_for(case.info.id, case.info.level);
         if let Some((status, why)) = cannot_run(&case.info, &ctx.approver, &options, &pre) {
             let verdict = Check::new(case.info.level).skip(status, why);
             tasks.push((case.info, Err(CaseReport::new(case.info, verdict, 0))));
@@ -216,6 +348,38 @@ pub async fn run(
         reports.push(report);
     }
     Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+}
+
+/// The reports of a run stopped by `cause`: its case (selected or not) fails with the
+/// evidence, every other case is not run, and says so in a few words.
+fn blocked(cause: &RootCause, options: &Options, selected: Vec<Case>) -> Vec<CaseReport> {
+    let mut reports = Vec::new();
+    if let Some(id) = cause.case {
+        if !selected.iter().any(|c| c.info.id == id) {
+            if let Some(c) = cases::all().into_iter().find(|c| c.info.id == id) {
+                reports.push(c);
+            }
+        }
+    }
+    reports.extend(selected);
+    reports
+        .into_iter()
+        .map(|case| {
+            let mut info = case.info;
+            info.level = options.level_for(info.id, info.level);
+            let verdict = if cause.case == Some(info.id) {
+                let mut c = Check::new(info.level);
+                for e in &cause.evidence {
+                    c.evidence(e.clone());
+                }
+                c.expect(false, cause.summary.clone());
+                c.finish("")
+            } else {
+                Check::new(info.level).skip(Status::Skip, "not run: see the root cause")
+            };
+            CaseReport::new(info, verdict, 0)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,17 @@ pub enum AuthMethod {
     Post,
 }
 
+impl AuthMethod {
+    /// The RFC 8414 name, for people and reports (never the Rust variant name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "public, no secret",
+            AuthMethod::Basic => "client_secret_basic",
+            AuthMethod::Post => "client_secret_post",
+        }
+    }
+}
+
 /// A client the suite acts as.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
@@ -110,14 +121,36 @@ pub struct Target {
     /// Metadata URLs tried without success (for MD-07's evidence).
     #[serde(skip)]
     pub metadata_attempts: Vec<Exchange>,
+    /// Discovery was used and the metadata lacks an endpoint nobody gave by hand: the
+    /// finding that stops the run (MD-01 or MD-04); that endpoint is then empty.
+    #[serde(skip)]
+    pub root_cause: Option<RootCause>,
 }
 
+/// The one reason a run cannot test the target, said once instead of as a cascade of
+/// consequent failures (or passes built on nothing).
+#[derive(Debug, Clone, Serialize)]
+pub struct RootCause {
+    /// The case whose rule the server broke, when it is a finding (`DA-01`, `DR-02`,
+    /// `MD-01`); `None` when the target simply cannot be tested here (unreachable, not
+    /// an OAuth endpoint, the configured client refused).
+    pub case: Option<&'static str>,
+    pub summary: String,
+    #[serde(skip)]
+    pub evidence: Vec<Exchange>,
+}
+
+/// Why a target cannot be tested at all; each says the one root cause.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("no client: give --client-id")]
     NoClient,
-    #[error("no {0}: give it with --{1}, or an issuer whose metadata advertises it{2}")]
-    Missing(&'static str, &'static str, String),
+    /// Not one metadata URL answered at all (refused, timed out, reset).
+    #[error("cannot reach {0}: {1}")]
+    Unreachable(String, String),
+    /// Something answers, but no metadata is there and no endpoints were given.
+    #[error("no OAuth metadata at {0} ({1}): check --issuer, or give --device-authorization-endpoint and --token-endpoint")]
+    NoMetadata(String, String),
 }
 
 /// RFC 8414 §3.1: the well-known URIs to try for `issuer`, in order. For an issuer with
@@ -164,16 +197,28 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
             attempts.push(e);
         }
     }
-    // Why discovery found nothing, for the error a person reads.
-    let discovery = match (&metadata, attempts.last()) {
-        (None, Some(last)) => format!(
-            " (metadata discovery: {} answered {})",
-            last.request.url,
-            last.brief()
-        ),
-        (Some(m), _) => format!(" ({} does not advertise it)", m.url),
-        (None, None) => String::new(),
-    };
+    let explicit = spec.device_authorization_endpoint.is_some() && spec.token_endpoint.is_some();
+    if metadata.is_none() && !explicit {
+        // Say the one root cause: nothing answers, or what answers is not OAuth.
+        let first = attempts
+            .first()
+            .map(|e| e.request.url.clone())
+            .unwrap_or_default();
+        if let Some(e) = attempts.iter().find(|e| e.response.is_some()) {
+            return Err(TargetError::NoMetadata(
+                first,
+                format!("{} answered {}", e.request.url, e.brief()),
+            ));
+        }
+        let why = attempts
+            .first()
+            .and_then(|e| e.error.clone())
+            .unwrap_or_else(|| "no response".to_owned());
+        return Err(TargetError::Unreachable(
+            spec.issuer.clone().unwrap_or_default(),
+            why,
+        ));
+    }
     let advertised = |key: &str| {
         metadata
             .as_ref()
@@ -181,24 +226,31 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let device_authorization_endpoint = spec
-        .device_authorization_endpoint
-        .clone()
-        .or_else(|| advertised("device_authorization_endpoint"))
-        .ok_or_else(|| {
-            TargetError::Missing(
-                "device authorization endpoint",
-                "device-authorization-endpoint",
-                discovery.clone(),
-            )
-        })?;
-    let token_endpoint = spec
-        .token_endpoint
-        .clone()
-        .or_else(|| advertised("token_endpoint"))
-        .ok_or_else(|| {
-            TargetError::Missing("token endpoint", "token-endpoint", discovery.clone())
-        })?;
+    // RFC 8628 §4 / RFC 8414 §2: discovery is the only source left for an endpoint
+    // nobody gave; metadata without it is the finding that stops the run.
+    let mut root_cause = None;
+    let mut endpoint = |given: &Option<String>, key: &str, case: &'static str| {
+        given.clone().or_else(|| advertised(key)).unwrap_or_else(|| {
+            if root_cause.is_none() {
+                let url = metadata.as_ref().map(|m| m.url.as_str()).unwrap_or_default();
+                root_cause = Some(RootCause {
+                    case: Some(case),
+                    summary: format!(
+                        "the metadata at {url} does not advertise {key}, so a client using discovery cannot find it (give it with --{} to test the rest)",
+                        key.replace('_', "-")
+                    ),
+                    evidence: metadata.iter().map(|m| m.exchange.clone()).collect(),
+                });
+            }
+            String::new()
+        })
+    };
+    let device_authorization_endpoint = endpoint(
+        &spec.device_authorization_endpoint,
+        "device_authorization_endpoint",
+        "MD-01",
+    );
+    let token_endpoint = endpoint(&spec.token_endpoint, "token_endpoint", "MD-04");
     let introspection_endpoint = spec
         .introspection_endpoint
         .clone()
@@ -215,6 +267,7 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         scope: spec.scope,
         metadata,
         metadata_attempts: attempts,
+        root_cause,
     })
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Confirms by hand, with curl, each failure and warning the conformance suite reported
-# against django-oauth-toolkit (../shared/peers/django-oauth-toolkit, on 127.0.0.1:8001).
+# against django-oauth-toolkit (../shared/peers/django-oauth-toolkit, on 127.0.0.1:8001 or BASE).
 # Usage: bash reports/conformance/confirm-django-oauth-toolkit.sh [BASE]
 set -uo pipefail
 B=${1:-http://127.0.0.1:8001}
@@ -49,6 +49,10 @@ RT2=$(curl -s "$B/o/token/" -d grant_type=refresh_token -d client_id=dot-device-
 echo "RT1 exchanged for RT2"
 show curl -s -w ' HTTP %{http_code}' "$B/o/token/" -d grant_type=refresh_token -d client_id=dot-device-client -d refresh_token=$RT1
 show curl -s -w ' HTTP %{http_code}' "$B/o/token/" -d grant_type=refresh_token -d client_id=dot-device-client -d refresh_token=$RT2
+
+echo "== UI-07: the user code typed lower-cased is refused by DOT's code page (RFC 8628 §6.1)"
+R=$(da); UC=$(echo "$R" | field user_code)
+show sh -c "$APPROVE $(echo "$UC" | tr 'A-Z' 'a-z') approve; echo \"exit \$?\""
 
 echo "== MD-01: the metadata has no device_authorization_endpoint"
 show sh -c "curl -s $B/o/.well-known/oauth-authorization-server | python3 -c 'import sys,json; m=json.load(sys.stdin); print(\"device_authorization_endpoint\" in m)'"

@@ -10,7 +10,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         case!("DA-01", "rfc8628/3.1/public-client-request", "A.1", "RFC 8628 §3.1", Must, None, None,
             "The endpoint accepts a form POST with client_id (and scope)", da_01),
-        case!("DA-02", "rfc8628/3.1/form-media-type-variants", "A.1", "RFC 8628 §3.1", DerivedFail, None, None,
+        case!("DA-02", "rfc8628/3.1/form-media-type-variants", "A.1", "RFC 8628 §3.1", DerivedMust, None, None,
             "A charset parameter is still form encoding; an empty POST without Content-Type is a 4xx", da_02),
         case!("DA-03", "rfc8628/3.1/client-id-required", "A.1", "RFC 8628 §3.1", Must, None, None,
             "client_id is REQUIRED when the client does not authenticate", da_03),
@@ -28,16 +28,16 @@ pub fn cases() -> Vec<Case> {
             "Unrecognized parameters are ignored", da_09),
         case!("DA-10", "rfc8628/3.1/repeated-parameters", "A.1", "RFC 8628 §3.1", Must, None, None,
             "Repeated parameters are rejected with invalid_request", da_10),
-        case!("DA-11", "rfc6749/2.3/one-authentication-method", "A.1", "RFC 6749 §2.3", DerivedWarn, None, None,
+        case!("DA-11", "rfc6749/2.3/one-authentication-method", "A.1", "RFC 6749 §2.3", DerivedShould, None, None,
             "Two client authentication methods in one request are invalid_request", da_11),
         case!("DA-12", "rfc6749/3.3/unknown-scope", "A.1", "RFC 6749 §3.3", Info, None, None,
             "What an unknown scope gets (rejected or narrowed)", da_12),
-        case!("DA-13", "rfc6749/5.2/unauthorized-client", "A.1", "RFC 6749 §5.2", DerivedWarn, None, None,
+        case!("DA-13", "rfc6749/5.2/unauthorized-client", "A.1", "RFC 6749 §5.2", DerivedShould, None, None,
             "A client not allowed the device grant gets unauthorized_client", da_13),
         case!("DA-14", "rfc8628/3.1/tls", "A.1", "RFC 8628 §3.1", Must, None, None,
             "The endpoints use TLS (plain http only on loopback)", da_14),
-        case!("DA-15", "rfc8628/3.1/get-hands-out-no-codes", "A.1", "RFC 8628 §3.1", Info, None, None,
-            "GET on the endpoint (not required; must not hand out codes)", da_15),
+        case!("DA-15", "rfc8628/3.1/get-hands-out-no-codes", "A.1", "RFC 8628 §3.1", Must, None, None,
+            "A GET that would otherwise be a valid request hands out no device code (POST only)", da_15),
     ]
 }
 
@@ -62,7 +62,7 @@ async fn da_01(ctx: Ctx) -> Verdict {
 }
 
 async fn da_02(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let url = &ctx.target.device_authorization_endpoint;
     let (auth, body) = credentials(Some(ctx.client()), &ctx.scope_params());
     let e = ctx
@@ -92,15 +92,12 @@ async fn da_02(ctx: Ctx) -> Verdict {
     let status = e.status().unwrap_or(0);
     c.expect(
         (400..500).contains(&status),
-        format!(
-            "empty POST without Content-Type: expected a 4xx; got {}",
-            e.brief()
-        ),
+        format!("empty POST without Content-Type: a 4xx (got {})", e.brief()),
     );
     c.expect(
         e.json().object().is_some(),
         format!(
-            "empty POST without Content-Type: expected a JSON error body; got {}",
+            "empty POST without Content-Type: a JSON error body (got {})",
             e.brief()
         ),
     );
@@ -238,12 +235,12 @@ async fn da_07(ctx: Ctx) -> Verdict {
     expect_error(&mut c, &e, &["invalid_client"]);
     c.expect(
         e.status() == Some(401),
-        format!("expected HTTP 401; got {}", e.brief()),
+        format!("HTTP 401 (got {})", e.brief()),
     );
     let challenge = e.header("www-authenticate").unwrap_or_default();
     c.expect(
         challenge.to_ascii_lowercase().starts_with("basic"),
-        format!("expected WWW-Authenticate: Basic; got {challenge:?}"),
+        format!("WWW-Authenticate: Basic (got {challenge:?})"),
     );
     c.finish("401 invalid_client with WWW-Authenticate: Basic")
 }
@@ -315,7 +312,7 @@ async fn da_10(ctx: Ctx) -> Verdict {
 }
 
 async fn da_11(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     let Some(conf) = ctx.confidential_client().cloned() else {
         return c.skip(Status::NotApplicable, "no confidential client configured");
     };
@@ -358,7 +355,7 @@ async fn da_12(ctx: Ctx) -> Verdict {
 }
 
 async fn da_13(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     let Some(client) = ctx.target.unauthorized_client.clone() else {
         return c.skip(
             Status::NotApplicable,
@@ -396,7 +393,7 @@ async fn da_14(ctx: Ctx) -> Verdict {
     for u in urls {
         c.expect(
             u.starts_with("https://") || is_loopback(u),
-            format!("{u} is not https"),
+            format!("{u} is https"),
         );
     }
     c.finish(
@@ -404,30 +401,60 @@ async fn da_14(ctx: Ctx) -> Verdict {
     )
 }
 
+/// A request like `client`'s `params` sent as a GET, the parameters in the query: a
+/// confidential client's secret goes in a Basic header, never in a URL.
+pub(crate) async fn get_with_query(
+    ctx: &Ctx,
+    label: &str,
+    url: &str,
+    client: &Client,
+    params: &[(&str, &str)],
+) -> crate::http::Exchange {
+    let client = match client.method {
+        AuthMethod::Post => Client {
+            method: AuthMethod::Basic,
+            ..client.clone()
+        },
+        _ => client.clone(),
+    };
+    let (headers, query) = credentials(Some(&client), params);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    ctx.http
+        .send(Request {
+            label,
+            method: reqwest::Method::GET,
+            url: &format!("{url}{sep}{query}"),
+            content_type: None,
+            headers,
+            body: None,
+        })
+        .await
+}
+
 async fn da_15(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::Info);
-    let e = ctx
-        .http
-        .get(
-            "GET on the device authorization endpoint",
-            &ctx.target.device_authorization_endpoint,
-        )
-        .await;
-    let hands_out = e
-        .json()
-        .value
-        .as_ref()
-        .and_then(|v| v.get("device_code"))
-        .is_some();
+    // RFC 8628 §3.1: the client makes the request "by sending ... an HTTP POST"; a GET
+    // carrying a valid request's parameters must not be served (codes in URLs leak
+    // into logs and caches).
+    let mut c = Check::new(Level::Must);
+    let e = get_with_query(
+        &ctx,
+        "GET with a valid request's parameters in the query",
+        &ctx.target.device_authorization_endpoint,
+        ctx.client(),
+        &ctx.scope_params(),
+    )
+    .await;
+    let hands_out = e.status() == Some(200)
+        && e.json()
+            .value
+            .as_ref()
+            .and_then(|v| v.get("device_code"))
+            .is_some();
     c.measure("get_status", e.status().unwrap_or(0));
-    c.measure("get_hands_out_codes", hands_out);
-    let brief = e.brief();
+    c.expect(
+        !hands_out,
+        format!("a GET gets no device code (got {})", e.brief()),
+    );
     c.evidence(e);
-    if hands_out {
-        return c.skip(
-            Status::Warn,
-            "GET hands out device codes; RFC 8628 §3.1 requires POST",
-        );
-    }
-    c.finish(format!("GET answered {brief}"))
+    c.finish("a GET with a valid request's parameters gets no device code")
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{authorize, case, expect_error};
+use super::{authorize, case, enough_samples, expect_error, expect_success};
 use crate::case::{Case, Check, Level, Verdict};
 use crate::context::Ctx;
 use crate::target::{is_loopback, Client};
@@ -81,8 +81,8 @@ pub fn cases() -> Vec<Case> {
             "DR-07",
             "rfc8628/3.3.1/verification-uri-complete",
             "A.2",
-            "RFC 8628 §3.3.1",
-            Should,
+            "RFC 8628 §3.2",
+            Must,
             None,
             None,
             "verification_uri_complete, if present, is absolute and carries the user code",
@@ -126,7 +126,7 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/5.1/numbers-are-json-numbers",
             "A.2",
             "RFC 6749 §5.1",
-            DerivedFail,
+            DerivedMust,
             None,
             None,
             "expires_in and interval are JSON numbers",
@@ -188,26 +188,8 @@ async fn dr_01(ctx: Ctx) -> Verdict {
             &ctx.scope_params(),
         )
         .await;
-    c.evidence(e.clone());
-    c.expect(
-        e.status() == Some(200),
-        format!("expected HTTP 200; got {}", e.brief()),
-    );
-    c.expect(
-        e.is_json_media_type(),
-        format!(
-            "expected application/json; got {:?}",
-            e.header("content-type").unwrap_or("none")
-        ),
-    );
-    let json = e.json();
-    c.expect(
-        json.object().is_some(),
-        format!(
-            "expected a JSON object: {}",
-            json.problem.unwrap_or_default()
-        ),
-    );
+    // RFC 8628 §3.2: "a response with a 200 (OK) status code ... in JSON".
+    expect_success(&mut c, &e, &[]);
     c.finish("200 application/json")
 }
 
@@ -221,7 +203,7 @@ async fn member_check(ctx: Ctx, key: &'static str, what: &str) -> Verdict {
             .is_some_and(|s| !s.is_empty());
         c.expect(
             ok,
-            format!("{key} must be a non-empty string; got {:?}", b.get(key)),
+            format!("{key} is a non-empty string (got {:?})", b.get(key)),
         );
     }
     c.finish(what.to_owned())
@@ -243,22 +225,22 @@ async fn dr_04(ctx: Ctx) -> Verdict {
             .get("verification_uri")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        c.expect(!uri.is_empty(), "verification_uri is REQUIRED");
+        c.expect(!uri.is_empty(), "verification_uri is present (REQUIRED)");
         let parsed = reqwest::Url::parse(uri);
         c.expect(
             parsed.is_ok(),
-            format!("verification_uri {uri:?} is not an absolute URI"),
+            format!("verification_uri is an absolute URI (got {uri:?})"),
         );
         c.expect(
             uri.starts_with("https://") || is_loopback(uri),
-            format!("verification_uri {uri:?} is not https"),
+            format!("verification_uri is https (got {uri:?})"),
         );
         c.measure("verification_uri_length", uri.len());
         // RFC 8628 §3.2: "should be short and easy to remember" (lower case: a note).
         c.expect_soft(
             uri.len() <= 40,
             format!(
-                "verification_uri is {} characters; RFC 8628 §3.3 wants it short enough to type",
+                "verification_uri is short enough to type, at most 40 characters (got {}; RFC 8628 §3.2)",
                 uri.len()
             ),
         );
@@ -273,7 +255,7 @@ async fn dr_05(ctx: Ctx) -> Verdict {
         let n = v.as_ref().and_then(Value::as_u64);
         c.expect(
             n.is_some_and(|n| n > 0),
-            format!("expires_in must be a positive integer; got {v:?}"),
+            format!("expires_in is a positive integer (got {v:?})"),
         );
         if let Some(n) = n {
             c.measure("expires_in", n);
@@ -292,7 +274,7 @@ async fn dr_06(ctx: Ctx) -> Verdict {
             Some(v) => {
                 c.expect(
                     v.as_u64().is_some_and(|n| n > 0),
-                    format!("interval must be a positive integer; got {v}"),
+                    format!("interval is a positive integer (got {v})"),
                 );
                 c.measure("interval", v.clone());
             }
@@ -303,7 +285,9 @@ async fn dr_06(ctx: Ctx) -> Verdict {
 }
 
 async fn dr_07(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::Should);
+    // RFC 8628 §3.2: verification_uri_complete is "a verification URI that includes the
+    // user_code": OPTIONAL, but when present it carries the code by definition.
+    let mut c = Check::new(Level::Must);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -316,7 +300,7 @@ async fn dr_07(ctx: Ctx) -> Verdict {
     };
     c.expect(
         reqwest::Url::parse(&complete).is_ok(),
-        format!("{complete:?} is not an absolute URI"),
+        format!("verification_uri_complete is an absolute URI (got {complete:?})"),
     );
     let norm = |s: &str| {
         s.chars()
@@ -328,7 +312,7 @@ async fn dr_07(ctx: Ctx) -> Verdict {
     c.expect(
         carries,
         format!(
-            "{complete:?} does not carry the user code {:?}",
+            "verification_uri_complete {complete:?} carries the user code {:?}",
             a.user_code
         ),
     );
@@ -345,16 +329,11 @@ async fn dr_07(ctx: Ctx) -> Verdict {
 }
 
 async fn dr_08(ctx: Ctx) -> Verdict {
+    let samples = match enough_samples(&ctx, Level::Must).await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
     let mut c = Check::new(Level::Must);
-    let samples = ctx.samples().await;
-    c.expect(
-        samples.len() >= 2,
-        format!(
-            "only {} of {} sample authorizations succeeded",
-            samples.len(),
-            ctx.options.samples
-        ),
-    );
     let mut device = HashSet::new();
     let mut user = HashSet::new();
     let (mut dup_device, mut dup_user) = (0, 0);
@@ -370,14 +349,14 @@ async fn dr_08(ctx: Ctx) -> Verdict {
     c.expect(
         dup_device == 0,
         format!(
-            "{dup_device} repeated device_code among {} samples",
+            "no device_code repeats among {} samples (got {dup_device} repeats)",
             samples.len()
         ),
     );
     c.expect(
         dup_user == 0,
         format!(
-            "{dup_user} repeated user_code among {} live samples",
+            "no user_code repeats among {} live samples (got {dup_user} repeats)",
             samples.len()
         ),
     );
@@ -394,7 +373,7 @@ async fn dr_09(ctx: Ctx) -> Verdict {
         c.expect(
             dup.is_none(),
             format!(
-                "member {:?} appears more than once",
+                "no member appears twice (got {:?} twice)",
                 dup.unwrap_or_default()
             ),
         );
@@ -412,7 +391,7 @@ async fn dr_10(ctx: Ctx) -> Verdict {
             .to_ascii_lowercase();
         c.expect(
             cc.split(',').any(|d| d.trim() == "no-store"),
-            format!("Cache-Control is {cc:?}, not no-store"),
+            format!("Cache-Control: no-store (got {cc:?})"),
         );
         let pragma = a
             .exchange
@@ -421,19 +400,19 @@ async fn dr_10(ctx: Ctx) -> Verdict {
             .to_ascii_lowercase();
         c.expect_soft(
             pragma.contains("no-cache"),
-            format!("Pragma is {pragma:?}, not no-cache"),
+            format!("Pragma: no-cache (got {pragma:?})"),
         );
     }
     c.finish("Cache-Control: no-store")
 }
 
 async fn dr_11(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     if let Some(a) = authorize(&ctx, &mut c).await {
         let b = body(&a);
         for key in ["expires_in", "interval"] {
             if let Some(v) = b.get(key) {
-                c.expect(v.is_number(), format!("{key} is {v}, not a JSON number"));
+                c.expect(v.is_number(), format!("{key} is a JSON number (got {v})"));
             }
         }
     }
@@ -479,7 +458,7 @@ async fn dr_13(ctx: Ctx) -> Verdict {
         c.expect(
             !inside,
             format!(
-                "verification_uri {:?} contains the user code",
+                "verification_uri {:?} does not hold the user code",
                 a.verification_uri
             ),
         );
@@ -494,7 +473,7 @@ async fn dr_14(ctx: Ctx) -> Verdict {
         {
             c.expect(
                 !uri.contains(&a.device_code),
-                format!("{uri:?} contains the device_code"),
+                format!("{uri:?} does not hold the device_code"),
             );
         }
     }

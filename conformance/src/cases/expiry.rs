@@ -26,7 +26,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/expiry-beats-approval",
             "A.7",
             "RFC 8628 §3.5",
-            DerivedFail,
+            DerivedMust,
             Approve,
             Expiry,
             "A code approved before expiry and redeemed after it yields no token",
@@ -37,7 +37,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/late-approval-refused",
             "A.7",
             "RFC 8628 §3.5",
-            DerivedFail,
+            DerivedMust,
             Approve,
             Expiry,
             "An expired user code cannot be approved, and a late approval issues nothing",
@@ -48,7 +48,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/expiry-is-final",
             "A.7",
             "RFC 8628 §3.5",
-            DerivedWarn,
+            DerivedShould,
             None,
             Expiry,
             "After expired_token, the code never again yields pending or a token",
@@ -95,7 +95,7 @@ async fn ex_01(ctx: Ctx) -> Verdict {
 }
 
 async fn ex_02(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(a) = decided(&ctx, &mut c, Action::Approve).await else {
         return c.finish("");
     };
@@ -108,14 +108,14 @@ async fn ex_02(ctx: Ctx) -> Verdict {
     let e = ctx.poll("first poll after expiry", &a.device_code).await;
     c.expect(
         e.status() != Some(200),
-        format!("an expired code yielded a token: {}", e.brief()),
+        format!("an expired code yields no token (got {})", e.brief()),
     );
     expect_error(&mut c, &e, &["expired_token", "invalid_grant"]);
     c.finish("no token after expiry")
 }
 
 async fn ex_03(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -126,23 +126,20 @@ async fn ex_03(ctx: Ctx) -> Verdict {
     )
     .await;
     let late = ctx.decide(&a, Action::Approve).await;
-    c.expect(
-        late.is_err(),
-        "the approver could approve an expired user code",
-    );
+    c.expect(late.is_err(), "an expired user code cannot be approved");
     let e = ctx
         .poll("poll after the late approval", &a.device_code)
         .await;
     c.expect(
         e.status() != Some(200),
-        format!("the late approval issued a token: {}", e.brief()),
+        format!("a late approval issues no token (got {})", e.brief()),
     );
     c.evidence(e);
     c.finish("the expired code was refused and nothing was issued")
 }
 
 async fn ex_04(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -159,7 +156,11 @@ async fn ex_04(ctx: Ctx) -> Verdict {
         let code = e.error_code().unwrap_or_default();
         c.expect(
             e.status() != Some(200) && code != "authorization_pending" && code != "slow_down",
-            format!("poll {} after expiry got {}", i + 1, e.brief()),
+            format!(
+                "poll {} after expiry gets neither pending nor a token (got {})",
+                i + 1,
+                e.brief()
+            ),
         );
         c.evidence(e);
         if i < 2 {

@@ -1,7 +1,7 @@
 //! The cases, one module per section of the checklist (A.1–A.10), each case tied to
 //! its row id. The cases restate the RFCs; they never call a server's logic.
 
-use crate::case::{Case, Check};
+use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
 use crate::http::Exchange;
 use crate::json::is_error_char;
@@ -128,14 +128,82 @@ pub fn expect_error(c: &mut Check, e: &Exchange, codes: &[&str]) -> bool {
     let code = e.error_code();
     let code_ok = code.as_deref().is_some_and(|got| codes.contains(&got));
     let want = codes.join(" or ");
-    let mut what = format!("{}: expected {want}", e.label);
+    let mut what = format!("{}: a well-formed {want} error", e.label);
     if !code_ok || !problems.is_empty() {
-        what.push_str(&format!("; got {}", e.brief()));
+        what.push_str(&format!(" (got {}", e.brief()));
         if !problems.is_empty() {
-            what.push_str(&format!(" ({})", problems.join("; ")));
+            what.push_str(&format!("; {}", problems.join("; ")));
         }
+        what.push(')');
     }
     c.expect(code_ok && problems.is_empty(), what)
+}
+
+/// Expects `e` to be a success response as RFC 6749 §5.1 (token) and RFC 8628 §3.2
+/// (device authorization) define it: HTTP 200, `application/json`, a JSON object
+/// with no repeated member, and each of `required` a non-empty string. Records the
+/// exchange as evidence.
+pub fn expect_success(c: &mut Check, e: &Exchange, required: &[&str]) -> bool {
+    c.evidence(e.clone());
+    let label = &e.label;
+    let mut ok = c.expect(
+        e.status() == Some(200),
+        format!("{label}: HTTP 200 (got {})", e.brief()),
+    );
+    ok &= c.expect(
+        e.is_json_media_type(),
+        format!(
+            "{label}: Content-Type application/json (got {})",
+            e.header("content-type").unwrap_or("none")
+        ),
+    );
+    let json = e.json();
+    let object = json.object();
+    ok &= c.expect(
+        object.is_some(),
+        format!(
+            "{label}: the body is one JSON object{}",
+            json.problem
+                .as_deref()
+                .map_or(String::new(), |p| format!(" (got: {p})"))
+        ),
+    );
+    for member in required {
+        let v = object.and_then(|o| o.get(*member));
+        ok &= c.expect(
+            v.and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()),
+            format!(
+                "{label}: {member} is a non-empty string, REQUIRED (got {})",
+                v.map_or("nothing".to_owned(), |v| v.to_string())
+            ),
+        );
+    }
+    ok
+}
+
+/// The fewest sampled device authorizations a judgement on uniqueness or entropy is
+/// made from (fewer asked for with `--samples`: that many).
+pub const MIN_SAMPLES: usize = 20;
+
+/// The run's sampled device authorizations, or the verdict for a case that must not
+/// judge from too few (a server that refused most of them): skipped, saying how many
+/// succeeded. Never a judgement from zero samples.
+pub async fn enough_samples(ctx: &Ctx, level: Level) -> Result<&[Authorization], Verdict> {
+    let samples = ctx.samples().await;
+    let needed = MIN_SAMPLES.min(ctx.options.samples).max(2);
+    if samples.len() < needed {
+        let mut c = Check::new(level);
+        c.measure("samples", samples.len());
+        return Err(c.skip(
+            Status::Skip,
+            format!(
+                "only {} of {} sample device authorizations succeeded; judging needs at least {needed}",
+                samples.len(),
+                ctx.options.samples
+            ),
+        ));
+    }
+    Ok(samples)
 }
 
 /// A device authorization as the configured client that the case depends on; a
@@ -150,7 +218,7 @@ pub async fn authorize(ctx: &Ctx, c: &mut Check) -> Option<Authorization> {
             c.expect(
                 false,
                 format!(
-                    "the device authorization this case needs failed: {}",
+                    "the device authorization this case needs succeeds (got {})",
                     e.brief()
                 ),
             );
@@ -202,7 +270,7 @@ pub async fn decided(
     if let Err(why) = ctx.decide(&a, action).await {
         c.expect(
             false,
-            format!("the approver could not {}: {why}", action.as_str()),
+            format!("the approver can {} (got: {why})", action.as_str()),
         );
         return None;
     }
@@ -243,7 +311,7 @@ pub fn expect_status(c: &mut Check, e: &Exchange, status: u16) -> bool {
     c.expect(
         ok,
         format!(
-            "{}: expected HTTP {status}; got {}",
+            "{}: HTTP {status} (got {})",
             e.label,
             if ok {
                 format!("HTTP {status}")

@@ -1,5 +1,6 @@
 //! A.4: the device access token request (RFC 8628 §3.4; RFC 6749 §3.2, §3.2.1, §5.2).
 
+use super::authorization_request::get_with_query;
 use super::{authorize, case, expect_error};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
@@ -47,7 +48,7 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/5.2/unknown-device-code",
             "A.4",
             "RFC 6749 §5.2",
-            DerivedFail,
+            DerivedMust,
             None,
             None,
             "An unknown device_code is invalid_grant",
@@ -80,7 +81,7 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/5.2/device-code-bound-to-client",
             "A.4",
             "RFC 6749 §5.2",
-            DerivedFail,
+            DerivedMust,
             None,
             None,
             "Another client polling a device code gets invalid_grant, no status, no token",
@@ -124,7 +125,7 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/5.2/token-unauthorized-client",
             "A.4",
             "RFC 6749 §5.2",
-            DerivedWarn,
+            DerivedShould,
             None,
             None,
             "A client not registered for the grant gets unauthorized_client",
@@ -135,10 +136,10 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/3.2/token-endpoint-get",
             "A.4",
             "RFC 6749 §3.2",
-            Info,
+            Must,
             None,
             None,
-            "GET on the token endpoint",
+            "A GET that would otherwise be a valid poll is not served (POST only)",
             tr_12
         ),
         case!(
@@ -146,7 +147,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.4/form-charset-accepted",
             "A.4",
             "RFC 8628 §3.4",
-            DerivedFail,
+            DerivedMust,
             None,
             None,
             "Form encoding with a charset parameter is accepted",
@@ -198,7 +199,7 @@ async fn tr_03(ctx: Ctx) -> Verdict {
 }
 
 async fn tr_04(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let garbage = "deviceflow-conformance-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let e = token_request(
         &ctx,
@@ -251,7 +252,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
             c.expect(
                 false,
                 format!(
-                    "the confidential client's device authorization failed: {}",
+                    "the confidential client's device authorization succeeds (got {})",
                     e.brief()
                 ),
             );
@@ -276,7 +277,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
     c.expect(
         e.status() == Some(401),
         format!(
-            "a failed Basic authentication must be 401; got {}",
+            "a Basic authentication with a wrong secret is HTTP 401 (got {})",
             e.brief()
         ),
     );
@@ -286,7 +287,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
         .to_ascii_lowercase();
     c.expect(
         challenge.starts_with("basic"),
-        format!("expected WWW-Authenticate: Basic; got {challenge:?}"),
+        format!("WWW-Authenticate: Basic (got {challenge:?})"),
     );
     let e = ctx
         .poll_as("poll with the right secret", &conf, &a.device_code)
@@ -296,7 +297,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
 }
 
 async fn tr_07(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(other) = ctx.target.second_client.clone() else {
         return c.skip(
             Status::NotApplicable,
@@ -319,7 +320,7 @@ async fn tr_07(ctx: Ctx) -> Verdict {
         return c.finish("before approval the other client gets invalid_grant (after approval not checked: no approver)");
     }
     if let Err(why) = ctx.decide(&a, Action::Approve).await {
-        c.expect(false, format!("the approver failed: {why}"));
+        c.expect(false, format!("the approver can approve (got: {why})"));
         return c.finish("");
     }
     let e = ctx
@@ -331,7 +332,7 @@ async fn tr_07(ctx: Ctx) -> Verdict {
         .await;
     c.expect(
         e.status() != Some(200),
-        format!("the other client got a token: {}", e.brief()),
+        format!("the other client gets no token (got {})", e.brief()),
     );
     expect_error(&mut c, &e, &["invalid_grant"]);
     c.finish("the other client gets invalid_grant before and after approval")
@@ -401,7 +402,7 @@ async fn tr_10(ctx: Ctx) -> Verdict {
 }
 
 async fn tr_11(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     let Some(client) = ctx.target.unauthorized_client.clone() else {
         return c.skip(
             Status::NotApplicable,
@@ -422,19 +423,42 @@ async fn tr_11(ctx: Ctx) -> Verdict {
 }
 
 async fn tr_12(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::Info);
-    let e = ctx
-        .http
-        .get("GET on the token endpoint", &ctx.target.token_endpoint)
-        .await;
-    let brief = e.brief();
+    // RFC 6749 §3.2: "The client MUST use the HTTP POST method when making access token
+    // requests"; a server that serves the grant over GET takes device codes from URLs.
+    let mut c = Check::new(Level::Must);
+    let Some(a) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    let approved = ctx.approver.is_available() && ctx.decide(&a, Action::Approve).await.is_ok();
+    let e = get_with_query(
+        &ctx,
+        if approved {
+            "GET with a valid poll's parameters, after approval"
+        } else {
+            "GET with a valid poll's parameters"
+        },
+        &ctx.target.token_endpoint,
+        ctx.client(),
+        &[("grant_type", GRANT), ("device_code", &a.device_code)],
+    )
+    .await;
+    let code = e.error_code().unwrap_or_default();
+    let served = e.status() == Some(200) || code == "authorization_pending" || code == "slow_down";
     c.measure("get_status", e.status().unwrap_or(0));
+    c.measure("checked_after_approval", approved);
+    c.expect(
+        !served,
+        format!(
+            "a GET poll is not served as a token request (got {})",
+            e.brief()
+        ),
+    );
     c.evidence(e);
-    c.finish(format!("GET answered {brief}"))
+    c.finish("a GET with a valid poll's parameters is not served")
 }
 
 async fn tr_13(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     if let Some(a) = authorize(&ctx, &mut c).await {
         let (headers, body) = credentials(
             Some(ctx.client()),

@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
-use super::{approved_token, authorize, case, decided, expect_error, introspect, poll_until_final};
+use super::{
+    approved_token, authorize, case, decided, expect_error, expect_success, introspect,
+    poll_until_final,
+};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::Ctx;
@@ -92,7 +95,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/device-code-single-use",
             "A.5",
             "RFC 6749 §4.1.2",
-            DerivedFail,
+            DerivedMust,
             Approve,
             None,
             "A device code is redeemed at most once",
@@ -103,7 +106,7 @@ pub fn cases() -> Vec<Case> {
             "rfc6749/4.1.2/replay-revokes-tokens",
             "A.5",
             "RFC 6749 §4.1.2",
-            DerivedWarn,
+            DerivedShould,
             Approve,
             None,
             "Replaying a redeemed device code revokes the tokens issued from it",
@@ -114,7 +117,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/single-use-under-concurrency",
             "A.5",
             "RFC 6749 §4.1.2",
-            DerivedFail,
+            DerivedMust,
             Approve,
             None,
             "Ten parallel polls after approval yield exactly one token",
@@ -125,7 +128,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.5/denial-is-final",
             "A.5",
             "RFC 8628 §3.5",
-            DerivedWarn,
+            DerivedShould,
             Deny,
             None,
             "After access_denied, later polls never get pending or a token",
@@ -177,7 +180,7 @@ fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
     c.evidence(e.clone());
     c.expect(
         e.status() == Some(200),
-        format!("expected a token (HTTP 200); got {}", e.brief()),
+        format!("a token, HTTP 200 (got {})", e.brief()),
     )
 }
 
@@ -224,16 +227,13 @@ async fn ts_02(ctx: Ctx) -> Verdict {
 async fn ts_03(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-03").await {
-        if expect_token(&mut c, &e) {
+        // RFC 6749 §5.1: 200, application/json, access_token and token_type REQUIRED.
+        if expect_success(&mut c, &e, &["access_token", "token_type"]) {
             let t = token_json(&e);
-            let s = |k: &str| {
-                t.get(k)
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.is_empty())
-            };
-            c.expect(s("access_token"), "access_token is REQUIRED");
-            c.expect(s("token_type"), "token_type is REQUIRED");
-            c.expect_soft(t.contains_key("expires_in"), "expires_in is RECOMMENDED");
+            c.expect_soft(
+                t.contains_key("expires_in"),
+                "expires_in is present (RECOMMENDED)",
+            );
             c.measure("refresh_token_issued", t.contains_key("refresh_token"));
         }
     }
@@ -250,46 +250,125 @@ async fn ts_04(ctx: Ctx) -> Verdict {
                 .to_ascii_lowercase();
             c.expect(
                 cc.split(',').any(|d| d.trim() == "no-store"),
-                format!("Cache-Control is {cc:?}"),
+                format!("Cache-Control: no-store (got {cc:?})"),
             );
             let pragma = e.header("pragma").unwrap_or_default().to_ascii_lowercase();
-            c.expect(pragma.contains("no-cache"), format!("Pragma is {pragma:?}"));
+            c.expect(
+                pragma.contains("no-cache"),
+                format!("Pragma: no-cache (got {pragma:?})"),
+            );
         }
     }
     c.finish("no-store and no-cache")
 }
 
+/// A scope no server defines, requested to see what is granted for it.
+const UNDEFINED_SCOPE: &str = "deviceflow-conformance-undefined";
+
+fn scopes(s: &str) -> std::collections::BTreeSet<&str> {
+    s.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
+/// RFC 6749 §5.1: `scope` is "OPTIONAL, if identical to the scope requested by the
+/// client; otherwise, REQUIRED"; RFC 6749 §3.3: never more than requested. Checks the
+/// token response `e` against `requested`, less `ungrantable` (scopes that cannot have
+/// been granted, so `scope` must say what was).
+fn expect_granted_within(
+    c: &mut Check,
+    e: &crate::http::Exchange,
+    requested: &str,
+    ungrantable: Option<&str>,
+) {
+    let t = token_json(e);
+    let want = scopes(requested);
+    match t.get("scope").and_then(Value::as_str) {
+        None => {
+            c.measure("scope", "absent (identical to the request)");
+            if let Some(u) = ungrantable {
+                c.expect(
+                    false,
+                    format!("the token response names the granted scope, since {u:?} cannot be granted (got: no scope member, which RFC 6749 §5.1 reads as all of {requested:?})"),
+                );
+            }
+        }
+        Some(granted) => {
+            c.measure("scope", granted);
+            let got = scopes(granted);
+            c.expect(
+                got.is_subset(&want) && ungrantable.is_none_or(|u| !got.contains(u)),
+                format!(
+                    "the granted scope is within the requested {requested:?} (got {granted:?})"
+                ),
+            );
+        }
+    }
+}
+
 async fn ts_05(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
-    let Some(requested) = ctx.target.scope.clone() else {
-        return c.skip(
-            Status::NotApplicable,
-            "no --scope given, so nothing to compare",
-        );
-    };
-    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-05").await {
-        if expect_token(&mut c, &e) {
-            let t = token_json(&e);
-            let want: std::collections::BTreeSet<&str> =
-                requested.split(' ').filter(|s| !s.is_empty()).collect();
-            match t.get("scope").and_then(Value::as_str) {
-                // RFC 6749 §5.1: scope is OPTIONAL if identical to the request.
-                None => {
-                    c.measure("scope", "absent (identical to the request)");
-                }
-                Some(granted) => {
-                    let got: std::collections::BTreeSet<&str> =
-                        granted.split(' ').filter(|s| !s.is_empty()).collect();
-                    c.measure("scope", granted);
-                    c.expect(
-                        got.is_subset(&want),
-                        format!("granted {granted:?} is not within the requested {requested:?}"),
-                    );
-                }
+    // (a) The configured scope, approved: granted as requested, or narrowed and named.
+    if let Some(requested) = ctx.target.scope.clone() {
+        if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-05").await {
+            if expect_token(&mut c, &e) {
+                expect_granted_within(&mut c, &e, &requested, None);
             }
         }
     }
-    c.finish("the requested scope, or a subset that scope names")
+    // (b) With a scope no server defines: refused at the request, or, if accepted and
+    // approved, never granted.
+    let requested = match &ctx.target.scope {
+        Some(s) => format!("{s} {UNDEFINED_SCOPE}"),
+        None => UNDEFINED_SCOPE.to_owned(),
+    };
+    match ctx
+        .authorize_as(
+            "(b) device authorization with an undefined scope",
+            ctx.client(),
+            &[("scope", &requested)],
+        )
+        .await
+    {
+        Err(e) => {
+            c.measure(
+                "undefined_scope",
+                format!("refused: {}", e.error_code().unwrap_or_else(|| e.brief())),
+            );
+            c.evidence(*e);
+        }
+        Ok(a) => {
+            c.evidence(a.exchange.clone());
+            c.measure("undefined_scope", "accepted at the device authorization");
+            if let Err(why) = ctx.decide(&a, Action::Approve).await {
+                c.expect_soft(
+                    false,
+                    format!("(b) the request with an undefined scope can be approved (got: {why})"),
+                );
+                return c.finish("");
+            }
+            let mut polls = poll_until_final(&ctx, "TS-05", &a, ctx.client()).await;
+            if let Some(last) = polls.pop() {
+                if last.status() == Some(200) {
+                    expect_granted_within(&mut c, &last, &requested, Some(UNDEFINED_SCOPE));
+                    if let Some(i) = introspect(&ctx, &access_token(&last)).await {
+                        let granted = i.json().value.and_then(|v| {
+                            v.get("scope").and_then(Value::as_str).map(str::to_owned)
+                        });
+                        if let Some(g) = granted {
+                            c.expect(
+                                !scopes(&g).contains(UNDEFINED_SCOPE),
+                                format!(
+                                    "introspection shows no undefined scope granted (got {g:?})"
+                                ),
+                            );
+                        }
+                        c.evidence(i);
+                    }
+                }
+                c.evidence(last);
+            }
+        }
+    }
+    c.finish("never more than requested and defined; scope named whenever it differs")
 }
 
 async fn ts_06(ctx: Ctx) -> Verdict {
@@ -300,7 +379,7 @@ async fn ts_06(ctx: Ctx) -> Verdict {
             if let Some(v) = t.get("expires_in") {
                 c.expect(
                     v.is_number(),
-                    format!("expires_in is {v}, not a JSON number"),
+                    format!("expires_in is a JSON number (got {v})"),
                 );
             }
             let tt = t
@@ -310,7 +389,7 @@ async fn ts_06(ctx: Ctx) -> Verdict {
             c.measure("token_type", tt);
             c.expect(
                 tt.eq_ignore_ascii_case("bearer") || tt.eq_ignore_ascii_case("dpop"),
-                format!("token_type {tt:?}"),
+                format!("token_type is Bearer or DPoP, any case (got {tt:?})"),
             );
         }
     }
@@ -332,7 +411,7 @@ async fn ts_07(ctx: Ctx) -> Verdict {
 }
 
 async fn ts_08(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-08").await {
         if expect_token(&mut c, &e) {
             ctx.wait("TS-08", ctx.compliant_wait(a.interval, 0), "polling again")
@@ -341,12 +420,12 @@ async fn ts_08(ctx: Ctx) -> Verdict {
             c.evidence(again.clone());
             c.expect(
                 again.status() != Some(200),
-                format!("a second token was issued: {}", again.brief()),
+                format!("no second token (got {})", again.brief()),
             );
             let code = again.error_code().unwrap_or_default();
             c.expect_soft(
                 code == "invalid_grant",
-                format!("the replay got {code:?}; invalid_grant is recommended"),
+                format!("the replay gets invalid_grant, as recommended (got {code:?})"),
             );
         }
     }
@@ -354,10 +433,10 @@ async fn ts_08(ctx: Ctx) -> Verdict {
 }
 
 async fn ts_09(ctx: Ctx) -> Verdict {
-    if let Some(skipped) = without_introspection(&ctx, Level::DerivedWarn) {
+    if let Some(skipped) = without_introspection(&ctx, Level::DerivedShould) {
         return skipped;
     }
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-09").await {
         if expect_token(&mut c, &e) {
             let token = access_token(&e);
@@ -375,7 +454,7 @@ async fn ts_09(ctx: Ctx) -> Verdict {
                 c.expect(
                     active == Some(false),
                     format!(
-                        "after the replay the first token is still active: {}",
+                        "after the replay the first token is inactive (got {})",
                         i.brief()
                     ),
                 );
@@ -387,7 +466,7 @@ async fn ts_09(ctx: Ctx) -> Verdict {
 }
 
 async fn ts_10(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(a) = decided(&ctx, &mut c, Action::Approve).await else {
         return c.finish("");
     };
@@ -404,13 +483,13 @@ async fn ts_10(ctx: Ctx) -> Verdict {
     }
     c.expect(
         tokens == 1,
-        format!("{tokens} of 10 parallel polls got a token; exactly 1 must"),
+        format!("exactly 1 of 10 parallel polls gets a token (got {tokens})"),
     );
     c.finish("exactly one token")
 }
 
 async fn ts_11(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedWarn);
+    let mut c = Check::new(Level::DerivedShould);
     if let Some(a) = decided(&ctx, &mut c, Action::Deny).await {
         for i in 0..3 {
             let e = ctx
@@ -419,7 +498,11 @@ async fn ts_11(ctx: Ctx) -> Verdict {
             let code = e.error_code().unwrap_or_default();
             c.expect(
                 e.status() != Some(200) && code != "authorization_pending",
-                format!("poll {} after the denial got {}", i + 1, e.brief()),
+                format!(
+                    "poll {} after the denial gets neither pending nor a token (got {})",
+                    i + 1,
+                    e.brief()
+                ),
             );
             c.evidence(e);
             ctx.wait("TS-11", ctx.compliant_wait(a.interval, 0), "polling again")
@@ -441,7 +524,7 @@ async fn ts_12(ctx: Ctx) -> Verdict {
                 let v = i.json().value.unwrap_or_default();
                 c.expect(
                     v.get("active") == Some(&Value::Bool(true)),
-                    format!("introspection says {}", i.brief()),
+                    format!("introspection says active (got {})", i.brief()),
                 );
                 for k in ["username", "sub", "client_id", "scope"] {
                     if let Some(x) = v.get(k) {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{authorize, case};
+use super::{authorize, case, enough_samples};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::Ctx;
@@ -62,7 +62,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.3.1/complete-uri-does-not-approve",
             "A.3",
             "RFC 8628 §3.3.1",
-            DerivedFail,
+            DerivedMust,
             None,
             None,
             "Visiting verification_uri_complete does not approve by itself",
@@ -85,10 +85,10 @@ pub fn cases() -> Vec<Case> {
             "A.3",
             "RFC 8628 §6.1",
             Should,
-            Browser,
+            Approve,
             None,
-            "Typed codes are normalized (case, dashes, spaces)",
-            browser_only
+            "Typed codes are normalized (case, dashes, spaces), and land on their own request",
+            ui_07
         ),
         case!(
             "UI-08",
@@ -117,7 +117,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/5.1/decided-codes-refused",
             "A.3",
             "RFC 8628 §5.1",
-            DerivedFail,
+            DerivedMust,
             Approve,
             None,
             "A code already decided is refused and makes no progress",
@@ -161,7 +161,7 @@ pub fn cases() -> Vec<Case> {
             "rfc8628/3.3/decision-bound-to-user",
             "A.3",
             "RFC 8628 §3.3",
-            DerivedFail,
+            DerivedMust,
             Browser,
             None,
             "Only the signed-in user who entered the code can decide; CSRF protected",
@@ -232,21 +232,21 @@ async fn ui_01(ctx: Ctx) -> Verdict {
     c.expect(
         last.status() == Some(200),
         format!(
-            "the verification page (after redirects) answered {}",
+            "the verification page (after redirects) answers HTTP 200 (got {})",
             last.brief()
         ),
     );
     c.expect(
         is_html(&last),
         format!(
-            "the verification page is not HTML: {:?}",
+            "the verification page is HTML (got {:?})",
             last.header("content-type")
         ),
     );
     let body = String::from_utf8_lossy(&last.raw_body).to_ascii_lowercase();
     c.expect(
         body.contains("<form") || body.contains("<input"),
-        "the page has no form to enter a code or sign in",
+        "the page has a form to enter a code or sign in",
     );
     c.finish("verification_uri leads to an HTML form")
 }
@@ -261,7 +261,10 @@ async fn ui_03(ctx: Ctx) -> Verdict {
     for url in urls {
         for h in follow(&ctx, "GET a verification page", &url).await {
             let shown = String::from_utf8_lossy(&h.raw_body).contains(&a.device_code);
-            c.expect(!shown, format!("{} shows the device_code", h.request.url));
+            c.expect(
+                !shown,
+                format!("{} does not show the device_code", h.request.url),
+            );
             c.evidence(h);
         }
     }
@@ -269,7 +272,7 @@ async fn ui_03(ctx: Ctx) -> Verdict {
 }
 
 async fn ui_05(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -287,15 +290,119 @@ async fn ui_05(ctx: Ctx) -> Verdict {
         .await;
     c.expect(
         e.status() != Some(200),
-        format!("the visit alone approved the request: {}", e.brief()),
+        format!("the visit alone approves nothing (got {})", e.brief()),
     );
     c.evidence(e);
     c.finish("visiting verification_uri_complete (not signed in) approved nothing")
 }
 
-async fn ui_08(ctx: Ctx) -> Verdict {
+/// The user code as people type it (RFC 8628 §6.1): each variant with its name.
+fn typed_variants(code: &str) -> [(&'static str, String); 3] {
+    let bare: String = code.chars().filter(|c| c.is_alphanumeric()).collect();
+    let has_separator = bare.len() != code.len();
+    let middle = bare.chars().count() / 2;
+    let split = |sep: &str| {
+        let (a, b): (String, String) = (
+            bare.chars().take(middle).collect(),
+            bare.chars().skip(middle).collect(),
+        );
+        format!("{a}{sep}{b}")
+    };
+    [
+        ("lower-cased", code.to_lowercase()),
+        if has_separator {
+            ("without its separator", bare.clone())
+        } else {
+            ("with a dash added", split("-"))
+        },
+        (
+            "with a space for the separator",
+            if has_separator {
+                code.chars()
+                    .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                    .collect()
+            } else {
+                split(" ")
+            },
+        ),
+    ]
+}
+
+async fn ui_07(ctx: Ctx) -> Verdict {
+    // RFC 8628 §6.1: servers should be case-insensitive for A-Z alphabets, and
+    // "ignore characters that are not in the character set" (separators, spaces).
     let mut c = Check::new(Level::Should);
-    let samples = ctx.samples().await;
+    let mut tried = 0;
+    let Some(first) = authorize(&ctx, &mut c).await else {
+        return c.finish("");
+    };
+    for (how, typed) in typed_variants(&first.user_code) {
+        // A fresh request for each variant, and a bystander whose code nobody typed.
+        let Some(own) = authorize(&ctx, &mut c).await else {
+            return c.finish("");
+        };
+        let Some(bystander) = authorize(&ctx, &mut c).await else {
+            return c.finish("");
+        };
+        let typed = typed_variants(&own.user_code)
+            .into_iter()
+            .find(|(h, _)| *h == how)
+            .map_or(typed, |(_, t)| t);
+        if typed == own.user_code {
+            c.measure(how, "the same as shown: nothing to normalize");
+            continue;
+        }
+        tried += 1;
+        let prompt = crate::approver::Prompt {
+            user_code: typed.clone(),
+            verification_uri_complete: None,
+            ..own.prompt()
+        };
+        if let Err(why) = ctx.decide_prompt(&prompt, Action::Approve).await {
+            c.expect(
+                false,
+                format!(
+                    "the code typed {how} ({typed:?} for {:?}) is accepted (got: {why})",
+                    own.user_code
+                ),
+            );
+            continue;
+        }
+        let e = ctx
+            .poll(&format!("poll the request typed {how}"), &own.device_code)
+            .await;
+        c.expect(
+            e.status() == Some(200),
+            format!(
+                "the approval typed {how} lands on its own request, which gets a token (got {})",
+                e.brief()
+            ),
+        );
+        c.evidence(e);
+        let e = ctx
+            .poll("poll a bystander request", &bystander.device_code)
+            .await;
+        c.expect(
+            e.status() != Some(200),
+            format!(
+                "and on no other request: a bystander gets no token (got {})",
+                e.brief()
+            ),
+        );
+        c.evidence(e);
+    }
+    c.measure("variants_tried", tried);
+    c.finish(format!(
+        "{tried} typed variants approved their own request and no other"
+    ))
+}
+
+async fn ui_08(ctx: Ctx) -> Verdict {
+    let samples = match enough_samples(&ctx, Level::Should).await {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let mut c = Check::new(Level::Should);
     let alphabet: BTreeSet<char> = samples
         .iter()
         .flat_map(|a| a.user_code.chars())
@@ -315,14 +422,14 @@ async fn ui_08(ctx: Ctx) -> Verdict {
         let found: String = pair.iter().filter(|ch| alphabet.contains(ch)).collect();
         c.expect(
             !has(pair),
-            format!("the alphabet {shown:?} holds the confusable characters {found:?}"),
+            format!("the alphabet {shown:?} holds no confusable pair (got {found:?})"),
         );
     }
     c.finish(format!("alphabet {shown:?} has no confusable pairs"))
 }
 
 async fn ui_10(ctx: Ctx) -> Verdict {
-    let mut c = Check::new(Level::DerivedFail);
+    let mut c = Check::new(Level::DerivedMust);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -335,7 +442,7 @@ async fn ui_10(ctx: Ctx) -> Verdict {
     let again = ctx.decide(&a, Action::Deny).await;
     c.expect(
         again.is_err(),
-        "a second decision (deny after approve) on the same code was accepted",
+        "a second decision (deny after approve) on the same code is refused",
     );
     if let Err(why) = &again {
         c.measure("second_decision_refused", why.clone());
@@ -346,7 +453,7 @@ async fn ui_10(ctx: Ctx) -> Verdict {
     c.expect(
         e.status() == Some(200),
         format!(
-            "the first decision (approve) should stand; poll got {}",
+            "the first decision (approve) stands: the poll gets a token (got {})",
             e.brief()
         ),
     );
@@ -366,7 +473,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         .collect();
     c.expect(
         !pages.is_empty(),
-        "no HTML page was reached from verification_uri",
+        "an HTML page is reached from verification_uri",
     );
     for p in &pages {
         let xfo = p
@@ -381,15 +488,17 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         c.expect(
             protected,
             format!(
-                "{} sets neither X-Frame-Options nor CSP frame-ancestors",
+                "{} sets X-Frame-Options or CSP frame-ancestors",
                 p.request.url
             ),
         );
         c.expect_soft(
             csp.contains("frame-ancestors"),
             format!(
-                "{}: RFC 9700 §4.16 SHOULD use CSP frame-ancestors",
-                p.request.url
+                "{} uses CSP frame-ancestors, as RFC 9700 §4.16 says it SHOULD (got {:?})",
+                p.request.url,
+                p.header("content-security-policy")
+                    .unwrap_or("no Content-Security-Policy")
             ),
         );
     }

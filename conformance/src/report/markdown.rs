@@ -18,14 +18,21 @@ pub fn markdown(r: &Report) -> String {
         .unwrap_or(&r.target.device_authorization_endpoint);
     out.push_str(&format!("# RFC 8628 conformance: {target}\n\n"));
     out.push_str(&format!(
-        "deviceflow-conformance {}; client `{}` ({:?}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
+        "deviceflow-conformance {}; client `{}` ({}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
         r.suite_version,
         r.target.client_id,
-        r.target.client_auth,
+        r.target.client_auth.as_str(),
         r.approver,
         r.preflight.interval_secs,
         r.preflight.expires_in.map_or("unknown".to_owned(), |n| format!("{n} s"))
     ));
+    if let Some(cause) = &r.root_cause {
+        let who = cause.case.map_or(String::new(), |id| format!(" ({id})"));
+        out.push_str(&format!(
+            "**Root cause{who}: {}**; no other case was run.\n\n",
+            cell(&cause.summary)
+        ));
+    }
     let t = &r.totals;
     out.push_str(&format!(
         "**{} pass, {} fail, {} warn, {} info, {} skip, {} n/a; {} MUST failure(s).**\n",

@@ -12,12 +12,13 @@ use serde::Serialize;
 
 use crate::case::{CaseInfo, Level, Status, Verdict};
 use crate::context::{Ctx, Options, Preflight};
+use crate::target::RootCause;
 
 pub use junit::junit;
 pub use markdown::markdown;
 pub use terminal::terminal;
 
-pub const SCHEMA: &str = "deviceflow-conformance/1";
+pub const SCHEMA: &str = "deviceflow-conformance/2";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseReport {
@@ -77,9 +78,25 @@ pub struct Report {
     pub started_at: u64,
     pub duration_ms: u64,
     pub totals: Totals,
-    /// Failed MUST and Derived-FAIL cases: the exit code is 1 when this is non-zero.
+    /// Failed MUST and Derived-MUST cases: the exit code is 1 when this is non-zero.
     pub must_failures: usize,
+    /// The one reason the run stopped before the cases, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<RootCause>,
     pub cases: Vec<CaseReport>,
+}
+
+/// Exit codes of the command (also in `--help`).
+pub mod exit {
+    /// Every MUST held.
+    pub const CONFORMS: i32 = 0;
+    /// A MUST (or Derived-MUST) case failed.
+    pub const MUST_FAILED: i32 = 1;
+    /// Bad usage: the options are wrong or incomplete.
+    pub const USAGE: i32 = 2;
+    /// The target could not be tested (unreachable, not an OAuth endpoint, the client
+    /// refused): one root cause, no case run.
+    pub const NOT_TESTABLE: i32 = 3;
 }
 
 impl Report {
@@ -106,7 +123,7 @@ impl Report {
             .iter()
             .filter(|c| {
                 c.verdict.status == Status::Fail
-                    && matches!(c.info.level, Level::Must | Level::DerivedFail)
+                    && matches!(c.info.level, Level::Must | Level::DerivedMust)
             })
             .count();
         Report {
@@ -129,8 +146,16 @@ impl Report {
             duration_ms: took.as_millis() as u64,
             totals,
             must_failures,
+            root_cause: None,
             cases,
         }
+    }
+
+    /// Marks the run as stopped by `cause` (the runner has already reported every case
+    /// as not run, but the root cause's own).
+    pub fn with_root_cause(mut self, cause: RootCause) -> Report {
+        self.root_cause = Some(cause);
+        self
     }
 
     /// One line per case, `ID<TAB>status`, in checklist order: what a committed
@@ -146,9 +171,26 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The process exit code: 1 if any MUST (or Derived-FAIL) case failed.
+    /// The process exit code ([`exit`]): 1 if any MUST (or Derived-MUST) case failed,
+    /// 3 if the target could not be tested at all.
     pub fn exit_code(&self) -> i32 {
-        i32::from(self.must_failures > 0)
+        if self.must_failures > 0 {
+            exit::MUST_FAILED
+        } else if self.root_cause.is_some() {
+            exit::NOT_TESTABLE
+        } else {
+            exit::CONFORMS
+        }
+    }
+
+    /// "client tv (public, no secret), approver: ...": the header line, in words.
+    pub fn client_line(&self) -> String {
+        format!(
+            "client {} ({}), approver: {}",
+            self.target.client_id,
+            self.target.client_auth.as_str(),
+            self.approver
+        )
     }
 }
 

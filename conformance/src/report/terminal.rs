@@ -19,7 +19,9 @@ fn paint(status: Status, color: bool) -> String {
     format!("\x1b[{code}m{label}\x1b[0m")
 }
 
-/// Renders the report; `width` bounds each summary line.
+/// Renders the report. Each finding is printed whole; lines longer than `width` are
+/// wrapped (at word boundaries, continuation lines indented under the text), never
+/// cut. Give `usize::MAX` where nobody reads it in a terminal (a file, a pipe).
 pub fn terminal(r: &Report, color: bool, width: usize) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -30,31 +32,34 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
             .as_deref()
             .unwrap_or(&r.target.device_authorization_endpoint)
     ));
-    out.push_str(&format!(
-        "client {} ({:?}), approver: {}\n",
-        r.target.client_id, r.target.client_auth, r.approver
-    ));
+    out.push_str(&r.client_line());
+    out.push('\n');
+    if let Some(cause) = &r.root_cause {
+        let who = cause.case.map_or(String::new(), |id| format!(" ({id})"));
+        out.push_str(&wrap(
+            &format!(
+                "\nROOT CAUSE{who}: {}; no other case was run.",
+                cause.summary
+            ),
+            width,
+            2,
+        ));
+    }
     for (group, cases) in by_group(&r.cases) {
         out.push_str(&format!("\n{group} {}\n", group_title(group)));
         for c in cases {
             let prefix = format!(
-                "  {} {:<6} {:<12} ",
+                "  {} {:<6} {:<14} ",
                 paint(c.verdict.status, color),
                 c.id,
                 c.info.level.as_str()
             );
-            let room = width.saturating_sub(5 + 7 + 13 + 2).max(30);
-            let mut text = format!("{} — {}", c.info.title, c.verdict.summary);
-            if text.chars().count() > room {
-                text = text
-                    .chars()
-                    .take(room.saturating_sub(1))
-                    .collect::<String>()
-                    + "…";
-            }
+            // The label's width on screen, without its color codes.
+            let indent = 2 + 5 + 7 + 15;
+            let text = format!("{} — {}", c.info.title, c.verdict.summary);
+            let body = wrap(&format!("{}{text}", " ".repeat(indent)), width, indent);
             out.push_str(&prefix);
-            out.push_str(&text);
-            out.push('\n');
+            out.push_str(&body[indent..]);
         }
     }
     let t = &r.totals;
@@ -70,4 +75,61 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
         r.must_failures
     ));
     out
+}
+
+/// Wraps `text` at word boundaries to lines of at most `width` characters (a word
+/// longer than that keeps its own line, whole); continuation lines are indented by
+/// `indent` spaces. Ends with a newline.
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let lead = text.len() - text.trim_start().len();
+    let mut out = String::new();
+    let mut line = text[..lead].to_owned();
+    let mut line_len = lead;
+    let mut first_word = true;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if !first_word && line_len + 1 + n > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(indent);
+            line_len = indent;
+            first_word = true;
+        }
+        if !first_word {
+            line.push(' ');
+            line_len += 1;
+        }
+        line.push_str(word);
+        line_len += n;
+        first_word = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn unbounded_width_keeps_each_finding_on_one_whole_line() {
+        let long = format!("  {}", "word ".repeat(60).trim_end());
+        assert_eq!(wrap(&long, usize::MAX, 4), format!("{long}\n"));
+    }
+
+    #[test]
+    fn a_terminal_width_wraps_without_losing_a_word() {
+        let text = format!("      {}", "alpha beta gamma delta ".repeat(10).trim_end());
+        let out = wrap(&text, 40, 6);
+        for line in out.lines() {
+            assert!(line.chars().count() <= 40, "{line:?}");
+        }
+        assert!(out
+            .lines()
+            .skip(1)
+            .all(|l| l.starts_with("      ") && !l[6..].starts_with(' ')));
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(words(&out), words(&text));
+    }
 }

@@ -1,0 +1,241 @@
+//! What a person reads: one root cause instead of a cascade, whole findings into a
+//! file or a pipe, levels that never read as outcomes, a header in words, and a
+//! `--help` with worked examples and the exit codes. The command is run as a person
+//! runs it, against the fake server of `fake/`.
+
+mod fake;
+
+use std::time::Duration;
+
+use deviceflow_conformance::case::Status;
+use deviceflow_conformance::target::TargetError;
+use deviceflow_conformance::{resolve, Approver, Client, Options, Report, Selection, TargetSpec};
+use fake::Flaw;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-conformance");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn command(args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(BIN)
+        .args(args)
+        .arg("--quiet")
+        .env_remove("COLUMNS")
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn suite(flaw: Flaw, explicit: bool, only: &[&str]) -> Result<Report, TargetError> {
+    let base = fake::start(Some(flaw)).await;
+    let options = Options {
+        request_timeout: Duration::from_secs(2),
+        samples: 20,
+        ..Options::default()
+    };
+    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
+    let spec = TargetSpec {
+        issuer: Some(base.clone()),
+        device_authorization_endpoint: explicit.then(|| format!("{base}/da")),
+        token_endpoint: explicit.then(|| format!("{base}/token")),
+        client: Some(Client::public("client-a")),
+        ..TargetSpec::default()
+    };
+    let target = resolve(spec, &http).await?;
+    let approver = Approver::admin(format!("{base}/admin"), fake::ADMIN, "alice");
+    let selection = Selection {
+        only: only.iter().map(|s| s.to_string()).collect(),
+        skip: vec![],
+    };
+    Ok(deviceflow_conformance::run(target, approver, options, &selection, true).await)
+}
+
+fn count(r: &Report, s: Status) -> usize {
+    r.cases.iter().filter(|c| c.verdict.status == s).count()
+}
+
+#[tokio::test]
+async fn connection_refused_is_said_once_as_unreachable_never_as_a_missing_endpoint() {
+    let base = format!("http://127.0.0.1:{}", closed_port());
+    // Discovery only: the command stops at the one cause, exit 3.
+    let r = command(&["--issuer", &base, "--client-id", "tv"]).await;
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("cannot reach"), "{}", r.stderr);
+    assert!(r.stderr.contains("Connection refused"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("no device authorization endpoint"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    // Endpoints given: a report with the root cause once and no failed case.
+    let (da, token) = (format!("{base}/da"), format!("{base}/token"));
+    let r = command(&[
+        "--device-authorization-endpoint",
+        &da,
+        "--token-endpoint",
+        &token,
+        "--client-id",
+        "tv",
+    ])
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert_eq!(r.stdout.matches("ROOT CAUSE").count(), 1, "{}", r.stdout);
+    assert!(r
+        .stdout
+        .contains("cannot reach the device authorization endpoint"));
+    assert!(
+        !r.stdout.lines().any(|l| l.contains("FAIL")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.lines().any(|l| l.contains("PASS")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_oauth_is_one_root_cause_not_a_cascade() {
+    // Endpoints given by hand, every one answering an HTML 404.
+    let r = suite(Flaw::NotOAuth, true, &[]).await.unwrap();
+    let cause = r.root_cause.as_ref().expect("a root cause");
+    assert_eq!(cause.case, None, "not a finding: nothing to test");
+    assert!(cause.summary.contains("HTTP 404"), "{}", cause.summary);
+    assert!(cause
+        .summary
+        .contains("not a device authorization endpoint"));
+    assert_eq!((count(&r, Status::Fail), count(&r, Status::Pass)), (0, 0));
+    assert_eq!(count(&r, Status::Skip), r.cases.len());
+    assert_eq!(r.exit_code(), 3);
+    // Discovery only: no metadata there, said as such.
+    let err = suite(Flaw::NotOAuth, false, &[]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("no OAuth metadata at"), "{text}");
+    assert!(text.contains("HTTP 404"), "{text}");
+}
+
+#[tokio::test]
+async fn a_broken_device_authorization_is_its_rules_finding_and_nothing_else() {
+    // No device_code in the response: DR-02 fails, once; nothing consequent runs.
+    let r = suite(Flaw::NoDeviceCode, false, &["A.5"]).await.unwrap();
+    let cause = r.root_cause.as_ref().unwrap();
+    assert_eq!(cause.case, Some("DR-02"));
+    let failed: Vec<&str> = r
+        .cases
+        .iter()
+        .filter(|c| c.verdict.status == Status::Fail)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(failed, ["DR-02"]);
+    assert_eq!(count(&r, Status::Pass), 0);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn metadata_without_the_device_endpoint_is_a_finding_and_given_endpoints_go_on() {
+    // Discovery only: MD-01 fails as the root cause (exit 1, not a usage error).
+    let r = suite(Flaw::NoDaInMetadata, false, &[]).await.unwrap();
+    assert_eq!(r.root_cause.as_ref().and_then(|c| c.case), Some("MD-01"));
+    let md01 = r.cases.iter().find(|c| c.id == "MD-01").unwrap();
+    assert_eq!(md01.verdict.status, Status::Fail);
+    assert_eq!(r.exit_code(), 1);
+    // The endpoint given by hand: the run goes on, and MD-01 still fails.
+    let r = suite(Flaw::NoDaInMetadata, true, &["DA-01", "MD-01"])
+        .await
+        .unwrap();
+    assert!(r.root_cause.is_none());
+    let status = |id| r.cases.iter().find(|c| c.id == id).unwrap().verdict.status;
+    assert_eq!(
+        (status("DA-01"), status("MD-01")),
+        (Status::Pass, Status::Fail)
+    );
+}
+
+#[tokio::test]
+async fn into_a_pipe_findings_are_whole_levels_never_read_as_outcomes_and_the_header_is_words() {
+    let base = fake::start(Some(Flaw::CompleteUriWrongCode)).await;
+    let admin = format!("{base}/admin");
+    let r = command(&[
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--approver",
+        "admin",
+        "--admin-url",
+        &admin,
+        "--admin-token",
+        fake::ADMIN,
+        "--only",
+        "DR-07,DR-11,DA-01",
+    ])
+    .await;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let dr07 = r.stdout.lines().find(|l| l.contains("DR-07")).unwrap();
+    assert!(dr07.chars().count() > 120, "{dr07}");
+    assert!(!r.stdout.contains('…'), "{}", r.stdout);
+    assert!(dr07.contains("carries the user code"), "{dr07}");
+    // `grep FAIL` finds the failed rows and nothing else (DR-11 is a Derived-MUST
+    // that passes).
+    let fail_lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(fail_lines.len(), 1, "{fail_lines:?}");
+    assert!(fail_lines[0].trim_start().starts_with("FAIL DR-07"));
+    assert!(r.stdout.contains("Derived-MUST"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("client client-a (public, no secret), approver: admin endpoint"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("(None)") && !r.stdout.contains("Some("));
+}
+
+#[tokio::test]
+async fn help_shows_worked_examples_the_profiles_and_the_exit_codes() {
+    let r = command(&["--help"]).await;
+    assert_eq!(r.code, 0);
+    for needed in [
+        "Examples:",
+        "--approver admin --admin-token",
+        "--approver-command",
+        "--expect slow-down",
+        "Profiles (--expect):",
+        "Exit codes:",
+        "0  every MUST",
+        "1  a MUST or Derived-MUST case failed",
+        "2  bad usage",
+        "3  the target could not be tested",
+    ] {
+        assert!(r.stdout.contains(needed), "--help lacks {needed:?}");
+    }
+    // Bad usage: one readable line, exit 2.
+    let r = command(&[
+        "--issuer",
+        "http://127.0.0.1:1",
+        "--client-id",
+        "x",
+        "--only",
+        "XX-99",
+    ])
+    .await;
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("XX-99"));
+}
