@@ -9,9 +9,10 @@ use tokio::sync::OnceCell;
 
 use crate::approver::{Action, Approver, Prompt};
 use crate::case::Level;
+use crate::client::Client;
 use crate::http::{Exchange, Http};
 use crate::progress::Progress;
-use crate::target::{Client, Target};
+use crate::target::Target;
 
 pub const GRANT: &str = deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
 

@@ -11,8 +11,8 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::client::{AuthMethod, Client};
 use crate::json::{self, Json};
-use crate::target::{AuthMethod, Client};
 
 /// Bodies longer than this are cut in the evidence (the raw bytes stay for checks).
 const EVIDENCE_BODY_LIMIT: usize = 2048;

@@ -10,6 +10,7 @@
 pub mod approver;
 pub mod case;
 pub mod cases;
+pub mod client;
 pub mod context;
 pub mod http;
 pub mod json;
@@ -19,7 +20,8 @@ pub mod runner;
 pub mod target;
 
 pub use approver::{Action, Approver, Prompt};
+pub use client::Client;
 pub use context::Options;
 pub use report::Report;
 pub use runner::{run, Selection};
-pub use target::{resolve, Client, TargetSpec};
+pub use target::{resolve, TargetSpec};

@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use deviceflow_conformance::approver::ApproverArgs;
+use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::context::Expectation;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::report;
 use deviceflow_conformance::report::exit;
-use deviceflow_conformance::target::AuthMethod;
 use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Client, Options, Selection, TargetSpec};
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deviceflow_conformance::approver::Approver;
-use deviceflow_conformance::target::Client;
+use deviceflow_conformance::client::Client;
 use goose::client::GooseClientBuilder;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};

@@ -2,9 +2,10 @@
 
 use super::{case, expect_error, expect_status};
 use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::client::{AuthMethod, Client};
 use crate::context::Ctx;
 use crate::http::{basic, credentials, form, Request};
-use crate::target::{is_loopback, AuthMethod, Client};
+use crate::target::is_loopback;
 
 pub fn cases() -> Vec<Case> {
     vec![

@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use super::{authorize, case, enough_samples, expect_error, expect_success};
 use crate::case::{Case, Check, Level, Verdict};
+use crate::client::Client;
 use crate::context::Ctx;
-use crate::target::{is_loopback, Client};
+use crate::target::is_loopback;
 
 pub fn cases() -> Vec<Case> {
     vec![

@@ -235,7 +235,7 @@ pub async fn poll_until_final(
     ctx: &Ctx,
     case: &str,
     auth: &Authorization,
-    client: &crate::target::Client,
+    client: &crate::client::Client,
 ) -> Vec<Exchange> {
     let deadline = std::time::Instant::now() + ctx.options.max_wait;
     let mut polls = Vec::new();

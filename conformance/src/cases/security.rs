@@ -150,7 +150,7 @@ async fn refreshable(
 async fn refresh(
     ctx: &Ctx,
     label: &str,
-    client: &crate::target::Client,
+    client: &crate::client::Client,
     rt: &str,
     scope: Option<&str>,
 ) -> crate::http::Exchange {

@@ -4,9 +4,9 @@ use super::authorization_request::get_with_query;
 use super::{authorize, case, expect_error};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
+use crate::client::{AuthMethod, Client};
 use crate::context::{Ctx, GRANT};
 use crate::http::{credentials, Request};
-use crate::target::{AuthMethod, Client};
 
 pub fn cases() -> Vec<Case> {
     vec![

@@ -61,7 +61,7 @@ pub struct TargetSummary {
     pub token_endpoint: String,
     pub metadata_url: Option<String>,
     pub client_id: String,
-    pub client_auth: crate::target::AuthMethod,
+    pub client_auth: crate::client::AuthMethod,
     pub second_client_id: Option<String>,
     pub scope: Option<String>,
 }
