@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use deviceflow_conformance::approver::Approver;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
-use hyper::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 use crate::behaviour::Mix;
@@ -36,8 +35,8 @@ pub struct Expectations {
 #[derive(Debug, Clone)]
 pub struct AdminEndpoint {
     pub target: Target,
-    pub path: String,
-    pub authorization: HeaderValue,
+    pub uri: Arc<str>,
+    pub authorization: Arc<str>,
     pub user: String,
 }
 
@@ -48,11 +47,14 @@ pub struct FleetConfig {
     pub targets: Vec<Target>,
     pub issue_path: String,
     pub token_path: String,
+    /// The same, parsed once.
+    pub issue_uri: Arc<str>,
+    pub token_uri: Arc<str>,
     /// The device authorization request's body (client and scope), form-encoded.
     pub issue_body: String,
     /// `&client_id=…` (or nothing, with Basic), appended to each poll.
     pub client_params: String,
-    pub client_authorization: Option<HeaderValue>,
+    pub client_authorization: Option<Arc<str>>,
     pub approver: Approver,
     pub admin: Option<AdminEndpoint>,
     pub people: People,

@@ -7,18 +7,14 @@
 //!
 //! Owns scheduling and bookkeeping; the device-side RFC 8628 rules are `device.rs`'s.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
 use rand::rngs::SmallRng;
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -31,7 +27,11 @@ use crate::device::{self, classify, Device, Next, Outcome, Phase, Plan};
 use crate::fleet::Fleet;
 use crate::stats::{Example, Kind, Rule, RunStats};
 use crate::timeline::Answer;
-use crate::transport::{self, Exchange, Form};
+use crate::transport::{self, Connection, Exchange, Form};
+use crate::wheel::Wheel;
+
+/// The timers' granularity, ms.
+pub const TICK_MS: u32 = 4;
 
 /// What a timer entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,7 +60,7 @@ type InFlight = Pin<Box<dyn Future<Output = (Out, Exchange)> + Send>>;
 
 /// Connections to one target.
 struct Pool {
-    idle: Vec<SendRequest<Full<Bytes>>>,
+    idle: Vec<Connection>,
     open: usize,
     waiting: VecDeque<(Out, Instant)>,
 }
@@ -68,7 +68,9 @@ struct Pool {
 pub struct Lane {
     fleet: Arc<Fleet>,
     devices: Vec<Device>,
-    timers: BinaryHeap<Reverse<(u32, u32, Due)>>,
+    timers: Wheel<(u32, Due)>,
+    /// Timers taken from the wheel, reused.
+    due: Vec<(u32, (u32, Due))>,
     /// The next device id this lane starts, and the step between its ids.
     next_id: u64,
     step: u64,
@@ -87,6 +89,24 @@ pub struct Lane {
     /// behaviour, sampled every 5 s.
     intervals: [(u64, u64); 5],
     next_sample_ms: u32,
+}
+
+/// Appends `s` form-encoded (application/x-www-form-urlencoded), without allocating.
+fn push_form_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
 }
 
 fn behaviour_index(b: Behaviour) -> usize {
@@ -110,7 +130,8 @@ impl Lane {
         let seed = c.seed ^ index;
         Lane {
             devices: Vec::new(),
-            timers: BinaryHeap::new(),
+            timers: Wheel::new(TICK_MS),
+            due: Vec::new(),
             next_id: first,
             step,
             live: 0,
@@ -162,20 +183,19 @@ impl Lane {
                 self.next_id += self.step;
                 self.start(id, self.start_ms(id));
             }
-            while let Some(&Reverse((due, slot, what))) = self.timers.peek() {
-                if due > now {
-                    break;
-                }
-                self.timers.pop();
-                self.fire(slot, what, due);
+            let mut due = std::mem::take(&mut self.due);
+            self.timers.take_due(now, &mut due);
+            for (at, (slot, what)) in due.drain(..) {
+                self.fire(slot, what, at);
             }
+            self.due = due;
             if self.next_id >= self.fleet.config.devices
                 && self.live == 0
                 && self.inflight.is_empty()
             {
                 break;
             }
-            let mut wake = self.timers.peek().map_or(u32::MAX, |Reverse((d, _, _))| *d);
+            let mut wake = self.timers.next_fire().unwrap_or(u32::MAX);
             if self.next_id < self.fleet.config.devices {
                 wake = wake.min(self.start_ms(self.next_id));
             }
@@ -183,6 +203,10 @@ impl Lane {
             if let Some(d) = deadline {
                 wake = wake.min(d);
             }
+            // Timers fire on TICK_MS boundaries, never early: a wake-up serves every
+            // device due in the tick, so the thread sleeps and wakes far less often
+            // than once per request, for at most TICK_MS of lateness.
+            wake = wake.saturating_add(TICK_MS - 1) / TICK_MS * TICK_MS;
             sleep.as_mut().reset(self.at(wake).into());
             tokio::select! {
                 Some((out, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
@@ -303,7 +327,7 @@ impl Lane {
         let d = &self.devices[out.slot as usize];
         match out.kind {
             Kind::Issue => Form {
-                path: c.issue_path.clone(),
+                path: c.issue_uri.clone(),
                 body: c.issue_body.clone(),
                 authorization: c.client_authorization.clone(),
             },
@@ -311,10 +335,10 @@ impl Lane {
                 // RFC 8628 §3.4: grant_type and device_code, plus the client.
                 let mut body = String::with_capacity(c.client_params.len() + 120);
                 body.push_str("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=");
-                body.push_str(&form_encode(&d.device_code));
+                push_form_encoded(&mut body, &d.device_code);
                 body.push_str(&c.client_params);
                 Form {
-                    path: c.token_path.clone(),
+                    path: c.token_uri.clone(),
                     body,
                     authorization: c.client_authorization.clone(),
                 }
@@ -330,7 +354,7 @@ impl Lane {
                     "approve"
                 };
                 Form {
-                    path: admin.path.clone(),
+                    path: admin.uri.clone(),
                     body: format!(
                         "user_code={}&action={action}&user={}",
                         form_encode(&d.user_code),
@@ -360,7 +384,7 @@ impl Lane {
         self.go(out, connection);
     }
 
-    fn go(&mut self, out: Out, connection: Option<SendRequest<Full<Bytes>>>) {
+    fn go(&mut self, out: Out, connection: Option<Connection>) {
         let c = &self.fleet.config;
         let target = if (out.target as usize) < c.targets.len() {
             c.targets[out.target as usize].clone()
@@ -489,7 +513,7 @@ impl Lane {
                 self.finish(out.slot);
             }
             Kind::Poll => match self.devices[out.slot as usize].poll_failed(now) {
-                Next::Poll(at) => self.timers.push(Reverse((at, out.slot, Due::Poll))),
+                Next::Poll(at) => self.timers.push(at, (out.slot, Due::Poll)),
                 _ => self.finish(out.slot),
             },
             Kind::ReplayCheck => self.finish(out.slot),
@@ -555,13 +579,12 @@ impl Lane {
             self.violation_issue(slot, Rule::Interval, now, body, why);
         }
         if let Next::Poll(at) = next {
-            self.timers.push(Reverse((at, slot, Due::Poll)));
+            self.timers.push(at, (slot, Due::Poll));
         }
         // The person, in parallel.
         if let Plan::Approve { after_ms } | Plan::Deny { after_ms } = plan {
             if c.admin.is_some() {
-                self.timers
-                    .push(Reverse((now + after_ms, slot, Due::Decide)));
+                self.timers.push(now + after_ms, (slot, Due::Decide));
             } else if c.approver.is_available() {
                 let action = if matches!(plan, Plan::Deny { .. }) {
                     Action::Deny
@@ -614,10 +637,10 @@ impl Lane {
             self.violation(out.slot, rule, &out, now, status, body, why);
         }
         match next {
-            Next::Poll(at) => self.timers.push(Reverse((at, out.slot, Due::Poll))),
+            Next::Poll(at) => self.timers.push(at, (out.slot, Due::Poll)),
             Next::ReplayCheck(at) if self.fleet.config.verify_single_use => {
                 self.stop_polling(out.slot);
-                self.timers.push(Reverse((at, out.slot, Due::ReplayCheck)));
+                self.timers.push(at, (out.slot, Due::ReplayCheck));
             }
             _ => self.finish(out.slot),
         }
@@ -713,7 +736,7 @@ impl Lane {
         if self.fleet.config.run_time.is_some() {
             let now = self.now_ms();
             if self.devices[slot as usize].outcome == Outcome::Unreached {
-                self.timers.push(Reverse((now + 1000, slot, Due::Restart)));
+                self.timers.push(now + 1000, (slot, Due::Restart));
             } else {
                 let id = self.devices[slot as usize].id + self.fleet.config.devices;
                 self.start(id, now);
@@ -757,5 +780,19 @@ impl Lane {
         }
         d.release();
         self.live -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_matches_the_conformance_suites() {
+        for s in ["abc-_.*", "a b", "x+y/z=%", "é"] {
+            let mut out = String::new();
+            push_form_encoded(&mut out, s);
+            assert_eq!(out, form_encode(s));
+        }
     }
 }

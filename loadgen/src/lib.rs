@@ -27,6 +27,7 @@ pub mod stats;
 pub mod thresholds;
 pub mod timeline;
 pub mod transport;
+pub mod wheel;
 
 pub use behaviour::{Behaviour, Mix};
 pub use fleet::{Expectations, Fleet, FleetConfig};

@@ -89,11 +89,15 @@ struct Cli {
     /// Seeds every device's behaviour, person and jitter (same seed: same fleet).
     #[arg(long, default_value_t = 1, help_heading = "Scale")]
     seed: u64,
-    /// goose users that multiplex the devices (default: one per core).
+    /// Threads of the generator's runtime (1: everything on one thread).
+    #[arg(long, default_value_t = 1, help_heading = "Scale")]
+    threads: usize,
+    /// goose users that multiplex the devices (default: one per thread).
     #[arg(long, help_heading = "Scale")]
     lanes: Option<usize>,
-    /// Keep-alive connections per host, all lanes together.
-    #[arg(long, default_value_t = 64, help_heading = "Scale")]
+    /// Keep-alive connections per host, all lanes together (devices share them; a
+    /// request waits for a free one when all are busy, and the report says so).
+    #[arg(long, default_value_t = 512, help_heading = "Scale")]
     connections: usize,
     /// Seconds a request may take before it counts as a transport error.
     #[arg(long, default_value_t = 10, help_heading = "Scale")]
@@ -164,18 +168,11 @@ fn take_hosts(args: Vec<String>) -> (Vec<String>, Vec<String>) {
     (hosts, rest)
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("deviceflow-loadgen: cannot start the runtime: {e}");
-            std::process::exit(2);
-        }
-    };
     if args.get(1).map(String::as_str) == Some("merge") {
         let cli = MergeCli::parse_from(args[..1].iter().chain(&args[2..]));
         std::process::exit(match merge(cli) {
@@ -188,6 +185,26 @@ fn main() {
     }
     let (hosts, rest) = take_hosts(args);
     let cli = Cli::parse_from(rest);
+    // One thread by default: the lanes, the connections and the timers share it, so a
+    // request costs no wake-up of another thread (README, "Scale"). More cores: more
+    // --threads, or more processes with --shard.
+    let built = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deviceflow-loadgen: cannot start the runtime: {e}");
+            std::process::exit(2);
+        }
+    };
     match runtime.block_on(real_main(cli, hosts)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -320,9 +337,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     config.max_flow = cli.max_flow.map(Duration::from_secs);
     config.shard = cli.shard;
     config.seed = cli.seed;
-    if let Some(l) = cli.lanes {
-        config.lanes = l.max(1);
-    }
+    config.lanes = cli.lanes.unwrap_or(cli.threads).max(1);
     config.connections = cli.connections.max(config.lanes);
     config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
     let setup = runner::setup(

@@ -233,19 +233,24 @@ impl RunData {
             .iter()
             .flat_map(|s| s.health.iter().map(|h| h.cpu_pct))
             .fold(0.0, f64::max);
+        let waited = self.stats.waited_for_connection;
         let mut out = if p99 < 100.0 && slow_seconds == 0 {
             format!(
                 "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
+            )
+        } else if max_cpu < 90.0 && waited > 0 {
+            format!(
+                "Requests went out late in {slow_seconds} seconds (lateness p99 over 100 ms; {p99:.0} ms over the run) because every connection of the pool was busy waiting on the server, while the generator's CPU stayed under {max_cpu:.0} % of a core: the server was the bottleneck (real devices each have a connection of their own; a larger --connections moves this wait into the server's time)."
             )
         } else {
             format!(
                 "The generator fell behind its schedule in {slow_seconds} seconds (lateness p99 over 100 ms; {p99:.0} ms over the run; its CPU peaked at {max_cpu:.0} % of a core): in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay."
             )
         };
-        if self.stats.waited_for_connection > 0 {
+        if waited > 0 {
             out.push_str(&format!(
-                " {} requests waited for a free connection (longest {} ms): raise --connections.",
-                fmt_count(self.stats.waited_for_connection),
+                " {} requests waited for a free connection (longest {} ms).",
+                fmt_count(waited),
                 self.stats.max_connection_wait_ms
             ));
         }

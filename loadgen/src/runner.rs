@@ -9,7 +9,6 @@ use deviceflow_conformance::approver::Approver;
 use deviceflow_conformance::http::credentials;
 use deviceflow_conformance::Client;
 use goose::config::GooseConfiguration;
-use hyper::header::HeaderValue;
 
 use crate::behaviour::Mix;
 use crate::device::People;
@@ -20,6 +19,22 @@ use crate::results::{self, RunData, Setup, ShardRun, SCHEMA};
 use crate::scrape::{self, Window};
 use crate::shard::Shard;
 use crate::transport::{path_of, target_of};
+
+/// A header value without line breaks or other control characters.
+fn header_value(v: &str) -> Option<Arc<str>> {
+    (!v.bytes().any(|b| b.is_ascii_control())).then(|| Arc::from(v))
+}
+
+fn uri_of(url: &str) -> Result<Arc<str>, String> {
+    let path = path_of(url);
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(format!("{url}: its path is not a valid request target"));
+    }
+    Ok(Arc::from(path))
+}
 
 impl FleetConfig {
     /// A fleet against `hosts` (the first one's endpoint paths are used on every
@@ -45,20 +60,22 @@ impl FleetConfig {
         let client_authorization = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| HeaderValue::from_str(v).ok());
+            .map(|(_, v)| Arc::from(v.as_str()));
         let admin = match &approver {
             Approver::Admin {
                 url, token, user, ..
             } => Some(AdminEndpoint {
                 target: target_of(url)?,
-                path: path_of(url),
-                authorization: HeaderValue::from_str(&format!("Bearer {token}"))
-                    .map_err(|_| "the admin token is not a valid header value".to_owned())?,
+                uri: uri_of(url)?,
+                authorization: header_value(&format!("Bearer {token}"))
+                    .ok_or("the admin token is not a valid header value")?,
                 user: user.clone(),
             }),
             _ => None,
         };
         Ok(FleetConfig {
+            issue_uri: uri_of(device_authorization_endpoint)?,
+            token_uri: uri_of(token_endpoint)?,
             targets,
             issue_path: path_of(device_authorization_endpoint),
             token_path: path_of(token_endpoint),
@@ -163,9 +180,7 @@ pub fn setup(
     max_transport_errors: f64,
 ) -> Setup {
     let first = config.targets.first();
-    let base = first.map_or(String::new(), |t| {
-        format!("http://{}", t.host.to_str().unwrap_or_default())
-    });
+    let base = first.map_or(String::new(), |t| format!("http://{}", t.host));
     Setup {
         command,
         commit: results::git_commit(),

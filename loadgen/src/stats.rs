@@ -133,7 +133,7 @@ pub struct KindStats {
     /// answers of a poll), by `error` code or description.
     pub unexpected: BTreeMap<String, u64>,
     /// No answer, by cause (indexed as [`Cause::ALL`]).
-    pub transport: [u64; 7],
+    pub transport: [u64; Cause::ALL.len()],
     /// Sent again on a new connection because the pooled one had closed unwritten.
     pub retried_unsent: u64,
     /// Intended send time to whole answer, µs.

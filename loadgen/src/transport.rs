@@ -1,5 +1,7 @@
-//! The devices' HTTP/1.1 transport: keep-alive connections on hyper's client
-//! connection API, a bounded pool per target, and failed sends sorted by cause.
+//! The devices' HTTP/1.1 transport: keep-alive connections, each read and written by
+//! the lane that sends on it, a bounded pool per target (in `lane.rs`), and failed
+//! sends sorted by cause. Responses are parsed with `httparse` (hyper's parser);
+//! hyper's own client costs about twice the CPU per request here (README, "Scale").
 //!
 //! A transport error is the generator's failure to reach the server (refused, reset,
 //! timed out, out of file descriptors...). It is never a poll and never a violation:
@@ -7,15 +9,12 @@
 //! send and when.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -33,18 +32,21 @@ pub enum Cause {
     FdLimit,
     /// No local port or address to connect from (EADDRNOTAVAIL).
     NoLocalPort,
+    /// An answer that is not HTTP/1.1 as this client reads it.
+    Malformed,
     /// Anything else (its message is kept as the cause's example).
     Other,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 8] = [
         Cause::Refused,
         Cause::Reset,
         Cause::Closed,
         Cause::Timeout,
         Cause::FdLimit,
         Cause::NoLocalPort,
+        Cause::Malformed,
         Cause::Other,
     ];
 
@@ -56,6 +58,7 @@ impl Cause {
             Cause::Timeout => "timed out",
             Cause::FdLimit => "out of file descriptors",
             Cause::NoLocalPort => "no local port",
+            Cause::Malformed => "malformed answer",
             Cause::Other => "other",
         }
     }
@@ -76,24 +79,6 @@ impl Cause {
             _ => Cause::Other,
         }
     }
-
-    fn of_hyper(e: &hyper::Error) -> Cause {
-        if e.is_timeout() {
-            return Cause::Timeout;
-        }
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                return Cause::of_io(io);
-            }
-            source = s.source();
-        }
-        if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
-            Cause::Closed
-        } else {
-            Cause::Other
-        }
-    }
 }
 
 /// A failed send: its cause and a one-line description.
@@ -111,17 +96,10 @@ impl TransportError {
         }
     }
 
-    fn hyper(e: &hyper::Error) -> TransportError {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
+    fn new(cause: Cause, message: impl Into<String>) -> TransportError {
         TransportError {
-            cause: Cause::of_hyper(e),
-            message,
+            cause,
+            message: message.into(),
         }
     }
 }
@@ -130,75 +108,199 @@ impl TransportError {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
-    pub body: Bytes,
+    pub body: Vec<u8>,
 }
 
 /// One target (a `--host`): where to connect and what to put in `Host`.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
-    pub host: HeaderValue,
+    pub host: Arc<str>,
 }
 
 /// What to send: a form POST to a path of a target.
 pub struct Form {
-    pub path: String,
+    pub path: Arc<str>,
     pub body: String,
-    pub authorization: Option<HeaderValue>,
+    /// The `Authorization` header's value.
+    pub authorization: Option<Arc<str>>,
+}
+
+/// A keep-alive HTTP/1.1 connection, read and written by the task that sends on it
+/// (no connection task, no channel: one request costs a write, a read and a wake-up).
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// The server said `Connection: close` (or spoke HTTP/1.0): no next request.
+    spent: bool,
 }
 
 /// The result of one exchange, and the connection to give back to the pool.
 pub struct Exchange {
-    pub connection: Option<SendRequest<Full<Bytes>>>,
+    pub connection: Option<Connection>,
     pub result: Result<Answer, TransportError>,
     /// When the request went out (after any wait for a connection), and when the
     /// answer was whole.
     pub sent: Instant,
     pub done: Instant,
-    /// The pooled connection had been closed before the request was written, and the
-    /// request was sent again on a new one.
+    /// The pooled connection had been closed by the server before the request was
+    /// written, and the request went out on a new one.
     pub retried_unsent: bool,
     /// A new connection was opened for it.
     pub opened: bool,
 }
 
-const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
-
-fn request(target: &Target, form: &Form) -> Request<Full<Bytes>> {
-    let mut req = Request::new(Full::new(Bytes::from(form.body.clone())));
-    *req.method_mut() = Method::POST;
-    *req.uri_mut() = form.path.parse().unwrap_or_default();
-    let h = req.headers_mut();
-    h.insert(HOST, target.host.clone());
-    h.insert(CONTENT_TYPE, FORM);
-    if let Some(a) = &form.authorization {
-        h.insert(AUTHORIZATION, a.clone());
-    }
-    req
-}
-
-async fn open(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, TransportError> {
-    let stream = tokio::net::TcpStream::connect(addr)
+async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| TransportError::io(&e))?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| TransportError::hyper(&e))?;
-    tokio::spawn(async move {
-        // Ends when the server closes the connection or the pool drops the sender; a
-        // request in flight sees the error itself.
-        let _ = conn.await;
-    });
-    Ok(sender)
+    Ok(Connection {
+        stream,
+        buf: Vec::with_capacity(1024),
+        spent: false,
+    })
+}
+
+impl Connection {
+    /// Whether the server has closed this idle connection (or sent something
+    /// unasked): then it must not carry a request.
+    fn is_closed(&self) -> bool {
+        let mut probe = [0u8; 1];
+        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    async fn send(&mut self, request: &[u8]) -> Result<Answer, TransportError> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|e| TransportError::io(&e))?;
+        self.buf.clear();
+        loop {
+            if let Some(answer) = self.parse()? {
+                return Ok(answer);
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(TransportError::new(
+                    Cause::Malformed,
+                    "an answer over 64 KiB",
+                ));
+            }
+            self.buf.reserve(4096);
+            let n = self
+                .stream
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(|e| TransportError::io(&e))?;
+            if n == 0 {
+                return Err(TransportError::new(
+                    Cause::Closed,
+                    "the server closed the connection before a whole answer",
+                ));
+            }
+        }
+    }
+
+    /// A whole answer in the buffer, if there is one yet.
+    fn parse(&mut self) -> Result<Option<Answer>, TransportError> {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut res = httparse::Response::new(&mut headers);
+        let head = match res.parse(&self.buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => {
+                return Err(TransportError::new(
+                    Cause::Malformed,
+                    format!("an answer that is not HTTP/1.1: {e}"),
+                ))
+            }
+        };
+        let status = res.code.unwrap_or(0);
+        let mut length = None;
+        let mut chunked = false;
+        let mut close = res.version == Some(0);
+        for h in res.headers.iter() {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = h.value.eq_ignore_ascii_case(b"chunked");
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                close = h.value.eq_ignore_ascii_case(b"close");
+            }
+        }
+        let body = &self.buf[head..];
+        let body = if chunked {
+            match dechunk(body)? {
+                Some(b) => b,
+                None => return Ok(None),
+            }
+        } else {
+            let Some(length) = length else {
+                return Err(TransportError::new(
+                    Cause::Malformed,
+                    "an answer without Content-Length",
+                ));
+            };
+            if body.len() < length {
+                return Ok(None);
+            }
+            body[..length].to_vec()
+        };
+        self.spent = close;
+        Ok(Some(Answer { status, body }))
+    }
+}
+
+/// A chunked body, whole, or `None` while more is to come.
+fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, TransportError> {
+    let bad = || TransportError::new(Cause::Malformed, "a chunked body that does not parse");
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let size_text = std::str::from_utf8(&data[..eol]).map_err(|_| bad())?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad())?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(data.windows(2).any(|w| w == b"\r\n").then_some(out));
+        }
+        if data.len() < size + 2 {
+            return Ok(None);
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// The request's bytes.
+fn request_bytes(target: &Target, form: &Form) -> Vec<u8> {
+    let mut r = Vec::with_capacity(160 + form.body.len());
+    r.extend_from_slice(b"POST ");
+    r.extend_from_slice(form.path.as_bytes());
+    r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    r.extend_from_slice(target.host.as_bytes());
+    r.extend_from_slice(b"\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: ");
+    r.extend_from_slice(form.body.len().to_string().as_bytes());
+    if let Some(a) = &form.authorization {
+        r.extend_from_slice(b"\r\nauthorization: ");
+        r.extend_from_slice(a.as_bytes());
+    }
+    r.extend_from_slice(b"\r\n\r\n");
+    r.extend_from_slice(form.body.as_bytes());
+    r
 }
 
 /// Sends `form` on `connection` (or a new one) and reads the whole answer within
-/// `timeout`. A request the pooled connection never wrote (the server closed it while
-/// idle, say after its keep-alive timeout) is sent once more on a new connection: it
-/// never reached the server, so repeating it cannot double anything.
+/// `timeout`. A pooled connection the server has closed while it idled (say after its
+/// keep-alive timeout) is never written to: the request goes out on a new one, so it
+/// reaches the server exactly once.
 pub async fn exchange(
-    connection: Option<SendRequest<Full<Bytes>>>,
+    connection: Option<Connection>,
     target: Target,
     form: Form,
     timeout: Duration,
@@ -206,55 +308,35 @@ pub async fn exchange(
     let sent = Instant::now();
     let mut retried_unsent = false;
     let mut opened = false;
-    let mut connection = connection.filter(|c| !c.is_closed());
-    let work = async {
-        let mut req = request(&target, &form);
-        loop {
-            let mut sender = match connection.take() {
-                Some(s) => s,
-                None => {
-                    opened = true;
-                    open(target.addr).await?
-                }
-            };
-            if sender.ready().await.is_err() {
-                if retried_unsent {
-                    return Err(TransportError {
-                        cause: Cause::Closed,
-                        message: "the connection closed before the request was sent".into(),
-                    });
-                }
-                retried_unsent = true;
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(res) => {
-                    let status = res.status().as_u16();
-                    let body = res
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| TransportError::hyper(&e))?
-                        .to_bytes();
-                    connection = Some(sender);
-                    return Ok(Answer { status, body });
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if !retried_unsent => {
-                        retried_unsent = true;
-                        req = unsent;
-                    }
-                    _ => return Err(TransportError::hyper(e.error())),
-                },
-            }
+    let mut connection = match connection {
+        Some(c) if c.is_closed() => {
+            retried_unsent = true;
+            None
         }
+        c => c,
+    };
+    let request = request_bytes(&target, &form);
+    let work = async {
+        let mut conn = match connection.take() {
+            Some(c) => c,
+            None => {
+                opened = true;
+                open(target.addr).await?
+            }
+        };
+        let answer = conn.send(&request).await?;
+        // A connection the server said it closes is not kept.
+        if !conn.spent {
+            connection = Some(conn);
+        }
+        Ok(answer)
     };
     let result = match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
-        Err(_) => Err(TransportError {
-            cause: Cause::Timeout,
-            message: format!("no whole answer within {} s", timeout.as_secs()),
-        }),
+        Err(_) => Err(TransportError::new(
+            Cause::Timeout,
+            format!("no whole answer within {} s", timeout.as_secs()),
+        )),
     };
     Exchange {
         connection: if result.is_ok() { connection } else { None },
@@ -269,30 +351,17 @@ pub async fn exchange(
 /// A plain GET on a new connection (the `/metrics` scrape), within `timeout`.
 pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answer, TransportError> {
     let work = async {
-        let mut sender = open(target.addr).await?;
-        let mut req = Request::new(Full::new(Bytes::new()));
-        *req.uri_mut() = path.parse().unwrap_or_default();
-        req.headers_mut().insert(HOST, target.host.clone());
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| TransportError::hyper(&e))?;
-        let status = res.status().as_u16();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::hyper(&e))?
-            .to_bytes();
-        Ok(Answer { status, body })
+        let mut conn = open(target.addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", target.host);
+        conn.send(request.as_bytes()).await
     };
     tokio::time::timeout(timeout, work)
         .await
         .unwrap_or_else(|_| {
-            Err(TransportError {
-                cause: Cause::Timeout,
-                message: format!("no whole answer within {} s", timeout.as_secs()),
-            })
+            Err(TransportError::new(
+                Cause::Timeout,
+                format!("no whole answer within {} s", timeout.as_secs()),
+            ))
         })
 }
 
@@ -313,9 +382,16 @@ pub fn target_of(url: &str) -> Result<Target, String> {
         .map_err(|e| format!("{url}: cannot resolve {authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{url}: {authority} resolves to no address"))?;
-    let host = HeaderValue::from_str(authority)
-        .map_err(|_| format!("{url}: {authority} is not a valid Host"))?;
-    Ok(Target { addr, host })
+    if authority
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(format!("{url}: {authority} is not a valid Host"));
+    }
+    Ok(Target {
+        addr,
+        host: Arc::from(authority),
+    })
 }
 
 /// The path (and query) of an endpoint URL.
@@ -348,10 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn chunked_bodies_are_read_whole_or_not_at_all() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
+            Some(b"abcde".to_vec())
+        );
+        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd").unwrap(), None);
+        assert!(dechunk(b"zz\r\n").is_err());
+    }
+
+    #[test]
     fn urls_split_into_target_and_path() {
         let t = target_of("http://127.0.0.1:8080/oauth/token").unwrap();
         assert_eq!(t.addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(t.host, "127.0.0.1:8080");
+        assert_eq!(&*t.host, "127.0.0.1:8080");
         assert_eq!(
             path_of("http://127.0.0.1:8080/oauth/token?x=1"),
             "/oauth/token?x=1"
@@ -389,7 +475,7 @@ mod tests {
         let (addr, accepted) = closing_server();
         let target = target_of(&format!("http://{addr}")).unwrap();
         let form = || Form {
-            path: "/".into(),
+            path: Arc::from("/"),
             body: "x=1".into(),
             authorization: None,
         };
@@ -411,7 +497,7 @@ mod tests {
         drop(l);
         let target = target_of(&format!("http://{addr}")).unwrap();
         let form = Form {
-            path: "/oauth/token".into(),
+            path: Arc::from("/oauth/token"),
             body: "x=1".into(),
             authorization: None,
         };
