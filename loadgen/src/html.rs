@@ -145,6 +145,13 @@ pub fn page(r: &RunData) -> String {
             render::transport_rows(r),
         ),
     );
+    if r.stats.hosts.len() > 1 {
+        page = page.section(section_table(
+            Section::new("Requests by host")
+                .paragraph("Each device issues on one host and spreads its polls over the others (the admin endpoint is listed apart)."),
+            render::host_rows(r),
+        ));
+    }
 
     // Latency over time, per request kind, from the intended send time.
     let mut latency = Section::new("Latency").paragraph(

@@ -76,6 +76,8 @@ pub struct Lane {
     step: u64,
     live: u64,
     pools: Vec<Pool>,
+    /// Per target (the admin endpoint last): requests sent and answered.
+    per_target: Vec<(u64, u64)>,
     max_per_pool: usize,
     inflight: FuturesUnordered<InFlight>,
     /// Decisions made by a non-admin approver's tasks: (device slot, result).
@@ -135,6 +137,7 @@ impl Lane {
             next_id: first,
             step,
             live: 0,
+            per_target: vec![(0, 0); c.targets.len() + 1],
             pools,
             max_per_pool,
             inflight: FuturesUnordered::new(),
@@ -228,6 +231,15 @@ impl Lane {
             }
         }
         self.sample_intervals();
+        let c = &self.fleet.config;
+        for (i, (sent, answered)) in self.per_target.iter().enumerate() {
+            let target = c.targets.get(i).or(c.admin.as_ref().map(|a| &a.target));
+            if let (Some(t), true) = (target, *sent > 0) {
+                let e = self.stats.hosts.entry(t.host.to_string()).or_default();
+                e.0 += sent;
+                e.1 += answered;
+            }
+        }
         self.fleet.add_lane(self.stats);
     }
 
@@ -428,6 +440,9 @@ impl Lane {
         let late_us = x.sent.saturating_duration_since(intended).as_micros() as u64;
         let total_us = x.done.saturating_duration_since(intended).as_micros() as u64;
         let server_us = x.done.saturating_duration_since(x.sent).as_micros() as u64;
+        let t = &mut self.per_target[out.target as usize];
+        t.0 += 1;
+        t.1 += u64::from(x.result.is_ok());
         let k = self.stats.kind(out.kind);
         k.sent += 1;
         k.lateness_us.record(late_us);

@@ -141,6 +141,17 @@ pub fn request_count_rows(r: &RunData) -> Table {
     (h, rows)
 }
 
+/// Requests by host (`--host` may be given several times).
+pub fn host_rows(r: &RunData) -> Table {
+    let rows = r
+        .stats
+        .hosts
+        .iter()
+        .map(|(h, (sent, answered))| vec![h.clone(), fmt_count(*sent), fmt_count(*answered)])
+        .collect();
+    (headers(&["host", "sent", "answered"]), rows)
+}
+
 /// Latency per request, from the intended send time, and its two parts.
 pub fn request_latency_rows(r: &RunData) -> Table {
     let h = headers(&[

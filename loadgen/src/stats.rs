@@ -327,6 +327,9 @@ pub struct RunStats {
     pub max_connection_wait_ms: u64,
     /// Connections opened.
     pub connections_opened: u64,
+    /// Requests by target (`host:port`, as `--host` gave it): sent and answered.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, (u64, u64)>,
 }
 
 impl RunStats {
@@ -386,6 +389,11 @@ impl RunStats {
         self.waited_for_connection += o.waited_for_connection;
         self.max_connection_wait_ms = self.max_connection_wait_ms.max(o.max_connection_wait_ms);
         self.connections_opened += o.connections_opened;
+        for (h, (sent, answered)) in &o.hosts {
+            let mine = self.hosts.entry(h.clone()).or_default();
+            mine.0 += sent;
+            mine.1 += answered;
+        }
     }
 
     pub fn transport_errors(&self) -> u64 {
