@@ -5,10 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One kind of device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// CL-01, CL-02: waits `interval`, adding 5 s per `slow_down`, for every poll.
@@ -86,7 +86,7 @@ impl FromStr for Behaviour {
 }
 
 /// The share of each behaviour in a fleet, in percent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mix(pub Vec<(Behaviour, u32)>);
 
 impl Default for Mix {
@@ -98,6 +98,21 @@ impl Default for Mix {
             (Behaviour::Deaf, 5),
             (Behaviour::Abandoned, 10),
         ])
+    }
+}
+
+impl Mix {
+    /// The behaviour for a roll of 0..100: each behaviour takes its percentage of the
+    /// rolls, in the mix's order.
+    pub fn pick(&self, roll: u32) -> Behaviour {
+        let mut upto = 0;
+        for &(b, pct) in &self.0 {
+            upto += pct;
+            if roll < upto {
+                return b;
+            }
+        }
+        self.0.last().map_or(Behaviour::Compliant, |(b, _)| *b)
     }
 }
 

@@ -1,185 +1,201 @@
-//! A fleet: the shared state every device reports into, and the goose attack that
-//! runs the devices.
+//! A fleet: its configuration, the live counters every lane reports into, the health
+//! sampler, and the goose attack whose users are the lanes.
+//!
+//! goose drives the run: its users (one per lane, all started at once) each run one
+//! transaction, "device fleet lane", that multiplexes a share of the devices
+//! (`lane.rs`). The devices' own hatch rate is goose's `-r` (or `-s`), applied per
+//! device; `-u` is the number of devices.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use deviceflow_conformance::approver::Approver;
-use deviceflow_conformance::client::Client;
-use goose::client::GooseClientBuilder;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
-use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};
 use goose::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::behaviour::{Behaviour, Mix};
-use crate::device::{run_device, DeviceRecord, Outcome, People};
-use crate::timeline::Timeline;
+use crate::behaviour::Mix;
+use crate::device::People;
+use crate::health::{self, HealthSample};
+use crate::lane::Lane;
+use crate::shard::Shard;
+use crate::stats::RunStats;
+use crate::transport::Target;
 
 /// What the operator expects the server to hand out; a mismatch is reported.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Expectations {
     pub expires_in: Option<u64>,
     pub interval: Option<u64>,
 }
 
-/// Shared by every device of a run.
-pub struct Fleet {
-    pub device_authorization_endpoint: String,
-    pub token_endpoint: String,
-    pub client: Client,
-    pub scope: Option<String>,
+/// The admin endpoint of deviceflow-server, when the approver is `admin`: decisions
+/// go out on the fleet's own connections (see README, "Scale").
+#[derive(Debug, Clone)]
+pub struct AdminEndpoint {
+    pub target: Target,
+    pub uri: Arc<str>,
+    pub authorization: Arc<str>,
+    pub user: String,
+}
+
+/// How a fleet runs. Built once, shared by every lane.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// The `--host`s: devices spread their requests over them.
+    pub targets: Vec<Target>,
+    pub issue_path: String,
+    pub token_path: String,
+    /// The same, parsed once.
+    pub issue_uri: Arc<str>,
+    pub token_uri: Arc<str>,
+    /// The device authorization request's body (client and scope), form-encoded.
+    pub issue_body: String,
+    /// `&client_id=…` (or nothing, with Basic), appended to each poll.
+    pub client_params: String,
+    pub client_authorization: Option<Arc<str>>,
     pub approver: Approver,
+    pub admin: Option<AdminEndpoint>,
     pub people: People,
     pub expect: Expectations,
+    pub mix: Mix,
     /// Poll once more after the token, to catch a second token for one code.
     pub verify_single_use: bool,
-    /// A device gives up (outcome unfinished) after this long without a final answer.
+    /// A device gives up (unfinished) after this long without a final answer.
     pub max_flow: Option<Duration>,
-    pub start: Instant,
-    pub timeline: Timeline,
-    devices: Mutex<Vec<Arc<Mutex<DeviceRecord>>>>,
+    /// Devices in the whole run (all shards).
+    pub devices: u64,
+    /// Devices started per second, in the whole run.
+    pub hatch_rate: f64,
+    pub shard: Shard,
+    /// Seeds every device's draws: behaviour, person, jitter.
+    pub seed: u64,
+    pub lanes: usize,
+    /// Connections per target, all lanes together.
+    pub connections: usize,
+    pub request_timeout: Duration,
+    /// With `-t`: each device slot starts a new device when its flow ends, until then.
+    pub run_time: Option<Duration>,
+}
+
+/// The process when the run began.
+#[derive(Debug, Clone, Copy)]
+pub struct Begun {
+    pub at: Instant,
+    pub cpu: Duration,
+    pub rss_mb: Option<f64>,
+}
+
+/// Counters for the progress line and the health samples.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub started: AtomicU64,
+    pub finished: AtomicU64,
+    pub tokens: AtomicU64,
+    pub polls: AtomicU64,
+    pub transport_errors: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+pub struct Fleet {
+    pub config: FleetConfig,
+    /// When the first lane began: time 0 of the schedule, and the CPU time and RSS
+    /// the process had then.
+    begun: OnceLock<Begun>,
+    pub live: Live,
+    next_lane: AtomicUsize,
+    stats: Mutex<RunStats>,
+    pub health: Mutex<Vec<HealthSample>>,
 }
 
 impl Fleet {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        device_authorization_endpoint: String,
-        token_endpoint: String,
-        client: Client,
-        scope: Option<String>,
-        approver: Approver,
-        people: People,
-        expect: Expectations,
-        verify_single_use: bool,
-        horizon: Duration,
-    ) -> Fleet {
+    pub fn new(config: FleetConfig) -> Fleet {
         Fleet {
-            device_authorization_endpoint,
-            token_endpoint,
-            client,
-            scope,
-            approver,
-            people,
-            expect,
-            verify_single_use,
-            max_flow: None,
-            start: Instant::now(),
-            timeline: Timeline::new(horizon.as_secs() as usize + 1),
-            devices: Mutex::new(Vec::new()),
+            config,
+            begun: OnceLock::new(),
+            live: Live::default(),
+            next_lane: AtomicUsize::new(0),
+            stats: Mutex::new(RunStats::default()),
+            health: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn register(&self, record: Arc<Mutex<DeviceRecord>>) {
-        self.devices
+    /// Time 0 of the run, set when the first lane begins.
+    pub fn start(&self) -> Instant {
+        self.begun().at
+    }
+
+    pub fn begun(&self) -> &Begun {
+        self.begun.get_or_init(|| Begun {
+            at: Instant::now(),
+            cpu: health::cpu_time(),
+            rss_mb: crate::results::rss_mb(),
+        })
+    }
+
+    pub fn has_begun(&self) -> bool {
+        self.begun.get().is_some()
+    }
+
+    /// A lane's statistics, added when it ends.
+    pub fn add_lane(&self, stats: RunStats) {
+        self.stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+            .add(&stats, 0);
     }
 
-    /// A copy of every device's record so far.
-    pub fn records(&self) -> Vec<DeviceRecord> {
-        let devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
-        devices
-            .iter()
-            .map(|d| d.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect()
-    }
-
-    /// (started, finished, tokens, slow_downs) so far, for the progress line.
-    fn progress(&self) -> (usize, usize, usize, u64) {
-        let devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
-        let mut finished = 0;
-        let mut tokens = 0;
-        let mut slow = 0;
-        for d in devices.iter() {
-            let r = d.lock().unwrap_or_else(|e| e.into_inner());
-            if r.finished_ms.is_some() {
-                finished += 1;
-            }
-            if r.outcome == Outcome::Token {
-                tokens += 1;
-            }
-            slow += u64::from(r.slow_downs);
-        }
-        (devices.len(), finished, tokens, slow)
+    pub fn stats(&self) -> RunStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-/// Runs `fleet` with goose, behaviours mixed by scenario weight. Without a run time,
-/// each goose user is one device running one flow (`--iterations 1`), and the run ends
-/// when every flow has. With `--run-time`, each goose user is a device slot that starts
-/// a new device whenever its last flow ends, until the time is up (flows cut off are
-/// counted unfinished). One HTTP client and pool is shared by every device. Prints a
-/// progress line every `progress_every` unless zero.
+/// Runs `fleet` with goose and returns when every lane has ended. Prints a progress
+/// line every `progress_every` unless zero.
 pub async fn run(
     fleet: Arc<Fleet>,
-    mix: &Mix,
     goose: GooseConfiguration,
     host: &str,
     progress_every: Duration,
-) -> anyhow::Result<GooseMetrics> {
+) -> anyhow::Result<()> {
     let mut goose = goose;
     if goose.verbose == 0 && goose.quiet == 0 {
-        // A line per device start and stop is noise at thousands of devices; -v brings
-        // it back. (goose sets up its logger before defaults apply, hence here.)
         goose.quiet = 1;
     }
-    let timed = goose.run_time.is_some() || goose.iterations.is_some();
-    let mut attack = GooseAttack::initialize_with_config(goose)?
-        .set_client_builder_without_cookies(
-            GooseClientBuilder::new()
-                .without_cookies()
-                .timeout(Duration::from_secs(30)),
-        )?;
-    for &(behaviour, pct) in &mix.0 {
-        let f = Arc::clone(&fleet);
-        let device: TransactionFunction = Arc::new(move |user| {
-            let f = Arc::clone(&f);
-            Box::pin(async move { run_device(user, f, behaviour).await })
-        });
-        let scenario = Scenario::new(behaviour.as_str())
-            .set_weight(pct as usize)?
-            .register_transaction(Transaction::new(device).set_name("device flow"));
-        attack = attack.register_scenario(scenario);
-    }
-    let mut attack = attack.set_default(GooseDefault::Host, host)?.set_default(
-        GooseDefault::CoordinatedOmissionMitigation,
-        GooseCoordinatedOmissionMitigation::Average,
-    )?;
-    if !timed {
-        // One device flow per goose user.
-        attack = attack.set_default(GooseDefault::Iterations, 1)?;
-    }
-    let ticker = (!progress_every.is_zero()).then(|| {
-        let fleet = Arc::clone(&fleet);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(progress_every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let (started, finished, tokens, slow) = fleet.progress();
-                let s = fleet.start.elapsed().as_secs();
-                let polls: u64 = (s.saturating_sub(progress_every.as_secs())..s)
-                    .map(|sec| crate::timeline::Answer::ALL.iter().map(|a| fleet.timeline.answers_at(sec as usize, *a)).sum::<u64>())
-                    .sum();
-                eprintln!(
-                    "[{s:4} s] devices {started} started, {finished} done, {tokens} tokens; {slow} slow_downs; {:.0} polls/s",
-                    polls as f64 / progress_every.as_secs_f64()
-                );
-            }
+    // goose's per-request tables would only show the lanes' one transaction: the
+    // report has the devices' requests (and `--threshold` is judged on those).
+    goose.no_print_metrics = true;
+    goose.users = Some(fleet.config.lanes);
+    // Every lane at once: the devices have their own hatch rate.
+    goose.increase_rate = Some("10000".to_owned());
+    goose.increase_time = None;
+    goose.run_time = None;
+    goose.iterations = None;
+    let f = Arc::clone(&fleet);
+    let lane: TransactionFunction = Arc::new(move |_user| {
+        let f = Arc::clone(&f);
+        Box::pin(async move {
+            let index = f.next_lane.fetch_add(1, Relaxed) as u64;
+            let lanes = f.config.lanes as u64;
+            Lane::new(f, index, lanes).run().await;
+            Ok(())
         })
     });
-    let metrics = attack.execute().await;
-    if let Some(t) = ticker {
-        t.abort();
-    }
-    metrics.map_err(|e| anyhow::anyhow!("goose: {e:?}"))
-}
-
-/// The behaviours in a mix, in a stable order.
-pub fn behaviours(mix: &Mix) -> Vec<Behaviour> {
-    let mut v: Vec<Behaviour> = mix.0.iter().map(|(b, _)| *b).collect();
-    v.sort();
-    v
+    let scenario = Scenario::new("devices")
+        .register_transaction(Transaction::new(lane).set_name("device fleet lane"));
+    let attack = GooseAttack::initialize_with_config(goose)
+        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, host)
+        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
+        .set_default(GooseDefault::Iterations, 1)
+        .map_err(|e| anyhow::anyhow!("goose: {e}"))?;
+    let sampler = tokio::spawn(health::sample(Arc::clone(&fleet), progress_every));
+    let result = attack.execute().await;
+    sampler.abort();
+    health::sample_once(&fleet, &mut health::CpuClock::default());
+    result
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("goose: {e}"))
 }

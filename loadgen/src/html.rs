@@ -1,14 +1,40 @@
 //! The run's self-contained HTML page: the findings, then charts (inline SVG, no
-//! script, no CDN) and the tables behind them.
+//! script, no CDN) and the tables behind them. Tables are split so none is wider
+//! than a 1280 px window.
 
-use deviceflow_reports::chart::{
-    grouped_bar_chart, histogram, line_chart, stacked_area_chart, Axis, BarSeries, Series,
-};
+use deviceflow_reports::chart::{histogram, line_chart, stacked_area_chart, Axis, Series};
 use deviceflow_reports::html::{table, Page, Section};
 
-use crate::render::{behaviour_rows, findings, request_rows};
+use crate::render::{self, findings};
 use crate::results::RunData;
-use crate::timeline::Answer;
+use crate::stats::{Hdr, Kind};
+use crate::timeline::{Answer, Buckets};
+
+fn section_table(mut s: Section, (h, rows): (Vec<String>, Vec<Vec<String>>)) -> Section {
+    if !rows.is_empty() {
+        s = s.table(table(&h, &rows));
+    }
+    s
+}
+
+/// Bins of an HDR histogram of milliseconds, in seconds: (from, to, count).
+fn bins_s(h: &Hdr) -> Vec<(f64, f64, u64)> {
+    let Some(max) = h.max() else {
+        return Vec::new();
+    };
+    let max_s = max as f64 / 1000.0;
+    let width = 1.0_f64.max((max_s / 20.0).ceil());
+    let n = (max_s / width).floor() as usize + 1;
+    let mut bins: Vec<(f64, f64, u64)> = (0..n)
+        .map(|i| (i as f64 * width, (i + 1) as f64 * width, 0))
+        .collect();
+    for v in h.0.iter_recorded() {
+        let s = v.value_iterated_to() as f64 / 1000.0;
+        let i = ((s / width).floor() as usize).min(n - 1);
+        bins[i].2 += v.count_at_value();
+    }
+    bins
+}
 
 pub fn page(r: &RunData) -> String {
     let s = &r.setup;
@@ -19,12 +45,14 @@ pub fn page(r: &RunData) -> String {
         .collect();
     let mut page = Page::new(format!(
         "Device fleet: {} devices against {}",
-        r.devices, s.device_authorization_endpoint
+        deviceflow_reports::format::fmt_count(r.stats.devices()),
+        s.device_authorization_endpoint
     ))
-    .subtitle("deviceflow-loadgen: simulated RFC 8628 devices, one goose user each")
+    .subtitle("deviceflow-loadgen: simulated RFC 8628 devices, multiplexed on goose users")
     .setup_code("command", s.command.clone())
     .setup("commit", s.commit.clone())
     .setup("CPU", s.cpu.clone())
+    .setup("hosts", s.hosts.join(", "))
     .setup("token endpoint", s.token_endpoint.clone())
     .setup("client", s.client_id.clone())
     .setup("behaviour mix (%)", mix.join(", "))
@@ -39,140 +67,245 @@ pub fn page(r: &RunData) -> String {
             s.approver
         ),
     )
+    .setup(
+        "generator",
+        format!(
+            "{} lanes, up to {} connections per host, seed {}",
+            s.lanes, s.connections, s.seed
+        ),
+    )
     .setup("duration", format!("{:.0} s", r.duration_s));
-    if let Some(rss) = r.loadgen_peak_rss_mb {
-        page = page.setup("load generator peak RSS", format!("{rss:.0} MB"));
+    for sh in &r.shards {
+        page = page.setup(
+            format!("shard {}", sh.shard),
+            format!(
+                "{:.0} s; peak RSS {}; CPU {:.1} s; {}",
+                sh.duration_s,
+                sh.peak_rss_mb.map_or("–".into(), |m| format!("{m:.0} MB")),
+                sh.cpu_s,
+                sh.fd_limit
+            ),
+        );
     }
 
     let mut summary = Section::new("Findings");
     for f in findings(r) {
         summary = summary.paragraph(f);
     }
-    let (h, rows) = behaviour_rows(r);
-    summary = summary.table(table(&h, &rows));
+    summary = section_table(summary, render::outcome_rows(r));
     page = page.section(summary);
 
-    // Polls per second by answer, stacked.
     let time = Axis::new("time since start", "s");
+    let secs = &r.stats.timeline.seconds;
     let series: Vec<Series> = Answer::ALL
         .iter()
         .map(|a| {
             Series::new(
                 a.as_str(),
-                r.timeline
-                    .iter()
-                    .map(|sec| (sec.t as f64, sec.answers[a.as_str()] as f64))
+                secs.iter()
+                    .enumerate()
+                    .map(|(t, sec)| (t as f64, sec.answers[a.index()] as f64))
                     .collect(),
             )
         })
         .filter(|s| s.points.iter().any(|(_, y)| *y > 0.0))
         .collect();
-    let auth = Series::new(
-        "device authorizations",
-        r.timeline
-            .iter()
-            .map(|sec| (sec.t as f64, sec.authorizations as f64))
-            .collect(),
-    );
-    page = page.section(
-        Section::new("Polls and answers over time")
-            .paragraph("Each second's token-endpoint polls, stacked by the server's answer; below, device authorizations per second as the fleet hatched.")
-            .chart(stacked_area_chart("Polls per second by answer", &time, &Axis::new("polls per second", ""), &series))
-            .chart(line_chart("Device authorizations per second", &time, &Axis::new("requests per second", ""), &[auth])),
-    );
-
-    // Latency over time.
-    let p50 = Series::new(
-        "p50",
-        r.timeline
-            .iter()
-            .filter_map(|sec| Some((sec.t as f64, sec.p50_ms?)))
-            .collect(),
-    );
-    let p99 = Series::new(
-        "p99",
-        r.timeline
-            .iter()
-            .filter_map(|sec| Some((sec.t as f64, sec.p99_ms?)))
-            .collect(),
-    );
-    let names: Vec<String> = r.requests.iter().map(|q| q.name.clone()).collect();
-    let per = |f: fn(&crate::results::RequestStats) -> Option<f64>| {
-        r.requests
-            .iter()
-            .map(|q| f(q).unwrap_or(f64::NAN))
-            .collect::<Vec<f64>>()
+    let per_kind = |k: Kind, f: fn(&crate::timeline::KindSecond) -> u64| {
+        secs.iter()
+            .enumerate()
+            .map(|(t, sec)| (t as f64, f(&sec.kinds[k.index()]) as f64))
+            .collect::<Vec<_>>()
     };
-    let (rh, rrows) = request_rows(r);
-    page = page.section(
-        Section::new("Latency")
-            .paragraph(
-                "Per second, from the moment each request was meant to be sent, so a stalled load generator cannot hide a slow server \
-                 (coordinated omission corrected). The table and bars are goose's own figures per request; its CO-corrected p99 is shown where goose back-filled.",
+    let mut rates = vec![Series::new(
+        "device authorizations",
+        per_kind(Kind::Issue, |k| k.answered),
+    )];
+    let errors: Vec<(f64, f64)> = secs
+        .iter()
+        .enumerate()
+        .map(|(t, sec)| {
+            (
+                t as f64,
+                sec.kinds.iter().map(|k| k.transport_errors).sum::<u64>() as f64,
             )
-            .chart(line_chart("Request latency percentiles per second", &time, &Axis::new("latency", "ms"), &[p50, p99]))
-            .chart(grouped_bar_chart(
-                "Latency by request (goose)",
-                &Axis::new("latency", "ms"),
-                &names,
+        })
+        .collect();
+    if errors.iter().any(|(_, y)| *y > 0.0) {
+        rates.push(Series::new("transport errors", errors));
+    }
+    page = page.section(
+        section_table(
+            section_table(
+                Section::new("Polls and answers over time")
+                    .paragraph("Each second's token polls (by intended send time), stacked by the server's answer; below, device authorizations answered per second, and requests that got no answer.")
+                    .chart(stacked_area_chart("Polls per second by answer", &time, &Axis::new("polls per second", ""), &series))
+                    .chart(line_chart("Device authorizations and transport errors per second", &time, &Axis::new("per second", ""), &rates)),
+                render::request_count_rows(r),
+            ),
+            render::transport_rows(r),
+        ),
+    );
+    if r.stats.hosts.len() > 1 {
+        page = page.section(section_table(
+            Section::new("Requests by host")
+                .paragraph("Each device issues on one host and spreads its polls over the others (the admin endpoint is listed apart)."),
+            render::host_rows(r),
+        ));
+    }
+
+    // Latency over time, per request kind, from the intended send time.
+    let mut latency = Section::new("Latency").paragraph(
+        "Per request type and second, from the moment each request was meant to go out (coordinated omission corrected: a stalled generator cannot hide a slow server). \
+         The table splits it into the generator's lateness (intended to sent) and the server's time (sent to answered).",
+    );
+    for k in render::kinds(r) {
+        let q = |p: f64| {
+            Series::new(
+                if p >= 1.0 {
+                    "max".to_owned()
+                } else {
+                    format!("p{:.0}", p * 100.0)
+                },
+                secs.iter()
+                    .enumerate()
+                    .filter_map(|(t, sec)| {
+                        Some((t as f64, sec.kinds[k.index()].latency.quantile_ms(p)?))
+                    })
+                    .collect(),
+            )
+        };
+        let all = [q(0.5), q(0.9), q(0.99), q(1.0)];
+        if all.iter().all(|s| s.points.is_empty()) {
+            continue;
+        }
+        latency = latency.chart(line_chart(
+            &format!("{} latency percentiles per second", k.as_str()),
+            &time,
+            &Axis::new("latency", "ms"),
+            &all,
+        ));
+    }
+    latency = section_table(latency, render::request_latency_rows(r));
+    page = page.section(latency);
+
+    // The generator's health.
+    let health: Vec<&crate::health::HealthSample> =
+        r.shards.iter().flat_map(|s| s.health.iter()).collect();
+    let h = |name: &str, f: fn(&crate::health::HealthSample) -> f64| {
+        Series::new(name, health.iter().map(|x| (x.t, f(x))).collect())
+    };
+    let lateness = Series::new(
+        "lateness p99",
+        secs.iter()
+            .enumerate()
+            .filter_map(|(t, sec)| {
+                let mut b = Buckets::default();
+                for k in &sec.kinds {
+                    b.add(&k.lateness);
+                }
+                Some((t as f64, b.quantile_ms(0.99)?))
+            })
+            .collect(),
+    );
+    page = page.section(
+        Section::new("The generator's health")
+            .paragraph(r.generator_verdict())
+            .chart(line_chart(
+                "Generator CPU (100 % = one core)",
+                &time,
+                &Axis::new("CPU", "%"),
+                &[h("CPU", |x| x.cpu_pct)],
+            ))
+            .chart(line_chart(
+                "Generator lateness per second (intended to sent)",
+                &time,
+                &Axis::new("lateness", "ms"),
+                &[lateness],
+            ))
+            .chart(line_chart(
+                "Open connections and file descriptors",
+                &time,
+                &Axis::new("count", ""),
                 &[
-                    BarSeries::new("p50", per(|q| q.p50_ms)),
-                    BarSeries::new("p90", per(|q| q.p90_ms)),
-                    BarSeries::new("p99", per(|q| q.p99_ms)),
+                    h("connections", |x| x.connections as f64),
+                    h("open fds", |x| x.open_fds as f64),
                 ],
             ))
-            .table(table(&rh, &rrows)),
-    );
-
-    // The interval the server required, by behaviour.
-    let series: Vec<Series> = r
-        .interval_over_time
-        .iter()
-        .filter(|(_, pts)| !pts.is_empty())
-        .map(|(b, pts)| Series::new(*b, pts.clone()))
-        .collect();
-    page = page.section(
-        Section::new("The interval the server enforced")
-            .paragraph(
-                "The interval each device was required to keep (RFC 8628 §3.5: the first interval, plus 5 s per slow_down), \
-                 averaged over the devices of each behaviour still running. Flat lines mean no slow_down; deaf devices climb \
-                 when the server keeps adding 5 s for their early polls.",
-            )
-            .chart(line_chart("Required polling interval by behaviour", &time, &Axis::new("interval", "s"), &series)),
-    );
-
-    // Time to token.
-    page = page.section(
-        Section::new("Time to token after approval")
-            .paragraph("From the moment the person's approval went through to the device's token response.")
-            .chart(histogram(
-                "Time to token after approval",
-                &Axis::new("time to token", "s"),
+            .chart(line_chart(
+                "Devices alive",
+                &time,
                 &Axis::new("devices", ""),
-                &r.time_to_token_histogram,
+                &[h("devices", |x| x.devices_alive as f64)],
             )),
     );
 
-    if !r.violations.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .violations
-            .iter()
-            .map(|v| {
-                vec![
-                    v.device.to_string(),
-                    v.behaviour.as_str().to_owned(),
-                    v.what.clone(),
-                ]
-            })
-            .collect();
+    if let Some(t) = render::reconciliation_rows(r) {
         page = page.section(
-            Section::new(format!(
-                "Violations ({} in all; the first {})",
-                r.violations_total,
-                r.violations.len()
-            ))
-            .table(table(&["device", "behaviour", "what"], &rows)),
+            section_table(
+                Section::new("Reconciliation with the server's /metrics").paragraph(
+                    "The server's counters, scraped before and after the run, beside what the generator counted. Every answer the generator counts is one the server counted, and no failed send is in either.",
+                ),
+                t,
+            ),
         );
+    }
+
+    let series: Vec<Series> = r
+        .stats
+        .intervals
+        .iter()
+        .map(|(b, s)| {
+            Series::new(
+                b.as_str(),
+                s.steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, n))| *n > 0)
+                    .map(|(i, (sum, n))| (i as f64 * 5.0, *sum as f64 / *n as f64))
+                    .collect(),
+            )
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    page = page.section(
+        section_table(
+            Section::new("The interval the server enforced")
+                .paragraph(
+                    "The interval each device was required to keep (RFC 8628 §3.5: the first interval, plus 5 s per slow_down), \
+                     averaged over the devices of each behaviour still polling, every 5 s. Flat lines mean no slow_down.",
+                )
+                .chart(line_chart("Required polling interval by behaviour", &time, &Axis::new("interval", "s"), &series)),
+            render::pacing_rows(r),
+        ),
+    );
+
+    let mut ttt = Hdr::default();
+    for b in r.stats.behaviours.values() {
+        ttt.add(&b.time_to_token_ms);
+    }
+    page = page.section(
+        Section::new("Time to token after approval")
+            .paragraph("From the moment the person's approval went through to the device's token response.")
+            .chart(histogram("Time to token after approval", &Axis::new("time to token", "s"), &Axis::new("devices", ""), &bins_s(&ttt))),
+    );
+
+    let (uh, urows) = render::unexpected_rows(r);
+    if !urows.is_empty() {
+        page = page.section(
+            Section::new("Unexpected answers")
+                .paragraph("Answers a request does not expect (for a poll: anything but the RFC 8628 §3.5 answers and a token), by error code.")
+                .table(table(&uh, &urows)),
+        );
+    }
+    if !r.stats.violations.is_empty() {
+        page = page.section(section_table(
+            Section::new(format!(
+                "Violations ({} in all), by rule",
+                r.stats.violations_total()
+            ))
+            .paragraph("Each rule once per device, with the first exchange that showed it."),
+            render::violation_rows(r),
+        ));
     }
     page.render()
 }

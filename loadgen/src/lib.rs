@@ -1,21 +1,33 @@
-//! deviceflow-loadgen: goose fleets of simulated devices that run the RFC 8628 device
-//! flow against any server, and measure how the server treats them: `slow_down`,
-//! interval growth, expiry, time to token, latency.
+//! deviceflow-loadgen: fleets of simulated devices that run the RFC 8628 device flow
+//! against any server, and measure how the server treats them: `slow_down`, interval
+//! growth, expiry, time to token, latency.
 //!
-//! A device is a goose user running one flow (`device.rs`) as its [`Behaviour`]
-//! dictates; a simulated person decides through the same [`Approver`] the conformance
-//! suite uses. Every device reports into the [`Fleet`]; `results.rs` turns that into
-//! per-behaviour findings and `render.rs` into the report folder.
+//! goose drives a run; its users are lanes (`lane.rs`), each multiplexing a share of
+//! the devices, small state records (`device.rs`) following their [`Behaviour`], over
+//! a lean HTTP/1.1 transport (`transport.rs`). A simulated person decides through the
+//! same [`Approver`] the conformance suite uses. Lanes count into mergeable
+//! statistics (`stats.rs`, `timeline.rs`); `results.rs` holds the run, `render.rs` and
+//! `html.rs` the report, `thresholds.rs` the verdict.
 //!
 //! [`Approver`]: deviceflow_conformance::Approver
 
 pub mod behaviour;
 pub mod device;
 pub mod fleet;
+pub mod health;
 pub mod html;
+pub mod lane;
 pub mod render;
+pub mod resources;
 pub mod results;
+pub mod runner;
+pub mod scrape;
+pub mod shard;
+pub mod stats;
+pub mod thresholds;
 pub mod timeline;
+pub mod transport;
+pub mod wheel;
 
 pub use behaviour::{Behaviour, Mix};
-pub use fleet::{Expectations, Fleet};
+pub use fleet::{Expectations, Fleet, FleetConfig};

@@ -1,25 +1,32 @@
 //! The `deviceflow-loadgen` command: goose's own options (`--host`, `-u` devices,
-//! `-r` increase (hatch) rate, `-t` run time, ...) plus the device-flow ones.
+//! `-r` devices started per second, `-t` run time, ...) plus the device-flow ones;
+//! and `deviceflow-loadgen merge RUN.json…`, which merges shards' runs into one report.
+//!
+//! Exit status: 0 the run is trusted and every threshold passed; 1 a `--threshold`
+//! failed; 2 the run could not be set up; 3 too many requests got no answer
+//! (`--max-transport-errors`): the server was not measured.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Parser;
 use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::http::Http;
-use deviceflow_conformance::{resolve, Approver, Client, TargetSpec};
+use deviceflow_conformance::{resolve, Client, TargetSpec};
 use deviceflow_loadgen::device::People;
-use deviceflow_loadgen::fleet::{self, Expectations, Fleet};
-use deviceflow_loadgen::results::{self, Setup};
-use deviceflow_loadgen::{render, Mix};
+use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
+use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::shard::Shard;
+use deviceflow_loadgen::thresholds::{self, Threshold};
+use deviceflow_loadgen::{render, runner, Mix};
 use goose::config::GooseConfiguration;
 
-/// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628): each
-/// goose user is one device running the flow once, as its behaviour dictates, while a
-/// simulated person approves, denies or never looks. Writes a report folder.
+/// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628):
+/// `-u` devices, started `-r` a second, each running the flow as its behaviour
+/// dictates while a simulated person approves, denies or never looks. Writes a report
+/// folder. `deviceflow-loadgen merge RUN.json…` merges shards' runs.
 #[derive(Parser)]
 #[command(about, disable_version_flag = true)]
 struct Cli {
@@ -76,12 +83,47 @@ struct Cli {
     /// unfinished); bounds runs against servers with long expires_in.
     #[arg(long, help_heading = "Device flow")]
     max_flow: Option<u64>,
+    /// This process runs shard i of n (1-based): the devices i-1, i-1+n, … of the -u.
+    #[arg(long, default_value = "1/1", help_heading = "Scale")]
+    shard: Shard,
+    /// Seeds every device's behaviour, person and jitter (same seed: same fleet).
+    #[arg(long, default_value_t = 1, help_heading = "Scale")]
+    seed: u64,
+    /// Threads of the generator's runtime (1: everything on one thread).
+    #[arg(long, default_value_t = 1, help_heading = "Scale")]
+    threads: usize,
+    /// goose users that multiplex the devices (default: one per thread).
+    #[arg(long, help_heading = "Scale")]
+    lanes: Option<usize>,
+    /// Keep-alive connections per host, all lanes together (devices share them; a
+    /// request waits for a free one when all are busy, and the report says so).
+    #[arg(long, default_value_t = 512, help_heading = "Scale")]
+    connections: usize,
+    /// Seconds a request may take before it counts as a transport error.
+    #[arg(long, default_value_t = 10, help_heading = "Scale")]
+    request_timeout: u64,
+    /// The share of requests (0 to 1) that may get no answer before the run is not
+    /// trusted (exit 3).
+    #[arg(long, default_value_t = 0.01, help_heading = "Report")]
+    max_transport_errors: f64,
     /// Where the report goes (default: reports/loadgen/run-<time>).
     #[arg(long, help_heading = "Report")]
     report_dir: Option<PathBuf>,
     /// Seconds between progress lines (0: none).
     #[arg(long, default_value_t = 5, help_heading = "Report")]
     progress_every: u64,
+}
+
+/// `deviceflow-loadgen merge`: shards' run.json files into one report.
+#[derive(Parser)]
+#[command(name = "deviceflow-loadgen merge")]
+struct MergeCli {
+    /// The shards' run.json files.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Where the merged report goes.
+    #[arg(long, default_value = "reports/loadgen/merged")]
+    report_dir: PathBuf,
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
@@ -102,31 +144,133 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
+/// goose takes one `--host`; the fleet takes several. Every `--host`/`-H` is taken
+/// out here, and the first is handed to goose.
+fn take_hosts(args: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut hosts = Vec::new();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--host" || a == "-H" {
+            if let Some(h) = it.next() {
+                hosts.push(h);
+            }
+        } else if let Some(h) = a.strip_prefix("--host=") {
+            hosts.push(h.to_owned());
+        } else {
+            rest.push(a);
+        }
+    }
+    if let Some(first) = hosts.first() {
+        rest.push("--host".to_owned());
+        rest.push(first.clone());
+    }
+    (hosts, rest)
+}
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("merge") {
+        let cli = MergeCli::parse_from(args[..1].iter().chain(&args[2..]));
+        std::process::exit(match merge(cli) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("deviceflow-loadgen merge: {e:#}");
+                2
+            }
+        });
+    }
+    let (hosts, rest) = take_hosts(args);
+    let cli = Cli::parse_from(rest);
+    // One thread by default: the lanes, the connections and the timers share it, so a
+    // request costs no wake-up of another thread (README, "Scale"). More cores: more
+    // --threads, or more processes with --shard.
+    let built = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("deviceflow-loadgen: cannot start the runtime: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = runtime.block_on(real_main(cli)) {
-        eprintln!("deviceflow-loadgen: {e:#}");
-        std::process::exit(1);
+    match runtime.block_on(real_main(cli, hosts)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("deviceflow-loadgen: {e:#}");
+            std::process::exit(2);
+        }
     }
 }
 
-async fn real_main(cli: Cli) -> anyhow::Result<()> {
-    let Some(host) = cli.goose.host.clone() else {
+/// Judges the thresholds (after the report is written) and the trust bar; prints
+/// the verdicts and returns the exit status.
+fn verdict(run: &RunData, rules: &[Threshold]) -> i32 {
+    let mut code = 0;
+    if !rules.is_empty() {
+        let verdicts: Vec<_> = rules
+            .iter()
+            .map(|t| t.judge(&run.stats, run.duration_s))
+            .collect();
+        println!("\n{}", thresholds::verdict_text(&verdicts));
+        if verdicts.iter().any(|v| !v.passed) {
+            code = 1;
+        }
+    }
+    if let Some(reason) = run.untrusted_reason() {
+        eprintln!("deviceflow-loadgen: run not trusted: {reason}");
+        code = 3;
+    }
+    code
+}
+
+fn merge(cli: MergeCli) -> anyhow::Result<i32> {
+    let mut runs = Vec::new();
+    for p in &cli.runs {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let run: RunData = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a deviceflow-loadgen run ({e})", p.display()))?;
+        runs.push(run);
+    }
+    let merged = RunData::merge(runs).map_err(anyhow::Error::msg)?;
+    render::write(&merged, &cli.report_dir)?;
+    println!("{}", render::terminal(&merged));
+    println!(
+        "report: {}/index.html (and summary.md, run.json)",
+        cli.report_dir.display()
+    );
+    Ok(verdict(&merged, &[]))
+}
+
+async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
+    let Some(host) = hosts.first().cloned() else {
         bail!("give --host (the server's issuer URL, e.g. http://127.0.0.1:8080)");
     };
     if cli.deny_percent + cli.never_percent > 100 {
         bail!("--deny-percent and --never-percent add up to more than 100");
     }
+    if !(0.0..=1.0).contains(&cli.max_transport_errors) {
+        bail!("--max-transport-errors is a fraction from 0 to 1, e.g. 0.01");
+    }
+    // Thresholds are judged on the devices' requests, after the report: goose must
+    // not judge (or abort on) its own metrics, which only see the lanes.
+    let rules: Vec<Threshold> = std::mem::take(&mut cli.goose.threshold)
+        .iter()
+        .map(|t| t.parse())
+        .collect::<Result<_, String>>()
+        .map_err(anyhow::Error::msg)?;
     let client = Client {
         id: cli.client_id.clone(),
         secret: cli.client_secret.clone(),
@@ -152,79 +296,104 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         .approver
         .build(Some(&host))
         .map_err(anyhow::Error::msg)?;
-    let setup = Setup {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        commit: results::git_commit(),
-        cpu: results::cpu_model(),
-        started_at_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        device_authorization_endpoint: target.device_authorization_endpoint.clone(),
-        token_endpoint: target.token_endpoint.clone(),
-        client_id: client.id.clone(),
-        devices: cli.goose.users.unwrap_or(0),
-        mix: cli.mix.0.clone(),
-        people: People {
-            approve_delay_ms: (cli.decide_after.0 * 1000, cli.decide_after.1 * 1000),
-            deny_pct: cli.deny_percent,
-            never_pct: cli.never_percent,
-        },
-        expect: Expectations {
-            expires_in: cli.expect_expires_in,
-            interval: cli.expect_interval,
-        },
-        approver: approver.describe(),
+    let mut config = FleetConfig::new(
+        &hosts,
+        &target.device_authorization_endpoint,
+        &target.token_endpoint,
+        &client,
+        cli.scope.as_deref(),
+        approver,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let devices = cli.goose.users.unwrap_or(1) as u64;
+    config.devices = devices;
+    config.hatch_rate = match (&cli.goose.increase_rate, &cli.goose.increase_time) {
+        (Some(r), _) => r
+            .parse::<f64>()
+            .ok()
+            .filter(|r| *r > 0.0)
+            .with_context(|| format!("-r {r}: give the devices started per second, e.g. 500"))?,
+        (None, Some(s)) => devices as f64 / parse_secs(s)?.max(0.001),
+        (None, None) => 1.0,
     };
-    let report_dir = cli
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("reports/loadgen/run-{}", setup.started_at_unix)));
-    let outcome = run_fleet(cli, target, approver, setup, &host).await?;
-    render::write(&outcome, &report_dir)?;
-    println!("{}", render::terminal(&outcome));
+    config.run_time = cli
+        .goose
+        .run_time
+        .as_deref()
+        .map(parse_secs)
+        .transpose()?
+        .map(Duration::from_secs_f64);
+    config.mix = cli.mix.clone();
+    config.people = People {
+        approve_delay_ms: (cli.decide_after.0 * 1000, cli.decide_after.1 * 1000),
+        deny_pct: cli.deny_percent,
+        never_pct: cli.never_percent,
+    };
+    config.expect = Expectations {
+        expires_in: cli.expect_expires_in,
+        interval: cli.expect_interval,
+    };
+    config.verify_single_use = !cli.no_replay_check;
+    config.max_flow = cli.max_flow.map(Duration::from_secs);
+    config.shard = cli.shard;
+    config.seed = cli.seed;
+    config.lanes = cli.lanes.unwrap_or(cli.threads).max(1);
+    config.connections = cli.connections.max(config.lanes);
+    config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
+    let setup = runner::setup(
+        std::env::args().collect::<Vec<_>>().join(" "),
+        hosts.clone(),
+        &config,
+        &client.id,
+        cli.max_transport_errors,
+    );
+    let report_dir = cli.report_dir.clone().unwrap_or_else(|| {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("reports/loadgen/run-{t}"))
+    });
+    let run = runner::run(
+        config,
+        cli.goose,
+        setup,
+        Duration::from_secs(cli.progress_every),
+    )
+    .await?;
+    render::write(&run, &report_dir)?;
+    println!("{}", render::terminal(&run));
     println!(
         "report: {}/index.html (and summary.md, run.json)",
         report_dir.display()
     );
-    Ok(())
+    Ok(verdict(&run, &rules))
 }
 
-async fn run_fleet(
-    cli: Cli,
-    target: deviceflow_conformance::target::Target,
-    approver: Approver,
-    setup: Setup,
-    host: &str,
-) -> anyhow::Result<results::RunData> {
-    // The timeline holds the run and the longest tail a flow can have after it.
-    let horizon = Duration::from_secs(4 * 3600);
-    let mut fleet = Fleet::new(
-        target.device_authorization_endpoint,
-        target.token_endpoint,
-        target.client,
-        cli.scope.clone(),
-        approver,
-        setup.people.clone(),
-        setup.expect.clone(),
-        !cli.no_replay_check,
-        horizon,
-    );
-    fleet.max_flow = cli.max_flow.map(Duration::from_secs);
-    let fleet = Arc::new(fleet);
-    let metrics = fleet::run(
-        Arc::clone(&fleet),
-        &cli.mix,
-        cli.goose,
-        host,
-        Duration::from_secs(cli.progress_every),
-    )
-    .await?;
-    let duration = fleet.start.elapsed().as_secs_f64();
-    Ok(results::compute(
-        setup,
-        &fleet.records(),
-        &fleet.timeline,
-        &metrics,
-        duration,
-    ))
+/// goose's time syntax: `90`, `90s`, `10m`, `1h30m`.
+fn parse_secs(s: &str) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        match c {
+            '0'..='9' | '.' => num.push(c),
+            'h' | 'm' | 's' => {
+                let n: f64 = num
+                    .parse()
+                    .with_context(|| format!("\"{s}\" is not a time, e.g. 90s or 10m"))?;
+                total += n * match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                num.clear();
+            }
+            _ => bail!("\"{s}\" is not a time, e.g. 90s or 10m"),
+        }
+    }
+    if !num.is_empty() {
+        total += num
+            .parse::<f64>()
+            .with_context(|| format!("\"{s}\" is not a time, e.g. 90s or 10m"))?;
+    }
+    Ok(total)
 }

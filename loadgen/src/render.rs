@@ -1,177 +1,365 @@
 //! The run's report folder: `index.html` (self-contained, inline SVG charts),
-//! `summary.md`, and `run.json` (schema `deviceflow-loadgen/1`); and the terminal summary.
+//! `summary.md`, and `run.json`; the terminal summary; and the tables and findings the
+//! three share.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
+use deviceflow_reports::format::fmt_count;
 
-use crate::results::{RunData, Spread};
+use crate::device::Outcome;
+use crate::results::RunData;
+use crate::scrape;
+use crate::stats::{Hdr, Kind};
+use crate::transport::Cause;
 
-fn ms(v: Option<f64>) -> String {
+pub fn ms(v: Option<f64>) -> String {
     v.map_or("–".to_owned(), |x| {
         if x >= 1000.0 {
-            format!("{:.1} s", x / 1000.0)
+            format!("{:.2} s", x / 1000.0)
+        } else if x >= 10.0 {
+            format!("{x:.0} ms")
         } else {
-            format!("{x:.1} ms")
+            format!("{x:.2} ms")
         }
     })
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or("–".to_owned(), |x| format!("{:.0} %", x * 100.0))
+fn us(h: &Hdr, q: f64) -> String {
+    ms(h.quantile(q).map(|u| u as f64 / 1000.0))
 }
 
-fn spread(s: &Spread) -> String {
-    if s.count == 0 {
-        return "–".to_owned();
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "–".to_owned()
+    } else {
+        format!("{:.0} %", part as f64 * 100.0 / whole as f64)
     }
-    format!("p50 {} · p90 {} · max {}", ms(s.p50), ms(s.p90), ms(s.max))
 }
 
-/// The rows of the per-behaviour table.
-pub fn behaviour_rows(r: &RunData) -> (Vec<String>, Vec<Vec<String>>) {
-    let headers = [
+type Table = (Vec<String>, Vec<Vec<String>>);
+
+fn headers(h: &[&str]) -> Vec<String> {
+    h.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Outcomes per behaviour.
+pub fn outcome_rows(r: &RunData) -> Table {
+    let mut h = vec!["behaviour", "devices"];
+    h.extend(Outcome::ALL.iter().map(|o| o.as_str()));
+    h.push("violations");
+    let rows = r
+        .stats
+        .behaviours
+        .iter()
+        .map(|(b, s)| {
+            let mut row = vec![b.as_str().to_owned(), fmt_count(s.devices)];
+            row.extend(Outcome::ALL.iter().map(|o| fmt_count(s.outcome(*o))));
+            row.push(fmt_count(s.violations));
+            row
+        })
+        .collect();
+    (headers(&h), rows)
+}
+
+/// How the server paced each behaviour.
+pub fn pacing_rows(r: &RunData) -> Table {
+    let h = headers(&[
         "behaviour",
-        "devices",
-        "token",
-        "denied",
-        "expired",
-        "error",
-        "unfinished",
-        "time to token",
         "polls/device (mean)",
         "slow_downs",
         "devices slowed",
         "early polls slowed",
         "max interval",
-        "expiry lateness",
-        "violations",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+        "time to token p50 / p99",
+        "expiry lateness p50 / max",
+    ]);
     let rows = r
+        .stats
         .behaviours
         .iter()
-        .map(|b| {
+        .map(|(b, s)| {
+            let t = |h: &Hdr, q: f64| ms(h.quantile(q).map(|v| v as f64));
             vec![
-                b.behaviour.as_str().to_owned(),
-                b.devices.to_string(),
-                b.outcomes["token"].to_string(),
-                b.outcomes["denied"].to_string(),
-                b.outcomes["expired"].to_string(),
-                b.outcomes["error"].to_string(),
-                b.outcomes["unfinished"].to_string(),
-                spread(&b.time_to_token_ms),
-                b.polls_per_device
-                    .mean
-                    .map_or("–".to_owned(), |m| format!("{m:.1}")),
-                b.slow_downs.to_string(),
-                b.devices_slowed_down.to_string(),
+                b.as_str().to_owned(),
+                s.polls_per_device
+                    .mean()
+                    .map_or("–".into(), |m| format!("{m:.1}")),
+                fmt_count(s.slow_downs),
+                fmt_count(s.devices_slowed_down),
                 format!(
                     "{} of {} ({})",
-                    b.early_polls_slowed,
-                    b.early_polls,
-                    pct(b.early_slowed_share)
+                    fmt_count(s.early_polls_slowed),
+                    fmt_count(s.early_polls),
+                    pct(s.early_polls_slowed, s.early_polls)
                 ),
-                format!("{} s", b.max_required_interval_s),
-                spread(&b.expiry_lateness_ms),
-                b.violations.to_string(),
+                format!("{} s", s.max_required_interval_s),
+                format!(
+                    "{} / {}",
+                    t(&s.time_to_token_ms, 0.5),
+                    t(&s.time_to_token_ms, 0.99)
+                ),
+                format!(
+                    "{} / {}",
+                    t(&s.expiry_lateness_ms, 0.5),
+                    ms(s.expiry_lateness_ms.max().map(|v| v as f64))
+                ),
             ]
         })
         .collect();
-    (headers, rows)
+    (h, rows)
 }
 
-/// The rows of the per-request table (goose's figures).
-pub fn request_rows(r: &RunData) -> (Vec<String>, Vec<Vec<String>>) {
-    let headers = [
+/// Counts per request: every send is counted once, answered or not.
+pub fn request_count_rows(r: &RunData) -> Table {
+    let h = headers(&[
         "request",
-        "count",
-        "ok",
-        "failed",
-        "per second",
-        "mean",
+        "sent",
+        "answered",
+        "no answer (transport)",
+        "unexpected errors",
+        "resent unsent",
+        "answered/s",
+    ]);
+    let rows = r
+        .stats
+        .kinds
+        .iter()
+        .map(|(k, s)| {
+            vec![
+                k.as_str().to_owned(),
+                fmt_count(s.sent),
+                fmt_count(s.answered),
+                fmt_count(s.transport_errors()),
+                fmt_count(s.unexpected.values().sum()),
+                fmt_count(s.retried_unsent),
+                format!("{:.1}", s.answered as f64 / r.duration_s.max(1e-3)),
+            ]
+        })
+        .collect();
+    (h, rows)
+}
+
+/// Requests by host (`--host` may be given several times).
+pub fn host_rows(r: &RunData) -> Table {
+    let rows = r
+        .stats
+        .hosts
+        .iter()
+        .map(|(h, (sent, answered))| vec![h.clone(), fmt_count(*sent), fmt_count(*answered)])
+        .collect();
+    (headers(&["host", "sent", "answered"]), rows)
+}
+
+/// Latency per request, from the intended send time, and its two parts.
+pub fn request_latency_rows(r: &RunData) -> Table {
+    let h = headers(&[
+        "request",
         "p50",
         "p90",
         "p99",
         "max",
-        "p99 (CO corrected)",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+        "generator lateness p99",
+        "server p99",
+    ]);
     let rows = r
-        .requests
+        .stats
+        .kinds
         .iter()
-        .map(|q| {
+        .map(|(k, s)| {
             vec![
-                q.name.clone(),
-                q.count.to_string(),
-                q.success.to_string(),
-                q.fail.to_string(),
-                format!("{:.1}", q.per_second),
-                ms(Some(q.mean_ms)),
-                ms(q.p50_ms),
-                ms(q.p90_ms),
-                ms(q.p99_ms),
-                ms(Some(q.max_ms)),
-                ms(q.co_p99_ms),
+                k.as_str().to_owned(),
+                us(&s.latency_us, 0.5),
+                us(&s.latency_us, 0.9),
+                us(&s.latency_us, 0.99),
+                ms(s.latency_us.max().map(|u| u as f64 / 1000.0)),
+                us(&s.lateness_us, 0.99),
+                us(&s.server_us, 0.99),
             ]
         })
         .collect();
-    (headers, rows)
+    (h, rows)
 }
 
-/// The findings, as sentences.
+/// Transport errors by cause and request, with the first message of each cause.
+pub fn transport_rows(r: &RunData) -> Table {
+    let mut h = vec!["cause"];
+    h.extend(r.stats.kinds.keys().map(|k| k.as_str()));
+    h.push("first seen");
+    let rows = Cause::ALL
+        .iter()
+        .filter(|c| r.stats.kinds.values().any(|k| k.transport[c.index()] > 0))
+        .map(|c| {
+            let mut row = vec![c.as_str().to_owned()];
+            row.extend(
+                r.stats
+                    .kinds
+                    .values()
+                    .map(|k| fmt_count(k.transport[c.index()])),
+            );
+            row.push(
+                r.stats
+                    .transport_examples
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            row
+        })
+        .collect();
+    (headers(&h), rows)
+}
+
+/// Unexpected answers (errors a request does not expect), by request and error.
+pub fn unexpected_rows(r: &RunData) -> Table {
+    let rows = r
+        .stats
+        .kinds
+        .iter()
+        .flat_map(|(k, s)| {
+            s.unexpected
+                .iter()
+                .map(move |(e, n)| vec![k.as_str().to_owned(), e.clone(), fmt_count(*n)])
+        })
+        .collect();
+    (headers(&["request", "answer", "count"]), rows)
+}
+
+/// The server's /metrics beside the generator's counts.
+pub fn reconciliation_rows(r: &RunData) -> Option<Table> {
+    let w = r.metrics.as_ref()?;
+    let rows: Vec<Vec<String>> = scrape::reconcile(w, &r.stats)
+        .into_iter()
+        .map(|row| {
+            vec![
+                row.what.clone(),
+                format!("`{}`", row.series),
+                fmt_count(row.server),
+                fmt_count(row.generator),
+                if row.matches() {
+                    "✓".into()
+                } else {
+                    format!("✗ ({:+})", row.generator as i64 - row.server as i64)
+                },
+            ]
+        })
+        .collect();
+    Some((
+        headers(&["count", "server series", "server Δ", "generator", "match"]),
+        rows,
+    ))
+}
+
+/// Violations by rule, with one example exchange each.
+pub fn violation_rows(r: &RunData) -> Table {
+    let rows = r
+        .stats
+        .violations
+        .iter()
+        .map(|(rule, v)| {
+            let ex = v.example.as_ref().map_or(String::new(), |e| {
+                format!(
+                    "device {} ({}), {:.1} s into the run: {} → HTTP {} {} ({})",
+                    e.device,
+                    e.behaviour.as_str(),
+                    e.at_ms as f64 / 1000.0,
+                    e.request,
+                    e.status,
+                    e.body,
+                    e.why
+                )
+            });
+            vec![rule.describe().to_owned(), fmt_count(v.count), ex]
+        })
+        .collect();
+    (headers(&["rule", "devices", "example exchange"]), rows)
+}
+
+/// The findings, as sentences: the trust verdict first.
 pub fn findings(r: &RunData) -> Vec<String> {
+    let s = &r.stats;
     let mut out = Vec::new();
+    if let Some(reason) = r.untrusted_reason() {
+        out.push(format!("NOT TRUSTED: {reason}."));
+    }
     out.push(format!(
-        "{} devices in {:.0} s: {} tokens, {} denied, {} expired, {} errors, {} unfinished.",
-        r.devices,
+        "{} devices in {:.0} s: {} tokens, {} denied, {} expired, {} errors, {} unreached, {} unfinished.",
+        fmt_count(s.devices()),
         r.duration_s,
-        r.outcomes["token"],
-        r.outcomes["denied"],
-        r.outcomes["expired"],
-        r.outcomes["error"],
-        r.outcomes["unfinished"]
+        fmt_count(s.outcome(Outcome::Token)),
+        fmt_count(s.outcome(Outcome::Denied)),
+        fmt_count(s.outcome(Outcome::Expired)),
+        fmt_count(s.outcome(Outcome::Error)),
+        fmt_count(s.outcome(Outcome::Unreached)),
+        fmt_count(s.outcome(Outcome::Unfinished)),
     ));
-    out.push(if r.compliant_slow_downs == 0 {
+    let (sent, failed) = r.transport();
+    out.push(format!(
+        "{} requests sent, {} answered, {} got no answer (transport errors are the generator's failures to reach the server: never counted as polls or violations).",
+        fmt_count(sent),
+        fmt_count(sent - failed),
+        fmt_count(failed)
+    ));
+    let compliant: u64 = s
+        .behaviours
+        .iter()
+        .filter(|(b, _)| b.is_compliant())
+        .map(|(_, b)| b.slow_downs)
+        .sum();
+    out.push(if compliant == 0 {
         "Compliant devices were never answered slow_down (checklist PL-02).".to_owned()
     } else {
-        format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", r.compliant_slow_downs)
+        format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", fmt_count(compliant))
     });
-    for b in &r.behaviours {
-        if b.early_polls > 0 {
+    for (b, x) in &s.behaviours {
+        if x.early_polls > 0 {
             out.push(format!(
                 "{} devices sent {} early polls; {} of them ({}) were answered slow_down.",
-                b.behaviour.as_str(),
-                b.early_polls,
-                b.early_polls_slowed,
-                pct(b.early_slowed_share)
+                b.as_str(),
+                fmt_count(x.early_polls),
+                fmt_count(x.early_polls_slowed),
+                pct(x.early_polls_slowed, x.early_polls)
             ));
         }
     }
-    if let Some(b) = r.behaviours.iter().find(|b| b.expiry_lateness_ms.count > 0) {
+    let decision_errors: u64 = s.behaviours.values().map(|b| b.decision_errors).sum();
+    if decision_errors > 0 {
         out.push(format!(
-            "First expired_token after issued + expires_in ({}): {}.",
-            b.behaviour.as_str(),
-            spread(&b.expiry_lateness_ms)
+            "{} decisions could not be carried out by the approver; the first: {}.",
+            fmt_count(decision_errors),
+            s.decision_errors.first().map_or("", String::as_str)
         ));
     }
-    let people: usize = r.behaviours.iter().map(|b| b.decision_errors).sum();
-    if people > 0 {
-        out.push(format!(
-            "{people} decisions could not be carried out by the approver; the first: {}.",
-            r.decision_errors.first().map_or("", |v| v.what.as_str())
-        ));
-    }
-    out.push(if r.violations_total == 0 {
-        "No violations: no token after expiry or denial, no second token for a code, no pending after a denial.".to_owned()
+    let v = s.violations_total();
+    out.push(if v == 0 {
+        "No violations: no token after expiry or denial, no second token for a code, no pending after expiry or a denial.".to_owned()
     } else {
-        format!("{} violations; the first: {}.", r.violations_total, r.violations.first().map_or("", |v| v.what.as_str()))
+        format!(
+            "{} violations of RFC 8628 by the server, in {} rules (below, each with an example exchange).",
+            fmt_count(v),
+            s.violations.len()
+        )
     });
-    if let Some(rss) = r.loadgen_peak_rss_mb {
-        out.push(format!("The load generator peaked at {rss:.0} MB RSS."));
+    out.push(r.generator_verdict());
+    if let Some(rows) = r.metrics.as_ref().map(|w| scrape::reconcile(w, s)) {
+        let off = rows.iter().filter(|x| !x.matches()).count();
+        out.push(if off == 0 {
+            format!("All {} counts match the server's /metrics.", rows.len())
+        } else {
+            format!(
+                "{off} of {} counts differ from the server's /metrics (table below).",
+                rows.len()
+            )
+        });
+    }
+    let rss: f64 = r.shards.iter().filter_map(|s| s.peak_rss_mb).sum();
+    if rss > 0.0 {
+        out.push(format!(
+            "The generator peaked at {rss:.0} MB RSS ({} bytes per device above its RSS at start) and used {} of CPU per request.",
+            r.bytes_per_device().map_or("–".into(), |b| format!("{b:.0}")),
+            r.cpu_us_per_request().map_or("–".into(), |u| format!("{u:.1} µs"))
+        ));
     }
     out
 }
@@ -181,10 +369,15 @@ pub fn terminal(r: &RunData) -> String {
     for f in findings(r) {
         let _ = writeln!(out, "- {f}");
     }
-    let (h, rows) = behaviour_rows(r);
-    let _ = writeln!(out, "\n{}", h[..7].join(" | "));
+    let (h, rows) = outcome_rows(r);
+    let _ = writeln!(out, "\n{}", h.join(" | "));
     for row in rows {
-        let _ = writeln!(out, "{}", row[..7].join(" | "));
+        let _ = writeln!(out, "{}", row.join(" | "));
+    }
+    let (h, rows) = request_latency_rows(r);
+    let _ = writeln!(out, "\n{}", h.join(" | "));
+    for row in rows {
+        let _ = writeln!(out, "{}", row.join(" | "));
     }
     out
 }
@@ -199,37 +392,47 @@ pub fn markdown(r: &RunData) -> String {
     );
     let _ = writeln!(out, "- command: `{}`", r.setup.command);
     let _ = writeln!(out, "- commit: {}; CPU: {}", r.setup.commit, r.setup.cpu);
-    let _ = writeln!(out, "- approver: {}\n", r.setup.approver);
-    let _ = writeln!(out, "## Findings\n");
+    let _ = writeln!(out, "- approver: {}", r.setup.approver);
+    for s in &r.shards {
+        let _ = writeln!(out, "- shard {}: {}", s.shard, s.fd_limit);
+    }
+    let _ = writeln!(out, "\n## Findings\n");
     for f in findings(r) {
         let _ = writeln!(out, "- {f}");
     }
-    let (h, rows) = behaviour_rows(r);
-    let _ = writeln!(out, "\n## By behaviour\n\n{}", table(&h, &rows));
-    let (h, rows) = request_rows(r);
-    let _ = writeln!(out, "\n## Requests (goose)\n\n{}", table(&h, &rows));
-    if !r.violations.is_empty() {
-        let _ = writeln!(out, "\n## Violations (first {})\n", r.violations.len());
-        for v in &r.violations {
-            let _ = writeln!(
-                out,
-                "- device {} ({}): {}",
-                v.device,
-                v.behaviour.as_str(),
-                v.what
-            );
+    let mut section = |title: &str, (h, rows): Table| {
+        if !rows.is_empty() {
+            let _ = writeln!(out, "\n## {title}\n\n{}", table(&h, &rows));
         }
+    };
+    section("Outcomes by behaviour", outcome_rows(r));
+    section("Pacing by behaviour", pacing_rows(r));
+    section("Requests", request_count_rows(r));
+    section(
+        "Latency from the intended send time",
+        request_latency_rows(r),
+    );
+    section("Transport errors by cause", transport_rows(r));
+    section("Unexpected answers", unexpected_rows(r));
+    if let Some(t) = reconciliation_rows(r) {
+        section("Reconciliation with the server's /metrics", t);
     }
+    section("Violations by rule", violation_rows(r));
     out
 }
 
 /// Writes `index.html`, `summary.md` and `run.json` into `dir`.
 pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = serde_json::to_string_pretty(r).context("encoding run.json")?;
+    let json = serde_json::to_string(r).context("encoding run.json")?;
     std::fs::write(dir.join("run.json"), json)
         .with_context(|| format!("writing {}", dir.display()))?;
     std::fs::write(dir.join("summary.md"), markdown(r))?;
     std::fs::write(dir.join("index.html"), crate::html::page(r))?;
     Ok(())
+}
+
+/// Request kinds present, in order.
+pub fn kinds(r: &RunData) -> Vec<Kind> {
+    r.stats.kinds.keys().copied().collect()
 }

@@ -1,13 +1,14 @@
-//! What happened each second of a run: polls by answer, and request latency, kept in
-//! fixed arrays of atomics so thousands of devices can record without a lock.
+//! What happened each second of a run, per request kind: answers, transport errors,
+//! latency from the intended send time, and the generator's own lateness. Plain
+//! counters and fixed log-bucket histograms, so two timelines (two lanes, two shards)
+//! add up exactly.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
+use crate::stats::Kind;
 
 /// The answers a poll can get, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     Pending,
@@ -15,7 +16,7 @@ pub enum Answer {
     Token,
     Denied,
     Expired,
-    /// Any other error, a non-JSON answer or no answer.
+    /// Any other error, or an answer that is not an RFC 6749 JSON object.
     Error,
 }
 
@@ -39,10 +40,14 @@ impl Answer {
             Answer::Error => "error",
         }
     }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// Latency buckets: powers of 2^(1/4) from 64 µs, about 19 % wide, to ~ 60 s.
-const BUCKETS: usize = 80;
+pub const BUCKETS: usize = 80;
 
 fn bucket_of(us: u64) -> usize {
     if us <= 64 {
@@ -57,26 +62,30 @@ pub fn bucket_upper_us(b: usize) -> f64 {
     64.0 * 2f64.powf(b as f64 / 4.0)
 }
 
-/// A lock-free latency histogram.
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS],
-}
+/// A small latency histogram (80 log buckets): cheap enough for one per second per
+/// request kind, and exact to merge. Serialized sparse, as `[bucket, count]` pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets(pub [u64; BUCKETS]);
 
-impl Default for Histogram {
-    fn default() -> Histogram {
-        Histogram {
-            counts: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
+impl Default for Buckets {
+    fn default() -> Buckets {
+        Buckets([0; BUCKETS])
     }
 }
 
-impl Histogram {
-    pub fn record(&self, d: Duration) {
-        self.counts[bucket_of(d.as_micros() as u64)].fetch_add(1, Relaxed);
+impl Buckets {
+    pub fn record_us(&mut self, us: u64) {
+        self.0[bucket_of(us)] += 1;
     }
 
     pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+        self.0.iter().sum()
+    }
+
+    pub fn add(&mut self, other: &Buckets) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
     }
 
     /// The `q` quantile (0..=1) in milliseconds, as the upper bound of its bucket;
@@ -88,8 +97,8 @@ impl Histogram {
         }
         let rank = ((q * total as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (b, c) in self.counts.iter().enumerate() {
-            seen += c.load(Relaxed);
+        for (b, c) in self.0.iter().enumerate() {
+            seen += c;
             if seen >= rank {
                 return Some(bucket_upper_us(b) / 1000.0);
             }
@@ -98,62 +107,125 @@ impl Histogram {
     }
 }
 
-/// Per-second counters for a run of at most `seconds` seconds (later events land in
-/// the last second).
+impl Serialize for Buckets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sparse: Vec<(usize, u64)> = self
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(b, c)| (b, *c))
+            .collect();
+        sparse.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Buckets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Buckets, D::Error> {
+        let sparse: Vec<(usize, u64)> = Vec::deserialize(d)?;
+        let mut b = Buckets::default();
+        for (i, c) in sparse {
+            if i >= BUCKETS {
+                return Err(serde::de::Error::custom(format!(
+                    "latency bucket {i} is past the last ({BUCKETS})"
+                )));
+            }
+            b.0[i] += c;
+        }
+        Ok(b)
+    }
+}
+
+/// One request kind in one second.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindSecond {
+    /// Requests meant to go out this second that got an answer.
+    pub answered: u64,
+    pub transport_errors: u64,
+    /// From the intended send time to the whole answer.
+    pub latency: Buckets,
+    /// From the intended send time to the moment the request went out: the
+    /// generator's own delay (timers, a wait for a connection).
+    pub lateness: Buckets,
+}
+
+impl KindSecond {
+    fn add(&mut self, o: &KindSecond) {
+        self.answered += o.answered;
+        self.transport_errors += o.transport_errors;
+        self.latency.add(&o.latency);
+        self.lateness.add(&o.lateness);
+    }
+}
+
+/// One second of the run (by intended send time).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Second {
+    /// Token polls by answer (replay checks excluded), indexed as [`Answer::ALL`].
+    pub answers: [u64; 6],
+    /// Per request kind, indexed as [`Kind::ALL`].
+    pub kinds: [KindSecond; 4],
+}
+
+impl Second {
+    fn add(&mut self, o: &Second) {
+        for (a, b) in self.answers.iter_mut().zip(o.answers.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.kinds.iter_mut().zip(o.kinds.iter()) {
+            a.add(b);
+        }
+    }
+}
+
+/// Seconds since the run started, grown as needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
-    answers: Vec<[AtomicU64; 6]>,
-    authorizations: Vec<AtomicU64>,
-    latency: Vec<Histogram>,
+    pub seconds: Vec<Second>,
 }
 
 impl Timeline {
-    pub fn new(seconds: usize) -> Timeline {
-        let n = seconds.max(1);
-        Timeline {
-            answers: (0..n)
-                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
-                .collect(),
-            authorizations: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            latency: (0..n).map(|_| Histogram::default()).collect(),
+    pub fn at(&mut self, ms: u32) -> &mut Second {
+        let s = (ms / 1000) as usize;
+        if self.seconds.len() <= s {
+            self.seconds.resize_with(s + 1, Second::default);
         }
+        &mut self.seconds[s]
     }
 
-    fn slot(&self, at: Duration) -> usize {
-        (at.as_secs() as usize).min(self.answers.len() - 1)
+    /// A request of `kind` meant for `intended_ms`: answered or not, when it went out
+    /// and when it ended (µs after intended).
+    pub fn request(
+        &mut self,
+        kind: Kind,
+        intended_ms: u32,
+        answered: bool,
+        late_us: u64,
+        total_us: u64,
+    ) {
+        let k = &mut self.at(intended_ms).kinds[kind.index()];
+        if answered {
+            k.answered += 1;
+            k.latency.record_us(total_us);
+        } else {
+            k.transport_errors += 1;
+        }
+        k.lateness.record_us(late_us);
     }
 
-    pub fn poll(&self, at: Duration, answer: Answer, latency: Duration) {
-        let s = self.slot(at);
-        let i = Answer::ALL.iter().position(|a| *a == answer).unwrap_or(5);
-        self.answers[s][i].fetch_add(1, Relaxed);
-        self.latency[s].record(latency);
+    pub fn poll_answer(&mut self, intended_ms: u32, answer: Answer) {
+        self.at(intended_ms).answers[answer.index()] += 1;
     }
 
-    pub fn authorization(&self, at: Duration, latency: Duration) {
-        let s = self.slot(at);
-        self.authorizations[s].fetch_add(1, Relaxed);
-        self.latency[s].record(latency);
-    }
-
-    /// Seconds up to the last one with any activity.
-    pub fn seconds_used(&self) -> usize {
-        (0..self.answers.len())
-            .rev()
-            .find(|&s| self.latency[s].count() > 0)
-            .map_or(0, |s| s + 1)
-    }
-
-    pub fn answers_at(&self, s: usize, answer: Answer) -> u64 {
-        let i = Answer::ALL.iter().position(|a| *a == answer).unwrap_or(5);
-        self.answers[s][i].load(Relaxed)
-    }
-
-    pub fn authorizations_at(&self, s: usize) -> u64 {
-        self.authorizations[s].load(Relaxed)
-    }
-
-    pub fn latency_at(&self, s: usize) -> &Histogram {
-        &self.latency[s]
+    /// Adds `other`, whose second 0 is `offset` seconds into this one.
+    pub fn add(&mut self, other: &Timeline, offset: usize) {
+        if self.seconds.len() < other.seconds.len() + offset {
+            self.seconds
+                .resize_with(other.seconds.len() + offset, Second::default);
+        }
+        for (i, s) in other.seconds.iter().enumerate() {
+            self.seconds[i + offset].add(s);
+        }
     }
 }
 
@@ -163,42 +235,33 @@ mod tests {
 
     #[test]
     fn quantiles_land_in_the_right_bucket() {
-        let h = Histogram::default();
+        let mut h = Buckets::default();
         for ms in 1..=100 {
-            h.record(Duration::from_millis(ms));
+            h.record_us(ms * 1000);
         }
         let p50 = h.quantile_ms(0.5).unwrap();
         let p99 = h.quantile_ms(0.99).unwrap();
         assert!((50.0..=60.0).contains(&p50), "{p50}");
         assert!((99.0..=120.0).contains(&p99), "{p99}");
-        assert!(Histogram::default().quantile_ms(0.5).is_none());
+        assert!(Buckets::default().quantile_ms(0.5).is_none());
     }
 
     #[test]
-    fn events_are_counted_per_second() {
-        let t = Timeline::new(10);
-        t.poll(
-            Duration::from_millis(1500),
-            Answer::Pending,
-            Duration::from_millis(1),
-        );
-        t.poll(
-            Duration::from_millis(1900),
-            Answer::SlowDown,
-            Duration::from_millis(1),
-        );
-        t.poll(
-            Duration::from_secs(99),
-            Answer::Token,
-            Duration::from_millis(1),
-        );
-        assert_eq!(t.answers_at(1, Answer::Pending), 1);
-        assert_eq!(t.answers_at(1, Answer::SlowDown), 1);
-        assert_eq!(
-            t.answers_at(9, Answer::Token),
-            1,
-            "late events land in the last second"
-        );
-        assert_eq!(t.seconds_used(), 10);
+    fn timelines_add_up_exactly_with_an_offset() {
+        let mut a = Timeline::default();
+        a.request(Kind::Poll, 1500, true, 10, 900);
+        a.poll_answer(1500, Answer::Pending);
+        let mut b = Timeline::default();
+        b.request(Kind::Poll, 200, false, 5, 0);
+        b.poll_answer(200, Answer::SlowDown);
+        let json = serde_json::to_string(&b).unwrap();
+        let b: Timeline = serde_json::from_str(&json).unwrap();
+        a.add(&b, 1);
+        let s = &a.seconds[1];
+        assert_eq!(s.answers[Answer::Pending.index()], 1);
+        assert_eq!(s.answers[Answer::SlowDown.index()], 1);
+        assert_eq!(s.kinds[Kind::Poll.index()].answered, 1);
+        assert_eq!(s.kinds[Kind::Poll.index()].transport_errors, 1);
+        assert_eq!(s.kinds[Kind::Poll.index()].lateness.count(), 2);
     }
 }

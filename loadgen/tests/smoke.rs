@@ -1,108 +1,75 @@
 //! A smoke run: a small fleet of every behaviour, for a few seconds, against our
 //! server on loopback, through goose, with the admin endpoint playing the people.
-//! Checks what the fleet measured, not only that it ran.
+//! Checks what the fleet measured, not only that it ran, and that every count
+//! matches the server's own /metrics.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use deviceflow_conformance::{Approver, Client};
-use deviceflow_loadgen::device::People;
-use deviceflow_loadgen::fleet::{self, Expectations, Fleet};
-use deviceflow_loadgen::results::{self, Setup};
-use deviceflow_loadgen::{render, Behaviour, Mix};
-use deviceflow_server::{App, Clock, FileConfig, Settings};
+use deviceflow_loadgen::device::{Outcome, People};
+use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
+use deviceflow_loadgen::stats::Kind;
+use deviceflow_loadgen::{render, runner, Behaviour, Mix};
 use goose::config::GooseConfiguration;
 
-const ADMIN: &str = "loadgen-smoke-admin-token";
+use common::{report_dir, Server, ADMIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_fleet_of_every_behaviour_runs_and_is_measured() {
-    let config = format!(
-        "[device]\nexpires_in = 8\ninterval = 1\npoll_tolerance_ms = 200\n[admin]\ntoken = \"{ADMIN}\"\n[[clients]]\nclient_id = \"tv\"\n[[users]]\nusername = \"alice\"\n"
-    );
-    let settings = Settings::from_file(FileConfig::parse(&config, "smoke").unwrap()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::new(App::new(settings, base.clone(), Clock::System));
-    tokio::spawn(deviceflow_server::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-
-    let mix: Mix = "compliant=40,jittery=20,eager=15,deaf=15,abandoned=10"
-        .parse()
+async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_metrics() {
+    let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
+    let base = server.base.clone();
+    let mut config = FleetConfig::new(
+        std::slice::from_ref(&base),
+        &format!("{base}/oauth/device_authorization"),
+        &format!("{base}/oauth/token"),
+        &Client::public("tv"),
+        None,
+        Approver::admin(format!("{base}/admin/decisions"), ADMIN, "alice"),
+    )
+    .unwrap();
+    config.devices = 40;
+    config.hatch_rate = 40.0;
+    config.mix = "compliant=40,jittery=20,eager=15,deaf=15,abandoned=10"
+        .parse::<Mix>()
         .unwrap();
-    let people = People {
+    config.people = People {
         approve_delay_ms: (1500, 2500),
         deny_pct: 0,
         never_pct: 0,
     };
-    let fleet = Arc::new(Fleet::new(
-        format!("{base}/oauth/device_authorization"),
-        format!("{base}/oauth/token"),
-        Client::public("tv"),
-        None,
-        Approver::admin(format!("{base}/admin/decisions"), ADMIN, "alice"),
-        people.clone(),
-        Expectations {
-            expires_in: Some(8),
-            interval: Some(1),
-        },
-        true,
-        Duration::from_secs(120),
-    ));
-    let mut goose = GooseConfiguration::default();
-    goose.users = Some(40);
-    goose.increase_rate = Some("40".into());
-    goose.quiet = 1;
-    goose.no_print_metrics = true;
-    let metrics = fleet::run(Arc::clone(&fleet), &mix, goose, &base, Duration::ZERO)
+    config.expect = Expectations {
+        expires_in: Some(8),
+        interval: Some(1),
+    };
+    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
+    let run = runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
         .await
         .unwrap();
-    let setup = Setup {
-        command: "smoke test".into(),
-        commit: "test".into(),
-        cpu: "test".into(),
-        started_at_unix: 0,
-        device_authorization_endpoint: fleet.device_authorization_endpoint.clone(),
-        token_endpoint: fleet.token_endpoint.clone(),
-        client_id: "tv".into(),
-        devices: 40,
-        mix: mix.0.clone(),
-        people,
-        expect: Expectations::default(),
-        approver: "admin".into(),
-    };
-    let run = results::compute(
-        setup,
-        &fleet.records(),
-        &fleet.timeline,
-        &metrics,
-        fleet.start.elapsed().as_secs_f64(),
-    );
+    let s = &run.stats;
 
-    assert_eq!(run.devices, 40);
-    assert_eq!(run.outcomes["unfinished"], 0, "{:#?}", run.outcomes);
-    assert_eq!(run.outcomes["error"], 0, "{:#?}", run.behaviours);
-    assert_eq!(run.violations_total, 0, "{:#?}", run.violations);
+    assert_eq!(s.devices(), 40);
+    assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
+    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
+    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
+    assert_eq!(s.transport_errors(), 0);
+    assert!(run.untrusted_reason().is_none());
+    let by = |b: Behaviour| &s.behaviours[&b];
     // Our server never slows down a compliant device (checklist PL-02).
-    assert_eq!(run.compliant_slow_downs, 0);
-    let by = |b: Behaviour| run.behaviours.iter().find(|r| r.behaviour == b).unwrap();
+    assert_eq!(by(Behaviour::Compliant).slow_downs, 0);
     // Nobody approves abandoned devices: each runs to expired_token, on time.
     let abandoned = by(Behaviour::Abandoned);
-    assert_eq!(abandoned.outcomes["expired"], abandoned.devices);
-    let lateness = abandoned.expiry_lateness_ms.max.unwrap();
+    assert_eq!(abandoned.outcome(Outcome::Expired), abandoned.devices);
+    let lateness = abandoned.expiry_lateness_ms.max().unwrap();
     assert!(
-        (0.0..=2500.0).contains(&lateness),
+        lateness <= 2500,
         "expired_token {lateness} ms after expires_in"
     );
     // Approved devices get their token, soon after the approval.
-    assert_eq!(
-        by(Behaviour::Compliant).outcomes["token"],
-        by(Behaviour::Compliant).devices
-    );
-    assert!(by(Behaviour::Compliant).time_to_token_ms.max.unwrap() <= 2500.0);
+    let compliant = by(Behaviour::Compliant);
+    assert_eq!(compliant.outcome(Outcome::Token), compliant.devices);
+    assert!(compliant.time_to_token_ms.max().unwrap() <= 2500);
     // Eager devices poll early and are slowed down; deaf ones are told to wait longer.
     let eager = by(Behaviour::Eager);
     assert!(
@@ -114,21 +81,29 @@ async fn a_small_fleet_of_every_behaviour_runs_and_is_measured() {
         deaf.slow_downs > 0 && deaf.max_required_interval_s > 1,
         "{deaf:#?}"
     );
-    // goose saw every request, expected 400s counted as successes.
-    let polls = run
-        .requests
-        .iter()
-        .find(|q| q.name.contains("token_poll"))
-        .expect("token_poll in goose's metrics");
-    assert!(polls.count > 40 && polls.fail == 0, "{polls:#?}");
+    // Counts add up: every poll sent was answered, and the server counted each one.
+    let polls = &s.kinds[&Kind::Poll];
+    assert!(
+        polls.sent > 40 && polls.sent == polls.answered,
+        "{polls:#?}"
+    );
+    let rows = deviceflow_loadgen::scrape::reconcile(
+        run.metrics.as_ref().expect("our server has /metrics"),
+        s,
+    );
+    assert!(rows.len() >= 8, "{rows:#?}");
+    for row in &rows {
+        assert!(row.matches(), "{row:#?}");
+    }
 
-    let dir = std::env::temp_dir().join(format!("deviceflow-loadgen-smoke-{}", std::process::id()));
+    let dir = report_dir("smoke");
     render::write(&run, &dir).unwrap();
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script src"));
+    assert!(html.contains("Reconciliation with the server"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
-    assert_eq!(json["schema"], "deviceflow-loadgen/1");
+    assert_eq!(json["schema"], "deviceflow-loadgen/2");
     assert!(std::fs::read_to_string(dir.join("summary.md"))
         .unwrap()
         .contains("| compliant |"));

@@ -5,16 +5,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::{report, resolve, Approver, Client, Options, Selection, TargetSpec};
 use deviceflow_loadgen::device::People;
-use deviceflow_loadgen::fleet::{self, Expectations, Fleet};
-use deviceflow_loadgen::results::{self, Setup};
-use deviceflow_loadgen::{render, Mix};
+use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
+use deviceflow_loadgen::{render, runner};
 use deviceflow_server::config::DEMO_CONFIDENTIAL_SECRET;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
 use goose::config::GooseConfiguration;
@@ -37,6 +36,9 @@ struct Cli {
     #[arg(long, default_value = "reports/showcase")]
     out: PathBuf,
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
@@ -121,62 +123,40 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
         "\n3/3 {} simulated devices, {} started per second",
         cli.devices, cli.hatch_rate
     );
-    let mix = Mix::default();
-    let people = People {
+    let mut config = FleetConfig::new(
+        std::slice::from_ref(&issuer),
+        &format!("{issuer}/oauth/device_authorization"),
+        &format!("{issuer}/oauth/token"),
+        &Client::public("demo-device"),
+        None,
+        Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo"),
+    )
+    .map_err(anyhow::Error::msg)?;
+    config.devices = cli.devices as u64;
+    config.hatch_rate = cli.hatch_rate as f64;
+    config.people = People {
         approve_delay_ms: (3_000, 20_000),
         deny_pct: 10,
         never_pct: 5,
     };
-    let expect = Expectations {
+    config.expect = Expectations {
         expires_in: Some(cli.expires_in),
         interval: Some(5),
     };
-    let fleet = Arc::new(Fleet::new(
-        format!("{issuer}/oauth/device_authorization"),
-        format!("{issuer}/oauth/token"),
-        Client::public("demo-device"),
-        None,
-        Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo"),
-        people.clone(),
-        expect.clone(),
-        true,
-        Duration::from_secs(3600),
-    ));
-    let mut goose = GooseConfiguration::default();
-    goose.users = Some(cli.devices);
-    goose.increase_rate = Some(cli.hatch_rate.to_string());
-    goose.no_print_metrics = true;
-    let metrics = fleet::run(
-        Arc::clone(&fleet),
-        &mix,
-        goose,
-        &issuer,
+    let setup = runner::setup(
+        std::env::args().collect::<Vec<_>>().join(" "),
+        vec![issuer.clone()],
+        &config,
+        "demo-device",
+        0.01,
+    );
+    let run = runner::run(
+        config,
+        GooseConfiguration::default(),
+        setup,
         Duration::from_secs(5),
     )
     .await?;
-    let setup = Setup {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        commit: results::git_commit(),
-        cpu: results::cpu_model(),
-        started_at_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        device_authorization_endpoint: fleet.device_authorization_endpoint.clone(),
-        token_endpoint: fleet.token_endpoint.clone(),
-        client_id: "demo-device".to_owned(),
-        devices: cli.devices,
-        mix: mix.0.clone(),
-        people,
-        expect,
-        approver: "admin endpoint as demo".to_owned(),
-    };
-    let run = results::compute(
-        setup,
-        &fleet.records(),
-        &fleet.timeline,
-        &metrics,
-        fleet.start.elapsed().as_secs_f64(),
-    );
     let fleet_dir = cli.out.join("fleet");
     render::write(&run, &fleet_dir)?;
     println!("{}", render::terminal(&run));
@@ -187,8 +167,17 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
         "  {}/index.html (and summary.md, run.json)",
         fleet_dir.display()
     );
-    let ok =
-        conformance.exit_code() == 0 && run.violations_total == 0 && run.compliant_slow_downs == 0;
+    let compliant_slow_downs: u64 = run
+        .stats
+        .behaviours
+        .iter()
+        .filter(|(b, _)| b.is_compliant())
+        .map(|(_, b)| b.slow_downs)
+        .sum();
+    let ok = conformance.exit_code() == 0
+        && run.stats.violations_total() == 0
+        && compliant_slow_downs == 0
+        && run.untrusted_reason().is_none();
     println!(
         "\n{}",
         if ok {

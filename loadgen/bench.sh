@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# loadgen/bench.sh: the load generator at scale against our release server, on this
+# machine, and a table of what it cost and whether it kept its schedule.
+#
+# For each fleet size, starts a private copy of deviceflow-server (release; quotas off,
+# since every device comes from one loopback address; interval and expires_in as
+# below), runs deviceflow-loadgen against it with the default behaviour mix and the
+# admin endpoint playing the people, and reads the run's run.json. Prints, per size:
+# wall time, the generator's peak RSS and bytes per device (peak RSS above its RSS at
+# start, over the devices), its CPU per request, polls/s achieved against what the
+# devices' schedule called for, p99 lateness of polls, and whether every count matched
+# the server's /metrics. Kills only the servers it started. README "Scale".
+#
+# Environment (defaults in brackets):
+#   SIZES         fleet sizes [10000 100000 1000000]
+#   INTERVAL      the server's interval, s [30]
+#   EXPIRES_IN    the server's expires_in, s [300]
+#   RATE          devices started per second [10000]
+#   LANES         goose users multiplexing the devices [2]
+#   OUT           keep the reports here [a temporary folder, removed]
+set -euo pipefail
+
+SIZES=${SIZES:-"10000 100000 1000000"}
+INTERVAL=${INTERVAL:-30}
+EXPIRES_IN=${EXPIRES_IN:-300}
+RATE=${RATE:-10000}
+LANES=${LANES:-2}
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d)"
+script=loadgen/bench.sh
+# shellcheck source=../benches/common.sh
+source "$root/benches/common.sh"
+out="${OUT:-$work/reports}"
+mkdir -p "$out"
+
+for v in INTERVAL EXPIRES_IN RATE LANES; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+for tool in cargo curl python3; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+echo "$script: building release binaries" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+    -p deviceflow-server -p deviceflow-loadgen --bin deviceflow-server --bin deviceflow-loadgen
+cp "$target_dir/release/deviceflow-server" "$work/server"
+cp "$target_dir/release/deviceflow-loadgen" "$work/loadgen"
+
+admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "# loadgen bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores), $(uname -r), commit $(git -C "$root" rev-parse --short HEAD)"
+echo "# server: interval $INTERVAL s, expires_in $EXPIRES_IN s, quotas off; devices started $RATE/s; default mix; people decide after 5..30 s (10 % deny, 5 % never)"
+for n in $SIZES; do
+    port=$(free_port)
+    cat >"$work/server.toml" <<EOF
+listen = "127.0.0.1:$port"
+issuer = "http://127.0.0.1:$port"
+[device]
+expires_in = $EXPIRES_IN
+interval = $INTERVAL
+max_sessions = 4000000
+[quotas]
+per_source_rate = 0
+per_client_rate = 0
+client_share = 1.0
+[admin]
+token = "$admin"
+[[clients]]
+client_id = "demo-device"
+[[users]]
+username = "demo"
+EOF
+    RUST_LOG=warn "$work/server" --config "$work/server.toml" >"$work/server-$n.log" 2>&1 &
+    server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    cmd=("$work/loadgen" --host "http://127.0.0.1:$port" -u "$n" -r "$RATE" --lanes "$LANES"
+        --admin-token "$admin" --expect-interval "$INTERVAL" --expect-expires-in "$EXPIRES_IN"
+        --report-dir "$out/$n" --progress-every 30)
+    echo "$script: ${cmd[*]/$admin/…}" >&2
+    start=$(date +%s.%N)
+    set +e
+    "${cmd[@]}" >"$work/loadgen-$n.out" 2>"$work/loadgen-$n.err"
+    code=$?
+    set -e
+    end=$(date +%s.%N)
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    [[ -f "$out/$n/run.json" ]] || { cat "$work/loadgen-$n.err" >&2; die "no run.json for $n devices (exit $code)"; }
+    python3 - "$out/$n/run.json" "$n" "$start" "$end" "$code" "$INTERVAL" >>"$work/rows" <<'EOF'
+import json, sys
+run = json.load(open(sys.argv[1]))
+n, start, end, code, interval = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+shard = run["shards"][0]
+stats = run["stats"]
+polls = stats["kinds"].get("poll", {})
+sent_all = sum(k["sent"] for k in stats["kinds"].values())
+rss, rss0 = shard["peak_rss_mb"], shard.get("rss_at_start_mb") or 0
+bpd = (rss - rss0) * 1e6 / n
+cpu_us = shard["cpu_s"] * 1e6 / max(sent_all, 1)
+# What the schedule called for: devices polling (sampled every 5 s per behaviour) over
+# the interval each behaviour keeps (eager half of it, deaf 0.7 x the first).
+factor = {"compliant": 1, "jittery": 1, "abandoned": 1, "eager": 2}
+expected = 0.0
+for b, s in stats["intervals"].items():
+    for total, count in s["steps"]:
+        if count:
+            mean = total / count
+            rate = count / (0.7 * interval) if b == "deaf" else count * factor[b] / mean
+            expected += rate * 5
+dur = run["duration_s"]
+answered = polls.get("answered", 0)
+# p99 lateness of polls, from the HDR histogram's quantile as the report computes it:
+# read off the summary table instead of decoding the histogram here.
+lat = "?"
+for line in open(sys.argv[1].replace("run.json", "summary.md")):
+    if line.replace("\\_", "_").startswith("| token_poll |") and "ms" in line:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7:
+            lat = cells[5]
+rows = []
+w = run.get("metrics")
+match = "no /metrics"
+for line in open(sys.argv[1].replace("run.json", "summary.md")):
+    if "counts match the server" in line:
+        match = "all match"
+    elif "counts differ from the server" in line:
+        match = line.strip("- \n")
+print(f"| {n:,} | {end-start:.0f} s | {rss:.0f} MB | {bpd:.0f} B | {cpu_us:.1f} µs | {answered/dur:,.0f} / {expected/dur:,.0f} | {lat} | {match} | {code} |")
+EOF
+done
+echo
+echo "| devices | wall time | generator peak RSS | bytes/device | generator CPU/request | polls/s achieved / expected | poll lateness p99 | counts vs /metrics | exit |"
+echo "|---|---|---|---|---|---|---|---|---|"
+cat "$work/rows"

@@ -1,0 +1,183 @@
+//! The server's own count: its Prometheus `/metrics`, scraped before and after the
+//! run, set beside the generator's counts (the reconciliation table). Servers without
+//! `/metrics` (or with other names) get no table, and the report says so.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{Kind, RunStats};
+use crate::timeline::Answer;
+use crate::transport::{self, Target};
+
+/// Every sample of one scrape, by series (`name{labels}`), summed over the targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scrape(pub BTreeMap<String, f64>);
+
+/// Parses the Prometheus text format: `name{labels} value` lines, comments skipped.
+pub fn parse(text: &str) -> Scrape {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        if let Ok(v) = value.parse::<f64>() {
+            *out.entry(series.trim().to_owned()).or_default() += v;
+        }
+    }
+    Scrape(out)
+}
+
+/// Scrapes `/metrics` of every target; `None` when any has none (not 200).
+pub async fn scrape(targets: &[Target]) -> Option<Scrape> {
+    let mut all = Scrape::default();
+    let mut seen = Vec::new();
+    for t in targets {
+        // Two --host spellings of one server are scraped once.
+        if seen.contains(&t.addr) {
+            continue;
+        }
+        seen.push(t.addr);
+        let a = transport::get(t, "/metrics", Duration::from_secs(10))
+            .await
+            .ok()?;
+        if a.status != 200 {
+            return None;
+        }
+        for (k, v) in parse(&String::from_utf8_lossy(&a.body)).0 {
+            *all.0.entry(k).or_default() += v;
+        }
+    }
+    Some(all)
+}
+
+/// Before and after a run (for merged shards: the earliest before and the latest
+/// after of each series).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub before: Scrape,
+    pub after: Scrape,
+}
+
+impl Window {
+    pub fn merge(&mut self, o: &Window) {
+        for (k, v) in &o.before.0 {
+            let e = self.before.0.entry(k.clone()).or_insert(*v);
+            *e = e.min(*v);
+        }
+        for (k, v) in &o.after.0 {
+            let e = self.after.0.entry(k.clone()).or_insert(*v);
+            *e = e.max(*v);
+        }
+    }
+
+    fn delta(&self, series: &str) -> Option<u64> {
+        let a = self.after.0.get(series)?;
+        let b = self.before.0.get(series).copied().unwrap_or(0.0);
+        Some((a - b).max(0.0) as u64)
+    }
+}
+
+/// One row of the reconciliation table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub what: String,
+    pub series: String,
+    pub server: u64,
+    pub generator: u64,
+}
+
+impl Row {
+    pub fn matches(&self) -> bool {
+        self.server == self.generator
+    }
+}
+
+/// The generator's counts beside the server's, for deviceflow-server's metric names.
+pub fn reconcile(w: &Window, s: &RunStats) -> Vec<Row> {
+    let answered = |k: Kind| s.kinds.get(&k).map_or(0, |k| k.answered);
+    let status = |k: Kind, code: u16| {
+        s.kinds
+            .get(&k)
+            .and_then(|k| k.status.get(&code).copied())
+            .unwrap_or(0)
+    };
+    let polls = |a: Answer| -> u64 {
+        s.timeline
+            .seconds
+            .iter()
+            .map(|x| x.answers[a.index()])
+            .sum()
+    };
+    let mut rows = Vec::new();
+    let mut row = |what: &str, series: &str, generator: u64| {
+        if let Some(server) = w.delta(series) {
+            rows.push(Row {
+                what: what.to_owned(),
+                series: series.to_owned(),
+                server,
+                generator,
+            });
+        }
+    };
+    row(
+        "device authorization requests answered",
+        "deviceflow_http_request_duration_seconds_count{endpoint=\"device_authorization\"}",
+        answered(Kind::Issue),
+    );
+    row(
+        "device codes issued (200)",
+        "deviceflow_device_authorizations_total",
+        status(Kind::Issue, 200),
+    );
+    row(
+        "token requests answered (polls and replay checks)",
+        "deviceflow_http_request_duration_seconds_count{endpoint=\"token\"}",
+        answered(Kind::Poll) + answered(Kind::ReplayCheck),
+    );
+    for (a, label) in [
+        (Answer::Pending, "authorization_pending"),
+        (Answer::SlowDown, "slow_down"),
+        (Answer::Denied, "access_denied"),
+        (Answer::Expired, "expired_token"),
+        (Answer::Token, "token"),
+    ] {
+        row(
+            &format!("polls answered {label}"),
+            &format!("deviceflow_token_polls_total{{outcome=\"{label}\"}}"),
+            polls(a),
+        );
+    }
+    row(
+        "decisions sent through the admin endpoint",
+        "deviceflow_http_request_duration_seconds_count{endpoint=\"admin\"}",
+        answered(Kind::Approve),
+    );
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_parses_and_windows_merge_by_extremes() {
+        let a = parse("# HELP x y\nx_total 3\ny{a=\"b\"} 1.5\n\n");
+        assert_eq!(a.0["x_total"], 3.0);
+        assert_eq!(a.0["y{a=\"b\"}"], 1.5);
+        let mut w = Window {
+            before: parse("x_total 10"),
+            after: parse("x_total 20"),
+        };
+        w.merge(&Window {
+            before: parse("x_total 12"),
+            after: parse("x_total 25"),
+        });
+        assert_eq!(w.delta("x_total"), Some(15));
+        assert_eq!(w.delta("missing"), None);
+    }
+}

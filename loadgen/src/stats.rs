@@ -1,0 +1,447 @@
+//! A run's raw statistics: counters, HDR histograms and the per-second timeline, kept
+//! by each lane without locks and merged exactly, lane into fleet and shard into shard
+//! (`deviceflow-loadgen merge`). `results.rs` turns them into findings.
+//!
+//! Owns what is counted, not how it is shown (`render.rs`, `html.rs`).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::behaviour::Behaviour;
+use crate::device::Outcome;
+use crate::timeline::Timeline;
+use crate::transport::Cause;
+
+/// The requests a fleet sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// RFC 8628 §3.1.
+    Issue,
+    /// RFC 8628 §3.4.
+    Poll,
+    /// One more poll after the token (checklist TS-08).
+    ReplayCheck,
+    /// The person's decision, through the approver.
+    Approve,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Issue, Kind::Poll, Kind::ReplayCheck, Kind::Approve];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Issue => "device_authorization",
+            Kind::Poll => "token_poll",
+            Kind::ReplayCheck => "token_replay_check",
+            Kind::Approve => "approve",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// An HDR histogram (microseconds or counts, 1 to an hour, 3 significant digits),
+/// serialized as base64 of its V2 encoding so run.json files merge exactly.
+#[derive(Debug, Clone)]
+pub struct Hdr(pub Histogram<u64>);
+
+impl Default for Hdr {
+    fn default() -> Hdr {
+        Hdr(Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("fixed, valid bounds"))
+    }
+}
+
+impl PartialEq for Hdr {
+    fn eq(&self, o: &Hdr) -> bool {
+        self.0 == o.0
+    }
+}
+
+impl Hdr {
+    pub fn record(&mut self, v: u64) {
+        self.0.saturating_record(v.max(1));
+    }
+
+    pub fn add(&mut self, o: &Hdr) {
+        // Same bounds on both sides (Default), so this cannot fail.
+        let _ = self.0.add(&o.0);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The `q` quantile (0..=1), `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        (self.count() > 0).then(|| self.0.value_at_quantile(q))
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        (self.count() > 0).then(|| self.0.max())
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.mean())
+    }
+}
+
+impl Serialize for Hdr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = Vec::new();
+        V2Serializer::new()
+            .serialize(&self.0, &mut buf)
+            .map_err(|e| serde::ser::Error::custom(format!("encoding a histogram: {e}")))?;
+        s.serialize_str(&STANDARD.encode(buf))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hdr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hdr, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|e| serde::de::Error::custom(format!("a histogram is not base64: {e}")))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| serde::de::Error::custom(format!("a histogram does not decode: {e:?}")))?;
+        let mut out = Hdr::default();
+        out.0
+            .add(&h)
+            .map_err(|_| serde::de::Error::custom("a histogram has other bounds"))?;
+        Ok(out)
+    }
+}
+
+/// One request kind over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KindStats {
+    /// Requests the generator tried to send.
+    pub sent: u64,
+    /// Of those, answered by the server (any status).
+    pub answered: u64,
+    /// Answers by HTTP status.
+    pub status: BTreeMap<u16, u64>,
+    /// Answers that are errors this request does not expect (not the RFC 8628 §3.5
+    /// answers of a poll), by `error` code or description.
+    pub unexpected: BTreeMap<String, u64>,
+    /// No answer, by cause (indexed as [`Cause::ALL`]).
+    pub transport: [u64; Cause::ALL.len()],
+    /// Sent again on a new connection because the pooled one had closed unwritten.
+    pub retried_unsent: u64,
+    /// Intended send time to whole answer, µs.
+    pub latency_us: Hdr,
+    /// Sent to whole answer, µs: the server's (and the network's) share.
+    pub server_us: Hdr,
+    /// Intended to sent, µs: the generator's own delay.
+    pub lateness_us: Hdr,
+}
+
+impl KindStats {
+    pub fn transport_errors(&self) -> u64 {
+        self.transport.iter().sum()
+    }
+
+    fn add(&mut self, o: &KindStats) {
+        self.sent += o.sent;
+        self.answered += o.answered;
+        for (k, v) in &o.status {
+            *self.status.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.unexpected {
+            *self.unexpected.entry(k.clone()).or_default() += v;
+        }
+        for (a, b) in self.transport.iter_mut().zip(o.transport.iter()) {
+            *a += b;
+        }
+        self.retried_unsent += o.retried_unsent;
+        self.latency_us.add(&o.latency_us);
+        self.server_us.add(&o.server_us);
+        self.lateness_us.add(&o.lateness_us);
+    }
+}
+
+/// What happened to the devices of one behaviour.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourStats {
+    pub devices: u64,
+    /// By outcome, indexed as [`Outcome::ALL`].
+    pub outcomes: [u64; 6],
+    /// Polls answered (transport errors are not polls).
+    pub polls: u64,
+    pub polls_per_device: Hdr,
+    pub slow_downs: u64,
+    pub devices_slowed_down: u64,
+    /// Polls sent sooner than the interval the device had been told to keep.
+    pub early_polls: u64,
+    /// Of those, how many were answered slow_down.
+    pub early_polls_slowed: u64,
+    /// The largest interval the server came to require of one device, s.
+    pub max_required_interval_s: u64,
+    /// Token time minus the person's approval, ms.
+    pub time_to_token_ms: Hdr,
+    /// First expired_token minus (issued + expires_in), ms, when not early.
+    pub expiry_lateness_ms: Hdr,
+    /// expired_token answers before issued + expires_in.
+    pub expired_early: u64,
+    /// Requests of these devices that got no answer.
+    pub transport_errors: u64,
+    /// People whose decision the approver could not carry out.
+    pub decision_errors: u64,
+    /// Violations by these devices' server, counted once per device and kind.
+    pub violations: u64,
+    /// What the server handed out: expires_in and interval, by value.
+    pub expires_in: BTreeMap<u64, u64>,
+    pub interval: BTreeMap<u64, u64>,
+}
+
+impl BehaviourStats {
+    fn add(&mut self, o: &BehaviourStats) {
+        self.devices += o.devices;
+        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes.iter()) {
+            *a += b;
+        }
+        self.polls += o.polls;
+        self.polls_per_device.add(&o.polls_per_device);
+        self.slow_downs += o.slow_downs;
+        self.devices_slowed_down += o.devices_slowed_down;
+        self.early_polls += o.early_polls;
+        self.early_polls_slowed += o.early_polls_slowed;
+        self.max_required_interval_s = self.max_required_interval_s.max(o.max_required_interval_s);
+        self.time_to_token_ms.add(&o.time_to_token_ms);
+        self.expiry_lateness_ms.add(&o.expiry_lateness_ms);
+        self.expired_early += o.expired_early;
+        self.transport_errors += o.transport_errors;
+        self.decision_errors += o.decision_errors;
+        self.violations += o.violations;
+        for (k, v) in &o.expires_in {
+            *self.expires_in.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.interval {
+            *self.interval.entry(*k).or_default() += v;
+        }
+    }
+
+    pub fn outcome(&self, o: Outcome) -> u64 {
+        self.outcomes[o.index()]
+    }
+}
+
+/// A server's break of RFC 8628 as a device saw it, by rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Checklist DR-05: `expires_in` other than `--expect-expires-in`.
+    ExpiresIn,
+    /// Checklist DR-06: `interval` other than `--expect-interval`.
+    Interval,
+    /// Checklist EX-01: still pending after `expires_in`.
+    PendingAfterExpiry,
+    /// Checklist EX-02: a token after `expires_in`.
+    TokenAfterExpiry,
+    /// Checklist TS-07: a token after the person denied.
+    TokenAfterDenial,
+    /// Checklist TS-07: still pending after the person denied.
+    PendingAfterDenial,
+    /// Checklist TS-07: access_denied though nobody denied.
+    DeniedWithoutDenial,
+    /// Checklist TS-01: a token nobody approved.
+    TokenNobodyApproved,
+    /// Checklist TS-08: a second token for one device code.
+    SecondToken,
+}
+
+impl Rule {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::ExpiresIn => "DR-05 (RFC 8628 §3.2): expires_in other than expected",
+            Rule::Interval => "DR-06 (RFC 8628 §3.2): interval other than expected",
+            Rule::PendingAfterExpiry => {
+                "EX-01 (RFC 8628 §3.5): still pending after expires_in, not expired_token"
+            }
+            Rule::TokenAfterExpiry => "EX-02 (RFC 8628 §3.5): a token after expires_in",
+            Rule::TokenAfterDenial => "TS-07 (RFC 8628 §3.5): a token after the person denied",
+            Rule::PendingAfterDenial => {
+                "TS-07 (RFC 8628 §3.5): still pending after the person denied"
+            }
+            Rule::DeniedWithoutDenial => {
+                "TS-07 (RFC 8628 §3.5): access_denied though the person did not deny"
+            }
+            Rule::TokenNobodyApproved => "TS-01 (RFC 8628 §3.5): a token nobody approved",
+            Rule::SecondToken => "TS-08: a second token for one device code",
+        }
+    }
+}
+
+/// One exchange that shows a violation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub device: u64,
+    pub behaviour: Behaviour,
+    /// What the device sent, with the device code shortened, and when (ms into the run).
+    pub request: String,
+    pub at_ms: u64,
+    pub status: u16,
+    /// The answer's body, cut at 300 bytes.
+    pub body: String,
+    /// What made it a violation, in words.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleStats {
+    pub count: u64,
+    pub example: Option<Example>,
+}
+
+/// Mean required interval of the devices still polling, per behaviour, sampled every
+/// 5 s as a sum and a count (so samples add up across lanes and shards).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSamples {
+    /// Per 5 s step: (sum of required intervals in s, devices).
+    pub steps: Vec<(u64, u64)>,
+}
+
+/// Everything one lane (or a whole run, or merged shards) counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub kinds: BTreeMap<Kind, KindStats>,
+    pub behaviours: BTreeMap<Behaviour, BehaviourStats>,
+    pub violations: BTreeMap<Rule, RuleStats>,
+    /// The first message seen for each transport cause.
+    pub transport_examples: BTreeMap<Cause, String>,
+    /// The first decision errors (at most 5).
+    pub decision_errors: Vec<String>,
+    pub timeline: Timeline,
+    pub intervals: BTreeMap<Behaviour, IntervalSamples>,
+    /// Requests that waited for a free connection (the pool was at its cap), and the
+    /// longest wait, ms.
+    pub waited_for_connection: u64,
+    pub max_connection_wait_ms: u64,
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// Requests by target (`host:port`, as `--host` gave it): sent and answered.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, (u64, u64)>,
+}
+
+impl RunStats {
+    pub fn kind(&mut self, k: Kind) -> &mut KindStats {
+        self.kinds.entry(k).or_default()
+    }
+
+    pub fn behaviour(&mut self, b: Behaviour) -> &mut BehaviourStats {
+        self.behaviours.entry(b).or_default()
+    }
+
+    pub fn violation(&mut self, rule: Rule, example: impl FnOnce() -> Example) {
+        let r = self.violations.entry(rule).or_default();
+        r.count += 1;
+        if r.example.is_none() {
+            r.example = Some(example());
+        }
+    }
+
+    /// Adds `o`, whose second 0 is `offset` seconds into this run.
+    pub fn add(&mut self, o: &RunStats, offset: usize) {
+        for (k, v) in &o.kinds {
+            self.kind(*k).add(v);
+        }
+        for (b, v) in &o.behaviours {
+            self.behaviour(*b).add(v);
+        }
+        for (rule, v) in &o.violations {
+            let r = self.violations.entry(*rule).or_default();
+            r.count += v.count;
+            if r.example.is_none() {
+                r.example.clone_from(&v.example);
+            }
+        }
+        for (c, m) in &o.transport_examples {
+            self.transport_examples
+                .entry(*c)
+                .or_insert_with(|| m.clone());
+        }
+        for e in &o.decision_errors {
+            if self.decision_errors.len() < 5 {
+                self.decision_errors.push(e.clone());
+            }
+        }
+        self.timeline.add(&o.timeline, offset);
+        let step_offset = offset / 5;
+        for (b, s) in &o.intervals {
+            let mine = &mut self.intervals.entry(*b).or_default().steps;
+            if mine.len() < s.steps.len() + step_offset {
+                mine.resize(s.steps.len() + step_offset, (0, 0));
+            }
+            for (i, (sum, n)) in s.steps.iter().enumerate() {
+                mine[i + step_offset].0 += sum;
+                mine[i + step_offset].1 += n;
+            }
+        }
+        self.waited_for_connection += o.waited_for_connection;
+        self.max_connection_wait_ms = self.max_connection_wait_ms.max(o.max_connection_wait_ms);
+        self.connections_opened += o.connections_opened;
+        for (h, (sent, answered)) in &o.hosts {
+            let mine = self.hosts.entry(h.clone()).or_default();
+            mine.0 += sent;
+            mine.1 += answered;
+        }
+    }
+
+    pub fn transport_errors(&self) -> u64 {
+        self.kinds.values().map(KindStats::transport_errors).sum()
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.kinds.values().map(|k| k.sent).sum()
+    }
+
+    pub fn devices(&self) -> u64 {
+        self.behaviours.values().map(|b| b.devices).sum()
+    }
+
+    pub fn outcome(&self, o: Outcome) -> u64 {
+        self.behaviours.values().map(|b| b.outcome(o)).sum()
+    }
+
+    pub fn violations_total(&self) -> u64 {
+        self.violations.values().map(|v| v.count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_survive_json_and_merge_exactly() {
+        let mut a = RunStats::default();
+        let mut b = RunStats::default();
+        for v in 1..=1000 {
+            a.kind(Kind::Poll).latency_us.record(v);
+            b.kind(Kind::Poll).latency_us.record(v * 1000);
+        }
+        b.kind(Kind::Poll).transport[Cause::Refused.index()] += 3;
+        let b: RunStats = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        let mut whole = RunStats::default();
+        for v in 1..=1000 {
+            whole.kind(Kind::Poll).latency_us.record(v);
+            whole.kind(Kind::Poll).latency_us.record(v * 1000);
+        }
+        a.add(&b, 0);
+        assert_eq!(
+            a.kinds[&Kind::Poll].latency_us,
+            whole.kinds[&Kind::Poll].latency_us
+        );
+        assert_eq!(a.kinds[&Kind::Poll].latency_us.count(), 2000);
+        assert_eq!(a.transport_errors(), 3);
+    }
+}

@@ -1,0 +1,97 @@
+//! Our server for the loadgen tests: on 127.0.0.1:0, in a runtime of its own on a
+//! thread of its own, so a test can kill it mid-run (its listener and every
+//! connection close at once, as when the process dies).
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use deviceflow_server::{App, Clock, FileConfig, Settings};
+
+pub const ADMIN: &str = "loadgen-test-admin-token";
+
+pub struct Server {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// `device` is the `[device]` table's body; `extra` more TOML (other tables).
+    pub fn start(device: &str, extra: &str) -> Server {
+        Server::start_on(&["127.0.0.1:0"], device, extra).remove(0)
+    }
+
+    /// One server (one state) listening on each of `addrs`, as instances sharing a
+    /// store would: a `Server` per address, all killed with the first.
+    pub fn start_on(addrs: &[&str], device: &str, extra: &str) -> Vec<Server> {
+        let config = format!(
+            "[device]\n{device}\n[quotas]\nper_source_rate = 0\nper_client_rate = 0\n[admin]\ntoken = \"{ADMIN}\"\n{extra}\n[[clients]]\nclient_id = \"tv\"\n[[users]]\nusername = \"alice\"\n"
+        );
+        let settings = Settings::from_file(FileConfig::parse(&config, "test").unwrap()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let addrs: Vec<String> = addrs.iter().map(|a| (*a).to_owned()).collect();
+        let n = addrs.len();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut listeners = Vec::new();
+                for a in &addrs {
+                    listeners.push(tokio::net::TcpListener::bind(a.as_str()).await.unwrap());
+                }
+                let issuer = format!("http://{}", listeners[0].local_addr().unwrap());
+                let app = Arc::new(App::new(settings, issuer, Clock::System));
+                for l in listeners {
+                    tx.send(format!("http://{}", l.local_addr().unwrap()))
+                        .unwrap();
+                    tokio::spawn(deviceflow_server::serve(
+                        l,
+                        Arc::clone(&app),
+                        std::future::pending(),
+                    ));
+                }
+                let _ = stopped.await;
+            });
+            // Dropping the runtime drops the listener and every connection task.
+            rt.shutdown_background();
+        });
+        let mut servers = vec![Server {
+            base: rx.recv().unwrap(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }];
+        for _ in 1..n {
+            servers.push(Server {
+                base: rx.recv().unwrap(),
+                stop: None,
+                thread: None,
+            });
+        }
+        servers
+    }
+
+    /// Kills the server: the listener and all its connections close now.
+    pub fn kill(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A temporary report folder for this test.
+pub fn report_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("deviceflow-loadgen-{name}-{}", std::process::id()))
+}

@@ -1,0 +1,190 @@
+//! Runs larger than one machine: two shards run side by side against one server, are
+//! merged exactly (`deviceflow-loadgen merge`), and the merged totals reconcile with
+//! the server's own /metrics. And several targets: one server (one state) on two
+//! loopback addresses, the devices spreading their requests over both.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use deviceflow_loadgen::device::{rng_for, Outcome};
+use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::scrape::{self, Window};
+use deviceflow_loadgen::transport::target_of;
+use deviceflow_loadgen::{Behaviour, Mix};
+use rand::Rng;
+
+use common::{report_dir, Server, ADMIN};
+
+const DEVICES: u64 = 120;
+
+fn loadgen(hosts: &[&str], extra: &[&str], dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
+    for h in hosts {
+        c.args(["--host", h]);
+    }
+    c.args([
+        "--client-id",
+        "tv",
+        "--admin-token",
+        ADMIN,
+        "--admin-user",
+        "alice",
+    ])
+    .args([
+        "-u",
+        &DEVICES.to_string(),
+        "-r",
+        "60",
+        "--decide-after",
+        "1..3",
+    ])
+    .args(["--progress-every", "0", "--seed", "7", "--report-dir"])
+    .arg(dir)
+    .args(extra)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    c
+}
+
+fn read_run(dir: &std::path::Path) -> RunData {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+fn scrape_now(base: &str) -> scrape::Scrape {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(scrape::scrape(&[target_of(base).unwrap()]))
+        .expect("our server has /metrics")
+}
+
+#[test]
+fn two_shards_merge_exactly_and_reconcile_with_the_servers_metrics() {
+    let server = Server::start("expires_in = 6\ninterval = 1", "");
+    let before = scrape_now(&server.base);
+    let dirs = [report_dir("shard-1"), report_dir("shard-2")];
+    let children: Vec<_> = ["1/2", "2/2"]
+        .iter()
+        .zip(&dirs)
+        .map(|(shard, dir)| {
+            loadgen(&[&server.base], &["--shard", shard], dir)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = scrape_now(&server.base);
+
+    let merged_dir = report_dir("merged");
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .arg("merge")
+        .args(dirs.iter().map(|d| d.join("run.json")))
+        .arg("--report-dir")
+        .arg(&merged_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = read_run(&merged_dir);
+    let shards: Vec<RunData> = dirs.iter().map(|d| read_run(d)).collect();
+
+    // Every device once, each with the behaviour its id gives it in a single run.
+    assert_eq!(merged.stats.devices(), DEVICES);
+    assert_eq!(merged.stats.outcome(Outcome::Unfinished), 0);
+    let mix = Mix::default();
+    for b in Behaviour::ALL {
+        let want = (0..DEVICES)
+            .filter(|id| mix.pick(rng_for(7, *id).gen_range(0..100)) == b)
+            .count() as u64;
+        let got = merged.stats.behaviours.get(&b).map_or(0, |s| s.devices);
+        assert_eq!(got, want, "{b:?}");
+    }
+    // Histograms and counters add up exactly.
+    let polls = |r: &RunData| r.stats.kinds[&deviceflow_loadgen::stats::Kind::Poll].clone();
+    let (a, b, m) = (polls(&shards[0]), polls(&shards[1]), polls(&merged));
+    assert_eq!(m.sent, a.sent + b.sent);
+    assert_eq!(
+        m.latency_us.count(),
+        a.latency_us.count() + b.latency_us.count()
+    );
+    assert_eq!(
+        m.latency_us.max(),
+        a.latency_us.max().max(b.latency_us.max())
+    );
+    // And the totals are the server's: against the test's own scrape around both
+    // shards, and against the merged window of the shards' own scrapes.
+    let rows = scrape::reconcile(&Window { before, after }, &merged.stats);
+    assert!(rows.len() >= 8, "{rows:#?}");
+    for row in rows {
+        assert!(row.matches(), "{row:#?}");
+    }
+    for row in scrape::reconcile(merged.metrics.as_ref().unwrap(), &merged.stats) {
+        assert!(row.matches(), "{row:#?}");
+    }
+    assert_eq!(merged.shards.len(), 2);
+    let html = std::fs::read_to_string(merged_dir.join("index.html")).unwrap();
+    assert!(html.contains("shard 1/2") && html.contains("shard 2/2"));
+    for d in dirs.iter().chain([&merged_dir]) {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn devices_spread_their_requests_over_every_host() {
+    let servers = Server::start_on(
+        &["127.0.0.1:0", "127.0.0.2:0"],
+        "expires_in = 6\ninterval = 1",
+        "",
+    );
+    let dir = report_dir("hosts");
+    let before = scrape_now(&servers[0].base);
+    let out = loadgen(&[&servers[0].base, &servers[1].base], &[], &dir)
+        .output()
+        .unwrap();
+    let after = scrape_now(&servers[0].base);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = read_run(&dir);
+    assert_eq!(run.stats.devices(), DEVICES);
+    assert_eq!(
+        run.stats.violations_total(),
+        0,
+        "{:#?}",
+        run.stats.violations
+    );
+    assert_eq!(
+        run.stats.outcome(Outcome::Error),
+        0,
+        "{:#?}",
+        run.stats.kinds
+    );
+    for s in &servers {
+        let host = s.base.trim_start_matches("http://");
+        let (sent, answered) = run.stats.hosts.get(host).copied().unwrap_or_default();
+        assert!(
+            sent > DEVICES && sent == answered,
+            "{host}: {sent} sent, {answered} answered"
+        );
+    }
+    // One server behind both addresses, so one scrape of it holds the fleet's counts
+    // (the run's own table sums each host's /metrics, as for separate instances).
+    for row in scrape::reconcile(&Window { before, after }, &run.stats) {
+        assert!(row.matches(), "{row:#?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
