@@ -1,6 +1,6 @@
 //! One run from start to report data: raise the fd limit, scrape the server's
 //! `/metrics`, run the fleet through goose, scrape again, and gather the run's data.
-//! Shared by `deviceflow-loadgen`, `deviceflow-showcase` and the tests.
+//! Shared by `deviceflow-loadgen`, the showcase (`showcase/`) and the tests.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
