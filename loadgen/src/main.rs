@@ -341,7 +341,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     config.connections = cli.connections.max(config.lanes);
     config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
     let setup = runner::setup(
-        std::env::args().collect::<Vec<_>>().join(" "),
+        redacted_command(std::env::args()),
         hosts.clone(),
         &config,
         &client.id,
@@ -367,6 +367,29 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
         report_dir.display()
     );
     Ok(verdict(&run, &rules))
+}
+
+/// The command line as run, with secrets' values replaced by `…`.
+fn redacted_command(args: impl Iterator<Item = String>) -> String {
+    let mut out = Vec::new();
+    let mut hide = false;
+    for a in args {
+        if hide {
+            out.push("…".to_owned());
+            hide = false;
+            continue;
+        }
+        match a.split_once('=') {
+            Some((k, _)) if k == "--admin-token" || k == "--client-secret" => {
+                out.push(format!("{k}=…"))
+            }
+            _ => {
+                hide = a == "--admin-token" || a == "--client-secret";
+                out.push(a);
+            }
+        }
+    }
+    out.join(" ")
 }
 
 /// goose's time syntax: `90`, `90s`, `10m`, `1h30m`.

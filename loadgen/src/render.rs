@@ -117,9 +117,9 @@ pub fn request_count_rows(r: &RunData) -> Table {
         "request",
         "sent",
         "answered",
-        "no answer (transport)",
-        "unexpected errors",
-        "resent unsent",
+        "no answer",
+        "unexpected",
+        "resent",
         "answered/s",
     ]);
     let rows = r
@@ -226,15 +226,16 @@ pub fn unexpected_rows(r: &RunData) -> Table {
     (headers(&["request", "answer", "count"]), rows)
 }
 
-/// The server's /metrics beside the generator's counts.
-pub fn reconciliation_rows(r: &RunData) -> Option<Table> {
+/// The server's /metrics beside the generator's counts (`code` wraps the series
+/// name: backticks in Markdown, nothing in HTML).
+pub fn reconciliation_rows(r: &RunData, code: fn(&str) -> String) -> Option<Table> {
     let w = r.metrics.as_ref()?;
     let rows: Vec<Vec<String>> = scrape::reconcile(w, &r.stats)
         .into_iter()
         .map(|row| {
             vec![
                 row.what.clone(),
-                format!("`{}`", row.series),
+                code(&row.series),
                 fmt_count(row.server),
                 fmt_count(row.generator),
                 if row.matches() {
@@ -414,7 +415,7 @@ pub fn markdown(r: &RunData) -> String {
     );
     section("Transport errors by cause", transport_rows(r));
     section("Unexpected answers", unexpected_rows(r));
-    if let Some(t) = reconciliation_rows(r) {
+    if let Some(t) = reconciliation_rows(r, |s| format!("`{s}`")) {
         section("Reconciliation with the server's /metrics", t);
     }
     section("Violations by rule", violation_rows(r));

@@ -240,11 +240,13 @@ impl RunData {
             )
         } else if max_cpu < 90.0 && waited > 0 {
             format!(
-                "Requests went out late in {slow_seconds} seconds (lateness p99 over 100 ms; {p99:.0} ms over the run) because every connection of the pool was busy waiting on the server, while the generator's CPU stayed under {max_cpu:.0} % of a core: the server was the bottleneck (real devices each have a connection of their own; a larger --connections moves this wait into the server's time)."
+                "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every connection of the pool was busy waiting on the server, while the generator's CPU stayed under {max_cpu:.0} % of a core: the server was the bottleneck (real devices each have a connection of their own; a larger --connections moves this wait into the server's time).",
+                seconds(slow_seconds)
             )
         } else {
             format!(
-                "The generator fell behind its schedule in {slow_seconds} seconds (lateness p99 over 100 ms; {p99:.0} ms over the run; its CPU peaked at {max_cpu:.0} % of a core): in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay."
+                "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run; its CPU peaked at {max_cpu:.0} % of a core): in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
+                seconds(slow_seconds)
             )
         };
         if waited > 0 {
@@ -268,6 +270,14 @@ impl RunData {
             ));
         }
         out
+    }
+}
+
+fn seconds(n: usize) -> &'static str {
+    if n == 1 {
+        "second"
+    } else {
+        "seconds"
     }
 }
 
