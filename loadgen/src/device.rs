@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::behaviour::Behaviour;
-use crate::stats::Rule;
+use crate::flow::{Outcome, Rule};
 use crate::timeline::Answer;
 
 /// What the simulated person will do.
@@ -20,52 +20,6 @@ pub enum Plan {
     Approve { after_ms: u32 },
     Deny { after_ms: u32 },
     Never,
-}
-
-/// How a device's flow ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Still running when the run ended, or given up by `--max-flow`.
-    Unfinished,
-    Token,
-    Denied,
-    Expired,
-    /// The server answered something that ends the flow (another error code, a
-    /// malformed answer) or broke a rule that ends it.
-    Error,
-    /// The generator could not reach the server (transport errors): the server is not
-    /// judged for this device.
-    Unreached,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Token,
-        Outcome::Denied,
-        Outcome::Expired,
-        Outcome::Error,
-        Outcome::Unreached,
-        Outcome::Unfinished,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Unfinished => "unfinished",
-            Outcome::Token => "token",
-            Outcome::Denied => "denied",
-            Outcome::Expired => "expired",
-            Outcome::Error => "error",
-            Outcome::Unreached => "unreached",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        Outcome::ALL
-            .iter()
-            .position(|o| *o == self)
-            .unwrap_or_default()
-    }
 }
 
 /// Who decides, and how fast.

@@ -6,19 +6,16 @@
 //! (`lane.rs`). The devices' own hatch rate is goose's `-r` (or `-s`), applied per
 //! device; `-u` is the number of devices.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use deviceflow_conformance::approver::Approver;
-use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
-use goose::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::behaviour::Mix;
 use crate::device::People;
-use crate::health::{self, HealthSample};
-use crate::lane::Lane;
+use crate::health::HealthSample;
 use crate::shard::Shard;
 use crate::stats::RunStats;
 use crate::transport::Target;
@@ -104,7 +101,7 @@ pub struct Fleet {
     /// the process had then.
     begun: OnceLock<Begun>,
     pub live: Live,
-    next_lane: AtomicUsize,
+    pub(crate) next_lane: AtomicUsize,
     stats: Mutex<RunStats>,
     pub health: Mutex<Vec<HealthSample>>,
 }
@@ -129,8 +126,8 @@ impl Fleet {
     pub fn begun(&self) -> &Begun {
         self.begun.get_or_init(|| Begun {
             at: Instant::now(),
-            cpu: health::cpu_time(),
-            rss_mb: crate::results::rss_mb(),
+            cpu: crate::resources::cpu_time(),
+            rss_mb: crate::resources::rss_mb(),
         })
     }
 
@@ -149,53 +146,4 @@ impl Fleet {
     pub fn stats(&self) -> RunStats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-}
-
-/// Runs `fleet` with goose and returns when every lane has ended. Prints a progress
-/// line every `progress_every` unless zero.
-pub async fn run(
-    fleet: Arc<Fleet>,
-    goose: GooseConfiguration,
-    host: &str,
-    progress_every: Duration,
-) -> anyhow::Result<()> {
-    let mut goose = goose;
-    if goose.verbose == 0 && goose.quiet == 0 {
-        goose.quiet = 1;
-    }
-    // goose's per-request tables would only show the lanes' one transaction: the
-    // report has the devices' requests (and `--threshold` is judged on those).
-    goose.no_print_metrics = true;
-    goose.users = Some(fleet.config.lanes);
-    // Every lane at once: the devices have their own hatch rate.
-    goose.increase_rate = Some("10000".to_owned());
-    goose.increase_time = None;
-    goose.run_time = None;
-    goose.iterations = None;
-    let f = Arc::clone(&fleet);
-    let lane: TransactionFunction = Arc::new(move |_user| {
-        let f = Arc::clone(&f);
-        Box::pin(async move {
-            let index = f.next_lane.fetch_add(1, Relaxed) as u64;
-            let lanes = f.config.lanes as u64;
-            Lane::new(f, index, lanes).run().await;
-            Ok(())
-        })
-    });
-    let scenario = Scenario::new("devices")
-        .register_transaction(Transaction::new(lane).set_name("device fleet lane"));
-    let attack = GooseAttack::initialize_with_config(goose)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
-        .register_scenario(scenario)
-        .set_default(GooseDefault::Host, host)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
-        .set_default(GooseDefault::Iterations, 1)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?;
-    let sampler = tokio::spawn(health::sample(Arc::clone(&fleet), progress_every));
-    let result = attack.execute().await;
-    sampler.abort();
-    health::sample_once(&fleet, &mut health::CpuClock::default());
-    result
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))
 }

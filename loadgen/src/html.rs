@@ -5,9 +5,10 @@
 use deviceflow_reports::chart::{histogram, line_chart, stacked_area_chart, Axis, Series};
 use deviceflow_reports::html::{table, Page, Section};
 
+use crate::flow::Kind;
 use crate::render::{self, findings};
 use crate::results::RunData;
-use crate::stats::{Hdr, Kind};
+use crate::stats::Hdr;
 use crate::timeline::{Answer, Buckets};
 
 fn section_table(mut s: Section, (h, rows): (Vec<String>, Vec<Vec<String>>)) -> Section {

@@ -23,9 +23,11 @@ use deviceflow_conformance::approver::{Action, Prompt};
 use deviceflow_conformance::http::form_encode;
 
 use crate::behaviour::Behaviour;
-use crate::device::{self, classify, Device, Next, Outcome, Phase, Plan};
+use crate::device::{self, classify, Device, Next, Phase, Plan};
 use crate::fleet::Fleet;
-use crate::stats::{Example, Kind, Rule, RunStats};
+use crate::flow::Outcome;
+use crate::flow::{Kind, Rule};
+use crate::stats::{Example, RunStats};
 use crate::timeline::Answer;
 use crate::transport::{self, Connection, Exchange, Form};
 use crate::wheel::Wheel;

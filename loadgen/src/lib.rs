@@ -11,13 +11,16 @@
 //!
 //! [`Approver`]: deviceflow_conformance::Approver
 
+pub mod attack;
 pub mod behaviour;
 pub mod device;
 pub mod fleet;
+pub mod flow;
 pub mod health;
 pub mod html;
 pub mod lane;
 pub mod render;
+pub mod report;
 pub mod resources;
 pub mod results;
 pub mod runner;

@@ -20,7 +20,7 @@ use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::thresholds::{self, Threshold};
-use deviceflow_loadgen::{render, runner, Mix};
+use deviceflow_loadgen::{render, report, runner, Mix};
 use goose::config::GooseConfiguration;
 
 /// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628):
@@ -245,7 +245,7 @@ fn merge(cli: MergeCli) -> anyhow::Result<i32> {
         runs.push(run);
     }
     let merged = RunData::merge(runs).map_err(anyhow::Error::msg)?;
-    render::write(&merged, &cli.report_dir)?;
+    report::write(&merged, &cli.report_dir)?;
     println!("{}", render::terminal(&merged));
     println!(
         "report: {}/index.html (and summary.md, run.json)",
@@ -360,7 +360,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
         Duration::from_secs(cli.progress_every),
     )
     .await?;
-    render::write(&run, &report_dir)?;
+    report::write(&run, &report_dir)?;
     println!("{}", render::terminal(&run));
     println!(
         "report: {}/index.html (and summary.md, run.json)",

@@ -3,15 +3,14 @@
 //! three share.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::Context;
 use deviceflow_reports::format::fmt_count;
 
-use crate::device::Outcome;
+use crate::flow::Kind;
+use crate::flow::Outcome;
 use crate::results::RunData;
 use crate::scrape;
-use crate::stats::{Hdr, Kind};
+use crate::stats::Hdr;
 use crate::transport::Cause;
 
 pub fn ms(v: Option<f64>) -> String {
@@ -420,17 +419,6 @@ pub fn markdown(r: &RunData) -> String {
     }
     section("Violations by rule", violation_rows(r));
     out
-}
-
-/// Writes `index.html`, `summary.md` and `run.json` into `dir`.
-pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = serde_json::to_string(r).context("encoding run.json")?;
-    std::fs::write(dir.join("run.json"), json)
-        .with_context(|| format!("writing {}", dir.display()))?;
-    std::fs::write(dir.join("summary.md"), markdown(r))?;
-    std::fs::write(dir.join("index.html"), crate::html::page(r))?;
-    Ok(())
 }
 
 /// Request kinds present, in order.

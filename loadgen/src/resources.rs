@@ -2,7 +2,9 @@
 //! the hard limit (each connection is a file descriptor) and reported, so a run that
 //! runs short says so instead of failing devices silently.
 
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use std::time::Duration;
+
+use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use serde::{Deserialize, Serialize};
 
 /// The open-file limit before and after raising it.
@@ -43,6 +45,33 @@ pub fn raise_fd_limit() -> FdLimit {
         soft: if raised { hard } else { soft },
         hard,
     }
+}
+
+/// User + system CPU time of this process so far.
+pub fn cpu_time() -> Duration {
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        let t = |tv: nix::sys::time::TimeVal| {
+            Duration::from_secs(tv.tv_sec() as u64) + Duration::from_micros(tv.tv_usec() as u64)
+        };
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+/// VmHWM of this process, in MB (10^6 bytes; Linux).
+pub fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// VmRSS of this process, in MB (10^6 bytes; Linux).
+pub fn rss_mb() -> Option<f64> {
+    status_mb("VmRSS:")
+}
+
+fn status_mb(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0 / 1e6)
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::behaviour::Behaviour;
 use crate::device::People;
 use crate::fleet::Expectations;
+use crate::flow::Kind;
 use crate::health::HealthSample;
 use crate::resources::FdLimit;
 use crate::scrape::Window;
 use crate::shard::Shard;
-use crate::stats::{Hdr, Kind, RunStats};
+use crate::stats::{Hdr, RunStats};
 use crate::transport::Cause;
 
 pub const SCHEMA: &str = "deviceflow-loadgen/2";
@@ -310,21 +311,4 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{model} ({cores} cores)")
-}
-
-/// VmHWM of this process, in MB (10^6 bytes; Linux).
-pub fn peak_rss_mb() -> Option<f64> {
-    status_mb("VmHWM:")
-}
-
-/// VmRSS of this process, in MB (10^6 bytes; Linux).
-pub fn rss_mb() -> Option<f64> {
-    status_mb("VmRSS:")
-}
-
-fn status_mb(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024.0 / 1e6)
 }

@@ -10,10 +10,10 @@ use deviceflow_conformance::http::credentials;
 use deviceflow_conformance::Client;
 use goose::config::GooseConfiguration;
 
+use crate::attack;
 use crate::behaviour::Mix;
 use crate::device::People;
-use crate::fleet::{self, AdminEndpoint, Expectations, Fleet, FleetConfig};
-use crate::health;
+use crate::fleet::{AdminEndpoint, Expectations, Fleet, FleetConfig};
 use crate::resources;
 use crate::results::{self, RunData, Setup, ShardRun, SCHEMA};
 use crate::scrape::{self, Window};
@@ -137,10 +137,12 @@ pub async fn run(
     setup.seed = config.seed;
     let shard = config.shard;
     let fleet = Arc::new(Fleet::new(config));
-    fleet::run(Arc::clone(&fleet), goose, &host, progress_every).await?;
+    attack::run(Arc::clone(&fleet), goose, &host, progress_every).await?;
     let begun = *fleet.begun();
     let duration_s = begun.at.elapsed().as_secs_f64();
-    let cpu_s = health::cpu_time().saturating_sub(begun.cpu).as_secs_f64();
+    let cpu_s = crate::resources::cpu_time()
+        .saturating_sub(begun.cpu)
+        .as_secs_f64();
     // The server counts a request when it answers; let the last answers land.
     let after = scrape::scrape(&fleet.config.targets).await;
     let metrics = match (before, after) {
@@ -160,7 +162,7 @@ pub async fn run(
             started_at_unix_ms,
             duration_s,
             fd_limit,
-            peak_rss_mb: results::peak_rss_mb(),
+            peak_rss_mb: resources::peak_rss_mb(),
             rss_at_start_mb: begun.rss_mb,
             cpu_s,
             health,

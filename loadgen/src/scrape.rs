@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Kind, RunStats};
+use crate::flow::Kind;
+use crate::stats::RunStats;
 use crate::timeline::Answer;
 use crate::transport::{self, Target};
 

@@ -13,40 +13,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::behaviour::Behaviour;
-use crate::device::Outcome;
+use crate::flow::{Kind, Outcome, Rule};
 use crate::timeline::Timeline;
 use crate::transport::Cause;
-
-/// The requests a fleet sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// RFC 8628 §3.1.
-    Issue,
-    /// RFC 8628 §3.4.
-    Poll,
-    /// One more poll after the token (checklist TS-08).
-    ReplayCheck,
-    /// The person's decision, through the approver.
-    Approve,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Issue, Kind::Poll, Kind::ReplayCheck, Kind::Approve];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Issue => "device_authorization",
-            Kind::Poll => "token_poll",
-            Kind::ReplayCheck => "token_replay_check",
-            Kind::Approve => "approve",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// An HDR histogram (microseconds or counts, 1 to an hour, 3 significant digits),
 /// serialized as base64 of its V2 encoding so run.json files merge exactly.
@@ -231,52 +200,6 @@ impl BehaviourStats {
 
     pub fn outcome(&self, o: Outcome) -> u64 {
         self.outcomes[o.index()]
-    }
-}
-
-/// A server's break of RFC 8628 as a device saw it, by rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// Checklist DR-05: `expires_in` other than `--expect-expires-in`.
-    ExpiresIn,
-    /// Checklist DR-06: `interval` other than `--expect-interval`.
-    Interval,
-    /// Checklist EX-01: still pending after `expires_in`.
-    PendingAfterExpiry,
-    /// Checklist EX-02: a token after `expires_in`.
-    TokenAfterExpiry,
-    /// Checklist TS-07: a token after the person denied.
-    TokenAfterDenial,
-    /// Checklist TS-07: still pending after the person denied.
-    PendingAfterDenial,
-    /// Checklist TS-07: access_denied though nobody denied.
-    DeniedWithoutDenial,
-    /// Checklist TS-01: a token nobody approved.
-    TokenNobodyApproved,
-    /// Checklist TS-08: a second token for one device code.
-    SecondToken,
-}
-
-impl Rule {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Rule::ExpiresIn => "DR-05 (RFC 8628 §3.2): expires_in other than expected",
-            Rule::Interval => "DR-06 (RFC 8628 §3.2): interval other than expected",
-            Rule::PendingAfterExpiry => {
-                "EX-01 (RFC 8628 §3.5): still pending after expires_in, not expired_token"
-            }
-            Rule::TokenAfterExpiry => "EX-02 (RFC 8628 §3.5): a token after expires_in",
-            Rule::TokenAfterDenial => "TS-07 (RFC 8628 §3.5): a token after the person denied",
-            Rule::PendingAfterDenial => {
-                "TS-07 (RFC 8628 §3.5): still pending after the person denied"
-            }
-            Rule::DeniedWithoutDenial => {
-                "TS-07 (RFC 8628 §3.5): access_denied though the person did not deny"
-            }
-            Rule::TokenNobodyApproved => "TS-01 (RFC 8628 §3.5): a token nobody approved",
-            Rule::SecondToken => "TS-08: a second token for one device code",
-        }
     }
 }
 

@@ -9,7 +9,8 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use crate::stats::{Hdr, Kind, KindStats, RunStats};
+use crate::flow::Kind;
+use crate::stats::{Hdr, KindStats, RunStats};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {

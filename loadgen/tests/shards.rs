@@ -7,7 +7,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use deviceflow_loadgen::device::{rng_for, Outcome};
+use deviceflow_loadgen::device::rng_for;
+use deviceflow_loadgen::flow::Outcome;
 use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::scrape::{self, Window};
 use deviceflow_loadgen::transport::target_of;
@@ -112,7 +113,7 @@ fn two_shards_merge_exactly_and_reconcile_with_the_servers_metrics() {
         assert_eq!(got, want, "{b:?}");
     }
     // Histograms and counters add up exactly.
-    let polls = |r: &RunData| r.stats.kinds[&deviceflow_loadgen::stats::Kind::Poll].clone();
+    let polls = |r: &RunData| r.stats.kinds[&deviceflow_loadgen::flow::Kind::Poll].clone();
     let (a, b, m) = (polls(&shards[0]), polls(&shards[1]), polls(&merged));
     assert_eq!(m.sent, a.sent + b.sent);
     assert_eq!(

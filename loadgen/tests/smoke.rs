@@ -8,10 +8,11 @@ mod common;
 use std::time::Duration;
 
 use deviceflow_conformance::{Approver, Client};
-use deviceflow_loadgen::device::{Outcome, People};
+use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
-use deviceflow_loadgen::stats::Kind;
-use deviceflow_loadgen::{render, runner, Behaviour, Mix};
+use deviceflow_loadgen::flow::Kind;
+use deviceflow_loadgen::flow::Outcome;
+use deviceflow_loadgen::{runner, Behaviour, Mix};
 use goose::config::GooseConfiguration;
 
 use common::{report_dir, Server, ADMIN};
@@ -97,7 +98,7 @@ async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_m
     }
 
     let dir = report_dir("smoke");
-    render::write(&run, &dir).unwrap();
+    deviceflow_loadgen::report::write(&run, &dir).unwrap();
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script src"));
     assert!(html.contains("Reconciliation with the server"));

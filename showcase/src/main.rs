@@ -158,7 +158,7 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
     )
     .await?;
     let fleet_dir = cli.out.join("fleet");
-    render::write(&run, &fleet_dir)?;
+    deviceflow_loadgen::report::write(&run, &fleet_dir)?;
     println!("{}", render::terminal(&run));
 
     println!("Reports:");
