@@ -8,9 +8,9 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::approver::{Action, Approver, Prompt};
-use crate::case::Level;
 use crate::client::Client;
 use crate::http::{Exchange, Http};
+use crate::level::Level;
 use crate::progress::Progress;
 use crate::target::Target;
 

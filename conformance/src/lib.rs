@@ -14,6 +14,7 @@ pub mod client;
 pub mod context;
 pub mod http;
 pub mod json;
+pub mod level;
 pub mod progress;
 pub mod report;
 pub mod runner;
