@@ -75,32 +75,11 @@ cp "$target_dir/release/deviceflow-server" "$server_bin"
 cp "$target_dir/release/ceiling" "$ceiling_bin"
 
 # --- servers -----------------------------------------------------------------
-# Starts "$@" pinned to SERVER_CPU on an ephemeral loopback port; sets $started_pid
-# and $started_addr from the "listening on ADDR" line both binaries print.
-start() {
-    local name=$1
-    shift
-    local log="$work/$name.log"
-    taskset -c "$SERVER_CPU" "$@" >"$log" 2>&1 &
-    started_pid=$!
-    pids+=("$started_pid")
-    started_addr=""
-    local _
-    for _ in $(seq 1 100); do
-        started_addr=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-        [[ -n $started_addr ]] && return 0
-        kill -0 "$started_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "$name did not start"
-}
-
-start ours env -u DEVICEFLOW_CONFIG "$server_bin" --listen 127.0.0.1:0 \
+start ours "$SERVER_CPU" env -u DEVICEFLOW_CONFIG "$server_bin" --listen 127.0.0.1:0 \
     --slow-down off --quiet --expires-in 3600 --interval 5
 ours_addr=$started_addr
 ours_pid=$started_pid
-start ceiling "$ceiling_bin" --listen 127.0.0.1:0
+start ceiling "$SERVER_CPU" "$ceiling_bin" --listen 127.0.0.1:0
 ceiling_addr=$started_addr
 ceiling_pid=$started_pid
 clk_tck=$(getconf CLK_TCK)
@@ -159,13 +138,6 @@ pending_count() {
         sed -n 's/^deviceflow_token_polls_total{outcome="authorization_pending"} \([0-9]*\)$/\1/p'
 }
 
-# CPU time (user + system, in clock ticks) process $1 has used so far.
-cpu_ticks() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || die "server process $1 is gone"
-    sed 's/^.*) //' <<<"$stat" | awk '{ print $12 + $13 }'
-}
-
 # Busy and total clock ticks of core $1 so far, from /proc/stat.
 core_ticks() {
     awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
@@ -189,9 +161,6 @@ other_pct() {
         printf "%.0f\n", (o < 0 ? 0 : 100 * o / (y[2] - x[2])) }'
 }
 
-field() { # name, WRK_RESULT line
-    sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"
-}
 
 results="$work/results.tsv" # target round rps p50 p99 cpu_us/request busy% other%
 : >"$results"

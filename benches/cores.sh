@@ -168,38 +168,9 @@ dofile("$work/result.lua")
 EOF
 
 # --- helpers -------------------------------------------------------------------
-# Starts "$@" pinned to cores $1 on an ephemeral loopback port; sets $started_pid and
-# $started_addr from the "listening on ADDR" line both binaries print.
-start() {
-    local name=$1 cpus=$2
-    shift 2
-    local log="$work/$name.log"
-    taskset -c "$cpus" "$@" >"$log" 2>&1 &
-    started_pid=$!
-    pids+=("$started_pid")
-    started_addr=""
-    local _
-    for _ in $(seq 1 100); do
-        started_addr=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
-        [[ -n $started_addr ]] && return 0
-        kill -0 "$started_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$log" >&2
-    die "$name did not start"
-}
-
 stop() {
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
-}
-
-cpu_ticks() { # user + system clock ticks of process $1
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
-field() { # name, WRK_RESULT line
-    sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"
 }
 
 metric() { # address, series

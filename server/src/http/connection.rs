@@ -86,6 +86,14 @@ impl TimedStream {
         };
     }
 
+    /// A response is going out: the connection is idle again once it is sent.
+    fn responding(&mut self) {
+        if self.phase != Phase::Idle {
+            self.phase = Phase::Idle;
+            self.deadline = Instant::now() + self.timeouts.idle;
+        }
+    }
+
     /// Whether the current phase's time is up; registers the waker for when it will be.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         if self.phase == Phase::Busy {
@@ -165,11 +173,7 @@ impl AsyncWrite for TimedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.phase != Phase::Idle {
-            // A response is going out: the connection is idle again once it is sent.
-            this.phase = Phase::Idle;
-            this.deadline = Instant::now() + this.timeouts.idle;
-        }
+        this.responding();
         Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
@@ -179,10 +183,7 @@ impl AsyncWrite for TimedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.phase != Phase::Idle {
-            this.phase = Phase::Idle;
-            this.deadline = Instant::now() + this.timeouts.idle;
-        }
+        this.responding();
         Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
