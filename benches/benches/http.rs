@@ -18,7 +18,7 @@ use deviceflow_benches::{
 };
 use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
 use deviceflow_server::protocol::user_code::UserCode;
-use deviceflow_server::{App, SessionStore, NO_PEER};
+use deviceflow_server::{App, NO_PEER};
 use deviceflow_wire::ErrorCode;
 use hyper::StatusCode;
 use tokio::runtime::Runtime;
@@ -54,7 +54,7 @@ fn token_poll(c: &mut Criterion) {
             user_code: UserCode::generate(),
             secret: Secret::generate(),
         };
-        if app.store.lookup(code.user_code).is_none() {
+        if app.store.sessions.lookup(code.user_code).is_none() {
             break poll_body(&code.encode());
         }
     };

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use deviceflow_benches::{vm_hwm_bytes, vm_rss_bytes};
 use deviceflow_server::protocol::session::{PollOutcome, Session};
-use deviceflow_server::{App, Clock, FileConfig, SessionStore, Settings};
+use deviceflow_server::{App, Clock, FileConfig, Settings};
 
 const NAME: &str = "memory/rss";
 const FULL_SESSIONS: usize = 1_000_000;
@@ -89,6 +89,7 @@ fn run(sessions: usize, full: bool) -> std::io::Result<()> {
         let now = app.clock.now();
         let code = app
             .store
+            .sessions
             .create(
                 client.id,
                 client.default_scope,
@@ -104,11 +105,12 @@ fn run(sessions: usize, full: bool) -> std::io::Result<()> {
     let peak = vm_hwm_bytes()?;
 
     // Measuring what we claim: every session is held, and they are live and pending.
-    assert_eq!(app.store.len(), sessions);
+    assert_eq!(app.store.sessions.len(), sessions);
     let probe = probe.expect("at least one session");
-    let outcome = app
-        .store
-        .poll(&probe, client.id, app.clock.now(), &app.settings.poll, || 0);
+    let outcome =
+        app.store
+            .sessions
+            .poll(&probe, client.id, app.clock.now(), &app.settings.poll, || 0);
     assert_eq!(
         outcome,
         PollOutcome::Pending,

@@ -1,5 +1,5 @@
 //! The session store alone: one poll (`store/poll_hit`, `store/poll_miss`) and one
-//! device authorization (`device_authorization/issue`, which is `MemoryStore::create`).
+//! device authorization (`device_authorization/issue`, which is `Sessions::create` of the in-memory store).
 //!
 //! The store is filled with [`LIVE`] other sessions first, so the map has the size and
 //! shard layout of a busy server rather than one entry in a cache line.
@@ -13,7 +13,7 @@ use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
 use deviceflow_server::protocol::scope::ScopeSet;
 use deviceflow_server::protocol::session::{PollOutcome, PollPolicy, SlowDownPolicy};
 use deviceflow_server::protocol::user_code::UserCode;
-use deviceflow_server::{MemoryStore, SessionStore};
+use deviceflow_server::storage::memory::Sessions;
 
 /// Sessions already held when the measured one is created or polled.
 const LIVE: usize = 100_000;
@@ -34,9 +34,9 @@ const POLICY: PollPolicy = PollPolicy {
     interval_ms: 5_000,
 };
 
-fn filled_store(live: usize) -> MemoryStore {
+fn filled_store(live: usize) -> Sessions {
     // No cap: criterion's warm-up may ask for more iterations in one go than any cap.
-    let store = MemoryStore::new(usize::MAX, RETENTION_MS);
+    let store = Sessions::new(usize::MAX, RETENTION_MS);
     for _ in 0..live {
         store
             .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)

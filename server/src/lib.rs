@@ -9,8 +9,8 @@
 //! Where things are, by concept:
 //! - `protocol/`: the RFC 8628 vocabulary and state machine, no I/O: device and user
 //!   codes, scopes, and the session whose `poll` answers every device (§3.5).
-//! - `storage/`: where state lives: the [`SessionStore`] seam and its in-memory
-//!   backend, tokens and their families, the expiry wheel.
+//! - `storage/`: where state lives: the [`Store`] seam, its in-memory and Redis
+//!   backends, the token rules both apply, the expiry wheel.
 //! - `accounts/`: the configured clients and how they authenticate; the people.
 //! - `http/`: connections, routing, reading requests, spelling answers, and the
 //!   [`App`] state every handler runs on.
@@ -30,7 +30,7 @@ pub mod config;
 mod endpoints;
 pub mod http;
 pub mod protocol;
-mod quota;
+pub mod quota;
 mod shards;
 pub mod storage;
 pub mod verification;
@@ -51,7 +51,7 @@ use http::connection::{TimedStream, Timeouts};
 pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings};
 pub use http::state::{App, NO_PEER};
-pub use storage::{MemoryStore, SessionStore};
+pub use storage::{MemoryStore, Store};
 
 /// Due entries the sweeper looks at before it lets other tasks run: about a
 /// millisecond of work.
@@ -83,7 +83,7 @@ pub async fn run(
 
 /// Serves `app` on `listener` until `shutdown` completes. Also runs the sweeper that
 /// removes expired sessions and tokens once a second.
-pub async fn serve<S: SessionStore>(
+pub async fn serve<S: Store>(
     listener: TcpListener,
     app: Arc<App<S>>,
     shutdown: impl Future<Output = ()>,

@@ -24,7 +24,9 @@ use crate::storage::expiry::ExpiryWheel;
 /// A token bucket's shape: `burst` at most, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
+    /// Requests refilled per second.
     pub per_second: f64,
+    /// Requests a full bucket holds.
     pub burst: u32,
 }
 
@@ -45,15 +47,15 @@ impl Rate {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bucket {
     /// Milli-requests available at `at`.
-    level: u64,
-    at: Millis,
+    pub(crate) level: u64,
+    pub(crate) at: Millis,
 }
 
 impl Bucket {
-    fn full(rate: &Rate, now: Millis) -> Bucket {
+    pub(crate) fn full(rate: &Rate, now: Millis) -> Bucket {
         Bucket {
             level: rate.capacity(),
             at: now,
@@ -61,7 +63,7 @@ impl Bucket {
     }
 
     /// Takes one request, or says how long until one is back.
-    fn take(&mut self, rate: &Rate, now: Millis) -> Result<(), Millis> {
+    pub(crate) fn take(&mut self, rate: &Rate, now: Millis) -> Result<(), Millis> {
         if now > self.at {
             self.level = (self.level + rate.refill(now - self.at)).min(rate.capacity());
             self.at = now;
@@ -76,7 +78,7 @@ impl Bucket {
     }
 
     /// When the bucket is full again.
-    fn full_at(&self, rate: &Rate) -> Millis {
+    pub(crate) fn full_at(&self, rate: &Rate) -> Millis {
         self.at + rate.wait(rate.capacity().saturating_sub(self.level))
     }
 }
@@ -84,10 +86,11 @@ impl Bucket {
 /// Where a request comes from, as quotas count it: an IPv4 address, or an IPv6 /64
 /// (the block one host or household usually has).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Source(IpAddr);
+pub struct Source(IpAddr);
 
 impl Source {
-    pub(crate) fn of(addr: IpAddr) -> Source {
+    /// The source a request from `addr` counts against.
+    pub fn of(addr: IpAddr) -> Source {
         Source(match addr {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
@@ -101,7 +104,7 @@ impl Source {
     }
 
     /// The address this source is counted as (an IPv6 /64 as its first address).
-    pub(crate) fn ip(self) -> IpAddr {
+    pub fn ip(self) -> IpAddr {
         self.0
     }
 }
@@ -117,13 +120,22 @@ impl std::fmt::Display for Source {
 
 /// Which quota refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    Source { retry_after_ms: Millis },
-    Client { retry_after_ms: Millis },
+pub enum Refusal {
+    /// The source's bucket is empty for `retry_after_ms`.
+    Source {
+        /// How long until a request is back.
+        retry_after_ms: Millis,
+    },
+    /// The client's bucket is empty for `retry_after_ms`.
+    Client {
+        /// How long until a request is back.
+        retry_after_ms: Millis,
+    },
 }
 
 impl Refusal {
-    pub(crate) fn retry_after_ms(self) -> Millis {
+    /// How long until the refusing bucket has a request again.
+    pub fn retry_after_ms(self) -> Millis {
         match self {
             Refusal::Source { retry_after_ms } | Refusal::Client { retry_after_ms } => {
                 retry_after_ms

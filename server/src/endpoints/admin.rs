@@ -21,7 +21,7 @@ use crate::http::response::{self, wire_safe, Reply};
 use crate::http::state::App;
 use crate::protocol::session::{DecideError, Decision};
 use crate::protocol::user_code::UserCode;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 
 #[derive(Serialize)]
 struct DecisionResponse<'a> {
@@ -48,8 +48,8 @@ fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
     )
 }
 
-impl<S: SessionStore> App<S> {
-    pub(crate) fn admin_decision(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+impl<S: Store> App<S> {
+    pub(crate) async fn admin_decision(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         if let Some(refusal) = self.admin_refusal(parts) {
             return refusal;
         }
@@ -97,7 +97,15 @@ impl<S: SessionStore> App<S> {
                 )
             }
         };
-        match self.store.decide(user_code, decision, self.clock.now()) {
+        let decided = match self
+            .store
+            .decide(user_code, decision, self.clock.now())
+            .await
+        {
+            Ok(decided) => decided,
+            Err(unavailable) => return OAuthError::from(unavailable).reply(),
+        };
+        match decided {
             Ok(info) => {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);

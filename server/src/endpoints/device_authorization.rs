@@ -14,17 +14,22 @@ use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::quota::{Refusal, Source};
-use crate::storage::store::{CreateError, SessionStore};
+use crate::storage::store::{CreateError, Store};
 
-impl<S: SessionStore> App<S> {
-    pub(crate) fn device_authorization(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        match self.authorize_device(parts, body, peer) {
+impl<S: Store> App<S> {
+    pub(crate) async fn device_authorization(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        peer: IpAddr,
+    ) -> Reply {
+        match self.authorize_device(parts, body, peer).await {
             Ok(r) => response::json_value(StatusCode::OK, &r),
             Err(e) => e.reply(),
         }
     }
 
-    fn authorize_device(
+    async fn authorize_device(
         &self,
         parts: &Parts,
         body: &[u8],
@@ -56,7 +61,7 @@ impl<S: SessionStore> App<S> {
         // RFC 8628 §5.2 leaves abuse to the server: quotas per source and per client,
         // answered 429 with Retry-After (RFC 6585 §4) and `temporarily_unavailable`,
         // the RFC 6749 code for a server that cannot take the request now.
-        if let Err(refusal) = self.quotas.admit(Source::of(peer), client.id, now) {
+        if let Err(refusal) = self.store.admit(Source::of(peer), client.id, now).await? {
             let (limit, whom) = match refusal {
                 Refusal::Source { .. } => (Throttle::Source, "this address"),
                 Refusal::Client { .. } => (Throttle::Client, "this client"),
@@ -72,6 +77,7 @@ impl<S: SessionStore> App<S> {
                 self.settings.expires_in_secs * 1000,
                 &self.settings.poll,
             )
+            .await?
             .map_err(|e| match e {
                 CreateError::Full => {
                     self.metrics.sessions_full();

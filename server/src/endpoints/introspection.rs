@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 use crate::storage::tokens::TokenKind;
 
 /// RFC 7662 §2.2.
@@ -32,12 +32,14 @@ struct IntrospectionResponse<'a> {
     iss: Option<&'a str>,
 }
 
-impl<S: SessionStore> App<S> {
-    pub(crate) fn introspection(&self, parts: &Parts, body: &[u8]) -> Reply {
-        self.introspect(parts, body).unwrap_or_else(|e| e.reply())
+impl<S: Store> App<S> {
+    pub(crate) async fn introspection(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.introspect(parts, body)
+            .await
+            .unwrap_or_else(|e| e.reply())
     }
 
-    fn introspect(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
+    async fn introspect(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form)?;
         // RFC 7662 §2.1: the endpoint MUST require some form of authorization; here,
@@ -63,7 +65,7 @@ impl<S: SessionStore> App<S> {
             iat: None,
             iss: None,
         };
-        let Some(t) = self.tokens.introspect(&token, self.clock.now()) else {
+        let Some(t) = self.store.introspect(&token, self.clock.now()).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
         let owner = self.settings.clients.get(t.grant.client);

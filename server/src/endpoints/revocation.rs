@@ -5,14 +5,14 @@ use hyper::http::request::Parts;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 
-impl<S: SessionStore> App<S> {
-    pub(crate) fn revocation(&self, parts: &Parts, body: &[u8]) -> Reply {
-        self.revoke(parts, body).unwrap_or_else(|e| e.reply())
+impl<S: Store> App<S> {
+    pub(crate) async fn revocation(&self, parts: &Parts, body: &[u8]) -> Reply {
+        self.revoke(parts, body).await.unwrap_or_else(|e| e.reply())
     }
 
-    fn revoke(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
+    async fn revoke(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 7009 §2.1: the client authenticates as at the token endpoint; public
         // clients identify themselves with client_id.
@@ -22,7 +22,7 @@ impl<S: SessionStore> App<S> {
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?
             .ok_or_else(|| OAuthError::invalid_request("token is required (RFC 7009 Sec.2.1)"))?;
         // `token_type_hint` is a hint: both kinds are looked up whatever it says.
-        self.tokens.revoke(&token, client.id);
+        self.store.revoke(&token, client.id).await?;
         // RFC 7009 §2.2: 200 whether or not the token was valid.
         Ok(response::empty_ok())
     }

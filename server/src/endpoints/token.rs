@@ -17,11 +17,11 @@ use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::session::PollOutcome;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 use crate::storage::tokens::{Grant, Issued, RefreshError};
 
-impl<S: SessionStore> App<S> {
-    pub(crate) fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+impl<S: Store> App<S> {
+    pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         let form = match Form::parse(body).map_err(OAuthError::from) {
             Ok(f) => f,
             Err(e) => return e.reply(),
@@ -36,8 +36,11 @@ impl<S: SessionStore> App<S> {
         };
         if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
             self.poll(client, &form, peer)
+                .await
+                .unwrap_or_else(|e| e.reply())
         } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
             self.refresh(client, &form, peer)
+                .await
                 .unwrap_or_else(|e| e.reply())
         } else {
             OAuthError::new(
@@ -49,33 +52,36 @@ impl<S: SessionStore> App<S> {
     }
 
     /// RFC 8628 §3.4: the device access token request.
-    fn poll(&self, client: &Client, form: &Form<'_>, peer: IpAddr) -> Reply {
+    async fn poll(
+        &self,
+        client: &Client,
+        form: &Form<'_>,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
         if !client.device_grant {
-            return OAuthError::new(
+            return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "this client is not allowed to use the device authorization grant",
-            )
-            .reply();
+            ));
         }
         // RFC 8628 §3.4: device_code is REQUIRED.
         let raw = match form.get("device_code") {
             Ok(Some(raw)) => raw,
-            Ok(None) => return OAuthError::invalid_request("device_code is required").reply(),
-            Err(e) => return OAuthError::invalid_request(e.to_string()).reply(),
+            Ok(None) => return Err(OAuthError::invalid_request("device_code is required")),
+            Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
         };
         let now = self.clock.now();
         let Some(code) = DeviceCode::parse(&raw) else {
             // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
             self.metrics.poll(PollOutcome::Invalid);
-            return response::poll_error(ErrorCode::InvalidGrant);
+            return Ok(response::poll_error(ErrorCode::InvalidGrant));
         };
         let outcome = self
             .store
-            .poll(&code, client.id, now, &self.settings.poll, || {
-                self.tokens.new_family(now)
-            });
+            .poll(&code, client.id, now, &self.settings.poll)
+            .await?;
         self.metrics.poll(outcome);
-        match outcome {
+        Ok(match outcome {
             PollOutcome::Pending => response::poll_error(ErrorCode::AuthorizationPending),
             PollOutcome::SlowDown { .. } => response::poll_error(ErrorCode::SlowDown),
             PollOutcome::Denied => response::poll_error(ErrorCode::AccessDenied),
@@ -84,7 +90,7 @@ impl<S: SessionStore> App<S> {
             PollOutcome::Replayed { family, user } => {
                 // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
                 // compromised; what was issued from it is revoked.
-                self.tokens.revoke_family(family);
+                self.store.revoke_family(family).await?;
                 let user = &self.settings.users.get(user).username;
                 audit::replay_revoked(&client.client_id, user, code.user_code, peer);
                 response::poll_error(ErrorCode::InvalidGrant)
@@ -99,17 +105,27 @@ impl<S: SessionStore> App<S> {
                     user,
                     scope,
                 };
-                let issued = self.tokens.issue(grant, family, client.refresh_grant, now);
+                // The records are written before the answer: never a token without
+                // its record.
+                let issued = self
+                    .store
+                    .issue(grant, family, client.refresh_grant, now)
+                    .await?;
                 self.metrics.token_issued(false);
                 let user = &self.settings.users.get(user).username;
                 audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
                 self.token_response(issued)
             }
-        }
+        })
     }
 
     /// RFC 6749 §6: refreshing an access token, with rotation.
-    fn refresh(&self, client: &Client, form: &Form<'_>, peer: IpAddr) -> Result<Reply, OAuthError> {
+    async fn refresh(
+        &self,
+        client: &Client,
+        form: &Form<'_>,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
         if !client.refresh_grant {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -131,8 +147,9 @@ impl<S: SessionStore> App<S> {
             ),
         };
         let issued = self
-            .tokens
+            .store
             .refresh(&token, client.id, scope, self.clock.now())
+            .await?
             .map_err(|e| match e {
                 RefreshError::ScopeExceeded => {
                     OAuthError::new(ErrorCode::InvalidScope, e.to_string())

@@ -240,8 +240,9 @@ impl Metrics {
         self.mine().latency[endpoint as usize].observe(elapsed);
     }
 
-    /// The Prometheus text exposition, with the gauges read at call time.
-    pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: usize) -> String {
+    /// The Prometheus text exposition, with the gauges read at call time; a store
+    /// that cannot count its access tokens without a scan (Redis) reports none.
+    pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: Option<usize>) -> String {
         let t = Counters::default();
         for shard in self.shards.iter() {
             t.absorb(&shard.0);
@@ -333,7 +334,7 @@ impl Metrics {
             (
                 "deviceflow_sessions",
                 "Device authorization sessions held (pending, decided, or expired and retained).",
-                live_sessions,
+                Some(live_sessions),
             ),
             (
                 "deviceflow_access_tokens",
@@ -341,6 +342,7 @@ impl Metrics {
                 live_access_tokens,
             ),
         ] {
+            let Some(value) = value else { continue };
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
@@ -387,7 +389,7 @@ mod tests {
         });
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_millis(2));
-        let text = m.render(5, 1);
+        let text = m.render(5, Some(1));
         assert!(
             text.contains("deviceflow_token_polls_total{outcome=\"authorization_pending\"} 2\n")
         );

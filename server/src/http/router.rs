@@ -17,9 +17,9 @@ use hyper::{Method, Request, StatusCode};
 use super::body::{check_form_content_type, read_body};
 use super::metrics::Endpoint;
 use super::paths;
-use super::response::{self, Reply};
+use super::response::{self, OAuthError, Reply};
 use super::state::App;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 use crate::verification;
 
 /// What routing decided for a request.
@@ -30,9 +30,11 @@ enum Route {
     Form(Endpoint),
     /// One of the person's pages.
     Verification,
+    /// `/metrics`, which reads the store.
+    Metrics,
 }
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// Answers one request. Never fails and never panics on input: every refusal is an
     /// HTTP answer with a JSON error body.
     ///
@@ -56,6 +58,7 @@ impl<S: SessionStore> App<S> {
                 Route::Answered(endpoint, reply) => (endpoint, reply),
                 // Boxed: the pages' future is large, and inline it would make every
                 // poll's future as large.
+                Route::Metrics => (Endpoint::Metadata, self.render_metrics().await),
                 Route::Verification => (
                     Endpoint::Verification,
                     Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
@@ -73,7 +76,7 @@ impl<S: SessionStore> App<S> {
                         Err(e) => Err(e),
                     };
                     match read {
-                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form, peer)),
+                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form, peer).await),
                         Err(e) => {
                             self.metrics.request_error();
                             (endpoint, e.reply())
@@ -115,27 +118,35 @@ impl<S: SessionStore> App<S> {
         let reply = match path {
             METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
             HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
-            _ => self.render_metrics(),
+            _ => return Route::Metrics,
         };
         Route::Answered(endpoint, reply)
     }
 
     /// Runs a form endpoint on its read body.
-    fn dispatch(&self, endpoint: Endpoint, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        parts: &Parts,
+        body: &[u8],
+        peer: IpAddr,
+    ) -> Reply {
         match endpoint {
-            Endpoint::Token => self.token(parts, body, peer),
-            Endpoint::DeviceAuthorization => self.device_authorization(parts, body, peer),
-            Endpoint::Introspection => self.introspection(parts, body),
-            Endpoint::Revocation => self.revocation(parts, body),
-            _ => self.admin_decision(parts, body, peer),
+            Endpoint::Token => self.token(parts, body, peer).await,
+            Endpoint::DeviceAuthorization => self.device_authorization(parts, body, peer).await,
+            Endpoint::Introspection => self.introspection(parts, body).await,
+            Endpoint::Revocation => self.revocation(parts, body).await,
+            _ => self.admin_decision(parts, body, peer).await,
         }
     }
 
     /// `/metrics`: the Prometheus text exposition.
-    fn render_metrics(&self) -> Reply {
-        let text = self
-            .metrics
-            .render(self.store.len(), self.tokens.access_tokens());
+    async fn render_metrics(&self) -> Reply {
+        let census = match self.store.census(self.clock.now()).await {
+            Ok(census) => census,
+            Err(unavailable) => return OAuthError::from(unavailable).reply(),
+        };
+        let text = self.metrics.render(census.sessions, census.access_tokens);
         let mut r = response::json(StatusCode::OK, text);
         r.headers_mut().insert(
             CONTENT_TYPE,

@@ -15,31 +15,29 @@ use crate::config::Settings;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::response::OAuthError;
-use crate::quota::Quotas;
-use crate::storage::store::{MemoryStore, SessionStore};
-use crate::storage::tokens::TokenStore;
+use crate::storage::memory::MemoryStore;
+use crate::storage::store::{Store, Unavailable};
 use crate::verification::state::Verification;
 
 /// The peer of a request handled in-process, with no connection (tests, benches).
 pub const NO_PEER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
+/// How long a client is asked to wait when the shared store is away.
+pub(crate) const STORE_RETRY_AFTER_MS: u64 = 2_000;
+
 /// Everything a request can reach.
-pub struct App<S: SessionStore = MemoryStore> {
+pub struct App<S: Store = MemoryStore> {
     /// The configuration it runs on.
     pub settings: Settings,
     /// Issuer identifier and base URL, without a trailing slash.
     pub issuer: String,
-    /// Device authorization sessions.
+    /// Where sessions, tokens, web sessions and counters live.
     pub store: S,
-    /// Access and refresh tokens.
-    pub(crate) tokens: TokenStore,
     /// The clock every rule reads.
     pub clock: Clock,
     /// Counters and latency histograms for `/metrics`.
     pub(crate) metrics: Metrics,
-    /// Device authorizations per source address and per client.
-    pub(crate) quotas: Quotas,
-    /// The person's side: web sessions, rate limits, the pages under `/device`.
+    /// The person's side: the session cookie, the hashing pool, the pages' keys.
     pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
     pub(crate) metadata: Bytes,
@@ -48,41 +46,22 @@ pub struct App<S: SessionStore = MemoryStore> {
 impl App<MemoryStore> {
     /// An app on the in-memory store.
     pub fn new(settings: Settings, issuer: String, clock: Clock) -> App<MemoryStore> {
-        let store = MemoryStore::new(
-            settings.max_sessions,
-            settings.expired_retention_secs * 1000,
-        )
-        .with_max_per_client(
-            settings.max_sessions_per_client,
-            // A client that may hold the whole cap needs no count of its own.
-            if settings.max_sessions_per_client < settings.max_sessions {
-                settings.clients.len()
-            } else {
-                0
-            },
-        );
+        let store = MemoryStore::new(&settings);
         App::with_store(settings, issuer, clock, store)
     }
 }
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// An app on `store`.
     pub fn with_store(settings: Settings, issuer: String, clock: Clock, store: S) -> App<S> {
-        let tokens = TokenStore::new(
-            settings.access_token_ttl_secs * 1000,
-            settings.refresh_token_ttl_secs * 1000,
-        );
         let metadata = crate::endpoints::metadata::render(&settings, &issuer);
-        let verification = Verification::new(&settings, &issuer);
-        let quotas = Quotas::new(settings.quotas);
+        let verification = Verification::new(&settings, &issuer, &store.secret());
         App {
             settings,
             issuer,
             store,
-            tokens,
             clock,
             metrics: Metrics::default(),
-            quotas,
             verification,
             metadata,
         }
@@ -114,17 +93,26 @@ impl<S: SessionStore> App<S> {
             })
     }
 
-    /// Removes some of what expired: sessions past their retention, and expired
-    /// tokens, looking at no more than `budget` due entries of each. Returns whether a
-    /// slice came back full, so that more may be due: the sweeper calls again, after
-    /// letting other tasks run.
+    /// Removes some of what expired: sessions past their retention, expired tokens,
+    /// web sessions and counters, looking at no more than `budget` due entries of
+    /// each. Returns whether a slice came back full, so that more may be due: the
+    /// sweeper calls again, after letting other tasks run.
     pub fn sweep(&self, budget: usize) -> bool {
-        let now = self.clock.now();
-        let stats = self.store.sweep(now, budget);
+        let stats = self.store.sweep(self.clock.now(), budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
-        let tokens = self.tokens.sweep(now, budget);
-        let sources = self.quotas.sweep(now, budget);
-        self.verification.sweep(now);
-        stats.examined == budget || tokens == budget || sources == budget
+        stats.examined == budget
+    }
+}
+
+impl From<Unavailable> for OAuthError {
+    /// The shared store is away: RFC 6749 §5.2 has no code for it, so the answer is
+    /// the authorization endpoint's `temporarily_unavailable` (RFC 6749 §4.1.2.1),
+    /// 503 with `Retry-After`, as for the session cap.
+    fn from(_: Unavailable) -> OAuthError {
+        OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the session store is unavailable; retry later",
+        )
+        .with_retry_after_ms(STORE_RETRY_AFTER_MS)
     }
 }

@@ -1,9 +1,14 @@
-//! Where state lives: device authorization sessions behind the [`SessionStore`] seam,
-//! tokens and their families, and the expiry wheel that lets both forget what expired
-//! without scanning what is live.
+//! Where state lives: the [`Store`] seam every endpoint runs on, its two backends
+//! (in memory, and Redis shared by several instances), the token rules both apply,
+//! and the expiry wheel that lets the memory store forget what expired without
+//! scanning what is live.
 
 pub(crate) mod expiry;
+pub mod memory;
+// pub mod redis;
 pub mod store;
-pub(crate) mod tokens;
+pub mod tokens;
 
-pub use store::{CreateError, MemoryStore, SessionInfo, SessionStore, SweepStats};
+pub use memory::MemoryStore;
+// pub use redis::RedisStore;
+pub use store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable};

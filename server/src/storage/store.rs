@@ -1,23 +1,37 @@
-//! Where device authorization sessions live.
+//! The store seam: everything two instances must share to answer as one.
 //!
-//! [`SessionStore`] is the narrow interface the endpoints use; [`MemoryStore`] is the
-//! in-memory backend: one sharded map (dashmap, ahash) keyed by the packed user code,
-//! so a poll is one hash lookup under one shard lock, and the decision on it (the
-//! state machine in `session.rs`) runs under that lock, which is what makes
-//! redemption exactly-once when many polls race. A shared backend (Redis) will
-//! implement the same trait; the server is generic over it, so the in-memory store
-//! pays nothing for the indirection.
+//! [`Store`] is what the endpoints and pages run on: device authorization sessions
+//! (and the session cap), token families, web sessions, the guess limits and the
+//! device authorization quotas. Two backends implement it:
+//! - [`MemoryStore`](super::memory::MemoryStore), the embedded default: sharded maps in
+//!   this process, the fastest path, lost on restart;
+//! - [`RedisStore`](super::redis::RedisStore): one Redis or a Redis Cluster, shared by
+//!   every instance, surviving restarts.
+//!
+//! The rules live once, outside the backends: the RFC 8628 §3.5 state machine in
+//! `protocol/session.rs`, token rotation and reuse detection in `tokens.rs`, the
+//! guess-limit windows in `verification/rate_limit.rs`, the token buckets in
+//! `quota.rs`. A backend only makes each rule's read-decide-write atomic: the memory
+//! store under a shard lock, Redis with a compare-and-set of the record.
+//!
+//! Every call is async and may fail with [`Unavailable`] (Redis went away); the
+//! server answers that with 503 `temporarily_unavailable` and `Retry-After`, never a
+//! 500 and never a token without its record. The memory store never fails, and its
+//! futures are ready at once: the poll path pays nothing for the seam.
 
-use dashmap::DashMap;
+use std::future::Future;
 
 use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
 use crate::clock::Millis;
-use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::device_code::DeviceCode;
 use crate::protocol::scope::ScopeSet;
-use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, State};
 use crate::protocol::user_code::UserCode;
-use crate::shards::CappedCount;
-use crate::storage::expiry::ExpiryWheel;
+use crate::quota::{Refusal, Source};
+use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
+use crate::verification::rate_limit::{Key, Throttled, Ticket};
+use crate::verification::web_session::{Full, SessionId, WebSession};
 
 /// A session as the person's side sees it: enough to show and decide, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +74,29 @@ pub struct SweepStats {
     pub expired_unredeemed: usize,
 }
 
-/// The session store the endpoints run on.
-pub trait SessionStore: Send + Sync + 'static {
-    /// Creates a pending session under a fresh, unused user code.
+/// What `/metrics` reports of the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Device authorization sessions held (pending, decided, or expired and retained).
+    pub sessions: usize,
+    /// Live access tokens, where the backend can count them without a scan.
+    pub access_tokens: Option<usize>,
+}
+
+/// The shared store could not be reached, or did not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session store is unavailable")]
+pub struct Unavailable;
+
+/// What a store call gives: its answer, or [`Unavailable`].
+pub type Stored<T> = Result<T, Unavailable>;
+
+/// The store the server runs on. See the module's documentation.
+pub trait Store: Send + Sync + 'static {
+    // Device authorization sessions: RFC 8628 §3.5, the state machine of `session.rs`.
+
+    /// Creates a pending session under a fresh, unused user code, within the session
+    /// cap and the client's share of it.
     fn create(
         &self,
         client: ClientId,
@@ -70,18 +104,18 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Millis,
         expires_in_ms: Millis,
         policy: &PollPolicy,
-    ) -> Result<DeviceCode, CreateError>;
+    ) -> impl Future<Output = Stored<Result<DeviceCode, CreateError>>> + Send;
 
-    /// Answers a poll atomically (see [`Session::poll`]); an unknown code is
-    /// [`PollOutcome::Invalid`]. `family` is called only if this poll redeems.
+    /// Answers a poll atomically (see `Session::poll`); an unknown code is
+    /// [`PollOutcome::Invalid`]. A poll that redeems records a new token family before
+    /// it answers, so that a replay racing it revokes what it issues (checklist TS-09).
     fn poll(
         &self,
         code: &DeviceCode,
         client: ClientId,
         now: Millis,
         policy: &PollPolicy,
-        family: impl FnOnce() -> u64,
-    ) -> PollOutcome;
+    ) -> impl Future<Output = Stored<PollOutcome>> + Send;
 
     /// Records the person's decision on the session with this user code.
     fn decide(
@@ -89,326 +123,111 @@ pub trait SessionStore: Send + Sync + 'static {
         user_code: UserCode,
         decision: Decision,
         now: Millis,
-    ) -> Result<SessionInfo, DecideError>;
+    ) -> impl Future<Output = Stored<Result<SessionInfo, DecideError>>> + Send;
 
     /// The session with this user code, if it exists.
-    fn lookup(&self, user_code: UserCode) -> Option<SessionInfo>;
-
-    /// Removes sessions whose retention after expiry is over, looking at no more than
-    /// `budget` of them: the caller calls again while a slice comes back full, so no
-    /// call stalls the thread it runs on.
-    fn sweep(&self, now: Millis, budget: usize) -> SweepStats;
-
-    /// Sessions held (pending, decided, or expired and still retained).
-    fn len(&self) -> usize;
-
-    /// Whether no session is held.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The in-memory store.
-pub struct MemoryStore {
-    sessions: DashMap<u64, Session, ahash::RandomState>,
-    /// Sessions held, against `device.max_sessions`.
-    held: CappedCount,
-    /// Sessions held by each client (by `ClientId`), against its share of the cap;
-    /// empty when a client may hold the whole cap.
-    held_by_client: Box<[CappedCount]>,
-    /// How long an expired session stays to answer `expired_token`.
-    retention_ms: Millis,
-    wheel: ExpiryWheel<u64>,
-}
-
-/// Times a fresh user code is drawn before the store gives up; a collision is rare
-/// (a million live codes in 2.56e10), eight in a row means the space is full.
-const CREATE_ATTEMPTS: usize = 8;
-
-impl MemoryStore {
-    /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
-    pub fn new(max_sessions: usize, retention_ms: Millis) -> MemoryStore {
-        MemoryStore {
-            sessions: DashMap::with_hasher(ahash::RandomState::new()),
-            held: CappedCount::new(max_sessions),
-            held_by_client: Box::new([]),
-            retention_ms,
-            wheel: ExpiryWheel::new(),
-        }
-    }
-
-    /// Caps the sessions each of the first `clients` clients may hold at `max` (by
-    /// default, a client may hold the whole cap).
-    pub fn with_max_per_client(mut self, max: usize, clients: usize) -> MemoryStore {
-        self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
-        self
-    }
-
-    /// Counts a new session against its client's share; false if the share is full.
-    fn hold_for(&self, client: ClientId) -> bool {
-        self.held_by_client
-            .get(usize::from(client.0))
-            .is_none_or(CappedCount::acquire)
-    }
-
-    fn release_for(&self, client: ClientId) {
-        if let Some(held) = self.held_by_client.get(usize::from(client.0)) {
-            held.release();
-        }
-    }
-
-    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
-        SessionInfo {
-            user_code,
-            client: s.client,
-            scope: s.scope,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            state: s.state,
-        }
-    }
-}
-
-impl SessionStore for MemoryStore {
-    fn create(
-        &self,
-        client: ClientId,
-        scope: ScopeSet,
-        now: Millis,
-        expires_in_ms: Millis,
-        policy: &PollPolicy,
-    ) -> Result<DeviceCode, CreateError> {
-        if !self.held.acquire() {
-            return Err(CreateError::Full);
-        }
-        if !self.hold_for(client) {
-            self.held.release();
-            return Err(CreateError::ClientFull);
-        }
-        let secret = Secret::generate();
-        let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
-        for _ in 0..CREATE_ATTEMPTS {
-            let user_code = UserCode::generate();
-            if let dashmap::Entry::Vacant(slot) = self.sessions.entry(user_code.packed()) {
-                slot.insert(session);
-                self.wheel.schedule(
-                    session.expires_at.saturating_add(self.retention_ms),
-                    user_code.packed(),
-                );
-                return Ok(DeviceCode { user_code, secret });
-            }
-        }
-        self.held.release();
-        self.release_for(client);
-        Err(CreateError::Full)
-    }
-
-    fn poll(
-        &self,
-        code: &DeviceCode,
-        client: ClientId,
-        now: Millis,
-        policy: &PollPolicy,
-        family: impl FnOnce() -> u64,
-    ) -> PollOutcome {
-        match self.sessions.get_mut(&code.user_code.packed()) {
-            Some(mut session) => session.poll(client, &code.secret, now, policy, family),
-            None => PollOutcome::Invalid,
-        }
-    }
-
-    fn decide(
+    fn lookup(
         &self,
         user_code: UserCode,
-        decision: Decision,
+    ) -> impl Future<Output = Stored<Option<SessionInfo>>> + Send;
+
+    // Tokens: RFC 6749 §6, RFC 9700 §4.14.2, RFC 7662, RFC 7009 (rules in `tokens.rs`).
+
+    /// Issues an access token, and a refresh token if `with_refresh`, in `family`; a
+    /// family revoked in the meantime stays revoked, with these tokens in it.
+    fn issue(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
         now: Millis,
-    ) -> Result<SessionInfo, DecideError> {
-        let mut session = self
-            .sessions
-            .get_mut(&user_code.packed())
-            .ok_or(DecideError::Unknown)?;
-        session.decide(decision, now)?;
-        Ok(Self::info(user_code, &session))
-    }
+    ) -> impl Future<Output = Stored<Issued>> + Send;
 
-    fn lookup(&self, user_code: UserCode) -> Option<SessionInfo> {
-        self.sessions
-            .get(&user_code.packed())
-            .map(|s| Self::info(user_code, &s))
-    }
+    /// Exchanges a refresh token for a new pair, rotating it; reuse revokes the family.
+    fn refresh(
+        &self,
+        token: &str,
+        client: ClientId,
+        scope: Option<ScopeSet>,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Result<Issued, RefreshError>>> + Send;
 
-    fn sweep(&self, now: Millis, budget: usize) -> SweepStats {
-        let mut stats = SweepStats::default();
-        let due = self.wheel.take_due(now, budget);
-        stats.examined = due.len();
-        for key in due {
-            let removed = self.sessions.remove_if(&key, |_, s| {
-                s.expires_at.saturating_add(self.retention_ms) <= now
-            });
-            if let Some((_, s)) = removed {
-                self.held.release();
-                self.release_for(s.client);
-                stats.removed += 1;
-                if !matches!(s.state, State::Redeemed { .. }) {
-                    stats.expired_unredeemed += 1;
-                }
-            }
-        }
-        stats
-    }
+    /// Revokes every token of a family.
+    fn revoke_family(&self, family: u64) -> impl Future<Output = Stored<()>> + Send;
 
-    fn len(&self) -> usize {
-        self.held.held()
-    }
-}
+    /// RFC 7662: what an active token is; `None` if it is not active.
+    fn introspect(
+        &self,
+        token: &str,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Option<Introspection>>> + Send;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::accounts::users::UserId;
-    use crate::protocol::session::SlowDownPolicy;
+    /// RFC 7009 §2.1: revokes `token` if it was issued to `client`.
+    fn revoke(&self, token: &str, client: ClientId) -> impl Future<Output = Stored<()>> + Send;
 
-    const POLICY: PollPolicy = PollPolicy {
-        slow_down: SlowDownPolicy::Enforce,
-        tolerance_ms: 500,
-        interval_ms: 5_000,
-    };
+    // Web sessions of the person's side (`verification/web_session.rs`).
 
-    #[test]
-    fn create_poll_decide_redeem() {
-        let store = MemoryStore::new(10, 60_000);
-        let code = store
-            .create(ClientId(0), ScopeSet(1), 0, 600_000, &POLICY)
-            .unwrap();
-        assert_eq!(
-            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
-            PollOutcome::Pending
-        );
-        let info = store
-            .decide(code.user_code, Decision::Approve(UserId(0)), 1)
-            .unwrap();
-        assert_eq!(info.state, State::Approved { user: UserId(0) });
-        assert!(matches!(
-            store.poll(&code, ClientId(0), 2, &POLICY, || 9),
-            PollOutcome::Issue { family: 9, .. }
-        ));
-        assert_eq!(
-            store.lookup(code.user_code).unwrap().state,
-            State::Redeemed {
-                family: 9,
-                user: UserId(0)
-            }
-        );
-    }
+    /// Starts `user`'s web session at sign-in; the oldest of theirs ends past
+    /// `MAX_SESSIONS_PER_USER`.
+    fn start_web_session(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Result<(SessionId, WebSession), Full>>> + Send;
 
-    #[test]
-    fn unknown_codes_are_invalid() {
-        let store = MemoryStore::new(10, 60_000);
-        let code = DeviceCode {
-            user_code: UserCode::generate(),
-            secret: Secret::generate(),
-        };
-        assert_eq!(
-            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
-            PollOutcome::Invalid
-        );
-        assert_eq!(
-            store.decide(code.user_code, Decision::Deny, 0).unwrap_err(),
-            DecideError::Unknown
-        );
-        assert!(store.lookup(code.user_code).is_none());
-    }
+    /// The live web session with this id.
+    fn web_session(
+        &self,
+        id: &SessionId,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Option<WebSession>>> + Send;
 
-    #[test]
-    fn the_cap_is_enforced_and_freed_by_the_sweep() {
-        let store = MemoryStore::new(3, 1_000);
-        for _ in 0..3 {
-            store
-                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
-                .unwrap();
-        }
-        assert!(matches!(
-            store.create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY),
-            Err(CreateError::Full)
-        ));
-        assert_eq!(store.len(), 3);
-        // Expired at 10 s, retained until 11 s.
-        assert_eq!(store.sweep(10_999, 100), SweepStats::default());
-        assert_eq!(
-            store.sweep(11_000, 100),
-            SweepStats {
-                examined: 3,
-                removed: 3,
-                expired_unredeemed: 3
-            }
-        );
-        assert_eq!(store.len(), 0);
-        assert!(store
-            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
-            .is_ok());
-    }
+    /// Records the user code this web session is deciding on (or none); false if the
+    /// session is gone.
+    fn set_entered(
+        &self,
+        id: &SessionId,
+        code: Option<UserCode>,
+        now: Millis,
+    ) -> impl Future<Output = Stored<bool>> + Send;
 
-    #[test]
-    fn one_client_holds_at_most_its_share_and_others_still_get_sessions() {
-        let store = MemoryStore::new(10, 1_000).with_max_per_client(6, 3);
-        for _ in 0..6 {
-            store
-                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
-                .unwrap();
-        }
-        assert_eq!(
-            store
-                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
-                .err(),
-            Some(CreateError::ClientFull)
-        );
-        for _ in 0..4 {
-            store
-                .create(ClientId(1), ScopeSet(1), 0, 10_000, &POLICY)
-                .unwrap();
-        }
-        assert_eq!(
-            store
-                .create(ClientId(2), ScopeSet(1), 0, 10_000, &POLICY)
-                .err(),
-            Some(CreateError::Full)
-        );
-        // Swept sessions give the client its share back.
-        store.sweep(11_000, 100);
-        assert!(store
-            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
-            .is_ok());
-    }
+    /// Ends a web session (sign-out).
+    fn end_web_session(&self, id: &SessionId) -> impl Future<Output = Stored<()>> + Send;
 
-    #[test]
-    fn a_sweep_removes_at_most_its_budget_per_call() {
-        let store = MemoryStore::new(10_000, 0);
-        for _ in 0..2_500 {
-            store
-                .create(ClientId(0), ScopeSet(1), 0, 1_000, &POLICY)
-                .unwrap();
-        }
-        let slices: Vec<usize> = std::iter::repeat_with(|| store.sweep(1_000, 1_000).removed)
-            .take_while(|&n| n > 0)
-            .collect();
-        assert_eq!(slices, [1_000, 1_000, 500]);
-        assert!(store.is_empty());
-    }
+    // Guess limits (`verification/rate_limit.rs`) and quotas (`quota.rs`).
 
-    #[test]
-    fn expired_sessions_answer_expired_token_until_removed() {
-        let store = MemoryStore::new(10, 5_000);
-        let code = store
-            .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
-            .unwrap();
-        assert_eq!(
-            store.poll(&code, ClientId(0), 12_000, &POLICY, || 1),
-            PollOutcome::Expired
-        );
-        store.sweep(16_000, 100);
-        assert_eq!(
-            store.poll(&code, ClientId(0), 16_000, &POLICY, || 1),
-            PollOutcome::Invalid
-        );
-    }
+    /// Counts an attempt against each of `keys`, unless one is over its limit.
+    fn try_acquire<const N: usize>(
+        &self,
+        keys: [Key; N],
+        now: Millis,
+    ) -> impl Future<Output = Stored<Result<Ticket<N>, Throttled>>> + Send;
+
+    /// Uncounts an attempt that succeeded or was never evaluated.
+    fn refund<const N: usize>(&self, ticket: Ticket<N>) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Forgets `key`'s failures.
+    fn forget(&self, key: Key) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Admits a device authorization under the quotas of its source and its client.
+    fn admit(
+        &self,
+        source: Source,
+        client: ClientId,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Result<(), Refusal>>> + Send;
+
+    // Housekeeping.
+
+    /// Removes some of what expired, looking at no more than `budget` due entries of
+    /// each kind. A backend whose records expire by themselves (Redis TTLs) does
+    /// nothing.
+    fn sweep(&self, now: Millis, budget: usize) -> SweepStats;
+
+    /// What `/metrics` reports.
+    fn census(&self, now: Millis) -> impl Future<Output = Stored<Census>> + Send;
+
+    /// 32 bytes every instance on this store shares, drawn once: the key of the
+    /// sign-in form's CSRF cookie and of the username hashes the guess limits keep.
+    fn secret(&self) -> [u8; 32];
 }

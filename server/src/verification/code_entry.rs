@@ -19,7 +19,7 @@ use crate::http::response::Reply;
 use crate::http::state::App;
 use crate::protocol::session::{Decision, State};
 use crate::protocol::user_code::UserCode;
-use crate::storage::store::{SessionInfo, SessionStore};
+use crate::storage::store::{SessionInfo, Store, Stored};
 
 /// The one answer for a code that cannot be decided (checklist UI-12).
 pub(super) const CODE_NOT_VALID: &str =
@@ -30,7 +30,7 @@ pub(super) const CODE_NOT_VALID: &str =
 const NOT_A_CODE: &str = "A code has 8 letters from BCDFGHJKLMNPQRSTVWXZ, like BCDF-GHJK. \
      Check what you typed.";
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// `GET /device`: the code form; with `?user_code=` (from
     /// `verification_uri_complete`), the code shown for confirmation. Never decides
     /// anything (RFC 8628 §3.3.1; checklist UI-04, UI-05).
@@ -72,17 +72,19 @@ impl<S: SessionStore> App<S> {
 
     /// `POST /device`: checks a typed code and, if it can be decided, binds it to this
     /// web session and moves on to consent.
-    pub(super) fn enter_code(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+    pub(super) async fn enter_code(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let typed = field(form, "user_code").unwrap_or_default();
         let Some((id, session, user)) = visit.signed_in() else {
             // Signed out meanwhile: sign in again, keeping the code.
-            return html::redirect(&pages::sign_in_url(UserCode::normalize(&typed)));
+            return Ok(html::redirect(&pages::sign_in_url(UserCode::normalize(
+                &typed,
+            ))));
         };
         if !session
             .csrf
             .matches(field(form, super::csrf::FIELD).as_deref())
         {
-            return self.stale_form(paths::DEVICE);
+            return Ok(self.stale_form(paths::DEVICE));
         }
         let token = session.csrf.encode();
         let again = |status: StatusCode, message: &str| {
@@ -90,12 +92,11 @@ impl<S: SessionStore> App<S> {
             self.show(visit, status, "Enter the code", &main)
         };
         if typed.trim().is_empty() {
-            return again(
+            return Ok(again(
                 StatusCode::BAD_REQUEST,
                 "Enter the code shown on your device.",
-            );
+            ));
         }
-        let limiter = &self.verification.limiter;
         let keys = [
             Key {
                 attempt: Attempt::UserCode,
@@ -109,44 +110,44 @@ impl<S: SessionStore> App<S> {
         // RFC 8628 §5.1: counted before the code is looked at (and refunded if it was
         // right), so a throttled guesser learns nothing, right or wrong, and parallel
         // guesses get no more tries than sequential ones.
-        let ticket = match limiter.try_acquire(keys, visit.now) {
+        let ticket = match self.store.try_acquire(keys, visit.now).await? {
             Ok(ticket) => ticket,
             Err(t) => {
                 self.audit_throttled(visit, t, Some(user));
                 let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
-                return html::with_retry_after(page, t.retry_after_ms);
+                return Ok(html::with_retry_after(page, t.retry_after_ms));
             }
         };
         // RFC 8628 §6.1: case, dashes, spaces and characters outside the alphabet do
         // not matter. What is not even shaped like a code is not a guess, and is not
         // counted.
         let Some(code) = UserCode::normalize(&typed) else {
-            ticket.refund();
-            return again(StatusCode::BAD_REQUEST, NOT_A_CODE);
+            self.store.refund(ticket).await?;
+            return Ok(again(StatusCode::BAD_REQUEST, NOT_A_CODE));
         };
-        if self.decidable(code, visit.now).is_none() {
+        if self.decidable(code, visit.now).await?.is_none() {
             // The wrong guess stays counted.
             drop(ticket);
-            return again(StatusCode::BAD_REQUEST, CODE_NOT_VALID);
+            return Ok(again(StatusCode::BAD_REQUEST, CODE_NOT_VALID));
         }
-        ticket.refund();
-        self.verification.sessions.set_entered(&id, Some(code));
-        html::redirect(paths::CONSENT)
+        self.store.refund(ticket).await?;
+        self.store.set_entered(&id, Some(code), visit.now).await?;
+        Ok(html::redirect(paths::CONSENT))
     }
 
     /// `GET /device/consent`: what is asked, by whom, with Approve and Deny.
-    pub(super) fn consent_page(&self, visit: &Visit) -> Reply {
+    pub(super) async fn consent_page(&self, visit: &Visit) -> Stored<Reply> {
         let Some((id, session, _)) = visit.signed_in() else {
-            return html::redirect(&pages::sign_in_url(None));
+            return Ok(html::redirect(&pages::sign_in_url(None)));
         };
         let Some(code) = session.entered else {
-            return html::redirect(paths::DEVICE);
+            return Ok(html::redirect(paths::DEVICE));
         };
         let token = session.csrf.encode();
-        let Some(info) = self.decidable(code, visit.now) else {
-            self.verification.sessions.set_entered(&id, None);
+        let Some(info) = self.decidable(code, visit.now).await? else {
+            self.store.set_entered(&id, None, visit.now).await?;
             let main = pages::entry(&token, &code.display(), Some(CODE_NOT_VALID));
-            return self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main);
+            return Ok(self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main));
         };
         let client = self.settings.clients.get(info.client);
         let scope = self.settings.scopes.format(info.scope);
@@ -158,57 +159,57 @@ impl<S: SessionStore> App<S> {
             expires_in_secs: info.expires_at.saturating_sub(visit.now).div_ceil(1000),
         };
         let title = format!("Allow {}?", client.name);
-        self.show(
+        Ok(self.show(
             visit,
             StatusCode::OK,
             &title,
             &pages::consent(&token, code, &facts),
-        )
+        ))
     }
 
     /// `POST /device/consent`: the decision, only from the signed-in person whose
     /// session entered this code, with this session's CSRF token (checklist UI-14).
-    pub(super) fn decide(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+    pub(super) async fn decide(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let Some((id, session, user)) = visit.signed_in() else {
-            return self.plain_page(
+            return Ok(self.plain_page(
                 StatusCode::FORBIDDEN,
                 "You are signed out",
                 "Nothing was approved or denied: you are not signed in any more. Sign in and enter the code again.",
                 Some((paths::SIGN_IN, "Sign in")),
-            );
+            ));
         };
         if !session
             .csrf
             .matches(field(form, super::csrf::FIELD).as_deref())
         {
-            return self.stale_form(paths::DEVICE);
+            return Ok(self.stale_form(paths::DEVICE));
         }
         let code = match field(form, "user_code").and_then(|t| UserCode::normalize(&t)) {
             Some(code) if session.entered == Some(code) => code,
             _ => {
-                return self.plain_page(
+                return Ok(self.plain_page(
                     StatusCode::FORBIDDEN,
                     "Enter the code first",
                     "Nothing was approved or denied: this code was not entered in this browser. Enter the code shown on your device.",
                     Some((paths::DEVICE, "Enter the code")),
-                )
+                ))
             }
         };
         let decision = match field(form, "action").as_deref() {
             Some("approve") => Decision::Approve(user),
             Some("deny") => Decision::Deny,
             _ => {
-                return self.plain_page(
+                return Ok(self.plain_page(
                     StatusCode::BAD_REQUEST,
                     "Choose Approve or Deny",
                     "The form did not say whether to approve or deny. Go back and press one of the buttons.",
                     Some((paths::CONSENT, "Back")),
-                )
+                ))
             }
         };
-        self.verification.sessions.set_entered(&id, None);
+        self.store.set_entered(&id, None, visit.now).await?;
         // One way to decide: the store's, as for the admin endpoint.
-        match self.store.decide(code, decision, visit.now) {
+        Ok(match self.store.decide(code, decision, visit.now).await? {
             Ok(info) => {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
@@ -242,14 +243,16 @@ impl<S: SessionStore> App<S> {
                 );
                 self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main)
             }
-        }
+        })
     }
 
     /// The session behind `code` if a person may still decide it: pending, unexpired.
-    fn decidable(&self, code: UserCode, now: u64) -> Option<SessionInfo> {
-        self.store
+    async fn decidable(&self, code: UserCode, now: u64) -> Stored<Option<SessionInfo>> {
+        Ok(self
+            .store
             .lookup(code)
-            .filter(|info| info.state == State::Pending && now < info.expires_at)
+            .await?
+            .filter(|info| info.state == State::Pending && now < info.expires_at))
     }
 }
 

@@ -86,20 +86,19 @@ impl std::fmt::Debug for SignInCookie {
     }
 }
 
-/// The sign-in form's CSRF check, stateless: a per-process HMAC-SHA256 key.
+/// The sign-in form's CSRF check, stateless: an HMAC-SHA256 key that every instance
+/// on one store shares, so that a form served by one is accepted by another.
 pub struct SignInCsrf {
     key: [u8; 32],
 }
 
-impl Default for SignInCsrf {
-    fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        SignInCsrf { key }
-    }
-}
-
 impl SignInCsrf {
+    /// A check keyed by the store's shared secret (a purpose label keeps this use of
+    /// it apart from others).
+    pub fn new(secret: &[u8; 32]) -> SignInCsrf {
+        SignInCsrf { key: *secret }
+    }
+
     /// A new sign-in cookie, valid from `now`, and its value for `Set-Cookie`.
     pub fn issue(&self, now: Millis) -> (SignInCookie, String) {
         let mut nonce = [0u8; NONCE_BYTES];
@@ -172,14 +171,14 @@ mod tests {
 
     #[test]
     fn a_sign_in_cookie_opens_only_here_only_untampered_and_only_until_it_expires() {
-        let csrf = SignInCsrf::default();
+        let csrf = SignInCsrf::new(&[7; 32]);
         let (cookie, value) = csrf.issue(1_000);
         assert_eq!(cookie.expires_at, 1_000 + SIGN_IN_FORM_TTL_MS);
         assert_eq!(csrf.open(&value, 1_000), Some(cookie));
         assert_eq!(csrf.open(&value, cookie.expires_at - 1), Some(cookie));
         assert_eq!(csrf.open(&value, cookie.expires_at), None);
         // Another process (key) did not make it.
-        assert_eq!(SignInCsrf::default().open(&value, 1_000), None);
+        assert_eq!(SignInCsrf::new(&[8; 32]).open(&value, 1_000), None);
         // A later expiry written in by hand breaks the MAC.
         let mut bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
         bytes[NONCE_BYTES + 7] ^= 1;
@@ -190,13 +189,13 @@ mod tests {
 
     #[test]
     fn only_the_field_of_the_cookies_nonce_matches() {
-        let csrf = SignInCsrf::default();
+        let csrf = SignInCsrf::new(&[7; 32]);
         let (mine, _) = csrf.issue(0);
         let (theirs, _) = csrf.issue(0);
         let token = csrf.token(&mine);
         assert!(csrf.matches(&mine, Some(&token)));
         assert!(!csrf.matches(&theirs, Some(&token)));
-        assert!(!SignInCsrf::default().matches(&mine, Some(&token)));
+        assert!(!SignInCsrf::new(&[8; 32]).matches(&mine, Some(&token)));
         assert!(!csrf.matches(&mine, None));
         assert!(!csrf.matches(&mine, Some("")));
         assert!(!csrf.matches(&mine, Some(&token[..40])));

@@ -10,9 +10,9 @@ use hyper::StatusCode;
 use super::{html, pages, paths, Visit};
 use crate::http::response::Reply;
 use crate::http::state::App;
-use crate::storage::store::SessionStore;
+use crate::storage::store::Store;
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// `GET /device/display?user_code=…`.
     pub(super) fn display_page(&self, visit: &Visit) -> Reply {
         let Some(code) = visit.query_user_code() else {

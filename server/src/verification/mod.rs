@@ -52,7 +52,7 @@ use crate::http::form::Form;
 use crate::http::response::Reply;
 use crate::http::state::App;
 use crate::protocol::user_code::UserCode;
-use crate::storage::store::SessionStore;
+use crate::storage::store::{Store, Stored};
 
 use csrf::SignInCookie;
 use html::Frame;
@@ -126,7 +126,7 @@ fn allowed(path: &str) -> Option<&'static str> {
     }
 }
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// Answers a request for one of the person's pages. Every refusal is a readable
     /// HTML page with a 4xx status.
     pub(crate) async fn verification_page<B>(&self, req: Request<B>, peer: IpAddr) -> Reply
@@ -134,14 +134,28 @@ impl<S: SessionStore> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.answer_page(req, peer)
+            .await
+            .unwrap_or_else(|_| self.store_away())
+    }
+
+    /// [`verification_page`](Self::verification_page), or [`Unavailable`] when the
+    /// shared store is away.
+    ///
+    /// [`Unavailable`]: crate::storage::store::Unavailable
+    async fn answer_page<B>(&self, req: Request<B>, peer: IpAddr) -> Stored<Reply>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path().to_owned();
         let Some(allow) = allowed(&path) else {
-            return self.plain_page(
+            return Ok(self.plain_page(
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no such page here.",
                 Some((paths::DEVICE, "Connect a device")),
-            );
+            ));
         };
         let method = req.method().clone();
         let verb = match method {
@@ -150,7 +164,7 @@ impl<S: SessionStore> App<S> {
             _ => "",
         };
         if verb.is_empty() || !allow.contains(verb) {
-            return html::with_allow(
+            return Ok(html::with_allow(
                 self.plain_page(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "Not allowed",
@@ -158,7 +172,7 @@ impl<S: SessionStore> App<S> {
                     Some((paths::DEVICE, "Connect a device")),
                 ),
                 allow,
-            );
+            ));
         }
         let (parts, body) = if verb == "POST" {
             let limits = (
@@ -168,12 +182,12 @@ impl<S: SessionStore> App<S> {
             match read_form(req, limits.0, limits.1).await {
                 Ok((parts, body)) => (parts, Some(body)),
                 Err(e) => {
-                    return self.plain_page(
+                    return Ok(self.plain_page(
                         e.status(),
                         "The form could not be read",
                         &format!("{}. Go back and try again.", e.description),
                         Some((paths::DEVICE, "Connect a device")),
-                    )
+                    ))
                 }
             }
         } else {
@@ -188,7 +202,10 @@ impl<S: SessionStore> App<S> {
                 .or_else(|| v.sign_in_csrf.open(value, now).map(CookieValue::SignIn))
         });
         let (session, sign_in_cookie) = match cookie {
-            Some(CookieValue::Session(id)) => (v.sessions.get(&id, now).map(|s| (id, s)), None),
+            Some(CookieValue::Session(id)) => (
+                self.store.web_session(&id, now).await?.map(|s| (id, s)),
+                None,
+            ),
             Some(CookieValue::SignIn(c)) => (None, Some(c)),
             None => (None, None),
         };
@@ -202,28 +219,28 @@ impl<S: SessionStore> App<S> {
         };
         let Some(body) = body else {
             return match path.as_str() {
-                paths::DEVICE => self.entry_page(&visit),
-                paths::SIGN_IN => self.sign_in_page(&visit),
-                paths::CONSENT => self.consent_page(&visit),
-                _ => self.display_page(&visit),
+                paths::DEVICE => Ok(self.entry_page(&visit)),
+                paths::SIGN_IN => Ok(self.sign_in_page(&visit)),
+                paths::CONSENT => self.consent_page(&visit).await,
+                _ => Ok(self.display_page(&visit)),
             };
         };
         let form = match Form::parse(&body) {
             Ok(form) => form,
             Err(e) => {
-                return self.plain_page(
+                return Ok(self.plain_page(
                     StatusCode::BAD_REQUEST,
                     "The form could not be read",
                     &format!("{e}. Go back and try again."),
                     Some((paths::DEVICE, "Connect a device")),
-                )
+                ))
             }
         };
         match path.as_str() {
-            paths::DEVICE => self.enter_code(&visit, &form),
+            paths::DEVICE => self.enter_code(&visit, &form).await,
             paths::SIGN_IN => self.sign_in(&visit, &form).await,
-            paths::CONSENT => self.decide(&visit, &form),
-            _ => self.sign_out(&visit, &form),
+            paths::CONSENT => self.decide(&visit, &form).await,
+            _ => self.sign_out(&visit, &form).await,
         }
     }
 
@@ -288,6 +305,20 @@ impl<S: SessionStore> App<S> {
         };
         let user = user.map(|u| self.settings.users.get(u).username.as_str());
         crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
+    }
+
+    /// 503 when the shared store is away: nothing was done, and the browser is told
+    /// when to retry.
+    fn store_away(&self) -> Reply {
+        html::with_retry_after(
+            self.plain_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The server cannot reach its session store right now, so nothing was done. Try again in a few seconds.",
+                Some((paths::DEVICE, "Try again")),
+            ),
+            crate::http::state::STORE_RETRY_AFTER_MS,
+        )
     }
 
     /// 503 when the web session map is full (only a sign-in adds to it).

@@ -120,49 +120,67 @@ pub struct Throttled {
     pub retry_after_ms: Millis,
 }
 
-/// An attempt counted against its keys by [`RateLimiter::try_acquire`]. Dropping it
-/// leaves the attempt counted, as a failure: a request that is cancelled halfway (the
-/// client went away) costs its guess like any other.
+/// An attempt counted against its keys by [`RateLimiter::try_acquire`] (or the shared
+/// store's). Dropping it leaves the attempt counted, as a failure: a request that is
+/// cancelled halfway (the client went away) costs its guess like any other.
 #[must_use = "dropping a ticket counts the attempt as a failure; refund a success"]
-pub struct Ticket<'a, const N: usize> {
-    limiter: &'a RateLimiter,
-    keys: [Key; N],
+#[derive(Debug)]
+pub struct Ticket<const N: usize> {
+    /// The keys it was counted against.
+    pub(crate) keys: [Key; N],
     /// When each key's window opened, to refund only into the window that counted it.
-    opened: [Millis; N],
+    pub(crate) opened: [Millis; N],
 }
 
-impl<const N: usize> Ticket<'_, N> {
-    /// The attempt succeeded, or was never evaluated: it is not counted after all.
-    pub fn refund(self) {
-        let mut windows = self
-            .limiter
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for (key, opened) in self.keys.iter().zip(self.opened) {
-            if let Some(w) = windows.get_mut(key).filter(|w| w.opened == opened) {
-                w.failures = w.failures.saturating_sub(1);
-                if w.failures == 0 {
-                    windows.remove(key);
-                }
+/// One subject's failures in its current window: the rule every store applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) opened: Millis,
+    pub(crate) failures: u32,
+}
+
+impl Window {
+    /// How long `key`, whose window is `window`, must wait at `now`: 0 if it may try.
+    pub(crate) fn wait(window: Option<Window>, key: &Key, now: Millis) -> Millis {
+        let limit = key.limit();
+        match window {
+            Some(w) if now < w.opened + limit.window_ms && w.failures >= limit.max_failures => {
+                (w.opened + limit.window_ms).saturating_sub(now)
             }
+            _ => 0,
         }
+    }
+
+    /// `window` with one more failure counted at `now`, in a new window if it closed.
+    pub(crate) fn count(window: Option<Window>, key: &Key, now: Millis) -> Window {
+        let fresh = Window {
+            opened: now,
+            failures: 0,
+        };
+        let mut w = window
+            .filter(|w| now < w.opened + key.limit().window_ms)
+            .unwrap_or(fresh);
+        w.failures += 1;
+        w
+    }
+
+    /// `window` with a failure counted in the window opened at `opened` taken back;
+    /// `None` when no failure is left. A window opened since is left alone.
+    pub(crate) fn refund(window: Window, opened: Millis) -> Option<Window> {
+        if window.opened != opened {
+            return Some(window);
+        }
+        let failures = window.failures.saturating_sub(1);
+        (failures > 0).then_some(Window { failures, ..window })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Window {
-    opened: Millis,
-    failures: u32,
-}
-
-/// The windows of every subject with failures.
+/// The windows of every subject with failures, in memory.
 pub struct RateLimiter {
     // std's Mutex: the critical sections are map operations that never await, and
     // only failed guesses write.
     windows: Mutex<HashMap<Key, Window>>,
     wheel: ExpiryWheel<Key>,
-    usernames: ahash::RandomState,
     max_tracked: usize,
 }
 
@@ -172,13 +190,34 @@ impl Default for RateLimiter {
     }
 }
 
+/// Usernames as the limits keep them: hashed with a key every instance on one store
+/// shares, so that what is kept is small whatever was typed, and the same everywhere.
+pub struct UsernameHasher(ahash::RandomState);
+
+impl UsernameHasher {
+    /// A hasher keyed by the store's shared secret.
+    pub fn new(secret: &[u8; 32]) -> UsernameHasher {
+        let seed = |i: usize| u64::from_le_bytes(secret[i * 8..i * 8 + 8].try_into().expect("8"));
+        UsernameHasher(ahash::RandomState::with_seeds(
+            seed(0),
+            seed(1),
+            seed(2),
+            seed(3),
+        ))
+    }
+
+    /// The subject for a username as typed.
+    pub fn subject(&self, typed: &str) -> Subject {
+        Subject::Username(self.0.hash_one(typed))
+    }
+}
+
 impl RateLimiter {
     /// A limiter tracking at most `max_tracked` subjects.
     pub fn new(max_tracked: usize) -> RateLimiter {
         RateLimiter {
             windows: Mutex::new(HashMap::new()),
             wheel: ExpiryWheel::new(),
-            usernames: ahash::RandomState::new(),
             max_tracked,
         }
     }
@@ -186,11 +225,6 @@ impl RateLimiter {
     /// The subject for a client address.
     pub fn ip(addr: IpAddr) -> Subject {
         Subject::Ip(Source::of(addr).ip())
-    }
-
-    /// The subject for a username as typed.
-    pub fn username(&self, typed: &str) -> Subject {
-        Subject::Username(self.usernames.hash_one(typed))
     }
 
     /// Counts an attempt against each of `keys`, unless one of them is over its limit:
@@ -201,31 +235,20 @@ impl RateLimiter {
         &self,
         keys: [Key; N],
         now: Millis,
-    ) -> Result<Ticket<'_, N>, Throttled> {
+    ) -> Result<Ticket<N>, Throttled> {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let mut worst: Option<Throttled> = None;
         let mut untracked = 0;
         for key in keys {
-            let limit = key.limit();
-            let retry_after_ms = match windows.get(&key) {
-                Some(w) if now < w.opened + limit.window_ms => {
-                    if w.failures >= limit.max_failures {
-                        (w.opened + limit.window_ms).saturating_sub(now)
-                    } else {
-                        0
-                    }
+            let window = windows.get(&key).copied();
+            let mut retry_after_ms = Window::wait(window, &key, now);
+            if window.is_none() {
+                untracked += 1;
+                // Failing closed: see MAX_TRACKED.
+                if windows.len() + untracked > self.max_tracked {
+                    retry_after_ms = key.limit().window_ms;
                 }
-                Some(_) => 0,
-                None => {
-                    untracked += 1;
-                    // Failing closed: see MAX_TRACKED.
-                    if windows.len() + untracked > self.max_tracked {
-                        limit.window_ms
-                    } else {
-                        0
-                    }
-                }
-            };
+            }
             if retry_after_ms > 0 && worst.is_none_or(|w| w.retry_after_ms < retry_after_ms) {
                 worst = Some(Throttled {
                     key,
@@ -237,28 +260,28 @@ impl RateLimiter {
             return Err(t);
         }
         let opened = keys.map(|key| {
-            let window_ms = key.limit().window_ms;
-            let w = windows.entry(key).or_insert(Window {
-                opened: now,
-                failures: 0,
-            });
-            if now >= w.opened + window_ms {
-                *w = Window {
-                    opened: now,
-                    failures: 0,
-                };
+            let w = Window::count(windows.get(&key).copied(), &key, now);
+            if w.failures == 1 {
+                self.wheel.schedule(w.opened + key.limit().window_ms, key);
             }
-            if w.failures == 0 {
-                self.wheel.schedule(w.opened + window_ms, key);
-            }
-            w.failures += 1;
+            windows.insert(key, w);
             w.opened
         });
-        Ok(Ticket {
-            limiter: self,
-            keys,
-            opened,
-        })
+        Ok(Ticket { keys, opened })
+    }
+
+    /// The attempt of `ticket` succeeded, or was never evaluated: it is not counted
+    /// after all.
+    pub fn refund<const N: usize>(&self, ticket: Ticket<N>) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, opened) in ticket.keys.iter().zip(ticket.opened) {
+            if let Some(w) = windows.get(key).copied() {
+                match Window::refund(w, opened) {
+                    Some(w) => windows.insert(*key, w),
+                    None => windows.remove(key),
+                };
+            }
+        }
     }
 
     /// Forgets `key`'s failures (a successful sign-in clears its username's count).
@@ -375,13 +398,13 @@ mod tests {
         let l = RateLimiter::default();
         let k = account(1);
         for _ in 0..100 {
-            l.try_acquire([k], 0).unwrap().refund();
+            l.refund(l.try_acquire([k], 0).unwrap());
         }
         assert!(l.is_empty());
         fail(&l, k, CODE_LIMIT_PER_ACCOUNT.max_failures - 1, 0);
         let last = l.try_acquire([k], 1).unwrap();
         assert!(l.try_acquire([k], 1).is_err());
-        last.refund();
+        l.refund(last);
         assert!(l.try_acquire([k], 1).is_ok());
     }
 
@@ -391,7 +414,7 @@ mod tests {
         let k = account(1);
         let old = l.try_acquire([k], 0).unwrap();
         fail(&l, k, 3, TEN_MINUTES);
-        old.refund();
+        l.refund(old);
         fail(&l, k, CODE_LIMIT_PER_ACCOUNT.max_failures - 3, TEN_MINUTES);
         assert!(l.try_acquire([k], TEN_MINUTES).is_err());
     }

@@ -24,7 +24,7 @@ use crate::audit;
 use crate::http::form::Form;
 use crate::http::response::Reply;
 use crate::http::state::App;
-use crate::storage::store::SessionStore;
+use crate::storage::store::{Store, Stored};
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 
@@ -32,7 +32,7 @@ const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 /// verification takes tens of milliseconds, so the pool frees up within a second or two.
 const HASHING_BUSY_RETRY_MS: u64 = 2_000;
 
-impl<S: SessionStore> App<S> {
+impl<S: Store> App<S> {
     /// `GET /device/login`: the sign-in form. A browser without a valid sign-in cookie
     /// gets one here; it holds the form's CSRF nonce, and nothing is kept server-side.
     pub(super) fn sign_in_page(&self, visit: &Visit) -> Reply {
@@ -57,18 +57,18 @@ impl<S: SessionStore> App<S> {
     }
 
     /// `POST /device/login`.
-    pub(super) async fn sign_in(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+    pub(super) async fn sign_in(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let code = visit.query_user_code();
         if visit.signed_in().is_some() {
             // Signed in meanwhile (another tab): nothing to do.
-            return html::redirect(&pages::entry_url(code));
+            return Ok(html::redirect(&pages::entry_url(code)));
         }
         let csrf = &self.verification.sign_in_csrf;
         let Some(cookie) = visit
             .sign_in_cookie
             .filter(|c| csrf.matches(c, field(form, super::csrf::FIELD).as_deref()))
         else {
-            return self.stale_form(&pages::sign_in_url(code));
+            return Ok(self.stale_form(&pages::sign_in_url(code)));
         };
         let username = field(form, "username").unwrap_or_default();
         let password = field(form, "password").unwrap_or_default();
@@ -77,15 +77,14 @@ impl<S: SessionStore> App<S> {
             self.show(visit, status, "Sign in", &main)
         };
         if username.is_empty() || password.is_empty() {
-            return again(
+            return Ok(again(
                 StatusCode::BAD_REQUEST,
                 "Enter your username and your password.",
-            );
+            ));
         }
-        let limiter = &self.verification.limiter;
         let by_username = Key {
             attempt: Attempt::SignIn,
-            subject: limiter.username(&username),
+            subject: self.verification.usernames.subject(&username),
         };
         let by_ip = Key {
             attempt: Attempt::SignIn,
@@ -93,12 +92,16 @@ impl<S: SessionStore> App<S> {
         };
         // Counted before the hash, in one step with the check: N parallel guesses get
         // no more evaluations than N sequential ones.
-        let ticket = match limiter.try_acquire([by_ip, by_username], visit.now) {
+        let ticket = match self
+            .store
+            .try_acquire([by_ip, by_username], visit.now)
+            .await?
+        {
             Ok(ticket) => ticket,
             Err(t) => {
                 self.audit_throttled(visit, t, None);
                 let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
-                return html::with_retry_after(page, t.retry_after_ms);
+                return Ok(html::with_retry_after(page, t.retry_after_ms));
             }
         };
         let authenticated = self
@@ -112,11 +115,11 @@ impl<S: SessionStore> App<S> {
                 drop(ticket);
                 let known = self.settings.users.by_username(&username);
                 audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
-                return again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS);
+                return Ok(again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS));
             }
             Err(Busy) => {
                 // Nothing was verified: not a guess.
-                ticket.refund();
+                self.store.refund(ticket).await?;
                 audit::throttled(
                     "password_hash_pool",
                     None,
@@ -131,38 +134,38 @@ impl<S: SessionStore> App<S> {
                         pages::duration(HASHING_BUSY_RETRY_MS.div_ceil(1000))
                     ),
                 );
-                return html::with_retry_after(page, HASHING_BUSY_RETRY_MS);
+                return Ok(html::with_retry_after(page, HASHING_BUSY_RETRY_MS));
             }
         };
         // A success is not a failure: the IP gets its try back, and the username's
         // window is forgotten.
-        ticket.refund();
-        limiter.forget(&by_username);
+        self.store.refund(ticket).await?;
+        self.store.forget(by_username).await?;
         // The first server-side session of this browser, with a new id.
-        let Ok((id, _)) = self.verification.sessions.start(user, visit.now) else {
-            return self.busy();
+        let Ok((id, _)) = self.store.start_web_session(user, visit.now).await? else {
+            return Ok(self.busy());
         };
-        html::with_cookie(
+        Ok(html::with_cookie(
             html::redirect(&pages::entry_url(code)),
             &self.verification.cookie.set(&id.encode()),
-        )
+        ))
     }
 
     /// `POST /device/logout`: ends the session and forgets the cookie.
-    pub(super) fn sign_out(&self, visit: &Visit, form: &Form<'_>) -> Reply {
+    pub(super) async fn sign_out(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let clear = self.verification.cookie.clear();
         let Some((id, session)) = visit.session else {
             // Nothing to end; a forged sign-out of nothing does no harm.
-            return html::with_cookie(html::redirect(paths::SIGN_IN), &clear);
+            return Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear));
         };
         if !session
             .csrf
             .matches(field(form, super::csrf::FIELD).as_deref())
         {
-            return self.stale_form(paths::DEVICE);
+            return Ok(self.stale_form(paths::DEVICE));
         }
-        self.verification.sessions.end(&id);
-        html::with_cookie(html::redirect(paths::SIGN_IN), &clear)
+        self.store.end_web_session(&id).await?;
+        Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear))
     }
 }
 

@@ -1,23 +1,23 @@
-//! The person's side's state, kept in the [`App`](crate::http::state::App): web
-//! sessions, the guess limits, the session cookie, the password hashing pool and the
-//! sign-in form's CSRF key. The pages (the parent module) run on it.
+//! The person's side's state, kept in the [`App`](crate::http::state::App): the
+//! session cookie, the password hashing pool, and the keys (from the store's shared
+//! secret) of the sign-in form's CSRF cookie and of username hashes. Web sessions and
+//! the guess limits are the store's. The pages (the parent module) run on it.
 
 use crate::accounts::users::{UserId, Users};
-use crate::clock::Millis;
 use crate::config::Settings;
 use crate::http::paths::pages as paths;
 
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
 use super::password;
-use super::rate_limit::RateLimiter;
-use super::web_session::{CookiePolicy, WebSessions};
+use super::rate_limit::UsernameHasher;
+use super::web_session::CookiePolicy;
 
 /// The state of the person's side.
 pub struct Verification {
-    /// Signed-in browsers; nobody else is kept.
-    pub sessions: WebSessions,
-    pub limiter: RateLimiter,
+    /// How the guess limits key a typed username.
+    pub usernames: UsernameHasher,
+    /// The session cookie's name and attributes.
     pub cookie: CookiePolicy,
     /// Where passwords are verified: a bounded pool, not tokio's blocking threads.
     pub hashing: HashPool,
@@ -34,7 +34,7 @@ pub struct Verification {
 
 impl Verification {
     /// Made once per app.
-    pub fn new(settings: &Settings, issuer: &str) -> Verification {
+    pub fn new(settings: &Settings, issuer: &str, secret: &[u8; 32]) -> Verification {
         let dummy_hash = settings
             .users
             .iter()
@@ -45,21 +45,14 @@ impl Verification {
             .map_or(issuer, |(_, rest)| rest)
             .to_owned();
         Verification {
-            sessions: WebSessions::default(),
-            limiter: RateLimiter::default(),
+            usernames: UsernameHasher::new(secret),
             cookie: CookiePolicy::for_issuer(issuer),
             hashing: HashPool::new(settings.password_hash_workers, settings.password_hash_queue),
-            sign_in_csrf: SignInCsrf::default(),
+            sign_in_csrf: SignInCsrf::new(secret),
             dummy_hash,
             site,
             verification_uri: format!("{issuer}{}", paths::DEVICE),
         }
-    }
-
-    /// Forgets expired web sessions and closed rate-limit windows.
-    pub fn sweep(&self, now: Millis) {
-        self.sessions.sweep(now);
-        self.limiter.sweep(now);
     }
 
     /// The user whose password this is, or `None`; `Err(Busy)` at once, with nothing

@@ -7,7 +7,7 @@ use deviceflow_server::accounts::clients::ClientId;
 use deviceflow_server::accounts::users::UserId;
 use deviceflow_server::protocol::scope::ScopeSet;
 use deviceflow_server::protocol::session::{Decision, PollOutcome, PollPolicy, SlowDownPolicy};
-use deviceflow_server::{MemoryStore, SessionStore};
+use deviceflow_server::storage::memory::Sessions;
 
 use crate::common::*;
 
@@ -55,7 +55,7 @@ fn sixty_four_threads_racing_on_the_store_redeem_once() {
         interval_ms: 5_000,
     };
     for round in 0..20 {
-        let store = Arc::new(MemoryStore::new(100, 60_000));
+        let store = Arc::new(Sessions::new(100, 60_000));
         let code = store
             .create(ClientId(0), ScopeSet(1), 0, 600_000, &policy)
             .unwrap();

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use deviceflow_server::SessionStore;
-
 use crate::common::*;
 
 #[tokio::test]
@@ -245,7 +243,7 @@ async fn get_is_405_and_hands_out_no_codes() {
     assert_eq!(a.status, 405);
     assert_eq!(a.header("allow"), Some("POST"));
     assert!(a.json().get("device_code").is_none());
-    assert!(s.app.store.is_empty());
+    assert!(s.app.store.sessions.is_empty());
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! Polling, interval and slow_down (checklist A.0, A.6) and expiry (A.7), on the
 //! manual clock.
 
-use deviceflow_server::SessionStore;
-
 use crate::common::*;
 
 const I: u64 = INTERVAL * 1000;
@@ -196,7 +194,7 @@ async fn expired_sessions_are_swept_after_retention_and_counted() {
         .assert_oauth_error(400, "expired_token");
     s.advance_ms(1_000);
     s.app.sweep(usize::MAX);
-    assert!(s.app.store.is_empty());
+    assert!(s.app.store.sessions.is_empty());
     // Gone: now an unknown code.
     s.poll("tv", &da.device_code)
         .await

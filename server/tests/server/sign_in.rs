@@ -214,7 +214,7 @@ async fn a_sign_in_lasts_an_hour() {
     s.advance_ms(1);
     assert_eq!(p.get("/device").await.location(), Some("/device/login"));
     s.app.sweep(usize::MAX);
-    assert!(s.app.verification.sessions.is_empty());
+    assert!(s.app.store.web_sessions().is_empty());
 }
 
 /// One request in-process, as if from `peer`.
@@ -332,7 +332,7 @@ async fn a_sign_in_form_lasts_thirty_minutes_and_its_cookie_is_kept_meanwhile() 
     assert!(renewed.header("set-cookie").is_some());
     assert_ne!(renewed.csrf(), token);
     assert_eq!(p.submit("/device/login", &fields).await.status, 303);
-    assert!(s.app.verification.limiter.is_empty());
+    assert!(s.app.store.limiter().is_empty());
 }
 
 /// `n` sign-in POSTs at once, all from one browser (one cookie, one form), all for
@@ -391,8 +391,8 @@ async fn anonymous_sign_in_pages_keep_nothing_on_the_server() {
         let page = in_process(&s.app, &peer, "GET", "/device/login", None, "").await;
         assert_eq!(page.status, 200, "visit {i}: {}", page.heading());
     }
-    assert!(s.app.verification.sessions.is_empty());
-    assert!(s.app.verification.limiter.is_empty());
+    assert!(s.app.store.web_sessions().is_empty());
+    assert!(s.app.store.limiter().is_empty());
     // A new visitor signs in and approves a device.
     let da = s.authorize("tv").await;
     let mut p = Person::new(&s);
@@ -400,7 +400,7 @@ async fn anonymous_sign_in_pages_keep_nothing_on_the_server() {
     p.open_consent(&da.user_code).await;
     let done = p.decide(&da.user_code, "approve").await;
     assert_eq!((done.status, done.heading()), (200, "Device connected"));
-    assert_eq!(s.app.verification.sessions.len(), 1);
+    assert_eq!(s.app.store.web_sessions().len(), 1);
 }
 
 #[tokio::test]
@@ -412,7 +412,7 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
         assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
         people.push(p);
     }
-    assert_eq!(s.app.verification.sessions.len(), 16);
+    assert_eq!(s.app.store.web_sessions().len(), 16);
     // The first sign-in was evicted; the second and the last still stand.
     assert_eq!(
         people[0].get("/device").await.location(),
@@ -423,7 +423,7 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
     // Another user is not affected.
     let mut bob = Person::new(&s);
     assert_eq!(bob.sign_in("bob").await.heading(), "Connect a device");
-    assert_eq!(s.app.verification.sessions.len(), 17);
+    assert_eq!(s.app.store.web_sessions().len(), 17);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -487,7 +487,7 @@ async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
     while hashing.in_flight() > 0 {
         tokio::task::yield_now().await;
     }
-    assert!(s.app.verification.limiter.is_empty());
+    assert!(s.app.store.limiter().is_empty());
     let signed = try_sign_in(&mut p, "alice", &password_of("alice")).await;
     assert_eq!(signed.status, 303);
 }

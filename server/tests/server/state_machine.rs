@@ -10,8 +10,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use proptest::prelude::*;
 
-use deviceflow_server::SessionStore;
-
 use crate::common::*;
 
 const TOLERANCE: u64 = 500;
@@ -220,7 +218,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                     }
                     let live = sessions.iter().filter(|m| !m.removed).count();
-                    prop_assert_eq!(app.store.len(), live);
+                    prop_assert_eq!(app.store.sessions.len(), live);
                 }
                 _ => {}
             }

@@ -1,0 +1,251 @@
+//! The in-memory store, the embedded default: every record in this process's sharded
+//! maps, each with an expiry wheel. The fastest path, and the showcase's; everything
+//! in it is lost when the process stops (README, "What a restart loses").
+//!
+//! Each call runs to completion under its shard's lock and returns a future that is
+//! ready at once: the poll path pays nothing for the async seam.
+
+mod sessions;
+mod tokens;
+
+use std::future::{ready, Future};
+
+use rand::RngCore;
+
+pub use sessions::Sessions;
+pub(crate) use tokens::TokenStore;
+
+use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
+use crate::clock::Millis;
+use crate::config::Settings;
+use crate::protocol::device_code::DeviceCode;
+use crate::protocol::scope::ScopeSet;
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
+use crate::protocol::user_code::UserCode;
+use crate::quota::{Quotas, Refusal, Source};
+use crate::storage::store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats};
+use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
+use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
+use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};
+
+/// The in-memory store.
+pub struct MemoryStore {
+    /// Device authorization sessions.
+    pub sessions: Sessions,
+    tokens: TokenStore,
+    web: WebSessions,
+    limiter: RateLimiter,
+    quotas: Quotas,
+    secret: [u8; 32],
+}
+
+impl MemoryStore {
+    /// The signed-in browsers' sessions (tests look at what is kept).
+    pub fn web_sessions(&self) -> &WebSessions {
+        &self.web
+    }
+
+    /// The guess limits' windows (tests look at what is kept).
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// A store for `settings`: its session cap and each client's share, its token
+    /// lifetimes and its quotas.
+    pub fn new(settings: &Settings) -> MemoryStore {
+        let sessions = Sessions::new(
+            settings.max_sessions,
+            settings.expired_retention_secs * 1000,
+        )
+        .with_max_per_client(
+            settings.max_sessions_per_client,
+            // A client that may hold the whole cap needs no count of its own.
+            if settings.max_sessions_per_client < settings.max_sessions {
+                settings.clients.len()
+            } else {
+                0
+            },
+        );
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        MemoryStore {
+            sessions,
+            tokens: TokenStore::new(
+                settings.access_token_ttl_secs * 1000,
+                settings.refresh_token_ttl_secs * 1000,
+            ),
+            web: WebSessions::default(),
+            limiter: RateLimiter::default(),
+            quotas: Quotas::new(settings.quotas),
+            secret,
+        }
+    }
+}
+
+/// A memory call's answer, ready at once.
+fn now<T>(value: T) -> impl Future<Output = Stored<T>> + Send
+where
+    T: Send,
+{
+    ready(Ok(value))
+}
+
+impl Store for MemoryStore {
+    fn create(
+        &self,
+        client: ClientId,
+        scope: ScopeSet,
+        at: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> impl Future<Output = Stored<Result<DeviceCode, CreateError>>> + Send {
+        now(self
+            .sessions
+            .create(client, scope, at, expires_in_ms, policy))
+    }
+
+    fn poll(
+        &self,
+        code: &DeviceCode,
+        client: ClientId,
+        at: Millis,
+        policy: &PollPolicy,
+    ) -> impl Future<Output = Stored<PollOutcome>> + Send {
+        now(self
+            .sessions
+            .poll(code, client, at, policy, || self.tokens.new_family(at)))
+    }
+
+    fn decide(
+        &self,
+        user_code: UserCode,
+        decision: Decision,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<SessionInfo, DecideError>>> + Send {
+        now(self.sessions.decide(user_code, decision, at))
+    }
+
+    fn lookup(
+        &self,
+        user_code: UserCode,
+    ) -> impl Future<Output = Stored<Option<SessionInfo>>> + Send {
+        now(self.sessions.lookup(user_code))
+    }
+
+    fn issue(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Issued>> + Send {
+        now(self.tokens.issue(grant, family, with_refresh, at))
+    }
+
+    fn refresh(
+        &self,
+        token: &str,
+        client: ClientId,
+        scope: Option<ScopeSet>,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<Issued, RefreshError>>> + Send {
+        now(self.tokens.refresh(token, client, scope, at))
+    }
+
+    fn revoke_family(&self, family: u64) -> impl Future<Output = Stored<()>> + Send {
+        self.tokens.revoke_family(family);
+        now(())
+    }
+
+    fn introspect(
+        &self,
+        token: &str,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Option<Introspection>>> + Send {
+        now(self.tokens.introspect(token, at))
+    }
+
+    fn revoke(&self, token: &str, client: ClientId) -> impl Future<Output = Stored<()>> + Send {
+        self.tokens.revoke(token, client);
+        now(())
+    }
+
+    fn start_web_session(
+        &self,
+        user: UserId,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<(SessionId, WebSession), Full>>> + Send {
+        now(self.web.start(user, at))
+    }
+
+    fn web_session(
+        &self,
+        id: &SessionId,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Option<WebSession>>> + Send {
+        now(self.web.get(id, at))
+    }
+
+    fn set_entered(
+        &self,
+        id: &SessionId,
+        code: Option<UserCode>,
+        _at: Millis,
+    ) -> impl Future<Output = Stored<bool>> + Send {
+        now(self.web.set_entered(id, code))
+    }
+
+    fn end_web_session(&self, id: &SessionId) -> impl Future<Output = Stored<()>> + Send {
+        self.web.end(id);
+        now(())
+    }
+
+    fn try_acquire<const N: usize>(
+        &self,
+        keys: [Key; N],
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<Ticket<N>, Throttled>>> + Send {
+        now(self.limiter.try_acquire(keys, at))
+    }
+
+    fn refund<const N: usize>(&self, ticket: Ticket<N>) -> impl Future<Output = Stored<()>> + Send {
+        self.limiter.refund(ticket);
+        now(())
+    }
+
+    fn forget(&self, key: Key) -> impl Future<Output = Stored<()>> + Send {
+        self.limiter.forget(&key);
+        now(())
+    }
+
+    fn admit(
+        &self,
+        source: Source,
+        client: ClientId,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<(), Refusal>>> + Send {
+        now(self.quotas.admit(source, client, at))
+    }
+
+    fn sweep(&self, at: Millis, budget: usize) -> SweepStats {
+        let mut stats = self.sessions.sweep(at, budget);
+        let tokens = self.tokens.sweep(at, budget);
+        let sources = self.quotas.sweep(at, budget);
+        self.web.sweep(at);
+        self.limiter.sweep(at);
+        stats.examined = stats.examined.max(tokens).max(sources);
+        stats
+    }
+
+    fn census(&self, _at: Millis) -> impl Future<Output = Stored<Census>> + Send {
+        now(Census {
+            sessions: self.sessions.len(),
+            access_tokens: Some(self.tokens.access_tokens()),
+        })
+    }
+
+    fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+}

@@ -1,0 +1,333 @@
+//! Device authorization sessions in memory: one sharded map (dashmap, ahash) keyed by
+//! the packed user code, so a poll is one hash lookup under one shard lock, and the
+//! decision on it (the state machine in `session.rs`) runs under that lock, which is
+//! what makes redemption exactly-once when many polls race.
+
+use dashmap::DashMap;
+
+use crate::accounts::clients::ClientId;
+use crate::clock::Millis;
+use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::scope::ScopeSet;
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
+use crate::protocol::user_code::UserCode;
+use crate::shards::CappedCount;
+use crate::storage::expiry::ExpiryWheel;
+use crate::storage::store::{CreateError, SessionInfo, SweepStats};
+
+/// The in-memory device authorization sessions.
+pub struct Sessions {
+    sessions: DashMap<u64, Session, ahash::RandomState>,
+    /// Sessions held, against `device.max_sessions`.
+    held: CappedCount,
+    /// Sessions held by each client (by `ClientId`), against its share of the cap;
+    /// empty when a client may hold the whole cap.
+    held_by_client: Box<[CappedCount]>,
+    /// How long an expired session stays to answer `expired_token`.
+    retention_ms: Millis,
+    wheel: ExpiryWheel<u64>,
+}
+
+/// Times a fresh user code is drawn before the store gives up; a collision is rare
+/// (a million live codes in 2.56e10), eight in a row means the space is full.
+const CREATE_ATTEMPTS: usize = 8;
+
+impl Sessions {
+    /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
+    pub fn new(max_sessions: usize, retention_ms: Millis) -> Sessions {
+        Sessions {
+            sessions: DashMap::with_hasher(ahash::RandomState::new()),
+            held: CappedCount::new(max_sessions),
+            held_by_client: Box::new([]),
+            retention_ms,
+            wheel: ExpiryWheel::new(),
+        }
+    }
+
+    /// Caps the sessions each of the first `clients` clients may hold at `max` (by
+    /// default, a client may hold the whole cap).
+    pub fn with_max_per_client(mut self, max: usize, clients: usize) -> Sessions {
+        self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
+        self
+    }
+
+    /// Counts a new session against its client's share; false if the share is full.
+    fn hold_for(&self, client: ClientId) -> bool {
+        self.held_by_client
+            .get(usize::from(client.0))
+            .is_none_or(CappedCount::acquire)
+    }
+
+    fn release_for(&self, client: ClientId) {
+        if let Some(held) = self.held_by_client.get(usize::from(client.0)) {
+            held.release();
+        }
+    }
+
+    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
+        SessionInfo {
+            user_code,
+            client: s.client,
+            scope: s.scope,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+            state: s.state,
+        }
+    }
+
+    /// Creates a pending session under a fresh, unused user code.
+    pub fn create(
+        &self,
+        client: ClientId,
+        scope: ScopeSet,
+        now: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> Result<DeviceCode, CreateError> {
+        if !self.held.acquire() {
+            return Err(CreateError::Full);
+        }
+        if !self.hold_for(client) {
+            self.held.release();
+            return Err(CreateError::ClientFull);
+        }
+        let secret = Secret::generate();
+        let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
+        for _ in 0..CREATE_ATTEMPTS {
+            let user_code = UserCode::generate();
+            if let dashmap::Entry::Vacant(slot) = self.sessions.entry(user_code.packed()) {
+                slot.insert(session);
+                self.wheel.schedule(
+                    session.expires_at.saturating_add(self.retention_ms),
+                    user_code.packed(),
+                );
+                return Ok(DeviceCode { user_code, secret });
+            }
+        }
+        self.held.release();
+        self.release_for(client);
+        Err(CreateError::Full)
+    }
+
+    /// Answers a poll atomically (see [`Session::poll`]); an unknown code is
+    /// [`PollOutcome::Invalid`]. `family` is called only if this poll redeems, under
+    /// the session's lock.
+    pub fn poll(
+        &self,
+        code: &DeviceCode,
+        client: ClientId,
+        now: Millis,
+        policy: &PollPolicy,
+        family: impl FnOnce() -> u64,
+    ) -> PollOutcome {
+        match self.sessions.get_mut(&code.user_code.packed()) {
+            Some(mut session) => session.poll(client, &code.secret, now, policy, family),
+            None => PollOutcome::Invalid,
+        }
+    }
+
+    /// Records the person's decision on the session with this user code.
+    pub fn decide(
+        &self,
+        user_code: UserCode,
+        decision: Decision,
+        now: Millis,
+    ) -> Result<SessionInfo, DecideError> {
+        let mut session = self
+            .sessions
+            .get_mut(&user_code.packed())
+            .ok_or(DecideError::Unknown)?;
+        session.decide(decision, now)?;
+        Ok(Self::info(user_code, &session))
+    }
+
+    /// The session with this user code, if it exists.
+    pub fn lookup(&self, user_code: UserCode) -> Option<SessionInfo> {
+        self.sessions
+            .get(&user_code.packed())
+            .map(|s| Self::info(user_code, &s))
+    }
+
+    /// Removes sessions whose retention after expiry is over, looking at no more than
+    /// `budget` of them.
+    pub fn sweep(&self, now: Millis, budget: usize) -> SweepStats {
+        let mut stats = SweepStats::default();
+        let due = self.wheel.take_due(now, budget);
+        stats.examined = due.len();
+        for key in due {
+            let removed = self.sessions.remove_if(&key, |_, s| {
+                s.expires_at.saturating_add(self.retention_ms) <= now
+            });
+            if let Some((_, s)) = removed {
+                self.held.release();
+                self.release_for(s.client);
+                stats.removed += 1;
+                if !matches!(s.state, State::Redeemed { .. }) {
+                    stats.expired_unredeemed += 1;
+                }
+            }
+        }
+        stats
+    }
+
+    /// Sessions held (pending, decided, or expired and still retained).
+    pub fn len(&self) -> usize {
+        self.held.held()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::users::UserId;
+    use crate::protocol::session::SlowDownPolicy;
+
+    const POLICY: PollPolicy = PollPolicy {
+        slow_down: SlowDownPolicy::Enforce,
+        tolerance_ms: 500,
+        interval_ms: 5_000,
+    };
+
+    #[test]
+    fn create_poll_decide_redeem() {
+        let store = Sessions::new(10, 60_000);
+        let code = store
+            .create(ClientId(0), ScopeSet(1), 0, 600_000, &POLICY)
+            .unwrap();
+        assert_eq!(
+            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
+            PollOutcome::Pending
+        );
+        let info = store
+            .decide(code.user_code, Decision::Approve(UserId(0)), 1)
+            .unwrap();
+        assert_eq!(info.state, State::Approved { user: UserId(0) });
+        assert!(matches!(
+            store.poll(&code, ClientId(0), 2, &POLICY, || 9),
+            PollOutcome::Issue { family: 9, .. }
+        ));
+        assert_eq!(
+            store.lookup(code.user_code).unwrap().state,
+            State::Redeemed {
+                family: 9,
+                user: UserId(0)
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_codes_are_invalid() {
+        let store = Sessions::new(10, 60_000);
+        let code = DeviceCode {
+            user_code: UserCode::generate(),
+            secret: Secret::generate(),
+        };
+        assert_eq!(
+            store.poll(&code, ClientId(0), 0, &POLICY, || 1),
+            PollOutcome::Invalid
+        );
+        assert_eq!(
+            store.decide(code.user_code, Decision::Deny, 0).unwrap_err(),
+            DecideError::Unknown
+        );
+        assert!(store.lookup(code.user_code).is_none());
+    }
+
+    #[test]
+    fn the_cap_is_enforced_and_freed_by_the_sweep() {
+        let store = Sessions::new(3, 1_000);
+        for _ in 0..3 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert!(matches!(
+            store.create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY),
+            Err(CreateError::Full)
+        ));
+        assert_eq!(store.len(), 3);
+        // Expired at 10 s, retained until 11 s.
+        assert_eq!(store.sweep(10_999, 100), SweepStats::default());
+        assert_eq!(
+            store.sweep(11_000, 100),
+            SweepStats {
+                examined: 3,
+                removed: 3,
+                expired_unredeemed: 3
+            }
+        );
+        assert_eq!(store.len(), 0);
+        assert!(store
+            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
+    fn one_client_holds_at_most_its_share_and_others_still_get_sessions() {
+        let store = Sessions::new(10, 1_000).with_max_per_client(6, 3);
+        for _ in 0..6 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+                .err(),
+            Some(CreateError::ClientFull)
+        );
+        for _ in 0..4 {
+            store
+                .create(ClientId(1), ScopeSet(1), 0, 10_000, &POLICY)
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .create(ClientId(2), ScopeSet(1), 0, 10_000, &POLICY)
+                .err(),
+            Some(CreateError::Full)
+        );
+        // Swept sessions give the client its share back.
+        store.sweep(11_000, 100);
+        assert!(store
+            .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_sweep_removes_at_most_its_budget_per_call() {
+        let store = Sessions::new(10_000, 0);
+        for _ in 0..2_500 {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 1_000, &POLICY)
+                .unwrap();
+        }
+        let slices: Vec<usize> = std::iter::repeat_with(|| store.sweep(1_000, 1_000).removed)
+            .take_while(|&n| n > 0)
+            .collect();
+        assert_eq!(slices, [1_000, 1_000, 500]);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn expired_sessions_answer_expired_token_until_removed() {
+        let store = Sessions::new(10, 5_000);
+        let code = store
+            .create(ClientId(0), ScopeSet(1), 0, 10_000, &POLICY)
+            .unwrap();
+        assert_eq!(
+            store.poll(&code, ClientId(0), 12_000, &POLICY, || 1),
+            PollOutcome::Expired
+        );
+        store.sweep(16_000, 100);
+        assert_eq!(
+            store.poll(&code, ClientId(0), 16_000, &POLICY, || 1),
+            PollOutcome::Invalid
+        );
+    }
+}
