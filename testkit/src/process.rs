@@ -323,6 +323,9 @@ mod tests {
         let mut p = ServerProcess::start("sh", &["-c", script]).unwrap();
         let status = p.kill().unwrap();
         assert!(!status.success(), "{status}");
-        assert!(signal(p.pid(), Signal::Term).is_err(), "the process is gone");
+        assert!(
+            signal(p.pid(), Signal::Term).is_err(),
+            "the process is gone"
+        );
     }
 }

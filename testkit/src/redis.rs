@@ -166,7 +166,10 @@ impl RedisServer {
                 };
                 return Err(io::Error::new(
                     kind,
-                    format!("redis-server on port {} exited ({status}):\n{log}", self.port),
+                    format!(
+                        "redis-server on port {} exited ({status}):\n{log}",
+                        self.port
+                    ),
                 ));
             }
             if let Ok(Reply::Status(pong)) = resp::command(self.port, &["PING"]) {

@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn every_reply_kind_parses() {
         assert_eq!(parse(b"+PONG\r\n").unwrap(), Reply::Status("PONG".into()));
-        assert_eq!(parse(b"-ERR no\r\n").unwrap(), Reply::Error("ERR no".into()));
+        assert_eq!(
+            parse(b"-ERR no\r\n").unwrap(),
+            Reply::Error("ERR no".into())
+        );
         assert_eq!(parse(b":-3\r\n").unwrap(), Reply::Integer(-3));
         assert_eq!(
             parse(b"$5\r\na\r\nbc\r\n").unwrap(),
@@ -129,7 +132,10 @@ mod tests {
         assert_eq!(parse(b"$-1\r\n").unwrap(), Reply::Bulk(None));
         assert_eq!(
             parse(b"*2\r\n:1\r\n$1\r\nx\r\n").unwrap(),
-            Reply::Array(Some(vec![Reply::Integer(1), Reply::Bulk(Some(b"x".to_vec()))]))
+            Reply::Array(Some(vec![
+                Reply::Integer(1),
+                Reply::Bulk(Some(b"x".to_vec()))
+            ]))
         );
         assert_eq!(parse(b"*-1\r\n").unwrap(), Reply::Array(None));
     }

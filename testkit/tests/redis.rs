@@ -26,7 +26,10 @@ fn a_redis_starts_answers_stops_and_restarts_empty_on_its_port() {
     let port = redis.port();
     assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}"));
     let pid = redis.pid().unwrap();
-    assert!(redis.info("server").unwrap().contains(&format!("process_id:{pid}")));
+    assert!(redis
+        .info("server")
+        .unwrap()
+        .contains(&format!("process_id:{pid}")));
     assert!(redis.info("persistence").unwrap().contains("aof_enabled:0"));
     assert_eq!(
         redis.command(&["SET", "k", "v"]).unwrap(),
@@ -59,7 +62,10 @@ fn with_persistence_a_restart_keeps_the_data() {
     redis.restart().unwrap();
     assert_eq!(get(&redis, "k"), Reply::Bulk(Some(b"kept".to_vec())));
     let ttl = redis.command(&["PTTL", "k"]).unwrap();
-    assert!(matches!(ttl, Reply::Integer(ms) if ms > 0 && ms <= 600_000), "{ttl:?}");
+    assert!(
+        matches!(ttl, Reply::Integer(ms) if ms > 0 && ms <= 600_000),
+        "{ttl:?}"
+    );
 }
 
 #[test]
