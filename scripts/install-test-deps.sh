@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, and nothing that is already
-# there: Debian's chromium (the browser the end-to-end test drives) and the npm
-# packages of server/tests/e2e (playwright-core, from its package-lock.json).
+# there: Debian's chromium (the browser the end-to-end test drives), the npm packages
+# of server/tests/e2e (playwright-core, from its package-lock.json), and redis-server
+# with redis-cli (the shared store the multi-instance tests start, testkit/).
 # Idempotent; run as root (or with sudo) on a Debian-based machine.
 set -euo pipefail
 
@@ -23,6 +24,16 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     echo "install-test-deps: installing nodejs and npm (apt-get)"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
+# The tests start their own redis-server processes (never a system service) on free
+# loopback ports; the package's service is left as Debian sets it up.
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+    echo "install-test-deps: redis-server is installed ($(redis-server --version 2>/dev/null | head -n 1))"
+else
+    echo "install-test-deps: installing redis-server and redis-cli (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends redis-server redis-tools
 fi
 
 e2e="$root/server/tests/e2e"

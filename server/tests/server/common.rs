@@ -92,10 +92,26 @@ pub fn people_config() -> String {
 }
 
 pub struct TestServer {
-    pub base: String,
+    /// Its address and a client: what a test sends it (`s.base`, `s.post(…)`).
+    pub client: Client,
     pub app: Arc<App>,
-    pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A server's base URL and an HTTP client for it: the requests tests send, whether
+/// the server runs in the test ([`TestServer`]) or as processes (`instances`).
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
 }
 
 impl Drop for TestServer {
@@ -186,9 +202,8 @@ impl TestServer {
             },
         ));
         TestServer {
-            base,
+            client: Client::new(base),
             app,
-            http: reqwest::Client::new(),
             shutdown: Some(tx),
         }
     }
@@ -196,6 +211,15 @@ impl TestServer {
     /// Moves the server's clock.
     pub fn advance_ms(&self, ms: u64) {
         self.app.clock.advance(ms);
+    }
+}
+
+impl Client {
+    pub fn new(base: String) -> Client {
+        Client {
+            base,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {

@@ -11,6 +11,7 @@ mod binary;
 mod browser;
 mod concurrency;
 mod device_authorization;
+mod instances;
 mod interop;
 mod metadata;
 mod person;

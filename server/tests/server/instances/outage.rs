@@ -1,0 +1,84 @@
+//! Redis goes away mid-flow: the endpoints that need it answer 503
+//! `temporarily_unavailable` with `Retry-After`, never a 500 and never a token
+//! without its record; when Redis comes back on its port (with its data: an
+//! append-only file) service resumes by itself, no instance restarted.
+
+use std::time::{Duration, Instant};
+
+use deviceflow_testkit::{RedisOptions, RedisServer};
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_when_it_returns() {
+    let mut redis = RedisServer::start_with(RedisOptions {
+        persistence: true,
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+
+    // Mid-flow: a pending code, an approved one not yet redeemed, a token pair.
+    let pending = a.authorize("tv").await;
+    assert_still_pending(&b.poll("tv", &pending.device_code).await);
+    let approved = b.approved("tv").await;
+    let (access, refresh) = tokens(&a.poll("tv", &a.approved("tv").await).await);
+
+    redis.stop().unwrap();
+    for at in [a, b] {
+        assert_unavailable(&at.post(DA, "client_id=tv").await, "device authorization");
+        assert_unavailable(&at.poll("tv", &pending.device_code).await, "pending poll");
+        // Never a token whose record could not be written.
+        assert_unavailable(&at.poll("tv", &approved).await, "approved poll");
+        assert_unavailable(&at.refresh(&refresh).await, "refresh");
+        let introspected = at
+            .post_with(
+                INTROSPECT,
+                &format!("token={access}"),
+                &[("authorization", &basic("conf", CONF_SECRET))],
+            )
+            .await;
+        // Not `active: false` for a token that is active: 503, so a resource server
+        // knows it was not told.
+        assert_unavailable(&introspected, "introspection");
+        let decided = at.decide(&pending.user_code, "approve", "alice").await;
+        assert_eq!(decided.status, 503, "decision: {:?}", decided.body);
+    }
+    // The server itself is alive: its health endpoint answers.
+    assert!(a.get("/healthz").await.status < 500);
+
+    redis.restart().unwrap();
+    // Service resumes by itself: device authorization works again within seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = b.post(DA, "client_id=tv").await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_unavailable(&answer, "device authorization while reconnecting");
+        assert!(
+            Instant::now() < deadline,
+            "still 503 30 s after Redis returned\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What was stored before the outage is all there.
+    for at in [a, b] {
+        assert_still_pending(&at.poll("tv", &pending.device_code).await);
+        assert_eq!(at.introspect(&access).await["active"], true);
+    }
+    let (late_access, _) = tokens(&b.poll("tv", &approved).await);
+    assert_eq!(a.introspect(&late_access).await["active"], true);
+    // The refresh refused during the outage did not rotate the token away.
+    tokens(&a.refresh(&refresh).await);
+    // And a new flow completes across both instances.
+    let da = a.authorize("tv").await;
+    assert_eq!(
+        b.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (new_access, _) = tokens(&a.poll("tv", &da.device_code).await);
+    assert_eq!(b.introspect(&new_access).await["active"], true);
+}

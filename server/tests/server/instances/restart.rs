@@ -1,0 +1,84 @@
+//! Restarts lose nothing that lives in Redis: every instance stopped (SIGTERM) and
+//! started again on the same Redis, pending codes still poll, an approved code still
+//! redeems, issued tokens still introspect and refresh. The same scenario on the
+//! in-memory store loses all of it, so the test tells the two apart.
+
+use deviceflow_testkit::RedisServer;
+
+use super::*;
+
+/// What a scenario left behind before the restart.
+struct Before {
+    pending: Vec<String>,
+    approved: String,
+    access: String,
+    refresh: String,
+}
+
+/// Codes (three pending and polled once, one approved and never polled) and a token
+/// pair from another flow, spread over the instances.
+async fn issue(fleet: &Instances) -> Before {
+    let n = fleet.len();
+    let mut pending = Vec::new();
+    for i in 0..3 {
+        let da = fleet.at(i % n).authorize("tv").await;
+        assert_still_pending(&fleet.at((i + 1) % n).poll("tv", &da.device_code).await);
+        pending.push(da.device_code);
+    }
+    let approved = fleet.at(1 % n).approved("tv").await;
+    let redeemed = fleet.at(0).approved("tv").await;
+    let (access, refresh) = tokens(&fleet.at(1 % n).poll("tv", &redeemed).await);
+    assert_eq!(fleet.at(0).introspect(&access).await["active"], true);
+    Before {
+        pending,
+        approved,
+        access,
+        refresh,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_every_instance_on_redis_loses_no_code_and_no_token() {
+    let redis = RedisServer::start().unwrap();
+    let mut fleet = Instances::start(2, &config(&redis.url()));
+    let before = issue(&fleet).await;
+    fleet.stop_all();
+    fleet.start_all();
+    let (a, b) = (fleet.at(0), fleet.at(1));
+
+    for (i, code) in before.pending.iter().enumerate() {
+        let answer = fleet.at(i % 2).poll("tv", code).await;
+        assert_still_pending(&answer);
+    }
+    let (access, refresh) = tokens(&b.poll("tv", &before.approved).await);
+    assert_eq!(a.introspect(&access).await["active"], true);
+    for at in [a, b] {
+        assert_eq!(at.introspect(&before.access).await["active"], true);
+    }
+    let (_, refreshed) = tokens(&a.refresh(&before.refresh).await);
+    assert_ne!(refreshed, before.refresh, "refresh tokens rotate");
+    assert_eq!(b.refresh(&refresh).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_on_the_memory_store_loses_every_code_and_token() {
+    // One instance: on memory, two instances share nothing even before a restart.
+    let mut fleet = Instances::start(1, &config("memory"));
+    let before = issue(&fleet).await;
+    fleet.stop_all();
+    fleet.start_all();
+    let a = fleet.at(0);
+
+    for code in &before.pending {
+        a.poll("tv", code)
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+    }
+    a.poll("tv", &before.approved)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    assert_eq!(a.introspect(&before.access).await["active"], false);
+    a.refresh(&before.refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}

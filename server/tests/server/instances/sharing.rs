@@ -1,0 +1,117 @@
+//! One code, several instances: issued on one, polled on another, approved through a
+//! third, redeemed exactly once however many polls race on two instances (checklist
+//! TS-08, TS-10), on one Redis and on a Redis Cluster.
+
+use std::sync::Arc;
+
+use deviceflow_testkit::{RedisCluster, RedisServer};
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_issued_on_one_instance_is_polled_on_another_and_approved_through_a_third() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(3, &config(&redis.url()));
+    one_code_three_instances(&fleet).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_polls_racing_on_two_instances_redeem_one_code_once() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    sixty_four_polls_race(&fleet).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_one_code_serves_three_instances_and_redeems_once() {
+    let cluster = RedisCluster::start(3).unwrap();
+    // The store given as the flag this time, over a configuration that says memory:
+    // the flag wins.
+    let fleet = Instances::start_with(3, &config("memory"), &["--store", &cluster.url()]);
+    one_code_three_instances(&fleet).await;
+    sixty_four_polls_race(&fleet).await;
+}
+
+/// Device authorization on A, a poll on B, the person's approval through C, the token
+/// on B, introspected on C and A; a replay on A then revokes it everywhere.
+async fn one_code_three_instances(fleet: &Instances) {
+    let (a, b, c) = (fleet.at(0), fleet.at(1), fleet.at(2));
+    let da = a.authorize("tv").await;
+    assert_eq!(
+        b.poll("tv", &da.device_code).await.error(),
+        "authorization_pending",
+        "{}",
+        fleet.logs()
+    );
+    let decided = c.decide(&da.user_code, "approve", "alice").await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    // An approved code's answer is final even when the poll is early (checklist PL-06).
+    let (access, refresh) = tokens(&b.poll("tv", &da.device_code).await);
+    for at in [c, a] {
+        let v = at.introspect(&access).await;
+        assert_eq!(v["active"], true, "{v}");
+        assert_eq!(v["username"], "alice", "{v}");
+        assert_eq!(v["client_id"], "tv", "{v}");
+    }
+    // RFC 8628 §3.5 / RFC 6749 §4.1.2: the code is single use; its replay, on another
+    // instance, revokes what it issued.
+    a.poll("tv", &da.device_code)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    for at in [a, b, c] {
+        assert_eq!(at.introspect(&access).await["active"], false);
+    }
+    c.refresh(&refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}
+
+/// 64 polls of one approved code, on their own connections, half to each of the
+/// first two instances, released together: exactly one token; every other poll
+/// `invalid_grant`.
+async fn sixty_four_polls_race(fleet: &Instances) {
+    let da = fleet.at(0).authorize("tv").await;
+    let decided = fleet.at(1).decide(&da.user_code, "approve", "alice").await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    let start = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let base = fleet.at(i % 2).base.clone();
+        let (start, body) = (Arc::clone(&start), poll_body("tv", &da.device_code));
+        tasks.push(tokio::spawn(async move {
+            // A client each: its own connection, so the polls really arrive together.
+            let http = reqwest::Client::new();
+            start.wait().await;
+            let r = http
+                .post(format!("{base}{TOKEN}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }));
+    }
+    let mut access = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
+        match status {
+            200 => access.push(v["access_token"].as_str().unwrap().to_owned()),
+            400 => assert_eq!(v["error"], "invalid_grant", "{v}"),
+            other => panic!("a racing poll got {other}: {v}\n{}", fleet.logs()),
+        }
+    }
+    assert_eq!(access.len(), 1, "tokens for one code: {access:?}");
+    // The losers were replays: the winner's token is revoked, on every instance. One
+    // more replay after the race, so this holds whatever order the race took.
+    fleet
+        .at(1)
+        .poll("tv", &da.device_code)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    for i in 0..fleet.len() {
+        let v = fleet.at(i).introspect(&access[0]).await;
+        assert_eq!(v["active"], false, "instance {i}: {v}");
+    }
+}

@@ -1,0 +1,17 @@
+//! Real processes for tests: `redis-server` alone or as a cluster ([`RedisServer`],
+//! [`RedisCluster`]) and the `deviceflow-server` binary ([`ServerProcess`]), each on a
+//! free loopback port, each stopped by its PID and killed when dropped.
+//!
+//! It owns starting, waiting for, signalling and reaping those processes, and the few
+//! bytes of RESP it takes to ask Redis how it is. It does not own what the tests
+//! send to the servers: that stays in each crate's tests.
+
+mod net;
+mod process;
+mod redis;
+mod resp;
+
+pub use net::{free_port, wait_for_port};
+pub use process::{cargo_bin, signal, ServerProcess, Signal};
+pub use redis::{RedisCluster, RedisOptions, RedisServer};
+pub use resp::Reply;

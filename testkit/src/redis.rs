@@ -1,0 +1,331 @@
+//! `redis-server` processes of the tests' own: one ([`RedisServer`]) or a cluster of
+//! masters ([`RedisCluster`]), each on free loopback ports in a temporary directory of
+//! its own, never a system service.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::net::free_port;
+use crate::process::stop_child;
+use crate::resp::{self, Reply};
+
+const NOT_INSTALLED: &str =
+    "redis-server is not installed (or not on PATH): run scripts/install-test-deps.sh";
+
+/// How long a Redis may take to answer `PING` after it starts.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+/// Tries of a fresh port when the one picked was taken before Redis bound it.
+const PORT_TRIES: usize = 10;
+
+/// How a [`RedisServer`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct RedisOptions {
+    /// Keep the data across [`RedisServer::stop`] and [`RedisServer::restart`]: an
+    /// append-only file, fsynced on every write. Off by default (`--save ""
+    /// --appendonly no`): nothing is written to disk.
+    pub persistence: bool,
+    /// More arguments for `redis-server`, as `["--maxmemory", "1gb"]`.
+    pub args: Vec<String>,
+}
+
+/// A `redis-server` on a free loopback port. Killed, and its directory removed, when
+/// dropped.
+pub struct RedisServer {
+    port: u16,
+    /// `--cluster-port`, for a cluster node.
+    bus_port: Option<u16>,
+    dir: PathBuf,
+    options: RedisOptions,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A Redis with nothing on disk. Panics, saying how to install it, when
+    /// `redis-server` is not installed.
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(RedisOptions::default())
+    }
+
+    pub fn start_with(options: RedisOptions) -> io::Result<Self> {
+        Self::start_node(options, false)
+    }
+
+    fn start_node(options: RedisOptions, cluster: bool) -> io::Result<Self> {
+        let mut last = None;
+        for _ in 0..PORT_TRIES {
+            let mut redis = RedisServer {
+                port: free_port()?,
+                bus_port: if cluster { Some(free_port()?) } else { None },
+                dir: temp_dir()?,
+                options: options.clone(),
+                child: None,
+            };
+            match redis.launch() {
+                Ok(()) => return Ok(redis),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no free port")))
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its process id while it runs; `None` once stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its directory (data, `redis.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops it gracefully (SIGTERM, by PID) and waits for it to exit; its port then
+    /// refuses connections. Does nothing if it is stopped.
+    pub fn stop(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child, Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and directory (stopping it first if it
+    /// runs), and waits until it answers `PING`. With [`RedisOptions::persistence`]
+    /// it comes back with its data; without, empty.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop()?;
+        // The port was ours a moment ago; another process may take it meanwhile, and
+        // then the test should fail saying so.
+        self.launch()
+    }
+
+    /// `INFO section` (`server`, `memory`, `commandstats`, …), as Redis writes it.
+    pub fn info(&self, section: &str) -> io::Result<String> {
+        text(self.command(&["INFO", section])?)
+    }
+
+    /// Sends one command and reads its reply (a Redis error is `Ok(Reply::Error)`).
+    pub fn command(&self, args: &[&str]) -> io::Result<Reply> {
+        resp::command(self.port, args)
+    }
+
+    /// Spawns redis-server on `self.port` and waits until it answers `PING`, as
+    /// itself (its `process_id`, not some other process that took the port).
+    fn launch(&mut self) -> io::Result<()> {
+        let log = self.dir.join("redis.log");
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(["--daemonize", "no", "--save", ""]);
+        cmd.args(if self.options.persistence {
+            ["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            ["--appendonly", "no", "--appendfsync", "no"]
+        });
+        if let Some(bus) = self.bus_port {
+            cmd.args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", "2000"])
+                .args(["--cluster-port", &bus.to_string()]);
+        }
+        cmd.args(&self.options.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{NOT_INSTALLED}"),
+            Err(e) => return Err(e),
+        };
+        self.child = Some(child);
+        let child = self.child.as_mut().expect("just set");
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let kind = if log.contains("Address already in use") {
+                    io::ErrorKind::AddrInUse
+                } else {
+                    io::ErrorKind::Other
+                };
+                return Err(io::Error::new(
+                    kind,
+                    format!(
+                        "redis-server on port {} exited ({status}):\n{log}",
+                        self.port
+                    ),
+                ));
+            }
+            if let Ok(Reply::Status(pong)) = resp::command(self.port, &["PING"]) {
+                if pong == "PONG" {
+                    break;
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.child = None;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("redis-server on port {} did not answer PING", self.port),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = child.id();
+        let server = self.info("server")?;
+        if field(&server, "process_id") != Some(pid.to_string().as_str()) {
+            self.stop()?;
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another Redis answers on port {}", self.port),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of masters, no replicas, every slot assigned. Every node is killed
+/// when it is dropped.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` (at least 3, as `redis-cli --cluster create` requires)
+    /// cluster-enabled nodes, joins them with `redis-cli --cluster create`, and waits
+    /// until every node reports `cluster_state:ok` and knows every other.
+    pub fn start(masters: usize) -> io::Result<Self> {
+        if masters < 3 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Redis Cluster needs at least 3 masters",
+            ));
+        }
+        let nodes = (0..masters)
+            .map(|_| RedisServer::start_node(RedisOptions::default(), true))
+            .collect::<io::Result<Vec<_>>>()?;
+        let cluster = RedisCluster { nodes };
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for n in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", n.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => panic!("redis-cli: {NOT_INSTALLED}"),
+                _ => e,
+            })?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "redis-cli --cluster create failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        let deadline = Instant::now() + READY_WITHIN;
+        for n in &cluster.nodes {
+            loop {
+                let info = text(n.command(&["CLUSTER", "INFO"])?)?;
+                let known = field(&info, "cluster_known_nodes") == Some(&masters.to_string());
+                if field(&info, "cluster_state") == Some("ok") && known {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("node {} never reached cluster_state:ok:\n{info}", n.port),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…`: every node, as seeds.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+}
+
+/// `value` of a `name:value` line of INFO-style text.
+pub(crate) fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim_end)
+    })
+}
+
+fn text(reply: Reply) -> io::Result<String> {
+    match reply {
+        Reply::Bulk(Some(_)) | Reply::Status(_) => Ok(reply.text().unwrap_or_default()),
+        other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// A new, empty directory for one Redis.
+fn temp_dir() -> io::Result<PathBuf> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "deviceflow-redis-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_are_found_by_exact_name() {
+        let info = "# Memory\r\nused_memory:100\r\nused_memory_rss:200\r\n";
+        assert_eq!(field(info, "used_memory"), Some("100"));
+        assert_eq!(field(info, "used_memory_rss"), Some("200"));
+        assert_eq!(field(info, "used"), None);
+    }
+}
