@@ -462,13 +462,24 @@ fn metadata(fake: &Fake) -> Reply {
     fake.json(200, m.to_string(), false)
 }
 
+/// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
 fn device_authorization(fake: &Fake, req: &Req) -> Reply {
-    let err = |code| fake.error(code, false, req.authorization.is_some());
+    match check_device_request(fake, req) {
+        Ok((client, scope)) => {
+            device_authorization_response(fake, issue_codes(fake, client, scope))
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// RFC 8628 §3.1: the client and scope of an acceptable request, or the refusal.
+fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Reply> {
+    let err = |code| Err(fake.error(code, false, req.authorization.is_some()));
     if req.empty && req.content_type.is_none() && fake.has(Flaw::EmptyPost500) {
-        return fake.page(500, "<h1>Server Error (500)</h1>".into());
+        return Err(fake.page(500, "<h1>Server Error (500)</h1>".into()));
     }
     if req.method != Method::POST && !fake.has(Flaw::GetServedAtDa) {
-        return fake.json(405, r#"{"error":"invalid_request"}"#.into(), false);
+        return Err(fake.json(405, r#"{"error":"invalid_request"}"#.into(), false));
     }
     if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtDa) {
         return err("invalid_request");
@@ -511,7 +522,19 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
             s.to_owned()
         }
     };
-    let base = &fake.base;
+    Ok((client, scope))
+}
+
+/// The codes of one device authorization, and a user code that is not its own (for
+/// [`Flaw::CompleteUriWrongCode`]).
+struct Issued {
+    device_code: String,
+    user_code: String,
+    other_user_code: String,
+}
+
+/// Stores a pending authorization for `client` and `scope` under fresh codes.
+fn issue_codes(fake: &Fake, client: String, scope: String) -> Issued {
     let mut g = fake.store.lock().unwrap();
     g.next += 1;
     let device_code = if fake.has(Flaw::ShortDeviceCode) {
@@ -522,19 +545,7 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
             43,
         )
     };
-    let user_code = if fake.has(Flaw::DuplicateUserCodes) && g.next % 3 == 0 {
-        g.last_user_code.clone()
-    } else if fake.has(Flaw::ShortUserCode) {
-        g.chars(ALPHABET, 4)
-    } else if fake.has(Flaw::ConfusableAlphabet) {
-        let a = g.chars(CONFUSABLE, 4);
-        let b = g.chars(CONFUSABLE, 4);
-        format!("{a}-{b}")
-    } else {
-        let a = g.chars(ALPHABET, 4);
-        let b = g.chars(ALPHABET, 4);
-        format!("{a}-{b}")
-    };
+    let user_code = new_user_code(fake, &mut g);
     g.last_user_code = user_code.clone();
     g.codes.insert(
         device_code.clone(),
@@ -551,8 +562,39 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
             tokens: Vec::new(),
         },
     );
-    let other = g.chars(ALPHABET, 8);
-    drop(g);
+    let other_user_code = g.chars(ALPHABET, 8);
+    Issued {
+        device_code,
+        user_code,
+        other_user_code,
+    }
+}
+
+/// RFC 8628 §6.1: eight characters of the base-20 alphabet, unless a flaw says otherwise.
+fn new_user_code(fake: &Fake, g: &mut Store) -> String {
+    if fake.has(Flaw::DuplicateUserCodes) && g.next % 3 == 0 {
+        g.last_user_code.clone()
+    } else if fake.has(Flaw::ShortUserCode) {
+        g.chars(ALPHABET, 4)
+    } else if fake.has(Flaw::ConfusableAlphabet) {
+        let a = g.chars(CONFUSABLE, 4);
+        let b = g.chars(CONFUSABLE, 4);
+        format!("{a}-{b}")
+    } else {
+        let a = g.chars(ALPHABET, 4);
+        let b = g.chars(ALPHABET, 4);
+        format!("{a}-{b}")
+    }
+}
+
+/// RFC 8628 §3.2: the JSON answer carrying `issued`.
+fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
+    let Issued {
+        device_code,
+        user_code,
+        other_user_code,
+    } = issued;
+    let base = &fake.base;
     let verification_uri = if fake.has(Flaw::RelativeVerificationUri) {
         "/device".to_owned()
     } else if fake.has(Flaw::UserCodeInVerificationUri) {
@@ -561,11 +603,18 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
         format!("{base}/device")
     };
     let complete = if fake.has(Flaw::CompleteUriWrongCode) {
-        format!("{base}/device?user_code={other}")
+        format!("{base}/device?user_code={other_user_code}")
     } else if fake.has(Flaw::DeviceCodeInCompleteUri) {
         format!("{base}/device?user_code={user_code}&device_code={device_code}")
     } else {
         format!("{base}/device?user_code={user_code}")
+    };
+    let number = |n: u64| -> serde_json::Value {
+        if fake.has(Flaw::StringNumbers) {
+            n.to_string().into()
+        } else {
+            n.into()
+        }
     };
     let mut body = serde_json::Map::new();
     if !fake.has(Flaw::NoDeviceCode) {
@@ -577,28 +626,14 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
     body.insert("verification_uri".into(), verification_uri.into());
     body.insert("verification_uri_complete".into(), complete.into());
     if !fake.has(Flaw::ExpiresInMissing) {
-        body.insert(
-            "expires_in".into(),
-            if fake.has(Flaw::StringNumbers) {
-                EXPIRES_IN.to_string().into()
-            } else {
-                EXPIRES_IN.into()
-            },
-        );
+        body.insert("expires_in".into(), number(EXPIRES_IN));
     }
     let interval = if fake.has(Flaw::IntervalZero) {
         0
     } else {
         INTERVAL
     };
-    body.insert(
-        "interval".into(),
-        if fake.has(Flaw::StringNumbers) {
-            interval.to_string().into()
-        } else {
-            interval.into()
-        },
-    );
+    body.insert("interval".into(), number(interval));
     let mut text = serde_json::Value::Object(body).to_string();
     if fake.has(Flaw::DuplicateMember) {
         text = text.replacen('{', &format!(r#"{{"interval":{INTERVAL},"#), 1);
@@ -669,14 +704,55 @@ fn token_response(
     (r, at)
 }
 
+/// RFC 8628 §3.4-§3.5 (and RFC 6749 §6 for refresh): checks the request, then answers
+/// the poll from the device code's state.
 async fn token(fake: &Fake, req: &Req) -> Reply {
     let basic = req.authorization.is_some();
     let err = |code| fake.error(code, true, basic);
     if fake.has(Flaw::HangingTokenEndpoint) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
+    let (grant, client) = match check_token_request(fake, req) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal,
+    };
+    if grant == "refresh_token" {
+        return refresh(fake, req, client.map(|c| c.id)).await;
+    }
+    if client.is_some_and(|c| !c.device_grant) && !fake.has(Flaw::UnauthorizedClientAllowedAtToken)
+    {
+        return err("unauthorized_client");
+    }
+    let dc = match req
+        .form
+        .iter()
+        .find(|(k, _)| k == "device_code")
+        .map(|(_, v)| v.as_str())
+    {
+        None if fake.has(Flaw::HtmlServerError) => {
+            return fake.page(500, "<h1>Server Error (500)</h1>".into())
+        }
+        None => return err("invalid_request"),
+        Some("") if !fake.has(Flaw::EmptyDeviceCodeInvalidGrant) => return err("invalid_request"),
+        Some(dc) => dc.to_owned(),
+    };
+    if fake.has(Flaw::RacyRedemption) {
+        if let Some(tokens) = racy_redemption(fake, &dc).await {
+            return tokens;
+        }
+    }
+    poll(fake, &dc, client, basic)
+}
+
+/// RFC 6749 §4.1.3 / §5.2: the grant type and client of an acceptable token request,
+/// or the refusal.
+fn check_token_request<'r>(
+    fake: &Fake,
+    req: &'r Req,
+) -> Result<(&'r str, Option<&'static ClientDef>), Reply> {
+    let err = |code| Err(fake.error(code, true, req.authorization.is_some()));
     if req.method != Method::POST && !fake.has(Flaw::GetServedAtToken) {
-        return fake.json(405, r#"{"error":"invalid_request"}"#.into(), true);
+        return Err(fake.json(405, r#"{"error":"invalid_request"}"#.into(), true));
     }
     if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtToken) {
         return err("invalid_request");
@@ -713,44 +789,33 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
         Ok(None) => return err("invalid_request"),
         Err(code) => return err(code),
     };
-    if grant == "refresh_token" {
-        return refresh(fake, req, client.map(|c| c.id)).await;
-    }
-    if client.is_some_and(|c| !c.device_grant) && !fake.has(Flaw::UnauthorizedClientAllowedAtToken)
-    {
-        return err("unauthorized_client");
-    }
-    let dc = match req
-        .form
-        .iter()
-        .find(|(k, _)| k == "device_code")
-        .map(|(_, v)| v.as_str())
-    {
-        None if fake.has(Flaw::HtmlServerError) => {
-            return fake.page(500, "<h1>Server Error (500)</h1>".into())
-        }
-        None => return err("invalid_request"),
-        Some("") if !fake.has(Flaw::EmptyDeviceCodeInvalidGrant) => return err("invalid_request"),
-        Some(dc) => dc.to_owned(),
+    Ok((grant, client))
+}
+
+/// [`Flaw::RacyRedemption`]: checked, then set after an await, so parallel polls all
+/// pass the check. `None`: the code was not approved; the poll goes on as usual.
+async fn racy_redemption(fake: &Fake, dc: &str) -> Option<Reply> {
+    let approved = {
+        let g = fake.store.lock().unwrap();
+        g.codes.get(dc).is_some_and(|c| c.state == State::Approved)
     };
-    if fake.has(Flaw::RacyRedemption) {
-        // Checked, then set after an await: parallel polls all pass the check.
-        let approved = {
-            let g = fake.store.lock().unwrap();
-            g.codes.get(&dc).is_some_and(|c| c.state == State::Approved)
-        };
-        if approved {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut g = fake.store.lock().unwrap();
-            let code = g.codes.get_mut(&dc).unwrap();
-            code.state = State::Redeemed;
-            let (owner, scope) = (code.client.clone(), code.scope.clone());
-            return token_response(fake, &mut g, &owner, &scope, 0, true).0;
-        }
+    if !approved {
+        return None;
     }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut g = fake.store.lock().unwrap();
+    let code = g.codes.get_mut(dc).unwrap();
+    code.state = State::Redeemed;
+    let (owner, scope) = (code.client.clone(), code.scope.clone());
+    Some(token_response(fake, &mut g, &owner, &scope, 0, true).0)
+}
+
+/// RFC 8628 §3.5: a poll for `dc` by `client`, judged for expiry, then pace and state.
+fn poll(fake: &Fake, dc: &str, client: Option<&ClientDef>, basic: bool) -> Reply {
+    let err = |code| fake.error(code, true, basic);
     let now = Instant::now();
     let mut g = fake.store.lock().unwrap();
-    let Some(code) = g.codes.get_mut(&dc) else {
+    let Some(code) = g.codes.get_mut(dc) else {
         drop(g);
         if fake.has(Flaw::UnknownCode404) {
             return fake.json(404, r#"{"error":"device_not_found"}"#.into(), true);
@@ -774,7 +839,17 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
         return err("expired_token");
     }
     // RFC 8628 §3.5: pace is judged only while pending (checklist PL-06).
-    let early = code.last_poll.is_some_and(|t| {
+    let early = is_early(fake, code, now);
+    if early && fake.has(Flaw::SlowDownBeforeStatus) {
+        return slow_down(fake, code, now, basic);
+    }
+    answer_by_state(fake, &mut g, dc, early, now, basic)
+}
+
+/// Whether a poll at `now` comes before the code's interval has passed (within
+/// [`TOLERANCE`]).
+fn is_early(fake: &Fake, code: &Code, now: Instant) -> bool {
+    code.last_poll.is_some_and(|t| {
         let tolerance = if fake.has(Flaw::Livelock) {
             Duration::ZERO
         } else {
@@ -785,27 +860,41 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
         } else {
             now + tolerance < t + code.interval
         }
-    }) && !fake.has(Flaw::NeverSlowDown);
-    let slow_down = |code: &mut Code| {
-        if !fake.has(Flaw::FixedWindow) {
-            code.interval += Duration::from_secs(if fake.has(Flaw::OverPenalty) { 10 } else { 5 });
-        }
-        if fake.has(Flaw::Livelock) {
-            code.last_poll = Some(now);
-        }
-        if fake.has(Flaw::SlowDownAs429) {
-            fake.json(429, r#"{"error":"slow_down"}"#.into(), true)
-        } else {
-            fake.error("slow_down", true, basic)
-        }
-    };
-    if early && fake.has(Flaw::SlowDownBeforeStatus) {
-        return slow_down(code);
+    }) && !fake.has(Flaw::NeverSlowDown)
+}
+
+/// RFC 8628 §3.5: `slow_down`, and the interval 5 seconds longer from now on.
+fn slow_down(fake: &Fake, code: &mut Code, now: Instant, basic: bool) -> Reply {
+    if !fake.has(Flaw::FixedWindow) {
+        code.interval += Duration::from_secs(if fake.has(Flaw::OverPenalty) { 10 } else { 5 });
     }
+    if fake.has(Flaw::Livelock) {
+        code.last_poll = Some(now);
+    }
+    if fake.has(Flaw::SlowDownAs429) {
+        fake.json(429, r#"{"error":"slow_down"}"#.into(), true)
+    } else {
+        fake.error("slow_down", true, basic)
+    }
+}
+
+/// RFC 8628 §3.5: the answer a poll for the unexpired `dc` gets from its state: tokens
+/// once, then `invalid_grant` (revoking what it issued); `access_denied`;
+/// `authorization_pending` or `slow_down` while the person has not decided.
+fn answer_by_state(
+    fake: &Fake,
+    g: &mut Store,
+    dc: &str,
+    early: bool,
+    now: Instant,
+    basic: bool,
+) -> Reply {
+    let err = |code| fake.error(code, true, basic);
+    let code = g.codes.get_mut(dc).unwrap();
     let (state, owner, scope) = (code.state, code.client.clone(), code.scope.clone());
     match state {
         State::Redeemed if fake.has(Flaw::NoSingleUse) => {
-            token_response(fake, &mut g, &owner, &scope, 0, true).0
+            token_response(fake, g, &owner, &scope, 0, true).0
         }
         State::Redeemed => {
             if !fake.has(Flaw::ReplayKeepsToken) {
@@ -827,16 +916,16 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
             err("access_denied")
         }
         State::Approved => {
-            g.codes.get_mut(&dc).unwrap().state = State::Redeemed;
+            code.state = State::Redeemed;
             g.next += 1;
             let family = g.next;
-            let (reply, at) = token_response(fake, &mut g, &owner, &scope, family, true);
-            g.codes.get_mut(&dc).unwrap().tokens.push(at);
+            let (reply, at) = token_response(fake, g, &owner, &scope, family, true);
+            g.codes.get_mut(dc).unwrap().tokens.push(at);
             reply
         }
         State::Pending => {
             if early {
-                return slow_down(code);
+                return slow_down(fake, code, now, basic);
             }
             code.last_poll = Some(now);
             if fake.has(Flaw::ResetAfterCompliant) {
