@@ -21,6 +21,7 @@ use deviceflow_benches::hostile::flood::{self, FloodReport};
 use deviceflow_benches::hostile::slowloris::{self, SlowlorisConfig, SlowlorisReport};
 use deviceflow_benches::hostile::{percentile, process, sign_in, Stop};
 use deviceflow_reports::format::fmt_count;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const USAGE: &str = "\
@@ -91,15 +92,21 @@ fn real_main() -> anyhow::Result<i32> {
     Ok(if args.strict && missed { 1 } else { 0 })
 }
 
+/// What each attack chosen saw (`None`: not chosen).
+struct AttackReports {
+    /// `Err`: the sign-in form could not be opened, so the flood did not run.
+    sign_in: Option<Result<FloodReport, String>>,
+    issuance: Option<FloodReport>,
+    slowloris: Option<SlowlorisReport>,
+}
+
 /// Everything one run measured.
 struct Run {
     elapsed: Duration,
     /// Why the run ended early, if it did.
     aborted: Option<String>,
     fleet: FleetReport,
-    sign_in: Option<Result<FloodReport, String>>,
-    issuance: Option<FloodReport>,
-    slowloris: Option<SlowlorisReport>,
+    attacks: AttackReports,
     /// At the end; `None` if the server had exited.
     end: Option<process::Memory>,
     /// The most `VmRSS` and `VmHWM` read during the run.
@@ -125,37 +132,122 @@ async fn run(args: &Args) -> anyhow::Result<Run> {
         },
         stop.clone(),
     );
-    let sign_in = args.sign_in.then(|| {
-        let (a, stop) = (args.clone(), stop.clone());
-        tokio::spawn(async move {
-            let form = sign_in::open_form(a.attack_source, a.target).await?;
-            let make = sign_in::wrong_password(form, &a.sign_in_user);
-            Ok(flood::run(a.attack_source, a.target, a.sign_in_in_flight, make, stop).await)
-        })
-    });
-    let issuance = args.issuance.then(|| {
-        tokio::spawn(flood::run(
-            args.attack_source,
-            args.target,
-            args.issuance_connections,
-            flood::issuance(),
-            stop.clone(),
-        ))
-    });
-    let slowloris = args.slowloris.then(|| {
-        tokio::spawn(slowloris::run(
-            SlowlorisConfig {
-                connections: args.slowloris_connections,
-                source: args.attack_source,
-                target: args.target,
-                byte_every: Duration::from_secs(1),
-                ramp: Duration::from_secs(1),
-            },
-            stop.clone(),
-        ))
-    });
+    let attacks = Attacks::spawn(args, &stop);
+    let mut watch = watch(args, start, first).await;
+    handle.fire();
+    let elapsed = start.elapsed();
+    if let Some(why) = &watch.aborted {
+        eprintln!(
+            "hostile: ABORTED after {:.1} s: {why}",
+            elapsed.as_secs_f64()
+        );
+    }
+    // Read at once: the stop ends the attacks' requests, not the server's work on them.
+    let end = process::memory(pid).ok();
+    if let Some(m) = end {
+        watch.peak_rss = watch.peak_rss.max(m.rss);
+        watch.peak_hwm = watch.peak_hwm.max(m.peak);
+    }
+    let cpu_seconds = process::cpu_ticks(pid)
+        .ok()
+        .map(|t| t.saturating_sub(cpu_before) as f64 / args.clk_tck);
 
-    // Watch the server until the deadline, or stop early.
+    let attacks = attacks.join().await?;
+    let fleet = tokio::task::spawn_blocking(move || fleet.join())
+        .await
+        .context("joining the fleet")?
+        .map_err(|_| anyhow::anyhow!("the fleet panicked"))?;
+    Ok(Run {
+        elapsed,
+        aborted: watch.aborted,
+        fleet,
+        attacks,
+        end,
+        peak_rss: watch.peak_rss,
+        peak_hwm: watch.peak_hwm,
+        cpu_seconds,
+    })
+}
+
+/// The attacks chosen, running on this runtime.
+struct Attacks {
+    sign_in: Option<JoinHandle<Result<FloodReport, String>>>,
+    issuance: Option<JoinHandle<FloodReport>>,
+    slowloris: Option<JoinHandle<SlowlorisReport>>,
+}
+
+impl Attacks {
+    fn spawn(args: &Args, stop: &Stop) -> Attacks {
+        let sign_in = args.sign_in.then(|| {
+            let (a, stop) = (args.clone(), stop.clone());
+            tokio::spawn(async move {
+                let form = sign_in::open_form(a.attack_source, a.target).await?;
+                let make = sign_in::wrong_password(form, &a.sign_in_user);
+                Ok(flood::run(a.attack_source, a.target, a.sign_in_in_flight, make, stop).await)
+            })
+        });
+        let issuance = args.issuance.then(|| {
+            tokio::spawn(flood::run(
+                args.attack_source,
+                args.target,
+                args.issuance_connections,
+                flood::issuance(),
+                stop.clone(),
+            ))
+        });
+        let slowloris = args.slowloris.then(|| {
+            tokio::spawn(slowloris::run(
+                SlowlorisConfig {
+                    connections: args.slowloris_connections,
+                    source: args.attack_source,
+                    target: args.target,
+                    byte_every: Duration::from_secs(1),
+                    ramp: Duration::from_secs(1),
+                },
+                stop.clone(),
+            ))
+        });
+        Attacks {
+            sign_in,
+            issuance,
+            slowloris,
+        }
+    }
+
+    /// What each attack saw, once they have stopped.
+    async fn join(self) -> anyhow::Result<AttackReports> {
+        let sign_in = match self.sign_in {
+            Some(t) => Some(t.await.context("the sign-in flood panicked")?),
+            None => None,
+        };
+        let issuance = match self.issuance {
+            Some(t) => Some(t.await.context("the issuance flood panicked")?),
+            None => None,
+        };
+        let slowloris = match self.slowloris {
+            Some(t) => Some(t.await.context("slowloris panicked")?),
+            None => None,
+        };
+        Ok(AttackReports {
+            sign_in,
+            issuance,
+            slowloris,
+        })
+    }
+}
+
+/// What watching the server saw: why it stopped early, if it did, and the most
+/// `VmRSS` and `VmHWM` read.
+struct Watch {
+    aborted: Option<String>,
+    peak_rss: u64,
+    peak_hwm: u64,
+}
+
+/// Watches the server's memory until the deadline, or until the server is gone or
+/// past the RSS cap; prints progress now and then.
+async fn watch(args: &Args, start: Instant, first: process::Memory) -> Watch {
+    let pid = args.server_pid;
     let deadline = start + args.duration;
     let cap = (args.rss_cap_mb * 1e6) as u64;
     let (mut peak_rss, mut peak_hwm) = (first.rss, first.peak);
@@ -190,69 +282,15 @@ async fn run(args: &Args) -> anyhow::Result<Run> {
             next_progress += PROGRESS_EVERY;
         }
     };
-    handle.fire();
-    let elapsed = start.elapsed();
-    if let Some(why) = &aborted {
-        eprintln!(
-            "hostile: ABORTED after {:.1} s: {why}",
-            elapsed.as_secs_f64()
-        );
-    }
-    // Read at once: the stop ends the attacks' requests, not the server's work on them.
-    let end = process::memory(pid).ok();
-    if let Some(m) = end {
-        peak_rss = peak_rss.max(m.rss);
-        peak_hwm = peak_hwm.max(m.peak);
-    }
-    let cpu_seconds = process::cpu_ticks(pid)
-        .ok()
-        .map(|t| t.saturating_sub(cpu_before) as f64 / args.clk_tck);
-
-    let sign_in = match sign_in {
-        Some(t) => Some(t.await.context("the sign-in flood panicked")?),
-        None => None,
-    };
-    let issuance = match issuance {
-        Some(t) => Some(t.await.context("the issuance flood panicked")?),
-        None => None,
-    };
-    let slowloris = match slowloris {
-        Some(t) => Some(t.await.context("slowloris panicked")?),
-        None => None,
-    };
-    let fleet = tokio::task::spawn_blocking(move || fleet.join())
-        .await
-        .context("joining the fleet")?
-        .map_err(|_| anyhow::anyhow!("the fleet panicked"))?;
-    Ok(Run {
-        elapsed,
+    Watch {
         aborted,
-        fleet,
-        sign_in,
-        issuance,
-        slowloris,
-        end,
         peak_rss,
         peak_hwm,
-        cpu_seconds,
-    })
+    }
 }
 
 /// Prints the table, the attacks and the verdict; true if a target was missed.
 fn report(args: &Args, run: &Run) -> bool {
-    let f = &run.fleet;
-    let ms = |p: f64| {
-        percentile(&f.latencies, p)
-            .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
-    };
-    let p99 = percentile(&f.latencies, 99.0);
-    let peak = run.peak_hwm.max(run.peak_rss);
-    let end_rss = run.end.map_or("gone".to_owned(), |m| mb(m.rss));
-    let cpu = run
-        .cpu_seconds
-        .map_or("-".to_owned(), |s| format!("{s:.1}"));
-    let failed = f.failures.total();
-
     println!();
     if let Some(why) = &run.aborted {
         println!(
@@ -261,26 +299,53 @@ fn report(args: &Args, run: &Run) -> bool {
         );
         println!();
     }
-    println!("| compliant polls sent | answered | failed | p50 ms | p99 ms | max ms | server peak RSS MB | RSS at end MB | server CPU s |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        fmt_count(f.polls_sent),
-        fmt_count(f.answers.total()),
-        fmt_count(failed),
-        ms(50.0),
-        ms(99.0),
-        ms(100.0),
-        mb(peak),
-        end_rss,
-        cpu
-    );
+    print_table(run);
     println!();
     println!(
         "- run: {:.1} s; attacks: {}",
         run.elapsed.as_secs_f64(),
         attack_names(args)
     );
+    print_fleet(args, &run.fleet);
+    print_attacks(args, &run.attacks, run.elapsed);
+    print_verdicts(args, run)
+}
+
+/// The fleet's poll latency in ms at percentile `p`, or `-` with none.
+fn poll_ms(f: &FleetReport, p: f64) -> String {
+    percentile(&f.latencies, p).map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+}
+
+/// The server's peak RSS: the most of `VmRSS` and `VmHWM` read.
+fn peak_rss(run: &Run) -> u64 {
+    run.peak_hwm.max(run.peak_rss)
+}
+
+/// One row: the fleet's polls and latency, the server's memory and CPU.
+fn print_table(run: &Run) {
+    let f = &run.fleet;
+    let end_rss = run.end.map_or("gone".to_owned(), |m| mb(m.rss));
+    let cpu = run
+        .cpu_seconds
+        .map_or("-".to_owned(), |s| format!("{s:.1}"));
+    println!("| compliant polls sent | answered | failed | p50 ms | p99 ms | max ms | server peak RSS MB | RSS at end MB | server CPU s |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        fmt_count(f.polls_sent),
+        fmt_count(f.answers.total()),
+        fmt_count(f.failures.total()),
+        poll_ms(f, 50.0),
+        poll_ms(f, 99.0),
+        poll_ms(f, 100.0),
+        mb(peak_rss(run)),
+        end_rss,
+        cpu
+    );
+}
+
+/// What the compliant fleet got, and how late its own timers woke.
+fn print_fleet(args: &Args, f: &FleetReport) {
     println!(
         "- compliant fleet: {} devices from {}; device authorizations: {}; poll answers: {}; failed: {}; waiting at the end: {}{}",
         args.devices,
@@ -301,7 +366,11 @@ fn report(args: &Args, run: &Run) -> bool {
         late(99.0),
         late(100.0)
     );
-    match &run.sign_in {
+}
+
+/// A line for each attack that ran.
+fn print_attacks(args: &Args, attacks: &AttackReports, elapsed: Duration) {
+    match &attacks.sign_in {
         None => {}
         Some(Err(e)) => println!("- sign-in flood: not run: {e}"),
         Some(Ok(r)) => println!(
@@ -309,18 +378,18 @@ fn report(args: &Args, run: &Run) -> bool {
             r.connections,
             args.attack_source,
             args.sign_in_user,
-            describe_flood(r, run.elapsed)
+            describe_flood(r, elapsed)
         ),
     }
-    if let Some(r) = &run.issuance {
+    if let Some(r) = &attacks.issuance {
         println!(
             "- issuance flood ({} connections from {}, `demo-device`): {}",
             r.connections,
             args.attack_source,
-            describe_flood(r, run.elapsed)
+            describe_flood(r, elapsed)
         );
     }
-    if let Some(r) = &run.slowloris {
+    if let Some(r) = &attacks.slowloris {
         let held = |p| {
             percentile(&r.held, p).map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
         };
@@ -338,10 +407,17 @@ fn report(args: &Args, run: &Run) -> bool {
             r.connect_failures.describe()
         );
     }
+}
 
+/// The two targets, met or missed; true if one was missed.
+fn print_verdicts(args: &Args, run: &Run) -> bool {
+    let f = &run.fleet;
+    let failed = f.failures.total();
+    let peak = peak_rss(run);
     let fleet_ok = run.aborted.is_none()
         && failed == 0
-        && p99.is_some_and(|d| d.as_secs_f64() * 1e3 < args.p99_target_ms);
+        && percentile(&f.latencies, 99.0)
+            .is_some_and(|d| d.as_secs_f64() * 1e3 < args.p99_target_ms);
     let rss_ok = run.aborted.is_none() && (peak as f64) < args.rss_target_mb * 1e6;
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!();
@@ -349,7 +425,7 @@ fn report(args: &Args, run: &Run) -> bool {
         "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): {} (p99 {} ms, {} failed)",
         args.p99_target_ms,
         verdict(fleet_ok),
-        ms(99.0),
+        poll_ms(f, 99.0),
         fmt_count(failed)
     );
     println!(
@@ -410,10 +486,9 @@ fn mb(bytes: u64) -> String {
     format!("{:.0}", bytes as f64 / 1e6)
 }
 
-fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
-    let mut target = None;
-    let mut server_pid = None;
-    let mut a = Args {
+/// The arguments before any are read: every default of [`USAGE`], and no target yet.
+fn defaults() -> Args {
+    Args {
         target: SocketAddr::from(([127, 0, 0, 1], 0)),
         server_pid: 0,
         duration: Duration::from_secs(30),
@@ -433,7 +508,13 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         rss_cap_mb: 6000.0,
         clk_tck: 100.0,
         strict: false,
-    };
+    }
+}
+
+fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
+    let mut target = None;
+    let mut server_pid = None;
+    let mut a = defaults();
     while let Some(arg) = argv.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
@@ -483,6 +564,12 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     }
     a.target = target.with_context(|| format!("--target is required\n{USAGE}"))?;
     a.server_pid = server_pid.with_context(|| format!("--server-pid is required\n{USAGE}"))?;
+    check(a)
+}
+
+/// Refuses arguments that would point the attacks anywhere but this machine, or make
+/// the fleet and the attacks indistinguishable to the server.
+fn check(a: Args) -> anyhow::Result<Args> {
     // Loopback only: this is an attack tool, pointed at our own server.
     for (what, ip) in [
         ("--target", a.target.ip()),
