@@ -100,8 +100,8 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
     Ok(i32::from(!ok))
 }
 
-/// 1. The server, on the demo defaults, with an admin token for this run. Returns its
-/// issuer URL and the admin token.
+/// Part 1: the server, on the demo defaults, with an admin token for this run. Returns
+/// its issuer URL and the admin token.
 async fn start_server(cli: &Cli) -> anyhow::Result<(String, String)> {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -130,8 +130,8 @@ async fn start_server(cli: &Cli) -> anyhow::Result<(String, String)> {
     Ok((issuer, admin))
 }
 
-/// 2. The conformance suite against `issuer`, its reports written under `conformance/`.
-/// Returns the report and that folder.
+/// Part 2: the conformance suite against `issuer`, its reports written under
+/// `conformance/`. Returns the report and that folder.
 async fn run_conformance(
     cli: &Cli,
     issuer: &str,
@@ -168,8 +168,8 @@ async fn run_conformance(
     Ok((conformance, dir))
 }
 
-/// 3. The fleet against `issuer`, its report written under `fleet/`. Returns the run's
-/// data and that folder.
+/// Part 3: the fleet against `issuer`, its report written under `fleet/`. Returns the
+/// run's data and that folder.
 async fn run_fleet(cli: &Cli, issuer: &str, admin: String) -> anyhow::Result<(RunData, PathBuf)> {
     println!(
         "\n3/3 {} simulated devices, {} started per second",

@@ -468,18 +468,31 @@ fn device_authorization(fake: &Fake, req: &Req) -> Reply {
         Ok((client, scope)) => {
             device_authorization_response(fake, issue_codes(fake, client, scope))
         }
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
     }
 }
 
-/// RFC 8628 §3.1: the client and scope of an acceptable request, or the refusal.
-fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Reply> {
-    let err = |code| Err(fake.error(code, false, req.authorization.is_some()));
+/// RFC 8628 §3.1: the client and scope of an acceptable request, or the refusal (boxed:
+/// a response is large beside the answer).
+fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<Reply>> {
+    let err = |code| {
+        Err(Box::new(fake.error(
+            code,
+            false,
+            req.authorization.is_some(),
+        )))
+    };
     if req.empty && req.content_type.is_none() && fake.has(Flaw::EmptyPost500) {
-        return Err(fake.page(500, "<h1>Server Error (500)</h1>".into()));
+        return Err(Box::new(
+            fake.page(500, "<h1>Server Error (500)</h1>".into()),
+        ));
     }
     if req.method != Method::POST && !fake.has(Flaw::GetServedAtDa) {
-        return Err(fake.json(405, r#"{"error":"invalid_request"}"#.into(), false));
+        return Err(Box::new(fake.json(
+            405,
+            r#"{"error":"invalid_request"}"#.into(),
+            false,
+        )));
     }
     if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtDa) {
         return err("invalid_request");
@@ -714,7 +727,7 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
     }
     let (grant, client) = match check_token_request(fake, req) {
         Ok(accepted) => accepted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if grant == "refresh_token" {
         return refresh(fake, req, client.map(|c| c.id)).await;
@@ -749,10 +762,20 @@ async fn token(fake: &Fake, req: &Req) -> Reply {
 fn check_token_request<'r>(
     fake: &Fake,
     req: &'r Req,
-) -> Result<(&'r str, Option<&'static ClientDef>), Reply> {
-    let err = |code| Err(fake.error(code, true, req.authorization.is_some()));
+) -> Result<(&'r str, Option<&'static ClientDef>), Box<Reply>> {
+    let err = |code| {
+        Err(Box::new(fake.error(
+            code,
+            true,
+            req.authorization.is_some(),
+        )))
+    };
     if req.method != Method::POST && !fake.has(Flaw::GetServedAtToken) {
-        return Err(fake.json(405, r#"{"error":"invalid_request"}"#.into(), true));
+        return Err(Box::new(fake.json(
+            405,
+            r#"{"error":"invalid_request"}"#.into(),
+            true,
+        )));
     }
     if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtToken) {
         return err("invalid_request");
