@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use hyper::Method;
-
 use super::{
-    authenticate, form_ok, Code, Fake, Flaw, Reply, Req, State, Store, ALPHABET, CLIENTS,
-    CONFUSABLE, EXPIRES_IN, INTERVAL, SCOPES,
+    authenticate, check_form, Code, Fake, Flaw, FormRules, Reply, Req, State, Store, ALPHABET,
+    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, SCOPES,
 };
 
 /// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
@@ -35,24 +33,18 @@ fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<
             fake.page(500, "<h1>Server Error (500)</h1>".into()),
         ));
     }
-    if req.method != Method::POST && !fake.has(Flaw::GetServedAtDa) {
-        return Err(Box::new(fake.json(
-            405,
-            r#"{"error":"invalid_request"}"#.into(),
-            false,
-        )));
-    }
-    if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtDa) {
-        return err("invalid_request");
-    }
-    if req.repeated() && !fake.has(Flaw::RepeatsAcceptedAtDa) {
-        return err("invalid_request");
-    }
-    if fake.has(Flaw::UnknownParamRejectedAtDa)
-        && req.unknown(&["client_id", "client_secret", "scope"])
-    {
-        return err("invalid_request");
-    }
+    check_form(
+        fake,
+        req,
+        &FormRules {
+            get_served: Flaw::GetServedAtDa,
+            charset_refused: Flaw::CharsetRefusedAtDa,
+            repeats_accepted: Flaw::RepeatsAcceptedAtDa,
+            unknown_rejected: Flaw::UnknownParamRejectedAtDa,
+            known: &["client_id", "client_secret", "scope"],
+            at_token: false,
+        },
+    )?;
     let client = match authenticate(fake, req, false) {
         Ok(Some(c)) => c.id.to_owned(),
         Ok(None) if fake.has(Flaw::ClientIdOptional) => "client-a".to_owned(),
@@ -64,12 +56,7 @@ fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<
         return err("unauthorized_client");
     }
     // RFC 6749 §3.3: the requested scope, or the default; unknown scopes refused.
-    let scope = match req
-        .form
-        .iter()
-        .find(|(k, _)| k == "scope")
-        .map(|(_, v)| v.as_str())
-    {
+    let scope = match req.raw("scope") {
         Some("") if fake.has(Flaw::EmptyScopeInvalid) => return err("invalid_scope"),
         None | Some("") => "openid".to_owned(),
         Some(s) => {

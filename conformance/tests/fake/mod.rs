@@ -226,12 +226,17 @@ struct Req {
 }
 
 impl Req {
+    /// Parameter `k`, unless it is missing or empty.
     fn get(&self, k: &str) -> Option<&str> {
+        self.raw(k).filter(|v| !v.is_empty())
+    }
+
+    /// Parameter `k` as sent (the first, if repeated), empty or not.
+    fn raw(&self, k: &str) -> Option<&str> {
         self.form
             .iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
     }
 
     fn repeated(&self) -> bool {
@@ -335,6 +340,46 @@ fn form_ok(fake: &Fake, req: &Req, charset_flaw: Flaw) -> bool {
         t.trim()
             .eq_ignore_ascii_case("application/x-www-form-urlencoded")
     })
+}
+
+/// One endpoint's form rules, by the flaws that break them: the parameters it knows,
+/// and whether it is the token endpoint (its errors carry `Cache-Control: no-store`).
+struct FormRules {
+    get_served: Flaw,
+    charset_refused: Flaw,
+    repeats_accepted: Flaw,
+    unknown_rejected: Flaw,
+    known: &'static [&'static str],
+    at_token: bool,
+}
+
+/// RFC 6749 §3.1, §3.2: a POSTed form, each parameter once (and, for a flaw, none
+/// unknown); the refusal otherwise (boxed: a response is large beside `()`).
+fn check_form(fake: &Fake, req: &Req, rules: &FormRules) -> Result<(), Box<Reply>> {
+    let err = |code| {
+        Err(Box::new(fake.error(
+            code,
+            rules.at_token,
+            req.authorization.is_some(),
+        )))
+    };
+    if req.method != Method::POST && !fake.has(rules.get_served) {
+        return Err(Box::new(fake.json(
+            405,
+            r#"{"error":"invalid_request"}"#.into(),
+            rules.at_token,
+        )));
+    }
+    if req.method == Method::POST && !form_ok(fake, req, rules.charset_refused) {
+        return err("invalid_request");
+    }
+    if req.repeated() && !fake.has(rules.repeats_accepted) {
+        return err("invalid_request");
+    }
+    if fake.has(rules.unknown_rejected) && req.unknown(rules.known) {
+        return err("invalid_request");
+    }
+    Ok(())
 }
 
 fn metadata(fake: &Fake) -> Reply {

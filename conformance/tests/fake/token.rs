@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use hyper::Method;
-
 use super::{
-    authenticate, form_ok, ClientDef, Code, Fake, Flaw, Refresh, Reply, Req, State, Store,
-    EXPIRES_IN, GRANT, INTERVAL, TOLERANCE,
+    authenticate, check_form, ClientDef, Code, Fake, Flaw, FormRules, Refresh, Reply, Req, State,
+    Store, EXPIRES_IN, GRANT, INTERVAL, TOLERANCE,
 };
 
 /// A token response (RFC 6749 §5.1) for `client` with `scope`, from refresh family
@@ -82,12 +80,7 @@ pub(super) async fn token(fake: &Fake, req: &Req) -> Reply {
     {
         return err("unauthorized_client");
     }
-    let dc = match req
-        .form
-        .iter()
-        .find(|(k, _)| k == "device_code")
-        .map(|(_, v)| v.as_str())
-    {
+    let dc = match req.raw("device_code") {
         None if fake.has(Flaw::HtmlServerError) => {
             return fake.page(500, "<h1>Server Error (500)</h1>".into())
         }
@@ -116,31 +109,25 @@ fn check_token_request<'r>(
             req.authorization.is_some(),
         )))
     };
-    if req.method != Method::POST && !fake.has(Flaw::GetServedAtToken) {
-        return Err(Box::new(fake.json(
-            405,
-            r#"{"error":"invalid_request"}"#.into(),
-            true,
-        )));
-    }
-    if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtToken) {
-        return err("invalid_request");
-    }
-    if req.repeated() && !fake.has(Flaw::RepeatsAcceptedAtToken) {
-        return err("invalid_request");
-    }
-    if fake.has(Flaw::UnknownParamRejectedAtToken)
-        && req.unknown(&[
-            "client_id",
-            "client_secret",
-            "grant_type",
-            "device_code",
-            "refresh_token",
-            "scope",
-        ])
-    {
-        return err("invalid_request");
-    }
+    check_form(
+        fake,
+        req,
+        &FormRules {
+            get_served: Flaw::GetServedAtToken,
+            charset_refused: Flaw::CharsetRefusedAtToken,
+            repeats_accepted: Flaw::RepeatsAcceptedAtToken,
+            unknown_rejected: Flaw::UnknownParamRejectedAtToken,
+            known: &[
+                "client_id",
+                "client_secret",
+                "grant_type",
+                "device_code",
+                "refresh_token",
+                "scope",
+            ],
+            at_token: true,
+        },
+    )?;
     let grant = match req.get("grant_type") {
         None => return err("invalid_request"),
         Some(g) => g,

@@ -153,6 +153,23 @@ impl Acts {
         self.http.post(format!("{}{path}", self.base)).form(form)
     }
 
+    /// Alice's decision on `user_code`, through the admin endpoint: its status.
+    async fn decide(&self, user_code: &str, action: &str) -> reqwest::StatusCode {
+        self.post(
+            "/admin/decisions",
+            &[
+                ("user_code", user_code),
+                ("action", action),
+                ("user", "alice"),
+            ],
+        )
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .status()
+    }
+
     /// A device flow: approved through the admin endpoint, redeemed, refreshed (then the
     /// rotated refresh token reused), and the device code replayed. Returns its user code.
     async fn approve_redeem_refresh_and_replay(&mut self) -> String {
@@ -166,20 +183,7 @@ impl Acts {
         let device_code = da["device_code"].as_str().unwrap().to_owned();
         let user_code = da["user_code"].as_str().unwrap().to_owned();
         self.secrets.push(device_code.clone());
-        let approved = self
-            .post(
-                "/admin/decisions",
-                &[
-                    ("user_code", &user_code),
-                    ("action", "approve"),
-                    ("user", "alice"),
-                ],
-            )
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(approved.status(), 200);
+        assert_eq!(self.decide(&user_code, "approve").await, 200);
         let poll = [
             ("client_id", "tv"),
             ("grant_type", DEVICE_GRANT),
@@ -225,20 +229,7 @@ impl Acts {
         self.secrets
             .push(conf["device_code"].as_str().unwrap().to_owned());
         let conf_code = conf["user_code"].as_str().unwrap().to_owned();
-        let denied = self
-            .post(
-                "/admin/decisions",
-                &[
-                    ("user_code", &conf_code),
-                    ("action", "deny"),
-                    ("user", "alice"),
-                ],
-            )
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(denied.status(), 200);
+        assert_eq!(self.decide(&conf_code, "deny").await, 200);
         conf_code
     }
 
