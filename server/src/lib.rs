@@ -49,9 +49,9 @@ use tokio::net::TcpListener;
 use http::connection::{TimedStream, Timeouts};
 
 pub use clock::{Clock, Millis};
-pub use config::{FileConfig, Settings};
+pub use config::{FileConfig, Settings, StoreConfig};
 pub use http::state::{App, NO_PEER};
-pub use storage::{MemoryStore, Store};
+pub use storage::{MemoryStore, RedisStore, Store};
 
 /// Due entries the sweeper looks at before it lets other tasks run: about a
 /// millisecond of work.
@@ -69,16 +69,29 @@ pub fn issuer_for(settings: &Settings, listener: &TcpListener) -> std::io::Resul
     }
 }
 
-/// Serves `settings` on `listener`, on the system clock and the in-memory store, until
-/// `shutdown` completes; then stops accepting and lets requests in flight finish.
+/// Serves `settings` on `listener`, on the system clock and the store it names (in
+/// memory, or Redis: connected here, so that an unreachable Redis is said before the
+/// first request), until `shutdown` completes; then stops accepting and lets requests
+/// in flight finish.
 pub async fn run(
     listener: TcpListener,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let issuer = issuer_for(&settings, &listener)?;
-    let app = Arc::new(App::new(settings, issuer, Clock::System));
-    serve(listener, app, shutdown).await
+    match &settings.store {
+        StoreConfig::Memory => {
+            let app = Arc::new(App::new(settings, issuer, Clock::System));
+            serve(listener, app, shutdown).await
+        }
+        StoreConfig::Redis(url) => {
+            let store = RedisStore::connect(url, &settings)
+                .await
+                .map_err(std::io::Error::other)?;
+            let app = Arc::new(App::with_store(settings, issuer, Clock::System, store));
+            serve(listener, app, shutdown).await
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes. Also runs the sweeper that

@@ -10,7 +10,7 @@ use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::verification::password;
-use deviceflow_server::{FileConfig, Settings};
+use deviceflow_server::{FileConfig, RedisStore, Settings, StoreConfig};
 use rand::RngCore;
 
 /// An OAuth 2.0 Device Authorization Grant (RFC 8628) authorization server.
@@ -46,6 +46,10 @@ struct Cli {
     #[arg(long, env = "DEVICEFLOW_MAX_SESSIONS")]
     max_sessions: Option<usize>,
     /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).
+    /// Where sessions, tokens and counters live: "memory" (default; lost on restart),
+    /// "redis://host:port" or "redis+cluster://host:port,host:port,…".
+    #[arg(long, env = "DEVICEFLOW_STORE", hide_env_values = true)]
+    store: Option<String>,
     #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Do not print the demo walk-through.
@@ -167,7 +171,7 @@ fn real_main() -> anyhow::Result<()> {
     let settings = Settings::from_file(file).context("invalid configuration")?;
     if let Some(Command::CheckConfig) = cli.command {
         print_summary(&settings);
-        return Ok(());
+        return check_store(&settings);
     }
 
     init_logging(cli.log_format)?;
@@ -253,6 +257,9 @@ fn apply_overrides(cli: &Cli, file: &mut FileConfig) {
     if let Some(v) = &cli.admin_token {
         file.admin.token = Some(v.clone());
     }
+    if let Some(v) = &cli.store {
+        file.store = v.clone();
+    }
 }
 
 fn random_token() -> String {
@@ -284,8 +291,23 @@ async fn shutdown_signal() {
     eprintln!("deviceflow-server: shutting down, finishing requests in flight");
 }
 
+/// `check-config` with a shared store: connects, as the server would at start-up.
+fn check_store(settings: &Settings) -> anyhow::Result<()> {
+    let StoreConfig::Redis(url) = &settings.store else {
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(RedisStore::connect(url, settings))?;
+    println!("store         reachable");
+    Ok(())
+}
+
 fn print_summary(s: &Settings) {
     println!("listen        {}", s.listen);
+    println!("store         {}", s.store);
     println!(
         "issuer        {}",
         s.issuer.as_deref().unwrap_or("(http:// + bound address)")

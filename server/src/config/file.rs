@@ -29,6 +29,12 @@ pub struct FileConfig {
     /// the address the server is bound to.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Where sessions, tokens and counters live: `"memory"` (the default: this
+    /// process, lost on restart), `"redis://host:port[/db]"` (one Redis, shared by
+    /// every instance that names it) or `"redis+cluster://host:port,host:port,…"` (a
+    /// Redis Cluster, by its seed nodes).
+    #[serde(default = "default_store")]
+    pub store: String,
     /// `[device]`: codes, polling and the session cap.
     #[serde(default)]
     pub device: DeviceConfig,
@@ -239,6 +245,10 @@ pub struct UserConfig {
     pub password_hash: Option<String>,
 }
 
+fn default_store() -> String {
+    "memory".to_owned()
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -283,6 +293,7 @@ impl FileConfig {
         FileConfig {
             listen: default_listen(),
             issuer: None,
+            store: default_store(),
             device: DeviceConfig::default(),
             tokens: TokenConfig::default(),
             limits: LimitsConfig::default(),

@@ -21,6 +21,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Issuer and public base URL, without a trailing slash; `None` until bound.
     pub issuer: Option<String>,
+    /// Where sessions, tokens and counters live.
+    pub store: StoreConfig,
     /// RFC 8628 §3.2 `expires_in`, seconds.
     pub expires_in_secs: u64,
     /// RFC 8628 §3.2 `interval`, seconds.
@@ -71,7 +73,9 @@ impl Settings {
         check_issuer_and_admin(&file)?;
         let (clients, scopes) = clients(&file.clients)?;
         let users = users(&file.users)?;
+        let store = StoreConfig::parse(&file.store)?;
         Ok(Settings {
+            store,
             listen: file.listen,
             issuer: file.issuer.map(|i| i.trim_end_matches('/').to_owned()),
             expires_in_secs: d.expires_in,
@@ -98,6 +102,45 @@ impl Settings {
             users,
             scopes,
         })
+    }
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In this process (`"memory"`).
+    Memory,
+    /// Redis or a Redis Cluster, by its URL.
+    Redis(String),
+}
+
+impl StoreConfig {
+    /// Reads the `store` setting.
+    pub fn parse(value: &str) -> Result<StoreConfig, ConfigError> {
+        let value = value.trim();
+        if value == "memory" {
+            return Ok(StoreConfig::Memory);
+        }
+        let redis = value.starts_with("redis://")
+            || value
+                .strip_prefix(crate::storage::redis::CLUSTER_SCHEME)
+                .is_some_and(|nodes| nodes.split(',').any(|n| !n.trim().is_empty()));
+        if redis {
+            return Ok(StoreConfig::Redis(value.to_owned()));
+        }
+        Err(ConfigError::Invalid(format!(
+            "store \"{}\" is not a store: use \"memory\", \"redis://host:port\" or \"redis+cluster://host:port,host:port\"",
+            crate::storage::redis::redacted(value)
+        )))
+    }
+}
+
+impl std::fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Memory => f.write_str("memory (this process; lost on restart)"),
+            StoreConfig::Redis(url) => write!(f, "{}", crate::storage::redis::redacted(url)),
+        }
     }
 }
 

@@ -33,6 +33,16 @@ impl Secret {
         Secret(s)
     }
 
+    /// The secret's bytes, as a shared store keeps them.
+    pub(crate) fn to_bytes(self) -> [u8; SECRET_BYTES] {
+        self.0
+    }
+
+    /// A secret a shared store kept.
+    pub(crate) fn from_bytes(bytes: [u8; SECRET_BYTES]) -> Secret {
+        Secret(bytes)
+    }
+
     /// Constant-time equality, so a timing side channel cannot find the secret byte by byte.
     pub fn matches(&self, other: &Secret) -> bool {
         self.0.ct_eq(&other.0).into()

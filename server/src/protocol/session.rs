@@ -84,7 +84,7 @@ pub struct Session {
     /// relative to `issued_at` (negative once a wall clock stepped back past it), or
     /// [`NO_POLL`] before the first poll. Packed into 4 bytes, since a session lives
     /// minutes, not weeks.
-    last_accepted: i32,
+    pub(crate) last_accepted: i32,
     /// Where the session is in its life.
     pub state: State,
 }

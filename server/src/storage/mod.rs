@@ -5,10 +5,10 @@
 
 pub(crate) mod expiry;
 pub mod memory;
-// pub mod redis;
+pub mod redis;
 pub mod store;
 pub mod tokens;
 
 pub use memory::MemoryStore;
-// pub use redis::RedisStore;
+pub use redis::RedisStore;
 pub use store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable};

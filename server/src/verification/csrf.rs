@@ -41,6 +41,16 @@ impl CsrfToken {
         CsrfToken(t)
     }
 
+    /// The token's bytes, as a shared store keeps them.
+    pub(crate) fn to_bytes(self) -> [u8; BYTES] {
+        self.0
+    }
+
+    /// A token a shared store kept.
+    pub(crate) fn from_bytes(bytes: [u8; BYTES]) -> CsrfToken {
+        CsrfToken(bytes)
+    }
+
     /// The form of the token written into pages (base64url, 43 characters).
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)

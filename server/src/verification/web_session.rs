@@ -46,10 +46,16 @@ const ID_BYTES: usize = 32;
 pub struct SessionId([u8; ID_BYTES]);
 
 impl SessionId {
-    fn generate() -> SessionId {
+    /// A fresh id.
+    pub(crate) fn generate() -> SessionId {
         let mut id = [0u8; ID_BYTES];
         rand::thread_rng().fill_bytes(&mut id);
         SessionId(id)
+    }
+
+    /// The id's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8; ID_BYTES] {
+        &self.0
     }
 
     /// The id as the cookie carries it.
@@ -82,6 +88,19 @@ pub struct WebSession {
     /// The user code this person entered and is now approving or denying. Only this
     /// session can decide it (checklist UI-14).
     pub entered: Option<UserCode>,
+}
+
+impl WebSession {
+    /// `user`'s session signed in at `now`, with a fresh CSRF token: whatever the
+    /// browser held before is worthless after it (session fixation).
+    pub(crate) fn new(user: UserId, now: Millis) -> WebSession {
+        WebSession {
+            user,
+            csrf: CsrfToken::generate(),
+            expires_at: now.saturating_add(SIGNED_IN_TTL_MS),
+            entered: None,
+        }
+    }
 }
 
 /// The map is full.
@@ -130,12 +149,7 @@ impl WebSessions {
         } else if self.map.len() >= self.max {
             return Err(Full);
         }
-        let session = WebSession {
-            user,
-            csrf: CsrfToken::generate(),
-            expires_at: now.saturating_add(SIGNED_IN_TTL_MS),
-            entered: None,
-        };
+        let session = WebSession::new(user, now);
         let id = SessionId::generate();
         self.map.insert(id, session);
         mine.push_back(id);

@@ -1,0 +1,452 @@
+//! Keys and records as Redis keeps them: fixed little-endian layouts, small and
+//! versioned by their first byte, so that a record another build wrote is refused
+//! (read as [`Unavailable`](crate::storage::store::Unavailable)) rather than misread.
+//!
+//! Bearer secrets never appear in a key: access and refresh tokens and web session
+//! ids are keyed by their SHA-256, so a Redis dump or `MONITOR` does not hand out
+//! tokens.
+
+use sha2::{Digest, Sha256};
+
+use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
+use crate::clock::Millis;
+use crate::protocol::device_code::{Secret, SECRET_BYTES};
+use crate::protocol::scope::ScopeSet;
+use crate::protocol::session::{Session, State};
+use crate::protocol::user_code::UserCode;
+use crate::quota::{Bucket, Source};
+use crate::storage::tokens::{AccessRecord, Grant, RefreshRecord, TokenKey};
+use crate::verification::csrf::CsrfToken;
+use crate::verification::rate_limit::{Attempt, Key, Subject, Window};
+use crate::verification::web_session::{SessionId, WebSession};
+
+/// The layout version every record starts with.
+const VERSION: u8 = 1;
+
+/// Keys of the shared store, all under `df:`.
+pub(crate) mod keys {
+    use super::*;
+
+    /// The shared secret.
+    pub(crate) const SECRET: &[u8] = b"df:secret";
+    /// Sessions held, scored by when each may be forgotten (the cap).
+    pub(crate) const HELD: &[u8] = b"df:{held}:all";
+
+    /// Sessions of one client held (its share of the cap); same slot as [`HELD`].
+    pub(crate) fn held_by(client: ClientId) -> Vec<u8> {
+        format!("df:{{held}}:c:{}", client.0).into_bytes()
+    }
+
+    /// A device authorization session, by its user code.
+    pub(crate) fn session(code: UserCode) -> Vec<u8> {
+        format!("df:s:{}", code.packed()).into_bytes()
+    }
+
+    /// A token family.
+    pub(crate) fn family(family: u64) -> Vec<u8> {
+        format!("df:f:{family}").into_bytes()
+    }
+
+    fn hashed(prefix: &str, secret: &[u8]) -> Vec<u8> {
+        let digest = Sha256::digest(secret);
+        let mut key = Vec::with_capacity(prefix.len() + 64);
+        key.extend_from_slice(prefix.as_bytes());
+        for b in digest {
+            key.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+        key
+    }
+
+    /// An access token, by the SHA-256 of its bytes.
+    pub(crate) fn access(token: &TokenKey) -> Vec<u8> {
+        hashed("df:a:", token)
+    }
+
+    /// A refresh token, by the SHA-256 of its bytes.
+    pub(crate) fn refresh(token: &TokenKey) -> Vec<u8> {
+        hashed("df:r:", token)
+    }
+
+    /// A web session, by the SHA-256 of its id.
+    pub(crate) fn web(id: &SessionId) -> Vec<u8> {
+        hashed("df:w:", id.as_bytes())
+    }
+
+    /// A user's web sessions, scored by when they started.
+    pub(crate) fn web_of(user: UserId) -> Vec<u8> {
+        format!("df:wu:{}", user.0).into_bytes()
+    }
+
+    /// A guess limit's window.
+    pub(crate) fn limit(key: &Key) -> Vec<u8> {
+        let attempt = match key.attempt {
+            Attempt::UserCode => "code",
+            Attempt::SignIn => "signin",
+        };
+        match key.subject {
+            Subject::Ip(ip) => format!("df:l:{attempt}:ip:{ip}"),
+            Subject::Account(user) => format!("df:l:{attempt}:user:{}", user.0),
+            Subject::Username(hash) => format!("df:l:{attempt}:name:{hash:016x}"),
+        }
+        .into_bytes()
+    }
+
+    /// A source's device authorization quota.
+    pub(crate) fn source_quota(source: Source) -> Vec<u8> {
+        format!("df:q:s:{source}").into_bytes()
+    }
+
+    /// A client's device authorization quota.
+    pub(crate) fn client_quota(client: ClientId) -> Vec<u8> {
+        format!("df:q:c:{}", client.0).into_bytes()
+    }
+}
+
+/// Writes a record.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn new(len: usize) -> Writer {
+        let mut v = Vec::with_capacity(len + 1);
+        v.push(VERSION);
+        Writer(v)
+    }
+    fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    fn u16(mut self, v: u16) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn i32(mut self, v: i32) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u64(mut self, v: u64) -> Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+}
+
+/// Reads a record; `None` at the first byte out of place.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Option<Reader<'a>> {
+        match bytes.split_first() {
+            Some((&VERSION, rest)) => Some(Reader(rest)),
+            _ => None,
+        }
+    }
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    /// The record was read to its end.
+    fn end<T>(self, value: T) -> Option<T> {
+        self.0.is_empty().then_some(value)
+    }
+}
+
+/// A record kept in Redis.
+pub(crate) trait Record: Sized {
+    /// Its bytes.
+    fn encode(&self) -> Vec<u8>;
+    /// Back from its bytes; `None` if they are not one.
+    fn decode(bytes: &[u8]) -> Option<Self>;
+}
+
+impl Record for Session {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, user, family) = match self.state {
+            State::Pending => (0, 0, 0),
+            State::Approved { user } => (1, user.0, 0),
+            State::Denied => (2, 0, 0),
+            State::Redeemed { family, user } => (3, user.0, family),
+        };
+        Writer::new(65)
+            .bytes(&self.secret.to_bytes())
+            .u16(self.client.0)
+            .u16(self.slow_downs)
+            .u32(self.interval_ms)
+            .u64(self.scope.0)
+            .u64(self.issued_at)
+            .u64(self.expires_at)
+            .i32(self.last_accepted)
+            .u8(tag)
+            .u32(user)
+            .u64(family)
+            .0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Session> {
+        let mut r = Reader::new(bytes)?;
+        let secret = Secret::from_bytes(r.take::<SECRET_BYTES>()?);
+        let client = ClientId(r.u16()?);
+        let slow_downs = r.u16()?;
+        let interval_ms = r.u32()?;
+        let scope = ScopeSet(r.u64()?);
+        let issued_at = r.u64()?;
+        let expires_at = r.u64()?;
+        let last_accepted = r.i32()?;
+        let (tag, user, family) = (r.u8()?, UserId(r.u32()?), r.u64()?);
+        let state = match tag {
+            0 => State::Pending,
+            1 => State::Approved { user },
+            2 => State::Denied,
+            3 => State::Redeemed { family, user },
+            _ => return None,
+        };
+        r.end(Session {
+            secret,
+            client,
+            slow_downs,
+            interval_ms,
+            scope,
+            issued_at,
+            expires_at,
+            last_accepted,
+            state,
+        })
+    }
+}
+
+fn write_grant(w: Writer, g: &Grant) -> Writer {
+    w.u16(g.client.0).u32(g.user.0).u64(g.scope.0)
+}
+
+fn read_grant(r: &mut Reader<'_>) -> Option<Grant> {
+    Some(Grant {
+        client: ClientId(r.u16()?),
+        user: UserId(r.u32()?),
+        scope: ScopeSet(r.u64()?),
+    })
+}
+
+impl Record for AccessRecord {
+    fn encode(&self) -> Vec<u8> {
+        write_grant(Writer::new(38), &self.grant)
+            .u64(self.family)
+            .u64(self.issued_at)
+            .u64(self.expires_at)
+            .0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<AccessRecord> {
+        let mut r = Reader::new(bytes)?;
+        let grant = read_grant(&mut r)?;
+        let (family, issued_at, expires_at) = (r.u64()?, r.u64()?, r.u64()?);
+        r.end(AccessRecord {
+            grant,
+            family,
+            issued_at,
+            expires_at,
+        })
+    }
+}
+
+impl Record for RefreshRecord {
+    fn encode(&self) -> Vec<u8> {
+        write_grant(Writer::new(39), &self.grant)
+            .u64(self.family)
+            .u64(self.issued_at)
+            .u64(self.expires_at)
+            .u8(u8::from(self.rotated))
+            .0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<RefreshRecord> {
+        let mut r = Reader::new(bytes)?;
+        let grant = read_grant(&mut r)?;
+        let (family, issued_at, expires_at) = (r.u64()?, r.u64()?, r.u64()?);
+        let rotated = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        r.end(RefreshRecord {
+            grant,
+            family,
+            issued_at,
+            expires_at,
+            rotated,
+        })
+    }
+}
+
+impl Record for WebSession {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, code) = match self.entered {
+            Some(code) => (1, code.packed()),
+            None => (0, 0),
+        };
+        Writer::new(53)
+            .u32(self.user.0)
+            .bytes(&self.csrf.to_bytes())
+            .u64(self.expires_at)
+            .u8(tag)
+            .u64(code)
+            .0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<WebSession> {
+        let mut r = Reader::new(bytes)?;
+        let user = UserId(r.u32()?);
+        let csrf = CsrfToken::from_bytes(r.take::<32>()?);
+        let expires_at: Millis = r.u64()?;
+        let entered = match (r.u8()?, r.u64()?) {
+            (0, _) => None,
+            (1, code) => Some(UserCode::from_packed(code)?),
+            _ => return None,
+        };
+        r.end(WebSession {
+            user,
+            csrf,
+            expires_at,
+            entered,
+        })
+    }
+}
+
+impl Record for Window {
+    fn encode(&self) -> Vec<u8> {
+        Writer::new(12).u64(self.opened).u32(self.failures).0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Window> {
+        let mut r = Reader::new(bytes)?;
+        let (opened, failures) = (r.u64()?, r.u32()?);
+        r.end(Window { opened, failures })
+    }
+}
+
+impl Record for Bucket {
+    fn encode(&self) -> Vec<u8> {
+        Writer::new(16).u64(self.level).u64(self.at).0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Bucket> {
+        let mut r = Reader::new(bytes)?;
+        let (level, at) = (r.u64()?, r.u64()?);
+        r.end(Bucket { level, at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::session::{PollPolicy, SlowDownPolicy};
+
+    fn round_trip<T: Record + std::fmt::Debug + PartialEq>(value: T) {
+        let bytes = value.encode();
+        assert_eq!(T::decode(&bytes), Some(value));
+        // Any byte short, or one more, is no record.
+        assert_eq!(T::decode(&bytes[..bytes.len() - 1]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(T::decode(&longer), None);
+        let mut other_version = bytes;
+        other_version[0] = VERSION + 1;
+        assert_eq!(T::decode(&other_version), None);
+    }
+
+    #[test]
+    fn every_record_round_trips_and_nothing_else_decodes() {
+        let policy = PollPolicy {
+            slow_down: SlowDownPolicy::Enforce,
+            tolerance_ms: 500,
+            interval_ms: 5_000,
+        };
+        let mut s = Session::new(
+            Secret::generate(),
+            ClientId(3),
+            ScopeSet(0b101),
+            1_700_000_000_000,
+            600_000,
+            &policy,
+        );
+        s.poll(
+            ClientId(3),
+            &s.secret.clone(),
+            1_700_000_001_000,
+            &policy,
+            || 9,
+        );
+        let same = |a: &Session, b: &Session| {
+            a.encode() == b.encode() && a.secret.matches(&b.secret) && a.state == b.state
+        };
+        for state in [
+            State::Pending,
+            State::Approved { user: UserId(7) },
+            State::Denied,
+            State::Redeemed {
+                family: u64::MAX,
+                user: UserId(7),
+            },
+        ] {
+            s.state = state;
+            let back = Session::decode(&s.encode()).expect("decodes");
+            assert!(same(&s, &back), "{state:?}");
+        }
+        let grant = Grant {
+            client: ClientId(1),
+            user: UserId(2),
+            scope: ScopeSet(3),
+        };
+        round_trip(AccessRecord {
+            grant,
+            family: 4,
+            issued_at: 5,
+            expires_at: 6,
+        });
+        round_trip(RefreshRecord {
+            grant,
+            family: 4,
+            issued_at: 5,
+            expires_at: 6,
+            rotated: true,
+        });
+        round_trip(Window {
+            opened: 9,
+            failures: 3,
+        });
+        round_trip(Bucket { level: 1, at: 2 });
+    }
+
+    #[test]
+    fn keys_never_hold_a_bearer_secret() {
+        let token = [7u8; 32];
+        let key = String::from_utf8(keys::access(&token)).unwrap();
+        assert!(key.starts_with("df:a:") && key.len() == 5 + 64, "{key}");
+        assert_ne!(keys::access(&token), keys::refresh(&token));
+        // Both of one client's cap keys hash to one cluster slot.
+        assert!(keys::held_by(ClientId(3)).starts_with(b"df:{held}"));
+        assert!(keys::HELD.starts_with(b"df:{held}"));
+    }
+}

@@ -1,0 +1,297 @@
+//! The connection to Redis: one server through a connection manager, or a Redis
+//! Cluster, behind one type; and the two primitives every record goes through, a read
+//! and a compare-and-set.
+//!
+//! Both kinds reconnect by themselves: while Redis is away a call fails within
+//! [`CALL_TIMEOUT`] (never hangs a request), and the next call after it is back
+//! succeeds. Every failure is [`Unavailable`], logged once per outage.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+
+use crate::storage::store::{Stored, Unavailable};
+
+/// How long one call may take, connecting included, before it is [`Unavailable`].
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// The store URL's scheme for a Redis Cluster, followed by comma-separated seed nodes.
+pub const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// One Redis, or a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Why a store URL could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Not a URL this store understands.
+    #[error("store \"{url}\": {why}")]
+    Url {
+        /// The URL as given, without its password.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Redis did not answer.
+    #[error("store \"{url}\": cannot reach Redis: {why}")]
+    Unreachable {
+        /// The URL as given, without its password.
+        url: String,
+        /// What the client said.
+        why: String,
+    },
+}
+
+/// `url` with any password replaced, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Compare-and-set of one record: writes `ARGV[2]` (deletes it when empty) if the key
+/// holds `ARGV[1]` (absent when empty), keeping its time to live when `ARGV[3]` is 0,
+/// else setting it to `ARGV[3]` ms. Returns 1 if written. It knows no protocol rule:
+/// the rules ran in Rust on the value read, and this only makes the write atomic.
+const CAS: &str = r"
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  if ARGV[2] == '' then
+    redis.call('DEL', KEYS[1])
+  elseif ARGV[3] == '0' then
+    redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  else
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  end
+  return 1
+end
+return 0
+";
+
+/// The connection and its scripts.
+pub(crate) struct Redis {
+    conn: Conn,
+    cas: Script,
+    /// Whether the last call failed, so that an outage is logged once, and its end.
+    away: AtomicBool,
+}
+
+impl Redis {
+    /// Connects to `url`: `redis://host:port[/db]` (one Redis; `rediss://` is not
+    /// built in) or `redis+cluster://host:port,host:port,…` (a cluster's seed nodes).
+    pub(crate) async fn connect(url: &str) -> Result<Redis, ConnectError> {
+        let shown = redacted(url);
+        let unreachable = |e: RedisError| ConnectError::Unreachable {
+            url: shown.clone(),
+            why: e.to_string(),
+        };
+        let bad = |why: String| ConnectError::Url {
+            url: shown.clone(),
+            why,
+        };
+        let conn = if let Some(nodes) = url.strip_prefix(CLUSTER_SCHEME) {
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{n}"))
+                .collect();
+            if nodes.is_empty() {
+                return Err(bad(
+                    "a cluster URL names at least one node: redis+cluster://host:port,host:port"
+                        .into(),
+                ));
+            }
+            let client = ClusterClientBuilder::new(nodes)
+                .connection_timeout(CALL_TIMEOUT)
+                .response_timeout(CALL_TIMEOUT)
+                .retries(2)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            let conn = tokio::time::timeout(CALL_TIMEOUT * 5, client.get_async_connection())
+                .await
+                .map_err(|_| ConnectError::Unreachable {
+                    url: shown.clone(),
+                    why: "no answer in 5 s".into(),
+                })?
+                .map_err(unreachable)?;
+            Conn::Cluster(conn)
+        } else if url.starts_with("redis://") {
+            let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CALL_TIMEOUT))
+                .set_response_timeout(Some(CALL_TIMEOUT))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            let conn = tokio::time::timeout(
+                CALL_TIMEOUT * 5,
+                client.get_connection_manager_with_config(config),
+            )
+            .await
+            .map_err(|_| ConnectError::Unreachable {
+                url: shown.clone(),
+                why: "no answer in 5 s".into(),
+            })?
+            .map_err(unreachable)?;
+            Conn::Single(conn)
+        } else {
+            return Err(bad(
+                "use \"memory\", redis://host:port or redis+cluster://host:port,host:port".into(),
+            ));
+        };
+        let redis = Redis {
+            conn,
+            cas: Script::new(CAS),
+            away: AtomicBool::new(false),
+        };
+        // A first round trip, so that a wrong port or a Redis that refuses us is said
+        // at start-up, not at the first request.
+        redis
+            .query::<String>(&redis::cmd("PING"))
+            .await
+            .map_err(|_| ConnectError::Unreachable {
+                url: shown,
+                why: "PING got no answer".into(),
+            })?;
+        Ok(redis)
+    }
+
+    /// Notes the end of a call: an outage is logged when it starts and when it ends.
+    fn note<T>(&self, result: Result<T, RedisError>) -> Stored<T> {
+        match result {
+            Ok(v) => {
+                if self.away.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("the session store answers again");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if !self.away.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "the session store is unavailable; answering 503 until it is back");
+                }
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Runs one command.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Stored<T> {
+        let mut conn = self.conn.clone();
+        let result = match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async(&mut conn)).await {
+            Ok(r) => r,
+            Err(elapsed) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                elapsed,
+            ))),
+        };
+        self.note(result)
+    }
+
+    /// Runs `script` with `keys` and `args`.
+    pub(crate) async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Stored<T> {
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(*k);
+        }
+        for a in args {
+            invocation.arg(*a);
+        }
+        let mut conn = self.conn.clone();
+        let result =
+            match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut conn)).await {
+                Ok(r) => r,
+                Err(elapsed) => Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    elapsed,
+                ))),
+            };
+        self.note(result)
+    }
+
+    /// The value of `key`, if any.
+    pub(crate) async fn get(&self, key: &[u8]) -> Stored<Option<Vec<u8>>> {
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    /// Compare-and-set (see [`CAS`]): `expected` `None` means absent, `new` `None`
+    /// deletes; `ttl_ms` `None` keeps the key's time to live. True if written.
+    pub(crate) async fn cas(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_ms: Option<u64>,
+    ) -> Stored<bool> {
+        let ttl = ttl_ms.map_or(0, |t| t.max(1)).to_string();
+        let written: i64 = self
+            .script(
+                &self.cas,
+                &[key],
+                &[
+                    expected.unwrap_or_default(),
+                    new.unwrap_or_default(),
+                    ttl.as_bytes(),
+                ],
+            )
+            .await?;
+        Ok(written == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redacted("redis://user:hunter2@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,746 @@
+//! The shared store: one Redis, or a Redis Cluster, that several instances use as one.
+//! Nothing is lost when an instance restarts, and any instance can answer for a code
+//! another issued.
+//!
+//! Every record is one key (see `codec.rs`), and every rule runs in Rust, the same
+//! code as in memory: a call reads the record, decides with `Session::poll` (or the
+//! token, limit or quota rule), and writes the result back with a compare-and-set
+//! script that only checks the record is still the one it read (`conn.rs`). A lost
+//! race reads again and decides again, so of 64 polls racing for one approved code on
+//! any number of instances exactly one redeems it. A poll is two round trips: `GET`,
+//! then the compare-and-set (`EVALSHA`) when the session changed.
+//!
+//! Expiry is Redis's: each record is written with its time to live, so nothing scans
+//! live keys. The session cap is a sorted set of the sessions held, scored by when
+//! each may be forgotten; creating a session trims what fell due and counts, in one
+//! script.
+
+mod codec;
+mod conn;
+
+use rand::RngCore;
+use redis::Script;
+
+pub use conn::{redacted, ConnectError, CLUSTER_SCHEME};
+
+use self::codec::{keys, Record};
+use self::conn::Redis;
+use crate::accounts::clients::ClientId;
+use crate::accounts::users::UserId;
+use crate::clock::Millis;
+use crate::config::Settings;
+use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::scope::ScopeSet;
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session};
+use crate::protocol::user_code::UserCode;
+use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
+use crate::storage::store::{
+    Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable,
+};
+use crate::storage::tokens::{
+    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, RefreshError, RefreshRecord,
+};
+use crate::verification::rate_limit::{Key, Throttled, Ticket, Window};
+use crate::verification::web_session::{
+    Full, SessionId, WebSession, MAX_SESSIONS_PER_USER, SIGNED_IN_TTL_MS,
+};
+
+/// Times a fresh user code is drawn before the store gives up (as in memory).
+const CREATE_ATTEMPTS: usize = 8;
+
+/// Times a compare-and-set is retried after losing a race before the call gives up:
+/// far more than 64 pollers racing for one code need (each loss means another call
+/// won, and a redeemed session is never written again).
+const MAX_RACES: usize = 256;
+
+/// Family records: "0" live, "1" revoked.
+const FAMILY_LIVE: &[u8] = b"0";
+const FAMILY_REVOKED: &[u8] = b"1";
+
+/// Admits a session under the cap: trims sessions whose time is over, then counts
+/// (KEYS: all held, the client's held; ARGV: now, when this one may be forgotten,
+/// its member, the cap, the client's share or 0). 0: admitted; 1: full; 2: the
+/// client's share is full. A counter, not a protocol rule.
+const HOLD: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
+if ARGV[5] ~= '0' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 2 end
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+return 0
+";
+
+/// What an update does to the record it read.
+enum Change<T> {
+    /// Leave it.
+    Keep,
+    /// Write this, keeping the key's time to live (`None`) or setting it.
+    Put(T, Option<Millis>),
+    /// Remove it.
+    Delete,
+}
+
+/// The Redis store. See the module's documentation.
+pub struct RedisStore {
+    redis: Redis,
+    hold: Script,
+    /// Sessions held at most (`device.max_sessions`).
+    max_sessions: usize,
+    /// Sessions one client may hold, when less than the cap.
+    max_per_client: Option<usize>,
+    retention_ms: Millis,
+    access_ttl_ms: Millis,
+    refresh_ttl_ms: Millis,
+    quotas: QuotaPolicy,
+    secret: [u8; 32],
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (see [`Redis::connect`]) for `settings`, and
+    /// reads (or draws, if this is the first instance) the shared secret.
+    pub async fn connect(url: &str, settings: &Settings) -> Result<RedisStore, ConnectError> {
+        let redis = Redis::connect(url).await?;
+        let unreachable = |_| ConnectError::Unreachable {
+            url: conn::redacted(url),
+            why: "the shared secret could not be read".into(),
+        };
+        let mut drawn = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut drawn);
+        let _: Option<String> = redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::SECRET)
+                    .arg(&drawn[..])
+                    .arg("NX"),
+            )
+            .await
+            .map_err(unreachable)?;
+        let kept: Option<Vec<u8>> = redis.get(keys::SECRET).await.map_err(unreachable)?;
+        let secret = kept
+            .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+            .ok_or_else(|| ConnectError::Unreachable {
+                url: conn::redacted(url),
+                why: "df:secret holds something else than 32 bytes".into(),
+            })?;
+        Ok(RedisStore {
+            redis,
+            hold: Script::new(HOLD),
+            max_sessions: settings.max_sessions,
+            max_per_client: (settings.max_sessions_per_client < settings.max_sessions)
+                .then_some(settings.max_sessions_per_client),
+            retention_ms: settings.expired_retention_secs * 1000,
+            access_ttl_ms: settings.access_token_ttl_secs * 1000,
+            refresh_ttl_ms: settings.refresh_token_ttl_secs * 1000,
+            quotas: settings.quotas,
+            secret,
+        })
+    }
+
+    /// The record at `key`; a value that is no record is [`Unavailable`] (another
+    /// build's, or not ours), logged.
+    async fn read<T: Record>(&self, key: &[u8]) -> Stored<Option<(T, Vec<u8>)>> {
+        let Some(bytes) = self.redis.get(key).await? else {
+            return Ok(None);
+        };
+        match T::decode(&bytes) {
+            Some(record) => Ok(Some((record, bytes))),
+            None => {
+                tracing::error!(
+                    key = %String::from_utf8_lossy(key),
+                    "the session store holds a record this server cannot read"
+                );
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Reads the record at `key`, lets `decide` say what becomes of it and what to
+    /// answer, and writes that with a compare-and-set; on a lost race, again.
+    async fn update<T: Record, R>(
+        &self,
+        key: &[u8],
+        mut decide: impl FnMut(Option<T>) -> (Change<T>, R),
+    ) -> Stored<R> {
+        for _ in 0..MAX_RACES {
+            let read = self.read::<T>(key).await?;
+            let (record, old) = match read {
+                Some((record, old)) => (Some(record), Some(old)),
+                None => (None, None),
+            };
+            let (change, answer) = decide(record);
+            let written = match change {
+                Change::Keep => return Ok(answer),
+                Change::Put(new, ttl) => {
+                    let new = new.encode();
+                    if old.as_deref() == Some(new.as_slice()) && ttl.is_none() {
+                        return Ok(answer);
+                    }
+                    self.redis.cas(key, old.as_deref(), Some(&new), ttl).await?
+                }
+                Change::Delete => self.redis.cas(key, old.as_deref(), None, None).await?,
+            };
+            if written {
+                return Ok(answer);
+            }
+        }
+        tracing::error!(
+            key = %String::from_utf8_lossy(key),
+            "a record kept changing under {MAX_RACES} compare-and-sets in a row"
+        );
+        Err(Unavailable)
+    }
+
+    /// Whether `session`'s retention after expiry is over at `now`: gone, as the
+    /// memory store's sweep would have it, even if Redis has not dropped it yet.
+    fn forgotten(&self, session: &Session, now: Millis) -> bool {
+        session.expires_at.saturating_add(self.retention_ms) <= now
+    }
+
+    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
+        SessionInfo {
+            user_code,
+            client: s.client,
+            scope: s.scope,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+            state: s.state,
+        }
+    }
+
+    /// Time to live of what ends at `until`, from `now`; at least a millisecond.
+    fn ttl(until: Millis, now: Millis) -> Millis {
+        until.saturating_sub(now).max(1)
+    }
+
+    /// How long a family's record lives: as long as the longest token it may hold.
+    fn family_ttl(&self) -> Millis {
+        self.access_ttl_ms.max(self.refresh_ttl_ms)
+    }
+
+    async fn family_revoked(&self, family: u64) -> Stored<bool> {
+        let kept: Option<Vec<u8>> = self.redis.get(&keys::family(family)).await?;
+        // A family whose record is gone has no live token left.
+        Ok(kept.as_deref() != Some(FAMILY_LIVE))
+    }
+
+    /// Records a new family, live, unless it was revoked already (a replay that won
+    /// the race to it): `SET NX` never overwrites a revocation.
+    async fn record_family(&self, family: u64) -> Stored<()> {
+        let _: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::family(family))
+                    .arg(FAMILY_LIVE)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(self.family_ttl()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn admit_one(&self, key: Vec<u8>, rate: Rate, now: Millis) -> Stored<Result<(), Millis>> {
+        self.update::<Bucket, _>(&key, |bucket| {
+            let mut b = bucket.unwrap_or_else(|| Bucket::full(&rate, now));
+            match b.take(&rate, now) {
+                // Forgotten once it would be full again, like the memory quotas.
+                Ok(()) => (
+                    Change::Put(b, Some(Self::ttl(b.full_at(&rate), now))),
+                    Ok(()),
+                ),
+                Err(wait) => (Change::Keep, Err(wait)),
+            }
+        })
+        .await
+    }
+}
+
+impl Store for RedisStore {
+    async fn create(
+        &self,
+        client: ClientId,
+        scope: ScopeSet,
+        now: Millis,
+        expires_in_ms: Millis,
+        policy: &PollPolicy,
+    ) -> Stored<Result<DeviceCode, CreateError>> {
+        let secret = Secret::generate();
+        let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
+        let forget_at = session.expires_at.saturating_add(self.retention_ms);
+        let record = session.encode();
+        for _ in 0..CREATE_ATTEMPTS {
+            let user_code = UserCode::generate();
+            let key = keys::session(user_code);
+            let created: Option<String> = self
+                .redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&record)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(Self::ttl(forget_at, now)),
+                )
+                .await?;
+            if created.is_none() {
+                continue;
+            }
+            let member = user_code.packed().to_string();
+            let held: i64 = self
+                .redis
+                .script(
+                    &self.hold,
+                    &[keys::HELD, &keys::held_by(client)],
+                    &[
+                        now.to_string().as_bytes(),
+                        forget_at.to_string().as_bytes(),
+                        member.as_bytes(),
+                        self.max_sessions.to_string().as_bytes(),
+                        self.max_per_client.unwrap_or(0).to_string().as_bytes(),
+                    ],
+                )
+                .await?;
+            if held == 0 {
+                return Ok(Ok(DeviceCode { user_code, secret }));
+            }
+            let _: i64 = self.redis.query(redis::cmd("DEL").arg(&key)).await?;
+            return Ok(Err(if held == 1 {
+                CreateError::Full
+            } else {
+                CreateError::ClientFull
+            }));
+        }
+        Ok(Err(CreateError::Full))
+    }
+
+    async fn poll(
+        &self,
+        code: &DeviceCode,
+        client: ClientId,
+        now: Millis,
+        policy: &PollPolicy,
+    ) -> Stored<PollOutcome> {
+        let fresh_family = rand::thread_rng().next_u64();
+        let outcome = self
+            .update::<Session, _>(&keys::session(code.user_code), |session| match session {
+                Some(mut s) if !self.forgotten(&s, now) => {
+                    let outcome = s.poll(client, &code.secret, now, policy, || fresh_family);
+                    (Change::Put(s, None), outcome)
+                }
+                _ => (Change::Keep, PollOutcome::Invalid),
+            })
+            .await?;
+        if let PollOutcome::Issue { family, .. } = outcome {
+            // Recorded before any token of it, and before the answer (checklist TS-09).
+            self.record_family(family).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn decide(
+        &self,
+        user_code: UserCode,
+        decision: Decision,
+        now: Millis,
+    ) -> Stored<Result<SessionInfo, DecideError>> {
+        self.update::<Session, _>(&keys::session(user_code), |session| match session {
+            Some(mut s) if !self.forgotten(&s, now) => match s.decide(decision, now) {
+                Ok(()) => {
+                    let info = Self::info(user_code, &s);
+                    (Change::Put(s, None), Ok(info))
+                }
+                Err(e) => (Change::Keep, Err(e)),
+            },
+            _ => (Change::Keep, Err(DecideError::Unknown)),
+        })
+        .await
+    }
+
+    async fn lookup(&self, user_code: UserCode) -> Stored<Option<SessionInfo>> {
+        Ok(self
+            .read::<Session>(&keys::session(user_code))
+            .await?
+            .map(|(s, _)| Self::info(user_code, &s)))
+    }
+
+    async fn issue(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        now: Millis,
+    ) -> Stored<Issued> {
+        let (access_key, access_token) = new_token();
+        let access = AccessRecord {
+            grant,
+            family,
+            issued_at: now,
+            expires_at: now.saturating_add(self.access_ttl_ms),
+        };
+        let _: () = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::access(&access_key))
+                    .arg(access.encode())
+                    .arg("PX")
+                    .arg(self.access_ttl_ms.max(1)),
+            )
+            .await?;
+        let refresh_token = if with_refresh {
+            let (key, token) = new_token();
+            let refresh = RefreshRecord {
+                grant,
+                family,
+                issued_at: now,
+                expires_at: now.saturating_add(self.refresh_ttl_ms),
+                rotated: false,
+            };
+            let _: () = self
+                .redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(keys::refresh(&key))
+                        .arg(refresh.encode())
+                        .arg("PX")
+                        .arg(self.refresh_ttl_ms.max(1)),
+                )
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        // The family outlives its newest token; a revoked one stays revoked.
+        self.record_family(family).await?;
+        let _: i64 = self
+            .redis
+            .query(
+                redis::cmd("PEXPIRE")
+                    .arg(keys::family(family))
+                    .arg(self.family_ttl())
+                    .arg("GT"),
+            )
+            .await?;
+        Ok(Issued {
+            user: grant.user,
+            access_token,
+            expires_in_secs: self.access_ttl_ms / 1000,
+            refresh_token,
+            scope: grant.scope,
+        })
+    }
+
+    async fn refresh(
+        &self,
+        token: &str,
+        client: ClientId,
+        scope: Option<ScopeSet>,
+        now: Millis,
+    ) -> Stored<Result<Issued, RefreshError>> {
+        let Some(token_key) = parse_token(token) else {
+            return Ok(Err(RefreshError::Invalid));
+        };
+        let key = keys::refresh(&token_key);
+        for _ in 0..MAX_RACES {
+            let Some((record, old)) = self.read::<RefreshRecord>(&key).await? else {
+                return Ok(Err(RefreshError::Invalid));
+            };
+            let revoked = self.family_revoked(record.family).await?;
+            let mut rotated = record;
+            match rotated.exchange(client, scope, now, revoked) {
+                Ok(grant) => {
+                    if !self
+                        .redis
+                        .cas(&key, Some(&old), Some(&rotated.encode()), None)
+                        .await?
+                    {
+                        // Another exchange of this token won: read again, and see
+                        // the reuse.
+                        continue;
+                    }
+                    return Ok(Ok(self.issue(grant, record.family, true, now).await?));
+                }
+                Err(e) => {
+                    if matches!(e, RefreshError::Reused { .. }) {
+                        self.revoke_family(record.family).await?;
+                    }
+                    return Ok(Err(e));
+                }
+            }
+        }
+        Err(Unavailable)
+    }
+
+    async fn revoke_family(&self, family: u64) -> Stored<()> {
+        let _: () = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::family(family))
+                    .arg(FAMILY_REVOKED)
+                    .arg("PX")
+                    .arg(self.family_ttl()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn introspect(&self, token: &str, now: Millis) -> Stored<Option<Introspection>> {
+        let Some(key) = parse_token(token) else {
+            return Ok(None);
+        };
+        if let Some((a, _)) = self.read::<AccessRecord>(&keys::access(&key)).await? {
+            let revoked = self.family_revoked(a.family).await?;
+            return Ok(a.introspect(now, revoked));
+        }
+        match self.read::<RefreshRecord>(&keys::refresh(&key)).await? {
+            Some((r, _)) => {
+                let revoked = self.family_revoked(r.family).await?;
+                Ok(r.introspect(now, revoked))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn revoke(&self, token: &str, client: ClientId) -> Stored<()> {
+        let Some(key) = parse_token(token) else {
+            return Ok(());
+        };
+        let access = keys::access(&key);
+        if let Some((a, old)) = self.read::<AccessRecord>(&access).await? {
+            if a.grant.client == client {
+                self.redis.cas(&access, Some(&old), None, None).await?;
+            }
+            return Ok(());
+        }
+        if let Some((r, _)) = self.read::<RefreshRecord>(&keys::refresh(&key)).await? {
+            if r.grant.client == client {
+                self.revoke_family(r.family).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_web_session(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> Stored<Result<(SessionId, WebSession), Full>> {
+        let session = WebSession::new(user, now);
+        let id = SessionId::generate();
+        let key = keys::web(&id);
+        let _: () = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(session.encode())
+                    .arg("PX")
+                    .arg(SIGNED_IN_TTL_MS),
+            )
+            .await?;
+        // The user's sessions, oldest first: past the bound, the oldest end.
+        let mine = keys::web_of(user);
+        let _: i64 = self
+            .redis
+            .query(
+                redis::cmd("ZADD")
+                    .arg(&mine)
+                    .arg(session.expires_at)
+                    .arg(&key),
+            )
+            .await?;
+        let _: i64 = self
+            .redis
+            .query(
+                redis::cmd("ZREMRANGEBYSCORE")
+                    .arg(&mine)
+                    .arg("-inf")
+                    .arg(now),
+            )
+            .await?;
+        let held: usize = self.redis.query(redis::cmd("ZCARD").arg(&mine)).await?;
+        if held > MAX_SESSIONS_PER_USER {
+            let ended: Vec<(Vec<u8>, f64)> = self
+                .redis
+                .query(
+                    redis::cmd("ZPOPMIN")
+                        .arg(&mine)
+                        .arg(held - MAX_SESSIONS_PER_USER),
+                )
+                .await?;
+            for (old, _) in ended {
+                let _: i64 = self.redis.query(redis::cmd("DEL").arg(old)).await?;
+            }
+        }
+        let _: i64 = self
+            .redis
+            .query(redis::cmd("PEXPIRE").arg(&mine).arg(SIGNED_IN_TTL_MS))
+            .await?;
+        Ok(Ok((id, session)))
+    }
+
+    async fn web_session(&self, id: &SessionId, now: Millis) -> Stored<Option<WebSession>> {
+        Ok(self
+            .read::<WebSession>(&keys::web(id))
+            .await?
+            .map(|(s, _)| s)
+            .filter(|s| now < s.expires_at))
+    }
+
+    async fn set_entered(
+        &self,
+        id: &SessionId,
+        code: Option<UserCode>,
+        now: Millis,
+    ) -> Stored<bool> {
+        self.update::<WebSession, _>(&keys::web(id), |session| match session {
+            Some(mut s) if now < s.expires_at => {
+                s.entered = code;
+                (Change::Put(s, None), true)
+            }
+            _ => (Change::Keep, false),
+        })
+        .await
+    }
+
+    async fn end_web_session(&self, id: &SessionId) -> Stored<()> {
+        let key = keys::web(id);
+        if let Some((s, old)) = self.read::<WebSession>(&key).await? {
+            self.redis.cas(&key, Some(&old), None, None).await?;
+            let _: i64 = self
+                .redis
+                .query(redis::cmd("ZREM").arg(keys::web_of(s.user)).arg(&key))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn try_acquire<const N: usize>(
+        &self,
+        keys: [Key; N],
+        now: Millis,
+    ) -> Stored<Result<Ticket<N>, Throttled>> {
+        let names = keys.map(|k| keys::limit(&k));
+        'race: for _ in 0..MAX_RACES {
+            let mut read = Vec::with_capacity(N);
+            let mut worst: Option<Throttled> = None;
+            for (key, name) in keys.iter().zip(&names) {
+                let window = self.read::<Window>(name).await?;
+                let retry_after_ms = Window::wait(window.as_ref().map(|w| w.0), key, now);
+                if retry_after_ms > 0 && worst.is_none_or(|w| w.retry_after_ms < retry_after_ms) {
+                    worst = Some(Throttled {
+                        key: *key,
+                        retry_after_ms,
+                    });
+                }
+                read.push(window);
+            }
+            if let Some(t) = worst {
+                return Ok(Err(t));
+            }
+            let mut opened = [0; N];
+            for (i, ((key, name), window)) in keys.iter().zip(&names).zip(&read).enumerate() {
+                let counted = Window::count(window.as_ref().map(|w| w.0), key, now);
+                let ttl = Self::ttl(counted.opened + key.limit().window_ms, now);
+                let old = window.as_ref().map(|w| w.1.as_slice());
+                if !self
+                    .redis
+                    .cas(name, old, Some(&counted.encode()), Some(ttl))
+                    .await?
+                {
+                    // Lost a race: take back what this attempt counted, and start over.
+                    let partial = Ticket { keys, opened };
+                    self.refund_first(partial, i).await?;
+                    continue 'race;
+                }
+                opened[i] = counted.opened;
+            }
+            return Ok(Ok(Ticket { keys, opened }));
+        }
+        Err(Unavailable)
+    }
+
+    async fn refund<const N: usize>(&self, ticket: Ticket<N>) -> Stored<()> {
+        self.refund_first(ticket, N).await
+    }
+
+    async fn forget(&self, key: Key) -> Stored<()> {
+        let _: i64 = self
+            .redis
+            .query(redis::cmd("DEL").arg(keys::limit(&key)))
+            .await?;
+        Ok(())
+    }
+
+    async fn admit(
+        &self,
+        source: Source,
+        client: ClientId,
+        now: Millis,
+    ) -> Stored<Result<(), Refusal>> {
+        if let Some(rate) = self.quotas.per_source {
+            if let Err(retry_after_ms) = self
+                .admit_one(keys::source_quota(source), rate, now)
+                .await?
+            {
+                return Ok(Err(Refusal::Source { retry_after_ms }));
+            }
+        }
+        if let Some(rate) = self.quotas.per_client {
+            if let Err(retry_after_ms) = self
+                .admit_one(keys::client_quota(client), rate, now)
+                .await?
+            {
+                return Ok(Err(Refusal::Client { retry_after_ms }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn sweep(&self, _now: Millis, _budget: usize) -> SweepStats {
+        // Redis drops what expired by itself (every key has its time to live).
+        SweepStats::default()
+    }
+
+    async fn census(&self, now: Millis) -> Stored<Census> {
+        let sessions: usize = self
+            .redis
+            .query(
+                redis::cmd("ZCOUNT")
+                    .arg(keys::HELD)
+                    .arg(format!("({now}"))
+                    .arg("+inf"),
+            )
+            .await?;
+        Ok(Census {
+            sessions,
+            access_tokens: None,
+        })
+    }
+
+    fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+}
+
+impl RedisStore {
+    /// Takes back the first `n` keys' counts of `ticket`.
+    async fn refund_first<const N: usize>(&self, ticket: Ticket<N>, n: usize) -> Stored<()> {
+        for (key, opened) in ticket.keys.iter().zip(ticket.opened).take(n) {
+            self.update::<Window, _>(&keys::limit(key), |window| match window {
+                Some(w) => match Window::refund(w, opened) {
+                    Some(w) => (Change::Put(w, None), ()),
+                    None => (Change::Delete, ()),
+                },
+                None => (Change::Keep, ()),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
