@@ -115,10 +115,19 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
         a_sent > DEVICES && a_answered == a_sent,
         "survivor: {a_sent} sent, {a_answered} answered"
     );
+    // It answered until it died, and not after.
     let (b_sent, b_answered) = host(&b);
     assert!(
-        b_answered > DEVICES / 2 && b_answered < b_sent,
+        b_answered > 0 && b_answered < b_sent,
         "killed after {killed_at:?}: {b_sent} sent to it, {b_answered} answered"
+    );
+    eprintln!(
+        "killed after {killed_at:?}; survivor {a_answered}/{a_sent} answered, killed {b_answered}/{b_sent}; \
+         outcomes: token {}, expired {}, denied {}, unreached {}",
+        s.outcome(Outcome::Token),
+        s.outcome(Outcome::Expired),
+        s.outcome(Outcome::Denied),
+        s.outcome(Outcome::Unreached)
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
