@@ -85,3 +85,32 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
     let (new_access, _) = tokens(&a.poll("tv", &da.device_code).await);
     assert_eq!(b.introspect(&new_access).await["active"], true);
 }
+
+/// `check-config` tries the store: exit 0 while Redis answers, a one-line reason and
+/// exit 1 once it is gone.
+#[test]
+fn check_config_connects_to_redis_and_says_when_it_cannot() {
+    let mut redis = RedisServer::start().unwrap();
+    let check = |store: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["--store", store, "check-config"])
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_STORE")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&redis.url());
+    assert_eq!(code, Some(0), "{err}");
+    redis.stop().unwrap();
+    let (code, err) = check(&redis.url());
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&redis.url()) && err.contains("cannot reach Redis"),
+        "{err}"
+    );
+}
