@@ -211,21 +211,7 @@ impl Http {
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
-        let mut record = RequestRecord {
-            method: req.method.to_string(),
-            url: req.url.to_owned(),
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), redact_header(k, v)))
-                .collect(),
-            body: req.body.as_deref().map(redact_body),
-        };
-        if let Some(ct) = req.content_type {
-            record
-                .headers
-                .insert(0, ("content-type".to_owned(), ct.to_owned()));
-        }
+        let record = request_record(&req);
         let start = Instant::now();
         let result = async {
             let resp = builder.send().await?;
@@ -246,33 +232,15 @@ impl Http {
         .await;
         let elapsed_ms = start.elapsed().as_millis() as u64;
         match result {
-            Ok((status, all_headers, raw_body)) => {
-                let text = String::from_utf8_lossy(&raw_body);
-                let body_truncated = text.len() > EVIDENCE_BODY_LIMIT;
-                let body = if body_truncated {
-                    text.chars().take(EVIDENCE_BODY_LIMIT).collect()
-                } else {
-                    text.into_owned()
-                };
-                Exchange {
-                    label: req.label.to_owned(),
-                    request: record,
-                    response: Some(ResponseRecord {
-                        status,
-                        headers: all_headers
-                            .iter()
-                            .filter(|(k, _)| KEPT_HEADERS.contains(&k.as_str()))
-                            .cloned()
-                            .collect(),
-                        body,
-                        body_truncated,
-                    }),
-                    error: None,
-                    elapsed_ms,
-                    raw_body,
-                    all_headers,
-                }
-            }
+            Ok((status, all_headers, raw_body)) => Exchange {
+                label: req.label.to_owned(),
+                request: record,
+                response: Some(response_record(status, &all_headers, &raw_body)),
+                error: None,
+                elapsed_ms,
+                raw_body,
+                all_headers,
+            },
             Err(e) => Exchange {
                 label: req.label.to_owned(),
                 request: record,
@@ -283,6 +251,53 @@ impl Http {
                 all_headers: Vec::new(),
             },
         }
+    }
+}
+
+/// The request as evidence shows it: credentials and codes redacted, the content type
+/// first among the headers.
+fn request_record(req: &Request<'_>) -> RequestRecord {
+    let mut record = RequestRecord {
+        method: req.method.to_string(),
+        url: req.url.to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect(),
+        body: req.body.as_deref().map(redact_body),
+    };
+    if let Some(ct) = req.content_type {
+        record
+            .headers
+            .insert(0, ("content-type".to_owned(), ct.to_owned()));
+    }
+    record
+}
+
+/// The response as evidence shows it: the headers worth keeping, the body as text cut
+/// at [`EVIDENCE_BODY_LIMIT`].
+fn response_record(
+    status: u16,
+    all_headers: &[(String, String)],
+    raw_body: &[u8],
+) -> ResponseRecord {
+    let text = String::from_utf8_lossy(raw_body);
+    let body_truncated = text.len() > EVIDENCE_BODY_LIMIT;
+    let body = if body_truncated {
+        text.chars().take(EVIDENCE_BODY_LIMIT).collect()
+    } else {
+        text.into_owned()
+    };
+    ResponseRecord {
+        status,
+        headers: all_headers
+            .iter()
+            .filter(|(k, _)| KEPT_HEADERS.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+        body,
+        body_truncated,
     }
 }
 

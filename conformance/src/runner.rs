@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::approver::Approver;
 use crate::case::{Case, CaseInfo, Check, Human, Level, Status, Verdict, Wait};
@@ -110,20 +111,8 @@ pub async fn preflight(
 /// said once, as its root cause, instead of as dozens of consequent failures.
 pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
     let url = &e.request.url;
-    let not_testable = |summary: String| {
-        Some(RootCause {
-            case: None,
-            summary,
-            evidence: vec![e.clone()],
-        })
-    };
-    let finding = |case: &'static str, summary: String| {
-        Some(RootCause {
-            case: Some(case),
-            summary,
-            evidence: vec![e.clone()],
-        })
-    };
+    let not_testable = |summary: String| root_cause_of(e, None, summary);
+    let finding = |case: &'static str, summary: String| root_cause_of(e, Some(case), summary);
     let Some(status) = e.status() else {
         return not_testable(format!(
             "cannot reach the device authorization endpoint {url}: {}",
@@ -173,6 +162,26 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
             "the server refused the device authorization of client {client_id:?} with {code} (HTTP {status}): check --client-id, --client-secret and --scope"
         ));
     }
+    incomplete_response(e, object, status)
+}
+
+/// A root cause shown by `e` alone: a finding of `case`, or (`None`) why nothing can
+/// be tested.
+fn root_cause_of(e: &Exchange, case: Option<&'static str>, summary: String) -> Option<RootCause> {
+    Some(RootCause {
+        case,
+        summary,
+        evidence: vec![e.clone()],
+    })
+}
+
+/// RFC 8628 §3.2: a successful device authorization `object` that lacks a REQUIRED
+/// member, or came with a status other than 200.
+fn incomplete_response(
+    e: &Exchange,
+    object: &serde_json::Map<String, serde_json::Value>,
+    status: u16,
+) -> Option<RootCause> {
     let present = |k: &str| {
         object
             .get(k)
@@ -187,8 +196,9 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
     ] {
         let alias = member == "verification_uri" && present("verification_url");
         if !present(member) && !alias {
-            return finding(
-                case,
+            return root_cause_of(
+                e,
+                Some(case),
                 format!(
                     "the device authorization response has no {member}, so no flow can start: {}",
                     e.brief()
@@ -197,8 +207,9 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
         }
     }
     if status != 200 {
-        return finding(
-            "DA-01",
+        return root_cause_of(
+            e,
+            Some("DA-01"),
             format!(
                 "a valid device authorization answered HTTP {status}, not 200: {}",
                 e.brief()
@@ -308,30 +319,52 @@ pub async fn run(
             tasks.push((case.info, Err(CaseReport::new(case.info, verdict, 0))));
             continue;
         }
-        let ctx = ctx.clone();
-        let slots = Arc::clone(&slots);
-        let handle = tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            let t = Instant::now();
-            let verdict = match tokio::time::timeout(case_timeout, (case.run)(ctx.clone())).await {
-                Ok(v) => v,
-                Err(_) => Verdict {
-                    status: case.info.level.on_violation().max(Status::Warn),
-                    summary: format!(
-                        "the case did not finish within {} s",
-                        case_timeout.as_secs()
-                    ),
-                    checks: vec![],
-                    measured: Default::default(),
-                    evidence: vec![],
-                },
-            };
-            ctx.progress
-                .finished(case.info.id, verdict.status.as_str(), &verdict.summary);
-            (verdict, t.elapsed())
-        });
+        let handle = spawn_case(case, ctx.clone(), Arc::clone(&slots), case_timeout);
         tasks.push((case.info, Ok(handle)));
     }
+    let reports = gather(tasks).await;
+    Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+}
+
+/// A case started (or skipped before it could start) by [`run`].
+type Task = (
+    CaseInfo,
+    Result<JoinHandle<(Verdict, Duration)>, CaseReport>,
+);
+
+/// Runs `case` once a slot is free, within `case_timeout`; its verdict and how long it
+/// took.
+fn spawn_case(
+    case: Case,
+    ctx: Ctx,
+    slots: Arc<Semaphore>,
+    case_timeout: Duration,
+) -> JoinHandle<(Verdict, Duration)> {
+    tokio::spawn(async move {
+        let _slot = slots.acquire_owned().await;
+        let t = Instant::now();
+        let verdict = match tokio::time::timeout(case_timeout, (case.run)(ctx.clone())).await {
+            Ok(v) => v,
+            Err(_) => Verdict {
+                status: case.info.level.on_violation().max(Status::Warn),
+                summary: format!(
+                    "the case did not finish within {} s",
+                    case_timeout.as_secs()
+                ),
+                checks: vec![],
+                measured: Default::default(),
+                evidence: vec![],
+            },
+        };
+        ctx.progress
+            .finished(case.info.id, verdict.status.as_str(), &verdict.summary);
+        (verdict, t.elapsed())
+    })
+}
+
+/// Every task's report, in the order the cases were started: a crashed case is a
+/// suite bug, reported as a failure.
+async fn gather(tasks: Vec<Task>) -> Vec<CaseReport> {
     let mut reports = Vec::new();
     for (info, task) in tasks {
         let report = match task {
@@ -347,7 +380,7 @@ pub async fn run(
         };
         reports.push(report);
     }
-    Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+    reports
 }
 
 /// The reports of a run stopped by `cause`: its case (selected or not) fails with the

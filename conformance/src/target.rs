@@ -106,46 +106,13 @@ pub fn metadata_urls(issuer: &str) -> Vec<String> {
 
 /// Resolves the target: metadata first (when an issuer is given), explicit URLs win.
 pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetError> {
-    let mut metadata = None;
-    let mut attempts = Vec::new();
-    if let Some(issuer) = &spec.issuer {
-        for url in metadata_urls(issuer) {
-            let e = http.get("metadata discovery", &url).await;
-            let found = e.status() == Some(200) && e.json().object().is_some();
-            if found {
-                let value = e.json().value.unwrap_or_default();
-                metadata = Some(Metadata {
-                    url,
-                    value,
-                    exchange: e,
-                    attempts: attempts.clone(),
-                });
-                break;
-            }
-            attempts.push(e);
-        }
-    }
+    let (metadata, attempts) = match &spec.issuer {
+        Some(issuer) => discover(issuer, http).await,
+        None => (None, Vec::new()),
+    };
     let explicit = spec.device_authorization_endpoint.is_some() && spec.token_endpoint.is_some();
     if metadata.is_none() && !explicit {
-        // Say the one root cause: nothing answers, or what answers is not OAuth.
-        let first = attempts
-            .first()
-            .map(|e| e.request.url.clone())
-            .unwrap_or_default();
-        if let Some(e) = attempts.iter().find(|e| e.response.is_some()) {
-            return Err(TargetError::NoMetadata(
-                first,
-                format!("{} answered {}", e.request.url, e.brief()),
-            ));
-        }
-        let why = attempts
-            .first()
-            .and_then(|e| e.error.clone())
-            .unwrap_or_else(|| "no response".to_owned());
-        return Err(TargetError::Unreachable(
-            spec.issuer.clone().unwrap_or_default(),
-            why,
-        ));
+        return Err(no_metadata(&spec, &attempts));
     }
     let advertised = |key: &str| {
         metadata
@@ -197,6 +164,45 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         metadata_attempts: attempts,
         root_cause,
     })
+}
+
+/// RFC 8414 §3: the issuer's metadata from the first of its well-known URLs that
+/// answers 200 with a JSON object, and the attempts that did not.
+async fn discover(issuer: &str, http: &Http) -> (Option<Metadata>, Vec<Exchange>) {
+    let mut attempts = Vec::new();
+    for url in metadata_urls(issuer) {
+        let e = http.get("metadata discovery", &url).await;
+        let found = e.status() == Some(200) && e.json().object().is_some();
+        if found {
+            let value = e.json().value.unwrap_or_default();
+            let metadata = Metadata {
+                url,
+                value,
+                exchange: e,
+                attempts: attempts.clone(),
+            };
+            return (Some(metadata), attempts);
+        }
+        attempts.push(e);
+    }
+    (None, attempts)
+}
+
+/// Without metadata or both endpoints given, the run cannot start.
+fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
+    // Say the one root cause: nothing answers, or what answers is not OAuth.
+    let first = attempts
+        .first()
+        .map(|e| e.request.url.clone())
+        .unwrap_or_default();
+    if let Some(e) = attempts.iter().find(|e| e.response.is_some()) {
+        return TargetError::NoMetadata(first, format!("{} answered {}", e.request.url, e.brief()));
+    }
+    let why = attempts
+        .first()
+        .and_then(|e| e.error.clone())
+        .unwrap_or_else(|| "no response".to_owned());
+    TargetError::Unreachable(spec.issuer.clone().unwrap_or_default(), why)
 }
 
 /// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).

@@ -4,6 +4,9 @@
 //! so any change in what the server does, or in what the suite checks, shows as a diff.
 //! Regenerate with `DEVICEFLOW_UPDATE_EXPECTED=1 cargo test -p deviceflow-conformance
 //! --test against_deviceflow_server` and review the diff.
+//!
+//! The same suite runs against the server on the in-memory store and on Redis (a real
+//! `redis-server` of the test's own): both must match the one baseline, case by case.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,8 @@ use std::time::Duration;
 use deviceflow_conformance::case::Status;
 use deviceflow_conformance::{resolve, Approver, Client, Options, Selection, TargetSpec};
 use deviceflow_server::config::sha256_hex;
-use deviceflow_server::{App, Clock, FileConfig, Settings};
+use deviceflow_server::{App, Clock, FileConfig, RedisStore, Settings, Store};
+use deviceflow_testkit::RedisServer;
 
 const ADMIN: &str = "conformance-admin-token-0123";
 
@@ -42,15 +46,41 @@ fn config() -> String {
     )
 }
 
+fn settings() -> Settings {
+    Settings::from_file(FileConfig::parse(&config(), "test").unwrap()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_server_passes_every_must_and_should_and_matches_the_baseline() {
-    let settings = Settings::from_file(FileConfig::parse(&config(), "test").unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = Arc::new(App::new(settings, base.clone(), Clock::System));
+    let app = App::new(settings(), base.clone(), Clock::System);
+    suite_matches_the_baseline(listener, app, "the in-memory store").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_server_on_redis_gives_the_same_results() {
+    let redis = RedisServer::start().expect("starting redis-server");
+    let store = RedisStore::connect(&redis.url(), &settings())
+        .await
+        .expect("connecting to the test's Redis");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = App::with_store(settings(), base.clone(), Clock::System, store);
+    suite_matches_the_baseline(listener, app, "Redis").await;
+}
+
+/// Serves `app` on `listener`, runs the whole suite against it, and checks every
+/// result against the committed baseline.
+async fn suite_matches_the_baseline<S: Store>(
+    listener: tokio::net::TcpListener,
+    app: App<S>,
+    store: &str,
+) {
+    let base = app.issuer.clone();
     tokio::spawn(deviceflow_server::serve(
         listener,
-        app,
+        Arc::new(app),
         std::future::pending(),
     ));
 
@@ -94,14 +124,14 @@ async fn our_server_passes_every_must_and_should_and_matches_the_baseline() {
         "/tests/expected/deviceflow-server.tsv"
     );
     let got = report.baseline();
-    if std::env::var_os("DEVICEFLOW_UPDATE_EXPECTED").is_some() {
+    if std::env::var_os("DEVICEFLOW_UPDATE_EXPECTED").is_some() && store != "Redis" {
         std::fs::write(path, &got).unwrap();
     }
     let want = std::fs::read_to_string(path).unwrap_or_default();
     let diff: Vec<String> = diff_lines(&want, &got);
     assert!(
         diff.is_empty(),
-        "results differ from {path}:\n{}\nfailures and warnings:\n{}",
+        "on {store}, results differ from {path}:\n{}\nfailures and warnings:\n{}",
         diff.join("\n"),
         bad.join("\n")
     );

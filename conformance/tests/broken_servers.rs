@@ -233,32 +233,72 @@ async fn every_broken_rule_is_caught_and_the_correct_fake_passes_the_whole_suite
         let slots = Arc::clone(&slots);
         async move {
             let _slot = slots.acquire().await;
-            let only: Vec<&str> = mu.caught_by.iter().map(|(id, _)| *id).collect();
-            let t = Instant::now();
-            let r = run(Some(mu.flaw), mu.setup, &only).await;
-            let misses: Vec<String> = mu
-                .caught_by
-                .iter()
-                .filter(|(id, want)| status(&r, id) != Some(*want))
-                .map(|(id, want)| {
-                    let case = r.cases.iter().find(|c| c.id == *id);
-                    format!(
-                        "{id}: wanted {}, got {} ({})",
-                        want.as_str(),
-                        case.map_or("not run", |c| c.verdict.status.as_str()),
-                        case.map_or(String::new(), |c| c.verdict.summary.clone())
-                    )
-                })
-                .collect();
-            let must = mu.caught_by.iter().any(|(_, s)| *s == F);
-            let exit_ok = !must || r.exit_code() == 1;
-            (mu.flaw, misses, exit_ok, t.elapsed())
+            try_mutation(mu).await
         }
     });
     // The correct fake, the whole suite, the declared slow_down policy held too.
     let clean = run(None, Setup::ExpectSlowDown, &[]);
     let (clean, results) = tokio::join!(clean, futures_util::future::join_all(mutations));
 
+    assert_the_correct_fake_passes(&clean);
+
+    let total = results.len();
+    let mut missed = Vec::new();
+    for (flaw, misses, exit_ok, took) in &results {
+        if !misses.is_empty() {
+            missed.push(format!("{flaw:?}: {}", misses.join("; ")));
+        }
+        if !exit_ok {
+            missed.push(format!("{flaw:?}: a MUST failure must set exit code 1"));
+        }
+        // A hanging server costs request timeouts, not a hung suite.
+        assert!(*took < Duration::from_secs(90), "{flaw:?} took {took:?}");
+    }
+    let caught = results
+        .iter()
+        .filter(|(_, misses, exit_ok, _)| misses.is_empty() && *exit_ok)
+        .count();
+    let t = &clean.totals;
+    println!(
+        "mutation score: {caught}/{total} broken rules caught ({:.0} s); the correct fake: {} pass, {} info, {} skip, {} n/a",
+        started.elapsed().as_secs_f64(),
+        t.pass,
+        t.info,
+        t.skip,
+        t.not_applicable
+    );
+    assert!(missed.is_empty(), "not caught:\n{}", missed.join("\n"));
+}
+
+/// Runs the cases that should catch `mu`'s flaw against a fake with it. Returns the
+/// flaw, each case that did not say what it should, whether the exit code is 1 where a
+/// MUST was broken, and how long it took.
+async fn try_mutation(mu: &Mutation) -> (Flaw, Vec<String>, bool, Duration) {
+    let only: Vec<&str> = mu.caught_by.iter().map(|(id, _)| *id).collect();
+    let t = Instant::now();
+    let r = run(Some(mu.flaw), mu.setup, &only).await;
+    let misses: Vec<String> = mu
+        .caught_by
+        .iter()
+        .filter(|(id, want)| status(&r, id) != Some(*want))
+        .map(|(id, want)| {
+            let case = r.cases.iter().find(|c| c.id == *id);
+            format!(
+                "{id}: wanted {}, got {} ({})",
+                want.as_str(),
+                case.map_or("not run", |c| c.verdict.status.as_str()),
+                case.map_or(String::new(), |c| c.verdict.summary.clone())
+            )
+        })
+        .collect();
+    let must = mu.caught_by.iter().any(|(_, s)| *s == F);
+    let exit_ok = !must || r.exit_code() == 1;
+    (mu.flaw, misses, exit_ok, t.elapsed())
+}
+
+/// The correct fake passes the whole suite with exit code 0, and no passing check's
+/// words read as a failure.
+fn assert_the_correct_fake_passes(clean: &Report) {
     let wrong: Vec<String> = clean
         .cases
         .iter()
@@ -304,31 +344,4 @@ async fn every_broken_rule_is_caught_and_the_correct_fake_passes_the_whole_suite
             );
         }
     }
-
-    let total = results.len();
-    let mut missed = Vec::new();
-    for (flaw, misses, exit_ok, took) in &results {
-        if !misses.is_empty() {
-            missed.push(format!("{flaw:?}: {}", misses.join("; ")));
-        }
-        if !exit_ok {
-            missed.push(format!("{flaw:?}: a MUST failure must set exit code 1"));
-        }
-        // A hanging server costs request timeouts, not a hung suite.
-        assert!(*took < Duration::from_secs(90), "{flaw:?} took {took:?}");
-    }
-    let caught = results
-        .iter()
-        .filter(|(_, misses, exit_ok, _)| misses.is_empty() && *exit_ok)
-        .count();
-    let t = &clean.totals;
-    println!(
-        "mutation score: {caught}/{total} broken rules caught ({:.0} s); the correct fake: {} pass, {} info, {} skip, {} n/a",
-        started.elapsed().as_secs_f64(),
-        t.pass,
-        t.info,
-        t.skip,
-        t.not_applicable
-    );
-    assert!(missed.is_empty(), "not caught:\n{}", missed.join("\n"));
 }

@@ -225,25 +225,40 @@ pub async fn run(
 ) -> Result<serde_json::Value, DeviceError> {
     let issuer = options.issuer.trim_end_matches('/');
     let (da_url, token_url) = discover(issuer).await?;
+    let da = request_codes(options, &da_url).await?;
+    let interval = show_codes(options, issuer, &da, out);
+    poll_for_token(options, &token_url, &da, interval, out).await
+}
 
-    // RFC 8628 §3.1: the device authorization request.
+/// RFC 8628 §3.1: the device authorization request, and its §3.2 response.
+async fn request_codes(
+    options: &DeviceOptions,
+    da_url: &str,
+) -> Result<DeviceAuthorizationResponse, DeviceError> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("client_id", &options.client_id);
     if let Some(scope) = &options.scope {
         form.append_pair("scope", scope);
     }
-    let (status, body) = exchange(&da_url, Some(form.finish())).await?;
+    let (status, body) = exchange(da_url, Some(form.finish())).await?;
     if status != StatusCode::OK {
         return Err(DeviceError::Refused(describe(&body)));
     }
-    let da: DeviceAuthorizationResponse =
-        serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
-            url: da_url.clone(),
-            status,
-            body: format!("not a device authorization response ({e})"),
-        })?;
+    serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
+        url: da_url.to_owned(),
+        status,
+        body: format!("not a device authorization response ({e})"),
+    })
+}
 
-    // RFC 8628 §3.3: show the code and where to enter it; §3.3.1: and the QR code.
+/// RFC 8628 §3.3: shows the code and where to enter it; §3.3.1: and the QR code.
+/// Returns the polling interval, in seconds.
+fn show_codes(
+    options: &DeviceOptions,
+    issuer: &str,
+    da: &DeviceAuthorizationResponse,
+    out: &mut (dyn Write + Send),
+) -> u64 {
     let _ = writeln!(
         out,
         "deviceflow demo device: client \"{}\" at {issuer}\n\n  On your phone or computer, open  {}\n  and enter the code  {}\n",
@@ -258,15 +273,25 @@ pub async fn run(
             let _ = writeln!(out);
         }
     }
-    let mut interval = da.interval.unwrap_or(DEFAULT_INTERVAL_SECS).max(1);
+    let interval = da.interval.unwrap_or(DEFAULT_INTERVAL_SECS).max(1);
     let _ = writeln!(
         out,
         "  The code expires in {} s. Polling every {interval} s (RFC 8628 §3.5).\n",
         da.expires_in
     );
     let _ = out.flush();
+    interval
+}
 
-    // RFC 8628 §3.4, §3.5: poll.
+/// RFC 8628 §3.4, §3.5: polls every `interval` seconds (longer after `slow_down`,
+/// backing off after a connection failure) until the token, a denial or expiry.
+async fn poll_for_token(
+    options: &DeviceOptions,
+    token_url: &str,
+    da: &DeviceAuthorizationResponse,
+    mut interval: u64,
+    out: &mut (dyn Write + Send),
+) -> Result<serde_json::Value, DeviceError> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(da.expires_in);
     let poll = form_urlencoded::Serializer::new(String::new())
@@ -283,7 +308,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_secs(interval + backoff)).await;
         let elapsed = started.elapsed().as_secs();
-        let (status, body) = match exchange(&token_url, Some(poll.clone())).await {
+        let (status, body) = match exchange(token_url, Some(poll.clone())).await {
             Ok(answer) => {
                 backoff = 0;
                 answer
@@ -302,7 +327,7 @@ pub async fn run(
         if status == StatusCode::OK {
             let token: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|_| DeviceError::Unexpected {
-                    url: token_url.clone(),
+                    url: token_url.to_owned(),
                     status,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 })?;

@@ -107,7 +107,7 @@ pub async fn sample(fleet: Arc<Fleet>, progress_every: Duration) {
         tick.tick().await;
         sample_once(&fleet, &mut clock);
         n += 1;
-        if !progress_every.is_zero() && n % progress_every.as_secs().max(1) == 0 {
+        if !progress_every.is_zero() && n.is_multiple_of(progress_every.as_secs().max(1)) {
             let l = &fleet.live;
             let h = fleet
                 .health

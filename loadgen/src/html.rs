@@ -37,7 +37,37 @@ fn bins_s(h: &Hdr) -> Vec<(f64, f64, u64)> {
     bins
 }
 
+/// The whole page: how the run was set up, then one section per question it answers.
 pub fn page(r: &RunData) -> String {
+    let mut page = setup_block(r)
+        .section(findings_section(r))
+        .section(traffic_section(r));
+    if let Some(hosts) = hosts_section(r) {
+        page = page.section(hosts);
+    }
+    page = page.section(latency_section(r)).section(health_section(r));
+    if let Some(reconciliation) = reconciliation_section(r) {
+        page = page.section(reconciliation);
+    }
+    page = page
+        .section(interval_section(r))
+        .section(time_to_token_section(r));
+    for extra in [unexpected_section(r), violations_section(r)]
+        .into_iter()
+        .flatten()
+    {
+        page = page.section(extra);
+    }
+    page.render()
+}
+
+/// The x axis of every chart over the run.
+fn time_axis() -> Axis {
+    Axis::new("time since start", "s")
+}
+
+/// The title and the setup block: what ran, where, on what, with which mix.
+fn setup_block(r: &RunData) -> Page {
     let s = &r.setup;
     let mix: Vec<String> = s
         .mix
@@ -91,15 +121,21 @@ pub fn page(r: &RunData) -> String {
             ),
         );
     }
+    page
+}
 
+/// The findings in words, and the outcome of every device.
+fn findings_section(r: &RunData) -> Section {
     let mut summary = Section::new("Findings");
     for f in findings(r) {
         summary = summary.paragraph(f);
     }
-    summary = section_table(summary, render::outcome_rows(r));
-    page = page.section(summary);
+    section_table(summary, render::outcome_rows(r))
+}
 
-    let time = Axis::new("time since start", "s");
+/// Polls per second stacked by answer; device authorizations and transport errors.
+fn traffic_section(r: &RunData) -> Section {
+    let time = time_axis();
     let secs = &r.stats.timeline.seconds;
     let series: Vec<Series> = Answer::ALL
         .iter()
@@ -137,27 +173,33 @@ pub fn page(r: &RunData) -> String {
     if errors.iter().any(|(_, y)| *y > 0.0) {
         rates.push(Series::new("transport errors", errors));
     }
-    page = page.section(
+    section_table(
         section_table(
-            section_table(
-                Section::new("Polls and answers over time")
-                    .paragraph("Each second's token polls (by intended send time), stacked by the server's answer; below, device authorizations answered per second, and requests that got no answer.")
-                    .chart(stacked_area_chart("Polls per second by answer", &time, &Axis::new("polls per second", ""), &series))
-                    .chart(line_chart("Device authorizations and transport errors per second", &time, &Axis::new("per second", ""), &rates)),
-                render::request_count_rows(r),
-            ),
-            render::transport_rows(r),
+            Section::new("Polls and answers over time")
+                .paragraph("Each second's token polls (by intended send time), stacked by the server's answer; below, device authorizations answered per second, and requests that got no answer.")
+                .chart(stacked_area_chart("Polls per second by answer", &time, &Axis::new("polls per second", ""), &series))
+                .chart(line_chart("Device authorizations and transport errors per second", &time, &Axis::new("per second", ""), &rates)),
+            render::request_count_rows(r),
         ),
-    );
-    if r.stats.hosts.len() > 1 {
-        page = page.section(section_table(
+        render::transport_rows(r),
+    )
+}
+
+/// Requests by host, when the run spread over more than one.
+fn hosts_section(r: &RunData) -> Option<Section> {
+    (r.stats.hosts.len() > 1).then(|| {
+        section_table(
             Section::new("Requests by host")
                 .paragraph("Each device issues on one host and spreads its polls over the others (the admin endpoint is listed apart)."),
             render::host_rows(r),
-        ));
-    }
+        )
+    })
+}
 
-    // Latency over time, per request kind, from the intended send time.
+/// Latency over time, per request kind, from the intended send time.
+fn latency_section(r: &RunData) -> Section {
+    let time = time_axis();
+    let secs = &r.stats.timeline.seconds;
     let mut latency = Section::new("Latency").paragraph(
         "Per request type and second, from the moment each request was meant to go out (coordinated omission corrected: a stalled generator cannot hide a slow server). \
          The table splits it into the generator's lateness (intended to sent) and the server's time (sent to answered).",
@@ -189,10 +231,13 @@ pub fn page(r: &RunData) -> String {
             &all,
         ));
     }
-    latency = section_table(latency, render::request_latency_rows(r));
-    page = page.section(latency);
+    section_table(latency, render::request_latency_rows(r))
+}
 
-    // The generator's health.
+/// The generator's health: CPU, lateness, connections and devices alive over time.
+fn health_section(r: &RunData) -> Section {
+    let time = time_axis();
+    let secs = &r.stats.timeline.seconds;
     let health: Vec<&crate::health::HealthSample> =
         r.shards.iter().flat_map(|s| s.health.iter()).collect();
     let h = |name: &str, f: fn(&crate::health::HealthSample) -> f64| {
@@ -211,55 +256,55 @@ pub fn page(r: &RunData) -> String {
             })
             .collect(),
     );
-    page = page.section(
-        Section::new("The generator's health")
-            .paragraph(r.generator_verdict())
-            .chart(line_chart(
-                "Generator CPU (100 % = one core)",
-                &time,
-                &Axis::new("CPU", "%"),
-                &[h("CPU", |x| x.cpu_pct)],
-            ))
-            .chart(line_chart(
-                "Generator lateness per second (intended to sent)",
-                &time,
-                &Axis::new("lateness", "ms"),
-                &[lateness],
-            ))
-            .chart(line_chart(
-                "Open connections and file descriptors",
-                &time,
-                &Axis::new("count", ""),
-                &[
-                    h("connections", |x| x.connections as f64),
-                    h("open fds", |x| x.open_fds as f64),
-                ],
-            ))
-            .chart(line_chart(
-                "Devices alive",
-                &time,
-                &Axis::new("devices", ""),
-                &[h("devices", |x| x.devices_alive as f64)],
-            )),
-    );
+    Section::new("The generator's health")
+        .paragraph(r.generator_verdict())
+        .chart(line_chart(
+            "Generator CPU (100 % = one core)",
+            &time,
+            &Axis::new("CPU", "%"),
+            &[h("CPU", |x| x.cpu_pct)],
+        ))
+        .chart(line_chart(
+            "Generator lateness per second (intended to sent)",
+            &time,
+            &Axis::new("lateness", "ms"),
+            &[lateness],
+        ))
+        .chart(line_chart(
+            "Open connections and file descriptors",
+            &time,
+            &Axis::new("count", ""),
+            &[
+                h("connections", |x| x.connections as f64),
+                h("open fds", |x| x.open_fds as f64),
+            ],
+        ))
+        .chart(line_chart(
+            "Devices alive",
+            &time,
+            &Axis::new("devices", ""),
+            &[h("devices", |x| x.devices_alive as f64)],
+        ))
+}
 
-    if let Some((mut h, mut rows)) = render::reconciliation_rows(r, str::to_owned) {
-        // The series name says what is counted; the words are in summary.md.
-        h.remove(0);
-        for row in &mut rows {
-            row.remove(0);
-        }
-        let t = (h, rows);
-        page = page.section(
-            section_table(
-                Section::new("Reconciliation with the server's /metrics").paragraph(
-                    "The server's counters, scraped before and after the run, beside what the generator counted. Every answer the generator counts is one the server counted, and no failed send is in either.",
-                ),
-                t,
-            ),
-        );
+/// The server's /metrics beside the generator's counts, when they were scraped.
+fn reconciliation_section(r: &RunData) -> Option<Section> {
+    let (mut h, mut rows) = render::reconciliation_rows(r, str::to_owned)?;
+    // The series name says what is counted; the words are in summary.md.
+    h.remove(0);
+    for row in &mut rows {
+        row.remove(0);
     }
+    Some(section_table(
+        Section::new("Reconciliation with the server's /metrics").paragraph(
+            "The server's counters, scraped before and after the run, beside what the generator counted. Every answer the generator counts is one the server counted, and no failed send is in either.",
+        ),
+        (h, rows),
+    ))
+}
 
+/// RFC 8628 §3.5: the polling interval the server required, by behaviour, over time.
+fn interval_section(r: &RunData) -> Section {
     let series: Vec<Series> = r
         .stats
         .intervals
@@ -277,45 +322,55 @@ pub fn page(r: &RunData) -> String {
         })
         .filter(|s| !s.points.is_empty())
         .collect();
-    page = page.section(
-        section_table(
-            Section::new("The interval the server enforced")
-                .paragraph(
-                    "The interval each device was required to keep (RFC 8628 §3.5: the first interval, plus 5 s per slow_down), \
-                     averaged over the devices of each behaviour still polling, every 5 s. Flat lines mean no slow_down.",
-                )
-                .chart(line_chart("Required polling interval by behaviour", &time, &Axis::new("interval", "s"), &series)),
-            render::pacing_rows(r),
-        ),
-    );
+    section_table(
+        Section::new("The interval the server enforced")
+            .paragraph(
+                "The interval each device was required to keep (RFC 8628 §3.5: the first interval, plus 5 s per slow_down), \
+                 averaged over the devices of each behaviour still polling, every 5 s. Flat lines mean no slow_down.",
+            )
+            .chart(line_chart("Required polling interval by behaviour", &time_axis(), &Axis::new("interval", "s"), &series)),
+        render::pacing_rows(r),
+    )
+}
 
+/// A histogram of the time from approval to the device's token response.
+fn time_to_token_section(r: &RunData) -> Section {
     let mut ttt = Hdr::default();
     for b in r.stats.behaviours.values() {
         ttt.add(&b.time_to_token_ms);
     }
-    page = page.section(
-        Section::new("Time to token after approval")
-            .paragraph("From the moment the person's approval went through to the device's token response.")
-            .chart(histogram("Time to token after approval", &Axis::new("time to token", "s"), &Axis::new("devices", ""), &bins_s(&ttt))),
-    );
+    Section::new("Time to token after approval")
+        .paragraph(
+            "From the moment the person's approval went through to the device's token response.",
+        )
+        .chart(histogram(
+            "Time to token after approval",
+            &Axis::new("time to token", "s"),
+            &Axis::new("devices", ""),
+            &bins_s(&ttt),
+        ))
+}
 
+/// Answers no request expects, by error code, when there were any.
+fn unexpected_section(r: &RunData) -> Option<Section> {
     let (uh, urows) = render::unexpected_rows(r);
-    if !urows.is_empty() {
-        page = page.section(
-            Section::new("Unexpected answers")
-                .paragraph("Answers a request does not expect (for a poll: anything but the RFC 8628 §3.5 answers and a token), by error code.")
-                .table(table(&uh, &urows)),
-        );
-    }
-    if !r.stats.violations.is_empty() {
-        page = page.section(section_table(
+    (!urows.is_empty()).then(|| {
+        Section::new("Unexpected answers")
+            .paragraph("Answers a request does not expect (for a poll: anything but the RFC 8628 §3.5 answers and a token), by error code.")
+            .table(table(&uh, &urows))
+    })
+}
+
+/// The rules devices saw broken, each once per device, when there were any.
+fn violations_section(r: &RunData) -> Option<Section> {
+    (!r.stats.violations.is_empty()).then(|| {
+        section_table(
             Section::new(format!(
                 "Violations ({} in all), by rule",
                 r.stats.violations_total()
             ))
             .paragraph("Each rule once per device, with the first exchange that showed it."),
             render::violation_rows(r),
-        ));
-    }
-    page.render()
+        )
+    })
 }

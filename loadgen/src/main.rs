@@ -14,6 +14,7 @@ use clap::Parser;
 use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::http::Http;
+use deviceflow_conformance::target::Target;
 use deviceflow_conformance::{resolve, Client, TargetSpec};
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
@@ -292,15 +293,51 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
         &http,
     )
     .await?;
-    let approver = cli
-        .approver
-        .build(Some(&host))
-        .map_err(anyhow::Error::msg)?;
+    let config = fleet_config(&cli, &hosts, &host, &target, &client)?;
+    let setup = runner::setup(
+        redacted_command(std::env::args()),
+        hosts.clone(),
+        &config,
+        &client.id,
+        cli.max_transport_errors,
+    );
+    let report_dir = cli.report_dir.clone().unwrap_or_else(|| {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("reports/loadgen/run-{t}"))
+    });
+    let run = runner::run(
+        config,
+        cli.goose,
+        setup,
+        Duration::from_secs(cli.progress_every),
+    )
+    .await?;
+    report::write(&run, &report_dir)?;
+    println!("{}", render::terminal(&run));
+    println!(
+        "report: {}/index.html (and summary.md, run.json)",
+        report_dir.display()
+    );
+    Ok(verdict(&run, &rules))
+}
+
+/// The fleet the command line asks for, against `target` (resolved from `host`, the
+/// first of `hosts`): goose's users and rates read as devices, the rest from our flags.
+fn fleet_config(
+    cli: &Cli,
+    hosts: &[String],
+    host: &str,
+    target: &Target,
+    client: &Client,
+) -> anyhow::Result<FleetConfig> {
+    let approver = cli.approver.build(Some(host)).map_err(anyhow::Error::msg)?;
     let mut config = FleetConfig::new(
-        &hosts,
+        hosts,
         &target.device_authorization_endpoint,
         &target.token_endpoint,
-        &client,
+        client,
         cli.scope.as_deref(),
         approver,
     )
@@ -340,33 +377,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     config.lanes = cli.lanes.unwrap_or(cli.threads).max(1);
     config.connections = cli.connections.max(config.lanes);
     config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
-    let setup = runner::setup(
-        redacted_command(std::env::args()),
-        hosts.clone(),
-        &config,
-        &client.id,
-        cli.max_transport_errors,
-    );
-    let report_dir = cli.report_dir.clone().unwrap_or_else(|| {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("reports/loadgen/run-{t}"))
-    });
-    let run = runner::run(
-        config,
-        cli.goose,
-        setup,
-        Duration::from_secs(cli.progress_every),
-    )
-    .await?;
-    report::write(&run, &report_dir)?;
-    println!("{}", render::terminal(&run));
-    println!(
-        "report: {}/index.html (and summary.md, run.json)",
-        report_dir.display()
-    );
-    Ok(verdict(&run, &rules))
+    Ok(config)
 }
 
 /// The command line as run, with secrets' values replaced by `…`.

@@ -10,7 +10,7 @@ use crate::flow::Kind;
 use crate::flow::Outcome;
 use crate::results::RunData;
 use crate::scrape;
-use crate::stats::Hdr;
+use crate::stats::{Hdr, RunStats};
 use crate::transport::Cause;
 
 pub fn ms(v: Option<f64>) -> String {
@@ -301,6 +301,33 @@ pub fn findings(r: &RunData) -> Vec<String> {
         fmt_count(sent - failed),
         fmt_count(failed)
     ));
+    out.extend(pacing(s));
+    let decision_errors: u64 = s.behaviours.values().map(|b| b.decision_errors).sum();
+    if decision_errors > 0 {
+        out.push(format!(
+            "{} decisions could not be carried out by the approver; the first: {}.",
+            fmt_count(decision_errors),
+            s.decision_errors.first().map_or("", String::as_str)
+        ));
+    }
+    let v = s.violations_total();
+    out.push(if v == 0 {
+        "No violations: no token after expiry or denial, no second token for a code, no pending after expiry or a denial.".to_owned()
+    } else {
+        format!(
+            "{} violations of RFC 8628 by the server, in {} rules (below, each with an example exchange).",
+            fmt_count(v),
+            s.violations.len()
+        )
+    });
+    out.extend(generator_and_reconciliation(r));
+    out
+}
+
+/// RFC 8628 §3.5 pacing: whether compliant devices were slowed down (checklist PL-02),
+/// and how the server answered each behaviour's early polls.
+fn pacing(s: &RunStats) -> Vec<String> {
+    let mut out = Vec::new();
     let compliant: u64 = s
         .behaviours
         .iter()
@@ -323,24 +350,14 @@ pub fn findings(r: &RunData) -> Vec<String> {
             ));
         }
     }
-    let decision_errors: u64 = s.behaviours.values().map(|b| b.decision_errors).sum();
-    if decision_errors > 0 {
-        out.push(format!(
-            "{} decisions could not be carried out by the approver; the first: {}.",
-            fmt_count(decision_errors),
-            s.decision_errors.first().map_or("", String::as_str)
-        ));
-    }
-    let v = s.violations_total();
-    out.push(if v == 0 {
-        "No violations: no token after expiry or denial, no second token for a code, no pending after expiry or a denial.".to_owned()
-    } else {
-        format!(
-            "{} violations of RFC 8628 by the server, in {} rules (below, each with an example exchange).",
-            fmt_count(v),
-            s.violations.len()
-        )
-    });
+    out
+}
+
+/// Whether the generator kept up, whether its counts match the server's /metrics, and
+/// what it cost in memory and CPU.
+fn generator_and_reconciliation(r: &RunData) -> Vec<String> {
+    let s = &r.stats;
+    let mut out = Vec::new();
     out.push(r.generator_verdict());
     if let Some(rows) = r.metrics.as_ref().map(|w| scrape::reconcile(w, s)) {
         let off = rows.iter().filter(|x| !x.matches()).count();

@@ -12,6 +12,8 @@ use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::flow::Kind;
 use deviceflow_loadgen::flow::Outcome;
+use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::stats::RunStats;
 use deviceflow_loadgen::{runner, Behaviour, Mix};
 use goose::config::GooseConfiguration;
 
@@ -21,8 +23,43 @@ use common::{report_dir, Server, ADMIN};
 async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_metrics() {
     let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
     let base = server.base.clone();
+    let config = small_fleet(&base);
+    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
+    let run = runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
+        .await
+        .unwrap();
+    let s = &run.stats;
+
+    assert_eq!(s.devices(), 40);
+    assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
+    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
+    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
+    assert_eq!(s.transport_errors(), 0);
+    assert!(run.untrusted_reason().is_none());
+    assert_each_behaviour_gets_its_answers(s);
+    // Counts add up: every poll sent was answered, and the server counted each one.
+    let polls = &s.kinds[&Kind::Poll];
+    assert!(
+        polls.sent > 40 && polls.sent == polls.answered,
+        "{polls:#?}"
+    );
+    let rows = deviceflow_loadgen::scrape::reconcile(
+        run.metrics.as_ref().expect("our server has /metrics"),
+        s,
+    );
+    assert!(rows.len() >= 8, "{rows:#?}");
+    for row in &rows {
+        assert!(row.matches(), "{row:#?}");
+    }
+
+    assert_the_report_is_written(&run);
+}
+
+/// 40 devices of every behaviour against `base`, started within a second; alice
+/// approves every one that asks after 1.5 to 2.5 s.
+fn small_fleet(base: &str) -> FleetConfig {
     let mut config = FleetConfig::new(
-        std::slice::from_ref(&base),
+        &[base.to_owned()],
         &format!("{base}/oauth/device_authorization"),
         &format!("{base}/oauth/token"),
         &Client::public("tv"),
@@ -44,18 +81,11 @@ async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_m
         expires_in: Some(8),
         interval: Some(1),
     };
-    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
-    let run = runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
-        .await
-        .unwrap();
-    let s = &run.stats;
+    config
+}
 
-    assert_eq!(s.devices(), 40);
-    assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
-    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
-    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
-    assert_eq!(s.transport_errors(), 0);
-    assert!(run.untrusted_reason().is_none());
+/// Each behaviour meets the answers RFC 8628 gives it, on time.
+fn assert_each_behaviour_gets_its_answers(s: &RunStats) {
     let by = |b: Behaviour| &s.behaviours[&b];
     // Our server never slows down a compliant device (checklist PL-02).
     assert_eq!(by(Behaviour::Compliant).slow_downs, 0);
@@ -82,23 +112,12 @@ async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_m
         deaf.slow_downs > 0 && deaf.max_required_interval_s > 1,
         "{deaf:#?}"
     );
-    // Counts add up: every poll sent was answered, and the server counted each one.
-    let polls = &s.kinds[&Kind::Poll];
-    assert!(
-        polls.sent > 40 && polls.sent == polls.answered,
-        "{polls:#?}"
-    );
-    let rows = deviceflow_loadgen::scrape::reconcile(
-        run.metrics.as_ref().expect("our server has /metrics"),
-        s,
-    );
-    assert!(rows.len() >= 8, "{rows:#?}");
-    for row in &rows {
-        assert!(row.matches(), "{row:#?}");
-    }
+}
 
+/// The report folder holds a self-contained page, run.json and summary.md.
+fn assert_the_report_is_written(run: &RunData) {
     let dir = report_dir("smoke");
-    deviceflow_loadgen::report::write(&run, &dir).unwrap();
+    deviceflow_loadgen::report::write(run, &dir).unwrap();
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script src"));
     assert!(html.contains("Reconciliation with the server"));

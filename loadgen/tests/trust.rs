@@ -78,40 +78,7 @@ fn a_server_killed_mid_run_gives_transport_errors_not_violations_and_exit_3() {
         "{}",
         stats["violations"]
     );
-    let poll = &stats["kinds"]["poll"];
-    let refused = poll["transport"][0].as_u64().unwrap();
-    assert!(refused > 0, "{poll}");
-    // Failed sends are not polls: every sent poll is answered or a transport error,
-    // and the answers by kind add up to the answered ones.
-    let sent = poll["sent"].as_u64().unwrap();
-    let answered = poll["answered"].as_u64().unwrap();
-    let failed: u64 = poll["transport"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(sent, answered + failed);
-    let by_answer: u64 = stats["timeline"]["seconds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| {
-            s["answers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap())
-        })
-        .sum();
-    assert_eq!(by_answer, answered);
-    let polls_by_behaviour: u64 = stats["behaviours"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|b| b["polls"].as_u64().unwrap())
-        .sum();
-    assert_eq!(polls_by_behaviour, answered);
+    assert_failed_sends_are_not_polls(stats);
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(
         summary.contains("NOT TRUSTED") && summary.contains("connection refused"),
@@ -163,4 +130,42 @@ fn a_failed_threshold_writes_the_report_then_prints_the_verdict_and_exits_1() {
     assert!(stdout.find("report: ").unwrap() < stdout.find("thresholds\n").unwrap());
     assert!(std::fs::metadata(dir.join("index.html")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Some polls failed to reach the server, and none of them counts as a poll: every
+/// sent poll is answered or a transport error, and the answers by kind and by
+/// behaviour add up to the answered ones.
+fn assert_failed_sends_are_not_polls(stats: &serde_json::Value) {
+    let poll = &stats["kinds"]["poll"];
+    let refused = poll["transport"][0].as_u64().unwrap();
+    assert!(refused > 0, "{poll}");
+    let sent = poll["sent"].as_u64().unwrap();
+    let answered = poll["answered"].as_u64().unwrap();
+    let failed: u64 = poll["transport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(sent, answered + failed);
+    let by_answer: u64 = stats["timeline"]["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(by_answer, answered);
+    let polls_by_behaviour: u64 = stats["behaviours"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|b| b["polls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(polls_by_behaviour, answered);
 }

@@ -128,19 +128,10 @@ fn requests() -> (Vec<String>, Vec<BarSeries>) {
 /// The whole sample page.
 pub(crate) fn page() -> Page {
     let mut noise = Noise(8628);
-    let time = Axis::new("time", "s");
-    let (names, percentiles) = requests();
+    // The noise is drawn in this order, so the page is the same every time.
     let ttt = time_to_token(&mut noise);
-    let latency_rows: Vec<Vec<String>> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let mut row = vec![name.clone(), fmt_count(12_000 + 97_531 * i as u64)];
-            row.extend(percentiles.iter().map(|s| fmt_ms(s.values[i])));
-            row
-        })
-        .collect();
-
+    let polls = polls_section(&mut noise);
+    let latency = latency_section(&mut noise);
     Page::new("Fleet run: 10,000 devices, 180 s")
         .subtitle("deviceflow-server under a mixed fleet of polling behaviours (sample data)")
         .setup("CPU", "AMD EPYC 7B13, 2 cores")
@@ -151,59 +142,9 @@ pub(crate) fn page() -> Page {
             "cargo run --release -p deviceflow-loadgen -- --target http://127.0.0.1:8080 \
              --devices 10000 --duration 180s --mix well-behaved=70,eager=10,jittery=15,ignores-slow-down=5",
         )
-        .section(
-            Section::new("Polls by outcome")
-                .paragraph(
-                    "Token requests per second, stacked by the answer the server gave. \
-                     The top edge is the total poll rate.",
-                )
-                .chart(stacked_area_chart(
-                    "Polls per second by outcome",
-                    &time,
-                    &Axis::new("polls per second", ""),
-                    &polls_by_outcome(&mut noise),
-                )),
-        )
-        .section(
-            Section::new("Latency")
-                .paragraph("Token endpoint latency percentiles per second, corrected for coordinated omission.")
-                .chart(line_chart(
-                    "Token endpoint latency",
-                    &time,
-                    &Axis::new("latency", "ms"),
-                    &latency_over_time(&mut noise),
-                ))
-                .chart(grouped_bar_chart(
-                    "Latency per request over the whole run",
-                    &Axis::new("latency", "ms"),
-                    &names,
-                    &percentiles,
-                ))
-                .table(table(&["request", "count", "p50", "p90", "p99"], &latency_rows)),
-        )
-        .section(
-            Section::new("Polling interval")
-                .paragraph(
-                    "The interval the server enforces per device behaviour. RFC 8628 §3.5: each \
-                     slow_down adds 5 seconds for this and all later polls.",
-                )
-                .chart(line_chart(
-                    "Enforced polling interval by device behaviour",
-                    &time,
-                    &Axis::new("interval", "s"),
-                    &interval_by_behaviour(),
-                ))
-                .chart(bar_chart(
-                    "Polls per device by behaviour",
-                    &Axis::new("polls per device", ""),
-                    &[
-                        ("well-behaved".to_owned(), 31.0),
-                        ("eager".to_owned(), 58.4),
-                        ("jittery".to_owned(), 36.2),
-                        ("ignores slow_down".to_owned(), 94.7),
-                    ],
-                )),
-        )
+        .section(polls)
+        .section(latency)
+        .section(interval_section())
         .section(
             Section::new("Time to token")
                 .paragraph("From the device authorization request to the access token, per device.")
@@ -217,9 +158,88 @@ pub(crate) fn page() -> Page {
         .section(
             Section::new("Errors")
                 .paragraph("Transport errors and unexpected statuses; none in this run.")
-                .chart(line_chart("Errors per second", &time, &Axis::new("errors per second", ""), &[]))
+                .chart(line_chart("Errors per second", &time_axis(), &Axis::new("errors per second", ""), &[]))
                 .code("$ grep -c error raw/requests.jsonl\n0"),
         )
+}
+
+/// The x axis of the charts over time.
+fn time_axis() -> Axis {
+    Axis::new("time", "s")
+}
+
+/// A stacked area chart: the stacked-area kind.
+fn polls_section(noise: &mut Noise) -> Section {
+    Section::new("Polls by outcome")
+        .paragraph(
+            "Token requests per second, stacked by the answer the server gave. \
+             The top edge is the total poll rate.",
+        )
+        .chart(stacked_area_chart(
+            "Polls per second by outcome",
+            &time_axis(),
+            &Axis::new("polls per second", ""),
+            &polls_by_outcome(noise),
+        ))
+}
+
+/// A line chart over time, a grouped bar chart and a table: latency per request.
+fn latency_section(noise: &mut Noise) -> Section {
+    let (names, percentiles) = requests();
+    let latency_rows: Vec<Vec<String>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut row = vec![name.clone(), fmt_count(12_000 + 97_531 * i as u64)];
+            row.extend(percentiles.iter().map(|s| fmt_ms(s.values[i])));
+            row
+        })
+        .collect();
+    Section::new("Latency")
+        .paragraph(
+            "Token endpoint latency percentiles per second, corrected for coordinated omission.",
+        )
+        .chart(line_chart(
+            "Token endpoint latency",
+            &time_axis(),
+            &Axis::new("latency", "ms"),
+            &latency_over_time(noise),
+        ))
+        .chart(grouped_bar_chart(
+            "Latency per request over the whole run",
+            &Axis::new("latency", "ms"),
+            &names,
+            &percentiles,
+        ))
+        .table(table(
+            &["request", "count", "p50", "p90", "p99"],
+            &latency_rows,
+        ))
+}
+
+/// A line chart of steps and a plain bar chart: the interval per behaviour.
+fn interval_section() -> Section {
+    Section::new("Polling interval")
+        .paragraph(
+            "The interval the server enforces per device behaviour. RFC 8628 §3.5: each \
+             slow_down adds 5 seconds for this and all later polls.",
+        )
+        .chart(line_chart(
+            "Enforced polling interval by device behaviour",
+            &time_axis(),
+            &Axis::new("interval", "s"),
+            &interval_by_behaviour(),
+        ))
+        .chart(bar_chart(
+            "Polls per device by behaviour",
+            &Axis::new("polls per device", ""),
+            &[
+                ("well-behaved".to_owned(), 31.0),
+                ("eager".to_owned(), 58.4),
+                ("jittery".to_owned(), 36.2),
+                ("ignores slow_down".to_owned(), 94.7),
+            ],
+        ))
 }
 
 /// The sample Markdown summary.

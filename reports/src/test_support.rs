@@ -88,55 +88,7 @@ fn check(doc: &str, mode: Mode) -> Result<Vec<String>, String> {
             }
             rest = after;
         } else {
-            let (name, mut after) = split_name(&rest[1..]);
-            if name.is_empty() {
-                return Err(format!("a raw '<' at {at}"));
-            }
-            let mut seen: Vec<&str> = Vec::new();
-            let self_closing = loop {
-                let trimmed = after.trim_start();
-                if let Some(tail) = trimmed.strip_prefix("/>") {
-                    after = tail;
-                    break true;
-                }
-                if let Some(tail) = trimmed.strip_prefix('>') {
-                    after = tail;
-                    break false;
-                }
-                if trimmed.len() == after.len() {
-                    return Err(format!("no space before an attribute of <{name}> at {at}"));
-                }
-                let (attribute, tail) = split_name(trimmed);
-                if attribute.is_empty() {
-                    return Err(format!(
-                        "bad attribute in <{name}> at {at}: {:.20}",
-                        trimmed
-                    ));
-                }
-                if seen.contains(&attribute) {
-                    return Err(format!(
-                        "repeated attribute {attribute} in <{name}> at {at}"
-                    ));
-                }
-                seen.push(attribute);
-                let tail = tail.strip_prefix('=').ok_or(format!(
-                    "attribute {attribute} of <{name}> has no value at {at}"
-                ))?;
-                let quote = tail
-                    .chars()
-                    .next()
-                    .filter(|c| *c == '"' || *c == '\'')
-                    .ok_or(format!("unquoted {attribute} in <{name}> at {at}"))?;
-                let value_end = tail[1..]
-                    .find(quote)
-                    .ok_or(format!("unclosed {attribute} in <{name}> at {at}"))?;
-                let value = &tail[1..1 + value_end];
-                if value.contains('<') {
-                    return Err(format!("'<' in {attribute} of <{name}> at {at}"));
-                }
-                check_text(value).map_err(|e| format!("{attribute} of <{name}>: {e}"))?;
-                after = &tail[2 + value_end..];
-            };
+            let (name, after, self_closing) = start_tag(rest, at)?;
             if open.is_empty() {
                 roots.push(name.to_owned());
             }
@@ -151,6 +103,62 @@ fn check(doc: &str, mode: Mode) -> Result<Vec<String>, String> {
         Some(unclosed) => Err(format!("<{unclosed}> is never closed")),
         None => Ok(roots),
     }
+}
+
+/// Reads the start tag at the head of `rest` (at offset `at`): its name, what follows
+/// it, and whether it closes itself. Attributes must be spaced, named once, quoted,
+/// and free of a raw `<` or `&`.
+fn start_tag(rest: &str, at: usize) -> Result<(&str, &str, bool), String> {
+    let (name, mut after) = split_name(&rest[1..]);
+    if name.is_empty() {
+        return Err(format!("a raw '<' at {at}"));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let self_closing = loop {
+        let trimmed = after.trim_start();
+        if let Some(tail) = trimmed.strip_prefix("/>") {
+            after = tail;
+            break true;
+        }
+        if let Some(tail) = trimmed.strip_prefix('>') {
+            after = tail;
+            break false;
+        }
+        if trimmed.len() == after.len() {
+            return Err(format!("no space before an attribute of <{name}> at {at}"));
+        }
+        let (attribute, tail) = split_name(trimmed);
+        if attribute.is_empty() {
+            return Err(format!(
+                "bad attribute in <{name}> at {at}: {:.20}",
+                trimmed
+            ));
+        }
+        if seen.contains(&attribute) {
+            return Err(format!(
+                "repeated attribute {attribute} in <{name}> at {at}"
+            ));
+        }
+        seen.push(attribute);
+        let tail = tail.strip_prefix('=').ok_or(format!(
+            "attribute {attribute} of <{name}> has no value at {at}"
+        ))?;
+        let quote = tail
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or(format!("unquoted {attribute} in <{name}> at {at}"))?;
+        let value_end = tail[1..]
+            .find(quote)
+            .ok_or(format!("unclosed {attribute} in <{name}> at {at}"))?;
+        let value = &tail[1..1 + value_end];
+        if value.contains('<') {
+            return Err(format!("'<' in {attribute} of <{name}> at {at}"));
+        }
+        check_text(value).map_err(|e| format!("{attribute} of <{name}>: {e}"))?;
+        after = &tail[2 + value_end..];
+    };
+    Ok((name, after, self_closing))
 }
 
 fn split_name(s: &str) -> (&str, &str) {

@@ -10,9 +10,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use deviceflow_conformance::http::Http;
-use deviceflow_conformance::{report, resolve, Approver, Client, Options, Selection, TargetSpec};
+use deviceflow_conformance::{
+    report, resolve, Approver, Client, Options, Report, Selection, TargetSpec,
+};
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
+use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::{render, runner};
 use deviceflow_server::config::DEMO_CONFIDENTIAL_SECRET;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
@@ -62,107 +65,15 @@ fn main() {
 }
 
 async fn showcase(cli: Cli) -> anyhow::Result<i32> {
-    // 1. The server, on the demo defaults, with an admin token for this run.
-    let mut bytes = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let admin: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = FileConfig::demo();
-    file.device.expires_in = cli.expires_in;
-    file.admin.token = Some(admin.clone());
-    // The whole fleet comes from one loopback address, which the per-source quota
-    // exists to stop: it is off here, and the per-client quota and share stay on.
-    file.quotas.per_source_rate = 0.0;
-    let settings = Settings::from_file(file).context("the demo configuration")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding 127.0.0.1:0")?;
-    let issuer = format!("http://{}", listener.local_addr()?);
-    let app = Arc::new(App::new(settings, issuer.clone(), Clock::System));
-    tokio::spawn(deviceflow_server::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    println!(
-        "1/3 deviceflow-server on {issuer} (demo defaults; expires_in {} s, interval 5 s)\n",
-        cli.expires_in
-    );
-
-    // 2. The conformance suite.
-    println!("2/3 RFC 8628 conformance suite, admin approver (about a minute)");
-    let options = Options {
-        max_wait: Duration::from_secs(cli.expires_in + 30),
-        ..Options::default()
-    };
-    let http = Http::new(options.request_timeout);
-    let confidential = format!("demo-confidential:{DEMO_CONFIDENTIAL_SECRET}");
-    let target = resolve(
-        TargetSpec {
-            issuer: Some(issuer.clone()),
-            client: Some(Client::public("demo-device")),
-            second_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
-            introspection_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
-            scope: Some("openid profile".to_owned()),
-            ..TargetSpec::default()
-        },
-        &http,
-    )
-    .await?;
-    let approver = Approver::admin(format!("{issuer}/admin/decisions"), admin.clone(), "demo");
-    let conformance =
-        deviceflow_conformance::run(target, approver, options, &Selection::default(), false).await;
-    let dir = cli.out.join("conformance");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join("report.md"), report::markdown(&conformance))?;
-    std::fs::write(dir.join("report.json"), conformance.json())?;
-    std::fs::write(dir.join("junit.xml"), report::junit(&conformance))?;
-    print!("{}", report::terminal(&conformance, false, 110));
-
-    // 3. The fleet.
-    println!(
-        "\n3/3 {} simulated devices, {} started per second",
-        cli.devices, cli.hatch_rate
-    );
-    let mut config = FleetConfig::new(
-        std::slice::from_ref(&issuer),
-        &format!("{issuer}/oauth/device_authorization"),
-        &format!("{issuer}/oauth/token"),
-        &Client::public("demo-device"),
-        None,
-        Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo"),
-    )
-    .map_err(anyhow::Error::msg)?;
-    config.devices = cli.devices as u64;
-    config.hatch_rate = cli.hatch_rate as f64;
-    config.people = People {
-        approve_delay_ms: (3_000, 20_000),
-        deny_pct: 10,
-        never_pct: 5,
-    };
-    config.expect = Expectations {
-        expires_in: Some(cli.expires_in),
-        interval: Some(5),
-    };
-    let setup = runner::setup(
-        std::env::args().collect::<Vec<_>>().join(" "),
-        vec![issuer.clone()],
-        &config,
-        "demo-device",
-        0.01,
-    );
-    let run = runner::run(
-        config,
-        GooseConfiguration::default(),
-        setup,
-        Duration::from_secs(5),
-    )
-    .await?;
-    let fleet_dir = cli.out.join("fleet");
-    deviceflow_loadgen::report::write(&run, &fleet_dir)?;
-    println!("{}", render::terminal(&run));
+    let (issuer, admin) = start_server(&cli).await?;
+    let (conformance, conformance_dir) = run_conformance(&cli, &issuer, &admin).await?;
+    let (run, fleet_dir) = run_fleet(&cli, &issuer, admin).await?;
 
     println!("Reports:");
-    println!("  {}/report.md (and report.json, junit.xml)", dir.display());
+    println!(
+        "  {}/report.md (and report.json, junit.xml)",
+        conformance_dir.display()
+    );
     println!(
         "  {}/index.html (and summary.md, run.json)",
         fleet_dir.display()
@@ -187,4 +98,119 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
         }
     );
     Ok(i32::from(!ok))
+}
+
+/// Part 1: the server, on the demo defaults, with an admin token for this run. Returns
+/// its issuer URL and the admin token.
+async fn start_server(cli: &Cli) -> anyhow::Result<(String, String)> {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let admin: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = FileConfig::demo();
+    file.device.expires_in = cli.expires_in;
+    file.admin.token = Some(admin.clone());
+    // The whole fleet comes from one loopback address, which the per-source quota
+    // exists to stop: it is off here, and the per-client quota and share stay on.
+    file.quotas.per_source_rate = 0.0;
+    let settings = Settings::from_file(file).context("the demo configuration")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding 127.0.0.1:0")?;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let app = Arc::new(App::new(settings, issuer.clone(), Clock::System));
+    tokio::spawn(deviceflow_server::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    println!(
+        "1/3 deviceflow-server on {issuer} (demo defaults; expires_in {} s, interval 5 s)\n",
+        cli.expires_in
+    );
+    Ok((issuer, admin))
+}
+
+/// Part 2: the conformance suite against `issuer`, its reports written under
+/// `conformance/`. Returns the report and that folder.
+async fn run_conformance(
+    cli: &Cli,
+    issuer: &str,
+    admin: &str,
+) -> anyhow::Result<(Report, PathBuf)> {
+    println!("2/3 RFC 8628 conformance suite, admin approver (about a minute)");
+    let options = Options {
+        max_wait: Duration::from_secs(cli.expires_in + 30),
+        ..Options::default()
+    };
+    let http = Http::new(options.request_timeout);
+    let confidential = format!("demo-confidential:{DEMO_CONFIDENTIAL_SECRET}");
+    let target = resolve(
+        TargetSpec {
+            issuer: Some(issuer.to_owned()),
+            client: Some(Client::public("demo-device")),
+            second_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
+            introspection_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
+            scope: Some("openid profile".to_owned()),
+            ..TargetSpec::default()
+        },
+        &http,
+    )
+    .await?;
+    let approver = Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo");
+    let conformance =
+        deviceflow_conformance::run(target, approver, options, &Selection::default(), false).await;
+    let dir = cli.out.join("conformance");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("report.md"), report::markdown(&conformance))?;
+    std::fs::write(dir.join("report.json"), conformance.json())?;
+    std::fs::write(dir.join("junit.xml"), report::junit(&conformance))?;
+    print!("{}", report::terminal(&conformance, false, 110));
+    Ok((conformance, dir))
+}
+
+/// Part 3: the fleet against `issuer`, its report written under `fleet/`. Returns the
+/// run's data and that folder.
+async fn run_fleet(cli: &Cli, issuer: &str, admin: String) -> anyhow::Result<(RunData, PathBuf)> {
+    println!(
+        "\n3/3 {} simulated devices, {} started per second",
+        cli.devices, cli.hatch_rate
+    );
+    let mut config = FleetConfig::new(
+        &[issuer.to_owned()],
+        &format!("{issuer}/oauth/device_authorization"),
+        &format!("{issuer}/oauth/token"),
+        &Client::public("demo-device"),
+        None,
+        Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo"),
+    )
+    .map_err(anyhow::Error::msg)?;
+    config.devices = cli.devices as u64;
+    config.hatch_rate = cli.hatch_rate as f64;
+    config.people = People {
+        approve_delay_ms: (3_000, 20_000),
+        deny_pct: 10,
+        never_pct: 5,
+    };
+    config.expect = Expectations {
+        expires_in: Some(cli.expires_in),
+        interval: Some(5),
+    };
+    let setup = runner::setup(
+        std::env::args().collect::<Vec<_>>().join(" "),
+        vec![issuer.to_owned()],
+        &config,
+        "demo-device",
+        0.01,
+    );
+    let run = runner::run(
+        config,
+        GooseConfiguration::default(),
+        setup,
+        Duration::from_secs(5),
+    )
+    .await?;
+    let fleet_dir = cli.out.join("fleet");
+    deviceflow_loadgen::report::write(&run, &fleet_dir)?;
+    println!("{}", render::terminal(&run));
+    Ok((run, fleet_dir))
 }

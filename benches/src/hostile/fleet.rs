@@ -111,12 +111,35 @@ async fn device(
     if !stop.sleep_until(at).await {
         return;
     }
+    let Some((device_code, interval)) = authorize(&mut conn, &config, &report, &mut stop).await
+    else {
+        return;
+    };
+    poll(
+        &mut conn,
+        &config,
+        &report,
+        &mut stop,
+        &device_code,
+        interval,
+    )
+    .await;
+}
+
+/// RFC 8628 §3.1: asks for codes until granted (retrying after a refusal or failure,
+/// each counted) or stopped. Returns the device code and the interval.
+async fn authorize(
+    conn: &mut Connection,
+    config: &FleetConfig,
+    report: &Mutex<FleetReport>,
+    stop: &mut Stop,
+) -> Option<(String, Duration)> {
     let authorization = Bytes::from(format!("client_id={DEMO_CLIENT_ID}"));
-    let (device_code, mut interval) = loop {
+    loop {
         let req = form_post(paths::DEVICE_AUTHORIZATION, authorization.clone());
         let outcome = tokio::select! {
             biased;
-            _ = stop.fired() => return,
+            _ = stop.fired() => return None,
             r = conn.send(req, config.timeout) => r,
         };
         let granted = match &outcome {
@@ -125,25 +148,35 @@ async fn device(
             }
             _ => None,
         };
-        lock(&report)
-            .authorizations
-            .add(match (&outcome, &granted) {
-                (Ok(a), Some(_)) => a.status.as_str().to_owned(),
-                (Ok(a), None) if a.status == StatusCode::OK => "200 (unreadable)".to_owned(),
-                (Ok(a), None) => a.status.as_str().to_owned(),
-                (Err(f), _) => f.label().to_owned(),
-            });
+        lock(report).authorizations.add(match (&outcome, &granted) {
+            (Ok(a), Some(_)) => a.status.as_str().to_owned(),
+            (Ok(a), None) if a.status == StatusCode::OK => "200 (unreadable)".to_owned(),
+            (Ok(a), None) => a.status.as_str().to_owned(),
+            (Err(f), _) => f.label().to_owned(),
+        });
         if let Some(g) = granted {
             // RFC 8628 §3.2: "If no value is provided, clients MUST use 5 as the default."
             let secs = g.interval.unwrap_or(DEFAULT_INTERVAL_SECS);
-            break (g.device_code, Duration::from_secs(secs));
+            return Some((g.device_code, Duration::from_secs(secs)));
         }
         if !stop.sleep_until(Instant::now() + RETRY_AUTHORIZATION).await {
-            return;
+            return None;
         }
-    };
+    }
+}
 
-    let body = poll_body(&device_code);
+/// RFC 8628 §3.4, §3.5: polls `device_code` every `interval` (5 s longer after each
+/// `slow_down`) until a final answer or the stop, counting every poll's answer,
+/// latency and how late its timer woke.
+async fn poll(
+    conn: &mut Connection,
+    config: &FleetConfig,
+    report: &Mutex<FleetReport>,
+    stop: &mut Stop,
+    device_code: &str,
+    mut interval: Duration,
+) {
+    let body = poll_body(device_code);
     let mut next = Instant::now() + interval;
     loop {
         let due = next.max(Instant::now());
@@ -156,7 +189,7 @@ async fn device(
             _ = stop.fired() => None,
             r = conn.send(poll_request(body.clone()), config.timeout) => Some(r),
         };
-        let mut r = lock(&report);
+        let mut r = lock(report);
         r.polls_sent += 1;
         r.latencies.push(sent.elapsed());
         r.timer_late.push(sent - due);

@@ -4,6 +4,7 @@
 use super::{by_group, Report};
 use crate::case::Status;
 use crate::cases::group_title;
+use crate::http::Exchange;
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -11,6 +12,14 @@ fn cell(s: &str) -> String {
 
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
+    write_header(&mut out, r);
+    write_case_tables(&mut out, r);
+    write_evidence(&mut out, r);
+    out
+}
+
+/// The title, the run's setup, the root cause if there is one, and the totals.
+fn write_header(out: &mut String, r: &Report) {
     let target = r
         .target
         .issuer
@@ -38,6 +47,10 @@ pub fn markdown(r: &Report) -> String {
         "**{} pass, {} fail, {} warn, {} info, {} skip, {} n/a; {} MUST failure(s).**\n",
         t.pass, t.fail, t.warn, t.info, t.skip, t.not_applicable, r.must_failures
     ));
+}
+
+/// A table of cases for each checklist group: id, level, result, rule and finding.
+fn write_case_tables(out: &mut String, r: &Report) {
     for (group, cases) in by_group(&r.cases) {
         out.push_str(&format!(
             "\n## {group} {}\n\n| id | level | result | rule | finding |\n|---|---|---|---|---|\n",
@@ -55,6 +68,10 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
     }
+}
+
+/// For each failure and warning, its rule and the exchanges that showed it.
+fn write_evidence(out: &mut String, r: &Report) {
     let findings: Vec<_> = r
         .cases
         .iter()
@@ -74,36 +91,41 @@ pub fn markdown(r: &Report) -> String {
                 c.verdict.summary
             ));
             for e in &c.verdict.evidence {
-                out.push_str(&format!(
-                    "\n- {}: `{} {}`",
-                    e.label, e.request.method, e.request.url
-                ));
-                if let Some(b) = &e.request.body {
-                    out.push_str(&format!(" body `{}`", b.replace('`', "'")));
-                }
-                match &e.response {
-                    Some(resp) => {
-                        let headers: Vec<String> = resp
-                            .headers
-                            .iter()
-                            .map(|(k, v)| format!("{k}: {v}"))
-                            .collect();
-                        let body: String = resp.body.chars().take(400).collect();
-                        out.push_str(&format!(
-                            "\n  → HTTP {} ({})\n  ```\n  {}\n  ```",
-                            resp.status,
-                            headers.join("; "),
-                            body.replace('\n', "\n  ")
-                        ));
-                    }
-                    None => out.push_str(&format!(
-                        "\n  → {}",
-                        e.error.as_deref().unwrap_or("no response")
-                    )),
-                }
+                write_exchange(out, e);
             }
             out.push('\n');
         }
     }
-    out
+}
+
+/// One exchange as a list item: the request, then the response's status, headers and
+/// (the start of its) body, or why there was none.
+fn write_exchange(out: &mut String, e: &Exchange) {
+    out.push_str(&format!(
+        "\n- {}: `{} {}`",
+        e.label, e.request.method, e.request.url
+    ));
+    if let Some(b) = &e.request.body {
+        out.push_str(&format!(" body `{}`", b.replace('`', "'")));
+    }
+    match &e.response {
+        Some(resp) => {
+            let headers: Vec<String> = resp
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let body: String = resp.body.chars().take(400).collect();
+            out.push_str(&format!(
+                "\n  → HTTP {} ({})\n  ```\n  {}\n  ```",
+                resp.status,
+                headers.join("; "),
+                body.replace('\n', "\n  ")
+            ));
+        }
+        None => out.push_str(&format!(
+            "\n  → {}",
+            e.error.as_deref().unwrap_or("no response")
+        )),
+    }
 }

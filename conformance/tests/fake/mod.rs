@@ -6,6 +6,11 @@
 //! Clients: `client-a` and `client-b` (public), `client-c` / `c-secret` (confidential),
 //! `client-x` (public, without the device grant), `introspector` / `i-secret`.
 //! Scopes: `openid`, `profile`. The person is played by `POST /admin`.
+//!
+//! Here: the clients, the store, the request and reply helpers, the small endpoints
+//! (metadata, introspection, the verification page, admin) and the listener. The
+//! flaws are listed in `flaw.rs`; the two endpoints most rules are about have a file
+//! each, `device_authorization.rs` and `token.rs`.
 
 #![allow(dead_code)]
 
@@ -24,6 +29,14 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+mod device_authorization;
+mod flaw;
+mod token;
+
+use device_authorization::device_authorization;
+pub use flaw::Flaw;
+use token::token;
+
 pub const INTERVAL: u64 = 1;
 pub const EXPIRES_IN: u64 = 20;
 pub const ADMIN: &str = "fake-admin-token";
@@ -33,112 +46,6 @@ const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 const CONFUSABLE: &[u8] = b"0O1IL5S2Z8B";
 /// Polls this much early still count as on time (checklist A.0: a tolerance).
 const TOLERANCE: Duration = Duration::from_millis(300);
-
-/// One rule broken per flaw (the checklist row it breaks in brackets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flaw {
-    // A.1 device authorization request
-    DaStatus201,                   // [DA-01] success is 201, not 200
-    CharsetRefusedAtDa,            // [DA-02] Content-Type compared as a string
-    EmptyPost500,                  // [DA-02] an empty POST without Content-Type is a 500 page
-    ClientIdOptional,              // [DA-03] no client_id still gets codes
-    UnknownClientInvalidRequest,   // [DA-04] unknown client is invalid_request
-    ConfidentialWithoutSecret,     // [DA-05] a confidential client_id alone is accepted
-    BasicUnsupported,              // [DA-06] the Authorization header is ignored
-    NoWwwAuthenticate,             // [DA-07] failed Basic is 400 without WWW-Authenticate
-    EmptyScopeInvalid,             // [DA-08] scope= is invalid_scope
-    UnknownParamRejectedAtDa,      // [DA-09]
-    RepeatsAcceptedAtDa,           // [DA-10]
-    TwoAuthMethodsAccepted,        // [DA-11]
-    UnauthorizedClientAllowedAtDa, // [DA-13]
-    GetServedAtDa,                 // [DA-15] GET with the query hands out codes
-    // A.2 device authorization response
-    DaTextPlain,               // [DR-01]
-    NoDeviceCode,              // [DR-02]
-    NoUserCode,                // [DR-03]
-    RelativeVerificationUri,   // [DR-04]
-    ExpiresInMissing,          // [DR-05]
-    IntervalZero,              // [DR-06]
-    CompleteUriWrongCode,      // [DR-07]
-    DuplicateUserCodes,        // [DR-08]
-    DuplicateMember,           // [DR-09]
-    NoStoreMissingOnDa,        // [DR-10]
-    StringNumbers,             // [DR-11]
-    DaErrorsNotJson,           // [DR-12]
-    UserCodeInVerificationUri, // [DR-13]
-    DeviceCodeInCompleteUri,   // [DR-14]
-    // A.3 verification
-    VerificationPage404,    // [UI-01]
-    DeviceCodeOnPage,       // [UI-03]
-    CompleteUriApproves,    // [UI-05]
-    NoNormalization,        // [UI-07] typed codes must match exactly
-    ConfusableAlphabet,     // [UI-08]
-    SecondDecisionAccepted, // [UI-10]
-    Framable,               // [UI-13]
-    // A.4 token request
-    PendingIs200,                     // [TR-01, TS-01]
-    HangingTokenEndpoint,             // [TR-01] never answers
-    HtmlServerError,                  // [TR-02] a missing device_code is a 500 page
-    EmptyDeviceCodeInvalidGrant,      // [TR-03]
-    UnknownCode404,                   // [TR-04]
-    PollWithoutClientIdAccepted,      // [TR-05]
-    ConfidentialPollWithoutSecret,    // [TR-06]
-    CrossClient,                      // [TR-07]
-    RepeatsAcceptedAtToken,           // [TR-08]
-    UnknownParamRejectedAtToken,      // [TR-09]
-    WrongGrantInvalidRequest,         // [TR-10]
-    UnauthorizedClientAllowedAtToken, // [TR-11]
-    GetServedAtToken,                 // [TR-12]
-    CharsetRefusedAtToken,            // [TR-13]
-    // A.5 token responses
-    TokenErrorsNotJson,    // [TS-02]
-    TokenTextPlain,        // [TS-03]
-    TokenMissingTokenType, // [TS-03]
-    NoStoreMissingOnToken, // [TS-04]
-    ScopeWidened,          // [TS-05] the token grants more than requested
-    UndefinedScopeGranted, // [TS-05] an undefined scope accepted, scope not named
-    TokenTypeMac,          // [TS-06]
-    DenyIsPending,         // [TS-07] a denial never reaches the device
-    NoSingleUse,           // [TS-08]
-    ReplayKeepsToken,      // [TS-09]
-    RacyRedemption,        // [TS-10] check-then-set across an await
-    DenialThenPending,     // [TS-11]
-    // A.6 polling
-    NeverSlowDown,        // [PL-01 declared]
-    SlowDownCompliant,    // [PL-02] slow_down unless a full second beyond the interval
-    OverPenalty,          // [PL-03] +10 s per slow_down
-    Livelock,             // [PL-04] no tolerance, rejected polls move the window
-    FirstPollSlowDown,    // [PL-05]
-    SlowDownBeforeStatus, // [PL-06] pace checked before approval (Keycloak)
-    FixedWindow,          // [PL-07 declared] no +5 s tracked
-    ResetAfterCompliant,  // [PL-07 declared] the +5 s dropped after one compliant poll (Dex)
-    SlowDownAs429,        // [PL-09]
-    // A.7 expiry
-    NoExpiry,               // [EX-01]
-    ApprovedOutlivesExpiry, // [EX-02]
-    LateApprovalAccepted,   // [EX-03]
-    ExpiredThenPending,     // [EX-04]
-    // A.8 metadata
-    NoDaInMetadata,       // [MD-01]
-    NoGrantInMetadata,    // [MD-02]
-    IssuerMismatch,       // [MD-03]
-    NoTokenInMetadata,    // [MD-04]
-    AdvertisesWrongToken, // [MD-05]
-    NoMetadata,           // [MD-07]
-    // A.9 security
-    ShortUserCode,        // [SC-01]
-    ShortDeviceCode,      // [SC-02]
-    PublicClientsRefused, // [SC-05]
-    // A.10 refresh tokens
-    NoRotation,         // [BCP-01]
-    ReuseNotDetected,   // [BCP-01]
-    FamilyNotRevoked,   // [BCP-01, SHOULD]
-    RefreshBroken,      // [RT-01]
-    RefreshCrossClient, // [RT-02]
-    RefreshWidens,      // [RT-03]
-    // Not a device-flow server at all (for the root-cause tests).
-    NotOAuth,
-}
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum State {
@@ -319,12 +226,17 @@ struct Req {
 }
 
 impl Req {
+    /// Parameter `k`, unless it is missing or empty.
     fn get(&self, k: &str) -> Option<&str> {
+        self.raw(k).filter(|v| !v.is_empty())
+    }
+
+    /// Parameter `k` as sent (the first, if repeated), empty or not.
+    fn raw(&self, k: &str) -> Option<&str> {
         self.form
             .iter()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
     }
 
     fn repeated(&self) -> bool {
@@ -430,6 +342,46 @@ fn form_ok(fake: &Fake, req: &Req, charset_flaw: Flaw) -> bool {
     })
 }
 
+/// One endpoint's form rules, by the flaws that break them: the parameters it knows,
+/// and whether it is the token endpoint (its errors carry `Cache-Control: no-store`).
+struct FormRules {
+    get_served: Flaw,
+    charset_refused: Flaw,
+    repeats_accepted: Flaw,
+    unknown_rejected: Flaw,
+    known: &'static [&'static str],
+    at_token: bool,
+}
+
+/// RFC 6749 §3.1, §3.2: a POSTed form, each parameter once (and, for a flaw, none
+/// unknown); the refusal otherwise (boxed: a response is large beside `()`).
+fn check_form(fake: &Fake, req: &Req, rules: &FormRules) -> Result<(), Box<Reply>> {
+    let err = |code| {
+        Err(Box::new(fake.error(
+            code,
+            rules.at_token,
+            req.authorization.is_some(),
+        )))
+    };
+    if req.method != Method::POST && !fake.has(rules.get_served) {
+        return Err(Box::new(fake.json(
+            405,
+            r#"{"error":"invalid_request"}"#.into(),
+            rules.at_token,
+        )));
+    }
+    if req.method == Method::POST && !form_ok(fake, req, rules.charset_refused) {
+        return err("invalid_request");
+    }
+    if req.repeated() && !fake.has(rules.repeats_accepted) {
+        return err("invalid_request");
+    }
+    if fake.has(rules.unknown_rejected) && req.unknown(rules.known) {
+        return err("invalid_request");
+    }
+    Ok(())
+}
+
 fn metadata(fake: &Fake) -> Reply {
     if fake.has(Flaw::NoMetadata) {
         return fake.json(404, r#"{"error":"not_found"}"#.into(), false);
@@ -460,446 +412,6 @@ fn metadata(fake: &Fake) -> Reply {
         o.insert("token_endpoint".into(), format!("{base}/token-old").into());
     }
     fake.json(200, m.to_string(), false)
-}
-
-fn device_authorization(fake: &Fake, req: &Req) -> Reply {
-    let err = |code| fake.error(code, false, req.authorization.is_some());
-    if req.empty && req.content_type.is_none() && fake.has(Flaw::EmptyPost500) {
-        return fake.page(500, "<h1>Server Error (500)</h1>".into());
-    }
-    if req.method != Method::POST && !fake.has(Flaw::GetServedAtDa) {
-        return fake.json(405, r#"{"error":"invalid_request"}"#.into(), false);
-    }
-    if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtDa) {
-        return err("invalid_request");
-    }
-    if req.repeated() && !fake.has(Flaw::RepeatsAcceptedAtDa) {
-        return err("invalid_request");
-    }
-    if fake.has(Flaw::UnknownParamRejectedAtDa)
-        && req.unknown(&["client_id", "client_secret", "scope"])
-    {
-        return err("invalid_request");
-    }
-    let client = match authenticate(fake, req, false) {
-        Ok(Some(c)) => c.id.to_owned(),
-        Ok(None) if fake.has(Flaw::ClientIdOptional) => "client-a".to_owned(),
-        Ok(None) => return err("invalid_request"),
-        Err(code) => return err(code),
-    };
-    let def = CLIENTS.iter().find(|c| c.id == client).unwrap();
-    if !def.device_grant && !fake.has(Flaw::UnauthorizedClientAllowedAtDa) {
-        return err("unauthorized_client");
-    }
-    // RFC 6749 §3.3: the requested scope, or the default; unknown scopes refused.
-    let scope = match req
-        .form
-        .iter()
-        .find(|(k, _)| k == "scope")
-        .map(|(_, v)| v.as_str())
-    {
-        Some("") if fake.has(Flaw::EmptyScopeInvalid) => return err("invalid_scope"),
-        None | Some("") => "openid".to_owned(),
-        Some(s) => {
-            let ok = s
-                .split(' ')
-                .filter(|x| !x.is_empty())
-                .all(|x| SCOPES.contains(&x));
-            if !ok && !fake.has(Flaw::UndefinedScopeGranted) {
-                return err("invalid_scope");
-            }
-            s.to_owned()
-        }
-    };
-    let base = &fake.base;
-    let mut g = fake.store.lock().unwrap();
-    g.next += 1;
-    let device_code = if fake.has(Flaw::ShortDeviceCode) {
-        g.chars(b"0123456789abcdef", 12)
-    } else {
-        g.chars(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-            43,
-        )
-    };
-    let user_code = if fake.has(Flaw::DuplicateUserCodes) && g.next % 3 == 0 {
-        g.last_user_code.clone()
-    } else if fake.has(Flaw::ShortUserCode) {
-        g.chars(ALPHABET, 4)
-    } else if fake.has(Flaw::ConfusableAlphabet) {
-        let a = g.chars(CONFUSABLE, 4);
-        let b = g.chars(CONFUSABLE, 4);
-        format!("{a}-{b}")
-    } else {
-        let a = g.chars(ALPHABET, 4);
-        let b = g.chars(ALPHABET, 4);
-        format!("{a}-{b}")
-    };
-    g.last_user_code = user_code.clone();
-    g.codes.insert(
-        device_code.clone(),
-        Code {
-            client,
-            user_code: user_code.clone(),
-            scope,
-            issued: Instant::now(),
-            state: State::Pending,
-            interval: Duration::from_secs(INTERVAL),
-            last_poll: fake.has(Flaw::FirstPollSlowDown).then(Instant::now),
-            told_denied: false,
-            told_expired: false,
-            tokens: Vec::new(),
-        },
-    );
-    let other = g.chars(ALPHABET, 8);
-    drop(g);
-    let verification_uri = if fake.has(Flaw::RelativeVerificationUri) {
-        "/device".to_owned()
-    } else if fake.has(Flaw::UserCodeInVerificationUri) {
-        format!("{base}/device/{user_code}")
-    } else {
-        format!("{base}/device")
-    };
-    let complete = if fake.has(Flaw::CompleteUriWrongCode) {
-        format!("{base}/device?user_code={other}")
-    } else if fake.has(Flaw::DeviceCodeInCompleteUri) {
-        format!("{base}/device?user_code={user_code}&device_code={device_code}")
-    } else {
-        format!("{base}/device?user_code={user_code}")
-    };
-    let mut body = serde_json::Map::new();
-    if !fake.has(Flaw::NoDeviceCode) {
-        body.insert("device_code".into(), device_code.into());
-    }
-    if !fake.has(Flaw::NoUserCode) {
-        body.insert("user_code".into(), user_code.into());
-    }
-    body.insert("verification_uri".into(), verification_uri.into());
-    body.insert("verification_uri_complete".into(), complete.into());
-    if !fake.has(Flaw::ExpiresInMissing) {
-        body.insert(
-            "expires_in".into(),
-            if fake.has(Flaw::StringNumbers) {
-                EXPIRES_IN.to_string().into()
-            } else {
-                EXPIRES_IN.into()
-            },
-        );
-    }
-    let interval = if fake.has(Flaw::IntervalZero) {
-        0
-    } else {
-        INTERVAL
-    };
-    body.insert(
-        "interval".into(),
-        if fake.has(Flaw::StringNumbers) {
-            interval.to_string().into()
-        } else {
-            interval.into()
-        },
-    );
-    let mut text = serde_json::Value::Object(body).to_string();
-    if fake.has(Flaw::DuplicateMember) {
-        text = text.replacen('{', &format!(r#"{{"interval":{INTERVAL},"#), 1);
-    }
-    let status = if fake.has(Flaw::DaStatus201) {
-        201
-    } else {
-        200
-    };
-    let mut r = fake.json(status, text, !fake.has(Flaw::NoStoreMissingOnDa));
-    if fake.has(Flaw::DaTextPlain) {
-        r.headers_mut()
-            .insert("content-type", "text/plain".parse().unwrap());
-    }
-    r
-}
-
-/// A token response (RFC 6749 §5.1) for `client` with `scope`, from refresh family
-/// `family`; registers the tokens.
-fn token_response(
-    fake: &Fake,
-    g: &mut Store,
-    client: &str,
-    scope: &str,
-    family: u64,
-    with_refresh: bool,
-) -> (Reply, String) {
-    let at = g.chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 32);
-    let rt = g.chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 32);
-    g.access.insert(
-        at.clone(),
-        (true, scope.to_owned(), client.to_owned(), family),
-    );
-    if with_refresh {
-        g.refresh.insert(
-            rt.clone(),
-            Refresh {
-                client: client.to_owned(),
-                scope: scope.to_owned(),
-                family,
-                used: false,
-            },
-        );
-    }
-    let mut t = serde_json::json!({
-        "access_token": at,
-        "token_type": if fake.has(Flaw::TokenTypeMac) { "mac" } else { "Bearer" },
-        "expires_in": 60,
-        "refresh_token": rt,
-        "scope": if fake.has(Flaw::ScopeWidened) { format!("{scope} admin") } else { scope.to_owned() },
-    });
-    let o = t.as_object_mut().unwrap();
-    if fake.has(Flaw::TokenMissingTokenType) {
-        o.remove("token_type");
-    }
-    if fake.has(Flaw::UndefinedScopeGranted) {
-        // Echoes the request by saying nothing (RFC 6749 §5.1: "identical").
-        o.remove("scope");
-    }
-    if !with_refresh {
-        o.remove("refresh_token");
-    }
-    let mut r = fake.json(200, t.to_string(), !fake.has(Flaw::NoStoreMissingOnToken));
-    if fake.has(Flaw::TokenTextPlain) {
-        r.headers_mut()
-            .insert("content-type", "text/plain".parse().unwrap());
-    }
-    (r, at)
-}
-
-async fn token(fake: &Fake, req: &Req) -> Reply {
-    let basic = req.authorization.is_some();
-    let err = |code| fake.error(code, true, basic);
-    if fake.has(Flaw::HangingTokenEndpoint) {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-    if req.method != Method::POST && !fake.has(Flaw::GetServedAtToken) {
-        return fake.json(405, r#"{"error":"invalid_request"}"#.into(), true);
-    }
-    if req.method == Method::POST && !form_ok(fake, req, Flaw::CharsetRefusedAtToken) {
-        return err("invalid_request");
-    }
-    if req.repeated() && !fake.has(Flaw::RepeatsAcceptedAtToken) {
-        return err("invalid_request");
-    }
-    if fake.has(Flaw::UnknownParamRejectedAtToken)
-        && req.unknown(&[
-            "client_id",
-            "client_secret",
-            "grant_type",
-            "device_code",
-            "refresh_token",
-            "scope",
-        ])
-    {
-        return err("invalid_request");
-    }
-    let grant = match req.get("grant_type") {
-        None => return err("invalid_request"),
-        Some(g) => g,
-    };
-    if grant != GRANT && grant != "refresh_token" {
-        return err(if fake.has(Flaw::WrongGrantInvalidRequest) {
-            "invalid_request"
-        } else {
-            "unsupported_grant_type"
-        });
-    }
-    let client = match authenticate(fake, req, true) {
-        Ok(Some(c)) => Some(c),
-        Ok(None) if fake.has(Flaw::PollWithoutClientIdAccepted) => None,
-        Ok(None) => return err("invalid_request"),
-        Err(code) => return err(code),
-    };
-    if grant == "refresh_token" {
-        return refresh(fake, req, client.map(|c| c.id)).await;
-    }
-    if client.is_some_and(|c| !c.device_grant) && !fake.has(Flaw::UnauthorizedClientAllowedAtToken)
-    {
-        return err("unauthorized_client");
-    }
-    let dc = match req
-        .form
-        .iter()
-        .find(|(k, _)| k == "device_code")
-        .map(|(_, v)| v.as_str())
-    {
-        None if fake.has(Flaw::HtmlServerError) => {
-            return fake.page(500, "<h1>Server Error (500)</h1>".into())
-        }
-        None => return err("invalid_request"),
-        Some("") if !fake.has(Flaw::EmptyDeviceCodeInvalidGrant) => return err("invalid_request"),
-        Some(dc) => dc.to_owned(),
-    };
-    if fake.has(Flaw::RacyRedemption) {
-        // Checked, then set after an await: parallel polls all pass the check.
-        let approved = {
-            let g = fake.store.lock().unwrap();
-            g.codes.get(&dc).is_some_and(|c| c.state == State::Approved)
-        };
-        if approved {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut g = fake.store.lock().unwrap();
-            let code = g.codes.get_mut(&dc).unwrap();
-            code.state = State::Redeemed;
-            let (owner, scope) = (code.client.clone(), code.scope.clone());
-            return token_response(fake, &mut g, &owner, &scope, 0, true).0;
-        }
-    }
-    let now = Instant::now();
-    let mut g = fake.store.lock().unwrap();
-    let Some(code) = g.codes.get_mut(&dc) else {
-        drop(g);
-        if fake.has(Flaw::UnknownCode404) {
-            return fake.json(404, r#"{"error":"device_not_found"}"#.into(), true);
-        }
-        return err("invalid_grant");
-    };
-    if let Some(c) = client {
-        if code.client != c.id && !fake.has(Flaw::CrossClient) {
-            return err("invalid_grant");
-        }
-    }
-    let expired = now >= code.issued + Duration::from_secs(EXPIRES_IN);
-    let approved_skips_expiry =
-        fake.has(Flaw::ApprovedOutlivesExpiry) && code.state != State::Pending;
-    let expiry_applies = !fake.has(Flaw::NoExpiry) && !approved_skips_expiry;
-    if expired && expiry_applies {
-        if fake.has(Flaw::ExpiredThenPending) && code.told_expired {
-            return err("authorization_pending");
-        }
-        code.told_expired = true;
-        return err("expired_token");
-    }
-    // RFC 8628 §3.5: pace is judged only while pending (checklist PL-06).
-    let early = code.last_poll.is_some_and(|t| {
-        let tolerance = if fake.has(Flaw::Livelock) {
-            Duration::ZERO
-        } else {
-            TOLERANCE
-        };
-        if fake.has(Flaw::SlowDownCompliant) {
-            now < t + code.interval + Duration::from_secs(1)
-        } else {
-            now + tolerance < t + code.interval
-        }
-    }) && !fake.has(Flaw::NeverSlowDown);
-    let slow_down = |code: &mut Code| {
-        if !fake.has(Flaw::FixedWindow) {
-            code.interval += Duration::from_secs(if fake.has(Flaw::OverPenalty) { 10 } else { 5 });
-        }
-        if fake.has(Flaw::Livelock) {
-            code.last_poll = Some(now);
-        }
-        if fake.has(Flaw::SlowDownAs429) {
-            fake.json(429, r#"{"error":"slow_down"}"#.into(), true)
-        } else {
-            fake.error("slow_down", true, basic)
-        }
-    };
-    if early && fake.has(Flaw::SlowDownBeforeStatus) {
-        return slow_down(code);
-    }
-    let (state, owner, scope) = (code.state, code.client.clone(), code.scope.clone());
-    match state {
-        State::Redeemed if fake.has(Flaw::NoSingleUse) => {
-            token_response(fake, &mut g, &owner, &scope, 0, true).0
-        }
-        State::Redeemed => {
-            if !fake.has(Flaw::ReplayKeepsToken) {
-                let tokens = std::mem::take(&mut code.tokens);
-                for t in tokens {
-                    if let Some(a) = g.access.get_mut(&t) {
-                        a.0 = false;
-                    }
-                }
-            }
-            err("invalid_grant")
-        }
-        State::Denied if fake.has(Flaw::DenyIsPending) => err("authorization_pending"),
-        State::Denied if fake.has(Flaw::DenialThenPending) && code.told_denied => {
-            err("authorization_pending")
-        }
-        State::Denied => {
-            code.told_denied = true;
-            err("access_denied")
-        }
-        State::Approved => {
-            g.codes.get_mut(&dc).unwrap().state = State::Redeemed;
-            g.next += 1;
-            let family = g.next;
-            let (reply, at) = token_response(fake, &mut g, &owner, &scope, family, true);
-            g.codes.get_mut(&dc).unwrap().tokens.push(at);
-            reply
-        }
-        State::Pending => {
-            if early {
-                return slow_down(code);
-            }
-            code.last_poll = Some(now);
-            if fake.has(Flaw::ResetAfterCompliant) {
-                code.interval = Duration::from_secs(INTERVAL);
-            }
-            if fake.has(Flaw::PendingIs200) {
-                return fake.json(200, r#"{"error":"authorization_pending"}"#.into(), true);
-            }
-            err("authorization_pending")
-        }
-    }
-}
-
-/// RFC 6749 §6, with RFC 9700 §4.14.2 rotation and reuse detection.
-async fn refresh(fake: &Fake, req: &Req, client: Option<&str>) -> Reply {
-    let err = |code| fake.error(code, true, req.authorization.is_some());
-    let Some(rt) = req.get("refresh_token") else {
-        return err("invalid_request");
-    };
-    let mut g = fake.store.lock().unwrap();
-    if fake.has(Flaw::RefreshBroken) {
-        return err("invalid_grant");
-    }
-    let Some(r) = g.refresh.get(rt) else {
-        return err("invalid_grant");
-    };
-    let (owner, granted, family, used) = (r.client.clone(), r.scope.clone(), r.family, r.used);
-    if client != Some(owner.as_str()) && !fake.has(Flaw::RefreshCrossClient) {
-        return err("invalid_grant");
-    }
-    if g.revoked_families.contains(&family) {
-        return err("invalid_grant");
-    }
-    if used && !fake.has(Flaw::ReuseNotDetected) {
-        if !fake.has(Flaw::FamilyNotRevoked) {
-            g.revoked_families.push(family);
-        }
-        return err("invalid_grant");
-    }
-    let scope = match req.get("scope") {
-        None => granted.clone(),
-        Some(s) => {
-            let within = s
-                .split(' ')
-                .filter(|x| !x.is_empty())
-                .all(|x| granted.split(' ').any(|y| y == x));
-            if !within && !fake.has(Flaw::RefreshWidens) {
-                return err("invalid_scope");
-            }
-            s.to_owned()
-        }
-    };
-    g.refresh.get_mut(rt).unwrap().used = !fake.has(Flaw::NoRotation);
-    // Not rotated: the response carries no new refresh token.
-    token_response(
-        fake,
-        &mut g,
-        &owner,
-        &scope,
-        family,
-        !fake.has(Flaw::NoRotation),
-    )
-    .0
 }
 
 fn introspect(fake: &Fake, req: &Req) -> Reply {

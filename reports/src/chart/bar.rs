@@ -72,8 +72,6 @@ fn render(
     series: &[BarSeries],
     grouped: bool,
 ) -> String {
-    let value =
-        |s: &BarSeries, category: usize| s.values.get(category).copied().filter(|v| v.is_finite());
     let values = extent(
         series
             .iter()
@@ -111,6 +109,18 @@ fn render(
         return canvas.finish();
     }
 
+    draw_bars(&mut canvas, categories, series, grouped);
+    canvas.finish()
+}
+
+/// The bar of `s` for category `category`, if it has a finite one.
+fn value(s: &BarSeries, category: usize) -> Option<f64> {
+    s.values.get(category).copied().filter(|v| v.is_finite())
+}
+
+/// Each category's group of bars, centred in its band, a series a colour, each bar with
+/// its value above it (below, when negative) where the label fits.
+fn draw_bars(canvas: &mut Canvas, categories: &[String], series: &[BarSeries], grouped: bool) {
     let band = canvas.x(1.0) - canvas.x(0.0);
     let group = band * if series.len() > 1 { 0.8 } else { 0.6 };
     let slot = group / series.len().max(1) as f64;
@@ -165,7 +175,6 @@ fn render(
         }
     }
     canvas.out.push_str("</g>\n");
-    canvas.finish()
 }
 
 /// What the chart shows, in words: every value when there are few, else a summary.

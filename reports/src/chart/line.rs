@@ -85,7 +85,14 @@ pub fn line_chart(title: &str, x_axis: &Axis, y_axis: &Axis, series: &[Series]) 
         headroom: 0.0,
     });
 
-    for (index, (s, points)) in series.iter().zip(&points).enumerate() {
+    draw_lines(&mut canvas, series, &points);
+    canvas.finish()
+}
+
+/// Each series' finite points as a line in its colour and dash, with a dot at each
+/// point when there are few.
+fn draw_lines(canvas: &mut Canvas, series: &[Series], points: &[Vec<(f64, f64)>]) {
+    for (index, (s, points)) in series.iter().zip(points).enumerate() {
         if points.is_empty() {
             continue;
         }
@@ -121,7 +128,6 @@ pub fn line_chart(title: &str, x_axis: &Axis, y_axis: &Axis, series: &[Series]) 
         }
         canvas.out.push_str("</g>\n");
     }
-    canvas.finish()
 }
 
 #[cfg(test)]

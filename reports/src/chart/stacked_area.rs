@@ -74,6 +74,13 @@ pub fn stacked_area_chart(title: &str, x_axis: &Axis, y_axis: &Axis, series: &[S
         return canvas.finish();
     }
 
+    draw_layers(&mut canvas, series, &stack);
+    canvas.finish()
+}
+
+/// Each series' layer, from the bottom up: the area between its top and the one below
+/// it, with its top edge drawn over (or a narrow bar where there is one x value).
+fn draw_layers(canvas: &mut Canvas, series: &[Series], stack: &Stack) {
     let zeros = vec![0.0; stack.xs.len()];
     for (index, (s, top)) in series.iter().zip(&stack.tops).enumerate() {
         let bottom = if index == 0 {
@@ -113,7 +120,6 @@ pub fn stacked_area_chart(title: &str, x_axis: &Axis, y_axis: &Axis, series: &[S
         }
         canvas.out.push_str("</g>\n");
     }
-    canvas.finish()
 }
 
 /// The layers of a stacked chart: `tops[k][i]` is the top of layer `k` at `xs[i]`, the

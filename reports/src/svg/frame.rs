@@ -114,58 +114,15 @@ pub(crate) struct Canvas {
 impl Canvas {
     pub fn new(frame: &Frame<'_>) -> Canvas {
         let empty = frame.y_ticks.is_none();
-        let y_ticks = frame
-            .y_ticks
-            .cloned()
-            .unwrap_or_else(|| nice_ticks(0.0, 1.0, 1));
-        let y_labels = if empty { Vec::new() } else { y_ticks.labels() };
-
-        // Vertical layout, top down: title, legend rows, y-axis label, plot.
-        let title_baseline = PAD + TITLE_SIZE;
-        let legend = layout_legend(frame.legend, title_baseline + 8.0);
-        let legend_bottom = legend
-            .last()
-            .map_or(title_baseline, |e| e.y + LEGEND_ROW / 2.0);
-        let y_label_baseline = legend_bottom + LABEL_SIZE + 10.0;
-        let plot_top = y_label_baseline + 16.0 + frame.headroom;
-
-        // Horizontal layout: y tick labels at the left, room for half an x tick label
-        // at the right.
-        let widest_y_label = y_labels
-            .iter()
-            .map(|l| text_width(l, FONT_SIZE))
-            .fold(0.0, f64::max);
-        let mut plot_left = PAD + widest_y_label.max(text_width("0", FONT_SIZE)) + 8.0;
-        let plot_right = WIDTH - PAD - 14.0;
-
-        // Below the plot: numeric tick labels and the axis label, or category labels.
-        let categories = match frame.x {
-            XAxis::Categories { labels } => {
-                let (layout, left) = CategoryLabels::new(labels, plot_left, plot_right);
-                plot_left = left;
-                Some(layout)
-            }
-            XAxis::Numeric { .. } => None,
-        };
-        let plot_width = plot_right - plot_left;
-        let below_plot = match &categories {
-            Some(categories) => categories.height(),
-            None => 18.0 + 8.0 + LABEL_SIZE + 4.0,
-        };
-        let plot = Rect {
-            x: plot_left,
-            y: plot_top,
-            width: plot_width,
-            height: PLOT_HEIGHT,
-        };
-        let height = (plot.bottom() + below_plot + PAD).ceil();
-
+        let layout = Layout::new(frame);
+        let plot = layout.plot;
         let x = match frame.x {
             XAxis::Numeric { domain, .. } => Scale::new(domain, (plot.x, plot.right())),
             XAxis::Categories { labels } => {
                 Scale::new((0.0, labels.len().max(1) as f64), (plot.x, plot.right()))
             }
         };
+        let y_ticks = &layout.y_ticks;
         let y = Scale::new((y_ticks.first(), y_ticks.last()), (plot.bottom(), plot.y));
         let mut canvas = Canvas {
             out: String::with_capacity(8 * 1024),
@@ -174,8 +131,20 @@ impl Canvas {
             y,
             empty,
         };
+        canvas.write_head(frame, &layout);
+        if empty {
+            canvas.write_no_data();
+        } else {
+            canvas.write_y_grid(&layout.y_ticks, &layout.y_labels);
+        }
+        canvas.write_x_axis(frame, layout.categories);
+        canvas
+    }
 
-        let out = &mut canvas.out;
+    /// Opens the document (size, accessible title and description, background) and
+    /// draws the title, the legend and the y-axis label.
+    fn write_head(&mut self, frame: &Frame<'_>, layout: &Layout<'_>) {
+        let out = &mut self.out;
         let _ = write!(
             out,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" \
@@ -183,7 +152,7 @@ impl Canvas {
              \n<title>{title}</title>\n<desc>{desc}</desc>\n\
              <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
             w = Num(WIDTH),
-            h = Num(height),
+            h = Num(layout.height),
             title = Escaped(frame.title),
             desc = Escaped(frame.desc),
         );
@@ -192,42 +161,48 @@ impl Canvas {
             "<text x=\"{}\" y=\"{}\" font-size=\"{TITLE_SIZE}\" font-weight=\"600\" \
              fill=\"{TEXT}\">{}</text>",
             Num(PAD),
-            Num(title_baseline),
+            Num(layout.title_baseline),
             // Bold runs about 8% wider than regular.
             Escaped(&fit(frame.title, WIDTH - 2.0 * PAD, TITLE_SIZE * 1.08)),
         );
-        write_legend(out, &legend);
+        write_legend(out, &layout.legend);
         let _ = writeln!(
             out,
             "<text x=\"{}\" y=\"{}\" font-size=\"{LABEL_SIZE}\" fill=\"{MUTED}\">{}</text>",
             Num(PAD),
-            Num(y_label_baseline),
+            Num(layout.y_label_baseline),
             Escaped(&frame.y_axis.title()),
         );
+    }
 
-        if empty {
-            let _ = writeln!(
-                out,
-                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" \
-                 stroke=\"{GRID}\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" \
-                 font-size=\"{LABEL_SIZE}\" fill=\"{MUTED}\">no data</text>",
-                Num(plot.x),
-                Num(plot.y),
-                Num(plot.width),
-                Num(plot.height),
-                Num(plot.x + plot.width / 2.0),
-                Num(plot.y + plot.height / 2.0),
-            );
-        } else {
-            canvas.write_y_grid(&y_ticks, &y_labels);
-        }
+    /// The "no data" plate, in place of the plot.
+    fn write_no_data(&mut self) {
+        let plot = self.plot;
+        let _ = writeln!(
+            self.out,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" \
+             stroke=\"{GRID}\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" \
+             font-size=\"{LABEL_SIZE}\" fill=\"{MUTED}\">no data</text>",
+            Num(plot.x),
+            Num(plot.y),
+            Num(plot.width),
+            Num(plot.height),
+            Num(plot.x + plot.width / 2.0),
+            Num(plot.y + plot.height / 2.0),
+        );
+    }
+
+    /// Below the plot: the x ticks (with data) and the axis label, or the category
+    /// labels (with data).
+    fn write_x_axis(&mut self, frame: &Frame<'_>, categories: Option<CategoryLabels>) {
+        let plot = self.plot;
         match frame.x {
             XAxis::Numeric { axis, ticks, .. } => {
-                if !empty {
-                    canvas.write_x_ticks(ticks, frame.vertical_grid);
+                if !self.empty {
+                    self.write_x_ticks(ticks, frame.vertical_grid);
                 }
                 let _ = writeln!(
-                    canvas.out,
+                    self.out,
                     "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"{LABEL_SIZE}\" \
                      fill=\"{MUTED}\">{}</text>",
                     Num(plot.x + plot.width / 2.0),
@@ -236,12 +211,11 @@ impl Canvas {
                 );
             }
             XAxis::Categories { .. } => {
-                if let Some(categories) = categories.filter(|_| !empty) {
-                    canvas.write_categories(&categories);
+                if let Some(categories) = categories.filter(|_| !self.empty) {
+                    self.write_categories(&categories);
                 }
             }
         }
-        canvas
     }
 
     /// The x coordinate of `value` (for category axes, of band `value`).
@@ -432,6 +406,87 @@ impl CategoryLabels {
                 let (sin, cos) = TURN_DEGREES.to_radians().sin_cos();
                 14.0 + widest * sin + FONT_SIZE * cos
             }
+        }
+    }
+}
+
+/// Where the parts of one chart go, worked out from its [`Frame`] before anything is
+/// drawn.
+struct Layout<'a> {
+    title_baseline: f64,
+    legend: Vec<PlacedItem<'a>>,
+    y_label_baseline: f64,
+    /// The y ticks; a placeholder 0..1 when there is no data.
+    y_ticks: Ticks,
+    /// The y tick labels; none when there is no data.
+    y_labels: Vec<String>,
+    /// The category labels' layout, on a category axis.
+    categories: Option<CategoryLabels>,
+    plot: Rect,
+    /// The whole canvas's height.
+    height: f64,
+}
+
+impl<'a> Layout<'a> {
+    fn new(frame: &Frame<'a>) -> Layout<'a> {
+        let y_ticks = frame
+            .y_ticks
+            .cloned()
+            .unwrap_or_else(|| nice_ticks(0.0, 1.0, 1));
+        let y_labels = if frame.y_ticks.is_none() {
+            Vec::new()
+        } else {
+            y_ticks.labels()
+        };
+
+        // Vertical layout, top down: title, legend rows, y-axis label, plot.
+        let title_baseline = PAD + TITLE_SIZE;
+        let legend = layout_legend(frame.legend, title_baseline + 8.0);
+        let legend_bottom = legend
+            .last()
+            .map_or(title_baseline, |e| e.y + LEGEND_ROW / 2.0);
+        let y_label_baseline = legend_bottom + LABEL_SIZE + 10.0;
+        let plot_top = y_label_baseline + 16.0 + frame.headroom;
+
+        // Horizontal layout: y tick labels at the left, room for half an x tick label
+        // at the right.
+        let widest_y_label = y_labels
+            .iter()
+            .map(|l| text_width(l, FONT_SIZE))
+            .fold(0.0, f64::max);
+        let mut plot_left = PAD + widest_y_label.max(text_width("0", FONT_SIZE)) + 8.0;
+        let plot_right = WIDTH - PAD - 14.0;
+
+        // Below the plot: numeric tick labels and the axis label, or category labels.
+        let categories = match frame.x {
+            XAxis::Categories { labels } => {
+                let (layout, left) = CategoryLabels::new(labels, plot_left, plot_right);
+                plot_left = left;
+                Some(layout)
+            }
+            XAxis::Numeric { .. } => None,
+        };
+        let plot_width = plot_right - plot_left;
+        let below_plot = match &categories {
+            Some(categories) => categories.height(),
+            None => 18.0 + 8.0 + LABEL_SIZE + 4.0,
+        };
+        let plot = Rect {
+            x: plot_left,
+            y: plot_top,
+            width: plot_width,
+            height: PLOT_HEIGHT,
+        };
+        let height = (plot.bottom() + below_plot + PAD).ceil();
+        Layout {
+            title_baseline,
+            legend,
+            y_label_baseline,
+            y_ticks,
+            y_labels,
+            categories,
+            plot,
+            height,
         }
     }
 }

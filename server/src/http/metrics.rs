@@ -243,21 +243,32 @@ impl Metrics {
     /// The Prometheus text exposition, with the gauges read at call time; a store
     /// that cannot count its access tokens without a scan (Redis) reports none.
     pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: Option<usize>) -> String {
-        let t = Counters::default();
+        let total = Counters::default();
         for shard in self.shards.iter() {
-            t.absorb(&shard.0);
+            total.absorb(&shard.0);
         }
+        let mut out = String::with_capacity(4096);
+        write_counters(&mut out, total.families());
+        write_gauges(&mut out, live_sessions, live_access_tokens);
+        write_latency(&mut out, &total.latency);
+        out
+    }
+}
+
+impl Counters {
+    /// Every counter family, named and described, with its series.
+    fn families(&self) -> [Family<'static>; 9] {
         let n = |c: &AtomicU64| c.load(Relaxed);
         let polls: Vec<(&str, u64)> = POLL_OUTCOMES
             .iter()
-            .zip(&t.polls)
+            .zip(&self.polls)
             .map(|(label, c)| (*label, n(c)))
             .collect();
         let throttled: Vec<(&str, u64)> = Throttle::ALL
             .iter()
-            .map(|l| (l.label(), n(&t.throttled[*l as usize])))
+            .map(|l| (l.label(), n(&self.throttled[*l as usize])))
             .collect();
-        let counters: [Family; 9] = [
+        [
             (
                 "deviceflow_token_polls_total",
                 "Device-code polls of the token endpoint, by outcome (RFC 8628 §3.5).",
@@ -268,13 +279,13 @@ impl Metrics {
                 "deviceflow_slow_down_total",
                 "Polls answered slow_down (RFC 8628 §3.5).",
                 "",
-                vec![("", n(&t.polls[1]))],
+                vec![("", n(&self.polls[1]))],
             ),
             (
                 "deviceflow_device_authorizations_total",
                 "Device authorization sessions created (RFC 8628 §3.2).",
                 "",
-                vec![("", n(&t.device_authorizations))],
+                vec![("", n(&self.device_authorizations))],
             ),
             (
                 "deviceflow_throttled_total",
@@ -286,15 +297,15 @@ impl Metrics {
                 "deviceflow_device_authorizations_refused_full_total",
                 "Device authorizations refused because the session cap was reached.",
                 "",
-                vec![("", n(&t.sessions_full))],
+                vec![("", n(&self.sessions_full))],
             ),
             (
                 "deviceflow_decisions_total",
                 "Decisions recorded on user codes.",
                 "decision",
                 vec![
-                    ("approve", n(&t.decisions_approved)),
-                    ("deny", n(&t.decisions_denied)),
+                    ("approve", n(&self.decisions_approved)),
+                    ("deny", n(&self.decisions_denied)),
                 ],
             ),
             (
@@ -302,76 +313,90 @@ impl Metrics {
                 "Access tokens issued, by grant.",
                 "grant",
                 vec![
-                    ("device_code", n(&t.tokens_device_code)),
-                    ("refresh_token", n(&t.tokens_refresh)),
+                    ("device_code", n(&self.tokens_device_code)),
+                    ("refresh_token", n(&self.tokens_refresh)),
                 ],
             ),
             (
                 "deviceflow_sessions_expired_total",
                 "Sessions removed after expiring without being redeemed.",
                 "",
-                vec![("", n(&t.sessions_expired))],
+                vec![("", n(&self.sessions_expired))],
             ),
             (
                 "deviceflow_request_errors_total",
                 "Requests refused before reaching an endpoint (body size, content type, read timeout).",
                 "",
-                vec![("", n(&t.request_errors))],
+                vec![("", n(&self.request_errors))],
             ),
-        ];
-        let mut out = String::with_capacity(4096);
-        for (name, help, label, values) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (value, count) in values {
-                if label.is_empty() {
-                    let _ = writeln!(out, "{name} {count}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
-                }
+        ]
+    }
+}
+
+/// `# HELP`, `# TYPE … counter` and one line a series, for each family.
+fn write_counters(out: &mut String, families: [Family<'_>; 9]) {
+    for (name, help, label, values) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (value, count) in values {
+            if label.is_empty() {
+                let _ = writeln!(out, "{name} {count}");
+            } else {
+                let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
             }
         }
-        for (name, help, value) in [
-            (
-                "deviceflow_sessions",
-                "Device authorization sessions held (pending, decided, or expired and retained).",
-                Some(live_sessions),
-            ),
-            (
-                "deviceflow_access_tokens",
-                "Access tokens held.",
-                live_access_tokens,
-            ),
-        ] {
-            let Some(value) = value else { continue };
+    }
+}
+
+/// The gauges: what the store holds now.
+fn write_gauges(out: &mut String, live_sessions: usize, live_access_tokens: Option<usize>) {
+    for (name, help, value) in [
+        (
+            "deviceflow_sessions",
+            "Device authorization sessions held (pending, decided, or expired and retained).",
+            Some(live_sessions),
+        ),
+        (
+            "deviceflow_access_tokens",
+            "Access tokens held.",
+            live_access_tokens,
+        ),
+    ] {
+        let Some(value) = value else { continue };
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+}
+
+/// The latency histogram of each endpoint: cumulative buckets, sum and count.
+fn write_latency(out: &mut String, latency: &[Histogram; Endpoint::ALL.len()]) {
+    let n = |c: &AtomicU64| c.load(Relaxed);
+    let name = "deviceflow_http_request_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from request head to response, by endpoint.\n# TYPE {name} histogram"
+    );
+    for e in Endpoint::ALL {
+        let h = &latency[e as usize];
+        let endpoint = e.label();
+        let mut cumulative = 0;
+        for (bucket, bound) in h.buckets.iter().zip(BUCKETS_US) {
+            cumulative += n(bucket);
+            let le = bound as f64 / 1e6;
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                "{name}_bucket{{endpoint=\"{endpoint}\",le=\"{le}\"}} {cumulative}"
             );
         }
-        let name = "deviceflow_http_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from request head to response, by endpoint.\n# TYPE {name} histogram");
-        for e in Endpoint::ALL {
-            let h = &t.latency[e as usize];
-            let endpoint = e.label();
-            let mut cumulative = 0;
-            for (bucket, bound) in h.buckets.iter().zip(BUCKETS_US) {
-                cumulative += n(bucket);
-                let le = bound as f64 / 1e6;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{endpoint=\"{endpoint}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let count = n(&h.count);
-            let sum = n(&h.sum_us) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(out, "{name}_sum{{endpoint=\"{endpoint}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{endpoint=\"{endpoint}\"}} {count}");
-        }
-        out
+        let count = n(&h.count);
+        let sum = n(&h.sum_us) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "{name}_sum{{endpoint=\"{endpoint}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{endpoint=\"{endpoint}\"}} {count}");
     }
 }
 

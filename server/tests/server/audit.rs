@@ -78,148 +78,35 @@ async fn audit_events_name_who_and_where_and_never_a_secret() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let mut acts = Acts {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        secrets: vec![
+            ADMIN.into(),
+            SECRET.into(),
+            PASSWORD.into(),
+            WRONG_PASSWORD.into(),
+        ],
+    };
     for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+        if acts
+            .http
+            .get(format!("{}/healthz", acts.base))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let mut secrets: Vec<String> = vec![
-        ADMIN.into(),
-        SECRET.into(),
-        PASSWORD.into(),
-        WRONG_PASSWORD.into(),
-    ];
-    let post = |path: &str, form: &[(&str, &str)]| http.post(format!("{base}{path}")).form(form);
-    let json = |r: reqwest::Response| async move { r.json::<Value>().await.unwrap() };
-
-    // A device flow: approved through the admin endpoint, redeemed, then replayed.
-    let da = json(
-        post("/oauth/device_authorization", &[("client_id", "tv")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let device_code = da["device_code"].as_str().unwrap().to_owned();
-    let user_code = da["user_code"].as_str().unwrap().to_owned();
-    secrets.push(device_code.clone());
-    let approved = post(
-        "/admin/decisions",
-        &[
-            ("user_code", &user_code),
-            ("action", "approve"),
-            ("user", "alice"),
-        ],
-    )
-    .bearer_auth(ADMIN)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(approved.status(), 200);
-    let poll = [
-        ("client_id", "tv"),
-        ("grant_type", DEVICE_GRANT),
-        ("device_code", device_code.as_str()),
-    ];
-    let token = json(post("/oauth/token", &poll).send().await.unwrap()).await;
-    let access = token["access_token"].as_str().unwrap().to_owned();
-    let refresh = token["refresh_token"].as_str().unwrap().to_owned();
-    secrets.extend([access, refresh.clone()]);
-    // Refresh, then reuse of the rotated refresh token.
-    let by_refresh = [
-        ("client_id", "tv"),
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh.as_str()),
-    ];
-    let refreshed = json(post("/oauth/token", &by_refresh).send().await.unwrap()).await;
-    secrets.push(refreshed["access_token"].as_str().unwrap().to_owned());
-    secrets.push(refreshed["refresh_token"].as_str().unwrap().to_owned());
-    let reused = json(post("/oauth/token", &by_refresh).send().await.unwrap()).await;
-    assert_eq!(reused["error"], "invalid_grant");
-
-    // The device code, presented again.
-    let replay = json(post("/oauth/token", &poll).send().await.unwrap()).await;
-    assert_eq!(replay["error"], "invalid_grant");
-
-    // A confidential client authenticates with its secret, and is denied.
-    let conf = json(
-        post(
-            "/oauth/device_authorization",
-            &[("client_id", "printer"), ("client_secret", SECRET)],
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    secrets.push(conf["device_code"].as_str().unwrap().to_owned());
-    let conf_code = conf["user_code"].as_str().unwrap().to_owned();
-    let denied = post(
-        "/admin/decisions",
-        &[
-            ("user_code", &conf_code),
-            ("action", "deny"),
-            ("user", "alice"),
-        ],
-    )
-    .bearer_auth(ADMIN)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(denied.status(), 200);
-
-    // A failed sign-in on the pages, then a good one.
-    let page = http
-        .get(format!("{base}/device/login"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .expect("the sign-in page sets a cookie");
-    let csrf = form_field(&page.text().await.unwrap(), "csrf");
-    secrets.push(cookie.split_once('=').unwrap().1.to_owned());
-    secrets.push(csrf.clone());
-    let sign_in = |password: &'static str| {
-        http.post(format!("{base}/device/login"))
-            .header("cookie", &cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("username", "alice"),
-                ("password", password),
-            ])
-    };
-    assert_eq!(sign_in(WRONG_PASSWORD).send().await.unwrap().status(), 400);
-    let signed_in = sign_in(PASSWORD).send().await.unwrap();
-    assert_eq!(signed_in.status(), 303);
-    if let Some(c) = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-    {
-        let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
-        secrets.push(value.to_owned());
-    }
-
-    // Throttled: one source past its burst of device authorizations.
-    let mut throttled = false;
-    for _ in 0..10 {
-        let r = post("/oauth/device_authorization", &[("client_id", "tv")])
-            .send()
-            .await
-            .unwrap();
-        throttled |= r.status() == 429;
-    }
-    assert!(throttled);
+    let user_code = acts.approve_redeem_refresh_and_replay().await;
+    let conf_code = acts.deny_a_confidential_client().await;
+    acts.fail_to_sign_in_then_sign_in().await;
+    acts.exceed_the_per_source_burst().await;
 
     // Stop the server and read everything it logged.
     terminate(child.id());
@@ -237,6 +124,173 @@ async fn audit_events_name_who_and_where_and_never_a_secret() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .filter(|v: &Value| v["target"] == "audit")
         .collect();
+    assert_each_act_is_one_event(&events, &log, &user_code, &conf_code);
+    for secret in &acts.secrets {
+        assert!(!secret.is_empty());
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log holds a secret ({}…):\n{log}",
+            &secret[..4]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The acts an operator wants audited, against the server at `base`; each keeps the
+/// secrets it used or was given, none of which may reach the log.
+struct Acts {
+    base: String,
+    http: reqwest::Client,
+    secrets: Vec<String>,
+}
+
+async fn json(r: reqwest::Response) -> Value {
+    r.json::<Value>().await.unwrap()
+}
+
+impl Acts {
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).form(form)
+    }
+
+    /// Alice's decision on `user_code`, through the admin endpoint: its status.
+    async fn decide(&self, user_code: &str, action: &str) -> reqwest::StatusCode {
+        self.post(
+            "/admin/decisions",
+            &[
+                ("user_code", user_code),
+                ("action", action),
+                ("user", "alice"),
+            ],
+        )
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .status()
+    }
+
+    /// A device flow: approved through the admin endpoint, redeemed, refreshed (then the
+    /// rotated refresh token reused), and the device code replayed. Returns its user code.
+    async fn approve_redeem_refresh_and_replay(&mut self) -> String {
+        let da = json(
+            self.post("/oauth/device_authorization", &[("client_id", "tv")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let device_code = da["device_code"].as_str().unwrap().to_owned();
+        let user_code = da["user_code"].as_str().unwrap().to_owned();
+        self.secrets.push(device_code.clone());
+        assert_eq!(self.decide(&user_code, "approve").await, 200);
+        let poll = [
+            ("client_id", "tv"),
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code.as_str()),
+        ];
+        let token = json(self.post("/oauth/token", &poll).send().await.unwrap()).await;
+        let access = token["access_token"].as_str().unwrap().to_owned();
+        let refresh = token["refresh_token"].as_str().unwrap().to_owned();
+        self.secrets.extend([access, refresh.clone()]);
+        // Refresh, then reuse of the rotated refresh token.
+        let by_refresh = [
+            ("client_id", "tv"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let refreshed = json(self.post("/oauth/token", &by_refresh).send().await.unwrap()).await;
+        self.secrets
+            .push(refreshed["access_token"].as_str().unwrap().to_owned());
+        self.secrets
+            .push(refreshed["refresh_token"].as_str().unwrap().to_owned());
+        let reused = json(self.post("/oauth/token", &by_refresh).send().await.unwrap()).await;
+        assert_eq!(reused["error"], "invalid_grant");
+
+        // The device code, presented again.
+        let replay = json(self.post("/oauth/token", &poll).send().await.unwrap()).await;
+        assert_eq!(replay["error"], "invalid_grant");
+        user_code
+    }
+
+    /// A confidential client authenticates with its secret, and is denied. Returns the
+    /// user code.
+    async fn deny_a_confidential_client(&mut self) -> String {
+        let conf = json(
+            self.post(
+                "/oauth/device_authorization",
+                &[("client_id", "printer"), ("client_secret", SECRET)],
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        self.secrets
+            .push(conf["device_code"].as_str().unwrap().to_owned());
+        let conf_code = conf["user_code"].as_str().unwrap().to_owned();
+        assert_eq!(self.decide(&conf_code, "deny").await, 200);
+        conf_code
+    }
+
+    /// A failed sign-in on the pages, then a good one.
+    async fn fail_to_sign_in_then_sign_in(&mut self) {
+        let page = self
+            .http
+            .get(format!("{}/device/login", self.base))
+            .send()
+            .await
+            .unwrap();
+        let cookie = page
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .expect("the sign-in page sets a cookie");
+        let csrf = form_field(&page.text().await.unwrap(), "csrf");
+        self.secrets
+            .push(cookie.split_once('=').unwrap().1.to_owned());
+        self.secrets.push(csrf.clone());
+        let sign_in = |password: &'static str| {
+            self.http
+                .post(format!("{}/device/login", self.base))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", "alice"),
+                    ("password", password),
+                ])
+        };
+        assert_eq!(sign_in(WRONG_PASSWORD).send().await.unwrap().status(), 400);
+        let signed_in = sign_in(PASSWORD).send().await.unwrap();
+        assert_eq!(signed_in.status(), 303);
+        if let Some(c) = signed_in
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+        {
+            let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
+            self.secrets.push(value.to_owned());
+        }
+    }
+
+    /// Throttled: one source past its burst of device authorizations.
+    async fn exceed_the_per_source_burst(&self) {
+        let mut throttled = false;
+        for _ in 0..10 {
+            let r = self
+                .post("/oauth/device_authorization", &[("client_id", "tv")])
+                .send()
+                .await
+                .unwrap();
+            throttled |= r.status() == 429;
+        }
+        assert!(throttled);
+    }
+}
+
+/// Each act above is an audit event naming its client, user, user code and source.
+fn assert_each_act_is_one_event(events: &[Value], log: &str, user_code: &str, conf_code: &str) {
     let find = |event: &str| {
         events
             .iter()
@@ -247,23 +301,23 @@ async fn audit_events_name_who_and_where_and_never_a_secret() {
     assert_eq!(approved["via"], "admin");
     assert_eq!(approved["client"], "tv");
     assert_eq!(approved["user"], "alice");
-    assert_eq!(approved["user_code"], user_code.as_str());
+    assert_eq!(approved["user_code"], user_code);
     assert_eq!(approved["source"], "127.0.0.1");
     let denied = find("denied");
     assert_eq!(
         (denied["client"].as_str(), denied["user_code"].as_str()),
-        (Some("printer"), Some(conf_code.as_str()))
+        (Some("printer"), Some(conf_code))
     );
     let issued = find("token_issued");
     assert_eq!(
         (issued["grant"].as_str(), issued["user"].as_str()),
         (Some("device_code"), Some("alice"))
     );
-    assert_eq!(issued["user_code"], user_code.as_str());
+    assert_eq!(issued["user_code"], user_code);
     let replayed = find("device_code_replayed");
     assert_eq!(
         (replayed["user_code"].as_str(), replayed["level"].as_str()),
-        (Some(user_code.as_str()), Some("WARN"))
+        (Some(user_code), Some("WARN"))
     );
     assert_eq!(find("refresh_token_reused")["user"], "alice");
     assert!(events
@@ -279,16 +333,6 @@ async fn audit_events_name_who_and_where_and_never_a_secret() {
         (throttle["limit"].as_str(), throttle["client"].as_str()),
         (Some("per_source"), Some("tv"))
     );
-
-    for secret in &secrets {
-        assert!(!secret.is_empty());
-        assert!(
-            !log.contains(secret.as_str()),
-            "the log holds a secret ({}…):\n{log}",
-            &secret[..4]
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Stops the server we started, by its PID, with SIGTERM (a graceful stop).

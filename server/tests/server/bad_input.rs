@@ -69,13 +69,17 @@ fn request_with(
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
-#[tokio::test]
-async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_working() {
-    let s = TestServer::start_with(&config()).await;
-    let da = s.authorize("tv").await;
-    let poll = poll_body("tv", &da.device_code);
-    let garbage: Vec<u8> = (0..=255u8).cycle().take(600).collect();
-    let many: Vec<String> = (0..40).map(|i| format!("p{i}=1")).collect();
+/// A malformed request: its name, its bytes, and the status and RFC 6749 §5.2 error
+/// code it must be answered with.
+type Malformed = (&'static str, Vec<u8>, u16, &'static str);
+
+/// 600 bytes of every value, over and over: not a form, not UTF-8, not HTTP.
+fn garbage() -> Vec<u8> {
+    (0..=255u8).cycle().take(600).collect()
+}
+
+/// Bodies over the 1024-byte limit, whole or chunked.
+fn too_large() -> Vec<Malformed> {
     let chunked_oversized = {
         let mut r = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         for _ in 0..4 {
@@ -86,7 +90,7 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
         r.extend_from_slice(b"0\r\n\r\n");
         r
     };
-    let corpus: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+    vec![
         (
             "oversized body",
             request("POST", TOKEN, FORM, &[b'a'; 5000]),
@@ -99,9 +103,15 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
             413,
             "invalid_request",
         ),
+    ]
+}
+
+/// Bodies that do not decode as a form of UTF-8 text.
+fn bad_encodings() -> Vec<Malformed> {
+    vec![
         (
             "binary garbage body",
-            request("POST", TOKEN, FORM, &garbage),
+            request("POST", TOKEN, FORM, &garbage()),
             400,
             "invalid_request",
         ),
@@ -123,6 +133,14 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
             400,
             "invalid_request",
         ),
+    ]
+}
+
+/// Forms the endpoints refuse: repeated, too many or missing parameters, or a body
+/// that is not `application/x-www-form-urlencoded` at all. `poll`: a valid poll body.
+fn bad_forms(poll: &str) -> Vec<Malformed> {
+    let many: Vec<String> = (0..40).map(|i| format!("p{i}=1")).collect();
+    vec![
         (
             "repeated parameter",
             request(
@@ -191,6 +209,12 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
             400,
             "invalid_request",
         ),
+    ]
+}
+
+/// Methods an endpoint does not take, and a path that is no endpoint.
+fn wrong_methods_and_paths(poll: &str) -> Vec<Malformed> {
+    vec![
         (
             "PUT on token",
             request("PUT", TOKEN, FORM, poll.as_bytes()),
@@ -215,6 +239,12 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
             404,
             "not_found",
         ),
+    ]
+}
+
+/// Client identities that name no client, or credentials that do not parse.
+fn bad_clients(poll: &str) -> Vec<Malformed> {
+    vec![
         (
             "unicode client_id",
             request("POST", DA, FORM, "client_id=télé".as_bytes()),
@@ -239,8 +269,22 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
             400,
             "invalid_request",
         ),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_working() {
+    let s = TestServer::start_with(&config()).await;
+    let da = s.authorize("tv").await;
+    let poll = poll_body("tv", &da.device_code);
+    let corpus = [
+        too_large(),
+        bad_encodings(),
+        bad_forms(&poll),
+        wrong_methods_and_paths(&poll),
+        bad_clients(&poll),
     ];
-    for (name, bytes, status, error) in corpus {
+    for (name, bytes, status, error) in corpus.into_iter().flatten() {
         let (got, body) = raw(&s, &bytes, false).await;
         assert_eq!(got, status, "{name}: {body}");
         let v: serde_json::Value =
@@ -259,7 +303,7 @@ async fn malformed_requests_get_4xx_with_an_rfc_error_and_the_server_keeps_worki
 
     // Bytes that are not HTTP at all are refused by the HTTP layer, never with a 5xx.
     for bytes in [
-        garbage.clone(),
+        garbage(),
         b"\r\n\r\n\r\n".to_vec(),
         b"GET / HTTP/9.9\r\n\r\n".to_vec(),
     ] {

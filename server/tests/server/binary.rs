@@ -2,7 +2,7 @@
 //! walk-through, readable configuration errors, and a graceful stop on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
@@ -27,7 +27,30 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
         .trim_end()
         .trim_end_matches(')')
         .to_owned();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let admin_token = read_walkthrough(child.stdout.take().unwrap(), &base);
+    follow_walkthrough(&base, &admin_token).await;
+
+    // SIGTERM: a graceful stop with a zero exit status.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("deviceflow-server: stopped"), "{rest}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Reads the printed walk-through up to its last step, checks it names the server at
+/// `base`, and returns the admin token it prints for this run.
+fn read_walkthrough(stdout: ChildStdout, base: &str) -> String {
+    let mut stdout = BufReader::new(stdout);
     let mut admin_token = String::new();
     let mut out = String::new();
     while stdout.read_line(&mut out).unwrap() > 0 {
@@ -47,8 +70,12 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
         "{out}"
     );
     assert_eq!(admin_token.len(), 32, "{out}");
+    admin_token
+}
 
-    // The walk-through, step by step.
+/// The walk-through, step by step: codes, a pending poll, a poll too soon, approval,
+/// the token, and introspection naming the user.
+async fn follow_walkthrough(base: &str, admin_token: &str) {
     let http = reqwest::Client::new();
     let da: serde_json::Value = http
         .post(format!("{base}/oauth/device_authorization"))
@@ -77,7 +104,7 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     );
     let approved = http
         .post(format!("{base}/admin/decisions"))
-        .bearer_auth(&admin_token)
+        .bearer_auth(admin_token)
         .form(&[
             ("user_code", da["user_code"].as_str().unwrap()),
             ("action", "approve"),
@@ -100,22 +127,6 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
         .unwrap();
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["username"], "demo");
-
-    // SIGTERM: a graceful stop with a zero exit status.
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(status.success(), "{status:?}: {rest}");
-    assert!(rest.contains("deviceflow-server: stopped"), "{rest}");
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 fn run(args: &[&str]) -> (i32, String) {

@@ -3,11 +3,13 @@
 
 use std::sync::{Arc, Barrier};
 
+use bytes::Bytes;
 use deviceflow_server::accounts::clients::ClientId;
 use deviceflow_server::accounts::users::UserId;
 use deviceflow_server::protocol::scope::ScopeSet;
 use deviceflow_server::protocol::session::{Decision, PollOutcome, PollPolicy, SlowDownPolicy};
 use deviceflow_server::storage::memory::Sessions;
+use http_body_util::{BodyExt, Full};
 
 use crate::common::*;
 
@@ -91,11 +93,7 @@ fn sixty_four_threads_racing_on_the_store_redeem_once() {
 /// refresh alike.
 #[test]
 fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
-    use std::sync::Barrier;
-
-    use bytes::Bytes;
     use deviceflow_server::{App, Clock, FileConfig, Settings};
-    use http_body_util::{BodyExt, Full};
 
     const TRIALS: usize = 3_000;
     // Thousands of codes from one in-process caller: the per-source quota is off.
@@ -106,28 +104,9 @@ fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
         "http://127.0.0.1".into(),
         Clock::manual(START_MS),
     ));
-    let form = |path: &str, body: String, auth: Option<String>| {
-        let mut req =
-            hyper::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
-        if let Some(auth) = auth {
-            req = req.header("authorization", auth);
-        }
-        req.body(Full::new(Bytes::from(body))).unwrap()
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let call = |rt: &tokio::runtime::Runtime, app: &App, req| {
-        rt.block_on(async {
-            let reply = app.handle(req, deviceflow_server::NO_PEER).await;
-            let status = reply.status().as_u16();
-            let body = reply.into_body().collect().await.unwrap().to_bytes();
-            (
-                status,
-                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
-            )
-        })
-    };
     // Two pollers, each with its own runtime, started together for every trial.
     let barrier = Arc::new(Barrier::new(3));
     let (tx, rx) = std::sync::mpsc::channel::<(usize, u16, serde_json::Value)>();
@@ -155,29 +134,9 @@ fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
             })
         })
         .collect();
-    let conf = basic("conf", CONF_SECRET);
     let mut survivors = Vec::new();
     for trial in 0..TRIALS {
-        let (status, da) = call(
-            &rt,
-            &app,
-            form(DA, "client_id=tv&scope=openid".into(), None),
-        );
-        assert_eq!(status, 200, "{da}");
-        let decided = call(
-            &rt,
-            &app,
-            form(
-                ADMIN,
-                format!(
-                    "user_code={}&action=approve&user=alice",
-                    da["user_code"].as_str().unwrap()
-                ),
-                Some(format!("Bearer {ADMIN_TOKEN}")),
-            ),
-        );
-        assert_eq!(decided.0, 200, "{}", decided.1);
-        *codes.lock().unwrap() = da["device_code"].as_str().unwrap().to_owned();
+        *codes.lock().unwrap() = approved_code(&rt, &app);
         barrier.wait();
         barrier.wait();
         let answers = [rx.recv().unwrap(), rx.recv().unwrap()];
@@ -188,17 +147,8 @@ fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
             (other.1, other.2["error"].as_str()),
             (400, Some("invalid_grant"))
         );
-        let token = &issued[0].2;
-        for kind in ["access_token", "refresh_token"] {
-            let t = token[kind].as_str().unwrap();
-            let (_, i) = call(
-                &rt,
-                &app,
-                form(INTROSPECT, format!("token={t}"), Some(conf.clone())),
-            );
-            if i["active"] != false {
-                survivors.push((trial, kind));
-            }
+        for kind in still_active(&rt, &app, &issued[0].2) {
+            survivors.push((trial, kind));
         }
     }
     for p in pollers {
@@ -210,4 +160,73 @@ fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
         survivors.len(),
         &survivors[..survivors.len().min(6)]
     );
+}
+
+/// A form POST to `path`, with an `Authorization` header if `auth`.
+fn form(path: &str, body: String, auth: Option<String>) -> hyper::Request<Full<Bytes>> {
+    let mut req =
+        hyper::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    req.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// Hands `req` to `app` on `rt`; the status and the JSON body.
+fn call(
+    rt: &tokio::runtime::Runtime,
+    app: &deviceflow_server::App,
+    req: hyper::Request<Full<Bytes>>,
+) -> (u16, serde_json::Value) {
+    rt.block_on(async {
+        let reply = app.handle(req, deviceflow_server::NO_PEER).await;
+        let status = reply.status().as_u16();
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    })
+}
+
+/// A fresh device code for `tv`, approved by alice through the admin endpoint.
+fn approved_code(rt: &tokio::runtime::Runtime, app: &deviceflow_server::App) -> String {
+    let (status, da) = call(rt, app, form(DA, "client_id=tv&scope=openid".into(), None));
+    assert_eq!(status, 200, "{da}");
+    let decided = call(
+        rt,
+        app,
+        form(
+            ADMIN,
+            format!(
+                "user_code={}&action=approve&user=alice",
+                da["user_code"].as_str().unwrap()
+            ),
+            Some(format!("Bearer {ADMIN_TOKEN}")),
+        ),
+    );
+    assert_eq!(decided.0, 200, "{}", decided.1);
+    da["device_code"].as_str().unwrap().to_owned()
+}
+
+/// Which of the token response's access and refresh tokens introspection still calls
+/// active.
+fn still_active(
+    rt: &tokio::runtime::Runtime,
+    app: &deviceflow_server::App,
+    token: &serde_json::Value,
+) -> Vec<&'static str> {
+    let conf = basic("conf", CONF_SECRET);
+    ["access_token", "refresh_token"]
+        .into_iter()
+        .filter(|kind| {
+            let t = token[*kind].as_str().unwrap();
+            let (_, i) = call(
+                rt,
+                app,
+                form(INTROSPECT, format!("token={t}"), Some(conf.clone())),
+            );
+            i["active"] != false
+        })
+        .collect()
 }

@@ -42,12 +42,17 @@ async fn wrong_methods_get_405_with_allow_and_unknown_pages_404() {
     assert_eq!(s.get("/devices").await.json()["error"], "not_found");
 }
 
-#[tokio::test]
-async fn malformed_input_gets_a_readable_4xx_page_never_a_500() {
-    let s = TestServer::start_with(
+/// A server whose body limit is 1 KiB.
+async fn small_body_limit() -> TestServer {
+    TestServer::start_with(
         &people_config().replace("[admin]", "[limits]\nmax_body_bytes = 1024\n[admin]"),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn malformed_forms_get_a_readable_4xx_page_never_a_500() {
+    let s = small_body_limit().await;
     let mut p = Person::new(&s);
     p.sign_in("alice").await;
     let token = p.csrf.clone().unwrap();
@@ -118,7 +123,13 @@ async fn malformed_input_gets_a_readable_4xx_page_never_a_500() {
         let body = String::from_utf8_lossy(&r.body);
         assert!(body.contains(r#"role="alert""#), "{what}: {body}");
     }
-    // Malformed queries and codes in links.
+}
+
+#[tokio::test]
+async fn malformed_queries_and_codes_in_links_get_a_readable_400_page() {
+    let s = small_body_limit().await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
     for path in [
         "/device?user_code=%zz",
         "/device?user_code=a&user_code=b",
@@ -132,7 +143,13 @@ async fn malformed_input_gets_a_readable_4xx_page_never_a_500() {
         assert!(page.alert().is_some(), "{path}");
         page.assert_protected();
     }
-    // The approve button without a decision.
+}
+
+#[tokio::test]
+async fn the_consent_form_without_a_decision_gets_400() {
+    let s = small_body_limit().await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
     let da = s.authorize("tv").await;
     p.open_consent(&da.user_code).await;
     let no_action = p

@@ -213,17 +213,36 @@ impl Redis {
         }
     }
 
+    /// Runs one call on the connection, within [`CALL_TIMEOUT`]. A call that finds
+    /// the connection broken since the last one (Redis restarted) goes out once more:
+    /// the connection is being re-established, and the retry waits for it, so the
+    /// first request after Redis returns is answered, not refused.
+    async fn call<T, F, Fut>(&self, mut attempt: F) -> Stored<T>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let timed = |fut: Fut| async move {
+            match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+                Ok(r) => r,
+                Err(elapsed) => Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    elapsed,
+                ))),
+            }
+        };
+        let mut result = timed(attempt(self.conn.clone())).await;
+        if matches!(&result, Err(e) if !e.is_timeout() && (e.is_connection_dropped() || e.is_connection_refusal()))
+        {
+            result = timed(attempt(self.conn.clone())).await;
+        }
+        self.note(result)
+    }
+
     /// Runs one command.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Stored<T> {
-        let mut conn = self.conn.clone();
-        let result = match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async(&mut conn)).await {
-            Ok(r) => r,
-            Err(elapsed) => Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                elapsed,
-            ))),
-        };
-        self.note(result)
+        self.call(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// Runs `script` with `keys` and `args`.
@@ -240,16 +259,9 @@ impl Redis {
         for a in args {
             invocation.arg(*a);
         }
-        let mut conn = self.conn.clone();
-        let result =
-            match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut conn)).await {
-                Ok(r) => r,
-                Err(elapsed) => Err(RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    elapsed,
-                ))),
-            };
-        self.note(result)
+        let invocation = &invocation;
+        self.call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     /// The value of `key`, if any.

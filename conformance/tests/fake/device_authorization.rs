@@ -1,0 +1,200 @@
+//! The fake's device authorization endpoint (RFC 8628 §3.1-§3.2), and each flaw of
+//! its request checks, its codes and its response.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    authenticate, check_form, Code, Fake, Flaw, FormRules, Reply, Req, State, Store, ALPHABET,
+    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, SCOPES,
+};
+
+/// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
+pub(super) fn device_authorization(fake: &Fake, req: &Req) -> Reply {
+    match check_device_request(fake, req) {
+        Ok((client, scope)) => {
+            device_authorization_response(fake, issue_codes(fake, client, scope))
+        }
+        Err(refusal) => *refusal,
+    }
+}
+
+/// RFC 8628 §3.1: the client and scope of an acceptable request, or the refusal (boxed:
+/// a response is large beside the answer).
+fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<Reply>> {
+    let err = |code| {
+        Err(Box::new(fake.error(
+            code,
+            false,
+            req.authorization.is_some(),
+        )))
+    };
+    if req.empty && req.content_type.is_none() && fake.has(Flaw::EmptyPost500) {
+        return Err(Box::new(
+            fake.page(500, "<h1>Server Error (500)</h1>".into()),
+        ));
+    }
+    check_form(
+        fake,
+        req,
+        &FormRules {
+            get_served: Flaw::GetServedAtDa,
+            charset_refused: Flaw::CharsetRefusedAtDa,
+            repeats_accepted: Flaw::RepeatsAcceptedAtDa,
+            unknown_rejected: Flaw::UnknownParamRejectedAtDa,
+            known: &["client_id", "client_secret", "scope"],
+            at_token: false,
+        },
+    )?;
+    let client = match authenticate(fake, req, false) {
+        Ok(Some(c)) => c.id.to_owned(),
+        Ok(None) if fake.has(Flaw::ClientIdOptional) => "client-a".to_owned(),
+        Ok(None) => return err("invalid_request"),
+        Err(code) => return err(code),
+    };
+    let def = CLIENTS.iter().find(|c| c.id == client).unwrap();
+    if !def.device_grant && !fake.has(Flaw::UnauthorizedClientAllowedAtDa) {
+        return err("unauthorized_client");
+    }
+    // RFC 6749 §3.3: the requested scope, or the default; unknown scopes refused.
+    let scope = match req.raw("scope") {
+        Some("") if fake.has(Flaw::EmptyScopeInvalid) => return err("invalid_scope"),
+        None | Some("") => "openid".to_owned(),
+        Some(s) => {
+            let ok = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .all(|x| SCOPES.contains(&x));
+            if !ok && !fake.has(Flaw::UndefinedScopeGranted) {
+                return err("invalid_scope");
+            }
+            s.to_owned()
+        }
+    };
+    Ok((client, scope))
+}
+
+/// The codes of one device authorization, and a user code that is not its own (for
+/// [`Flaw::CompleteUriWrongCode`]).
+struct Issued {
+    device_code: String,
+    user_code: String,
+    other_user_code: String,
+}
+
+/// Stores a pending authorization for `client` and `scope` under fresh codes.
+fn issue_codes(fake: &Fake, client: String, scope: String) -> Issued {
+    let mut g = fake.store.lock().unwrap();
+    g.next += 1;
+    let device_code = if fake.has(Flaw::ShortDeviceCode) {
+        g.chars(b"0123456789abcdef", 12)
+    } else {
+        g.chars(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            43,
+        )
+    };
+    let user_code = new_user_code(fake, &mut g);
+    g.last_user_code = user_code.clone();
+    g.codes.insert(
+        device_code.clone(),
+        Code {
+            client,
+            user_code: user_code.clone(),
+            scope,
+            issued: Instant::now(),
+            state: State::Pending,
+            interval: Duration::from_secs(INTERVAL),
+            last_poll: fake.has(Flaw::FirstPollSlowDown).then(Instant::now),
+            told_denied: false,
+            told_expired: false,
+            tokens: Vec::new(),
+        },
+    );
+    let other_user_code = g.chars(ALPHABET, 8);
+    Issued {
+        device_code,
+        user_code,
+        other_user_code,
+    }
+}
+
+/// RFC 8628 §6.1: eight characters of the base-20 alphabet, unless a flaw says otherwise.
+fn new_user_code(fake: &Fake, g: &mut Store) -> String {
+    if fake.has(Flaw::DuplicateUserCodes) && g.next.is_multiple_of(3) {
+        g.last_user_code.clone()
+    } else if fake.has(Flaw::ShortUserCode) {
+        g.chars(ALPHABET, 4)
+    } else if fake.has(Flaw::ConfusableAlphabet) {
+        let a = g.chars(CONFUSABLE, 4);
+        let b = g.chars(CONFUSABLE, 4);
+        format!("{a}-{b}")
+    } else {
+        let a = g.chars(ALPHABET, 4);
+        let b = g.chars(ALPHABET, 4);
+        format!("{a}-{b}")
+    }
+}
+
+/// RFC 8628 §3.2: the JSON answer carrying `issued`.
+fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
+    let Issued {
+        device_code,
+        user_code,
+        other_user_code,
+    } = issued;
+    let base = &fake.base;
+    let verification_uri = if fake.has(Flaw::RelativeVerificationUri) {
+        "/device".to_owned()
+    } else if fake.has(Flaw::UserCodeInVerificationUri) {
+        format!("{base}/device/{user_code}")
+    } else {
+        format!("{base}/device")
+    };
+    let complete = if fake.has(Flaw::CompleteUriWrongCode) {
+        format!("{base}/device?user_code={other_user_code}")
+    } else if fake.has(Flaw::DeviceCodeInCompleteUri) {
+        format!("{base}/device?user_code={user_code}&device_code={device_code}")
+    } else {
+        format!("{base}/device?user_code={user_code}")
+    };
+    let number = |n: u64| -> serde_json::Value {
+        if fake.has(Flaw::StringNumbers) {
+            n.to_string().into()
+        } else {
+            n.into()
+        }
+    };
+    let mut body = serde_json::Map::new();
+    if !fake.has(Flaw::NoDeviceCode) {
+        body.insert("device_code".into(), device_code.into());
+    }
+    if !fake.has(Flaw::NoUserCode) {
+        body.insert("user_code".into(), user_code.into());
+    }
+    body.insert("verification_uri".into(), verification_uri.into());
+    body.insert("verification_uri_complete".into(), complete.into());
+    if !fake.has(Flaw::ExpiresInMissing) {
+        body.insert("expires_in".into(), number(EXPIRES_IN));
+    }
+    let interval = if fake.has(Flaw::IntervalZero) {
+        0
+    } else {
+        INTERVAL
+    };
+    body.insert("interval".into(), number(interval));
+    let mut text = serde_json::Value::Object(body).to_string();
+    if fake.has(Flaw::DuplicateMember) {
+        text = text.replacen('{', &format!(r#"{{"interval":{INTERVAL},"#), 1);
+    }
+    let status = if fake.has(Flaw::DaStatus201) {
+        201
+    } else {
+        200
+    };
+    let mut r = fake.json(status, text, !fake.has(Flaw::NoStoreMissingOnDa));
+    if fake.has(Flaw::DaTextPlain) {
+        r.headers_mut()
+            .insert("content-type", "text/plain".parse().unwrap());
+    }
+    r
+}

@@ -1,0 +1,107 @@
+//! The rules the fake can break: one flag each, with the checklist row it breaks.
+
+/// One rule broken per flaw (the checklist row it breaks in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    // A.1 device authorization request
+    DaStatus201,                   // [DA-01] success is 201, not 200
+    CharsetRefusedAtDa,            // [DA-02] Content-Type compared as a string
+    EmptyPost500,                  // [DA-02] an empty POST without Content-Type is a 500 page
+    ClientIdOptional,              // [DA-03] no client_id still gets codes
+    UnknownClientInvalidRequest,   // [DA-04] unknown client is invalid_request
+    ConfidentialWithoutSecret,     // [DA-05] a confidential client_id alone is accepted
+    BasicUnsupported,              // [DA-06] the Authorization header is ignored
+    NoWwwAuthenticate,             // [DA-07] failed Basic is 400 without WWW-Authenticate
+    EmptyScopeInvalid,             // [DA-08] scope= is invalid_scope
+    UnknownParamRejectedAtDa,      // [DA-09]
+    RepeatsAcceptedAtDa,           // [DA-10]
+    TwoAuthMethodsAccepted,        // [DA-11]
+    UnauthorizedClientAllowedAtDa, // [DA-13]
+    GetServedAtDa,                 // [DA-15] GET with the query hands out codes
+    // A.2 device authorization response
+    DaTextPlain,               // [DR-01]
+    NoDeviceCode,              // [DR-02]
+    NoUserCode,                // [DR-03]
+    RelativeVerificationUri,   // [DR-04]
+    ExpiresInMissing,          // [DR-05]
+    IntervalZero,              // [DR-06]
+    CompleteUriWrongCode,      // [DR-07]
+    DuplicateUserCodes,        // [DR-08]
+    DuplicateMember,           // [DR-09]
+    NoStoreMissingOnDa,        // [DR-10]
+    StringNumbers,             // [DR-11]
+    DaErrorsNotJson,           // [DR-12]
+    UserCodeInVerificationUri, // [DR-13]
+    DeviceCodeInCompleteUri,   // [DR-14]
+    // A.3 verification
+    VerificationPage404,    // [UI-01]
+    DeviceCodeOnPage,       // [UI-03]
+    CompleteUriApproves,    // [UI-05]
+    NoNormalization,        // [UI-07] typed codes must match exactly
+    ConfusableAlphabet,     // [UI-08]
+    SecondDecisionAccepted, // [UI-10]
+    Framable,               // [UI-13]
+    // A.4 token request
+    PendingIs200,                     // [TR-01, TS-01]
+    HangingTokenEndpoint,             // [TR-01] never answers
+    HtmlServerError,                  // [TR-02] a missing device_code is a 500 page
+    EmptyDeviceCodeInvalidGrant,      // [TR-03]
+    UnknownCode404,                   // [TR-04]
+    PollWithoutClientIdAccepted,      // [TR-05]
+    ConfidentialPollWithoutSecret,    // [TR-06]
+    CrossClient,                      // [TR-07]
+    RepeatsAcceptedAtToken,           // [TR-08]
+    UnknownParamRejectedAtToken,      // [TR-09]
+    WrongGrantInvalidRequest,         // [TR-10]
+    UnauthorizedClientAllowedAtToken, // [TR-11]
+    GetServedAtToken,                 // [TR-12]
+    CharsetRefusedAtToken,            // [TR-13]
+    // A.5 token responses
+    TokenErrorsNotJson,    // [TS-02]
+    TokenTextPlain,        // [TS-03]
+    TokenMissingTokenType, // [TS-03]
+    NoStoreMissingOnToken, // [TS-04]
+    ScopeWidened,          // [TS-05] the token grants more than requested
+    UndefinedScopeGranted, // [TS-05] an undefined scope accepted, scope not named
+    TokenTypeMac,          // [TS-06]
+    DenyIsPending,         // [TS-07] a denial never reaches the device
+    NoSingleUse,           // [TS-08]
+    ReplayKeepsToken,      // [TS-09]
+    RacyRedemption,        // [TS-10] check-then-set across an await
+    DenialThenPending,     // [TS-11]
+    // A.6 polling
+    NeverSlowDown,        // [PL-01 declared]
+    SlowDownCompliant,    // [PL-02] slow_down unless a full second beyond the interval
+    OverPenalty,          // [PL-03] +10 s per slow_down
+    Livelock,             // [PL-04] no tolerance, rejected polls move the window
+    FirstPollSlowDown,    // [PL-05]
+    SlowDownBeforeStatus, // [PL-06] pace checked before approval (Keycloak)
+    FixedWindow,          // [PL-07 declared] no +5 s tracked
+    ResetAfterCompliant,  // [PL-07 declared] the +5 s dropped after one compliant poll (Dex)
+    SlowDownAs429,        // [PL-09]
+    // A.7 expiry
+    NoExpiry,               // [EX-01]
+    ApprovedOutlivesExpiry, // [EX-02]
+    LateApprovalAccepted,   // [EX-03]
+    ExpiredThenPending,     // [EX-04]
+    // A.8 metadata
+    NoDaInMetadata,       // [MD-01]
+    NoGrantInMetadata,    // [MD-02]
+    IssuerMismatch,       // [MD-03]
+    NoTokenInMetadata,    // [MD-04]
+    AdvertisesWrongToken, // [MD-05]
+    NoMetadata,           // [MD-07]
+    // A.9 security
+    ShortUserCode,        // [SC-01]
+    ShortDeviceCode,      // [SC-02]
+    PublicClientsRefused, // [SC-05]
+    // A.10 refresh tokens
+    NoRotation,         // [BCP-01]
+    ReuseNotDetected,   // [BCP-01]
+    FamilyNotRevoked,   // [BCP-01, SHOULD]
+    RefreshBroken,      // [RT-01]
+    RefreshCrossClient, // [RT-02]
+    RefreshWidens,      // [RT-03]
+    // Not a device-flow server at all (for the root-cause tests).
+    NotOAuth,
+}
