@@ -246,6 +246,9 @@ measure() {
     cpu_us=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v r="$requests" \
         'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
     redis_cpu_us=-
+    # How busy the servers' core was: below 100 %, wrk (or the machine) set the rate.
+    busy=$(awk -v t=$((after - before + rafter - rbefore)) -v hz="$clk_tck" -v us="$longest" \
+        'BEGIN { printf "%.0f", 100 * t / hz / (us / 1e6) }')
     if [[ -n $redis_port ]]; then
         redis_cpu_us=$(awk -v t=$((rafter - rbefore)) -v hz="$clk_tck" -v r="$requests" \
             'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
@@ -335,7 +338,7 @@ EOF
     done
 
     measure "$setup-issue" issue "$work/issue.lua" "${issue_targets[@]}"
-    local issue_rps=$rps issue_p99=$p99_ms issue_cpu=$cpu_us issue_rcpu=$redis_cpu_us
+    local issue_rps=$rps issue_p99=$p99_ms issue_cpu=$cpu_us issue_rcpu=$redis_cpu_us issue_busy=$busy
     local issue_cmds=- issue_trips=-
     if [[ -n $redis_port ]]; then
         issue_cmds=$(per "$cmds" "$requests")
@@ -365,7 +368,7 @@ EOF
     redis) label="(b) 1 instance, 1 Redis" ;;
     redis2) label="(c) 2 instances, 1 Redis" ;;
     esac
-    rows+=("| $label | $rps | $p99_ms | $share % | $cpu_us | $redis_cpu_us | $poll_cmds | $poll_trips | $issue_rps | $issue_p99 | $issue_cpu | $issue_rcpu | $issue_cmds | $issue_trips |")
+    rows+=("| $label | $rps | $p99_ms | $share % | $busy % | $cpu_us | $redis_cpu_us | $poll_cmds | $poll_trips | $issue_rps | $issue_p99 | $issue_busy % | $issue_cpu | $issue_rcpu | $issue_cmds | $issue_trips |")
 }
 
 # --- run -------------------------------------------------------------------------
@@ -383,10 +386,12 @@ for setup in $SETUPS; do
 done
 {
     echo
-    echo "| setup | polls/s | p99 ms | pending (rest slow_down) | server CPU µs/poll | Redis CPU µs/poll | Redis commands run/poll | round trips to Redis/poll | device authorizations/s | p99 ms | server CPU µs/DA | Redis CPU µs/DA | Redis commands run/DA | round trips to Redis/DA |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| setup | polls/s | p99 ms | pending (rest slow_down) | servers+Redis CPU, of one core | server CPU µs/poll | Redis CPU µs/poll | Redis commands run/poll | round trips to Redis/poll | device authorizations/s | p99 ms | servers+Redis CPU, of one core | server CPU µs/DA | Redis CPU µs/DA | Redis commands run/DA | round trips to Redis/DA |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
     echo
+    echo "Where the servers and Redis used well under a core of SERVER_CPUS, wrk (on"
+    echo "CLIENT_CPUS) or the machine set the rate, not they: compare CPU per request then."
     [[ -n $memory_line ]] && echo "$memory_line"
     if ((${#breakdown[@]})); then
         echo "Commands Redis ran per request of the timed runs (a script's own included):"
