@@ -42,6 +42,16 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
         // Not `active: false` for a token that is active: 503, so a resource server
         // knows it was not told.
         assert_unavailable(&introspected, "introspection");
+        // RFC 7009 §2.2.1: a revocation the server cannot carry out now is a 503, so
+        // the client retries rather than believing the token dead.
+        let revoked = at
+            .post(REVOKE, &format!("client_id=tv&token={refresh}"))
+            .await;
+        assert_eq!(revoked.status, 503, "revocation: {:?}", revoked.body);
+        assert!(
+            revoked.header("retry-after").is_some(),
+            "revocation: no Retry-After"
+        );
         let decided = at.decide(&pending.user_code, "approve", "alice").await;
         assert_eq!(decided.status, 503, "decision: {:?}", decided.body);
     }
