@@ -14,6 +14,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use crate::accounts::users::User;
 use crate::audit::{self, Via};
 use crate::http::form::Form;
 use crate::http::response::OAuthError;
@@ -53,49 +54,9 @@ impl<S: Store> App<S> {
         if let Some(refusal) = self.admin_refusal(parts) {
             return refusal;
         }
-        let form = match Form::parse(body).map_err(OAuthError::from) {
-            Ok(f) => f,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &e.description),
-        };
-        let field = |name: &str| form.get(name).ok().flatten();
-        let Some(typed) = field("user_code") else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "user_code is required",
-            );
-        };
-        let Some(user_code) = UserCode::normalize(&typed) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "unknown_user_code",
-                "no pending request has this user code",
-            );
-        };
-        let Some(username) = field("user") else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "user (the approving person's username) is required",
-            );
-        };
-        let Some(user) = self.settings.users.by_username(&username) else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "unknown_user",
-                &format!("no configured user is named \"{username}\""),
-            );
-        };
-        let decision = match field("action").as_deref() {
-            Some("approve") => Decision::Approve(user.id),
-            Some("deny") => Decision::Deny,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "action must be \"approve\" or \"deny\"",
-                )
-            }
+        let (user_code, user, decision) = match self.decision_request(body) {
+            Ok(request) => request,
+            Err(refusal) => return *refusal,
         };
         let decided = match self
             .store
@@ -139,6 +100,62 @@ impl<S: Store> App<S> {
                 error(StatusCode::CONFLICT, "already_decided", &e.to_string())
             }
         }
+    }
+
+    /// The decision a request asks for: the user code, the approving person, approve
+    /// or deny; or the refusal, naming what is missing or wrong.
+    fn decision_request(&self, body: &[u8]) -> Result<(UserCode, &User, Decision), Box<Reply>> {
+        let form = match Form::parse(body).map_err(OAuthError::from) {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &e.description,
+                )))
+            }
+        };
+        let field = |name: &str| form.get(name).ok().flatten();
+        let Some(typed) = field("user_code") else {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "user_code is required",
+            )));
+        };
+        let Some(user_code) = UserCode::normalize(&typed) else {
+            return Err(Box::new(error(
+                StatusCode::NOT_FOUND,
+                "unknown_user_code",
+                "no pending request has this user code",
+            )));
+        };
+        let Some(username) = field("user") else {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "user (the approving person's username) is required",
+            )));
+        };
+        let Some(user) = self.settings.users.by_username(&username) else {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "unknown_user",
+                &format!("no configured user is named \"{username}\""),
+            )));
+        };
+        let decision = match field("action").as_deref() {
+            Some("approve") => Decision::Approve(user.id),
+            Some("deny") => Decision::Deny,
+            _ => {
+                return Err(Box::new(error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "action must be \"approve\" or \"deny\"",
+                )))
+            }
+        };
+        Ok((user_code, user, decision))
     }
 
     /// Checks the admin bearer token, compared in constant time so that it cannot be

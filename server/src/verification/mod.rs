@@ -149,22 +149,63 @@ impl<S: Store> App<S> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let path = req.uri().path().to_owned();
-        let Some(allow) = allowed(&path) else {
-            return Ok(self.plain_page(
+        let verb = match self.page_and_method(&path, req.method()) {
+            Ok(verb) => verb,
+            Err(refusal) => return Ok(*refusal),
+        };
+        let (parts, body) = if verb == Method::POST {
+            match read_form(
+                req,
+                self.settings.max_body_bytes,
+                self.settings.body_read_timeout_ms,
+            )
+            .await
+            {
+                Ok((parts, body)) => (parts, Some(body)),
+                Err(e) => return Ok(self.unreadable_form(e.status(), &e.description)),
+            }
+        } else {
+            (req.into_parts().0, None)
+        };
+        let visit = self.visit(parts, peer).await?;
+        let Some(body) = body else {
+            return match path.as_str() {
+                paths::DEVICE => Ok(self.entry_page(&visit)),
+                paths::SIGN_IN => Ok(self.sign_in_page(&visit)),
+                paths::CONSENT => self.consent_page(&visit).await,
+                _ => Ok(self.display_page(&visit)),
+            };
+        };
+        let form = match Form::parse(&body) {
+            Ok(form) => form,
+            Err(e) => return Ok(self.unreadable_form(StatusCode::BAD_REQUEST, &e.to_string())),
+        };
+        match path.as_str() {
+            paths::DEVICE => self.enter_code(&visit, &form).await,
+            paths::SIGN_IN => self.sign_in(&visit, &form).await,
+            paths::CONSENT => self.decide(&visit, &form).await,
+            _ => self.sign_out(&visit, &form).await,
+        }
+    }
+
+    /// The method a page is asked with (HEAD as GET), or the 404 or 405 page.
+    fn page_and_method(&self, path: &str, method: &Method) -> Result<Method, Box<Reply>> {
+        let Some(allow) = allowed(path) else {
+            return Err(Box::new(self.plain_page(
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no such page here.",
                 Some((paths::DEVICE, "Connect a device")),
-            ));
+            )));
         };
-        let method = req.method().clone();
-        let verb = match method {
-            Method::GET | Method::HEAD => "GET",
-            Method::POST => "POST",
-            _ => "",
+        let verb = match *method {
+            Method::GET | Method::HEAD => Some(Method::GET),
+            Method::POST => Some(Method::POST),
+            _ => None,
         };
-        if verb.is_empty() || !allow.contains(verb) {
-            return Ok(html::with_allow(
+        match verb {
+            Some(verb) if allow.contains(verb.as_str()) => Ok(verb),
+            _ => Err(Box::new(html::with_allow(
                 self.plain_page(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "Not allowed",
@@ -172,27 +213,13 @@ impl<S: Store> App<S> {
                     Some((paths::DEVICE, "Connect a device")),
                 ),
                 allow,
-            ));
+            ))),
         }
-        let (parts, body) = if verb == "POST" {
-            let limits = (
-                self.settings.max_body_bytes,
-                self.settings.body_read_timeout_ms,
-            );
-            match read_form(req, limits.0, limits.1).await {
-                Ok((parts, body)) => (parts, Some(body)),
-                Err(e) => {
-                    return Ok(self.plain_page(
-                        e.status(),
-                        "The form could not be read",
-                        &format!("{}. Go back and try again.", e.description),
-                        Some((paths::DEVICE, "Connect a device")),
-                    ))
-                }
-            }
-        } else {
-            (req.into_parts().0, None)
-        };
+    }
+
+    /// Who is visiting: the web session or the sign-in form's cookie this browser
+    /// holds, if valid.
+    async fn visit(&self, parts: Parts, peer: IpAddr) -> Stored<Visit> {
         let now = self.clock.now();
         let cookies = parts.headers.get_all(COOKIE).iter().map(|v| v.as_bytes());
         let v = &self.verification;
@@ -209,39 +236,24 @@ impl<S: Store> App<S> {
             Some(CookieValue::SignIn(c)) => (None, Some(c)),
             None => (None, None),
         };
-        let visit = Visit {
+        Ok(Visit {
             parts,
             now,
             peer,
             ip: RateLimiter::ip(peer),
             session,
             sign_in_cookie,
-        };
-        let Some(body) = body else {
-            return match path.as_str() {
-                paths::DEVICE => Ok(self.entry_page(&visit)),
-                paths::SIGN_IN => Ok(self.sign_in_page(&visit)),
-                paths::CONSENT => self.consent_page(&visit).await,
-                _ => Ok(self.display_page(&visit)),
-            };
-        };
-        let form = match Form::parse(&body) {
-            Ok(form) => form,
-            Err(e) => {
-                return Ok(self.plain_page(
-                    StatusCode::BAD_REQUEST,
-                    "The form could not be read",
-                    &format!("{e}. Go back and try again."),
-                    Some((paths::DEVICE, "Connect a device")),
-                ))
-            }
-        };
-        match path.as_str() {
-            paths::DEVICE => self.enter_code(&visit, &form).await,
-            paths::SIGN_IN => self.sign_in(&visit, &form).await,
-            paths::CONSENT => self.decide(&visit, &form).await,
-            _ => self.sign_out(&visit, &form).await,
-        }
+        })
+    }
+
+    /// A form that could not be read: why, and back to the start.
+    fn unreadable_form(&self, status: StatusCode, why: &str) -> Reply {
+        self.plain_page(
+            status,
+            "The form could not be read",
+            &format!("{why}. Go back and try again."),
+            Some((paths::DEVICE, "Connect a device")),
+        )
     }
 
     /// A page in the frame, with who is signed in and the sign-out button below it.

@@ -82,14 +82,7 @@ impl<S: Store> App<S> {
                 "Enter your username and your password.",
             ));
         }
-        let by_username = Key {
-            attempt: Attempt::SignIn,
-            subject: self.verification.usernames.subject(&username),
-        };
-        let by_ip = Key {
-            attempt: Attempt::SignIn,
-            subject: visit.ip,
-        };
+        let [by_ip, by_username] = self.sign_in_keys(visit, &username);
         // Counted before the hash, in one step with the check: N parallel guesses get
         // no more evaluations than N sequential ones.
         let ticket = match self
@@ -127,13 +120,7 @@ impl<S: Store> App<S> {
                     visit.peer,
                     HASHING_BUSY_RETRY_MS,
                 );
-                let page = again(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!(
-                        "Sign-in is busy right now, so your password was not checked. Try again in {}.",
-                        pages::duration(HASHING_BUSY_RETRY_MS.div_ceil(1000))
-                    ),
-                );
+                let page = again(StatusCode::SERVICE_UNAVAILABLE, &hashing_busy());
                 return Ok(html::with_retry_after(page, HASHING_BUSY_RETRY_MS));
             }
         };
@@ -149,6 +136,20 @@ impl<S: Store> App<S> {
             html::redirect(&pages::entry_url(code)),
             &self.verification.cookie.set(&id.encode()),
         ))
+    }
+
+    /// What a sign-in counts against: the client's address and the username typed.
+    fn sign_in_keys(&self, visit: &Visit, username: &str) -> [Key; 2] {
+        [
+            Key {
+                attempt: Attempt::SignIn,
+                subject: visit.ip,
+            },
+            Key {
+                attempt: Attempt::SignIn,
+                subject: self.verification.usernames.subject(username),
+            },
+        ]
     }
 
     /// `POST /device/logout`: ends the session and forgets the cookie.
@@ -167,6 +168,13 @@ impl<S: Store> App<S> {
         self.store.end_web_session(&id).await?;
         Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear))
     }
+}
+
+fn hashing_busy() -> String {
+    format!(
+        "Sign-in is busy right now, so your password was not checked. Try again in {}.",
+        pages::duration(HASHING_BUSY_RETRY_MS.div_ceil(1000))
+    )
 }
 
 fn throttled_sign_in(t: Throttled) -> String {

@@ -201,89 +201,103 @@ fn run(ops: Vec<Op>, backend: Backend) -> Result<(), TestCaseError> {
 async fn check<S: Store>(app: App<S>, ops: Vec<Op>, backend: Backend) -> Result<(), TestCaseError> {
     // The memory store forgets at its sweep; Redis when the retention is over.
     let sweeps = backend == Backend::Memory;
-    {
-        let mut sessions: Vec<Model> = Vec::new();
-        for op in ops {
-            let now = app.clock.now();
-            if !sweeps {
+    let mut sessions: Vec<Model> = Vec::new();
+    for op in ops {
+        let now = app.clock.now();
+        if !sweeps {
+            for m in &mut sessions {
+                if m.expires_at + RETENTION <= now {
+                    m.removed = true;
+                }
+            }
+        }
+        match op {
+            Op::Authorize { client } => {
+                let (status, v) =
+                    call(&app, DA, format!("client_id={}", CLIENTS[client]), false).await;
+                prop_assert_eq!(status, 200);
+                sessions.push(Model {
+                    device_code: v["device_code"].as_str().unwrap().to_owned(),
+                    user_code: v["user_code"].as_str().unwrap().to_owned(),
+                    client,
+                    expires_at: now + EXPIRES_IN * 1000,
+                    status: Status::Pending,
+                    interval: INTERVAL * 1000,
+                    last_accepted: None,
+                    removed: false,
+                    tokens: 0,
+                });
+            }
+            Op::Poll { session, client } if !sessions.is_empty() => {
+                let i = session.index(sessions.len());
+                poll_as_modelled(&app, &mut sessions[i], client, now).await?;
+            }
+            Op::Approve { session } | Op::Deny { session } if !sessions.is_empty() => {
+                let i = session.index(sessions.len());
+                let approve = matches!(op, Op::Approve { .. });
+                decide_as_modelled(&app, &mut sessions[i], approve, now).await?;
+            }
+            Op::Advance { ms } => app.clock.advance(ms),
+            Op::Sweep => {
+                app.sweep(usize::MAX);
                 for m in &mut sessions {
-                    if m.expires_at + RETENTION <= now {
+                    // Removed once the retention after expiry is over; the sweep
+                    // works to the whole second, never early.
+                    if sweeps && (m.expires_at + RETENTION).div_ceil(1000) * 1000 <= now {
                         m.removed = true;
                     }
                 }
+                let live = sessions.iter().filter(|m| !m.removed).count();
+                let held = app.store.census(now).await.unwrap().sessions;
+                prop_assert_eq!(held, live);
             }
-            match op {
-                Op::Authorize { client } => {
-                    let (status, v) =
-                        call(&app, DA, format!("client_id={}", CLIENTS[client]), false).await;
-                    prop_assert_eq!(status, 200);
-                    sessions.push(Model {
-                        device_code: v["device_code"].as_str().unwrap().to_owned(),
-                        user_code: v["user_code"].as_str().unwrap().to_owned(),
-                        client,
-                        expires_at: now + EXPIRES_IN * 1000,
-                        status: Status::Pending,
-                        interval: INTERVAL * 1000,
-                        last_accepted: None,
-                        removed: false,
-                        tokens: 0,
-                    });
-                }
-                Op::Poll { session, client } if !sessions.is_empty() => {
-                    let i = session.index(sessions.len());
-                    let m = &mut sessions[i];
-                    let (status, v) = call(
-                        &app,
-                        TOKEN,
-                        poll_body(CLIENTS[client], &m.device_code),
-                        false,
-                    )
-                    .await;
-                    let got = if status == 200 {
-                        "token"
-                    } else {
-                        v["error"].as_str().unwrap_or("?")
-                    };
-                    let want = m.poll(client, now);
-                    prop_assert_eq!(got, want, "poll at +{}ms: {:?}", now - START_MS, m);
-                    prop_assert_eq!(status, if want == "token" { 200 } else { 400 });
-                    // Exactly one token per approval.
-                    prop_assert!(m.tokens <= 1);
-                }
-                Op::Approve { session } | Op::Deny { session } if !sessions.is_empty() => {
-                    let approve = matches!(op, Op::Approve { .. });
-                    let i = session.index(sessions.len());
-                    let m = &mut sessions[i];
-                    let action = if approve { "approve" } else { "deny" };
-                    let body = format!("user_code={}&action={action}&user=alice", m.user_code);
-                    let (status, _) = call(&app, ADMIN, body, true).await;
-                    prop_assert_eq!(
-                        status,
-                        m.decide(approve, now),
-                        "{} at +{}ms: {:?}",
-                        action,
-                        now - START_MS,
-                        m
-                    );
-                }
-                Op::Advance { ms } => app.clock.advance(ms),
-                Op::Sweep => {
-                    app.sweep(usize::MAX);
-                    for m in &mut sessions {
-                        // Removed once the retention after expiry is over; the sweep
-                        // works to the whole second, never early.
-                        if sweeps && (m.expires_at + RETENTION).div_ceil(1000) * 1000 <= now {
-                            m.removed = true;
-                        }
-                    }
-                    let live = sessions.iter().filter(|m| !m.removed).count();
-                    let held = app.store.census(now).await.unwrap().sessions;
-                    prop_assert_eq!(held, live);
-                }
-                _ => {}
-            }
+            _ => {}
         }
     }
+    Ok(())
+}
+
+/// One poll of `m`'s code by `client`, answered as the model says.
+async fn poll_as_modelled<S: Store>(
+    app: &App<S>,
+    m: &mut Model,
+    client: usize,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let body = poll_body(CLIENTS[client], &m.device_code);
+    let (status, v) = call(app, TOKEN, body, false).await;
+    let got = if status == 200 {
+        "token"
+    } else {
+        v["error"].as_str().unwrap_or("?")
+    };
+    let want = m.poll(client, now);
+    prop_assert_eq!(got, want, "poll at +{}ms: {:?}", now - START_MS, m);
+    prop_assert_eq!(status, if want == "token" { 200 } else { 400 });
+    // Exactly one token per approval.
+    prop_assert!(m.tokens <= 1);
+    Ok(())
+}
+
+/// The person approves or denies `m`'s code through the admin endpoint, answered as
+/// the model says.
+async fn decide_as_modelled<S: Store>(
+    app: &App<S>,
+    m: &mut Model,
+    approve: bool,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let action = if approve { "approve" } else { "deny" };
+    let body = format!("user_code={}&action={action}&user=alice", m.user_code);
+    let (status, _) = call(app, ADMIN, body, true).await;
+    prop_assert_eq!(
+        status,
+        m.decide(approve, now),
+        "{} at +{}ms: {:?}",
+        action,
+        now - START_MS,
+        m
+    );
     Ok(())
 }
 
