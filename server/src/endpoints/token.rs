@@ -185,10 +185,17 @@ impl<S: Store> App<S> {
                 };
                 // The records are written before the answer: never a token without
                 // its record.
-                let issued = self
+                let Some(issued) = self
                     .store
-                    .issue(grant, family, client.refresh_grant, now)
-                    .await?;
+                    .redeem(grant, family, client.refresh_grant, now)
+                    .await?
+                else {
+                    // Another poll of this code redeemed it first: this is the
+                    // replay, and the family is revoked (checklist TS-09).
+                    let user = &self.settings.users.get(user).username;
+                    audit::replay_revoked(&client.client_id, user, code.user_code, peer);
+                    return Ok(response::poll_error(ErrorCode::InvalidGrant));
+                };
                 self.metrics.token_issued(false);
                 let user = &self.settings.users.get(user).username;
                 audit::token_issued(&client.client_id, user, Some(code.user_code), peer);

@@ -107,8 +107,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Stored<Result<DeviceCode, CreateError>>> + Send;
 
     /// Answers a poll atomically (see `Session::poll`); an unknown code is
-    /// [`PollOutcome::Invalid`]. A poll that redeems records a new token family before
-    /// it answers, so that a replay racing it revokes what it issues (checklist TS-09).
+    /// [`PollOutcome::Invalid`]. A poll that redeems ([`PollOutcome::Issue`]) gets a
+    /// new token family, and the caller then [`redeem`](Store::redeem)s it.
     fn poll(
         &self,
         code: &DeviceCode,
@@ -142,6 +142,18 @@ pub trait Store: Send + Sync + 'static {
         with_refresh: bool,
         now: Millis,
     ) -> impl Future<Output = Stored<Issued>> + Send;
+
+    /// Issues the tokens of a redeemed device code in `family`, once: `None` when
+    /// another poll of the same code got there first (a replay racing it), in which
+    /// case the family is revoked and the caller answers `invalid_grant` (checklist
+    /// TS-08, TS-09). A replay that lands after the answer revokes what this issued.
+    fn redeem(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Option<Issued>>> + Send;
 
     /// Exchanges a refresh token for a new pair, rotating it; reuse revokes the family.
     fn refresh(

@@ -143,6 +143,18 @@ impl Store for MemoryStore {
         now(self.tokens.issue(grant, family, with_refresh, at))
     }
 
+    fn redeem(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Option<Issued>>> + Send {
+        // The family was recorded under the session's lock by the poll that redeemed
+        // it, and no other poll can redeem the code: this one issues.
+        now(Some(self.tokens.issue(grant, family, with_refresh, at)))
+    }
+
     fn refresh(
         &self,
         token: &str,

@@ -220,16 +220,23 @@ impl RedisStore {
         self.access_ttl_ms.max(self.refresh_ttl_ms)
     }
 
+    /// Whether `family` has a record, live or revoked.
+    async fn family_recorded(&self, family: u64) -> Stored<bool> {
+        let kept: Option<Vec<u8>> = self.redis.get(&keys::family(family)).await?;
+        Ok(kept.is_some())
+    }
+
     async fn family_revoked(&self, family: u64) -> Stored<bool> {
         let kept: Option<Vec<u8>> = self.redis.get(&keys::family(family)).await?;
         // A family whose record is gone has no live token left.
         Ok(kept.as_deref() != Some(FAMILY_LIVE))
     }
 
-    /// Records a new family, live, unless it was revoked already (a replay that won
-    /// the race to it): `SET NX` never overwrites a revocation.
-    async fn record_family(&self, family: u64) -> Stored<()> {
-        let _: Option<String> = self
+    /// Records a new family, live, unless it has a record already (revoked by a
+    /// replay, or recorded by another poll): `SET NX` never overwrites one. True if
+    /// this call recorded it.
+    async fn record_family(&self, family: u64) -> Stored<bool> {
+        let recorded: Option<String> = self
             .redis
             .query(
                 redis::cmd("SET")
@@ -240,7 +247,65 @@ impl RedisStore {
                     .arg(self.family_ttl()),
             )
             .await?;
-        Ok(())
+        Ok(recorded.is_some())
+    }
+
+    /// Writes a new access token (and refresh token) of `family`. They are active
+    /// only once the family has a live record.
+    async fn write_tokens(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        now: Millis,
+    ) -> Stored<Issued> {
+        let (access_key, access_token) = new_token();
+        let access = AccessRecord {
+            grant,
+            family,
+            issued_at: now,
+            expires_at: now.saturating_add(self.access_ttl_ms),
+        };
+        let _: () = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::access(&access_key))
+                    .arg(access.encode())
+                    .arg("PX")
+                    .arg(self.access_ttl_ms.max(1)),
+            )
+            .await?;
+        let refresh_token = if with_refresh {
+            let (key, token) = new_token();
+            let refresh = RefreshRecord {
+                grant,
+                family,
+                issued_at: now,
+                expires_at: now.saturating_add(self.refresh_ttl_ms),
+                rotated: false,
+            };
+            let _: () = self
+                .redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(keys::refresh(&key))
+                        .arg(refresh.encode())
+                        .arg("PX")
+                        .arg(self.refresh_ttl_ms.max(1)),
+                )
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        Ok(Issued {
+            user: grant.user,
+            access_token,
+            expires_in_secs: self.access_ttl_ms / 1000,
+            refresh_token,
+            scope: grant.scope,
+        })
     }
 
     async fn admit_one(&self, key: Vec<u8>, rate: Rate, now: Millis) -> Stored<Result<(), Millis>> {
@@ -325,20 +390,31 @@ impl Store for RedisStore {
         policy: &PollPolicy,
     ) -> Stored<PollOutcome> {
         let fresh_family = rand::thread_rng().next_u64();
-        let outcome = self
+        let (outcome, scope) = self
             .update::<Session, _>(&keys::session(code.user_code), |session| match session {
                 Some(mut s) if !self.forgotten(&s, now) => {
                     let outcome = s.poll(client, &code.secret, now, policy, || fresh_family);
-                    (Change::Put(s, None), outcome)
+                    (Change::Put(s, None), (outcome, s.scope))
                 }
-                _ => (Change::Keep, PollOutcome::Invalid),
+                _ => (Change::Keep, (PollOutcome::Invalid, ScopeSet(0))),
             })
             .await?;
-        if let PollOutcome::Issue { family, .. } = outcome {
-            // Recorded before any token of it, and before the answer (checklist TS-09).
-            self.record_family(family).await?;
+        match outcome {
+            // Redeemed, but its family was never recorded: the poll that redeemed it
+            // never got to issue (its write outlived its deadline: Redis stalled, the
+            // instance died). This is the device's retry after that 503, not a
+            // replay: it may finish the redemption, and `redeem` makes sure only one
+            // poll ever does.
+            PollOutcome::Replayed { family, user } if !self.family_recorded(family).await? => {
+                tracing::info!(user_code = %code.user_code, "finishing a redemption whose poll was interrupted");
+                Ok(PollOutcome::Issue {
+                    user,
+                    scope,
+                    family,
+                })
+            }
+            outcome => Ok(outcome),
         }
-        Ok(outcome)
     }
 
     async fn decide(
@@ -374,46 +450,7 @@ impl Store for RedisStore {
         with_refresh: bool,
         now: Millis,
     ) -> Stored<Issued> {
-        let (access_key, access_token) = new_token();
-        let access = AccessRecord {
-            grant,
-            family,
-            issued_at: now,
-            expires_at: now.saturating_add(self.access_ttl_ms),
-        };
-        let _: () = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(keys::access(&access_key))
-                    .arg(access.encode())
-                    .arg("PX")
-                    .arg(self.access_ttl_ms.max(1)),
-            )
-            .await?;
-        let refresh_token = if with_refresh {
-            let (key, token) = new_token();
-            let refresh = RefreshRecord {
-                grant,
-                family,
-                issued_at: now,
-                expires_at: now.saturating_add(self.refresh_ttl_ms),
-                rotated: false,
-            };
-            let _: () = self
-                .redis
-                .query(
-                    redis::cmd("SET")
-                        .arg(keys::refresh(&key))
-                        .arg(refresh.encode())
-                        .arg("PX")
-                        .arg(self.refresh_ttl_ms.max(1)),
-                )
-                .await?;
-            Some(token)
-        } else {
-            None
-        };
+        let issued = self.write_tokens(grant, family, with_refresh, now).await?;
         // The family outlives its newest token; a revoked one stays revoked.
         self.record_family(family).await?;
         let _: i64 = self
@@ -425,13 +462,28 @@ impl Store for RedisStore {
                     .arg("GT"),
             )
             .await?;
-        Ok(Issued {
-            user: grant.user,
-            access_token,
-            expires_in_secs: self.access_ttl_ms / 1000,
-            refresh_token,
-            scope: grant.scope,
-        })
+        Ok(issued)
+    }
+
+    async fn redeem(
+        &self,
+        grant: Grant,
+        family: u64,
+        with_refresh: bool,
+        now: Millis,
+    ) -> Stored<Option<Issued>> {
+        // The tokens first, inactive; then the family's record, which activates them.
+        // `SET NX` lets exactly one poll record it: two polls that both think they
+        // redeem (a replay racing the device, or a retry racing a stalled first try)
+        // cannot both be answered with live tokens. The one that finds the record
+        // made is a replay, and revokes the family (checklist TS-08, TS-09).
+        let issued = self.write_tokens(grant, family, with_refresh, now).await?;
+        if self.record_family(family).await? {
+            Ok(Some(issued))
+        } else {
+            self.revoke_family(family).await?;
+            Ok(None)
+        }
     }
 
     async fn refresh(

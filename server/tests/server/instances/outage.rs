@@ -124,3 +124,35 @@ fn check_config_connects_to_redis_and_says_when_it_cannot() {
         "{err}"
     );
 }
+
+/// A redemption whose write reached Redis only after the server gave up on it (writes
+/// paused longer than the server waits: a slow or failing-over Redis): the device was
+/// told 503, so it retries (RFC 6749 §5.2 `temporarily_unavailable`); the retry must not
+/// find its own redemption and call it a replay. Failed on the Redis store of
+/// 2bd45c1..5fdd726: the retry gets `invalid_grant` and the audit log a
+/// `device_code_replayed` with the family revoked (fixed by `Store::redeem`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_answered_503_while_its_write_was_paused_can_be_retried() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let approved = a.approved("tv").await;
+    // Reads go on, writes wait: the poll reads the approved session, and its
+    // compare-and-set waits until the server gives up.
+    let paused = redis
+        .command(&["CLIENT", "PAUSE", "60000", "WRITE"])
+        .unwrap();
+    assert_eq!(paused.text().as_deref(), Some("OK"));
+    assert_unavailable(&a.poll("tv", &approved).await, "poll while writes pause");
+    // Redis carries out the write it queued.
+    redis.command(&["CLIENT", "UNPAUSE"]).unwrap();
+    let retry = b.poll("tv", &approved).await;
+    assert_ne!(
+        retry.error(),
+        "invalid_grant",
+        "the retry of a poll answered 503 was taken for a replay\n{}",
+        fleet.logs()
+    );
+    let (access, _) = tokens(&retry);
+    assert_eq!(a.introspect(&access).await["active"], true);
+}
