@@ -78,9 +78,22 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_announced(listener, settings, |_| {}, shutdown).await
+}
+
+/// [`run`], calling `ready` with the issuer once the store is connected, before the
+/// first request is served: what the binary prints as "listening", so that a
+/// supervisor never reads it from a server about to exit for want of its Redis.
+pub async fn run_announced(
+    listener: TcpListener,
+    settings: Settings,
+    ready: impl FnOnce(&str),
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let issuer = issuer_for(&settings, &listener)?;
     match &settings.store {
         StoreConfig::Memory => {
+            ready(&issuer);
             let app = Arc::new(App::new(settings, issuer, Clock::System));
             serve(listener, app, shutdown).await
         }
@@ -88,6 +101,7 @@ pub async fn run(
             let store = RedisStore::connect(url, &settings)
                 .await
                 .map_err(std::io::Error::other)?;
+            ready(&issuer);
             let app = Arc::new(App::with_store(settings, issuer, Clock::System, store));
             serve(listener, app, shutdown).await
         }

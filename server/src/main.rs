@@ -183,15 +183,15 @@ fn real_main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let issuer = deviceflow_server::issuer_for(&settings, &listener)?;
-        eprintln!(
-            "deviceflow-server listening on {} (issuer {issuer})",
-            listener.local_addr()?
-        );
-        if demo && !cli.quiet {
-            print_walkthrough(&issuer, settings.admin_token.as_deref().unwrap_or_default());
-        }
-        deviceflow_server::run(listener, settings, shutdown_signal()).await?;
+        let local = listener.local_addr()?;
+        let admin_token = settings.admin_token.clone().unwrap_or_default();
+        let ready = |issuer: &str| {
+            eprintln!("deviceflow-server listening on {local} (issuer {issuer})");
+            if demo && !cli.quiet {
+                print_walkthrough(issuer, &admin_token);
+            }
+        };
+        deviceflow_server::run_announced(listener, settings, ready, shutdown_signal()).await?;
         eprintln!("deviceflow-server: stopped");
         Ok(())
     })
