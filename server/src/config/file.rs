@@ -50,6 +50,9 @@ pub struct FileConfig {
     /// `[admin]`: the admin decision endpoint.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[registration]`: RFC 7591 dynamic client registration.
+    #[serde(default)]
+    pub registration: RegistrationConfig,
     /// `[[clients]]`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
@@ -202,6 +205,16 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
+/// `[registration]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// The initial access token (RFC 7591 §3) a registration request must bear as
+    /// `Authorization: Bearer`; absent means dynamic registration is off (and not
+    /// advertised in the metadata).
+    pub initial_access_token: Option<String>,
+}
+
 /// One `[[clients]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +312,7 @@ impl FileConfig {
             limits: LimitsConfig::default(),
             quotas: QuotasConfig::default(),
             admin: AdminConfig::default(),
+            registration: RegistrationConfig::default(),
             clients: vec![
                 ClientConfig {
                     client_id: "demo-device".to_owned(),

@@ -30,16 +30,16 @@ impl<S: Store> App<S> {
         if !form.has("grant_type") {
             return OAuthError::invalid_request("grant_type is required").reply();
         }
-        let client = match self.client(parts, &form) {
+        let client = match self.client(parts, &form).await {
             Ok(c) => c,
             Err(e) => return e.reply(),
         };
         if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
-            self.poll(client, &form, peer)
+            self.poll(&client, &form, peer)
                 .await
                 .unwrap_or_else(|e| e.reply())
         } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
-            self.refresh(client, &form, peer)
+            self.refresh(&client, &form, peer)
                 .await
                 .unwrap_or_else(|e| e.reply())
         } else {

@@ -9,8 +9,11 @@ use deviceflow_wire::ErrorCode;
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use hyper::http::request::Parts;
 
-use crate::accounts::clients::{AuthError, Client};
+use std::borrow::Cow;
+
+use crate::accounts::clients::{AuthError, Client, ClientId};
 use crate::clock::Clock;
+use crate::protocol::scope::ScopeSet;
 use crate::config::Settings;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
@@ -70,15 +73,16 @@ impl<S: Store> App<S> {
     /// Authenticates the caller (see
     /// [`Clients::authenticate`](crate::accounts::clients::Clients::authenticate)) and
     /// turns a failure into its RFC 6749 §5.2 answer.
-    pub(crate) fn client<'a>(
+    pub(crate) async fn client<'a>(
         &'a self,
         parts: &Parts,
         form: &Form<'_>,
-    ) -> Result<&'a Client, OAuthError> {
+    ) -> Result<Cow<'a, Client>, OAuthError> {
         let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
         self.settings
             .clients
-            .authenticate(authorization, form)
+            .authenticate(&self.store, authorization, form)
+            .await?
             .map_err(|e| match e {
                 AuthError::Malformed(why) => OAuthError::invalid_request(why),
                 AuthError::Failed { basic } => {
@@ -91,6 +95,30 @@ impl<S: Store> App<S> {
                     }
                 }
             })
+    }
+
+    /// The client with this index, configured or registered; `None` for a registered
+    /// client that was deleted.
+    pub(crate) async fn client_by_id(&self, id: ClientId) -> Result<Option<Cow<'_, Client>>, Unavailable> {
+        self.settings.clients.by_id(&self.store, id).await
+    }
+
+    /// The client with this index, or, for one deleted since, a stand-in that says so
+    /// (for what is reported after a decision on one of its codes).
+    pub(crate) async fn client_or_deleted(&self, id: ClientId) -> Result<Cow<'_, Client>, Unavailable> {
+        Ok(self.client_by_id(id).await?.unwrap_or_else(|| {
+            Cow::Owned(Client {
+                id,
+                client_id: format!("(deleted client {})", id.0),
+                name: "a deleted application".to_owned(),
+                secret_sha256: None,
+                auth_methods: vec![],
+                allowed_scope: ScopeSet::EMPTY,
+                default_scope: ScopeSet::EMPTY,
+                device_grant: false,
+                refresh_grant: false,
+            })
+        }))
     }
 
     /// Removes some of what expired: sessions past their retention, expired tokens,
