@@ -1,5 +1,7 @@
 //! The `deviceflow-server` binary: flags, configuration, bind, signals.
 
+mod clients_command;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -118,6 +120,12 @@ enum Command {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// Registers, lists and removes applications on a running server, through its
+    /// admin API (the admin token).
+    Clients {
+        #[command(subcommand)]
+        command: clients_command::ClientsCommand,
+    },
 }
 
 fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
@@ -155,6 +163,7 @@ fn real_main() -> anyhow::Result<()> {
             client_id,
             scope,
         }) => return play_device(issuer, client_id, scope.as_deref()),
+        Some(Command::Clients { command }) => return clients_command::run(command),
         _ => {}
     }
     let demo = cli.config.is_none();

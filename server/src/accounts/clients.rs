@@ -114,7 +114,6 @@ impl Clients {
             .and_then(|id| self.clients.get(usize::from(id.0)))
     }
 
-
     /// How many clients are configured.
     pub fn len(&self) -> usize {
         self.clients.len()
@@ -256,8 +255,7 @@ fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
         // RFC 8628 §3.4: a confidential client MUST authenticate.
         (false, None) => Err(failed),
         (false, Some(secret)) => {
-            if client.auth_methods.contains(&method) && client.secret_matches(secret.as_bytes())
-            {
+            if client.auth_methods.contains(&method) && client.secret_matches(secret.as_bytes()) {
                 Ok(())
             } else {
                 Err(failed)

@@ -174,7 +174,9 @@ pub enum MetadataError {
     #[error("scope: {0}")]
     Scope(String),
     /// A name that is empty, too long or holds control characters.
-    #[error("client_name must be 1 to {MAX_NAME_CHARS} characters, none of them control characters")]
+    #[error(
+        "client_name must be 1 to {MAX_NAME_CHARS} characters, none of them control characters"
+    )]
     BadName,
 }
 
@@ -266,6 +268,34 @@ impl Metadata {
             registration_token,
         }
     }
+}
+
+/// RFC 7591 §2 client metadata from a JSON document, naming the member that is not of
+/// its type; members this server does not understand are ignored, as §2 requires.
+pub fn request_from_json(doc: serde_json::Value) -> Result<ClientRegistration, String> {
+    let serde_json::Value::Object(members) = doc else {
+        return Err(
+            "the request body must be a JSON object of client metadata (RFC 7591 §2)".into(),
+        );
+    };
+    fn member<T: serde::de::DeserializeOwned>(
+        members: &serde_json::Map<String, serde_json::Value>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        match members.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => T::deserialize(v)
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}")),
+        }
+    }
+    Ok(ClientRegistration {
+        client_name: member(&members, "client_name")?,
+        grant_types: member(&members, "grant_types")?,
+        token_endpoint_auth_method: member(&members, "token_endpoint_auth_method")?,
+        scope: member(&members, "scope")?,
+        ..ClientRegistration::default()
+    })
 }
 
 /// A `client_name`, trimmed; refused if empty, too long or with control characters.
@@ -361,7 +391,11 @@ mod tests {
     #[test]
     fn only_registered_client_ids_carry_an_index() {
         assert_eq!(index_of("demo-device"), None);
-        assert_eq!(index_of("dfc3-abc"), None, "a static index is never looked up");
+        assert_eq!(
+            index_of("dfc3-abc"),
+            None,
+            "a static index is never looked up"
+        );
         assert_eq!(index_of("dfc99999-abc"), None);
         assert_eq!(index_of("dfc+16384-abc"), None);
         assert_eq!(index_of("dfc16384-abc"), Some(ClientId(16384)));

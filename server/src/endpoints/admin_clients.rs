@@ -19,7 +19,8 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use crate::accounts::registration::{client_metadata, Metadata};
+use super::registration::invalid_metadata;
+use crate::accounts::registration::{client_metadata, request_from_json, Metadata};
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
 use crate::http::paths;
@@ -120,7 +121,7 @@ impl<S: Store> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let request: ClientRegistration = read_json(
+        let document: serde_json::Value = read_json(
             parts,
             body,
             self.settings.max_body_bytes,
@@ -128,15 +129,18 @@ impl<S: Store> App<S> {
         )
         .await?
         .map_err(OAuthError::invalid_request)?;
-        let metadata = Metadata::from_request(&request, &self.settings.scopes).map_err(|e| {
-            OAuthError::new(
-                deviceflow_wire::ErrorCode::InvalidClientMetadata,
-                e.to_string(),
-            )
-        })?;
+        let request = request_from_json(document).map_err(invalid_metadata)?;
+        let metadata = Metadata::from_request(&request, &self.settings.scopes)
+            .map_err(|e| invalid_metadata(e.to_string()))?;
         let new = self.register_client(metadata, false).await?;
         let client_id = &new.registered.client.client_id;
-        audit::client_changed("client_registered", Registrar::AdminApi, client_id, None, peer);
+        audit::client_changed(
+            "client_registered",
+            Registrar::AdminApi,
+            client_id,
+            None,
+            peer,
+        );
         let answer = ClientRegistration {
             client_secret: new.secret,
             ..new.registered.metadata(&self.settings.scopes)
@@ -172,7 +176,13 @@ impl<S: Store> App<S> {
         let Some(secret) = self.rotate_secret(client_id).await? else {
             return Ok(unknown(client_id));
         };
-        audit::client_changed("client_secret_rotated", Registrar::AdminApi, client_id, None, peer);
+        audit::client_changed(
+            "client_secret_rotated",
+            Registrar::AdminApi,
+            client_id,
+            None,
+            peer,
+        );
         Ok(response::json_value(
             StatusCode::OK,
             &Rotated {

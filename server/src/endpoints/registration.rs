@@ -16,7 +16,9 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::registration::{self, Metadata, NewClient, Registered, MAX_REGISTERED};
+use crate::accounts::registration::{
+    self, request_from_json, Metadata, NewClient, Registered, MAX_REGISTERED,
+};
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
 use crate::http::paths;
@@ -25,7 +27,7 @@ use crate::http::state::App;
 use crate::storage::store::{Store, Stored};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
-fn invalid_metadata(why: impl Into<String>) -> OAuthError {
+pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why.into())
 }
 
@@ -86,7 +88,7 @@ impl<S: Store> App<S> {
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
             ));
         }
-        let request: ClientRegistration = read_json(
+        let document: serde_json::Value = read_json(
             parts,
             body,
             self.settings.max_body_bytes,
@@ -94,6 +96,7 @@ impl<S: Store> App<S> {
         )
         .await?
         .map_err(invalid_metadata)?;
+        let request = request_from_json(document).map_err(invalid_metadata)?;
         let metadata = Metadata::from_request(&request, &self.settings.scopes)
             .map_err(|e| invalid_metadata(e.to_string()))?;
         let new = self.register_client(metadata, true).await?;
@@ -112,7 +115,11 @@ impl<S: Store> App<S> {
     }
 
     /// RFC 7592 §2.1: the client read request.
-    async fn read_configuration(&self, parts: &Parts, client_id: &str) -> Result<Reply, OAuthError> {
+    async fn read_configuration(
+        &self,
+        parts: &Parts,
+        client_id: &str,
+    ) -> Result<Reply, OAuthError> {
         let (registered, token) = self.configured_client(parts, client_id).await?;
         // RFC 7592 §3: the response carries the registration access token; the one
         // presented stays valid (only its digest is kept, so it is the one we have).

@@ -58,7 +58,8 @@ where
         ));
     }
     let bytes = read_body(body, limit, timeout_ms).await?;
-    Ok(serde_json::from_slice(&bytes).map_err(|e| format!("the request body is not the JSON expected: {e}")))
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the request body is not the JSON expected: {e}")))
 }
 
 /// Reads a request body within the size and time limits.

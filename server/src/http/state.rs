@@ -13,11 +13,11 @@ use std::borrow::Cow;
 
 use crate::accounts::clients::{AuthError, Client, ClientId};
 use crate::clock::Clock;
-use crate::protocol::scope::ScopeSet;
 use crate::config::Settings;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::response::OAuthError;
+use crate::protocol::scope::ScopeSet;
 use crate::storage::memory::MemoryStore;
 use crate::storage::store::{Store, Unavailable};
 use crate::verification::state::Verification;
@@ -99,13 +99,19 @@ impl<S: Store> App<S> {
 
     /// The client with this index, configured or registered; `None` for a registered
     /// client that was deleted.
-    pub(crate) async fn client_by_id(&self, id: ClientId) -> Result<Option<Cow<'_, Client>>, Unavailable> {
+    pub(crate) async fn client_by_id(
+        &self,
+        id: ClientId,
+    ) -> Result<Option<Cow<'_, Client>>, Unavailable> {
         self.settings.clients.by_id(&self.store, id).await
     }
 
     /// The client with this index, or, for one deleted since, a stand-in that says so
     /// (for what is reported after a decision on one of its codes).
-    pub(crate) async fn client_or_deleted(&self, id: ClientId) -> Result<Cow<'_, Client>, Unavailable> {
+    pub(crate) async fn client_or_deleted(
+        &self,
+        id: ClientId,
+    ) -> Result<Cow<'_, Client>, Unavailable> {
         Ok(self.client_by_id(id).await?.unwrap_or_else(|| {
             Cow::Owned(Client {
                 id,

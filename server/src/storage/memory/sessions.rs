@@ -52,8 +52,8 @@ impl Sessions {
     /// default, a client may hold the whole cap).
     pub fn with_max_per_client(mut self, max: usize, clients: usize) -> Sessions {
         self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
-        self.held_by_registered = (max < self.held.cap())
-            .then(|| (max, DashMap::with_hasher(ahash::RandomState::new())));
+        self.held_by_registered =
+            (max < self.held.cap()).then(|| (max, DashMap::with_hasher(ahash::RandomState::new())));
         self
     }
 
