@@ -38,6 +38,8 @@ pub(crate) enum Registrar {
     Dynamic,
     /// A machine with the admin token (`deviceflow-server clients`).
     AdminApi,
+    /// An administrator on the applications page.
+    Page,
 }
 
 /// A client was registered (`"client_registered"`), had its secret rotated
@@ -53,6 +55,7 @@ pub(crate) fn client_changed(
     let via = match by {
         Registrar::Dynamic => "registration",
         Registrar::AdminApi => "admin",
+        Registrar::Page => "pages",
     };
     tracing::info!(target: "audit", event, via, client, user, source = %source);
 }

@@ -256,6 +256,10 @@ pub struct UserConfig {
     /// hash-password`); absent: the user cannot sign in to the verification pages.
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// May register, rotate and delete applications on the applications page
+    /// (`/device/applications`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 fn default_store() -> String {
@@ -337,6 +341,8 @@ impl FileConfig {
                 username: "demo".to_owned(),
                 name: Some("Demo User".to_owned()),
                 password_hash: Some(crate::verification::password::hash(DEMO_USER_PASSWORD)),
+                // The tutorial starts by registering the device app on the page.
+                admin: true,
             }],
         }
     }

@@ -412,6 +412,7 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
             username: u.username.clone(),
             name: u.name.clone().unwrap_or_else(|| u.username.clone()),
             password_hash: u.password_hash.clone(),
+            admin: u.admin,
         });
     }
 

@@ -19,7 +19,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use super::registration::invalid_metadata;
+use super::registration::{invalid_metadata, registrations_exhausted};
 use crate::accounts::registration::{client_metadata, request_from_json, Metadata};
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
@@ -132,7 +132,10 @@ impl<S: Store> App<S> {
         let request = request_from_json(document).map_err(invalid_metadata)?;
         let metadata = Metadata::from_request(&request, &self.settings.scopes)
             .map_err(|e| invalid_metadata(e.to_string()))?;
-        let new = self.register_client(metadata, false).await?;
+        let new = self
+            .register_client(metadata, false)
+            .await?
+            .ok_or_else(registrations_exhausted)?;
         let client_id = &new.registered.client.client_id;
         audit::client_changed(
             "client_registered",

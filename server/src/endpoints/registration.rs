@@ -31,6 +31,16 @@ pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why.into())
 }
 
+/// Every registered client index of the store was given.
+pub(crate) fn registrations_exhausted() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        format!(
+            "this server's store has given all of its {MAX_REGISTERED} registered client ids; no more clients can be registered"
+        ),
+    )
+}
+
 /// The bearer token of a request, if it has one.
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -99,7 +109,10 @@ impl<S: Store> App<S> {
         let request = request_from_json(document).map_err(invalid_metadata)?;
         let metadata = Metadata::from_request(&request, &self.settings.scopes)
             .map_err(|e| invalid_metadata(e.to_string()))?;
-        let new = self.register_client(metadata, true).await?;
+        let new = self
+            .register_client(metadata, true)
+            .await?
+            .ok_or_else(registrations_exhausted)?;
         audit::client_changed(
             "client_registered",
             Registrar::Dynamic,
@@ -194,18 +207,13 @@ impl<S: Store> App<S> {
         &self,
         metadata: Metadata,
         with_registration_token: bool,
-    ) -> Result<NewClient, OAuthError> {
+    ) -> Stored<Option<NewClient>> {
         let Some(id) = self.store.next_client_id().await? else {
-            return Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                format!(
-                    "this server's store has given all of its {MAX_REGISTERED} registered client ids; no more clients can be registered"
-                ),
-            ));
+            return Ok(None);
         };
         let new = metadata.register(id, self.clock.now(), with_registration_token);
         self.store.put_client(&new.registered).await?;
-        Ok(new)
+        Ok(Some(new))
     }
 
     /// The registered client with this `client_id` (never a configured one).

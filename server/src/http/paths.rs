@@ -18,4 +18,6 @@ pub mod pages {
     pub const CONSENT: &str = "/device/consent";
     /// What a device with a screen shows: the code and its QR code.
     pub const DISPLAY: &str = deviceflow_wire::paths::DISPLAY;
+    /// The administrators' applications page.
+    pub const APPLICATIONS: &str = deviceflow_wire::paths::APPLICATIONS;
 }

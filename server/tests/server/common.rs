@@ -85,20 +85,20 @@ pub fn password_of(username: &str) -> String {
 
 /// [`test_config`] whose users can sign in to the verification pages: alice ("Alice
 /// Example"), bob and carol, with argon2id hashes at the smallest cost so tests stay
-/// fast in debug builds.
+/// fast in debug builds. carol is an administrator (the applications page).
 pub fn people_config() -> String {
     use deviceflow_server::verification::password;
-    let user = |name: &str, display: &str| {
+    let user = |name: &str, display: &str, admin: bool| {
         let phc = password::hash_with(&password_of(name), password::test_params());
         format!(
-            "[[users]]\nusername = \"{name}\"\nname = \"{display}\"\npassword_hash = \"{phc}\"\n"
+            "[[users]]\nusername = \"{name}\"\nname = \"{display}\"\npassword_hash = \"{phc}\"\nadmin = {admin}\n"
         )
     };
     test_config_with_users(&format!(
         "{}{}{}",
-        user("alice", "Alice Example"),
-        user("bob", "bob"),
-        user("carol", "carol")
+        user("alice", "Alice Example", false),
+        user("bob", "bob", false),
+        user("carol", "carol", true)
     ))
 }
 

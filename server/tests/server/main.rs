@@ -5,6 +5,7 @@
 
 mod common;
 
+mod applications_page;
 mod audit;
 mod bad_input;
 mod binary;
