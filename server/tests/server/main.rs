@@ -21,6 +21,7 @@ mod polling;
 mod registration;
 mod sign_in;
 mod state_machine;
+mod third_party;
 mod token;
 mod token_management;
 mod verification;
