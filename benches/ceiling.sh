@@ -22,6 +22,9 @@
 #   RETRIES       times a disturbed run is run again [3]
 #   STRICT        1: exit 1 when the target is missed [0]
 #   OUT           a directory to keep the raw wrk outputs and the summary in [none]
+#   PREBUILT      a directory holding deviceflow-server and ceiling binaries to run
+#                 instead of building them (another commit's, or a machine without
+#                 cargo) [none: build target/release]
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -56,7 +59,7 @@ if ! command -v wrk >/dev/null; then
     echo "ceiling.sh: installing wrk" >&2
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-for tool in curl taskset cargo; do
+for tool in curl taskset; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
 cpus=$(nproc)
@@ -64,15 +67,18 @@ cpus=$(nproc)
     die "need two distinct usable cores (SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU, nproc=$cpus)"
 
 # --- build -------------------------------------------------------------------
-echo "ceiling.sh: building release binaries" >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
-    -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
+if [[ -z ${PREBUILT:-} ]]; then
+    command -v cargo >/dev/null || die "cargo is required (or PREBUILT)"
+    echo "ceiling.sh: building release binaries" >&2
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+        -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
+fi
 # Private copies: a rebuild of target/ or a kill by process name on a shared machine
 # must not change or stop the servers under test.
 server_bin="$work/ours-server"
 ceiling_bin="$work/ceiling-server"
-cp "$target_dir/release/deviceflow-server" "$server_bin"
-cp "$target_dir/release/ceiling" "$ceiling_bin"
+cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
+cp "${PREBUILT:-$target_dir/release}/ceiling" "$ceiling_bin"
 
 # --- servers -----------------------------------------------------------------
 start ours "$SERVER_CPU" env -u DEVICEFLOW_CONFIG "$server_bin" --listen 127.0.0.1:0 \

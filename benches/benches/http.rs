@@ -7,6 +7,9 @@
 //! - `http/token_poll_miss`: a well-formed code the server never issued, `invalid_grant`.
 //! - `http/ceiling`: the same request through what the `ceiling` binary does (read the
 //!   body, answer the same bytes): the floor, so `token_poll - ceiling` is our own work.
+//! - `http/device_authorization`: a device authorization request (RFC 8628 §3.1), a new
+//!   session and its JSON answer; `http/device_authorization_ceiling`: the ceiling's
+//!   answer of the same shape and size.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,8 +17,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use deviceflow_benches::{
-    demo_app, error_of, issue_device_code, poll_body, poll_request, CeilingAnswer,
+    demo_app, error_of, form_post, issue_device_code, poll_body, poll_request, CeilingAnswer,
+    DEMO_CLIENT_ID,
 };
+use deviceflow_server::http::paths;
 use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
 use deviceflow_server::protocol::user_code::UserCode;
 use deviceflow_server::{App, NO_PEER};
@@ -101,9 +106,56 @@ fn token_poll(c: &mut Criterion) {
     assert_eq!(answer(&pending), PENDING);
 }
 
+/// Sessions issued before the bench starts over on a fresh app, so that the map's
+/// growth is part of what is measured but memory stays bounded.
+const ISSUE_LIMIT: usize = 2_000_000;
+
+fn device_authorization(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let body = Bytes::from(format!("client_id={DEMO_CLIENT_ID}&scope=openid"));
+    let issue = || form_post(paths::DEVICE_AUTHORIZATION, body.clone());
+    let mut app = demo_app();
+    assert_eq!(
+        rt.block_on(async { app.handle(issue(), NO_PEER).await.status() }),
+        StatusCode::OK,
+        "http/device_authorization must measure issued codes"
+    );
+    let ceiling = rt.block_on(CeilingAnswer::issuance_from_ours());
+    let mut g = c.benchmark_group("http");
+    g.bench_function("device_authorization", |b| {
+        b.iter_custom(|iters| {
+            if app.store.sessions.len() > ISSUE_LIMIT {
+                app = demo_app();
+            }
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(app.handle(issue(), NO_PEER).await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("device_authorization_ceiling", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ceiling.answer(issue()).await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = token_poll
+    targets = token_poll, device_authorization
 }
 criterion_main!(benches);

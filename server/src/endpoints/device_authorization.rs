@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode};
+use deviceflow_wire::ErrorCode;
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
@@ -13,8 +13,58 @@ use crate::http::metrics::Throttle;
 use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
+use crate::protocol::device_code::{DeviceCode, ENCODED_LEN};
 use crate::quota::{Refusal, Source};
 use crate::storage::store::{CreateError, Store};
+
+/// The RFC 8628 §3.2 answer, written straight into one buffer: everything but the two
+/// codes is the same for every answer and spelled (JSON-escaped by serde_json) once.
+/// Issuance is a hot path (issue 12); a test checks the bytes equal serde_json's
+/// serialization of `DeviceAuthorizationResponse`.
+pub(crate) struct DeviceAnswer {
+    /// `","verification_uri":"<uri>","verification_uri_complete":"<uri>?user_code=`.
+    uris: String,
+    /// `","expires_in":<n>,"interval":<n>}`.
+    tail: String,
+}
+
+impl DeviceAnswer {
+    /// The constant parts for `issuer` and these lifetimes.
+    pub(crate) fn new(issuer: &str, expires_in_secs: u64, interval_secs: u64) -> DeviceAnswer {
+        let uri = format!("{issuer}{}", paths::VERIFICATION);
+        // serde_json's escaping of the URI, without its quotes.
+        let escaped = serde_json::to_string(&uri).unwrap_or_default();
+        let escaped = &escaped[1..escaped.len() - 1];
+        DeviceAnswer {
+            uris: format!(
+                r#"","verification_uri":"{escaped}","verification_uri_complete":"{escaped}?user_code="#
+            ),
+            tail: format!(r#"","expires_in":{expires_in_secs},"interval":{interval_secs}}}"#),
+        }
+    }
+
+    /// The answer for `code`. RFC 8628 §3.3.1: the complete URI carries the user code,
+    /// so the person need not type it; it never carries the device code (checklist
+    /// DR-14).
+    pub(crate) fn render(&self, code: &DeviceCode) -> Vec<u8> {
+        const HEAD: &[u8] = br#"{"device_code":""#;
+        const USER_CODE: &[u8] = br#"","user_code":""#;
+        let mut device_code = [0u8; ENCODED_LEN];
+        code.encode_into(&mut device_code);
+        let user_code = code.user_code.display_bytes();
+        let mut out = Vec::with_capacity(
+            HEAD.len() + USER_CODE.len() + self.uris.len() + self.tail.len() + 2 * 28,
+        );
+        out.extend_from_slice(HEAD);
+        out.extend_from_slice(&device_code);
+        out.extend_from_slice(USER_CODE);
+        out.extend_from_slice(&user_code);
+        out.extend_from_slice(self.uris.as_bytes());
+        out.extend_from_slice(&user_code);
+        out.extend_from_slice(self.tail.as_bytes());
+        out
+    }
+}
 
 impl<S: Store> App<S> {
     pub(crate) async fn device_authorization(
@@ -24,7 +74,7 @@ impl<S: Store> App<S> {
         peer: IpAddr,
     ) -> Reply {
         match self.authorize_device(parts, body, peer).await {
-            Ok(r) => response::json_value(StatusCode::OK, &r),
+            Ok(code) => response::json(StatusCode::OK, self.device_answer.render(&code)),
             Err(e) => e.reply(),
         }
     }
@@ -34,7 +84,7 @@ impl<S: Store> App<S> {
         parts: &Parts,
         body: &[u8],
         peer: IpAddr,
-    ) -> Result<DeviceAuthorizationResponse, OAuthError> {
+    ) -> Result<DeviceCode, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
         let client = self.client(parts, &form).await?;
@@ -94,18 +144,7 @@ impl<S: Store> App<S> {
                 }
             })?;
         self.metrics.device_authorization();
-        let user_code = code.user_code.display();
-        let verification_uri = format!("{}{}", self.issuer, paths::VERIFICATION);
-        Ok(DeviceAuthorizationResponse {
-            device_code: code.encode(),
-            // RFC 8628 §3.3.1: the complete URI carries the user code, so the person
-            // need not type it; it never carries the device code (checklist DR-14).
-            verification_uri_complete: Some(format!("{verification_uri}?user_code={user_code}")),
-            verification_uri,
-            user_code,
-            expires_in: self.settings.expires_in_secs,
-            interval: Some(self.settings.interval_secs),
-        })
+        Ok(code)
     }
 
     /// 429 for a device authorization over a quota: counted, logged, and said with
@@ -135,5 +174,46 @@ impl<S: Store> App<S> {
         )
         .with_status(StatusCode::TOO_MANY_REQUESTS)
         .with_retry_after_ms(retry_after_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deviceflow_wire::DeviceAuthorizationResponse;
+
+    use super::*;
+    use crate::protocol::device_code::Secret;
+    use crate::protocol::user_code::UserCode;
+
+    #[test]
+    fn the_written_answer_is_what_serde_json_writes() {
+        for issuer in [
+            "http://127.0.0.1:8080",
+            "https://auth.example.test/tenant/a",
+            r#"https://odd.example.test/"quoted"\path"#,
+        ] {
+            let answer = DeviceAnswer::new(issuer, 600, 5);
+            for _ in 0..100 {
+                let code = DeviceCode {
+                    user_code: UserCode::generate(),
+                    secret: Secret::generate(),
+                };
+                let uri = format!("{issuer}{}", paths::VERIFICATION);
+                let user_code = code.user_code.display();
+                let expected = serde_json::to_vec(&DeviceAuthorizationResponse {
+                    device_code: code.encode(),
+                    verification_uri_complete: Some(format!("{uri}?user_code={user_code}")),
+                    verification_uri: uri,
+                    user_code,
+                    expires_in: 600,
+                    interval: Some(5),
+                })
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8(answer.render(&code)).unwrap(),
+                    String::from_utf8(expected).unwrap()
+                );
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use crate::accounts::clients::{AuthError, Client, ClientId};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::endpoints::device_authorization::DeviceAnswer;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::response::OAuthError;
@@ -44,6 +45,8 @@ pub struct App<S: Store = MemoryStore> {
     pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
     pub(crate) metadata: Bytes,
+    /// The constant parts of the device authorization answer (RFC 8628 §3.2).
+    pub(crate) device_answer: DeviceAnswer,
 }
 
 impl App<MemoryStore> {
@@ -59,6 +62,8 @@ impl<S: Store> App<S> {
     pub fn with_store(settings: Settings, issuer: String, clock: Clock, store: S) -> App<S> {
         let metadata = crate::endpoints::metadata::render(&settings, &issuer);
         let verification = Verification::new(&settings, &issuer, &store.secret());
+        let device_answer =
+            DeviceAnswer::new(&issuer, settings.expires_in_secs, settings.interval_secs);
         App {
             settings,
             issuer,
@@ -67,6 +72,7 @@ impl<S: Store> App<S> {
             metrics: Metrics::default(),
             verification,
             metadata,
+            device_answer,
         }
     }
 

@@ -67,10 +67,20 @@ pub struct DeviceCode {
 impl DeviceCode {
     /// Encodes to the 28-character string handed to the device.
     pub fn encode(&self) -> String {
+        let mut out = [0u8; ENCODED_LEN];
+        self.encode_into(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// [`encode`](Self::encode) into a buffer, without allocating.
+    pub fn encode_into(&self, out: &mut [u8; ENCODED_LEN]) {
         let mut raw = [0u8; RAW_BYTES];
         raw[..KEY_BYTES].copy_from_slice(&self.user_code.packed().to_be_bytes()[3..]);
         raw[KEY_BYTES..].copy_from_slice(&self.secret.0);
-        URL_SAFE_NO_PAD.encode(raw)
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(raw, out)
+            .expect("21 bytes are 28 base64 characters");
+        debug_assert_eq!(written, ENCODED_LEN);
     }
 
     /// Decodes a presented device code without allocating. Anything that is not one of

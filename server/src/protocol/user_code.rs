@@ -50,11 +50,15 @@ impl UserCode {
 
     /// The display form, `XXXX-XXXX`.
     pub fn display(self) -> String {
+        String::from_utf8_lossy(&self.display_bytes()).into_owned()
+    }
+
+    /// [`display`](Self::display) as ASCII bytes, without allocating.
+    pub fn display_bytes(self) -> [u8; LEN + 1] {
         let c = self.chars();
-        let mut s = String::with_capacity(LEN + 1);
-        s.extend(c[..4].iter().map(|&b| b as char));
-        s.push('-');
-        s.extend(c[4..].iter().map(|&b| b as char));
+        let mut s = [b'-'; LEN + 1];
+        s[..4].copy_from_slice(&c[..4]);
+        s[5..].copy_from_slice(&c[4..]);
         s
     }
 
