@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[test]
+    fn a_registered_client_holds_at_most_its_share_too() {
+        // No configured client at all: the share still binds registered ones.
+        let store = Sessions::new(10, 1_000).with_max_per_client(3, 0);
+        let (tv, other) = (ClientId(0x4000), ClientId(0x4001));
+        for _ in 0..3 {
+            store.create(tv, ScopeSet(1), 0, 10_000, &POLICY).unwrap();
+        }
+        assert_eq!(
+            store.create(tv, ScopeSet(1), 0, 10_000, &POLICY).err(),
+            Some(CreateError::ClientFull)
+        );
+        assert!(store.create(other, ScopeSet(1), 0, 10_000, &POLICY).is_ok());
+        store.sweep(11_000, 100);
+        assert!(store
+            .create(tv, ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
     fn a_sweep_removes_at_most_its_budget_per_call() {
         let store = Sessions::new(10_000, 0);
         for _ in 0..2_500 {
