@@ -1,8 +1,9 @@
-# common.sh: sourced by the bench scripts (ceiling.sh, hostile.sh) after they set
-# `script` (their name, for messages) and `work` (a temporary folder of their own).
-# Gives them `pids` (append what you start), `die`, `start` (a server pinned to cores),
-# `cpu_ticks`, `field` (of wrk's WRK_RESULT line), and a cleanup on exit that stops
-# those processes, by PID, and removes `work`.
+# common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, hostile.sh, redis.sh)
+# after they set `script` (their name, for messages) and `work` (a temporary folder of
+# their own). Gives them `pids` (append what you start), `die`, `start` (a server
+# pinned to cores), `cpu_ticks`, `field` (of wrk's WRK_RESULT line), `wrk_scripts`
+# (the issuance and poll scripts for wrk), and a cleanup on exit that stops those
+# processes, by PID, and removes `work`.
 
 pids=()
 
@@ -55,4 +56,70 @@ cpu_ticks() {
 # The value of `name` ($1) in a wrk WRK_RESULT line ($2).
 field() {
     sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"
+}
+
+# Writes the wrk scripts of the issuance and poll benches into $work, for client $1
+# (public, scope openid) and $THREADS wrk threads:
+# - result.lua: the WRK_RESULT line `field` reads;
+# - issue.lua: device authorization requests (RFC 8628 §3.1);
+# - capture.lua: the same, keeping each device_code in $work/codes.<thread>;
+# - poll.lua: polls (RFC 8628 §3.4) of the codes in a file, round robin, each wrk
+#   thread its share, each request built once; the file is the script's first
+#   argument (`wrk … -s poll.lua URL -- FILE`), $work/codes by default.
+# Sets $grant, the grant_type form field of a device code poll.
+wrk_scripts() {
+    local client=$1
+    grant="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+    cat >"$work/result.lua" <<'LUA'
+-- One machine-readable line, so nothing depends on wrk's human units.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_RESULT requests=%d duration_us=%d status_errors=%d socket_errors=%d p99_us=%d\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(99)))
+end
+LUA
+    cat >"$work/issue.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "client_id=$client&scope=openid"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+dofile("$work/result.lua")
+LUA
+    cat >"$work/capture.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "client_id=$client&scope=openid"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local count = 0
+setup = function(thread) thread:set("id", count); count = count + 1 end
+local out, kept = nil, 0
+response = function(status, headers, body)
+  if not out then out = io.open("$work/codes." .. id, "a") end
+  local code = body:match('"device_code":"([^"]+)"')
+  if code then
+    out:write(code, "\n")
+    kept = kept + 1
+    if kept % 1000 == 0 then out:flush() end
+  end
+end
+LUA
+    cat >"$work/poll.lua" <<LUA
+local count = 0
+setup = function(thread) thread:set("id", count); count = count + 1 end
+local reqs, n, i = {}, 0, 0
+init = function(args)
+  local k = 0
+  for line in io.lines(args[1] or "$work/codes") do
+    if k % $THREADS == id then
+      n = n + 1
+      reqs[n] = wrk.format("POST", "/oauth/token",
+        { ["Content-Type"] = "application/x-www-form-urlencoded" },
+        "$grant&device_code=" .. line .. "&client_id=$client")
+    end
+    k = k + 1
+  end
+end
+request = function() i = i % n + 1; return reqs[i] end
+dofile("$work/result.lua")
+LUA
 }

@@ -110,62 +110,7 @@ scopes = ["openid"]
 EOF
 
 # --- wrk scripts -----------------------------------------------------------------
-grant="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
-cat >"$work/result.lua" <<'EOF'
--- One machine-readable line, so nothing depends on wrk's human units.
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "WRK_RESULT requests=%d duration_us=%d status_errors=%d socket_errors=%d p99_us=%d\n",
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(99)))
-end
-EOF
-cat >"$work/issue.lua" <<EOF
-wrk.method = "POST"
-wrk.body = "client_id=demo-device&scope=openid"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-dofile("$work/result.lua")
-EOF
-# The capture run: issues codes and keeps them, one file per wrk thread.
-cat >"$work/capture.lua" <<EOF
-wrk.method = "POST"
-wrk.body = "client_id=demo-device&scope=openid"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-local count = 0
-setup = function(thread) thread:set("id", count); count = count + 1 end
-local out, kept = nil, 0
-response = function(status, headers, body)
-  if not out then out = io.open("$work/codes." .. id, "a") end
-  local code = body:match('"device_code":"([^"]+)"')
-  if code then
-    out:write(code, "\n")
-    kept = kept + 1
-    if kept % 1000 == 0 then out:flush() end
-  end
-end
-EOF
-# The poll run: each wrk thread polls its share of the codes, round robin, each
-# request built once.
-cat >"$work/poll.lua" <<EOF
-local count = 0
-setup = function(thread) thread:set("id", count); count = count + 1 end
-local reqs, n, i = {}, 0, 0
-init = function(args)
-  local k = 0
-  for line in io.lines("$work/codes") do
-    if k % $THREADS == id then
-      n = n + 1
-      reqs[n] = wrk.format("POST", "/oauth/token",
-        { ["Content-Type"] = "application/x-www-form-urlencoded" },
-        "$grant&device_code=" .. line .. "&client_id=demo-device")
-    end
-    k = k + 1
-  end
-end
-request = function() i = i % n + 1; return reqs[i] end
-dofile("$work/result.lua")
-EOF
+wrk_scripts demo-device
 
 # --- helpers -------------------------------------------------------------------
 stop() {

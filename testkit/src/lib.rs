@@ -11,7 +11,7 @@ mod process;
 mod redis;
 mod resp;
 
-pub use net::{free_port, wait_for_port};
+pub use net::free_port;
 pub use process::{cargo_bin, cargo_release_bin, signal, ServerProcess, Signal};
 pub use redis::{RedisCluster, RedisOptions, RedisServer};
 pub use resp::Reply;

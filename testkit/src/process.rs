@@ -58,6 +58,34 @@ fn wait_within(child: &mut Child, within: Duration) -> io::Result<Option<ExitSta
     }
 }
 
+/// A watchdog for process `pid`: a small `sh` that SIGKILLs it once this test process
+/// is gone. Drop runs only for values that are dropped: a Redis kept in a `static`
+/// (shared by a test binary's tests) never is, and a test process killed by a timeout
+/// drops nothing, and either way the process would outlive its owner. Kill the
+/// watchdog (`Child::kill`) when `pid` is stopped the ordinary way.
+pub(crate) fn watchdog(pid: u32) -> io::Result<Child> {
+    Command::new("sh")
+        .args([
+            "-c",
+            "while kill -0 \"$1\" 2>/dev/null; do sleep 0.2; done; kill -9 \"$2\" 2>/dev/null",
+            "deviceflow-testkit-watchdog",
+        ])
+        .arg(std::process::id().to_string())
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Stops a watchdog of [`watchdog`]: its process is done with.
+pub(crate) fn call_off(watchdog: Option<Child>) {
+    if let Some(mut w) = watchdog {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+}
+
 /// SIGTERM, then SIGKILL if `child` has not exited after `grace`; its exit status.
 pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
     if let Some(status) = child.try_wait()? {
@@ -76,6 +104,8 @@ pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> io::Result<ExitS
 /// dropped.
 pub struct ServerProcess {
     child: Child,
+    /// Kills the server if this process dies without dropping it.
+    watchdog: Option<Child>,
     addr: SocketAddr,
     issuer: String,
     log: Arc<Mutex<String>>,
@@ -108,6 +138,14 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
+        let dog = match watchdog(child.id()) {
+            Ok(dog) => dog,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -126,6 +164,7 @@ impl ServerProcess {
         match rx.recv_timeout(START_WITHIN) {
             Ok((addr, issuer)) => Ok(ServerProcess {
                 child,
+                watchdog: Some(dog),
                 addr,
                 issuer,
                 log,
@@ -134,6 +173,7 @@ impl ServerProcess {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait()?;
+                call_off(Some(dog));
                 let _ = reader.join();
                 Err(io::Error::other(format!(
                     "the server did not say it was listening ({status}); its stderr:\n{}",
@@ -189,8 +229,10 @@ impl ServerProcess {
         Ok(status)
     }
 
-    /// Once the process is gone: the reader has seen the end of its stderr.
+    /// Once the process is gone: the reader has seen the end of its stderr, and the
+    /// watchdog has nothing left to watch.
     fn finish_log(&mut self) {
+        call_off(self.watchdog.take());
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -203,6 +245,7 @@ impl Drop for ServerProcess {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        call_off(self.watchdog.take());
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::net::free_port;
-use crate::process::stop_child;
+use crate::process::{call_off, stop_child, watchdog};
 use crate::resp::{self, Reply};
 
 const NOT_INSTALLED: &str =
@@ -41,6 +41,8 @@ pub struct RedisServer {
     dir: PathBuf,
     options: RedisOptions,
     child: Option<Child>,
+    /// Kills the Redis if this process dies without dropping it.
+    watchdog: Option<Child>,
 }
 
 impl RedisServer {
@@ -63,6 +65,7 @@ impl RedisServer {
                 dir: temp_dir()?,
                 options: options.clone(),
                 child: None,
+                watchdog: None,
             };
             match redis.launch() {
                 Ok(()) => return Ok(redis),
@@ -98,6 +101,7 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child, Duration::from_secs(10))?;
         }
+        call_off(self.watchdog.take());
         Ok(())
     }
 
@@ -152,12 +156,16 @@ impl RedisServer {
             Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{NOT_INSTALLED}"),
             Err(e) => return Err(e),
         };
+        let pid = child.id();
         self.child = Some(child);
+        // If this fails, the Redis is ours already, and dropping `self` kills it.
+        self.watchdog = Some(watchdog(pid)?);
         let child = self.child.as_mut().expect("just set");
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = child.try_wait()? {
                 self.child = None;
+                call_off(self.watchdog.take());
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
                 let kind = if log.contains("Address already in use") {
                     io::ErrorKind::AddrInUse
@@ -181,6 +189,7 @@ impl RedisServer {
                 let _ = child.kill();
                 let _ = child.wait();
                 self.child = None;
+                call_off(self.watchdog.take());
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("redis-server on port {} did not answer PING", self.port),
@@ -207,6 +216,7 @@ impl Drop for RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        call_off(self.watchdog.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -132,3 +132,45 @@ fn a_cluster_needs_three_masters() {
     let err = RedisCluster::start(2).err().unwrap();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// Run as its own process (see below): starts a Redis, prints its PID and port, and
+/// exits without dropping it, as a test binary does with one kept in a `static`.
+fn owner_that_never_drops() {
+    let redis = RedisServer::start().unwrap();
+    println!("redis {} {}", redis.pid().unwrap(), redis.port());
+    std::mem::forget(redis);
+}
+
+#[test]
+fn a_redis_never_dropped_dies_with_the_process_that_started_it() {
+    if std::env::var_os("DEVICEFLOW_TESTKIT_OWNER").is_some() {
+        return owner_that_never_drops();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_redis_never_dropped_dies_with_the_process_that_started_it",
+            "--nocapture",
+        ])
+        .env("DEVICEFLOW_TESTKIT_OWNER", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("redis "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let (pid, port) = line.split_once(' ').unwrap();
+    let (pid, port): (u32, u16) = (pid.parse().unwrap(), port.parse().unwrap());
+    // The owner has exited; its watchdog kills the Redis within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !alive(pid),
+        "redis-server {pid} outlived the process that started it"
+    );
+    assert!(refuses(port));
+}

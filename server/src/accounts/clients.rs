@@ -164,6 +164,26 @@ impl Clients {
             .map(|r| Cow::Owned(r.client)))
     }
 
+    /// Authenticates a configured client without a lookup: `Ok(None)` when the
+    /// request names a registered client instead, which only the store knows (then
+    /// [`authenticate`](Self::authenticate) decides). The token endpoint's hot path:
+    /// a configured device's poll reads its form and authenticates before awaiting
+    /// anything.
+    pub fn authenticate_configured(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form<'_>,
+    ) -> Result<Option<&Client>, AuthError> {
+        let presented = credentials(authorization, form)?;
+        match self.by_client_id(&presented.client_id) {
+            Some(client) => check(client, &presented).map(|()| Some(client)),
+            None if registration::index_of(&presented.client_id).is_some() => Ok(None),
+            None => Err(AuthError::Failed {
+                basic: presented.basic,
+            }),
+        }
+    }
+
     /// Authenticates the caller of a token-style endpoint, configured or registered.
     ///
     /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in

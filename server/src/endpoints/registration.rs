@@ -133,7 +133,7 @@ impl<S: Store> App<S> {
         parts: &Parts,
         client_id: &str,
     ) -> Result<Reply, OAuthError> {
-        let (registered, token) = self.configured_client(parts, client_id).await?;
+        let (registered, token) = self.configuration_request(parts, client_id).await?;
         // RFC 7592 §3: the response carries the registration access token; the one
         // presented stays valid (only its digest is kept, so it is the one we have).
         Ok(response::json_value(
@@ -150,7 +150,7 @@ impl<S: Store> App<S> {
         client_id: &str,
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
-        let (registered, _) = self.configured_client(parts, client_id).await?;
+        let (registered, _) = self.configuration_request(parts, client_id).await?;
         self.store.remove_client(registered.client.id).await?;
         audit::client_changed("client_deleted", Registrar::Dynamic, client_id, None, peer);
         Ok(response::no_content())
@@ -159,7 +159,7 @@ impl<S: Store> App<S> {
     /// The registered client a client configuration request is about, with the
     /// registration access token it presented. RFC 7592 §2.1: an unknown client or a
     /// wrong token is 401 `invalid_token`, the same answer for both.
-    async fn configured_client<'p>(
+    async fn configuration_request<'p>(
         &self,
         parts: &'p Parts,
         client_id: &str,

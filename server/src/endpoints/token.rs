@@ -16,48 +16,117 @@ use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
+use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::PollOutcome;
 use crate::storage::store::Store;
 use crate::storage::tokens::{Grant, Issued, RefreshError};
 
+/// A token request, read and authenticated: what the answer needs and no more. The
+/// form is read before the store is awaited and not held across it, so the poll's
+/// future, which hyper moves with every request, stays small.
+enum TokenRequest<'a> {
+    /// RFC 8628 §3.4, with its device code parsed.
+    Poll {
+        client: &'a Client,
+        code: DeviceCode,
+    },
+    /// RFC 6749 §6.
+    Refresh {
+        client: &'a Client,
+        token: String,
+        scope: Option<ScopeSet>,
+    },
+    /// Answered without the store: a malformed request, a client refused, or a code
+    /// that cannot be ours.
+    Answered(Reply),
+}
+
 impl<S: Store> App<S> {
     pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        let form = match Form::parse(body).map_err(OAuthError::from) {
-            Ok(f) => f,
-            Err(e) => return e.reply(),
+        let answer = match self.token_request(parts, body) {
+            Ok(Some(TokenRequest::Poll { client, code })) => self.poll(client, code, peer).await,
+            Ok(Some(TokenRequest::Refresh {
+                client,
+                token,
+                scope,
+            })) => {
+                // Boxed: refreshes are rare next to polls, and their future is larger.
+                Box::pin(self.refresh(client, &token, scope, peer)).await
+            }
+            Ok(Some(TokenRequest::Answered(reply))) => Ok(reply),
+            // A registered client's request: its client is in the store, so the
+            // request is read again on a path of its own, boxed: only a registered
+            // client's requests pay for the lookup.
+            Ok(None) => Box::pin(self.registered_token(parts, body, peer)).await,
+            Err(e) => Err(e),
         };
-        // RFC 6749 §4.1.3, RFC 8628 §3.4: grant_type is REQUIRED.
-        if !form.has("grant_type") {
-            return OAuthError::invalid_request("grant_type is required").reply();
-        }
-        let client = match self.client(parts, &form).await {
-            Ok(c) => c,
-            Err(e) => return e.reply(),
-        };
-        if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
-            self.poll(&client, &form, peer)
-                .await
-                .unwrap_or_else(|e| e.reply())
-        } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
-            self.refresh(&client, &form, peer)
-                .await
-                .unwrap_or_else(|e| e.reply())
-        } else {
-            OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "grant_type is not supported by this server",
-            )
-            .reply()
+        answer.unwrap_or_else(|e| e.reply())
+    }
+
+    /// A registered client's token request: authenticated from the store (one more
+    /// lookup; a deleted client is `invalid_client`), then the same checks and the
+    /// same poll or refresh as a configured client's.
+    async fn registered_token(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        let form = Form::parse(body).map_err(OAuthError::from)?;
+        let client = self.client(parts, &form).await?;
+        match self.grant_request(&client, &form)? {
+            TokenRequest::Poll { client, code } => self.poll(client, code, peer).await,
+            TokenRequest::Refresh {
+                client,
+                token,
+                scope,
+            } => self.refresh(client, &token, scope, peer).await,
+            TokenRequest::Answered(reply) => Ok(reply),
         }
     }
 
-    /// RFC 8628 §3.4: the device access token request.
-    async fn poll(
+    /// Reads and checks a token request, and authenticates its client; `None` when
+    /// the client is a registered one, which only the store knows.
+    fn token_request<'a>(
+        &'a self,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<Option<TokenRequest<'a>>, OAuthError> {
+        let form = Form::parse(body).map_err(OAuthError::from)?;
+        // RFC 6749 §4.1.3, RFC 8628 §3.4: grant_type is REQUIRED.
+        if !form.has("grant_type") {
+            return Err(OAuthError::invalid_request("grant_type is required"));
+        }
+        match self.configured_client(parts, &form)? {
+            Some(client) => self.grant_request(client, &form).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The grant `form` asks `client` for, with its parameters checked.
+    fn grant_request<'a>(
         &self,
-        client: &Client,
+        client: &'a Client,
         form: &Form<'_>,
-        peer: IpAddr,
-    ) -> Result<Reply, OAuthError> {
+    ) -> Result<TokenRequest<'a>, OAuthError> {
+        if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
+            self.poll_request(client, form)
+        } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
+            self.refresh_request(client, form)
+        } else {
+            Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type is not supported by this server",
+            ))
+        }
+    }
+
+    /// RFC 8628 §3.4: the device access token request's parameters.
+    fn poll_request<'a>(
+        &self,
+        client: &'a Client,
+        form: &Form<'_>,
+    ) -> Result<TokenRequest<'a>, OAuthError> {
         if !client.device_grant {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -70,12 +139,59 @@ impl<S: Store> App<S> {
             Ok(None) => return Err(OAuthError::invalid_request("device_code is required")),
             Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
         };
-        let now = self.clock.now();
-        let Some(code) = DeviceCode::parse(&raw) else {
-            // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
-            self.metrics.poll(PollOutcome::Invalid);
-            return Ok(response::poll_error(ErrorCode::InvalidGrant));
+        match DeviceCode::parse(&raw) {
+            Some(code) => Ok(TokenRequest::Poll { client, code }),
+            None => {
+                // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
+                self.metrics.poll(PollOutcome::Invalid);
+                Ok(TokenRequest::Answered(response::poll_error(
+                    ErrorCode::InvalidGrant,
+                )))
+            }
+        }
+    }
+
+    /// RFC 6749 §6: the refresh request's parameters.
+    fn refresh_request<'a>(
+        &self,
+        client: &'a Client,
+        form: &Form<'_>,
+    ) -> Result<TokenRequest<'a>, OAuthError> {
+        if !client.refresh_grant {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed to use the refresh_token grant",
+            ));
+        }
+        let bad = |e: crate::http::form::FormError| OAuthError::invalid_request(e.to_string());
+        let token = form
+            .get("refresh_token")
+            .map_err(bad)?
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let scope = match form.get("scope").map_err(bad)? {
+            None => None,
+            Some(s) => Some(
+                self.settings
+                    .scopes
+                    .parse(&s, client.allowed_scope)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+            ),
         };
+        Ok(TokenRequest::Refresh {
+            client,
+            token: token.into_owned(),
+            scope,
+        })
+    }
+
+    /// RFC 8628 §3.4, §3.5: answers a poll of `code`.
+    async fn poll(
+        &self,
+        client: &Client,
+        code: DeviceCode,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        let now = self.clock.now();
         let outcome = self
             .store
             .poll(&code, client.id, now, &self.settings.poll)
@@ -123,32 +239,13 @@ impl<S: Store> App<S> {
     async fn refresh(
         &self,
         client: &Client,
-        form: &Form<'_>,
+        token: &str,
+        scope: Option<ScopeSet>,
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
-        if !client.refresh_grant {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client is not allowed to use the refresh_token grant",
-            ));
-        }
-        let bad = |e: crate::http::form::FormError| OAuthError::invalid_request(e.to_string());
-        let token = form
-            .get("refresh_token")
-            .map_err(bad)?
-            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let scope = match form.get("scope").map_err(bad)? {
-            None => None,
-            Some(s) => Some(
-                self.settings
-                    .scopes
-                    .parse(&s, client.allowed_scope)
-                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
-            ),
-        };
         let issued = self
             .store
-            .refresh(&token, client.id, scope, self.clock.now())
+            .refresh(token, client.id, scope, self.clock.now())
             .await?
             .map_err(|e| match e {
                 RefreshError::ScopeExceeded => {

@@ -89,18 +89,21 @@ impl<S: Store> App<S> {
             .clients
             .authenticate(&self.store, authorization, form)
             .await?
-            .map_err(|e| match e {
-                AuthError::Malformed(why) => OAuthError::invalid_request(why),
-                AuthError::Failed { basic } => {
-                    let e =
-                        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-                    if basic {
-                        e.with_basic_challenge()
-                    } else {
-                        e
-                    }
-                }
-            })
+            .map_err(refused)
+    }
+
+    /// [`client`](Self::client) for a configured client, without awaiting: `Ok(None)`
+    /// when the request names a registered client, which the store must be asked for.
+    pub(crate) fn configured_client<'a>(
+        &'a self,
+        parts: &Parts,
+        form: &Form<'_>,
+    ) -> Result<Option<&'a Client>, OAuthError> {
+        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        self.settings
+            .clients
+            .authenticate_configured(authorization, form)
+            .map_err(refused)
     }
 
     /// The client with this index, configured or registered; `None` for a registered
@@ -141,6 +144,21 @@ impl<S: Store> App<S> {
         let stats = self.store.sweep(self.clock.now(), budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
         stats.examined == budget
+    }
+}
+
+/// A failed client authentication's RFC 6749 §5.2 answer.
+fn refused(e: AuthError) -> OAuthError {
+    match e {
+        AuthError::Malformed(why) => OAuthError::invalid_request(why),
+        AuthError::Failed { basic } => {
+            let e = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
+            if basic {
+                e.with_basic_challenge()
+            } else {
+                e
+            }
+        }
     }
 }
 

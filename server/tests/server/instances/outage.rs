@@ -42,6 +42,16 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
         // Not `active: false` for a token that is active: 503, so a resource server
         // knows it was not told.
         assert_unavailable(&introspected, "introspection");
+        // RFC 7009 §2.2.1: a revocation the server cannot carry out now is a 503, so
+        // the client retries rather than believing the token dead.
+        let revoked = at
+            .post(REVOKE, &format!("client_id=tv&token={refresh}"))
+            .await;
+        assert_eq!(revoked.status, 503, "revocation: {:?}", revoked.body);
+        assert!(
+            revoked.header("retry-after").is_some(),
+            "revocation: no Retry-After"
+        );
         let decided = at.decide(&pending.user_code, "approve", "alice").await;
         assert_eq!(decided.status, 503, "decision: {:?}", decided.body);
     }
@@ -49,20 +59,23 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
     assert!(a.get("/healthz").await.status < 500);
 
     redis.restart().unwrap();
-    // Service resumes by itself: device authorization works again within seconds.
+    // Service resumes by itself: each instance (each reconnects on its own) answers
+    // device authorization again within seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = b.post(DA, "client_id=tv").await;
-        if answer.status == 200 {
-            break;
+    for (i, at) in [a, b].into_iter().enumerate() {
+        loop {
+            let answer = at.post(DA, "client_id=tv").await;
+            if answer.status == 200 {
+                break;
+            }
+            assert_unavailable(&answer, "device authorization while reconnecting");
+            assert!(
+                Instant::now() < deadline,
+                "instance {i} still answers 503 30 s after Redis returned\n{}",
+                fleet.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert_unavailable(&answer, "device authorization while reconnecting");
-        assert!(
-            Instant::now() < deadline,
-            "still 503 30 s after Redis returned\n{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // What was stored before the outage is all there.
     for at in [a, b] {
@@ -81,4 +94,33 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
     );
     let (new_access, _) = tokens(&a.poll("tv", &da.device_code).await);
     assert_eq!(b.introspect(&new_access).await["active"], true);
+}
+
+/// `check-config` tries the store: exit 0 while Redis answers, a one-line reason and
+/// exit 1 once it is gone.
+#[test]
+fn check_config_connects_to_redis_and_says_when_it_cannot() {
+    let mut redis = RedisServer::start().unwrap();
+    let check = |store: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["--store", store, "check-config"])
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_STORE")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&redis.url());
+    assert_eq!(code, Some(0), "{err}");
+    redis.stop().unwrap();
+    let (code, err) = check(&redis.url());
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&redis.url()) && err.contains("cannot reach Redis"),
+        "{err}"
+    );
 }

@@ -1,0 +1,133 @@
+//! A fleet over several instances of our server on one Redis (issue 11), and one
+//! instance dying mid-run: the devices whose codes it issued go on polling the
+//! survivor, which answers from the shared store; what the dead instance no longer
+//! answers is the generator's transport errors, never a violation or an error
+//! outcome. The servers are the `deviceflow-server` binary, as processes, so one can
+//! be SIGKILLed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deviceflow_loadgen::flow::Outcome;
+use deviceflow_loadgen::results::RunData;
+use deviceflow_testkit::{cargo_bin, RedisServer, ServerProcess};
+
+const ADMIN: &str = "loadgen-instances-admin-token";
+const DEVICES: u64 = 300;
+
+fn config(store: &str) -> String {
+    format!(
+        "store = \"{store}\"\n[device]\nexpires_in = 8\ninterval = 1\n\
+         [quotas]\nper_source_rate = 0\nper_client_rate = 0\n\
+         [admin]\ntoken = \"{ADMIN}\"\n[[clients]]\nclient_id = \"tv\"\n\
+         [[users]]\nusername = \"alice\"\n"
+    )
+}
+
+#[test]
+fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
+    let redis = RedisServer::start().unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "deviceflow-loadgen-instances-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("server.toml");
+    std::fs::write(&toml, config(&redis.url())).unwrap();
+    let server = cargo_bin("deviceflow-server", "deviceflow-server");
+    let start = |issuer: Option<&str>| {
+        let mut args = vec![
+            "--config",
+            toml.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ];
+        if let Some(i) = issuer {
+            args.extend(["--issuer", i]);
+        }
+        ServerProcess::start(&server, &args).unwrap()
+    };
+    let a = start(None);
+    let mut b = start(Some(a.issuer()));
+
+    let report = dir.join("report");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .args(["--host", &a.base(), "--host", &b.base()])
+        .args([
+            "--client-id",
+            "tv",
+            "--admin-token",
+            ADMIN,
+            "--admin-user",
+            "alice",
+        ])
+        .args([
+            "-u",
+            &DEVICES.to_string(),
+            "-r",
+            "100",
+            "--decide-after",
+            "1..3",
+        ])
+        .args(["--expect-expires-in", "8", "--expect-interval", "1"])
+        // After the kill, half of the polls and every issue meant for the dead
+        // instance get no answer: a run of this shape has about a third of its
+        // requests unanswered, so the bar is set above that.
+        .args(["--max-transport-errors", "0.6"])
+        .args(["--progress-every", "0", "--seed", "11", "--report-dir"])
+        .arg(&report)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Partway: two thirds of the devices have started, none has finished.
+    std::thread::sleep(Duration::from_secs(2));
+    b.kill().unwrap();
+    let killed_at = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stderr}\n--- survivor\n{}",
+        a.log()
+    );
+
+    let run: RunData =
+        serde_json::from_str(&std::fs::read_to_string(report.join("run.json")).unwrap()).unwrap();
+    let s = &run.stats;
+    assert_eq!(s.devices(), DEVICES);
+    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
+    // No device was failed by an answer: those issued by the dead instance went on
+    // polling the survivor, which knew their codes.
+    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
+    assert_eq!(s.outcome(Outcome::Unfinished), 0);
+    assert!(
+        s.outcome(Outcome::Token) > DEVICES / 3,
+        "{:#?}",
+        s.behaviours
+    );
+    let host = |p: &ServerProcess| s.hosts[&p.addr().to_string()];
+    let (a_sent, a_answered) = host(&a);
+    assert!(
+        a_sent > DEVICES && a_answered == a_sent,
+        "survivor: {a_sent} sent, {a_answered} answered"
+    );
+    // It answered until it died, and not after.
+    let (b_sent, b_answered) = host(&b);
+    assert!(
+        b_answered > 0 && b_answered < b_sent,
+        "killed after {killed_at:?}: {b_sent} sent to it, {b_answered} answered"
+    );
+    eprintln!(
+        "killed after {killed_at:?}; survivor {a_answered}/{a_sent} answered, killed {b_answered}/{b_sent}; \
+         outcomes: token {}, expired {}, denied {}, unreached {}",
+        s.outcome(Outcome::Token),
+        s.outcome(Outcome::Expired),
+        s.outcome(Outcome::Denied),
+        s.outcome(Outcome::Unreached)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
