@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, and nothing that is already
 # there: Debian's chromium (the browser the end-to-end test drives), the npm packages
-# of server/tests/e2e (playwright-core, from its package-lock.json), and redis-server
-# with redis-cli (the shared store the multi-instance tests start, testkit/).
+# of server/tests/e2e (playwright-core, from its package-lock.json), redis-server
+# with redis-cli (the shared store the multi-instance tests start, testkit/), and the
+# third-party device-flow clients: openid-client (npm) and Authlib (PyPI, in a venv).
 # Idempotent; run as root (or with sudo) on a Debian-based machine.
 set -euo pipefail
 
@@ -43,5 +44,28 @@ else
     echo "install-test-deps: npm ci in $e2e"
     # playwright-core ships no browser and downloads none; we drive /usr/bin/chromium.
     (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+# The third-party device-flow clients (server/tests/server/third_party.rs), from their
+# registries: openid-client from npm (its package-lock.json), Authlib from PyPI (its
+# requirements.txt, exact versions) in a venv of its own.
+interop="$root/server/tests/interop"
+if [ -d "$interop/node/node_modules/openid-client" ]; then
+    echo "install-test-deps: $interop/node/node_modules is present"
+else
+    echo "install-test-deps: npm ci in $interop/node"
+    (cd "$interop/node" && npm ci --no-audit --no-fund)
+fi
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "install-test-deps: installing python3-venv (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends python3-venv
+fi
+venv="$interop/python/.venv"
+if "$venv/bin/python" -c 'import authlib, requests' 2>/dev/null; then
+    echo "install-test-deps: $venv has Authlib"
+else
+    echo "install-test-deps: pip install -r requirements.txt in $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$interop/python/requirements.txt"
 fi
 echo "install-test-deps: done"

@@ -29,8 +29,9 @@ use deviceflow_wire::{
 };
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::Request;
+pub use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -57,7 +58,7 @@ pub struct DeviceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     /// The issuer is not a plain-HTTP URL.
-    #[error("\"{0}\" is not an http:// URL; this demo device speaks plain HTTP only")]
+    #[error("\"{0}\" is not an http:// URL; this client speaks plain HTTP only (put a TLS proxy in front for https)")]
     NotHttp(String),
     /// The server could not be reached or did not answer in time.
     #[error("{url}: {message}")]
@@ -130,6 +131,25 @@ impl HttpUrl {
 
 /// One HTTP/1.1 exchange on a fresh connection; `body` is sent as a form.
 async fn exchange(url: &str, body: Option<String>) -> Result<(StatusCode, Bytes), DeviceError> {
+    match body {
+        Some(form) => {
+            let body = ("application/x-www-form-urlencoded", Bytes::from(form));
+            request(Method::POST, url, None, Some(body)).await
+        }
+        None => request(Method::GET, url, None, None).await,
+    }
+}
+
+/// One HTTP/1.1 request to an `http://` URL on a fresh connection: `method`, an
+/// optional `Authorization` value, an optional body with its media type; the answer's
+/// status and body. The plain-HTTP client of the workspace's binaries (this device,
+/// and `deviceflow-server clients`).
+pub async fn request(
+    method: Method,
+    url: &str,
+    authorization: Option<&str>,
+    body: Option<(&'static str, Bytes)>,
+) -> Result<(StatusCode, Bytes), DeviceError> {
     let parsed = HttpUrl::parse(url)?;
     let transport = |message: String| DeviceError::Transport {
         url: url.to_owned(),
@@ -146,21 +166,23 @@ async fn exchange(url: &str, body: Option<String>) -> Result<(StatusCode, Bytes)
             // The connection ends when the response is read; its errors are the request's.
             let _ = conn.await;
         });
-        let method = if body.is_some() {
-            Method::POST
-        } else {
-            Method::GET
-        };
         let mut req = Request::builder()
             .method(method)
             .uri(&parsed.target)
             .header(HOST, &parsed.authority)
             .header("accept", "application/json");
-        if body.is_some() {
-            req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(value) = authorization {
+            req = req.header(AUTHORIZATION, value);
         }
+        let content = match body {
+            Some((media_type, content)) => {
+                req = req.header(CONTENT_TYPE, media_type);
+                content
+            }
+            None => Bytes::new(),
+        };
         let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(Full::new(content))
             .map_err(|e| transport(e.to_string()))?;
         let res = sender
             .send_request(req)

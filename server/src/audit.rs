@@ -31,6 +31,35 @@ impl Via {
     }
 }
 
+/// Who registered, changed or deleted a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Registrar {
+    /// The client itself, through RFC 7591 / RFC 7592.
+    Dynamic,
+    /// A machine with the admin token (`deviceflow-server clients`).
+    AdminApi,
+    /// An administrator on the applications page.
+    Page,
+}
+
+/// A client was registered (`"client_registered"`), had its secret rotated
+/// (`"client_secret_rotated"`) or was deleted (`"client_deleted"`); `user` is the
+/// administrator on the page.
+pub(crate) fn client_changed(
+    event: &'static str,
+    by: Registrar,
+    client: &str,
+    user: Option<&str>,
+    source: IpAddr,
+) {
+    let via = match by {
+        Registrar::Dynamic => "registration",
+        Registrar::AdminApi => "admin",
+        Registrar::Page => "pages",
+    };
+    tracing::info!(target: "audit", event, via, client, user, source = %source);
+}
+
 /// A person approved (`approved`) or denied a device authorization.
 pub(crate) fn decided(
     approved: bool,

@@ -1,5 +1,7 @@
 //! The `deviceflow-server` binary: flags, configuration, bind, signals.
 
+mod clients_command;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -52,6 +54,10 @@ struct Cli {
     store: Option<String>,
     #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// The initial access token that turns RFC 7591 client registration on (overrides
+    /// `registration.initial_access_token`).
+    #[arg(long, env = "DEVICEFLOW_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
+    initial_access_token: Option<String>,
     /// Do not print the demo walk-through.
     #[arg(long, short)]
     quiet: bool,
@@ -118,6 +124,12 @@ enum Command {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// Registers, lists and removes applications on a running server, through its
+    /// admin API (the admin token).
+    Clients {
+        #[command(subcommand)]
+        command: clients_command::ClientsCommand,
+    },
 }
 
 fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
@@ -155,6 +167,7 @@ fn real_main() -> anyhow::Result<()> {
             client_id,
             scope,
         }) => return play_device(issuer, client_id, scope.as_deref()),
+        Some(Command::Clients { command }) => return clients_command::run(command),
         _ => {}
     }
     let demo = cli.config.is_none();
@@ -167,6 +180,10 @@ fn real_main() -> anyhow::Result<()> {
     // walk-through printed below works as shown.
     if demo && file.admin.token.is_none() {
         file.admin.token = Some(random_token());
+    }
+    // And so is registration (RFC 7591), where the walk-through starts.
+    if demo && file.registration.initial_access_token.is_none() {
+        file.registration.initial_access_token = Some(random_token());
     }
     let settings = Settings::from_file(file).context("invalid configuration")?;
     if let Some(Command::CheckConfig) = cli.command {
@@ -185,10 +202,11 @@ fn real_main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local = listener.local_addr()?;
         let admin_token = settings.admin_token.clone().unwrap_or_default();
+        let initial_access_token = settings.initial_access_token.clone().unwrap_or_default();
         let ready = |issuer: &str| {
             eprintln!("deviceflow-server listening on {local} (issuer {issuer})");
             if demo && !cli.quiet {
-                print_walkthrough(issuer, &admin_token);
+                print_walkthrough(issuer, &admin_token, &initial_access_token);
             }
         };
         deviceflow_server::run_announced(listener, settings, ready, shutdown_signal()).await?;
@@ -260,6 +278,9 @@ fn apply_overrides(cli: &Cli, file: &mut FileConfig) {
     if let Some(v) = &cli.store {
         file.store = v.clone();
     }
+    if let Some(v) = &cli.initial_access_token {
+        file.registration.initial_access_token = Some(v.clone());
+    }
 }
 
 fn random_token() -> String {
@@ -320,6 +341,14 @@ fn print_summary(s: &Settings) {
         "admin         {}",
         if s.admin_token.is_some() { "on" } else { "off" }
     );
+    println!(
+        "registration  {}",
+        if s.initial_access_token.is_some() {
+            "on (RFC 7591, with the initial access token)"
+        } else {
+            "off"
+        }
+    );
     for c in s.clients.iter() {
         println!(
             "client        {} ({}), {}, scopes [{}]",
@@ -347,12 +376,14 @@ fn print_summary(s: &Settings) {
     }
 }
 
-fn print_walkthrough(issuer: &str, admin_token: &str) {
+fn print_walkthrough(issuer: &str, admin_token: &str, initial_access_token: &str) {
     let device = format!("{issuer}{}", deviceflow_server::http::paths::pages::DEVICE);
+    let applications = format!("{issuer}{}", paths::pages::APPLICATIONS);
     println!(
         r#"
 Embedded demo defaults: public client "demo-device", confidential client
-"demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo" (password "{DEMO_USER_PASSWORD}").
+"demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo" (password "{DEMO_USER_PASSWORD}"),
+an administrator: register your own device app at {applications}.
 
 Try the device flow (RFC 8628) as a person would, in another terminal:
 
@@ -366,22 +397,29 @@ or by scanning the QR code it prints."#
     let token = format!("{issuer}{}", paths::TOKEN);
     let admin = format!("{issuer}{}", paths::ADMIN_DECISIONS);
     let introspect = format!("{issuer}{}", paths::INTROSPECTION);
+    let register = format!("{issuer}{}", paths::REGISTRATION);
     println!(
         r#"
 Admin token for this run: {admin_token}
+Initial access token for this run: {initial_access_token}
 
 Or the same flow with curl:
 
-  # 1. The device asks for codes (RFC 8628 §3.1)
-  curl -s {da} -d client_id=demo-device -d scope=openid
-  # 2. It polls with the device_code it got (§3.4): authorization_pending
-  curl -s {token} -d client_id=demo-device \
+  # 1. Register the device app, a public client, and note its client_id (RFC 7591;
+  #    or on the applications page, or: deviceflow-server clients add --name "My TV")
+  curl -s {register} -H 'Authorization: Bearer {initial_access_token}' \
+       -H 'Content-Type: application/json' \
+       -d '{{"client_name":"My TV","token_endpoint_auth_method":"none"}}'
+  # 2. The device asks for codes (RFC 8628 §3.1)
+  curl -s {da} -d client_id=CLIENT_ID -d scope=openid
+  # 3. It polls with the device_code it got (§3.4): authorization_pending
+  curl -s {token} -d client_id=CLIENT_ID \
        -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=DEVICE_CODE
-  # 3. Poll again at once: slow_down, and the interval is now 5 s longer (§3.5)
-  # 4. The person approves (here through the admin endpoint, as user "demo")
+  # 4. Poll again at once: slow_down, and the interval is now 5 s longer (§3.5)
+  # 5. The person approves (here through the admin endpoint, as user "demo")
   curl -s {admin} -H 'Authorization: Bearer {admin_token}' \
        -d user_code=USER_CODE -d action=approve -d user=demo
-  # 5. The next poll gets the token; a resource server checks it (RFC 7662)
+  # 6. The next poll gets the token; a resource server checks it (RFC 7662)
   curl -s {introspect} -u demo-confidential:{DEMO_CONFIDENTIAL_SECRET} -d token=ACCESS_TOKEN
 "#
     );

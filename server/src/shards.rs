@@ -51,6 +51,11 @@ impl CappedCount {
         }
     }
 
+    /// The cap.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// Counts one more, if the cap allows.
     pub(crate) fn acquire(&self) -> bool {
         let mine = &self.allowances[home()].0;

@@ -12,6 +12,6 @@ mod redis;
 mod resp;
 
 pub use net::free_port;
-pub use process::{cargo_bin, signal, ServerProcess, Signal};
+pub use process::{cargo_bin, cargo_release_bin, signal, ServerProcess, Signal};
 pub use redis::{RedisCluster, RedisOptions, RedisServer};
 pub use resp::Reply;

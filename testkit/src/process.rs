@@ -1,6 +1,6 @@
 //! Processes the tests start: signals by PID, the `deviceflow-server` binary as a
 //! process ([`ServerProcess`]), and the binaries of other workspace packages
-//! ([`cargo_bin`]).
+//! ([`cargo_bin`], [`cargo_release_bin`]).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -263,23 +263,43 @@ fn listening_line(line: &str) -> Option<(SocketAddr, String)> {
 /// `CARGO_BIN_EXE_<name>` gives only for its own package's. Panics with cargo's
 /// message when the build fails.
 pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<(String, String), PathBuf>>> = Mutex::new(None);
+    build_bin(package, bin, None)
+}
+
+/// [`cargo_bin`] in the release profile, whatever the running test's: for a test of
+/// the server as it is shipped (the third-party clients' interop).
+pub fn cargo_release_bin(package: &str, bin: &str) -> PathBuf {
+    build_bin(package, bin, Some("release"))
+}
+
+/// What was built: package, binary and profile (`None`: the test's).
+type Built = HashMap<(String, String, Option<String>), PathBuf>;
+
+fn build_bin(package: &str, bin: &str, profile: Option<&str>) -> PathBuf {
+    static BUILT: Mutex<Option<Built>> = Mutex::new(None);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let key = (package.to_owned(), bin.to_owned());
+    let key = (
+        package.to_owned(),
+        bin.to_owned(),
+        profile.map(str::to_owned),
+    );
     if let Some(path) = built.get_or_insert_with(HashMap::new).get(&key) {
         return path.clone();
     }
     // <target>/<profile>/deps/<test>-<hash>
     let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
+    let test_profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("a test runs from <target>/<profile>/deps");
-    let target_dir = profile_dir.parent().expect("a target directory");
-    let profile = profile_dir
-        .file_name()
-        .and_then(OsStr::to_str)
-        .unwrap_or("debug");
+    let target_dir = test_profile_dir.parent().expect("a target directory");
+    let profile = profile.unwrap_or_else(|| {
+        test_profile_dir
+            .file_name()
+            .and_then(OsStr::to_str)
+            .unwrap_or("debug")
+    });
+    let profile_dir = target_dir.join(profile);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let mut cmd = Command::new(cargo);

@@ -41,8 +41,16 @@ pub mod paths {
     pub const INTROSPECTION: &str = "/oauth/introspect";
     /// RFC 7009: token revocation.
     pub const REVOCATION: &str = "/oauth/revoke";
+    /// RFC 7591 §3: the client registration endpoint (when the server turns it on).
+    pub const REGISTRATION: &str = "/oauth/register";
     /// Approvals and denials for machines, with the admin token.
     pub const ADMIN_DECISIONS: &str = "/admin/decisions";
+    /// Registered applications, with the admin token: list (GET), register (POST);
+    /// `/admin/clients/{client_id}`: remove (DELETE); `…/{client_id}/secret`: rotate
+    /// the secret (POST).
+    pub const ADMIN_CLIENTS: &str = "/admin/clients";
+    /// The administrators' page of registered applications.
+    pub const APPLICATIONS: &str = "/device/applications";
     /// RFC 8628 §3.2 `verification_uri`: where the person enters the code.
     pub const VERIFICATION: &str = "/device";
     /// What a device with a screen shows: the code and its QR code.
@@ -53,8 +61,8 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
 }
 
-/// The `error` values of RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1 and the
-/// `temporarily_unavailable` of RFC 6749 §4.1.2.1.
+/// The `error` values of RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1, RFC 7591
+/// §3.2.2, RFC 6750 §3.1 and the `temporarily_unavailable` of RFC 6749 §4.1.2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -85,11 +93,46 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// RFC 6749 §4.1.2.1: an unexpected condition on the server.
     ServerError,
+    /// RFC 7591 §3.2.2: a client metadata field is invalid.
+    InvalidClientMetadata,
+    /// RFC 6750 §3.1: the bearer token (an initial or registration access token) is
+    /// missing, expired, revoked or wrong.
+    InvalidToken,
+}
+
+/// RFC 7591 §2: the `token_endpoint_auth_method` of a public client.
+pub const AUTH_METHOD_NONE: &str = "none";
+
+/// RFC 7591 §2 / RFC 7592 §3: client metadata, as a registration request sends it and
+/// as the server answers it (with the RFC 7591 §3.2.1 members it adds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_issued_at: Option<u64>,
+    /// RFC 7591 §3.2.1: REQUIRED when a secret is issued; 0 means it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_client_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -103,6 +146,8 @@ impl ErrorCode {
         ErrorCode::UnsupportedTokenType,
         ErrorCode::TemporarilyUnavailable,
         ErrorCode::ServerError,
+        ErrorCode::InvalidClientMetadata,
+        ErrorCode::InvalidToken,
     ];
 
     /// The code as it appears in the `error` member.
@@ -121,6 +166,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidToken => "invalid_token",
         }
     }
 

@@ -10,8 +10,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::borrow::Cow;
+
+use crate::accounts::registration;
 use crate::http::form::{percent_decode, Form};
 use crate::protocol::scope::ScopeSet;
+use crate::storage::store::{Store, Stored};
 
 /// Index of a client in the registry: small enough to live in every session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,8 +41,8 @@ impl AuthMethod {
     }
 }
 
-/// A registered client (RFC 6749 §2).
-#[derive(Debug, Clone)]
+/// A client (RFC 6749 §2), configured or registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     /// Its index, as sessions and tokens record it.
     pub id: ClientId,
@@ -105,12 +109,9 @@ impl Clients {
 
     /// The client with this `client_id`.
     pub fn by_client_id(&self, client_id: &str) -> Option<&Client> {
-        self.index.get(client_id).map(|id| self.get(*id))
-    }
-
-    /// The client with this id. Ids come only from this registry, so the index is valid.
-    pub fn get(&self, id: ClientId) -> &Client {
-        &self.clients[id.0 as usize]
+        self.index
+            .get(client_id)
+            .and_then(|id| self.clients.get(usize::from(id.0)))
     }
 
     /// How many clients are configured.
@@ -128,70 +129,156 @@ impl Clients {
         self.clients.iter()
     }
 
-    /// Authenticates the caller of a token-style endpoint.
+    /// The client with this index: a configured one from memory, a registered one
+    /// from the store (`None` once it is deleted).
+    pub async fn by_id<'a, S: Store>(
+        &'a self,
+        store: &S,
+        id: ClientId,
+    ) -> Stored<Option<Cow<'a, Client>>> {
+        if !id.is_registered() {
+            return Ok(self.clients.get(usize::from(id.0)).map(Cow::Borrowed));
+        }
+        // Boxed: only a registered client's requests pay for the store's future.
+        let found = Box::pin(store.registered_client(id)).await?;
+        Ok(found.map(|r| Cow::Owned(r.client)))
+    }
+
+    /// The client with this `client_id`: a configured one, without a lookup, else a
+    /// registered one from the store (one lookup; none for a `client_id` that cannot
+    /// be a registered one).
+    pub async fn find<'a, S: Store>(
+        &'a self,
+        store: &S,
+        client_id: &str,
+    ) -> Stored<Option<Cow<'a, Client>>> {
+        if let Some(c) = self.by_client_id(client_id) {
+            return Ok(Some(Cow::Borrowed(c)));
+        }
+        let Some(id) = registration::index_of(client_id) else {
+            return Ok(None);
+        };
+        let found = Box::pin(store.registered_client(id)).await?;
+        Ok(found
+            .filter(|r| r.client.client_id == client_id)
+            .map(|r| Cow::Owned(r.client)))
+    }
+
+    /// Authenticates a configured client without a lookup: `Ok(None)` when the
+    /// request names a registered client instead, which only the store knows (then
+    /// [`authenticate`](Self::authenticate) decides). The token endpoint's hot path:
+    /// a configured device's poll reads its form and authenticates before awaiting
+    /// anything.
+    pub fn authenticate_configured(
+        &self,
+        authorization: Option<&[u8]>,
+        form: &Form<'_>,
+    ) -> Result<Option<&Client>, AuthError> {
+        let presented = credentials(authorization, form)?;
+        match self.by_client_id(&presented.client_id) {
+            Some(client) => check(client, &presented).map(|()| Some(client)),
+            None if registration::index_of(&presented.client_id).is_some() => Ok(None),
+            None => Err(AuthError::Failed {
+                basic: presented.basic,
+            }),
+        }
+    }
+
+    /// Authenticates the caller of a token-style endpoint, configured or registered.
     ///
     /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in
     /// each request." RFC 6749 §2.3.1: the Basic username and password are
     /// form-urlencoded before base64. RFC 8628 §3.1 / §3.4: a public client sends
-    /// `client_id` alone.
-    pub fn authenticate(
-        &self,
+    /// `client_id` alone. A deleted registered client is unknown: `invalid_client`.
+    pub async fn authenticate<'a, S: Store>(
+        &'a self,
+        store: &S,
         authorization: Option<&[u8]>,
         form: &Form<'_>,
-    ) -> Result<&Client, AuthError> {
-        let body_id = form
-            .get("client_id")
-            .map_err(|_| AuthError::Malformed("client_id"))?;
-        let body_secret = form
-            .get("client_secret")
-            .map_err(|_| AuthError::Malformed("client_secret"))?;
-
-        if let Some(header) = authorization {
-            let (id, secret) = parse_basic(header)?;
-            if body_secret.is_some() {
-                return Err(AuthError::Malformed(
-                    "more than one client authentication method (RFC 6749 §2.3)",
-                ));
-            }
-            if body_id.as_deref().is_some_and(|b| b != id) {
-                return Err(AuthError::Malformed(
-                    "client_id in the body differs from the Authorization header",
-                ));
-            }
-            let client = self
-                .by_client_id(&id)
-                .ok_or(AuthError::Failed { basic: true })?;
-            let ok = client.auth_methods.contains(&AuthMethod::ClientSecretBasic)
-                && client.secret_matches(secret.as_bytes());
-            return if ok {
-                Ok(client)
-            } else {
-                Err(AuthError::Failed { basic: true })
-            };
-        }
-
-        let Some(id) = body_id else {
-            // RFC 8628 §3.1, §3.4: client_id is REQUIRED when the client does not
-            // authenticate otherwise.
-            return Err(AuthError::Malformed("client_id is required"));
+    ) -> Stored<Result<Cow<'a, Client>, AuthError>> {
+        let presented = match credentials(authorization, form) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
         };
-        let client = self
-            .by_client_id(&id)
-            .ok_or(AuthError::Failed { basic: false })?;
-        match (client.is_public(), body_secret) {
-            (true, None) => Ok(client),
-            // A public client has no secret to present.
-            (true, Some(_)) => Err(AuthError::Failed { basic: false }),
-            // RFC 8628 §3.4: a confidential client MUST authenticate.
-            (false, None) => Err(AuthError::Failed { basic: false }),
-            (false, Some(secret)) => {
-                let ok = client.auth_methods.contains(&AuthMethod::ClientSecretPost)
-                    && client.secret_matches(secret.as_bytes());
-                if ok {
-                    Ok(client)
-                } else {
-                    Err(AuthError::Failed { basic: false })
-                }
+        let basic = presented.basic;
+        let Some(client) = self.find(store, &presented.client_id).await? else {
+            return Ok(Err(AuthError::Failed { basic }));
+        };
+        Ok(check(&client, &presented).map(|()| client))
+    }
+}
+
+/// What a request presents to authenticate.
+struct Presented<'f> {
+    client_id: Cow<'f, str>,
+    secret: Option<Cow<'f, str>>,
+    /// Whether the Authorization header was used.
+    basic: bool,
+}
+
+/// Reads the credentials from the Authorization header or the body, refusing a
+/// request that uses both or names no client.
+fn credentials<'f>(
+    authorization: Option<&[u8]>,
+    form: &Form<'f>,
+) -> Result<Presented<'f>, AuthError> {
+    let body_id = form
+        .get("client_id")
+        .map_err(|_| AuthError::Malformed("client_id"))?;
+    let body_secret = form
+        .get("client_secret")
+        .map_err(|_| AuthError::Malformed("client_secret"))?;
+    if let Some(header) = authorization {
+        let (id, secret) = parse_basic(header)?;
+        if body_secret.is_some() {
+            return Err(AuthError::Malformed(
+                "more than one client authentication method (RFC 6749 §2.3)",
+            ));
+        }
+        if body_id.as_deref().is_some_and(|b| b != id) {
+            return Err(AuthError::Malformed(
+                "client_id in the body differs from the Authorization header",
+            ));
+        }
+        return Ok(Presented {
+            client_id: Cow::Owned(id),
+            secret: Some(Cow::Owned(secret)),
+            basic: true,
+        });
+    }
+    let Some(client_id) = body_id else {
+        // RFC 8628 §3.1, §3.4: client_id is REQUIRED when the client does not
+        // authenticate otherwise.
+        return Err(AuthError::Malformed("client_id is required"));
+    };
+    Ok(Presented {
+        client_id,
+        secret: body_secret,
+        basic: false,
+    })
+}
+
+/// Whether `presented` authenticates `client`.
+fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
+    let failed = AuthError::Failed {
+        basic: presented.basic,
+    };
+    let method = if presented.basic {
+        AuthMethod::ClientSecretBasic
+    } else {
+        AuthMethod::ClientSecretPost
+    };
+    match (client.is_public(), &presented.secret) {
+        (true, None) => Ok(()),
+        // A public client has no secret to present.
+        (true, Some(_)) => Err(failed),
+        // RFC 8628 §3.4: a confidential client MUST authenticate.
+        (false, None) => Err(failed),
+        (false, Some(secret)) => {
+            if client.auth_methods.contains(&method) && client.secret_matches(secret.as_bytes()) {
+                Ok(())
+            } else {
+                Err(failed)
             }
         }
     }
@@ -222,11 +309,39 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+
     use super::*;
     use crate::config::{FileConfig, Settings};
+    use crate::storage::MemoryStore;
 
-    fn clients() -> Clients {
-        Settings::from_file(FileConfig::demo()).unwrap().clients
+    struct Demo {
+        clients: Clients,
+        store: MemoryStore,
+    }
+
+    fn clients() -> Demo {
+        let settings = Settings::from_file(FileConfig::demo()).unwrap();
+        Demo {
+            store: MemoryStore::new(&settings),
+            clients: settings.clients,
+        }
+    }
+
+    impl Demo {
+        /// The memory store answers at once: one poll of the future is its answer.
+        fn authenticate(
+            &self,
+            authorization: Option<&[u8]>,
+            form: &Form<'_>,
+        ) -> Result<Client, AuthError> {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let fut = std::pin::pin!(self.clients.authenticate(&self.store, authorization, form));
+            match fut.poll(&mut cx) {
+                std::task::Poll::Ready(r) => r.expect("memory").map(Cow::into_owned),
+                std::task::Poll::Pending => panic!("the memory store answers at once"),
+            }
+        }
     }
 
     fn basic(id: &str, secret: &str) -> Vec<u8> {

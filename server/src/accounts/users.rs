@@ -18,6 +18,8 @@ pub struct User {
     /// The argon2 PHC string of the user's password; `None`: the user cannot sign in
     /// to the verification pages (the admin endpoint can still decide as them).
     pub password_hash: Option<String>,
+    /// May manage applications on the applications page.
+    pub admin: bool,
 }
 
 /// The configured people, by index and by username.

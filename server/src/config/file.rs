@@ -50,6 +50,9 @@ pub struct FileConfig {
     /// `[admin]`: the admin decision endpoint.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[registration]`: RFC 7591 dynamic client registration.
+    #[serde(default)]
+    pub registration: RegistrationConfig,
     /// `[[clients]]`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
@@ -202,6 +205,16 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
+/// `[registration]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// The initial access token (RFC 7591 §3) a registration request must bear as
+    /// `Authorization: Bearer`; absent means dynamic registration is off (and not
+    /// advertised in the metadata).
+    pub initial_access_token: Option<String>,
+}
+
 /// One `[[clients]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +256,10 @@ pub struct UserConfig {
     /// hash-password`); absent: the user cannot sign in to the verification pages.
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// May register, rotate and delete applications on the applications page
+    /// (`/device/applications`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 fn default_store() -> String {
@@ -299,6 +316,7 @@ impl FileConfig {
             limits: LimitsConfig::default(),
             quotas: QuotasConfig::default(),
             admin: AdminConfig::default(),
+            registration: RegistrationConfig::default(),
             clients: vec![
                 ClientConfig {
                     client_id: "demo-device".to_owned(),
@@ -323,6 +341,8 @@ impl FileConfig {
                 username: "demo".to_owned(),
                 name: Some("Demo User".to_owned()),
                 password_hash: Some(crate::verification::password::hash(DEMO_USER_PASSWORD)),
+                // The tutorial starts by registering the device app on the page.
+                admin: true,
             }],
         }
     }

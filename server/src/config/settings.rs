@@ -9,6 +9,7 @@ use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
 use super::file::*;
 use super::ConfigError;
 use crate::accounts::clients::{Client, ClientId, Clients};
+use crate::accounts::registration::{self, FIRST_REGISTERED};
 use crate::accounts::users::{User, UserId, Users};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::PollPolicy;
@@ -55,7 +56,9 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// The admin endpoint's bearer token; `None`: the endpoint is off.
     pub admin_token: Option<String>,
-    /// The clients.
+    /// RFC 7591 §3 initial access token; `None`: dynamic registration is off.
+    pub initial_access_token: Option<String>,
+    /// The configured clients (registered ones are in the store).
     pub clients: Clients,
     /// The people.
     pub users: Users,
@@ -98,6 +101,7 @@ impl Settings {
             password_hash_workers,
             password_hash_queue,
             admin_token: file.admin.token,
+            initial_access_token: file.registration.initial_access_token,
             clients,
             users,
             scopes,
@@ -276,6 +280,13 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
             return invalid("admin.token must be at least 16 characters".into());
         }
     }
+    if let Some(token) = &file.registration.initial_access_token {
+        if token.len() < 16 {
+            return invalid(
+                "registration.initial_access_token must be at least 16 characters".into(),
+            );
+        }
+    }
 
     Ok(())
 }
@@ -291,10 +302,20 @@ fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), Conf
         if c.client_id.is_empty() {
             return invalid("a client has an empty client_id".into());
         }
+        // The indexes from FIRST_REGISTERED up are the registered clients'.
         let id = ClientId(
             u16::try_from(clients.len())
-                .map_err(|_| ConfigError::Invalid("more than 65535 clients".into()))?,
+                .ok()
+                .filter(|&i| i < FIRST_REGISTERED)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!("more than {FIRST_REGISTERED} clients"))
+                })?,
         );
+        if registration::index_of(&c.client_id).is_some() {
+            return invalid(format!(
+                "{at}: client_ids of the form dfc<number>-… are those the server gives registered clients"
+            ));
+        }
         if index.insert(c.client_id.clone(), id).is_some() {
             return invalid(format!("{at} is configured twice"));
         }
@@ -391,6 +412,7 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
             username: u.username.clone(),
             name: u.name.clone().unwrap_or_else(|| u.username.clone()),
             password_hash: u.password_hash.clone(),
+            admin: u.admin,
         });
     }
 

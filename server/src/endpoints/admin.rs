@@ -39,7 +39,7 @@ struct AdminError<'a> {
     error_description: Cow<'a, str>,
 }
 
-fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
+pub(crate) fn error(status: StatusCode, error: &'static str, description: &str) -> Reply {
     response::json_value(
         status,
         &AdminError {
@@ -70,7 +70,11 @@ impl<S: Store> App<S> {
             Ok(info) => {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
-                let client_id = &self.settings.clients.get(info.client).client_id;
+                let client = match self.client_or_deleted(info.client).await {
+                    Ok(client) => client,
+                    Err(unavailable) => return OAuthError::from(unavailable).reply(),
+                };
+                let client_id = &client.client_id;
                 audit::decided(
                     approved,
                     Via::Admin,
@@ -161,7 +165,7 @@ impl<S: Store> App<S> {
     /// Checks the admin bearer token, compared in constant time so that it cannot be
     /// found byte by byte: `None` when it is right, else the refusal (404 when the
     /// endpoint is off, 401 with a Bearer challenge when the token is wrong).
-    fn admin_refusal(&self, parts: &Parts) -> Option<Reply> {
+    pub(crate) fn admin_refusal(&self, parts: &Parts) -> Option<Reply> {
         let Some(expected) = self.settings.admin_token.as_deref() else {
             return Some(response::not_found());
         };

@@ -87,7 +87,7 @@ impl<S: Store> App<S> {
     ) -> Result<DeviceCode, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
-        let client = self.client(parts, &form)?;
+        let client = self.client(parts, &form).await?;
         // RFC 6749 §5.2: a client not registered for this grant is `unauthorized_client`.
         if !client.device_grant {
             return Err(OAuthError::new(
@@ -116,7 +116,7 @@ impl<S: Store> App<S> {
                 Refusal::Source { .. } => (Throttle::Source, "this address"),
                 Refusal::Client { .. } => (Throttle::Client, "this client"),
             };
-            return Err(self.throttle(limit, client, peer, refusal.retry_after_ms(), whom));
+            return Err(self.throttle(limit, &client, peer, refusal.retry_after_ms(), whom));
         }
         let code = self
             .store
@@ -140,7 +140,7 @@ impl<S: Store> App<S> {
                 }
                 CreateError::ClientFull => {
                     let retry = self.settings.expires_in_secs * 1000;
-                    self.throttle(Throttle::ClientShare, client, peer, retry, "this client")
+                    self.throttle(Throttle::ClientShare, &client, peer, retry, "this client")
                 }
             })?;
         self.metrics.device_authorization();

@@ -41,7 +41,7 @@ impl<S: Store> App<S> {
 
     async fn introspect(&self, parts: &Parts, body: &[u8]) -> Result<Reply, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
-        let client = self.client(parts, &form)?;
+        let client = self.client(parts, &form).await?;
         // RFC 7662 §2.1: the endpoint MUST require some form of authorization; here,
         // a confidential client's credentials.
         if client.is_public() {
@@ -68,7 +68,10 @@ impl<S: Store> App<S> {
         let Some(t) = self.store.introspect(&token, self.clock.now()).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
-        let owner = self.settings.clients.get(t.grant.client);
+        // A token of a deleted registered client is no longer active.
+        let Some(owner) = self.client_by_id(t.grant.client).await? else {
+            return Ok(response::json_value(StatusCode::OK, &inactive));
+        };
         let user = self.settings.users.get(t.grant.user);
         Ok(response::json_value(
             StatusCode::OK,

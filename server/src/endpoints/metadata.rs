@@ -27,6 +27,10 @@ pub(crate) fn render(settings: &Settings, issuer: &str) -> Bytes {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
     });
+    // RFC 8414 §2 `registration_endpoint`, only while registration is on (RFC 7591).
+    if settings.initial_access_token.is_some() {
+        doc["registration_endpoint"] = json!(url(paths::REGISTRATION));
+    }
     // RFC 8414 §2: "empty arrays SHOULD be omitted" (checklist MD-03).
     if !settings.scopes.names().is_empty() {
         doc["scopes_supported"] = json!(settings.scopes.names());

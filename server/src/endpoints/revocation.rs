@@ -16,7 +16,7 @@ impl<S: Store> App<S> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 7009 §2.1: the client authenticates as at the token endpoint; public
         // clients identify themselves with client_id.
-        let client = self.client(parts, &form)?;
+        let client = self.client(parts, &form).await?;
         let token = form
             .get("token")
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?

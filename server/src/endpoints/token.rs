@@ -44,37 +44,75 @@ enum TokenRequest<'a> {
 impl<S: Store> App<S> {
     pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
         let answer = match self.token_request(parts, body) {
-            Ok(TokenRequest::Poll { client, code }) => self.poll(client, code, peer).await,
-            Ok(TokenRequest::Refresh {
+            Ok(Some(TokenRequest::Poll { client, code })) => self.poll(client, code, peer).await,
+            Ok(Some(TokenRequest::Refresh {
                 client,
                 token,
                 scope,
-            }) => {
+            })) => {
                 // Boxed: refreshes are rare next to polls, and their future is larger.
                 Box::pin(self.refresh(client, &token, scope, peer)).await
             }
-            Ok(TokenRequest::Answered(reply)) => Ok(reply),
+            Ok(Some(TokenRequest::Answered(reply))) => Ok(reply),
+            // A registered client's request: its client is in the store, so the
+            // request is read again on a path of its own, boxed: only a registered
+            // client's requests pay for the lookup.
+            Ok(None) => Box::pin(self.registered_token(parts, body, peer)).await,
             Err(e) => Err(e),
         };
         answer.unwrap_or_else(|e| e.reply())
     }
 
-    /// Reads and checks a token request, and authenticates its client.
+    /// A registered client's token request: authenticated from the store (one more
+    /// lookup; a deleted client is `invalid_client`), then the same checks and the
+    /// same poll or refresh as a configured client's.
+    async fn registered_token(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        let form = Form::parse(body).map_err(OAuthError::from)?;
+        let client = self.client(parts, &form).await?;
+        match self.grant_request(&client, &form)? {
+            TokenRequest::Poll { client, code } => self.poll(client, code, peer).await,
+            TokenRequest::Refresh {
+                client,
+                token,
+                scope,
+            } => self.refresh(client, &token, scope, peer).await,
+            TokenRequest::Answered(reply) => Ok(reply),
+        }
+    }
+
+    /// Reads and checks a token request, and authenticates its client; `None` when
+    /// the client is a registered one, which only the store knows.
     fn token_request<'a>(
         &'a self,
         parts: &Parts,
         body: &[u8],
-    ) -> Result<TokenRequest<'a>, OAuthError> {
+    ) -> Result<Option<TokenRequest<'a>>, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 6749 §4.1.3, RFC 8628 §3.4: grant_type is REQUIRED.
         if !form.has("grant_type") {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
-        let client = self.client(parts, &form)?;
+        match self.configured_client(parts, &form)? {
+            Some(client) => self.grant_request(client, &form).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The grant `form` asks `client` for, with its parameters checked.
+    fn grant_request<'a>(
+        &self,
+        client: &'a Client,
+        form: &Form<'_>,
+    ) -> Result<TokenRequest<'a>, OAuthError> {
         if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
-            self.poll_request(client, &form)
+            self.poll_request(client, form)
         } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
-            self.refresh_request(client, &form)
+            self.refresh_request(client, form)
         } else {
             Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,

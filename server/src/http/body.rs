@@ -31,6 +31,37 @@ where
     Ok((parts, body))
 }
 
+/// Reads a JSON request body (RFC 7591 §3.1: `application/json`) within the size and
+/// time limits. The outer error is the transport's (too large, too slow: its own
+/// answer); the inner one says what is wrong with the content, for the caller to
+/// answer with its own error code.
+pub(crate) async fn read_json<B, T>(
+    parts: &Parts,
+    body: B,
+    limit: usize,
+    timeout_ms: u64,
+) -> Result<Result<T, String>, OAuthError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    T: serde::de::DeserializeOwned,
+{
+    let json = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Ok(Err(
+            "the request body must be JSON, sent as Content-Type: application/json".into(),
+        ));
+    }
+    let bytes = read_body(body, limit, timeout_ms).await?;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the request body is not the JSON expected: {e}")))
+}
+
 /// Reads a request body within the size and time limits.
 ///
 /// A free function with a small future of its own: the request future is moved by hyper

@@ -31,6 +31,10 @@ pub const PARAMETERS: &[&str] = &[
     "username",
     "password",
     "csrf",
+    // The applications page's registration form.
+    "client_name",
+    "auth_method",
+    "with_refresh",
 ];
 
 /// The most parameters a form indexes: each known name at most once.

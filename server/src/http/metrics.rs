@@ -17,6 +17,8 @@ pub(crate) enum Endpoint {
     Token,
     Introspection,
     Revocation,
+    /// RFC 7591 registration, RFC 7592 client configuration.
+    Registration,
     Admin,
     Metadata,
     /// The verification pages a person uses (`/device`, `/device/*`).
@@ -25,11 +27,12 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 8] = [
+    const ALL: [Endpoint; 9] = [
         Endpoint::DeviceAuthorization,
         Endpoint::Token,
         Endpoint::Introspection,
         Endpoint::Revocation,
+        Endpoint::Registration,
         Endpoint::Admin,
         Endpoint::Metadata,
         Endpoint::Verification,
@@ -42,6 +45,7 @@ impl Endpoint {
             Endpoint::Token => "token",
             Endpoint::Introspection => "introspection",
             Endpoint::Revocation => "revocation",
+            Endpoint::Registration => "registration",
             Endpoint::Admin => "admin",
             Endpoint::Metadata => "metadata",
             Endpoint::Verification => "verification",

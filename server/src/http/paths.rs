@@ -2,8 +2,8 @@
 //! router, the RFC 8414 metadata, the pages and the clients that talk to them.
 
 pub use deviceflow_wire::paths::{
-    ADMIN_DECISIONS, DEVICE_AUTHORIZATION, HEALTH, INTROSPECTION, METRICS, REVOCATION, TOKEN,
-    VERIFICATION,
+    ADMIN_CLIENTS, ADMIN_DECISIONS, DEVICE_AUTHORIZATION, HEALTH, INTROSPECTION, METRICS,
+    REGISTRATION, REVOCATION, TOKEN, VERIFICATION,
 };
 
 /// Paths of the person's pages (`verification/`), relative to the issuer.
@@ -18,4 +18,6 @@ pub mod pages {
     pub const CONSENT: &str = "/device/consent";
     /// What a device with a screen shows: the code and its QR code.
     pub const DISPLAY: &str = deviceflow_wire::paths::DISPLAY;
+    /// The administrators' applications page.
+    pub const APPLICATIONS: &str = deviceflow_wire::paths::APPLICATIONS;
 }

@@ -55,7 +55,7 @@ pub(crate) struct OAuthError {
     /// "Authorization" request header field, the authorization server MUST respond
     /// with an HTTP 401 ... and include the "WWW-Authenticate" response header field
     /// matching the authentication scheme used by the client."
-    basic_challenge: bool,
+    challenge: Option<&'static str>,
     /// Seconds for `Retry-After` (RFC 9110 §10.2.3), on a 429 or 503.
     retry_after_secs: Option<u64>,
 }
@@ -70,7 +70,7 @@ impl From<FormError> for OAuthError {
 impl OAuthError {
     pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
         let status = match code {
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -79,7 +79,7 @@ impl OAuthError {
             code,
             description: description.into(),
             status,
-            basic_challenge: false,
+            challenge: None,
             retry_after_secs: None,
         }
     }
@@ -102,8 +102,16 @@ impl OAuthError {
 
     /// Adds `WWW-Authenticate: Basic` (client authentication through the header failed).
     pub(crate) fn with_basic_challenge(mut self) -> OAuthError {
-        self.basic_challenge = true;
+        self.challenge = Some("Basic realm=\"deviceflow\", charset=\"UTF-8\"");
         self
+    }
+
+    /// RFC 6750 §3: `invalid_token` for a bearer token (an initial or a registration
+    /// access token) that is missing or wrong, with its `WWW-Authenticate: Bearer`.
+    pub(crate) fn invalid_token(description: impl Into<Cow<'static, str>>) -> OAuthError {
+        let mut e = OAuthError::new(ErrorCode::InvalidToken, description);
+        e.challenge = Some("Bearer realm=\"deviceflow\", error=\"invalid_token\"");
+        e
     }
 
     pub(crate) fn status(&self) -> StatusCode {
@@ -116,11 +124,9 @@ impl OAuthError {
             "error_description": wire_safe(&self.description),
         });
         let mut r = json(self.status, body.to_string());
-        if self.basic_challenge {
-            r.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"deviceflow\", charset=\"UTF-8\""),
-            );
+        if let Some(challenge) = self.challenge {
+            r.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         if let Some(secs) = self.retry_after_secs {
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -187,6 +193,13 @@ pub fn poll_error(code: ErrorCode) -> Reply {
 pub(crate) fn empty_ok() -> Reply {
     let mut r = Response::new(Full::new(Bytes::new()));
     r.headers_mut().insert(CACHE_CONTROL, NO_STORE);
+    r
+}
+
+/// 204 No Content (RFC 7592 §2.3: a client deleted), not to be cached.
+pub(crate) fn no_content() -> Reply {
+    let mut r = empty_ok();
+    *r.status_mut() = StatusCode::NO_CONTENT;
     r
 }
 

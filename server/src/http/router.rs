@@ -32,6 +32,10 @@ enum Route {
     Verification,
     /// `/metrics`, which reads the store.
     Metrics,
+    /// RFC 7591 registration and RFC 7592 client configuration (JSON bodies).
+    Registration,
+    /// The admin API for applications (JSON bodies).
+    AdminClients,
 }
 
 impl<S: Store> App<S> {
@@ -59,6 +63,14 @@ impl<S: Store> App<S> {
                 // Boxed: the pages' future is large, and inline it would make every
                 // poll's future as large.
                 Route::Metrics => (Endpoint::Metadata, self.render_metrics().await),
+                Route::Registration => (
+                    Endpoint::Registration,
+                    Box::pin(self.registration(Request::from_parts(parts, body), peer)).await,
+                ),
+                Route::AdminClients => (
+                    Endpoint::Admin,
+                    Box::pin(self.admin_clients(Request::from_parts(parts, body), peer)).await,
+                ),
                 Route::Verification => (
                     Endpoint::Verification,
                     Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
@@ -100,6 +112,8 @@ impl<S: Store> App<S> {
             REVOCATION => (Endpoint::Revocation, "POST"),
             ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
             METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
+            path if self.is_registration(path) => return Route::Registration,
+            path if self.is_admin_clients(path) => return Route::AdminClients,
             // The person's pages answer HTML, so they route themselves.
             path if verification::is_page(path) => return Route::Verification,
             _ => return Route::Answered(Endpoint::Other, response::not_found()),

@@ -9,13 +9,16 @@ use deviceflow_wire::ErrorCode;
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use hyper::http::request::Parts;
 
-use crate::accounts::clients::{AuthError, Client};
+use std::borrow::Cow;
+
+use crate::accounts::clients::{AuthError, Client, ClientId};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::endpoints::device_authorization::DeviceAnswer;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::response::OAuthError;
+use crate::protocol::scope::ScopeSet;
 use crate::storage::memory::MemoryStore;
 use crate::storage::store::{Store, Unavailable};
 use crate::verification::state::Verification;
@@ -76,27 +79,61 @@ impl<S: Store> App<S> {
     /// Authenticates the caller (see
     /// [`Clients::authenticate`](crate::accounts::clients::Clients::authenticate)) and
     /// turns a failure into its RFC 6749 §5.2 answer.
-    pub(crate) fn client<'a>(
+    pub(crate) async fn client<'a>(
         &'a self,
         parts: &Parts,
         form: &Form<'_>,
-    ) -> Result<&'a Client, OAuthError> {
+    ) -> Result<Cow<'a, Client>, OAuthError> {
         let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
         self.settings
             .clients
-            .authenticate(authorization, form)
-            .map_err(|e| match e {
-                AuthError::Malformed(why) => OAuthError::invalid_request(why),
-                AuthError::Failed { basic } => {
-                    let e =
-                        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-                    if basic {
-                        e.with_basic_challenge()
-                    } else {
-                        e
-                    }
-                }
+            .authenticate(&self.store, authorization, form)
+            .await?
+            .map_err(refused)
+    }
+
+    /// [`client`](Self::client) for a configured client, without awaiting: `Ok(None)`
+    /// when the request names a registered client, which the store must be asked for.
+    pub(crate) fn configured_client<'a>(
+        &'a self,
+        parts: &Parts,
+        form: &Form<'_>,
+    ) -> Result<Option<&'a Client>, OAuthError> {
+        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        self.settings
+            .clients
+            .authenticate_configured(authorization, form)
+            .map_err(refused)
+    }
+
+    /// The client with this index, configured or registered; `None` for a registered
+    /// client that was deleted.
+    pub(crate) async fn client_by_id(
+        &self,
+        id: ClientId,
+    ) -> Result<Option<Cow<'_, Client>>, Unavailable> {
+        self.settings.clients.by_id(&self.store, id).await
+    }
+
+    /// The client with this index, or, for one deleted since, a stand-in that says so
+    /// (for what is reported after a decision on one of its codes).
+    pub(crate) async fn client_or_deleted(
+        &self,
+        id: ClientId,
+    ) -> Result<Cow<'_, Client>, Unavailable> {
+        Ok(self.client_by_id(id).await?.unwrap_or_else(|| {
+            Cow::Owned(Client {
+                id,
+                client_id: format!("(deleted client {})", id.0),
+                name: "a deleted application".to_owned(),
+                secret_sha256: None,
+                auth_methods: vec![],
+                allowed_scope: ScopeSet::EMPTY,
+                default_scope: ScopeSet::EMPTY,
+                device_grant: false,
+                refresh_grant: false,
             })
+        }))
     }
 
     /// Removes some of what expired: sessions past their retention, expired tokens,
@@ -107,6 +144,21 @@ impl<S: Store> App<S> {
         let stats = self.store.sweep(self.clock.now(), budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
         stats.examined == budget
+    }
+}
+
+/// A failed client authentication's RFC 6749 §5.2 answer.
+fn refused(e: AuthError) -> OAuthError {
+    match e {
+        AuthError::Malformed(why) => OAuthError::invalid_request(why),
+        AuthError::Failed { basic } => {
+            let e = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
+            if basic {
+                e.with_basic_challenge()
+            } else {
+                e
+            }
+        }
     }
 }
 

@@ -96,6 +96,14 @@ impl ScopeRegistry {
         out
     }
 
+    /// Every scope this server knows.
+    pub fn all(&self) -> ScopeSet {
+        ScopeSet(match self.names.len() {
+            MAX_SCOPES => u64::MAX,
+            n => (1u64 << n) - 1,
+        })
+    }
+
     /// The scope names, by bit.
     pub fn names(&self) -> &[String] {
         &self.names

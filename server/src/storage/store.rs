@@ -1,8 +1,8 @@
 //! The store seam: everything two instances must share to answer as one.
 //!
 //! [`Store`] is what the endpoints and pages run on: device authorization sessions
-//! (and the session cap), token families, web sessions, the guess limits and the
-//! device authorization quotas. Two backends implement it:
+//! (and the session cap), token families, web sessions, the guess limits, the
+//! device authorization quotas and the clients registered at run time. Two backends implement it:
 //! - [`MemoryStore`](super::memory::MemoryStore), the embedded default: sharded maps in
 //!   this process, the fastest path, lost on restart;
 //! - [`RedisStore`](super::redis::RedisStore): one Redis or a Redis Cluster, shared by
@@ -22,6 +22,7 @@
 use std::future::Future;
 
 use crate::accounts::clients::ClientId;
+use crate::accounts::registration::Registered;
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::protocol::device_code::DeviceCode;
@@ -228,6 +229,33 @@ pub trait Store: Send + Sync + 'static {
         client: ClientId,
         now: Millis,
     ) -> impl Future<Output = Stored<Result<(), Refusal>>> + Send;
+
+    // Registered clients (`accounts/registration.rs`): RFC 7591, the admin API and page.
+
+    /// Draws the index of a client registered now: never given before on this store,
+    /// by any instance, so that no session or token of a deleted client can ever
+    /// point at another; `None` once every index is given.
+    fn next_client_id(&self) -> impl Future<Output = Stored<Option<ClientId>>> + Send;
+
+    /// Keeps a newly registered client.
+    fn put_client(&self, client: &Registered) -> impl Future<Output = Stored<()>> + Send;
+
+    /// Replaces a registered client's record (a rotated secret) if it still exists;
+    /// false if it was deleted meanwhile, which it stays.
+    fn replace_client(&self, client: &Registered) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// The registered client with this index, if it exists.
+    fn registered_client(
+        &self,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<Option<Registered>>> + Send;
+
+    /// Every registered client, by index.
+    fn registered_clients(&self) -> impl Future<Output = Stored<Vec<Registered>>> + Send;
+
+    /// Deletes a registered client: from then on it is unknown, so its codes and
+    /// tokens stop working. Whether it existed.
+    fn remove_client(&self, id: ClientId) -> impl Future<Output = Stored<bool>> + Send;
 
     // Housekeeping.
 

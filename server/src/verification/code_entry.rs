@@ -144,12 +144,16 @@ impl<S: Store> App<S> {
             return Ok(html::redirect(paths::DEVICE));
         };
         let token = session.csrf.encode();
-        let Some(info) = self.decidable(code, visit.now).await? else {
+        // A code whose registered client was deleted is no longer valid either.
+        let found = match self.decidable(code, visit.now).await? {
+            Some(info) => self.client_by_id(info.client).await?.map(|c| (info, c)),
+            None => None,
+        };
+        let Some((info, client)) = found else {
             self.store.set_entered(&id, None, visit.now).await?;
             let main = pages::entry(&token, &code.display(), Some(CODE_NOT_VALID));
             return Ok(self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main));
         };
-        let client = self.settings.clients.get(info.client);
         let scope = self.settings.scopes.format(info.scope);
         let facts = ConsentFacts {
             client_name: &client.name,
@@ -213,7 +217,7 @@ impl<S: Store> App<S> {
             Ok(info) => {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
-                let client = self.settings.clients.get(info.client);
+                let client = self.client_or_deleted(info.client).await?;
                 let username = &self.settings.users.get(user).username;
                 audit::decided(
                     approved,

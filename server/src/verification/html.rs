@@ -108,6 +108,13 @@ pub(crate) const CSS: &str = concat!(
     ".qr{display:block;width:100%;max-width:17rem;margin:0 auto;border:1px solid var(--line);border-radius:8px}",
     ".mark{display:block;width:3.5rem;height:3.5rem;margin:0 0 1rem}",
     ".ok{color:var(--ok)}.bad{color:var(--err)}",
+    "fieldset{border:0;padding:0;margin:0 0 1.25rem}legend{font-weight:600;padding:0;margin:0 0 .35rem}",
+    "label.check{display:flex;gap:.6rem;align-items:center;font-weight:400;min-height:2.5rem;margin:0}",
+    "label.check input{width:1.25rem;height:1.25rem;margin:0;flex:none}",
+    ".apps{list-style:none;padding:0;margin:0 0 1rem}.apps li{border-top:1px solid var(--line);padding:.75rem 0 .25rem}",
+    "h3{font-size:1.05rem;margin:0 0 .5rem;overflow-wrap:anywhere}",
+    ".actions{display:grid;grid-template-columns:1fr 1fr;gap:.5rem;margin:0 0 .75rem}.actions form{margin:0}",
+    "button.secondary{background:var(--card);color:var(--ink);border-color:var(--ink);min-height:2.75rem}",
 );
 
 /// `Content-Security-Policy` for every page. No script at all; the one stylesheet by

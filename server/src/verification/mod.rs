@@ -20,6 +20,9 @@
 //! 4. `POST /device/consent`: CSRF-checked and only for the session that entered the
 //!    code (UI-14); then a page that sends the person back to the device (UI-15).
 //!
+//! Administrators (`admin = true` users) also manage the applications here, at
+//! `/device/applications` (`applications.rs`): the same sign-in, look, CSRF and headers.
+//!
 //! Every page: no script, `X-Frame-Options: DENY` and CSP `frame-ancestors 'none'`
 //! (UI-13), `Cache-Control: no-store`, and never the device_code (UI-03).
 
@@ -33,6 +36,7 @@ pub mod web_session;
 
 pub(crate) mod state;
 
+mod applications;
 mod code_entry;
 mod display;
 mod sign_in;
@@ -122,6 +126,7 @@ fn allowed(path: &str) -> Option<&'static str> {
         paths::DEVICE | paths::SIGN_IN | paths::CONSENT => Some("GET, POST"),
         paths::SIGN_OUT => Some("POST"),
         paths::DISPLAY => Some("GET"),
+        paths::APPLICATIONS => Some("GET, POST"),
         _ => None,
     }
 }
@@ -173,6 +178,7 @@ impl<S: Store> App<S> {
                 paths::DEVICE => Ok(self.entry_page(&visit)),
                 paths::SIGN_IN => Ok(self.sign_in_page(&visit)),
                 paths::CONSENT => self.consent_page(&visit).await,
+                paths::APPLICATIONS => self.applications_page(&visit).await,
                 _ => Ok(self.display_page(&visit)),
             };
         };
@@ -184,6 +190,7 @@ impl<S: Store> App<S> {
             paths::DEVICE => self.enter_code(&visit, &form).await,
             paths::SIGN_IN => self.sign_in(&visit, &form).await,
             paths::CONSENT => self.decide(&visit, &form).await,
+            paths::APPLICATIONS => self.manage_application(&visit, &form).await,
             _ => self.sign_out(&visit, &form).await,
         }
     }
@@ -260,8 +267,13 @@ impl<S: Store> App<S> {
     fn show(&self, visit: &Visit, status: StatusCode, title: &str, main: &str) -> Reply {
         let footer = match visit.signed_in() {
             Some((_, session, user)) => {
-                let User { name, username, .. } = self.settings.users.get(user);
-                pages::footer(name, username, &session.csrf.encode())
+                let User {
+                    name,
+                    username,
+                    admin,
+                    ..
+                } = self.settings.users.get(user);
+                pages::footer(name, username, *admin, &session.csrf.encode())
             }
             None => String::new(),
         };

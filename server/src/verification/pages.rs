@@ -27,12 +27,21 @@ fn csrf_field(token: &str) -> String {
     )
 }
 
-/// "Signed in as …" and the sign-out button, below the card.
-pub(crate) fn footer(name: &str, username: &str, token: &str) -> String {
+/// "Signed in as …" and the sign-out button, below the card; for an administrator, a
+/// link to the applications page.
+pub(crate) fn footer(name: &str, username: &str, admin: bool, token: &str) -> String {
     let who = if name == username {
         format!("<strong>{}</strong>", escape(name))
     } else {
         format!("<strong>{}</strong> ({})", escape(name), escape(username))
+    };
+    let who = if admin {
+        format!(
+            r#"{who} · <a href="{}">Applications</a>"#,
+            paths::APPLICATIONS
+        )
+    } else {
+        who
     };
     format!(
         concat!(
@@ -269,6 +278,228 @@ pub(crate) fn display(code: UserCode, verification_uri: &str, qr_svg: &str) -> S
         uri = escape(verification_uri),
         code = code.display(),
         qr = qr_svg,
+    )
+}
+
+/// One application, as the applications page lists it.
+pub(crate) struct Application<'a> {
+    /// RFC 6749 §2.2 `client_id`.
+    pub client_id: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// RFC 7591 §2 `token_endpoint_auth_method` (`none`: public).
+    pub auth_method: &'a str,
+    /// Its scopes, space-separated.
+    pub scope: String,
+    /// May refresh (RFC 6749 §6).
+    pub refresh: bool,
+    /// Configured in the TOML file (so not managed here).
+    pub configured: bool,
+}
+
+/// What the registration form holds: empty, or as sent back after an error.
+pub(crate) struct RegisterForm<'a> {
+    /// The name typed.
+    pub name: &'a str,
+    /// The token endpoint auth method chosen.
+    pub auth_method: &'a str,
+    /// The scopes typed, space-separated.
+    pub scope: &'a str,
+    /// Every scope the server knows, for the hint.
+    pub known: String,
+    /// Refresh tokens ticked.
+    pub refresh: bool,
+}
+
+/// The client types the form offers: RFC 7591 §2 `token_endpoint_auth_method`, and
+/// what a person reads.
+const CLIENT_TYPES: [(&str, &str); 3] = [
+    ("none", "Public: a device app, no secret"),
+    ("client_secret_basic", "Confidential: secret in HTTP Basic"),
+    (
+        "client_secret_post",
+        "Confidential: secret in the request body",
+    ),
+];
+
+/// A small form with one button, for one application.
+fn app_button(token: &str, action: &str, client_id: &str, label: &str) -> String {
+    format!(
+        concat!(
+            r#"<form method="post" action="{path}">{csrf}"#,
+            r#"<input type="hidden" name="action" value="{action}">"#,
+            r#"<input type="hidden" name="client_id" value="{id}">"#,
+            r#"<button type="submit" class="secondary">{label}</button></form>"#
+        ),
+        path = paths::APPLICATIONS,
+        csrf = csrf_field(token),
+        action = action,
+        id = escape(client_id),
+        label = label,
+    )
+}
+
+/// The applications page: every client, the registration form, and a notice or an
+/// error above them.
+pub(crate) fn applications(
+    token: &str,
+    apps: &[Application<'_>],
+    form: &RegisterForm<'_>,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let mut list = String::new();
+    for app in apps {
+        let kind = if app.auth_method == "none" {
+            "public".to_owned()
+        } else {
+            format!("confidential ({})", app.auth_method)
+        };
+        let grants = if app.refresh {
+            "device code, refresh token"
+        } else {
+            "device code"
+        };
+        let actions = if app.configured {
+            r#"<p class="muted">Configured in the server's TOML file; change it there.</p>"#
+                .to_owned()
+        } else {
+            let rotate = if app.auth_method == "none" {
+                String::new()
+            } else {
+                app_button(token, "rotate", app.client_id, "Rotate secret")
+            };
+            format!(
+                r#"<div class="actions">{rotate}{delete}</div>"#,
+                delete = app_button(token, "delete", app.client_id, "Delete")
+            )
+        };
+        list.push_str(&format!(
+            concat!(
+                "<li><h3>{name}</h3><dl><dt>client_id</dt><dd><code>{id}</code></dd>",
+                "<dt>Type</dt><dd>{kind}</dd><dt>Scopes</dt><dd>{scope}</dd>",
+                "<dt>Grants</dt><dd>{grants}</dd></dl>{actions}</li>\n"
+            ),
+            name = escape(app.name),
+            id = escape(app.client_id),
+            kind = escape(&kind),
+            scope = escape(if app.scope.is_empty() {
+                "none"
+            } else {
+                &app.scope
+            }),
+            grants = grants,
+            actions = actions,
+        ));
+    }
+    let notice = notice
+        .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, escape(n)))
+        .unwrap_or_default();
+    let alert = error
+        .map(|e| alert("register-error", e))
+        .unwrap_or_default();
+    let mut types = String::new();
+    for (value, label) in CLIENT_TYPES {
+        let checked = if value == form.auth_method {
+            " checked"
+        } else {
+            ""
+        };
+        types.push_str(&format!(
+            r#"<label class="check"><input type="radio" name="auth_method" value="{value}"{checked}>{label}</label>"#
+        ));
+    }
+    let refresh = if form.refresh { " checked" } else { "" };
+    format!(
+        concat!(
+            "<h1>Applications</h1>\n{notice}",
+            "<p>The clients that may ask this server for device codes. ",
+            "Register a device app here, then give its <code>client_id</code> to the device.</p>\n",
+            r#"<ul class="apps">{list}</ul>"#,
+            "<h2>Register an application</h2>\n{alert}",
+            r#"<form method="post" action="{path}">{csrf}"#,
+            r#"<input type="hidden" name="action" value="register">"#,
+            r#"<div class="field"><label for="client_name">Name</label>"#,
+            r#"<input id="client_name" name="client_name" type="text" value="{name}" maxlength="100" required "#,
+            r#"aria-describedby="name-hint">"#,
+            r#"<p class="hint" id="name-hint">People see it when they approve a device.</p></div>"#,
+            r#"<fieldset><legend>Type</legend>{types}</fieldset>"#,
+            r#"<div class="field"><label for="scope">Scopes it may ask for</label>"#,
+            r#"<input id="scope" name="scope" type="text" value="{scope}" autocapitalize="none" "#,
+            r#"autocorrect="off" spellcheck="false" required aria-describedby="scope-hint">"#,
+            r#"<p class="hint" id="scope-hint">Separated by spaces. This server knows: {known}.</p></div>"#,
+            r#"<fieldset><legend>Grant types</legend>"#,
+            r#"<label class="check"><input type="checkbox" checked disabled>Device code (RFC 8628), always</label>"#,
+            r#"<label class="check"><input type="checkbox" name="with_refresh" value="on"{refresh}>Refresh tokens</label></fieldset>"#,
+            r#"<button type="submit">Register</button></form>"#
+        ),
+        notice = notice,
+        list = list,
+        alert = alert,
+        path = paths::APPLICATIONS,
+        csrf = csrf_field(token),
+        name = escape(form.name),
+        types = types,
+        scope = escape(form.scope),
+        known = escape(&form.known),
+        refresh = refresh,
+    )
+}
+
+/// A new application, or a new secret: the `client_id`, and the secret shown this
+/// once (it is kept only as a hash).
+pub(crate) fn registered(
+    heading: &str,
+    name: &str,
+    client_id: &str,
+    secret: Option<&str>,
+) -> String {
+    let secret = match secret {
+        Some(s) => format!(
+            concat!(
+                "<dt>Client secret</dt><dd><code class=\"shown\">{}</code></dd></dl>\n",
+                r#"<p class="notice" role="status">Copy the secret now: it is shown only this once. "#,
+                "If it is lost, rotate it.</p>"
+            ),
+            escape(s)
+        ),
+        None => {
+            "</dl>\n<p>A public client has no secret: the device sends its client_id alone.</p>"
+                .to_owned()
+        }
+    };
+    format!(
+        concat!(
+            "{mark}<h1>{heading}</h1>\n<dl><dt>Name</dt><dd>{name}</dd>",
+            "<dt>client_id</dt><dd><code class=\"shown\">{id}</code></dd>{secret}\n",
+            r#"<p class="after"><a href="{back}">Back to applications</a></p>"#
+        ),
+        mark = CHECK_MARK,
+        heading = escape(heading),
+        name = escape(name),
+        id = escape(client_id),
+        secret = secret,
+        back = paths::APPLICATIONS,
+    )
+}
+
+/// Asks before deleting: the application's devices lose their access.
+pub(crate) fn confirm_delete(token: &str, name: &str, client_id: &str) -> String {
+    format!(
+        concat!(
+            "<h1>Delete {name}?</h1>\n<p>Its client_id <code>{id}</code> stops working at once: ",
+            "devices waiting for approval get <code>invalid_client</code>, and every token it was given ",
+            "stops being accepted. This cannot be undone.</p>\n",
+            r#"<form method="post" action="{path}">{csrf}"#,
+            r#"<input type="hidden" name="action" value="delete_confirmed">"#,
+            r#"<input type="hidden" name="client_id" value="{id}">"#,
+            r#"<button type="submit">Delete {name}</button></form>"#,
+            r#"<p class="after"><a href="{path}">Keep it</a></p>"#
+        ),
+        name = escape(name),
+        id = escape(client_id),
+        path = paths::APPLICATIONS,
+        csrf = csrf_field(token),
     )
 }
 

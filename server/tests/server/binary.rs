@@ -27,8 +27,8 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
         .trim_end()
         .trim_end_matches(')')
         .to_owned();
-    let admin_token = read_walkthrough(child.stdout.take().unwrap(), &base);
-    follow_walkthrough(&base, &admin_token).await;
+    let tokens = read_walkthrough(child.stdout.take().unwrap(), &base);
+    follow_walkthrough(&base, &tokens).await;
 
     // SIGTERM: a graceful stop with a zero exit status.
     let killed = Command::new("kill")
@@ -47,39 +47,64 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
+/// The tokens the walk-through prints for this run.
+struct RunTokens {
+    admin: String,
+    initial_access: String,
+}
+
 /// Reads the printed walk-through up to its last step, checks it names the server at
-/// `base`, and returns the admin token it prints for this run.
-fn read_walkthrough(stdout: ChildStdout, base: &str) -> String {
+/// `base` and starts with registering the device app, and returns the tokens it
+/// prints for this run.
+fn read_walkthrough(stdout: ChildStdout, base: &str) -> RunTokens {
     let mut stdout = BufReader::new(stdout);
-    let mut admin_token = String::new();
+    let (mut admin, mut initial_access) = (String::new(), String::new());
     let mut out = String::new();
     while stdout.read_line(&mut out).unwrap() > 0 {
-        if let Some(t) = out
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("Admin token for this run: "))
-        {
-            admin_token = t.trim().to_owned();
+        let last = out.lines().last().unwrap_or_default();
+        if let Some(t) = last.strip_prefix("Admin token for this run: ") {
+            admin = t.trim().to_owned();
+        }
+        if let Some(t) = last.strip_prefix("Initial access token for this run: ") {
+            initial_access = t.trim().to_owned();
         }
         if out.contains("-d token=ACCESS_TOKEN") {
             break;
         }
     }
-    assert!(
-        out.contains(&format!("curl -s {base}/oauth/device_authorization")),
-        "{out}"
-    );
-    assert_eq!(admin_token.len(), 32, "{out}");
-    admin_token
+    let register = out
+        .find(&format!("curl -s {base}/oauth/register"))
+        .expect(&out);
+    let authorize = out
+        .find(&format!("curl -s {base}/oauth/device_authorization"))
+        .expect(&out);
+    assert!(register < authorize, "registration comes first: {out}");
+    assert_eq!(admin.len(), 32, "{out}");
+    assert_eq!(initial_access.len(), 32, "{out}");
+    RunTokens {
+        admin,
+        initial_access,
+    }
 }
 
-/// The walk-through, step by step: codes, a pending poll, a poll too soon, approval,
-/// the token, and introspection naming the user.
-async fn follow_walkthrough(base: &str, admin_token: &str) {
+/// The walk-through, step by step: the device app registered, codes, a pending poll,
+/// a poll too soon, approval, the token, and introspection naming the user.
+async fn follow_walkthrough(base: &str, tokens: &RunTokens) {
     let http = reqwest::Client::new();
+    let registered: serde_json::Value = http
+        .post(format!("{base}/oauth/register"))
+        .bearer_auth(&tokens.initial_access)
+        .json(&serde_json::json!({"client_name": "My TV", "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().expect("a client_id");
     let da: serde_json::Value = http
         .post(format!("{base}/oauth/device_authorization"))
-        .form(&[("client_id", "demo-device"), ("scope", "openid")])
+        .form(&[("client_id", client_id), ("scope", "openid")])
         .send()
         .await
         .unwrap()
@@ -88,7 +113,7 @@ async fn follow_walkthrough(base: &str, admin_token: &str) {
         .unwrap();
     let poll = || {
         http.post(format!("{base}/oauth/token")).form(&[
-            ("client_id", "demo-device"),
+            ("client_id", client_id),
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", da["device_code"].as_str().unwrap()),
         ])
@@ -104,7 +129,7 @@ async fn follow_walkthrough(base: &str, admin_token: &str) {
     );
     let approved = http
         .post(format!("{base}/admin/decisions"))
-        .bearer_auth(admin_token)
+        .bearer_auth(&tokens.admin)
         .form(&[
             ("user_code", da["user_code"].as_str().unwrap()),
             ("action", "approve"),
@@ -127,6 +152,7 @@ async fn follow_walkthrough(base: &str, admin_token: &str) {
         .unwrap();
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["username"], "demo");
+    assert_eq!(introspected["client_id"], client_id);
 }
 
 fn run(args: &[&str]) -> (i32, String) {

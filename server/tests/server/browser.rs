@@ -2,7 +2,7 @@
 //! the device (printing its code and QR code, polling per RFC 8628 §3.5), and Debian's
 //! headless chromium, driven by playwright-core (server/tests/e2e/verify.mjs), as the
 //! person who signs in, types the code in lower case with spaces, and approves or
-//! denies. The server runs on the system clock here, with a 1 s interval.
+//! denies; and (applications.mjs) as the administrator who registers the device app. The server runs on the system clock here, with a 1 s interval.
 //!
 //! The browser tests need what `scripts/install-test-deps.sh` installs, and fail,
 //! saying so, when it is missing. Screenshots go to `$DEVICEFLOW_SCREENSHOTS`
@@ -232,7 +232,7 @@ fn screenshot_dir() -> PathBuf {
     }
 }
 
-/// Runs the browser script; its JSON report, or a failure with everything it said.
+/// Runs the verification script (verify.mjs); its JSON report.
 fn run_browser(
     base: &str,
     user_code: &str,
@@ -252,6 +252,12 @@ fn run_browser(
     if let Some(names) = only {
         cmd.args(["--only", names]);
     }
+    run_script(cmd)
+}
+
+/// Runs a browser script (`node …`); its JSON report, or a failure with everything
+/// it said.
+fn run_script(mut cmd: Command) -> serde_json::Value {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -328,4 +334,59 @@ async fn in_a_browser_a_person_denies_and_the_device_hears_access_denied() {
     let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
     assert!(err.contains("access_denied"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_an_administrator_registers_an_app_that_a_device_then_uses() {
+    browser_prerequisites();
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let mut cmd = Command::new("node");
+    cmd.arg(Path::new(E2E).join("applications.mjs"))
+        .arg(&s.base)
+        .args(["--admin", "carol", "--admin-password"])
+        .arg(password_of("carol"))
+        .args(["--user", "alice", "--password"])
+        .arg(password_of("alice"))
+        .arg("--screenshots")
+        .arg(screenshot_dir());
+    let report = blocking(move || run_script(cmd)).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let visited: Vec<&str> = report["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["page"].as_str())
+        .collect();
+    assert_eq!(
+        visited,
+        [
+            "applications-forbidden",
+            "applications",
+            "application-registered",
+            "application-secret",
+            "application-rotated",
+            "application-delete",
+            "applications-after-delete",
+        ]
+    );
+    // The app registered in the browser is a device's client: the device command
+    // completes its flow once alice approves.
+    let client_id = report["client_id"].as_str().unwrap().to_owned();
+    let base = s.base.clone();
+    let id = client_id.clone();
+    let device = blocking(move || Device::start(&base, &id, None)).await;
+    assert_eq!(
+        s.decide(&device.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("\"access_token\""), "{out}");
+    // The one deleted in the browser is unknown.
+    s.post(
+        DA,
+        &format!("client_id={}", report["deleted"].as_str().unwrap()),
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
 }

@@ -67,6 +67,17 @@ pub fn test_config_with_users(users: &str) -> String {
     )
 }
 
+/// The initial access token (RFC 7591 §3) of [`registration_config`].
+pub const INITIAL_TOKEN: &str = "test-initial-access-token-0123";
+
+/// [`test_config`] with dynamic client registration on.
+pub fn registration_config() -> String {
+    format!(
+        "{}\n[registration]\ninitial_access_token = \"{INITIAL_TOKEN}\"\n",
+        test_config()
+    )
+}
+
 /// The password of each user of [`people_config`]: the username, then "-password".
 pub fn password_of(username: &str) -> String {
     format!("{username}-password")
@@ -74,20 +85,20 @@ pub fn password_of(username: &str) -> String {
 
 /// [`test_config`] whose users can sign in to the verification pages: alice ("Alice
 /// Example"), bob and carol, with argon2id hashes at the smallest cost so tests stay
-/// fast in debug builds.
+/// fast in debug builds. carol is an administrator (the applications page).
 pub fn people_config() -> String {
     use deviceflow_server::verification::password;
-    let user = |name: &str, display: &str| {
+    let user = |name: &str, display: &str, admin: bool| {
         let phc = password::hash_with(&password_of(name), password::test_params());
         format!(
-            "[[users]]\nusername = \"{name}\"\nname = \"{display}\"\npassword_hash = \"{phc}\"\n"
+            "[[users]]\nusername = \"{name}\"\nname = \"{display}\"\npassword_hash = \"{phc}\"\nadmin = {admin}\n"
         )
     };
     test_config_with_users(&format!(
         "{}{}{}",
-        user("alice", "Alice Example"),
-        user("bob", "bob"),
-        user("carol", "carol")
+        user("alice", "Alice Example", false),
+        user("bob", "bob", false),
+        user("carol", "carol", true)
     ))
 }
 
@@ -248,6 +259,59 @@ impl Client {
         self.send(req).await
     }
 
+    /// POSTs `body` as JSON, with these headers.
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    /// A request of `method` with these headers and no body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
+    /// RFC 7591 §3.1: registers a client with the initial access token of
+    /// [`registration_config`].
+    pub async fn register(&self, metadata: &Value) -> Answer {
+        let bearer = format!("Bearer {INITIAL_TOKEN}");
+        self.post_json(REGISTER, metadata, &[("authorization", &bearer)])
+            .await
+    }
+
+    /// Registers a public device client (device code and refresh token grants) and
+    /// returns its `client_id`.
+    pub async fn register_device_app(&self, name: &str) -> String {
+        let a = self
+            .register(&serde_json::json!({
+                "client_name": name,
+                "token_endpoint_auth_method": "none",
+                "grant_types": [GRANT_TYPE_DEVICE_CODE, "refresh_token"],
+                "scope": "openid tv",
+            }))
+            .await;
+        assert_eq!(a.status, 201, "registration: {:?}", a.body);
+        a.json()["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_owned()
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
@@ -285,6 +349,8 @@ impl Client {
 }
 
 pub const DA: &str = "/oauth/device_authorization";
+pub const REGISTER: &str = deviceflow_wire::paths::REGISTRATION;
+pub const ADMIN_CLIENTS: &str = deviceflow_wire::paths::ADMIN_CLIENTS;
 pub const TOKEN: &str = "/oauth/token";
 pub const ADMIN: &str = "/admin/decisions";
 pub const INTROSPECT: &str = "/oauth/introspect";

@@ -5,10 +5,12 @@
 
 mod common;
 
+mod applications_page;
 mod audit;
 mod bad_input;
 mod binary;
 mod browser;
+mod clients_command;
 mod concurrency;
 mod device_authorization;
 mod instances;
@@ -16,8 +18,10 @@ mod interop;
 mod metadata;
 mod person;
 mod polling;
+mod registration;
 mod sign_in;
 mod state_machine;
+mod third_party;
 mod token;
 mod token_management;
 mod verification;

@@ -9,6 +9,9 @@ mod sessions;
 mod tokens;
 
 use std::future::{ready, Future};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
 
 use rand::RngCore;
 
@@ -16,6 +19,7 @@ pub use sessions::Sessions;
 pub(crate) use tokens::TokenStore;
 
 use crate::accounts::clients::ClientId;
+use crate::accounts::registration::Registered;
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::config::Settings;
@@ -37,6 +41,10 @@ pub struct MemoryStore {
     web: WebSessions,
     limiter: RateLimiter,
     quotas: Quotas,
+    /// Clients registered at run time, by index; lost on restart like the rest.
+    clients: DashMap<u16, Registered, ahash::RandomState>,
+    /// How many client indexes were given.
+    clients_given: AtomicU64,
     secret: [u8; 32],
 }
 
@@ -78,6 +86,8 @@ impl MemoryStore {
             web: WebSessions::default(),
             limiter: RateLimiter::default(),
             quotas: Quotas::new(settings.quotas),
+            clients: DashMap::with_hasher(ahash::RandomState::new()),
+            clients_given: AtomicU64::new(0),
             secret,
         }
     }
@@ -238,6 +248,45 @@ impl Store for MemoryStore {
         at: Millis,
     ) -> impl Future<Output = Stored<Result<(), Refusal>>> + Send {
         now(self.quotas.admit(source, client, at))
+    }
+
+    fn next_client_id(&self) -> impl Future<Output = Stored<Option<ClientId>>> + Send {
+        // Relaxed: the count only has to hand each index out once.
+        let n = self.clients_given.fetch_add(1, Ordering::Relaxed);
+        now(ClientId::registered(n))
+    }
+
+    fn put_client(&self, client: &Registered) -> impl Future<Output = Stored<()>> + Send {
+        self.clients.insert(client.client.id.0, client.clone());
+        now(())
+    }
+
+    fn replace_client(&self, client: &Registered) -> impl Future<Output = Stored<bool>> + Send {
+        let replaced = match self.clients.get_mut(&client.client.id.0) {
+            Some(mut kept) => {
+                *kept = client.clone();
+                true
+            }
+            None => false,
+        };
+        now(replaced)
+    }
+
+    fn registered_client(
+        &self,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<Option<Registered>>> + Send {
+        now(self.clients.get(&id.0).map(|r| r.clone()))
+    }
+
+    fn registered_clients(&self) -> impl Future<Output = Stored<Vec<Registered>>> + Send {
+        let mut all: Vec<Registered> = self.clients.iter().map(|r| r.clone()).collect();
+        all.sort_by_key(|r| r.client.id.0);
+        now(all)
+    }
+
+    fn remove_client(&self, id: ClientId) -> impl Future<Output = Stored<bool>> + Send {
+        now(self.clients.remove(&id.0).is_some())
     }
 
     fn sweep(&self, at: Millis, budget: usize) -> SweepStats {

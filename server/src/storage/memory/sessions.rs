@@ -23,6 +23,9 @@ pub struct Sessions {
     /// Sessions held by each client (by `ClientId`), against its share of the cap;
     /// empty when a client may hold the whole cap.
     held_by_client: Box<[CappedCount]>,
+    /// The same for registered clients, made at their first session; `None` when a
+    /// client may hold the whole cap.
+    held_by_registered: Option<(usize, DashMap<u16, CappedCount, ahash::RandomState>)>,
     /// How long an expired session stays to answer `expired_token`.
     retention_ms: Millis,
     wheel: ExpiryWheel<u64>,
@@ -39,6 +42,7 @@ impl Sessions {
             sessions: DashMap::with_hasher(ahash::RandomState::new()),
             held: CappedCount::new(max_sessions),
             held_by_client: Box::new([]),
+            held_by_registered: None,
             retention_ms,
             wheel: ExpiryWheel::new(),
         }
@@ -48,17 +52,31 @@ impl Sessions {
     /// default, a client may hold the whole cap).
     pub fn with_max_per_client(mut self, max: usize, clients: usize) -> Sessions {
         self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
+        self.held_by_registered =
+            (max < self.held.cap()).then(|| (max, DashMap::with_hasher(ahash::RandomState::new())));
         self
     }
 
     /// Counts a new session against its client's share; false if the share is full.
     fn hold_for(&self, client: ClientId) -> bool {
+        if client.is_registered() {
+            return self.held_by_registered.as_ref().is_none_or(|(max, held)| {
+                held.entry(client.0)
+                    .or_insert_with(|| CappedCount::new(*max))
+                    .acquire()
+            });
+        }
         self.held_by_client
             .get(usize::from(client.0))
             .is_none_or(CappedCount::acquire)
     }
 
     fn release_for(&self, client: ClientId) {
+        if let Some((_, held)) = self.held_by_registered.as_ref() {
+            if let Some(count) = held.get(&client.0) {
+                count.release();
+            }
+        }
         if let Some(held) = self.held_by_client.get(usize::from(client.0)) {
             held.release();
         }
@@ -296,6 +314,25 @@ mod tests {
         store.sweep(11_000, 100);
         assert!(store
             .create(ClientId(0), ScopeSet(1), 11_000, 10_000, &POLICY)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_registered_client_holds_at_most_its_share_too() {
+        // No configured client at all: the share still binds registered ones.
+        let store = Sessions::new(10, 1_000).with_max_per_client(3, 0);
+        let (tv, other) = (ClientId(0x4000), ClientId(0x4001));
+        for _ in 0..3 {
+            store.create(tv, ScopeSet(1), 0, 10_000, &POLICY).unwrap();
+        }
+        assert_eq!(
+            store.create(tv, ScopeSet(1), 0, 10_000, &POLICY).err(),
+            Some(CreateError::ClientFull)
+        );
+        assert!(store.create(other, ScopeSet(1), 0, 10_000, &POLICY).is_ok());
+        store.sweep(11_000, 100);
+        assert!(store
+            .create(tv, ScopeSet(1), 11_000, 10_000, &POLICY)
             .is_ok());
     }
 

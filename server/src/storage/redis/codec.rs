@@ -8,7 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::accounts::clients::ClientId;
+use crate::accounts::clients::{AuthMethod, Client, ClientId};
+use crate::accounts::registration::Registered;
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::protocol::device_code::{Secret, SECRET_BYTES};
@@ -97,6 +98,17 @@ pub(crate) mod keys {
         format!("df:q:s:{source}").into_bytes()
     }
 
+    /// A registered client, by its index.
+    pub(crate) fn client(id: ClientId) -> Vec<u8> {
+        format!("df:c:{}", id.0).into_bytes()
+    }
+
+    /// The indexes of the registered clients (a set), for listing them.
+    pub(crate) const CLIENTS: &[u8] = b"df:c:all";
+
+    /// How many client indexes were given (a counter, never decremented).
+    pub(crate) const CLIENTS_GIVEN: &[u8] = b"df:c:given";
+
     /// A client's device authorization quota.
     pub(crate) fn client_quota(client: ClientId) -> Vec<u8> {
         format!("df:q:c:{}", client.0).into_bytes()
@@ -136,6 +148,18 @@ impl Writer {
         self.0.extend_from_slice(v);
         self
     }
+    /// A string, after its length (u16).
+    fn str(self, v: &str) -> Self {
+        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
+        self.u16(len).bytes(&v.as_bytes()[..usize::from(len)])
+    }
+    /// An optional 32-byte digest: a presence byte, then the digest.
+    fn digest(self, v: Option<&[u8; 32]>) -> Self {
+        match v {
+            Some(d) => self.u8(1).bytes(d),
+            None => self.u8(0),
+        }
+    }
 }
 
 /// Reads a record; `None` at the first byte out of place.
@@ -167,6 +191,22 @@ impl<'a> Reader<'a> {
     }
     fn u64(&mut self) -> Option<u64> {
         self.take().map(u64::from_le_bytes)
+    }
+    fn str(&mut self) -> Option<String> {
+        let len = usize::from(self.u16()?);
+        if self.0.len() < len {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(head.to_vec()).ok()
+    }
+    fn digest(&mut self) -> Option<Option<[u8; 32]>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.take::<32>()?)),
+            _ => None,
+        }
     }
     /// The record was read to its end.
     fn end<T>(self, value: T) -> Option<T> {
@@ -334,6 +374,62 @@ impl Record for WebSession {
     }
 }
 
+impl Record for Registered {
+    fn encode(&self) -> Vec<u8> {
+        let c = &self.client;
+        let method = match c.auth_methods.first() {
+            None => 0,
+            Some(AuthMethod::ClientSecretBasic) => 1,
+            Some(AuthMethod::ClientSecretPost) => 2,
+        };
+        let grants = u8::from(c.device_grant) | u8::from(c.refresh_grant) << 1;
+        Writer::new(128 + c.client_id.len() + c.name.len())
+            .u16(c.id.0)
+            .u64(self.issued_at)
+            .digest(c.secret_sha256.as_ref())
+            .u8(method)
+            .u64(c.allowed_scope.0)
+            .u64(c.default_scope.0)
+            .u8(grants)
+            .digest(self.registration_token_sha256.as_ref())
+            .str(&c.client_id)
+            .str(&c.name)
+            .0
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Registered> {
+        let mut r = Reader::new(bytes)?;
+        let id = ClientId(r.u16()?);
+        let issued_at = r.u64()?;
+        let secret_sha256 = r.digest()?;
+        let auth_methods = match r.u8()? {
+            0 => vec![],
+            1 => vec![AuthMethod::ClientSecretBasic],
+            2 => vec![AuthMethod::ClientSecretPost],
+            _ => return None,
+        };
+        let (allowed_scope, default_scope) = (ScopeSet(r.u64()?), ScopeSet(r.u64()?));
+        let grants = r.u8()?;
+        let registration_token_sha256 = r.digest()?;
+        let (client_id, name) = (r.str()?, r.str()?);
+        r.end(Registered {
+            client: Client {
+                id,
+                client_id,
+                name,
+                secret_sha256,
+                auth_methods,
+                allowed_scope,
+                default_scope,
+                device_grant: grants & 1 != 0,
+                refresh_grant: grants & 2 != 0,
+            },
+            issued_at,
+            registration_token_sha256,
+        })
+    }
+}
+
 impl Record for Window {
     fn encode(&self) -> Vec<u8> {
         Writer::new(12).u64(self.opened).u32(self.failures).0
@@ -437,6 +533,22 @@ mod tests {
             failures: 3,
         });
         round_trip(Bucket { level: 1, at: 2 });
+        let scopes = crate::protocol::scope::ScopeRegistry::default();
+        for public in [true, false] {
+            let metadata = crate::accounts::registration::Metadata {
+                name: Some("Kitchen TV ✓".into()),
+                auth_method: (!public).then_some(AuthMethod::ClientSecretPost),
+                scope: ScopeSet(0b110),
+                device_grant: true,
+                refresh_grant: public,
+            };
+            let new = metadata.register(ClientId(0x4001), 7_000, public);
+            round_trip(new.registered.clone());
+            assert_eq!(
+                Registered::decode(&new.registered.encode()).map(|r| r.metadata(&scopes)),
+                Some(new.registered.metadata(&scopes))
+            );
+        }
     }
 
     #[test]
@@ -448,5 +560,6 @@ mod tests {
         // Both of one client's cap keys hash to one cluster slot.
         assert!(keys::held_by(ClientId(3)).starts_with(b"df:{held}"));
         assert!(keys::HELD.starts_with(b"df:{held}"));
+        assert_eq!(keys::client(ClientId(0x4000)), b"df:c:16384");
     }
 }

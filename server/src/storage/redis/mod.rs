@@ -26,6 +26,7 @@ pub use conn::{redacted, ConnectError, CLUSTER_SCHEME};
 use self::codec::{keys, Record};
 use self::conn::Redis;
 use crate::accounts::clients::ClientId;
+use crate::accounts::registration::Registered;
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::config::Settings;
@@ -752,6 +753,76 @@ impl Store for RedisStore {
             }
         }
         Ok(Ok(()))
+    }
+
+    async fn next_client_id(&self) -> Stored<Option<ClientId>> {
+        let given: u64 = self
+            .redis
+            .query(redis::cmd("INCR").arg(keys::CLIENTS_GIVEN))
+            .await?;
+        Ok(ClientId::registered(given.saturating_sub(1)))
+    }
+
+    async fn put_client(&self, client: &Registered) -> Stored<()> {
+        let id = client.client.id;
+        let _: () = self
+            .redis
+            .query(redis::cmd("SET").arg(keys::client(id)).arg(client.encode()))
+            .await?;
+        let _: i64 = self
+            .redis
+            .query(redis::cmd("SADD").arg(keys::CLIENTS).arg(id.0))
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_client(&self, client: &Registered) -> Stored<bool> {
+        // XX: only over a record that exists, so a client deleted meanwhile stays so.
+        let written: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::client(client.client.id))
+                    .arg(client.encode())
+                    .arg("XX"),
+            )
+            .await?;
+        Ok(written.is_some())
+    }
+
+    async fn registered_client(&self, id: ClientId) -> Stored<Option<Registered>> {
+        Ok(self
+            .read::<Registered>(&keys::client(id))
+            .await?
+            .map(|(record, _)| record))
+    }
+
+    async fn registered_clients(&self) -> Stored<Vec<Registered>> {
+        let mut ids: Vec<u16> = self
+            .redis
+            .query(redis::cmd("SMEMBERS").arg(keys::CLIENTS))
+            .await?;
+        ids.sort_unstable();
+        let mut all = Vec::with_capacity(ids.len());
+        for id in ids {
+            // One key at a time: the records may live on different cluster nodes.
+            if let Some(client) = self.registered_client(ClientId(id)).await? {
+                all.push(client);
+            }
+        }
+        Ok(all)
+    }
+
+    async fn remove_client(&self, id: ClientId) -> Stored<bool> {
+        let removed: i64 = self
+            .redis
+            .query(redis::cmd("DEL").arg(keys::client(id)))
+            .await?;
+        let _: i64 = self
+            .redis
+            .query(redis::cmd("SREM").arg(keys::CLIENTS).arg(id.0))
+            .await?;
+        Ok(removed == 1)
     }
 
     fn sweep(&self, _now: Millis, _budget: usize) -> SweepStats {

@@ -7,6 +7,7 @@
 //! time, briefly.
 
 mod outage;
+mod registered;
 mod restart;
 mod sharing;
 

@@ -1,0 +1,405 @@
+//! Clients registered while the server runs, in its three forms: RFC 7591 dynamic
+//! client registration, the admin API (`deviceflow-server clients add`) and the
+//! administrators' page. Owns what a registration asks for and how it is validated,
+//! the identifiers and secrets it is given, and the record the store keeps; not where
+//! it is kept (the [`Store`](crate::storage::Store)) nor how it is answered
+//! (`endpoints/registration.rs`, `endpoints/admin_clients.rs`, the page).
+//!
+//! A registered client's [`ClientId`] is drawn from the store, once for all
+//! instances, from [`FIRST_REGISTERED`] up, and never given again after the client is
+//! deleted: the sessions and tokens recorded with it can only ever point at it. Its
+//! `client_id` carries that index (`dfc<index>-<random>`), so that the store finds the
+//! record with one lookup by either.
+
+use deviceflow_wire::{
+    ClientRegistration, AUTH_METHOD_NONE, GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::accounts::clients::{AuthMethod, Client, ClientId};
+use crate::clock::Millis;
+use crate::protocol::scope::{ScopeRegistry, ScopeSet};
+use crate::storage::tokens::new_token;
+
+/// The first index given to a registered client; the configured (static) clients
+/// hold the indexes below it, so the two never collide, whatever each instance's
+/// configuration.
+pub const FIRST_REGISTERED: u16 = 0x4000;
+
+/// How many clients can ever be registered on one store (indexes are never reused).
+pub const MAX_REGISTERED: u32 = u16::MAX as u32 - FIRST_REGISTERED as u32 + 1;
+
+/// The longest `client_name` kept.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The prefix of a registered client's `client_id`.
+const CLIENT_ID_PREFIX: &str = "dfc";
+
+impl ClientId {
+    /// Whether this index belongs to a registered client (not a configured one).
+    pub fn is_registered(self) -> bool {
+        self.0 >= FIRST_REGISTERED
+    }
+
+    /// The `n`th registered client's index (from 0); `None` once every index is given.
+    pub fn registered(n: u64) -> Option<ClientId> {
+        u16::try_from(n + u64::from(FIRST_REGISTERED))
+            .ok()
+            .map(ClientId)
+    }
+}
+
+/// The index a registered client's `client_id` carries; `None` for any other
+/// `client_id` (the configured clients', or nonsense), which needs no store lookup.
+pub fn index_of(client_id: &str) -> Option<ClientId> {
+    let rest = client_id.strip_prefix(CLIENT_ID_PREFIX)?;
+    let (index, _random) = rest.split_once('-')?;
+    if index.is_empty() || index.len() > 5 || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id = ClientId(index.parse().ok()?);
+    id.is_registered().then_some(id)
+}
+
+/// A client registered at run time, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// The client, as authentication and the endpoints see it.
+    pub client: Client,
+    /// RFC 7591 §3.2.1 `client_id_issued_at`.
+    pub issued_at: Millis,
+    /// RFC 7592 §1: SHA-256 of the registration access token, for a client registered
+    /// through RFC 7591; `None` for one an administrator registered, which only the
+    /// admin API and page manage.
+    pub registration_token_sha256: Option<[u8; 32]>,
+}
+
+impl Registered {
+    /// Whether `presented` is this client's registration access token, compared in
+    /// constant time.
+    pub fn registration_token_matches(&self, presented: &str) -> bool {
+        match &self.registration_token_sha256 {
+            Some(stored) => Sha256::digest(presented.as_bytes())
+                .as_slice()
+                .ct_eq(stored)
+                .into(),
+            None => false,
+        }
+    }
+
+    /// Gives the client a new secret, which is returned (the only time it is seen);
+    /// the old one stops working. `None` for a public client, which has none.
+    pub fn rotate_secret(&mut self) -> Option<String> {
+        self.client.secret_sha256?;
+        let (_, secret) = new_token();
+        self.client.secret_sha256 = Some(Sha256::digest(secret.as_bytes()).into());
+        Some(secret)
+    }
+
+    /// Its metadata as RFC 7591 §3.2.1 and RFC 7592 §3 answer it, without secrets.
+    pub fn metadata(&self, scopes: &ScopeRegistry) -> ClientRegistration {
+        ClientRegistration {
+            client_id_issued_at: Some(self.issued_at / 1000),
+            ..client_metadata(&self.client, scopes)
+        }
+    }
+}
+
+/// A client's metadata (RFC 7591 §2), configured or registered, without secrets.
+pub fn client_metadata(client: &Client, scopes: &ScopeRegistry) -> ClientRegistration {
+    let mut grant_types = Vec::with_capacity(2);
+    if client.device_grant {
+        grant_types.push(GRANT_TYPE_DEVICE_CODE.to_owned());
+    }
+    if client.refresh_grant {
+        grant_types.push(GRANT_TYPE_REFRESH_TOKEN.to_owned());
+    }
+    let method = client
+        .auth_methods
+        .first()
+        .map_or(AUTH_METHOD_NONE, |m| m.as_str());
+    ClientRegistration {
+        client_id: Some(client.client_id.clone()),
+        // RFC 7591 §3.2.1: REQUIRED if a secret was issued; 0: it never expires.
+        client_secret_expires_at: (!client.is_public()).then_some(0),
+        client_name: Some(client.name.clone()),
+        grant_types: Some(grant_types),
+        token_endpoint_auth_method: Some(method.to_owned()),
+        scope: Some(scopes.format(client.allowed_scope)),
+        ..ClientRegistration::default()
+    }
+}
+
+/// A new registration: the record to keep, and the secrets it was given, shown once.
+#[derive(Debug)]
+pub struct NewClient {
+    /// What the store keeps.
+    pub registered: Registered,
+    /// The client secret of a confidential client.
+    pub secret: Option<String>,
+    /// RFC 7592 §1 registration access token, when asked for.
+    pub registration_token: Option<String>,
+}
+
+/// What a registration asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Shown to the person approving.
+    pub name: Option<String>,
+    /// How it authenticates at the token endpoint; `None` for a public client.
+    pub auth_method: Option<AuthMethod>,
+    /// The scopes it may ask for (and is granted when it names none).
+    pub scope: ScopeSet,
+    /// RFC 8628 device authorization grant.
+    pub device_grant: bool,
+    /// RFC 6749 §6 refresh token grant.
+    pub refresh_grant: bool,
+}
+
+/// Why client metadata was refused: RFC 7591 §3.2.2 `invalid_client_metadata`, with
+/// this as its description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// A grant type this server does not serve.
+    #[error("grant_types: \"{0}\" is not served here (use \"{GRANT_TYPE_DEVICE_CODE}\" and, optionally, \"{GRANT_TYPE_REFRESH_TOKEN}\")")]
+    UnsupportedGrantType(String),
+    /// No device code grant: a client here exists to use it.
+    #[error("grant_types must include \"{GRANT_TYPE_DEVICE_CODE}\"")]
+    NoDeviceGrant,
+    /// An authentication method this server does not offer.
+    #[error("token_endpoint_auth_method: \"{0}\" is not supported (use \"none\", \"client_secret_basic\" or \"client_secret_post\")")]
+    UnsupportedAuthMethod(String),
+    /// A scope that is unknown or malformed.
+    #[error("scope: {0}")]
+    Scope(String),
+    /// A name that is empty, too long or holds control characters.
+    #[error(
+        "client_name must be 1 to {MAX_NAME_CHARS} characters, none of them control characters"
+    )]
+    BadName,
+}
+
+impl Metadata {
+    /// Validates RFC 7591 §2 client metadata, as registration sends it.
+    ///
+    /// RFC 7591 §2: "If omitted, the default behavior is that the client will use only
+    /// the "authorization_code" Grant Type" and authenticates with
+    /// `client_secret_basic`. The authorization code grant is not served here, so an
+    /// omitted `grant_types` is replaced (§3.2.1 allows the server to substitute
+    /// values) by the device code grant; an omitted `scope` by every scope this server
+    /// knows. Members this server does not understand are ignored, as §2 requires.
+    pub fn from_request(
+        req: &ClientRegistration,
+        scopes: &ScopeRegistry,
+    ) -> Result<Metadata, MetadataError> {
+        let (mut device_grant, mut refresh_grant) = (false, false);
+        match &req.grant_types {
+            None => device_grant = true,
+            Some(grants) => {
+                for g in grants {
+                    match g.as_str() {
+                        GRANT_TYPE_DEVICE_CODE => device_grant = true,
+                        GRANT_TYPE_REFRESH_TOKEN => refresh_grant = true,
+                        other => return Err(MetadataError::UnsupportedGrantType(other.into())),
+                    }
+                }
+            }
+        }
+        if !device_grant {
+            return Err(MetadataError::NoDeviceGrant);
+        }
+        let auth_method = match req
+            .token_endpoint_auth_method
+            .as_deref()
+            .unwrap_or("client_secret_basic")
+        {
+            AUTH_METHOD_NONE => None,
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            other => return Err(MetadataError::UnsupportedAuthMethod(other.into())),
+        };
+        let every_scope = scopes.all();
+        let scope = match req.scope.as_deref() {
+            None => every_scope,
+            Some(s) => scopes
+                .parse(s, every_scope)
+                .map_err(|e| MetadataError::Scope(e.to_string()))?,
+        };
+        let name = match &req.client_name {
+            None => None,
+            Some(n) => Some(check_name(n)?),
+        };
+        Ok(Metadata {
+            name,
+            auth_method,
+            scope,
+            device_grant,
+            refresh_grant,
+        })
+    }
+
+    /// The client registered with this metadata under `id`, at `now`; with a
+    /// registration access token if `with_registration_token` (RFC 7591).
+    pub fn register(self, id: ClientId, now: Millis, with_registration_token: bool) -> NewClient {
+        let (_, random) = new_token();
+        let client_id = format!("{CLIENT_ID_PREFIX}{}-{}", id.0, &random[..16]);
+        let secret = self.auth_method.map(|_| new_token().1);
+        let registration_token = with_registration_token.then(|| new_token().1);
+        let digest = |s: &String| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
+        let client = Client {
+            id,
+            name: self.name.unwrap_or_else(|| client_id.clone()),
+            client_id,
+            secret_sha256: secret.as_ref().map(digest),
+            auth_methods: self.auth_method.into_iter().collect(),
+            allowed_scope: self.scope,
+            default_scope: self.scope,
+            device_grant: self.device_grant,
+            refresh_grant: self.refresh_grant,
+        };
+        NewClient {
+            registered: Registered {
+                client,
+                issued_at: now,
+                registration_token_sha256: registration_token.as_ref().map(digest),
+            },
+            secret,
+            registration_token,
+        }
+    }
+}
+
+/// RFC 7591 §2 client metadata from a JSON document, naming the member that is not of
+/// its type; members this server does not understand are ignored, as §2 requires.
+pub fn request_from_json(doc: serde_json::Value) -> Result<ClientRegistration, String> {
+    let serde_json::Value::Object(members) = doc else {
+        return Err(
+            "the request body must be a JSON object of client metadata (RFC 7591 §2)".into(),
+        );
+    };
+    fn member<T: serde::de::DeserializeOwned>(
+        members: &serde_json::Map<String, serde_json::Value>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        match members.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => T::deserialize(v)
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}")),
+        }
+    }
+    Ok(ClientRegistration {
+        client_name: member(&members, "client_name")?,
+        grant_types: member(&members, "grant_types")?,
+        token_endpoint_auth_method: member(&members, "token_endpoint_auth_method")?,
+        scope: member(&members, "scope")?,
+        ..ClientRegistration::default()
+    })
+}
+
+/// A `client_name`, trimmed; refused if empty, too long or with control characters.
+pub fn check_name(name: &str) -> Result<String, MetadataError> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(MetadataError::BadName);
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes() -> ScopeRegistry {
+        let mut s = ScopeRegistry::default();
+        for n in ["openid", "profile"] {
+            s.register(n);
+        }
+        s
+    }
+
+    fn request(json: &str) -> ClientRegistration {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_public_device_app_registers_with_the_device_grant_and_every_scope() {
+        let m = Metadata::from_request(
+            &request(r#"{"client_name":"TV","token_endpoint_auth_method":"none"}"#),
+            &scopes(),
+        )
+        .unwrap();
+        assert_eq!(m.auth_method, None);
+        assert!(m.device_grant && !m.refresh_grant);
+        assert_eq!(m.scope, ScopeSet(0b11));
+        let new = m.register(ClientId(FIRST_REGISTERED + 7), 5_000, true);
+        assert!(new.secret.is_none() && new.registered.client.is_public());
+        assert_eq!(
+            index_of(&new.registered.client.client_id),
+            Some(ClientId(FIRST_REGISTERED + 7))
+        );
+        let token = new.registration_token.unwrap();
+        assert!(new.registered.registration_token_matches(&token));
+        assert!(!new.registered.registration_token_matches("guess"));
+    }
+
+    #[test]
+    fn a_confidential_client_gets_a_secret_that_rotates() {
+        let m = Metadata::from_request(
+            &request(r#"{"grant_types":["urn:ietf:params:oauth:grant-type:device_code","refresh_token"],"scope":"openid"}"#),
+            &scopes(),
+        )
+        .unwrap();
+        // RFC 7591 §2: client_secret_basic when omitted.
+        assert_eq!(m.auth_method, Some(AuthMethod::ClientSecretBasic));
+        let mut new = m.register(ClientId(FIRST_REGISTERED), 0, false).registered;
+        let old = new.client.secret_sha256;
+        let secret = new.rotate_secret().unwrap();
+        assert_ne!(new.client.secret_sha256, old);
+        assert_eq!(
+            new.client.secret_sha256,
+            Some(Sha256::digest(secret.as_bytes()).into())
+        );
+        assert_eq!(new.metadata(&scopes()).client_secret_expires_at, Some(0));
+    }
+
+    #[test]
+    fn bad_metadata_is_named() {
+        let bad = |json: &str| Metadata::from_request(&request(json), &scopes()).unwrap_err();
+        assert_eq!(
+            bad(r#"{"grant_types":["authorization_code"]}"#),
+            MetadataError::UnsupportedGrantType("authorization_code".into())
+        );
+        assert_eq!(
+            bad(r#"{"grant_types":["refresh_token"]}"#),
+            MetadataError::NoDeviceGrant
+        );
+        assert_eq!(
+            bad(r#"{"token_endpoint_auth_method":"private_key_jwt"}"#),
+            MetadataError::UnsupportedAuthMethod("private_key_jwt".into())
+        );
+        assert!(matches!(
+            bad(r#"{"scope":"admin"}"#),
+            MetadataError::Scope(_)
+        ));
+        assert_eq!(bad(r#"{"client_name":"  "}"#), MetadataError::BadName);
+        assert_eq!(bad(r#"{"client_name":"a\u0007b"}"#), MetadataError::BadName);
+    }
+
+    #[test]
+    fn only_registered_client_ids_carry_an_index() {
+        assert_eq!(index_of("demo-device"), None);
+        assert_eq!(
+            index_of("dfc3-abc"),
+            None,
+            "a static index is never looked up"
+        );
+        assert_eq!(index_of("dfc99999-abc"), None);
+        assert_eq!(index_of("dfc+16384-abc"), None);
+        assert_eq!(index_of("dfc16384-abc"), Some(ClientId(16384)));
+        assert_eq!(ClientId::registered(0), Some(ClientId(FIRST_REGISTERED)));
+        assert_eq!(ClientId::registered(u64::from(MAX_REGISTERED)), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! `deviceflow-server clients add|list|remove`: the binary's client of the admin API
+//! for applications (`endpoints/admin_clients.rs`), for scripts. Part of the binary,
+//! not of the library: it only speaks HTTP to a running server, with the admin token.
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use deviceflow_device::{request, Method, StatusCode};
+use deviceflow_server::http::paths;
+use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
+use serde_json::{json, Value};
+
+/// Where the server is and how to be let in.
+#[derive(Args)]
+pub(crate) struct Target {
+    /// The server's issuer (http:// only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    issuer: String,
+    /// The server's admin token (`admin.token`).
+    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Print the server's JSON answer instead of `name=value` lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How a registered client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum AuthMethod {
+    /// A public client: no secret (a device app).
+    None,
+    /// A confidential client, secret in HTTP Basic.
+    ClientSecretBasic,
+    /// A confidential client, secret in the form body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClientsCommand {
+    /// Registers an application; prints its client_id (and a confidential client's
+    /// secret, shown this once).
+    Add {
+        #[command(flatten)]
+        target: Target,
+        /// The name people see when they approve it.
+        #[arg(long)]
+        name: String,
+        /// `none` (public, the default) or a confidential client's method.
+        #[arg(long, value_enum, default_value = "none")]
+        auth_method: AuthMethod,
+        /// Scopes it may ask for, space-separated; default: every scope of the server.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Do not issue it refresh tokens (RFC 6749 §6).
+        #[arg(long)]
+        no_refresh: bool,
+    },
+    /// Lists every application: configured in the TOML file and registered.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Deletes a registered application: its codes and tokens stop working.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        /// The client_id to delete.
+        client_id: String,
+    },
+}
+
+/// Runs one `clients` command.
+pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        match command {
+            ClientsCommand::Add {
+                target,
+                name,
+                auth_method,
+                scope,
+                no_refresh,
+            } => {
+                let mut grant_types = vec![GRANT_TYPE_DEVICE_CODE];
+                if !no_refresh {
+                    grant_types.push(GRANT_TYPE_REFRESH_TOKEN);
+                }
+                let mut metadata = json!({
+                    "client_name": name,
+                    "token_endpoint_auth_method": auth_method.as_str(),
+                    "grant_types": grant_types,
+                });
+                if let Some(scope) = scope {
+                    metadata["scope"] = json!(scope);
+                }
+                let body = Bytes::from(metadata.to_string());
+                let added = call(target, Method::POST, "", Some(body), StatusCode::CREATED)
+                    .await
+                    .context("clients add")?;
+                print_client(target, &added, &["client_id", "client_secret"]);
+            }
+            ClientsCommand::List { target } => {
+                let list = call(target, Method::GET, "", None, StatusCode::OK)
+                    .await
+                    .context("clients list")?;
+                if target.json {
+                    println!("{list}");
+                } else {
+                    for c in list["clients"].as_array().into_iter().flatten() {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            text(&c["client_id"]),
+                            text(&c["source"]),
+                            text(&c["token_endpoint_auth_method"]),
+                            text(&c["scope"]),
+                            text(&c["client_name"]),
+                        );
+                    }
+                }
+            }
+            ClientsCommand::Remove { target, client_id } => {
+                let path = format!("/{client_id}");
+                call(target, Method::DELETE, &path, None, StatusCode::NO_CONTENT)
+                    .await
+                    .with_context(|| format!("clients remove {client_id}"))?;
+                if !target.json {
+                    println!("removed={client_id}");
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
+fn print_client(target: &Target, answer: &Value, fields: &[&str]) {
+    if target.json {
+        println!("{answer}");
+        return;
+    }
+    for field in fields {
+        if let Some(value) = answer[*field].as_str() {
+            println!("{field}={value}");
+        }
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+/// One admin API request; an answer other than `expected` is an error that says what
+/// the server said.
+async fn call(
+    target: &Target,
+    method: Method,
+    rest: &str,
+    body: Option<Bytes>,
+    expected: StatusCode,
+) -> anyhow::Result<Value> {
+    let issuer = target.issuer.trim_end_matches('/');
+    let url = format!("{issuer}{}{rest}", paths::ADMIN_CLIENTS);
+    let bearer = format!("Bearer {}", target.admin_token);
+    let body = body.map(|b| ("application/json", b));
+    let (status, answer) = request(method, &url, Some(&bearer), body).await?;
+    if status != expected {
+        let why = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .map(|v| format!("{} ({})", text(&v["error"]), text(&v["error_description"])))
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+        if status == StatusCode::NOT_FOUND && rest.is_empty() {
+            bail!("{url} answered 404: is the admin API on (admin.token) and is this the server's issuer?");
+        }
+        bail!("{url} answered {status}: {why}");
+    }
+    if answer.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&answer).with_context(|| format!("{url} answered something not JSON"))
+}

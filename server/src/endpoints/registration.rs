@@ -1,0 +1,254 @@
+//! Dynamic client registration (RFC 7591) and client configuration read and delete
+//! (RFC 7592); and the three acts every form of registration shares: register, rotate
+//! a secret, delete (the admin API and the applications page call them too).
+//!
+//! Off unless `[registration] initial_access_token` is configured: then
+//! `POST /oauth/register` with that token as `Authorization: Bearer` registers a
+//! client, the answer carries a registration access token, and with it
+//! `GET`/`DELETE /oauth/register/{client_id}` read and delete the client.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use deviceflow_wire::{ClientRegistration, ErrorCode};
+use hyper::header::AUTHORIZATION;
+use hyper::http::request::Parts;
+use hyper::{Method, Request, StatusCode};
+use subtle::ConstantTimeEq;
+
+use crate::accounts::registration::{
+    self, request_from_json, Metadata, NewClient, Registered, MAX_REGISTERED,
+};
+use crate::audit::{self, Registrar};
+use crate::http::body::read_json;
+use crate::http::paths;
+use crate::http::response::{self, OAuthError, Reply};
+use crate::http::state::App;
+use crate::storage::store::{Store, Stored};
+
+/// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
+pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, why.into())
+}
+
+/// Every registered client index of the store was given.
+pub(crate) fn registrations_exhausted() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        format!(
+            "this server's store has given all of its {MAX_REGISTERED} registered client ids; no more clients can be registered"
+        ),
+    )
+}
+
+/// The bearer token of a request, if it has one.
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl<S: Store> App<S> {
+    /// Whether `path` is the registration endpoint or a client configuration endpoint
+    /// of this server (only while registration is on).
+    pub(crate) fn is_registration(&self, path: &str) -> bool {
+        self.settings.initial_access_token.is_some()
+            && path
+                .strip_prefix(paths::REGISTRATION)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Answers the registration endpoint and the client configuration endpoints.
+    pub(crate) async fn registration<B>(&self, req: Request<B>, peer: IpAddr) -> Reply
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let answer = match parts.uri.path().strip_prefix(paths::REGISTRATION) {
+            Some("") if parts.method == Method::POST => self.register(&parts, body, peer).await,
+            Some("") => return response::method_not_allowed("POST"),
+            Some(rest) => {
+                let client_id = rest.trim_start_matches('/');
+                match parts.method {
+                    Method::GET => self.read_configuration(&parts, client_id).await,
+                    Method::DELETE => self.delete_configuration(&parts, client_id, peer).await,
+                    // RFC 7592 §2.2 (update) is not offered: register anew instead.
+                    _ => return response::method_not_allowed("GET, DELETE"),
+                }
+            }
+            None => return response::not_found(),
+        };
+        answer.unwrap_or_else(|e| e.reply())
+    }
+
+    /// RFC 7591 §3.1: the client registration request.
+    async fn register<B>(&self, parts: &Parts, body: B, peer: IpAddr) -> Result<Reply, OAuthError>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        // RFC 7591 §3: the endpoint MAY be protected by an initial access token.
+        let expected = self.settings.initial_access_token.as_deref().unwrap_or("");
+        let presented = bearer(parts).unwrap_or("");
+        if expected.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(OAuthError::invalid_token(
+                "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
+            ));
+        }
+        let document: serde_json::Value = read_json(
+            parts,
+            body,
+            self.settings.max_body_bytes,
+            self.settings.body_read_timeout_ms,
+        )
+        .await?
+        .map_err(invalid_metadata)?;
+        let request = request_from_json(document).map_err(invalid_metadata)?;
+        let metadata = Metadata::from_request(&request, &self.settings.scopes)
+            .map_err(|e| invalid_metadata(e.to_string()))?;
+        let new = self
+            .register_client(metadata, true)
+            .await?
+            .ok_or_else(registrations_exhausted)?;
+        audit::client_changed(
+            "client_registered",
+            Registrar::Dynamic,
+            &new.registered.client.client_id,
+            None,
+            peer,
+        );
+        // RFC 7591 §3.2.1: 201 Created, with every registered metadata value.
+        Ok(response::json_value(
+            StatusCode::CREATED,
+            &self.registration_response(&new.registered, new.secret, new.registration_token),
+        ))
+    }
+
+    /// RFC 7592 §2.1: the client read request.
+    async fn read_configuration(
+        &self,
+        parts: &Parts,
+        client_id: &str,
+    ) -> Result<Reply, OAuthError> {
+        let (registered, token) = self.configuration_request(parts, client_id).await?;
+        // RFC 7592 §3: the response carries the registration access token; the one
+        // presented stays valid (only its digest is kept, so it is the one we have).
+        Ok(response::json_value(
+            StatusCode::OK,
+            &self.registration_response(&registered, None, Some(token.to_owned())),
+        ))
+    }
+
+    /// RFC 7592 §2.3: the client delete request: 204, and the client, its codes and
+    /// its tokens stop working.
+    async fn delete_configuration(
+        &self,
+        parts: &Parts,
+        client_id: &str,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        let (registered, _) = self.configuration_request(parts, client_id).await?;
+        self.store.remove_client(registered.client.id).await?;
+        audit::client_changed("client_deleted", Registrar::Dynamic, client_id, None, peer);
+        Ok(response::no_content())
+    }
+
+    /// The registered client a client configuration request is about, with the
+    /// registration access token it presented. RFC 7592 §2.1: an unknown client or a
+    /// wrong token is 401 `invalid_token`, the same answer for both.
+    async fn configuration_request<'p>(
+        &self,
+        parts: &'p Parts,
+        client_id: &str,
+    ) -> Result<(Registered, &'p str), OAuthError> {
+        let refused = || {
+            OAuthError::invalid_token(
+                "a valid registration access token for this client is required (RFC 7592 §3)",
+            )
+        };
+        let token = bearer(parts).ok_or_else(refused)?;
+        let registered = self.registered(client_id).await?.ok_or_else(refused)?;
+        if !registered.registration_token_matches(token) {
+            return Err(refused());
+        }
+        Ok((registered, token))
+    }
+
+    /// RFC 7591 §3.2.1 / RFC 7592 §3: the client information response.
+    fn registration_response(
+        &self,
+        registered: &Registered,
+        secret: Option<String>,
+        registration_token: Option<String>,
+    ) -> ClientRegistration {
+        let mut answer = registered.metadata(&self.settings.scopes);
+        answer.client_secret = secret;
+        if registered.registration_token_sha256.is_some() {
+            answer.registration_client_uri = Some(format!(
+                "{}{}/{}",
+                self.issuer,
+                paths::REGISTRATION,
+                registered.client.client_id
+            ));
+            answer.registration_access_token = registration_token;
+        }
+        answer
+    }
+
+    // The acts every form of registration shares.
+
+    /// Registers a client with `metadata`: an index drawn from the store, a
+    /// `client_id`, a secret if confidential, and a registration access token if
+    /// `with_registration_token` (RFC 7591).
+    pub(crate) async fn register_client(
+        &self,
+        metadata: Metadata,
+        with_registration_token: bool,
+    ) -> Stored<Option<NewClient>> {
+        let Some(id) = self.store.next_client_id().await? else {
+            return Ok(None);
+        };
+        let new = metadata.register(id, self.clock.now(), with_registration_token);
+        self.store.put_client(&new.registered).await?;
+        Ok(Some(new))
+    }
+
+    /// The registered client with this `client_id` (never a configured one).
+    pub(crate) async fn registered(&self, client_id: &str) -> Stored<Option<Registered>> {
+        let Some(id) = registration::index_of(client_id) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .registered_client(id)
+            .await?
+            .filter(|r| r.client.client_id == client_id))
+    }
+
+    /// Gives a registered confidential client a new secret, returned once; `None` if
+    /// the client does not exist (any more) or is public.
+    pub(crate) async fn rotate_secret(&self, client_id: &str) -> Stored<Option<String>> {
+        let Some(mut registered) = self.registered(client_id).await? else {
+            return Ok(None);
+        };
+        let Some(secret) = registered.rotate_secret() else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .replace_client(&registered)
+            .await?
+            .then_some(secret))
+    }
+
+    /// Deletes a registered client; whether it existed.
+    pub(crate) async fn delete_client(&self, client_id: &str) -> Stored<bool> {
+        match self.registered(client_id).await? {
+            Some(r) => self.store.remove_client(r.client.id).await,
+            None => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The applications page (issue 13), over HTTP as a browser without script sends it:
+//! administrators only (403 for anyone else), CSRF on every change, the verification
+//! pages' headers, a secret shown once, rotation and deletion; and an application
+//! registered there completes a device flow.
+
+use crate::common::*;
+use crate::person::{Page, Person};
+
+const PAGE: &str = deviceflow_wire::paths::APPLICATIONS;
+
+/// The text between `<code class="shown">` and `</code>` after `label`.
+fn shown<'a>(page: &'a Page, label: &str) -> Option<&'a str> {
+    let at = page.body.find(&format!("<dt>{label}</dt>"))?;
+    let rest = &page.body[at..];
+    let start = rest.find(r#"<code class="shown">"#)? + r#"<code class="shown">"#.len();
+    let rest = &rest[start..];
+    Some(&rest[..rest.find("</code>")?])
+}
+
+async fn signed_in<'a>(s: &'a TestServer, username: &str) -> Person<'a> {
+    let mut p = Person::new(s);
+    p.sign_in(username).await;
+    p
+}
+
+#[tokio::test]
+async fn only_administrators_see_the_applications_page() {
+    let s = TestServer::start_with(&people_config()).await;
+    let mut nobody = Person::new(&s);
+    let page = nobody.get(PAGE).await;
+    page.assert_protected();
+    assert_eq!((page.status, page.location()), (303, Some("/device/login")));
+
+    let mut alice = signed_in(&s, "alice").await;
+    let page = alice.get(PAGE).await;
+    page.assert_protected();
+    assert_eq!((page.status, page.heading()), (403, "Administrators only"));
+    assert!(!page.body.contains("client_id"), "{}", page.body);
+    // Nor can she register one, CSRF token and all.
+    let page = alice
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "Sneaky"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(!page.body.contains("Sneaky"));
+    // Her pages do not link to it; an administrator's do.
+    assert!(!alice.get("/device").await.body.contains(PAGE));
+    let mut carol = signed_in(&s, "carol").await;
+    assert!(carol.get("/device").await.body.contains(PAGE));
+}
+
+#[tokio::test]
+async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_once() {
+    let s = TestServer::start_with(&people_config()).await;
+    let mut carol = signed_in(&s, "carol").await;
+    let list = carol.get(PAGE).await;
+    list.assert_protected();
+    assert_eq!((list.status, list.heading()), (200, "Applications"));
+    assert!(
+        list.body.contains("<code>tv</code>"),
+        "configured clients are listed"
+    );
+
+    // Without the session's CSRF token nothing happens.
+    let forged = carol
+        .post(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "Forged"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (forged.status, forged.heading()),
+        (403, "This form has expired")
+    );
+
+    // Bad input: said on the form, which keeps what was typed.
+    let page = carol
+        .submit(PAGE, &[("action", "register"), ("client_name", "No scope")])
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.alert().unwrap().contains("at least one scope"),
+        "{:?}",
+        page.alert()
+    );
+    assert!(page.body.contains(r#"value="No scope""#));
+    let page = carol
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "Bad scope"),
+                ("scope", "openid admin"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.alert().unwrap().contains("admin"),
+        "{:?}",
+        page.alert()
+    );
+    assert!(page.body.contains(r#"value="openid admin""#));
+    let page = carol
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", " "),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.alert().unwrap().contains("client_name"));
+
+    let page = carol
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "Printer <3"),
+                ("auth_method", "client_secret_post"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    page.assert_protected();
+    assert_eq!(
+        (page.status, page.heading()),
+        (200, "Application registered")
+    );
+    assert!(page.body.contains("Printer &lt;3"), "names are escaped");
+    let id = shown(&page, "client_id").unwrap().to_owned();
+    let secret = shown(&page, "Client secret").unwrap().to_owned();
+    let da = |secret: &str| format!("client_id={id}&client_secret={secret}");
+    assert_eq!(s.post(DA, &da(&secret)).await.status, 200);
+    // Shown once: the list never shows it again.
+    let list = carol.get(PAGE).await;
+    assert!(list.body.contains(&id) && !list.body.contains(&secret));
+
+    let rotated = carol
+        .submit(PAGE, &[("action", "rotate"), ("client_id", &id)])
+        .await;
+    assert_eq!((rotated.status, rotated.heading()), (200, "New secret"));
+    let new = shown(&rotated, "Client secret").unwrap();
+    assert_ne!(new, secret);
+    s.post(DA, &da(&secret))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    assert_eq!(s.post(DA, &da(new)).await.status, 200);
+
+    // Delete asks first; the confirmation deletes.
+    let ask = carol
+        .submit(PAGE, &[("action", "delete"), ("client_id", &id)])
+        .await;
+    assert_eq!((ask.status, ask.heading()), (200, "Delete Printer &lt;3?"));
+    assert_eq!(s.post(DA, &da(new)).await.status, 200, "not deleted yet");
+    let done = carol
+        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", &id)])
+        .await;
+    assert_eq!(done.status, 200);
+    assert!(
+        done.body.contains("Printer &lt;3 was deleted."),
+        "{}",
+        done.body
+    );
+    assert!(!done.body.contains(&id));
+    s.post(DA, &da(new))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+
+    // A configured client cannot be deleted here.
+    let page = carol
+        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", "tv")])
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.alert().unwrap().contains("TOML"));
+    assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_application_registered_on_the_page_completes_a_device_flow() {
+    let s = TestServer::start_with(&people_config()).await;
+    let mut carol = signed_in(&s, "carol").await;
+    carol.get(PAGE).await;
+    let page = carol
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "Garage TV"),
+                ("auth_method", "none"),
+                ("scope", "openid tv"),
+                ("with_refresh", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        shown(&page, "Client secret"),
+        None,
+        "a public client has none"
+    );
+    let client_id = shown(&page, "client_id").unwrap();
+
+    // The person approves on the consent page, which names the application.
+    let da = s.authorize(client_id).await;
+    let mut alice = signed_in(&s, "alice").await;
+    let consent = alice.open_consent(&da.user_code).await;
+    assert!(consent.body.contains("Garage TV"), "{}", consent.body);
+    let done = alice.decide(&da.user_code, "approve").await;
+    assert_eq!(done.status, 200);
+    let token = s.poll(client_id, &da.device_code).await;
+    assert_eq!(token.status, 200, "{:?}", token.body);
+    assert_eq!(token.json()["scope"], "openid tv");
+    assert!(token.json()["refresh_token"].is_string());
+}

@@ -1,0 +1,151 @@
+//! `deviceflow-server clients add|list|remove` against a running server (the binary,
+//! a real process), as a script uses it: the admin token from the environment, plain
+//! `name=value` lines out, and a readable one-line error with exit status 1.
+
+use std::process::{Command, Output};
+
+use deviceflow_testkit::ServerProcess;
+
+use crate::common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
+
+/// `deviceflow-server clients ARGS` against `issuer`, with the admin token `token`.
+fn clients(issuer: &str, token: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("clients")
+        .args(args)
+        .args(["--issuer", issuer])
+        .env("DEVICEFLOW_ADMIN_TOKEN", token);
+    cmd.output().unwrap()
+}
+
+/// Its standard output, after checking it succeeded.
+#[track_caller]
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Its one-line error, after checking it failed with status 1 and printed nothing.
+#[track_caller]
+fn refused(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("deviceflow-server: "), "{err}");
+    err
+}
+
+fn value<'a>(out: &'a str, name: &str) -> Option<&'a str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
+    let dir = std::env::temp_dir().join(format!("deviceflow-clients-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server.toml");
+    std::fs::write(&config, test_config()).unwrap();
+    let server = ServerProcess::start(
+        BIN,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
+    )
+    .unwrap();
+    let issuer = server.base();
+    let http = Client::new(issuer.clone());
+
+    // A public device app: its client_id, and no secret.
+    let added = ok(clients(&issuer, ADMIN_TOKEN, &["add", "--name", "CLI TV"]));
+    let client_id = value(&added, "client_id").expect("client_id=").to_owned();
+    assert_eq!(value(&added, "client_secret"), None, "{added}");
+    // It completes a device flow at once (interval 5 s on the system clock: the
+    // first poll after approval is not early).
+    let code = http.approved(&client_id).await;
+    let token = http.poll(&client_id, &code).await;
+    assert_eq!(token.status, 200, "{:?}", token.body);
+
+    // A confidential one: its secret, shown once, authenticates it.
+    let added = ok(clients(
+        &issuer,
+        ADMIN_TOKEN,
+        &[
+            "add",
+            "--name",
+            "CLI printer",
+            "--auth-method",
+            "client-secret-basic",
+            "--scope",
+            "openid",
+        ],
+    ));
+    let (printer, secret) = (
+        value(&added, "client_id").unwrap().to_owned(),
+        value(&added, "client_secret")
+            .expect("client_secret=")
+            .to_owned(),
+    );
+    let da = http
+        .post_with(DA, "", &[("authorization", &basic(&printer, &secret))])
+        .await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+
+    let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    assert!(
+        list.contains(&format!("{client_id}\tregistered\tnone\t")),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!(
+            "{printer}\tregistered\tclient_secret_basic\topenid\tCLI printer"
+        )),
+        "{list}"
+    );
+    assert!(list.contains("tv\tconfiguration\tnone\t"), "{list}");
+
+    let removed = ok(clients(&issuer, ADMIN_TOKEN, &["remove", &client_id]));
+    assert_eq!(removed.trim(), format!("removed={client_id}"));
+    assert!(!ok(clients(&issuer, ADMIN_TOKEN, &["list"])).contains(&client_id));
+    http.post(DA, &format!("client_id={client_id}"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+
+    // What a script is told when it cannot.
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", &client_id]));
+    assert!(
+        err.contains("404") && err.contains("unknown_client"),
+        "{err}"
+    );
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", "tv"]));
+    assert!(err.contains("409") && err.contains("TOML"), "{err}");
+    let err = refused(clients(&issuer, "not-the-admin-token", &["list"]));
+    assert!(
+        err.contains("401") && err.contains("invalid_token"),
+        "{err}"
+    );
+    let err = refused(clients(
+        &issuer,
+        ADMIN_TOKEN,
+        &["add", "--name", "x", "--scope", "admin"],
+    ));
+    assert!(
+        err.contains("invalid_client_metadata") && err.contains("admin"),
+        "{err}"
+    );
+    let err = refused(clients("https://auth.example.test", ADMIN_TOKEN, &["list"]));
+    assert!(err.contains("plain HTTP only"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

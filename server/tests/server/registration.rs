@@ -1,0 +1,443 @@
+//! Registering applications (issue 13): RFC 7591 dynamic client registration and
+//! RFC 7592 read and delete, the admin API, and what deleting a client does to its
+//! codes and tokens. The tutorial this project answers starts here: "create a public
+//! client, note its client_id".
+
+use deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// Polls until the approved code redeems (the manual clock moves one interval each
+/// time) and returns the token response.
+async fn redeem(s: &TestServer, client_id: &str, device_code: &str) -> Value {
+    s.advance_ms(INTERVAL * 1000);
+    let a = s.poll(client_id, device_code).await;
+    assert_eq!(a.status, 200, "poll: {:?}", a.body);
+    a.json()
+}
+
+/// RFC 7662, as the configured confidential client `conf`.
+async fn active(s: &TestServer, token: &str) -> bool {
+    let a = s
+        .post_with(
+            INTROSPECT,
+            &format!("token={token}"),
+            &[("authorization", &basic("conf", CONF_SECRET))],
+        )
+        .await;
+    assert_eq!(a.status, 200, "introspection: {:?}", a.body);
+    a.json()["active"].as_bool().expect("active")
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn registration_is_off_and_unadvertised_unless_an_initial_access_token_is_configured() {
+    let s = TestServer::start().await;
+    let metadata = s.get(deviceflow_wire::METADATA_PATH).await.json();
+    assert_eq!(metadata.get("registration_endpoint"), None, "{metadata}");
+    assert_eq!(s.register(&json!({"client_name": "TV"})).await.status, 404);
+
+    let s = TestServer::start_with(&registration_config()).await;
+    let metadata = s.get(deviceflow_wire::METADATA_PATH).await.json();
+    // RFC 8414 §2 `registration_endpoint`.
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{}{REGISTER}", s.base)
+    );
+}
+
+#[tokio::test]
+async fn rfc7591_round_trip_registers_reads_and_deletes_a_public_device_client() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let a = s
+        .register(&json!({
+            "client_name": "Kitchen TV",
+            "token_endpoint_auth_method": "none",
+            "grant_types": [GRANT_TYPE_DEVICE_CODE, "refresh_token"],
+            "scope": "openid tv",
+            "logo_uri": "https://example.com/ignored-because-not-understood.png",
+        }))
+        .await;
+    // RFC 7591 §3.2.1: 201, every registered value, and no secret for a public client.
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    let v = a.json();
+    let client_id = v["client_id"].as_str().unwrap();
+    assert_eq!(v["client_name"], "Kitchen TV");
+    assert_eq!(v["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        v["grant_types"],
+        json!([GRANT_TYPE_DEVICE_CODE, "refresh_token"])
+    );
+    assert_eq!(v["scope"], "openid tv");
+    assert_eq!(v["client_id_issued_at"], START_MS / 1000);
+    assert_eq!(v.get("client_secret"), None);
+    assert_eq!(v.get("logo_uri"), None);
+    let token = v["registration_access_token"].as_str().unwrap();
+    let uri = v["registration_client_uri"].as_str().unwrap();
+    assert_eq!(uri, format!("{}{REGISTER}/{client_id}", s.base));
+    let path = uri.strip_prefix(&s.base).unwrap();
+
+    // RFC 7592 §2.1: read with the registration access token.
+    let read = s
+        .call(Method::GET, path, &[("authorization", &bearer(token))])
+        .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    assert_eq!(read.json(), v);
+    // A wrong token, or none, is 401 invalid_token with a Bearer challenge.
+    for auth in [bearer("not-the-token"), bearer(INITIAL_TOKEN)] {
+        let refused = s.call(Method::GET, path, &[("authorization", &auth)]).await;
+        refused.assert_oauth_error(401, "invalid_token");
+        assert!(refused
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Bearer")));
+    }
+    s.call(Method::GET, path, &[])
+        .await
+        .assert_oauth_error(401, "invalid_token");
+    // RFC 7592 §2.2 update is not offered.
+    let put = s
+        .call(Method::PUT, path, &[("authorization", &bearer(token))])
+        .await;
+    assert_eq!(
+        (put.status, put.header("allow")),
+        (405, Some("GET, DELETE"))
+    );
+
+    // The client works: a device authorization names it.
+    assert_eq!(
+        s.post(DA, &format!("client_id={client_id}")).await.status,
+        200
+    );
+
+    // RFC 7592 §2.3: delete, 204; then the client is unknown everywhere.
+    let deleted = s
+        .call(Method::DELETE, path, &[("authorization", &bearer(token))])
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    s.call(Method::GET, path, &[("authorization", &bearer(token))])
+        .await
+        .assert_oauth_error(401, "invalid_token");
+    s.post(DA, &format!("client_id={client_id}"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn registration_needs_the_initial_access_token() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let metadata = json!({"token_endpoint_auth_method": "none"});
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer wrong-initial-access-token")],
+        vec![("authorization", "Basic dGVzdDp0ZXN0")],
+    ] {
+        let a = s.post_json(REGISTER, &metadata, &headers).await;
+        a.assert_oauth_error(401, "invalid_token");
+        assert!(a
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Bearer")));
+    }
+    let get = s.get(REGISTER).await;
+    assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
+}
+
+#[tokio::test]
+async fn invalid_client_metadata_is_refused_with_rfc7591_errors_naming_the_field() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let cases = [
+        (
+            json!({"grant_types": ["authorization_code"]}),
+            "authorization_code",
+        ),
+        (json!({"grant_types": ["refresh_token"]}), "must include"),
+        (json!({"grant_types": "refresh_token"}), "grant_types"),
+        (
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            "private_key_jwt",
+        ),
+        (json!({"scope": "openid admin"}), "admin"),
+        (json!({"scope": "bad\"scope"}), "scope"),
+        (json!({"client_name": ""}), "client_name"),
+        (json!({"client_name": "x".repeat(101)}), "client_name"),
+        (json!({"client_name": 7}), "client_name"),
+        (json!(["not", "an", "object"]), "JSON"),
+    ];
+    for (metadata, named) in cases {
+        let a = s.register(&metadata).await;
+        // RFC 7591 §3.2.2: 400 with `invalid_client_metadata`.
+        a.assert_oauth_error(400, "invalid_client_metadata");
+        let why = a.json()["error_description"].as_str().unwrap().to_owned();
+        assert!(why.contains(named), "{metadata}: {why}");
+    }
+    // Not JSON at all.
+    let a = s
+        .send(
+            s.http
+                .post(format!("{}{REGISTER}", s.base))
+                .header("authorization", bearer(INITIAL_TOKEN))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("client_name=TV"),
+        )
+        .await;
+    a.assert_oauth_error(400, "invalid_client_metadata");
+    let a = s
+        .send(
+            s.http
+                .post(format!("{}{REGISTER}", s.base))
+                .header("authorization", bearer(INITIAL_TOKEN))
+                .header("content-type", "application/json")
+                .body("{\"client_name\":"),
+        )
+        .await;
+    a.assert_oauth_error(400, "invalid_client_metadata");
+    // Nothing was registered by any of them.
+    let list = s
+        .call(
+            Method::GET,
+            ADMIN_CLIENTS,
+            &[("authorization", &bearer(ADMIN_TOKEN))],
+        )
+        .await
+        .json();
+    assert!(list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["source"] == "configuration"));
+}
+
+#[tokio::test]
+async fn a_dynamically_registered_public_client_completes_a_device_flow_and_refreshes() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let client_id = s.register_device_app("Kitchen TV").await;
+    let code = s.approved(&client_id).await;
+    let tokens = redeem(&s, &client_id, &code).await;
+    // RFC 6749 §3.3: no scope asked, the client's registered scope is granted.
+    assert_eq!(tokens["scope"], "openid tv");
+    assert!(active(&s, tokens["access_token"].as_str().unwrap()).await);
+    let refreshed = s
+        .post(
+            TOKEN,
+            &format!(
+                "grant_type=refresh_token&client_id={client_id}&refresh_token={}",
+                tokens["refresh_token"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    // Another client cannot redeem its refresh token (RFC 6749 §6).
+    s.post(
+        TOKEN,
+        &format!(
+            "grant_type=refresh_token&client_id=tv&refresh_token={}",
+            refreshed.json()["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_registered_confidential_client_authenticates_with_its_secret_and_its_method_only() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let a = s
+        .register(&json!({"client_name": "Printer", "scope": "openid"}))
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let v = a.json();
+    // RFC 7591 §2: client_secret_basic when the method is omitted; the device code
+    // grant substitutes for the omitted authorization_code.
+    assert_eq!(v["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(v["grant_types"], json!([GRANT_TYPE_DEVICE_CODE]));
+    assert_eq!(v["client_secret_expires_at"], 0);
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
+    let da = s
+        .post_with(DA, "", &[("authorization", &basic(id, secret))])
+        .await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    s.post_with(DA, "", &[("authorization", &basic(id, "wrong"))])
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    // Registered for Basic only: the secret in the body is refused (RFC 6749 §2.3).
+    s.post(DA, &format!("client_id={id}&client_secret={secret}"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    s.post(DA, &format!("client_id={id}"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+}
+
+#[tokio::test]
+async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_inactive() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let a = s
+        .register(&json!({
+            "token_endpoint_auth_method": "none",
+            "grant_types": [GRANT_TYPE_DEVICE_CODE, "refresh_token"],
+        }))
+        .await;
+    let v = a.json();
+    let client_id = v["client_id"].as_str().unwrap().to_owned();
+    let path = v["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&s.base)
+        .unwrap()
+        .to_owned();
+    let token = v["registration_access_token"].as_str().unwrap().to_owned();
+
+    let code = s.approved(&client_id).await;
+    let tokens = redeem(&s, &client_id, &code).await;
+    let (access, refresh) = (
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    );
+    let pending = s.authorize(&client_id).await;
+    let approved = s.approved(&client_id).await;
+    assert!(active(&s, access).await && active(&s, refresh).await);
+
+    let deleted = s
+        .call(Method::DELETE, &path, &[("authorization", &bearer(&token))])
+        .await;
+    assert_eq!(deleted.status, 204);
+
+    s.advance_ms(INTERVAL * 1000);
+    for code in [&pending.device_code, &approved] {
+        s.poll(&client_id, code)
+            .await
+            .assert_oauth_error(401, "invalid_client");
+    }
+    s.post(
+        TOKEN,
+        &format!("grant_type=refresh_token&client_id={client_id}&refresh_token={refresh}"),
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
+    assert!(!active(&s, access).await, "the access token is inactive");
+    assert!(!active(&s, refresh).await, "the refresh token is inactive");
+    // An admin decision on its pending code is still recorded, and reported against
+    // the deleted client; nothing can redeem it (above).
+    assert_eq!(
+        s.decide(&pending.user_code, "approve", "alice")
+            .await
+            .json()["client_id"],
+        format!(
+            "(deleted client {})",
+            &client_id[3..client_id.find('-').unwrap()]
+        )
+    );
+}
+
+#[tokio::test]
+async fn client_ids_are_never_given_twice_even_after_a_deletion() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let admin = bearer(ADMIN_TOKEN);
+    let first = s.register_device_app("first").await;
+    let deleted = s
+        .call(
+            Method::DELETE,
+            &format!("{ADMIN_CLIENTS}/{first}"),
+            &[("authorization", &admin)],
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let second = s.register_device_app("second").await;
+    let index = |id: &str| id[3..id.find('-').unwrap()].parse::<u32>().unwrap();
+    assert!(index(&second) > index(&first), "{first} then {second}");
+}
+
+#[tokio::test]
+async fn the_admin_api_rotates_a_secret_and_leaves_configured_clients_alone() {
+    let s = TestServer::start().await;
+    let admin = bearer(ADMIN_TOKEN);
+    let auth = [("authorization", admin.as_str())];
+    let a = s
+        .post_json(
+            ADMIN_CLIENTS,
+            &json!({"client_name": "Printer", "token_endpoint_auth_method": "client_secret_post"}),
+            &auth,
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let v = a.json();
+    // An administrator's client has no registration access token (RFC 7592 is for
+    // clients that registered themselves).
+    assert_eq!(v.get("registration_access_token"), None);
+    let (id, old) = (
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
+    let da = |secret: &str| format!("client_id={id}&client_secret={secret}");
+    assert_eq!(s.post(DA, &da(old)).await.status, 200);
+
+    let rotated = s
+        .post_json(&format!("{ADMIN_CLIENTS}/{id}/secret"), &json!({}), &auth)
+        .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let new = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    s.post(DA, &da(old))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    assert_eq!(s.post(DA, &da(&new)).await.status, 200);
+
+    let public = s
+        .post_json(
+            ADMIN_CLIENTS,
+            &json!({"token_endpoint_auth_method": "none"}),
+            &auth,
+        )
+        .await
+        .json();
+    let public = public["client_id"].as_str().unwrap();
+    for (path, method, status, error) in [
+        (
+            format!("{ADMIN_CLIENTS}/{public}/secret"),
+            Method::POST,
+            409,
+            "public_client",
+        ),
+        (
+            format!("{ADMIN_CLIENTS}/conf/secret"),
+            Method::POST,
+            409,
+            "configured_client",
+        ),
+        (
+            format!("{ADMIN_CLIENTS}/conf"),
+            Method::DELETE,
+            409,
+            "configured_client",
+        ),
+        (
+            format!("{ADMIN_CLIENTS}/dfc99-nobody"),
+            Method::DELETE,
+            404,
+            "unknown_client",
+        ),
+    ] {
+        let a = s.call(method, &path, &auth).await;
+        assert_eq!((a.status, a.error().as_str()), (status, error), "{path}");
+    }
+    // The configured client still works.
+    let conf = s
+        .post_with(DA, "", &[("authorization", &basic("conf", CONF_SECRET))])
+        .await;
+    assert_eq!(conf.status, 200);
+    let no_token = s.call(Method::GET, ADMIN_CLIENTS, &[]).await;
+    assert_eq!(
+        (no_token.status, no_token.error().as_str()),
+        (401, "invalid_token")
+    );
+    let put = s.call(Method::PUT, ADMIN_CLIENTS, &auth).await;
+    assert_eq!((put.status, put.header("allow")), (405, Some("GET, POST")));
+}
