@@ -77,7 +77,7 @@ pub struct Lane {
     /// Request buffers whose exchange is over, for the next requests.
     spare: Vec<Vec<u8>>,
     /// A form body being written, reused.
-    body: String,
+    body: Vec<u8>,
     /// Decisions made by a non-admin approver's tasks: (device slot, result).
     decisions: (
         mpsc::UnboundedSender<Decision>,
@@ -116,7 +116,7 @@ impl Lane {
             max_per_pool,
             inflight: FuturesUnordered::new(),
             spare: Vec::new(),
-            body: String::new(),
+            body: Vec::new(),
             decisions: mpsc::unbounded_channel(),
             stats: RunStats::default(),
             rng: device::rng_for(seed, u64::MAX),
