@@ -118,14 +118,6 @@ pub struct Target {
     pub host: Arc<str>,
 }
 
-/// What to send: a form POST to a path of a target.
-pub struct Form {
-    pub path: Arc<str>,
-    pub body: String,
-    /// The `Authorization` header's value.
-    pub authorization: Option<Arc<str>>,
-}
-
 /// A keep-alive HTTP/1.1 connection, read and written by the task that sends on it
 /// (no connection task, no channel: one request costs a write, a read and a wake-up).
 #[derive(Debug)]
@@ -149,6 +141,8 @@ pub struct Exchange {
     pub retried_unsent: bool,
     /// A new connection was opened for it.
     pub opened: bool,
+    /// The request's buffer, for the next request.
+    pub request: Vec<u8>,
 }
 
 async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
@@ -277,32 +271,41 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, TransportError> {
     }
 }
 
-/// The request's bytes.
-fn request_bytes(target: &Target, form: &Form) -> Vec<u8> {
-    let mut r = Vec::with_capacity(160 + form.body.len());
+/// A form POST's bytes (HTTP/1.1, keep-alive), written into `r` (cleared first, so a
+/// request's buffer can be reused for the next one).
+pub fn form_post(
+    r: &mut Vec<u8>,
+    host: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) {
+    use std::io::Write as _;
+    r.clear();
+    r.reserve(160 + body.len());
     r.extend_from_slice(b"POST ");
-    r.extend_from_slice(form.path.as_bytes());
+    r.extend_from_slice(path.as_bytes());
     r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    r.extend_from_slice(target.host.as_bytes());
+    r.extend_from_slice(host.as_bytes());
     r.extend_from_slice(b"\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: ");
-    r.extend_from_slice(form.body.len().to_string().as_bytes());
-    if let Some(a) = &form.authorization {
+    // Writing into a Vec cannot fail.
+    let _ = write!(r, "{}", body.len());
+    if let Some(a) = authorization {
         r.extend_from_slice(b"\r\nauthorization: ");
         r.extend_from_slice(a.as_bytes());
     }
     r.extend_from_slice(b"\r\n\r\n");
-    r.extend_from_slice(form.body.as_bytes());
-    r
+    r.extend_from_slice(body);
 }
 
-/// Sends `form` on `connection` (or a new one) and reads the whole answer within
-/// `timeout`. A pooled connection the server has closed while it idled (say after its
+/// Sends `request` (see [`form_post`]) on `connection` (or a new one to `addr`) and
+/// reads the whole answer within `timeout`. A pooled connection the server has closed while it idled (say after its
 /// keep-alive timeout) is never written to: the request goes out on a new one, so it
 /// reaches the server exactly once.
 pub async fn exchange(
     connection: Option<Connection>,
-    target: Target,
-    form: Form,
+    addr: SocketAddr,
+    request: Vec<u8>,
     timeout: Duration,
 ) -> Exchange {
     let sent = Instant::now();
@@ -315,13 +318,12 @@ pub async fn exchange(
         }
         c => c,
     };
-    let request = request_bytes(&target, &form);
     let work = async {
         let mut conn = match connection.take() {
             Some(c) => c,
             None => {
                 opened = true;
-                open(target.addr).await?
+                open(addr).await?
             }
         };
         let answer = conn.send(&request).await?;
@@ -345,6 +347,7 @@ pub async fn exchange(
         done: Instant::now(),
         retried_unsent,
         opened,
+        request,
     }
 }
 
@@ -424,6 +427,17 @@ mod tests {
     }
 
     #[test]
+    fn a_form_post_is_one_keep_alive_request_with_its_length() {
+        let mut r = b"left over".to_vec();
+        form_post(&mut r, "h:1", "/t", Some("Basic x"), b"a=1&b=2");
+        assert_eq!(
+            String::from_utf8(r).unwrap(),
+            "POST /t HTTP/1.1\r\nhost: h:1\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             content-length: 7\r\nauthorization: Basic x\r\n\r\na=1&b=2"
+        );
+    }
+
+    #[test]
     fn chunked_bodies_are_read_whole_or_not_at_all() {
         assert_eq!(
             dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
@@ -474,16 +488,16 @@ mod tests {
     async fn a_request_after_the_server_closed_the_idle_connection_goes_out_on_a_new_one() {
         let (addr, accepted) = closing_server();
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let form = || Form {
-            path: Arc::from("/"),
-            body: "x=1".into(),
-            authorization: None,
+        let form = || {
+            let mut r = Vec::new();
+            form_post(&mut r, &target.host, "/", None, b"x=1");
+            r
         };
-        let first = exchange(None, target.clone(), form(), Duration::from_secs(2)).await;
+        let first = exchange(None, target.addr, form(), Duration::from_secs(2)).await;
         assert_eq!(first.result.unwrap().status, 200);
         let pooled = first.connection.expect("kept alive");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let second = exchange(Some(pooled), target, form(), Duration::from_secs(2)).await;
+        let second = exchange(Some(pooled), target.addr, form(), Duration::from_secs(2)).await;
         let answer = second.result.expect("sent again on a new connection");
         assert_eq!((answer.status, second.opened), (200, true));
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
@@ -496,12 +510,9 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let form = Form {
-            path: Arc::from("/oauth/token"),
-            body: "x=1".into(),
-            authorization: None,
-        };
-        let x = exchange(None, target, form, Duration::from_secs(2)).await;
+        let mut form = Vec::new();
+        form_post(&mut form, &target.host, "/oauth/token", None, b"x=1");
+        let x = exchange(None, target.addr, form, Duration::from_secs(2)).await;
         let e = x.result.unwrap_err();
         assert_eq!(e.cause, Cause::Refused, "{}", e.message);
         assert!(x.opened && x.connection.is_none());

@@ -1,0 +1,267 @@
+//! What the lane does with an exchange that is over: it counts the request (sent,
+//! answered, lateness, latency), then hands the answer to the device it was for (or
+//! notes that none came), and files the device's next timer.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deviceflow_conformance::approver::{Action, Prompt};
+use deviceflow_wire::DeviceAuthorizationResponse;
+
+use crate::device::{classify, Next, Plan};
+use crate::flow::{Kind, Outcome, Rule};
+use crate::timeline::Answer;
+use crate::transport::{self, Exchange};
+
+use super::{behaviour_index, Due, Lane, Out};
+
+impl Lane {
+    pub(super) fn complete(&mut self, out: Out, mut x: Exchange) {
+        let now = self.now_ms();
+        self.give_back(out.target, &mut x);
+        self.count(&out, &x);
+        match x.result {
+            Ok(answer) => self.answered(out, now, answer),
+            Err(e) => {
+                self.stats.kind(out.kind).transport[e.cause.index()] += 1;
+                self.stats
+                    .transport_examples
+                    .entry(e.cause)
+                    .or_insert(e.message);
+                self.fleet.live.transport_errors.fetch_add(1, Relaxed);
+                let b = self.devices[out.slot as usize].behaviour;
+                self.stats.behaviour(b).transport_errors += 1;
+                self.failed(out, now);
+            }
+        }
+    }
+
+    /// The request's numbers: sent, answered, the generator's lateness (from when it
+    /// was due to when it went out), latency from when it was due, and the server's.
+    fn count(&mut self, out: &Out, x: &Exchange) {
+        let intended = self.at(out.intended_ms);
+        let late_us = x.sent.saturating_duration_since(intended).as_micros() as u64;
+        let total_us = x.done.saturating_duration_since(intended).as_micros() as u64;
+        let server_us = x.done.saturating_duration_since(x.sent).as_micros() as u64;
+        let t = &mut self.per_target[out.target as usize];
+        t.0 += 1;
+        t.1 += u64::from(x.result.is_ok());
+        let k = self.stats.kind(out.kind);
+        k.sent += 1;
+        k.lateness_us.record(late_us);
+        if x.retried_unsent {
+            k.retried_unsent += 1;
+        }
+        if let Ok(a) = &x.result {
+            k.answered += 1;
+            *k.status.entry(a.status).or_default() += 1;
+            k.latency_us.record(total_us);
+            k.server_us.record(server_us);
+        }
+        let ok = x.result.is_ok();
+        self.stats
+            .timeline
+            .request(out.kind, out.intended_ms, ok, late_us, total_us);
+    }
+
+    /// The answer goes to the device (or, for the admin endpoint, the person).
+    fn answered(&mut self, out: Out, now: u32, answer: transport::Answer) {
+        match out.kind {
+            Kind::Issue => self.issued(out.slot, now, answer.status, &answer.body),
+            Kind::Poll => self.polled(out, now, answer.status, &answer.body),
+            Kind::ReplayCheck => self.replay_checked(out, now, answer.status, &answer.body),
+            Kind::Approve => {
+                let result = if answer.status == 200 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the admin endpoint refused: HTTP {} {}",
+                        answer.status,
+                        String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
+                    ))
+                };
+                self.decided(out.slot, result);
+            }
+        }
+    }
+
+    /// A request got no answer: never a poll, never a violation.
+    fn failed(&mut self, out: Out, now: u32) {
+        match out.kind {
+            Kind::Issue => {
+                self.devices[out.slot as usize].finish(Outcome::Unreached);
+                self.finish(out.slot);
+            }
+            Kind::Poll => match self.devices[out.slot as usize].poll_failed(now) {
+                Next::Poll(at) => self.timers.push(at, (out.slot, Due::Poll)),
+                _ => self.finish(out.slot),
+            },
+            Kind::ReplayCheck => self.finish(out.slot),
+            Kind::Approve => self.decided(
+                out.slot,
+                Err("the admin endpoint could not be reached".into()),
+            ),
+        }
+    }
+
+    fn issued(&mut self, slot: u32, now: u32, status: u16, body: &[u8]) {
+        let parsed = (status == 200)
+            .then(|| serde_json::from_slice::<DeviceAuthorizationResponse>(body).ok())
+            .flatten();
+        let Some(auth) = parsed else {
+            let (_, detail) = classify(status, body);
+            let what = match (status, detail) {
+                (200, _) => {
+                    "a 200 answer that is not a device authorization response (RFC 8628 §3.2)"
+                        .to_owned()
+                }
+                (_, Some(d)) => d,
+                (s, None) => format!("HTTP {s}"),
+            };
+            let k = self.stats.kind(Kind::Issue);
+            *k.unexpected.entry(what).or_default() += 1;
+            self.devices[slot as usize].finish(Outcome::Error);
+            self.finish(slot);
+            return;
+        };
+        let fleet = Arc::clone(&self.fleet);
+        let c = &fleet.config;
+        let d = &mut self.devices[slot as usize];
+        let next = d.authorized(
+            now,
+            &auth.device_code,
+            &auth.user_code,
+            auth.expires_in,
+            auth.interval,
+            &mut self.rng,
+        );
+        let (behaviour, interval, plan) = (d.behaviour, d.interval, d.plan);
+        let b = self.stats.behaviour(behaviour);
+        *b.expires_in.entry(auth.expires_in).or_default() += 1;
+        *b.interval.entry(u64::from(interval)).or_default() += 1;
+        b.max_required_interval_s = b.max_required_interval_s.max(u64::from(interval));
+        let i = behaviour_index(behaviour);
+        self.intervals[i].0 += u64::from(interval);
+        self.intervals[i].1 += 1;
+        self.devices[slot as usize].sampled = true;
+        if let Some(want) = c.expect.expires_in.filter(|&w| w != auth.expires_in) {
+            let why = format!("expires_in {} where {want} was expected", auth.expires_in);
+            self.violation_issue(slot, Rule::ExpiresIn, now, body, why);
+        }
+        if let Some(want) = c.expect.interval.filter(|&w| w != u64::from(interval)) {
+            let why = format!("interval {interval} where {want} was expected");
+            self.violation_issue(slot, Rule::Interval, now, body, why);
+        }
+        if let Next::Poll(at) = next {
+            self.timers.push(at, (slot, Due::Poll));
+        }
+        self.person_decides(slot, now, plan, auth);
+    }
+
+    /// The person, in parallel with the device's polls: through the admin endpoint
+    /// (a timer of the lane's), or the approver's own task.
+    fn person_decides(
+        &mut self,
+        slot: u32,
+        now: u32,
+        plan: Plan,
+        auth: DeviceAuthorizationResponse,
+    ) {
+        let (Plan::Approve { after_ms } | Plan::Deny { after_ms }) = plan else {
+            return;
+        };
+        let c = &self.fleet.config;
+        if c.admin.is_some() {
+            self.timers.push(now + after_ms, (slot, Due::Decide));
+        } else if c.approver.is_available() {
+            let action = if matches!(plan, Plan::Deny { .. }) {
+                Action::Deny
+            } else {
+                Action::Approve
+            };
+            let prompt = Prompt {
+                user_code: auth.user_code,
+                verification_uri: auth.verification_uri,
+                verification_uri_complete: auth.verification_uri_complete,
+            };
+            let approver = c.approver.clone();
+            let tx = self.decisions.0.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(after_ms))).await;
+                let r = approver.decide(&prompt, action).await;
+                let _ = tx.send((slot, r));
+            });
+        }
+    }
+
+    fn polled(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
+        let (answer, detail) = classify(status, body);
+        self.stats.timeline.poll_answer(out.intended_ms, answer);
+        self.fleet.live.polls.fetch_add(1, Relaxed);
+        if let (Answer::Error, Some(d)) = (answer, detail) {
+            *self.stats.kind(Kind::Poll).unexpected.entry(d).or_default() += 1;
+        }
+        let d = &mut self.devices[out.slot as usize];
+        let before = d.required_s();
+        let (next, rule) = d.polled(out.intended_ms, now, out.early, answer, &mut self.rng);
+        let (behaviour, after) = (d.behaviour, d.required_s());
+        if after != before && d.sampled {
+            let i = behaviour_index(behaviour);
+            self.intervals[i].0 += u64::from(after - before);
+            let b = self.stats.behaviour(behaviour);
+            b.max_required_interval_s = b.max_required_interval_s.max(u64::from(after));
+        }
+        if let Some(rule) = rule {
+            let why = match rule {
+                Rule::PendingAfterExpiry => "pending more than 2 s after issued + expires_in",
+                Rule::PendingAfterDenial => "pending though the person denied 2 intervals before",
+                Rule::TokenAfterExpiry => "a token more than 2 s after issued + expires_in",
+                Rule::TokenAfterDenial => "a token though the person denied",
+                Rule::TokenNobodyApproved => "a token though nobody approved",
+                Rule::DeniedWithoutDenial => "access_denied though the person did not deny",
+                _ => "",
+            };
+            self.violation(out.slot, rule, now, status, body, why);
+        }
+        match next {
+            Next::Poll(at) => self.timers.push(at, (out.slot, Due::Poll)),
+            Next::ReplayCheck(at) if self.fleet.config.verify_single_use => {
+                self.stop_polling(out.slot);
+                self.timers.push(at, (out.slot, Due::ReplayCheck));
+            }
+            _ => self.finish(out.slot),
+        }
+    }
+
+    /// The replay check: a second token for a device code already redeemed is a
+    /// violation; an error other than `invalid_grant` is counted as unexpected.
+    fn replay_checked(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
+        let (a, detail) = classify(status, body);
+        if a == Answer::Token {
+            let why = "a token for a device code already redeemed";
+            self.violation(out.slot, Rule::SecondToken, now, status, body, why);
+        } else if let Some(d) = detail.filter(|d| d != "invalid_grant") {
+            if a == Answer::Error {
+                let k = self.stats.kind(Kind::ReplayCheck);
+                *k.unexpected.entry(d).or_default() += 1;
+            }
+        }
+        self.finish(out.slot);
+    }
+
+    pub(super) fn decided(&mut self, slot: u32, result: Result<(), String>) {
+        let now = self.now_ms();
+        let d = &mut self.devices[slot as usize];
+        match result {
+            Ok(()) => d.decided_ms = now,
+            Err(e) => {
+                let b = d.behaviour;
+                self.stats.behaviour(b).decision_errors += 1;
+                if self.stats.decision_errors.len() < 5 {
+                    self.stats.decision_errors.push(e);
+                }
+            }
+        }
+    }
+}

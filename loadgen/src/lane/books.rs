@@ -1,0 +1,140 @@
+//! The lane's books: violations with their first example, devices leaving the
+//! interval samples, and a finished device's numbers folded into its behaviour's.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::device::Phase;
+use crate::flow::{Outcome, Rule};
+use crate::stats::Example;
+
+use super::{behaviour_index, Due, Lane};
+
+impl Lane {
+    /// A poll's (or the replay check's) answer broke `rule`: counted once per device
+    /// and rule, with the first example kept.
+    pub(super) fn violation(
+        &mut self,
+        slot: u32,
+        rule: Rule,
+        now: u32,
+        status: u16,
+        body: &[u8],
+        why: &str,
+    ) {
+        let d = &mut self.devices[slot as usize];
+        if !d.breaks(rule) {
+            return;
+        }
+        let (id, behaviour) = (d.id, d.behaviour);
+        let code: String = d.device_code.chars().take(8).collect();
+        let path = &self.fleet.config.token_path;
+        self.stats.behaviour(behaviour).violations += 1;
+        self.stats.violation(rule, || Example {
+            device: id,
+            behaviour,
+            request: format!("POST {path} grant_type=…device_code&device_code={code}…"),
+            at_ms: u64::from(now),
+            status,
+            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            why: why.to_owned(),
+        });
+    }
+
+    /// The device authorization response broke `rule`.
+    pub(super) fn violation_issue(
+        &mut self,
+        slot: u32,
+        rule: Rule,
+        now: u32,
+        body: &[u8],
+        why: String,
+    ) {
+        let d = &mut self.devices[slot as usize];
+        if !d.breaks(rule) {
+            return;
+        }
+        let (id, behaviour) = (d.id, d.behaviour);
+        let path = &self.fleet.config.issue_path;
+        self.stats.behaviour(behaviour).violations += 1;
+        self.stats.violation(rule, || Example {
+            device: id,
+            behaviour,
+            request: format!("POST {path}"),
+            at_ms: u64::from(now),
+            status: 200,
+            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            why,
+        });
+    }
+
+    /// The device no longer polls: it leaves the interval samples.
+    pub(super) fn stop_polling(&mut self, slot: u32) {
+        let d = &mut self.devices[slot as usize];
+        if d.sampled {
+            d.sampled = false;
+            let i = behaviour_index(d.behaviour);
+            self.intervals[i].0 = self.intervals[i]
+                .0
+                .saturating_sub(u64::from(d.required_s()));
+            self.intervals[i].1 = self.intervals[i].1.saturating_sub(1);
+        }
+    }
+
+    /// The device's flow is over: its numbers go into its behaviour's.
+    pub(super) fn finish(&mut self, slot: u32) {
+        if self.devices[slot as usize].phase == Phase::ReplayCheck {
+            self.devices[slot as usize].finish(Outcome::Token);
+        } else if self.devices[slot as usize].phase != Phase::Done {
+            self.devices[slot as usize].finish(Outcome::Unfinished);
+        }
+        self.fold(slot);
+        // With -t, the slot starts its next device.
+        if self.fleet.config.run_time.is_some() {
+            let now = self.now_ms();
+            if self.devices[slot as usize].outcome == Outcome::Unreached {
+                self.timers.push(now + 1000, (slot, Due::Restart));
+            } else {
+                let id = self.devices[slot as usize].id + self.fleet.config.devices;
+                self.start(id, now);
+            }
+        }
+    }
+
+    pub(super) fn fold(&mut self, slot: u32) {
+        self.stop_polling(slot);
+        let d = &mut self.devices[slot as usize];
+        let b = self.stats.behaviours.entry(d.behaviour).or_default();
+        b.outcomes[d.outcome.index()] += 1;
+        b.polls += u64::from(d.polls);
+        if d.issued_ms != u32::MAX {
+            b.polls_per_device.record(u64::from(d.polls));
+        }
+        b.slow_downs += u64::from(d.slow_downs);
+        if d.slow_downs > 0 {
+            b.devices_slowed_down += 1;
+        }
+        b.early_polls += u64::from(d.early_polls);
+        b.early_polls_slowed += u64::from(d.early_slowed);
+        if let (Some(dec), true) = (d.decided(), d.token_ms != u32::MAX) {
+            b.time_to_token_ms
+                .record(u64::from(d.token_ms.saturating_sub(dec)));
+        }
+        if d.outcome == Outcome::Expired {
+            if let Some(e) = d.expiry_ms() {
+                if d.first_expired_ms >= e {
+                    b.expiry_lateness_ms
+                        .record(u64::from(d.first_expired_ms - e));
+                } else {
+                    b.expired_early += 1;
+                }
+            }
+        }
+        let f = &self.fleet.live;
+        f.finished.fetch_add(1, Relaxed);
+        if d.outcome == Outcome::Token {
+            f.tokens.fetch_add(1, Relaxed);
+        }
+        d.release();
+        self.live -= 1;
+    }
+}

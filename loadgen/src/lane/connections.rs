@@ -1,0 +1,161 @@
+//! The lane's side of the transport: a bounded pool of keep-alive connections per
+//! target (the admin endpoint last), the requests' bytes, and requests waiting for a
+//! free connection. What a device asks for is decided elsewhere (`mod.rs`,
+//! `answers.rs`); the HTTP/1.1 itself is `transport.rs`'s.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use crate::device::Plan;
+use crate::flow::Kind;
+use crate::transport::{self, Connection, Exchange};
+
+use super::{Lane, Out};
+
+pub(super) type InFlight = Pin<Box<dyn Future<Output = (Out, Exchange)> + Send>>;
+
+/// Connections to one target.
+#[derive(Default)]
+pub(super) struct Pool {
+    idle: Vec<Connection>,
+    open: usize,
+    waiting: VecDeque<(Out, Instant)>,
+}
+
+/// Appends `s` form-encoded (application/x-www-form-urlencoded), without allocating.
+/// Bytes, not chars: a device code is ASCII, and this runs for every poll.
+fn push_form_encoded(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+    }
+}
+
+impl Lane {
+    /// Sends `out` on an idle connection of its target, or a new one, or queues it
+    /// until one is free.
+    pub(super) fn send(&mut self, out: Out) {
+        let pool = &mut self.pools[out.target as usize];
+        let connection = match pool.idle.pop() {
+            Some(c) => Some(c),
+            None if pool.open < self.max_per_pool => {
+                pool.open += 1;
+                self.fleet.live.connections.fetch_add(1, Relaxed);
+                None
+            }
+            None => {
+                pool.waiting.push_back((out, Instant::now()));
+                self.stats.waited_for_connection += 1;
+                return;
+            }
+        };
+        let mut request = self.spare.pop().unwrap_or_default();
+        self.request(&out, &mut request);
+        let c = &self.fleet.config;
+        let addr = match c.targets.get(usize::from(out.target)) {
+            Some(t) => t.addr,
+            None => c
+                .admin
+                .as_ref()
+                .map_or(c.targets[0].addr, |a| a.target.addr),
+        };
+        let timeout = c.request_timeout;
+        self.inflight.push(Box::pin(async move {
+            (
+                out,
+                transport::exchange(connection, addr, request, timeout).await,
+            )
+        }));
+    }
+
+    /// The bytes of `out`'s request, written into `r`.
+    fn request(&mut self, out: &Out, r: &mut Vec<u8>) {
+        let c = &self.fleet.config;
+        let d = &self.devices[out.slot as usize];
+        let host = match c.targets.get(usize::from(out.target)) {
+            Some(t) => &t.host,
+            None => c
+                .admin
+                .as_ref()
+                .map_or(&c.targets[0].host, |a| &a.target.host),
+        };
+        let client = c.client_authorization.as_deref();
+        let body = &mut self.body;
+        body.clear();
+        match out.kind {
+            Kind::Issue => {
+                transport::form_post(r, host, &c.issue_uri, client, c.issue_body.as_bytes())
+            }
+            Kind::Poll | Kind::ReplayCheck => {
+                // RFC 8628 §3.4: grant_type and device_code, plus the client.
+                body.extend_from_slice(b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=");
+                push_form_encoded(body, &d.device_code);
+                body.extend_from_slice(c.client_params.as_bytes());
+                transport::form_post(r, host, &c.token_uri, client, body);
+            }
+            Kind::Approve => {
+                let admin = c
+                    .admin
+                    .as_ref()
+                    .expect("Decide is scheduled only with an admin approver");
+                let action = if matches!(d.plan, Plan::Deny { .. }) {
+                    "deny"
+                } else {
+                    "approve"
+                };
+                body.extend_from_slice(b"user_code=");
+                push_form_encoded(body, &d.user_code);
+                body.extend_from_slice(b"&action=");
+                body.extend_from_slice(action.as_bytes());
+                body.extend_from_slice(b"&user=");
+                push_form_encoded(body, &admin.user);
+                let authorization = Some(&*admin.authorization);
+                transport::form_post(r, host, &admin.uri, authorization, body);
+            }
+        }
+    }
+
+    /// An exchange is over: its connection goes back to its pool (or is counted
+    /// closed), the next request waiting for one goes out, and its buffer is kept.
+    pub(super) fn give_back(&mut self, target: u16, x: &mut Exchange) {
+        let pool = &mut self.pools[usize::from(target)];
+        if x.opened {
+            self.stats.connections_opened += 1;
+        }
+        match x.connection.take() {
+            Some(c) => pool.idle.push(c),
+            None => {
+                pool.open -= 1;
+                self.fleet.live.connections.fetch_sub(1, Relaxed);
+            }
+        }
+        self.spare.push(std::mem::take(&mut x.request));
+        if let Some((next, queued)) = pool.waiting.pop_front() {
+            let waited = queued.elapsed().as_millis() as u64;
+            self.stats.max_connection_wait_ms = self.stats.max_connection_wait_ms.max(waited);
+            self.send(next);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deviceflow_conformance::http::form_encode;
+
+    #[test]
+    fn form_encoding_matches_the_conformance_suites() {
+        for s in ["abc-_.*", "a b", "x+y/z=%", "é"] {
+            let mut out = Vec::new();
+            push_form_encoded(&mut out, s);
+            assert_eq!(out, form_encode(s).into_bytes());
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! A lane: one goose user driving a share of the fleet's devices, multiplexed on one
+//! task. Devices are small records (`device.rs`) in a vector; what each waits for is
+//! an entry in a hashed timer wheel (`wheel.rs`); requests go out on a bounded pool of
+//! keep-alive connections per target (`connections.rs`, over `transport.rs`) and come
+//! back through one set of futures (`answers.rs`). No task, no timer and no connection
+//! per device: that is what lets a million devices run on one machine (README,
+//! "Scale").
+//!
+//! Owns scheduling and bookkeeping (`books.rs`); the device-side RFC 8628 rules are
+//! `device.rs`'s.
+
+mod answers;
+mod books;
+mod connections;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rand::rngs::SmallRng;
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use crate::behaviour::Behaviour;
+use crate::device::{self, Device, Phase};
+use crate::fleet::Fleet;
+use crate::flow::{Kind, Outcome};
+use crate::stats::RunStats;
+use crate::wheel::Wheel;
+
+use connections::{InFlight, Pool};
+
+/// The timers' granularity, ms. A wake-up serves every device due in its tick, so the
+/// coarser the tick, the more requests share a wake-up of the generator (and of the
+/// server), for at most one tick of lateness (README, "Scale").
+pub const TICK_MS: u32 = 10;
+
+/// What a timer entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Poll,
+    ReplayCheck,
+    Decide,
+    /// With -t: the slot of a device that could not reach the server starts its next
+    /// device (a second later, so an unreachable server is not hammered).
+    Restart,
+}
+
+/// A request to send (or waiting for a connection).
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    slot: u32,
+    kind: Kind,
+    target: u16,
+    intended_ms: u32,
+    early: bool,
+}
+
+type Decision = (u32, Result<(), String>);
+
+pub struct Lane {
+    fleet: Arc<Fleet>,
+    devices: Vec<Device>,
+    timers: Wheel<(u32, Due)>,
+    /// Timers taken from the wheel, reused.
+    due: Vec<(u32, (u32, Due))>,
+    /// The next device id this lane starts, and the step between its ids.
+    next_id: u64,
+    step: u64,
+    live: u64,
+    pools: Vec<Pool>,
+    /// Per target (the admin endpoint last): requests sent and answered.
+    per_target: Vec<(u64, u64)>,
+    max_per_pool: usize,
+    inflight: FuturesUnordered<InFlight>,
+    /// Request buffers whose exchange is over, for the next requests.
+    spare: Vec<Vec<u8>>,
+    /// A form body being written, reused.
+    body: Vec<u8>,
+    /// Decisions made by a non-admin approver's tasks: (device slot, result).
+    decisions: (
+        mpsc::UnboundedSender<Decision>,
+        mpsc::UnboundedReceiver<Decision>,
+    ),
+    stats: RunStats,
+    rng: SmallRng,
+    /// Running sum and count of the required interval of polling devices, per
+    /// behaviour, sampled every 5 s.
+    intervals: [(u64, u64); 5],
+    next_sample_ms: u32,
+}
+
+fn behaviour_index(b: Behaviour) -> usize {
+    Behaviour::ALL.iter().position(|x| *x == b).unwrap_or(0)
+}
+
+impl Lane {
+    /// Lane `index` of `lanes`: of the shard's devices, every `lanes`-th.
+    pub fn new(fleet: Arc<Fleet>, index: u64, lanes: u64) -> Lane {
+        let c = &fleet.config;
+        let first = c.shard.index + index * c.shard.count;
+        let step = lanes * c.shard.count;
+        let pools = (0..c.targets.len() + 1).map(|_| Pool::default()).collect();
+        let max_per_pool = (c.connections / lanes as usize).max(1);
+        let seed = c.seed ^ index;
+        Lane {
+            devices: Vec::new(),
+            timers: Wheel::new(TICK_MS),
+            due: Vec::new(),
+            next_id: first,
+            step,
+            live: 0,
+            per_target: vec![(0, 0); c.targets.len() + 1],
+            pools,
+            max_per_pool,
+            inflight: FuturesUnordered::new(),
+            spare: Vec::new(),
+            body: Vec::new(),
+            decisions: mpsc::unbounded_channel(),
+            stats: RunStats::default(),
+            rng: device::rng_for(seed, u64::MAX),
+            intervals: [(0, 0); 5],
+            next_sample_ms: 0,
+            fleet,
+        }
+    }
+
+    fn now_ms(&self) -> u32 {
+        self.fleet.start().elapsed().as_millis() as u32
+    }
+
+    fn at(&self, ms: u32) -> Instant {
+        self.fleet.start() + Duration::from_millis(u64::from(ms))
+    }
+
+    /// When device `id` is due to start (the whole fleet hatches at `-r` a second,
+    /// in id order, whatever the shard).
+    fn start_ms(&self, id: u64) -> u32 {
+        (id as f64 * 1000.0 / self.fleet.config.hatch_rate) as u32
+    }
+
+    /// Runs until every device of the lane has finished (or the run time is up), then
+    /// hands its statistics to the fleet.
+    pub async fn run(mut self) {
+        self.fleet.begun();
+        let deadline = self.fleet.config.run_time.map(|t| t.as_millis() as u32);
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        loop {
+            let now = self.now_ms();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            self.step(now);
+            if self.next_id >= self.fleet.config.devices
+                && self.live == 0
+                && self.inflight.is_empty()
+            {
+                break;
+            }
+            sleep.as_mut().reset(self.at(self.wake_ms(deadline)).into());
+            tokio::select! {
+                Some((out, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.complete(out, x);
+                    // Take whatever else is ready before looking at timers again.
+                    while let Some(Some((out, x))) = futures_util::FutureExt::now_or_never(self.inflight.next()) {
+                        self.complete(out, x);
+                    }
+                }
+                Some((slot, result)) = self.decisions.1.recv() => self.decided(slot, result),
+                _ = &mut sleep => {}
+            }
+        }
+        self.wind_up();
+    }
+
+    /// Everything due by `now`: the intervals' sample, devices to start (without -t,
+    /// each id once; with -t, a slot's next device starts when the last one ends: see
+    /// `finish`), and the timers.
+    fn step(&mut self, now: u32) {
+        while now >= self.next_sample_ms {
+            self.sample_intervals();
+        }
+        while self.next_id < self.fleet.config.devices && self.start_ms(self.next_id) <= now {
+            let id = self.next_id;
+            self.next_id += self.step;
+            self.start(id, self.start_ms(id));
+        }
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.take_due(now, &mut due);
+        for (at, (slot, what)) in due.drain(..) {
+            self.fire(slot, what, at);
+        }
+        self.due = due;
+    }
+
+    /// When the lane next has something to do, in ms (a tick boundary): timers fire
+    /// on TICK_MS boundaries, never early, so the thread sleeps and wakes far less
+    /// often than once per request, for at most TICK_MS of lateness.
+    fn wake_ms(&self, deadline: Option<u32>) -> u32 {
+        let mut wake = self.timers.next_fire().unwrap_or(u32::MAX);
+        if self.next_id < self.fleet.config.devices {
+            wake = wake.min(self.start_ms(self.next_id));
+        }
+        wake = wake.min(self.next_sample_ms);
+        if let Some(d) = deadline {
+            wake = wake.min(d);
+        }
+        wake.saturating_add(TICK_MS - 1) / TICK_MS * TICK_MS
+    }
+
+    /// The lane stops: whatever is still running is unfinished, and the lane's
+    /// statistics go to the fleet.
+    fn wind_up(mut self) {
+        for slot in 0..self.devices.len() {
+            if self.devices[slot].phase != Phase::Done {
+                self.devices[slot].finish(Outcome::Unfinished);
+                self.fold(slot as u32);
+            }
+        }
+        self.sample_intervals();
+        let c = &self.fleet.config;
+        for (i, (sent, answered)) in self.per_target.iter().enumerate() {
+            let target = c.targets.get(i).or(c.admin.as_ref().map(|a| &a.target));
+            if let (Some(t), true) = (target, *sent > 0) {
+                let e = self.stats.hosts.entry(t.host.to_string()).or_default();
+                e.0 += sent;
+                e.1 += answered;
+            }
+        }
+        self.fleet.add_lane(self.stats);
+    }
+
+    fn sample_intervals(&mut self) {
+        let step = (self.next_sample_ms / 5000) as usize;
+        for (i, b) in Behaviour::ALL.iter().enumerate() {
+            if self.intervals[i].1 == 0 && !self.stats.intervals.contains_key(b) {
+                continue;
+            }
+            let steps = &mut self.stats.intervals.entry(*b).or_default().steps;
+            if steps.len() <= step {
+                steps.resize(step + 1, (0, 0));
+            }
+            steps[step] = self.intervals[i];
+        }
+        self.next_sample_ms += 5000;
+    }
+
+    fn start(&mut self, id: u64, intended_ms: u32) {
+        let c = &self.fleet.config;
+        let mut rng = device::rng_for(c.seed, id);
+        let behaviour = c.mix.pick(rng.gen_range(0..100));
+        let plan = c.people.plan(behaviour, &mut rng);
+        let slot = self.devices.len() as u32;
+        self.devices.push(Device::new(id, behaviour, plan));
+        self.live += 1;
+        self.stats.behaviour(behaviour).devices += 1;
+        self.fleet.live.started.fetch_add(1, Relaxed);
+        let target = (id % c.targets.len() as u64) as u16;
+        self.send(Out {
+            slot,
+            kind: Kind::Issue,
+            target,
+            intended_ms,
+            early: false,
+        });
+    }
+
+    fn fire(&mut self, slot: u32, what: Due, due: u32) {
+        let d = &mut self.devices[slot as usize];
+        let targets = self.fleet.config.targets.len() as u64;
+        let (kind, target, early) = match what {
+            Due::Restart => {
+                let id = d.id + self.fleet.config.devices;
+                self.start(id, due);
+                return;
+            }
+            Due::Decide if d.phase == Phase::Done => return,
+            // The admin endpoint is the last pool.
+            Due::Decide => (Kind::Approve, self.pools.len() as u16 - 1, false),
+            Due::Poll if d.phase != Phase::Polling => return,
+            Due::Poll => {
+                // The person in front of the device gives up after --max-flow.
+                if let Some(m) = self.fleet.config.max_flow {
+                    if due.saturating_sub(d.issued_ms) > m.as_millis() as u32 {
+                        d.finish(Outcome::Unfinished);
+                        self.finish(slot);
+                        return;
+                    }
+                }
+                let early = d.poll_going_out(due);
+                let target = (d.id + u64::from(d.requests)) % targets;
+                (Kind::Poll, target as u16, early)
+            }
+            Due::ReplayCheck => (Kind::ReplayCheck, ((d.id + 1) % targets) as u16, false),
+        };
+        self.send(Out {
+            slot,
+            kind,
+            target,
+            intended_ms: due,
+            early,
+        });
+    }
+}
