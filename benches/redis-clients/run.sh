@@ -47,6 +47,7 @@ echo "# $($REDIS --version | cut -d' ' -f1-3); ${SECS} s timed after ${WARM} s w
 "$bin" fill "$port"
 "$bin" header
 for row in $ROWS; do
-  "${pin_bench[@]}" "$bin" "${row%%:*}" "$port" "${row#*:}" "$SECS" "$WARM"
+  "${pin_bench[@]}" "$bin" "${row%%:*}" "$port" "${row#*:}" "$SECS" "$WARM" 2>>"$dir/errors"
 done
 echo "# loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+sed 's/^/# /' "$dir/errors"

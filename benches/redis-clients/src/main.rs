@@ -27,6 +27,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NKEYS: usize = 100_000;
+/// Each request's limit, the server's `CALL_TIMEOUT` (redis-rs's default is 500 ms,
+/// fred's none); a request past it is an error (the `err` column).
+const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A redis-rs multiplexed connection with the server's timeout.
+async fn rs_conn(client: &redis::Client) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(CALL_TIMEOUT))
+        .set_connection_timeout(Some(CALL_TIMEOUT * 5));
+    client.get_multiplexed_async_connection_with_config(&config).await.unwrap()
+}
 const VLEN: usize = 66;
 /// conn.rs's `CAS`, verbatim.
 const CAS: &str = r"
@@ -147,7 +158,7 @@ struct WatchRs {
 
 impl Poller for WatchRs {
     async fn for_task(&self) -> Self {
-        let conn = self.client.get_multiplexed_async_connection().await.unwrap();
+        let conn = rs_conn(&self.client).await;
         WatchRs { client: self.client.clone(), conn: Some(conn) }
     }
     async fn attempt(&mut self, k: &str, rt: &mut u64) -> Attempt {
@@ -231,6 +242,7 @@ async fn drive<P: Poller>(
     for t in 0..tasks {
         let mut p = proto.for_task().await;
         let (measuring, stop, counts) = (measuring.clone(), stop.clone(), counts.clone());
+        let mode = mode.to_owned();
         handles.push(tokio::spawn(async move {
             let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
             let keys: Vec<String> =
@@ -257,8 +269,10 @@ async fn drive<P: Poller>(
                             h.record(us.max(1)).unwrap();
                             counts.polls.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(_) => {
-                            counts.errors.fetch_add(1, Ordering::Relaxed);
+                        Err(e) => {
+                            if counts.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("{mode} {tasks}{}: first error: {e}", if one_key { "x1" } else { "" });
+                            }
                         }
                     }
                 }
@@ -360,7 +374,7 @@ async fn main() {
     let warm: u64 = a[5].parse().unwrap();
     let (label, row) = match mode {
         "cas-rs" => {
-            let conn = client.get_multiplexed_async_connection().await.unwrap();
+            let conn = rs_conn(&client).await;
             let script = Arc::new(redis::Script::new(CAS));
             let p = CasRs { conn, script };
             ("cas-script redis-rs", drive(p, mode, tasks, one_key, secs, warm, &mut stats).await)
@@ -372,7 +386,10 @@ async fn main() {
         }
         "cas-fred" => {
             use fred::prelude::*;
-            let c = Builder::from_config(Config::from_url(&url).unwrap()).build().unwrap();
+            let c = Builder::from_config(Config::from_url(&url).unwrap())
+                .with_performance_config(|p| p.default_command_timeout = CALL_TIMEOUT)
+                .build()
+                .unwrap();
             c.init().await.unwrap();
             let sha: String = c.script_load(CAS).await.unwrap();
             ("cas-script fred", drive(CasFred { c, sha: sha.into() }, mode, tasks, one_key, secs, warm, &mut stats).await)
