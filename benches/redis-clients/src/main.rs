@@ -214,6 +214,14 @@ struct Counters {
     retries: AtomicU64,
     errors: AtomicU64,
     round_trips: AtomicU64,
+    /// Successful writes, timed or not: on one key, what its counter must advance by.
+    writes: AtomicU64,
+}
+
+/// The counter in the record's first 8 bytes (`next_value` adds one per write).
+async fn counter(c: &mut redis::aio::MultiplexedConnection, k: &str) -> u64 {
+    let v: Vec<u8> = redis::cmd("GET").arg(k).query_async(c).await.unwrap();
+    u64::from_le_bytes(v[..8].try_into().unwrap())
 }
 
 struct Row {
@@ -238,6 +246,7 @@ async fn drive<P: Poller>(
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counters::default());
+    let start = counter(stats, &key(0)).await;
     let mut handles = Vec::with_capacity(tasks);
     for t in 0..tasks {
         let mut p = proto.for_task().await;
@@ -261,6 +270,9 @@ async fn drive<P: Poller>(
                     }
                 };
                 let us = t0.elapsed().as_micros() as u64;
+                if r.is_ok() {
+                    counts.writes.fetch_add(1, Ordering::Relaxed);
+                }
                 if measuring.load(Ordering::Relaxed) {
                     counts.round_trips.fetch_add(rt, Ordering::Relaxed);
                     counts.retries.fetch_add(lost, Ordering::Relaxed);
@@ -295,6 +307,13 @@ async fn drive<P: Poller>(
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for h in handles {
         hist.add(h.await.unwrap()).unwrap();
+    }
+    if one_key {
+        // Every write that won must show: no lost update, no double write.
+        let advanced = counter(stats, &key(0)).await.wrapping_sub(start);
+        let writes = counts.writes.load(Ordering::SeqCst);
+        let verdict = if advanced == writes { "ok" } else { "MISMATCH (an error's write may have landed)" };
+        eprintln!("{mode} {tasks}x1: key 0 advanced by {advanced}, tasks saw {writes} writes win: {verdict}");
     }
     let polls = counts.polls.load(Ordering::SeqCst).max(1) as f64;
     let d = |c: &str| (cs1.get(c).copied().unwrap_or(0) - cs0.get(c).copied().unwrap_or(0)) as f64;
