@@ -1,5 +1,5 @@
 //! The goose attack that drives a fleet: one goose user per lane, each running its
-//! share of the devices (`lane.rs`), while the generator's health is sampled.
+//! share of the devices (`lane/`), while the generator's health is sampled.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! One simulated device: a small state record and the RFC 8628 device-side rules it
 //! follows, with no I/O and time passed in (milliseconds since the run started). The
-//! lane (`lane.rs`) sends what a device asks for and hands back what came.
+//! lane (`lane/`) sends what a device asks for and hands back what came.
 //!
 //! A record is about 100 bytes plus its two codes, so a million idle devices fit in
 //! well under 2 KB each.

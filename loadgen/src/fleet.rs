@@ -3,7 +3,7 @@
 //!
 //! goose drives the run: its users (one per lane, all started at once) each run one
 //! transaction, "device fleet lane", that multiplexes a share of the devices
-//! (`lane.rs`). The devices' own hatch rate is goose's `-r` (or `-s`), applied per
+//! (`lane/`). The devices' own hatch rate is goose's `-r` (or `-s`), applied per
 //! device; `-u` is the number of devices.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};

@@ -2,7 +2,7 @@
 //! against any server, and measure how the server treats them: `slow_down`, interval
 //! growth, expiry, time to token, latency.
 //!
-//! goose drives a run; its users are lanes (`lane.rs`), each multiplexing a share of
+//! goose drives a run; its users are lanes (`lane/`), each multiplexing a share of
 //! the devices, small state records (`device.rs`) following their [`Behaviour`], over
 //! a lean HTTP/1.1 transport (`transport.rs`). A simulated person decides through the
 //! same [`Approver`] the conformance suite uses. Lanes count into mergeable

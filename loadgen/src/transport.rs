@@ -1,11 +1,11 @@
 //! The devices' HTTP/1.1 transport: keep-alive connections, each read and written by
-//! the lane that sends on it, a bounded pool per target (in `lane.rs`), and failed
+//! the lane that sends on it, a bounded pool per target (in `lane/connections.rs`), and failed
 //! sends sorted by cause. Responses are parsed with `httparse` (hyper's parser);
 //! hyper's own client costs about twice the CPU per request here (README, "Scale").
 //!
 //! A transport error is the generator's failure to reach the server (refused, reset,
 //! timed out, out of file descriptors...). It is never a poll and never a violation:
-//! the server gave no answer to judge. Owns no device logic; `lane.rs` decides what to
+//! the server gave no answer to judge. Owns no device logic; `lane/` decides what to
 //! send and when.
 
 use std::net::SocketAddr;
