@@ -5,7 +5,8 @@
 //! outcome. The servers are the `deviceflow-server` binary, as processes, so one can
 //! be SIGKILLed.
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deviceflow_loadgen::flow::Outcome;
@@ -34,54 +35,12 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
     std::fs::create_dir_all(&dir).unwrap();
     let toml = dir.join("server.toml");
     std::fs::write(&toml, config(&redis.url())).unwrap();
-    let server = cargo_bin("deviceflow-server", "deviceflow-server");
-    let start = |issuer: Option<&str>| {
-        let mut args = vec![
-            "--config",
-            toml.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ];
-        if let Some(i) = issuer {
-            args.extend(["--issuer", i]);
-        }
-        ServerProcess::start(&server, &args).unwrap()
-    };
-    let a = start(None);
-    let mut b = start(Some(a.issuer()));
+    let a = instance(&toml, None);
+    let mut b = instance(&toml, Some(a.issuer()));
 
     let report = dir.join("report");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
-        .args(["--host", &a.base(), "--host", &b.base()])
-        .args([
-            "--client-id",
-            "tv",
-            "--admin-token",
-            ADMIN,
-            "--admin-user",
-            "alice",
-        ])
-        .args([
-            "-u",
-            &DEVICES.to_string(),
-            "-r",
-            "100",
-            "--decide-after",
-            "1..3",
-        ])
-        .args(["--expect-expires-in", "8", "--expect-interval", "1"])
-        // After the kill, half of the polls and every issue meant for the dead
-        // instance get no answer: a run of this shape has about a third of its
-        // requests unanswered, so the bar is set above that.
-        .args(["--max-transport-errors", "0.6"])
-        .args(["--progress-every", "0", "--seed", "11", "--report-dir"])
-        .arg(&report)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = loadgen(&[&a, &b], &report);
     // Partway: two thirds of the devices have started, none has finished.
     std::thread::sleep(Duration::from_secs(2));
     b.kill().unwrap();
@@ -97,6 +56,65 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
 
     let run: RunData =
         serde_json::from_str(&std::fs::read_to_string(report.join("run.json")).unwrap()).unwrap();
+    the_fleet_kept_going(&run, &a, &b, killed_at);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One instance of our server on the configuration `toml`, told `issuer` (the
+/// first's) when given.
+fn instance(toml: &Path, issuer: Option<&str>) -> ServerProcess {
+    let server = cargo_bin("deviceflow-server", "deviceflow-server");
+    let mut args = vec![
+        "--config",
+        toml.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ];
+    if let Some(i) = issuer {
+        args.extend(["--issuer", i]);
+    }
+    ServerProcess::start(&server, &args).unwrap()
+}
+
+/// The generator, started on `hosts`: its run written under `report`.
+fn loadgen(hosts: &[&ServerProcess], report: &Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
+    for h in hosts {
+        cmd.args(["--host", &h.base()]);
+    }
+    cmd.args([
+        "--client-id",
+        "tv",
+        "--admin-token",
+        ADMIN,
+        "--admin-user",
+        "alice",
+    ])
+    .args([
+        "-u",
+        &DEVICES.to_string(),
+        "-r",
+        "100",
+        "--decide-after",
+        "1..3",
+    ])
+    .args(["--expect-expires-in", "8", "--expect-interval", "1"])
+    // After the kill, half of the polls and every issue meant for the dead
+    // instance get no answer: a run of this shape has about a third of its
+    // requests unanswered, so the bar is set above that.
+    .args(["--max-transport-errors", "0.6"])
+    .args(["--progress-every", "0", "--seed", "11", "--report-dir"])
+    .arg(report)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// Every device finished, none failed by an answer or a violation; the survivor `a`
+/// answered everything, the killed `b` until it died and not after.
+fn the_fleet_kept_going(run: &RunData, a: &ServerProcess, b: &ServerProcess, killed_at: Duration) {
     let s = &run.stats;
     assert_eq!(s.devices(), DEVICES);
     assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
@@ -110,13 +128,13 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
         s.behaviours
     );
     let host = |p: &ServerProcess| s.hosts[&p.addr().to_string()];
-    let (a_sent, a_answered) = host(&a);
+    let (a_sent, a_answered) = host(a);
     assert!(
         a_sent > DEVICES && a_answered == a_sent,
         "survivor: {a_sent} sent, {a_answered} answered"
     );
     // It answered until it died, and not after.
-    let (b_sent, b_answered) = host(&b);
+    let (b_sent, b_answered) = host(b);
     assert!(
         b_answered > 0 && b_answered < b_sent,
         "killed after {killed_at:?}: {b_sent} sent to it, {b_answered} answered"
@@ -129,5 +147,4 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
         s.outcome(Outcome::Denied),
         s.outcome(Outcome::Unreached)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -239,6 +239,8 @@ struct Row {
     other_cores: f64,
 }
 
+/// One run of `tasks` tasks polling with `proto` for `warm` seconds, then `secs`
+/// measured: its row of the table.
 async fn drive<P: Poller>(
     proto: P, mode: &str, tasks: usize, one_key: bool, secs: u64, warm: u64,
     stats: &mut redis::aio::MultiplexedConnection,
@@ -247,62 +249,17 @@ async fn drive<P: Poller>(
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counters::default());
     let start = counter(stats, &key(0)).await;
+    let label = format!("{mode} {tasks}{}", if one_key { "x1" } else { "" });
     let mut handles = Vec::with_capacity(tasks);
     for t in 0..tasks {
-        let mut p = proto.for_task().await;
+        let p = proto.for_task().await;
+        let keys: Vec<String> =
+            if one_key { vec![key(0)] } else { (t..NKEYS).step_by(tasks).map(key).collect() };
         let (measuring, stop, counts) = (measuring.clone(), stop.clone(), counts.clone());
-        let mode = mode.to_owned();
-        handles.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-            let keys: Vec<String> =
-                if one_key { vec![key(0)] } else { (t..NKEYS).step_by(tasks).map(key).collect() };
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let k = &keys[i];
-                i = (i + 1) % keys.len();
-                let t0 = Instant::now();
-                let (mut lost, mut rt) = (0u64, 0u64);
-                let r = loop {
-                    match p.attempt(k, &mut rt).await {
-                        Ok(true) => break Ok(()),
-                        Ok(false) => lost += 1,
-                        Err(e) => break Err(e),
-                    }
-                };
-                let us = t0.elapsed().as_micros() as u64;
-                if r.is_ok() {
-                    counts.writes.fetch_add(1, Ordering::Relaxed);
-                }
-                if measuring.load(Ordering::Relaxed) {
-                    counts.round_trips.fetch_add(rt, Ordering::Relaxed);
-                    counts.retries.fetch_add(lost, Ordering::Relaxed);
-                    match r {
-                        Ok(()) => {
-                            h.record(us.max(1)).unwrap();
-                            counts.polls.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            if counts.errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("{mode} {tasks}{}: first error: {e}", if one_key { "x1" } else { "" });
-                            }
-                        }
-                    }
-                }
-            }
-            h
-        }));
+        handles.push(tokio::spawn(poll_keys(p, keys, measuring, stop, counts, label.clone())));
     }
     tokio::time::sleep(Duration::from_secs(warm)).await;
-    let rpid = std::env::var("REDIS_PID").unwrap_or_default();
-    let cs0 = commandstats(stats).await;
-    let (m0, r0, c0) = (machine_busy_us(), pid_cpu_us(&rpid), self_cpu_us());
-    let t0 = Instant::now();
-    measuring.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    measuring.store(false, Ordering::SeqCst);
-    let el = t0.elapsed().as_secs_f64();
-    let (m1, r1, c1) = (machine_busy_us(), pid_cpu_us(&rpid), self_cpu_us());
-    let cs1 = commandstats(stats).await;
+    let window = measure(stats, &measuring, secs).await;
     stop.store(true, Ordering::SeqCst);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for h in handles {
@@ -313,8 +270,84 @@ async fn drive<P: Poller>(
         let advanced = counter(stats, &key(0)).await.wrapping_sub(start);
         let writes = counts.writes.load(Ordering::SeqCst);
         let verdict = if advanced == writes { "ok" } else { "MISMATCH (an error's write may have landed)" };
-        eprintln!("{mode} {tasks}x1: key 0 advanced by {advanced}, tasks saw {writes} writes win: {verdict}");
+        eprintln!("{label}: key 0 advanced by {advanced}, tasks saw {writes} writes win: {verdict}");
     }
+    row(mode, &window, &counts, hist)
+}
+
+/// One task: polls its `keys` in turn until `stop`, counting into `counts` while
+/// `measuring`; its latencies (measured polls that wrote).
+async fn poll_keys<P: Poller>(
+    mut p: P, keys: Vec<String>, measuring: Arc<AtomicBool>, stop: Arc<AtomicBool>,
+    counts: Arc<Counters>, label: String,
+) -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let k = &keys[i];
+        i = (i + 1) % keys.len();
+        let t0 = Instant::now();
+        let (mut lost, mut rt) = (0u64, 0u64);
+        let r = loop {
+            match p.attempt(k, &mut rt).await {
+                Ok(true) => break Ok(()),
+                Ok(false) => lost += 1,
+                Err(e) => break Err(e),
+            }
+        };
+        let us = t0.elapsed().as_micros() as u64;
+        if r.is_ok() {
+            counts.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        if measuring.load(Ordering::Relaxed) {
+            counts.round_trips.fetch_add(rt, Ordering::Relaxed);
+            counts.retries.fetch_add(lost, Ordering::Relaxed);
+            match r {
+                Ok(()) => {
+                    h.record(us.max(1)).unwrap();
+                    counts.polls.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if counts.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                        eprintln!("{label}: first error: {e}");
+                    }
+                }
+            }
+        }
+    }
+    h
+}
+
+/// What the measured window saw: its length, and Redis' commandstats and the CPU
+/// counters (machine busy, Redis', ours) at either end.
+struct Window {
+    el: f64,
+    cs0: BTreeMap<String, u64>,
+    cs1: BTreeMap<String, u64>,
+    m: (u64, u64),
+    r: (u64, u64),
+    c: (u64, u64),
+}
+
+/// Opens the window (`measuring`) for `secs` seconds, reading the counters at either end.
+async fn measure(stats: &mut redis::aio::MultiplexedConnection, measuring: &AtomicBool, secs: u64) -> Window {
+    let rpid = std::env::var("REDIS_PID").unwrap_or_default();
+    let cs0 = commandstats(stats).await;
+    let (m0, r0, c0) = (machine_busy_us(), pid_cpu_us(&rpid), self_cpu_us());
+    let t0 = Instant::now();
+    measuring.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    measuring.store(false, Ordering::SeqCst);
+    let el = t0.elapsed().as_secs_f64();
+    let (m1, r1, c1) = (machine_busy_us(), pid_cpu_us(&rpid), self_cpu_us());
+    let cs1 = commandstats(stats).await;
+    Window { el, cs0, cs1, m: (m0, m1), r: (r0, r1), c: (c0, c1) }
+}
+
+/// The table's row for a window: per poll, from the tasks' counts and commandstats.
+fn row(mode: &str, w: &Window, counts: &Counters, hist: Histogram<u64>) -> Row {
+    let (el, cs0, cs1) = (w.el, &w.cs0, &w.cs1);
+    let ((m0, m1), (r0, r1), (c0, c1)) = (w.m, w.r, w.c);
     let polls = counts.polls.load(Ordering::SeqCst).max(1) as f64;
     let d = |c: &str| (cs1.get(c).copied().unwrap_or(0) - cs0.get(c).copied().unwrap_or(0)) as f64;
     let mut calls: Vec<String> = cs1.keys()

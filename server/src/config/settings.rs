@@ -319,68 +319,99 @@ fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), Conf
         if index.insert(c.client_id.clone(), id).is_some() {
             return invalid(format!("{at} is configured twice"));
         }
-        let secret_sha256 = match &c.secret_sha256 {
-            None => None,
-            Some(hex) => Some(parse_sha256_hex(hex).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "{at}: secret_sha256 must be 64 hex digits (make one with `deviceflow-server hash-secret`)"
-                ))
-            })?),
-        };
-        if secret_sha256.is_some() && c.auth_methods.is_empty() {
-            return invalid(format!("{at} has a secret but no auth_methods"));
-        }
-        let mut allowed = ScopeSet::EMPTY;
-        for s in &c.scopes {
-            if s.is_empty() || !s.bytes().all(crate::protocol::scope::is_scope_char) {
-                return invalid(format!(
-                    "{at}: \"{s}\" is not a valid scope token (RFC 6749 §3.3)"
-                ));
-            }
-            let bit = scopes.register(s).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "more than {} distinct scopes",
-                    crate::protocol::scope::MAX_SCOPES
-                ))
-            })?;
-            allowed.0 |= bit.0;
-        }
-        let default_scope = match &c.default_scopes {
-            None => allowed,
-            Some(list) => scopes
-                .parse(&list.join(" "), allowed)
-                .map_err(|e| ConfigError::Invalid(format!("{at}: default_scopes: {e}")))?,
-        };
-        let mut device_grant = false;
-        let mut refresh_grant = false;
-        for g in &c.grant_types {
-            match g.as_str() {
-                GRANT_TYPE_DEVICE_CODE => device_grant = true,
-                GRANT_TYPE_REFRESH_TOKEN => refresh_grant = true,
-                other => {
-                    return invalid(format!(
-                        "{at}: grant type \"{other}\" is not served here (use \"{GRANT_TYPE_DEVICE_CODE}\" and/or \"{GRANT_TYPE_REFRESH_TOKEN}\")"
-                    ))
-                }
-            }
-        }
-        clients.push(Client {
-            id,
-            client_id: c.client_id.clone(),
-            name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
-            secret_sha256,
-            auth_methods: if c.secret_sha256.is_some() {
-                c.auth_methods.clone()
-            } else {
-                vec![]
-            },
-            allowed_scope: allowed,
-            default_scope,
-            device_grant,
-            refresh_grant,
-        });
+        clients.push(client(c, id, &at, &mut scopes)?);
     }
     Ok((Clients::new(clients, index), scopes))
+}
+
+/// One `[[clients]]` entry, its `client_id` already checked and given `id`: its
+/// secret, scopes and grant types validated.
+fn client(
+    c: &ClientConfig,
+    id: ClientId,
+    at: &str,
+    scopes: &mut ScopeRegistry,
+) -> Result<Client, ConfigError> {
+    let secret_sha256 = match &c.secret_sha256 {
+        None => None,
+        Some(hex) => Some(parse_sha256_hex(hex).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{at}: secret_sha256 must be 64 hex digits (make one with `deviceflow-server hash-secret`)"
+            ))
+        })?),
+    };
+    if secret_sha256.is_some() && c.auth_methods.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "{at} has a secret but no auth_methods"
+        )));
+    }
+    let allowed = allowed_scopes(&c.scopes, at, scopes)?;
+    let default_scope = match &c.default_scopes {
+        None => allowed,
+        Some(list) => scopes
+            .parse(&list.join(" "), allowed)
+            .map_err(|e| ConfigError::Invalid(format!("{at}: default_scopes: {e}")))?,
+    };
+    let (device_grant, refresh_grant) = grant_types(&c.grant_types, at)?;
+    Ok(Client {
+        id,
+        client_id: c.client_id.clone(),
+        name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+        secret_sha256,
+        auth_methods: if c.secret_sha256.is_some() {
+            c.auth_methods.clone()
+        } else {
+            vec![]
+        },
+        allowed_scope: allowed,
+        default_scope,
+        device_grant,
+        refresh_grant,
+    })
+}
+
+/// A client's `scopes`: each a valid scope token (RFC 6749 §3.3), registered, and
+/// the set of them.
+fn allowed_scopes(
+    configured: &[String],
+    at: &str,
+    scopes: &mut ScopeRegistry,
+) -> Result<ScopeSet, ConfigError> {
+    let mut allowed = ScopeSet::EMPTY;
+    for s in configured {
+        if s.is_empty() || !s.bytes().all(crate::protocol::scope::is_scope_char) {
+            return Err(ConfigError::Invalid(format!(
+                "{at}: \"{s}\" is not a valid scope token (RFC 6749 §3.3)"
+            )));
+        }
+        let bit = scopes.register(s).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "more than {} distinct scopes",
+                crate::protocol::scope::MAX_SCOPES
+            ))
+        })?;
+        allowed.0 |= bit.0;
+    }
+    Ok(allowed)
+}
+
+/// A client's `grant_types`: whether it may use the device code grant, and the
+/// refresh token grant; any other is refused.
+fn grant_types(configured: &[String], at: &str) -> Result<(bool, bool), ConfigError> {
+    let mut device_grant = false;
+    let mut refresh_grant = false;
+    for g in configured {
+        match g.as_str() {
+            GRANT_TYPE_DEVICE_CODE => device_grant = true,
+            GRANT_TYPE_REFRESH_TOKEN => refresh_grant = true,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "{at}: grant type \"{other}\" is not served here (use \"{GRANT_TYPE_DEVICE_CODE}\" and/or \"{GRANT_TYPE_REFRESH_TOKEN}\")"
+                )))
+            }
+        }
+    }
+    Ok((device_grant, refresh_grant))
 }
 
 /// `[[users]]`: each validated, with the index of their usernames.

@@ -348,56 +348,80 @@ pub(crate) fn applications(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> String {
-    let mut list = String::new();
-    for app in apps {
-        let kind = if app.auth_method == "none" {
-            "public".to_owned()
-        } else {
-            format!("confidential ({})", app.auth_method)
-        };
-        let grants = if app.refresh {
-            "device code, refresh token"
-        } else {
-            "device code"
-        };
-        let actions = if app.configured {
-            r#"<p class="muted">Configured in the server's TOML file; change it there.</p>"#
-                .to_owned()
-        } else {
-            let rotate = if app.auth_method == "none" {
-                String::new()
-            } else {
-                app_button(token, "rotate", app.client_id, "Rotate secret")
-            };
-            format!(
-                r#"<div class="actions">{rotate}{delete}</div>"#,
-                delete = app_button(token, "delete", app.client_id, "Delete")
-            )
-        };
-        list.push_str(&format!(
-            concat!(
-                "<li><h3>{name}</h3><dl><dt>client_id</dt><dd><code>{id}</code></dd>",
-                "<dt>Type</dt><dd>{kind}</dd><dt>Scopes</dt><dd>{scope}</dd>",
-                "<dt>Grants</dt><dd>{grants}</dd></dl>{actions}</li>\n"
-            ),
-            name = escape(app.name),
-            id = escape(app.client_id),
-            kind = escape(&kind),
-            scope = escape(if app.scope.is_empty() {
-                "none"
-            } else {
-                &app.scope
-            }),
-            grants = grants,
-            actions = actions,
-        ));
-    }
+    let list: String = apps.iter().map(|app| app_item(token, app)).collect();
     let notice = notice
         .map(|n| format!(r#"<p class="notice" role="status">{}</p>"#, escape(n)))
         .unwrap_or_default();
     let alert = error
         .map(|e| alert("register-error", e))
         .unwrap_or_default();
+    format!(
+        concat!(
+            "<h1>Applications</h1>\n{notice}",
+            "<p>The clients that may ask this server for device codes. ",
+            "Register a device app here, then give its <code>client_id</code> to the device.</p>\n",
+            r#"<ul class="apps">{list}</ul>"#,
+            "<h2>Register an application</h2>\n{alert}{form}"
+        ),
+        notice = notice,
+        list = list,
+        alert = alert,
+        form = register_form(token, form),
+    )
+}
+
+/// One application in the list: its `client_id`, type, scopes and grants, and the
+/// buttons that rotate its secret or delete it (none for a configured one).
+fn app_item(token: &str, app: &Application<'_>) -> String {
+    let kind = if app.auth_method == "none" {
+        "public".to_owned()
+    } else {
+        format!("confidential ({})", app.auth_method)
+    };
+    let grants = if app.refresh {
+        "device code, refresh token"
+    } else {
+        "device code"
+    };
+    format!(
+        concat!(
+            "<li><h3>{name}</h3><dl><dt>client_id</dt><dd><code>{id}</code></dd>",
+            "<dt>Type</dt><dd>{kind}</dd><dt>Scopes</dt><dd>{scope}</dd>",
+            "<dt>Grants</dt><dd>{grants}</dd></dl>{actions}</li>\n"
+        ),
+        name = escape(app.name),
+        id = escape(app.client_id),
+        kind = escape(&kind),
+        scope = escape(if app.scope.is_empty() {
+            "none"
+        } else {
+            &app.scope
+        }),
+        grants = grants,
+        actions = app_actions(token, app),
+    )
+}
+
+/// What may be done to one application: rotate its secret (a confidential one) and
+/// delete it; a configured one is changed in the TOML file instead.
+fn app_actions(token: &str, app: &Application<'_>) -> String {
+    if app.configured {
+        return r#"<p class="muted">Configured in the server's TOML file; change it there.</p>"#
+            .to_owned();
+    }
+    let rotate = if app.auth_method == "none" {
+        String::new()
+    } else {
+        app_button(token, "rotate", app.client_id, "Rotate secret")
+    };
+    format!(
+        r#"<div class="actions">{rotate}{delete}</div>"#,
+        delete = app_button(token, "delete", app.client_id, "Delete")
+    )
+}
+
+/// The register form, filled in with what was sent last (after an error).
+fn register_form(token: &str, form: &RegisterForm<'_>) -> String {
     let mut types = String::new();
     for (value, label) in CLIENT_TYPES {
         let checked = if value == form.auth_method {
@@ -412,11 +436,6 @@ pub(crate) fn applications(
     let refresh = if form.refresh { " checked" } else { "" };
     format!(
         concat!(
-            "<h1>Applications</h1>\n{notice}",
-            "<p>The clients that may ask this server for device codes. ",
-            "Register a device app here, then give its <code>client_id</code> to the device.</p>\n",
-            r#"<ul class="apps">{list}</ul>"#,
-            "<h2>Register an application</h2>\n{alert}",
             r#"<form method="post" action="{path}">{csrf}"#,
             r#"<input type="hidden" name="action" value="register">"#,
             r#"<div class="field"><label for="client_name">Name</label>"#,
@@ -433,9 +452,6 @@ pub(crate) fn applications(
             r#"<label class="check"><input type="checkbox" name="with_refresh" value="on"{refresh}>Refresh tokens</label></fieldset>"#,
             r#"<button type="submit">Register</button></form>"#
         ),
-        notice = notice,
-        list = list,
-        alert = alert,
         path = paths::APPLICATIONS,
         csrf = csrf_field(token),
         name = escape(form.name),

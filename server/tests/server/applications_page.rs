@@ -67,7 +67,28 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
         "configured clients are listed"
     );
 
-    // Without the session's CSRF token nothing happens.
+    refuses_a_forged_or_bad_registration(&mut carol).await;
+    let (id, secret) = registers_with_the_secret_shown_once(&s, &mut carol).await;
+    let new = rotates_the_secret(&s, &mut carol, &id, &secret).await;
+    deletes_after_asking(&s, &mut carol, &id, &new).await;
+
+    // A configured client cannot be deleted here.
+    let page = carol
+        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", "tv")])
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.alert().unwrap().contains("TOML"));
+    assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
+}
+
+/// The device authorization request body for a confidential client.
+fn da(id: &str, secret: &str) -> String {
+    format!("client_id={id}&client_secret={secret}")
+}
+
+/// Without the session's CSRF token nothing happens; bad input is said on the
+/// form, which keeps what was typed.
+async fn refuses_a_forged_or_bad_registration(carol: &mut Person<'_>) {
     let forged = carol
         .post(
             PAGE,
@@ -83,7 +104,6 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
         (403, "This form has expired")
     );
 
-    // Bad input: said on the form, which keeps what was typed.
     let page = carol
         .submit(PAGE, &[("action", "register"), ("client_name", "No scope")])
         .await;
@@ -123,7 +143,14 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
         .await;
     assert_eq!(page.status, 400);
     assert!(page.alert().unwrap().contains("client_name"));
+}
 
+/// Registers a confidential "Printer <3": its `client_id` and secret, which work,
+/// and which the list never shows again.
+async fn registers_with_the_secret_shown_once(
+    s: &TestServer,
+    carol: &mut Person<'_>,
+) -> (String, String) {
     let page = carol
         .submit(
             PAGE,
@@ -143,31 +170,46 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
     assert!(page.body.contains("Printer &lt;3"), "names are escaped");
     let id = shown(&page, "client_id").unwrap().to_owned();
     let secret = shown(&page, "Client secret").unwrap().to_owned();
-    let da = |secret: &str| format!("client_id={id}&client_secret={secret}");
-    assert_eq!(s.post(DA, &da(&secret)).await.status, 200);
+    assert_eq!(s.post(DA, &da(&id, &secret)).await.status, 200);
     // Shown once: the list never shows it again.
     let list = carol.get(PAGE).await;
     assert!(list.body.contains(&id) && !list.body.contains(&secret));
+    (id, secret)
+}
 
+/// Rotation: the new secret works, the old one no longer does.
+async fn rotates_the_secret(
+    s: &TestServer,
+    carol: &mut Person<'_>,
+    id: &str,
+    secret: &str,
+) -> String {
     let rotated = carol
-        .submit(PAGE, &[("action", "rotate"), ("client_id", &id)])
+        .submit(PAGE, &[("action", "rotate"), ("client_id", id)])
         .await;
     assert_eq!((rotated.status, rotated.heading()), (200, "New secret"));
-    let new = shown(&rotated, "Client secret").unwrap();
+    let new = shown(&rotated, "Client secret").unwrap().to_owned();
     assert_ne!(new, secret);
-    s.post(DA, &da(&secret))
+    s.post(DA, &da(id, secret))
         .await
         .assert_oauth_error(401, "invalid_client");
-    assert_eq!(s.post(DA, &da(new)).await.status, 200);
+    assert_eq!(s.post(DA, &da(id, &new)).await.status, 200);
+    new
+}
 
-    // Delete asks first; the confirmation deletes.
+/// Delete asks first; the confirmation deletes.
+async fn deletes_after_asking(s: &TestServer, carol: &mut Person<'_>, id: &str, secret: &str) {
     let ask = carol
-        .submit(PAGE, &[("action", "delete"), ("client_id", &id)])
+        .submit(PAGE, &[("action", "delete"), ("client_id", id)])
         .await;
     assert_eq!((ask.status, ask.heading()), (200, "Delete Printer &lt;3?"));
-    assert_eq!(s.post(DA, &da(new)).await.status, 200, "not deleted yet");
+    assert_eq!(
+        s.post(DA, &da(id, secret)).await.status,
+        200,
+        "not deleted yet"
+    );
     let done = carol
-        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", &id)])
+        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", id)])
         .await;
     assert_eq!(done.status, 200);
     assert!(
@@ -175,18 +217,10 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
         "{}",
         done.body
     );
-    assert!(!done.body.contains(&id));
-    s.post(DA, &da(new))
+    assert!(!done.body.contains(id));
+    s.post(DA, &da(id, secret))
         .await
         .assert_oauth_error(401, "invalid_client");
-
-    // A configured client cannot be deleted here.
-    let page = carol
-        .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", "tv")])
-        .await;
-    assert_eq!(page.status, 404);
-    assert!(page.alert().unwrap().contains("TOML"));
-    assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
 }
 
 #[tokio::test]

@@ -78,30 +78,7 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
     let token = http.poll(&client_id, &code).await;
     assert_eq!(token.status, 200, "{:?}", token.body);
 
-    // A confidential one: its secret, shown once, authenticates it.
-    let added = ok(clients(
-        &issuer,
-        ADMIN_TOKEN,
-        &[
-            "add",
-            "--name",
-            "CLI printer",
-            "--auth-method",
-            "client-secret-basic",
-            "--scope",
-            "openid",
-        ],
-    ));
-    let (printer, secret) = (
-        value(&added, "client_id").unwrap().to_owned(),
-        value(&added, "client_secret")
-            .expect("client_secret=")
-            .to_owned(),
-    );
-    let da = http
-        .post_with(DA, "", &[("authorization", &basic(&printer, &secret))])
-        .await;
-    assert_eq!(da.status, 200, "{:?}", da.body);
+    let printer = adds_a_confidential_client(&issuer, &http).await;
 
     let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
     assert!(
@@ -123,21 +100,56 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
         .await
         .assert_oauth_error(401, "invalid_client");
 
-    // What a script is told when it cannot.
-    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", &client_id]));
+    tells_a_script_when_it_cannot(&issuer, &client_id);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `clients add` for a confidential one, "CLI printer": its secret, shown once,
+/// authenticates it. Its `client_id`.
+async fn adds_a_confidential_client(issuer: &str, http: &Client) -> String {
+    let added = ok(clients(
+        issuer,
+        ADMIN_TOKEN,
+        &[
+            "add",
+            "--name",
+            "CLI printer",
+            "--auth-method",
+            "client-secret-basic",
+            "--scope",
+            "openid",
+        ],
+    ));
+    let (printer, secret) = (
+        value(&added, "client_id").unwrap().to_owned(),
+        value(&added, "client_secret")
+            .expect("client_secret=")
+            .to_owned(),
+    );
+    let da = http
+        .post_with(DA, "", &[("authorization", &basic(&printer, &secret))])
+        .await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    printer
+}
+
+/// What a script is told when it cannot: `removed` was removed already, `tv` is
+/// configured, the token is wrong, the scope unknown, the issuer not plain HTTP.
+fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
+    let err = refused(clients(issuer, ADMIN_TOKEN, &["remove", removed]));
     assert!(
         err.contains("404") && err.contains("unknown_client"),
         "{err}"
     );
-    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", "tv"]));
+    let err = refused(clients(issuer, ADMIN_TOKEN, &["remove", "tv"]));
     assert!(err.contains("409") && err.contains("TOML"), "{err}");
-    let err = refused(clients(&issuer, "not-the-admin-token", &["list"]));
+    let err = refused(clients(issuer, "not-the-admin-token", &["list"]));
     assert!(
         err.contains("401") && err.contains("invalid_token"),
         "{err}"
     );
     let err = refused(clients(
-        &issuer,
+        issuer,
         ADMIN_TOKEN,
         &["add", "--name", "x", "--scope", "admin"],
     ));
@@ -147,5 +159,4 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
     );
     let err = refused(clients("https://auth.example.test", ADMIN_TOKEN, &["list"]));
     assert!(err.contains("plain HTTP only"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
