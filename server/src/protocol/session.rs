@@ -193,6 +193,13 @@ impl Session {
         offset.clamp(i128::from(NO_POLL) + 1, i128::from(i32::MAX)) as i32
     }
 
+    /// When a store may forget this session, keeping it `retention_ms` after it
+    /// expires to answer `expired_token` (until then an unknown code is
+    /// `invalid_grant`).
+    pub fn forget_at(&self, retention_ms: Millis) -> Millis {
+        self.expires_at.saturating_add(retention_ms)
+    }
+
     /// Whether the code has expired at `now` (RFC 8628 §3.2 `expires_in`).
     pub fn is_expired(&self, now: Millis) -> bool {
         now >= self.expires_at

@@ -27,7 +27,7 @@ use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::scope::ScopeSet;
-use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, State};
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Refusal, Source};
 use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
@@ -49,6 +49,20 @@ pub struct SessionInfo {
     pub expires_at: Millis,
     /// Where it is in its life.
     pub state: State,
+}
+
+impl SessionInfo {
+    /// What the person's side may see of `session`, whose user code is `user_code`.
+    pub(crate) fn of(user_code: UserCode, session: &Session) -> SessionInfo {
+        SessionInfo {
+            user_code,
+            client: session.client,
+            scope: session.scope,
+            issued_at: session.issued_at,
+            expires_at: session.expires_at,
+            state: session.state,
+        }
+    }
 }
 
 /// Why a new session could not be created.

@@ -82,17 +82,6 @@ impl Sessions {
         }
     }
 
-    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
-        SessionInfo {
-            user_code,
-            client: s.client,
-            scope: s.scope,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            state: s.state,
-        }
-    }
-
     /// Creates a pending session under a fresh, unused user code.
     pub fn create(
         &self,
@@ -115,10 +104,8 @@ impl Sessions {
             let user_code = UserCode::generate();
             if let dashmap::Entry::Vacant(slot) = self.sessions.entry(user_code.packed()) {
                 slot.insert(session);
-                self.wheel.schedule(
-                    session.expires_at.saturating_add(self.retention_ms),
-                    user_code.packed(),
-                );
+                self.wheel
+                    .schedule(session.forget_at(self.retention_ms), user_code.packed());
                 return Ok(DeviceCode { user_code, secret });
             }
         }
@@ -156,14 +143,14 @@ impl Sessions {
             .get_mut(&user_code.packed())
             .ok_or(DecideError::Unknown)?;
         session.decide(decision, now)?;
-        Ok(Self::info(user_code, &session))
+        Ok(SessionInfo::of(user_code, &session))
     }
 
     /// The session with this user code, if it exists.
     pub fn lookup(&self, user_code: UserCode) -> Option<SessionInfo> {
         self.sessions
             .get(&user_code.packed())
-            .map(|s| Self::info(user_code, &s))
+            .map(|s| SessionInfo::of(user_code, &s))
     }
 
     /// Removes sessions whose retention after expiry is over, looking at no more than
@@ -173,9 +160,9 @@ impl Sessions {
         let due = self.wheel.take_due(now, budget);
         stats.examined = due.len();
         for key in due {
-            let removed = self.sessions.remove_if(&key, |_, s| {
-                s.expires_at.saturating_add(self.retention_ms) <= now
-            });
+            let removed = self
+                .sessions
+                .remove_if(&key, |_, s| s.forget_at(self.retention_ms) <= now);
             if let Some((_, s)) = removed {
                 self.held.release();
                 self.release_for(s.client);

@@ -88,6 +88,21 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The first connection to `url` (shown as `shown`), within five call timeouts.
+async fn first_connection<C>(
+    connecting: impl std::future::Future<Output = Result<C, RedisError>>,
+    shown: &str,
+) -> Result<C, ConnectError> {
+    let unreachable = |why: String| ConnectError::Unreachable {
+        url: shown.to_owned(),
+        why,
+    };
+    tokio::time::timeout(CALL_TIMEOUT * 5, connecting)
+        .await
+        .map_err(|_| unreachable("no answer in 5 s".into()))?
+        .map_err(|e| unreachable(e.to_string()))
+}
+
 /// Compare-and-set of one record: writes `ARGV[2]` (deletes it when empty) if the key
 /// holds `ARGV[1]` (absent when empty), keeping its time to live when `ARGV[3]` is 0,
 /// else setting it to `ARGV[3]` ms. Returns 1 if written. It knows no protocol rule:
@@ -120,10 +135,6 @@ impl Redis {
     /// built in) or `redis+cluster://host:port,host:port,…` (a cluster's seed nodes).
     pub(crate) async fn connect(url: &str) -> Result<Redis, ConnectError> {
         let shown = redacted(url);
-        let unreachable = |e: RedisError| ConnectError::Unreachable {
-            url: shown.clone(),
-            why: e.to_string(),
-        };
         let bad = |why: String| ConnectError::Url {
             url: shown.clone(),
             why,
@@ -147,14 +158,7 @@ impl Redis {
                 .retries(2)
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
-            let conn = tokio::time::timeout(CALL_TIMEOUT * 5, client.get_async_connection())
-                .await
-                .map_err(|_| ConnectError::Unreachable {
-                    url: shown.clone(),
-                    why: "no answer in 5 s".into(),
-                })?
-                .map_err(unreachable)?;
-            Conn::Cluster(conn)
+            Conn::Cluster(first_connection(client.get_async_connection(), &shown).await?)
         } else if url.starts_with("redis://") {
             let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
             let config = ConnectionManagerConfig::new()
@@ -162,17 +166,8 @@ impl Redis {
                 .set_response_timeout(Some(CALL_TIMEOUT))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(500));
-            let conn = tokio::time::timeout(
-                CALL_TIMEOUT * 5,
-                client.get_connection_manager_with_config(config),
-            )
-            .await
-            .map_err(|_| ConnectError::Unreachable {
-                url: shown.clone(),
-                why: "no answer in 5 s".into(),
-            })?
-            .map_err(unreachable)?;
-            Conn::Single(conn)
+            let connecting = client.get_connection_manager_with_config(config);
+            Conn::Single(first_connection(connecting, &shown).await?)
         } else {
             return Err(bad(
                 "use \"memory\", redis://host:port or redis+cluster://host:port,host:port".into(),
@@ -267,6 +262,19 @@ impl Redis {
     /// The value of `key`, if any.
     pub(crate) async fn get(&self, key: &[u8]) -> Stored<Option<Vec<u8>>> {
         self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    /// `SET key value PX ttl_ms`: writes a record with its time to live (at least a
+    /// millisecond).
+    pub(crate) async fn set_px(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Stored<()> {
+        self.query(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms.max(1)),
+        )
+        .await
     }
 
     /// Compare-and-set (see [`CAS`]): `expected` `None` means absent, `new` `None`

@@ -197,18 +197,7 @@ impl RedisStore {
     /// Whether `session`'s retention after expiry is over at `now`: gone, as the
     /// memory store's sweep would have it, even if Redis has not dropped it yet.
     fn forgotten(&self, session: &Session, now: Millis) -> bool {
-        session.expires_at.saturating_add(self.retention_ms) <= now
-    }
-
-    fn info(user_code: UserCode, s: &Session) -> SessionInfo {
-        SessionInfo {
-            user_code,
-            client: s.client,
-            scope: s.scope,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            state: s.state,
-        }
+        session.forget_at(self.retention_ms) <= now
     }
 
     /// Time to live of what ends at `until`, from `now`; at least a millisecond.
@@ -267,14 +256,11 @@ impl RedisStore {
             issued_at: now,
             expires_at: now.saturating_add(self.access_ttl_ms),
         };
-        let _: () = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(keys::access(&access_key))
-                    .arg(access.encode())
-                    .arg("PX")
-                    .arg(self.access_ttl_ms.max(1)),
+        self.redis
+            .set_px(
+                &keys::access(&access_key),
+                &access.encode(),
+                self.access_ttl_ms,
             )
             .await?;
         let refresh_token = if with_refresh {
@@ -286,15 +272,8 @@ impl RedisStore {
                 expires_at: now.saturating_add(self.refresh_ttl_ms),
                 rotated: false,
             };
-            let _: () = self
-                .redis
-                .query(
-                    redis::cmd("SET")
-                        .arg(keys::refresh(&key))
-                        .arg(refresh.encode())
-                        .arg("PX")
-                        .arg(self.refresh_ttl_ms.max(1)),
-                )
+            self.redis
+                .set_px(&keys::refresh(&key), &refresh.encode(), self.refresh_ttl_ms)
                 .await?;
             Some(token)
         } else {
@@ -336,7 +315,7 @@ impl Store for RedisStore {
     ) -> Stored<Result<DeviceCode, CreateError>> {
         let secret = Secret::generate();
         let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
-        let forget_at = session.expires_at.saturating_add(self.retention_ms);
+        let forget_at = session.forget_at(self.retention_ms);
         let record = session.encode();
         for _ in 0..CREATE_ATTEMPTS {
             let user_code = UserCode::generate();
@@ -427,7 +406,7 @@ impl Store for RedisStore {
         self.update::<Session, _>(&keys::session(user_code), |session| match session {
             Some(mut s) if !self.forgotten(&s, now) => match s.decide(decision, now) {
                 Ok(()) => {
-                    let info = Self::info(user_code, &s);
+                    let info = SessionInfo::of(user_code, &s);
                     (Change::Put(s, None), Ok(info))
                 }
                 Err(e) => (Change::Keep, Err(e)),
@@ -441,7 +420,7 @@ impl Store for RedisStore {
         Ok(self
             .read::<Session>(&keys::session(user_code))
             .await?
-            .map(|(s, _)| Self::info(user_code, &s)))
+            .map(|(s, _)| SessionInfo::of(user_code, &s)))
     }
 
     async fn issue(
@@ -529,15 +508,8 @@ impl Store for RedisStore {
     }
 
     async fn revoke_family(&self, family: u64) -> Stored<()> {
-        let _: () = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(keys::family(family))
-                    .arg(FAMILY_REVOKED)
-                    .arg("PX")
-                    .arg(self.family_ttl()),
-            )
+        self.redis
+            .set_px(&keys::family(family), FAMILY_REVOKED, self.family_ttl())
             .await?;
         Ok(())
     }
@@ -586,15 +558,8 @@ impl Store for RedisStore {
         let session = WebSession::new(user, now);
         let id = SessionId::generate();
         let key = keys::web(&id);
-        let _: () = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(session.encode())
-                    .arg("PX")
-                    .arg(SIGNED_IN_TTL_MS),
-            )
+        self.redis
+            .set_px(&key, &session.encode(), SIGNED_IN_TTL_MS)
             .await?;
         // The user's sessions, oldest first: past the bound, the oldest end.
         let mine = keys::web_of(user);
