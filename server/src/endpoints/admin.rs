@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use serde::Serialize;
@@ -169,12 +169,8 @@ impl<S: Store> App<S> {
         let Some(expected) = self.settings.admin_token.as_deref() else {
             return Some(response::not_found());
         };
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .unwrap_or_default();
-        if bool::from(presented.ct_eq(expected.as_bytes())) {
+        let presented = super::bearer(parts).unwrap_or_default();
+        if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
             return None;
         }
         let mut r = error(

@@ -52,10 +52,7 @@ struct Rotated {
 impl<S: Store> App<S> {
     /// Whether `path` is the admin API for applications (only with an admin token).
     pub(crate) fn is_admin_clients(&self, path: &str) -> bool {
-        self.settings.admin_token.is_some()
-            && path
-                .strip_prefix(paths::ADMIN_CLIENTS)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        self.settings.admin_token.is_some() && paths::below(path, paths::ADMIN_CLIENTS).is_some()
     }
 
     /// Answers the admin API for applications.
@@ -68,11 +65,7 @@ impl<S: Store> App<S> {
         if let Some(refusal) = self.admin_refusal(&parts) {
             return refusal;
         }
-        let rest = parts
-            .uri
-            .path()
-            .strip_prefix(paths::ADMIN_CLIENTS)
-            .unwrap_or_default();
+        let rest = paths::below(parts.uri.path(), paths::ADMIN_CLIENTS).unwrap_or_default();
         let answer = match (rest, &parts.method) {
             ("", &Method::GET) => self.list_clients().await.map_err(OAuthError::from),
             ("", &Method::POST) => self.add_client(&parts, body, peer).await,

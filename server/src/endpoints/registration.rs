@@ -11,11 +11,11 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use deviceflow_wire::{ClientRegistration, ErrorCode};
-use hyper::header::AUTHORIZATION;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 use subtle::ConstantTimeEq;
 
+use super::bearer;
 use crate::accounts::registration::{
     self, request_from_json, Metadata, NewClient, Registered, MAX_REGISTERED,
 };
@@ -41,23 +41,12 @@ pub(crate) fn registrations_exhausted() -> OAuthError {
     )
 }
 
-/// The bearer token of a request, if it has one.
-pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
-
 impl<S: Store> App<S> {
     /// Whether `path` is the registration endpoint or a client configuration endpoint
     /// of this server (only while registration is on).
     pub(crate) fn is_registration(&self, path: &str) -> bool {
         self.settings.initial_access_token.is_some()
-            && path
-                .strip_prefix(paths::REGISTRATION)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            && paths::below(path, paths::REGISTRATION).is_some()
     }
 
     /// Answers the registration endpoint and the client configuration endpoints.
@@ -67,7 +56,7 @@ impl<S: Store> App<S> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        let answer = match parts.uri.path().strip_prefix(paths::REGISTRATION) {
+        let answer = match paths::below(parts.uri.path(), paths::REGISTRATION) {
             Some("") if parts.method == Method::POST => self.register(&parts, body, peer).await,
             Some("") => return response::method_not_allowed("POST"),
             Some(rest) => {

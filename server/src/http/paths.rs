@@ -6,6 +6,14 @@ pub use deviceflow_wire::paths::{
     REGISTRATION, REVOCATION, TOKEN, VERIFICATION,
 };
 
+/// What follows `prefix` in `path` when `path` is `prefix` itself (`Some("")`) or a
+/// path below it (`Some("/…")`); `None` otherwise (`/oauth/registerx` is not below
+/// `/oauth/register`).
+pub(crate) fn below<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Paths of the person's pages (`verification/`), relative to the issuer.
 pub mod pages {
     /// RFC 8628 §3.2 `verification_uri`.
@@ -20,4 +28,17 @@ pub mod pages {
     pub const DISPLAY: &str = deviceflow_wire::paths::DISPLAY;
     /// The administrators' applications page.
     pub const APPLICATIONS: &str = deviceflow_wire::paths::APPLICATIONS;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_is_the_path_itself_or_a_path_under_it() {
+        assert_eq!(below("/oauth/register", REGISTRATION), Some(""));
+        assert_eq!(below("/oauth/register/abc", REGISTRATION), Some("/abc"));
+        assert_eq!(below("/oauth/registerx", REGISTRATION), None);
+        assert_eq!(below("/oauth/token", REGISTRATION), None);
+    }
 }
