@@ -1,7 +1,7 @@
 # common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, hostile.sh, redis.sh)
 # after they set `script` (their name, for messages) and `work` (a temporary folder of
 # their own). Gives them `pids` (append what you start), `die`, `start` (a server
-# pinned to cores), `cpu_ticks`, `field` (of wrk's WRK_RESULT line), `wrk_scripts`
+# pinned to cores), `cpu_ticks`, `field` (of wrk's WRK_RESULT line), `bench_config`, `wrk_scripts`
 # (the issuance and poll scripts for wrk), and a cleanup on exit that stops those
 # processes, by PID, and removes `work`.
 
@@ -56,6 +56,29 @@ cpu_ticks() {
 # The value of `name` ($1) in a wrk WRK_RESULT line ($2).
 field() {
     sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"
+}
+
+# Writes to $1 the server configuration of the fleet-shaped benches (cores.sh,
+# redis.sh): codes living an hour, interval 5 s with slow_down enforced, no session
+# cap to speak of and no quotas (one loopback source issues everything), one public
+# client `demo-device`, and the store $2 ("memory" by default).
+bench_config() {
+    cat >"$1" <<EOF
+store = "${2:-memory}"
+listen = "127.0.0.1:0"
+[device]
+expires_in = 3600
+interval = 5
+slow_down = "enforce"
+max_sessions = 50000000
+[quotas]
+per_source_rate = 0
+per_client_rate = 0
+client_share = 1.0
+[[clients]]
+client_id = "demo-device"
+scopes = ["openid"]
+EOF
 }
 
 # Writes the wrk scripts of the issuance and poll benches into $work, for client $1

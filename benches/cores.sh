@@ -93,21 +93,7 @@ server_bin="$work/ours-server"
 ceiling_bin="$work/ceiling-server"
 cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
 cp "${PREBUILT:-$target_dir/release}/ceiling" "$ceiling_bin"
-cat >"$work/ours.toml" <<EOF
-listen = "127.0.0.1:0"
-[device]
-expires_in = 3600
-interval = 5
-slow_down = "enforce"
-max_sessions = 50000000
-[quotas]
-per_source_rate = 0
-per_client_rate = 0
-client_share = 1.0
-[[clients]]
-client_id = "demo-device"
-scopes = ["openid"]
-EOF
+bench_config "$work/ours.toml"
 
 # --- wrk scripts -----------------------------------------------------------------
 wrk_scripts demo-device

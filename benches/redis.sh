@@ -272,22 +272,7 @@ run_setup() {
         start_redis
         store="redis://127.0.0.1:$redis_port"
     fi
-    cat >"$work/$setup.toml" <<EOF
-store = "$store"
-listen = "127.0.0.1:0"
-[device]
-expires_in = 3600
-interval = 5
-slow_down = "enforce"
-max_sessions = 50000000
-[quotas]
-per_source_rate = 0
-per_client_rate = 0
-client_share = 1.0
-[[clients]]
-client_id = "demo-device"
-scopes = ["openid"]
-EOF
+    bench_config "$work/$setup.toml" "$store"
     servers=() addrs=()
     for i in $(seq 1 "$instances"); do
         start "$setup-$i" "$SERVER_CPUS" env -u DEVICEFLOW_CONFIG -u DEVICEFLOW_STORE RUST_LOG=error \

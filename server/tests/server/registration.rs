@@ -20,15 +20,9 @@ async fn redeem(s: &TestServer, client_id: &str, device_code: &str) -> Value {
 
 /// RFC 7662, as the configured confidential client `conf`.
 async fn active(s: &TestServer, token: &str) -> bool {
-    let a = s
-        .post_with(
-            INTROSPECT,
-            &format!("token={token}"),
-            &[("authorization", &basic("conf", CONF_SECRET))],
-        )
-        .await;
-    assert_eq!(a.status, 200, "introspection: {:?}", a.body);
-    a.json()["active"].as_bool().expect("active")
+    s.introspect(token).await["active"]
+        .as_bool()
+        .expect("active")
 }
 
 fn bearer(token: &str) -> String {
