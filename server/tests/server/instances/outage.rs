@@ -156,3 +156,27 @@ async fn a_poll_answered_503_while_its_write_was_paused_can_be_retried() {
     let (access, _) = tokens(&retry);
     assert_eq!(a.introspect(&access).await["active"], true);
 }
+
+/// A server whose Redis cannot be reached at start-up exits 1 with one readable line,
+/// and never says it listens first: a supervisor reading "listening" must be able to
+/// trust it.
+#[test]
+fn a_server_that_cannot_reach_its_redis_at_start_says_so_and_never_that_it_listens() {
+    let mut redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    redis.stop().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--store", &url, "--listen", "127.0.0.1:0"])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .env_remove("DEVICEFLOW_STORE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("listening"), "said it listens:\n{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&url) && err.contains("cannot reach Redis"),
+        "{err}"
+    );
+}
