@@ -4,7 +4,10 @@
 # move, where requests/s and CPU time can (a shared machine, a VM without hardware
 # performance counters). Each build serves a pending code (slow_down off) to a
 # keep-alive client twice, SMALL and LARGE polls; the difference of the two totals over
-# LARGE - SMALL is the cost of one poll, start-up and shutdown cancelled out.
+# LARGE - SMALL is the cost of one poll, start-up and shutdown cancelled out. The server
+# runs one tokio worker (TOKIO_WORKER_THREADS=1): with two, how often the idle one
+# parks and wakes depends on timing, and moved the figure by ±300 between runs of one
+# binary; with one, runs of one binary agree within about 20.
 #
 # Usage: bash benches/instructions.sh [NAME=BINARY ...]
 #   default: this checkout's target/release/deviceflow-server, built first.
@@ -60,7 +63,7 @@ EOF
 count() {
     local out="$work/callgrind.out" port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$1" --listen "127.0.0.1:$port" \
+    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$1" --listen "127.0.0.1:$port" \
         --slow-down off --quiet --expires-in 3600 --interval 5 >"$work/server.log" 2>&1 &
     local pid=$!
     pids+=("$pid")

@@ -108,6 +108,26 @@ pub async fn run_announced(
     }
 }
 
+pin_project_lite::pin_project! {
+    /// What hyper's service must answer, a `Result`, for a future that never fails:
+    /// no async block of its own around every request's future.
+    struct NeverFails<F> {
+        #[pin]
+        answer: F,
+    }
+}
+
+impl<F: Future> Future for NeverFails<F> {
+    type Output = Result<F::Output, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().answer.poll(cx).map(Ok)
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes. Also runs the sweeper that
 /// removes expired sessions and tokens once a second.
 pub async fn serve<S: Store>(
@@ -158,10 +178,12 @@ pub async fn serve<S: Store>(
             // request borrows it: no reference count written per request, on a cache
             // line every core would share.
             let app = &*app;
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let answer = app.handle(req, peer);
-                async move { Ok::<_, Infallible>(answer.await) }
-            });
+            let service =
+                service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| NeverFails {
+                        answer: app.handle(req, peer),
+                    },
+                );
             // Slowloris: a client that does not finish its request head in time is
             // cut off; an idle keep-alive connection lasts well beyond the poll
             // interval. Both below hyper, whose own header timer would also cut idle

@@ -14,6 +14,7 @@ use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::{DeviceCode, ENCODED_LEN};
+use crate::protocol::scope::ScopeSet;
 use crate::quota::{Refusal, Source};
 use crate::storage::store::{CreateError, Store};
 
@@ -73,21 +74,54 @@ impl<S: Store> App<S> {
         body: &[u8],
         peer: IpAddr,
     ) -> Reply {
-        match self.authorize_device(parts, body, peer).await {
+        let started = match self.device_request(parts, body) {
+            Ok(Some((client, scope))) => self.start(client, scope, peer).await,
+            // A registered client's request: its client is in the store, so the
+            // request is read again on a path of its own, boxed: only a registered
+            // client's requests pay for the lookup, and the future every request's
+            // future holds stays small.
+            Ok(None) => Box::pin(self.registered_device_authorization(parts, body, peer)).await,
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(code) => response::json(StatusCode::OK, self.device_answer.render(&code)),
             Err(e) => e.reply(),
         }
     }
 
-    async fn authorize_device(
+    /// Reads a device authorization request and authenticates its client: the client
+    /// and the scope asked for, or `None` when the client is a registered one, which
+    /// only the store knows. Not async: the form is not held across the store's calls.
+    fn device_request<'a>(
+        &'a self,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<Option<(&'a Client, ScopeSet)>, OAuthError> {
+        let form = Form::parse(body).map_err(OAuthError::from)?;
+        // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
+        match self.configured_client(parts, &form)? {
+            Some(client) => Ok(Some((client, self.requested_scope(client, &form)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A registered client's device authorization: authenticated from the store (one
+    /// more lookup), then the same checks and the same session as a configured
+    /// client's.
+    async fn registered_device_authorization(
         &self,
         parts: &Parts,
         body: &[u8],
         peer: IpAddr,
     ) -> Result<DeviceCode, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
-        // RFC 8628 §3.1: confidential clients authenticate here as at the token endpoint.
         let client = self.client(parts, &form).await?;
+        let scope = self.requested_scope(&client, &form)?;
+        self.start(&client, scope, peer).await
+    }
+
+    /// The scope `client` asks for in `form`, if it may use this grant and ask for it.
+    fn requested_scope(&self, client: &Client, form: &Form<'_>) -> Result<ScopeSet, OAuthError> {
         // RFC 6749 §5.2: a client not registered for this grant is `unauthorized_client`.
         if !client.device_grant {
             return Err(OAuthError::new(
@@ -99,14 +133,23 @@ impl<S: Store> App<S> {
             .get("scope")
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         // RFC 6749 §3.3: with no scope, the server uses a pre-defined default.
-        let scope = match scope_param {
-            None => client.default_scope,
+        match scope_param {
+            None => Ok(client.default_scope),
             Some(s) => self
                 .settings
                 .scopes
                 .parse(&s, client.allowed_scope)
-                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
-        };
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string())),
+        }
+    }
+
+    /// Starts a pending session for `client`, within the quotas and the session cap.
+    async fn start(
+        &self,
+        client: &Client,
+        scope: ScopeSet,
+        peer: IpAddr,
+    ) -> Result<DeviceCode, OAuthError> {
         let now = self.clock.now();
         // RFC 8628 §5.2 leaves abuse to the server: quotas per source and per client,
         // answered 429 with Retry-After (RFC 6585 §4) and `temporarily_unavailable`,
@@ -116,7 +159,7 @@ impl<S: Store> App<S> {
                 Refusal::Source { .. } => (Throttle::Source, "this address"),
                 Refusal::Client { .. } => (Throttle::Client, "this client"),
             };
-            return Err(self.throttle(limit, &client, peer, refusal.retry_after_ms(), whom));
+            return Err(self.throttle(limit, client, peer, refusal.retry_after_ms(), whom));
         }
         let code = self
             .store
@@ -140,7 +183,7 @@ impl<S: Store> App<S> {
                 }
                 CreateError::ClientFull => {
                     let retry = self.settings.expires_in_secs * 1000;
-                    self.throttle(Throttle::ClientShare, &client, peer, retry, "this client")
+                    self.throttle(Throttle::ClientShare, client, peer, retry, "this client")
                 }
             })?;
         self.metrics.device_authorization();

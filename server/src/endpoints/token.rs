@@ -12,6 +12,7 @@ use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
 use crate::audit;
+use crate::clock::Millis;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
@@ -25,10 +26,11 @@ use crate::storage::tokens::{Grant, Issued, RefreshError};
 /// form is read before the store is awaited and not held across it, so the poll's
 /// future, which hyper moves with every request, stays small.
 enum TokenRequest<'a> {
-    /// RFC 8628 §3.4, with its device code parsed.
+    /// RFC 8628 §3.4, with its device code parsed: `None` when it cannot be one of
+    /// ours.
     Poll {
         client: &'a Client,
-        code: DeviceCode,
+        code: Option<DeviceCode>,
     },
     /// RFC 6749 §6.
     Refresh {
@@ -36,31 +38,35 @@ enum TokenRequest<'a> {
         token: String,
         scope: Option<ScopeSet>,
     },
-    /// Answered without the store: a malformed request, a client refused, or a code
-    /// that cannot be ours.
-    Answered(Reply),
 }
 
 impl<S: Store> App<S> {
     pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
-        let answer = match self.token_request(parts, body) {
-            Ok(Some(TokenRequest::Poll { client, code })) => self.poll(client, code, peer).await,
-            Ok(Some(TokenRequest::Refresh {
+        // Read into a small value first: what the match below holds while it awaits
+        // is part of the future of every poll.
+        let request = match self.token_request(parts, body) {
+            Ok(request) => request,
+            Err(e) => return e.reply(),
+        };
+        match request {
+            Some(TokenRequest::Poll { client, code }) => self.poll(client, code, peer).await,
+            Some(TokenRequest::Refresh {
                 client,
                 token,
                 scope,
-            })) => {
+            }) => {
                 // Boxed: refreshes are rare next to polls, and their future is larger.
-                Box::pin(self.refresh(client, &token, scope, peer)).await
+                Box::pin(self.refresh(client, &token, scope, peer))
+                    .await
+                    .unwrap_or_else(|e| e.reply())
             }
-            Ok(Some(TokenRequest::Answered(reply))) => Ok(reply),
             // A registered client's request: its client is in the store, so the
             // request is read again on a path of its own, boxed: only a registered
             // client's requests pay for the lookup.
-            Ok(None) => Box::pin(self.registered_token(parts, body, peer)).await,
-            Err(e) => Err(e),
-        };
-        answer.unwrap_or_else(|e| e.reply())
+            None => Box::pin(self.registered_token(parts, body, peer))
+                .await
+                .unwrap_or_else(|e| e.reply()),
+        }
     }
 
     /// A registered client's token request: authenticated from the store (one more
@@ -75,13 +81,12 @@ impl<S: Store> App<S> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form).await?;
         match self.grant_request(&client, &form)? {
-            TokenRequest::Poll { client, code } => self.poll(client, code, peer).await,
+            TokenRequest::Poll { client, code } => Ok(self.poll(client, code, peer).await),
             TokenRequest::Refresh {
                 client,
                 token,
                 scope,
             } => self.refresh(client, &token, scope, peer).await,
-            TokenRequest::Answered(reply) => Ok(reply),
         }
     }
 
@@ -139,16 +144,10 @@ impl<S: Store> App<S> {
             Ok(None) => return Err(OAuthError::invalid_request("device_code is required")),
             Err(e) => return Err(OAuthError::invalid_request(e.to_string())),
         };
-        match DeviceCode::parse(&raw) {
-            Some(code) => Ok(TokenRequest::Poll { client, code }),
-            None => {
-                // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
-                self.metrics.poll(PollOutcome::Invalid);
-                Ok(TokenRequest::Answered(response::poll_error(
-                    ErrorCode::InvalidGrant,
-                )))
-            }
-        }
+        Ok(TokenRequest::Poll {
+            client,
+            code: DeviceCode::parse(&raw),
+        })
     }
 
     /// RFC 6749 §6: the refresh request's parameters.
@@ -184,33 +183,52 @@ impl<S: Store> App<S> {
         })
     }
 
-    /// RFC 8628 §3.4, §3.5: answers a poll of `code`.
-    async fn poll(
+    /// RFC 8628 §3.4, §3.5: answers a poll of `code`: one store call, and every
+    /// answer but the token a static body. The poll that redeems the code, or replays
+    /// it, goes on in [`conclude`](Self::conclude), boxed: it comes once per code,
+    /// and inline its future would make every poll's as large.
+    async fn poll(&self, client: &Client, code: Option<DeviceCode>, peer: IpAddr) -> Reply {
+        let Some(code) = code else {
+            // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
+            self.metrics.poll(PollOutcome::Invalid);
+            return response::poll_error(ErrorCode::InvalidGrant);
+        };
+        let now = self.clock.now();
+        let outcome = match self
+            .store
+            .poll(&code, client.id, now, &self.settings.poll)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(unavailable) => return OAuthError::from(unavailable).reply(),
+        };
+        self.metrics.poll(outcome);
+        let error = match outcome {
+            PollOutcome::Pending => ErrorCode::AuthorizationPending,
+            PollOutcome::SlowDown { .. } => ErrorCode::SlowDown,
+            PollOutcome::Denied => ErrorCode::AccessDenied,
+            PollOutcome::Expired => ErrorCode::ExpiredToken,
+            PollOutcome::Invalid => ErrorCode::InvalidGrant,
+            PollOutcome::Replayed { .. } | PollOutcome::Issue { .. } => {
+                return Box::pin(self.conclude(client, code, outcome, now, peer))
+                    .await
+                    .unwrap_or_else(|e| e.reply());
+            }
+        };
+        response::poll_error(error)
+    }
+
+    /// The poll that redeems a code (the tokens) or replays one (`invalid_grant`, and
+    /// what the code gave is revoked).
+    async fn conclude(
         &self,
         client: &Client,
         code: DeviceCode,
+        outcome: PollOutcome,
+        now: Millis,
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
-        let now = self.clock.now();
-        let outcome = self
-            .store
-            .poll(&code, client.id, now, &self.settings.poll)
-            .await?;
-        self.metrics.poll(outcome);
         Ok(match outcome {
-            PollOutcome::Pending => response::poll_error(ErrorCode::AuthorizationPending),
-            PollOutcome::SlowDown { .. } => response::poll_error(ErrorCode::SlowDown),
-            PollOutcome::Denied => response::poll_error(ErrorCode::AccessDenied),
-            PollOutcome::Expired => response::poll_error(ErrorCode::ExpiredToken),
-            PollOutcome::Invalid => response::poll_error(ErrorCode::InvalidGrant),
-            PollOutcome::Replayed { family, user } => {
-                // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
-                // compromised; what was issued from it is revoked.
-                self.store.revoke_family(family).await?;
-                let user = &self.settings.users.get(user).username;
-                audit::replay_revoked(&client.client_id, user, code.user_code, peer);
-                response::poll_error(ErrorCode::InvalidGrant)
-            }
             PollOutcome::Issue {
                 user,
                 scope,
@@ -239,6 +257,16 @@ impl<S: Store> App<S> {
                 audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
                 self.token_response(issued)
             }
+            PollOutcome::Replayed { family, user } => {
+                // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
+                // compromised; what was issued from it is revoked.
+                self.store.revoke_family(family).await?;
+                let user = &self.settings.users.get(user).username;
+                audit::replay_revoked(&client.client_id, user, code.user_code, peer);
+                response::poll_error(ErrorCode::InvalidGrant)
+            }
+            // The other outcomes are answered by `poll`.
+            _ => response::poll_error(ErrorCode::InvalidGrant),
         })
     }
 

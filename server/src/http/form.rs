@@ -63,27 +63,62 @@ pub enum FormError {
     TooLarge,
 }
 
-/// Where one `name=value` pair sits in the body: byte offsets, and whether each part
-/// needs decoding at all.
+/// Where one known `name=value` pair's value sits in the body (from `eq`, the `=` or
+/// the end of a name with none, to `end`), which known name it is, and whether the
+/// value needs decoding at all.
 #[derive(Clone, Copy, Default)]
 struct Pair {
-    start: u16,
     eq: u16,
     end: u16,
-    plain_name: bool,
+    /// Its name's index in [`PARAMETERS`].
+    name: u8,
     plain_value: bool,
 }
 
 /// What the scan noted about one pair's value.
 #[derive(Clone, Copy, Default)]
 struct ValueNotes {
+    /// Holds no `%` and no `+`: read as it is.
+    plain: bool,
     /// Holds bytes above 0x7F, raw or escaped: must be checked as UTF-8.
     non_ascii: bool,
     /// Holds a `%` not followed by two hex digits.
     bad_escape: bool,
 }
 
-/// A parsed form: the validated body and an index of its known pairs, 8 bytes each, so
+impl ValueNotes {
+    /// Scans a raw value, jumping from one `%` or `+` to the next.
+    fn of(value: &[u8]) -> ValueNotes {
+        let mut notes = ValueNotes {
+            plain: true,
+            non_ascii: !value.is_ascii(),
+            bad_escape: false,
+        };
+        let mut at = 0;
+        while let Some(i) = memchr::memchr2(b'%', b'+', &value[at..]) {
+            let i = at + i;
+            notes.plain = false;
+            at = i + 1;
+            if value[i] == b'%' {
+                match (escaped(value, i + 1), escaped(value, i + 2)) {
+                    (Some(hi), Some(_)) => {
+                        notes.non_ascii |= hi >= 8;
+                        at = i + 3;
+                    }
+                    _ => notes.bad_escape = true,
+                }
+            }
+        }
+        notes
+    }
+}
+
+/// The hex digit at `at` in `raw`, if there is one.
+fn escaped(raw: &[u8], at: usize) -> Option<u8> {
+    raw.get(at).and_then(|&h| hex(h))
+}
+
+/// A parsed form: the validated body and an index of its known pairs, 6 bytes each, so
 /// that parsing the poll body builds no table of slices and lookups walk no bytes twice.
 pub struct Form<'a> {
     body: &'a [u8],
@@ -103,111 +138,65 @@ impl<'a> Form<'a> {
             pairs: [Pair::default(); MAX_PARAMS],
             len: 0,
         };
-        // One pass over the bytes: split the pairs and note which parts need decoding
-        // and which values need a UTF-8 check; a pair is judged at its end, once its
-        // name says whether it is ours to read.
+        // Pair by pair, each found with memchr: a pair's name says whether it is ours
+        // to read, and only then is its value scanned.
         let mut start = 0;
-        let mut eq: Option<usize> = None;
-        let (mut plain_name, mut plain_value) = (true, true);
-        let mut notes = ValueNotes::default();
-        let mut i = 0;
-        while i <= body.len() {
-            let b = body.get(i).copied().unwrap_or(b'&');
-            match b {
-                b'&' => {
-                    if i > start {
-                        form.end_pair(
-                            Pair {
-                                // MAX_BODY keeps every offset within u16.
-                                start: start as u16,
-                                eq: eq.unwrap_or(i) as u16,
-                                end: i as u16,
-                                plain_name,
-                                plain_value,
-                            },
-                            notes,
-                        )?;
-                    }
-                    start = i + 1;
-                    eq = None;
-                    (plain_name, plain_value) = (true, true);
-                    notes = ValueNotes::default();
-                }
-                b'=' if eq.is_none() => eq = Some(i),
-                b'%' | b'+' => {
-                    if b == b'%' {
-                        let hi = body.get(i + 1).and_then(|&h| hex(h));
-                        let lo = body.get(i + 2).and_then(|&l| hex(l));
-                        match (hi, lo) {
-                            (Some(hi), Some(_)) => {
-                                notes.non_ascii |= eq.is_some() && hi >= 8;
-                                i += 2;
-                            }
-                            _ => notes.bad_escape |= eq.is_some(),
-                        }
-                    }
-                    if eq.is_none() {
-                        plain_name = false;
-                    } else {
-                        plain_value = false;
-                    }
-                }
-                b if b >= 0x80 => notes.non_ascii |= eq.is_some(),
-                _ => {}
+        while start < body.len() {
+            let end = memchr::memchr(b'&', &body[start..]).map_or(body.len(), |i| start + i);
+            if end > start {
+                form.add_pair(start, end)?;
             }
-            i += 1;
+            start = end + 1;
         }
         Ok(form)
     }
 
-    /// Indexes a pair if its name is known, refusing a repeat or a value that is not
-    /// UTF-8; skips it otherwise.
-    fn end_pair(&mut self, pair: Pair, notes: ValueNotes) -> Result<(), FormError> {
-        let name = &self.body[usize::from(pair.start)..usize::from(pair.eq)];
-        let Some(known) = known_name(name, pair.plain_name) else {
+    /// Indexes the pair at `start..end` if its name is known, refusing a repeat or a
+    /// value that is not UTF-8; skips it otherwise.
+    fn add_pair(&mut self, start: usize, end: usize) -> Result<(), FormError> {
+        let eq = memchr::memchr(b'=', &self.body[start..end]).map_or(end, |i| start + i);
+        let Some(name) = known_name(&self.body[start..eq]) else {
             return Ok(());
         };
+        let known = PARAMETERS[usize::from(name)];
+        let value = &self.body[(eq + 1).min(end)..end];
+        let notes = ValueNotes::of(value);
         if notes.bad_escape {
             return Err(FormError::BadEscape(known.to_owned()));
         }
         if notes.non_ascii {
-            let value = &self.body
-                [(usize::from(pair.eq) + 1).min(usize::from(pair.end))..usize::from(pair.end)];
             percent_decode(value).map_err(|Undecodable| FormError::NotUtf8(known.to_owned()))?;
         }
-        if self
-            .iter()
-            .any(|(_, seen, _)| known_name(seen, false) == Some(known))
-        {
+        if self.indexed().iter().any(|p| p.name == name) {
             return Err(FormError::Repeated(known.to_owned()));
         }
         // Each known name is indexed at most once, so the index never overflows.
-        self.pairs[usize::from(self.len)] = pair;
+        self.pairs[usize::from(self.len)] = Pair {
+            // MAX_BODY keeps every offset within u16.
+            eq: eq as u16,
+            end: end as u16,
+            name,
+            plain_value: notes.plain,
+        };
         self.len += 1;
         Ok(())
     }
 
-    /// The pairs: index entry, raw name, raw value.
-    fn iter(&self) -> impl Iterator<Item = (Pair, &'a [u8], &'a [u8])> + '_ {
-        let body = self.body;
-        self.pairs[..usize::from(self.len)].iter().map(move |p| {
-            let (start, eq, end) = (usize::from(p.start), usize::from(p.eq), usize::from(p.end));
-            (*p, &body[start..eq], &body[(eq + 1).min(end)..end])
-        })
+    fn indexed(&self) -> &[Pair] {
+        &self.pairs[..usize::from(self.len)]
     }
 
+    /// The pair of the known parameter `name`, and its raw value; empty values read
+    /// as absent.
     fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
-        let wanted = name.as_bytes();
-        self.iter()
-            .find(|(p, n, _)| {
-                if p.plain_name {
-                    *n == wanted
-                } else {
-                    decoded_eq_str(n, name)
-                }
-            })
-            .map(|(p, _, v)| (p, v))
-            .filter(|(_, v)| !v.is_empty())
+        let wanted = PARAMETERS.iter().position(|p| *p == name)?;
+        let pair = *self
+            .indexed()
+            .iter()
+            .find(|p| usize::from(p.name) == wanted)?;
+        let (eq, end) = (usize::from(pair.eq), usize::from(pair.end));
+        let value = &self.body[(eq + 1).min(end)..end];
+        (!value.is_empty()).then_some((pair, value))
     }
 
     /// The raw value of `name`, still encoded; empty values read as absent.
@@ -241,10 +230,16 @@ impl<'a> Form<'a> {
     }
 }
 
-/// The entry of [`PARAMETERS`] that `raw` names, decoded if it is not `plain`.
-fn known_name(raw: &[u8], plain: bool) -> Option<&'static str> {
-    let find = |name: &[u8]| PARAMETERS.iter().copied().find(|p| p.as_bytes() == name);
-    if plain {
+/// The index in [`PARAMETERS`] of the name `raw` spells, decoded if it has escapes.
+fn known_name(raw: &[u8]) -> Option<u8> {
+    let find = |name: &[u8]| {
+        PARAMETERS
+            .iter()
+            .position(|p| p.as_bytes() == name)
+            // PARAMETERS has fewer than 256 names.
+            .map(|i| i as u8)
+    };
+    if memchr::memchr2(b'%', b'+', raw).is_none() {
         return find(raw);
     }
     let mut buf = [0u8; LONGEST_NAME];
@@ -276,37 +271,36 @@ pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, Undecodable> {
 }
 
 fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
-    // A tight loop rather than the `Decoded` iterator: this compares the grant type URN
-    // of every poll.
+    // Run by run rather than through the `Decoded` iterator: this compares the grant
+    // type URN of every poll, whose escapes memchr finds and whose runs between them
+    // compare as slices.
     let want = s.as_bytes();
     let (mut i, mut j) = (0, 0);
-    while i < raw.len() {
-        let b = match raw[i] {
-            b'%' => match (
-                raw.get(i + 1).and_then(|&h| hex(h)),
-                raw.get(i + 2).and_then(|&l| hex(l)),
-            ) {
+    loop {
+        let run = memchr::memchr2(b'%', b'+', &raw[i..]).unwrap_or(raw.len() - i);
+        if want.get(j..j + run) != Some(&raw[i..i + run]) {
+            return false;
+        }
+        (i, j) = (i + run, j + run);
+        let b = match raw.get(i) {
+            None => return j == want.len(),
+            Some(b'+') => {
+                i += 1;
+                b' '
+            }
+            Some(_) => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
                 (Some(hi), Some(lo)) => {
                     i += 3;
                     hi << 4 | lo
                 }
                 _ => return false,
             },
-            b'+' => {
-                i += 1;
-                b' '
-            }
-            b => {
-                i += 1;
-                b
-            }
         };
         if want.get(j) != Some(&b) {
             return false;
         }
         j += 1;
     }
-    j == want.len()
 }
 
 /// The bytes of a percent-encoded form value.

@@ -88,7 +88,27 @@ impl<S: Store> App<S> {
                         Err(e) => Err(e),
                     };
                     match read {
-                        Ok(form) => (endpoint, self.dispatch(endpoint, &parts, &form, peer).await),
+                        // Each endpoint is awaited right here rather than through a
+                        // function of its own: every async layer moves the answer.
+                        Ok(form) => {
+                            let reply = match endpoint {
+                                Endpoint::Token => self.token(&parts, &form, peer).await,
+                                Endpoint::DeviceAuthorization => {
+                                    self.device_authorization(&parts, &form, peer).await
+                                }
+                                // Boxed: these are asked far less often than polls and
+                                // device authorizations, and inline their futures would
+                                // make every request's future as large as theirs.
+                                Endpoint::Introspection => {
+                                    Box::pin(self.introspection(&parts, &form)).await
+                                }
+                                Endpoint::Revocation => {
+                                    Box::pin(self.revocation(&parts, &form)).await
+                                }
+                                _ => Box::pin(self.admin_decision(&parts, &form, peer)).await,
+                            };
+                            (endpoint, reply)
+                        }
                         Err(e) => {
                             self.metrics.request_error();
                             (endpoint, e.reply())
@@ -135,23 +155,6 @@ impl<S: Store> App<S> {
             _ => return Route::Metrics,
         };
         Route::Answered(endpoint, reply)
-    }
-
-    /// Runs a form endpoint on its read body.
-    async fn dispatch(
-        &self,
-        endpoint: Endpoint,
-        parts: &Parts,
-        body: &[u8],
-        peer: IpAddr,
-    ) -> Reply {
-        match endpoint {
-            Endpoint::Token => self.token(parts, body, peer).await,
-            Endpoint::DeviceAuthorization => self.device_authorization(parts, body, peer).await,
-            Endpoint::Introspection => self.introspection(parts, body).await,
-            Endpoint::Revocation => self.revocation(parts, body).await,
-            _ => self.admin_decision(parts, body, peer).await,
-        }
     }
 
     /// `/metrics`: the Prometheus text exposition.
