@@ -9,14 +9,19 @@
 # parks and wakes depends on timing, and moved the figure by ±300 between runs of one
 # binary; with one, runs of one binary agree within about 20.
 #
+# With REQUEST=issue, the same for device authorization requests (RFC 8628 §3.1), each
+# answered 200 with a new code, quotas off (common.sh's bench configuration).
+#
 # Usage: bash benches/instructions.sh [NAME=BINARY ...]
 #   default: this checkout's target/release/deviceflow-server, built first.
 # Environment (defaults in brackets):
-#   SMALL   polls in the short run [1000]
-#   LARGE   polls in the long run [6000]
+#   REQUEST poll or issue [poll]
+#   SMALL   requests in the short run [1000]
+#   LARGE   requests in the long run [6000]
 # Needs valgrind, curl and python3. Kills only the servers it started.
 set -euo pipefail
 
+REQUEST=${REQUEST:-poll}
 SMALL=${SMALL:-1000}
 LARGE=${LARGE:-6000}
 
@@ -30,6 +35,7 @@ source "$here/common.sh"
 for v in SMALL LARGE; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
+[[ $REQUEST == poll || $REQUEST == issue ]] || die "REQUEST must be poll or issue, not '$REQUEST'"
 ((LARGE > SMALL)) || die "LARGE ($LARGE) must be more than SMALL ($SMALL)"
 for tool in valgrind curl python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
@@ -41,45 +47,59 @@ if ((${#builds[@]} == 0)); then
     builds=("ours=${CARGO_TARGET_DIR:-$root/target}/release/deviceflow-server")
 fi
 
-# The client: one keep-alive connection, one code, N polls, each answered 400.
-cat >"$work/polls.py" <<'EOF'
+# The client: one keep-alive connection; N polls of one code, each answered 400, or N
+# device authorizations, each answered 200.
+cat >"$work/client.py" <<'EOF'
 import http.client, json, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, request = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 form = {"Content-Type": "application/x-www-form-urlencoded"}
 c = http.client.HTTPConnection("127.0.0.1", port)
 c.request("POST", "/oauth/device_authorization", "client_id=demo-device", form)
 code = json.loads(c.getresponse().read())["device_code"]
-body = ("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
-        f"&device_code={code}&client_id=demo-device")
+if request == "issue":
+    path, body, status = "/oauth/device_authorization", "client_id=demo-device", 200
+else:
+    path, status = "/oauth/token", 400
+    body = ("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+            f"&device_code={code}&client_id=demo-device")
 for _ in range(n):
-    c.request("POST", "/oauth/token", body, form)
+    c.request("POST", path, body, form)
     r = c.getresponse()
     r.read()
-    if r.status != 400:
-        sys.exit(f"a poll was answered {r.status}, not 400 authorization_pending")
+    if r.status != status:
+        sys.exit(f"a {request} request was answered {r.status}, not {status}")
 EOF
+bench_config "$work/issue.toml"
+# Memory is the default store; builds from before the store seam refuse the key.
+sed -i '/^store = "memory"$/d' "$work/issue.toml"
+if [[ $REQUEST == issue ]]; then
+    flags=(--config "$work/issue.toml")
+else
+    flags=(--slow-down off --expires-in 3600 --interval 5)
+fi
 
 # Instructions (callgrind's total) of BINARY ($1) serving N ($2) polls.
 count() {
     local out="$work/callgrind.out" port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$1" --listen "127.0.0.1:$port" \
-        --slow-down off --quiet --expires-in 3600 --interval 5 >"$work/server.log" 2>&1 &
+    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$1" \
+        "${flags[@]}" --listen "127.0.0.1:$port" --quiet >"$work/server.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
         sleep 0.2
     done
-    python3 "$work/polls.py" "$port" "$2" || die "the client failed against $1"
+    python3 "$work/client.py" "$port" "$2" "$REQUEST" || die "the client failed against $1"
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true
     awk '/^(summary|totals):/ { print $2; exit }' "$out"
 }
 
-echo "# instructions per poll (valgrind $(valgrind --version | sed 's/valgrind-//')), $LARGE - $SMALL polls"
+what=$([[ $REQUEST == issue ]] && echo "device authorization" || echo poll)
+echo "# instructions per $what (valgrind $(valgrind --version | sed 's/valgrind-//')), $LARGE - $SMALL requests"
 echo
-echo "| build | instructions, $SMALL polls | $LARGE polls | per poll |"
+echo "| build | instructions, $SMALL requests | $LARGE requests | per $what |"
 echo "|---|---:|---:|---:|"
 for build in "${builds[@]}"; do
     name=${build%%=*}

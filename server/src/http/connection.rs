@@ -18,9 +18,11 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use memchr::memmem;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -127,7 +129,9 @@ fn head_end(matched: u8, bytes: &[u8]) -> Result<(), u8> {
     let n = bytes.len().min(3);
     seam[m..m + n].copy_from_slice(&bytes[..n]);
     let seam = &seam[..m + n];
-    if memchr::memmem::find(seam, END).is_some() || memchr::memmem::find(bytes, END).is_some() {
+    // One finder for every read: building one costs more than a short search.
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(END));
+    if seam.windows(END.len()).any(|w| w == END) || FINDER.find(bytes).is_some() {
         return Ok(());
     }
     let last = if bytes.len() >= 3 { bytes } else { seam };
