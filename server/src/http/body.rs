@@ -186,12 +186,17 @@ impl Collecting {
 
 pub(crate) fn check_form_content_type(value: Option<&HeaderValue>) -> Result<(), OAuthError> {
     const WANT: &str = "Content-Type must be application/x-www-form-urlencoded (RFC 8628 §3.1)";
+    const ESSENCE: &str = "application/x-www-form-urlencoded";
+    // What nearly every client sends, exactly: decided without splitting.
+    if value.is_some_and(|v| v.as_bytes() == ESSENCE.as_bytes()) {
+        return Ok(());
+    }
     let value = value
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| OAuthError::invalid_request(WANT))?;
     let mut params = value.split(';');
     let essence = params.next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+    if !essence.eq_ignore_ascii_case(ESSENCE) {
         return Err(OAuthError::invalid_request(WANT));
     }
     for p in params {
