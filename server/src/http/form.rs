@@ -87,27 +87,32 @@ struct ValueNotes {
 }
 
 impl ValueNotes {
-    /// Scans a raw value, jumping from one `%` or `+` to the next.
+    /// Scans a raw value. A plain loop, not memchr: values are short, and memchr's
+    /// set-up per call costs more than the bytes it would skip.
     fn of(value: &[u8]) -> ValueNotes {
         let mut notes = ValueNotes {
             plain: true,
-            non_ascii: !value.is_ascii(),
+            non_ascii: false,
             bad_escape: false,
         };
-        let mut at = 0;
-        while let Some(i) = memchr::memchr2(b'%', b'+', &value[at..]) {
-            let i = at + i;
-            notes.plain = false;
-            at = i + 1;
-            if value[i] == b'%' {
-                match (escaped(value, i + 1), escaped(value, i + 2)) {
-                    (Some(hi), Some(_)) => {
-                        notes.non_ascii |= hi >= 8;
-                        at = i + 3;
+        let mut i = 0;
+        while i < value.len() {
+            match value[i] {
+                b'%' => {
+                    notes.plain = false;
+                    match (escaped(value, i + 1), escaped(value, i + 2)) {
+                        (Some(hi), Some(_)) => {
+                            notes.non_ascii |= hi >= 8;
+                            i += 2;
+                        }
+                        _ => notes.bad_escape = true,
                     }
-                    _ => notes.bad_escape = true,
                 }
+                b'+' => notes.plain = false,
+                b if b >= 0x80 => notes.non_ascii = true,
+                _ => {}
             }
+            i += 1;
         }
         notes
     }
@@ -154,7 +159,11 @@ impl<'a> Form<'a> {
     /// Indexes the pair at `start..end` if its name is known, refusing a repeat or a
     /// value that is not UTF-8; skips it otherwise.
     fn add_pair(&mut self, start: usize, end: usize) -> Result<(), FormError> {
-        let eq = memchr::memchr(b'=', &self.body[start..end]).map_or(end, |i| start + i);
+        // Names are short: a plain search, not memchr's set-up.
+        let eq = self.body[start..end]
+            .iter()
+            .position(|&b| b == b'=')
+            .map_or(end, |i| start + i);
         let Some(name) = known_name(&self.body[start..eq]) else {
             return Ok(());
         };
@@ -239,7 +248,7 @@ fn known_name(raw: &[u8]) -> Option<u8> {
             // PARAMETERS has fewer than 256 names.
             .map(|i| i as u8)
     };
-    if memchr::memchr2(b'%', b'+', raw).is_none() {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
         return find(raw);
     }
     let mut buf = [0u8; LONGEST_NAME];
@@ -271,36 +280,34 @@ pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, Undecodable> {
 }
 
 fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
-    // Run by run rather than through the `Decoded` iterator: this compares the grant
-    // type URN of every poll, whose escapes memchr finds and whose runs between them
-    // compare as slices.
+    // A tight loop rather than the `Decoded` iterator: this compares the grant type URN
+    // of every poll.
     let want = s.as_bytes();
     let (mut i, mut j) = (0, 0);
-    loop {
-        let run = memchr::memchr2(b'%', b'+', &raw[i..]).unwrap_or(raw.len() - i);
-        if want.get(j..j + run) != Some(&raw[i..i + run]) {
-            return false;
-        }
-        (i, j) = (i + run, j + run);
-        let b = match raw.get(i) {
-            None => return j == want.len(),
-            Some(b'+') => {
-                i += 1;
-                b' '
-            }
-            Some(_) => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
+    while i < raw.len() {
+        let b = match raw[i] {
+            b'%' => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
                 (Some(hi), Some(lo)) => {
                     i += 3;
                     hi << 4 | lo
                 }
                 _ => return false,
             },
+            b'+' => {
+                i += 1;
+                b' '
+            }
+            b => {
+                i += 1;
+                b
+            }
         };
         if want.get(j) != Some(&b) {
             return false;
         }
         j += 1;
     }
+    j == want.len()
 }
 
 /// The bytes of a percent-encoded form value.
