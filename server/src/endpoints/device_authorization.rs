@@ -74,15 +74,24 @@ impl<S: Store> App<S> {
         body: &[u8],
         peer: IpAddr,
     ) -> Reply {
-        let started = match self.device_request(parts, body) {
-            Ok(Some((client, scope))) => self.start(client, scope, peer).await,
+        let (client, scope) = match self.device_request(parts, body) {
+            Ok(Some(request)) => request,
             // A registered client's request: its client is in the store, so the
             // request is read again on a path of its own, boxed: only a registered
-            // client's requests pay for the lookup, and the future every request's
-            // future holds stays small.
-            Ok(None) => Box::pin(self.registered_device_authorization(parts, body, peer)).await,
-            Err(e) => Err(e),
+            // client's requests pay for the lookup, and the device authorization's
+            // future stays small.
+            Ok(None) => {
+                let started = Box::pin(self.registered_device_authorization(parts, body, peer));
+                return self.authorization_response(started.await);
+            }
+            Err(e) => return e.reply(),
         };
+        let started = self.start(client, scope, peer).await;
+        self.authorization_response(started)
+    }
+
+    /// RFC 8628 §3.2: the device authorization response, or the error.
+    fn authorization_response(&self, started: Result<DeviceCode, OAuthError>) -> Reply {
         match started {
             Ok(code) => response::json(StatusCode::OK, self.device_answer.render(&code)),
             Err(e) => e.reply(),
@@ -107,7 +116,7 @@ impl<S: Store> App<S> {
 
     /// A registered client's device authorization: authenticated from the store (one
     /// more lookup), then the same checks and the same session as a configured
-    /// client's.
+    /// client's (`device_request` and `start`, which this must follow).
     async fn registered_device_authorization(
         &self,
         parts: &Parts,

@@ -11,6 +11,7 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
+use crate::accounts::users::UserId;
 use crate::audit;
 use crate::clock::Millis;
 use crate::http::form::Form;
@@ -71,7 +72,7 @@ impl<S: Store> App<S> {
 
     /// A registered client's token request: authenticated from the store (one more
     /// lookup; a deleted client is `invalid_client`), then the same checks and the
-    /// same poll or refresh as a configured client's.
+    /// same poll or refresh as a configured client's (`token`, which this must follow).
     async fn registered_token(
         &self,
         parts: &Parts,
@@ -185,8 +186,8 @@ impl<S: Store> App<S> {
 
     /// RFC 8628 §3.4, §3.5: answers a poll of `code`: one store call, and every
     /// answer but the token a static body. The poll that redeems the code, or replays
-    /// it, goes on in [`conclude`](Self::conclude), boxed: it comes once per code,
-    /// and inline its future would make every poll's as large.
+    /// it, goes on in [`redeem`](Self::redeem) or [`replay`](Self::replay), boxed: it
+    /// comes once per code, and inline its future would make every poll's as large.
     async fn poll(&self, client: &Client, code: Option<DeviceCode>, peer: IpAddr) -> Reply {
         let Some(code) = code else {
             // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
@@ -209,26 +210,6 @@ impl<S: Store> App<S> {
             PollOutcome::Denied => ErrorCode::AccessDenied,
             PollOutcome::Expired => ErrorCode::ExpiredToken,
             PollOutcome::Invalid => ErrorCode::InvalidGrant,
-            PollOutcome::Replayed { .. } | PollOutcome::Issue { .. } => {
-                return Box::pin(self.conclude(client, code, outcome, now, peer))
-                    .await
-                    .unwrap_or_else(|e| e.reply());
-            }
-        };
-        response::poll_error(error)
-    }
-
-    /// The poll that redeems a code (the tokens) or replays one (`invalid_grant`, and
-    /// what the code gave is revoked).
-    async fn conclude(
-        &self,
-        client: &Client,
-        code: DeviceCode,
-        outcome: PollOutcome,
-        now: Millis,
-        peer: IpAddr,
-    ) -> Result<Reply, OAuthError> {
-        Ok(match outcome {
             PollOutcome::Issue {
                 user,
                 scope,
@@ -239,35 +220,62 @@ impl<S: Store> App<S> {
                     user,
                     scope,
                 };
-                // The records are written before the answer: never a token without
-                // its record.
-                let Some(issued) = self
-                    .store
-                    .redeem(grant, family, client.refresh_grant, now)
-                    .await?
-                else {
-                    // Another poll of this code redeemed it first: this is the
-                    // replay, and the family is revoked (checklist TS-09).
-                    let user = &self.settings.users.get(user).username;
-                    audit::replay_revoked(&client.client_id, user, code.user_code, peer);
-                    return Ok(response::poll_error(ErrorCode::InvalidGrant));
-                };
-                self.metrics.token_issued(false);
-                let user = &self.settings.users.get(user).username;
-                audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
-                self.token_response(issued)
+                return Box::pin(self.redeem(client, code, grant, family, now, peer))
+                    .await
+                    .unwrap_or_else(|e| e.reply());
             }
             PollOutcome::Replayed { family, user } => {
-                // RFC 6749 §4.1.2 by analogy (checklist TS-09): a code used twice is
-                // compromised; what was issued from it is revoked.
-                self.store.revoke_family(family).await?;
-                let user = &self.settings.users.get(user).username;
-                audit::replay_revoked(&client.client_id, user, code.user_code, peer);
-                response::poll_error(ErrorCode::InvalidGrant)
+                return Box::pin(self.replay(client, code, family, user, peer))
+                    .await
+                    .unwrap_or_else(|e| e.reply());
             }
-            // The other outcomes are answered by `poll`.
-            _ => response::poll_error(ErrorCode::InvalidGrant),
-        })
+        };
+        response::poll_error(error)
+    }
+
+    /// The poll that redeems an approved code: its tokens, in a new family.
+    async fn redeem(
+        &self,
+        client: &Client,
+        code: DeviceCode,
+        grant: Grant,
+        family: u64,
+        now: Millis,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        // The records are written before the answer: never a token without its record.
+        let Some(issued) = self
+            .store
+            .redeem(grant, family, client.refresh_grant, now)
+            .await?
+        else {
+            // Another poll of this code redeemed it first: this is the replay, and the
+            // family is revoked (checklist TS-09).
+            let user = &self.settings.users.get(grant.user).username;
+            audit::replay_revoked(&client.client_id, user, code.user_code, peer);
+            return Ok(response::poll_error(ErrorCode::InvalidGrant));
+        };
+        self.metrics.token_issued(false);
+        let user = &self.settings.users.get(grant.user).username;
+        audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
+        Ok(self.token_response(issued))
+    }
+
+    /// A poll of a code already redeemed: RFC 6749 §4.1.2 by analogy (checklist
+    /// TS-09), a code used twice is compromised, and what was issued from it is
+    /// revoked.
+    async fn replay(
+        &self,
+        client: &Client,
+        code: DeviceCode,
+        family: u64,
+        user: UserId,
+        peer: IpAddr,
+    ) -> Result<Reply, OAuthError> {
+        self.store.revoke_family(family).await?;
+        let user = &self.settings.users.get(user).username;
+        audit::replay_revoked(&client.client_id, user, code.user_code, peer);
+        Ok(response::poll_error(ErrorCode::InvalidGrant))
     }
 
     /// RFC 6749 §6: refreshing an access token, with rotation.

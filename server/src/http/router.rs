@@ -60,8 +60,6 @@ impl<S: Store> App<S> {
         async move {
             let (endpoint, reply) = match route {
                 Route::Answered(endpoint, reply) => (endpoint, reply),
-                // Boxed: the pages' future is large, and inline it would make every
-                // poll's future as large.
                 Route::Metrics => (Endpoint::Metadata, self.render_metrics().await),
                 Route::Registration => (
                     Endpoint::Registration,
@@ -71,6 +69,8 @@ impl<S: Store> App<S> {
                     Endpoint::Admin,
                     Box::pin(self.admin_clients(Request::from_parts(parts, body), peer)).await,
                 ),
+                // Boxed: the pages' future is large, and inline it would make every
+                // poll's future as large.
                 Route::Verification => (
                     Endpoint::Verification,
                     Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
@@ -96,9 +96,11 @@ impl<S: Store> App<S> {
                                 Endpoint::DeviceAuthorization => {
                                     self.device_authorization(&parts, &form, peer).await
                                 }
-                                // Boxed: these are asked far less often than polls and
-                                // device authorizations, and inline their futures would
-                                // make every request's future as large as theirs.
+                                // Boxed, one allocation each: inline, their futures
+                                // (the largest) would make every poll's as large.
+                                // Introspection can be frequent where resource servers
+                                // introspect every call; an allocation is small next
+                                // to its store lookup.
                                 Endpoint::Introspection => {
                                     Box::pin(self.introspection(&parts, &form)).await
                                 }
