@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # instructions.sh: user-space instructions per poll of our server, counted by valgrind
-# (callgrind), for one or more builds: a figure that other load on the machine cannot
-# move, where requests/s and CPU time can (a shared machine, a VM without hardware
-# performance counters). Each build serves a pending code (slow_down off) to a
+# (callgrind), for one or more builds: a figure that other load on the machine hardly
+# moves, where requests/s and CPU time move a lot (a shared machine, a VM without
+# hardware performance counters); heavy load still shifts it, so compare builds in one
+# run. Each build serves a pending code (slow_down off) to a
 # keep-alive client twice, SMALL and LARGE polls; the difference of the two totals over
 # LARGE - SMALL is the cost of one poll, start-up and shutdown cancelled out. The server
 # runs one tokio worker (TOKIO_WORKER_THREADS=1): with two, how often the idle one
