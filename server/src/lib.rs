@@ -37,6 +37,7 @@ pub mod verification;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use http::connection::{TimedStream, Timeouts};
 
@@ -67,6 +68,25 @@ pub fn issuer_for(settings: &Settings, listener: &TcpListener) -> std::io::Resul
         Some(issuer) => Ok(issuer.clone()),
         None => Ok(format!("http://{}", listener.local_addr()?)),
     }
+}
+
+/// How many connections the kernel may hold for the server before it accepts them
+/// (capped by `net.core.somaxconn`, 4096 by default since Linux 5.4). tokio's
+/// `TcpListener::bind` asks for 128: past that, a fleet connecting at once (after a
+/// restart, say) has its handshakes dropped and its SYNs sent again a second later.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind`
+/// sets it). Call within a tokio runtime.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `settings` on `listener`, on the system clock and the store it names (in

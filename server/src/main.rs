@@ -197,8 +197,7 @@ fn real_main() -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
+        let listener = deviceflow_server::listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local = listener.local_addr()?;
         let admin_token = settings.admin_token.clone().unwrap_or_default();

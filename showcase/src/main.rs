@@ -113,9 +113,8 @@ async fn start_server(cli: &Cli) -> anyhow::Result<(String, String)> {
     // exists to stop: it is off here, and the per-client quota and share stay on.
     file.quotas.per_source_rate = 0.0;
     let settings = Settings::from_file(file).context("the demo configuration")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding 127.0.0.1:0")?;
+    let listener =
+        deviceflow_server::listen(([127, 0, 0, 1], 0).into()).context("binding 127.0.0.1:0")?;
     let issuer = format!("http://{}", listener.local_addr()?);
     let app = Arc::new(App::new(settings, issuer.clone(), Clock::System));
     tokio::spawn(deviceflow_server::serve(

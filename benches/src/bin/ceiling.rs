@@ -26,7 +26,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:18090";
 const USAGE: &str = "usage: ceiling [--listen ADDR]   (default 127.0.0.1:18090)";
@@ -73,9 +72,9 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
     let issuance: &'static CeilingAnswer =
         Box::leak(Box::new(CeilingAnswer::issuance_from_ours().await));
     let header_timeout = Duration::from_millis(LimitsConfig::default().header_read_timeout_ms);
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    // The same accept backlog as ours, so that neither drops a burst of handshakes.
+    let listener =
+        deviceflow_server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
     eprintln!("ceiling listening on {}", listener.local_addr()?);
     loop {
         let stream = match listener.accept().await {
