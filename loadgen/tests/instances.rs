@@ -5,15 +5,18 @@
 //! outcome. The servers are the `deviceflow-server` binary, as processes, so one can
 //! be SIGKILLed.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use deviceflow_loadgen::flow::Outcome;
 use deviceflow_loadgen::results::RunData;
 use deviceflow_testkit::{cargo_bin, RedisServer, ServerProcess};
 
-const ADMIN: &str = "loadgen-instances-admin-token";
+use common::ADMIN;
+
 const DEVICES: u64 = 300;
 
 fn config(store: &str) -> String {
@@ -79,37 +82,24 @@ fn instance(toml: &Path, issuer: Option<&str>) -> ServerProcess {
 
 /// The generator, started on `hosts`: its run written under `report`.
 fn loadgen(hosts: &[&ServerProcess], report: &Path) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
-    for h in hosts {
-        cmd.args(["--host", &h.base()]);
-    }
-    cmd.args([
-        "--client-id",
-        "tv",
-        "--admin-token",
-        ADMIN,
-        "--admin-user",
-        "alice",
-    ])
-    .args([
-        "-u",
-        &DEVICES.to_string(),
-        "-r",
-        "100",
-        "--decide-after",
-        "1..3",
-    ])
-    .args(["--expect-expires-in", "8", "--expect-interval", "1"])
-    // After the kill, half of the polls and every issue meant for the dead
-    // instance get no answer: a run of this shape has about a third of its
-    // requests unanswered, so the bar is set above that.
-    .args(["--max-transport-errors", "0.6"])
-    .args(["--progress-every", "0", "--seed", "11", "--report-dir"])
-    .arg(report)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap()
+    let bases: Vec<String> = hosts.iter().map(|h| h.base()).collect();
+    let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
+    common::loadgen(&bases, report)
+        .args([
+            "-u",
+            &DEVICES.to_string(),
+            "-r",
+            "100",
+            "--decide-after",
+            "1..3",
+        ])
+        .args(["--expect-expires-in", "8", "--expect-interval", "1"])
+        // After the kill, half of the polls and every issue meant for the dead
+        // instance get no answer: a run of this shape has about a third of its
+        // requests unanswered, so the bar is set above that.
+        .args(["--max-transport-errors", "0.6", "--seed", "11"])
+        .spawn()
+        .unwrap()
 }
 
 /// Every device finished, none failed by an answer or a violation; the survivor `a`

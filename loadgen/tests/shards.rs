@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use deviceflow_loadgen::device::rng_for;
 use deviceflow_loadgen::flow::Outcome;
@@ -15,24 +15,14 @@ use deviceflow_loadgen::transport::target_of;
 use deviceflow_loadgen::{Behaviour, Mix};
 use rand::Rng;
 
-use common::{report_dir, Server, ADMIN};
+use common::{report_dir, Server};
 
 const DEVICES: u64 = 120;
 
+/// The generator with this file's fleet: `DEVICES` devices, 60 started a second.
 fn loadgen(hosts: &[&str], extra: &[&str], dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
-    for h in hosts {
-        c.args(["--host", h]);
-    }
+    let mut c = common::loadgen(hosts, dir);
     c.args([
-        "--client-id",
-        "tv",
-        "--admin-token",
-        ADMIN,
-        "--admin-user",
-        "alice",
-    ])
-    .args([
         "-u",
         &DEVICES.to_string(),
         "-r",
@@ -40,11 +30,8 @@ fn loadgen(hosts: &[&str], extra: &[&str], dir: &std::path::Path) -> Command {
         "--decide-after",
         "1..3",
     ])
-    .args(["--progress-every", "0", "--seed", "7", "--report-dir"])
-    .arg(dir)
-    .args(extra)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    .args(["--seed", "7"])
+    .args(extra);
     c
 }
 

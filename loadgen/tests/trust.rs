@@ -4,28 +4,14 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{report_dir, Server, ADMIN};
+use common::{report_dir, Server};
 
 fn loadgen(base: &str, extra: &[&str], dir: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
-    c.args([
-        "--host",
-        base,
-        "--client-id",
-        "tv",
-        "--admin-token",
-        ADMIN,
-        "--admin-user",
-        "alice",
-    ])
-    .args(["--progress-every", "0", "--report-dir"])
-    .arg(dir)
-    .args(extra)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut c = common::loadgen(&[base], dir);
+    c.args(extra);
     c
 }
 

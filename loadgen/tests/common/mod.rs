@@ -2,6 +2,11 @@
 //! thread of its own, so a test can kill it mid-run (its listener and every
 //! connection close at once, as when the process dies).
 
+// Each test binary compiles this module and uses part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -94,4 +99,29 @@ impl Drop for Server {
 /// A temporary report folder for this test.
 pub fn report_dir(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("deviceflow-loadgen-{name}-{}", std::process::id()))
+}
+
+/// The `deviceflow-loadgen` binary against `hosts` as these tests drive it: client `tv`,
+/// people deciding through the admin endpoint as `alice`, no progress lines, its run
+/// written under `dir`, its output captured. Callers add the fleet's own arguments.
+pub fn loadgen(hosts: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
+    for h in hosts {
+        c.args(["--host", h]);
+    }
+    c.args([
+        "--client-id",
+        "tv",
+        "--admin-token",
+        ADMIN,
+        "--admin-user",
+        "alice",
+        "--progress-every",
+        "0",
+    ])
+    .arg("--report-dir")
+    .arg(dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    c
 }
