@@ -71,8 +71,6 @@ for _ in range(n):
         sys.exit(f"a {request} request was answered {r.status}, not {status}")
 EOF
 bench_config "$work/issue.toml"
-# Memory is the default store; builds from before the store seam refuse the key.
-sed -i '/^store = "memory"$/d' "$work/issue.toml"
 if [[ $REQUEST == issue ]]; then
     flags=(--config "$work/issue.toml")
 else
