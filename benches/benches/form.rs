@@ -8,17 +8,16 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use deviceflow_benches::{poll_body, DEMO_CLIENT_ID};
-use deviceflow_server::http::form::Form;
+use deviceflow_server::http::form::{Form, DEVICE_CODE_GRANT};
 use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
 use deviceflow_server::protocol::user_code::UserCode;
-use deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
 
 /// What the token endpoint reads from a poll's form, in its order.
 fn lookups(form: &Form<'_>) -> bool {
     form.has("grant_type")
         && form.get("client_id").is_ok_and(|id| id.is_some())
         && form.get("client_secret").is_ok_and(|s| s.is_none())
-        && form.is("grant_type", GRANT_TYPE_DEVICE_CODE)
+        && form.is("grant_type", &DEVICE_CODE_GRANT)
         && form.get("device_code").is_ok_and(|c| c.is_some())
 }
 

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use deviceflow_wire::{ErrorCode, TokenResponse, GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
+use deviceflow_wire::{ErrorCode, TokenResponse};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 
@@ -14,7 +14,7 @@ use crate::accounts::clients::Client;
 use crate::accounts::users::UserId;
 use crate::audit;
 use crate::clock::Millis;
-use crate::http::form::Form;
+use crate::http::form::{Form, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT};
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
@@ -115,9 +115,9 @@ impl<S: Store> App<S> {
         client: &'a Client,
         form: &Form<'_>,
     ) -> Result<TokenRequest<'a>, OAuthError> {
-        if form.is("grant_type", GRANT_TYPE_DEVICE_CODE) {
+        if form.is("grant_type", &DEVICE_CODE_GRANT) {
             self.poll_request(client, form)
-        } else if form.is("grant_type", GRANT_TYPE_REFRESH_TOKEN) {
+        } else if form.is("grant_type", &REFRESH_TOKEN_GRANT) {
             self.refresh_request(client, form)
         } else {
             Err(OAuthError::new(

@@ -74,17 +74,21 @@ impl TimedStream {
 
     /// Notes bytes hyper has just read.
     fn saw(&mut self, bytes: &[u8]) {
-        let matched = match self.phase {
+        let (matched, began) = match self.phase {
             Phase::Busy => return,
-            Phase::Idle => {
-                self.deadline = Instant::now() + self.timeouts.head;
-                0
-            }
-            Phase::Head { matched } => matched,
+            Phase::Idle => (0, true),
+            Phase::Head { matched } => (matched, false),
         };
         self.phase = match head_end(matched, bytes) {
             Ok(()) => Phase::Busy,
-            Err(matched) => Phase::Head { matched },
+            Err(matched) => {
+                // The head's time runs from its first byte; a head that arrives in
+                // one read (nearly all) never needs its deadline, nor the clock read.
+                if began {
+                    self.deadline = Instant::now() + self.timeouts.head;
+                }
+                Phase::Head { matched }
+            }
         };
     }
 

@@ -76,7 +76,7 @@ struct Pair {
 }
 
 /// What the scan noted about one pair's value.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct ValueNotes {
     /// Holds no `%` and no `+`: read as it is.
     plain: bool,
@@ -87,34 +87,98 @@ struct ValueNotes {
 }
 
 impl ValueNotes {
-    /// Scans a raw value. A plain loop, not memchr: values are short, and memchr's
-    /// set-up per call costs more than the bytes it would skip.
-    fn of(value: &[u8]) -> ValueNotes {
-        let mut notes = ValueNotes {
-            plain: true,
-            non_ascii: false,
-            bad_escape: false,
-        };
-        let mut i = 0;
-        while i < value.len() {
-            match value[i] {
-                b'%' => {
-                    notes.plain = false;
-                    match (escaped(value, i + 1), escaped(value, i + 2)) {
-                        (Some(hi), Some(_)) => {
-                            notes.non_ascii |= hi >= 8;
-                            i += 2;
-                        }
-                        _ => notes.bad_escape = true,
-                    }
+    const PLAIN: ValueNotes = ValueNotes {
+        plain: true,
+        non_ascii: false,
+        bad_escape: false,
+    };
+}
+
+/// Eight bytes at a time ("SIMD within a register"): a poll's values are 10 to 60
+/// bytes, too short for memchr's set-up to pay, and most of their bytes need nothing.
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// The lowest set bit is the high bit of the first zero byte of `x`, if any (bits
+    /// above it may be set wrongly, never below).
+    const fn zero_byte(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+
+    /// Like `zero_byte`, for the bytes of `x` that are `b`.
+    const fn has(x: u64, b: u8) -> u64 {
+        zero_byte(x ^ (ONES * b as u64))
+    }
+
+    /// The bytes that end a value (`&`), must be decoded (`%`, `+`) or are not ASCII.
+    pub(super) const fn notable(x: u64) -> u64 {
+        has(x, b'&') | has(x, b'%') | has(x, b'+') | (x & HIGHS)
+    }
+
+    /// The bytes that must be decoded (`%`, `+`).
+    pub(super) const fn encoded(x: u64) -> u64 {
+        has(x, b'%') | has(x, b'+')
+    }
+
+    /// The bytes that end a name: `=`, or the `&` of a pair with no value.
+    pub(super) const fn name_end(x: u64) -> u64 {
+        has(x, b'=') | has(x, b'&')
+    }
+
+    /// The first byte at or after `from` that `marks` marks, or `bytes.len()`. Zero
+    /// bytes pad the last word: `marks` must not mark a zero byte.
+    #[inline]
+    pub(super) fn find(bytes: &[u8], mut from: usize, marks: impl Fn(u64) -> u64) -> usize {
+        while from < bytes.len() {
+            let rest = &bytes[from..];
+            let word = match rest.get(..8) {
+                Some(word) => u64::from_le_bytes(word.try_into().expect("eight bytes")),
+                None => {
+                    let mut word = [0u8; 8];
+                    word[..rest.len()].copy_from_slice(rest);
+                    u64::from_le_bytes(word)
                 }
-                b'+' => notes.plain = false,
-                b if b >= 0x80 => notes.non_ascii = true,
-                _ => {}
+            };
+            let marked = marks(word);
+            if marked != 0 {
+                return from + (marked.trailing_zeros() / 8) as usize;
             }
-            i += 1;
+            from += 8;
         }
-        notes
+        bytes.len()
+    }
+}
+
+/// Scans the value that begins at `from` up to the `&` that ends it, or the end of
+/// the body: where it ends, and what it holds. Eight bytes at a time to each byte
+/// that needs a look.
+fn scan_value(body: &[u8], from: usize) -> (usize, ValueNotes) {
+    let mut notes = ValueNotes::PLAIN;
+    let mut i = from;
+    loop {
+        i = swar::find(body, i, swar::notable);
+        let Some(&b) = body.get(i) else {
+            return (i, notes);
+        };
+        match b {
+            b'&' => return (i, notes),
+            b'%' => {
+                notes.plain = false;
+                // A hex digit is never `&`: an escape cut short by the value's end
+                // is a bad one.
+                match (escaped(body, i + 1), escaped(body, i + 2)) {
+                    (Some(hi), Some(_)) => {
+                        notes.non_ascii |= hi >= 8;
+                        i += 2;
+                    }
+                    _ => notes.bad_escape = true,
+                }
+            }
+            b'+' => notes.plain = false,
+            _ => notes.non_ascii = true,
+        }
+        i += 1;
     }
 }
 
@@ -127,6 +191,9 @@ fn escaped(raw: &[u8], at: usize) -> Option<u8> {
 /// that parsing the poll body builds no table of slices and lookups walk no bytes twice.
 pub struct Form<'a> {
     body: &'a [u8],
+    /// The body as text, when all of it is UTF-8 (any form a client library writes):
+    /// a plain value is then a slice of it, checked once for the whole body.
+    text: Option<&'a str>,
     pairs: [Pair; MAX_PARAMS],
     len: u8,
 }
@@ -140,40 +207,51 @@ impl<'a> Form<'a> {
         }
         let mut form = Form {
             body,
+            text: std::str::from_utf8(body).ok(),
             pairs: [Pair::default(); MAX_PARAMS],
             len: 0,
         };
-        // Pair by pair, each found with memchr: a pair's name says whether it is ours
-        // to read, and only then is its value scanned.
+        // Pair by pair: a pair's name says whether it is ours to read, and only then
+        // is its value scanned, in the same pass that finds its end.
         let mut start = 0;
         while start < body.len() {
-            let end = memchr::memchr(b'&', &body[start..]).map_or(body.len(), |i| start + i);
-            if end > start {
-                form.add_pair(start, end)?;
-            }
+            let eq = swar::find(body, start, swar::name_end);
+            let has_value = body.get(eq) == Some(&b'=');
+            let end = match known_name(&body[start..eq]) {
+                Some(name) if has_value => {
+                    let (end, notes) = scan_value(body, eq + 1);
+                    form.add_pair(name, eq, end, notes)?;
+                    end
+                }
+                Some(name) => {
+                    form.add_pair(name, eq, eq, ValueNotes::PLAIN)?;
+                    eq
+                }
+                None if has_value => {
+                    memchr::memchr(b'&', &body[eq..]).map_or(body.len(), |i| eq + i)
+                }
+                None => eq,
+            };
             start = end + 1;
         }
         Ok(form)
     }
 
-    /// Indexes the pair at `start..end` if its name is known, refusing a repeat or a
-    /// value that is not UTF-8; skips it otherwise.
-    fn add_pair(&mut self, start: usize, end: usize) -> Result<(), FormError> {
-        // Names are short: a plain search, not memchr's set-up.
-        let eq = self.body[start..end]
-            .iter()
-            .position(|&b| b == b'=')
-            .map_or(end, |i| start + i);
-        let Some(name) = known_name(&self.body[start..eq]) else {
-            return Ok(());
-        };
+    /// Indexes the known parameter `name`, whose value is at `eq + 1..end` (empty
+    /// when `eq == end`), refusing a repeat or a value that is not UTF-8.
+    fn add_pair(
+        &mut self,
+        name: u8,
+        eq: usize,
+        end: usize,
+        notes: ValueNotes,
+    ) -> Result<(), FormError> {
         let known = PARAMETERS[usize::from(name)];
-        let value = &self.body[(eq + 1).min(end)..end];
-        let notes = ValueNotes::of(value);
         if notes.bad_escape {
             return Err(FormError::BadEscape(known.to_owned()));
         }
         if notes.non_ascii {
+            let value = &self.body[(eq + 1).min(end)..end];
             percent_decode(value).map_err(|Undecodable| FormError::NotUtf8(known.to_owned()))?;
         }
         if self.indexed().iter().any(|p| p.name == name) {
@@ -197,6 +275,8 @@ impl<'a> Form<'a> {
 
     /// The pair of the known parameter `name`, and its raw value; empty values read
     /// as absent.
+    // Inlined: callers name a constant, and the name's index then folds away.
+    #[inline]
     fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
         let wanted = PARAMETERS.iter().position(|p| *p == name)?;
         let pair = *self
@@ -216,19 +296,31 @@ impl<'a> Form<'a> {
     /// The decoded value of `name`; borrowed from the body unless it had escapes.
     /// Empty values read as absent.
     pub fn get(&self, name: &str) -> Result<Option<Cow<'a, str>>, FormError> {
-        self.raw(name)
-            .map(|raw| percent_decode(raw).map_err(|Undecodable| FormError::NotUtf8(name.into())))
-            .transpose()
+        let Some((pair, raw)) = self.find(name) else {
+            return Ok(None);
+        };
+        if pair.plain_value {
+            let value = self
+                .text
+                .and_then(|t| t.get(usize::from(pair.eq) + 1..usize::from(pair.end)));
+            if let Some(value) = value {
+                return Ok(Some(Cow::Borrowed(value)));
+            }
+        }
+        percent_decode(raw)
+            .map(Some)
+            .map_err(|Undecodable| FormError::NotUtf8(name.into()))
     }
 
-    /// Whether `name` is present with exactly `expected` as its decoded value, decided
-    /// without allocating.
-    pub fn is(&self, name: &str, expected: &str) -> bool {
+    /// Whether `name` is present with exactly `expected.value` as its decoded value,
+    /// decided without allocating: one comparison when the client sent it as most
+    /// clients do.
+    pub fn is(&self, name: &str, expected: &Expected) -> bool {
         self.find(name).is_some_and(|(p, v)| {
             if p.plain_value {
-                v == expected.as_bytes()
+                v == expected.value.as_bytes()
             } else {
-                decoded_eq_str(v, expected)
+                v == expected.usual.as_bytes() || decoded_eq_str(v, expected.value)
             }
         })
     }
@@ -238,6 +330,29 @@ impl<'a> Form<'a> {
         self.raw(name).is_some()
     }
 }
+
+/// A value that requests carry often, with the encoding most clients send it in:
+/// form serializers (WHATWG `URLSearchParams`, Python's `urlencode`, Go's
+/// `url.Values`, Java's `URLEncoder`, curl's `--data-urlencode`) percent-encode `:` as
+/// `%3A`.
+pub struct Expected {
+    /// The value, decoded.
+    pub value: &'static str,
+    /// How most clients encode it.
+    pub usual: &'static str,
+}
+
+/// RFC 8628 §3.4: the device code grant type, on every poll.
+pub const DEVICE_CODE_GRANT: Expected = Expected {
+    value: deviceflow_wire::GRANT_TYPE_DEVICE_CODE,
+    usual: "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code",
+};
+
+/// RFC 6749 §6: the refresh token grant type.
+pub const REFRESH_TOKEN_GRANT: Expected = Expected {
+    value: deviceflow_wire::GRANT_TYPE_REFRESH_TOKEN,
+    usual: deviceflow_wire::GRANT_TYPE_REFRESH_TOKEN,
+};
 
 /// The index in [`PARAMETERS`] of the name `raw` spells, decoded if it has escapes.
 fn known_name(raw: &[u8]) -> Option<u8> {
@@ -280,27 +395,31 @@ pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, Undecodable> {
 }
 
 fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
-    // A tight loop rather than the `Decoded` iterator: this compares the grant type URN
-    // of every poll.
+    // Run by run rather than through the `Decoded` iterator: this compares the grant
+    // type URN of every poll. Each run of bytes that stand for themselves is compared
+    // at once, then the one escape (or `+`) that ends it.
     let want = s.as_bytes();
     let (mut i, mut j) = (0, 0);
     while i < raw.len() {
-        let b = match raw[i] {
-            b'%' => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
+        let run = swar::find(raw, i, swar::encoded) - i;
+        if want.get(j..j + run) != Some(&raw[i..i + run]) {
+            return false;
+        }
+        i += run;
+        j += run;
+        let b = match raw.get(i) {
+            None => break,
+            Some(b'+') => {
+                i += 1;
+                b' '
+            }
+            Some(_) => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
                 (Some(hi), Some(lo)) => {
                     i += 3;
                     hi << 4 | lo
                 }
                 _ => return false,
             },
-            b'+' => {
-                i += 1;
-                b' '
-            }
-            b => {
-                i += 1;
-                b
-            }
         };
         if want.get(j) != Some(&b) {
             return false;
@@ -368,10 +487,41 @@ mod tests {
         let form =
             Form::parse(b"grant_type=urn%3Aietf%3Aparams&scope=openid+profile&user=%E2%82%AC")
                 .unwrap();
-        assert!(form.is("grant_type", "urn:ietf:params"));
+        assert!(form.is(
+            "grant_type",
+            &Expected {
+                value: "urn:ietf:params",
+                usual: "urn:ietf:params"
+            }
+        ));
         assert_eq!(form.get("scope").unwrap().unwrap(), "openid profile");
         assert_eq!(form.get("user").unwrap().unwrap(), "€");
         assert!(matches!(form.get("scope").unwrap().unwrap(), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn the_usual_encodings_decode_to_their_values() {
+        for expected in [DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT] {
+            assert_eq!(
+                percent_decode(expected.usual.as_bytes()).unwrap(),
+                expected.value
+            );
+            for body in [
+                format!("grant_type={}", expected.usual),
+                format!("grant_type={}", expected.value),
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", expected.value)
+                    .finish(),
+                format!("grant_type={}", expected.usual.to_lowercase()),
+            ] {
+                let form = Form::parse(body.as_bytes()).unwrap();
+                assert!(form.is("grant_type", &expected), "{body}");
+            }
+        }
+        let form =
+            Form::parse(b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_codf")
+                .unwrap();
+        assert!(!form.is("grant_type", &DEVICE_CODE_GRANT));
     }
 
     #[test]
@@ -505,6 +655,18 @@ mod tests {
                     .map(|(_, v)| v.into_owned())
                     .filter(|v| !v.is_empty());
                 let ours = form.get(p).unwrap().map(Cow::into_owned);
+                // `is` decides by comparing, without decoding: it must agree.
+                if let Some(v) = &theirs {
+                    // Neither usual encoding matches: `is` must decode.
+                    let is = |value: &str| {
+                        let value: &'static str = Box::leak(value.to_owned().into_boxed_str());
+                        form.is(p, &Expected { value, usual: "\u{0}" })
+                    };
+                    prop_assert!(is(v), "{} is {:?} in {}", p, v, body);
+                    prop_assert!(!is(&format!("{v}x")), "{} in {}", p, body);
+                    let shorter = &v[..v.len() - v.chars().last().map_or(0, char::len_utf8)];
+                    prop_assert!(shorter.is_empty() || !is(shorter), "{} in {}", p, body);
+                }
                 prop_assert_eq!(ours, theirs, "{} in {}", p, body);
             }
         }
