@@ -23,6 +23,9 @@
 #   THREADS       wrk threads [as many as CLIENT_CPUS has cores]
 #   CONNECTIONS   wrk connections [64 per wrk thread]
 #   CODES         distinct device codes polled round robin [200000]
+#   ROUNDS        measurements of each server and request kind, ours and the ceiling
+#                 back to back, the first of the two alternating; the table gives
+#                 medians, and each ratio's range over the rounds after it [1]
 #   DURATION      seconds of each timed wrk run [10]
 #   WARMUP        seconds of an untimed run before each timed one [2]
 #   OUT           a directory to keep the table and wrk's outputs in [none]
@@ -32,6 +35,7 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 CLIENT_CPUS=${CLIENT_CPUS:-1}
 CORES=${CORES:-1}
 CODES=${CODES:-200000}
+ROUNDS=${ROUNDS:-1}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 OUT=${OUT:-}
@@ -63,9 +67,10 @@ read -ra server_cpus <<<"$(expand "$SERVER_CPUS")"
 read -ra client_cpus <<<"$(expand "$CLIENT_CPUS")"
 THREADS=${THREADS:-${#client_cpus[@]}}
 CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
-for v in CODES DURATION WARMUP THREADS CONNECTIONS; do
+for v in CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
+((ROUNDS >= 1)) || die "ROUNDS must be at least 1"
 for c in $CORES; do
     [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= ${#server_cpus[@]})) ||
         die "CORES has $c, but SERVER_CPUS ($SERVER_CPUS) has ${#server_cpus[@]} cores"
@@ -128,13 +133,37 @@ measure() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+# The median of the numbers given, printed as the first one is (whole or to 2 places).
+median() {
+    printf '%s\n' "$@" | sort -g | awk -v whole="$([[ $1 == *.* ]] || echo 1)" '
+        { v[NR] = $1 }
+        END {
+            m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf whole ? "%.0f" : "%.2f", m
+        }'
+}
+
+# The ratio of the medians of arrays $1 (ours) and $2 (the ceiling); with more than one
+# round, the range of the rounds' own ratios after it.
+ratios() {
+    local -n a=$1 b=$2
+    local i each=()
+    printf '%s' "$(ratio "$(median "${a[@]}")" "$(median "${b[@]}")")"
+    ((${#a[@]} > 1)) || return 0
+    for i in "${!a[@]}"; do
+        each+=("$(ratio "${a[$i]}" "${b[$i]}")")
+    done
+    printf ' (%s–%s)' "$(printf '%s\n' "${each[@]}" | sort -g | head -n 1)" \
+        "$(printf '%s\n' "${each[@]}" | sort -g | tail -n 1)"
+}
+
 clk_tck=$(getconf CLK_TCK)
 [[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
     echo "commit:      $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
     echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
-    echo "runs:        ${DURATION}s timed after ${WARMUP}s warm-up; polls round robin over $CODES distinct pending codes, slow_down enforced"
+    echo "runs:        $ROUNDS round(s) of ${DURATION}s timed after ${WARMUP}s warm-up, medians; polls round robin over $CODES distinct pending codes, slow_down enforced"
 } | tee "$work/table.txt" >&2
 rows=()
 for c in $CORES; do
@@ -162,24 +191,41 @@ for c in $CORES; do
     ((have >= CODES)) || die "captured only $have codes"
     awk -v n="$CODES" 'NR <= n' "$work"/codes.* >"$work/codes"
 
-    measure "ours-issue-$c" "$work/issue.lua" "http://$ours_addr/oauth/device_authorization" "$ours_pid"
-    ours_issue=$rps ours_issue_cpu=$cpu_us
-    measure "ceiling-issue-$c" "$work/issue.lua" "http://$ceiling_addr/oauth/device_authorization" "$ceiling_pid"
-    ceiling_issue=$rps ceiling_issue_cpu=$cpu_us
-
-    pending0=$(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}')
-    slow0=$(metric "$ours_addr" 'deviceflow_slow_down_total')
-    measure "ours-poll-$c" "$work/poll.lua" "http://$ours_addr/oauth/token" "$ours_pid"
-    ours_poll=$rps ours_poll_cpu=$cpu_us
-    pending=$(($(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}') - pending0))
-    slow=$(($(metric "$ours_addr" 'deviceflow_slow_down_total') - slow0))
-    measure "ceiling-poll-$c" "$work/poll.lua" "http://$ceiling_addr/oauth/token" "$ceiling_pid"
-    ceiling_poll=$rps ceiling_poll_cpu=$cpu_us
+    # ROUNDS rounds, each measuring ours and the ceiling back to back, the one that
+    # goes first alternating: a slow spell of the machine then falls on both.
+    oi=() oic=() ki=() kic=() op=() opc=() kp=() kpc=()
+    pending=0 slow=0
+    for r in $(seq 1 "$ROUNDS"); do
+        order=(ours ceiling)
+        ((r % 2 == 0)) && order=(ceiling ours)
+        for who in "${order[@]}"; do
+            if [[ $who == ours ]]; then
+                measure "ours-issue-$c-$r" "$work/issue.lua" "http://$ours_addr/oauth/device_authorization" "$ours_pid"
+                oi+=("$rps") oic+=("$cpu_us")
+            else
+                measure "ceiling-issue-$c-$r" "$work/issue.lua" "http://$ceiling_addr/oauth/device_authorization" "$ceiling_pid"
+                ki+=("$rps") kic+=("$cpu_us")
+            fi
+        done
+        for who in "${order[@]}"; do
+            if [[ $who == ours ]]; then
+                pending0=$(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}')
+                slow0=$(metric "$ours_addr" 'deviceflow_slow_down_total')
+                measure "ours-poll-$c-$r" "$work/poll.lua" "http://$ours_addr/oauth/token" "$ours_pid"
+                op+=("$rps") opc+=("$cpu_us")
+                pending=$((pending + $(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}') - pending0))
+                slow=$((slow + $(metric "$ours_addr" 'deviceflow_slow_down_total') - slow0))
+            else
+                measure "ceiling-poll-$c-$r" "$work/poll.lua" "http://$ceiling_addr/oauth/token" "$ceiling_pid"
+                kp+=("$rps") kpc+=("$cpu_us")
+            fi
+        done
+    done
     stop "$ours_pid"
     stop "$ceiling_pid"
 
     share=$(awk -v p="$pending" -v s="$slow" 'BEGIN { printf "%.0f", (p + s) ? 100 * p / (p + s) : 0 }')
-    rows+=("| $c | $ours_poll | $ceiling_poll | $(ratio "$ours_poll" "$ceiling_poll") | $ours_poll_cpu | $ceiling_poll_cpu | $share % | $ours_issue | $ceiling_issue | $(ratio "$ours_issue" "$ceiling_issue") | $ours_issue_cpu | $ceiling_issue_cpu |")
+    rows+=("| $c | $(median "${op[@]}") | $(median "${kp[@]}") | $(ratios op kp) | $(median "${opc[@]}") | $(median "${kpc[@]}") | $share % | $(median "${oi[@]}") | $(median "${ki[@]}") | $(ratios oi ki) | $(median "${oic[@]}") | $(median "${kic[@]}") |")
 done
 
 {
