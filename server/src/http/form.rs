@@ -623,6 +623,28 @@ mod tests {
             }
         }
 
+        /// The eight-at-a-time search finds exactly what a byte loop finds, wherever
+        /// the bytes sit in their word and whatever surrounds them.
+        #[test]
+        fn swar_finds_the_first_marked_byte(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'&'), Just(b'%'), Just(b'+'), Just(b'='), Just(0u8), Just(1u8), any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..40,
+        ) {
+            let from = from.min(bytes.len());
+            let naive = |f: fn(u8) -> bool| {
+                bytes[from..].iter().position(|&b| f(b)).map_or(bytes.len(), |i| from + i)
+            };
+            prop_assert_eq!(
+                swar::find(&bytes, from, swar::notable),
+                naive(|b| matches!(b, b'&' | b'%' | b'+') || b >= 0x80)
+            );
+            prop_assert_eq!(swar::find(&bytes, from, swar::encoded), naive(|b| matches!(b, b'%' | b'+')));
+            prop_assert_eq!(swar::find(&bytes, from, swar::name_end), naive(|b| matches!(b, b'=' | b'&')));
+        }
+
         #[test]
         fn encoded_values_decode_back(value in "\\PC{0,40}") {
             let encoded: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
