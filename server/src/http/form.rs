@@ -275,8 +275,6 @@ impl<'a> Form<'a> {
 
     /// The pair of the known parameter `name`, and its raw value; empty values read
     /// as absent.
-    // Inlined: callers name a constant, and the name's index then folds away.
-    #[inline]
     fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
         let wanted = PARAMETERS.iter().position(|p| *p == name)?;
         let pair = *self
@@ -363,7 +361,7 @@ fn known_name(raw: &[u8]) -> Option<u8> {
             // PARAMETERS has fewer than 256 names.
             .map(|i| i as u8)
     };
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+    if swar::find(raw, 0, swar::encoded) == raw.len() {
         return find(raw);
     }
     let mut buf = [0u8; LONGEST_NAME];
@@ -383,7 +381,7 @@ pub struct Undecodable;
 
 /// Percent-decodes form data (`+` is a space). Borrows when nothing needs decoding.
 pub fn percent_decode(raw: &[u8]) -> Result<Cow<'_, str>, Undecodable> {
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+    if swar::find(raw, 0, swar::encoded) == raw.len() {
         return std::str::from_utf8(raw)
             .map(Cow::Borrowed)
             .map_err(|_| Undecodable);
