@@ -2,7 +2,7 @@
 # loadgen/bench.sh: the load generator at scale against our release server, on this
 # machine, and a table of what it cost and whether it kept its schedule.
 #
-# For each fleet size, starts a private copy of deviceflow-server (release; quotas off,
+# For each fleet size (and each pipelining depth), starts a private copy of deviceflow-server (release; quotas off,
 # since every device comes from one loopback address; interval and expires_in as
 # below), runs deviceflow-loadgen against it with the default behaviour mix and the
 # admin endpoint playing the people, and reads the run's run.json. Prints, per size:
@@ -17,6 +17,9 @@
 #   EXPIRES_IN    the server's expires_in, s [300]
 #   RATE          devices started per second [10000]
 #   LANES         goose users multiplexing the devices [2]
+#   PIPELINES     --pipeline depths to run each size with: 1 is one request at a time on
+#                 a connection (the generator's default), more writes up to that many
+#                 requests at once on one (HTTP/1.1 pipelining) ["1 16"]
 #   OUT           keep the reports here [a temporary folder, removed]
 set -euo pipefail
 
@@ -25,6 +28,7 @@ INTERVAL=${INTERVAL:-30}
 EXPIRES_IN=${EXPIRES_IN:-300}
 RATE=${RATE:-10000}
 LANES=${LANES:-2}
+PIPELINES=${PIPELINES:-"1 16"}
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -38,6 +42,9 @@ mkdir -p "$out"
 
 for v in INTERVAL EXPIRES_IN RATE LANES; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+for p in $PIPELINES; do
+    [[ $p =~ ^[0-9]+$ ]] && ((p >= 1 && p <= 256)) || die "PIPELINES must be whole numbers from 1 to 256, not '$p'"
 done
 for tool in cargo curl python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
@@ -55,6 +62,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "# loadgen bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores), $(uname -r), commit $(git -C "$root" rev-parse --short HEAD)"
 echo "# server: interval $INTERVAL s, expires_in $EXPIRES_IN s, quotas off; devices started $RATE/s; default mix; people decide after 5..30 s (10 % deny, 5 % never)"
 for n in $SIZES; do
+for pipeline in $PIPELINES; do
     port=$(free_port)
     cat >"$work/server.toml" <<EOF
 listen = "127.0.0.1:$port"
@@ -80,21 +88,21 @@ EOF
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     cmd=("$work/loadgen" --host "http://127.0.0.1:$port" -u "$n" -r "$RATE" --lanes "$LANES"
         --admin-token "$admin" --expect-interval "$INTERVAL" --expect-expires-in "$EXPIRES_IN"
-        --report-dir "$out/$n" --progress-every 30)
+        --pipeline "$pipeline" --report-dir "$out/$n-p$pipeline" --progress-every 30)
     echo "$script: ${cmd[*]/$admin/…}" >&2
     start=$(date +%s.%N)
     set +e
-    "${cmd[@]}" >"$work/loadgen-$n.out" 2>"$work/loadgen-$n.err"
+    "${cmd[@]}" >"$work/loadgen-$n-p$pipeline.out" 2>"$work/loadgen-$n-p$pipeline.err"
     code=$?
     set -e
     end=$(date +%s.%N)
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
-    [[ -f "$out/$n/run.json" ]] || { cat "$work/loadgen-$n.err" >&2; die "no run.json for $n devices (exit $code)"; }
-    python3 - "$out/$n/run.json" "$n" "$start" "$end" "$code" "$INTERVAL" >>"$work/rows" <<'EOF'
+    [[ -f "$out/$n-p$pipeline/run.json" ]] || { cat "$work/loadgen-$n-p$pipeline.err" >&2; die "no run.json for $n devices (exit $code)"; }
+    python3 - "$out/$n-p$pipeline/run.json" "$n" "$start" "$end" "$code" "$INTERVAL" "$pipeline" >>"$work/rows" <<'EOF'
 import json, sys
 run = json.load(open(sys.argv[1]))
-n, start, end, code, interval = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+n, start, end, code, interval, pipeline = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6]), sys.argv[7]
 shard = run["shards"][0]
 stats = run["stats"]
 polls = stats["kinds"].get("poll", {})
@@ -130,10 +138,11 @@ for line in open(sys.argv[1].replace("run.json", "summary.md")):
         match = "all match"
     elif "counts differ from the server" in line:
         match = line.strip("- \n")
-print(f"| {n:,} | {end-start:.0f} s | {rss:.0f} MB | {bpd:.0f} B | {cpu_us:.1f} µs | {answered/dur:,.0f} / {expected/dur:,.0f} | {lat} | {match} | {code} |")
+print(f"| {n:,} | {pipeline} | {end-start:.0f} s | {rss:.0f} MB | {bpd:.0f} B | {cpu_us:.1f} µs | {answered/dur:,.0f} / {expected/dur:,.0f} | {lat} | {match} | {code} |")
 EOF
 done
+done
 echo
-echo "| devices | wall time | generator peak RSS | bytes/device | generator CPU/request | polls/s achieved / expected | poll lateness p99 | counts vs /metrics | exit |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| devices | pipeline | wall time | generator peak RSS | bytes/device | generator CPU/request | polls/s achieved / expected | poll lateness p99 | counts vs /metrics | exit |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 cat "$work/rows"

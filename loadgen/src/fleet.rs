@@ -71,6 +71,8 @@ pub struct FleetConfig {
     pub lanes: usize,
     /// Connections per target, all lanes together.
     pub connections: usize,
+    /// Requests written at once on one connection, at most (HTTP/1.1 pipelining).
+    pub pipeline: usize,
     pub request_timeout: Duration,
     /// With `-t`: each device slot starts a new device when its flow ends, until then.
     pub run_time: Option<Duration>,

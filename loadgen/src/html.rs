@@ -101,10 +101,15 @@ fn setup_block(r: &RunData) -> Page {
     .setup(
         "generator",
         format!(
-            "{} lane{}, up to {} connections per host, seed {}",
+            "{} lane{}, up to {} connections per host, {}, seed {}",
             s.lanes,
             if s.lanes == 1 { "" } else { "s" },
             s.connections,
+            if s.pipeline > 1 {
+                format!("up to {} requests pipelined on a connection", s.pipeline)
+            } else {
+                "one request at a time on a connection".to_owned()
+            },
             s.seed
         ),
     )

@@ -100,6 +100,9 @@ struct Cli {
     /// request waits for a free one when all are busy, and the report says so).
     #[arg(long, default_value_t = 512, help_heading = "Scale")]
     connections: usize,
+    /// Requests written at once on one connection, at most (HTTP/1.1 pipelining).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Scale")]
+    pipeline: u16,
     /// Seconds a request may take before it counts as a transport error.
     #[arg(long, default_value_t = 10, help_heading = "Scale")]
     request_timeout: u64,
@@ -376,6 +379,7 @@ fn fleet_config(
     config.seed = cli.seed;
     config.lanes = cli.lanes.unwrap_or(cli.threads).max(1);
     config.connections = cli.connections.max(config.lanes);
+    config.pipeline = usize::from(cli.pipeline);
     config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
     Ok(config)
 }

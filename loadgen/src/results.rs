@@ -37,9 +37,16 @@ pub struct Setup {
     pub approver: String,
     pub lanes: usize,
     pub connections: usize,
+    /// Requests written at once on one connection, at most (1: no pipelining).
+    #[serde(default = "one")]
+    pub pipeline: usize,
     pub seed: u64,
     /// The share of failed sends above which the run is not trusted.
     pub max_transport_errors: f64,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One shard's (or a single run's) process: when, how long, and its resources.
@@ -250,6 +257,16 @@ impl RunData {
                 seconds(slow_seconds)
             )
         };
+        let sent: u64 = self.stats.kinds.values().map(|k| k.sent).sum();
+        if self.setup.pipeline > 1 && self.stats.batches > 0 {
+            out.push_str(&format!(
+                " Requests were pipelined, up to {} on a connection: {} requests went out in {} writes ({:.1} a write), so a request's server time includes the server's time for those ahead of it in its write.",
+                self.setup.pipeline,
+                fmt_count(sent),
+                fmt_count(self.stats.batches),
+                sent as f64 / self.stats.batches as f64
+            ));
+        }
         if waited > 0 {
             out.push_str(&format!(
                 " {} requests waited for a free connection (longest {} ms).",

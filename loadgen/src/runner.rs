@@ -103,6 +103,7 @@ impl FleetConfig {
             seed: 0,
             lanes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             connections: 64,
+            pipeline: 1,
             request_timeout: Duration::from_secs(10),
             run_time: None,
         })
@@ -134,6 +135,7 @@ pub async fn run(
     setup.approver = config.approver.describe();
     setup.lanes = config.lanes;
     setup.connections = config.connections;
+    setup.pipeline = config.pipeline;
     setup.seed = config.seed;
     let shard = config.shard;
     let fleet = Arc::new(Fleet::new(config));
@@ -199,6 +201,7 @@ pub fn setup(
         approver: String::new(),
         lanes: 0,
         connections: 0,
+        pipeline: 1,
         seed: 0,
         max_transport_errors,
     }

@@ -250,6 +250,10 @@ pub struct RunStats {
     pub max_connection_wait_ms: u64,
     /// Connections opened.
     pub connections_opened: u64,
+    /// Batches of requests written, each at once on one connection (as many as
+    /// requests without pipelining).
+    #[serde(default)]
+    pub batches: u64,
     /// Requests by target (`host:port`, as `--host` gave it): sent and answered.
     #[serde(default)]
     pub hosts: BTreeMap<String, (u64, u64)>,
@@ -312,6 +316,7 @@ impl RunStats {
         self.waited_for_connection += o.waited_for_connection;
         self.max_connection_wait_ms = self.max_connection_wait_ms.max(o.max_connection_wait_ms);
         self.connections_opened += o.connections_opened;
+        self.batches += o.batches;
         for (h, (sent, answered)) in &o.hosts {
             let mine = self.hosts.entry(h.clone()).or_default();
             mine.0 += sent;

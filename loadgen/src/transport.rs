@@ -119,30 +119,75 @@ pub struct Target {
 }
 
 /// A keep-alive HTTP/1.1 connection, read and written by the task that sends on it
-/// (no connection task, no channel: one request costs a write, a read and a wake-up).
+/// (no connection task, no channel: a batch of requests costs a write, a read and a
+/// wake-up).
 #[derive(Debug)]
 pub struct Connection {
     stream: TcpStream,
+    /// Bytes read and not yet taken as an answer.
     buf: Vec<u8>,
     /// The server said `Connection: close` (or spoke HTTP/1.0): no next request.
     spent: bool,
 }
 
-/// The result of one exchange, and the connection to give back to the pool.
+/// Requests written together on one connection: their bytes, one after the other, and
+/// where each ends. HTTP/1.1 pipelining (RFC 9112 §9.3.2): the server answers them in
+/// order. The buffers are reused from one batch to the next.
+#[derive(Debug, Default)]
+pub struct Requests {
+    pub bytes: Vec<u8>,
+    pub ends: Vec<usize>,
+}
+
+impl Requests {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// The request just written into `bytes` ends here.
+    pub fn end_one(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The bytes of request `i` and of every one after it.
+    fn from(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..]
+    }
+}
+
+/// What became of one request of a batch.
+#[derive(Debug)]
+pub struct Reply {
+    pub result: Result<Answer, TransportError>,
+    /// When the answer was whole (or the request failed).
+    pub done: Instant,
+    /// The request went out again on a new connection, never having reached the
+    /// server: its pooled connection had been closed while idle, or an earlier answer
+    /// of its batch said `Connection: close` (after which a server reads no more).
+    pub resent: bool,
+}
+
+/// The result of one batch, and the connection to give back to the pool.
 pub struct Exchange {
     pub connection: Option<Connection>,
-    pub result: Result<Answer, TransportError>,
-    /// When the request went out (after any wait for a connection), and when the
-    /// answer was whole.
+    /// One per request, in the batch's order.
+    pub replies: Vec<Reply>,
+    /// When the batch went out (after any wait for a connection).
     pub sent: Instant,
-    pub done: Instant,
-    /// The pooled connection had been closed by the server before the request was
-    /// written, and the request went out on a new one.
-    pub retried_unsent: bool,
-    /// A new connection was opened for it.
-    pub opened: bool,
-    /// The request's buffer, for the next request.
-    pub request: Vec<u8>,
+    /// New connections opened for it.
+    pub opened: u32,
+    /// The batch's buffers, for the next batch.
+    pub requests: Requests,
 }
 
 async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
@@ -162,15 +207,19 @@ impl Connection {
     /// unasked): then it must not carry a request.
     fn is_closed(&self) -> bool {
         let mut probe = [0u8; 1];
-        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        !self.buf.is_empty()
+            || !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    async fn send(&mut self, request: &[u8]) -> Result<Answer, TransportError> {
+    async fn write(&mut self, requests: &[u8]) -> Result<(), TransportError> {
         self.stream
-            .write_all(request)
+            .write_all(requests)
             .await
-            .map_err(|e| TransportError::io(&e))?;
-        self.buf.clear();
+            .map_err(|e| TransportError::io(&e))
+    }
+
+    /// The next whole answer.
+    async fn answer(&mut self) -> Result<Answer, TransportError> {
         loop {
             if let Some(answer) = self.parse()? {
                 return Ok(answer);
@@ -196,7 +245,7 @@ impl Connection {
         }
     }
 
-    /// A whole answer in the buffer, if there is one yet.
+    /// A whole answer at the front of the buffer, if there is one yet, taken from it.
     fn parse(&mut self) -> Result<Option<Answer>, TransportError> {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut res = httparse::Response::new(&mut headers);
@@ -225,9 +274,9 @@ impl Connection {
                 close = h.value.eq_ignore_ascii_case(b"close");
             }
         }
-        let body = &self.buf[head..];
-        let body = if chunked {
-            match dechunk(body)? {
+        let rest = &self.buf[head..];
+        let (body, used) = if chunked {
+            match dechunk(rest)? {
                 Some(b) => b,
                 None => return Ok(None),
             }
@@ -238,41 +287,52 @@ impl Connection {
                     "an answer without Content-Length",
                 ));
             };
-            if body.len() < length {
+            if rest.len() < length {
                 return Ok(None);
             }
-            body[..length].to_vec()
+            (rest[..length].to_vec(), length)
         };
+        self.buf.drain(..head + used);
         self.spent = close;
         Ok(Some(Answer { status, body }))
     }
 }
 
-/// A chunked body, whole, or `None` while more is to come.
-fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, TransportError> {
-    let bad = || TransportError::new(Cause::Malformed, "a chunked body that does not parse");
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        let size_text = std::str::from_utf8(&data[..eol]).map_err(|_| bad())?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| bad())?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(data.windows(2).any(|w| w == b"\r\n").then_some(out));
-        }
-        if data.len() < size + 2 {
-            return Ok(None);
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A form POST's bytes (HTTP/1.1, keep-alive), written into `r` (cleared first, so a
-/// request's buffer can be reused for the next one).
+/// A chunked body, whole, and how many bytes it took (trailers included), or `None`
+/// while more is to come.
+fn dechunk(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, TransportError> {
+    let bad = || TransportError::new(Cause::Malformed, "a chunked body that does not parse");
+    let mut out = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(eol) = find(&data[at..], b"\r\n") else {
+            return Ok(None);
+        };
+        let size_text = std::str::from_utf8(&data[at..at + eol]).map_err(|_| bad())?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad())?;
+        at += eol + 2;
+        if size == 0 {
+            // No trailer: the blank line at once; else trailers up to a blank line.
+            let end = if data[at..].starts_with(b"\r\n") {
+                Some(at + 2)
+            } else {
+                find(&data[at..], b"\r\n\r\n").map(|i| at + i + 4)
+            };
+            return Ok(end.map(|end| (out, end)));
+        }
+        if data.len() < at + size + 2 {
+            return Ok(None);
+        }
+        out.extend_from_slice(&data[at..at + size]);
+        at += size + 2;
+    }
+}
+/// A form POST's bytes (HTTP/1.1, keep-alive), appended to `r`.
 pub fn form_post(
     r: &mut Vec<u8>,
     host: &str,
@@ -281,7 +341,6 @@ pub fn form_post(
     body: &[u8],
 ) {
     use std::io::Write as _;
-    r.clear();
     r.reserve(160 + body.len());
     r.extend_from_slice(b"POST ");
     r.extend_from_slice(path.as_bytes());
@@ -298,56 +357,87 @@ pub fn form_post(
     r.extend_from_slice(body);
 }
 
-/// Sends `request` (see [`form_post`]) on `connection` (or a new one to `addr`) and
-/// reads the whole answer within `timeout`. A pooled connection the server has closed while it idled (say after its
-/// keep-alive timeout) is never written to: the request goes out on a new one, so it
-/// reaches the server exactly once.
+/// Writes `requests` (see [`form_post`]) at once on `connection` (or a new one to
+/// `addr`) and reads their answers, in order, all within `timeout`.
+///
+/// No request reaches the server twice, and none is sent again once it may have: a
+/// pooled connection the server closed while it idled (say after its keep-alive
+/// timeout) is never written to, and the requests after an answer that says
+/// `Connection: close` (which the server does not read, RFC 9112 §9.6) go out on a new
+/// connection. Any other failure ends the batch: the requests not yet answered get
+/// its cause.
 pub async fn exchange(
     connection: Option<Connection>,
     addr: SocketAddr,
-    request: Vec<u8>,
+    requests: Requests,
     timeout: Duration,
 ) -> Exchange {
     let sent = Instant::now();
-    let mut retried_unsent = false;
-    let mut opened = false;
+    let mut opened = 0;
+    let mut replies = Vec::with_capacity(requests.len());
+    let mut resend = false;
     let mut connection = match connection {
         Some(c) if c.is_closed() => {
-            retried_unsent = true;
+            resend = true;
             None
         }
         c => c,
     };
     let work = async {
-        let mut conn = match connection.take() {
-            Some(c) => c,
-            None => {
-                opened = true;
-                open(addr).await?
-            }
-        };
-        let answer = conn.send(&request).await?;
-        // A connection the server said it closes is not kept.
-        if !conn.spent {
-            connection = Some(conn);
+        if let Some(c) = connection.as_mut() {
+            c.write(&requests.bytes).await?;
         }
-        Ok(answer)
+        while replies.len() < requests.len() {
+            let mut conn = match connection.take() {
+                Some(c) => c,
+                None => {
+                    opened += 1;
+                    let mut c = open(addr).await?;
+                    c.write(requests.from(replies.len())).await?;
+                    c
+                }
+            };
+            let answer = conn.answer().await?;
+            replies.push(Reply {
+                result: Ok(answer),
+                done: Instant::now(),
+                resent: resend,
+            });
+            // A connection the server said it closes carries nothing more: what it
+            // did not read goes out on a new one.
+            if conn.spent {
+                resend = true;
+            } else {
+                connection = Some(conn);
+            }
+        }
+        Ok(())
     };
-    let result = match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(TransportError::new(
+    let failed = match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(TransportError::new(
             Cause::Timeout,
             format!("no whole answer within {} s", timeout.as_secs()),
         )),
     };
+    if let Some(e) = failed {
+        connection = None;
+        let done = Instant::now();
+        while replies.len() < requests.len() {
+            replies.push(Reply {
+                result: Err(e.clone()),
+                done,
+                resent: resend,
+            });
+        }
+    }
     Exchange {
-        connection: if result.is_ok() { connection } else { None },
-        result,
+        connection,
+        replies,
         sent,
-        done: Instant::now(),
-        retried_unsent,
         opened,
-        request,
+        requests,
     }
 }
 
@@ -356,7 +446,8 @@ pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answe
     let work = async {
         let mut conn = open(target.addr).await?;
         let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", target.host);
-        conn.send(request.as_bytes()).await
+        conn.write(request.as_bytes()).await?;
+        conn.answer().await
     };
     tokio::time::timeout(timeout, work)
         .await
@@ -427,23 +518,24 @@ mod tests {
     }
 
     #[test]
-    fn a_form_post_is_one_keep_alive_request_with_its_length() {
-        let mut r = b"left over".to_vec();
+    fn a_form_post_is_one_keep_alive_request_with_its_length_appended() {
+        let mut r = b"GET / HTTP/1.1\r\n\r\n".to_vec();
         form_post(&mut r, "h:1", "/t", Some("Basic x"), b"a=1&b=2");
         assert_eq!(
             String::from_utf8(r).unwrap(),
-            "POST /t HTTP/1.1\r\nhost: h:1\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+            "GET / HTTP/1.1\r\n\r\nPOST /t HTTP/1.1\r\nhost: h:1\r\ncontent-type: application/x-www-form-urlencoded\r\n\
              content-length: 7\r\nauthorization: Basic x\r\n\r\na=1&b=2"
         );
     }
 
     #[test]
-    fn chunked_bodies_are_read_whole_or_not_at_all() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
-            Some(b"abcde".to_vec())
-        );
+    fn chunked_bodies_are_read_whole_or_not_at_all_with_what_they_took() {
+        let two = b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nHTTP/1.1 200";
+        assert_eq!(dechunk(two).unwrap(), Some((b"abcde".to_vec(), 20)));
+        let trailer = b"1\r\na\r\n0\r\nx-t: 1\r\n\r\nnext";
+        assert_eq!(dechunk(trailer).unwrap(), Some((b"a".to_vec(), 19)));
         assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd").unwrap(), None);
+        assert_eq!(dechunk(b"1\r\na\r\n0\r\nx-t: 1\r\n").unwrap(), None);
         assert!(dechunk(b"zz\r\n").is_err());
     }
 
@@ -460,6 +552,119 @@ mod tests {
         assert!(target_of("https://example.com")
             .unwrap_err()
             .contains("plain http"));
+    }
+
+    /// `n` form POSTs to `target`, the `i`-th with body `x=i`, as one batch.
+    fn batch(target: &Target, n: usize) -> Requests {
+        let mut r = Requests::default();
+        for i in 0..n {
+            form_post(
+                &mut r.bytes,
+                &target.host,
+                "/",
+                None,
+                format!("x={i}").as_bytes(),
+            );
+            r.end_one();
+        }
+        r
+    }
+
+    fn bodies(x: &Exchange) -> Vec<String> {
+        x.replies
+            .iter()
+            .map(|r| match &r.result {
+                Ok(a) => String::from_utf8_lossy(&a.body).into_owned(),
+                Err(e) => format!("{:?}", e.cause),
+            })
+            .collect()
+    }
+
+    /// A server that, on its `i`-th connection, reads until it has `script[i].0`
+    /// whole requests, writes `script[i].1` and closes. It records the bodies each
+    /// connection received.
+    fn scripted_server(
+        script: Vec<(usize, String)>,
+    ) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for ((wanted, answer), stream) in script.into_iter().zip(l.incoming()) {
+                let mut s = stream.unwrap();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Each request's body is three bytes after its head.
+                let bodies = |got: &[u8]| {
+                    let text = String::from_utf8_lossy(got).into_owned();
+                    let split = text.split("\r\n\r\n").skip(1);
+                    split
+                        .filter_map(|b| b.get(..3))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                };
+                while bodies(&got).len() < wanted {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock().unwrap().push(bodies(&got).join(" "));
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        (addr, seen)
+    }
+
+    fn ok(body: &str, close: bool) -> String {
+        let c = if close { "connection: close\r\n" } else { "" };
+        format!(
+            "HTTP/1.1 200 OK\r\n{c}content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn a_batch_goes_out_in_one_write_and_its_answers_come_back_in_order() {
+        let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nb\r\n0\r\n\r\n";
+        let answers = format!("{}{chunked}{}", ok("a", false), ok("c", false));
+        let (addr, seen) = scripted_server(vec![(3, answers)]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["a", "b", "c"]);
+        assert_eq!(x.opened, 1);
+        assert!(x.connection.is_some() && x.replies.iter().all(|r| !r.resent));
+        assert_eq!(*seen.lock().unwrap(), ["x=0 x=1 x=2"]);
+    }
+
+    #[tokio::test]
+    async fn after_an_answer_that_says_close_the_unread_requests_go_out_on_a_new_connection() {
+        // RFC 9112 §9.6: a server that says close reads no further request.
+        let (addr, seen) = scripted_server(vec![
+            (3, ok("a", true)),
+            (2, format!("{}{}", ok("b", false), ok("c", false))),
+        ]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["a", "b", "c"]);
+        let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
+        assert_eq!(resent, [false, true, true]);
+        assert_eq!(x.opened, 2);
+        assert_eq!(*seen.lock().unwrap(), ["x=0 x=1 x=2", "x=1 x=2"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_short_gives_its_cause_to_every_request_left_unanswered() {
+        // One answer, then the connection closes without a word: the server may have
+        // read the others, so they are not sent again.
+        let (addr, seen) = scripted_server(vec![(3, ok("a", false))]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["a", "Closed", "Closed"]);
+        assert!(x.connection.is_none());
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     /// A server that answers one request per connection with keep-alive, then closes
@@ -488,18 +693,20 @@ mod tests {
     async fn a_request_after_the_server_closed_the_idle_connection_goes_out_on_a_new_one() {
         let (addr, accepted) = closing_server();
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let form = || {
-            let mut r = Vec::new();
-            form_post(&mut r, &target.host, "/", None, b"x=1");
-            r
-        };
-        let first = exchange(None, target.addr, form(), Duration::from_secs(2)).await;
-        assert_eq!(first.result.unwrap().status, 200);
+        let first = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&first), ["ok"]);
         let pooled = first.connection.expect("kept alive");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let second = exchange(Some(pooled), target.addr, form(), Duration::from_secs(2)).await;
-        let answer = second.result.expect("sent again on a new connection");
-        assert_eq!((answer.status, second.opened), (200, true));
+        let second = exchange(
+            Some(pooled),
+            target.addr,
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(bodies(&second), ["ok"], "sent again on a new connection");
+        assert!(second.replies[0].resent);
+        assert_eq!(second.opened, 1);
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -510,11 +717,10 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let mut form = Vec::new();
-        form_post(&mut form, &target.host, "/oauth/token", None, b"x=1");
-        let x = exchange(None, target.addr, form, Duration::from_secs(2)).await;
-        let e = x.result.unwrap_err();
+        let x = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        let e = x.replies[0].result.as_ref().unwrap_err();
         assert_eq!(e.cause, Cause::Refused, "{}", e.message);
-        assert!(x.opened && x.connection.is_none());
+        assert_eq!(bodies(&x), ["Refused", "Refused"]);
+        assert!(x.opened == 1 && x.connection.is_none());
     }
 }

@@ -55,6 +55,44 @@ async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_m
     assert_the_report_is_written(&run);
 }
 
+/// The same fleet on one connection per lane, its requests pipelined up to 8 at a
+/// time (RFC 9112 §9.3.2): every answer goes to its own device, in order, and every
+/// count still matches the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_fleet_gets_every_answer_to_its_own_device_and_reconciles() {
+    let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
+    let base = server.base.clone();
+    let mut config = small_fleet(&base);
+    config.lanes = 2;
+    config.connections = 2;
+    config.pipeline = 8;
+    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
+    let run = runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
+        .await
+        .unwrap();
+    let s = &run.stats;
+
+    assert_eq!(s.devices(), 40);
+    assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
+    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
+    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
+    assert_eq!(s.transport_errors(), 0);
+    assert_each_behaviour_gets_its_answers(s);
+    let sent: u64 = s.kinds.values().map(|k| k.sent).sum();
+    assert!(
+        s.batches < sent && s.connections_opened <= 4,
+        "{sent} requests in {} writes on {} connections",
+        s.batches,
+        s.connections_opened
+    );
+    let rows = deviceflow_loadgen::scrape::reconcile(run.metrics.as_ref().unwrap(), s);
+    assert!(rows.len() >= 8, "{rows:#?}");
+    for row in &rows {
+        assert!(row.matches(), "{row:#?}");
+    }
+    assert!(run.generator_verdict().contains("pipelined, up to 8"));
+}
+
 /// 40 devices of every behaviour against `base`, started within a second; alice
 /// approves every one that asks after 1.5 to 2.5 s.
 fn small_fleet(base: &str) -> FleetConfig {

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deviceflow_conformance::approver::{Action, Prompt};
 use deviceflow_wire::DeviceAuthorizationResponse;
@@ -12,54 +12,59 @@ use deviceflow_wire::DeviceAuthorizationResponse;
 use crate::device::{classify, Next, Plan};
 use crate::flow::{Kind, Outcome, Rule};
 use crate::timeline::Answer;
-use crate::transport::{self, Exchange};
+use crate::transport::{self, Exchange, Reply};
 
 use super::{behaviour_index, Due, Lane, Out};
 
 impl Lane {
-    pub(super) fn complete(&mut self, out: Out, mut x: Exchange) {
+    /// A batch is over: each of its requests is counted and its answer handed on, in
+    /// the order they were written.
+    pub(super) fn complete(&mut self, mut outs: Vec<Out>, mut x: Exchange) {
         let now = self.now_ms();
-        self.give_back(out.target, &mut x);
-        self.count(&out, &x);
-        match x.result {
-            Ok(answer) => self.answered(out, now, answer),
-            Err(e) => {
-                self.stats.kind(out.kind).transport[e.cause.index()] += 1;
-                self.stats
-                    .transport_examples
-                    .entry(e.cause)
-                    .or_insert(e.message);
-                self.fleet.live.transport_errors.fetch_add(1, Relaxed);
-                let b = self.devices[out.slot as usize].behaviour;
-                self.stats.behaviour(b).transport_errors += 1;
-                self.failed(out, now);
+        self.give_back(outs[0].target, &mut x);
+        for (out, reply) in outs.drain(..).zip(x.replies) {
+            self.count(&out, x.sent, &reply);
+            match reply.result {
+                Ok(answer) => self.answered(out, now, answer),
+                Err(e) => {
+                    self.stats.kind(out.kind).transport[e.cause.index()] += 1;
+                    self.stats
+                        .transport_examples
+                        .entry(e.cause)
+                        .or_insert(e.message);
+                    self.fleet.live.transport_errors.fetch_add(1, Relaxed);
+                    let b = self.devices[out.slot as usize].behaviour;
+                    self.stats.behaviour(b).transport_errors += 1;
+                    self.failed(out, now);
+                }
             }
         }
+        self.spare_outs.push(outs);
     }
 
     /// The request's numbers: sent, answered, the generator's lateness (from when it
     /// was due to when it went out), latency from when it was due, and the server's.
-    fn count(&mut self, out: &Out, x: &Exchange) {
+    fn count(&mut self, out: &Out, sent: Instant, reply: &Reply) {
         let intended = self.at(out.intended_ms);
-        let late_us = x.sent.saturating_duration_since(intended).as_micros() as u64;
-        let total_us = x.done.saturating_duration_since(intended).as_micros() as u64;
-        let server_us = x.done.saturating_duration_since(x.sent).as_micros() as u64;
+        let late_us = sent.saturating_duration_since(intended).as_micros() as u64;
+        let total_us = reply.done.saturating_duration_since(intended).as_micros() as u64;
+        let server_us = reply.done.saturating_duration_since(sent).as_micros() as u64;
+        let ok = reply.result.is_ok();
         let t = &mut self.per_target[out.target as usize];
         t.0 += 1;
-        t.1 += u64::from(x.result.is_ok());
+        t.1 += u64::from(ok);
         let k = self.stats.kind(out.kind);
         k.sent += 1;
         k.lateness_us.record(late_us);
-        if x.retried_unsent {
+        if reply.resent {
             k.retried_unsent += 1;
         }
-        if let Ok(a) = &x.result {
+        if let Ok(a) = &reply.result {
             k.answered += 1;
             *k.status.entry(a.status).or_default() += 1;
             k.latency_us.record(total_us);
             k.server_us.record(server_us);
         }
-        let ok = x.result.is_ok();
         self.stats
             .timeline
             .request(out.kind, out.intended_ms, ok, late_us, total_us);

@@ -11,18 +11,26 @@ use std::time::Instant;
 
 use crate::device::Plan;
 use crate::flow::Kind;
-use crate::transport::{self, Connection, Exchange};
+use crate::transport::{self, Connection, Exchange, Requests};
 
 use super::{Lane, Out};
 
-pub(super) type InFlight = Pin<Box<dyn Future<Output = (Out, Exchange)> + Send>>;
+pub(super) type InFlight = Pin<Box<dyn Future<Output = (Vec<Out>, Exchange)> + Send>>;
 
-/// Connections to one target.
+/// Connections to one target, and the requests waiting to go out on them.
 #[derive(Default)]
 pub(super) struct Pool {
     idle: Vec<Connection>,
     open: usize,
-    waiting: VecDeque<(Out, Instant)>,
+    /// In the order they were due; the time is set when a request first finds no
+    /// connection free.
+    queue: VecDeque<(Out, Option<Instant>)>,
+}
+
+impl Pool {
+    pub(super) fn is_quiet(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// Appends `s` form-encoded (application/x-www-form-urlencoded), without allocating.
@@ -39,44 +47,74 @@ fn push_form_encoded(out: &mut Vec<u8>, s: &str) {
 }
 
 impl Lane {
-    /// Sends `out` on an idle connection of its target, or a new one, or queues it
-    /// until one is free.
+    /// Queues `out` for its target; [`Lane::dispatch`] sends it.
     pub(super) fn send(&mut self, out: Out) {
-        let pool = &mut self.pools[out.target as usize];
-        let connection = match pool.idle.pop() {
-            Some(c) => Some(c),
-            None if pool.open < self.max_per_pool => {
-                pool.open += 1;
-                self.fleet.live.connections.fetch_add(1, Relaxed);
-                None
-            }
-            None => {
-                pool.waiting.push_back((out, Instant::now()));
-                self.stats.waited_for_connection += 1;
-                return;
-            }
-        };
-        let mut request = self.spare.pop().unwrap_or_default();
-        self.request(&out, &mut request);
-        let c = &self.fleet.config;
-        let addr = match c.targets.get(usize::from(out.target)) {
-            Some(t) => t.addr,
-            None => c
-                .admin
-                .as_ref()
-                .map_or(c.targets[0].addr, |a| a.target.addr),
-        };
-        let timeout = c.request_timeout;
-        self.inflight.push(Box::pin(async move {
-            (
-                out,
-                transport::exchange(connection, addr, request, timeout).await,
-            )
-        }));
+        self.pools[out.target as usize].queue.push_back((out, None));
     }
 
-    /// The bytes of `out`'s request, written into `r`.
-    fn request(&mut self, out: &Out, r: &mut Vec<u8>) {
+    /// Sends the queued requests, up to `--pipeline` of them written at once on each
+    /// idle connection of their target (or a new one while the pool has room). What
+    /// finds no connection waits for one, and the report says so.
+    pub(super) fn dispatch(&mut self) {
+        for target in 0..self.pools.len() {
+            while !self.pools[target].queue.is_empty() {
+                let pool = &mut self.pools[target];
+                let connection = match pool.idle.pop() {
+                    Some(c) => Some(c),
+                    None if pool.open < self.max_per_pool => {
+                        pool.open += 1;
+                        self.fleet.live.connections.fetch_add(1, Relaxed);
+                        None
+                    }
+                    None => break,
+                };
+                let mut outs = self.spare_outs.pop().unwrap_or_default();
+                let mut requests = self.spare.pop().unwrap_or_default();
+                let take = self.pools[target]
+                    .queue
+                    .len()
+                    .min(self.fleet.config.pipeline);
+                for _ in 0..take {
+                    let Some((out, queued)) = self.pools[target].queue.pop_front() else {
+                        break;
+                    };
+                    if let Some(at) = queued {
+                        let waited = at.elapsed().as_millis() as u64;
+                        self.stats.max_connection_wait_ms =
+                            self.stats.max_connection_wait_ms.max(waited);
+                    }
+                    self.request(&out, &mut requests);
+                    outs.push(out);
+                }
+                let c = &self.fleet.config;
+                let addr = match c.targets.get(target) {
+                    Some(t) => t.addr,
+                    None => c
+                        .admin
+                        .as_ref()
+                        .map_or(c.targets[0].addr, |a| a.target.addr),
+                };
+                let timeout = c.request_timeout;
+                self.stats.batches += 1;
+                self.inflight.push(Box::pin(async move {
+                    (
+                        outs,
+                        transport::exchange(connection, addr, requests, timeout).await,
+                    )
+                }));
+            }
+            let queue = &mut self.pools[target].queue;
+            let mut now = None;
+            for (_, queued) in queue.iter_mut().filter(|(_, q)| q.is_none()) {
+                *queued = Some(*now.get_or_insert_with(Instant::now));
+                self.stats.waited_for_connection += 1;
+            }
+        }
+    }
+
+    /// The bytes of `out`'s request, appended to the batch.
+    fn request(&mut self, out: &Out, requests: &mut Requests) {
+        let r = &mut requests.bytes;
         let c = &self.fleet.config;
         let d = &self.devices[out.slot as usize];
         let host = match c.targets.get(usize::from(out.target)) {
@@ -120,15 +158,14 @@ impl Lane {
                 transport::form_post(r, host, &admin.uri, authorization, body);
             }
         }
+        requests.end_one();
     }
 
-    /// An exchange is over: its connection goes back to its pool (or is counted
-    /// closed), the next request waiting for one goes out, and its buffer is kept.
+    /// A batch is over: its connection goes back to its pool (or is counted closed)
+    /// and its buffers are kept for the next batch.
     pub(super) fn give_back(&mut self, target: u16, x: &mut Exchange) {
         let pool = &mut self.pools[usize::from(target)];
-        if x.opened {
-            self.stats.connections_opened += 1;
-        }
+        self.stats.connections_opened += u64::from(x.opened);
         match x.connection.take() {
             Some(c) => pool.idle.push(c),
             None => {
@@ -136,12 +173,9 @@ impl Lane {
                 self.fleet.live.connections.fetch_sub(1, Relaxed);
             }
         }
-        self.spare.push(std::mem::take(&mut x.request));
-        if let Some((next, queued)) = pool.waiting.pop_front() {
-            let waited = queued.elapsed().as_millis() as u64;
-            self.stats.max_connection_wait_ms = self.stats.max_connection_wait_ms.max(waited);
-            self.send(next);
-        }
+        let mut requests = std::mem::take(&mut x.requests);
+        requests.clear();
+        self.spare.push(requests);
     }
 }
 

@@ -27,6 +27,7 @@ use crate::device::{self, Device, Phase};
 use crate::fleet::Fleet;
 use crate::flow::{Kind, Outcome};
 use crate::stats::RunStats;
+use crate::transport;
 use crate::wheel::Wheel;
 
 use connections::{InFlight, Pool};
@@ -74,8 +75,9 @@ pub struct Lane {
     per_target: Vec<(u64, u64)>,
     max_per_pool: usize,
     inflight: FuturesUnordered<InFlight>,
-    /// Request buffers whose exchange is over, for the next requests.
-    spare: Vec<Vec<u8>>,
+    /// Buffers of batches that are over, for the next batches.
+    spare: Vec<transport::Requests>,
+    spare_outs: Vec<Vec<Out>>,
     /// A form body being written, reused.
     body: Vec<u8>,
     /// Decisions made by a non-admin approver's tasks: (device slot, result).
@@ -116,6 +118,7 @@ impl Lane {
             max_per_pool,
             inflight: FuturesUnordered::new(),
             spare: Vec::new(),
+            spare_outs: Vec::new(),
             body: Vec::new(),
             decisions: mpsc::unbounded_channel(),
             stats: RunStats::default(),
@@ -153,19 +156,21 @@ impl Lane {
                 break;
             }
             self.step(now);
+            self.dispatch();
             if self.next_id >= self.fleet.config.devices
                 && self.live == 0
                 && self.inflight.is_empty()
+                && self.pools.iter().all(|p| p.is_quiet())
             {
                 break;
             }
             sleep.as_mut().reset(self.at(self.wake_ms(deadline)).into());
             tokio::select! {
-                Some((out, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
-                    self.complete(out, x);
+                Some((outs, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.complete(outs, x);
                     // Take whatever else is ready before looking at timers again.
-                    while let Some(Some((out, x))) = futures_util::FutureExt::now_or_never(self.inflight.next()) {
-                        self.complete(out, x);
+                    while let Some(Some((outs, x))) = futures_util::FutureExt::now_or_never(self.inflight.next()) {
+                        self.complete(outs, x);
                     }
                 }
                 Some((slot, result)) = self.decisions.1.recv() => self.decided(slot, result),
