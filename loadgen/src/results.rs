@@ -260,7 +260,7 @@ impl RunData {
         let sent: u64 = self.stats.kinds.values().map(|k| k.sent).sum();
         if self.setup.pipeline > 1 && self.stats.batches > 0 {
             out.push_str(&format!(
-                " Requests were pipelined, up to {} on a connection: {} requests went out in {} writes ({:.1} a write), so a request's server time includes the server's time for those ahead of it in its write.",
+                " Requests were pipelined, up to {} on a connection: {} requests went out in {} batches ({:.1} a batch), each written at once, so a request's server time includes the server's time for those ahead of it in its batch.",
                 self.setup.pipeline,
                 fmt_count(sent),
                 fmt_count(self.stats.batches),

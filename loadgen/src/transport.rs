@@ -1,6 +1,7 @@
 //! The devices' HTTP/1.1 transport: keep-alive connections, each read and written by
-//! the lane that sends on it, a bounded pool per target (in `lane/connections.rs`), and failed
-//! sends sorted by cause. Responses are parsed with `httparse` (hyper's parser);
+//! the lane that sends on it, a bounded pool per target (in `lane/connections.rs`),
+//! batches of requests written at once and answered in order (pipelining, with
+//! `--pipeline`), and failed sends sorted by cause. Responses are parsed with `httparse` (hyper's parser);
 //! hyper's own client costs about twice the CPU per request here (README, "Scale").
 //!
 //! A transport error is the generator's failure to reach the server (refused, reset,
@@ -169,6 +170,8 @@ impl Requests {
 #[derive(Debug)]
 pub struct Reply {
     pub result: Result<Answer, TransportError>,
+    /// When the request went out: its batch's write, or its own when it was sent again.
+    pub sent: Instant,
     /// When the answer was whole (or the request failed).
     pub done: Instant,
     /// The request went out again on a new connection, never having reached the
@@ -182,8 +185,6 @@ pub struct Exchange {
     pub connection: Option<Connection>,
     /// One per request, in the batch's order.
     pub replies: Vec<Reply>,
-    /// When the batch went out (after any wait for a connection).
-    pub sent: Instant,
     /// New connections opened for it.
     pub opened: u32,
     /// The batch's buffers, for the next batch.
@@ -260,6 +261,13 @@ impl Connection {
             }
         };
         let status = res.code.unwrap_or(0);
+        // RFC 9112 §6.3: an interim (1xx) answer precedes the final one; 204 and 304
+        // have no body whatever their headers say.
+        if (100..200).contains(&status) {
+            self.buf.drain(..head);
+            return self.parse();
+        }
+        let bodiless = status == 204 || status == 304;
         let mut length = None;
         let mut chunked = false;
         let mut close = res.version == Some(0);
@@ -275,7 +283,9 @@ impl Connection {
             }
         }
         let rest = &self.buf[head..];
-        let (body, used) = if chunked {
+        let (body, used) = if bodiless {
+            (Vec::new(), 0)
+        } else if chunked {
             match dechunk(rest)? {
                 Some(b) => b,
                 None => return Ok(None),
@@ -372,7 +382,7 @@ pub async fn exchange(
     requests: Requests,
     timeout: Duration,
 ) -> Exchange {
-    let sent = Instant::now();
+    let mut sent = Instant::now();
     let mut opened = 0;
     let mut replies = Vec::with_capacity(requests.len());
     let mut resend = false;
@@ -393,6 +403,9 @@ pub async fn exchange(
                 None => {
                     opened += 1;
                     let mut c = open(addr).await?;
+                    if !replies.is_empty() {
+                        sent = Instant::now();
+                    }
                     c.write(requests.from(replies.len())).await?;
                     c
                 }
@@ -400,6 +413,7 @@ pub async fn exchange(
             let answer = conn.answer().await?;
             replies.push(Reply {
                 result: Ok(answer),
+                sent,
                 done: Instant::now(),
                 resent: resend,
             });
@@ -427,6 +441,7 @@ pub async fn exchange(
         while replies.len() < requests.len() {
             replies.push(Reply {
                 result: Err(e.clone()),
+                sent,
                 done,
                 resent: resend,
             });
@@ -435,7 +450,6 @@ pub async fn exchange(
     Exchange {
         connection,
         replies,
-        sent,
         opened,
         requests,
     }
@@ -580,39 +594,46 @@ mod tests {
             .collect()
     }
 
-    /// A server that, on its `i`-th connection, reads until it has `script[i].0`
-    /// whole requests, writes `script[i].1` and closes. It records the bodies each
-    /// connection received.
+    /// A server that, on its `i`-th connection, plays `script[i]`: for each round,
+    /// reads until it has that many more whole requests and writes the round's bytes;
+    /// then it closes the connection. It records the bodies each round received.
     fn scripted_server(
-        script: Vec<(usize, String)>,
+        script: Vec<Vec<(usize, String)>>,
     ) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
+        // Each request's body is three bytes after its head.
+        let bodies = |got: &[u8]| {
+            let text = String::from_utf8_lossy(got).into_owned();
+            let split = text.split("\r\n\r\n").skip(1);
+            split
+                .filter_map(|b| b.get(..3))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
         std::thread::spawn(move || {
-            for ((wanted, answer), stream) in script.into_iter().zip(l.incoming()) {
+            for (rounds, stream) in script.into_iter().zip(l.incoming()) {
                 let mut s = stream.unwrap();
                 let mut got = Vec::new();
                 let mut buf = [0u8; 4096];
-                // Each request's body is three bytes after its head.
-                let bodies = |got: &[u8]| {
-                    let text = String::from_utf8_lossy(got).into_owned();
-                    let split = text.split("\r\n\r\n").skip(1);
-                    split
-                        .filter_map(|b| b.get(..3))
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                };
-                while bodies(&got).len() < wanted {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                let mut heard = 0;
+                for (wanted, answer) in rounds {
+                    while bodies(&got).len() < heard + wanted {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
                     }
+                    let all = bodies(&got);
+                    log.lock()
+                        .unwrap()
+                        .push(all[heard.min(all.len())..].join(" "));
+                    heard = all.len();
+                    let _ = s.write_all(answer.as_bytes());
                 }
-                log.lock().unwrap().push(bodies(&got).join(" "));
-                let _ = s.write_all(answer.as_bytes());
             }
         });
         (addr, seen)
@@ -627,10 +648,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_goes_out_in_one_write_and_its_answers_come_back_in_order() {
+    async fn a_batch_is_written_before_any_answer_is_read_and_its_answers_come_back_in_order() {
         let chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nb\r\n0\r\n\r\n";
         let answers = format!("{}{chunked}{}", ok("a", false), ok("c", false));
-        let (addr, seen) = scripted_server(vec![(3, answers)]);
+        let (addr, seen) = scripted_server(vec![vec![(3, answers)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
         let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
@@ -643,8 +664,8 @@ mod tests {
     async fn after_an_answer_that_says_close_the_unread_requests_go_out_on_a_new_connection() {
         // RFC 9112 §9.6: a server that says close reads no further request.
         let (addr, seen) = scripted_server(vec![
-            (3, ok("a", true)),
-            (2, format!("{}{}", ok("b", false), ok("c", false))),
+            vec![(3, ok("a", true))],
+            vec![(2, format!("{}{}", ok("b", false), ok("c", false)))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
         let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
@@ -659,12 +680,81 @@ mod tests {
     async fn a_batch_cut_short_gives_its_cause_to_every_request_left_unanswered() {
         // One answer, then the connection closes without a word: the server may have
         // read the others, so they are not sent again.
-        let (addr, seen) = scripted_server(vec![(3, ok("a", false))]);
+        let (addr, _) = scripted_server(vec![vec![(3, ok("a", false))]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
         let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
         assert_eq!(bodies(&x), ["a", "Closed", "Closed"]);
         assert!(x.connection.is_none());
-        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_carries_the_next_batch_from_a_clean_buffer() {
+        let (addr, seen) = scripted_server(vec![vec![
+            (2, format!("{}{}", ok("a", false), ok("b", false))),
+            (2, format!("{}{}", ok("c", false), ok("d", false))),
+        ]]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let first = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&first), ["a", "b"]);
+        let kept = first.connection.expect("kept alive");
+        let second = exchange(
+            Some(kept),
+            target.addr,
+            batch(&target, 2),
+            Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(bodies(&second), ["c", "d"]);
+        assert!(second.opened == 0 && second.replies.iter().all(|r| !r.resent));
+        assert_eq!(*seen.lock().unwrap(), ["x=0 x=1", "x=0 x=1"]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_on_which_the_server_said_more_than_it_was_asked_is_not_reused() {
+        // One answer too many: the connection is out of step, so the next batch goes
+        // out on a new one rather than being read against the stray answer.
+        // The server keeps the first connection open, waiting for a request that the
+        // client must not send on it.
+        let (addr, seen) = scripted_server(vec![
+            vec![
+                (1, format!("{}{}", ok("a", false), ok("stray", false))),
+                (1, ok("never read", false)),
+            ],
+            vec![(1, ok("b", false))],
+        ]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let first = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&first), ["a"]);
+        // Let the stray answer arrive, whether or not it came with the first.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = exchange(
+            first.connection,
+            target.addr,
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(bodies(&second), ["b"]);
+        assert!(second.opened == 1 && second.replies[0].resent);
+        assert_eq!(*seen.lock().unwrap(), ["x=0", "", "x=0"]);
+    }
+
+    #[tokio::test]
+    async fn interim_answers_are_skipped_and_a_204_has_no_body() {
+        let answers = format!(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n{}",
+            ok("b", false)
+        );
+        let (addr, _) = scripted_server(vec![vec![(2, answers)]]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        let statuses: Vec<u16> = x
+            .replies
+            .iter()
+            .map(|r| r.result.as_ref().unwrap().status)
+            .collect();
+        assert_eq!(statuses, [204, 200]);
+        assert_eq!(bodies(&x), ["", "b"]);
     }
 
     /// A server that answers one request per connection with keep-alive, then closes

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deviceflow_conformance::approver::{Action, Prompt};
 use deviceflow_wire::DeviceAuthorizationResponse;
@@ -20,10 +20,12 @@ impl Lane {
     /// A batch is over: each of its requests is counted and its answer handed on, in
     /// the order they were written.
     pub(super) fn complete(&mut self, mut outs: Vec<Out>, mut x: Exchange) {
-        let now = self.now_ms();
         self.give_back(outs[0].target, &mut x);
+        let start = self.fleet.start();
         for (out, reply) in outs.drain(..).zip(x.replies) {
-            self.count(&out, x.sent, &reply);
+            // Each device sees its answer when it came, not when its batch's last did.
+            let now = reply.done.saturating_duration_since(start).as_millis() as u32;
+            self.count(&out, &reply);
             match reply.result {
                 Ok(answer) => self.answered(out, now, answer),
                 Err(e) => {
@@ -44,11 +46,11 @@ impl Lane {
 
     /// The request's numbers: sent, answered, the generator's lateness (from when it
     /// was due to when it went out), latency from when it was due, and the server's.
-    fn count(&mut self, out: &Out, sent: Instant, reply: &Reply) {
+    fn count(&mut self, out: &Out, reply: &Reply) {
         let intended = self.at(out.intended_ms);
-        let late_us = sent.saturating_duration_since(intended).as_micros() as u64;
+        let late_us = reply.sent.saturating_duration_since(intended).as_micros() as u64;
         let total_us = reply.done.saturating_duration_since(intended).as_micros() as u64;
-        let server_us = reply.done.saturating_duration_since(sent).as_micros() as u64;
+        let server_us = reply.done.saturating_duration_since(reply.sent).as_micros() as u64;
         let ok = reply.result.is_ok();
         let t = &mut self.per_target[out.target as usize];
         t.0 += 1;

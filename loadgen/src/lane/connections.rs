@@ -1,6 +1,7 @@
 //! The lane's side of the transport: a bounded pool of keep-alive connections per
-//! target (the admin endpoint last), the requests' bytes, and requests waiting for a
-//! free connection. What a device asks for is decided elsewhere (`mod.rs`,
+//! target (the admin endpoint last), the requests' bytes, and the queue of requests
+//! due, sent in batches of up to `--pipeline` on a free connection (one request at a
+//! time by default). What a device asks for is decided elsewhere (`mod.rs`,
 //! `answers.rs`); the HTTP/1.1 itself is `transport.rs`'s.
 
 use std::collections::VecDeque;
@@ -70,10 +71,8 @@ impl Lane {
                 };
                 let mut outs = self.spare_outs.pop().unwrap_or_default();
                 let mut requests = self.spare.pop().unwrap_or_default();
-                let take = self.pools[target]
-                    .queue
-                    .len()
-                    .min(self.fleet.config.pipeline);
+                let depth = self.fleet.config.pipeline.max(1);
+                let take = self.pools[target].queue.len().min(depth);
                 for _ in 0..take {
                     let Some((out, queued)) = self.pools[target].queue.pop_front() else {
                         break;
