@@ -86,6 +86,7 @@ pub fn sample_once(fleet: &Fleet, clock: &mut CpuClock) {
             .saturating_sub(fleet.live.finished.load(Relaxed)),
         polls_per_s: (polls - polls0) as f64 / secs,
         transport_errors_per_s: (errors - errors0) as f64 / secs,
+        longest_busy_ms: fleet.live.longest_busy_us.swap(0, Relaxed) as f64 / 1000.0,
     };
     fleet
         .health

@@ -95,6 +95,9 @@ pub struct Live {
     pub polls: AtomicU64,
     pub transport_errors: AtomicU64,
     pub connections: AtomicU64,
+    /// The longest the lanes' own work held their thread at once since the last
+    /// health sample, µs (a stall of the generator, not a wait for the server).
+    pub longest_busy_us: AtomicU64,
 }
 
 pub struct Fleet {

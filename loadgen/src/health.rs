@@ -16,6 +16,11 @@ pub struct HealthSample {
     pub devices_alive: u64,
     pub polls_per_s: f64,
     pub transport_errors_per_s: f64,
+    /// The longest the lanes' own work (timers, sending, reading answers) held the
+    /// generator's thread at once in this second, ms: when requests went out late, a
+    /// long one says the generator stalled, a short one that it was waiting.
+    #[serde(default)]
+    pub longest_busy_ms: f64,
 }
 
 /// Open file descriptors of this process (Linux), 0 where unknown.

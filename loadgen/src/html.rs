@@ -273,7 +273,12 @@ fn health_section(r: &RunData) -> Section {
             "Generator lateness per second (intended to sent)",
             &time,
             &Axis::new("lateness", "ms"),
-            &[lateness],
+            &[
+                lateness,
+                h("longest stretch of the generator's own work", |x| {
+                    x.longest_busy_ms
+                }),
+            ],
         ))
         .chart(line_chart(
             "Open connections and file descriptors",

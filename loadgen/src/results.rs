@@ -223,28 +223,40 @@ impl RunData {
     pub fn generator_verdict(&self) -> String {
         let late = self.lateness(None);
         let p99 = late.quantile(0.99).map_or(0.0, |us| us as f64 / 1000.0);
-        let slow_seconds = self
+        let late_seconds: Vec<f64> = self
             .stats
             .timeline
             .seconds
             .iter()
-            .filter(|s| {
+            .enumerate()
+            .filter(|(_, s)| {
                 let mut b = crate::timeline::Buckets::default();
                 for k in &s.kinds {
                     b.add(&k.lateness);
                 }
                 b.quantile_ms(0.99).is_some_and(|p| p > 100.0)
             })
-            .count();
-        let max_cpu = self
-            .shards
-            .iter()
-            .flat_map(|s| s.health.iter().map(|h| h.cpu_pct))
+            .map(|(t, _)| t as f64)
+            .collect();
+        let slow_seconds = late_seconds.len();
+        let health = || self.shards.iter().flat_map(|s| s.health.iter());
+        let max_cpu = health().map(|h| h.cpu_pct).fold(0.0, f64::max);
+        // The generator's own longest stretch of work around the late seconds (a
+        // sample at t covers the second before it, and a stall delays what was due
+        // in the second it began).
+        let stalled_ms = health()
+            .filter(|h| late_seconds.iter().any(|&s| h.t > s && h.t <= s + 2.0))
+            .map(|h| h.longest_busy_ms)
             .fold(0.0, f64::max);
         let waited = self.stats.waited_for_connection;
         let mut out = if p99 < 100.0 && slow_seconds == 0 {
             format!(
                 "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
+            )
+        } else if stalled_ms >= 50.0 {
+            format!(
+                "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because its own work held its thread for up to {stalled_ms:.0} ms at a time: in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
+                seconds(slow_seconds)
             )
         } else if max_cpu < 90.0 && waited > 0 {
             format!(
@@ -328,4 +340,77 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{model} ({cores} cores)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use deviceflow_conformance::{Approver, Client};
+
+    /// A run whose polls due in second 5 went out 150 ms late, with the generator's
+    /// longest stretch of its own work in that second and the requests that waited
+    /// for a connection as given.
+    fn late_in_second_5(busy_ms: f64, waited: u64) -> RunData {
+        let host = "http://127.0.0.1:9".to_owned();
+        let config = crate::fleet::FleetConfig::new(
+            std::slice::from_ref(&host),
+            &format!("{host}/d"),
+            &format!("{host}/t"),
+            &Client::public("tv"),
+            None,
+            Approver::None,
+        )
+        .unwrap();
+        let mut stats = RunStats::default();
+        for _ in 0..100 {
+            stats.kind(Kind::Poll).sent += 1;
+            stats.kind(Kind::Poll).lateness_us.record(150_000);
+            stats
+                .timeline
+                .request(Kind::Poll, 5_500, true, 150_000, 155_000);
+        }
+        stats.waited_for_connection = waited;
+        let sample = |t: f64, busy: f64| HealthSample {
+            t,
+            cpu_pct: 20.0,
+            longest_busy_ms: busy,
+            ..HealthSample::default()
+        };
+        RunData {
+            schema: "deviceflow-loadgen/2".into(),
+            setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
+            shards: vec![ShardRun {
+                shard: Shard::default(),
+                started_at_unix_ms: 0,
+                duration_s: 10.0,
+                fd_limit: FdLimit::default(),
+                peak_rss_mb: None,
+                rss_at_start_mb: None,
+                cpu_s: 1.0,
+                health: vec![sample(5.0, 1.0), sample(6.0, busy_ms), sample(7.0, 1.0)],
+            }],
+            duration_s: 10.0,
+            stats,
+            metrics: None,
+        }
+    }
+
+    #[test]
+    fn late_requests_are_the_generators_when_its_own_work_stalled_it() {
+        // The pool was exhausted too, but only because the lane did not read the
+        // answers while it was stuck.
+        let v = late_in_second_5(150.0, 500).generator_verdict();
+        assert!(
+            v.contains("its own work held its thread for up to 150 ms")
+                && v.contains("the generator, not the server, was the bottleneck"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn late_requests_are_the_servers_when_the_pool_waited_and_the_generator_did_not_stall() {
+        let v = late_in_second_5(3.0, 500).generator_verdict();
+        assert!(v.contains("the server was the bottleneck"), "{v}");
+    }
 }

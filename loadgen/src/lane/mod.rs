@@ -12,6 +12,7 @@
 mod answers;
 mod books;
 mod connections;
+mod devices;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::transport;
 use crate::wheel::Wheel;
 
 use connections::{InFlight, Pool};
+use devices::Devices;
 
 /// The timers' granularity, ms. A wake-up serves every device due in its tick, so the
 /// coarser the tick, the more requests share a wake-up of the generator (and of the
@@ -62,7 +64,7 @@ type Decision = (u32, Result<(), String>);
 
 pub struct Lane {
     fleet: Arc<Fleet>,
-    devices: Vec<Device>,
+    devices: Devices,
     timers: Wheel<(u32, Due)>,
     /// Timers taken from the wheel, reused.
     due: Vec<(u32, (u32, Due))>,
@@ -107,7 +109,7 @@ impl Lane {
         let max_per_pool = (c.connections / lanes as usize).max(1);
         let seed = c.seed ^ index;
         Lane {
-            devices: Vec::new(),
+            devices: Devices::default(),
             timers: Wheel::new(TICK_MS),
             due: Vec::new(),
             next_id: first,
@@ -151,12 +153,16 @@ impl Lane {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         loop {
-            let now = self.now_ms();
+            let woke = Instant::now();
+            let now = woke
+                .saturating_duration_since(self.fleet.start())
+                .as_millis() as u32;
             if deadline.is_some_and(|d| now >= d) {
                 break;
             }
             self.step(now);
             self.dispatch();
+            self.busy_since(woke);
             if self.next_id >= self.fleet.config.devices
                 && self.live == 0
                 && self.inflight.is_empty()
@@ -167,17 +173,29 @@ impl Lane {
             sleep.as_mut().reset(self.at(self.wake_ms(deadline)).into());
             tokio::select! {
                 Some((outs, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    let began = Instant::now();
                     self.complete(outs, x);
                     // Take whatever else is ready before looking at timers again.
                     while let Some(Some((outs, x))) = futures_util::FutureExt::now_or_never(self.inflight.next()) {
                         self.complete(outs, x);
                     }
+                    self.busy_since(began);
                 }
                 Some((slot, result)) = self.decisions.1.recv() => self.decided(slot, result),
                 _ = &mut sleep => {}
             }
         }
         self.wind_up();
+    }
+
+    /// The lane's work since `began` held the thread: kept for the health sample if it
+    /// is the longest yet (a load, and a write only then).
+    fn busy_since(&self, began: Instant) {
+        let us = began.elapsed().as_micros() as u64;
+        let longest = &self.fleet.live.longest_busy_us;
+        if us > longest.load(Relaxed) {
+            longest.fetch_max(us, Relaxed);
+        }
     }
 
     /// Everything due by `now`: the intervals' sample, devices to start (without -t,
@@ -257,8 +275,7 @@ impl Lane {
         let mut rng = device::rng_for(c.seed, id);
         let behaviour = c.mix.pick(rng.gen_range(0..100));
         let plan = c.people.plan(behaviour, &mut rng);
-        let slot = self.devices.len() as u32;
-        self.devices.push(Device::new(id, behaviour, plan));
+        let slot = self.devices.push(Device::new(id, behaviour, plan));
         self.live += 1;
         self.stats.behaviour(behaviour).devices += 1;
         self.fleet.live.started.fetch_add(1, Relaxed);
