@@ -101,9 +101,9 @@ wrk_scripts() {
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    "WRK_RESULT requests=%d duration_us=%d status_errors=%d socket_errors=%d p99_us=%d\n",
+    "WRK_RESULT requests=%d duration_us=%d status_errors=%d socket_errors=%d p99_us=%d max_us=%d\n",
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(99)))
+    latency:percentile(99), latency.max))
 end
 LUA
     cat >"$work/issue.lua" <<LUA

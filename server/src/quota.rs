@@ -15,8 +15,6 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use dashmap::DashMap;
-
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::storage::expiry::ExpiryWheel;
@@ -160,8 +158,8 @@ pub struct QuotaPolicy {
 /// The quotas' state.
 pub(crate) struct Quotas {
     policy: QuotaPolicy,
-    sources: DashMap<Source, Bucket, ahash::RandomState>,
-    clients: DashMap<ClientId, Bucket, ahash::RandomState>,
+    sources: crate::shards::Map<Source, Bucket>,
+    clients: crate::shards::Map<ClientId, Bucket>,
     forget: ExpiryWheel<Source>,
 }
 
@@ -169,8 +167,8 @@ impl Quotas {
     pub(crate) fn new(policy: QuotaPolicy) -> Quotas {
         Quotas {
             policy,
-            sources: DashMap::with_hasher(ahash::RandomState::new()),
-            clients: DashMap::with_hasher(ahash::RandomState::new()),
+            sources: crate::shards::map(),
+            clients: crate::shards::map(),
             forget: ExpiryWheel::new(),
         }
     }

@@ -16,7 +16,6 @@ use std::collections::VecDeque;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dashmap::DashMap;
 use rand::RngCore;
 
 use crate::accounts::users::UserId;
@@ -111,10 +110,10 @@ pub struct Full;
 /// Every web session, sharded like the device sessions: pages are few next to polls,
 /// but one lock for all of them would still serialize sign-ins.
 pub struct WebSessions {
-    map: DashMap<SessionId, WebSession, ahash::RandomState>,
+    map: crate::shards::Map<SessionId, WebSession>,
     /// Each user's sessions, oldest first. Lock order: an entry here may be held while
     /// `map` is written, never the other way round.
-    by_user: DashMap<UserId, VecDeque<SessionId>, ahash::RandomState>,
+    by_user: crate::shards::Map<UserId, VecDeque<SessionId>>,
     wheel: ExpiryWheel<SessionId>,
     max: usize,
 }
@@ -129,8 +128,8 @@ impl WebSessions {
     /// A map of at most `max` sessions.
     pub fn new(max: usize) -> WebSessions {
         WebSessions {
-            map: DashMap::with_hasher(ahash::RandomState::new()),
-            by_user: DashMap::with_hasher(ahash::RandomState::new()),
+            map: crate::shards::map(),
+            by_user: crate::shards::map(),
             wheel: ExpiryWheel::new(),
             max,
         }

@@ -11,8 +11,6 @@ mod tokens;
 use std::future::{ready, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dashmap::DashMap;
-
 use rand::RngCore;
 
 pub use sessions::Sessions;
@@ -42,7 +40,7 @@ pub struct MemoryStore {
     limiter: RateLimiter,
     quotas: Quotas,
     /// Clients registered at run time, by index; lost on restart like the rest.
-    clients: DashMap<u16, Registered, ahash::RandomState>,
+    clients: crate::shards::Map<u16, Registered>,
     /// How many client indexes were given.
     clients_given: AtomicU64,
     secret: [u8; 32],
@@ -86,7 +84,7 @@ impl MemoryStore {
             web: WebSessions::default(),
             limiter: RateLimiter::default(),
             quotas: Quotas::new(settings.quotas),
-            clients: DashMap::with_hasher(ahash::RandomState::new()),
+            clients: crate::shards::map(),
             clients_given: AtomicU64::new(0),
             secret,
         }

@@ -3,8 +3,6 @@
 //! decision on it (the state machine in `session.rs`) runs under that lock, which is
 //! what makes redemption exactly-once when many polls race.
 
-use dashmap::DashMap;
-
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::protocol::device_code::{DeviceCode, Secret};
@@ -17,7 +15,7 @@ use crate::storage::store::{CreateError, SessionInfo, SweepStats};
 
 /// The in-memory device authorization sessions.
 pub struct Sessions {
-    sessions: DashMap<u64, Session, ahash::RandomState>,
+    sessions: crate::shards::Map<u64, Session>,
     /// Sessions held, against `device.max_sessions`.
     held: CappedCount,
     /// Sessions held by each client (by `ClientId`), against its share of the cap;
@@ -25,7 +23,7 @@ pub struct Sessions {
     held_by_client: Box<[CappedCount]>,
     /// The same for registered clients, made at their first session; `None` when a
     /// client may hold the whole cap.
-    held_by_registered: Option<(usize, DashMap<u16, CappedCount, ahash::RandomState>)>,
+    held_by_registered: Option<(usize, crate::shards::Map<u16, CappedCount>)>,
     /// How long an expired session stays to answer `expired_token`.
     retention_ms: Millis,
     wheel: ExpiryWheel<u64>,
@@ -39,7 +37,7 @@ impl Sessions {
     /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
     pub fn new(max_sessions: usize, retention_ms: Millis) -> Sessions {
         Sessions {
-            sessions: DashMap::with_hasher(ahash::RandomState::new()),
+            sessions: crate::shards::map(),
             held: CappedCount::new(max_sessions),
             held_by_client: Box::new([]),
             held_by_registered: None,
@@ -52,8 +50,7 @@ impl Sessions {
     /// default, a client may hold the whole cap).
     pub fn with_max_per_client(mut self, max: usize, clients: usize) -> Sessions {
         self.held_by_client = (0..clients).map(|_| CappedCount::new(max)).collect();
-        self.held_by_registered =
-            (max < self.held.cap()).then(|| (max, DashMap::with_hasher(ahash::RandomState::new())));
+        self.held_by_registered = (max < self.held.cap()).then(|| (max, crate::shards::map()));
         self
     }
 

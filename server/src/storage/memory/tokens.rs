@@ -4,8 +4,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dashmap::DashMap;
-
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::protocol::scope::ScopeSet;
@@ -24,9 +22,9 @@ struct Family {
 
 /// Access and refresh tokens, and their families.
 pub(crate) struct TokenStore {
-    access: DashMap<Key, AccessRecord, ahash::RandomState>,
-    refresh: DashMap<Key, RefreshRecord, ahash::RandomState>,
-    families: DashMap<u64, Family, ahash::RandomState>,
+    access: crate::shards::Map<Key, AccessRecord>,
+    refresh: crate::shards::Map<Key, RefreshRecord>,
+    families: crate::shards::Map<u64, Family>,
     next_family: AtomicU64,
     access_ttl_ms: Millis,
     refresh_ttl_ms: Millis,
@@ -38,9 +36,9 @@ pub(crate) struct TokenStore {
 impl TokenStore {
     pub(crate) fn new(access_ttl_ms: Millis, refresh_ttl_ms: Millis) -> TokenStore {
         TokenStore {
-            access: DashMap::with_hasher(ahash::RandomState::new()),
-            refresh: DashMap::with_hasher(ahash::RandomState::new()),
-            families: DashMap::with_hasher(ahash::RandomState::new()),
+            access: crate::shards::map(),
+            refresh: crate::shards::map(),
+            families: crate::shards::map(),
             next_family: AtomicU64::new(1),
             access_ttl_ms,
             refresh_ttl_ms,

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# growth.sh: the server's latency while its session map grows. One release server
+# (codes living an hour, quotas off: common.sh's bench configuration) is sent device
+# authorizations by wrk in ROUNDS back-to-back timed runs, and after each run the
+# script prints the sessions the server holds (its /metrics) and wrk's requests/s, p99
+# and maximum latency. A shard of a sharded map grows by copying itself whole under its
+# write lock, and the shards of a uniformly hashed map grow together: a round that
+# passes such a point shows it in its maximum (server/src/shards.rs, MAP_SHARDS).
+#
+# Environment (defaults in brackets):
+#   ROUNDS        timed wrk runs, one after the other [8]
+#   DURATION      seconds of each [4]
+#   CONNECTIONS   wrk connections [16]
+#   SERVER_CPU    core the server is pinned to [0]
+#   CLIENT_CPU    core wrk is pinned to [1]
+#   PREBUILT      a directory holding a deviceflow-server binary to run instead of
+#                 building this checkout's
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-8}
+DURATION=${DURATION:-4}
+CONNECTIONS=${CONNECTIONS:-16}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+THREADS=1
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d)"
+script=growth.sh
+# shellcheck source=common.sh
+source "$here/common.sh"
+
+for v in ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1)) ||
+    die "need ROUNDS, DURATION and CONNECTIONS of at least 1"
+if ! command -v wrk >/dev/null; then
+    echo "$script: installing wrk" >&2
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+for tool in curl taskset; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+if [[ -z ${PREBUILT:-} ]]; then
+    command -v cargo >/dev/null || die "cargo is required (or PREBUILT)"
+    echo "$script: building the release server" >&2
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server --bin deviceflow-server
+fi
+cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$work/server"
+
+bench_config "$work/server.toml"
+wrk_scripts demo-device
+start server "$SERVER_CPU" "$work/server" --config "$work/server.toml" --quiet
+url="http://$started_addr/oauth/device_authorization"
+
+echo "# growth: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), server on core $SERVER_CPU, wrk -t1 -c$CONNECTIONS on core $CLIENT_CPU, commit $(git -C "$root" rev-parse --short HEAD)"
+echo "| round | sessions held after | device authorizations/s | p99 | max |"
+echo "|---:|---:|---:|---:|---:|"
+for round in $(seq 1 "$ROUNDS"); do
+    line=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION"s -s "$work/issue.lua" "$url" | grep WRK_RESULT) ||
+        die "wrk printed no result in round $round"
+    [[ $(field status_errors "$line") == 0 && $(field socket_errors "$line") == 0 ]] ||
+        die "round $round: wrk saw errors ($line)"
+    held=$(curl -sf "http://$started_addr/metrics" | sed -n 's/^deviceflow_sessions \([0-9]*\)$/\1/p')
+    requests=$(field requests "$line")
+    duration_us=$(field duration_us "$line")
+    printf '| %d | %d | %d | %.1f ms | %.1f ms |\n' "$round" "$held" \
+        $((requests * 1000000 / duration_us)) \
+        "$(bc -l <<<"$(field p99_us "$line") / 1000")" "$(bc -l <<<"$(field max_us "$line") / 1000")"
+done
