@@ -102,9 +102,13 @@ impl Lane {
                     )
                 }));
             }
+            // Those queued since the last dispatch are the ones at the back without a
+            // time: a long queue (a server that stopped answering) is not walked whole
+            // on every turn of the lane.
             let queue = &mut self.pools[target].queue;
             let mut now = None;
-            for (_, queued) in queue.iter_mut().filter(|(_, q)| q.is_none()) {
+            let fresh = queue.iter_mut().rev().take_while(|e| e.1.is_none());
+            for (_, queued) in fresh {
                 *queued = Some(*now.get_or_insert_with(Instant::now));
                 self.stats.waited_for_connection += 1;
             }
