@@ -55,13 +55,7 @@ done
     die "need ROUNDS >= 1, DURATION >= 1 and CONNECTIONS >= THREADS"
 
 # --- tools -------------------------------------------------------------------
-if ! command -v wrk >/dev/null; then
-    echo "ceiling.sh: installing wrk" >&2
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-for tool in curl taskset; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+require_tools curl taskset
 cpus=$(nproc)
 ((SERVER_CPU < cpus && CLIENT_CPU < cpus && SERVER_CPU != CLIENT_CPU)) ||
     die "need two distinct usable cores (SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU, nproc=$cpus)"

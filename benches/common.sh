@@ -1,9 +1,9 @@
-# common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, hostile.sh, redis.sh)
-# after they set `script` (their name, for messages) and `work` (a temporary folder of
-# their own). Gives them `pids` (append what you start), `die`, `start` (a server
-# pinned to cores), `cpu_ticks`, `field` (of wrk's WRK_RESULT line), `bench_config`, `wrk_scripts`
-# (the issuance and poll scripts for wrk), and a cleanup on exit that stops those
-# processes, by PID, and removes `work`.
+# common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, growth.sh, hostile.sh,
+# redis.sh) after they set `script` (their name, for messages) and `work` (a temporary
+# folder of their own). Gives them `pids` (append what you start), `die`,
+# `require_tools`, `start` (a server pinned to cores), `cpu_ticks`, `field` (of wrk's
+# WRK_RESULT line), `bench_config`, `wrk_scripts` (the issuance and poll scripts for
+# wrk), and a cleanup on exit that stops those processes, by PID, and removes `work`.
 
 pids=()
 
@@ -44,6 +44,19 @@ start() {
     done
     cat "$log" >&2
     die "$name did not start"
+}
+
+# Installs wrk with apt-get when it is missing, and dies unless each of "$@" is on
+# PATH.
+require_tools() {
+    if ! command -v wrk >/dev/null; then
+        echo "$script: installing wrk" >&2
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    fi
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is required"
+    done
 }
 
 # CPU time (user + system, in clock ticks) process $1 has used so far.

@@ -37,13 +37,7 @@ for v in ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU; do
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1)) ||
     die "need ROUNDS, DURATION and CONNECTIONS of at least 1"
-if ! command -v wrk >/dev/null; then
-    echo "$script: installing wrk" >&2
-    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-for tool in curl taskset; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+require_tools curl taskset
 
 if [[ -z ${PREBUILT:-} ]]; then
     command -v cargo >/dev/null || die "cargo is required (or PREBUILT)"
