@@ -22,14 +22,63 @@ use common::{report_dir, Server, ADMIN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_metrics() {
     let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
-    let base = server.base.clone();
-    let config = small_fleet(&base);
-    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
-    let run = runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
-        .await
-        .unwrap();
-    let s = &run.stats;
+    let run = run_fleet(small_fleet(&server.base), &server.base).await;
 
+    assert_a_whole_run_that_reconciles(&run);
+    assert_the_report_is_written(&run);
+}
+
+/// The same fleet on one connection per lane, its requests pipelined up to 8 at a
+/// time (RFC 9112 §9.3.2): every answer goes to its own device, in order, and every
+/// count still matches the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_fleet_gets_every_answer_to_its_own_device_and_reconciles() {
+    let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
+    let mut config = small_fleet(&server.base);
+    // All 40 start within 40 ms, so each lane has several requests due in one tick.
+    config.hatch_rate = 1000.0;
+    config.lanes = 2;
+    config.connections = 2;
+    config.pipeline = 8;
+    let run = run_fleet(config, &server.base).await;
+
+    assert_a_whole_run_that_reconciles(&run);
+    let s = &run.stats;
+    let sent: u64 = s.kinds.values().map(|k| k.sent).sum();
+    assert!(
+        s.batches < sent && s.connections_opened <= 4,
+        "{sent} requests in {} writes on {} connections",
+        s.batches,
+        s.connections_opened
+    );
+    assert!(run
+        .generator_verdict()
+        .contains("pipelined, up to 8 on a connection"));
+}
+
+/// Runs `config` through goose against `base`.
+async fn run_fleet(config: FleetConfig, base: &str) -> RunData {
+    let setup = runner::setup(
+        "smoke test".into(),
+        vec![base.to_owned()],
+        &config,
+        "tv",
+        0.0,
+    );
+    // The two tests of this file run side by side: goose's controllers would both
+    // want their default ports.
+    let mut goose = GooseConfiguration::default();
+    goose.no_telnet = true;
+    goose.no_websocket = true;
+    runner::run(config, goose, setup, Duration::ZERO)
+        .await
+        .unwrap()
+}
+
+/// All 40 devices ran to an end their behaviour allows, nothing broke a rule or went
+/// unanswered, and every count matches the server's own /metrics.
+fn assert_a_whole_run_that_reconciles(run: &RunData) {
+    let s = &run.stats;
     assert_eq!(s.devices(), 40);
     assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
     assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
@@ -51,55 +100,6 @@ async fn a_small_fleet_of_every_behaviour_runs_is_measured_and_reconciles_with_m
     for row in &rows {
         assert!(row.matches(), "{row:#?}");
     }
-
-    assert_the_report_is_written(&run);
-}
-
-/// The same fleet on one connection per lane, its requests pipelined up to 8 at a
-/// time (RFC 9112 §9.3.2): every answer goes to its own device, in order, and every
-/// count still matches the server's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pipelined_fleet_gets_every_answer_to_its_own_device_and_reconciles() {
-    let server = Server::start("expires_in = 8\ninterval = 1\npoll_tolerance_ms = 200", "");
-    let base = server.base.clone();
-    let mut config = small_fleet(&base);
-    // All 40 start within 40 ms, so each lane has several requests due in one tick.
-    config.hatch_rate = 1000.0;
-    config.lanes = 2;
-    config.connections = 2;
-    config.pipeline = 8;
-    let setup = runner::setup("smoke test".into(), vec![base.clone()], &config, "tv", 0.0);
-    // The other test of this file runs beside this one: goose's controllers would
-    // both want their default ports.
-    let mut goose = GooseConfiguration::default();
-    goose.no_telnet = true;
-    goose.no_websocket = true;
-    let run = runner::run(config, goose, setup, Duration::ZERO)
-        .await
-        .unwrap();
-    let s = &run.stats;
-
-    assert_eq!(s.devices(), 40);
-    assert_eq!(s.outcome(Outcome::Unfinished), 0, "{:#?}", s.behaviours);
-    assert_eq!(s.outcome(Outcome::Error), 0, "{:#?}", s.kinds);
-    assert_eq!(s.violations_total(), 0, "{:#?}", s.violations);
-    assert_eq!(s.transport_errors(), 0);
-    assert_each_behaviour_gets_its_answers(s);
-    let sent: u64 = s.kinds.values().map(|k| k.sent).sum();
-    assert!(
-        s.batches < sent && s.connections_opened <= 4,
-        "{sent} requests in {} writes on {} connections",
-        s.batches,
-        s.connections_opened
-    );
-    let rows = deviceflow_loadgen::scrape::reconcile(run.metrics.as_ref().unwrap(), s);
-    assert!(rows.len() >= 8, "{rows:#?}");
-    for row in &rows {
-        assert!(row.matches(), "{row:#?}");
-    }
-    assert!(run
-        .generator_verdict()
-        .contains("pipelined, up to 8 on a connection"));
 }
 
 /// 40 devices of every behaviour against `base`, started within a second; alice
