@@ -9,7 +9,7 @@ use crate::flow::Kind;
 use crate::render::{self, findings};
 use crate::results::RunData;
 use crate::stats::Hdr;
-use crate::timeline::{Answer, Buckets};
+use crate::timeline::Answer;
 
 fn section_table(mut s: Section, (h, rows): (Vec<String>, Vec<Vec<String>>)) -> Section {
     if !rows.is_empty() {
@@ -261,13 +261,7 @@ fn health_section(r: &RunData) -> Section {
         "lateness p99",
         secs.iter()
             .enumerate()
-            .filter_map(|(t, sec)| {
-                let mut b = Buckets::default();
-                for k in &sec.kinds {
-                    b.add(&k.lateness);
-                }
-                Some((t as f64, b.quantile_ms(0.99)?))
-            })
+            .filter_map(|(t, sec)| Some((t as f64, sec.lateness().quantile_ms(0.99)?)))
             .collect(),
     );
     Section::new("The generator's health")

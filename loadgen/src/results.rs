@@ -229,13 +229,7 @@ impl RunData {
             .seconds
             .iter()
             .enumerate()
-            .filter(|(_, s)| {
-                let mut b = crate::timeline::Buckets::default();
-                for k in &s.kinds {
-                    b.add(&k.lateness);
-                }
-                b.quantile_ms(0.99).is_some_and(|p| p > 100.0)
-            })
+            .filter(|(_, s)| s.lateness().quantile_ms(0.99).is_some_and(|p| p > 100.0))
             .map(|(t, _)| t as f64)
             .collect();
         let slow_seconds = late_seconds.len();

@@ -18,7 +18,7 @@ use crate::resources;
 use crate::results::{self, RunData, Setup, ShardRun, SCHEMA};
 use crate::scrape::{self, Window};
 use crate::shard::Shard;
-use crate::transport::{path_of, target_of};
+use crate::transport::{path_of, target_of, Target};
 
 /// A header value without line breaks or other control characters.
 fn header_value(v: &str) -> Option<Arc<str>> {
@@ -107,6 +107,15 @@ impl FleetConfig {
             request_timeout: Duration::from_secs(10),
             run_time: None,
         })
+    }
+
+    /// The target of a lane's pool `index`: a `--host`, or, past them, the admin
+    /// endpoint (the first host when there is none; nothing is sent to it then).
+    pub fn target(&self, index: usize) -> &Target {
+        self.targets
+            .get(index)
+            .or(self.admin.as_ref().map(|a| &a.target))
+            .unwrap_or(&self.targets[0])
     }
 }
 

@@ -168,6 +168,15 @@ pub struct Second {
 }
 
 impl Second {
+    /// The generator's lateness of every request due in this second.
+    pub fn lateness(&self) -> Buckets {
+        let mut b = Buckets::default();
+        for k in &self.kinds {
+            b.add(&k.lateness);
+        }
+        b
+    }
+
     fn add(&mut self, o: &Second) {
         for (a, b) in self.answers.iter_mut().zip(o.answers.iter()) {
             *a += b;

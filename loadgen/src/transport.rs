@@ -1,8 +1,9 @@
 //! The devices' HTTP/1.1 transport: keep-alive connections, each read and written by
 //! the lane that sends on it, a bounded pool per target (in `lane/connections.rs`),
 //! batches of requests written at once and answered in order (pipelining, with
-//! `--pipeline`), and failed sends sorted by cause. Responses are parsed with `httparse` (hyper's parser);
-//! hyper's own client costs about twice the CPU per request here (README, "Scale").
+//! `--pipeline`), and failed sends sorted by cause. Responses are parsed with
+//! `httparse` (hyper's parser); hyper's own client costs about twice the CPU per
+//! request here (README, "Scale").
 //!
 //! A transport error is the generator's failure to reach the server (refused, reset,
 //! timed out, out of file descriptors...). It is never a poll and never a violation:

@@ -86,13 +86,7 @@ impl Lane {
                     outs.push(out);
                 }
                 let c = &self.fleet.config;
-                let addr = match c.targets.get(target) {
-                    Some(t) => t.addr,
-                    None => c
-                        .admin
-                        .as_ref()
-                        .map_or(c.targets[0].addr, |a| a.target.addr),
-                };
+                let addr = c.target(target).addr;
                 let timeout = c.request_timeout;
                 self.stats.batches += 1;
                 self.inflight.push(Box::pin(async move {
@@ -120,13 +114,7 @@ impl Lane {
         let r = &mut requests.bytes;
         let c = &self.fleet.config;
         let d = &self.devices[out.slot as usize];
-        let host = match c.targets.get(usize::from(out.target)) {
-            Some(t) => &t.host,
-            None => c
-                .admin
-                .as_ref()
-                .map_or(&c.targets[0].host, |a| &a.target.host),
-        };
+        let host = &c.target(usize::from(out.target)).host;
         let client = c.client_authorization.as_deref();
         let body = &mut self.body;
         body.clear();

@@ -245,9 +245,12 @@ impl Lane {
         self.sample_intervals();
         let c = &self.fleet.config;
         for (i, (sent, answered)) in self.per_target.iter().enumerate() {
-            let target = c.targets.get(i).or(c.admin.as_ref().map(|a| &a.target));
-            if let (Some(t), true) = (target, *sent > 0) {
-                let e = self.stats.hosts.entry(t.host.to_string()).or_default();
+            if *sent > 0 {
+                let e = self
+                    .stats
+                    .hosts
+                    .entry(c.target(i).host.to_string())
+                    .or_default();
                 e.0 += sent;
                 e.1 += answered;
             }
