@@ -62,7 +62,7 @@ for round in $(seq 1 "$ROUNDS"); do
     held=$(curl -sf "http://$started_addr/metrics" | sed -n 's/^deviceflow_sessions \([0-9]*\)$/\1/p')
     requests=$(field requests "$line")
     duration_us=$(field duration_us "$line")
-    printf '| %d | %d | %d | %.1f ms | %.1f ms |\n' "$round" "$held" \
-        $((requests * 1000000 / duration_us)) \
-        "$(bc -l <<<"$(field p99_us "$line") / 1000")" "$(bc -l <<<"$(field max_us "$line") / 1000")"
+    awk -v round="$round" -v held="$held" -v rate=$((requests * 1000000 / duration_us)) \
+        -v p99="$(field p99_us "$line")" -v max="$(field max_us "$line")" \
+        'BEGIN { printf "| %d | %d | %d | %.1f ms | %.1f ms |\n", round, held, rate, p99 / 1000, max / 1000 }'
 done

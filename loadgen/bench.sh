@@ -2,10 +2,11 @@
 # loadgen/bench.sh: the load generator at scale against our release server, on this
 # machine, and a table of what it cost and whether it kept its schedule.
 #
-# For each fleet size (and each pipelining depth), starts a private copy of deviceflow-server (release; quotas off,
-# since every device comes from one loopback address; interval and expires_in as
-# below), runs deviceflow-loadgen against it with the default behaviour mix and the
-# admin endpoint playing the people, and reads the run's run.json. Prints, per size:
+# For each fleet size and pipelining depth, starts a private copy of deviceflow-server
+# (release; quotas off, since every device comes from one loopback address; interval
+# and expires_in as below), runs deviceflow-loadgen against it with the default
+# behaviour mix and the admin endpoint playing the people, and reads the run's
+# run.json. Prints, per size and depth:
 # wall time, the generator's peak RSS and bytes per device (peak RSS above its RSS at
 # start, over the devices), its CPU per request, polls/s achieved against what the
 # devices' schedule called for, p99 lateness of polls, and whether every count matched
