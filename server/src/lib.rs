@@ -44,10 +44,10 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 
 use http::connection::{TimedStream, Timeouts};
+use http::drain::Drain;
 
 pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings, StoreConfig};
@@ -155,7 +155,7 @@ pub async fn serve<S: Store>(
     app: Arc<App<S>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::new();
     let timeouts = Timeouts {
         idle: Duration::from_millis(app.settings.idle_timeout_ms),
         head: Duration::from_millis(app.settings.header_read_timeout_ms),
@@ -192,7 +192,7 @@ pub async fn serve<S: Store>(
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let peer = peer.ip();
-        let watcher = graceful.watcher();
+        let entry = drain.enter();
         tokio::spawn(async move {
             // The task owns one reference to the app for the whole connection, and each
             // request borrows it: no reference count written per request, on a cache
@@ -214,13 +214,14 @@ pub async fn serve<S: Store>(
                 .header_read_timeout(None)
                 .serve_connection(TokioIo::new(stream), service);
             // Connection errors (resets, timeouts) concern one client only.
-            let _ = watcher.watch(conn).await;
+            let _ = entry.watch(conn).await;
         });
     }
     drop(listener);
     sweeper.abort();
+    drain.close();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = drain.closed() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             eprintln!("deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }

@@ -3,6 +3,7 @@
 
 pub(crate) mod body;
 pub(crate) mod connection;
+pub(crate) mod drain;
 pub mod form;
 pub(crate) mod metrics;
 pub mod paths;

@@ -19,6 +19,7 @@ mod metadata;
 mod person;
 mod polling;
 mod registration;
+mod shutdown;
 mod sign_in;
 mod state_machine;
 mod third_party;

@@ -1,0 +1,137 @@
+//! Stopping the server: once shutdown is asked, it accepts no new connection, closes
+//! idle keep-alive connections at once (not when they time out, nor after the drain
+//! timeout), and answers a request already in flight before closing its connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deviceflow_server::{App, Clock, FileConfig, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::common::*;
+
+/// Well under the server's drain timeout (10 s), and far above what closing takes.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// A server on [`test_config`], and what stops it.
+async fn start() -> (
+    SocketAddr,
+    JoinHandle<std::io::Result<()>>,
+    oneshot::Sender<()>,
+) {
+    let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Arc::new(App::new(
+        settings,
+        format!("http://{addr}"),
+        Clock::manual(START_MS),
+    ));
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(deviceflow_server::serve(listener, app, async {
+        let _ = rx.await;
+    }));
+    (addr, server, tx)
+}
+
+/// Reads one whole answer (its head says `Content-Length`) off `stream`.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a content-length");
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(PROMPTLY, stream.read(&mut buf))
+            .await
+            .expect("the answer in time")
+            .unwrap();
+        assert!(n > 0, "the connection closed mid-answer: {text:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server closed `stream` (end of file, or a reset) within [`PROMPTLY`].
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(PROMPTLY, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_at_once() {
+    let (addr, server, stop) = start().await;
+    // Two idle keep-alive connections, each after one answered request: their tasks
+    // wait on the socket, and only the shutdown can wake them.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
+        idle.push(stream);
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(PROMPTLY, server)
+        .await
+        .expect("the server stops without waiting out its drain timeout")
+        .unwrap()
+        .unwrap();
+    for stream in &mut idle {
+        assert!(closed_by_server(stream).await);
+    }
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "a stopped server accepts no connection"
+    );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_is_answered_before_its_connection_closes() {
+    let (addr, server, stop) = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // RFC 8628 §3.1: a device authorization request whose body has not all arrived.
+    stream
+        .write_all(
+            b"POST /oauth/device_authorization HTTP/1.1\r\nHost: test\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n\
+              client_id=t",
+        )
+        .await
+        .unwrap();
+    // The head is in, so the request is in flight when the shutdown comes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!server.is_finished(), "the server waits for the request");
+    stream.write_all(b"v").await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"device_code\""), "{answer}");
+    assert!(closed_by_server(&mut stream).await);
+    tokio::time::timeout(PROMPTLY, server)
+        .await
+        .expect("the server stops once the answer is out")
+        .unwrap()
+        .unwrap();
+}
