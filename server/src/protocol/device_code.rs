@@ -43,7 +43,8 @@ impl Secret {
 
     /// Constant-time equality, so a timing side channel cannot find the secret byte by
     /// byte. As one 128-bit number: subtle compares a byte array a byte at a time, each
-    /// behind an optimization barrier (about 350 instructions a poll, against 30).
+    /// behind an optimization barrier (357 instructions a poll by callgrind, where one
+    /// number's comparison is inlined into the store's poll).
     pub fn matches(&self, other: &Secret) -> bool {
         u128::from_le_bytes(self.0)
             .ct_eq(&u128::from_le_bytes(other.0))
@@ -100,9 +101,9 @@ impl DeviceCode {
 
 /// base64url without padding (RFC 4648 §5) for the one shape a device code has: 21
 /// bytes, 28 characters, seven whole groups of three bytes, so no group is partial and
-/// no character carries unused bits. Here rather than through the base64 crate, whose
-/// general engine spent about 800 instructions decoding each poll's code (callgrind),
-/// against about 150; a proptest holds both directions to the crate's answers.
+/// no character carries unused bits. Here rather than through the base64 crate: with
+/// its general engine, `DeviceCode::parse` took 914 instructions a poll (callgrind,
+/// inclusive), and 259 with this. A proptest holds both directions to the crate's.
 mod base64url {
     use super::{ENCODED_LEN, RAW_BYTES};
 
