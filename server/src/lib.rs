@@ -46,7 +46,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
 
-use http::connection::{TimedStream, Timeouts};
+use http::connection::{HeadsParsed, TimedStream, Timeouts};
 use http::drain::Drain;
 
 pub use clock::{Clock, Millis};
@@ -198,17 +198,18 @@ pub async fn serve<S: Store>(
             // request borrows it: no reference count written per request, on a cache
             // line every core would share.
             let app = &*app;
-            let service =
-                service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| NeverFails {
-                        answer: app.handle(req, peer),
-                    },
-                );
             // Slowloris: a client that does not finish its request head in time is
             // cut off; an idle keep-alive connection lasts well beyond the poll
             // interval. Both below hyper, whose own header timer would also cut idle
-            // connections.
-            let stream = TimedStream::new(stream, timeouts);
+            // connections; the service tells the stream when a head is in.
+            let heads = HeadsParsed::default();
+            let stream = TimedStream::new(stream, timeouts, heads.clone());
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                heads.parsed();
+                NeverFails {
+                    answer: app.handle(req, peer),
+                }
+            });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(None)

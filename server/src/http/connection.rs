@@ -10,19 +10,20 @@
 //! request head (slowloris) is still cut `limits.header_read_timeout_ms` after the
 //! head began.
 //!
-//! The head's end is found by watching the bytes hyper reads for the blank line
-//! (`\r\n\r\n`); a response written means the connection is idle again. The timer is
-//! re-armed only when a deadline must fire sooner than the armed one, so a busy
-//! keep-alive connection re-arms it about once per idle period, not once per request.
+//! A head has ended when hyper hands the request to the connection's service, which
+//! says so through [`HeadsParsed`]: no byte is searched for the blank line that ends a
+//! head. A response written means the connection is idle again. The timer is re-armed
+//! only when a deadline must fire sooner than the armed one, so a busy keep-alive
+//! connection re-arms it about once per idle period, not once per request.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use memchr::memmem;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -36,13 +37,31 @@ pub(crate) struct Timeouts {
     pub head: Duration,
 }
 
+/// Whether hyper has parsed the head of the connection's current request, that is,
+/// called its service: set by the service, read and cleared by the [`TimedStream`].
+/// One per connection, written by the one task that runs it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeadsParsed(Arc<AtomicBool>);
+
+impl HeadsParsed {
+    /// The service has a request: its head is in.
+    pub(crate) fn parsed(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
 /// Where the connection is in its request/response cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for a request to begin.
     Idle,
-    /// A request head has begun and not yet ended; `matched` bytes of `\r\n\r\n` seen.
-    Head { matched: u8 },
+    /// Bytes of a request head have come; `timed` once it was found unfinished after a
+    /// read, when its deadline was set.
+    Head { timed: bool },
     /// The head is in: the body, the handler and the response are timed elsewhere.
     Busy,
 }
@@ -51,6 +70,7 @@ enum Phase {
 pub(crate) struct TimedStream {
     io: TcpStream,
     timeouts: Timeouts,
+    heads: HeadsParsed,
     phase: Phase,
     /// When the current phase's time is up; meaningless while `Busy`.
     deadline: Instant,
@@ -59,51 +79,54 @@ pub(crate) struct TimedStream {
 }
 
 impl TimedStream {
-    pub(crate) fn new(io: TcpStream, timeouts: Timeouts) -> TimedStream {
+    /// `io`, timed by `timeouts`; `heads` is what the connection's service sets.
+    pub(crate) fn new(io: TcpStream, timeouts: Timeouts, heads: HeadsParsed) -> TimedStream {
         // A new connection that says nothing is treated as a stalled head: accepting a
         // connection is cheap for the client, so it gets the shorter of the two.
         let deadline = Instant::now() + timeouts.head.min(timeouts.idle);
         TimedStream {
             io,
             timeouts,
+            heads,
             phase: Phase::Idle,
             deadline,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 
-    /// Notes bytes hyper has just read.
-    fn saw(&mut self, bytes: &[u8]) {
-        let (matched, began) = match self.phase {
-            Phase::Busy => return,
-            Phase::Idle => (0, true),
-            Phase::Head { matched } => (matched, false),
-        };
-        self.phase = match head_end(matched, bytes) {
-            Ok(()) => Phase::Busy,
-            Err(matched) => {
-                // The head's time runs from its first byte; a head that arrives in
-                // one read (nearly all) never needs its deadline, nor the clock read.
-                if began {
-                    self.deadline = Instant::now() + self.timeouts.head;
-                }
-                Phase::Head { matched }
-            }
-        };
+    /// Notes that hyper has just read bytes.
+    fn saw_bytes(&mut self) {
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Head { timed: false };
+        }
     }
 
     /// A response is going out: the connection is idle again once it is sent.
     fn responding(&mut self) {
         if self.phase != Phase::Idle {
             self.phase = Phase::Idle;
+            self.heads.take();
             self.deadline = Instant::now() + self.timeouts.idle;
         }
     }
 
     /// Whether the current phase's time is up; registers the waker for when it will be.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.phase == Phase::Busy {
-            return false;
+        match self.phase {
+            Phase::Busy => return false,
+            Phase::Idle => {}
+            // Waiting for more: either hyper has the head, or the head is unfinished and
+            // its time runs from now (a read ago, at most). A head that arrives in one
+            // read (nearly all) never needs its deadline, nor the clock read.
+            Phase::Head { .. } if self.heads.take() => {
+                self.phase = Phase::Busy;
+                return false;
+            }
+            Phase::Head { timed: true } => {}
+            Phase::Head { timed: false } => {
+                self.phase = Phase::Head { timed: true };
+                self.deadline = Instant::now() + self.timeouts.head;
+            }
         }
         loop {
             if self.timer.deadline() > self.deadline {
@@ -121,31 +144,6 @@ impl TimedStream {
     }
 }
 
-/// Looks for the end of a request head, `\r\n\r\n`, in `bytes`, when `matched` bytes
-/// of it ended the previous read. `Err` carries how much of it ends what was read.
-fn head_end(matched: u8, bytes: &[u8]) -> Result<(), u8> {
-    const END: &[u8; 4] = b"\r\n\r\n";
-    let m = usize::from(matched).min(3);
-    // The seam: the partial terminator that ended the last read, then this read's
-    // first bytes. Every match across the boundary lies within it.
-    let mut seam = [0u8; 6];
-    seam[..m].copy_from_slice(&END[..m]);
-    let n = bytes.len().min(3);
-    seam[m..m + n].copy_from_slice(&bytes[..n]);
-    let seam = &seam[..m + n];
-    // One finder for every read: building one costs more than a short search.
-    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(END));
-    if seam.windows(END.len()).any(|w| w == END) || FINDER.find(bytes).is_some() {
-        return Ok(());
-    }
-    let last = if bytes.len() >= 3 { bytes } else { seam };
-    let tail = (1..=3)
-        .rev()
-        .find(|&k| last.ends_with(&END[..k]))
-        .unwrap_or(0);
-    Err(tail as u8)
-}
-
 impl AsyncRead for TimedStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -156,9 +154,8 @@ impl AsyncRead for TimedStream {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = &buf.filled()[before..];
-                if !read.is_empty() {
-                    this.saw(read);
+                if buf.filled().len() > before {
+                    this.saw_bytes();
                 }
                 Poll::Ready(Ok(()))
             }
@@ -205,26 +202,5 @@ impl AsyncWrite for TimedStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_head_ends_at_the_first_blank_line_even_across_reads() {
-        assert_eq!(
-            head_end(0, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"),
-            Ok(())
-        );
-        assert_eq!(head_end(0, b"GET / HTTP/1.1\r\nHost: a\r\n"), Err(2));
-        assert_eq!(head_end(2, b"\r\n"), Ok(()));
-        assert_eq!(head_end(3, b"\n"), Ok(()));
-        assert_eq!(head_end(1, b"\n\r\nx"), Ok(()));
-        assert_eq!(head_end(2, b"x\r\n"), Err(2));
-        assert_eq!(head_end(3, b"x"), Err(0));
-        assert_eq!(head_end(0, b"\r"), Err(1));
-        assert_eq!(head_end(0, b""), Err(0));
     }
 }

@@ -361,6 +361,61 @@ async fn slow_request_heads_are_cut_off() {
 }
 
 #[tokio::test]
+async fn a_head_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline() {
+    // Slowloris that keeps sending: a byte every 50 ms never finishes the head, and
+    // the bytes do not move its deadline (300 ms after the head began).
+    let s = TestServer::start_with(&config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let began = std::time::Instant::now();
+    let mut cut = false;
+    for b in b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nX-Slow: "
+        .iter()
+        .cycle()
+        .take(200)
+    {
+        if stream.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await
+        {
+            // The server answered (408) or closed: cut off.
+            assert!(matches!(read, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"));
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a head trickled for 10 s was never cut off");
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "cut off only after {:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_head_sent_in_pieces_within_the_deadline_is_served() {
+    // The head timer is for heads that stall, not for heads that take two reads.
+    let s = TestServer::start_with(&config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for piece in [&b"GET /healthz HTTP/1.1\r\n"[..], b"Host: t\r\n", b"\r\n"] {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test]
 async fn idle_keep_alive_connections_outlive_the_poll_interval() {
     // A device that polls every `interval` on one keep-alive connection keeps it: the
     // header read timeout (300 ms here; hyper applied it to idle connections too, and
