@@ -103,9 +103,12 @@ impl TimedStream {
 
     /// A response is going out: the connection is idle again once it is sent.
     fn responding(&mut self) {
+        // A head parsed before this answer is the answered request's. Cleared on every
+        // answer, even in `Idle`: a request parsed from bytes read with the one before
+        // it is answered in `Idle`, and must not pass for the next request's head.
+        self.heads.take();
         if self.phase != Phase::Idle {
             self.phase = Phase::Idle;
-            self.heads.take();
             self.deadline = Instant::now() + self.timeouts.idle;
         }
     }
@@ -114,14 +117,16 @@ impl TimedStream {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         match self.phase {
             Phase::Busy => return false,
-            Phase::Idle => {}
-            // Waiting for more: either hyper has the head, or the head is unfinished and
-            // its time runs from now (a read ago, at most). A head that arrives in one
-            // read (nearly all) never needs its deadline, nor the clock read.
-            Phase::Head { .. } if self.heads.take() => {
+            // hyper has a head: one this connection read, or one it parsed from bytes
+            // read with the request before (then still in `Idle`).
+            _ if self.heads.take() => {
                 self.phase = Phase::Busy;
                 return false;
             }
+            Phase::Idle => {}
+            // Waiting for more of a head: its time runs from now (a read ago, at most).
+            // A head that arrives in one read (nearly all) never needs its deadline,
+            // nor the clock read.
             Phase::Head { timed: true } => {}
             Phase::Head { timed: false } => {
                 self.phase = Phase::Head { timed: true };

@@ -397,6 +397,35 @@ async fn a_head_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline() {
 }
 
 #[tokio::test]
+async fn a_stalled_head_after_pipelined_requests_is_still_cut_off() {
+    // Two whole requests in one write (hyper parses the second from what it already
+    // read), then the start of a third that never ends: the third head is timed like
+    // any other, whatever the two before it left behind.
+    let s = TestServer::start_with(&config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let two = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    stream.write_all(two).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("both answers")
+            .unwrap();
+        assert!(n > 0, "closed before both answers");
+        got.extend_from_slice(&buf[..n]);
+    }
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "the stalled third head was never cut off");
+}
+
+#[tokio::test]
 async fn a_head_sent_in_pieces_within_the_deadline_is_served() {
     // The head timer is for heads that stall, not for heads that take two reads.
     let s = TestServer::start_with(&config()).await;
