@@ -13,12 +13,19 @@
 # With REQUEST=issue, the same for device authorization requests (RFC 8628 §3.1), each
 # answered 200 with a new code, quotas off (common.sh's bench configuration).
 #
+# The `ceiling` binary (src/bin/ceiling.rs: hyper answering the same bytes and doing
+# nothing else) is counted the same way, and each build's last column is the ceiling's
+# instructions over its own: issue 12's "fraction of the ceiling per core", for the
+# user-space share of a request, as a figure that load on the machine hardly moves.
+#
 # Usage: bash benches/instructions.sh [NAME=BINARY ...]
 #   default: this checkout's target/release/deviceflow-server, built first.
 # Environment (defaults in brackets):
 #   REQUEST poll or issue [poll]
 #   SMALL   requests in the short run [1000]
 #   LARGE   requests in the long run [6000]
+#   CEILING the ceiling binary, or "none" [this checkout's target/release/ceiling,
+#           built first]
 # Needs valgrind, curl and python3. Kills only the servers it started.
 set -euo pipefail
 
@@ -42,10 +49,20 @@ for tool in valgrind curl python3; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
 
+release="${CARGO_TARGET_DIR:-$root/target}/release"
 builds=("$@")
 if ((${#builds[@]} == 0)); then
     cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server
-    builds=("ours=${CARGO_TARGET_DIR:-$root/target}/release/deviceflow-server")
+    builds=("ours=$release/deviceflow-server")
+fi
+if [[ -z ${CEILING:-} ]]; then
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-benches --bin ceiling
+    CEILING="$release/ceiling"
+fi
+if [[ $CEILING != none ]]; then
+    [[ -x $CEILING ]] || die "CEILING=$CEILING is not an executable"
+    # A private copy, so that a rebuild of target/ meanwhile cannot change it.
+    cp "$CEILING" "$work/ceiling"
 fi
 
 # The client: one keep-alive connection; N polls of one code, each answered 400, or N
@@ -77,34 +94,58 @@ else
     flags=(--slow-down off --expires-in 3600 --interval 5)
 fi
 
-# Instructions (callgrind's total) of BINARY ($1) serving N ($2) polls.
+# Instructions (callgrind's total) of BINARY ($1) serving N ($2) requests; FLAGS... ($3…)
+# are its flags besides --listen.
 count() {
-    local out="$work/callgrind.out" port
+    local binary=$1 n=$2 out="$work/callgrind.out" port
+    shift 2
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$1" \
-        "${flags[@]}" --listen "127.0.0.1:$port" --quiet >"$work/server.log" 2>&1 &
+    TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" \
+        "$@" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
         sleep 0.2
     done
-    python3 "$work/client.py" "$port" "$2" "$REQUEST" || die "the client failed against $1"
-    kill -INT "$pid"
+    python3 "$work/client.py" "$port" "$n" "$REQUEST" || die "the client failed against $binary"
+    # SIGTERM: ours stops gracefully on it, and the ceiling, which handles no signal,
+    # is ended by it; callgrind writes its counts either way.
+    kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     awk '/^(summary|totals):/ { print $2; exit }' "$out"
+}
+
+# Instructions per request of BINARY ($1) with FLAGS... ($2…): "small large per".
+per_request() {
+    local small large
+    small=$(count "$1" "$SMALL" "${@:2}")
+    large=$(count "$1" "$LARGE" "${@:2}")
+    echo "$small $large $(((large - small) / (LARGE - SMALL)))"
 }
 
 what=$([[ $REQUEST == issue ]] && echo "device authorization" || echo poll)
 echo "# instructions per $what (valgrind $(valgrind --version | sed 's/valgrind-//')), $LARGE - $SMALL requests"
 echo
-echo "| build | instructions, $SMALL requests | $LARGE requests | per $what |"
-echo "|---|---:|---:|---:|"
+if [[ $CEILING != none ]]; then
+    read -r c_small c_large ceiling < <(per_request "$work/ceiling")
+    [[ -n ${ceiling:-} ]] || die "counting the ceiling failed"
+    echo "| build | instructions, $SMALL requests | $LARGE requests | per $what | ceiling ÷ build |"
+    echo "|---|---:|---:|---:|---:|"
+    echo "| ceiling | $c_small | $c_large | $ceiling | 1.00 |"
+else
+    echo "| build | instructions, $SMALL requests | $LARGE requests | per $what |"
+    echo "|---|---:|---:|---:|"
+fi
 for build in "${builds[@]}"; do
     name=${build%%=*}
     binary=${build#*=}
     [[ -x $binary ]] || die "$binary is not an executable (NAME=BINARY)"
-    small=$(count "$binary" "$SMALL")
-    large=$(count "$binary" "$LARGE")
-    echo "| $name | $small | $large | $(((large - small) / (LARGE - SMALL))) |"
+    read -r small large per < <(per_request "$binary" "${flags[@]}" --quiet)
+    [[ -n ${per:-} ]] || die "counting $name failed"
+    if [[ $CEILING != none ]]; then
+        echo "| $name | $small | $large | $per | $(awk -v c="$ceiling" -v o="$per" 'BEGIN { printf "%.3f", c / o }') |"
+    else
+        echo "| $name | $small | $large | $per |"
+    fi
 done
