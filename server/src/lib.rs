@@ -46,7 +46,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
 
-use http::connection::{HeadsParsed, TimedStream, Timeouts};
+use http::connection::{Exchanges, TimedStream, Timeouts};
 use http::drain::Drain;
 
 pub use clock::{Clock, Millis};
@@ -129,22 +129,27 @@ pub async fn run_announced(
 }
 
 pin_project_lite::pin_project! {
-    /// What hyper's service must answer, a `Result`, for a future that never fails:
-    /// no async block of its own around every request's future.
-    struct NeverFails<F> {
+    /// What hyper's service must answer, a `Result`, for a future that never fails: no
+    /// async block of its own around every request's future. It also counts the answer
+    /// for the connection's deadlines ([`Exchanges`]).
+    struct NeverFails<'a, F> {
         #[pin]
         answer: F,
+        exchanges: &'a Exchanges,
     }
 }
 
-impl<F: Future> Future for NeverFails<F> {
+impl<F: Future> Future for NeverFails<'_, F> {
     type Output = Result<F::Output, Infallible>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        self.project().answer.poll(cx).map(Ok)
+        let this = self.project();
+        let answer = std::task::ready!(this.answer.poll(cx));
+        this.exchanges.answered();
+        std::task::Poll::Ready(Ok(answer))
     }
 }
 
@@ -201,13 +206,16 @@ pub async fn serve<S: Store>(
             // Slowloris: a client that does not finish its request head in time is
             // cut off; an idle keep-alive connection lasts well beyond the poll
             // interval. Both below hyper, whose own header timer would also cut idle
-            // connections; the service tells the stream when a head is in.
-            let heads = HeadsParsed::default();
-            let stream = TimedStream::new(stream, timeouts, heads.clone());
+            // connections; the service tells the stream when a request is in and when
+            // it is answered.
+            let exchanges = Exchanges::default();
+            let stream = TimedStream::new(stream, timeouts, exchanges.clone());
+            let exchanges = &exchanges;
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                heads.parsed();
+                exchanges.started();
                 NeverFails {
                     answer: app.handle(req, peer),
+                    exchanges,
                 }
             });
             let conn = http1::Builder::new()

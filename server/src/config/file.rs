@@ -121,9 +121,9 @@ pub struct LimitsConfig {
     /// Time a client has to send the request head once it began (slowloris defence),
     /// milliseconds.
     pub header_read_timeout_ms: u64,
-    /// How long a keep-alive connection may sit idle between requests, milliseconds.
-    /// Well above the poll interval, so that a device polling every `interval` keeps
-    /// its connection.
+    /// How long a keep-alive connection may sit idle between requests, and a peer may
+    /// read nothing of an answer written to it, milliseconds. Well above the poll
+    /// interval, so that a device polling every `interval` keeps its connection.
     pub idle_timeout_ms: u64,
     /// Time a client has to send the request body, milliseconds.
     pub body_read_timeout_ms: u64,

@@ -10,16 +10,22 @@
 //! request head (slowloris) is still cut `limits.header_read_timeout_ms` after the
 //! head began.
 //!
-//! A head has ended when hyper hands the request to the connection's service, which
-//! says so through [`HeadsParsed`]: no byte is searched for the blank line that ends a
-//! head. A response written means the connection is idle again. The timer is re-armed
-//! only when a deadline must fire sooner than the armed one, so a busy keep-alive
-//! connection re-arms it about once per idle period, not once per request.
+//! A head has ended when hyper hands the request to the connection's service, and an
+//! answer is going out when the service has answered and a write follows: the service
+//! counts both in [`Exchanges`], and no byte is searched for the blank line that ends
+//! a head, or sniffed for what a write carries. While a request is in (from its head
+//! to the first write of its answer) reads are not timed here: its body has its own
+//! timeout (`read_body`), and an interim `100 Continue` is not an answer. A peer that
+//! reads none of what the server writes for `idle` is cut off too, so that a client
+//! that pipelines requests and never reads cannot hold a connection by filling the
+//! buffers. The one timer is re-armed only when a deadline must fire sooner than the
+//! armed one, so a busy keep-alive connection re-arms it about once per idle period,
+//! not once per request.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,30 +37,47 @@ use tokio::time::{Instant, Sleep};
 /// How long a connection may take, by phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeouts {
-    /// Between requests, and from accept to the first byte.
+    /// Between requests, from accept to the first byte, and while the peer reads
+    /// nothing of what is written to it.
     pub idle: Duration,
     /// From a request's first byte to the end of its head.
     pub head: Duration,
 }
 
-/// Whether hyper has parsed the head of the connection's current request, that is,
-/// called its service: set by the service, read and cleared by the [`TimedStream`].
-/// One per connection, written by the one task that runs it.
+/// What the connection's service tells its [`TimedStream`]: how many requests hyper
+/// has handed it, and how many of them it has answered. One per connection, written
+/// and read by the one task that runs it (hence the plain loads and stores).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct HeadsParsed(Arc<AtomicBool>);
+pub(crate) struct Exchanges(Arc<Counts>);
 
-impl HeadsParsed {
-    /// The service has a request: its head is in.
-    pub(crate) fn parsed(&self) {
-        self.0.store(true, Ordering::Relaxed);
+#[derive(Debug, Default)]
+struct Counts {
+    started: AtomicU32,
+    answered: AtomicU32,
+}
+
+impl Exchanges {
+    /// hyper has parsed a request's head and handed the request to the service.
+    pub(crate) fn started(&self) {
+        bump(&self.0.started);
     }
 
-    fn take(&self) -> bool {
-        self.0.swap(false, Ordering::Relaxed)
+    /// The service has answered a request; hyper writes the answer next.
+    pub(crate) fn answered(&self) {
+        bump(&self.0.answered);
     }
 }
 
-/// Where the connection is in its request/response cycle.
+/// Counts one more, on a counter that only one task writes.
+fn bump(count: &AtomicU32) {
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// Where the connection is between requests (no request is in: see
+/// [`TimedStream::in_request`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for a request to begin.
@@ -62,89 +85,144 @@ enum Phase {
     /// Bytes of a request head have come; `timed` once it was found unfinished after a
     /// read, when its deadline was set.
     Head { timed: bool },
-    /// The head is in: the body, the handler and the response are timed elsewhere.
-    Busy,
 }
 
-/// A TCP stream that enforces [`Timeouts`] on reads.
+/// A TCP stream that enforces [`Timeouts`].
 pub(crate) struct TimedStream {
     io: TcpStream,
     timeouts: Timeouts,
-    heads: HeadsParsed,
+    exchanges: Exchanges,
+    /// Answers whose writing has begun.
+    written: u32,
     phase: Phase,
-    /// When the current phase's time is up; meaningless while `Busy`.
+    /// When the current phase's time is up; meaningless while a request is in.
     deadline: Instant,
-    /// Armed at or before `deadline`; when it fires early, it is re-armed.
+    /// When a write that cannot proceed (the peer reads nothing) gives up.
+    write_deadline: Option<Instant>,
+    /// Armed at or before the deadlines being watched; when it fires early, it is
+    /// re-armed.
     timer: Pin<Box<Sleep>>,
+    /// Whether `timer` has been polled (this task's waker registered) since it was
+    /// last set.
+    armed: bool,
 }
 
 impl TimedStream {
-    /// `io`, timed by `timeouts`; `heads` is what the connection's service sets.
-    pub(crate) fn new(io: TcpStream, timeouts: Timeouts, heads: HeadsParsed) -> TimedStream {
+    /// `io`, timed by `timeouts`; `exchanges` is what the connection's service counts.
+    pub(crate) fn new(io: TcpStream, timeouts: Timeouts, exchanges: Exchanges) -> TimedStream {
         // A new connection that says nothing is treated as a stalled head: accepting a
         // connection is cheap for the client, so it gets the shorter of the two.
         let deadline = Instant::now() + timeouts.head.min(timeouts.idle);
         TimedStream {
             io,
             timeouts,
-            heads,
+            exchanges,
+            written: 0,
             phase: Phase::Idle,
             deadline,
+            write_deadline: None,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            armed: false,
         }
+    }
+
+    /// Whether a request is in: handed to the service, its answer not yet written.
+    fn in_request(&self) -> bool {
+        self.exchanges.0.started.load(Ordering::Relaxed) != self.written
     }
 
     /// Notes that hyper has just read bytes.
     fn saw_bytes(&mut self) {
-        if self.phase == Phase::Idle {
+        if self.phase == Phase::Idle && !self.in_request() {
             self.phase = Phase::Head { timed: false };
         }
     }
 
-    /// A response is going out: the connection is idle again once it is sent.
-    fn responding(&mut self) {
-        // A head parsed before this answer is the answered request's. Cleared on every
-        // answer, even in `Idle`: a request parsed from bytes read with the one before
-        // it is answered in `Idle`, and must not pass for the next request's head.
-        self.heads.take();
-        if self.phase != Phase::Idle {
+    /// Something is about to be written. If it begins an answer (the service has
+    /// answered since the last one) and no later request is in, the connection is idle
+    /// from now on, and the timer is armed for it here: the next read that would check
+    /// the deadline may be a long time coming.
+    fn writing(&mut self, cx: &mut Context<'_>) {
+        let answered = self.exchanges.0.answered.load(Ordering::Relaxed);
+        if answered == self.written {
+            // More of the same answer, or an interim `100 Continue`.
+            return;
+        }
+        self.written = answered;
+        if !self.in_request() {
             self.phase = Phase::Idle;
             self.deadline = Instant::now() + self.timeouts.idle;
+            let deadline = self.deadline;
+            // A timer already armed to fire by then wakes the task in time: the read
+            // that follows re-arms it for the rest. Otherwise it is armed now (the
+            // deadline was just set in the future: not expired).
+            if !(self.armed && !self.timer.is_elapsed() && self.timer.deadline() <= deadline) {
+                let _ = self.poll_deadline(cx, deadline);
+            }
         }
     }
 
-    /// Whether the current phase's time is up; registers the waker for when it will be.
+    /// Whether the current phase's time is up, after a read that would block;
+    /// registers the waker for when it will be.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.phase {
-            Phase::Busy => return false,
-            // hyper has a head: one this connection read, or one it parsed from bytes
-            // read with the request before (then still in `Idle`).
-            _ if self.heads.take() => {
-                self.phase = Phase::Busy;
-                return false;
-            }
-            Phase::Idle => {}
+        if self.in_request() {
+            return false;
+        }
+        if self.phase == (Phase::Head { timed: false }) {
             // Waiting for more of a head: its time runs from now (a read ago, at most).
             // A head that arrives in one read (nearly all) never needs its deadline,
             // nor the clock read.
-            Phase::Head { timed: true } => {}
-            Phase::Head { timed: false } => {
-                self.phase = Phase::Head { timed: true };
-                self.deadline = Instant::now() + self.timeouts.head;
-            }
+            self.phase = Phase::Head { timed: true };
+            self.deadline = Instant::now() + self.timeouts.head;
         }
+        let deadline = self.deadline;
+        self.poll_deadline(cx, deadline)
+    }
+
+    /// Whether a write that would block has waited past its deadline (set at the first
+    /// such write; cleared by any write that proceeds).
+    fn poll_write_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = *self
+            .write_deadline
+            .get_or_insert_with(|| Instant::now() + self.timeouts.idle);
+        self.poll_deadline(cx, deadline)
+    }
+
+    /// Whether `deadline` has passed; if not, the timer is armed to wake this task by
+    /// then.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
         loop {
-            if self.timer.deadline() > self.deadline {
-                self.timer.as_mut().reset(self.deadline);
+            if self.timer.deadline() > deadline {
+                self.timer.as_mut().reset(deadline);
             }
-            if self.timer.as_mut().poll(cx).is_pending() {
+            self.armed = self.timer.as_mut().poll(cx).is_pending();
+            if self.armed {
                 return false;
             }
-            if Instant::now() >= self.deadline {
+            if Instant::now() >= deadline {
                 return true;
             }
             // Fired for an earlier deadline that has since moved on.
-            self.timer.as_mut().reset(self.deadline);
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+
+    /// A write's outcome, cut off if the peer has read nothing for too long.
+    fn wrote<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Pending if self.poll_write_expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer read nothing of the answer for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+            done => {
+                self.write_deadline = None;
+                done
+            }
         }
     }
 }
@@ -167,7 +245,7 @@ impl AsyncRead for TimedStream {
             Poll::Pending if this.poll_expired(cx) => {
                 let what = match this.phase {
                     Phase::Head { .. } => "the request head was not received in time",
-                    _ => "the connection was idle too long",
+                    Phase::Idle => "the connection was idle too long",
                 };
                 Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)))
             }
@@ -183,8 +261,9 @@ impl AsyncWrite for TimedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.responding();
-        Pin::new(&mut this.io).poll_write(cx, buf)
+        this.writing(cx);
+        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.wrote(cx, result)
     }
 
     fn poll_write_vectored(
@@ -193,8 +272,9 @@ impl AsyncWrite for TimedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.responding();
-        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+        this.writing(cx);
+        let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.wrote(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -425,6 +425,201 @@ async fn a_stalled_head_after_pipelined_requests_is_still_cut_off() {
     assert!(closed.is_ok(), "the stalled third head was never cut off");
 }
 
+/// [`config`] with an idle timeout of two seconds (twice the interval, the least the
+/// configuration allows) and a body timeout of two.
+fn short_idle_config() -> String {
+    config()
+        .replace("interval = 5", "interval = 1")
+        .replace("body_read_timeout_ms = 300", "body_read_timeout_ms = 2000")
+        .replace(
+            "header_read_timeout_ms = 300",
+            "header_read_timeout_ms = 300\nidle_timeout_ms = 2000",
+        )
+}
+
+#[tokio::test]
+async fn connections_that_fall_silent_after_an_answer_are_closed_at_the_idle_timeout() {
+    // A request sent the moment the connection opens is read, answered and written in
+    // one go, without a read that waits in between: the idle deadline must still be
+    // watched from the answer on, or a client that then says nothing holds its
+    // connection (a file descriptor) for ever.
+    let s = TestServer::start_with(&short_idle_config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        streams.push(stream);
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i}: no answer"))
+            .unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "connection {i}");
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(6), stream.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "connection {i} was kept 6 s past its answer with a 2 s idle timeout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_in_steady_use_outlives_its_idle_timeout() {
+    // Requests every 300 ms for 5 s on one connection, with a 2 s idle timeout: the
+    // timer armed after the first answer fires while the connection is busy, and must
+    // be moved on, not taken for idleness.
+    let s = TestServer::start_with(&short_idle_config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for round in 0..17 {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no answer"))
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "round {round}: the connection was closed or answered {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_idle_timeout_still_holds_after_it_fell_due_during_a_request() {
+    // The timer armed by the first answer falls due while a second request's body is
+    // on its way; once that is answered and the client falls silent, the connection
+    // must still be closed an idle timeout (2 s) later.
+    let s = TestServer::start_with(&short_idle_config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 4096];
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let body = b"client_id=tv";
+    stream
+        .write_all(
+            format!(
+                "POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\n\r\nclient",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(&body[6..]).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let closed = tokio::time::timeout(Duration::from_secs(6), stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection was kept 6 s past its last answer with a 2 s idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_pipelines_and_never_reads_is_cut_off() {
+    // Requests pipelined until the server can write no more answers, none of them
+    // read: the server must not wait for ever on a peer that does not read.
+    let s = TestServer::start_with(&short_idle_config()).await;
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let requests = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(64);
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        // Blocks once neither side can take more: that is the point.
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.write_all(&requests)).await;
+    }
+    // Past the idle timeout, unread: the server has given up on the connection, so
+    // what is left to read ends soon (an end of file or a reset), where a live one
+    // would keep sending answers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the server still answered a peer that read nothing for 5 s (2 s idle timeout)"
+    );
+}
+
+#[tokio::test]
+async fn a_body_after_100_continue_is_timed_as_a_body_not_as_a_head() {
+    // RFC 9110 §10.1.1: the client waits for 100 (Continue), then sends the body. A body
+    // that takes 700 ms (past the 300 ms head timeout, within the 2 s body timeout) is
+    // read, and the request answered.
+    let s = TestServer::start_with(&short_idle_config()).await;
+    let addr = s.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let body = b"client_id=tv";
+    stream
+        .write_all(
+            format!(
+                "POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an interim answer")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 100"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    stream.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(&body[5..]).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
 #[tokio::test]
 async fn a_head_sent_in_pieces_within_the_deadline_is_served() {
     // The head timer is for heads that stall, not for heads that take two reads.
