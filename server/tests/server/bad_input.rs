@@ -21,8 +21,7 @@ fn config() -> String {
 /// Sends `bytes` (half-closing if `close_write`), reads until the server closes or
 /// 5 s pass, and returns the status (0 if none) and body.
 async fn raw(s: &TestServer, bytes: &[u8], close_write: bool) -> (u16, String) {
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(s).await;
     // A server that closes early may reset the write; the answer is what matters.
     let _ = stream.write_all(bytes).await;
     if close_write {
@@ -41,6 +40,13 @@ async fn raw(s: &TestServer, bytes: &[u8], close_write: bool) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A raw connection to `s`.
+async fn connect(s: &TestServer) -> TcpStream {
+    TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
 }
 
 fn request(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Vec<u8> {
@@ -341,8 +347,7 @@ async fn slow_request_heads_are_cut_off() {
     // Slowloris: a client that never finishes its request head is disconnected after
     // the header read timeout (300 ms here), instead of holding the connection.
     let s = TestServer::start_with(&config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     stream
         .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\n")
         .await
@@ -365,8 +370,7 @@ async fn a_head_trickled_a_byte_at_a_time_is_cut_off_at_its_deadline() {
     // Slowloris that keeps sending: a byte every 50 ms never finishes the head, and
     // the bytes do not move its deadline (300 ms after the head began).
     let s = TestServer::start_with(&config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     let began = std::time::Instant::now();
     let mut cut = false;
     for b in b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nX-Slow: "
@@ -402,10 +406,8 @@ async fn a_stalled_head_after_pipelined_requests_is_still_cut_off() {
     // read), then the start of a third that never ends: the third head is timed like
     // any other, whatever the two before it left behind.
     let s = TestServer::start_with(&config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let two = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    stream.write_all(two).await.unwrap();
+    let mut stream = connect(&s).await;
+    stream.write_all(&HEALTH_REQUEST.repeat(2)).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count() < 2 {
@@ -420,9 +422,10 @@ async fn a_stalled_head_after_pipelined_requests_is_still_cut_off() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHo")
         .await
         .unwrap();
-    let mut out = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    assert!(closed.is_ok(), "the stalled third head was never cut off");
+    assert!(
+        closed_by_server(&mut stream, Duration::from_secs(5)).await,
+        "the stalled third head was never cut off"
+    );
 }
 
 /// [`config`] with an idle timeout of two seconds (twice the interval, the least the
@@ -444,29 +447,18 @@ async fn connections_that_fall_silent_after_an_answer_are_closed_at_the_idle_tim
     // watched from the answer on, or a client that then says nothing holds its
     // connection (a file descriptor) for ever.
     let s = TestServer::start_with(&short_idle_config()).await;
-    let addr = s.base.trim_start_matches("http://");
     let mut streams = Vec::new();
     for _ in 0..20 {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = connect(&s).await;
+        stream.write_all(HEALTH_REQUEST).await.unwrap();
         streams.push(stream);
     }
-    for (i, stream) in streams.iter_mut().enumerate() {
-        let mut buf = [0u8; 1024];
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("connection {i}: no answer"))
-            .unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "connection {i}");
+    for stream in &mut streams {
+        assert!(read_answer(stream).await.starts_with("HTTP/1.1 200"));
     }
     for (i, stream) in streams.iter_mut().enumerate() {
-        let mut buf = [0u8; 64];
-        let closed = tokio::time::timeout(Duration::from_secs(6), stream.read(&mut buf)).await;
         assert!(
-            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            closed_by_server(stream, Duration::from_secs(6)).await,
             "connection {i} was kept 6 s past its answer with a 2 s idle timeout"
         );
     }
@@ -478,22 +470,13 @@ async fn a_connection_in_steady_use_outlives_its_idle_timeout() {
     // timer armed after the first answer fires while the connection is busy, and must
     // be moved on, not taken for idleness.
     let s = TestServer::start_with(&short_idle_config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     for round in 0..17 {
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 1024];
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("round {round}: no answer"))
-            .unwrap();
+        stream.write_all(HEALTH_REQUEST).await.unwrap();
+        let answer = read_answer(&mut stream).await;
         assert!(
-            buf[..n].starts_with(b"HTTP/1.1 200"),
-            "round {round}: the connection was closed or answered {:?}",
-            String::from_utf8_lossy(&buf[..n])
+            answer.starts_with("HTTP/1.1 200"),
+            "round {round}: {answer}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -505,15 +488,9 @@ async fn the_idle_timeout_still_holds_after_it_fell_due_during_a_request() {
     // on its way; once that is answered and the client falls silent, the connection
     // must still be closed an idle timeout (2 s) later.
     let s = TestServer::start_with(&short_idle_config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut buf = [0u8; 4096];
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let n = stream.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let mut stream = connect(&s).await;
+    stream.write_all(HEALTH_REQUEST).await.unwrap();
+    assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     let body = b"client_id=tv";
     stream
@@ -530,15 +507,10 @@ async fn the_idle_timeout_still_holds_after_it_fell_due_during_a_request() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stream.write_all(&body[6..]).await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    let closed = tokio::time::timeout(Duration::from_secs(6), stream.read(&mut buf)).await;
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        closed_by_server(&mut stream, Duration::from_secs(6)).await,
         "the connection was kept 6 s past its last answer with a 2 s idle timeout"
     );
 }
@@ -552,7 +524,7 @@ async fn a_client_that_pipelines_and_never_reads_is_cut_off() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    let requests = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n".repeat(64);
+    let requests = HEALTH_REQUEST.repeat(64);
     let until = std::time::Instant::now() + Duration::from_secs(2);
     while std::time::Instant::now() < until {
         // Blocks once neither side can take more: that is the point.
@@ -584,8 +556,7 @@ async fn a_body_after_100_continue_is_timed_as_a_body_not_as_a_head() {
     // that takes 700 ms (past the 300 ms head timeout, within the 2 s body timeout) is
     // read, and the request answered.
     let s = TestServer::start_with(&short_idle_config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     let body = b"client_id=tv";
     stream
         .write_all(
@@ -612,31 +583,21 @@ async fn a_body_after_100_continue_is_timed_as_a_body_not_as_a_head() {
     stream.write_all(&body[..5]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stream.write_all(&body[5..]).await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
 async fn a_head_sent_in_pieces_within_the_deadline_is_served() {
     // The head timer is for heads that stall, not for heads that take two reads.
     let s = TestServer::start_with(&config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     for piece in [&b"GET /healthz HTTP/1.1\r\n"[..], b"Host: t\r\n", b"\r\n"] {
         stream.write_all(piece).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
-    let mut buf = [0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
@@ -651,8 +612,7 @@ async fn idle_keep_alive_connections_outlive_the_poll_interval() {
     ))
     .await;
     let da = s.authorize("tv").await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     let body = poll_body("tv", &da.device_code);
     let poll = format!(
         "POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -686,8 +646,7 @@ async fn idle_keep_alive_connections_outlive_the_poll_interval() {
 #[tokio::test]
 async fn slow_request_bodies_get_408() {
     let s = TestServer::start_with(&config()).await;
-    let addr = s.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut stream = connect(&s).await;
     stream
         .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nclient_id=tv")
         .await

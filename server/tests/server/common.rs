@@ -8,7 +8,8 @@ use deviceflow_server::{App, Clock, FileConfig, Settings};
 use deviceflow_wire::{DeviceAuthorizationResponse, GRANT_TYPE_DEVICE_CODE};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -365,5 +366,48 @@ pub fn basic(id: &str, secret: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// A keep-alive request for the health check, as raw bytes.
+pub const HEALTH_REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Reads one whole answer (its head says `Content-Length`) off a raw connection,
+/// each read within 5 s.
+pub async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a content-length");
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the answer in time")
+            .unwrap();
+        assert!(n > 0, "the connection closed mid-answer: {text:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server closed a raw connection (end of file, or a reset) within
+/// `within`.
+pub async fn closed_by_server(stream: &mut TcpStream, within: std::time::Duration) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
     )
 }

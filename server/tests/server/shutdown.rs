@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deviceflow_server::{App, Clock, FileConfig, Settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -38,44 +38,6 @@ async fn start() -> (
     (addr, server, tx)
 }
 
-/// Reads one whole answer (its head says `Content-Length`) off `stream`.
-async fn read_answer(stream: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(str::to_owned)
-                })
-                .and_then(|v| v.parse::<usize>().ok())
-                .expect("a content-length");
-            if body.len() >= length {
-                return text;
-            }
-        }
-        let n = tokio::time::timeout(PROMPTLY, stream.read(&mut buf))
-            .await
-            .expect("the answer in time")
-            .unwrap();
-        assert!(n > 0, "the connection closed mid-answer: {text:?}");
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// Whether the server closed `stream` (end of file, or a reset) within [`PROMPTLY`].
-async fn closed_by_server(stream: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(PROMPTLY, stream.read(&mut buf)).await,
-        Ok(Ok(0) | Err(_))
-    )
-}
-
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed_at_once() {
     let (addr, server, stop) = start().await;
@@ -84,10 +46,7 @@ async fn idle_keep_alive_connections_are_closed_at_once() {
     let mut idle = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            .await
-            .unwrap();
+        stream.write_all(HEALTH_REQUEST).await.unwrap();
         assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
         idle.push(stream);
     }
@@ -98,7 +57,7 @@ async fn idle_keep_alive_connections_are_closed_at_once() {
         .unwrap()
         .unwrap();
     for stream in &mut idle {
-        assert!(closed_by_server(stream).await);
+        assert!(closed_by_server(stream, PROMPTLY).await);
     }
     assert!(
         TcpStream::connect(addr).await.is_err(),
@@ -128,7 +87,7 @@ async fn a_request_in_flight_is_answered_before_its_connection_closes() {
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"device_code\""), "{answer}");
-    assert!(closed_by_server(&mut stream).await);
+    assert!(closed_by_server(&mut stream, PROMPTLY).await);
     tokio::time::timeout(PROMPTLY, server)
         .await
         .expect("the server stops once the answer is out")
