@@ -428,6 +428,17 @@ async fn a_stalled_head_after_pipelined_requests_is_still_cut_off() {
     );
 }
 
+/// The head of a keep-alive device authorization request (RFC 8628 §3.1) whose form
+/// body is `length` bytes, with `extra` header lines.
+fn keep_alive_form_head(length: usize, extra: &str) -> Vec<u8> {
+    format!(
+        "POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {length}\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
 /// [`config`] with an idle timeout of two seconds (twice the interval, the least the
 /// configuration allows) and a body timeout of two.
 fn short_idle_config() -> String {
@@ -494,17 +505,10 @@ async fn the_idle_timeout_still_holds_after_it_fell_due_during_a_request() {
     tokio::time::sleep(Duration::from_millis(1_700)).await;
     let body = b"client_id=tv";
     stream
-        .write_all(
-            format!(
-                "POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
-                 Content-Type: application/x-www-form-urlencoded\r\n\
-                 Content-Length: {}\r\n\r\nclient",
-                body.len()
-            )
-            .as_bytes(),
-        )
+        .write_all(&keep_alive_form_head(body.len(), ""))
         .await
         .unwrap();
+    stream.write_all(&body[..6]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stream.write_all(&body[6..]).await.unwrap();
     let answer = read_answer(&mut stream).await;
@@ -559,15 +563,10 @@ async fn a_body_after_100_continue_is_timed_as_a_body_not_as_a_head() {
     let mut stream = connect(&s).await;
     let body = b"client_id=tv";
     stream
-        .write_all(
-            format!(
-                "POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
-                 Content-Type: application/x-www-form-urlencoded\r\n\
-                 Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        )
+        .write_all(&keep_alive_form_head(
+            body.len(),
+            "Expect: 100-continue\r\n",
+        ))
         .await
         .unwrap();
     let mut buf = [0u8; 4096];
