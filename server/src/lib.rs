@@ -229,11 +229,15 @@ pub async fn serve<S: Store>(
     drop(listener);
     sweeper.abort();
     drain.close();
-    tokio::select! {
-        () = drain.closed() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            eprintln!("deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
-        }
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain.closed())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them"
+        );
+        drain.abort();
+        drain.closed().await;
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Graceful shutdown of client connections: when the server stops, an idle keep-alive
 //! connection is closed at once and a request in flight is answered first (hyper's
 //! `graceful_shutdown`), with nothing written per request on a cache line that other
-//! connections share.
+//! connections share. What has not closed when the server stops waiting is dropped
+//! ([`Drain::abort`]).
 //!
 //! hyper-util's `GracefulShutdown`, used before, polls a `tokio::sync::watch`
 //! receiver's `changed()` every time a connection's task wakes, and a `Notified` that
@@ -46,6 +47,10 @@ struct Shared {
     closing: AtomicBool,
     /// Wakes the connections' tasks when `closing` is set.
     closing_wakes: Arc<Notify>,
+    /// Set once, when the connections still open are to be dropped unanswered.
+    aborting: AtomicBool,
+    /// Wakes the closing connections' tasks when `aborting` is set.
+    aborting_wakes: Arc<Notify>,
     /// Connections not yet ended.
     open: AtomicUsize,
     /// Wakes [`Drain::closed`] when `open` reaches zero.
@@ -84,6 +89,13 @@ impl Drain {
         self.shared.closing_wakes.notify_waiters();
     }
 
+    /// Drops every connection still open, whatever it is doing: what the server does
+    /// when they have not closed in the time it gives them after [`Drain::close`].
+    pub(crate) fn abort(&self) {
+        self.shared.aborting.store(true, Ordering::Release);
+        self.shared.aborting_wakes.notify_waiters();
+    }
+
     /// Completes when no connection is open.
     pub(crate) async fn closed(&self) {
         loop {
@@ -114,6 +126,7 @@ impl Entry {
             closing_wake: self.closing_wake,
             registered: None,
             closing: false,
+            aborting_wake: None,
             open: self.open,
         }
     }
@@ -142,15 +155,28 @@ pin_project_lite::pin_project! {
         registered: Option<Waker>,
         // Whether the connection has been asked to close.
         closing: bool,
+        // Once it has: what wakes it if it is to be dropped (boxed: made only at
+        // shutdown).
+        aborting_wake: Option<Pin<Box<OwnedNotified>>>,
         open: Open,
     }
 }
 
 impl<C: Close> Future for Drained<C> {
-    type Output = C::Output;
+    /// The connection's own outcome, or `None` when [`Drain::abort`] dropped it.
+    type Output = Option<C::Output>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(aborting_wake) = this.aborting_wake {
+            // Made before the flag is read: an abort in between is seen by one or the
+            // other.
+            if this.open.0.aborting.load(Ordering::Acquire)
+                || aborting_wake.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(None);
+            }
+        }
         if !*this.closing {
             let mut asked = this.open.0.closing.load(Ordering::Acquire);
             // A spawned task's waker stays the same from poll to poll, so the waiter
@@ -167,9 +193,17 @@ impl<C: Close> Future for Drained<C> {
             if asked {
                 *this.closing = true;
                 this.conn.as_mut().close();
+                let mut aborting_wake =
+                    Box::pin(Arc::clone(&this.open.0.aborting_wakes).notified_owned());
+                if this.open.0.aborting.load(Ordering::Acquire)
+                    || aborting_wake.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
+                }
+                *this.aborting_wake = Some(aborting_wake);
             }
         }
-        this.conn.poll(cx)
+        this.conn.poll(cx).map(Some)
     }
 }
 
@@ -228,6 +262,42 @@ mod tests {
             .await
             .expect("a close between watch and the first poll is seen");
         drain.closed().await;
+    }
+
+    /// A connection that never ends: a request in flight that is never answered.
+    struct Stuck;
+
+    impl Future for Stuck {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    impl Close for Stuck {
+        fn close(self: Pin<&mut Self>) {}
+    }
+
+    #[tokio::test]
+    async fn abort_drops_the_connections_that_did_not_close() {
+        let drain = Drain::new();
+        let stuck = tokio::spawn(drain.enter().watch(Stuck));
+        let idle = tokio::spawn(drain.enter().watch(Idle { asked: false }));
+        tokio::task::yield_now().await;
+        drain.close();
+        assert_eq!(idle.await.unwrap(), Some(()));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), drain.closed())
+                .await
+                .is_err(),
+            "a connection that does not close keeps closed() waiting"
+        );
+        drain.abort();
+        tokio::time::timeout(Duration::from_secs(5), drain.closed())
+            .await
+            .expect("closed() completes once the stuck connection is dropped");
+        assert_eq!(stuck.await.unwrap(), None);
     }
 
     #[tokio::test]

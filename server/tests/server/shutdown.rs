@@ -17,13 +17,21 @@ use crate::common::*;
 /// Well under the server's drain timeout (10 s), and far above what closing takes.
 const PROMPTLY: Duration = Duration::from_secs(5);
 
-/// A server on [`test_config`], and what stops it.
-async fn start() -> (
+/// A running server: its address, its task, and what stops it.
+type Running = (
     SocketAddr,
     JoinHandle<std::io::Result<()>>,
     oneshot::Sender<()>,
-) {
-    let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
+);
+
+/// A server on [`test_config`].
+async fn start() -> Running {
+    start_with(&test_config()).await
+}
+
+/// A server on `toml`.
+async fn start_with(toml: &str) -> Running {
+    let settings = Settings::from_file(FileConfig::parse(toml, "test").unwrap()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Arc::new(App::new(
@@ -93,4 +101,32 @@ async fn a_request_in_flight_is_answered_before_its_connection_closes() {
         .expect("the server stops once the answer is out")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_still_in_flight_after_the_drain_timeout_is_dropped() {
+    // A body that stops arriving (its own timeout, 30 s here, far off): the server
+    // waits its drain timeout (10 s) for it, then drops the connection and stops.
+    let (addr, server, stop) = start_with(&format!(
+        "{}\n[limits]\nbody_read_timeout_ms = 30000\n",
+        test_config()
+    ))
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /oauth/device_authorization HTTP/1.1\r\nHost: test\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n\
+              client_id=t",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("the server stops after its drain timeout")
+        .unwrap()
+        .unwrap();
+    assert!(closed_by_server(&mut stream, PROMPTLY).await);
 }
