@@ -46,6 +46,21 @@ async fn start_with(toml: &str) -> Running {
     (addr, server, tx)
 }
 
+/// A connection to `addr` carrying a device authorization request (RFC 8628 §3.1)
+/// whose body has not all arrived: `client_id=t` of `client_id=tv`.
+async fn unfinished_request(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /oauth/device_authorization HTTP/1.1\r\nHost: test\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n\
+              client_id=t",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed_at_once() {
     let (addr, server, stop) = start().await;
@@ -76,16 +91,7 @@ async fn idle_keep_alive_connections_are_closed_at_once() {
 #[tokio::test]
 async fn a_request_in_flight_is_answered_before_its_connection_closes() {
     let (addr, server, stop) = start().await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    // RFC 8628 §3.1: a device authorization request whose body has not all arrived.
-    stream
-        .write_all(
-            b"POST /oauth/device_authorization HTTP/1.1\r\nHost: test\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n\
-              client_id=t",
-        )
-        .await
-        .unwrap();
+    let mut stream = unfinished_request(addr).await;
     // The head is in, so the request is in flight when the shutdown comes.
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.send(()).unwrap();
@@ -112,15 +118,7 @@ async fn a_request_still_in_flight_after_the_drain_timeout_is_dropped() {
         test_config()
     ))
     .await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"POST /oauth/device_authorization HTTP/1.1\r\nHost: test\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\n\
-              client_id=t",
-        )
-        .await
-        .unwrap();
+    let mut stream = unfinished_request(addr).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(15), server)
