@@ -125,7 +125,6 @@ impl Entry {
             conn,
             closing_wake: self.closing_wake,
             registered: None,
-            closing: false,
             aborting_wake: None,
             open: self.open,
         }
@@ -153,10 +152,8 @@ pin_project_lite::pin_project! {
         closing_wake: OwnedNotified,
         // The waker `closing_wake` holds, once it is registered.
         registered: Option<Waker>,
-        // Whether the connection has been asked to close.
-        closing: bool,
-        // Once it has: what wakes it if it is to be dropped (boxed: made only at
-        // shutdown).
+        // Once the connection has been asked to close: what wakes it if it is to be
+        // dropped (boxed: made only at shutdown).
         aborting_wake: Option<Pin<Box<OwnedNotified>>>,
         open: Open,
     }
@@ -168,16 +165,7 @@ impl<C: Close> Future for Drained<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(aborting_wake) = this.aborting_wake {
-            // Made before the flag is read: an abort in between is seen by one or the
-            // other.
-            if this.open.0.aborting.load(Ordering::Acquire)
-                || aborting_wake.as_mut().poll(cx).is_ready()
-            {
-                return Poll::Ready(None);
-            }
-        }
-        if !*this.closing {
+        if this.aborting_wake.is_none() {
             let mut asked = this.open.0.closing.load(Ordering::Acquire);
             // A spawned task's waker stays the same from poll to poll, so the waiter
             // list is locked once per connection, not once per request.
@@ -191,16 +179,19 @@ impl<C: Close> Future for Drained<C> {
                 *this.registered = Some(cx.waker().clone());
             }
             if asked {
-                *this.closing = true;
                 this.conn.as_mut().close();
-                let mut aborting_wake =
-                    Box::pin(Arc::clone(&this.open.0.aborting_wakes).notified_owned());
-                if this.open.0.aborting.load(Ordering::Acquire)
-                    || aborting_wake.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(None);
-                }
-                *this.aborting_wake = Some(aborting_wake);
+                *this.aborting_wake = Some(Box::pin(
+                    Arc::clone(&this.open.0.aborting_wakes).notified_owned(),
+                ));
+            }
+        }
+        if let Some(aborting_wake) = this.aborting_wake {
+            // Made before the flag is read: an abort in between is seen by one or the
+            // other.
+            if this.open.0.aborting.load(Ordering::Acquire)
+                || aborting_wake.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(None);
             }
         }
         this.conn.poll(cx).map(Some)
