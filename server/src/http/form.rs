@@ -100,20 +100,15 @@ mod swar {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-    /// The lowest set bit is the high bit of the first zero byte of `x`, if any (bits
-    /// above it may be set wrongly, never below).
-    const fn zero_byte(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x & HIGHS
-    }
-
-    /// Like `zero_byte`, for the bytes of `x` that are `b`.
-    const fn has(x: u64, b: u8) -> u64 {
-        zero_byte(x ^ (ONES * b as u64))
-    }
-
-    /// Like `zero_byte`, for the bytes of `x` below `n` (at most 0x80).
+    /// The lowest set bit is the high bit of the first byte of `x` below `n` (at most
+    /// 0x80), if any (bits above it may be set wrongly, never below).
     const fn below(x: u64, n: u8) -> u64 {
         x.wrapping_sub(ONES * n as u64) & !x & HIGHS
+    }
+
+    /// Like `below`, for the bytes of `x` that are `b`: the zero bytes of `x ^ b…b`.
+    const fn has(x: u64, b: u8) -> u64 {
+        below(x ^ (ONES * b as u64), 1)
     }
 
     /// The bytes that may end a value (`&`), need decoding (`%`, `+`) or are not
