@@ -40,6 +40,9 @@ pub const PARAMETERS: &[&str] = &[
 /// The most parameters a form indexes: each known name at most once.
 pub const MAX_PARAMS: usize = PARAMETERS.len();
 
+// A form says which known names it holds in the bits of one `u32`.
+const _: () = assert!(MAX_PARAMS <= u32::BITS as usize);
+
 /// The longest parameter name, for decoding encoded names on the stack.
 const LONGEST_NAME: usize = 16;
 
@@ -63,16 +66,12 @@ pub enum FormError {
     TooLarge,
 }
 
-/// Where one known `name=value` pair's value sits in the body (from `eq`, the `=` or
-/// the end of a name with none, to `end`), which known name it is, and whether the
-/// value needs decoding at all.
+/// Where one known name's value sits in the body: from `eq`, the `=` or the end of a
+/// name with none, to `end`.
 #[derive(Clone, Copy, Default)]
-struct Pair {
+struct Span {
     eq: u16,
     end: u16,
-    /// Its name's index in [`PARAMETERS`].
-    name: u8,
-    plain_value: bool,
 }
 
 /// What the scan noted about one pair's value.
@@ -130,24 +129,37 @@ mod swar {
         has(x, b'=') | has(x, b'&')
     }
 
-    /// What pads the last word: a byte that no mask marks.
-    const PAD: u8 = b'a';
+    /// What pads the last word: bytes that no mask marks.
+    const PAD: u64 = ONES * b'a' as u64;
 
-    /// The first byte at or after `from` that `marks` marks, or `bytes.len()`. [`PAD`]
-    /// bytes pad the last word.
+    /// The eight bytes from `from` (less than `bytes.len()`), [`PAD`] past the end. A
+    /// last word of one to seven bytes is read as the body's last eight bytes,
+    /// shifted (copying them would call `memcpy`).
+    #[inline]
+    pub(super) fn word(bytes: &[u8], from: usize) -> u64 {
+        if let Some(word) = bytes.get(from..from + 8) {
+            return u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        }
+        debug_assert!(from < bytes.len(), "a word from past the end");
+        let left = bytes.len().saturating_sub(from);
+        let word = match bytes.len().checked_sub(8) {
+            Some(last) => {
+                let last = u64::from_le_bytes(bytes[last..].try_into().expect("eight bytes"));
+                last >> (8 * (8 - left))
+            }
+            None => bytes[from.min(bytes.len())..]
+                .iter()
+                .rev()
+                .fold(0, |word, &b| word << 8 | u64::from(b)),
+        };
+        word | PAD << (8 * left)
+    }
+
+    /// The first byte at or after `from` that `marks` marks, or `bytes.len()`.
     #[inline]
     pub(super) fn find(bytes: &[u8], mut from: usize, marks: impl Fn(u64) -> u64) -> usize {
         while from < bytes.len() {
-            let rest = &bytes[from..];
-            let word = match rest.get(..8) {
-                Some(word) => u64::from_le_bytes(word.try_into().expect("eight bytes")),
-                None => {
-                    let mut word = [PAD; 8];
-                    word[..rest.len()].copy_from_slice(rest);
-                    u64::from_le_bytes(word)
-                }
-            };
-            let marked = marks(word);
+            let marked = marks(word(bytes, from));
             if marked != 0 {
                 return from + (marked.trailing_zeros() / 8) as usize;
             }
@@ -158,53 +170,78 @@ mod swar {
 }
 
 /// Scans the value that begins at `from` up to the `&` that ends it, or the end of
-/// the body: where it ends, and what it holds. Eight bytes at a time to each byte
-/// that needs a look.
+/// the body: where it ends, and what it holds. Eight bytes at a time; in each word,
+/// every marked byte gets a look, those the mask marks wrongly included. An escape's
+/// hex digits are never marked, so the scan never restarts after one.
 fn scan_value(body: &[u8], from: usize) -> (usize, ValueNotes) {
     let mut notes = ValueNotes::PLAIN;
-    let mut i = from;
-    loop {
-        i = swar::find(body, i, swar::notable);
-        let Some(&b) = body.get(i) else {
-            return (i, notes);
-        };
-        match b {
-            b'&' => return (i, notes),
-            b'%' => {
-                notes.plain = false;
-                // A hex digit is never `&`: an escape cut short by the value's end
-                // is a bad one.
-                match (escaped(body, i + 1), escaped(body, i + 2)) {
-                    (Some(hi), Some(_)) => {
-                        notes.non_ascii |= hi >= 8;
-                        i += 2;
+    let mut at = from;
+    while at < body.len() {
+        let mut marked = swar::notable(swar::word(body, at));
+        while marked != 0 {
+            let i = at + (marked.trailing_zeros() / 8) as usize;
+            marked &= marked - 1;
+            match body[i] {
+                b'&' => return (i, notes),
+                b'%' => {
+                    notes.plain = false;
+                    // A hex digit is never `&`: an escape cut short by the value's
+                    // end is a bad one.
+                    match escape(body, i) {
+                        Some(byte) => notes.non_ascii |= byte > 0x7F,
+                        None => notes.bad_escape = true,
                     }
-                    _ => notes.bad_escape = true,
                 }
+                b'+' => notes.plain = false,
+                0x80.. => notes.non_ascii = true,
+                // Below `,`, needing nothing, or marked wrongly.
+                _ => {}
             }
-            b'+' => notes.plain = false,
-            0x80.. => notes.non_ascii = true,
-            // Below `,`, needing nothing.
-            _ => {}
         }
-        i += 1;
+        at += 8;
     }
+    (body.len(), notes)
 }
 
-/// The hex digit at `at` in `raw`, if there is one.
-fn escaped(raw: &[u8], at: usize) -> Option<u8> {
-    raw.get(at).and_then(|&h| hex(h))
+/// The byte that the escape whose `%` is at `at` in `raw` stands for, if two hex
+/// digits follow it. Both digits are looked up in one table and checked at once.
+#[inline]
+fn escape(raw: &[u8], at: usize) -> Option<u8> {
+    const NOT_HEX: u8 = 0xFF;
+    const HEX: [u8; 256] = {
+        let mut values = [NOT_HEX; 256];
+        let mut i = 0;
+        while i < 10 {
+            values[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            values[b'a' as usize + i] = 10 + i as u8;
+            values[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        values
+    };
+    let [hi, lo]: [u8; 2] = raw.get(at + 1..at + 3)?.try_into().ok()?;
+    let (hi, lo) = (HEX[usize::from(hi)], HEX[usize::from(lo)]);
+    ((hi | lo) <= 0xF).then_some(hi << 4 | lo)
 }
 
-/// A parsed form: the validated body and an index of its known pairs, 6 bytes each, so
-/// that parsing the poll body builds no table of slices and lookups walk no bytes twice.
+/// A parsed form: the validated body and, for each known name, where its value is, so
+/// that parsing the poll body builds no table of slices, and a lookup is one bit test
+/// and one load, walking no bytes twice.
 pub struct Form<'a> {
     body: &'a [u8],
     /// The body as text, when all of it is UTF-8 (any form a client library writes):
     /// a plain value is then a slice of it, checked once for the whole body.
     text: Option<&'a str>,
-    pairs: [Pair; MAX_PARAMS],
-    len: u8,
+    /// Each known name's value, at the name's index in [`PARAMETERS`]: valid where
+    /// `present` has the index's bit.
+    values: [Span; MAX_PARAMS],
+    present: u32,
+    /// The values that hold no `%` and no `+`: read as they are.
+    plain: u32,
 }
 
 impl<'a> Form<'a> {
@@ -217,8 +254,9 @@ impl<'a> Form<'a> {
         let mut form = Form {
             body,
             text: std::str::from_utf8(body).ok(),
-            pairs: [Pair::default(); MAX_PARAMS],
-            len: 0,
+            values: [Span::default(); MAX_PARAMS],
+            present: 0,
+            plain: 0,
         };
         // Pair by pair: a pair's name says whether it is ours to read, and only then
         // is its value scanned, in the same pass that finds its end.
@@ -248,6 +286,7 @@ impl<'a> Form<'a> {
 
     /// Indexes the known parameter `name`, whose value is at `eq + 1..end` (empty
     /// when `eq == end`), refusing a repeat or a value that is not UTF-8.
+    #[inline]
     fn add_pair(
         &mut self,
         name: u8,
@@ -263,58 +302,56 @@ impl<'a> Form<'a> {
             let value = &self.body[(eq + 1).min(end)..end];
             percent_decode(value).map_err(|Undecodable| FormError::NotUtf8(known.to_owned()))?;
         }
-        if self.indexed().iter().any(|p| p.name == name) {
+        let bit = 1 << name;
+        if self.present & bit != 0 {
             return Err(FormError::Repeated(known.to_owned()));
         }
-        // Each known name is indexed at most once, so the index never overflows.
-        self.pairs[usize::from(self.len)] = Pair {
+        self.present |= bit;
+        if notes.plain {
+            self.plain |= bit;
+        }
+        self.values[usize::from(name)] = Span {
             // MAX_BODY keeps every offset within u16.
             eq: eq as u16,
             end: end as u16,
-            name,
-            plain_value: notes.plain,
         };
-        self.len += 1;
         Ok(())
     }
 
-    fn indexed(&self) -> &[Pair] {
-        &self.pairs[..usize::from(self.len)]
-    }
-
-    /// The pair of the known parameter `name`, and its raw value; empty values read
-    /// as absent. Inlined, as are the getters that call it, into callers that name a
-    /// constant: the name's index in [`PARAMETERS`] is then found at compile time,
-    /// not by comparing strings on every request (270 instructions a poll, callgrind).
+    /// The value of the known parameter `name`, where it is in the body, and whether
+    /// it is plain; empty values read as absent. Inlined, as are the getters that call
+    /// it, into callers that name a constant: the name's index in [`PARAMETERS`] is
+    /// then found at compile time, not by comparing strings on every request (270
+    /// instructions a poll, callgrind).
     #[inline(always)]
-    fn find(&self, name: &str) -> Option<(Pair, &'a [u8])> {
-        let wanted = PARAMETERS.iter().position(|p| *p == name)?;
-        let pair = *self
-            .indexed()
-            .iter()
-            .find(|p| usize::from(p.name) == wanted)?;
-        let (eq, end) = (usize::from(pair.eq), usize::from(pair.end));
+    fn find(&self, name: &str) -> Option<(Span, bool, &'a [u8])> {
+        let bit = 1 << PARAMETERS.iter().position(|p| *p == name)?;
+        if self.present & bit == 0 {
+            return None;
+        }
+        let span = self.values[bit.trailing_zeros() as usize];
+        let (eq, end) = (usize::from(span.eq), usize::from(span.end));
         let value = &self.body[(eq + 1).min(end)..end];
-        (!value.is_empty()).then_some((pair, value))
+        (!value.is_empty()).then_some((span, self.plain & bit != 0, value))
     }
 
     /// The raw value of `name`, still encoded; empty values read as absent.
     #[inline(always)]
     pub fn raw(&self, name: &str) -> Option<&'a [u8]> {
-        self.find(name).map(|(_, v)| v)
+        self.find(name).map(|(_, _, v)| v)
     }
 
     /// The decoded value of `name`; borrowed from the body unless it had escapes.
     /// Empty values read as absent.
     #[inline(always)]
     pub fn get(&self, name: &str) -> Result<Option<Cow<'a, str>>, FormError> {
-        let Some((pair, raw)) = self.find(name) else {
+        let Some((span, plain, raw)) = self.find(name) else {
             return Ok(None);
         };
-        if pair.plain_value {
+        if plain {
             let value = self
                 .text
-                .and_then(|t| t.get(usize::from(pair.eq) + 1..usize::from(pair.end)));
+                .and_then(|t| t.get(usize::from(span.eq) + 1..usize::from(span.end)));
             if let Some(value) = value {
                 return Ok(Some(Cow::Borrowed(value)));
             }
@@ -329,8 +366,8 @@ impl<'a> Form<'a> {
     /// clients do.
     #[inline(always)]
     pub fn is(&self, name: &str, expected: &Expected) -> bool {
-        self.find(name).is_some_and(|(p, v)| {
-            if p.plain_value {
+        self.find(name).is_some_and(|(_, plain, v)| {
+            if plain {
                 v == expected.value.as_bytes()
             } else {
                 v == expected.usual.as_bytes() || decoded_eq_str(v, expected.value)
@@ -377,8 +414,12 @@ fn known_name(raw: &[u8]) -> Option<u8> {
             // PARAMETERS has fewer than 256 names.
             .map(|i| i as u8)
     };
+    // No known name holds `%` or `+`: a name that matches as it is needs no decoding.
+    if let Some(known) = find(raw) {
+        return Some(known);
+    }
     if swar::find(raw, 0, swar::encoded) == raw.len() {
-        return find(raw);
+        return None;
     }
     let mut buf = [0u8; LONGEST_NAME];
     let mut n = 0;
@@ -427,12 +468,12 @@ fn decoded_eq_str(raw: &[u8], s: &str) -> bool {
                 i += 1;
                 b' '
             }
-            Some(_) => match (escaped(raw, i + 1), escaped(raw, i + 2)) {
-                (Some(hi), Some(lo)) => {
+            Some(_) => match escape(raw, i) {
+                Some(byte) => {
                     i += 3;
-                    hi << 4 | lo
+                    byte
                 }
-                _ => return false,
+                None => return false,
             },
         };
         if want.get(j) != Some(&b) {
@@ -463,31 +504,18 @@ impl Iterator for Decoded<'_> {
         self.at += 1;
         Some(match b {
             b'+' => Ok(b' '),
-            b'%' => {
-                let hi = self.raw.get(self.at).and_then(|&h| hex(h));
-                let lo = self.raw.get(self.at + 1).and_then(|&l| hex(l));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        self.at += 2;
-                        Ok(hi << 4 | lo)
-                    }
-                    _ => {
-                        self.at = self.raw.len();
-                        Err(Undecodable)
-                    }
+            b'%' => match escape(self.raw, self.at - 1) {
+                Some(byte) => {
+                    self.at += 2;
+                    Ok(byte)
                 }
-            }
+                None => {
+                    self.at = self.raw.len();
+                    Err(Undecodable)
+                }
+            },
             b => Ok(b),
         })
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -595,6 +623,18 @@ mod tests {
             Form::parse(b"scope=%4").err(),
             Some(FormError::BadEscape("scope".into()))
         );
+        // Either digit of an escape may be the bad one.
+        for bad in ["%4G", "%G4", "%4&", "%%41"] {
+            assert_eq!(
+                Form::parse(format!("client_id={bad}").as_bytes()).err(),
+                Some(FormError::BadEscape("client_id".into())),
+                "{bad}"
+            );
+            assert_eq!(percent_decode(bad.as_bytes()), Err(Undecodable), "{bad}");
+        }
+        assert!(decoded_eq_str(b"urn%3Aietf", "urn:ietf"));
+        assert!(!decoded_eq_str(b"urn%3Gietf", "urn:ietf"));
+        assert!(!decoded_eq_str(b"urn%G3ietf", "urn:ietf"));
         assert_eq!(
             Form::parse(b"scope=%ff%fe").err(),
             Some(FormError::NotUtf8("scope".into()))
