@@ -15,7 +15,7 @@ use crate::accounts::users::UserId;
 use crate::audit;
 use crate::clock::Millis;
 use crate::http::form::{Form, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT};
-use crate::http::response::{self, OAuthError, Reply};
+use crate::http::response::{self, Answer, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::scope::ScopeSet;
@@ -42,12 +42,12 @@ enum TokenRequest<'a> {
 }
 
 impl<S: Store> App<S> {
-    pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Reply {
+    pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Answer {
         // Read into a small value first: what the match below holds while it awaits
         // is part of the future of every poll.
         let request = match self.token_request(parts, body) {
             Ok(request) => request,
-            Err(e) => return e.reply(),
+            Err(e) => return e.reply().into(),
         };
         match request {
             Some(TokenRequest::Poll { client, code }) => self.poll(client, code, peer).await,
@@ -60,13 +60,14 @@ impl<S: Store> App<S> {
                 Box::pin(self.refresh(client, &token, scope, peer))
                     .await
                     .unwrap_or_else(|e| e.reply())
+                    .into()
             }
             // A registered client's request: its client is in the store, so the
             // request is read again on a path of its own, boxed: only a registered
             // client's requests pay for the lookup.
             None => Box::pin(self.registered_token(parts, body, peer))
                 .await
-                .unwrap_or_else(|e| e.reply()),
+                .unwrap_or_else(|e| e.reply().into()),
         }
     }
 
@@ -78,7 +79,7 @@ impl<S: Store> App<S> {
         parts: &Parts,
         body: &[u8],
         peer: IpAddr,
-    ) -> Result<Reply, OAuthError> {
+    ) -> Result<Answer, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form).await?;
         match self.grant_request(&client, &form)? {
@@ -87,7 +88,10 @@ impl<S: Store> App<S> {
                 client,
                 token,
                 scope,
-            } => self.refresh(client, &token, scope, peer).await,
+            } => self
+                .refresh(client, &token, scope, peer)
+                .await
+                .map(Answer::from),
         }
     }
 
@@ -188,11 +192,11 @@ impl<S: Store> App<S> {
     /// answer but the token a static body. The poll that redeems the code, or replays
     /// it, goes on in [`redeem`](Self::redeem) or [`replay`](Self::replay), boxed: it
     /// comes once per code, and inline its future would make every poll's as large.
-    async fn poll(&self, client: &Client, code: Option<DeviceCode>, peer: IpAddr) -> Reply {
+    async fn poll(&self, client: &Client, code: Option<DeviceCode>, peer: IpAddr) -> Answer {
         let Some(code) = code else {
             // Not one of ours: RFC 6749 §5.2 `invalid_grant` (checklist TR-04).
             self.metrics.poll(PollOutcome::Invalid);
-            return response::poll_error(ErrorCode::InvalidGrant);
+            return Answer::PollError(ErrorCode::InvalidGrant);
         };
         let now = self.clock.now();
         let outcome = match self
@@ -201,7 +205,7 @@ impl<S: Store> App<S> {
             .await
         {
             Ok(outcome) => outcome,
-            Err(unavailable) => return OAuthError::from(unavailable).reply(),
+            Err(unavailable) => return OAuthError::from(unavailable).reply().into(),
         };
         self.metrics.poll(outcome);
         let error = match outcome {
@@ -222,15 +226,17 @@ impl<S: Store> App<S> {
                 };
                 return Box::pin(self.redeem(client, code, grant, family, now, peer))
                     .await
-                    .unwrap_or_else(|e| e.reply());
+                    .unwrap_or_else(|e| e.reply())
+                    .into();
             }
             PollOutcome::Replayed { family, user } => {
                 return Box::pin(self.replay(client, code, family, user, peer))
                     .await
-                    .unwrap_or_else(|e| e.reply());
+                    .unwrap_or_else(|e| e.reply())
+                    .into();
             }
         };
-        response::poll_error(error)
+        Answer::PollError(error)
     }
 
     /// The poll that redeems an approved code: its tokens, in a new family.

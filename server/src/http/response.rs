@@ -161,6 +161,32 @@ pub(crate) fn is_description_char(b: u8) -> bool {
     matches!(b, 0x20 | 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
+/// An endpoint's answer on its way out, small enough to move through the async layers
+/// above it without copying a response (144 bytes, a `memcpy` call at each layer): a
+/// poll's error answers travel as their error code, built by [`Answer::into_reply`]
+/// once, where the answer leaves its endpoint; any other answer (a token, a refused
+/// request) is built where it is made, and boxed.
+pub(crate) enum Answer {
+    /// One of [`poll_error`]'s answers.
+    PollError(ErrorCode),
+    Built(Box<Reply>),
+}
+
+impl Answer {
+    pub(crate) fn into_reply(self) -> Reply {
+        match self {
+            Answer::PollError(code) => poll_error(code),
+            Answer::Built(reply) => *reply,
+        }
+    }
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Answer {
+        Answer::Built(Box::new(reply))
+    }
+}
+
 /// The answers to a pending or concluded poll, serialized at compile time so the poll
 /// path allocates no body (`Bytes::from_static`).
 pub fn poll_error(code: ErrorCode) -> Reply {

@@ -22,10 +22,11 @@ use super::state::App;
 use crate::storage::store::Store;
 use crate::verification;
 
-/// What routing decided for a request.
+/// What routing decided for a request. Small, as the request's future holds it: an
+/// answer made here is boxed.
 enum Route {
     /// Answered without reading a body (GET endpoints, 404, 405).
-    Answered(Endpoint, Reply),
+    Answered(Endpoint, Box<Reply>),
     /// A form POST to this endpoint.
     Form(Endpoint),
     /// One of the person's pages.
@@ -36,6 +37,19 @@ enum Route {
     Registration,
     /// The admin API for applications (JSON bodies).
     AdminClients,
+}
+
+impl Route {
+    /// The endpoint a request is counted under.
+    fn endpoint(&self) -> Endpoint {
+        match *self {
+            Route::Answered(endpoint, _) | Route::Form(endpoint) => endpoint,
+            Route::Metrics => Endpoint::Metadata,
+            Route::Registration => Endpoint::Registration,
+            Route::AdminClients => Endpoint::Admin,
+            Route::Verification => Endpoint::Verification,
+        }
+    }
 }
 
 impl<S: Store> App<S> {
@@ -58,23 +72,21 @@ impl<S: Store> App<S> {
         let (parts, body) = req.into_parts();
         let route = self.route(&parts);
         async move {
-            let (endpoint, reply) = match route {
-                Route::Answered(endpoint, reply) => (endpoint, reply),
-                Route::Metrics => (Endpoint::Metadata, self.render_metrics().await),
-                Route::Registration => (
-                    Endpoint::Registration,
-                    Box::pin(self.registration(Request::from_parts(parts, body), peer)).await,
-                ),
-                Route::AdminClients => (
-                    Endpoint::Admin,
-                    Box::pin(self.admin_clients(Request::from_parts(parts, body), peer)).await,
-                ),
+            let endpoint = route.endpoint();
+            let reply = match route {
+                Route::Answered(_, reply) => *reply,
+                Route::Metrics => self.render_metrics().await,
+                Route::Registration => {
+                    Box::pin(self.registration(Request::from_parts(parts, body), peer)).await
+                }
+                Route::AdminClients => {
+                    Box::pin(self.admin_clients(Request::from_parts(parts, body), peer)).await
+                }
                 // Boxed: the pages' future is large, and inline it would make every
                 // poll's future as large.
-                Route::Verification => (
-                    Endpoint::Verification,
-                    Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await,
-                ),
+                Route::Verification => {
+                    Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await
+                }
                 Route::Form(endpoint) => {
                     let read = match check_form_content_type(parts.headers.get(CONTENT_TYPE)) {
                         Ok(()) => {
@@ -90,30 +102,25 @@ impl<S: Store> App<S> {
                     match read {
                         // Each endpoint is awaited right here rather than through a
                         // function of its own: every async layer moves the answer.
-                        Ok(form) => {
-                            let reply = match endpoint {
-                                Endpoint::Token => self.token(&parts, &form, peer).await,
-                                Endpoint::DeviceAuthorization => {
-                                    self.device_authorization(&parts, &form, peer).await
-                                }
-                                // Boxed, one allocation each: inline, their futures
-                                // (the largest) would make every poll's as large.
-                                // Introspection can be frequent where resource servers
-                                // introspect every call; an allocation is small next
-                                // to its store lookup.
-                                Endpoint::Introspection => {
-                                    Box::pin(self.introspection(&parts, &form)).await
-                                }
-                                Endpoint::Revocation => {
-                                    Box::pin(self.revocation(&parts, &form)).await
-                                }
-                                _ => Box::pin(self.admin_decision(&parts, &form, peer)).await,
-                            };
-                            (endpoint, reply)
-                        }
+                        Ok(form) => match endpoint {
+                            Endpoint::Token => self.token(&parts, &form, peer).await.into_reply(),
+                            Endpoint::DeviceAuthorization => {
+                                self.device_authorization(&parts, &form, peer).await
+                            }
+                            // Boxed, one allocation each: inline, their futures
+                            // (the largest) would make every poll's as large.
+                            // Introspection can be frequent where resource servers
+                            // introspect every call; an allocation is small next
+                            // to its store lookup.
+                            Endpoint::Introspection => {
+                                Box::pin(self.introspection(&parts, &form)).await
+                            }
+                            Endpoint::Revocation => Box::pin(self.revocation(&parts, &form)).await,
+                            _ => Box::pin(self.admin_decision(&parts, &form, peer)).await,
+                        },
                         Err(e) => {
                             self.metrics.request_error();
-                            (endpoint, e.reply())
+                            e.reply()
                         }
                     }
                 }
@@ -138,7 +145,7 @@ impl<S: Store> App<S> {
             path if self.is_admin_clients(path) => return Route::AdminClients,
             // The person's pages answer HTML, so they route themselves.
             path if verification::is_page(path) => return Route::Verification,
-            _ => return Route::Answered(Endpoint::Other, response::not_found()),
+            _ => return Route::Answered(Endpoint::Other, Box::new(response::not_found())),
         };
         let wanted = if allow == "POST" {
             Method::POST
@@ -146,7 +153,7 @@ impl<S: Store> App<S> {
             Method::GET
         };
         if parts.method != wanted {
-            return Route::Answered(endpoint, response::method_not_allowed(allow));
+            return Route::Answered(endpoint, Box::new(response::method_not_allowed(allow)));
         }
         if allow == "POST" {
             return Route::Form(endpoint);
@@ -156,7 +163,7 @@ impl<S: Store> App<S> {
             HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
             _ => return Route::Metrics,
         };
-        Route::Answered(endpoint, reply)
+        Route::Answered(endpoint, Box::new(reply))
     }
 
     /// `/metrics`: the Prometheus text exposition.
