@@ -144,7 +144,7 @@ impl<S: Store> App<S> {
             ));
         }
         // RFC 8628 §3.4: device_code is REQUIRED.
-        let raw = match form.get("device_code") {
+        let raw = match form.get_bytes("device_code") {
             Ok(Some(raw)) => raw,
             Ok(None) => return Err(OAuthError::invalid_request("device_code is required")),
             Err(e) => return Err(OAuthError::invalid_request(e.to_string())),

@@ -33,6 +33,26 @@ async fn unknown_or_garbage_device_code_is_invalid_grant() {
 }
 
 #[tokio::test]
+async fn a_device_code_is_the_same_code_percent_encoded() {
+    // RFC 6749 Appendix B: a form value may encode any byte; the device code decoded
+    // is the one issued (TR-01), and a bad escape is a malformed request.
+    let s = TestServer::start().await;
+    let da = s.authorize("tv").await;
+    let encoded: String = da
+        .device_code
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
+    s.poll("tv", &encoded)
+        .await
+        .assert_oauth_error(400, "authorization_pending");
+    let bad = format!("{}%G", &da.device_code[..27]);
+    s.poll("tv", &bad)
+        .await
+        .assert_oauth_error(400, "invalid_request");
+}
+
+#[tokio::test]
 async fn public_poll_without_client_id_is_refused() {
     // TR-05.
     let s = TestServer::start().await;
