@@ -29,6 +29,8 @@
 #   DURATION      seconds of each timed wrk run [10]
 #   WARMUP        seconds of an untimed run before each timed one [2]
 #   OUT           a directory to keep the table and wrk's outputs in [none]
+#   PREBUILT      a directory with release `deviceflow-server` and `ceiling` binaries
+#                 to measure instead of building this checkout's [none]
 set -euo pipefail
 
 SERVER_CPUS=${SERVER_CPUS:-0}
@@ -161,7 +163,12 @@ clk_tck=$(getconf CLK_TCK)
 [[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
-    echo "commit:      $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    if [[ -n ${PREBUILT:-} ]]; then
+        # The checkout's commit need not be the one the binaries were built from.
+        echo "binaries:    $PREBUILT (prebuilt)"
+    else
+        echo "commit:      $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    fi
     echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
     echo "runs:        $ROUNDS round(s) of ${DURATION}s timed after ${WARMUP}s warm-up, medians; polls round robin over $CODES distinct pending codes, slow_down enforced"
 } | tee "$work/table.txt" >&2
