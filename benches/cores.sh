@@ -27,7 +27,7 @@
 #                 back to back, the first of the two alternating; the table gives
 #                 medians, and each ratio's range over the rounds after it [1]
 #   DURATION      seconds of each timed wrk run [10]
-#   WARMUP        seconds of an untimed run before each timed one [2]
+#   WARMUP        seconds of an untimed run before each timed one, 0 for none [2]
 #   OUT           a directory to keep the table and wrk's outputs in [none]
 #   PREBUILT      a directory with release `deviceflow-server` and `ceiling` binaries
 #                 to measure instead of building this checkout's [none]
@@ -72,7 +72,8 @@ CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
 for v in CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
-((ROUNDS >= 1)) || die "ROUNDS must be at least 1"
+((ROUNDS >= 1 && DURATION >= 1 && CODES >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
+    die "need ROUNDS, DURATION, CODES and THREADS of at least 1, and CONNECTIONS >= THREADS"
 for c in $CORES; do
     [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= ${#server_cpus[@]})) ||
         die "CORES has $c, but SERVER_CPUS ($SERVER_CPUS) has ${#server_cpus[@]} cores"
@@ -118,7 +119,10 @@ metric() { # address, series
 # One timed wrk run of script $2 against $3 (process $4): sets $rps and $cpu_us.
 measure() {
     local name=$1 lua=$2 url=$3 pid=$4 out line before after requests
-    taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" >/dev/null
+    if ((WARMUP > 0)); then
+        taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" \
+            >"$work/warmup.wrk" 2>&1 || die "wrk failed warming up $name: $(cat "$work/warmup.wrk")"
+    fi
     before=$(cpu_ticks "$pid")
     out="$work/$name.wrk"
     taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s -s "$lua" "$url" >"$out" 2>&1 ||

@@ -31,7 +31,7 @@
 #   CONNECTIONS   wrk connections in all, split across instances [64]
 #   CODES         pending device codes per setup, polled round robin [50000]
 #   DURATION      seconds of each timed wrk run [10]
-#   WARMUP        seconds of an untimed run before each timed one [2]
+#   WARMUP        seconds of an untimed run before each timed one, 0 for none [2]
 #   SETUPS        which setups to run, of "memory redis redis2" [all three]
 #   SAMPLE        requests of each kind sent one at a time under MONITOR [200]
 #   OUT           a directory to keep the table and wrk's outputs in [none]
@@ -218,7 +218,9 @@ wrk_at_once() {
 measure() {
     local name=$1 kind=$2 lua=$3 n line total=0 longest=0 p99=0 before after rbefore=0 rafter=0
     shift 3
-    wrk_at_once "$name-warmup" "$lua" "$WARMUP" "$@"
+    if ((WARMUP > 0)); then
+        wrk_at_once "$name-warmup" "$lua" "$WARMUP" "$@"
+    fi
     before=$(ticks_sum "${servers[@]}")
     [[ -n $redis_port ]] && rbefore=$(cpu_ticks "$redis_pid") && redis_snapshot "$work/$name.before.calls"
     wrk_at_once "$name" "$lua" "$DURATION" "$@"
