@@ -18,7 +18,7 @@ fn lookups(form: &Form<'_>) -> bool {
         && form.get("client_id").is_ok_and(|id| id.is_some())
         && form.get("client_secret").is_ok_and(|s| s.is_none())
         && form.is("grant_type", &DEVICE_CODE_GRANT)
-        && form.get("device_code").is_ok_and(|c| c.is_some())
+        && form.get_bytes("device_code").is_ok_and(|c| c.is_some())
 }
 
 fn form(c: &mut Criterion) {

@@ -344,7 +344,8 @@ impl<'a> Form<'a> {
         let Some((plain, raw)) = self.find(name) else {
             return Ok(None);
         };
-        // Checked as UTF-8 here, value by value, rather than the whole body once in
+        // `parse` refused any known value that is not UTF-8; safe Rust still checks
+        // again to make a `str`, here, value by value, rather than the whole body in
         // `parse`: a poll reads two short values of a body three times as long.
         let value = if plain {
             std::str::from_utf8(raw)
@@ -359,8 +360,8 @@ impl<'a> Form<'a> {
     }
 
     /// The decoded value of `name` as bytes, for a value that is checked byte by byte
-    /// anyway (a device code against its alphabet): a plain value is borrowed and not
-    /// checked as UTF-8. Empty values read as absent.
+    /// anyway (a device code against its alphabet): a plain value is borrowed, without
+    /// `get`'s second UTF-8 check. Empty values read as absent.
     #[inline(always)]
     pub fn get_bytes(&self, name: &str) -> Result<Option<Cow<'a, [u8]>>, FormError> {
         match self.find(name) {
@@ -585,6 +586,30 @@ mod tests {
             form.get("device_code").unwrap().unwrap(),
             Cow::Borrowed("abc_DEF-123")
         ));
+    }
+
+    #[test]
+    fn every_marked_byte_of_a_word_is_looked_at() {
+        // Several marked bytes in one word; a `,` that the mask marks wrongly after a
+        // byte below it; an escape and a `+` in the last, partial word.
+        let form = Form::parse(b"scope=a!,,%41&user=b%42+c&client_id=x").unwrap();
+        assert_eq!(form.get("scope").unwrap().unwrap(), "a!,,A");
+        assert_eq!(form.get("user").unwrap().unwrap(), "bB c");
+        assert_eq!(form.get("client_id").unwrap().unwrap(), "x");
+        // A bad escape after a good one in the same word, and one in a last word.
+        assert_eq!(
+            Form::parse(b"user=%41%4").err(),
+            Some(FormError::BadEscape("user".into()))
+        );
+        assert_eq!(
+            Form::parse(b"client_id=abcdefgh%4&x=1").err(),
+            Some(FormError::BadEscape("client_id".into()))
+        );
+        // A byte above 0x7F after an escape in the same word.
+        assert_eq!(
+            Form::parse(b"user=%41\xff").err(),
+            Some(FormError::NotUtf8("user".into()))
+        );
     }
 
     #[test]

@@ -162,13 +162,15 @@ pub(crate) fn is_description_char(b: u8) -> bool {
 }
 
 /// An endpoint's answer on its way out, small enough to move through the async layers
-/// above it without copying a response (144 bytes, a `memcpy` call at each layer): a
+/// above it without copying a response (144 bytes, a `memcpy` call at each layer): the
 /// poll's error answers travel as their error code, built by [`Answer::into_reply`]
 /// once, where the answer leaves its endpoint; any other answer (a token, a refused
-/// request) is built where it is made, and boxed.
+/// request, the rare `invalid_grant` of a replayed code) is built where it is made,
+/// and boxed.
 pub(crate) enum Answer {
     /// One of [`poll_error`]'s answers.
     PollError(ErrorCode),
+    /// An answer already built.
     Built(Box<Reply>),
 }
 
