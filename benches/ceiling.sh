@@ -48,9 +48,8 @@ script=ceiling.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-for v in DURATION CONNECTIONS THREADS WARMUP ROUNDS SERVER_CPU CLIENT_CPU MAX_OTHER RETRIES; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole DURATION CONNECTIONS THREADS WARMUP ROUNDS SERVER_CPU CLIENT_CPU \
+    MAX_OTHER RETRIES
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= THREADS)) ||
     die "need ROUNDS >= 1, DURATION >= 1 and CONNECTIONS >= THREADS"
 
@@ -241,15 +240,12 @@ run() {
 }
 
 # --- report ------------------------------------------------------------------
-commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown && -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then
-    commit="$commit (with uncommitted changes)"
-fi
+commit=$(built_from)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 {
     echo "cpu:        ${cpu:-unknown} ($cpus usable cores; servers on core $SERVER_CPU, wrk on core $CLIENT_CPU)"
     echo "kernel:     $(uname -r)"
-    echo "commit:     $commit"
+    echo "built from: $commit"
     echo "wrk:        $( (wrk -v 2>&1 || true) | head -n 1)"
     wrk_args "$DURATION" ADDR
     echo "command:    ${wrk_argv[*]/#$work\//}  x $ROUNDS rounds, ${WARMUP}s warm-up each"

@@ -1,6 +1,7 @@
 # common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, growth.sh, hostile.sh,
-# redis.sh) after they set `script` (their name, for messages) and `work` (a temporary
-# folder of their own). Gives them `pids` (append what you start), `die`,
+# instructions.sh, redis.sh, and loadgen/bench.sh) after they set `script` (their name,
+# for messages), `work` (a temporary folder of their own) and `root` (the checkout).
+# Gives them `pids` (append what you start), `die`, `require_whole`, `built_from`,
 # `require_tools`, `start` (a server pinned to cores), `cpu_ticks`, `field` (of wrk's
 # WRK_RESULT line), `bench_config`, `wrk_scripts` (the issuance and poll scripts for
 # wrk), and a cleanup on exit that stops those processes, by PID, and removes `work`.
@@ -10,6 +11,31 @@ pids=()
 die() {
     echo "$script: $*" >&2
     exit 1
+}
+
+# What the binaries measured were built from, for a report's header: this checkout's
+# commit (saying so if it has uncommitted changes), or the PREBUILT directory, whose
+# binaries need not come from this checkout.
+built_from() {
+    if [[ -n ${PREBUILT:-} ]]; then
+        echo "$PREBUILT (prebuilt)"
+        return
+    fi
+    local commit
+    commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+    if [[ $commit != unknown && -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then
+        commit="$commit (with uncommitted changes)"
+    fi
+    echo "$commit"
+}
+
+# Dies unless each variable named holds a whole number, written without leading zeros
+# (bash would read 08 as octal, and refuse it in arithmetic).
+require_whole() {
+    local v
+    for v in "$@"; do
+        [[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] || die "$v must be a whole number, not '${!v}'"
+    done
 }
 
 cleanup() {

@@ -69,9 +69,7 @@ read -ra server_cpus <<<"$(expand "$SERVER_CPUS")"
 read -ra client_cpus <<<"$(expand "$CLIENT_CPUS")"
 THREADS=${THREADS:-${#client_cpus[@]}}
 CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
-for v in CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS
 ((ROUNDS >= 1 && DURATION >= 1 && CODES >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
     die "need ROUNDS, DURATION, CODES and THREADS of at least 1, and CONNECTIONS >= THREADS"
 for c in $CORES; do
@@ -167,12 +165,7 @@ clk_tck=$(getconf CLK_TCK)
 [[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
-    if [[ -n ${PREBUILT:-} ]]; then
-        # The checkout's commit need not be the one the binaries were built from.
-        echo "binaries:    $PREBUILT (prebuilt)"
-    else
-        echo "commit:      $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-    fi
+    echo "built from:  $(built_from)"
     echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
     echo "runs:        $ROUNDS round(s) of ${DURATION}s timed after ${WARMUP}s warm-up, medians; polls round robin over $CODES distinct pending codes, slow_down enforced"
 } | tee "$work/table.txt" >&2

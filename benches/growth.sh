@@ -32,9 +32,7 @@ script=growth.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-for v in ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1)) ||
     die "need ROUNDS, DURATION and CONNECTIONS of at least 1"
 require_tools curl taskset
@@ -51,7 +49,7 @@ wrk_scripts demo-device
 start server "$SERVER_CPU" "$work/server" --config "$work/server.toml" --quiet
 url="http://$started_addr/oauth/device_authorization"
 
-echo "# growth: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), server on core $SERVER_CPU, wrk -t1 -c$CONNECTIONS on core $CLIENT_CPU, commit $(git -C "$root" rev-parse --short HEAD)"
+echo "# growth: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), server on core $SERVER_CPU, wrk -t1 -c$CONNECTIONS on core $CLIENT_CPU, built from $(built_from)"
 echo "| round | sessions held after | device authorizations/s | p99 | max |"
 echo "|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$ROUNDS"); do

@@ -49,10 +49,8 @@ script=hostile.sh
 source "$here/common.sh"
 trap 'exit 130' INT TERM
 
-for v in DURATION DEVICES INTERVAL EXPIRES_IN SIGN_IN_IN_FLIGHT ISSUANCE_CONNECTIONS \
-    SLOWLORIS_CONNECTIONS P99_TARGET_MS RSS_TARGET_MB RSS_CAP_MB; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole DURATION DEVICES INTERVAL EXPIRES_IN SIGN_IN_IN_FLIGHT ISSUANCE_CONNECTIONS \
+    SLOWLORIS_CONNECTIONS P99_TARGET_MS RSS_TARGET_MB RSS_CAP_MB
 ((DURATION >= 1 && INTERVAL >= 1)) || die "need DURATION >= 1 and INTERVAL >= 1"
 ((EXPIRES_IN > DURATION + 2 * INTERVAL)) ||
     die "EXPIRES_IN ($EXPIRES_IN) must outlast the run, or devices stop polling"
@@ -106,10 +104,7 @@ done
 }
 
 # --- run ---------------------------------------------------------------------
-commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown && -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then
-    commit="$commit (with uncommitted changes)"
-fi
+commit=$(built_from)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 args=(--target "$addr" --server-pid "$server_pid" --duration "$DURATION"
     --attacks "${ATTACKS:-none}" --devices "$DEVICES"

@@ -40,9 +40,7 @@ script=instructions.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-for v in SMALL LARGE; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole SMALL LARGE
 [[ $REQUEST == poll || $REQUEST == issue ]] || die "REQUEST must be poll or issue, not '$REQUEST'"
 ((LARGE > SMALL)) || die "LARGE ($LARGE) must be more than SMALL ($SMALL)"
 for tool in valgrind curl python3; do

@@ -58,9 +58,7 @@ script=redis.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-for v in THREADS CONNECTIONS CODES DURATION WARMUP SAMPLE; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole THREADS CONNECTIONS CODES DURATION WARMUP SAMPLE
 ((CONNECTIONS >= 2 * THREADS && CODES >= SAMPLE && CODES >= 2 && DURATION >= 1 && SAMPLE >= 1)) ||
     die "need CONNECTIONS >= 2 * THREADS, CODES >= SAMPLE, CODES >= 2, DURATION >= 1 and SAMPLE >= 1"
 for s in $SETUPS; do
@@ -362,7 +360,7 @@ run_setup() {
 [[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:       $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
-    echo "commit:    $(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    echo "built from: $(built_from)"
     echo "redis:     $(redis-server --version | head -n 1)"
     echo "pinning:   servers and Redis on $SERVER_CPUS; wrk on $CLIENT_CPUS, $THREADS thread(s), $CONNECTIONS connections in all"
     echo "runs:      ${DURATION}s timed after ${WARMUP}s warm-up; polls round robin over $CODES pending codes per setup, slow_down enforced"

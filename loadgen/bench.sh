@@ -41,9 +41,7 @@ source "$root/benches/common.sh"
 out="${OUT:-$work/reports}"
 mkdir -p "$out"
 
-for v in INTERVAL EXPIRES_IN RATE LANES; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+require_whole INTERVAL EXPIRES_IN RATE LANES
 for p in $PIPELINES; do
     [[ $p =~ ^[0-9]+$ ]] && ((p >= 1 && p <= 256)) || die "PIPELINES must be whole numbers from 1 to 256, not '$p'"
 done
