@@ -18,29 +18,52 @@ use crate::protocol::scope::ScopeSet;
 use crate::quota::{Refusal, Source};
 use crate::storage::store::{CreateError, Store};
 
-/// The RFC 8628 §3.2 answer, written straight into one buffer: everything but the two
-/// codes is the same for every answer and spelled (JSON-escaped by serde_json) once.
-/// Issuance is a hot path (issue 12); a test checks the bytes equal serde_json's
-/// serialization of `DeviceAuthorizationResponse`.
+/// The RFC 8628 §3.2 answer, from a template: everything but the two codes is the same
+/// for every answer and spelled (JSON-escaped by serde_json) once, with room left for
+/// the codes, so that an answer is one copy of the template and three fixed-size
+/// writes. Issuance is a hot path (issue 12); a test checks the bytes equal
+/// serde_json's serialization of `DeviceAuthorizationResponse`.
 pub(crate) struct DeviceAnswer {
-    /// `","verification_uri":"<uri>","verification_uri_complete":"<uri>?user_code=`.
-    uris: String,
-    /// `","expires_in":<n>,"interval":<n>}`.
-    tail: String,
+    /// `{"device_code":"<code>","user_code":"<user code>","verification_uri":"<uri>",
+    /// "verification_uri_complete":"<uri>?user_code=<user code>","expires_in":<n>,
+    /// "interval":<n>}`, with placeholders for the codes.
+    template: Box<[u8]>,
+    /// Where the device code goes.
+    device_code_at: usize,
+    /// Where the user code goes, twice.
+    user_code_at: [usize; 2],
 }
 
+/// A user code as the answer spells it (`display_bytes`).
+const USER_CODE_LEN: usize = crate::protocol::user_code::LEN + 1;
+
 impl DeviceAnswer {
-    /// The constant parts for `issuer` and these lifetimes.
+    /// The template for `issuer` and these lifetimes.
     pub(crate) fn new(issuer: &str, expires_in_secs: u64, interval_secs: u64) -> DeviceAnswer {
         let uri = format!("{issuer}{}", paths::VERIFICATION);
         // serde_json's escaping of the URI, without its quotes.
         let escaped = serde_json::to_string(&uri).unwrap_or_default();
         let escaped = &escaped[1..escaped.len() - 1];
+        let mut template = Vec::new();
+        template.extend_from_slice(br#"{"device_code":""#);
+        let device_code_at = template.len();
+        template.extend_from_slice(&[b'-'; ENCODED_LEN]);
+        template.extend_from_slice(br#"","user_code":""#);
+        let first = template.len();
+        template.extend_from_slice(&[b'-'; USER_CODE_LEN]);
+        template.extend_from_slice(
+            format!(r#"","verification_uri":"{escaped}","verification_uri_complete":"{escaped}?user_code="#)
+                .as_bytes(),
+        );
+        let second = template.len();
+        template.extend_from_slice(&[b'-'; USER_CODE_LEN]);
+        template.extend_from_slice(
+            format!(r#"","expires_in":{expires_in_secs},"interval":{interval_secs}}}"#).as_bytes(),
+        );
         DeviceAnswer {
-            uris: format!(
-                r#"","verification_uri":"{escaped}","verification_uri_complete":"{escaped}?user_code="#
-            ),
-            tail: format!(r#"","expires_in":{expires_in_secs},"interval":{interval_secs}}}"#),
+            template: template.into_boxed_slice(),
+            device_code_at,
+            user_code_at: [first, second],
         }
     }
 
@@ -48,21 +71,17 @@ impl DeviceAnswer {
     /// so the person need not type it; it never carries the device code (checklist
     /// DR-14).
     pub(crate) fn render(&self, code: &DeviceCode) -> Vec<u8> {
-        const HEAD: &[u8] = br#"{"device_code":""#;
-        const USER_CODE: &[u8] = br#"","user_code":""#;
-        let mut device_code = [0u8; ENCODED_LEN];
-        code.encode_into(&mut device_code);
-        let user_code = code.user_code.display_bytes();
-        let mut out = Vec::with_capacity(
-            HEAD.len() + USER_CODE.len() + self.uris.len() + self.tail.len() + 2 * 28,
+        let mut out = self.template.to_vec();
+        let at = self.device_code_at;
+        code.encode_into(
+            (&mut out[at..at + ENCODED_LEN])
+                .try_into()
+                .expect("the template has room for the device code"),
         );
-        out.extend_from_slice(HEAD);
-        out.extend_from_slice(&device_code);
-        out.extend_from_slice(USER_CODE);
-        out.extend_from_slice(&user_code);
-        out.extend_from_slice(self.uris.as_bytes());
-        out.extend_from_slice(&user_code);
-        out.extend_from_slice(self.tail.as_bytes());
+        let user_code = code.user_code.display_bytes();
+        for at in self.user_code_at {
+            out[at..at + USER_CODE_LEN].copy_from_slice(&user_code);
+        }
         out
     }
 }
