@@ -98,19 +98,20 @@ pub enum AuthError {
 pub struct Clients {
     clients: Vec<Client>,
     // ahash, not SipHash: looked up on every poll, and the keys are configuration.
-    index: ahash::AHashMap<String, ClientId>,
+    // Bytes, not text: a request's `client_id` is looked up as it came.
+    index: ahash::AHashMap<Box<[u8]>, ClientId>,
 }
 
 impl Clients {
     /// The clients, with the index of their `client_id`s.
-    pub fn new(clients: Vec<Client>, index: ahash::AHashMap<String, ClientId>) -> Clients {
+    pub fn new(clients: Vec<Client>, index: ahash::AHashMap<Box<[u8]>, ClientId>) -> Clients {
         Clients { clients, index }
     }
 
     /// The client with this `client_id`.
-    pub fn by_client_id(&self, client_id: &str) -> Option<&Client> {
+    pub fn by_client_id(&self, client_id: impl AsRef<[u8]>) -> Option<&Client> {
         self.index
-            .get(client_id)
+            .get(client_id.as_ref())
             .and_then(|id| self.clients.get(usize::from(id.0)))
     }
 
@@ -150,17 +151,17 @@ impl Clients {
     pub async fn find<'a, S: Store>(
         &'a self,
         store: &S,
-        client_id: &str,
+        client_id: &[u8],
     ) -> Stored<Option<Cow<'a, Client>>> {
         if let Some(c) = self.by_client_id(client_id) {
             return Ok(Some(Cow::Borrowed(c)));
         }
-        let Some(id) = registration::index_of(client_id) else {
+        let Some(id) = registered_index(client_id) else {
             return Ok(None);
         };
         let found = Box::pin(store.registered_client(id)).await?;
         Ok(found
-            .filter(|r| r.client.client_id == client_id)
+            .filter(|r| r.client.client_id.as_bytes() == client_id)
             .map(|r| Cow::Owned(r.client)))
     }
 
@@ -177,7 +178,7 @@ impl Clients {
         let presented = credentials(authorization, form)?;
         match self.by_client_id(&presented.client_id) {
             Some(client) => check(client, &presented).map(|()| Some(client)),
-            None if registration::index_of(&presented.client_id).is_some() => Ok(None),
+            None if registered_index(&presented.client_id).is_some() => Ok(None),
             None => Err(AuthError::Failed {
                 basic: presented.basic,
             }),
@@ -208,10 +209,18 @@ impl Clients {
     }
 }
 
-/// What a request presents to authenticate.
+/// The index a registered client's `client_id` carries ([`registration::index_of`]).
+fn registered_index(client_id: &[u8]) -> Option<ClientId> {
+    std::str::from_utf8(client_id)
+        .ok()
+        .and_then(registration::index_of)
+}
+
+/// What a request presents to authenticate, as bytes: compared and looked up, never
+/// read as text (a body's values are UTF-8, `Form::parse` saw to that).
 struct Presented<'f> {
-    client_id: Cow<'f, str>,
-    secret: Option<Cow<'f, str>>,
+    client_id: Cow<'f, [u8]>,
+    secret: Option<Cow<'f, [u8]>>,
     /// Whether the Authorization header was used.
     basic: bool,
 }
@@ -223,10 +232,10 @@ fn credentials<'f>(
     form: &Form<'f>,
 ) -> Result<Presented<'f>, AuthError> {
     let body_id = form
-        .get("client_id")
+        .get_bytes("client_id")
         .map_err(|_| AuthError::Malformed("client_id"))?;
     let body_secret = form
-        .get("client_secret")
+        .get_bytes("client_secret")
         .map_err(|_| AuthError::Malformed("client_secret"))?;
     if let Some(header) = authorization {
         let (id, secret) = parse_basic(header)?;
@@ -235,14 +244,14 @@ fn credentials<'f>(
                 "more than one client authentication method (RFC 6749 §2.3)",
             ));
         }
-        if body_id.as_deref().is_some_and(|b| b != id) {
+        if body_id.as_deref().is_some_and(|b| b != id.as_bytes()) {
             return Err(AuthError::Malformed(
                 "client_id in the body differs from the Authorization header",
             ));
         }
         return Ok(Presented {
-            client_id: Cow::Owned(id),
-            secret: Some(Cow::Owned(secret)),
+            client_id: Cow::Owned(id.into_bytes()),
+            secret: Some(Cow::Owned(secret.into_bytes())),
             basic: true,
         });
     }
@@ -275,7 +284,7 @@ fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
         // RFC 8628 §3.4: a confidential client MUST authenticate.
         (false, None) => Err(failed),
         (false, Some(secret)) => {
-            if client.auth_methods.contains(&method) && client.secret_matches(secret.as_bytes()) {
+            if client.auth_methods.contains(&method) && client.secret_matches(secret) {
                 Ok(())
             } else {
                 Err(failed)
@@ -369,6 +378,17 @@ mod tests {
             c.authenticate(None, &form).unwrap().client_id,
             "demo-confidential"
         );
+        // The same credentials percent-encoded (RFC 6749 Appendix B): compared decoded.
+        let form =
+            Form::parse(b"client_id=demo%2Dconfidential&client_secret=demo%2dsecre%74").unwrap();
+        assert_eq!(
+            c.authenticate(None, &form).unwrap().client_id,
+            "demo-confidential"
+        );
+        // With Basic, a body client_id naming the same client, encoded, is no conflict.
+        let form = Form::parse(b"client_id=demo%2Dconfidential").unwrap();
+        let ok = c.authenticate(Some(&basic("demo-confidential", "demo-secret")), &form);
+        assert_eq!(ok.unwrap().client_id, "demo-confidential");
     }
 
     #[test]

@@ -316,7 +316,7 @@ fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), Conf
                 "{at}: client_ids of the form dfc<number>-… are those the server gives registered clients"
             ));
         }
-        if index.insert(c.client_id.clone(), id).is_some() {
+        if index.insert(c.client_id.as_bytes().into(), id).is_some() {
             return invalid(format!("{at} is configured twice"));
         }
         clients.push(client(c, id, &at, &mut scopes)?);
