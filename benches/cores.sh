@@ -13,8 +13,9 @@
 #   answer mix (authorization_pending, slow_down) is read from our /metrics.
 #
 # It prints, per core count, requests/s of ours and of the ceiling and their ratio, and
-# the server CPU per request (from /proc/PID/stat). Runs on any machine: on a 2-core one
-# with the defaults (1 server core, 1 client core). README.md.
+# the server CPU per request (from /proc/PID/stat), each core count's row as soon as it
+# is measured and the whole table at the end. Runs on any machine: on a 2-core one with
+# the defaults (1 server core, 1 client core). README.md.
 #
 # Environment (defaults in brackets):
 #   SERVER_CPUS   the cores the servers may use, in order, as taskset lists them [0]
@@ -230,6 +231,9 @@ for c in $CORES; do
 
     share=$(awk -v p="$pending" -v s="$slow" 'BEGIN { printf "%.0f", (p + s) ? 100 * p / (p + s) : 0 }')
     rows+=("| $c | $(median "${op[@]}") | $(median "${kp[@]}") | $(ratios op kp) | $(median "${opc[@]}") | $(median "${kpc[@]}") | $share % | $(median "${oi[@]}") | $(median "${ki[@]}") | $(ratios oi ki) | $(median "${oic[@]}") | $(median "${kic[@]}") |")
+    # Each row as soon as it is measured: a run cut short (a time limit on a borrowed
+    # machine) still shows the core counts it finished.
+    echo "cores.sh: row ${rows[-1]}" >&2
 done
 
 {
