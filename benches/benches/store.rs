@@ -1,8 +1,12 @@
-//! The session store alone: one poll (`store/poll_hit`, `store/poll_miss`) and one
-//! device authorization (`device_authorization/issue`, which is `Sessions::create` of the in-memory store).
+//! The session store alone: one poll (`store/poll_hit`, `store/poll_miss`), a fleet's
+//! polls (`store/poll_fleet`) and one device authorization (`device_authorization/issue`,
+//! which is `Sessions::create` of the in-memory store).
 //!
 //! The store is filled with [`LIVE`] other sessions first, so the map has the size and
-//! shard layout of a busy server rather than one entry in a cache line.
+//! shard layout of a busy server rather than one entry in a cache line. One code polled
+//! again and again stays in the cache, though; `store/poll_fleet` polls [`FLEET`]
+//! sessions in turn, as a fleet's devices do, so each poll reads memory the last
+//! million polls did not: the cost a real server pays.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -17,6 +21,8 @@ use deviceflow_server::storage::memory::Sessions;
 
 /// Sessions already held when the measured one is created or polled.
 const LIVE: usize = 100_000;
+/// Sessions `store/poll_fleet` polls in turn.
+const FLEET: usize = 1_000_000;
 /// `device_authorization/issue` starts a sample on a fresh store once this many
 /// sessions are held, so memory stays bounded over criterion's many samples.
 const ISSUE_LIMIT: usize = 2_000_000;
@@ -83,6 +89,32 @@ fn poll(c: &mut Criterion) {
     assert_eq!(
         store.poll(&code, CLIENT, now, &POLICY, || 1),
         PollOutcome::Pending
+    );
+    drop(store);
+
+    // A fleet: every code in turn, so that each poll finds its session out of cache.
+    let store = filled_store(0);
+    let fleet: Vec<DeviceCode> = (0..FLEET)
+        .map(|_| {
+            store
+                .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
+                .expect("the store has no cap")
+        })
+        .collect();
+    let mut next = fleet.iter().cycle();
+    let mut g = c.benchmark_group("store");
+    g.bench_function("poll_fleet", |b| {
+        b.iter(|| {
+            let code = next.next().expect("the fleet is not empty");
+            store.poll(black_box(code), CLIENT, now, &POLICY, || 1)
+        })
+    });
+    g.finish();
+    assert!(
+        fleet
+            .iter()
+            .all(|code| store.poll(code, CLIENT, now, &POLICY, || 1) == PollOutcome::Pending),
+        "store/poll_fleet must measure authorization_pending polls"
     );
 }
 
