@@ -6,6 +6,7 @@
 //! ready at once (`reports/benches/store-seam.md` measures the poll path).
 
 mod sessions;
+mod table;
 mod tokens;
 
 use std::future::{ready, Future};

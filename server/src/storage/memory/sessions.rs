@@ -1,7 +1,8 @@
-//! Device authorization sessions in memory: one sharded map (dashmap, ahash) keyed by
-//! the packed user code, so a poll is one hash lookup under one shard lock, and the
-//! decision on it (the state machine in `session.rs`) runs under that lock, which is
-//! what makes redemption exactly-once when many polls race.
+//! Device authorization sessions in memory: one sharded map keyed by the packed user
+//! code ([`Table`], flat, so that a poll reads its session's memory and no other), so a
+//! poll is one hash lookup under one shard lock, and the decision on it (the state
+//! machine in `session.rs`) runs under that lock, which is what makes redemption
+//! exactly-once when many polls race.
 
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
@@ -13,9 +14,11 @@ use crate::shards::CappedCount;
 use crate::storage::expiry::ExpiryWheel;
 use crate::storage::store::{CreateError, SessionInfo, SweepStats};
 
+use super::table::Table;
+
 /// The in-memory device authorization sessions.
 pub struct Sessions {
-    sessions: crate::shards::Map<u64, Session>,
+    sessions: Table<Session>,
     /// Sessions held, against `device.max_sessions`.
     held: CappedCount,
     /// Sessions held by each client (by `ClientId`), against its share of the cap;
@@ -37,7 +40,7 @@ impl Sessions {
     /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
     pub fn new(max_sessions: usize, retention_ms: Millis) -> Sessions {
         Sessions {
-            sessions: crate::shards::map(),
+            sessions: Table::new(),
             held: CappedCount::new(max_sessions),
             held_by_client: Box::new([]),
             held_by_registered: None,
@@ -99,8 +102,7 @@ impl Sessions {
         let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
         for _ in 0..CREATE_ATTEMPTS {
             let user_code = UserCode::generate();
-            if let dashmap::Entry::Vacant(slot) = self.sessions.entry(user_code.packed()) {
-                slot.insert(session);
+            if self.sessions.insert_new(user_code.packed(), session) {
                 self.wheel
                     .schedule(session.forget_at(self.retention_ms), user_code.packed());
                 return Ok(DeviceCode { user_code, secret });
@@ -122,10 +124,11 @@ impl Sessions {
         policy: &PollPolicy,
         family: impl FnOnce() -> u64,
     ) -> PollOutcome {
-        match self.sessions.get_mut(&code.user_code.packed()) {
-            Some(mut session) => session.poll(client, &code.secret, now, policy, family),
-            None => PollOutcome::Invalid,
-        }
+        self.sessions
+            .with_mut(code.user_code.packed(), |session| {
+                session.poll(client, &code.secret, now, policy, family)
+            })
+            .unwrap_or(PollOutcome::Invalid)
     }
 
     /// Records the person's decision on the session with this user code.
@@ -135,19 +138,18 @@ impl Sessions {
         decision: Decision,
         now: Millis,
     ) -> Result<SessionInfo, DecideError> {
-        let mut session = self
-            .sessions
-            .get_mut(&user_code.packed())
-            .ok_or(DecideError::Unknown)?;
-        session.decide(decision, now)?;
-        Ok(SessionInfo::of(user_code, &session))
+        self.sessions
+            .with_mut(user_code.packed(), |session| {
+                session.decide(decision, now)?;
+                Ok(SessionInfo::of(user_code, session))
+            })
+            .unwrap_or(Err(DecideError::Unknown))
     }
 
     /// The session with this user code, if it exists.
     pub fn lookup(&self, user_code: UserCode) -> Option<SessionInfo> {
         self.sessions
-            .get(&user_code.packed())
-            .map(|s| SessionInfo::of(user_code, &s))
+            .with(user_code.packed(), |s| SessionInfo::of(user_code, s))
     }
 
     /// Removes sessions whose retention after expiry is over, looking at no more than
@@ -159,8 +161,8 @@ impl Sessions {
         for key in due {
             let removed = self
                 .sessions
-                .remove_if(&key, |_, s| s.forget_at(self.retention_ms) <= now);
-            if let Some((_, s)) = removed {
+                .remove_if(key, |s| s.forget_at(self.retention_ms) <= now);
+            if let Some(s) = removed {
                 self.held.release();
                 self.release_for(s.client);
                 stats.removed += 1;
