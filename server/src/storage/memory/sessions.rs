@@ -1,8 +1,8 @@
 //! Device authorization sessions in memory: one sharded map keyed by the packed user
-//! code ([`Table`], flat, so that a poll reads its session's memory and no other), so a
-//! poll is one hash lookup under one shard lock, and the decision on it (the state
-//! machine in `session.rs`) runs under that lock, which is what makes redemption
-//! exactly-once when many polls race.
+//! code ([`Table`], flat: a slot holds the key and the session, so a lookup reads no
+//! control bytes), so a poll is one hash lookup under one shard lock, and the decision
+//! on it (the state machine in `session.rs`) runs under that lock, which is what makes
+//! redemption exactly-once when many polls race.
 
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;

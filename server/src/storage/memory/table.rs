@@ -7,7 +7,8 @@
 //! large fleet both miss the cache and the TLB: the lookup was the largest part of what
 //! a poll cost beyond the ceiling's constant answer on one core, and the control bytes
 //! a third of it (perf, `reports/benches/cores.md`, "Seventh"). Here the key is
-//! compared where the session lies, so a poll touches the slot's lines and no others.
+//! compared where the session lies: past its shard's lock, a poll reads its probe's
+//! slots (one, mostly) and no control bytes.
 //!
 //! Keys are `u64` below [`EMPTY`] (packed user codes are below 20^8), values small and
 //! `Copy`. A shard grows by doubling, under its write lock, at five eighths full, and a
@@ -58,15 +59,15 @@ impl<V> Slot<V> {
 impl<V: Copy> Table<V> {
     /// An empty map of [`MAP_SHARDS`] shards.
     pub(crate) fn new() -> Table<V> {
-        Table::with_shards(MAP_SHARDS)
+        Table::with_shards(MAP_SHARDS, ahash::RandomState::new())
     }
 
-    /// An empty map of `shards` shards, a power of two (tests use one, to make keys
-    /// collide).
-    fn with_shards(shards: usize) -> Table<V> {
+    /// An empty map of `shards` shards, a power of two, hashing with `hasher` (tests
+    /// use one shard, to make keys collide, and fixed seeds, to replay a failure).
+    fn with_shards(shards: usize, hasher: ahash::RandomState) -> Table<V> {
         assert!(shards.is_power_of_two(), "shards must be a power of two");
         Table {
-            hasher: ahash::RandomState::new(),
+            hasher,
             shards: (0..shards)
                 .map(|_| {
                     Padded(RwLock::new(Shard {
@@ -105,6 +106,7 @@ impl<V: Copy> Table<V> {
     }
 
     /// Inserts `value` under `key` unless the key is taken; whether it was inserted.
+    /// `key` must be below [`EMPTY`].
     pub(crate) fn insert_new(&self, key: u64, value: V) -> bool {
         debug_assert_ne!(key, EMPTY, "EMPTY is not a key");
         let hash = self.hash(key);
@@ -225,8 +227,8 @@ mod tests {
     use std::collections::HashMap;
 
     impl<V: Copy> Table<V> {
-        /// Every entry is in its hash's shard and reachable from its home slot without
-        /// crossing an empty one, and each shard's count is right.
+        /// Every entry is in the shard its hash's top bits name and reachable from its
+        /// home slot without crossing an empty one, and each shard's count is right.
         fn check(&self) {
             for (index, shard) in self.shards.iter().enumerate() {
                 let shard = shard.0.read().unwrap();
@@ -235,9 +237,53 @@ mod tests {
                 for slot in shard.slots.iter().filter(|s| s.key != EMPTY) {
                     assert!(slot.value.is_some());
                     let hash = self.hash(slot.key);
-                    assert!(std::ptr::eq(self.shard(hash), &self.shards[index].0));
+                    // The shard its hash's top bits name.
+                    assert_eq!(
+                        hash.checked_shr(self.shard_shift).unwrap_or(0),
+                        index as u64
+                    );
                     assert!(shard.find(slot.key, hash).is_some(), "key lost");
                 }
+            }
+        }
+    }
+
+    /// One shard, so that keys collide, hashed with fixed seeds, so that a failure
+    /// replays.
+    fn one_shard<V: Copy>() -> Table<V> {
+        Table::with_shards(1, ahash::RandomState::with_seeds(1, 2, 3, 4))
+    }
+
+    #[test]
+    fn keys_spread_over_the_shards_and_probes_stay_short() {
+        let table = Table::new();
+        for key in 0..100_000u64 {
+            assert!(table.insert_new(key, ()));
+        }
+        table.check();
+        // 100,000 keys in 256 shards: 391 a shard on average, a few dozen either side.
+        for shard in table.shards.iter() {
+            let shard = shard.0.read().unwrap();
+            assert!(
+                (250..550).contains(&shard.len),
+                "a shard holds {}",
+                shard.len
+            );
+            // Each at most this far from its home slot (linear probing at under 5/8
+            // full: a few slots, a few dozen at worst).
+            let mask = shard.mask();
+            for (at, slot) in shard
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.key != EMPTY)
+            {
+                let home = table.hash(slot.key) as usize & mask;
+                assert!(
+                    at.wrapping_sub(home) & mask < 64,
+                    "a probe of {}",
+                    at.wrapping_sub(home) & mask
+                );
             }
         }
     }
@@ -260,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_shard_grows_and_keeps_every_key() {
-        let table = Table::with_shards(1);
+        let table = one_shard();
         for key in 0..10_000u64 {
             assert!(table.insert_new(key, key * 3));
         }
@@ -277,7 +323,7 @@ mod tests {
 
     #[test]
     fn removals_keep_the_rest_reachable() {
-        let table = Table::with_shards(1);
+        let table = one_shard();
         for key in 0..1_000u64 {
             table.insert_new(key, key);
         }
@@ -315,7 +361,7 @@ mod tests {
         /// The table answers as a `HashMap` does, after any sequence of operations.
         #[test]
         fn behaves_as_a_hash_map(ops in proptest::collection::vec(op(), 1..300)) {
-            let table = Table::with_shards(1);
+            let table = one_shard();
             let mut model = HashMap::new();
             for op in ops {
                 match op {
