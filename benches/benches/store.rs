@@ -44,18 +44,21 @@ fn filled_store(live: usize) -> Sessions {
     // No cap: criterion's warm-up may ask for more iterations in one go than any cap.
     let store = Sessions::new(usize::MAX, RETENTION_MS);
     for _ in 0..live {
-        store
-            .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
-            .expect("the store has no cap");
+        create(&store);
     }
     store
 }
 
+/// A pending session in `store`, which has no cap.
+fn create(store: &Sessions) -> DeviceCode {
+    store
+        .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
+        .expect("the store has no cap")
+}
+
 fn poll(c: &mut Criterion) {
     let store = filled_store(LIVE);
-    let code = store
-        .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
-        .expect("the store has no cap");
+    let code = create(&store);
     let now = T0 + 10_000;
     assert_eq!(
         store.poll(&code, CLIENT, now, &POLICY, || 1),
@@ -94,13 +97,7 @@ fn poll(c: &mut Criterion) {
 
     // A fleet: every code in turn, so that each poll finds its session out of cache.
     let store = filled_store(0);
-    let fleet: Vec<DeviceCode> = (0..FLEET)
-        .map(|_| {
-            store
-                .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
-                .expect("the store has no cap")
-        })
-        .collect();
+    let fleet: Vec<DeviceCode> = (0..FLEET).map(|_| create(&store)).collect();
     let mut next = fleet.iter().cycle();
     let mut g = c.benchmark_group("store");
     g.bench_function("poll_fleet", |b| {
@@ -121,9 +118,7 @@ fn poll(c: &mut Criterion) {
 fn issue(c: &mut Criterion) {
     let mut g = c.benchmark_group("device_authorization");
     let mut store = filled_store(LIVE);
-    let probe = store
-        .create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY)
-        .expect("the store has no cap");
+    let probe = create(&store);
     assert_eq!(
         store.poll(&probe, CLIENT, T0, &POLICY, || 1),
         PollOutcome::Pending,
@@ -137,8 +132,7 @@ fn issue(c: &mut Criterion) {
             }
             let start = Instant::now();
             for _ in 0..iters {
-                let code = store.create(CLIENT, SCOPE, T0, EXPIRES_IN_MS, &POLICY);
-                black_box(code.expect("the store has no cap"));
+                black_box(create(&store));
             }
             start.elapsed()
         })

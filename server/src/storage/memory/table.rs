@@ -20,7 +20,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::shards::{Padded, MAP_SHARDS};
 
 /// The key no entry has: an empty slot's.
-pub(crate) const EMPTY: u64 = u64::MAX;
+const EMPTY: u64 = u64::MAX;
 
 /// Slots in a shard's first table.
 const MIN_SLOTS: usize = 16;
