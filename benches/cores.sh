@@ -162,6 +162,13 @@ ratios() {
         "$(printf '%s\n' "${each[@]}" | sort -g | tail -n 1)"
 }
 
+# The CPUs a server kept busy: the medians of arrays $1 (requests/s) and $2 (CPU µs a
+# request), multiplied.
+busy() {
+    local -n per_s=$1 cpu_us=$2
+    awk -v r="$(median "${per_s[@]}")" -v u="$(median "${cpu_us[@]}")" 'BEGIN { printf "%.2f", r * u / 1e6 }'
+}
+
 clk_tck=$(getconf CLK_TCK)
 [[ -n $OUT ]] && mkdir -p "$OUT"
 {
@@ -170,7 +177,7 @@ clk_tck=$(getconf CLK_TCK)
     echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
     echo "runs:        $ROUNDS round(s) of ${DURATION}s timed after ${WARMUP}s warm-up, medians; polls round robin over $CODES distinct pending codes, slow_down enforced"
 } | tee "$work/table.txt" >&2
-rows=()
+rows=() unpinned=()
 for c in $CORES; do
     cpus=$(
         IFS=,
@@ -234,6 +241,16 @@ for c in $CORES; do
     # Each row as soon as it is measured: a run cut short (a time limit on a borrowed
     # machine) still shows the core counts it finished.
     echo "cores.sh: row ${rows[-1]}" >&2
+
+    # More CPUs busy than C cores can give: the machine did not hold the server to its
+    # cores, or charged it for work done on others (a sandbox such as gVisor runs the
+    # network stack itself). The row then compares C tokio workers, not C cores.
+    busiest=$(printf '%s\n' "$(busy op opc)" "$(busy kp kpc)" "$(busy oi oic)" "$(busy ki kic)" |
+        sort -g | tail -n 1)
+    if awk -v b="$busiest" -v c="$c" 'BEGIN { exit !(b > c * 1.1) }'; then
+        unpinned+=("$c core(s), $busiest CPUs")
+        echo "cores.sh: $c core(s): a server was charged $busiest CPUs, more than its $c cores can give" >&2
+    fi
 done
 
 {
@@ -241,5 +258,15 @@ done
     echo "| server cores | polls/s ours | ceiling | ratio | CPU µs/poll ours | ceiling | pending (rest slow_down) | device authorizations/s ours | ceiling | ratio | CPU µs/issue ours | ceiling |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
+    if ((${#unpinned[@]} > 0)); then
+        echo
+        echo "More CPU than the cores can give ($(
+            IFS=';'
+            echo "${unpinned[*]}"
+        ); requests/s × CPU a request, the"
+        echo "busiest server): this machine does not hold a process to the cores taskset names, or charges it"
+        echo "for work done on others (a sandbox such as gVisor). Such a row compares servers with that many"
+        echo "tokio workers, not that many cores."
+    fi
 } | tee -a "$work/table.txt"
 [[ -n $OUT ]] && cp "$work/table.txt" "$OUT/" || true
