@@ -162,7 +162,7 @@ ratios() {
         "$(printf '%s\n' "${each[@]}" | sort -g | tail -n 1)"
 }
 
-# The CPUs a server kept busy: the medians of arrays $1 (requests/s) and $2 (CPU µs a
+# The CPUs a server was charged: the medians of arrays $1 (requests/s) and $2 (CPU µs a
 # request), multiplied.
 busy() {
     local -n per_s=$1 cpu_us=$2
@@ -242,7 +242,7 @@ for c in $CORES; do
     # machine) still shows the core counts it finished.
     echo "cores.sh: row ${rows[-1]}" >&2
 
-    # More CPUs busy than C cores can give: the machine did not hold the server to its
+    # More CPU charged than C cores can give: the machine did not hold the server to its
     # cores, or charged it for work done on others (a sandbox such as gVisor runs the
     # network stack itself). The row then compares C tokio workers, not C cores.
     busiest=$(printf '%s\n' "$(busy op opc)" "$(busy kp kpc)" "$(busy oi oic)" "$(busy ki kic)" |
