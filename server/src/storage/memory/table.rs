@@ -111,14 +111,18 @@ impl<V: Copy> Table<V> {
         debug_assert_ne!(key, EMPTY, "EMPTY is not a key");
         let hash = self.hash(key);
         let mut shard = self.write(hash);
-        if shard.find(key, hash).is_some() {
-            return false;
-        }
+        // The probe that finds the key absent ends at the slot it goes in.
+        let mut at = match shard.probe(key, hash) {
+            Some(Ok(_)) => return false,
+            Some(Err(vacant)) => vacant,
+            // No slots yet: the growth below makes them.
+            None => 0,
+        };
         // At most five eighths full, so that probes stay short.
         if (shard.len + 1) * 8 > shard.slots.len() * 5 {
             shard.grow(&self.hasher);
+            at = shard.vacancy(hash);
         }
-        let at = shard.vacancy(hash);
         shard.slots[at] = Slot {
             key,
             value: Some(value),
@@ -162,9 +166,15 @@ impl<V: Copy> Shard<V> {
         self.slots.len().wrapping_sub(1)
     }
 
-    /// The slot holding `key`. The table is never full, so the probe meets an empty
-    /// slot if the key is absent.
+    /// The slot holding `key`.
     fn find(&self, key: u64, hash: u64) -> Option<usize> {
+        self.probe(key, hash)?.ok()
+    }
+
+    /// `key`'s probe: `Ok` with the slot holding it, or `Err` with the empty slot
+    /// where the probe ended (the table is never full, so it meets one if the key is
+    /// absent); `None` while the shard has no slots.
+    fn probe(&self, key: u64, hash: u64) -> Option<Result<usize, usize>> {
         if self.slots.is_empty() {
             return None;
         }
@@ -172,8 +182,8 @@ impl<V: Copy> Shard<V> {
         let mut at = hash as usize & mask;
         loop {
             match self.slots[at].key {
-                k if k == key => return Some(at),
-                EMPTY => return None,
+                k if k == key => return Some(Ok(at)),
+                EMPTY => return Some(Err(at)),
                 _ => at = (at + 1) & mask,
             }
         }
