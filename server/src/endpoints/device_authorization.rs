@@ -15,6 +15,7 @@ use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::{DeviceCode, ENCODED_LEN};
 use crate::protocol::scope::ScopeSet;
+use crate::protocol::user_code::DISPLAY_LEN;
 use crate::quota::{Refusal, Source};
 use crate::storage::store::{CreateError, Store};
 
@@ -34,9 +35,6 @@ pub(crate) struct DeviceAnswer {
     user_code_at: [usize; 2],
 }
 
-/// A user code as the answer spells it (`display_bytes`).
-const USER_CODE_LEN: usize = crate::protocol::user_code::LEN + 1;
-
 impl DeviceAnswer {
     /// The template for `issuer` and these lifetimes.
     pub(crate) fn new(issuer: &str, expires_in_secs: u64, interval_secs: u64) -> DeviceAnswer {
@@ -50,13 +48,13 @@ impl DeviceAnswer {
         template.extend_from_slice(&[b'-'; ENCODED_LEN]);
         template.extend_from_slice(br#"","user_code":""#);
         let first = template.len();
-        template.extend_from_slice(&[b'-'; USER_CODE_LEN]);
+        template.extend_from_slice(&[b'-'; DISPLAY_LEN]);
         template.extend_from_slice(
             format!(r#"","verification_uri":"{escaped}","verification_uri_complete":"{escaped}?user_code="#)
                 .as_bytes(),
         );
         let second = template.len();
-        template.extend_from_slice(&[b'-'; USER_CODE_LEN]);
+        template.extend_from_slice(&[b'-'; DISPLAY_LEN]);
         template.extend_from_slice(
             format!(r#"","expires_in":{expires_in_secs},"interval":{interval_secs}}}"#).as_bytes(),
         );
@@ -80,7 +78,7 @@ impl DeviceAnswer {
         );
         let user_code = code.user_code.display_bytes();
         for at in self.user_code_at {
-            out[at..at + USER_CODE_LEN].copy_from_slice(&user_code);
+            out[at..at + DISPLAY_LEN].copy_from_slice(&user_code);
         }
         out
     }

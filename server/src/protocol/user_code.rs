@@ -14,6 +14,9 @@ pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// Characters in a user code.
 pub const LEN: usize = 8;
 
+/// Bytes of its display form, `XXXX-XXXX`.
+pub const DISPLAY_LEN: usize = LEN + 1;
+
 /// 20^8: how many user codes there are.
 pub const SPACE: u64 = 25_600_000_000;
 
@@ -54,9 +57,9 @@ impl UserCode {
     }
 
     /// [`display`](Self::display) as ASCII bytes, without allocating.
-    pub fn display_bytes(self) -> [u8; LEN + 1] {
+    pub fn display_bytes(self) -> [u8; DISPLAY_LEN] {
         let c = self.chars();
-        let mut s = [b'-'; LEN + 1];
+        let mut s = [b'-'; DISPLAY_LEN];
         s[..4].copy_from_slice(&c[..4]);
         s[5..].copy_from_slice(&c[4..]);
         s
