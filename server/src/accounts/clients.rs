@@ -82,8 +82,13 @@ impl Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
     /// `invalid_request`: the request itself is malformed (two methods, a missing
-    /// `client_id`, a Basic header that does not decode).
+    /// `client_id`).
     Malformed(&'static str),
+    /// `invalid_client`, 401 with `WWW-Authenticate: Basic`: the Authorization header's
+    /// Basic credentials do not decode (not base64, not UTF-8, no colon, a bad
+    /// percent-escape, an empty client_id). RFC 6749 §5.2: a client that tried the
+    /// header is answered 401, however its attempt failed.
+    BadBasic,
     /// `invalid_client`: unknown client, wrong or missing secret, or a method the client
     /// is not registered for. `basic` says whether the Authorization header was used,
     /// which makes the answer 401 with `WWW-Authenticate: Basic`.
@@ -295,9 +300,7 @@ fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
 
 /// Parses `Basic base64(urlencode(id) ":" urlencode(secret))`.
 fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
-    const MALFORMED: AuthError =
-        AuthError::Malformed("the Authorization header is not valid HTTP Basic credentials");
-    let header = std::str::from_utf8(header).map_err(|_| MALFORMED)?;
+    let header = std::str::from_utf8(header).map_err(|_| AuthError::BadBasic)?;
     let (scheme, rest) = header
         .split_once(' ')
         .ok_or(AuthError::Failed { basic: true })?;
@@ -305,13 +308,15 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
         // Another scheme (Bearer, DPoP...) is not a client authentication method here.
         return Err(AuthError::Failed { basic: true });
     }
-    let decoded = STANDARD.decode(rest.trim()).map_err(|_| MALFORMED)?;
-    let decoded = std::str::from_utf8(&decoded).map_err(|_| MALFORMED)?;
-    let (id, secret) = decoded.split_once(':').ok_or(MALFORMED)?;
-    let id = percent_decode(id.as_bytes()).map_err(|_| MALFORMED)?;
-    let secret = percent_decode(secret.as_bytes()).map_err(|_| MALFORMED)?;
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| AuthError::BadBasic)?;
+    let decoded = std::str::from_utf8(&decoded).map_err(|_| AuthError::BadBasic)?;
+    let (id, secret) = decoded.split_once(':').ok_or(AuthError::BadBasic)?;
+    let id = percent_decode(id.as_bytes()).map_err(|_| AuthError::BadBasic)?;
+    let secret = percent_decode(secret.as_bytes()).map_err(|_| AuthError::BadBasic)?;
     if id.is_empty() {
-        return Err(MALFORMED);
+        return Err(AuthError::BadBasic);
     }
     Ok((id.into_owned(), secret.into_owned()))
 }
@@ -444,9 +449,31 @@ mod tests {
             c.authenticate(None, &form),
             Err(AuthError::Malformed(_))
         ));
-        assert!(matches!(
-            c.authenticate(Some(b"Basic !!!"), &Form::parse(b"").unwrap()),
-            Err(AuthError::Malformed(_))
-        ));
+    }
+
+    #[test]
+    fn basic_credentials_that_do_not_decode_fail_as_the_header_s_attempt() {
+        // RFC 6749 §5.2, DA-07: 401 with the challenge, like a wrong secret.
+        let c = clients();
+        let empty = Form::parse(b"").unwrap();
+        let encoded = |raw: &str| format!("Basic {}", STANDARD.encode(raw)).into_bytes();
+        let cases: [(&str, Vec<u8>); 6] = [
+            ("not base64", b"Basic !!!".to_vec()),
+            ("not UTF-8", b"Basic \xff".to_vec()),
+            (
+                "decoded not UTF-8",
+                format!("Basic {}", STANDARD.encode([0xff, b':'])).into_bytes(),
+            ),
+            ("no colon", encoded("demo-confidential")),
+            ("bad percent-escape", encoded("demo%zz:demo-secret")),
+            ("empty client_id", encoded(":demo-secret")),
+        ];
+        for (name, header) in cases {
+            assert_eq!(
+                c.authenticate(Some(&header), &empty).unwrap_err(),
+                AuthError::BadBasic,
+                "{name}"
+            );
+        }
     }
 }

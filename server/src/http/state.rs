@@ -151,6 +151,11 @@ impl<S: Store> App<S> {
 fn refused(e: AuthError) -> OAuthError {
     match e {
         AuthError::Malformed(why) => OAuthError::invalid_request(why),
+        AuthError::BadBasic => OAuthError::new(
+            ErrorCode::InvalidClient,
+            "the Authorization header is not valid HTTP Basic credentials",
+        )
+        .with_basic_challenge(),
         AuthError::Failed { basic } => {
             let e = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
             if basic {

@@ -272,8 +272,9 @@ fn bad_clients(poll: &str) -> Vec<Malformed> {
                 &["Authorization: Basic !!!"],
                 poll.as_bytes(),
             ),
-            400,
-            "invalid_request",
+            // RFC 6749 §5.2: an attempt through the header is answered 401 (DA-07).
+            401,
+            "invalid_client",
         ),
     ]
 }

@@ -86,6 +86,19 @@ async fn confidential_poll_must_authenticate() {
         .header("www-authenticate")
         .unwrap()
         .starts_with("Basic"));
+    // Basic credentials that do not decode fail the same way: the header was tried.
+    let undecodable = s
+        .post_with(
+            TOKEN,
+            &format!("{GRANT}&device_code={dc}"),
+            &[("authorization", "Basic !!!")],
+        )
+        .await;
+    undecodable.assert_oauth_error(401, "invalid_client");
+    assert!(undecodable
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Basic"));
     s.post_with(
         TOKEN,
         &format!("{GRANT}&device_code={dc}"),
