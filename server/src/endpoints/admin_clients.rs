@@ -23,9 +23,9 @@ use super::registration::{invalid_metadata, registrations_exhausted};
 use crate::accounts::registration::{client_metadata, request_from_json, Metadata};
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
-use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
+use crate::http::{is_read, paths};
 use crate::storage::store::{Store, Stored};
 
 /// One client, as the list shows it.
@@ -67,9 +67,9 @@ impl<S: Store> App<S> {
         }
         let rest = paths::below(parts.uri.path(), paths::ADMIN_CLIENTS).unwrap_or_default();
         let answer = match (rest, &parts.method) {
-            ("", &Method::GET) => self.list_clients().await.map_err(OAuthError::from),
+            ("", read) if is_read(read) => self.list_clients().await.map_err(OAuthError::from),
             ("", &Method::POST) => self.add_client(&parts, body, peer).await,
-            ("", _) => return response::method_not_allowed("GET, POST"),
+            ("", _) => return response::method_not_allowed("GET, HEAD, POST"),
             (rest, method) => {
                 let rest = rest.trim_start_matches('/');
                 match (rest.strip_suffix("/secret"), method) {

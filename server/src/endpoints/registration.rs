@@ -21,9 +21,9 @@ use crate::accounts::registration::{
 };
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
-use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
+use crate::http::{is_read, paths};
 use crate::storage::store::{Store, Stored};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
@@ -62,10 +62,10 @@ impl<S: Store> App<S> {
             Some(rest) => {
                 let client_id = rest.trim_start_matches('/');
                 match parts.method {
-                    Method::GET => self.read_configuration(&parts, client_id).await,
+                    ref read if is_read(read) => self.read_configuration(&parts, client_id).await,
                     Method::DELETE => self.delete_configuration(&parts, client_id, peer).await,
                     // RFC 7592 §2.2 (update) is not offered: register anew instead.
-                    _ => return response::method_not_allowed("GET, DELETE"),
+                    _ => return response::method_not_allowed("GET, HEAD, DELETE"),
                 }
             }
             None => return response::not_found(),

@@ -15,3 +15,9 @@ pub(crate) mod state;
 /// it (RFC 8628 §3.5): static bytes and headers. Public so that a bare server can answer
 /// exactly the same bytes (`benches/`'s ceiling).
 pub use response::poll_error as poll_answer;
+
+/// Whether `method` reads a resource: GET, or HEAD, which every GET resource answers
+/// too (RFC 9110 §9.1), with its head alone (hyper leaves a HEAD answer's body out).
+pub(crate) fn is_read(method: &hyper::Method) -> bool {
+    *method == hyper::Method::GET || *method == hyper::Method::HEAD
+}

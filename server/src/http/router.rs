@@ -15,6 +15,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
 use super::body::{check_form_content_type, read_body};
+use super::is_read;
 use super::metrics::Endpoint;
 use super::paths;
 use super::response::{self, OAuthError, Reply};
@@ -140,22 +141,24 @@ impl<S: Store> App<S> {
             INTROSPECTION => (Endpoint::Introspection, "POST"),
             REVOCATION => (Endpoint::Revocation, "POST"),
             ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
-            METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET"),
+            METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET, HEAD"),
             path if self.is_registration(path) => return Route::Registration,
             path if self.is_admin_clients(path) => return Route::AdminClients,
             // The person's pages answer HTML, so they route themselves.
             path if verification::is_page(path) => return Route::Verification,
             _ => return Route::Answered(Endpoint::Other, Box::new(response::not_found())),
         };
-        let wanted = if allow == "POST" {
-            Method::POST
+        let form = allow == "POST";
+        // RFC 9110 §9.1: HEAD wherever GET is; hyper sends a HEAD answer's head alone.
+        let allowed = if form {
+            parts.method == Method::POST
         } else {
-            Method::GET
+            is_read(&parts.method)
         };
-        if parts.method != wanted {
+        if !allowed {
             return Route::Answered(endpoint, Box::new(response::method_not_allowed(allow)));
         }
-        if allow == "POST" {
+        if form {
             return Route::Form(endpoint);
         }
         let reply = match path {

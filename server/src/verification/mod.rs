@@ -53,6 +53,7 @@ use crate::accounts::users::{User, UserId};
 use crate::clock::Millis;
 use crate::http::body::read_form;
 use crate::http::form::Form;
+use crate::http::is_read;
 use crate::http::response::Reply;
 use crate::http::state::App;
 use crate::protocol::user_code::UserCode;
@@ -123,10 +124,10 @@ fn field(form: &Form<'_>, name: &str) -> Option<String> {
 /// The methods each page takes, for routing and for `Allow`.
 fn allowed(path: &str) -> Option<&'static str> {
     match path {
-        paths::DEVICE | paths::SIGN_IN | paths::CONSENT => Some("GET, POST"),
+        paths::DEVICE | paths::SIGN_IN | paths::CONSENT => Some("GET, HEAD, POST"),
         paths::SIGN_OUT => Some("POST"),
-        paths::DISPLAY => Some("GET"),
-        paths::APPLICATIONS => Some("GET, POST"),
+        paths::DISPLAY => Some("GET, HEAD"),
+        paths::APPLICATIONS => Some("GET, HEAD, POST"),
         _ => None,
     }
 }
@@ -206,7 +207,7 @@ impl<S: Store> App<S> {
             )));
         };
         let verb = match *method {
-            Method::GET | Method::HEAD => Some(Method::GET),
+            ref read if is_read(read) => Some(Method::GET),
             Method::POST => Some(Method::POST),
             _ => None,
         };

@@ -56,7 +56,41 @@ async fn health_and_unknown_paths() {
     assert_eq!(n.status, 404);
     assert_eq!(n.error(), "not_found");
     let m = s.post("/healthz", "").await;
-    assert_eq!((m.status, m.header("allow")), (405, Some("GET")));
+    assert_eq!((m.status, m.header("allow")), (405, Some("GET, HEAD")));
+}
+
+#[tokio::test]
+async fn head_answers_every_get_resource_with_its_head_alone() {
+    // RFC 9110 §9.1: a general-purpose server supports HEAD wherever it supports GET,
+    // and §9.3.2: the same header fields as GET, no content.
+    let s = TestServer::start().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/healthz",
+        "/metrics",
+        "/device",
+    ] {
+        let get = s.get(path).await;
+        let head = s.send(s.http.head(format!("{}{path}", s.base))).await;
+        assert_eq!((head.status, get.status), (200, 200), "{path}");
+        assert!(head.body.is_empty(), "{path}: {:?}", head.body);
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+    }
+    let metadata = s.get("/.well-known/oauth-authorization-server").await;
+    let head = s
+        .send(
+            s.http
+                .head(format!("{}/.well-known/oauth-authorization-server", s.base)),
+        )
+        .await;
+    assert_eq!(
+        head.header("content-length").map(str::to_owned),
+        Some(metadata.body.len().to_string())
+    );
 }
 
 #[tokio::test]

@@ -83,6 +83,11 @@ async fn rfc7591_round_trip_registers_reads_and_deletes_a_public_device_client()
         .await;
     assert_eq!(read.status, 200, "{:?}", read.body);
     assert_eq!(read.json(), v);
+    // HEAD reads it too, its head alone (RFC 9110 §9.1).
+    let head = s
+        .call(Method::HEAD, path, &[("authorization", &bearer(token))])
+        .await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
     // A wrong token, or none, is 401 invalid_token with a Bearer challenge.
     for auth in [bearer("not-the-token"), bearer(INITIAL_TOKEN)] {
         let refused = s.call(Method::GET, path, &[("authorization", &auth)]).await;
@@ -100,7 +105,7 @@ async fn rfc7591_round_trip_registers_reads_and_deletes_a_public_device_client()
         .await;
     assert_eq!(
         (put.status, put.header("allow")),
-        (405, Some("GET, DELETE"))
+        (405, Some("GET, HEAD, DELETE"))
     );
 
     // The client works: a device authorization names it.
@@ -433,5 +438,8 @@ async fn the_admin_api_rotates_a_secret_and_leaves_configured_clients_alone() {
         (401, "invalid_token")
     );
     let put = s.call(Method::PUT, ADMIN_CLIENTS, &auth).await;
-    assert_eq!((put.status, put.header("allow")), (405, Some("GET, POST")));
+    assert_eq!(
+        (put.status, put.header("allow")),
+        (405, Some("GET, HEAD, POST"))
+    );
 }

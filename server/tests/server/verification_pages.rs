@@ -18,11 +18,11 @@ async fn server() -> TestServer {
 async fn wrong_methods_get_405_with_allow_and_unknown_pages_404() {
     let s = server().await;
     for (method, path, allow) in [
-        ("PUT", "/device", "GET, POST"),
-        ("DELETE", "/device/login", "GET, POST"),
+        ("PUT", "/device", "GET, HEAD, POST"),
+        ("DELETE", "/device/login", "GET, HEAD, POST"),
         ("GET", "/device/logout", "POST"),
-        ("PATCH", "/device/consent", "GET, POST"),
-        ("POST", "/device/display", "GET"),
+        ("PATCH", "/device/consent", "GET, HEAD, POST"),
+        ("POST", "/device/display", "GET, HEAD"),
     ] {
         let r = s
             .send(
