@@ -47,11 +47,11 @@ struct Cli {
     /// Most sessions held at once (overrides `device.max_sessions`).
     #[arg(long, env = "DEVICEFLOW_MAX_SESSIONS")]
     max_sessions: Option<usize>,
-    /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).
     /// Where sessions, tokens and counters live: "memory" (default; lost on restart),
     /// "redis://host:port" or "redis+cluster://host:port,host:port,…".
     #[arg(long, env = "DEVICEFLOW_STORE", hide_env_values = true)]
     store: Option<String>,
+    /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).
     #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// The initial access token that turns RFC 7591 client registration on (overrides
@@ -422,4 +422,36 @@ Or the same flow with curl:
   curl -s {introspect} -u demo-confidential:{DEMO_CONFIDENTIAL_SECRET} -d token=ACCESS_TOKEN
 "#
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option, argument and subcommand of every command says what it is for:
+    /// a doc comment that slips onto the wrong field leaves one without help.
+    #[test]
+    fn every_option_and_subcommand_has_help() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !arg.is_hide_set() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(sub_path.clone());
+                }
+                check(sub, &sub_path, missing);
+            }
+        }
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        check(&command, "deviceflow-server", &mut missing);
+        assert!(missing.is_empty(), "no help: {missing:?}");
+    }
 }
