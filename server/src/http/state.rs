@@ -84,7 +84,7 @@ impl<S: Store> App<S> {
         parts: &Parts,
         form: &Form<'_>,
     ) -> Result<Cow<'a, Client>, OAuthError> {
-        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        let authorization = authorization(parts)?;
         self.settings
             .clients
             .authenticate(&self.store, authorization, form)
@@ -99,7 +99,7 @@ impl<S: Store> App<S> {
         parts: &Parts,
         form: &Form<'_>,
     ) -> Result<Option<&'a Client>, OAuthError> {
-        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        let authorization = authorization(parts)?;
         self.settings
             .clients
             .authenticate_configured(authorization, form)
@@ -145,6 +145,22 @@ impl<S: Store> App<S> {
         self.metrics.sessions_expired(stats.expired_unredeemed);
         stats.examined == budget
     }
+}
+
+/// The request's Authorization header, for client authentication. Sent twice, it is
+/// refused as the header's failed attempt: the field is not a list (RFC 9110 §11.6.2),
+/// so which copy counts would be up to each reader, a proxy in front or this server.
+fn authorization(parts: &Parts) -> Result<Option<&[u8]>, OAuthError> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "more than one Authorization header",
+        )
+        .with_basic_challenge());
+    }
+    Ok(first.map(HeaderValue::as_bytes))
 }
 
 /// A failed client authentication's RFC 6749 §5.2 answer.

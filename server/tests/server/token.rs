@@ -99,6 +99,20 @@ async fn confidential_poll_must_authenticate() {
         .header("www-authenticate")
         .unwrap()
         .starts_with("Basic"));
+    // Two Authorization headers, even both right: neither counts.
+    let right = basic("conf", CONF_SECRET);
+    let twice = s
+        .post_with(
+            TOKEN,
+            &format!("{GRANT}&device_code={dc}"),
+            &[("authorization", &right), ("authorization", &right)],
+        )
+        .await;
+    twice.assert_oauth_error(401, "invalid_client");
+    assert!(twice
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Basic"));
     s.post_with(
         TOKEN,
         &format!("{GRANT}&device_code={dc}"),

@@ -156,6 +156,16 @@ async fn admin_endpoint_needs_its_bearer_token() {
         .post_with(ADMIN, &body, &[("authorization", "Bearer wrong")])
         .await;
     assert_eq!(a.status, 401);
+    // The right token sent twice counts as none: the field is not a list.
+    let right = format!("Bearer {ADMIN_TOKEN}");
+    let a = s
+        .post_with(
+            ADMIN,
+            &body,
+            &[("authorization", &right), ("authorization", &right)],
+        )
+        .await;
+    assert_eq!(a.status, 401);
     s.poll("tv", &da.device_code)
         .await
         .assert_oauth_error(400, "authorization_pending");
