@@ -233,6 +233,15 @@ impl RunData {
             .map(|(t, _)| t as f64)
             .collect();
         let slow_seconds = late_seconds.len();
+        // The worst second's lateness, which a wait for a connection must explain
+        // before the server is blamed for it.
+        let worst_ms = self
+            .stats
+            .timeline
+            .seconds
+            .iter()
+            .filter_map(|s| s.lateness().quantile_ms(0.99))
+            .fold(0.0, f64::max);
         let health = || self.shards.iter().flat_map(|s| s.health.iter());
         let max_cpu = health().map(|h| h.cpu_pct).fold(0.0, f64::max);
         // The generator's own longest stretch of work around the late seconds (a
@@ -243,6 +252,7 @@ impl RunData {
             .map(|h| h.longest_busy_ms)
             .fold(0.0, f64::max);
         let waited = self.stats.waited_for_connection;
+        let longest_wait_ms = self.stats.max_connection_wait_ms as f64;
         let mut out = if p99 < 100.0 && slow_seconds == 0 {
             format!(
                 "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
@@ -252,9 +262,14 @@ impl RunData {
                 "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because its own work held its thread for up to {stalled_ms:.0} ms at a time: in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
                 seconds(slow_seconds)
             )
-        } else if max_cpu < 90.0 && waited > 0 {
+        } else if max_cpu < 90.0 && waited > 0 && longest_wait_ms * 2.0 >= worst_ms {
             format!(
                 "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every connection of the pool was busy waiting on the server, while the generator's CPU stayed under {max_cpu:.0} % of a core: the server was the bottleneck (real devices each have a connection of their own; a larger --connections moves this wait into the server's time).",
+                seconds(slow_seconds)
+            )
+        } else if max_cpu < 90.0 {
+            format!(
+                "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run, {worst_ms:.0} ms in the worst second), and neither its own work (at most {stalled_ms:.0} ms at a time) nor waits for a connection (at most {longest_wait_ms:.0} ms) explain it: its process did not get the CPU on time (another process, a pause, a VM's steal). In those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
                 seconds(slow_seconds)
             )
         } else {
@@ -345,7 +360,7 @@ mod tests {
     /// A run whose polls due in second 5 went out 150 ms late, with the generator's
     /// longest stretch of its own work in that second and the requests that waited
     /// for a connection as given.
-    fn late_in_second_5(busy_ms: f64, waited: u64) -> RunData {
+    fn late_in_second_5(busy_ms: f64, waited: u64, longest_wait_ms: u64) -> RunData {
         let host = "http://127.0.0.1:9".to_owned();
         let config = crate::fleet::FleetConfig::new(
             std::slice::from_ref(&host),
@@ -365,6 +380,7 @@ mod tests {
                 .request(Kind::Poll, 5_500, true, 150_000, 155_000);
         }
         stats.waited_for_connection = waited;
+        stats.max_connection_wait_ms = longest_wait_ms;
         let sample = |t: f64, busy: f64| HealthSample {
             t,
             cpu_pct: 20.0,
@@ -394,7 +410,7 @@ mod tests {
     fn late_requests_are_the_generators_when_its_own_work_stalled_it() {
         // The pool was exhausted too, but only because the lane did not read the
         // answers while it was stuck.
-        let v = late_in_second_5(150.0, 500).generator_verdict();
+        let v = late_in_second_5(150.0, 500, 140).generator_verdict();
         assert!(
             v.contains("its own work held its thread for up to 150 ms")
                 && v.contains("the generator, not the server, was the bottleneck"),
@@ -404,7 +420,19 @@ mod tests {
 
     #[test]
     fn late_requests_are_the_servers_when_the_pool_waited_and_the_generator_did_not_stall() {
-        let v = late_in_second_5(3.0, 500).generator_verdict();
+        let v = late_in_second_5(3.0, 500, 140).generator_verdict();
         assert!(v.contains("the server was the bottleneck"), "{v}");
+    }
+
+    #[test]
+    fn late_requests_that_neither_work_nor_waits_explain_are_the_generators() {
+        // A process paused (SIGSTOP, a VM's steal): its work was short, and the
+        // connection waits were far shorter than the lateness.
+        let v = late_in_second_5(3.0, 500, 20).generator_verdict();
+        assert!(
+            v.contains("did not get the CPU on time")
+                && v.contains("the generator, not the server, was the bottleneck"),
+            "{v}"
+        );
     }
 }
