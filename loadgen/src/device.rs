@@ -161,6 +161,18 @@ impl Device {
         (self.decided_ms != NONE).then_some(self.decided_ms)
     }
 
+    /// Whether the person's approval had begun by `now`: it is sent no sooner than
+    /// `after_ms` after the codes came (the lane files it then), so a token answered
+    /// before that, or to a device whose person never approves, is one nobody approved.
+    pub fn approval_began_by(&self, now: u32) -> bool {
+        match self.plan {
+            Plan::Approve { after_ms } => {
+                self.issued_ms != NONE && now >= self.issued_ms.saturating_add(after_ms)
+            }
+            Plan::Deny { .. } | Plan::Never => false,
+        }
+    }
+
     pub fn expiry_ms(&self) -> Option<u32> {
         (self.issued_ms != NONE && self.expires_in > 0)
             .then(|| self.issued_ms + self.expires_in * 1000)
@@ -253,7 +265,7 @@ impl Device {
                     Some(Rule::TokenAfterExpiry)
                 } else if matches!(self.plan, Plan::Deny { .. }) && self.decided().is_some() {
                     Some(Rule::TokenAfterDenial)
-                } else if self.plan == Plan::Never {
+                } else if !self.approval_began_by(now) {
                     Some(Rule::TokenNobodyApproved)
                 } else {
                     None
@@ -270,7 +282,10 @@ impl Device {
             Answer::Expired => {
                 self.first_expired_ms = now;
                 self.finish(Outcome::Expired);
-                (Next::Done, None)
+                // The same 2 s of grace, the other way: the server's clock may run
+                // ahead, and it started the code's life before the answer came.
+                let early = self.expiry_ms().is_some_and(|e| now + 2000 < e);
+                (Next::Done, early.then_some(Rule::ExpiredEarly))
             }
             Answer::Error => {
                 // RFC 8628 §3.5 (CL-03): any other error ends polling.
@@ -427,6 +442,38 @@ mod tests {
             !d.breaks(Rule::TokenNobodyApproved),
             "counted once per device"
         );
+    }
+
+    #[test]
+    fn a_token_before_the_person_approved_is_one_nobody_approved() {
+        // The person approves 10 s after the codes came (at 0).
+        let plan = Plan::Approve { after_ms: 10_000 };
+        let mut rng = rng_for(0, 1);
+        let mut early = polling(Behaviour::Compliant, plan);
+        let (_, rule) = early.polled(5000, 5010, false, Answer::Token, &mut rng);
+        assert_eq!(rule, Some(Rule::TokenNobodyApproved));
+        let mut after = polling(Behaviour::Compliant, plan);
+        let (_, rule) = after.polled(10_000, 10_010, false, Answer::Token, &mut rng);
+        assert_eq!(rule, None);
+        // A person who will deny, not yet decided: nobody approved either.
+        let mut deny = polling(Behaviour::Compliant, Plan::Deny { after_ms: 0 });
+        let (_, rule) = deny.polled(5000, 5010, false, Answer::Token, &mut rng);
+        assert_eq!(rule, Some(Rule::TokenNobodyApproved));
+    }
+
+    #[test]
+    fn expired_token_well_before_expires_in_breaks_ex_01() {
+        // expires_in 30 s from 0.
+        let mut rng = rng_for(0, 1);
+        let mut d = polling(Behaviour::Compliant, Plan::Never);
+        let (next, rule) = d.polled(5000, 5010, false, Answer::Expired, &mut rng);
+        assert_eq!((next, rule), (Next::Done, Some(Rule::ExpiredEarly)));
+        let mut d = polling(Behaviour::Compliant, Plan::Never);
+        let (_, rule) = d.polled(28_500, 28_500, false, Answer::Expired, &mut rng);
+        assert_eq!(rule, None, "within the grace");
+        let mut d = polling(Behaviour::Compliant, Plan::Never);
+        let (_, rule) = d.polled(31_000, 31_010, false, Answer::Expired, &mut rng);
+        assert_eq!(rule, None);
     }
 
     #[test]

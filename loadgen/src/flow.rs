@@ -91,6 +91,8 @@ pub enum Rule {
     Interval,
     /// Checklist EX-01: still pending after `expires_in`.
     PendingAfterExpiry,
+    /// Checklist EX-01: `expired_token` before `expires_in`.
+    ExpiredEarly,
     /// Checklist EX-02: a token after `expires_in`.
     TokenAfterExpiry,
     /// Checklist TS-07: a token after the person denied.
@@ -113,6 +115,7 @@ impl Rule {
             Rule::PendingAfterExpiry => {
                 "EX-01 (RFC 8628 §3.5): still pending after expires_in, not expired_token"
             }
+            Rule::ExpiredEarly => "EX-01 (RFC 8628 §3.2, §3.5): expired_token before expires_in",
             Rule::TokenAfterExpiry => "EX-02 (RFC 8628 §3.5): a token after expires_in",
             Rule::TokenAfterDenial => "TS-07 (RFC 8628 §3.5): a token after the person denied",
             Rule::PendingAfterDenial => {

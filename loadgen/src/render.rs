@@ -320,8 +320,36 @@ pub fn findings(r: &RunData) -> Vec<String> {
             s.violations.len()
         )
     });
+    out.extend(unexpected(s));
     out.extend(generator_and_reconciliation(r));
     out
+}
+
+/// Answers no request expects (an HTTP 500, an error code outside RFC 8628 §3.5, a
+/// 200 that is not a device authorization): each ended its device's flow, and they
+/// are the server's (checklist CL-03), so the findings say so, the commonest first.
+fn unexpected(s: &RunStats) -> Option<String> {
+    let mut all: Vec<(u64, Kind, &str)> = s
+        .kinds
+        .iter()
+        .flat_map(|(k, x)| x.unexpected.iter().map(move |(e, n)| (*n, *k, e.as_str())))
+        .collect();
+    let total: u64 = all.iter().map(|(n, _, _)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let shown: Vec<String> = all
+        .iter()
+        .take(3)
+        .map(|(n, k, e)| format!("{} {} to {}", fmt_count(*n), e, k.as_str()))
+        .collect();
+    let more = if all.len() > 3 { ", …" } else { "" };
+    Some(format!(
+        "The server gave {} answers that no request of a device expects, each ending its device's flow: {}{more} (table \"Unexpected answers\").",
+        fmt_count(total),
+        shown.join(", ")
+    ))
 }
 
 /// RFC 8628 §3.5 pacing: whether compliant devices were slowed down (checklist PL-02),

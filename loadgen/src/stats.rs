@@ -156,10 +156,9 @@ pub struct BehaviourStats {
     pub max_required_interval_s: u64,
     /// Token time minus the person's approval, ms.
     pub time_to_token_ms: Hdr,
-    /// First expired_token minus (issued + expires_in), ms, when not early.
+    /// First expired_token minus (issued + expires_in), ms, when not early (an early
+    /// one is a violation, EX-01).
     pub expiry_lateness_ms: Hdr,
-    /// expired_token answers before issued + expires_in.
-    pub expired_early: u64,
     /// Requests of these devices that got no answer.
     pub transport_errors: u64,
     /// People whose decision the approver could not carry out.
@@ -186,7 +185,6 @@ impl BehaviourStats {
         self.max_required_interval_s = self.max_required_interval_s.max(o.max_required_interval_s);
         self.time_to_token_ms.add(&o.time_to_token_ms);
         self.expiry_lateness_ms.add(&o.expiry_lateness_ms);
-        self.expired_early += o.expired_early;
         self.transport_errors += o.transport_errors;
         self.decision_errors += o.decision_errors;
         self.violations += o.violations;

@@ -14,7 +14,7 @@ use crate::flow::{Kind, Outcome, Rule};
 use crate::timeline::Answer;
 use crate::transport::{self, Exchange, Reply};
 
-use super::{behaviour_index, Due, Lane, Out};
+use super::{behaviour_index, Due, Lane, Out, TICK_MS};
 
 impl Lane {
     /// A batch is over: each of its requests is counted and its answer handed on, in
@@ -46,10 +46,17 @@ impl Lane {
 
     /// The request's numbers: sent, answered, the generator's lateness (from when it
     /// was due to when it went out), latency from when it was due, and the server's.
+    /// Latency starts at the tick the schedule sends it in (timers fire on
+    /// [`TICK_MS`] boundaries by design), so a threshold on it holds the server to
+    /// what it took, plus any delay of the generator past its schedule (a stall, a
+    /// wait for a connection), never to the tick's rounding.
     fn count(&mut self, out: &Out, reply: &Reply) {
         let intended = self.at(out.intended_ms);
+        let scheduled = self
+            .at(out.intended_ms.div_ceil(TICK_MS) * TICK_MS)
+            .min(reply.sent);
         let late_us = reply.sent.saturating_duration_since(intended).as_micros() as u64;
-        let total_us = reply.done.saturating_duration_since(intended).as_micros() as u64;
+        let total_us = reply.done.saturating_duration_since(scheduled).as_micros() as u64;
         let server_us = reply.done.saturating_duration_since(reply.sent).as_micros() as u64;
         let ok = reply.result.is_ok();
         let t = &mut self.per_target[out.target as usize];
@@ -225,7 +232,8 @@ impl Lane {
                 Rule::PendingAfterDenial => "pending though the person denied 2 intervals before",
                 Rule::TokenAfterExpiry => "a token more than 2 s after issued + expires_in",
                 Rule::TokenAfterDenial => "a token though the person denied",
-                Rule::TokenNobodyApproved => "a token though nobody approved",
+                Rule::TokenNobodyApproved => "a token though nobody approved (yet)",
+                Rule::ExpiredEarly => "expired_token more than 2 s before issued + expires_in",
                 Rule::DeniedWithoutDenial => "access_denied though the person did not deny",
                 _ => "",
             };

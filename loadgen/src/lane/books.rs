@@ -88,10 +88,15 @@ impl Lane {
             self.devices[slot as usize].finish(Outcome::Unfinished);
         }
         self.fold(slot);
-        // With -t, the slot starts its next device.
-        if self.fleet.config.run_time.is_some() {
+        // With -t, the slot starts its next device (not once the run time is up). A
+        // flow that failed (unreached, or ended by an error) is started anew a second
+        // later, as a device would retry: a failing server is not hammered.
+        if self.fleet.config.run_time.is_some() && !self.closing {
             let now = self.now_ms();
-            if self.devices[slot as usize].outcome == Outcome::Unreached {
+            if matches!(
+                self.devices[slot as usize].outcome,
+                Outcome::Unreached | Outcome::Error
+            ) {
                 self.timers.push(now + 1000, (slot, Due::Restart));
             } else {
                 let id = self.devices[slot as usize].id + self.fleet.config.devices;
@@ -119,14 +124,11 @@ impl Lane {
             b.time_to_token_ms
                 .record(u64::from(d.token_ms.saturating_sub(dec)));
         }
-        if d.outcome == Outcome::Expired {
-            if let Some(e) = d.expiry_ms() {
-                if d.first_expired_ms >= e {
-                    b.expiry_lateness_ms
-                        .record(u64::from(d.first_expired_ms - e));
-                } else {
-                    b.expired_early += 1;
-                }
+        // Before expiry, expired_token is a violation (EX-01, `Device::polled`).
+        if let (Outcome::Expired, Some(e)) = (d.outcome, d.expiry_ms()) {
+            if d.first_expired_ms >= e {
+                b.expiry_lateness_ms
+                    .record(u64::from(d.first_expired_ms - e));
             }
         }
         let f = &self.fleet.live;

@@ -32,6 +32,11 @@ impl Pool {
     pub(super) fn is_quiet(&self) -> bool {
         self.queue.is_empty()
     }
+
+    /// Forgets the requests waiting for a connection (the run is over).
+    pub(super) fn drop_queue(&mut self) {
+        self.queue.clear();
+    }
 }
 
 /// Appends `s` form-encoded (application/x-www-form-urlencoded), without allocating.
@@ -48,9 +53,12 @@ fn push_form_encoded(out: &mut Vec<u8>, s: &str) {
 }
 
 impl Lane {
-    /// Queues `out` for its target; [`Lane::dispatch`] sends it.
+    /// Queues `out` for its target; [`Lane::dispatch`] sends it. Once the run time
+    /// is up nothing more goes out.
     pub(super) fn send(&mut self, out: Out) {
-        self.pools[out.target as usize].queue.push_back((out, None));
+        if !self.closing {
+            self.pools[out.target as usize].queue.push_back((out, None));
+        }
     }
 
     /// Sends the queued requests, up to `--pipeline` of them written at once on each

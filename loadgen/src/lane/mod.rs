@@ -24,7 +24,7 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use crate::behaviour::Behaviour;
-use crate::device::{self, Device, Phase};
+use crate::device::{self, Device, Phase, Plan};
 use crate::fleet::Fleet;
 use crate::flow::{Kind, Outcome};
 use crate::stats::RunStats;
@@ -45,8 +45,9 @@ enum Due {
     Poll,
     ReplayCheck,
     Decide,
-    /// With -t: the slot of a device that could not reach the server starts its next
-    /// device (a second later, so an unreachable server is not hammered).
+    /// With -t: the slot of a device that could not reach the server, or whose flow
+    /// an error ended, starts its next device (a second later, so a failing server is
+    /// not hammered).
     Restart,
 }
 
@@ -93,6 +94,9 @@ pub struct Lane {
     /// behaviour, sampled every 5 s.
     intervals: [(u64, u64); 5],
     next_sample_ms: u32,
+    /// The run time is up: no request goes out any more, and those already out are
+    /// waited for (each ends within `--request-timeout`).
+    closing: bool,
 }
 
 fn behaviour_index(b: Behaviour) -> usize {
@@ -127,6 +131,7 @@ impl Lane {
             rng: device::rng_for(seed, u64::MAX),
             intervals: [(0, 0); 5],
             next_sample_ms: 0,
+            closing: false,
             fleet,
         }
     }
@@ -145,8 +150,8 @@ impl Lane {
         (id as f64 * 1000.0 / self.fleet.config.hatch_rate) as u32
     }
 
-    /// Runs until every device of the lane has finished (or the run time is up), then
-    /// hands its statistics to the fleet.
+    /// Runs until every device of the lane has finished (or the run time is up and
+    /// the requests already sent have ended), then hands its statistics to the fleet.
     pub async fn run(mut self) {
         self.fleet.begun();
         let deadline = self.fleet.config.run_time.map(|t| t.as_millis() as u32);
@@ -157,8 +162,17 @@ impl Lane {
             let now = woke
                 .saturating_duration_since(self.fleet.start())
                 .as_millis() as u32;
-            if deadline.is_some_and(|d| now >= d) {
-                break;
+            if deadline.is_some_and(|d| now >= d) && !self.closing {
+                self.close();
+            }
+            if self.closing {
+                // What was sent before the end is counted when it ends: answered, or
+                // timed out (a server that stopped answering is seen as one).
+                match self.inflight.next().await {
+                    Some((outs, x)) => self.complete(outs, x),
+                    None => break,
+                }
+                continue;
             }
             self.step(now);
             self.dispatch();
@@ -233,6 +247,15 @@ impl Lane {
         wake.saturating_add(TICK_MS - 1) / TICK_MS * TICK_MS
     }
 
+    /// The run time is up: what waits for a connection is never sent (nor counted),
+    /// and no device starts or asks for anything more.
+    fn close(&mut self) {
+        self.closing = true;
+        for pool in &mut self.pools {
+            pool.drop_queue();
+        }
+    }
+
     /// The lane stops: whatever is still running is unfinished, and the lane's
     /// statistics go to the fleet.
     fn wind_up(mut self) {
@@ -277,7 +300,11 @@ impl Lane {
         let c = &self.fleet.config;
         let mut rng = device::rng_for(c.seed, id);
         let behaviour = c.mix.pick(rng.gen_range(0..100));
-        let plan = c.people.plan(behaviour, &mut rng);
+        // Without an approver nobody decides: every token is one nobody approved.
+        let plan = match c.people.plan(behaviour, &mut rng) {
+            _ if c.admin.is_none() && !c.approver.is_available() => Plan::Never,
+            plan => plan,
+        };
         let slot = self.devices.push(Device::new(id, behaviour, plan));
         self.live += 1;
         self.stats.behaviour(behaviour).devices += 1;

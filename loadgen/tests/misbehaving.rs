@@ -1,0 +1,172 @@
+//! Servers that misbehave, and what the fleet makes of them: one that stops answering
+//! polls (its silence is waited for and counted, never mistaken for answers), and one
+//! that fails every request (said in the findings, and not hammered by restarts).
+//!
+//! The fake is a few lines of std HTTP/1.1 on 127.0.0.1:0, one thread a connection:
+//! metadata, then device authorization and the token endpoint as `Mode` says.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use common::report_dir;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Codes are issued; polls are read and never answered.
+    SilentPolls,
+    /// Every device authorization gets HTTP 500.
+    Fails,
+}
+
+/// Requests the fake read, by endpoint.
+#[derive(Default)]
+struct Seen {
+    issues: AtomicU64,
+    polls: AtomicU64,
+}
+
+/// Starts the fake; its threads end with the test process.
+fn fake(mode: Mode) -> (String, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Seen::default());
+    let (b, s) = (base.clone(), Arc::clone(&seen));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (b, s) = (b.clone(), Arc::clone(&s));
+            std::thread::spawn(move || serve(stream, mode, &b, &s));
+        }
+    });
+    (base, seen)
+}
+
+/// Serves one keep-alive connection until the peer closes it.
+fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split(' ').nth(1).unwrap_or("").to_owned();
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, json) = match (path.as_str(), mode) {
+            ("/.well-known/oauth-authorization-server", _) => (
+                200,
+                format!(
+                    r#"{{"issuer":"{base}","device_authorization_endpoint":"{base}/device","token_endpoint":"{base}/token","grant_types_supported":["urn:ietf:params:oauth:grant-type:device_code"]}}"#
+                ),
+            ),
+            ("/device", Mode::SilentPolls) => {
+                let n = seen.issues.fetch_add(1, Relaxed);
+                (
+                    200,
+                    format!(
+                        r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                    ),
+                )
+            }
+            ("/device", Mode::Fails) => {
+                seen.issues.fetch_add(1, Relaxed);
+                (500, r#"{"oops":"internal"}"#.to_owned())
+            }
+            ("/token", _) => {
+                seen.polls.fetch_add(1, Relaxed);
+                // Read, and never answered: hold the connection until the peer goes.
+                let _ = reader.read_to_end(&mut Vec::new());
+                return;
+            }
+            _ => (404, r#"{"error":"not_found"}"#.to_owned()),
+        };
+        let answer = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+            json.len()
+        );
+        if out.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn loadgen(base: &str, args: &[&str], dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
+    c.args(["--host", base, "--client-id", "tv", "--progress-every", "0"])
+        .args(args)
+        .arg("--report-dir")
+        .arg(dir);
+    c
+}
+
+fn run_json(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn polls_still_out_when_the_run_time_is_up_are_waited_for_and_a_silent_server_is_seen() {
+    let (base, seen) = fake(Mode::SilentPolls);
+    let dir = report_dir("silent");
+    let out = loadgen(
+        &base,
+        &["-u", "20", "-r", "20", "-t", "3s", "--request-timeout", "2"],
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every poll the server read got no answer, and each is counted so: none is
+    // lost at the run's end (which would call the run trusted).
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    let poll = &run_json(&dir)["stats"]["kinds"]["poll"];
+    let sent = poll["sent"].as_u64().unwrap();
+    assert_eq!(poll["answered"].as_u64(), Some(0), "{poll}");
+    assert!(sent > 0 && sent == seen.polls.load(Relaxed), "{poll}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_failing_every_request_is_a_finding_and_is_not_hammered() {
+    let (base, seen) = fake(Mode::Fails);
+    let dir = report_dir("fails");
+    let out = loadgen(&base, &["-u", "5", "-r", "5", "-t", "3s"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Five devices, each starting anew a second after a failed flow: a few tens of
+    // requests in 3 s, where starting at once made thousands.
+    let issues = seen.issues.load(Relaxed);
+    assert!((5..=40).contains(&issues), "{issues} device authorizations");
+    let finding = stdout
+        .lines()
+        .find(|l| l.contains("answers that no request of a device expects"))
+        .unwrap_or_else(|| panic!("no finding: {stdout}"));
+    assert!(
+        finding.contains(&format!("{issues} HTTP 500")) && finding.contains("device_authorization"),
+        "{finding}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
