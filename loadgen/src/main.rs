@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::http::Http;
@@ -151,6 +151,44 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
+/// The command line: goose's options, with the help of those that count devices here
+/// (goose's users are the lanes, README "Scale") saying what they do.
+fn command() -> clap::Command {
+    Cli::command()
+        .mut_arg("users", |a| {
+            a.help("Devices in the run, all shards together [default: 1]")
+                .long_help(
+                    "Devices in the run, all shards together [default: 1]\n\n\
+                     How many simulated devices run the flow; goose's users are the lanes \
+                     (--lanes) that multiplex them. At least 1.\n\nExample: -u 10000.",
+                )
+        })
+        .mut_arg("increase_rate", |a| {
+            a.help("Devices started per second [default: 1]").long_help(
+                "Devices started per second [default: 1]\n\n\
+                 How fast devices start, in id order. A decimal is allowed: 0.5 starts one \
+                 device every two seconds. Not allowed with --increase-time.\n\nExample: -r 500.",
+            )
+        })
+        .mut_arg("increase_time", |a| {
+            a.help("Time to start all devices, such as 30s, in place of -r")
+                .long_help(
+                    "Time to start all devices, such as 30s, in place of -r\n\n\
+                     Starts the devices evenly over this time. TIME is as for -t.\n\n\
+                     Example: -s 2m.",
+                )
+        })
+        .mut_arg("run_time", |a| {
+            a.help("Run this long, each device that ends replaced by a new one [default: until every device's flow ends]")
+                .long_help(
+                    "Run this long, each device that ends replaced by a new one [default: until \
+                     every device's flow ends]\n\n\
+                     Without it every device runs its flow once. TIME is seconds, or hours, \
+                     minutes and seconds such as 1h30m or 90s; above 0.\n\nExample: -t 10m.",
+                )
+        })
+}
+
 /// goose takes one `--host`; the fleet takes several. Every `--host`/`-H` is taken
 /// out here, and the first is handed to goose.
 fn take_hosts(args: Vec<String>) -> (Vec<String>, Vec<String>) {
@@ -191,7 +229,8 @@ fn main() {
         });
     }
     let (hosts, rest) = take_hosts(args);
-    let cli = Cli::parse_from(rest);
+    let matches = command().get_matches_from(rest);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // One thread by default: the lanes, the connections and the timers share it, so a
     // request costs no wake-up of another thread (README, "Scale"). More cores: more
     // --threads, or more processes with --shard.
@@ -271,6 +310,14 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&cli.max_transport_errors) {
         bail!("--max-transport-errors is a fraction from 0 to 1, e.g. 0.01");
     }
+    if cli.goose.users == Some(0) {
+        bail!("-u 0: give the number of devices, 1 or more");
+    }
+    if let Some(t) = &cli.goose.run_time {
+        if parse_secs(t)? <= 0.0 {
+            bail!("-t {t}: give a run time above 0 (e.g. 90s), or leave -t out to run each device's flow once");
+        }
+    }
     // Thresholds are judged on the devices' requests, after the report: goose must
     // not judge (or abort on) its own metrics, which only see the lanes.
     let rules: Vec<Threshold> = std::mem::take(&mut cli.goose.threshold)
@@ -313,6 +360,8 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("reports/loadgen/run-{t}"))
     });
+    // Found after the run, an unwritable folder would lose the run's results.
+    writable(&report_dir)?;
     let run = runner::run(
         config,
         cli.goose,
@@ -385,6 +434,16 @@ fn fleet_config(
     config.pipeline = usize::from(cli.pipeline);
     config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
     Ok(config)
+}
+
+/// Creates `dir` and writes and removes a file in it, or says why it cannot.
+fn writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let named = || format!("--report-dir {}", dir.display());
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create it", named()))?;
+    let probe = dir.join(format!(".deviceflow-loadgen-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("{}: cannot write in it", named()))?;
+    std::fs::remove_file(&probe)
+        .with_context(|| format!("{}: cannot remove a file from it", named()))
 }
 
 /// The command line as run, with secrets' values replaced by `…`.

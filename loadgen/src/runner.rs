@@ -36,9 +36,86 @@ fn uri_of(url: &str) -> Result<Arc<str>, String> {
     Ok(Arc::from(path))
 }
 
+/// Whether two targets are one server: the same address, or the same spelling.
+fn same_authority(a: &Target, b: &Target) -> bool {
+    a.addr == b.addr || a.host.eq_ignore_ascii_case(&b.host)
+}
+
+/// Where the devices send: the `--host`s, each with the endpoints' paths, when every
+/// endpoint is on one of them (instances of one server, the same paths behind each);
+/// else, with one `--host` at most, the one authority both endpoints are on. Endpoints
+/// on two other authorities, or with several `--host`s on another one than theirs,
+/// cannot be sent to by one fleet and are refused with a one-line reason.
+fn targets_of(
+    hosts: &[String],
+    device_authorization_endpoint: &str,
+    token_endpoint: &str,
+) -> Result<Vec<Target>, String> {
+    let mut targets = Vec::new();
+    for h in hosts {
+        targets.push(target_of(h)?);
+    }
+    // A relative endpoint is on the hosts.
+    let on = |url: &str| -> Result<Option<Target>, String> {
+        if url.contains("://") {
+            target_of(url).map(Some).map_err(|e| {
+                format!("{e} (an endpoint the generator cannot reach: give the endpoints on --host with --device-authorization-endpoint and --token-endpoint)")
+            })
+        } else {
+            Ok(None)
+        }
+    };
+    let issue = on(device_authorization_endpoint)?;
+    let token = on(token_endpoint)?;
+    if targets.is_empty() {
+        // No --host: the device authorization endpoint's authority is the host.
+        targets.extend(issue.clone().or_else(|| token.clone()));
+        if targets.is_empty() {
+            return Err(format!(
+                "{device_authorization_endpoint}: give --host, or the endpoints as full http:// URLs"
+            ));
+        }
+    }
+    let elsewhere = |e: &Option<Target>| {
+        e.as_ref()
+            .filter(|e| !targets.iter().any(|t| same_authority(t, e)))
+            .cloned()
+    };
+    let (which, url, other) = match (elsewhere(&issue), elsewhere(&token)) {
+        (Some(i), _) => ("device authorization", device_authorization_endpoint, i),
+        (None, Some(t)) => ("token", token_endpoint, t),
+        (None, None) => return Ok(targets),
+    };
+    let hosts_named = targets
+        .iter()
+        .map(|t| &*t.host)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if targets.len() > 1 {
+        return Err(format!(
+            "the {which} endpoint {url} is on {}, not on any --host ({hosts_named}): with several --host each gets the endpoints' paths, so give the endpoints' own authority as a --host",
+            other.host
+        ));
+    }
+    // One host, endpoints elsewhere: the requests go where the endpoints are, when
+    // they are on one authority (a fleet sends every kind of request to its hosts).
+    match (&issue, &token) {
+        (Some(i), Some(t)) if !same_authority(i, t) => Err(format!(
+            "the device authorization endpoint {device_authorization_endpoint} is on {} and the token endpoint {token_endpoint} on {}: the fleet sends both to one authority (its --host), so they must share one",
+            i.host, t.host
+        )),
+        _ if issue.is_none() || token.is_none() => Err(format!(
+            "the {which} endpoint {url} is on {}, not on --host {hosts_named}, and the other endpoint is a path on --host: the fleet sends both to one authority, so give both on the same one",
+            other.host
+        )),
+        _ => Ok(vec![other]),
+    }
+}
+
 impl FleetConfig {
-    /// A fleet against `hosts` (the first one's endpoint paths are used on every
-    /// host), with defaults for the rest: the default mix, nobody deciding, 0 devices.
+    /// A fleet against `hosts` with the endpoints' paths (see [`targets_of`] for where
+    /// the endpoints' authority wins), with defaults for the rest: the default mix,
+    /// nobody deciding, 0 devices.
     pub fn new(
         hosts: &[String],
         device_authorization_endpoint: &str,
@@ -47,13 +124,7 @@ impl FleetConfig {
         scope: Option<&str>,
         approver: Approver,
     ) -> Result<FleetConfig, String> {
-        let mut targets = Vec::new();
-        for h in hosts {
-            targets.push(target_of(h)?);
-        }
-        if targets.is_empty() {
-            targets.push(target_of(device_authorization_endpoint)?);
-        }
+        let targets = targets_of(hosts, device_authorization_endpoint, token_endpoint)?;
         let scope_param: Vec<(&str, &str)> = scope.map(|s| vec![("scope", s)]).unwrap_or_default();
         let (headers, issue_body) = credentials(Some(client), &scope_param);
         let (_, client_body) = credentials(Some(client), &[]);
@@ -156,9 +227,19 @@ pub async fn run(
         .as_secs_f64();
     // The server counts a request when it answers; let the last answers land.
     let after = scrape::scrape(&fleet.config.targets).await;
+    // Without both scrapes there is nothing to set beside the generator's counts;
+    // the run's data has no place for why (results.rs), so it is said here.
     let metrics = match (before, after) {
-        (Some(before), Some(after)) => Some(Window { before, after }),
-        _ => None,
+        (Ok(before), Ok(after)) => Some(Window { before, after }),
+        (before, after) => {
+            let why = [("before", before.err()), ("after", after.err())]
+                .into_iter()
+                .filter_map(|(when, e)| Some(format!("{when} the run, {}", e?)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            eprintln!("deviceflow-loadgen: no reconciliation with the server's /metrics: {why}");
+            None
+        }
     };
     let health = fleet
         .health
@@ -213,5 +294,56 @@ pub fn setup(
         pipeline: 1,
         seed: 0,
         max_transport_errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(of: &[&str]) -> Vec<String> {
+        of.iter().map(|h| (*h).to_owned()).collect()
+    }
+
+    fn authorities(targets: &[Target]) -> Vec<&str> {
+        targets.iter().map(|t| &*t.host).collect()
+    }
+
+    #[test]
+    fn endpoints_on_the_hosts_keep_every_host() {
+        let two = hosts(&["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        let t = targets_of(&two, "http://127.0.0.1:2/dev", "http://127.0.0.1:1/tok").unwrap();
+        assert_eq!(authorities(&t), ["127.0.0.1:1", "127.0.0.1:2"]);
+        // The same server spelled another way, and paths: on the host.
+        let t = targets_of(&two[..1], "http://127.0.0.1:1/dev", "/tok").unwrap();
+        assert_eq!(authorities(&t), ["127.0.0.1:1"]);
+    }
+
+    #[test]
+    fn endpoints_on_another_authority_than_the_one_host_are_sent_there() {
+        // Metadata served on :1 advertising endpoints on :2.
+        let one = hosts(&["http://127.0.0.1:1"]);
+        let t = targets_of(&one, "http://127.0.0.1:2/dev", "http://127.0.0.1:2/tok").unwrap();
+        assert_eq!(authorities(&t), ["127.0.0.1:2"]);
+        let t = targets_of(&[], "http://127.0.0.1:2/dev", "http://127.0.0.1:2/tok").unwrap();
+        assert_eq!(authorities(&t), ["127.0.0.1:2"]);
+    }
+
+    #[test]
+    fn endpoints_a_fleet_cannot_reach_are_refused_naming_both_authorities() {
+        let one = hosts(&["http://127.0.0.1:1"]);
+        let e = targets_of(&one, "http://127.0.0.1:1/dev", "http://127.0.0.1:3/tok").unwrap_err();
+        assert!(
+            e.contains("127.0.0.1:1") && e.contains("127.0.0.1:3") && !e.contains('\n'),
+            "{e}"
+        );
+        let two = hosts(&["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        let e = targets_of(&two, "http://127.0.0.1:3/dev", "http://127.0.0.1:3/tok").unwrap_err();
+        assert!(
+            e.contains("127.0.0.1:3") && e.contains("127.0.0.1:1, 127.0.0.1:2"),
+            "{e}"
+        );
+        let e = targets_of(&one, "/dev", "https://example.com/tok").unwrap_err();
+        assert!(e.contains("plain http"), "{e}");
     }
 }

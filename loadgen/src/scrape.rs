@@ -33,8 +33,9 @@ pub fn parse(text: &str) -> Scrape {
     Scrape(out)
 }
 
-/// Scrapes `/metrics` of every target; `None` when any has none (not 200).
-pub async fn scrape(targets: &[Target]) -> Option<Scrape> {
+/// Scrapes `/metrics` of every target, summed; the error says which target could not
+/// be scraped and why (no answer, or an answer other than 200), in words.
+pub async fn scrape(targets: &[Target]) -> Result<Scrape, String> {
     let mut all = Scrape::default();
     let mut seen = Vec::new();
     for t in targets {
@@ -43,17 +44,18 @@ pub async fn scrape(targets: &[Target]) -> Option<Scrape> {
             continue;
         }
         seen.push(t.addr);
+        let url = format!("http://{}/metrics", t.host);
         let a = transport::get(t, "/metrics", Duration::from_secs(10))
             .await
-            .ok()?;
+            .map_err(|e| format!("{url} got no answer ({}: {})", e.cause.as_str(), e.message))?;
         if a.status != 200 {
-            return None;
+            return Err(format!("{url} answered {}", a.status));
         }
         for (k, v) in parse(&String::from_utf8_lossy(&a.body)).0 {
             *all.0.entry(k).or_default() += v;
         }
     }
-    Some(all)
+    Ok(all)
 }
 
 /// Before and after a run (for merged shards: the earliest before and the latest

@@ -106,6 +106,10 @@ impl TransportError {
     }
 }
 
+/// The most bytes an answer may take, head and body (the `/metrics` scrape's are the
+/// largest).
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// A whole answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -128,8 +132,11 @@ pub struct Connection {
     stream: TcpStream,
     /// Bytes read and not yet taken as an answer.
     buf: Vec<u8>,
-    /// The server said `Connection: close` (or spoke HTTP/1.0): no next request.
+    /// The server said `Connection: close` (or spoke HTTP/1.0), or ended an answer by
+    /// closing: no next request.
     spent: bool,
+    /// The server closed its side: what `buf` holds is all there will be.
+    eof: bool,
 }
 
 /// Requests written together on one connection: their bytes, one after the other, and
@@ -177,7 +184,8 @@ pub struct Reply {
     pub done: Instant,
     /// The request went out again on a new connection, never having reached the
     /// server: its pooled connection had been closed while idle, or an earlier answer
-    /// of its batch said `Connection: close` (after which a server reads no more).
+    /// of its batch said `Connection: close` or ended by closing the connection (after
+    /// which a server reads no more).
     pub resent: bool,
 }
 
@@ -201,6 +209,7 @@ async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
         stream,
         buf: Vec::with_capacity(1024),
         spent: false,
+        eof: false,
     })
 }
 
@@ -226,7 +235,13 @@ impl Connection {
             if let Some(answer) = self.parse()? {
                 return Ok(answer);
             }
-            if self.buf.len() > 64 * 1024 {
+            if self.eof {
+                return Err(TransportError::new(
+                    Cause::Closed,
+                    "the server closed the connection before a whole answer",
+                ));
+            }
+            if self.buf.len() > MAX_ANSWER {
                 return Err(TransportError::new(
                     Cause::Malformed,
                     "an answer over 64 KiB",
@@ -238,12 +253,8 @@ impl Connection {
                 .read_buf(&mut self.buf)
                 .await
                 .map_err(|e| TransportError::io(&e))?;
-            if n == 0 {
-                return Err(TransportError::new(
-                    Cause::Closed,
-                    "the server closed the connection before a whole answer",
-                ));
-            }
+            // Parsed once more: an answer without a length ends here (RFC 9112 §6.3).
+            self.eof = n == 0;
         }
     }
 
@@ -291,17 +302,18 @@ impl Connection {
                 Some(b) => b,
                 None => return Ok(None),
             }
-        } else {
-            let Some(length) = length else {
-                return Err(TransportError::new(
-                    Cause::Malformed,
-                    "an answer without Content-Length",
-                ));
-            };
+        } else if let Some(length) = length {
             if rest.len() < length {
                 return Ok(None);
             }
             (rest[..length].to_vec(), length)
+        } else if self.eof {
+            // RFC 9112 §6.3 item 8: no length and not chunked, the body is what comes
+            // until the server closes the connection, which is then spent.
+            close = true;
+            (rest.to_vec(), rest.len())
+        } else {
+            return Ok(None);
         };
         self.buf.drain(..head + used);
         self.spent = close;
@@ -374,9 +386,9 @@ pub fn form_post(
 /// No request reaches the server twice, and none is sent again once it may have: a
 /// pooled connection the server closed while it idled (say after its keep-alive
 /// timeout) is never written to, and the requests after an answer that says
-/// `Connection: close` (which the server does not read, RFC 9112 §9.6) go out on a new
-/// connection. Any other failure ends the batch: the requests not yet answered get
-/// its cause.
+/// `Connection: close` (which the server does not read, RFC 9112 §9.6) or whose body
+/// ends with the connection (RFC 9112 §6.3 item 8) go out on a new connection. Any
+/// other failure ends the batch: the requests not yet answered get its cause.
 pub async fn exchange(
     connection: Option<Connection>,
     addr: SocketAddr,
@@ -756,6 +768,51 @@ mod tests {
             .collect();
         assert_eq!(statuses, [204, 200]);
         assert_eq!(bodies(&x), ["", "b"]);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_length_is_read_until_the_server_closes_the_connection() {
+        // RFC 9112 §6.3 item 8, as python's http.server answers: no Content-Length, not
+        // chunked, the body ends when the connection does, which is then spent.
+        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"a\": 1}";
+        let (addr, _) = scripted_server(vec![vec![(1, answer.to_owned())]]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["{\"a\": 1}"]);
+        assert!(
+            x.connection.is_none(),
+            "a connection ended by the server is spent"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_an_answer_ended_by_closing_the_unread_requests_go_out_on_a_new_connection() {
+        // A 304 has no body whatever follows, so it is not read to the close; the
+        // answer after it is, and takes the connection with it.
+        let (addr, seen) = scripted_server(vec![
+            vec![(
+                3,
+                "HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\n\r\nb".to_owned(),
+            )],
+            vec![(1, ok("c", false))],
+        ]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["", "b", "c"]);
+        let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
+        assert_eq!(resent, [false, false, true]);
+        assert_eq!(x.opened, 2);
+        assert!(x.connection.is_some());
+        assert_eq!(*seen.lock().unwrap(), ["x=0 x=1 x=2", "x=2"]);
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_length_cut_short_by_the_size_limit_is_malformed() {
+        let big = format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(MAX_ANSWER + 10));
+        let (addr, _) = scripted_server(vec![vec![(1, big)]]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["Malformed"]);
     }
 
     /// A server that answers one request per connection with keep-alive, then closes

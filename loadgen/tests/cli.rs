@@ -1,0 +1,199 @@
+//! The command's setup, before any device runs: where the endpoints are (the
+//! metadata may put them on another authority than `--host`), what `-u` and `-t` may
+//! be, whether the report folder can be written; and what the run says when the
+//! server's /metrics cannot be scraped.
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use deviceflow_loadgen::flow::Kind;
+use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::scrape;
+use deviceflow_loadgen::transport::target_of;
+
+use common::{report_dir, Server};
+
+const DEVICE: &str = "expires_in = 4\ninterval = 1";
+
+fn read_run(dir: &std::path::Path) -> RunData {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The device codes `base`'s server has issued so far.
+fn issued(base: &str) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = rt
+        .block_on(scrape::scrape(&[target_of(base).unwrap()]))
+        .expect("our server has /metrics");
+    now.0
+        .get("deviceflow_device_authorizations_total")
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A setup error: exit 2, one line saying it, and no run.
+fn assert_setup_error(out: &Output, says: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains(says), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("report: "));
+    lines[0].to_owned()
+}
+
+#[test]
+fn endpoints_the_metadata_puts_on_another_authority_get_the_devices_requests() {
+    // One server on two addresses; its metadata, served on both, names the first.
+    let servers = Server::start_on(&["127.0.0.1:0", "127.0.0.1:0"], DEVICE, "");
+    let (endpoints, host) = (&servers[0].base, &servers[1].base);
+    let dir = report_dir("cli-elsewhere");
+    let out = common::loadgen(&[host], &dir)
+        .args(["-u", "6", "-r", "6", "--decide-after", "1..2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = read_run(&dir);
+    let s = &run.stats;
+    let sent = |k: Kind| s.kinds.get(&k).map_or(0, |x| x.sent);
+    let devices_own = sent(Kind::Issue) + sent(Kind::Poll) + sent(Kind::ReplayCheck);
+    let at = |base: &str| {
+        s.hosts
+            .get(base.trim_start_matches("http://"))
+            .copied()
+            .unwrap_or_default()
+    };
+    // Every device request went where the endpoints are; --host got the admin
+    // decisions only (the admin endpoint is the issuer's).
+    assert!(devices_own > 6, "{:#?}", s.kinds);
+    assert_eq!(at(endpoints), (devices_own, devices_own), "{:#?}", s.hosts);
+    assert_eq!(at(host).0, sent(Kind::Approve), "{:#?}", s.hosts);
+    assert!(run.setup.token_endpoint.starts_with(endpoints.as_str()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn endpoints_on_another_authority_than_several_hosts_are_a_setup_error() {
+    let servers = Server::start_on(&["127.0.0.1:0"; 3], DEVICE, "");
+    let dir = report_dir("cli-several");
+    let out = common::loadgen(&[&servers[1].base, &servers[2].base], &dir)
+        .args(["-u", "2", "-r", "2"])
+        .output()
+        .unwrap();
+    let line = assert_setup_error(&out, "not on any --host");
+    for s in &servers {
+        assert!(
+            line.contains(s.base.trim_start_matches("http://")),
+            "{line}"
+        );
+    }
+    assert_eq!(issued(&servers[0].base), 0.0, "nothing ran");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn an_unwritable_report_dir_is_a_setup_error_before_any_device_runs() {
+    let server = Server::start(DEVICE, "");
+    let file = report_dir("cli-a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    for dir in [file.join("report"), "/proc/nope".into()] {
+        let started = Instant::now();
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(["-u", "2", "-r", "2", "--decide-after", "1..1"])
+            .output()
+            .unwrap();
+        let line = assert_setup_error(&out, "--report-dir");
+        assert!(line.contains(&dir.display().to_string()), "{line}");
+        assert!(started.elapsed() < Duration::from_secs(3), "it ran first");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn no_devices_or_no_run_time_is_a_setup_error() {
+    let server = Server::start(DEVICE, "");
+    for (args, says) in [(["-u", "0"], "-u 0"), (["-t", "0"], "-t 0")] {
+        let dir = report_dir("cli-zero");
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_setup_error(&out, says);
+        assert!(!dir.exists(), "a report for {args:?}");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
+
+#[test]
+fn u_is_the_number_of_devices_and_one_when_left_out_as_the_help_says() {
+    let help = common::loadgen(&[], &report_dir("cli-help"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let u = help
+        .split("-u, --users <N>")
+        .nth(1)
+        .and_then(|h| h.split("-r, --increase-rate").next())
+        .unwrap_or_else(|| panic!("{help}"));
+    assert!(u.contains("Devices") && u.contains("[default: 1]"), "{u}");
+    assert!(!help.contains("one per CPU"), "{help}");
+
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-one");
+    let out = common::loadgen(&[&server.base], &dir)
+        .args(["--decide-after", "1..1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read_run(&dir).stats.devices(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_gone_before_the_last_scrape_is_said_to_leave_no_reconciliation() {
+    let mut server = Server::start("expires_in = 60\ninterval = 1", "");
+    let dir = report_dir("cli-no-scrape");
+    let child = common::loadgen(&[&server.base], &dir)
+        .args([
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "3s",
+            "--decide-after",
+            "30..30",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("no reconciliation with the server's /metrics"))
+        .unwrap_or_else(|| panic!("not said: {err}"));
+    assert!(
+        line.contains("after the run") && !line.contains("before the run"),
+        "{line}"
+    );
+    assert!(
+        line.contains("/metrics got no answer (connection refused"),
+        "{line}"
+    );
+    assert!(read_run(&dir).metrics.is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
