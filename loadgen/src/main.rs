@@ -278,8 +278,17 @@ fn verdict(run: &RunData, rules: &[Threshold]) -> i32 {
         eprintln!("deviceflow-loadgen: run not trusted: {reason}");
         code = 3;
     }
+    if let Some(t) = run.stopped_at_s() {
+        eprintln!(
+            "deviceflow-loadgen: stopped by Ctrl-C at {t:.0} s; the report covers the run until then"
+        );
+        code = STOPPED;
+    }
     code
 }
+
+/// The exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+const STOPPED: i32 = 130;
 
 fn merge(cli: MergeCli) -> anyhow::Result<i32> {
     let mut runs = Vec::new();

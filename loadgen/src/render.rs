@@ -283,6 +283,11 @@ pub fn findings(r: &RunData) -> Vec<String> {
     if let Some(reason) = r.untrusted_reason() {
         out.push(format!("NOT TRUSTED: {reason}."));
     }
+    if let Some(t) = r.stopped_at_s() {
+        out.push(format!(
+            "STOPPED EARLY by Ctrl-C at {t:.0} s: the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
+        ));
+    }
     out.push(format!(
         "{} devices in {:.0} s: {} tokens, {} denied, {} expired, {} errors, {} unreached, {} unfinished.",
         fmt_count(s.devices()),
@@ -397,6 +402,11 @@ fn generator_and_reconciliation(r: &RunData) -> Vec<String> {
                 rows.len()
             )
         });
+    } else if !r.no_reconciliation.is_empty() {
+        out.push(format!(
+            "No reconciliation with the server's /metrics: {}.",
+            r.no_reconciliation.join("; ")
+        ));
     }
     let rss: f64 = r.shards.iter().filter_map(|s| s.peak_rss_mb).sum();
     if rss > 0.0 {

@@ -64,6 +64,9 @@ pub struct ShardRun {
     /// User + system CPU of the process while the run went, s.
     pub cpu_s: f64,
     pub health: Vec<HealthSample>,
+    /// When the run was stopped before its end (Ctrl-C), s since it began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at_s: Option<f64>,
 }
 
 /// The whole run.
@@ -76,6 +79,10 @@ pub struct RunData {
     pub stats: RunStats,
     /// The server's `/metrics` before and after, when it has them.
     pub metrics: Option<Window>,
+    /// Why there is no reconciliation with the server's `/metrics` (a scrape failed),
+    /// for each shard that has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_reconciliation: Vec<String>,
 }
 
 impl RunData {
@@ -109,6 +116,7 @@ impl RunData {
             duration_s: (end - t0) as f64 / 1000.0,
             stats: RunStats::default(),
             metrics: None,
+            no_reconciliation: Vec::new(),
         };
         for r in std::iter::once(first).chain(it) {
             if r.schema != SCHEMA {
@@ -129,6 +137,7 @@ impl RunData {
             if let Some(w) = &r.metrics {
                 out.metrics.get_or_insert_with(Window::default).merge(w);
             }
+            out.no_reconciliation.extend(r.no_reconciliation);
             for s in r.shards {
                 if out.shards.iter().any(|x| x.shard == s.shard) {
                     return Err(format!("shard {} is given twice", s.shard));
@@ -138,6 +147,14 @@ impl RunData {
         }
         out.shards.sort_by_key(|s| s.shard.index);
         Ok(out)
+    }
+
+    /// When the run was stopped before its end (Ctrl-C): the earliest shard's time.
+    pub fn stopped_at_s(&self) -> Option<f64> {
+        self.shards
+            .iter()
+            .filter_map(|s| s.stopped_at_s)
+            .reduce(f64::min)
     }
 
     /// Requests sent, and those that got no answer.
@@ -399,10 +416,12 @@ mod tests {
                 rss_at_start_mb: None,
                 cpu_s: 1.0,
                 health: vec![sample(5.0, 1.0), sample(6.0, busy_ms), sample(7.0, 1.0)],
+                stopped_at_s: None,
             }],
             duration_s: 10.0,
             stats,
             metrics: None,
+            no_reconciliation: Vec::new(),
         }
     }
 

@@ -222,15 +222,17 @@ pub async fn run(
     attack::run(Arc::clone(&fleet), goose, &host, progress_every).await?;
     let begun = *fleet.begun();
     let duration_s = begun.at.elapsed().as_secs_f64();
+    // goose's Ctrl-C handler trips its killswitch, and the lanes stop on it.
+    let stopped_at_s = goose::is_killswitch_triggered().then_some(duration_s);
     let cpu_s = crate::resources::cpu_time()
         .saturating_sub(begun.cpu)
         .as_secs_f64();
     // The server counts a request when it answers; let the last answers land.
     let after = scrape::scrape(&fleet.config.targets).await;
     // Without both scrapes there is nothing to set beside the generator's counts;
-    // the run's data has no place for why (results.rs), so it is said here.
-    let metrics = match (before, after) {
-        (Ok(before), Ok(after)) => Some(Window { before, after }),
+    // the report says why (and so does a line here, as it happens).
+    let (metrics, no_reconciliation) = match (before, after) {
+        (Ok(before), Ok(after)) => (Some(Window { before, after }), Vec::new()),
         (before, after) => {
             let why = [("before", before.err()), ("after", after.err())]
                 .into_iter()
@@ -238,7 +240,7 @@ pub async fn run(
                 .collect::<Vec<_>>()
                 .join("; ");
             eprintln!("deviceflow-loadgen: no reconciliation with the server's /metrics: {why}");
-            None
+            (None, vec![why])
         }
     };
     let health = fleet
@@ -258,10 +260,12 @@ pub async fn run(
             rss_at_start_mb: begun.rss_mb,
             cpu_s,
             health,
+            stopped_at_s,
         }],
         duration_s,
         stats: fleet.stats(),
         metrics,
+        no_reconciliation,
     })
 }
 

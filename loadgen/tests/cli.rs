@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use deviceflow_loadgen::flow::Kind;
@@ -194,6 +194,51 @@ fn a_server_gone_before_the_last_scrape_is_said_to_leave_no_reconciliation() {
         line.contains("/metrics got no answer (connection refused"),
         "{line}"
     );
-    assert!(read_run(&dir).metrics.is_none());
+    let run = read_run(&dir);
+    assert!(run.metrics.is_none());
+    // The report says so too, with the same reason.
+    assert_eq!(
+        run.no_reconciliation.len(),
+        1,
+        "{:?}",
+        run.no_reconciliation
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("No reconciliation with the server's /metrics: after the run"),
+        "{summary}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_the_run_within_moments_and_the_report_says_so() {
+    let server = Server::start(
+        "expires_in = 60
+interval = 1",
+        "",
+    );
+    let dir = report_dir("cli-ctrl-c");
+    // Without -t, 200 devices would run for minutes (the person decides in 30 s).
+    let child = common::loadgen(&[&server.base], &dir)
+        .args(["-u", "200", "-r", "50", "--decide-after", "30..30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = stderr(&out);
+    assert!(took < Duration::from_secs(5), "{took:?} after Ctrl-C");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped by Ctrl-C at"), "{err}");
+    assert!(read_run(&dir).shards[0].stopped_at_s.is_some());
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("STOPPED EARLY by Ctrl-C"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

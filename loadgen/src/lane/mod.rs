@@ -39,6 +39,9 @@ use devices::Devices;
 /// server), for at most one tick of lateness (README, "Scale").
 pub const TICK_MS: u32 = 10;
 
+/// How often at least a lane wakes to see whether the run was stopped (Ctrl-C), ms.
+const STOP_CHECK_MS: u32 = 200;
+
 /// What a timer entry is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
@@ -162,7 +165,10 @@ impl Lane {
             let now = woke
                 .saturating_duration_since(self.fleet.start())
                 .as_millis() as u32;
-            if deadline.is_some_and(|d| now >= d) && !self.closing {
+            // The run time is up, or Ctrl-C (goose's handler trips its killswitch).
+            if (deadline.is_some_and(|d| now >= d) || goose::is_killswitch_triggered())
+                && !self.closing
+            {
                 self.close();
             }
             if self.closing {
@@ -184,7 +190,10 @@ impl Lane {
             {
                 break;
             }
-            sleep.as_mut().reset(self.at(self.wake_ms(deadline)).into());
+            let wake = self
+                .wake_ms(deadline)
+                .min(now.saturating_add(STOP_CHECK_MS));
+            sleep.as_mut().reset(self.at(wake).into());
             tokio::select! {
                 Some((outs, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
                     let began = Instant::now();
