@@ -47,8 +47,8 @@ pub enum Outcome {
     /// The server answered something that ends the flow (another error code, a
     /// malformed answer) or broke a rule that ends it.
     Error,
-    /// The generator could not reach the server (transport errors): the server is not
-    /// judged for this device.
+    /// Its requests got no answer (transport errors: they never reached the server,
+    /// or it had them and did not answer): no RFC 8628 rule is judged for this device.
     Unreached,
 }
 

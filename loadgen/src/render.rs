@@ -300,11 +300,23 @@ pub fn findings(r: &RunData) -> Vec<String> {
         fmt_count(s.outcome(Outcome::Unfinished)),
     ));
     let (sent, failed) = r.transport();
+    let reached = s.reached_unanswered();
     out.push(format!(
-        "{} requests sent, {} answered, {} got no answer (transport errors are the generator's failures to reach the server: never counted as polls or violations).",
+        "{} requests sent, {} answered, {} got no answer{} (never counted as polls or violations).",
         fmt_count(sent),
         fmt_count(sent - failed),
-        fmt_count(failed)
+        fmt_count(failed),
+        if failed == 0 {
+            String::new()
+        } else if reached == 0 {
+            ": none reached the server (the generator's or the network's failures)".to_owned()
+        } else {
+            format!(
+                ": {} never reached the server, {} it had and did not answer (its failures)",
+                fmt_count(failed - reached),
+                fmt_count(reached)
+            )
+        }
     ));
     out.extend(pacing(s));
     let decision_errors: u64 = s.behaviours.values().map(|b| b.decision_errors).sum();

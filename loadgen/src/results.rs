@@ -149,6 +149,25 @@ impl RunData {
         Ok(out)
     }
 
+    /// Whose failure `failed` requests without an answer were: those the server had
+    /// (written whole on an open connection) are its own, the rest never reached it.
+    pub fn no_answer_blame(&self, failed: u64) -> String {
+        let reached = self.stats.reached_unanswered();
+        let unreached = failed.saturating_sub(reached);
+        match (reached, unreached) {
+            (0, _) => "the devices could not reach the server, so its behaviour was not measured".to_owned(),
+            (_, 0) => format!(
+                "the server had all {} of them and gave no answer: it stopped answering (its failure, not the generator's), so its RFC 8628 behaviour could not be measured",
+                fmt_count(reached)
+            ),
+            _ => format!(
+                "the server had {} of them and gave no answer (its failure), and {} never reached it (the generator's or the network's), so its behaviour was not measured",
+                fmt_count(reached),
+                fmt_count(unreached)
+            ),
+        }
+    }
+
     /// When the run was stopped before its end (Ctrl-C): the earliest shard's time.
     pub fn stopped_at_s(&self) -> Option<f64> {
         self.shards
@@ -197,12 +216,13 @@ impl RunData {
             "no request was sent".to_owned()
         } else {
             format!(
-                "{} of {} requests ({:.1} %) got no answer ({}), above --max-transport-errors {} %: the devices could not reach the server, so its behaviour was not measured",
+                "{} of {} requests ({:.1} %) got no answer ({}), above --max-transport-errors {} %: {}",
                 fmt_count(failed),
                 fmt_count(sent),
                 share * 100.0,
                 by.join(", "),
-                self.setup.max_transport_errors * 100.0
+                self.setup.max_transport_errors * 100.0,
+                self.no_answer_blame(failed)
             )
         })
     }

@@ -103,6 +103,10 @@ pub struct KindStats {
     pub unexpected: BTreeMap<String, u64>,
     /// No answer, by cause (indexed as [`Cause::ALL`]).
     pub transport: [u64; Cause::ALL.len()],
+    /// Of those, requests the server had (written whole on an open connection) and
+    /// did not answer: its failure, where the rest never reached it.
+    #[serde(default)]
+    pub reached_unanswered: u64,
     /// Sent again on a new connection because the pooled one had closed unwritten.
     pub retried_unsent: u64,
     /// Intended send time to whole answer, µs.
@@ -130,6 +134,7 @@ impl KindStats {
         for (a, b) in self.transport.iter_mut().zip(o.transport.iter()) {
             *a += b;
         }
+        self.reached_unanswered += o.reached_unanswered;
         self.retried_unsent += o.retried_unsent;
         self.latency_us.add(&o.latency_us);
         self.server_us.add(&o.server_us);
@@ -324,6 +329,11 @@ impl RunStats {
 
     pub fn transport_errors(&self) -> u64 {
         self.kinds.values().map(KindStats::transport_errors).sum()
+    }
+
+    /// Requests the server had and did not answer (see [`KindStats::reached_unanswered`]).
+    pub fn reached_unanswered(&self) -> u64 {
+        self.kinds.values().map(|k| k.reached_unanswered).sum()
     }
 
     pub fn sent(&self) -> u64 {

@@ -88,6 +88,10 @@ impl Cause {
 pub struct TransportError {
     pub cause: Cause,
     pub message: String,
+    /// The request was written whole on an open connection before this: the server
+    /// had it, and gave no answer (timed out, closed, reset, or answered something
+    /// that is not HTTP). Otherwise it never reached the server.
+    pub reached: bool,
 }
 
 impl TransportError {
@@ -95,6 +99,7 @@ impl TransportError {
         TransportError {
             cause: Cause::of_io(e),
             message: e.to_string(),
+            reached: false,
         }
     }
 
@@ -102,6 +107,7 @@ impl TransportError {
         TransportError {
             cause,
             message: message.into(),
+            reached: false,
         }
     }
 }
@@ -399,6 +405,9 @@ pub async fn exchange(
     let mut opened = 0;
     let mut replies = Vec::with_capacity(requests.len());
     let mut resend = false;
+    // Whether the requests not yet answered were written whole on the connection
+    // being read (see `TransportError::reached`).
+    let mut written = false;
     let mut connection = match connection {
         Some(c) if c.is_closed() => {
             resend = true;
@@ -409,17 +418,20 @@ pub async fn exchange(
     let work = async {
         if let Some(c) = connection.as_mut() {
             c.write(&requests.bytes).await?;
+            written = true;
         }
         while replies.len() < requests.len() {
             let mut conn = match connection.take() {
                 Some(c) => c,
                 None => {
                     opened += 1;
+                    written = false;
                     let mut c = open(addr).await?;
                     if !replies.is_empty() {
                         sent = Instant::now();
                     }
                     c.write(requests.from(replies.len())).await?;
+                    written = true;
                     c
                 }
             };
@@ -448,7 +460,8 @@ pub async fn exchange(
             format!("no whole answer within {} s", timeout.as_secs()),
         )),
     };
-    if let Some(e) = failed {
+    if let Some(mut e) = failed {
+        e.reached = written;
         connection = None;
         let done = Instant::now();
         while replies.len() < requests.len() {

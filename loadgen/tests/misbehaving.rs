@@ -141,10 +141,13 @@ fn polls_still_out_when_the_run_time_is_up_are_waited_for_and_a_silent_server_is
     // lost at the run's end (which would call the run trusted).
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("timed out"), "{stderr}");
+    // And the silence is the server's: it had every one of them.
+    assert!(stderr.contains("the server had all"), "{stderr}");
     let poll = &run_json(&dir)["stats"]["kinds"]["poll"];
     let sent = poll["sent"].as_u64().unwrap();
     assert_eq!(poll["answered"].as_u64(), Some(0), "{poll}");
     assert!(sent > 0 && sent == seen.polls.load(Relaxed), "{poll}");
+    assert_eq!(poll["reached_unanswered"].as_u64(), Some(sent), "{poll}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -29,7 +29,9 @@ impl Lane {
             match reply.result {
                 Ok(answer) => self.answered(out, now, answer),
                 Err(e) => {
-                    self.stats.kind(out.kind).transport[e.cause.index()] += 1;
+                    let k = self.stats.kind(out.kind);
+                    k.transport[e.cause.index()] += 1;
+                    k.reached_unanswered += u64::from(e.reached);
                     self.stats
                         .transport_examples
                         .entry(e.cause)
