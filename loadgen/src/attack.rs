@@ -27,6 +27,11 @@ pub async fn run(
     // goose's per-request tables would only show the lanes' one transaction: the
     // report has the devices' requests (and `--threshold` is judged on those).
     goose.no_print_metrics = true;
+    // goose's telnet and WebSocket controllers listen on fixed ports (5116, 5117): a
+    // second generator on the host (a shard, README "Scale") would fail to bind them,
+    // and their user counts mean nothing to the lanes.
+    goose.no_telnet = true;
+    goose.no_websocket = true;
     goose.users = Some(fleet.config.lanes);
     // Every lane at once: the devices have their own hatch rate.
     goose.increase_rate = Some("10000".to_owned());
