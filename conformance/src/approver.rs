@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
 use crate::http::{form, Http, Request};
@@ -229,19 +229,28 @@ impl Approver {
                     action.as_str().to_uppercase(),
                     prompt.user_code
                 );
-                let mut line = String::new();
-                let mut stdin = BufReader::new(tokio::io::stdin());
-                stdin
-                    .read_line(&mut line)
-                    .await
-                    .map_err(|e| format!("reading the keyboard: {e}"))?;
-                if line.trim().eq_ignore_ascii_case("fail") {
-                    Err("the person said it could not be done".to_owned())
-                } else {
-                    Ok(())
-                }
+                read_answer(&mut BufReader::new(tokio::io::stdin())).await
             }
         }
+    }
+}
+
+/// The person's answer at the keyboard: Enter is done, `fail` is could not. The end
+/// of the input (`--approver manual </dev/null`, a closed terminal) is no answer at
+/// all: an error, so that nothing waits on a decision nobody made and blames the
+/// server for it.
+async fn read_answer<R: AsyncBufRead + Unpin>(input: &mut R) -> Result<(), String> {
+    let mut line = String::new();
+    let read = input
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("reading the keyboard: {e}"))?;
+    if read == 0 {
+        Err("the manual approver reached the end of its input (stdin is closed or not a terminal), so nobody decided: run it at a terminal, or use --approver admin or command".to_owned())
+    } else if line.trim().eq_ignore_ascii_case("fail") {
+        Err("the person said it could not be done".to_owned())
+    } else {
+        Ok(())
     }
 }
 
@@ -271,7 +280,7 @@ async fn run_command(
         .kill_on_drop(true);
     let child = cmd
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+        .map_err(|e| format!("the approver command cannot be started: {}: {e}", args[0]))?;
     let out = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .map_err(|_| format!("{} did not finish within {timeout:?}", args[0]))?
@@ -439,10 +448,20 @@ mod tests {
         let err = a.decide(&prompt(), Action::Approve).await.unwrap_err();
         assert!(err.contains("no such code"), "{err}");
         let a = Approver::command("/nonexistent/approver", Duration::from_secs(1)).unwrap();
-        assert!(a
-            .decide(&prompt(), Action::Approve)
-            .await
-            .unwrap_err()
-            .starts_with("cannot run"));
+        let err = a.decide(&prompt(), Action::Approve).await.unwrap_err();
+        assert!(
+            err.starts_with("the approver command cannot be started: /nonexistent/approver: "),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn manual_end_of_input_is_no_decision() {
+        let err = read_answer(&mut &b""[..]).await.unwrap_err();
+        assert!(err.contains("end of its input"), "{err}");
+        assert_eq!(read_answer(&mut &b"\n"[..]).await, Ok(()));
+        assert_eq!(read_answer(&mut &b"done"[..]).await, Ok(()));
+        let err = read_answer(&mut &b"FAIL\n"[..]).await.unwrap_err();
+        assert!(err.contains("could not be done"), "{err}");
     }
 }

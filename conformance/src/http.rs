@@ -3,6 +3,12 @@
 //! Every request becomes an [`Exchange`], whatever happens: a timeout, a reset
 //! connection or an HTML error page is recorded, never raised, so a broken server
 //! yields failed cases with evidence instead of a crashed suite.
+//!
+//! Response bodies are read up to [`MAX_BODY_BYTES`]: a server that sends more (an
+//! endless chunked body, say) is answered with the evidence of that, not with the
+//! suite's memory. What is recorded passes through [`redact`] first: the evidence
+//! (JSON, JUnit, Markdown, the terminal's one-line briefs) never holds a live
+//! credential, while the checks read the raw body.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +22,51 @@ use crate::json::{self, Json};
 
 /// Bodies longer than this are cut in the evidence (the raw bytes stay for checks).
 const EVIDENCE_BODY_LIMIT: usize = 2048;
+
+/// The most of a response body the suite reads: 1 MiB. Every answer the RFCs define
+/// (metadata, device authorization, tokens, errors, introspection, a verification
+/// page) is a few kilobytes; past this the suite stops reading and records the
+/// response as too large (see [`Exchange::body_over_limit`]).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Parameter and JSON member names whose values are credentials, redacted wherever
+/// they appear: in form bodies, query strings and fragments, and JSON at any depth.
+///
+/// `device_code` is among them: until it is redeemed or expires, a device code and the
+/// (public) client's id are a bearer credential for the token the person approves
+/// (RFC 8628 §3.4, §5.2), and a report outlives the run and cannot tell which codes are
+/// spent. `user_code` is not: it is made to be shown to people (RFC 8628 §3.3), is
+/// useless without the person's own session, and the evidence of DR-07, UI-07 and SC-01
+/// is about its very characters.
+const SECRET_NAMES: [&str; 13] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "device_code",
+    "token",
+    "code",
+    "client_secret",
+    "client_assertion",
+    "registration_access_token",
+    "password",
+    "assertion",
+    "subject_token",
+    "actor_token",
+];
+
+/// Headers whose values are credentials.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// Values at least this long keep their first [`MASK_PREFIX`] characters in the
+/// evidence, so that a reader can tell which code a poll used; shorter ones keep
+/// only their length (a prefix would give away too much of them).
+const MASK_PREFIX_FROM: usize = 20;
+const MASK_PREFIX: usize = 4;
 
 /// Response headers worth keeping as evidence.
 const KEPT_HEADERS: [&str; 9] = [
@@ -56,14 +107,18 @@ pub struct Exchange {
     pub request: RequestRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseRecord>,
-    /// Transport failure: timeout, refused, reset.
+    /// Transport failure (timeout, refused, reset), or a body over [`MAX_BODY_BYTES`]
+    /// (then `response` holds the status, the headers and the start of the body).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed_ms: u64,
+    /// The body as received (at most [`MAX_BODY_BYTES`]), unredacted: for checks only.
     #[serde(skip)]
     pub raw_body: Bytes,
     #[serde(skip)]
     all_headers: Vec<(String, String)>,
+    #[serde(skip)]
+    over_limit: bool,
 }
 
 impl Exchange {
@@ -80,8 +135,22 @@ impl Exchange {
     }
 
     /// The body parsed strictly (duplicate members are a problem, not silently merged).
+    /// A body over [`MAX_BODY_BYTES`] is not JSON the suite accepts, whatever it starts
+    /// with.
     pub fn json(&self) -> Json {
+        if self.over_limit {
+            return Json {
+                value: None,
+                problem: Some(over_limit_message()),
+            };
+        }
         json::parse(&self.raw_body)
+    }
+
+    /// Whether the server sent a body over [`MAX_BODY_BYTES`] (the suite stopped
+    /// reading there; `raw_body` holds the first bytes).
+    pub fn body_over_limit(&self) -> bool {
+        self.over_limit
     }
 
     /// The `error` member, if the body is a JSON object with one.
@@ -95,7 +164,15 @@ impl Exchange {
             (Some(r), _) => {
                 let mut body: String = r.body.chars().take(160).collect();
                 body = body.split_whitespace().collect::<Vec<_>>().join(" ");
-                format!("HTTP {} {body}", r.status)
+                if self.over_limit {
+                    format!(
+                        "HTTP {}, but {}; it starts: {body}",
+                        r.status,
+                        over_limit_message()
+                    )
+                } else {
+                    format!("HTTP {} {body}", r.status)
+                }
             }
             (None, Some(e)) => format!("no response: {e}"),
             (None, None) => "no response".to_owned(),
@@ -214,7 +291,7 @@ impl Http {
         let record = request_record(&req);
         let start = Instant::now();
         let result = async {
-            let resp = builder.send().await?;
+            let mut resp = builder.send().await?;
             let status = resp.status().as_u16();
             let headers: Vec<(String, String)> = resp
                 .headers()
@@ -226,32 +303,53 @@ impl Http {
                     )
                 })
                 .collect();
-            let body = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            // Read up to the limit, never the whole of what a server may send.
+            let mut body = Vec::new();
+            let mut over_limit = false;
+            while let Some(chunk) = resp.chunk().await? {
+                let room = MAX_BODY_BYTES - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    over_limit = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>((status, headers, Bytes::from(body), over_limit))
         }
         .await;
         let elapsed_ms = start.elapsed().as_millis() as u64;
         match result {
-            Ok((status, all_headers, raw_body)) => Exchange {
+            Ok((status, all_headers, raw_body, over_limit)) => Exchange {
                 label: req.label.to_owned(),
                 request: record,
-                response: Some(response_record(status, &all_headers, &raw_body)),
-                error: None,
+                response: Some(response_record(status, &all_headers, &raw_body, over_limit)),
+                error: over_limit.then(over_limit_message),
                 elapsed_ms,
                 raw_body,
                 all_headers,
+                over_limit,
             },
             Err(e) => Exchange {
                 label: req.label.to_owned(),
                 request: record,
                 response: None,
-                error: Some(describe(&e)),
+                error: Some(redact(&describe(&e))),
                 elapsed_ms,
                 raw_body: Bytes::new(),
                 all_headers: Vec::new(),
+                over_limit: false,
             },
         }
     }
+}
+
+/// What a body over [`MAX_BODY_BYTES`] is called in the evidence and the findings.
+fn over_limit_message() -> String {
+    format!(
+        "the body is larger than {} bytes (1 MiB), the most the suite reads: no OAuth response is that large",
+        MAX_BODY_BYTES
+    )
 }
 
 /// The request as evidence shows it: credentials and codes redacted, the content type
@@ -259,13 +357,13 @@ impl Http {
 fn request_record(req: &Request<'_>) -> RequestRecord {
     let mut record = RequestRecord {
         method: req.method.to_string(),
-        url: req.url.to_owned(),
+        url: redact(req.url),
         headers: req
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), redact_header(k, v)))
             .collect(),
-        body: req.body.as_deref().map(redact_body),
+        body: req.body.as_deref().map(redact),
     };
     if let Some(ct) = req.content_type {
         record
@@ -275,26 +373,24 @@ fn request_record(req: &Request<'_>) -> RequestRecord {
     record
 }
 
-/// The response as evidence shows it: the headers worth keeping, the body as text cut
-/// at [`EVIDENCE_BODY_LIMIT`].
+/// The response as evidence shows it: the headers worth keeping, the body as text,
+/// redacted, then cut at [`EVIDENCE_BODY_LIMIT`] (redacted first, so that a cut never
+/// leaves the start of a credential behind its name unrecognised).
 fn response_record(
     status: u16,
     all_headers: &[(String, String)],
     raw_body: &[u8],
+    over_limit: bool,
 ) -> ResponseRecord {
-    let text = String::from_utf8_lossy(raw_body);
-    let body_truncated = text.len() > EVIDENCE_BODY_LIMIT;
-    let body = if body_truncated {
-        text.chars().take(EVIDENCE_BODY_LIMIT).collect()
-    } else {
-        text.into_owned()
-    };
+    let text = redact(&String::from_utf8_lossy(raw_body));
+    let body_truncated = over_limit || text.chars().count() > EVIDENCE_BODY_LIMIT;
+    let body = text.chars().take(EVIDENCE_BODY_LIMIT).collect();
     ResponseRecord {
         status,
         headers: all_headers
             .iter()
             .filter(|(k, _)| KEPT_HEADERS.contains(&k.as_str()))
-            .cloned()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
             .collect(),
         body,
         body_truncated,
@@ -350,23 +446,194 @@ fn describe(e: &reqwest::Error) -> String {
     format!("{kind}: {innermost}")
 }
 
-fn redact_header(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("authorization") {
-        let scheme = value.split(' ').next().unwrap_or_default();
-        format!("{scheme} <redacted>")
+/// A credential as the evidence shows it: its length, and its first characters when
+/// it is long enough to spare them. One shape for every credential.
+/// Empty values and values already masked are kept as they are: an empty
+/// `device_code=` is evidence (TR-03), and redacting twice changes nothing.
+pub fn mask(value: &str) -> String {
+    if value.is_empty() || existing_mask(value) == Some(value.len()) {
+        return value.to_owned();
+    }
+    let n = value.chars().count();
+    if n >= MASK_PREFIX_FROM {
+        let prefix: String = value.chars().take(MASK_PREFIX).collect();
+        format!("{prefix}…<redacted, {n} chars>")
     } else {
-        value.to_owned()
+        format!("<redacted, {n} chars>")
     }
 }
 
-fn redact_body(body: &str) -> String {
-    body.split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("client_secret", _)) => "client_secret=<redacted>".to_owned(),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+/// The length in bytes of the [`mask`] that `s` starts with, if it starts with one.
+fn existing_mask(s: &str) -> Option<usize> {
+    const OPEN: &str = "<redacted, ";
+    const CLOSE: &str = " chars>";
+    let start = s.find(OPEN)?;
+    let prefix = &s[..start];
+    let prefix_ok =
+        prefix.is_empty() || (prefix.ends_with('…') && prefix.chars().count() <= MASK_PREFIX + 1);
+    let digits = &s[start + OPEN.len()..];
+    let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+    (prefix_ok && n > 0 && digits[n..].starts_with(CLOSE))
+        .then_some(start + OPEN.len() + n + CLOSE.len())
+}
+
+/// A header as the evidence shows it: credentials masked (the scheme of
+/// `Authorization` kept, the cookie names and attributes kept), any other value
+/// passed through [`redact`] (a `Location` may carry a code in its query).
+pub fn redact_header(name: &str, value: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if !SECRET_HEADERS.contains(&lower.as_str()) {
+        return redact(value);
+    }
+    match lower.as_str() {
+        "cookie" => value
+            .split(';')
+            .map(|pair| mask_pair(pair.trim()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        "set-cookie" => match value.split_once(';') {
+            Some((pair, attributes)) => format!("{};{attributes}", mask_pair(pair.trim())),
+            None => mask_pair(value.trim()),
+        },
+        _ => match value.trim().split_once(' ') {
+            Some((scheme, credentials)) => format!("{scheme} {}", mask(credentials.trim())),
+            None => mask(value),
+        },
+    }
+}
+
+/// `name=value` with the value masked.
+fn mask_pair(pair: &str) -> String {
+    match pair.split_once('=') {
+        Some((name, value)) => format!("{name}={}", mask(value)),
+        None => mask(pair),
+    }
+}
+
+/// The one redaction of the evidence: any text the suite records (a request or
+/// response body, a URL, a header value, an error) with every credential of
+/// [`SECRET_NAMES`] masked, whether it stands as a JSON member (at any depth, with a
+/// string value) or as a `name=value` pair (form bodies, query strings, fragments,
+/// even inside a JSON string). Everything else is kept as it came, byte for byte:
+/// a repeated member or a malformed body stays evidence.
+pub fn redact(text: &str) -> String {
+    redact_pairs(&redact_json_members(text))
+}
+
+fn is_secret_name(name: &str) -> bool {
+    SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// The end (exclusive) of the JSON string literal opening at `start`, or `None` when
+/// the text ends first (a cut body).
+fn json_string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Masks the string value of every JSON member named in [`SECRET_NAMES`], scanning the
+/// text rather than parsing it, so that it works on any body: nested, repeated
+/// members, not quite JSON, or cut short (an unterminated secret is masked to the end).
+fn redact_json_members(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let Some(key_end) = json_string_end(b, i) else {
+            break;
+        };
+        let key = &text[i + 1..key_end - 1];
+        let colon = skip_whitespace(b, key_end);
+        if colon < b.len() && b[colon] == b':' && is_secret_name(key) {
+            let value = skip_whitespace(b, colon + 1);
+            if value < b.len() && b[value] == b'"' {
+                let value_end = json_string_end(b, value).unwrap_or(b.len() + 1);
+                let inner = &text[value + 1..(value_end - 1).min(b.len())];
+                out.push_str(&text[copied..=value]);
+                out.push_str(&mask(inner));
+                if value_end <= b.len() {
+                    out.push('"');
+                }
+                copied = value_end.min(b.len());
+                i = copied;
+                continue;
+            }
+        }
+        i = key_end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Masks the value of every `name=value` pair whose name is in [`SECRET_NAMES`] and
+/// starts the text or follows `&`, `?`, `#`, `;`, whitespace or a quote; the value
+/// runs to the next `&`, `#`, `;`, whitespace, quote or angle bracket.
+fn redact_pairs(text: &str) -> String {
+    let b = text.as_bytes();
+    let starts_name = |i: usize| {
+        i == 0
+            || matches!(
+                b[i - 1],
+                b'&' | b'?' | b'#' | b';' | b'"' | b'\'' | b'(' | b','
+            )
+            || b[i - 1].is_ascii_whitespace()
+    };
+    let ends_value = |c: u8| {
+        matches!(
+            c,
+            b'&' | b'#' | b';' | b'"' | b'\'' | b'<' | b'>' | b',' | b')'
+        ) || c.is_ascii_whitespace()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if !starts_name(i) || !(b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+            continue;
+        }
+        let mut eq = i;
+        while eq < b.len() && (b[eq].is_ascii_alphanumeric() || b[eq] == b'_') {
+            eq += 1;
+        }
+        if eq < b.len() && b[eq] == b'=' && is_secret_name(&text[i..eq]) {
+            if let Some(n) = existing_mask(&text[eq + 1..]) {
+                i = eq + 1 + n;
+                continue;
+            }
+            let mut end = eq + 1;
+            while end < b.len() && !ends_value(b[end]) {
+                end += 1;
+            }
+            out.push_str(&text[copied..=eq]);
+            out.push_str(&mask(&text[eq + 1..end]));
+            copied = end;
+            i = end;
+        } else {
+            i = eq.max(i + 1);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -386,16 +653,88 @@ mod tests {
     #[test]
     fn secrets_are_redacted_from_evidence() {
         assert_eq!(
-            redact_body("client_id=x&client_secret=s3cret&scope=a"),
-            "client_id=x&client_secret=<redacted>&scope=a"
+            redact("client_id=x&client_secret=s3cret&scope=a"),
+            "client_id=x&client_secret=<redacted, 6 chars>&scope=a"
         );
         assert_eq!(
             redact_header("Authorization", "Basic abc"),
-            "Basic <redacted>"
+            "Basic <redacted, 3 chars>"
         );
         assert_eq!(
             basic("a:b", "c d"),
             format!("Basic {}", STANDARD.encode("a%3Ab:c+d"))
         );
+    }
+
+    const LIVE: &str = "tok3n-abcdefghijklmnopqrstuvwxyz";
+
+    #[test]
+    fn credentials_in_forms_and_urls_show_only_a_prefix_and_their_length() {
+        let masked = "tok3…<redacted, 32 chars>";
+        assert_eq!(
+            redact(&format!(
+                "grant_type=refresh_token&refresh_token={LIVE}&client_id=a&user_code=WDJB-MJHT"
+            )),
+            format!(
+                "grant_type=refresh_token&refresh_token={masked}&client_id=a&user_code=WDJB-MJHT"
+            )
+        );
+        assert_eq!(
+            redact(&format!("token={LIVE}&token_type_hint=access_token")),
+            format!("token={masked}&token_type_hint=access_token")
+        );
+        // An empty code stays visibly empty (TR-03's evidence).
+        assert_eq!(redact("device_code=&x=1"), "device_code=&x=1");
+        assert_eq!(
+            redact(&format!(
+                "https://app/cb?state=1&code=abc#access_token={LIVE}&x=1"
+            )),
+            format!("https://app/cb?state=1&code=<redacted, 3 chars>#access_token={masked}&x=1")
+        );
+    }
+
+    #[test]
+    fn credentials_in_json_are_masked_at_any_depth_and_the_rest_kept_byte_for_byte() {
+        let body = format!(
+            r#"{{"access_token": "{LIVE}", "token_type":"Bearer","a":{{"refresh_token":"{LIVE}","id_token":"e\"y"}},"user_code":"WDJB-MJHT","device_code":"{LIVE}","device_code":"x","verification_uri_complete":"https://as/d?user_code=W&device_code={LIVE}","expires_in":60}}"#
+        );
+        let masked = "tok3…<redacted, 32 chars>";
+        assert_eq!(
+            redact(&body),
+            format!(
+                r#"{{"access_token": "{masked}", "token_type":"Bearer","a":{{"refresh_token":"{masked}","id_token":"<redacted, 4 chars>"}},"user_code":"WDJB-MJHT","device_code":"{masked}","device_code":"<redacted, 1 chars>","verification_uri_complete":"https://as/d?user_code=W&device_code={masked}","expires_in":60}}"#
+            )
+        );
+        // A body cut inside a credential keeps none of it.
+        assert_eq!(
+            redact(&format!(r#"{{"refresh_token":"{}"#, &LIVE[..25])),
+            r#"{"refresh_token":"tok3…<redacted, 25 chars>"#
+        );
+        // Redacting twice changes nothing.
+        let once = redact(&body);
+        assert_eq!(redact(&once), once);
+        let form = redact(&format!("device_code={LIVE}&code=ab"));
+        assert_eq!(redact(&form), form);
+    }
+
+    #[test]
+    fn credential_headers_keep_their_scheme_and_cookie_names() {
+        assert_eq!(
+            redact_header("authorization", &format!("Bearer {LIVE}")),
+            "Bearer tok3…<redacted, 32 chars>"
+        );
+        assert_eq!(
+            redact_header("Cookie", "sid=abc; theme=dark"),
+            "sid=<redacted, 3 chars>; theme=<redacted, 4 chars>"
+        );
+        assert_eq!(
+            redact_header("set-cookie", "sid=abc; Path=/; HttpOnly"),
+            "sid=<redacted, 3 chars>; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            redact_header("location", "https://app/cb?code=abc&state=s"),
+            "https://app/cb?code=<redacted, 3 chars>&state=s"
+        );
+        assert_eq!(redact_header("content-type", "text/html"), "text/html");
     }
 }

@@ -345,3 +345,136 @@ fn assert_the_correct_fake_passes(clean: &Report) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Found in review: live credentials in the evidence, unbounded bodies, refusals sent
+// as HTTP 200 counted as tokens.
+
+/// Every credential the fake handed out in `r`'s evidence (tokens, device codes), read
+/// from the raw bodies the checks see.
+fn credentials_issued(r: &Report) -> Vec<String> {
+    let mut found = Vec::new();
+    for c in &r.cases {
+        for e in &c.verdict.evidence {
+            let Some(obj) = e.json().value else { continue };
+            for k in ["access_token", "refresh_token", "device_code"] {
+                if let Some(v) = obj.get(k).and_then(|v| v.as_str()) {
+                    found.push(v.to_owned());
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_evidence_and_its_briefs_hold_no_live_credential() {
+    // Tokens issued, introspected (token=…), refreshed (refresh_token=…), replayed.
+    let r = run(
+        None,
+        Setup::Discovery,
+        &["TS-03", "TS-08", "TS-09", "TS-12", "RT-01", "BCP-01"],
+    )
+    .await;
+    let issued = credentials_issued(&r);
+    assert!(issued.len() >= 10, "too few credentials seen: {issued:?}");
+    let mut shown = String::new();
+    for c in &r.cases {
+        shown.push_str(&serde_json::to_string(&c.verdict.evidence).unwrap());
+        for e in &c.verdict.evidence {
+            shown.push_str(&e.brief());
+        }
+    }
+    let leaked: Vec<&String> = issued
+        .iter()
+        .filter(|s| shown.contains(s.as_str()))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "live credentials in the evidence: {leaked:?}"
+    );
+    // Still readable: which code a poll used shows as its prefix and length.
+    assert!(shown.contains("…<redacted, 32 chars>"), "{shown:.2000}");
+    assert!(shown.contains("\"token_type\":\"Bearer\""), "{shown:.2000}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_sent_as_200_is_no_second_token_but_a_section_5_2_breach() {
+    let r = run(
+        Some(Flaw::ReplayErrorIs200),
+        Setup::Discovery,
+        &["TS-02", "TS-08", "TS-10"],
+    )
+    .await;
+    let case = |id: &str| r.cases.iter().find(|c| c.id == id).unwrap();
+    let (ts02, ts08, ts10) = (case("TS-02"), case("TS-08"), case("TS-10"));
+    // RFC 6749 §5.2: errors are 400; TS-02 judges the shape of every error.
+    assert_eq!(
+        ts02.verdict.status,
+        Status::Fail,
+        "{}",
+        ts02.verdict.summary
+    );
+    assert!(
+        ts02.verdict.summary.contains("HTTP 200 (RFC 6749 §5.2"),
+        "{}",
+        ts02.verdict.summary
+    );
+    // No second token was issued: TS-08 and TS-10 hold, and say what is wrong.
+    assert_eq!(
+        ts08.verdict.status,
+        Status::Warn,
+        "{}",
+        ts08.verdict.summary
+    );
+    assert!(
+        ts08.verdict.summary.contains("RFC 6749 §5.2"),
+        "{}",
+        ts08.verdict.summary
+    );
+    assert_eq!(
+        ts10.verdict.status,
+        Status::Warn,
+        "{}",
+        ts10.verdict.summary
+    );
+    assert_eq!(
+        ts10.verdict.measured["tokens_from_10_parallel_polls"],
+        serde_json::json!(1)
+    );
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn an_endless_body_is_read_up_to_the_limit_and_named_as_too_large() {
+    use deviceflow_conformance::http::{Http, MAX_BODY_BYTES};
+    let base = fake::start_endless_body().await;
+    let http = Http::new(Duration::from_secs(5));
+    let t = Instant::now();
+    let e = http
+        .get(
+            "metadata",
+            &format!("{base}/.well-known/oauth-authorization-server"),
+        )
+        .await;
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_eq!(e.status(), Some(200), "{}", e.brief());
+    assert!(e.body_over_limit());
+    assert_eq!(e.raw_body.len(), MAX_BODY_BYTES);
+    assert!(e.brief().contains("1 MiB"), "{}", e.brief());
+    assert!(e.json().problem.unwrap().contains("1 MiB"));
+    assert!(e.response.as_ref().unwrap().body_truncated);
+    // As the target's root cause: evidence against the server, not "cannot reach".
+    let spec = TargetSpec {
+        issuer: Some(base),
+        client: Some(Client::public("client-a")),
+        ..TargetSpec::default()
+    };
+    let why = resolve(spec, &http).await.err().unwrap().to_string();
+    assert!(
+        why.contains("1 MiB") && !why.contains("cannot reach"),
+        "{why}"
+    );
+}

@@ -4,12 +4,12 @@
 use serde_json::Value;
 
 use super::{
-    approved_token, authorize, case, decided, expect_error, expect_success, introspect,
-    poll_until_final,
+    approved_token, authorize, case, decided, error_shape_problems, expect_error, expect_success,
+    introspect, poll_until_final,
 };
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
-use crate::context::Ctx;
+use crate::context::{Authorization, Ctx};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -155,6 +155,24 @@ fn token_json(e: &crate::http::Exchange) -> serde_json::Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// Whether `e` issued a token: HTTP 200 with a JSON object holding a non-empty
+/// `access_token` (RFC 6749 §5.1). A 200 carrying an `error` is no token: it is an
+/// error sent with the wrong status, RFC 6749 §5.2's breach (TS-02), not a second
+/// redemption.
+fn is_token(e: &crate::http::Exchange) -> bool {
+    e.status() == Some(200)
+        && token_json(e)
+            .get("access_token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+}
+
+/// An error sent as HTTP 200: what RFC 6749 §5.2 forbids (errors are 400, or 401 for
+/// `invalid_client`), and what a token count must not take for a token.
+fn is_error_as_200(e: &crate::http::Exchange) -> bool {
+    e.status() == Some(200) && !is_token(e) && e.error_code().is_some()
+}
+
 fn access_token(e: &crate::http::Exchange) -> String {
     token_json(e)
         .get("access_token")
@@ -179,8 +197,8 @@ fn without_introspection(ctx: &Ctx, level: Level) -> Option<Verdict> {
 fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
     c.evidence(e.clone());
     c.expect(
-        e.status() == Some(200),
-        format!("a token, HTTP 200 (got {})", e.brief()),
+        is_token(e),
+        format!("a token, HTTP 200 with an access_token (got {})", e.brief()),
     )
 }
 
@@ -220,8 +238,62 @@ async fn ts_02(ctx: Ctx) -> Verdict {
     if let Some(a) = authorize(&ctx, &mut c).await {
         let e = ctx.poll("pending", &a.device_code).await;
         expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+        replay_refusal_is_well_formed(&ctx, &mut c, &a).await;
     }
     c.finish("every error is well formed")
+}
+
+/// With an approver: `a` approved and redeemed, then replayed; the refusal (whatever
+/// its code: TS-08 judges the code and that no second token comes) must be an RFC 6749
+/// §5.2 error, so a refusal sent as HTTP 200 is caught here. Without an approver, or
+/// when the approval or the redemption does not happen, this step is only measured:
+/// the cases that need them judge those.
+async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorization) {
+    if !ctx.approver.is_available() {
+        c.measure("replay_refusal", "not checked: no approver");
+        return;
+    }
+    if let Err(why) = ctx.decide(a, Action::Approve).await {
+        c.measure(
+            "replay_refusal",
+            format!("not checked: approval failed: {why}"),
+        );
+        return;
+    }
+    let polls = poll_until_final(ctx, "TS-02", a, ctx.client()).await;
+    if !polls.last().is_some_and(is_token) {
+        c.measure(
+            "replay_refusal",
+            "not checked: the approved code gave no token",
+        );
+        return;
+    }
+    ctx.wait("TS-02", ctx.compliant_wait(a.interval, 0), "replaying")
+        .await;
+    let replay = ctx
+        .poll("replay of the redeemed device code", &a.device_code)
+        .await;
+    if is_token(&replay) {
+        // A second token: TS-08's finding, not a malformed error.
+        c.measure(
+            "replay_refusal",
+            "not checked: the replay got a token (TS-08)",
+        );
+        c.evidence(replay);
+        return;
+    }
+    let problems = error_shape_problems(&replay);
+    let mut what =
+        "replay of the redeemed device code: refused with a well-formed error".to_owned();
+    if !problems.is_empty() {
+        what.push_str(&format!(
+            " (got {}; {})",
+            replay.brief(),
+            problems.join("; ")
+        ));
+    }
+    c.expect(problems.is_empty(), what);
+    c.evidence(replay);
 }
 
 async fn ts_03(ctx: Ctx) -> Verdict {
@@ -418,9 +490,19 @@ async fn ts_08(ctx: Ctx) -> Verdict {
                 .await;
             let again = ctx.poll("the same device code again", &a.device_code).await;
             c.evidence(again.clone());
+            // A token is a 200 with an access_token; a refusal sent as 200 is none.
             c.expect(
-                again.status() != Some(200),
+                !is_token(&again),
                 format!("no second token (got {})", again.brief()),
+            );
+            let as_200 = is_error_as_200(&again);
+            c.expect_soft(
+                !as_200,
+                if as_200 {
+                    format!("the refusal is not sent as HTTP 200 (got {}: an error with HTTP 200 breaks RFC 6749 §5.2, which TS-02 judges)", again.brief())
+                } else {
+                    "the refusal is not sent as HTTP 200 (RFC 6749 §5.2)".to_owned()
+                },
             );
             let code = again.error_code().unwrap_or_default();
             c.expect_soft(
@@ -476,14 +558,27 @@ async fn ts_10(ctx: Ctx) -> Verdict {
         async move { ctx.poll(&format!("parallel poll {i}"), &dc).await }
     });
     let answers = futures_util::future::join_all(polls).await;
-    let tokens = answers.iter().filter(|e| e.status() == Some(200)).count();
+    // A token is a 200 with an access_token; a refusal sent as 200 is none.
+    let tokens = answers.iter().filter(|e| is_token(e)).count();
+    let errors_as_200 = answers.iter().filter(|e| is_error_as_200(e)).count();
     c.measure("tokens_from_10_parallel_polls", tokens);
+    if errors_as_200 > 0 {
+        c.measure("errors_sent_as_200", errors_as_200);
+    }
     for e in answers {
         c.evidence(e);
     }
     c.expect(
         tokens == 1,
         format!("exactly 1 of 10 parallel polls gets a token (got {tokens})"),
+    );
+    c.expect_soft(
+        errors_as_200 == 0,
+        if errors_as_200 == 0 {
+            "no refusal is sent as HTTP 200 (RFC 6749 §5.2)".to_owned()
+        } else {
+            format!("no refusal is sent as HTTP 200 (got {errors_as_200}: errors with HTTP 200 break RFC 6749 §5.2, which TS-02 judges)")
+        },
     );
     c.finish("exactly one token")
 }

@@ -104,4 +104,6 @@ pub enum Flaw {
     RefreshWidens,      // [RT-03]
     // Not a device-flow server at all (for the root-cause tests).
     NotOAuth,
+    // Found in review (their tests are at the end of broken_servers.rs).
+    ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
 }

@@ -564,3 +564,31 @@ pub async fn start(flaw: Option<Flaw>) -> String {
     });
     base
 }
+
+/// A server that answers every request with HTTP 200 `application/json` and a chunked
+/// body that never ends (`{"a":"aaaa…`), until the client hangs up: for the suite's
+/// limit on what it reads. Returns its base URL.
+pub async fn start_endless_body() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                // The request's head (and body, if small): enough to answer.
+                let mut request = [0u8; 8192];
+                let _ = stream.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{\"a\":\"a\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "a".repeat(64 * 1024));
+                while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    base
+}

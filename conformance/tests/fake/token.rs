@@ -252,6 +252,9 @@ fn answer_by_state(
         State::Redeemed if fake.has(Flaw::NoSingleUse) => {
             token_response(fake, g, &owner, &scope, 0, true).0
         }
+        State::Redeemed if fake.has(Flaw::ReplayErrorIs200) => {
+            fake.json(200, r#"{"error":"invalid_grant"}"#.into(), true)
+        }
         State::Redeemed => {
             if !fake.has(Flaw::ReplayKeepsToken) {
                 let tokens = std::mem::take(&mut code.tokens);
