@@ -90,6 +90,24 @@ pub struct CheckResult {
     pub what: String,
 }
 
+/// How a summary starts when the suite, not the server, kept a case from a verdict (an
+/// approver that fails, the runner's guard, a crash of the case): reported as a skip.
+pub const INCONCLUSIVE: &str = "inconclusive, not a finding against the server:";
+
+impl Verdict {
+    /// The verdict of a case the suite could not bring to a conclusion, for `why`
+    /// (the suite's own problem: never a failure of the server, at any level).
+    pub fn inconclusive(why: impl std::fmt::Display) -> Verdict {
+        Verdict {
+            status: Status::Skip,
+            summary: format!("{INCONCLUSIVE} {why}"),
+            checks: Vec::new(),
+            measured: serde_json::Map::new(),
+            evidence: Vec::new(),
+        }
+    }
+}
+
 /// Collects a case's expectations and evidence, then judges them at the case's level.
 /// Expectations never panic: a broken server yields a verdict, not a crash.
 pub struct Check {
@@ -99,6 +117,8 @@ pub struct Check {
     evidence: Vec<Exchange>,
     /// An expectation at a lower level than the case's (a SHOULD inside a MUST case).
     soft_failures: Vec<String>,
+    /// Why the suite could not go on (the approver failed), if it could not.
+    inconclusive: Option<String>,
 }
 
 impl Check {
@@ -109,7 +129,15 @@ impl Check {
             measured: serde_json::Map::new(),
             evidence: Vec::new(),
             soft_failures: Vec::new(),
+            inconclusive: None,
         }
+    }
+
+    /// Records that the case cannot reach a verdict for a reason of the suite's own
+    /// (the approver failed): unless an expectation already failed, the case ends as
+    /// [`INCONCLUSIVE`], a skip with `why`, never as the server's failure.
+    pub fn inconclusive(&mut self, why: impl Into<String>) {
+        self.inconclusive.get_or_insert(why.into());
     }
 
     /// Records an expectation; returns whether it held.
@@ -151,15 +179,17 @@ impl Check {
     }
 
     /// The verdict: every expectation held → pass (info for Info/MAY cases), else the
-    /// level's status with the first broken expectation as the summary.
+    /// level's status with the first broken expectation as the summary; a case the
+    /// suite could not finish ([`Check::inconclusive`]) with nothing broken is a skip.
     pub fn finish(self, pass_summary: impl Into<String>) -> Verdict {
         let first_failure = self.checks.iter().find(|c| !c.ok).map(|c| c.what.clone());
-        let (status, summary) = match first_failure {
-            Some(what) => (self.level.on_violation(), what),
-            None if matches!(self.level, Level::Info | Level::May) => {
+        let (status, summary) = match (first_failure, &self.inconclusive) {
+            (Some(what), _) => (self.level.on_violation(), what),
+            (None, Some(why)) => (Status::Skip, format!("{INCONCLUSIVE} {why}")),
+            (None, None) if matches!(self.level, Level::Info | Level::May) => {
                 (Status::Info, pass_summary.into())
             }
-            None => match self.soft_failures.first() {
+            (None, None) => match self.soft_failures.first() {
                 Some(what) => (Status::Warn, what.clone()),
                 None => (Status::Pass, pass_summary.into()),
             },
@@ -227,6 +257,27 @@ mod tests {
                 assert!(!json.contains(outcome), "{json}");
             }
         }
+    }
+
+    #[test]
+    fn a_case_the_suite_could_not_finish_is_inconclusive_never_the_servers_failure() {
+        for level in [Level::Must, Level::DerivedMust, Level::Should, Level::Info] {
+            let mut c = Check::new(level);
+            c.expect(true, "the device authorization succeeds");
+            c.inconclusive("the approver could not approve: HTTP 401");
+            let v = c.finish("ok");
+            assert_eq!(v.status, Status::Skip, "{level:?}");
+            assert!(v.summary.starts_with(INCONCLUSIVE), "{}", v.summary);
+            assert!(v.summary.ends_with("HTTP 401"), "{}", v.summary);
+        }
+        // A failure found before the approver failed still stands.
+        let mut c = Check::new(Level::Must);
+        c.expect(false, "broken");
+        c.inconclusive("the approver failed");
+        assert_eq!(c.finish("ok").status, Status::Fail);
+        let v = Verdict::inconclusive("the case crashed");
+        assert_eq!(v.status, Status::Skip);
+        assert!(v.summary.starts_with(INCONCLUSIVE));
     }
 
     #[test]

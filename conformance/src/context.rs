@@ -250,7 +250,14 @@ impl Ctx {
 
     /// The interval a compliant client waits: `interval + 5·k` plus the margin.
     pub fn compliant_wait(&self, interval_secs: u64, slow_downs: u64) -> Duration {
-        Duration::from_secs(interval_secs + 5 * slow_downs) + self.options.poll_margin
+        compliant_wait(interval_secs, slow_downs, self.options.poll_margin)
+    }
+
+    /// Whether a wait of `d` (a case's waits in all) fits `--max-wait`: a case checks
+    /// an optional step with it and skips the step, saying so, when it does not (the
+    /// runner plans the required waits, `cases::interval_waits`).
+    pub fn fits_max_wait(&self, d: Duration) -> bool {
+        d <= self.options.max_wait
     }
 
     /// How long `auth`'s code stays usable from now, less two seconds of safety;
@@ -278,7 +285,9 @@ impl Ctx {
                 let n = self.options.samples;
                 self.progress
                     .note("samples", &format!("requesting {n} device authorizations"));
-                let mut out = Vec::with_capacity(n);
+                // Reserve no more than a batch's worth per few: `n` is bounded by the
+                // command line, not by what a library caller passes.
+                let mut out = Vec::with_capacity(n.min(1024));
                 // A few at a time: enough to be quick, few enough not to look like an attack.
                 let mut i = 0;
                 while i < n {
@@ -296,6 +305,15 @@ impl Ctx {
             })
             .await
     }
+}
+
+/// The wait of a compliant client after `slow_downs` slow_downs: `interval + 5·k`
+/// (checklist A.0) plus `margin`. The interval is the server's number: the sum
+/// saturates instead of overflowing, and the runner skips a case whose waits do not
+/// fit `--max-wait`.
+pub fn compliant_wait(interval_secs: u64, slow_downs: u64, margin: Duration) -> Duration {
+    Duration::from_secs(interval_secs.saturating_add(slow_downs.saturating_mul(5)))
+        .saturating_add(margin)
 }
 
 /// Reads a device authorization response (RFC 8628 §3.2). Anything short of a 200 JSON
@@ -342,4 +360,17 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
         interval,
         exchange: e,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_huge_interval_saturates_the_wait_instead_of_overflowing() {
+        let margin = Duration::from_millis(500);
+        assert_eq!(compliant_wait(5, 1, margin), Duration::from_millis(10_500));
+        let huge = compliant_wait(u64::MAX, u64::MAX, Duration::MAX);
+        assert_eq!(huge, Duration::MAX);
+    }
 }

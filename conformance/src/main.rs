@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::builder::RangedU64ValueParser;
+use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
 use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
@@ -14,6 +16,12 @@ use deviceflow_conformance::report;
 use deviceflow_conformance::report::exit;
 use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Client, Options, Selection, TargetSpec};
+
+/// The longest `--max-wait`: a day. Longer is a typo, and would overflow the waits.
+const MAX_WAIT_SECS: u64 = 86_400;
+/// The most `--samples`: enough for any uniqueness or entropy judgement, few enough to
+/// hold in memory and not to flood a server.
+const MAX_SAMPLES: u64 = 10_000;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -44,7 +52,10 @@ Exit codes:
   1  a MUST or Derived-MUST case failed
   2  bad usage: wrong or missing options
   3  the target could not be tested (unreachable, not an OAuth endpoint, the client
-     refused): the one root cause is printed, and no case was run";
+     refused): the one root cause is printed, and no case was run
+  A report that cannot be written is found before the run (exit 2). If one still
+  fails after the run, the others are written, the error is printed, and the exit
+  code is 2 unless the run's own is 1 or 3, which it stays.";
 
 /// Runs the RFC 8628 (OAuth 2.0 Device Authorization Grant) conformance suite against a
 /// device-flow server and says, case by case, with the RFC section and the evidence,
@@ -87,11 +98,12 @@ struct Cli {
     scope: Option<String>,
     #[command(flatten)]
     approver: ApproverArgs,
-    /// Longest wait a case may make, seconds; expiry cases run if expires_in fits.
-    #[arg(long, default_value_t = 90)]
+    /// Longest a case may wait in all, seconds (at most a day); a case whose waits at
+    /// the server's interval, or past its expires_in, do not fit is skipped, saying so.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
     max_wait: u64,
-    /// Added to every interval wait, milliseconds.
-    #[arg(long, default_value_t = 500)]
+    /// Added to every interval wait, milliseconds (at most a minute).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     poll_margin_ms: u64,
     /// Run soak cases (PL-04: 40 jittered polls).
     #[arg(long)]
@@ -99,14 +111,14 @@ struct Cli {
     /// A policy the server's operator declares, judged as a MUST (see Profiles below); repeatable.
     #[arg(long, value_enum, value_delimiter = ',')]
     expect: Vec<Expectation>,
-    /// Device authorizations sampled for uniqueness and entropy.
-    #[arg(long, default_value_t = 200)]
+    /// Device authorizations sampled for uniqueness and entropy (2 to 10000).
+    #[arg(long, default_value_t = 200, value_parser = RangedU64ValueParser::<usize>::new().range(2..=MAX_SAMPLES))]
     samples: usize,
-    /// Cases run at once.
-    #[arg(long, default_value_t = 32)]
+    /// Cases run at once (1 to 1024).
+    #[arg(long, default_value_t = 32, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
     concurrency: usize,
-    /// Per-request timeout, seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Per-request timeout, seconds (1 to 3600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
     /// Run only these (ids, id prefixes, sections like A.6, slug prefixes); repeatable, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -145,9 +157,23 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are answers, not usage errors.
-            let code = if e.use_stderr() { exit::USAGE } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
+            if !e.use_stderr() {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            if matches!(
+                e.kind(),
+                ErrorKind::ValueValidation | ErrorKind::InvalidValue
+            ) {
+                // One line: what was wrong with which option (clap's first line).
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                eprintln!("deviceflow-conformance: {first}");
+            } else {
+                let _ = e.print();
+            }
+            std::process::exit(exit::USAGE);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -170,6 +196,83 @@ fn main() {
             };
             std::process::exit(code);
         }
+    }
+}
+
+/// Checks that `value` of option `--name` is an absolute http(s) URL with a host: a
+/// malformed one is a usage error, said at once, not an unreachable target.
+fn check_url(name: &str, value: Option<&str>) -> anyhow::Result<()> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u) => bail!(
+            "--{name} {value:?} is not an http or https URL (scheme {:?}); give one like http://127.0.0.1:8080",
+            u.scheme()
+        ),
+        Err(e) => bail!(
+            "--{name} {value:?} is not an absolute URL ({e}); give one like http://127.0.0.1:8080"
+        ),
+    }
+}
+
+/// The reports asked for, each with its path.
+fn outputs(cli: &Cli) -> Vec<(&'static str, &PathBuf)> {
+    [
+        ("json", &cli.json),
+        ("junit", &cli.junit),
+        ("markdown", &cli.markdown),
+        ("baseline", &cli.baseline),
+    ]
+    .into_iter()
+    .filter_map(|(name, p)| p.as_ref().map(|p| (name, p)))
+    .collect()
+}
+
+/// Creates `path`'s folder, as writing it will.
+fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Checks, before the run, that the report at `path` can be written: its folder is
+/// created and the file opened for writing (created, then removed, if it was not
+/// there), so an unwritable path is said at once, not after minutes of cases.
+fn check_writable(option: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let check = || -> anyhow::Result<()> {
+        create_parent(path)?;
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("opening {} for writing", path.display()))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    };
+    check().with_context(|| format!("--{option} cannot be written"))
+}
+
+/// Writes `text` to `path`, creating its folder.
+fn write_report(path: &std::path::Path, text: String) -> anyhow::Result<()> {
+    create_parent(path)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The exit code when writing a report failed after a run that ended with `run`: a
+/// failed MUST (1) or an untestable target (3) says more than the lost file, and stays;
+/// otherwise the lost report is a usage error (2).
+fn exit_after_write_failure(run: i32) -> i32 {
+    if run == exit::MUST_FAILED || run == exit::NOT_TESTABLE {
+        run
+    } else {
+        exit::USAGE
     }
 }
 
@@ -200,6 +303,21 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         && (cli.device_authorization_endpoint.is_none() || cli.token_endpoint.is_none())
     {
         bail!("give --issuer, or both --device-authorization-endpoint and --token-endpoint");
+    }
+    for (name, value) in [
+        ("issuer", &cli.issuer),
+        (
+            "device-authorization-endpoint",
+            &cli.device_authorization_endpoint,
+        ),
+        ("token-endpoint", &cli.token_endpoint),
+        ("introspection-endpoint", &cli.introspection_endpoint),
+        ("admin-url", &cli.approver.admin_url),
+    ] {
+        check_url(name, value.as_deref())?;
+    }
+    for (option, path) in outputs(&cli) {
+        check_writable(option, path)?;
     }
     let spec = TargetSpec {
         issuer: cli.issuer.clone(),
@@ -242,19 +360,65 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         usize::MAX
     };
     print!("{}", report::terminal(&report, color, width));
-    let write = |path: &Option<PathBuf>, text: String| -> anyhow::Result<()> {
-        if let Some(p) = path {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+    // Every report is written even if one fails; the run's result is not lost to it.
+    let mut code = report.exit_code();
+    for (option, path) in outputs(&cli) {
+        let text = match option {
+            "json" => report.json(),
+            "junit" => report::junit(&report),
+            "markdown" => report::markdown(&report),
+            _ => report.baseline(),
+        };
+        if let Err(e) = write_report(path, text) {
+            eprintln!("deviceflow-conformance: --{option}: {e:#}");
+            code = exit_after_write_failure(report.exit_code());
         }
-        Ok(())
-    };
-    write(&cli.json, report.json())?;
-    write(&cli.junit, report::junit(&report))?;
-    write(&cli.markdown, report::markdown(&report))?;
-    write(&cli.baseline, report.baseline())?;
-    Ok(report.exit_code())
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_report_never_hides_a_failed_must_or_an_untestable_target() {
+        assert_eq!(exit_after_write_failure(exit::CONFORMS), exit::USAGE);
+        assert_eq!(
+            exit_after_write_failure(exit::MUST_FAILED),
+            exit::MUST_FAILED
+        );
+        assert_eq!(
+            exit_after_write_failure(exit::NOT_TESTABLE),
+            exit::NOT_TESTABLE
+        );
+    }
+
+    #[test]
+    fn urls_must_be_absolute_http_with_a_host() {
+        for ok in ["http://127.0.0.1:8080", "https://as.example/o/"] {
+            assert!(check_url("issuer", Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:31080",
+            "ftp://as.example/",
+            "not a url",
+            "foo",
+            "localhost:80",
+        ] {
+            let e = check_url("issuer", Some(bad)).unwrap_err().to_string();
+            assert!(e.starts_with("--issuer "), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_writable_path_is_checked_without_leaving_a_file() {
+        let dir = std::env::temp_dir().join(format!("dfc-check-{}", std::process::id()));
+        let path = dir.join("sub").join("r.json");
+        check_writable("json", &path).unwrap();
+        assert!(!path.exists());
+        assert!(check_writable("json", std::path::Path::new("/proc/nope/r.json")).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

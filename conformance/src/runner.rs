@@ -9,9 +9,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::approver::Approver;
-use crate::case::{Case, CaseInfo, Check, Human, Level, Status, Verdict, Wait};
+use crate::case::{Case, CaseInfo, Check, Human, Status, Verdict, Wait};
 use crate::cases;
-use crate::context::{parse_authorization, Ctx, Options, Preflight};
+use crate::context::{compliant_wait, parse_authorization, Ctx, Options, Preflight};
 use crate::http::Exchange;
 use crate::progress::Progress;
 use crate::report::{CaseReport, Report};
@@ -219,10 +219,59 @@ fn incomplete_response(
     None
 }
 
-/// Why a case cannot run here, if it cannot.
+/// The soak's polls (PL-04) and the longest the soak may take: it runs only when asked
+/// for (`--soak`), so its budget is its own, not `--max-wait`.
+const SOAK_POLLS: u32 = 40;
+const SOAK_BUDGET: Duration = Duration::from_secs(30 * 60);
+/// What an expiry case waits past `expires_in`, at most (EX-01: 3 s, a margin for the
+/// requests around it).
+const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
+
+/// How long `info`'s case waits in all against the server `pre` describes: its waits at
+/// the interval (`interval + 5·k` plus the margin each), and past `expires_in` for an
+/// expiry case. Every number here is the server's, so the sums saturate.
+fn planned_wait(info: &CaseInfo, options: &Options, pre: &Preflight) -> Duration {
+    let at_interval = |k: u64| compliant_wait(pre.interval_secs, k, options.poll_margin);
+    let mut total = cases::interval_waits(info.id)
+        .iter()
+        .fold(Duration::ZERO, |t, &k| t.saturating_add(at_interval(k)));
+    match info.wait {
+        Wait::Soak => {
+            total = total.saturating_add(at_interval(0).saturating_mul(SOAK_POLLS - 1));
+        }
+        Wait::Expiry => {
+            let life = Duration::from_secs(pre.expires_in.unwrap_or(0));
+            total = total.saturating_add(life.saturating_add(EXPIRY_MARGIN));
+        }
+        Wait::None | Wait::Interval => {}
+    }
+    total
+}
+
+/// How long the runner lets a case run before it gives up on it (its guard): the waits
+/// it plans, twice `--max-wait` for the rest (polls until a token, approvers), and two
+/// minutes of requests. Saturating: nothing here may overflow.
+fn case_timeout(options: &Options, planned: Duration) -> Duration {
+    planned
+        .saturating_add(options.max_wait.saturating_mul(2))
+        .saturating_add(Duration::from_secs(120))
+}
+
+/// Seconds, for people: `60.5 s`, or "more than a day" for a server's absurd number.
+fn secs(d: Duration) -> String {
+    if d > Duration::from_secs(86_400 * 365) {
+        "more than a year".to_owned()
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Why a case cannot run here, if it cannot. `approver_problem`: why the approver
+/// was found not to work before the run, if it was.
 fn cannot_run(
     info: &CaseInfo,
     approver: &Approver,
+    approver_problem: Option<&str>,
     options: &Options,
     pre: &Preflight,
 ) -> Option<(Status, String)> {
@@ -236,29 +285,131 @@ fn cannot_run(
         Human::Approve | Human::Deny if !approver.is_available() => {
             return Some((Status::Skip, "needs an approver (--approver admin|command|manual)".into()))
         }
-        _ => {}
+        Human::Approve | Human::Deny => {
+            if let Some(problem) = approver_problem {
+                return Some((
+                    Status::Skip,
+                    format!("{} the approver does not work: {problem}", crate::case::INCONCLUSIVE),
+                ));
+            }
+        }
+        Human::None => {}
     }
+    let planned = planned_wait(info, options, pre);
+    let interval = format!(
+        "the server's interval ({} s{})",
+        pre.interval_secs,
+        if pre.interval_present {
+            ""
+        } else {
+            ", the default"
+        }
+    );
+    let waits = cases::interval_waits(info.id).len();
     match info.wait {
         Wait::Soak if !options.soak => Some((
             Status::Skip,
             "a soak of several minutes: enable with --soak".into(),
         )),
+        Wait::Soak if planned > SOAK_BUDGET => Some((
+            Status::Skip,
+            format!(
+                "the soak's {SOAK_POLLS} polls at {interval} take {}, over the soak's budget of {} min",
+                secs(planned),
+                SOAK_BUDGET.as_secs() / 60
+            ),
+        )),
+        Wait::Soak => None,
         Wait::Expiry => match pre.expires_in {
+            None if pre.error.is_none() => Some((
+                Status::Skip,
+                "the server's device authorization gave no expires_in (see DR-05): there is no lifetime to wait past".into(),
+            )),
             None => Some((
                 Status::Skip,
                 "expires_in is unknown (the preflight authorization failed)".into(),
             )),
-            Some(n) if Duration::from_secs(n + 15) > options.max_wait => Some((
+            Some(n) if planned > options.max_wait => Some((
                 Status::Skip,
                 format!(
-                    "waits past expires_in ({n} s), over the --max-wait budget ({} s)",
+                    "waits past expires_in ({n} s){}, about {}: over the --max-wait budget ({} s)",
+                    if waits > 0 {
+                        format!(" and {waits} polls at {interval}")
+                    } else {
+                        String::new()
+                    },
+                    secs(planned),
                     options.max_wait.as_secs()
                 ),
             )),
-            _ => None,
+            Some(_) => None,
         },
-        _ => None,
+        Wait::None | Wait::Interval if planned > options.max_wait => Some((
+            Status::Skip,
+            format!(
+                "needs {waits} wait(s) at {interval} plus {} ms of margin, about {}: over the --max-wait budget ({} s); raise --max-wait to run it",
+                options.poll_margin.as_millis(),
+                secs(planned),
+                options.max_wait.as_secs()
+            ),
+        )),
+        Wait::None | Wait::Interval => None,
     }
+}
+
+/// Checks, before the cases, that the approver can work at all, with a request that
+/// decides nothing; why it cannot, if it cannot. The admin endpoint is sent a
+/// decision without a user code: a working endpoint refuses it as a bad request, a
+/// wrong token gets 401/403, a wrong URL 404/405 or no answer. A command's program
+/// must exist. (A person at the keyboard is not checked.)
+pub async fn check_approver(approver: &Approver) -> Option<String> {
+    match approver {
+        Approver::None | Approver::Manual { .. } => None,
+        Approver::Admin {
+            url, token, http, ..
+        } => {
+            let e = http
+                .send(crate::http::Request {
+                    label: "approver check (a decision without a user code)",
+                    method: reqwest::Method::POST,
+                    url,
+                    content_type: Some("application/x-www-form-urlencoded"),
+                    headers: vec![("authorization".to_owned(), format!("Bearer {token}"))],
+                    body: Some(crate::http::form(&[("action", "deny")])),
+                })
+                .await;
+            match e.status() {
+                None => Some(format!(
+                    "cannot reach the admin endpoint {url}: {}",
+                    e.error.as_deref().unwrap_or("no response")
+                )),
+                Some(s @ (401 | 403)) => Some(format!(
+                    "the admin endpoint {url} refused the admin token (HTTP {s}): check --admin-token"
+                )),
+                Some(s @ (404 | 405)) => Some(format!(
+                    "{url} answered HTTP {s}: not an admin decision endpoint (check --admin-url, and that the server has an admin token)"
+                )),
+                Some(_) => None,
+            }
+        }
+        Approver::Command { argv, .. } => {
+            let program = argv.first()?;
+            (!program_exists(program)).then(|| {
+                format!("the approver command's program {program:?} is not found (on PATH, or as a path)")
+            })
+        }
+    }
+}
+
+/// Whether `program` names a file that can be run: a path as given, or a name found
+/// on `PATH`, as `Command` looks it up.
+fn program_exists(program: &str) -> bool {
+    let path = std::path::Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// Runs `selection` of the cases against `target`.
@@ -283,8 +434,10 @@ pub async fn run(
         None => progress.note(
             "preflight",
             &format!(
-                "interval {} s, expires_in {:?} s",
-                pre.interval_secs, pre.expires_in
+                "interval {} s, expires_in {}",
+                pre.interval_secs,
+                pre.expires_in
+                    .map_or("not given".to_owned(), |n| format!("{n} s"))
             ),
         ),
         Some(e) => progress.note("preflight", &format!("device authorization failed: {e}")),
@@ -298,8 +451,9 @@ pub async fn run(
     );
     // Every case holds its slot while it sleeps; sleeping is cheap, so the limit only
     // bounds how many device codes are in flight at once.
-    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let case_timeout = options.max_wait * 2 + Duration::from_secs(120);
+    let slots = Arc::new(Semaphore::new(
+        options.concurrency.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let selected: Vec<Case> = cases::all()
         .into_iter()
         .filter(|c| selection.selects(&c.info))
@@ -310,16 +464,34 @@ pub async fn run(
         return Report::new(&ctx, pre, started_at, started.elapsed(), reports)
             .with_root_cause(cause);
     }
+    let needs_approver = selected
+        .iter()
+        .any(|c| matches!(c.info.human, Human::Approve | Human::Deny));
+    let approver_problem = if needs_approver {
+        check_approver(&ctx.approver).await
+    } else {
+        None
+    };
+    if let Some(problem) = &approver_problem {
+        progress.note("approver", problem);
+    }
     let mut tasks = Vec::new();
     for case in selected {
         let mut case = case;
         case.info.level = options.level_for(case.info.id, case.info.level);
-        if let Some((status, why)) = cannot_run(&case.info, &ctx.approver, &options, &pre) {
+        if let Some((status, why)) = cannot_run(
+            &case.info,
+            &ctx.approver,
+            approver_problem.as_deref(),
+            &options,
+            &pre,
+        ) {
             let verdict = Check::new(case.info.level).skip(status, why);
             tasks.push((case.info, Err(CaseReport::new(case.info, verdict, 0))));
             continue;
         }
-        let handle = spawn_case(case, ctx.clone(), Arc::clone(&slots), case_timeout);
+        let timeout = case_timeout(&options, planned_wait(&case.info, &options, &pre));
+        let handle = spawn_case(case, ctx.clone(), Arc::clone(&slots), timeout);
         tasks.push((case.info, Ok(handle)));
     }
     let reports = gather(tasks).await;
@@ -333,7 +505,8 @@ type Task = (
 );
 
 /// Runs `case` once a slot is free, within `case_timeout`; its verdict and how long it
-/// took.
+/// took. A case that outlives its guard is inconclusive: the guard is the suite's,
+/// and the time it ran out on may be the approver's or the suite's own.
 fn spawn_case(
     case: Case,
     ctx: Ctx,
@@ -345,16 +518,10 @@ fn spawn_case(
         let t = Instant::now();
         let verdict = match tokio::time::timeout(case_timeout, (case.run)(ctx.clone())).await {
             Ok(v) => v,
-            Err(_) => Verdict {
-                status: case.info.level.on_violation().max(Status::Warn),
-                summary: format!(
-                    "the case did not finish within {} s",
-                    case_timeout.as_secs()
-                ),
-                checks: vec![],
-                measured: Default::default(),
-                evidence: vec![],
-            },
+            Err(_) => Verdict::inconclusive(format_args!(
+                "the case did not finish within {} s, the suite's guard for it (its waits at the server's interval or past expires_in, plus twice --max-wait, plus 120 s)",
+                case_timeout.as_secs()
+            )),
         };
         ctx.progress
             .finished(case.info.id, verdict.status.as_str(), &verdict.summary);
@@ -363,7 +530,8 @@ fn spawn_case(
 }
 
 /// Every task's report, in the order the cases were started: a crashed case is a
-/// suite bug, reported as a failure.
+/// suite bug, reported as inconclusive with the panic's message, never as the
+/// server's failure at any level.
 async fn gather(tasks: Vec<Task>) -> Vec<CaseReport> {
     let mut reports = Vec::new();
     for (info, task) in tasks {
@@ -372,8 +540,9 @@ async fn gather(tasks: Vec<Task>) -> Vec<CaseReport> {
             Ok(handle) => match handle.await {
                 Ok((verdict, took)) => CaseReport::new(info, verdict, took.as_millis() as u64),
                 Err(e) => {
-                    let verdict = Check::new(Level::Must)
-                        .skip(Status::Fail, format!("the case crashed (a suite bug): {e}"));
+                    let verdict = Verdict::inconclusive(format_args!(
+                        "the case crashed, a bug of the suite (please report it): {e}"
+                    ));
                     CaseReport::new(info, verdict, 0)
                 }
             },
@@ -418,6 +587,212 @@ fn blocked(cause: &RootCause, options: &Options, selected: Vec<Case>) -> Vec<Cas
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::case::{Level, INCONCLUSIVE};
+    use crate::client::Client;
+    use crate::progress::Progress;
+
+    fn preflight(interval_secs: u64, expires_in: Option<u64>) -> Preflight {
+        Preflight {
+            interval_secs,
+            interval_present: true,
+            expires_in,
+            error: None,
+        }
+    }
+
+    fn options(max_wait: u64) -> Options {
+        Options {
+            max_wait: Duration::from_secs(max_wait),
+            ..Options::default()
+        }
+    }
+
+    fn case(id: &str) -> CaseInfo {
+        cases::all()
+            .into_iter()
+            .find(|c| c.info.id == id)
+            .unwrap()
+            .info
+    }
+
+    fn admin() -> Approver {
+        Approver::admin("http://127.0.0.1:1/admin", "t", "demo")
+    }
+
+    /// Why `id` cannot run against `pre` with `--max-wait max_wait`, if it cannot.
+    fn why(id: &str, max_wait: u64, pre: &Preflight) -> Option<String> {
+        cannot_run(&case(id), &admin(), None, &options(max_wait), pre).map(|(status, why)| {
+            assert_eq!(status, Status::Skip, "{id}: {why}");
+            why
+        })
+    }
+
+    #[test]
+    fn a_long_interval_that_does_not_fit_max_wait_skips_naming_both() {
+        let pre = preflight(60, Some(600));
+        for id in ["TS-01", "TS-08", "TS-11", "PL-02", "PL-07"] {
+            let why = why(id, 30, &pre).unwrap_or_else(|| panic!("{id} runs"));
+            assert!(why.contains("interval (60 s)"), "{id}: {why}");
+            assert!(why.contains("--max-wait budget (30 s)"), "{id}: {why}");
+        }
+        // One wait of 60.5 s fits 90 s; three do not.
+        assert_eq!(why("TS-01", 90, &pre), None);
+        assert!(why("TS-11", 90, &pre).is_some());
+        // Cases that do not wait at the interval run whatever it is.
+        assert_eq!(why("PL-05", 30, &pre), None);
+        // The default interval and --max-wait run them all.
+        for id in ["TS-01", "TS-08", "TS-11", "PL-02", "PL-03", "PL-07"] {
+            assert_eq!(why(id, 90, &preflight(5, Some(600))), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_servers_absurd_numbers_skip_the_cases_that_would_wait_on_them() {
+        let huge = preflight(u64::MAX, Some(u64::MAX));
+        for id in [
+            "TS-01", "TS-08", "TS-09", "TS-11", "PL-02", "PL-03", "PL-07",
+        ] {
+            assert!(why(id, 86_400, &huge).is_some(), "{id}");
+        }
+        for id in ["EX-01", "EX-02", "EX-03", "EX-04"] {
+            let why = why(id, 86_400, &huge).unwrap_or_else(|| panic!("{id} runs"));
+            assert!(
+                why.contains("expires_in (18446744073709551615 s)"),
+                "{id}: {why}"
+            );
+            assert!(why.contains("more than a year"), "{id}: {why}");
+        }
+        let soak = Options {
+            soak: true,
+            ..options(90)
+        };
+        assert!(cannot_run(&case("PL-04"), &admin(), None, &soak, &huge).is_some());
+        assert_eq!(
+            cannot_run(&case("PL-04"), &admin(), None, &soak, &preflight(5, None)),
+            None
+        );
+        assert_eq!(
+            case_timeout(&options(90), Duration::MAX),
+            Duration::MAX,
+            "the guard saturates"
+        );
+        let guard = case_timeout(
+            &Options {
+                max_wait: Duration::MAX,
+                ..Options::default()
+            },
+            Duration::from_secs(1),
+        );
+        assert_eq!(guard, Duration::MAX);
+    }
+
+    #[test]
+    fn without_expires_in_the_expiry_cases_say_the_server_gave_none() {
+        let why = why("EX-01", 90, &preflight(5, None)).unwrap();
+        assert!(why.contains("gave no expires_in"), "{why}");
+        assert!(!why.contains("preflight authorization failed"), "{why}");
+        let failed = Preflight::not_run("refused");
+        let why = cannot_run(&case("EX-01"), &admin(), None, &options(90), &failed)
+            .unwrap()
+            .1;
+        assert!(why.contains("preflight authorization failed"), "{why}");
+    }
+
+    #[test]
+    fn a_broken_approver_skips_the_cases_that_need_it_as_inconclusive() {
+        let pre = preflight(5, Some(600));
+        let problem = Some("the admin endpoint refused the admin token (HTTP 401)");
+        let (status, why) =
+            cannot_run(&case("TS-03"), &admin(), problem, &options(90), &pre).unwrap();
+        assert_eq!(status, Status::Skip);
+        assert!(
+            why.starts_with(INCONCLUSIVE) && why.ends_with("(HTTP 401)"),
+            "{why}"
+        );
+        assert_eq!(
+            cannot_run(&case("TS-01"), &admin(), problem, &options(90), &pre),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_approver_is_checked_before_the_run() {
+        let missing =
+            Approver::command("/no/such/approver {user_code}", Duration::from_secs(1)).unwrap();
+        let why = check_approver(&missing).await.unwrap();
+        assert!(why.contains("/no/such/approver"), "{why}");
+        let missing =
+            Approver::command("no-such-approver-program-xyz", Duration::from_secs(1)).unwrap();
+        assert!(check_approver(&missing).await.is_some());
+        let present = Approver::command("sh -c true", Duration::from_secs(1)).unwrap();
+        assert_eq!(check_approver(&present).await, None);
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let unreachable = Approver::admin(format!("http://127.0.0.1:{closed}/admin"), "t", "u");
+        let why = check_approver(&unreachable).await.unwrap();
+        assert!(why.contains("cannot reach"), "{why}");
+    }
+
+    fn ctx() -> Ctx {
+        let target = Target {
+            issuer: None,
+            device_authorization_endpoint: "http://127.0.0.1:1/da".into(),
+            token_endpoint: "http://127.0.0.1:1/token".into(),
+            introspection_endpoint: None,
+            client: Client::public("tv"),
+            second_client: None,
+            unauthorized_client: None,
+            introspection_client: None,
+            scope: None,
+            metadata: None,
+            metadata_attempts: vec![],
+            root_cause: None,
+        };
+        Ctx::new(
+            target,
+            Approver::None,
+            Options::default(),
+            preflight(5, Some(600)),
+            Progress::new(true),
+        )
+    }
+
+    fn crashing(_: Ctx) -> crate::case::CaseFuture {
+        Box::pin(async {
+            let huge = Duration::MAX;
+            // What EX-02 did with a server's absurd expires_in.
+            let _ = std::hint::black_box(huge) + Duration::from_secs(2);
+            unreachable!()
+        })
+    }
+
+    fn hanging(_: Ctx) -> crate::case::CaseFuture {
+        Box::pin(std::future::pending())
+    }
+
+    #[tokio::test]
+    async fn a_crash_or_the_guard_is_inconclusive_at_every_level_never_a_failure() {
+        for level in [Level::Must, Level::DerivedShould] {
+            for run in [crashing as fn(Ctx) -> _, hanging] {
+                let mut info = case("EX-04");
+                info.level = level;
+                let slots = Arc::new(Semaphore::new(1));
+                let handle =
+                    spawn_case(Case { info, run }, ctx(), slots, Duration::from_millis(50));
+                let reports = gather(vec![(info, Ok(handle))]).await;
+                let v = &reports[0].verdict;
+                assert_eq!(v.status, Status::Skip, "{level:?}: {}", v.summary);
+                assert!(v.summary.starts_with(INCONCLUSIVE), "{}", v.summary);
+                assert!(
+                    v.summary.contains("crashed") || v.summary.contains("did not finish"),
+                    "{}",
+                    v.summary
+                );
+            }
+        }
+    }
 
     fn info(id: &'static str, group: &'static str, slug: &'static str) -> CaseInfo {
         CaseInfo {

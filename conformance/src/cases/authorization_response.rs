@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{authorize, case, enough_samples, expect_error, expect_success};
+use super::{authorize, case, enough_samples, expect_error, expect_success, json_words};
 use crate::case::{Case, Check, Level, Verdict};
 use crate::client::Client;
 use crate::context::Ctx;
@@ -204,7 +204,10 @@ async fn member_check(ctx: Ctx, key: &'static str, what: &str) -> Verdict {
             .is_some_and(|s| !s.is_empty());
         c.expect(
             ok,
-            format!("{key} is a non-empty string (got {:?})", b.get(key)),
+            format!(
+                "{key} is a non-empty string (got {})",
+                json_words(b.get(key))
+            ),
         );
     }
     c.finish(what.to_owned())
@@ -256,7 +259,10 @@ async fn dr_05(ctx: Ctx) -> Verdict {
         let n = v.as_ref().and_then(Value::as_u64);
         c.expect(
             n.is_some_and(|n| n > 0),
-            format!("expires_in is a positive integer (got {v:?})"),
+            format!(
+                "expires_in is a positive integer (got {})",
+                json_words(v.as_ref())
+            ),
         );
         if let Some(n) = n {
             c.measure("expires_in", n);

@@ -72,6 +72,12 @@ fn lifetime(a: &Authorization) -> Duration {
     Duration::from_secs(a.expires_in.unwrap_or(0))
 }
 
+/// Two seconds past the code's lifetime. `expires_in` is the server's number: the
+/// sum saturates (the runner skips these cases when it does not fit --max-wait).
+fn past_lifetime(a: &Authorization) -> Duration {
+    lifetime(a).saturating_add(Duration::from_secs(2))
+}
+
 async fn ex_01(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let Some(a) = authorize(&ctx, &mut c).await else {
@@ -85,7 +91,8 @@ async fn ex_01(ctx: Ctx) -> Verdict {
     expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
     ctx.wait(
         "EX-01",
-        life - before + Duration::from_secs(3),
+        life.saturating_sub(before)
+            .saturating_add(Duration::from_secs(3)),
         "until 3 s past expires_in",
     )
     .await;
@@ -101,7 +108,7 @@ async fn ex_02(ctx: Ctx) -> Verdict {
     };
     ctx.wait(
         "EX-02",
-        lifetime(&a) + Duration::from_secs(2),
+        past_lifetime(&a),
         "past expires_in, approved but not redeemed",
     )
     .await;
@@ -119,12 +126,8 @@ async fn ex_03(ctx: Ctx) -> Verdict {
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
-    ctx.wait(
-        "EX-03",
-        lifetime(&a) + Duration::from_secs(2),
-        "past expires_in",
-    )
-    .await;
+    ctx.wait("EX-03", past_lifetime(&a), "past expires_in")
+        .await;
     let late = ctx.decide(&a, Action::Approve).await;
     c.expect(late.is_err(), "an expired user code cannot be approved");
     let e = ctx
@@ -143,12 +146,8 @@ async fn ex_04(ctx: Ctx) -> Verdict {
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
-    ctx.wait(
-        "EX-04",
-        lifetime(&a) + Duration::from_secs(2),
-        "past expires_in",
-    )
-    .await;
+    ctx.wait("EX-04", past_lifetime(&a), "past expires_in")
+        .await;
     for i in 0..3 {
         let e = ctx
             .poll(&format!("poll {} after expiry", i + 1), &a.device_code)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{authorize, case, expect_error};
+use super::{approver_failed, authorize, case, expect_error};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
@@ -177,16 +177,20 @@ async fn pl_02(ctx: Ctx) -> Verdict {
     };
     let issued = Instant::now();
     let wait = ctx.compliant_wait(a.interval, 0);
-    // Ten polls, or as many as the code's lifetime allows.
-    let fit = (ctx.usable_for(&a, issued).as_secs_f64() / wait.as_secs_f64()) as usize + 1;
-    let polls = fit.min(10);
+    // Ten polls, or as many as the code's lifetime and --max-wait allow (the interval
+    // is the server's choice, RFC 8628 §3.2: a long one is no fault).
+    let room = ctx.usable_for(&a, issued).min(ctx.options.max_wait);
+    let polls = polls_that_fit(room, wait).min(10);
     if polls < 3 {
         return c.skip(
             Status::Skip,
             format!(
-                "expires_in {:?} s leaves room for fewer than 3 polls at {:.1} s",
-                a.expires_in,
-                wait.as_secs_f64()
+                "3 polls at the server's interval ({} s) plus the margin, {:.1} s apart, do not fit: {} and --max-wait {} s leave {:.1} s",
+                a.interval,
+                wait.as_secs_f64(),
+                expires_in_words(a.expires_in),
+                ctx.options.max_wait.as_secs(),
+                room.as_secs_f64()
             ),
         );
     }
@@ -218,6 +222,22 @@ async fn pl_02(ctx: Ctx) -> Verdict {
     ))
 }
 
+/// How many polls `wait` apart fit in `room` (the first at once). Saturating: the
+/// interval behind `wait` is the server's number.
+fn polls_that_fit(room: Duration, wait: Duration) -> usize {
+    if wait.is_zero() {
+        return usize::MAX;
+    }
+    usize::try_from(room.as_nanos() / wait.as_nanos())
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+}
+
+/// `expires_in 600 s`, or that the server gave none: for findings, in words.
+fn expires_in_words(expires_in: Option<u64>) -> String {
+    expires_in.map_or("no expires_in".to_owned(), |n| format!("expires_in {n} s"))
+}
+
 async fn pl_03(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedMust);
     let Some(a) = authorize(&ctx, &mut c).await else {
@@ -235,21 +255,26 @@ async fn pl_03(ctx: Ctx) -> Verdict {
         );
     }
     let mut k = 1;
+    let mut waited = Duration::ZERO;
     loop {
         let wait = ctx.compliant_wait(a.interval, k);
-        if wait > ctx.usable_for(&a, issued) {
+        let budget = ctx.options.max_wait.saturating_sub(waited);
+        if wait > ctx.usable_for(&a, issued) || wait > budget {
             c.measure("checked_up_to_k", k - 1);
             if k == 1 {
                 return c.skip(
                     Status::Skip,
                     format!(
-                        "expires_in {:?} s is shorter than interval + 5 s",
-                        a.expires_in
+                        "the wait after a slow_down, the server's interval ({} s) + 5 s, does not fit: {} and --max-wait {} s",
+                        a.interval,
+                        expires_in_words(a.expires_in),
+                        ctx.options.max_wait.as_secs()
                     ),
                 );
             }
             break;
         }
+        waited = waited.saturating_add(wait);
         ctx.wait(
             "PL-03",
             wait,
@@ -319,12 +344,12 @@ async fn pl_04(ctx: Ctx) -> Verdict {
             c.evidence(e);
             break;
         }
-        let base = Duration::from_secs(a.interval) + Duration::from_millis(200);
+        let base = Duration::from_secs(a.interval).saturating_add(Duration::from_millis(200));
         let j = jitter[i % jitter.len()];
         let wait = if j >= 0 {
-            base + Duration::from_millis(j as u64)
+            base.saturating_add(Duration::from_millis(j.unsigned_abs()))
         } else {
-            base - Duration::from_millis((-j) as u64)
+            base.saturating_sub(Duration::from_millis(j.unsigned_abs()))
         };
         if i + 1 < polls {
             ctx.wait("PL-04", wait, &format!("soak poll {}/{polls}", i + 2))
@@ -378,10 +403,7 @@ async fn pl_06(ctx: Ctx) -> Verdict {
         let first = ctx.poll("poll while pending", &a.device_code).await;
         c.evidence(first);
         if let Err(why) = ctx.decide(&a, action).await {
-            c.expect(
-                false,
-                format!("the approver can {} (got: {why})", action.as_str()),
-            );
+            approver_failed(&mut c, action, &why);
             return c.finish("");
         }
         let e = ctx
@@ -512,7 +534,11 @@ async fn pl_08(ctx: Ctx) -> Verdict {
     c.evidence(second);
     c.finish(match (interval, retry_after) {
         (None, None) => "plain slow_down, no extras".to_owned(),
-        (i, r) => format!("extras: interval={i:?}, Retry-After={r:?}"),
+        (i, r) => format!(
+            "extras: interval {}, Retry-After {}",
+            i.map_or("absent".to_owned(), |v| v.to_string()),
+            r.map_or("absent".to_owned(), |v| format!("{v:?}"))
+        ),
     })
 }
 
@@ -560,4 +586,27 @@ async fn pl_10(ctx: Ctx) -> Verdict {
         serde_json::to_value(&seen).unwrap_or_default(),
     );
     c.finish(format!("20 polls in a burst: {}", summary.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_fit_the_room_left_and_a_huge_interval_fits_one() {
+        let s = Duration::from_secs;
+        assert_eq!(polls_that_fit(s(90), Duration::from_millis(5_500)), 17);
+        assert_eq!(polls_that_fit(s(90), Duration::from_millis(60_500)), 2);
+        assert_eq!(
+            polls_that_fit(Duration::MAX, Duration::from_millis(1)),
+            usize::MAX
+        );
+        assert_eq!(polls_that_fit(s(90), Duration::MAX), 1);
+    }
+
+    #[test]
+    fn expires_in_reads_as_words_not_as_rust() {
+        assert_eq!(expires_in_words(Some(600)), "expires_in 600 s");
+        assert_eq!(expires_in_words(None), "no expires_in");
+    }
 }

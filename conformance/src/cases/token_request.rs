@@ -1,7 +1,7 @@
 //! A.4: the device access token request (RFC 8628 §3.4; RFC 6749 §3.2, §3.2.1, §5.2).
 
 use super::authorization_request::get_with_query;
-use super::{authorize, case, expect_error};
+use super::{approver_failed, authorize, case, expect_error};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::{AuthMethod, Client};
@@ -320,7 +320,7 @@ async fn tr_07(ctx: Ctx) -> Verdict {
         return c.finish("before approval the other client gets invalid_grant (after approval not checked: no approver)");
     }
     if let Err(why) = ctx.decide(&a, Action::Approve).await {
-        c.expect(false, format!("the approver can approve (got: {why})"));
+        approver_failed(&mut c, Action::Approve, &why);
         return c.finish("");
     }
     let e = ctx

@@ -239,8 +239,9 @@ async fn ui_01(ctx: Ctx) -> Verdict {
     c.expect(
         is_html(&last),
         format!(
-            "the verification page is HTML (got {:?})",
+            "the verification page is HTML (got {})",
             last.header("content-type")
+                .map_or("no Content-Type".to_owned(), |v| format!("{v:?}"))
         ),
     );
     let body = String::from_utf8_lossy(&last.raw_body).to_ascii_lowercase();

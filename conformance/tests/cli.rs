@@ -1,0 +1,250 @@
+//! The command's edges, run as a person runs it: numbers out of range and malformed
+//! URLs are usage errors said in one line; a report that cannot be written is found
+//! before the run; an approver that does not work makes its cases inconclusive, never
+//! the server's failures; findings read in words. Against the fake server of `fake/`.
+
+mod fake;
+
+use fake::Flaw;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-conformance");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn command(args: &[&str]) -> Run {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::process::Command::new(BIN)
+            .args(args)
+            .arg("--quiet")
+            .env_remove("COLUMNS")
+            .env_remove("RUST_BACKTRACE")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the command finishes")
+    .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The command against a fake with `flaw`, `--only` the cases named, plus `extra`.
+async fn against(flaw: Option<Flaw>, only: &str, extra: &[&str]) -> Run {
+    let base = fake::start(flaw).await;
+    let mut args = vec!["--issuer", &base, "--client-id", "client-a", "--only", only];
+    args.extend_from_slice(extra);
+    command(&args).await
+}
+
+fn line(stdout: &str, id: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(id))
+        .unwrap_or_else(|| panic!("no {id} row in:\n{stdout}"))
+        .to_owned()
+}
+
+fn one_line_usage_error(r: &Run, option: &str) {
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains(option), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn numbers_out_of_range_are_refused_at_once_in_one_line() {
+    for (option, value) in [
+        ("--max-wait", "18446744073709551615"),
+        ("--max-wait", "9223372036854775807"),
+        ("--max-wait", "86401"),
+        ("--samples", "18446744073709551615"),
+        ("--samples", "100000000000"),
+        ("--concurrency", "18446744073709551615"),
+        ("--timeout", "18446744073709551615"),
+    ] {
+        let r = against(None, "DR-08", &[option, value]).await;
+        one_line_usage_error(&r, option);
+    }
+    // The largest allowed --max-wait runs.
+    let r = against(None, "DR-01", &["--max-wait", "86400"]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+#[tokio::test]
+async fn an_unwritable_report_is_found_before_the_run_and_nothing_is_written() {
+    let dir = std::env::temp_dir().join(format!("dfc-cli-{}", std::process::id()));
+    let markdown = dir.join("ok2.md");
+    let markdown = markdown.to_str().unwrap();
+    let r = against(
+        None,
+        "DR-01",
+        &["--markdown", markdown, "--json", "/proc/nope/r.json"],
+    )
+    .await;
+    one_line_usage_error(&r, "--json");
+    assert!(r.stderr.contains("/proc/nope"), "{}", r.stderr);
+    // Checked, not written: the run never started.
+    assert!(!std::path::Path::new(markdown).exists());
+    // Writable paths are written after the run, folders created.
+    let json = dir.join("deep").join("r.json");
+    let r = against(
+        None,
+        "DR-01",
+        &["--markdown", markdown, "--json", json.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(std::path::Path::new(markdown).exists());
+    assert!(json.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn malformed_urls_are_usage_errors_not_an_unreachable_target() {
+    for issuer in ["127.0.0.1:31080", "ftp://127.0.0.1:31080/", "not a url"] {
+        let r = command(&["--issuer", issuer, "--client-id", "tv"]).await;
+        one_line_usage_error(&r, "--issuer");
+    }
+    let r = command(&[
+        "--device-authorization-endpoint",
+        "foo",
+        "--token-endpoint",
+        "http://127.0.0.1:1/token",
+        "--client-id",
+        "tv",
+    ])
+    .await;
+    one_line_usage_error(&r, "--device-authorization-endpoint");
+}
+
+/// The approver-driven cases against an unflawed fake with `approver` options: each
+/// must be inconclusive (a skip saying why), none a failure, and the exit code 0.
+async fn inconclusive_with(approver: &[&str], why: &str) {
+    let base = fake::start(None).await;
+    let mut args = vec![
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--only",
+        "TS-03,TS-11,PL-06,TR-07",
+        "--second-client",
+        "client-b",
+    ];
+    args.extend_from_slice(approver);
+    let r = command(&args).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    for id in ["TS-03", "TS-11", "PL-06"] {
+        let row = line(&r.stdout, id);
+        assert!(row.contains("SKIP"), "{row}");
+        assert!(row.contains("inconclusive"), "{row}");
+        assert!(row.contains(why), "{row}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_admin_token_is_inconclusive_never_the_servers_failure() {
+    let base = fake::start(None).await;
+    let admin = format!("{base}/admin");
+    // The fake's admin endpoint is at /admin; the token is wrong.
+    let r = command(&[
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--only",
+        "TS-03,TS-11,PL-06",
+        "--admin-url",
+        &admin,
+        "--admin-token",
+        "typo",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    for id in ["TS-03", "TS-11", "PL-06"] {
+        let row = line(&r.stdout, id);
+        assert!(
+            row.contains("SKIP") && row.contains("inconclusive"),
+            "{row}"
+        );
+        assert!(row.contains("--admin-token"), "{row}");
+    }
+    // The right token works: the same cases pass.
+    let r = command(&[
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--only",
+        "TS-03",
+        "--admin-url",
+        &admin,
+        "--admin-token",
+        fake::ADMIN,
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(line(&r.stdout, "TS-03").contains("PASS"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn a_missing_approver_program_is_inconclusive_never_the_servers_failure() {
+    inconclusive_with(
+        &[
+            "--approver",
+            "command",
+            "--approver-command",
+            "/no/such/approver {user_code} {action}",
+        ],
+        "/no/such/approver",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_approver_that_fails_during_the_run_is_inconclusive() {
+    // The program exists, so the check before the run passes; every decision fails.
+    inconclusive_with(
+        &[
+            "--approver",
+            "command",
+            "--approver-command",
+            "sh -c 'echo cannot sign in >&2; exit 3'",
+        ],
+        "cannot sign in",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn findings_read_in_words_never_as_rust_debug_text() {
+    let r = against(Some(Flaw::ExpiresInMissing), "DR-05,EX-01", &[]).await;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let dr = line(&r.stdout, "DR-05");
+    assert!(dr.contains("(got nothing)"), "{dr}");
+    let ex = line(&r.stdout, "EX-01");
+    assert!(
+        ex.contains("SKIP") && ex.contains("gave no expires_in"),
+        "{ex}"
+    );
+    assert!(!ex.contains("preflight authorization failed"), "{ex}");
+    let r = against(Some(Flaw::StringNumbers), "DR-05", &[]).await;
+    let dr = line(&r.stdout, "DR-05");
+    assert!(dr.contains(r#"(got the string "20")"#), "{dr}");
+    assert!(
+        !r.stdout.contains("None") && !r.stdout.contains("Some("),
+        "{}",
+        r.stdout
+    );
+}
