@@ -520,7 +520,8 @@ pub fn redact(text: &str) -> String {
     redact_pairs(&redact_json_members(text))
 }
 
-fn is_secret_name(name: &str) -> bool {
+/// Whether a parameter or member called `name` holds a credential the evidence masks.
+pub fn is_secret_name(name: &str) -> bool {
     SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 

@@ -382,7 +382,8 @@ async fn the_evidence_and_its_briefs_hold_no_live_credential() {
     assert!(issued.len() >= 10, "too few credentials seen: {issued:?}");
     let mut shown = String::new();
     for c in &r.cases {
-        shown.push_str(&serde_json::to_string(&c.verdict.evidence).unwrap());
+        // The whole verdict as the JSON report holds it: checks' texts too.
+        shown.push_str(&serde_json::to_string(&c.verdict).unwrap());
         for e in &c.verdict.evidence {
             shown.push_str(&e.brief());
         }

@@ -187,12 +187,17 @@ pub fn expect_success(c: &mut Check, e: &Exchange, required: &[&str]) -> bool {
     );
     for member in required {
         let v = object.and_then(|o| o.get(*member));
+        // A credential (an access token, a device code) is shown masked, as in the
+        // evidence: a report must never hold one that still works.
+        let got = match v {
+            Some(serde_json::Value::String(s)) if crate::http::is_secret_name(member) => {
+                format!("\"{}\"", crate::http::mask(s))
+            }
+            v => v.map_or("nothing".to_owned(), |v| v.to_string()),
+        };
         ok &= c.expect(
             v.and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()),
-            format!(
-                "{label}: {member} is a non-empty string, REQUIRED (got {})",
-                v.map_or("nothing".to_owned(), |v| v.to_string())
-            ),
+            format!("{label}: {member} is a non-empty string, REQUIRED (got {got})"),
         );
     }
     ok

@@ -253,6 +253,18 @@ async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorizati
         c.measure("replay_refusal", "not checked: no approver");
         return;
     }
+    // A poll for the token and the replay after it: two waits at the interval.
+    let waits = ctx.compliant_wait(a.interval, 0).saturating_mul(2);
+    if !ctx.fits_max_wait(waits) {
+        c.measure(
+            "replay_refusal",
+            format!(
+                "not checked: two waits at the interval ({} s) exceed --max-wait",
+                waits.as_secs()
+            ),
+        );
+        return;
+    }
     if let Err(why) = ctx.decide(a, Action::Approve).await {
         c.measure(
             "replay_refusal",
