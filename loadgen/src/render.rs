@@ -329,7 +329,7 @@ pub fn findings(r: &RunData) -> Vec<String> {
     }
     let v = s.violations_total();
     out.push(if v == 0 {
-        "No violations: no token after expiry or denial, no second token for a code, no pending after expiry or a denial.".to_owned()
+        "No violations: no token nobody approved, none after expiry or denial, no second token for a code, no pending after expiry or a denial, no expiry before expires_in.".to_owned()
     } else {
         format!(
             "{} violations of RFC 8628 by the server, in {} rules (below, each with an example exchange).",
