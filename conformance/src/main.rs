@@ -382,6 +382,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_option_has_help() {
+        let missing =
+            deviceflow_testkit::cli::without_help(&<Cli as clap::CommandFactory>::command());
+        assert!(missing.is_empty(), "no help: {missing:?}");
+    }
+
+    #[test]
     fn a_lost_report_never_hides_a_failed_must_or_an_untestable_target() {
         assert_eq!(exit_after_write_failure(exit::CONFORMS), exit::USAGE);
         assert_eq!(

@@ -509,28 +509,9 @@ fn parse_secs(s: &str) -> anyhow::Result<f64> {
 
 #[cfg(test)]
 mod tests {
-    /// Every option, argument and subcommand says what it is for: a doc comment that
-    /// slips onto another field leaves one without help.
     #[test]
     fn every_option_and_subcommand_has_help() {
-        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in command.get_arguments() {
-                if arg.get_help().is_none() && !arg.is_hide_set() {
-                    missing.push(format!("{path} --{}", arg.get_id()));
-                }
-            }
-            for sub in command.get_subcommands() {
-                let sub_path = format!("{path} {}", sub.get_name());
-                if sub.get_about().is_none() && sub.get_name() != "help" {
-                    missing.push(sub_path.clone());
-                }
-                check(sub, &sub_path, missing);
-            }
-        }
-        let command = super::command();
-        command.clone().debug_assert();
-        let mut missing = Vec::new();
-        check(&command, "deviceflow-loadgen", &mut missing);
+        let missing = deviceflow_testkit::cli::without_help(&super::command());
         assert!(missing.is_empty(), "no help: {missing:?}");
     }
 }

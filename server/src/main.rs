@@ -428,30 +428,9 @@ Or the same flow with curl:
 mod tests {
     use clap::CommandFactory;
 
-    use super::Cli;
-
-    /// Every option, argument and subcommand of every command says what it is for:
-    /// a doc comment that slips onto the wrong field leaves one without help.
     #[test]
     fn every_option_and_subcommand_has_help() {
-        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
-            for arg in command.get_arguments() {
-                if arg.get_help().is_none() && !arg.is_hide_set() {
-                    missing.push(format!("{path} --{}", arg.get_id()));
-                }
-            }
-            for sub in command.get_subcommands() {
-                let sub_path = format!("{path} {}", sub.get_name());
-                if sub.get_about().is_none() && sub.get_name() != "help" {
-                    missing.push(sub_path.clone());
-                }
-                check(sub, &sub_path, missing);
-            }
-        }
-        let command = Cli::command();
-        command.clone().debug_assert();
-        let mut missing = Vec::new();
-        check(&command, "deviceflow-server", &mut missing);
+        let missing = deviceflow_testkit::cli::without_help(&super::Cli::command());
         assert!(missing.is_empty(), "no help: {missing:?}");
     }
 }

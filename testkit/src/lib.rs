@@ -4,8 +4,10 @@
 //!
 //! It owns starting, waiting for, signalling and reaping those processes, and the few
 //! bytes of RESP it takes to ask Redis how it is. It does not own what the tests
-//! send to the servers: that stays in each crate's tests.
+//! send to the servers: that stays in each crate's tests. Besides, what every
+//! binary's command line is checked for ([`cli::without_help`]).
 
+pub mod cli;
 mod net;
 mod process;
 mod redis;
