@@ -3,38 +3,12 @@
 //! before the run; an approver that does not work makes its cases inconclusive, never
 //! the server's failures; findings read in words. Against the fake server of `fake/`.
 
+mod command;
 mod fake;
 
 use fake::Flaw;
 
-const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-conformance");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn command(args: &[&str]) -> Run {
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new(BIN)
-            .args(args)
-            .arg("--quiet")
-            .env_remove("COLUMNS")
-            .env_remove("RUST_BACKTRACE")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the command finishes")
-    .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use command::{command, Run};
 
 /// The command against a fake with `flaw`, `--only` the cases named, plus `extra`.
 async fn against(flaw: Option<Flaw>, only: &str, extra: &[&str]) -> Run {

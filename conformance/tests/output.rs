@@ -3,6 +3,7 @@
 //! `--help` with worked examples and the exit codes. The command is run as a person
 //! runs it, against the fake server of `fake/`.
 
+mod command;
 mod fake;
 
 use std::time::Duration;
@@ -12,28 +13,7 @@ use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Approver, Client, Options, Report, Selection, TargetSpec};
 use fake::Flaw;
 
-const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-conformance");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn command(args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(BIN)
-        .args(args)
-        .arg("--quiet")
-        .env_remove("COLUMNS")
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use command::command;
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
