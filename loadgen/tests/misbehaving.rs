@@ -173,3 +173,43 @@ fn a_server_failing_every_request_is_a_finding_and_is_not_hammered() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_person_gives_up_at_max_flow_even_while_the_device_backs_off() {
+    let (base, _) = fake(Mode::SilentPolls);
+    let dir = report_dir("max-flow");
+    let started = std::time::Instant::now();
+    // Polls (interval 1 s) time out after 1 s, and the device backs off 2, 4, 8 s:
+    // polls at 1, 4 and 9 s, then none due before 18 s, past the person's 12 s.
+    let out = loadgen(
+        &base,
+        &[
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "--max-flow",
+            "12",
+            "--request-timeout",
+            "1",
+        ],
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(16),
+        "{took:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = run_json(&dir);
+    let unfinished: u64 = run["stats"]["behaviours"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|b| b["outcomes"][5].as_u64().unwrap())
+        .sum();
+    assert_eq!(unfinished, 5, "{}", run["stats"]["behaviours"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
