@@ -193,6 +193,19 @@ impl Session {
         offset.clamp(i128::from(NO_POLL) + 1, i128::from(i32::MAX)) as i32
     }
 
+    /// When the code was redeemed, if it was (a record redeemed before this was kept
+    /// says `None`). A shared store tells by it a redemption whose poll was cut off,
+    /// retried soon, from a replay long after (`storage/redis`).
+    pub fn redeemed_at(&self) -> Option<Millis> {
+        match self.state {
+            State::Redeemed { .. } if self.last_accepted != NO_POLL => {
+                let at = i128::from(self.issued_at) + i128::from(self.last_accepted);
+                Some(at.clamp(0, i128::from(Millis::MAX)) as Millis)
+            }
+            _ => None,
+        }
+    }
+
     /// When a store may forget this session, keeping it `retention_ms` after it
     /// expires to answer `expired_token` (until then an unknown code is
     /// `invalid_grant`).
@@ -239,6 +252,9 @@ impl Session {
             State::Approved { user } => {
                 let family = family();
                 self.state = State::Redeemed { family, user };
+                // The redeeming poll is accepted too, and the last one ever: it keeps
+                // when the code was redeemed (`redeemed_at`).
+                self.last_accepted = self.relative(now);
                 PollOutcome::Issue {
                     user,
                     scope: self.scope,
@@ -494,6 +510,23 @@ mod tests {
         );
         let (mut s, _) = session();
         assert_eq!(s.decide(Decision::Deny, 600_000), Err(DecideError::Expired));
+    }
+
+    #[test]
+    fn a_redeemed_session_knows_when_it_was_redeemed() {
+        let (mut s, secret) = session();
+        assert_eq!(s.redeemed_at(), None);
+        s.decide(Decision::Approve(UserId(0)), 1_000).unwrap();
+        let redeemed = poll(&mut s, &secret, 7_000);
+        assert!(
+            matches!(redeemed, PollOutcome::Issue { .. }),
+            "{redeemed:?}"
+        );
+        assert_eq!(s.redeemed_at(), Some(7_000));
+        // A replay later leaves it as it was.
+        let replay = poll(&mut s, &secret, 60_000);
+        assert!(matches!(replay, PollOutcome::Replayed { family: 7, .. }));
+        assert_eq!(s.redeemed_at(), Some(7_000));
     }
 
     #[test]

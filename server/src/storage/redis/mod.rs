@@ -370,22 +370,28 @@ impl Store for RedisStore {
         policy: &PollPolicy,
     ) -> Stored<PollOutcome> {
         let fresh_family = rand::thread_rng().next_u64();
-        let (outcome, scope) = self
+        let (outcome, scope, redeemed_at) = self
             .update::<Session, _>(&keys::session(code.user_code), |session| match session {
                 Some(mut s) if !self.forgotten(&s, now) => {
                     let outcome = s.poll(client, &code.secret, now, policy, || fresh_family);
-                    (Change::Put(s, None), (outcome, s.scope))
+                    (Change::Put(s, None), (outcome, s.scope, s.redeemed_at()))
                 }
-                _ => (Change::Keep, (PollOutcome::Invalid, ScopeSet(0))),
+                _ => (Change::Keep, (PollOutcome::Invalid, ScopeSet(0), None)),
             })
             .await?;
+        // A family's record lives `family_ttl` from the redemption: within that, no
+        // record means none was ever written; past it, the record may have expired,
+        // and the poll is a replay like any other (checklist TS-08).
+        let recent = redeemed_at.is_some_and(|at| now < at.saturating_add(self.family_ttl()));
         match outcome {
-            // Redeemed, but its family was never recorded: the poll that redeemed it
-            // never got to issue (its write outlived its deadline: Redis stalled, the
-            // instance died). This is the device's retry after that 503, not a
-            // replay: it may finish the redemption, and `redeem` makes sure only one
-            // poll ever does.
-            PollOutcome::Replayed { family, user } if !self.family_recorded(family).await? => {
+            // Redeemed lately, but its family was never recorded: the poll that
+            // redeemed it never got to issue (its write outlived its deadline: Redis
+            // stalled, the instance died). This is the device's retry after that 503,
+            // not a replay: it may finish the redemption, and `redeem` makes sure only
+            // one poll ever does.
+            PollOutcome::Replayed { family, user }
+                if recent && !self.family_recorded(family).await? =>
+            {
                 tracing::info!(user_code = %code.user_code, "finishing a redemption whose poll was interrupted");
                 Ok(PollOutcome::Issue {
                     user,

@@ -32,6 +32,26 @@ async fn on_a_redis_cluster_one_code_serves_three_instances_and_redeems_once() {
     sixty_four_polls_race(&fleet).await;
 }
 
+/// A code redeemed long enough ago that its tokens, and so its family's record, have
+/// expired, while the code itself is still kept (its lifetime and retention outlast
+/// the tokens): a replay is still a replay. Before, the Redis store took the missing
+/// family record for a redemption cut off before it issued, and issued again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_the_tokens_expired_gets_no_second_token() {
+    let redis = RedisServer::start().unwrap();
+    let toml = format!(
+        "{}\n[tokens]\naccess_token_ttl = 1\nrefresh_token_ttl = 2\n",
+        config(&redis.url())
+    );
+    let fleet = Instances::start(2, &toml);
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let approved = a.approved("tv").await;
+    tokens(&a.poll("tv", &approved).await);
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    let replay = b.poll("tv", &approved).await;
+    assert_eq!(replay.error(), "invalid_grant", "{}", fleet.logs());
+}
+
 /// Device authorization on A, a poll on B, the person's approval through C, the token
 /// on B, introspected on C and A; a replay on A then revokes it everywhere.
 async fn one_code_three_instances(fleet: &Instances) {
