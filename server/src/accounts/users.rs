@@ -29,6 +29,9 @@ pub struct Users {
     index: HashMap<String, UserId>,
 }
 
+/// How logs name a user whom a stored record names and the configuration no longer has.
+pub const REMOVED_USER: &str = "(a user no longer configured)";
+
 impl Users {
     /// The people, with the index of their usernames.
     pub fn new(users: Vec<User>, index: HashMap<String, UserId>) -> Users {
@@ -37,7 +40,7 @@ impl Users {
 
     /// The person with this username.
     pub fn by_username(&self, username: &str) -> Option<&User> {
-        self.index.get(username).map(|id| self.get(*id))
+        self.index.get(username).and_then(|id| self.get(*id))
     }
 
     /// Every person, in configuration order.
@@ -45,8 +48,15 @@ impl Users {
         self.users.iter()
     }
 
-    /// The user with this id. Ids come only from this registry, so the index is valid.
-    pub fn get(&self, id: UserId) -> &User {
-        &self.users[id.0 as usize]
+    /// The user with this id; `None` for one the configuration no longer has, whom a
+    /// stored record still names (a shared store outlives a restart with fewer
+    /// `[[users]]`): such a person decides nothing and is given no token.
+    pub fn get(&self, id: UserId) -> Option<&User> {
+        self.users.get(id.0 as usize)
+    }
+
+    /// The username for logs and audit events, or [`REMOVED_USER`].
+    pub fn username(&self, id: UserId) -> &str {
+        self.get(id).map_or(REMOVED_USER, |u| u.username.as_str())
     }
 }

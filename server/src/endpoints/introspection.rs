@@ -72,7 +72,10 @@ impl<S: Store> App<S> {
         let Some(owner) = self.client_by_id(t.grant.client).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
-        let user = self.settings.users.get(t.grant.user);
+        // Nor a token of a person no longer configured.
+        let Some(user) = self.settings.users.get(t.grant.user) else {
+            return Ok(response::json_value(StatusCode::OK, &inactive));
+        };
         Ok(response::json_value(
             StatusCode::OK,
             &IntrospectionResponse {

@@ -249,6 +249,10 @@ impl<S: Store> App<S> {
         now: Millis,
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
+        // The person who approved is no longer configured: no token speaks for them.
+        if self.settings.users.get(grant.user).is_none() {
+            return Ok(response::poll_error(ErrorCode::InvalidGrant));
+        }
         // The records are written before the answer: never a token without its record.
         let Some(issued) = self
             .store
@@ -257,12 +261,12 @@ impl<S: Store> App<S> {
         else {
             // Another poll of this code redeemed it first: this is the replay, and the
             // family is revoked (checklist TS-09).
-            let user = &self.settings.users.get(grant.user).username;
+            let user = self.settings.users.username(grant.user);
             audit::replay_revoked(&client.client_id, user, code.user_code, peer);
             return Ok(response::poll_error(ErrorCode::InvalidGrant));
         };
         self.metrics.token_issued(false);
-        let user = &self.settings.users.get(grant.user).username;
+        let user = self.settings.users.username(grant.user);
         audit::token_issued(&client.client_id, user, Some(code.user_code), peer);
         Ok(self.token_response(issued))
     }
@@ -279,7 +283,7 @@ impl<S: Store> App<S> {
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
         self.store.revoke_family(family).await?;
-        let user = &self.settings.users.get(user).username;
+        let user = self.settings.users.username(user);
         audit::replay_revoked(&client.client_id, user, code.user_code, peer);
         Ok(response::poll_error(ErrorCode::InvalidGrant))
     }
@@ -301,15 +305,22 @@ impl<S: Store> App<S> {
                     OAuthError::new(ErrorCode::InvalidScope, e.to_string())
                 }
                 RefreshError::Reused { user } => {
-                    let user = &self.settings.users.get(user).username;
+                    let user = self.settings.users.username(user);
                     audit::refresh_reused(&client.client_id, user, peer);
                     OAuthError::new(ErrorCode::InvalidGrant, e.to_string())
                 }
                 _ => OAuthError::new(ErrorCode::InvalidGrant, e.to_string()),
             })?;
+        // Tokens for a person no longer configured are inactive (introspection says
+        // so): the client is told its grant is gone rather than handed them.
+        let Some(user) = self.settings.users.get(issued.user) else {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the user this grant was made for is no longer configured",
+            ));
+        };
         self.metrics.token_issued(true);
-        let user = &self.settings.users.get(issued.user).username;
-        audit::token_issued(&client.client_id, user, None, peer);
+        audit::token_issued(&client.client_id, &user.username, None, peer);
         Ok(self.token_response(issued))
     }
 

@@ -69,10 +69,13 @@ impl<S: Store> App<S> {
 
     /// The signed-in administrator; else to sign-in, or 403 for anyone else.
     fn administrator(&self, visit: &Visit) -> Result<&User, Box<Reply>> {
-        let Some((_, _, user)) = visit.signed_in() else {
+        // A visit is signed in only as a configured user (`visit`).
+        let Some(user) = visit
+            .signed_in()
+            .and_then(|(_, _, user)| self.settings.users.get(user))
+        else {
             return Err(Box::new(html::redirect(paths::SIGN_IN)));
         };
-        let user = self.settings.users.get(user);
         if !user.admin {
             return Err(Box::new(self.show(
                 visit,

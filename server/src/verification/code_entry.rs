@@ -218,7 +218,7 @@ impl<S: Store> App<S> {
                 let approved = matches!(decision, Decision::Approve(_));
                 self.metrics.decision(approved);
                 let client = self.client_or_deleted(info.client).await?;
-                let username = &self.settings.users.get(user).username;
+                let username = self.settings.users.username(user);
                 audit::decided(
                     approved,
                     Via::Pages,

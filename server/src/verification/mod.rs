@@ -237,8 +237,13 @@ impl<S: Store> App<S> {
                 .or_else(|| v.sign_in_csrf.open(value, now).map(CookieValue::SignIn))
         });
         let (session, sign_in_cookie) = match cookie {
+            // A session of a person no longer configured is no session: signed out.
             Some(CookieValue::Session(id)) => (
-                self.store.web_session(&id, now).await?.map(|s| (id, s)),
+                self.store
+                    .web_session(&id, now)
+                    .await?
+                    .filter(|s| self.settings.users.get(s.user).is_some())
+                    .map(|s| (id, s)),
                 None,
             ),
             Some(CookieValue::SignIn(c)) => (None, Some(c)),
@@ -266,14 +271,17 @@ impl<S: Store> App<S> {
 
     /// A page in the frame, with who is signed in and the sign-out button below it.
     fn show(&self, visit: &Visit, status: StatusCode, title: &str, main: &str) -> Reply {
-        let footer = match visit.signed_in() {
-            Some((_, session, user)) => {
+        let signed_in = visit
+            .signed_in()
+            .and_then(|(_, session, user)| Some((session, self.settings.users.get(user)?)));
+        let footer = match signed_in {
+            Some((session, user)) => {
                 let User {
                     name,
                     username,
                     admin,
                     ..
-                } = self.settings.users.get(user);
+                } = user;
                 pages::footer(name, username, *admin, &session.csrf.encode())
             }
             None => String::new(),
@@ -328,7 +336,7 @@ impl<S: Store> App<S> {
             (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
             (Attempt::SignIn, _) => "sign_in_per_username",
         };
-        let user = user.map(|u| self.settings.users.get(u).username.as_str());
+        let user = user.map(|u| self.settings.users.username(u));
         crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
     }
 

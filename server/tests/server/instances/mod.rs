@@ -82,6 +82,11 @@ impl Instances {
         instances
     }
 
+    /// Replaces the configuration every instance reads when it next starts.
+    pub fn rewrite_config(&self, toml: &str) {
+        std::fs::write(self.dir.join("server.toml"), toml).unwrap();
+    }
+
     /// Starts every instance that is not running, on its port.
     pub fn start_all(&mut self) {
         for i in 0..self.ports.len() {

@@ -82,3 +82,42 @@ async fn restarting_on_the_memory_store_loses_every_code_and_token() {
         .await
         .assert_oauth_error(400, "invalid_grant");
 }
+
+/// Records in Redis name users by their place in `[[users]]`: restarted with a user
+/// gone, what that user approved, held or signed into is refused as an RFC answer (a
+/// poll or a replay `invalid_grant`, a refresh `invalid_grant`, the token inactive),
+/// never a panic and a dropped connection, as each was before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_removed_at_a_restart_gets_no_token_and_the_server_stays_whole() {
+    let redis = RedisServer::start().unwrap();
+    let two = config(&redis.url());
+    let bob = "[[users]]\n        username = \"bob\"";
+    assert!(two.contains(bob), "{two}");
+    let mut fleet = Instances::start(1, &two);
+    let a = fleet.at(0);
+    let mut by_bob = Vec::new();
+    for _ in 0..2 {
+        let da = a.authorize("tv").await;
+        assert_eq!(a.decide(&da.user_code, "approve", "bob").await.status, 200);
+        by_bob.push(da.device_code);
+    }
+    let (redeemed, approved) = (by_bob[0].clone(), by_bob[1].clone());
+    let (access, refresh) = tokens(&a.poll("tv", &redeemed).await);
+    fleet.stop_all();
+    fleet.rewrite_config(&two.replace(bob, ""));
+    fleet.start_all();
+    let a = fleet.at(0);
+
+    a.poll("tv", &approved)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    a.poll("tv", &redeemed)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    assert_eq!(a.introspect(&access).await["active"], false);
+    a.refresh(&refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    let logs = fleet.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
