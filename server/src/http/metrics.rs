@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::protocol::session::PollOutcome;
 use crate::shards::{self, Padded};
+use crate::storage::store::Census;
 
 /// The endpoints latency is measured for; the label values of `endpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,15 +248,19 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges read at call time; a store
-    /// that cannot count its access tokens without a scan (Redis) reports none.
-    pub(crate) fn render(&self, live_sessions: usize, live_access_tokens: Option<usize>) -> String {
+    /// that cannot count its access tokens without a scan (Redis) reports none, and
+    /// one whose sessions expire uncounted (Redis) no expirations.
+    pub(crate) fn render(&self, census: &Census) -> String {
         let total = Counters::default();
         for shard in self.shards.iter() {
             total.absorb(&shard.0);
         }
         let mut out = String::with_capacity(4096);
-        write_counters(&mut out, total.families());
-        write_gauges(&mut out, live_sessions, live_access_tokens);
+        let families = total.families().into_iter().filter(|(name, ..)| {
+            census.counts_expirations || *name != "deviceflow_sessions_expired_total"
+        });
+        write_counters(&mut out, families);
+        write_gauges(&mut out, census.sessions, census.access_tokens);
         write_latency(&mut out, &total.latency);
         out
     }
@@ -340,7 +345,7 @@ impl Counters {
 }
 
 /// `# HELP`, `# TYPE … counter` and one line a series, for each family.
-fn write_counters(out: &mut String, families: [Family<'_>; 9]) {
+fn write_counters<'a>(out: &mut String, families: impl Iterator<Item = Family<'a>>) {
     for (name, help, label, values) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         for (value, count) in values {
@@ -410,6 +415,35 @@ fn write_latency(out: &mut String, latency: &[Histogram; Endpoint::ALL.len()]) {
 mod tests {
     use super::*;
 
+    /// What a store that counts everything (memory) reports.
+    fn census(sessions: usize, access_tokens: Option<usize>) -> Census {
+        Census {
+            sessions,
+            access_tokens,
+            counts_expirations: true,
+        }
+    }
+
+    #[test]
+    fn a_store_whose_sessions_expire_uncounted_shows_no_expirations() {
+        let m = Metrics::default();
+        m.sessions_expired(2);
+        let counted = m.render(&census(0, None));
+        assert!(
+            counted.contains("deviceflow_sessions_expired_total 2"),
+            "{counted}"
+        );
+        let uncounted = m.render(&Census {
+            counts_expirations: false,
+            ..census(0, None)
+        });
+        assert!(
+            !uncounted.contains("deviceflow_sessions_expired_total"),
+            "{uncounted}"
+        );
+        assert!(uncounted.contains("deviceflow_device_authorizations_total"));
+    }
+
     #[test]
     fn render_counts_outcomes_and_builds_cumulative_buckets() {
         let m = Metrics::default();
@@ -420,7 +454,7 @@ mod tests {
         });
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_millis(2));
-        let text = m.render(5, Some(1));
+        let text = m.render(&census(5, Some(1)));
         assert!(
             text.contains("deviceflow_token_polls_total{outcome=\"authorization_pending\"} 2\n")
         );
@@ -442,7 +476,7 @@ mod tests {
         let m = Metrics::default();
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_secs(10));
-        let text = m.render(0, Some(0));
+        let text = m.render(&census(0, Some(0)));
         let name = "deviceflow_http_request_duration_seconds";
         for line in [
             format!("{name}_bucket{{endpoint=\"token\",le=\"5\"}} 1\n"),

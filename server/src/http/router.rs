@@ -175,7 +175,7 @@ impl<S: Store> App<S> {
             Ok(census) => census,
             Err(unavailable) => return OAuthError::from(unavailable).reply(),
         };
-        let text = self.metrics.render(census.sessions, census.access_tokens);
+        let text = self.metrics.render(&census);
         let mut r = response::json(StatusCode::OK, text);
         r.headers_mut().insert(
             CONTENT_TYPE,

@@ -98,6 +98,10 @@ pub struct Census {
     pub sessions: usize,
     /// Live access tokens, where the backend can count them without a scan.
     pub access_tokens: Option<usize>,
+    /// Whether the sweep counts sessions that expired unredeemed: on Redis keys expire
+    /// by themselves, uncounted, and `/metrics` leaves the counter out rather than
+    /// show a 0 that is not one.
+    pub counts_expirations: bool,
 }
 
 /// The shared store could not be reached, or did not answer in time.

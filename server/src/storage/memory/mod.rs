@@ -302,6 +302,7 @@ impl Store for MemoryStore {
         now(Census {
             sessions: self.sessions.len(),
             access_tokens: Some(self.tokens.access_tokens()),
+            counts_expirations: true,
         })
     }
 

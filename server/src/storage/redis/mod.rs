@@ -814,6 +814,7 @@ impl Store for RedisStore {
         Ok(Census {
             sessions,
             access_tokens: None,
+            counts_expirations: false,
         })
     }
 
