@@ -31,6 +31,10 @@ pub(crate) mod keys {
 
     /// The shared secret.
     pub(crate) const SECRET: &[u8] = b"df:secret";
+    /// The configured users' names in order, as the records name them by place.
+    pub(crate) const ROSTER_USERS: &[u8] = b"df:roster:users";
+    /// The configured clients' ids in order, likewise.
+    pub(crate) const ROSTER_CLIENTS: &[u8] = b"df:roster:clients";
     /// Sessions held, scored by when each may be forgotten (the cap).
     pub(crate) const HELD: &[u8] = b"df:{held}:all";
 

@@ -76,6 +76,15 @@ pub enum ConnectError {
         /// What the client said.
         why: String,
     },
+    /// The configuration names users or clients in another order than the records in
+    /// this Redis were written with.
+    #[error("store \"{url}\": {why}")]
+    Roster {
+        /// The URL as given, without its password.
+        url: String,
+        /// Which place changed, and how to go on.
+        why: String,
+    },
 }
 
 /// `url` with any password replaced, for messages and logs.

@@ -99,6 +99,50 @@ pub struct RedisStore {
     secret: [u8; 32],
 }
 
+/// Records name users and clients by their place in the configuration: `names` (the
+/// configured ones, in order) must agree, place by place, with the roster this Redis
+/// keeps under `key`. More at the end is fine (the roster grows), fewer too (what
+/// records still name a removed one is refused); another name at a place would hand
+/// one's records to the other. `Err(None)`: Redis did not answer.
+async fn check_roster(
+    redis: &Redis,
+    key: &[u8],
+    what: &str,
+    names: &[&str],
+) -> Result<(), Option<String>> {
+    // A JSON array: a name may hold any character.
+    let joined = serde_json::to_string(names).unwrap_or_default();
+    let kept = redis.get(key).await.map_err(|_| None)?;
+    let Some(kept) = kept else {
+        let _: Option<String> = redis
+            .query(redis::cmd("SET").arg(key).arg(&joined).arg("NX"))
+            .await
+            .map_err(|_| None)?;
+        return Ok(());
+    };
+    let Ok(kept) = serde_json::from_slice::<Vec<String>>(&kept) else {
+        return Err(Some(format!(
+            "{}: not a list of names, so which {what} the records name cannot be checked",
+            String::from_utf8_lossy(key)
+        )));
+    };
+    if let Some(place) = kept.iter().zip(names).position(|(k, n)| k != n) {
+        return Err(Some(format!(
+            "{what} {} is \"{}\" in the configuration, but \"{}\" in this Redis's records, which name {what}s by their place: keep the order (add at the end), or start on an empty Redis",
+            place + 1,
+            names[place],
+            kept[place]
+        )));
+    }
+    if names.len() > kept.len() {
+        let _: () = redis
+            .query(redis::cmd("SET").arg(key).arg(&joined))
+            .await
+            .map_err(|_| None)?;
+    }
+    Ok(())
+}
+
 impl RedisStore {
     /// Connects to the Redis at `url` (see [`Redis::connect`]) for `settings`, and
     /// reads (or draws, if this is the first instance) the shared secret.
@@ -126,6 +170,29 @@ impl RedisStore {
                 url: conn::redacted(url),
                 why: "df:secret holds something else than 32 bytes".into(),
             })?;
+        let users: Vec<&str> = settings.users.iter().map(|u| u.username.as_str()).collect();
+        let clients: Vec<&str> = settings
+            .clients
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect();
+        for (key, what, names) in [
+            (keys::ROSTER_USERS, "user", users),
+            (keys::ROSTER_CLIENTS, "client", clients),
+        ] {
+            check_roster(&redis, key, what, &names)
+                .await
+                .map_err(|why| match why {
+                    Some(why) => ConnectError::Roster {
+                        url: conn::redacted(url),
+                        why,
+                    },
+                    None => ConnectError::Unreachable {
+                        url: conn::redacted(url),
+                        why: "the configured users and clients could not be checked".into(),
+                    },
+                })?;
+        }
         Ok(RedisStore {
             redis,
             hold: Script::new(HOLD),

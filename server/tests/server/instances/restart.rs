@@ -121,3 +121,60 @@ async fn a_user_removed_at_a_restart_gets_no_token_and_the_server_stays_whole() 
     let logs = fleet.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// Records in Redis name users and clients by their place in the configuration: a
+/// server restarted with two users swapped would hand one person's grants to the
+/// other, so it refuses to start, in one line naming the place; users added at the
+/// end are fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_users_changed_places_refuses_to_start_on_their_records() {
+    let redis = RedisServer::start().unwrap();
+    let two = config(&redis.url());
+    let (alice, bob) = ("username = \"alice\"", "username = \"bob\"");
+    assert!(two.contains(alice) && two.contains(bob), "{two}");
+    let mut fleet = Instances::start(1, &two);
+    fleet.stop_all();
+    // One more user at the end: the same places, and it starts.
+    let three = format!("{two}\n[[users]]\nusername = \"carol\"\n");
+    fleet.rewrite_config(&three);
+    fleet.start_all();
+    assert_eq!(fleet.at(0).get("/healthz").await.status, 200);
+    fleet.stop_all();
+
+    let swapped = three
+        .replace(alice, "username = \"placeholder\"")
+        .replace(bob, alice)
+        .replace("username = \"placeholder\"", bob);
+    let path = std::env::temp_dir().join(format!("deviceflow-swapped-{}.toml", std::process::id()));
+    std::fs::write(&path, swapped).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("DEVICEFLOW_STORE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It must stop by itself at once; one that serves is stopped here, and fails.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("listening"), "said it listens:\n{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("user 1 is \"bob\" in the configuration, but \"alice\""),
+        "{err}"
+    );
+}
