@@ -249,18 +249,20 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the gauges read at call time; a store
     /// that cannot count its access tokens without a scan (Redis) reports none, and
-    /// one whose sessions expire uncounted (Redis) no expirations.
-    pub(crate) fn render(&self, census: &Census) -> String {
+    /// one whose sessions expire uncounted (Redis) no expirations. `None`: the store
+    /// did not answer (`deviceflow_store_up 0`, and no store gauge).
+    pub(crate) fn render(&self, census: Option<&Census>) -> String {
         let total = Counters::default();
         for shard in self.shards.iter() {
             total.absorb(&shard.0);
         }
         let mut out = String::with_capacity(4096);
+        let counts_expirations = census.is_some_and(|c| c.counts_expirations);
         let families = total.families().into_iter().filter(|(name, ..)| {
-            census.counts_expirations || *name != "deviceflow_sessions_expired_total"
+            counts_expirations || *name != "deviceflow_sessions_expired_total"
         });
         write_counters(&mut out, families);
-        write_gauges(&mut out, census.sessions, census.access_tokens);
+        write_gauges(&mut out, census);
         write_latency(&mut out, &total.latency);
         out
     }
@@ -359,17 +361,22 @@ fn write_counters<'a>(out: &mut String, families: impl Iterator<Item = Family<'a
 }
 
 /// The gauges: what the store holds now.
-fn write_gauges(out: &mut String, live_sessions: usize, live_access_tokens: Option<usize>) {
+fn write_gauges(out: &mut String, census: Option<&Census>) {
     for (name, help, value) in [
+        (
+            "deviceflow_store_up",
+            "Whether the session store answered this scrape (1) or not (0).",
+            Some(usize::from(census.is_some())),
+        ),
         (
             "deviceflow_sessions",
             "Device authorization sessions held (pending, decided, or expired and retained).",
-            Some(live_sessions),
+            census.map(|c| c.sessions),
         ),
         (
             "deviceflow_access_tokens",
             "Access tokens held.",
-            live_access_tokens,
+            census.and_then(|c| c.access_tokens),
         ),
     ] {
         let Some(value) = value else { continue };
@@ -428,15 +435,15 @@ mod tests {
     fn a_store_whose_sessions_expire_uncounted_shows_no_expirations() {
         let m = Metrics::default();
         m.sessions_expired(2);
-        let counted = m.render(&census(0, None));
+        let counted = m.render(Some(&census(0, None)));
         assert!(
             counted.contains("deviceflow_sessions_expired_total 2"),
             "{counted}"
         );
-        let uncounted = m.render(&Census {
+        let uncounted = m.render(Some(&Census {
             counts_expirations: false,
             ..census(0, None)
-        });
+        }));
         assert!(
             !uncounted.contains("deviceflow_sessions_expired_total"),
             "{uncounted}"
@@ -454,7 +461,7 @@ mod tests {
         });
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_millis(2));
-        let text = m.render(&census(5, Some(1)));
+        let text = m.render(Some(&census(5, Some(1))));
         assert!(
             text.contains("deviceflow_token_polls_total{outcome=\"authorization_pending\"} 2\n")
         );
@@ -476,7 +483,7 @@ mod tests {
         let m = Metrics::default();
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_secs(10));
-        let text = m.render(&census(0, Some(0)));
+        let text = m.render(Some(&census(0, Some(0))));
         let name = "deviceflow_http_request_duration_seconds";
         for line in [
             format!("{name}_bucket{{endpoint=\"token\",le=\"5\"}} 1\n"),

@@ -57,6 +57,16 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
     }
     // The server itself is alive: its health endpoint answers.
     assert!(a.get("/healthz").await.status < 500);
+    // And its metrics too, saying the store is away, with the counters it has.
+    let metrics = a.get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert_eq!(metrics.status, 200, "{text}");
+    assert!(text.contains("deviceflow_store_up 0\n"), "{text}");
+    assert!(
+        text.contains("deviceflow_device_authorizations_total"),
+        "{text}"
+    );
+    assert!(!text.contains("deviceflow_sessions "), "{text}");
 
     redis.restart().unwrap();
     // Service resumes by itself: each instance (each reconnects on its own) answers
@@ -94,6 +104,8 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
     );
     let (new_access, _) = tokens(&a.poll("tv", &da.device_code).await);
     assert_eq!(b.introspect(&new_access).await["active"], true);
+    let text = String::from_utf8_lossy(&a.get("/metrics").await.body).into_owned();
+    assert!(text.contains("deviceflow_store_up 1\n"), "{text}");
 }
 
 /// `check-config` tries the store: exit 0 while Redis answers, a one-line reason and
