@@ -13,13 +13,9 @@ use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::scrape;
 use deviceflow_loadgen::transport::target_of;
 
-use common::{report_dir, Server};
+use common::{read_run, report_dir, Server};
 
 const DEVICE: &str = "expires_in = 4\ninterval = 1";
-
-fn read_run(dir: &std::path::Path) -> RunData {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -62,7 +58,7 @@ fn endpoints_the_metadata_puts_on_another_authority_get_the_devices_requests() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let run = read_run(&dir);
+    let run = read_run::<RunData>(&dir);
     let s = &run.stats;
     let sent = |k: Kind| s.kinds.get(&k).map_or(0, |x| x.sent);
     let devices_own = sent(Kind::Issue) + sent(Kind::Poll) + sent(Kind::ReplayCheck);
@@ -156,7 +152,7 @@ fn u_is_the_number_of_devices_and_one_when_left_out_as_the_help_says() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(read_run(&dir).stats.devices(), 1);
+    assert_eq!(read_run::<RunData>(&dir).stats.devices(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -194,7 +190,7 @@ fn a_server_gone_before_the_last_scrape_is_said_to_leave_no_reconciliation() {
         line.contains("/metrics got no answer (connection refused"),
         "{line}"
     );
-    let run = read_run(&dir);
+    let run = read_run::<RunData>(&dir);
     assert!(run.metrics.is_none());
     // The report says so too, with the same reason.
     assert_eq!(
@@ -237,7 +233,7 @@ interval = 1",
     assert!(took < Duration::from_secs(5), "{took:?} after Ctrl-C");
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("stopped by Ctrl-C at"), "{err}");
-    assert!(read_run(&dir).shards[0].stopped_at_s.is_some());
+    assert!(read_run::<RunData>(&dir).shards[0].stopped_at_s.is_some());
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("STOPPED EARLY by Ctrl-C"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();

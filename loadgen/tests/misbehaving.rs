@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use common::report_dir;
+use common::{read_run, report_dir};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -121,10 +121,6 @@ fn loadgen(base: &str, args: &[&str], dir: &std::path::Path) -> Command {
     c
 }
 
-fn run_json(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn polls_still_out_when_the_run_time_is_up_are_waited_for_and_a_silent_server_is_seen() {
     let (base, seen) = fake(Mode::SilentPolls);
@@ -143,7 +139,7 @@ fn polls_still_out_when_the_run_time_is_up_are_waited_for_and_a_silent_server_is
     assert!(stderr.contains("timed out"), "{stderr}");
     // And the silence is the server's: it had every one of them.
     assert!(stderr.contains("the server had all"), "{stderr}");
-    let poll = &run_json(&dir)["stats"]["kinds"]["poll"];
+    let poll = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["poll"];
     let sent = poll["sent"].as_u64().unwrap();
     assert_eq!(poll["answered"].as_u64(), Some(0), "{poll}");
     assert!(sent > 0 && sent == seen.polls.load(Relaxed), "{poll}");
@@ -203,7 +199,7 @@ fn a_person_gives_up_at_max_flow_even_while_the_device_backs_off() {
         "{took:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = run_json(&dir);
+    let run = read_run::<serde_json::Value>(&dir);
     let unfinished: u64 = run["stats"]["behaviours"]
         .as_object()
         .unwrap()

@@ -15,7 +15,7 @@ use deviceflow_loadgen::transport::target_of;
 use deviceflow_loadgen::{Behaviour, Mix};
 use rand::Rng;
 
-use common::{report_dir, Server};
+use common::{read_run, report_dir, Server};
 
 const DEVICES: u64 = 120;
 
@@ -33,10 +33,6 @@ fn loadgen(hosts: &[&str], extra: &[&str], dir: &std::path::Path) -> Command {
     .args(["--seed", "7"])
     .args(extra);
     c
-}
-
-fn read_run(dir: &std::path::Path) -> RunData {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
 }
 
 fn scrape_now(base: &str) -> scrape::Scrape {
@@ -84,8 +80,8 @@ fn two_shards_merge_exactly_and_reconcile_with_the_servers_metrics() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let merged = read_run(&merged_dir);
-    let shards: Vec<RunData> = dirs.iter().map(|d| read_run(d)).collect();
+    let merged = read_run::<RunData>(&merged_dir);
+    let shards: Vec<RunData> = dirs.iter().map(|d| read_run::<RunData>(d)).collect();
 
     // Every device once, each with the behaviour its id gives it in a single run.
     assert_eq!(merged.stats.devices(), DEVICES);
@@ -146,7 +142,7 @@ fn devices_spread_their_requests_over_every_host() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = read_run(&dir);
+    let run = read_run::<RunData>(&dir);
     assert_eq!(run.stats.devices(), DEVICES);
     assert_eq!(
         run.stats.violations_total(),

@@ -7,16 +7,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{report_dir, Server};
+use common::{read_run, report_dir, Server};
 
 fn loadgen(base: &str, extra: &[&str], dir: &std::path::Path) -> Command {
     let mut c = common::loadgen(&[base], dir);
     c.args(extra);
     c
-}
-
-fn run_json(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -61,7 +57,7 @@ fn a_server_killed_mid_run_gives_transport_errors_not_violations_and_exit_3() {
         "a debug dump: {stderr}"
     );
 
-    let run = run_json(&dir);
+    let run = read_run::<serde_json::Value>(&dir);
     let stats = &run["stats"];
     assert_eq!(
         stats["violations"],

@@ -125,3 +125,9 @@ pub fn loadgen(hosts: &[&str], dir: &Path) -> Command {
     .stderr(Stdio::piped());
     c
 }
+
+/// A run's `run.json` under `dir`, read as whatever `T` the test looks at it as (the
+/// typed `RunData`, or a `serde_json::Value` to see the schema's own names).
+pub fn read_run<T: serde::de::DeserializeOwned>(dir: &Path) -> T {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
