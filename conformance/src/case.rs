@@ -51,6 +51,12 @@ pub struct CaseInfo {
     pub title: &'static str,
     pub human: Human,
     pub wait: Wait,
+    /// The waits the case makes at the server's interval, each as the `k` of its
+    /// `interval + 5·k` (plus the margin): what the runner checks against
+    /// `--max-wait` before it starts the case. For PL-02 and PL-03, the fewest that
+    /// make a judgement; they fit more into what is left.
+    #[serde(skip)]
+    pub interval_waits: &'static [u64],
 }
 
 impl CaseInfo {

@@ -255,7 +255,7 @@ impl Ctx {
 
     /// Whether a wait of `d` (a case's waits in all) fits `--max-wait`: a case checks
     /// an optional step with it and skips the step, saying so, when it does not (the
-    /// runner plans the required waits, `cases::interval_waits`).
+    /// runner plans the required waits, `CaseInfo::interval_waits`).
     pub fn fits_max_wait(&self, d: Duration) -> bool {
         d <= self.options.max_wait
     }

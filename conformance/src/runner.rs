@@ -232,7 +232,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
 /// expiry case. Every number here is the server's, so the sums saturate.
 fn planned_wait(info: &CaseInfo, options: &Options, pre: &Preflight) -> Duration {
     let at_interval = |k: u64| compliant_wait(pre.interval_secs, k, options.poll_margin);
-    let mut total = cases::interval_waits(info.id)
+    let mut total = info
+        .interval_waits
         .iter()
         .fold(Duration::ZERO, |t, &k| t.saturating_add(at_interval(k)));
     match info.wait {
@@ -305,7 +306,7 @@ fn cannot_run(
             ", the default"
         }
     );
-    let waits = cases::interval_waits(info.id).len();
+    let waits = info.interval_waits.len();
     match info.wait {
         Wait::Soak if !options.soak => Some((
             Status::Skip,
@@ -804,6 +805,7 @@ mod tests {
             title: "",
             human: Human::None,
             wait: Wait::None,
+            interval_waits: &[],
         }
     }
 

@@ -52,7 +52,8 @@ pub fn cases() -> Vec<Case> {
             None,
             Expiry,
             "After expired_token, the code never again yields pending or a token",
-            ex_04
+            ex_04,
+            waits = [0, 0]
         ),
         case!(
             "EX-05",

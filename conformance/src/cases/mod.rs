@@ -16,9 +16,11 @@ mod token_request;
 mod token_response;
 mod verification;
 
-/// Declares a case: `case!(ID, slug, group, rfc, level, human, wait, title, fn)`.
+/// Declares a case: `case!(ID, slug, group, rfc, level, human, wait, title, fn)`, and
+/// `, waits = [k, …]` after `fn` for a case that waits at the interval (see
+/// [`CaseInfo::interval_waits`](crate::case::CaseInfo::interval_waits)).
 macro_rules! case {
-    ($id:literal, $slug:literal, $group:literal, $rfc:literal, $level:ident, $human:ident, $wait:ident, $title:literal, $f:path) => {
+    ($id:literal, $slug:literal, $group:literal, $rfc:literal, $level:ident, $human:ident, $wait:ident, $title:literal, $f:path $(, waits = [$($k:literal),*])?) => {
         $crate::case::Case {
             info: $crate::case::CaseInfo {
                 id: $id,
@@ -29,6 +31,7 @@ macro_rules! case {
                 title: $title,
                 human: $crate::case::Human::$human,
                 wait: $crate::case::Wait::$wait,
+                interval_waits: &[$($($k),*)?],
             },
             run: |ctx| Box::pin($f(ctx)),
         }
@@ -49,23 +52,6 @@ pub fn all() -> Vec<Case> {
     v.extend(metadata::cases());
     v.extend(security::cases());
     v
-}
-
-/// The waits a case makes at the server's interval, each given as the `k` of its
-/// `interval + 5·k` (plus the margin): what the runner checks against `--max-wait`
-/// before it starts the case. For PL-02 and PL-03, the fewest that make a judgement;
-/// they fit more into what is left. Expiry cases wait past `expires_in` besides, and
-/// PL-04 (the soak) has a budget of its own.
-pub fn interval_waits(id: &str) -> &'static [u64] {
-    match id {
-        "TS-01" | "TS-08" | "TS-09" => &[0],
-        "TS-11" => &[0, 0, 0],
-        "PL-02" => &[0, 0],
-        "PL-03" => &[1],
-        "PL-07" => &[0, 2, 0],
-        "EX-04" => &[0, 0],
-        _ => &[],
-    }
 }
 
 /// The checklist's section titles, by group.
@@ -388,8 +374,9 @@ mod tests {
         for id in [
             "TS-01", "TS-08", "TS-09", "TS-11", "PL-02", "PL-03", "PL-07", "EX-04",
         ] {
-            assert!(!interval_waits(id).is_empty(), "{id}");
-            assert!(cases.iter().any(|c| c.info.id == id), "{id}");
+            let case = cases.iter().find(|c| c.info.id == id);
+            assert!(case.is_some(), "{id}");
+            assert!(!case.unwrap().info.interval_waits.is_empty(), "{id}");
         }
     }
 

@@ -36,7 +36,8 @@ pub fn cases() -> Vec<Case> {
             None,
             Interval,
             "A client that waits the interval never gets slow_down",
-            pl_02
+            pl_02,
+            waits = [0, 0]
         ),
         case!(
             "PL-03",
@@ -47,7 +48,8 @@ pub fn cases() -> Vec<Case> {
             None,
             Interval,
             "After k slow_downs, waiting interval + 5k is enough",
-            pl_03
+            pl_03,
+            waits = [1]
         ),
         case!(
             "PL-04",
@@ -91,7 +93,8 @@ pub fn cases() -> Vec<Case> {
             None,
             Interval,
             "Does the server track the +5 s itself?",
-            pl_07
+            pl_07,
+            waits = [0, 2, 0]
         ),
         case!(
             "PL-08",

@@ -22,7 +22,8 @@ pub fn cases() -> Vec<Case> {
             None,
             None,
             "While the person has not decided, the answer is 400 authorization_pending",
-            ts_01
+            ts_01,
+            waits = [0]
         ),
         case!(
             "TS-02",
@@ -99,7 +100,8 @@ pub fn cases() -> Vec<Case> {
             Approve,
             None,
             "A device code is redeemed at most once",
-            ts_08
+            ts_08,
+            waits = [0]
         ),
         case!(
             "TS-09",
@@ -110,7 +112,8 @@ pub fn cases() -> Vec<Case> {
             Approve,
             None,
             "Replaying a redeemed device code revokes the tokens issued from it",
-            ts_09
+            ts_09,
+            waits = [0]
         ),
         case!(
             "TS-10",
@@ -132,7 +135,8 @@ pub fn cases() -> Vec<Case> {
             Deny,
             None,
             "After access_denied, later polls never get pending or a token",
-            ts_11
+            ts_11,
+            waits = [0, 0, 0]
         ),
         case!(
             "TS-12",
