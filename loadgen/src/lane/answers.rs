@@ -110,15 +110,10 @@ impl Lane {
                 self.finish(out.slot);
             }
             Kind::Poll => match self.devices[out.slot as usize].poll_failed(now) {
+                // A back-off may outlast --max-flow: the person gives up on time.
                 Next::Poll(at) => {
-                    // A back-off may outlast --max-flow: the person gives up on time.
-                    let give_up = self.fleet.config.max_flow.map_or(u32::MAX, |m| {
-                        let issued = self.devices[out.slot as usize].issued_ms;
-                        issued
-                            .saturating_add(m.as_millis() as u32)
-                            .saturating_add(1)
-                    });
-                    self.timers.push(at.min(give_up), (out.slot, Due::Poll));
+                    let at = at.min(self.gives_up_ms(out.slot));
+                    self.timers.push(at, (out.slot, Due::Poll));
                 }
                 _ => self.finish(out.slot),
             },

@@ -328,6 +328,17 @@ impl Lane {
         });
     }
 
+    /// When the person in front of device `slot` gives up on it (`--max-flow` after
+    /// its codes came): a poll due then or later is not sent.
+    fn gives_up_ms(&self, slot: u32) -> u32 {
+        self.fleet.config.max_flow.map_or(u32::MAX, |m| {
+            let issued = self.devices[slot as usize].issued_ms;
+            issued
+                .saturating_add(m.as_millis() as u32)
+                .saturating_add(1)
+        })
+    }
+
     fn fire(&mut self, slot: u32, what: Due, due: u32) {
         let d = &mut self.devices[slot as usize];
         let targets = self.fleet.config.targets.len() as u64;
@@ -343,13 +354,13 @@ impl Lane {
             Due::Poll if d.phase != Phase::Polling => return,
             Due::Poll => {
                 // The person in front of the device gives up after --max-flow.
-                if let Some(m) = self.fleet.config.max_flow {
-                    if due.saturating_sub(d.issued_ms) > m.as_millis() as u32 {
-                        d.finish(Outcome::Unfinished);
-                        self.finish(slot);
-                        return;
-                    }
+                if due >= self.gives_up_ms(slot) {
+                    let d = &mut self.devices[slot as usize];
+                    d.finish(Outcome::Unfinished);
+                    self.finish(slot);
+                    return;
                 }
+                let d = &mut self.devices[slot as usize];
                 let early = d.poll_going_out(due);
                 let target = (d.id + u64::from(d.requests)) % targets;
                 (Kind::Poll, target as u16, early)
