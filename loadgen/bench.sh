@@ -22,6 +22,8 @@
 #                 a connection (the generator's default), more writes up to that many
 #                 requests at once on one (HTTP/1.1 pipelining) ["1 16"]
 #   OUT           keep the reports here [a temporary folder, removed]
+#   LOADGEN       another build of deviceflow-loadgen to run (to set an earlier commit's
+#                 beside this one's, in turn on one machine) [this checkout's, built]
 set -euo pipefail
 
 SIZES=${SIZES:-"10000 100000 1000000"}
@@ -53,7 +55,7 @@ echo "$script: building release binaries" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
     -p deviceflow-server -p deviceflow-loadgen --bin deviceflow-server --bin deviceflow-loadgen
 cp "$target_dir/release/deviceflow-server" "$work/server"
-cp "$target_dir/release/deviceflow-loadgen" "$work/loadgen"
+cp "${LOADGEN:-$target_dir/release/deviceflow-loadgen}" "$work/loadgen"
 
 admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
