@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, TRANSFER_ENCODING};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
@@ -26,7 +26,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-    check_form_content_type(parts.headers.get(CONTENT_TYPE))?;
+    check_form_headers(&parts.headers)?;
     let body = read_body(body, limit, timeout_ms).await?;
     Ok((parts, body))
 }
@@ -46,6 +46,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     T: serde::de::DeserializeOwned,
 {
+    check_codings(&parts.headers)?;
     let json = parts
         .headers
         .get(CONTENT_TYPE)
@@ -182,6 +183,49 @@ impl Collecting {
             (None, None) => Bytes::new(),
         }
     }
+}
+
+/// What every form endpoint checks in the head before it reads the body: the body's
+/// codings, then its media type.
+pub(crate) fn check_form_headers(headers: &HeaderMap) -> Result<(), OAuthError> {
+    check_codings(headers)?;
+    check_form_content_type(headers.get(CONTENT_TYPE))
+}
+
+/// A body is read as the bytes that came: one sent in a coding this server does not
+/// decode is refused, not parsed as something it is not (where a proxy in front that
+/// decodes it would read another request than ours).
+///
+/// - RFC 9110 §8.4, §15.5.16: a content coding other than `identity` gets 415, and
+///   §12.5.3 asks for `Accept-Encoding` in that answer ([`OAuthError::reply`]).
+/// - RFC 9112 §6.1: a transfer coding other than `chunked` (which hyper decodes) gets
+///   501 Not Implemented.
+///
+/// Two lookups of headers a poll does not send: the common case costs no scan.
+pub(crate) fn check_codings(headers: &HeaderMap) -> Result<(), OAuthError> {
+    if headers.contains_key(CONTENT_ENCODING) {
+        for v in headers.get_all(CONTENT_ENCODING) {
+            if !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity") {
+                let coding = String::from_utf8_lossy(v.as_bytes());
+                return Err(OAuthError::invalid_request(format!(
+                    "Content-Encoding \"{coding}\" is not supported; send the body uncoded"
+                ))
+                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+            }
+        }
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        for v in headers.get_all(TRANSFER_ENCODING) {
+            if !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                let coding = String::from_utf8_lossy(v.as_bytes());
+                return Err(OAuthError::invalid_request(format!(
+                    "Transfer-Encoding \"{coding}\" is not supported; only chunked is"
+                ))
+                .with_status(StatusCode::NOT_IMPLEMENTED));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_form_content_type(value: Option<&HeaderValue>) -> Result<(), OAuthError> {

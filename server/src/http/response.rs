@@ -10,7 +10,8 @@ use bytes::Bytes;
 use deviceflow_wire::ErrorCode;
 use http_body_util::Full;
 use hyper::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use hyper::{Response, StatusCode};
 
@@ -130,6 +131,12 @@ impl OAuthError {
         }
         if let Some(secs) = self.retry_after_secs {
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        // RFC 9110 §12.5.3: a 415 for the body's content coding says which codings
+        // are accepted (`body::check_codings`, this server's one use of 415).
+        if self.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            r.headers_mut()
+                .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         }
         r
     }

@@ -14,7 +14,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
-use super::body::{check_form_content_type, read_body};
+use super::body::{check_form_headers, read_body};
 use super::is_read;
 use super::metrics::Endpoint;
 use super::paths;
@@ -89,7 +89,7 @@ impl<S: Store> App<S> {
                     Box::pin(self.verification_page(Request::from_parts(parts, body), peer)).await
                 }
                 Route::Form(endpoint) => {
-                    let read = match check_form_content_type(parts.headers.get(CONTENT_TYPE)) {
+                    let read = match check_form_headers(&parts.headers) {
                         Ok(()) => {
                             read_body(
                                 body,

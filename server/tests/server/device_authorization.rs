@@ -367,3 +367,65 @@ async fn one_client_holds_at_most_its_share_of_the_sessions() {
         .await;
     full.assert_oauth_error(503, "temporarily_unavailable");
 }
+
+/// A body in a coding the server does not decode is refused as such, on every kind of
+/// body (form endpoints, registration's JSON), not parsed as the bytes it is not:
+/// RFC 9110 §8.4 and §12.5.3 (415 with `Accept-Encoding`), RFC 9112 §6.1 (501).
+#[tokio::test]
+async fn a_body_in_a_coding_the_server_does_not_decode_is_refused_as_such() {
+    use tokio::io::AsyncWriteExt;
+
+    let s = TestServer::start_with(&registration_config()).await;
+    // A plain form labelled gzip: read raw, it would be a valid request.
+    for coding in ["gzip", "br", "gzip, identity"] {
+        let a = s
+            .post_with(DA, "client_id=tv", &[("content-encoding", coding)])
+            .await;
+        a.assert_oauth_error(415, "invalid_request");
+        assert_eq!(a.header("accept-encoding"), Some("identity"), "{coding}");
+        let description = a.json()["error_description"].to_string();
+        assert!(description.contains("Content-Encoding"), "{description}");
+    }
+    let poll = s
+        .post_with(
+            TOKEN,
+            &poll_body("tv", "whatever"),
+            &[("content-encoding", "deflate")],
+        )
+        .await;
+    poll.assert_oauth_error(415, "invalid_request");
+    let registration = s
+        .http
+        .post(format!("{}{REGISTER}", s.base))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("authorization", format!("Bearer {INITIAL_TOKEN}"))
+        .body(r#"{"client_name":"x","grant_types":["urn:ietf:params:oauth:grant-type:device_code"],"token_endpoint_auth_method":"none"}"#);
+    s.send(registration)
+        .await
+        .assert_oauth_error(415, "invalid_request");
+
+    // `identity` is no coding at all, and a chunked body is decoded by the server.
+    let a = s
+        .post_with(DA, "client_id=tv", &[("content-encoding", "identity")])
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let chunked = b"POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
+Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+c\r\nclient_id=tv\r\n0\r\n\r\n";
+    let mut stream = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(chunked).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // A transfer coding beside chunked: hyper takes the chunks off, and what is left
+    // would be read as the form.
+    let coded = String::from_utf8_lossy(chunked)
+        .replace("Transfer-Encoding: chunked", "Transfer-Encoding: gzip, chunked");
+    stream.write_all(coded.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+    assert!(answer.contains("\"invalid_request\""), "{answer}");
+}
