@@ -68,11 +68,18 @@ impl UserCode {
     /// Reads what a person typed, per RFC 8628 §6.1: case-insensitive, and dashes,
     /// spaces and any other character outside the alphabet are dropped ("it is
     /// RECOMMENDED to ... ignore characters that are not in the character set"). The
-    /// remaining characters must be exactly 8 letters of the alphabet.
+    /// remaining characters must be exactly 8 letters of the alphabet. The fullwidth
+    /// forms an East Asian input method types (`ＷＤＪＢ－ＭＪＨＴ`, U+FF01..U+FF5E) are
+    /// read as the ASCII they stand for (checklist UI-07); that adds no guess, as the
+    /// code must still be exactly 8 letters of the alphabet.
     pub fn normalize(input: &str) -> Option<UserCode> {
         let mut v: u64 = 0;
         let mut n = 0;
         for ch in input.chars() {
+            let ch = match ch {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(ch) - 0xFEE0).unwrap_or(ch),
+                ch => ch,
+            };
             let Some(digit) = digit_of(ch.to_ascii_uppercase()) else {
                 continue;
             };
@@ -100,6 +107,17 @@ fn digit_of(ch: char) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fullwidth_codes_read_as_the_ascii_they_stand_for() {
+        let code = UserCode::normalize("WDJB-MJHT");
+        assert!(code.is_some());
+        assert_eq!(UserCode::normalize("ＷＤＪＢ－ＭＪＨＴ"), code);
+        assert_eq!(UserCode::normalize("ｗｄｊｂ\u{3000}ｍｊｈｔ"), code);
+        // Still exactly 8 letters of the alphabet.
+        assert_eq!(UserCode::normalize("ＷＤＪＢ－ＭＪＨ"), None);
+        assert_eq!(UserCode::normalize("ＷＤＪＢ－ＭＪＨＴＢ"), None);
+    }
     use proptest::prelude::*;
 
     #[test]

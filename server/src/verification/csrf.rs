@@ -74,6 +74,12 @@ impl std::fmt::Debug for CsrfToken {
 /// How long a sign-in form stays valid after it was first shown to a browser.
 pub const SIGN_IN_FORM_TTL_MS: Millis = 30 * 60 * 1000;
 
+/// The least time a sign-in form has left when it is served: a page shows the form of
+/// the browser's cookie while that has this much life left, and of a new cookie after,
+/// so that no form is served seconds before it expires. Half the lifetime: tabs opened
+/// within the same quarter of an hour share one cookie and their forms all work.
+pub const SIGN_IN_FORM_MIN_LEFT_MS: Millis = SIGN_IN_FORM_TTL_MS / 2;
+
 const NONCE_BYTES: usize = 16;
 const MAC_BYTES: usize = 32;
 /// Nonce, expiry (milliseconds, big-endian), MAC.
@@ -126,6 +132,23 @@ impl SignInCsrf {
             .into_bytes();
         value[NONCE_BYTES + 8..].copy_from_slice(&mac);
         (cookie, URL_SAFE_NO_PAD.encode(value))
+    }
+
+    /// The cookie a sign-in form served at `now` is made for: `held` (the browser's)
+    /// while it has [`SIGN_IN_FORM_MIN_LEFT_MS`] left, else a new one with its value
+    /// for `Set-Cookie`.
+    pub fn for_form(
+        &self,
+        held: Option<SignInCookie>,
+        now: Millis,
+    ) -> (SignInCookie, Option<String>) {
+        match held {
+            Some(c) if c.expires_at.saturating_sub(now) >= SIGN_IN_FORM_MIN_LEFT_MS => (c, None),
+            _ => {
+                let (cookie, value) = self.issue(now);
+                (cookie, Some(value))
+            }
+        }
     }
 
     /// Reads a cookie value: `None` unless this process made it (MAC checked in
@@ -195,6 +218,24 @@ mod tests {
         assert_eq!(csrf.open(&URL_SAFE_NO_PAD.encode(&bytes), 1_000), None);
         assert_eq!(csrf.open("", 1_000), None);
         assert_eq!(csrf.open(&value[..40], 1_000), None);
+    }
+
+    #[test]
+    fn a_form_is_served_with_the_held_cookie_only_while_it_has_half_its_life_left() {
+        let csrf = SignInCsrf::new(&[7; 32]);
+        let (held, _) = csrf.issue(0);
+        assert_eq!(
+            csrf.for_form(Some(held), SIGN_IN_FORM_MIN_LEFT_MS),
+            (held, None)
+        );
+        let (renewed, value) = csrf.for_form(Some(held), SIGN_IN_FORM_MIN_LEFT_MS + 1);
+        assert_ne!(renewed, held);
+        assert_eq!(
+            renewed.expires_at,
+            SIGN_IN_FORM_MIN_LEFT_MS + 1 + SIGN_IN_FORM_TTL_MS
+        );
+        assert_eq!(csrf.open(&value.unwrap(), 1), Some(renewed));
+        assert!(csrf.for_form(None, 0).1.is_some());
     }
 
     #[test]

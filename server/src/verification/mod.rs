@@ -66,6 +66,10 @@ use web_session::{SessionId, WebSession};
 
 use crate::http::paths::pages as paths;
 
+/// What `Retry-After` says when the web session map is full: sessions end by the
+/// minute (sign-outs, evictions, the sweep), and the page says "in a minute".
+const BUSY_RETRY_AFTER_MS: Millis = 60_000;
+
 /// Whether `path` is one of the person's pages (or would be, if it existed).
 pub fn is_page(path: &str) -> bool {
     path == paths::DEVICE || path.starts_with("/device/")
@@ -354,13 +358,17 @@ impl<S: Store> App<S> {
         )
     }
 
-    /// 503 when the web session map is full (only a sign-in adds to it).
+    /// 503 when the web session map is full (only a sign-in adds to it), with the
+    /// `Retry-After` every refusal of the pages carries: the minute the page says.
     fn busy(&self) -> Reply {
-        self.plain_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too busy",
-            "The server is handling too many visitors right now. Try again in a minute.",
-            Some((paths::DEVICE, "Try again")),
+        html::with_retry_after(
+            self.plain_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too busy",
+                "The server is handling too many visitors right now. Try again in a minute.",
+                Some((paths::DEVICE, "Try again")),
+            ),
+            BUSY_RETRY_AFTER_MS,
         )
     }
 }

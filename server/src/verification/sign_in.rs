@@ -15,8 +15,10 @@
 //!
 //! [`RateLimiter::try_acquire`]: super::rate_limit::RateLimiter::try_acquire
 
+use hyper::header::COOKIE;
 use hyper::StatusCode;
 
+use super::csrf::SignInCookie;
 use super::hash_pool::Busy;
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, pages, paths, Visit};
@@ -40,20 +42,25 @@ impl<S: Store> App<S> {
         if visit.signed_in().is_some() {
             return html::redirect(&pages::entry_url(code));
         }
+        let (cookie, set_cookie) = self.form_cookie(visit.sign_in_cookie, visit);
         let csrf = &self.verification.sign_in_csrf;
-        let (cookie, set_cookie) = match visit.sign_in_cookie {
-            Some(cookie) => (cookie, None),
-            None => {
-                let (cookie, value) = csrf.issue(visit.now);
-                (cookie, Some(self.verification.cookie.set(&value)))
-            }
-        };
         let main = pages::sign_in(&csrf.token(&cookie), code, "", None);
-        let page = self.show(visit, StatusCode::OK, "Sign in", &main);
-        match set_cookie {
-            Some(c) => html::with_cookie(page, &c),
-            None => page,
-        }
+        with_form_cookie(
+            self.show(visit, StatusCode::OK, "Sign in", &main),
+            set_cookie,
+        )
+    }
+
+    /// The sign-in cookie a form served now is made for, and the `Set-Cookie` for it
+    /// when it is not the one the browser holds: never a form that expires within
+    /// seconds ([`SignInCsrf::for_form`](super::csrf::SignInCsrf::for_form)).
+    fn form_cookie(
+        &self,
+        held: Option<SignInCookie>,
+        visit: &Visit,
+    ) -> (SignInCookie, Option<String>) {
+        let (cookie, value) = self.verification.sign_in_csrf.for_form(held, visit.now);
+        (cookie, value.map(|v| self.verification.cookie.set(&v)))
     }
 
     /// `POST /device/login`.
@@ -64,7 +71,7 @@ impl<S: Store> App<S> {
             return Ok(html::redirect(&pages::entry_url(code)));
         }
         let csrf = &self.verification.sign_in_csrf;
-        let Some(cookie) = visit
+        let Some(held) = visit
             .sign_in_cookie
             .filter(|c| csrf.matches(c, field(form, super::csrf::FIELD).as_deref()))
         else {
@@ -72,9 +79,14 @@ impl<S: Store> App<S> {
         };
         let username = field(form, "username").unwrap_or_default();
         let password = field(form, "password").unwrap_or_default();
+        // The form shown again after a refusal is a form served now, like the page's.
+        let (cookie, set_cookie) = self.form_cookie(Some(held), visit);
         let again = |status: StatusCode, message: &str| {
             let main = pages::sign_in(&csrf.token(&cookie), code, &username, Some(message));
-            self.show(visit, status, "Sign in", &main)
+            with_form_cookie(
+                self.show(visit, status, "Sign in", &main),
+                set_cookie.clone(),
+            )
         };
         if username.is_empty() || password.is_empty() {
             return Ok(again(
@@ -156,8 +168,17 @@ impl<S: Store> App<S> {
     pub(super) async fn sign_out(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let clear = self.verification.cookie.clear();
         let Some((id, session)) = visit.session else {
-            // Nothing to end; a forged sign-out of nothing does no harm.
-            return Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear));
+            // Nothing to end. A POST without our cookie is what another site's form
+            // sends (SameSite=Lax withholds the cookie), yet the browser would still
+            // apply a Set-Cookie on that top-level answer: clearing here would sign a
+            // person out from anywhere (logout CSRF). Only a browser that sent the
+            // cookie, so a same-site one, gets a dead cookie cleared.
+            let page = html::redirect(paths::SIGN_IN);
+            return Ok(if self.carries_cookie(visit) {
+                html::with_cookie(page, &clear)
+            } else {
+                page
+            });
         };
         if !session
             .csrf
@@ -167,6 +188,23 @@ impl<S: Store> App<S> {
         }
         self.store.end_web_session(&id).await?;
         Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear))
+    }
+
+    /// Whether the request carried this server's cookie at all, live or not.
+    fn carries_cookie(&self, visit: &Visit) -> bool {
+        let cookies = visit.parts.headers.get_all(COOKIE).iter();
+        self.verification
+            .cookie
+            .read(cookies.map(|v| v.as_bytes()), |_| Some(()))
+            .is_some()
+    }
+}
+
+/// `page` with the sign-in cookie its form was made for, when the browser needs it.
+fn with_form_cookie(page: Reply, set_cookie: Option<String>) -> Reply {
+    match set_cookie {
+        Some(c) => html::with_cookie(page, &c),
+        None => page,
     }
 }
 

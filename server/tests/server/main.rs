@@ -16,6 +16,7 @@ mod device_authorization;
 mod instances;
 mod interop;
 mod metadata;
+mod pages_hostile;
 mod person;
 mod polling;
 mod registration;
