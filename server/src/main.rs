@@ -1,5 +1,18 @@
 //! The `deviceflow-server` binary: flags, configuration, bind, signals.
 
+/// `println!` that returns the error (a closed pipe, a full disk: `check-config |
+/// head -1`) for one line on standard error and exit status 1, where `println!`
+/// panicked with a backtrace.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        anyhow::Context::context(
+            writeln!(std::io::stdout().lock(), $($arg)*),
+            "writing to standard output",
+        )
+    }};
+}
+
 mod clients_command;
 
 use std::net::SocketAddr;
@@ -154,12 +167,12 @@ fn real_main() -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::HashSecret) => {
             let secret = read_stdin_line("secret")?;
-            println!("{}", sha256_hex(&secret));
+            outln!("{}", sha256_hex(&secret))?;
             return Ok(());
         }
         Some(Command::HashPassword) => {
             let password = read_stdin_line("password")?;
-            println!("{}", password::hash(&password));
+            outln!("{}", password::hash(&password))?;
             return Ok(());
         }
         Some(Command::Device {
@@ -187,7 +200,7 @@ fn real_main() -> anyhow::Result<()> {
     }
     let settings = Settings::from_file(file).context("invalid configuration")?;
     if let Some(Command::CheckConfig) = cli.command {
-        print_summary(&settings);
+        print_summary(&settings)?;
         return check_store(&settings);
     }
 
@@ -205,7 +218,11 @@ fn real_main() -> anyhow::Result<()> {
         let ready = |issuer: &str| {
             eprintln!("deviceflow-server listening on {local} (issuer {issuer})");
             if demo && !cli.quiet {
-                print_walkthrough(issuer, &admin_token, &initial_access_token);
+                // Serving matters more than the walk-through: a standard output that
+                // cannot be written to is logged, not a reason to stop.
+                if let Err(e) = print_walkthrough(issuer, &admin_token, &initial_access_token) {
+                    tracing::warn!("the walk-through was not printed: {e:#}");
+                }
             }
         };
         deviceflow_server::run_announced(listener, settings, ready, shutdown_signal()).await?;
@@ -321,35 +338,37 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(RedisStore::connect(url, settings))?;
-    println!("store         reachable");
-    Ok(())
+    outln!("store         reachable")
 }
 
-fn print_summary(s: &Settings) {
-    println!("listen        {}", s.listen);
-    println!("store         {}", s.store);
-    println!(
+fn print_summary(s: &Settings) -> anyhow::Result<()> {
+    outln!("listen        {}", s.listen)?;
+    outln!("store         {}", s.store)?;
+    outln!(
         "issuer        {}",
         s.issuer.as_deref().unwrap_or("(http:// + bound address)")
-    );
-    println!(
+    )?;
+    outln!(
         "expires_in    {}s, interval {}s, slow_down {:?}, tolerance {}ms",
-        s.expires_in_secs, s.interval_secs, s.poll.slow_down, s.poll.tolerance_ms
-    );
-    println!(
+        s.expires_in_secs,
+        s.interval_secs,
+        s.poll.slow_down,
+        s.poll.tolerance_ms
+    )?;
+    outln!(
         "admin         {}",
         if s.admin_token.is_some() { "on" } else { "off" }
-    );
-    println!(
+    )?;
+    outln!(
         "registration  {}",
         if s.initial_access_token.is_some() {
             "on (RFC 7591, with the initial access token)"
         } else {
             "off"
         }
-    );
+    )?;
     for c in s.clients.iter() {
-        println!(
+        outln!(
             "client        {} ({}), {}, scopes [{}]",
             c.client_id,
             c.name,
@@ -359,10 +378,10 @@ fn print_summary(s: &Settings) {
                 "confidential"
             },
             s.scopes.format(c.allowed_scope)
-        );
+        )?;
     }
     for u in s.users.iter() {
-        println!(
+        outln!(
             "user          {} ({}), {}",
             u.username,
             u.name,
@@ -371,14 +390,19 @@ fn print_summary(s: &Settings) {
             } else {
                 "no password: cannot sign in"
             }
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_walkthrough(issuer: &str, admin_token: &str, initial_access_token: &str) {
+fn print_walkthrough(
+    issuer: &str,
+    admin_token: &str,
+    initial_access_token: &str,
+) -> anyhow::Result<()> {
     let device = format!("{issuer}{}", deviceflow_server::http::paths::pages::DEVICE);
     let applications = format!("{issuer}{}", paths::pages::APPLICATIONS);
-    println!(
+    outln!(
         r#"
 Embedded demo defaults: public client "demo-device", confidential client
 "demo-confidential" (secret "{DEMO_CONFIDENTIAL_SECRET}"), user "demo" (password "{DEMO_USER_PASSWORD}"),
@@ -391,13 +415,13 @@ Try the device flow (RFC 8628) as a person would, in another terminal:
 
 and approve it in a browser at {device} (sign in as demo / {DEMO_USER_PASSWORD}),
 or by scanning the QR code it prints."#
-    );
+    )?;
     let da = format!("{issuer}{}", paths::DEVICE_AUTHORIZATION);
     let token = format!("{issuer}{}", paths::TOKEN);
     let admin = format!("{issuer}{}", paths::ADMIN_DECISIONS);
     let introspect = format!("{issuer}{}", paths::INTROSPECTION);
     let register = format!("{issuer}{}", paths::REGISTRATION);
-    println!(
+    outln!(
         r#"
 Admin token for this run: {admin_token}
 Initial access token for this run: {initial_access_token}
@@ -421,7 +445,8 @@ Or the same flow with curl:
   # 6. The next poll gets the token; a resource server checks it (RFC 7662)
   curl -s {introspect} -u demo-confidential:{DEMO_CONFIDENTIAL_SECRET} -d token=ACCESS_TOKEN
 "#
-    );
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub const DEMO_CONFIDENTIAL_SECRET: &str = "demo-secret";
 /// The demo user's password on embedded defaults, hashed at start-up.
 pub const DEMO_USER_PASSWORD: &str = "demo-password";
 
+/// The longest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// The configuration file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -282,20 +285,45 @@ fn default_grant_types() -> Vec<String> {
 }
 
 impl FileConfig {
-    /// Reads and parses a TOML file.
+    /// Reads and parses a TOML file of at most [`MAX_CONFIG_BYTES`]: `--config
+    /// /dev/zero` (or a pipe that never ends) read until memory ran out.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        use std::io::Read;
+        let error = |error| ConfigError::Read {
             path: path.display().to_string(),
-            source,
-        })?;
+            error,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+            .map_err(error)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(error(std::io::Error::other(format!(
+                "longer than {} MiB, which no configuration is",
+                MAX_CONFIG_BYTES >> 20
+            ))));
+        }
         FileConfig::parse(&text, &path.display().to_string())
     }
 
-    /// Parses TOML text; `origin` names it in errors.
+    /// Parses TOML text; `origin` names it in errors, which are one line: where, then
+    /// what (the parser's own rendering draws the line with a caret, over several).
     pub fn parse(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_owned(),
-            message: e.to_string(),
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            let message = match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: {what}")
+                }
+                None => what,
+            };
+            ConfigError::Parse {
+                path: origin.to_owned(),
+                message,
+            }
         })
     }
 

@@ -14,13 +14,14 @@ pub use settings::*;
 /// A configuration that cannot be run, said so a person can fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be read. The I/O error is part of this message, not its
+    /// source: a source would be said a second time by `{:#}` (one line, once).
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid TOML for this configuration.
     #[error("{path}: {message}")]
@@ -185,6 +186,119 @@ mod tests {
             let err = Settings::from_file(file).unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn hostile_values_are_refused_with_the_field_named() {
+        let empty_secret = sha256_hex("");
+        let cases = [
+            // A lifetime whose milliseconds overflow: it wrapped, or panicked.
+            (
+                "[device]\nexpires_in = 9223372036854775807".to_owned(),
+                "device.expires_in (9223372036854775807) must be at most",
+            ),
+            (
+                "[device]\nexpires_in = 9223372036854775807\ninterval = 9223372036854775806"
+                    .to_owned(),
+                "device.expires_in",
+            ),
+            (
+                "[device]\nexpired_retention = 9223372036854775807".to_owned(),
+                "device.expired_retention",
+            ),
+            (
+                "[tokens]\naccess_token_ttl = 9223372036854775807".to_owned(),
+                "tokens.access_token_ttl",
+            ),
+            (
+                "[tokens]\nrefresh_token_ttl = 9223372036854775807".to_owned(),
+                "tokens.refresh_token_ttl",
+            ),
+            // Tokens no request could ever present.
+            (
+                "[admin]\ntoken = \"\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\""
+                    .to_owned(),
+                "admin.token must be a Bearer token",
+            ),
+            (
+                "[admin]\ntoken = \" 0123456789abcdef\"".to_owned(),
+                "admin.token must be a Bearer token",
+            ),
+            (
+                "[registration]\ninitial_access_token = \"0123456789 abcdef\"".to_owned(),
+                "registration.initial_access_token must be a Bearer token",
+            ),
+            // An issuer without a host, or with a space.
+            ("issuer = \"http://\"".to_owned(), "with a host"),
+            ("issuer = \"https://:8080/x\"".to_owned(), "with a host"),
+            (
+                "issuer = \"http://auth example/\"".to_owned(),
+                "with a host",
+            ),
+            // A confidential client whose secret is the empty string.
+            (
+                format!("[[clients]]\nclient_id = \"a\"\nsecret_sha256 = \"{empty_secret}\""),
+                "empty secret",
+            ),
+            // RFC 6749 Appendix A.1: client-id = *VSCHAR.
+            (
+                "[[clients]]\nclient_id = \"a\\nb\"".to_owned(),
+                "printable ASCII",
+            ),
+            (
+                "[[clients]]\nclient_id = \"t\u{e9}l\u{e9}\"".to_owned(),
+                "printable ASCII",
+            ),
+        ];
+        for (text, expected) in cases {
+            let file = FileConfig::parse(&text, "t.toml").unwrap();
+            let err = Settings::from_file(file).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?} gave {err:?}");
+        }
+        // The largest lifetimes allowed still run.
+        let text = format!(
+            "[device]\nexpires_in = {MAX_LIFETIME_SECS}\nexpired_retention = {MAX_LIFETIME_SECS}\n\
+             [tokens]\naccess_token_ttl = {MAX_LIFETIME_SECS}\nrefresh_token_ttl = {MAX_LIFETIME_SECS}\n\
+             [admin]\ntoken = \"abcDEF0123456789-._~+/==\""
+        );
+        Settings::from_file(FileConfig::parse(&text, "t.toml").unwrap()).unwrap();
+    }
+
+    #[test]
+    fn parse_errors_are_one_line_naming_the_line_and_column() {
+        for (text, expected) in [
+            (
+                "[device]\nexpire_in = 5",
+                "my.toml: line 2, column 1: unknown field `expire_in`",
+            ),
+            (
+                "[device]\ninterval = \"5\"",
+                "my.toml: line 2, column 12: invalid type: string \"5\", expected u64",
+            ),
+            (
+                "[device]\ninterval = 5\ninterval = 6",
+                "my.toml: line 3, column 1: duplicate key `interval`",
+            ),
+            ("[device\n", "my.toml: line 1, column 8:"),
+        ] {
+            let msg = FileConfig::parse(text, "my.toml").unwrap_err().to_string();
+            assert!(msg.starts_with(expected), "{text:?} gave {msg:?}");
+            assert!(!msg.contains('\n'), "{text:?} gave {msg:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_file_is_said_once() {
+        let dir = std::env::temp_dir();
+        let msg = format!(
+            "{:#}",
+            anyhow::Error::from(FileConfig::load(&dir).unwrap_err())
+        );
+        assert_eq!(msg.matches("(os error").count(), 1, "{msg}");
+        assert!(
+            msg.starts_with(&format!("cannot read {}: ", dir.display())),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
+use sha2::{Digest, Sha256};
 
 use super::file::*;
 use super::ConfigError;
@@ -148,6 +149,10 @@ impl std::fmt::Display for StoreConfig {
     }
 }
 
+/// The longest lifetime (`device.expires_in`, `device.interval`,
+/// `device.expired_retention`, the token lifetimes) a configuration may set: ten years.
+pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// `[device]`, `[tokens]` and the timeouts of `[limits]`.
 fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
@@ -157,6 +162,22 @@ fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> 
     }
     if d.interval == 0 {
         return invalid("device.interval must be at least 1 second (RFC 8628 §3.2)".into());
+    }
+    // Every lifetime is kept in milliseconds and added to the clock: bounded, neither
+    // the product nor the sum can overflow (a u64::MAX wrapped to a token that
+    // announced another lifetime, and panicked in a debug build).
+    for (field, secs) in [
+        ("device.expires_in", d.expires_in),
+        ("device.interval", d.interval),
+        ("device.expired_retention", d.expired_retention),
+        ("tokens.access_token_ttl", file.tokens.access_token_ttl),
+        ("tokens.refresh_token_ttl", file.tokens.refresh_token_ttl),
+    ] {
+        if secs > MAX_LIFETIME_SECS {
+            return invalid(format!(
+                "{field} ({secs}) must be at most {MAX_LIFETIME_SECS} seconds (ten years)"
+            ));
+        }
     }
     if d.interval >= d.expires_in {
         return invalid(format!(
@@ -263,9 +284,16 @@ fn password_hashing(limits: &LimitsConfig) -> Result<(usize, usize), ConfigError
 fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
     if let Some(issuer) = &file.issuer {
-        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+        let authority = issuer
+            .strip_prefix("https://")
+            .or_else(|| issuer.strip_prefix("http://"))
+            .map(|rest| rest.split('/').next().unwrap_or_default());
+        // RFC 3986 §3.2.2: an absolute http(s) URL names a host; and no URL holds a
+        // space or a control character (RFC 3986 §2).
+        let has_host = authority.is_some_and(|a| !a.is_empty() && !a.starts_with(':'));
+        if !has_host || !issuer.bytes().all(|b| b.is_ascii_graphic()) {
             return invalid(format!(
-                "issuer \"{issuer}\" must be an absolute http(s) URL"
+                "issuer {issuer:?} must be an absolute http(s) URL with a host"
             ));
         }
         // RFC 8414 §2: the issuer has no query or fragment component.
@@ -275,16 +303,24 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(token) = &file.admin.token {
+    for (field, token) in [
+        ("admin.token", &file.admin.token),
+        (
+            "registration.initial_access_token",
+            &file.registration.initial_access_token,
+        ),
+    ] {
+        let Some(token) = token else { continue };
         if token.len() < 16 {
-            return invalid("admin.token must be at least 16 characters".into());
+            return invalid(format!("{field} must be at least 16 characters"));
         }
-    }
-    if let Some(token) = &file.registration.initial_access_token {
-        if token.len() < 16 {
-            return invalid(
-                "registration.initial_access_token must be at least 16 characters".into(),
-            );
+        // RFC 6750 §2.1: a Bearer credential is a b64token; any other character (a
+        // space, a non-ASCII letter) could never be presented, and the endpoint would
+        // refuse every request.
+        if !is_b64token(token) {
+            return invalid(format!(
+                "{field} must be a Bearer token (RFC 6750 §2.1): letters, digits and - . _ ~ + / only, with = only at the end"
+            ));
         }
     }
 
@@ -301,6 +337,13 @@ fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), Conf
         let at = format!("client \"{}\"", c.client_id);
         if c.client_id.is_empty() {
             return invalid("a client has an empty client_id".into());
+        }
+        // RFC 6749 Appendix A.1: client-id = *VSCHAR (%x20-7E).
+        if !c.client_id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return invalid(format!(
+                "client {:?}: a client_id is printable ASCII only (RFC 6749 Appendix A.1)",
+                c.client_id
+            ));
         }
         // The indexes from FIRST_REGISTERED up are the registered clients'.
         let id = ClientId(
@@ -340,6 +383,11 @@ fn client(
             ))
         })?),
     };
+    if secret_sha256 == Some(Sha256::digest(b"").into()) {
+        return Err(ConfigError::Invalid(format!(
+            "{at}: secret_sha256 is the SHA-256 of an empty secret, which anyone can present"
+        )));
+    }
     if secret_sha256.is_some() && c.auth_methods.is_empty() {
         return Err(ConfigError::Invalid(format!(
             "{at} has a secret but no auth_methods"
@@ -448,6 +496,15 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
     }
 
     Ok(Users::new(users, user_index))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {

@@ -12,6 +12,7 @@ mod binary;
 mod browser;
 mod clients_command;
 mod concurrency;
+mod config_hostile;
 mod device_authorization;
 mod instances;
 mod interop;
