@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
+use deviceflow_server::http::form::percent_encode;
 use deviceflow_server::http::paths;
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
 use serde_json::{json, Value};
@@ -110,34 +111,36 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 let added = call(target, Method::POST, "", Some(body), StatusCode::CREATED)
                     .await
                     .context("clients add")?;
-                print_client(target, &added, &["client_id", "client_secret"]);
+                print_client(target, &added, &["client_id", "client_secret"])?;
             }
             ClientsCommand::List { target } => {
                 let list = call(target, Method::GET, "", None, StatusCode::OK)
                     .await
                     .context("clients list")?;
                 if target.json {
-                    println!("{list}");
+                    outln!("{list}")?;
                 } else {
                     for c in list["clients"].as_array().into_iter().flatten() {
-                        println!(
+                        outln!(
                             "{}\t{}\t{}\t{}\t{}",
                             text(&c["client_id"]),
                             text(&c["source"]),
                             text(&c["token_endpoint_auth_method"]),
                             text(&c["scope"]),
                             text(&c["client_name"]),
-                        );
+                        )?;
                     }
                 }
             }
             ClientsCommand::Remove { target, client_id } => {
-                let path = format!("/{client_id}");
+                // One path segment (RFC 3986 §3.3): a `#`, `?` or `/` in it is part of the
+                // client_id named, not the end of the path (`remove "ID#x"` deleted `ID`).
+                let path = format!("/{}", percent_encode(client_id));
                 call(target, Method::DELETE, &path, None, StatusCode::NO_CONTENT)
                     .await
                     .with_context(|| format!("clients remove {client_id}"))?;
                 if !target.json {
-                    println!("removed={client_id}");
+                    outln!("removed={client_id}")?;
                 }
             }
         }
@@ -146,16 +149,16 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
 }
 
 /// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
-fn print_client(target: &Target, answer: &Value, fields: &[&str]) {
+fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Result<()> {
     if target.json {
-        println!("{answer}");
-        return;
+        return outln!("{answer}");
     }
     for field in fields {
         if let Some(value) = answer[*field].as_str() {
-            println!("{field}={value}");
+            outln!("{field}={value}")?;
         }
     }
+    Ok(())
 }
 
 fn text(v: &Value) -> &str {

@@ -10,6 +10,7 @@
 //! Clients configured in the TOML file are listed but cannot be changed here (409).
 //! Not routed at all unless an admin token is configured.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -20,9 +21,12 @@ use serde::Serialize;
 
 use super::admin::error;
 use super::registration::{invalid_metadata, registrations_exhausted};
-use crate::accounts::registration::{client_metadata, request_from_json, Metadata};
+use crate::accounts::registration::{
+    client_metadata, request_from_json, Metadata, MetadataDocument,
+};
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
+use crate::http::form::percent_decode;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::http::{is_read, paths};
@@ -74,12 +78,12 @@ impl<S: Store> App<S> {
                 let rest = rest.trim_start_matches('/');
                 match (rest.strip_suffix("/secret"), method) {
                     (Some(client_id), &Method::POST) => self
-                        .rotate_client_secret(client_id, peer)
+                        .rotate_client_secret(&path_segment(client_id), peer)
                         .await
                         .map_err(OAuthError::from),
                     (Some(_), _) => return response::method_not_allowed("POST"),
                     (None, &Method::DELETE) => self
-                        .remove_client(rest, peer)
+                        .remove_client(&path_segment(rest), peer)
                         .await
                         .map_err(OAuthError::from),
                     (None, _) => return response::method_not_allowed("DELETE"),
@@ -114,7 +118,7 @@ impl<S: Store> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let document: serde_json::Value = read_json(
+        let document: MetadataDocument = read_json(
             parts,
             body,
             self.settings.max_body_bytes,
@@ -200,6 +204,15 @@ impl<S: Store> App<S> {
             )
         })
     }
+}
+
+/// A path segment naming a client, percent-decoded (RFC 3986 §2.1: `%74v` is `tv`, and
+/// `deviceflow-server clients` encodes every reserved character). In a path `+` is
+/// itself, not a form's space. One that does not decode to UTF-8 is kept as it came,
+/// and names no client.
+fn path_segment(raw: &str) -> String {
+    percent_decode(raw.replace('+', "%2B").as_bytes())
+        .map_or_else(|_| raw.to_owned(), Cow::into_owned)
 }
 
 fn unknown(client_id: &str) -> Reply {

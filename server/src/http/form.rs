@@ -445,6 +445,21 @@ fn known_name(raw: &[u8]) -> Option<u8> {
     find(&buf[..n])
 }
 
+/// Percent-encodes a query parameter value or a path segment: every byte but RFC
+/// 3986 §2.3's unreserved characters, so that no `&`, `=`, `#`, `?` or `/` in it ends
+/// it early.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Form data that is not percent-encoded UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not valid percent-encoded UTF-8")]
@@ -537,6 +552,19 @@ impl Iterator for Decoded<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn percent_encode_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("WDJB-MJHT"), "WDJB-MJHT");
+        assert_eq!(
+            percent_encode("a b&c=d/é#?"),
+            "a%20b%26c%3Dd%2F%C3%A9%23%3F"
+        );
+        assert_eq!(
+            percent_decode(percent_encode("a+b %").as_bytes()).unwrap(),
+            "a+b %"
+        );
+    }
 
     #[test]
     fn decodes_escapes_and_plus() {

@@ -39,19 +39,6 @@ pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass).
-pub(crate) fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The one stylesheet, inline so a page is a single response. Its SHA-256 is the only
 /// style the Content-Security-Policy allows. Phone first: one column, 16 px or larger
 /// text in inputs (no zoom on focus), 48 px touch targets, light and dark schemes.
@@ -235,12 +222,6 @@ mod tests {
             escape(r#"<a href="x" title='y'>&</a>"#),
             "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
         );
-    }
-
-    #[test]
-    fn query_escape_keeps_only_unreserved_characters() {
-        assert_eq!(query_escape("WDJB-MJHT"), "WDJB-MJHT");
-        assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 
     #[test]

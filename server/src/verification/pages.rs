@@ -7,8 +7,9 @@
 //! the secondary actions below it).
 
 use super::csrf;
-use super::html::{escape, query_escape};
+use super::html::escape;
 use super::paths;
+use crate::http::form::percent_encode;
 use crate::protocol::user_code::UserCode;
 
 /// An error shown above a form, and announced.
@@ -542,7 +543,7 @@ pub(crate) fn sign_in_url(user_code: Option<UserCode>) -> String {
         Some(c) => format!(
             "{}?user_code={}",
             paths::SIGN_IN,
-            query_escape(&c.display())
+            percent_encode(&c.display())
         ),
         None => paths::SIGN_IN.to_owned(),
     }
@@ -551,7 +552,11 @@ pub(crate) fn sign_in_url(user_code: Option<UserCode>) -> String {
 /// The code page, showing `user_code` for confirmation if there is one.
 pub(crate) fn entry_url(user_code: Option<UserCode>) -> String {
     match user_code {
-        Some(c) => format!("{}?user_code={}", paths::DEVICE, query_escape(&c.display())),
+        Some(c) => format!(
+            "{}?user_code={}",
+            paths::DEVICE,
+            percent_encode(&c.display())
+        ),
         None => paths::DEVICE.to_owned(),
     }
 }

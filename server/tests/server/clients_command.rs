@@ -160,3 +160,78 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
     let err = refused(clients("https://auth.example.test", ADMIN_TOKEN, &["list"]));
     assert!(err.contains("plain HTTP only"), "{err}");
 }
+
+/// `clients remove ID#x` named the client `ID#x`, but the `#` ended the URL's path and
+/// `ID` was deleted; `ID?x` the same. The client_id is one path segment, encoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_remove_deletes_the_client_named_and_no_other() {
+    let dir =
+        std::env::temp_dir().join(format!("deviceflow-clients-remove-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server.toml");
+    std::fs::write(&config, test_config()).unwrap();
+    let server = ServerProcess::start(
+        BIN,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ],
+    )
+    .unwrap();
+    let issuer = server.base();
+    let added = ok(clients(&issuer, ADMIN_TOKEN, &["add", "--name", "Kept"]));
+    let client_id = value(&added, "client_id").unwrap().to_owned();
+    for suffix in ["#oops", "?oops", "/../x"] {
+        let named = format!("{client_id}{suffix}");
+        let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", &named]));
+        assert!(
+            err.contains("404") && err.contains("unknown_client"),
+            "{named}: {err}"
+        );
+        assert!(
+            ok(clients(&issuer, ADMIN_TOKEN, &["list"])).contains(&client_id),
+            "removing {named} removed {client_id}"
+        );
+    }
+    // A configured client_id, whatever its characters, is told apart the same way:
+    // the server decodes the segment (RFC 3986 §2.1), `%74v` is `tv`.
+    let http = Client::new(issuer.clone());
+    let a = http
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{ADMIN_CLIENTS}/%74v"),
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        )
+        .await;
+    assert_eq!((a.status, a.error().as_str()), (409, "configured_client"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_list_to_an_unwritable_standard_output_is_one_line_not_a_panic() {
+    let server = ServerProcess::start(
+        BIN,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ],
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["clients", "list", "--issuer", &server.base()])
+        .env("DEVICEFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("writing to standard output"), "{err}");
+}
