@@ -173,9 +173,10 @@ pub enum MetadataError {
     /// A scope that is unknown or malformed.
     #[error("scope: {0}")]
     Scope(String),
-    /// A name that is empty, too long or holds control characters.
+    /// A name that is empty, too long or holds control or bidirectional formatting
+    /// characters.
     #[error(
-        "client_name must be 1 to {MAX_NAME_CHARS} characters, none of them control characters"
+        "client_name must be 1 to {MAX_NAME_CHARS} characters, visible, none of them control, bidirectional formatting or invisible characters"
     )]
     BadName,
 }
@@ -270,14 +271,53 @@ impl Metadata {
     }
 }
 
+/// The JSON object of a registration request (RFC 7591 §3.1), each member named once.
+///
+/// RFC 8259 §4: with a name repeated, "the behavior of software that receives such an
+/// object is unpredictable": most parsers keep the last value, some the first, some
+/// refuse. A proxy or policy check in front of this server that reads
+/// `{"token_endpoint_auth_method":"client_secret_basic","token_endpoint_auth_method":"none"}`
+/// one way would let through a registration this server reads the other way, so a
+/// repeated member is refused (RFC 7591 §3.2.2 `invalid_client_metadata`), as RFC 8628
+/// §3.1 refuses a repeated parameter.
+#[derive(Debug, Default)]
+pub struct MetadataDocument(pub serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for MetadataDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = MetadataDocument;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of client metadata (RFC 7591 §2)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<MetadataDocument, A::Error> {
+                let mut members = serde_json::Map::new();
+                while let Some(name) = access.next_key::<String>()? {
+                    if members.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "member \"{name}\" appears more than once (RFC 8259 §4)"
+                        )));
+                    }
+                    let value = access.next_value()?;
+                    members.insert(name, value);
+                }
+                Ok(MetadataDocument(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
 /// RFC 7591 §2 client metadata from a JSON document, naming the member that is not of
 /// its type; members this server does not understand are ignored, as §2 requires.
-pub fn request_from_json(doc: serde_json::Value) -> Result<ClientRegistration, String> {
-    let serde_json::Value::Object(members) = doc else {
-        return Err(
-            "the request body must be a JSON object of client metadata (RFC 7591 §2)".into(),
-        );
-    };
+pub fn request_from_json(doc: MetadataDocument) -> Result<ClientRegistration, String> {
+    let members = doc.0;
     fn member<T: serde::de::DeserializeOwned>(
         members: &serde_json::Map<String, serde_json::Value>,
         name: &str,
@@ -299,10 +339,29 @@ pub fn request_from_json(doc: serde_json::Value) -> Result<ClientRegistration, S
 }
 
 /// A `client_name`, trimmed; refused if empty, too long or with control characters.
+///
+/// Nor bidirectional formatting characters (Unicode UAX #9: U+061C, U+200E, U+200F,
+/// U+202A to U+202E, U+2066 to U+2069) or invisible ones (U+00AD, U+200B, U+2060 to
+/// U+2064, U+FEFF): the name is what the person approving reads (RFC 8628 §5.4), and
+/// `"Bank \u{202E}VT"` reads "Bank TV" on the page, a name of U+FEFF alone reads as
+/// none. The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a
+/// name must show something besides them.
 pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    let unseen = |c: char| {
+        matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || matches!(
+                c,
+                '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            )
+    };
+    let joiner = |c: char| matches!(c, '\u{200C}' | '\u{200D}');
+    if chars == 0
+        || chars > MAX_NAME_CHARS
+        || name.chars().any(|c| c.is_control() || unseen(c))
+        || name.chars().all(|c| joiner(c) || c.is_whitespace())
+    {
         return Err(MetadataError::BadName);
     }
     Ok(name.to_owned())
@@ -386,6 +445,25 @@ mod tests {
         ));
         assert_eq!(bad(r#"{"client_name":"  "}"#), MetadataError::BadName);
         assert_eq!(bad(r#"{"client_name":"a\u0007b"}"#), MetadataError::BadName);
+        // Bidirectional overrides and isolates would show another name than the one
+        // registered to the person approving.
+        for spoof in [
+            "\\u202e", "\\u202a", "\\u2066", "\\u2069", "\\u200f", "\\u061c", "\\u200b", "\\ufeff",
+        ] {
+            let json = format!(r#"{{"client_name":"Bank {spoof}VT"}}"#);
+            assert_eq!(bad(&json), MetadataError::BadName, "{json}");
+        }
+        // A name of nothing visible.
+        for blank in ["\\u200d", "\\u200c \\u200d"] {
+            let json = format!(r#"{{"client_name":"{blank}"}}"#);
+            assert_eq!(bad(&json), MetadataError::BadName, "{json}");
+        }
+        // Letters of right-to-left scripts are names like any other.
+        assert!(Metadata::from_request(
+            &request(r#"{"client_name":"\u05d8\u05dc\u05d5\u05d5\u05d9\u05d6\u05d9\u05d4"}"#),
+            &scopes()
+        )
+        .is_ok());
     }
 
     #[test]

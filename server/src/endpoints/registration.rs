@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::bearer;
 use crate::accounts::registration::{
-    self, request_from_json, Metadata, NewClient, Registered, MAX_REGISTERED,
+    self, request_from_json, Metadata, MetadataDocument, NewClient, Registered, MAX_REGISTERED,
 };
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
@@ -87,7 +87,7 @@ impl<S: Store> App<S> {
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
             ));
         }
-        let document: serde_json::Value = read_json(
+        let document: MetadataDocument = read_json(
             parts,
             body,
             self.settings.max_body_bytes,

@@ -443,3 +443,52 @@ async fn the_admin_api_rotates_a_secret_and_leaves_configured_clients_alone() {
         (405, Some("GET, HEAD, POST"))
     );
 }
+
+#[tokio::test]
+async fn a_repeated_metadata_member_is_refused_not_guessed() {
+    // RFC 8259 §4: a repeated name means what each parser guesses. Here the first
+    // value asks for a confidential client, the last for a public one: a check in
+    // front of the server that reads the first would pass what the server read last.
+    let s = TestServer::start_with(&registration_config()).await;
+    let body = r#"{"client_name":"TV","token_endpoint_auth_method":"client_secret_basic","token_endpoint_auth_method":"none"}"#;
+    let send = |path: &str, token: &str| {
+        s.http
+            .post(format!("{}{path}", s.base))
+            .header("authorization", bearer(token))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let a = s.send(send(REGISTER, INITIAL_TOKEN)).await;
+    // RFC 7591 §3.2.2: 400 `invalid_client_metadata`.
+    a.assert_oauth_error(400, "invalid_client_metadata");
+    let why = a.json()["error_description"].as_str().unwrap().to_owned();
+    assert!(why.contains("token_endpoint_auth_method"), "{why}");
+    assert!(why.contains("more than once"), "{why}");
+    let a = s.send(send(ADMIN_CLIENTS, ADMIN_TOKEN)).await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
+    assert!(
+        a.json()["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("token_endpoint_auth_method")),
+        "{:?}",
+        a.body
+    );
+    // Nothing was registered; the same member once is fine.
+    let list = s
+        .call(
+            Method::GET,
+            ADMIN_CLIENTS,
+            &[("authorization", &bearer(ADMIN_TOKEN))],
+        )
+        .await
+        .json();
+    assert!(list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["source"] == "configuration"));
+    let once = s
+        .register(&json!({"client_name": "TV", "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(once.status, 201, "{:?}", once.body);
+}
