@@ -133,7 +133,7 @@ impl OAuthError {
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         // RFC 9110 §12.5.3: a 415 for the body's content coding says which codings
-        // are accepted (`body::check_codings`, this server's one use of 415).
+        // are accepted (`body::check_body_headers`, this server's one use of 415).
         if self.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
             r.headers_mut()
                 .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));

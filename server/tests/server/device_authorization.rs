@@ -429,3 +429,42 @@ c\r\nclient_id=tv\r\n0\r\n\r\n";
     assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
     assert!(answer.contains("\"invalid_request\""), "{answer}");
 }
+
+/// RFC 9110 §8.3: one `Content-Type`. Sent twice, the server would read the first and a
+/// proxy in front may read the last, so neither order is read: on a form endpoint and
+/// on registration's JSON alike.
+#[tokio::test]
+async fn a_content_type_sent_twice_is_refused_in_either_order() {
+    use tokio::io::AsyncWriteExt;
+
+    let s = TestServer::start_with(&registration_config()).await;
+    let form = "application/x-www-form-urlencoded";
+    let json = "application/json";
+    let registration = r#"{"client_name":"x","grant_types":["urn:ietf:params:oauth:grant-type:device_code"],"token_endpoint_auth_method":"none"}"#;
+    let cases = [
+        (DA, "client_id=tv", [form, "text/plain"]),
+        (DA, "client_id=tv", ["text/plain", form]),
+        (REGISTER, registration, [json, "text/plain"]),
+        (REGISTER, registration, ["text/plain", json]),
+    ];
+    for (path, body, [first, second]) in cases {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+Authorization: Bearer {INITIAL_TOKEN}\r\nContent-Type: {first}\r\nContent-Type: {second}\r\n\
+Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path} {first}, {second}: {answer}");
+        assert!(answer.contains("more than once"), "{answer}");
+    }
+    // One Content-Type beside another field sent twice is read as ever.
+    let a = s
+        .post_with(DA, "client_id=tv", &[("accept", "a/b"), ("accept", "c/d")])
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+}
