@@ -5,8 +5,11 @@ its verification page.
     authlib-approver.py [--base URL] [--user U] [--password P] USER_CODE approve|deny
 
 POSTs the code as typed, with the person's credentials and decision, to /device. Exits
-0 when the decision was taken, 1 (with the page's message on stderr) when the peer
-refused it, 2 on bad usage. Standard library only.
+0 when the decision was taken, 65 (EX_DATAERR, with the page's message on stderr) when
+the peer refused the code (400: not valid or expired; 409: already used), 1 when this
+approver could not do its job (unreachable, wrong credentials, a server error), 2 on
+bad usage. deviceflow-conformance reads 65, and only 65, as the server's refusal.
+Standard library only.
 
 For deviceflow-conformance's command approver:
     --approver command --approver-command \\
@@ -18,6 +21,10 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+
+
+# deviceflow-conformance's approver contract: the server refused (approver::REFUSED_EXIT).
+REFUSED = 65
 
 
 def main():
@@ -38,7 +45,11 @@ def main():
     except urllib.error.HTTPError as e:
         text = e.read().decode("utf-8", "replace")
         m = re.search(r"<p>(.*?)</p>", text, re.S)
-        print(f"the peer refused (HTTP {e.code}): {m.group(1) if m else text[:200]}", file=sys.stderr)
+        said = m.group(1) if m else text[:200]
+        if e.code in (400, 409):
+            print(f"the peer refused the code (HTTP {e.code}): {said}", file=sys.stderr)
+            return REFUSED
+        print(f"the peer did not take the decision (HTTP {e.code}): {said}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"cannot reach {a.base}: {e}", file=sys.stderr)

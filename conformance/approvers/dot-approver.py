@@ -6,7 +6,11 @@
 Signs in with a Django session (/accounts/login/), submits the user code on DOT's
 verification page (/o/device/), then presses accept or deny on /o/device-confirm/....
 Follows each form's CSRF token, like a browser. Exits 0 when the decision was taken,
-1 (with the page's error on stderr) when DOT refused it, 2 on bad usage.
+65 (EX_DATAERR, with the page's error on stderr) when DOT refused the code or the
+decision (its page said the code is incorrect, expired or already used), 1 when this
+approver could not do its job (sign-in failed, DOT unreachable, a page it does not
+recognise), 2 on bad usage. deviceflow-conformance reads 65, and only 65, as the
+server's refusal; any other failure makes the case inconclusive.
 
 For deviceflow-conformance's command approver (and loadgen's):
     --approver command --approver-command \
@@ -57,6 +61,10 @@ class Browser:
         return m.group(1), html
 
 
+# deviceflow-conformance's approver contract: the server refused (approver::REFUSED_EXIT).
+REFUSED = 65
+
+
 def fail(message, code=1):
     print(f"dot-approver: {message}", file=sys.stderr)
     sys.exit(code)
@@ -88,13 +96,26 @@ def main():
     status, headers, html = b.request("/o/device/", {"user_code": args.user_code, "csrfmiddlewaretoken": token})
     confirm = headers.get("Location", "")
     if status != 302 or "/o/device-confirm/" not in confirm:
-        fail(f"the user code {args.user_code} was refused: HTTP {status} {page_errors(html) or ''}")
+        errors = page_errors(html)
+        if status == 200 and errors:
+            # The form came back with DOT's own error ("Incorrect user code", "Expired
+            # user code", "User code has already been used").
+            fail(f"the user code {args.user_code} was refused: {errors}", REFUSED)
+        fail(f"the user code {args.user_code} was not taken, and the page says no why: HTTP {status}")
 
-    token, _ = b.form_token(confirm)
+    # DOT answers 404 on the confirm page once the grant is no longer pending.
+    status, _, html = b.request(confirm)
+    if status == 404:
+        fail(f"the confirm page {confirm} says the request is no longer pending (HTTP 404)", REFUSED)
+    m = CSRF.search(html)
+    if status != 200 or not m:
+        fail(f"GET {confirm}: HTTP {status}, no CSRF token on the page")
     action = "accept" if args.action == "approve" else "deny"
-    status, headers, html = b.request(confirm, {"action": action, "csrfmiddlewaretoken": token})
+    status, headers, html = b.request(confirm, {"action": action, "csrfmiddlewaretoken": m.group(1)})
+    if status == 404:
+        fail(f"{action}: the request is no longer pending (HTTP 404)", REFUSED)
     if status != 302:
-        fail(f"{action} was refused: HTTP {status} {page_errors(html)}")
+        fail(f"{action} was not taken: HTTP {status} {page_errors(html)}")
 
 
 if __name__ == "__main__":

@@ -185,10 +185,21 @@ impl Approver {
     }
 
     /// Plays the person: approves or denies the request behind `prompt`. `Err` says
-    /// why the decision could not be made (the server refused it, the command failed).
+    /// why the decision could not be made, in words (for the load generator, which
+    /// counts failures; the cases use [`Approver::attempt`], which tells a refusal by the
+    /// server from an approver that broke).
     pub async fn decide(&self, prompt: &Prompt, action: Action) -> Result<(), String> {
+        self.attempt(prompt, action)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Plays the person, and says whether a decision not taken was the server's
+    /// refusal, on the record ([`NotDecided::Refused`]), or the approver's own failure
+    /// ([`NotDecided::Failed`]): only a refusal is evidence about the server.
+    pub async fn attempt(&self, prompt: &Prompt, action: Action) -> Result<(), NotDecided> {
         match self {
-            Approver::None => Err("no approver configured".to_owned()),
+            Approver::None => Err(NotDecided::Failed("no approver configured".to_owned())),
             Approver::Admin {
                 url,
                 token,
@@ -210,10 +221,7 @@ impl Approver {
                         body: Some(body),
                     })
                     .await;
-                match e.status() {
-                    Some(200) => Ok(()),
-                    _ => Err(format!("the admin endpoint refused: {}", e.brief())),
-                }
+                admin_answer(&e)
             }
             Approver::Command { argv, timeout } => {
                 run_command(argv, *timeout, prompt, action).await
@@ -225,7 +233,7 @@ impl Approver {
                     .as_deref()
                     .unwrap_or(&prompt.verification_uri);
                 eprintln!(
-                    "\n>>> Please {} the request with user code {} at {uri}\n>>> then press Enter here (or type 'fail' and Enter if it could not be done).",
+                    "\n>>> Please {} the request with user code {} at {uri}\n>>> then press Enter here; type 'refused' and Enter if the server's page refused the code or the decision, or 'fail' and Enter if it could not be done for another reason.",
                     action.as_str().to_uppercase(),
                     prompt.user_code
                 );
@@ -235,20 +243,90 @@ impl Approver {
     }
 }
 
+/// A decision the approver did not take, and whose doing that was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDecided {
+    /// The server refused the decision, and said so: deviceflow-server's admin
+    /// endpoint answered `unknown_user_code`, `expired_user_code` or
+    /// `already_decided`; a command exited with [`REFUSED_EXIT`]; the person typed
+    /// `refused`. Evidence about the server (EX-03, UI-07, UI-10, TS-05 judge it).
+    Refused(String),
+    /// The approver could not do its job: unreachable, a 5xx or a wrong token at the
+    /// admin endpoint, a command that failed any other way (a page it does not
+    /// recognise, a crash), no answer at the keyboard. No evidence about the server:
+    /// the case that needed the decision is inconclusive.
+    Failed(String),
+}
+
+impl std::fmt::Display for NotDecided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDecided::Refused(why) => write!(f, "the server refused the decision: {why}"),
+            NotDecided::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The exit status with which an approver command says the server refused the code or
+/// the decision (its page said the code is unknown, expired or already used): 65,
+/// `EX_DATAERR` of sysexits.h, which no interpreter or shell exits with by accident.
+/// Every other non-zero status (1 from an uncaught exception, 127 from a missing
+/// program) is the command's own failure.
+pub const REFUSED_EXIT: i32 = 65;
+
+/// The error codes of deviceflow-server's admin decision endpoint that refuse a
+/// decision for the code's sake (404, 410, 409): anything else that is not a 200 is the
+/// approver's failure (a wrong token, a wrong URL, a server error).
+const ADMIN_REFUSALS: [(u16, &str); 3] = [
+    (404, "unknown_user_code"),
+    (410, "expired_user_code"),
+    (409, "already_decided"),
+];
+
+/// Reads the admin endpoint's answer `e` to a decision.
+fn admin_answer(e: &crate::http::Exchange) -> Result<(), NotDecided> {
+    let status = e.status();
+    if status == Some(200) {
+        return Ok(());
+    }
+    let code = e.error_code();
+    let refused = ADMIN_REFUSALS
+        .iter()
+        .any(|(s, c)| status == Some(*s) && code.as_deref() == Some(*c));
+    if refused {
+        Err(NotDecided::Refused(format!(
+            "the admin endpoint answered {}",
+            e.brief()
+        )))
+    } else {
+        Err(NotDecided::Failed(format!(
+            "the admin endpoint failed: {}",
+            e.brief()
+        )))
+    }
+}
+
 /// The person's answer at the keyboard: Enter is done, `fail` is could not. The end
 /// of the input (`--approver manual </dev/null`, a closed terminal) is no answer at
 /// all: an error, so that nothing waits on a decision nobody made and blames the
 /// server for it.
-async fn read_answer<R: AsyncBufRead + Unpin>(input: &mut R) -> Result<(), String> {
+async fn read_answer<R: AsyncBufRead + Unpin>(input: &mut R) -> Result<(), NotDecided> {
     let mut line = String::new();
     let read = input
         .read_line(&mut line)
         .await
-        .map_err(|e| format!("reading the keyboard: {e}"))?;
+        .map_err(|e| NotDecided::Failed(format!("reading the keyboard: {e}")))?;
+    let answer = line.trim();
     if read == 0 {
-        Err("the manual approver reached the end of its input (stdin is closed or not a terminal), so nobody decided: run it at a terminal, or use --approver admin or command".to_owned())
-    } else if line.trim().eq_ignore_ascii_case("fail") {
-        Err("the person said it could not be done".to_owned())
+        Err(NotDecided::Failed("the manual approver reached the end of its input (stdin is closed or not a terminal), so nobody decided: run it at a terminal, or use --approver admin or command".to_owned()))
+    } else if answer.eq_ignore_ascii_case("fail") {
+        Err(NotDecided::Failed(
+            "the person said it could not be done".to_owned(),
+        ))
+    } else if answer.eq_ignore_ascii_case("refused") {
+        Err(NotDecided::Refused(
+            "the person said the server's page refused it".to_owned(),
+        ))
     } else {
         Ok(())
     }
@@ -259,7 +337,7 @@ async fn run_command(
     timeout: Duration,
     prompt: &Prompt,
     action: Action,
-) -> Result<(), String> {
+) -> Result<(), NotDecided> {
     let complete = prompt.verification_uri_complete.clone().unwrap_or_default();
     let fill = |s: &str| {
         s.replace("{user_code}", &prompt.user_code)
@@ -278,23 +356,31 @@ async fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("the approver command cannot be started: {}: {e}", args[0]))?;
+    let failed = NotDecided::Failed;
+    let child = cmd.spawn().map_err(|e| {
+        failed(format!(
+            "the approver command cannot be started: {}: {e}",
+            args[0]
+        ))
+    })?;
     let out = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| format!("{} did not finish within {timeout:?}", args[0]))?
-        .map_err(|e| format!("{}: {e}", args[0]))?;
+        .map_err(|_| failed(format!("{} did not finish within {timeout:?}", args[0])))?
+        .map_err(|e| failed(format!("{}: {e}", args[0])))?;
     if out.status.success() {
-        Ok(())
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let said = format!("{} exited with {}: {last}", args[0], out.status);
+    if out.status.code() == Some(REFUSED_EXIT) {
+        Err(NotDecided::Refused(said))
     } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        Err(format!("{} exited with {}: {last}", args[0], out.status))
+        Err(failed(said))
     }
 }
 
@@ -439,6 +525,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_the_refused_exit_status_is_the_servers_refusal() {
+        // 65 (EX_DATAERR): the command saw the server refuse the code.
+        let a = Approver::command(
+            "sh -c 'echo that code has expired >&2; exit 65'",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let err = a.attempt(&prompt(), Action::Approve).await.unwrap_err();
+        assert!(
+            matches!(&err, NotDecided::Refused(m) if m.contains("that code has expired")),
+            "{err:?}"
+        );
+        // Any other failure (an uncaught exception exits 1) is the approver's own.
+        for status in [1, 2, 3, 127] {
+            let a = Approver::command(
+                &format!("sh -c 'echo connection refused >&2; exit {status}'"),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+            let err = a.attempt(&prompt(), Action::Approve).await.unwrap_err();
+            assert!(matches!(err, NotDecided::Failed(_)), "{status}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn command_failure_says_why() {
         let a = Approver::command(
             "sh -c 'echo no such code >&2; exit 3'",
@@ -458,10 +569,19 @@ mod tests {
     #[tokio::test]
     async fn manual_end_of_input_is_no_decision() {
         let err = read_answer(&mut &b""[..]).await.unwrap_err();
-        assert!(err.contains("end of its input"), "{err}");
+        assert!(
+            matches!(&err, NotDecided::Failed(m) if m.contains("end of its input")),
+            "{err}"
+        );
         assert_eq!(read_answer(&mut &b"\n"[..]).await, Ok(()));
         assert_eq!(read_answer(&mut &b"done"[..]).await, Ok(()));
         let err = read_answer(&mut &b"FAIL\n"[..]).await.unwrap_err();
-        assert!(err.contains("could not be done"), "{err}");
+        assert!(
+            matches!(&err, NotDecided::Failed(m) if m.contains("could not be done")),
+            "{err}"
+        );
+        // Only the person's word that the server refused is a refusal.
+        let err = read_answer(&mut &b"refused\n"[..]).await.unwrap_err();
+        assert!(matches!(err, NotDecided::Refused(_)), "{err}");
     }
 }

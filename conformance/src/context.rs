@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use crate::approver::{Action, Approver, Prompt};
+use crate::approver::{Action, Approver, NotDecided, Prompt};
 use crate::client::Client;
 use crate::http::{Exchange, Http};
 use crate::level::Level;
@@ -246,6 +246,12 @@ impl Ctx {
 
     pub async fn decide_prompt(&self, prompt: &Prompt, action: Action) -> Result<(), String> {
         self.approver.decide(prompt, action).await
+    }
+
+    /// Plays the person for a case that judges the answer: a decision not taken says
+    /// whether the server refused it (evidence) or the approver failed (none).
+    pub async fn attempt(&self, prompt: &Prompt, action: Action) -> Result<(), NotDecided> {
+        self.approver.attempt(prompt, action).await
     }
 
     /// The interval a compliant client waits: `interval + 5·k` plus the margin.

@@ -31,7 +31,8 @@ Examples:
     --approver admin --admin-token \"$ADMIN\" --markdown report.md --json report.json
 
   # Any server, endpoints given by hand, the person played by a script of yours
-  # ({user_code} and {action} are filled in; exit 0 means done):
+  # ({user_code} and {action} are filled in; exit 0 means done, 65 that the server
+  # refused the code or the decision, anything else that the script itself failed):
   deviceflow-conformance --issuer http://127.0.0.1:8001/o \\
     --device-authorization-endpoint http://127.0.0.1:8001/o/device-authorization/ \\
     --client-id my-device --approver command \\

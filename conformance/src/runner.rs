@@ -138,6 +138,19 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
             ),
         );
     }
+    if e.body_over_limit() {
+        // RFC 8628 §3.2 (a success is a small JSON object) and RFC 6749 §5.2 (so is an
+        // error): a body past the limit is the server's finding, said as too large, never
+        // read as "not JSON, not an OAuth endpoint" (the suite stopped reading it).
+        let case = if status < 300 { "DR-01" } else { "DR-12" };
+        return finding(
+            case,
+            format!(
+                "the device authorization endpoint answered a valid request with a body larger than 1 MiB: {}",
+                e.brief()
+            ),
+        );
+    }
     let Some(object) = object else {
         return if (200..300).contains(&status) && json.value.is_some() {
             finding(

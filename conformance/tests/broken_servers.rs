@@ -31,6 +31,47 @@ enum Setup {
     ConfidentialFirst,
     /// `--expect slow-down` (PL-01, PL-07).
     ExpectSlowDown,
+    /// Discovery, no `--scope` (TS-05 then asks for an undefined scope only).
+    NoScope,
+}
+
+/// Who plays the person in a run.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Person {
+    /// The fake's admin endpoint, as deviceflow-server's answers it.
+    Admin,
+    /// An admin endpoint that answers every decision with a 500 page, after passing
+    /// the approver check before the run: an approver that breaks mid-run.
+    BrokenAdmin,
+    /// An admin endpoint that approves but answers every denial with a 500 page.
+    AdminThatCannotDeny,
+    /// A command that fails as one does when its server is unreachable (exit 1).
+    FailingCommand,
+    /// A command that says the server's page refused the code (exit 65, EX_DATAERR).
+    RefusingCommand,
+}
+
+impl Person {
+    fn approver(self, base: &str) -> Approver {
+        let command = |script: &str| {
+            Approver::command(&format!("sh -c '{script}'"), Duration::from_secs(10)).unwrap()
+        };
+        match self {
+            Person::Admin => Approver::admin(format!("{base}/admin"), fake::ADMIN, "alice"),
+            Person::BrokenAdmin => {
+                Approver::admin(format!("{base}/admin-broken"), fake::ADMIN, "alice")
+            }
+            Person::AdminThatCannotDeny => {
+                Approver::admin(format!("{base}/admin-approve-only"), fake::ADMIN, "alice")
+            }
+            Person::FailingCommand => {
+                command("echo connect to 127.0.0.1 port 9: Connection refused >&2; exit 1")
+            }
+            Person::RefusingCommand => {
+                command("echo the page said: that code is not valid >&2; exit 65")
+            }
+        }
+    }
 }
 
 /// A broken rule, the cases run for it, and what each must say.
@@ -98,6 +139,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::ConfusableAlphabet, &[("UI-08", W)]),
     m(Flaw::SecondDecisionAccepted, &[("UI-10", F)]),
     m(Flaw::Framable, &[("UI-13", F)]),
+    m(Flaw::FramableByAnyone, &[("UI-13", F)]),
     // A.4 RFC 8628 §3.4; RFC 6749 §3.2, §5.2
     m(Flaw::PendingIs200, &[("TR-01", F), ("TS-01", F)]),
     m(Flaw::HangingTokenEndpoint, &[("TR-01", F)]),
@@ -187,6 +229,11 @@ fn options(setup: Setup) -> Options {
 
 /// The suite, `--only` the cases named, against the fake with `flaw`.
 async fn run(flaw: Option<Flaw>, setup: Setup, only: &[&str]) -> Report {
+    run_with(flaw, setup, Person::Admin, only).await
+}
+
+/// [`run`], with `person` playing the person.
+async fn run_with(flaw: Option<Flaw>, setup: Setup, person: Person, only: &[&str]) -> Report {
     let base = fake::start(flaw).await;
     let options = options(setup);
     let http = deviceflow_conformance::http::Http::new(options.request_timeout);
@@ -204,11 +251,11 @@ async fn run(flaw: Option<Flaw>, setup: Setup, only: &[&str]) -> Report {
         second_client: Some(second),
         unauthorized_client: Some(Client::public("client-x")),
         introspection_client: Some(Client::parse("introspector:i-secret").unwrap()),
-        scope: Some("openid profile".into()),
+        scope: (setup != Setup::NoScope).then(|| "openid profile".into()),
         ..TargetSpec::default()
     };
     let target = resolve(spec, &http).await.unwrap();
-    let approver = Approver::admin(format!("{base}/admin"), fake::ADMIN, "alice");
+    let approver = person.approver(&base);
     let selection = Selection {
         only: only.iter().map(|s| s.to_string()).collect(),
         skip: vec![],
@@ -478,4 +525,142 @@ async fn an_endless_body_is_read_up_to_the_limit_and_named_as_too_large() {
         why.contains("1 MiB") && !why.contains("cannot reach"),
         "{why}"
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Found in review: an approver that breaks taken for the server's refusal (EX-03,
+// UI-10), or for the server's fault (TS-05, UI-07).
+
+fn verdict<'r>(r: &'r Report, id: &str) -> &'r deviceflow_conformance::case::Verdict {
+    &r.cases.iter().find(|c| c.id == id).unwrap().verdict
+}
+
+fn assert_inconclusive(r: &Report, id: &str, why: &str) {
+    let v = verdict(r, id);
+    assert_eq!(v.status, Status::Skip, "{id} ({why}): {}", v.summary);
+    assert!(
+        v.summary
+            .starts_with(deviceflow_conformance::case::INCONCLUSIVE),
+        "{id} ({why}): {}",
+        v.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ex_03_passes_only_on_the_servers_refusal_never_on_a_broken_approver() {
+    // Checklist EX-03 (RFC 8628 §3.5, §5.4): a server that accepts late approvals, and
+    // one that refuses them, each with an approver that breaks when asked to approve
+    // the expired code: no evidence either way, so inconclusive, never a pass.
+    let runs = [
+        (Some(Flaw::LateApprovalAccepted), Person::BrokenAdmin),
+        (Some(Flaw::LateApprovalAccepted), Person::FailingCommand),
+        (None, Person::BrokenAdmin),
+        (None, Person::Admin),
+    ]
+    .map(|(flaw, person)| async move {
+        (
+            flaw,
+            person,
+            run_with(flaw, Setup::Discovery, person, &["EX-03"]).await,
+        )
+    });
+    for (flaw, person, r) in futures_util::future::join_all(runs).await {
+        let why = format!("{flaw:?} with {person:?}");
+        if person == Person::Admin {
+            // The admin endpoint answered expired_user_code: the refusal, on the record.
+            let v = verdict(&r, "EX-03");
+            assert_eq!(v.status, Status::Pass, "{why}: {}", v.summary);
+            assert!(
+                v.checks
+                    .iter()
+                    .any(|c| c.what.contains("expired_user_code")),
+                "{why}: {:?}",
+                v.checks
+            );
+        } else {
+            assert_inconclusive(&r, "EX-03", &why);
+            assert_eq!(r.exit_code(), 0, "{why}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_10_passes_only_on_the_servers_refusal_of_the_second_decision() {
+    // Checklist UI-10: a server that accepts a second decision, with an approver that
+    // cannot deny at all: no evidence, so inconclusive, never a pass.
+    let r = run_with(
+        Some(Flaw::SecondDecisionAccepted),
+        Setup::Discovery,
+        Person::AdminThatCannotDeny,
+        &["UI-10"],
+    )
+    .await;
+    assert_inconclusive(&r, "UI-10", "SecondDecisionAccepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_05_and_ui_07_blame_the_server_for_its_refusals_never_for_a_broken_approver() {
+    // TS-05 (b), RFC 6749 §3.3: an undefined scope accepted at the device authorization
+    // and then refused at the approval is never granted: that holds. An approver that
+    // breaks on it says nothing about the server: inconclusive, not a warning.
+    let refused = run_with(
+        Some(Flaw::UndefinedScopeIgnored),
+        Setup::NoScope,
+        Person::RefusingCommand,
+        &["TS-05"],
+    );
+    let broken = run_with(
+        Some(Flaw::UndefinedScopeGranted),
+        Setup::NoScope,
+        Person::FailingCommand,
+        &["TS-05", "UI-07"],
+    );
+    // UI-07 (RFC 8628 §6.1): the server's refusal of a typed variant is its finding.
+    let ui07_refused = run_with(None, Setup::Discovery, Person::RefusingCommand, &["UI-07"]);
+    let (refused, broken, ui07_refused) = tokio::join!(refused, broken, ui07_refused);
+    let v = verdict(&refused, "TS-05");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert_inconclusive(&broken, "TS-05", "a failing approver");
+    assert_inconclusive(&broken, "UI-07", "a failing approver");
+    let v = verdict(&ui07_refused, "UI-07");
+    assert_eq!(v.status, Status::Warn, "{}", v.summary);
+    assert!(
+        v.summary.contains("that code is not valid"),
+        "{}",
+        v.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dr_12_judges_the_shape_of_errors_not_the_codes_other_rows_judge() {
+    // Checklist DR-12 (RFC 8628 §3.2 → RFC 6749 §5.2) is about the shape of an error:
+    // a server whose errors are well formed but name another code (DA-04), or that
+    // takes a repeated parameter (DA-10), breaks those rows, not DR-12.
+    let codes = [
+        (Flaw::UnknownClientInvalidRequest, "DA-04"),
+        (Flaw::RepeatsAcceptedAtDa, "DA-10"),
+    ]
+    .map(|(flaw, row)| async move {
+        (
+            flaw,
+            row,
+            run(Some(flaw), Setup::Discovery, &["DR-12", row]).await,
+        )
+    });
+    for (flaw, row, r) in futures_util::future::join_all(codes).await {
+        let v = verdict(&r, row);
+        assert_eq!(v.status, Status::Fail, "{flaw:?} {row}: {}", v.summary);
+        let v = verdict(&r, "DR-12");
+        assert_eq!(v.status, Status::Pass, "{flaw:?} DR-12: {}", v.summary);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_13_a_frame_ancestors_that_lets_anyone_frame_is_no_protection() {
+    // Checklist UI-13 (RFC 9700 §4.16): `frame-ancestors *` allows every framer, and
+    // voids X-Frame-Options (CSP 3 §6.4.2): the page can be framed.
+    let r = run(Some(Flaw::FramableByAnyone), Setup::Discovery, &["UI-13"]).await;
+    let v = verdict(&r, "UI-13");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(v.summary.contains("frame-ancestors *"), "{}", v.summary);
 }

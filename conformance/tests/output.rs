@@ -219,3 +219,33 @@ async fn help_shows_worked_examples_the_profiles_and_the_exit_codes() {
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("XX-99"));
 }
+
+#[tokio::test]
+async fn an_endless_device_authorization_body_is_named_as_too_large_not_as_not_json() {
+    // The endpoints given by hand (no discovery), every one answering 200 with a JSON
+    // body that never ends: the preflight reads 1 MiB and must say so, as a finding
+    // against the server (DR-01, RFC 8628 §3.2), not "not an OAuth endpoint".
+    let base = fake::start_endless_body().await;
+    let options = Options {
+        request_timeout: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
+    let spec = TargetSpec {
+        device_authorization_endpoint: Some(format!("{base}/da")),
+        token_endpoint: Some(format!("{base}/token")),
+        client: Some(Client::public("client-a")),
+        ..TargetSpec::default()
+    };
+    let target = resolve(spec, &http).await.unwrap();
+    let selection = Selection {
+        only: vec!["DA-01".into()],
+        skip: vec![],
+    };
+    let r = deviceflow_conformance::run(target, Approver::None, options, &selection, true).await;
+    let cause = r.root_cause.as_ref().expect("a root cause");
+    assert!(cause.summary.contains("1 MiB"), "{}", cause.summary);
+    assert!(!cause.summary.contains("not JSON"), "{}", cause.summary);
+    assert_eq!(cause.case, Some("DR-01"), "{}", cause.summary);
+    assert_eq!(r.exit_code(), 1);
+}

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{authorize, case, enough_samples, expect_error, expect_success, json_words};
-use crate::case::{Case, Check, Level, Verdict};
+use super::{authorize, case, enough_samples, error_shape_problems, expect_success, json_words};
+use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::Client;
 use crate::context::Ctx;
 use crate::target::is_loopback;
@@ -427,27 +427,53 @@ async fn dr_11(ctx: Ctx) -> Verdict {
 }
 
 async fn dr_12(ctx: Ctx) -> Verdict {
+    // Checklist DR-12 (RFC 8628 §3.2 → RFC 6749 §5.2): the shape of every error, the
+    // same validator for each. Which code a request deserves is its own row's rule
+    // (DA-03, DA-04, DA-10), and whether it is refused at all: a well-formed error with
+    // another code, or a request taken, is their finding, never a malformed error.
     let mut c = Check::new(Level::Must);
     let url = &ctx.target.device_authorization_endpoint;
-    let e = ctx.http.post_form("no client", url, None, &[]).await;
-    expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
     let nobody = Client::public("deviceflow-conformance-no-such-client");
-    let e = ctx
-        .http
-        .post_form("unknown client", url, Some(&nobody), &[])
-        .await;
-    expect_error(&mut c, &e, &["invalid_client"]);
     let scope = ctx.target.scope.as_deref().unwrap_or("openid");
-    let e = ctx
-        .http
-        .post_form(
+    let requests = [
+        ("no client", None, vec![], "DA-03"),
+        ("unknown client", Some(&nobody), vec![], "DA-04"),
+        (
             "repeated scope",
-            url,
             Some(ctx.client()),
-            &[("scope", scope), ("scope", scope)],
-        )
-        .await;
-    expect_error(&mut c, &e, &["invalid_request"]);
+            vec![("scope", scope), ("scope", scope)],
+            "DA-10",
+        ),
+    ];
+    let mut judged = 0;
+    for (label, client, params, row) in requests {
+        let e = ctx.http.post_form(label, url, client, &params).await;
+        if e.status().is_some_and(|s| (200..300).contains(&s)) {
+            c.measure(
+                label,
+                format!(
+                    "not refused (HTTP {}): {row} judges that",
+                    e.status().unwrap_or(0)
+                ),
+            );
+            c.evidence(e);
+            continue;
+        }
+        judged += 1;
+        let problems = error_shape_problems(&e);
+        let mut what = format!("{label}: a well-formed RFC 6749 §5.2 error");
+        if !problems.is_empty() {
+            what.push_str(&format!(" (got {}; {})", e.brief(), problems.join("; ")));
+        }
+        c.expect(problems.is_empty(), what);
+        c.evidence(e);
+    }
+    if judged == 0 {
+        return c.skip(
+            Status::NotApplicable,
+            "no request was refused, so there is no error to judge (DA-03, DA-04 and DA-10 judge the refusals)",
+        );
+    }
     c.finish("every error is a well-formed RFC 6749 §5.2 error")
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{authorize, case, decided, expect_error};
-use crate::approver::Action;
+use crate::approver::{Action, NotDecided};
 use crate::case::{Case, Check, Level, Verdict};
 use crate::context::{Authorization, Ctx};
 
@@ -129,8 +129,26 @@ async fn ex_03(ctx: Ctx) -> Verdict {
     };
     ctx.wait("EX-03", past_lifetime(&a), "past expires_in")
         .await;
-    let late = ctx.decide(&a, Action::Approve).await;
-    c.expect(late.is_err(), "an expired user code cannot be approved");
+    // Checklist EX-03: only the server's refusal, on the record, shows the expired
+    // code refused; an approver that breaks (unreachable, a 5xx, a page it does not
+    // know) shows nothing either way, and the case is inconclusive, never a pass.
+    match ctx.attempt(&a.prompt(), Action::Approve).await {
+        Ok(()) => {
+            c.expect(
+                false,
+                "an expired user code cannot be approved (got: the approval was taken)",
+            );
+        }
+        Err(NotDecided::Refused(why)) => {
+            c.expect(
+                true,
+                format!("an expired user code cannot be approved ({why})"),
+            );
+        }
+        Err(NotDecided::Failed(why)) => c.inconclusive(format!(
+            "the approver could not try the late approval, so whether the server refuses an expired code is unknown: {why}"
+        )),
+    }
     let e = ctx
         .poll("poll after the late approval", &a.device_code)
         .await;

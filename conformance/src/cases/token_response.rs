@@ -7,7 +7,7 @@ use super::{
     approved_token, authorize, case, decided, error_shape_problems, expect_error, expect_success,
     introspect, poll_until_final,
 };
-use crate::approver::Action;
+use crate::approver::{Action, NotDecided};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
 
@@ -426,12 +426,26 @@ async fn ts_05(ctx: Ctx) -> Verdict {
         Ok(a) => {
             c.evidence(a.exchange.clone());
             c.measure("undefined_scope", "accepted at the device authorization");
-            if let Err(why) = ctx.decide(&a, Action::Approve).await {
-                c.expect_soft(
-                    false,
-                    format!("(b) the request with an undefined scope can be approved (got: {why})"),
-                );
-                return c.finish("");
+            match ctx.attempt(&a.prompt(), Action::Approve).await {
+                Ok(()) => {}
+                // RFC 6749 §3.3: the server may refuse a scope it does not define; a
+                // refusal at the approval grants nothing, which is all (b) asks.
+                Err(NotDecided::Refused(why)) => {
+                    c.measure(
+                        "undefined_scope",
+                        format!(
+                            "accepted at the device authorization, refused at the approval: {why}"
+                        ),
+                    );
+                    return c.finish("never more than requested and defined: the undefined scope was refused at the approval");
+                }
+                // The approver broke: nothing is known about what would be granted.
+                Err(NotDecided::Failed(why)) => {
+                    c.inconclusive(format!(
+                        "the approver could not approve the request with an undefined scope: {why}"
+                    ));
+                    return c.finish("");
+                }
             }
             let mut polls = poll_until_final(&ctx, "TS-05", &a, ctx.client()).await;
             if let Some(last) = polls.pop() {

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{authorize, case, enough_samples};
-use crate::approver::Action;
+use super::{approver_failed, authorize, case, enough_samples};
+use crate::approver::{Action, NotDecided};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::Ctx;
 use crate::http::Exchange;
@@ -359,15 +359,25 @@ async fn ui_07(ctx: Ctx) -> Verdict {
             verification_uri_complete: None,
             ..own.prompt()
         };
-        if let Err(why) = ctx.decide_prompt(&prompt, Action::Approve).await {
-            c.expect(
-                false,
-                format!(
-                    "the code typed {how} ({typed:?} for {:?}) is accepted (got: {why})",
-                    own.user_code
-                ),
-            );
-            continue;
+        match ctx.attempt(&prompt, Action::Approve).await {
+            Ok(()) => {}
+            Err(NotDecided::Refused(why)) => {
+                c.expect(
+                    false,
+                    format!(
+                        "the code typed {how} ({typed:?} for {:?}) is accepted (got: {why})",
+                        own.user_code
+                    ),
+                );
+                continue;
+            }
+            // The approver broke: nothing is known about the server's normalization.
+            Err(NotDecided::Failed(why)) => {
+                c.inconclusive(format!(
+                    "the approver could not try the code typed {how}: {why}"
+                ));
+                return c.finish("");
+            }
         }
         let e = ctx
             .poll(&format!("poll the request typed {how}"), &own.device_code)
@@ -435,18 +445,31 @@ async fn ui_10(ctx: Ctx) -> Verdict {
         return c.finish("");
     };
     if let Err(why) = ctx.decide(&a, Action::Approve).await {
-        return c.skip(
-            Status::Skip,
-            format!("the approver could not approve: {why}"),
-        );
+        approver_failed(&mut c, Action::Approve, &why);
+        return c.finish("");
     }
-    let again = ctx.decide(&a, Action::Deny).await;
-    c.expect(
-        again.is_err(),
-        "a second decision (deny after approve) on the same code is refused",
-    );
-    if let Err(why) = &again {
-        c.measure("second_decision_refused", why.clone());
+    // Only the server's refusal, on the record, shows the second decision refused; an
+    // approver that breaks shows nothing either way (inconclusive, never a pass).
+    match ctx.attempt(&a.prompt(), Action::Deny).await {
+        Ok(()) => {
+            c.expect(
+                false,
+                "a second decision (deny after approve) on the same code is refused (got: the denial was taken)",
+            );
+        }
+        Err(NotDecided::Refused(why)) => {
+            c.expect(
+                true,
+                "a second decision (deny after approve) on the same code is refused",
+            );
+            c.measure("second_decision_refused", why);
+        }
+        Err(NotDecided::Failed(why)) => {
+            c.inconclusive(format!(
+                "the approver could not try the second decision, so whether the server refuses it is unknown: {why}"
+            ));
+            return c.finish("");
+        }
     }
     let e = ctx
         .poll("poll after the refused second decision", &a.device_code)
@@ -460,6 +483,28 @@ async fn ui_10(ctx: Ctx) -> Verdict {
     );
     c.evidence(e);
     c.finish("a decided code cannot be decided again")
+}
+
+/// The source lists of every `frame-ancestors` directive in a Content-Security-Policy
+/// header (policies split by `,`, directives by `;`), lower-cased.
+fn frame_ancestors(csp: &str) -> Vec<Vec<String>> {
+    csp.split(',')
+        .flat_map(|policy| policy.split(';'))
+        .filter_map(|directive| {
+            let mut words = directive.split_ascii_whitespace();
+            let name = words.next()?;
+            name.eq_ignore_ascii_case("frame-ancestors")
+                .then(|| words.map(str::to_ascii_lowercase).collect())
+        })
+        .collect()
+}
+
+/// Whether a frame-ancestors source list lets any site frame the page: `*`, a bare
+/// scheme (`https:`), or any host of a scheme (`https://*`).
+fn lets_anyone_frame(sources: &[String]) -> bool {
+    sources
+        .iter()
+        .any(|s| s == "*" || s.ends_with(':') || s.ends_with("://*"))
 }
 
 async fn ui_13(ctx: Ctx) -> Verdict {
@@ -480,21 +525,36 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         let xfo = p
             .header("x-frame-options")
             .unwrap_or_default()
+            .trim()
             .to_ascii_uppercase();
-        let csp = p
-            .header("content-security-policy")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let protected = xfo == "DENY" || xfo == "SAMEORIGIN" || csp.contains("frame-ancestors");
+        let csp_header = p.header("content-security-policy").unwrap_or_default();
+        let ancestors = frame_ancestors(csp_header);
+        // CSP 3 §6.4.2: where frame-ancestors is enforced, X-Frame-Options is ignored,
+        // so a permissive frame-ancestors (`*`, a bare scheme) leaves the page framable
+        // whatever X-Frame-Options says.
+        let csp_protects = ancestors.iter().any(|sources| !lets_anyone_frame(sources));
+        let protected = if ancestors.is_empty() {
+            xfo == "DENY" || xfo == "SAMEORIGIN"
+        } else {
+            csp_protects
+        };
         c.expect(
             protected,
-            format!(
-                "{} sets X-Frame-Options or CSP frame-ancestors",
-                p.request.url
-            ),
+            if ancestors.is_empty() || csp_protects {
+                format!(
+                    "{} sets X-Frame-Options or CSP frame-ancestors",
+                    p.request.url
+                )
+            } else {
+                format!(
+                    "{} limits who may frame it (got Content-Security-Policy {csp_header:?}: frame-ancestors {} lets any site frame the page, and voids X-Frame-Options)",
+                    p.request.url,
+                    ancestors.first().map_or(String::new(), |s| s.join(" "))
+                )
+            },
         );
         c.expect_soft(
-            csp.contains("frame-ancestors"),
+            csp_protects,
             format!(
                 "{} uses CSP frame-ancestors, as RFC 9700 §4.16 says it SHOULD (got {:?})",
                 p.request.url,
@@ -507,4 +567,30 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         c.evidence(h);
     }
     c.finish("framing is refused")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_that_let_anyone_frame_are_told_from_those_that_limit() {
+        let judge = |csp: &str| {
+            let a = frame_ancestors(csp);
+            (!a.is_empty(), a.iter().any(|s| !lets_anyone_frame(s)))
+        };
+        assert_eq!(judge("frame-ancestors 'none'"), (true, true));
+        assert_eq!(
+            judge("default-src 'self'; FRAME-ANCESTORS 'self' https://a.example"),
+            (true, true)
+        );
+        assert_eq!(
+            judge("default-src 'self'; frame-ancestors *"),
+            (true, false)
+        );
+        assert_eq!(judge("frame-ancestors https:"), (true, false));
+        assert_eq!(judge("frame-ancestors https://*"), (true, false));
+        assert_eq!(judge("default-src 'self'"), (false, false));
+        assert_eq!(judge(""), (false, false));
+    }
 }

@@ -59,6 +59,14 @@ fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<
     let scope = match req.raw("scope") {
         Some("") if fake.has(Flaw::EmptyScopeInvalid) => return err("invalid_scope"),
         None | Some("") => "openid".to_owned(),
+        Some(s) if fake.has(Flaw::UndefinedScopeIgnored) => {
+            let defined: Vec<&str> = s.split(' ').filter(|x| SCOPES.contains(x)).collect();
+            if defined.is_empty() {
+                "openid".to_owned()
+            } else {
+                defined.join(" ")
+            }
+        }
         Some(s) => {
             let ok = s
                 .split(' ')

@@ -41,6 +41,7 @@ pub enum Flaw {
     ConfusableAlphabet,     // [UI-08]
     SecondDecisionAccepted, // [UI-10]
     Framable,               // [UI-13]
+    FramableByAnyone,       // [UI-13] CSP frame-ancestors * (which voids X-Frame-Options)
     // A.4 token request
     PendingIs200,                     // [TR-01, TS-01]
     HangingTokenEndpoint,             // [TR-01] never answers
@@ -104,6 +105,11 @@ pub enum Flaw {
     RefreshWidens,      // [RT-03]
     // Not a device-flow server at all (for the root-cause tests).
     NotOAuth,
+    // Not flaws: correct variations the RFCs allow, which the suite must not blame.
+    /// RFC 6749 §3.3 ("MAY fully or partially ignore the scope requested"): undefined
+    /// scopes are accepted at the device authorization and dropped (the default when
+    /// none is left); the token names what was granted.
+    UndefinedScopeIgnored,
     // Found in review (their tests are at the end of broken_servers.rs).
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
 }

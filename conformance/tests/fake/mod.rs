@@ -205,7 +205,13 @@ impl Fake {
         let mut r = Response::builder()
             .status(status)
             .header("content-type", "text/html; charset=utf-8");
-        if !self.has(Flaw::Framable) {
+        if self.has(Flaw::FramableByAnyone) {
+            // CSP 3 §6.4.2: with frame-ancestors enforced, X-Frame-Options is ignored.
+            r = r.header("x-frame-options", "DENY").header(
+                "content-security-policy",
+                "default-src 'self'; frame-ancestors *",
+            );
+        } else if !self.has(Flaw::Framable) {
             r = r
                 .header("x-frame-options", "DENY")
                 .header("content-security-policy", "frame-ancestors 'none'");
@@ -458,11 +464,16 @@ fn verification_page(fake: &Fake, req: &Req) -> Reply {
     )
 }
 
+/// The person, played as deviceflow-server's admin endpoint plays it (the contract of
+/// the suite's admin approver): 200 when decided; a refusal names its reason,
+/// `unknown_user_code` (404), `expired_user_code` (410) or `already_decided` (409).
 fn admin(fake: &Fake, req: &Req) -> Reply {
     if req.authorization.as_deref() != Some(&format!("Bearer {ADMIN}")) {
         return fake.json(401, r#"{"error":"invalid_token"}"#.into(), false);
     }
-    let typed = req.get("user_code").unwrap_or_default();
+    let Some(typed) = req.get("user_code") else {
+        return fake.json(400, r#"{"error":"invalid_request"}"#.into(), false);
+    };
     let approve = req.get("action") == Some("approve");
     let mut g = fake.store.lock().unwrap();
     let found = g.codes.values_mut().find(|c| {
@@ -472,21 +483,34 @@ fn admin(fake: &Fake, req: &Req) -> Reply {
             normalize(&c.user_code) == normalize(typed)
         }
     });
-    match found {
-        Some(c)
-            if (c.state == State::Pending || fake.has(Flaw::SecondDecisionAccepted))
-                && (c.issued.elapsed() < Duration::from_secs(EXPIRES_IN)
-                    || fake.has(Flaw::LateApprovalAccepted)) =>
-        {
-            c.state = if approve {
-                State::Approved
-            } else {
-                State::Denied
-            };
-            fake.json(200, "{}".into(), false)
-        }
-        _ => fake.json(409, r#"{"error":"not_pending"}"#.into(), false),
+    let Some(c) = found else {
+        return fake.json(404, r#"{"error":"unknown_user_code"}"#.into(), false);
+    };
+    if c.issued.elapsed() >= Duration::from_secs(EXPIRES_IN)
+        && !fake.has(Flaw::LateApprovalAccepted)
+    {
+        return fake.json(410, r#"{"error":"expired_user_code"}"#.into(), false);
     }
+    if c.state != State::Pending && !fake.has(Flaw::SecondDecisionAccepted) {
+        return fake.json(409, r#"{"error":"already_decided"}"#.into(), false);
+    }
+    c.state = if approve {
+        State::Approved
+    } else {
+        State::Denied
+    };
+    fake.json(200, "{}".into(), false)
+}
+
+/// An admin endpoint that breaks: every decision (`/admin-broken`), or every denial
+/// (`/admin-approve-only`), is answered with a 500 page; the rest as [`admin`]. It
+/// passes the suite's approver check before the run (which rules out 401/403, 404/405
+/// and no answer), as an approver that breaks mid-run does.
+fn broken_admin(fake: &Fake, req: &Req, deny_only: bool) -> Reply {
+    if !deny_only || req.get("action") == Some("deny") {
+        return fake.page(500, "<h1>Server Error (500)</h1>".into());
+    }
+    admin(fake, req)
 }
 
 async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
@@ -530,6 +554,8 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
         "/token" => token(&fake, &r).await,
         "/introspect" => introspect(&fake, &r),
         "/admin" => admin(&fake, &r),
+        "/admin-broken" => broken_admin(&fake, &r, false),
+        "/admin-approve-only" => broken_admin(&fake, &r, true),
         p if p.starts_with("/device") => verification_page(&fake, &r),
         _ => fake.json(404, r#"{"error":"not_found"}"#.into(), false),
     }
