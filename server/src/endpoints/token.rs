@@ -82,7 +82,7 @@ impl<S: Store> App<S> {
     ) -> Result<Answer, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form).await?;
-        match self.grant_request(&client, &form)? {
+        match self.grant_request(&client, &form, None)? {
             TokenRequest::Poll { client, code } => Ok(self.poll(client, code, peer).await),
             TokenRequest::Refresh {
                 client,
@@ -107,20 +107,36 @@ impl<S: Store> App<S> {
         if !form.has("grant_type") {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
+        let code = self.early_code(&form);
         match self.configured_client(parts, &form)? {
-            Some(client) => self.grant_request(client, &form).map(Some),
+            Some(client) => self.grant_request(client, &form, code).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The grant `form` asks `client` for, with its parameters checked.
+    /// A poll's device code, read before its client is authenticated, and its session
+    /// asked of memory ([`Store::prefetch`]): on a fleet's poll that session is a cache
+    /// miss, and its fetch then overlaps the authentication. Whether the code is
+    /// required or one of ours is said after the client (`poll_request`), as before.
+    fn early_code(&self, form: &Form<'_>) -> Option<DeviceCode> {
+        if !form.is("grant_type", &DEVICE_CODE_GRANT) {
+            return None;
+        }
+        let code = DeviceCode::parse(form.get_bytes("device_code").ok()??)?;
+        self.store.prefetch(&code);
+        Some(code)
+    }
+
+    /// The grant `form` asks `client` for, with its parameters checked; `code` is its
+    /// device code when already read ([`early_code`](Self::early_code)).
     fn grant_request<'a>(
         &self,
         client: &'a Client,
         form: &Form<'_>,
+        code: Option<DeviceCode>,
     ) -> Result<TokenRequest<'a>, OAuthError> {
         if form.is("grant_type", &DEVICE_CODE_GRANT) {
-            self.poll_request(client, form)
+            self.poll_request(client, form, code)
         } else if form.is("grant_type", &REFRESH_TOKEN_GRANT) {
             self.refresh_request(client, form)
         } else {
@@ -136,6 +152,7 @@ impl<S: Store> App<S> {
         &self,
         client: &'a Client,
         form: &Form<'_>,
+        code: Option<DeviceCode>,
     ) -> Result<TokenRequest<'a>, OAuthError> {
         if !client.device_grant {
             return Err(OAuthError::new(
@@ -151,7 +168,7 @@ impl<S: Store> App<S> {
         };
         Ok(TokenRequest::Poll {
             client,
-            code: DeviceCode::parse(&raw),
+            code: code.or_else(|| DeviceCode::parse(&raw)),
         })
     }
 

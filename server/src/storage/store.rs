@@ -127,6 +127,13 @@ pub trait Store: Send + Sync + 'static {
         policy: &PollPolicy,
     ) -> impl Future<Output = Stored<Result<DeviceCode, CreateError>>> + Send;
 
+    /// A hint that `code` will be polled shortly: a store that keeps sessions in this
+    /// process's memory asks the CPU to fetch its session now; one across the network
+    /// does nothing.
+    fn prefetch(&self, code: &DeviceCode) {
+        let _ = code;
+    }
+
     /// Answers a poll atomically (see `Session::poll`); an unknown code is
     /// [`PollOutcome::Invalid`]. A poll that redeems ([`PollOutcome::Issue`]) gets a
     /// new token family, and the caller then [`redeem`](Store::redeem)s it.

@@ -114,6 +114,10 @@ impl Store for MemoryStore {
             .create(client, scope, at, expires_in_ms, policy))
     }
 
+    fn prefetch(&self, code: &DeviceCode) {
+        self.sessions.prefetch(code);
+    }
+
     fn poll(
         &self,
         code: &DeviceCode,

@@ -113,6 +113,12 @@ impl Sessions {
         Err(CreateError::Full)
     }
 
+    /// Asks the CPU for the session of `code`'s memory ahead of [`poll`](Self::poll),
+    /// taking no lock ([`Table::prefetch`]).
+    pub fn prefetch(&self, code: &DeviceCode) {
+        self.sessions.prefetch(code.user_code.packed());
+    }
+
     /// Answers a poll atomically (see [`Session::poll`]); an unknown code is
     /// [`PollOutcome::Invalid`]. `family` is called only if this poll redeems, under
     /// the session's lock.
