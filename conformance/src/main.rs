@@ -190,7 +190,9 @@ fn main() {
     match runtime.block_on(real_main(cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("deviceflow-conformance: {e:#}");
+            // The cause may quote the server (its metadata answer): shown, not obeyed.
+            let cause = deviceflow_reports::escape::terminal(&format!("{e:#}"));
+            eprintln!("deviceflow-conformance: {cause}");
             let code = match e.downcast_ref::<TargetError>() {
                 Some(TargetError::NoClient) | None => exit::USAGE,
                 Some(_) => exit::NOT_TESTABLE,

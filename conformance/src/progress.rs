@@ -3,6 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use crate::report::FINDING_CHARS;
+use deviceflow_reports::escape::{clip, terminal as printable};
+
 #[derive(Debug, Clone)]
 pub struct Progress {
     quiet: bool,
@@ -19,10 +22,13 @@ impl Progress {
         }
     }
 
+    /// Writes `text`, which may quote the server, shown and never obeyed by the
+    /// terminal, and cut to a finding's length.
     fn line(&self, text: &str) {
         if self.quiet {
             return;
         }
+        let text = printable(&clip(text, FINDING_CHARS));
         let t = self.start.elapsed().as_secs_f64();
         let mut err = std::io::stderr().lock();
         let _ = if self.color {

@@ -1,7 +1,8 @@
 //! What a person reads: one root cause instead of a cascade, whole findings into a
-//! file or a pipe, levels that never read as outcomes, a header in words, and a
-//! `--help` with worked examples and the exit codes. The command is run as a person
-//! runs it, against the fake server of `fake/`.
+//! file or a pipe, levels that never read as outcomes, a header in words, a `--help`
+//! with worked examples and the exit codes, and a hostile server's words shown as
+//! text, of bounded size, in every output. The command is run as a person runs it,
+//! against the fake servers of `fake/`.
 
 mod command;
 mod fake;
@@ -248,4 +249,133 @@ async fn an_endless_device_authorization_body_is_named_as_too_large_not_as_not_j
     assert!(!cause.summary.contains("not JSON"), "{}", cause.summary);
     assert_eq!(cause.case, Some("DR-01"), "{}", cause.summary);
     assert_eq!(r.exit_code(), 1);
+}
+
+/// Whether `c` is a character a terminal acts on (a control but the line feed, a
+/// bidirectional override).
+fn acts_on_a_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202A}'..='\u{202E}')
+}
+
+/// The lines of `markdown` outside its fenced code blocks (CommonMark §4.5: a fence
+/// closes with a run of backticks at least as long as the one that opened it).
+fn outside_fences(markdown: &str) -> Vec<&str> {
+    let mut open: Option<usize> = None;
+    let mut outside = Vec::new();
+    for line in markdown.lines() {
+        let run = line.trim_start().chars().take_while(|&c| c == '`').count();
+        match open {
+            Some(n) if run >= n && line.trim_start()[run..].trim().is_empty() => open = None,
+            Some(_) => {}
+            None if run >= 3 => open = Some(run),
+            None => outside.push(line),
+        }
+    }
+    outside
+}
+
+/// `line` of Markdown without its code spans (CommonMark §6.1: a run of backticks up
+/// to the next run of as many), whose text is literal.
+fn without_code_spans(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find('`') {
+        out.push_str(&rest[..at]);
+        let run = rest[at..].len() - rest[at..].trim_start_matches('`').len();
+        let after = &rest[at + run..];
+        let ticks = "`".repeat(run);
+        let close = after.char_indices().map(|(i, _)| i).find(|&i| {
+            after[i..].starts_with(&ticks)
+                && !after[i + run..].starts_with('`')
+                && (i == 0 || !after[..i].ends_with('`'))
+        });
+        match close {
+            Some(i) => rest = &after[i + run..],
+            None => {
+                out.push_str(&rest[at..at + run]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `line` of Markdown holds raw HTML outside its code spans: a `<` before a
+/// letter, `/` or `!` that no backslash escapes (an even run of backslashes escapes
+/// each other).
+fn raw_html(line: &str) -> bool {
+    let line = without_code_spans(line);
+    let b = line.as_bytes();
+    (0..b.len()).any(|i| {
+        let tag = b[i] == b'<'
+            && b.get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'!'));
+        let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+        tag && backslashes % 2 == 0
+    })
+}
+
+#[tokio::test]
+async fn a_hostile_servers_words_are_shown_as_text_of_bounded_size_in_every_output() {
+    let base = fake::start_hostile().await;
+    let dir = std::env::temp_dir().join(format!("dfc-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (md, xml, json) = (dir.join("r.md"), dir.join("r.xml"), dir.join("r.json"));
+    // Not through `command`: the progress on standard error is checked too.
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_deviceflow-conformance"))
+            .args(["--issuer", &base, "--client-id", "tv"])
+            .args(["--only", "TR-02,TS-02,UI-01,DR-07"])
+            .arg("--markdown")
+            .arg(&md)
+            .arg("--junit")
+            .arg(&xml)
+            .arg("--json")
+            .arg(&json)
+            .env_remove("COLUMNS")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the command finishes")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    // The terminal: the escapes are shown (`\u{1b}`), never sent; the fake verdict
+    // stays inside its finding.
+    for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!text.contains(acts_on_a_terminal), "{name}: {text:?}");
+        assert!(text.contains(r"\u{1b}]52;c;cHduZWQ="), "{name}: {text}");
+        assert!(!text
+            .lines()
+            .any(|l| l.trim_start().starts_with("PASS TS-02")));
+        // 200,000 characters of description, quoted by each case: cut, not copied.
+        assert!(text.len() < 64 * 1024, "{name}: {} bytes", text.len());
+    }
+    // Markdown: the server's words stay inside their cell, item or fence: no raw
+    // HTML, no heading of theirs, no escape sequence.
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(!md.contains(acts_on_a_terminal), "{md:?}");
+    for line in outside_fences(&md) {
+        assert!(!raw_html(line), "{line}");
+        assert!(!line.starts_with("# heading"), "{line}");
+    }
+    assert!(md.len() < 128 * 1024, "markdown: {} bytes", md.len());
+    // JUnit: only characters XML 1.0 can carry, and no C1 control (§2.2 discourages
+    // them; a CI log printing the failure would send them to a terminal).
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        !xml.contains(
+            |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        ),
+        "{xml:?}"
+    );
+    assert!(xml.len() < 128 * 1024, "junit: {} bytes", xml.len());
+    let json = std::fs::read_to_string(&json).unwrap();
+    assert!(json.len() < 256 * 1024, "json: {} bytes", json.len());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

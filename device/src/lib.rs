@@ -22,6 +22,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use deviceflow_reports::escape::{clip, terminal as printable};
 use deviceflow_wire::paths;
 use deviceflow_wire::{
     DeviceAuthorizationResponse, ErrorCode, ErrorResponse, DEFAULT_INTERVAL_SECS,
@@ -37,6 +38,15 @@ use tokio::net::TcpStream;
 
 /// Longest wait for one HTTP exchange.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most of a response body the device reads: no answer of RFC 8628 or RFC 8414
+/// comes near it, and a server that sends more (an endless body) is refused, not
+/// stored.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The most characters of the server's words (a body, an `error_description`) an
+/// error quotes.
+const QUOTED_CHARS: usize = 200;
 
 /// Longest wait between polls when backing off from connection failures.
 const MAX_BACKOFF_SECS: u64 = 60;
@@ -103,15 +113,19 @@ struct HttpUrl {
 
 impl HttpUrl {
     fn parse(url: &str) -> Result<HttpUrl, DeviceError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| DeviceError::NotHttp(url.to_owned()))?;
+        // The URL may be the server's (its metadata's endpoints): quoted, as text. A
+        // URL holds no control characters (RFC 3986 §2).
+        let not_http = || DeviceError::NotHttp(quote(url));
+        if printable(url) != url {
+            return Err(not_http());
+        }
+        let rest = url.strip_prefix("http://").ok_or_else(not_http)?;
         let (authority, target) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         if authority.is_empty() {
-            return Err(DeviceError::NotHttp(url.to_owned()));
+            return Err(not_http());
         }
         // No port: HTTP's 80 (an IPv6 literal ends with ']').
         let authority = if authority
@@ -189,11 +203,18 @@ pub async fn request(
             .await
             .map_err(|e| transport(e.to_string()))?;
         let status = res.status();
-        let bytes = res
-            .into_body()
+        let bytes = http_body_util::Limited::new(res.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
-            .map_err(|e| transport(e.to_string()))?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    transport(format!(
+                        "the body is larger than {MAX_BODY_BYTES} bytes, more than any answer of RFC 8628"
+                    ))
+                } else {
+                    transport(e.to_string())
+                }
+            })?
             .to_bytes();
         Ok((status, bytes))
     };
@@ -229,14 +250,23 @@ async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
     }
 }
 
+/// An error answer in words, for an error message: its `error` and
+/// `error_description`, or the start of the body, [quoted](quote).
 fn describe(body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(e) => match e.error_description {
-            Some(d) => format!("{} ({d})", e.error),
-            None => e.error,
+            Some(d) => quote(&format!("{} ({d})", e.error)),
+            None => quote(&e.error),
         },
-        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+        Err(_) => quote(&String::from_utf8_lossy(body)),
     }
+}
+
+/// The server's words as this device prints them: at most [`QUOTED_CHARS`]
+/// characters, made text for a terminal ([`printable`]: an OSC 52 sequence in a
+/// `user_code` would write the person's clipboard, a cursor move hide a line).
+fn quote(text: &str) -> String {
+    printable(&clip(text, QUOTED_CHARS))
 }
 
 /// Plays the device: prints the code and QR code to `out`, polls until the person
@@ -269,7 +299,10 @@ async fn request_codes(
     serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
         url: da_url.to_owned(),
         status,
-        body: format!("not a device authorization response ({e})"),
+        body: format!(
+            "not a device authorization response ({})",
+            quote(&e.to_string())
+        ),
     })
 }
 
@@ -281,14 +314,19 @@ fn show_codes(
     da: &DeviceAuthorizationResponse,
     out: &mut (dyn Write + Send),
 ) -> u64 {
+    // The codes and URIs are the server's: shown as text, never obeyed by the
+    // terminal (the QR code is drawn from the URI as sent).
     let _ = writeln!(
         out,
-        "deviceflow demo device: client \"{}\" at {issuer}\n\n  On your phone or computer, open  {}\n  and enter the code  {}\n",
-        options.client_id, da.verification_uri, da.user_code
+        "deviceflow demo device: client \"{}\" at {}\n\n  On your phone or computer, open  {}\n  and enter the code  {}\n",
+        printable(&options.client_id),
+        printable(issuer),
+        printable(&da.verification_uri),
+        printable(&da.user_code)
     );
     if let Some(complete) = &da.verification_uri_complete {
         if let Ok(qr) = qr::terminal(complete, options.ansi) {
-            let _ = writeln!(out, "  or scan this QR code ({complete}):\n");
+            let _ = writeln!(out, "  or scan this QR code ({}):\n", printable(complete));
             for line in qr.lines() {
                 let _ = writeln!(out, "  {line}");
             }
@@ -351,14 +389,17 @@ async fn poll_for_token(
                 serde_json::from_slice(&body).map_err(|_| DeviceError::Unexpected {
                     url: token_url.to_owned(),
                     status,
-                    body: String::from_utf8_lossy(&body).into_owned(),
+                    body: quote(&String::from_utf8_lossy(&body)),
                 })?;
             let _ = writeln!(out, "  [{elapsed:>4}s] approved: token response\n");
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&token).unwrap_or_default()
-            );
+            // JSON escapes C0 controls but not C1 ones (U+009B is a CSI) or
+            // bidirectional overrides: line by line, printable.
+            for line in serde_json::to_string_pretty(&token)
+                .unwrap_or_default()
+                .lines()
+            {
+                let _ = writeln!(out, "{}", printable(line));
+            }
             let _ = out.flush();
             return Ok(token);
         }
@@ -387,6 +428,100 @@ async fn poll_for_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A hostile server on 127.0.0.1:0 with no metadata (the device falls back to
+    /// this server's paths): the device authorization is answered `device_answer`
+    /// (a JSON body), every poll `token_answer`, each a whole HTTP/1.1 response.
+    async fn hostile(device_answer: String, token_answer: String) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (device_answer, token_answer) = (device_answer.clone(), token_answer.clone());
+                tokio::spawn(async move {
+                    // One request a connection, small enough for one read.
+                    let mut request = vec![0u8; 8192];
+                    let n = stream.read(&mut request).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&request[..n]);
+                    let answer = if head.contains(paths::DEVICE_AUTHORIZATION) {
+                        ok_json(&device_answer)
+                    } else if head.contains(paths::TOKEN) {
+                        token_answer
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
+                    };
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        base
+    }
+
+    fn ok_json(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn options(issuer: String) -> DeviceOptions {
+        DeviceOptions {
+            issuer,
+            client_id: "tv".into(),
+            scope: None,
+            ansi: false,
+        }
+    }
+
+    /// OSC 52 (clipboard), OSC 8 (link), a move up and erase, a carriage return, a
+    /// C1 CSI and a right-to-left override, as JSON string content.
+    const ESCAPES: &str = r"\u001b]52;c;cHduZWQ=\u0007\u001b]8;;https://evil.example/\u0007x\u001b]8;;\u0007\u001b[1A\u001b[2K\rapproved\u009b2J\u202e";
+
+    #[tokio::test]
+    async fn what_the_server_says_is_shown_never_obeyed_by_the_terminal() {
+        let device_answer = format!(
+            r#"{{"device_code":"dc","user_code":"WDJB{ESCAPES}","verification_uri":"http://127.0.0.1/d{ESCAPES}","verification_uri_complete":"http://127.0.0.1/d?c{ESCAPES}","expires_in":60,"interval":1}}"#
+        );
+        let error = format!(
+            r#"{{"error":"server_error{ESCAPES}","error_description":"{ESCAPES}{}"}}"#,
+            "d".repeat(100_000)
+        );
+        let token_answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{error}",
+            error.len()
+        );
+        let base = hostile(device_answer, token_answer).await;
+        let mut out = Vec::new();
+        let err = run(&options(base), &mut out).await.unwrap_err().to_string();
+        let out = String::from_utf8(out).unwrap();
+        let acts = |c: char| (c.is_control() && c != '\n') || c == '\u{202e}';
+        assert!(!out.contains(acts), "{out:?}");
+        assert!(out.contains(r"WDJB\u{1b}]52;c;cHduZWQ="), "{out}");
+        assert!(!err.contains(acts), "{err:?}");
+        assert!(
+            err.starts_with("the token endpoint answered server_error"),
+            "{err}"
+        );
+        // A description of 100,000 characters is quoted, not copied.
+        assert!(err.len() < 1000, "{} bytes", err.len());
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_any_answer_is_refused_not_stored() {
+        let huge = format!("{{\"device_code\":\"{}\"}}", "a".repeat(2 * MAX_BODY_BYTES));
+        let base = hostile(huge, String::new()).await;
+        let err = run(&options(base), &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the body is larger than"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        assert!(err.len() < 1000, "{} bytes", err.len());
+    }
 
     #[test]
     fn http_urls_split_into_authority_and_target() {

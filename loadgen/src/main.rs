@@ -22,6 +22,7 @@ use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::thresholds::{self, Threshold};
 use deviceflow_loadgen::{render, report, runner, Mix};
+use deviceflow_reports::escape::Printable;
 use goose::config::GooseConfiguration;
 
 /// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628):
@@ -254,7 +255,8 @@ fn main() {
     match runtime.block_on(real_main(cli, hosts)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("deviceflow-loadgen: {e:#}");
+            // The cause may quote the server (its metadata answer): shown, not obeyed.
+            eprintln!("deviceflow-loadgen: {}", Printable(&format!("{e:#}")));
             std::process::exit(2);
         }
     }
@@ -275,7 +277,10 @@ fn verdict(run: &RunData, rules: &[Threshold]) -> i32 {
         }
     }
     if let Some(reason) = run.untrusted_reason() {
-        eprintln!("deviceflow-loadgen: run not trusted: {reason}");
+        eprintln!(
+            "deviceflow-loadgen: run not trusted: {}",
+            Printable(&reason)
+        );
         code = 3;
     }
     if let Some(t) = run.stopped_at_s() {

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use deviceflow_reports::escape::{clip, Printable};
 use deviceflow_reports::format::fmt_count;
 
 use crate::flow::Kind;
@@ -212,18 +213,38 @@ pub fn transport_rows(r: &RunData) -> Table {
     (headers(&h), rows)
 }
 
-/// Unexpected answers (errors a request does not expect), by request and error.
+/// The most rows of unexpected answers a report shows, the commonest first: a server
+/// can make every answer different (an error code with a counter in it), and the rest
+/// are counted in one last row.
+pub const UNEXPECTED_ROWS: usize = 20;
+
+/// The most characters of one unexpected answer a report shows (an `error` member is
+/// the server's to make as long as an answer may be).
+pub const ANSWER_CHARS: usize = 200;
+
+/// Unexpected answers (errors a request does not expect) by request and error, the
+/// commonest first: at most [`UNEXPECTED_ROWS`], each answer cut to [`ANSWER_CHARS`].
 pub fn unexpected_rows(r: &RunData) -> Table {
-    let rows = r
+    let mut all: Vec<(u64, Kind, &str)> = r
         .stats
         .kinds
         .iter()
-        .flat_map(|(k, s)| {
-            s.unexpected
-                .iter()
-                .map(move |(e, n)| vec![k.as_str().to_owned(), e.clone(), fmt_count(*n)])
-        })
+        .flat_map(|(k, s)| s.unexpected.iter().map(move |(e, n)| (*n, *k, e.as_str())))
         .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(b.2)));
+    let mut rows: Vec<Vec<String>> = all
+        .iter()
+        .take(UNEXPECTED_ROWS)
+        .map(|(n, k, e)| vec![k.as_str().to_owned(), clip(e, ANSWER_CHARS), fmt_count(*n)])
+        .collect();
+    if all.len() > UNEXPECTED_ROWS {
+        let rest = &all[UNEXPECTED_ROWS..];
+        rows.push(vec![
+            "(others)".to_owned(),
+            format!("{} other answers", fmt_count(rest.len() as u64)),
+            fmt_count(rest.iter().map(|(n, _, _)| n).sum()),
+        ]);
+    }
     (headers(&["request", "answer", "count"]), rows)
 }
 
@@ -361,7 +382,14 @@ fn unexpected(s: &RunStats) -> Option<String> {
     let shown: Vec<String> = all
         .iter()
         .take(3)
-        .map(|(n, k, e)| format!("{} {} to {}", fmt_count(*n), e, k.as_str()))
+        .map(|(n, k, e)| {
+            format!(
+                "{} {} to {}",
+                fmt_count(*n),
+                clip(e, ANSWER_CHARS),
+                k.as_str()
+            )
+        })
         .collect();
     let more = if all.len() > 3 { ", …" } else { "" };
     Some(format!(
@@ -433,41 +461,42 @@ fn generator_and_reconciliation(r: &RunData) -> Vec<String> {
     out
 }
 
+/// The findings and two tables for the terminal. What the server said (an error code,
+/// a body) is in the findings, so every line goes through [`Printable`]: shown, never
+/// obeyed by the terminal.
 pub fn terminal(r: &RunData) -> String {
     let mut out = String::new();
     for f in findings(r) {
-        let _ = writeln!(out, "- {f}");
+        let _ = writeln!(out, "- {}", Printable(&f));
     }
-    let (h, rows) = outcome_rows(r);
-    let _ = writeln!(out, "\n{}", h.join(" | "));
-    for row in rows {
-        let _ = writeln!(out, "{}", row.join(" | "));
-    }
-    let (h, rows) = request_latency_rows(r);
-    let _ = writeln!(out, "\n{}", h.join(" | "));
-    for row in rows {
-        let _ = writeln!(out, "{}", row.join(" | "));
+    for (h, rows) in [outcome_rows(r), request_latency_rows(r)] {
+        let _ = writeln!(out, "\n{}", Printable(&h.join(" | ")));
+        for row in rows {
+            let _ = writeln!(out, "{}", Printable(&row.join(" | ")));
+        }
     }
     out
 }
 
 pub fn markdown(r: &RunData) -> String {
-    use deviceflow_reports::markdown::table;
+    use deviceflow_reports::markdown::{escape, table};
     let mut out = String::new();
+    // The endpoint may come from the server's metadata, and the findings quote its
+    // answers: escaped, so that they stay text on their own line.
     let _ = writeln!(
         out,
         "# Device fleet run: {}\n",
-        r.setup.device_authorization_endpoint
+        escape(&r.setup.device_authorization_endpoint)
     );
     let _ = writeln!(out, "- command: `{}`", r.setup.command);
     let _ = writeln!(out, "- commit: {}; CPU: {}", r.setup.commit, r.setup.cpu);
-    let _ = writeln!(out, "- approver: {}", r.setup.approver);
+    let _ = writeln!(out, "- approver: {}", escape(&r.setup.approver));
     for s in &r.shards {
         let _ = writeln!(out, "- shard {}: {}", s.shard, s.fd_limit);
     }
     let _ = writeln!(out, "\n## Findings\n");
     for f in findings(r) {
-        let _ = writeln!(out, "- {f}");
+        let _ = writeln!(out, "- {}", escape(&f));
     }
     let mut section = |title: &str, (h, rows): Table| {
         if !rows.is_empty() {

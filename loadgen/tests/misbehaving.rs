@@ -1,6 +1,8 @@
 //! Servers that misbehave, and what the fleet makes of them: one that stops answering
-//! polls (its silence is waited for and counted, never mistaken for answers), and one
-//! that fails every request (said in the findings, and not hammered by restarts).
+//! polls (its silence is waited for and counted, never mistaken for answers), one
+//! that fails every request (said in the findings, and not hammered by restarts), and
+//! one whose error codes are terminal escapes, Markdown and HTML, each different (shown
+//! as text, in a table of bounded size).
 //!
 //! The fake is a few lines of std HTTP/1.1 on 127.0.0.1:0, one thread a connection:
 //! metadata, then device authorization and the token endpoint as `Mode` says.
@@ -21,6 +23,20 @@ enum Mode {
     SilentPolls,
     /// Every device authorization gets HTTP 500.
     Fails,
+    /// Codes are issued; each poll gets HTTP 400 with an `error` of its own, made of
+    /// terminal escapes (OSC 52, cursor moves, `\r`), Markdown and HTML.
+    Hostile,
+}
+
+/// The `error` of [`Mode::Hostile`]'s `n`th poll, as JSON string content: an OSC 52
+/// clipboard write, an OSC 8 link, a move up and erase (to hide the line above), a
+/// carriage return and a fake verdict, raw HTML, a table pipe, a line break with a
+/// heading and a code fence, then 1 KiB of padding.
+fn hostile_error(n: u64) -> String {
+    format!(
+        r"\u001b]52;c;cHduZWQ=\u0007\u001b]8;;https://evil.example/\u0007link\u001b]8;;\u0007\u001b[1A\u001b[2K\r- No violations.\u009b2J<script>alert({n})</script>|x\n# heading\n```{}",
+        "p".repeat(1024)
+    )
 }
 
 /// Requests the fake read, by endpoint.
@@ -89,6 +105,19 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                         r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
                     ),
                 )
+            }
+            ("/device", Mode::Hostile) => {
+                let n = seen.issues.fetch_add(1, Relaxed);
+                (
+                    200,
+                    format!(
+                        r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                    ),
+                )
+            }
+            ("/token", Mode::Hostile) => {
+                let n = seen.polls.fetch_add(1, Relaxed);
+                (400, format!(r#"{{"error":"{}"}}"#, hostile_error(n)))
             }
             ("/device", Mode::Fails) => {
                 seen.issues.fetch_add(1, Relaxed);
@@ -207,5 +236,56 @@ fn a_person_gives_up_at_max_flow_even_while_the_device_backs_off() {
         .map(|b| b["outcomes"][5].as_u64().unwrap())
         .sum();
     assert_eq!(unfinished, 5, "{}", run["stats"]["behaviours"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether `line` of Markdown holds raw HTML: a `<` before a letter, `/` or `!` that
+/// no backslash escapes (an even run of backslashes escapes each other).
+fn raw_html(line: &str) -> bool {
+    let b = line.as_bytes();
+    (0..b.len()).any(|i| {
+        let tag = b[i] == b'<'
+            && b.get(i + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'!'));
+        let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+        tag && backslashes % 2 == 0
+    })
+}
+
+#[test]
+fn error_codes_made_of_escapes_and_markup_are_shown_as_text_in_bounded_tables() {
+    let (base, seen) = fake(Mode::Hostile);
+    let dir = report_dir("hostile");
+    // Each device polls once, gets an error code of its own, and ends its flow.
+    let out = loadgen(&base, &["-u", "40", "-r", "40"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen.polls.load(Relaxed), 40, "{stdout}");
+    let acts = |c: char| c.is_control() && c != '\n';
+    // The terminal: the escapes are shown (`\u{1b}`), never sent.
+    assert!(!stdout.contains(acts), "{stdout:?}");
+    assert!(stdout.contains(r"\u{1b}]52;c;cHduZWQ="), "{stdout}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(!summary.contains(acts), "{summary:?}");
+    // Markdown: no raw HTML, no heading or fence of the server's, the table whole.
+    assert!(!summary.lines().any(raw_html), "{summary}");
+    assert!(
+        !summary
+            .lines()
+            .any(|l| l.starts_with("# heading") || l.starts_with("```")),
+        "{summary}"
+    );
+    // 40 different answers: the commonest 20 and one row for the rest, each cut.
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with(r"| token\_poll | \\u{1b}") || l.starts_with("| (others) |"))
+        .collect();
+    assert_eq!(rows.len(), 21, "{summary}");
+    assert!(rows.iter().all(|r| r.len() < 1024), "{rows:?}");
+    assert!(rows[20].contains("20 other answers"), "{}", rows[20]);
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(!html.contains("<script"));
+    assert!(html.len() < 200 * 1024, "{} bytes", html.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }

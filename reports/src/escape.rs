@@ -1,8 +1,10 @@
-//! Escaping text for HTML and SVG.
+//! Escaping text for HTML and SVG, and for a terminal.
 //!
 //! Owns the one escaping rule every renderer in this crate uses for text it did not
-//! write itself (titles, series names, table cells, setup values). It does not own
-//! Markdown escaping, which has other special characters: see [`crate::markdown`].
+//! write itself (titles, series names, table cells, setup values), and the one rule
+//! for such text shown on a terminal ([`terminal`]): what a server under test said
+//! reaches people through both. It does not own Markdown escaping, which has other
+//! special characters: see [`crate::markdown`].
 
 use std::fmt;
 
@@ -11,8 +13,9 @@ use std::fmt;
 ///
 /// `&`, `<`, `>`, `"` and `'` become character references. Control characters that XML
 /// 1.0 forbids (everything below U+0020 except tab, line feed and carriage return, and
-/// the non-characters U+FFFE and U+FFFF) become U+FFFD, so that a stray byte in a series
-/// name cannot make an SVG file unreadable to a strict parser.
+/// the non-characters U+FFFE and U+FFFF) or discourages (DEL and the C1 controls) become
+/// U+FFFD, so that a stray byte in a series name cannot make an SVG file unreadable to a
+/// strict parser, nor a JUnit report a command to the terminal that prints it.
 ///
 /// ```
 /// assert_eq!(
@@ -50,9 +53,84 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// `text` made safe to print on a terminal, on one line: every control character
+/// (C0, DEL and C1: ESC, BEL, `\r`, `\n`, `\t`, backspace, U+009B CSI...), every
+/// bidirectional formatting character (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F,
+/// U+061C) and the Unicode line and paragraph separators are written as `\u{..}`.
+///
+/// What a server says (an `error_description`, a body, a `user_code`) must reach the
+/// person as text, never as a command to their terminal: an OSC 52 sequence writes
+/// their clipboard, an OSC 8 one makes a link, a cursor movement or `\r` overwrites
+/// the line above (a FAIL made to read as a PASS), a bidirectional override turns
+/// text around. Callers apply it to foreign text, then add their own colours.
+///
+/// ```
+/// use deviceflow_reports::escape::terminal;
+/// assert_eq!(terminal("a\u{1b}]52;c;eA==\u{7}b\r\n"), r"a\u{1b}]52;c;eA==\u{7}b\u{d}\u{a}");
+/// assert_eq!(terminal("naïve — µs"), "naïve — µs");
+/// ```
+pub fn terminal(text: &str) -> String {
+    Printable(text).to_string()
+}
+
+/// Displays the wrapped text as [`terminal`] does, without an intermediate `String`.
+#[derive(Debug, Clone, Copy)]
+pub struct Printable<'a>(pub &'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(acts_on_a_terminal) {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or('\u{FFFD}');
+            write!(f, "\\u{{{:x}}}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// `text` cut to `max` characters, saying how many more there were: a server that
+/// answers a megabyte of `error_description` gets its start quoted, not the megabyte.
+///
+/// ```
+/// use deviceflow_reports::escape::clip;
+/// assert_eq!(clip("abcdéf", 3), "abc… (3 more characters)");
+/// assert_eq!(clip("abc", 3), "abc");
+/// ```
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((at, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..at],
+            text[at..].chars().count()
+        ),
+    }
+}
+
+/// Whether `c` is a control or formatting character a terminal may act on, or that
+/// reorders or breaks the text around it.
+pub(crate) fn acts_on_a_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
 fn needs_escape(c: char) -> bool {
     matches!(c, '&' | '<' | '>' | '"' | '\'' | '\u{FFFE}' | '\u{FFFF}')
         || (c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r'))
+        // XML 1.0 §2.2 discourages DEL and the C1 controls (U+009B is a terminal's
+        // CSI: a CI log that prints a report would obey it); HTML calls them errors.
+        || ('\u{7f}'..='\u{9f}').contains(&c)
 }
 
 #[cfg(test)]
@@ -83,6 +161,19 @@ mod tests {
             "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
         );
         assert_eq!(escape("tab\tline\ncr\r"), "tab\tline\ncr\r");
+    }
+
+    #[test]
+    fn terminal_text_carries_no_escape_sequence_line_break_or_bidi_override() {
+        let hostile = "\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]8;;https://evil/\u{7}x\u{1b}]8;;\u{7}\
+                       \r  PASS TS-01\u{1b}[1A\u{1b}[2K\n\u{9b}31m\u{202e}LIAF\u{8}\u{7f}";
+        let shown = terminal(hostile);
+        assert!(!shown.chars().any(acts_on_a_terminal), "{shown:?}");
+        assert_eq!(
+            shown,
+            r"\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]8;;https://evil/\u{7}x\u{1b}]8;;\u{7}\u{d}  PASS TS-01\u{1b}[1A\u{1b}[2K\u{a}\u{9b}31m\u{202e}LIAF\u{8}\u{7f}"
+        );
+        assert_eq!(terminal("WDJB-MJHT — p99 4.2 ms"), "WDJB-MJHT — p99 4.2 ms");
     }
 
     #[test]

@@ -4,11 +4,15 @@
 //! Owns Markdown escaping and a few block helpers. Tables follow GitHub Flavored
 //! Markdown; everything else is CommonMark.
 
+use crate::escape::{acts_on_a_terminal, terminal};
 use crate::html::numeric_columns;
 
 /// Escapes `text` for inline Markdown: characters that would start emphasis, code,
-/// links, HTML or a table cell (`\ ` * _ [ ] < > | & ~`) get a backslash, and line
-/// breaks become spaces (a table cell or list item is one line).
+/// links, images, headings, HTML or a table cell (`\ ` * _ [ ] < > | & ~ # !`) get a
+/// backslash, line
+/// breaks become spaces (a table cell or list item is one line), and the other
+/// characters a terminal acts on are written as `\u{..}` ([`crate::escape::terminal`]):
+/// a summary is read with `cat` as often as rendered.
 ///
 /// ```
 /// assert_eq!(
@@ -21,7 +25,7 @@ pub fn escape(text: &str) -> String {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '&' | '~' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '&' | '~' | '#' | '!' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -30,6 +34,9 @@ pub fn escape(text: &str) -> String {
                 out.push(' ');
             }
             '\n' => out.push(' '),
+            c if acts_on_a_terminal(c) => {
+                out.push_str(&terminal(c.encode_utf8(&mut [0; 4])).replace('\\', "\\\\"))
+            }
             c => out.push(c),
         }
     }
@@ -92,17 +99,55 @@ pub fn key_values<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
         .collect()
 }
 
+/// `text` as an inline code span, its characters a terminal acts on written as
+/// `\u{..}` ([`crate::escape::terminal`]): delimited by a run of backticks longer than
+/// any inside it, so that it cannot be closed early (CommonMark §6.1).
+///
+/// ```
+/// use deviceflow_reports::markdown::code_span;
+/// assert_eq!(code_span("GET /x"), "`GET /x`");
+/// assert_eq!(code_span("a`` b"), "```a`` b```");
+/// ```
+pub fn code_span(text: &str) -> String {
+    let text = terminal(text);
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let ticks = "`".repeat(longest_run + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
 /// A fenced code block (for an exact command or raw output), with a fence longer than
-/// any run of backticks in `text`, so the text cannot close it early.
+/// any run of backticks in `text`, so the text cannot close it early. Its lines are
+/// kept; in them, the characters a terminal acts on other than the line feed and tab
+/// are written as `\u{..}` ([`crate::escape::terminal`]).
 pub fn code_block(language: &str, text: &str) -> String {
+    code_block_in("", language, text)
+}
+
+/// [`code_block`] with every line indented by `indent`: a block inside a list item.
+pub fn code_block_in(indent: &str, language: &str, text: &str) -> String {
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let line = line
+                .split('\t')
+                .map(terminal)
+                .collect::<Vec<_>>()
+                .join("\t");
+            format!("{indent}{line}\n")
+        })
+        .collect();
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run.max(2) + 1);
     let language: String = language
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '`')
         .collect();
-    let newline = if text.ends_with('\n') { "" } else { "\n" };
-    format!("{fence}{language}\n{text}{newline}{fence}\n")
+    format!("{indent}{fence}{language}\n{text}{indent}{fence}\n")
 }
 
 #[cfg(test)]
@@ -131,6 +176,22 @@ mod tests {
             escape(r"back\slash `code` [link](x) ~~s~~ &amp;"),
             r"back\\slash \`code\` \[link\](x) \~\~s\~\~ \&amp;"
         );
+    }
+
+    #[test]
+    fn terminal_controls_in_cells_and_code_blocks_are_shown_not_sent() {
+        let hostile = "x\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[1A\u{9b}2K";
+        assert_eq!(
+            escape(hostile),
+            r"x\\u{1b}\]52;c;cHduZWQ=\\u{7}\\u{1b}\[1A\\u{9b}2K"
+        );
+        let md = table(&["answer"], &[[hostile]]);
+        assert!(!md.contains(['\u{1b}', '\u{7}', '\u{9b}']), "{md:?}");
+        let block = code_block("", "line one\r\n\tline\u{1b}[2J two\n");
+        // CRLF ends a line as LF does; a lone `\r` is shown.
+        assert_eq!(block, "```\nline one\n\tline\\u{1b}[2J two\n```\n");
+        let block = code_block_in("  ", "", "a\rb\n```");
+        assert_eq!(block, "  ````\n  a\\u{d}b\n  ```\n  ````\n");
     }
 
     #[test]

@@ -6,22 +6,7 @@ use super::{by_group, Report};
 use crate::case::Status;
 use crate::cases::group_title;
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 cannot carry most control characters at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use deviceflow_reports::escape::escape as esc;
 
 pub fn junit(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -103,8 +88,8 @@ mod tests {
     #[test]
     fn escaping_covers_markup_and_control_characters() {
         assert_eq!(
-            super::esc("<a href=\"x\">&'\u{1}"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;?"
+            super::esc("<a href=\"x\">&'\u{1}\u{FFFE}\u{9b}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\u{FFFD}\u{FFFD}\u{FFFD}"
         );
     }
 }

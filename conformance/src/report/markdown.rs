@@ -5,10 +5,12 @@ use super::{by_group, Report};
 use crate::case::Status;
 use crate::cases::group_title;
 use crate::http::Exchange;
+use deviceflow_reports::escape::clip;
+use deviceflow_reports::markdown::{code_block_in, code_span, escape as cell};
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
+/// The most characters of a response body an exchange shows (the JSON report keeps
+/// the evidence's 2048).
+const BODY_CHARS: usize = 400;
 
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
@@ -25,13 +27,13 @@ fn write_header(out: &mut String, r: &Report) {
         .issuer
         .as_deref()
         .unwrap_or(&r.target.device_authorization_endpoint);
-    out.push_str(&format!("# RFC 8628 conformance: {target}\n\n"));
+    out.push_str(&format!("# RFC 8628 conformance: {}\n\n", cell(target)));
     out.push_str(&format!(
-        "deviceflow-conformance {}; client `{}` ({}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
+        "deviceflow-conformance {}; client {} ({}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
         r.suite_version,
-        r.target.client_id,
+        code_span(&r.target.client_id),
         r.target.client_auth.as_str(),
-        r.approver,
+        cell(&r.approver),
         r.preflight.interval_secs,
         r.preflight.expires_in.map_or("unknown".to_owned(), |n| format!("{n} s"))
     ));
@@ -84,11 +86,11 @@ fn write_evidence(out: &mut String, r: &Report) {
                 "\n### {} {} — {}\n\n{} ({}, {}): {}\n",
                 c.verdict.status.as_str().to_uppercase(),
                 c.id,
-                c.info.title,
+                cell(c.info.title),
                 c.info.rfc,
                 c.info.level.as_str(),
-                c.info.slug,
-                c.verdict.summary
+                cell(c.info.slug),
+                cell(&c.verdict.summary)
             ));
             for e in &c.verdict.evidence {
                 write_exchange(out, e);
@@ -99,14 +101,16 @@ fn write_evidence(out: &mut String, r: &Report) {
 }
 
 /// One exchange as a list item: the request, then the response's status, headers and
-/// (the start of its) body, or why there was none.
+/// (the start of its) body, or why there was none. Everything the server said is
+/// quoted as text: the body in a fence it cannot close, the rest escaped.
 fn write_exchange(out: &mut String, e: &Exchange) {
     out.push_str(&format!(
-        "\n- {}: `{} {}`",
-        e.label, e.request.method, e.request.url
+        "\n- {}: {}",
+        cell(&e.label),
+        code_span(&format!("{} {}", e.request.method, e.request.url))
     ));
     if let Some(b) = &e.request.body {
-        out.push_str(&format!(" body `{}`", b.replace('`', "'")));
+        out.push_str(&format!(" body {}", code_span(b)));
     }
     match &e.response {
         Some(resp) => {
@@ -115,17 +119,17 @@ fn write_exchange(out: &mut String, e: &Exchange) {
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
-            let body: String = resp.body.chars().take(400).collect();
+            let body: String = resp.body.chars().take(BODY_CHARS).collect();
             out.push_str(&format!(
-                "\n  → HTTP {} ({})\n  ```\n  {}\n  ```",
+                "\n  → HTTP {} ({})\n{}",
                 resp.status,
-                headers.join("; "),
-                body.replace('\n', "\n  ")
+                cell(&clip(&headers.join("; "), BODY_CHARS)),
+                code_block_in("  ", "", &body).trim_end_matches('\n')
             ));
         }
         None => out.push_str(&format!(
             "\n  → {}",
-            e.error.as_deref().unwrap_or("no response")
+            cell(e.error.as_deref().unwrap_or("no response"))
         )),
     }
 }

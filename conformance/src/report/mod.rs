@@ -13,6 +13,15 @@ use serde::Serialize;
 use crate::case::{CaseInfo, Level, Status, Verdict};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
+use deviceflow_reports::escape::clip;
+
+/// The most characters of a finding (a case's summary, one check, a request's URL)
+/// the reports show, as [`crate::http`] keeps at most 2048 characters of a body: a
+/// server that answers a megabyte of `error_description` gets its first 2048
+/// characters quoted, in every case that quotes it, not the megabyte. What is shown of
+/// the server's words is made text by `deviceflow_reports` (`escape::terminal`,
+/// `markdown::escape`, `escape::escape` for JUnit's XML), one rule for every tool.
+pub const FINDING_CHARS: usize = 2048;
 
 pub use junit::junit;
 pub use markdown::markdown;
@@ -33,7 +42,26 @@ pub struct CaseReport {
 }
 
 impl CaseReport {
-    pub fn new(info: CaseInfo, verdict: Verdict, duration_ms: u64) -> CaseReport {
+    /// The report of one case. Its summary, the text of each check and the requests
+    /// and errors of its evidence are cut to [`FINDING_CHARS`]: they may quote
+    /// the server (an `error_description`, a `user_code`, a URI it gave), which can
+    /// make them as long as a body, in every case that quotes it and in every report.
+    pub fn new(info: CaseInfo, mut verdict: Verdict, duration_ms: u64) -> CaseReport {
+        verdict.summary = clip(&verdict.summary, FINDING_CHARS);
+        for check in &mut verdict.checks {
+            check.what = clip(&check.what, FINDING_CHARS);
+        }
+        // The evidence keeps 2048 characters of a response body; a request can quote
+        // the server as much (a `verification_uri_complete` fetched, an error).
+        for e in &mut verdict.evidence {
+            e.request.url = clip(&e.request.url, FINDING_CHARS);
+            if let Some(body) = &mut e.request.body {
+                *body = clip(body, FINDING_CHARS);
+            }
+            if let Some(error) = &mut e.error {
+                *error = clip(error, FINDING_CHARS);
+            }
+        }
         CaseReport {
             id: info.id,
             name: info.name(),
@@ -153,7 +181,8 @@ impl Report {
 
     /// Marks the run as stopped by `cause` (the runner has already reported every case
     /// as not run, but the root cause's own).
-    pub fn with_root_cause(mut self, cause: RootCause) -> Report {
+    pub fn with_root_cause(mut self, mut cause: RootCause) -> Report {
+        cause.summary = clip(&cause.summary, FINDING_CHARS);
         self.root_cause = Some(cause);
         self
     }

@@ -3,6 +3,7 @@
 use super::{by_group, Report};
 use crate::case::Status;
 use crate::cases::group_title;
+use deviceflow_reports::escape::terminal as printable;
 
 fn paint(status: Status, color: bool) -> String {
     let label = format!("{:<4}", status.as_str().to_uppercase());
@@ -24,22 +25,27 @@ fn paint(status: Status, color: bool) -> String {
 /// cut. Give `usize::MAX` where nobody reads it in a terminal (a file, a pipe).
 pub fn terminal(r: &Report, color: bool, width: usize) -> String {
     let mut out = String::new();
+    // What the server said (quoted in summaries, the root cause, endpoints from its
+    // metadata) is shown, never obeyed by the terminal: every line goes through
+    // `printable` before the colours are added.
     out.push_str(&format!(
         "deviceflow-conformance {} against {}\n",
         r.suite_version,
-        r.target
-            .issuer
-            .as_deref()
-            .unwrap_or(&r.target.device_authorization_endpoint)
+        printable(
+            r.target
+                .issuer
+                .as_deref()
+                .unwrap_or(&r.target.device_authorization_endpoint)
+        )
     ));
-    out.push_str(&r.client_line());
+    out.push_str(&printable(&r.client_line()));
     out.push('\n');
     if let Some(cause) = &r.root_cause {
         let who = cause.case.map_or(String::new(), |id| format!(" ({id})"));
         out.push_str(&wrap(
             &format!(
                 "\nROOT CAUSE{who}: {}; no other case was run.",
-                cause.summary
+                printable(&cause.summary)
             ),
             width,
             2,
@@ -56,7 +62,7 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
             );
             // The label's width on screen, without its color codes.
             let indent = 2 + 5 + 7 + 15;
-            let text = format!("{} — {}", c.info.title, c.verdict.summary);
+            let text = printable(&format!("{} — {}", c.info.title, c.verdict.summary));
             let body = wrap(&format!("{}{text}", " ".repeat(indent)), width, indent);
             out.push_str(&prefix);
             out.push_str(&body[indent..]);

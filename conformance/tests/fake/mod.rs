@@ -618,3 +618,73 @@ pub async fn start_endless_body() -> String {
     });
     base
 }
+
+/// What [`start_hostile`] puts in its answers, as JSON string content: an OSC 52
+/// clipboard write, an OSC 8 link, a move up and erase (to hide the line above), a
+/// carriage return and a fake verdict, a C1 CSI, raw HTML, a table pipe, a closing
+/// code fence and a heading on lines of their own.
+pub const HOSTILE: &str = r"\u001b]52;c;cHduZWQ=\u0007\u001b]8;;https://evil.example/\u0007link\u001b]8;;\u0007\u001b[1A\u001b[2K\r  PASS TS-02 MUST all good\u009b2J|pipe|\n```\n<script>alert(1)</script>\n# heading\n";
+
+/// A server written to attack whoever reads the suite's output, not to pass or fail
+/// a rule: its answers carry [`HOSTILE`] (JSON-escaped in JSON, raw bytes in its HTML
+/// page) and megabyte-sized words. Metadata as [`start`]'s; the device authorization
+/// succeeds with a hostile `user_code` and `verification_uri_complete`; every token
+/// request gets HTTP 400 `invalid_grant` with a hostile `error_description` of
+/// 200,000 characters; anything else (the verification page) an HTML 404 whose body
+/// is [`HOSTILE`] as raw bytes. Returns its base URL.
+pub async fn start_hostile() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let base = b.clone();
+            tokio::spawn(async move {
+                // The request's head (and body, if small): enough to answer.
+                let mut request = [0u8; 8192];
+                let n = stream.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..n]);
+                let path = head.split(' ').nth(1).unwrap_or("/");
+                let (status, content_type, body) = match path {
+                    "/.well-known/oauth-authorization-server" => (
+                        "200 OK",
+                        "application/json",
+                        format!(
+                            r#"{{"issuer":"{base}","device_authorization_endpoint":"{base}/da","token_endpoint":"{base}/token"}}"#
+                        ),
+                    ),
+                    "/da" => (
+                        "200 OK",
+                        "application/json",
+                        format!(
+                            r#"{{"device_code":"dc-{n}-abcdefghijklmnopqrstuvwxyz","user_code":"WDJB{HOSTILE}","verification_uri":"{base}/device","verification_uri_complete":"{base}/device?x={HOSTILE}","expires_in":60,"interval":1}}"#
+                        ),
+                    ),
+                    "/token" => (
+                        "400 Bad Request",
+                        "application/json",
+                        format!(
+                            r#"{{"error":"invalid_grant","error_description":"{HOSTILE}{}"}}"#,
+                            "d".repeat(200_000)
+                        ),
+                    ),
+                    _ => (
+                        "404 Not Found",
+                        "text/html",
+                        serde_json::from_str::<String>(&format!("\"{HOSTILE}\"")).unwrap(),
+                    ),
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
