@@ -11,7 +11,7 @@ use crate::flow::Kind;
 use crate::flow::Outcome;
 use crate::results::RunData;
 use crate::scrape;
-use crate::stats::{Hdr, RunStats};
+use crate::stats::{Hdr, RunStats, UNEXPECTED_CHARS};
 use crate::transport::Cause;
 
 pub fn ms(v: Option<f64>) -> String {
@@ -218,12 +218,8 @@ pub fn transport_rows(r: &RunData) -> Table {
 /// are counted in one last row.
 pub const UNEXPECTED_ROWS: usize = 20;
 
-/// The most characters of one unexpected answer a report shows (an `error` member is
-/// the server's to make as long as an answer may be).
-pub const ANSWER_CHARS: usize = 200;
-
 /// Unexpected answers (errors a request does not expect) by request and error, the
-/// commonest first: at most [`UNEXPECTED_ROWS`], each answer cut to [`ANSWER_CHARS`].
+/// commonest first: at most [`UNEXPECTED_ROWS`], each answer cut to [`UNEXPECTED_CHARS`].
 pub fn unexpected_rows(r: &RunData) -> Table {
     let mut all: Vec<(u64, Kind, &str)> = r
         .stats
@@ -235,7 +231,13 @@ pub fn unexpected_rows(r: &RunData) -> Table {
     let mut rows: Vec<Vec<String>> = all
         .iter()
         .take(UNEXPECTED_ROWS)
-        .map(|(n, k, e)| vec![k.as_str().to_owned(), clip(e, ANSWER_CHARS), fmt_count(*n)])
+        .map(|(n, k, e)| {
+            vec![
+                k.as_str().to_owned(),
+                clip(e, UNEXPECTED_CHARS),
+                fmt_count(*n),
+            ]
+        })
         .collect();
     if all.len() > UNEXPECTED_ROWS {
         let rest = &all[UNEXPECTED_ROWS..];
@@ -386,7 +388,7 @@ fn unexpected(s: &RunStats) -> Option<String> {
             format!(
                 "{} {} to {}",
                 fmt_count(*n),
-                clip(e, ANSWER_CHARS),
+                clip(e, UNEXPECTED_CHARS),
                 k.as_str()
             )
         })

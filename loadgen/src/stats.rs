@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use deviceflow_reports::escape::clip;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -117,7 +118,30 @@ pub struct KindStats {
     pub lateness_us: Hdr,
 }
 
+/// The most distinct unexpected answers a request kind keeps, and the most characters
+/// of each: a server can make every answer different (a counter in its `error`) or
+/// megabytes long, and neither the generator's memory nor its reports may grow with
+/// it. Answers past the count are counted together under [`OTHER_ANSWERS`].
+pub const UNEXPECTED_KEPT: usize = 100;
+/// See [`UNEXPECTED_KEPT`].
+pub const UNEXPECTED_CHARS: usize = 200;
+/// Where unexpected answers past [`UNEXPECTED_KEPT`] are counted.
+pub const OTHER_ANSWERS: &str = "(other answers, past the first 100 kinds)";
+
 impl KindStats {
+    /// Counts `n` answers `what` among the unexpected ones, within
+    /// [`UNEXPECTED_KEPT`] and [`UNEXPECTED_CHARS`].
+    pub fn unexpected_answer(&mut self, what: &str, n: u64) {
+        let what = clip(what, UNEXPECTED_CHARS);
+        let key = if self.unexpected.len() < UNEXPECTED_KEPT || self.unexpected.contains_key(&what)
+        {
+            what
+        } else {
+            OTHER_ANSWERS.to_owned()
+        };
+        *self.unexpected.entry(key).or_default() += n;
+    }
+
     pub fn transport_errors(&self) -> u64 {
         self.transport.iter().sum()
     }
@@ -129,7 +153,7 @@ impl KindStats {
             *self.status.entry(*k).or_default() += v;
         }
         for (k, v) in &o.unexpected {
-            *self.unexpected.entry(k.clone()).or_default() += v;
+            self.unexpected_answer(k, *v);
         }
         for (a, b) in self.transport.iter_mut().zip(o.transport.iter()) {
             *a += b;

@@ -26,7 +26,13 @@ enum Mode {
     /// Codes are issued; each poll gets HTTP 400 with an `error` of its own, made of
     /// terminal escapes (OSC 52, cursor moves, `\r`), Markdown and HTML.
     Hostile,
+    /// Codes are issued, and every poll gets a token at once: nobody approved it.
+    TokensToAll,
 }
+
+/// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
+/// reports must not show.
+const GIVEN_SECRET: &str = "rt-live-0123456789abcdefghijklmnop";
 
 /// The `error` of [`Mode::Hostile`]'s `n`th poll, as JSON string content: an OSC 52
 /// clipboard write, an OSC 8 link, a move up and erase (to hide the line above), a
@@ -106,12 +112,21 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                     ),
                 )
             }
-            ("/device", Mode::Hostile) => {
+            ("/device", Mode::Hostile | Mode::TokensToAll) => {
                 let n = seen.issues.fetch_add(1, Relaxed);
                 (
                     200,
                     format!(
                         r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                    ),
+                )
+            }
+            ("/token", Mode::TokensToAll) => {
+                seen.polls.fetch_add(1, Relaxed);
+                (
+                    200,
+                    format!(
+                        r#"{{"access_token":"at-live-0123456789abcdefghijklmnop","token_type":"Bearer","refresh_token":"{GIVEN_SECRET}","expires_in":3600}}"#
                     ),
                 )
             }
@@ -257,11 +272,11 @@ fn error_codes_made_of_escapes_and_markup_are_shown_as_text_in_bounded_tables() 
     let (base, seen) = fake(Mode::Hostile);
     let dir = report_dir("hostile");
     // Each device polls once, gets an error code of its own, and ends its flow.
-    let out = loadgen(&base, &["-u", "40", "-r", "40"], &dir)
+    let out = loadgen(&base, &["-u", "150", "-r", "150"], &dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(seen.polls.load(Relaxed), 40, "{stdout}");
+    assert_eq!(seen.polls.load(Relaxed), 150, "{stdout}");
     let acts = |c: char| c.is_control() && c != '\n';
     // The terminal: the escapes are shown (`\u{1b}`), never sent.
     assert!(!stdout.contains(acts), "{stdout:?}");
@@ -276,16 +291,62 @@ fn error_codes_made_of_escapes_and_markup_are_shown_as_text_in_bounded_tables() 
             .any(|l| l.starts_with("# heading") || l.starts_with("```")),
         "{summary}"
     );
-    // 40 different answers: the commonest 20 and one row for the rest, each cut.
+    // 150 different answers, of which the generator keeps the first 100, each cut,
+    // and counts the other 50 together: the table shows the commonest 20 (that count
+    // of 50 first) and one row for the rest.
     let rows: Vec<&str> = summary
         .lines()
-        .filter(|l| l.starts_with(r"| token\_poll | \\u{1b}") || l.starts_with("| (others) |"))
+        .filter(|l| {
+            l.starts_with(r"| token\_poll | \\u{1b}")
+                || l.starts_with("| token\\_poll | (other answers")
+                || l.starts_with("| (others) |")
+        })
         .collect();
     assert_eq!(rows.len(), 21, "{summary}");
     assert!(rows.iter().all(|r| r.len() < 1024), "{rows:?}");
-    assert!(rows[20].contains("20 other answers"), "{}", rows[20]);
+    assert!(rows[0].contains("| 50 |"), "{}", rows[0]);
+    assert!(rows[20].contains("81 other answers"), "{}", rows[20]);
+    // What the generator holds and writes is bounded the same way.
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let kept = run["stats"]["kinds"]["poll"]["unexpected"]
+        .as_object()
+        .expect("the polls' unexpected answers in run.json");
+    assert_eq!(kept.len(), 101, "{kept:?}");
+    assert!(kept.keys().all(|k| k.chars().count() < 250), "{kept:?}");
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(!html.contains("<script"));
     assert!(html.len() < 200 * 1024, "{} bytes", html.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A violation's example quotes the server's answer, its credentials masked: a token
+/// given to nobody is still a live token (TS-01).
+#[test]
+fn a_violations_example_masks_the_tokens_it_quotes() {
+    let (base, seen) = fake(Mode::TokensToAll);
+    let dir = report_dir("tokens-to-all");
+    let out = loadgen(&base, &["-u", "5", "-r", "5"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.polls.load(Relaxed) >= 5, "{stdout}");
+    let run = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(
+        run.contains("TokenNobodyApproved") || run.contains("token_nobody_approved"),
+        "{run}"
+    );
+    for file in ["run.json", "summary.md", "index.html"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            !text.contains(GIVEN_SECRET),
+            "{file} quotes the refresh token"
+        );
+        assert!(
+            !text.contains("at-live-0123456789"),
+            "{file} quotes the access token"
+        );
+    }
+    assert!(!stdout.contains(GIVEN_SECRET), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

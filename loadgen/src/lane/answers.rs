@@ -139,8 +139,7 @@ impl Lane {
                 (_, Some(d)) => d,
                 (s, None) => format!("HTTP {s}"),
             };
-            let k = self.stats.kind(Kind::Issue);
-            *k.unexpected.entry(what).or_default() += 1;
+            self.stats.kind(Kind::Issue).unexpected_answer(&what, 1);
             self.devices[slot as usize].finish(Outcome::Error);
             self.finish(slot);
             return;
@@ -220,7 +219,7 @@ impl Lane {
         self.stats.timeline.poll_answer(out.intended_ms, answer);
         self.fleet.live.polls.fetch_add(1, Relaxed);
         if let (Answer::Error, Some(d)) = (answer, detail) {
-            *self.stats.kind(Kind::Poll).unexpected.entry(d).or_default() += 1;
+            self.stats.kind(Kind::Poll).unexpected_answer(&d, 1);
         }
         let d = &mut self.devices[out.slot as usize];
         let before = d.required_s();
@@ -264,8 +263,7 @@ impl Lane {
             self.violation(out.slot, Rule::SecondToken, now, status, body, why);
         } else if let Some(d) = detail.filter(|d| d != "invalid_grant") {
             if a == Answer::Error {
-                let k = self.stats.kind(Kind::ReplayCheck);
-                *k.unexpected.entry(d).or_default() += 1;
+                self.stats.kind(Kind::ReplayCheck).unexpected_answer(&d, 1);
             }
         }
         self.finish(out.slot);

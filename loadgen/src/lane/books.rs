@@ -3,6 +3,9 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use deviceflow_conformance::http::redact;
+use deviceflow_reports::escape::clip;
+
 use crate::device::Phase;
 use crate::flow::{Outcome, Rule};
 use crate::stats::Example;
@@ -35,7 +38,7 @@ impl Lane {
             request: format!("POST {path} grant_type=…device_code&device_code={code}…"),
             at_ms: u64::from(now),
             status,
-            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            body: example_body(body),
             why: why.to_owned(),
         });
     }
@@ -62,7 +65,7 @@ impl Lane {
             request: format!("POST {path}"),
             at_ms: u64::from(now),
             status: 200,
-            body: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            body: example_body(body),
             why,
         });
     }
@@ -139,4 +142,12 @@ impl Lane {
         d.release();
         self.live -= 1;
     }
+}
+
+/// The start of a violation's answer, as the reports quote it: its credentials masked
+/// first (`deviceflow_conformance::http::redact`: a token the server should not have
+/// given is still a live token), then cut to 300 characters.
+fn example_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    clip(&redact(&text), 300)
 }
