@@ -12,6 +12,7 @@ use std::time::Duration;
 use deviceflow_conformance::case::Status;
 use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Approver, Client, Options, Report, Selection, TargetSpec};
+use deviceflow_testkit::markdown::raw_html;
 use fake::Flaw;
 
 use command::command;
@@ -272,48 +273,6 @@ fn outside_fences(markdown: &str) -> Vec<&str> {
         }
     }
     outside
-}
-
-/// `line` of Markdown without its code spans (CommonMark §6.1: a run of backticks up
-/// to the next run of as many), whose text is literal.
-fn without_code_spans(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find('`') {
-        out.push_str(&rest[..at]);
-        let run = rest[at..].len() - rest[at..].trim_start_matches('`').len();
-        let after = &rest[at + run..];
-        let ticks = "`".repeat(run);
-        let close = after.char_indices().map(|(i, _)| i).find(|&i| {
-            after[i..].starts_with(&ticks)
-                && !after[i + run..].starts_with('`')
-                && (i == 0 || !after[..i].ends_with('`'))
-        });
-        match close {
-            Some(i) => rest = &after[i + run..],
-            None => {
-                out.push_str(&rest[at..at + run]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether `line` of Markdown holds raw HTML outside its code spans: a `<` before a
-/// letter, `/` or `!` that no backslash escapes (an even run of backslashes escapes
-/// each other).
-fn raw_html(line: &str) -> bool {
-    let line = without_code_spans(line);
-    let b = line.as_bytes();
-    (0..b.len()).any(|i| {
-        let tag = b[i] == b'<'
-            && b.get(i + 1)
-                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'!'));
-        let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
-        tag && backslashes % 2 == 0
-    })
 }
 
 #[tokio::test]

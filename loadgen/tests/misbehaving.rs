@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use common::{read_run, report_dir};
+use deviceflow_testkit::markdown::raw_html;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -252,19 +253,6 @@ fn a_person_gives_up_at_max_flow_even_while_the_device_backs_off() {
         .sum();
     assert_eq!(unfinished, 5, "{}", run["stats"]["behaviours"]);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Whether `line` of Markdown holds raw HTML: a `<` before a letter, `/` or `!` that
-/// no backslash escapes (an even run of backslashes escapes each other).
-fn raw_html(line: &str) -> bool {
-    let b = line.as_bytes();
-    (0..b.len()).any(|i| {
-        let tag = b[i] == b'<'
-            && b.get(i + 1)
-                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'!'));
-        let backslashes = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
-        tag && backslashes % 2 == 0
-    })
 }
 
 #[test]

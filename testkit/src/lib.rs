@@ -5,9 +5,11 @@
 //! It owns starting, waiting for, signalling and reaping those processes, and the few
 //! bytes of RESP it takes to ask Redis how it is. It does not own what the tests
 //! send to the servers: that stays in each crate's tests. Besides, what every
-//! binary's command line is checked for ([`cli::without_help`]).
+//! binary's command line is checked for ([`cli::without_help`]), and the Markdown it
+//! writes ([`markdown::raw_html`]).
 
 pub mod cli;
+pub mod markdown;
 mod net;
 mod process;
 mod redis;

@@ -48,9 +48,10 @@ fn value<'a>(out: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
-    let dir = std::env::temp_dir().join(format!("deviceflow-clients-cli-{}", std::process::id()));
+/// The server binary on [`test_config`], written into a folder of its own (`name`),
+/// which the caller removes.
+fn server_on_test_config(name: &str) -> (ServerProcess, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("deviceflow-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("server.toml");
     std::fs::write(&config, test_config()).unwrap();
@@ -65,6 +66,12 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
         ],
     )
     .unwrap();
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
+    let (server, dir) = server_on_test_config("clients-cli");
     let issuer = server.base();
     let http = Client::new(issuer.clone());
 
@@ -165,22 +172,7 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
 /// `ID` was deleted; `ID?x` the same. The client_id is one path segment, encoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_remove_deletes_the_client_named_and_no_other() {
-    let dir =
-        std::env::temp_dir().join(format!("deviceflow-clients-remove-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("server.toml");
-    std::fs::write(&config, test_config()).unwrap();
-    let server = ServerProcess::start(
-        BIN,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ],
-    )
-    .unwrap();
+    let (server, dir) = server_on_test_config("clients-remove");
     let issuer = server.base();
     let added = ok(clients(&issuer, ADMIN_TOKEN, &["add", "--name", "Kept"]));
     let client_id = value(&added, "client_id").unwrap().to_owned();

@@ -196,19 +196,7 @@ async fn invalid_client_metadata_is_refused_with_rfc7591_errors_naming_the_field
         .await;
     a.assert_oauth_error(400, "invalid_client_metadata");
     // Nothing was registered by any of them.
-    let list = s
-        .call(
-            Method::GET,
-            ADMIN_CLIENTS,
-            &[("authorization", &bearer(ADMIN_TOKEN))],
-        )
-        .await
-        .json();
-    assert!(list["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|c| c["source"] == "configuration"));
+    assert_nothing_registered(&s).await;
 }
 
 #[tokio::test]
@@ -474,6 +462,15 @@ async fn a_repeated_metadata_member_is_refused_not_guessed() {
         a.body
     );
     // Nothing was registered; the same member once is fine.
+    assert_nothing_registered(&s).await;
+    let once = s
+        .register(&json!({"client_name": "TV", "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(once.status, 201, "{:?}", once.body);
+}
+
+/// Only the configured clients are listed: nothing was registered.
+async fn assert_nothing_registered(s: &TestServer) {
     let list = s
         .call(
             Method::GET,
@@ -482,13 +479,9 @@ async fn a_repeated_metadata_member_is_refused_not_guessed() {
         )
         .await
         .json();
-    assert!(list["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|c| c["source"] == "configuration"));
-    let once = s
-        .register(&json!({"client_name": "TV", "token_endpoint_auth_method": "none"}))
-        .await;
-    assert_eq!(once.status, 201, "{:?}", once.body);
+    let clients = list["clients"].as_array().unwrap();
+    assert!(
+        clients.iter().all(|c| c["source"] == "configuration"),
+        "{clients:?}"
+    );
 }
