@@ -422,8 +422,10 @@ c\r\nclient_id=tv\r\n0\r\n\r\n";
 
     // A transfer coding beside chunked: hyper takes the chunks off, and what is left
     // would be read as the form.
-    let coded = String::from_utf8_lossy(chunked)
-        .replace("Transfer-Encoding: chunked", "Transfer-Encoding: gzip, chunked");
+    let coded = String::from_utf8_lossy(chunked).replace(
+        "Transfer-Encoding: chunked",
+        "Transfer-Encoding: gzip, chunked",
+    );
     stream.write_all(coded.as_bytes()).await.unwrap();
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
@@ -459,7 +461,10 @@ Content-Length: {}\r\n\r\n{body}",
             .unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();
         let answer = read_answer(&mut stream).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{path} {first}, {second}: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{path} {first}, {second}: {answer}"
+        );
         assert!(answer.contains("more than once"), "{answer}");
     }
     // One Content-Type beside another field sent twice is read as ever.
