@@ -50,8 +50,14 @@ source "$here/common.sh"
 
 require_whole DURATION CONNECTIONS THREADS WARMUP ROUNDS SERVER_CPU CLIENT_CPU \
     MAX_OTHER RETRIES
-((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= THREADS)) ||
-    die "need ROUNDS >= 1, DURATION >= 1 and CONNECTIONS >= THREADS"
+((ROUNDS >= 1 && DURATION >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
+    die "need ROUNDS, DURATION and THREADS of at least 1, and CONNECTIONS >= THREADS"
+[[ $TARGET_RATIO =~ ^[0-9]*\.?[0-9]+$ ]] || die "TARGET_RATIO must be a number like 0.90, not '$TARGET_RATIO'"
+[[ $STRICT == 0 || $STRICT == 1 ]] || die "STRICT must be 0 or 1, not '$STRICT'"
+# Now, not after the runs it would have kept.
+if [[ -n $OUT ]] && ! { mkdir -p "$OUT" 2>/dev/null && [[ -w $OUT ]]; }; then
+    die "OUT=$OUT is not a writable directory"
+fi
 
 # --- tools -------------------------------------------------------------------
 require_tools curl taskset
@@ -70,8 +76,8 @@ fi
 # must not change or stop the servers under test.
 server_bin="$work/ours-server"
 ceiling_bin="$work/ceiling-server"
-cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
-cp "${PREBUILT:-$target_dir/release}/ceiling" "$ceiling_bin"
+private_copy deviceflow-server "$server_bin"
+private_copy ceiling "$ceiling_bin"
 
 # --- servers -----------------------------------------------------------------
 start ours "$SERVER_CPU" env -u DEVICEFLOW_CONFIG "$server_bin" --listen 127.0.0.1:0 \
@@ -172,7 +178,7 @@ run() {
     local ticks cpu busy server_core client_core wrk_ticks other other_client attempt
     if ((WARMUP > 0)); then
         wrk_args "$WARMUP" "$addr"
-        "${wrk_argv[@]}" >/dev/null
+        child "${wrk_argv[@]}" >/dev/null
     fi
     if [[ $name == ours ]]; then
         before=$(pending_count)
@@ -185,7 +191,7 @@ run() {
         client_core=$(core_ticks "$CLIENT_CPU")
         children_ticks
         wrk_ticks=$children
-        "${wrk_argv[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
+        child "${wrk_argv[@]}" >"$out" 2>&1 || die "wrk failed against $name: $(cat "$out")"
         kill -0 "$pid" 2>/dev/null || die "$name exited during the run: $(tail -n 5 "$work/$name.log")"
         children_ticks
         wrk_ticks=$((children - wrk_ticks))

@@ -2,9 +2,11 @@
 # instructions.sh, redis.sh, and loadgen/bench.sh) after they set `script` (their name,
 # for messages), `work` (a temporary folder of their own) and `root` (the checkout).
 # Gives them `pids` (append what you start), `die`, `require_whole`, `built_from`,
+# `private_copy` (of a release binary), `child` (a long run: wrk, the load generator),
 # `require_tools`, `start` (a server pinned to cores), `cpu_ticks`, `field` (of wrk's
 # WRK_RESULT line), `bench_config`, `wrk_scripts` (the issuance and poll scripts for
-# wrk), and a cleanup on exit that stops those processes, by PID, and removes `work`.
+# wrk), and a cleanup on exit, on SIGINT and on SIGTERM that stops those processes, by
+# PID, and removes `work`.
 
 pids=()
 
@@ -30,12 +32,25 @@ built_from() {
 }
 
 # Dies unless each variable named holds a whole number, written without leading zeros
-# (bash would read 08 as octal, and refuse it in arithmetic).
+# (bash would read 08 as octal, and refuse it in arithmetic), of at most 9 digits (bash
+# arithmetic wraps past 2^63 without a word: 99999999999999999999 passed every check
+# as 7766279631452241919).
 require_whole() {
     local v
     for v in "$@"; do
-        [[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] || die "$v must be a whole number, not '${!v}'"
+        [[ ${!v} =~ ^(0|[1-9][0-9]{0,8})$ ]] ||
+            die "$v must be a whole number below 1000000000, not '${!v}'"
     done
+}
+
+# Copies the release binary $1 of PREBUILT, or of this checkout's target/, to $2: a
+# private copy, so that a rebuild of target/ or a kill by process name on a shared
+# machine cannot change or stop what is measured.
+private_copy() {
+    local from="${PREBUILT:-${target_dir:-${CARGO_TARGET_DIR:-$root/target}}/release}/$1"
+    [[ -f $from && -x $from ]] ||
+        die "no $1 binary at $from${PREBUILT:+ (PREBUILT=$PREBUILT)}"
+    cp "$from" "$2"
 }
 
 cleanup() {
@@ -49,6 +64,27 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# Without these, SIGINT sent to the script alone (not to its process group, as a
+# terminal's Ctrl-C is) was waited out: bash let the foreground wrk finish, saw that it
+# had not died of the signal, and carried on with the next run. SIGTERM ended the script
+# but left its foreground wrk or load generator running. Exiting runs the cleanup
+# above; `child` makes the wait for a long run one that a signal cuts short.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs "$@" (its redirections are the caller's) as a child the cleanup stops, and waits
+# for it; returns its status. A command run in the foreground instead would hold off a
+# SIGINT or SIGTERM to the script until it had finished.
+child() {
+    local pid status=0
+    "$@" &
+    pid=$!
+    pids+=("$pid")
+    wait "$pid" || status=$?
+    # Reaped: its PID may be reused by a process that is not ours.
+    unset 'pids[-1]'
+    return "$status"
+}
 
 # Starts "$@" pinned to cores $2 on an ephemeral loopback port, logging to
 # $work/$1.log; sets $started_pid and $started_addr from the "listening on ADDR" line

@@ -51,31 +51,36 @@ script=cores.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-# "0-3,8" -> "0 1 2 3 8"
+# The cores of list variable $1 ("0-3,8") into array $2 (0 1 2 3 8). In this shell, not
+# a $(...): a die there ended only the subshell, and the script went on with no cores
+# and a second, wrong message.
 expand() {
-    local part out=()
-    IFS=, read -ra parts <<<"$1"
+    local part parts list=${!1}
+    local -n into=$2
+    into=()
+    IFS=, read -ra parts <<<"$list"
     for part in "${parts[@]}"; do
-        if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
-            out+=($(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"))
-        elif [[ $part =~ ^[0-9]+$ ]]; then
-            out+=("$part")
+        if [[ $part =~ ^([0-9]{1,4})-([0-9]{1,4})$ ]] && ((10#${BASH_REMATCH[1]} <= 10#${BASH_REMATCH[2]})); then
+            into+=($(seq "$((10#${BASH_REMATCH[1]}))" "$((10#${BASH_REMATCH[2]}))"))
+        elif [[ $part =~ ^[0-9]{1,4}$ ]]; then
+            into+=("$((10#$part))")
         else
-            die "'$1' is not a list of cores (like 0-3,8)"
+            die "$1 must be a list of cores like 0-3,8, not '$list'"
         fi
     done
-    echo "${out[@]}"
+    ((${#into[@]} > 0)) || die "$1 must be a list of cores like 0-3,8, not '$list'"
 }
-read -ra server_cpus <<<"$(expand "$SERVER_CPUS")"
-read -ra client_cpus <<<"$(expand "$CLIENT_CPUS")"
+server_cpus=() client_cpus=()
+expand SERVER_CPUS server_cpus
+expand CLIENT_CPUS client_cpus
 THREADS=${THREADS:-${#client_cpus[@]}}
 CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
 require_whole CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS
 ((ROUNDS >= 1 && DURATION >= 1 && CODES >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
     die "need ROUNDS, DURATION, CODES and THREADS of at least 1, and CONNECTIONS >= THREADS"
 for c in $CORES; do
-    [[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= ${#server_cpus[@]})) ||
-        die "CORES has $c, but SERVER_CPUS ($SERVER_CPUS) has ${#server_cpus[@]} cores"
+    [[ $c =~ ^[1-9][0-9]{0,3}$ ]] && ((c <= ${#server_cpus[@]})) ||
+        die "CORES must be core counts from 1 to ${#server_cpus[@]} (the cores of SERVER_CPUS=$SERVER_CPUS), not '$c'"
 done
 for cpu in "${server_cpus[@]}"; do
     for other in "${client_cpus[@]}"; do
@@ -98,8 +103,8 @@ if [[ -z ${PREBUILT:-} ]]; then
 fi
 server_bin="$work/ours-server"
 ceiling_bin="$work/ceiling-server"
-cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
-cp "${PREBUILT:-$target_dir/release}/ceiling" "$ceiling_bin"
+private_copy deviceflow-server "$server_bin"
+private_copy ceiling "$ceiling_bin"
 bench_config "$work/ours.toml"
 
 # --- wrk scripts -----------------------------------------------------------------
@@ -119,12 +124,12 @@ metric() { # address, series
 measure() {
     local name=$1 lua=$2 url=$3 pid=$4 out line before after requests
     if ((WARMUP > 0)); then
-        taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" \
+        child taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" \
             >"$work/warmup.wrk" 2>&1 || die "wrk failed warming up $name: $(cat "$work/warmup.wrk")"
     fi
     before=$(cpu_ticks "$pid")
     out="$work/$name.wrk"
-    taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s -s "$lua" "$url" >"$out" 2>&1 ||
+    child taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s -s "$lua" "$url" >"$out" 2>&1 ||
         die "wrk failed against $name: $(cat "$out")"
     after=$(cpu_ticks "$pid")
     line=$(grep '^WRK_RESULT' "$out") || die "no result from wrk against $name: $(cat "$out")"
@@ -195,8 +200,9 @@ for c in $CORES; do
     rm -f "$work"/codes*
     have=0
     for _ in $(seq 1 60); do
-        taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/capture.lua" \
-            "http://$ours_addr/oauth/device_authorization" >/dev/null
+        child taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/capture.lua" \
+            "http://$ours_addr/oauth/device_authorization" >"$work/capture.wrk" 2>&1 ||
+            die "wrk failed capturing codes: $(cat "$work/capture.wrk")"
         have=$(cat "$work"/codes.* 2>/dev/null | wc -l)
         ((have >= CODES)) && break
     done

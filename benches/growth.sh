@@ -35,6 +35,8 @@ source "$here/common.sh"
 require_whole ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1)) ||
     die "need ROUNDS, DURATION and CONNECTIONS of at least 1"
+((SERVER_CPU != CLIENT_CPU && SERVER_CPU < $(nproc) && CLIENT_CPU < $(nproc))) ||
+    die "need two distinct usable cores (SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU, nproc=$(nproc))"
 require_tools curl taskset
 
 if [[ -z ${PREBUILT:-} ]]; then
@@ -42,7 +44,7 @@ if [[ -z ${PREBUILT:-} ]]; then
     echo "$script: building the release server" >&2
     cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server --bin deviceflow-server
 fi
-cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$work/server"
+private_copy deviceflow-server "$work/server"
 
 bench_config "$work/server.toml"
 wrk_scripts demo-device
@@ -53,8 +55,9 @@ echo "# growth: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), se
 echo "| round | sessions held after | device authorizations/s | p99 | max |"
 echo "|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$ROUNDS"); do
-    line=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION"s -s "$work/issue.lua" "$url" | grep WRK_RESULT) ||
-        die "wrk printed no result in round $round"
+    child taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION"s -s "$work/issue.lua" "$url" \
+        >"$work/round.wrk" 2>&1 || die "wrk failed in round $round: $(cat "$work/round.wrk")"
+    line=$(grep WRK_RESULT "$work/round.wrk") || die "wrk printed no result in round $round"
     [[ $(field status_errors "$line") == 0 && $(field socket_errors "$line") == 0 ]] ||
         die "round $round: wrk saw errors ($line)"
     held=$(curl -sf "http://$started_addr/metrics" | sed -n 's/^deviceflow_sessions \([0-9]*\)$/\1/p')

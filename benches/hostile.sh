@@ -48,6 +48,9 @@ script=hostile.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 trap 'exit 130' INT TERM
+# This script always builds and runs this checkout's binaries: a PREBUILT exported for
+# the other scripts must not make the header name that directory instead of the commit.
+unset PREBUILT
 
 require_whole DURATION DEVICES INTERVAL EXPIRES_IN SIGN_IN_IN_FLIGHT ISSUANCE_CONNECTIONS \
     SLOWLORIS_CONNECTIONS P99_TARGET_MS RSS_TARGET_MB RSS_CAP_MB

@@ -49,6 +49,11 @@ done
 
 release="${CARGO_TARGET_DIR:-$root/target}/release"
 builds=("$@")
+# Every build named, before the minutes the ceiling's count takes.
+for build in "${builds[@]}"; do
+    [[ $build == ?*=?* ]] || die "'$build' is not NAME=BINARY"
+    [[ -f ${build#*=} && -x ${build#*=} ]] || die "${build#*=} is not an executable (NAME=BINARY)"
+done
 if ((${#builds[@]} == 0)); then
     cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server
     builds=("ours=$release/deviceflow-server")
@@ -92,42 +97,52 @@ else
     flags=(--slow-down off --expires-in 3600 --interval 5)
 fi
 
-# Instructions (callgrind's total) of BINARY ($1) serving N ($2) requests; FLAGS... ($3…)
-# are its flags besides --listen.
+# Sets $total to the instructions (callgrind's total) of BINARY ($1) serving N ($2)
+# requests; FLAGS... ($3…) are its flags besides --listen. Runs in this shell, not in a
+# $(...): the server it starts must be in `pids`, for the cleanup on exit or on a
+# signal, and a die must end the script, not a subshell that went on counting.
 count() {
-    local binary=$1 n=$2 out="$work/callgrind.out" port
+    local binary=$1 n=$2 out="$work/callgrind.out" port pid up=0 _
     shift 2
+    rm -f "$out"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" \
         "$@" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-    local pid=$!
+    pid=$!
     pids+=("$pid")
     for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
+        curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && up=1 && break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
-    python3 "$work/client.py" "$port" "$n" "$REQUEST" || die "the client failed against $binary"
+    ((up)) || die "$binary did not start under valgrind: $(tail -n 3 "$work/server.log" | tr '\n' ' ')"
+    child python3 "$work/client.py" "$port" "$n" "$REQUEST" 2>"$work/client.err" ||
+        die "the client failed against $binary: $(tail -n 1 "$work/client.err")"
     # SIGTERM: ours stops gracefully on it, and the ceiling, which handles no signal,
     # is ended by it; callgrind writes its counts either way.
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
-    awk '/^(summary|totals):/ { print $2; exit }' "$out"
+    unset 'pids[-1]'
+    total=$(awk '/^(summary|totals):/ { print $2; exit }' "$out" 2>/dev/null || true)
+    [[ $total =~ ^[0-9]+$ ]] || die "no instruction count from callgrind for $binary"
 }
 
-# Instructions per request of BINARY ($1) with FLAGS... ($2…): "small large per".
+# Instructions per request of BINARY ($1) with FLAGS... ($2…): sets $small, $large
+# and $per.
 per_request() {
-    local small large
-    small=$(count "$1" "$SMALL" "${@:2}")
-    large=$(count "$1" "$LARGE" "${@:2}")
-    echo "$small $large $(((large - small) / (LARGE - SMALL)))"
+    count "$1" "$SMALL" "${@:2}"
+    small=$total
+    count "$1" "$LARGE" "${@:2}"
+    large=$total
+    per=$(((large - small) / (LARGE - SMALL)))
 }
 
 what=$([[ $REQUEST == issue ]] && echo "device authorization" || echo poll)
 echo "# instructions per $what (valgrind $(valgrind --version | sed 's/valgrind-//')), $LARGE - $SMALL requests"
 echo
 if [[ $CEILING != none ]]; then
-    read -r c_small c_large ceiling < <(per_request "$work/ceiling")
-    [[ -n ${ceiling:-} ]] || die "counting the ceiling failed"
+    per_request "$work/ceiling"
+    c_small=$small c_large=$large ceiling=$per
     echo "| build | instructions, $SMALL requests | $LARGE requests | per $what | ceiling ÷ build |"
     echo "|---|---:|---:|---:|---:|"
     echo "| ceiling | $c_small | $c_large | $ceiling | 1.00 |"
@@ -138,9 +153,7 @@ fi
 for build in "${builds[@]}"; do
     name=${build%%=*}
     binary=${build#*=}
-    [[ -x $binary ]] || die "$binary is not an executable (NAME=BINARY)"
-    read -r small large per < <(per_request "$binary" "${flags[@]}" --quiet)
-    [[ -n ${per:-} ]] || die "counting $name failed"
+    per_request "$binary" "${flags[@]}" --quiet
     if [[ $CEILING != none ]]; then
         echo "| $name | $small | $large | $per | $(awk -v c="$ceiling" -v o="$per" 'BEGIN { printf "%.3f", c / o }') |"
     else

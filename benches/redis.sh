@@ -59,8 +59,9 @@ script=redis.sh
 source "$here/common.sh"
 
 require_whole THREADS CONNECTIONS CODES DURATION WARMUP SAMPLE
-((CONNECTIONS >= 2 * THREADS && CODES >= SAMPLE && CODES >= 2 && DURATION >= 1 && SAMPLE >= 1)) ||
-    die "need CONNECTIONS >= 2 * THREADS, CODES >= SAMPLE, CODES >= 2, DURATION >= 1 and SAMPLE >= 1"
+((THREADS >= 1 && CONNECTIONS >= 2 * THREADS && CODES >= SAMPLE && CODES >= 2 && DURATION >= 1 && SAMPLE >= 1)) ||
+    die "need THREADS >= 1, CONNECTIONS >= 2 * THREADS, CODES >= SAMPLE, CODES >= 2, DURATION >= 1 and SAMPLE >= 1"
+[[ $SERVER_CPUS != "$CLIENT_CPUS" ]] || die "SERVER_CPUS and CLIENT_CPUS are both $SERVER_CPUS: wrk would share the servers' cores"
 for s in $SETUPS; do
     [[ $s == memory || $s == redis || $s == redis2 ]] || die "unknown setup '$s' in SETUPS"
 done
@@ -77,7 +78,7 @@ if [[ -z ${PREBUILT:-} ]]; then
 fi
 # A private copy: a rebuild of target/ must not change the server under test.
 server_bin="$work/deviceflow-server"
-cp "${PREBUILT:-$target_dir/release}/deviceflow-server" "$server_bin"
+private_copy deviceflow-server "$server_bin"
 wrk_scripts demo-device
 clk_tck=$(getconf CLK_TCK)
 
@@ -292,8 +293,9 @@ run_setup() {
     rm -f "$work"/codes*
     have=0
     for _ in $(seq 1 100); do
-        taskset -c "$CLIENT_CPUS" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/capture.lua" \
-            "http://${addrs[0]}/oauth/device_authorization" >/dev/null
+        child taskset -c "$CLIENT_CPUS" wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/capture.lua" \
+            "http://${addrs[0]}/oauth/device_authorization" >"$work/capture.wrk" 2>&1 ||
+            die "$setup: wrk failed capturing codes: $(cat "$work/capture.wrk")"
         have=$(cat "$work"/codes.* 2>/dev/null | wc -l)
         ((have >= CODES)) && break
     done

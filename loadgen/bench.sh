@@ -44,6 +44,10 @@ out="${OUT:-$work/reports}"
 mkdir -p "$out"
 
 require_whole INTERVAL EXPIRES_IN RATE LANES
+for n in $SIZES; do
+    [[ $n =~ ^[1-9][0-9]{0,7}$ ]] || die "SIZES must be whole numbers from 1 to 99999999, not '$n'"
+done
+[[ -n ${SIZES// /} ]] || die "SIZES names no fleet size"
 for p in $PIPELINES; do
     [[ $p =~ ^[0-9]+$ ]] && ((p >= 1 && p <= 256)) || die "PIPELINES must be whole numbers from 1 to 256, not '$p'"
 done
@@ -55,7 +59,9 @@ echo "$script: building release binaries" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
     -p deviceflow-server -p deviceflow-loadgen --bin deviceflow-server --bin deviceflow-loadgen
 cp "$target_dir/release/deviceflow-server" "$work/server"
-cp "${LOADGEN:-$target_dir/release/deviceflow-loadgen}" "$work/loadgen"
+loadgen_bin=${LOADGEN:-$target_dir/release/deviceflow-loadgen}
+[[ -f $loadgen_bin && -x $loadgen_bin ]] || die "LOADGEN=$loadgen_bin is not an executable"
+cp "$loadgen_bin" "$work/loadgen"
 
 admin="bench-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -86,16 +92,20 @@ EOF
     RUST_LOG=warn "$work/server" --config "$work/server.toml" >"$work/server-$n.log" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
-    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    up=0
+    for _ in $(seq 50); do
+        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && up=1 && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    ((up)) || die "the server did not start: $(tail -n 3 "$work/server-$n.log" | tr '\n' ' ')"
     cmd=("$work/loadgen" --host "http://127.0.0.1:$port" -u "$n" -r "$RATE" --lanes "$LANES"
         --admin-token "$admin" --expect-interval "$INTERVAL" --expect-expires-in "$EXPIRES_IN"
         --pipeline "$pipeline" --report-dir "$out/$n-p$pipeline" --progress-every 30)
     echo "$script: ${cmd[*]/$admin/…}" >&2
     start=$(date +%s.%N)
-    set +e
-    "${cmd[@]}" >"$work/loadgen-$n-p$pipeline.out" 2>"$work/loadgen-$n-p$pipeline.err"
-    code=$?
-    set -e
+    code=0
+    child "${cmd[@]}" >"$work/loadgen-$n-p$pipeline.out" 2>"$work/loadgen-$n-p$pipeline.err" || code=$?
     end=$(date +%s.%N)
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
