@@ -382,14 +382,25 @@ fn print_verdicts(args: &Args, run: &Run) -> bool {
             .is_some_and(|d| d.as_secs_f64() * 1e3 < args.p99_target_ms);
     let rss_ok = run.aborted.is_none() && (peak as f64) < args.rss_target_mb * 1e6;
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    // No poll fell due within the run (DURATION at most the interval): nothing says
+    // whether the fleet was spared, so neither "met" nor "MISSED" (which named the
+    // server), and a STRICT run fails.
+    let unmeasured = f.latencies.is_empty() && failed == 0 && run.aborted.is_none();
     println!();
-    println!(
-        "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): {} (p99 {} ms, {} failed)",
-        args.p99_target_ms,
-        verdict(fleet_ok),
-        poll_ms(f, 99.0),
-        fmt_count(failed)
-    );
+    if unmeasured {
+        println!(
+            "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): NOT MEASURED (no poll fell due within the run: make DURATION longer than INTERVAL)",
+            args.p99_target_ms
+        );
+    } else {
+        println!(
+            "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): {} (p99 {} ms, {} failed)",
+            args.p99_target_ms,
+            verdict(fleet_ok),
+            poll_ms(f, 99.0),
+            fmt_count(failed)
+        );
+    }
     println!(
         "verdict: server RSS < {} MB: {} (peak {} MB{})",
         args.rss_target_mb,
