@@ -218,15 +218,15 @@ mod tests {
             (
                 "[admin]\ntoken = \"\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\""
                     .to_owned(),
-                "admin.token must be a Bearer token",
+                "admin.token must be printable ASCII",
             ),
             (
                 "[admin]\ntoken = \" 0123456789abcdef\"".to_owned(),
-                "admin.token must be a Bearer token",
+                "admin.token must be printable ASCII",
             ),
             (
-                "[registration]\ninitial_access_token = \"0123456789 abcdef\"".to_owned(),
-                "registration.initial_access_token must be a Bearer token",
+                "[registration]\ninitial_access_token = \"0123456789abcdef\\t\"".to_owned(),
+                "registration.initial_access_token must be printable ASCII",
             ),
             // An issuer without a host, or with a space.
             ("issuer = \"http://\"".to_owned(), "with a host"),
@@ -259,7 +259,8 @@ mod tests {
         let text = format!(
             "[device]\nexpires_in = {MAX_LIFETIME_SECS}\nexpired_retention = {MAX_LIFETIME_SECS}\n\
              [tokens]\naccess_token_ttl = {MAX_LIFETIME_SECS}\nrefresh_token_ttl = {MAX_LIFETIME_SECS}\n\
-             [admin]\ntoken = \"abcDEF0123456789-._~+/==\""
+             [admin]\ntoken = \"abcDEF0123456789-._~+/==\"\n\
+             [registration]\ninitial_access_token = \"correct!horse#battery$staple 42\""
         );
         Settings::from_file(FileConfig::parse(&text, "t.toml").unwrap()).unwrap();
     }
