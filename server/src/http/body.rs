@@ -222,26 +222,32 @@ pub(crate) fn check_body_headers(headers: &HeaderMap) -> Result<(), OAuthError> 
     Ok(())
 }
 
-/// [`check_body_headers`] for a request that names a coding.
+/// [`check_body_headers`] for a request that names a coding. Each field is a list
+/// (RFC 9110 §5.6.1: empty elements ignored, two field lines the same as one line
+/// joined by a comma): every element must be the one coding this server reads.
 #[cold]
 fn coding_refusal(headers: &HeaderMap) -> Result<(), OAuthError> {
-    for v in headers.get_all(CONTENT_ENCODING) {
-        if !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"identity") {
-            let coding = String::from_utf8_lossy(v.as_bytes());
-            return Err(OAuthError::invalid_request(format!(
-                "Content-Encoding \"{coding}\" is not supported; send the body uncoded"
-            ))
-            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
-        }
+    let refused = |name, accepted: &[u8]| {
+        headers.get_all(name).iter().find(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .any(|element| !element.is_empty() && !element.eq_ignore_ascii_case(accepted))
+        })
+    };
+    if let Some(v) = refused(CONTENT_ENCODING, b"identity") {
+        let coding = String::from_utf8_lossy(v.as_bytes());
+        return Err(OAuthError::invalid_request(format!(
+            "Content-Encoding \"{coding}\" is not supported; send the body uncoded"
+        ))
+        .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
-    for v in headers.get_all(TRANSFER_ENCODING) {
-        if !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            let coding = String::from_utf8_lossy(v.as_bytes());
-            return Err(OAuthError::invalid_request(format!(
-                "Transfer-Encoding \"{coding}\" is not supported; only chunked is"
-            ))
-            .with_status(StatusCode::NOT_IMPLEMENTED));
-        }
+    if let Some(v) = refused(TRANSFER_ENCODING, b"chunked") {
+        let coding = String::from_utf8_lossy(v.as_bytes());
+        return Err(OAuthError::invalid_request(format!(
+            "Transfer-Encoding \"{coding}\" is not supported; only chunked is"
+        ))
+        .with_status(StatusCode::NOT_IMPLEMENTED));
     }
     Ok(())
 }

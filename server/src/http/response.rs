@@ -132,13 +132,18 @@ impl OAuthError {
         if let Some(secs) = self.retry_after_secs {
             r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        // RFC 9110 §12.5.3: a 415 for the body's content coding says which codings
-        // are accepted (`body::check_body_headers`, this server's one use of 415).
-        if self.status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            r.headers_mut()
-                .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        }
+        name_accepted_codings(&mut r);
         r
+    }
+}
+
+/// RFC 9110 §12.5.3: a 415 for the body's content coding (`body::check_body_headers`,
+/// this server's one use of 415) says which codings are accepted, on the JSON
+/// endpoints and the person's pages alike.
+pub(crate) fn name_accepted_codings(r: &mut Reply) {
+    if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        r.headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
 }
 

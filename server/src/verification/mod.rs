@@ -54,7 +54,7 @@ use crate::clock::Millis;
 use crate::http::body::read_form;
 use crate::http::form::Form;
 use crate::http::is_read;
-use crate::http::response::Reply;
+use crate::http::response::{self, Reply};
 use crate::http::state::App;
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::{Store, Stored};
@@ -172,7 +172,11 @@ impl<S: Store> App<S> {
             .await
             {
                 Ok((parts, body)) => (parts, Some(body)),
-                Err(e) => return Ok(self.unreadable_form(e.status(), &e.description)),
+                Err(e) => {
+                    let mut page = self.unreadable_form(e.status(), &e.description);
+                    response::name_accepted_codings(&mut page);
+                    return Ok(page);
+                }
             }
         } else {
             (req.into_parts().0, None)

@@ -405,11 +405,30 @@ async fn a_body_in_a_coding_the_server_does_not_decode_is_refused_as_such() {
         .await
         .assert_oauth_error(415, "invalid_request");
 
-    // `identity` is no coding at all, and a chunked body is decoded by the server.
-    let a = s
-        .post_with(DA, "client_id=tv", &[("content-encoding", "identity")])
+    // `identity` is no coding at all, in any list that says only it (RFC 9110 §5.6.1:
+    // empty elements are ignored), and a chunked body is decoded by the server.
+    for identity in [
+        "identity",
+        "IDENTITY",
+        "",
+        "identity,",
+        "identity, identity",
+    ] {
+        let a = s
+            .post_with(DA, "client_id=tv", &[("content-encoding", identity)])
+            .await;
+        assert_eq!(a.status, 200, "{identity:?}: {:?}", a.body);
+    }
+    // The person's pages say which codings they take too (RFC 9110 §12.5.3).
+    let page = s
+        .post_with(
+            "/device",
+            "user_code=WDJB-MJHT",
+            &[("content-encoding", "gzip")],
+        )
         .await;
-    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(page.status, 415);
+    assert_eq!(page.header("accept-encoding"), Some("identity"));
     let chunked = b"POST /oauth/device_authorization HTTP/1.1\r\nHost: t\r\n\
 Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
 c\r\nclient_id=tv\r\n0\r\n\r\n";
