@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
+use deviceflow_reports::escape::{clip, terminal};
 use deviceflow_server::http::form::percent_encode;
 use deviceflow_server::http::paths;
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
@@ -184,6 +185,9 @@ async fn call(
             .ok()
             .map(|v| format!("{} ({})", text(&v["error"]), text(&v["error_description"])))
             .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+        // The server's words (a proxy's HTML page, a hostile answer): one line, bounded,
+        // shown as text, never obeyed by the terminal.
+        let why = terminal(&clip(&why, 200));
         if status == StatusCode::NOT_FOUND && rest.is_empty() {
             bail!("{url} answered 404: is the admin API on (admin.token) and is this the server's issuer?");
         }

@@ -227,3 +227,17 @@ async fn clients_list_to_an_unwritable_standard_output_is_one_line_not_a_panic()
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("writing to standard output"), "{err}");
 }
+
+/// An answer that is not the admin API's (a proxy's HTML page, a person's page) is
+/// quoted in one line, cut, as text: it printed the whole page, one line per line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_is_not_the_admin_apis_is_quoted_in_one_line() {
+    let (server, dir) = server_on_test_config("clients-not-api");
+    // The person's pages answer this path with an HTML page of many lines.
+    let issuer = format!("{}/device", server.base());
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", "foo"]));
+    assert!(err.contains("answered"), "{err}");
+    assert!(err.len() < 600, "{err}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
