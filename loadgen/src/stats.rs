@@ -132,10 +132,15 @@ impl KindStats {
     /// Counts `n` answers `what` among the unexpected ones, within
     /// [`UNEXPECTED_KEPT`] and [`UNEXPECTED_CHARS`].
     pub fn unexpected_answer(&mut self, what: &str, n: u64) {
-        let what = clip(what, UNEXPECTED_CHARS);
-        let key = if self.unexpected.len() < UNEXPECTED_KEPT || self.unexpected.contains_key(&what)
-        {
-            what
+        self.count_unexpected(clip(what, UNEXPECTED_CHARS), n);
+    }
+
+    /// Counts `n` of the unexpected answer `key`, already cut (merging lanes and
+    /// shards cuts nothing again: the count of characters left out would be the cut
+    /// one's), within [`UNEXPECTED_KEPT`].
+    fn count_unexpected(&mut self, key: String, n: u64) {
+        let key = if self.unexpected.len() < UNEXPECTED_KEPT || self.unexpected.contains_key(&key) {
+            key
         } else {
             OTHER_ANSWERS.to_owned()
         };
@@ -153,7 +158,7 @@ impl KindStats {
             *self.status.entry(*k).or_default() += v;
         }
         for (k, v) in &o.unexpected {
-            self.unexpected_answer(k, *v);
+            self.count_unexpected(k.clone(), *v);
         }
         for (a, b) in self.transport.iter_mut().zip(o.transport.iter()) {
             *a += b;
@@ -380,6 +385,26 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unexpected_answer_is_cut_once_and_merging_keeps_its_count_of_what_was_left_out() {
+        let long = "e".repeat(100_000);
+        let mut lane = RunStats::default();
+        lane.kind(Kind::Poll).unexpected_answer(&long, 2);
+        // A lane into the fleet, the fleet into a shard's merge: two merges.
+        let mut fleet = RunStats::default();
+        fleet.add(&lane, 0);
+        let mut merged = RunStats::default();
+        merged.add(&fleet, 0);
+        let kept: Vec<(&String, &u64)> = merged.kind(Kind::Poll).unexpected.iter().collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(
+            kept[0].0.ends_with("… (99800 more characters)"),
+            "{}",
+            kept[0].0
+        );
+        assert_eq!(*kept[0].1, 2);
+    }
 
     #[test]
     fn histograms_survive_json_and_merge_exactly() {
