@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deviceflow_reports::escape::terminal;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
@@ -228,14 +229,18 @@ impl Approver {
             }
             Approver::Manual { lock } => {
                 let _one_at_a_time = lock.lock().await;
-                let uri = prompt
-                    .verification_uri_complete
-                    .as_deref()
-                    .unwrap_or(&prompt.verification_uri);
+                // The code and the address are the server's words: shown as text, never
+                // obeyed by the terminal the person reads them on.
+                let uri = terminal(
+                    prompt
+                        .verification_uri_complete
+                        .as_deref()
+                        .unwrap_or(&prompt.verification_uri),
+                );
                 eprintln!(
                     "\n>>> Please {} the request with user code {} at {uri}\n>>> then press Enter here; type 'refused' and Enter if the server's page refused the code or the decision, or 'fail' and Enter if it could not be done for another reason.",
                     action.as_str().to_uppercase(),
-                    prompt.user_code
+                    terminal(&prompt.user_code)
                 );
                 read_answer(&mut BufReader::new(tokio::io::stdin())).await
             }

@@ -134,6 +134,15 @@ impl Exchange {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every field line of header `name`, in order (a field sent on two lines is one
+    /// list, RFC 9110 §5.3).
+    pub fn header_lines<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.all_headers
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body parsed strictly (duplicate members are a problem, not silently merged).
     /// A body over [`MAX_BODY_BYTES`] is not JSON the suite accepts, whatever it starts
     /// with.

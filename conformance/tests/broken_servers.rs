@@ -664,3 +664,12 @@ async fn ui_13_a_frame_ancestors_that_lets_anyone_frame_is_no_protection() {
     assert_eq!(v.status, Status::Fail, "{}", v.summary);
     assert!(v.summary.contains("frame-ancestors *"), "{}", v.summary);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_13_reads_every_content_security_policy_field_line() {
+    // An application's policy and a proxy's `frame-ancestors 'none'` on two field
+    // lines, no X-Frame-Options: framing is refused, and UI-13 reads both lines.
+    let r = run(Some(Flaw::CspInTwoFields), Setup::Discovery, &["UI-13"]).await;
+    let v = verdict(&r, "UI-13");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+}

@@ -110,6 +110,10 @@ pub enum Flaw {
     /// scopes are accepted at the device authorization and dropped (the default when
     /// none is left); the token names what was granted.
     UndefinedScopeIgnored,
+    /// RFC 9110 §5.3, CSP 3 §3.1: the pages' policy in two `Content-Security-Policy`
+    /// field lines, an application's and a proxy's `frame-ancestors 'none'`, and no
+    /// X-Frame-Options: both policies are enforced, and framing is refused (UI-13).
+    CspInTwoFields,
     // Found in review (their tests are at the end of broken_servers.rs).
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
 }

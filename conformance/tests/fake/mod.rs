@@ -211,6 +211,10 @@ impl Fake {
                 "content-security-policy",
                 "default-src 'self'; frame-ancestors *",
             );
+        } else if self.has(Flaw::CspInTwoFields) {
+            r = r
+                .header("content-security-policy", "default-src 'self'")
+                .header("content-security-policy", "frame-ancestors 'none'");
         } else if !self.has(Flaw::Framable) {
             r = r
                 .header("x-frame-options", "DENY")
