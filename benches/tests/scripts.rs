@@ -148,12 +148,16 @@ fn sigterm_to_a_script_stops_the_run_it_waits_for() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("bash runs");
-    assert!(
-        within(Duration::from_secs(20), || pid_file.exists()
-            && std::fs::read_to_string(&pid_file)
-                .is_ok_and(|s| s.ends_with('\n'))),
-        "the child never started"
-    );
+    let started = within(Duration::from_secs(20), || {
+        pid_file.exists() && std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+    });
+    if !started {
+        // Nothing of this test is left behind when it fails.
+        let _ = bash.kill();
+        let _ = bash.wait();
+        let _ = std::fs::remove_dir_all(&work);
+        panic!("the child never started");
+    }
     let child: u32 = std::fs::read_to_string(&pid_file)
         .expect("the child's PID")
         .trim()
