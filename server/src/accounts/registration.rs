@@ -356,7 +356,22 @@ pub fn check_name(name: &str) -> Result<String, MetadataError> {
                 '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
             )
     };
-    let joiner = |c: char| matches!(c, '\u{200C}' | '\u{200D}');
+    // Characters that show nothing on their own: joiners, variation selectors, the
+    // combining grapheme joiner, the Hangul fillers. A name needs one besides them.
+    let joiner = |c: char| {
+        matches!(
+            c,
+            '\u{200C}'
+                | '\u{200D}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{FE00}'..='\u{FE0F}'
+        )
+    };
     if chars == 0
         || chars > MAX_NAME_CHARS
         || name.chars().any(|c| c.is_control() || unseen(c))
@@ -454,16 +469,23 @@ mod tests {
             assert_eq!(bad(&json), MetadataError::BadName, "{json}");
         }
         // A name of nothing visible.
-        for blank in ["\\u200d", "\\u200c \\u200d"] {
+        for blank in ["\\u200d", "\\u200c \\u200d", "\\u3164", "\\ufe0f\\u034f"] {
             let json = format!(r#"{{"client_name":"{blank}"}}"#);
             assert_eq!(bad(&json), MetadataError::BadName, "{json}");
         }
-        // Letters of right-to-left scripts are names like any other.
-        assert!(Metadata::from_request(
-            &request(r#"{"client_name":"\u05d8\u05dc\u05d5\u05d5\u05d9\u05d6\u05d9\u05d4"}"#),
-            &scopes()
-        )
-        .is_ok());
+        // Letters of right-to-left scripts are names like any other, and so are emoji
+        // made with joiners and variation selectors.
+        for name in [
+            r"\u05d8\u05dc\u05d5\u05d5\u05d9\u05d6\u05d9\u05d4",
+            r"Living room \ud83d\udcfa\ufe0f",
+            r"\ud83d\udc68\u200d\ud83d\udcbb TV",
+        ] {
+            let json = format!(r#"{{"client_name":"{name}"}}"#);
+            assert!(
+                Metadata::from_request(&request(&json), &scopes()).is_ok(),
+                "{json}"
+            );
+        }
     }
 
     #[test]
