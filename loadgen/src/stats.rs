@@ -130,17 +130,13 @@ pub const OTHER_ANSWERS: &str = "(other answers, past the first 100 kinds)";
 
 impl KindStats {
     /// Counts `n` answers `what` among the unexpected ones, within
-    /// [`UNEXPECTED_KEPT`] and [`UNEXPECTED_CHARS`].
+    /// [`UNEXPECTED_KEPT`] and [`UNEXPECTED_CHARS`]: when lanes and shards are merged
+    /// too, where an answer already cut is cut again as it was ([`clip`] composes).
     pub fn unexpected_answer(&mut self, what: &str, n: u64) {
-        self.count_unexpected(clip(what, UNEXPECTED_CHARS), n);
-    }
-
-    /// Counts `n` of the unexpected answer `key`, already cut (merging lanes and
-    /// shards cuts nothing again: the count of characters left out would be the cut
-    /// one's), within [`UNEXPECTED_KEPT`].
-    fn count_unexpected(&mut self, key: String, n: u64) {
-        let key = if self.unexpected.len() < UNEXPECTED_KEPT || self.unexpected.contains_key(&key) {
-            key
+        let what = clip(what, UNEXPECTED_CHARS);
+        let key = if self.unexpected.len() < UNEXPECTED_KEPT || self.unexpected.contains_key(&what)
+        {
+            what
         } else {
             OTHER_ANSWERS.to_owned()
         };
@@ -158,7 +154,7 @@ impl KindStats {
             *self.status.entry(*k).or_default() += v;
         }
         for (k, v) in &o.unexpected {
-            self.count_unexpected(k.clone(), *v);
+            self.unexpected_answer(k, *v);
         }
         for (a, b) in self.transport.iter_mut().zip(o.transport.iter()) {
             *a += b;

@@ -93,20 +93,39 @@ impl fmt::Display for Printable<'_> {
 /// `text` cut to `max` characters, saying how many more there were: a server that
 /// answers a megabyte of `error_description` gets its start quoted, not the megabyte.
 ///
+/// Cutting what was cut composes: the text's own mark is read back, so a finding cut
+/// where it is recorded and again where it is merged or shown still says how long the
+/// server's words were, not how long the first cut was.
+///
 /// ```
 /// use deviceflow_reports::escape::clip;
 /// assert_eq!(clip("abcdéf", 3), "abc… (3 more characters)");
 /// assert_eq!(clip("abc", 3), "abc");
+/// assert_eq!(clip(&clip("abcdéf", 4), 4), "abcd… (2 more characters)");
+/// assert_eq!(clip(&clip("abcdéf", 4), 2), "ab… (4 more characters)");
 /// ```
 pub fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
+    let (head, more) = cut_already(text).unwrap_or((text, 0));
+    match head.char_indices().nth(max) {
+        None if more == 0 => text.to_owned(),
+        None => format!("{head}… ({more} more characters)"),
         Some((at, _)) => format!(
             "{}… ({} more characters)",
-            &text[..at],
-            text[at..].chars().count()
+            &head[..at],
+            head[at..].chars().count() + more
         ),
     }
+}
+
+/// A text [`clip`] cut: what it kept, and how many characters it left out.
+fn cut_already(text: &str) -> Option<(&str, usize)> {
+    let body = text.strip_suffix(" more characters)")?;
+    let at = body.rfind("… (")?;
+    let count = &body[at + "… (".len()..];
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((&text[..at], count.parse().ok()?))
 }
 
 /// Whether `c` is a control or formatting character a terminal may act on, or that
