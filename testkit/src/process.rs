@@ -132,10 +132,16 @@ impl ServerProcess {
     }
 
     /// Starts `cmd` as it is (its environment included) and waits for the line.
-    pub fn spawn(mut cmd: Command) -> io::Result<Self> {
+    pub fn spawn(cmd: Command) -> io::Result<Self> {
+        Self::spawn_writing_to(cmd, Stdio::null())
+    }
+
+    /// [`spawn`](Self::spawn) with its standard output going to `stdout` (a file that
+    /// cannot be written, to see the server live with it).
+    pub fn spawn_writing_to(mut cmd: Command, stdout: Stdio) -> io::Result<Self> {
         let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()?;
         let dog = match watchdog(child.id()) {

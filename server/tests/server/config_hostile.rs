@@ -1,8 +1,9 @@
 //! The binary given hostile configuration and a hostile environment: every refusal is
 //! one readable line on standard error and exit status 1, never a panic's backtrace.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
+
+use deviceflow_testkit::ServerProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
 
@@ -158,32 +159,15 @@ fn a_standard_output_that_cannot_be_written_is_one_line_not_a_panic() {
 /// write to stopped it with a panic right after it said it listened.
 #[tokio::test]
 async fn the_server_serves_even_when_its_walkthrough_cannot_be_printed() {
-    let mut child = command(&["--listen", "127.0.0.1:0"])
-        .stdout(full_stdout())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let base = line
-        .split("(issuer ")
-        .nth(1)
-        .map(|b| b.trim_end().trim_end_matches(')').to_owned());
-    let Some(base) = base else {
-        // Not the line expected: the server is stopped before the test fails.
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("not the listening line: {line:?}");
-    };
-    let health = reqwest::get(format!("{base}/healthz")).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let health = health.unwrap_or_else(|e| panic!("{e}: {rest}"));
-    assert_eq!(health.status(), 200, "{rest}");
-    assert!(!rest.contains("panicked"), "{rest}");
+    let mut server =
+        ServerProcess::spawn_writing_to(command(&["--listen", "127.0.0.1:0"]), full_stdout())
+            .unwrap();
+    let health = reqwest::get(format!("{}/healthz", server.base())).await;
+    let _ = server.kill();
+    let log = server.log();
+    let health = health.unwrap_or_else(|e| panic!("{e}: {log}"));
+    assert_eq!(health.status(), 200, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
 }
 
 /// A configuration that never ends (`/dev/zero`, a pipe) was read until memory ran out;
