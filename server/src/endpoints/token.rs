@@ -41,6 +41,15 @@ enum TokenRequest<'a> {
     },
 }
 
+/// What [`App::token_request`] reads without the store.
+enum Read<'a> {
+    /// A configured client's request, authenticated.
+    Ready(TokenRequest<'a>),
+    /// A registered client's request, which only the store can authenticate; with its
+    /// device code as already read ([`App::early_code`]), so it is not read twice.
+    Registered(Option<DeviceCode>),
+}
+
 impl<S: Store> App<S> {
     pub(crate) async fn token(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Answer {
         // Read into a small value first: what the match below holds while it awaits
@@ -50,8 +59,8 @@ impl<S: Store> App<S> {
             Err(e) => return e.reply().into(),
         };
         match request {
-            Some(TokenRequest::Poll { client, code }) => self.poll(client, code, peer).await,
-            Some(TokenRequest::Refresh {
+            Read::Ready(TokenRequest::Poll { client, code }) => self.poll(client, code, peer).await,
+            Read::Ready(TokenRequest::Refresh {
                 client,
                 token,
                 scope,
@@ -65,7 +74,7 @@ impl<S: Store> App<S> {
             // A registered client's request: its client is in the store, so the
             // request is read again on a path of its own, boxed: only a registered
             // client's requests pay for the lookup.
-            None => Box::pin(self.registered_token(parts, body, peer))
+            Read::Registered(code) => Box::pin(self.registered_token(parts, body, code, peer))
                 .await
                 .unwrap_or_else(|e| e.reply().into()),
         }
@@ -78,11 +87,12 @@ impl<S: Store> App<S> {
         &self,
         parts: &Parts,
         body: &[u8],
+        code: Option<DeviceCode>,
         peer: IpAddr,
     ) -> Result<Answer, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form).await?;
-        match self.grant_request(&client, &form, None)? {
+        match self.grant_request(&client, &form, code)? {
             TokenRequest::Poll { client, code } => Ok(self.poll(client, code, peer).await),
             TokenRequest::Refresh {
                 client,
@@ -95,13 +105,9 @@ impl<S: Store> App<S> {
         }
     }
 
-    /// Reads and checks a token request, and authenticates its client; `None` when
-    /// the client is a registered one, which only the store knows.
-    fn token_request<'a>(
-        &'a self,
-        parts: &Parts,
-        body: &[u8],
-    ) -> Result<Option<TokenRequest<'a>>, OAuthError> {
+    /// Reads and checks a token request, and authenticates its client, unless it is a
+    /// registered one, which only the store knows ([`Read::Registered`]).
+    fn token_request<'a>(&'a self, parts: &Parts, body: &[u8]) -> Result<Read<'a>, OAuthError> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         // RFC 6749 §4.1.3, RFC 8628 §3.4: grant_type is REQUIRED.
         if !form.has("grant_type") {
@@ -109,8 +115,8 @@ impl<S: Store> App<S> {
         }
         let code = self.early_code(&form);
         match self.configured_client(parts, &form)? {
-            Some(client) => self.grant_request(client, &form, code).map(Some),
-            None => Ok(None),
+            Some(client) => self.grant_request(client, &form, code).map(Read::Ready),
+            None => Ok(Read::Registered(code)),
         }
     }
 
