@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use deviceflow_benches::{vm_hwm_bytes, vm_rss_bytes};
+use deviceflow_reports::{errln, outln};
 use deviceflow_server::protocol::session::{PollOutcome, Session};
 use deviceflow_server::{App, Clock, FileConfig, Settings};
 
@@ -40,7 +41,10 @@ const VALUED_FLAGS: [&str; 14] = [
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
-        println!("{NAME}: benchmark");
+        if let Err(e) = outln!("{NAME}: benchmark") {
+            errln!("{NAME}: {e}");
+            std::process::exit(1);
+        }
         return;
     }
     if !selected(&args) {
@@ -49,7 +53,7 @@ fn main() {
     let full = args.iter().any(|a| a == "--bench");
     let sessions = if full { FULL_SESSIONS } else { SMOKE_SESSIONS };
     if let Err(e) = run(sessions, full) {
-        eprintln!("{NAME}: {e}");
+        errln!("{NAME}: {e}");
         std::process::exit(1);
     }
 }
@@ -125,18 +129,23 @@ fn run(sessions: usize, full: bool) -> std::io::Result<()> {
     } else {
         "MISSED"
     };
-    println!(
+    outln!(
         "{NAME}: pending sessions in MemoryStore, expires_in {} s, created in {:.2} s \
          (size_of::<Session>() = {} bytes; 1 MB = 10^6 bytes)",
         expires_in_ms / 1000,
         took.as_secs_f64(),
         std::mem::size_of::<Session>(),
-    );
-    println!(
+    )?;
+    outln!(
         "{:>10}  {:>11}  {:>11}  {:>11}  {:>13}  {:>11}  target: total RSS <= 300 MB",
-        "sessions", "RSS before", "RSS after", "delta", "bytes/session", "peak RSS"
-    );
-    println!(
+        "sessions",
+        "RSS before",
+        "RSS after",
+        "delta",
+        "bytes/session",
+        "peak RSS"
+    )?;
+    outln!(
         "{:>10}  {:>11}  {:>11}  {:>11}  {:>13.1}  {:>11}  {verdict}",
         sessions,
         mb(before),
@@ -144,7 +153,7 @@ fn run(sessions: usize, full: bool) -> std::io::Result<()> {
         mb(delta),
         delta as f64 / sessions as f64,
         mb(peak),
-    );
+    )?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deviceflow_reports::errln;
 use deviceflow_reports::escape::terminal;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
@@ -237,7 +238,7 @@ impl Approver {
                         .as_deref()
                         .unwrap_or(&prompt.verification_uri),
                 );
-                eprintln!(
+                errln!(
                     "\n>>> Please {} the request with user code {} at {uri}\n>>> then press Enter here; type 'refused' and Enter if the server's page refused the code or the decision, or 'fail' and Enter if it could not be done for another reason.",
                     action.as_str().to_uppercase(),
                     terminal(&prompt.user_code)

@@ -16,6 +16,7 @@ use deviceflow_conformance::report;
 use deviceflow_conformance::report::exit;
 use deviceflow_conformance::target::TargetError;
 use deviceflow_conformance::{resolve, Client, Options, Selection, TargetSpec};
+use deviceflow_reports::{errln, stdio};
 
 /// The longest `--max-wait`: a day. Longer is a typo, and would overflow the waits.
 const MAX_WAIT_SECS: u64 = 86_400;
@@ -170,7 +171,7 @@ fn main() {
                 let text = e.to_string();
                 let first = text.lines().next().unwrap_or_default();
                 let first = first.strip_prefix("error: ").unwrap_or(first);
-                eprintln!("deviceflow-conformance: {first}");
+                errln!("deviceflow-conformance: {first}");
             } else {
                 let _ = e.print();
             }
@@ -183,7 +184,7 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("deviceflow-conformance: cannot start the runtime: {e}");
+            errln!("deviceflow-conformance: cannot start the runtime: {e}");
             std::process::exit(exit::USAGE);
         }
     };
@@ -192,7 +193,7 @@ fn main() {
         Err(e) => {
             // The cause may quote the server (its metadata answer): shown, not obeyed.
             let cause = deviceflow_reports::escape::terminal(&format!("{e:#}"));
-            eprintln!("deviceflow-conformance: {cause}");
+            errln!("deviceflow-conformance: {cause}");
             let code = match e.downcast_ref::<TargetError>() {
                 Some(TargetError::NoClient) | None => exit::USAGE,
                 Some(_) => exit::NOT_TESTABLE,
@@ -362,9 +363,13 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
     } else {
         usize::MAX
     };
-    print!("{}", report::terminal(&report, color, width));
     // Every report is written even if one fails; the run's result is not lost to it.
     let mut code = report.exit_code();
+    let brief = report::terminal(&report, color, width);
+    if let Err(e) = stdio::output(format_args!("{brief}")) {
+        errln!("deviceflow-conformance: {e}");
+        code = exit_after_write_failure(report.exit_code());
+    }
     for (option, path) in outputs(&cli) {
         let text = match option {
             "json" => report.json(),
@@ -373,7 +378,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
             _ => report.baseline(),
         };
         if let Err(e) = write_report(path, text) {
-            eprintln!("deviceflow-conformance: --{option}: {e:#}");
+            errln!("deviceflow-conformance: --{option}: {e:#}");
             code = exit_after_write_failure(report.exit_code());
         }
     }

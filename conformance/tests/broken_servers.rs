@@ -306,7 +306,7 @@ async fn every_broken_rule_is_caught_and_the_correct_fake_passes_the_whole_suite
         .filter(|(_, misses, exit_ok, _)| misses.is_empty() && *exit_ok)
         .count();
     let t = &clean.totals;
-    println!(
+    deviceflow_reports::errln!(
         "mutation score: {caught}/{total} broken rules caught ({:.0} s); the correct fake: {} pass, {} info, {} skip, {} n/a",
         started.elapsed().as_secs_f64(),
         t.pass,

@@ -1,14 +1,15 @@
 //! The command's edges, run as a person runs it: numbers out of range and malformed
 //! URLs are usage errors said in one line; a report that cannot be written is found
 //! before the run; an approver that does not work makes its cases inconclusive, never
-//! the server's failures; findings read in words. Against the fake server of `fake/`.
+//! the server's failures; findings read in words; a standard output that cannot be
+//! written is said in one line. Against the fake server of `fake/`.
 
 mod command;
 mod fake;
 
 use fake::Flaw;
 
-use command::{command, Run};
+use command::{command, command_writing_to, Run};
 
 /// The command against a fake with `flaw`, `--only` the cases named, plus `extra`.
 async fn against(flaw: Option<Flaw>, only: &str, extra: &[&str]) -> Run {
@@ -221,4 +222,26 @@ async fn findings_read_in_words_never_as_rust_debug_text() {
         "{}",
         r.stdout
     );
+}
+
+/// The terminal's report cannot be written (`| head -1` closed the pipe, a full disk):
+/// one line says so, and the exit status is the run's own when it found something (1),
+/// a usage error (2) when the lost report is all there is to say. `print!` had
+/// panicked (exit 101).
+#[tokio::test]
+async fn an_unwritable_standard_output_is_one_line_never_a_panic() {
+    let full = || std::fs::File::create("/dev/full").unwrap().into();
+    for (flaw, only, code) in [
+        (None, "DR-01", 2),
+        (Some(Flaw::ExpiresInMissing), "DR-05", 1),
+    ] {
+        let base = fake::start(flaw).await;
+        let args = ["--issuer", &base, "--client-id", "client-a", "--only", only];
+        let r = command_writing_to(&args, full()).await;
+        assert_eq!(r.code, code, "{only}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim_end(),
+            "deviceflow-conformance: writing to standard output: No space left on device (os error 28)",
+        );
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deviceflow_reports::errln;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
 
@@ -31,7 +32,9 @@ pub async fn run(
     // second generator on the host (a shard, README "Scale") would fail to bind them,
     // and their user counts mean nothing to the lanes.
     goose.no_telnet = true;
-    goose.no_websocket = true;
+    // Off unless asked for in goose 0.19, whose `no_websocket` only warns that it is
+    // no longer needed (a `[WARN]` line on every run).
+    goose.websocket = false;
     goose.users = Some(fleet.config.lanes);
     // Every lane at once: the devices have their own hatch rate.
     goose.increase_rate = Some("10000".to_owned());
@@ -122,7 +125,7 @@ pub async fn sample(fleet: Arc<Fleet>, progress_every: Duration) {
                 .last()
                 .cloned()
                 .unwrap_or_default();
-            eprintln!(
+            errln!(
                 "[{:4.0} s] devices {} started, {} done, {} tokens; {:.0} polls/s; {} transport errors; {} connections; generator CPU {:.0} %",
                 h.t,
                 l.started.load(Relaxed),

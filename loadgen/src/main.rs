@@ -6,7 +6,7 @@
 //! failed; 2 the run could not be set up; 3 too many requests got no answer
 //! (`--max-transport-errors`): the server was not measured.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -23,6 +23,7 @@ use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::thresholds::{self, Threshold};
 use deviceflow_loadgen::{render, report, runner, Mix};
 use deviceflow_reports::escape::Printable;
+use deviceflow_reports::{errln, outln};
 use goose::config::GooseConfiguration;
 
 /// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628):
@@ -224,7 +225,7 @@ fn main() {
         std::process::exit(match merge(cli) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("deviceflow-loadgen merge: {e:#}");
+                errln!("deviceflow-loadgen merge: {e:#}");
                 2
             }
         });
@@ -248,7 +249,7 @@ fn main() {
     let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("deviceflow-loadgen: cannot start the runtime: {e}");
+            errln!("deviceflow-loadgen: cannot start the runtime: {e}");
             std::process::exit(2);
         }
     };
@@ -256,38 +257,61 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // The cause may quote the server (its metadata answer): shown, not obeyed.
-            eprintln!("deviceflow-loadgen: {}", Printable(&format!("{e:#}")));
+            errln!("deviceflow-loadgen: {}", Printable(&format!("{e:#}")));
             std::process::exit(2);
         }
     }
 }
 
-/// Judges the thresholds (after the report is written) and the trust bar; prints
-/// the verdicts and returns the exit status.
-fn verdict(run: &RunData, rules: &[Threshold]) -> i32 {
+/// Prints the run (the report is already written to `report_dir`), judges the
+/// thresholds and the trust bar, and returns the exit status. A standard output that
+/// cannot be written (a closed pipe, a full disk) loses only the terminal's copy: a
+/// line on standard error says where the report is, and the status is 2 unless the
+/// verdicts' own (1, 3, 130) says more.
+fn finish(run: &RunData, rules: &[Threshold], report_dir: &Path) -> i32 {
     let mut code = 0;
-    if !rules.is_empty() {
-        let verdicts: Vec<_> = rules
-            .iter()
-            .map(|t| t.judge(&run.stats, run.duration_s))
-            .collect();
-        println!("\n{}", thresholds::verdict_text(&verdicts));
-        if verdicts.iter().any(|v| !v.passed) {
-            code = 1;
-        }
+    let verdicts: Vec<_> = rules
+        .iter()
+        .map(|t| t.judge(&run.stats, run.duration_s))
+        .collect();
+    if verdicts.iter().any(|v| !v.passed) {
+        code = 1;
     }
+    let printed = outln!("{}", render::terminal(run))
+        .and_then(|()| {
+            outln!(
+                "report: {}/index.html (and summary.md, run.json)",
+                report_dir.display()
+            )
+        })
+        .and_then(|()| {
+            if verdicts.is_empty() {
+                Ok(())
+            } else {
+                outln!("\n{}", thresholds::verdict_text(&verdicts))
+            }
+        });
     if let Some(reason) = run.untrusted_reason() {
-        eprintln!(
+        errln!(
             "deviceflow-loadgen: run not trusted: {}",
             Printable(&reason)
         );
         code = 3;
     }
     if let Some(t) = run.stopped_at_s() {
-        eprintln!(
+        errln!(
             "deviceflow-loadgen: stopped by Ctrl-C at {t:.0} s; the report covers the run until then"
         );
         code = STOPPED;
+    }
+    if let Err(e) = printed {
+        errln!(
+            "deviceflow-loadgen: {e}; the report is in {}",
+            report_dir.display()
+        );
+        if code == 0 {
+            code = 2;
+        }
     }
     code
 }
@@ -306,12 +330,7 @@ fn merge(cli: MergeCli) -> anyhow::Result<i32> {
     }
     let merged = RunData::merge(runs).map_err(anyhow::Error::msg)?;
     report::write(&merged, &cli.report_dir)?;
-    println!("{}", render::terminal(&merged));
-    println!(
-        "report: {}/index.html (and summary.md, run.json)",
-        cli.report_dir.display()
-    );
-    Ok(verdict(&merged, &[]))
+    Ok(finish(&merged, &[], &cli.report_dir))
 }
 
 async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
@@ -376,6 +395,15 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     });
     // Found after the run, an unwritable folder would lose the run's results.
     writable(&report_dir)?;
+    // So would a standard output that cannot be written (a full disk): goose prints a
+    // line there as the lanes start, with `println!`, which panics when it cannot.
+    // This line finds that out before any device runs. (A pipe closed later, after
+    // goose's line, costs only the terminal's copy: `finish`.)
+    outln!(
+        "deviceflow-loadgen: {} devices against {host}; the report goes to {}",
+        config.devices,
+        report_dir.display()
+    )?;
     let run = runner::run(
         config,
         cli.goose,
@@ -384,12 +412,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     )
     .await?;
     report::write(&run, &report_dir)?;
-    println!("{}", render::terminal(&run));
-    println!(
-        "report: {}/index.html (and summary.md, run.json)",
-        report_dir.display()
-    );
-    Ok(verdict(&run, &rules))
+    Ok(finish(&run, &rules, &report_dir))
 }
 
 /// The fleet the command line asks for, against `target` (resolved from `host`, the

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use deviceflow_conformance::approver::Approver;
 use deviceflow_conformance::http::credentials;
 use deviceflow_conformance::Client;
+use deviceflow_reports::errln;
 use goose::config::GooseConfiguration;
 
 use crate::attack;
@@ -200,7 +201,7 @@ pub async fn run(
 ) -> anyhow::Result<RunData> {
     let fd_limit = resources::raise_fd_limit();
     if progress_every > Duration::ZERO {
-        eprintln!("deviceflow-loadgen: {fd_limit}");
+        errln!("deviceflow-loadgen: {fd_limit}");
     }
     let before = scrape::scrape(&config.targets).await;
     let started_at_unix_ms = SystemTime::now()
@@ -239,7 +240,7 @@ pub async fn run(
                 .filter_map(|(when, e)| Some(format!("{when} the run, {}", e?)))
                 .collect::<Vec<_>>()
                 .join("; ");
-            eprintln!("deviceflow-loadgen: no reconciliation with the server's /metrics: {why}");
+            errln!("deviceflow-loadgen: no reconciliation with the server's /metrics: {why}");
             (None, vec![why])
         }
     };

@@ -238,3 +238,58 @@ interval = 1",
     assert!(summary.contains("STOPPED EARLY by Ctrl-C"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Standard output cannot be written (a full disk): found before any device runs, in
+/// one line, exit 2. goose's own line as the lanes start had panicked (exit 101), the
+/// run lost.
+#[test]
+fn an_unwritable_standard_output_is_found_before_the_run() {
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-full-stdout");
+    let out = common::loadgen(&[&server.base], &dir)
+        .args(["--decide-after", "1..1"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_setup_error(
+        &out,
+        "deviceflow-loadgen: writing to standard output: No space left on device (os error 28)",
+    );
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pipe closed during the run (`| head -2`: the reader took goose's line and left)
+/// costs only the terminal's copy of the report: the report is on disk, one line says
+/// where, and the exit status is 2. `println!` had panicked (exit 101).
+#[test]
+fn a_standard_output_closed_during_the_run_keeps_the_report() {
+    use std::io::BufRead;
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-closed-stdout");
+    let mut child = common::loadgen(&[&server.base], &dir)
+        .args(["--decide-after", "1..1"])
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("deviceflow-loadgen: 1 devices against"),
+        "{first}"
+    );
+    let launched = lines.next().unwrap().unwrap();
+    assert!(launched.contains("users launched"), "{launched}");
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "deviceflow-loadgen: writing to standard output: Broken pipe (os error 32); the report is in {}",
+            dir.display()
+        )
+    );
+    assert_eq!(read_run::<RunData>(&dir).stats.devices(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

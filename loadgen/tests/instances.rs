@@ -129,7 +129,7 @@ fn the_fleet_kept_going(run: &RunData, a: &ServerProcess, b: &ServerProcess, kil
         b_answered > 0 && b_answered < b_sent,
         "killed after {killed_at:?}: {b_sent} sent to it, {b_answered} answered"
     );
-    eprintln!(
+    deviceflow_reports::errln!(
         "killed after {killed_at:?}; survivor {a_answered}/{a_sent} answered, killed {b_answered}/{b_sent}; \
          outcomes: token {}, expired {}, denied {}, unreached {}",
         s.outcome(Outcome::Token),

@@ -16,6 +16,8 @@
 //! - [`format`](mod@format): numbers for people (`12.3k`, `4 min 12 s`, `1,024`).
 //! - [`svg`]: the primitives charts share (nice ticks, scales, the palette).
 //! - [`escape`]: the one escaping rule for HTML and SVG text.
+//! - [`stdio`]: lines on standard output and standard error that never panic
+//!   ([`outln!`], [`errln!`]), for every binary of the workspace.
 //!
 //! Output is deterministic: the same input gives byte-identical output (no random ids,
 //! no clock), so rendered reports can be committed and diffed.
@@ -35,6 +37,7 @@ pub mod escape;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod stdio;
 pub mod svg;
 
 pub use chart::{

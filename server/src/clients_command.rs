@@ -7,6 +7,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
 use deviceflow_reports::escape::{clip, terminal};
+use deviceflow_reports::outln;
 use deviceflow_server::http::form::percent_encode;
 use deviceflow_server::http::paths;
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
@@ -152,7 +153,7 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
 /// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
 fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Result<()> {
     if target.json {
-        return outln!("{answer}");
+        return Ok(outln!("{answer}")?);
     }
     for field in fields {
         if let Some(value) = answer[*field].as_str() {

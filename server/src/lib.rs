@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deviceflow_reports::errln;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -187,7 +188,7 @@ pub async fn serve<S: Store>(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("deviceflow-server: accept failed: {e}");
+                    errln!("deviceflow-server: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -233,9 +234,7 @@ pub async fn serve<S: Store>(
         .await
         .is_err()
     {
-        eprintln!(
-            "deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them"
-        );
+        errln!("deviceflow-server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
         drain.abort();
         drain.closed().await;
     }

@@ -1,18 +1,5 @@
 //! The `deviceflow-server` binary: flags, configuration, bind, signals.
 
-/// `println!` that returns the error (a closed pipe, a full disk: `check-config |
-/// head -1`) for one line on standard error and exit status 1, where `println!`
-/// panicked with a backtrace.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        anyhow::Context::context(
-            writeln!(std::io::stdout().lock(), $($arg)*),
-            "writing to standard output",
-        )
-    }};
-}
-
 mod clients_command;
 
 use std::net::SocketAddr;
@@ -21,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deviceflow_device::DeviceOptions;
+use deviceflow_reports::{errln, outln};
 use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
@@ -157,7 +145,7 @@ fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("deviceflow-server: {e:#}");
+        errln!("deviceflow-server: {e:#}");
         std::process::exit(1);
     }
 }
@@ -216,7 +204,7 @@ fn real_main() -> anyhow::Result<()> {
         let admin_token = settings.admin_token.clone().unwrap_or_default();
         let initial_access_token = settings.initial_access_token.clone().unwrap_or_default();
         let ready = |issuer: &str| {
-            eprintln!("deviceflow-server listening on {local} (issuer {issuer})");
+            errln!("deviceflow-server listening on {local} (issuer {issuer})");
             if demo && !cli.quiet {
                 // Serving matters more than the walk-through: a standard output that
                 // cannot be written to is logged, not a reason to stop.
@@ -226,7 +214,7 @@ fn real_main() -> anyhow::Result<()> {
             }
         };
         deviceflow_server::run_announced(listener, settings, ready, shutdown_signal()).await?;
-        eprintln!("deviceflow-server: stopped");
+        errln!("deviceflow-server: stopped");
         Ok(())
     })
 }
@@ -235,7 +223,7 @@ fn real_main() -> anyhow::Result<()> {
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        eprintln!("Type the {what} and press Enter (it is echoed; pipe it in to avoid that):");
+        errln!("Type the {what} and press Enter (it is echoed; pipe it in to avoid that):");
     }
     let mut line = String::new();
     std::io::stdin()
@@ -325,7 +313,7 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
-    eprintln!("deviceflow-server: shutting down, finishing requests in flight");
+    errln!("deviceflow-server: shutting down, finishing requests in flight");
 }
 
 /// `check-config` with a shared store: connects, as the server would at start-up.
@@ -338,7 +326,7 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(RedisStore::connect(url, settings))?;
-    outln!("store         reachable")
+    Ok(outln!("store         reachable")?)
 }
 
 fn print_summary(s: &Settings) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::{render, runner};
+use deviceflow_reports::{errln, outln, stdio};
 use deviceflow_server::config::DEMO_CONFIDENTIAL_SECRET;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
 use goose::config::GooseConfiguration;
@@ -51,14 +52,14 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("deviceflow-showcase: cannot start the runtime: {e}");
+            errln!("deviceflow-showcase: cannot start the runtime: {e}");
             std::process::exit(2);
         }
     };
     match runtime.block_on(showcase(cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("deviceflow-showcase: {e:#}");
+            errln!("deviceflow-showcase: {e:#}");
             std::process::exit(2);
         }
     }
@@ -69,15 +70,15 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
     let (conformance, conformance_dir) = run_conformance(&cli, &issuer, &admin).await?;
     let (run, fleet_dir) = run_fleet(&cli, &issuer, admin).await?;
 
-    println!("Reports:");
-    println!(
+    outln!("Reports:")?;
+    outln!(
         "  {}/report.md (and report.json, junit.xml)",
         conformance_dir.display()
-    );
-    println!(
+    )?;
+    outln!(
         "  {}/index.html (and summary.md, run.json)",
         fleet_dir.display()
-    );
+    )?;
     let compliant_slow_downs: u64 = run
         .stats
         .behaviours
@@ -89,14 +90,14 @@ async fn showcase(cli: Cli) -> anyhow::Result<i32> {
         && run.stats.violations_total() == 0
         && compliant_slow_downs == 0
         && run.untrusted_reason().is_none();
-    println!(
+    outln!(
         "\n{}",
         if ok {
             "All three parts worked: no MUST failure, no violation, no slow_down for compliant devices."
         } else {
             "Something is wrong: see the reports."
         }
-    );
+    )?;
     Ok(i32::from(!ok))
 }
 
@@ -122,10 +123,10 @@ async fn start_server(cli: &Cli) -> anyhow::Result<(String, String)> {
         app,
         std::future::pending(),
     ));
-    println!(
+    outln!(
         "1/3 deviceflow-server on {issuer} (demo defaults; expires_in {} s, interval 5 s)\n",
         cli.expires_in
-    );
+    )?;
     Ok((issuer, admin))
 }
 
@@ -136,7 +137,7 @@ async fn run_conformance(
     issuer: &str,
     admin: &str,
 ) -> anyhow::Result<(Report, PathBuf)> {
-    println!("2/3 RFC 8628 conformance suite, admin approver (about a minute)");
+    outln!("2/3 RFC 8628 conformance suite, admin approver (about a minute)")?;
     let options = Options {
         max_wait: Duration::from_secs(cli.expires_in + 30),
         ..Options::default()
@@ -163,17 +164,21 @@ async fn run_conformance(
     std::fs::write(dir.join("report.md"), report::markdown(&conformance))?;
     std::fs::write(dir.join("report.json"), conformance.json())?;
     std::fs::write(dir.join("junit.xml"), report::junit(&conformance))?;
-    print!("{}", report::terminal(&conformance, false, 110));
+    stdio::output(format_args!(
+        "{}",
+        report::terminal(&conformance, false, 110)
+    ))?;
     Ok((conformance, dir))
 }
 
 /// Part 3: the fleet against `issuer`, its report written under `fleet/`. Returns the
 /// run's data and that folder.
 async fn run_fleet(cli: &Cli, issuer: &str, admin: String) -> anyhow::Result<(RunData, PathBuf)> {
-    println!(
+    outln!(
         "\n3/3 {} simulated devices, {} started per second",
-        cli.devices, cli.hatch_rate
-    );
+        cli.devices,
+        cli.hatch_rate
+    )?;
     let mut config = FleetConfig::new(
         &[issuer.to_owned()],
         &format!("{issuer}/oauth/device_authorization"),
@@ -210,6 +215,6 @@ async fn run_fleet(cli: &Cli, issuer: &str, admin: String) -> anyhow::Result<(Ru
     .await?;
     let fleet_dir = cli.out.join("fleet");
     deviceflow_loadgen::report::write(&run, &fleet_dir)?;
-    println!("{}", render::terminal(&run));
+    outln!("{}", render::terminal(&run))?;
     Ok((run, fleet_dir))
 }

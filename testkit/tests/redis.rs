@@ -135,6 +135,10 @@ fn a_cluster_needs_three_masters() {
 
 /// Run as its own process (see below): starts a Redis, prints its PID and port, and
 /// exits without dropping it, as a test binary does with one kept in a `static`.
+#[allow(
+    clippy::print_stdout,
+    reason = "the parent reads this line; a test may panic if it cannot be written"
+)]
 fn owner_that_never_drops() {
     let redis = RedisServer::start().unwrap();
     println!("redis {} {}", redis.pid().unwrap(), redis.port());

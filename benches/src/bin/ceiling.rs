@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use deviceflow_benches::CeilingAnswer;
+use deviceflow_reports::{errln, outln};
 use deviceflow_server::config::LimitsConfig;
 use deviceflow_server::http::paths;
 use hyper::body::Incoming;
@@ -32,7 +33,7 @@ const USAGE: &str = "usage: ceiling [--listen ADDR]   (default 127.0.0.1:18090)"
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("ceiling: {e:#}");
+        errln!("ceiling: {e:#}");
         std::process::exit(1);
     }
 }
@@ -52,7 +53,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<SocketAd
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                outln!("{USAGE}")?;
                 std::process::exit(0);
             }
             "--listen" => listen = args.next().context("--listen needs an address")?,
@@ -75,12 +76,12 @@ async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
     // The same accept backlog as ours, so that neither drops a burst of handshakes.
     let listener =
         deviceflow_server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    eprintln!("ceiling listening on {}", listener.local_addr()?);
+    errln!("ceiling listening on {}", listener.local_addr()?);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
-                eprintln!("ceiling: accept failed: {e}");
+                errln!("ceiling: accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -14,6 +14,12 @@ pub struct Run {
 
 /// Runs the suite with `args` and `--quiet`.
 pub async fn command(args: &[&str]) -> Run {
+    command_writing_to(args, std::process::Stdio::piped()).await
+}
+
+/// [`command`] with its standard output going to `stdout` (`Run::stdout` is then
+/// empty unless `stdout` is piped).
+pub async fn command_writing_to(args: &[&str], stdout: std::process::Stdio) -> Run {
     let out = tokio::time::timeout(
         std::time::Duration::from_secs(120),
         tokio::process::Command::new(BIN)
@@ -21,8 +27,13 @@ pub async fn command(args: &[&str]) -> Run {
             .arg("--quiet")
             .env_remove("COLUMNS")
             .env_remove("RUST_BACKTRACE")
+            .stdout(stdout)
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .output(),
+            // Not `output()`, which would pipe standard output whatever it was set to.
+            .spawn()
+            .unwrap()
+            .wait_with_output(),
     )
     .await
     .expect("the command finishes")

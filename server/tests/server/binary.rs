@@ -247,3 +247,96 @@ async fn a_burst_of_connections_is_accepted_without_a_resent_handshake() {
         server.log()
     );
 }
+
+/// A server whose standard error cannot be written (a full disk under its log file, a
+/// log pipe whose reader died) starts, serves, lives through running out of file
+/// descriptors (each failed accept is reported there), and stops cleanly on SIGTERM.
+/// With `eprintln!` it panicked at its listening line (exit 101), and at the first
+/// failed accept once that line was spared.
+#[tokio::test]
+async fn an_unwritable_stderr_never_stops_the_server() {
+    use deviceflow_testkit::{free_port, signal, Signal};
+    // Descriptors the server may hold: a dozen for the runtime, the listener and
+    // stdio, the rest for connections.
+    const FD_LIMIT: usize = 40;
+    let (mut child, addr) = (0..3)
+        .find_map(|_| {
+            let port = free_port().unwrap();
+            let child = Command::new("sh")
+                .args([
+                    "-c",
+                    &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --listen 127.0.0.1:{port}"),
+                    BIN,
+                ])
+                .env_remove("DEVICEFLOW_CONFIG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create("/dev/full").unwrap())
+                .spawn()
+                .unwrap();
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            listening(child, addr).map(|child| (child, addr))
+        })
+        .expect("the server listens (three ports tried)");
+    let pid = child.id();
+    let client = reqwest::Client::new();
+    let health = format!("http://{addr}/healthz");
+    assert_eq!(client.get(&health).send().await.unwrap().status(), 200);
+
+    // Connections past the limit: the server accepts until it has no descriptor left,
+    // then fails to accept, and says so on its standard error.
+    let held: Vec<_> = (0..FD_LIMIT + 20)
+        .map(|i| {
+            std::net::TcpStream::connect(addr)
+                .unwrap_or_else(|e| panic!("connection {i}: {e}: the server died"))
+        })
+        .collect();
+    let open_fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open_fds() < FD_LIMIT && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // At least: a descriptor inherited above the limit counts too.
+    assert!(
+        open_fds() >= FD_LIMIT,
+        "the server never ran out of descriptors"
+    );
+    // Several failed accepts (one each 50 ms), each written to the unwritable stderr.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the server died");
+    drop(held);
+    assert_eq!(client.get(&health).send().await.unwrap().status(), 200);
+
+    // Its stop is announced on standard error too.
+    signal(pid, Signal::Term).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// `child`, once a connection to `addr` succeeds; `None` if it exited first (its port
+/// taken since it was found free: the caller tries another). Panics if it exited any
+/// other way, or did not listen within 30 s.
+fn listening(
+    mut child: std::process::Child,
+    addr: std::net::SocketAddr,
+) -> Option<std::process::Child> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some(child);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // 1: could not listen; anything else (101: a panic) is the failure.
+            assert_eq!(status.code(), Some(1), "the server exited: {status:?}");
+            return None;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -84,7 +84,7 @@ pub fn parse_args(mut argv: impl Iterator<Item = String>) -> anyhow::Result<Args
         };
         match name.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                deviceflow_reports::outln!("{USAGE}")?;
                 std::process::exit(0);
             }
             "--strict" => {

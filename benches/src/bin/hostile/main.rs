@@ -20,6 +20,8 @@ use deviceflow_benches::hostile::flood::{self, FloodReport};
 use deviceflow_benches::hostile::slowloris::{self, SlowlorisConfig, SlowlorisReport};
 use deviceflow_benches::hostile::{percentile, process, sign_in, Stop};
 use deviceflow_reports::format::fmt_count;
+use deviceflow_reports::stdio::StdoutError;
+use deviceflow_reports::{errln, outln};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -36,7 +38,7 @@ fn main() {
     match real_main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("hostile: {e:#}");
+            errln!("hostile: {e:#}");
             std::process::exit(2);
         }
     }
@@ -50,7 +52,7 @@ fn real_main() -> anyhow::Result<i32> {
         .build()
         .context("starting the tokio runtime")?;
     let run = runtime.block_on(run(&args))?;
-    let missed = report(&args, &run);
+    let missed = report(&args, &run)?;
     Ok(if args.strict && missed { 1 } else { 0 })
 }
 
@@ -99,7 +101,7 @@ async fn run(args: &Args) -> anyhow::Result<Run> {
     handle.fire();
     let elapsed = start.elapsed();
     if let Some(why) = &watch.aborted {
-        eprintln!(
+        errln!(
             "hostile: ABORTED after {:.1} s: {why}",
             elapsed.as_secs_f64()
         );
@@ -235,7 +237,7 @@ async fn watch(args: &Args, start: Instant, first: process::Memory) -> Watch {
             ));
         }
         if now >= next_progress {
-            eprintln!(
+            errln!(
                 "hostile: {:>3} s: server RSS {} MB, peak {} MB",
                 (now - start).as_secs(),
                 mb(m.rss),
@@ -252,24 +254,24 @@ async fn watch(args: &Args, start: Instant, first: process::Memory) -> Watch {
 }
 
 /// Prints the table, the attacks and the verdict; true if a target was missed.
-fn report(args: &Args, run: &Run) -> bool {
-    println!();
+fn report(args: &Args, run: &Run) -> Result<bool, StdoutError> {
+    outln!()?;
     if let Some(why) = &run.aborted {
-        println!(
+        outln!(
             "**ABORTED after {:.1} s**: {why}.",
             run.elapsed.as_secs_f64()
-        );
-        println!();
+        )?;
+        outln!()?;
     }
-    print_table(run);
-    println!();
-    println!(
+    print_table(run)?;
+    outln!()?;
+    outln!(
         "- run: {:.1} s; attacks: {}",
         run.elapsed.as_secs_f64(),
         attack_names(args)
-    );
-    print_fleet(args, &run.fleet);
-    print_attacks(args, &run.attacks, run.elapsed);
+    )?;
+    print_fleet(args, &run.fleet)?;
+    print_attacks(args, &run.attacks, run.elapsed)?;
     print_verdicts(args, run)
 }
 
@@ -284,15 +286,15 @@ fn peak_rss(run: &Run) -> u64 {
 }
 
 /// One row: the fleet's polls and latency, the server's memory and CPU.
-fn print_table(run: &Run) {
+fn print_table(run: &Run) -> Result<(), StdoutError> {
     let f = &run.fleet;
     let end_rss = run.end.map_or("gone".to_owned(), |m| mb(m.rss));
     let cpu = run
         .cpu_seconds
         .map_or("-".to_owned(), |s| format!("{s:.1}"));
-    println!("| compliant polls sent | answered | failed | p50 ms | p99 ms | max ms | server peak RSS MB | RSS at end MB | server CPU s |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    println!(
+    outln!("| compliant polls sent | answered | failed | p50 ms | p99 ms | max ms | server peak RSS MB | RSS at end MB | server CPU s |")?;
+    outln!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")?;
+    outln!(
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         fmt_count(f.polls_sent),
         fmt_count(f.answers.total()),
@@ -303,12 +305,13 @@ fn print_table(run: &Run) {
         mb(peak_rss(run)),
         end_rss,
         cpu
-    );
+    )?;
+    Ok(())
 }
 
 /// What the compliant fleet got, and how late its own timers woke.
-fn print_fleet(args: &Args, f: &FleetReport) {
-    println!(
+fn print_fleet(args: &Args, f: &FleetReport) -> Result<(), StdoutError> {
+    outln!(
         "- compliant fleet: {} devices from {}; device authorizations: {}; poll answers: {}; failed: {}; waiting at the end: {}{}",
         args.devices,
         args.fleet_source,
@@ -317,45 +320,50 @@ fn print_fleet(args: &Args, f: &FleetReport) {
         f.failures.describe(),
         f.waiting_at_end,
         if f.finished > 0 { format!("; stopped by a final answer: {}", f.finished) } else { String::new() }
-    );
+    )?;
     let late = |p| {
         percentile(&f.timer_late, p).map_or("-".to_owned(), |d| {
             format!("{:.1} ms", d.as_secs_f64() * 1e3)
         })
     };
-    println!(
+    outln!(
         "- fleet's own timers woke late by p99 {}, max {} (client-side scheduling delay, a share of the latencies above that is not the server's)",
         late(99.0),
         late(100.0)
-    );
+    )?;
+    Ok(())
 }
 
 /// A line for each attack that ran.
-fn print_attacks(args: &Args, attacks: &AttackReports, elapsed: Duration) {
+fn print_attacks(
+    args: &Args,
+    attacks: &AttackReports,
+    elapsed: Duration,
+) -> Result<(), StdoutError> {
     match &attacks.sign_in {
         None => {}
-        Some(Err(e)) => println!("- sign-in flood: not run: {e}"),
-        Some(Ok(r)) => println!(
+        Some(Err(e)) => outln!("- sign-in flood: not run: {e}")?,
+        Some(Ok(r)) => outln!(
             "- sign-in flood ({} in flight from {}, wrong passwords for `{}`): {}",
             r.connections,
             args.attack_source,
             args.sign_in_user,
             describe_flood(r, elapsed)
-        ),
+        )?,
     }
     if let Some(r) = &attacks.issuance {
-        println!(
+        outln!(
             "- issuance flood ({} connections from {}, `demo-device`): {}",
             r.connections,
             args.attack_source,
             describe_flood(r, elapsed)
-        );
+        )?;
     }
     if let Some(r) = &attacks.slowloris {
         let held = |p| {
             percentile(&r.held, p).map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
         };
-        println!(
+        outln!(
             "- slowloris ({} connections from {}, a byte a second): {} opened, {} cut off by the server \
              (after {} median, {} max; {} answered something first), {} still open at the end; connects failed: {}",
             fmt_count(r.slots as u64),
@@ -367,12 +375,13 @@ fn print_attacks(args: &Args, attacks: &AttackReports, elapsed: Duration) {
             fmt_count(r.answered_first),
             fmt_count(r.open_at_end),
             r.connect_failures.describe()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The two targets, met or missed; true if one was missed.
-fn print_verdicts(args: &Args, run: &Run) -> bool {
+fn print_verdicts(args: &Args, run: &Run) -> Result<bool, StdoutError> {
     let f = &run.fleet;
     let failed = f.failures.total();
     let peak = peak_rss(run);
@@ -386,22 +395,22 @@ fn print_verdicts(args: &Args, run: &Run) -> bool {
     // whether the fleet was spared, so neither "met" nor "MISSED" (which named the
     // server), and a STRICT run fails.
     let unmeasured = f.latencies.is_empty() && failed == 0 && run.aborted.is_none();
-    println!();
+    outln!()?;
     if unmeasured {
-        println!(
+        outln!(
             "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): NOT MEASURED (no poll fell due within the run: make DURATION longer than INTERVAL)",
             args.p99_target_ms
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "verdict: compliant devices unaffected (poll p99 < {} ms, none failed): {} (p99 {} ms, {} failed)",
             args.p99_target_ms,
             verdict(fleet_ok),
             poll_ms(f, 99.0),
             fmt_count(failed)
-        );
+        )?;
     }
-    println!(
+    outln!(
         "verdict: server RSS < {} MB: {} (peak {} MB{})",
         args.rss_target_mb,
         verdict(rss_ok),
@@ -411,8 +420,8 @@ fn print_verdicts(args: &Args, run: &Run) -> bool {
         } else {
             ""
         }
-    );
-    !(fleet_ok && rss_ok)
+    )?;
+    Ok(!(fleet_ok && rss_ok))
 }
 
 fn describe_flood(r: &FloodReport, elapsed: Duration) -> String {
