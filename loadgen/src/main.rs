@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::http::Http;
+use deviceflow_conformance::runner::check_approver;
 use deviceflow_conformance::target::Target;
 use deviceflow_conformance::{resolve, Client, TargetSpec};
 use deviceflow_loadgen::device::People;
@@ -380,6 +381,11 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     )
     .await?;
     let config = fleet_config(&cli, &hosts, &host, &target, &client)?;
+    // As the suite does: a wrong --admin-token had every decision refused, and the
+    // fleet polled on until its codes expired.
+    if let Some(problem) = check_approver(&config.approver).await {
+        bail!("the approver does not work: {problem}");
+    }
     let setup = runner::setup(
         redacted_command(std::env::args()),
         hosts.clone(),

@@ -293,3 +293,29 @@ fn a_standard_output_closed_during_the_run_keeps_the_report() {
     assert_eq!(read_run::<RunData>(&dir).stats.devices(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An approver that cannot work is a setup error before any device runs, as in the
+/// suite: a wrong --admin-token had every decision refused while the fleet polled on
+/// until its codes expired.
+#[test]
+fn a_wrong_admin_token_is_a_setup_error_before_any_device_runs() {
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-wrong-admin");
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .args(["--host", &server.base, "--client-id", "tv"])
+        .args(["--admin-token", "not-the-token", "--admin-user", "alice"])
+        .args(["--progress-every", "0", "--decide-after", "1..1"])
+        .arg("--report-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let line = assert_setup_error(
+        &out,
+        "refused the admin token (HTTP 401): check --admin-token",
+    );
+    assert!(
+        line.starts_with("deviceflow-loadgen: the approver does not work: "),
+        "{line}"
+    );
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
