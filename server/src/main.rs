@@ -80,17 +80,36 @@ enum LogFormat {
     Json,
 }
 
-/// Logs to standard error as `format` says, filtered by RUST_LOG (targets and levels,
-/// as in `info` or `warn,audit=info`); a RUST_LOG that does not parse is an error.
-fn init_logging(format: LogFormat) -> anyhow::Result<()> {
-    use tracing_subscriber::filter::Targets;
-    use tracing_subscriber::prelude::*;
-    let filter: Targets = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => spec.parse().map_err(|e| {
-            anyhow::anyhow!("RUST_LOG=\"{spec}\" is not a log filter ({e}); try RUST_LOG=info")
-        })?,
-        _ => Targets::new().with_default(tracing::Level::INFO),
+/// What RUST_LOG asks to be logged (targets and levels, as in `info` or
+/// `warn,audit=info`; `info` when unset); a RUST_LOG that does not parse is an error,
+/// and so is a word alone that is neither a level nor one of this server's targets:
+/// tracing reads `RUST_LOG=warning` as the target `warning`, at every level, and
+/// everything else, the audit events included, went unlogged without a word.
+fn log_filter() -> anyhow::Result<tracing_subscriber::filter::Targets> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let spec = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec,
+        _ => return Ok(Targets::new().with_default(tracing::Level::INFO)),
     };
+    let refused = |why: String| anyhow::anyhow!("RUST_LOG=\"{spec}\" {why}; try RUST_LOG=info");
+    for word in spec.split(',').map(str::trim) {
+        let ours = word == "audit" || word.starts_with("deviceflow_server");
+        if !word.is_empty() && !word.contains('=') && !ours && word.parse::<LevelFilter>().is_err()
+        {
+            return Err(refused(format!(
+                "names \"{word}\", neither a level (off, error, warn, info, debug, trace) nor a \
+                 target of this server (audit, deviceflow_server); another crate's target \
+                 takes a level, as in hyper=debug"
+            )));
+        }
+    }
+    spec.parse()
+        .map_err(|e| refused(format!("is not a log filter ({e})")))
+}
+
+/// Logs to standard error as `format` says, filtered by `filter` ([`log_filter`]).
+fn init_logging(format: LogFormat, filter: tracing_subscriber::filter::Targets) {
+    use tracing_subscriber::prelude::*;
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
         LogFormat::Plain => tracing_subscriber::registry()
@@ -100,7 +119,6 @@ fn init_logging(format: LogFormat) -> anyhow::Result<()> {
             .with(layer.json().flatten_event(true).with_filter(filter))
             .init(),
     }
-    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -187,12 +205,13 @@ fn real_main() -> anyhow::Result<()> {
         file.registration.initial_access_token = Some(random_token());
     }
     let settings = Settings::from_file(file).context("invalid configuration")?;
+    let filter = log_filter()?;
     if let Some(Command::CheckConfig) = cli.command {
         print_summary(&settings)?;
         return check_store(&settings);
     }
 
-    init_logging(cli.log_format)?;
+    init_logging(cli.log_format, filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

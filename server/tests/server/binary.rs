@@ -196,6 +196,50 @@ fn bad_configuration_gets_a_one_line_readable_error() {
     assert!(err.trim_end().lines().count() <= 6, "{err}");
 }
 
+/// A RUST_LOG that would log nothing meant is refused at start, and by check-config:
+/// tracing reads a word alone as a target, so `RUST_LOG=warning` (for `warn`) logged
+/// nothing at all, the audit events included, without a word.
+#[test]
+fn a_log_filter_that_names_no_level_nor_target_of_ours_is_refused() {
+    let run_with = |rust_log: &str| {
+        let out = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "check-config"])
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env("RUST_LOG", rust_log)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    for refused in ["warning", "INFO,audit=info,verbose", "info,hyper"] {
+        let (code, err) = run_with(refused);
+        assert_eq!(code, Some(1), "{refused}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "deviceflow-server: RUST_LOG=\"{refused}\" names \""
+            )),
+            "{err}"
+        );
+        assert!(err.contains("neither a level"), "{err}");
+    }
+    let (code, err) = run_with("warn,audit=inf");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is not a log filter"), "{err}");
+    for accepted in [
+        "warn",
+        "WARN,audit=info",
+        "audit",
+        "deviceflow_server::storage=debug",
+        "info,hyper=debug",
+        " ",
+        "info,,",
+    ] {
+        let (code, err) = run_with(accepted);
+        assert_eq!(code, Some(0), "{accepted:?}: {err}");
+    }
+}
+
 #[test]
 fn hash_secret_prints_the_sha256_of_stdin() {
     let mut child = Command::new(BIN)
