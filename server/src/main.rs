@@ -212,6 +212,7 @@ fn real_main() -> anyhow::Result<()> {
     }
 
     init_logging(cli.log_format, filter);
+    raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,6 +237,35 @@ fn real_main() -> anyhow::Result<()> {
         errln!("deviceflow-server: stopped");
         Ok(())
     })
+}
+
+/// Below this many open files, the start warns: a fleet of devices each on its own
+/// keep-alive connection needs one a device.
+const FEW_OPEN_FILES: u64 = 4096;
+
+/// Raises the soft open-file limit to the hard one, as Go's runtime and nginx's
+/// `worker_rlimit_nofile` do, and logs it. Every connection holds a file descriptor,
+/// and the soft limit is often 1,024 (a login shell, a systemd service's default)
+/// where the hard one allows far more: past about a thousand devices, each on its own
+/// keep-alive connection, the others waited in the accept queue while every accept
+/// failed.
+fn raise_open_files() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    // An unlimited hard limit is refused as a soft one; the soft one then stays.
+    let raised = soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok();
+    let open_files = if raised { hard } else { soft };
+    if open_files < FEW_OPEN_FILES {
+        tracing::warn!(
+            open_files,
+            "at most about {open_files} connections at once: raise the hard open-file \
+             limit (ulimit -Hn, systemd LimitNOFILE=) for larger fleets"
+        );
+    } else {
+        tracing::info!(open_files, raised_from = soft, "open-file limit");
+    }
 }
 
 /// One line of standard input, without its line ending; refuses an empty one.

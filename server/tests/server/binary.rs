@@ -240,6 +240,38 @@ fn a_log_filter_that_names_no_level_nor_target_of_ours_is_refused() {
     }
 }
 
+/// Started with a low soft open-file limit (a login shell's 1,024; here 256), the
+/// server raises it to the hard one, so that a fleet's connections are not capped by it,
+/// and says so.
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -Sn 256 && exec \"$0\" --listen 127.0.0.1:0 --quiet",
+        BIN,
+    ])
+    .env_remove("DEVICEFLOW_CONFIG")
+    .env("RUST_LOG", "info");
+    let server = deviceflow_testkit::ServerProcess::spawn(cmd).expect("the server starts");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_ne!(open_files[0], "256", "{limits}");
+    assert_eq!(open_files[0], open_files[1], "soft and hard: {limits}");
+    let log = server.log();
+    assert!(
+        log.contains("raised_from=256") || log.contains("connections at once"),
+        "{log}"
+    );
+}
+
 #[test]
 fn hash_secret_prints_the_sha256_of_stdin() {
     let mut child = Command::new(BIN)
