@@ -3,10 +3,11 @@
 # for messages), `work` (a temporary folder of their own) and `root` (the checkout).
 # Gives them `pids` (append what you start), `die`, `require_whole`, `built_from`,
 # `private_copy` (of a release binary), `child` (a long run: wrk, the load generator),
-# `require_tools`, `start` (a server pinned to cores), `cpu_ticks`, `field` (of wrk's
-# WRK_RESULT line), `bench_config`, `wrk_scripts` (the issuance and poll scripts for
-# wrk), and a cleanup on exit, on SIGINT and on SIGTERM that stops those processes, by
-# PID, and removes `work`.
+# `require_tools`, `start` (a server pinned to cores), `core_list` and `require_apart`
+# (the cores to pin to), `cpu_ticks`, `field` (of wrk's WRK_RESULT line),
+# `bench_config`, `wrk_scripts` (the issuance and poll scripts for wrk), and a cleanup
+# on exit, on SIGINT and on SIGTERM that stops those processes, by PID, and removes
+# `work`.
 
 pids=()
 
@@ -118,6 +119,55 @@ require_tools() {
     local tool
     for tool in "$@"; do
         command -v "$tool" >/dev/null || die "$tool is required"
+    done
+}
+
+# The cores of the list "$1" ("0-3,8") into array $2 (0 1 2 3 8); returns 1 unless it
+# is such a list.
+parse_cores() {
+    local part parts
+    local -n cores=$2
+    cores=()
+    IFS=, read -ra parts <<<"$1"
+    for part in "${parts[@]}"; do
+        if [[ $part =~ ^([0-9]{1,4})-([0-9]{1,4})$ ]] && ((10#${BASH_REMATCH[1]} <= 10#${BASH_REMATCH[2]})); then
+            cores+=($(seq "$((10#${BASH_REMATCH[1]}))" "$((10#${BASH_REMATCH[2]}))"))
+        elif [[ $part =~ ^[0-9]{1,4}$ ]]; then
+            cores+=("$((10#$part))")
+        else
+            return 1
+        fi
+    done
+    ((${#cores[@]} > 0))
+}
+
+# The cores of list variable $1 into array $2; dies unless it is a list like 0-3,8 of
+# cores this process may run on (a core the machine lacks passed, and taskset refused
+# it with "Invalid argument" once the run had begun). In this shell, not a $(...): a
+# die there ended only the subshell, and the script went on with no cores and a
+# second, wrong message.
+core_list() {
+    local list=${!1} affinity core
+    parse_cores "$list" "$2" || die "$1 must be a list of cores like 0-3,8, not '$list'"
+    local -n listed=$2
+    local usable=()
+    affinity=$(taskset -pc $$ 2>/dev/null | sed -n 's/.*: *//p')
+    parse_cores "$affinity" usable || return 0
+    for core in "${listed[@]}"; do
+        [[ " ${usable[*]} " == *" $core "* ]] ||
+            die "$1 names core $core, which this machine does not let the script use (it may use $affinity)"
+    done
+}
+
+# Dies if a core is in both core-list variables, $1 (array $2) and $3 (array $4): the
+# load generator would share the servers' cores, and each measure the other.
+require_apart() {
+    local -n first=$2 second=$4
+    local a b
+    for a in "${first[@]}"; do
+        for b in "${second[@]}"; do
+            ((a != b)) || die "core $a is in both $1 and $3"
+        done
     done
 }
 

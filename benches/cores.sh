@@ -51,28 +51,10 @@ script=cores.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
-# The cores of list variable $1 ("0-3,8") into array $2 (0 1 2 3 8). In this shell, not
-# a $(...): a die there ended only the subshell, and the script went on with no cores
-# and a second, wrong message.
-expand() {
-    local part parts list=${!1}
-    local -n into=$2
-    into=()
-    IFS=, read -ra parts <<<"$list"
-    for part in "${parts[@]}"; do
-        if [[ $part =~ ^([0-9]{1,4})-([0-9]{1,4})$ ]] && ((10#${BASH_REMATCH[1]} <= 10#${BASH_REMATCH[2]})); then
-            into+=($(seq "$((10#${BASH_REMATCH[1]}))" "$((10#${BASH_REMATCH[2]}))"))
-        elif [[ $part =~ ^[0-9]{1,4}$ ]]; then
-            into+=("$((10#$part))")
-        else
-            die "$1 must be a list of cores like 0-3,8, not '$list'"
-        fi
-    done
-    ((${#into[@]} > 0)) || die "$1 must be a list of cores like 0-3,8, not '$list'"
-}
 server_cpus=() client_cpus=()
-expand SERVER_CPUS server_cpus
-expand CLIENT_CPUS client_cpus
+core_list SERVER_CPUS server_cpus
+core_list CLIENT_CPUS client_cpus
+require_apart SERVER_CPUS server_cpus CLIENT_CPUS client_cpus
 THREADS=${THREADS:-${#client_cpus[@]}}
 CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
 require_whole CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS
@@ -81,11 +63,6 @@ require_whole CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS
 for c in $CORES; do
     [[ $c =~ ^[1-9][0-9]{0,3}$ ]] && ((c <= ${#server_cpus[@]})) ||
         die "CORES must be core counts from 1 to ${#server_cpus[@]} (the cores of SERVER_CPUS=$SERVER_CPUS), not '$c'"
-done
-for cpu in "${server_cpus[@]}"; do
-    for other in "${client_cpus[@]}"; do
-        ((cpu != other)) || die "core $cpu is in both SERVER_CPUS and CLIENT_CPUS"
-    done
 done
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || die "$tool is required"

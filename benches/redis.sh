@@ -61,7 +61,10 @@ source "$here/common.sh"
 require_whole THREADS CONNECTIONS CODES DURATION WARMUP SAMPLE
 ((THREADS >= 1 && CONNECTIONS >= 2 * THREADS && CODES >= SAMPLE && CODES >= 2 && DURATION >= 1 && SAMPLE >= 1)) ||
     die "need THREADS >= 1, CONNECTIONS >= 2 * THREADS, CODES >= SAMPLE, CODES >= 2, DURATION >= 1 and SAMPLE >= 1"
-[[ $SERVER_CPUS != "$CLIENT_CPUS" ]] || die "SERVER_CPUS and CLIENT_CPUS are both $SERVER_CPUS: wrk would share the servers' cores"
+server_cpus=() client_cpus=()
+core_list SERVER_CPUS server_cpus
+core_list CLIENT_CPUS client_cpus
+require_apart SERVER_CPUS server_cpus CLIENT_CPUS client_cpus
 for s in $SETUPS; do
     [[ $s == memory || $s == redis || $s == redis2 ]] || die "unknown setup '$s' in SETUPS"
 done

@@ -55,6 +55,21 @@ fn a_core_list_that_cannot_be_read_is_refused_in_one_line() {
         &run("cores.sh", &[("CLIENT_CPUS", "1-0")]),
         "cores.sh: CLIENT_CPUS must be a list of cores like 0-3,8, not '1-0'",
     );
+    // A core the machine lacks: taskset refused it once the run had begun, in two
+    // lines, after the build.
+    assert_refused(
+        &run("cores.sh", &[("SERVER_CPUS", "0,9999")]),
+        "cores.sh: SERVER_CPUS names core 9999, which this machine does not let the script use (it may use ",
+    );
+    assert_refused(
+        &run("redis.sh", &[("CLIENT_CPUS", "9999")]),
+        "redis.sh: CLIENT_CPUS names core 9999, which this machine does not let the script use",
+    );
+    // Lists that overlap without being equal: redis.sh compared them as strings.
+    assert_refused(
+        &run("redis.sh", &[("SERVER_CPUS", "0"), ("CLIENT_CPUS", "0,0")]),
+        "redis.sh: core 0 is in both SERVER_CPUS and CLIENT_CPUS",
+    );
 }
 
 #[test]
