@@ -353,7 +353,11 @@ async fn poll_for_token(
     out: &mut (dyn Write + Send),
 ) -> Result<serde_json::Value, DeviceError> {
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(da.expires_in);
+    // The server's numbers, however large: past what an `Instant` holds (u64::MAX
+    // seconds panicked here), there is no bound but the server's own expired_token.
+    let give_up = started.checked_add(Duration::from_secs(
+        da.expires_in.saturating_add(MAX_BACKOFF_SECS),
+    ));
     let poll = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", GRANT_TYPE_DEVICE_CODE)
         .append_pair("device_code", &da.device_code)
@@ -363,10 +367,10 @@ async fn poll_for_token(
     loop {
         // The server answers expired_token once the code is past its life; this bound
         // only stops a device whose server never says so.
-        if Instant::now() > deadline + Duration::from_secs(MAX_BACKOFF_SECS) {
+        if give_up.is_some_and(|at| Instant::now() > at) {
             return Err(DeviceError::Expired);
         }
-        tokio::time::sleep(Duration::from_secs(interval + backoff)).await;
+        tokio::time::sleep(Duration::from_secs(interval.saturating_add(backoff))).await;
         let elapsed = started.elapsed().as_secs();
         let (status, body) = match exchange(token_url, Some(poll.clone())).await {
             Ok(answer) => {
@@ -375,11 +379,14 @@ async fn poll_for_token(
             }
             Err(e) => {
                 // RFC 8628 §3.5: on a connection timeout, back off exponentially.
-                backoff = (backoff.max(interval) * 2).min(MAX_BACKOFF_SECS);
+                backoff = backoff
+                    .max(interval)
+                    .saturating_mul(2)
+                    .min(MAX_BACKOFF_SECS);
                 let _ = writeln!(
                     out,
                     "  [{elapsed:>4}s] {e}; next try in {} s",
-                    interval + backoff
+                    interval.saturating_add(backoff)
                 );
                 continue;
             }
@@ -411,7 +418,7 @@ async fn poll_for_token(
             Some(ErrorCode::SlowDown) => {
                 // RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this
                 // and all subsequent requests."
-                interval += SLOW_DOWN_INCREMENT_SECS;
+                interval = interval.saturating_add(SLOW_DOWN_INCREMENT_SECS);
                 let _ = writeln!(
                     out,
                     "  [{elapsed:>4}s] slow_down: polling every {interval} s from now on"
@@ -505,6 +512,28 @@ mod tests {
         );
         // A description of 100,000 characters is quoted, not copied.
         assert!(err.len() < 1000, "{} bytes", err.len());
+    }
+
+    /// RFC 8628 §3.2 sets no bound on `expires_in`: u64::MAX seconds, past what an
+    /// `Instant` holds, panicked (exit 101). The device polls, and stops at the
+    /// server's expired_token.
+    #[tokio::test]
+    async fn numbers_too_large_for_a_clock_are_followed_not_a_panic() {
+        let device_answer = format!(
+            r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{},"interval":1}}"#,
+            u64::MAX
+        );
+        let expired = r#"{"error":"expired_token"}"#;
+        let token_answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{expired}",
+            expired.len()
+        );
+        let base = hostile(device_answer, token_answer).await;
+        let mut out = Vec::new();
+        let err = run(&options(base), &mut out).await.unwrap_err();
+        assert!(matches!(err, DeviceError::Expired), "{err}");
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(&format!("expires in {} s", u64::MAX)), "{out}");
     }
 
     #[tokio::test]
