@@ -111,6 +111,30 @@ fn values_wrk_or_the_pinning_cannot_use_are_refused_before_anything_starts() {
     );
 }
 
+#[test]
+fn pack_refuses_what_it_cannot_build_before_building_anything() {
+    let pack = |args: &[&str]| {
+        Command::new("bash")
+            .arg(script("pack.sh"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs")
+    };
+    assert_refused(&pack(&[]), "pack.sh: usage: bash benches/pack.sh DIR");
+    let dir = std::env::temp_dir().join(format!("deviceflow-pack-{}", std::process::id()));
+    let dir = dir.to_str().unwrap();
+    assert_refused(
+        &pack(&[dir, "new=HEAD"]),
+        "pack.sh: each build is NAME=COMMIT (NAME in a-z, 0-9, _ and -, not 'new'), not 'new=HEAD'",
+    );
+    assert_refused(
+        &pack(&[dir, "base=no-such-commit"]),
+        "pack.sh: no-such-commit is not a commit of this checkout",
+    );
+    assert!(!std::path::Path::new(dir).exists(), "nothing was made");
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie is dead: only its parent's wait is missing.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
