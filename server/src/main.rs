@@ -212,7 +212,7 @@ fn real_main() -> anyhow::Result<()> {
     }
 
     init_logging(cli.log_format, filter);
-    raise_open_files();
+    let open_files = raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -225,6 +225,9 @@ fn real_main() -> anyhow::Result<()> {
         let initial_access_token = settings.initial_access_token.clone().unwrap_or_default();
         let ready = |issuer: &str| {
             errln!("deviceflow-server listening on {local} (issuer {issuer})");
+            if let Some(open_files) = &open_files {
+                open_files.log();
+            }
             if demo && !cli.quiet {
                 // Serving matters more than the walk-through: a standard output that
                 // cannot be written to is logged, not a reason to stop.
@@ -243,28 +246,41 @@ fn real_main() -> anyhow::Result<()> {
 /// keep-alive connection needs one a device.
 const FEW_OPEN_FILES: u64 = 4096;
 
+/// The open-file limit the server runs with, and the soft one it was started with.
+struct OpenFiles {
+    now: u64,
+    before: u64,
+}
+
 /// Raises the soft open-file limit to the hard one, as Go's runtime and nginx's
-/// `worker_rlimit_nofile` do, and logs it. Every connection holds a file descriptor,
-/// and the soft limit is often 1,024 (a login shell, a systemd service's default)
-/// where the hard one allows far more: past about a thousand devices, each on its own
-/// keep-alive connection, the others waited in the accept queue while every accept
-/// failed.
-fn raise_open_files() {
+/// `worker_rlimit_nofile` do. Every connection holds a file descriptor, and the soft
+/// limit is often 1,024 (a login shell, a systemd service's default) where the hard
+/// one allows far more: past about a thousand devices, each on its own keep-alive
+/// connection, the others waited in the accept queue while every accept failed.
+fn raise_open_files() -> Option<OpenFiles> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return;
-    };
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
     // An unlimited hard limit is refused as a soft one; the soft one then stays.
     let raised = soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok();
-    let open_files = if raised { hard } else { soft };
-    if open_files < FEW_OPEN_FILES {
-        tracing::warn!(
-            open_files,
-            "at most about {open_files} connections at once: raise the hard open-file \
-             limit (ulimit -Hn, systemd LimitNOFILE=) for larger fleets"
-        );
-    } else {
-        tracing::info!(open_files, raised_from = soft, "open-file limit");
+    Some(OpenFiles {
+        now: if raised { hard } else { soft },
+        before: soft,
+    })
+}
+
+impl OpenFiles {
+    /// Logged after the listening line, which stays the first line of standard error.
+    fn log(&self) {
+        let open_files = self.now;
+        if open_files < FEW_OPEN_FILES {
+            tracing::warn!(
+                open_files,
+                "at most about {open_files} connections at once: raise the hard open-file \
+                 limit (ulimit -Hn, systemd LimitNOFILE=) for larger fleets"
+            );
+        } else {
+            tracing::info!(open_files, raised_from = self.before, "open-file limit");
+        }
     }
 }
 

@@ -189,6 +189,47 @@ impl ServerProcess {
         }
     }
 
+    /// Starts `cmd`, told to listen on `addr`, with its standard error left where
+    /// `cmd` sends it (an unwritable file, to see the server live with one): no
+    /// listening line is read, and [`log`](Self::log) stays empty. Waits until `addr`
+    /// accepts a connection; an error, with its exit status, if the server exits
+    /// first (its port taken since it was found free, say: the caller tries another).
+    pub fn spawn_listening_on(mut cmd: Command, addr: SocketAddr) -> io::Result<Self> {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn()?;
+        let dog = match watchdog(child.id()) {
+            Ok(dog) => dog,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let deadline = Instant::now() + START_WITHIN;
+        loop {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Ok(ServerProcess {
+                    child,
+                    watchdog: Some(dog),
+                    addr,
+                    issuer: format!("http://{addr}"),
+                    log: Arc::default(),
+                    reader: None,
+                });
+            }
+            let exited = child.try_wait()?;
+            if exited.is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let status = child.wait()?;
+                call_off(Some(dog));
+                return Err(io::Error::other(match exited {
+                    Some(_) => format!("the server exited before listening on {addr} ({status})"),
+                    None => format!("the server did not listen on {addr} within {START_WITHIN:?}"),
+                }));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its address, as it printed it.
     pub fn addr(&self) -> SocketAddr {
         self.addr

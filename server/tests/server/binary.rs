@@ -265,11 +265,13 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
         .collect();
     assert_ne!(open_files[0], "256", "{limits}");
     assert_eq!(open_files[0], open_files[1], "soft and hard: {limits}");
-    let log = server.log();
-    assert!(
-        log.contains("raised_from=256") || log.contains("connections at once"),
-        "{log}"
-    );
+    // Said after the listening line, which the log may not hold yet.
+    let said = |log: &str| log.contains("raised_from=256") || log.contains("connections at once");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !said(&server.log()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(said(&server.log()), "{}", server.log());
 }
 
 #[test]
@@ -331,30 +333,28 @@ async fn a_burst_of_connections_is_accepted_without_a_resent_handshake() {
 /// failed accept once that line was spared.
 #[tokio::test]
 async fn an_unwritable_stderr_never_stops_the_server() {
-    use deviceflow_testkit::{free_port, signal, Signal};
+    use deviceflow_testkit::{free_port, ServerProcess};
     // Descriptors the server may hold: a dozen for the runtime, the listener and
     // stdio, the rest for connections.
     const FD_LIMIT: usize = 40;
-    let (mut child, addr) = (0..3)
-        .find_map(|_| {
-            let port = free_port().unwrap();
-            let child = Command::new("sh")
-                .args([
-                    "-c",
-                    &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --listen 127.0.0.1:{port}"),
-                    BIN,
-                ])
-                .env_remove("DEVICEFLOW_CONFIG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create("/dev/full").unwrap())
-                .spawn()
-                .unwrap();
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            listening(child, addr).map(|child| (child, addr))
-        })
-        .expect("the server listens (three ports tried)");
-    let pid = child.id();
+    let start = || {
+        let port = free_port().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --listen 127.0.0.1:{port}"),
+            BIN,
+        ])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .stderr(std::fs::File::create("/dev/full").unwrap());
+        ServerProcess::spawn_listening_on(cmd, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    };
+    // A port found free may be taken before the server binds it: two more tries.
+    let mut server = start()
+        .or_else(|_| start())
+        .or_else(|_| start())
+        .expect("the server listens");
+    let (addr, pid) = (server.addr(), server.pid());
     let client = reqwest::Client::new();
     let health = format!("http://{addr}/healthz");
     assert_eq!(client.get(&health).send().await.unwrap().status(), 200);
@@ -379,40 +379,14 @@ async fn an_unwritable_stderr_never_stops_the_server() {
     );
     // Several failed accepts (one each 50 ms), each written to the unwritable stderr.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(child.try_wait().unwrap().is_none(), "the server died");
+    assert!(server.try_wait().unwrap().is_none(), "the server died");
     drop(held);
     assert_eq!(client.get(&health).send().await.unwrap().status(), 200);
 
     // Its stop is announced on standard error too.
-    signal(pid, Signal::Term).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
-}
-
-/// `child`, once a connection to `addr` succeeds; `None` if it exited first (its port
-/// taken since it was found free: the caller tries another). Panics if it exited any
-/// other way, or did not listen within 30 s.
-fn listening(
-    mut child: std::process::Child,
-    addr: std::net::SocketAddr,
-) -> Option<std::process::Child> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return Some(child);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            // 1: could not listen; anything else (101: a panic) is the failure.
-            assert_eq!(status.code(), Some(1), "the server exited: {status:?}");
-            return None;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
