@@ -339,14 +339,12 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
             .filter(|x| !x.is_empty())
             .map(str::to_owned)
     };
-    // Numbers as JSON numbers; a string that holds a number is accepted here so the
-    // flow can go on, and DR-11 reports it.
-    let n = |k: &str| {
-        v.get(k).and_then(|x| {
-            x.as_u64()
-                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
+    // Numbers as JSON numbers (`600.0` is 600, RFC 8259 §6); a string that holds a
+    // number is accepted here so the flow can go on, and DR-11 reports it. The
+    // interval is rounded up and the lifetime down: a wait is never shorter than the
+    // server asked (RFC 8628 §3.5), a lifetime never longer than it gave.
+    let interval = v.get("interval").and_then(crate::json::seconds_up);
+    let expires_in = v.get("expires_in").and_then(crate::json::seconds_down);
     let (Some(device_code), Some(user_code), Some(verification_uri)) = (
         s("device_code"),
         s("user_code"),
@@ -354,7 +352,7 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
     ) else {
         return Err(Box::new(e));
     };
-    let interval = n("interval")
+    let interval = interval
         .filter(|&i| i > 0)
         .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS);
     Ok(Authorization {
@@ -362,7 +360,7 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
         user_code,
         verification_uri,
         verification_uri_complete: s("verification_uri_complete"),
-        expires_in: n("expires_in"),
+        expires_in,
         interval,
         exchange: e,
     })

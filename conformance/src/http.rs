@@ -239,9 +239,18 @@ pub struct Request<'a> {
 }
 
 impl Http {
+    /// Every request goes on a connection of its own: none is kept for the next.
+    /// A server MAY close an idle connection at any time (RFC 9112 §9.6), and one that
+    /// does so just as the suite reuses it loses that request; the suite's requests are
+    /// POSTs, which a client must not resend blindly (RFC 9112 §9.3.1), and waits of
+    /// `interval + margin` (5.5 s at the default) are longer than common keep-alive
+    /// timeouts (5 s). A lost request would be reported against the server as the
+    /// rule the case checks (DA-03, TS-01, ...), so the suite never risks one: a new
+    /// loopback or LAN connection per request costs little next to the waits.
     pub fn new(timeout: Duration) -> Http {
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            .pool_max_idle_per_host(0)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 "deviceflow-conformance/",

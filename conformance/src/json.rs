@@ -73,6 +73,46 @@ pub fn duplicate_member(bytes: &[u8]) -> Option<String> {
     de.deserialize_map(Keys).ok().flatten()
 }
 
+/// A JSON number whose value is a whole, non-negative number, as a `u64`: `600`,
+/// `600.0` and `6e2` alike. RFC 8259 §6 has one number type, with no integer kind: a
+/// server whose encoder writes `600.0` sends the integer 600 (RFC 8628 §3.2's
+/// `expires_in` and `interval` are whole seconds). A fraction, a negative number, a
+/// string or anything else is `None`.
+pub fn whole_number(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    // The cast saturates at u64::MAX, a lifetime no wait plans for anyway.
+    (f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
+}
+
+/// A number of seconds as a client must honour it, rounded up: a whole number as
+/// [`whole_number`], a fraction (`2.5`) to the next second (a client waiting
+/// `interval` seconds waits at least that long, RFC 8628 §3.5), and a string holding a
+/// number (`"5"`) read as one, so that the flow goes on while DR-06/DR-11 report it.
+pub fn seconds_up(v: &Value) -> Option<u64> {
+    seconds(v, f64::ceil)
+}
+
+/// A number of seconds as a lifetime to rely on, rounded down (`599.5` lasts at least
+/// 599 s); strings holding a number read as one, as in [`seconds_up`].
+pub fn seconds_down(v: &Value) -> Option<u64> {
+    seconds(v, f64::floor)
+}
+
+fn seconds(v: &Value, round: fn(f64) -> f64) -> Option<u64> {
+    if let Some(n) = whole_number(v) {
+        return Some(n);
+    }
+    let f = match v {
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        v => v.as_f64()?,
+    };
+    // The cast saturates at u64::MAX, as in `whole_number`.
+    (f.is_finite() && f >= 0.0).then(|| round(f) as u64)
+}
+
 /// RFC 6749 §5.2: `error` and `error_description` use %x20-21 / %x23-5B / %x5D-7E.
 pub fn is_error_char(b: u8) -> bool {
     matches!(b, 0x20 | 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
@@ -92,6 +132,26 @@ mod tests {
         assert!(parse(br#"{"error":"a","nested":{"x":1,"x":2}}"#)
             .problem
             .is_none());
+    }
+
+    #[test]
+    fn a_whole_number_is_one_however_the_encoder_wrote_it() {
+        // RFC 8259 §6: 600 and 600.0 are one number; RFC 8628 §3.2's seconds.
+        let n = |s: &str| whole_number(&serde_json::from_str(s).unwrap());
+        assert_eq!(n("600"), Some(600));
+        assert_eq!(n("600.0"), Some(600));
+        assert_eq!(n("6e2"), Some(600));
+        assert_eq!(n("2.5"), None);
+        assert_eq!(n("-5"), None);
+        assert_eq!(n("\"5\""), None);
+        let up = |s: &str| seconds_up(&serde_json::from_str(s).unwrap());
+        assert_eq!(up("7.0"), Some(7));
+        assert_eq!(up("2.5"), Some(3));
+        assert_eq!(up("\"10\""), Some(10));
+        assert_eq!(up("-1"), None);
+        let down = |s: &str| seconds_down(&serde_json::from_str(s).unwrap());
+        assert_eq!(down("599.5"), Some(599));
+        assert_eq!(down("\"600\""), Some(600));
     }
 
     #[test]

@@ -306,7 +306,7 @@ async fn every_broken_rule_is_caught_and_the_correct_fake_passes_the_whole_suite
         .filter(|(_, misses, exit_ok, _)| misses.is_empty() && *exit_ok)
         .count();
     let t = &clean.totals;
-    deviceflow_reports::errln!(
+    eprintln!(
         "mutation score: {caught}/{total} broken rules caught ({:.0} s); the correct fake: {} pass, {} info, {} skip, {} n/a",
         started.elapsed().as_secs_f64(),
         t.pass,
@@ -672,4 +672,82 @@ async fn ui_13_reads_every_content_security_policy_field_line() {
     let r = run(Some(Flaw::CspInTwoFields), Setup::Discovery, &["UI-13"]).await;
     let v = verdict(&r, "UI-13");
     assert_eq!(v.status, Status::Pass, "{}", v.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_closes_idle_connections_is_not_blamed_for_the_suites_reuse_of_them() {
+    // RFC 9112 §9.6: a server MAY close a connection at any time, even as the client
+    // sends its next request on it; a POST lost that way is not to be retried blindly
+    // (§9.3.1). The correct fake behind a front that closes each connection as its
+    // second request arrives: every request the suite sends on a fresh connection is
+    // answered, so DA-03, DA-10 (RFC 8628 §3.1), TR-01, TR-08 (§3.4) and TS-01 (§3.5)
+    // pass; a reused connection would be the suite's failure, reported as the server's.
+    let base = fake::start_closing_idle_connections(None).await;
+    let options = options(Setup::Discovery);
+    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
+    let spec = TargetSpec {
+        device_authorization_endpoint: Some(format!("{base}/da")),
+        token_endpoint: Some(format!("{base}/token")),
+        client: Some(Client::public("client-a")),
+        second_client: Some(Client::parse("client-c:c-secret").unwrap()),
+        scope: Some("openid profile".into()),
+        ..TargetSpec::default()
+    };
+    let target = resolve(spec, &http).await.unwrap();
+    let selection = Selection {
+        only: ["DA-03", "DA-10", "TR-01", "TR-08", "TS-01"]
+            .map(String::from)
+            .to_vec(),
+        skip: vec![],
+    };
+    let r = deviceflow_conformance::run(target, Approver::None, options, &selection, true).await;
+    for id in ["DA-03", "DA-10", "TR-01", "TR-08", "TS-01"] {
+        let v = &r.cases.iter().find(|c| c.id == id).unwrap().verdict;
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+    }
+    assert_eq!(r.exit_code(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_numbers_written_with_a_point_are_read_as_the_servers_seconds() {
+    // RFC 8259 §6 has one number type: `"interval":6.0,"expires_in":20.0` (Python's
+    // json.dumps of a float, say) are whole seconds. DR-05 and DR-06 (RFC 8628 §3.2)
+    // hold, and the suite waits the 6 s the server asked between polls (§3.5), not
+    // the 5 s of an absent interval, so PL-02 gets no slow_down.
+    let r = run(
+        Some(Flaw::WholeNumbersWithPoint),
+        Setup::Discovery,
+        &["DR-05", "DR-06", "DR-11", "PL-02"],
+    )
+    .await;
+    for id in ["PL-02", "DR-05", "DR-06", "DR-11"] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+    }
+    assert_eq!(r.preflight.interval_secs, fake::POINT_INTERVAL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outlast_its_interval() {
+    // RFC 8628 §3.5: a poll is too fast only if it comes sooner than the interval
+    // after the one before. A server enforcing the interval (--expect slow-down) whose
+    // answers take 1.5 s against a 1 s interval never sees an early poll from a suite
+    // that polls one after the other: nothing shows it breaks its declared policy.
+    // PL-07 (declared) provokes its slow_down the same way.
+    let r = run(
+        Some(Flaw::SlowTokenAnswers),
+        Setup::ExpectSlowDown,
+        &["PL-01", "PL-07"],
+    )
+    .await;
+    for id in ["PL-01", "PL-07"] {
+        assert_inconclusive(&r, id, "SlowTokenAnswers");
+        let v = verdict(&r, id);
+        assert!(
+            v.summary.contains("no poll was too fast"),
+            "{id}: {}",
+            v.summary
+        );
+    }
+    assert_eq!(r.exit_code(), 0);
 }

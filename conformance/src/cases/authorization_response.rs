@@ -256,7 +256,8 @@ async fn dr_05(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     if let Some(a) = authorize(&ctx, &mut c).await {
         let v = body(&a).get("expires_in").cloned();
-        let n = v.as_ref().and_then(Value::as_u64);
+        // RFC 8259 §6: `600.0` is the number 600, a whole number of seconds.
+        let n = v.as_ref().and_then(crate::json::whole_number);
         c.expect(
             n.is_some_and(|n| n > 0),
             format!(
@@ -280,7 +281,7 @@ async fn dr_06(ctx: Ctx) -> Verdict {
             }
             Some(v) => {
                 c.expect(
-                    v.as_u64().is_some_and(|n| n > 0),
+                    crate::json::whole_number(v).is_some_and(|n| n > 0),
                     format!("interval is a positive integer (got {v})"),
                 );
                 c.measure("interval", v.clone());

@@ -139,6 +139,27 @@ async fn provoke(ctx: &Ctx, a: &Authorization) -> (Exchange, Exchange) {
     (first, second)
 }
 
+/// Whether a poll sent as soon as one of `answered` was answered came sooner than the
+/// interval after it (RFC 8628 §3.5: only such a poll is too fast). A server that
+/// takes the interval or longer to answer never sees a poll sent that way early: its
+/// pending answers then say nothing about its slow_down policy, either way.
+fn sent_early(answered: &[&Exchange], interval_secs: u64) -> bool {
+    let interval_ms = interval_secs.saturating_mul(1000);
+    answered.iter().any(|e| e.elapsed_ms < interval_ms)
+}
+
+/// Why a slow_down policy could not be judged: [`sent_early`] was false.
+fn not_early(answered: &[&Exchange], interval_secs: u64) -> String {
+    let took: Vec<String> = answered
+        .iter()
+        .map(|e| format!("{} ms", e.elapsed_ms))
+        .collect();
+    format!(
+        "no poll was too fast: each was sent when the one before was answered, and the server took {} to answer, not less than its interval of {interval_secs} s (RFC 8628 §3.5)",
+        took.join(" and ")
+    )
+}
+
 fn is_slow_down(e: &Exchange) -> bool {
     e.error_code().as_deref() == Some("slow_down")
 }
@@ -154,7 +175,9 @@ async fn pl_01(ctx: Ctx) -> Verdict {
     let third = ctx.poll("third poll within a second", &a.device_code).await;
     let sends = is_slow_down(&second) || is_slow_down(&third);
     c.measure("sends_slow_down", sends);
-    if level == Level::Must {
+    if !sends && !sent_early(&[&first, &second], a.interval) {
+        c.inconclusive(not_early(&[&first, &second], a.interval));
+    } else if level == Level::Must {
         c.expect(
             sends,
             format!(
@@ -444,10 +467,15 @@ async fn pl_07(ctx: Ctx) -> Verdict {
     };
     let (first, second) = provoke(&ctx, &a).await;
     let provoked = is_slow_down(&second);
+    let unjudged = (!sent_early(&[&first], a.interval)).then(|| not_early(&[&first], a.interval));
     c.evidence(first);
     c.evidence(second);
     if !provoked {
         c.measure("tracks_increment", Value::Null);
+        if let Some(why) = unjudged {
+            c.inconclusive(why);
+            return c.finish("");
+        }
         if declared {
             c.expect(
                 false,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     authenticate, check_form, Code, Fake, Flaw, FormRules, Reply, Req, State, Store, ALPHABET,
-    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, SCOPES,
+    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, POINT_INTERVAL, SCOPES,
 };
 
 /// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
@@ -111,7 +111,11 @@ fn issue_codes(fake: &Fake, client: String, scope: String) -> Issued {
             scope,
             issued: Instant::now(),
             state: State::Pending,
-            interval: Duration::from_secs(INTERVAL),
+            interval: Duration::from_secs(if fake.has(Flaw::WholeNumbersWithPoint) {
+                POINT_INTERVAL
+            } else {
+                INTERVAL
+            }),
             last_poll: fake.has(Flaw::FirstPollSlowDown).then(Instant::now),
             told_denied: false,
             told_expired: false,
@@ -190,6 +194,10 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
         INTERVAL
     };
     body.insert("interval".into(), number(interval));
+    if fake.has(Flaw::WholeNumbersWithPoint) {
+        body.insert("expires_in".into(), (EXPIRES_IN as f64).into());
+        body.insert("interval".into(), (POINT_INTERVAL as f64).into());
+    }
     let mut text = serde_json::Value::Object(body).to_string();
     if fake.has(Flaw::DuplicateMember) {
         text = text.replacen('{', &format!(r#"{{"interval":{INTERVAL},"#), 1);

@@ -114,6 +114,13 @@ pub enum Flaw {
     /// field lines, an application's and a proxy's `frame-ancestors 'none'`, and no
     /// X-Frame-Options: both policies are enforced, and framing is refused (UI-13).
     CspInTwoFields,
+    /// RFC 8259 §6 (one number type): `interval` and `expires_in` written by an
+    /// encoder that puts a point in every number (`6.0`, `20.0`), and an interval of
+    /// 6 s, longer than the 5 s a client uses when it is absent, enforced.
+    WholeNumbersWithPoint,
+    /// Every token answer takes 1.5 s, longer than the 1 s interval (a distant or
+    /// loaded server): polls sent one after the other are never too fast.
+    SlowTokenAnswers,
     // Found in review (their tests are at the end of broken_servers.rs).
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
 }

@@ -39,6 +39,8 @@ use token::token;
 
 pub const INTERVAL: u64 = 1;
 pub const EXPIRES_IN: u64 = 20;
+/// The interval of [`Flaw::WholeNumbersWithPoint`]: longer than the 5 s default.
+pub const POINT_INTERVAL: u64 = 6;
 pub const ADMIN: &str = "fake-admin-token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// RFC 8628 §6.1's example alphabet: base 20, no vowels, nothing confusable.
@@ -555,7 +557,12 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
     match r.path.as_str() {
         "/.well-known/oauth-authorization-server" => metadata(&fake),
         "/da" => device_authorization(&fake, &r),
-        "/token" => token(&fake, &r).await,
+        "/token" => {
+            if fake.has(Flaw::SlowTokenAnswers) {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            token(&fake, &r).await
+        }
         "/introspect" => introspect(&fake, &r),
         "/admin" => admin(&fake, &r),
         "/admin-broken" => broken_admin(&fake, &r, false),
@@ -687,6 +694,90 @@ pub async fn start_hostile() -> String {
                     body.len()
                 );
                 let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+/// The correct fake (with `flaw`) behind a front that closes every kept-alive
+/// connection as the client's second request on it arrives, unanswered: a server
+/// whose idle timeout fires as the client starts its next request (RFC 9112 §9.6: "a
+/// client might have started to send a new request at the same time that the server
+/// has decided to close the "idle" connection"). It announces no `Connection: close`:
+/// nothing says the connection will not be kept. The first request of each connection
+/// is answered by the fake. Returns the front's base URL; the fake's own metadata and
+/// pages name the fake's address, so give the endpoints by hand (`/da`, `/token`).
+pub async fn start_closing_idle_connections(flaw: Option<Flaw>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let upstream = start(flaw).await;
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                // One request: its head, then as many body bytes as Content-Length says.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                // Forwarded with `connection: close`, so that the fake's answer ends
+                // at the end of its connection.
+                let line_end = head.find("\r\n").unwrap_or(0) + 2;
+                let mut forwarded = request[..line_end].to_vec();
+                forwarded.extend_from_slice(b"connection: close\r\n");
+                forwarded.extend_from_slice(&request[line_end..]);
+                let Ok(mut up) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let mut answer = Vec::new();
+                if up.write_all(&forwarded).await.is_err()
+                    || up.read_to_end(&mut answer).await.is_err()
+                {
+                    return;
+                }
+                // The answer without its `connection` field: the connection looks kept.
+                let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return;
+                };
+                let answer_head = String::from_utf8_lossy(&answer[..end]).into_owned();
+                let kept: Vec<&str> = answer_head
+                    .split("\r\n")
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect();
+                let mut out = kept.join("\r\n").into_bytes();
+                out.extend_from_slice(&answer[end..]);
+                if client.write_all(&out).await.is_err() {
+                    return;
+                }
+                // The next request on this connection finds it closing.
+                let _ = client.read(&mut buf).await;
             });
         }
     });
