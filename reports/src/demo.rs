@@ -320,6 +320,6 @@ mod tests {
             std::fs::read_to_string(dir.join("reports-demo.html")).unwrap(),
             html
         );
-        crate::errln!("wrote {}", dir.join("reports-demo.html").display());
+        println!("wrote {}", dir.join("reports-demo.html").display());
     }
 }

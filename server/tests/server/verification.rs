@@ -266,7 +266,7 @@ async fn ui_09_confusables_are_not_substituted_record() {
             "{page:?}"
         );
     }
-    deviceflow_reports::errln!(
+    eprintln!(
         "UI-09 record: {slipped:?} is not substituted; refused as malformed (400), not counted"
     );
     // Not counted against the limit: the right code still goes through.
@@ -377,7 +377,7 @@ async fn ui_11_wrong_codes_are_rate_limited_per_account_and_per_ip() {
         .assert_oauth_error(400, "expired_token");
     let fresh = s.authorize("tv").await;
     alice.open_consent(&fresh.user_code).await;
-    deviceflow_reports::errln!(
+    eprintln!(
         "UI-11 record: throttled after {per_account} wrong codes per account and {per_ip} per IP in {} s (429, Retry-After)",
         CODE_LIMIT_PER_ACCOUNT.window_ms / 1000
     );
