@@ -210,6 +210,12 @@ fn check_url(name: &str, value: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     };
     match url::Url::parse(value) {
+        // Not echoed: the password would be in the terminal, and in every log after.
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => bail!(
+            "--{name}: a URL with credentials in it (user:password@) is refused: they would go \
+             to every endpoint and into every report (RFC 3986 §3.2.1 deprecates them); give \
+             the client's secret with --client-secret"
+        ),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => bail!(
             "--{name} {value:?} is not an http or https URL (scheme {:?}); give one like http://127.0.0.1:8080",

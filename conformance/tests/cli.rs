@@ -99,6 +99,21 @@ async fn malformed_urls_are_usage_errors_not_an_unreachable_target() {
     ])
     .await;
     one_line_usage_error(&r, "--device-authorization-endpoint");
+    // Credentials in a URL: refused, and never echoed (the message had quoted the
+    // password, as "cannot reach http://tv:s3cr3t-pw@…").
+    for (option, url) in [
+        ("--issuer", "http://tv:s3cr3t-pw@127.0.0.1:1"),
+        ("--token-endpoint", "ftp://tv:s3cr3t-pw@127.0.0.1:1/token"),
+    ] {
+        let mut args = vec![option, url, "--client-id", "tv"];
+        if option != "--issuer" {
+            args.extend(["--issuer", "http://127.0.0.1:1"]);
+        }
+        let r = command(&args).await;
+        one_line_usage_error(&r, option);
+        assert!(r.stderr.contains("credentials"), "{}", r.stderr);
+        assert!(!r.stderr.contains("s3cr3t-pw"), "{}", r.stderr);
+    }
 }
 
 /// The approver-driven cases against an unflawed fake with `approver` options: each
