@@ -173,9 +173,13 @@ impl Device {
         }
     }
 
-    pub fn expiry_ms(&self) -> Option<u32> {
+    /// When the code expires (issued + `expires_in`), ms since the run started. In 64
+    /// bits: RFC 8628 §3.2 bounds `expires_in` only below, and a code issued 1 s in
+    /// with 4,294,967 s to live expires past `u32::MAX` ms (checklist EX-01 must not
+    /// see a wrapped expiry as one long past).
+    pub fn expiry_ms(&self) -> Option<u64> {
         (self.issued_ms != NONE && self.expires_in > 0)
-            .then(|| self.issued_ms + self.expires_in * 1000)
+            .then(|| u64::from(self.issued_ms) + u64::from(self.expires_in) * 1000)
     }
 
     fn wait_ms(&self, rng: &mut impl Rng) -> u32 {
@@ -238,7 +242,9 @@ impl Device {
             self.early_polls += 1;
         }
         // The server's clock may run a little behind ours: 2 s of grace.
-        let past_expiry = self.expiry_ms().is_some_and(|e| intended > e + 2000);
+        let past_expiry = self
+            .expiry_ms()
+            .is_some_and(|e| u64::from(intended) > e + 2000);
         let denied_long_ago = matches!(self.plan, Plan::Deny { .. })
             && self
                 .decided()
@@ -284,7 +290,7 @@ impl Device {
                 self.finish(Outcome::Expired);
                 // The same 2 s of grace, the other way: the server's clock may run
                 // ahead, and it started the code's life before the answer came.
-                let early = self.expiry_ms().is_some_and(|e| now + 2000 < e);
+                let early = self.expiry_ms().is_some_and(|e| u64::from(now) + 2000 < e);
                 (Next::Done, early.then_some(Rule::ExpiredEarly))
             }
             Answer::Error => {
@@ -474,6 +480,20 @@ mod tests {
         let mut d = polling(Behaviour::Compliant, Plan::Never);
         let (_, rule) = d.polled(31_000, 31_010, false, Answer::Expired, &mut rng);
         assert_eq!(rule, None);
+    }
+
+    #[test]
+    fn a_code_that_lives_49_days_is_not_past_its_expiry() {
+        // RFC 8628 §3.2: expires_in is a positive integer; issued + 4,294,967 s in ms
+        // no longer fits 32 bits. Pending 5 s in is no EX-01 violation.
+        let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
+        let mut rng = rng_for(0, 1);
+        d.authorized(1000, "dc", "UC", 4_294_967, Some(5), &mut rng);
+        assert!(!d.poll_going_out(6000));
+        let (next, rule) = d.polled(6000, 6010, false, Answer::Pending, &mut rng);
+        assert_eq!((next, rule), (Next::Poll(11_010), None));
+        let (_, rule) = d.polled(11_000, 11_010, false, Answer::Expired, &mut rng);
+        assert_eq!(rule, Some(Rule::ExpiredEarly));
     }
 
     #[test]

@@ -317,6 +317,9 @@ fn finish(run: &RunData, rules: &[Threshold], report_dir: &Path) -> i32 {
     code
 }
 
+/// The longest `-t`, in s: the lanes count time in u32 milliseconds.
+const MAX_RUN_S: f64 = (u32::MAX / 1000 - 1) as f64;
+
 /// The exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 const STOPPED: i32 = 130;
 
@@ -348,8 +351,14 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
         bail!("-u 0: give the number of devices, 1 or more");
     }
     if let Some(t) = &cli.goose.run_time {
-        if parse_secs(t)? <= 0.0 {
+        let secs = parse_secs(t)?;
+        if secs <= 0.0 {
             bail!("-t {t}: give a run time above 0 (e.g. 90s), or leave -t out to run each device's flow once");
+        }
+        // The lanes count the run's time in u32 milliseconds: a longer -t would wrap
+        // (and one past a Duration's range would panic).
+        if secs > MAX_RUN_S {
+            bail!("-t {t}: give a run time of at most {MAX_RUN_S} s (about 49 days)");
         }
     }
     // Thresholds are judged on the devices' requests, after the report: goose must

@@ -290,6 +290,14 @@ impl RunData {
             .fold(0.0, f64::max);
         let waited = self.stats.waited_for_connection;
         let longest_wait_ms = self.stats.max_connection_wait_ms as f64;
+        // The server's own time (sent to answered) at p99, all kinds together: a pool
+        // whose every connection was busy is the server's doing only if the server
+        // was slow to answer on them, held to the same 100 ms as the lateness.
+        let mut server = Hdr::default();
+        for k in self.stats.kinds.values() {
+            server.add(&k.server_us);
+        }
+        let server_p99_ms = server.quantile(0.99).map_or(0.0, |us| us as f64 / 1000.0);
         let mut out = if p99 < 100.0 && slow_seconds == 0 {
             format!(
                 "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
@@ -298,6 +306,16 @@ impl RunData {
             format!(
                 "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because its own work held its thread for up to {stalled_ms:.0} ms at a time: in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
                 seconds(slow_seconds)
+            )
+        } else if max_cpu < 90.0
+            && waited > 0
+            && longest_wait_ms * 2.0 >= worst_ms
+            && server_p99_ms < 100.0
+        {
+            format!(
+                "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every one of the generator's {} connections a host was busy, while the server answered each in {server_p99_ms:.1} ms at p99: the generator's pool (--connections) was the bottleneck, not the server, and the latencies include its wait (real devices each have a connection of their own; a larger --connections measures the server at this load).",
+                seconds(slow_seconds),
+                fmt_count(self.setup.connections as u64)
             )
         } else if max_cpu < 90.0 && waited > 0 && longest_wait_ms * 2.0 >= worst_ms {
             format!(
@@ -398,6 +416,16 @@ mod tests {
     /// longest stretch of its own work in that second and the requests that waited
     /// for a connection as given.
     fn late_in_second_5(busy_ms: f64, waited: u64, longest_wait_ms: u64) -> RunData {
+        late_in_second_5_server(busy_ms, waited, longest_wait_ms, 150_000)
+    }
+
+    /// Second 5's polls went out 150 ms late; the server took `server_us` on each.
+    fn late_in_second_5_server(
+        busy_ms: f64,
+        waited: u64,
+        longest_wait_ms: u64,
+        server_us: u64,
+    ) -> RunData {
         let host = "http://127.0.0.1:9".to_owned();
         let config = crate::fleet::FleetConfig::new(
             std::slice::from_ref(&host),
@@ -412,6 +440,7 @@ mod tests {
         for _ in 0..100 {
             stats.kind(Kind::Poll).sent += 1;
             stats.kind(Kind::Poll).lateness_us.record(150_000);
+            stats.kind(Kind::Poll).server_us.record(server_us);
             stats
                 .timeline
                 .request(Kind::Poll, 5_500, true, 150_000, 155_000);
@@ -461,6 +490,19 @@ mod tests {
     fn late_requests_are_the_servers_when_the_pool_waited_and_the_generator_did_not_stall() {
         let v = late_in_second_5(3.0, 500, 140).generator_verdict();
         assert!(v.contains("the server was the bottleneck"), "{v}");
+    }
+
+    #[test]
+    fn late_requests_are_the_pools_when_every_connection_was_busy_on_a_fast_server() {
+        // Every connection busy, yet the server answered each in 1 ms: the pool was
+        // too small for the rate (a tiny --connections), the generator's limit.
+        let v = late_in_second_5_server(3.0, 500, 140, 1_000).generator_verdict();
+        assert!(
+            v.contains("the generator's pool (--connections) was the bottleneck, not the server")
+                && v.contains("answered each in 1.0 ms at p99")
+                && !v.contains("the server was the bottleneck"),
+            "{v}"
+        );
     }
 
     #[test]

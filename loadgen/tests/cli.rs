@@ -130,6 +130,24 @@ fn no_devices_or_no_run_time_is_a_setup_error() {
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
 
+/// A run time past what the lanes count (u32 ms, about 49.7 days) is refused in one
+/// line: 1e23 s panicked converting to a Duration, and 4,294,968 s wrapped to a run
+/// of 0.7 s.
+#[test]
+fn a_run_time_too_long_to_count_is_a_setup_error() {
+    let server = Server::start(DEVICE, "");
+    for t in ["99999999999999999999999", "4294968s"] {
+        let dir = report_dir("cli-long-t");
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(["-t", t])
+            .output()
+            .unwrap();
+        assert_setup_error(&out, &format!("-t {t}"));
+        assert!(!dir.exists(), "a report for -t {t}");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
+
 #[test]
 fn u_is_the_number_of_devices_and_one_when_left_out_as_the_help_says() {
     let help = common::loadgen(&[], &report_dir("cli-help"))

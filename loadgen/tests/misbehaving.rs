@@ -29,6 +29,9 @@ enum Mode {
     Hostile,
     /// Codes are issued, and every poll gets a token at once: nobody approved it.
     TokensToAll,
+    /// Codes are issued with these `expires_in` and `interval` (s), and every poll is
+    /// answered `authorization_pending`.
+    Issues { expires_in: u64, interval: u64 },
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -130,6 +133,25 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                         r#"{{"access_token":"at-live-0123456789abcdefghijklmnop","token_type":"Bearer","refresh_token":"{GIVEN_SECRET}","expires_in":3600}}"#
                     ),
                 )
+            }
+            (
+                "/device",
+                Mode::Issues {
+                    expires_in,
+                    interval,
+                },
+            ) => {
+                let n = seen.issues.fetch_add(1, Relaxed);
+                (
+                    200,
+                    format!(
+                        r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":{expires_in},"interval":{interval}}}"#
+                    ),
+                )
+            }
+            ("/token", Mode::Issues { .. }) => {
+                seen.polls.fetch_add(1, Relaxed);
+                (400, r#"{"error":"authorization_pending"}"#.to_owned())
             }
             ("/token", Mode::Hostile) => {
                 let n = seen.polls.fetch_add(1, Relaxed);
@@ -336,5 +358,152 @@ fn a_violations_example_masks_the_tokens_it_quotes() {
         );
     }
     assert!(!stdout.contains(GIVEN_SECRET), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The violations a run found, by rule (run.json's names).
+fn violations(dir: &std::path::Path) -> Vec<String> {
+    let run = read_run::<serde_json::Value>(dir);
+    run["stats"]["violations"]
+        .as_object()
+        .map(|v| v.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// RFC 8628 §3.2: `expires_in` is a positive integer, and 4,294,967 s (49 days) is one.
+/// The device's expiry (issued + expires_in, in ms) overflowed 32 bits: every pending
+/// answer was taken for one after expiry (EX-01), a violation the server never made.
+#[test]
+fn a_long_expires_in_is_not_taken_for_an_expiry() {
+    let (base, seen) = fake(Mode::Issues {
+        expires_in: 4_294_967,
+        interval: 1,
+    });
+    let dir = report_dir("long-expires-in");
+    let out = loadgen(
+        &base,
+        &[
+            "-u",
+            "3",
+            "-r",
+            "10",
+            "--max-flow",
+            "3",
+            "--expect-expires-in",
+            "4294967",
+        ],
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.polls.load(Relaxed) >= 3, "{stdout}");
+    assert_eq!(violations(&dir), Vec::<String>::new(), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--expect-interval` (checklist DR-06, RFC 8628 §3.2) holds the server to the
+/// interval it gave, not to the one a device keeps: 7200 s is what a device caps at
+/// 3600 s, and is no violation when 7200 was expected; an `interval` of 0 (not a
+/// positive integer, which devices read as 5) is one when 5 was.
+#[test]
+fn expect_interval_is_held_to_the_interval_the_server_gave() {
+    for (given, expected, broken) in [(7200, "7200", false), (0, "5", true)] {
+        let (base, seen) = fake(Mode::Issues {
+            expires_in: 60,
+            interval: given,
+        });
+        let dir = report_dir(&format!("interval-{given}"));
+        let out = loadgen(
+            &base,
+            &[
+                "-u",
+                "2",
+                "-r",
+                "10",
+                "-t",
+                "1",
+                "--expect-interval",
+                expected,
+            ],
+            &dir,
+        )
+        .output()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(seen.issues.load(Relaxed), 2, "{stdout}");
+        let found = violations(&dir);
+        if broken {
+            assert_eq!(
+                found,
+                vec!["interval".to_owned()],
+                "interval {given}: {stdout}"
+            );
+            let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+            assert!(
+                summary.contains("interval 0 where 5 was expected"),
+                "{summary}"
+            );
+        } else {
+            assert_eq!(found, Vec::<String>::new(), "interval {given}: {stdout}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// `--max-flow` bounds a device's flow even when its next poll is due later: with an
+/// interval of 30 s the person gives up at 2 s, and the run ends then, not at the
+/// poll 30 s on.
+#[test]
+fn a_person_gives_up_at_max_flow_before_a_poll_due_later() {
+    let (base, _) = fake(Mode::Issues {
+        expires_in: 600,
+        interval: 30,
+    });
+    let dir = report_dir("max-flow-long-interval");
+    let started = std::time::Instant::now();
+    let out = loadgen(&base, &["-u", "3", "-r", "10", "--max-flow", "2"], &dir)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "{took:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let run = read_run::<serde_json::Value>(&dir);
+    let unfinished: u64 = run["stats"]["behaviours"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|b| b["outcomes"][5].as_u64().unwrap())
+        .sum();
+    assert_eq!(unfinished, 3, "{}", run["stats"]["behaviours"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A device that got its token before `-t` was up, and whose replay check (TS-08)
+/// was still to come, got a token: it is counted so, not as unfinished.
+#[test]
+fn a_token_got_before_the_run_time_is_up_is_counted_as_a_token() {
+    let (base, seen) = fake(Mode::TokensToAll);
+    let dir = report_dir("token-at-end");
+    // Interval 1 s: the poll at 1 s gets the token, the replay check would be at 2 s.
+    let out = loadgen(
+        &base,
+        &["-u", "2", "-r", "10", "--mix", "compliant=100", "-t", "1.6"],
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen.polls.load(Relaxed), 2, "{stdout}");
+    let run = read_run::<serde_json::Value>(&dir);
+    let outcomes = &run["stats"]["behaviours"]["compliant"]["outcomes"];
+    // Outcome::ALL: token, denied, expired, error, unreached, unfinished.
+    assert_eq!(outcomes[0].as_u64(), Some(2), "{outcomes}");
+    assert_eq!(outcomes[5].as_u64(), Some(0), "{outcomes}");
+    assert!(stdout.contains("2 tokens"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

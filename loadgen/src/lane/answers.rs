@@ -110,11 +110,7 @@ impl Lane {
                 self.finish(out.slot);
             }
             Kind::Poll => match self.devices[out.slot as usize].poll_failed(now) {
-                // A back-off may outlast --max-flow: the person gives up on time.
-                Next::Poll(at) => {
-                    let at = at.min(self.gives_up_ms(out.slot));
-                    self.timers.push(at, (out.slot, Due::Poll));
-                }
+                Next::Poll(at) => self.poll_at(out.slot, at),
                 _ => self.finish(out.slot),
             },
             Kind::ReplayCheck => self.finish(out.slot),
@@ -123,6 +119,14 @@ impl Lane {
                 Err("the admin endpoint could not be reached".into()),
             ),
         }
+    }
+
+    /// Files device `slot`'s next poll at `at`, or sooner when the person gives up
+    /// before it (`--max-flow`): an interval or a back-off may outlast the person,
+    /// who gives up on time, and the run ends then (the timer finds it given up).
+    fn poll_at(&mut self, slot: u32, at: u32) {
+        let at = at.min(self.gives_up_ms(slot));
+        self.timers.push(at, (slot, Due::Poll));
     }
 
     fn issued(&mut self, slot: u32, now: u32, status: u16, body: &[u8]) {
@@ -168,12 +172,17 @@ impl Lane {
             let why = format!("expires_in {} where {want} was expected", auth.expires_in);
             self.violation_issue(slot, Rule::ExpiresIn, now, body, why);
         }
-        if let Some(want) = c.expect.interval.filter(|&w| w != u64::from(interval)) {
-            let why = format!("interval {interval} where {want} was expected");
+        // DR-06 (RFC 8628 §3.2): the interval as the server gave it (absent: 5), not
+        // as a device keeps it (0 read as 5, over an hour capped at one).
+        let given = auth
+            .interval
+            .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS);
+        if let Some(want) = c.expect.interval.filter(|&w| w != given) {
+            let why = format!("interval {given} where {want} was expected");
             self.violation_issue(slot, Rule::Interval, now, body, why);
         }
         if let Next::Poll(at) = next {
-            self.timers.push(at, (slot, Due::Poll));
+            self.poll_at(slot, at);
         }
         self.person_decides(slot, now, plan, auth);
     }
@@ -245,7 +254,7 @@ impl Lane {
             self.violation(out.slot, rule, now, status, body, why);
         }
         match next {
-            Next::Poll(at) => self.timers.push(at, (out.slot, Due::Poll)),
+            Next::Poll(at) => self.poll_at(out.slot, at),
             Next::ReplayCheck(at) if self.fleet.config.verify_single_use => {
                 self.stop_polling(out.slot);
                 self.timers.push(at, (out.slot, Due::ReplayCheck));

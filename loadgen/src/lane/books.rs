@@ -129,9 +129,9 @@ impl Lane {
         }
         // Before expiry, expired_token is a violation (EX-01, `Device::polled`).
         if let (Outcome::Expired, Some(e)) = (d.outcome, d.expiry_ms()) {
-            if d.first_expired_ms >= e {
-                b.expiry_lateness_ms
-                    .record(u64::from(d.first_expired_ms - e));
+            let first = u64::from(d.first_expired_ms);
+            if first >= e {
+                b.expiry_lateness_ms.record(first - e);
             }
         }
         let f = &self.fleet.live;

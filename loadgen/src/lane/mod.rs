@@ -265,14 +265,19 @@ impl Lane {
         }
     }
 
-    /// The lane stops: whatever is still running is unfinished, and the lane's
-    /// statistics go to the fleet.
+    /// The lane stops: whatever is still running is unfinished (a device that has its
+    /// token and waited for its replay check got a token), and the lane's statistics
+    /// go to the fleet.
     fn wind_up(mut self) {
         for slot in 0..self.devices.len() {
-            if self.devices[slot].phase != Phase::Done {
-                self.devices[slot].finish(Outcome::Unfinished);
-                self.fold(slot as u32);
+            let d = &mut self.devices[slot];
+            match d.phase {
+                Phase::Done => continue,
+                // It has its token; only the replay check (TS-08) was still to come.
+                Phase::ReplayCheck => d.finish(Outcome::Token),
+                Phase::Issuing | Phase::Polling => d.finish(Outcome::Unfinished),
             }
+            self.fold(slot as u32);
         }
         self.sample_intervals();
         let c = &self.fleet.config;
@@ -333,9 +338,8 @@ impl Lane {
     fn gives_up_ms(&self, slot: u32) -> u32 {
         self.fleet.config.max_flow.map_or(u32::MAX, |m| {
             let issued = self.devices[slot as usize].issued_ms;
-            issued
-                .saturating_add(m.as_millis() as u32)
-                .saturating_add(1)
+            let flow = u32::try_from(m.as_millis()).unwrap_or(u32::MAX);
+            issued.saturating_add(flow).saturating_add(1)
         })
     }
 
