@@ -94,14 +94,14 @@ struct Cli {
     #[arg(long, default_value_t = 1, help_heading = "Scale")]
     seed: u64,
     /// Threads of the generator's runtime (1: everything on one thread).
-    #[arg(long, default_value_t = 1, help_heading = "Scale")]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one(), help_heading = "Scale")]
     threads: usize,
     /// goose users that multiplex the devices (default: one per thread).
-    #[arg(long, help_heading = "Scale")]
+    #[arg(long, value_parser = at_least_one(), help_heading = "Scale")]
     lanes: Option<usize>,
     /// Keep-alive connections per host, all lanes together (devices share them; a
     /// request waits for a free one when all are busy, and the report says so).
-    #[arg(long, default_value_t = 512, help_heading = "Scale")]
+    #[arg(long, default_value_t = 512, value_parser = at_least_one(), help_heading = "Scale")]
     connections: usize,
     /// Requests written at once on one connection, at most (HTTP/1.1 pipelining). 1
     /// sends one at a time, as a device does; more costs the generator about a third of
@@ -122,6 +122,12 @@ struct Cli {
     /// Seconds between progress lines (0: none).
     #[arg(long, default_value_t = 5, help_heading = "Report")]
     progress_every: u64,
+}
+
+/// A count of 1 or more: 0 threads, lanes or connections had been read as 1 without a
+/// word.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 /// `deviceflow-loadgen merge`: shards' run.json files into one report.

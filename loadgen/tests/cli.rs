@@ -337,3 +337,21 @@ fn a_wrong_admin_token_is_a_setup_error_before_any_device_runs() {
     );
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
+
+/// 0 threads, lanes or connections is refused (they had been read as 1 without a
+/// word), naming the option, before any device runs.
+#[test]
+fn zero_threads_lanes_or_connections_are_refused() {
+    for option in ["--threads", "--lanes", "--connections"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+            .args(["--host", "http://127.0.0.1:9", option, "0"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{option}: {err}");
+        assert!(
+            err.starts_with(&format!("error: invalid value '0' for '{option} <")),
+            "{err}"
+        );
+    }
+}
