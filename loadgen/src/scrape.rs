@@ -155,11 +155,20 @@ pub fn reconcile(w: &Window, s: &RunStats) -> Vec<Row> {
             polls(a),
         );
     }
-    row(
-        "decisions sent through the admin endpoint",
-        "deviceflow_http_request_duration_seconds_count{endpoint=\"admin\"}",
-        answered(Kind::Approve),
-    );
+    // Decisions the server recorded (approvals and denials) against the admin
+    // endpoint's answers 200, not against every admin request: before the run each
+    // generator checks its approver with a request that decides nothing
+    // (`check_approver`), and a shard's check may fall in another shard's window.
+    let recorded = ["approve", "deny"]
+        .map(|d| w.delta(&format!("deviceflow_decisions_total{{decision=\"{d}\"}}")));
+    if let [Some(approved), Some(denied)] = recorded {
+        rows.push(Row {
+            what: "decisions recorded (admin endpoint answers 200)".to_owned(),
+            series: "deviceflow_decisions_total".to_owned(),
+            server: approved + denied,
+            generator: status(Kind::Approve, 200),
+        });
+    }
     rows
 }
 

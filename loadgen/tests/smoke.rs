@@ -65,12 +65,9 @@ async fn run_fleet(config: FleetConfig, base: &str) -> RunData {
         "tv",
         0.0,
     );
-    // The two tests of this file run side by side: goose's controllers would both
-    // want their default ports.
-    let mut goose = GooseConfiguration::default();
-    goose.no_telnet = true;
-    goose.no_websocket = true;
-    runner::run(config, goose, setup, Duration::ZERO)
+    // goose's controllers are turned off by the runner (`attack::run`): the two tests
+    // of this file run side by side, and would both want their default ports.
+    runner::run(config, GooseConfiguration::default(), setup, Duration::ZERO)
         .await
         .unwrap()
 }
