@@ -78,6 +78,15 @@ pub(crate) fn watchdog(pid: u32) -> io::Result<Child> {
         .spawn()
 }
 
+/// A [`watchdog`] for `child`; when none can be started, `child` is killed and reaped,
+/// and the error returned.
+fn watched(child: &mut Child) -> io::Result<Child> {
+    watchdog(child.id()).inspect_err(|_| {
+        let _ = child.kill();
+        let _ = child.wait();
+    })
+}
+
 /// Stops a watchdog of [`watchdog`]: its process is done with.
 pub(crate) fn call_off(watchdog: Option<Child>) {
     if let Some(mut w) = watchdog {
@@ -144,14 +153,7 @@ impl ServerProcess {
             .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()?;
-        let dog = match watchdog(child.id()) {
-            Ok(dog) => dog,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
+        let dog = watched(&mut child)?;
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -196,14 +198,7 @@ impl ServerProcess {
     /// first (its port taken since it was found free, say: the caller tries another).
     pub fn spawn_listening_on(mut cmd: Command, addr: SocketAddr) -> io::Result<Self> {
         let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn()?;
-        let dog = match watchdog(child.id()) {
-            Ok(dog) => dog,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
+        let dog = watched(&mut child)?;
         let deadline = Instant::now() + START_WITHIN;
         loop {
             if std::net::TcpStream::connect(addr).is_ok() {
