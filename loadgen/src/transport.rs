@@ -290,18 +290,28 @@ impl Connection {
         let bodiless = status == 204 || status == 304;
         let mut length = None;
         let mut chunked = false;
-        let mut close = res.version == Some(0);
+        // RFC 9112 §9.3, §9.6: HTTP/1.0 closes unless it says keep-alive; any version
+        // closes when it says close. Connection and Transfer-Encoding are lists
+        // (`keep-alive, close`; `gzip, chunked`: chunked when it comes last, §6.1).
+        let http10 = res.version == Some(0);
+        let (mut says_close, mut says_keep_alive) = (false, false);
         for h in res.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
                 length = std::str::from_utf8(h.value)
                     .ok()
                     .and_then(|v| v.trim().parse::<usize>().ok());
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = h.value.eq_ignore_ascii_case(b"chunked");
+                chunked = list(h.value)
+                    .last()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
             } else if h.name.eq_ignore_ascii_case("connection") {
-                close = h.value.eq_ignore_ascii_case(b"close");
+                for option in list(h.value) {
+                    says_close |= option.eq_ignore_ascii_case(b"close");
+                    says_keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+                }
             }
         }
+        let mut close = says_close || (http10 && !says_keep_alive);
         let rest = &self.buf[head..];
         let (body, used) = if bodiless {
             (Vec::new(), 0)
@@ -331,6 +341,15 @@ impl Connection {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The elements of a comma-separated header list (RFC 9110 §5.6.1), without their
+/// surrounding whitespace; empty elements are skipped.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|e| !e.is_empty())
 }
 
 /// A chunked body, whole, and how many bytes it took (trailers included), or `None`
@@ -702,6 +721,25 @@ mod tests {
         assert_eq!(resent, [false, true, true]);
         assert_eq!(x.opened, 2);
         assert_eq!(*seen.lock().unwrap(), ["x=0 x=1 x=2", "x=1 x=2"]);
+    }
+
+    #[tokio::test]
+    async fn connection_and_transfer_encoding_are_read_as_lists() {
+        // `Connection: keep-alive, close` says close (RFC 9112 §9.6): read as one
+        // value, the two requests after it waited on a connection the server closed,
+        // and were put on the server as closed before an answer.
+        let close =
+            "HTTP/1.1 200 OK\r\nconnection: keep-alive, close\r\ncontent-length: 1\r\n\r\na";
+        let chunked =
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: identity , chunked\r\n\r\n1\r\nc\r\n0\r\n\r\n";
+        let (addr, _) = scripted_server(vec![
+            vec![(3, close.to_owned())],
+            vec![(2, format!("{}{chunked}", ok("b", false)))],
+        ]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        assert_eq!(bodies(&x), ["a", "b", "c"]);
+        assert_eq!(x.opened, 2);
     }
 
     #[tokio::test]
