@@ -326,8 +326,20 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
     ] {
         check_url(name, value.as_deref())?;
     }
-    for (option, path) in outputs(&cli) {
+    let reports = outputs(&cli);
+    for (i, &(option, path)) in reports.iter().enumerate() {
         check_writable(option, path)?;
+        // The same file twice: the later report would overwrite the earlier, silently.
+        let absolute = |p: &std::path::Path| std::path::absolute(p).ok();
+        if let Some((earlier, _)) = reports[..i]
+            .iter()
+            .find(|(_, p)| absolute(p) == absolute(path))
+        {
+            bail!(
+                "--{earlier} and --{option} name the same file, {}: one report would overwrite the other",
+                path.display()
+            );
+        }
     }
     let spec = TargetSpec {
         issuer: cli.issuer.clone(),

@@ -80,6 +80,16 @@ async fn an_unwritable_report_is_found_before_the_run_and_nothing_is_written() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(std::path::Path::new(markdown).exists());
     assert!(json.exists());
+    // One file named twice (`./` or not): one report would have overwritten the other.
+    let twice = dir.join("twice.out");
+    let same = format!("{}/./twice.out", dir.display());
+    let r = against(
+        None,
+        "DR-01",
+        &["--json", twice.to_str().unwrap(), "--markdown", &same],
+    )
+    .await;
+    one_line_usage_error(&r, "--json and --markdown name the same file");
     let _ = std::fs::remove_dir_all(dir);
 }
 
