@@ -390,3 +390,42 @@ async fn an_unwritable_stderr_never_stops_the_server() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Out of file descriptors, every accept fails, once each 50 ms: said on standard error
+/// at most once a second, with a count of the rest (a line each time had filled the
+/// log for as long as an attack held the descriptors).
+#[tokio::test]
+async fn accept_failures_are_said_once_a_second() {
+    const FD_LIMIT: usize = 40;
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --listen 127.0.0.1:0 --quiet"),
+        BIN,
+    ])
+    .env_remove("DEVICEFLOW_CONFIG");
+    let server = deviceflow_testkit::ServerProcess::spawn(cmd).expect("the server starts");
+    let held: Vec<_> = (0..FD_LIMIT + 20)
+        .map(|_| std::net::TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    // 2.5 s of failed accepts: about 50 of them.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(held);
+    let log = server.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(
+        (1..=4).contains(&lines.len()),
+        "{} lines: {log}",
+        lines.len()
+    );
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| l.contains("more since the last such line")),
+        "{log}"
+    );
+}
