@@ -1,11 +1,15 @@
 //! The goose attack that drives a fleet: one goose user per lane, each running its
 //! share of the devices (`lane/`), while the generator's health is sampled.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use deviceflow_reports::errln;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
 
@@ -14,12 +18,31 @@ use crate::health::{open_fds, HealthSample};
 use crate::lane::Lane;
 
 /// Runs `fleet` with goose and returns when every lane has ended. Prints a progress
-/// line every `progress_every` unless zero.
+/// line every `progress_every` unless zero. A lane that panics (a defect of the
+/// generator) stops the others and makes the run an error: its devices' counts are
+/// lost, so no report could be trusted.
 pub async fn run(
     fleet: Arc<Fleet>,
     goose: GooseConfiguration,
     host: &str,
     progress_every: Duration,
+) -> anyhow::Result<()> {
+    run_lanes(fleet, goose, host, progress_every, |fleet, index, lanes| {
+        Box::pin(Lane::new(fleet, index, lanes).run())
+    })
+    .await
+}
+
+/// What a lane runs: lane `index` of `lanes` of the fleet.
+type LaneFn = dyn Fn(Arc<Fleet>, u64, u64) -> BoxFuture<'static, ()> + Send + Sync;
+
+/// [`run`], each goose user running `lane`.
+async fn run_lanes(
+    fleet: Arc<Fleet>,
+    goose: GooseConfiguration,
+    host: &str,
+    progress_every: Duration,
+    lane: impl Fn(Arc<Fleet>, u64, u64) -> BoxFuture<'static, ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let mut goose = goose;
     if goose.verbose == 0 && goose.quiet == 0 {
@@ -42,17 +65,31 @@ pub async fn run(
     goose.run_time = None;
     goose.iterations = None;
     let f = Arc::clone(&fleet);
-    let lane: TransactionFunction = Arc::new(move |_user| {
-        let f = Arc::clone(&f);
+    let lane: Arc<LaneFn> = Arc::new(lane);
+    // The first lane to panic, and what it said. goose would wait for a panicked
+    // user's end forever (the process hung): the panic is caught here instead.
+    let failed: Arc<OnceLock<String>> = Arc::default();
+    let first_failure = Arc::clone(&failed);
+    let transaction: TransactionFunction = Arc::new(move |_user| {
+        let (f, lane, failed) = (
+            Arc::clone(&f),
+            Arc::clone(&lane),
+            Arc::clone(&first_failure),
+        );
         Box::pin(async move {
             let index = f.next_lane.fetch_add(1, Relaxed) as u64;
             let lanes = f.config.lanes as u64;
-            Lane::new(f, index, lanes).run().await;
+            if let Err(panic) = AssertUnwindSafe(lane(f, index, lanes)).catch_unwind().await {
+                let said = panic_message(&*panic).lines().collect::<Vec<_>>().join(" ");
+                let _ = failed.set(format!("lane {index}: {said}"));
+                // The other lanes stop on it as on Ctrl-C.
+                goose::trigger_killswitch("a lane of the generator panicked");
+            }
             Ok(())
         })
     });
     let scenario = Scenario::new("devices")
-        .register_transaction(Transaction::new(lane).set_name("device fleet lane"));
+        .register_transaction(Transaction::new(transaction).set_name("device fleet lane"));
     let attack = GooseAttack::initialize_with_config(goose)
         .map_err(|e| anyhow::anyhow!("goose: {e}"))?
         .register_scenario(scenario)
@@ -64,9 +101,23 @@ pub async fn run(
     let result = attack.execute().await;
     sampler.abort();
     sample_once(&fleet, &mut CpuClock::default());
+    if let Some(why) = failed.get() {
+        anyhow::bail!(
+            "internal error, a defect of the generator and not the server's: {why}; the run is void and no report was written"
+        );
+    }
     result
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("goose: {e}"))
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 /// Takes one sample into the fleet's list.
@@ -144,4 +195,55 @@ pub async fn sample(fleet: Arc<Fleet>, progress_every: Duration) {
 #[derive(Debug, Default)]
 pub struct CpuClock {
     last: Option<(Instant, Duration, u64, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::FleetConfig;
+    use deviceflow_conformance::{Approver, Client};
+
+    /// A lane that panics ends the run with an error that names it, and the other lanes
+    /// are told to stop. goose waited for the panicked lane forever: the process hung.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_that_panics_ends_the_run_with_an_error_not_a_hang() {
+        // Nothing listens there, and nothing is sent: these lanes make no request.
+        let base = "http://127.0.0.1:9";
+        let mut config = FleetConfig::new(
+            &[base.to_owned()],
+            &format!("{base}/oauth/device_authorization"),
+            &format!("{base}/oauth/token"),
+            &Client::public("tv"),
+            None,
+            Approver::admin(format!("{base}/admin/decisions"), "admin", "alice"),
+        )
+        .unwrap();
+        config.lanes = 3;
+        let fleet = Arc::new(Fleet::new(config));
+        let run = run_lanes(
+            fleet,
+            GooseConfiguration::default(),
+            base,
+            Duration::ZERO,
+            |_, index, _| {
+                Box::pin(async move {
+                    if index == 1 {
+                        panic!("lane one broke\nin two lines");
+                    }
+                    // The others run until they are told to stop.
+                    while !goose::is_killswitch_triggered() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+            },
+        );
+        let result = tokio::time::timeout(Duration::from_secs(30), run).await;
+        goose::reset_killswitch();
+        let error = result.expect("the run hung").unwrap_err().to_string();
+        assert!(
+            error.contains("lane 1: lane one broke in two lines;"),
+            "{error}"
+        );
+        assert!(error.contains("no report was written"), "{error}");
+    }
 }
