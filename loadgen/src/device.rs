@@ -165,11 +165,21 @@ impl Device {
     /// `after_ms` after the codes came (the lane files it then), so a token answered
     /// before that, or to a device whose person never approves, is one nobody approved.
     pub fn approval_began_by(&self, now: u32) -> bool {
+        matches!(self.plan, Plan::Approve { .. }) && self.decision_began_by(now)
+    }
+
+    /// Whether the person's denial had begun by `now`, as [`Device::approval_began_by`]:
+    /// `access_denied` answered before it is one nobody gave.
+    pub fn denial_began_by(&self, now: u32) -> bool {
+        matches!(self.plan, Plan::Deny { .. }) && self.decision_began_by(now)
+    }
+
+    fn decision_began_by(&self, now: u32) -> bool {
         match self.plan {
-            Plan::Approve { after_ms } => {
+            Plan::Approve { after_ms } | Plan::Deny { after_ms } => {
                 self.issued_ms != NONE && now >= self.issued_ms.saturating_add(after_ms)
             }
-            Plan::Deny { .. } | Plan::Never => false,
+            Plan::Never => false,
         }
     }
 
@@ -281,8 +291,8 @@ impl Device {
             }
             Answer::Denied => {
                 self.finish(Outcome::Denied);
-                let rule =
-                    (!matches!(self.plan, Plan::Deny { .. })).then_some(Rule::DeniedWithoutDenial);
+                // RFC 8628 §3.5: access_denied is the person's answer, so not before it.
+                let rule = (!self.denial_began_by(now)).then_some(Rule::DeniedWithoutDenial);
                 (Next::Done, rule)
             }
             Answer::Expired => {
@@ -448,6 +458,25 @@ mod tests {
             !d.breaks(Rule::TokenNobodyApproved),
             "counted once per device"
         );
+    }
+
+    #[test]
+    fn access_denied_before_the_person_denied_is_one_nobody_gave() {
+        // The person denies 10 s after the codes came (at 0).
+        let plan = Plan::Deny { after_ms: 10_000 };
+        let mut rng = rng_for(0, 1);
+        let mut early = polling(Behaviour::Compliant, plan);
+        let (next, rule) = early.polled(5000, 5010, false, Answer::Denied, &mut rng);
+        assert_eq!((next, rule), (Next::Done, Some(Rule::DeniedWithoutDenial)));
+        let mut after = polling(Behaviour::Compliant, plan);
+        let (_, rule) = after.polled(10_000, 10_010, false, Answer::Denied, &mut rng);
+        assert_eq!(rule, None);
+        // A person who approves, or never looks, denies nothing.
+        for plan in [Plan::Approve { after_ms: 0 }, Plan::Never] {
+            let mut d = polling(Behaviour::Compliant, plan);
+            let (_, rule) = d.polled(10_000, 10_010, false, Answer::Denied, &mut rng);
+            assert_eq!(rule, Some(Rule::DeniedWithoutDenial), "{plan:?}");
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Rule {
                 "TS-07 (RFC 8628 §3.5): still pending after the person denied"
             }
             Rule::DeniedWithoutDenial => {
-                "TS-07 (RFC 8628 §3.5): access_denied though the person did not deny"
+                "TS-07 (RFC 8628 §3.5): access_denied though the person did not deny (yet)"
             }
             Rule::TokenNobodyApproved => "TS-01 (RFC 8628 §3.5): a token nobody approved",
             Rule::SecondToken => "TS-08: a second token for one device code",

@@ -248,7 +248,7 @@ impl Lane {
                 Rule::TokenAfterDenial => "a token though the person denied",
                 Rule::TokenNobodyApproved => "a token though nobody approved (yet)",
                 Rule::ExpiredEarly => "expired_token more than 2 s before issued + expires_in",
-                Rule::DeniedWithoutDenial => "access_denied though the person did not deny",
+                Rule::DeniedWithoutDenial => "access_denied though the person did not deny (yet)",
                 _ => "",
             };
             self.violation(out.slot, rule, now, status, body, why);
