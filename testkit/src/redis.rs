@@ -30,6 +30,9 @@ pub struct RedisOptions {
     pub persistence: bool,
     /// More arguments for `redis-server`, as `["--maxmemory", "1gb"]`.
     pub args: Vec<String>,
+    /// `--requirepass`: clients must `AUTH` with it. [`RedisServer::url`] then
+    /// carries it, and [`RedisServer::command`] authenticates with it.
+    pub password: Option<String>,
 }
 
 /// A `redis-server` on a free loopback port. Killed, and its directory removed, when
@@ -76,9 +79,13 @@ impl RedisServer {
         Err(last.unwrap_or_else(|| io::Error::other("no free port")))
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `redis://:PASSWORD@127.0.0.1:PORT` with
+    /// [`RedisOptions::password`].
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.options.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -122,7 +129,7 @@ impl RedisServer {
 
     /// Sends one command and reads its reply (a Redis error is `Ok(Reply::Error)`).
     pub fn command(&self, args: &[&str]) -> io::Result<Reply> {
-        resp::command(self.port, args)
+        resp::command_as(self.port, self.options.password.as_deref(), args)
     }
 
     /// Spawns redis-server on `self.port` and waits until it answers `PING`, as
@@ -141,6 +148,9 @@ impl RedisServer {
         } else {
             ["--appendonly", "no", "--appendfsync", "no"]
         });
+        if let Some(password) = &self.options.password {
+            cmd.args(["--requirepass", password]);
+        }
         if let Some(bus) = self.bus_port {
             cmd.args(["--cluster-enabled", "yes"])
                 .args(["--cluster-config-file", "nodes.conf"])
@@ -180,7 +190,8 @@ impl RedisServer {
                     ),
                 ));
             }
-            if let Ok(Reply::Status(pong)) = resp::command(self.port, &["PING"]) {
+            let password = self.options.password.as_deref();
+            if let Ok(Reply::Status(pong)) = resp::command_as(self.port, password, &["PING"]) {
                 if pong == "PONG" {
                     break;
                 }

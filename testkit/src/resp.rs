@@ -35,13 +35,22 @@ impl Reply {
 
 /// Sends `args` as one command to `127.0.0.1:port` on a new connection and reads the
 /// reply. A Redis error reply is `Ok(Reply::Error(_))`; only I/O and protocol faults
-/// are `Err`.
-pub fn command(port: u16, args: &[&str]) -> io::Result<Reply> {
+/// are `Err`. On a Redis that asks for `password` (`--requirepass`), `AUTH` first, on the same
+/// connection; a refused `AUTH` is its `Ok(Reply::Error)`.
+pub fn command_as(port: u16, password: Option<&str>, args: &[&str]) -> io::Result<Reply> {
     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(&stream);
+    if let Some(password) = password {
+        (&stream).write_all(&encode(&["AUTH", password]))?;
+        let auth = read_reply(&mut reader)?;
+        if matches!(auth, Reply::Error(_)) {
+            return Ok(auth);
+        }
+    }
     (&stream).write_all(&encode(args))?;
-    read_reply(&mut BufReader::new(stream))
+    read_reply(&mut reader)
 }
 
 /// `args` as a RESP array of bulk strings.

@@ -279,7 +279,7 @@ impl<S: Store> App<S> {
         // The records are written before the answer: never a token without its record.
         let Some(issued) = self
             .store
-            .redeem(grant, family, client.refresh_grant, now)
+            .redeem(code.user_code, grant, family, client.refresh_grant, now)
             .await?
         else {
             // Another poll of this code redeemed it first: this is the replay, and the

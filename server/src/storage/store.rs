@@ -175,8 +175,10 @@ pub trait Store: Send + Sync + 'static {
     /// another poll of the same code got there first (a replay racing it), in which
     /// case the family is revoked and the caller answers `invalid_grant` (checklist
     /// TS-08, TS-09). A replay that lands after the answer revokes what this issued.
+    /// `user_code` names the session the poll redeemed.
     fn redeem(
         &self,
+        user_code: UserCode,
         grant: Grant,
         family: u64,
         with_refresh: bool,

@@ -158,6 +158,7 @@ impl Store for MemoryStore {
 
     fn redeem(
         &self,
+        _user_code: UserCode,
         grant: Grant,
         family: u64,
         with_refresh: bool,

@@ -3,8 +3,9 @@
 //! (read as [`Unavailable`](crate::storage::store::Unavailable)) rather than misread.
 //!
 //! Bearer secrets never appear in a key: access and refresh tokens and web session
-//! ids are keyed by their SHA-256, so a Redis dump or `MONITOR` does not hand out
-//! tokens.
+//! ids are keyed by their SHA-256, and a session keeps only a hash of its device
+//! code's secret ([`secret_hash`]), so a Redis dump or `MONITOR` does not hand out
+//! tokens or device codes.
 
 use sha2::{Digest, Sha256};
 
@@ -24,6 +25,10 @@ use crate::verification::web_session::{SessionId, WebSession};
 
 /// The layout version every record starts with.
 const VERSION: u8 = 1;
+
+/// The layout of a session record whose device code secret is kept as its hash
+/// ([`secret_hash`]); layout [`VERSION`] held the secret itself, and is still read.
+const SESSION_HASHED: u8 = 2;
 
 /// Keys of the shared store, all under `df:`.
 pub(crate) mod keys {
@@ -124,8 +129,11 @@ struct Writer(Vec<u8>);
 
 impl Writer {
     fn new(len: usize) -> Writer {
+        Writer::versioned(VERSION, len)
+    }
+    fn versioned(version: u8, len: usize) -> Writer {
         let mut v = Vec::with_capacity(len + 1);
-        v.push(VERSION);
+        v.push(version);
         Writer(v)
     }
     fn u8(mut self, v: u8) -> Self {
@@ -171,10 +179,15 @@ struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Option<Reader<'a>> {
-        match bytes.split_first() {
-            Some((&VERSION, rest)) => Some(Reader(rest)),
+        match Reader::versioned(bytes)? {
+            (VERSION, r) => Some(r),
             _ => None,
         }
+    }
+    /// The layout version, and a reader after it.
+    fn versioned(bytes: &'a [u8]) -> Option<(u8, Reader<'a>)> {
+        let (&version, rest) = bytes.split_first()?;
+        Some((version, Reader(rest)))
     }
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let (head, rest) = self.0.split_first_chunk::<N>()?;
@@ -226,31 +239,94 @@ pub(crate) trait Record: Sized {
     fn decode(bytes: &[u8]) -> Option<Self>;
 }
 
-impl Record for Session {
+/// What stands for a device code's secret in a session record: the first 128 bits of
+/// the SHA-256 of the secret, so that a Redis dump, a replica's copy or `MONITOR`
+/// does not hand out device codes (the user code is the record's key, and the rest
+/// of the code is this secret). The secret is 128 bits from a CSPRNG (RFC 8628 §5.2),
+/// so a hash is as hard to reverse as the secret is to guess; no salt is needed.
+pub(crate) fn secret_hash(secret: &Secret) -> Secret {
+    let digest = Sha256::new()
+        .chain_update(b"deviceflow device code secret\0")
+        .chain_update(secret.to_bytes())
+        .finalize();
+    let mut hash = [0u8; SECRET_BYTES];
+    hash.copy_from_slice(&digest[..SECRET_BYTES]);
+    Secret::from_bytes(hash)
+}
+
+/// A session as Redis keeps it: the session, with the hash of its device code's
+/// secret in place of the secret ([`secret_hash`]), and whether the tokens of its
+/// redemption were handed out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kept {
+    /// The session; its `secret` is the secret's hash when `hashed`.
+    pub(crate) session: Session,
+    /// Whether `session.secret` is the hash: every record this build writes; one an
+    /// earlier build wrote holds the secret itself.
+    pub(crate) hashed: bool,
+    /// The code was redeemed and its tokens handed out: a later poll is a replay,
+    /// whatever became of its family's record.
+    pub(crate) delivered: bool,
+}
+
+impl Kept {
+    /// A new session, kept with the hash of `session.secret`.
+    pub(crate) fn new(mut session: Session) -> Kept {
+        session.secret = secret_hash(&session.secret);
+        Kept {
+            session,
+            hashed: true,
+            delivered: false,
+        }
+    }
+
+    /// What a poll presenting `secret` must match against this record.
+    pub(crate) fn presented(&self, secret: &Secret) -> Secret {
+        if self.hashed {
+            secret_hash(secret)
+        } else {
+            *secret
+        }
+    }
+}
+
+impl Record for Kept {
     fn encode(&self) -> Vec<u8> {
-        let (tag, user, family) = match self.state {
+        let s = &self.session;
+        let (tag, user, family) = match s.state {
             State::Pending => (0, 0, 0),
             State::Approved { user } => (1, user.0, 0),
             State::Denied => (2, 0, 0),
+            // Layout 1 has no such state; a record of it is never marked.
+            State::Redeemed { family, user } if self.delivered && self.hashed => {
+                (4, user.0, family)
+            }
             State::Redeemed { family, user } => (3, user.0, family),
         };
-        Writer::new(65)
-            .bytes(&self.secret.to_bytes())
-            .u16(self.client.0)
-            .u16(self.slow_downs)
-            .u32(self.interval_ms)
-            .u64(self.scope.0)
-            .u64(self.issued_at)
-            .u64(self.expires_at)
-            .i32(self.last_accepted)
+        // An earlier build's record stays in its layout (it holds no hash).
+        let version = if self.hashed { SESSION_HASHED } else { VERSION };
+        Writer::versioned(version, 65)
+            .bytes(&s.secret.to_bytes())
+            .u16(s.client.0)
+            .u16(s.slow_downs)
+            .u32(s.interval_ms)
+            .u64(s.scope.0)
+            .u64(s.issued_at)
+            .u64(s.expires_at)
+            .i32(s.last_accepted)
             .u8(tag)
             .u32(user)
             .u64(family)
             .0
     }
 
-    fn decode(bytes: &[u8]) -> Option<Session> {
-        let mut r = Reader::new(bytes)?;
+    fn decode(bytes: &[u8]) -> Option<Kept> {
+        let (version, mut r) = Reader::versioned(bytes)?;
+        let hashed = match version {
+            VERSION => false,
+            SESSION_HASHED => true,
+            _ => return None,
+        };
         let secret = Secret::from_bytes(r.take::<SECRET_BYTES>()?);
         let client = ClientId(r.u16()?);
         let slow_downs = r.u16()?;
@@ -265,18 +341,23 @@ impl Record for Session {
             1 => State::Approved { user },
             2 => State::Denied,
             3 => State::Redeemed { family, user },
+            4 if hashed => State::Redeemed { family, user },
             _ => return None,
         };
-        r.end(Session {
-            secret,
-            client,
-            slow_downs,
-            interval_ms,
-            scope,
-            issued_at,
-            expires_at,
-            last_accepted,
-            state,
+        r.end(Kept {
+            session: Session {
+                secret,
+                client,
+                slow_downs,
+                interval_ms,
+                scope,
+                issued_at,
+                expires_at,
+                last_accepted,
+                state,
+            },
+            hashed,
+            delivered: tag == 4,
         })
     }
 }
@@ -461,7 +542,7 @@ impl Record for Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::session::{PollPolicy, SlowDownPolicy};
+    use crate::protocol::session::{PollOutcome, PollPolicy, SlowDownPolicy};
 
     fn round_trip<T: Record + std::fmt::Debug + PartialEq>(value: T) {
         let bytes = value.encode();
@@ -498,8 +579,11 @@ mod tests {
             &policy,
             || 9,
         );
-        let same = |a: &Session, b: &Session| {
-            a.encode() == b.encode() && a.secret.matches(&b.secret) && a.state == b.state
+        let same = |a: &Kept, b: &Kept| {
+            a.encode() == b.encode()
+                && a.session.secret.matches(&b.session.secret)
+                && a.session.state == b.session.state
+                && (a.hashed, a.delivered) == (b.hashed, b.delivered)
         };
         for state in [
             State::Pending,
@@ -511,8 +595,17 @@ mod tests {
             },
         ] {
             s.state = state;
-            let back = Session::decode(&s.encode()).expect("decodes");
-            assert!(same(&s, &back), "{state:?}");
+            for (hashed, delivered) in [(true, false), (true, true), (false, false)] {
+                let kept = Kept {
+                    session: s,
+                    hashed,
+                    delivered: delivered && matches!(state, State::Redeemed { .. }),
+                };
+                let bytes = kept.encode();
+                let back = Kept::decode(&bytes).expect("decodes");
+                assert!(same(&kept, &back), "{state:?}");
+                assert_eq!(Kept::decode(&bytes[..bytes.len() - 1]).map(|_| ()), None);
+            }
         }
         let grant = Grant {
             client: ClientId(1),
@@ -553,6 +646,51 @@ mod tests {
                 Some(new.registered.metadata(&scopes))
             );
         }
+    }
+
+    #[test]
+    fn a_session_record_keeps_the_hash_of_its_secret_and_an_earlier_builds_still_polls() {
+        let policy = PollPolicy {
+            slow_down: SlowDownPolicy::Enforce,
+            tolerance_ms: 500,
+            interval_ms: 5_000,
+        };
+        let secret = Secret::generate();
+        let session = Session::new(secret, ClientId(3), ScopeSet(1), 0, 600_000, &policy);
+        let kept = Kept::new(session);
+        let bytes = kept.encode();
+        assert_eq!(bytes[0], SESSION_HASHED);
+        let clear = secret.to_bytes();
+        assert!(!bytes.windows(clear.len()).any(|w| w == clear));
+        let mut back = Kept::decode(&bytes).expect("decodes");
+        let presented = back.presented(&secret);
+        assert_eq!(
+            back.session.poll(ClientId(3), &presented, 1, &policy, || 9),
+            PollOutcome::Pending
+        );
+        let wrong = back.presented(&Secret::generate());
+        assert_eq!(
+            back.session.poll(ClientId(3), &wrong, 9_000, &policy, || 9),
+            PollOutcome::Invalid
+        );
+        // An earlier build wrote the secret itself, in layout 1, with no "delivered"
+        // state: still read, and matched as it was written.
+        let mut old = bytes.clone();
+        old[0] = VERSION;
+        old[1..1 + SECRET_BYTES].copy_from_slice(&clear);
+        let mut earlier = Kept::decode(&old).expect("an earlier build's record");
+        assert!(!earlier.hashed);
+        assert_eq!(earlier.encode(), old, "rewritten in its own layout");
+        let presented = earlier.presented(&secret);
+        assert_eq!(
+            earlier
+                .session
+                .poll(ClientId(3), &presented, 1, &policy, || 9),
+            PollOutcome::Pending
+        );
+        let delivered_tag = old.len() - 13;
+        old[delivered_tag] = 4;
+        assert_eq!(Kept::decode(&old).map(|_| ()), None);
     }
 
     #[test]

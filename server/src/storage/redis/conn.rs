@@ -131,6 +131,10 @@ end
 return 0
 ";
 
+/// Keys Redis must keep, with the value this instance runs on, and whether every
+/// instance must have that same value (see [`Redis::put_back`]).
+pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>, bool)>;
+
 /// The connection and its scripts.
 pub(crate) struct Redis {
     conn: Conn,
@@ -187,14 +191,15 @@ impl Redis {
             cas: Script::new(CAS),
             away: AtomicBool::new(false),
         };
-        // A first round trip, so that a wrong port or a Redis that refuses us is said
-        // at start-up, not at the first request.
+        // A first round trip, so that a wrong port or a Redis that refuses us (a
+        // password it asks for, an ACL) is said at start-up, with what Redis said, not
+        // at the first request.
         redis
-            .query::<String>(&redis::cmd("PING"))
+            .query_at_start::<String>(&redis::cmd("PING"))
             .await
-            .map_err(|_| ConnectError::Unreachable {
+            .map_err(|why| ConnectError::Unreachable {
                 url: shown,
-                why: "PING got no answer".into(),
+                why: format!("PING: {why}"),
             })?;
         Ok(redis)
     }
@@ -221,7 +226,17 @@ impl Redis {
     /// the connection broken since the last one (Redis restarted) goes out once more:
     /// the connection is being re-established, and the retry waits for it, so the
     /// first request after Redis returns is answered, not refused.
-    async fn call<T, F, Fut>(&self, mut attempt: F) -> Stored<T>
+    async fn call<T, F, Fut>(&self, attempt: F) -> Stored<T>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let result = self.call_raw(attempt).await;
+        self.note(result)
+    }
+
+    /// [`call`](Self::call), with the error as the client gave it.
+    async fn call_raw<T, F, Fut>(&self, mut attempt: F) -> Result<T, RedisError>
     where
         F: FnMut(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
@@ -240,7 +255,55 @@ impl Redis {
         {
             result = timed(attempt(self.conn.clone())).await;
         }
-        self.note(result)
+        result
+    }
+
+    /// A task that writes each of `kept` whose key is gone (`SET NX`), and says when
+    /// one was: Redis was flushed, or restarted without its data. A key that holds
+    /// something else is left as it is, and said when it must be equal (`true`: the
+    /// instances disagree, restart them). Quiet while Redis is away: the calls say it.
+    pub(crate) fn put_back(
+        &self,
+        kept: std::sync::Arc<MustKeep>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let conn = self.conn.clone();
+        async move {
+            for (key, value, must_equal) in kept.iter() {
+                let mut c = conn.clone();
+                let set = redis::cmd("SET").arg(*key).arg(value).arg("NX").clone();
+                let written =
+                    tokio::time::timeout(CALL_TIMEOUT, set.query_async::<Option<String>>(&mut c))
+                        .await;
+                let key = String::from_utf8_lossy(key);
+                match written {
+                    Ok(Ok(Some(_))) => {
+                        tracing::warn!(%key, "Redis had lost this key (flushed, or restarted without persistence): put back");
+                    }
+                    Ok(Ok(None)) if *must_equal => {
+                        let get = redis::cmd("GET").arg(key.as_bytes()).clone();
+                        let mut c = conn.clone();
+                        let read = tokio::time::timeout(
+                            CALL_TIMEOUT,
+                            get.query_async::<Option<Vec<u8>>>(&mut c),
+                        )
+                        .await;
+                        if matches!(read, Ok(Ok(Some(other))) if other != *value) {
+                            tracing::error!(%key, "another instance put a value other than this instance's here (drawn after a flush): restart this instance, or sign-in forms fail across instances");
+                        }
+                    }
+                    Ok(Ok(None)) => {}
+                    _ => return,
+                }
+            }
+        }
+    }
+
+    /// Runs one command at start-up: an error is what Redis (or the client) said,
+    /// for the one line the operator reads. Redis never repeats a password in an error.
+    pub(crate) async fn query_at_start<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, String> {
+        self.call_raw(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs one command.

@@ -18,13 +18,16 @@
 mod codec;
 mod conn;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use rand::RngCore;
 use redis::Script;
 
 pub use conn::{redacted, ConnectError, CLUSTER_SCHEME};
 
-use self::codec::{keys, Record};
-use self::conn::Redis;
+use self::codec::{keys, Kept, Record};
+use self::conn::{MustKeep, Redis};
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::Registered;
 use crate::accounts::users::UserId;
@@ -32,7 +35,7 @@ use crate::clock::Millis;
 use crate::config::Settings;
 use crate::protocol::device_code::{DeviceCode, Secret};
 use crate::protocol::scope::ScopeSet;
-use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session};
+use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
 use crate::storage::store::{
@@ -97,6 +100,11 @@ pub struct RedisStore {
     refresh_ttl_ms: Millis,
     quotas: QuotaPolicy,
     secret: [u8; 32],
+    /// What every instance must find in Redis (the shared secret, the rosters), put
+    /// back by the sweeper when Redis lost it (see [`conn::Redis::put_back`]).
+    kept: Arc<MustKeep>,
+    /// Whether a put-back is under way, so that a slow Redis never piles them up.
+    putting_back: Arc<AtomicBool>,
 }
 
 /// Records name users and clients by their place in the configuration: `names` (the
@@ -148,14 +156,14 @@ impl RedisStore {
     /// reads (or draws, if this is the first instance) the shared secret.
     pub async fn connect(url: &str, settings: &Settings) -> Result<RedisStore, ConnectError> {
         let redis = Redis::connect(url).await?;
-        let unreachable = |_| ConnectError::Unreachable {
+        let unreachable = |why: String| ConnectError::Unreachable {
             url: conn::redacted(url),
-            why: "the shared secret could not be read".into(),
+            why: format!("the shared secret could not be read: {why}"),
         };
         let mut drawn = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut drawn);
         let _: Option<String> = redis
-            .query(
+            .query_at_start(
                 redis::cmd("SET")
                     .arg(keys::SECRET)
                     .arg(&drawn[..])
@@ -163,7 +171,10 @@ impl RedisStore {
             )
             .await
             .map_err(unreachable)?;
-        let kept: Option<Vec<u8>> = redis.get(keys::SECRET).await.map_err(unreachable)?;
+        let kept: Option<Vec<u8>> = redis
+            .query_at_start(redis::cmd("GET").arg(keys::SECRET))
+            .await
+            .map_err(unreachable)?;
         let secret = kept
             .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
             .ok_or_else(|| ConnectError::Unreachable {
@@ -176,10 +187,19 @@ impl RedisStore {
             .iter()
             .map(|c| c.client_id.as_str())
             .collect();
+        // The secret must be the same on every instance; a roster may be longer.
+        let mut kept: MustKeep = vec![(keys::SECRET, secret.to_vec(), true)];
         for (key, what, names) in [
             (keys::ROSTER_USERS, "user", users),
             (keys::ROSTER_CLIENTS, "client", clients),
         ] {
+            kept.push((
+                key,
+                serde_json::to_string(&names)
+                    .unwrap_or_default()
+                    .into_bytes(),
+                false,
+            ));
             check_roster(&redis, key, what, &names)
                 .await
                 .map_err(|why| match why {
@@ -204,6 +224,8 @@ impl RedisStore {
             refresh_ttl_ms: settings.refresh_token_ttl_secs * 1000,
             quotas: settings.quotas,
             secret,
+            kept: Arc::new(kept),
+            putting_back: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -383,7 +405,8 @@ impl Store for RedisStore {
         let secret = Secret::generate();
         let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
         let forget_at = session.forget_at(self.retention_ms);
-        let record = session.encode();
+        // Only the secret's hash is kept: a Redis dump hands out no device code.
+        let record = Kept::new(session).encode();
         for _ in 0..CREATE_ATTEMPTS {
             let user_code = UserCode::generate();
             let key = keys::session(user_code);
@@ -437,37 +460,46 @@ impl Store for RedisStore {
         policy: &PollPolicy,
     ) -> Stored<PollOutcome> {
         let fresh_family = rand::thread_rng().next_u64();
-        let (outcome, scope, redeemed_at) = self
-            .update::<Session, _>(&keys::session(code.user_code), |session| match session {
-                Some(mut s) if !self.forgotten(&s, now) => {
-                    let outcome = s.poll(client, &code.secret, now, policy, || fresh_family);
-                    (Change::Put(s, None), (outcome, s.scope, s.redeemed_at()))
+        let (outcome, scope, redeemed_at, delivered) = self
+            .update::<Kept, _>(&keys::session(code.user_code), |kept| match kept {
+                Some(mut k) if !self.forgotten(&k.session, now) => {
+                    let presented = k.presented(&code.secret);
+                    let s = &mut k.session;
+                    let outcome = s.poll(client, &presented, now, policy, || fresh_family);
+                    let answer = (outcome, s.scope, s.redeemed_at(), k.delivered);
+                    (Change::Put(k, None), answer)
                 }
-                _ => (Change::Keep, (PollOutcome::Invalid, ScopeSet(0), None)),
+                _ => (
+                    Change::Keep,
+                    (PollOutcome::Invalid, ScopeSet(0), None, false),
+                ),
             })
             .await?;
         // A family's record lives `family_ttl` from the redemption: within that, no
         // record means none was ever written; past it, the record may have expired,
         // and the poll is a replay like any other (checklist TS-08).
         let recent = redeemed_at.is_some_and(|at| now < at.saturating_add(self.family_ttl()));
-        match outcome {
+        let outcome = match outcome {
             // Redeemed lately, but its family was never recorded: the poll that
             // redeemed it never got to issue (its write outlived its deadline: Redis
             // stalled, the instance died). This is the device's retry after that 503,
             // not a replay: it may finish the redemption, and `redeem` makes sure only
-            // one poll ever does.
+            // one poll ever does. Not once its tokens were handed out (`delivered`):
+            // a family's record can be lost (evicted at maxmemory, deleted), and
+            // RFC 8628 §3.5: a device code redeems at most once.
             PollOutcome::Replayed { family, user }
-                if recent && !self.family_recorded(family).await? =>
+                if recent && !delivered && !self.family_recorded(family).await? =>
             {
                 tracing::info!(user_code = %code.user_code, "finishing a redemption whose poll was interrupted");
-                Ok(PollOutcome::Issue {
+                PollOutcome::Issue {
                     user,
                     scope,
                     family,
-                })
+                }
             }
-            outcome => Ok(outcome),
-        }
+            outcome => outcome,
+        };
+        Ok(outcome)
     }
 
     async fn decide(
@@ -476,14 +508,16 @@ impl Store for RedisStore {
         decision: Decision,
         now: Millis,
     ) -> Stored<Result<SessionInfo, DecideError>> {
-        self.update::<Session, _>(&keys::session(user_code), |session| match session {
-            Some(mut s) if !self.forgotten(&s, now) => match s.decide(decision, now) {
-                Ok(()) => {
-                    let info = SessionInfo::of(user_code, &s);
-                    (Change::Put(s, None), Ok(info))
+        self.update::<Kept, _>(&keys::session(user_code), |kept| match kept {
+            Some(mut k) if !self.forgotten(&k.session, now) => {
+                match k.session.decide(decision, now) {
+                    Ok(()) => {
+                        let info = SessionInfo::of(user_code, &k.session);
+                        (Change::Put(k, None), Ok(info))
+                    }
+                    Err(e) => (Change::Keep, Err(e)),
                 }
-                Err(e) => (Change::Keep, Err(e)),
-            },
+            }
             _ => (Change::Keep, Err(DecideError::Unknown)),
         })
         .await
@@ -491,9 +525,9 @@ impl Store for RedisStore {
 
     async fn lookup(&self, user_code: UserCode) -> Stored<Option<SessionInfo>> {
         Ok(self
-            .read::<Session>(&keys::session(user_code))
+            .read::<Kept>(&keys::session(user_code))
             .await?
-            .map(|(s, _)| SessionInfo::of(user_code, &s)))
+            .map(|(k, _)| SessionInfo::of(user_code, &k.session)))
     }
 
     async fn issue(
@@ -520,6 +554,7 @@ impl Store for RedisStore {
 
     async fn redeem(
         &self,
+        user_code: UserCode,
         grant: Grant,
         family: u64,
         with_refresh: bool,
@@ -532,6 +567,7 @@ impl Store for RedisStore {
         // made is a replay, and revokes the family (checklist TS-08, TS-09).
         let issued = self.write_tokens(grant, family, with_refresh, now).await?;
         if self.record_family(family).await? {
+            self.mark_delivered(user_code, family).await;
             Ok(Some(issued))
         } else {
             self.revoke_family(family).await?;
@@ -558,6 +594,13 @@ impl Store for RedisStore {
             let mut rotated = record;
             match rotated.exchange(client, scope, now, revoked) {
                 Ok(grant) => {
+                    // The new pair first, then the rotation, last: a call that fails
+                    // (Redis slow, paused, gone) before the rotation leaves the token
+                    // as it was, so the client's retry after the 503 is no reuse
+                    // (RFC 9700 §4.14.2). A pair whose rotation then loses is never
+                    // handed out: its family is being revoked, or its write came too
+                    // late; nobody holds it.
+                    let issued = self.issue(grant, record.family, true, now).await?;
                     if !self
                         .redis
                         .cas(&key, Some(&old), Some(&rotated.encode()), None)
@@ -567,7 +610,7 @@ impl Store for RedisStore {
                         // the reuse.
                         continue;
                     }
-                    return Ok(Ok(self.issue(grant, record.family, true, now).await?));
+                    return Ok(Ok(issued));
                 }
                 Err(e) => {
                     if matches!(e, RefreshError::Reused { .. }) {
@@ -794,19 +837,50 @@ impl Store for RedisStore {
     }
 
     async fn next_client_id(&self) -> Stored<Option<ClientId>> {
-        let given: u64 = self
-            .redis
-            .query(redis::cmd("INCR").arg(keys::CLIENTS_GIVEN))
-            .await?;
-        Ok(ClientId::registered(given.saturating_sub(1)))
+        loop {
+            let given: u64 = self
+                .redis
+                .query(redis::cmd("INCR").arg(keys::CLIENTS_GIVEN))
+                .await?;
+            let Some(id) = ClientId::registered(given.saturating_sub(1)) else {
+                return Ok(None);
+            };
+            // The counter can be lost while the clients stay (evicted: it is the
+            // coldest key there is; deleted): an index a client holds is never given
+            // again, or its records and tokens would name the new client.
+            let held: i64 = self
+                .redis
+                .query(redis::cmd("EXISTS").arg(keys::client(id)))
+                .await?;
+            if held == 0 {
+                return Ok(Some(id));
+            }
+            tracing::warn!(
+                index = id.0,
+                "df:c:given was behind the registered clients (lost or reset): skipping an index in use"
+            );
+        }
     }
 
     async fn put_client(&self, client: &Registered) -> Stored<()> {
         let id = client.client.id;
-        let _: () = self
+        // NX: a new client never replaces another's record.
+        let written: Option<String> = self
             .redis
-            .query(redis::cmd("SET").arg(keys::client(id)).arg(client.encode()))
+            .query(
+                redis::cmd("SET")
+                    .arg(keys::client(id))
+                    .arg(client.encode())
+                    .arg("NX"),
+            )
             .await?;
+        if written.is_none() {
+            tracing::error!(
+                index = id.0,
+                "a registered client already holds this index; the new one is not kept"
+            );
+            return Err(Unavailable);
+        }
         let _: i64 = self
             .redis
             .query(redis::cmd("SADD").arg(keys::CLIENTS).arg(id.0))
@@ -864,7 +938,23 @@ impl Store for RedisStore {
     }
 
     fn sweep(&self, _now: Millis, _budget: usize) -> SweepStats {
-        // Redis drops what expired by itself (every key has its time to live).
+        // Redis drops what expired by itself (every key has its time to live). What
+        // it must never drop, it may lose all the same (FLUSHALL, a restart without
+        // persistence): this instance puts back what it runs on, in the background,
+        // so that an instance started later shares it rather than drawing its own.
+        if !self.putting_back.swap(true, Ordering::AcqRel) {
+            let (kept, busy) = (Arc::clone(&self.kept), Arc::clone(&self.putting_back));
+            let put_back = self.redis.put_back(kept);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        put_back.await;
+                        busy.store(false, Ordering::Release);
+                    });
+                }
+                Err(_) => busy.store(false, Ordering::Release),
+            }
+        }
         SweepStats::default()
     }
 
@@ -891,6 +981,29 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    /// Marks the session of `user_code`, redeemed in `family`, as delivered: its
+    /// tokens are handed out, and no later poll may finish its redemption again,
+    /// whatever becomes of the family's record. Best effort: the family's record,
+    /// written already, guards the redemption as long as it is kept.
+    async fn mark_delivered(&self, user_code: UserCode, family: u64) {
+        let marked = self
+            .update::<Kept, _>(&keys::session(user_code), |kept| match kept {
+                Some(mut k)
+                    if k.hashed
+                        && !k.delivered
+                        && matches!(k.session.state, State::Redeemed { family: f, .. } if f == family) =>
+                {
+                    k.delivered = true;
+                    (Change::Put(k, None), ())
+                }
+                _ => (Change::Keep, ()),
+            })
+            .await;
+        if marked.is_err() {
+            tracing::warn!(user_code = %user_code, "a redeemed code could not be marked delivered; its family's record still guards it");
+        }
+    }
+
     /// Takes back the first `n` keys' counts of `ticket`.
     async fn refund_first<const N: usize>(&self, ticket: Ticket<N>, n: usize) -> Stored<()> {
         for (key, opened) in ticket.keys.iter().zip(ticket.opened).take(n) {

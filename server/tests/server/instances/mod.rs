@@ -10,6 +10,7 @@ mod outage;
 mod registered;
 mod restart;
 mod sharing;
+mod store_faults;
 
 use std::path::PathBuf;
 use std::time::Duration;

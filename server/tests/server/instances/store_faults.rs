@@ -1,0 +1,273 @@
+//! Redis misbehaving under the instances, and what a Redis dump holds: a write the
+//! server gave up on that Redis carries out later, a record dropped (eviction, an
+//! operator's `DEL`) while the rest stays, a password asked for at start-up, and no
+//! device code that could be read back out of Redis.
+
+use deviceflow_testkit::{RedisOptions, RedisServer, Reply};
+
+use super::*;
+
+/// Every key of this Redis matching `pattern` (`KEYS`: these Redis hold a handful).
+fn keys(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    match redis.command(&["KEYS", pattern]).unwrap() {
+        Reply::Array(Some(keys)) => keys.iter().filter_map(Reply::text).collect(),
+        other => panic!("KEYS {pattern}: {other:?}"),
+    }
+}
+
+/// The bytes a base64url device code carries (RFC 4648 §5, no padding).
+fn base64url(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64url") as u32;
+        bits = bits << 6 | v;
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
+        }
+    }
+    out
+}
+
+/// A refresh whose rotation reached Redis only after the server gave up on it (writes
+/// paused longer than the server waits): the client was told 503
+/// `temporarily_unavailable`, so it retries with the same refresh token. The retry is
+/// not a reuse (RFC 9700 §4.14.2 is about a token used twice, and this one was never
+/// answered), so it must get tokens and leave the grant alive. Failed before: the
+/// rotation was the first write, the retry found it rotated, answered `invalid_grant`
+/// and revoked the whole family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_answered_503_while_its_write_was_paused_can_be_retried() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let (access, refresh) = tokens(&a.poll("tv", &a.approved("tv").await).await);
+    let paused = redis
+        .command(&["CLIENT", "PAUSE", "60000", "WRITE"])
+        .unwrap();
+    assert_eq!(paused.text().as_deref(), Some("OK"));
+    assert_unavailable(&a.refresh(&refresh).await, "refresh while writes pause");
+    redis.command(&["CLIENT", "UNPAUSE"]).unwrap();
+    let retry = b.refresh(&refresh).await;
+    assert_eq!(
+        retry.status,
+        200,
+        "the retry of a refresh answered 503 was taken for a reuse: {:?}\n{}",
+        String::from_utf8_lossy(&retry.body),
+        fleet.logs()
+    );
+    let (new_access, new_refresh) = tokens(&retry);
+    assert_eq!(a.introspect(&access).await["active"], true);
+    assert_eq!(b.introspect(&new_access).await["active"], true);
+    // The rotation happened once: the token the retry got works, the old one is spent.
+    assert_eq!(a.refresh(&new_refresh).await.status, 200);
+    b.refresh(&refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}
+
+/// A redeemed code whose token family's record is gone while the code's own record
+/// stays (a Redis at `maxmemory` with a `volatile-*` or `allkeys-*` policy evicts any
+/// key with a time to live; an operator's `DEL` does the same, and is what this test
+/// does): a replay of the code is still a replay. RFC 8628 §3.5 / RFC 6749 §4.1.2: a
+/// device code redeems at most once. Failed before: the replay was taken for the retry
+/// of a redemption cut off before it issued, and got a second pair of tokens, in the
+/// first pair's family, which came back to life with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_the_family_record_was_evicted_gets_no_second_token() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let approved = a.approved("tv").await;
+    let (access, _) = tokens(&a.poll("tv", &approved).await);
+    let families = keys(&redis, "df:f:*");
+    assert_eq!(families.len(), 1, "{families:?}");
+    let mut del = vec!["DEL"];
+    del.extend(families.iter().map(String::as_str));
+    assert_eq!(redis.command(&del).unwrap(), Reply::Integer(1));
+    let replay = b.poll("tv", &approved).await;
+    assert_eq!(
+        replay.status,
+        400,
+        "a replayed device code got tokens again: {:?}\n{}",
+        String::from_utf8_lossy(&replay.body),
+        fleet.logs()
+    );
+    replay.assert_oauth_error(400, "invalid_grant");
+    assert_eq!(a.introspect(&access).await["active"], false);
+}
+
+/// A Redis dump, a replica's copy or `MONITOR` must not hand out device codes: the
+/// device code is the user code (the key) and a 128-bit secret (RFC 8628 §5.2, "very
+/// high entropy"), and the record keeps only a hash of the secret, as the tokens are
+/// keyed by theirs. Failed before: the record held the secret in clear, so anyone who
+/// read it could redeem the code once approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_record_in_redis_does_not_hold_its_device_codes_secret() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let da = a.authorize("tv").await;
+    let code = base64url(&da.device_code);
+    assert_eq!(code.len(), 21, "{}", da.device_code);
+    let secret = &code[5..];
+    let sessions = keys(&redis, "df:s:*");
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let Reply::Bulk(Some(record)) = redis.command(&["GET", &sessions[0]]).unwrap() else {
+        panic!("{} holds no string", sessions[0]);
+    };
+    assert!(
+        !record.windows(secret.len()).any(|w| w == secret),
+        "the session record holds the device code's secret in clear: {record:?}"
+    );
+    // And the code still works on every instance, with the right secret only.
+    assert_still_pending(&b.poll("tv", &da.device_code).await);
+    assert_eq!(
+        b.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    let mut forged = da.device_code.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    a.poll("tv", std::str::from_utf8(&forged).unwrap())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    tokens(&a.poll("tv", &da.device_code).await);
+}
+
+/// A Redis that asks for a password it was not given: the server says so at start,
+/// in one line, and never prints the password it was given.
+#[test]
+fn a_redis_that_wants_a_password_is_named_as_the_reason_and_no_password_is_printed() {
+    let redis = RedisServer::start_with(RedisOptions {
+        password: Some("right-password-1".into()),
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let check = |store: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["--store", store, "check-config"])
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_STORE")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.status.code(),
+            all,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let port = redis.port();
+    let (code, _, err) = check(&format!("redis://127.0.0.1:{port}"));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("NOAUTH") || err.to_lowercase().contains("password"),
+        "the reason (Redis asks for a password) is not said: {err}"
+    );
+    let (code, all, err) = check(&format!("redis://:wrong-password-2@127.0.0.1:{port}"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!all.contains("wrong-password-2"), "{all}");
+    let (code, all, _) = check(&redis.url());
+    assert_eq!(code, Some(0), "{all}");
+    assert!(!all.contains("right-password-1"), "{all}");
+}
+
+/// The counter of registered clients' indexes lost while their records stay (evicted
+/// under an `allkeys-*` policy: it is written once per registration, so it is the
+/// coldest key there is; or deleted by an operator): the next registration must not
+/// take an index a registered client holds. Records and tokens name clients by index,
+/// so that would hand the first application's tokens to the second, and delete the
+/// first. Failed before: the second registration overwrote the first's record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_client_counter_never_gives_a_registered_clients_index_to_another() {
+    let redis = RedisServer::start().unwrap();
+    let toml = format!(
+        "{}\n[registration]\ninitial_access_token = \"{INITIAL_TOKEN}\"\n",
+        config(&redis.url())
+    );
+    let fleet = Instances::start(2, &toml);
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let first = a.register_device_app("First TV").await;
+    let da = b.authorize(&first).await;
+    assert_eq!(
+        b.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (access, _) = tokens(&a.poll(&first, &da.device_code).await);
+    assert_eq!(
+        redis.command(&["DEL", "df:c:given"]).unwrap(),
+        Reply::Integer(1)
+    );
+    let second = b.register_device_app("Second TV").await;
+    assert_ne!(first, second);
+    assert_eq!(a.post(DA, &format!("client_id={first}")).await.status, 200);
+    assert_eq!(b.post(DA, &format!("client_id={second}")).await.status, 200);
+    let v = b.introspect(&access).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], first.as_str(), "{v}");
+}
+
+/// Redis flushed (`FLUSHALL`, or restarted without persistence) under running
+/// instances: they keep serving with the shared secret and the user roster they
+/// started on, and put both back, so that an instance started afterwards shares the
+/// secret (the sign-in form's CSRF key: a form one instance served must be accepted
+/// by another) and is held to the same places for users. Failed before: the first
+/// instance to start after the flush drew a secret of its own, and one with its users
+/// in another order started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_flush_the_running_instances_put_back_the_shared_secret_and_roster() {
+    let redis = RedisServer::start().unwrap();
+    let two = config(&redis.url());
+    let fleet = Instances::start(2, &two);
+    let secret = |redis: &RedisServer| redis.command(&["GET", "df:secret"]).unwrap();
+    let before = secret(&redis);
+    assert!(matches!(before, Reply::Bulk(Some(_))), "{before:?}");
+    assert_eq!(
+        redis.command(&["FLUSHALL"]).unwrap(),
+        Reply::Status("OK".into())
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while secret(&redis) != before || keys(&redis, "df:roster:*").len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "10 s after a flush, df:secret is {:?} (was {before:?}), rosters {:?}\n{}",
+            secret(&redis),
+            keys(&redis, "df:roster:*"),
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A new instance with alice and bob swapped is refused, as before the flush.
+    let swapped = two
+        .replace("username = \"alice\"", "username = \"placeholder\"")
+        .replace("username = \"bob\"", "username = \"alice\"")
+        .replace("username = \"placeholder\"", "username = \"bob\"");
+    let path = std::env::temp_dir().join(format!("deviceflow-flushed-{}.toml", std::process::id()));
+    std::fs::write(&path, swapped).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--config", path.to_str().unwrap(), "check-config"])
+        .env_remove("DEVICEFLOW_STORE")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("user 1 is \"bob\""), "{err}");
+    // The running instances answer throughout.
+    assert_still_pending(
+        &fleet
+            .at(1)
+            .poll("tv", &fleet.at(0).authorize("tv").await.device_code)
+            .await,
+    );
+}
