@@ -178,6 +178,22 @@ impl Client {
     }
 }
 
+/// `deviceflow-server --store STORE check-config`: its exit status, standard output and
+/// standard error.
+pub fn check_config(store: &str) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["--store", store, "check-config"])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .env_remove("DEVICEFLOW_STORE")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A token response: its access and refresh tokens.
 #[track_caller]
 pub fn tokens(a: &Answer) -> (String, String) {

@@ -113,22 +113,10 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
 #[test]
 fn check_config_connects_to_redis_and_says_when_it_cannot() {
     let mut redis = RedisServer::start().unwrap();
-    let check = |store: &str| {
-        let out = std::process::Command::new(BIN)
-            .args(["--store", store, "check-config"])
-            .env_remove("DEVICEFLOW_CONFIG")
-            .env_remove("DEVICEFLOW_STORE")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, err) = check(&redis.url());
+    let (code, _, err) = check_config(&redis.url());
     assert_eq!(code, Some(0), "{err}");
     redis.stop().unwrap();
-    let (code, err) = check(&redis.url());
+    let (code, _, err) = check_config(&redis.url());
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(

@@ -149,22 +149,8 @@ fn a_redis_that_wants_a_password_is_named_as_the_reason_and_no_password_is_print
     })
     .unwrap();
     let check = |store: &str| {
-        let out = std::process::Command::new(BIN)
-            .args(["--store", store, "check-config"])
-            .env_remove("DEVICEFLOW_CONFIG")
-            .env_remove("DEVICEFLOW_STORE")
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            out.status.code(),
-            all,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (code, out, err) = check_config(store);
+        (code, format!("{out}{err}"), err)
     };
     let port = redis.port();
     let (code, _, err) = check(&format!("redis://127.0.0.1:{port}"));
