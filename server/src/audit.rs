@@ -136,6 +136,21 @@ pub(crate) fn sign_in_failed(user: Option<&str>, source: IpAddr) {
     );
 }
 
+/// Connections from `source` refused because it held `cap` already
+/// (`limits.max_connections_per_source`): said at most once a second, `refused` of
+/// them since the last such event (this one included).
+pub(crate) fn connections_refused(source: IpAddr, cap: u32, refused: u64) {
+    tracing::warn!(
+        target: "audit",
+        event = "throttled",
+        limit = "connections_per_source",
+        source = %source,
+        cap,
+        refused,
+        retry_after_ms = 5_000,
+    );
+}
+
 /// A request refused by a rate limit or quota (`limit` names which), for
 /// `retry_after_ms`.
 pub(crate) fn throttled(

@@ -49,6 +49,8 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use http::connection::{Exchanges, TimedStream, Timeouts};
 use http::drain::Drain;
+use http::metrics::Throttle;
+use http::sources::{self, SourceConnections};
 
 pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings, StoreConfig};
@@ -183,6 +185,8 @@ pub async fn serve<S: Store>(
     });
     let mut shutdown = std::pin::pin!(shutdown);
     let mut accept_failures = Failures::default();
+    let per_source = SourceConnections::new(app.settings.max_connections_per_source);
+    let mut refusals = Failures::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -200,11 +204,29 @@ pub async fn serve<S: Store>(
             },
             () = &mut shutdown => break,
         };
+        let peer = peer.ip();
+        let held = match &per_source {
+            None => None,
+            Some(sources) => match sources.enter(peer) {
+                held @ Some(_) => held,
+                None => {
+                    // Told why if its socket takes the answer at once, and closed; its
+                    // request, if any came yet, is not read.
+                    let _ = stream.try_write(sources::REFUSED);
+                    app.metrics.throttled(Throttle::Connections);
+                    if let Some(refused) = refusals.failed_count(Instant::now()) {
+                        audit::connections_refused(peer, sources.cap(), refused);
+                    }
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let peer = peer.ip();
         let entry = drain.enter();
         tokio::spawn(async move {
+            // Counted against its source until the connection closes.
+            let _held = held;
             // The task owns one reference to the app for the whole connection, and each
             // request borrows it: no reference count written per request, on a cache
             // line every core would share.
@@ -271,6 +293,13 @@ impl Failures {
             n => format!(" (and {n} more since the last such line)"),
         })
     }
+
+    /// As [`failed`](Self::failed), with the count of failures the line stands for:
+    /// this one and those not said since the last.
+    fn failed_count(&mut self, now: Instant) -> Option<u64> {
+        let unsaid = self.unsaid;
+        self.failed(now).map(|_| unsaid + 1)
+    }
 }
 
 #[cfg(test)]
@@ -296,5 +325,10 @@ mod tests {
             failures.failed(at(5000)).as_deref(),
             Some(" (and 1 more since the last such line)")
         );
+        // Counted: the line stands for itself and those not said.
+        assert_eq!(failures.failed_count(at(5100)), None);
+        assert_eq!(failures.failed_count(at(5200)), None);
+        assert_eq!(failures.failed_count(at(6000)), Some(3));
+        assert_eq!(failures.failed_count(at(9000)), Some(1));
     }
 }

@@ -130,6 +130,9 @@ pub struct LimitsConfig {
     pub idle_timeout_ms: u64,
     /// Time a client has to send the request body, milliseconds.
     pub body_read_timeout_ms: u64,
+    /// Connections one source address (IPv4, IPv6 /64) may hold open at once; past it,
+    /// a new one is answered 503 and closed. 0: no such cap.
+    pub max_connections_per_source: u32,
     /// Threads that verify passwords at sign-in, each with one argon2 buffer (19 MiB at
     /// the default cost); 0: one per core.
     pub password_hash_workers: usize,
@@ -151,6 +154,7 @@ impl Default for LimitsConfig {
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 75_000,
             body_read_timeout_ms: 10_000,
+            max_connections_per_source: 0,
             password_hash_workers: 0,
             password_hash_queue: None,
         }

@@ -51,6 +51,8 @@ pub struct Settings {
     pub idle_timeout_ms: u64,
     /// Time a request body may take, milliseconds.
     pub body_read_timeout_ms: u64,
+    /// Connections one source may hold open at once; 0: no cap.
+    pub max_connections_per_source: u32,
     /// Password hashing threads (resolved: never 0).
     pub password_hash_workers: usize,
     /// Sign-ins that may wait for a hashing thread.
@@ -99,6 +101,7 @@ impl Settings {
             header_read_timeout_ms: file.limits.header_read_timeout_ms,
             idle_timeout_ms: file.limits.idle_timeout_ms,
             body_read_timeout_ms: file.limits.body_read_timeout_ms,
+            max_connections_per_source: file.limits.max_connections_per_source,
             password_hash_workers,
             password_hash_queue,
             admin_token: file.admin.token,

@@ -86,16 +86,24 @@ pub(crate) enum Throttle {
     Client,
     /// A client's share of the session cap (`quotas.client_share`).
     ClientShare,
+    /// Connections per source address (`limits.max_connections_per_source`).
+    Connections,
 }
 
 impl Throttle {
-    const ALL: [Throttle; 3] = [Throttle::Source, Throttle::Client, Throttle::ClientShare];
+    const ALL: [Throttle; 4] = [
+        Throttle::Source,
+        Throttle::Client,
+        Throttle::ClientShare,
+        Throttle::Connections,
+    ];
 
     pub(crate) fn label(self) -> &'static str {
         match self {
             Throttle::Source => "per_source",
             Throttle::Client => "per_client",
             Throttle::ClientShare => "client_share",
+            Throttle::Connections => "connections_per_source",
         }
     }
 }

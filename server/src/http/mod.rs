@@ -9,6 +9,7 @@ pub(crate) mod metrics;
 pub mod paths;
 pub(crate) mod response;
 mod router;
+pub(crate) mod sources;
 pub(crate) mod state;
 
 /// The answer to a device-code poll that is not a token, as the token endpoint sends

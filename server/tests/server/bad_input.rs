@@ -657,3 +657,80 @@ async fn slow_request_bodies_get_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
 }
+
+/// A keep-alive request for `/healthz`: the connection stays open after its answer.
+const KEEP_ALIVE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
+
+/// `limits.max_connections_per_source`: an address that holds its cap of open
+/// connections is answered 503 `temporarily_unavailable` on the next and cut off,
+/// while another address (127.0.0.2, bound as the source) still connects and is
+/// served; closing one gives the first address a connection back.
+#[tokio::test]
+async fn a_source_at_its_connection_cap_is_refused_and_other_sources_are_served() {
+    let s = TestServer::start_with(&test_config().replace(
+        "[admin]",
+        "[limits]\nmax_connections_per_source = 3\n[admin]",
+    ))
+    .await;
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let from = |source: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::from(source), 0).into())
+            .unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    // A keep-alive request on each, answered: the three are held open.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = from([127, 0, 0, 1]).await;
+        c.write_all(KEEP_ALIVE).await.unwrap();
+        let mut answer = [0u8; 12];
+        c.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        held.push(c);
+    }
+    let refused = |mut c: TcpStream| async move {
+        let _ = c.write_all(KEEP_ALIVE).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let fourth = refused(from([127, 0, 0, 1]).await).await;
+    assert!(fourth.starts_with("HTTP/1.1 503"), "{fourth:?}");
+    assert!(
+        fourth.contains("temporarily_unavailable") && fourth.contains("Retry-After: 5"),
+        "{fourth:?}"
+    );
+    // Another source is not held to the first one's count.
+    let mut other = from([127, 0, 0, 2]).await;
+    other.write_all(KEEP_ALIVE).await.unwrap();
+    let mut answer = [0u8; 12];
+    other.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    // One closed: the first source connects again (the server sees the close soon).
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = from([127, 0, 0, 1]).await;
+        c.write_all(KEEP_ALIVE).await.unwrap();
+        let mut answer = [0u8; 12];
+        if c.read_exact(&mut answer).await.is_ok() && &answer == b"HTTP/1.1 200" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection given back: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = s.client.get("/metrics").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.lines().any(|l| l
+            .starts_with("deviceflow_throttled_total{limit=\"connections_per_source\"}")
+            && !l.ends_with(" 0")),
+        "{text}"
+    );
+}
