@@ -92,8 +92,21 @@ pub struct Verdict {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
+    /// Whether the expectation held. A SHOULD inside a stricter case that did not
+    /// hold is `false` too, with `warning`: it makes the case warn, never fail.
     pub ok: bool,
+    /// It did not hold, and it only warns ([`Check::expect_soft`]); written only
+    /// when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     pub what: String,
+}
+
+impl CheckResult {
+    /// An expectation that did not hold and fails the case at its level.
+    pub fn broken(&self) -> bool {
+        !self.ok && !self.warning
+    }
 }
 
 /// How a summary starts when the suite, not the server, kept a case from a verdict (an
@@ -150,6 +163,7 @@ impl Check {
     pub fn expect(&mut self, ok: bool, what: impl Into<String>) -> bool {
         self.checks.push(CheckResult {
             ok,
+            warning: false,
             what: what.into(),
         });
         ok
@@ -161,8 +175,11 @@ impl Check {
         if !ok {
             self.soft_failures.push(what.clone());
         }
+        // Recorded as not holding (a JSON reader counting `ok: false` sees it), and
+        // marked a warning, so that it never fails the case.
         self.checks.push(CheckResult {
-            ok: true,
+            ok,
+            warning: !ok,
             what: if ok {
                 what
             } else {
@@ -181,14 +198,18 @@ impl Check {
     }
 
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| !c.ok)
+        self.checks.iter().any(CheckResult::broken)
     }
 
     /// The verdict: every expectation held → pass (info for Info/MAY cases), else the
     /// level's status with the first broken expectation as the summary; a case the
     /// suite could not finish ([`Check::inconclusive`]) with nothing broken is a skip.
     pub fn finish(self, pass_summary: impl Into<String>) -> Verdict {
-        let first_failure = self.checks.iter().find(|c| !c.ok).map(|c| c.what.clone());
+        let first_failure = self
+            .checks
+            .iter()
+            .find(|c| c.broken())
+            .map(|c| c.what.clone());
         let (status, summary) = match (first_failure, &self.inconclusive) {
             (Some(what), _) => (self.level.on_violation(), what),
             (None, Some(why)) => (Status::Skip, format!("{INCONCLUSIVE} {why}")),
@@ -299,5 +320,23 @@ mod tests {
             (v.status, v.summary.as_str()),
             (Status::Warn, "Pragma: no-cache missing")
         );
+    }
+
+    #[test]
+    fn a_should_that_did_not_hold_is_recorded_as_not_holding() {
+        // A JSON reader counting the checks that did not hold must count a warning
+        // too: `ok: false` (with `warning: true`), never `ok: true`.
+        let mut c = Check::new(Level::Must);
+        c.expect(true, "Cache-Control: no-store");
+        c.expect_soft(false, "Pragma: no-cache (got \"\")");
+        c.expect_soft(true, "expires_in is present (RECOMMENDED)");
+        let v = c.finish("ok");
+        assert_eq!(v.status, Status::Warn);
+        let oks: Vec<bool> = v.checks.iter().map(|k| k.ok).collect();
+        assert_eq!(oks, [true, false, true]);
+        let json = serde_json::to_value(&v.checks).unwrap();
+        assert_eq!(json[1]["ok"], false, "{json}");
+        assert_eq!(json[1]["warning"], true, "{json}");
+        assert!(json[2].get("warning").is_none(), "{json}");
     }
 }

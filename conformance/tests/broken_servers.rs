@@ -632,6 +632,59 @@ async fn ts_05_and_ui_07_blame_the_server_for_its_refusals_never_for_a_broken_ap
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_05_says_what_came_of_an_undefined_scope_refused_at_the_token_endpoint() {
+    // RFC 6749 §3.3, §5.2: an undefined scope taken at the device authorization and
+    // the approval, then refused at the token endpoint with invalid_scope (as
+    // django-oauth-toolkit does), grants nothing: TS-05 (b) holds, and its pass says
+    // so with what came back, not with no check at all.
+    let r = run(
+        Some(Flaw::UndefinedScopeRefusedAtToken),
+        Setup::Discovery,
+        &["TS-05"],
+    )
+    .await;
+    let v = verdict(&r, "TS-05");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let checks: Vec<&str> = v.checks.iter().map(|k| k.what.as_str()).collect();
+    assert!(
+        checks
+            .iter()
+            .any(|w| w.starts_with("(b) nothing is granted") && w.contains("invalid_scope")),
+        "{checks:?}"
+    );
+    assert_eq!(
+        v.measured["undefined_scope"],
+        "accepted at the device authorization and approved, refused at the token endpoint: invalid_scope"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_07_asks_upper_casing_only_of_codes_in_the_a_to_z_range() {
+    // RFC 8628 §6.1: "For codes using only characters in the A-Z range ... the user's
+    // input should be uppercased". A code with digits whose page strips what is
+    // outside its set, lower case included, follows §6.1 (django-oauth-toolkit's
+    // codes are of this kind): its refusal of the lower-cased code is no warning.
+    let r = run(
+        Some(Flaw::DigitCodesNotUpperCased),
+        Setup::Discovery,
+        &["UI-07"],
+    )
+    .await;
+    let v = verdict(&r, "UI-07");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert!(
+        v.summary.contains("lower-cased was refused"),
+        "{}",
+        v.summary
+    );
+    // The same page with a base-20 code (A-Z only) must upper-case: still a warning.
+    let r = run(Some(Flaw::NoNormalization), Setup::Discovery, &["UI-07"]).await;
+    let v = verdict(&r, "UI-07");
+    assert_eq!(v.status, Status::Warn, "{}", v.summary);
+    assert!(v.summary.contains("lower-cased"), "{}", v.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dr_12_judges_the_shape_of_errors_not_the_codes_other_rows_judge() {
     // Checklist DR-12 (RFC 8628 §3.2 → RFC 6749 §5.2) is about the shape of an error:
     // a server whose errors are well formed but name another code (DA-04), or that

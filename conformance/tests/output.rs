@@ -338,3 +338,35 @@ async fn a_hostile_servers_words_are_shown_as_text_of_bounded_size_in_every_outp
     assert!(json.len() < 256 * 1024, "json: {} bytes", json.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_markdown_shows_every_expectation_that_did_not_hold_not_only_the_first() {
+    // DA-10 against a server that takes repeats: client_id twice and scope twice both
+    // accepted. The finding's line names the first; a reader of the report must see
+    // the second too (the peers' reports had shown one refused variant of three).
+    let r = suite(Flaw::RepeatsAcceptedAtDa, false, &["DA-10"])
+        .await
+        .unwrap();
+    let case = r.cases.iter().find(|c| c.id == "DA-10").unwrap();
+    assert_eq!(
+        case.verdict.status,
+        Status::Fail,
+        "{}",
+        case.verdict.summary
+    );
+    let md = deviceflow_conformance::report::markdown(&r);
+    let section = md
+        .split("### FAIL DA-10")
+        .nth(1)
+        .expect("DA-10 has an evidence section");
+    // Markdown escapes the underscore: client\_id.
+    for label in [
+        "- client\\_id twice: a well-formed",
+        "- scope twice: a well-formed",
+    ] {
+        assert!(
+            section.lines().any(|l| l.starts_with(label)),
+            "{label:?} is not listed:\n{section}"
+        );
+    }
+}

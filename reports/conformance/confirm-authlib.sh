@@ -12,7 +12,7 @@ field() { python3 -c "import sys,json; print(json.load(sys.stdin)['$1'])"; }
 
 echo "== DA-10: client_id twice is accepted (a code is issued)"
 show curl -s -w ' HTTP %{http_code}' "$B/device_authorization" -d client_id=authlib-device -d client_id=authlib-device
-echo "== DR-12 (and DA-10): scope twice is accepted"
+echo "== DA-10: scope twice is accepted too"
 show curl -s -w ' HTTP %{http_code}' "$B/device_authorization" -d client_id=authlib-device -d scope=read -d scope=read
 echo "== DA-11: Basic and client_secret in the body at once are accepted"
 show curl -s -w ' HTTP %{http_code}' -u authlib-confidential:confidential-secret "$B/device_authorization" -d client_secret=confidential-secret

@@ -468,7 +468,10 @@ async fn bcp_01(ctx: Ctx) -> Verdict {
     c.evidence(after.clone());
     c.expect_soft(
         after.status() != Some(200),
-        format!("RT2 is revoked once RT1 was reused (got {})", after.brief()),
+        format!(
+            "RT2, the family's active refresh token, is revoked once RT1 was reused, as RFC 9700 §4.14.2 describes (a warning: the MUST of RFC 9700 §2.2.2, rotation, holds) (got {})",
+            after.brief()
+        ),
     );
     c.finish("rotated; reuse refused and the family revoked")
 }

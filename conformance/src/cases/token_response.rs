@@ -449,6 +449,31 @@ async fn ts_05(ctx: Ctx) -> Verdict {
             }
             let mut polls = poll_until_final(&ctx, "TS-05", &a, ctx.client()).await;
             if let Some(last) = polls.pop() {
+                let code = last.error_code().unwrap_or_default();
+                if last.status() != Some(200)
+                    && (code == "authorization_pending" || code == "slow_down")
+                {
+                    c.measure(
+                        "undefined_scope",
+                        "accepted at the device authorization and approved; still pending when --max-wait ran out: not judged",
+                    );
+                } else if last.status() != Some(200) {
+                    // RFC 6749 §5.2 `invalid_scope` at the token endpoint: refused
+                    // after the approval, and nothing granted. What (b) asks, said
+                    // with what came back (a pass with no check would show nothing).
+                    let got = last.error_code().unwrap_or_else(|| last.brief());
+                    c.measure(
+                        "undefined_scope",
+                        format!("accepted at the device authorization and approved, refused at the token endpoint: {got}"),
+                    );
+                    c.expect(
+                        true,
+                        format!(
+                            "(b) nothing is granted for the undefined scope: the token request after the approval is refused (got {})",
+                            last.brief()
+                        ),
+                    );
+                }
                 if last.status() == Some(200) {
                     expect_granted_within(&mut c, &last, &requested, Some(UNDEFINED_SCOPE));
                     if let Some(i) = introspect(&ctx, &access_token(&last)).await {

@@ -329,11 +329,29 @@ fn typed_variants(code: &str) -> [(&'static str, String); 3] {
     ]
 }
 
+/// Whether RFC 8628 §6.1 asks the server to upper-case what is typed for `code`:
+///
+/// > For codes using only characters in the A-Z range, as with the base 20 charset
+/// > defined above, the user's input should be uppercased before a comparison
+///
+/// A character set with digits (django-oauth-toolkit's `0-9A-V`) is not asked it: a
+/// lower-case letter is outside such a set, which §6.1 recommends stripping. `codes`
+/// are codes of the server, whose characters stand for its set.
+fn upper_casing_asked<'a>(codes: impl IntoIterator<Item = &'a str>) -> bool {
+    codes
+        .into_iter()
+        .flat_map(str::chars)
+        .filter(|c| c.is_alphanumeric())
+        .all(|c| c.is_ascii_alphabetic())
+}
+
 async fn ui_07(ctx: Ctx) -> Verdict {
-    // RFC 8628 §6.1: servers should be case-insensitive for A-Z alphabets, and
-    // "ignore characters that are not in the character set" (separators, spaces).
+    // RFC 8628 §6.1: servers should upper-case the input for A-Z codes, strip the
+    // punctuation they added, and strip "all characters outside the chosen character
+    // set" (separators, spaces).
     let mut c = Check::new(Level::Should);
     let mut tried = 0;
+    let mut not_asked = Vec::new();
     let Some(first) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
@@ -361,6 +379,27 @@ async fn ui_07(ctx: Ctx) -> Verdict {
         };
         match ctx.attempt(&prompt, Action::Approve).await {
             Ok(()) => {}
+            // RFC 8628 §6.1 asks upper-casing of A-Z codes only: the refusal of a
+            // lower-cased code with digits is recorded, not judged.
+            // The set is read from the codes seen: this one, then (a code of letters
+            // alone may be drawn from a set with digits) the run's samples.
+            Err(NotDecided::Refused(why))
+                if how == "lower-cased"
+                    && !(upper_casing_asked([own.user_code.as_str()])
+                        && upper_casing_asked(
+                            ctx.samples().await.iter().map(|a| a.user_code.as_str()),
+                        )) =>
+            {
+                c.measure(
+                    how,
+                    format!(
+                        "refused ({typed:?} for {:?}: {why}); not judged: the server's codes hold digits, and RFC 8628 §6.1 asks upper-casing only of codes using only characters in the A-Z range",
+                        own.user_code
+                    ),
+                );
+                not_asked.push(how);
+                continue;
+            }
             Err(NotDecided::Refused(why)) => {
                 c.expect(
                     false,
@@ -403,9 +442,14 @@ async fn ui_07(ctx: Ctx) -> Verdict {
         c.evidence(e);
     }
     c.measure("variants_tried", tried);
-    c.finish(format!(
-        "{tried} typed variants approved their own request and no other"
-    ))
+    let landed = tried - not_asked.len();
+    let mut summary = format!("{landed} typed variants approved their own request and no other");
+    for how in not_asked {
+        summary.push_str(&format!(
+            "; the code typed {how} was refused, which RFC 8628 §6.1 does not ask of codes with digits"
+        ));
+    }
+    c.finish(summary)
 }
 
 async fn ui_08(ctx: Ctx) -> Verdict {
@@ -578,6 +622,15 @@ async fn ui_13(ctx: Ctx) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upper_casing_is_asked_only_of_codes_in_the_a_to_z_range() {
+        assert!(upper_casing_asked(["WDJB-MJHT", "BCDF-GHJK"]));
+        assert!(!upper_casing_asked(["8TOUD1JK"]));
+        assert!(!upper_casing_asked(["019-450-730"]));
+        // A code of letters alone, drawn from a set with digits.
+        assert!(!upper_casing_asked(["LMJLAHUV", "054MDHLB"]));
+    }
 
     #[test]
     fn frame_ancestors_that_let_anyone_frame_are_told_from_those_that_limit() {

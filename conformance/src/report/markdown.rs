@@ -92,6 +92,16 @@ fn write_evidence(out: &mut String, r: &Report) {
                 cell(c.info.slug),
                 cell(&c.verdict.summary)
             ));
+            // The summary is the first expectation that did not hold; a reader of
+            // this section must see each of them (a second variant refused, the
+            // after-approval half of a case), not only the first.
+            let not_held: Vec<_> = c.verdict.checks.iter().filter(|k| !k.ok).collect();
+            if not_held.len() > 1 {
+                out.push_str("\nEvery expectation that did not hold:\n\n");
+                for k in not_held {
+                    out.push_str(&format!("- {}\n", cell(&k.what)));
+                }
+            }
             for e in &c.verdict.evidence {
                 write_exchange(out, e);
             }

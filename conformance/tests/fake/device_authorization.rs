@@ -72,7 +72,10 @@ fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<
                 .split(' ')
                 .filter(|x| !x.is_empty())
                 .all(|x| SCOPES.contains(&x));
-            if !ok && !fake.has(Flaw::UndefinedScopeGranted) {
+            if !ok
+                && !fake.has(Flaw::UndefinedScopeGranted)
+                && !fake.has(Flaw::UndefinedScopeRefusedAtToken)
+            {
                 return err("invalid_scope");
             }
             s.to_owned()
@@ -130,12 +133,19 @@ fn issue_codes(fake: &Fake, client: String, scope: String) -> Issued {
     }
 }
 
+/// [`Flaw::DigitCodesNotUpperCased`]'s alphabet: digits and upper-case letters, none
+/// of them confusable.
+const DIGIT_ALPHABET: &[u8] = b"34679CDFGHJKMNPQRTVWXY";
+
 /// RFC 8628 §6.1: eight characters of the base-20 alphabet, unless a flaw says otherwise.
 fn new_user_code(fake: &Fake, g: &mut Store) -> String {
     if fake.has(Flaw::DuplicateUserCodes) && g.next.is_multiple_of(3) {
         g.last_user_code.clone()
     } else if fake.has(Flaw::ShortUserCode) {
         g.chars(ALPHABET, 4)
+    } else if fake.has(Flaw::DigitCodesNotUpperCased) {
+        // A digit first, so that every code holds one.
+        format!("{}{}", g.chars(b"34679", 1), g.chars(DIGIT_ALPHABET, 7))
     } else if fake.has(Flaw::ConfusableAlphabet) {
         let a = g.chars(CONFUSABLE, 4);
         let b = g.chars(CONFUSABLE, 4);

@@ -121,6 +121,15 @@ pub enum Flaw {
     /// Every token answer takes 1.5 s, longer than the 1 s interval (a distant or
     /// loaded server): polls sent one after the other are never too fast.
     SlowTokenAnswers,
+    /// RFC 8628 §6.1: user codes of digits and upper-case letters (as
+    /// django-oauth-toolkit's `0-9A-V`, without its confusables), with no separator;
+    /// what is typed is stripped of every character outside that set and not
+    /// upper-cased, which §6.1 asks only of codes in the A-Z range (UI-07).
+    DigitCodesNotUpperCased,
+    /// RFC 6749 §3.3, §5.2 (`invalid_scope`): an undefined scope is taken at the device
+    /// authorization and the approval, and the token request then refused with
+    /// `invalid_scope`, as django-oauth-toolkit does: nothing is granted (TS-05).
+    UndefinedScopeRefusedAtToken,
     // Found in review (their tests are at the end of broken_servers.rs).
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
 }

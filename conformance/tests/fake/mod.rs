@@ -485,6 +485,13 @@ fn admin(fake: &Fake, req: &Req) -> Reply {
     let found = g.codes.values_mut().find(|c| {
         if fake.has(Flaw::NoNormalization) {
             c.user_code == typed
+        } else if fake.has(Flaw::DigitCodesNotUpperCased) {
+            // Characters outside the code's set stripped, lower-case letters among them.
+            let kept: String = typed
+                .chars()
+                .filter(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+                .collect();
+            c.user_code == kept
         } else {
             normalize(&c.user_code) == normalize(typed)
         }

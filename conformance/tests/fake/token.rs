@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     authenticate, check_form, ClientDef, Code, Fake, Flaw, FormRules, Refresh, Reply, Req, State,
-    Store, EXPIRES_IN, GRANT, INTERVAL, TOLERANCE,
+    Store, EXPIRES_IN, GRANT, INTERVAL, SCOPES, TOLERANCE,
 };
 
 /// A token response (RFC 6749 §5.1) for `client` with `scope`, from refresh family
@@ -273,6 +273,14 @@ fn answer_by_state(
         State::Denied => {
             code.told_denied = true;
             err("access_denied")
+        }
+        State::Approved
+            if fake.has(Flaw::UndefinedScopeRefusedAtToken)
+                && scope
+                    .split(' ')
+                    .any(|s| !s.is_empty() && !SCOPES.contains(&s)) =>
+        {
+            err("invalid_scope")
         }
         State::Approved => {
             code.state = State::Redeemed;
