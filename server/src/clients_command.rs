@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
-use deviceflow_reports::escape::{clip, terminal};
+use deviceflow_reports::escape::{clip, terminal, Printable};
 use deviceflow_reports::outln;
 use deviceflow_server::http::form::percent_encode;
 use deviceflow_server::http::paths;
@@ -113,23 +113,34 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 let added = call(target, Method::POST, "", Some(body), StatusCode::CREATED)
                     .await
                     .context("clients add")?;
+                // What a script goes on with: a client_id, and a confidential client's
+                // secret, shown this once. An answer without them registered nothing
+                // this command can report.
+                let mut fields = vec!["client_id"];
+                if !matches!(auth_method, AuthMethod::None) {
+                    fields.push("client_secret");
+                }
+                for field in &fields {
+                    printable_value(&added, field).context("clients add")?;
+                }
                 print_client(target, &added, &["client_id", "client_secret"])?;
             }
             ClientsCommand::List { target } => {
-                let list = call(target, Method::GET, "", None, StatusCode::OK)
-                    .await
-                    .context("clients list")?;
+                let clients = list(target).await.context("clients list")?;
                 if target.json {
-                    outln!("{list}")?;
+                    outln!("{}", json!({ "clients": clients }))?;
                 } else {
-                    for c in list["clients"].as_array().into_iter().flatten() {
+                    for c in &clients {
+                        // The server's words as text: a name holding an escape
+                        // sequence never reaches the terminal as one, nor a tab or a
+                        // line break as another column or line.
                         outln!(
                             "{}\t{}\t{}\t{}\t{}",
-                            text(&c["client_id"]),
-                            text(&c["source"]),
-                            text(&c["token_endpoint_auth_method"]),
-                            text(&c["scope"]),
-                            text(&c["client_name"]),
+                            Printable(text(&c["client_id"])),
+                            Printable(text(&c["source"])),
+                            Printable(text(&c["token_endpoint_auth_method"])),
+                            Printable(text(&c["scope"])),
+                            Printable(text(&c["client_name"])),
                         )?;
                     }
                 }
@@ -150,6 +161,53 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
     })
 }
 
+/// The most pages `clients list` reads: 49,152 registered clients (all a store can
+/// give) and the configured ones fill 66 pages of 1,000.
+const MAX_PAGES: usize = 100;
+
+/// Every client, read page by page (`GET /admin/clients?after=NEXT`): the whole list
+/// in one answer outgrows what a client reads (1 MiB, about 3,000 clients).
+async fn list(target: &Target) -> anyhow::Result<Vec<Value>> {
+    let mut clients = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let rest = match &after {
+            None => String::new(),
+            Some(next) => format!("?after={}", percent_encode(next)),
+        };
+        let mut page = call(target, Method::GET, &rest, None, StatusCode::OK).await?;
+        let Some(listed) = page.get_mut("clients").and_then(Value::as_array_mut) else {
+            bail!(
+                "the server answered without a list of \"clients\"; is this the server's issuer?"
+            );
+        };
+        clients.append(listed);
+        match page.get("next") {
+            None | Some(Value::Null) => return Ok(clients),
+            Some(Value::String(next)) if after.as_ref() != Some(next) => {
+                after = Some(next.clone());
+            }
+            Some(next) => bail!(
+                "the server's pages do not end (\"next\": {}); is this the server's issuer?",
+                Printable(&clip(&next.to_string(), 40))
+            ),
+        }
+    }
+    bail!("the server's pages do not end after {MAX_PAGES} pages (\"next\" each time)")
+}
+
+/// `answer[field]`: a non-empty string of printable characters, or why not.
+fn printable_value<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str> {
+    match answer[field].as_str() {
+        Some(v) if !v.is_empty() && !v.chars().any(char::is_control) => Ok(v),
+        Some(v) => bail!(
+            "the server answered a {field} that is not one: \"{}\"",
+            Printable(&clip(v, 60))
+        ),
+        None => bail!("the server's answer has no {field}: nothing was registered that this command can report"),
+    }
+}
+
 /// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
 fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Result<()> {
     if target.json {
@@ -157,7 +215,7 @@ fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Res
     }
     for field in fields {
         if let Some(value) = answer[*field].as_str() {
-            outln!("{field}={value}")?;
+            outln!("{field}={}", Printable(value))?;
         }
     }
     Ok(())
@@ -178,6 +236,12 @@ async fn call(
 ) -> anyhow::Result<Value> {
     let issuer = target.issuer.trim_end_matches('/');
     let url = format!("{issuer}{}{rest}", paths::ADMIN_CLIENTS);
+    // RFC 9110 §5.5: a field value is visible ASCII and spaces; a token pasted with its
+    // line break is named here, never shown (the HTTP layer said "failed to parse
+    // header value").
+    if target.admin_token.is_empty() || !target.admin_token.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!("the admin token must be printable ASCII without spaces or line breaks (it is sent as an HTTP header); check DEVICEFLOW_ADMIN_TOKEN or --admin-token");
+    }
     let bearer = format!("Bearer {}", target.admin_token);
     let body = body.map(|b| ("application/json", b));
     let (status, answer) = request(method, &url, Some(&bearer), body).await?;

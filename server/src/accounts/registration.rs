@@ -227,6 +227,14 @@ impl Metadata {
                 .parse(s, every_scope)
                 .map_err(|e| MetadataError::Scope(e.to_string()))?,
         };
+        // RFC 6749 §3.3: a scope is one or more scope tokens; a client that may ask
+        // for none could only ever be granted nothing.
+        if scope == ScopeSet::EMPTY && every_scope != ScopeSet::EMPTY {
+            return Err(MetadataError::Scope(format!(
+                "names no scope; name at least one of \"{}\"",
+                scopes.format(every_scope)
+            )));
+        }
         let name = match &req.client_name {
             None => None,
             Some(n) => Some(check_name(n)?),
@@ -338,24 +346,22 @@ pub fn request_from_json(doc: MetadataDocument) -> Result<ClientRegistration, St
     })
 }
 
-/// A `client_name`, trimmed; refused if empty, too long or with control characters.
+/// A `client_name`, trimmed; refused if empty, too long or with characters that do
+/// not show as themselves.
 ///
-/// Nor bidirectional formatting characters (Unicode UAX #9: U+061C, U+200E, U+200F,
-/// U+202A to U+202E, U+2066 to U+2069) or invisible ones (U+00AD, U+200B, U+2060 to
-/// U+2064, U+FEFF): the name is what the person approving reads (RFC 8628 §5.4), and
-/// `"Bank \u{202E}VT"` reads "Bank TV" on the page, a name of U+FEFF alone reads as
-/// none. The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a
-/// name must show something besides them.
+/// The name is what the person approving reads (RFC 8628 §5.4), so it holds no
+/// control characters, and none of Unicode's format characters (general category
+/// Cf): the bidirectional ones (UAX #9: `"Bank \u{202E}VT"` reads "Bank TV"), the
+/// invisible ones (U+200B, U+FEFF: a name of U+FEFF alone reads as none), the tag
+/// characters (U+E0000 block: text no one sees), the interlinear annotations
+/// (U+FFF9 to U+FFFB: text many renderers drop). Nor line and paragraph separators
+/// (U+2028, U+2029: one name shown as two lines), private-use characters (whatever
+/// the reader's font puts there: U+F8FF is a logo on some systems) or noncharacters.
+/// The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a name
+/// must show something besides them.
 pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
-    let unseen = |c: char| {
-        matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-            || matches!(
-                c,
-                '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-            )
-    };
     // Characters that show nothing on their own: joiners, variation selectors, the
     // combining grapheme joiner, the Hangul fillers. A name needs one besides them.
     let joiner = |c: char| {
@@ -374,12 +380,50 @@ pub fn check_name(name: &str) -> Result<String, MetadataError> {
     };
     if chars == 0
         || chars > MAX_NAME_CHARS
-        || name.chars().any(|c| c.is_control() || unseen(c))
+        || name.chars().any(|c| !shows_as_itself(c))
         || name.chars().all(|c| joiner(c) || c.is_whitespace())
     {
         return Err(MetadataError::BadName);
     }
     Ok(name.to_owned())
+}
+
+/// Whether `c` may be part of a name a person reads: not a control, format (Cf,
+/// Unicode 15.1, the joiners U+200C and U+200D apart), separator other than a space,
+/// private-use character or noncharacter.
+fn shows_as_itself(c: char) -> bool {
+    let format = matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    );
+    let separator = matches!(c, '\u{2028}' | '\u{2029}');
+    let private_use = matches!(
+        c,
+        '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}'
+    );
+    let noncharacter = matches!(c, '\u{FDD0}'..='\u{FDEF}') || (u32::from(c) & 0xFFFE) == 0xFFFE;
+    !(c.is_control() || format || separator || private_use || noncharacter)
 }
 
 #[cfg(test)]

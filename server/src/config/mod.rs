@@ -154,6 +154,11 @@ mod tests {
                 "[[clients]]\nclient_id = \"a\"\ngrant_types = [\"password\"]",
                 "\"password\" is not served",
             ),
+            // RFC 8628 §5.4: "Bank \u{202E}VT" reads "Bank TV" on the consent page.
+            (
+                "[[clients]]\nclient_id = \"a\"\nname = \"Bank \\u202EVT\"",
+                "name must be 1 to 100 visible characters",
+            ),
             ("issuer = \"auth.example\"", "absolute http(s) URL"),
             ("[admin]\ntoken = \"short\"", "admin.token"),
             ("[quotas]\nclient_share = 0", "quotas.client_share"),

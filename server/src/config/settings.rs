@@ -409,7 +409,17 @@ fn client(
     Ok(Client {
         id,
         client_id: c.client_id.clone(),
-        name: c.name.clone().unwrap_or_else(|| c.client_id.clone()),
+        // RFC 8628 §5.4: the name is what the person approving reads, held to the rule
+        // a registered application's is.
+        name: match &c.name {
+            Some(name) => crate::accounts::registration::check_name(name).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "{at}: name must be 1 to {} visible characters, none of them control, bidirectional formatting or invisible ones",
+                    crate::accounts::registration::MAX_NAME_CHARS
+                ))
+            })?,
+            None => c.client_id.clone(),
+        },
         secret_sha256,
         auth_methods: if c.secret_sha256.is_some() {
             c.auth_methods.clone()

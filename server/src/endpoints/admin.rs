@@ -12,7 +12,6 @@ use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 use crate::accounts::users::User;
 use crate::audit::{self, Via};
@@ -170,7 +169,7 @@ impl<S: Store> App<S> {
             return Some(response::not_found());
         };
         let presented = super::bearer(parts).unwrap_or_default();
-        if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        if super::same_token(presented, expected) {
             return None;
         }
         let mut r = error(

@@ -1,7 +1,9 @@
 //! The admin API for applications, with the admin bearer token, for scripts and
 //! `deviceflow-server clients add|list|remove`:
 //!
-//! - `GET /admin/clients`: every client, configured and registered;
+//! - `GET /admin/clients[?limit=N][&after=NEXT]`: every client, configured and
+//!   registered, in pages of at most [`PAGE_MAX`] (the default), each with the
+//!   `next` to ask for the following one while there is one;
 //! - `POST /admin/clients` (JSON client metadata, as RFC 7591 §2 spells it): registers
 //!   one; the answer carries its `client_secret`, the only time it is shown;
 //! - `DELETE /admin/clients/{client_id}`: deletes a registered client (204);
@@ -21,6 +23,7 @@ use serde::Serialize;
 
 use super::admin::error;
 use super::registration::{invalid_metadata, registrations_exhausted};
+use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{
     client_metadata, request_from_json, Metadata, MetadataDocument,
 };
@@ -44,6 +47,66 @@ struct Listed {
 #[derive(Serialize)]
 struct List {
     clients: Vec<Listed>,
+    /// What to send as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// The most clients one page of the list holds, and how many it holds unless asked
+/// for fewer. 49,152 clients can be registered on a store: the whole list in one
+/// answer was 15 MB, more than a client reads (the command line's limit is 1 MiB).
+pub(crate) const PAGE_MAX: usize = 1000;
+
+/// Which page of the list is asked for: the clients after the index `after` (in the
+/// list's order, by index: configured, then registered), at most `limit` of them.
+struct Page {
+    after: Option<u16>,
+    limit: usize,
+}
+
+impl Page {
+    /// Reads `?limit=N&after=NEXT`; anything else in the query is ignored, and each of
+    /// the two is given once (RFC 6749 §3.2's rule for parameters).
+    fn from_query(query: Option<&str>) -> Result<Page, OAuthError> {
+        let (mut limit, mut after) = (None, None);
+        for pair in query.unwrap_or_default().split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match name {
+                "limit" => &mut limit,
+                "after" => &mut after,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter \"{name}\" is repeated"
+                )));
+            }
+            *slot = Some(percent_decode(value.as_bytes()).map_err(|_| {
+                OAuthError::invalid_request(format!(
+                    "parameter \"{name}\" is not percent-encoded UTF-8"
+                ))
+            })?);
+        }
+        let limit = match limit {
+            None => PAGE_MAX,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=PAGE_MAX).contains(n))
+                .ok_or_else(|| {
+                    OAuthError::invalid_request(format!(
+                        "limit must be a number of clients from 1 to {PAGE_MAX}"
+                    ))
+                })?,
+        };
+        let after = match after {
+            None => None,
+            Some(next) => Some(next.parse::<u16>().map_err(|_| {
+                OAuthError::invalid_request("after must be the \"next\" of the page before")
+            })?),
+        };
+        Ok(Page { after, limit })
+    }
 }
 
 /// A rotated secret.
@@ -71,7 +134,10 @@ impl<S: Store> App<S> {
         }
         let rest = paths::below(parts.uri.path(), paths::ADMIN_CLIENTS).unwrap_or_default();
         let answer = match (rest, &parts.method) {
-            ("", read) if is_read(read) => self.list_clients().await.map_err(OAuthError::from),
+            ("", read) if is_read(read) => match Page::from_query(parts.uri.query()) {
+                Ok(page) => self.list_clients(page).await.map_err(OAuthError::from),
+                Err(e) => Err(e),
+            },
             ("", &Method::POST) => self.add_client(&parts, body, peer).await,
             ("", _) => return response::method_not_allowed("GET, HEAD, POST"),
             (rest, method) => {
@@ -93,24 +159,34 @@ impl<S: Store> App<S> {
         answer.unwrap_or_else(|e| e.reply())
     }
 
-    async fn list_clients(&self) -> Stored<Reply> {
+    async fn list_clients(&self, page: Page) -> Stored<Reply> {
         let scopes = &self.settings.scopes;
-        let mut clients: Vec<Listed> = self
-            .settings
-            .clients
-            .iter()
-            .map(|c| Listed {
-                metadata: client_metadata(c, scopes),
-                source: "configuration",
-            })
+        let after = |id: u16| page.after.is_none_or(|a| id > a);
+        let configured = self.settings.clients.iter().filter(|c| after(c.id.0));
+        let mut registered = self.store.registered_clients().await?;
+        registered.retain(|r| after(r.client.id.0));
+        registered.sort_by_key(|r| r.client.id.0);
+        let listed = |id: ClientId, metadata, source| (id.0, Listed { metadata, source });
+        // One more than the page holds: whether there is a next page.
+        let mut listed: Vec<(u16, Listed)> = configured
+            .map(|c| listed(c.id, client_metadata(c, scopes), "configuration"))
+            .chain(
+                registered
+                    .iter()
+                    .map(|r| listed(r.client.id, r.metadata(scopes), "registered")),
+            )
+            .take(page.limit + 1)
             .collect();
-        for r in self.store.registered_clients().await? {
-            clients.push(Listed {
-                metadata: r.metadata(scopes),
-                source: "registered",
-            });
-        }
-        Ok(response::json_value(StatusCode::OK, &List { clients }))
+        let more = listed.len() > page.limit;
+        listed.truncate(page.limit);
+        let next = more
+            .then(|| listed.last().map(|(id, _)| id.to_string()))
+            .flatten();
+        let clients = listed.into_iter().map(|(_, l)| l).collect();
+        Ok(response::json_value(
+            StatusCode::OK,
+            &List { clients, next },
+        ))
     }
 
     async fn add_client<B>(&self, parts: &Parts, body: B, peer: IpAddr) -> Result<Reply, OAuthError>
@@ -125,7 +201,8 @@ impl<S: Store> App<S> {
             self.settings.body_read_timeout_ms,
         )
         .await?
-        .map_err(OAuthError::invalid_request)?;
+        // The same metadata as RFC 7591's, refused with the same code (§3.2.2).
+        .map_err(invalid_metadata)?;
         let request = request_from_json(document).map_err(invalid_metadata)?;
         let metadata = Metadata::from_request(&request, &self.settings.scopes)
             .map_err(|e| invalid_metadata(e.to_string()))?;

@@ -13,9 +13,8 @@ use bytes::Bytes;
 use deviceflow_wire::{ClientRegistration, ErrorCode};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
-use subtle::ConstantTimeEq;
 
-use super::bearer;
+use super::{bearer, same_token};
 use crate::accounts::registration::{
     self, request_from_json, Metadata, MetadataDocument, NewClient, Registered, MAX_REGISTERED,
 };
@@ -82,7 +81,7 @@ impl<S: Store> App<S> {
         // RFC 7591 §3: the endpoint MAY be protected by an initial access token.
         let expected = self.settings.initial_access_token.as_deref().unwrap_or("");
         let presented = bearer(parts).unwrap_or("");
-        if expected.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        if expected.is_empty() || !same_token(presented, expected) {
             return Err(OAuthError::invalid_token(
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
             ));

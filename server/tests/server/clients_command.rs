@@ -241,3 +241,151 @@ async fn an_answer_that_is_not_the_admin_apis_is_quoted_in_one_line() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server of our own that answers each connection, in order, with one of `answers`
+/// (status line and JSON body), then stops; its issuer. A thread of this test process,
+/// ending with the last answer or the process.
+fn answering(answers: Vec<(&'static str, String)>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (status, body) in answers {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let timeout = Some(std::time::Duration::from_secs(5));
+            let _ = stream.set_read_timeout(timeout);
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    issuer
+}
+
+/// A server answering garbage (an old version, a proxy, another program on the port)
+/// was taken at its word: `clients add` answered 201 without a `client_id` exited 0
+/// and printed nothing, a script went on with no client; a confidential one without
+/// its secret, shown only this once, the same; a `client_id` holding a line break
+/// printed a `client_secret=` line of the server's making; `clients list` answered
+/// without a list exited 0.
+#[test]
+fn an_answer_that_says_nothing_registered_is_a_failure_not_a_silence() {
+    let created = "201 Created";
+    let cases: [(&[&str], &str, String, &str); 5] = [
+        (&["add", "--name", "TV"], created, "{}".into(), "client_id"),
+        (
+            &["add", "--name", "TV"],
+            created,
+            r#"{"client_id":""}"#.into(),
+            "client_id",
+        ),
+        (
+            &["add", "--name", "TV"],
+            created,
+            r#"{"client_id":"dfc16384-a\nclient_secret=forged"}"#.into(),
+            "client_id",
+        ),
+        (
+            &["add", "--name", "P", "--auth-method", "client-secret-post"],
+            created,
+            r#"{"client_id":"dfc16384-abc","token_endpoint_auth_method":"client_secret_post"}"#
+                .into(),
+            "client_secret",
+        ),
+        (
+            &["list"],
+            "200 OK",
+            r#"{"clients":"none"}"#.into(),
+            "clients",
+        ),
+    ];
+    for (args, status, body, named) in cases {
+        let issuer = answering(vec![(status, body.clone())]);
+        let err = refused(clients(&issuer, ADMIN_TOKEN, args));
+        assert!(err.contains(named), "{args:?} answered {body}: {err}");
+    }
+    // Pages that never end (the same `next` again) end the command, not the loop.
+    let page = r#"{"clients":[],"next":"7"}"#.to_owned();
+    let issuer = answering(vec![("200 OK", page.clone()), ("200 OK", page)]);
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    assert!(err.contains("next"), "{err}");
+}
+
+/// `clients list` printed the server's names as they came: an escape sequence in one
+/// (from a hostile server, or a name in the TOML file, which nothing checks) reached
+/// the terminal (OSC 52 writes the clipboard), and a tab in it made one more column.
+#[test]
+fn clients_list_prints_names_as_text_one_line_of_five_columns_each() {
+    let listed = r#"{"clients":[{"client_id":"tv","source":"configuration","token_endpoint_auth_method":"none","scope":"openid","client_name":"\u001b]52;c;ZXZpbA==\u0007TV\tfake\ncolumns"}]}"#;
+    let issuer = answering(vec![("200 OK", listed.to_owned())]);
+    let out = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    assert!(
+        !out.contains(['\u{1b}', '\u{7}']),
+        "{out:?}: control characters reached the terminal"
+    );
+    assert_eq!(out.lines().count(), 1, "{out:?}");
+    assert_eq!(out.trim_end().split('\t').count(), 5, "{out:?}");
+    assert!(out.contains("TV"), "{out:?}");
+}
+
+/// An admin token an HTTP header cannot carry (a line break pasted with it) was
+/// reported as "failed to parse header value"; it says which value is wrong, and
+/// never shows it.
+#[test]
+fn an_admin_token_no_header_can_carry_is_named_not_shown() {
+    let issuer = answering(vec![]);
+    let err = refused(clients(&issuer, "secret-token\nline", &["list"]));
+    assert!(err.contains("admin token"), "{err}");
+    assert!(!err.contains("secret-token"), "{err}");
+}
+
+/// 3,000 registered clients (49,152 can be) made a list of more than 1 MiB, which the
+/// command would not read: "the body is larger than 1048576 bytes". It reads the list
+/// page by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_list_reads_every_client_however_many() {
+    let (server, dir) = server_on_test_config("clients-many");
+    let issuer = server.base();
+    let http = Client::new(issuer.clone());
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    const MANY: usize = 3_000;
+    for i in 0..MANY {
+        let name = format!("{i:05} {}", "n".repeat(94));
+        let a = http
+            .post_json(
+                ADMIN_CLIENTS,
+                &serde_json::json!({"client_name": name, "token_endpoint_auth_method": "none"}),
+                &[("authorization", &admin)],
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+    }
+    let out = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    // The five configured clients, then every registered one, once, in order.
+    assert_eq!(out.lines().count(), 5 + MANY);
+    for (i, line) in out.lines().skip(5).enumerate() {
+        assert!(line.contains(&format!("\t{i:05} n")), "{i}: {line}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(clients(&issuer, ADMIN_TOKEN, &["list", "--json"]))).unwrap();
+    assert_eq!(json["clients"].as_array().map(Vec::len), Some(5 + MANY));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -453,7 +453,8 @@ async fn a_repeated_metadata_member_is_refused_not_guessed() {
     assert!(why.contains("token_endpoint_auth_method"), "{why}");
     assert!(why.contains("more than once"), "{why}");
     let a = s.send(send(ADMIN_CLIENTS, ADMIN_TOKEN)).await;
-    assert_eq!(a.status, 400, "{:?}", a.body);
+    // The admin API reads the same metadata, and refuses it with the same code.
+    a.assert_oauth_error(400, "invalid_client_metadata");
     assert!(
         a.json()["error_description"]
             .as_str()
@@ -484,4 +485,164 @@ async fn assert_nothing_registered(s: &TestServer) {
         clients.iter().all(|c| c["source"] == "configuration"),
         "{clients:?}"
     );
+}
+
+/// The name is what the person approving reads (RFC 8628 §5.4). A line separator
+/// broke it in two; a tag character, an interlinear annotation, a Mongolian vowel
+/// separator or a deprecated format character hid text or showed nothing; a
+/// private-use character shows what the reader's font puts there (U+F8FF is a logo on
+/// some systems). All were registered, through both doors.
+#[tokio::test]
+async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let admin = bearer(ADMIN_TOKEN);
+    for name in [
+        "Bank\u{2028}TV",
+        "Bank\u{2029}TV",
+        "\u{E0041}\u{E0042}",
+        "TV\u{E0001}",
+        "Bank \u{FFF9}evil\u{FFFA}TV\u{FFFB}",
+        "x\u{180E}y",
+        "TV\u{206A}",
+        "TV\u{206F}",
+        "\u{1D173}TV",
+        "\u{0600}TV",
+        "TV\u{13430}",
+        "\u{F8FF} TV",
+        "TV\u{F0000}",
+        "TV\u{FDD0}",
+        "TV\u{FFFE}",
+    ] {
+        let metadata = json!({"client_name": name, "token_endpoint_auth_method": "none"});
+        // RFC 7591 §3.2.2: 400 `invalid_client_metadata`, naming the member.
+        let a = s.register(&metadata).await;
+        a.assert_oauth_error(400, "invalid_client_metadata");
+        assert!(
+            a.json()["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("client_name")),
+            "{name:?}: {:?}",
+            a.body
+        );
+        let a = s
+            .post_json(ADMIN_CLIENTS, &metadata, &[("authorization", &admin)])
+            .await;
+        a.assert_oauth_error(400, "invalid_client_metadata");
+    }
+    assert_nothing_registered(&s).await;
+    // Names in any script, with the joiners emoji need, still register.
+    for name in [
+        "Ärzte-TV",
+        "\u{5d8}\u{5dc}\u{5d5}\u{5d5}\u{5d9}\u{5d6}\u{5d9}\u{5d4}",
+        "\u{1F468}\u{200D}\u{1F4BB} TV",
+        "テレビ",
+    ] {
+        let a = s
+            .register(&json!({"client_name": name, "token_endpoint_auth_method": "none"}))
+            .await;
+        assert_eq!(a.status, 201, "{name:?}: {:?}", a.body);
+        assert_eq!(a.json()["client_name"], name);
+    }
+}
+
+/// `"scope": ""` registered a client that may ask for no scope at all: every token it
+/// gets grants nothing. RFC 6749 §3.3: a scope is one or more scope tokens; the
+/// applications page already refused it ("Choose at least one scope").
+#[tokio::test]
+async fn an_empty_scope_is_refused_not_registered() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let admin = bearer(ADMIN_TOKEN);
+    for scope in ["", "   "] {
+        let metadata = json!({"scope": scope, "token_endpoint_auth_method": "none"});
+        // RFC 7591 §3.2.2: `invalid_client_metadata`, naming the member.
+        let a = s.register(&metadata).await;
+        a.assert_oauth_error(400, "invalid_client_metadata");
+        let why = a.json()["error_description"].as_str().unwrap().to_owned();
+        assert!(why.starts_with("scope"), "{scope:?}: {why}");
+        s.post_json(ADMIN_CLIENTS, &metadata, &[("authorization", &admin)])
+            .await
+            .assert_oauth_error(400, "invalid_client_metadata");
+    }
+    assert_nothing_registered(&s).await;
+}
+
+/// 49,152 registrations can be made on a store, and every one listed: the list was one
+/// answer of every client, 15 MB at the end, more than a client reads (the command
+/// line's limit is 1 MiB, about 3,000 clients). It comes in pages, which miss no client
+/// and repeat none, even when clients are deleted or registered between two pages.
+#[tokio::test]
+async fn the_admin_list_comes_in_bounded_pages_that_miss_nothing() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let admin = bearer(ADMIN_TOKEN);
+    let auth = [("authorization", admin.as_str())];
+    let mut registered = Vec::new();
+    for i in 0..7 {
+        registered.push(s.register_device_app(&format!("app {i}")).await);
+    }
+    let page = |query: String| {
+        let s = &s;
+        async move {
+            let a = s
+                .call(Method::GET, &format!("{ADMIN_CLIENTS}{query}"), &auth)
+                .await;
+            assert_eq!(a.status, 200, "{query}: {:?}", a.body);
+            a.json()
+        }
+    };
+    // Without a limit: every client of this small server, and no next page.
+    let all = page(String::new()).await;
+    assert_eq!(all["clients"].as_array().unwrap().len(), 5 + 7, "{all}");
+    assert_eq!(all.get("next"), None, "{all}");
+
+    let mut seen = Vec::new();
+    let mut query = "?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let v = page(query).await;
+        let clients = v["clients"].as_array().unwrap();
+        assert!(clients.len() <= 3, "{v}");
+        seen.extend(
+            clients
+                .iter()
+                .map(|c| c["client_id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        if pages == 2 {
+            // Between two pages: one not yet listed deleted, one registered.
+            let gone = registered.remove(3);
+            let deleted = s
+                .call(Method::DELETE, &format!("{ADMIN_CLIENTS}/{gone}"), &auth)
+                .await;
+            assert_eq!(deleted.status, 204);
+            registered.push(s.register_device_app("late").await);
+        }
+        match v.get("next").and_then(Value::as_str) {
+            Some(next) => query = format!("?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    let configured = ["tv", "tv-b", "conf", "no-device", "no-refresh"];
+    let expected: Vec<String> = configured
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(registered.iter().cloned())
+        .collect();
+    assert_eq!(seen, expected);
+
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=x",
+        "?limit=2&limit=3",
+        "?after=x",
+    ] {
+        let a = s
+            .call(Method::GET, &format!("{ADMIN_CLIENTS}{bad}"), &auth)
+            .await;
+        assert_eq!(
+            (a.status, a.error().as_str()),
+            (400, "invalid_request"),
+            "{bad}"
+        );
+    }
 }
