@@ -3,7 +3,8 @@
 //! and `deviceflow-loadgen merge RUN.json…`, which merges shards' runs into one report.
 //!
 //! Exit status: 0 the run is trusted and every threshold passed; 1 a `--threshold`
-//! failed; 2 the run could not be set up; 3 too many requests got no answer
+//! failed; 2 the run could not be set up, or a lane panicked (a defect of the
+//! generator: no report); 3 too many requests got no answer
 //! (`--max-transport-errors`): the server was not measured.
 
 use std::path::{Path, PathBuf};
