@@ -131,8 +131,8 @@ pub fn client_metadata(client: &Client, scopes: &ScopeRegistry) -> ClientRegistr
     }
 }
 
-/// A new registration: the record to keep, and the secrets it was given, shown once.
-#[derive(Debug)]
+/// A new registration: the record to keep, and the secrets it was given, shown once
+/// (and never by `Debug`).
 pub struct NewClient {
     /// What the store keeps.
     pub registered: Registered,
@@ -140,6 +140,17 @@ pub struct NewClient {
     pub secret: Option<String>,
     /// RFC 7592 §1 registration access token, when asked for.
     pub registration_token: Option<String>,
+}
+
+impl std::fmt::Debug for NewClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("NewClient")
+            .field("registered", &self.registered)
+            .field("secret", &shown(&self.secret))
+            .field("registration_token", &shown(&self.registration_token))
+            .finish()
+    }
 }
 
 /// What a registration asks for, validated.
@@ -457,6 +468,14 @@ mod tests {
         assert_eq!(
             index_of(&new.registered.client.client_id),
             Some(ClientId(FIRST_REGISTERED + 7))
+        );
+        // Debug shows neither secret (a log line of it would hand the client out).
+        let shown = format!("{new:?}");
+        let token = new.registration_token.clone().unwrap();
+        assert!(!shown.contains(&token), "{shown}");
+        assert!(
+            shown.contains("registration_token: Some(\"<redacted>\")"),
+            "{shown}"
         );
         let token = new.registration_token.unwrap();
         assert!(new.registered.registration_token_matches(&token));
