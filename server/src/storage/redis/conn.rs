@@ -97,6 +97,30 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The seeds of a cluster URL's nodes (`host:port,host:port`), as `redis://` URLs. The
+/// client takes one set of credentials for the cluster, on every seed or on none, and
+/// refused `:pw@h1,h2` ("Cannot use different password among initial nodes"): the
+/// first node's credentials are given to those that name none, so that they are
+/// written once, as for one Redis. (A comma in a password is written `%2C`.)
+fn cluster_seeds(nodes: &str) -> Vec<String> {
+    let nodes: Vec<&str> = nodes
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let credentials = nodes
+        .first()
+        .and_then(|n| n.rsplit_once('@'))
+        .map(|(c, _)| c);
+    nodes
+        .iter()
+        .map(|n| match credentials {
+            Some(c) if !n.contains('@') => format!("redis://{c}@{n}"),
+            _ => format!("redis://{n}"),
+        })
+        .collect()
+}
+
 /// The first connection to `url` (shown as `shown`), within five call timeouts.
 async fn first_connection<C>(
     connecting: impl std::future::Future<Output = Result<C, RedisError>>,
@@ -153,12 +177,7 @@ impl Redis {
             why,
         };
         let conn = if let Some(nodes) = url.strip_prefix(CLUSTER_SCHEME) {
-            let nodes: Vec<String> = nodes
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(|n| format!("redis://{n}"))
-                .collect();
+            let nodes = cluster_seeds(nodes);
             if nodes.is_empty() {
                 return Err(bad(
                     "a cluster URL names at least one node: redis+cluster://host:port,host:port"
@@ -377,6 +396,24 @@ impl Redis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clusters_credentials_written_once_go_to_every_seed() {
+        assert_eq!(
+            cluster_seeds(":pw@h1:7000, h2:7001,,h3:7002"),
+            [
+                "redis://:pw@h1:7000",
+                "redis://:pw@h2:7001",
+                "redis://:pw@h3:7002"
+            ]
+        );
+        assert_eq!(
+            cluster_seeds("u:p%40s@h1:1,u:p%40s@h2:2"),
+            ["redis://u:p%40s@h1:1", "redis://u:p%40s@h2:2"]
+        );
+        assert_eq!(cluster_seeds("h1:1,h2:2"), ["redis://h1:1", "redis://h2:2"]);
+        assert!(cluster_seeds(" , ").is_empty());
+    }
 
     #[test]
     fn passwords_never_reach_a_message() {

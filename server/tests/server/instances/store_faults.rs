@@ -3,7 +3,7 @@
 //! operator's `DEL`) while the rest stays, a password asked for at start-up, and no
 //! device code that could be read back out of Redis.
 
-use deviceflow_testkit::{RedisOptions, RedisServer, Reply};
+use deviceflow_testkit::{RedisCluster, RedisOptions, RedisServer, Reply};
 
 use super::*;
 
@@ -256,4 +256,30 @@ async fn after_a_flush_the_running_instances_put_back_the_shared_secret_and_rost
             .poll("tv", &fleet.at(0).authorize("tv").await.device_code)
             .await,
     );
+}
+
+/// A Redis Cluster that asks for a password, given once in the URL as for one Redis
+/// (`redis+cluster://:PW@h1,h2,h3`): refused before, in one line ("Cannot use
+/// different password among initial nodes"); every seed now carries it, the server
+/// reaches the cluster (its keys live on every node), and the password is never shown.
+#[test]
+fn a_cluster_password_written_once_reaches_every_node() {
+    let cluster = RedisCluster::start(3).unwrap();
+    for node in cluster.nodes() {
+        let set = node
+            .command(&["CONFIG", "SET", "requirepass", "cluster-pw-3"])
+            .unwrap();
+        assert_eq!(set.text().as_deref(), Some("OK"));
+    }
+    let seeds = cluster.url().replace("redis+cluster://", "");
+    let (code, out, err) = check_config(&format!("redis+cluster://:cluster-pw-3@{seeds}"));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        !format!("{out}{err}").contains("cluster-pw-3"),
+        "{out}{err}"
+    );
+    // Without it, what the cluster said, in one line.
+    let (code, _, err) = check_config(&cluster.url());
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
