@@ -396,6 +396,20 @@ impl Record for AccessRecord {
     }
 }
 
+/// Bytes that make a rotated refresh record this rotation's alone.
+const ROTATION_MARK: usize = 16;
+
+/// `record`, rotated, as the exchange that rotated it writes it: with `mark`, drawn
+/// for that exchange, after it. Another exchange of the same token writes other bytes,
+/// so the compare-and-set that lost its answer with its connection (and went out once
+/// more, `conn.rs`) can find its own write in what it reads back.
+pub(crate) fn rotated_by(record: &RefreshRecord, mark: [u8; ROTATION_MARK]) -> Vec<u8> {
+    debug_assert!(record.rotated);
+    let mut bytes = record.encode();
+    bytes.extend_from_slice(&mark);
+    bytes
+}
+
 impl Record for RefreshRecord {
     fn encode(&self) -> Vec<u8> {
         write_grant(Writer::new(39), &self.grant)
@@ -415,6 +429,10 @@ impl Record for RefreshRecord {
             1 => true,
             _ => return None,
         };
+        // The rotation's own mark (`rotated_by`), when there is one.
+        if rotated && r.0.len() == ROTATION_MARK {
+            r.take::<ROTATION_MARK>()?;
+        }
         r.end(RefreshRecord {
             grant,
             family,
@@ -646,6 +664,35 @@ mod tests {
                 Some(new.registered.metadata(&scopes))
             );
         }
+    }
+
+    #[test]
+    fn a_rotation_is_marked_as_its_own_and_still_reads_as_the_record() {
+        let record = RefreshRecord {
+            grant: Grant {
+                client: ClientId(1),
+                user: UserId(2),
+                scope: ScopeSet(3),
+            },
+            family: 4,
+            issued_at: 5,
+            expires_at: 6,
+            rotated: true,
+        };
+        let (a, b) = (rotated_by(&record, [1; 16]), rotated_by(&record, [2; 16]));
+        assert_ne!(a, b, "two exchanges write different bytes");
+        for bytes in [&a, &b, &record.encode()] {
+            assert_eq!(RefreshRecord::decode(bytes), Some(record));
+        }
+        // A mark on a record that is not rotated, or of another length, is not one.
+        let unrotated = RefreshRecord {
+            rotated: false,
+            ..record
+        };
+        let mut marked = unrotated.encode();
+        marked.extend_from_slice(&[1; 16]);
+        assert_eq!(RefreshRecord::decode(&marked), None);
+        assert_eq!(RefreshRecord::decode(&a[..a.len() - 1]), None);
     }
 
     #[test]

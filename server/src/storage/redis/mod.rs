@@ -586,10 +586,20 @@ impl Store for RedisStore {
             return Ok(Err(RefreshError::Invalid));
         };
         let key = keys::refresh(&token_key);
+        // This exchange's rotation, written by a compare-and-set that said it lost,
+        // and the pair it issued.
+        let mut lost: Option<(Vec<u8>, Issued)> = None;
         for _ in 0..MAX_RACES {
             let Some((record, old)) = self.read::<RefreshRecord>(&key).await? else {
                 return Ok(Err(RefreshError::Invalid));
             };
+            // It had won: its answer went with a dropped connection, and the call,
+            // sent once more, found its own write. Not a reuse (RFC 9700 §4.14.2).
+            if let Some((written, issued)) = lost.take() {
+                if written == old {
+                    return Ok(Ok(issued));
+                }
+            }
             let revoked = self.family_revoked(record.family).await?;
             let mut rotated = record;
             match rotated.exchange(client, scope, now, revoked) {
@@ -601,13 +611,17 @@ impl Store for RedisStore {
                     // handed out: its family is being revoked, or its write came too
                     // late; nobody holds it.
                     let issued = self.issue(grant, record.family, true, now).await?;
+                    let mut mark = [0u8; 16];
+                    rand::thread_rng().fill_bytes(&mut mark);
+                    let written = codec::rotated_by(&rotated, mark);
                     if !self
                         .redis
-                        .cas(&key, Some(&old), Some(&rotated.encode()), None)
+                        .cas(&key, Some(&old), Some(&written), None)
                         .await?
                     {
-                        // Another exchange of this token won: read again, and see
-                        // the reuse.
+                        // Another exchange of this token won (read again, and see the
+                        // reuse), or this one did and lost only its answer.
+                        lost = Some((written, issued));
                         continue;
                     }
                     return Ok(Ok(issued));

@@ -283,3 +283,105 @@ fn a_cluster_password_written_once_reaches_every_node() {
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Between the server and Redis: passes bytes both ways until armed, then lets the
+/// next `EVALSHA` (a compare-and-set) through and cuts the connection before Redis's
+/// reply comes back, as a failover or a network blip does. New connections pass.
+struct CuttingProxy {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingProxy {
+    async fn start(redis_port: u16) -> CuttingProxy {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let arm = std::sync::Arc::clone(&armed);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                else {
+                    continue;
+                };
+                let armed = std::sync::Arc::clone(&arm);
+                tokio::spawn(async move {
+                    let (mut from_client, mut from_redis) = (vec![0u8; 65536], vec![0u8; 65536]);
+                    loop {
+                        tokio::select! {
+                            n = client.read(&mut from_client) => {
+                                let Ok(n @ 1..) = n else { return };
+                                let chunk = &from_client[..n];
+                                let cut = chunk.windows(7).any(|w| w == b"EVALSHA")
+                                    && armed.swap(false, SeqCst);
+                                if redis.write_all(chunk).await.is_err() {
+                                    return;
+                                }
+                                if cut {
+                                    // Redis runs it; its reply is never passed on.
+                                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                                    return;
+                                }
+                            }
+                            n = redis.read(&mut from_redis) => {
+                                let Ok(n @ 1..) = n else { return };
+                                if client.write_all(&from_redis[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        CuttingProxy { port, armed }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn armed(&self) -> bool {
+        self.armed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A refresh whose rotation Redis made, but whose answer was lost with its connection
+/// (the client sends the call once more on a new one, `conn.rs`, and the
+/// compare-and-set then finds the token no longer as read): that is this exchange's
+/// own write, not a reuse (RFC 9700 §4.14.2), so the client gets its new pair and the
+/// grant lives. Failed before: 400 `invalid_grant`, and the whole family revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
+    let redis = RedisServer::start().unwrap();
+    let proxy = CuttingProxy::start(redis.port()).await;
+    let fleet = Instances::start(1, &config(&proxy.url()));
+    let a = fleet.at(0);
+    let (_, refresh) = tokens(&a.poll("tv", &a.approved("tv").await).await);
+    proxy.arm();
+    let exchanged = a.refresh(&refresh).await;
+    assert!(
+        !proxy.armed(),
+        "the rotation's compare-and-set never went out"
+    );
+    assert_eq!(
+        exchanged.status,
+        200,
+        "a rotation whose answer was lost was taken for a reuse: {:?}\n{}",
+        String::from_utf8_lossy(&exchanged.body),
+        fleet.logs()
+    );
+    let (new_access, new_refresh) = tokens(&exchanged);
+    assert_eq!(a.introspect(&new_access).await["active"], true);
+    // Rotated once: the new token works, the old one is spent.
+    assert_eq!(a.refresh(&new_refresh).await.status, 200);
+    a.refresh(&refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}
