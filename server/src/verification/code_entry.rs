@@ -13,6 +13,7 @@ use hyper::StatusCode;
 use super::pages::{self, ConsentFacts};
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, paths, Visit};
+use crate::accounts::users::UserId;
 use crate::audit::{self, Via};
 use crate::http::form::Form;
 use crate::http::response::Reply;
@@ -43,6 +44,8 @@ impl<S: Store> App<S> {
                 Some((paths::DEVICE, "Enter the code")),
             );
         };
+        // An empty `user_code=` (a hand-made link) carries no code: nothing was typed.
+        let typed = typed.filter(|t| !t.trim().is_empty());
         let code = typed.as_deref().and_then(UserCode::normalize);
         let Some((_, session, _)) = visit.signed_in() else {
             return html::redirect(&pages::sign_in_url(code));
@@ -137,7 +140,7 @@ impl<S: Store> App<S> {
 
     /// `GET /device/consent`: what is asked, by whom, with Approve and Deny.
     pub(super) async fn consent_page(&self, visit: &Visit) -> Stored<Reply> {
-        let Some((id, session, _)) = visit.signed_in() else {
+        let Some((id, session, user)) = visit.signed_in() else {
             return Ok(html::redirect(&pages::sign_in_url(None)));
         };
         let Some(code) = session.entered else {
@@ -150,6 +153,10 @@ impl<S: Store> App<S> {
             None => None,
         };
         let Some((info, client)) = found else {
+            // Decided already (the back button after the decision): say how it ended.
+            if let Some(done) = self.decided_here(visit, code, user, true).await? {
+                return Ok(done);
+            }
             self.store.set_entered(&id, None, visit.now).await?;
             let main = pages::entry(&token, &code.display(), Some(CODE_NOT_VALID));
             return Ok(self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main));
@@ -188,15 +195,23 @@ impl<S: Store> App<S> {
         {
             return Ok(self.stale_form(paths::DEVICE));
         }
-        let code = match field(form, "user_code").and_then(|t| UserCode::normalize(&t)) {
+        let typed = field(form, "user_code").and_then(|t| UserCode::normalize(&t));
+        let code = match typed {
             Some(code) if session.entered == Some(code) => code,
             _ => {
+                // An older page of a code this person approved, sent again (a reload
+                // after another code was entered): it stays approved, and says so.
+                if let Some(code) = typed {
+                    if let Some(done) = self.decided_here(visit, code, user, false).await? {
+                        return Ok(done);
+                    }
+                }
                 return Ok(self.plain_page(
                     StatusCode::FORBIDDEN,
                     "Enter the code first",
                     "Nothing was approved or denied: this code was not entered in this browser. Enter the code shown on your device.",
                     Some((paths::DEVICE, "Enter the code")),
-                ))
+                ));
             }
         };
         let decision = match field(form, "action").as_deref() {
@@ -211,43 +226,92 @@ impl<S: Store> App<S> {
                 ))
             }
         };
-        self.store.set_entered(&id, None, visit.now).await?;
-        // One way to decide: the store's, as for the admin endpoint.
-        Ok(match self.store.decide(code, decision, visit.now).await? {
-            Ok(info) => {
-                let approved = matches!(decision, Decision::Approve(_));
-                self.metrics.decision(approved);
-                let client = self.client_or_deleted(info.client).await?;
-                let username = self.settings.users.username(user);
-                audit::decided(
-                    approved,
-                    Via::Pages,
-                    &client.client_id,
-                    username,
-                    code,
-                    visit.peer,
-                );
-                let title = if approved {
-                    "Device connected"
-                } else {
-                    "Request denied"
-                };
-                self.show(
-                    visit,
-                    StatusCode::OK,
-                    title,
-                    &pages::done(approved, &client.name),
-                )
+        // A code whose registered client was deleted is no longer valid either (as on
+        // the consent page): its device gets invalid_client, so nothing is decided,
+        // and the person is not told it is connected.
+        let client_lives = match self.decidable(code, visit.now).await? {
+            Some(info) => self.client_by_id(info.client).await?.is_some(),
+            None => false,
+        };
+        let decided = if client_lives {
+            // One way to decide: the store's, as for the admin endpoint.
+            self.store.decide(code, decision, visit.now).await?.ok()
+        } else {
+            None
+        };
+        // The code stays entered after the decision: this form sent again (a reload),
+        // or the consent page again (the back button), shows how it ended.
+        let Some(info) = decided else {
+            // RFC 8628 §3.3: decided already (this form sent before, or someone else
+            // with the code): the person is told the outcome, not "not valid".
+            if let Some(done) = self.decided_here(visit, code, user, true).await? {
+                return Ok(done);
             }
-            Err(_) => {
-                let main = pages::entry(
-                    &session.csrf.encode(),
-                    &code.display(),
-                    Some(CODE_NOT_VALID),
-                );
-                self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main)
-            }
-        })
+            self.store.set_entered(&id, None, visit.now).await?;
+            let main = pages::entry(
+                &session.csrf.encode(),
+                &code.display(),
+                Some(CODE_NOT_VALID),
+            );
+            return Ok(self.show(visit, StatusCode::BAD_REQUEST, "Enter the code", &main));
+        };
+        let approved = matches!(decision, Decision::Approve(_));
+        self.metrics.decision(approved);
+        let client = self.client_or_deleted(info.client).await?;
+        let username = self.settings.users.username(user);
+        audit::decided(
+            approved,
+            Via::Pages,
+            &client.client_id,
+            username,
+            code,
+            visit.peer,
+        );
+        Ok(self.done(visit, approved, &client.name))
+    }
+
+    /// The last page (RFC 8628 §3.3, checklist UI-15): connected or denied, and back
+    /// to the device.
+    fn done(&self, visit: &Visit, approved: bool, client_name: &str) -> Reply {
+        let title = if approved {
+            "Device connected"
+        } else {
+            "Request denied"
+        };
+        self.show(
+            visit,
+            StatusCode::OK,
+            title,
+            &pages::done(approved, client_name),
+        )
+    }
+
+    /// The last page again, for a code decided before, when what it says is still
+    /// true and this person may see it: approved by `user` (and collected by the
+    /// device, or still to be); or, with `denied_too` (this session entered the code,
+    /// so it may see how it ended), denied. A code approved by someone else, or
+    /// expired before its device came, is `None`: the caller's refusal.
+    async fn decided_here(
+        &self,
+        visit: &Visit,
+        code: UserCode,
+        user: UserId,
+        denied_too: bool,
+    ) -> Stored<Option<Reply>> {
+        let Some(info) = self.store.lookup(code).await? else {
+            return Ok(None);
+        };
+        let live = visit.now < info.expires_at;
+        let approved = match info.state {
+            State::Approved { user: by } if by == user && live => true,
+            State::Redeemed { user: by, .. } if by == user => true,
+            State::Denied if denied_too && live => false,
+            _ => return Ok(None),
+        };
+        let Some(client) = self.client_by_id(info.client).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.done(visit, approved, &client.name)))
     }
 
     /// The session behind `code` if a person may still decide it: pending, unexpired.

@@ -19,6 +19,8 @@
 //!    Deny of equal weight (UI-02, UI-06).
 //! 4. `POST /device/consent`: CSRF-checked and only for the session that entered the
 //!    code (UI-14); then a page that sends the person back to the device (UI-15).
+//!    The form sent again (a reload) or the consent page again (the back button)
+//!    shows that page again while it is true; it decides nothing twice.
 //!
 //! Administrators (`admin = true` users) also manage the applications here, at
 //! `/device/applications` (`applications.rs`): the same sign-in, look, CSRF and headers.

@@ -85,7 +85,8 @@ pub struct WebSession {
     /// When the session ends.
     pub expires_at: Millis,
     /// The user code this person entered and is now approving or denying. Only this
-    /// session can decide it (checklist UI-14).
+    /// session can decide it (checklist UI-14). Kept after the decision, so that the
+    /// last page, reloaded, still says how it ended.
     pub entered: Option<UserCode>,
 }
 

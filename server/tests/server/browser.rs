@@ -390,3 +390,68 @@ async fn in_a_browser_an_administrator_registers_an_app_that_a_device_then_uses(
     .await
     .assert_oauth_error(401, "invalid_client");
 }
+
+/// In chromium: approve, then reload the last page (chromium sends the form again)
+/// and go back to the consent page; prints what each showed.
+const RELOAD_AFTER_DECIDING: &str = r#"
+import { openPhone } from './browser.mjs';
+const [base, code, user, password, action] = process.argv.slice(1);
+const { page, close } = await openPhone({});
+try {
+  const posts = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posts.push(new URL(r.url()).pathname); });
+  await page.goto(`${base}/device`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => u.pathname === '/device');
+  await page.getByLabel('Code').fill(code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL((u) => u.pathname === '/device/consent');
+  await page.getByRole('button', { name: action }).click();
+  await page.waitForLoadState();
+  const decided = await page.locator('h1').innerText();
+  await page.reload();
+  const reloaded = await page.locator('h1').innerText();
+  const resent = posts.filter((p) => p === '/device/consent').length;
+  await page.goto(`${base}/device/consent`);
+  const back = await page.locator('h1').innerText();
+  console.log(JSON.stringify({ ok: true, decided, reloaded, resent, back }));
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, error: String(e) }));
+  process.exitCode = 1;
+} finally {
+  await close();
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_reloading_the_last_page_still_says_what_was_decided() {
+    // RFC 8628 §3.3 (checklist UI-15): the last page tells the person the outcome. A
+    // reload sends the decision again; it must not say "nothing was approved" about
+    // a device that was.
+    browser_prerequisites();
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    for (action, heading) in [("Approve", "Device connected"), ("Deny", "Request denied")] {
+        let da = s.authorize("tv").await;
+        let mut cmd = Command::new("node");
+        cmd.current_dir(E2E)
+            .args(["--input-type=module", "-e", RELOAD_AFTER_DECIDING])
+            .args([s.base.as_str(), da.user_code.as_str(), "alice"])
+            .arg(password_of("alice"))
+            .arg(action);
+        let report = blocking(move || run_script(cmd)).await;
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["decided"], heading, "{report}");
+        // Chromium did send the form twice: the reload is a second decision POST.
+        assert_eq!(report["resent"], 2, "{report}");
+        assert_eq!(report["reloaded"], heading, "{report}");
+        assert_eq!(report["back"], heading, "{report}");
+        let polled = s.poll("tv", &da.device_code).await;
+        if action == "Approve" {
+            assert_eq!(polled.status, 200, "{:?}", polled.body);
+        } else {
+            polled.assert_oauth_error(400, "access_denied");
+        }
+    }
+}

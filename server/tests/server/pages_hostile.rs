@@ -139,3 +139,119 @@ async fn a_code_typed_in_fullwidth_forms_is_read_as_the_code() {
 fn urlencode(text: &str) -> String {
     text.bytes().map(|b| format!("%{b:02X}")).collect()
 }
+
+#[tokio::test]
+async fn a_decision_sent_again_says_what_was_decided_not_that_nothing_was() {
+    // RFC 8628 §3.3: the person is told the outcome and sent back to the device. A
+    // reload of the last page sends its POST again (chromium does, without asking);
+    // the answer must still be what was decided, never "nothing was approved".
+    let s = server().await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
+    let approve = s.authorize("tv").await;
+    p.open_consent(&approve.user_code).await;
+    let done = p.decide(&approve.user_code, "approve").await;
+    assert_eq!(done.heading(), "Device connected");
+    let reloaded = p.decide(&approve.user_code, "approve").await;
+    assert_eq!(
+        (reloaded.status, reloaded.heading()),
+        (200, "Device connected"),
+        "{:?}",
+        reloaded.alert()
+    );
+    reloaded.assert_protected();
+    // Pressing Deny on a stale copy of the consent page changes nothing either.
+    let late_deny = p.decide(&approve.user_code, "deny").await;
+    assert_eq!(late_deny.heading(), "Device connected");
+    // The back button (the consent page again) shows the outcome too.
+    let back = p.get("/device/consent").await;
+    assert_eq!((back.status, back.heading()), (200, "Device connected"));
+    // Nothing was decided twice: the token once, as alice's; still "connected" after.
+    assert_eq!(s.poll("tv", &approve.device_code).await.status, 200);
+    let after = p.decide(&approve.user_code, "approve").await;
+    assert_eq!(after.heading(), "Device connected");
+
+    // A denial, sent again or followed by a stale Approve, stays a denial.
+    let deny = s.authorize("tv").await;
+    p.open_consent(&deny.user_code).await;
+    assert_eq!(
+        p.decide(&deny.user_code, "deny").await.heading(),
+        "Request denied"
+    );
+    let again = p.decide(&deny.user_code, "approve").await;
+    assert_eq!((again.status, again.heading()), (200, "Request denied"));
+    s.poll("tv", &deny.device_code)
+        .await
+        .assert_oauth_error(400, "access_denied");
+
+    // The approved page, reloaded after another code was entered, is still true.
+    let other = s.authorize("tv").await;
+    p.open_consent(&other.user_code).await;
+    let old = p.decide(&approve.user_code, "approve").await;
+    assert_eq!((old.status, old.heading()), (200, "Device connected"));
+
+    // Only what this person approved is shown as approved: bob, who never entered
+    // alice's code, learns nothing about it.
+    let mut bob = Person::new(&s);
+    bob.sign_in("bob").await;
+    let refused = bob.decide(&approve.user_code, "approve").await;
+    assert_eq!(refused.status, 403);
+    assert!(refused
+        .alert()
+        .unwrap()
+        .starts_with("Nothing was approved or denied"));
+
+    // An approval that expired before the device came for it is not "connected".
+    let stale = s.authorize("tv").await;
+    p.open_consent(&stale.user_code).await;
+    p.decide(&stale.user_code, "approve").await;
+    s.advance_ms(EXPIRES_IN * 1000);
+    let expired = p.decide(&stale.user_code, "approve").await;
+    assert_eq!(expired.status, 400, "{}", expired.heading());
+    assert!(expired
+        .alert()
+        .unwrap()
+        .starts_with("That code is not valid"));
+}
+
+#[tokio::test]
+async fn approving_a_code_of_an_application_deleted_meanwhile_decides_nothing() {
+    // RFC 8628 §3.3: the person is told the truth about the device. A deleted app's
+    // device gets invalid_client, so "Device connected" would be false.
+    let s = server().await;
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let auth = [("authorization", admin.as_str())];
+    let made = s
+        .post_json(
+            ADMIN_CLIENTS,
+            &serde_json::json!({"client_name": "Kitchen TV", "token_endpoint_auth_method": "none"}),
+            &auth,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let client_id = made.json()["client_id"].as_str().unwrap().to_owned();
+    let da = s.authorize(&client_id).await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
+    let consent = p.open_consent(&da.user_code).await;
+    assert!(consent.body.contains("Kitchen TV"));
+    let deleted = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{ADMIN_CLIENTS}/{client_id}"),
+            &auth,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let approved = p.decide(&da.user_code, "approve").await;
+    assert_eq!(
+        (approved.status, approved.heading()),
+        (400, "Connect a device"),
+        "{:?}",
+        approved.alert()
+    );
+    assert!(approved
+        .alert()
+        .unwrap()
+        .starts_with("That code is not valid"));
+}

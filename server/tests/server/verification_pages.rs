@@ -288,3 +288,21 @@ fn hash_password_prints_an_argon2id_phc_string_that_verifies() {
     assert_eq!(empty.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no password on standard input"));
 }
+
+#[tokio::test]
+async fn a_link_with_an_empty_code_opens_the_code_form_without_an_error() {
+    // A hand-made link (`/device?user_code=`) carries no code: the person typed
+    // nothing, so there is nothing to "check what you typed" about.
+    let s = server().await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
+    for link in ["/device?user_code=", "/device?user_code=+%20"] {
+        let page = p.get(link).await;
+        assert_eq!(
+            (page.status, page.heading(), page.alert()),
+            (200, "Connect a device", None),
+            "{link}"
+        );
+        page.assert_protected();
+    }
+}
