@@ -178,6 +178,10 @@ mod tests {
                 "limits.password_hash_queue (100000) must be at most 65536",
             ),
             (
+                "[[users]]\nusername = \"alice \"",
+                "a username has no spaces around it",
+            ),
+            (
                 "[[users]]\nusername = \"a\"\npassword_hash = \"hunter2\"",
                 "user \"a\": password_hash is not a PHC string",
             ),

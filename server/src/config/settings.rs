@@ -486,6 +486,13 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
         if u.username.is_empty() {
             return invalid("a user has an empty username".into());
         }
+        // Typed at sign-in, where the spaces around what is typed are dropped.
+        if u.username.trim() != u.username || u.username.chars().any(char::is_control) {
+            return invalid(format!(
+                "user {:?}: a username has no spaces around it and no control characters",
+                u.username
+            ));
+        }
         let id = UserId(
             u32::try_from(users.len())
                 .map_err(|_| ConfigError::Invalid("too many users".into()))?,

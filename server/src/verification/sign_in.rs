@@ -77,7 +77,11 @@ impl<S: Store> App<S> {
         else {
             return Ok(self.stale_form(&pages::sign_in_url(code)));
         };
-        let username = field(form, "username").unwrap_or_default();
+        // A space typed or pasted around the name is not part of it: configured
+        // usernames have none (`config/settings.rs`).
+        let username = field(form, "username")
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_default();
         let password = field(form, "password").unwrap_or_default();
         // The form shown again after a refusal is a form served now, like the page's.
         let (cookie, set_cookie) = self.form_cookie(Some(held), visit);

@@ -64,6 +64,21 @@ async fn the_session_cookie_is_http_only_lax_and_renewed_at_sign_in() {
     assert_eq!(p.get("/device").await.heading(), "Connect a device");
 }
 
+/// Spaces typed or pasted around a username are not part of it (configured usernames
+/// have none): " alice " signs in as alice. Failed before: "Wrong username or password".
+#[tokio::test]
+async fn spaces_around_the_typed_username_are_not_part_of_it() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let signed = try_sign_in(&mut p, " alice\t", &password_of("alice")).await;
+    assert_eq!(
+        (signed.status, signed.location()),
+        (303, Some("/device")),
+        "{}",
+        signed.body
+    );
+}
+
 #[tokio::test]
 async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
     let s = server().await;
