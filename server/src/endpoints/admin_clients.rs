@@ -22,7 +22,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use super::registration::{invalid_metadata, registrations_exhausted};
+use super::registration::{invalid_metadata, registrations_exhausted, Rotation, ROTATION_RACED};
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{
     client_metadata, request_from_json, Metadata, MetadataDocument,
@@ -250,8 +250,17 @@ impl<S: Store> App<S> {
                 &format!("client \"{client_id}\" is public: it has no secret to rotate"),
             ));
         }
-        let Some(secret) = self.rotate_secret(client_id).await? else {
-            return Ok(unknown(client_id));
+        let secret = match self.rotate_secret(client_id).await? {
+            Rotation::New(secret) => secret,
+            Rotation::Raced => {
+                return Ok(error(
+                    StatusCode::CONFLICT,
+                    "rotated_meanwhile",
+                    ROTATION_RACED,
+                ))
+            }
+            // Deleted meanwhile (public was answered above).
+            Rotation::Gone | Rotation::Public => return Ok(unknown(client_id)),
         };
         audit::client_changed(
             "client_secret_rotated",

@@ -40,6 +40,23 @@ pub(crate) fn registrations_exhausted() -> OAuthError {
     )
 }
 
+/// What became of a request to rotate a client's secret.
+#[derive(Debug)]
+pub(crate) enum Rotation {
+    /// The new secret, the only time it is seen.
+    New(String),
+    /// No such registered client (any more).
+    Gone,
+    /// A public client has no secret.
+    Public,
+    /// Another rotation of the same record came first; this one changed nothing, so
+    /// the secret that one answered is the one that works.
+    Raced,
+}
+
+/// What a rotation that lost to another says.
+pub(crate) const ROTATION_RACED: &str = "another request rotated this client's secret at the same time; this one changed nothing, and the secret that request answered is the one that works (rotate again for a new one)";
+
 impl<S: Store> App<S> {
     /// Whether `path` is the registration endpoint or a client configuration endpoint
     /// of this server (only while registration is on).
@@ -216,20 +233,23 @@ impl<S: Store> App<S> {
             .filter(|r| r.client.client_id == client_id))
     }
 
-    /// Gives a registered confidential client a new secret, returned once; `None` if
-    /// the client does not exist (any more) or is public.
-    pub(crate) async fn rotate_secret(&self, client_id: &str) -> Stored<Option<String>> {
-        let Some(mut registered) = self.registered(client_id).await? else {
-            return Ok(None);
+    /// Gives a registered confidential client a new secret, returned once.
+    pub(crate) async fn rotate_secret(&self, client_id: &str) -> Stored<Rotation> {
+        let Some(was) = self.registered(client_id).await? else {
+            return Ok(Rotation::Gone);
         };
+        let mut registered = was.clone();
         let Some(secret) = registered.rotate_secret() else {
-            return Ok(None);
+            return Ok(Rotation::Public);
         };
-        Ok(self
-            .store
-            .replace_client(&registered)
-            .await?
-            .then_some(secret))
+        if self.store.replace_client(&was, &registered).await? {
+            return Ok(Rotation::New(secret));
+        }
+        // Deleted, or rotated by another request, since it was read.
+        Ok(match self.registered(client_id).await? {
+            Some(_) => Rotation::Raced,
+            None => Rotation::Gone,
+        })
     }
 
     /// Deletes a registered client; whether it existed.

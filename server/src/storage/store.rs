@@ -269,9 +269,15 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps a newly registered client.
     fn put_client(&self, client: &Registered) -> impl Future<Output = Stored<()>> + Send;
 
-    /// Replaces a registered client's record (a rotated secret) if it still exists;
-    /// false if it was deleted meanwhile, which it stays.
-    fn replace_client(&self, client: &Registered) -> impl Future<Output = Stored<bool>> + Send;
+    /// Replaces a registered client's record with `client` (a rotated secret) if it is
+    /// still `was`, the record the change was made to; false if it was deleted or
+    /// changed meanwhile (another rotation), and then it stays as it is: two rotations
+    /// of one record never both answer a secret when only the later one works.
+    fn replace_client(
+        &self,
+        was: &Registered,
+        client: &Registered,
+    ) -> impl Future<Output = Stored<bool>> + Send;
 
     /// The registered client with this index, if it exists.
     fn registered_client(

@@ -15,6 +15,7 @@ use super::{field, html, paths, Visit};
 use crate::accounts::registration::{client_metadata, Metadata};
 use crate::accounts::users::User;
 use crate::audit::{self, Registrar};
+use crate::endpoints::registration::{Rotation, ROTATION_RACED};
 use crate::http::form::Form;
 use crate::http::response::Reply;
 use crate::http::state::App;
@@ -218,9 +219,17 @@ impl<S: Store> App<S> {
         let Some(registered) = self.registered(client_id).await? else {
             return self.gone(visit, client_id).await;
         };
-        let Some(secret) = self.rotate_secret(client_id).await? else {
+        let secret = match self.rotate_secret(client_id).await? {
+            Rotation::New(secret) => secret,
+            Rotation::Raced => {
+                let form = self.empty_register_form();
+                let why = format!("The secret of {client_id} was not rotated: {ROTATION_RACED}.");
+                return self
+                    .list_page(visit, StatusCode::CONFLICT, &form, None, Some(&why))
+                    .await;
+            }
             // Public (the page offers no button for it), or deleted meanwhile.
-            return self.gone(visit, client_id).await;
+            Rotation::Gone | Rotation::Public => return self.gone(visit, client_id).await,
         };
         audit::client_changed(
             "client_secret_rotated",

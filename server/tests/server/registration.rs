@@ -646,3 +646,53 @@ async fn the_admin_list_comes_in_bounded_pages_that_miss_nothing() {
         );
     }
 }
+
+/// Two rotations of one client's secret made to the same record (two admins at once):
+/// the store keeps the first and refuses the second, on both backends, so that no
+/// caller is answered a secret that never works. Before, `replace_client` wrote over
+/// whatever was there: both rotations answered 200, and only the later secret worked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_rotations_of_one_record_the_store_keeps_one() {
+    use deviceflow_server::accounts::clients::ClientId;
+    use deviceflow_server::accounts::registration::{
+        request_from_json, Metadata, MetadataDocument, FIRST_REGISTERED,
+    };
+    use deviceflow_server::{FileConfig, MemoryStore, RedisStore, Settings, Store};
+
+    async fn check<S: Store>(store: S, settings: &Settings) {
+        let Value::Object(doc) =
+            json!({"client_name": "Printer", "token_endpoint_auth_method": "client_secret_basic"})
+        else {
+            unreachable!()
+        };
+        let request = request_from_json(MetadataDocument(doc)).unwrap();
+        let metadata = Metadata::from_request(&request, &settings.scopes).unwrap();
+        let id = ClientId(FIRST_REGISTERED);
+        let new = metadata.register(id, 1_000, false);
+        store.put_client(&new.registered).await.unwrap();
+        let was = store.registered_client(id).await.unwrap().unwrap();
+        let (mut first, mut second) = (was.clone(), was.clone());
+        first.rotate_secret().unwrap();
+        second.rotate_secret().unwrap();
+        assert!(store.replace_client(&was, &first).await.unwrap());
+        assert!(
+            !store.replace_client(&was, &second).await.unwrap(),
+            "the second rotation was kept too"
+        );
+        let kept = store.registered_client(id).await.unwrap().unwrap();
+        assert_eq!(kept, first, "the first rotation's secret is the one kept");
+        // The record as it is now may be rotated again; a deleted one stays deleted.
+        let mut third = kept.clone();
+        third.rotate_secret().unwrap();
+        assert!(store.replace_client(&kept, &third).await.unwrap());
+        assert!(store.remove_client(id).await.unwrap());
+        assert!(!store.replace_client(&third, &first).await.unwrap());
+        assert!(store.registered_client(id).await.unwrap().is_none());
+    }
+
+    let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
+    check(MemoryStore::new(&settings), &settings).await;
+    let redis = deviceflow_testkit::RedisServer::start().unwrap();
+    let store = RedisStore::connect(&redis.url(), &settings).await.unwrap();
+    check(store, &settings).await;
+}

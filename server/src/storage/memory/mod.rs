@@ -265,13 +265,17 @@ impl Store for MemoryStore {
         now(())
     }
 
-    fn replace_client(&self, client: &Registered) -> impl Future<Output = Stored<bool>> + Send {
+    fn replace_client(
+        &self,
+        was: &Registered,
+        client: &Registered,
+    ) -> impl Future<Output = Stored<bool>> + Send {
         let replaced = match self.clients.get_mut(&client.client.id.0) {
-            Some(mut kept) => {
+            Some(mut kept) if *kept == *was => {
                 *kept = client.clone();
                 true
             }
-            None => false,
+            _ => false,
         };
         now(replaced)
     }

@@ -902,18 +902,18 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn replace_client(&self, client: &Registered) -> Stored<bool> {
-        // XX: only over a record that exists, so a client deleted meanwhile stays so.
-        let written: Option<String> = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(keys::client(client.client.id))
-                    .arg(client.encode())
-                    .arg("XX"),
+    async fn replace_client(&self, was: &Registered, client: &Registered) -> Stored<bool> {
+        // Only over the record the change was made to (its layout is canonical: the
+        // same record, the same bytes), so a client deleted meanwhile stays so, and of
+        // two rotations of one record one is kept.
+        self.redis
+            .cas(
+                &keys::client(client.client.id),
+                Some(&was.encode()),
+                Some(&client.encode()),
+                None,
             )
-            .await?;
-        Ok(written.is_some())
+            .await
     }
 
     async fn registered_client(&self, id: ClientId) -> Stored<Option<Registered>> {
