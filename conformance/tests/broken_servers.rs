@@ -168,6 +168,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::ReplayKeepsToken, &[("TS-09", W)]),
     m(Flaw::RacyRedemption, &[("TS-10", F)]),
     m(Flaw::DenialThenPending, &[("TS-11", W)]),
+    m(Flaw::DenialThenSlowDown, &[("TS-11", W)]),
     // A.6 RFC 8628 §3.2, §3.5
     with(Flaw::NeverSlowDown, Setup::ExpectSlowDown, &[("PL-01", F)]),
     m(Flaw::SlowDownCompliant, &[("PL-02", F)]),

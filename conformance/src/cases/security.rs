@@ -69,7 +69,8 @@ pub fn cases() -> Vec<Case> {
             "BCP-01",
             "rfc9700/4.14.2/refresh-rotation",
             "A.10",
-            "RFC 9700 §4.14.2",
+            // The MUST is §2.2.2 (rotate or sender-constrain); §4.14.2 says how.
+            "RFC 9700 §2.2.2, §4.14.2",
             Must,
             Approve,
             None,
@@ -457,7 +458,7 @@ async fn bcp_01(ctx: Ctx) -> Verdict {
     let Some(rt2) = rt2 else {
         c.expect(
             ctx.client().is_confidential(),
-            "a public client's refresh token is rotated (got no new refresh_token; RFC 9700 §4.14.2)",
+            "a public client's refresh token is rotated (got no new refresh_token; RFC 9700 §2.2.2: rotate or sender-constrain; rotation as §4.14.2 says)",
         );
         return c.finish("not rotated: sender-constraint not checked");
     };

@@ -134,7 +134,7 @@ pub fn cases() -> Vec<Case> {
             DerivedShould,
             Deny,
             None,
-            "After access_denied, later polls never get pending or a token",
+            "After access_denied, later polls never get pending, slow_down or a token",
             ts_11,
             waits = [0, 0, 0]
         ),
@@ -646,10 +646,14 @@ async fn ts_11(ctx: Ctx) -> Verdict {
                 .poll(&format!("poll {} after the denial", i + 1), &a.device_code)
                 .await;
             let code = e.error_code().unwrap_or_default();
+            // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": it tells
+            // the device the request is still pending, which a denial no longer is.
             c.expect(
-                e.status() != Some(200) && code != "authorization_pending",
+                e.status() != Some(200)
+                    && code != "authorization_pending"
+                    && code != "slow_down",
                 format!(
-                    "poll {} after the denial gets neither pending nor a token (got {})",
+                    "poll {} after the denial gets neither pending (nor slow_down) nor a token (got {})",
                     i + 1,
                     e.brief()
                 ),

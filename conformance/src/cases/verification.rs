@@ -556,11 +556,26 @@ async fn ui_13(ctx: Ctx) -> Verdict {
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
-    let hops = follow(&ctx, "GET verification_uri", &a.verification_uri).await;
+    let mut hops = follow(&ctx, "GET verification_uri", &a.verification_uri).await;
+    // RFC 8628 §3.3.1: verification_uri_complete may lead elsewhere (straight to the
+    // code's confirmation); its page must not be framable either.
+    if let Some(complete) = &a.verification_uri_complete {
+        hops.extend(follow(&ctx, "GET verification_uri_complete", complete).await);
+    }
     let pages: Vec<&Exchange> = hops
         .iter()
         .filter(|h| h.status() == Some(200) && is_html(h))
         .collect();
+    // A page reached by a redirect (a sign-in page, typically) is all a client without
+    // a session sees; the code entry and consent pages behind it are not checked.
+    let redirected = hops.iter().any(|h| matches!(h.status(), Some(300..=399)));
+    let seen = pages
+        .iter()
+        .map(|p| p.request.url.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(", ");
     c.expect(
         !pages.is_empty(),
         "an HTML page is reached from verification_uri",
@@ -616,7 +631,13 @@ async fn ui_13(ctx: Ctx) -> Verdict {
     for h in hops {
         c.evidence(h);
     }
-    c.finish("framing is refused")
+    if redirected {
+        c.finish(format!(
+            "framing is refused on {seen}; the pages a redirect led away from (behind a sign-in) were not seen"
+        ))
+    } else {
+        c.finish(format!("framing is refused on {seen}"))
+    }
 }
 
 #[cfg(test)]

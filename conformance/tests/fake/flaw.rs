@@ -70,6 +70,7 @@ pub enum Flaw {
     ReplayKeepsToken,      // [TS-09]
     RacyRedemption,        // [TS-10] check-then-set across an await
     DenialThenPending,     // [TS-11]
+    DenialThenSlowDown,    // [TS-11] slow_down is pending too (RFC 8628 §3.5)
     // A.6 polling
     NeverSlowDown,        // [PL-01 declared]
     SlowDownCompliant,    // [PL-02] slow_down unless a full second beyond the interval
