@@ -270,9 +270,7 @@ fn answer_by_state(
         State::Denied if fake.has(Flaw::DenialThenPending) && code.told_denied => {
             err("authorization_pending")
         }
-        State::Denied if fake.has(Flaw::DenialThenSlowDown) && code.told_denied => {
-            err("slow_down")
-        }
+        State::Denied if fake.has(Flaw::DenialThenSlowDown) && code.told_denied => err("slow_down"),
         State::Denied => {
             code.told_denied = true;
             err("access_denied")
