@@ -90,12 +90,8 @@ pub enum AuthError {
     /// header is answered 401, however its attempt failed.
     BadBasic,
     /// `invalid_client`: unknown client, wrong or missing secret, or a method the client
-    /// is not registered for. `basic` says whether the Authorization header was used,
-    /// which makes the answer 401 with `WWW-Authenticate: Basic`.
-    Failed {
-        /// Whether the `Authorization` header was used.
-        basic: bool,
-    },
+    /// is not registered for.
+    Failed,
 }
 
 /// The configured clients, by index and by `client_id`.
@@ -184,9 +180,7 @@ impl Clients {
         match self.by_client_id(&presented.client_id) {
             Some(client) => check(client, &presented).map(|()| Some(client)),
             None if registered_index(&presented.client_id).is_some() => Ok(None),
-            None => Err(AuthError::Failed {
-                basic: presented.basic,
-            }),
+            None => Err(AuthError::Failed),
         }
     }
 
@@ -206,9 +200,8 @@ impl Clients {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let basic = presented.basic;
         let Some(client) = self.find(store, &presented.client_id).await? else {
-            return Ok(Err(AuthError::Failed { basic }));
+            return Ok(Err(AuthError::Failed));
         };
         Ok(check(&client, &presented).map(|()| client))
     }
@@ -274,9 +267,7 @@ fn credentials<'f>(
 
 /// Whether `presented` authenticates `client`.
 fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
-    let failed = AuthError::Failed {
-        basic: presented.basic,
-    };
+    let failed = AuthError::Failed;
     let method = if presented.basic {
         AuthMethod::ClientSecretBasic
     } else {
@@ -303,10 +294,10 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
     let header = std::str::from_utf8(header).map_err(|_| AuthError::BadBasic)?;
     let (scheme, rest) = header
         .split_once(' ')
-        .ok_or(AuthError::Failed { basic: true })?;
+        .ok_or(AuthError::Failed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         // Another scheme (Bearer, DPoP...) is not a client authentication method here.
-        return Err(AuthError::Failed { basic: true });
+        return Err(AuthError::Failed);
     }
     let decoded = STANDARD
         .decode(rest.trim())
@@ -406,28 +397,28 @@ mod tests {
     }
 
     #[test]
-    fn failures_say_whether_basic_was_used() {
+    fn every_failed_method_is_invalid_client() {
         let c = clients();
         let empty = Form::parse(b"").unwrap();
         assert_eq!(
             c.authenticate(Some(&basic("demo-confidential", "wrong")), &empty)
                 .unwrap_err(),
-            AuthError::Failed { basic: true }
+            AuthError::Failed
         );
         let form = Form::parse(b"client_id=demo-confidential&client_secret=wrong").unwrap();
         assert_eq!(
             c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed { basic: false }
+            AuthError::Failed
         );
         let form = Form::parse(b"client_id=demo-confidential").unwrap();
         assert_eq!(
             c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed { basic: false }
+            AuthError::Failed
         );
         let form = Form::parse(b"client_id=nobody").unwrap();
         assert_eq!(
             c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed { basic: false }
+            AuthError::Failed
         );
     }
 

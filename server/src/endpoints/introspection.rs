@@ -80,7 +80,10 @@ impl<S: Store> App<S> {
             StatusCode::OK,
             &IntrospectionResponse {
                 active: true,
-                scope: Some(self.settings.scopes.format(t.grant.scope)),
+                // RFC 7662 §2.2: `scope` is a list in RFC 6749 §3.3's format, which
+                // has no empty list: a grant of no scope leaves it out.
+                scope: (!t.grant.scope.is_empty())
+                    .then(|| self.settings.scopes.format(t.grant.scope)),
                 client_id: Some(&owner.client_id),
                 username: Some(&user.username),
                 sub: Some(&user.username),

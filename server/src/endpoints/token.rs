@@ -347,14 +347,17 @@ impl<S: Store> App<S> {
         Ok(self.token_response(issued))
     }
 
-    /// RFC 6749 §5.1: the successful token response. `scope` is always present.
+    /// RFC 6749 §5.1: the successful token response. `scope` is present whenever the
+    /// grant has one (checklist TS-05). A grant of no scope (a client configured with
+    /// none) leaves it out: RFC 6749 §3.3's syntax has no empty scope, so `"scope":""`
+    /// would be malformed.
     fn token_response(&self, issued: Issued) -> Reply {
         let body = TokenResponse {
             access_token: issued.access_token,
             token_type: "Bearer".to_owned(),
             expires_in: Some(issued.expires_in_secs),
             refresh_token: issued.refresh_token,
-            scope: Some(self.settings.scopes.format(issued.scope)),
+            scope: (!issued.scope.is_empty()).then(|| self.settings.scopes.format(issued.scope)),
         };
         response::json_value(StatusCode::OK, &body)
     }

@@ -172,13 +172,12 @@ fn refused(e: AuthError) -> OAuthError {
             "the Authorization header is not valid HTTP Basic credentials",
         )
         .with_basic_challenge(),
-        AuthError::Failed { basic } => {
-            let e = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
-            if basic {
-                e.with_basic_challenge()
-            } else {
-                e
-            }
+        // RFC 6749 §5.2: a failed header attempt MUST be 401 with `WWW-Authenticate`;
+        // a body attempt MAY be 401, and RFC 9110 §15.5.2 says a 401 MUST carry a
+        // challenge: Basic, the scheme this server supports (RFC 6749 §2.3.1).
+        AuthError::Failed => {
+            OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+                .with_basic_challenge()
         }
     }
 }

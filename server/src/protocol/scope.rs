@@ -41,6 +41,9 @@ pub enum ScopeError {
     /// The scope parameter is not RFC 6749 §3.3 syntax.
     #[error("the scope parameter is malformed (RFC 6749 §3.3: space-delimited, %x21 / %x23-5B / %x5D-7E)")]
     Malformed,
+    /// The scope parameter is spaces alone.
+    #[error("the scope parameter names no scope (RFC 6749 §3.3: at least one scope-token)")]
+    NoScope,
 }
 
 impl ScopeRegistry {
@@ -78,6 +81,12 @@ impl ScopeRegistry {
                 return Err(ScopeError::NotAllowed(token.to_owned()));
             }
             set.0 |= bit.0;
+        }
+        // RFC 6749 §3.3: `scope = scope-token *( SP scope-token )`. Spaces alone are
+        // malformed (§5.2 `invalid_scope`), not a request for nothing; an empty value
+        // is an omitted one (§3.2), which callers see as absent.
+        if set.is_empty() && !scope.is_empty() {
+            return Err(ScopeError::NoScope);
         }
         Ok(set)
     }
@@ -148,6 +157,9 @@ mod tests {
             Err(ScopeError::Unknown("bogus".into()))
         );
         assert_eq!(r.parse("open\"id", allowed), Err(ScopeError::Malformed));
+        assert_eq!(r.parse(" ", allowed), Err(ScopeError::NoScope));
+        assert_eq!(r.parse("   ", allowed), Err(ScopeError::NoScope));
+        assert_eq!(r.parse("", allowed), Ok(ScopeSet::EMPTY));
     }
 
     #[test]

@@ -145,10 +145,12 @@ async fn confidential_clients_authenticate_as_at_the_token_endpoint() {
     );
     let post_wrong = s.post(DA, "client_id=conf&client_secret=wrong").await;
     post_wrong.assert_oauth_error(401, "invalid_client");
-    assert_eq!(
-        post_wrong.header("www-authenticate"),
-        None,
-        "no header auth, no challenge"
+    // RFC 9110 §15.5.2: a 401 MUST carry a challenge, whichever method was tried.
+    assert!(
+        post_wrong
+            .header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Basic")),
+        "a 401 without WWW-Authenticate"
     );
     let ok = s
         .post_with(DA, "", &[("authorization", &basic("conf", CONF_SECRET))])
@@ -224,6 +226,21 @@ async fn scope_outside_the_clients_allowance_is_invalid_scope() {
     s.post(DA, "client_id=conf&client_secret=conf-secret&scope=profile")
         .await
         .assert_oauth_error(400, "invalid_scope");
+}
+
+#[tokio::test]
+async fn a_scope_of_spaces_alone_is_invalid_scope_and_an_empty_one_the_default() {
+    // RFC 6749 §3.3: `scope = scope-token *( SP scope-token )`: spaces alone are
+    // malformed (§5.2 `invalid_scope`), never a session granting nothing. An empty
+    // value is an omitted one (§3.2): the client's default.
+    let s = TestServer::start().await;
+    for scope in ["%20", "+", "+%20+"] {
+        s.post(DA, &format!("client_id=tv&scope={scope}"))
+            .await
+            .assert_oauth_error(400, "invalid_scope");
+    }
+    let a = s.post(DA, "client_id=tv&scope=").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
 }
 
 #[tokio::test]

@@ -27,5 +27,6 @@ mod state_machine;
 mod third_party;
 mod token;
 mod token_management;
+mod tokens_hostile;
 mod verification;
 mod verification_pages;

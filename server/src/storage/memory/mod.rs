@@ -153,7 +153,9 @@ impl Store for MemoryStore {
         with_refresh: bool,
         at: Millis,
     ) -> impl Future<Output = Stored<Issued>> + Send {
-        now(self.tokens.issue(grant, family, with_refresh, at))
+        now(self
+            .tokens
+            .issue(grant, family, with_refresh.then_some(grant.scope), at))
     }
 
     fn redeem(
@@ -166,7 +168,12 @@ impl Store for MemoryStore {
     ) -> impl Future<Output = Stored<Option<Issued>>> + Send {
         // The family was recorded under the session's lock by the poll that redeemed
         // it, and no other poll can redeem the code: this one issues.
-        now(Some(self.tokens.issue(grant, family, with_refresh, at)))
+        now(Some(self.tokens.issue(
+            grant,
+            family,
+            with_refresh.then_some(grant.scope),
+            at,
+        )))
     }
 
     fn refresh(

@@ -66,25 +66,26 @@ impl TokenStore {
         family
     }
 
-    /// Issues an access token, and a refresh token if `with_refresh`, in `family`.
+    /// Issues an access token of `grant`, and a refresh token of `refresh_scope` if
+    /// given, in `family`.
     pub(crate) fn issue(
         &self,
         grant: Grant,
         family: u64,
-        with_refresh: bool,
+        refresh_scope: Option<ScopeSet>,
         now: Millis,
     ) -> Issued {
         let (access_key, access_token) = new_token();
         let access_expires = now.saturating_add(self.access_ttl_ms);
         let mut until = access_expires;
-        let refresh_token = with_refresh.then(|| {
+        let refresh_token = refresh_scope.map(|scope| {
             let (key, token) = new_token();
             let expires_at = now.saturating_add(self.refresh_ttl_ms);
             until = until.max(expires_at);
             self.refresh.insert(
                 key,
                 RefreshRecord {
-                    grant,
+                    grant: Grant { scope, ..grant },
                     family,
                     issued_at: now,
                     expires_at,
@@ -138,10 +139,13 @@ impl TokenStore {
         let key = parse_token(token).ok_or(RefreshError::Invalid)?;
         let mut record = self.refresh.get_mut(&key).ok_or(RefreshError::Invalid)?;
         let family = record.family;
+        // RFC 6749 §6: the new refresh token's scope is the presented one's, even when
+        // the access token is narrowed.
+        let refresh_scope = record.grant.scope;
         match record.exchange(client, scope, now, self.is_revoked(family)) {
             Ok(grant) => {
                 drop(record);
-                Ok(self.issue(grant, family, true, now))
+                Ok(self.issue(grant, family, Some(refresh_scope), now))
             }
             Err(e) => {
                 drop(record);
@@ -240,7 +244,7 @@ mod tests {
     #[test]
     fn issued_tokens_introspect_as_active_until_they_expire() {
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(0), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
         let a = t.introspect(&issued.access_token, 1).unwrap();
         assert_eq!(a.grant, GRANT);
         assert_eq!(a.token_type, TokenKind::Access);
@@ -256,7 +260,7 @@ mod tests {
     fn refresh_rotates_and_reuse_revokes_the_family() {
         // RFC 9700 §4.14.2; checklist BCP-01.
         let t = store();
-        let first = t.issue(GRANT, t.new_family(0), true, 0);
+        let first = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
         let rt1 = first.refresh_token.unwrap();
         let second = t.refresh(&rt1, ClientId(0), None, 10).unwrap();
         let rt2 = second.refresh_token.unwrap();
@@ -279,7 +283,7 @@ mod tests {
     fn refresh_is_bound_to_the_client_and_the_original_scope() {
         let t = store();
         let rt = t
-            .issue(GRANT, t.new_family(0), true, 0)
+            .issue(GRANT, t.new_family(0), Some(GRANT.scope), 0)
             .refresh_token
             .unwrap();
         assert_eq!(
@@ -301,7 +305,7 @@ mod tests {
     fn revoking_a_refresh_token_revokes_its_access_tokens() {
         // RFC 7009 §2.1.
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(0), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
         t.revoke(issued.refresh_token.as_deref().unwrap(), ClientId(1));
         assert!(
             t.introspect(&issued.access_token, 1).is_some(),
@@ -314,7 +318,7 @@ mod tests {
     #[test]
     fn revoking_an_access_token_leaves_the_refresh_token() {
         let t = store();
-        let issued = t.issue(GRANT, t.new_family(0), true, 0);
+        let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
         t.revoke(&issued.access_token, ClientId(0));
         assert!(t.introspect(&issued.access_token, 1).is_none());
         assert!(t
@@ -325,7 +329,7 @@ mod tests {
     #[test]
     fn sweep_drops_expired_tokens() {
         let t = store();
-        t.issue(GRANT, t.new_family(0), false, 0);
+        t.issue(GRANT, t.new_family(0), None, 0);
         assert_eq!(t.access_tokens(), 1);
         t.sweep(3_599_999, 100);
         assert_eq!(t.access_tokens(), 1);

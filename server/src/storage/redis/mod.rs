@@ -329,13 +329,37 @@ impl RedisStore {
         Ok(recorded.is_some())
     }
 
+    /// Issues an access token of `grant`, and a refresh token of `refresh_scope` if
+    /// given, in `family`, and keeps the family as long as its newest token.
+    async fn issue_pair(
+        &self,
+        grant: Grant,
+        family: u64,
+        refresh_scope: Option<ScopeSet>,
+        now: Millis,
+    ) -> Stored<Issued> {
+        let issued = self.write_tokens(grant, family, refresh_scope, now).await?;
+        // The family outlives its newest token; a revoked one stays revoked.
+        self.record_family(family).await?;
+        let _: i64 = self
+            .redis
+            .query(
+                redis::cmd("PEXPIRE")
+                    .arg(keys::family(family))
+                    .arg(self.family_ttl())
+                    .arg("GT"),
+            )
+            .await?;
+        Ok(issued)
+    }
+
     /// Writes a new access token (and refresh token) of `family`. They are active
     /// only once the family has a live record.
     async fn write_tokens(
         &self,
         grant: Grant,
         family: u64,
-        with_refresh: bool,
+        refresh_scope: Option<ScopeSet>,
         now: Millis,
     ) -> Stored<Issued> {
         let (access_key, access_token) = new_token();
@@ -352,10 +376,10 @@ impl RedisStore {
                 self.access_ttl_ms,
             )
             .await?;
-        let refresh_token = if with_refresh {
+        let refresh_token = if let Some(scope) = refresh_scope {
             let (key, token) = new_token();
             let refresh = RefreshRecord {
-                grant,
+                grant: Grant { scope, ..grant },
                 family,
                 issued_at: now,
                 expires_at: now.saturating_add(self.refresh_ttl_ms),
@@ -537,21 +561,9 @@ impl Store for RedisStore {
         with_refresh: bool,
         now: Millis,
     ) -> Stored<Issued> {
-        let issued = self.write_tokens(grant, family, with_refresh, now).await?;
-        // The family outlives its newest token; a revoked one stays revoked.
-        self.record_family(family).await?;
-        let _: i64 = self
-            .redis
-            .query(
-                redis::cmd("PEXPIRE")
-                    .arg(keys::family(family))
-                    .arg(self.family_ttl())
-                    .arg("GT"),
-            )
-            .await?;
-        Ok(issued)
+        self.issue_pair(grant, family, with_refresh.then_some(grant.scope), now)
+            .await
     }
-
     async fn redeem(
         &self,
         user_code: UserCode,
@@ -565,7 +577,9 @@ impl Store for RedisStore {
         // redeem (a replay racing the device, or a retry racing a stalled first try)
         // cannot both be answered with live tokens. The one that finds the record
         // made is a replay, and revokes the family (checklist TS-08, TS-09).
-        let issued = self.write_tokens(grant, family, with_refresh, now).await?;
+        let issued = self
+            .write_tokens(grant, family, with_refresh.then_some(grant.scope), now)
+            .await?;
         if self.record_family(family).await? {
             self.mark_delivered(user_code, family).await;
             Ok(Some(issued))
@@ -610,7 +624,11 @@ impl Store for RedisStore {
                     // (RFC 9700 §4.14.2). A pair whose rotation then loses is never
                     // handed out: its family is being revoked, or its write came too
                     // late; nobody holds it.
-                    let issued = self.issue(grant, record.family, true, now).await?;
+                    // RFC 6749 §6: the new refresh token keeps the presented one's
+                    // scope, even when the access token is narrowed.
+                    let issued = self
+                        .issue_pair(grant, record.family, Some(record.grant.scope), now)
+                        .await?;
                     let mut mark = [0u8; 16];
                     rand::thread_rng().fill_bytes(&mut mark);
                     let written = codec::rotated_by(&rotated, mark);

@@ -52,6 +52,35 @@ async fn a_replay_after_the_tokens_expired_gets_no_second_token() {
     assert_eq!(replay.error(), "invalid_grant", "{}", fleet.logs());
 }
 
+/// RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
+/// identical to that of the refresh token included by the client in the request." A
+/// refresh narrowed to `openid` on A gives an `openid` access token, and a refresh
+/// token that still holds `openid tv`, refreshed in full on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let da = a.post(DA, "client_id=tv&scope=openid%20tv").await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    let da: deviceflow_wire::DeviceAuthorizationResponse = serde_json::from_slice(&da.body).unwrap();
+    assert_eq!(a.decide(&da.user_code, "approve", "alice").await.status, 200);
+    let (_, rt) = tokens(&a.poll("tv", &da.device_code).await);
+    let narrowed = a
+        .post(
+            TOKEN,
+            &format!("grant_type=refresh_token&client_id=tv&refresh_token={rt}&scope=openid"),
+        )
+        .await;
+    let (access, rt2) = tokens(&narrowed);
+    assert_eq!(narrowed.json()["scope"], "openid");
+    assert_eq!(b.introspect(&access).await["scope"], "openid");
+    assert_eq!(b.introspect(&rt2).await["scope"], "openid tv", "{}", fleet.logs());
+    let again = b.refresh(&rt2).await;
+    tokens(&again);
+    assert_eq!(again.json()["scope"], "openid tv");
+}
+
 /// Device authorization on A, a poll on B, the person's approval through C, the token
 /// on B, introspected on C and A; a replay on A then revokes it everywhere.
 async fn one_code_three_instances(fleet: &Instances) {
