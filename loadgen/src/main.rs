@@ -5,7 +5,8 @@
 //! Exit status: 0 the run is trusted and every threshold passed; 1 a `--threshold`
 //! failed; 2 the run could not be set up, or a lane panicked (a defect of the
 //! generator: no report); 3 too many requests got no answer
-//! (`--max-transport-errors`): the server was not measured.
+//! (`--max-transport-errors`), or no device got a code (every device authorization
+//! refused: a wrong `--client-id`, say): the server was not measured.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -157,6 +158,13 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
         .map_err(|_| format!("\"{b}\" is not a number of seconds"))?;
     if a > b {
         return Err(format!("{a}..{b}: MIN is larger than MAX"));
+    }
+    // The devices count time in u32 milliseconds: a longer delay wrapped (or, in a
+    // debug build, panicked multiplying it into milliseconds).
+    if b as f64 > MAX_RUN_S {
+        return Err(format!(
+            "{b} s is longer than a run can last ({MAX_RUN_S} s, about 49 days)"
+        ));
     }
     Ok((a, b))
 }
@@ -474,6 +482,20 @@ fn fleet_config(
         .map(parse_secs)
         .transpose()?
         .map(Duration::from_secs_f64);
+    // Without -t every device starts: the last one must start within what the lanes
+    // count (u32 ms), or the run waits for it for ever, to the user (and its start
+    // time saturates). With -t, the devices due after it never start.
+    let last_start_s = devices.saturating_sub(1) as f64 / config.hatch_rate;
+    if config.run_time.is_none() && last_start_s > MAX_RUN_S {
+        let asked = match (&cli.goose.increase_rate, &cli.goose.increase_time) {
+            (Some(r), _) => format!("-r {r}"),
+            (None, Some(s)) => format!("-s {s}"),
+            (None, None) => format!("-u {devices} at -r 1 (the default)"),
+        };
+        bail!(
+            "{asked}: the last of the {devices} devices would start {last_start_s:.0} s into the run, later than a run can last ({MAX_RUN_S} s, about 49 days): start them faster, or give -t"
+        );
+    }
     config.mix = cli.mix.clone();
     config.people = People {
         approve_delay_ms: (cli.decide_after.0 * 1000, cli.decide_after.1 * 1000),

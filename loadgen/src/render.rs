@@ -254,7 +254,12 @@ pub fn unexpected_rows(r: &RunData) -> Table {
 /// name: backticks in Markdown, nothing in HTML).
 pub fn reconciliation_rows(r: &RunData, code: fn(&str) -> String) -> Option<Table> {
     let w = r.metrics.as_ref()?;
-    let rows: Vec<Vec<String>> = scrape::reconcile(w, &r.stats)
+    let rows = scrape::reconcile(w, &r.stats);
+    if rows.is_empty() {
+        // Nothing reconciled: the findings say why (NO_COUNTERS).
+        return None;
+    }
+    let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|row| {
             vec![
@@ -405,17 +410,15 @@ fn unexpected(s: &RunStats) -> Option<String> {
 /// and how the server answered each behaviour's early polls.
 fn pacing(s: &RunStats) -> Vec<String> {
     let mut out = Vec::new();
-    let compliant: u64 = s
-        .behaviours
-        .iter()
-        .filter(|(b, _)| b.is_compliant())
-        .map(|(_, b)| b.slow_downs)
-        .sum();
-    out.push(if compliant == 0 {
-        "Compliant devices were never answered slow_down (checklist PL-02).".to_owned()
-    } else {
-        format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", fmt_count(compliant))
-    });
+    let compliant = || s.behaviours.iter().filter(|(b, _)| b.is_compliant());
+    let polled: u64 = compliant().map(|(_, b)| b.polls).sum();
+    let slowed: u64 = compliant().map(|(_, b)| b.slow_downs).sum();
+    // Devices that never polled (no code, say) were told nothing about their pace.
+    if polled > 0 && slowed == 0 {
+        out.push("Compliant devices were never answered slow_down (checklist PL-02).".to_owned());
+    } else if slowed > 0 {
+        out.push(format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", fmt_count(slowed)));
+    }
     for (b, x) in &s.behaviours {
         if x.early_polls > 0 {
             out.push(format!(
@@ -430,13 +433,20 @@ fn pacing(s: &RunStats) -> Vec<String> {
     out
 }
 
+/// What the findings say of a `/metrics` that answered with none of the counters
+/// [`scrape::reconcile`] knows: nothing to set beside the generator's counts.
+pub const NO_COUNTERS: &str = "No reconciliation with the server's /metrics: it has none of deviceflow-server's counters (deviceflow_device_authorizations_total, deviceflow_token_polls_total, …), so there is nothing to set beside the generator's counts.";
+
 /// Whether the generator kept up, whether its counts match the server's /metrics, and
 /// what it cost in memory and CPU.
 fn generator_and_reconciliation(r: &RunData) -> Vec<String> {
     let s = &r.stats;
     let mut out = Vec::new();
     out.push(r.generator_verdict());
-    if let Some(rows) = r.metrics.as_ref().map(|w| scrape::reconcile(w, s)) {
+    let rows = r.metrics.as_ref().map(|w| scrape::reconcile(w, s));
+    if rows.as_ref().is_some_and(Vec::is_empty) {
+        out.push(NO_COUNTERS.to_owned());
+    } else if let Some(rows) = rows {
         let off = rows.iter().filter(|x| !x.matches()).count();
         out.push(if off == 0 {
             format!("All {} counts match the server's /metrics.", rows.len())

@@ -182,7 +182,8 @@ impl RunData {
     }
 
     /// Why the run cannot be trusted, in one line: too many sends failed in transport
-    /// (the generator did not reach the server), or nothing was answered at all.
+    /// (the generator did not reach the server), nothing was answered at all, or no
+    /// device got a code ([`RunData::no_code_reason`]).
     pub fn untrusted_reason(&self) -> Option<String> {
         let (sent, failed) = self.transport();
         let share = if sent == 0 {
@@ -191,7 +192,7 @@ impl RunData {
             failed as f64 / sent as f64
         };
         if sent > 0 && share <= self.setup.max_transport_errors {
-            return None;
+            return self.no_code_reason();
         }
         let mut causes: Vec<(Cause, u64)> = Cause::ALL
             .iter()
@@ -225,6 +226,82 @@ impl RunData {
                 self.no_answer_blame(failed)
             )
         })
+    }
+
+    /// Why nothing of the server's RFC 8628 behaviour was measured though it answered:
+    /// every device authorization it answered was refused (a wrong `--client-id`, a
+    /// wrong endpoint, an error page), so no device got a code to poll with. In one
+    /// line: what came instead, the commonest first, and what to check.
+    pub fn no_code_reason(&self) -> Option<String> {
+        let issue = self.stats.kinds.get(&Kind::Issue)?;
+        // Every answer to a device authorization that brought no code is counted
+        // among the unexpected ones (`lane/answers.rs`).
+        let refused: u64 = issue.unexpected.values().sum();
+        if issue.answered == 0 || refused < issue.answered {
+            return None;
+        }
+        let mut answers: Vec<(&str, u64)> = issue
+            .unexpected
+            .iter()
+            .map(|(what, n)| (what.as_str(), *n))
+            .collect();
+        answers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        // The status, when one status answered them all (the error code alone does
+        // not say it; the other descriptions do).
+        let one_status = (issue.status.len() == 1)
+            .then(|| issue.status.keys().next().copied())
+            .flatten();
+        let described = |what: &str| match one_status {
+            Some(s) if !what.starts_with("HTTP ") && !what.starts_with("a 200 ") => {
+                format!("HTTP {s} {what}")
+            }
+            _ => what.to_owned(),
+        };
+        let (commonest, _) = answers[0];
+        let hint = match (commonest, one_status) {
+            ("invalid_client" | "unauthorized_client", _) => {
+                ": check --client-id (and --client-secret for a confidential client)"
+            }
+            ("invalid_scope", _) => ": check --scope",
+            (_, Some(404 | 405)) => ": check --device-authorization-endpoint",
+            (_, Some(429 | 503)) => ": the server's rate limits or quotas refused them",
+            (what, _)
+                if what.contains("not a JSON object")
+                    || what.contains("not JSON (expected value") =>
+            {
+                ": check --device-authorization-endpoint (is it a device authorization endpoint?)"
+            }
+            _ => "",
+        };
+        let what = if answers.len() == 1 {
+            format!(
+                "{} answered {}",
+                if issue.answered == 1 {
+                    "the one device authorization was".to_owned()
+                } else {
+                    format!(
+                        "all {} device authorizations were",
+                        fmt_count(issue.answered)
+                    )
+                },
+                described(commonest)
+            )
+        } else {
+            let shown: Vec<String> = answers
+                .iter()
+                .take(3)
+                .map(|(what, n)| format!("{} {}", fmt_count(*n), described(what)))
+                .collect();
+            format!(
+                "the {} device authorizations were answered {}{}",
+                fmt_count(issue.answered),
+                shown.join(", "),
+                if answers.len() > 3 { ", …" } else { "" }
+            )
+        };
+        Some(format!(
+            "no device got a code: {what}{hint}; the server's RFC 8628 behaviour was not measured"
+        ))
     }
 
     /// The generator's CPU per request sent, µs.
@@ -472,6 +549,28 @@ mod tests {
             metrics: None,
             no_reconciliation: Vec::new(),
         }
+    }
+
+    /// A /metrics that answers without any of deviceflow-server's counters (another
+    /// server's, an HTML page served as 200) reconciles nothing: the findings had
+    /// said "All 0 counts match the server's /metrics".
+    #[test]
+    fn a_metrics_page_without_our_counters_is_no_reconciliation() {
+        let mut r = late_in_second_5(1.0, 0, 0);
+        r.metrics = Some(Window {
+            before: crate::scrape::parse("<html>hello</html>\nprocess_cpu_seconds_total 3"),
+            after: crate::scrape::parse("process_cpu_seconds_total 4"),
+        });
+        let findings = crate::render::findings(&r).join("\n");
+        assert!(!findings.contains("counts match"), "{findings}");
+        assert!(
+            findings.contains(
+                "No reconciliation with the server's /metrics: it has none of deviceflow-server's counters"
+            ),
+            "{findings}"
+        );
+        assert!(crate::render::reconciliation_rows(&r, str::to_owned).is_none());
+        assert!(!crate::html::page(&r).contains("Reconciliation with the server"));
     }
 
     #[test]

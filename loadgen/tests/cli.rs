@@ -355,3 +355,109 @@ fn zero_threads_lanes_or_connections_are_refused() {
         );
     }
 }
+
+/// A `--client-id` the server does not know: every device authorization is answered
+/// 401 invalid_client, no device gets a code, and nothing of the server's RFC 8628
+/// behaviour is measured. The run had exited 0, its report saying "No violations"
+/// and "Compliant devices were never answered slow_down".
+#[test]
+fn a_client_id_the_server_does_not_know_fails_the_run_naming_it() {
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-wrong-client");
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .args(["--host", &server.base, "--client-id", "not-a-client"])
+        .args(["--admin-token", common::ADMIN, "--admin-user", "alice"])
+        .args(["--progress-every", "0", "-u", "5", "-r", "5"])
+        .arg("--report-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "deviceflow-loadgen: run not trusted: no device got a code: all 5 device authorizations were answered HTTP 401 invalid_client: check --client-id (and --client-secret for a confidential client); the server's RFC 8628 behaviour was not measured"
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("NOT TRUSTED: no device got a code: all 5 device authorizations were answered HTTP 401 invalid\\_client: check --client-id"),
+        "{summary}"
+    );
+    // Nothing is said of what was not measured.
+    assert!(!summary.contains("never answered slow"), "{summary}");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("NOT TRUSTED: no device got a code"), "{html}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `--device-authorization-endpoint` the server does not have (a typo in its path):
+/// every device authorization is answered 404, no device got a code, and the line
+/// says what came instead and what to check. The run had exited 0.
+#[test]
+fn a_wrong_device_authorization_endpoint_fails_the_run_saying_what_it_answered() {
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-no-code");
+    let out = common::loadgen(&[&server.base], &dir)
+        .args(["-u", "3", "-r", "3"])
+        .arg("--device-authorization-endpoint")
+        .arg(format!("{}/oauth/device-authorization", server.base))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let line = err.trim_end();
+    assert!(!line.contains('\n'), "{err}");
+    assert!(
+        line.starts_with("deviceflow-loadgen: run not trusted: no device got a code: all 3 device authorizations were answered HTTP 404 not_found: check --device-authorization-endpoint"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The command's output, or `None` (and the command killed) when it runs past `limit`.
+fn output_within(mut c: Command, limit: Duration) -> Option<Output> {
+    let mut child = c.spawn().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Without -t, a -r (or -s) so slow that the last device would start past what the
+/// lanes count (u32 ms, about 49.7 days) is refused in one line: -r 1e-10 had the run
+/// wait (for ever, to the user) for its second device. A --decide-after past it is
+/// refused too: 0..18446744073709551615 panicked multiplying (debug builds) or
+/// wrapped to another delay (release).
+#[test]
+fn a_start_or_decision_time_too_far_to_count_is_a_setup_error() {
+    let server = Server::start(DEVICE, "");
+    for (args, says) in [
+        (["-u", "2", "-r", "0.0000000001"], "-r 0.0000000001"),
+        (["-u", "1000", "-s", "100000000"], "-s 100000000"),
+    ] {
+        let dir = report_dir("cli-slow-r");
+        let mut c = common::loadgen(&[&server.base], &dir);
+        c.args(args);
+        let out = output_within(c, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{args:?} still running after 20 s"));
+        assert_setup_error(&out, says);
+        assert!(!dir.exists(), "a report for {args:?}");
+    }
+    let dir = report_dir("cli-far-decision");
+    let mut c = common::loadgen(&[&server.base], &dir);
+    c.args(["--decide-after", "0..18446744073709551615"]);
+    let out = output_within(c, Duration::from_secs(20)).expect("still running after 20 s");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: invalid value '0..18446744073709551615' for '--decide-after"),
+        "{err}"
+    );
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}

@@ -32,6 +32,8 @@ enum Mode {
     /// Codes are issued with these `expires_in` and `interval` (s), and every poll is
     /// answered `authorization_pending`.
     Issues { expires_in: u64, interval: u64 },
+    /// Every device authorization gets HTTP 200 with this body.
+    DeviceAnswers(&'static str),
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -156,6 +158,10 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             ("/token", Mode::Hostile) => {
                 let n = seen.polls.fetch_add(1, Relaxed);
                 (400, format!(r#"{{"error":"{}"}}"#, hostile_error(n)))
+            }
+            ("/device", Mode::DeviceAnswers(body)) => {
+                seen.issues.fetch_add(1, Relaxed);
+                (200, body.to_owned())
             }
             ("/device", Mode::Fails) => {
                 seen.issues.fetch_add(1, Relaxed);
@@ -507,4 +513,48 @@ fn unfinished(run: &serde_json::Value) -> u64 {
         .values()
         .map(|b| b["outcomes"][at].as_u64().unwrap())
         .sum()
+}
+
+/// A 200 to a device authorization that is not an RFC 8628 §3.2 response says what is
+/// wrong with it: a required member missing, a value of the wrong type, JSON cut
+/// short. It had said only "a 200 answer that is not a device authorization
+/// response", whatever the answer, and the run exited 0 though no device got a code.
+#[test]
+fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
+    for (body, says) in [
+        (
+            r#"{"device_code":"dc","verification_uri":"http://x/v","expires_in":60}"#,
+            "missing field `user_code`",
+        ),
+        (
+            r#"{"device_code":"dc","user_code":"U","verification_uri":"http://x/v","expires_in":-5}"#,
+            "invalid value: integer `-5`, expected u64",
+        ),
+        (
+            r#"{"device_code":"dc","#,
+            "not JSON (EOF while parsing a value)",
+        ),
+    ] {
+        let (base, seen) = fake(Mode::DeviceAnswers(body));
+        let dir = report_dir("not-a-device-authorization");
+        let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(seen.issues.load(Relaxed), 3);
+        let what = format!("HTTP 200, not a device authorization response (RFC 8628 §3.2): {says}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("run not trusted"))
+            .unwrap_or_else(|| panic!("{body}: {stderr}"));
+        assert_eq!(
+            line,
+            format!("deviceflow-loadgen: run not trusted: no device got a code: all 3 device authorizations were answered {what}; the server's RFC 8628 behaviour was not measured"),
+            "{body}"
+        );
+        assert_eq!(out.status.code(), Some(3), "{body}: {stderr}");
+        let issue = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["issue"];
+        assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -130,23 +130,19 @@ impl Lane {
     }
 
     fn issued(&mut self, slot: u32, now: u32, status: u16, body: &[u8]) {
-        let parsed = (status == 200)
-            .then(|| serde_json::from_slice::<DeviceAuthorizationResponse>(body).ok())
-            .flatten();
-        let Some(auth) = parsed else {
-            let (_, detail) = classify(status, body);
-            let what = match (status, detail) {
-                (200, _) => {
-                    "a 200 answer that is not a device authorization response (RFC 8628 §3.2)"
-                        .to_owned()
-                }
-                (_, Some(d)) => d,
-                (s, None) => format!("HTTP {s}"),
-            };
-            self.stats.kind(Kind::Issue).unexpected_answer(&what, 1);
-            self.devices[slot as usize].finish(Outcome::Error);
-            self.finish(slot);
-            return;
+        let parsed = match status {
+            200 => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
+                .map_err(|e| not_a_device_authorization(&e)),
+            s => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
+        };
+        let auth = match parsed {
+            Ok(auth) => auth,
+            Err(what) => {
+                self.stats.kind(Kind::Issue).unexpected_answer(&what, 1);
+                self.devices[slot as usize].finish(Outcome::Error);
+                self.finish(slot);
+                return;
+            }
         };
         let fleet = Arc::clone(&self.fleet);
         let c = &fleet.config;
@@ -292,4 +288,21 @@ impl Lane {
             }
         }
     }
+}
+
+/// A 200 to a device authorization that is not an RFC 8628 §3.2 response, in words
+/// that say what is wrong with it (a member missing, a value of another type, JSON
+/// cut short), without serde's position: the same fault in answers of other lengths
+/// is one row of the unexpected answers, not one per column.
+fn not_a_device_authorization(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let message = match message.rsplit_once(" at line ") {
+        Some((m, _)) if e.line() > 0 => m.to_owned(),
+        _ => message,
+    };
+    let what = match e.classify() {
+        serde_json::error::Category::Data => message,
+        _ => format!("not JSON ({message})"),
+    };
+    format!("HTTP 200, not a device authorization response (RFC 8628 §3.2): {what}")
 }
