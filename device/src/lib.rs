@@ -97,6 +97,15 @@ pub enum DeviceError {
     /// RFC 8628 §3.5 `expired_token`.
     #[error("expired_token: the code expired before anyone approved it (RFC 8628 §3.5)")]
     Expired,
+    /// The server's `interval` (with the `slow_down`s added) is longer than its code
+    /// lives: RFC 8628 §3.5 forbids polling sooner, so no poll can come in time.
+    #[error("the next poll is allowed in {wait_secs} s, after the code expires (expires_in {expires_in} s); no token can come (RFC 8628 §3.5)")]
+    NoPollInTime {
+        /// Seconds until the next poll is allowed.
+        wait_secs: u64,
+        /// The code's `expires_in`.
+        expires_in: u64,
+    },
     /// Any other error answer to a poll: RFC 8628 §3.5 says to stop.
     #[error("the token endpoint answered {0}; polling stops (RFC 8628 §3.5)")]
     Stopped(String),
@@ -241,13 +250,34 @@ async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(fallback());
     };
-    match (
+    // RFC 8414 §3.3: "If these values are not identical, the data contained in the
+    // response MUST NOT be used" (its endpoints would get this device's codes).
+    if doc["issuer"].as_str() != Some(issuer) {
+        let named = match doc["issuer"].as_str() {
+            Some(other) => format!("the issuer \"{}\"", quote(other)),
+            None => "no issuer".to_owned(),
+        };
+        return Err(DeviceError::Unexpected {
+            url: metadata_url,
+            status: StatusCode::OK,
+            body: format!(
+                "metadata naming {named}, not \"{}\"; metadata of another issuer MUST NOT be used (RFC 8414 §3.3): give the issuer exactly as the server names it",
+                quote(issuer)
+            ),
+        });
+    }
+    let (da, token) = match (
         doc["device_authorization_endpoint"].as_str(),
         doc["token_endpoint"].as_str(),
     ) {
-        (Some(da), Some(token)) => Ok((da.to_owned(), token.to_owned())),
-        _ => Ok(fallback()),
-    }
+        (Some(da), Some(token)) => (da.to_owned(), token.to_owned()),
+        _ => return Ok(fallback()),
+    };
+    // Both are used, the token endpoint for as long as the code lives: one this client
+    // cannot speak to is said now, before a person is shown a code to approve.
+    HttpUrl::parse(&da)?;
+    HttpUrl::parse(&token)?;
+    Ok((da, token))
 }
 
 /// An error answer in words, for an error message: its `error` and
@@ -370,6 +400,16 @@ async fn poll_for_token(
         if give_up.is_some_and(|at| Instant::now() > at) {
             return Err(DeviceError::Expired);
         }
+        // RFC 8628 §3.5: no poll before `interval`. One the server allows only after
+        // its code is gone (or past what a clock holds) is never made: no sleeping for
+        // decades. (A back-off of ours is at most a minute, and ends in the check above.)
+        let next = Instant::now().checked_add(Duration::from_secs(interval));
+        if next.is_none_or(|next| give_up.is_some_and(|at| next > at)) {
+            return Err(DeviceError::NoPollInTime {
+                wait_secs: interval,
+                expires_in: da.expires_in,
+            });
+        }
         tokio::time::sleep(Duration::from_secs(interval.saturating_add(backoff))).await;
         let elapsed = started.elapsed().as_secs();
         let (status, body) = match exchange(token_url, Some(poll.clone())).await {
@@ -392,11 +432,21 @@ async fn poll_for_token(
             }
         };
         if status == StatusCode::OK {
-            let token: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|_| DeviceError::Unexpected {
+            // RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED; a 200 without
+            // them (`{}`, an error object) is no token, whatever its status says.
+            let token = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .filter(|t| {
+                    let text = |f: &str| t[f].as_str().is_some_and(|v| !v.is_empty());
+                    text("access_token") && text("token_type")
+                })
+                .ok_or_else(|| DeviceError::Unexpected {
                     url: token_url.to_owned(),
                     status,
-                    body: quote(&String::from_utf8_lossy(&body)),
+                    body: format!(
+                        "not a token response (RFC 6749 §5.1: access_token and token_type): {}",
+                        quote(&String::from_utf8_lossy(&body))
+                    ),
                 })?;
             let _ = writeln!(out, "  [{elapsed:>4}s] approved: token response\n");
             // JSON escapes C0 controls but not C1 ones (U+009B is a CSI) or
@@ -441,17 +491,33 @@ mod tests {
     /// this server's paths): the device authorization is answered `device_answer`
     /// (a JSON body), every poll `token_answer`, each a whole HTTP/1.1 response.
     async fn hostile(device_answer: String, token_answer: String) -> String {
+        hostile_with_metadata(None, device_answer, token_answer).await
+    }
+
+    /// [`hostile`], answering its RFC 8414 metadata with `metadata` (a JSON body in
+    /// which `BASE` stands for the server's `http://127.0.0.1:port`) when there is one.
+    async fn hostile_with_metadata(
+        metadata: Option<&str>,
+        device_answer: String,
+        token_answer: String,
+    ) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let metadata = metadata.map(|m| m.replace("BASE", &base));
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let (device_answer, token_answer) = (device_answer.clone(), token_answer.clone());
+                let metadata = metadata.clone();
                 tokio::spawn(async move {
                     // One request a connection, small enough for one read.
                     let mut request = vec![0u8; 8192];
                     let n = stream.read(&mut request).await.unwrap_or(0);
                     let head = String::from_utf8_lossy(&request[..n]);
-                    let answer = if head.contains(paths::DEVICE_AUTHORIZATION) {
+                    let answer = if let (true, Some(metadata)) =
+                        (head.contains(METADATA_PATH), metadata.as_deref())
+                    {
+                        ok_json(metadata)
+                    } else if head.contains(paths::DEVICE_AUTHORIZATION) {
                         ok_json(&device_answer)
                     } else if head.contains(paths::TOKEN) {
                         token_answer
@@ -534,6 +600,120 @@ mod tests {
         assert!(matches!(err, DeviceError::Expired), "{err}");
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains(&format!("expires in {} s", u64::MAX)), "{out}");
+    }
+
+    /// A pending answer, as a whole HTTP/1.1 response.
+    fn error_answer(error: &str) -> String {
+        let body = format!(r#"{{"error":"{error}"}}"#);
+        format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    const CODES: &str = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":60,"interval":1}"#;
+
+    /// RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED in a token response.
+    /// A 200 without them (an empty object, an error object, a JSON string) was
+    /// printed as "approved" and the device exited 0, as with a token.
+    #[tokio::test]
+    async fn a_200_that_is_not_a_token_response_is_no_token() {
+        for body in [
+            "{}",
+            r#"{"error":"authorization_pending"}"#,
+            r#""approved""#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"at"}"#,
+        ] {
+            let base = hostile(CODES.to_owned(), ok_json(body)).await;
+            let mut out = Vec::new();
+            let err = run(&options(base), &mut out).await.unwrap_err();
+            assert!(
+                matches!(err, DeviceError::Unexpected { .. }),
+                "{body}: {err}"
+            );
+            assert!(err.to_string().contains("not a token response"), "{err}");
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains("approved"), "{body}: {out}");
+        }
+        // A token response is one.
+        let token = r#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#;
+        let base = hostile(CODES.to_owned(), ok_json(token)).await;
+        let got = run(&options(base), &mut Vec::new()).await.unwrap();
+        assert_eq!(got["access_token"], "at");
+    }
+
+    /// RFC 8414 §3.3: metadata whose `issuer` is not the one its URL was made from
+    /// "MUST NOT be used". The device sent its device_code to the endpoints it named.
+    #[tokio::test]
+    async fn metadata_of_another_issuer_is_not_used() {
+        let token = r#"{"access_token":"at","token_type":"Bearer"}"#;
+        for metadata in [
+            r#"{"issuer":"http://evil.example","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#,
+            r#"{"device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#,
+        ] {
+            let base =
+                hostile_with_metadata(Some(metadata), CODES.to_owned(), ok_json(token)).await;
+            let err = run(&options(base.clone()), &mut Vec::new())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("RFC 8414 §3.3"), "{err}");
+            assert!(err.contains(&base), "{err}");
+        }
+        // Its own issuer (written with a trailing slash by the person): used.
+        let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#;
+        let base = hostile_with_metadata(Some(metadata), CODES.to_owned(), ok_json(token)).await;
+        run(&options(format!("{base}/")), &mut Vec::new())
+            .await
+            .unwrap();
+    }
+
+    /// A token endpoint this client cannot speak to (https://, from the metadata) was
+    /// "retried" as a connection failure until the code expired, minutes later, after
+    /// the person had been shown a code to approve.
+    #[tokio::test]
+    async fn a_token_endpoint_that_cannot_be_polled_is_said_before_any_code() {
+        let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"https://127.0.0.1/oauth/token"}"#;
+        let base = hostile_with_metadata(
+            Some(metadata),
+            CODES.to_owned(),
+            error_answer("authorization_pending"),
+        )
+        .await;
+        let mut out = Vec::new();
+        let err = tokio::time::timeout(Duration::from_secs(10), run(&options(base), &mut out))
+            .await
+            .expect("the device gives up at once")
+            .unwrap_err();
+        assert!(matches!(err, DeviceError::NotHttp(_)), "{err}");
+        assert!(
+            err.to_string().contains("https://127.0.0.1/oauth/token"),
+            "{err}"
+        );
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    /// RFC 8628 §3.5: the device waits `interval` between polls. An interval longer
+    /// than the code lives (a billion seconds) left it asleep for decades, silent; it
+    /// says no poll can come in time and stops.
+    #[tokio::test]
+    async fn an_interval_longer_than_the_code_lives_stops_at_once() {
+        for (expires_in, interval) in [(60, 1_000_000_000u64), (u64::MAX, u64::MAX)] {
+            let codes = format!(
+                r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{expires_in},"interval":{interval}}}"#
+            );
+            let base = hostile(codes, error_answer("authorization_pending")).await;
+            let err = tokio::time::timeout(
+                Duration::from_secs(10),
+                run(&options(base), &mut Vec::new()),
+            )
+            .await
+            .expect("the device does not sleep for decades")
+            .unwrap_err();
+            assert!(matches!(err, DeviceError::NoPollInTime { .. }), "{err}");
+            assert!(err.to_string().contains(&format!("{interval} s")), "{err}");
+        }
     }
 
     #[tokio::test]

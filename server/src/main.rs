@@ -284,19 +284,36 @@ impl OpenFiles {
     }
 }
 
-/// One line of standard input, without its line ending; refuses an empty one.
+/// The longest secret or password `hash-secret` and `hash-password` read.
+const MAX_STDIN_LINE: usize = 64 * 1024;
+
+/// One line of standard input, without its line ending; refuses an empty one, and one
+/// longer than [`MAX_STDIN_LINE`] without reading it all (`< /dev/zero` was read
+/// until memory ran out).
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
-    use std::io::IsTerminal;
+    use std::io::{BufRead, IsTerminal, Read};
     if std::io::stdin().is_terminal() {
         errln!("Type the {what} and press Enter (it is echoed; pipe it in to avoid that):");
     }
-    let mut line = String::new();
+    let mut line = Vec::new();
+    // The longest line and its "\r\n".
     std::io::stdin()
-        .read_line(&mut line)
+        .lock()
+        .take(MAX_STDIN_LINE as u64 + 2)
+        .read_until(b'\n', &mut line)
         .with_context(|| format!("reading the {what} from standard input"))?;
-    let line = line.trim_end_matches(['\n', '\r']);
+    while line.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        line.pop();
+    }
+    anyhow::ensure!(
+        line.len() <= MAX_STDIN_LINE,
+        "the {what} on standard input is longer than {} KiB, which none is",
+        MAX_STDIN_LINE / 1024
+    );
+    let line = String::from_utf8(line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
     anyhow::ensure!(!line.is_empty(), "no {what} on standard input");
-    Ok(line.to_owned())
+    Ok(line)
 }
 
 /// `deviceflow-server device`: exits 0 with a token, 1 with the reason otherwise.
@@ -402,10 +419,14 @@ fn print_summary(s: &Settings) -> anyhow::Result<()> {
         s.issuer.as_deref().unwrap_or("(http:// + bound address)")
     )?;
     outln!(
-        "expires_in    {}s, interval {}s, slow_down {:?}, tolerance {}ms",
+        "expires_in    {}s, interval {}s, slow_down {}, tolerance {}ms",
         s.expires_in_secs,
         s.interval_secs,
-        s.poll.slow_down,
+        // The words the file and --slow-down take.
+        match s.poll.slow_down {
+            SlowDownPolicy::Enforce => "enforce",
+            SlowDownPolicy::Off => "off",
+        },
         s.poll.tolerance_ms
     )?;
     outln!(

@@ -429,3 +429,21 @@ async fn accept_failures_are_said_once_a_second() {
         "{log}"
     );
 }
+
+/// `check-config` says the policy in the words the file and `--slow-down` take
+/// (`enforce`, `off`), not Rust's debug rendering of it (`Enforce`, `Off`).
+#[test]
+fn check_config_says_the_slow_down_policy_as_it_is_written() {
+    for policy in ["enforce", "off"] {
+        let out = Command::new(BIN)
+            .args(["--slow-down", policy, "check-config"])
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_LISTEN")
+            .env_remove("DEVICEFLOW_ISSUER")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains(&format!("slow_down {policy},")), "{stdout}");
+    }
+}
