@@ -133,6 +133,10 @@ pub struct LimitsConfig {
     /// Connections one source address (IPv4, IPv6 /64) may hold open at once; past it,
     /// a new one is answered 503 and closed. 0: no such cap.
     pub max_connections_per_source: u32,
+    /// Reverse proxies (CIDR blocks or addresses) whose `X-Forwarded-For` names the
+    /// source that quotas, rate limits and audit events count by; empty (the default):
+    /// the TCP peer is the source, and the header is never read.
+    pub trusted_proxies: Vec<String>,
     /// Threads that verify passwords at sign-in, each with one argon2 buffer (19 MiB at
     /// the default cost); 0: one per core.
     pub password_hash_workers: usize,
@@ -155,6 +159,7 @@ impl Default for LimitsConfig {
             idle_timeout_ms: 75_000,
             body_read_timeout_ms: 10_000,
             max_connections_per_source: 0,
+            trusted_proxies: Vec::new(),
             password_hash_workers: 0,
             password_hash_queue: None,
         }
@@ -320,7 +325,18 @@ impl FileConfig {
                     let before = text.get(..span.start).unwrap_or(text);
                     let line = before.matches('\n').count() + 1;
                     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {column}: {what}")
+                    match key_at(text, line) {
+                        // Unless toml's message names it already ("unknown field `x`").
+                        Some(key)
+                            if !what.contains(&format!(
+                                "`{}`",
+                                key.rsplit('.').next().unwrap_or(&key)
+                            )) =>
+                        {
+                            format!("line {line}, column {column}, {key}: {what}")
+                        }
+                        _ => format!("line {line}, column {column}: {what}"),
+                    }
                 }
                 None => what,
             };
@@ -386,4 +402,32 @@ pub fn sha256_hex(secret: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The key written on `line` (1-based) of a TOML text, with the table it is in
+/// (`limits.trusted_proxies`), to name it in an error: toml's own message says what is
+/// wrong with a value, not whose it is. Never the value, which may be a secret.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    let here = lines.last()?;
+    let (key, _) = here.split_once('=')?;
+    let key = key.trim();
+    let is_name = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 64
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.\"".contains(&b))
+    };
+    if !is_name(key) {
+        return None;
+    }
+    let table = lines[..lines.len() - 1].iter().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')
+            .map(|t| t.trim_start_matches('[').trim_end_matches(']').trim())
+    });
+    Some(match table {
+        Some(t) if is_name(t) => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
 }

@@ -283,7 +283,7 @@ mod tests {
             ),
             (
                 "[device]\ninterval = \"5\"",
-                "my.toml: line 2, column 12: invalid type: string \"5\", expected u64",
+                "my.toml: line 2, column 12, device.interval: invalid type: string \"5\", expected u64",
             ),
             (
                 "[device]\ninterval = 5\ninterval = 6",

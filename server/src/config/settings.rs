@@ -12,6 +12,7 @@ use super::ConfigError;
 use crate::accounts::clients::{Client, ClientId, Clients};
 use crate::accounts::registration::{self, FIRST_REGISTERED};
 use crate::accounts::users::{User, UserId, Users};
+use crate::http::forwarded::{self, TrustedProxies};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::PollPolicy;
 use crate::quota::{QuotaPolicy, Rate};
@@ -53,6 +54,8 @@ pub struct Settings {
     pub body_read_timeout_ms: u64,
     /// Connections one source may hold open at once; 0: no cap.
     pub max_connections_per_source: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
     /// Password hashing threads (resolved: never 0).
     pub password_hash_workers: usize,
     /// Sign-ins that may wait for a hashing thread.
@@ -102,6 +105,7 @@ impl Settings {
             idle_timeout_ms: file.limits.idle_timeout_ms,
             body_read_timeout_ms: file.limits.body_read_timeout_ms,
             max_connections_per_source: file.limits.max_connections_per_source,
+            trusted_proxies: trusted_proxies(&file.limits.trusted_proxies)?,
             password_hash_workers,
             password_hash_queue,
             admin_token: file.admin.token,
@@ -111,6 +115,22 @@ impl Settings {
             scopes,
         })
     }
+}
+
+/// `limits.trusted_proxies`: each a CIDR block or one address.
+fn trusted_proxies(entries: &[String]) -> Result<TrustedProxies, ConfigError> {
+    entries
+        .iter()
+        .map(|entry| {
+            forwarded::parse_trusted(entry.trim()).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "limits.trusted_proxies: {entry:?} is neither an address nor a CIDR block \
+                     (\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\"; a block's host bits are zero)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedProxies::new)
 }
 
 /// Where the store is.
@@ -221,6 +241,10 @@ fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> 
     if file.limits.header_read_timeout_ms == 0 {
         return invalid("limits.header_read_timeout_ms must be positive".into());
     }
+    // 0 is no time at all, not "no limit": every body not in its head's packet got 408.
+    if file.limits.body_read_timeout_ms == 0 {
+        return invalid("limits.body_read_timeout_ms must be positive".into());
+    }
     Ok(())
 }
 
@@ -305,6 +329,16 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
                 "issuer \"{issuer}\" must not have a query or fragment (RFC 8414 §2)"
             ));
         }
+        check_issuer_authority(authority.unwrap_or_default())?;
+    } else if file.listen.ip().is_unspecified() {
+        // The issuer would be `http://0.0.0.0:PORT`, and so would the verification_uri
+        // a person is told to open on a phone.
+        return invalid(format!(
+            "listen {} is every address of this host, which no phone can open: set issuer \
+             (or --issuer, DEVICEFLOW_ISSUER) to the URL people and devices reach this \
+             server at; it is advertised as the verification_uri (RFC 8628 §3.2)",
+            file.listen
+        ));
     }
     for (field, token) in [
         ("admin.token", &file.admin.token),
@@ -328,8 +362,52 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    // Two powers, two credentials: the holder of the one that registers applications
+    // would otherwise approve any code as anyone.
+    if file.admin.token.is_some() && file.admin.token == file.registration.initial_access_token {
+        return invalid(
+            "registration.initial_access_token must differ from admin.token: whoever may \
+             register applications could otherwise approve codes as anyone"
+                .into(),
+        );
+    }
 
     Ok(())
+}
+
+/// The issuer's `host[:port]`: no userinfo (RFC 9110 §4.2.4: not generated in an
+/// http(s) URI; it would be published in the metadata), and a port, if any, that a TCP
+/// connection can use.
+fn check_issuer_authority(authority: &str) -> Result<(), ConfigError> {
+    if authority.contains('@') {
+        return Err(ConfigError::Invalid(
+            "issuer must not hold userinfo (user:password@) before its host: RFC 9110 \
+             §4.2.4, and it would be published in the metadata"
+                .into(),
+        ));
+    }
+    let port = match authority.strip_prefix('[') {
+        // An IP literal (RFC 3986 §3.2.2), then nothing or `:port`.
+        Some(literal) => match literal.split_once(']') {
+            Some((_, "")) => None,
+            Some((_, rest)) => Some(rest.strip_prefix(':').unwrap_or(rest)),
+            None => Some(literal),
+        },
+        None => authority.split_once(':').map(|(_, port)| port),
+    };
+    match port {
+        // RFC 3986 §3.2.3: an empty port is the scheme's default.
+        None | Some("") => Ok(()),
+        Some(port)
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok_and(|p| p > 0) =>
+        {
+            Ok(())
+        }
+        Some(port) => Err(ConfigError::Invalid(format!(
+            "issuer {authority:?} has port {port:?}: a port is a number from 1 to 65535"
+        ))),
+    }
 }
 
 /// `[[clients]]`: each validated, the scopes they name registered.

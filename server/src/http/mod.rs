@@ -5,6 +5,7 @@ pub(crate) mod body;
 pub(crate) mod connection;
 pub(crate) mod drain;
 pub mod form;
+pub mod forwarded;
 pub(crate) mod metrics;
 pub mod paths;
 pub(crate) mod response;

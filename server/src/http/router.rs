@@ -57,8 +57,9 @@ impl<S: Store> App<S> {
     /// Answers one request. Never fails and never panics on input: every refusal is an
     /// HTTP answer with a JSON error body.
     ///
-    /// `peer` is the client's address (the TCP peer): quotas and rate limits count by
-    /// it, and audit events name it. In-process callers without one pass
+    /// `peer` is the TCP peer: quotas and rate limits count by the client's address,
+    /// which is `peer` unless `peer` is a trusted proxy (`limits.trusted_proxies`,
+    /// `forwarded.rs`), and audit events name it. In-process callers without one pass
     /// [`NO_PEER`].
     ///
     /// Routing is decided before the future is built, and the future holds the
@@ -71,6 +72,7 @@ impl<S: Store> App<S> {
     {
         let start = Instant::now();
         let (parts, body) = req.into_parts();
+        let peer = self.settings.trusted_proxies.client(peer, &parts.headers);
         let route = self.route(&parts);
         async move {
             let endpoint = route.endpoint();

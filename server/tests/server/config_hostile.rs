@@ -13,6 +13,8 @@ fn command(args: &[&str]) -> Command {
         .env_remove("DEVICEFLOW_CONFIG")
         .env_remove("DEVICEFLOW_ADMIN_TOKEN")
         .env_remove("DEVICEFLOW_INITIAL_ACCESS_TOKEN")
+        .env_remove("DEVICEFLOW_ISSUER")
+        .env_remove("DEVICEFLOW_LISTEN")
         .env("RUST_BACKTRACE", "1");
     cmd
 }
@@ -72,7 +74,7 @@ fn toml_errors_are_one_line_with_the_line_and_column() {
         (
             "type",
             "[device]\ninterval = \"5\"\n",
-            "line 2, column 12: invalid type: string \"5\", expected u64",
+            "line 2, column 12, device.interval: invalid type: string \"5\", expected u64",
         ),
         (
             "duplicate",
@@ -82,7 +84,7 @@ fn toml_errors_are_one_line_with_the_line_and_column() {
         (
             "negative",
             "[device]\ninterval = -5\n",
-            "line 2, column 12: invalid value: integer `-5`, expected u64",
+            "line 2, column 12, device.interval: invalid value: integer `-5`, expected u64",
         ),
     ] {
         let path = temp_file(name, text);
@@ -188,4 +190,138 @@ fn an_endless_configuration_is_refused_without_reading_it_all() {
         err.starts_with("deviceflow-server: cannot read /dev/zero: longer than 16 MiB"),
         "{err}"
     );
+}
+
+/// Bound to every interface (`0.0.0.0`, `[::]`) with no issuer, the server advertised
+/// `http://0.0.0.0:PORT` as its issuer, and as the `verification_uri` a person must
+/// open on a phone (RFC 8628 §3.2): an address that reaches no server. Refused, naming
+/// the fix; with an issuer it runs.
+#[test]
+fn listening_on_every_interface_needs_an_issuer_people_can_open() {
+    for listen in ["0.0.0.0:8080", "[::]:8080"] {
+        let err = one_line_refusal(
+            command(&["--listen", listen, "check-config"])
+                .output()
+                .unwrap(),
+        );
+        assert!(err.contains(&format!("listen {listen}")), "{err}");
+        assert!(err.contains("set issuer"), "{err}");
+    }
+    let out = command(&[
+        "--listen",
+        "0.0.0.0:8080",
+        "--issuer",
+        "https://auth.example.test",
+        "check-config",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `limits.header_read_timeout_ms = 0` is refused, but a body timeout of 0 was taken:
+/// every body that came in a packet after its head (curl's `Expect: 100-continue`,
+/// any client on a real network) was answered 408.
+#[test]
+fn a_body_read_timeout_of_zero_is_refused() {
+    let path = temp_file("body-timeout", "[limits]\nbody_read_timeout_ms = 0\n");
+    let out = command(&["--config", path.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = one_line_refusal(out);
+    assert!(
+        err.contains("limits.body_read_timeout_ms must be positive"),
+        "{err}"
+    );
+}
+
+/// An issuer is advertised as every endpoint's base: one with a port no TCP
+/// connection can use, or credentials in it (RFC 9110 §4.2.4 forbids generating
+/// userinfo in an http(s) URI; they would be published in the metadata), was taken.
+#[test]
+fn issuers_no_client_can_use_are_refused() {
+    for (issuer, expected) in [
+        ("http://auth.example.test:99999", "port"),
+        ("http://auth.example.test:80a/", "port"),
+        ("https://[::1]:0/", "port"),
+        ("https://user:secret@auth.example.test/", "userinfo"),
+    ] {
+        let err = one_line_refusal(
+            command(&["--issuer", issuer, "check-config"])
+                .output()
+                .unwrap(),
+        );
+        assert!(err.contains("issuer"), "{issuer}: {err}");
+        assert!(err.contains(expected), "{issuer}: {err}");
+        assert!(!err.contains("secret"), "{issuer}: {err}");
+    }
+    for issuer in [
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443/auth",
+        "https://auth.example.test:443/",
+        "http://auth.example.test/",
+    ] {
+        let out = command(&["--issuer", issuer, "check-config"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{issuer}: {out:?}");
+    }
+}
+
+/// `hash-secret` and `hash-password` read one line of standard input: one that never
+/// ends (`< /dev/zero`) was read until memory ran out (here, under a 1 GiB
+/// address-space limit: an abort with a backtrace, exit 134).
+#[test]
+fn an_endless_secret_on_standard_input_is_refused_without_reading_it_all() {
+    for subcommand in ["hash-secret", "hash-password"] {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("ulimit -v 1048576 && exec \"$0\" {subcommand} < /dev/zero"),
+                BIN,
+            ])
+            .output()
+            .unwrap();
+        let err = one_line_refusal(out);
+        assert!(err.contains("longer than"), "{subcommand}: {err}");
+    }
+    // The longest line taken, with its line ending.
+    let mut child = command(&["hash-secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut line = vec![b'a'; 64 * 1024];
+    line.extend_from_slice(b"\r\n");
+    child.stdin.take().unwrap().write_all(&line).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim().len(), 64);
+}
+
+/// The initial access token only registers applications (RFC 7591 §3), and is handed
+/// to whoever may do that; the admin token approves any code as anyone. One string
+/// for both was taken, so registering applications gave every admin power.
+#[test]
+fn one_token_for_admin_and_registration_is_refused() {
+    let token = "the-same-token-0123456789";
+    let err = one_line_refusal(
+        command(&[
+            "--admin-token",
+            token,
+            "--initial-access-token",
+            token,
+            "check-config",
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert!(
+        err.contains("registration.initial_access_token must differ from admin.token"),
+        "{err}"
+    );
+    assert!(!err.contains(token), "{err}");
 }

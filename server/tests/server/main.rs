@@ -20,6 +20,7 @@ mod metadata;
 mod pages_hostile;
 mod person;
 mod polling;
+mod proxies;
 mod registration;
 mod shutdown;
 mod sign_in;
