@@ -97,6 +97,10 @@ pub enum DeviceError {
     /// RFC 8628 §3.5 `expired_token`.
     #[error("expired_token: the code expired before anyone approved it (RFC 8628 §3.5)")]
     Expired,
+    /// The token endpoint could not be reached until the code's life was over: the
+    /// server never said `expired_token`, and may never have heard a poll.
+    #[error("the code's life ran out while the token endpoint could not be reached (last: {0})")]
+    Unreachable(String),
     /// The server's `interval` (with the `slow_down`s added) is longer than its code
     /// lives: RFC 8628 §3.5 forbids polling sooner, so no poll can come in time.
     #[error("the next poll is allowed in {wait_secs} s, after the code expires (expires_in {expires_in} s); no token can come (RFC 8628 §3.5)")]
@@ -394,30 +398,31 @@ async fn poll_for_token(
         .append_pair("client_id", &options.client_id)
         .finish();
     let mut backoff = 0u64;
+    // The last poll's transport failure, while polls keep failing.
+    let mut failing: Option<String> = None;
     loop {
         // The server answers expired_token once the code is past its life; this bound
         // only stops a device whose server never says so.
         if give_up.is_some_and(|at| Instant::now() > at) {
-            return Err(DeviceError::Expired);
+            return Err(life_over(interval, da.expires_in, failing));
         }
         // RFC 8628 §3.5: no poll before `interval`. One the server allows only after
         // its code is gone (or past what a clock holds) is never made: no sleeping for
         // decades. (A back-off of ours is at most a minute, and ends in the check above.)
         let next = Instant::now().checked_add(Duration::from_secs(interval));
         if next.is_none_or(|next| give_up.is_some_and(|at| next > at)) {
-            return Err(DeviceError::NoPollInTime {
-                wait_secs: interval,
-                expires_in: da.expires_in,
-            });
+            return Err(life_over(interval, da.expires_in, failing));
         }
         tokio::time::sleep(Duration::from_secs(interval.saturating_add(backoff))).await;
         let elapsed = started.elapsed().as_secs();
         let (status, body) = match exchange(token_url, Some(poll.clone())).await {
             Ok(answer) => {
                 backoff = 0;
+                failing = None;
                 answer
             }
             Err(e) => {
+                failing = Some(e.to_string());
                 // RFC 8628 §3.5: on a connection timeout, back off exponentially.
                 backoff = backoff
                     .max(interval)
@@ -479,6 +484,20 @@ async fn poll_for_token(
             _ => return Err(DeviceError::Stopped(describe(&body))),
         }
         let _ = out.flush();
+    }
+}
+
+/// Why a code's life is over without the server saying `expired_token`: its `interval`
+/// outlasts the code (no poll could ever come in time), the token endpoint could not
+/// be reached (`failing`: the last poll's failure), or the code simply ran out.
+fn life_over(interval: u64, expires_in: u64, failing: Option<String>) -> DeviceError {
+    match failing {
+        Some(e) => DeviceError::Unreachable(e),
+        None if interval >= expires_in => DeviceError::NoPollInTime {
+            wait_secs: interval,
+            expires_in,
+        },
+        None => DeviceError::Expired,
     }
 }
 
@@ -600,6 +619,22 @@ mod tests {
         assert!(matches!(err, DeviceError::Expired), "{err}");
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains(&format!("expires in {} s", u64::MAX)), "{out}");
+    }
+
+    /// A code whose life ran out while the token endpoint was unreachable was
+    /// reported as "expired_token: the code expired before anyone approved it", though
+    /// the server never said so; an interval that outlasts the code is said as such.
+    #[test]
+    fn a_life_over_says_why_as_far_as_the_device_knows() {
+        let e = life_over(5, 45, Some("connection refused".into()));
+        assert!(matches!(e, DeviceError::Unreachable(_)), "{e}");
+        assert!(e.to_string().contains("could not be reached"), "{e}");
+        assert!(e.to_string().contains("connection refused"), "{e}");
+        assert!(matches!(life_over(5, 45, None), DeviceError::Expired));
+        assert!(matches!(
+            life_over(60, 45, None),
+            DeviceError::NoPollInTime { .. }
+        ));
     }
 
     /// A pending answer, as a whole HTTP/1.1 response.
