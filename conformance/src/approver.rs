@@ -338,6 +338,38 @@ async fn read_answer<R: AsyncBufRead + Unpin>(input: &mut R) -> Result<(), NotDe
     }
 }
 
+/// The most of an approver command's standard error kept: its end, where the reason
+/// is. A command that writes more is read on (so that it never blocks on a full pipe)
+/// and forgotten, never held in memory.
+const STDERR_TAIL: usize = 4096;
+
+/// How long the end of a failed command's standard error is waited for after it
+/// exited: a child it left running may hold the pipe open.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// `template` with each placeholder filled in once, left to right: a value (the
+/// server's user code or URI) is never searched for placeholders again, so a user code
+/// holding `{action}` is passed as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    'next: while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        for (name, value) in values {
+            if let Some(after) = tail.strip_prefix(name) {
+                out.push_str(value);
+                rest = after;
+                continue 'next;
+            }
+        }
+        out.push('{');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 async fn run_command(
     argv: &[String],
     timeout: Duration,
@@ -345,45 +377,91 @@ async fn run_command(
     action: Action,
 ) -> Result<(), NotDecided> {
     let complete = prompt.verification_uri_complete.clone().unwrap_or_default();
-    let fill = |s: &str| {
-        s.replace("{user_code}", &prompt.user_code)
-            .replace("{verification_uri_complete}", &complete)
-            .replace("{verification_uri}", &prompt.verification_uri)
-            .replace("{action}", action.as_str())
-    };
-    let args: Vec<String> = argv.iter().map(|a| fill(a)).collect();
+    let values = [
+        ("{user_code}", prompt.user_code.as_str()),
+        ("{verification_uri_complete}", complete.as_str()),
+        ("{verification_uri}", prompt.verification_uri.as_str()),
+        ("{action}", action.as_str()),
+    ];
+    let args: Vec<String> = argv.iter().map(|a| fill(a, &values)).collect();
     let mut cmd = tokio::process::Command::new(&args[0]);
+    // Standard output is not read (the exit status is the answer, standard error the
+    // reason): it goes nowhere, so that no amount of it can block or fill anything.
     cmd.args(&args[1..])
         .env("DEVICEFLOW_USER_CODE", &prompt.user_code)
         .env("DEVICEFLOW_VERIFICATION_URI", &prompt.verification_uri)
         .env("DEVICEFLOW_VERIFICATION_URI_COMPLETE", &complete)
         .env("DEVICEFLOW_ACTION", action.as_str())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let failed = NotDecided::Failed;
-    let child = cmd.spawn().map_err(|e| {
+    let mut child = cmd.spawn().map_err(|e| {
         failed(format!(
             "the approver command cannot be started: {}: {e}",
             args[0]
         ))
     })?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| failed(format!("{} did not finish within {timeout:?}", args[0])))?
-        .map_err(|e| failed(format!("{}: {e}", args[0])))?;
-    if out.status.success() {
+    // Standard error read as it comes, its end kept.
+    let tail = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut reader = {
+        let tail = Arc::clone(&tail);
+        let stderr = child.stderr.take();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let Some(mut stderr) = stderr else { return };
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = stderr.read(&mut buf).await {
+                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                t.extend_from_slice(&buf[..n]);
+                if t.len() > 2 * STDERR_TAIL {
+                    let cut = t.len() - STDERR_TAIL;
+                    t.drain(..cut);
+                }
+            }
+        })
+    };
+    // The command's exit is its answer, whether or not a child it left behind still
+    // holds its standard error open (a browser it started, a helper).
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            reader.abort();
+            return Err(failed(format!("{}: {e}", args[0])));
+        }
+        Err(_) => {
+            reader.abort();
+            let _ = child.start_kill();
+            return Err(failed(format!(
+                "{} did not finish within {} s",
+                args[0],
+                timeout.as_secs_f64()
+            )));
+        }
+    };
+    if status.success() {
+        reader.abort();
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    if tokio::time::timeout(STDERR_GRACE, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
+    let stderr = {
+        let t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        let start = t.len().saturating_sub(STDERR_TAIL);
+        String::from_utf8_lossy(&t[start..]).into_owned()
+    };
     let last = stderr
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let said = format!("{} exited with {}: {last}", args[0], out.status);
-    if out.status.code() == Some(REFUSED_EXIT) {
+    let said = format!("{} exited with {status}: {last}", args[0]);
+    if status.code() == Some(REFUSED_EXIT) {
         Err(NotDecided::Refused(said))
     } else {
         Err(failed(said))
@@ -570,6 +648,56 @@ mod tests {
             err.starts_with("the approver command cannot be started: /nonexistent/approver: "),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_command_that_exited_is_done_though_a_child_it_left_holds_its_output() {
+        // An approver that starts something in the background (a browser, a helper)
+        // and exits 0 has decided: its exit is the answer, not the end of its output.
+        let a = Approver::command("sh -c 'sleep 20 & exit 0'", Duration::from_secs(10)).unwrap();
+        let t = std::time::Instant::now();
+        assert_eq!(a.attempt(&prompt(), Action::Approve).await, Ok(()));
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        // A command that does not finish is said in seconds, in words.
+        let a = Approver::command("sleep 20", Duration::from_secs(1)).unwrap();
+        let err = a.decide(&prompt(), Action::Approve).await.unwrap_err();
+        assert!(err.ends_with("did not finish within 1 s"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_floods_its_output_is_read_within_bounds() {
+        // 64 MiB on standard error in one line, then a failure: the message quotes a
+        // bounded end of it, and the suite never holds it all.
+        let a = Approver::command(
+            "sh -c 'head -c 67108864 /dev/zero | tr \"\\0\" x >&2; exit 3'",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let err = a.decide(&prompt(), Action::Approve).await.unwrap_err();
+        assert!(err.len() < 8 * 1024, "{} bytes", err.len());
+        let end = &err[err.len().saturating_sub(300)..];
+        assert!(err.contains("exited with") && err.ends_with("xxx"), "{end}");
+        let a = Approver::command(
+            "sh -c 'head -c 67108864 /dev/zero; exit 0'",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(a.attempt(&prompt(), Action::Approve).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn placeholders_in_the_servers_words_are_not_filled_in_again() {
+        // A user code is the server's text: `{action}` in it is passed as it is.
+        let p = Prompt {
+            user_code: "{action}{verification_uri}".into(),
+            ..prompt()
+        };
+        let a = Approver::command(
+            r#"sh -c 'test "$1" = "$DEVICEFLOW_USER_CODE" && test "$2" = approve' sh {user_code} {action}"#,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(a.attempt(&p, Action::Approve).await, Ok(()));
     }
 
     #[tokio::test]

@@ -143,6 +143,16 @@ impl Exchange {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Header `name` as one list: its field lines joined with ", ", in order (RFC 9110
+    /// §5.3: a recipient may combine them so, for a list-based field such as
+    /// `Cache-Control`, `Pragma` or `WWW-Authenticate`), or `None` if it is absent. A
+    /// server, or a proxy in front of it, may send `Cache-Control: private` and
+    /// `Cache-Control: no-store` on two lines: that is `no-store`.
+    pub fn header_list(&self, name: &str) -> Option<String> {
+        let lines: Vec<&str> = self.header_lines(name).collect();
+        (!lines.is_empty()).then(|| lines.join(", "))
+    }
+
     /// The body parsed strictly (duplicate members are a problem, not silently merged).
     /// A body over [`MAX_BODY_BYTES`] is not JSON the suite accepts, whatever it starts
     /// with.
@@ -179,6 +189,14 @@ impl Exchange {
                         r.status,
                         over_limit_message()
                     )
+                } else if let Some(to) = self
+                    .header("location")
+                    .filter(|_| (300..400).contains(&r.status))
+                {
+                    // Where a redirect points is its content (redacted: a Location
+                    // may carry a code in its query).
+                    let to: String = redact_header("location", to).chars().take(160).collect();
+                    format!("HTTP {} to {to:?} {body}", r.status)
                 } else {
                     format!("HTTP {} {body}", r.status)
                 }

@@ -27,7 +27,14 @@ pub fn parse(bytes: &[u8]) -> Json {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
-            let start: String = String::from_utf8_lossy(bytes).chars().take(60).collect();
+            // The start of the body, redacted as the evidence is (a token response
+            // starts with its access token): redacted before it is cut, so that a cut
+            // never leaves the start of a credential unrecognised.
+            let head = &bytes[..bytes.len().min(4096)];
+            let start: String = crate::http::redact(&String::from_utf8_lossy(head))
+                .chars()
+                .take(60)
+                .collect();
             return Json {
                 value: None,
                 problem: Some(format!("the body is not JSON ({e}); it starts {start:?}")),
@@ -152,6 +159,22 @@ mod tests {
         let down = |s: &str| seconds_down(&serde_json::from_str(s).unwrap());
         assert_eq!(down("599.5"), Some(599));
         assert_eq!(down("\"600\""), Some(600));
+    }
+
+    #[test]
+    fn the_start_a_problem_quotes_holds_no_credential() {
+        // A token response cut short, or with a number out of range: the problem
+        // quotes the body's start, which is where the access token stands.
+        let live = "tok3n-abcdefghijklmnopqrstuvwxyz";
+        for body in [
+            format!(r#"{{"access_token":"{live}","expires_in":1e400}}"#),
+            format!(r#"{{"device_code": "{live}"#),
+            format!("access_token={live}&token_type=bearer"),
+        ] {
+            let problem = parse(body.as_bytes()).problem.unwrap();
+            assert!(!problem.contains("abcdefgh"), "{problem}");
+            assert!(problem.contains("redacted"), "{problem}");
+        }
     }
 
     #[test]

@@ -296,6 +296,12 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         only: cli.only.clone(),
         skip: cli.skip.clone(),
     };
+    if cli.client_id.trim().is_empty() {
+        bail!("--client-id is empty: give the client_id the server registered for the device");
+    }
+    if selection.empty_patterns() {
+        bail!("--only/--skip: an empty pattern (a stray comma, or \"\") would select every case; give ids like TS-08, prefixes like PL, sections like A.6");
+    }
     let unknown = selection.unknown_patterns();
     if !unknown.is_empty() {
         bail!("--only/--skip pattern(s) {unknown:?} match no case (use ids like TS-08, prefixes like PL, sections like A.6)");

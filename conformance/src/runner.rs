@@ -26,8 +26,13 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// An empty pattern matches nothing (every slug starts with it; see
+    /// [`Selection::empty_patterns`]).
     pub fn matches(pattern: &str, info: &CaseInfo) -> bool {
         let p = pattern.trim();
+        if p.is_empty() {
+            return false;
+        }
         p.eq_ignore_ascii_case(info.id)
             || p == info.group
             || info.slug.starts_with(p)
@@ -39,6 +44,15 @@ impl Selection {
     pub fn selects(&self, info: &CaseInfo) -> bool {
         (self.only.is_empty() || self.only.iter().any(|p| Selection::matches(p, info)))
             && !self.skip.iter().any(|p| Selection::matches(p, info))
+    }
+
+    /// Whether a pattern is empty or blank: a stray comma (`--only TS-08,`) or `""`,
+    /// which as a slug prefix would have selected (or skipped) every case.
+    pub fn empty_patterns(&self) -> bool {
+        self.only
+            .iter()
+            .chain(&self.skip)
+            .any(|p| p.trim().is_empty())
     }
 
     /// Patterns that select nothing: almost certainly typos.
@@ -114,14 +128,36 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
     let not_testable = |summary: String| root_cause_of(e, None, summary);
     let finding = |case: &'static str, summary: String| root_cause_of(e, Some(case), summary);
     let Some(status) = e.status() else {
+        let error = e.error.as_deref().unwrap_or("no response");
+        // A connection that failed is "cannot reach"; one that answered and broke off
+        // (a body cut short, a reset mid-answer) did reach the server.
+        let what = if error.starts_with("connection failed") {
+            "cannot reach"
+        } else {
+            "no complete answer from"
+        };
         return not_testable(format!(
-            "cannot reach the device authorization endpoint {url}: {}",
-            e.error.as_deref().unwrap_or("no response")
+            "{what} the device authorization endpoint {url}: {error}"
         ));
     };
     let json = e.json();
     let object = json.value.as_ref().and_then(|v| v.as_object());
     let content_type = e.header("content-type").unwrap_or("no Content-Type");
+    if (300..400).contains(&status) {
+        // The suite follows no redirect: a POST carrying a client's credentials is not
+        // resent to wherever a server points (RFC 9110 §15.4), and the endpoint under
+        // test is the one given or advertised. Say where it points, not "not OAuth".
+        let to = e
+            .response
+            .as_ref()
+            .and_then(|r| r.headers.iter().find(|(k, _)| k == "location"))
+            .map_or("nowhere (no Location)".to_owned(), |(_, v)| {
+                format!("{v:?}")
+            });
+        return not_testable(format!(
+            "POST {url} answered HTTP {status}, a redirect to {to}, which the suite does not follow: give the endpoint it means with --device-authorization-endpoint (and fix the metadata, if it advertises this one)"
+        ));
+    }
     if matches!(status, 404 | 405 | 501) {
         return not_testable(format!(
             "POST {url} answered HTTP {status}: it is not a device authorization endpoint (check --issuer or --device-authorization-endpoint)"
@@ -157,6 +193,17 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
                 "DR-01",
                 format!(
                     "the device authorization response is not a JSON object: {}",
+                    e.brief()
+                ),
+            )
+        } else if (200..300).contains(&status) && e.is_json_media_type() {
+            // RFC 8628 §3.2: a success says it is JSON and is not (cut short, broken):
+            // the server's finding, not "not an OAuth endpoint".
+            finding(
+                "DR-01",
+                format!(
+                    "the device authorization response is application/json but {}: {}",
+                    json.problem.as_deref().unwrap_or("not JSON"),
                     e.brief()
                 ),
             )

@@ -114,24 +114,35 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
     if metadata.is_none() && !explicit {
         return Err(no_metadata(&spec, &attempts));
     }
-    let advertised = |key: &str| {
-        metadata
-            .as_ref()
-            .and_then(|m| m.value.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    // An advertised endpoint is used only if it is one: an absolute http(s) URL
+    // (RFC 8414 §2). What it is otherwise: absent, or why it cannot be used.
+    let advertised = |key: &str| -> Result<String, String> {
+        let value = metadata.as_ref().and_then(|m| m.value.get(key));
+        match value {
+            None => Err(format!("does not advertise {key}")),
+            Some(Value::String(url)) => match unusable_endpoint(url) {
+                None => Ok(url.clone()),
+                Some(why) => Err(format!("advertises {key} {url:?}, {why}")),
+            },
+            Some(other) => Err(format!("advertises {key} as {other}, not a URL string")),
+        }
     };
     // RFC 8628 §4 / RFC 8414 §2: discovery is the only source left for an endpoint
-    // nobody gave; metadata without it is the finding that stops the run.
+    // nobody gave; metadata without it, or with something no client can send a
+    // request to (a relative reference, `javascript:`), is the finding that stops the
+    // run, never "cannot reach" the server.
     let mut root_cause = None;
     let mut endpoint = |given: &Option<String>, key: &str, case: &'static str| {
-        given.clone().or_else(|| advertised(key)).unwrap_or_else(|| {
+        if let Some(url) = given {
+            return url.clone();
+        }
+        advertised(key).unwrap_or_else(|what| {
             if root_cause.is_none() {
                 let url = metadata.as_ref().map(|m| m.url.as_str()).unwrap_or_default();
                 root_cause = Some(RootCause {
                     case: Some(case),
                     summary: format!(
-                        "the metadata at {url} does not advertise {key}, so a client using discovery cannot find it (give it with --{} to test the rest)",
+                        "the metadata at {url} {what}, so a client using discovery cannot find it (give it with --{} to test the rest)",
                         key.replace('_', "-")
                     ),
                     evidence: metadata.iter().map(|m| m.exchange.clone()).collect(),
@@ -149,7 +160,7 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
     let introspection_endpoint = spec
         .introspection_endpoint
         .clone()
-        .or_else(|| advertised("introspection_endpoint"));
+        .or_else(|| advertised("introspection_endpoint").ok());
     Ok(Target {
         issuer: spec.issuer,
         device_authorization_endpoint,
@@ -164,6 +175,26 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         metadata_attempts: attempts,
         root_cause,
     })
+}
+
+/// Why `url`, found in a server's metadata, cannot be used as an endpoint, if it
+/// cannot: RFC 8414 §2 names each endpoint's "URL", a request goes only to an
+/// absolute http(s) URL with a host, and RFC 9110 §4.2.4 forbids the userinfo
+/// (`user:password@`) in one (a client would send it as credentials of its own).
+pub fn unusable_endpoint(url: &str) -> Option<String> {
+    match url::Url::parse(url) {
+        Err(e) => Some(format!("which is not an absolute URL ({e})")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => Some(format!(
+            "which is not an http or https URL (scheme {:?})",
+            u.scheme()
+        )),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("which has no host".to_owned()),
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Some(
+            "which carries credentials (user:password@), forbidden in an http(s) URI (RFC 9110 §4.2.4)"
+                .to_owned(),
+        ),
+        Ok(_) => None,
+    }
 }
 
 /// RFC 8414 §3: the issuer's metadata from the first of its well-known URLs that
@@ -195,8 +226,21 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
         .first()
         .map(|e| e.request.url.clone())
         .unwrap_or_default();
-    if let Some(e) = attempts.iter().find(|e| e.response.is_some()) {
-        return TargetError::NoMetadata(first, format!("{} answered {}", e.request.url, e.brief()));
+    if attempts.iter().any(|e| e.response.is_some()) {
+        // Every URL tried, with what came of it: a timeout at RFC 8414's URL must not
+        // hide behind the 404 of the next one (which reads as "none published").
+        let tried: Vec<String> = attempts
+            .iter()
+            .map(|e| match &e.response {
+                Some(_) => format!("{} answered {}", e.request.url, e.brief()),
+                None => format!(
+                    "{}: {}",
+                    e.request.url,
+                    e.error.as_deref().unwrap_or("no response")
+                ),
+            })
+            .collect();
+        return TargetError::NoMetadata(first, tried.join("; "));
     }
     let why = attempts
         .first()
@@ -238,6 +282,22 @@ mod tests {
                 "https://as.example/realms/x/.well-known/openid-configuration"
             ]
         );
+    }
+
+    #[test]
+    fn only_absolute_http_urls_without_credentials_are_endpoints() {
+        assert_eq!(unusable_endpoint("https://as.example/token"), None);
+        assert_eq!(unusable_endpoint("http://127.0.0.1:8080/da?x=1"), None);
+        for bad in [
+            "/da",
+            "da",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "http://u:p@as.example/da",
+            "",
+        ] {
+            assert!(unusable_endpoint(bad).is_some(), "{bad}");
+        }
     }
 
     #[test]

@@ -113,11 +113,16 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::EmptyScopeInvalid, &[("DA-08", F)]),
     m(Flaw::UnknownParamRejectedAtDa, &[("DA-09", F)]),
     m(Flaw::RepeatsAcceptedAtDa, &[("DA-10", F)]),
+    m(
+        Flaw::ChallengelessUnauthorized,
+        &[("DA-04", W), ("DR-12", W)],
+    ),
     m(Flaw::TwoAuthMethodsAccepted, &[("DA-11", W)]),
     m(Flaw::UnauthorizedClientAllowedAtDa, &[("DA-13", W)]),
     m(Flaw::GetServedAtDa, &[("DA-15", F)]),
     // A.2 RFC 8628 §3.2
     m(Flaw::DaTextPlain, &[("DR-01", F)]),
+    m(Flaw::DaBodyNotJson, &[("DR-01", F)]),
     m(Flaw::NoDeviceCode, &[("DR-02", F)]),
     m(Flaw::NoUserCode, &[("DR-03", F)]),
     m(Flaw::RelativeVerificationUri, &[("DR-04", F)]),
@@ -190,9 +195,11 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::ExpiredThenPending, &[("EX-04", W)]),
     // A.8 RFC 8628 §4; RFC 8414
     m(Flaw::NoDaInMetadata, &[("MD-01", F)]),
+    m(Flaw::RelativeDaInMetadata, &[("MD-01", F)]),
     m(Flaw::NoGrantInMetadata, &[("MD-02", F)]),
     m(Flaw::IssuerMismatch, &[("MD-03", F)]),
     m(Flaw::NoTokenInMetadata, &[("MD-04", F)]),
+    m(Flaw::RelativeTokenInMetadata, &[("MD-04", F)]),
     with(Flaw::AdvertisesWrongToken, Setup::Explicit, &[("MD-05", F)]),
     with(Flaw::NoMetadata, Setup::Explicit, &[("MD-07", W)]),
     // A.9 RFC 8628 §5
@@ -804,4 +811,25 @@ async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outl
         );
     }
     assert_eq!(r.exit_code(), 0);
+}
+
+// ---------------------------------------------------------------------------------
+// Found in the hostile-server review: list fields in two field lines.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_fields_sent_in_two_field_lines_are_read_as_one_list() {
+    // RFC 9110 §5.3: `Cache-Control: private` and `Cache-Control: no-store` are the
+    // list `private, no-store` (RFC 9111 §5.2); a `Bearer` challenge before the
+    // `Basic` one, in one field line or in two, still carries `Basic` (RFC 9110
+    // §11.6.1, RFC 6749 §5.2). DR-10, TS-04, DA-07 and TR-06 must hold.
+    let r = run(
+        Some(Flaw::ListFieldsInTwoLines),
+        Setup::Discovery,
+        &["DR-10", "TS-04", "DA-07", "TR-06"],
+    )
+    .await;
+    for id in ["DR-10", "TS-04", "DA-07", "TR-06"] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+    }
 }

@@ -270,3 +270,24 @@ async fn an_unwritable_standard_output_is_one_line_never_a_panic() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_empty_only_or_skip_pattern_is_a_usage_error_not_every_case() {
+    // A stray comma (`--only TS-08,`) or an empty value would be a pattern that every
+    // slug starts with: `--skip ""` skipped every case and exited 0, `--only TS-08,`
+    // ran the whole suite.
+    for extra in [["--skip", ""], ["--skip", "TS-08,"], ["--skip", " "]] {
+        let r = against(None, "DR-01", &extra).await;
+        one_line_usage_error(&r, "--only/--skip");
+        assert!(r.stderr.contains("empty"), "{}", r.stderr);
+    }
+}
+
+#[tokio::test]
+async fn an_empty_client_id_is_a_usage_error_not_a_refused_client() {
+    let base = fake::start(None).await;
+    for id in ["", " "] {
+        let r = command(&["--issuer", &base, "--client-id", id, "--only", "DR-01"]).await;
+        one_line_usage_error(&r, "--client-id");
+    }
+}

@@ -336,6 +336,11 @@ async fn a_hostile_servers_words_are_shown_as_text_of_bounded_size_in_every_outp
     assert!(xml.len() < 128 * 1024, "junit: {} bytes", xml.len());
     let json = std::fs::read_to_string(&json).unwrap();
     assert!(json.len() < 256 * 1024, "json: {} bytes", json.len());
+    // JSON: what a terminal acts on is written as a `\u` escape (RFC 8259 §7), never
+    // raw: serde_json escapes only U+0000-U+001F, and `cat report.json` or a CI log
+    // must not obey a C1 CSI (U+009B) or a bidirectional override the server sent.
+    assert!(!json.contains(acts_on_a_terminal), "json: {json:?}");
+    serde_json::from_str::<serde_json::Value>(&json).expect("the report is JSON");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -369,4 +374,36 @@ async fn the_markdown_shows_every_expectation_that_did_not_hold_not_only_the_fir
             "{label:?} is not listed:\n{section}"
         );
     }
+}
+
+#[tokio::test]
+async fn metadata_that_never_answers_is_named_not_hidden_behind_the_next_urls_404() {
+    // The RFC 8414 URL times out and OpenID Connect Discovery's is a 404: the reason
+    // must say both, the timeout first, not only the 404 (which reads as "no
+    // metadata published").
+    let err = suite(Flaw::MetadataHangs, false, &[]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("no OAuth metadata at"), "{text}");
+    assert!(text.contains("oauth-authorization-server"), "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    assert!(text.contains("HTTP 404"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+}
+
+#[tokio::test]
+async fn a_redirecting_endpoint_is_said_as_a_redirect_with_where_it_points() {
+    // A 308 to `/da/` is not "not an OAuth endpoint": the person must learn where it
+    // points, and that the suite does not follow it.
+    let r = suite(Flaw::DaRedirects, false, &["DA-01"]).await.unwrap();
+    let cause = r.root_cause.as_ref().expect("a root cause");
+    assert_eq!(cause.case, None, "{}", cause.summary);
+    assert!(cause.summary.contains("HTTP 308"), "{}", cause.summary);
+    assert!(cause.summary.contains("redirect"), "{}", cause.summary);
+    assert!(cause.summary.contains("/da/"), "{}", cause.summary);
+    assert!(
+        !cause.summary.contains("not an OAuth endpoint"),
+        "{}",
+        cause.summary
+    );
+    assert_eq!(r.exit_code(), 3);
 }

@@ -238,9 +238,11 @@ async fn da_07(ctx: Ctx) -> Verdict {
         e.status() == Some(401),
         format!("HTTP 401 (got {})", e.brief()),
     );
-    let challenge = e.header("www-authenticate").unwrap_or_default();
+    // RFC 9110 §11.6.1: one field line or several, each a list of challenges; the
+    // one for the scheme the client used need not come first.
+    let challenge = e.header_list("www-authenticate").unwrap_or_default();
     c.expect(
-        challenge.to_ascii_lowercase().starts_with("basic"),
+        super::challenges(&e).iter().any(|s| s == "basic"),
         format!("WWW-Authenticate: Basic (got {challenge:?})"),
     );
     c.finish("401 invalid_client with WWW-Authenticate: Basic")

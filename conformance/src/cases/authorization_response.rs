@@ -392,9 +392,10 @@ async fn dr_09(ctx: Ctx) -> Verdict {
 async fn dr_10(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Should);
     if let Some(a) = authorize(&ctx, &mut c).await {
+        // RFC 9110 §5.3: every field line of the list, not only the first.
         let cc = a
             .exchange
-            .header("cache-control")
+            .header_list("cache-control")
             .unwrap_or_default()
             .to_ascii_lowercase();
         c.expect(
@@ -403,7 +404,7 @@ async fn dr_10(ctx: Ctx) -> Verdict {
         );
         let pragma = a
             .exchange
-            .header("pragma")
+            .header_list("pragma")
             .unwrap_or_default()
             .to_ascii_lowercase();
         c.expect_soft(
@@ -461,6 +462,7 @@ async fn dr_12(ctx: Ctx) -> Verdict {
             continue;
         }
         judged += 1;
+        super::expect_challenge_on_401(&mut c, &e);
         let problems = error_shape_problems(&e);
         let mut what = format!("{label}: a well-formed RFC 6749 §5.2 error");
         if !problems.is_empty() {

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{case, expect_error};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{parse_authorization, Ctx, GRANT};
-use crate::target::{is_loopback, Metadata};
+use crate::target::{is_loopback, unusable_endpoint, Metadata};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -118,13 +118,26 @@ async fn md_01(ctx: Ctx) -> Verdict {
     };
     c.evidence(m.exchange.clone());
     match str_member(m, "device_authorization_endpoint") {
+        None if m.value.get("device_authorization_endpoint").is_some() => {
+            c.expect(
+                false,
+                format!(
+                    "device_authorization_endpoint is advertised as a URL string (got {})",
+                    super::json_words(m.value.get("device_authorization_endpoint"))
+                ),
+            );
+        }
         None => {
             c.expect(false, "device_authorization_endpoint is advertised (got: absent, so a client using discovery cannot find the device flow)");
         }
         Some(url) => {
+            let why = unusable_endpoint(url);
             c.expect(
-                reqwest::Url::parse(url).is_ok(),
-                format!("device_authorization_endpoint is an absolute URL (got {url:?})"),
+                why.is_none(),
+                format!(
+                    "device_authorization_endpoint is an absolute http(s) URL (got {url:?}{})",
+                    why.map_or(String::new(), |w| format!(", {w}"))
+                ),
             );
             c.expect(
                 url.starts_with("https://") || is_loopback(url),
@@ -193,10 +206,28 @@ async fn md_04(ctx: Ctx) -> Verdict {
         Err(v) => return v,
     };
     c.evidence(m.exchange.clone());
-    c.expect(
-        str_member(m, "token_endpoint").is_some(),
-        "token_endpoint is present",
-    );
+    match m.value.get("token_endpoint") {
+        Some(Value::String(url)) => {
+            // RFC 8414 §2: the token endpoint's URL, one a client can send a request to.
+            let why = unusable_endpoint(url);
+            c.expect(
+                why.is_none(),
+                format!(
+                    "token_endpoint is an absolute http(s) URL (got {url:?}{})",
+                    why.map_or(String::new(), |w| format!(", {w}"))
+                ),
+            );
+        }
+        other => {
+            c.expect(
+                false,
+                format!(
+                    "token_endpoint is present, a URL (got {})",
+                    super::json_words(other)
+                ),
+            );
+        }
+    }
     c.finish("token_endpoint present")
 }
 

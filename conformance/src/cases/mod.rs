@@ -123,10 +123,91 @@ pub fn error_shape_problems(e: &Exchange) -> Vec<String> {
     problems
 }
 
+/// The authentication schemes of the challenges in one `WWW-Authenticate` field value,
+/// lower-cased, in order. RFC 9110 §11.6.1: the value is a list of challenges, each
+/// `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`, so that after a comma comes
+/// either another `auth-param` of the same challenge (`name = value`) or a new scheme:
+/// `Bearer realm="api", error="invalid_token", Basic realm="as"` is Bearer, then Basic.
+pub fn challenge_schemes(value: &str) -> Vec<String> {
+    // The comma-separated elements, commas inside quoted strings kept.
+    let mut elements = Vec::new();
+    let mut element = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for ch in value.chars() {
+        if quoted {
+            element.push(ch);
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == '"' {
+                quoted = false;
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                quoted = true;
+                element.push(ch);
+            }
+            ',' => elements.push(std::mem::take(&mut element)),
+            _ => element.push(ch),
+        }
+    }
+    elements.push(element);
+    // RFC 9110 §5.6.2 `tchar`.
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let mut schemes = Vec::new();
+    for element in &elements {
+        let element = element.trim();
+        let end = element.find(|c| !tchar(c)).unwrap_or(element.len());
+        let (token, rest) = element.split_at(end);
+        // `name = value` continues the challenge before it.
+        if !token.is_empty() && !rest.trim_start().starts_with('=') {
+            schemes.push(token.to_ascii_lowercase());
+        }
+    }
+    schemes
+}
+
+/// Every challenge scheme `e` carries, over all its `WWW-Authenticate` field lines.
+pub fn challenges(e: &Exchange) -> Vec<String> {
+    e.header_lines("www-authenticate")
+        .flat_map(challenge_schemes)
+        .collect()
+}
+
+/// RFC 9110 §15.5.2: "The server generating a 401 response MUST send a
+/// WWW-Authenticate header field containing at least one challenge"; RFC 6749 §5.2
+/// allows the 401 for `invalid_client` "to indicate which HTTP authentication schemes
+/// are supported". A 401 without one is recorded as a warning (the rows that demand
+/// the challenge for a failed Basic attempt, DA-07 and TR-06, fail on it); nothing is
+/// recorded for other statuses.
+pub fn expect_challenge_on_401(c: &mut Check, e: &Exchange) {
+    if e.status() != Some(401) {
+        return;
+    }
+    let schemes = challenges(e);
+    let mut what = format!(
+        "{}: the HTTP 401 carries a WWW-Authenticate challenge (RFC 9110 §15.5.2)",
+        e.label
+    );
+    if schemes.is_empty() {
+        what.push_str(&format!(
+            " (got {})",
+            e.header_list("www-authenticate")
+                .map_or("none".to_owned(), |v| format!("{v:?}"))
+        ));
+    }
+    c.expect_soft(!schemes.is_empty(), what);
+}
+
 /// Expects `e` to be a well-formed RFC 6749 §5.2 error with one of `codes`. Records the
-/// exchange as evidence.
+/// exchange as evidence; a 401 without a challenge is a warning
+/// ([`expect_challenge_on_401`]).
 pub fn expect_error(c: &mut Check, e: &Exchange, codes: &[&str]) -> bool {
     c.evidence(e.clone());
+    expect_challenge_on_401(c, e);
     let problems = error_shape_problems(e);
     let code = e.error_code();
     let code_ok = code.as_deref().is_some_and(|got| codes.contains(&got));
@@ -359,6 +440,30 @@ pub fn expect_status(c: &mut Check, e: &Exchange, status: u16) -> bool {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn challenges_are_read_as_a_list_of_schemes_with_their_parameters() {
+        // RFC 9110 §11.6.1's example, a comma in a quoted string and a token68.
+        assert_eq!(
+            challenge_schemes(
+                r#"Newauth realm="apps", type=1, title="Login to \"apps\", ok", Basic realm="simple""#
+            ),
+            ["newauth", "basic"]
+        );
+        assert_eq!(
+            challenge_schemes(
+                r#"Bearer realm="x", error="invalid_token", Basic realm="as", charset="UTF-8""#
+            ),
+            ["bearer", "basic"]
+        );
+        assert_eq!(challenge_schemes("Basic"), ["basic"]);
+        assert_eq!(
+            challenge_schemes("Negotiate abc==, basic realm = x"),
+            ["negotiate", "basic"]
+        );
+        assert_eq!(challenge_schemes(""), Vec::<String>::new());
+        assert_eq!(challenge_schemes("Basicx realm=a"), ["basicx"]);
+    }
 
     #[test]
     fn json_values_read_as_json_never_as_rust_options() {

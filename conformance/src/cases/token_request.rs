@@ -281,12 +281,10 @@ async fn tr_06(ctx: Ctx) -> Verdict {
             e.brief()
         ),
     );
-    let challenge = e
-        .header("www-authenticate")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    // RFC 9110 §11.6.1: every field line, every challenge in it (see DA-07).
+    let challenge = e.header_list("www-authenticate").unwrap_or_default();
     c.expect(
-        challenge.starts_with("basic"),
+        super::challenges(&e).iter().any(|s| s == "basic"),
         format!("WWW-Authenticate: Basic (got {challenge:?})"),
     );
     let e = ctx

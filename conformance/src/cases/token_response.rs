@@ -332,15 +332,19 @@ async fn ts_04(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-04").await {
         if expect_token(&mut c, &e) {
+            // RFC 9110 §5.3: every field line of the list, not only the first.
             let cc = e
-                .header("cache-control")
+                .header_list("cache-control")
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             c.expect(
                 cc.split(',').any(|d| d.trim() == "no-store"),
                 format!("Cache-Control: no-store (got {cc:?})"),
             );
-            let pragma = e.header("pragma").unwrap_or_default().to_ascii_lowercase();
+            let pragma = e
+                .header_list("pragma")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             c.expect(
                 pragma.contains("no-cache"),
                 format!("Pragma: no-cache (got {pragma:?})"),

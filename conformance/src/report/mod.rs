@@ -196,8 +196,23 @@ impl Report {
             .collect()
     }
 
+    /// The JSON report. serde_json escapes only U+0000-U+001F in strings; the other
+    /// characters a terminal acts on (DEL, the C1 controls such as U+009B CSI, the
+    /// bidirectional overrides, the line and paragraph separators) are written as
+    /// `\uXXXX` too (RFC 8259 §7), so that `cat report.json`, or a CI log showing it,
+    /// never obeys what a server put in its answers. Outside strings JSON has only
+    /// ASCII, so the escape is always inside one.
     pub fn json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if acts_on_a_terminal_outside_ascii(c) {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// The process exit code ([`exit`]): 1 if any MUST (or Derived-MUST) case failed,
@@ -221,6 +236,24 @@ impl Report {
             self.approver
         )
     }
+}
+
+/// The characters from U+007F up that a terminal may act on, or that reorder the
+/// text around them (those below are escaped by serde_json already). All are in the
+/// Basic Multilingual Plane: one `\uXXXX` each.
+fn acts_on_a_terminal_outside_ascii(c: char) -> bool {
+    c >= '\u{7f}'
+        && (c.is_control()
+            || matches!(
+                c,
+                '\u{061C}'
+                    | '\u{200E}'
+                    | '\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+            ))
 }
 
 /// Groups cases by checklist section, in order of first appearance.

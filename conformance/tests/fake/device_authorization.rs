@@ -217,6 +217,10 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
     } else {
         200
     };
+    if fake.has(Flaw::DaBodyNotJson) {
+        // Cut after the first member, as a body broken off by a proxy would be.
+        text = text[..text.find(',').unwrap_or(text.len())].to_owned();
+    }
     let mut r = fake.json(status, text, !fake.has(Flaw::NoStoreMissingOnDa));
     if fake.has(Flaw::DaTextPlain) {
         r.headers_mut()

@@ -133,4 +133,30 @@ pub enum Flaw {
     UndefinedScopeRefusedAtToken,
     // Found in review (their tests are at the end of broken_servers.rs).
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
+    /// [MD-01] `device_authorization_endpoint` advertised as a relative reference
+    /// (`/da`): RFC 8414 §2 asks for a URL, and a client using discovery cannot use it.
+    RelativeDaInMetadata,
+    /// [MD-04] `token_endpoint` advertised as a relative reference (`/token`).
+    RelativeTokenInMetadata,
+    /// [DA-04, DR-12] `invalid_client` answered with HTTP 401 but no `WWW-Authenticate`
+    /// to a client that did not use the Authorization header (RFC 9110 §15.5.2: a 401
+    /// MUST carry a challenge; RFC 6749 §5.2 allows the 401 only "to indicate which
+    /// HTTP authentication schemes are supported").
+    ChallengelessUnauthorized,
+    /// [DR-01] the device authorization is HTTP 200 `application/json` whose body is
+    /// not JSON (cut off after its first member).
+    DaBodyNotJson,
+    /// [MD-07, none of the endpoints] the metadata never answers (the suite's request
+    /// times out); `/.well-known/openid-configuration` is an HTML 404.
+    MetadataHangs,
+    /// Not testable as it stands: the device authorization endpoint answers every
+    /// request with `308 Permanent Redirect` to `/da/` (a trailing-slash rule, an
+    /// http-to-https front), which a client must not follow blindly with its POST.
+    DaRedirects,
+    /// Not a flaw: `Cache-Control`, `Pragma` and `WWW-Authenticate` sent as lists in
+    /// two field lines (RFC 9110 §5.3: one list, in order; RFC 9111 §5.2, RFC 9110
+    /// §11.6.1: a challenge list may start with another scheme): `Cache-Control:
+    /// private` then `no-store`; a `Bearer` challenge before the `Basic` one, in one
+    /// line at the device authorization endpoint, in two at the token endpoint.
+    ListFieldsInTwoLines,
 }

@@ -164,7 +164,14 @@ impl Fake {
         let mut r = Response::builder()
             .status(status)
             .header("content-type", "application/json");
-        if no_store {
+        if no_store && self.has(Flaw::ListFieldsInTwoLines) {
+            // RFC 9110 §5.3: two field lines of a list are one list, in order.
+            r = r
+                .header("cache-control", "private")
+                .header("cache-control", "no-store")
+                .header("pragma", "x-fake")
+                .header("pragma", "no-cache");
+        } else if no_store {
             r = r
                 .header("cache-control", "no-store")
                 .header("pragma", "no-cache");
@@ -172,8 +179,8 @@ impl Fake {
         r.body(Full::new(Bytes::from(body))).unwrap()
     }
 
-    /// RFC 6749 §5.2: 400 (401 for invalid_client, with the challenge when the client
-    /// tried Basic), a JSON object with `error`.
+    /// RFC 6749 §5.2: 400 (401 for invalid_client, with its challenge, RFC 9110
+    /// §15.5.2), a JSON object with `error`.
     fn error(&self, code: &str, at_token: bool, basic: bool) -> Reply {
         if (at_token && self.has(Flaw::TokenErrorsNotJson))
             || (!at_token && self.has(Flaw::DaErrorsNotJson))
@@ -185,22 +192,35 @@ impl Fake {
                 .unwrap();
         }
         let body = format!(r#"{{"error":"{code}"}}"#);
-        if code == "invalid_client" && basic && !self.has(Flaw::NoWwwAuthenticate) {
-            let mut r = self.json(401, body, true);
-            r.headers_mut()
-                .insert("www-authenticate", "Basic realm=\"fake\"".parse().unwrap());
+        let no_store = !self.has(Flaw::NoStoreMissingOnToken) || !at_token;
+        if code == "invalid_client" && !self.has(Flaw::NoWwwAuthenticate) {
+            // RFC 6749 §5.2: 401 with the challenge when the client tried Basic; a
+            // client that did not may be told the same (RFC 9110 §15.5.2: every 401
+            // carries a challenge), unless the flaw leaves it out.
+            let mut r = self.json(401, body, no_store);
+            if basic || !self.has(Flaw::ChallengelessUnauthorized) {
+                self.challenge(&mut r, at_token);
+            }
             return r;
         }
-        let status = if code == "invalid_client" && !self.has(Flaw::NoWwwAuthenticate) {
-            401
+        self.json(400, body, no_store)
+    }
+
+    /// `WWW-Authenticate: Basic`, after a `Bearer` challenge for
+    /// [`Flaw::ListFieldsInTwoLines`]: in the same field line at the device
+    /// authorization endpoint, in a line of its own at the token endpoint.
+    fn challenge(&self, r: &mut Reply, at_token: bool) {
+        let h = r.headers_mut();
+        let basic = "Basic realm=\"fake\", charset=\"UTF-8\"";
+        if !self.has(Flaw::ListFieldsInTwoLines) {
+            h.insert("www-authenticate", basic.parse().unwrap());
+        } else if at_token {
+            h.append("www-authenticate", "Bearer realm=\"fake\"".parse().unwrap());
+            h.append("www-authenticate", basic.parse().unwrap());
         } else {
-            400
-        };
-        self.json(
-            status,
-            body,
-            !self.has(Flaw::NoStoreMissingOnToken) || !at_token,
-        )
+            let both = format!("Bearer realm=\"fake\", error=\"invalid_token\", {basic}");
+            h.insert("www-authenticate", both.parse().unwrap());
+        }
     }
 
     fn page(&self, status: u16, html: String) -> Reply {
@@ -408,6 +428,12 @@ fn metadata(fake: &Fake) -> Reply {
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
     });
     let o = m.as_object_mut().unwrap();
+    if fake.has(Flaw::RelativeDaInMetadata) {
+        o.insert("device_authorization_endpoint".into(), "/da".into());
+    }
+    if fake.has(Flaw::RelativeTokenInMetadata) {
+        o.insert("token_endpoint".into(), "/token".into());
+    }
     if fake.has(Flaw::NoDaInMetadata) {
         o.remove("device_authorization_endpoint");
     }
@@ -562,7 +588,15 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
         return fake.page(404, "<html><body>Not Found</body></html>".into());
     }
     match r.path.as_str() {
+        "/.well-known/oauth-authorization-server" if fake.has(Flaw::MetadataHangs) => {
+            std::future::pending().await
+        }
         "/.well-known/oauth-authorization-server" => metadata(&fake),
+        "/da" if fake.has(Flaw::DaRedirects) => Response::builder()
+            .status(308)
+            .header("location", format!("{}/da/", fake.base))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
         "/da" => device_authorization(&fake, &r),
         "/token" => {
             if fake.has(Flaw::SlowTokenAnswers) {
