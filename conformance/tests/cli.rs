@@ -291,3 +291,22 @@ async fn an_empty_client_id_is_a_usage_error_not_a_refused_client() {
         one_line_usage_error(&r, "--client-id");
     }
 }
+
+/// A server padding each device authorization with almost 1 MiB of whitespace (valid
+/// JSON): the 200 samples DR-08 judges were each kept with their whole body, 200 MiB
+/// of a run (10 GiB at `--samples 10000`). Only the codes are judged; the bodies go.
+#[tokio::test]
+async fn padded_sample_answers_are_not_all_held_in_memory() {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let r = against(Some(Flaw::PaddedAnswers), "DR-08", &["--samples", "200"]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(line(&r.stdout, "DR-08").contains("PASS"), "{}", r.stdout);
+    // The largest peak of the children this test process waited for (every run of the
+    // suite in this file), in KiB on Linux.
+    let peak_kib = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap().max_rss();
+    assert!(
+        peak_kib < 120 * 1024,
+        "the suite peaked at {} MiB for 200 padded samples",
+        peak_kib / 1024
+    );
+}

@@ -217,6 +217,9 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
     } else {
         200
     };
+    if fake.has(Flaw::PaddedAnswers) {
+        text.push_str(&" ".repeat(1000 * 1024));
+    }
     if fake.has(Flaw::DaBodyNotJson) {
         // Cut after the first member, as a body broken off by a proxy would be.
         text = text[..text.find(',').unwrap_or(text.len())].to_owned();

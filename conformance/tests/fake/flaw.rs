@@ -159,4 +159,7 @@ pub enum Flaw {
     /// private` then `no-store`; a `Bearer` challenge before the `Basic` one, in one
     /// line at the device authorization endpoint, in two at the token endpoint.
     ListFieldsInTwoLines,
+    /// Not a flaw: each device authorization answer padded with almost 1 MiB of JSON
+    /// whitespace (RFC 8259 §2 allows it), within what the suite reads of a body.
+    PaddedAnswers,
 }
