@@ -360,7 +360,16 @@ pub fn classify(status: u16, body: &[u8]) -> (Answer, Option<String>) {
         );
     };
     match (status, b.error.as_deref().map(|e| (e, ErrorCode::parse(e)))) {
-        (200, None) if b.access_token.is_some() => (Answer::Token, None),
+        // RFC 6749 §5.1: access_token and token_type are REQUIRED, both strings.
+        (200, None) if b.access_token.is_some() => {
+            match serde_json::from_slice::<deviceflow_wire::TokenResponse>(body) {
+                Ok(_) => (Answer::Token, None),
+                Err(e) => (
+                    Answer::Error,
+                    Some(not_a("token response (RFC 6749 §5.1)", &e)),
+                ),
+            }
+        }
         (_, Some((_, Some(ErrorCode::AuthorizationPending)))) => (Answer::Pending, None),
         (_, Some((_, Some(ErrorCode::SlowDown)))) => (Answer::SlowDown, None),
         (_, Some((_, Some(ErrorCode::AccessDenied)))) => (Answer::Denied, None),
@@ -371,6 +380,24 @@ pub fn classify(status: u16, body: &[u8]) -> (Answer, Option<String>) {
             Some(format!("HTTP {s} without an error code")),
         ),
     }
+}
+
+/// A 200 that is not the response it should be (`what`, with its RFC section: a
+/// device authorization response, a token response), in words that say what is wrong
+/// with it (a member missing, a value of another type, JSON cut short), without
+/// serde's position: the same fault in answers of other lengths is one row of the
+/// unexpected answers, not one per column.
+pub fn not_a(what: &str, e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let message = match message.rsplit_once(" at line ") {
+        Some((m, _)) if e.line() > 0 => m.to_owned(),
+        _ => message,
+    };
+    let wrong = match e.classify() {
+        serde_json::error::Category::Data => message,
+        _ => format!("not JSON ({message})"),
+    };
+    format!("HTTP 200, not a {what}: {wrong}")
 }
 
 #[cfg(test)]
@@ -410,6 +437,35 @@ mod tests {
                 .1
                 .as_deref(),
             Some("device_not_found")
+        );
+    }
+
+    /// RFC 6749 §5.1 makes `token_type` REQUIRED: a 200 with an access token and
+    /// without it (or with one of another type) is not a token but an unexpected
+    /// answer that says what is wrong, in the words a broken device authorization
+    /// response gets. It had been counted a token.
+    #[test]
+    fn a_token_response_without_token_type_is_not_a_token() {
+        assert_eq!(
+            classify(200, br#"{"access_token":"x"}"#),
+            (
+                Answer::Error,
+                Some(
+                    "HTTP 200, not a token response (RFC 6749 §5.1): missing field `token_type`"
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            classify(200, br#"{"access_token":"x","token_type":7}"#).1,
+            Some(
+                "HTTP 200, not a token response (RFC 6749 §5.1): invalid type: integer `7`, expected a string"
+                    .into()
+            )
+        );
+        assert_eq!(
+            classify(200, br#"{"access_token":"x","token_type":"Bearer"}"#),
+            (Answer::Token, None)
         );
     }
 

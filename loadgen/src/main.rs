@@ -6,7 +6,8 @@
 //! failed; 2 the run could not be set up, or a lane panicked (a defect of the
 //! generator: no report); 3 too many requests got no answer
 //! (`--max-transport-errors`), or no device got a code (every device authorization
-//! refused: a wrong `--client-id`, say): the server was not measured.
+//! refused: a wrong `--client-id`, say): the server was not measured (such a run is
+//! stopped early once that is sure: `fleet::NoCodeWatch`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -314,7 +315,8 @@ fn finish(run: &RunData, rules: &[Threshold], report_dir: &Path) -> i32 {
         );
         code = 3;
     }
-    if let Some(t) = run.stopped_at_s() {
+    // A run the generator stopped early is said in the line above (exit 3).
+    if let Some(t) = run.stopped_by_ctrl_c_at_s() {
         errln!(
             "deviceflow-loadgen: stopped by Ctrl-C at {t:.0} s; the report covers the run until then"
         );
@@ -345,7 +347,7 @@ fn merge(cli: MergeCli) -> anyhow::Result<i32> {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         let run: RunData = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: not a deviceflow-loadgen run ({e})", p.display()))?;
-        runs.push(run);
+        runs.push((p.display().to_string(), run));
     }
     let merged = RunData::merge(runs).map_err(anyhow::Error::msg)?;
     report::write(&merged, &cli.report_dir)?;

@@ -313,7 +313,11 @@ pub fn findings(r: &RunData) -> Vec<String> {
     if let Some(reason) = r.untrusted_reason() {
         out.push(format!("NOT TRUSTED: {reason}."));
     }
-    if let Some(t) = r.stopped_at_s() {
+    if let Some((t, why)) = r.stopped_early() {
+        out.push(format!(
+            "STOPPED EARLY at {t:.1} s by the generator: {why}, so the rest of the run could measure nothing of the server; the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
+        ));
+    } else if let Some(t) = r.stopped_at_s() {
         out.push(format!(
             "STOPPED EARLY by Ctrl-C at {t:.0} s: the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
         ));

@@ -64,9 +64,14 @@ pub struct ShardRun {
     /// User + system CPU of the process while the run went, s.
     pub cpu_s: f64,
     pub health: Vec<HealthSample>,
-    /// When the run was stopped before its end (Ctrl-C), s since it began.
+    /// When the run was stopped before its end (Ctrl-C, or the generator), s since
+    /// it began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at_s: Option<f64>,
+    /// Why the generator stopped the run before its end (no device got a code:
+    /// `fleet::NoCodeWatch`); absent when Ctrl-C stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_because: Option<String>,
 }
 
 /// The whole run.
@@ -86,13 +91,17 @@ pub struct RunData {
 }
 
 impl RunData {
-    /// Merges shards' runs: statistics added exactly (timelines aligned on their start
-    /// times), metrics windows widened, shards listed.
-    pub fn merge(mut runs: Vec<RunData>) -> Result<RunData, String> {
-        if runs.is_empty() {
+    /// Merges shards' runs, each named (its file) for the errors: statistics added
+    /// exactly (timelines aligned on their start times), metrics windows widened,
+    /// shards listed. The shards of one run run at the same time (README, "Several
+    /// machines"): runs apart in time are refused ([`MAX_MERGE_GAP_S`]).
+    pub fn merge(mut named: Vec<(String, RunData)>) -> Result<RunData, String> {
+        if named.is_empty() {
             return Err("nothing to merge".to_owned());
         }
-        runs.sort_by_key(|r| r.shards.first().map_or(0, |s| s.started_at_unix_ms));
+        named.sort_by_key(|(_, r)| r.shards.first().map_or(0, |s| s.started_at_unix_ms));
+        check_together(&named)?;
+        let runs: Vec<RunData> = named.into_iter().map(|(_, r)| r).collect();
         let t0 = runs
             .iter()
             .flat_map(|r| r.shards.iter().map(|s| s.started_at_unix_ms))
@@ -152,6 +161,40 @@ impl RunData {
     /// Whose failure `failed` requests without an answer were: those the server had
     /// (written whole on an open connection) are its own, the rest never reached it.
     pub fn no_answer_blame(&self, failed: u64) -> String {
+        let mut blame = self.whose_failure(failed);
+        if let Some(advice) = self.fd_advice() {
+            blame.push_str(": ");
+            blame.push_str(&advice);
+        }
+        blame
+    }
+
+    /// When requests failed for want of file descriptors (the generator's own limit,
+    /// not the server's doing), what to do about it.
+    fn fd_advice(&self) -> Option<String> {
+        let fd: u64 = self
+            .stats
+            .kinds
+            .values()
+            .map(|k| k.transport[Cause::FdLimit.index()])
+            .sum();
+        if fd == 0 {
+            return None;
+        }
+        let limit = self.shards.first().map(|s| s.fd_limit).unwrap_or_default();
+        let which = if limit.soft == limit.hard {
+            ", its hard limit".to_owned()
+        } else {
+            format!(", hard limit {}", fmt_count(limit.hard))
+        };
+        Some(format!(
+            "the generator ran out of file descriptors (open-file limit {}{which}): raise it (ulimit -n; the hard limit in /etc/security/limits.conf, or LimitNOFILE for a service) or lower --connections",
+            fmt_count(limit.soft)
+        ))
+    }
+
+    /// [`RunData::no_answer_blame`] without the advice.
+    fn whose_failure(&self, failed: u64) -> String {
         let reached = self.stats.reached_unanswered();
         let unreached = failed.saturating_sub(reached);
         match (reached, unreached) {
@@ -168,10 +211,30 @@ impl RunData {
         }
     }
 
-    /// When the run was stopped before its end (Ctrl-C): the earliest shard's time.
+    /// When the run was stopped before its end (Ctrl-C, or the generator): the
+    /// earliest shard's time.
     pub fn stopped_at_s(&self) -> Option<f64> {
         self.shards
             .iter()
+            .filter_map(|s| s.stopped_at_s)
+            .reduce(f64::min)
+    }
+
+    /// When and why the generator stopped the run before its end (no device got a
+    /// code), the earliest shard's; `None` for a run that ran its course or that
+    /// Ctrl-C stopped.
+    pub fn stopped_early(&self) -> Option<(f64, &str)> {
+        self.shards
+            .iter()
+            .filter_map(|s| Some((s.stopped_at_s?, s.stopped_because.as_deref()?)))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    /// When Ctrl-C stopped the run (the earliest shard's time), not the generator.
+    pub fn stopped_by_ctrl_c_at_s(&self) -> Option<f64> {
+        self.shards
+            .iter()
+            .filter(|s| s.stopped_because.is_none())
             .filter_map(|s| s.stopped_at_s)
             .reduce(f64::min)
     }
@@ -183,8 +246,22 @@ impl RunData {
 
     /// Why the run cannot be trusted, in one line: too many sends failed in transport
     /// (the generator did not reach the server), nothing was answered at all, or no
-    /// device got a code ([`RunData::no_code_reason`]).
+    /// device got a code ([`RunData::no_code_reason`]); and when the generator stopped
+    /// the run early for it, when and why.
     pub fn untrusted_reason(&self) -> Option<String> {
+        // A run cut short is not the run asked for, even were a code to come after
+        // the stop (an answer already on its way).
+        let early = self
+            .stopped_early()
+            .map(|(at_s, why)| format!("the run was stopped early, at {at_s:.1} s: {why}"));
+        match (self.untrusted_by_answers(), early) {
+            (Some(reason), Some(early)) => Some(format!("{reason}; {early}")),
+            (reason, early) => reason.or(early),
+        }
+    }
+
+    /// [`RunData::untrusted_reason`], without the early stop.
+    fn untrusted_by_answers(&self) -> Option<String> {
         let (sent, failed) = self.transport();
         let share = if sent == 0 {
             1.0
@@ -444,6 +521,42 @@ impl RunData {
     }
 }
 
+/// The longest gap, s, between the time spans of runs that merge accepts: shards
+/// started together by hand, or on machines whose clocks differ a little, may miss
+/// each other by seconds; a gap beyond it is another run (the same command another
+/// day), and the merged per-second timeline would hold every second of it.
+pub const MAX_MERGE_GAP_S: u64 = 60;
+
+/// Whether `named` runs (sorted by start) ran at the same time: each shard's span
+/// (its start to its end) begins at most [`MAX_MERGE_GAP_S`] after the end of those
+/// that began before it. The first gap beyond is refused in one line, naming both.
+fn check_together(named: &[(String, RunData)]) -> Result<(), String> {
+    let mut spans: Vec<(&str, &ShardRun)> = named
+        .iter()
+        .flat_map(|(name, r)| r.shards.iter().map(move |s| (name.as_str(), s)))
+        .collect();
+    spans.sort_by_key(|(_, s)| s.started_at_unix_ms);
+    let end = |s: &ShardRun| s.started_at_unix_ms + (s.duration_s.max(0.0) * 1000.0) as u64;
+    let mut latest: Option<(&str, &ShardRun)> = None;
+    for (name, s) in spans {
+        if let Some((before, b)) = latest {
+            let gap_ms = s.started_at_unix_ms.saturating_sub(end(b));
+            if gap_ms > MAX_MERGE_GAP_S * 1000 {
+                return Err(format!(
+                    "{name} (shard {}) started {} s after {before} (shard {}) ended: merge adds the shards of one run, run at the same time, and refuses a gap of more than {MAX_MERGE_GAP_S} s between them (start the shards together)",
+                    s.shard,
+                    fmt_count(gap_ms / 1000),
+                    b.shard
+                ));
+            }
+        }
+        if latest.is_none_or(|(_, b)| end(s) > end(b)) {
+            latest = Some((name, s));
+        }
+    }
+    Ok(())
+}
+
 fn seconds(n: usize) -> &'static str {
     if n == 1 {
         "second"
@@ -543,6 +656,7 @@ mod tests {
                 cpu_s: 1.0,
                 health: vec![sample(5.0, 1.0), sample(6.0, busy_ms), sample(7.0, 1.0)],
                 stopped_at_s: None,
+                stopped_because: None,
             }],
             duration_s: 10.0,
             stats,
@@ -571,6 +685,76 @@ mod tests {
         );
         assert!(crate::render::reconciliation_rows(&r, str::to_owned).is_none());
         assert!(!crate::html::page(&r).contains("Reconciliation with the server"));
+    }
+
+    /// Shard `index` of 2 of one run, started at `start_ms` and lasting `duration_s`.
+    fn shard_at(index: u64, start_ms: u64, duration_s: f64) -> RunData {
+        let mut r = late_in_second_5(1.0, 0, 0);
+        r.shards[0].shard = Shard { index, count: 2 };
+        r.shards[0].started_at_unix_ms = start_ms;
+        r.shards[0].duration_s = duration_s;
+        r.duration_s = duration_s;
+        r
+    }
+
+    /// The same command run a day apart (or an hour) is not two shards of one run:
+    /// merge had accepted them, and the per-second timeline held every second of the
+    /// gap (about 5 KB each: 450 MB for a day). Refused in one line naming both runs
+    /// and the gap; shards started together (a few seconds apart, clocks of two
+    /// machines) still merge.
+    #[test]
+    fn runs_far_apart_in_time_are_not_merged() {
+        let day_ms = 1_700_000_000_000;
+        let e = RunData::merge(vec![
+            (
+                "b/run.json".to_owned(),
+                shard_at(1, day_ms + 3_600_000, 10.0),
+            ),
+            ("a/run.json".to_owned(), shard_at(0, day_ms, 10.0)),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "b/run.json (shard 2/2) started 3,590 s after a/run.json (shard 1/2) ended: merge adds the shards of one run, run at the same time, and refuses a gap of more than 60 s between them (start the shards together)"
+        );
+        let merged = RunData::merge(vec![
+            ("a/run.json".to_owned(), shard_at(0, day_ms, 10.0)),
+            ("b/run.json".to_owned(), shard_at(1, day_ms + 15_000, 10.0)),
+        ])
+        .unwrap();
+        assert_eq!(merged.shards.len(), 2);
+        assert!(merged.stats.timeline.seconds.len() <= 30);
+    }
+
+    /// Requests that failed for want of file descriptors: the blame said only that the
+    /// devices could not reach the server. It now says what to do, and only then.
+    #[test]
+    fn running_out_of_file_descriptors_says_how_to_fix_it() {
+        let with = |cause: Cause| {
+            let mut r = late_in_second_5(1.0, 0, 0);
+            r.shards[0].fd_limit = FdLimit {
+                soft_before: 1024,
+                soft: 4096,
+                hard: 4096,
+            };
+            let k = r.stats.kind(Kind::Issue);
+            k.sent += 50;
+            k.transport[cause.index()] += 50;
+            r.untrusted_reason().expect("50 of 150 got no answer")
+        };
+        let fd = with(Cause::FdLimit);
+        assert!(
+            fd.ends_with("the devices could not reach the server, so its behaviour was not measured: the generator ran out of file descriptors (open-file limit 4,096, its hard limit): raise it (ulimit -n; the hard limit in /etc/security/limits.conf, or LimitNOFILE for a service) or lower --connections"),
+            "{fd}"
+        );
+        let refused = with(Cause::Refused);
+        assert!(
+            refused.ends_with(
+                "the devices could not reach the server, so its behaviour was not measured"
+            ),
+            "{refused}"
+        );
+        assert!(!refused.contains("ulimit"), "{refused}");
     }
 
     #[test]

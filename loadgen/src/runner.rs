@@ -223,8 +223,12 @@ pub async fn run(
     attack::run(Arc::clone(&fleet), goose, &host, progress_every).await?;
     let begun = *fleet.begun();
     let duration_s = begun.at.elapsed().as_secs_f64();
-    // goose's Ctrl-C handler trips its killswitch, and the lanes stop on it.
-    let stopped_at_s = goose::is_killswitch_triggered().then_some(duration_s);
+    // The generator stopped the run early (no device got a code), or goose's Ctrl-C
+    // handler tripped its killswitch: the lanes stop on either.
+    let (stopped_at_s, stopped_because) = match fleet.stopped_early() {
+        Some((at_s, why)) => (Some(*at_s), Some(why.clone())),
+        None => (goose::is_killswitch_triggered().then_some(duration_s), None),
+    };
     let cpu_s = crate::resources::cpu_time()
         .saturating_sub(begun.cpu)
         .as_secs_f64();
@@ -262,6 +266,7 @@ pub async fn run(
             cpu_s,
             health,
             stopped_at_s,
+            stopped_because,
         }],
         duration_s,
         stats: fleet.stats(),

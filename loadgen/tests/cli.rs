@@ -461,3 +461,59 @@ fn a_start_or_decision_time_too_far_to_count_is_a_setup_error() {
     );
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
+
+/// A `--client-id` the server does not know, in a long run (`-t 3600`): the mistake
+/// shows in the first second, and the run had lasted its whole hour before exiting 3.
+/// The generator stops it once the first 20 device authorizations answered were all
+/// refused with no code given (README, "Numbers you can trust"), exits 3 with the
+/// same one-line reason and says it stopped early, and so does the report.
+#[test]
+fn a_long_run_whose_every_device_authorization_is_refused_is_stopped_early() {
+    let server = Server::start(DEVICE, "");
+    let dir = report_dir("cli-wrong-client-long");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"));
+    c.args(["--host", &server.base, "--client-id", "not-a-client"])
+        .args(["--admin-token", common::ADMIN, "--admin-user", "alice"])
+        .args(["--progress-every", "0", "-u", "5", "-r", "5", "-t", "3600"])
+        .arg("--report-dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let out = output_within(c, Duration::from_secs(60))
+        .expect("still running after 60 s: the run was not stopped early");
+    let took = started.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let line = err.trim_end();
+    assert!(!line.contains('\n'), "{err}");
+    assert!(
+        line.starts_with("deviceflow-loadgen: run not trusted: no device got a code: all ")
+            && line.contains(" device authorizations were answered HTTP 401 invalid_client: check --client-id (and --client-secret for a confidential client); the server's RFC 8628 behaviour was not measured; the run was stopped early, at ")
+            && line.ends_with(" s: the first 20 device authorizations answered were all refused, none with a code"),
+        "{line}"
+    );
+    assert!(!line.contains("Ctrl-C"), "{line}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let run = read_run::<RunData>(&dir);
+    let shard = &run.shards[0];
+    assert!(shard.stopped_at_s.is_some_and(|t| t < 30.0), "{shard:?}");
+    assert_eq!(
+        shard.stopped_because.as_deref(),
+        Some("the first 20 device authorizations answered were all refused, none with a code")
+    );
+    let issue = &run.stats.kinds[&Kind::Issue];
+    assert!(issue.answered >= 20, "{issue:?}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    for says in [
+        "NOT TRUSTED: no device got a code",
+        "STOPPED EARLY at ",
+        "by the generator: the first 20 device authorizations answered were all refused, none with a code",
+    ] {
+        assert!(summary.contains(says), "{says}: {summary}");
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    assert!(!summary.contains("Ctrl-C"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -34,6 +34,11 @@ enum Mode {
     Issues { expires_in: u64, interval: u64 },
     /// Every device authorization gets HTTP 200 with this body.
     DeviceAnswers(&'static str),
+    /// Codes are issued, and every poll gets HTTP 200 with this body.
+    PollAnswers(&'static str),
+    /// The first this many device authorizations get codes, the rest HTTP 429
+    /// `slow_down` (a quota); every poll is answered `authorization_pending`.
+    CodesThenRefuses(u64),
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -118,7 +123,7 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                     ),
                 )
             }
-            ("/device", Mode::Hostile | Mode::TokensToAll) => {
+            ("/device", Mode::Hostile | Mode::TokensToAll | Mode::PollAnswers(_)) => {
                 let n = seen.issues.fetch_add(1, Relaxed);
                 (
                     200,
@@ -151,7 +156,24 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                     ),
                 )
             }
-            ("/token", Mode::Issues { .. }) => {
+            ("/token", Mode::PollAnswers(body)) => {
+                seen.polls.fetch_add(1, Relaxed);
+                (200, body.to_owned())
+            }
+            ("/device", Mode::CodesThenRefuses(codes)) => {
+                let n = seen.issues.fetch_add(1, Relaxed);
+                if n < codes {
+                    (
+                        200,
+                        format!(
+                            r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
+                        ),
+                    )
+                } else {
+                    (429, r#"{"error":"slow_down"}"#.to_owned())
+                }
+            }
+            ("/token", Mode::Issues { .. } | Mode::CodesThenRefuses(_)) => {
                 seen.polls.fetch_add(1, Relaxed);
                 (400, r#"{"error":"authorization_pending"}"#.to_owned())
             }
@@ -506,7 +528,12 @@ fn a_token_got_before_the_run_time_is_up_is_counted_as_a_token() {
 
 /// Devices a run's report counts unfinished, all behaviours together.
 fn unfinished(run: &serde_json::Value) -> u64 {
-    let at = deviceflow_loadgen::flow::Outcome::Unfinished.index();
+    outcome(run, deviceflow_loadgen::flow::Outcome::Unfinished)
+}
+
+/// Devices whose flow ended in `outcome`, all behaviours together.
+fn outcome(run: &serde_json::Value, outcome: deviceflow_loadgen::flow::Outcome) -> u64 {
+    let at = outcome.index();
     run["stats"]["behaviours"]
         .as_object()
         .unwrap()
@@ -557,4 +584,86 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
         assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// A 200 to a poll with an access token and no `token_type` is not a token: RFC 6749
+/// §5.1 makes `token_type` REQUIRED. It is an unexpected answer that says what is
+/// missing, as a broken device authorization response is. It had been counted a token.
+#[test]
+fn a_token_response_without_token_type_is_an_unexpected_answer_saying_so() {
+    let (base, seen) = fake(Mode::PollAnswers(r#"{"access_token":"x"}"#));
+    let dir = report_dir("no-token-type");
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(seen.polls.load(Relaxed), 3, "{stderr}");
+    let run = read_run::<serde_json::Value>(&dir);
+    let what = "HTTP 200, not a token response (RFC 6749 §5.1): missing field `token_type`";
+    let poll = &run["stats"]["kinds"]["poll"];
+    assert_eq!(poll["unexpected"][what].as_u64(), Some(3), "{poll}");
+    let tokens = outcome(&run, deviceflow_loadgen::flow::Outcome::Token);
+    assert_eq!(tokens, 0, "{}", run["stats"]["behaviours"]);
+    // Not a token, so no token nobody approved either.
+    assert_eq!(
+        run["stats"]["violations"]
+            .as_object()
+            .map_or(0, |v| v.len()),
+        0
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(what), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A server whose quota refuses part of the fleet (here every device authorization
+/// after the first) is measured, not stopped early: the early stop is for runs in
+/// which no device got a code.
+#[test]
+fn a_quota_that_refuses_part_of_the_fleet_does_not_stop_the_run_early() {
+    let (base, seen) = fake(Mode::CodesThenRefuses(1));
+    let dir = report_dir("quota-part");
+    let out = loadgen(&base, &["-u", "5", "-r", "5", "-t", "6s"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Four refused slots, each starting anew a second later: well past 20 refusals.
+    assert!(seen.issues.load(Relaxed) > 21, "{stderr}");
+    let run = read_run::<serde_json::Value>(&dir);
+    let shard = &run["shards"][0];
+    assert!(shard.get("stopped_at_s").is_none(), "{shard}");
+    assert!(run["duration_s"].as_f64().unwrap() >= 6.0, "{shard}");
+    assert!(!stderr.contains("stopped early"), "{stderr}");
+    assert!(!stderr.contains("no device got a code"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With -t, a device whose flow an error ended starts anew a second later. When every
+/// device of a lane had ended so (a server failing every device authorization, or
+/// one down for its first second), the lane saw no device alive and ended: the run
+/// stopped after its first round, about 1 s into `-t 3s`, with 5 device
+/// authorizations where the schedule called for about 15.
+#[test]
+fn the_run_time_is_kept_while_every_device_waits_to_start_anew() {
+    let (base, seen) = fake(Mode::Fails);
+    let dir = report_dir("restarts");
+    let started = std::time::Instant::now();
+    let out = loadgen(&base, &["-u", "5", "-r", "5", "-t", "3s"], &dir)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let issues = seen.issues.load(Relaxed);
+    assert!(
+        (12..20).contains(&issues),
+        "{issues} device authorizations: {stderr}"
+    );
+    let run = read_run::<serde_json::Value>(&dir);
+    assert!(
+        run["duration_s"].as_f64().unwrap() >= 3.0,
+        "{}",
+        run["duration_s"]
+    );
+    assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

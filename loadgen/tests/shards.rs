@@ -171,3 +171,57 @@ fn devices_spread_their_requests_over_every_host() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The same command run an hour apart, shards 1/2 and 2/2: merge had accepted them,
+/// and the merged per-second timeline held every second of the gap (about 5 KB each,
+/// 450 MB for a day apart). It is refused in one line naming both runs and the gap.
+#[test]
+fn runs_an_hour_apart_are_not_merged() {
+    let server = Server::start("expires_in = 6\ninterval = 1", "");
+    let first = report_dir("apart-1");
+    let out = common::loadgen(&[&server.base], &first)
+        .args(["-u", "2", "-r", "2", "--decide-after", "1..1"])
+        .args(["--shard", "1/2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The second shard as if it had been run an hour after the first.
+    let mut later: serde_json::Value = read_run(&first);
+    let shard = &mut later["shards"][0];
+    let start = shard["started_at_unix_ms"].as_u64().unwrap();
+    shard["started_at_unix_ms"] = (start + 3_600_000).into();
+    shard["shard"]["index"] = 1.into();
+    let duration_ms = (shard["duration_s"].as_f64().unwrap() * 1000.0) as u64;
+    let second = report_dir("apart-2");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::write(second.join("run.json"), later.to_string()).unwrap();
+    let merged = report_dir("apart-merged");
+    let (a, b) = (first.join("run.json"), second.join("run.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .arg("merge")
+        .args([&b, &a])
+        .arg("--report-dir")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let gap_s = (3_600_000 - duration_ms) / 1000;
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "deviceflow-loadgen merge: {} (shard 2/2) started {} s after {} (shard 1/2) ended: merge adds the shards of one run, run at the same time, and refuses a gap of more than 60 s between them (start the shards together)",
+            b.display(),
+            deviceflow_loadgen::results::fmt_count(gap_s),
+            a.display()
+        )
+    );
+    assert!(!merged.exists(), "a merged report");
+    for d in [&first, &second] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use deviceflow_conformance::approver::{Action, Prompt};
 use deviceflow_wire::DeviceAuthorizationResponse;
 
-use crate::device::{classify, Next, Plan};
+use crate::device::{classify, not_a, Next, Plan};
 use crate::flow::{Kind, Outcome, Rule};
 use crate::timeline::Answer;
 use crate::transport::{self, Exchange, Reply};
@@ -132,7 +132,7 @@ impl Lane {
     fn issued(&mut self, slot: u32, now: u32, status: u16, body: &[u8]) {
         let parsed = match status {
             200 => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
-                .map_err(|e| not_a_device_authorization(&e)),
+                .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e)),
             s => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
         };
         let auth = match parsed {
@@ -140,10 +140,12 @@ impl Lane {
             Err(what) => {
                 self.stats.kind(Kind::Issue).unexpected_answer(&what, 1);
                 self.devices[slot as usize].finish(Outcome::Error);
+                self.refused(now);
                 self.finish(slot);
                 return;
             }
         };
+        self.fleet.no_code.code();
         let fleet = Arc::clone(&self.fleet);
         let c = &fleet.config;
         let d = &mut self.devices[slot as usize];
@@ -181,6 +183,20 @@ impl Lane {
             self.poll_at(slot, at);
         }
         self.person_decides(slot, now, plan, auth);
+    }
+
+    /// A device authorization was answered without a code: when none has brought one
+    /// and enough were refused to be sure (`fleet::NoCodeWatch`), the run is stopped
+    /// early rather than lasting its whole -t for a wrong --client-id.
+    fn refused(&mut self, now: u32) {
+        if self.closing {
+            return;
+        }
+        let c = &self.fleet.config;
+        let devices = c.run_time.is_none().then(|| c.shard.devices_of(c.devices));
+        if let Some(why) = self.fleet.no_code.refused(now, devices) {
+            self.fleet.stop_early(f64::from(now) / 1000.0, why);
+        }
     }
 
     /// The person, in parallel with the device's polls: through the admin endpoint
@@ -288,21 +304,4 @@ impl Lane {
             }
         }
     }
-}
-
-/// A 200 to a device authorization that is not an RFC 8628 §3.2 response, in words
-/// that say what is wrong with it (a member missing, a value of another type, JSON
-/// cut short), without serde's position: the same fault in answers of other lengths
-/// is one row of the unexpected answers, not one per column.
-fn not_a_device_authorization(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    let message = match message.rsplit_once(" at line ") {
-        Some((m, _)) if e.line() > 0 => m.to_owned(),
-        _ => message,
-    };
-    let what = match e.classify() {
-        serde_json::error::Category::Data => message,
-        _ => format!("not JSON ({message})"),
-    };
-    format!("HTTP 200, not a device authorization response (RFC 8628 §3.2): {what}")
 }

@@ -100,6 +100,7 @@ impl Lane {
                 self.devices[slot as usize].outcome,
                 Outcome::Unreached | Outcome::Error
             ) {
+                self.restarting += 1;
                 self.timers.push(now + 1000, (slot, Due::Restart));
             } else {
                 let id = self.devices[slot as usize].id + self.fleet.config.devices;

@@ -76,6 +76,9 @@ pub struct Lane {
     next_id: u64,
     step: u64,
     live: u64,
+    /// Slots waiting to start their next device (with -t, a second after an error or
+    /// the network ended a flow): the lane has work to come though no device is alive.
+    restarting: u64,
     pools: Vec<Pool>,
     /// Per target (the admin endpoint last): requests sent and answered.
     per_target: Vec<(u64, u64)>,
@@ -122,6 +125,7 @@ impl Lane {
             next_id: first,
             step,
             live: 0,
+            restarting: 0,
             per_target: vec![(0, 0); c.targets.len() + 1],
             pools,
             max_per_pool,
@@ -185,6 +189,7 @@ impl Lane {
             self.busy_since(woke);
             if self.next_id >= self.fleet.config.devices
                 && self.live == 0
+                && self.restarting == 0
                 && self.inflight.is_empty()
                 && self.pools.iter().all(|p| p.is_quiet())
             {
@@ -348,6 +353,7 @@ impl Lane {
         let targets = self.fleet.config.targets.len() as u64;
         let (kind, target, early) = match what {
             Due::Restart => {
+                self.restarting -= 1;
                 let id = d.id + self.fleet.config.devices;
                 self.start(id, due);
                 return;
