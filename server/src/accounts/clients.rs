@@ -292,9 +292,7 @@ fn check(client: &Client, presented: &Presented<'_>) -> Result<(), AuthError> {
 /// Parses `Basic base64(urlencode(id) ":" urlencode(secret))`.
 fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
     let header = std::str::from_utf8(header).map_err(|_| AuthError::BadBasic)?;
-    let (scheme, rest) = header
-        .split_once(' ')
-        .ok_or(AuthError::Failed)?;
+    let (scheme, rest) = header.split_once(' ').ok_or(AuthError::Failed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         // Another scheme (Bearer, DPoP...) is not a client authentication method here.
         return Err(AuthError::Failed);
@@ -406,20 +404,11 @@ mod tests {
             AuthError::Failed
         );
         let form = Form::parse(b"client_id=demo-confidential&client_secret=wrong").unwrap();
-        assert_eq!(
-            c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed
-        );
+        assert_eq!(c.authenticate(None, &form).unwrap_err(), AuthError::Failed);
         let form = Form::parse(b"client_id=demo-confidential").unwrap();
-        assert_eq!(
-            c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed
-        );
+        assert_eq!(c.authenticate(None, &form).unwrap_err(), AuthError::Failed);
         let form = Form::parse(b"client_id=nobody").unwrap();
-        assert_eq!(
-            c.authenticate(None, &form).unwrap_err(),
-            AuthError::Failed
-        );
+        assert_eq!(c.authenticate(None, &form).unwrap_err(), AuthError::Failed);
     }
 
     #[test]

@@ -63,8 +63,12 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     let (a, b) = (fleet.at(0), fleet.at(1));
     let da = a.post(DA, "client_id=tv&scope=openid%20tv").await;
     assert_eq!(da.status, 200, "{:?}", da.body);
-    let da: deviceflow_wire::DeviceAuthorizationResponse = serde_json::from_slice(&da.body).unwrap();
-    assert_eq!(a.decide(&da.user_code, "approve", "alice").await.status, 200);
+    let da: deviceflow_wire::DeviceAuthorizationResponse =
+        serde_json::from_slice(&da.body).unwrap();
+    assert_eq!(
+        a.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
     let (_, rt) = tokens(&a.poll("tv", &da.device_code).await);
     let narrowed = a
         .post(
@@ -75,7 +79,12 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     let (access, rt2) = tokens(&narrowed);
     assert_eq!(narrowed.json()["scope"], "openid");
     assert_eq!(b.introspect(&access).await["scope"], "openid");
-    assert_eq!(b.introspect(&rt2).await["scope"], "openid tv", "{}", fleet.logs());
+    assert_eq!(
+        b.introspect(&rt2).await["scope"],
+        "openid tv",
+        "{}",
+        fleet.logs()
+    );
     let again = b.refresh(&rt2).await;
     tokens(&again);
     assert_eq!(again.json()["scope"], "openid tv");
