@@ -145,6 +145,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::SecondDecisionAccepted, &[("UI-10", F)]),
     m(Flaw::Framable, &[("UI-13", F)]),
     m(Flaw::FramableByAnyone, &[("UI-13", F)]),
+    m(Flaw::SignInPageWithoutCsp, &[("UI-13", W)]),
     // A.4 RFC 8628 §3.4; RFC 6749 §3.2, §5.2
     m(Flaw::PendingIs200, &[("TR-01", F), ("TS-01", F)]),
     m(Flaw::HangingTokenEndpoint, &[("TR-01", F)]),
@@ -724,6 +725,27 @@ async fn ui_13_a_frame_ancestors_that_lets_anyone_frame_is_no_protection() {
     let v = verdict(&r, "UI-13");
     assert_eq!(v.status, Status::Fail, "{}", v.summary);
     assert!(v.summary.contains("frame-ancestors *"), "{}", v.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_13_says_the_pages_behind_a_sign_in_redirect_went_unseen_whatever_its_verdict() {
+    // The caveat was in the pass summary alone: a warning on the sign-in page (as
+    // django-oauth-toolkit's) read as if every verification page had been checked.
+    let r = run(
+        Some(Flaw::SignInPageWithoutCsp),
+        Setup::Discovery,
+        &["UI-13"],
+    )
+    .await;
+    let v = verdict(&r, "UI-13");
+    assert_eq!(v.status, Status::Warn, "{}", v.summary);
+    assert!(v.summary.contains("/login"), "{}", v.summary);
+    assert!(
+        v.summary
+            .contains("behind the redirect (sign-in) were not seen"),
+        "{}",
+        v.summary
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

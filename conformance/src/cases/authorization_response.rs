@@ -237,7 +237,7 @@ async fn dr_04(ctx: Ctx) -> Verdict {
         );
         c.expect(
             uri.starts_with("https://") || is_loopback(uri),
-            format!("verification_uri is https (got {uri:?})"),
+            format!("verification_uri is https, or plain http on loopback (got {uri:?})"),
         );
         c.measure("verification_uri_length", uri.len());
         // RFC 8628 §3.2: "should be short and easy to remember" (lower case: a note).

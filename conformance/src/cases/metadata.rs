@@ -141,7 +141,7 @@ async fn md_01(ctx: Ctx) -> Verdict {
             );
             c.expect(
                 url.starts_with("https://") || is_loopback(url),
-                format!("device_authorization_endpoint is https (got {url:?})"),
+                format!("device_authorization_endpoint is https, or plain http on loopback (got {url:?})"),
             );
         }
     }

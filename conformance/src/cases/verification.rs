@@ -567,8 +567,14 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         .filter(|h| h.status() == Some(200) && is_html(h))
         .collect();
     // A page reached by a redirect (a sign-in page, typically) is all a client without
-    // a session sees; the code entry and consent pages behind it are not checked.
+    // a session sees; the code entry and consent pages behind it are not checked, and
+    // every finding says so, a warning or a failure as much as a pass.
     let redirected = hops.iter().any(|h| matches!(h.status(), Some(300..=399)));
+    let unseen = if redirected {
+        "; the pages behind the redirect (sign-in) were not seen"
+    } else {
+        ""
+    };
     let seen = pages
         .iter()
         .map(|p| p.request.url.as_str())
@@ -607,12 +613,12 @@ async fn ui_13(ctx: Ctx) -> Verdict {
             protected,
             if ancestors.is_empty() || csp_protects {
                 format!(
-                    "{} sets X-Frame-Options or CSP frame-ancestors",
+                    "{} sets X-Frame-Options or CSP frame-ancestors{unseen}",
                     p.request.url
                 )
             } else {
                 format!(
-                    "{} limits who may frame it (got Content-Security-Policy {csp_header:?}: frame-ancestors {} lets any site frame the page, and voids X-Frame-Options)",
+                    "{} limits who may frame it (got Content-Security-Policy {csp_header:?}: frame-ancestors {} lets any site frame the page, and voids X-Frame-Options){unseen}",
                     p.request.url,
                     ancestors.first().map_or(String::new(), |s| s.join(" "))
                 )
@@ -621,7 +627,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         c.expect_soft(
             csp_protects,
             format!(
-                "{} uses CSP frame-ancestors, as RFC 9700 §4.16 says it SHOULD (got {:?})",
+                "{} uses CSP frame-ancestors, as RFC 9700 §4.16 says it SHOULD (got {:?}){unseen}",
                 p.request.url,
                 p.header("content-security-policy")
                     .unwrap_or("no Content-Security-Policy")
@@ -631,13 +637,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
     for h in hops {
         c.evidence(h);
     }
-    if redirected {
-        c.finish(format!(
-            "framing is refused on {seen}; the pages a redirect led away from (behind a sign-in) were not seen"
-        ))
-    } else {
-        c.finish(format!("framing is refused on {seen}"))
-    }
+    c.finish(format!("framing is refused on {seen}{unseen}"))
 }
 
 #[cfg(test)]

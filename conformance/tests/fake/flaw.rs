@@ -162,4 +162,8 @@ pub enum Flaw {
     /// Not a flaw: each device authorization answer padded with almost 1 MiB of JSON
     /// whitespace (RFC 8259 §2 allows it), within what the suite reads of a body.
     PaddedAnswers,
+    /// [UI-13 warn] the verification pages redirect (302) to a sign-in page, as
+    /// django-oauth-toolkit's do, which sends `X-Frame-Options: DENY` but no CSP
+    /// `frame-ancestors` (RFC 9700 §4.16: SHOULD); the pages behind it go unseen.
+    SignInPageWithoutCsp,
 }

@@ -608,6 +608,21 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
         "/admin" => admin(&fake, &r),
         "/admin-broken" => broken_admin(&fake, &r, false),
         "/admin-approve-only" => broken_admin(&fake, &r, true),
+        p if p.starts_with("/device") && fake.has(Flaw::SignInPageWithoutCsp) => {
+            Response::builder()
+                .status(302)
+                .header("location", format!("/login?next={p}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        }
+        "/login" if fake.has(Flaw::SignInPageWithoutCsp) => Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .header("x-frame-options", "DENY")
+            .body(Full::new(Bytes::from_static(
+                b"<form method=\"post\"><input name=\"username\"><button>Sign in</button></form>",
+            )))
+            .unwrap(),
         p if p.starts_with("/device") => verification_page(&fake, &r),
         _ => fake.json(404, r#"{"error":"not_found"}"#.into(), false),
     }
