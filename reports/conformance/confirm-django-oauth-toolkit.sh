@@ -72,3 +72,6 @@ show sh -c "curl -s $B/o/.well-known/oauth-authorization-server | python3 -c 'im
 
 echo "== UI-13: framing headers of the page verification_uri leads to"
 show sh -c "curl -s -D - -o /dev/null '$B/accounts/login/?next=/o/device/' | grep -i -E 'x-frame-options|content-security-policy' || echo '(none)'"
+echo "   and of the page verification_uri_complete leads to (each hop's status, Location and framing headers)"
+R=$(da); VC=$(echo "$R" | field verification_uri_complete)
+show sh -c "curl -s -L -D - -o /dev/null '$VC' | grep -i -E '^HTTP/|^location:|x-frame-options|content-security-policy' || echo '(none)'"
