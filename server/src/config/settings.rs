@@ -122,11 +122,8 @@ fn trusted_proxies(entries: &[String]) -> Result<TrustedProxies, ConfigError> {
     entries
         .iter()
         .map(|entry| {
-            forwarded::parse_trusted(entry.trim()).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "limits.trusted_proxies: {entry:?} is neither an address nor a CIDR block \
-                     (\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\"; a block's host bits are zero)"
-                ))
+            forwarded::parse_trusted(entry.trim()).map_err(|why| {
+                ConfigError::Invalid(format!("limits.trusted_proxies: {entry:?} {why}"))
             })
         })
         .collect::<Result<Vec<_>, _>>()

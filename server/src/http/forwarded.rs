@@ -116,13 +116,24 @@ fn is_port(s: &str) -> bool {
     !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A `trusted_proxies` entry: a CIDR block (`10.0.0.0/8`, `fd00::/8`) or one address.
-pub fn parse_trusted(entry: &str) -> Option<IpNet> {
+/// A `trusted_proxies` entry: a CIDR block (`10.0.0.0/8`, `fd00::/8`) or one address;
+/// or why it is neither, in words.
+pub fn parse_trusted(entry: &str) -> Result<IpNet, String> {
     if let Ok(net) = entry.parse::<IpNet>() {
         // `10.0.0.1/8` is a typo for a block or for an address: refused, not guessed.
-        return (net.network() == net.addr()).then_some(net);
+        if net.network() != net.addr() {
+            return Err(format!(
+                "has host bits set: the block is {}, the address {}",
+                net.trunc(),
+                net.addr()
+            ));
+        }
+        return Ok(net);
     }
-    entry.parse::<IpAddr>().ok().map(IpNet::from)
+    entry.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        "is neither an address nor a CIDR block (\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\")"
+            .to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -264,13 +275,16 @@ mod tests {
 
     #[test]
     fn trusted_entries_are_blocks_or_addresses_never_a_block_with_host_bits() {
-        assert!(parse_trusted("10.0.0.0/8").is_some());
-        assert!(parse_trusted("10.0.0.7").is_some());
-        assert!(parse_trusted("fd00::/8").is_some());
-        assert!(parse_trusted("::1").is_some());
-        assert!(parse_trusted("10.0.0.1/8").is_none());
-        assert!(parse_trusted("10.0.0/8").is_none());
-        assert!(parse_trusted("proxy.internal").is_none());
-        assert!(parse_trusted("10.0.0.0/33").is_none());
+        assert!(parse_trusted("10.0.0.0/8").is_ok());
+        assert!(parse_trusted("10.0.0.7").is_ok());
+        assert!(parse_trusted("fd00::/8").is_ok());
+        assert!(parse_trusted("::1").is_ok());
+        assert_eq!(
+            parse_trusted("10.0.0.1/8").unwrap_err(),
+            "has host bits set: the block is 10.0.0.0/8, the address 10.0.0.1"
+        );
+        assert!(parse_trusted("10.0.0/8").is_err());
+        assert!(parse_trusted("proxy.internal").is_err());
+        assert!(parse_trusted("10.0.0.0/33").is_err());
     }
 }
