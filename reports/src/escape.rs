@@ -130,7 +130,7 @@ fn cut_already(text: &str) -> Option<(&str, usize)> {
 
 /// Whether `c` is a control or formatting character a terminal may act on, or that
 /// reorders or breaks the text around it.
-pub(crate) fn acts_on_a_terminal(c: char) -> bool {
+pub fn acts_on_a_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -239,21 +239,10 @@ impl Report {
 }
 
 /// The characters from U+007F up that a terminal may act on, or that reorder the
-/// text around them (those below are escaped by serde_json already). All are in the
-/// Basic Multilingual Plane: one `\uXXXX` each.
+/// text around them (those below are escaped by serde_json already), as the reports
+/// crate escapes them in text: all in the Basic Multilingual Plane, one `\uXXXX` each.
 fn acts_on_a_terminal_outside_ascii(c: char) -> bool {
-    c >= '\u{7f}'
-        && (c.is_control()
-            || matches!(
-                c,
-                '\u{061C}'
-                    | '\u{200E}'
-                    | '\u{200F}'
-                    | '\u{202A}'..='\u{202E}'
-                    | '\u{2066}'..='\u{2069}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-            ))
+    c >= '\u{7f}' && deviceflow_reports::escape::acts_on_a_terminal(c)
 }
 
 /// Groups cases by checklist section, in order of first appearance.
