@@ -362,7 +362,11 @@ pub fn findings(r: &RunData) -> Vec<String> {
         ));
     }
     let v = s.violations_total();
-    out.push(if v == 0 {
+    let polled = s.kinds.get(&Kind::Poll).is_some_and(|k| k.answered > 0);
+    out.push(if v == 0 && !polled {
+        // Nothing to violate a rule with: no device got a code to poll.
+        "No violation could be seen: no poll was answered.".to_owned()
+    } else if v == 0 {
         "No violations: no token nobody approved, none after expiry or denial, no second token for a code, no pending after expiry or a denial, no expiry before expires_in.".to_owned()
     } else {
         format!(

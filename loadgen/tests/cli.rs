@@ -385,6 +385,11 @@ fn a_client_id_the_server_does_not_know_fails_the_run_naming_it() {
     );
     // Nothing is said of what was not measured.
     assert!(!summary.contains("never answered slow"), "{summary}");
+    assert!(!summary.contains("No violations"), "{summary}");
+    assert!(
+        summary.contains("No violation could be seen: no poll was answered."),
+        "{summary}"
+    );
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(html.contains("NOT TRUSTED: no device got a code"), "{html}");
     std::fs::remove_dir_all(&dir).unwrap();
