@@ -103,7 +103,8 @@ struct Cli {
     #[arg(long, value_parser = at_least_one(), help_heading = "Scale")]
     lanes: Option<usize>,
     /// Keep-alive connections per host, all lanes together (devices share them; a
-    /// request waits for a free one when all are busy, and the report says so).
+    /// request waits for a free one when all are busy, and the report says so). The
+    /// people's decisions (--admin-token) go on a pool of their own, beside these.
     #[arg(long, default_value_t = 512, value_parser = at_least_one(), help_heading = "Scale")]
     connections: usize,
     /// Requests written at once on one connection, at most (HTTP/1.1 pipelining). 1
