@@ -216,6 +216,12 @@ fn check_url(name: &str, value: Option<&str>) -> anyhow::Result<()> {
              to every endpoint and into every report (RFC 3986 §3.2.1 deprecates them); give \
              the client's secret with --client-secret"
         ),
+        // RFC 8414 §2: an issuer "has no query or fragment components"; the metadata
+        // URL is made from it (§3.1), and a query would end up inside its path.
+        Ok(u) if name == "issuer" && (u.query().is_some() || u.fragment().is_some()) => bail!(
+            "--issuer {value:?} has a query or fragment, which an issuer never has (RFC 8414 \
+             §2); give the issuer as the server's metadata names it"
+        ),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => bail!(
             "--{name} {value:?} is not an http or https URL (scheme {:?}); give one like http://127.0.0.1:8080",
@@ -444,6 +450,8 @@ mod tests {
             "not a url",
             "foo",
             "localhost:80",
+            "http://as.example/?tenant=1",
+            "http://as.example/#x",
         ] {
             let e = check_url("issuer", Some(bad)).unwrap_err().to_string();
             assert!(e.starts_with("--issuer "), "{e}");
