@@ -308,6 +308,19 @@ fn password_hashing(limits: &LimitsConfig) -> Result<(usize, usize), ConfigError
 fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
     let invalid = |m: String| Err(ConfigError::Invalid(m));
     if let Some(issuer) = &file.issuer {
+        // RFC 8414 §3.3: clients compare the metadata's issuer with theirs as strings, so
+        // it is taken as written; the scheme as RFC 3986 §3.1 says to produce it.
+        let scheme = issuer.split_once("://").map_or("", |(s, _)| s);
+        if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+            && scheme.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            // Not echoed whole: it may hold userinfo, refused below.
+            return invalid(format!(
+                "issuer: write its scheme {scheme:?} in lower case ({}://…): clients compare \
+                 the issuer as a string (RFC 8414 §3.3)",
+                scheme.to_ascii_lowercase()
+            ));
+        }
         let authority = issuer
             .strip_prefix("https://")
             .or_else(|| issuer.strip_prefix("http://"))

@@ -246,6 +246,8 @@ fn issuers_no_client_can_use_are_refused() {
         ("http://auth.example.test:80a/", "port"),
         ("https://[::1]:0/", "port"),
         ("https://user:secret@auth.example.test/", "userinfo"),
+        ("HTTPS://user:secret@auth.example.test/", "lower case"),
+        ("Http://auth.example.test/", "lower case"),
     ] {
         let err = one_line_refusal(
             command(&["--issuer", issuer, "check-config"])
