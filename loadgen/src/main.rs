@@ -35,7 +35,11 @@ use goose::config::GooseConfiguration;
 /// dictates while a simulated person approves, denies or never looks. Writes a report
 /// folder. `deviceflow-loadgen merge RUN.json…` merges shards' runs.
 #[derive(Parser)]
-#[command(about, disable_version_flag = true)]
+#[command(
+    about,
+    disable_version_flag = true,
+    after_help = "Shards' runs (--shard K/N on several machines) are merged into one report with\n  deviceflow-loadgen merge RUN.json... [--report-dir DIR]"
+)]
 struct Cli {
     #[command(flatten)]
     goose: GooseConfiguration,
@@ -136,7 +140,12 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 
 /// `deviceflow-loadgen merge`: shards' run.json files into one report.
 #[derive(Parser)]
-#[command(name = "deviceflow-loadgen merge")]
+// bin_name, not only name: clap takes the usage line's from argv[0] otherwise, which
+// lacks `merge` ("Usage: deviceflow-loadgen <RUNS>...", a command that fails).
+#[command(
+    name = "deviceflow-loadgen merge",
+    bin_name = "deviceflow-loadgen merge"
+)]
 struct MergeCli {
     /// The shards' run.json files.
     #[arg(required = true)]

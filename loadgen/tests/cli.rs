@@ -522,3 +522,23 @@ fn a_long_run_whose_every_device_authorization_is_refused_is_stopped_early() {
     assert!(!summary.contains("Ctrl-C"), "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `merge`'s usage line named `deviceflow-loadgen <RUNS>...`, a command that fails
+/// ("unexpected argument"), and the main help never said `merge` exists.
+#[test]
+fn merge_is_named_in_its_usage_and_in_the_main_help() {
+    let bin = env!("CARGO_BIN_EXE_deviceflow-loadgen");
+    let out = Command::new(bin).arg("merge").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Usage: deviceflow-loadgen merge <RUNS>..."),
+        "{}",
+        stderr(&out)
+    );
+    let help = Command::new(bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("deviceflow-loadgen merge RUN.json..."),
+        "{help}"
+    );
+}
