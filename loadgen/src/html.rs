@@ -297,7 +297,7 @@ fn health_section(r: &RunData) -> Section {
 
 /// The server's /metrics beside the generator's counts, when they were scraped.
 fn reconciliation_section(r: &RunData) -> Option<Section> {
-    let (mut h, mut rows) = render::reconciliation_rows(r, str::to_owned)?;
+    let (mut h, mut rows) = render::reconciliation_rows(r)?;
     // The series name says what is counted; the words are in summary.md.
     h.remove(0);
     for row in &mut rows {

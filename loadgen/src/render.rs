@@ -250,9 +250,10 @@ pub fn unexpected_rows(r: &RunData) -> Table {
     (headers(&["request", "answer", "count"]), rows)
 }
 
-/// The server's /metrics beside the generator's counts (`code` wraps the series
-/// name: backticks in Markdown, nothing in HTML).
-pub fn reconciliation_rows(r: &RunData, code: fn(&str) -> String) -> Option<Table> {
+/// The server's /metrics beside the generator's counts. The series names are plain
+/// text: Markdown tables escape every cell (backticks included, which showed as
+/// literal characters in summary.md).
+pub fn reconciliation_rows(r: &RunData) -> Option<Table> {
     let w = r.metrics.as_ref()?;
     let rows = scrape::reconcile(w, &r.stats);
     if rows.is_empty() {
@@ -264,7 +265,7 @@ pub fn reconciliation_rows(r: &RunData, code: fn(&str) -> String) -> Option<Tabl
         .map(|row| {
             vec![
                 row.what.clone(),
-                code(&row.series),
+                row.series.clone(),
                 fmt_count(row.server),
                 fmt_count(row.generator),
                 if row.matches() {
@@ -532,7 +533,7 @@ pub fn markdown(r: &RunData) -> String {
     );
     section("Transport errors by cause", transport_rows(r));
     section("Unexpected answers", unexpected_rows(r));
-    if let Some(t) = reconciliation_rows(r, |s| format!("`{s}`")) {
+    if let Some(t) = reconciliation_rows(r) {
         section("Reconciliation with the server's /metrics", t);
     }
     section("Violations by rule", violation_rows(r));

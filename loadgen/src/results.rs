@@ -683,7 +683,7 @@ mod tests {
             ),
             "{findings}"
         );
-        assert!(crate::render::reconciliation_rows(&r, str::to_owned).is_none());
+        assert!(crate::render::reconciliation_rows(&r).is_none());
         assert!(!crate::html::page(&r).contains("Reconciliation with the server"));
     }
 

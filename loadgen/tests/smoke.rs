@@ -168,8 +168,14 @@ fn assert_the_report_is_written(run: &RunData) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(json["schema"], "deviceflow-loadgen/2");
-    assert!(std::fs::read_to_string(dir.join("summary.md"))
-        .unwrap()
-        .contains("| compliant |"));
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("| compliant |"), "{summary}");
+    // The series names are plain text in the table: a code span's backticks, escaped
+    // with the rest of the cell, showed as literal characters.
+    assert!(
+        summary.contains("| deviceflow\\_token\\_polls\\_total"),
+        "{summary}"
+    );
+    assert!(!summary.contains("\\`"), "{summary}");
     std::fs::remove_dir_all(dir).unwrap();
 }
