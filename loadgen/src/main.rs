@@ -482,9 +482,13 @@ fn fleet_config(
         (Some(r), _) => r
             .parse::<f64>()
             .ok()
-            .filter(|r| *r > 0.0)
+            .filter(|r| r.is_finite() && *r > 0.0)
             .with_context(|| format!("-r {r}: give the devices started per second, e.g. 500"))?,
-        (None, Some(s)) => devices as f64 / parse_secs(s)?.max(0.001),
+        (None, Some(s)) => match parse_secs(s)? {
+            // 0 s read as a thousandth of one: a start rate nobody asked for.
+            t if t > 0.0 => devices as f64 / t,
+            _ => bail!("-s {s}: give the time to start all devices in, above 0, e.g. 30s"),
+        },
         (None, None) => 1.0,
     };
     config.run_time = cli
@@ -519,13 +523,21 @@ fn fleet_config(
         interval: cli.expect_interval,
     };
     config.verify_single_use = !cli.no_replay_check;
+    // 0 would end every device's flow before its first answer (all "unfinished").
+    if cli.max_flow == Some(0) {
+        bail!("--max-flow 0: every device would give up before its first answer; give seconds above 0, or leave it out");
+    }
     config.max_flow = cli.max_flow.map(Duration::from_secs);
     config.shard = cli.shard;
     config.seed = cli.seed;
     config.lanes = cli.lanes.unwrap_or(cli.threads).max(1);
     config.connections = cli.connections.max(config.lanes);
     config.pipeline = usize::from(cli.pipeline);
-    config.request_timeout = Duration::from_secs(cli.request_timeout.max(1));
+    // 0 had been read as 1 s without a word.
+    if cli.request_timeout == 0 {
+        bail!("--request-timeout 0: a request needs time to be answered; give seconds above 0");
+    }
+    config.request_timeout = Duration::from_secs(cli.request_timeout);
     Ok(config)
 }
 

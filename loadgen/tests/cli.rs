@@ -130,6 +130,30 @@ fn no_devices_or_no_run_time_is_a_setup_error() {
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
 
+/// Values that were read as something else without a word: `-r inf` (every device at
+/// once), `-s 0` (as a thousandth of a second), `--request-timeout 0` (as 1 s),
+/// `--max-flow 0` (every device "unfinished" before its first answer).
+#[test]
+fn values_that_mean_nothing_are_setup_errors_not_guesses() {
+    let server = Server::start(DEVICE, "");
+    for (args, says) in [
+        (["-r", "inf"], "-r inf"),
+        (["-s", "0"], "-s 0"),
+        (["--request-timeout", "0"], "--request-timeout 0"),
+        (["--max-flow", "0"], "--max-flow 0"),
+    ] {
+        let dir = report_dir("cli-vague");
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(["-u", "3"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_setup_error(&out, says);
+        assert!(!dir.exists(), "a report for {args:?}");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
+
 /// A run time past what the lanes count (u32 ms, about 49.7 days) is refused in one
 /// line: 1e23 s panicked converting to a Duration, and 4,294,968 s wrapped to a run
 /// of 0.7 s.
