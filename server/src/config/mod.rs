@@ -275,6 +275,30 @@ mod tests {
     }
 
     #[test]
+    fn a_users_name_holds_only_characters_that_show_as_themselves() {
+        // TOML basic strings, with TOML's escapes.
+        for name in [
+            r#""Alice\u202Enimda""#,
+            r#""Alice\nAdmin""#,
+            r#""\u200B""#,
+            r#""""#,
+        ] {
+            let text = format!("[[users]]\nusername = \"alice\"\nname = {name}\n");
+            let e = Settings::from_file(FileConfig::parse(&text, "t.toml").unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("user \"alice\": name must be"), "{name:?}: {e}");
+            assert!(!e.contains('\n'), "{name:?}: {e}");
+        }
+        let text = "[[users]]\nusername = \"alice\"\nname = \" Alice Example \"\n";
+        let s = Settings::from_file(FileConfig::parse(text, "t.toml").unwrap()).unwrap();
+        assert_eq!(
+            s.users.by_username("alice").map(|u| u.name.as_str()),
+            Some("Alice Example")
+        );
+    }
+
+    #[test]
     fn parse_errors_are_one_line_naming_the_line_and_column() {
         for (text, expected) in [
             (

@@ -599,7 +599,17 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
         users.push(User {
             id,
             username: u.username.clone(),
-            name: u.name.clone().unwrap_or_else(|| u.username.clone()),
+            // Shown on the pages and by check-config: held to a client name's rule.
+            name: match &u.name {
+                Some(name) => crate::accounts::registration::check_name(name).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "user \"{}\": name must be 1 to {} visible characters, none of them control, bidirectional formatting or invisible ones",
+                        u.username.escape_debug(),
+                        crate::accounts::registration::MAX_NAME_CHARS
+                    ))
+                })?,
+                None => u.username.clone(),
+            },
             password_hash: u.password_hash.clone(),
             admin: u.admin,
         });
