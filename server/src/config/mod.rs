@@ -275,6 +275,17 @@ mod tests {
     }
 
     #[test]
+    fn max_sources_of_zero_is_refused_unless_the_quota_is_off() {
+        let parse = |t: &str| Settings::from_file(FileConfig::parse(t, "t.toml").unwrap());
+        let e = parse("[quotas]\nmax_sources = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quotas.max_sources must be at least 1"), "{e}");
+        assert!(e.contains("per_source_rate = 0"), "{e}");
+        parse("[quotas]\nmax_sources = 0\nper_source_rate = 0\n").unwrap();
+    }
+
+    #[test]
     fn a_users_name_holds_only_characters_that_show_as_themselves() {
         // TOML basic strings, with TOML's escapes.
         for name in [

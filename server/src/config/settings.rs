@@ -264,6 +264,15 @@ fn quota_policy(
         }
         Ok((per_second > 0.0).then_some(Rate { per_second, burst }))
     };
+    // 0 tracked sources is no per-source quota at all, which `per_source_rate = 0`
+    // says: this one would turn it off without a word.
+    if q.max_sources == 0 && q.per_source_rate > 0.0 {
+        return invalid(
+            "quotas.max_sources must be at least 1 (0 tracks no source, so no source is ever \
+             limited); to turn the per-source quota off, set quotas.per_source_rate = 0"
+                .into(),
+        );
+    }
     let quotas = QuotaPolicy {
         per_source: rate("per_source", q.per_source_rate, q.per_source_burst)?,
         per_client: rate("per_client", q.per_client_rate, q.per_client_burst)?,
