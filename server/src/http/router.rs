@@ -144,6 +144,10 @@ impl<S: Store> App<S> {
             REVOCATION => (Endpoint::Revocation, "POST"),
             ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
             METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET, HEAD"),
+            // RFC 8414 §3.1: an issuer with a path has its metadata there too.
+            path if self.metadata_at_issuer_path.as_deref() == Some(path) => {
+                (Endpoint::Metadata, "GET, HEAD")
+            }
             path if self.is_registration(path) => return Route::Registration,
             path if self.is_admin_clients(path) => return Route::AdminClients,
             // The person's pages answer HTML, so they route themselves.
@@ -164,9 +168,10 @@ impl<S: Store> App<S> {
             return Route::Form(endpoint);
         }
         let reply = match path {
-            METADATA_PATH => response::json(StatusCode::OK, self.metadata.clone()),
             HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
-            _ => return Route::Metrics,
+            METRICS => return Route::Metrics,
+            // METADATA_PATH, or its RFC 8414 §3.1 form.
+            _ => response::json(StatusCode::OK, self.metadata.clone()),
         };
         Route::Answered(endpoint, Box::new(reply))
     }

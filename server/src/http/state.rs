@@ -45,6 +45,10 @@ pub struct App<S: Store = MemoryStore> {
     pub verification: Verification,
     /// RFC 8414 metadata, rendered once.
     pub(crate) metadata: Bytes,
+    /// Where RFC 8414 §3.1 puts the metadata of an issuer with a path
+    /// (`/.well-known/oauth-authorization-server/auth` for `https://h/auth`), served
+    /// beside the root path; `None` for an issuer without one.
+    pub(crate) metadata_at_issuer_path: Option<String>,
     /// The constant parts of the device authorization answer (RFC 8628 §3.2).
     pub(crate) device_answer: DeviceAnswer,
 }
@@ -65,6 +69,7 @@ impl<S: Store> App<S> {
         let device_answer =
             DeviceAnswer::new(&issuer, settings.expires_in_secs, settings.interval_secs);
         App {
+            metadata_at_issuer_path: metadata_at_issuer_path(&issuer),
             settings,
             issuer,
             store,
@@ -163,6 +168,17 @@ fn authorization(parts: &Parts) -> Result<Option<&[u8]>, OAuthError> {
     Ok(first.map(HeaderValue::as_bytes))
 }
 
+/// RFC 8414 §3.1: "inserting a well-known URI string into the authorization server's
+/// issuer identifier between the host component and the path component, if any": the
+/// path at which an issuer with a path (`https://h/auth`, no trailing slash) has its
+/// metadata (`/.well-known/oauth-authorization-server/auth`); `None` without a path.
+fn metadata_at_issuer_path(issuer: &str) -> Option<String> {
+    let (_, rest) = issuer.split_once("://")?;
+    let path = &rest[rest.find('/')?..];
+    let path = path.trim_end_matches('/');
+    (!path.is_empty()).then(|| format!("{}{path}", deviceflow_wire::METADATA_PATH))
+}
+
 /// A failed client authentication's RFC 6749 §5.2 answer.
 fn refused(e: AuthError) -> OAuthError {
     match e {
@@ -192,5 +208,20 @@ impl From<Unavailable> for OAuthError {
             "the session store is unavailable; retry later",
         )
         .with_retry_after_ms(STORE_RETRY_AFTER_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_with_a_path_has_its_metadata_where_rfc_8414_section_3_1_puts_it() {
+        assert_eq!(metadata_at_issuer_path("http://127.0.0.1:8080"), None);
+        assert_eq!(metadata_at_issuer_path("https://as.example/"), None);
+        assert_eq!(
+            metadata_at_issuer_path("https://as.example/tenant/a").as_deref(),
+            Some("/.well-known/oauth-authorization-server/tenant/a")
+        );
     }
 }

@@ -118,3 +118,47 @@ async fn metrics_count_polls_by_outcome() {
         );
     }
 }
+
+/// RFC 8414 §3.1: an issuer with a path component (a server behind a proxy at
+/// `https://h/auth`) has its metadata at `/.well-known/oauth-authorization-server/auth`,
+/// the well-known string between host and path. Only the root path answered; a client
+/// following §3.1 found no metadata.
+#[tokio::test]
+async fn an_issuer_with_a_path_has_its_metadata_at_the_rfc_8414_path_too() {
+    let port = deviceflow_testkit::free_port().unwrap();
+    let issuer = format!("http://127.0.0.1:{port}/auth");
+    let server = deviceflow_testkit::ServerProcess::start(
+        env!("CARGO_BIN_EXE_deviceflow-server"),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &issuer,
+        ],
+    )
+    .expect("the server starts");
+    let client = reqwest::Client::new();
+    for path in [
+        "/.well-known/oauth-authorization-server/auth",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let a = client
+            .get(format!("{}{path}", server.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.status(), 200, "{path}");
+        let m: serde_json::Value = a.json().await.unwrap();
+        assert_eq!(m["issuer"], issuer.as_str(), "{path}");
+    }
+    // Another path is not metadata.
+    let other = client
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server/other",
+            server.base()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}
