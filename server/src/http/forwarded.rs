@@ -11,7 +11,7 @@
 //!
 //! The connection cap (`sources.rs`) is not affected: a connection is the proxy's.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use hyper::header::HeaderMap;
 use ipnet::IpNet;
@@ -43,7 +43,7 @@ impl TrustedProxies {
     /// Whether `addr` is a trusted proxy. An IPv4-mapped IPv6 peer (a dual-stack
     /// listener) is its IPv4 address.
     fn trusts(&self, addr: IpAddr) -> bool {
-        let addr = canonical(addr);
+        let addr = addr.to_canonical();
         self.0.iter().any(|net| net.contains(&addr))
     }
 
@@ -74,7 +74,7 @@ impl TrustedProxies {
             let Some(addr) = parse_entry(entry) else {
                 break;
             };
-            client = canonical(addr);
+            client = addr.to_canonical();
             if !self.trusts(client) {
                 break;
             }
@@ -83,37 +83,20 @@ impl TrustedProxies {
     }
 }
 
-/// An IPv4-mapped IPv6 address as IPv4; any other as is.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// One `X-Forwarded-For` entry: an address, an IPv4 address with a port, or a
 /// bracketed IPv6 address with or without a port, as proxies write them.
 fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
     let entry = std::str::from_utf8(entry).ok()?.trim_matches([' ', '\t']);
-    if let Ok(addr) = entry.parse::<IpAddr>() {
-        return Some(addr);
-    }
-    if let Some(rest) = entry.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']')?;
-        if !(after.is_empty() || is_port(after.strip_prefix(':')?)) {
-            return None;
-        }
-        return v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
-    }
-    let (v4, port) = entry.split_once(':')?;
-    if !is_port(port) {
-        return None;
-    }
-    v4.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
-}
-
-fn is_port(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
+    // An address; an address with a port (`203.0.113.7:5443`, `[2001:db8::1]:443`);
+    // a bracketed IPv6 address without one.
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| {
+            let v6 = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']'));
+            v6.unwrap_or_default().parse::<Ipv6Addr>().map(IpAddr::V6)
+        })
+        .ok()
 }
 
 /// A `trusted_proxies` entry: a CIDR block (`10.0.0.0/8`, `fd00::/8`) or one address;
