@@ -594,10 +594,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
             .to_ascii_uppercase();
         // Every CSP field line: an application's policy and a proxy's `frame-ancestors`
         // each enforced (CSP 3 §3.1: several policies all apply).
-        let csp_header = p
-            .header_lines("content-security-policy")
-            .collect::<Vec<_>>()
-            .join(", ");
+        let csp_header = p.header_list("content-security-policy").unwrap_or_default();
         let csp_header = csp_header.as_str();
         let ancestors = frame_ancestors(csp_header);
         // CSP 3 §6.4.2: where frame-ancestors is enforced, X-Frame-Options is ignored,
