@@ -2,7 +2,8 @@
 # Installs what the tests need beyond the Rust toolchain, and nothing that is already
 # there: Debian's chromium (the browser the end-to-end test drives), the npm packages
 # of server/tests/e2e (playwright-core, from its package-lock.json), redis-server
-# with redis-cli (the shared store the multi-instance tests start, testkit/), and the
+# with redis-cli (the shared store the multi-instance tests start, testkit/), libfaketime
+# (one of those tests sets a server's clock off), and the
 # third-party device-flow clients: openid-client (npm) and Authlib (PyPI, in a venv).
 # Idempotent; run as root (or with sudo) on a Debian-based machine.
 set -euo pipefail
@@ -35,6 +36,16 @@ else
     echo "install-test-deps: installing redis-server and redis-cli (apt-get)"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends redis-server redis-tools
+fi
+
+# libfaketime: a multi-instance test sets one server's wall clock off Redis's
+# (LD_PRELOAD of libfaketimeMT), to see it warn of the offset.
+if ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then
+    echo "install-test-deps: libfaketime is installed"
+else
+    echo "install-test-deps: installing faketime (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends faketime
 fi
 
 e2e="$root/server/tests/e2e"

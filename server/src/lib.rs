@@ -51,6 +51,7 @@ use http::connection::{Exchanges, TimedStream, Timeouts};
 use http::drain::Drain;
 use http::metrics::Throttle;
 use http::sources::{self, SourceConnections};
+use storage::clock_offset;
 
 pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings, StoreConfig};
@@ -60,6 +61,10 @@ pub use storage::{MemoryStore, RedisStore, Store};
 /// Due entries the sweeper looks at before it lets other tasks run: about a
 /// millisecond of work.
 const SWEEP_SLICE: usize = 4_096;
+
+/// Sweeper ticks (seconds) between two comparisons of this instance's clock with a
+/// shared store's ([`storage::clock_offset`]).
+const CLOCK_CHECK_TICKS: u64 = 60;
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,6 +129,11 @@ pub async fn run_announced(
             let store = RedisStore::connect(url, &settings)
                 .await
                 .map_err(std::io::Error::other)?;
+            match store.eviction_warning().await {
+                Ok(Some(warning)) => tracing::warn!("{warning}"),
+                Ok(None) => {}
+                Err(why) => tracing::debug!("Redis's maxmemory-policy could not be read: {why}"),
+            }
             ready(&issuer);
             let app = Arc::new(App::with_store(settings, issuer, Clock::System, store));
             serve(listener, app, shutdown).await
@@ -173,12 +183,29 @@ pub async fn serve<S: Store>(
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
+            let mut clock = clock_offset::Watch::default();
+            for ticks in 0u64.. {
                 tick.tick().await;
                 // In slices, yielding between them: a million sessions that fall due in
                 // one tick never stall the worker this runs on.
                 while app.sweep(SWEEP_SLICE) {
                     tokio::task::yield_now().await;
+                }
+                // At start, then once a minute. A shared store's sweep is only this
+                // (Redis expires keys by itself), so the call's wait delays no sweep.
+                if ticks % CLOCK_CHECK_TICKS == 0 {
+                    if let Ok(Some(offset)) = app.clock_offset().await {
+                        match clock.observe(offset, app.settings.poll.tolerance_ms) {
+                            Some(clock_offset::Change::Over(warning)) => {
+                                tracing::warn!(offset_ms = offset, "{warning}");
+                            }
+                            Some(clock_offset::Change::Within(now)) => tracing::info!(
+                                offset_ms = offset,
+                                "this instance's clock is back within bounds: {now} the shared store's"
+                            ),
+                            None => {}
+                        }
+                    }
                 }
             }
         }

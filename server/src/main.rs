@@ -12,8 +12,10 @@ use deviceflow_reports::{errln, outln};
 use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
+use deviceflow_server::storage::clock_offset;
+use deviceflow_server::storage::redis::redacted;
 use deviceflow_server::verification::password;
-use deviceflow_server::{FileConfig, RedisStore, Settings, StoreConfig};
+use deviceflow_server::{Clock, FileConfig, RedisStore, Settings, StoreConfig};
 use rand::RngCore;
 
 /// An OAuth 2.0 Device Authorization Grant (RFC 8628) authorization server.
@@ -407,8 +409,39 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(RedisStore::connect(url, settings))?;
-    Ok(outln!("store         reachable")?)
+    runtime.block_on(async {
+        let store = RedisStore::connect(url, settings).await?;
+        outln!("store         reachable")?;
+        // What the running server would warn of, said here before it runs.
+        match store.eviction_warning().await {
+            Ok(None) => outln!("store memory  never drops keys (noeviction, or no maxmemory)")?,
+            Ok(Some(warning)) => {
+                outln!("store memory  may drop keys")?;
+                errln!("deviceflow-server: warning: {warning}");
+            }
+            Err(why) => outln!(
+                "store memory  unknown: maxmemory-policy could not be read ({why}); it must be noeviction"
+            )?,
+        }
+        let clock = Clock::System;
+        let tolerance = settings.poll.tolerance_ms;
+        match clock_offset::measure(&store, &clock).await {
+            Ok(Some(offset)) => {
+                outln!(
+                    "store clock   {} this machine's (within {:.3} s allowed)",
+                    // Said from the store's side: the store's clock is behind this one's.
+                    clock_offset::describe(-offset),
+                    clock_offset::allowed_ms(tolerance) as f64 / 1e3
+                )?;
+                if let Some(warning) = clock_offset::warning(offset, tolerance) {
+                    errln!("deviceflow-server: warning: {warning}");
+                }
+            }
+            Ok(None) => {}
+            Err(_) => anyhow::bail!("store \"{}\": Redis stopped answering", redacted(url)),
+        }
+        Ok(())
+    })
 }
 
 fn print_summary(s: &Settings) -> anyhow::Result<()> {

@@ -258,8 +258,10 @@ impl Metrics {
     /// The Prometheus text exposition, with the gauges read at call time; a store
     /// that cannot count its access tokens without a scan (Redis) reports none, and
     /// one whose sessions expire uncounted (Redis) no expirations. `None`: the store
-    /// did not answer (`deviceflow_store_up 0`, and no store gauge).
-    pub(crate) fn render(&self, census: Option<&Census>) -> String {
+    /// did not answer (`deviceflow_store_up 0`, and no store gauge). `clock_offset_ms`:
+    /// this instance's clock minus the shared store's, where there is one
+    /// (`storage::clock_offset`).
+    pub(crate) fn render(&self, census: Option<&Census>, clock_offset_ms: Option<i64>) -> String {
         let total = Counters::default();
         for shard in self.shards.iter() {
             total.absorb(&shard.0);
@@ -271,6 +273,14 @@ impl Metrics {
         });
         write_counters(&mut out, families);
         write_gauges(&mut out, census);
+        if let Some(ms) = clock_offset_ms {
+            let name = "deviceflow_store_clock_offset_seconds";
+            let _ = writeln!(
+                out,
+                "# HELP {name} This instance's clock minus the shared store's (Redis TIME), at this scrape.\n# TYPE {name} gauge\n{name} {}",
+                ms as f64 / 1e3
+            );
+        }
         write_latency(&mut out, &total.latency);
         out
     }
@@ -440,18 +450,33 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_offset_is_shown_only_where_the_store_has_a_clock() {
+        let m = Metrics::default();
+        let text = m.render(Some(&census(0, None)), Some(-2_450));
+        assert!(
+            text.contains("\n# TYPE deviceflow_store_clock_offset_seconds gauge\ndeviceflow_store_clock_offset_seconds -2.45\n"),
+            "{text}"
+        );
+        let text = m.render(Some(&census(0, None)), None);
+        assert!(!text.contains("clock_offset"), "{text}");
+    }
+
+    #[test]
     fn a_store_whose_sessions_expire_uncounted_shows_no_expirations() {
         let m = Metrics::default();
         m.sessions_expired(2);
-        let counted = m.render(Some(&census(0, None)));
+        let counted = m.render(Some(&census(0, None)), None);
         assert!(
             counted.contains("deviceflow_sessions_expired_total 2"),
             "{counted}"
         );
-        let uncounted = m.render(Some(&Census {
-            counts_expirations: false,
-            ..census(0, None)
-        }));
+        let uncounted = m.render(
+            Some(&Census {
+                counts_expirations: false,
+                ..census(0, None)
+            }),
+            None,
+        );
         assert!(
             !uncounted.contains("deviceflow_sessions_expired_total"),
             "{uncounted}"
@@ -469,7 +494,7 @@ mod tests {
         });
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_millis(2));
-        let text = m.render(Some(&census(5, Some(1))));
+        let text = m.render(Some(&census(5, Some(1))), None);
         assert!(
             text.contains("deviceflow_token_polls_total{outcome=\"authorization_pending\"} 2\n")
         );
@@ -491,7 +516,7 @@ mod tests {
         let m = Metrics::default();
         m.observe(Endpoint::Token, Duration::from_micros(80));
         m.observe(Endpoint::Token, Duration::from_secs(10));
-        let text = m.render(Some(&census(0, Some(0))));
+        let text = m.render(Some(&census(0, Some(0))), None);
         let name = "deviceflow_http_request_duration_seconds";
         for line in [
             format!("{name}_bucket{{endpoint=\"token\",le=\"5\"}} 1\n"),

@@ -179,9 +179,11 @@ impl<S: Store> App<S> {
     /// `/metrics`: the Prometheus text exposition. While the shared store is away the
     /// instance's own counters are still shown, with `deviceflow_store_up 0` and
     /// without the store's gauges: monitoring sees the outage instead of losing sight.
+    /// On a shared store, this instance's clock offset from it, to alert on.
     async fn render_metrics(&self) -> Reply {
         let census = self.store.census(self.clock.now()).await.ok();
-        let text = self.metrics.render(census.as_ref());
+        let clock_offset = self.clock_offset().await.ok().flatten();
+        let text = self.metrics.render(census.as_ref(), clock_offset);
         let mut r = response::json(StatusCode::OK, text);
         r.headers_mut().insert(
             CONTENT_TYPE,

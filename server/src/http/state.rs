@@ -19,8 +19,9 @@ use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::response::OAuthError;
 use crate::protocol::scope::ScopeSet;
+use crate::storage::clock_offset;
 use crate::storage::memory::MemoryStore;
-use crate::storage::store::{Store, Unavailable};
+use crate::storage::store::{Store, Stored, Unavailable};
 use crate::verification::state::Verification;
 
 /// The peer of a request handled in-process, with no connection (tests, benches).
@@ -149,6 +150,12 @@ impl<S: Store> App<S> {
         let stats = self.store.sweep(self.clock.now(), budget);
         self.metrics.sessions_expired(stats.expired_unredeemed);
         stats.examined == budget
+    }
+
+    /// This instance's clock minus the shared store's, in milliseconds
+    /// ([`clock_offset`]); `None` on the memory store.
+    pub async fn clock_offset(&self) -> Stored<Option<i64>> {
+        clock_offset::measure(&self.store, &self.clock).await
     }
 }
 

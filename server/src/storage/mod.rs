@@ -3,6 +3,7 @@
 //! and the expiry wheel that lets the memory store forget what expired without
 //! scanning what is live.
 
+pub mod clock_offset;
 pub(crate) mod expiry;
 pub mod memory;
 pub mod redis;

@@ -302,6 +302,10 @@ pub trait Store: Send + Sync + 'static {
     /// What `/metrics` reports.
     fn census(&self, now: Millis) -> impl Future<Output = Stored<Census>> + Send;
 
+    /// The shared store's own clock (Redis `TIME`), which every instance compares its
+    /// own with (`clock_offset`); `None` for a store in this process.
+    fn time(&self) -> impl Future<Output = Stored<Option<Millis>>> + Send;
+
     /// 32 bytes every instance on this store shares, drawn once: the key of the
     /// sign-in form's CSRF cookie and of the username hashes the guess limits keep.
     fn secret(&self) -> [u8; 32];

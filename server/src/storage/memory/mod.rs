@@ -322,6 +322,10 @@ impl Store for MemoryStore {
         })
     }
 
+    fn time(&self) -> impl Future<Output = Stored<Option<Millis>>> + Send {
+        now(None)
+    }
+
     fn secret(&self) -> [u8; 32] {
         self.secret
     }

@@ -151,6 +151,19 @@ async fn check_roster(
     Ok(())
 }
 
+/// What [`RedisStore::eviction_warning`] says of a Redis whose `maxmemory` and
+/// `maxmemory-policy` are these. Every record but the shared secret and the rosters
+/// has a time to live, so the `volatile-*` policies drop them as readily as the
+/// `allkeys-*` ones; only `noeviction` refuses writes instead, which the server
+/// answers 503 `temporarily_unavailable`. No `maxmemory` (0) drops nothing.
+fn eviction_warning(maxmemory: &str, policy: &str) -> Option<String> {
+    (maxmemory.trim() != "0" && policy != "noeviction").then(|| {
+        format!(
+            "this Redis drops keys when it holds maxmemory ({maxmemory} bytes): with maxmemory-policy {policy}, pending codes, tokens and signed-in browsers may vanish before their time; set maxmemory-policy noeviction, under which a full Redis refuses writes and the server answers 503 temporarily_unavailable until there is room"
+        )
+    })
+}
+
 impl RedisStore {
     /// Connects to the Redis at `url` (see [`Redis::connect`]) for `settings`, and
     /// reads (or draws, if this is the first instance) the shared secret.
@@ -160,21 +173,31 @@ impl RedisStore {
             url: conn::redacted(url),
             why: format!("the shared secret could not be read: {why}"),
         };
-        let mut drawn = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut drawn);
-        let _: Option<String> = redis
-            .query_at_start(
-                redis::cmd("SET")
-                    .arg(keys::SECRET)
-                    .arg(&drawn[..])
-                    .arg("NX"),
-            )
-            .await
-            .map_err(unreachable)?;
-        let kept: Option<Vec<u8>> = redis
+        // Read first: a Redis at its maxmemory under noeviction refuses every SET,
+        // even one that would write nothing, and an instance restarting then must
+        // still start, and answer what needs no write.
+        let mut kept: Option<Vec<u8>> = redis
             .query_at_start(redis::cmd("GET").arg(keys::SECRET))
             .await
             .map_err(unreachable)?;
+        if kept.is_none() {
+            let mut drawn = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut drawn);
+            let _: Option<String> = redis
+                .query_at_start(
+                    redis::cmd("SET")
+                        .arg(keys::SECRET)
+                        .arg(&drawn[..])
+                        .arg("NX"),
+                )
+                .await
+                .map_err(unreachable)?;
+            // Another instance's, if it drew first.
+            kept = redis
+                .query_at_start(redis::cmd("GET").arg(keys::SECRET))
+                .await
+                .map_err(unreachable)?;
+        }
         let secret = kept
             .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
             .ok_or_else(|| ConnectError::Unreachable {
@@ -227,6 +250,27 @@ impl RedisStore {
             kept: Arc::new(kept),
             putting_back: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory` and
+    /// `maxmemory-policy`; on a cluster, one node's): a warning when it may, `None`
+    /// when it never does. `Err`: Redis would not say (managed services often disable
+    /// `CONFIG`), with what it said.
+    pub async fn eviction_warning(&self) -> Result<Option<String>, String> {
+        let maxmemory = self.config_get("maxmemory").await?;
+        let policy = self.config_get("maxmemory-policy").await?;
+        Ok(eviction_warning(&maxmemory, &policy))
+    }
+
+    async fn config_get(&self, name: &str) -> Result<String, String> {
+        let pair: Vec<String> = self
+            .redis
+            .query_at_start(redis::cmd("CONFIG").arg("GET").arg(name))
+            .await?;
+        match <[String; 2]>::try_from(pair) {
+            Ok([_, value]) => Ok(value),
+            Err(_) => Err(format!("CONFIG GET {name} gave no value")),
+        }
     }
 
     /// The record at `key`; a value that is no record is [`Unavailable`] (another
@@ -1007,6 +1051,14 @@ impl Store for RedisStore {
         })
     }
 
+    async fn time(&self) -> Stored<Option<Millis>> {
+        // Seconds and microseconds, as two numbers in text.
+        let (secs, micros): (u64, u64) = self.redis.query(&redis::cmd("TIME")).await?;
+        Ok(Some(
+            secs.saturating_mul(1000).saturating_add(micros / 1000),
+        ))
+    }
+
     fn secret(&self) -> [u8; 32] {
         self.secret
     }
@@ -1049,5 +1101,26 @@ impl RedisStore {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eviction_warning;
+
+    #[test]
+    fn only_a_redis_that_may_drop_keys_is_warned_of() {
+        assert_eq!(eviction_warning("0", "allkeys-lru"), None);
+        assert_eq!(eviction_warning("104857600", "noeviction"), None);
+        for policy in [
+            "allkeys-lru",
+            "volatile-ttl",
+            "volatile-lru",
+            "allkeys-random",
+        ] {
+            let w = eviction_warning("104857600", policy).unwrap();
+            assert!(w.contains(&format!("maxmemory-policy {policy}")), "{w}");
+            assert!(w.contains("(104857600 bytes)"), "{w}");
+        }
     }
 }

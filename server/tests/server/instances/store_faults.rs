@@ -1,7 +1,8 @@
 //! Redis misbehaving under the instances, and what a Redis dump holds: a write the
 //! server gave up on that Redis carries out later, a record dropped (eviction, an
-//! operator's `DEL`) while the rest stays, a password asked for at start-up, and no
-//! device code that could be read back out of Redis.
+//! operator's `DEL`) while the rest stays, a password asked for at start-up, a Redis
+//! that may drop keys when full or is full, an instance whose clock is off the store's,
+//! and no device code that could be read back out of Redis.
 
 use deviceflow_testkit::{RedisCluster, RedisOptions, RedisServer, Reply};
 
@@ -384,4 +385,163 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
     a.refresh(&refresh)
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// A Redis that may drop keys when it reaches its maxmemory (any policy but
+/// `noeviction`: every record has a time to live, so `volatile-*` drops them too):
+/// `check-config` and a starting instance say so, naming the policy and the fix.
+#[test]
+fn a_redis_that_may_drop_keys_is_warned_of_at_check_config_and_at_start() {
+    let redis = RedisServer::start().unwrap();
+    let (code, out, err) = check_config(&redis.url());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("store memory  never drops keys"), "{out}{err}");
+    assert!(!err.contains("warning"), "{err}");
+    for (name, value) in [("maxmemory", "100mb"), ("maxmemory-policy", "volatile-lru")] {
+        assert_eq!(
+            redis.command(&["CONFIG", "SET", name, value]).unwrap(),
+            Reply::Status("OK".into())
+        );
+    }
+    let (code, out, err) = check_config(&redis.url());
+    assert_eq!(code, Some(0), "a warning, not a refusal: {out}{err}");
+    assert!(out.contains("store memory  may drop keys"), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("maxmemory-policy volatile-lru")
+            && err.contains("set maxmemory-policy noeviction"),
+        "{err}"
+    );
+    // check-config ran on the demo configuration, whose users the records now name.
+    redis.command(&["FLUSHALL"]).unwrap();
+    let fleet = Instances::start(1, &config(&redis.url()));
+    let log = fleet.logs();
+    assert!(
+        log.contains("WARN") && log.contains("maxmemory-policy volatile-lru"),
+        "{log}"
+    );
+}
+
+/// A Redis full under `noeviction` refuses every write: an instance (re)started on it
+/// must start, and answer what needs a write 503 `temporarily_unavailable` with
+/// `Retry-After` (never a 500), and everything again once there is room. Failed before
+/// at the restart: the shared secret was written with `SET NX` even when it was there,
+/// which a full Redis refuses, and the instance exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_restarted_on_a_full_redis_starts_and_answers_503_until_there_is_room() {
+    let redis = RedisServer::start().unwrap();
+    let mut fleet = Instances::start(1, &config(&redis.url()));
+    let da = fleet.at(0).authorize("tv").await;
+    fleet.stop_all();
+    for (name, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1")] {
+        redis.command(&["CONFIG", "SET", name, value]).unwrap();
+    }
+    fleet.start_all();
+    let a = fleet.at(0);
+    assert_unavailable(&a.post(DA, "client_id=tv").await, "device authorization");
+    // A poll writes its time (RFC 8628 §3.5 pacing): refused as a whole.
+    assert_unavailable(&a.poll("tv", &da.device_code).await, "poll");
+    let metrics = String::from_utf8_lossy(&a.get("/metrics").await.body).into_owned();
+    assert!(metrics.contains("deviceflow_store_up 1"), "{metrics}");
+    redis.command(&["CONFIG", "SET", "maxmemory", "0"]).unwrap();
+    assert_still_pending(&a.poll("tv", &da.device_code).await);
+    assert_eq!(a.post(DA, "client_id=tv").await.status, 200);
+}
+
+/// An instance's clock off the store's: measured against Redis `TIME` and shown in
+/// `/metrics`, so that instances whose clocks differ (and so pace and expire codes
+/// differently) can be told apart. In the process, on a clock set 5 s ahead and then
+/// 3 s behind; then a running instance on the system clock, whose offset is about 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_s_clock_offset_from_the_store_is_measured_and_shown() {
+    use deviceflow_server::{App, Clock, FileConfig, RedisStore, Settings};
+
+    let redis = RedisServer::start().unwrap();
+    let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let clock = Clock::manual(real_now + 5_000);
+    let store = RedisStore::connect(&redis.url(), &settings).await.unwrap();
+    let app = App::with_store(settings, "http://test".into(), clock.clone(), store);
+    let offset = app.clock_offset().await.unwrap().unwrap();
+    // Within a second of 5 s ahead: the manual clock stands still while Redis's runs.
+    assert!((4_000..=5_000).contains(&offset), "{offset}");
+    clock.set(real_now - 3_000);
+    let offset = app.clock_offset().await.unwrap().unwrap();
+    assert!((-4_000..=-3_000).contains(&offset), "{offset}");
+
+    let fleet = Instances::start(1, &config(&redis.url()));
+    let text = String::from_utf8_lossy(&fleet.at(0).get("/metrics").await.body).into_owned();
+    let shown: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("deviceflow_store_clock_offset_seconds "))
+        .unwrap_or_else(|| panic!("no clock offset in /metrics: {text}"))
+        .parse()
+        .unwrap();
+    assert!(shown.abs() < 0.25, "{shown}");
+    let memory = Instances::start(1, &config("memory"));
+    let text = String::from_utf8_lossy(&memory.at(0).get("/metrics").await.body).into_owned();
+    assert!(
+        !text.contains("clock_offset"),
+        "the memory store is this instance: {text}"
+    );
+}
+
+/// libfaketime's multi-threaded library (Debian's `faketime`, which
+/// `scripts/install-test-deps.sh` installs), preloaded into a server to set its clock
+/// off: `faketime` itself forks, so the process a test stops would not be the server.
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|arch| arch.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|lib| lib.exists())
+        .expect("libfaketime: run scripts/install-test-deps.sh (Debian's faketime)")
+}
+
+/// A running instance whose wall clock is 2 s behind (libfaketime; the monotonic clock
+/// left alone): it warns at start, naming the offset and the bound, and `/metrics`
+/// shows the offset. Behind a load balancer, a device whose polls reached it after an
+/// instance on time would be told `slow_down` on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_clock_is_behind_the_store_s_warns_at_start_and_shows_it() {
+    let redis = RedisServer::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("deviceflow-skew-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("server.toml");
+    std::fs::write(&config_path, config(&redis.url())).unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["--config", config_path.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--quiet"])
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", "-2s")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("DEVICEFLOW_CONFIG");
+    let server = ServerProcess::spawn(cmd).unwrap();
+    let client = Client {
+        base: server.base(),
+        http: reqwest::Client::new(),
+    };
+    let text = String::from_utf8_lossy(&client.get("/metrics").await.body).into_owned();
+    let shown: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("deviceflow_store_clock_offset_seconds "))
+        .unwrap_or_else(|| panic!("no clock offset in /metrics: {text}"))
+        .parse()
+        .unwrap();
+    assert!((-2.25..=-1.75).contains(&shown), "{shown}");
+    // The sweeper's first check runs as the server starts serving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("WARN") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    assert!(
+        log.contains("s behind the shared store's") && log.contains("within 0.250 s of it"),
+        "{log}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
