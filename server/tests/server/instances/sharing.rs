@@ -30,6 +30,13 @@ async fn on_a_redis_cluster_one_code_serves_three_instances_and_redeems_once() {
     let fleet = Instances::start_with(3, &config("memory"), &["--store", &cluster.url()]);
     one_code_three_instances(&fleet).await;
     sixty_four_polls_race(&fleet).await;
+    // TIME has no key: the cluster client sends it to a node of its choice, and the
+    // clock offset is measured all the same.
+    let metrics = String::from_utf8_lossy(&fleet.at(1).get("/metrics").await.body).into_owned();
+    assert!(
+        metrics.contains("\ndeviceflow_store_clock_offset_seconds "),
+        "{metrics}"
+    );
 }
 
 /// A code redeemed long enough ago that its tokens, and so its family's record, have
