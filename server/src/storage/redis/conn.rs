@@ -76,6 +76,14 @@ pub enum ConnectError {
         /// What the client said.
         why: String,
     },
+    /// Redis answers, but the store cannot run on it: a replica, a Sentinel.
+    #[error("store \"{url}\": {why}")]
+    Unusable {
+        /// The URL as given, without its password.
+        url: String,
+        /// What it is, and what to name instead.
+        why: String,
+    },
     /// The configuration names users or clients in another order than the records in
     /// this Redis were written with.
     #[error("store \"{url}\": {why}")]
@@ -85,6 +93,28 @@ pub enum ConnectError {
         /// Which place changed, and how to go on.
         why: String,
     },
+}
+
+/// Why a Redis whose `ROLE` answered `role` cannot be the store, if it cannot: a
+/// replica (`["slave", host, port, …]`) or a Sentinel.
+fn not_a_primary(role: &[Value]) -> Option<String> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::SimpleString(s)) => s.clone(),
+        Some(Value::Int(i)) => i.to_string(),
+        _ => "?".to_owned(),
+    };
+    match text(role.first()).as_str() {
+        "slave" | "replica" => Some(format!(
+            "this Redis is a replica of {}:{}, which refuses writes: name its primary",
+            text(role.get(1)),
+            text(role.get(2))
+        )),
+        "sentinel" => {
+            Some("this is a Redis Sentinel, not a Redis: name the primary it watches".to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// `url` with any password replaced, for messages and logs.
@@ -217,9 +247,23 @@ impl Redis {
             .query_at_start::<String>(&redis::cmd("PING"))
             .await
             .map_err(|why| ConnectError::Unreachable {
-                url: shown,
+                url: shown.clone(),
                 why: format!("PING: {why}"),
             })?;
+        // A replica refuses every write (or loses them at its next sync), so the
+        // server would answer 503 to every device for as long as it ran. A cluster's
+        // client sends writes to the primaries whatever node it was given. A Redis
+        // that will not say its role (ROLE refused by an ACL) is taken as it is.
+        if let Conn::Single(_) = redis.conn {
+            if let Ok(role) = redis
+                .query_at_start::<Vec<Value>>(&redis::cmd("ROLE"))
+                .await
+            {
+                if let Some(why) = not_a_primary(&role) {
+                    return Err(ConnectError::Unusable { url: shown, why });
+                }
+            }
+        }
         Ok(redis)
     }
 

@@ -422,6 +422,39 @@ fn a_redis_that_may_drop_keys_is_warned_of_at_check_config_and_at_start() {
     );
 }
 
+/// A store URL naming a replica: every write would be refused (`READONLY`), and every
+/// device answered 503 for as long as the server ran. Refused at start, in one line
+/// naming the primary. Without the check, the server started on a replica that held
+/// the shared secret (it reads before it writes: a full primary must not stop a
+/// restart), and earlier it said it could not reach Redis (`READONLY`).
+#[test]
+fn a_replica_is_refused_at_start_naming_its_primary() {
+    let primary = RedisServer::start().unwrap();
+    let (code, out, err) = check_config(&primary.url());
+    assert_eq!(code, Some(0), "{out}{err}");
+    let replica = RedisServer::start().unwrap();
+    let port = primary.port().to_string();
+    replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
+    // Synced: the shared secret is on the replica too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while replica.command(&["EXISTS", "df:secret"]).unwrap() != Reply::Integer(1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, out, err) = check_config(&replica.url());
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "is a replica of 127.0.0.1:{port}, which refuses writes: name its primary"
+        )),
+        "{err}"
+    );
+}
+
 /// A Redis full under `noeviction` refuses every write: an instance (re)started on it
 /// must start, and answer what needs a write 503 `temporarily_unavailable` with
 /// `Retry-After` (never a 500), and everything again once there is room. Failed before
