@@ -63,7 +63,8 @@ impl Bucket {
     /// Takes one request, or says how long until one is back.
     pub(crate) fn take(&mut self, rate: &Rate, now: Millis) -> Result<(), Millis> {
         if now > self.at {
-            self.level = (self.level + rate.refill(now - self.at)).min(rate.capacity());
+            self.level =
+                (self.level.saturating_add(rate.refill(now - self.at))).min(rate.capacity());
             self.at = now;
         }
         match self.level.checked_sub(1000) {
@@ -77,7 +78,8 @@ impl Bucket {
 
     /// When the bucket is full again.
     pub(crate) fn full_at(&self, rate: &Rate) -> Millis {
-        self.at + rate.wait(rate.capacity().saturating_sub(self.level))
+        self.at
+            .saturating_add(rate.wait(rate.capacity().saturating_sub(self.level)))
     }
 }
 
@@ -281,6 +283,29 @@ mod tests {
         assert!(q.admit(a, ClientId(0), 150).is_err());
         // Another source is not affected.
         assert_eq!(q.admit(ip("192.0.2.2"), ClientId(0), 0), Ok(()));
+    }
+
+    #[test]
+    fn a_bucket_s_arithmetic_saturates_at_the_ends_of_time() {
+        // The configuration refuses rates below one a day; the bucket still never
+        // overflows, whatever it is given.
+        let slow = Rate {
+            per_second: 1e-300,
+            burst: 1,
+        };
+        let mut b = Bucket::full(&slow, u64::MAX - 5);
+        assert_eq!(b.take(&slow, u64::MAX - 5), Ok(()));
+        assert_eq!(b.full_at(&slow), u64::MAX);
+        assert_eq!(b.take(&slow, u64::MAX), Err(u64::MAX));
+        let fast = Rate {
+            per_second: 1e300,
+            burst: u32::MAX,
+        };
+        let mut b = Bucket {
+            level: u64::MAX - 1,
+            at: 0,
+        };
+        assert_eq!(b.take(&fast, u64::MAX), Ok(()));
     }
 
     #[test]

@@ -286,6 +286,23 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_rate_below_one_a_day_is_refused() {
+        // 1e-300 a second told a refused device to retry in 18,446,744,073,709,552 s,
+        // and its bucket's "full again" time overflowed (a panic in a debug build).
+        let parse = |t: &str| Settings::from_file(FileConfig::parse(t, "t.toml").unwrap());
+        for (name, value) in [("per_source", "1e-300"), ("per_client", "0.00001")] {
+            let e = parse(&format!("[quotas]\n{name}_rate = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("quotas.{name}_rate ({}) must be 0 (off) or at least one request a day (0.0000116 a second)", value.parse::<f64>().unwrap())),
+                "{e}"
+            );
+        }
+        parse("[quotas]\nper_source_rate = 0.0000116\nper_client_rate = 0\n").unwrap();
+    }
+
+    #[test]
     fn a_users_name_holds_only_characters_that_show_as_themselves() {
         // TOML basic strings, with TOML's escapes.
         for name in [

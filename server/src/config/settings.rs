@@ -245,6 +245,9 @@ fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> 
     Ok(())
 }
 
+/// The slowest quota rate: one request a day.
+const MIN_RATE_PER_SECOND: f64 = 1.0 / 86_400.0;
+
 /// `[quotas]`: the policy, and the sessions one client may hold.
 fn quota_policy(
     q: &QuotasConfig,
@@ -255,6 +258,13 @@ fn quota_policy(
         if !(per_second >= 0.0 && per_second.is_finite()) {
             return Err(ConfigError::Invalid(format!(
                 "quotas.{name}_rate must be a number of requests per second, 0 or more"
+            )));
+        }
+        // Slower than this, a refused device would be told to retry in years (and the
+        // bucket's arithmetic would run past its milliseconds): 0 is the way to say off.
+        if per_second > 0.0 && per_second < MIN_RATE_PER_SECOND {
+            return Err(ConfigError::Invalid(format!(
+                "quotas.{name}_rate ({per_second}) must be 0 (off) or at least one request a day ({MIN_RATE_PER_SECOND:.7} a second)"
             )));
         }
         if per_second > 0.0 && burst == 0 {
