@@ -7,12 +7,17 @@
 //! succeeds. Every failure is [`Unavailable`], logged once per outage.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, ServerErrorKind,
+    Value,
+};
 
 use crate::storage::store::{Stored, Unavailable};
 
@@ -191,11 +196,29 @@ pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>, bool)>;
 
 /// The connection and its scripts.
 pub(crate) struct Redis {
-    conn: Conn,
+    /// The connection, and how many times it was opened again after a failover
+    /// ([`Redis::reopen`]).
+    conn: ArcSwap<(u64, Conn)>,
+    /// How to open one Redis's connection again: `None` for a cluster, whose client
+    /// follows its primaries by itself.
+    reopen: Option<Reopen>,
     cas: Script,
     /// Whether the last call failed, so that an outage is logged once, and its end.
     away: AtomicBool,
 }
+
+/// What [`Redis::reopen`] needs: the client (which resolves the host name again on
+/// every connection), its settings, and when a connection was last opened again.
+struct Reopen {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    shown: String,
+    last: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// The least time between two connections opened again after `READONLY`: while a
+/// host name still names the old primary, every call would otherwise open one.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
 impl Redis {
     /// Connects to `url`: `redis://host:port[/db]` (one Redis; `rediss://` is not
@@ -206,6 +229,7 @@ impl Redis {
             url: shown.clone(),
             why,
         };
+        let mut reopen = None;
         let conn = if let Some(nodes) = url.strip_prefix(CLUSTER_SCHEME) {
             let nodes = cluster_seeds(nodes);
             if nodes.is_empty() {
@@ -228,15 +252,23 @@ impl Redis {
                 .set_response_timeout(Some(CALL_TIMEOUT))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(500));
-            let connecting = client.get_connection_manager_with_config(config);
-            Conn::Single(first_connection(connecting, &shown).await?)
+            let connecting = client.get_connection_manager_with_config(config.clone());
+            let conn = Conn::Single(first_connection(connecting, &shown).await?);
+            reopen = Some(Reopen {
+                client,
+                config,
+                shown: shown.clone(),
+                last: tokio::sync::Mutex::new(None),
+            });
+            conn
         } else {
             return Err(bad(
                 "use \"memory\", redis://host:port or redis+cluster://host:port,host:port".into(),
             ));
         };
         let redis = Redis {
-            conn,
+            conn: ArcSwap::from_pointee((0, conn)),
+            reopen,
             cas: Script::new(CAS),
             away: AtomicBool::new(false),
         };
@@ -254,7 +286,7 @@ impl Redis {
         // server would answer 503 to every device for as long as it ran. A cluster's
         // client sends writes to the primaries whatever node it was given. A Redis
         // that will not say its role (ROLE refused by an ACL) is taken as it is.
-        if let Conn::Single(_) = redis.conn {
+        if redis.reopen.is_some() {
             if let Ok(role) = redis
                 .query_at_start::<Vec<Value>>(&redis::cmd("ROLE"))
                 .await
@@ -313,12 +345,58 @@ impl Redis {
                 ))),
             }
         };
-        let mut result = timed(attempt(self.conn.clone())).await;
+        let (opened, conn) = self.current();
+        let mut result = timed(attempt(conn)).await;
         if matches!(&result, Err(e) if !e.is_timeout() && (e.is_connection_dropped() || e.is_connection_refusal()))
         {
-            result = timed(attempt(self.conn.clone())).await;
+            result = timed(attempt(self.current().1)).await;
+        } else if matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly))
+            && self.reopen(opened).await
+        {
+            // Nothing was written (a replica refuses the first write, a script's too),
+            // so the call may go out again.
+            result = timed(attempt(self.current().1)).await;
         }
         result
+    }
+
+    /// The connection, and how many times it was opened again.
+    fn current(&self) -> (u64, Conn) {
+        let held = self.conn.load();
+        (held.0, held.1.clone())
+    }
+
+    /// After `READONLY` on connection number `opened`: the Redis it reaches is a
+    /// replica now. After a failover (Sentinel, a managed service's) the host name
+    /// names the new primary, but a connection stays with the node it reached, and the
+    /// connection manager opens a new one only when the old one breaks: every write
+    /// would be refused until a restart. So a new connection is opened, at most once
+    /// every [`REOPEN_EVERY`], by one call while the others wait for it. Whether there
+    /// is one to try the call on.
+    async fn reopen(&self, opened: u64) -> bool {
+        let Some(reopen) = &self.reopen else {
+            return false;
+        };
+        let mut last = reopen.last.lock().await;
+        if self.current().0 != opened {
+            // Another call opened one while this one waited.
+            return true;
+        }
+        if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        let connecting = reopen
+            .client
+            .get_connection_manager_with_config(reopen.config.clone());
+        match tokio::time::timeout(CALL_TIMEOUT, connecting).await {
+            Ok(Ok(fresh)) => {
+                self.conn.store(Arc::new((opened + 1, Conn::Single(fresh))));
+                tracing::warn!(store = %reopen.shown, "Redis refused a write as a replica (a failover?): connected again, to whichever node the address names now");
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A task that writes each of `kept` whose key is gone (`SET NX`), and says when
@@ -327,9 +405,9 @@ impl Redis {
     /// instances disagree, restart them). Quiet while Redis is away: the calls say it.
     pub(crate) fn put_back(
         &self,
-        kept: std::sync::Arc<MustKeep>,
+        kept: Arc<MustKeep>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let conn = self.conn.clone();
+        let conn = self.current().1;
         async move {
             for (key, value, must_equal) in kept.iter() {
                 let mut c = conn.clone();

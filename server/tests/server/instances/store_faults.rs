@@ -387,6 +387,97 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
         .assert_oauth_error(400, "invalid_grant");
 }
 
+/// An address whose node changes, as a managed Redis's or a Sentinel-fed DNS name's
+/// does at a failover: each new connection goes to the node it names then; a
+/// connection already open stays with the node it reached.
+struct MovingAddress {
+    port: u16,
+    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl MovingAddress {
+    async fn start(redis_port: u16) -> MovingAddress {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(redis_port));
+        let now = std::sync::Arc::clone(&target);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let to = now.load(std::sync::atomic::Ordering::SeqCst);
+                let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
+                });
+            }
+        });
+        MovingAddress { port, target }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn point_at(&self, redis_port: u16) {
+        self.target
+            .store(redis_port, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A failover under a running instance: the replica is promoted, the old primary
+/// becomes its replica, and the store's address names the new primary. The instance's
+/// connection still reaches the old node, which now refuses every write (`READONLY`);
+/// the instance must connect again and go on, losing nothing that was replicated.
+/// Failed before: every poll and device authorization answered 503 until a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_an_instance_reaches_the_new_primary_without_a_restart() {
+    let (old, new) = (RedisServer::start().unwrap(), RedisServer::start().unwrap());
+    let (old_port, new_port) = (old.port().to_string(), new.port().to_string());
+    new.command(&["REPLICAOF", "127.0.0.1", &old_port]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !new
+        .info("replication")
+        .unwrap()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let address = MovingAddress::start(old.port()).await;
+    let fleet = Instances::start(1, &config(&address.url()));
+    let a = fleet.at(0);
+    let da = a.authorize("tv").await;
+    assert_still_pending(&a.poll("tv", &da.device_code).await);
+    // Everything written so far is on the replica too.
+    let acked = || old.command(&["WAIT", "1", "5000"]).unwrap();
+    assert_eq!(acked(), Reply::Integer(1));
+
+    new.command(&["REPLICAOF", "NO", "ONE"]).unwrap();
+    old.command(&["REPLICAOF", "127.0.0.1", &new_port]).unwrap();
+    address.point_at(new.port());
+
+    let polled = a.poll("tv", &da.device_code).await;
+    assert_eq!(polled.status, 400, "{:?}\n{}", polled.body, fleet.logs());
+    assert_still_pending(&polled);
+    assert_eq!(
+        a.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    tokens(&a.poll("tv", &da.device_code).await);
+    assert_eq!(a.post(DA, "client_id=tv").await.status, 200);
+    assert!(
+        fleet
+            .logs()
+            .contains("Redis refused a write as a replica (a failover?)"),
+        "{}",
+        fleet.logs()
+    );
+}
+
 /// A Redis that may drop keys when it reaches its maxmemory (any policy but
 /// `noeviction`: every record has a time to live, so `volatile-*` drops them too):
 /// `check-config` and a starting instance say so, naming the policy and the fix.
