@@ -195,7 +195,7 @@ pub async fn serve<S: Store>(
                 // (Redis expires keys by itself), so the call's wait delays no sweep.
                 if ticks % CLOCK_CHECK_TICKS == 0 {
                     if let Ok(Some(offset)) = app.clock_offset().await {
-                        match clock.observe(offset, app.settings.poll.tolerance_ms) {
+                        match clock.observe(offset, &app.settings.poll) {
                             Some(clock_offset::Change::Over(warning)) => {
                                 tracing::warn!(offset_ms = offset, "{warning}");
                             }

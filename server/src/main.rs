@@ -424,20 +424,20 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
             )?,
         }
         let clock = Clock::System;
-        let tolerance = settings.poll.tolerance_ms;
         match clock_offset::measure(&store, &clock).await {
             Ok(Some(offset)) => {
                 outln!(
-                    "store clock   {} this machine's (within {:.3} s allowed)",
-                    // Said from the store's side: the store's clock is behind this one's.
-                    clock_offset::describe(-offset),
-                    clock_offset::allowed_ms(tolerance) as f64 / 1e3
+                    "store clock   this machine's is {} the store's ({} allowed)",
+                    clock_offset::describe(offset),
+                    clock_offset::seconds(clock_offset::allowed_ms(&settings.poll))
                 )?;
-                if let Some(warning) = clock_offset::warning(offset, tolerance) {
+                if let Some(warning) = clock_offset::warning(offset, &settings.poll) {
                     errln!("deviceflow-server: warning: {warning}");
                 }
             }
-            Ok(None) => {}
+            Ok(None) => outln!(
+                "store clock   unknown: Redis refused TIME (an ACL?), so no instance can compare its clock with it"
+            )?,
             Err(_) => anyhow::bail!("store \"{}\": Redis stopped answering", redacted(url)),
         }
         Ok(())

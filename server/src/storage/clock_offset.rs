@@ -7,12 +7,14 @@
 //! is told `slow_down` (RFC 8628 §3.5) when it did nothing wrong; codes and tokens also
 //! expire at different times on different instances.
 //!
-//! Each instance compares its clock with the store's (Redis `TIME`) at start and once
-//! a minute, logs when it is more than half the tolerance apart, and shows the offset
-//! in `/metrics` (`deviceflow_store_clock_offset_seconds`). Two instances each within
-//! half the tolerance of the store are within the tolerance of each other.
+//! Each instance compares its clock with the store's (Redis `TIME`, on a cluster
+//! always the node that holds `df:secret`) at start and once a minute, logs when it is
+//! more than half the tolerance apart ([`allowed_ms`]), and shows the offset in
+//! `/metrics` (`deviceflow_store_clock_offset_seconds`). Two instances each within half
+//! the tolerance of the store are within the tolerance of each other.
 
 use crate::clock::{Clock, Millis};
+use crate::protocol::session::{PollPolicy, SlowDownPolicy};
 use crate::storage::store::{Store, Stored};
 
 /// This instance's clock minus the store's, in milliseconds: positive when this
@@ -36,9 +38,21 @@ pub async fn measure<S: Store>(store: &S, clock: &Clock) -> Stored<Option<i64>> 
     Ok(Some(offset(asked, at, clock.now())))
 }
 
-/// How far from the store's clock an instance may be: half `poll_tolerance_ms`.
-pub fn allowed_ms(poll_tolerance_ms: Millis) -> Millis {
-    poll_tolerance_ms / 2
+/// The least bound: the offset's own error (half a round trip, a millisecond's
+/// rounding) must never be a warning.
+const MIN_ALLOWED_MS: Millis = 50;
+
+/// The bound without pacing: instances only expire codes and tokens a little apart.
+const UNPACED_ALLOWED_MS: Millis = 1_000;
+
+/// How far from the store's clock an instance may be: half `poll_tolerance_ms` where
+/// early polls get `slow_down` (two instances each within it are within the tolerance
+/// of each other), at least [`MIN_ALLOWED_MS`]; [`UNPACED_ALLOWED_MS`] where they do not.
+pub fn allowed_ms(policy: &PollPolicy) -> Millis {
+    match policy.slow_down {
+        SlowDownPolicy::Enforce => (policy.tolerance_ms / 2).max(MIN_ALLOWED_MS),
+        SlowDownPolicy::Off => UNPACED_ALLOWED_MS,
+    }
 }
 
 /// `2.400 s ahead of` or `0.012 s behind`: the offset as a person reads it.
@@ -51,17 +65,22 @@ pub fn describe(offset_ms: i64) -> String {
     format!("{} {side}", seconds(offset_ms.unsigned_abs()))
 }
 
-fn seconds(ms: u64) -> String {
+/// `0.250 s`.
+pub fn seconds(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
 /// What to tell the operator when an instance is further from the store's clock than
 /// [`allowed_ms`]; `None` within it.
-pub fn warning(offset_ms: i64, poll_tolerance_ms: Millis) -> Option<String> {
-    let allowed = allowed_ms(poll_tolerance_ms);
+pub fn warning(offset_ms: i64, policy: &PollPolicy) -> Option<String> {
+    let allowed = allowed_ms(policy);
     (offset_ms.unsigned_abs() > allowed).then(|| {
+        let why = match policy.slow_down {
+            SlowDownPolicy::Enforce => "(half of device.poll_tolerance_ms), or a device whose polls reach them in turn is told slow_down when on time",
+            SlowDownPolicy::Off => "(slow_down is off), or codes and tokens expire that much apart",
+        };
         format!(
-            "this instance's clock is {} the shared store's: instances on one store must keep within {} of it (half of device.poll_tolerance_ms), or a device whose polls reach them in turn is told slow_down when on time and codes expire at different times; keep the clocks in sync (NTP)",
+            "this instance's clock is {} the shared store's: instances on one store must keep within {} of it {why}; keep the clocks in sync (NTP)",
             describe(offset_ms),
             seconds(allowed)
         )
@@ -69,7 +88,8 @@ pub fn warning(offset_ms: i64, poll_tolerance_ms: Millis) -> Option<String> {
 }
 
 /// The running instance's watch on its clock: says when the offset goes past what is
-/// allowed, and when it is back within, once each.
+/// allowed, and when it is well back within (three quarters of the bound: an offset
+/// that hovers at the bound is not said every minute), once each.
 #[derive(Debug, Default)]
 pub struct Watch {
     over: bool,
@@ -80,24 +100,21 @@ pub struct Watch {
 pub enum Change {
     /// The clock went further from the store's than allowed: the warning.
     Over(String),
-    /// It was over, and is within again: how far it is now.
+    /// It was over, and is back within: how far it is now.
     Within(String),
 }
 
 impl Watch {
     /// Takes in one measured offset.
-    pub fn observe(&mut self, offset_ms: i64, poll_tolerance_ms: Millis) -> Option<Change> {
-        match (warning(offset_ms, poll_tolerance_ms), self.over) {
-            (Some(warning), false) => {
-                self.over = true;
-                Some(Change::Over(warning))
-            }
-            (None, true) => {
-                self.over = false;
-                Some(Change::Within(describe(offset_ms)))
-            }
-            _ => None,
+    pub fn observe(&mut self, offset_ms: i64, policy: &PollPolicy) -> Option<Change> {
+        if self.over {
+            let back = offset_ms.unsigned_abs() <= allowed_ms(policy) / 4 * 3;
+            self.over = !back;
+            return back.then(|| Change::Within(describe(offset_ms)));
         }
+        let warning = warning(offset_ms, policy)?;
+        self.over = true;
+        Some(Change::Over(warning))
     }
 }
 
@@ -118,34 +135,63 @@ mod tests {
         assert_eq!(offset(0, u64::MAX, 0), -i64::MAX);
     }
 
-    #[test]
-    fn past_half_the_tolerance_is_a_warning_naming_the_offset_and_the_bound() {
-        assert_eq!(warning(250, 500), None);
-        assert_eq!(warning(-250, 500), None);
-        let w = warning(2_400, 500).unwrap();
-        assert!(w.starts_with("this instance's clock is 2.400 s ahead of the shared store's"));
-        assert!(w.contains("within 0.250 s of it"), "{w}");
-        assert!(warning(-251, 500)
-            .unwrap()
-            .contains("0.251 s behind the shared"));
-        // No tolerance: any offset past a millisecond's rounding is one.
-        assert!(warning(1, 0).is_some());
+    fn paced(tolerance_ms: Millis) -> PollPolicy {
+        PollPolicy {
+            slow_down: SlowDownPolicy::Enforce,
+            tolerance_ms,
+            interval_ms: 5_000,
+        }
     }
 
     #[test]
-    fn the_watch_speaks_once_when_over_and_once_when_back() {
-        let mut watch = Watch::default();
-        assert_eq!(watch.observe(10, 500), None);
+    fn past_half_the_tolerance_is_a_warning_naming_the_offset_and_the_bound() {
+        let p = paced(500);
+        assert_eq!(warning(250, &p), None);
+        assert_eq!(warning(-250, &p), None);
+        let w = warning(2_400, &p).unwrap();
+        assert!(w.starts_with("this instance's clock is 2.400 s ahead of the shared store's"));
         assert!(
-            matches!(watch.observe(-900, 500), Some(Change::Over(w)) if w.contains("0.900 s behind"))
+            w.contains("within 0.250 s of it (half of device.poll_tolerance_ms), or a device"),
+            "{w}"
         );
-        assert_eq!(watch.observe(-1_900, 500), None);
+        assert!(warning(-251, &p)
+            .unwrap()
+            .contains("0.251 s behind the shared"));
+        // No tolerance: the offset's own error is never a warning.
+        assert_eq!(allowed_ms(&paced(0)), 50);
+        assert_eq!(warning(1, &paced(0)), None);
+        assert!(warning(51, &paced(0)).is_some());
+        // No pacing: only expiry, a second apart.
+        let off = PollPolicy {
+            slow_down: SlowDownPolicy::Off,
+            ..paced(0)
+        };
+        assert_eq!(warning(1_000, &off), None);
+        let w = warning(-1_001, &off).unwrap();
+        assert!(
+            w.contains("within 1.000 s of it (slow_down is off), or codes and tokens expire"),
+            "{w}"
+        );
+        assert!(!w.contains("told slow_down"), "{w}");
+    }
+
+    #[test]
+    fn the_watch_speaks_once_when_over_and_once_when_well_back() {
+        let p = paced(500);
+        let mut watch = Watch::default();
+        assert_eq!(watch.observe(10, &p), None);
+        assert!(
+            matches!(watch.observe(-900, &p), Some(Change::Over(w)) if w.contains("0.900 s behind"))
+        );
+        assert_eq!(watch.observe(-1_900, &p), None);
+        // Back under the bound, but not by a quarter of it: still over.
+        assert_eq!(watch.observe(240, &p), None);
         assert_eq!(
-            watch.observe(3, 500),
+            watch.observe(3, &p),
             Some(Change::Within("0.003 s ahead of".into()))
         );
-        assert_eq!(watch.observe(3, 500), None);
+        assert_eq!(watch.observe(3, &p), None);
         assert_eq!(describe(0), "0.000 s from");
-        assert!(matches!(watch.observe(600, 500), Some(Change::Over(_))));
+        assert!(matches!(watch.observe(600, &p), Some(Change::Over(_))));
     }
 }

@@ -14,6 +14,9 @@ use arc_swap::ArcSwap;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{
     Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, ServerErrorKind,
     Value,
@@ -442,9 +445,60 @@ impl Redis {
     /// Runs one command at start-up: an error is what Redis (or the client) said,
     /// for the one line the operator reads. Redis never repeats a password in an error.
     pub(crate) async fn query_at_start<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, String> {
+        self.query_raw(cmd).await.map_err(|e| e.to_string())
+    }
+
+    /// Runs one command, with the error as the client gave it and no outage noted:
+    /// for what Redis may refuse (an ACL, a replica) without being away.
+    pub(crate) async fn query_raw<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
         self.call_raw(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
-            .map_err(|e| e.to_string())
+    }
+
+    /// [`query_raw`](Self::query_raw) on the primary that holds `key`: on a cluster, a
+    /// command without a key goes to a node of the client's choice, and what it
+    /// answers (`TIME`) would change from call to call.
+    pub(crate) async fn query_raw_at<T: FromRedisValue>(
+        &self,
+        key: &[u8],
+        cmd: &Cmd,
+    ) -> Result<T, RedisError> {
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+            key,
+            SlotAddr::Master,
+        )));
+        let value = self
+            .call_raw(|conn| {
+                let route = route.clone();
+                async move {
+                    match conn {
+                        Conn::Single(mut c) => cmd.query_async::<Value>(&mut c).await,
+                        Conn::Cluster(mut c) => c.route_command(cmd.clone(), route).await,
+                    }
+                }
+            })
+            .await?;
+        T::from_redis_value(value).map_err(RedisError::from)
+    }
+
+    /// [`query_raw`](Self::query_raw) on every primary (one Redis: on it), each one's
+    /// answer apart, a refusal included.
+    pub(crate) async fn query_raw_everywhere(&self, cmd: &Cmd) -> Result<Vec<Value>, RedisError> {
+        let route = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        self.call_raw(|conn| {
+            let route = route.clone();
+            async move {
+                match conn {
+                    Conn::Single(mut c) => Ok(vec![cmd.query_async::<Value>(&mut c).await?]),
+                    Conn::Cluster(mut c) => match c.route_command(cmd.clone(), route).await? {
+                        // Each primary's answer under its address.
+                        Value::Map(answers) => Ok(answers.into_iter().map(|(_, v)| v).collect()),
+                        other => Ok(vec![other]),
+                    },
+                }
+            }
+        })
+        .await
     }
 
     /// Runs one command.

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rand::RngCore;
-use redis::Script;
+use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind, Value};
 
 pub use conn::{redacted, ConnectError, CLUSTER_SCHEME};
 
@@ -173,26 +173,49 @@ impl RedisStore {
             url: conn::redacted(url),
             why: format!("the shared secret could not be read: {why}"),
         };
-        // Read first: a Redis at its maxmemory under noeviction refuses every SET,
-        // even one that would write nothing, and an instance restarting then must
-        // still start, and answer what needs no write.
         let mut kept: Option<Vec<u8>> = redis
             .query_at_start(redis::cmd("GET").arg(keys::SECRET))
             .await
             .map_err(unreachable)?;
+        // Written whether or not it was there: the write is what tells a replica
+        // (READONLY) where ROLE is refused by an ACL. A Redis full under noeviction
+        // refuses it too (OOM); an instance restarting then still starts, on the
+        // secret it read, and answers 503 to what needs a write until there is room.
+        let mut drawn = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut drawn);
+        let written = redis
+            .query_raw::<Option<String>>(
+                redis::cmd("SET")
+                    .arg(keys::SECRET)
+                    .arg(&drawn[..])
+                    .arg("NX"),
+            )
+            .await;
+        match written {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) => {
+                return Err(ConnectError::Unusable {
+                    url: conn::redacted(url),
+                    why: "this Redis refuses writes (READONLY): it is a replica; name its primary"
+                        .into(),
+                });
+            }
+            Err(e) if e.code() == Some("OOM") && kept.is_some() => {}
+            Err(e) if e.code() == Some("OOM") => {
+                return Err(ConnectError::Unusable {
+                    url: conn::redacted(url),
+                    why: format!("Redis is full (its maxmemory) and refused the first write, the shared secret's: {e}"),
+                });
+            }
+            Err(e) => {
+                return Err(ConnectError::Unreachable {
+                    url: conn::redacted(url),
+                    why: format!("the shared secret could not be written: {e}"),
+                })
+            }
+        }
         if kept.is_none() {
-            let mut drawn = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut drawn);
-            let _: Option<String> = redis
-                .query_at_start(
-                    redis::cmd("SET")
-                        .arg(keys::SECRET)
-                        .arg(&drawn[..])
-                        .arg("NX"),
-                )
-                .await
-                .map_err(unreachable)?;
-            // Another instance's, if it drew first.
+            // This instance's, or another's that drew first.
             kept = redis
                 .query_at_start(redis::cmd("GET").arg(keys::SECRET))
                 .await
@@ -252,25 +275,54 @@ impl RedisStore {
         })
     }
 
-    /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory` and
-    /// `maxmemory-policy`; on a cluster, one node's): a warning when it may, `None`
-    /// when it never does. `Err`: Redis would not say (managed services often disable
-    /// `CONFIG`), with what it said.
+    /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory*`, on
+    /// every primary of a cluster): a warning when one may, `None` when none does.
+    /// `Err`: Redis would not say (managed services often disable `CONFIG`), with what
+    /// it said.
     pub async fn eviction_warning(&self) -> Result<Option<String>, String> {
-        let maxmemory = self.config_get("maxmemory").await?;
-        let policy = self.config_get("maxmemory-policy").await?;
-        Ok(eviction_warning(&maxmemory, &policy))
-    }
-
-    async fn config_get(&self, name: &str) -> Result<String, String> {
-        let pair: Vec<String> = self
+        let answers = self
             .redis
-            .query_at_start(redis::cmd("CONFIG").arg("GET").arg(name))
-            .await?;
-        match <[String; 2]>::try_from(pair) {
-            Ok([_, value]) => Ok(value),
-            Err(_) => Err(format!("CONFIG GET {name} gave no value")),
+            .query_raw_everywhere(redis::cmd("CONFIG").arg("GET").arg("maxmemory*"))
+            .await
+            .map_err(|e| e.to_string())?;
+        for answer in answers {
+            if let Value::ServerError(e) = answer {
+                return Err(format!("{}: {}", e.code(), e.details().unwrap_or("")));
+            }
+            // Names and values in turn (a map in RESP3).
+            let pairs: Vec<(String, String)> = match answer {
+                Value::Map(m) => m
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            String::from_redis_value(k).ok()?,
+                            String::from_redis_value(v).ok()?,
+                        ))
+                    })
+                    .collect(),
+                other => {
+                    let flat: Vec<String> =
+                        Vec::from_redis_value(other).map_err(|e| e.to_string())?;
+                    flat.chunks_exact(2)
+                        .map(|p| (p[0].clone(), p[1].clone()))
+                        .collect()
+                }
+            };
+            let get = |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let (Some(maxmemory), Some(policy)) = (get("maxmemory"), get("maxmemory-policy"))
+            else {
+                return Err("CONFIG GET maxmemory* gave no maxmemory or maxmemory-policy".into());
+            };
+            if let Some(warning) = eviction_warning(maxmemory, policy) {
+                return Ok(Some(warning));
+            }
         }
+        Ok(None)
     }
 
     /// The record at `key`; a value that is no record is [`Unavailable`] (another
@@ -1052,11 +1104,21 @@ impl Store for RedisStore {
     }
 
     async fn time(&self) -> Stored<Option<Millis>> {
-        // Seconds and microseconds, as two numbers in text.
-        let (secs, micros): (u64, u64) = self.redis.query(&redis::cmd("TIME")).await?;
-        Ok(Some(
-            secs.saturating_mul(1000).saturating_add(micros / 1000),
-        ))
+        // Seconds and microseconds, as two numbers in text; from one node of a
+        // cluster, always the same (each node has its own clock). An ACL may refuse
+        // TIME (it is only in @fast): a clock unknown, not an outage.
+        match self
+            .redis
+            .query_raw_at::<(u64, u64)>(keys::SECRET, &redis::cmd("TIME"))
+            .await
+        {
+            Ok((secs, micros)) => Ok(Some(
+                secs.saturating_mul(1000).saturating_add(micros / 1000),
+            )),
+            // Redis answered, with an error: refused, not away.
+            Err(e) if e.code().is_some() => Ok(None),
+            Err(_) => Err(Unavailable),
+        }
     }
 
     fn secret(&self) -> [u8; 32] {

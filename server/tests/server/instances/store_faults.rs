@@ -434,6 +434,10 @@ impl MovingAddress {
 async fn after_a_failover_an_instance_reaches_the_new_primary_without_a_restart() {
     let (old, new) = (RedisServer::start().unwrap(), RedisServer::start().unwrap());
     let (old_port, new_port) = (old.port().to_string(), new.port().to_string());
+    for node in [&old, &new] {
+        node.command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+            .unwrap();
+    }
     new.command(&["REPLICAOF", "127.0.0.1", &old_port]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !new
@@ -525,6 +529,10 @@ fn a_replica_is_refused_at_start_naming_its_primary() {
     assert_eq!(code, Some(0), "{out}{err}");
     let replica = RedisServer::start().unwrap();
     let port = primary.port().to_string();
+    // Redis waits 5 s before a first sync by default.
+    primary
+        .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        .unwrap();
     replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
     // Synced: the shared secret is on the replica too.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -641,8 +649,12 @@ async fn an_instance_whose_clock_is_behind_the_store_s_warns_at_start_and_shows_
         .args(["--listen", "127.0.0.1:0", "--quiet"])
         .env("LD_PRELOAD", libfaketime())
         .env("FAKETIME", "-2s")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .env_remove("DEVICEFLOW_CONFIG");
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DEVICEFLOW_") {
+            cmd.env_remove(key);
+        }
+    }
     let server = ServerProcess::spawn(cmd).unwrap();
     let client = Client {
         base: server.base(),
@@ -668,4 +680,95 @@ async fn an_instance_whose_clock_is_behind_the_store_s_warns_at_start_and_shows_
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A least-privilege ACL user, as a managed Redis hands out: keys, scripts and
+/// connection commands, none of `@admin`, `@dangerous` or `@fast`'s `TIME`. On the
+/// primary, the server runs, and its clock and memory policy are said to be unknown
+/// (not an outage, no 503, no "unavailable" in the log); on a replica, whose `ROLE`
+/// it may not read, the first write (`READONLY`) still refuses it at start. Failed
+/// before: check-config exited 1 ("Redis stopped answering"), every scrape logged an
+/// outage, and the replica was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_refused_time_role_and_config_runs_on_a_primary_and_is_refused_a_replica() {
+    const ACL: [&str; 11] = [
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        ">app-password-1",
+        "~*",
+        "&*",
+        "+@read",
+        "+@write",
+        "+@scripting",
+        "+@connection",
+    ];
+    let primary = RedisServer::start().unwrap();
+    assert_eq!(primary.command(&ACL).unwrap(), Reply::Status("OK".into()));
+    let url = |port: u16| format!("redis://app:app-password-1@127.0.0.1:{port}");
+    let (code, out, err) = check_config(&url(primary.port()));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("store clock   unknown: Redis refused TIME"),
+        "{out}"
+    );
+    assert!(out.contains("store memory  unknown"), "{out}");
+    assert!(!err.contains("warning"), "{err}");
+    // check-config ran on the demo configuration, whose users the records now name.
+    primary.command(&["FLUSHALL"]).unwrap();
+    let fleet = Instances::start(1, &config(&url(primary.port())));
+    let a = fleet.at(0);
+    let da = a.authorize("tv").await;
+    assert_still_pending(&a.poll("tv", &da.device_code).await);
+    let metrics = String::from_utf8_lossy(&a.get("/metrics").await.body).into_owned();
+    assert!(metrics.contains("deviceflow_store_up 1"), "{metrics}");
+    assert!(!metrics.contains("clock_offset"), "{metrics}");
+    assert!(!fleet.logs().contains("unavailable"), "{}", fleet.logs());
+
+    let replica = RedisServer::start().unwrap();
+    primary
+        .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        .unwrap();
+    let port = primary.port().to_string();
+    replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !replica
+        .info("replication")
+        .unwrap()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ACL users are not replicated: the replica gets the same one.
+    replica.command(&ACL).unwrap();
+    let (code, out, err) = check_config(&url(replica.port()));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("this Redis refuses writes (READONLY): it is a replica; name its primary"),
+        "{err}"
+    );
+}
+
+/// On a Redis Cluster the memory policy is read on every primary: one node that may
+/// drop keys is enough for the warning, every time. Failed before: `CONFIG GET` went
+/// to a node at random, and said "never drops keys" two times in three.
+#[test]
+fn on_a_cluster_one_primary_that_may_drop_keys_is_warned_of_every_time() {
+    let cluster = RedisCluster::start(3).unwrap();
+    let node = &cluster.nodes()[1];
+    for (name, value) in [("maxmemory", "100mb"), ("maxmemory-policy", "allkeys-lru")] {
+        node.command(&["CONFIG", "SET", name, value]).unwrap();
+    }
+    for _ in 0..4 {
+        let (code, out, err) = check_config(&cluster.url());
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("store memory  may drop keys"), "{out}{err}");
+        assert!(err.contains("maxmemory-policy allkeys-lru"), "{err}");
+        assert!(out.contains("store clock   this machine's is"), "{out}");
+    }
 }
