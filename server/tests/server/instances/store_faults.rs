@@ -34,6 +34,54 @@ fn base64url(text: &str) -> Vec<u8> {
     out
 }
 
+/// Makes `replica` a replica of `primary` and waits until it has synced (Redis's
+/// 5 s delay before a first sync turned off on the primary).
+fn replicate(replica: &RedisServer, primary: &RedisServer) {
+    primary
+        .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        .unwrap();
+    let port = primary.port().to_string();
+    replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !replica
+        .info("replication")
+        .unwrap()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `replica` has everything `primary` wrote so far. (`WAIT` would not do:
+/// it waits only for the writes of the connection that sends it.)
+fn caught_up(replica: &RedisServer, primary: &RedisServer) {
+    let offset = |redis: &RedisServer, field: &str| -> u64 {
+        let info = redis.info("replication").unwrap();
+        info.lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in {info}"))
+    };
+    let written = offset(primary, "master_repl_offset");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while offset(replica, "slave_repl_offset") < written {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A refresh whose rotation reached Redis only after the server gave up on it (writes
 /// paused longer than the server waits): the client was told 503
 /// `temporarily_unavailable`, so it retries with the same refresh token. The retry is
@@ -285,25 +333,34 @@ fn a_cluster_password_written_once_reaches_every_node() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
-/// Between the server and Redis: passes bytes both ways until armed, then lets the
-/// next `EVALSHA` (a compare-and-set) through and cuts the connection before Redis's
-/// reply comes back, as a failover or a network blip does. New connections pass.
-struct CuttingProxy {
+/// Between the server and Redis, as a network and a host name are: passes bytes both
+/// ways; each new connection goes to the node it points at then, and one already open
+/// stays with the node it reached (a managed Redis's or a Sentinel-fed name at a
+/// failover). Armed, it lets the next `EVALSHA` (a compare-and-set) through and cuts
+/// that connection before Redis's reply comes back, as a failover or a network blip
+/// does.
+struct RedisProxy {
     port: u16,
+    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl CuttingProxy {
-    async fn start(redis_port: u16) -> CuttingProxy {
+impl RedisProxy {
+    async fn start(redis_port: u16) -> RedisProxy {
         use std::sync::atomic::Ordering::SeqCst;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let target = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(redis_port));
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let arm = std::sync::Arc::clone(&armed);
+        let (to, arm) = (
+            std::sync::Arc::clone(&target),
+            std::sync::Arc::clone(&armed),
+        );
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                let node = to.load(SeqCst);
+                let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", node)).await
                 else {
                     continue;
                 };
@@ -337,7 +394,11 @@ impl CuttingProxy {
                 });
             }
         });
-        CuttingProxy { port, armed }
+        RedisProxy {
+            port,
+            target,
+            armed,
+        }
     }
 
     fn url(&self) -> String {
@@ -351,6 +412,12 @@ impl CuttingProxy {
     fn armed(&self) -> bool {
         self.armed.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// New connections go to `redis_port` from now on.
+    fn point_at(&self, redis_port: u16) {
+        self.target
+            .store(redis_port, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A refresh whose rotation Redis made, but whose answer was lost with its connection
@@ -361,7 +428,7 @@ impl CuttingProxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
     let redis = RedisServer::start().unwrap();
-    let proxy = CuttingProxy::start(redis.port()).await;
+    let proxy = RedisProxy::start(redis.port()).await;
     let fleet = Instances::start(1, &config(&proxy.url()));
     let a = fleet.at(0);
     let (_, refresh) = tokens(&a.poll("tv", &a.approved("tv").await).await);
@@ -387,44 +454,6 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
         .assert_oauth_error(400, "invalid_grant");
 }
 
-/// An address whose node changes, as a managed Redis's or a Sentinel-fed DNS name's
-/// does at a failover: each new connection goes to the node it names then; a
-/// connection already open stays with the node it reached.
-struct MovingAddress {
-    port: u16,
-    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
-}
-
-impl MovingAddress {
-    async fn start(redis_port: u16) -> MovingAddress {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let target = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(redis_port));
-        let now = std::sync::Arc::clone(&target);
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let to = now.load(std::sync::atomic::Ordering::SeqCst);
-                let Ok(mut redis) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
-                });
-            }
-        });
-        MovingAddress { port, target }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn point_at(&self, redis_port: u16) {
-        self.target
-            .store(redis_port, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// A failover under a running instance: the replica is promoted, the old primary
 /// becomes its replica, and the store's address names the new primary. The instance's
 /// connection still reaches the old node, which now refuses every write (`READONLY`);
@@ -433,32 +462,15 @@ impl MovingAddress {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_failover_an_instance_reaches_the_new_primary_without_a_restart() {
     let (old, new) = (RedisServer::start().unwrap(), RedisServer::start().unwrap());
-    let (old_port, new_port) = (old.port().to_string(), new.port().to_string());
-    for node in [&old, &new] {
-        node.command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
-            .unwrap();
-    }
-    new.command(&["REPLICAOF", "127.0.0.1", &old_port]).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !new
-        .info("replication")
-        .unwrap()
-        .contains("master_link_status:up")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica never synced"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let address = MovingAddress::start(old.port()).await;
+    let new_port = new.port().to_string();
+    replicate(&new, &old);
+    let address = RedisProxy::start(old.port()).await;
     let fleet = Instances::start(1, &config(&address.url()));
     let a = fleet.at(0);
     let da = a.authorize("tv").await;
     assert_still_pending(&a.poll("tv", &da.device_code).await);
     // Everything written so far is on the replica too.
-    let acked = || old.command(&["WAIT", "1", "5000"]).unwrap();
-    assert_eq!(acked(), Reply::Integer(1));
+    caught_up(&new, &old);
 
     new.command(&["REPLICAOF", "NO", "ONE"]).unwrap();
     old.command(&["REPLICAOF", "127.0.0.1", &new_port]).unwrap();
@@ -528,21 +540,13 @@ fn a_replica_is_refused_at_start_naming_its_primary() {
     let (code, out, err) = check_config(&primary.url());
     assert_eq!(code, Some(0), "{out}{err}");
     let replica = RedisServer::start().unwrap();
-    let port = primary.port().to_string();
-    // Redis waits 5 s before a first sync by default.
-    primary
-        .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
-        .unwrap();
-    replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
+    replicate(&replica, &primary);
     // Synced: the shared secret is on the replica too.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while replica.command(&["EXISTS", "df:secret"]).unwrap() != Reply::Integer(1) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica never synced"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(
+        replica.command(&["EXISTS", "df:secret"]).unwrap(),
+        Reply::Integer(1)
+    );
+    let port = primary.port();
     let (code, out, err) = check_config(&replica.url());
     assert_eq!(code, Some(1), "{out}{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -580,6 +584,16 @@ async fn an_instance_restarted_on_a_full_redis_starts_and_answers_503_until_ther
     assert_eq!(a.post(DA, "client_id=tv").await.status, 200);
 }
 
+/// The clock offset an instance's `/metrics` shows, in seconds.
+async fn clock_offset_shown(instance: &Client) -> f64 {
+    let text = String::from_utf8_lossy(&instance.get("/metrics").await.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("deviceflow_store_clock_offset_seconds "))
+        .unwrap_or_else(|| panic!("no clock offset in /metrics: {text}"))
+        .parse()
+        .unwrap()
+}
+
 /// An instance's clock off the store's: measured against Redis `TIME` and shown in
 /// `/metrics`, so that instances whose clocks differ (and so pace and expire codes
 /// differently) can be told apart. In the process, on a clock set 5 s ahead and then
@@ -605,13 +619,7 @@ async fn an_instance_s_clock_offset_from_the_store_is_measured_and_shown() {
     assert!((-4_000..=-3_000).contains(&offset), "{offset}");
 
     let fleet = Instances::start(1, &config(&redis.url()));
-    let text = String::from_utf8_lossy(&fleet.at(0).get("/metrics").await.body).into_owned();
-    let shown: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("deviceflow_store_clock_offset_seconds "))
-        .unwrap_or_else(|| panic!("no clock offset in /metrics: {text}"))
-        .parse()
-        .unwrap();
+    let shown = clock_offset_shown(fleet.at(0)).await;
     assert!(shown.abs() < 0.25, "{shown}");
     let memory = Instances::start(1, &config("memory"));
     let text = String::from_utf8_lossy(&memory.at(0).get("/metrics").await.body).into_owned();
@@ -660,13 +668,7 @@ async fn an_instance_whose_clock_is_behind_the_store_s_warns_at_start_and_shows_
         base: server.base(),
         http: reqwest::Client::new(),
     };
-    let text = String::from_utf8_lossy(&client.get("/metrics").await.body).into_owned();
-    let shown: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("deviceflow_store_clock_offset_seconds "))
-        .unwrap_or_else(|| panic!("no clock offset in /metrics: {text}"))
-        .parse()
-        .unwrap();
+    let shown = clock_offset_shown(&client).await;
     assert!((-2.25..=-1.75).contains(&shown), "{shown}");
     // The sweeper's first check runs as the server starts serving.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -727,23 +729,7 @@ async fn a_user_refused_time_role_and_config_runs_on_a_primary_and_is_refused_a_
     assert!(!fleet.logs().contains("unavailable"), "{}", fleet.logs());
 
     let replica = RedisServer::start().unwrap();
-    primary
-        .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
-        .unwrap();
-    let port = primary.port().to_string();
-    replica.command(&["REPLICAOF", "127.0.0.1", &port]).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !replica
-        .info("replication")
-        .unwrap()
-        .contains("master_link_status:up")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica never synced"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    replicate(&replica, &primary);
     // ACL users are not replicated: the replica gets the same one.
     replica.command(&ACL).unwrap();
     let (code, out, err) = check_config(&url(replica.port()));
