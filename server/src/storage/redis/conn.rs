@@ -287,8 +287,8 @@ impl Redis {
             })?;
         // A replica refuses every write (or loses them at its next sync), so the
         // server would answer 503 to every device for as long as it ran. A cluster's
-        // client sends writes to the primaries whatever node it was given. A Redis
-        // that will not say its role (ROLE refused by an ACL) is taken as it is.
+        // client sends writes to the primaries whatever node it was given. Where an
+        // ACL refuses ROLE, the store's first write (READONLY) refuses a replica.
         if redis.reopen.is_some() {
             if let Ok(role) = redis
                 .query_at_start::<Vec<Value>>(&redis::cmd("ROLE"))
