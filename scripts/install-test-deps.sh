@@ -2,8 +2,9 @@
 # Installs what the tests need beyond the Rust toolchain, and nothing that is already
 # there: Debian's chromium (the browser the end-to-end test drives), the npm packages
 # of server/tests/e2e (playwright-core, from its package-lock.json), redis-server
-# with redis-cli (the shared store the multi-instance tests start, testkit/), libfaketime
-# (one of those tests sets a server's clock off), and the
+# with redis-cli (the shared store the multi-instance tests start, testkit/), openssl
+# (their TLS Redis's certificates), libfaketime (one of those tests sets a server's
+# clock off), and the
 # third-party device-flow clients: openid-client (npm) and Authlib (PyPI, in a venv).
 # Idempotent; run as root (or with sudo) on a Debian-based machine.
 set -euo pipefail
@@ -36,6 +37,15 @@ else
     echo "install-test-deps: installing redis-server and redis-cli (apt-get)"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends redis-server redis-tools
+fi
+
+# openssl: the tests' TLS Redis gets a CA and a certificate made with it (testkit/).
+if command -v openssl >/dev/null; then
+    echo "install-test-deps: openssl is installed"
+else
+    echo "install-test-deps: installing openssl (apt-get)"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends openssl
 fi
 
 # libfaketime: a multi-instance test sets one server's wall clock off Redis's

@@ -51,7 +51,8 @@ struct Cli {
     #[arg(long, env = "DEVICEFLOW_MAX_SESSIONS")]
     max_sessions: Option<usize>,
     /// Where sessions, tokens and counters live: "memory" (default; lost on restart),
-    /// "redis://host:port" or "redis+cluster://host:port,host:port,…".
+    /// "redis://host:port" or "redis+cluster://host:port,host:port,…" (rediss:// and
+    /// rediss+cluster:// over TLS; a private CA's certificate in SSL_CERT_FILE).
     #[arg(long, env = "DEVICEFLOW_STORE", hide_env_values = true)]
     store: Option<String>,
     /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).

@@ -130,6 +130,15 @@ impl ServerProcess {
     /// configure it; `args` must make it listen on a loopback port (`--listen
     /// 127.0.0.1:0`, or a config file that says so).
     pub fn start<S: AsRef<OsStr>>(bin: impl AsRef<OsStr>, args: &[S]) -> io::Result<Self> {
+        Self::start_with_env(bin, args, &[])
+    }
+
+    /// [`start`](Self::start) with `env` set too (`SSL_CERT_FILE`, say).
+    pub fn start_with_env<S: AsRef<OsStr>>(
+        bin: impl AsRef<OsStr>,
+        args: &[S],
+        env: &[(&str, &OsStr)],
+    ) -> io::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.args(args);
         for (key, _) in std::env::vars_os() {
@@ -137,6 +146,7 @@ impl ServerProcess {
                 cmd.env_remove(key);
             }
         }
+        cmd.envs(env.iter().copied());
         Self::spawn(cmd)
     }
 

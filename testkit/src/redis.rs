@@ -33,6 +33,95 @@ pub struct RedisOptions {
     /// `--requirepass`: clients must `AUTH` with it. [`RedisServer::url`] then
     /// carries it, and [`RedisServer::command`] authenticates with it.
     pub password: Option<String>,
+    /// Also a TLS port ([`RedisServer::tls_url`]), with a certificate for 127.0.0.1
+    /// signed by a CA of its own ([`RedisServer::ca_file`]), both made with `openssl`
+    /// in its directory. The plain port stays, for [`RedisServer::command`].
+    pub tls: bool,
+}
+
+/// A CA (`ca.crt`) and a certificate for 127.0.0.1 it signed (`redis.crt`,
+/// `redis.key`) in `dir`, made with `openssl` unless there already; P-256 keys, valid
+/// for two days.
+fn make_certificates(dir: &Path) -> io::Result<()> {
+    if dir.join("redis.crt").exists() {
+        return Ok(());
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=deviceflow test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &key,
+            &[
+                "-keyout",
+                "redis.key",
+                "-out",
+                "redis.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "redis.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ];
+    for args in steps {
+        let out = match Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!(
+                "openssl is not installed (or not on PATH): run scripts/install-test-deps.sh"
+            ),
+            Err(e) => return Err(e),
+        };
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A `redis-server` on a free loopback port. Killed, and its directory removed, when
@@ -41,6 +130,8 @@ pub struct RedisServer {
     port: u16,
     /// `--cluster-port`, for a cluster node.
     bus_port: Option<u16>,
+    /// `--tls-port`, with [`RedisOptions::tls`].
+    tls_port: Option<u16>,
     dir: PathBuf,
     options: RedisOptions,
     child: Option<Child>,
@@ -65,6 +156,11 @@ impl RedisServer {
             let mut redis = RedisServer {
                 port: free_port()?,
                 bus_port: if cluster { Some(free_port()?) } else { None },
+                tls_port: if options.tls {
+                    Some(free_port()?)
+                } else {
+                    None
+                },
                 dir: temp_dir()?,
                 options: options.clone(),
                 child: None,
@@ -90,6 +186,23 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT` (with the password, as [`url`](Self::url)), with
+    /// [`RedisOptions::tls`]; clients verify it against [`ca_file`](Self::ca_file).
+    pub fn tls_url(&self) -> String {
+        let port = self
+            .tls_port
+            .expect("a Redis started with RedisOptions::tls");
+        match &self.options.password {
+            Some(password) => format!("rediss://:{password}@127.0.0.1:{port}"),
+            None => format!("rediss://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The certificate (PEM) of the CA that signed its TLS certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
     }
 
     /// Its process id while it runs; `None` once stopped.
@@ -150,6 +263,17 @@ impl RedisServer {
         });
         if let Some(password) = &self.options.password {
             cmd.args(["--requirepass", password]);
+        }
+        if let Some(tls_port) = self.tls_port {
+            make_certificates(&self.dir)?;
+            cmd.args(["--tls-port", &tls_port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("redis.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("redis.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.ca_file())
+                .args(["--tls-auth-clients", "no"]);
         }
         if let Some(bus) = self.bus_port {
             cmd.args(["--cluster-enabled", "yes"])

@@ -35,7 +35,7 @@ pub struct FileConfig {
     /// Where sessions, tokens and counters live: `"memory"` (the default: this
     /// process, lost on restart), `"redis://host:port[/db]"` (one Redis, shared by
     /// every instance that names it) or `"redis+cluster://host:port,host:port,…"` (a
-    /// Redis Cluster, by its seed nodes).
+    /// Redis Cluster, by its seed nodes); `rediss://` and `rediss+cluster://` over TLS.
     #[serde(default = "default_store")]
     pub store: String,
     /// `[device]`: codes, polling and the session cap.

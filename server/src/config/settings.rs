@@ -146,15 +146,19 @@ impl StoreConfig {
         if value == "memory" {
             return Ok(StoreConfig::Memory);
         }
+        use crate::storage::redis::{CLUSTER_SCHEME, TLS_CLUSTER_SCHEME};
         let redis = value.starts_with("redis://")
-            || value
-                .strip_prefix(crate::storage::redis::CLUSTER_SCHEME)
-                .is_some_and(|nodes| nodes.split(',').any(|n| !n.trim().is_empty()));
+            || value.starts_with("rediss://")
+            || [CLUSTER_SCHEME, TLS_CLUSTER_SCHEME].iter().any(|scheme| {
+                value
+                    .strip_prefix(scheme)
+                    .is_some_and(|nodes| nodes.split(',').any(|n| !n.trim().is_empty()))
+            });
         if redis {
             return Ok(StoreConfig::Redis(value.to_owned()));
         }
         Err(ConfigError::Invalid(format!(
-            "store \"{}\" is not a store: use \"memory\", \"redis://host:port\" or \"redis+cluster://host:port,host:port\"",
+            "store \"{}\" is not a store: use \"memory\", \"redis://host:port\" or \"redis+cluster://host:port,host:port\" (rediss:// and rediss+cluster:// over TLS)",
             crate::storage::redis::redacted(value)
         )))
     }

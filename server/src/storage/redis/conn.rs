@@ -30,6 +30,9 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// The store URL's scheme for a Redis Cluster, followed by comma-separated seed nodes.
 pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 
+/// [`CLUSTER_SCHEME`] over TLS.
+pub const TLS_CLUSTER_SCHEME: &str = "rediss+cluster://";
+
 /// One Redis, or a cluster.
 #[derive(Clone)]
 pub(crate) enum Conn {
@@ -135,12 +138,12 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-/// The seeds of a cluster URL's nodes (`host:port,host:port`), as `redis://` URLs. The
+/// The seeds of a cluster URL's nodes (`host:port,host:port`), as `scheme://` URLs. The
 /// client takes one set of credentials for the cluster, on every seed or on none, and
 /// refused `:pw@h1,h2` ("Cannot use different password among initial nodes"): the
 /// first node's credentials are given to those that name none, so that they are
 /// written once, as for one Redis. (A comma in a password is written `%2C`.)
-fn cluster_seeds(nodes: &str) -> Vec<String> {
+fn cluster_seeds(scheme: &str, nodes: &str) -> Vec<String> {
     let nodes: Vec<&str> = nodes
         .split(',')
         .map(str::trim)
@@ -153,8 +156,8 @@ fn cluster_seeds(nodes: &str) -> Vec<String> {
     nodes
         .iter()
         .map(|n| match credentials {
-            Some(c) if !n.contains('@') => format!("redis://{c}@{n}"),
-            _ => format!("redis://{n}"),
+            Some(c) if !n.contains('@') => format!("{scheme}://{c}@{n}"),
+            _ => format!("{scheme}://{n}"),
         })
         .collect()
 }
@@ -171,7 +174,21 @@ async fn first_connection<C>(
     tokio::time::timeout(CALL_TIMEOUT * 5, connecting)
         .await
         .map_err(|_| unreachable("no answer in 5 s".into()))?
-        .map_err(|e| unreachable(e.to_string()))
+        .map_err(|e| {
+            let why = e.to_string();
+            let tls = shown.starts_with("rediss");
+            // rustls's "invalid peer certificate: UnknownIssuer" and the like.
+            let hint = if why.contains("certificate") {
+                " (a Redis whose certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
+            } else if tls && e.is_timeout() {
+                " (no TLS handshake: is this Redis's tls-port?)"
+            } else if !tls && e.is_connection_dropped() && !e.is_connection_refusal() {
+                " (a Redis that speaks only TLS closes plain connections: use rediss://)"
+            } else {
+                ""
+            };
+            unreachable(format!("{why}{hint}"))
+        })
 }
 
 /// Compare-and-set of one record: writes `ARGV[2]` (deletes it when empty) if the key
@@ -224,17 +241,28 @@ struct Reopen {
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
 impl Redis {
-    /// Connects to `url`: `redis://host:port[/db]` (one Redis; `rediss://` is not
-    /// built in) or `redis+cluster://host:port,host:port,…` (a cluster's seed nodes).
+    /// Connects to `url`: `redis://host:port[/db]` (one Redis) or
+    /// `redis+cluster://host:port,host:port,…` (a cluster's seed nodes); over TLS,
+    /// `rediss://` and `rediss+cluster://`.
     pub(crate) async fn connect(url: &str) -> Result<Redis, ConnectError> {
         let shown = redacted(url);
         let bad = |why: String| ConnectError::Url {
             url: shown.clone(),
             why,
         };
+        // rustls needs its cryptography named where more than one is built in (the
+        // workspace's HTTP clients bring aws-lc-rs); a second call changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut reopen = None;
-        let conn = if let Some(nodes) = url.strip_prefix(CLUSTER_SCHEME) {
-            let nodes = cluster_seeds(nodes);
+        let cluster = url
+            .strip_prefix(CLUSTER_SCHEME)
+            .map(|nodes| ("redis", nodes))
+            .or_else(|| {
+                url.strip_prefix(TLS_CLUSTER_SCHEME)
+                    .map(|nodes| ("rediss", nodes))
+            });
+        let conn = if let Some((scheme, nodes)) = cluster {
+            let nodes = cluster_seeds(scheme, nodes);
             if nodes.is_empty() {
                 return Err(bad(
                     "a cluster URL names at least one node: redis+cluster://host:port,host:port"
@@ -248,7 +276,7 @@ impl Redis {
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             Conn::Cluster(first_connection(client.get_async_connection(), &shown).await?)
-        } else if url.starts_with("redis://") {
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
             let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CALL_TIMEOUT))
@@ -266,7 +294,7 @@ impl Redis {
             conn
         } else {
             return Err(bad(
-                "use \"memory\", redis://host:port or redis+cluster://host:port,host:port".into(),
+                "use \"memory\", redis://host:port, rediss://host:port (TLS) or redis+cluster://host:port,host:port".into(),
             ));
         };
         let redis = Redis {
@@ -576,7 +604,7 @@ mod tests {
     #[test]
     fn a_clusters_credentials_written_once_go_to_every_seed() {
         assert_eq!(
-            cluster_seeds(":pw@h1:7000, h2:7001,,h3:7002"),
+            cluster_seeds("redis", ":pw@h1:7000, h2:7001,,h3:7002"),
             [
                 "redis://:pw@h1:7000",
                 "redis://:pw@h2:7001",
@@ -584,11 +612,18 @@ mod tests {
             ]
         );
         assert_eq!(
-            cluster_seeds("u:p%40s@h1:1,u:p%40s@h2:2"),
+            cluster_seeds("redis", "u:p%40s@h1:1,u:p%40s@h2:2"),
             ["redis://u:p%40s@h1:1", "redis://u:p%40s@h2:2"]
         );
-        assert_eq!(cluster_seeds("h1:1,h2:2"), ["redis://h1:1", "redis://h2:2"]);
-        assert!(cluster_seeds(" , ").is_empty());
+        assert_eq!(
+            cluster_seeds("redis", "h1:1,h2:2"),
+            ["redis://h1:1", "redis://h2:2"]
+        );
+        assert!(cluster_seeds("redis", " , ").is_empty());
+        assert_eq!(
+            cluster_seeds("rediss", ":pw@h1:1,h2:2"),
+            ["rediss://:pw@h1:1", "rediss://:pw@h2:2"]
+        );
     }
 
     #[test]

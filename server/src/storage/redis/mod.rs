@@ -24,7 +24,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind, Value};
 
-pub use conn::{redacted, ConnectError, CLUSTER_SCHEME};
+pub use conn::{redacted, ConnectError, CLUSTER_SCHEME, TLS_CLUSTER_SCHEME};
 
 use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis};

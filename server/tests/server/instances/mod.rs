@@ -43,6 +43,8 @@ pub struct Instances {
     procs: Vec<Option<ServerProcess>>,
     clients: Vec<Client>,
     extra: Vec<String>,
+    /// Environment variables every instance gets.
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Instances {
@@ -53,6 +55,16 @@ impl Instances {
 
     /// `n` instances on `toml` with more flags (`--store URL`, say).
     pub fn start_with(n: usize, toml: &str, extra: &[&str]) -> Instances {
+        Self::start_with_env(n, toml, extra, &[])
+    }
+
+    /// [`start_with`](Self::start_with), each instance with `env` set too.
+    pub fn start_with_env(
+        n: usize,
+        toml: &str,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Instances {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "deviceflow-instances-{}-{}",
@@ -78,6 +90,10 @@ impl Instances {
             procs: (0..n).map(|_| None).collect(),
             clients,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         instances.start_all();
         instances
@@ -111,7 +127,12 @@ impl Instances {
             "--quiet",
         ];
         args.extend(self.extra.iter().map(String::as_str));
-        ServerProcess::start(BIN, &args)
+        let env: Vec<(&str, &std::ffi::OsStr)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_os_str()))
+            .collect();
+        ServerProcess::start_with_env(BIN, &args, &env)
             .unwrap_or_else(|e| panic!("instance {i} on {listen} did not start: {e}"))
     }
 
@@ -181,10 +202,19 @@ impl Client {
 /// `deviceflow-server --store STORE check-config`: its exit status, standard output and
 /// standard error.
 pub fn check_config(store: &str) -> (Option<i32>, String, String) {
+    check_config_with_env(store, &[])
+}
+
+/// [`check_config`] with `env` set too.
+pub fn check_config_with_env(
+    store: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(BIN)
         .args(["--store", store, "check-config"])
         .env_remove("DEVICEFLOW_CONFIG")
         .env_remove("DEVICEFLOW_STORE")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use deviceflow_testkit::{RedisCluster, RedisServer};
+use deviceflow_testkit::{RedisCluster, RedisOptions, RedisServer};
 
 use super::*;
 
@@ -179,4 +179,39 @@ async fn sixty_four_polls_race(fleet: &Instances) {
         let v = fleet.at(i).introspect(&access[0]).await;
         assert_eq!(v["active"], false, "instance {i}: {v}");
     }
+}
+
+/// Over TLS (`rediss://`), the store a managed Redis asks for: three instances share
+/// a code as on a plain connection. The Redis's certificate is signed by a CA of the
+/// test's own, named in SSL_CERT_FILE; without it the instance refuses to start, in
+/// one line that says what to do. A plain `redis://` to the TLS port is told to use
+/// `rediss://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_three_instances_share_a_code_and_a_private_ca_is_named_in_ssl_cert_file() {
+    let redis = RedisServer::start_with(RedisOptions {
+        tls: true,
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let ca = redis.ca_file();
+    let trust = [("SSL_CERT_FILE", ca.as_os_str())];
+    let (code, out, err) = check_config_with_env(&redis.tls_url(), &trust);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("store         reachable"), "{out}");
+    let (code, _, err) = check_config(&redis.tls_url());
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("certificate") && err.contains("name that CA's certificate in SSL_CERT_FILE"),
+        "{err}"
+    );
+    let plain = redis.tls_url().replace("rediss://", "redis://");
+    let (code, _, err) = check_config(&plain);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("use rediss://"), "{err}");
+
+    // check-config ran on the demo configuration, whose users the records now name.
+    redis.command(&["FLUSHALL"]).unwrap();
+    let fleet = Instances::start_with_env(3, &config(&redis.tls_url()), &[], &trust);
+    one_code_three_instances(&fleet).await;
 }
