@@ -176,19 +176,51 @@ async fn first_connection<C>(
         .map_err(|_| unreachable("no answer in 5 s".into()))?
         .map_err(|e| {
             let why = e.to_string();
-            let tls = shown.starts_with("rediss");
-            // rustls's "invalid peer certificate: UnknownIssuer" and the like.
-            let hint = if why.contains("certificate") {
-                " (a Redis whose certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
-            } else if tls && e.is_timeout() {
-                " (no TLS handshake: is this Redis's tls-port?)"
-            } else if !tls && e.is_connection_dropped() && !e.is_connection_refusal() {
-                " (a Redis that speaks only TLS closes plain connections: use rediss://)"
-            } else {
-                ""
-            };
-            unreachable(format!("{why}{hint}"))
+            let trusted = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+                .iter()
+                .find(|name| std::env::var_os(name).is_some())
+                .copied();
+            unreachable(format!("{why}{}", hint(shown, &why, trusted)))
         })
+}
+
+/// What to check, after what the client said (`why`) when a first connection to
+/// `shown` failed; `trusted`: which of SSL_CERT_FILE and SSL_CERT_DIR is set, if one
+/// is. From the text, as the cluster client wraps the error of each seed in its own.
+fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
+    let cluster = shown.contains("+cluster://");
+    let tls = shown.starts_with("rediss");
+    let tls_scheme = if cluster {
+        "rediss+cluster://"
+    } else {
+        "rediss://"
+    };
+    let why = why.to_ascii_lowercase();
+    if why.contains("unknownissuer") {
+        match trusted {
+            Some(name) => format!(" (the CA certificates in {name} did not sign Redis's)"),
+            None => " (a Redis whose certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)".into(),
+        }
+    } else if why.contains("not valid for name") {
+        " (name Redis by a host or address its certificate lists)".into()
+    } else if why.contains("certificate") {
+        " (Redis's certificate could not be checked)".into()
+    } else if tls && why.contains("timed out") {
+        " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
+    } else if !tls
+        && [
+            "reset by peer",
+            "broken pipe",
+            "unexpected end",
+            "connection closed",
+        ]
+        .iter()
+        .any(|closed| why.contains(closed))
+    {
+        format!(" (closed without an answer: a Redis that speaks only TLS (use {tls_scheme}), or a proxy with no Redis behind it)")
+    } else {
+        String::new()
+    }
 }
 
 /// Compare-and-set of one record: writes `ARGV[2]` (deletes it when empty) if the key
@@ -225,7 +257,13 @@ pub(crate) struct Redis {
     cas: Script,
     /// Whether the last call failed, so that an outage is logged once, and its end.
     away: AtomicBool,
+    /// When a refusal was last logged ([`Redis::note`]).
+    refusal_said: std::sync::Mutex<Option<Instant>>,
 }
+
+/// The least time between two log lines about refusals: while Redis refuses writes
+/// and answers reads (full, or a replica at a failover), every request would say one.
+const SAY_REFUSALS_EVERY: Duration = Duration::from_secs(10);
 
 /// What [`Redis::reopen`] needs: the client (which resolves the host name again on
 /// every connection), its settings, and when a connection was last opened again.
@@ -302,6 +340,7 @@ impl Redis {
             reopen,
             cas: Script::new(CAS),
             away: AtomicBool::new(false),
+            refusal_said: std::sync::Mutex::new(None),
         };
         // A first round trip, so that a wrong port or a Redis that refuses us (a
         // password it asks for, an ACL) is said at start-up, with what Redis said, not
@@ -331,6 +370,9 @@ impl Redis {
     }
 
     /// Notes the end of a call: an outage is logged when it starts and when it ends.
+    /// A refusal (an error Redis answered: `OOM`, `READONLY`, `NOPERM`…) is no outage:
+    /// other calls may succeed between two (reads, while writes are refused), so it is
+    /// logged at most every [`SAY_REFUSALS_EVERY`] instead.
     fn note<T>(&self, result: Result<T, RedisError>) -> Stored<T> {
         match result {
             Ok(v) => {
@@ -338,6 +380,17 @@ impl Redis {
                     tracing::warn!("the session store answers again");
                 }
                 Ok(v)
+            }
+            Err(e) if e.code().is_some() => {
+                let mut said = self
+                    .refusal_said
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if said.is_none_or(|at| at.elapsed() >= SAY_REFUSALS_EVERY) {
+                    *said = Some(Instant::now());
+                    tracing::warn!(error = %e, "Redis refused a call; answering 503 to what needs it (said at most every 10 s while it goes on)");
+                }
+                Err(Unavailable)
             }
             Err(e) => {
                 if !self.away.swap(true, Ordering::Relaxed) {
@@ -600,6 +653,47 @@ impl Redis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_errors_get_the_hint_that_fits_them() {
+        let unknown = "invalid peer certificate: UnknownIssuer";
+        assert!(hint("rediss://h:1", unknown, None)
+            .contains("name that CA's certificate in SSL_CERT_FILE"));
+        assert_eq!(
+            hint("rediss://h:1", unknown, Some("SSL_CERT_DIR")),
+            " (the CA certificates in SSL_CERT_DIR did not sign Redis's)"
+        );
+        let name = r#"invalid peer certificate: certificate not valid for name "127.0.0.1"; certificate is only valid for DnsName("localhost")"#;
+        assert_eq!(
+            hint("rediss://127.0.0.1:1", name, Some("SSL_CERT_FILE")),
+            " (name Redis by a host or address its certificate lists)"
+        );
+        assert!(hint("rediss://h:1", "timed out", None)
+            .contains("a firewall, or a port that does not speak TLS"));
+        assert_eq!(hint("redis://h:1", "timed out", None), "");
+        assert!(hint(
+            "redis://h:1",
+            "Connection reset by peer (os error 104)",
+            None
+        )
+        .contains("(use rediss://), or a proxy with no Redis behind it"));
+        assert!(hint(
+            "redis+cluster://h:1,h:2",
+            "Failed to create initial connections - Io: broken pipe",
+            None
+        )
+        .contains("(use rediss+cluster://)"));
+        assert_eq!(
+            hint("redis://h:1", "Connection refused (os error 111)", None),
+            ""
+        );
+        assert!(hint(
+            "rediss+cluster://h:1",
+            "Failed to create initial connections - Io: timed out",
+            None
+        )
+        .contains("tls-port"));
+    }
 
     #[test]
     fn a_clusters_credentials_written_once_go_to_every_seed() {
