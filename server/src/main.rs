@@ -221,6 +221,7 @@ fn real_main() -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal();
         let listener = deviceflow_server::listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local = listener.local_addr()?;
@@ -239,7 +240,7 @@ fn real_main() -> anyhow::Result<()> {
                 }
             }
         };
-        deviceflow_server::run_announced(listener, settings, ready, shutdown_signal()).await?;
+        deviceflow_server::run_announced(listener, settings, ready, shutdown).await?;
         errln!("deviceflow-server: stopped");
         Ok(())
     })
@@ -378,27 +379,42 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: that is after "listening" is said, and a SIGTERM
+/// in between (an orchestrator stopping an instance that just started) killed the
+/// process instead of stopping it gracefully. Called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let mut signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            // A handler that could not be installed never completes.
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut signals.0) => {}
+                () = recv(&mut signals.1) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        errln!("deviceflow-server: shutting down, finishing requests in flight");
     }
-    errln!("deviceflow-server: shutting down, finishing requests in flight");
 }
 
 /// `check-config` with a shared store: connects, as the server would at start-up.

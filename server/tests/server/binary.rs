@@ -447,3 +447,48 @@ fn check_config_says_the_slow_down_policy_as_it_is_written() {
         assert!(stdout.contains(&format!("slow_down {policy},")), "{stdout}");
     }
 }
+
+/// SIGTERM the moment the server says it listens, as an orchestrator stopping an
+/// instance that just started does: a graceful stop (exit 0), every time. Before, the
+/// handler was installed only when the shutdown future was first polled, after the
+/// "listening" line: under load a SIGTERM in between killed the process (a multi-
+/// instance test failed one run in five with "signal: 15").
+#[test]
+fn a_sigterm_right_after_listening_stops_the_server_gracefully() {
+    // The window was a few microseconds: busy threads on every core widen it, as the
+    // load of a CI machine did.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()) * 2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let _stop_spinning = StopOnDrop(stop, busy);
+    for _ in 0..20 {
+        let mut server =
+            deviceflow_testkit::ServerProcess::start(BIN, &["--listen", "127.0.0.1:0", "--quiet"])
+                .unwrap();
+        let status = server.terminate().unwrap();
+        assert!(status.success(), "{status}\n{}", server.log());
+    }
+}
+
+/// Stops the busy threads and joins them, however the test ends.
+struct StopOnDrop(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
