@@ -479,7 +479,16 @@ fn describe(e: &reqwest::Error) -> String {
     while let Some(s) = innermost.source() {
         innermost = s;
     }
-    format!("{kind}: {innermost}")
+    let said = innermost.to_string();
+    // rustls's words for a certificate it cannot check.
+    let hint = if said.contains("UnknownIssuer") {
+        " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
+    } else if said.contains("not valid for name") {
+        " (name the server by a host or address its certificate lists)"
+    } else {
+        ""
+    };
+    format!("{kind}: {said}{hint}")
 }
 
 /// A credential as the evidence shows it: its length, and its first characters when

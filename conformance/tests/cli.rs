@@ -9,7 +9,7 @@ mod fake;
 
 use fake::Flaw;
 
-use command::{command, command_writing_to, Run};
+use command::{command, command_with_env, command_writing_to, Run};
 
 /// The command against a fake with `flaw`, `--only` the cases named, plus `extra`.
 async fn against(flaw: Option<Flaw>, only: &str, extra: &[&str]) -> Run {
@@ -308,5 +308,52 @@ async fn padded_sample_answers_are_not_all_held_in_memory() {
         peak_kib < 120 * 1024,
         "the suite peaked at {} MiB for 200 padded samples",
         peak_kib / 1024
+    );
+}
+
+/// A server under test whose certificate a private CA signed (a staging server, a
+/// company's CA): the suite checks it against Mozilla's roots and the system's, which
+/// SSL_CERT_FILE names. Without that CA it cannot reach the server and says what to
+/// do; with it, it reaches the server (here `openssl s_server`, which answers every
+/// path with a page: no OAuth metadata). Before, only Mozilla's roots were read, and
+/// no setting could make the suite trust the server.
+#[tokio::test]
+async fn a_server_signed_by_a_private_ca_is_trusted_through_ssl_cert_file() {
+    let server = deviceflow_testkit::tls::HttpsServer::start().unwrap();
+    let url = server.url();
+    let args = [
+        "--issuer",
+        url.as_str(),
+        "--client-id",
+        "tv",
+        "--only",
+        "DR-01",
+    ];
+    let untrusted =
+        command_with_env(&args, &[("SSL_CERT_FILE", None), ("SSL_CERT_DIR", None)]).await;
+    assert_ne!(untrusted.code, 0, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.contains("UnknownIssuer")
+            && untrusted
+                .stderr
+                .contains("name that CA's certificate in SSL_CERT_FILE"),
+        "{}",
+        untrusted.stderr
+    );
+    let ca = server.ca_file();
+    let trusted = command_with_env(
+        &args,
+        &[
+            ("SSL_CERT_FILE", Some(ca.as_os_str())),
+            ("SSL_CERT_DIR", None),
+        ],
+    )
+    .await;
+    assert!(
+        trusted
+            .stderr
+            .contains("no OAuth metadata at https://127.0.0.1:"),
+        "{}",
+        trusted.stderr
     );
 }

@@ -14,6 +14,7 @@ mod net;
 mod process;
 mod redis;
 mod resp;
+pub mod tls;
 
 pub use net::free_port;
 pub use process::{cargo_bin, cargo_release_bin, signal, ServerProcess, Signal};

@@ -13,6 +13,20 @@ pub fn free_port() -> io::Result<u16> {
         .port())
 }
 
+/// A fresh, empty directory of this process's own under the system's temporary one,
+/// `deviceflow-WHAT-PID-N`.
+pub(crate) fn temp_dir(what: &str) -> std::io::Result<std::path::PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "deviceflow-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

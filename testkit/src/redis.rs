@@ -5,12 +5,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::net::free_port;
+use crate::net::{free_port, temp_dir};
 use crate::process::{call_off, stop_child, watchdog};
 use crate::resp::{self, Reply};
+use crate::tls;
 
 const NOT_INSTALLED: &str =
     "redis-server is not installed (or not on PATH): run scripts/install-test-deps.sh";
@@ -37,91 +37,6 @@ pub struct RedisOptions {
     /// signed by a CA of its own ([`RedisServer::ca_file`]), both made with `openssl`
     /// in its directory. The plain port stays, for [`RedisServer::command`].
     pub tls: bool,
-}
-
-/// A CA (`ca.crt`) and a certificate for 127.0.0.1 it signed (`redis.crt`,
-/// `redis.key`) in `dir`, made with `openssl` unless there already; P-256 keys, valid
-/// for two days.
-fn make_certificates(dir: &Path) -> io::Result<()> {
-    if dir.join("redis.crt").exists() {
-        return Ok(());
-    }
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &key,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=deviceflow test CA",
-            ],
-        ]
-        .concat(),
-        [
-            &["req"][..],
-            &key,
-            &[
-                "-keyout",
-                "redis.key",
-                "-out",
-                "redis.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "redis.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "redis.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    ];
-    for args in steps {
-        let out = match Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()
-        {
-            Ok(out) => out,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!(
-                "openssl is not installed (or not on PATH): run scripts/install-test-deps.sh"
-            ),
-            Err(e) => return Err(e),
-        };
-        if !out.status.success() {
-            return Err(io::Error::other(format!(
-                "openssl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A `redis-server` on a free loopback port. Killed, and its directory removed, when
@@ -161,7 +76,7 @@ impl RedisServer {
                 } else {
                     None
                 },
-                dir: temp_dir()?,
+                dir: temp_dir("redis")?,
                 options: options.clone(),
                 child: None,
                 watchdog: None,
@@ -202,7 +117,7 @@ impl RedisServer {
 
     /// The certificate (PEM) of the CA that signed its TLS certificate.
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.join("ca.crt")
+        self.dir.join(tls::CA)
     }
 
     /// Its process id while it runs; `None` once stopped.
@@ -265,12 +180,12 @@ impl RedisServer {
             cmd.args(["--requirepass", password]);
         }
         if let Some(tls_port) = self.tls_port {
-            make_certificates(&self.dir)?;
+            tls::certificates(&self.dir)?;
             cmd.args(["--tls-port", &tls_port.to_string()])
                 .arg("--tls-cert-file")
-                .arg(self.dir.join("redis.crt"))
+                .arg(self.dir.join(tls::CERTIFICATE))
                 .arg("--tls-key-file")
-                .arg(self.dir.join("redis.key"))
+                .arg(self.dir.join(tls::KEY))
                 .arg("--tls-ca-cert-file")
                 .arg(self.ca_file())
                 .args(["--tls-auth-clients", "no"]);
@@ -450,18 +365,6 @@ fn text(reply: Reply) -> io::Result<String> {
 }
 
 /// A new, empty directory for one Redis.
-fn temp_dir() -> io::Result<PathBuf> {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "deviceflow-redis-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

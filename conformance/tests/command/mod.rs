@@ -20,10 +20,29 @@ pub async fn command(args: &[&str]) -> Run {
 /// [`command`] with its standard output going to `stdout` (`Run::stdout` is then
 /// empty unless `stdout` is piped).
 pub async fn command_writing_to(args: &[&str], stdout: std::process::Stdio) -> Run {
+    run(args, stdout, &[]).await
+}
+
+/// [`command`] with environment variables set (`Some`) or removed (`None`).
+pub async fn command_with_env(args: &[&str], env: &[(&str, Option<&std::ffi::OsStr>)]) -> Run {
+    run(args, std::process::Stdio::piped(), env).await
+}
+
+async fn run(
+    args: &[&str],
+    stdout: std::process::Stdio,
+    env: &[(&str, Option<&std::ffi::OsStr>)],
+) -> Run {
+    let mut cmd = tokio::process::Command::new(BIN);
+    for (name, value) in env {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
     let out = tokio::time::timeout(
         std::time::Duration::from_secs(120),
-        tokio::process::Command::new(BIN)
-            .args(args)
+        cmd.args(args)
             .arg("--quiet")
             .env_remove("COLUMNS")
             .env_remove("RUST_BACKTRACE")

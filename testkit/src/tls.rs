@@ -1,0 +1,178 @@
+//! TLS for the tests: a CA of their own and a certificate for 127.0.0.1 it signed,
+//! made with `openssl`; and [`HttpsServer`], `openssl s_server` answering HTTPS with
+//! that certificate, for a client's certificate checks.
+
+use std::io;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::net::{free_port, temp_dir};
+use crate::process::{call_off, stop_child, watchdog};
+
+/// The CA's certificate (PEM), in the directory given to [`certificates`].
+pub const CA: &str = "ca.crt";
+/// The certificate for 127.0.0.1 (PEM).
+pub const CERTIFICATE: &str = "server.crt";
+/// Its private key (PEM).
+pub const KEY: &str = "server.key";
+
+const NOT_INSTALLED: &str =
+    "openssl is not installed (or not on PATH): run scripts/install-test-deps.sh";
+
+/// A CA ([`CA`]) and a certificate for 127.0.0.1 it signed ([`CERTIFICATE`], [`KEY`])
+/// in `dir`, made with `openssl` unless there already; P-256 keys, valid two days.
+pub fn certificates(dir: &Path) -> io::Result<()> {
+    if dir.join(CERTIFICATE).exists() {
+        return Ok(());
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                CA,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=deviceflow test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &key,
+            &[
+                "-keyout",
+                KEY,
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            CA,
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            CERTIFICATE,
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ];
+    for args in steps {
+        let out = match Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{NOT_INSTALLED}"),
+            Err(e) => return Err(e),
+        };
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `openssl s_server -www` on a free loopback port, in a temporary directory of its
+/// own, with [`certificates`]: it answers every HTTPS request with 200 and a page
+/// about the TLS session. Killed, and its directory removed, when dropped.
+pub struct HttpsServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    watchdog: Option<Child>,
+}
+
+impl HttpsServer {
+    /// Starts it and waits until its port accepts connections.
+    pub fn start() -> io::Result<HttpsServer> {
+        let dir = temp_dir("https")?;
+        certificates(&dir)?;
+        let port = free_port()?;
+        let child = match Command::new("openssl")
+            .args(["s_server", "-www", "-quiet", "-accept", &port.to_string()])
+            .args(["-cert", CERTIFICATE, "-key", KEY])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{NOT_INSTALLED}"),
+            Err(e) => return Err(e),
+        };
+        let watchdog = Some(watchdog(child.id())?);
+        let mut server = HttpsServer {
+            port,
+            dir,
+            child: Some(child),
+            watchdog,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(child) = server.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    return Err(io::Error::other(format!(
+                        "openssl s_server exited: {status}"
+                    )));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other("openssl s_server did not listen in 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate (PEM) of the CA that signed its certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join(CA)
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = stop_child(&mut child, Duration::from_secs(5));
+        }
+        call_off(self.watchdog.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
