@@ -25,7 +25,7 @@ use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::thresholds::{self, Threshold};
-use deviceflow_loadgen::{render, report, runner, Mix};
+use deviceflow_loadgen::{render, report, runner, transport, Mix};
 use deviceflow_reports::escape::Printable;
 use deviceflow_reports::{errln, outln};
 use goose::config::GooseConfiguration;
@@ -421,6 +421,11 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     // fleet polled on until its codes expired.
     if let Some(problem) = check_approver(&config.approver).await {
         bail!("the approver does not work: {problem}");
+    }
+    for t in &config.targets {
+        transport::check_tls(t, Duration::from_secs(10))
+            .await
+            .map_err(anyhow::Error::msg)?;
     }
     let setup = runner::setup(
         redacted_command(std::env::args()),

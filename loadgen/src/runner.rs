@@ -73,7 +73,7 @@ fn targets_of(
         targets.extend(issue.clone().or_else(|| token.clone()));
         if targets.is_empty() {
             return Err(format!(
-                "{device_authorization_endpoint}: give --host, or the endpoints as full http:// URLs"
+                "{device_authorization_endpoint}: give --host, or the endpoints as full http:// or https:// URLs"
             ));
         }
     }
@@ -353,7 +353,7 @@ mod tests {
             e.contains("127.0.0.1:3") && e.contains("127.0.0.1:1, 127.0.0.1:2"),
             "{e}"
         );
-        let e = targets_of(&one, "/dev", "https://example.com/tok").unwrap_err();
-        assert!(e.contains("plain http"), "{e}");
+        let e = targets_of(&one, "/dev", "ftp://example.com/tok").unwrap_err();
+        assert!(e.contains("http:// and https:// only"), "{e}");
     }
 }

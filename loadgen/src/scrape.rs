@@ -44,7 +44,7 @@ pub async fn scrape(targets: &[Target]) -> Result<Scrape, String> {
             continue;
         }
         seen.push(t.addr);
-        let url = format!("http://{}/metrics", t.host);
+        let url = format!("{}://{}/metrics", t.scheme(), t.host);
         let a = transport::get(t, "/metrics", Duration::from_secs(10))
             .await
             .map_err(|e| format!("{url} got no answer ({}: {})", e.cause.as_str(), e.message))?;

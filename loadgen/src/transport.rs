@@ -5,6 +5,11 @@
 //! `httparse` (hyper's parser); hyper's own client costs about twice the CPU per
 //! request here (README, "Scale").
 //!
+//! `https://` targets are reached over TLS (rustls on ring), checked against Mozilla's
+//! roots and the system's, or a private CA named in `SSL_CERT_FILE` / `SSL_CERT_DIR`,
+//! as the conformance suite checks them; a connection's handshake is paid once, and
+//! the connection kept alive like a plain one.
+//!
 //! A transport error is the generator's failure to reach the server (refused, reset,
 //! timed out, out of file descriptors...). It is never a poll and never a violation:
 //! the server gave no answer to judge. Owns no device logic; `lane/` decides what to
@@ -14,9 +19,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -103,6 +110,22 @@ impl TransportError {
         }
     }
 
+    /// A TLS handshake that failed: rustls's words, and what to do about what the
+    /// user can fix (the suite's hints, for the same rustls errors).
+    fn tls(e: &std::io::Error) -> TransportError {
+        let said = e.to_string();
+        if e.kind() != std::io::ErrorKind::InvalidData {
+            // The connection broke during the handshake (reset, closed).
+            return TransportError {
+                cause: Cause::of_io(e),
+                message: format!("TLS handshake: {said}"),
+                reached: false,
+            };
+        }
+        let hint = deviceflow_conformance::http::tls_hint(&said);
+        TransportError::new(Cause::Other, format!("TLS handshake: {said}{hint}"))
+    }
+
     fn new(cause: Cause, message: impl Into<String>) -> TransportError {
         TransportError {
             cause,
@@ -125,11 +148,133 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// One target (a `--host`): where to connect and what to put in `Host`.
+/// One target (a `--host`): where to connect, whether over TLS, and what to put in
+/// `Host`.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
     pub host: Arc<str>,
+    /// `https://`: the TLS client and the name the certificate must show.
+    pub tls: Option<Arc<Tls>>,
+}
+
+impl Target {
+    /// How a batch reaches it (copied into each batch: no reference count is touched
+    /// for a plain target).
+    pub fn dial(&self) -> Dial {
+        Dial {
+            addr: self.addr,
+            tls: self.tls.clone(),
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Where a new connection goes, and whether TLS runs on it.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<Tls>>,
+}
+
+/// A TLS client for one `https://` target.
+pub struct Tls {
+    connector: tokio_rustls::TlsConnector,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({:?})", self.name)
+    }
+}
+
+/// The TLS client configuration every `https://` target shares, made once: TLS 1.2
+/// and 1.3 with rustls's safe defaults on ring, ALPN `http/1.1` (a server that also
+/// speaks HTTP/2 must not pick it), and the roots the conformance suite trusts:
+/// Mozilla's as bundled and the system's, which `SSL_CERT_FILE` / `SSL_CERT_DIR`
+/// replace with a private CA's.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            // Certificates the system's store holds that do not parse are skipped, as
+            // reqwest skips them for the suite.
+            let native = rustls_native_certs::load_native_certs();
+            let _ = roots.add_parsable_certificates(native.certs);
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok(Arc::new(config))
+        })
+        .clone()
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A keep-alive HTTP/1.1 connection, read and written by the task that sends on it
@@ -137,7 +282,7 @@ pub struct Target {
 /// wake-up).
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// Bytes read and not yet taken as an answer.
     buf: Vec<u8>,
     /// The server said `Connection: close` (or spoke HTTP/1.0), or ended an answer by
@@ -208,11 +353,30 @@ pub struct Exchange {
     pub requests: Requests,
 }
 
-async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
-    let stream = TcpStream::connect(addr)
+async fn connect(addr: SocketAddr) -> Result<TcpStream, TransportError> {
+    let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| TransportError::io(&e))?;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+async fn handshake(
+    tls: &Tls,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TransportError> {
+    tls.connector
+        .connect(tls.name.clone(), tcp)
+        .await
+        .map_err(|e| TransportError::tls(&e))
+}
+
+async fn open(dial: &Dial) -> Result<Connection, TransportError> {
+    let tcp = connect(dial.addr).await?;
+    let stream = match &dial.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => Stream::Tls(Box::new(handshake(tls, tcp).await?)),
+    };
     Ok(Connection {
         stream,
         buf: Vec::with_capacity(1024),
@@ -224,17 +388,30 @@ async fn open(addr: SocketAddr) -> Result<Connection, TransportError> {
 impl Connection {
     /// Whether the server has closed this idle connection (or sent something
     /// unasked): then it must not carry a request.
-    fn is_closed(&self) -> bool {
+    fn is_closed(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        !self.buf.is_empty()
-            || !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        if !self.buf.is_empty() {
+            return true;
+        }
+        match &mut self.stream {
+            Stream::Plain(s) => {
+                !matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+            // What TLS has waiting may be no data: a TLS 1.3 server sends its session
+            // tickets after the handshake, and rustls takes them in while reading. Open
+            // when that read finds nothing to give; closed when it ends (a
+            // `close_notify`, or the connection's end) or gives bytes nobody asked for.
+            Stream::Tls(s) => s.read(&mut probe).now_or_never().is_some(),
+        }
     }
 
     async fn write(&mut self, requests: &[u8]) -> Result<(), TransportError> {
-        self.stream
-            .write_all(requests)
-            .await
-            .map_err(|e| TransportError::io(&e))
+        let written = async {
+            self.stream.write_all(requests).await?;
+            // TLS holds what it could not send yet; plain TCP has nothing to flush.
+            self.stream.flush().await
+        };
+        written.await.map_err(|e| TransportError::io(&e))
     }
 
     /// The next whole answer.
@@ -418,7 +595,7 @@ pub fn form_post(
 /// other failure ends the batch: the requests not yet answered get its cause.
 pub async fn exchange(
     connection: Option<Connection>,
-    addr: SocketAddr,
+    dial: Dial,
     requests: Requests,
     timeout: Duration,
 ) -> Exchange {
@@ -430,11 +607,11 @@ pub async fn exchange(
     // being read (see `TransportError::reached`).
     let mut written = false;
     let mut connection = match connection {
-        Some(c) if c.is_closed() => {
-            resend = true;
-            None
+        Some(mut c) => {
+            resend = c.is_closed();
+            (!resend).then_some(c)
         }
-        c => c,
+        None => None,
     };
     let work = async {
         if let Some(c) = connection.as_mut() {
@@ -447,7 +624,7 @@ pub async fn exchange(
                 None => {
                     opened += 1;
                     written = false;
-                    let mut c = open(addr).await?;
+                    let mut c = open(&dial).await?;
                     if !replies.is_empty() {
                         sent = Instant::now();
                     }
@@ -505,7 +682,7 @@ pub async fn exchange(
 /// A plain GET on a new connection (the `/metrics` scrape), within `timeout`.
 pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answer, TransportError> {
     let work = async {
-        let mut conn = open(target.addr).await?;
+        let mut conn = open(&target.dial()).await?;
         let request = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", target.host);
         conn.write(request.as_bytes()).await?;
         conn.answer().await
@@ -520,16 +697,56 @@ pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answe
         })
 }
 
-/// Resolves `http://host:port` to a target (the generator speaks plain HTTP/1.1).
+/// Before a run: a TLS handshake with an `https://` target, whose failure (a
+/// certificate the generator cannot check, no TLS on that port) would otherwise fail
+/// every request of the run. A target that cannot be reached at all is the run's to
+/// report, by cause, as for plain targets.
+pub async fn check_tls(target: &Target, timeout: Duration) -> Result<(), String> {
+    let Some(tls) = &target.tls else {
+        return Ok(());
+    };
+    let Ok(Ok(tcp)) = tokio::time::timeout(timeout, connect(target.addr)).await else {
+        return Ok(());
+    };
+    match tokio::time::timeout(timeout, handshake(tls, tcp)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("https://{}: {}", target.host, e.message)),
+        Err(_) => Err(format!(
+            "https://{}: no TLS handshake within {} s (is this port's server speaking TLS?)",
+            target.host,
+            timeout.as_secs()
+        )),
+    }
+}
+
+/// Resolves `http://host:port` or `https://host:port` to a target (the generator
+/// speaks HTTP/1.1, over TLS for `https://`).
 pub fn target_of(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: the load generator speaks plain http:// only"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let with_port = if authority.contains(':') {
+    let (rest, tls, port) = if let Some(rest) = url.strip_prefix("http://") {
+        (rest, false, 80)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (rest, true, 443)
+    } else {
+        return Err(format!(
+            "{url}: the load generator speaks http:// and https:// only"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // `[::1]:8080`, `[::1]`, `host:8080`, `host`.
+    let (name, has_port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, after)) => (ip, after.starts_with(':')),
+            None => return Err(format!("{url}: {authority} is not a valid Host")),
+        },
+        None => (
+            authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            authority.contains(':'),
+        ),
+    };
+    let with_port = if has_port {
         authority.to_owned()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{port}")
     };
     use std::net::ToSocketAddrs;
     let addr = with_port
@@ -543,9 +760,20 @@ pub fn target_of(url: &str) -> Result<Target, String> {
     {
         return Err(format!("{url}: {authority} is not a valid Host"));
     }
+    let tls = if tls {
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|e| format!("{url}: {name} cannot name a TLS server: {e}"))?;
+        Some(Arc::new(Tls {
+            connector: tokio_rustls::TlsConnector::from(tls_config()?),
+            name,
+        }))
+    } else {
+        None
+    };
     Ok(Target {
         addr,
         host: Arc::from(authority),
+        tls,
     })
 }
 
@@ -610,9 +838,17 @@ mod tests {
             "/oauth/token?x=1"
         );
         assert_eq!(path_of("http://127.0.0.1:8080"), "/");
-        assert!(target_of("https://example.com")
+        assert!(target_of("ftp://example.com")
             .unwrap_err()
-            .contains("plain http"));
+            .contains("http:// and https:// only"));
+        let t = target_of("https://127.0.0.1/oauth/token").unwrap();
+        assert_eq!(t.addr.to_string(), "127.0.0.1:443");
+        assert_eq!(t.scheme(), "https");
+        let t = target_of("https://[::1]:8443").unwrap();
+        assert_eq!(t.addr.to_string(), "[::1]:8443");
+        assert_eq!(&*t.host, "[::1]:8443");
+        let t = target_of("http://[::1]").unwrap();
+        assert_eq!(t.addr.to_string(), "[::1]:80");
     }
 
     /// `n` form POSTs to `target`, the `i`-th with body `x=i`, as one batch.
@@ -700,7 +936,13 @@ mod tests {
         let answers = format!("{}{chunked}{}", ok("a", false), ok("c", false));
         let (addr, seen) = scripted_server(vec![vec![(3, answers)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 3),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         assert_eq!(x.opened, 1);
         assert!(x.connection.is_some() && x.replies.iter().all(|r| !r.resent));
@@ -715,7 +957,13 @@ mod tests {
             vec![(2, format!("{}{}", ok("b", false), ok("c", false)))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 3),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
         assert_eq!(resent, [false, true, true]);
@@ -737,7 +985,13 @@ mod tests {
             vec![(2, format!("{}{chunked}", ok("b", false)))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 3),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         assert_eq!(x.opened, 2);
     }
@@ -748,7 +1002,13 @@ mod tests {
         // read the others, so they are not sent again.
         let (addr, _) = scripted_server(vec![vec![(3, ok("a", false))]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 3),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["a", "Closed", "Closed"]);
         assert!(x.connection.is_none());
     }
@@ -760,12 +1020,18 @@ mod tests {
             (2, format!("{}{}", ok("c", false), ok("d", false))),
         ]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        let first = exchange(
+            None,
+            target.dial(),
+            batch(&target, 2),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&first), ["a", "b"]);
         let kept = first.connection.expect("kept alive");
         let second = exchange(
             Some(kept),
-            target.addr,
+            target.dial(),
             batch(&target, 2),
             Duration::from_secs(2),
         )
@@ -789,13 +1055,19 @@ mod tests {
             vec![(1, ok("b", false))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        let first = exchange(
+            None,
+            target.dial(),
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&first), ["a"]);
         // Let the stray answer arrive, whether or not it came with the first.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let second = exchange(
             first.connection,
-            target.addr,
+            target.dial(),
             batch(&target, 1),
             Duration::from_secs(2),
         )
@@ -813,7 +1085,13 @@ mod tests {
         );
         let (addr, _) = scripted_server(vec![vec![(2, answers)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 2),
+            Duration::from_secs(2),
+        )
+        .await;
         let statuses: Vec<u16> = x
             .replies
             .iter()
@@ -830,7 +1108,13 @@ mod tests {
         let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"a\": 1}";
         let (addr, _) = scripted_server(vec![vec![(1, answer.to_owned())]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["{\"a\": 1}"]);
         assert!(
             x.connection.is_none(),
@@ -850,7 +1134,13 @@ mod tests {
             vec![(1, ok("c", false))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 3), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 3),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["", "b", "c"]);
         let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
         assert_eq!(resent, [false, false, true]);
@@ -868,7 +1158,13 @@ mod tests {
         );
         let (addr, _) = scripted_server(vec![vec![(1, answer)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), [body]);
     }
 
@@ -877,7 +1173,13 @@ mod tests {
         let big = format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(MAX_ANSWER + 10));
         let (addr, _) = scripted_server(vec![vec![(1, big)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&x), ["Malformed"]);
     }
 
@@ -907,13 +1209,19 @@ mod tests {
     async fn a_request_after_the_server_closed_the_idle_connection_goes_out_on_a_new_one() {
         let (addr, accepted) = closing_server();
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(None, target.addr, batch(&target, 1), Duration::from_secs(2)).await;
+        let first = exchange(
+            None,
+            target.dial(),
+            batch(&target, 1),
+            Duration::from_secs(2),
+        )
+        .await;
         assert_eq!(bodies(&first), ["ok"]);
         let pooled = first.connection.expect("kept alive");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let second = exchange(
             Some(pooled),
-            target.addr,
+            target.dial(),
             batch(&target, 1),
             Duration::from_secs(2),
         )
@@ -931,7 +1239,13 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(None, target.addr, batch(&target, 2), Duration::from_secs(2)).await;
+        let x = exchange(
+            None,
+            target.dial(),
+            batch(&target, 2),
+            Duration::from_secs(2),
+        )
+        .await;
         let e = x.replies[0].result.as_ref().unwrap_err();
         assert_eq!(e.cause, Cause::Refused, "{}", e.message);
         assert_eq!(bodies(&x), ["Refused", "Refused"]);

@@ -16,7 +16,7 @@ mod redis;
 mod resp;
 pub mod tls;
 
-pub use net::free_port;
+pub use net::{free_port, temp_dir};
 pub use process::{cargo_bin, cargo_release_bin, signal, ServerProcess, Signal};
 pub use redis::{RedisCluster, RedisOptions, RedisServer};
 pub use resp::Reply;

@@ -15,7 +15,7 @@ pub fn free_port() -> io::Result<u16> {
 
 /// A fresh, empty directory of this process's own under the system's temporary one,
 /// `deviceflow-WHAT-PID-N`.
-pub(crate) fn temp_dir(what: &str) -> std::io::Result<std::path::PathBuf> {
+pub fn temp_dir(what: &str) -> std::io::Result<std::path::PathBuf> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "deviceflow-{what}-{}-{}",

@@ -94,13 +94,13 @@ impl Lane {
                     outs.push(out);
                 }
                 let c = &self.fleet.config;
-                let addr = c.target(target).addr;
+                let dial = c.target(target).dial();
                 let timeout = c.request_timeout;
                 self.stats.batches += 1;
                 self.inflight.push(Box::pin(async move {
                     (
                         outs,
-                        transport::exchange(connection, addr, requests, timeout).await,
+                        transport::exchange(connection, dial, requests, timeout).await,
                     )
                 }));
             }

@@ -29,6 +29,17 @@ impl Server {
     /// One server (one state) listening on each of `addrs`, as instances sharing a
     /// store would: a `Server` per address, all killed with the first.
     pub fn start_on(addrs: &[&str], device: &str, extra: &str) -> Vec<Server> {
+        Server::start_as(addrs, None, device, extra)
+    }
+
+    /// As [`Server::start_on`], the issuer (what the metadata advertises) `issuer`
+    /// when given, as for a server behind a TLS terminator; else its first address.
+    pub fn start_as(
+        addrs: &[&str],
+        issuer: Option<&str>,
+        device: &str,
+        extra: &str,
+    ) -> Vec<Server> {
         let config = format!(
             "[device]\n{device}\n[quotas]\nper_source_rate = 0\nper_client_rate = 0\n[admin]\ntoken = \"{ADMIN}\"\n{extra}\n[[clients]]\nclient_id = \"tv\"\n[[users]]\nusername = \"alice\"\n"
         );
@@ -36,6 +47,7 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let addrs: Vec<String> = addrs.iter().map(|a| (*a).to_owned()).collect();
+        let issuer = issuer.map(str::to_owned);
         let n = addrs.len();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -48,7 +60,8 @@ impl Server {
                 for a in &addrs {
                     listeners.push(tokio::net::TcpListener::bind(a.as_str()).await.unwrap());
                 }
-                let issuer = format!("http://{}", listeners[0].local_addr().unwrap());
+                let issuer = issuer
+                    .unwrap_or_else(|| format!("http://{}", listeners[0].local_addr().unwrap()));
                 let app = Arc::new(App::new(settings, issuer, Clock::System));
                 for l in listeners {
                     tx.send(format!("http://{}", l.local_addr().unwrap()))

@@ -1,0 +1,250 @@
+//! `https://` servers. A fleet reaches a device-flow server behind a TLS terminator,
+//! pays one handshake per connection and keeps it, and reconciles with the server's
+//! `/metrics`, read over TLS too. A server whose certificate the generator cannot
+//! check is refused before any device runs, in one line that says what to do.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use deviceflow_loadgen::flow::Outcome;
+use deviceflow_loadgen::results::RunData;
+use deviceflow_testkit::tls::{certificates, CA, CERTIFICATE, KEY};
+use deviceflow_testkit::{free_port, temp_dir};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use common::{read_run, report_dir, Server};
+
+/// A TLS terminator, as an operator puts in front of a server: it accepts TLS on
+/// 127.0.0.1:`port` with testkit's certificate for 127.0.0.1 and forwards the bytes
+/// to `upstream`, counting the handshakes that complete. Stops when dropped.
+struct Terminator {
+    handshakes: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminator {
+    fn start(certs: &Path, port: u16, upstream: SocketAddr) -> Terminator {
+        let chain = CertificateDer::pem_file_iter(certs.join(CERTIFICATE))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(certs.join(KEY)).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&handshakes);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, listening) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                ready.send(()).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let acceptor = acceptor.clone();
+                        let counted = Arc::clone(&counted);
+                        tokio::spawn(async move {
+                            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await
+                            else {
+                                return;
+                            };
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
+            rt.shutdown_background();
+        });
+        listening.recv().unwrap();
+        Terminator {
+            handshakes,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Our server, its metadata advertising `https://{name}:{port}` (where a terminator
+/// in front of it listens), and that terminator.
+fn behind_tls(certs: &Path, name: &str) -> (Server, Terminator, String) {
+    let port = free_port().unwrap();
+    let public = format!("https://{name}:{port}");
+    let server = Server::start_as(
+        &["127.0.0.1:0"],
+        Some(&public),
+        "expires_in = 30\ninterval = 1",
+        "",
+    )
+    .remove(0);
+    let terminator = Terminator::start(certs, port, upstream(&server));
+    (server, terminator, format!("https://127.0.0.1:{port}"))
+}
+
+fn upstream(server: &Server) -> SocketAddr {
+    server
+        .base
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn tls_certificates(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name).unwrap();
+    certificates(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_fleet_reaches_a_server_behind_tls_keeps_its_connections_and_reconciles() {
+    let certs = tls_certificates("loadgen-tls");
+    let (_server, terminator, base) = behind_tls(&certs, "127.0.0.1");
+    let dir = report_dir("tls");
+    let out = common::loadgen(&[&base], &dir)
+        .args(["-u", "20", "-r", "20", "--mix", "compliant=100"])
+        .args(["--decide-after", "1..2", "--deny-percent", "0"])
+        .args(["--never-percent", "0", "--expect-interval", "1"])
+        .env("SSL_CERT_FILE", certs.join(CA))
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    let run: RunData = read_run(&dir);
+    let s = &run.stats;
+    assert_eq!(s.outcome(Outcome::Token), 20, "{stderr}");
+    assert_eq!(s.transport_errors(), 0, "{stderr}");
+    // A pooled TLS connection is taken for open though its server sent session
+    // tickets after the handshake: no request went out again on a new connection.
+    let sent: u64 = s.kinds.values().map(|k| k.sent).sum();
+    let retried: u64 = s.kinds.values().map(|k| k.retried_unsent).sum();
+    assert_eq!(retried, 0, "{sent} requests, {retried} sent again");
+    assert!(
+        s.connections_opened >= 1 && s.connections_opened * 3 <= sent,
+        "{sent} requests on {} connections",
+        s.connections_opened
+    );
+    // Every connection the fleet opened went through the terminator's handshake (the
+    // rest were the discovery's, the approver's and the /metrics scrapes').
+    let handshakes = terminator.handshakes.load(Ordering::Relaxed) as u64;
+    assert!(
+        handshakes >= s.connections_opened,
+        "{handshakes} handshakes, {} connections",
+        s.connections_opened
+    );
+    assert!(
+        run.metrics.is_some(),
+        "no /metrics over TLS: {:?}",
+        run.no_reconciliation
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_refused_before_any_device_runs() {
+    let certs = tls_certificates("loadgen-tls-ca");
+    let (_server, terminator, base) = behind_tls(&certs, "127.0.0.1");
+    let dir = report_dir("tls-ca");
+    let out = common::loadgen(&[&base], &dir)
+        .args(["-u", "5", "-r", "5"])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("UnknownIssuer") && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("run.json").exists(),
+        "a run was written: {stderr}"
+    );
+    // The handshakes the refusal took: none of a fleet's.
+    assert!(terminator.handshakes.load(Ordering::Relaxed) == 0);
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+/// The metadata advertises the endpoints on another authority than `--host`, by a
+/// name the certificate does not list (`localhost`, where the certificate is for
+/// 127.0.0.1): discovery, on `--host`, works, and the fleet's own check refuses the
+/// endpoints' authority in one line.
+#[test]
+fn endpoints_on_a_name_the_certificate_does_not_list_are_refused_before_any_device_runs() {
+    let certs = tls_certificates("loadgen-tls-name");
+    // The endpoints' terminator, and another for --host, both in front of one server.
+    let (server, endpoints, _) = behind_tls(&certs, "localhost");
+    let port = free_port().unwrap();
+    let host = Terminator::start(&certs, port, upstream(&server));
+    let dir = report_dir("tls-name");
+    let out = common::loadgen(&[&format!("https://127.0.0.1:{port}")], &dir)
+        .args(["-u", "5", "-r", "5"])
+        .env("SSL_CERT_FILE", certs.join(CA))
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("https://localhost:"))
+        .unwrap_or_else(|| panic!("no line names the endpoints' authority: {stderr}"));
+    assert!(
+        line.contains("not valid for name") && line.contains("its certificate lists"),
+        "{line}"
+    );
+    assert!(
+        !dir.join("run.json").exists(),
+        "a run was written: {stderr}"
+    );
+    // Discovery and the approver's check reached --host; the check reached the
+    // endpoints' terminator, and its handshake failed.
+    assert!(host.handshakes.load(Ordering::Relaxed) >= 1);
+    assert_eq!(endpoints.handshakes.load(Ordering::Relaxed), 0);
+    let _ = std::fs::remove_dir_all(&certs);
+}
