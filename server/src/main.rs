@@ -26,6 +26,28 @@ use rand::RngCore;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Do not print the demo walk-through.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Log format on standard error: `plain` (one line an event) or `json` (one object
+    /// a line). What is logged is set by RUST_LOG (`info` by default; the audit events
+    /// are at target `audit`, e.g. RUST_LOG=warn,audit=info).
+    #[arg(
+        long,
+        env = "DEVICEFLOW_LOG_FORMAT",
+        value_enum,
+        default_value = "plain"
+    )]
+    log_format: LogFormat,
+}
+
+/// The server's settings on the command line, over its configuration file: before
+/// the subcommand, or after `check-config`, which checks what they make
+/// (`deviceflow-server check-config -c prod.toml --store redis://…`).
+#[derive(clap::Args, Clone)]
+struct ServerArgs {
     /// TOML configuration file.
     #[arg(long, short, env = "DEVICEFLOW_CONFIG")]
     config: Option<PathBuf>,
@@ -62,19 +84,6 @@ struct Cli {
     /// `registration.initial_access_token`).
     #[arg(long, env = "DEVICEFLOW_INITIAL_ACCESS_TOKEN", hide_env_values = true)]
     initial_access_token: Option<String>,
-    /// Do not print the demo walk-through.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Log format on standard error: `plain` (one line an event) or `json` (one object
-    /// a line). What is logged is set by RUST_LOG (`info` by default; the audit events
-    /// are at target `audit`, e.g. RUST_LOG=warn,audit=info).
-    #[arg(
-        long,
-        env = "DEVICEFLOW_LOG_FORMAT",
-        value_enum,
-        default_value = "plain"
-    )]
-    log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -132,7 +141,10 @@ enum Command {
     /// input (`printf %s 'pw' | deviceflow-server hash-password`).
     HashPassword,
     /// Validates the configuration and prints what it defines, without serving.
-    CheckConfig,
+    CheckConfig {
+        #[command(flatten)]
+        server: Box<ServerArgs>,
+    },
     /// Plays a device against a running server: asks for a code, shows it with a QR
     /// code, and polls until a person approves or denies it on the verification page.
     Device {
@@ -192,12 +204,23 @@ fn real_main() -> anyhow::Result<()> {
         Some(Command::Clients { command }) => return clients_command::run(command),
         _ => {}
     }
-    let demo = cli.config.is_none();
-    let mut file = match &cli.config {
+    // Settings after `check-config` override those before it.
+    let after = match &cli.command {
+        Some(Command::CheckConfig { server }) => Some(&**server),
+        _ => None,
+    };
+    let config = after
+        .and_then(|a| a.config.as_ref())
+        .or(cli.server.config.as_ref());
+    let demo = config.is_none();
+    let mut file = match config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::demo(),
     };
-    apply_overrides(&cli, &mut file);
+    apply_overrides(&cli.server, &mut file);
+    if let Some(after) = after {
+        apply_overrides(after, &mut file);
+    }
     // On embedded defaults the admin endpoint is on, with a fresh random token, so the
     // walk-through printed below works as shown.
     if demo && file.admin.token.is_none() {
@@ -209,7 +232,7 @@ fn real_main() -> anyhow::Result<()> {
     }
     let settings = Settings::from_file(file).context("invalid configuration")?;
     let filter = log_filter()?;
-    if let Some(Command::CheckConfig) = cli.command {
+    if after.is_some() {
         print_summary(&settings)?;
         return check_store(&settings);
     }
@@ -340,7 +363,7 @@ fn play_device(issuer: &str, client_id: &str, scope: Option<&str>) -> anyhow::Re
     Ok(())
 }
 
-fn apply_overrides(cli: &Cli, file: &mut FileConfig) {
+fn apply_overrides(cli: &ServerArgs, file: &mut FileConfig) {
     if let Some(v) = cli.listen {
         file.listen = v;
     }

@@ -448,6 +448,47 @@ fn check_config_says_the_slow_down_policy_as_it_is_written() {
     }
 }
 
+/// The server's settings may follow `check-config` as they may precede it (clap had
+/// refused `check-config -c FILE` as an unexpected argument), and those after it win.
+#[test]
+fn check_config_takes_the_server_settings_after_it_too() {
+    let file = std::env::temp_dir().join(format!("deviceflow-after-{}.toml", std::process::id()));
+    std::fs::write(&file, "[device]\nexpires_in = 600\n").unwrap();
+    let file = file.to_str().unwrap();
+    let check = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_EXPIRES_IN")
+            .env_remove("DEVICEFLOW_STORE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stdout
+            .lines()
+            .find(|l| l.starts_with("expires_in"))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .to_owned()
+    };
+    assert!(check(&["check-config", "-c", file]).contains("600s"));
+    assert!(check(&["-c", file, "check-config", "--expires-in", "90"]).contains("90s"));
+    assert!(check(&["--expires-in", "30", "check-config", "--expires-in", "90"]).contains("90s"));
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", "/nonexistent/deviceflow.toml"])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("deviceflow-server: cannot read /nonexistent/"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(file);
+}
+
 /// SIGTERM the moment the server says it listens, as an orchestrator stopping an
 /// instance that just started does: a graceful stop (exit 0), every time. Before, the
 /// handler was installed only when the shutdown future was first polled, after the
