@@ -480,23 +480,10 @@ fn describe(e: &reqwest::Error) -> String {
         innermost = s;
     }
     let said = innermost.to_string();
-    format!("{kind}: {said}{}", tls_hint(&said))
-}
-
-/// What to do about a TLS handshake that failed, from rustls's words for it (its
-/// error's text), or "" when there is nothing the user can change. Shared with the
-/// load generator, whose own TLS client is rustls too.
-pub fn tls_hint(said: &str) -> &'static str {
-    if said.contains("UnknownIssuer") {
-        " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
-    } else if said.contains("not valid for name") {
-        " (name the server by a host or address its certificate lists)"
-    } else if said.contains("InvalidContentType") {
-        // The first bytes back were not a TLS record: an HTTP answer to the hello.
-        " (the server answered without TLS: is this an http:// port?)"
-    } else {
-        ""
-    }
+    format!(
+        "{kind}: {said}{}",
+        deviceflow_device::tls::hint(&said, "the server")
+    )
 }
 
 /// A credential as the evidence shows it: its length, and its first characters when
@@ -693,20 +680,6 @@ fn redact_pairs(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tls_failures_say_what_to_do_in_rustls_words() {
-        let hint = |said: &str| tls_hint(said);
-        assert!(hint("invalid peer certificate: UnknownIssuer").contains("SSL_CERT_FILE"));
-        assert!(hint(
-            "invalid peer certificate: certificate not valid for name \"localhost\"; certificate is only valid for IpAddress(127.0.0.1)"
-        )
-        .contains("its certificate lists"));
-        assert!(
-            hint("received corrupt message of type InvalidContentType").contains("an http:// port")
-        );
-        assert_eq!(hint("Connection refused (os error 111)"), "");
-    }
 
     #[test]
     fn form_encoding_follows_rfc_6749_appendix_b() {

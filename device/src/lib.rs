@@ -10,13 +10,14 @@
 //! (5 s if none) between requests, adds 5 s for every `slow_down`, backs off
 //! exponentially when the connection fails, and stops at any other error.
 //!
-//! It speaks plain HTTP/1.1 through hyper's connection API, the HTTP stack the server
-//! uses too, so the workspace needs no second HTTP client for it. An `https://`
-//! issuer is refused with a message saying so.
+//! It speaks HTTP/1.1 through hyper's connection API, the HTTP stack the server uses
+//! too, so the workspace needs no second HTTP client for it; `https://` over [`tls`],
+//! the TLS client the workspace's clients share.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod qr;
+pub mod tls;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -54,7 +55,7 @@ const MAX_BACKOFF_SECS: u64 = 60;
 /// What the device was told to do.
 #[derive(Debug, Clone)]
 pub struct DeviceOptions {
-    /// The authorization server's issuer, `http://host:port[/path]`.
+    /// The authorization server's issuer, `http(s)://host[:port][/path]`.
     pub issuer: String,
     /// The public client the device is (RFC 6749 §2.2).
     pub client_id: String,
@@ -68,7 +69,7 @@ pub struct DeviceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     /// The issuer is not a plain-HTTP URL.
-    #[error("\"{0}\" is not an http:// URL; this client speaks plain HTTP only (put a TLS proxy in front for https)")]
+    #[error("\"{0}\" is not an http:// or https:// URL")]
     NotHttp(String),
     /// The server could not be reached or did not answer in time.
     #[error("{url}: {message}")]
@@ -115,9 +116,11 @@ pub enum DeviceError {
     Stopped(String),
 }
 
-/// An `http://` URL split for a request.
+/// An `http://` or `https://` URL split for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {
+    /// `https://`: over TLS.
+    tls: bool,
     /// `host:port`, for the TCP connection and the `Host` header.
     authority: String,
     /// `/path?query`, at least `/`.
@@ -132,7 +135,10 @@ impl HttpUrl {
         if printable(url) != url {
             return Err(not_http());
         }
-        let rest = url.strip_prefix("http://").ok_or_else(not_http)?;
+        let (tls, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, url.strip_prefix("http://").ok_or_else(not_http)?),
+        };
         let (authority, target) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -140,19 +146,33 @@ impl HttpUrl {
         if authority.is_empty() {
             return Err(not_http());
         }
-        // No port: HTTP's 80 (an IPv6 literal ends with ']').
+        // No port: 80, or 443 for https (an IPv6 literal ends with ']').
         let authority = if authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| !p.contains(']'))
         {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if tls { 443 } else { 80 })
         };
         Ok(HttpUrl {
+            tls,
             authority,
             target: target.to_owned(),
         })
+    }
+
+    /// `http://host:port` or `https://host:port`.
+    fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
+    }
+
+    /// The host, without the port: the name its TLS certificate must show.
+    fn host(&self) -> &str {
+        self.authority
+            .rsplit_once(':')
+            .map_or(&*self.authority, |(host, _)| host)
     }
 }
 
@@ -167,10 +187,10 @@ async fn exchange(url: &str, body: Option<String>) -> Result<(StatusCode, Bytes)
     }
 }
 
-/// One HTTP/1.1 request to an `http://` URL on a fresh connection: `method`, an
-/// optional `Authorization` value, an optional body with its media type; the answer's
-/// status and body. The plain-HTTP client of the workspace's binaries (this device,
-/// and `deviceflow-server clients`).
+/// One HTTP/1.1 request to an `http://` or `https://` URL on a fresh connection:
+/// `method`, an optional `Authorization` value, an optional body with its media type;
+/// the answer's status and body. The HTTP client of the workspace's binaries (this
+/// device, and `deviceflow-server clients`).
 pub async fn request(
     method: Method,
     url: &str,
@@ -186,13 +206,21 @@ pub async fn request(
         let stream = TcpStream::connect(&parsed.authority)
             .await
             .map_err(|e| transport(format!("cannot connect: {e}")))?;
-        let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        tokio::spawn(async move {
-            // The connection ends when the response is read; its errors are the request's.
-            let _ = conn.await;
-        });
+        let mut sender = if parsed.tls {
+            let config = tls::client_config().map_err(transport)?;
+            let name = tls::server_name(parsed.host()).map_err(transport)?;
+            let stream = tls::connect(config, name, stream).await.map_err(|e| {
+                let said = e.to_string();
+                transport(format!(
+                    "TLS handshake: {said}{}",
+                    tls::hint(&said, "the server")
+                ))
+            })?;
+            http1_sender(stream).await
+        } else {
+            http1_sender(stream).await
+        }
+        .map_err(|e| transport(e.to_string()))?;
         let mut req = Request::builder()
             .method(method)
             .uri(&parsed.target)
@@ -236,12 +264,25 @@ pub async fn request(
         .map_err(|_| transport(format!("no answer within {REQUEST_TIMEOUT:?}")))?
 }
 
+/// An HTTP/1.1 connection on `io`, driven by a task of its own until the answer is
+/// read; its errors are the request's.
+async fn http1_sender<I>(io: I) -> hyper::Result<http1::SendRequest<Full<Bytes>>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
 /// The endpoints from the RFC 8414 metadata, or this server's paths if there is none.
 /// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
 async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
     let parsed = HttpUrl::parse(issuer)?;
     let path = parsed.target.trim_end_matches('/');
-    let metadata_url = format!("http://{}{METADATA_PATH}{path}", parsed.authority);
+    let metadata_url = format!("{}{METADATA_PATH}{path}", parsed.origin());
     let fallback = || {
         (
             format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
@@ -704,12 +745,12 @@ mod tests {
             .unwrap();
     }
 
-    /// A token endpoint this client cannot speak to (https://, from the metadata) was
+    /// A token endpoint this client cannot speak to (ftp://, from the metadata) was
     /// "retried" as a connection failure until the code expired, minutes later, after
     /// the person had been shown a code to approve.
     #[tokio::test]
     async fn a_token_endpoint_that_cannot_be_polled_is_said_before_any_code() {
-        let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"https://127.0.0.1/oauth/token"}"#;
+        let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"ftp://127.0.0.1/oauth/token"}"#;
         let base = hostile_with_metadata(
             Some(metadata),
             CODES.to_owned(),
@@ -723,7 +764,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DeviceError::NotHttp(_)), "{err}");
         assert!(
-            err.to_string().contains("https://127.0.0.1/oauth/token"),
+            err.to_string().contains("ftp://127.0.0.1/oauth/token"),
             "{err}"
         );
         assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
@@ -783,8 +824,22 @@ mod tests {
             HttpUrl::parse("http://[::1]:9/x").unwrap().authority,
             "[::1]:9"
         );
+        let u = HttpUrl::parse("https://auth.example.test/o").unwrap();
+        assert_eq!(
+            (u.tls, &*u.authority, u.host(), &*u.origin()),
+            (
+                true,
+                "auth.example.test:443",
+                "auth.example.test",
+                "https://auth.example.test:443"
+            )
+        );
+        assert_eq!(
+            HttpUrl::parse("https://[::1]:8443").unwrap().host(),
+            "[::1]"
+        );
         assert!(matches!(
-            HttpUrl::parse("https://auth.example.test"),
+            HttpUrl::parse("ftp://auth.example.test"),
             Err(DeviceError::NotHttp(_))
         ));
         assert!(HttpUrl::parse("http:///x").is_err());

@@ -5,10 +5,10 @@
 //! `httparse` (hyper's parser); hyper's own client costs about twice the CPU per
 //! request here (README, "Scale").
 //!
-//! `https://` targets are reached over TLS (rustls on ring), checked against Mozilla's
-//! roots and the system's, or a private CA named in `SSL_CERT_FILE` / `SSL_CERT_DIR`,
-//! as the conformance suite checks them; a connection's handshake is paid once, and
-//! the connection kept alive like a plain one.
+//! `https://` targets are reached over TLS (`deviceflow_device::tls`: rustls on ring,
+//! the roots the conformance suite trusts, a private CA named in `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`); a connection's handshake is paid once, and the connection kept
+//! alive like a plain one.
 //!
 //! A transport error is the generator's failure to reach the server (refused, reset,
 //! timed out, out of file descriptors...). It is never a poll and never a violation:
@@ -19,11 +19,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deviceflow_device::tls;
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ impl TransportError {
     }
 
     /// A TLS handshake that failed: rustls's words, and what to do about what the
-    /// user can fix (the suite's hints, for the same rustls errors).
+    /// user can fix.
     fn tls(e: &std::io::Error) -> TransportError {
         let said = e.to_string();
         if e.kind() != std::io::ErrorKind::InvalidData {
@@ -122,7 +122,7 @@ impl TransportError {
                 reached: false,
             };
         }
-        let hint = deviceflow_conformance::http::tls_hint(&said);
+        let hint = tls::hint(&said, "the server");
         TransportError::new(Cause::Other, format!("TLS handshake: {said}{hint}"))
     }
 
@@ -186,8 +186,8 @@ pub struct Dial {
 
 /// A TLS client for one `https://` target.
 pub struct Tls {
-    connector: tokio_rustls::TlsConnector,
-    name: rustls::pki_types::ServerName<'static>,
+    config: Arc<tls::rustls::ClientConfig>,
+    name: tls::rustls::pki_types::ServerName<'static>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -196,39 +196,11 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// The TLS client configuration every `https://` target shares, made once: TLS 1.2
-/// and 1.3 with rustls's safe defaults on ring, ALPN `http/1.1` (a server that also
-/// speaks HTTP/2 must not pick it), and the roots the conformance suite trusts:
-/// Mozilla's as bundled and the system's, which `SSL_CERT_FILE` / `SSL_CERT_DIR`
-/// replace with a private CA's.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> =
-        std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            // Certificates the system's store holds that do not parse are skipped, as
-            // reqwest skips them for the suite.
-            let native = rustls_native_certs::load_native_certs();
-            let _ = roots.add_parsable_certificates(native.certs);
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("TLS: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Ok(Arc::new(config))
-        })
-        .clone()
-}
-
 /// A connection's byte stream: plain TCP, or TLS over it.
 #[derive(Debug)]
 enum Stream {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tls::TlsStream>),
 }
 
 impl AsyncRead for Stream {
@@ -361,12 +333,8 @@ async fn connect(addr: SocketAddr) -> Result<TcpStream, TransportError> {
     Ok(tcp)
 }
 
-async fn handshake(
-    tls: &Tls,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TransportError> {
-    tls.connector
-        .connect(tls.name.clone(), tcp)
+async fn handshake(to: &Tls, tcp: TcpStream) -> Result<tls::TlsStream, TransportError> {
+    tls::connect(Arc::clone(&to.config), to.name.clone(), tcp)
         .await
         .map_err(|e| TransportError::tls(&e))
 }
@@ -761,11 +729,9 @@ pub fn target_of(url: &str) -> Result<Target, String> {
         return Err(format!("{url}: {authority} is not a valid Host"));
     }
     let tls = if tls {
-        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
-            .map_err(|e| format!("{url}: {name} cannot name a TLS server: {e}"))?;
         Some(Arc::new(Tls {
-            connector: tokio_rustls::TlsConnector::from(tls_config()?),
-            name,
+            config: tls::client_config()?,
+            name: tls::server_name(name).map_err(|e| format!("{url}: {e}"))?,
         }))
     } else {
         None

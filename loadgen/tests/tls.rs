@@ -7,104 +7,13 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use deviceflow_loadgen::flow::Outcome;
 use deviceflow_loadgen::results::RunData;
-use deviceflow_testkit::tls::{certificates, CA, CERTIFICATE, KEY};
+use deviceflow_testkit::tls::{certificates, TlsTerminator as Terminator, CA};
 use deviceflow_testkit::{free_port, temp_dir};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use common::{read_run, report_dir, Server};
-
-/// A TLS terminator, as an operator puts in front of a server: it accepts TLS on
-/// 127.0.0.1:`port` with testkit's certificate for 127.0.0.1 and forwards the bytes
-/// to `upstream`, counting the handshakes that complete. Stops when dropped.
-struct Terminator {
-    handshakes: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Terminator {
-    fn start(certs: &Path, port: u16, upstream: SocketAddr) -> Terminator {
-        let chain = CertificateDer::pem_file_iter(certs.join(CERTIFICATE))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(certs.join(KEY)).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let handshakes = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&handshakes);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, listening) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .unwrap();
-                ready.send(()).unwrap();
-                let accept = async {
-                    loop {
-                        let Ok((tcp, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let acceptor = acceptor.clone();
-                        let counted = Arc::clone(&counted);
-                        tokio::spawn(async move {
-                            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                                return;
-                            };
-                            counted.fetch_add(1, Ordering::Relaxed);
-                            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await
-                            else {
-                                return;
-                            };
-                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    () = accept => {}
-                    _ = stopped => {}
-                }
-            });
-            rt.shutdown_background();
-        });
-        listening.recv().unwrap();
-        Terminator {
-            handshakes,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Terminator {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Our server, its metadata advertising `https://{name}:{port}` (where a terminator
 /// in front of it listens), and that terminator.
@@ -118,7 +27,7 @@ fn behind_tls(certs: &Path, name: &str) -> (Server, Terminator, String) {
         "",
     )
     .remove(0);
-    let terminator = Terminator::start(certs, port, upstream(&server));
+    let terminator = Terminator::start(certs, port, upstream(&server)).unwrap();
     (server, terminator, format!("https://127.0.0.1:{port}"))
 }
 
@@ -169,7 +78,7 @@ fn a_fleet_reaches_a_server_behind_tls_keeps_its_connections_and_reconciles() {
     );
     // Every connection the fleet opened went through the terminator's handshake (the
     // rest were the discovery's, the approver's and the /metrics scrapes').
-    let handshakes = terminator.handshakes.load(Ordering::Relaxed) as u64;
+    let handshakes = terminator.handshakes() as u64;
     assert!(
         handshakes >= s.connections_opened,
         "{handshakes} handshakes, {} connections",
@@ -206,7 +115,7 @@ fn a_certificate_from_an_unknown_ca_is_refused_before_any_device_runs() {
         "a run was written: {stderr}"
     );
     // The handshakes the refusal took: none of a fleet's.
-    assert!(terminator.handshakes.load(Ordering::Relaxed) == 0);
+    assert!(terminator.handshakes() == 0);
     let _ = std::fs::remove_dir_all(&certs);
 }
 
@@ -220,7 +129,7 @@ fn endpoints_on_a_name_the_certificate_does_not_list_are_refused_before_any_devi
     // The endpoints' terminator, and another for --host, both in front of one server.
     let (server, endpoints, _) = behind_tls(&certs, "localhost");
     let port = free_port().unwrap();
-    let host = Terminator::start(&certs, port, upstream(&server));
+    let host = Terminator::start(&certs, port, upstream(&server)).unwrap();
     let dir = report_dir("tls-name");
     let out = common::loadgen(&[&format!("https://127.0.0.1:{port}")], &dir)
         .args(["-u", "5", "-r", "5"])
@@ -244,7 +153,7 @@ fn endpoints_on_a_name_the_certificate_does_not_list_are_refused_before_any_devi
     );
     // Discovery and the approver's check reached --host; the check reached the
     // endpoints' terminator, and its handshake failed.
-    assert!(host.handshakes.load(Ordering::Relaxed) >= 1);
-    assert_eq!(endpoints.handshakes.load(Ordering::Relaxed), 0);
+    assert!(host.handshakes() >= 1);
+    assert_eq!(endpoints.handshakes(), 0);
     let _ = std::fs::remove_dir_all(&certs);
 }

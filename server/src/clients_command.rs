@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// Where the server is and how to be let in.
 #[derive(Args)]
 pub(crate) struct Target {
-    /// The server's issuer (http:// only).
+    /// The server's issuer (http:// or https://; a private CA's certificate in SSL_CERT_FILE).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     issuer: String,
     /// The server's admin token (`admin.token`).

@@ -148,7 +148,7 @@ enum Command {
     /// Plays a device against a running server: asks for a code, shows it with a QR
     /// code, and polls until a person approves or denies it on the verification page.
     Device {
-        /// The server's issuer (http:// only).
+        /// The server's issuer (http:// or https://; a private CA's certificate in SSL_CERT_FILE).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         issuer: String,
         /// The public client to be.

@@ -1,12 +1,19 @@
 //! TLS for the tests: a CA of their own and a certificate for 127.0.0.1 it signed,
-//! made with `openssl`; and [`HttpsServer`], `openssl s_server` answering HTTPS with
-//! that certificate, for a client's certificate checks.
+//! made with `openssl`; [`HttpsServer`], `openssl s_server` answering HTTPS with that
+//! certificate, for a client's certificate checks; and [`TlsTerminator`], TLS in front
+//! of a server, as a deployment puts it there.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::net::{free_port, temp_dir};
 use crate::process::{call_off, stop_child, watchdog};
@@ -174,5 +181,114 @@ impl Drop for HttpsServer {
         }
         call_off(self.watchdog.take());
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TLS terminator, as an operator puts in front of a server: it accepts TLS on
+/// 127.0.0.1:`port` with the certificate for 127.0.0.1 in `certs` (made by
+/// [`certificates`]) and forwards the bytes to `upstream`, counting the handshakes
+/// that complete. In this process, on a thread of its own; stops when dropped.
+pub struct TlsTerminator {
+    port: u16,
+    handshakes: Arc<AtomicUsize>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsTerminator {
+    /// Starts it and waits until it listens.
+    pub fn start(certs: &Path, port: u16, upstream: SocketAddr) -> io::Result<TlsTerminator> {
+        let chain = CertificateDer::pem_file_iter(certs.join(CERTIFICATE))
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(io::Error::other)?;
+        let key = PrivateKeyDer::from_pem_file(certs.join(KEY)).map_err(io::Error::other)?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&handshakes);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, listening) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                    Ok(l) => {
+                        let _ = ready.send(Ok(()));
+                        l
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let accept = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let acceptor = acceptor.clone();
+                        let counted = Arc::clone(&counted);
+                        tokio::spawn(async move {
+                            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await
+                            else {
+                                return;
+                            };
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
+            rt.shutdown_background();
+        });
+        listening
+            .recv()
+            .map_err(|_| io::Error::other("the TLS terminator's thread ended"))??;
+        Ok(TlsTerminator {
+            port,
+            handshakes,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS handshakes completed so far.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TlsTerminator {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

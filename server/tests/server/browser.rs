@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deviceflow_server::Clock;
+use deviceflow_testkit::{free_port, temp_dir, tls};
 
 use crate::common::*;
 
@@ -41,8 +42,19 @@ struct Device {
 impl Device {
     /// Starts the device and waits for it to show its user code.
     fn start(base: &str, client_id: &str, scope: Option<&str>) -> Device {
+        Device::start_with_env(base, client_id, scope, &[])
+    }
+
+    /// [`Device::start`] with `env` set in its environment.
+    fn start_with_env(
+        base: &str,
+        client_id: &str,
+        scope: Option<&str>,
+        env: &[(&str, &Path)],
+    ) -> Device {
         let mut cmd = Command::new(BIN);
         cmd.args(["device", "--issuer", base, "--client-id", client_id]);
+        cmd.envs(env.iter().copied());
         if let Some(scope) = scope {
             cmd.args(["--scope", scope]);
         }
@@ -197,14 +209,54 @@ async fn the_device_command_stops_on_access_denied() {
     );
 }
 
-#[test]
-fn the_device_command_explains_what_it_cannot_do() {
-    let https = Command::new(BIN)
-        .args(["device", "--issuer", "https://auth.example.test"])
+/// The device speaks https:// to a server behind TLS, as one is deployed: it trusts a
+/// private CA named in SSL_CERT_FILE, and without it says what to do in one line
+/// (before, any https:// issuer was refused: "plain HTTP only").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_speaks_https_to_a_server_behind_tls() {
+    let certs = temp_dir("device-tls").unwrap();
+    tls::certificates(&certs).unwrap();
+    let port = free_port().unwrap();
+    let public = format!("https://127.0.0.1:{port}");
+    let s = TestServer::start_as(&real_time_config(), Clock::System, Some(&public)).await;
+    let upstream = s.base.strip_prefix("http://").unwrap().parse().unwrap();
+    let terminator = tls::TlsTerminator::start(&certs, port, upstream).unwrap();
+
+    let untrusted = Command::new(BIN)
+        .args(["device", "--issuer", &public])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
         .output()
         .unwrap();
-    assert_eq!(https.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&https.stderr).contains("speaks plain HTTP only"));
+    assert_eq!(untrusted.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("UnknownIssuer")
+            && err.contains("name that CA's certificate in SSL_CERT_FILE"),
+        "{err}"
+    );
+
+    let ca = certs.join(tls::CA);
+    let issuer = public.clone();
+    let device =
+        blocking(move || Device::start_with_env(&issuer, "tv", None, &[("SSL_CERT_FILE", &ca)]))
+            .await;
+    assert!(
+        device.output().contains(&format!("open  {public}/device")),
+        "{}",
+        device.output()
+    );
+    assert_eq!(
+        s.decide(&device.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("approved: token response"), "{out}");
+    // Discovery, the codes and at least one poll, each on a connection of its own.
+    assert!(terminator.handshakes() >= 3, "{}", terminator.handshakes());
+    let _ = std::fs::remove_dir_all(&certs);
 }
 
 /// What the browser tests need, or a failure that says how to get it.

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use deviceflow_testkit::ServerProcess;
+use deviceflow_testkit::{free_port, temp_dir, tls, ServerProcess};
 
 use crate::common::*;
 
@@ -141,7 +141,7 @@ async fn adds_a_confidential_client(issuer: &str, http: &Client) -> String {
 }
 
 /// What a script is told when it cannot: `removed` was removed already, `tv` is
-/// configured, the token is wrong, the scope unknown, the issuer not plain HTTP.
+/// configured, the token is wrong, the scope unknown, the issuer not HTTP.
 fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
     let err = refused(clients(issuer, ADMIN_TOKEN, &["remove", removed]));
     assert!(
@@ -164,8 +164,42 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
         err.contains("invalid_client_metadata") && err.contains("admin"),
         "{err}"
     );
-    let err = refused(clients("https://auth.example.test", ADMIN_TOKEN, &["list"]));
-    assert!(err.contains("plain HTTP only"), "{err}");
+    let err = refused(clients("ftp://auth.example.test", ADMIN_TOKEN, &["list"]));
+    assert!(err.contains("not an http:// or https:// URL"), "{err}");
+}
+
+/// `clients` speaks https:// to a server behind TLS, as one is deployed: it trusts a
+/// private CA named in SSL_CERT_FILE, and without it says what to do in one line
+/// (before, any https:// issuer was refused: "plain HTTP only").
+#[test]
+fn clients_speaks_https_to_a_server_behind_tls() {
+    let (server, dir) = server_on_test_config("clients-tls");
+    let certs = temp_dir("clients-tls").unwrap();
+    tls::certificates(&certs).unwrap();
+    let port = free_port().unwrap();
+    let terminator = tls::TlsTerminator::start(&certs, port, server.addr()).unwrap();
+    let list = |ca: Option<&std::path::Path>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["clients", "list", "--issuer", &terminator.url()])
+            .env("DEVICEFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        cmd.output().unwrap()
+    };
+    let listed = ok(list(Some(&certs.join(tls::CA))));
+    assert!(listed.contains("tv\tconfiguration\tnone\t"), "{listed}");
+    assert_eq!(terminator.handshakes(), 1);
+    let err = refused(list(None));
+    assert!(
+        err.contains("UnknownIssuer")
+            && err.contains("name that CA's certificate in SSL_CERT_FILE"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&certs);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `clients remove ID#x` named the client `ID#x`, but the `#` ended the URL's path and

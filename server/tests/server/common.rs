@@ -200,11 +200,18 @@ impl TestServer {
     /// A server on `clock`: the manual one, or the system clock for tests where a
     /// separate process (a device, a browser) waits in real time.
     pub async fn start_with_clock(toml: &str, clock: Clock) -> TestServer {
+        TestServer::start_as(toml, clock, None).await
+    }
+
+    /// As [`TestServer::start_with_clock`], its issuer `issuer` when given (a server
+    /// behind a TLS terminator, `https://`), else its address; `base` stays its address.
+    pub async fn start_as(toml: &str, clock: Clock, issuer: Option<&str>) -> TestServer {
         let settings =
             Settings::from_file(FileConfig::parse(toml, "test config").unwrap()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = Arc::new(App::new(settings, base.clone(), clock));
+        let issuer = issuer.map_or_else(|| base.clone(), str::to_owned);
+        let app = Arc::new(App::new(settings, issuer, clock));
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(deviceflow_server::serve(
             listener,

@@ -176,10 +176,7 @@ async fn first_connection<C>(
         .map_err(|_| unreachable("no answer in 5 s".into()))?
         .map_err(|e| {
             let why = e.to_string();
-            let trusted = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-                .iter()
-                .find(|name| std::env::var_os(name).is_some())
-                .copied();
+            let trusted = deviceflow_device::tls::roots_named();
             unreachable(format!("{why}{}", hint(shown, &why, trusted)))
         })
 }
@@ -195,16 +192,10 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     } else {
         "rediss://"
     };
+    let said = deviceflow_device::tls::hint_with(why, "Redis", trusted);
     let why = why.to_ascii_lowercase();
-    if why.contains("unknownissuer") {
-        match trusted {
-            Some(name) => format!(" (the CA certificates in {name} did not sign Redis's)"),
-            None => " (a Redis whose certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)".into(),
-        }
-    } else if why.contains("not valid for name") {
-        " (name Redis by a host or address its certificate lists)".into()
-    } else if why.contains("certificate") {
-        " (Redis's certificate could not be checked)".into()
+    if !said.is_empty() {
+        said
     } else if tls && why.contains("timed out") {
         " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
     } else if !tls
@@ -661,7 +652,7 @@ mod tests {
             .contains("name that CA's certificate in SSL_CERT_FILE"));
         assert_eq!(
             hint("rediss://h:1", unknown, Some("SSL_CERT_DIR")),
-            " (the CA certificates in SSL_CERT_DIR did not sign Redis's)"
+            " (no CA certificate in SSL_CERT_DIR signed Redis's: name the CA that did there)"
         );
         let name = r#"invalid peer certificate: certificate not valid for name "127.0.0.1"; certificate is only valid for DnsName("localhost")"#;
         assert_eq!(
