@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use deviceflow_device::tls;
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Why a request got no answer.
@@ -196,58 +196,8 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// A connection's byte stream: plain TCP, or TLS over it.
-#[derive(Debug)]
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tls::TlsStream>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+/// A connection's byte stream: plain TCP (left), or TLS over it (right).
+type Stream = tokio_util::either::Either<TcpStream, Box<tls::TlsStream>>;
 
 /// A keep-alive HTTP/1.1 connection, read and written by the task that sends on it
 /// (no connection task, no channel: a batch of requests costs a write, a read and a
@@ -342,8 +292,8 @@ async fn handshake(to: &Tls, tcp: TcpStream) -> Result<tls::TlsStream, Transport
 async fn open(dial: &Dial) -> Result<Connection, TransportError> {
     let tcp = connect(dial.addr).await?;
     let stream = match &dial.tls {
-        None => Stream::Plain(tcp),
-        Some(tls) => Stream::Tls(Box::new(handshake(tls, tcp).await?)),
+        None => Stream::Left(tcp),
+        Some(tls) => Stream::Right(Box::new(handshake(tls, tcp).await?)),
     };
     Ok(Connection {
         stream,
@@ -362,14 +312,14 @@ impl Connection {
             return true;
         }
         match &mut self.stream {
-            Stream::Plain(s) => {
+            Stream::Left(s) => {
                 !matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             }
             // What TLS has waiting may be no data: a TLS 1.3 server sends its session
             // tickets after the handshake, and rustls takes them in while reading. Open
             // when that read finds nothing to give; closed when it ends (a
             // `close_notify`, or the connection's end) or gives bytes nobody asked for.
-            Stream::Tls(s) => s.read(&mut probe).now_or_never().is_some(),
+            Stream::Right(s) => s.read(&mut probe).now_or_never().is_some(),
         }
     }
 
