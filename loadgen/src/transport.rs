@@ -767,6 +767,17 @@ mod tests {
         assert_eq!(t.addr.to_string(), "[::1]:80");
     }
 
+    /// [`batch`]`(target, n)` on a new connection, within 2 s.
+    async fn fresh(target: &Target, n: usize) -> Exchange {
+        exchange(
+            None,
+            target.dial(),
+            batch(target, n),
+            Duration::from_secs(2),
+        )
+        .await
+    }
+
     /// `n` form POSTs to `target`, the `i`-th with body `x=i`, as one batch.
     fn batch(target: &Target, n: usize) -> Requests {
         let mut r = Requests::default();
@@ -852,13 +863,7 @@ mod tests {
         let answers = format!("{}{chunked}{}", ok("a", false), ok("c", false));
         let (addr, seen) = scripted_server(vec![vec![(3, answers)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 3),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 3).await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         assert_eq!(x.opened, 1);
         assert!(x.connection.is_some() && x.replies.iter().all(|r| !r.resent));
@@ -873,13 +878,7 @@ mod tests {
             vec![(2, format!("{}{}", ok("b", false), ok("c", false)))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 3),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 3).await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
         assert_eq!(resent, [false, true, true]);
@@ -901,13 +900,7 @@ mod tests {
             vec![(2, format!("{}{chunked}", ok("b", false)))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 3),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 3).await;
         assert_eq!(bodies(&x), ["a", "b", "c"]);
         assert_eq!(x.opened, 2);
     }
@@ -918,13 +911,7 @@ mod tests {
         // read the others, so they are not sent again.
         let (addr, _) = scripted_server(vec![vec![(3, ok("a", false))]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 3),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 3).await;
         assert_eq!(bodies(&x), ["a", "Closed", "Closed"]);
         assert!(x.connection.is_none());
     }
@@ -936,13 +923,7 @@ mod tests {
             (2, format!("{}{}", ok("c", false), ok("d", false))),
         ]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(
-            None,
-            target.dial(),
-            batch(&target, 2),
-            Duration::from_secs(2),
-        )
-        .await;
+        let first = fresh(&target, 2).await;
         assert_eq!(bodies(&first), ["a", "b"]);
         let kept = first.connection.expect("kept alive");
         let second = exchange(
@@ -971,13 +952,7 @@ mod tests {
             vec![(1, ok("b", false))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(
-            None,
-            target.dial(),
-            batch(&target, 1),
-            Duration::from_secs(2),
-        )
-        .await;
+        let first = fresh(&target, 1).await;
         assert_eq!(bodies(&first), ["a"]);
         // Let the stray answer arrive, whether or not it came with the first.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1001,13 +976,7 @@ mod tests {
         );
         let (addr, _) = scripted_server(vec![vec![(2, answers)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 2),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 2).await;
         let statuses: Vec<u16> = x
             .replies
             .iter()
@@ -1024,13 +993,7 @@ mod tests {
         let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"a\": 1}";
         let (addr, _) = scripted_server(vec![vec![(1, answer.to_owned())]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 1),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 1).await;
         assert_eq!(bodies(&x), ["{\"a\": 1}"]);
         assert!(
             x.connection.is_none(),
@@ -1050,13 +1013,7 @@ mod tests {
             vec![(1, ok("c", false))],
         ]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 3),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 3).await;
         assert_eq!(bodies(&x), ["", "b", "c"]);
         let resent: Vec<bool> = x.replies.iter().map(|r| r.resent).collect();
         assert_eq!(resent, [false, false, true]);
@@ -1074,13 +1031,7 @@ mod tests {
         );
         let (addr, _) = scripted_server(vec![vec![(1, answer)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 1),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 1).await;
         assert_eq!(bodies(&x), [body]);
     }
 
@@ -1089,13 +1040,7 @@ mod tests {
         let big = format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(MAX_ANSWER + 10));
         let (addr, _) = scripted_server(vec![vec![(1, big)]]);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 1),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 1).await;
         assert_eq!(bodies(&x), ["Malformed"]);
     }
 
@@ -1125,13 +1070,7 @@ mod tests {
     async fn a_request_after_the_server_closed_the_idle_connection_goes_out_on_a_new_one() {
         let (addr, accepted) = closing_server();
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let first = exchange(
-            None,
-            target.dial(),
-            batch(&target, 1),
-            Duration::from_secs(2),
-        )
-        .await;
+        let first = fresh(&target, 1).await;
         assert_eq!(bodies(&first), ["ok"]);
         let pooled = first.connection.expect("kept alive");
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1155,13 +1094,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = exchange(
-            None,
-            target.dial(),
-            batch(&target, 2),
-            Duration::from_secs(2),
-        )
-        .await;
+        let x = fresh(&target, 2).await;
         let e = x.replies[0].result.as_ref().unwrap_err();
         assert_eq!(e.cause, Cause::Refused, "{}", e.message);
         assert_eq!(bodies(&x), ["Refused", "Refused"]);
