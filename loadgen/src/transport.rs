@@ -628,7 +628,14 @@ pub async fn check_tls(target: &Target, timeout: Duration) -> Result<(), String>
     };
     match tokio::time::timeout(timeout, handshake(tls, tcp)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("https://{}: {}", target.host, e.message)),
+        // rustls's refusal, with its hint (`TransportError::tls`).
+        Ok(Err(e)) if e.cause == Cause::Other => {
+            Err(format!("https://{}: {}", target.host, e.message))
+        }
+        Ok(Err(e)) => Err(format!(
+            "https://{}: {} (the connection ended during the TLS handshake: is this port's server speaking TLS?)",
+            target.host, e.message
+        )),
         Err(_) => Err(format!(
             "https://{}: no TLS handshake within {} s (is this port's server speaking TLS?)",
             target.host,

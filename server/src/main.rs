@@ -166,6 +166,59 @@ enum Command {
     },
 }
 
+/// clap's refusal of a value that came from the environment (`DEVICEFLOW_…`), not the
+/// command line, in one line that names the variable. clap names only the flag, and
+/// whoever set the variable (a unit file, a container's environment) looked for a
+/// flag nobody had given. `None` for any other error, which clap says as it is.
+fn from_environment(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    let flag = format!("--{long}");
+    // The value refused was given on the command line (`--flag V`, `--flag=V`); the
+    // environment is read at each level `check-config`'s settings are taken at, so a
+    // good flag does not make a bad variable the flag's.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let given = args.iter().enumerate().any(|(i, a)| {
+        (*a == flag && args.get(i + 1) == Some(value)) || *a == format!("{flag}={value}")
+    });
+    if given {
+        return None;
+    }
+    let command = Cli::command();
+    let arg = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+        .find(|a| a.get_long() == Some(long))?;
+    let var = arg.get_env()?.to_string_lossy().into_owned();
+    std::env::var_os(&var)?;
+    // clap's words, less its "error: " and its help footer, on one line.
+    let said = e.render().to_string();
+    let said = said
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(format!(
+        "{var} (the environment's {flag}): {said}; fix or unset {var}"
+    ))
+}
+
 fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
     match s {
         "enforce" => Ok(SlowDownPolicy::Enforce),
@@ -184,7 +237,13 @@ fn main() {
 }
 
 fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| match from_environment(&e) {
+        Some(line) => {
+            errln!("deviceflow-server: {line}");
+            std::process::exit(2);
+        }
+        None => e.exit(),
+    });
     match &cli.command {
         Some(Command::HashSecret) => {
             let secret = read_stdin_line("secret")?;

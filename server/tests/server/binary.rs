@@ -489,6 +489,54 @@ fn check_config_takes_the_server_settings_after_it_too() {
     let _ = std::fs::remove_file(file);
 }
 
+/// A value from the environment that clap cannot take is said in one line that names
+/// the variable: clap named only the flag (`--interval`), and whoever set
+/// `DEVICEFLOW_INTERVAL` in a unit file looked for a flag nobody gave. A bad value on
+/// the command line keeps clap's words.
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env_remove("DEVICEFLOW_LISTEN")
+            .env_remove("DEVICEFLOW_INTERVAL")
+            .env_remove("DEVICEFLOW_LOG_FORMAT")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (var, value, flag) in [
+        ("DEVICEFLOW_INTERVAL", "abc", "--interval"),
+        ("DEVICEFLOW_LOG_FORMAT", "xml", "--log-format"),
+        ("DEVICEFLOW_LISTEN", "nowhere", "--listen"),
+    ] {
+        // A good flag after check-config: the variable is still read before it.
+        let (code, err) = run(
+            &["check-config", "--listen", "127.0.0.1:0"],
+            &[(var, value)],
+        );
+        assert_eq!(code, Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "deviceflow-server: {var} (the environment's {flag}): invalid value '{value}'"
+            )) && err.contains(&format!("fix or unset {var}")),
+            "{err}"
+        );
+    }
+    let (code, err) = run(&["--interval", "abc", "check-config"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("error: invalid value 'abc' for '--interval"),
+        "{err}"
+    );
+}
+
 /// SIGTERM the moment the server says it listens, as an orchestrator stopping an
 /// instance that just started does: a graceful stop (exit 0), every time. Before, the
 /// handler was installed only when the shutdown future was first polled, after the

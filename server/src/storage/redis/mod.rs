@@ -825,19 +825,28 @@ impl Store for RedisStore {
                     .arg(now),
             )
             .await?;
-        let held: usize = self.redis.query(redis::cmd("ZCARD").arg(&mine)).await?;
-        if held > MAX_SESSIONS_PER_USER {
-            let ended: Vec<(Vec<u8>, f64)> = self
-                .redis
-                .query(
-                    redis::cmd("ZPOPMIN")
-                        .arg(&mine)
-                        .arg(held - MAX_SESSIONS_PER_USER),
-                )
-                .await?;
-            for (old, _) in ended {
+        // Every session but the newest MAX_SESSIONS_PER_USER ends: read, ended, then
+        // taken off the set. Each step may run twice (a call whose reply was lost goes
+        // out again) and two sign-ins may run them at once, and still each session
+        // past the bound ends and none within it. ZPOPMIN, run again after its reply
+        // was lost, had left the session it popped signed in, and ended the next.
+        let ended: Vec<Vec<u8>> = self
+            .redis
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(&mine)
+                    .arg(0)
+                    .arg(-(MAX_SESSIONS_PER_USER as i64) - 1),
+            )
+            .await?;
+        if !ended.is_empty() {
+            for old in &ended {
                 let _: i64 = self.redis.query(redis::cmd("DEL").arg(old)).await?;
             }
+            let _: i64 = self
+                .redis
+                .query(redis::cmd("ZREM").arg(&mine).arg(&ended))
+                .await?;
         }
         let _: i64 = self
             .redis

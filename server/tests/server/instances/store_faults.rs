@@ -336,13 +336,14 @@ fn a_cluster_password_written_once_reaches_every_node() {
 /// Between the server and Redis, as a network and a host name are: passes bytes both
 /// ways; each new connection goes to the node it points at then, and one already open
 /// stays with the node it reached (a managed Redis's or a Sentinel-fed name at a
-/// failover). Armed, it lets the next `EVALSHA` (a compare-and-set) through and cuts
-/// that connection before Redis's reply comes back, as a failover or a network blip
-/// does.
+/// failover). Armed, it lets the next call it was armed for (by default `EVALSHA`, a
+/// compare-and-set) through and cuts that connection before Redis's reply comes back,
+/// as a failover or a network blip does.
 struct RedisProxy {
     port: u16,
     target: std::sync::Arc<std::sync::atomic::AtomicU16>,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut_after: std::sync::Arc<std::sync::Mutex<&'static [&'static [u8]]>>,
 }
 
 impl RedisProxy {
@@ -353,9 +354,12 @@ impl RedisProxy {
         let port = listener.local_addr().unwrap().port();
         let target = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(redis_port));
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (to, arm) = (
+        let cut_after: std::sync::Arc<std::sync::Mutex<&'static [&'static [u8]]>> =
+            std::sync::Arc::new(std::sync::Mutex::new(&[b"EVALSHA"]));
+        let (to, arm, calls) = (
             std::sync::Arc::clone(&target),
             std::sync::Arc::clone(&armed),
+            std::sync::Arc::clone(&cut_after),
         );
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
@@ -365,6 +369,7 @@ impl RedisProxy {
                     continue;
                 };
                 let armed = std::sync::Arc::clone(&arm);
+                let calls = std::sync::Arc::clone(&calls);
                 tokio::spawn(async move {
                     let (mut from_client, mut from_redis) = (vec![0u8; 65536], vec![0u8; 65536]);
                     loop {
@@ -372,8 +377,10 @@ impl RedisProxy {
                             n = client.read(&mut from_client) => {
                                 let Ok(n @ 1..) = n else { return };
                                 let chunk = &from_client[..n];
-                                let cut = chunk.windows(7).any(|w| w == b"EVALSHA")
-                                    && armed.swap(false, SeqCst);
+                                let named = calls.lock().unwrap().iter().any(|call| {
+                                    chunk.windows(call.len()).any(|w| w == *call)
+                                });
+                                let cut = named && armed.swap(false, SeqCst);
                                 if redis.write_all(chunk).await.is_err() {
                                     return;
                                 }
@@ -398,6 +405,7 @@ impl RedisProxy {
             port,
             target,
             armed,
+            cut_after,
         }
     }
 
@@ -407,6 +415,12 @@ impl RedisProxy {
 
     fn arm(&self) {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Arms it for the next of `calls` (their names as sent, e.g. `b"ZRANGE"`).
+    fn arm_for(&self, calls: &'static [&'static [u8]]) {
+        *self.cut_after.lock().unwrap() = calls;
+        self.arm();
     }
 
     fn armed(&self) -> bool {
@@ -452,6 +466,58 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
     a.refresh(&refresh)
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// One person's sign-ins past the bound end the oldest sessions, and no more than the
+/// bound requires, even when the reply to the call that trims them is lost and the
+/// call goes out again on a new connection (`conn.rs`). Failed before: the trim was
+/// `ZPOPMIN`. The lost call had popped the oldest session off the person's set, and
+/// its reply, which named it to be ended, never came: it stayed signed in, out of the
+/// set's reach, until it expired. The call sent again popped and ended the
+/// second-oldest, which the bound keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bound() {
+    use deviceflow_server::accounts::users::UserId;
+    use deviceflow_server::verification::web_session::MAX_SESSIONS_PER_USER;
+    use deviceflow_server::{FileConfig, RedisStore, Settings, Store};
+
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let settings =
+        Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
+    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    let now = 1_000_000;
+    let alice = UserId(0);
+    let mut sessions = Vec::new();
+    for i in 0..=MAX_SESSIONS_PER_USER as u64 {
+        if i == MAX_SESSIONS_PER_USER as u64 {
+            // The sign-in past the bound: the call that trims the set loses its reply.
+            proxy.arm_for(&[b"ZPOPMIN", b"ZRANGE"]);
+        }
+        let (id, _) = store
+            .start_web_session(alice, now + i)
+            .await
+            .unwrap()
+            .unwrap();
+        sessions.push(id);
+    }
+    assert!(!proxy.armed(), "the trim never went out");
+    let later = now + 1_000;
+    assert!(
+        store
+            .web_session(&sessions[0], later)
+            .await
+            .unwrap()
+            .is_none(),
+        "the oldest session stands past the bound"
+    );
+    for (i, id) in sessions.iter().enumerate().skip(1) {
+        assert!(
+            store.web_session(id, later).await.unwrap().is_some(),
+            "session {i} of {} ended, within the bound of {MAX_SESSIONS_PER_USER}",
+            sessions.len()
+        );
+    }
 }
 
 /// A failover under a running instance: the replica is promoted, the old primary
