@@ -220,7 +220,10 @@ for c in $CORES; do
     stop "$ceiling_pid"
 
     share=$(awk -v p="$pending" -v s="$slow" 'BEGIN { printf "%.0f", (p + s) ? 100 * p / (p + s) : 0 }')
-    rows+=("| $c | $(median "${op[@]}") | $(median "${kp[@]}") | $(ratios op kp) | $(median "${opc[@]}") | $(median "${kpc[@]}") | $share % | $(median "${oi[@]}") | $(median "${ki[@]}") | $(ratios oi ki) | $(median "${oic[@]}") | $(median "${kic[@]}") |")
+    # "by CPU": the ceiling's CPU a request over ours, the throughput ratio two servers
+    # would have on the same CPU time; where the machine does not hold a server to its
+    # cores (below), requests/s measure the machine as much as the server.
+    rows+=("| $c | $(median "${op[@]}") | $(median "${kp[@]}") | $(ratios op kp) | $(median "${opc[@]}") | $(median "${kpc[@]}") | $(ratios kpc opc) | $share % | $(median "${oi[@]}") | $(median "${ki[@]}") | $(ratios oi ki) | $(median "${oic[@]}") | $(median "${kic[@]}") | $(ratios kic oic) |")
     # Each row as soon as it is measured: a run cut short (a time limit on a borrowed
     # machine) still shows the core counts it finished.
     echo "cores.sh: row ${rows[-1]}" >&2
@@ -238,8 +241,8 @@ done
 
 {
     echo
-    echo "| server cores | polls/s ours | ceiling | ratio | CPU µs/poll ours | ceiling | pending (rest slow_down) | device authorizations/s ours | ceiling | ratio | CPU µs/issue ours | ceiling |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server cores | polls/s ours | ceiling | ratio | CPU µs/poll ours | ceiling | ratio by CPU | pending (rest slow_down) | device authorizations/s ours | ceiling | ratio | CPU µs/issue ours | ceiling | ratio by CPU |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
     if ((${#unpinned[@]} > 0)); then
         echo
@@ -249,7 +252,8 @@ done
         ); requests/s × CPU a request, the"
         echo "busiest server): this machine does not hold a process to the cores taskset names, or charges it"
         echo "for work done on others (a sandbox such as gVisor). Such a row compares servers with that many"
-        echo "tokio workers, not that many cores."
+        echo "tokio workers, not that many cores; \"ratio by CPU\" (the ceiling's CPU a request over ours)"
+        echo "compares them on equal CPU time."
     fi
 } | tee -a "$work/table.txt"
 [[ -n $OUT ]] && cp "$work/table.txt" "$OUT/" || true
