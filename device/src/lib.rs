@@ -68,7 +68,7 @@ pub struct DeviceOptions {
 /// Why the device got no token.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    /// The issuer is not a plain-HTTP URL.
+    /// The issuer (or an endpoint) is not an `http://` or `https://` URL.
     #[error("\"{0}\" is not an http:// or https:// URL")]
     NotHttp(String),
     /// The server could not be reached or did not answer in time.
