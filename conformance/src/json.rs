@@ -35,9 +35,17 @@ pub fn parse(bytes: &[u8]) -> Json {
                 .chars()
                 .take(60)
                 .collect();
+            // RFC 8259 §6: a number past a double's range (1e400) is JSON's grammar,
+            // which no interoperable parser reads as a number; said as that, not as
+            // something other than JSON.
+            let what = if e.to_string().starts_with("number out of range") {
+                "the body holds a number no JSON parser can read as one (RFC 8259 §6: past a double's range)"
+            } else {
+                "the body is not JSON"
+            };
             return Json {
                 value: None,
-                problem: Some(format!("the body is not JSON ({e}); it starts {start:?}")),
+                problem: Some(format!("{what} ({e}); it starts {start:?}")),
             };
         }
     };
@@ -184,6 +192,10 @@ mod tests {
             .unwrap()
             .starts_with("the body is not JSON"));
         assert!(parse(b"[1]").problem.unwrap().contains("not an object"));
+        assert!(parse(br#"{"expires_in":1e400}"#)
+            .problem
+            .unwrap()
+            .starts_with("the body holds a number no JSON parser can read as one"));
         assert!(parse(b"").problem.is_some());
         assert!(parse(br#"{"a":1}"#).object().is_some());
     }
