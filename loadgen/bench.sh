@@ -24,6 +24,10 @@
 #   OUT           keep the reports here [a temporary folder, removed]
 #   LOADGEN       another build of deviceflow-loadgen to run (to set an earlier commit's
 #                 beside this one's, in turn on one machine) [this checkout's, built]
+#   TLS           1: the fleet reaches the server over https://, through a TLS terminator
+#                 in front of it (benches' tls-terminator, on its own thread; a CA of its
+#                 own, made with openssl, in SSL_CERT_FILE), to see what TLS costs the
+#                 generator [0]
 set -euo pipefail
 
 SIZES=${SIZES:-"10000 100000 1000000"}
@@ -32,6 +36,7 @@ EXPIRES_IN=${EXPIRES_IN:-300}
 RATE=${RATE:-10000}
 LANES=${LANES:-2}
 PIPELINES=${PIPELINES:-"1 16"}
+TLS=${TLS:-0}
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -48,6 +53,8 @@ for n in $SIZES; do
     [[ $n =~ ^[1-9][0-9]{0,7}$ ]] || die "SIZES must be whole numbers from 1 to 99999999, not '$n'"
 done
 [[ -n ${SIZES// /} ]] || die "SIZES names no fleet size"
+[[ $TLS == 0 || $TLS == 1 ]] || die "TLS must be 0 or 1, not '$TLS'"
+((TLS == 0)) || command -v openssl >/dev/null || die "openssl is required for TLS=1 (scripts/install-test-deps.sh installs it)"
 for p in $PIPELINES; do
     [[ $p =~ ^[0-9]+$ ]] && ((p >= 1 && p <= 256)) || die "PIPELINES must be whole numbers from 1 to 256, not '$p'"
 done
@@ -57,8 +64,10 @@ done
 
 echo "$script: building release binaries" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
-    -p deviceflow-server -p deviceflow-loadgen --bin deviceflow-server --bin deviceflow-loadgen
+    -p deviceflow-server -p deviceflow-loadgen -p deviceflow-benches \
+    --bin deviceflow-server --bin deviceflow-loadgen --bin tls-terminator
 cp "$target_dir/release/deviceflow-server" "$work/server"
+cp "$target_dir/release/tls-terminator" "$work/tls-terminator"
 loadgen_bin=${LOADGEN:-$target_dir/release/deviceflow-loadgen}
 [[ -f $loadgen_bin && -x $loadgen_bin ]] || die "LOADGEN=$loadgen_bin is not an executable"
 cp "$loadgen_bin" "$work/loadgen"
@@ -68,12 +77,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 echo "# loadgen bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores), $(uname -r), commit $(git -C "$root" rev-parse --short HEAD)"
 echo "# server: interval $INTERVAL s, expires_in $EXPIRES_IN s, quotas off; devices started $RATE/s; default mix; people decide after 5..30 s (10 % deny, 5 % never)"
+((TLS)) && echo "# over https://, through tls-terminator (rustls, TLS 1.3) in front of the server"
 for n in $SIZES; do
 for pipeline in $PIPELINES; do
     port=$(free_port)
+    # With TLS=1 the terminator's port is the issuer's: the metadata sends the fleet there.
+    if ((TLS)); then
+        tls_port=$(free_port)
+        base="https://127.0.0.1:$tls_port"
+    else
+        base="http://127.0.0.1:$port"
+    fi
     cat >"$work/server.toml" <<EOF
 listen = "127.0.0.1:$port"
-issuer = "http://127.0.0.1:$port"
+issuer = "$base"
 [device]
 expires_in = $EXPIRES_IN
 interval = $INTERVAL
@@ -99,16 +116,33 @@ EOF
         sleep 0.1
     done
     ((up)) || die "the server did not start: $(tail -n 3 "$work/server-$n.log" | tr '\n' ' ')"
-    cmd=("$work/loadgen" --host "http://127.0.0.1:$port" -u "$n" -r "$RATE" --lanes "$LANES"
+    tls_pid=
+    if ((TLS)); then
+        "$work/tls-terminator" "$tls_port" "127.0.0.1:$port" "$work/certs" >"$work/tls-$n.log" 2>&1 &
+        tls_pid=$!
+        pids+=("$tls_pid")
+        up=0
+        for _ in $(seq 100); do
+            curl -sf --cacert "$work/certs/ca.crt" "$base/healthz" >/dev/null && up=1 && break
+            kill -0 "$tls_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        ((up)) || die "the TLS terminator did not start: $(tail -n 3 "$work/tls-$n.log" | tr '\n' ' ')"
+    fi
+    cmd=("$work/loadgen" --host "$base" -u "$n" -r "$RATE" --lanes "$LANES"
         --admin-token "$admin" --expect-interval "$INTERVAL" --expect-expires-in "$EXPIRES_IN"
         --pipeline "$pipeline" --report-dir "$out/$n-p$pipeline" --progress-every 30)
     echo "$script: ${cmd[*]/$admin/…}" >&2
     start=$(date +%s.%N)
     code=0
-    child "${cmd[@]}" >"$work/loadgen-$n-p$pipeline.out" 2>"$work/loadgen-$n-p$pipeline.err" || code=$?
+    trust=()
+    ((TLS)) && trust=(env SSL_CERT_FILE="$work/certs/ca.crt")
+    child ${trust[@]+"${trust[@]}"} "${cmd[@]}" >"$work/loadgen-$n-p$pipeline.out" 2>"$work/loadgen-$n-p$pipeline.err" || code=$?
     end=$(date +%s.%N)
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    for pid in $tls_pid $server_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     [[ -f "$out/$n-p$pipeline/run.json" ]] || { cat "$work/loadgen-$n-p$pipeline.err" >&2; die "no run.json for $n devices (exit $code)"; }
     python3 - "$out/$n-p$pipeline/run.json" "$n" "$start" "$end" "$code" "$INTERVAL" "$pipeline" >>"$work/rows" <<'EOF'
 import json, sys
