@@ -482,7 +482,7 @@ fn describe(e: &reqwest::Error) -> String {
     let said = innermost.to_string();
     format!(
         "{kind}: {said}{}",
-        deviceflow_device::tls::hint(&said, "the server")
+        deviceflow_device::tls::hint(&said, deviceflow_device::tls::Peer::Http)
     )
 }
 

@@ -338,6 +338,20 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
     ] {
         check_url(name, value.as_deref())?;
     }
+    // An https:// server is checked against roots SSL_CERT_FILE / SSL_CERT_DIR may name:
+    // one that cannot be read was skipped without a word, and the server's certificate
+    // then said to come from an unknown CA.
+    let urls = [
+        &cli.issuer,
+        &cli.device_authorization_endpoint,
+        &cli.token_endpoint,
+    ];
+    if urls
+        .iter()
+        .any(|u| u.as_deref().is_some_and(|u| u.starts_with("https://")))
+    {
+        deviceflow_device::tls::named_roots_readable().map_err(anyhow::Error::msg)?;
+    }
     let reports = outputs(&cli);
     for (i, &(option, path)) in reports.iter().enumerate() {
         check_writable(option, path)?;

@@ -356,4 +356,25 @@ async fn a_server_signed_by_a_private_ca_is_trusted_through_ssl_cert_file() {
         "{}",
         trusted.stderr
     );
+    // A CA file that cannot be read is said as that before any request: reqwest had
+    // skipped it without a word, and the server's certificate was then "UnknownIssuer".
+    let missing = command_with_env(
+        &args,
+        &[
+            (
+                "SSL_CERT_FILE",
+                Some(std::ffi::OsStr::new("/nonexistent/ca.crt")),
+            ),
+            ("SSL_CERT_DIR", None),
+        ],
+    )
+    .await;
+    assert_ne!(missing.code, 0, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("SSL_CERT_FILE=/nonexistent/ca.crt")
+            && !missing.stderr.contains("UnknownIssuer")
+            && missing.stderr.trim_end().lines().count() == 1,
+        "{}",
+        missing.stderr
+    );
 }

@@ -206,6 +206,25 @@ pub async fn request(
         let stream = TcpStream::connect(&parsed.authority)
             .await
             .map_err(|e| transport(format!("cannot connect: {e}")))?;
+        // hyper says "connection error" and keeps the why as its source: the words
+        // to show are the innermost's (a TLS alert after the handshake, a reset).
+        let failed = |e: &(dyn std::error::Error + 'static)| {
+            let mut inner = e;
+            while let Some(source) = inner.source() {
+                inner = source;
+            }
+            let said = if std::ptr::addr_eq(inner, e) {
+                e.to_string()
+            } else {
+                format!("{e}: {inner}")
+            };
+            let hint = if parsed.tls {
+                tls::hint(&said, tls::Peer::Http)
+            } else {
+                String::new()
+            };
+            transport(format!("{said}{hint}"))
+        };
         let mut sender = if parsed.tls {
             let config = tls::client_config().map_err(transport)?;
             let name = tls::server_name(parsed.host()).map_err(transport)?;
@@ -213,14 +232,14 @@ pub async fn request(
                 let said = e.to_string();
                 transport(format!(
                     "TLS handshake: {said}{}",
-                    tls::hint(&said, "the server")
+                    tls::hint(&said, tls::Peer::Http)
                 ))
             })?;
             http1_sender(stream).await
         } else {
             http1_sender(stream).await
         }
-        .map_err(|e| transport(e.to_string()))?;
+        .map_err(|e| failed(&e))?;
         let mut req = Request::builder()
             .method(method)
             .uri(&parsed.target)
@@ -239,10 +258,7 @@ pub async fn request(
         let req = req
             .body(Full::new(content))
             .map_err(|e| transport(e.to_string()))?;
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| transport(e.to_string()))?;
+        let res = sender.send_request(req).await.map_err(|e| failed(&e))?;
         let status = res.status();
         let bytes = http_body_util::Limited::new(res.into_body(), MAX_BODY_BYTES)
             .collect()
@@ -253,7 +269,7 @@ pub async fn request(
                         "the body is larger than {MAX_BODY_BYTES} bytes, more than any answer of RFC 8628"
                     ))
                 } else {
-                    transport(e.to_string())
+                    failed(&*e)
                 }
             })?
             .to_bytes();

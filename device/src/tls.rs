@@ -26,6 +26,7 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            named_roots_readable()?;
             // Certificates of the system's store that do not parse are skipped, as
             // reqwest skips them for the suite.
             let native = rustls_native_certs::load_native_certs();
@@ -42,6 +43,38 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
             Ok(Arc::new(config))
         })
         .clone()
+}
+
+/// Whether the roots `SSL_CERT_FILE` / `SSL_CERT_DIR` name can be read, and hold a
+/// certificate: one that cannot (a typo, a DER file where PEM is read) was skipped
+/// without a word, and the server's certificate then said to come from an unknown CA.
+/// The clients check it before their first `https://` request (the suite's too, whose
+/// HTTP client reads the same variables).
+pub fn named_roots_readable() -> Result<(), String> {
+    let file = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty());
+    let dir = std::env::var_os("SSL_CERT_DIR").filter(|d| !d.is_empty());
+    if let Some(file) = &file {
+        let path = std::path::Path::new(file);
+        let read = rustls_native_certs::load_certs_from_paths(Some(path), None);
+        if let Some(e) = read.errors.first() {
+            return Err(format!("SSL_CERT_FILE={}: {e}", path.display()));
+        }
+        if read.certs.is_empty() {
+            return Err(format!(
+                "SSL_CERT_FILE={} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"; a DER one converts with openssl x509 -inform der)",
+                path.display()
+            ));
+        }
+    }
+    for d in dir.iter().flat_map(std::env::split_paths) {
+        if !d.is_dir() {
+            return Err(format!(
+                "SSL_CERT_DIR names {}, which is not a folder",
+                d.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The name a server's certificate must show, from the host of a URL's authority (a
@@ -64,10 +97,35 @@ pub async fn connect(
         .await
 }
 
-/// What to do about a TLS handshake with `peer` ("the server", "Redis") that failed,
-/// from rustls's words for it (its error's text; case does not matter): a clause to
-/// append, " (…)", or "" when there is nothing the user can change.
-pub fn hint(said: &str, peer: &str) -> String {
+/// Whom a TLS connection is with, for what [`hint`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// An HTTP server (`https://`).
+    Http,
+    /// Redis (`rediss://`), which the server reaches.
+    Redis,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Http => "the server",
+            Peer::Redis => "Redis",
+        }
+    }
+
+    fn plain(self) -> &'static str {
+        match self {
+            Peer::Http => "http://",
+            Peer::Redis => "redis://",
+        }
+    }
+}
+
+/// What to do about a TLS connection to `peer` that failed, from rustls's words for
+/// it (its error's text; case does not matter): a clause to append, " (…)", or ""
+/// when there is nothing the user can change.
+pub fn hint(said: &str, peer: Peer) -> String {
     hint_with(said, peer, roots_named())
 }
 
@@ -80,25 +138,42 @@ pub fn roots_named() -> Option<&'static str> {
 }
 
 /// [`hint`], with `roots` for what [`roots_named`] would say.
-pub fn hint_with(said: &str, peer: &str, roots: Option<&str>) -> String {
+pub fn hint_with(said: &str, peer: Peer, roots: Option<&str>) -> String {
     let said = said.to_ascii_lowercase();
-    if said.contains("unknownissuer") {
+    let who = peer.name();
+    let has = |words: &str| said.contains(words);
+    if has("unknownissuer") {
         match roots {
-            Some(set) => {
-                format!(" (no CA certificate in {set} signed {peer}'s: name the CA that did there)")
-            }
-            None => {
-                " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
-                    .to_owned()
-            }
+            Some(set) => format!(
+                " (no CA certificate in {set} signed {who}'s, or {who} does not send its intermediate CA certificates: name the root CA there, or have {who} send its whole chain)"
+            ),
+            None => " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)".to_owned(),
         }
-    } else if said.contains("not valid for name") {
-        format!(" (name {peer} by a host or address its certificate lists)")
-    } else if said.contains("invalidcontenttype") {
+    } else if has("not valid for name") {
+        format!(" (name {who} by a host or address its certificate lists)")
+    } else if has("certificaterequired") {
+        match peer {
+            Peer::Http => " (the server asks for a client certificate, which this client does not send)".to_owned(),
+            Peer::Redis => " (Redis asks for a client certificate, which this server does not send: set Redis's tls-auth-clients to no or optional)".to_owned(),
+        }
+    } else if has("causedasendentity") {
+        format!(
+            " ({who}'s certificate is a CA's, as openssl req -x509 makes one by default: give {who} a certificate a CA signed, or make it with -addext basicConstraints=critical,CA:FALSE)"
+        )
+    } else if has("expired") {
+        format!(" ({who}'s certificate has expired)")
+    } else if has("notvalidyet") {
+        format!(" ({who}'s certificate is not valid yet: is this machine's clock right?)")
+    } else if has("noapplicationprotocol") && peer == Peer::Http {
+        " (the server speaks only HTTP/2; this client speaks HTTP/1.1)".to_owned()
+    } else if has("invalidcontenttype") {
         // The first bytes back were not a TLS record: a plain answer to the hello.
-        format!(" ({peer} answered without TLS: is this port plain, http:// or redis://?)")
-    } else if said.contains("certificate") {
-        format!(" ({peer}'s certificate could not be checked)")
+        format!(
+            " ({who} answered without TLS: is this a plain {} port?)",
+            peer.plain()
+        )
+    } else if has("certificate") && !has("alert") {
+        format!(" ({who}'s certificate could not be checked)")
     } else {
         String::new()
     }
@@ -110,34 +185,41 @@ mod tests {
 
     #[test]
     fn failed_handshakes_say_what_to_do_in_rustls_words() {
+        use Peer::{Http, Redis};
         let unknown = "invalid peer certificate: UnknownIssuer";
         assert_eq!(
-            hint_with(unknown, "the server", None),
+            hint_with(unknown, Http, None),
             " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)"
         );
+        assert!(hint_with(unknown, Redis, Some("SSL_CERT_DIR"))
+            .starts_with(" (no CA certificate in SSL_CERT_DIR signed Redis's, or Redis does not send its intermediate"));
+        let name = "invalid peer certificate: certificate not valid for name \"localhost\"; certificate is only valid for IpAddress(127.0.0.1)";
         assert_eq!(
-            hint_with(unknown, "Redis", Some("SSL_CERT_DIR")),
-            " (no CA certificate in SSL_CERT_DIR signed Redis's: name the CA that did there)"
-        );
-        let name = hint(
-            "invalid peer certificate: certificate not valid for name \"localhost\"; certificate is only valid for IpAddress(127.0.0.1)",
-            "Redis",
-        );
-        assert_eq!(
-            name,
+            hint_with(name, Redis, None),
             " (name Redis by a host or address its certificate lists)"
         );
-        assert!(hint(
-            "received corrupt message of type InvalidContentType",
-            "the server"
-        )
-        .contains("answered without TLS"));
-        assert!(hint(
-            "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
-            "the server"
-        )
-        .contains("could not be checked"));
-        assert_eq!(hint("Connection refused (os error 111)", "the server"), "");
+        let plain = "received corrupt message of type InvalidContentType";
+        assert!(hint_with(plain, Http, None).ends_with("is this a plain http:// port?)"));
+        assert!(hint_with(plain, Redis, None).ends_with("is this a plain redis:// port?)"));
+        // Asked for a client certificate: not the server's certificate at fault.
+        let asked = "received fatal alert: CertificateRequired";
+        assert!(hint_with(asked, Http, None).contains("asks for a client certificate"));
+        assert!(hint_with(asked, Redis, None).contains("tls-auth-clients"));
+        let ca = "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))";
+        assert!(hint_with(ca, Http, None).contains("basicConstraints=critical,CA:FALSE"));
+        let expired = "invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0";
+        assert_eq!(
+            hint_with(expired, Http, None),
+            " (the server's certificate has expired)"
+        );
+        assert!(
+            hint_with("received fatal alert: NoApplicationProtocol", Http, None)
+                .contains("only HTTP/2")
+        );
+        assert_eq!(
+            hint_with("Connection refused (os error 111)", Http, None),
+            ""
+        );
     }
 
     #[test]

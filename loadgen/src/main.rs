@@ -404,6 +404,15 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
             AuthMethod::None
         },
     };
+    // As the suite does: roots SSL_CERT_FILE / SSL_CERT_DIR name that cannot be read
+    // would have the server's certificate said to come from an unknown CA.
+    let urls = hosts
+        .iter()
+        .chain(&cli.device_authorization_endpoint)
+        .chain(&cli.token_endpoint);
+    if urls.into_iter().any(|u| u.starts_with("https://")) {
+        deviceflow_device::tls::named_roots_readable().map_err(anyhow::Error::msg)?;
+    }
     let http = Http::new(Duration::from_secs(10));
     let target = resolve(
         TargetSpec {
@@ -423,7 +432,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
         bail!("the approver does not work: {problem}");
     }
     for t in &config.targets {
-        transport::check_tls(t, Duration::from_secs(10))
+        transport::check(t, Duration::from_secs(10))
             .await
             .map_err(anyhow::Error::msg)?;
     }

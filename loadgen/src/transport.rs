@@ -103,9 +103,16 @@ pub struct TransportError {
 
 impl TransportError {
     fn io(e: &std::io::Error) -> TransportError {
+        // On a connection, only TLS says InvalidData: an alert, or a record rustls
+        // refused (TLS 1.3 sends "certificate required" after the handshake).
+        let message = if e.kind() == std::io::ErrorKind::InvalidData {
+            format!("TLS: {e}{}", tls::hint(&e.to_string(), tls::Peer::Http))
+        } else {
+            e.to_string()
+        };
         TransportError {
             cause: Cause::of_io(e),
-            message: e.to_string(),
+            message,
             reached: false,
         }
     }
@@ -122,7 +129,7 @@ impl TransportError {
                 reached: false,
             };
         }
-        let hint = tls::hint(&said, "the server");
+        let hint = tls::hint(&said, tls::Peer::Http);
         TransportError::new(Cause::Other, format!("TLS handshake: {said}{hint}"))
     }
 
@@ -295,15 +302,19 @@ async fn open(dial: &Dial) -> Result<Connection, TransportError> {
         None => Stream::Left(tcp),
         Some(tls) => Stream::Right(Box::new(handshake(tls, tcp).await?)),
     };
-    Ok(Connection {
-        stream,
-        buf: Vec::with_capacity(1024),
-        spent: false,
-        eof: false,
-    })
+    Ok(Connection::new(stream))
 }
 
 impl Connection {
+    fn new(stream: Stream) -> Connection {
+        Connection {
+            stream,
+            buf: Vec::with_capacity(1024),
+            spent: false,
+            eof: false,
+        }
+    }
+
     /// Whether the server has closed this idle connection (or sent something
     /// unasked): then it must not carry a request.
     fn is_closed(&mut self) -> bool {
@@ -615,32 +626,58 @@ pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answe
         })
 }
 
-/// Before a run: a TLS handshake with an `https://` target, whose failure (a
-/// certificate the generator cannot check, no TLS on that port) would otherwise fail
-/// every request of the run. A target that cannot be reached at all is the run's to
-/// report, by cause, as for plain targets.
-pub async fn check_tls(target: &Target, timeout: Duration) -> Result<(), String> {
-    let Some(tls) = &target.tls else {
-        return Ok(());
-    };
+/// Before a run: one `GET /` to `target`, on a connection of its own, to find a
+/// scheme that does not fit the port before every request of the run fails on it. A
+/// TLS handshake that fails (a certificate the generator cannot check), a TLS alert
+/// after it (TLS 1.3 asks for a client certificate only then), or no HTTP answer on a
+/// plain `http://` port (a TLS port resets or closes it) is refused in one line. A
+/// target that cannot be reached at all, answers slowly, or answers anything at all
+/// (a 404 is an HTTP server) is the run's to measure.
+pub async fn check(target: &Target, timeout: Duration) -> Result<(), String> {
+    let origin = format!("{}://{}", target.scheme(), target.host);
     let Ok(Ok(tcp)) = tokio::time::timeout(timeout, connect(target.addr)).await else {
         return Ok(());
     };
-    match tokio::time::timeout(timeout, handshake(tls, tcp)).await {
-        Ok(Ok(_)) => Ok(()),
-        // rustls's refusal, with its hint (`TransportError::tls`).
-        Ok(Err(e)) if e.cause == Cause::Other => {
-            Err(format!("https://{}: {}", target.host, e.message))
-        }
-        Ok(Err(e)) => Err(format!(
-            "https://{}: {} (the connection ended during the TLS handshake: is this port's server speaking TLS?)",
-            target.host, e.message
+    let stream = match &target.tls {
+        None => Stream::Left(tcp),
+        Some(tls) => match tokio::time::timeout(timeout, handshake(tls, tcp)).await {
+            Ok(Ok(s)) => Stream::Right(Box::new(s)),
+            // rustls's refusal, with its hint (`TransportError::tls`).
+            Ok(Err(e)) if e.cause == Cause::Other => return Err(format!("{origin}: {}", e.message)),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "{origin}: {} (the connection ended during the TLS handshake: is this port's server speaking TLS?)",
+                    e.message
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "{origin}: no TLS handshake within {} s (is this port's server speaking TLS?)",
+                    timeout.as_secs()
+                ))
+            }
+        },
+    };
+    let mut conn = Connection::new(stream);
+    let request = format!(
+        "GET / HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+        target.host
+    );
+    let answered = tokio::time::timeout(timeout, async {
+        conn.write(request.as_bytes()).await?;
+        conn.answer().await
+    })
+    .await;
+    let Ok(Err(e)) = answered else {
+        return Ok(());
+    };
+    match (&target.tls, e.cause) {
+        (Some(_), Cause::Other) => Err(format!("{origin}: {}", e.message)),
+        (None, Cause::Reset | Cause::Closed | Cause::Malformed) => Err(format!(
+            "{origin}: no HTTP answer to GET / ({}): is this port's server speaking TLS (give https://)?",
+            e.message
         )),
-        Err(_) => Err(format!(
-            "https://{}: no TLS handshake within {} s (is this port's server speaking TLS?)",
-            target.host,
-            timeout.as_secs()
-        )),
+        _ => Ok(()),
     }
 }
 

@@ -157,3 +157,61 @@ fn endpoints_on_a_name_the_certificate_does_not_list_are_refused_before_any_devi
     assert_eq!(endpoints.handshakes(), 0);
     let _ = std::fs::remove_dir_all(&certs);
 }
+
+/// What the first request of a run would meet is met before it, one `GET /` to each
+/// host, and refused in one line with what to do (exit 2), not put on the server as
+/// its failure to answer: a TLS 1.3 server that asks for a client certificate (said
+/// only after the handshake, which succeeds), and a TLS port named `http://`. Before,
+/// both ran, and every request to that host was a transport error the report put on
+/// the server. And a `SSL_CERT_FILE` that cannot be read is said as that, not as a
+/// certificate from an unknown CA.
+#[test]
+fn a_host_that_cannot_serve_the_run_is_refused_before_any_device_runs() {
+    let certs = tls_certificates("loadgen-tls-hosts");
+    let (_server, terminator, base) = behind_tls(&certs, "127.0.0.1");
+    let mutual =
+        deviceflow_testkit::tls::HttpsServer::start_asking_for_client_certificates().unwrap();
+    let plain_named = terminator.url().replace("https://", "http://");
+    let dir = report_dir("tls-hosts");
+    let run = |second: &str, ca: &Path| {
+        let out = common::loadgen(&[&base, second], &dir)
+            .args(["-u", "4", "-r", "4"])
+            .env("SSL_CERT_FILE", ca)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Its CA in the file too: the server's certificate checks out, the alert follows.
+    let both = certs.join("both.crt");
+    let pem = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    std::fs::write(&both, pem(certs.join(CA)) + &pem(mutual.ca_file())).unwrap();
+    let (code, err) = run(&mutual.url(), &both);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: TLS: received fatal alert: CertificateRequired",
+            mutual.url()
+        )) && err.contains("asks for a client certificate"),
+        "{err}"
+    );
+    let (code, err) = run(&plain_named, &certs.join(CA));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{plain_named}: no HTTP answer to GET /"))
+            && err.contains("give https://"),
+        "{err}"
+    );
+    let (code, err) = run(&base, &certs.join("no-such-ca.crt"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("SSL_CERT_FILE=") && err.contains("no-such-ca.crt"),
+        "{err}"
+    );
+    assert!(!err.contains("UnknownIssuer"), "{err}");
+    assert!(!dir.join("run.json").exists());
+    let _ = std::fs::remove_dir_all(&certs);
+}

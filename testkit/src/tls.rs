@@ -123,12 +123,23 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// Starts it and waits until its port accepts connections.
     pub fn start() -> io::Result<HttpsServer> {
+        HttpsServer::start_with(&[])
+    }
+
+    /// One that asks every client for a certificate its CA signed (mutual TLS); with
+    /// TLS 1.3 a client learns it only after the handshake, from an alert.
+    pub fn start_asking_for_client_certificates() -> io::Result<HttpsServer> {
+        HttpsServer::start_with(&["-Verify", "1", "-CAfile", CA])
+    }
+
+    fn start_with(extra: &[&str]) -> io::Result<HttpsServer> {
         let dir = temp_dir("https")?;
         certificates(&dir)?;
         let port = free_port()?;
         let child = match Command::new("openssl")
             .args(["s_server", "-www", "-quiet", "-accept", &port.to_string()])
             .args(["-cert", CERTIFICATE, "-key", KEY])
+            .args(extra)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -198,6 +198,27 @@ fn clients_speaks_https_to_a_server_behind_tls() {
             && err.contains("name that CA's certificate in SSL_CERT_FILE"),
         "{err}"
     );
+    // A CA file that cannot be read is said as that, not as an unknown CA.
+    let err = refused(list(Some(&certs.join("no-such-ca.crt"))));
+    assert!(
+        err.contains("SSL_CERT_FILE=") && !err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    // TLS 1.3 asks for a client certificate after the handshake: hyper's "connection
+    // error" alone had been said, without the alert behind it.
+    let mutual = tls::HttpsServer::start_asking_for_client_certificates().unwrap();
+    let out = Command::new(BIN)
+        .args(["clients", "list", "--issuer", &mutual.url()])
+        .env("DEVICEFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SSL_CERT_FILE", mutual.ca_file())
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let err = refused(out);
+    assert!(
+        err.contains("CertificateRequired") && err.contains("asks for a client certificate"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&certs);
     let _ = std::fs::remove_dir_all(&dir);
 }

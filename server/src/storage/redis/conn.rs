@@ -192,7 +192,7 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     } else {
         "rediss://"
     };
-    let said = deviceflow_device::tls::hint_with(why, "Redis", trusted);
+    let said = deviceflow_device::tls::hint_with(why, deviceflow_device::tls::Peer::Redis, trusted);
     let why = why.to_ascii_lowercase();
     if !said.is_empty() {
         said
@@ -282,6 +282,16 @@ impl Redis {
         // rustls needs its cryptography named where more than one is built in (the
         // workspace's HTTP clients bring aws-lc-rs); a second call changes nothing.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Roots SSL_CERT_FILE / SSL_CERT_DIR name that cannot be read were skipped
+        // without a word, and Redis's certificate said to come from an unknown CA.
+        if url.starts_with("rediss") {
+            deviceflow_device::tls::named_roots_readable().map_err(|why| {
+                ConnectError::Unreachable {
+                    url: shown.clone(),
+                    why,
+                }
+            })?;
+        }
         let mut reopen = None;
         let cluster = url
             .strip_prefix(CLUSTER_SCHEME)
@@ -652,7 +662,7 @@ mod tests {
             .contains("name that CA's certificate in SSL_CERT_FILE"));
         assert_eq!(
             hint("rediss://h:1", unknown, Some("SSL_CERT_DIR")),
-            " (no CA certificate in SSL_CERT_DIR signed Redis's: name the CA that did there)"
+            " (no CA certificate in SSL_CERT_DIR signed Redis's, or Redis does not send its intermediate CA certificates: name the root CA there, or have Redis send its whole chain)"
         );
         let name = r#"invalid peer certificate: certificate not valid for name "127.0.0.1"; certificate is only valid for DnsName("localhost")"#;
         assert_eq!(

@@ -205,7 +205,15 @@ async fn over_tls_three_instances_share_a_code_and_a_private_ca_is_named_in_ssl_
     assert!(
         err.contains("UnknownIssuer")
             && (err.contains("name that CA's certificate in SSL_CERT_FILE")
-                || err.contains("signed Redis's: name the CA that did there")),
+                || err.contains("name the root CA there, or have Redis send its whole chain")),
+        "{err}"
+    );
+    // A CA file that cannot be read is said as that, not as an unknown CA.
+    let missing = [("SSL_CERT_FILE", std::ffi::OsStr::new("/nonexistent/ca.crt"))];
+    let (code, _, err) = check_config_with_env(&redis.tls_url(), &missing);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("SSL_CERT_FILE=/nonexistent/ca.crt") && !err.contains("UnknownIssuer"),
         "{err}"
     );
     let plain = redis.tls_url().replace("rediss://", "redis://");
