@@ -190,7 +190,11 @@ fn from_environment(e: &clap::Error) -> Option<String> {
     // The value refused was given on the command line (`--flag V`, `--flag=V`); the
     // environment is read at each level `check-config`'s settings are taken at, so a
     // good flag does not make a bad variable the flag's.
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: `args` panics on an argument that is not UTF-8.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let given = args.iter().enumerate().any(|(i, a)| {
         (*a == flag && args.get(i + 1) == Some(value)) || *a == format!("{flag}={value}")
     });
