@@ -265,18 +265,29 @@ impl Http {
     /// timeouts (5 s). A lost request would be reported against the server as the
     /// rule the case checks (DA-03, TS-01, ...), so the suite never risks one: a new
     /// loopback or LAN connection per request costs little next to the waits.
+    ///
+    /// TLS is the workspace's clients' (`deviceflow_device::tls`): Mozilla's roots and
+    /// the system's (or SSL_CERT_FILE / SSL_CERT_DIR's), read once a process. reqwest's
+    /// own native roots were read and parsed again for every client, a few hundred
+    /// files and certificates on the runtime's threads each time, which starved a
+    /// test's fake servers while two dozen suites started at once.
     pub fn new(timeout: Duration) -> Http {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(0)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 "deviceflow-conformance/",
                 env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .unwrap_or_default();
-        Http { client }
+            ));
+        // Roots that cannot be read are refused before a run against https:// (main);
+        // a run against http:// needs none.
+        if let Ok(tls) = deviceflow_device::tls::client_config() {
+            builder = builder.use_preconfigured_tls((*tls).clone());
+        }
+        Http {
+            client: builder.build().unwrap_or_default(),
+        }
     }
 
     /// POSTs a form, authenticating as `client` by its method: `client_id` in the body
