@@ -35,11 +35,12 @@ pub fn parse(bytes: &[u8]) -> Json {
                 .chars()
                 .take(60)
                 .collect();
-            // RFC 8259 §6: a number past a double's range (1e400) is JSON's grammar,
-            // which no interoperable parser reads as a number; said as that, not as
-            // something other than JSON.
+            // RFC 8259 §6: a number past a double's range (1e400) is in JSON's grammar,
+            // but not interoperable (parsers differ: an error, infinity); said as that,
+            // not as something other than JSON. (serde stops at the first problem: a
+            // body cut short after such a number is said by the number.)
             let what = if e.to_string().starts_with("number out of range") {
-                "the body holds a number no JSON parser can read as one (RFC 8259 §6: past a double's range)"
+                "the body has a number past a double's range, which the suite cannot read (RFC 8259 §6: such numbers are not interoperable)"
             } else {
                 "the body is not JSON"
             };
@@ -195,7 +196,7 @@ mod tests {
         assert!(parse(br#"{"expires_in":1e400}"#)
             .problem
             .unwrap()
-            .starts_with("the body holds a number no JSON parser can read as one"));
+            .starts_with("the body has a number past a double's range"));
         assert!(parse(b"").problem.is_some());
         assert!(parse(br#"{"a":1}"#).object().is_some());
     }

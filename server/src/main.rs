@@ -166,6 +166,17 @@ enum Command {
     },
 }
 
+/// The command line. The settings after `check-config` are the command line's only:
+/// the environment is read once, as the settings before it are (flag over variable
+/// over file, as when serving), so a variable neither overrides a flag given before
+/// `check-config` nor fails a check whose flag replaces it.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command =
+        Cli::command().mut_subcommand("check-config", |c| c.mut_args(|a| a.env(None::<&str>)));
+    Cli::from_arg_matches(&command.try_get_matches()?)
+}
+
 /// clap's refusal of a value that came from the environment (`DEVICEFLOW_…`), not the
 /// command line, in one line that names the variable. clap names only the flag, and
 /// whoever set the variable (a unit file, a container's environment) looked for a
@@ -173,6 +184,15 @@ enum Command {
 fn from_environment(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::CommandFactory;
+    if e.kind() == ErrorKind::InvalidUtf8 {
+        // clap blames "arguments"; the value is not shown (it may be a secret).
+        let var = Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned())
+            .find(|v| matches!(std::env::var(v), Err(std::env::VarError::NotUnicode(_))))?;
+        return Some(format!("{var} is not UTF-8 text; fix or unset {var}"));
+    }
     if !matches!(
         e.kind(),
         ErrorKind::InvalidValue | ErrorKind::ValueValidation
@@ -187,9 +207,7 @@ fn from_environment(e: &clap::Error) -> Option<String> {
     };
     let long = shown.split_whitespace().next()?.strip_prefix("--")?;
     let flag = format!("--{long}");
-    // The value refused was given on the command line (`--flag V`, `--flag=V`); the
-    // environment is read at each level `check-config`'s settings are taken at, so a
-    // good flag does not make a bad variable the flag's.
+    // The value refused was given on the command line (`--flag V`, `--flag=V`).
     // args_os: `args` panics on an argument that is not UTF-8.
     let args: Vec<String> = std::env::args_os()
         .skip(1)
@@ -204,7 +222,6 @@ fn from_environment(e: &clap::Error) -> Option<String> {
     let command = Cli::command();
     let arg = command
         .get_arguments()
-        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
         .find(|a| a.get_long() == Some(long))?;
     let var = arg.get_env()?.to_string_lossy().into_owned();
     std::env::var_os(&var)?;
@@ -241,7 +258,7 @@ fn main() {
 }
 
 fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::try_parse().unwrap_or_else(|e| match from_environment(&e) {
+    let cli = parse_cli().unwrap_or_else(|e| match from_environment(&e) {
         Some(line) => {
             errln!("deviceflow-server: {line}");
             std::process::exit(2);

@@ -475,6 +475,53 @@ fn check_config_takes_the_server_settings_after_it_too() {
     assert!(check(&["check-config", "-c", file]).contains("600s"));
     assert!(check(&["-c", file, "check-config", "--expires-in", "90"]).contains("90s"));
     assert!(check(&["--expires-in", "30", "check-config", "--expires-in", "90"]).contains("90s"));
+    // The environment is read once, below every flag, as when serving: a variable does
+    // not override a flag before check-config (it had), and a bad one a flag replaces
+    // fails nothing.
+    let with_env = |args: &[&str], env: (&str, &str)| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env_remove("DEVICEFLOW_CONFIG")
+            .env(env.0, env.1)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listen = "DEVICEFLOW_LISTEN";
+    for (env, args, shown) in [
+        (
+            "127.0.0.1:1",
+            &["--listen", "127.0.0.1:2", "check-config"][..],
+            "127.0.0.1:2",
+        ),
+        (
+            "127.0.0.1:1",
+            &["check-config", "--listen", "127.0.0.1:3"],
+            "127.0.0.1:3",
+        ),
+        ("127.0.0.1:1", &["check-config"], "127.0.0.1:1"),
+        (
+            "nowhere",
+            &["--listen", "127.0.0.1:4", "check-config"],
+            "127.0.0.1:4",
+        ),
+    ] {
+        let out = with_env(args, (listen, env));
+        assert!(
+            out.starts_with(&format!("listen        {shown}\n")),
+            "{args:?}: {out}"
+        );
+    }
+    let out = with_env(
+        &["-c", file, "check-config"],
+        ("DEVICEFLOW_CONFIG", "/nonexistent"),
+    );
+    assert!(out.contains("600s"), "{out}");
     let out = Command::new(BIN)
         .args(["check-config", "--config", "/nonexistent/deviceflow.toml"])
         .env_remove("DEVICEFLOW_CONFIG")
@@ -534,6 +581,22 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert!(
         err.starts_with("error: invalid value 'abc' for '--interval"),
         "{err}"
+    );
+    // Not UTF-8: clap blamed "arguments"; the variable is named, its value not shown.
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .env(
+            "DEVICEFLOW_ADMIN_TOKEN",
+            std::ffi::OsStr::from_bytes(b"sekrit\xff"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "deviceflow-server: DEVICEFLOW_ADMIN_TOKEN is not UTF-8 text; fix or unset DEVICEFLOW_ADMIN_TOKEN"
     );
 }
 

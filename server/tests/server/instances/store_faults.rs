@@ -487,36 +487,49 @@ async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bou
         Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
     let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
     let now = 1_000_000;
-    let alice = UserId(0);
-    let mut sessions = Vec::new();
-    for i in 0..=MAX_SESSIONS_PER_USER as u64 {
-        if i == MAX_SESSIONS_PER_USER as u64 {
-            // The sign-in past the bound: the call that trims the set loses its reply.
-            proxy.arm_for(&[b"ZPOPMIN", b"ZRANGE"]);
+    // Each step of the trim loses its reply in turn, for a person of its own: the read
+    // (ZPOPMIN before), the sessions' end, their removal from the set. The names as
+    // RESP frames them, so that ZREM is not ZREMRANGEBYSCORE.
+    let steps: [&'static [&'static [u8]]; 3] = [
+        &[b"\r\nZPOPMIN\r\n", b"\r\nZRANGE\r\n"],
+        &[b"\r\nDEL\r\n"],
+        &[b"\r\nZREM\r\n"],
+    ];
+    for (person, cut) in steps.into_iter().enumerate() {
+        let user = UserId(person as u32);
+        let mut sessions = Vec::new();
+        for i in 0..=MAX_SESSIONS_PER_USER as u64 {
+            if i == MAX_SESSIONS_PER_USER as u64 {
+                // The sign-in past the bound: this step of the trim loses its reply.
+                proxy.arm_for(cut);
+            }
+            let (id, _) = store
+                .start_web_session(user, now + i)
+                .await
+                .unwrap()
+                .unwrap();
+            sessions.push(id);
         }
-        let (id, _) = store
-            .start_web_session(alice, now + i)
-            .await
-            .unwrap()
-            .unwrap();
-        sessions.push(id);
-    }
-    assert!(!proxy.armed(), "the trim never went out");
-    let later = now + 1_000;
-    assert!(
-        store
-            .web_session(&sessions[0], later)
-            .await
-            .unwrap()
-            .is_none(),
-        "the oldest session stands past the bound"
-    );
-    for (i, id) in sessions.iter().enumerate().skip(1) {
+        let step = String::from_utf8_lossy(cut[cut.len() - 1])
+            .trim()
+            .to_owned();
+        assert!(!proxy.armed(), "{step}: the trim never sent it");
+        let later = now + 1_000;
         assert!(
-            store.web_session(id, later).await.unwrap().is_some(),
-            "session {i} of {} ended, within the bound of {MAX_SESSIONS_PER_USER}",
-            sessions.len()
+            store
+                .web_session(&sessions[0], later)
+                .await
+                .unwrap()
+                .is_none(),
+            "{step} cut: the oldest session stands past the bound"
         );
+        for (i, id) in sessions.iter().enumerate().skip(1) {
+            assert!(
+                store.web_session(id, later).await.unwrap().is_some(),
+                "{step} cut: session {i} of {} ended, within the bound of {MAX_SESSIONS_PER_USER}",
+                sessions.len()
+            );
+        }
     }
 }
 
