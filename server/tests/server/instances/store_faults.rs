@@ -510,9 +510,11 @@ async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bou
                 .unwrap();
             sessions.push(id);
         }
-        let step = String::from_utf8_lossy(cut[cut.len() - 1])
-            .trim()
-            .to_owned();
+        let step = cut
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_owned())
+            .collect::<Vec<_>>()
+            .join("/");
         assert!(!proxy.armed(), "{step}: the trim never sent it");
         let later = now + 1_000;
         assert!(
