@@ -40,6 +40,29 @@ fn upstream(server: &Server) -> SocketAddr {
         .unwrap()
 }
 
+/// The generator against `hosts`, `args` added, trusting `ca` (SSL_CERT_FILE; the
+/// system's roots alone when `None`): its exit status and standard error.
+fn generator(
+    hosts: &[&str],
+    dir: &Path,
+    args: &[&str],
+    ca: Option<&Path>,
+) -> (Option<i32>, String) {
+    let mut command = common::loadgen(hosts, dir);
+    command
+        .args(args)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR");
+    if let Some(ca) = ca {
+        command.env("SSL_CERT_FILE", ca);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn tls_certificates(name: &str) -> std::path::PathBuf {
     let dir = temp_dir(name).unwrap();
     certificates(&dir).unwrap();
@@ -51,16 +74,24 @@ fn a_fleet_reaches_a_server_behind_tls_keeps_its_connections_and_reconciles() {
     let certs = tls_certificates("loadgen-tls");
     let (_server, terminator, base) = behind_tls(&certs, "127.0.0.1");
     let dir = report_dir("tls");
-    let out = common::loadgen(&[&base], &dir)
-        .args(["-u", "20", "-r", "20", "--mix", "compliant=100"])
-        .args(["--decide-after", "1..2", "--deny-percent", "0"])
-        .args(["--never-percent", "0", "--expect-interval", "1"])
-        .env("SSL_CERT_FILE", certs.join(CA))
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let args = [
+        "-u",
+        "20",
+        "-r",
+        "20",
+        "--mix",
+        "compliant=100",
+        "--decide-after",
+        "1..2",
+        "--deny-percent",
+        "0",
+        "--never-percent",
+        "0",
+        "--expect-interval",
+        "1",
+    ];
+    let (code, stderr) = generator(&[&base], &dir, &args, Some(&certs.join(CA)));
+    assert_eq!(code, Some(0), "{stderr}");
 
     let run: RunData = read_run(&dir);
     let s = &run.stats;
@@ -98,14 +129,8 @@ fn a_certificate_from_an_unknown_ca_is_refused_before_any_device_runs() {
     let certs = tls_certificates("loadgen-tls-ca");
     let (_server, terminator, base) = behind_tls(&certs, "127.0.0.1");
     let dir = report_dir("tls-ca");
-    let out = common::loadgen(&[&base], &dir)
-        .args(["-u", "5", "-r", "5"])
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = generator(&[&base], &dir, &["-u", "5", "-r", "5"], None);
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("UnknownIssuer") && stderr.contains("SSL_CERT_FILE"),
         "{stderr}"
@@ -131,14 +156,10 @@ fn endpoints_on_a_name_the_certificate_does_not_list_are_refused_before_any_devi
     let port = free_port().unwrap();
     let host = Terminator::start(&certs, port, upstream(&server)).unwrap();
     let dir = report_dir("tls-name");
-    let out = common::loadgen(&[&format!("https://127.0.0.1:{port}")], &dir)
-        .args(["-u", "5", "-r", "5"])
-        .env("SSL_CERT_FILE", certs.join(CA))
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let host_url = format!("https://127.0.0.1:{port}");
+    let ca = certs.join(CA);
+    let (code, stderr) = generator(&[&host_url], &dir, &["-u", "5", "-r", "5"], Some(&ca));
+    assert_ne!(code, Some(0), "{stderr}");
     let line = stderr
         .lines()
         .find(|l| l.contains("https://localhost:"))
@@ -174,16 +195,7 @@ fn a_host_that_cannot_serve_the_run_is_refused_before_any_device_runs() {
     let plain_named = terminator.url().replace("https://", "http://");
     let dir = report_dir("tls-hosts");
     let run = |second: &str, ca: &Path| {
-        let out = common::loadgen(&[&base, second], &dir)
-            .args(["-u", "4", "-r", "4"])
-            .env("SSL_CERT_FILE", ca)
-            .env_remove("SSL_CERT_DIR")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        generator(&[&base, second], &dir, &["-u", "4", "-r", "4"], Some(ca))
     };
     // Its CA in the file too: the server's certificate checks out, the alert follows.
     let both = certs.join("both.crt");
