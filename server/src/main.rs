@@ -73,8 +73,9 @@ struct ServerArgs {
     #[arg(long, env = "DEVICEFLOW_MAX_SESSIONS")]
     max_sessions: Option<usize>,
     /// Where sessions, tokens and counters live: "memory" (default; lost on restart),
-    /// "redis://host:port" or "redis+cluster://host:port,host:port,…" (rediss:// and
-    /// rediss+cluster:// over TLS; a private CA's certificate in SSL_CERT_FILE).
+    /// "redis://host:port", "redis+cluster://host:port,host:port,…" or
+    /// "redis+sentinel://host:port,host:port,…/SERVICE" (the primary those Sentinels
+    /// name); rediss… over TLS, a private CA's certificate in SSL_CERT_FILE.
     #[arg(long, env = "DEVICEFLOW_STORE", hide_env_values = true)]
     store: Option<String>,
     /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).

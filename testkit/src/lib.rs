@@ -18,5 +18,5 @@ pub mod tls;
 
 pub use net::{free_port, temp_dir};
 pub use process::{cargo_bin, cargo_release_bin, signal, ServerProcess, Signal};
-pub use redis::{RedisCluster, RedisOptions, RedisServer};
+pub use redis::{RedisCluster, RedisOptions, RedisSentinels, RedisServer};
 pub use resp::Reply;

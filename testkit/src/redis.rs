@@ -1,6 +1,7 @@
-//! `redis-server` processes of the tests' own: one ([`RedisServer`]) or a cluster of
-//! masters ([`RedisCluster`]), each on free loopback ports in a temporary directory of
-//! its own, never a system service.
+//! `redis-server` processes of the tests' own: one ([`RedisServer`]), a cluster of
+//! masters ([`RedisCluster`]), or a primary with replicas and the Sentinels that watch
+//! it ([`RedisSentinels`]), each on free loopback ports in a temporary directory of its
+//! own, never a system service.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ pub struct RedisServer {
     bus_port: Option<u16>,
     /// `--tls-port`, with [`RedisOptions::tls`].
     tls_port: Option<u16>,
+    /// For a Sentinel, what its configuration file says at start (Sentinel rewrites
+    /// the file as it learns).
+    sentinel: Option<String>,
     dir: PathBuf,
     options: RedisOptions,
     child: Option<Child>,
@@ -66,6 +70,14 @@ impl RedisServer {
     }
 
     fn start_node(options: RedisOptions, cluster: bool) -> io::Result<Self> {
+        Self::start_as(options, cluster, None)
+    }
+
+    fn start_as(
+        options: RedisOptions,
+        cluster: bool,
+        sentinel: Option<String>,
+    ) -> io::Result<Self> {
         let mut last = None;
         for _ in 0..PORT_TRIES {
             let mut redis = RedisServer {
@@ -76,6 +88,7 @@ impl RedisServer {
                 } else {
                     None
                 },
+                sentinel: sentinel.clone(),
                 dir: temp_dir("redis")?,
                 options: options.clone(),
                 child: None,
@@ -165,6 +178,13 @@ impl RedisServer {
     fn launch(&mut self) -> io::Result<()> {
         let log = self.dir.join("redis.log");
         let mut cmd = Command::new("redis-server");
+        if let Some(conf) = &self.sentinel {
+            let file = self.dir.join("sentinel.conf");
+            if !file.exists() {
+                std::fs::write(&file, conf)?;
+            }
+            cmd.arg(&file).arg("--sentinel");
+        }
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
@@ -364,7 +384,227 @@ fn text(reply: Reply) -> io::Result<String> {
     }
 }
 
-/// A new, empty directory for one Redis.
+/// A primary Redis, its replicas, and the Redis Sentinels that watch it under
+/// [`SERVICE`](Self::SERVICE), each a [`RedisServer`] (killed when dropped). Failovers
+/// are quick: a Sentinel holds a primary down after 1 s without an answer.
+pub struct RedisSentinels {
+    /// The data nodes, the first one the primary at start.
+    nodes: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+    /// The data nodes' `requirepass`, if any (the Sentinels ask for none).
+    password: Option<String>,
+}
+
+impl RedisSentinels {
+    /// The name the Sentinels know the primary by.
+    pub const SERVICE: &'static str = "deviceflow";
+
+    /// Starts a primary, `replicas` replicas of it (each synced), and `sentinels`
+    /// Sentinels (at least one) with a majority quorum, and waits until every
+    /// Sentinel knows every replica and every other Sentinel: from then on, a
+    /// primary that stops is replaced.
+    pub fn start(replicas: usize, sentinels: usize) -> io::Result<Self> {
+        Self::start_with(replicas, sentinels, None)
+    }
+
+    /// [`start`](Self::start), every data node asking for `password` (the Sentinels
+    /// and the replicas given it), the Sentinels for none.
+    pub fn start_with(
+        replicas: usize,
+        sentinels: usize,
+        password: Option<&str>,
+    ) -> io::Result<Self> {
+        if sentinels == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "at least one Sentinel",
+            ));
+        }
+        // A first sync (each replica's, and after a failover) without Redis's 5 s wait.
+        let mut args = vec!["--repl-diskless-sync-delay".to_owned(), "0".to_owned()];
+        if let Some(password) = password {
+            args.extend(["--masterauth".to_owned(), password.to_owned()]);
+        }
+        let data = RedisOptions {
+            args,
+            password: password.map(str::to_owned),
+            ..RedisOptions::default()
+        };
+        let mut nodes = vec![RedisServer::start_with(data.clone())?];
+        let primary = nodes[0].port.to_string();
+        for _ in 0..replicas {
+            let replica = RedisServer::start_with(data.clone())?;
+            replica.command(&["REPLICAOF", "127.0.0.1", &primary])?;
+            nodes.push(replica);
+        }
+        for replica in &nodes[1..] {
+            wait_for(|| {
+                let info = replica.info("replication")?;
+                Ok((field(&info, "master_link_status") == Some("up"))
+                    .then_some(())
+                    .ok_or(info))
+            })?;
+        }
+        let quorum = sentinels / 2 + 1;
+        let service = Self::SERVICE;
+        let mut conf = format!(
+            "sentinel monitor {service} 127.0.0.1 {primary} {quorum}\n\
+             sentinel down-after-milliseconds {service} 1000\n\
+             sentinel failover-timeout {service} 4000\n\
+             sentinel parallel-syncs {service} 1\n"
+        );
+        if let Some(password) = password {
+            conf.push_str(&format!("sentinel auth-pass {service} {password}\n"));
+        }
+        let sentinels = (0..sentinels)
+            .map(|_| RedisServer::start_as(RedisOptions::default(), false, Some(conf.clone())))
+            .collect::<io::Result<Vec<_>>>()?;
+        let set = RedisSentinels {
+            nodes,
+            sentinels,
+            password: password.map(str::to_owned),
+        };
+        let others = (set.sentinels.len() - 1).to_string();
+        for sentinel in &set.sentinels {
+            wait_for(|| {
+                let master = sentinel.command(&["SENTINEL", "MASTER", service])?;
+                let known = |name: &str| master.field(name).unwrap_or_default();
+                let ready = known("num-slaves") == replicas.to_string()
+                    && known("num-other-sentinels") == others;
+                Ok(ready.then_some(()).ok_or(format!("{master:?}")))
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,…/deviceflow`: every Sentinel; with
+    /// a password, `redis+sentinel://:PASSWORD@…`.
+    pub fn url(&self) -> String {
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let credentials = match &self.password {
+            Some(password) => format!(":{password}@"),
+            None => String::new(),
+        };
+        format!(
+            "redis+sentinel://{credentials}{}/{}",
+            sentinels.join(","),
+            Self::SERVICE
+        )
+    }
+
+    /// The data nodes: the primary at start first, then its replicas.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The data nodes, to stop or restart one.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    pub fn sentinels(&self) -> &[RedisServer] {
+        &self.sentinels
+    }
+
+    /// The port of the primary the first Sentinel names now.
+    pub fn primary_port(&self) -> io::Result<u16> {
+        let reply =
+            self.sentinels[0].command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])?;
+        match reply {
+            Reply::Array(Some(parts)) if parts.len() == 2 => parts[1]
+                .text()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| io::Error::other(format!("no port in {parts:?}"))),
+            other => Err(io::Error::other(format!("no primary named: {other:?}"))),
+        }
+    }
+
+    /// Waits (up to 30 s) until every Sentinel names a primary other than the node
+    /// on port `old`, that node answers `ROLE` as a primary, and every other node
+    /// that runs is its replica, its link up; the new primary's port.
+    pub fn wait_for_a_primary_other_than(&self, old: u16) -> io::Result<u16> {
+        let mut named = 0;
+        for sentinel in &self.sentinels {
+            wait_for_within(Duration::from_secs(30), || {
+                let reply =
+                    sentinel.command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])?;
+                let port = match &reply {
+                    Reply::Array(Some(parts)) if parts.len() == 2 => {
+                        parts[1].text().and_then(|p| p.parse::<u16>().ok())
+                    }
+                    _ => None,
+                };
+                match port {
+                    Some(p) if p != old => {
+                        named = p;
+                        Ok(Ok(()))
+                    }
+                    _ => Ok(Err(format!("still {reply:?}"))),
+                }
+            })?;
+        }
+        let node = self.nodes.iter().find(|n| n.port == named).ok_or_else(|| {
+            io::Error::other(format!(
+                "the Sentinels name port {named}, no node of this set"
+            ))
+        })?;
+        wait_for_within(Duration::from_secs(30), || {
+            let role = node.command(&["ROLE"])?;
+            Ok(match &role {
+                Reply::Array(Some(parts))
+                    if parts.first().and_then(Reply::text).as_deref() == Some("master") =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("{role:?}")),
+            })
+        })?;
+        for replica in self
+            .nodes
+            .iter()
+            .filter(|n| n.port != named && n.pid().is_some())
+        {
+            wait_for_within(Duration::from_secs(30), || {
+                let info = replica.info("replication")?;
+                let linked = field(&info, "master_port") == Some(named.to_string().as_str())
+                    && field(&info, "master_link_status") == Some("up");
+                Ok(linked.then_some(()).ok_or(info))
+            })?;
+        }
+        Ok(named)
+    }
+}
+
+/// Polls `ready` (every 50 ms) until it says `Ok(())`, for up to [`READY_WITHIN`];
+/// the last thing it said otherwise is the error.
+fn wait_for(ready: impl FnMut() -> io::Result<Result<(), String>>) -> io::Result<()> {
+    wait_for_within(READY_WITHIN, ready)
+}
+
+fn wait_for_within(
+    within: Duration,
+    mut ready: impl FnMut() -> io::Result<Result<(), String>>,
+) -> io::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let said = ready()?;
+        match said {
+            Ok(()) => return Ok(()),
+            Err(said) if Instant::now() >= deadline => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("not ready in {within:?}: {said}"),
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

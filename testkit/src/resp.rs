@@ -22,6 +22,18 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// In an array of names and values (`SENTINEL MASTER`, `CONFIG GET`), the value
+    /// after `name`, as text.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let Reply::Array(Some(items)) = self else {
+            return None;
+        };
+        items
+            .chunks(2)
+            .find(|pair| pair[0].text().as_deref() == Some(name))
+            .and_then(|pair| pair.get(1)?.text())
+    }
+
     /// The reply as text: a status, an error's message, an integer, a bulk string.
     pub fn text(&self) -> Option<String> {
         match self {

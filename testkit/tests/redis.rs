@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, TcpStream};
 
-use deviceflow_testkit::{RedisCluster, RedisOptions, RedisServer, Reply};
+use deviceflow_testkit::{RedisCluster, RedisOptions, RedisSentinels, RedisServer, Reply};
 
 fn get(redis: &RedisServer, key: &str) -> Reply {
     redis.command(&["GET", key]).unwrap()
@@ -125,6 +125,34 @@ fn three_masters_make_a_cluster_that_serves_every_slot() {
         assert!(refuses(port));
         assert!(!alive(pid));
     }
+}
+
+#[test]
+fn sentinels_replace_a_primary_that_stops_with_its_replica() {
+    let mut set = RedisSentinels::start(1, 3).unwrap();
+    let (primary, replica) = (set.nodes()[0].port(), set.nodes()[1].port());
+    assert_eq!(set.primary_port().unwrap(), primary);
+    let sentinels: Vec<String> = set
+        .sentinels()
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    assert_eq!(
+        set.url(),
+        format!("redis+sentinel://{}/deviceflow", sentinels.join(","))
+    );
+    assert_eq!(
+        set.nodes()[0].command(&["SET", "k", "v"]).unwrap(),
+        Reply::Status("OK".into())
+    );
+    set.nodes_mut()[0].stop().unwrap();
+    assert_eq!(set.wait_for_a_primary_other_than(primary).unwrap(), replica);
+    assert_eq!(set.primary_port().unwrap(), replica);
+    assert_eq!(
+        set.nodes()[1].command(&["SET", "k2", "v2"]).unwrap(),
+        Reply::Status("OK".into()),
+        "the replica took writes once promoted"
+    );
 }
 
 #[test]

@@ -34,8 +34,11 @@ pub struct FileConfig {
     pub issuer: Option<String>,
     /// Where sessions, tokens and counters live: `"memory"` (the default: this
     /// process, lost on restart), `"redis://host:port[/db]"` (one Redis, shared by
-    /// every instance that names it) or `"redis+cluster://host:port,host:port,…"` (a
-    /// Redis Cluster, by its seed nodes); `rediss://` and `rediss+cluster://` over TLS.
+    /// every instance that names it), `"redis+cluster://host:port,host:port,…"` (a
+    /// Redis Cluster, by its seed nodes) or
+    /// `"redis+sentinel://host:port,host:port,…/SERVICE[/db]"` (the primary those Redis
+    /// Sentinels watch under that name); `rediss://`, `rediss+cluster://` and
+    /// `rediss+sentinel://` over TLS.
     #[serde(default = "default_store")]
     pub store: String,
     /// `[device]`: codes, polling and the session cap.

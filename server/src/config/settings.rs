@@ -146,19 +146,35 @@ impl StoreConfig {
         if value == "memory" {
             return Ok(StoreConfig::Memory);
         }
-        use crate::storage::redis::{CLUSTER_SCHEME, TLS_CLUSTER_SCHEME};
+        use crate::storage::redis::{
+            CLUSTER_SCHEME, SENTINEL_SCHEME, TLS_CLUSTER_SCHEME, TLS_SENTINEL_SCHEME,
+        };
+        // The rest of a URL (a Sentinel URL's service) is read when connecting.
         let redis = value.starts_with("redis://")
             || value.starts_with("rediss://")
-            || [CLUSTER_SCHEME, TLS_CLUSTER_SCHEME].iter().any(|scheme| {
+            || [
+                CLUSTER_SCHEME,
+                TLS_CLUSTER_SCHEME,
+                SENTINEL_SCHEME,
+                TLS_SENTINEL_SCHEME,
+            ]
+            .iter()
+            .any(|scheme| {
                 value
                     .strip_prefix(scheme)
                     .is_some_and(|nodes| nodes.split(',').any(|n| !n.trim().is_empty()))
             });
+        if let Some(why) = crate::storage::redis::sentinel_url_error(value) {
+            return Err(ConfigError::Invalid(format!(
+                "store \"{}\": {why}",
+                crate::storage::redis::redacted(value)
+            )));
+        }
         if redis {
             return Ok(StoreConfig::Redis(value.to_owned()));
         }
         Err(ConfigError::Invalid(format!(
-            "store \"{}\" is not a store: use \"memory\", \"redis://host:port\" or \"redis+cluster://host:port,host:port\" (rediss:// and rediss+cluster:// over TLS)",
+            "store \"{}\" is not a store: use \"memory\", \"redis://host:port\", \"redis+cluster://host:port,host:port\" or \"redis+sentinel://host:port,host:port/SERVICE\" (rediss… over TLS)",
             crate::storage::redis::redacted(value)
         )))
     }

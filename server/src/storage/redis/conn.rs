@@ -1,8 +1,9 @@
-//! The connection to Redis: one server through a connection manager, or a Redis
-//! Cluster, behind one type; and the two primitives every record goes through, a read
-//! and a compare-and-set.
+//! The connection to Redis: one server through a connection manager (named by its
+//! address, or found through the Redis Sentinels that watch it), or a Redis Cluster,
+//! behind one type; and the two primitives every record goes through, a read and a
+//! compare-and-set.
 //!
-//! Both kinds reconnect by themselves: while Redis is away a call fails within
+//! Every kind reconnects by itself: while Redis is away a call fails within
 //! [`CALL_TIMEOUT`] (never hangs a request), and the next call after it is back
 //! succeeds. Every failure is [`Unavailable`], logged once per outage.
 
@@ -17,6 +18,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
     Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, ServerErrorKind,
     Value,
@@ -32,6 +34,14 @@ pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 
 /// [`CLUSTER_SCHEME`] over TLS.
 pub const TLS_CLUSTER_SCHEME: &str = "rediss+cluster://";
+
+/// The store URL's scheme for the primary that Redis Sentinels watch: comma-separated
+/// Sentinels, then `/` and the name they know the primary by (`sentinel monitor NAME
+/// …`), and `/DB` for a database other than 0.
+pub const SENTINEL_SCHEME: &str = "redis+sentinel://";
+
+/// [`SENTINEL_SCHEME`] over TLS, to the Sentinels and to Redis.
+pub const TLS_SENTINEL_SCHEME: &str = "rediss+sentinel://";
 
 /// One Redis, or a cluster.
 #[derive(Clone)]
@@ -122,7 +132,15 @@ fn not_a_primary(role: &[Value]) -> Option<String> {
             text(role.get(2))
         )),
         "sentinel" => {
-            Some("this is a Redis Sentinel, not a Redis: name the primary it watches".to_owned())
+            let watched: Vec<String> = match role.get(1) {
+                Some(Value::Array(names)) => names.iter().map(|n| text(Some(n))).collect(),
+                _ => Vec::new(),
+            };
+            let service = watched.first().map_or("NAME", String::as_str);
+            Some(format!(
+                "this is a Redis Sentinel (watching {}), not a Redis: name it as {SENTINEL_SCHEME}HOST:PORT/{service}",
+                if watched.is_empty() { "nothing".to_owned() } else { watched.join(", ") }
+            ))
         }
         _ => None,
     }
@@ -185,10 +203,11 @@ async fn first_connection<C>(
 /// `shown` failed; `trusted`: which of SSL_CERT_FILE and SSL_CERT_DIR is set, if one
 /// is. From the text, as the cluster client wraps the error of each seed in its own.
 fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
-    let cluster = shown.contains("+cluster://");
     let tls = shown.starts_with("rediss");
-    let tls_scheme = if cluster {
-        "rediss+cluster://"
+    let tls_scheme = if shown.contains("+cluster://") {
+        TLS_CLUSTER_SCHEME
+    } else if shown.contains("+sentinel://") {
+        TLS_SENTINEL_SCHEME
     } else {
         "rediss://"
     };
@@ -196,6 +215,10 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     let why = why.to_ascii_lowercase();
     if !said.is_empty() {
         said
+    } else if why.contains("master with given name not found") {
+        " (no Sentinel names a primary by that name that answers as one: check the name (`SENTINEL MASTERS` on a Sentinel lists what it watches), or the primary is down and not replaced yet)".into()
+    } else if why.contains("noauth") && shown.contains("+sentinel://") {
+        " (a Sentinel asks for a password: this store sends the URL's credentials to Redis only, not to the Sentinels)".into()
     } else if tls && why.contains("timed out") {
         " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
     } else if !tls
@@ -256,13 +279,123 @@ pub(crate) struct Redis {
 /// and answers reads (full, or a replica at a failover), every request would say one.
 const SAY_REFUSALS_EVERY: Duration = Duration::from_secs(10);
 
-/// What [`Redis::reopen`] needs: the client (which resolves the host name again on
-/// every connection), its settings, and when a connection was last opened again.
+/// What [`Redis::reopen`] needs: where the primary is, the connection's settings, and
+/// what the last opening did.
 struct Reopen {
-    client: redis::Client,
+    primary: Primary,
     config: ConnectionManagerConfig,
     shown: String,
-    last: tokio::sync::Mutex<Option<Instant>>,
+    last: tokio::sync::Mutex<Opened>,
+}
+
+/// When a connection was last opened again, and the address it reached.
+struct Opened {
+    at: Option<Instant>,
+    address: String,
+}
+
+/// Where one Redis's primary is.
+enum Primary {
+    /// At an address: the client resolves its host name again on every connection.
+    Address(redis::Client),
+    /// Wherever the Sentinels say.
+    Sentinels(Sentinels),
+}
+
+/// The Sentinels a [`SENTINEL_SCHEME`] URL names, and what they know the primary by.
+struct Sentinels {
+    /// Asked one call at a time (it caches its connections to the Sentinels).
+    sentinel: tokio::sync::Mutex<Sentinel>,
+    service: String,
+    /// How to reach the primary: TLS, credentials, database.
+    node: SentinelNodeConnectionInfo,
+}
+
+impl Sentinels {
+    /// From a URL's part after the scheme (`scheme` is `redis` or `rediss`):
+    /// `[user:password@]host:port[,host:port…]/SERVICE[/DB]`. The credentials are
+    /// Redis's, as in a `redis://` URL; the Sentinels are asked without any.
+    fn parse(scheme: &str, rest: &str) -> Result<Sentinels, String> {
+        let (nodes, service, node) = Self::read(scheme, rest)?;
+        let sentinel = Sentinel::build(nodes).map_err(|e| e.to_string())?;
+        Ok(Sentinels {
+            sentinel: tokio::sync::Mutex::new(sentinel),
+            service: service.to_owned(),
+            node,
+        })
+    }
+
+    /// What [`parse`](Self::parse) reads: the Sentinels' URLs, the service, and how
+    /// to reach the primary.
+    fn read<'a>(
+        scheme: &str,
+        rest: &'a str,
+    ) -> Result<(Vec<String>, &'a str, SentinelNodeConnectionInfo), String> {
+        const FORM: &str = "redis+sentinel://host:port,host:port/SERVICE[/DB]";
+        let (credentials, after) = match rest.rsplit_once('@') {
+            Some((c, after)) => (Some(c), after),
+            None => (None, rest),
+        };
+        let (nodes, path) = after
+            .split_once('/')
+            .ok_or_else(|| format!("name the service the Sentinels watch: {FORM}"))?;
+        let nodes: Vec<String> = nodes
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("{scheme}://{n}"))
+            .collect();
+        if nodes.is_empty() {
+            return Err(format!(
+                "a Sentinel URL names at least one Sentinel: {FORM}"
+            ));
+        }
+        let mut path = path.split('/');
+        let service = path.next().unwrap_or_default();
+        let db = path.next();
+        if service.is_empty() || path.next().is_some() || db == Some("") {
+            return Err(format!(
+                "after the Sentinels, the service's name and at most a database: {FORM}"
+            ));
+        }
+        // The credentials and the database, read as the client reads a redis:// URL's.
+        let primary = format!(
+            "{scheme}://{}127.0.0.1/{}",
+            credentials.map(|c| format!("{c}@")).unwrap_or_default(),
+            db.unwrap_or("0")
+        );
+        let settings = redis::IntoConnectionInfo::into_connection_info(primary.as_str())
+            .map_err(|e| e.to_string())?
+            .redis_settings()
+            .clone();
+        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(settings);
+        if scheme == "rediss" {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
+        Ok((nodes, service, node))
+    }
+}
+
+/// What is wrong with the form of a [`SENTINEL_SCHEME`] or [`TLS_SENTINEL_SCHEME`]
+/// URL, if anything: read with the configuration, before any connection.
+pub(crate) fn sentinel_url_error(url: &str) -> Option<String> {
+    match Redis::primary(url) {
+        Some(Err(why)) if url.contains("+sentinel://") => Some(why),
+        _ => None,
+    }
+}
+
+impl Primary {
+    /// A client for the primary, now.
+    async fn client(&self) -> Result<redis::Client, RedisError> {
+        match self {
+            Primary::Address(client) => Ok(client.clone()),
+            Primary::Sentinels(s) => {
+                let mut sentinel = s.sentinel.lock().await;
+                sentinel.async_master_for(&s.service, Some(&s.node)).await
+            }
+        }
+    }
 }
 
 /// The least time between two connections opened again after `READONLY`: while a
@@ -270,9 +403,10 @@ struct Reopen {
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
 impl Redis {
-    /// Connects to `url`: `redis://host:port[/db]` (one Redis) or
-    /// `redis+cluster://host:port,host:port,…` (a cluster's seed nodes); over TLS,
-    /// `rediss://` and `rediss+cluster://`.
+    /// Connects to `url`: `redis://host:port[/db]` (one Redis),
+    /// `redis+cluster://host:port,host:port,…` (a cluster's seed nodes) or
+    /// `redis+sentinel://host:port,…/SERVICE[/db]` (the primary those Sentinels
+    /// watch); over TLS, `rediss://`, `rediss+cluster://` and `rediss+sentinel://`.
     pub(crate) async fn connect(url: &str) -> Result<Redis, ConnectError> {
         let shown = redacted(url);
         let bad = |why: String| ConnectError::Url {
@@ -315,25 +449,32 @@ impl Redis {
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             Conn::Cluster(first_connection(client.get_async_connection(), &shown).await?)
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
+        } else if let Some(primary) = Self::primary(url) {
+            let primary = primary.map_err(bad)?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CALL_TIMEOUT))
                 .set_response_timeout(Some(CALL_TIMEOUT))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(500));
-            let connecting = client.get_connection_manager_with_config(config.clone());
-            let conn = Conn::Single(first_connection(connecting, &shown).await?);
+            let connecting = async {
+                let client = primary.client().await?;
+                let address = client.get_connection_info().addr().to_string();
+                let conn = client
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                Ok((conn, address))
+            };
+            let (conn, address) = first_connection(connecting, &shown).await?;
             reopen = Some(Reopen {
-                client,
+                primary,
                 config,
                 shown: shown.clone(),
-                last: tokio::sync::Mutex::new(None),
+                last: tokio::sync::Mutex::new(Opened { at: None, address }),
             });
-            conn
+            Conn::Single(conn)
         } else {
             return Err(bad(
-                "use \"memory\", redis://host:port, rediss://host:port (TLS) or redis+cluster://host:port,host:port".into(),
+                "use \"memory\", redis://host:port, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/SERVICE (rediss… over TLS)".into(),
             ));
         };
         let redis = Redis {
@@ -368,6 +509,29 @@ impl Redis {
             }
         }
         Ok(redis)
+    }
+
+    /// Where one Redis's primary is, for a `redis://`, `rediss://` or Sentinel URL;
+    /// `None` for another scheme.
+    fn primary(url: &str) -> Option<Result<Primary, String>> {
+        let sentinels = url
+            .strip_prefix(SENTINEL_SCHEME)
+            .map(|rest| ("redis", rest))
+            .or_else(|| {
+                url.strip_prefix(TLS_SENTINEL_SCHEME)
+                    .map(|rest| ("rediss", rest))
+            });
+        if let Some((scheme, rest)) = sentinels {
+            Some(Sentinels::parse(scheme, rest).map(Primary::Sentinels))
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Some(
+                redis::Client::open(url)
+                    .map(Primary::Address)
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            None
+        }
     }
 
     /// Notes the end of a call: an outage is logged when it starts and when it ends.
@@ -430,19 +594,36 @@ impl Redis {
                 ))),
             }
         };
+        let lost = |r: &Result<T, RedisError>| matches!(r, Err(e) if !e.is_timeout() && (e.is_connection_dropped() || e.is_connection_refusal()));
         let (opened, conn) = self.current();
         let mut result = timed(attempt(conn)).await;
-        if matches!(&result, Err(e) if !e.is_timeout() && (e.is_connection_dropped() || e.is_connection_refusal()))
-        {
+        if lost(&result) {
             result = timed(attempt(self.current().1)).await;
-        } else if matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly))
-            && self.reopen(opened).await
-        {
-            // Nothing was written (a replica refuses the first write, a script's too),
-            // so the call may go out again.
+        }
+        let replica =
+            matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly));
+        let timed_out = matches!(&result, Err(e) if e.is_timeout());
+        // A primary that is gone (or silent): after a failover the Sentinels name
+        // another, and the connection manager would keep trying the old address.
+        let gone = self.follows_sentinels() && (lost(&result) || timed_out);
+        if (replica || gone) && self.reopen(opened).await && !timed_out {
+            // Nothing was written (a replica refuses the first write, a script's too;
+            // the connection was lost before the call), so the call may go out again.
+            // A call that timed out may have run: the next one takes the new primary.
             result = timed(attempt(self.current().1)).await;
         }
         result
+    }
+
+    /// Whether the primary is the one Sentinels name.
+    fn follows_sentinels(&self) -> bool {
+        matches!(
+            &self.reopen,
+            Some(Reopen {
+                primary: Primary::Sentinels(_),
+                ..
+            })
+        )
     }
 
     /// The connection, and how many times it was opened again.
@@ -452,12 +633,14 @@ impl Redis {
     }
 
     /// After `READONLY` on connection number `opened`: the Redis it reaches is a
-    /// replica now. After a failover (Sentinel, a managed service's) the host name
-    /// names the new primary, but a connection stays with the node it reached, and the
-    /// connection manager opens a new one only when the old one breaks: every write
-    /// would be refused until a restart. So a new connection is opened, at most once
-    /// every [`REOPEN_EVERY`], by one call while the others wait for it. Whether there
-    /// is one to try the call on.
+    /// replica now. After a failover (a managed service's) the host name names the new
+    /// primary, but a connection stays with the node it reached, and the connection
+    /// manager opens a new one only when the old one breaks: every write would be
+    /// refused until a restart. So a new connection is opened, at most once every
+    /// [`REOPEN_EVERY`], by one call while the others wait for it. Where Sentinels
+    /// name the primary, also after a lost or silent connection, and only when they
+    /// name another primary than the connection's. Whether there is one to try the
+    /// call on.
     async fn reopen(&self, opened: u64) -> bool {
         let Some(reopen) = &self.reopen else {
             return false;
@@ -467,17 +650,35 @@ impl Redis {
             // Another call opened one while this one waited.
             return true;
         }
-        if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+        if last.at.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
             return false;
         }
-        *last = Some(Instant::now());
-        let connecting = reopen
-            .client
-            .get_connection_manager_with_config(reopen.config.clone());
+        last.at = Some(Instant::now());
+        let held = &last.address;
+        let connecting = async {
+            let client = reopen.primary.client().await?;
+            let address = client.get_connection_info().addr().to_string();
+            if matches!(reopen.primary, Primary::Sentinels(_)) && address == *held {
+                // The same primary: its connection manager reconnects by itself.
+                return Ok(None);
+            }
+            let fresh = client
+                .get_connection_manager_with_config(reopen.config.clone())
+                .await?;
+            Ok::<_, RedisError>(Some((fresh, address)))
+        };
         match tokio::time::timeout(CALL_TIMEOUT, connecting).await {
-            Ok(Ok(fresh)) => {
+            Ok(Ok(Some((fresh, address)))) => {
                 self.conn.store(Arc::new((opened + 1, Conn::Single(fresh))));
-                tracing::warn!(store = %reopen.shown, "Redis refused a write as a replica (a failover?): connected again, to whichever node the address names now");
+                last.address.clone_from(&address);
+                match reopen.primary {
+                    Primary::Address(_) => {
+                        tracing::warn!(store = %reopen.shown, "Redis refused a write as a replica (a failover?): connected again, to whichever node the address names now")
+                    }
+                    Primary::Sentinels(_) => {
+                        tracing::warn!(store = %reopen.shown, primary = %address, "the Sentinels name another primary (a failover): connected to it")
+                    }
+                }
                 true
             }
             _ => false,
@@ -718,6 +919,63 @@ mod tests {
         assert_eq!(
             cluster_seeds("rediss", ":pw@h1:1,h2:2"),
             ["rediss://:pw@h1:1", "rediss://:pw@h2:2"]
+        );
+    }
+
+    #[test]
+    fn a_sentinel_url_names_its_sentinels_its_service_and_how_to_reach_the_primary() {
+        fn parsed(rest: &str) -> Result<(Vec<String>, &str, SentinelNodeConnectionInfo), String> {
+            Sentinels::read("redis", rest)
+        }
+        let (sentinels, service, node) = parsed(" h1:26379, h2:26380,/mymaster").unwrap();
+        assert_eq!(sentinels, ["redis://h1:26379", "redis://h2:26380"]);
+        assert_eq!(service, "mymaster");
+        let node = format!("{node:?}");
+        assert!(
+            node.contains("db: 0") && node.contains("tls_mode: None"),
+            "{node}"
+        );
+        let (_, _, node) = parsed("user:p%40ss@h1:1/svc/3").unwrap();
+        let node = format!("{node:?}");
+        assert!(
+            node.contains("db: 3") && node.contains("username: Some(\"user\")"),
+            "{node}"
+        );
+        assert!(!node.contains("p@ss") && !node.contains("p%40ss"), "{node}");
+        let (sentinels, _, node) = Sentinels::read("rediss", "h:1/svc").unwrap();
+        assert_eq!(sentinels, ["rediss://h:1"]);
+        let node = format!("{node:?}");
+        assert!(node.contains("tls_mode: Some(Secure)"), "{node}");
+
+        let error = |rest: &str| {
+            parsed(rest)
+                .err()
+                .unwrap_or_else(|| panic!("{rest} was taken"))
+        };
+        for rest in ["h:1", "h:1,h:2"] {
+            assert!(error(rest).starts_with("name the service the Sentinels watch"));
+        }
+        for rest in ["h:1/", "h:1/svc/", "h:1/svc/0/more", "h:1//0"] {
+            assert!(
+                error(rest).starts_with("after the Sentinels, the service's name"),
+                "{rest}"
+            );
+        }
+        assert!(error(" , /svc").starts_with("a Sentinel URL names at least one Sentinel"));
+        assert!(
+            error("h:1/svc/x").contains("database"),
+            "{}",
+            error("h:1/svc/x")
+        );
+        assert_eq!(sentinel_url_error("redis+sentinel://:pw@h:1/svc/2"), None);
+        assert_eq!(
+            sentinel_url_error("redis://h:1/x"),
+            None,
+            "not a Sentinel URL"
+        );
+        assert_eq!(
+            redacted("redis+sentinel://:hunter2@h:1,h:2/svc"),
+            "redis+sentinel://***@h:1,h:2/svc"
         );
     }
 

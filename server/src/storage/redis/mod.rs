@@ -24,7 +24,11 @@ use std::sync::Arc;
 use rand::RngCore;
 use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind, Value};
 
-pub use conn::{redacted, ConnectError, CLUSTER_SCHEME, TLS_CLUSTER_SCHEME};
+pub(crate) use conn::sentinel_url_error;
+pub use conn::{
+    redacted, ConnectError, CLUSTER_SCHEME, SENTINEL_SCHEME, TLS_CLUSTER_SCHEME,
+    TLS_SENTINEL_SCHEME,
+};
 
 use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis};

@@ -9,20 +9,22 @@
 mod outage;
 mod registered;
 mod restart;
+mod sentinel;
 mod sharing;
 mod store_faults;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use deviceflow_testkit::{free_port, ServerProcess};
+use deviceflow_testkit::{free_port, RedisServer, ServerProcess};
 use serde_json::Value;
 
 use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
 
-/// [`test_config`] on `store` (`memory`, `redis://…`, `redis+cluster://…`), polled
+/// [`test_config`] on `store` (`memory`, `redis://…`, `redis+cluster://…`,
+/// `redis+sentinel://…`), polled
 /// every second: the configuration every instance of a test shares.
 pub fn config(store: &str) -> String {
     let config = test_config();
@@ -196,6 +198,32 @@ impl Client {
             &format!("grant_type=refresh_token&client_id=tv&refresh_token={refresh_token}"),
         )
         .await
+    }
+}
+
+/// Waits until `replica` has everything `primary` wrote so far. (`WAIT` would not do:
+/// it waits only for the writes of the connection that sends it.)
+pub fn caught_up(replica: &RedisServer, primary: &RedisServer) {
+    let offset = |redis: &RedisServer, field: &str| -> u64 {
+        let info = redis.info("replication").unwrap();
+        info.lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in {info}"))
+    };
+    let written = offset(primary, "master_repl_offset");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while offset(replica, "slave_repl_offset") < written {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

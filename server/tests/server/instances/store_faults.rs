@@ -56,32 +56,6 @@ fn replicate(replica: &RedisServer, primary: &RedisServer) {
     }
 }
 
-/// Waits until `replica` has everything `primary` wrote so far. (`WAIT` would not do:
-/// it waits only for the writes of the connection that sends it.)
-fn caught_up(replica: &RedisServer, primary: &RedisServer) {
-    let offset = |redis: &RedisServer, field: &str| -> u64 {
-        let info = redis.info("replication").unwrap();
-        info.lines()
-            .find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {field} in {info}"))
-    };
-    let written = offset(primary, "master_repl_offset");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while offset(replica, "slave_repl_offset") < written {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the replica never caught up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A refresh whose rotation reached Redis only after the server gave up on it (writes
 /// paused longer than the server waits): the client was told 503
 /// `temporarily_unavailable`, so it retries with the same refresh token. The retry is
