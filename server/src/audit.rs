@@ -10,6 +10,7 @@
 //! can log one by mistake.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use crate::protocol::user_code::UserCode;
 
@@ -151,6 +152,25 @@ pub(crate) fn connections_refused(source: IpAddr, cap: u32, refused: u64) {
     );
 }
 
+/// Requests refused at once by `limit` (the password hashing pool's): said at most
+/// once a second, naming the source of this one, `refused` of them since the last such
+/// event (this one included).
+pub(crate) fn refused_at_once(
+    limit: &'static str,
+    source: IpAddr,
+    refused: u64,
+    retry_after_ms: u64,
+) {
+    tracing::warn!(
+        target: "audit",
+        event = "throttled",
+        limit,
+        source = %source,
+        refused,
+        retry_after_ms,
+    );
+}
+
 /// A request refused by a rate limit or quota (`limit` names which), for
 /// `retry_after_ms`.
 pub(crate) fn throttled(
@@ -169,4 +189,69 @@ pub(crate) fn throttled(
         source = %source,
         retry_after_ms,
     );
+}
+
+/// Failures said at most once a second: how many since the last line was written.
+#[derive(Default)]
+pub(crate) struct Failures {
+    said_at: Option<Instant>,
+    unsaid: u64,
+}
+
+impl Failures {
+    /// A failure at `now`: `Some` with what to add to its line (the failures not said
+    /// since the last one) when it is to be said, `None` when it is only counted.
+    pub(crate) fn failed(&mut self, now: Instant) -> Option<String> {
+        if self
+            .said_at
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            self.unsaid += 1;
+            return None;
+        }
+        self.said_at = Some(now);
+        let unsaid = std::mem::take(&mut self.unsaid);
+        Some(match unsaid {
+            0 => String::new(),
+            n => format!(" (and {n} more since the last such line)"),
+        })
+    }
+
+    /// As [`failed`](Self::failed), with the count of failures the line stands for:
+    /// this one and those not said since the last.
+    pub(crate) fn failed_count(&mut self, now: Instant) -> Option<u64> {
+        let unsaid = self.unsaid;
+        self.failed(now).map(|_| unsaid + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_said_once_a_second_with_the_count_of_those_not_said() {
+        let mut failures = Failures::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(failures.failed(at(0)).as_deref(), Some(""));
+        // An accept failing each 50 ms: counted, not said, for a second.
+        for ms in (50..1000).step_by(50) {
+            assert_eq!(failures.failed(at(ms)), None, "{ms} ms");
+        }
+        assert_eq!(
+            failures.failed(at(1000)).as_deref(),
+            Some(" (and 19 more since the last such line)")
+        );
+        assert_eq!(failures.failed(at(1500)), None);
+        assert_eq!(
+            failures.failed(at(5000)).as_deref(),
+            Some(" (and 1 more since the last such line)")
+        );
+        // Counted: the line stands for itself and those not said.
+        assert_eq!(failures.failed_count(at(5100)), None);
+        assert_eq!(failures.failed_count(at(5200)), None);
+        assert_eq!(failures.failed_count(at(6000)), Some(3));
+        assert_eq!(failures.failed_count(at(9000)), Some(1));
+    }
 }

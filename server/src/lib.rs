@@ -211,9 +211,9 @@ pub async fn serve<S: Store>(
         }
     });
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut accept_failures = Failures::default();
+    let mut accept_failures = audit::Failures::default();
     let per_source = SourceConnections::new(app.settings.max_connections_per_source);
-    let mut refusals = Failures::default();
+    let mut refusals = audit::Failures::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -293,69 +293,4 @@ pub async fn serve<S: Store>(
         drain.closed().await;
     }
     Ok(())
-}
-
-/// Failures said at most once a second: how many since the last line was written.
-#[derive(Default)]
-struct Failures {
-    said_at: Option<Instant>,
-    unsaid: u64,
-}
-
-impl Failures {
-    /// A failure at `now`: `Some` with what to add to its line (the failures not said
-    /// since the last one) when it is to be said, `None` when it is only counted.
-    fn failed(&mut self, now: Instant) -> Option<String> {
-        if self
-            .said_at
-            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
-        {
-            self.unsaid += 1;
-            return None;
-        }
-        self.said_at = Some(now);
-        let unsaid = std::mem::take(&mut self.unsaid);
-        Some(match unsaid {
-            0 => String::new(),
-            n => format!(" (and {n} more since the last such line)"),
-        })
-    }
-
-    /// As [`failed`](Self::failed), with the count of failures the line stands for:
-    /// this one and those not said since the last.
-    fn failed_count(&mut self, now: Instant) -> Option<u64> {
-        let unsaid = self.unsaid;
-        self.failed(now).map(|_| unsaid + 1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_are_said_once_a_second_with_the_count_of_those_not_said() {
-        let mut failures = Failures::default();
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
-        assert_eq!(failures.failed(at(0)).as_deref(), Some(""));
-        // An accept failing each 50 ms: counted, not said, for a second.
-        for ms in (50..1000).step_by(50) {
-            assert_eq!(failures.failed(at(ms)), None, "{ms} ms");
-        }
-        assert_eq!(
-            failures.failed(at(1000)).as_deref(),
-            Some(" (and 19 more since the last such line)")
-        );
-        assert_eq!(failures.failed(at(1500)), None);
-        assert_eq!(
-            failures.failed(at(5000)).as_deref(),
-            Some(" (and 1 more since the last such line)")
-        );
-        // Counted: the line stands for itself and those not said.
-        assert_eq!(failures.failed_count(at(5100)), None);
-        assert_eq!(failures.failed_count(at(5200)), None);
-        assert_eq!(failures.failed_count(at(6000)), Some(3));
-        assert_eq!(failures.failed_count(at(9000)), Some(1));
-    }
 }

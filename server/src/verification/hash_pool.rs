@@ -87,14 +87,25 @@ impl HashPool {
 
     /// Checks `password` against the PHC string `phc` on a hashing thread, with the
     /// same result as [`password::verify`]. `Err(Busy)` at once when the pool is full.
-    pub fn verify(&self, phc: String, password: String) -> Result<Verifying, Busy> {
+    /// `held` is dropped when the job ends (run, or skipped because nobody waits for
+    /// it any more), not when the caller stops waiting: what the caller holds for as
+    /// long as the verification takes a thread or a queue slot.
+    pub fn verify<H: Send + 'static>(
+        &self,
+        phc: String,
+        password: String,
+        held: H,
+    ) -> Result<Verifying, Busy> {
         let (tx, rx) = oneshot::channel();
         self.try_run(move |memory| {
             // The client went away while this waited: nobody would read the answer.
             if tx.is_closed() {
                 return;
             }
-            let _ = tx.send(password::verify_in(&phc, &password, memory));
+            let matched = password::verify_in(&phc, &password, memory);
+            // Let go before answering: the caller may act on the answer at once.
+            drop(held);
+            let _ = tx.send(matched);
         })?;
         Ok(Verifying(rx))
     }
@@ -204,19 +215,40 @@ mod tests {
         let queued = blocker(&pool).unwrap();
         assert_eq!(blocker(&pool).unwrap_err(), Busy);
         let phc = password::hash_with("pw", password::test_params());
-        assert!(pool.verify(phc.clone(), "pw".into()).is_err());
+        assert!(pool.verify(phc.clone(), "pw".into(), ()).is_err());
         assert_eq!(pool.threads(), 1);
         drop(running);
         drop(queued);
         let verifying = loop {
             // The two blockers end as soon as they run; then there is room again.
-            match pool.verify(phc.clone(), "pw".into()) {
+            match pool.verify(phc.clone(), "pw".into(), ()) {
                 Ok(v) => break v,
                 Err(Busy) => tokio::task::yield_now().await,
             }
         };
         assert!(verifying.outcome().await);
         assert_eq!(pool.threads(), 1);
+    }
+
+    /// What a verification holds is let go when its job ends, not when its caller
+    /// stops waiting: a caller that goes away frees nothing the job still takes.
+    #[tokio::test]
+    async fn what_a_verification_holds_lives_as_long_as_its_job() {
+        let pool = HashPool::new(1, 1);
+        let running = blocker(&pool).unwrap();
+        let held = std::sync::Arc::new(());
+        let phc = password::hash_with("pw", password::test_params());
+        let verifying = pool
+            .verify(phc, "pw".into(), std::sync::Arc::clone(&held))
+            .unwrap();
+        drop(verifying);
+        assert_eq!(std::sync::Arc::strong_count(&held), 2, "queued: still held");
+        drop(running);
+        // The job runs (and skips the hash: nobody waits for it), then lets go.
+        while std::sync::Arc::strong_count(&held) > 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.in_flight(), 0);
     }
 
     #[tokio::test]
@@ -255,7 +287,7 @@ mod tests {
         for phc in &hashes {
             for guess in ["correct horse", "correct hors", ""] {
                 let pooled = pool
-                    .verify(phc.clone(), guess.to_owned())
+                    .verify(phc.clone(), guess.to_owned(), ())
                     .unwrap()
                     .outcome()
                     .await;
@@ -263,7 +295,7 @@ mod tests {
             }
         }
         assert!(
-            pool.verify(hashes[1].clone(), "correct horse".into())
+            pool.verify(hashes[1].clone(), "correct horse".into(), ())
                 .unwrap()
                 .outcome()
                 .await

@@ -9,7 +9,9 @@
 //! Every attempt is counted against its username and its IP before the password is
 //! verified, and refunded if it succeeds ([`RateLimiter::try_acquire`]), so parallel
 //! guesses get no more tries than sequential ones. Verification runs on the bounded
-//! hashing pool; when it is full, sign-in answers 503 at once. Every refusal says the
+//! hashing pool, one at a time per source (a success costs no try, so one source
+//! signing in correctly over and over would otherwise take every thread): a second
+//! one from the same source meanwhile answers 429, a full pool 503, both at once. Every refusal says the
 //! same thing, "wrong username or password", and costs one argon2 verification,
 //! whether or not the username exists.
 //!
@@ -19,8 +21,8 @@ use hyper::header::COOKIE;
 use hyper::StatusCode;
 
 use super::csrf::SignInCookie;
-use super::hash_pool::Busy;
 use super::rate_limit::{Attempt, Key, Subject, Throttled};
+use super::state::Unverified;
 use super::{field, html, pages, paths, Visit};
 use crate::audit;
 use crate::http::form::Form;
@@ -33,6 +35,9 @@ const WRONG_CREDENTIALS: &str = "Wrong username or password.";
 /// What `Retry-After` says when every hashing thread and queue slot is taken: a
 /// verification takes tens of milliseconds, so the pool frees up within a second or two.
 const HASHING_BUSY_RETRY_MS: u64 = 2_000;
+
+/// What `Retry-After` says to a source whose previous sign-in is still being checked.
+const SOURCE_BUSY_RETRY_MS: u64 = 1_000;
 
 impl<S: Store> App<S> {
     /// `GET /device/login`: the sign-in form. A browser without a valid sign-in cookie
@@ -115,7 +120,7 @@ impl<S: Store> App<S> {
         };
         let authenticated = self
             .verification
-            .authenticate(&self.settings.users, &username, &password)
+            .authenticate(&self.settings.users, &username, &password, visit.ip)
             .await;
         let user = match authenticated {
             Ok(Some(user)) => user,
@@ -126,18 +131,28 @@ impl<S: Store> App<S> {
                 audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
                 return Ok(again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS));
             }
-            Err(Busy) => {
+            Err(why) => {
                 // Nothing was verified: not a guess.
                 self.store.refund(ticket).await?;
-                audit::throttled(
-                    "password_hash_pool",
-                    None,
-                    None,
-                    visit.peer,
-                    HASHING_BUSY_RETRY_MS,
-                );
-                let page = again(StatusCode::SERVICE_UNAVAILABLE, &hashing_busy());
-                return Ok(html::with_retry_after(page, HASHING_BUSY_RETRY_MS));
+                let (status, retry_ms, message) = match why {
+                    Unverified::SourceBusy => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        SOURCE_BUSY_RETRY_MS,
+                        "A sign-in from your network is being checked, so your password was not. Try again in a second.".to_owned(),
+                    ),
+                    Unverified::PoolFull => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        HASHING_BUSY_RETRY_MS,
+                        hashing_busy(),
+                    ),
+                };
+                // Said at most once a second for each kind: a flood of them would
+                // otherwise write a line each.
+                if let Some(refused) = self.verification.refused(why, std::time::Instant::now()) {
+                    audit::refused_at_once(why.limit(), visit.peer, refused, retry_ms);
+                }
+                let page = again(status, &message);
+                return Ok(html::with_retry_after(page, retry_ms));
             }
         };
         // A success is not a failure: the IP gets its try back, and the username's

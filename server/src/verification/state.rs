@@ -3,14 +3,19 @@
 //! secret) of the sign-in form's CSRF cookie and of username hashes. Web sessions and
 //! the guess limits are the store's. The pages (the parent module) run on it.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
 use crate::accounts::users::{UserId, Users};
+use crate::audit::Failures;
 use crate::config::Settings;
 use crate::http::paths::pages as paths;
 
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
 use super::password;
-use super::rate_limit::UsernameHasher;
+use super::rate_limit::{Subject, UsernameHasher};
 use super::web_session::CookiePolicy;
 
 /// The state of the person's side.
@@ -21,6 +26,13 @@ pub struct Verification {
     pub cookie: CookiePolicy,
     /// Where passwords are verified: a bounded pool, not tokio's blocking threads.
     pub hashing: HashPool,
+    /// The sources (addresses, IPv6 by /64) with a verification in the pool: one at a
+    /// time each, so that one source signing in over and over, even correctly (a
+    /// success costs no try), takes one thread, not all of them.
+    hashing_sources: Arc<Mutex<HashSet<Subject>>>,
+    /// Refusals to verify, each kind said in the audit log at most once a second
+    /// ([`Verification::refused`]).
+    refusals: Mutex<[Failures; 2]>,
     /// The sign-in form's stateless CSRF check.
     pub(super) sign_in_csrf: SignInCsrf,
     /// A hash to verify against when the username is unknown, with the cost of the
@@ -48,6 +60,8 @@ impl Verification {
             usernames: UsernameHasher::new(secret),
             cookie: CookiePolicy::for_issuer(issuer),
             hashing: HashPool::new(settings.password_hash_workers, settings.password_hash_queue),
+            hashing_sources: Arc::default(),
+            refusals: Mutex::default(),
             sign_in_csrf: SignInCsrf::new(secret),
             dummy_hash,
             site,
@@ -55,25 +69,87 @@ impl Verification {
         }
     }
 
-    /// The user whose password this is, or `None`; `Err(Busy)` at once, with nothing
-    /// verified, when the hashing pool is full. An unknown username, or a user
-    /// without a password, is verified against the dummy hash: every refusal costs
-    /// one argon2 verification, like a wrong password.
+    /// The user whose password this is, or `None`; refused at once, with nothing
+    /// verified, when `source` has a verification in the pool already or the pool is
+    /// full. An unknown username, or a user without a password, is verified against
+    /// the dummy hash: every refusal costs one argon2 verification, like a wrong
+    /// password.
     pub(super) async fn authenticate(
         &self,
         users: &Users,
         username: &str,
         password: &str,
-    ) -> Result<Option<UserId>, Busy> {
+        source: Subject,
+    ) -> Result<Option<UserId>, Unverified> {
         let Some(dummy) = &self.dummy_hash else {
             return Ok(None);
         };
         let user = users.by_username(username);
         let real = user.and_then(|u| u.password_hash.as_deref());
+        let turn = Turn::take(&self.hashing_sources, source).ok_or(Unverified::SourceBusy)?;
         let verifying = self
             .hashing
-            .verify(real.unwrap_or(dummy).to_owned(), password.to_owned())?;
+            .verify(real.unwrap_or(dummy).to_owned(), password.to_owned(), turn)
+            .map_err(|Busy| Unverified::PoolFull)?;
         let matched = verifying.outcome().await;
         Ok(user.filter(|_| matched && real.is_some()).map(|u| u.id))
+    }
+}
+
+impl Verification {
+    /// Counts a refusal to verify at `now`: `Some` with how many refusals of that kind
+    /// the audit line to write now stands for, `None` when it is only counted.
+    pub(super) fn refused(&self, why: Unverified, now: Instant) -> Option<u64> {
+        let mut said = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        said[why as usize].failed_count(now)
+    }
+}
+
+/// Why a password was not verified (nothing was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unverified {
+    /// The source has a verification in the pool already.
+    SourceBusy = 0,
+    /// Every hashing thread and queue slot is taken.
+    PoolFull = 1,
+}
+
+impl Unverified {
+    /// The audit log's name of the limit.
+    pub(super) fn limit(self) -> &'static str {
+        match self {
+            Unverified::SourceBusy => "password_hash_per_source",
+            Unverified::PoolFull => "password_hash_pool",
+        }
+    }
+}
+
+/// A source's one verification in the pool, given back when the job ends (not when
+/// the request does: a client that hangs up and signs in again would otherwise start
+/// a verification per connection).
+struct Turn {
+    sources: Arc<Mutex<HashSet<Subject>>>,
+    source: Subject,
+}
+
+impl Turn {
+    fn take(sources: &Arc<Mutex<HashSet<Subject>>>, source: Subject) -> Option<Turn> {
+        let taken = sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(source);
+        taken.then(|| Turn {
+            sources: Arc::clone(sources),
+            source,
+        })
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.source);
     }
 }

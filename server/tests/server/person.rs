@@ -74,10 +74,17 @@ pub struct Person<'a> {
 
 impl<'a> Person<'a> {
     pub fn new(server: &'a TestServer) -> Person<'a> {
+        Self::from_address(server, std::net::IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// A person whose browser connects from `address` (a loopback one, 127.0.0.2 say):
+    /// another source for the server's limits.
+    pub fn from_address(server: &'a TestServer, address: std::net::IpAddr) -> Person<'a> {
         Person {
             server,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(address)
                 .build()
                 .unwrap(),
             cookie: None,

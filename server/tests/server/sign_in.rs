@@ -441,6 +441,72 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
     assert_eq!(s.app.store.web_sessions().len(), 17);
 }
 
+/// One source gets one verification at a time: a correct sign-in costs no try, so a
+/// source signing in correctly over and over (with a reused form) had taken every
+/// hashing thread and queue slot, and everyone else got "Sign-in is busy". A second
+/// sign-in from that source meanwhile is refused at once (429, no try counted); one
+/// from another source waits its turn and signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_gets_one_verification_at_a_time_and_others_still_sign_in() {
+    let s = TestServer::start_with(&people_config().replace(
+        "[admin]",
+        "[limits]\npassword_hash_workers = 1\npassword_hash_queue = 3\n[admin]",
+    ))
+    .await;
+    let hashing = &s.app.verification.hashing;
+    // The one worker, held until the test lets go: verifications queue behind it.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    hashing
+        .try_run(move |_| {
+            let _ = hold.recv();
+        })
+        .unwrap();
+    let until_in_flight = |n| async move {
+        while hashing.in_flight() < n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let mut first = Person::new(&s);
+    first.get("/device/login").await;
+    let mut again = Person::new(&s);
+    again.get("/device/login").await;
+    let mut elsewhere = Person::from_address(&s, std::net::IpAddr::from([127, 0, 0, 2]));
+    elsewhere.get("/device/login").await;
+
+    let password = password_of("alice");
+    let bob_password = password_of("bob");
+    let (first_signed, ()) = tokio::join!(try_sign_in(&mut first, "alice", &password), async {
+        until_in_flight(2).await;
+        // At once: a sign-in queued behind the held worker would never be answered.
+        let refused = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            try_sign_in(&mut again, "alice", &password),
+        )
+        .await
+        .expect("a second sign-in from the source is answered at once, not queued");
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        assert_eq!(refused.header("retry-after"), Some("1"));
+        assert!(
+            refused
+                .body
+                .contains("A sign-in from your network is being checked"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(hashing.in_flight(), 2, "the refused one is not queued");
+        let (elsewhere_signed, ()) =
+            tokio::join!(try_sign_in(&mut elsewhere, "bob", &bob_password), async {
+                until_in_flight(3).await;
+                drop(release);
+            });
+        assert_eq!(elsewhere_signed.status, 303, "{}", elsewhere_signed.body);
+    });
+    assert_eq!(first_signed.status, 303, "{}", first_signed.body);
+    // The refusal cost no try: the same browser signs in now.
+    let signed = try_sign_in(&mut again, "alice", &password).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
     let s = TestServer::start_with(&people_config().replace(
