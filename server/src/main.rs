@@ -532,7 +532,10 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
         let store = RedisStore::connect(url, settings).await?;
-        outln!("store         reachable")?;
+        match store.named_by_sentinels() {
+            Some(primary) => outln!("store         reachable: the Sentinels name {primary} as the primary")?,
+            None => outln!("store         reachable")?,
+        }
         // What the running server would warn of, said here before it runs.
         match store.eviction_warning().await {
             Ok(None) => outln!("store memory  never drops keys (noeviction, or no maxmemory)")?,

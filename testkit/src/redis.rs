@@ -391,6 +391,8 @@ pub struct RedisSentinels {
     /// The data nodes, the first one the primary at start.
     nodes: Vec<RedisServer>,
     sentinels: Vec<RedisServer>,
+    /// Which Sentinels are stopped (`SIGSTOP`): asked nothing until resumed.
+    paused: Vec<bool>,
     /// The data nodes' `requirepass`, if any (the Sentinels ask for none).
     password: Option<String>,
 }
@@ -461,6 +463,7 @@ impl RedisSentinels {
             .collect::<io::Result<Vec<_>>>()?;
         let set = RedisSentinels {
             nodes,
+            paused: vec![false; sentinels.len()],
             sentinels,
             password: password.map(str::to_owned),
         };
@@ -510,10 +513,51 @@ impl RedisSentinels {
         &self.sentinels
     }
 
-    /// The port of the primary the first Sentinel names now.
+    /// Stops Sentinel `i` (`SIGSTOP`): its port takes connections and answers
+    /// nothing, as a frozen or cut-off host's would. Dropping the set still kills it.
+    pub fn pause_sentinel(&mut self, i: usize) -> io::Result<()> {
+        self.signal_sentinel(i, "-STOP")?;
+        self.paused[i] = true;
+        Ok(())
+    }
+
+    /// Lets Sentinel `i` run again (`SIGCONT`).
+    pub fn resume_sentinel(&mut self, i: usize) -> io::Result<()> {
+        self.signal_sentinel(i, "-CONT")?;
+        self.paused[i] = false;
+        Ok(())
+    }
+
+    fn signal_sentinel(&self, i: usize, signal: &str) -> io::Result<()> {
+        let pid = self.sentinels[i]
+            .pid()
+            .ok_or_else(|| io::Error::other(format!("Sentinel {i} is not running")))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill {signal} {pid}: {status}")))
+        }
+    }
+
+    /// The Sentinels that are not paused.
+    fn awake(&self) -> impl Iterator<Item = &RedisServer> {
+        self.sentinels
+            .iter()
+            .zip(&self.paused)
+            .filter(|(_, paused)| !**paused)
+            .map(|(s, _)| s)
+    }
+
+    /// The port of the primary the first Sentinel not paused names now.
     pub fn primary_port(&self) -> io::Result<u16> {
-        let reply =
-            self.sentinels[0].command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])?;
+        let sentinel = self
+            .awake()
+            .next()
+            .ok_or_else(|| io::Error::other("every Sentinel is paused"))?;
+        let reply = sentinel.command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])?;
         match reply {
             Reply::Array(Some(parts)) if parts.len() == 2 => parts[1]
                 .text()
@@ -523,12 +567,33 @@ impl RedisSentinels {
         }
     }
 
-    /// Waits (up to 30 s) until every Sentinel names a primary other than the node
-    /// on port `old`, that node answers `ROLE` as a primary, and every other node
-    /// that runs is its replica, its link up; the new primary's port.
+    /// Waits (up to 30 s) until every Sentinel not paused names a primary other than
+    /// the node on port `old`, that node answers `ROLE` as a primary, and every other
+    /// node that runs is its replica, its link up; the new primary's port.
     pub fn wait_for_a_primary_other_than(&self, old: u16) -> io::Result<u16> {
+        let named = self.wait_until_named_other_than(old)?;
+        for replica in self
+            .nodes
+            .iter()
+            .filter(|n| n.port != named && n.pid().is_some())
+        {
+            wait_for_within(Duration::from_secs(30), || {
+                let info = replica.info("replication")?;
+                let linked = field(&info, "master_port") == Some(named.to_string().as_str())
+                    && field(&info, "master_link_status") == Some("up");
+                Ok(linked.then_some(()).ok_or(info))
+            })?;
+        }
+        Ok(named)
+    }
+
+    /// Waits (up to 30 s) until every Sentinel not paused names a primary other than
+    /// the node on port `old`, and that node answers `ROLE` as a primary; its port.
+    /// The old primary may still take writes then: after `SENTINEL FAILOVER` it is
+    /// made a replica seconds later.
+    pub fn wait_until_named_other_than(&self, old: u16) -> io::Result<u16> {
         let mut named = 0;
-        for sentinel in &self.sentinels {
+        for sentinel in self.awake() {
             wait_for_within(Duration::from_secs(30), || {
                 let reply =
                     sentinel.command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::SERVICE])?;
@@ -563,18 +628,6 @@ impl RedisSentinels {
                 _ => Err(format!("{role:?}")),
             })
         })?;
-        for replica in self
-            .nodes
-            .iter()
-            .filter(|n| n.port != named && n.pid().is_some())
-        {
-            wait_for_within(Duration::from_secs(30), || {
-                let info = replica.info("replication")?;
-                let linked = field(&info, "master_port") == Some(named.to_string().as_str())
-                    && field(&info, "master_link_status") == Some("up");
-                Ok(linked.then_some(()).ok_or(info))
-            })?;
-        }
         Ok(named)
     }
 }

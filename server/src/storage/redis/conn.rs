@@ -18,12 +18,13 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{
     Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, ServerErrorKind,
     Value,
 };
+use tokio::sync::Notify;
 
+use super::sentinel::{self, Sentinels};
 use crate::storage::store::{Stored, Unavailable};
 
 /// How long one call may take, connecting included, before it is [`Unavailable`].
@@ -118,7 +119,7 @@ pub enum ConnectError {
 
 /// Why a Redis whose `ROLE` answered `role` cannot be the store, if it cannot: a
 /// replica (`["slave", host, port, …]`) or a Sentinel.
-fn not_a_primary(role: &[Value]) -> Option<String> {
+pub(super) fn not_a_primary(role: &[Value]) -> Option<String> {
     let text = |v: Option<&Value>| match v {
         Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
         Some(Value::SimpleString(s)) => s.clone(),
@@ -215,9 +216,7 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     let why = why.to_ascii_lowercase();
     if !said.is_empty() {
         said
-    } else if why.contains("master with given name not found") {
-        " (no Sentinel names a primary by that name that answers as one: check the name (`SENTINEL MASTERS` on a Sentinel lists what it watches), or the primary is down and not replaced yet)".into()
-    } else if why.contains("noauth") && shown.contains("+sentinel://") {
+    } else if why.contains("noauth") && why.contains("no sentinel answered") {
         " (a Sentinel asks for a password: this store sends the URL's credentials to Redis only, not to the Sentinels)".into()
     } else if tls && why.contains("timed out") {
         " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
@@ -264,10 +263,14 @@ pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>, bool)>;
 pub(crate) struct Redis {
     /// The connection, and how many times it was opened again after a failover
     /// ([`Redis::reopen`]).
-    conn: ArcSwap<(u64, Conn)>,
+    conn: Arc<ArcSwap<(u64, Conn)>>,
     /// How to open one Redis's connection again: `None` for a cluster, whose client
-    /// follows its primaries by itself.
+    /// follows its primaries by itself, and for Sentinels, whose watch does.
     reopen: Option<Reopen>,
+    /// For a primary the Sentinels name: tells their watch to ask them now.
+    sentinels: Option<Arc<Notify>>,
+    /// The primary the Sentinels named at start (`host:port`), for `check-config`.
+    pub(super) named_at_start: Option<String>,
     cas: Script,
     /// Whether the last call failed, so that an outage is logged once, and its end.
     away: AtomicBool,
@@ -279,123 +282,39 @@ pub(crate) struct Redis {
 /// and answers reads (full, or a replica at a failover), every request would say one.
 const SAY_REFUSALS_EVERY: Duration = Duration::from_secs(10);
 
-/// What [`Redis::reopen`] needs: where the primary is, the connection's settings, and
-/// what the last opening did.
+/// What [`Redis::reopen`] needs: the client (which resolves the host name again on
+/// every connection), its settings, and when a connection was last opened again.
 struct Reopen {
-    primary: Primary,
+    client: redis::Client,
     config: ConnectionManagerConfig,
     shown: String,
-    last: tokio::sync::Mutex<Opened>,
+    last: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// When a connection was last opened again, and the address it reached.
-struct Opened {
-    at: Option<Instant>,
-    address: String,
-}
-
-/// Where one Redis's primary is.
-enum Primary {
-    /// At an address: the client resolves its host name again on every connection.
-    Address(redis::Client),
-    /// Wherever the Sentinels say.
-    Sentinels(Sentinels),
-}
-
-/// The Sentinels a [`SENTINEL_SCHEME`] URL names, and what they know the primary by.
-struct Sentinels {
-    /// Asked one call at a time (it caches its connections to the Sentinels).
-    sentinel: tokio::sync::Mutex<Sentinel>,
-    service: String,
-    /// How to reach the primary: TLS, credentials, database.
-    node: SentinelNodeConnectionInfo,
-}
-
-impl Sentinels {
-    /// From a URL's part after the scheme (`scheme` is `redis` or `rediss`):
-    /// `[user:password@]host:port[,host:port…]/SERVICE[/DB]`. The credentials are
-    /// Redis's, as in a `redis://` URL; the Sentinels are asked without any.
-    fn parse(scheme: &str, rest: &str) -> Result<Sentinels, String> {
-        let (nodes, service, node) = Self::read(scheme, rest)?;
-        let sentinel = Sentinel::build(nodes).map_err(|e| e.to_string())?;
-        Ok(Sentinels {
-            sentinel: tokio::sync::Mutex::new(sentinel),
-            service: service.to_owned(),
-            node,
-        })
-    }
-
-    /// What [`parse`](Self::parse) reads: the Sentinels' URLs, the service, and how
-    /// to reach the primary.
-    fn read<'a>(
-        scheme: &str,
-        rest: &'a str,
-    ) -> Result<(Vec<String>, &'a str, SentinelNodeConnectionInfo), String> {
-        const FORM: &str = "redis+sentinel://host:port,host:port/SERVICE[/DB]";
-        let (credentials, after) = match rest.rsplit_once('@') {
-            Some((c, after)) => (Some(c), after),
-            None => (None, rest),
-        };
-        let (nodes, path) = after
-            .split_once('/')
-            .ok_or_else(|| format!("name the service the Sentinels watch: {FORM}"))?;
-        let nodes: Vec<String> = nodes
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| format!("{scheme}://{n}"))
-            .collect();
-        if nodes.is_empty() {
-            return Err(format!(
-                "a Sentinel URL names at least one Sentinel: {FORM}"
-            ));
-        }
-        let mut path = path.split('/');
-        let service = path.next().unwrap_or_default();
-        let db = path.next();
-        if service.is_empty() || path.next().is_some() || db == Some("") {
-            return Err(format!(
-                "after the Sentinels, the service's name and at most a database: {FORM}"
-            ));
-        }
-        // The credentials and the database, read as the client reads a redis:// URL's.
-        let primary = format!(
-            "{scheme}://{}127.0.0.1/{}",
-            credentials.map(|c| format!("{c}@")).unwrap_or_default(),
-            db.unwrap_or("0")
-        );
-        let settings = redis::IntoConnectionInfo::into_connection_info(primary.as_str())
-            .map_err(|e| e.to_string())?
-            .redis_settings()
-            .clone();
-        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(settings);
-        if scheme == "rediss" {
-            node = node.set_tls_mode(redis::TlsMode::Secure);
-        }
-        Ok((nodes, service, node))
-    }
+/// The settings of one Redis's connection manager: each call bounded by
+/// [`CALL_TIMEOUT`], one retry, a short backoff.
+fn single_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CALL_TIMEOUT))
+        .set_response_timeout(Some(CALL_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
 }
 
 /// What is wrong with the form of a [`SENTINEL_SCHEME`] or [`TLS_SENTINEL_SCHEME`]
 /// URL, if anything: read with the configuration, before any connection.
 pub(crate) fn sentinel_url_error(url: &str) -> Option<String> {
-    match Redis::primary(url) {
-        Some(Err(why)) if url.contains("+sentinel://") => Some(why),
-        _ => None,
-    }
+    sentinel_url(url).and_then(|(scheme, rest)| Sentinels::parse(scheme, rest).err())
 }
 
-impl Primary {
-    /// A client for the primary, now.
-    async fn client(&self) -> Result<redis::Client, RedisError> {
-        match self {
-            Primary::Address(client) => Ok(client.clone()),
-            Primary::Sentinels(s) => {
-                let mut sentinel = s.sentinel.lock().await;
-                sentinel.async_master_for(&s.service, Some(&s.node)).await
-            }
-        }
-    }
+/// A Sentinel URL's scheme for the primary (`redis` or `rediss`) and the rest.
+fn sentinel_url(url: &str) -> Option<(&'static str, &str)> {
+    url.strip_prefix(SENTINEL_SCHEME)
+        .map(|rest| ("redis", rest))
+        .or_else(|| {
+            url.strip_prefix(TLS_SENTINEL_SCHEME)
+                .map(|rest| ("rediss", rest))
+        })
 }
 
 /// The least time between two connections opened again after `READONLY`: while a
@@ -427,6 +346,8 @@ impl Redis {
             })?;
         }
         let mut reopen = None;
+        let mut watch = None;
+        let mut named_at_start = None;
         let cluster = url
             .strip_prefix(CLUSTER_SCHEME)
             .map(|nodes| ("redis", nodes))
@@ -449,37 +370,62 @@ impl Redis {
                 .build()
                 .map_err(|e| bad(e.to_string()))?;
             Conn::Cluster(first_connection(client.get_async_connection(), &shown).await?)
-        } else if let Some(primary) = Self::primary(url) {
-            let primary = primary.map_err(bad)?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(CALL_TIMEOUT))
-                .set_response_timeout(Some(CALL_TIMEOUT))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(500));
-            let connecting = async {
-                let client = primary.client().await?;
-                let address = client.get_connection_info().addr().to_string();
-                let conn = client
-                    .get_connection_manager_with_config(config.clone())
-                    .await?;
-                Ok((conn, address))
+        } else if let Some((scheme, rest)) = sentinel_url(url) {
+            let sentinels = Arc::new(Sentinels::parse(scheme, rest).map_err(bad)?);
+            let config = single_config();
+            let found = async {
+                let named = sentinels.ask().await?;
+                let conn = sentinels
+                    .connect(&named.primary, &config)
+                    .await
+                    .map_err(|why| {
+                        format!("the primary the Sentinels name, {}: {why}", named.primary)
+                    })?;
+                Ok::<_, String>((conn, named))
             };
-            let (conn, address) = first_connection(connecting, &shown).await?;
+            let unreachable = |why: String| ConnectError::Unreachable {
+                url: shown.clone(),
+                why,
+            };
+            let (conn, named) = tokio::time::timeout(CALL_TIMEOUT * 5, found)
+                .await
+                .map_err(|_| unreachable("no answer in 5 s".into()))?
+                .map_err(|why| {
+                    let trusted = deviceflow_device::tls::roots_named();
+                    unreachable(format!("{why}{}", hint(&shown, &why, trusted)))
+                })?;
+            if !named.dissent.is_empty() {
+                tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the most of them (check that every Sentinel watches the same primary under this name)");
+            }
+            watch = Some((sentinels, config, named.primary.clone()));
+            named_at_start = Some(named.primary);
+            Conn::Single(conn)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let client = redis::Client::open(url).map_err(|e| bad(e.to_string()))?;
+            let config = single_config();
+            let connecting = client.get_connection_manager_with_config(config.clone());
+            let conn = Conn::Single(first_connection(connecting, &shown).await?);
             reopen = Some(Reopen {
-                primary,
+                client,
                 config,
                 shown: shown.clone(),
-                last: tokio::sync::Mutex::new(Opened { at: None, address }),
+                last: tokio::sync::Mutex::new(None),
             });
-            Conn::Single(conn)
+            conn
         } else {
             return Err(bad(
                 "use \"memory\", redis://host:port, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/SERVICE (rediss… over TLS)".into(),
             ));
         };
+        let conn = Arc::new(ArcSwap::from_pointee((0, conn)));
+        let sentinels = watch.map(|(sentinels, config, primary)| {
+            sentinel::spawn_watch(sentinels, &conn, config, shown.clone(), primary)
+        });
         let redis = Redis {
-            conn: ArcSwap::from_pointee((0, conn)),
+            conn,
             reopen,
+            sentinels,
+            named_at_start,
             cas: Script::new(CAS),
             away: AtomicBool::new(false),
             refusal_said: std::sync::Mutex::new(None),
@@ -509,29 +455,6 @@ impl Redis {
             }
         }
         Ok(redis)
-    }
-
-    /// Where one Redis's primary is, for a `redis://`, `rediss://` or Sentinel URL;
-    /// `None` for another scheme.
-    fn primary(url: &str) -> Option<Result<Primary, String>> {
-        let sentinels = url
-            .strip_prefix(SENTINEL_SCHEME)
-            .map(|rest| ("redis", rest))
-            .or_else(|| {
-                url.strip_prefix(TLS_SENTINEL_SCHEME)
-                    .map(|rest| ("rediss", rest))
-            });
-        if let Some((scheme, rest)) = sentinels {
-            Some(Sentinels::parse(scheme, rest).map(Primary::Sentinels))
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            Some(
-                redis::Client::open(url)
-                    .map(Primary::Address)
-                    .map_err(|e| e.to_string()),
-            )
-        } else {
-            None
-        }
     }
 
     /// Notes the end of a call: an outage is logged when it starts and when it ends.
@@ -602,28 +525,19 @@ impl Redis {
         }
         let replica =
             matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly));
-        let timed_out = matches!(&result, Err(e) if e.is_timeout());
-        // A primary that is gone (or silent): after a failover the Sentinels name
-        // another, and the connection manager would keep trying the old address.
-        let gone = self.follows_sentinels() && (lost(&result) || timed_out);
-        if (replica || gone) && self.reopen(opened).await && !timed_out {
-            // Nothing was written (a replica refuses the first write, a script's too;
-            // the connection was lost before the call), so the call may go out again.
-            // A call that timed out may have run: the next one takes the new primary.
+        if let Some(nudge) = &self.sentinels {
+            // The primary was demoted, or is gone or silent: the Sentinels' watch
+            // asks them now instead of within the second. This call fails at once
+            // (503) rather than wait for a failover to end.
+            if replica || lost(&result) || matches!(&result, Err(e) if e.is_timeout()) {
+                nudge.notify_one();
+            }
+        } else if replica && self.reopen(opened).await {
+            // Nothing was written (a replica refuses the first write, a script's too),
+            // so the call may go out again.
             result = timed(attempt(self.current().1)).await;
         }
         result
-    }
-
-    /// Whether the primary is the one Sentinels name.
-    fn follows_sentinels(&self) -> bool {
-        matches!(
-            &self.reopen,
-            Some(Reopen {
-                primary: Primary::Sentinels(_),
-                ..
-            })
-        )
     }
 
     /// The connection, and how many times it was opened again.
@@ -637,10 +551,9 @@ impl Redis {
     /// primary, but a connection stays with the node it reached, and the connection
     /// manager opens a new one only when the old one breaks: every write would be
     /// refused until a restart. So a new connection is opened, at most once every
-    /// [`REOPEN_EVERY`], by one call while the others wait for it. Where Sentinels
-    /// name the primary, also after a lost or silent connection, and only when they
-    /// name another primary than the connection's. Whether there is one to try the
-    /// call on.
+    /// [`REOPEN_EVERY`], by one call while the others wait for it. Whether there is
+    /// one to try the call on. (Where Sentinels name the primary, their watch moves
+    /// the connection instead: `sentinel.rs`.)
     async fn reopen(&self, opened: u64) -> bool {
         let Some(reopen) = &self.reopen else {
             return false;
@@ -650,35 +563,17 @@ impl Redis {
             // Another call opened one while this one waited.
             return true;
         }
-        if last.at.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+        if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
             return false;
         }
-        last.at = Some(Instant::now());
-        let held = &last.address;
-        let connecting = async {
-            let client = reopen.primary.client().await?;
-            let address = client.get_connection_info().addr().to_string();
-            if matches!(reopen.primary, Primary::Sentinels(_)) && address == *held {
-                // The same primary: its connection manager reconnects by itself.
-                return Ok(None);
-            }
-            let fresh = client
-                .get_connection_manager_with_config(reopen.config.clone())
-                .await?;
-            Ok::<_, RedisError>(Some((fresh, address)))
-        };
+        *last = Some(Instant::now());
+        let connecting = reopen
+            .client
+            .get_connection_manager_with_config(reopen.config.clone());
         match tokio::time::timeout(CALL_TIMEOUT, connecting).await {
-            Ok(Ok(Some((fresh, address)))) => {
+            Ok(Ok(fresh)) => {
                 self.conn.store(Arc::new((opened + 1, Conn::Single(fresh))));
-                last.address.clone_from(&address);
-                match reopen.primary {
-                    Primary::Address(_) => {
-                        tracing::warn!(store = %reopen.shown, "Redis refused a write as a replica (a failover?): connected again, to whichever node the address names now")
-                    }
-                    Primary::Sentinels(_) => {
-                        tracing::warn!(store = %reopen.shown, primary = %address, "the Sentinels name another primary (a failover): connected to it")
-                    }
-                }
+                tracing::warn!(store = %reopen.shown, "Redis refused a write as a replica (a failover?): connected again, to whichever node the address names now");
                 true
             }
             _ => false,
@@ -923,51 +818,12 @@ mod tests {
     }
 
     #[test]
-    fn a_sentinel_url_names_its_sentinels_its_service_and_how_to_reach_the_primary() {
-        fn parsed(rest: &str) -> Result<(Vec<String>, &str, SentinelNodeConnectionInfo), String> {
-            Sentinels::read("redis", rest)
-        }
-        let (sentinels, service, node) = parsed(" h1:26379, h2:26380,/mymaster").unwrap();
-        assert_eq!(sentinels, ["redis://h1:26379", "redis://h2:26380"]);
-        assert_eq!(service, "mymaster");
-        let node = format!("{node:?}");
-        assert!(
-            node.contains("db: 0") && node.contains("tls_mode: None"),
-            "{node}"
-        );
-        let (_, _, node) = parsed("user:p%40ss@h1:1/svc/3").unwrap();
-        let node = format!("{node:?}");
-        assert!(
-            node.contains("db: 3") && node.contains("username: Some(\"user\")"),
-            "{node}"
-        );
-        assert!(!node.contains("p@ss") && !node.contains("p%40ss"), "{node}");
-        let (sentinels, _, node) = Sentinels::read("rediss", "h:1/svc").unwrap();
-        assert_eq!(sentinels, ["rediss://h:1"]);
-        let node = format!("{node:?}");
-        assert!(node.contains("tls_mode: Some(Secure)"), "{node}");
-
-        let error = |rest: &str| {
-            parsed(rest)
-                .err()
-                .unwrap_or_else(|| panic!("{rest} was taken"))
-        };
-        for rest in ["h:1", "h:1,h:2"] {
-            assert!(error(rest).starts_with("name the service the Sentinels watch"));
-        }
-        for rest in ["h:1/", "h:1/svc/", "h:1/svc/0/more", "h:1//0"] {
-            assert!(
-                error(rest).starts_with("after the Sentinels, the service's name"),
-                "{rest}"
-            );
-        }
-        assert!(error(" , /svc").starts_with("a Sentinel URL names at least one Sentinel"));
-        assert!(
-            error("h:1/svc/x").contains("database"),
-            "{}",
-            error("h:1/svc/x")
-        );
+    fn a_sentinel_url_s_form_is_read_with_the_configuration() {
         assert_eq!(sentinel_url_error("redis+sentinel://:pw@h:1/svc/2"), None);
+        assert_eq!(sentinel_url_error("rediss+sentinel://h/svc"), None);
+        assert!(sentinel_url_error("redis+sentinel://h:1")
+            .unwrap()
+            .starts_with("name the service the Sentinels watch"));
         assert_eq!(
             sentinel_url_error("redis://h:1/x"),
             None,

@@ -17,6 +17,7 @@
 
 mod codec;
 mod conn;
+mod sentinel;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -277,6 +278,12 @@ impl RedisStore {
             kept: Arc::new(kept),
             putting_back: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// For a `redis+sentinel://` store, the primary (`host:port`) the Sentinels named
+    /// when it connected.
+    pub fn named_by_sentinels(&self) -> Option<&str> {
+        self.redis.named_at_start.as_deref()
     }
 
     /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory*`, on

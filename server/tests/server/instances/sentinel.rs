@@ -30,19 +30,37 @@ where
     }
 }
 
-/// Two failovers under a running instance. The first is Sentinel's own (`SENTINEL
-/// FAILOVER`): the old primary lives on as a replica and refuses writes (`READONLY`).
-/// The second follows a primary that stops: its address refuses connections, and
-/// only the Sentinels know where the data went. Failed without asking the Sentinels
-/// again on a lost connection: every request answered 503 after the second.
+/// Waits up to `within` for `line` to have been logged `times` times.
+async fn logged(fleet: &Instances, line: &str, times: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while fleet.logs().matches(line).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "not logged {times} times within {within:?}: {line}\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two failovers under a running instance.
+///
+/// The first is Sentinel's own (`SENTINEL FAILOVER`): the old primary takes writes for
+/// seconds more, until a Sentinel makes it a replica, and drops them at its first
+/// sync. The instance must move when the Sentinels name the new primary, not when the
+/// old one refuses a write: what it wrote in between was lost, answered 200.
+///
+/// The second follows a primary that stops while the first Sentinel listed is frozen
+/// (it takes connections and answers nothing): the other two elect a new primary, and
+/// the instance must not wait on the frozen one to follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_follows_the_primary_the_sentinels_name_across_two_failovers() {
     let mut set = RedisSentinels::start(1, 3).unwrap();
     let (first, second) = (set.nodes()[0].port(), set.nodes()[1].port());
     let fleet = Instances::start(1, &config(&set.url()));
     let a = fleet.at(0);
-    let da = a.authorize("tv").await;
-    assert_still_pending(&a.poll("tv", &da.device_code).await);
+    let before = a.authorize("tv").await;
+    assert_still_pending(&a.poll("tv", &before.device_code).await);
     caught_up(&set.nodes()[1], &set.nodes()[0]);
 
     assert_eq!(
@@ -51,43 +69,49 @@ async fn an_instance_follows_the_primary_the_sentinels_name_across_two_failovers
             .unwrap(),
         Reply::Status("OK".into())
     );
+    assert_eq!(set.wait_until_named_other_than(first).unwrap(), second);
+    let moved = "the Sentinels name another primary";
+    logged(&fleet, moved, 1, Duration::from_secs(5)).await;
+    // Written after the move, while the old primary may still take writes.
+    let during = a.authorize("tv").await;
+    let decided = a.decide(&during.user_code, "approve", "alice").await;
+    assert_eq!(decided.status, 200, "{:?}", decided.body);
+    // The old primary made a replica, and synced from the new one.
     assert_eq!(set.wait_for_a_primary_other_than(first).unwrap(), second);
-    let polled = once_answered(&fleet, "a poll", || a.poll("tv", &da.device_code)).await;
-    assert_still_pending(&polled);
+    caught_up(&set.nodes()[0], &set.nodes()[1]);
+    tokens(&a.poll("tv", &during.device_code).await);
+    assert_still_pending(&a.poll("tv", &before.device_code).await);
+
+    set.pause_sentinel(0).unwrap();
+    set.nodes_mut()[1].stop().unwrap();
+    assert_eq!(set.wait_until_named_other_than(second).unwrap(), first);
+    logged(&fleet, moved, 2, Duration::from_secs(10)).await;
     let decided = once_answered(&fleet, "the approval", || {
-        a.decide(&da.user_code, "approve", "alice")
+        a.decide(&before.user_code, "approve", "alice")
     })
     .await;
     assert_eq!(decided.status, 200, "{:?}", decided.body);
-
-    caught_up(&set.nodes()[0], &set.nodes()[1]);
-    set.nodes_mut()[1].stop().unwrap();
-    assert_eq!(set.wait_for_a_primary_other_than(second).unwrap(), first);
-    let polled = once_answered(&fleet, "a poll", || a.poll("tv", &da.device_code)).await;
-    tokens(&polled);
+    tokens(&once_answered(&fleet, "a poll", || a.poll("tv", &before.device_code)).await);
     let issued = once_answered(&fleet, "a device authorization", || {
         a.post(DA, "client_id=tv")
     })
     .await;
     assert_eq!(issued.status, 200, "{:?}", issued.body);
+    set.resume_sentinel(0).unwrap();
 
     let logs = fleet.logs();
-    assert_eq!(
-        logs.matches("the Sentinels name another primary").count(),
-        2,
-        "{logs}"
-    );
+    assert_eq!(logs.matches(moved).count(), 2, "{logs}");
     assert!(
-        logs.contains(&format!("primary=127.0.0.1:{second}"))
-            && logs.contains(&format!("primary=127.0.0.1:{first}")),
+        logs.contains(&format!("primary=127.0.0.1:{second} was=127.0.0.1:{first}"))
+            && logs.contains(&format!("primary=127.0.0.1:{first} was=127.0.0.1:{second}")),
         "{logs}"
     );
 }
 
 /// What `check-config` says of a Sentinel URL: the primary found (with the URL's
 /// password, which the Sentinels do not ask for), and in one line each, a wrong
-/// password, a service no Sentinel watches, a Sentinel named as a Redis, and a URL
-/// without its service.
+/// password, a service no Sentinel watches, no Sentinel answering, a Sentinel named
+/// as a Redis, and a URL without its service.
 #[test]
 fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
     let set = RedisSentinels::start_with(0, 1, Some("s3ntinel-pw")).unwrap();
@@ -100,6 +124,13 @@ fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
         out.contains("store         redis+sentinel://***@127.0.0.1:"),
         "{out}"
     );
+    let primary = set.nodes()[0].port();
+    assert!(
+        out.contains(&format!(
+            "store         reachable: the Sentinels name 127.0.0.1:{primary} as the primary"
+        )),
+        "{out}"
+    );
     assert!(!format!("{out}{err}").contains("s3ntinel-pw"), "{out}{err}");
 
     let wrong = set.url().replace("s3ntinel-pw", "wrong-pw");
@@ -107,7 +138,6 @@ fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
     assert_eq!(code, Some(1), "{out}{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(!err.contains("wrong-pw"), "{err}");
-
     assert!(err.contains("Password authentication failed"), "{err}");
 
     let unknown = set.url().replace("/deviceflow", "/typo");
@@ -115,8 +145,19 @@ fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
     assert_eq!(code, Some(1), "{out}{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(
-        err.contains("no Sentinel names a primary by that name")
-            && err.contains("SENTINEL MASTERS"),
+        err.contains("no Sentinel knows a primary named \"typo\" (`SENTINEL MASTERS` on a Sentinel lists what it watches)"),
+        "{err}"
+    );
+
+    // No Sentinel answers: each one is named, with what its connection said.
+    let nobody = deviceflow_testkit::free_port().unwrap();
+    let (code, out, err) = check_config(&format!("redis+sentinel://127.0.0.1:{nobody}/deviceflow"));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot reach Redis: no Sentinel answered: 127.0.0.1:{nobody} ("
+        )),
         "{err}"
     );
 
