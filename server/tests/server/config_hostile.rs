@@ -208,6 +208,8 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
         assert!(err.contains("set issuer"), "{err}");
     }
     let out = command(&[
+        "--config",
+        EXAMPLE,
         "--listen",
         "0.0.0.0:8080",
         "--issuer",
@@ -217,6 +219,50 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+/// The example configuration, with users and clients of its own.
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deviceflow.example.toml");
+
+/// The demo configuration (no `--config`) has an administrator whose password is in
+/// the README, and a confidential client whose secret is: bound to an address others
+/// reach, or published by a proxy under an issuer others open, it handed its admin
+/// pages to anyone (it ran, silently). Refused in one line naming the fix; on
+/// loopback it runs as before.
+#[test]
+fn the_demo_configuration_serves_this_machine_only() {
+    for args in [
+        &[
+            "--listen",
+            "0.0.0.0:8080",
+            "--issuer",
+            "https://auth.example.test",
+        ][..],
+        &["--listen", "192.0.2.1:8080"],
+        &["--issuer", "https://auth.example.test"],
+    ] {
+        let err = one_line_refusal(
+            command(&[args, &["check-config"]].concat())
+                .output()
+                .unwrap(),
+        );
+        assert!(
+            err.contains("the demo configuration (no --config) serves this machine only")
+                && err.contains("give --config FILE"),
+            "{args:?}: {err}"
+        );
+    }
+    for args in [
+        &[][..],
+        &["--listen", "[::1]:8080"],
+        &["--issuer", "http://localhost:8080"],
+        &["--issuer", "https://[::1]:8443/auth"],
+    ] {
+        let out = command(&[args, &["check-config"]].concat())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
 }
 
 /// `limits.header_read_timeout_ms = 0` is refused, but a body timeout of 0 was taken:
@@ -264,7 +310,7 @@ fn issuers_no_client_can_use_are_refused() {
         "https://auth.example.test:443/",
         "http://auth.example.test/",
     ] {
-        let out = command(&["--issuer", issuer, "check-config"])
+        let out = command(&["--config", EXAMPLE, "--issuer", issuer, "check-config"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{issuer}: {out:?}");
