@@ -146,9 +146,19 @@ impl<S: Store> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.answer_page(req, peer)
+        let mut page = self
+            .answer_page(req, peer)
             .await
-            .unwrap_or_else(|_| self.store_away())
+            .unwrap_or_else(|_| self.store_away());
+        if self.verification.cookie.secure {
+            // RFC 6797: behind an https issuer, a browser that saw a page once never
+            // sends this site's passwords or session cookie over plain http again.
+            page.headers_mut().insert(
+                hyper::header::STRICT_TRANSPORT_SECURITY,
+                hyper::header::HeaderValue::from_static("max-age=31536000"),
+            );
+        }
+        page
     }
 
     /// [`verification_page`](Self::verification_page), or [`Unavailable`] when the

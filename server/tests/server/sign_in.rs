@@ -274,8 +274,8 @@ fn app(issuer: &str) -> Arc<App> {
 
 #[tokio::test]
 async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
-    let app = app("https://auth.example.test");
-    let login = in_process(&app, "192.0.2.1:1000", "GET", "/device/login", None, "").await;
+    let https = app("https://auth.example.test");
+    let login = in_process(&https, "192.0.2.1:1000", "GET", "/device/login", None, "").await;
     let cookie = login.header("set-cookie").unwrap();
     assert!(cookie.starts_with("__Host-deviceflow-session="), "{cookie}");
     assert!(
@@ -284,6 +284,27 @@ async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
     );
     assert!(!cookie.contains("Domain"));
     assert!(login.body.contains("<span>auth.example.test</span>"));
+    // RFC 6797: the browser keeps to https from then on; on every page, refusals too.
+    for (method, path) in [
+        ("GET", "/device/login"),
+        ("GET", "/device/nowhere"),
+        ("PUT", "/device"),
+    ] {
+        let page = in_process(&https, "192.0.2.1:1000", method, path, None, "").await;
+        assert_eq!(
+            page.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{method} {path}: {}",
+            page.status
+        );
+    }
+    let plain = app("http://127.0.0.1");
+    let login = in_process(&plain, "192.0.2.1:1000", "GET", "/device/login", None, "").await;
+    assert_eq!(
+        login.header("strict-transport-security"),
+        None,
+        "only behind https"
+    );
 }
 
 #[tokio::test]
