@@ -315,7 +315,7 @@ fn real_main() -> anyhow::Result<()> {
     // The demo configuration's admin password and client secret are in the README: a
     // server reachable from elsewhere (bound there, or published there by a proxy) would
     // hand its admin pages to anyone who read it.
-    if demo && !serves_this_machine_only(&settings) {
+    if demo && !settings.serves_this_machine_only() {
         anyhow::bail!(
             "the demo configuration (no --config) serves this machine only: its admin password and client secret are published; give --config FILE with your own users and clients (see server/deviceflow.example.toml), or listen and issue on a loopback address"
         );
@@ -323,10 +323,16 @@ fn real_main() -> anyhow::Result<()> {
     let filter = log_filter()?;
     if after.is_some() {
         print_summary(&settings)?;
+        if let Some(warning) = settings.plain_http_warning() {
+            errln!("deviceflow-server: warning: {warning}");
+        }
         return check_store(&settings);
     }
 
     init_logging(cli.log_format, filter);
+    if let Some(warning) = settings.plain_http_warning() {
+        tracing::warn!("{warning}");
+    }
     let open_files = raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -483,30 +489,6 @@ fn apply_overrides(cli: &ServerArgs, file: &mut FileConfig) {
     if let Some(v) = &cli.initial_access_token {
         file.registration.initial_access_token = Some(v.clone());
     }
-}
-
-/// Whether the server listens on a loopback address and advertises one (or
-/// `localhost`) as its issuer.
-fn serves_this_machine_only(settings: &Settings) -> bool {
-    let issuer_host = settings.issuer.as_deref().map(|issuer| {
-        let authority = issuer
-            .split_once("://")
-            .map_or(issuer, |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
-        }
-    });
-    let loopback = |host: &str| {
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    };
-    settings.listen.ip().is_loopback() && issuer_host.is_none_or(loopback)
 }
 
 fn random_token() -> String {

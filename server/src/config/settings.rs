@@ -73,6 +73,38 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whether the server listens on a loopback address and advertises one (or
+    /// `localhost`) as its issuer: nothing beyond this machine reaches it.
+    pub fn serves_this_machine_only(&self) -> bool {
+        self.listen.ip().is_loopback() && self.issuer_host().is_none_or(is_loopback_host)
+    }
+
+    /// What to warn of when the issuer is plain `http://` on a host that is not
+    /// loopback: devices and people would reach it without TLS.
+    pub fn plain_http_warning(&self) -> Option<String> {
+        let issuer = self.issuer.as_deref()?;
+        (issuer.starts_with("http://") && !self.issuer_host().is_some_and(is_loopback_host)).then(|| {
+            format!(
+                "issuer {issuer} is plain http on a host others reach: devices must use TLS (RFC 8628 §3.1, checklist DA-14), and people type passwords on its pages; put TLS in front and set issuer to https://"
+            )
+        })
+    }
+
+    /// The issuer's host (an IPv6 address without its brackets), if an issuer is set.
+    fn issuer_host(&self) -> Option<&str> {
+        let issuer = self.issuer.as_deref()?;
+        let authority = issuer
+            .split_once("://")
+            .map_or(issuer, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        Some(match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        })
+    }
+
     /// Validates a file configuration. Every problem is named with the field it is in.
     pub fn from_file(file: FileConfig) -> Result<Settings, ConfigError> {
         let d = &file.device;
@@ -137,6 +169,14 @@ pub enum StoreConfig {
     Memory,
     /// Redis or a Redis Cluster, by its URL.
     Redis(String),
+}
+
+/// `localhost`, or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl StoreConfig {

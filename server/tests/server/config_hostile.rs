@@ -221,6 +221,44 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// An issuer in plain http on a host others reach: devices must use TLS (RFC 8628
+/// §3.1, checklist DA-14) and people type passwords on its pages. Said as a warning,
+/// in one line (a lab may mean it); nothing was said before. Loopback and https are
+/// quiet.
+#[test]
+fn a_plain_http_issuer_others_reach_is_warned_of() {
+    let out = command(&[
+        "--config",
+        EXAMPLE,
+        "--issuer",
+        "http://auth.example.test",
+        "check-config",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("deviceflow-server: warning: issuer http://auth.example.test is plain http on a host others reach")
+            && err.contains("RFC 8628 §3.1")
+            && err.contains("set issuer to https://"),
+        "{err}"
+    );
+    for issuer in [
+        "https://auth.example.test",
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "http://[::1]:8080",
+    ] {
+        let out = command(&["--config", EXAMPLE, "--issuer", issuer, "check-config"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{issuer}: {out:?}");
+        assert!(out.stderr.is_empty(), "{issuer}: {out:?}");
+    }
+}
+
 /// The example configuration, with users and clients of its own.
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deviceflow.example.toml");
 
