@@ -1,6 +1,7 @@
 //! A primary that Redis Sentinels watch: where they say it is, asked of all of them at
-//! once, and a task that asks again every second and moves the store's connection when
-//! they name another primary (a failover), without waiting for a request to fail.
+//! once, and a task that asks again four times a second and moves the store's
+//! connection when they name another primary (a failover), without waiting for a
+//! request to fail.
 //!
 //! Why a task and not the requests: after a planned failover (`SENTINEL FAILOVER`) the
 //! old primary takes writes for seconds more, until a Sentinel makes it a replica, and
@@ -21,11 +22,14 @@ use super::conn::{not_a_primary, Conn, CALL_TIMEOUT};
 /// Sentinel's own port, for a Sentinel named without one.
 const SENTINEL_PORT: u16 = 26379;
 
-/// How often the Sentinels are asked where the primary is.
-pub(super) const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// How often the Sentinels are asked where the primary is: every write an instance
+/// sends the old primary between a failover's promotion and its move is lost (it takes
+/// writes until a Sentinel makes it a replica, seconds later), so this is short. Each
+/// asking is one small command to each Sentinel, on a connection kept open.
+pub(super) const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// The least time between two askings, however often requests nudge the task.
-const ASK_GAP: Duration = Duration::from_millis(200);
+const ASK_GAP: Duration = Duration::from_millis(100);
 
 /// The form of a Sentinel URL, for messages.
 const FORM: &str = "redis+sentinel://host:port,host:port/SERVICE[/DB]";
@@ -359,7 +363,7 @@ impl Said {
     fn move_failed(&mut self, shown: &str, primary: &str, why: &str) {
         let what = format!("{primary}: {why}");
         if self.moving.as_deref() != Some(&what) {
-            tracing::warn!(store = %shown, primary = %primary, error = %why, "the Sentinels name another primary, which this store cannot use yet; trying again each second");
+            tracing::warn!(store = %shown, primary = %primary, error = %why, "the Sentinels name another primary, which this store cannot use yet; trying again");
             self.moving = Some(what);
         }
     }
