@@ -393,7 +393,7 @@ pub struct RedisSentinels {
     sentinels: Vec<RedisServer>,
     /// Which Sentinels are stopped (`SIGSTOP`): asked nothing until resumed.
     paused: Vec<bool>,
-    /// The data nodes' `requirepass`, if any (the Sentinels ask for none).
+    /// The data nodes' `requirepass`, if any.
     password: Option<String>,
 }
 
@@ -406,15 +406,17 @@ impl RedisSentinels {
     /// Sentinel knows every replica and every other Sentinel: from then on, a
     /// primary that stops is replaced.
     pub fn start(replicas: usize, sentinels: usize) -> io::Result<Self> {
-        Self::start_with(replicas, sentinels, None)
+        Self::start_with(replicas, sentinels, None, false)
     }
 
     /// [`start`](Self::start), every data node asking for `password` (the Sentinels
-    /// and the replicas given it), the Sentinels for none.
+    /// and the replicas given it), and the Sentinels too when `sentinels_ask` (each
+    /// given it for the others).
     pub fn start_with(
         replicas: usize,
         sentinels: usize,
         password: Option<&str>,
+        sentinels_ask: bool,
     ) -> io::Result<Self> {
         if sentinels == 0 {
             return Err(io::Error::new(
@@ -455,11 +457,16 @@ impl RedisSentinels {
              sentinel failover-timeout {service} 4000\n\
              sentinel parallel-syncs {service} 1\n"
         );
+        let mut asked = RedisOptions::default();
         if let Some(password) = password {
             conf.push_str(&format!("sentinel auth-pass {service} {password}\n"));
+            if sentinels_ask {
+                conf.push_str(&format!("sentinel sentinel-pass {password}\n"));
+                asked.password = Some(password.to_owned());
+            }
         }
         let sentinels = (0..sentinels)
-            .map(|_| RedisServer::start_as(RedisOptions::default(), false, Some(conf.clone())))
+            .map(|_| RedisServer::start_as(asked.clone(), false, Some(conf.clone())))
             .collect::<io::Result<Vec<_>>>()?;
         let set = RedisSentinels {
             nodes,

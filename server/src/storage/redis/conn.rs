@@ -217,7 +217,7 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     if !said.is_empty() {
         said
     } else if why.contains("noauth") && why.contains("no sentinel answered") {
-        " (a Sentinel asks for a password: this store sends the URL's credentials to Redis only, not to the Sentinels)".into()
+        " (a Sentinel asks for a password: write it in the URL, redis+sentinel://:PASSWORD@…; it goes to Redis, and to a Sentinel that asks for one, so Sentinels with a password other than Redis's are not supported)".into()
     } else if tls && why.contains("timed out") {
         " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
     } else if !tls

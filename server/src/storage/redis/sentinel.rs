@@ -9,6 +9,7 @@
 //! that time, and lost every write, with the answers already sent. Asking in a request
 //! also made requests wait on a Sentinel that does not answer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -51,6 +52,11 @@ struct Node {
     /// `host:port`, for messages.
     shown: String,
     client: redis::Client,
+    /// The same Sentinel with the URL's credentials, if it has any: used once the
+    /// Sentinel asks for a password (`NOAUTH`), as one that shares Redis's does.
+    with_credentials: Option<redis::Client>,
+    /// Whether this Sentinel asked for a password.
+    asks_password: AtomicBool,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
@@ -113,11 +119,19 @@ impl Sentinels {
             .into_iter()
             .map(|n| {
                 let shown = with_port(n);
-                let client = redis::Client::open(format!("{scheme}://{shown}"))
-                    .map_err(|e| format!("Sentinel {shown}: {e}"))?;
+                let open = |credentials: &str| {
+                    redis::Client::open(format!("{scheme}://{credentials}{shown}"))
+                        .map_err(|e| format!("Sentinel {shown}: {e}"))
+                };
+                let with_credentials = match sentinels.credentials.as_str() {
+                    "" => None,
+                    c => Some(open(c)?),
+                };
                 Ok(Arc::new(Node {
+                    client: open("")?,
+                    with_credentials,
+                    asks_password: AtomicBool::new(false),
                     shown,
-                    client,
                     conn: tokio::sync::Mutex::new(None),
                 }))
             })
@@ -183,33 +197,60 @@ impl Node {
     /// primary by that name.
     async fn ask(&self, service: &str) -> Result<Option<String>, String> {
         let mut held = self.conn.lock().await;
-        let conn = match &mut *held {
+        loop {
+            let answer = Self::ask_on(&mut held, self.client(), service).await;
+            match answer {
+                Ok(named) => return Ok(named.map(|(host, port)| address(&host, port))),
+                Err(e) => {
+                    // Opened again at the next asking.
+                    *held = None;
+                    let asked_password = e.kind() == redis::ErrorKind::AuthenticationFailed
+                        || e.code() == Some("NOAUTH");
+                    if asked_password
+                        && self.with_credentials.is_some()
+                        && !self.asks_password.swap(true, Ordering::Relaxed)
+                    {
+                        // Asked again, with the URL's credentials.
+                        continue;
+                    }
+                    return Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// The client to ask with: the URL's credentials once this Sentinel asked for a
+    /// password, none before.
+    fn client(&self) -> &redis::Client {
+        match &self.with_credentials {
+            Some(c) if self.asks_password.load(Ordering::Relaxed) => c,
+            _ => &self.client,
+        }
+    }
+
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME` on `held`, opened with `client` if it is not.
+    async fn ask_on(
+        held: &mut Option<MultiplexedConnection>,
+        client: &redis::Client,
+        service: &str,
+    ) -> Result<Option<(String, u16)>, RedisError> {
+        let conn = match held {
             Some(conn) => conn,
             None => {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(CALL_TIMEOUT))
                     .set_response_timeout(Some(CALL_TIMEOUT));
-                let opened = self
-                    .client
+                let opened = client
                     .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 held.insert(opened)
             }
         };
-        let answer: Result<Option<(String, u16)>, RedisError> = redis::cmd("SENTINEL")
+        redis::cmd("SENTINEL")
             .arg("GET-MASTER-ADDR-BY-NAME")
             .arg(service)
             .query_async(conn)
-            .await;
-        match answer {
-            Ok(named) => Ok(named.map(|(host, port)| address(&host, port))),
-            Err(e) => {
-                // Opened again at the next asking.
-                *held = None;
-                Err(e.to_string())
-            }
-        }
+            .await
     }
 }
 

@@ -109,12 +109,12 @@ async fn an_instance_follows_the_primary_the_sentinels_name_across_two_failovers
 }
 
 /// What `check-config` says of a Sentinel URL: the primary found (with the URL's
-/// password, which the Sentinels do not ask for), and in one line each, a wrong
-/// password, a service no Sentinel watches, no Sentinel answering, a Sentinel named
-/// as a Redis, and a URL without its service.
+/// password, which the Sentinels do not ask for, or do), and in one line each, a wrong
+/// password, a service no Sentinel watches, no Sentinel answering, Sentinels asking a
+/// password the URL lacks, a Sentinel named as a Redis, and a URL without its service.
 #[test]
 fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
-    let set = RedisSentinels::start_with(0, 1, Some("s3ntinel-pw")).unwrap();
+    let set = RedisSentinels::start_with(0, 1, Some("s3ntinel-pw"), false).unwrap();
     assert!(set
         .url()
         .starts_with("redis+sentinel://:s3ntinel-pw@127.0.0.1:"));
@@ -167,6 +167,26 @@ fn check_config_finds_the_primary_through_the_sentinels_or_says_why_not() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(
         err.contains("this is a Redis Sentinel (watching deviceflow), not a Redis: name it as redis+sentinel://HOST:PORT/deviceflow"),
+        "{err}"
+    );
+
+    // Sentinels that ask for Redis's password too (as Bitnami's chart sets them up):
+    // it is sent to them once they ask. Without it in the URL, their refusal is said.
+    let guarded = RedisSentinels::start_with(0, 1, Some("shared-pw"), true).unwrap();
+    let (code, out, err) = check_config(&guarded.url());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("store         reachable: the Sentinels name"),
+        "{out}"
+    );
+    let bare = guarded.url().replace(":shared-pw@", "");
+    let (code, out, err) = check_config(&bare);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no Sentinel answered")
+            && err.contains("NOAUTH")
+            && err.contains("(a Sentinel asks for a password: write it in the URL"),
         "{err}"
     );
 
