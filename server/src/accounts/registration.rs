@@ -17,7 +17,7 @@ use deviceflow_wire::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::clients::{AuthMethod, Client, ClientId};
+use crate::accounts::clients::{AuthMethod, Client, ClientId, Clients};
 use crate::clock::Millis;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::storage::tokens::new_token;
@@ -190,6 +190,18 @@ pub enum MetadataError {
         "client_name must be 1 to {MAX_NAME_CHARS} characters, visible, none of them control, bidirectional formatting or invisible characters"
     )]
     BadName,
+    /// The name of a configured application, up to case and spaces: on the consent
+    /// page (RFC 8628 §5.4) a person could not tell the two apart.
+    #[error("client_name \"{0}\" is the name of an application configured on this server: a person approving a device could not tell them apart; choose another")]
+    NameTaken(String),
+}
+
+/// Whether two client names read the same to a person: equal up to case and the
+/// spaces between words.
+fn same_name(a: &str, b: &str) -> bool {
+    a.split_whitespace()
+        .map(str::to_lowercase)
+        .eq(b.split_whitespace().map(str::to_lowercase))
 }
 
 impl Metadata {
@@ -201,9 +213,11 @@ impl Metadata {
     /// omitted `grant_types` is replaced (§3.2.1 allows the server to substitute
     /// values) by the device code grant; an omitted `scope` by every scope this server
     /// knows. Members this server does not understand are ignored, as §2 requires.
+    /// A `client_name` that reads as a `configured` client's is refused.
     pub fn from_request(
         req: &ClientRegistration,
         scopes: &ScopeRegistry,
+        configured: &Clients,
     ) -> Result<Metadata, MetadataError> {
         let (mut device_grant, mut refresh_grant) = (false, false);
         match &req.grant_types {
@@ -250,6 +264,12 @@ impl Metadata {
             None => None,
             Some(n) => Some(check_name(n)?),
         };
+        if let Some(taken) = name
+            .as_deref()
+            .and_then(|n| configured.iter().find(|c| same_name(&c.name, n)))
+        {
+            return Err(MetadataError::NameTaken(taken.name.clone()));
+        }
         Ok(Metadata {
             name,
             auth_method,
@@ -449,6 +469,24 @@ mod tests {
         s
     }
 
+    /// One configured client, "Living-room TV".
+    fn configured() -> Clients {
+        let tv = Client {
+            id: ClientId(0),
+            client_id: "living-room-tv".into(),
+            name: "Living-room TV".into(),
+            secret_sha256: None,
+            auth_methods: vec![],
+            allowed_scope: ScopeSet(0b11),
+            default_scope: ScopeSet(0b11),
+            device_grant: true,
+            refresh_grant: false,
+        };
+        let mut index = ahash::AHashMap::new();
+        index.insert(b"living-room-tv".to_vec().into_boxed_slice(), ClientId(0));
+        Clients::new(vec![tv], index)
+    }
+
     fn request(json: &str) -> ClientRegistration {
         serde_json::from_str(json).unwrap()
     }
@@ -458,6 +496,7 @@ mod tests {
         let m = Metadata::from_request(
             &request(r#"{"client_name":"TV","token_endpoint_auth_method":"none"}"#),
             &scopes(),
+            &configured(),
         )
         .unwrap();
         assert_eq!(m.auth_method, None);
@@ -487,6 +526,7 @@ mod tests {
         let m = Metadata::from_request(
             &request(r#"{"grant_types":["urn:ietf:params:oauth:grant-type:device_code","refresh_token"],"scope":"openid"}"#),
             &scopes(),
+            &configured(),
         )
         .unwrap();
         // RFC 7591 §2: client_secret_basic when omitted.
@@ -504,7 +544,9 @@ mod tests {
 
     #[test]
     fn bad_metadata_is_named() {
-        let bad = |json: &str| Metadata::from_request(&request(json), &scopes()).unwrap_err();
+        let bad = |json: &str| {
+            Metadata::from_request(&request(json), &scopes(), &configured()).unwrap_err()
+        };
         assert_eq!(
             bad(r#"{"grant_types":["authorization_code"]}"#),
             MetadataError::UnsupportedGrantType("authorization_code".into())
@@ -531,6 +573,16 @@ mod tests {
             let json = format!(r#"{{"client_name":"Bank {spoof}VT"}}"#);
             assert_eq!(bad(&json), MetadataError::BadName, "{json}");
         }
+        // A configured application's name, up to case and spaces: the consent page
+        // would show two "Living-room TV"s (RFC 8628 §5.4).
+        for name in ["Living-room TV", "living-room  tv", " LIVING-ROOM TV "] {
+            let json = format!(r#"{{"client_name":"{name}"}}"#);
+            assert_eq!(
+                bad(&json),
+                MetadataError::NameTaken("Living-room TV".into()),
+                "{json}"
+            );
+        }
         // A name of nothing visible.
         for blank in ["\\u200d", "\\u200c \\u200d", "\\u3164", "\\ufe0f\\u034f"] {
             let json = format!(r#"{{"client_name":"{blank}"}}"#);
@@ -545,7 +597,7 @@ mod tests {
         ] {
             let json = format!(r#"{{"client_name":"{name}"}}"#);
             assert!(
-                Metadata::from_request(&request(&json), &scopes()).is_ok(),
+                Metadata::from_request(&request(&json), &scopes(), &configured()).is_ok(),
                 "{json}"
             );
         }

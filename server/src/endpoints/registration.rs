@@ -112,8 +112,9 @@ impl<S: Store> App<S> {
         .await?
         .map_err(invalid_metadata)?;
         let request = request_from_json(document).map_err(invalid_metadata)?;
-        let metadata = Metadata::from_request(&request, &self.settings.scopes)
-            .map_err(|e| invalid_metadata(e.to_string()))?;
+        let metadata =
+            Metadata::from_request(&request, &self.settings.scopes, &self.settings.clients)
+                .map_err(|e| invalid_metadata(e.to_string()))?;
         let new = self
             .register_client(metadata, true)
             .await?

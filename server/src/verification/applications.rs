@@ -183,15 +183,16 @@ impl<S: Store> App<S> {
             scope: Some(scope.clone()),
             ..ClientRegistration::default()
         };
-        let metadata = match Metadata::from_request(&request, &self.settings.scopes) {
-            Ok(m) => m,
-            Err(e) => {
-                let why = e.to_string();
-                return self
-                    .list_page(visit, StatusCode::BAD_REQUEST, &sent, None, Some(&why))
-                    .await;
-            }
-        };
+        let metadata =
+            match Metadata::from_request(&request, &self.settings.scopes, &self.settings.clients) {
+                Ok(m) => m,
+                Err(e) => {
+                    let why = e.to_string();
+                    return self
+                        .list_page(visit, StatusCode::BAD_REQUEST, &sent, None, Some(&why))
+                        .await;
+                }
+            };
         let Some(new) = self.register_client(metadata, false).await? else {
             let why = "This server's store cannot register any more applications.";
             return self

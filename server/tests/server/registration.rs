@@ -666,7 +666,8 @@ async fn of_two_rotations_of_one_record_the_store_keeps_one() {
             unreachable!()
         };
         let request = request_from_json(MetadataDocument(doc)).unwrap();
-        let metadata = Metadata::from_request(&request, &settings.scopes).unwrap();
+        let metadata =
+            Metadata::from_request(&request, &settings.scopes, &settings.clients).unwrap();
         let id = ClientId(FIRST_REGISTERED);
         let new = metadata.register(id, 1_000, false);
         store.put_client(&new.registered).await.unwrap();
