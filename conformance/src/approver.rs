@@ -50,14 +50,19 @@ pub enum ApproverKind {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApproverArgs {
     /// Who plays the person: nobody, deviceflow-server's admin endpoint, a command, or
-    /// you at the keyboard. Default: admin when --admin-token is given, else none.
+    /// you at the keyboard. Default: admin when --admin-token is given on the command
+    /// line, else none (DEVICEFLOW_ADMIN_TOKEN alone never chooses admin).
     #[arg(long, value_enum)]
     pub approver: Option<ApproverKind>,
     /// Admin decision endpoint (default: ISSUER/admin/decisions).
     #[arg(long)]
     pub admin_url: Option<String>,
-    /// Admin bearer token.
-    #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    /// Admin bearer token. With --approver admin and no --admin-token, read from
+    /// DEVICEFLOW_ADMIN_TOKEN; that variable alone never chooses the admin approver.
+    // Not clap's `env`: a token from the environment then looked given on the command
+    // line, chose the admin approver by itself, and went as `Authorization: Bearer` to
+    // whatever server was under test.
+    #[arg(long)]
     pub admin_token: Option<String>,
     /// The user the admin approver decides as.
     #[arg(long, default_value = "demo")]
@@ -71,6 +76,19 @@ impl ApproverArgs {
     /// Builds the approver; `issuer` gives the admin endpoint's default URL. The error
     /// says which option is missing.
     pub fn build(&self, issuer: Option<&str>) -> Result<Approver, String> {
+        self.build_with_env(issuer, std::env::var(ADMIN_TOKEN_ENV).ok())
+    }
+
+    /// [`ApproverArgs::build`], with `env_token` the value of
+    /// [`ADMIN_TOKEN_ENV`]: used only by an explicit `--approver admin` that has no
+    /// `--admin-token`. The admin approver sends its token to the admin URL, the
+    /// server's by default: it is chosen only on the command line, never by a variable
+    /// left in the environment.
+    pub fn build_with_env(
+        &self,
+        issuer: Option<&str>,
+        env_token: Option<String>,
+    ) -> Result<Approver, String> {
         let kind = self.approver.unwrap_or(if self.admin_token.is_some() {
             ApproverKind::Admin
         } else {
@@ -82,6 +100,7 @@ impl ApproverArgs {
                 let token = self
                     .admin_token
                     .clone()
+                    .or(env_token.filter(|t| !t.is_empty()))
                     .ok_or("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
                 let url = match (&self.admin_url, issuer) {
                     (Some(u), _) => u.clone(),
@@ -105,6 +124,10 @@ impl ApproverArgs {
         })
     }
 }
+
+/// The environment variable `--approver admin` reads its token from when
+/// `--admin-token` is not given.
+pub const ADMIN_TOKEN_ENV: &str = "DEVICEFLOW_ADMIN_TOKEN";
 
 /// The codes a person is shown (RFC 8628 §3.3).
 #[derive(Debug, Clone)]
@@ -580,7 +603,7 @@ mod tests {
             "none"
         );
         let err = args(Some(ApproverKind::Admin), None, None)
-            .build(None)
+            .build_with_env(None, None)
             .unwrap_err();
         assert!(err.contains("--admin-token"), "{err}");
         let err = args(Some(ApproverKind::Admin), Some("t"), None)
@@ -595,6 +618,30 @@ mod tests {
             .build(None)
             .unwrap();
         assert_eq!(c.describe(), "command true {user_code}");
+    }
+
+    #[test]
+    fn a_token_in_the_environment_never_chooses_the_admin_approver() {
+        // It had: DEVICEFLOW_ADMIN_TOKEN alone made the approver admin, and the suite
+        // sent `Authorization: Bearer <token>` to the server under test.
+        let env = || Some("from-env".to_owned());
+        let a = args(None, None, None)
+            .build_with_env(Some("http://as/"), env())
+            .unwrap();
+        assert_eq!(a.describe(), "none");
+        // Asked for by name, the admin approver takes the token from the environment.
+        let a = args(Some(ApproverKind::Admin), None, None)
+            .build_with_env(Some("http://as/"), env())
+            .unwrap();
+        assert!(
+            matches!(&a, Approver::Admin { token, .. } if token == "from-env"),
+            "{a:?}"
+        );
+        // --admin-token wins over the environment.
+        let a = args(Some(ApproverKind::Admin), Some("flag"), None)
+            .build_with_env(Some("http://as/"), env())
+            .unwrap();
+        assert!(matches!(&a, Approver::Admin { token, .. } if token == "flag"));
     }
 
     #[tokio::test]

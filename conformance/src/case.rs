@@ -113,6 +113,10 @@ impl CheckResult {
 /// approver that fails, the runner's guard, a crash of the case): reported as a skip.
 pub const INCONCLUSIVE: &str = "inconclusive, not a finding against the server:";
 
+/// How a summary starts when a case that needs a person's decision was not run for
+/// want of an approver (`--approver none`).
+pub const NEEDS_APPROVER: &str = "needs an approver";
+
 impl Verdict {
     /// The verdict of a case the suite could not bring to a conclusion, for `why`
     /// (the suite's own problem: never a failure of the server, at any level).

@@ -55,6 +55,8 @@ Exit codes:
   2  bad usage: wrong or missing options
   3  the target could not be tested (unreachable, not an OAuth endpoint, the client
      refused): the one root cause is printed, and no case was run
+  4  no MUST failed, but MUST cases that need a person's decision were not judged
+     (no approver, or it did not work): the last line says how many
   A report that cannot be written is found before the run (exit 2). If one still
   fails after the run, the others are written, the error is printed, and the exit
   code is 2 unless the run's own is 1 or 3, which it stays.";
@@ -346,10 +348,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         &cli.device_authorization_endpoint,
         &cli.token_endpoint,
     ];
-    if urls
-        .iter()
-        .any(|u| u.as_deref().is_some_and(|u| u.starts_with("https://")))
-    {
+    if urls.iter().any(|u| {
+        u.as_deref()
+            .is_some_and(deviceflow_conformance::target::is_https)
+    }) {
         deviceflow_device::tls::named_roots_readable().map_err(anyhow::Error::msg)?;
     }
     let reports = outputs(&cli);

@@ -344,7 +344,10 @@ fn cannot_run(
             ))
         }
         Human::Approve | Human::Deny if !approver.is_available() => {
-            return Some((Status::Skip, "needs an approver (--approver admin|command|manual)".into()))
+            return Some((
+                Status::Skip,
+                format!("{} (--approver admin|command|manual)", crate::case::NEEDS_APPROVER),
+            ))
         }
         Human::Approve | Human::Deny => {
             if let Some(problem) = approver_problem {

@@ -250,6 +250,17 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
 }
 
 /// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
+/// Whether `url` is an `https` URL. RFC 3986 §3.1: schemes are case-insensitive, so
+/// `HTTPS://AS.EXAMPLE/device` is one (the URL parser lower-cases the scheme).
+pub fn is_https(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
+}
+
+/// Whether `url` is an `http` URL (the scheme in any case, RFC 3986 §3.1).
+pub fn is_http(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "http")
+}
+
 pub fn is_loopback(url: &str) -> bool {
     reqwest::Url::parse(url)
         .ok()

@@ -33,6 +33,8 @@ enum Setup {
     ExpectSlowDown,
     /// Discovery, no `--scope` (TS-05 then asks for an undefined scope only).
     NoScope,
+    /// Discovery from the issuer typed with a trailing slash (`http://host:port/`).
+    TrailingSlash,
 }
 
 /// Who plays the person in a run.
@@ -205,6 +207,7 @@ const MUTATIONS: &[Mutation] = &[
     with(Flaw::NoMetadata, Setup::Explicit, &[("MD-07", W)]),
     // A.9 RFC 8628 §5
     m(Flaw::ShortUserCode, &[("SC-01", W)]),
+    m(Flaw::FixedPrefixUserCode, &[("SC-01", W)]),
     m(Flaw::ShortDeviceCode, &[("SC-02", W)]),
     with(
         Flaw::PublicClientsRefused,
@@ -252,8 +255,13 @@ async fn run_with(flaw: Option<Flaw>, setup: Setup, person: Person, only: &[&str
         _ => (Client::public("client-a"), confidential),
     };
     let explicit = setup == Setup::Explicit;
+    let issuer = if setup == Setup::TrailingSlash {
+        format!("{base}/")
+    } else {
+        base.clone()
+    };
     let spec = TargetSpec {
-        issuer: Some(base.clone()),
+        issuer: Some(issuer),
         device_authorization_endpoint: explicit.then(|| format!("{base}/da")),
         token_endpoint: explicit.then(|| format!("{base}/token")),
         client: Some(client),
@@ -588,7 +596,8 @@ async fn ex_03_passes_only_on_the_servers_refusal_never_on_a_broken_approver() {
             );
         } else {
             assert_inconclusive(&r, "EX-03", &why);
-            assert_eq!(r.exit_code(), 0, "{why}");
+            // A Derived-MUST not judged: not "every MUST held" (0), not a failure (1).
+            assert_eq!(r.exit_code(), 4, "{why}");
         }
     }
 }
@@ -854,4 +863,214 @@ async fn list_fields_sent_in_two_field_lines_are_read_as_one_list() {
         let v = verdict(&r, id);
         assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Found in the second review: "HTTP 200" read as "a token was issued".
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn errors_sent_as_200_are_no_tokens_and_dr_12_judges_their_status() {
+    // RFC 6749 §5.1: a token is a 200 with an access_token; §5.2: an error is 400 (401
+    // for invalid_client). A server sending its errors with HTTP 200 breaks §5.2 (DR-12,
+    // TS-02), and issues no token by it: the visit to verification_uri_complete, a
+    // bystander's poll, a denied, expired or other client's code got false findings
+    // ("the visit alone approves") from a test of the status alone.
+    let cases = [
+        "UI-05", "UI-07", "UI-10", "TS-11", "PL-06", "EX-03", "EX-04", "TR-07", "EX-02", "DR-12",
+    ];
+    let r = run(Some(Flaw::ErrorsAs200), Setup::Discovery, &cases).await;
+    for id in [
+        "UI-05", "UI-07", "UI-10", "TS-11", "PL-06", "EX-03", "EX-04",
+    ] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+    }
+    // The no-token expectations hold; the error's status is what fails, at §5.2.
+    for id in ["TR-07", "EX-02"] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Fail, "{id}: {}", v.summary);
+        assert!(
+            v.summary.contains("HTTP 200 (RFC 6749 §5.2"),
+            "{id}: {}",
+            v.summary
+        );
+        let no_token: Vec<_> = v
+            .checks
+            .iter()
+            .filter(|k| k.what.contains("no token"))
+            .collect();
+        assert!(
+            !no_token.is_empty() && no_token.iter().all(|k| k.ok),
+            "{id}: {:?}",
+            v.checks
+        );
+    }
+    // DR-12: an error body with HTTP 200 is an error with the wrong status, not "not
+    // refused" (it had said n/a).
+    let v = verdict(&r, "DR-12");
+    assert_eq!(v.status, Status::Fail, "DR-12: {}", v.summary);
+    assert!(
+        v.summary.contains("HTTP 200 (RFC 6749 §5.2"),
+        "DR-12: {}",
+        v.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dr_07_reads_the_uri_decoded_and_never_fails_an_opaque_handle() {
+    // RFC 8628 §3.2: verification_uri_complete includes "the user_code (or other
+    // information with the same function as the user_code)". The code percent-encoded
+    // (`%2D`) is the code (RFC 3986 §2.1); an opaque handle (`?h=…`) cannot be checked
+    // from outside: said so, at Info, never a MUST failure. Both had failed.
+    let encoded = run(
+        Some(Flaw::CompleteUriPercentEncoded),
+        Setup::Discovery,
+        &["DR-07"],
+    );
+    let opaque = run(
+        Some(Flaw::CompleteUriOpaqueHandle),
+        Setup::Discovery,
+        &["DR-07"],
+    );
+    let wrong = run(
+        Some(Flaw::CompleteUriWrongCode),
+        Setup::Discovery,
+        &["DR-07"],
+    );
+    let (encoded, opaque, wrong) = tokio::join!(encoded, opaque, wrong);
+    let v = verdict(&encoded, "DR-07");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let v = verdict(&opaque, "DR-07");
+    assert_eq!(v.status, Status::Info, "{}", v.summary);
+    assert!(
+        v.summary.starts_with("not checked:") && v.summary.contains("same function"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(opaque.exit_code(), 0);
+    // A user_code parameter naming another request's code still fails.
+    let v = verdict(&wrong, "DR-07");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(
+        v.summary.contains("its user_code parameter is"),
+        "{}",
+        v.summary
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn md_03_compares_the_issuer_the_metadata_url_was_built_from() {
+    // `--issuer http://host:port/`: RFC 8414 §3.1 removes the terminating "/" to build
+    // the metadata URL, so the server's `"issuer": "http://host:port"` is the issuer
+    // the URL was built from (§3.3); MD-03 had compared it with the typed string.
+    let r = run(None, Setup::TrailingSlash, &["MD-03"]).await;
+    let v = verdict(&r, "MD-03");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert!(
+        v.checks
+            .iter()
+            .any(|k| k.ok && k.what.contains("removes the terminating")),
+        "{:?}",
+        v.checks
+    );
+    // Another issuer still fails, with the slash typed or not.
+    let r = run(Some(Flaw::IssuerMismatch), Setup::TrailingSlash, &["MD-03"]).await;
+    let v = verdict(&r, "MD-03");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dr_04_reads_the_uri_scheme_case_insensitively() {
+    // RFC 3986 §3.1: "schemes are case-insensitive"; `HTTPS://AS.EXAMPLE/device` is
+    // https (RFC 8628 §3.2, via RFC 6749 §3.1's TLS). DR-04 had failed it.
+    let r = run(
+        Some(Flaw::UpperCaseHttpsVerificationUri),
+        Setup::Discovery,
+        &["DR-04"],
+    )
+    .await;
+    let v = verdict(&r, "DR-04");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn da_08_judges_an_empty_scope_against_the_same_servers_omitted_scope() {
+    // RFC 8628 §3.1: `scope=` is treated as omitted; RFC 6749 §3.3: a server with no
+    // default scope refuses an omitted one with invalid_scope. Such a server refusing
+    // `scope=` the same way follows both; DA-08 had wanted a 200.
+    let r = run(Some(Flaw::NoDefaultScope), Setup::Discovery, &["DA-08"]).await;
+    let v = verdict(&r, "DA-08");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert_eq!(v.measured["scope_omitted"], "the error invalid_scope");
+    // A server whose omitted scope gets the default but whose `scope=` is refused
+    // still fails, saying both answers.
+    let r = run(Some(Flaw::EmptyScopeInvalid), Setup::Discovery, &["DA-08"]).await;
+    let v = verdict(&r, "DA-08");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(
+        v.summary.contains(
+            "answered as an omitted scope is: HTTP 200, codes issued (got the error invalid_scope)"
+        ),
+        "{}",
+        v.summary
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Found in the second review: the suite's own pace (RFC 8628 §3.5, checklist CL-01).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_keeps_the_pace_a_first_poll_slow_down_asks_for() {
+    // A server that answers the first poll slow_down (PL-05 allows it, as a SHOULD)
+    // and holds the +5 s for every later poll: the suite, a client bound by §3.5's
+    // MUST, must wait interval + 5·k after k slow_downs, every one of them counted
+    // (PL-03 had counted only the provoked one), and take slow_down as pending where
+    // the row allows it (TR-01, TS-01). TR-01, TS-01, PL-02 and PL-03 had failed.
+    let r = run(
+        Some(Flaw::FirstPollSlowDown),
+        Setup::Discovery,
+        &["TR-01", "TS-01", "PL-02", "PL-03", "PL-05"],
+    )
+    .await;
+    for id in ["TR-01", "TS-01", "PL-02", "PL-03"] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+    }
+    let v = verdict(&r, "PL-05");
+    assert_eq!(v.status, Status::Warn, "{}", v.summary);
+    // Both slow_downs of the first two polls counted: the first wait is interval + 10 s.
+    let v = verdict(&r, "PL-03");
+    assert!(
+        v.checks.iter().any(|k| k.ok
+            && k.what
+                .starts_with("after 2 slow_down(s), waiting interval + 5·2")),
+        "{:?}",
+        v.checks
+    );
+    // PL-02 says what it did: the first poll went at once, not at the interval.
+    let v = verdict(&r, "PL-02");
+    assert!(
+        v.checks
+            .iter()
+            .any(|k| k.ok && k.what.starts_with("the first poll, sent at once")),
+        "{:?}",
+        v.checks
+    );
+    assert_eq!(r.exit_code(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ex_01_keeps_the_interval_between_its_polls_around_expiry() {
+    // An interval of 12 s and a lifetime of 20 s: EX-01 polled a third of the lifetime
+    // before expiry and 3 s after it, 9.7 s apart, whatever the interval, and a server
+    // judging the pace before expiry answered slow_down, rightly. EX-01 keeps the
+    // interval: the poll before expiry goes early enough.
+    let r = run(
+        Some(Flaw::LongIntervalPaceFirst),
+        Setup::Discovery,
+        &["EX-01"],
+    )
+    .await;
+    let v = verdict(&r, "EX-01");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
 }

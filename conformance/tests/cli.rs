@@ -127,7 +127,8 @@ async fn malformed_urls_are_usage_errors_not_an_unreachable_target() {
 }
 
 /// The approver-driven cases against an unflawed fake with `approver` options: each
-/// must be inconclusive (a skip saying why), none a failure, and the exit code 0.
+/// must be inconclusive (a skip saying why), none a failure, and the exit code 4 (MUST
+/// cases not judged), never 0 as if every MUST held.
 async fn inconclusive_with(approver: &[&str], why: &str) {
     let base = fake::start(None).await;
     let mut args = vec![
@@ -142,7 +143,13 @@ async fn inconclusive_with(approver: &[&str], why: &str) {
     ];
     args.extend_from_slice(approver);
     let r = command(&args).await;
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("MUST case(s) needing a person's decision not judged"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
     for id in ["TS-03", "TS-11", "PL-06"] {
         let row = line(&r.stdout, id);
@@ -170,7 +177,7 @@ async fn a_wrong_admin_token_is_inconclusive_never_the_servers_failure() {
         "typo",
     ])
     .await;
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
     for id in ["TS-03", "TS-11", "PL-06"] {
         let row = line(&r.stdout, id);
@@ -194,6 +201,47 @@ async fn a_wrong_admin_token_is_inconclusive_never_the_servers_failure() {
         fake::ADMIN,
     ])
     .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(line(&r.stdout, "TS-03").contains("PASS"), "{}", r.stdout);
+}
+
+/// DEVICEFLOW_ADMIN_TOKEN left in the environment had chosen the admin approver by
+/// itself: the suite sent `Authorization: Bearer <token>` to the server under test's
+/// /admin/decisions, over plain http too. Only `--approver admin` (or `--admin-token`
+/// on the command line) chooses it; then the variable gives the token.
+#[tokio::test]
+async fn an_admin_token_in_the_environment_never_chooses_the_admin_approver() {
+    let base = fake::start(None).await;
+    let token = Some(std::ffi::OsStr::new(fake::ADMIN));
+    let args = [
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--only",
+        "TS-03",
+    ];
+    let r = command_with_env(&args, &[("DEVICEFLOW_ADMIN_TOKEN", token)]).await;
+    assert!(r.stdout.contains("approver: none"), "{}", r.stdout);
+    assert!(!r.stdout.contains("admin endpoint"), "{}", r.stdout);
+    let row = line(&r.stdout, "TS-03");
+    assert!(
+        row.contains("SKIP") && row.contains("needs an approver"),
+        "{row}"
+    );
+    // No MUST failed, but the decision's MUST was not judged: not exit 0.
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("0 MUST failure(s); 1 MUST case(s) needing a person's decision not judged"),
+        "{}",
+        r.stdout
+    );
+    // Named, the admin approver takes its token from the variable.
+    let admin = format!("{base}/admin");
+    let mut named = args.to_vec();
+    named.extend(["--approver", "admin", "--admin-url", &admin]);
+    let r = command_with_env(&named, &[("DEVICEFLOW_ADMIN_TOKEN", token)]).await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(line(&r.stdout, "TS-03").contains("PASS"), "{}", r.stdout);
 }

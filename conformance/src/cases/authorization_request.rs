@@ -5,7 +5,7 @@ use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::{AuthMethod, Client};
 use crate::context::Ctx;
 use crate::http::{basic, credentials, form, Request};
-use crate::target::is_loopback;
+use crate::target::{is_http, is_https, is_loopback};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -251,11 +251,31 @@ async fn da_07(ctx: Ctx) -> Verdict {
 async fn da_08(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let url = &ctx.target.device_authorization_endpoint;
-    let e = ctx
+    // RFC 8628 §3.1: "Parameters sent without a value MUST be treated as if they were
+    // omitted from the request". Omitted, the scope is the server's default, or
+    // refused with invalid_scope when it has none (RFC 6749 §3.3): `scope=` is judged
+    // against the same server's answer to an omitted scope, not against a 200.
+    let omitted = ctx
+        .http
+        .post_form("scope omitted", url, Some(ctx.client()), &[])
+        .await;
+    let empty = ctx
         .http
         .post_form("scope= (empty)", url, Some(ctx.client()), &[("scope", "")])
         .await;
-    expect_status(&mut c, &e, 200);
+    let outcome = |e: &crate::http::Exchange| match (e.status(), e.error_code()) {
+        (Some(200), None) => "HTTP 200, codes issued".to_owned(),
+        (_, Some(code)) => format!("the error {code}"),
+        (_, None) => e.brief(),
+    };
+    let (o, m) = (outcome(&omitted), outcome(&empty));
+    c.measure("scope_omitted", o.clone());
+    c.expect(
+        o == m,
+        format!("scope= (empty) is answered as an omitted scope is: {o} (got {m})"),
+    );
+    c.evidence(omitted);
+    c.evidence(empty);
     if !ctx.client().is_confidential() {
         let empty = Client::public("");
         let e = ctx
@@ -384,10 +404,7 @@ async fn da_14(ctx: Ctx) -> Verdict {
         &ctx.target.device_authorization_endpoint,
         &ctx.target.token_endpoint,
     ];
-    if urls
-        .iter()
-        .all(|u| is_loopback(u) && u.starts_with("http://"))
-    {
+    if urls.iter().all(|u| is_loopback(u) && is_http(u)) {
         return c.skip(
             Status::NotApplicable,
             "plain http on loopback: a local test setup, TLS not applicable",
@@ -395,7 +412,7 @@ async fn da_14(ctx: Ctx) -> Verdict {
     }
     for u in urls {
         c.expect(
-            u.starts_with("https://") || is_loopback(u),
+            is_https(u) || is_loopback(u),
             format!("{u} is https, or plain http on loopback"),
         );
     }

@@ -8,7 +8,7 @@ use super::{authorize, case, enough_samples, error_shape_problems, expect_succes
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::Client;
 use crate::context::Ctx;
-use crate::target::is_loopback;
+use crate::target::{is_https, is_loopback};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -236,7 +236,7 @@ async fn dr_04(ctx: Ctx) -> Verdict {
             format!("verification_uri is an absolute URI (got {uri:?})"),
         );
         c.expect(
-            uri.starts_with("https://") || is_loopback(uri),
+            is_https(uri) || is_loopback(uri),
             format!("verification_uri is https, or plain http on loopback (got {uri:?})"),
         );
         c.measure("verification_uri_length", uri.len());
@@ -292,9 +292,50 @@ async fn dr_06(ctx: Ctx) -> Verdict {
     c.finish("interval is absent or a positive integer")
 }
 
+/// RFC 3986 §2.1: `s` with its percent-encoded octets decoded (a `%` not followed by
+/// two hex digits is kept as it is), read as UTF-8, lossily.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|&c| (c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What of `uri` may carry a user code, decoded: its path (RFC 3986 §2.1), its query's
+/// names and values (`application/x-www-form-urlencoded`: `+` is a space) and its
+/// fragment. `None` for a URI that does not parse.
+fn decoded_parts(uri: &str) -> Option<(String, Vec<(String, String)>)> {
+    let u = reqwest::Url::parse(uri).ok()?;
+    let mut text = percent_decoded(u.path());
+    let query: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    for (k, v) in &query {
+        text.push_str(&format!(" {k} {v}"));
+    }
+    if let Some(f) = u.fragment() {
+        text.push(' ');
+        text.push_str(&percent_decoded(f));
+    }
+    Some((text, query))
+}
+
 async fn dr_07(ctx: Ctx) -> Verdict {
     // RFC 8628 §3.2: verification_uri_complete is "a verification URI that includes the
-    // user_code": OPTIONAL, but when present it carries the code by definition.
+    // user_code (or other information with the same function as the user_code)":
+    // OPTIONAL; when present, an absolute URI. The code, when it is there, is read from
+    // the decoded URI; a handle of another form cannot be checked from outside.
     let mut c = Check::new(Level::Must);
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
@@ -312,18 +353,10 @@ async fn dr_07(ctx: Ctx) -> Verdict {
     );
     let norm = |s: &str| {
         s.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
+            .filter(|c| c.is_alphanumeric())
             .collect::<String>()
             .to_uppercase()
     };
-    let carries = complete.contains(&a.user_code) || norm(&complete).contains(&norm(&a.user_code));
-    c.expect(
-        carries,
-        format!(
-            "verification_uri_complete {complete:?} carries the user code {:?}",
-            a.user_code
-        ),
-    );
     let origin = |u: &str| {
         reqwest::Url::parse(u)
             .ok()
@@ -333,7 +366,45 @@ async fn dr_07(ctx: Ctx) -> Verdict {
         "same_origin_as_verification_uri",
         origin(&complete) == origin(&a.verification_uri),
     );
-    c.finish("verification_uri_complete carries the user code")
+    let Some((decoded, query)) = decoded_parts(&complete) else {
+        return c.finish("");
+    };
+    let code = norm(&a.user_code);
+    let carries =
+        decoded.contains(&a.user_code) || (!code.is_empty() && norm(&decoded).contains(&code));
+    c.measure("user_code_found", carries);
+    if carries {
+        c.expect(
+            true,
+            format!(
+                "verification_uri_complete {complete:?} carries the user code {:?}",
+                a.user_code
+            ),
+        );
+        return c.finish("verification_uri_complete carries the user code");
+    }
+    // A `user_code` parameter naming another code sends the person to a request that is
+    // not this one: no handle "with the same function" as this request's user_code.
+    if let Some((_, other)) = query.iter().find(|(k, _)| k == "user_code") {
+        c.expect(
+            false,
+            format!(
+                "verification_uri_complete {complete:?} carries the user code {:?} (its user_code parameter is {other:?})",
+                a.user_code
+            ),
+        );
+        return c.finish("");
+    }
+    if c.failed() {
+        return c.finish("");
+    }
+    c.skip(
+        crate::case::Status::Info,
+        format!(
+            "not checked: verification_uri_complete {complete:?} does not hold the user code {:?}, decoded; RFC 8628 §3.2 lets it carry other information with the same function (an opaque handle), which cannot be checked from outside",
+            a.user_code
+        ),
+    )
 }
 
 async fn dr_08(ctx: Ctx) -> Verdict {
@@ -450,7 +521,10 @@ async fn dr_12(ctx: Ctx) -> Verdict {
     let mut judged = 0;
     for (label, client, params, row) in requests {
         let e = ctx.http.post_form(label, url, client, &params).await;
-        if e.status().is_some_and(|s| (200..300).contains(&s)) {
+        // RFC 6749 §5.2: an `error` object is an error whatever its status; sent with a
+        // 2xx it is an error with the wrong status, judged here, not a request taken.
+        let error_body = e.error_code().is_some();
+        if e.status().is_some_and(|s| (200..300).contains(&s)) && !error_body {
             c.measure(
                 label,
                 format!(

@@ -84,20 +84,36 @@ async fn ex_01(ctx: Ctx) -> Verdict {
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
+    let issued = std::time::Instant::now();
     let life = lifetime(&a);
-    let before = life.saturating_sub(Duration::from_secs(10).min(life / 3));
-    ctx.wait("EX-01", before, "until shortly before expires_in")
-        .await;
-    let e = ctx.poll("poll shortly before expiry", &a.device_code).await;
-    expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    let after = life.saturating_add(Duration::from_secs(3));
+    // RFC 8628 §3.5 (CL-01): the two polls are an interval apart at least, so the one
+    // before expiry goes early enough for the one 3 s past it to keep the pace; shortly
+    // before expiry (10 s, or a third of the lifetime) when the interval allows.
+    let before = life
+        .saturating_sub(Duration::from_secs(10).min(life / 3))
+        .min(after.saturating_sub(ctx.compliant_wait(a.interval, 0)));
     ctx.wait(
         "EX-01",
-        life.saturating_sub(before)
-            .saturating_add(Duration::from_secs(3)),
-        "until 3 s past expires_in",
+        before.saturating_sub(issued.elapsed()),
+        "until shortly before expires_in",
     )
     .await;
-    let e = ctx.poll("poll 3 s after expiry", &a.device_code).await;
+    let mut pace = super::Pace::new(&a);
+    let e = pace
+        .poll(&ctx, "EX-01", "poll before expiry", &a.device_code, "")
+        .await;
+    expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+    // 3 s past expires_in, or later when a slow_down (+5 s) asks for more.
+    let due = after
+        .saturating_sub(issued.elapsed())
+        .max(pace.due_in(&ctx));
+    ctx.wait("EX-01", due, "until 3 s past expires_in, at the interval")
+        .await;
+    let past = issued.elapsed().saturating_sub(life).as_secs();
+    let e = ctx
+        .poll(&format!("poll {past} s after expiry"), &a.device_code)
+        .await;
     expect_error(&mut c, &e, &["expired_token"]);
     c.finish("pending before expires_in, expired_token after")
 }
@@ -115,7 +131,7 @@ async fn ex_02(ctx: Ctx) -> Verdict {
     .await;
     let e = ctx.poll("first poll after expiry", &a.device_code).await;
     c.expect(
-        e.status() != Some(200),
+        !super::issued_token(&e),
         format!("an expired code yields no token (got {})", e.brief()),
     );
     expect_error(&mut c, &e, &["expired_token", "invalid_grant"]);
@@ -153,7 +169,7 @@ async fn ex_03(ctx: Ctx) -> Verdict {
         .poll("poll after the late approval", &a.device_code)
         .await;
     c.expect(
-        e.status() != Some(200),
+        !super::issued_token(&e),
         format!("a late approval issues no token (got {})", e.brief()),
     );
     c.evidence(e);
@@ -167,13 +183,20 @@ async fn ex_04(ctx: Ctx) -> Verdict {
     };
     ctx.wait("EX-04", past_lifetime(&a), "past expires_in")
         .await;
+    let mut pace = super::Pace::new(&a);
     for i in 0..3 {
-        let e = ctx
-            .poll(&format!("poll {} after expiry", i + 1), &a.device_code)
+        let e = pace
+            .poll(
+                &ctx,
+                "EX-04",
+                &format!("poll {} after expiry", i + 1),
+                &a.device_code,
+                "polling again",
+            )
             .await;
         let code = e.error_code().unwrap_or_default();
         c.expect(
-            e.status() != Some(200) && code != "authorization_pending" && code != "slow_down",
+            !super::issued_token(&e) && code != "authorization_pending" && code != "slow_down",
             format!(
                 "poll {} after expiry gets neither pending nor a token (got {})",
                 i + 1,
@@ -181,10 +204,6 @@ async fn ex_04(ctx: Ctx) -> Verdict {
             ),
         );
         c.evidence(e);
-        if i < 2 {
-            ctx.wait("EX-04", ctx.compliant_wait(a.interval, 0), "polling again")
-                .await;
-        }
     }
     c.finish("the expired code stays expired")
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{case, expect_error};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{parse_authorization, Ctx, GRANT};
-use crate::target::{is_loopback, unusable_endpoint, Metadata};
+use crate::target::{is_https, is_loopback, unusable_endpoint, Metadata};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -140,7 +140,7 @@ async fn md_01(ctx: Ctx) -> Verdict {
                 ),
             );
             c.expect(
-                url.starts_with("https://") || is_loopback(url),
+                is_https(url) || is_loopback(url),
                 format!("device_authorization_endpoint is https, or plain http on loopback (got {url:?})"),
             );
         }
@@ -181,11 +181,26 @@ async fn md_03(ctx: Ctx) -> Verdict {
             e.header("content-type")
         ),
     );
-    let issuer = ctx.target.issuer.as_deref().unwrap_or_default();
+    // RFC 8414 §3.3: the issuer "MUST be identical to the authorization server's issuer
+    // identifier value into which the well-known URI string was inserted"; §3.1 removes
+    // a terminating "/" first, so `http://as/` and `http://as` build the same URL, and
+    // either is the issuer the URL was built from.
+    let given = ctx.target.issuer.as_deref().unwrap_or_default();
+    let built_from = given.trim_end_matches('/');
     let advertised = str_member(m, "issuer").unwrap_or_default();
+    let expected = if built_from == given {
+        format!("{given:?}")
+    } else {
+        format!(
+            "{built_from:?} (given as {given:?}; RFC 8414 §3.1 removes the terminating \"/\" to build the URL, so {given:?} is taken too)"
+        )
+    };
     c.expect(
-        advertised == issuer,
-        format!("issuer is the issuer used to build the URL, {issuer:?} (got {advertised:?})"),
+        advertised == given || advertised == built_from,
+        format!(
+            "issuer is the issuer the metadata URL {} was built from, {expected} (got {advertised:?})",
+            m.url
+        ),
     );
     if let Some(obj) = m.value.as_object() {
         for (k, v) in obj {

@@ -1,6 +1,8 @@
 //! The cases, one module per section of the checklist (A.1–A.10), each case tied to
 //! its row id. The cases restate the RFCs; they never call a server's logic.
 
+use std::time::Duration;
+
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
 use crate::http::Exchange;
@@ -223,6 +225,29 @@ pub fn expect_error(c: &mut Check, e: &Exchange, codes: &[&str]) -> bool {
     c.expect(code_ok && problems.is_empty(), what)
 }
 
+/// Whether `e` issued a token: HTTP 200 with a JSON object holding a non-empty
+/// `access_token` (RFC 6749 §5.1). The one notion of "a token was issued" every case
+/// uses: a 200 carrying an `error` (or nothing) is no token but an error sent with the
+/// wrong status, RFC 6749 §5.2's breach (TS-02, DR-12), never a security finding.
+pub fn issued_token(e: &Exchange) -> bool {
+    e.status() == Some(200)
+        && e.json()
+            .value
+            .as_ref()
+            .and_then(|v| v.get("access_token"))
+            .and_then(|v| v.as_str())
+            .is_some_and(|t| !t.is_empty())
+}
+
+/// Whether `e` says the request is still pending: `authorization_pending`, or its
+/// variant `slow_down` (RFC 8628 §3.5), whatever the status it came with.
+pub fn still_pending(e: &Exchange) -> bool {
+    !issued_token(e)
+        && e.error_code()
+            .as_deref()
+            .is_some_and(|c| c == "authorization_pending" || c == "slow_down")
+}
+
 /// Expects `e` to be a success response as RFC 6749 §5.1 (token) and RFC 8628 §3.2
 /// (device authorization) define it: HTTP 200, `application/json`, a JSON object
 /// with no repeated member, and each of `required` a non-empty string. Records the
@@ -343,10 +368,7 @@ pub async fn poll_until_final(
     loop {
         let e = ctx.poll_as("poll", client, &auth.device_code).await;
         let code = e.error_code();
-        let go_on = e.status() != Some(200)
-            && code
-                .as_deref()
-                .is_some_and(|c| c == "authorization_pending" || c == "slow_down");
+        let go_on = still_pending(&e);
         if code.as_deref() == Some("slow_down") {
             slow_downs += 1;
         }
@@ -361,6 +383,78 @@ pub async fn poll_until_final(
             return polls;
         }
         ctx.wait(case, wait, "polling at the interval").await;
+    }
+}
+
+/// The suite's own pace as a polling client (RFC 8628 §3.5, checklist CL-01): it waits
+/// `interval + 5·k` (plus the margin) after its last poll, `k` counting every slow_down
+/// it has received for the code, whichever poll got it (a deliberately early one too).
+pub struct Pace {
+    interval: u64,
+    slow_downs: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl Pace {
+    pub fn new(auth: &Authorization) -> Pace {
+        Pace {
+            interval: auth.interval,
+            slow_downs: 0,
+            last: None,
+        }
+    }
+
+    /// The pace after `polls` of `auth`'s code, the last just answered: every
+    /// slow_down among them counts.
+    pub fn after(auth: &Authorization, polls: &[Exchange]) -> Pace {
+        let mut pace = Pace::new(auth);
+        for e in polls {
+            pace.record(e);
+        }
+        pace
+    }
+
+    /// The slow_downs received so far.
+    pub fn slow_downs(&self) -> u64 {
+        self.slow_downs
+    }
+
+    /// What the suite waits between two polls now: `interval + 5·k` plus the margin.
+    pub fn wait(&self, ctx: &Ctx) -> Duration {
+        ctx.compliant_wait(self.interval, self.slow_downs)
+    }
+
+    /// How long until the next poll may go (zero before the first poll).
+    pub fn due_in(&self, ctx: &Ctx) -> Duration {
+        self.last.map_or(Duration::ZERO, |t| {
+            self.wait(ctx).saturating_sub(t.elapsed())
+        })
+    }
+
+    /// Records a poll's answer `e`, just received: its time, and a slow_down.
+    pub fn record(&mut self, e: &Exchange) {
+        self.last = Some(std::time::Instant::now());
+        if e.error_code().as_deref() == Some("slow_down") {
+            self.slow_downs += 1;
+        }
+    }
+
+    /// Waits until a poll is due (saying so as `why`), polls, and records the answer.
+    pub async fn poll(
+        &mut self,
+        ctx: &Ctx,
+        case: &str,
+        label: &str,
+        device_code: &str,
+        why: &str,
+    ) -> Exchange {
+        let due = self.due_in(ctx);
+        if !due.is_zero() {
+            ctx.wait(case, due, why).await;
+        }
+        let e = ctx.poll(label, device_code).await;
+        self.record(&e);
+        e
     }
 }
 
@@ -392,19 +486,21 @@ pub fn approver_failed(c: &mut Check, action: crate::approver::Action, why: &str
 }
 
 /// Authorizes, approves through the approver and polls until the token (or another
-/// final answer). `None` if a step failed; the failure is recorded in `c`.
+/// final answer). `None` if a step failed; the failure is recorded in `c`. With the
+/// code's [`Pace`] after those polls, for a case that polls it again.
 pub async fn approved_token(
     ctx: &Ctx,
     c: &mut Check,
     case: &str,
-) -> Option<(Authorization, Exchange)> {
+) -> Option<(Authorization, Exchange, Pace)> {
     let a = decided(ctx, c, crate::approver::Action::Approve).await?;
     let mut polls = poll_until_final(ctx, case, &a, ctx.client()).await;
+    let pace = Pace::after(&a, &polls);
     let last = polls.pop()?;
     for p in polls {
         c.evidence(p);
     }
-    Some((a, last))
+    Some((a, last, pace))
 }
 
 /// RFC 7662 introspection of `token`, if the target has an endpoint and a client for it.

@@ -220,16 +220,48 @@ async fn pl_02(ctx: Ctx) -> Verdict {
             ),
         );
     }
-    for i in 0..polls {
-        let e = ctx
-            .poll(&format!("compliant poll {}", i + 1), &a.device_code)
+    // The first poll goes at once after the authorization: no interval was waited, so
+    // a slow_down to it is PL-05's (a SHOULD), not this row's. From then on the suite
+    // waits interval + 5·k after its last poll, k counting every slow_down (RFC 8628
+    // §3.5), and every such poll must be pending.
+    let mut pace = super::Pace::new(&a);
+    let first = pace
+        .poll(&ctx, "PL-02", "first poll, at once", &a.device_code, "")
+        .await;
+    let first_ok = c.expect(
+        matches!(
+            first.error_code().as_deref(),
+            Some("authorization_pending" | "slow_down")
+        ),
+        format!(
+            "the first poll, sent at once, gets authorization_pending (or slow_down: see PL-05) (got {})",
+            first.brief()
+        ),
+    );
+    c.evidence(first);
+    let mut compliant = 0;
+    while first_ok && compliant + 1 < polls {
+        let wait = pace.wait(&ctx);
+        if issued.elapsed().saturating_add(wait) > room {
+            break;
+        }
+        let k = pace.slow_downs();
+        let e = pace
+            .poll(
+                &ctx,
+                "PL-02",
+                &format!("compliant poll {}", compliant + 2),
+                &a.device_code,
+                &format!("poll {}/{polls}", compliant + 2),
+            )
             .await;
+        compliant += 1;
         let ok = e.error_code().as_deref() == Some("authorization_pending");
         c.expect(
             ok,
             format!(
-                "compliant poll {} (interval + {:.1} s) gets authorization_pending (got {})",
-                i + 1,
+                "compliant poll {} (interval + 5·{k} + {:.1} s after the poll before) gets authorization_pending (got {})",
+                compliant + 1,
                 ctx.options.poll_margin.as_secs_f64(),
                 e.brief()
             ),
@@ -238,13 +270,21 @@ async fn pl_02(ctx: Ctx) -> Verdict {
         if !ok {
             break;
         }
-        if i + 1 < polls {
-            ctx.wait("PL-02", wait, &format!("poll {}/{polls}", i + 2))
-                .await;
-        }
+    }
+    c.measure("slow_downs_before_compliant_polls", pace.slow_downs());
+    if first_ok && compliant == 0 {
+        return c.skip(
+            Status::Skip,
+            format!(
+                "the first poll got slow_down, and a poll at interval + 5 s ({:.1} s) no longer fits: {} and --max-wait {} s",
+                pace.wait(&ctx).as_secs_f64(),
+                expires_in_words(a.expires_in),
+                ctx.options.max_wait.as_secs()
+            ),
+        );
     }
     c.finish(format!(
-        "{polls} polls at the interval: all authorization_pending"
+        "{compliant} polls at the interval after the first: all authorization_pending"
     ))
 }
 
@@ -270,8 +310,13 @@ async fn pl_03(ctx: Ctx) -> Verdict {
         return c.finish("");
     };
     let issued = Instant::now();
+    // Every slow_down counts (RFC 8628 §3.5: +5 s "for this and all subsequent
+    // requests"): the first poll may get one too (PL-05), and the suite keeps both.
+    let mut pace = super::Pace::new(&a);
     let (first, second) = provoke(&ctx, &a).await;
-    let provoked = is_slow_down(&second);
+    pace.record(&first);
+    pace.record(&second);
+    let provoked = is_slow_down(&first) || is_slow_down(&second);
     c.evidence(first);
     c.evidence(second);
     if !provoked {
@@ -280,18 +325,19 @@ async fn pl_03(ctx: Ctx) -> Verdict {
             "the server does not send slow_down (PL-01)",
         );
     }
-    let mut k = 1;
     let mut waited = Duration::ZERO;
+    let mut rounds = 0;
     loop {
-        let wait = ctx.compliant_wait(a.interval, k);
+        let k = pace.slow_downs();
+        let wait = pace.wait(&ctx);
         let budget = ctx.options.max_wait.saturating_sub(waited);
         if wait > ctx.usable_for(&a, issued) || wait > budget {
-            c.measure("checked_up_to_k", k - 1);
-            if k == 1 {
+            c.measure("checked_up_to_k", if rounds == 0 { 0 } else { k - 1 });
+            if rounds == 0 {
                 return c.skip(
                     Status::Skip,
                     format!(
-                        "the wait after a slow_down, the server's interval ({} s) + 5 s, does not fit: {} and --max-wait {} s",
+                        "the wait after {k} slow_down(s), the server's interval ({} s) + 5·{k} s, does not fit: {} and --max-wait {} s",
                         a.interval,
                         expires_in_words(a.expires_in),
                         ctx.options.max_wait.as_secs()
@@ -301,39 +347,42 @@ async fn pl_03(ctx: Ctx) -> Verdict {
             break;
         }
         waited = waited.saturating_add(wait);
-        ctx.wait(
-            "PL-03",
-            wait,
-            &format!("interval + 5·{k} after the slow_down"),
-        )
-        .await;
-        let e = ctx
-            .poll(&format!("poll after interval + 5·{k}"), &a.device_code)
+        let e = pace
+            .poll(
+                &ctx,
+                "PL-03",
+                &format!("poll after interval + 5·{k}"),
+                &a.device_code,
+                &format!("interval + 5·{k} after {k} slow_down(s)"),
+            )
             .await;
+        rounds += 1;
         let ok = e.error_code().as_deref() == Some("authorization_pending");
         c.expect(
             ok,
             format!(
-                "after waiting interval + 5·{k} the answer is authorization_pending (got {})",
+                "after {k} slow_down(s), waiting interval + 5·{k} the answer is authorization_pending (got {})",
                 e.brief()
             ),
         );
         c.evidence(e);
-        if !ok || k == 2 {
+        if !ok || rounds == 2 {
             break;
         }
         let e = ctx
-            .poll("immediate poll for a second slow_down", &a.device_code)
+            .poll("immediate poll for another slow_down", &a.device_code)
             .await;
+        pace.record(&e);
         let again = is_slow_down(&e);
         c.evidence(e);
         if !again {
             break;
         }
-        k += 1;
     }
+    c.measure("slow_downs", pace.slow_downs());
     c.finish(format!(
-        "waiting interval + 5k after k slow_downs was enough (k up to {k})"
+        "waiting interval + 5k after k slow_downs was enough (k up to {})",
+        pace.slow_downs()
     ))
 }
 
@@ -439,7 +488,7 @@ async fn pl_06(ctx: Ctx) -> Verdict {
             )
             .await;
         let ok = match want {
-            None => e.status() == Some(200),
+            None => super::issued_token(&e),
             Some(code) => e.error_code().as_deref() == Some(code),
         };
         c.expect(
@@ -467,6 +516,7 @@ async fn pl_07(ctx: Ctx) -> Verdict {
     };
     let (first, second) = provoke(&ctx, &a).await;
     let provoked = is_slow_down(&second);
+    let first_answer = first.clone();
     let unjudged = (!sent_early(&[&first], a.interval)).then(|| not_early(&[&first], a.interval));
     c.evidence(first);
     c.evidence(second);
@@ -488,7 +538,8 @@ async fn pl_07(ctx: Ctx) -> Verdict {
             "the server does not send slow_down (PL-01)",
         );
     }
-    let mut k = 1;
+    // Every slow_down counts, the first poll's too (RFC 8628 §3.5, CL-01).
+    let mut k = 1 + u64::from(is_slow_down(&first_answer));
     // (1) The old interval, without the +5 s: still early for a server that tracks.
     ctx.wait(
         "PL-07",

@@ -159,16 +159,9 @@ fn token_json(e: &crate::http::Exchange) -> serde_json::Map<String, Value> {
         .unwrap_or_default()
 }
 
-/// Whether `e` issued a token: HTTP 200 with a JSON object holding a non-empty
-/// `access_token` (RFC 6749 §5.1). A 200 carrying an `error` is no token: it is an
-/// error sent with the wrong status, RFC 6749 §5.2's breach (TS-02), not a second
-/// redemption.
+/// Whether `e` issued a token ([`super::issued_token`]).
 fn is_token(e: &crate::http::Exchange) -> bool {
-    e.status() == Some(200)
-        && token_json(e)
-            .get("access_token")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.is_empty())
+    super::issued_token(e)
 }
 
 /// An error sent as HTTP 200: what RFC 6749 §5.2 forbids (errors are 400, or 401 for
@@ -209,18 +202,26 @@ fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
 async fn ts_01(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     if let Some(a) = authorize(&ctx, &mut c).await {
-        let e = ctx.poll("poll while pending", &a.device_code).await;
-        expect_error(&mut c, &e, &["authorization_pending"]);
-        ctx.wait(
-            "TS-01",
-            ctx.compliant_wait(a.interval, 0),
-            "second poll at the interval",
-        )
-        .await;
-        let e = ctx.poll("second poll while pending", &a.device_code).await;
-        expect_error(&mut c, &e, &["authorization_pending"]);
+        // Checklist TS-01: pending "(or slow_down)", its variant (RFC 8628 §3.5); the
+        // suite keeps the +5 s of every slow_down it gets (CL-01).
+        let mut pace = super::Pace::new(&a);
+        let e = pace
+            .poll(&ctx, "TS-01", "poll while pending", &a.device_code, "")
+            .await;
+        expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
+        let why = format!("second poll at the interval + 5·{}", pace.slow_downs());
+        let e = pace
+            .poll(
+                &ctx,
+                "TS-01",
+                "second poll while pending",
+                &a.device_code,
+                &why,
+            )
+            .await;
+        expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
     }
-    c.finish("400 authorization_pending, twice")
+    c.finish("400 authorization_pending (or slow_down), twice")
 }
 
 async fn ts_02(ctx: Ctx) -> Verdict {
@@ -284,10 +285,14 @@ async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorizati
         );
         return;
     }
-    ctx.wait("TS-02", ctx.compliant_wait(a.interval, 0), "replaying")
-        .await;
-    let replay = ctx
-        .poll("replay of the redeemed device code", &a.device_code)
+    let replay = super::Pace::after(a, &polls)
+        .poll(
+            ctx,
+            "TS-02",
+            "replay of the redeemed device code",
+            &a.device_code,
+            "replaying",
+        )
         .await;
     if is_token(&replay) {
         // A second token: TS-08's finding, not a malformed error.
@@ -314,7 +319,7 @@ async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorizati
 
 async fn ts_03(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
-    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-03").await {
+    if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-03").await {
         // RFC 6749 §5.1: 200, application/json, access_token and token_type REQUIRED.
         if expect_success(&mut c, &e, &["access_token", "token_type"]) {
             let t = token_json(&e);
@@ -330,7 +335,7 @@ async fn ts_03(ctx: Ctx) -> Verdict {
 
 async fn ts_04(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
-    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-04").await {
+    if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-04").await {
         if expect_token(&mut c, &e) {
             // RFC 9110 §5.3: every field line of the list, not only the first.
             let cc = e
@@ -400,7 +405,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     // (a) The configured scope, approved: granted as requested, or narrowed and named.
     if let Some(requested) = ctx.target.scope.clone() {
-        if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-05").await {
+        if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-05").await {
             if expect_token(&mut c, &e) {
                 expect_granted_within(&mut c, &e, &requested, None);
             }
@@ -453,15 +458,12 @@ async fn ts_05(ctx: Ctx) -> Verdict {
             }
             let mut polls = poll_until_final(&ctx, "TS-05", &a, ctx.client()).await;
             if let Some(last) = polls.pop() {
-                let code = last.error_code().unwrap_or_default();
-                if last.status() != Some(200)
-                    && (code == "authorization_pending" || code == "slow_down")
-                {
+                if super::still_pending(&last) {
                     c.measure(
                         "undefined_scope",
                         "accepted at the device authorization and approved; still pending when --max-wait ran out: not judged",
                     );
-                } else if last.status() != Some(200) {
+                } else if !is_token(&last) {
                     // RFC 6749 §5.2 `invalid_scope` at the token endpoint: refused
                     // after the approval, and nothing granted. What (b) asks, said
                     // with what came back (a pass with no check would show nothing).
@@ -478,7 +480,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
                         ),
                     );
                 }
-                if last.status() == Some(200) {
+                if is_token(&last) {
                     expect_granted_within(&mut c, &last, &requested, Some(UNDEFINED_SCOPE));
                     if let Some(i) = introspect(&ctx, &access_token(&last)).await {
                         let granted = i.json().value.and_then(|v| {
@@ -504,7 +506,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
 
 async fn ts_06(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
-    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-06").await {
+    if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-06").await {
         if expect_token(&mut c, &e) {
             let t = token_json(&e);
             if let Some(v) = t.get("expires_in") {
@@ -543,11 +545,17 @@ async fn ts_07(ctx: Ctx) -> Verdict {
 
 async fn ts_08(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedMust);
-    if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-08").await {
+    if let Some((a, e, mut pace)) = approved_token(&ctx, &mut c, "TS-08").await {
         if expect_token(&mut c, &e) {
-            ctx.wait("TS-08", ctx.compliant_wait(a.interval, 0), "polling again")
+            let again = pace
+                .poll(
+                    &ctx,
+                    "TS-08",
+                    "the same device code again",
+                    &a.device_code,
+                    "polling again",
+                )
                 .await;
-            let again = ctx.poll("the same device code again", &a.device_code).await;
             c.evidence(again.clone());
             // A token is a 200 with an access_token; a refusal sent as 200 is none.
             c.expect(
@@ -578,13 +586,17 @@ async fn ts_09(ctx: Ctx) -> Verdict {
         return skipped;
     }
     let mut c = Check::new(Level::DerivedShould);
-    if let Some((a, e)) = approved_token(&ctx, &mut c, "TS-09").await {
+    if let Some((a, e, mut pace)) = approved_token(&ctx, &mut c, "TS-09").await {
         if expect_token(&mut c, &e) {
             let token = access_token(&e);
-            ctx.wait("TS-09", ctx.compliant_wait(a.interval, 0), "replaying")
-                .await;
-            let replay = ctx
-                .poll("replay of the redeemed device code", &a.device_code)
+            let replay = pace
+                .poll(
+                    &ctx,
+                    "TS-09",
+                    "replay of the redeemed device code",
+                    &a.device_code,
+                    "replaying",
+                )
                 .await;
             c.evidence(replay);
             if let Some(i) = introspect(&ctx, &token).await {
@@ -645,17 +657,22 @@ async fn ts_10(ctx: Ctx) -> Verdict {
 async fn ts_11(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedShould);
     if let Some(a) = decided(&ctx, &mut c, Action::Deny).await {
+        let mut pace = super::Pace::new(&a);
         for i in 0..3 {
-            let e = ctx
-                .poll(&format!("poll {} after the denial", i + 1), &a.device_code)
+            let e = pace
+                .poll(
+                    &ctx,
+                    "TS-11",
+                    &format!("poll {} after the denial", i + 1),
+                    &a.device_code,
+                    "polling again",
+                )
                 .await;
             let code = e.error_code().unwrap_or_default();
             // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": it tells
             // the device the request is still pending, which a denial no longer is.
             c.expect(
-                e.status() != Some(200)
-                    && code != "authorization_pending"
-                    && code != "slow_down",
+                !is_token(&e) && code != "authorization_pending" && code != "slow_down",
                 format!(
                     "poll {} after the denial gets neither pending (nor slow_down) nor a token (got {})",
                     i + 1,
@@ -663,8 +680,6 @@ async fn ts_11(ctx: Ctx) -> Verdict {
                 ),
             );
             c.evidence(e);
-            ctx.wait("TS-11", ctx.compliant_wait(a.interval, 0), "polling again")
-                .await;
         }
     }
     c.finish("the denial is final")
@@ -675,7 +690,7 @@ async fn ts_12(ctx: Ctx) -> Verdict {
         return skipped;
     }
     let mut c = Check::new(Level::Info);
-    if let Some((_, e)) = approved_token(&ctx, &mut c, "TS-12").await {
+    if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-12").await {
         if expect_token(&mut c, &e) {
             let token = access_token(&e);
             if let Some(i) = introspect(&ctx, &token).await {

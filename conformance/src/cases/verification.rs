@@ -290,7 +290,7 @@ async fn ui_05(ctx: Ctx) -> Verdict {
         )
         .await;
     c.expect(
-        e.status() != Some(200),
+        !super::issued_token(&e),
         format!("the visit alone approves nothing (got {})", e.brief()),
     );
     c.evidence(e);
@@ -422,7 +422,7 @@ async fn ui_07(ctx: Ctx) -> Verdict {
             .poll(&format!("poll the request typed {how}"), &own.device_code)
             .await;
         c.expect(
-            e.status() == Some(200),
+            super::issued_token(&e),
             format!(
                 "the approval typed {how} lands on its own request, which gets a token (got {})",
                 e.brief()
@@ -433,7 +433,7 @@ async fn ui_07(ctx: Ctx) -> Verdict {
             .poll("poll a bystander request", &bystander.device_code)
             .await;
         c.expect(
-            e.status() != Some(200),
+            !super::issued_token(&e),
             format!(
                 "and on no other request: a bystander gets no token (got {})",
                 e.brief()
@@ -519,7 +519,7 @@ async fn ui_10(ctx: Ctx) -> Verdict {
         .poll("poll after the refused second decision", &a.device_code)
         .await;
     c.expect(
-        e.status() == Some(200),
+        super::issued_token(&e),
         format!(
             "the first decision (approve) stands: the poll gets a token (got {})",
             e.brief()

@@ -46,8 +46,14 @@ fn write_header(out: &mut String, r: &Report) {
     }
     let t = &r.totals;
     out.push_str(&format!(
-        "**{} pass, {} fail, {} warn, {} info, {} skip, {} n/a; {} MUST failure(s).**\n",
-        t.pass, t.fail, t.warn, t.info, t.skip, t.not_applicable, r.must_failures
+        "**{} pass, {} fail, {} warn, {} info, {} skip, {} n/a; {}.**\n",
+        t.pass,
+        t.fail,
+        t.warn,
+        t.info,
+        t.skip,
+        t.not_applicable,
+        r.must_line()
     ));
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::case::{CaseInfo, Level, Status, Verdict};
+use crate::case::{CaseInfo, Human, Level, Status, Verdict, INCONCLUSIVE, NEEDS_APPROVER};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
 use deviceflow_reports::escape::clip;
@@ -108,6 +108,10 @@ pub struct Report {
     pub totals: Totals,
     /// Failed MUST and Derived-MUST cases: the exit code is 1 when this is non-zero.
     pub must_failures: usize,
+    /// MUST and Derived-MUST cases that need a person's decision and were not judged:
+    /// no approver, or one that did not work (inconclusive). With no MUST failure,
+    /// the exit code is 4 when this is non-zero: those MUSTs are unknown, not held.
+    pub must_unjudged: usize,
     /// The one reason the run stopped before the cases, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<RootCause>,
@@ -125,6 +129,19 @@ pub mod exit {
     /// The target could not be tested (unreachable, not an OAuth endpoint, the client
     /// refused): one root cause, no case run.
     pub const NOT_TESTABLE: i32 = 3;
+    /// No MUST failed, but MUST cases that need a person's decision could not be
+    /// judged (no approver, or it did not work): not a claim that every MUST held.
+    pub const MUST_UNJUDGED: i32 = 4;
+}
+
+/// Whether `c` is a MUST (or Derived-MUST) case that needs a person's decision and was
+/// not judged: skipped for want of an approver, or inconclusive.
+fn unjudged_must(c: &CaseReport) -> bool {
+    matches!(c.info.level, Level::Must | Level::DerivedMust)
+        && matches!(c.info.human, Human::Approve | Human::Deny)
+        && c.verdict.status == Status::Skip
+        && (c.verdict.summary.starts_with(NEEDS_APPROVER)
+            || c.verdict.summary.starts_with(INCONCLUSIVE))
 }
 
 impl Report {
@@ -154,6 +171,7 @@ impl Report {
                     && matches!(c.info.level, Level::Must | Level::DerivedMust)
             })
             .count();
+        let must_unjudged = cases.iter().filter(|c| unjudged_must(c)).count();
         Report {
             schema: SCHEMA,
             suite_version: env!("CARGO_PKG_VERSION"),
@@ -174,6 +192,7 @@ impl Report {
             duration_ms: took.as_millis() as u64,
             totals,
             must_failures,
+            must_unjudged,
             root_cause: None,
             cases,
         }
@@ -216,15 +235,31 @@ impl Report {
     }
 
     /// The process exit code ([`exit`]): 1 if any MUST (or Derived-MUST) case failed,
-    /// 3 if the target could not be tested at all.
+    /// 3 if the target could not be tested at all, 4 if MUST cases that need a
+    /// person's decision could not be judged.
     pub fn exit_code(&self) -> i32 {
         if self.must_failures > 0 {
             exit::MUST_FAILED
         } else if self.root_cause.is_some() {
             exit::NOT_TESTABLE
+        } else if self.must_unjudged > 0 {
+            exit::MUST_UNJUDGED
         } else {
             exit::CONFORMS
         }
+    }
+
+    /// The run's last line's verdict on the MUSTs: how many failed, and how many that
+    /// need a decision were not judged (said only when some were).
+    pub fn must_line(&self) -> String {
+        let mut line = format!("{} MUST failure(s)", self.must_failures);
+        if self.must_unjudged > 0 {
+            line.push_str(&format!(
+                "; {} MUST case(s) needing a person's decision not judged (no approver, or it did not work): not every MUST is known to hold",
+                self.must_unjudged
+            ));
+        }
+        line
     }
 
     /// "client tv (public, no secret), approver: ...": the header line, in words.

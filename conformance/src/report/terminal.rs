@@ -70,7 +70,7 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
     }
     let t = &r.totals;
     out.push_str(&format!(
-        "\n{} pass, {} fail, {} warn, {} info, {} skip, {} n/a in {:.1} s; {} MUST failure(s)\n",
+        "\n{} pass, {} fail, {} warn, {} info, {} skip, {} n/a in {:.1} s; {}\n",
         t.pass,
         t.fail,
         t.warn,
@@ -78,7 +78,7 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
         t.skip,
         t.not_applicable,
         r.duration_ms as f64 / 1000.0,
-        r.must_failures
+        r.must_line()
     ));
     out
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     authenticate, check_form, Code, Fake, Flaw, FormRules, Reply, Req, State, Store, ALPHABET,
-    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, POINT_INTERVAL, SCOPES,
+    CLIENTS, CONFUSABLE, EXPIRES_IN, INTERVAL, LONG_INTERVAL, POINT_INTERVAL, SCOPES,
 };
 
 /// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
@@ -58,6 +58,7 @@ fn check_device_request(fake: &Fake, req: &Req) -> Result<(String, String), Box<
     // RFC 6749 §3.3: the requested scope, or the default; unknown scopes refused.
     let scope = match req.raw("scope") {
         Some("") if fake.has(Flaw::EmptyScopeInvalid) => return err("invalid_scope"),
+        None | Some("") if fake.has(Flaw::NoDefaultScope) => return err("invalid_scope"),
         None | Some("") => "openid".to_owned(),
         Some(s) if fake.has(Flaw::UndefinedScopeIgnored) => {
             let defined: Vec<&str> = s.split(' ').filter(|x| SCOPES.contains(x)).collect();
@@ -116,6 +117,8 @@ fn issue_codes(fake: &Fake, client: String, scope: String) -> Issued {
             state: State::Pending,
             interval: Duration::from_secs(if fake.has(Flaw::WholeNumbersWithPoint) {
                 POINT_INTERVAL
+            } else if fake.has(Flaw::LongIntervalPaceFirst) {
+                LONG_INTERVAL
             } else {
                 INTERVAL
             }),
@@ -143,6 +146,8 @@ fn new_user_code(fake: &Fake, g: &mut Store) -> String {
         g.last_user_code.clone()
     } else if fake.has(Flaw::ShortUserCode) {
         g.chars(ALPHABET, 4)
+    } else if fake.has(Flaw::FixedPrefixUserCode) {
+        format!("DEVICE-{}", g.chars(b"0123456789", 4))
     } else if fake.has(Flaw::DigitCodesNotUpperCased) {
         // A digit first, so that every code holds one.
         format!("{}{}", g.chars(b"34679", 1), g.chars(DIGIT_ALPHABET, 7))
@@ -167,6 +172,8 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
     let base = &fake.base;
     let verification_uri = if fake.has(Flaw::RelativeVerificationUri) {
         "/device".to_owned()
+    } else if fake.has(Flaw::UpperCaseHttpsVerificationUri) {
+        "HTTPS://AS.EXAMPLE/device".to_owned()
     } else if fake.has(Flaw::UserCodeInVerificationUri) {
         format!("{base}/device/{user_code}")
     } else {
@@ -174,6 +181,10 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
     };
     let complete = if fake.has(Flaw::CompleteUriWrongCode) {
         format!("{base}/device?user_code={other_user_code}")
+    } else if fake.has(Flaw::CompleteUriOpaqueHandle) {
+        format!("{base}/device?h={}", other_user_code.to_lowercase())
+    } else if fake.has(Flaw::CompleteUriPercentEncoded) {
+        format!("{base}/device?user_code={}", user_code.replace('-', "%2D"))
     } else if fake.has(Flaw::DeviceCodeInCompleteUri) {
         format!("{base}/device?user_code={user_code}&device_code={device_code}")
     } else {
@@ -200,6 +211,8 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
     }
     let interval = if fake.has(Flaw::IntervalZero) {
         0
+    } else if fake.has(Flaw::LongIntervalPaceFirst) {
+        LONG_INTERVAL
     } else {
         INTERVAL
     };

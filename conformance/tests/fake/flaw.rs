@@ -95,6 +95,7 @@ pub enum Flaw {
     NoMetadata,           // [MD-07]
     // A.9 security
     ShortUserCode,        // [SC-01]
+    FixedPrefixUserCode,  // [SC-01] `DEVICE-` and 4 digits: about 13 bits, not 10 positions' worth
     ShortDeviceCode,      // [SC-02]
     PublicClientsRefused, // [SC-05]
     // A.10 refresh tokens
@@ -162,6 +163,30 @@ pub enum Flaw {
     /// Not a flaw: each device authorization answer padded with almost 1 MiB of JSON
     /// whitespace (RFC 8259 §2 allows it), within what the suite reads of a body.
     PaddedAnswers,
+    /// [DR-12, TS-02] every OAuth error (a pending poll, a denial, a refused client)
+    /// sent with HTTP 200, its body a well-formed error object: no token is ever
+    /// issued by one, so no case may read it as a token (UI-05, UI-07, TS-11, PL-06,
+    /// TR-07 (b)), and DR-12 must judge it as an error with the wrong status.
+    ErrorsAs200,
+    /// Not a flaw (RFC 8628 §3.2: the user_code "or other information with the same
+    /// function"): `verification_uri_complete` carries an opaque handle, `?h=…`, not
+    /// the code (DR-07 cannot check it, and must not fail it).
+    CompleteUriOpaqueHandle,
+    /// Not a flaw: `verification_uri_complete` carries the code percent-encoded
+    /// (RFC 3986 §2.1), its `-` written `%2D` (DR-07 reads the query decoded).
+    CompleteUriPercentEncoded,
+    /// Not a flaw (RFC 3986 §3.1: schemes are case-insensitive): `verification_uri` is
+    /// `HTTPS://AS.EXAMPLE/device`, an https URI written in upper case (DR-04).
+    UpperCaseHttpsVerificationUri,
+    /// Not a flaw (RFC 6749 §3.3: a server without a default scope refuses a request
+    /// without one with invalid_scope): an omitted scope, and so `scope=` (RFC 8628
+    /// §3.1), is invalid_scope (DA-08).
+    NoDefaultScope,
+    /// Not a flaw (RFC 8628 §3.5 leaves the order to the server): an interval of
+    /// [`super::LONG_INTERVAL`] s, longer than the 13 s between a poll 10 s before
+    /// expiry and one 3 s after, and the pace judged before expiry: a poll sooner than
+    /// the interval gets slow_down even past expires_in (EX-01).
+    LongIntervalPaceFirst,
     /// [UI-13 warn] the verification pages redirect (302) to a sign-in page, as
     /// django-oauth-toolkit's do, which sends `X-Frame-Options: DENY` but no CSP
     /// `frame-ancestors` (RFC 9700 §4.16: SHOULD); the pages behind it go unseen.

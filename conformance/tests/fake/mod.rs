@@ -41,6 +41,8 @@ pub const INTERVAL: u64 = 1;
 pub const EXPIRES_IN: u64 = 20;
 /// The interval of [`Flaw::WholeNumbersWithPoint`]: longer than the 5 s default.
 pub const POINT_INTERVAL: u64 = 6;
+/// The interval of [`Flaw::LongIntervalPaceFirst`].
+pub const LONG_INTERVAL: u64 = 12;
 pub const ADMIN: &str = "fake-admin-token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// RFC 8628 §6.1's example alphabet: base 20, no vowels, nothing confusable.
@@ -197,13 +199,23 @@ impl Fake {
             // RFC 6749 §5.2: 401 with the challenge when the client tried Basic; a
             // client that did not may be told the same (RFC 9110 §15.5.2: every 401
             // carries a challenge), unless the flaw leaves it out.
-            let mut r = self.json(401, body, no_store);
+            let status = if self.has(Flaw::ErrorsAs200) {
+                200
+            } else {
+                401
+            };
+            let mut r = self.json(status, body, no_store);
             if basic || !self.has(Flaw::ChallengelessUnauthorized) {
                 self.challenge(&mut r, at_token);
             }
             return r;
         }
-        self.json(400, body, no_store)
+        let status = if self.has(Flaw::ErrorsAs200) {
+            200
+        } else {
+            400
+        };
+        self.json(status, body, no_store)
     }
 
     /// `WWW-Authenticate: Basic`, after a `Bearer` challenge for

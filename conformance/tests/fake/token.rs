@@ -183,6 +183,9 @@ fn poll(fake: &Fake, dc: &str, client: Option<&ClientDef>, basic: bool) -> Reply
             return err("invalid_grant");
         }
     }
+    if fake.has(Flaw::LongIntervalPaceFirst) && is_early(fake, code, now) {
+        return slow_down(fake, code, now, basic);
+    }
     let expired = now >= code.issued + Duration::from_secs(EXPIRES_IN);
     let approved_skips_expiry =
         fake.has(Flaw::ApprovedOutlivesExpiry) && code.state != State::Pending;
