@@ -395,7 +395,7 @@ impl Redis {
                     unreachable(format!("{why}{}", hint(&shown, &why, trusted)))
                 })?;
             if !named.dissent.is_empty() {
-                tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the most of them (check that every Sentinel watches the same primary under this name)");
+                tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the one most of them name, and moving only where more than half point (check that every Sentinel watches the same primary under this name)");
             }
             watch = Some((sentinels, config, named.primary.clone()));
             named_at_start = Some(named.primary);

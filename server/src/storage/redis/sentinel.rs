@@ -10,8 +10,8 @@
 //! also made requests wait on a Sentinel that does not answer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -31,6 +31,15 @@ pub(super) const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// The least time between two askings, however often requests nudge the task.
 const ASK_GAP: Duration = Duration::from_millis(100);
+
+/// How long a Sentinel that did not answer is left alone, at first; doubled at each
+/// failure in a row up to [`QUIET_AT_MOST`]. A frozen Sentinel's port still takes
+/// connections into its backlog: asked at every turn, it would fill it.
+const QUIET_FIRST: Duration = Duration::from_secs(1);
+const QUIET_AT_MOST: Duration = Duration::from_secs(30);
+
+/// How long the watch waits before trying again a primary it could not use.
+const RETRY_MOVE: Duration = Duration::from_secs(1);
 
 /// The form of a Sentinel URL, for messages.
 const FORM: &str = "redis+sentinel://host:port,host:port/SERVICE[/DB]";
@@ -58,6 +67,9 @@ struct Node {
     /// Whether this Sentinel asked for a password.
     asks_password: AtomicBool,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// After failures in a row: until when it is left alone, how long the last quiet
+    /// was, and what it said.
+    quiet: Mutex<Option<(Instant, Duration, String)>>,
 }
 
 /// Where the Sentinels that answered say the primary is.
@@ -65,8 +77,22 @@ struct Node {
 pub(super) struct Named {
     /// `host:port`, named by the most of them (the first listed of those, on a tie).
     pub(super) primary: String,
+    /// Whether more than half of all the Sentinels named it: only then does a running
+    /// store move to it (one Sentinel left behind, with the others unreachable, would
+    /// otherwise move it back to an old primary).
+    pub(super) majority: bool,
     /// Those that named another, as `host:port names host:port`.
     pub(super) dissent: Vec<String>,
+}
+
+/// The primary more than half of `nodes` Sentinels name in `answers`, if one is.
+fn majority(nodes: usize, answers: &[(usize, Result<Option<String>, String>)]) -> Option<&str> {
+    let named = || {
+        answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().ok()?.as_deref())
+    };
+    named().find(|p| named().filter(|q| q == p).count() * 2 > nodes)
 }
 
 impl Sentinels {
@@ -133,6 +159,7 @@ impl Sentinels {
                     asks_password: AtomicBool::new(false),
                     shown,
                     conn: tokio::sync::Mutex::new(None),
+                    quiet: Mutex::new(None),
                 }))
             })
             .collect::<Result<_, String>>()?;
@@ -148,20 +175,37 @@ impl Sentinels {
     }
 
     /// Asks every Sentinel at once, each within [`CALL_TIMEOUT`], where the primary is
-    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`): a Sentinel that does not answer delays
-    /// nobody. An error says what each Sentinel said.
+    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`), and decides as soon as more than half of
+    /// them name one primary: a Sentinel that does not answer delays nobody (its ask
+    /// goes on, bounded, in the background). A Sentinel that failed lately is left
+    /// alone for a while. An error says what each Sentinel said.
     pub(super) async fn ask(&self) -> Result<Named, String> {
         let mut asking = tokio::task::JoinSet::new();
+        let mut answers: Vec<(usize, Result<Option<String>, String>)> = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(why) = node.quiet_now() {
+                answers.push((i, Err(why)));
+                continue;
+            }
             let (node, service) = (Arc::clone(node), Arc::clone(&self.service));
             asking.spawn(async move {
                 let answer = tokio::time::timeout(CALL_TIMEOUT, node.ask(&service))
                     .await
                     .unwrap_or_else(|_| Err("no answer in 1 s".to_owned()));
+                node.note(&answer);
                 (i, answer)
             });
         }
-        let mut answers: Vec<(usize, Result<Option<String>, String>)> = asking.join_all().await;
+        while let Some(joined) = asking.join_next().await {
+            if let Ok(answer) = joined {
+                answers.push(answer);
+            }
+            if majority(self.nodes.len(), &answers).is_some() {
+                break;
+            }
+        }
+        // The ones still asking finish on their own, each within its timeout.
+        asking.detach_all();
         answers.sort_by_key(|(i, _)| *i);
         decide(&self.service, &self.nodes_shown(), answers)
     }
@@ -193,6 +237,32 @@ impl Sentinels {
 }
 
 impl Node {
+    /// Why this Sentinel is left alone now, if it is.
+    fn quiet_now(&self) -> Option<String> {
+        let quiet = self.quiet.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*quiet {
+            Some((until, _, why)) if Instant::now() < *until => {
+                Some(format!("{why}; not asked again yet"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Notes how an asking ended: a failure leaves the Sentinel alone for twice as
+    /// long as the last time (from [`QUIET_FIRST`] to [`QUIET_AT_MOST`]).
+    fn note(&self, answer: &Result<Option<String>, String>) {
+        let mut quiet = self.quiet.lock().unwrap_or_else(PoisonError::into_inner);
+        *quiet = match answer {
+            Ok(_) => None,
+            Err(why) => {
+                let next = quiet
+                    .as_ref()
+                    .map_or(QUIET_FIRST, |(_, last, _)| (*last * 2).min(QUIET_AT_MOST));
+                Some((Instant::now() + next, next, why.clone()))
+            }
+        };
+    }
+
     /// What this Sentinel says: the primary's `host:port`, or `None` when it watches no
     /// primary by that name.
     async fn ask(&self, service: &str) -> Result<Option<String>, String> {
@@ -324,7 +394,12 @@ fn decide(
             _ => None,
         })
         .collect();
-    Ok(Named { primary, dissent })
+    let majority = majority(nodes.len(), &answers) == Some(&primary);
+    Ok(Named {
+        primary,
+        majority,
+        dissent,
+    })
 }
 
 /// Asks the Sentinels every [`WATCH_EVERY`] (sooner when `nudge` is notified: a request
@@ -339,6 +414,8 @@ pub(super) async fn watch(
     mut primary: String,
 ) {
     let mut said = Said::default();
+    // A primary the watch could not use, and when: not tried again at once.
+    let mut refused: Option<(String, Instant)> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep(WATCH_EVERY) => {}
@@ -351,19 +428,30 @@ pub(super) async fn watch(
             Err(why) => said.lookup_failed(&shown, &why),
             Ok(named) => {
                 said.answered(&shown, &named);
-                if named.primary != primary {
+                let just_refused = refused
+                    .as_ref()
+                    .is_some_and(|(p, at)| *p == named.primary && at.elapsed() < RETRY_MOVE);
+                // Moved only where more than half of all the Sentinels point.
+                if named.primary != primary && named.majority && !just_refused {
                     let connecting = sentinels.connect(&named.primary, &config);
-                    match tokio::time::timeout(CALL_TIMEOUT * 2, connecting).await {
+                    let failed = match tokio::time::timeout(CALL_TIMEOUT * 2, connecting).await {
                         Ok(Ok(fresh)) => {
                             let opened = held.load().0;
                             held.store(Arc::new((opened + 1, Conn::Single(fresh))));
                             tracing::warn!(store = %shown, primary = %named.primary, was = %primary, "the Sentinels name another primary (a failover): connected to it");
-                            primary = named.primary;
+                            said.moving = None;
+                            refused = None;
+                            primary.clone_from(&named.primary);
+                            None
                         }
-                        // Not ready yet (still a replica, or not answering): asked
-                        // again at the next turn.
-                        Ok(Err(why)) => said.move_failed(&shown, &named.primary, &why),
-                        Err(_) => said.move_failed(&shown, &named.primary, "no answer in 2 s"),
+                        // Not ready yet (still a replica, or not answering): tried
+                        // again after RETRY_MOVE.
+                        Ok(Err(why)) => Some(why),
+                        Err(_) => Some("no answer in 2 s".to_owned()),
+                    };
+                    if let Some(why) = failed {
+                        said.move_failed(&shown, &named.primary, &why);
+                        refused = Some((named.primary, Instant::now()));
                     }
                 }
             }
@@ -395,7 +483,7 @@ impl Said {
         }
         if named.dissent != self.dissent {
             if !named.dissent.is_empty() {
-                tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the most of them (check that every Sentinel watches the same primary under this name)");
+                tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the one most of them name, and moving only where more than half point (check that every Sentinel watches the same primary under this name)");
             }
             self.dissent.clone_from(&named.dissent);
         }
@@ -476,6 +564,48 @@ mod tests {
     }
 
     #[test]
+    fn a_majority_is_more_than_half_of_every_sentinel_answered_or_not() {
+        let answers = |named: &[Option<&str>]| -> Vec<(usize, Result<Option<String>, String>)> {
+            named
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i, Ok(n.map(str::to_owned))))
+                .collect()
+        };
+        assert_eq!(majority(3, &answers(&[Some("a"), Some("a")])), Some("a"));
+        assert_eq!(majority(3, &answers(&[Some("a"), Some("b")])), None);
+        assert_eq!(majority(4, &answers(&[Some("a"), Some("a")])), None);
+        assert_eq!(majority(1, &answers(&[Some("a")])), Some("a"));
+        assert_eq!(majority(3, &answers(&[None, None])), None);
+    }
+
+    #[test]
+    fn a_sentinel_that_fails_is_left_alone_longer_each_time_and_asked_again_after_an_answer() {
+        let node = Node {
+            shown: "s:1".into(),
+            client: redis::Client::open("redis://s:1").unwrap(),
+            with_credentials: None,
+            asks_password: AtomicBool::new(false),
+            conn: tokio::sync::Mutex::new(None),
+            quiet: Mutex::new(None),
+        };
+        assert_eq!(node.quiet_now(), None);
+        let quiet_for = |node: &Node| node.quiet.lock().unwrap().as_ref().map(|q| q.1);
+        node.note(&Err("no answer in 1 s".into()));
+        assert_eq!(quiet_for(&node), Some(QUIET_FIRST));
+        assert_eq!(
+            node.quiet_now().as_deref(),
+            Some("no answer in 1 s; not asked again yet")
+        );
+        for _ in 0..10 {
+            node.note(&Err("refused".into()));
+        }
+        assert_eq!(quiet_for(&node), Some(QUIET_AT_MOST));
+        node.note(&Ok(None));
+        assert_eq!((quiet_for(&node), node.quiet_now()), (None, None));
+    }
+
+    #[test]
     fn the_primary_is_the_one_most_sentinels_name_and_a_failure_says_each_ones_answer() {
         let nodes = ["s1:1", "s2:2", "s3:3"];
         let said = |answers: [Result<Option<&str>, &str>; 3]| {
@@ -490,6 +620,7 @@ mod tests {
             said([Ok(Some("a:1")), Err("frozen"), Ok(Some("a:1"))]),
             Ok(Named {
                 primary: "a:1".into(),
+                majority: true,
                 dissent: vec![]
             })
         );
@@ -498,15 +629,26 @@ mod tests {
             said([Ok(Some("old:1")), Ok(Some("new:2")), Ok(Some("new:2"))]),
             Ok(Named {
                 primary: "new:2".into(),
+                majority: true,
                 dissent: vec!["s1:1 names old:1".into()]
             })
         );
-        // A tie goes to the first listed.
+        // A tie goes to the first listed, and is no majority: a running store stays
+        // where it is (one Sentinel left behind, the other unreachable, would have
+        // moved it back to an old primary).
         assert_eq!(
-            said([Err("down"), Ok(Some("b:2")), Ok(Some("c:3"))])
+            said([Err("down"), Ok(Some("b:2")), Ok(Some("c:3"))]),
+            Ok(Named {
+                primary: "b:2".into(),
+                majority: false,
+                dissent: vec!["s3:3 names c:3".into()]
+            })
+        );
+        // One of three, the others knowing no such primary: named, no majority.
+        assert!(
+            !said([Ok(None), Ok(None), Ok(Some("x:1"))])
                 .unwrap()
-                .primary,
-            "b:2"
+                .majority
         );
         assert_eq!(
             said([Err("refused"), Err("no answer in 1 s"), Err("refused")]).unwrap_err(),
