@@ -98,7 +98,8 @@ fn majority(nodes: usize, answers: &[(usize, Result<Option<String>, String>)]) -
 impl Sentinels {
     /// From a URL's part after the scheme (`scheme` is `redis` or `rediss`):
     /// `[user:password@]host[:port][,host[:port]…]/SERVICE[/DB]`. The credentials are
-    /// Redis's, as in a `redis://` URL; the Sentinels are asked without any.
+    /// Redis's, as in a `redis://` URL, and go to a Sentinel only when it asks for a
+    /// password.
     pub(super) fn parse(scheme: &'static str, rest: &str) -> Result<Sentinels, String> {
         let (credentials, after) = match rest.rsplit_once('@') {
             Some((c, after)) => (format!("{c}@"), after),
@@ -229,6 +230,8 @@ impl Sentinels {
             .await
             .map_err(|e| e.to_string())?;
         let role: Result<Vec<Value>, RedisError> = redis::cmd("ROLE").query_async(&mut conn).await;
+        // Where an ACL refuses ROLE, taken as a primary, as at start (`conn.rs`): a
+        // replica's READONLY at the first write says otherwise.
         if let Some(why) = role.ok().as_deref().and_then(not_a_primary) {
             return Err(why);
         }
