@@ -117,6 +117,10 @@ pub const INCONCLUSIVE: &str = "inconclusive, not a finding against the server:"
 /// want of an approver (`--approver none`).
 pub const NEEDS_APPROVER: &str = "needs an approver";
 
+/// The measured key under which a case says what part of it, needing a person's
+/// decision, was not judged ([`Check::not_judged`]).
+pub const NOT_JUDGED: &str = "not_judged";
+
 impl Verdict {
     /// The verdict of a case the suite could not bring to a conclusion, for `why`
     /// (the suite's own problem: never a failure of the server, at any level).
@@ -191,6 +195,13 @@ impl Check {
             },
         });
         ok
+    }
+
+    /// Records that a part of the case that needs a person's decision was not judged
+    /// (no approver, or it failed), saying which and why: the verdict stands for the
+    /// rest, but a MUST case with such a part is not one known to hold (exit 4).
+    pub fn not_judged(&mut self, why: impl Into<String>) {
+        self.measure(NOT_JUDGED, why.into());
     }
 
     pub fn evidence(&mut self, e: Exchange) {

@@ -55,8 +55,9 @@ Exit codes:
   2  bad usage: wrong or missing options
   3  the target could not be tested (unreachable, not an OAuth endpoint, the client
      refused): the one root cause is printed, and no case was run
-  4  no MUST failed, but MUST cases that need a person's decision were not judged
-     (no approver, or it did not work): the last line says how many
+  4  no MUST failed, but MUST cases were not judged, in whole or in part: they need
+     a person's decision and there is no approver, or it did not work, or the suite
+     could not finish them (inconclusive): the last line says how many
   A report that cannot be written is found before the run (exit 2). If one still
   fails after the run, the others are written, the error is printed, and the exit
   code is 2 unless the run's own is 1 or 3, which it stays.";
@@ -124,7 +125,7 @@ struct Cli {
     /// Per-request timeout, seconds (1 to 3600).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout: u64,
-    /// Run only these (ids, id prefixes, sections like A.6, slug prefixes); repeatable, comma-separated.
+    /// Run only these (ids like TS-08, id prefixes like PL or TS-1, sections like A.6, slug prefixes); repeatable, comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Skip these; same patterns as --only.
@@ -308,11 +309,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         bail!("--client-id is empty: give the client_id the server registered for the device");
     }
     if selection.empty_patterns() {
-        bail!("--only/--skip: an empty pattern (a stray comma, or \"\") would select every case; give ids like TS-08, prefixes like PL, sections like A.6");
+        bail!("--only/--skip: an empty pattern (a stray comma, or \"\") would select every case; give ids like TS-08, id prefixes like PL or TS-1, sections like A.6");
     }
     let unknown = selection.unknown_patterns();
     if !unknown.is_empty() {
-        bail!("--only/--skip pattern(s) {unknown:?} match no case (use ids like TS-08, prefixes like PL, sections like A.6)");
+        bail!("--only/--skip pattern(s) {unknown:?} match no case (use ids like TS-08, id prefixes like PL or TS-1, sections like A.6)");
     }
     let primary = Client {
         id: cli.client_id.clone(),

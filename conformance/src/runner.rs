@@ -18,7 +18,8 @@ use crate::report::{CaseReport, Report};
 use crate::target::{RootCause, Target};
 
 /// Which cases run: `--only` and `--skip` patterns, each an id (`TS-08`), an id prefix
-/// (`PL`), a checklist section (`A.6`) or a slug prefix (`rfc8628/3.5`).
+/// (`PL`, `TS-1`: TS-10, TS-11, TS-12), a checklist section (`A.6`) or a slug prefix
+/// (`rfc8628/3.5`).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub only: Vec<String>,
@@ -33,12 +34,12 @@ impl Selection {
         if p.is_empty() {
             return false;
         }
-        p.eq_ignore_ascii_case(info.id)
-            || p == info.group
-            || info.slug.starts_with(p)
-            || (info.id.len() > p.len()
-                && info.id[..p.len()].eq_ignore_ascii_case(p)
-                && info.id.as_bytes()[p.len()] == b'-')
+        // Any prefix of an id, in any case, as --help says: `PL`, `PL-0`, `TS-1`.
+        let id_prefix = info
+            .id
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p));
+        id_prefix || p == info.group || info.slug.starts_with(p)
     }
 
     pub fn selects(&self, info: &CaseInfo) -> bool {
@@ -875,10 +876,20 @@ mod tests {
     #[test]
     fn patterns_match_ids_prefixes_sections_and_slugs() {
         let i = info("PL-02", "A.6", "rfc8628/3.5/compliant-client-never-slowed");
-        for p in ["PL-02", "pl-02", "PL", "A.6", "rfc8628/3.5"] {
+        for p in [
+            "PL-02",
+            "pl-02",
+            "PL",
+            "PL-",
+            "PL-0",
+            "pl-0",
+            "P",
+            "A.6",
+            "rfc8628/3.5",
+        ] {
             assert!(Selection::matches(p, &i), "{p}");
         }
-        for p in ["PL-0", "P", "A.1", "TS", "rfc8628/3.4"] {
+        for p in ["PL-1", "PL-021", "A.1", "TS", "rfc8628/3.4", " "] {
             assert!(!Selection::matches(p, &i), "{p}");
         }
         let s = Selection {
@@ -888,6 +899,27 @@ mod tests {
         assert!(!s.selects(&i));
         assert!(s.selects(&info("PL-03", "A.6", "x")));
         assert!(!s.selects(&info("TS-01", "A.5", "y")));
+    }
+
+    #[test]
+    fn an_id_prefix_selects_every_id_it_begins() {
+        // `--only TS-1` had matched no case, though --help offers id prefixes.
+        let all = cases::all();
+        let chosen = |p: &str| -> Vec<&str> {
+            all.iter()
+                .filter(|c| Selection::matches(p, &c.info))
+                .map(|c| c.info.id)
+                .collect()
+        };
+        assert_eq!(chosen("TS-1"), ["TS-10", "TS-11", "TS-12"]);
+        assert_eq!(chosen("ts-1"), ["TS-10", "TS-11", "TS-12"]);
+        assert_eq!(chosen("DA-1").len(), 6, "{:?}", chosen("DA-1"));
+        assert!(chosen("TS-13").is_empty());
+        let s = Selection {
+            only: vec!["TS-1".into()],
+            skip: vec![],
+        };
+        assert!(s.unknown_patterns().is_empty());
     }
 
     #[test]

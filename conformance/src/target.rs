@@ -249,7 +249,6 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
     TargetError::Unreachable(spec.issuer.clone().unwrap_or_default(), why)
 }
 
-/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
 /// Whether `url` is an `https` URL. RFC 3986 §3.1: schemes are case-insensitive, so
 /// `HTTPS://AS.EXAMPLE/device` is one (the URL parser lower-cases the scheme).
 pub fn is_https(url: &str) -> bool {
@@ -261,6 +260,7 @@ pub fn is_http(url: &str) -> bool {
     reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "http")
 }
 
+/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
 pub fn is_loopback(url: &str) -> bool {
     reqwest::Url::parse(url)
         .ok()

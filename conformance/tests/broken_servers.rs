@@ -4,8 +4,9 @@
 //! flaw asserted caught. The unbroken fake passes the whole suite, so every catch is
 //! the flaw's doing. Prints the mutation score (caught/total).
 //!
-//! Not mutated, and why: Info and MAY rows (DA-12, MD-06, PL-08, PL-10, SC-07, SC-08,
-//! EX-05, TS-12: they measure, they cannot fail), DA-14 (TLS: the fake is plain http on
+//! Not mutated, and why: Info and MAY rows (DA-12, DA-15, TR-12, MD-06, PL-08, PL-10,
+//! SC-07, SC-08, EX-05, TS-12: they measure, they cannot fail; DA-15 and TR-12 are
+//! checked as reports below), DA-14 (TLS: the fake is plain http on
 //! loopback, where the row is n/a), and the rows that need a browser (UI-02, 04, 06,
 //! 09, 11, 12, 14, 15).
 
@@ -121,7 +122,6 @@ const MUTATIONS: &[Mutation] = &[
     ),
     m(Flaw::TwoAuthMethodsAccepted, &[("DA-11", W)]),
     m(Flaw::UnauthorizedClientAllowedAtDa, &[("DA-13", W)]),
-    m(Flaw::GetServedAtDa, &[("DA-15", F)]),
     // A.2 RFC 8628 §3.2
     m(Flaw::DaTextPlain, &[("DR-01", F)]),
     m(Flaw::DaBodyNotJson, &[("DR-01", F)]),
@@ -161,7 +161,6 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::UnknownParamRejectedAtToken, &[("TR-09", F)]),
     m(Flaw::WrongGrantInvalidRequest, &[("TR-10", F)]),
     m(Flaw::UnauthorizedClientAllowedAtToken, &[("TR-11", W)]),
-    m(Flaw::GetServedAtToken, &[("TR-12", F)]),
     m(Flaw::CharsetRefusedAtToken, &[("TR-13", F)]),
     // A.5 RFC 8628 §3.5; RFC 6749 §5.1, §5.2
     m(Flaw::TokenErrorsNotJson, &[("TS-02", F)]),
@@ -170,7 +169,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::NoStoreMissingOnToken, &[("TS-04", F)]),
     m(Flaw::ScopeWidened, &[("TS-05", F)]),
     m(Flaw::UndefinedScopeGranted, &[("TS-05", F)]),
-    m(Flaw::TokenTypeMac, &[("TS-06", F)]),
+    m(Flaw::TokenTypeEmpty, &[("TS-03", F), ("TS-06", F)]),
     m(Flaw::DenyIsPending, &[("TS-07", F)]),
     m(Flaw::NoSingleUse, &[("TS-08", F), ("TS-10", F)]),
     m(Flaw::ReplayKeepsToken, &[("TS-09", W)]),
@@ -841,7 +840,9 @@ async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outl
             v.summary
         );
     }
-    assert_eq!(r.exit_code(), 0);
+    // Declared, both are MUSTs, and neither was judged: not "every MUST held" (0).
+    assert_eq!(r.exit_code(), 4);
+    assert_eq!(r.must_unjudged, 2);
 }
 
 // ---------------------------------------------------------------------------------
@@ -1073,4 +1074,91 @@ async fn ex_01_keeps_the_interval_between_its_polls_around_expiry() {
     .await;
     let v = verdict(&r, "EX-01");
     assert_eq!(v.status, Status::Pass, "{}", v.summary);
+}
+
+// ---------------------------------------------------------------------------------
+// Found in the third review: verdicts stricter than the RFCs.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_06_takes_any_token_type_and_notes_one_that_is_not_registered() {
+    // RFC 6749 §5.1: token_type is REQUIRED and case-insensitive; §8.1: extension types
+    // are legal. `mac` had failed TS-06 as a MUST (only Bearer and DPoP passed); it
+    // passes, saying a device that does not understand it cannot use the token (§7.1).
+    let mac = run(Some(Flaw::TokenTypeMac), Setup::Discovery, &["TS-06"]);
+    let empty = run(Some(Flaw::TokenTypeEmpty), Setup::Discovery, &["TS-06"]);
+    let missing = run(
+        Some(Flaw::TokenMissingTokenType),
+        Setup::Discovery,
+        &["TS-06"],
+    );
+    let (mac, empty, missing) = tokio::join!(mac, empty, missing);
+    let v = verdict(&mac, "TS-06");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert!(
+        v.summary.contains("\"mac\" is not one IANA registers")
+            && v.summary.contains("MUST NOT use the token"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(v.measured["token_type_registered"], false);
+    assert_eq!(mac.exit_code(), 0);
+    // Missing or empty is still RFC 6749 §5.1's breach.
+    for (r, got) in [(&empty, "\"\""), (&missing, "nothing")] {
+        let v = verdict(r, "TS-06");
+        assert_eq!(v.status, Status::Fail, "{}", v.summary);
+        assert!(
+            v.summary
+                .contains(&format!("token_type is a non-empty string (got {got})")),
+            "{}",
+            v.summary
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_get_served_is_reported_not_failed_as_no_server_must_refuses_it() {
+    // RFC 8628 §3.1 and RFC 6749 §3.2 ("The client MUST use the HTTP POST method") bind
+    // the client; no text requires a server to refuse a GET: checklist DA-15 and TR-12
+    // are Info. The suite had failed them as MUSTs (exit 1).
+    for (flaw, id) in [
+        (Flaw::GetServedAtDa, "DA-15"),
+        (Flaw::GetServedAtToken, "TR-12"),
+    ] {
+        let r = run(Some(flaw), Setup::Discovery, &[id]).await;
+        let case = r.cases.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(case.info.level.as_str(), "Info", "{id}");
+        let v = &case.verdict;
+        assert_eq!(v.status, Status::Info, "{id}: {}", v.summary);
+        // What the GET got is said: the report still shows a GET was served.
+        assert!(v.checks.iter().any(|k| !k.ok), "{id}: {:?}", v.checks);
+        assert_eq!(r.exit_code(), 0, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_02_keeps_the_interval_from_its_pending_poll_to_the_polls_after_approval() {
+    // RFC 8628 §3.5 (checklist CL-01): TS-02 polled its code, had it approved, and
+    // polled again at once, well inside the interval: a server that judges the pace
+    // before the state (Keycloak; a SHOULD, PL-06) rightly answered slow_down.
+    let r = run(
+        Some(Flaw::SlowDownBeforeStatus),
+        Setup::Discovery,
+        &["TS-02"],
+    )
+    .await;
+    let v = verdict(&r, "TS-02");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let slowed: Vec<String> = v
+        .evidence
+        .iter()
+        .filter(|e| e.error_code().as_deref() == Some("slow_down"))
+        .map(|e| e.brief())
+        .collect();
+    assert!(slowed.is_empty(), "polled too early: {slowed:?}");
+    assert!(
+        v.evidence
+            .iter()
+            .any(deviceflow_conformance::cases::issued_token),
+        "the approval's token is in the evidence"
+    );
 }

@@ -146,7 +146,7 @@ async fn inconclusive_with(approver: &[&str], why: &str) {
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .contains("MUST case(s) needing a person's decision not judged"),
+            .contains("MUST case(s) not judged, in whole or in part"),
         "{}",
         r.stdout
     );
@@ -157,6 +157,73 @@ async fn inconclusive_with(approver: &[&str], why: &str) {
         assert!(row.contains("inconclusive"), "{row}");
         assert!(row.contains(why), "{row}");
     }
+}
+
+/// Exit 4 counted only MUST cases whose human step is a decision: TR-07 (a
+/// Derived-MUST with no human step of its own) passed with its poll after approval
+/// unjudged for want of an approver, and was inconclusive when the approver failed,
+/// and the run exited 0 as if it held. A selection with no case needing a decision
+/// still exits 0, and the JSON's `must_unjudged` is the last line's count.
+#[tokio::test]
+async fn a_must_case_judged_only_in_part_or_inconclusive_is_not_one_that_held() {
+    let base = fake::start(None).await;
+    let dir = std::env::temp_dir().join(format!("dfc-cli-unjudged-{}", std::process::id()));
+    let json = dir.join("r.json");
+    let json = json.to_str().unwrap();
+    let run = |only: &'static str, approver: &'static [&'static str]| {
+        let base = base.clone();
+        async move {
+            let mut args = vec![
+                "--issuer",
+                &base,
+                "--client-id",
+                "client-a",
+                "--second-client",
+                "client-b",
+                "--only",
+                only,
+                "--json",
+                json,
+            ];
+            args.extend_from_slice(approver);
+            let r = command(&args).await;
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+            (r, report)
+        }
+    };
+    let (r, report) = run("TR-07", &["--approver", "none"]).await;
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(line(&r.stdout, "TR-07").contains("PASS"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("0 MUST failure(s); 1 MUST case(s) not judged, in whole or in part"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(report["must_unjudged"], 1, "{report}");
+    assert_eq!(
+        report["cases"][0]["measured"]["not_judged"],
+        "(b) after approval: no approver"
+    );
+    const FAILING: &[&str] = &["--approver", "command", "--approver-command", "false"];
+    let (r, report) = run("TR-07", FAILING).await;
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert!(
+        line(&r.stdout, "TR-07").contains("inconclusive"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(report["must_unjudged"], 1, "{report}");
+    // TS-02's replay needs an approval: judged in part without one.
+    let (r, report) = run("TS-02,DR-01", &["--approver", "none"]).await;
+    assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
+    assert_eq!(report["must_unjudged"], 1, "{report}");
+    // Nothing in the selection needs a decision: every MUST judged, exit 0.
+    let (r, report) = run("DR-01,TR-01", &["--approver", "none"]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(report["must_unjudged"], 0, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -233,7 +300,7 @@ async fn an_admin_token_in_the_environment_never_chooses_the_admin_approver() {
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .contains("0 MUST failure(s); 1 MUST case(s) needing a person's decision not judged"),
+            .contains("0 MUST failure(s); 1 MUST case(s) not judged, in whole or in part"),
         "{}",
         r.stdout
     );
@@ -329,6 +396,25 @@ async fn an_empty_only_or_skip_pattern_is_a_usage_error_not_every_case() {
         one_line_usage_error(&r, "--only/--skip");
         assert!(r.stderr.contains("empty"), "{}", r.stderr);
     }
+}
+
+#[tokio::test]
+async fn an_id_prefix_selects_the_ids_it_begins_and_an_unmatched_one_is_a_usage_error() {
+    // --help offers id prefixes; `--only TS-1` had said "match no case".
+    let r = against(None, "TS-1", &["--approver", "none"]).await;
+    assert!(!r.stderr.contains("match no case"), "{}", r.stderr);
+    for id in ["TS-10", "TS-11", "TS-12"] {
+        line(&r.stdout, id);
+    }
+    assert!(
+        !r.stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("TS-01")),
+        "{}",
+        r.stdout
+    );
+    let r = against(None, "TS-13", &[]).await;
+    one_line_usage_error(&r, "match no case");
 }
 
 #[tokio::test]

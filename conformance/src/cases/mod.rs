@@ -361,28 +361,42 @@ pub async fn poll_until_final(
     auth: &Authorization,
     client: &crate::client::Client,
 ) -> Vec<Exchange> {
+    poll_until_final_paced(ctx, case, auth, client, &mut Pace::new(auth)).await
+}
+
+/// [`poll_until_final`] for a code already polled: `pace` holds those polls (RFC 8628
+/// §3.5: the interval, and every slow_down's +5 s, run from the last of them), so the
+/// first poll here waits what is left of it, and `pace` is kept up to date.
+pub async fn poll_until_final_paced(
+    ctx: &Ctx,
+    case: &str,
+    auth: &Authorization,
+    client: &crate::client::Client,
+    pace: &mut Pace,
+) -> Vec<Exchange> {
     let now = std::time::Instant::now();
     let deadline = now.checked_add(ctx.options.max_wait);
-    let mut polls = Vec::new();
-    let mut slow_downs = 0;
-    loop {
-        let e = ctx.poll_as("poll", client, &auth.device_code).await;
-        let code = e.error_code();
-        let go_on = still_pending(&e);
-        if code.as_deref() == Some("slow_down") {
-            slow_downs += 1;
-        }
-        polls.push(e);
-        let wait = ctx.compliant_wait(auth.interval, slow_downs);
-        let fits = deadline.is_some_and(|d| {
+    let fits = |wait: Duration| {
+        deadline.is_some_and(|d| {
             std::time::Instant::now()
                 .checked_add(wait)
                 .is_some_and(|t| t <= d)
-        });
-        if !go_on || !fits {
+        })
+    };
+    let mut polls = Vec::new();
+    let mut due = pace.due_in(ctx);
+    loop {
+        if !due.is_zero() {
+            ctx.wait(case, due, "polling at the interval").await;
+        }
+        let e = ctx.poll_as("poll", client, &auth.device_code).await;
+        pace.record(&e);
+        let go_on = still_pending(&e);
+        polls.push(e);
+        due = pace.due_in(ctx);
+        if !go_on || !fits(due) {
             return polls;
         }
-        ctx.wait(case, wait, "polling at the interval").await;
     }
 }
 
@@ -402,16 +416,6 @@ impl Pace {
             slow_downs: 0,
             last: None,
         }
-    }
-
-    /// The pace after `polls` of `auth`'s code, the last just answered: every
-    /// slow_down among them counts.
-    pub fn after(auth: &Authorization, polls: &[Exchange]) -> Pace {
-        let mut pace = Pace::new(auth);
-        for e in polls {
-            pace.record(e);
-        }
-        pace
     }
 
     /// The slow_downs received so far.
@@ -494,8 +498,8 @@ pub async fn approved_token(
     case: &str,
 ) -> Option<(Authorization, Exchange, Pace)> {
     let a = decided(ctx, c, crate::approver::Action::Approve).await?;
-    let mut polls = poll_until_final(ctx, case, &a, ctx.client()).await;
-    let pace = Pace::after(&a, &polls);
+    let mut pace = Pace::new(&a);
+    let mut polls = poll_until_final_paced(ctx, case, &a, ctx.client(), &mut pace).await;
     let last = polls.pop()?;
     for p in polls {
         c.evidence(p);

@@ -77,7 +77,7 @@ pub fn cases() -> Vec<Case> {
             Must,
             Approve,
             None,
-            "Numbers are JSON numbers; token_type is Bearer (any case)",
+            "Numbers are JSON numbers; token_type is present (any type, any case)",
             ts_06
         ),
         case!(
@@ -241,9 +241,14 @@ async fn ts_02(ctx: Ctx) -> Verdict {
         .await;
     expect_error(&mut c, &e, &["invalid_request", "unsupported_grant_type"]);
     if let Some(a) = authorize(&ctx, &mut c).await {
-        let e = ctx.poll("pending", &a.device_code).await;
+        // RFC 8628 §3.5 (CL-01): the polls after the approval keep the pace from this
+        // one, its slow_down counted if it got one.
+        let mut pace = super::Pace::new(&a);
+        let e = pace
+            .poll(&ctx, "TS-02", "pending", &a.device_code, "")
+            .await;
         expect_error(&mut c, &e, &["authorization_pending", "slow_down"]);
-        replay_refusal_is_well_formed(&ctx, &mut c, &a).await;
+        replay_refusal_is_well_formed(&ctx, &mut c, &a, pace).await;
     }
     c.finish("every error is well formed")
 }
@@ -253,9 +258,15 @@ async fn ts_02(ctx: Ctx) -> Verdict {
 /// §5.2 error, so a refusal sent as HTTP 200 is caught here. Without an approver, or
 /// when the approval or the redemption does not happen, this step is only measured:
 /// the cases that need them judge those.
-async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorization) {
+async fn replay_refusal_is_well_formed(
+    ctx: &Ctx,
+    c: &mut Check,
+    a: &Authorization,
+    mut pace: super::Pace,
+) {
     if !ctx.approver.is_available() {
         c.measure("replay_refusal", "not checked: no approver");
+        c.not_judged("the refusal of a redeemed code's replay: no approver");
         return;
     }
     // A poll for the token and the replay after it: two waits at the interval.
@@ -275,17 +286,24 @@ async fn replay_refusal_is_well_formed(ctx: &Ctx, c: &mut Check, a: &Authorizati
             "replay_refusal",
             format!("not checked: approval failed: {why}"),
         );
+        c.not_judged(format!(
+            "the refusal of a redeemed code's replay: the approver could not approve: {why}"
+        ));
         return;
     }
-    let polls = poll_until_final(ctx, "TS-02", a, ctx.client()).await;
-    if !polls.last().is_some_and(is_token) {
+    let polls = super::poll_until_final_paced(ctx, "TS-02", a, ctx.client(), &mut pace).await;
+    let redeemed = polls.last().is_some_and(is_token);
+    for p in polls {
+        c.evidence(p);
+    }
+    if !redeemed {
         c.measure(
             "replay_refusal",
             "not checked: the approved code gave no token",
         );
         return;
     }
-    let replay = super::Pace::after(a, &polls)
+    let replay = pace
         .poll(
             ctx,
             "TS-02",
@@ -515,19 +533,39 @@ async fn ts_06(ctx: Ctx) -> Verdict {
                     format!("expires_in is a JSON number (got {v})"),
                 );
             }
-            let tt = t
-                .get("token_type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            // RFC 6749 §5.1: token_type is REQUIRED, "case insensitive"; §7.1 and §8.1:
+            // any registered or extension type is legal (a client that does not
+            // understand it MUST NOT use the token: the client's rule, not the server's).
+            let got = t.get("token_type");
+            let tt = got.and_then(Value::as_str).unwrap_or_default();
             c.measure("token_type", tt);
-            c.expect(
-                tt.eq_ignore_ascii_case("bearer") || tt.eq_ignore_ascii_case("dpop"),
-                format!("token_type is Bearer or DPoP, any case (got {tt:?})"),
+            let present = c.expect(
+                !tt.trim().is_empty(),
+                format!(
+                    "token_type is a non-empty string (got {})",
+                    got.map_or("nothing".to_owned(), Value::to_string)
+                ),
             );
+            if present {
+                let known = REGISTERED_TOKEN_TYPES
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(tt.trim()));
+                c.measure("token_type_registered", known.is_some());
+                if known.is_none() {
+                    return c.finish(format!(
+                        "well-typed token response; token_type {tt:?} is not one IANA registers ({}; RFC 6749 §5.1 compares them case-insensitively): an extension type is legal (RFC 6749 §8.1), but a device that does not understand it MUST NOT use the token (§7.1)",
+                        REGISTERED_TOKEN_TYPES.join(", ")
+                    ));
+                }
+            }
         }
     }
     c.finish("well-typed token response")
 }
+
+/// The IANA "OAuth Access Token Types" registry (RFC 6749 §11.1): Bearer (RFC 6750),
+/// N_A (RFC 8693), PoP (RFC 9201), DPoP (RFC 9449).
+const REGISTERED_TOKEN_TYPES: &[&str] = &["Bearer", "DPoP", "N_A", "PoP"];
 
 async fn ts_07(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::case::{CaseInfo, Human, Level, Status, Verdict, INCONCLUSIVE, NEEDS_APPROVER};
+use crate::case::{CaseInfo, Level, Status, Verdict, INCONCLUSIVE, NEEDS_APPROVER, NOT_JUDGED};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
 use deviceflow_reports::escape::clip;
@@ -108,9 +108,10 @@ pub struct Report {
     pub totals: Totals,
     /// Failed MUST and Derived-MUST cases: the exit code is 1 when this is non-zero.
     pub must_failures: usize,
-    /// MUST and Derived-MUST cases that need a person's decision and were not judged:
-    /// no approver, or one that did not work (inconclusive). With no MUST failure,
-    /// the exit code is 4 when this is non-zero: those MUSTs are unknown, not held.
+    /// MUST and Derived-MUST cases not judged, in whole or in part: a decision needed
+    /// and no approver, or one that did not work; or inconclusive (the guard, a
+    /// crash). With no MUST failure, the exit code is 4 when this is non-zero: those
+    /// MUSTs are unknown, not held.
     pub must_unjudged: usize,
     /// The one reason the run stopped before the cases, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,19 +130,26 @@ pub mod exit {
     /// The target could not be tested (unreachable, not an OAuth endpoint, the client
     /// refused): one root cause, no case run.
     pub const NOT_TESTABLE: i32 = 3;
-    /// No MUST failed, but MUST cases that need a person's decision could not be
-    /// judged (no approver, or it did not work): not a claim that every MUST held.
+    /// No MUST failed, but MUST cases were not judged, in whole or in part (a decision
+    /// needed and no working approver, or inconclusive): not a claim that every MUST
+    /// held.
     pub const MUST_UNJUDGED: i32 = 4;
 }
 
-/// Whether `c` is a MUST (or Derived-MUST) case that needs a person's decision and was
-/// not judged: skipped for want of an approver, or inconclusive.
+/// Whether `c` is a MUST (or Derived-MUST) case that was not judged, in whole or in
+/// part: skipped for want of an approver, inconclusive (an approver that failed, the
+/// runner's guard, a crash: whatever the case's human step), or held with a part that
+/// needs a decision not judged ([`NOT_JUDGED`]: TR-07 (b), TS-02's replay).
 fn unjudged_must(c: &CaseReport) -> bool {
+    let v = &c.verdict;
     matches!(c.info.level, Level::Must | Level::DerivedMust)
-        && matches!(c.info.human, Human::Approve | Human::Deny)
-        && c.verdict.status == Status::Skip
-        && (c.verdict.summary.starts_with(NEEDS_APPROVER)
-            || c.verdict.summary.starts_with(INCONCLUSIVE))
+        && match v.status {
+            Status::Skip => {
+                v.summary.starts_with(NEEDS_APPROVER) || v.summary.starts_with(INCONCLUSIVE)
+            }
+            Status::Pass | Status::Warn => v.measured.contains_key(NOT_JUDGED),
+            _ => false,
+        }
 }
 
 impl Report {
@@ -255,7 +263,7 @@ impl Report {
         let mut line = format!("{} MUST failure(s)", self.must_failures);
         if self.must_unjudged > 0 {
             line.push_str(&format!(
-                "; {} MUST case(s) needing a person's decision not judged (no approver, or it did not work): not every MUST is known to hold",
+                "; {} MUST case(s) not judged, in whole or in part (no approver, an approver that did not work, or inconclusive): not every MUST is known to hold",
                 self.must_unjudged
             ));
         }

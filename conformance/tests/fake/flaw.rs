@@ -64,7 +64,7 @@ pub enum Flaw {
     NoStoreMissingOnToken, // [TS-04]
     ScopeWidened,          // [TS-05] the token grants more than requested
     UndefinedScopeGranted, // [TS-05] an undefined scope accepted, scope not named
-    TokenTypeMac,          // [TS-06]
+    TokenTypeEmpty,        // [TS-06, TS-03] `"token_type": ""`
     DenyIsPending,         // [TS-07] a denial never reaches the device
     NoSingleUse,           // [TS-08]
     ReplayKeepsToken,      // [TS-09]
@@ -191,4 +191,8 @@ pub enum Flaw {
     /// django-oauth-toolkit's do, which sends `X-Frame-Options: DENY` but no CSP
     /// `frame-ancestors` (RFC 9700 §4.16: SHOULD); the pages behind it go unseen.
     SignInPageWithoutCsp,
+    /// Not a flaw (RFC 6749 §8.1: extension token types; §5.1: case-insensitive):
+    /// `token_type` is `mac`, a type no IANA registry entry names (TS-06 passes, noting
+    /// that a device that does not understand it cannot use the token, §7.1).
+    TokenTypeMac,
 }

@@ -37,7 +37,13 @@ fn token_response(
     }
     let mut t = serde_json::json!({
         "access_token": at,
-        "token_type": if fake.has(Flaw::TokenTypeMac) { "mac" } else { "Bearer" },
+        "token_type": if fake.has(Flaw::TokenTypeMac) {
+            "mac"
+        } else if fake.has(Flaw::TokenTypeEmpty) {
+            ""
+        } else {
+            "Bearer"
+        },
         "expires_in": 60,
         "refresh_token": rt,
         "scope": if fake.has(Flaw::ScopeWidened) { format!("{scope} admin") } else { scope.to_owned() },
