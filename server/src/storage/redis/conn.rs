@@ -527,7 +527,7 @@ impl Redis {
             matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly));
         if let Some(nudge) = &self.sentinels {
             // The primary was demoted, or is gone or silent: the Sentinels' watch
-            // asks them now instead of within the second. This call fails at once
+            // asks them now instead of at its next turn. This call fails at once
             // (503) rather than wait for a failover to end.
             if replica || lost(&result) || matches!(&result, Err(e) if e.is_timeout()) {
                 nudge.notify_one();
