@@ -1162,3 +1162,90 @@ async fn ts_02_keeps_the_interval_from_its_pending_poll_to_the_polls_after_appro
         "the approval's token is in the evidence"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Found in the fourth review: a transient refusal judged as the server's answer, and a
+// poll sent inside the interval of the poll before it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn da_08_waits_out_a_rate_limit_and_never_fails_a_transient_refusal() {
+    // RFC 8628 §3.1 (RFC 6749 §3.3): `scope=` is treated as an omitted scope. DA-08
+    // compared the two answers as strings: a 429 (RFC 6585 §4) to one of them, from a
+    // rate limit in front of the server, failed the MUST. It is sent again after its
+    // Retry-After; a server error that lasts leaves DA-08 inconclusive, never failed.
+    let limited = run(
+        Some(Flaw::EmptyScopeRateLimitedOnce),
+        Setup::Discovery,
+        &["DA-08"],
+    );
+    let unavailable = run(
+        Some(Flaw::EmptyScopeUnavailable),
+        Setup::Discovery,
+        &["DA-08"],
+    );
+    let invalid = run(Some(Flaw::EmptyScopeInvalid), Setup::Discovery, &["DA-08"]);
+    let (limited, unavailable, invalid) = tokio::join!(limited, unavailable, invalid);
+    let v = verdict(&limited, "DA-08");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let statuses: Vec<(String, Option<u16>)> = v
+        .evidence
+        .iter()
+        .map(|e| (e.label.clone(), e.status()))
+        .collect();
+    assert!(
+        statuses.contains(&("scope= (empty)".to_owned(), Some(429)))
+            && statuses.contains(&("scope= (empty)".to_owned(), Some(200))),
+        "the 429, then the answer: {statuses:?}"
+    );
+    // Retry-After: 1 was waited.
+    let case = limited.cases.iter().find(|c| c.id == "DA-08").unwrap();
+    assert!(case.duration_ms >= 1000, "{} ms", case.duration_ms);
+    assert_eq!(limited.exit_code(), 0);
+    // A 503 to every `scope=`: inconclusive, said with the answer, and not a MUST known
+    // to hold (exit 4).
+    assert_inconclusive(&unavailable, "DA-08", "503 each time");
+    let v = verdict(&unavailable, "DA-08");
+    assert!(
+        v.summary
+            .contains("scope= (empty) was answered HTTP 503, Retry-After: 1"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(unavailable.exit_code(), 4);
+    // The server's own refusal of `scope=` still fails.
+    let v = verdict(&invalid, "DA-08");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert_eq!(invalid.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tr_07_keeps_the_interval_between_its_polls_of_one_code() {
+    // RFC 8628 §3.5 (CL-01): TR-07 polled A's code as B before approval and again at
+    // once after it, inside the interval: a server that judges the pace before the
+    // client binding (Keycloak's order) rightly answered slow_down to (b), and TR-07
+    // failed it. Both polls are one code's, kept at its pace.
+    let pace_first = run(Some(Flaw::PaceBeforeClient), Setup::Discovery, &["TR-07"]);
+    let cross = run(Some(Flaw::CrossClient), Setup::Discovery, &["TR-07"]);
+    let (pace_first, cross) = tokio::join!(pace_first, cross);
+    let v = verdict(&pace_first, "TR-07");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let slowed: Vec<String> = v
+        .evidence
+        .iter()
+        .filter(|e| e.error_code().as_deref() == Some("slow_down"))
+        .map(|e| e.brief())
+        .collect();
+    assert!(slowed.is_empty(), "polled too early: {slowed:?}");
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.label.starts_with("(b)")
+                && e.error_code().as_deref() == Some("invalid_grant")),
+        "(b) was judged"
+    );
+    assert_eq!(pace_first.exit_code(), 0);
+    // A server that gives A's tokens to B is still caught.
+    let v = verdict(&cross, "TR-07");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert_eq!(cross.exit_code(), 1);
+}

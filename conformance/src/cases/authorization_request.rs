@@ -1,10 +1,12 @@
 //! A.1: the device authorization request (RFC 8628 §3.1; RFC 6749 §2.3, §3.2.1, §5.2).
 
+use std::time::{Duration, Instant, SystemTime};
+
 use super::{case, expect_error, expect_status};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::{AuthMethod, Client};
 use crate::context::Ctx;
-use crate::http::{basic, credentials, form, Request};
+use crate::http::{basic, credentials, form, Exchange, Request};
 use crate::target::{is_http, is_https, is_loopback};
 
 pub fn cases() -> Vec<Case> {
@@ -248,41 +250,137 @@ async fn da_07(ctx: Ctx) -> Verdict {
     c.finish("401 invalid_client with WWW-Authenticate: Basic")
 }
 
+/// The most times DA-08 sends one of its requests: a rate limit or a server error is
+/// no answer about the request, so it is sent again, this often at most.
+const DA_08_TRIES: u32 = 3;
+
+/// Whether `e` is a refusal that says nothing of the request itself: 429 Too Many
+/// Requests (RFC 6585 §4) or a server error (RFC 9110 §15.6: 5xx, 503 among them).
+fn transient(e: &Exchange) -> bool {
+    e.status()
+        .is_some_and(|s| s == 429 || (500..600).contains(&s))
+}
+
+/// How long `e`'s `Retry-After` asks a client to wait from now, if it says (RFC 9110
+/// §10.2.3: `delay-seconds`, or an HTTP-date in any of its three forms).
+pub(crate) fn retry_after(e: &Exchange) -> Option<Duration> {
+    retry_after_value(e.header("retry-after")?)
+}
+
+/// [`retry_after`] of the header's value `v`.
+fn retry_after_value(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Sends a DA-08 request with `send`, and again while the answer is [`transient`],
+/// waiting what its `Retry-After` asks (1 s, then 2 s, when it asks nothing), while
+/// that fits before `deadline` (`--max-wait` for the case), [`DA_08_TRIES`] times at
+/// most. The answers before the last are recorded as evidence; returns the last.
+async fn past_transient<F, Fut>(
+    ctx: &Ctx,
+    c: &mut Check,
+    deadline: Option<Instant>,
+    send: F,
+) -> Exchange
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Exchange>,
+{
+    let mut tries = 0;
+    loop {
+        let e = send().await;
+        tries += 1;
+        if !transient(&e) || tries >= DA_08_TRIES {
+            return e;
+        }
+        let wait = retry_after(&e).unwrap_or(Duration::from_secs(1 << (tries - 1)));
+        let fits =
+            deadline.is_some_and(|t| Instant::now().checked_add(wait).is_some_and(|at| at <= t));
+        if !fits {
+            return e;
+        }
+        let why = format!(
+            "{} answered HTTP {}: waiting as its Retry-After asks",
+            e.label,
+            e.status().unwrap_or(0)
+        );
+        c.evidence(e);
+        ctx.wait("DA-08", wait, &why).await;
+    }
+}
+
+/// What a transient refusal left unknown: `e`'s request, its answer, and its Retry-After.
+fn left_unknown(e: &Exchange) -> String {
+    let status = e.status().unwrap_or(0);
+    let after = e
+        .header("retry-after")
+        .map_or(String::new(), |v| format!(", Retry-After: {v}"));
+    format!(
+        "{} was answered HTTP {status}{after} (up to {DA_08_TRIES} tries within --max-wait): a rate limit or a server error says nothing of how the request is treated",
+        e.label
+    )
+}
+
 async fn da_08(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let url = &ctx.target.device_authorization_endpoint;
+    let deadline = Instant::now().checked_add(ctx.options.max_wait);
     // RFC 8628 §3.1: "Parameters sent without a value MUST be treated as if they were
     // omitted from the request". Omitted, the scope is the server's default, or
     // refused with invalid_scope when it has none (RFC 6749 §3.3): `scope=` is judged
     // against the same server's answer to an omitted scope, not against a 200.
-    let omitted = ctx
-        .http
-        .post_form("scope omitted", url, Some(ctx.client()), &[])
-        .await;
-    let empty = ctx
-        .http
-        .post_form("scope= (empty)", url, Some(ctx.client()), &[("scope", "")])
-        .await;
-    let outcome = |e: &crate::http::Exchange| match (e.status(), e.error_code()) {
-        (Some(200), None) => "HTTP 200, codes issued".to_owned(),
+    let omitted = past_transient(&ctx, &mut c, deadline, || {
+        ctx.http
+            .post_form("scope omitted", url, Some(ctx.client()), &[])
+    })
+    .await;
+    let empty = past_transient(&ctx, &mut c, deadline, || {
+        ctx.http
+            .post_form("scope= (empty)", url, Some(ctx.client()), &[("scope", "")])
+    })
+    .await;
+    // What the treatment is: codes issued, or which error; never the body's words.
+    let outcome = |e: &Exchange| match (e.status(), e.error_code()) {
         (_, Some(code)) => format!("the error {code}"),
-        (_, None) => e.brief(),
+        (Some(200), None) if crate::context::parse_authorization(e.clone()).is_ok() => {
+            "HTTP 200, codes issued".to_owned()
+        }
+        (Some(s), None) => format!("HTTP {s} without codes or an error code"),
+        (None, _) => "no response".to_owned(),
     };
-    let (o, m) = (outcome(&omitted), outcome(&empty));
-    c.measure("scope_omitted", o.clone());
-    c.expect(
-        o == m,
-        format!("scope= (empty) is answered as an omitted scope is: {o} (got {m})"),
-    );
+    if let Some(e) = [&omitted, &empty].into_iter().find(|e| transient(e)) {
+        c.measure("scope_compared", "not judged: a transient refusal");
+        c.inconclusive(left_unknown(e));
+    } else {
+        let (o, m) = (outcome(&omitted), outcome(&empty));
+        c.measure("scope_omitted", o.clone());
+        // Two requests without an answer show no treatment at all.
+        c.expect(
+            o == m && omitted.status().is_some(),
+            format!("scope= (empty) is answered as an omitted scope is: {o} (got {m})"),
+        );
+    }
     c.evidence(omitted);
     c.evidence(empty);
     if !ctx.client().is_confidential() {
         let empty = Client::public("");
-        let e = ctx
-            .http
-            .post_form("client_id= (empty)", url, Some(&empty), &ctx.scope_params())
-            .await;
-        expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+        let scope = ctx.scope_params();
+        let e = past_transient(&ctx, &mut c, deadline, || {
+            ctx.http
+                .post_form("client_id= (empty)", url, Some(&empty), &scope)
+        })
+        .await;
+        if transient(&e) {
+            c.inconclusive(left_unknown(&e));
+            c.evidence(e);
+        } else {
+            expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
+        }
     }
     c.finish("empty parameters are treated as omitted")
 }
@@ -477,4 +575,28 @@ async fn da_15(ctx: Ctx) -> Verdict {
     );
     c.evidence(e);
     c.finish("a GET with a valid request's parameters gets no device code")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_an_http_date_in_any_form() {
+        assert_eq!(retry_after_value(" 120 "), Some(Duration::from_secs(120)));
+        // RFC 9110 §5.6.7's three forms of one past date: no wait.
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after_value(past), Some(Duration::ZERO), "{past}");
+        }
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(100));
+        let wait = retry_after_value(&later).unwrap();
+        assert!((98..=100).contains(&wait.as_secs()), "{later}: {wait:?}");
+        for bad in ["", "soon", "-1", "Sun, 06 Foo 1994 08:49:37 GMT"] {
+            assert_eq!(retry_after_value(bad), None, "{bad:?}");
+        }
+    }
 }

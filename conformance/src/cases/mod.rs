@@ -452,11 +452,26 @@ impl Pace {
         device_code: &str,
         why: &str,
     ) -> Exchange {
+        self.poll_as(ctx, case, label, ctx.client(), device_code, why)
+            .await
+    }
+
+    /// [`Pace::poll`] as `client`: the pace is the code's, whoever polls it (RFC 8628
+    /// §3.5; a server may judge it before it looks at the client, as Keycloak does).
+    pub async fn poll_as(
+        &mut self,
+        ctx: &Ctx,
+        case: &str,
+        label: &str,
+        client: &crate::client::Client,
+        device_code: &str,
+        why: &str,
+    ) -> Exchange {
         let due = self.due_in(ctx);
         if !due.is_zero() {
             ctx.wait(case, due, why).await;
         }
-        let e = ctx.poll(label, device_code).await;
+        let e = ctx.poll_as(label, client, device_code).await;
         self.record(&e);
         e
     }

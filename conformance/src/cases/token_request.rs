@@ -1,7 +1,9 @@
 //! A.4: the device access token request (RFC 8628 §3.4; RFC 6749 §3.2, §3.2.1, §5.2).
 
 use super::authorization_request::get_with_query;
-use super::{approver_failed, authorize, case, expect_error};
+use std::time::{Duration, Instant};
+
+use super::{approver_failed, authorize, case, expect_error, Pace};
 use crate::approver::Action;
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::{AuthMethod, Client};
@@ -296,6 +298,47 @@ async fn tr_06(ctx: Ctx) -> Verdict {
     c.finish("confidential polls need the secret")
 }
 
+/// The most polls TR-07 sends for one of its steps: a slow_down is the pace's answer,
+/// not the binding's, so the step is polled again at the new pace, this often at most.
+const TR_07_POLLS: usize = 3;
+
+/// TR-07's poll of `a`'s code as `other`, kept at the code's `pace` (RFC 8628 §3.5,
+/// CL-01: the interval, plus 5 s per slow_down, between any two polls of the code,
+/// whoever sends them: a server may judge the pace before the client binding, as
+/// Keycloak does). A slow_down is polled past, at the new pace, while that fits before
+/// `deadline`. `None` when the poll is not due before `deadline`; otherwise the last
+/// answer, the slow_downs before it recorded as evidence.
+async fn tr_07_poll(
+    ctx: &Ctx,
+    c: &mut Check,
+    pace: &mut Pace,
+    label: &str,
+    other: &Client,
+    a: &crate::context::Authorization,
+    deadline: Option<Instant>,
+) -> Option<crate::http::Exchange> {
+    let fits = |d: Duration| {
+        deadline.is_some_and(|t| Instant::now().checked_add(d).is_some_and(|at| at <= t))
+    };
+    let mut tries = 0;
+    loop {
+        let due = pace.due_in(ctx);
+        if !due.is_zero() && !fits(due) {
+            return None;
+        }
+        let why = format!("the interval + 5·{} since the last poll", pace.slow_downs());
+        let e = pace
+            .poll_as(ctx, "TR-07", label, other, &a.device_code, &why)
+            .await;
+        tries += 1;
+        let slowed = e.error_code().as_deref() == Some("slow_down");
+        if !slowed || tries >= TR_07_POLLS || !fits(pace.due_in(ctx)) {
+            return Some(e);
+        }
+        c.evidence(e);
+    }
+}
+
 async fn tr_07(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::DerivedMust);
     let Some(other) = ctx.target.second_client.clone() else {
@@ -307,13 +350,21 @@ async fn tr_07(ctx: Ctx) -> Verdict {
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };
-    let e = ctx
-        .poll_as(
-            "(a) the other client polls before approval",
-            &other,
-            &a.device_code,
-        )
-        .await;
+    let deadline = Instant::now().checked_add(ctx.options.max_wait);
+    // RFC 8628 §3.5: one pace for the code, over both polls (CL-01).
+    let mut pace = Pace::new(&a);
+    let label = "(a) the other client polls before approval";
+    // The first poll of the code is due at once: always sent.
+    let Some(e) = tr_07_poll(&ctx, &mut c, &mut pace, label, &other, &a, deadline).await else {
+        return c.finish("");
+    };
+    if e.error_code().as_deref() == Some("slow_down") {
+        c.inconclusive(format!(
+            "(a): the server answered slow_down to {TR_07_POLLS} polls kept at its pace (or --max-wait ran out): the client binding was never reached"
+        ));
+        c.evidence(e);
+        return c.finish("");
+    }
     expect_error(&mut c, &e, &["invalid_grant"]);
     if !ctx.approver.is_available() {
         c.measure("after_approval", "not checked: no approver");
@@ -324,17 +375,29 @@ async fn tr_07(ctx: Ctx) -> Verdict {
         approver_failed(&mut c, Action::Approve, &why);
         return c.finish("");
     }
-    let e = ctx
-        .poll_as(
-            "(b) the other client polls after approval",
-            &other,
-            &a.device_code,
-        )
-        .await;
+    let label = "(b) the other client polls after approval";
+    let Some(e) = tr_07_poll(&ctx, &mut c, &mut pace, label, &other, &a, deadline).await else {
+        let wait = pace.wait(&ctx).as_secs_f64();
+        c.measure(
+            "after_approval",
+            format!("not checked: the wait of {wait:.1} s before it exceeds --max-wait"),
+        );
+        c.not_judged(format!(
+            "(b) after approval: the wait of {wait:.1} s at the interval before it exceeds --max-wait"
+        ));
+        return c.finish("before approval the other client gets invalid_grant (after approval not checked: --max-wait)");
+    };
     c.expect(
         !super::issued_token(&e),
         format!("the other client gets no token (got {})", e.brief()),
     );
+    if e.error_code().as_deref() == Some("slow_down") {
+        c.inconclusive(format!(
+            "(b): the server answered slow_down to {TR_07_POLLS} polls kept at its pace (or --max-wait ran out): the client binding was never reached"
+        ));
+        c.evidence(e);
+        return c.finish("");
+    }
     expect_error(&mut c, &e, &["invalid_grant"]);
     c.finish("the other client gets invalid_grant before and after approval")
 }

@@ -10,12 +10,43 @@ use super::{
 
 /// RFC 8628 §3.1-§3.2: checks the request, issues a pair of codes, answers with them.
 pub(super) fn device_authorization(fake: &Fake, req: &Req) -> Reply {
+    if let Some(refusal) = front_refusal(fake, req) {
+        return refusal;
+    }
     match check_device_request(fake, req) {
         Ok((client, scope)) => {
             device_authorization_response(fake, issue_codes(fake, client, scope))
         }
         Err(refusal) => *refusal,
     }
+}
+
+/// What a front (a rate limit, a proxy) answers in the server's stead, for
+/// [`Flaw::EmptyScopeRateLimitedOnce`] and [`Flaw::EmptyScopeUnavailable`]: a request
+/// with `scope=` refused with a 429 once, or a 503 always, each with `Retry-After: 1`.
+fn front_refusal(fake: &Fake, req: &Req) -> Option<Reply> {
+    if req.raw("scope") != Some("") {
+        return None;
+    }
+    let (status, content_type, body) = if fake.has(Flaw::EmptyScopeUnavailable) {
+        (503, "text/html", "<h1>503 Service Unavailable</h1>")
+    } else if fake.has(Flaw::EmptyScopeRateLimitedOnce)
+        && !std::mem::replace(&mut fake.store.lock().unwrap().rate_limited, true)
+    {
+        (429, "text/plain", "Too Many Requests")
+    } else {
+        return None;
+    };
+    Some(
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .header("retry-after", "1")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                body.as_bytes(),
+            )))
+            .unwrap(),
+    )
 }
 
 /// RFC 8628 §3.1: the client and scope of an acceptable request, or the refusal (boxed:

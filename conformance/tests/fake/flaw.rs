@@ -195,4 +195,18 @@ pub enum Flaw {
     /// `token_type` is `mac`, a type no IANA registry entry names (TS-06 passes, noting
     /// that a device that does not understand it cannot use the token, §7.1).
     TokenTypeMac,
+    /// Not a flaw (RFC 6585 §4): a rate limit in front of the device authorization
+    /// endpoint refuses the first request with `scope=` with `429 Too Many Requests`
+    /// and `Retry-After: 1`; the same request sent again is answered as an omitted
+    /// scope is (DA-08 must retry it, never fail it).
+    EmptyScopeRateLimitedOnce,
+    /// Not a flaw to judge (RFC 9110 §15.6.4): every request with `scope=` gets `503
+    /// Service Unavailable` and `Retry-After: 1`, an HTML page from the front: how
+    /// `scope=` is treated cannot be seen, and DA-08 is inconclusive, never failed.
+    EmptyScopeUnavailable,
+    /// Not a flaw (RFC 8628 §3.5 leaves the order to the server): the pace judged first,
+    /// before the client binding and the state, as Keycloak does: a poll of a code
+    /// sooner than its interval after the last poll taken, whoever sends it, gets
+    /// slow_down, and every poll taken (another client's too) starts the interval again.
+    PaceBeforeClient,
 }

@@ -125,6 +125,8 @@ struct Store {
     next: u64,
     rng: u64,
     last_user_code: String,
+    /// [`Flaw::EmptyScopeRateLimitedOnce`]: the one 429 was sent.
+    rate_limited: bool,
 }
 
 impl Store {

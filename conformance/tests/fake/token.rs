@@ -184,6 +184,14 @@ fn poll(fake: &Fake, dc: &str, client: Option<&ClientDef>, basic: bool) -> Reply
         }
         return err("invalid_grant");
     };
+    // Keycloak's order: the pace first, whoever polls; a poll taken starts it again.
+    let pace_first = fake.has(Flaw::PaceBeforeClient);
+    if pace_first {
+        if is_early(fake, code, now) {
+            return slow_down(fake, code, now, basic);
+        }
+        code.last_poll = Some(now);
+    }
     if let Some(c) = client {
         if code.client != c.id && !fake.has(Flaw::CrossClient) {
             return err("invalid_grant");
@@ -204,7 +212,7 @@ fn poll(fake: &Fake, dc: &str, client: Option<&ClientDef>, basic: bool) -> Reply
         return err("expired_token");
     }
     // RFC 8628 §3.5: pace is judged only while pending (checklist PL-06).
-    let early = is_early(fake, code, now);
+    let early = !pace_first && is_early(fake, code, now);
     if early && fake.has(Flaw::SlowDownBeforeStatus) {
         return slow_down(fake, code, now, basic);
     }
