@@ -165,6 +165,7 @@ impl<S: Store> App<S> {
         let facts = ConsentFacts {
             client_name: &client.name,
             client_id: &client.client_id,
+            registered: client.id.is_registered(),
             scopes: scope.split(' ').filter(|s| !s.is_empty()).collect(),
             requested_secs_ago: visit.now.saturating_sub(info.issued_at) / 1000,
             expires_in_secs: info.expires_at.saturating_sub(visit.now).div_ceil(1000),

@@ -161,6 +161,10 @@ pub(crate) fn confirm(token: &str, code: UserCode) -> String {
 pub(crate) struct ConsentFacts<'a> {
     pub client_name: &'a str,
     pub client_id: &'a str,
+    /// Registered while the server runs (RFC 7591, the admin API or the applications
+    /// page), not one of the configuration's clients: whoever registered it chose its
+    /// name.
+    pub registered: bool,
     pub scopes: Vec<&'a str>,
     pub requested_secs_ago: u64,
     pub expires_in_secs: u64,
@@ -196,7 +200,7 @@ pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> 
     format!(
         concat!(
             "<h1>Allow {name} to access your account?</h1>\n",
-            "<dl><dt>Device</dt><dd>{name} <code class=\"id\">{client_id}</code></dd>",
+            "<dl><dt>Device</dt><dd>{name} <code class=\"id\">{client_id}</code>{registered}</dd>",
             "<dt>Code</dt><dd><code class=\"shown\">{code}</code></dd>",
             "<dt>Requested</dt><dd>{ago} ago</dd>",
             "<dt>Expires</dt><dd>in {expires}</dd></dl>\n",
@@ -212,6 +216,13 @@ pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> 
         ),
         name = escape(facts.client_name),
         client_id = escape(facts.client_id),
+        // RFC 8628 §5.4: the person can tell an app added since setup, whose name its
+        // registrant chose, from one of this server's own.
+        registered = if facts.registered {
+            r#"<span class="muted" id="registered-app">An app added to this server after setup: its name is the one whoever added it gave.</span>"#
+        } else {
+            ""
+        },
         code = code.display(),
         ago = duration(facts.requested_secs_ago),
         expires = duration(facts.expires_in_secs),
@@ -596,6 +607,7 @@ mod tests {
             &ConsentFacts {
                 client_name: "<script>alert(1)</script>",
                 client_id: "tv\"><b>",
+                registered: true,
                 scopes: vec!["openid", "x<y"],
                 requested_secs_ago: 5,
                 expires_in_secs: 600,
@@ -617,6 +629,7 @@ mod tests {
             &ConsentFacts {
                 client_name: "TV",
                 client_id: "tv",
+                registered: false,
                 scopes: vec![],
                 requested_secs_ago: 5,
                 expires_in_secs: 600,

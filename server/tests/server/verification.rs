@@ -152,6 +152,33 @@ async fn ui_05_visiting_verification_uri_complete_decides_nothing() {
         .assert_oauth_error(400, "authorization_pending");
 }
 
+/// RFC 8628 §5.4: an app registered while the server runs (RFC 7591 here) chose its
+/// own name; its consent page says it was added after setup, and a configured
+/// client's does not. Nothing told them apart before.
+#[tokio::test]
+async fn ui_06_the_consent_page_says_when_an_app_was_added_after_setup() {
+    let s = TestServer::start_with(&format!(
+        "{}\n[registration]\ninitial_access_token = \"{INITIAL_TOKEN}\"\n",
+        people_config()
+    ))
+    .await;
+    let kitchen = s.register_device_app("Kitchen TV").await;
+    let added = "An app added to this server after setup";
+    for (client_id, name, marked) in [
+        (kitchen.as_str(), "Kitchen TV", true),
+        ("tv", "Living-room TV", false),
+    ] {
+        let user_code = s.authorize(client_id).await.user_code;
+        let mut p = signed_in(&s, "alice").await;
+        let body = p.open_consent(&user_code).await.body;
+        assert!(
+            body.contains(&format!("<dt>Device</dt><dd>{name} ")),
+            "{body}"
+        );
+        assert_eq!(body.contains(added), marked, "{client_id}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn ui_06_the_consent_page_names_the_client_and_what_it_asks() {
     let s = server().await;
