@@ -227,15 +227,7 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
 /// quiet.
 #[test]
 fn a_plain_http_issuer_others_reach_is_warned_of() {
-    let out = command(&[
-        "--config",
-        EXAMPLE,
-        "--issuer",
-        "http://auth.example.test",
-        "check-config",
-    ])
-    .output()
-    .unwrap();
+    let out = check_example_with_issuer("http://auth.example.test");
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -251,9 +243,7 @@ fn a_plain_http_issuer_others_reach_is_warned_of() {
         "http://localhost:8080",
         "http://[::1]:8080",
     ] {
-        let out = command(&["--config", EXAMPLE, "--issuer", issuer, "check-config"])
-            .output()
-            .unwrap();
+        let out = check_example_with_issuer(issuer);
         assert!(out.status.success(), "{issuer}: {out:?}");
         assert!(out.stderr.is_empty(), "{issuer}: {out:?}");
     }
@@ -261,6 +251,13 @@ fn a_plain_http_issuer_others_reach_is_warned_of() {
 
 /// The example configuration, with users and clients of its own.
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deviceflow.example.toml");
+
+/// `check-config` on [`EXAMPLE`] with `--issuer issuer`.
+fn check_example_with_issuer(issuer: &str) -> std::process::Output {
+    command(&["--config", EXAMPLE, "--issuer", issuer, "check-config"])
+        .output()
+        .unwrap()
+}
 
 /// The demo configuration (no `--config`) has an administrator whose password is in
 /// the README, and a confidential client whose secret is: bound to an address others
@@ -348,9 +345,7 @@ fn issuers_no_client_can_use_are_refused() {
         "https://auth.example.test:443/",
         "http://auth.example.test/",
     ] {
-        let out = command(&["--config", EXAMPLE, "--issuer", issuer, "check-config"])
-            .output()
-            .unwrap();
+        let out = check_example_with_issuer(issuer);
         assert!(out.status.success(), "{issuer}: {out:?}");
     }
 }

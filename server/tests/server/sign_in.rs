@@ -462,6 +462,15 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
     assert_eq!(s.app.store.web_sessions().len(), 17);
 }
 
+/// A server on [`people_config`] with one password hashing thread and `queue` slots.
+async fn with_one_hashing_thread(queue: usize) -> TestServer {
+    TestServer::start_with(&people_config().replace(
+        "[admin]",
+        &format!("[limits]\npassword_hash_workers = 1\npassword_hash_queue = {queue}\n[admin]"),
+    ))
+    .await
+}
+
 /// One source gets one verification at a time: a correct sign-in costs no try, so a
 /// source signing in correctly over and over (with a reused form) had taken every
 /// hashing thread and queue slot, and everyone else got "Sign-in is busy". A second
@@ -469,11 +478,7 @@ async fn one_user_keeps_at_most_sixteen_sessions_and_the_oldest_goes_first() {
 /// from another source waits its turn and signs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_source_gets_one_verification_at_a_time_and_others_still_sign_in() {
-    let s = TestServer::start_with(&people_config().replace(
-        "[admin]",
-        "[limits]\npassword_hash_workers = 1\npassword_hash_queue = 3\n[admin]",
-    ))
-    .await;
+    let s = with_one_hashing_thread(3).await;
     let hashing = &s.app.verification.hashing;
     // The one worker, held until the test lets go: verifications queue behind it.
     let (release, hold) = std::sync::mpsc::channel::<()>();
@@ -530,11 +535,7 @@ async fn a_source_gets_one_verification_at_a_time_and_others_still_sign_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
-    let s = TestServer::start_with(&people_config().replace(
-        "[admin]",
-        "[limits]\npassword_hash_workers = 1\npassword_hash_queue = 1\n[admin]",
-    ))
-    .await;
+    let s = with_one_hashing_thread(1).await;
     let hashing = &s.app.verification.hashing;
     // The one worker and the one queue slot, held until the test lets go.
     let (release, hold) = std::sync::mpsc::channel::<()>();
