@@ -8,10 +8,12 @@
 //! The sign-in form (login CSRF: otherwise another site could sign a person into the
 //! attacker's account): the signed double-submit pattern, so that a visitor costs the
 //! server nothing until a sign-in succeeds. The browser gets a cookie holding a random
-//! nonce and an expiry, MAC'd with a per-process key ([`SignInCsrf`]); the form's field
-//! is another MAC of that nonce. Another site can neither read the field nor forge a
-//! cookie whose field it would know. A restart changes the key, and forms shown before
-//! it are refused as expired, as sessions are.
+//! nonce and an expiry, MAC'd with a key drawn from the store's shared secret
+//! ([`Seal`]); the form's field is another MAC of that nonce. Another site can neither
+//! read the field nor forge a cookie whose field it would know. Every instance on one
+//! store accepts the forms of the others; with the in-memory store the secret is
+//! drawn at start, so a restart refuses forms shown before it as expired, as sessions
+//! are.
 //!
 //! `SameSite=Lax` on the cookie is a second layer, not the defence.
 
@@ -102,36 +104,101 @@ impl std::fmt::Debug for SignInCookie {
     }
 }
 
-/// The sign-in form's CSRF check, stateless: an HMAC-SHA256 key that every instance
-/// on one store shares, so that a form served by one is accepted by another.
-pub struct SignInCsrf {
+/// A value only a server on this store can make: a random nonce and an expiry, under an
+/// HMAC-SHA256 keyed by the store's shared secret (so any instance on one store opens
+/// what another made), over a purpose label and whatever else the value is bound to.
+/// The sign-in form's cookie is one, the known-browser cookie
+/// ([`known_browser`](super::known_browser)) another.
+pub(super) struct Seal {
     key: [u8; 32],
 }
+
+impl Seal {
+    pub(super) fn new(secret: &[u8; 32]) -> Seal {
+        Seal { key: *secret }
+    }
+
+    /// An HMAC under the key, begun with `purpose`: one key, several uses, each MAC
+    /// saying what it is for.
+    pub(super) fn keyed(&self, purpose: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(purpose);
+        mac
+    }
+
+    /// A fresh nonce valid for `ttl_ms` from `now`, bound to `purpose` and `bound`, and
+    /// its value for a cookie.
+    pub(super) fn seal(
+        &self,
+        purpose: &[u8],
+        bound: &[u8],
+        now: Millis,
+        ttl_ms: Millis,
+    ) -> ([u8; NONCE_BYTES], Millis, String) {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let expires_at = now.saturating_add(ttl_ms);
+        let mut value = [0u8; COOKIE_BYTES];
+        value[..NONCE_BYTES].copy_from_slice(&nonce);
+        value[NONCE_BYTES..NONCE_BYTES + 8].copy_from_slice(&expires_at.to_be_bytes());
+        let mac = self
+            .mac(purpose, &value[..NONCE_BYTES + 8], bound)
+            .finalize()
+            .into_bytes();
+        value[NONCE_BYTES + 8..].copy_from_slice(&mac);
+        (nonce, expires_at, URL_SAFE_NO_PAD.encode(value))
+    }
+
+    /// The nonce and expiry of `value`: `None` unless a server on this store sealed it
+    /// for `purpose` and `bound` (MAC checked in constant time) and it has not expired
+    /// at `now`.
+    pub(super) fn open(
+        &self,
+        purpose: &[u8],
+        bound: &[u8],
+        value: &str,
+        now: Millis,
+    ) -> Option<([u8; NONCE_BYTES], Millis)> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let bytes: [u8; COOKIE_BYTES] = bytes.try_into().ok()?;
+        let (signed, mac) = bytes.split_at(NONCE_BYTES + 8);
+        self.mac(purpose, signed, bound).verify_slice(mac).ok()?;
+        let nonce = signed[..NONCE_BYTES].try_into().ok()?;
+        let expires_at = u64::from_be_bytes(signed[NONCE_BYTES..].try_into().ok()?);
+        (now < expires_at).then_some((nonce, expires_at))
+    }
+
+    fn mac(&self, purpose: &[u8], signed: &[u8], bound: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.keyed(purpose);
+        mac.update(signed);
+        mac.update(bound);
+        mac
+    }
+}
+
+/// The sign-in form's CSRF check, stateless: a [`Seal`], so that a form served by one
+/// instance on a store is accepted by another.
+pub struct SignInCsrf {
+    seal: Seal,
+}
+
+const COOKIE_PURPOSE: &[u8] = b"deviceflow sign-in cookie\0";
 
 impl SignInCsrf {
     /// A check keyed by the store's shared secret (a purpose label keeps this use of
     /// it apart from others).
     pub fn new(secret: &[u8; 32]) -> SignInCsrf {
-        SignInCsrf { key: *secret }
+        SignInCsrf {
+            seal: Seal::new(secret),
+        }
     }
 
     /// A new sign-in cookie, valid from `now`, and its value for `Set-Cookie`.
     pub fn issue(&self, now: Millis) -> (SignInCookie, String) {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let cookie = SignInCookie {
-            nonce,
-            expires_at: now.saturating_add(SIGN_IN_FORM_TTL_MS),
-        };
-        let mut value = [0u8; COOKIE_BYTES];
-        value[..NONCE_BYTES].copy_from_slice(&nonce);
-        value[NONCE_BYTES..NONCE_BYTES + 8].copy_from_slice(&cookie.expires_at.to_be_bytes());
-        let mac = self
-            .cookie_mac(&value[..NONCE_BYTES + 8])
-            .finalize()
-            .into_bytes();
-        value[NONCE_BYTES + 8..].copy_from_slice(&mac);
-        (cookie, URL_SAFE_NO_PAD.encode(value))
+        let (nonce, expires_at, value) =
+            self.seal
+                .seal(COOKIE_PURPOSE, b"", now, SIGN_IN_FORM_TTL_MS);
+        (SignInCookie { nonce, expires_at }, value)
     }
 
     /// The cookie a sign-in form served at `now` is made for: `held` (the browser's)
@@ -151,18 +218,11 @@ impl SignInCsrf {
         }
     }
 
-    /// Reads a cookie value: `None` unless this process made it (MAC checked in
-    /// constant time) and it has not expired at `now`.
+    /// Reads a cookie value: `None` unless a server on this store made it (MAC checked
+    /// in constant time) and it has not expired at `now`.
     pub fn open(&self, value: &str, now: Millis) -> Option<SignInCookie> {
-        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
-        let bytes: [u8; COOKIE_BYTES] = bytes.try_into().ok()?;
-        let (signed, mac) = bytes.split_at(NONCE_BYTES + 8);
-        self.cookie_mac(signed).verify_slice(mac).ok()?;
-        let cookie = SignInCookie {
-            nonce: signed[..NONCE_BYTES].try_into().ok()?,
-            expires_at: u64::from_be_bytes(signed[NONCE_BYTES..].try_into().ok()?),
-        };
-        (now < cookie.expires_at).then_some(cookie)
+        let (nonce, expires_at) = self.seal.open(COOKIE_PURPOSE, b"", value, now)?;
+        Some(SignInCookie { nonce, expires_at })
     }
 
     /// The value of the form's CSRF field for `cookie`.
@@ -178,21 +238,8 @@ impl SignInCsrf {
         bool::from(decoded.as_slice().ct_eq(&self.field_mac(cookie)))
     }
 
-    fn keyed(&self, purpose: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
-        // One key, two uses: each MAC says what it is for.
-        mac.update(purpose);
-        mac
-    }
-
-    fn cookie_mac(&self, signed: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.keyed(b"deviceflow sign-in cookie\0");
-        mac.update(signed);
-        mac
-    }
-
     fn field_mac(&self, cookie: &SignInCookie) -> [u8; MAC_BYTES] {
-        let mut mac = self.keyed(b"deviceflow sign-in csrf field\0");
+        let mut mac = self.seal.keyed(b"deviceflow sign-in csrf field\0");
         mac.update(&cookie.nonce);
         mac.finalize().into_bytes().into()
     }

@@ -31,6 +31,7 @@
 pub mod csrf;
 pub mod hash_pool;
 pub(crate) mod html;
+pub mod known_browser;
 pub(crate) mod pages;
 pub mod password;
 pub mod rate_limit;
@@ -354,6 +355,7 @@ impl<S: Store> App<S> {
             (Attempt::UserCode, Subject::Ip(_)) => "user_code_per_ip",
             (Attempt::UserCode, _) => "user_code_per_account",
             (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
+            (Attempt::SignIn, Subject::KnownBrowser(_)) => "sign_in_per_known_browser",
             (Attempt::SignIn, _) => "sign_in_per_username",
         };
         let user = user.map(|u| self.settings.users.username(u));

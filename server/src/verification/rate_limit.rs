@@ -1,5 +1,6 @@
 //! Rate limits on guessing: wrong user codes (RFC 8628 §5.1, checklist UI-11) and
-//! wrong passwords, counted per client IP and per account.
+//! wrong passwords, counted per client IP and per account (or, for a sign-in from a
+//! known browser, per browser).
 //!
 //! > it is recommended that the server rate-limit user code attempts.
 //! > (RFC 8628 §5.1)
@@ -13,9 +14,9 @@
 //! project's [`ExpiryWheel`], so the sweep forgets closed windows without scanning
 //! the open ones.
 //!
-//! The client IP is the TCP peer address. Behind a reverse proxy every request has the
-//! proxy's address, and the per-IP limit then applies to everyone at once: this server
-//! does not trust `X-Forwarded-For`, which any client can write.
+//! The client IP is the request's source (`http/forwarded.rs`): the TCP peer address,
+//! or, from a reverse proxy named in `[limits] trusted_proxies`, the address it
+//! forwards. `X-Forwarded-For` from anyone else is not read: any client can write it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -64,6 +65,14 @@ pub const SIGN_IN_LIMIT_PER_IP: Limit = Limit {
     window_ms: TEN_MINUTES,
 };
 
+/// Wrong passwords from one known browser (`known_browser.rs`) in ten minutes: what a
+/// sign-in from a browser where that username signed in before is held to, instead of
+/// the username's and the address's limits, which a stranger's guesses can fill.
+pub const SIGN_IN_LIMIT_PER_KNOWN_BROWSER: Limit = Limit {
+    max_failures: 10,
+    window_ms: TEN_MINUTES,
+};
+
 /// Subjects tracked at once. When full, a subject not yet tracked is refused until the
 /// sweep frees room: failing closed, since failing open would let an attacker who
 /// fills the map guess without limit.
@@ -88,6 +97,9 @@ pub enum Subject {
     /// A username typed at sign-in, hashed with a per-process key so that what is kept
     /// is small whatever was typed.
     Username(u64),
+    /// A browser where the username it types signed in before, by its known-browser
+    /// cookie's nonce.
+    KnownBrowser(u64),
 }
 
 /// A key of the limiter.
@@ -106,6 +118,7 @@ impl Key {
             (Attempt::UserCode, Subject::Ip(_)) => CODE_LIMIT_PER_IP,
             (Attempt::UserCode, _) => CODE_LIMIT_PER_ACCOUNT,
             (Attempt::SignIn, Subject::Ip(_)) => SIGN_IN_LIMIT_PER_IP,
+            (Attempt::SignIn, Subject::KnownBrowser(_)) => SIGN_IN_LIMIT_PER_KNOWN_BROWSER,
             (Attempt::SignIn, _) => SIGN_IN_LIMIT_PER_USERNAME,
         }
     }

@@ -8,7 +8,9 @@
 //!
 //! Every attempt is counted against its username and its IP before the password is
 //! verified, and refunded if it succeeds ([`RateLimiter::try_acquire`]), so parallel
-//! guesses get no more tries than sequential ones. Verification runs on the bounded
+//! guesses get no more tries than sequential ones; from a browser where that username
+//! signed in before, against the browser instead (`known_browser.rs`), so that a
+//! stranger's guesses cannot lock the person out of it. Verification runs on the bounded
 //! hashing pool, one at a time per source (a success costs no try, so one source
 //! signing in correctly over and over would otherwise take every thread): a second
 //! one from the same source meanwhile answers 429, a full pool 503, both at once. Every refusal says the
@@ -21,7 +23,7 @@ use hyper::header::COOKIE;
 use hyper::StatusCode;
 
 use super::csrf::SignInCookie;
-use super::rate_limit::{Attempt, Key, Subject, Throttled};
+use super::rate_limit::{Attempt, Key, Subject, Throttled, Ticket};
 use super::state::Unverified;
 use super::{field, html, pages, paths, Visit};
 use crate::audit;
@@ -103,14 +105,33 @@ impl<S: Store> App<S> {
                 "Enter your username and your password.",
             ));
         }
-        let [by_ip, by_username] = self.sign_in_keys(visit, &username);
+        let sign_in = |subject| Key {
+            attempt: Attempt::SignIn,
+            subject,
+        };
+        let by_username = sign_in(self.verification.usernames.subject(&username));
+        let cookies = visit.parts.headers.get_all(COOKIE).iter();
+        let known = self.verification.known_browsers.recognise(
+            cookies.map(|v| v.as_bytes()),
+            &username,
+            visit.now,
+        );
         // Counted before the hash, in one step with the check: N parallel guesses get
-        // no more evaluations than N sequential ones.
-        let ticket = match self
-            .store
-            .try_acquire([by_ip, by_username], visit.now)
-            .await?
-        {
+        // no more evaluations than N sequential ones. A known browser's against itself
+        // alone (`known_browser.rs`), a stranger's against the address and the username.
+        let counted = match known {
+            Some(browser) => self
+                .store
+                .try_acquire([sign_in(browser)], visit.now)
+                .await?
+                .map(Counted::Known),
+            None => self
+                .store
+                .try_acquire([sign_in(visit.ip), by_username], visit.now)
+                .await?
+                .map(Counted::Stranger),
+        };
+        let ticket = match counted {
             Ok(ticket) => ticket,
             Err(t) => {
                 self.audit_throttled(visit, t, None);
@@ -133,7 +154,7 @@ impl<S: Store> App<S> {
             }
             Err(why) => {
                 // Nothing was verified: not a guess.
-                self.store.refund(ticket).await?;
+                self.refund(ticket).await?;
                 let (status, retry_ms, message) = match why {
                     Unverified::SourceBusy => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -155,32 +176,37 @@ impl<S: Store> App<S> {
                 return Ok(html::with_retry_after(page, retry_ms));
             }
         };
-        // A success is not a failure: the IP gets its try back, and the username's
-        // window is forgotten.
-        self.store.refund(ticket).await?;
-        self.store.forget(by_username).await?;
+        // A success is not a failure: the attempt is refunded, and the window of what
+        // it was counted against is forgotten. From a known browser that is the
+        // browser's (it gets a new id below) and not the username's: the person's
+        // success says nothing of a stranger's guesses, and must not give them ten more.
+        self.refund(ticket).await?;
+        self.store
+            .forget(known.map_or(by_username, sign_in))
+            .await?;
         // The first server-side session of this browser, with a new id.
         let Ok((id, _)) = self.store.start_web_session(user, visit.now).await? else {
             return Ok(self.busy());
         };
-        Ok(html::with_cookie(
+        let signed_in = html::with_cookie(
             html::redirect(&pages::entry_url(code)),
             &self.verification.cookie.set(&id.encode()),
+        );
+        let username = self.settings.users.username(user);
+        Ok(html::with_cookie(
+            signed_in,
+            &self
+                .verification
+                .known_browsers
+                .remember(username, visit.now),
         ))
     }
 
-    /// What a sign-in counts against: the client's address and the username typed.
-    fn sign_in_keys(&self, visit: &Visit, username: &str) -> [Key; 2] {
-        [
-            Key {
-                attempt: Attempt::SignIn,
-                subject: visit.ip,
-            },
-            Key {
-                attempt: Attempt::SignIn,
-                subject: self.verification.usernames.subject(username),
-            },
-        ]
+    async fn refund(&self, counted: Counted) -> Stored<()> {
+        match counted {
+            Counted::Known(ticket) => self.store.refund(ticket).await,
+            Counted::Stranger(ticket) => self.store.refund(ticket).await,
+        }
     }
 
     /// `POST /device/logout`: ends the session and forgets the cookie.
@@ -219,6 +245,15 @@ impl<S: Store> App<S> {
     }
 }
 
+/// A sign-in attempt, counted: dropped, it stays counted, as a failure.
+#[must_use = "dropping it counts the attempt as a failure; refund a success"]
+enum Counted {
+    /// From a browser known for the username: against the browser.
+    Known(Ticket<1>),
+    /// From any other: against the address and the username.
+    Stranger(Ticket<2>),
+}
+
 /// `page` with the sign-in cookie its form was made for, when the browser needs it.
 fn with_form_cookie(page: Reply, set_cookie: Option<String>) -> Reply {
     match set_cookie {
@@ -239,6 +274,9 @@ fn throttled_sign_in(t: Throttled) -> String {
     match t.key.subject {
         Subject::Ip(_) => format!(
             "Too many failed sign-ins from your network. For your safety, sign-in is paused: try again in {wait}."
+        ),
+        Subject::KnownBrowser(_) => format!(
+            "Too many failed sign-ins in this browser. For your safety, sign-in is paused: try again in {wait}."
         ),
         _ => format!(
             "Too many failed sign-ins for this username. For your safety, sign-in is paused: try again in {wait}."

@@ -1,7 +1,8 @@
 //! The person's side's state, kept in the [`App`](crate::http::state::App): the
 //! session cookie, the password hashing pool, and the keys (from the store's shared
-//! secret) of the sign-in form's CSRF cookie and of username hashes. Web sessions and
-//! the guess limits are the store's. The pages (the parent module) run on it.
+//! secret) of the sign-in form's CSRF cookie, of known-browser cookies and of username
+//! hashes. Web sessions and the guess limits are the store's. The pages (the parent
+//! module) run on it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +15,7 @@ use crate::http::paths::pages as paths;
 
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
+use super::known_browser::KnownBrowsers;
 use super::password;
 use super::rate_limit::{Subject, UsernameHasher};
 use super::web_session::CookiePolicy;
@@ -24,6 +26,9 @@ pub struct Verification {
     pub usernames: UsernameHasher,
     /// The session cookie's name and attributes.
     pub cookie: CookiePolicy,
+    /// The cookie that lets a browser where a person signed in sign in again while
+    /// strangers' guesses hold their username back.
+    pub known_browsers: KnownBrowsers,
     /// Where passwords are verified: a bounded pool, not tokio's blocking threads.
     pub hashing: HashPool,
     /// The sources (addresses, IPv6 by /64) with a verification in the pool: one at a
@@ -59,6 +64,7 @@ impl Verification {
         Verification {
             usernames: UsernameHasher::new(secret),
             cookie: CookiePolicy::for_issuer(issuer),
+            known_browsers: KnownBrowsers::new(secret, issuer),
             hashing: HashPool::new(settings.password_hash_workers, settings.password_hash_queue),
             hashing_sources: Arc::default(),
             refusals: Mutex::default(),

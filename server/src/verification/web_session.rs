@@ -215,38 +215,66 @@ impl WebSessions {
     }
 }
 
-/// The session cookie's name and attributes, fixed by the issuer's scheme.
+/// A cookie's name and attributes, fixed by the issuer's scheme.
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
     /// The cookie's name.
     pub name: &'static str,
     /// Whether it is `Secure`.
     pub secure: bool,
+    /// How long the browser keeps it, in seconds; `None` ends it with the browser
+    /// session.
+    pub max_age_secs: Option<u64>,
 }
 
 impl CookiePolicy {
-    /// Behind https the cookie is `Secure` and takes the `__Host-` prefix, which makes
-    /// the browser refuse it unless it is `Secure`, `Path=/` and has no `Domain`: no
-    /// sibling subdomain can plant or shadow it (RFC 6265bis §4.1.3.2).
+    /// The session cookie. Behind https the cookie is `Secure` and takes the `__Host-`
+    /// prefix, which makes the browser refuse it unless it is `Secure`, `Path=/` and has
+    /// no `Domain`: no sibling subdomain can plant or shadow it (RFC 6265bis §4.1.3.2).
+    /// No `Max-Age`: the cookie ends with the browser session, and the server ends it
+    /// sooner.
     pub fn for_issuer(issuer: &str) -> CookiePolicy {
         if issuer.starts_with("https://") {
             CookiePolicy {
                 name: "__Host-deviceflow-session",
                 secure: true,
+                max_age_secs: None,
             }
         } else {
             CookiePolicy {
                 name: "deviceflow-session",
                 secure: false,
+                max_age_secs: None,
             }
         }
     }
 
-    /// The `Set-Cookie` value that hands `value` (a session id, or a sign-in cookie) to
-    /// the browser. No `Max-Age`: the cookie ends with the browser session, and the
-    /// server ends it sooner.
+    /// The known-browser cookie ([`known_browser`](super::known_browser)): the same
+    /// attributes, kept `max_age_secs`.
+    pub fn known_browser_for_issuer(issuer: &str, max_age_secs: u64) -> CookiePolicy {
+        let session = CookiePolicy::for_issuer(issuer);
+        CookiePolicy {
+            name: if session.secure {
+                "__Host-deviceflow-known"
+            } else {
+                "deviceflow-known"
+            },
+            max_age_secs: Some(max_age_secs),
+            ..session
+        }
+    }
+
+    /// The `Set-Cookie` value that hands `value` (a session id, a sign-in cookie, a
+    /// known-browser cookie) to the browser.
     pub fn set(&self, value: &str) -> String {
-        format!("{}={value}; {}", self.name, self.attributes())
+        match self.max_age_secs {
+            Some(secs) => format!(
+                "{}={value}; Max-Age={secs}; {}",
+                self.name,
+                self.attributes()
+            ),
+            None => format!("{}={value}; {}", self.name, self.attributes()),
+        }
     }
 
     /// The `Set-Cookie` value that removes the cookie.

@@ -1,5 +1,6 @@
-//! A person at a browser, for the verification page tests: one cookie, no automatic
-//! redirects (every 303 is seen), and the CSRF token of the last page that had one.
+//! A person at a browser, for the verification page tests: the session cookie and the
+//! known-browser cookie, no automatic redirects (every 303 is seen), and the CSRF token
+//! of the last page that had one.
 
 use reqwest::header::HeaderMap;
 
@@ -64,22 +65,24 @@ impl Page {
 }
 
 pub struct Person<'a> {
-    server: &'a TestServer,
+    server: &'a Client,
     http: reqwest::Client,
     /// `name=value` of the session cookie.
     pub cookie: Option<String>,
+    /// `name=value` of the known-browser cookie, which a sign-in sets.
+    pub known: Option<String>,
     /// The CSRF token of the last page that had a form.
     pub csrf: Option<String>,
 }
 
 impl<'a> Person<'a> {
-    pub fn new(server: &'a TestServer) -> Person<'a> {
+    pub fn new(server: &'a Client) -> Person<'a> {
         Self::from_address(server, std::net::IpAddr::from([127, 0, 0, 1]))
     }
 
     /// A person whose browser connects from `address` (a loopback one, 127.0.0.2 say):
     /// another source for the server's limits.
-    pub fn from_address(server: &'a TestServer, address: std::net::IpAddr) -> Person<'a> {
+    pub fn from_address(server: &'a Client, address: std::net::IpAddr) -> Person<'a> {
         Person {
             server,
             http: reqwest::Client::builder()
@@ -88,14 +91,20 @@ impl<'a> Person<'a> {
                 .build()
                 .unwrap(),
             cookie: None,
+            known: None,
             csrf: None,
         }
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let req = match &self.cookie {
-            Some(c) => req.header("cookie", c),
-            None => req,
+        let jar: Vec<&str> = [&self.cookie, &self.known]
+            .into_iter()
+            .filter_map(|c| c.as_deref())
+            .collect();
+        let req = if jar.is_empty() {
+            req
+        } else {
+            req.header("cookie", jar.join("; "))
         };
         let r = req.send().await.expect("request");
         let page = Page {
@@ -103,8 +112,14 @@ impl<'a> Person<'a> {
             headers: r.headers().clone(),
             body: r.text().await.expect("body"),
         };
-        if let Some(set) = page.header("set-cookie") {
-            self.cookie = if set.contains("Max-Age=0") {
+        for set in page.headers.get_all("set-cookie") {
+            let set = set.to_str().expect("an ASCII Set-Cookie");
+            let held = if set.contains("-known=") {
+                &mut self.known
+            } else {
+                &mut self.cookie
+            };
+            *held = if set.contains("Max-Age=0") {
                 None
             } else {
                 set.split(';').next().map(str::to_owned)
@@ -165,6 +180,15 @@ impl<'a> Person<'a> {
             .await;
         assert_eq!(signed.status, 303, "{signed:?}");
         self.follow(signed).await
+    }
+
+    /// Signs out (the CSRF token of the last page with a form), keeping the
+    /// known-browser cookie as a browser does.
+    pub async fn sign_out(&mut self) {
+        let out = self.submit("/device/logout", &[]).await;
+        assert_eq!(out.location(), Some("/device/login"), "{out:?}");
+        assert!(self.cookie.is_none(), "the session cookie was cleared");
+        self.csrf = None;
     }
 
     /// Types `typed` into the code form (which is opened first) and submits it.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::rate_limit::{
-    SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_USERNAME,
+    SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_KNOWN_BROWSER, SIGN_IN_LIMIT_PER_USERNAME,
 };
 use deviceflow_server::verification::web_session::SIGNED_IN_TTL_MS;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
@@ -169,6 +169,81 @@ async fn sign_in_is_rate_limited_per_username_and_per_ip() {
             .status,
         303
     );
+}
+
+/// Anyone who knows a username can fill its window with wrong passwords. The person,
+/// in a browser where they signed in before, still signs in, and their own wrong
+/// passwords there are limited per browser; the stranger stays held back (OWASP's
+/// device cookies). Failed before: 429 "Too many failed sign-ins for this username".
+#[tokio::test]
+async fn a_strangers_guesses_do_not_lock_a_person_out_of_a_browser_they_signed_in_from() {
+    let s = server().await;
+    let mut person = Person::new(&s);
+    person.sign_in("alice").await;
+    let known = person
+        .known
+        .clone()
+        .expect("a sign-in makes the browser known");
+    person.sign_out().await;
+    let mut stranger = Person::from_address(&s, [127, 0, 0, 2].into());
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures {
+        assert_eq!(
+            try_sign_in(&mut stranger, "alice", "guess").await.status,
+            400
+        );
+    }
+    let locked = try_sign_in(&mut stranger, "alice", &password_of("alice")).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins for this username."));
+
+    // The person's browser is not the stranger's: it signs in, and is known afresh.
+    person.sign_in("alice").await;
+    assert_ne!(person.known.as_ref(), Some(&known));
+    person.sign_out().await;
+    // The person's success gave the stranger no more tries.
+    let still = try_sign_in(&mut stranger, "alice", &password_of("alice")).await;
+    assert_eq!(still.status, 429);
+
+    // The person's own wrong passwords are limited in that browser, with the
+    // username's limit.
+    for _ in 0..SIGN_IN_LIMIT_PER_KNOWN_BROWSER.max_failures {
+        assert_eq!(try_sign_in(&mut person, "alice", "typo").await.status, 400);
+    }
+    let paused = try_sign_in(&mut person, "alice", &password_of("alice")).await;
+    assert_eq!(paused.status, 429);
+    assert!(paused
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins in this browser."));
+    assert_eq!(paused.header("retry-after"), Some("600"));
+
+    // The cookie is alice's: bob typed in that browser is a stranger's sign-in, held
+    // by bob's username.
+    let mut other = Person::from_address(&s, [127, 0, 0, 3].into());
+    other.known = person.known.clone();
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures {
+        assert_eq!(try_sign_in(&mut other, "bob", "guess").await.status, 400);
+    }
+    let bob = try_sign_in(&mut other, "bob", &password_of("bob")).await;
+    assert!(bob
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins for this username."));
+    // A value changed by one character is no known browser either.
+    let mut forged = Person::from_address(&s, [127, 0, 0, 4].into());
+    let mut value = known.into_bytes();
+    let at = value.iter().position(|&b| b == b'=').unwrap() + 3;
+    value[at] = if value[at] == b'A' { b'B' } else { b'A' };
+    forged.known = Some(String::from_utf8(value).unwrap());
+    let refused = try_sign_in(&mut forged, "alice", &password_of("alice")).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins for this username."));
 }
 
 #[tokio::test]

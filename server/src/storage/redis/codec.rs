@@ -98,6 +98,7 @@ pub(crate) mod keys {
             Subject::Ip(ip) => format!("df:l:{attempt}:ip:{ip}"),
             Subject::Account(user) => format!("df:l:{attempt}:user:{}", user.0),
             Subject::Username(hash) => format!("df:l:{attempt}:name:{hash:016x}"),
+            Subject::KnownBrowser(id) => format!("df:l:{attempt}:browser:{id:016x}"),
         }
         .into_bytes()
     }

@@ -226,3 +226,51 @@ async fn over_tls_three_instances_share_a_code_and_a_private_ca_is_named_in_ssl_
     let fleet = Instances::start_with_env(3, &config(&redis.tls_url()), &[], &trust);
     one_code_three_instances(&fleet).await;
 }
+
+/// A browser where a person signed in through one instance is known to the others (its
+/// cookie is sealed with the store's shared secret), and the guess windows are the
+/// store's: a stranger who fills a username's window through one instance is held back
+/// through every instance, and the person's browser signs in through a third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_known_through_one_instance_signs_in_through_another_while_a_stranger_waits() {
+    use crate::person::Person;
+    use deviceflow_server::verification::rate_limit::SIGN_IN_LIMIT_PER_USERNAME;
+
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(
+        3,
+        &format!("store = \"{}\"\n{}", redis.url(), people_config()),
+    );
+    let mut person = Person::new(fleet.at(0));
+    person.sign_in("alice").await;
+    let known = person
+        .known
+        .clone()
+        .expect("a sign-in makes the browser known");
+
+    let stranger_at = |i| Person::from_address(fleet.at(i), [127, 0, 0, 2].into());
+    let mut stranger = stranger_at(1);
+    stranger.get("/device/login").await;
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures {
+        let wrong = stranger
+            .submit(
+                "/device/login",
+                &[("username", "alice"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(wrong.status, 400);
+    }
+    let mut elsewhere = stranger_at(2);
+    elsewhere.get("/device/login").await;
+    let held = elsewhere
+        .submit(
+            "/device/login",
+            &[("username", "alice"), ("password", &password_of("alice"))],
+        )
+        .await;
+    assert_eq!(held.status, 429, "{held:?}");
+
+    let mut again = Person::new(fleet.at(2));
+    again.known = Some(known);
+    again.sign_in("alice").await;
+}
