@@ -111,11 +111,12 @@ impl<S: Store> App<S> {
         };
         let by_username = sign_in(self.verification.usernames.subject(&username));
         let cookies = visit.parts.headers.get_all(COOKIE).iter();
-        let known = self.verification.known_browsers.recognise(
-            cookies.map(|v| v.as_bytes()),
-            &username,
-            visit.now,
-        );
+        let known = self.settings.users.by_username(&username).and_then(|user| {
+            let cookies = cookies.map(|v| v.as_bytes());
+            self.verification
+                .known_browsers
+                .recognise(cookies, user, visit.now)
+        });
         // Counted before the hash, in one step with the check: N parallel guesses get
         // no more evaluations than N sequential ones. A known browser's against itself
         // alone (`known_browser.rs`), a stranger's against the address and the username.
@@ -192,14 +193,13 @@ impl<S: Store> App<S> {
             html::redirect(&pages::entry_url(code)),
             &self.verification.cookie.set(&id.encode()),
         );
-        let username = self.settings.users.username(user);
-        Ok(html::with_cookie(
-            signed_in,
-            &self
-                .verification
-                .known_browsers
-                .remember(username, visit.now),
-        ))
+        Ok(match self.settings.users.get(user) {
+            Some(user) => html::with_cookie(
+                signed_in,
+                &self.verification.known_browsers.remember(user, visit.now),
+            ),
+            None => signed_in,
+        })
     }
 
     async fn refund(&self, counted: Counted) -> Stored<()> {
