@@ -78,6 +78,14 @@ pub fn issuer_for(settings: &Settings, listener: &TcpListener) -> std::io::Resul
     }
 }
 
+/// The most a connection's read buffer may hold (hyper's `max_buf_size`; its default
+/// is about 400 KiB): a request head that does not fit is refused (431), and no
+/// connection keeps more than this between requests. A head here is well under a
+/// kilobyte (a form's form fields are in its body, read in chunks whatever its size);
+/// with hyper's default, one source's idle connections, each left with a buffer grown
+/// by one large head, held 180 KB each for their keep-alive life.
+pub const MAX_READ_BUFFER: usize = 16 * 1024;
+
 /// How many connections the kernel may hold for the server before it accepts them
 /// (capped by `net.core.somaxconn`, 4096 by default since Linux 5.4). tokio's
 /// `TcpListener::bind` asks for 128: past that, a fleet connecting at once (after a
@@ -276,6 +284,10 @@ pub async fn serve<S: Store>(
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(None)
+                .max_buf_size(MAX_READ_BUFFER)
+                // A client that shuts its side once its request is sent (`nc -N`, some
+                // HTTP/1.0 clients) still gets its answer (RFC 9112 §9.6).
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service);
             // Connection errors (resets, timeouts) concern one client only.
             let _ = entry.watch(conn).await;

@@ -734,3 +734,46 @@ async fn a_source_at_its_connection_cap_is_refused_and_other_sources_are_served(
         "{text}"
     );
 }
+
+/// No connection keeps a read buffer over `MAX_READ_BUFFER` (16 KiB): a longer request
+/// head is refused 431, where hyper's default (about 400 KiB) took a 400 KB head and
+/// kept the grown buffer for the connection's keep-alive life (4,000 idle connections
+/// of one source held 1.2 GB). A head under it is served, and a form body far longer is
+/// still read whole, in chunks.
+#[tokio::test]
+async fn a_request_head_over_the_read_buffer_is_refused_431_and_a_long_body_is_not() {
+    let s = TestServer::start_with(
+        &config().replace("max_body_bytes = 1024", "max_body_bytes = 65535"),
+    )
+    .await;
+    let head = |filler: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(filler)
+        )
+    };
+    let limit = deviceflow_server::MAX_READ_BUFFER;
+    let (status, _) = raw(&s, head(limit - 1024).as_bytes(), true).await;
+    assert_eq!(status, 200);
+    let (status, _) = raw(&s, head(limit).as_bytes(), false).await;
+    assert_eq!(status, 431);
+    // 60 KB of form: unknown parameters, then the client's id (RFC 8628 §3.1).
+    let body = format!("pad={}&client_id=tv", "p".repeat(60_000));
+    let (status, answer) = raw(&s, &request("POST", DA, FORM, body.as_bytes()), true).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// A client that shuts its sending side as soon as its request is out (`nc -N`, some
+/// HTTP/1.0 clients) still gets the answer (RFC 9112 §9.6). Before, hyper took the
+/// end of input for a client gone and dropped most such requests unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_followed_at_once_by_a_half_close_is_answered() {
+    let s = TestServer::start_with(&config()).await;
+    // Keep-alive, as the reviewer's client: not `Connection: close`.
+    let mut issue = keep_alive_form_head(12, "");
+    issue.extend_from_slice(b"client_id=tv");
+    for i in 0..40 {
+        let (status, body) = raw(&s, &issue, true).await;
+        assert_eq!(status, 200, "request {i}: {body}");
+    }
+}
