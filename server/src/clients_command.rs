@@ -68,7 +68,8 @@ pub(crate) enum ClientsCommand {
         #[arg(long)]
         no_refresh: bool,
     },
-    /// Lists every application: configured in the TOML file and registered.
+    /// Lists every application, configured and registered: a line naming the columns,
+    /// then one line per application, tab-separated.
     List {
         #[command(flatten)]
         target: Target,
@@ -130,18 +131,16 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 if target.json {
                     outln!("{}", json!({ "clients": clients }))?;
                 } else {
-                    for c in &clients {
+                    outln!("{}", COLUMNS.join("\t"))?;
+                    for client in &clients {
                         // The server's words as text: a name holding an escape
                         // sequence never reaches the terminal as one, nor a tab or a
                         // line break as another column or line.
-                        outln!(
-                            "{}\t{}\t{}\t{}\t{}",
-                            Printable(text(&c["client_id"])),
-                            Printable(text(&c["source"])),
-                            Printable(text(&c["token_endpoint_auth_method"])),
-                            Printable(text(&c["scope"])),
-                            Printable(text(&c["client_name"])),
-                        )?;
+                        let line: Vec<String> = COLUMNS
+                            .iter()
+                            .map(|name| Printable(text(&client[*name])).to_string())
+                            .collect();
+                        outln!("{}", line.join("\t"))?;
                     }
                 }
             }
@@ -160,6 +159,19 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// The columns of `clients list`, named for the members of the admin API's answer
+/// they show. `token_endpoint_auth_method` is RFC 7591 §2's one method: a registered
+/// client is accepted with it alone; a configured confidential client with each of its
+/// `auth_methods` (both, unless the configuration names one), of which the API gives
+/// the first. Named so, the column says that, not every method a client may use.
+const COLUMNS: [&str; 5] = [
+    "client_id",
+    "source",
+    "token_endpoint_auth_method",
+    "scope",
+    "client_name",
+];
 
 /// The most pages `clients list` reads: 49,152 registered clients (all a store can
 /// give) and the configured ones fill 66 pages of 1,000.

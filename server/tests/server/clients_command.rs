@@ -88,6 +88,7 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
     let printer = adds_a_confidential_client(&issuer, &http).await;
 
     let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    assert_eq!(list.lines().next(), Some(COLUMNS), "{list}");
     assert!(
         list.contains(&format!("{client_id}\tregistered\tnone\t")),
         "{list}"
@@ -396,9 +397,10 @@ fn clients_list_prints_names_as_text_one_line_of_five_columns_each() {
         !out.contains(['\u{1b}', '\u{7}']),
         "{out:?}: control characters reached the terminal"
     );
-    assert_eq!(out.lines().count(), 1, "{out:?}");
-    assert_eq!(out.trim_end().split('\t').count(), 5, "{out:?}");
-    assert!(out.contains("TV"), "{out:?}");
+    assert_eq!(out.lines().count(), 2, "{out:?}");
+    let line = out.lines().nth(1).unwrap();
+    assert_eq!(line.split('\t').count(), 5, "{out:?}");
+    assert!(line.contains("TV"), "{out:?}");
 }
 
 /// An admin token an HTTP header cannot carry (a line break pasted with it) was
@@ -434,13 +436,50 @@ async fn clients_list_reads_every_client_however_many() {
         assert_eq!(a.status, 201, "{:?}", a.body);
     }
     let out = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
-    // The five configured clients, then every registered one, once, in order.
-    assert_eq!(out.lines().count(), 5 + MANY);
-    for (i, line) in out.lines().skip(5).enumerate() {
+    // The columns' names, the five configured clients, then every registered one,
+    // once, in order.
+    assert_eq!(out.lines().count(), 1 + 5 + MANY);
+    for (i, line) in out.lines().skip(1 + 5).enumerate() {
         assert!(line.contains(&format!("\t{i:05} n")), "{i}: {line}");
     }
     let json: serde_json::Value =
         serde_json::from_str(&ok(clients(&issuer, ADMIN_TOKEN, &["list", "--json"]))).unwrap();
     assert_eq!(json["clients"].as_array().map(Vec::len), Some(5 + MANY));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The line naming `clients list`'s columns.
+const COLUMNS: &str = "client_id\tsource\ttoken_endpoint_auth_method\tscope\tclient_name";
+
+/// `clients list` showed a configured confidential client (`demo-confidential`, `conf`)
+/// as `client_secret_basic` in a column without a name, though it is accepted with
+/// `client_secret_post` too, as the metadata's `token_endpoint_auth_methods_supported`
+/// says: the column is the admin API's RFC 7591 `token_endpoint_auth_method`, the
+/// first of a configured client's methods, and is now named so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_list_names_its_columns_for_what_they_show() {
+    let (server, dir) = server_on_test_config("clients-columns");
+    let issuer = server.base();
+    let http = Client::new(issuer.clone());
+    let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    let mut lines = list.lines();
+    assert_eq!(lines.next(), Some(COLUMNS), "{list}");
+    let conf = lines
+        .find(|l| l.starts_with("conf\t"))
+        .unwrap_or_else(|| panic!("no conf: {list}"));
+    assert_eq!(
+        conf.split('\t').nth(2),
+        Some("client_secret_basic"),
+        "{list}"
+    );
+    // What the column does not say: conf is accepted with either method.
+    let basic = http
+        .post_with(DA, "", &[("authorization", &basic("conf", CONF_SECRET))])
+        .await;
+    assert_eq!(basic.status, 200, "{:?}", basic.body);
+    let post = http
+        .post(DA, &format!("client_id=conf&client_secret={CONF_SECRET}"))
+        .await;
+    assert_eq!(post.status, 200, "{:?}", post.body);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -160,8 +160,9 @@ pub fn redacted(url: &str) -> String {
 /// The seeds of a cluster URL's nodes (`host:port,host:port`), as `scheme://` URLs. The
 /// client takes one set of credentials for the cluster, on every seed or on none, and
 /// refused `:pw@h1,h2` ("Cannot use different password among initial nodes"): the
-/// first node's credentials are given to those that name none, so that they are
-/// written once, as for one Redis. (A comma in a password is written `%2C`.)
+/// first node's credentials are given to the others, so that they are written once,
+/// as for one Redis ([`url_error`] refuses them anywhere else). (A comma in a password
+/// is written `%2C`.)
 fn cluster_seeds(scheme: &str, nodes: &str) -> Vec<String> {
     let nodes: Vec<&str> = nodes
         .split(',')
@@ -193,11 +194,90 @@ async fn first_connection<C>(
     tokio::time::timeout(CALL_TIMEOUT * 5, connecting)
         .await
         .map_err(|_| unreachable("no answer in 5 s".into()))?
-        .map_err(|e| {
-            let why = e.to_string();
-            let trusted = deviceflow_device::tls::roots_named();
-            unreachable(format!("{why}{}", hint(shown, &why, trusted)))
-        })
+        .map_err(|e| unreachable(reason(shown, &e.to_string())))
+}
+
+/// What the client said (`said`) when a connection to `shown` failed, as one line,
+/// followed by what to check ([`hint`]).
+fn reason(shown: &str, said: &str) -> String {
+    let why = one_line(shown, said);
+    let trusted = deviceflow_device::tls::roots_named();
+    format!("{why}{}", hint(shown, &why, trusted))
+}
+
+/// The scheme `shown` takes over TLS.
+fn tls_scheme(shown: &str) -> &'static str {
+    if shown.contains("+cluster://") {
+        TLS_CLUSTER_SCHEME
+    } else if shown.contains("+sentinel://") {
+        TLS_SENTINEL_SCHEME
+    } else {
+        "rediss://"
+    }
+}
+
+/// What the client's parser says of an answer that is not RESP: `Incompatible type -
+/// Parse error at 1`, then a line `` Unexpected `N` `` for the byte where it stopped
+/// and one for the first byte (the last line; one line only when both are the same).
+const NOT_RESP: &str = "Incompatible type - Parse error at ";
+
+/// `said` in one line: the parser's dump of an answer that is not RESP (a TLS
+/// terminator's alert, an HTTP server's `400`) becomes what to check, wherever the
+/// client put it (a cluster's and a Sentinel's errors wrap each node's), and any
+/// other line break a space.
+fn one_line(shown: &str, said: &str) -> String {
+    let mut out = String::new();
+    let mut rest = said;
+    while let Some(at) = rest.find(NOT_RESP) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + NOT_RESP.len()..];
+        // The position, then the `Unexpected` lines.
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let mut bytes = Vec::new();
+        while let Some(line) = rest
+            .strip_prefix('\n')
+            .unwrap_or(rest)
+            .strip_prefix("Unexpected `")
+        {
+            let Some((n, after)) = line.split_once('`') else {
+                break;
+            };
+            bytes.extend(n.parse::<u8>());
+            rest = after;
+        }
+        rest = rest.strip_prefix('\n').unwrap_or(rest);
+        out.push_str(&not_redis(shown, &bytes));
+    }
+    out.push_str(rest);
+    out.trim_end().replace(['\r', '\n'], " ")
+}
+
+/// What to say of a port whose answer was not RESP, from the bytes the parser named
+/// (the byte where it stopped, then the first).
+fn not_redis(shown: &str, bytes: &[u8]) -> String {
+    let first = bytes.last().copied();
+    // A TLS record (RFC 8446 §5.1): 0x15 an alert (what a TLS server answers bytes
+    // that are no handshake with), 0x16 a handshake.
+    if matches!(first, Some(0x15 | 0x16)) && !shown.starts_with("rediss") {
+        return format!("this port speaks TLS: use {}", tls_scheme(shown));
+    }
+    let answered = match bytes {
+        [] => "something other than RESP".to_owned(),
+        [only] => shown_bytes(&[*only]),
+        [.., at, first] => shown_bytes(&[*first, *at]),
+    };
+    format!("this port does not speak Redis (it answered {answered}): check the host and port")
+}
+
+/// The first bytes of an answer, as text where they are printable ASCII (`"HT…"`),
+/// else in hex (`0x00 0x00 …`).
+fn shown_bytes(bytes: &[u8]) -> String {
+    if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("\"{}…\"", String::from_utf8_lossy(bytes))
+    } else {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("0x{b:02x}")).collect();
+        format!("{} …", hex.join(" "))
+    }
 }
 
 /// What to check, after what the client said (`why`) when a first connection to
@@ -205,13 +285,7 @@ async fn first_connection<C>(
 /// is. From the text, as the cluster client wraps the error of each seed in its own.
 fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
     let tls = shown.starts_with("rediss");
-    let tls_scheme = if shown.contains("+cluster://") {
-        TLS_CLUSTER_SCHEME
-    } else if shown.contains("+sentinel://") {
-        TLS_SENTINEL_SCHEME
-    } else {
-        "rediss://"
-    };
+    let tls_scheme = tls_scheme(shown);
     let said = deviceflow_device::tls::hint_with(why, deviceflow_device::tls::Peer::Redis, trusted);
     let why = why.to_ascii_lowercase();
     if !said.is_empty() {
@@ -301,10 +375,58 @@ fn single_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
-/// What is wrong with the form of a [`SENTINEL_SCHEME`] or [`TLS_SENTINEL_SCHEME`]
-/// URL, if anything: read with the configuration, before any connection.
-pub(crate) fn sentinel_url_error(url: &str) -> Option<String> {
-    sentinel_url(url).and_then(|(scheme, rest)| Sentinels::parse(scheme, rest).err())
+/// What is wrong with the form of a store URL, if anything: read with the
+/// configuration, before any connection, for every form alike. `None` for what is no
+/// Redis URL (the configuration says what is).
+///
+/// - A fragment: the client reads `#insecure` on `rediss://` as "check no
+///   certificate", which this build cannot do (and a store holding every token should
+///   not), and ignores any other on `redis://`; on a cluster it went to the last seed
+///   only. Refused on every form. (A `#` in a password is written `%23`.)
+/// - Credentials after the first node of a cluster or a Sentinel URL: they are written
+///   once, before the first node, and `h1:1,:pw@h2:2` read `h1:1,` as a user name and
+///   dropped that node. (A cluster's nodes may each repeat the first one's.)
+pub(crate) fn url_error(url: &str) -> Option<String> {
+    let cluster = cluster_url(url);
+    let sentinel = sentinel_url(url);
+    if cluster.is_none()
+        && sentinel.is_none()
+        && !url.starts_with("redis://")
+        && !url.starts_with("rediss://")
+    {
+        return None;
+    }
+    if let Some((_, fragment)) = url.split_once('#') {
+        return Some(if fragment == "insecure" {
+            INSECURE.to_owned()
+        } else {
+            "a store URL takes no fragment (\"#…\"; a \"#\" in a password is written %23)"
+                .to_owned()
+        });
+    }
+    if let Some((scheme, nodes)) = cluster {
+        // The same credentials on every node say the same thing, and were always read.
+        let credentials = |node: &str| node.rsplit_once('@').map(|(c, _)| c.to_owned());
+        let mut nodes = nodes.split(',');
+        let first = nodes.next().and_then(credentials);
+        if nodes.any(|n| n.contains('@') && credentials(n) != first) {
+            return Some(format!("the password is written once, before the first node: {scheme}+cluster://[USER:]PASSWORD@host:port,host:port (a \",\" in a password is written %2C)"));
+        }
+    }
+    sentinel.and_then(|(scheme, rest)| Sentinels::parse(scheme, rest).err())
+}
+
+/// Why `#insecure` is refused, and what to do instead.
+const INSECURE: &str = "#insecure is not supported: Redis's certificate is always checked; to trust a private CA, name its certificate (PEM) in SSL_CERT_FILE";
+
+/// A cluster URL's scheme for its nodes (`redis` or `rediss`) and its nodes.
+fn cluster_url(url: &str) -> Option<(&'static str, &str)> {
+    url.strip_prefix(CLUSTER_SCHEME)
+        .map(|nodes| ("redis", nodes))
+        .or_else(|| {
+            url.strip_prefix(TLS_CLUSTER_SCHEME)
+                .map(|nodes| ("rediss", nodes))
+        })
 }
 
 /// A Sentinel URL's scheme for the primary (`redis` or `rediss`) and the rest.
@@ -345,17 +467,13 @@ impl Redis {
                 }
             })?;
         }
+        if let Some(why) = url_error(url) {
+            return Err(bad(why));
+        }
         let mut reopen = None;
         let mut watch = None;
         let mut named_at_start = None;
-        let cluster = url
-            .strip_prefix(CLUSTER_SCHEME)
-            .map(|nodes| ("redis", nodes))
-            .or_else(|| {
-                url.strip_prefix(TLS_CLUSTER_SCHEME)
-                    .map(|nodes| ("rediss", nodes))
-            });
-        let conn = if let Some((scheme, nodes)) = cluster {
+        let conn = if let Some((scheme, nodes)) = cluster_url(url) {
             let nodes = cluster_seeds(scheme, nodes);
             if nodes.is_empty() {
                 return Err(bad(
@@ -390,10 +508,7 @@ impl Redis {
             let (conn, named) = tokio::time::timeout(CALL_TIMEOUT * 5, found)
                 .await
                 .map_err(|_| unreachable("no answer in 5 s".into()))?
-                .map_err(|why| {
-                    let trusted = deviceflow_device::tls::roots_named();
-                    unreachable(format!("{why}{}", hint(&shown, &why, trusted)))
-                })?;
+                .map_err(|why| unreachable(reason(&shown, &why)))?;
             if !named.dissent.is_empty() {
                 tracing::warn!(store = %shown, primary = %named.primary, dissent = %named.dissent.join("; "), "the Sentinels disagree on the primary: following the one most of them name, and moving only where more than half point (check that every Sentinel watches the same primary under this name)");
             }
@@ -438,7 +553,7 @@ impl Redis {
             .await
             .map_err(|why| ConnectError::Unreachable {
                 url: shown.clone(),
-                why: format!("PING: {why}"),
+                why: format!("PING: {}", reason(&shown, &why)),
             })?;
         // A replica refuses every write (or loses them at its next sync), so the
         // server would answer 503 to every device for as long as it ran. A cluster's
@@ -817,18 +932,119 @@ mod tests {
         );
     }
 
+    /// What the client's parser says of `answer`, as it says it of a first answer.
+    fn parser_says(answer: &[u8]) -> String {
+        redis::parse_redis_value(answer)
+            .map(|v| panic!("{answer:?} parsed as {v:?}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// A port that is not Redis's printed the parser's dump on three lines
+    /// (`Incompatible type - Parse error at 1` / ``Unexpected `3` `` / ``Unexpected
+    /// `21` ``): it is said in one line that names what to check.
+    #[test]
+    fn an_answer_that_is_not_resp_is_said_in_one_line() {
+        let alert = parser_says(b"\x15\x03\x03\x00\x02\x02\x32");
+        assert!(alert.contains('\n'), "{alert:?}");
+        assert_eq!(
+            one_line("redis://h:1", &alert),
+            "this port speaks TLS: use rediss://"
+        );
+        let handshake = parser_says(b"\x16\x03\x01\x00\x05");
+        assert_eq!(
+            one_line(
+                "redis+sentinel://h:1/svc",
+                &format!("no Sentinel answered: h:1 ({handshake})")
+            ),
+            "no Sentinel answered: h:1 (this port speaks TLS: use rediss+sentinel://)"
+        );
+        let http = parser_says(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        assert_eq!(
+            one_line("redis+cluster://h:1", &format!("Failed to create initial connections - {http}")),
+            "Failed to create initial connections - this port does not speak Redis (it answered \"HT…\"): check the host and port"
+        );
+        assert_eq!(
+            one_line("redis://h:1", &parser_says(b"\0\0\0\0")),
+            "this port does not speak Redis (it answered 0x00 …): check the host and port"
+        );
+        // Through TLS, an alert is no reason to name rediss:// again.
+        assert!(one_line("rediss://h:1", &alert)
+            .contains("does not speak Redis (it answered 0x15 0x03 …)"));
+        assert_eq!(
+            one_line("redis://h:1", "Connection refused (os error 111)"),
+            "Connection refused (os error 111)"
+        );
+        assert_eq!(one_line("redis://h:1", "one\ntwo\n"), "one two");
+    }
+
+    /// `#insecure` failed at the first connection ("Cannot create insecure client
+    /// without tls-rustls-insecure feature - InvalidClientConfig"), and any other
+    /// fragment went unread on `redis://` and to the last seed only on a cluster.
+    #[test]
+    fn a_fragment_is_refused_on_every_form_and_insecure_says_what_to_do_instead() {
+        for url in [
+            "rediss://h:1/#insecure",
+            "rediss://h:1#insecure",
+            "redis://h:1/#insecure",
+            "rediss+cluster://h:1,h:2/#insecure",
+            "rediss+sentinel://h:1/svc#insecure",
+        ] {
+            assert_eq!(url_error(url).as_deref(), Some(INSECURE), "{url}");
+        }
+        for url in [
+            "redis://h:1/#x",
+            "redis+cluster://h:1,h:2#x",
+            "redis+sentinel://h:1/svc#x",
+        ] {
+            assert!(
+                url_error(url)
+                    .unwrap()
+                    .starts_with("a store URL takes no fragment"),
+                "{url}"
+            );
+        }
+        assert!(INSECURE.contains("SSL_CERT_FILE"));
+        assert_eq!(url_error("rediss://:p%23w@h:1/0"), None);
+        assert_eq!(url_error("memory"), None, "not a Redis URL");
+    }
+
+    /// `redis+cluster://h1:1,:pw@h2:2` read `h1:1,` as a user name and dropped that
+    /// node; so did a Sentinel URL.
+    #[test]
+    fn credentials_are_refused_anywhere_but_before_the_first_node() {
+        assert_eq!(url_error("redis+cluster://:pw@h1:1,h2:2"), None);
+        assert_eq!(url_error("redis+cluster://u:p%2Cw@h1:1,h2:2"), None);
+        assert_eq!(url_error("redis+cluster://u:p@h1:1,u:p@h2:2"), None);
+        for url in [
+            "redis+cluster://127.0.0.1:9,:pw@127.0.0.1:6379",
+            "redis+cluster://u:p@h1:1,u:q@h2:2",
+        ] {
+            assert!(
+                url_error(url)
+                    .unwrap()
+                    .starts_with("the password is written once, before the first node: redis+cluster://[USER:]PASSWORD@host:port,"),
+                "{url}"
+            );
+        }
+        assert!(url_error("rediss+cluster://h1:1,:pw@h2:2")
+            .unwrap()
+            .contains("rediss+cluster://[USER:]PASSWORD@"));
+        assert_eq!(url_error("redis+sentinel://u:pw@h1:1,h2:2/svc"), None);
+        assert_eq!(url_error("redis+sentinel://h1:1,h2:2/svc@x"), None);
+        assert!(url_error("redis+sentinel://127.0.0.1:9,:pw@127.0.0.1:26379/svc")
+            .unwrap()
+            .starts_with("the password is written once, before the first Sentinel: redis+sentinel://[USER:]PASSWORD@"));
+    }
+
     #[test]
     fn a_sentinel_url_s_form_is_read_with_the_configuration() {
-        assert_eq!(sentinel_url_error("redis+sentinel://:pw@h:1/svc/2"), None);
-        assert_eq!(sentinel_url_error("rediss+sentinel://h/svc"), None);
-        assert!(sentinel_url_error("redis+sentinel://h:1")
+        assert_eq!(url_error("redis+sentinel://:pw@h:1/svc/2"), None);
+        assert_eq!(url_error("rediss+sentinel://h/svc"), None);
+        assert!(url_error("redis+sentinel://h:1")
             .unwrap()
             .starts_with("name the service the Sentinels watch"));
-        assert_eq!(
-            sentinel_url_error("redis://h:1/x"),
-            None,
-            "not a Sentinel URL"
-        );
+        assert_eq!(url_error("redis://h:1/x"), None, "a form the client reads");
         assert_eq!(
             redacted("redis+sentinel://:hunter2@h:1,h:2/svc"),
             "redis+sentinel://***@h:1,h:2/svc"

@@ -101,18 +101,26 @@ impl Sentinels {
     /// Redis's, as in a `redis://` URL, and go to a Sentinel only when it asks for a
     /// password.
     pub(super) fn parse(scheme: &'static str, rest: &str) -> Result<Sentinels, String> {
-        let (credentials, after) = match rest.rsplit_once('@') {
-            Some((c, after)) => (format!("{c}@"), after),
-            None => (String::new(), rest),
-        };
-        if after.contains(['?', '#']) {
+        if rest.contains(['?', '#']) {
             return Err(format!(
                 "a Sentinel URL takes no query or fragment (the database is a path: {FORM})"
             ));
         }
-        let (nodes, path) = after
+        let (authority, path) = rest
             .split_once('/')
             .ok_or_else(|| format!("name the service the Sentinels watch: {FORM}"))?;
+        // The credentials end at the last `@` before the service: a `@` in a password
+        // is written `%40`, and one in the service's name is the name's.
+        let (credentials, nodes) = match authority.rsplit_once('@') {
+            Some((c, nodes)) => (format!("{c}@"), nodes),
+            None => (String::new(), authority),
+        };
+        // `h1:1,:pw@h2:2/svc` read `h1:1,` as a user name, and dropped that Sentinel.
+        if credentials.contains(',') {
+            return Err(format!(
+                "the password is written once, before the first Sentinel: {scheme}+sentinel://[USER:]PASSWORD@host:port,host:port/SERVICE (a \",\" in a password is written %2C)"
+            ));
+        }
         let nodes: Vec<&str> = nodes
             .split(',')
             .map(str::trim)

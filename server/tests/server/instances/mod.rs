@@ -12,6 +12,7 @@ mod restart;
 mod sentinel;
 mod sharing;
 mod store_faults;
+mod store_url;
 
 use std::path::PathBuf;
 use std::time::Duration;
