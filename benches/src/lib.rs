@@ -15,7 +15,7 @@ use deviceflow_server::{App, Clock, FileConfig, Settings, NO_PEER};
 use deviceflow_wire::{DeviceAuthorizationResponse, ErrorCode, ErrorResponse};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 
 pub mod hostile;
@@ -41,6 +41,7 @@ pub fn form_post(path: &str, body: Bytes) -> Request<Full<Bytes>> {
     Request::builder()
         .method(Method::POST)
         .uri(path)
+        .header(HOST, "bench")
         .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
         .body(Full::new(body))
         .expect("a POST with a static path and header is a valid request")

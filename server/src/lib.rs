@@ -241,6 +241,9 @@ pub async fn serve<S: Store>(
         };
         let peer = peer.ip();
         let held = match &per_source {
+            // A trusted reverse proxy carries many clients' connections: its own are
+            // not capped (its clients are, by the quotas, by the address it forwards).
+            Some(_) if app.settings.trusted_proxies.trusts(peer) => None,
             None => None,
             Some(sources) => match sources.enter(peer) {
                 held @ Some(_) => held,

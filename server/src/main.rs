@@ -28,7 +28,9 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     server: ServerArgs,
-    /// Do not print the demo walk-through.
+    /// Do not print the demo walk-through (on embedded defaults, the admin and initial
+    /// access tokens drawn for this run are printed all the same: nothing else says
+    /// them).
     #[arg(long, short)]
     quiet: bool,
     /// Log format on standard error: `plain` (one line an event) or `json` (one object
@@ -311,26 +313,33 @@ fn real_main() -> anyhow::Result<()> {
     if demo && file.registration.initial_access_token.is_none() {
         file.registration.initial_access_token = Some(random_token());
     }
-    let settings = Settings::from_file(file).context("invalid configuration")?;
     // The demo configuration's admin password and client secret are in the README: a
     // server reachable from elsewhere (bound there, or published there by a proxy) would
-    // hand its admin pages to anyone who read it.
-    if demo && !settings.serves_this_machine_only() {
-        anyhow::bail!(
+    // hand its admin pages to anyone who read it. Said before the configuration's other
+    // checks, which would first ask a demo bound to every address for an issuer.
+    let demo_elsewhere = || {
+        anyhow::anyhow!(
             "the demo configuration (no --config) serves this machine only: its admin password and client secret are published; give --config FILE with your own users and clients (see server/deviceflow.example.toml), or listen and issue on a loopback address"
-        );
+        )
+    };
+    if demo && !file.listen.ip().is_loopback() {
+        return Err(demo_elsewhere());
+    }
+    let settings = Settings::from_file(file).context("invalid configuration")?;
+    if demo && !settings.serves_this_machine_only() {
+        return Err(demo_elsewhere());
     }
     let filter = log_filter()?;
     if after.is_some() {
         print_summary(&settings)?;
-        if let Some(warning) = settings.plain_http_warning() {
+        for warning in settings.warnings() {
             errln!("deviceflow-server: warning: {warning}");
         }
         return check_store(&settings);
     }
 
     init_logging(cli.log_format, filter);
-    if let Some(warning) = settings.plain_http_warning() {
+    for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
     let open_files = raise_open_files();
@@ -350,10 +359,15 @@ fn real_main() -> anyhow::Result<()> {
             if let Some(open_files) = &open_files {
                 open_files.log();
             }
-            if demo && !cli.quiet {
+            if demo {
                 // Serving matters more than the walk-through: a standard output that
                 // cannot be written to is logged, not a reason to stop.
-                if let Err(e) = print_walkthrough(issuer, &admin_token, &initial_access_token) {
+                let printed = if cli.quiet {
+                    print_tokens(&admin_token, &initial_access_token)
+                } else {
+                    print_walkthrough(issuer, &admin_token, &initial_access_token)
+                };
+                if let Err(e) = printed {
                     tracing::warn!("the walk-through was not printed: {e:#}");
                 }
             }
@@ -640,6 +654,12 @@ fn print_summary(s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tokens the embedded defaults draw at each start, one a line.
+fn print_tokens(admin_token: &str, initial_access_token: &str) -> anyhow::Result<()> {
+    outln!("Admin token for this run: {admin_token}\nInitial access token for this run: {initial_access_token}")?;
+    Ok(())
+}
+
 fn print_walkthrough(
     issuer: &str,
     admin_token: &str,
@@ -666,11 +686,10 @@ or by scanning the QR code it prints."#
     let admin = format!("{issuer}{}", paths::ADMIN_DECISIONS);
     let introspect = format!("{issuer}{}", paths::INTROSPECTION);
     let register = format!("{issuer}{}", paths::REGISTRATION);
+    outln!()?;
+    print_tokens(admin_token, initial_access_token)?;
     outln!(
         r#"
-Admin token for this run: {admin_token}
-Initial access token for this run: {initial_access_token}
-
 Or the same flow with curl:
 
   # 1. Register the device app, a public client, and note its client_id (RFC 7591;

@@ -90,6 +90,30 @@ impl Settings {
         })
     }
 
+    /// What to warn of when the server listens beyond this machine with no per-source
+    /// connection cap and no reverse proxy named: one address can then hold every
+    /// connection (file descriptor) the server has, by sending a request on each
+    /// within the idle timeout.
+    pub fn uncapped_warning(&self) -> Option<String> {
+        (!self.listen.ip().is_loopback()
+            && self.max_connections_per_source == 0
+            && self.trusted_proxies.is_empty())
+        .then(|| {
+            format!(
+                "listening on {} with no [limits] max_connections_per_source and no trusted_proxies: one address can hold every connection this server can open; set max_connections_per_source (a few hundred leaves room for NATs), or, behind a reverse proxy, name it in trusted_proxies",
+                self.listen
+            )
+        })
+    }
+
+    /// Every warning the configuration earns: said by `check-config` and at start.
+    pub fn warnings(&self) -> Vec<String> {
+        [self.plain_http_warning(), self.uncapped_warning()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// The issuer's host (an IPv6 address without its brackets), if an issuer is set.
     fn issuer_host(&self) -> Option<&str> {
         let issuer = self.issuer.as_deref()?;

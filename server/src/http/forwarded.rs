@@ -42,7 +42,7 @@ impl TrustedProxies {
 
     /// Whether `addr` is a trusted proxy. An IPv4-mapped IPv6 peer (a dual-stack
     /// listener) is its IPv4 address.
-    fn trusts(&self, addr: IpAddr) -> bool {
+    pub fn trusts(&self, addr: IpAddr) -> bool {
         let addr = addr.to_canonical();
         self.0.iter().any(|net| net.contains(&addr))
     }

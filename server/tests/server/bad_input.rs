@@ -669,7 +669,7 @@ const KEEP_ALIVE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";
 async fn a_source_at_its_connection_cap_is_refused_and_other_sources_are_served() {
     let s = TestServer::start_with(&test_config().replace(
         "[admin]",
-        "[limits]\nmax_connections_per_source = 3\n[admin]",
+        "[limits]\nmax_connections_per_source = 3\ntrusted_proxies = [\"127.0.0.3\"]\n[admin]",
     ))
     .await;
     let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
@@ -725,6 +725,17 @@ async fn a_source_at_its_connection_cap_is_refused_and_other_sources_are_served(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A trusted reverse proxy carries everyone's connections: it is not capped (it
+    // was, and a proxy in front turned all but three of its connections away).
+    let mut proxied = Vec::new();
+    for _ in 0..5 {
+        let mut c = from([127, 0, 0, 3]).await;
+        c.write_all(KEEP_ALIVE).await.unwrap();
+        let mut answer = [0u8; 12];
+        c.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        proxied.push(c);
+    }
     let metrics = s.client.get("/metrics").await;
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(
@@ -775,5 +786,53 @@ async fn a_request_followed_at_once_by_a_half_close_is_answered() {
     for i in 0..40 {
         let (status, body) = raw(&s, &issue, true).await;
         assert_eq!(status, 200, "request {i}: {body}");
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without a Host header, with two, or with one
+/// that is no host and port gets 400 (a proxy in front may read another Host than
+/// this server would); HTTP/1.0 may leave it out, and an empty one (a target without
+/// an authority) or an IP literal is a Host. Answered 200 before.
+#[tokio::test]
+async fn a_request_without_one_valid_host_header_gets_400() {
+    let s = TestServer::start_with(&config()).await;
+    for (name, head, want) in [
+        ("none", "GET /healthz HTTP/1.1\r\n\r\n", 400),
+        (
+            "two",
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+        ),
+        (
+            "a path",
+            "GET /healthz HTTP/1.1\r\nHost: a b/c@d\r\n\r\n",
+            400,
+        ),
+        ("HTTP/1.0 without", "GET /healthz HTTP/1.0\r\n\r\n", 200),
+        ("empty", "GET /healthz HTTP/1.1\r\nHost:\r\n\r\n", 200),
+        (
+            "IPv6 and port",
+            "GET /healthz HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+            200,
+        ),
+        (
+            "a name",
+            "GET /healthz HTTP/1.1\r\nHost: auth.example-1.test\r\n\r\n",
+            200,
+        ),
+    ] {
+        let (status, body) = raw(&s, head.as_bytes(), true).await;
+        if want == 200 {
+            // HTTP/1.0's answer is an HTTP/1.0 one, which `raw` reads no status from.
+            assert_eq!(body, r#"{"status":"ok"}"#, "{name}");
+        } else {
+            assert_eq!(status, want, "{name}: {body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["error"], "invalid_request", "{name}: {body}");
+            assert!(
+                v["error_description"].as_str().unwrap().contains("Host"),
+                "{body}"
+            );
+        }
     }
 }

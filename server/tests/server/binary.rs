@@ -47,6 +47,74 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
+/// `-q` leaves the walk-through out but not the tokens drawn for this run, which
+/// nothing else says: with it, the demo's admin and registration were on and out of
+/// reach (the load generator was refused the admin token).
+#[tokio::test]
+async fn quiet_demo_defaults_still_print_the_tokens_of_this_run() {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "-q"])
+        .env_remove("DEVICEFLOW_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let base = line
+        .split("(issuer ")
+        .nth(1)
+        .unwrap()
+        .trim_end()
+        .trim_end_matches(')')
+        .to_owned();
+    // Read on a thread of its own: a server that prints nothing would hold a read
+    // forever, and the test must fail, not hang.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = [String::new(), String::new()];
+        for l in &mut lines {
+            stdout.read_line(l).unwrap();
+        }
+        let _ = tx.send(lines);
+        stdout
+    });
+    let Ok(lines) = rx.recv_timeout(Duration::from_secs(10)) else {
+        let _ = child.kill();
+        panic!("no token lines on standard output within 10 s");
+    };
+    let mut stdout = reader.join().unwrap();
+    let admin = lines[0]
+        .strip_prefix("Admin token for this run: ")
+        .expect(&lines[0])
+        .trim();
+    assert!(
+        lines[1].starts_with("Initial access token for this run: "),
+        "{lines:?}"
+    );
+    let listed = reqwest::Client::new()
+        .get(format!("{base}/admin/clients"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success());
+    assert_eq!(rest, "", "nothing but the tokens");
+}
+
 /// The tokens the walk-through prints for this run.
 struct RunTokens {
     admin: String,

@@ -164,8 +164,9 @@ fn a_replay_racing_the_redemption_revokes_every_token_it_issued() {
 
 /// A form POST to `path`, with an `Authorization` header if `auth`.
 fn form(path: &str, body: String, auth: Option<String>) -> hyper::Request<Full<Bytes>> {
-    let mut req =
-        hyper::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    let mut req = hyper::Request::post(path)
+        .header("host", "test")
+        .header("content-type", "application/x-www-form-urlencoded");
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
     }

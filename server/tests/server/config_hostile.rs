@@ -198,11 +198,23 @@ fn an_endless_configuration_is_refused_without_reading_it_all() {
 /// the fix; with an issuer it runs.
 #[test]
 fn listening_on_every_interface_needs_an_issuer_people_can_open() {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let issuer = example
+        .lines()
+        .find(|l| l.starts_with("issuer = "))
+        .unwrap();
+    let no_issuer = temp_file("no-issuer", &example.replace(issuer, ""));
     for listen in ["0.0.0.0:8080", "[::]:8080"] {
         let err = one_line_refusal(
-            command(&["--listen", listen, "check-config"])
-                .output()
-                .unwrap(),
+            command(&[
+                "--config",
+                no_issuer.to_str().unwrap(),
+                "--listen",
+                listen,
+                "check-config",
+            ])
+            .output()
+            .unwrap(),
         );
         assert!(err.contains(&format!("listen {listen}")), "{err}");
         assert!(err.contains("set issuer"), "{err}");
@@ -219,6 +231,50 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+/// Listening beyond this machine with no per-source connection cap and no reverse
+/// proxy named, one address can hold every descriptor (helper-55 held 1,012 of 1,024,
+/// and the server answered nobody else): warned of in one line by `check-config`;
+/// nothing was said before. A cap, a trusted proxy or loopback is quiet.
+#[test]
+fn listening_beyond_this_machine_without_a_connection_cap_is_warned_of() {
+    let check = |listen: &str, config: &str| {
+        let out = command(&[
+            "--config",
+            config,
+            "--listen",
+            listen,
+            "--issuer",
+            "https://auth.example.test",
+            "check-config",
+        ])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = check("0.0.0.0:8080", EXAMPLE);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("deviceflow-server: warning: listening on 0.0.0.0:8080 with no [limits] max_connections_per_source and no trusted_proxies")
+            && err.contains("set max_connections_per_source"),
+        "{err}"
+    );
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    for (name, edited) in [
+        ("capped", "max_connections_per_source = 200"),
+        ("proxied", "trusted_proxies = [\"10.0.0.0/8\"]"),
+    ] {
+        let key = edited.split(' ').next().unwrap();
+        let line = example
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in the example"));
+        let path = temp_file(name, &example.replace(line, edited));
+        assert_eq!(check("0.0.0.0:8080", path.to_str().unwrap()), "", "{name}");
+    }
+    assert_eq!(check("127.0.0.1:8080", EXAMPLE), "");
 }
 
 /// An issuer in plain http on a host others reach: devices must use TLS (RFC 8628
@@ -273,6 +329,8 @@ fn the_demo_configuration_serves_this_machine_only() {
             "--issuer",
             "https://auth.example.test",
         ][..],
+        // Said first: it was "set issuer", and then, with one, this.
+        &["--listen", "0.0.0.0:8080"],
         &["--listen", "192.0.2.1:8080"],
         &["--issuer", "https://auth.example.test"],
     ] {

@@ -316,7 +316,10 @@ async fn in_process(
     cookie: Option<&str>,
     body: &str,
 ) -> Page {
-    let mut req = Request::builder().method(method).uri(path);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "192.0.2.100");
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }

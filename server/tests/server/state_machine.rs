@@ -149,7 +149,9 @@ async fn call<S: Store>(
     body: String,
     admin: bool,
 ) -> (u16, serde_json::Value) {
-    let mut req = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    let mut req = Request::post(path)
+        .header("host", "test")
+        .header("content-type", "application/x-www-form-urlencoded");
     if admin {
         req = req.header("authorization", format!("Bearer {ADMIN_TOKEN}"));
     }
