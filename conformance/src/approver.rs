@@ -175,7 +175,8 @@ impl Approver {
             url: url.into(),
             token: token.into(),
             user: user.into(),
-            http: Http::new(Duration::from_secs(10)),
+            // A URL only the person gave: no address rule (see crate::reach).
+            http: Http::new(Duration::from_secs(10), crate::reach::Reach::anywhere()),
         }
     }
 

@@ -146,6 +146,9 @@ pub struct Check {
     soft_failures: Vec<String>,
     /// Why the suite could not go on (the approver failed), if it could not.
     inconclusive: Option<String>,
+    /// Why a request the case needed was not sent (the suite's address rule,
+    /// [`crate::reach`]), if one was not.
+    not_connected: Option<String>,
 }
 
 impl Check {
@@ -157,6 +160,7 @@ impl Check {
             evidence: Vec::new(),
             soft_failures: Vec::new(),
             inconclusive: None,
+            not_connected: None,
         }
     }
 
@@ -204,7 +208,25 @@ impl Check {
         self.measure(NOT_JUDGED, why.into());
     }
 
+    /// Records an exchange. One the suite's address rule kept from being sent
+    /// ([`Exchange::not_connected`]) makes the case [`INCONCLUSIVE`], whatever its
+    /// expectations say: they were judged on an answer that never came, and a server
+    /// is not failed for a page the suite chose not to fetch.
     pub fn evidence(&mut self, e: Exchange) {
+        if let Some(why) = e.not_connected() {
+            self.not_connected.get_or_insert_with(|| why.to_owned());
+        }
+        self.evidence.push(e);
+    }
+
+    /// Records an exchange of a part the rest of the case can be judged without (one
+    /// of several pages): one the address rule kept back makes the case inconclusive
+    /// only if nothing else broke ([`Check::inconclusive`]), and its part must not be
+    /// judged by the caller.
+    pub fn evidence_of_a_part(&mut self, e: Exchange) {
+        if let Some(why) = e.not_connected() {
+            self.inconclusive(why.to_owned());
+        }
         self.evidence.push(e);
     }
 
@@ -226,6 +248,13 @@ impl Check {
             .find(|c| c.broken())
             .map(|c| c.what.clone());
         let (status, summary) = match (first_failure, &self.inconclusive) {
+            _ if self.not_connected.is_some() => (
+                Status::Skip,
+                format!(
+                    "{INCONCLUSIVE} {}",
+                    self.not_connected.as_deref().unwrap_or_default()
+                ),
+            ),
             (Some(what), _) => (self.level.on_violation(), what),
             (None, Some(why)) => (Status::Skip, format!("{INCONCLUSIVE} {why}")),
             (None, None) if matches!(self.level, Level::Info | Level::May) => {

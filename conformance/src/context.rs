@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
@@ -163,7 +162,7 @@ impl Ctx {
         progress: Progress,
     ) -> Ctx {
         Ctx(Arc::new(Inner {
-            http: Http::new(options.request_timeout),
+            http: Http::new(options.request_timeout, target.reach.clone()),
             target,
             approver,
             options,
@@ -309,7 +308,7 @@ impl Ctx {
                             .into_iter()
                             .flatten()
                             .map(|mut a| {
-                                a.exchange.raw_body = Bytes::new();
+                                a.exchange.drop_body();
                                 a
                             }),
                     );

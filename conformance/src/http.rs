@@ -10,6 +10,7 @@
 //! (JSON, JUnit, Markdown, the terminal's one-line briefs) never holds a live
 //! credential, while the checks read the raw body.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::client::{AuthMethod, Client};
 use crate::json::{self, Json};
+use crate::reach::{GuardedResolver, NotConnected, Reach};
 
 /// Bodies longer than this are cut in the evidence (the raw bytes stay for checks).
 const EVIDENCE_BODY_LIMIT: usize = 2048;
@@ -119,6 +121,15 @@ pub struct Exchange {
     all_headers: Vec<(String, String)>,
     #[serde(skip)]
     over_limit: bool,
+    /// The suite's address rule kept the request from being sent ([`crate::reach`]):
+    /// `error` says why, and nothing was asked of any server.
+    #[serde(skip)]
+    not_connected: bool,
+    /// `raw_body` parsed, once: cases ask for it again and again ([`Exchange::json`],
+    /// [`Exchange::error_code`], each check of a case), and a parse of a body near
+    /// [`MAX_BODY_BYTES`] costs milliseconds each time.
+    #[serde(skip)]
+    parsed: OnceLock<Json>,
 }
 
 impl Exchange {
@@ -157,13 +168,34 @@ impl Exchange {
     /// A body over [`MAX_BODY_BYTES`] is not JSON the suite accepts, whatever it starts
     /// with.
     pub fn json(&self) -> Json {
-        if self.over_limit {
-            return Json {
-                value: None,
-                problem: Some(over_limit_message()),
-            };
-        }
-        json::parse(&self.raw_body)
+        self.parsed().clone()
+    }
+
+    /// [`Exchange::json`] without the copy: parsed at the first call, kept after.
+    pub fn parsed(&self) -> &Json {
+        self.parsed.get_or_init(|| {
+            if self.over_limit {
+                return Json {
+                    value: None,
+                    problem: Some(over_limit_message()),
+                };
+            }
+            json::parse(&self.raw_body)
+        })
+    }
+
+    /// Lets go of the body and its parse, keeping the evidence record: for exchanges
+    /// kept by the hundred (the samples), whose body was judged already.
+    pub fn drop_body(&mut self) {
+        self.raw_body = Bytes::new();
+        self.parsed = OnceLock::new();
+    }
+
+    /// Why the request was not sent, when the suite's address rule kept it back
+    /// ([`crate::reach`]): not a finding about the server, and the case that needed
+    /// it cannot judge it ([`crate::case::Check::evidence`]).
+    pub fn not_connected(&self) -> Option<&str> {
+        self.error.as_deref().filter(|_| self.not_connected)
     }
 
     /// Whether the server sent a body over [`MAX_BODY_BYTES`] (the suite stopped
@@ -174,7 +206,8 @@ impl Exchange {
 
     /// The `error` member, if the body is a JSON object with one.
     pub fn error_code(&self) -> Option<String> {
-        self.json().value?.get("error")?.as_str().map(str::to_owned)
+        let value = self.parsed().value.as_ref()?;
+        value.get("error")?.as_str().map(str::to_owned)
     }
 
     /// "HTTP 400 {"error":"..."}" or the transport error: for summaries.
@@ -244,6 +277,7 @@ pub fn form(params: &[(&str, &str)]) -> String {
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
+    reach: Reach,
 }
 
 /// A request to send.
@@ -271,7 +305,12 @@ impl Http {
     /// own native roots were read and parsed again for every client, a few hundred
     /// files and certificates on the runtime's threads each time, which starved a
     /// test's fake servers while two dozen suites started at once.
-    pub fn new(timeout: Duration) -> Http {
+    ///
+    /// `reach` is the address rule ([`crate::reach`]): with a rule, every name is
+    /// resolved through [`GuardedResolver`] and every IP literal checked before the
+    /// request, and nothing goes through a proxy (which would resolve names where
+    /// the rule cannot see); [`Reach::anywhere`] for a URL only the person gave.
+    pub fn new(timeout: Duration, reach: Reach) -> Http {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(0)
@@ -285,9 +324,23 @@ impl Http {
         if let Ok(tls) = deviceflow_device::tls::client_config() {
             builder = builder.use_preconfigured_tls((*tls).clone());
         }
+        if reach.is_limited() {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver(reach.clone())));
+            // With every address allowed (`--allow-private-addresses`), the proxy a
+            // network may need is used again: there is nothing for it to hide.
+            if !reach.allows_private() {
+                builder = builder.no_proxy();
+            }
+        }
         Http {
             client: builder.build().unwrap_or_default(),
+            reach,
         }
+    }
+
+    /// The address rule this client keeps, and its record of the hosts reached.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 
     /// POSTs a form, authenticating as `client` by its method: `client_id` in the body
@@ -336,6 +389,23 @@ impl Http {
             builder = builder.body(body.clone());
         }
         let record = request_record(&req);
+        // Whether a client's credentials go with it (for the record of other hosts).
+        let credentials = req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            || req.body.as_deref().is_some_and(|b| {
+                b.split('&')
+                    .any(|p| p.starts_with("client_secret=") || p.starts_with("client_assertion="))
+            });
+        // An IP literal never reaches the resolver: checked here, before any connection.
+        let literal_refused = reqwest::Url::parse(req.url)
+            .ok()
+            .and_then(|u| self.reach.refuses_literal(&u));
+        if let Some(why) = literal_refused {
+            self.reach.record(req.url, req.label, false, Some(&why));
+            return not_connected(req.label, record, why);
+        }
         let start = Instant::now();
         let result = async {
             let mut resp = builder.send().await?;
@@ -366,6 +436,13 @@ impl Http {
         }
         .await;
         let elapsed_ms = start.elapsed().as_millis() as u64;
+        if let Err(e) = &result {
+            if let Some(refused) = refused_by_resolver(e) {
+                self.reach.record(req.url, req.label, false, Some(&refused));
+                return not_connected(req.label, record, refused);
+            }
+        }
+        self.reach.record(req.url, req.label, credentials, None);
         match result {
             Ok((status, all_headers, raw_body, over_limit)) => Exchange {
                 label: req.label.to_owned(),
@@ -376,6 +453,8 @@ impl Http {
                 raw_body,
                 all_headers,
                 over_limit,
+                not_connected: false,
+                parsed: OnceLock::new(),
             },
             Err(e) => Exchange {
                 label: req.label.to_owned(),
@@ -386,9 +465,39 @@ impl Http {
                 raw_body: Bytes::new(),
                 all_headers: Vec::new(),
                 over_limit: false,
+                not_connected: false,
+                parsed: OnceLock::new(),
             },
         }
     }
+}
+
+/// The exchange of a request the address rule kept from being sent.
+fn not_connected(label: &str, request: RequestRecord, why: String) -> Exchange {
+    Exchange {
+        label: label.to_owned(),
+        request,
+        response: None,
+        error: Some(why),
+        elapsed_ms: 0,
+        raw_body: Bytes::new(),
+        all_headers: Vec::new(),
+        over_limit: false,
+        not_connected: true,
+        parsed: OnceLock::new(),
+    }
+}
+
+/// The rule's reason, when the resolver hook refused every address of the name.
+fn refused_by_resolver(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<NotConnected>() {
+            return Some(refused.0.clone());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// What a body over [`MAX_BODY_BYTES`] is called in the evidence and the findings.
@@ -691,6 +800,43 @@ fn redact_pairs(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 200 answer with `body`, as [`Http::send`] records one.
+    fn answered(body: Vec<u8>) -> Exchange {
+        Exchange {
+            label: "test".into(),
+            request: RequestRecord {
+                method: "POST".into(),
+                url: "http://127.0.0.1:1/token".into(),
+                headers: Vec::new(),
+                body: None,
+            },
+            response: Some(response_record(200, &[], &body, false)),
+            error: None,
+            elapsed_ms: 0,
+            raw_body: Bytes::from(body),
+            all_headers: Vec::new(),
+            over_limit: false,
+            not_connected: false,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    #[test]
+    fn a_body_is_parsed_once_however_often_the_checks_read_it() {
+        // 80,000 distinct members, under the 1 MiB read: each check of a case reads
+        // `json()` or `error_code()`; parsed every time, 40 reads took 40 parses.
+        let e = answered(crate::json::tests::distinct_members(80_000));
+        let t = Instant::now();
+        for _ in 0..20 {
+            assert_eq!(e.error_code(), None);
+            assert!(e.json().object().is_some());
+        }
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let mut kept = e.clone();
+        kept.drop_body();
+        assert!(kept.raw_body.is_empty() && kept.json().value.is_none());
+    }
 
     #[test]
     fn form_encoding_follows_rfc_6749_appendix_b() {

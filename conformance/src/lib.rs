@@ -16,6 +16,7 @@ pub mod http;
 pub mod json;
 pub mod level;
 pub mod progress;
+pub mod reach;
 pub mod report;
 pub mod runner;
 pub mod target;

@@ -101,6 +101,13 @@ struct Cli {
     /// Scope to request (space-separated).
     #[arg(long)]
     scope: Option<String>,
+    /// Let the server send the suite to loopback, private (10/8, 192.168/16, fc00::/7...)
+    /// and link-local (169.254.169.254...) addresses it names in its metadata,
+    /// verification URIs and redirects, whatever the hosts you named are. Without it,
+    /// such an address is reached only if a host you named is of that kind. Only for a
+    /// server you trust: what the suite fetches goes into the reports.
+    #[arg(long)]
+    allow_private_addresses: bool,
     #[command(flatten)]
     approver: ApproverArgs,
     /// Longest a case may wait in all, seconds (at most a day); a case whose waits at
@@ -394,7 +401,10 @@ async fn real_main(cli: Cli) -> anyhow::Result<i32> {
         request_timeout: Duration::from_secs(cli.timeout.max(1)),
         expect: cli.expect.clone(),
     };
-    let http = Http::new(options.request_timeout);
+    // The address rule (deviceflow_conformance::reach): public addresses, and those of
+    // the kinds of the hosts named here; every client of the run keeps it.
+    let reach = spec.reach(cli.allow_private_addresses).await;
+    let http = Http::new(options.request_timeout, reach);
     let target = resolve(spec, &http).await?;
     let report =
         deviceflow_conformance::run(target, approver, options, &selection, cli.quiet).await;

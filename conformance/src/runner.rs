@@ -128,6 +128,11 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
     let url = &e.request.url;
     let not_testable = |summary: String| root_cause_of(e, None, summary);
     let finding = |case: &'static str, summary: String| root_cause_of(e, Some(case), summary);
+    if let Some(why) = e.not_connected() {
+        return not_testable(format!(
+            "the suite did not connect to the device authorization endpoint {url}: {why}"
+        ));
+    }
     let Some(status) = e.status() else {
         let error = e.error.as_deref().unwrap_or("no response");
         // A connection that failed is "cannot reach"; one that answered and broke off
@@ -490,7 +495,7 @@ pub async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let progress = Progress::new(quiet);
-    let http = crate::http::Http::new(options.request_timeout);
+    let http = crate::http::Http::new(options.request_timeout, target.reach.clone());
     let (pre, cause) = match target.root_cause.clone() {
         Some(cause) => (Preflight::not_run(&cause.summary), Some(cause)),
         None => preflight(&target, &http).await,
@@ -814,6 +819,7 @@ mod tests {
             metadata: None,
             metadata_attempts: vec![],
             root_cause: None,
+            reach: crate::reach::Reach::anywhere(),
         };
         Ctx::new(
             target,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::http::{Exchange, Http};
+use crate::reach::Reach;
 
 /// What the user said about the target.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +19,27 @@ pub struct TargetSpec {
     pub unauthorized_client: Option<Client>,
     pub introspection_client: Option<Client>,
     pub scope: Option<String>,
+}
+
+impl TargetSpec {
+    /// The URLs the person named: the issuer and the endpoints given by hand.
+    pub fn named_urls(&self) -> Vec<&str> {
+        [
+            &self.issuer,
+            &self.device_authorization_endpoint,
+            &self.token_endpoint,
+            &self.introspection_endpoint,
+        ]
+        .into_iter()
+        .filter_map(|u| u.as_deref())
+        .collect()
+    }
+
+    /// The address rule for a run against this target ([`Reach::for_named`]);
+    /// `allow_private`: `--allow-private-addresses`.
+    pub async fn reach(&self, allow_private: bool) -> Reach {
+        Reach::for_named(&self.named_urls(), allow_private).await
+    }
 }
 
 /// The published metadata and how it was found.
@@ -53,6 +75,10 @@ pub struct Target {
     /// finding that stops the run (MD-01 or MD-04); that endpoint is then empty.
     #[serde(skip)]
     pub root_cause: Option<RootCause>,
+    /// The address rule the run keeps, and its record of the hosts the server named
+    /// ([`crate::reach`]): every client of the run shares it.
+    #[serde(skip)]
+    pub reach: Reach,
 }
 
 /// The one reason a run cannot test the target, said once instead of as a cascade of
@@ -161,6 +187,43 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         .introspection_endpoint
         .clone()
         .or_else(|| advertised("introspection_endpoint").ok());
+    // The endpoints the server named: recorded as such (the reports list the other
+    // hosts the suite talked to), and one at an address the suite does not connect to
+    // stops the run here, said once, instead of in every case that needs it.
+    let from_metadata = [
+        (
+            &spec.device_authorization_endpoint,
+            Some(&device_authorization_endpoint),
+            "device_authorization_endpoint",
+        ),
+        (
+            &spec.token_endpoint,
+            Some(&token_endpoint),
+            "token_endpoint",
+        ),
+        (
+            &spec.introspection_endpoint,
+            introspection_endpoint.as_ref(),
+            "introspection_endpoint",
+        ),
+    ];
+    for (given, url, key) in from_metadata {
+        let Some(url) = url.filter(|u| given.is_none() && !u.is_empty()) else {
+            continue;
+        };
+        http.reach()
+            .named_by_server(url, &format!("{key} in the metadata"));
+        if key == "introspection_endpoint" || root_cause.is_some() {
+            continue;
+        }
+        if let Some(why) = http.reach().refuses_url(url).await {
+            root_cause = Some(RootCause {
+                case: None,
+                summary: format!("the metadata names {key} {url}, and {why}"),
+                evidence: metadata.iter().map(|m| m.exchange.clone()).collect(),
+            });
+        }
+    }
     Ok(Target {
         issuer: spec.issuer,
         device_authorization_endpoint,
@@ -174,6 +237,7 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         metadata,
         metadata_attempts: attempts,
         root_cause,
+        reach: http.reach().clone(),
     })
 }
 

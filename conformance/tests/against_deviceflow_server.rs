@@ -90,7 +90,6 @@ async fn suite_matches_the_baseline<S: Store>(
         samples: 100,
         ..Options::default()
     };
-    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
     let spec = TargetSpec {
         issuer: Some(base.clone()),
         client: Some(Client::public("tv")),
@@ -100,6 +99,8 @@ async fn suite_matches_the_baseline<S: Store>(
         scope: Some("openid profile".into()),
         ..TargetSpec::default()
     };
+    let http =
+        deviceflow_conformance::http::Http::new(options.request_timeout, spec.reach(false).await);
     let target = resolve(spec, &http).await.unwrap();
     let approver = Approver::admin(format!("{base}/admin/decisions"), ADMIN, "alice");
     let report =

@@ -247,7 +247,6 @@ async fn run(flaw: Option<Flaw>, setup: Setup, only: &[&str]) -> Report {
 async fn run_with(flaw: Option<Flaw>, setup: Setup, person: Person, only: &[&str]) -> Report {
     let base = fake::start(flaw).await;
     let options = options(setup);
-    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
     let confidential = Client::parse("client-c:c-secret").unwrap();
     let (client, second) = match setup {
         Setup::ConfidentialFirst => (confidential, Client::public("client-a")),
@@ -270,6 +269,8 @@ async fn run_with(flaw: Option<Flaw>, setup: Setup, person: Person, only: &[&str
         scope: (setup != Setup::NoScope).then(|| "openid profile".into()),
         ..TargetSpec::default()
     };
+    let http =
+        deviceflow_conformance::http::Http::new(options.request_timeout, spec.reach(false).await);
     let target = resolve(spec, &http).await.unwrap();
     let approver = person.approver(&base);
     let selection = Selection {
@@ -515,7 +516,10 @@ async fn a_refusal_sent_as_200_is_no_second_token_but_a_section_5_2_breach() {
 async fn an_endless_body_is_read_up_to_the_limit_and_named_as_too_large() {
     use deviceflow_conformance::http::{Http, MAX_BODY_BYTES};
     let base = fake::start_endless_body().await;
-    let http = Http::new(Duration::from_secs(5));
+    let http = Http::new(
+        Duration::from_secs(5),
+        deviceflow_conformance::reach::Reach::anywhere(),
+    );
     let t = Instant::now();
     let e = http
         .get(
@@ -775,7 +779,6 @@ async fn a_server_that_closes_idle_connections_is_not_blamed_for_the_suites_reus
     // pass; a reused connection would be the suite's failure, reported as the server's.
     let base = fake::start_closing_idle_connections(None).await;
     let options = options(Setup::Discovery);
-    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
     let spec = TargetSpec {
         device_authorization_endpoint: Some(format!("{base}/da")),
         token_endpoint: Some(format!("{base}/token")),
@@ -784,6 +787,8 @@ async fn a_server_that_closes_idle_connections_is_not_blamed_for_the_suites_reus
         scope: Some("openid profile".into()),
         ..TargetSpec::default()
     };
+    let http =
+        deviceflow_conformance::http::Http::new(options.request_timeout, spec.reach(false).await);
     let target = resolve(spec, &http).await.unwrap();
     let selection = Selection {
         only: ["DA-03", "DA-10", "TR-01", "TR-08", "TS-01"]

@@ -6,6 +6,7 @@
 
 mod command;
 mod fake;
+mod tiny;
 
 use std::time::Duration;
 
@@ -30,7 +31,6 @@ async fn suite(flaw: Flaw, explicit: bool, only: &[&str]) -> Result<Report, Targ
         samples: 20,
         ..Options::default()
     };
-    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
     let spec = TargetSpec {
         issuer: Some(base.clone()),
         device_authorization_endpoint: explicit.then(|| format!("{base}/da")),
@@ -38,6 +38,8 @@ async fn suite(flaw: Flaw, explicit: bool, only: &[&str]) -> Result<Report, Targ
         client: Some(Client::public("client-a")),
         ..TargetSpec::default()
     };
+    let http =
+        deviceflow_conformance::http::Http::new(options.request_timeout, spec.reach(false).await);
     let target = resolve(spec, &http).await?;
     let approver = Approver::admin(format!("{base}/admin"), fake::ADMIN, "alice");
     let selection = Selection {
@@ -232,13 +234,14 @@ async fn an_endless_device_authorization_body_is_named_as_too_large_not_as_not_j
         request_timeout: Duration::from_secs(5),
         ..Options::default()
     };
-    let http = deviceflow_conformance::http::Http::new(options.request_timeout);
     let spec = TargetSpec {
         device_authorization_endpoint: Some(format!("{base}/da")),
         token_endpoint: Some(format!("{base}/token")),
         client: Some(Client::public("client-a")),
         ..TargetSpec::default()
     };
+    let http =
+        deviceflow_conformance::http::Http::new(options.request_timeout, spec.reach(false).await);
     let target = resolve(spec, &http).await.unwrap();
     let selection = Selection {
         only: vec!["DA-01".into()],
@@ -324,13 +327,13 @@ async fn a_hostile_servers_words_are_shown_as_text_of_bounded_size_in_every_outp
     }
     assert!(md.len() < 128 * 1024, "markdown: {} bytes", md.len());
     // JUnit: only characters XML 1.0 can carry, and no C1 control (§2.2 discourages
-    // them; a CI log printing the failure would send them to a terminal).
+    // them; a CI log printing the failure would send them to a terminal), nor a raw
+    // carriage return (`cat` would go back to the start of the line and print the
+    // server's "PASS" over the FAIL): the server's CR is `&#13;`.
     let xml = std::fs::read_to_string(&xml).unwrap();
     assert!(
-        !xml.contains(
-            |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-                || matches!(c, '\u{FFFE}' | '\u{FFFF}')
-        ),
+        !xml.contains(|c: char| (c.is_control() && !matches!(c, '\t' | '\n'))
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}')),
         "{xml:?}"
     );
     assert!(xml.len() < 128 * 1024, "junit: {} bytes", xml.len());
@@ -406,4 +409,57 @@ async fn a_redirecting_endpoint_is_said_as_a_redirect_with_where_it_points() {
         cause.summary
     );
     assert_eq!(r.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn a_carriage_return_a_server_sends_is_no_carriage_return_in_junit() {
+    // PL-10 (Info) quotes the error codes of its burst in its finding; JUnit writes
+    // it in <system-out>. A raw CR there made `cat junit.xml` print the server's words
+    // over the start of the line: "PASS all MUST rows hold".
+    let (base, _) = tiny::serve("127.0.0.1", |me, method, path| match (method, path) {
+        ("GET", "/.well-known/oauth-authorization-server") => tiny::json(
+            "200 OK",
+            serde_json::json!({
+                "issuer": me,
+                "device_authorization_endpoint": format!("{me}/da"),
+                "token_endpoint": format!("{me}/token"),
+            })
+            .to_string(),
+        ),
+        ("POST", "/da") => tiny::json(
+            "200 OK",
+            serde_json::json!({
+                "device_code": "dc-0123456789abcdef0123456789",
+                "user_code": "WDJB-MJHT",
+                "verification_uri": format!("{me}/device"),
+                "expires_in": 600,
+                "interval": 1
+            })
+            .to_string(),
+        ),
+        _ => tiny::json(
+            "400 Bad Request",
+            r#"{"error":"invalid_grant\r<testcase name=\"TS-01\"/> PASS all MUST rows hold"}"#
+                .to_owned(),
+        ),
+    })
+    .await;
+    let xml = std::env::temp_dir().join(format!("dfc-cr-{}.xml", std::process::id()));
+    let xml_arg = xml.to_string_lossy().into_owned();
+    let r = command(&[
+        "--issuer",
+        &base,
+        "--client-id",
+        "tv",
+        "--only",
+        "PL-10",
+        "--junit",
+        &xml_arg,
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let junit = std::fs::read_to_string(&xml).unwrap();
+    assert!(junit.contains("invalid_grant&#13;&lt;testcase"), "{junit}");
+    assert!(!junit.contains('\r'), "{junit:?}");
+    std::fs::remove_file(&xml).unwrap();
 }

@@ -413,18 +413,17 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     if urls.into_iter().any(|u| u.starts_with("https://")) {
         deviceflow_device::tls::named_roots_readable().map_err(anyhow::Error::msg)?;
     }
-    let http = Http::new(Duration::from_secs(10));
-    let target = resolve(
-        TargetSpec {
-            issuer: Some(host.clone()),
-            device_authorization_endpoint: cli.device_authorization_endpoint.clone(),
-            token_endpoint: cli.token_endpoint.clone(),
-            client: Some(client.clone()),
-            ..TargetSpec::default()
-        },
-        &http,
-    )
-    .await?;
+    let spec = TargetSpec {
+        issuer: Some(host.clone()),
+        device_authorization_endpoint: cli.device_authorization_endpoint.clone(),
+        token_endpoint: cli.token_endpoint.clone(),
+        client: Some(client.clone()),
+        ..TargetSpec::default()
+    };
+    // The suite's address rule: the metadata may name endpoints only at addresses of
+    // the kinds the hosts named here are at (public ones always).
+    let http = Http::new(Duration::from_secs(10), spec.reach(false).await);
+    let target = resolve(spec, &http).await?;
     let config = fleet_config(&cli, &hosts, &host, &target, &client)?;
     // As the suite does: a wrong --admin-token had every decision refused, and the
     // fleet polled on until its codes expired.

@@ -17,6 +17,14 @@ use std::fmt;
 /// U+FFFD, so that a stray byte in a series name cannot make an SVG file unreadable to a
 /// strict parser, nor a JUnit report a command to the terminal that prints it.
 ///
+/// A carriage return becomes `&#13;`: a parser reads the same character back (a raw one
+/// it would even turn into a line feed, XML 1.0 §2.11), and the file holds none, so
+/// `cat junit.xml` cannot be made to return to the start of a line and print a
+/// server's "PASS" over the FAIL written before it. Tab and line feed stay as they
+/// are, in content and attributes alike: they only move on, never back over what a
+/// terminal already shows, and a line a server starts this way is still inside the
+/// escaped element, its `<` and `>` written as references.
+///
 /// ```
 /// assert_eq!(
 ///     deviceflow_reports::escape::escape("<script>&\"'"),
@@ -45,6 +53,7 @@ impl fmt::Display for Escaped<'_> {
                 '>' => "&gt;",
                 '"' => "&quot;",
                 '\'' => "&#39;",
+                '\r' => "&#13;",
                 _ => "\u{FFFD}",
             })?;
             rest = &rest[at + c.len_utf8()..];
@@ -146,7 +155,7 @@ pub fn acts_on_a_terminal(c: char) -> bool {
 
 fn needs_escape(c: char) -> bool {
     matches!(c, '&' | '<' | '>' | '"' | '\'' | '\u{FFFE}' | '\u{FFFF}')
-        || (c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r'))
+        || (c < '\u{20}' && !matches!(c, '\t' | '\n'))
         // XML 1.0 §2.2 discourages DEL and the C1 controls (U+009B is a terminal's
         // CSI: a CI log that prints a report would obey it); HTML calls them errors.
         || ('\u{7f}'..='\u{9f}').contains(&c)
@@ -179,7 +188,17 @@ mod tests {
             escape("a\u{0}b\u{1b}c\u{FFFF}"),
             "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
         );
-        assert_eq!(escape("tab\tline\ncr\r"), "tab\tline\ncr\r");
+        assert_eq!(escape("tab\tline\ncr\r"), "tab\tline\ncr&#13;");
+    }
+
+    #[test]
+    fn a_carriage_return_is_written_as_a_reference_never_raw() {
+        // A server's `error` of "x\rPASS all MUST rows hold" printed by `cat junit.xml`
+        // would have overwritten its own FAIL line.
+        let shown = escape("FAIL TS-01\rPASS all MUST rows hold\r\n");
+        assert!(!shown.contains('\r'), "{shown:?}");
+        assert_eq!(shown, "FAIL TS-01&#13;PASS all MUST rows hold&#13;\n");
+        assert_eq!(Escaped("a\rb").to_string(), "a&#13;b");
     }
 
     #[test]

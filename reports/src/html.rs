@@ -6,11 +6,25 @@
 //! anywhere, so it reads the same from a laptop's disk, a CI artefact or an e-mail.
 //! All text given to a page is escaped; only the charts of [`crate::chart`] and the
 //! tables of [`table`] go in as markup. It does not own the charts themselves.
+//!
+//! Each page carries its own Content-Security-Policy ([`CSP`]), as defence in depth
+//! behind the escaping: a page opened from disk or a CI artefact has no server to send
+//! the header, so the `<meta>` says it, before anything it governs.
 
 use std::collections::BTreeSet;
 use std::fmt::{self, Write};
 
 use crate::escape::Escaped;
+
+/// The policy every page states in a `<meta http-equiv>`: nothing may load or run
+/// (`default-src 'none'`: no script, inline or fetched, no image, font, frame or
+/// connection), but the page's own inline stylesheet (`style-src 'unsafe-inline'`;
+/// a hash would need SHA-256, which this std-only crate does not carry, and styles
+/// run no code); no `<base>` may redirect its links, no form may send anything.
+/// Inline SVG is part of the document, not a load, so the charts need nothing more.
+/// (`frame-ancestors` has no effect in a `<meta>`, CSP 3 §6.4.2, and is not written.)
+pub const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 /// A report page, built up and then [rendered](Page::render).
 ///
@@ -114,6 +128,7 @@ impl Page {
         let _ = write!(
             out,
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n",
             Escaped(&self.title),
@@ -420,6 +435,20 @@ mod tests {
                 "page has {external}"
             );
         }
+    }
+
+    #[test]
+    fn a_page_forbids_scripts_and_loads_in_its_own_csp_before_anything_it_governs() {
+        let html = sample().render();
+        let meta = format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">");
+        let at = html.find(&meta).expect("the page states its CSP");
+        assert!(at < html.find("<style>").unwrap() && at < html.find("<title>").unwrap());
+        let directives: Vec<&str> = CSP.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"default-src 'none'"), "{CSP}");
+        assert!(
+            !CSP.contains("script-src") && !CSP.contains("'unsafe-eval'"),
+            "{CSP}"
+        );
     }
 
     #[test]

@@ -189,7 +189,9 @@ async fn browser_only(_: Ctx) -> Verdict {
     )
 }
 
-/// GETs `url` following up to five redirects; returns every hop.
+/// GETs `url` following up to five redirects; returns every hop. Each hop, the server's
+/// `Location` included, is a request of its own under the suite's address rule
+/// ([`crate::reach`]): one the rule keeps back ends the chain, with no connection made.
 async fn follow(ctx: &Ctx, label: &str, url: &str) -> Vec<Exchange> {
     let mut hops = Vec::new();
     let mut url = url.to_owned();
@@ -261,12 +263,15 @@ async fn ui_03(ctx: Ctx) -> Verdict {
     urls.extend(a.verification_uri_complete.clone());
     for url in urls {
         for h in follow(&ctx, "GET a verification page", &url).await {
-            let shown = String::from_utf8_lossy(&h.raw_body).contains(&a.device_code);
-            c.expect(
-                !shown,
-                format!("{} does not show the device_code", h.request.url),
-            );
-            c.evidence(h);
+            // A page the address rule kept the suite from is not judged; the others are.
+            if h.not_connected().is_none() {
+                let shown = String::from_utf8_lossy(&h.raw_body).contains(&a.device_code);
+                c.expect(
+                    !shown,
+                    format!("{} does not show the device_code", h.request.url),
+                );
+            }
+            c.evidence_of_a_part(h);
         }
     }
     c.finish("no page shows the device code (pages reached without signing in)")
@@ -582,8 +587,11 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         .into_iter()
         .collect::<Vec<_>>()
         .join(", ");
+    // A page the address rule kept the suite from is not judged (the case is then
+    // inconclusive, unless another page fails).
+    let unreached = hops.iter().any(|h| h.not_connected().is_some());
     c.expect(
-        !pages.is_empty(),
+        !pages.is_empty() || unreached,
         "an HTML page is reached from verification_uri",
     );
     for p in &pages {
@@ -632,7 +640,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         );
     }
     for h in hops {
-        c.evidence(h);
+        c.evidence_of_a_part(h);
     }
     c.finish(format!("framing is refused on {seen}{unseen}"))
 }

@@ -8,6 +8,10 @@ use crate::cases::group_title;
 
 use deviceflow_reports::escape::escape as esc;
 
+/// The heading of the list of hosts the server named, in every report.
+pub(crate) const HOSTS: &str =
+    "Other hosts the server named, and the suite talked to or was kept from";
+
 pub fn junit(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
@@ -17,6 +21,21 @@ pub fn junit(r: &Report) -> String {
         r.totals.skip + r.totals.not_applicable,
         r.duration_ms as f64 / 1000.0
     ));
+    // Once, before the cases: the hosts the server named, one property each, in a
+    // suite of no test.
+    let hosts = r.network.lines();
+    if !hosts.is_empty() {
+        out.push_str(&format!(
+            "  <testsuite name=\"{HOSTS}\" tests=\"0\" failures=\"0\" skipped=\"0\">\n    <properties>\n"
+        ));
+        for line in &hosts {
+            out.push_str(&format!(
+                "      <property name=\"server-named-host\" value=\"{}\"/>\n",
+                esc(line)
+            ));
+        }
+        out.push_str("    </properties>\n  </testsuite>\n");
+    }
     for (group, cases) in by_group(&r.cases) {
         let failures = cases
             .iter()

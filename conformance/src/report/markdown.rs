@@ -37,6 +37,14 @@ fn write_header(out: &mut String, r: &Report) {
         r.preflight.interval_secs,
         r.preflight.expires_in.map_or("unknown".to_owned(), |n| format!("{n} s"))
     ));
+    let hosts = r.network.lines();
+    if !hosts.is_empty() {
+        out.push_str(&format!("{}:\n\n", super::junit::HOSTS));
+        for line in hosts {
+            out.push_str(&format!("- {}\n", cell(&line)));
+        }
+        out.push('\n');
+    }
     if let Some(cause) = &r.root_cause {
         let who = cause.case.map_or(String::new(), |id| format!(" ({id})"));
         out.push_str(&format!(

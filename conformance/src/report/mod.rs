@@ -116,7 +116,46 @@ pub struct Report {
     /// The one reason the run stopped before the cases, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<RootCause>,
+    /// Which addresses the suite connects to, and the hosts it talked to because the
+    /// server named them.
+    pub network: Network,
     pub cases: Vec<CaseReport>,
+}
+
+/// The address rule of the run ([`crate::reach`]) and what came of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    /// The rule, in words.
+    pub rule: String,
+    /// Hosts neither the issuer's nor given by the person, that the server named (an
+    /// endpoint in its metadata, a verification URI, a redirect): each with what
+    /// named it, how many requests went there, whether a client's credentials did,
+    /// and why the suite did not connect, if the rule kept it back.
+    pub server_named_hosts: Vec<crate::reach::ServerNamedHost>,
+}
+
+impl Network {
+    /// One line per host, for people: `http://h:1 — token_endpoint in the metadata; 12
+    /// requests; a client's credentials sent`. The server's words (its URLs) are
+    /// for each report to escape.
+    pub fn lines(&self) -> Vec<String> {
+        self.server_named_hosts
+            .iter()
+            .map(|h| {
+                let mut line = format!("{} — {}", h.origin, h.named_as);
+                if h.requests > 0 {
+                    line.push_str(&format!("; {} request(s)", h.requests));
+                }
+                if h.credentials_sent {
+                    line.push_str("; a client's credentials sent");
+                }
+                if let Some(why) = &h.not_connected {
+                    line.push_str(&format!("; {}", crate::reach::short(why)));
+                }
+                clip(&line, FINDING_CHARS)
+            })
+            .collect()
+    }
 }
 
 /// Exit codes of the command (also in `--help`).
@@ -202,6 +241,10 @@ impl Report {
             must_failures,
             must_unjudged,
             root_cause: None,
+            network: Network {
+                rule: t.reach.describe(),
+                server_named_hosts: t.reach.hosts(),
+            },
             cases,
         }
     }

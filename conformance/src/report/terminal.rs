@@ -40,6 +40,13 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
     ));
     out.push_str(&printable(&r.client_line()));
     out.push('\n');
+    let hosts = r.network.lines();
+    if !hosts.is_empty() {
+        out.push_str(&format!("{}:\n", super::junit::HOSTS));
+        for line in hosts {
+            out.push_str(&wrap(&format!("  {}", printable(&line)), width, 4));
+        }
+    }
     if let Some(cause) = &r.root_cause {
         let who = cause.case.map_or(String::new(), |id| format!(" ({id})"));
         out.push_str(&wrap(
