@@ -374,6 +374,25 @@ impl Connection {
 
     /// A whole answer at the front of the buffer, if there is one yet, taken from it.
     fn parse(&mut self) -> Result<Option<Answer>, TransportError> {
+        // RFC 9112 §6.3: interim (1xx) answers precede the final one, and are dropped
+        // here, in a loop: one stack frame each, a server sending thousands in one
+        // read overflowed the stack.
+        loop {
+            let mut scratch = [httparse::EMPTY_HEADER; 32];
+            let mut interim = httparse::Response::new(&mut scratch);
+            let done = match interim.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n))
+                    if interim.code.is_some_and(|c| (100..200).contains(&c)) =>
+                {
+                    Some(n)
+                }
+                _ => None,
+            };
+            match done {
+                Some(n) => drop(self.buf.drain(..n)),
+                None => break,
+            }
+        }
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut res = httparse::Response::new(&mut headers);
         let head = match res.parse(&self.buf) {
@@ -387,12 +406,7 @@ impl Connection {
             }
         };
         let status = res.code.unwrap_or(0);
-        // RFC 9112 §6.3: an interim (1xx) answer precedes the final one; 204 and 304
-        // have no body whatever their headers say.
-        if (100..200).contains(&status) {
-            self.buf.drain(..head);
-            return self.parse();
-        }
+        // 204 and 304 have no body whatever their headers say.
         let bodiless = status == 204 || status == 304;
         let mut length = None;
         let mut chunked = false;
@@ -471,6 +485,17 @@ fn dechunk(data: &[u8]) -> Result<Option<(Vec<u8>, usize)>, TransportError> {
         let size_text = std::str::from_utf8(&data[at..at + eol]).map_err(|_| bad())?;
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| bad())?;
+        // No chunk outgrows the answer's cap (and `at + size` below cannot overflow:
+        // `ffffffffffffffff` had it wrap and the slice panic).
+        if size > MAX_ANSWER {
+            return Err(TransportError::new(
+                Cause::Malformed,
+                format!(
+                    "a chunk of {size} bytes, over the {} KiB an answer may take",
+                    MAX_ANSWER / 1024
+                ),
+            ));
+        }
         at += eol + 2;
         if size == 0 {
             // No trailer: the blank line at once; else trailers up to a blank line.
@@ -786,6 +811,28 @@ mod tests {
         assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd").unwrap(), None);
         assert_eq!(dechunk(b"1\r\na\r\n0\r\nx-t: 1\r\n").unwrap(), None);
         assert!(dechunk(b"zz\r\n").is_err());
+        // A size near usize::MAX wrapped `at + size + 2` and panicked on the slice
+        // (helper-56): refused as malformed, like any chunk over an answer's cap.
+        let huge = dechunk(b"ffffffffffffffff\r\nA\r\nA\r\n").unwrap_err();
+        assert_eq!(huge.cause, Cause::Malformed, "{huge:?}");
+        let over = format!("{:x}\r\n", MAX_ANSWER + 1);
+        assert!(dechunk(over.as_bytes()).is_err());
+    }
+
+    /// A server that sends 100,000 interim answers at once: skipped in a loop. Skipped
+    /// one stack frame each, they overflowed the stack and aborted the run (helper-56).
+    #[tokio::test]
+    async fn a_flood_of_interim_answers_is_skipped_without_a_frame_each() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut conn = Connection::new(Stream::Left(tcp));
+        conn.buf = "HTTP/1.1 100 \r\n\r\n".repeat(100_000).into_bytes();
+        conn.buf.extend_from_slice(ok("b", false).as_bytes());
+        let answer = conn.parse().unwrap().expect("the final answer");
+        assert_eq!((answer.status, &answer.body[..]), (200, &b"b"[..]));
+        assert!(conn.buf.is_empty());
     }
 
     #[test]
