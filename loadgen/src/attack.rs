@@ -91,12 +91,12 @@ async fn run_lanes(
     let scenario = Scenario::new("devices")
         .register_transaction(Transaction::new(transaction).set_name("device fleet lane"));
     let attack = GooseAttack::initialize_with_config(goose)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
+        .map_err(goose_error)?
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, host)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?
+        .map_err(goose_error)?
         .set_default(GooseDefault::Iterations, 1)
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))?;
+        .map_err(goose_error)?;
     let sampler = tokio::spawn(sample(Arc::clone(&fleet), progress_every));
     let result = attack.execute().await;
     sampler.abort();
@@ -106,9 +106,32 @@ async fn run_lanes(
             "internal error, a defect of the generator and not the server's: {why}; the run is void and no report was written"
         );
     }
-    result
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("goose: {e}"))
+    result.map(|_| ()).map_err(goose_error)
+}
+
+/// goose's error in one line that says what it is about: its `Display` of an invalid
+/// option is "invalid option or value specified", naming neither the option nor why.
+fn goose_error(e: GooseError) -> anyhow::Error {
+    let said = match &e {
+        GooseError::InvalidOption {
+            option,
+            value,
+            detail,
+        } => {
+            let option = option.trim_matches('`');
+            let value = if value.is_empty() || value == option {
+                String::new()
+            } else {
+                format!(" {value:?}")
+            };
+            format!("{option}{value}: {detail}")
+        }
+        GooseError::FeatureNotEnabled { feature, detail } => {
+            format!("needs goose's {feature} feature, which this build lacks: {detail}")
+        }
+        e => e.to_string(),
+    };
+    anyhow::anyhow!("goose: {}", said.lines().collect::<Vec<_>>().join(" "))
 }
 
 /// What a panic said, when it said it with a string (as `panic!` and `expect` do).
@@ -202,6 +225,21 @@ mod tests {
     use super::*;
     use crate::fleet::FleetConfig;
     use deviceflow_conformance::{Approver, Client};
+
+    /// goose's refusal of an option names it and says why: it had said only "GooseError:
+    /// invalid option or value specified".
+    #[test]
+    fn a_goose_error_about_an_option_names_it_and_why_in_one_line() {
+        let e = goose_error(GooseError::InvalidOption {
+            option: "`configuration.threshold_abort_delay`".to_owned(),
+            value: "1s".to_owned(),
+            detail: "needs --threshold,\nand not --no-threshold-abort".to_owned(),
+        });
+        assert_eq!(
+            e.to_string(),
+            "goose: configuration.threshold_abort_delay \"1s\": needs --threshold, and not --no-threshold-abort"
+        );
+    }
 
     /// A lane that panics ends the run with an error that names it, and the other lanes
     /// are told to stop. goose waited for the panicked lane forever: the process hung.

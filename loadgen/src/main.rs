@@ -1,5 +1,6 @@
-//! The `deviceflow-loadgen` command: goose's own options (`--host`, `-u` devices,
-//! `-r` devices started per second, `-t` run time, ...) plus the device-flow ones;
+//! The `deviceflow-loadgen` command: the goose options that act on a fleet (`--host`,
+//! `-u` devices, `-r` devices started per second, `-t` run time, ...; the others are
+//! refused, `goose_options`) plus the device-flow ones;
 //! and `deviceflow-loadgen merge RUN.json…`, which merges shards' runs into one report.
 //!
 //! Exit status: 0 the run is trusted and every threshold passed; 1 a `--threshold`
@@ -18,7 +19,7 @@ use deviceflow_conformance::approver::ApproverArgs;
 use deviceflow_conformance::client::AuthMethod;
 use deviceflow_conformance::http::Http;
 use deviceflow_conformance::runner::check_approver;
-use deviceflow_conformance::target::Target;
+use deviceflow_conformance::target::{unusable_endpoint, Target};
 use deviceflow_conformance::{resolve, Client, TargetSpec};
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
@@ -29,6 +30,8 @@ use deviceflow_loadgen::{render, report, runner, transport, Mix};
 use deviceflow_reports::escape::Printable;
 use deviceflow_reports::{errln, outln};
 use goose::config::GooseConfiguration;
+
+mod goose_options;
 
 /// Simulated device fleets for the OAuth 2.0 Device Authorization Grant (RFC 8628):
 /// `-u` devices, started `-r` a second, each running the flow as its behaviour
@@ -180,42 +183,73 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
-/// The command line: goose's options, with the help of those that count devices here
-/// (goose's users are the lanes, README "Scale") saying what they do.
+/// The command line: goose's options, with the help of those that mean something else
+/// here (goose's users are the lanes, README "Scale") saying what they do, and those
+/// that do nothing for the fleet hidden (and refused when given: `goose_options`).
 fn command() -> clap::Command {
-    Cli::command()
-        .mut_arg("users", |a| {
-            a.help("Devices in the run, all shards together [default: 1]")
-                .long_help(
-                    "Devices in the run, all shards together [default: 1]\n\n\
-                     How many simulated devices run the flow; goose's users are the lanes \
-                     (--lanes) that multiplex them. At least 1.\n\nExample: -u 10000.",
-                )
-        })
-        .mut_arg("increase_rate", |a| {
-            a.help("Devices started per second [default: 1]").long_help(
-                "Devices started per second [default: 1]\n\n\
-                 How fast devices start, in id order. A decimal is allowed: 0.5 starts one \
-                 device every two seconds. Not allowed with --increase-time.\n\nExample: -r 500.",
-            )
-        })
-        .mut_arg("increase_time", |a| {
-            a.help("Time to start all devices, such as 30s, in place of -r")
-                .long_help(
-                    "Time to start all devices, such as 30s, in place of -r\n\n\
-                     Starts the devices evenly over this time. TIME is as for -t.\n\n\
-                     Example: -s 2m.",
-                )
-        })
-        .mut_arg("run_time", |a| {
-            a.help("Run this long, each device that ends replaced by a new one [default: until every device's flow ends]")
-                .long_help(
-                    "Run this long, each device that ends replaced by a new one [default: until \
-                     every device's flow ends]\n\n\
-                     Without it every device runs its flow once. TIME is seconds, or hours, \
-                     minutes and seconds such as 1h30m or 90s; above 0.\n\nExample: -t 10m.",
-                )
-        })
+    let without_effect = goose_options::without_effect();
+    // `mut_args`, not `mut_arg`, which moves an option to the end, and its heading
+    // with it: goose's "Load test" had come after "Report".
+    Cli::command().mut_args(|a| {
+        let id = a.get_id().to_string();
+        match help_here(&id) {
+            Some((help, more)) => a.help(help).long_help(format!("{help}\n\n{more}")),
+            None if without_effect.contains(&id) => a.hide(true),
+            None => a,
+        }
+    })
+}
+
+/// The help, short and the rest of the long one, of goose's option `id` where it says
+/// something else here than in goose.
+fn help_here(id: &str) -> Option<(&'static str, &'static str)> {
+    Some(match id {
+        "host" => (
+            "The server's issuer URL, such as http://127.0.0.1:8080; repeatable",
+            "An absolute http:// or https:// URL. The endpoints come from its RFC 8414 \
+             metadata unless --device-authorization-endpoint and --token-endpoint are given. \
+             Given several times, for instances of one server over a shared store: device \
+             id issues on host id mod n and polls the others.\n\n\
+             Example: --host http://127.0.0.1:8080.",
+        ),
+        "users" => (
+            "Devices in the run, all shards together [default: 1]",
+            "How many simulated devices run the flow; goose's users are the lanes \
+             (--lanes) that multiplex them. At least 1.\n\nExample: -u 10000.",
+        ),
+        "increase_rate" => (
+            "Devices started per second [default: 1]",
+            "How fast devices start, in id order. A decimal is allowed: 0.5 starts one \
+             device every two seconds. Not allowed with --increase-time.\n\nExample: -r 500.",
+        ),
+        "increase_time" => (
+            "Time to start all devices, such as 30s, in place of -r",
+            "Starts the devices evenly over this time. TIME is as for -t.\n\nExample: -s 2m.",
+        ),
+        "run_time" => (
+            "Run this long, each device that ends replaced by a new one [default: until every device's flow ends]",
+            "Without it every device runs its flow once. TIME is seconds, or hours, minutes \
+             and seconds such as 1h30m or 90s; above 0.\n\nExample: -t 10m.",
+        ),
+        // goose's said that goose checks every rule once a second and stops the run when
+        // one fails: the rules are judged on the devices' requests, at the end.
+        "threshold" => (
+            "Pass/fail rule on the devices' requests, such as p99<100ms",
+            "RULE is <metric><op><value>, with an optional \" for <request>\". The metric is \
+             pNN (a latency percentile, such as p99 or p99.9), avg, max, error-rate \
+             (requests that got no answer or an answer no device expects, in percent of \
+             those sent), rps (answered requests per second over the run), violations (of \
+             RFC 8628, each counted once per device) or lateness-pNN (the generator's delay \
+             past the intended send time). The op is <, <=, > or >=. A time takes us, ms or \
+             s, a bare number being ms. A rule ending \" for <request>\" judges only that \
+             request: device_authorization, token_poll, token_replay_check or approve. The \
+             rules are judged once, after the run's report is written, and none stops the \
+             run early: the command prints a verdict and exits 1 when a rule failed. Repeat \
+             the option for several rules.\n\n\
+             Example: --threshold \"p99<100ms for token_poll\" --threshold \"violations<1\".",
+        ),
+        _ => return None,
+    })
 }
 
 /// goose takes one `--host`; the fleet takes several. Every `--host`/`-H` is taken
@@ -259,6 +293,10 @@ fn main() {
     }
     let (hosts, rest) = take_hosts(args);
     let matches = command().get_matches_from(rest);
+    if let Some(refusal) = goose_options::refused(&matches) {
+        errln!("deviceflow-loadgen: {refusal}");
+        std::process::exit(2);
+    }
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // One thread by default: the lanes, the connections and the timers share it, so a
     // request costs no wake-up of another thread (README, "Scale"). More cores: more
@@ -368,6 +406,18 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
     let Some(host) = hosts.first().cloned() else {
         bail!("give --host (the server's issuer URL, e.g. http://127.0.0.1:8080)");
     };
+    // As the suite says it: `127.0.0.1:8080` had been tried, and failed as "relative URL
+    // without a base", as if the server could not be reached.
+    for h in &hosts {
+        match unusable_endpoint(h) {
+            // Not echoed, as the suite does: the password would be in every log after.
+            Some(why) if why.contains("user:password@") => {
+                bail!("--host: a URL {why}; give the client's secret with --client-secret")
+            }
+            Some(why) => bail!("--host {h:?}, {why}; give one like http://127.0.0.1:8080"),
+            None => {}
+        }
+    }
     if cli.deny_percent + cli.never_percent > 100 {
         bail!("--deny-percent and --never-percent add up to more than 100");
     }

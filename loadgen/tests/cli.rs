@@ -566,3 +566,106 @@ fn merge_is_named_in_its_usage_and_in_the_main_help() {
         "{help}"
     );
 }
+
+/// goose's options that do nothing for the fleet (goose only starts the lanes; the
+/// devices' requests go out on the fleet's own transport) are refused by name, with
+/// what to use instead, before any device runs. They had been accepted and ignored,
+/// exit 0 (`--timeout 0.001`, every request answered in about a millisecond), or
+/// answered "goose: GooseError: invalid option or value specified", naming neither.
+#[test]
+fn goose_options_that_do_nothing_for_the_fleet_are_refused_by_name() {
+    let server = Server::start(DEVICE, "");
+    let cases: [(&[&str], &str, &str); 8] = [
+        (
+            &["--timeout", "0.001"],
+            "--timeout",
+            "use --request-timeout",
+        ),
+        (&["--throttle-requests", "1"], "--throttle-requests", "-r"),
+        (&["-t", "5", "--iterations", "2"], "--iterations", "-t"),
+        (&["--no-gzip"], "--no-gzip", "own transport"),
+        (
+            &["--accept-invalid-certs"],
+            "--accept-invalid-certs",
+            "SSL_CERT_FILE",
+        ),
+        (
+            &["--threshold-abort-delay", "1s"],
+            "--threshold-abort-delay",
+            "judged once",
+        ),
+        (&["--test-plan", "10,1s;0,1s"], "--test-plan", "-u devices"),
+        (
+            &["--running-metrics", "5"],
+            "--running-metrics",
+            "--progress-every",
+        ),
+    ];
+    for (args, option, instead) in cases {
+        let dir = report_dir("cli-goose-option");
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(["--decide-after", "1..1"])
+            .args(args)
+            .output()
+            .unwrap();
+        let line = assert_setup_error(&out, &format!("deviceflow-loadgen: {option} is refused: "));
+        assert!(line.contains(instead), "{args:?}: {line}");
+        assert!(!dir.exists(), "a report for {args:?}");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
+
+/// `--help` shows only goose's options that act on the fleet, and says what they do
+/// here: `--accept-invalid-certs` was listed as skipping the certificate check (it
+/// never did), and `--threshold` as stopping the run when a rule fails once a second
+/// (the rules are judged at the end).
+#[test]
+fn the_help_lists_only_goose_options_in_effect_and_thresholds_judged_at_the_end() {
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for gone in [
+        "--accept-invalid-certs",
+        "Skips TLS certificate validation",
+        "--timeout",
+        "--no-threshold-abort",
+        "once a second",
+        "--test-plan",
+        "--report-file",
+    ] {
+        assert!(!help.contains(gone), "{gone}: {help}");
+    }
+    let threshold = help
+        .split("--threshold <RULE>")
+        .nth(1)
+        .and_then(|h| h.split("Device flow:").next())
+        .unwrap_or_else(|| panic!("{help}"));
+    assert!(
+        threshold.contains("judged once, after the run's report is written")
+            && threshold.contains("none stops the")
+            && threshold.contains("violations"),
+        "{threshold}"
+    );
+}
+
+/// A `--host` without a scheme had been tried, and failed as "cannot reach
+/// 127.0.0.1:8080: request failed: relative URL without a base"; it is said as the
+/// conformance suite says it.
+#[test]
+fn a_host_that_is_not_an_absolute_url_is_a_setup_error_saying_what_to_give() {
+    for (host, says) in [
+        ("127.0.0.1:8080", "which is not an absolute URL"),
+        ("localhost:8080", "which is not an http or https URL"),
+    ] {
+        let dir = report_dir("cli-relative-host");
+        let out = common::loadgen(&[host], &dir).output().unwrap();
+        let line = assert_setup_error(&out, &format!("--host \"{host}\", {says}"));
+        assert!(
+            line.ends_with("; give one like http://127.0.0.1:8080"),
+            "{line}"
+        );
+        assert!(!dir.exists(), "a report for {host}");
+    }
+}
