@@ -142,20 +142,18 @@ async fn run_conformance(
         max_wait: Duration::from_secs(cli.expires_in + 30),
         ..Options::default()
     };
-    let http = Http::new(options.request_timeout);
     let confidential = format!("demo-confidential:{DEMO_CONFIDENTIAL_SECRET}");
-    let target = resolve(
-        TargetSpec {
-            issuer: Some(issuer.to_owned()),
-            client: Some(Client::public("demo-device")),
-            second_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
-            introspection_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
-            scope: Some("openid profile".to_owned()),
-            ..TargetSpec::default()
-        },
-        &http,
-    )
-    .await?;
+    let spec = TargetSpec {
+        issuer: Some(issuer.to_owned()),
+        client: Some(Client::public("demo-device")),
+        second_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
+        introspection_client: Some(Client::parse(&confidential).map_err(anyhow::Error::msg)?),
+        scope: Some("openid profile".to_owned()),
+        ..TargetSpec::default()
+    };
+    // The suite's address rule, as its command line applies it.
+    let http = Http::new(options.request_timeout, spec.reach(false).await);
+    let target = resolve(spec, &http).await?;
     let approver = Approver::admin(format!("{issuer}/admin/decisions"), admin, "demo");
     let conformance =
         deviceflow_conformance::run(target, approver, options, &Selection::default(), false).await;
