@@ -2,31 +2,14 @@
 //! walk-through, readable configuration errors, and a graceful stop on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");
 
 #[tokio::test]
 async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
-        .env_remove("DEVICEFLOW_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // "deviceflow-server listening on 127.0.0.1:PORT (issuer http://127.0.0.1:PORT)"
-    let base = line
-        .split("(issuer ")
-        .nth(1)
-        .unwrap()
-        .trim_end()
-        .trim_end_matches(')')
-        .to_owned();
+    let (mut child, mut stderr, base) = start_demo(&[]);
     let tokens = read_walkthrough(child.stdout.take().unwrap(), &base);
     follow_walkthrough(&base, &tokens).await;
 
@@ -47,13 +30,12 @@ async fn demo_defaults_serve_the_printed_walkthrough_and_stop_on_sigterm() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
-/// `-q` leaves the walk-through out but not the tokens drawn for this run, which
-/// nothing else says: with it, the demo's admin and registration were on and out of
-/// reach (the load generator was refused the admin token).
-#[tokio::test]
-async fn quiet_demo_defaults_still_print_the_tokens_of_this_run() {
+/// The server on embedded defaults on a free loopback port, with `args`: the process,
+/// its standard error past the first line, and the issuer that line names.
+fn start_demo(args: &[&str]) -> (Child, BufReader<ChildStderr>, String) {
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "-q"])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("DEVICEFLOW_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -62,6 +44,7 @@ async fn quiet_demo_defaults_still_print_the_tokens_of_this_run() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
+    // "deviceflow-server listening on 127.0.0.1:PORT (issuer http://127.0.0.1:PORT)"
     let base = line
         .split("(issuer ")
         .nth(1)
@@ -69,6 +52,15 @@ async fn quiet_demo_defaults_still_print_the_tokens_of_this_run() {
         .trim_end()
         .trim_end_matches(')')
         .to_owned();
+    (child, stderr, base)
+}
+
+/// `-q` leaves the walk-through out but not the tokens drawn for this run, which
+/// nothing else says: with it, the demo's admin and registration were on and out of
+/// reach (the load generator was refused the admin token).
+#[tokio::test]
+async fn quiet_demo_defaults_still_print_the_tokens_of_this_run() {
+    let (mut child, _stderr, base) = start_demo(&["-q"]);
     // Read on a thread of its own: a server that prints nothing would hold a read
     // forever, and the test must fail, not hang.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());

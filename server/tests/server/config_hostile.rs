@@ -219,11 +219,17 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
         assert!(err.contains(&format!("listen {listen}")), "{err}");
         assert!(err.contains("set issuer"), "{err}");
     }
+    check_exposed("0.0.0.0:8080", EXAMPLE);
+}
+
+/// `check-config` on `config`, listening on `listen` under an https issuer: it must
+/// pass; what it said on standard error.
+fn check_exposed(listen: &str, config: &str) -> String {
     let out = command(&[
         "--config",
-        EXAMPLE,
+        config,
         "--listen",
-        "0.0.0.0:8080",
+        listen,
         "--issuer",
         "https://auth.example.test",
         "check-config",
@@ -231,6 +237,7 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
     .output()
     .unwrap();
     assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Listening beyond this machine with no per-source connection cap and no reverse
@@ -239,21 +246,7 @@ fn listening_on_every_interface_needs_an_issuer_people_can_open() {
 /// nothing was said before. A cap, a trusted proxy or loopback is quiet.
 #[test]
 fn listening_beyond_this_machine_without_a_connection_cap_is_warned_of() {
-    let check = |listen: &str, config: &str| {
-        let out = command(&[
-            "--config",
-            config,
-            "--listen",
-            listen,
-            "--issuer",
-            "https://auth.example.test",
-            "check-config",
-        ])
-        .output()
-        .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let check = check_exposed;
     let err = check("0.0.0.0:8080", EXAMPLE);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
