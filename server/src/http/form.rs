@@ -281,7 +281,10 @@ impl<'a> Form<'a> {
     }
 
     /// Indexes the known parameter `name`, whose value is at `eq + 1..end` (empty
-    /// when `eq == end`), refusing a repeat or a value that is not UTF-8.
+    /// when `eq == end`), refusing a repeat or a value that is not UTF-8. An empty
+    /// value is no occurrence: RFC 6749 §3.1, "Parameters sent without a value MUST be
+    /// treated as if they were omitted from the request", so `client_id=&client_id=tv`
+    /// names one client (it was refused as repeated).
     #[inline]
     fn add_pair(
         &mut self,
@@ -290,6 +293,9 @@ impl<'a> Form<'a> {
         end: usize,
         notes: ValueNotes,
     ) -> Result<(), FormError> {
+        if end <= eq + 1 {
+            return Ok(());
+        }
         let known = PARAMETERS[usize::from(name)];
         if notes.bad_escape {
             return Err(FormError::BadEscape(known.to_owned()));
@@ -668,6 +674,21 @@ mod tests {
             Form::parse(b"client_id=a&client_id=a").err(),
             Some(FormError::Repeated("client_id".into()))
         );
+        // An empty value is omitted (RFC 6749 §3.1), so it repeats nothing.
+        for body in [
+            &b"client_id=&client_id=tv"[..],
+            b"client_id=tv&client_id",
+            b"scope&scope=",
+        ] {
+            let form = Form::parse(body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+            let client = form.get("client_id").unwrap();
+            assert_eq!(
+                client.as_deref(),
+                (body.len() > 12).then_some("tv"),
+                "{body:?}"
+            );
+            assert!(!form.has("scope"));
+        }
         assert_eq!(
             Form::parse(b"scope=a&sc%6Fpe=b").err(),
             Some(FormError::Repeated("scope".into()))
@@ -839,12 +860,13 @@ mod tests {
             let body = body.as_bytes();
             let Ok(form) = Form::parse(body) else { return Ok(()); };
             for p in PARAMETERS {
+                // Empty values are omitted (RFC 6749 §3.1): they repeat nothing.
                 let all: Vec<String> = form_urlencoded::parse(body)
-                    .filter(|(n, _)| n == p)
+                    .filter(|(n, v)| n == p && !v.is_empty())
                     .map(|(_, v)| v.into_owned())
                     .collect();
                 prop_assert!(all.len() <= 1, "{} repeated in {:?}", p, body);
-                let theirs = all.into_iter().next().filter(|v| !v.is_empty());
+                let theirs = all.into_iter().next();
                 let ours = form.get(p).unwrap().map(Cow::into_owned);
                 prop_assert_eq!(ours, theirs, "{} in {:?}", p, body);
             }

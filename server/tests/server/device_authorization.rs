@@ -114,6 +114,12 @@ async fn client_id_is_required_without_client_authentication() {
     s.post(DA, "client_id=&scope=openid")
         .await
         .assert_oauth_error(400, "invalid_request");
+    // Omitted, it repeats nothing: one client_id (RFC 6749 §3.1; refused as repeated
+    // before).
+    assert_eq!(
+        s.post(DA, "client_id=&client_id=tv&scope=").await.status,
+        200
+    );
 }
 
 #[tokio::test]
