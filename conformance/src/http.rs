@@ -309,7 +309,8 @@ impl Http {
     /// `reach` is the address rule ([`crate::reach`]): with a rule, every name is
     /// resolved through [`GuardedResolver`] and every IP literal checked before the
     /// request, and nothing goes through a proxy (which would resolve names where
-    /// the rule cannot see); [`Reach::anywhere`] for a URL only the person gave.
+    /// the rule cannot see) unless `--allow-private-addresses` lifted the rule;
+    /// [`Reach::anywhere`] for a URL only the person gave.
     pub fn new(timeout: Duration, reach: Reach) -> Http {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)

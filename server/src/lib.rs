@@ -81,7 +81,7 @@ pub fn issuer_for(settings: &Settings, listener: &TcpListener) -> std::io::Resul
 /// The most a connection's read buffer may hold (hyper's `max_buf_size`; its default
 /// is about 400 KiB): a request head that does not fit is refused (431), and no
 /// connection keeps more than this between requests. A head here is well under a
-/// kilobyte (a form's form fields are in its body, read in chunks whatever its size);
+/// kilobyte (a form's fields are in its body, read in chunks whatever its size);
 /// with hyper's default, one source's idle connections, each left with a buffer grown
 /// by one large head, held 180 KB each for their keep-alive life.
 pub const MAX_READ_BUFFER: usize = 16 * 1024;

@@ -228,7 +228,7 @@ impl StoreConfig {
                     .strip_prefix(scheme)
                     .is_some_and(|nodes| nodes.split(',').any(|n| !n.trim().is_empty()))
             });
-        if let Some(why) = crate::storage::redis::sentinel_url_error(value) {
+        if let Some(why) = crate::storage::redis::url_error(value) {
             return Err(ConfigError::Invalid(format!(
                 "store \"{}\": {why}",
                 crate::storage::redis::redacted(value)

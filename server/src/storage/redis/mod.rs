@@ -25,9 +25,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind, Value};
 
-// `config/settings.rs` reads every store URL's form through this name, from when only
-// a Sentinel URL's was read.
-pub(crate) use conn::url_error as sentinel_url_error;
+pub(crate) use conn::url_error;
 pub use conn::{
     redacted, ConnectError, CLUSTER_SCHEME, SENTINEL_SCHEME, TLS_CLUSTER_SCHEME,
     TLS_SENTINEL_SCHEME,
