@@ -22,13 +22,10 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use super::registration::{invalid_metadata, registrations_exhausted, Rotation, ROTATION_RACED};
+use super::registration::{registrations_exhausted, Rotation, ROTATION_RACED};
 use crate::accounts::clients::ClientId;
-use crate::accounts::registration::{
-    client_metadata, request_from_json, Metadata, MetadataDocument,
-};
+use crate::accounts::registration::client_metadata;
 use crate::audit::{self, Registrar};
-use crate::http::body::read_json;
 use crate::http::form::percent_decode;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
@@ -194,19 +191,8 @@ impl<S: Store> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let document: MetadataDocument = read_json(
-            parts,
-            body,
-            self.settings.max_body_bytes,
-            self.settings.body_read_timeout_ms,
-        )
-        .await?
         // The same metadata as RFC 7591's, refused with the same code (§3.2.2).
-        .map_err(invalid_metadata)?;
-        let request = request_from_json(document).map_err(invalid_metadata)?;
-        let metadata =
-            Metadata::from_request(&request, &self.settings.scopes, &self.settings.clients)
-                .map_err(|e| invalid_metadata(e.to_string()))?;
+        let metadata = self.read_metadata(parts, body).await?;
         let new = self
             .register_client(metadata, false)
             .await?

@@ -103,18 +103,7 @@ impl<S: Store> App<S> {
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
             ));
         }
-        let document: MetadataDocument = read_json(
-            parts,
-            body,
-            self.settings.max_body_bytes,
-            self.settings.body_read_timeout_ms,
-        )
-        .await?
-        .map_err(invalid_metadata)?;
-        let request = request_from_json(document).map_err(invalid_metadata)?;
-        let metadata =
-            Metadata::from_request(&request, &self.settings.scopes, &self.settings.clients)
-                .map_err(|e| invalid_metadata(e.to_string()))?;
+        let metadata = self.read_metadata(parts, body).await?;
         let new = self
             .register_client(metadata, true)
             .await?
@@ -205,6 +194,31 @@ impl<S: Store> App<S> {
     }
 
     // The acts every form of registration shares.
+
+    /// The client metadata a request's JSON body holds (RFC 7591 §2), checked against
+    /// this server's scopes and clients; refused as `invalid_client_metadata`
+    /// (RFC 7591 §3.2.2) by the administrator's form as by dynamic registration.
+    pub(crate) async fn read_metadata<B>(
+        &self,
+        parts: &Parts,
+        body: B,
+    ) -> Result<Metadata, OAuthError>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let document: MetadataDocument = read_json(
+            parts,
+            body,
+            self.settings.max_body_bytes,
+            self.settings.body_read_timeout_ms,
+        )
+        .await?
+        .map_err(invalid_metadata)?;
+        let request = request_from_json(document).map_err(invalid_metadata)?;
+        Metadata::from_request(&request, &self.settings.scopes, &self.settings.clients)
+            .map_err(|e| invalid_metadata(e.to_string()))
+    }
 
     /// Registers a client with `metadata`: an index drawn from the store, a
     /// `client_id`, a secret if confidential, and a registration access token if
