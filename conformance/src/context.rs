@@ -211,16 +211,25 @@ impl Ctx {
         client: &Client,
         params: &[(&str, &str)],
     ) -> Result<Authorization, Box<Exchange>> {
-        let e = self
-            .http
+        parse_authorization(self.device_authorization(label, Some(client), params).await)
+    }
+
+    /// A device authorization request (RFC 8628 §3.1) as `client` (none: no client
+    /// authentication nor `client_id`) with `params`, as it was answered.
+    pub async fn device_authorization(
+        &self,
+        label: &str,
+        client: Option<&Client>,
+        params: &[(&str, &str)],
+    ) -> Exchange {
+        self.http
             .post_form(
                 label,
                 &self.target.device_authorization_endpoint,
-                Some(client),
+                client,
                 params,
             )
-            .await;
-        parse_authorization(e)
+            .await
     }
 
     /// A device access token request (RFC 8628 §3.4) as `client`.

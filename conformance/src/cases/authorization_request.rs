@@ -47,10 +47,8 @@ pub fn cases() -> Vec<Case> {
 async fn da_01(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let e = ctx
-        .http
-        .post_form(
+        .device_authorization(
             "device authorization",
-            &ctx.target.device_authorization_endpoint,
             Some(ctx.client()),
             &ctx.scope_params(),
         )
@@ -110,13 +108,7 @@ async fn da_02(ctx: Ctx) -> Verdict {
 async fn da_03(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let e = ctx
-        .http
-        .post_form(
-            "no client_id, no authentication",
-            &ctx.target.device_authorization_endpoint,
-            None,
-            &ctx.scope_params(),
-        )
+        .device_authorization("no client_id, no authentication", None, &ctx.scope_params())
         .await;
     expect_error(&mut c, &e, &["invalid_request", "invalid_client"]);
     c.finish("a request without client_id is refused with an RFC 6749 §5.2 error")
@@ -126,13 +118,7 @@ async fn da_04(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let nobody = Client::public("deviceflow-conformance-no-such-client");
     let e = ctx
-        .http
-        .post_form(
-            "unknown client_id",
-            &ctx.target.device_authorization_endpoint,
-            Some(&nobody),
-            &[],
-        )
+        .device_authorization("unknown client_id", Some(&nobody), &[])
         .await;
     expect_error(&mut c, &e, &["invalid_client"]);
     c.finish("an unknown client gets invalid_client")
@@ -204,13 +190,7 @@ async fn da_06(ctx: Ctx) -> Verdict {
         ..conf
     };
     let e = ctx
-        .http
-        .post_form(
-            "client_secret_basic",
-            &ctx.target.device_authorization_endpoint,
-            Some(&basic),
-            &ctx.scope_params(),
-        )
+        .device_authorization("client_secret_basic", Some(&basic), &ctx.scope_params())
         .await;
     expect_status(&mut c, &e, 200);
     c.finish("HTTP Basic authentication works")
@@ -227,10 +207,8 @@ async fn da_07(ctx: Ctx) -> Verdict {
         ..conf
     };
     let e = ctx
-        .http
-        .post_form(
+        .device_authorization(
             "Basic with a wrong secret",
-            &ctx.target.device_authorization_endpoint,
             Some(&wrong),
             &ctx.scope_params(),
         )
@@ -390,13 +368,7 @@ async fn da_09(ctx: Ctx) -> Verdict {
     let mut params = ctx.scope_params();
     params.push(("deviceflow_conformance_unknown", "bar"));
     let e = ctx
-        .http
-        .post_form(
-            "an unrecognized parameter",
-            &ctx.target.device_authorization_endpoint,
-            Some(ctx.client()),
-            &params,
-        )
+        .device_authorization("an unrecognized parameter", Some(ctx.client()), &params)
         .await;
     expect_status(&mut c, &e, 200);
     c.finish("unknown parameters are ignored")
@@ -458,10 +430,8 @@ async fn da_11(ctx: Ctx) -> Verdict {
 async fn da_12(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Info);
     let e = ctx
-        .http
-        .post_form(
+        .device_authorization(
             "scope=deviceflow-conformance-bogus",
-            &ctx.target.device_authorization_endpoint,
             Some(ctx.client()),
             &[("scope", "deviceflow-conformance-bogus")],
         )
@@ -484,13 +454,7 @@ async fn da_13(ctx: Ctx) -> Verdict {
         );
     };
     let e = ctx
-        .http
-        .post_form(
-            "client without the device grant",
-            &ctx.target.device_authorization_endpoint,
-            Some(&client),
-            &[],
-        )
+        .device_authorization("client without the device grant", Some(&client), &[])
         .await;
     expect_error(&mut c, &e, &["unauthorized_client"]);
     c.finish("unauthorized_client")

@@ -181,10 +181,8 @@ fn body(a: &crate::context::Authorization) -> serde_json::Map<String, Value> {
 async fn dr_01(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     let e = ctx
-        .http
-        .post_form(
+        .device_authorization(
             "device authorization",
-            &ctx.target.device_authorization_endpoint,
             Some(ctx.client()),
             &ctx.scope_params(),
         )

@@ -459,10 +459,8 @@ async fn sc_05(ctx: Ctx) -> Verdict {
         return c.skip(Status::NotApplicable, "no public client configured");
     };
     let e = ctx
-        .http
-        .post_form(
+        .device_authorization(
             "public client, client_id only",
-            &ctx.target.device_authorization_endpoint,
             Some(&public),
             &ctx.scope_params(),
         )
