@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use sha2::{Digest, Sha256};
+
 /// A person's index, as sessions and tokens record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId(pub u32);
@@ -21,6 +23,24 @@ pub struct User {
     /// May manage applications on the applications page.
     pub admin: bool,
 }
+
+impl User {
+    /// What a sign-in of this user is bound to: a fingerprint of the password hash it
+    /// was checked against. A changed password changes it, and so ends every sign-in
+    /// made with the old one (whoever signed in with a stolen password is out at the
+    /// change, on every instance of a shared store).
+    pub fn credential(&self) -> Credential {
+        let hash = self.password_hash.as_deref().unwrap_or_default();
+        let digest = Sha256::digest(hash.as_bytes());
+        let bits = u64::from_le_bytes(digest[..8].try_into().expect("8 of 32 bytes"));
+        // 0 is what a web session recorded before sessions were bound reads as.
+        Credential(bits.max(1))
+    }
+}
+
+/// A fingerprint of a user's password hash ([`User::credential`]); 0 is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Credential(pub u64);
 
 /// The configured people, by index and by username.
 #[derive(Debug, Clone, Default)]

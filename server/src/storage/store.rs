@@ -25,7 +25,7 @@ use std::future::Future;
 
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::Registered;
-use crate::accounts::users::UserId;
+use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::scope::ScopeSet;
@@ -209,11 +209,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Web sessions of the person's side (`verification/web_session.rs`).
 
-    /// Starts `user`'s web session at sign-in; the oldest of theirs ends past
-    /// `MAX_SESSIONS_PER_USER`.
+    /// Starts `user`'s web session at sign-in with `credential`; the oldest of theirs
+    /// ends past `MAX_SESSIONS_PER_USER`.
     fn start_web_session(
         &self,
         user: UserId,
+        credential: Credential,
         now: Millis,
     ) -> impl Future<Output = Stored<Result<(SessionId, WebSession), Full>>> + Send;
 

@@ -258,12 +258,16 @@ impl<S: Store> App<S> {
                 .or_else(|| v.sign_in_csrf.open(value, now).map(CookieValue::SignIn))
         });
         let (session, sign_in_cookie) = match cookie {
-            // A session of a person no longer configured is no session: signed out.
+            // A session of a person no longer configured, or signed in with a password
+            // that is no longer theirs, is no session: signed out.
             Some(CookieValue::Session(id)) => (
                 self.store
                     .web_session(&id, now)
                     .await?
-                    .filter(|s| self.settings.users.get(s.user).is_some())
+                    .filter(|s| {
+                        let user = self.settings.users.get(s.user);
+                        user.is_some_and(|u| u.credential() == s.credential)
+                    })
                     .map(|s| (id, s)),
                 None,
             ),

@@ -185,21 +185,27 @@ impl<S: Store> App<S> {
         self.store
             .forget(known.map_or(by_username, sign_in))
             .await?;
-        // The first server-side session of this browser, with a new id.
-        let Ok((id, _)) = self.store.start_web_session(user, visit.now).await? else {
+        // The user the password was just checked against.
+        let Some(user) = self.settings.users.get(user) else {
+            return Ok(again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS));
+        };
+        // The first server-side session of this browser, with a new id, bound to the
+        // password it was signed in with.
+        let started = self
+            .store
+            .start_web_session(user.id, user.credential(), visit.now)
+            .await?;
+        let Ok((id, _)) = started else {
             return Ok(self.busy());
         };
         let signed_in = html::with_cookie(
             html::redirect(&pages::entry_url(code)),
             &self.verification.cookie.set(&id.encode()),
         );
-        Ok(match self.settings.users.get(user) {
-            Some(user) => html::with_cookie(
-                signed_in,
-                &self.verification.known_browsers.remember(user, visit.now),
-            ),
-            None => signed_in,
-        })
+        Ok(html::with_cookie(
+            signed_in,
+            &self.verification.known_browsers.remember(user, visit.now),
+        ))
     }
 
     async fn refund(&self, counted: Counted) -> Stored<()> {

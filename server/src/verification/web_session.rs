@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::accounts::users::UserId;
+use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::protocol::user_code::UserCode;
 use crate::storage::expiry::ExpiryWheel;
@@ -76,10 +76,13 @@ impl std::fmt::Debug for SessionId {
 }
 
 /// One signed-in browser's session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebSession {
     /// The signed-in person.
     pub user: UserId,
+    /// What they signed in with ([`crate::accounts::users::User::credential`]): once
+    /// the configured password differs, the session is no sign-in.
+    pub credential: Credential,
     /// The token every form of this session must carry back.
     pub csrf: CsrfToken,
     /// When the session ends.
@@ -93,9 +96,10 @@ pub struct WebSession {
 impl WebSession {
     /// `user`'s session signed in at `now`, with a fresh CSRF token: whatever the
     /// browser held before is worthless after it (session fixation).
-    pub(crate) fn new(user: UserId, now: Millis) -> WebSession {
+    pub(crate) fn new(user: UserId, credential: Credential, now: Millis) -> WebSession {
         WebSession {
             user,
+            credential,
             csrf: CsrfToken::generate(),
             expires_at: now.saturating_add(SIGNED_IN_TTL_MS),
             entered: None,
@@ -139,7 +143,12 @@ impl WebSessions {
     /// Starts `user`'s session at sign-in, with a fresh id and CSRF token: whatever
     /// the browser held before is worthless after it (session fixation). If the user
     /// already holds [`MAX_SESSIONS_PER_USER`], the oldest ends.
-    pub fn start(&self, user: UserId, now: Millis) -> Result<(SessionId, WebSession), Full> {
+    pub fn start(
+        &self,
+        user: UserId,
+        credential: Credential,
+        now: Millis,
+    ) -> Result<(SessionId, WebSession), Full> {
         let mut mine = self.by_user.entry(user).or_default();
         // A user at the bound makes room for themselves, even when the map is full.
         if mine.len() >= MAX_SESSIONS_PER_USER {
@@ -149,7 +158,7 @@ impl WebSessions {
         } else if self.map.len() >= self.max {
             return Err(Full);
         }
-        let session = WebSession::new(user, now);
+        let session = WebSession::new(user, credential, now);
         let id = SessionId::generate();
         self.map.insert(id, session);
         mine.push_back(id);
@@ -314,8 +323,8 @@ mod tests {
     #[test]
     fn sessions_expire_and_are_swept() {
         let s = WebSessions::new(10);
-        let (early, session) = s.start(UserId(1), 0).unwrap();
-        let (late, _) = s.start(UserId(1), 1_000).unwrap();
+        let (early, session) = s.start(UserId(1), Credential(1), 0).unwrap();
+        let (late, _) = s.start(UserId(1), Credential(1), 1_000).unwrap();
         assert_eq!(session.expires_at, SIGNED_IN_TTL_MS);
         assert!(s.get(&early, SIGNED_IN_TTL_MS - 1).is_some());
         assert!(s.get(&early, SIGNED_IN_TTL_MS).is_none());
@@ -330,16 +339,16 @@ mod tests {
     #[test]
     fn the_map_is_bounded() {
         let s = WebSessions::new(2);
-        s.start(UserId(1), 0).unwrap();
-        s.start(UserId(2), 0).unwrap();
-        assert_eq!(s.start(UserId(3), 0).unwrap_err(), Full);
+        s.start(UserId(1), Credential(1), 0).unwrap();
+        s.start(UserId(2), Credential(1), 0).unwrap();
+        assert_eq!(s.start(UserId(3), Credential(1), 0).unwrap_err(), Full);
     }
 
     #[test]
     fn a_user_holds_at_most_the_bound_and_the_oldest_goes_first() {
         let s = WebSessions::new(100);
         let ids: Vec<_> = (0..=MAX_SESSIONS_PER_USER as u64)
-            .map(|t| s.start(UserId(1), t).unwrap().0)
+            .map(|t| s.start(UserId(1), Credential(1), t).unwrap().0)
             .collect();
         assert_eq!(s.len(), MAX_SESSIONS_PER_USER);
         assert_eq!(s.count_for(UserId(1)), MAX_SESSIONS_PER_USER);

@@ -2,7 +2,7 @@
 //! site can still do to a browser, and the refusals a crowd gets. Each test here was
 //! seen to fail before the fix it holds.
 
-use deviceflow_server::accounts::users::UserId;
+use deviceflow_server::accounts::users::{Credential, UserId};
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::web_session::MAX_WEB_SESSIONS;
 
@@ -85,7 +85,8 @@ async fn a_sign_in_refused_because_the_session_map_is_full_says_when_to_retry() 
     let s = server().await;
     let web = s.app.store.web_sessions();
     for n in 0..MAX_WEB_SESSIONS as u32 {
-        web.start(UserId(1_000 + n), START_MS).unwrap();
+        web.start(UserId(1_000 + n), Credential(1), START_MS)
+            .unwrap();
     }
     let mut p = Person::new(&s);
     p.get("/device/login").await;

@@ -19,7 +19,7 @@ pub(crate) use tokens::TokenStore;
 
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::Registered;
-use crate::accounts::users::UserId;
+use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::config::Settings;
 use crate::protocol::device_code::DeviceCode;
@@ -207,9 +207,10 @@ impl Store for MemoryStore {
     fn start_web_session(
         &self,
         user: UserId,
+        credential: Credential,
         at: Millis,
     ) -> impl Future<Output = Stored<Result<(SessionId, WebSession), Full>>> + Send {
-        now(self.web.start(user, at))
+        now(self.web.start(user, credential, at))
     }
 
     fn web_session(

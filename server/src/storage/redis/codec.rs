@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::clients::{AuthMethod, Client, ClientId};
 use crate::accounts::registration::Registered;
-use crate::accounts::users::UserId;
+use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::protocol::device_code::{Secret, SECRET_BYTES};
 use crate::protocol::scope::ScopeSet;
@@ -227,6 +227,11 @@ impl<'a> Reader<'a> {
         }
     }
     /// The record was read to its end.
+    /// Whether every byte has been read.
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn end<T>(self, value: T) -> Option<T> {
         self.0.is_empty().then_some(value)
     }
@@ -450,12 +455,13 @@ impl Record for WebSession {
             Some(code) => (1, code.packed()),
             None => (0, 0),
         };
-        Writer::new(53)
+        Writer::new(61)
             .u32(self.user.0)
             .bytes(&self.csrf.to_bytes())
             .u64(self.expires_at)
             .u8(tag)
             .u64(code)
+            .u64(self.credential.0)
             .0
     }
 
@@ -469,8 +475,12 @@ impl Record for WebSession {
             (1, code) => Some(UserCode::from_packed(code)?),
             _ => return None,
         };
+        // A session recorded before sessions were bound to the password (53 bytes)
+        // reads as bound to none: signed out, not a store fault.
+        let credential = Credential(if r.is_empty() { 0 } else { r.u64()? });
         r.end(WebSession {
             user,
+            credential,
             csrf,
             expires_at,
             entered,
@@ -649,6 +659,10 @@ mod tests {
             failures: 3,
         });
         round_trip(Bucket { level: 1, at: 2 });
+        let mut signed_in = WebSession::new(UserId(3), Credential(0xfeed), 9_000);
+        round_trip(signed_in);
+        signed_in.entered = Some(UserCode::from_packed(0x1234).unwrap());
+        round_trip(signed_in);
         let scopes = crate::protocol::scope::ScopeRegistry::default();
         for public in [true, false] {
             let metadata = crate::accounts::registration::Metadata {
@@ -739,6 +753,21 @@ mod tests {
         let delivered_tag = old.len() - 13;
         old[delivered_tag] = 4;
         assert_eq!(Kept::decode(&old).map(|_| ()), None);
+    }
+
+    #[test]
+    fn a_web_session_an_earlier_build_wrote_reads_as_bound_to_no_password() {
+        let session = WebSession::new(UserId(3), Credential(0xfeed), 9_000);
+        let bytes = session.encode();
+        // That build wrote the same fields without the credential, 8 bytes at the end.
+        let earlier = WebSession::decode(&bytes[..bytes.len() - 8]).unwrap();
+        assert_eq!(
+            earlier,
+            WebSession {
+                credential: Credential(0),
+                ..session
+            }
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis};
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::Registered;
-use crate::accounts::users::UserId;
+use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::config::Settings;
 use crate::protocol::device_code::{DeviceCode, Secret};
@@ -808,9 +808,10 @@ impl Store for RedisStore {
     async fn start_web_session(
         &self,
         user: UserId,
+        credential: Credential,
         now: Millis,
     ) -> Stored<Result<(SessionId, WebSession), Full>> {
-        let session = WebSession::new(user, now);
+        let session = WebSession::new(user, credential, now);
         let id = SessionId::generate();
         let key = keys::web(&id);
         self.redis

@@ -178,3 +178,50 @@ async fn a_server_whose_users_changed_places_refuses_to_start_on_their_records()
         "{err}"
     );
 }
+
+/// Whether the browser holding `cookie` is signed in at `server`.
+async fn signed_in_with(server: &Client, cookie: &str) -> bool {
+    let mut browser = crate::person::Person::new(server);
+    browser.cookie = Some(cookie.to_owned());
+    let page = browser.get("/device").await;
+    match page.location() {
+        Some("/device/login") => false,
+        _ => {
+            assert_eq!(page.heading(), "Connect a device", "{page:?}");
+            true
+        }
+    }
+}
+
+/// A sign-in is bound to the password it was made with. Restarted on the same Redis
+/// with the same configuration, the person is still signed in; restarted with a new
+/// password hash for them, the session made with the old one is signed out (whoever
+/// signed in with a stolen password is out at the change), and the new one signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_password_ends_the_sign_ins_made_with_the_old_one() {
+    let redis = RedisServer::start().unwrap();
+    let toml = format!("store = \"{}\"\n{}", redis.url(), people_config());
+    let mut fleet = Instances::start(1, &toml);
+    let cookie = {
+        let mut person = crate::person::Person::new(fleet.at(0));
+        person.sign_in("alice").await;
+        person
+            .cookie
+            .clone()
+            .expect("a sign-in sets the session cookie")
+    };
+    fleet.stop_all();
+    fleet.start_all();
+    assert!(signed_in_with(fleet.at(0), &cookie).await);
+
+    // people_config salts anew: alice's hash differs, her password does not.
+    let changed = format!("store = \"{}\"\n{}", redis.url(), people_config());
+    assert_ne!(changed, toml);
+    fleet.stop_all();
+    fleet.rewrite_config(&changed);
+    fleet.start_all();
+    assert!(!signed_in_with(fleet.at(0), &cookie).await);
+    crate::person::Person::new(fleet.at(0))
+        .sign_in("alice")
+        .await;
+}

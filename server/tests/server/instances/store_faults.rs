@@ -451,7 +451,7 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
 /// second-oldest, which the bound keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bound() {
-    use deviceflow_server::accounts::users::UserId;
+    use deviceflow_server::accounts::users::{Credential, UserId};
     use deviceflow_server::verification::web_session::MAX_SESSIONS_PER_USER;
     use deviceflow_server::{FileConfig, RedisStore, Settings, Store};
 
@@ -478,7 +478,7 @@ async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bou
                 proxy.arm_for(cut);
             }
             let (id, _) = store
-                .start_web_session(user, now + i)
+                .start_web_session(user, Credential(1), now + i)
                 .await
                 .unwrap()
                 .unwrap();
