@@ -22,10 +22,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use hmac::Mac;
+
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::quota::Source;
 use crate::storage::expiry::ExpiryWheel;
+
+use super::csrf::Seal;
 
 /// A threshold: at most `max_failures` failed attempts in `window_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +98,7 @@ pub enum Subject {
     Ip(IpAddr),
     /// A signed-in person.
     Account(UserId),
-    /// A username typed at sign-in, hashed with a per-process key so that what is kept
-    /// is small whatever was typed.
+    /// A username typed at sign-in, as [`UsernameHasher`] keeps it.
     Username(u64),
     /// A browser where the username it types signed in before, by its known-browser
     /// cookie's nonce.
@@ -203,25 +206,30 @@ impl Default for RateLimiter {
     }
 }
 
-/// Usernames as the limits keep them: hashed with a key every instance on one store
-/// shares, so that what is kept is small whatever was typed, and the same everywhere.
-pub struct UsernameHasher(ahash::RandomState);
+/// Usernames as the limits keep them: 64 bits of an HMAC-SHA256 keyed by the store's
+/// shared secret, so that what is kept is small whatever was typed, and the same on
+/// every instance of one store whatever its build or CPU (a hash whose output may
+/// change with either would split one username's window across instances, each
+/// allowing its own guesses).
+pub struct UsernameHasher(Seal);
+
+/// What the username windows' HMAC is for (see [`Seal::keyed`]).
+const USERNAME_WINDOW: &[u8] = b"deviceflow sign-in window of a username\0";
 
 impl UsernameHasher {
     /// A hasher keyed by the store's shared secret.
     pub fn new(secret: &[u8; 32]) -> UsernameHasher {
-        let seed = |i: usize| u64::from_le_bytes(secret[i * 8..i * 8 + 8].try_into().expect("8"));
-        UsernameHasher(ahash::RandomState::with_seeds(
-            seed(0),
-            seed(1),
-            seed(2),
-            seed(3),
-        ))
+        UsernameHasher(Seal::new(secret))
     }
 
     /// The subject for a username as typed.
     pub fn subject(&self, typed: &str) -> Subject {
-        Subject::Username(self.0.hash_one(typed))
+        let mut mac = self.0.keyed(USERNAME_WINDOW);
+        mac.update(typed.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Subject::Username(u64::from_le_bytes(
+            digest[..8].try_into().expect("8 of 32 bytes"),
+        ))
     }
 }
 
@@ -340,6 +348,22 @@ mod tests {
             attempt: Attempt::UserCode,
             subject: Subject::Account(UserId(n)),
         }
+    }
+
+    #[test]
+    fn a_username_is_kept_as_the_same_hmac_by_every_build() {
+        // HMAC-SHA256(key, label || "alice"), its first 8 bytes little-endian: Python's
+        // hmac module gives the same, and so must every instance of one store.
+        let hasher = UsernameHasher::new(&[7; 32]);
+        assert_eq!(
+            hasher.subject("alice"),
+            Subject::Username(0x0787_47f9_86b7_c219)
+        );
+        assert_ne!(hasher.subject("Alice"), hasher.subject("alice"));
+        assert_ne!(
+            UsernameHasher::new(&[8; 32]).subject("alice"),
+            hasher.subject("alice")
+        );
     }
 
     /// Counts `n` failed attempts against `key` at `now`.
