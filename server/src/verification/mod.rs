@@ -360,7 +360,8 @@ impl<S: Store> App<S> {
             (Attempt::UserCode, _) => "user_code_per_account",
             (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
             (Attempt::SignIn, Subject::KnownBrowser(_)) => "sign_in_per_known_browser",
-            (Attempt::SignIn, _) => "sign_in_per_username",
+            (Attempt::SignIn, Subject::Account(_)) => "sign_in_per_account",
+            (Attempt::SignIn, Subject::Username(_)) => "sign_in_per_username",
         };
         let user = user.map(|u| self.settings.users.username(u));
         crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);

@@ -77,6 +77,16 @@ pub const SIGN_IN_LIMIT_PER_KNOWN_BROWSER: Limit = Limit {
     window_ms: TEN_MINUTES,
 };
 
+/// Sign-ins of one account in ten minutes, successful ones: a success costs no guess
+/// but one argon2 verification, and a person signs in a few times an hour (a sign-in
+/// lasts one), so only a script looping on a password it holds meets this. Failures
+/// are not counted here (the username's and the address's limits count them), so
+/// strangers cannot fill it.
+pub const SIGN_IN_LIMIT_PER_ACCOUNT: Limit = Limit {
+    max_failures: 20,
+    window_ms: TEN_MINUTES,
+};
+
 /// Subjects tracked at once. When full, a subject not yet tracked is refused until the
 /// sweep frees room: failing closed, since failing open would let an attacker who
 /// fills the map guess without limit.
@@ -122,7 +132,8 @@ impl Key {
             (Attempt::UserCode, _) => CODE_LIMIT_PER_ACCOUNT,
             (Attempt::SignIn, Subject::Ip(_)) => SIGN_IN_LIMIT_PER_IP,
             (Attempt::SignIn, Subject::KnownBrowser(_)) => SIGN_IN_LIMIT_PER_KNOWN_BROWSER,
-            (Attempt::SignIn, _) => SIGN_IN_LIMIT_PER_USERNAME,
+            (Attempt::SignIn, Subject::Account(_)) => SIGN_IN_LIMIT_PER_ACCOUNT,
+            (Attempt::SignIn, Subject::Username(_)) => SIGN_IN_LIMIT_PER_USERNAME,
         }
     }
 }

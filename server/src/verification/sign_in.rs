@@ -135,10 +135,32 @@ impl<S: Store> App<S> {
         let ticket = match counted {
             Ok(ticket) => ticket,
             Err(t) => {
-                self.audit_throttled(visit, t, None);
+                let user = self.settings.users.by_username(&username).map(|u| u.id);
+                self.audit_throttled(visit, t, user);
                 let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
                 return Ok(html::with_retry_after(page, t.retry_after_ms));
             }
+        };
+        // A success costs no guess, but it costs an argon2 verification: each account's
+        // are counted too, or whoever holds one password (their own) could sign in
+        // over and over from a few addresses and keep the hashing pool from everyone.
+        // Counted before the hash like a guess, refunded if it turns out a failure
+        // (counted above instead). An unknown username has no account to count.
+        let account = match self.settings.users.by_username(&username) {
+            Some(user) => {
+                let key = sign_in(Subject::Account(user.id));
+                match self.store.try_acquire([key], visit.now).await? {
+                    Ok(account) => Some(account),
+                    Err(t) => {
+                        // Nothing was verified: not a guess.
+                        self.refund(ticket).await?;
+                        self.audit_throttled(visit, t, Some(user.id));
+                        let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
+                        return Ok(html::with_retry_after(page, t.retry_after_ms));
+                    }
+                }
+            }
+            None => None,
         };
         let authenticated = self
             .verification
@@ -147,15 +169,21 @@ impl<S: Store> App<S> {
         let user = match authenticated {
             Ok(Some(user)) => user,
             Ok(None) => {
-                // The wrong guess stays counted.
+                // The wrong guess stays counted; it was no sign-in of the account.
                 drop(ticket);
+                if let Some(account) = account {
+                    self.store.refund(account).await?;
+                }
                 let known = self.settings.users.by_username(&username);
                 audit::sign_in_failed(known.map(|u| u.username.as_str()), visit.peer);
                 return Ok(again(StatusCode::BAD_REQUEST, WRONG_CREDENTIALS));
             }
             Err(why) => {
-                // Nothing was verified: not a guess.
+                // Nothing was verified: not a guess, nor a sign-in.
                 self.refund(ticket).await?;
+                if let Some(account) = account {
+                    self.store.refund(account).await?;
+                }
                 let (status, retry_ms, message) = match why {
                     Unverified::SourceBusy => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -283,6 +311,9 @@ fn throttled_sign_in(t: Throttled) -> String {
         ),
         Subject::KnownBrowser(_) => format!(
             "Too many failed sign-ins in this browser. For your safety, sign-in is paused: try again in {wait}."
+        ),
+        Subject::Account(_) => format!(
+            "This account has signed in too many times in the last few minutes. For your safety, sign-in is paused: try again in {wait}."
         ),
         _ => format!(
             "Too many failed sign-ins for this username. For your safety, sign-in is paused: try again in {wait}."

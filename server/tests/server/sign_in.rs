@@ -7,7 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::rate_limit::{
-    SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_KNOWN_BROWSER, SIGN_IN_LIMIT_PER_USERNAME,
+    SIGN_IN_LIMIT_PER_ACCOUNT, SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_KNOWN_BROWSER,
+    SIGN_IN_LIMIT_PER_USERNAME,
 };
 use deviceflow_server::verification::web_session::SIGNED_IN_TTL_MS;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
@@ -165,6 +166,52 @@ async fn sign_in_is_rate_limited_per_username_and_per_ip() {
     s.advance_ms(SIGN_IN_LIMIT_PER_IP.window_ms);
     assert_eq!(
         try_sign_in(&mut p, "alice", &password_of("alice"))
+            .await
+            .status,
+        303
+    );
+}
+
+/// A success costs no guess but one argon2 verification: whoever holds a password
+/// (their own) signing in over and over, from as many addresses as they like, would
+/// keep the hashing pool from everyone (helper-60). Each account's sign-ins are held
+/// to SIGN_IN_LIMIT_PER_ACCOUNT; past it, 429 with the password unchecked, until the
+/// window ends. Strangers' wrong guesses are not counted there, and other people sign
+/// in meanwhile.
+#[tokio::test]
+async fn an_account_signing_in_over_and_over_is_held_back_and_no_one_else_is() {
+    let s = server().await;
+    let per_account = SIGN_IN_LIMIT_PER_ACCOUNT.max_failures;
+    let mut stranger = Person::from_address(&s, [127, 0, 0, 2].into());
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures - 1 {
+        assert_eq!(
+            try_sign_in(&mut stranger, "alice", "guess").await.status,
+            400
+        );
+    }
+    for n in 0..per_account {
+        // Each from its own address and browser, as a script spreading out would.
+        let from = std::net::IpAddr::from([127, 0, 1, (n % 200) as u8 + 1]);
+        let mut browser = Person::from_address(&s, from);
+        let signed = try_sign_in(&mut browser, "alice", &password_of("alice")).await;
+        assert_eq!(signed.status, 303, "sign-in {n}: {signed:?}");
+    }
+    let mut one_more = Person::from_address(&s, [127, 0, 2, 1].into());
+    let held = try_sign_in(&mut one_more, "alice", &password_of("alice")).await;
+    assert_eq!(held.status, 429, "{held:?}");
+    assert!(held
+        .alert()
+        .unwrap()
+        .starts_with("This account has signed in too many times"));
+    assert_eq!(
+        one_more.get("/device").await.location(),
+        Some("/device/login")
+    );
+    // Someone else signs in; so does alice once the window has passed.
+    Person::new(&s).sign_in("bob").await;
+    s.advance_ms(SIGN_IN_LIMIT_PER_ACCOUNT.window_ms);
+    assert_eq!(
+        try_sign_in(&mut one_more, "alice", &password_of("alice"))
             .await
             .status,
         303
@@ -446,7 +493,9 @@ async fn a_sign_in_form_lasts_thirty_minutes_and_its_cookie_is_kept_meanwhile() 
     assert!(renewed.header("set-cookie").is_some());
     assert_ne!(renewed.csrf(), token);
     assert_eq!(p.submit("/device/login", &fields).await.status, 303);
-    assert!(s.app.store.limiter().is_empty());
+    // What stays counted is the sign-in of alice's account (SIGN_IN_LIMIT_PER_ACCOUNT),
+    // no failure.
+    assert_eq!(s.app.store.limiter().len(), 1);
 }
 
 /// `n` sign-in POSTs at once, all from one browser (one cookie, one form), all for
