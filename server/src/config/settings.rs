@@ -16,6 +16,7 @@ use crate::http::forwarded::{self, TrustedProxies};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::PollPolicy;
 use crate::quota::{QuotaPolicy, Rate};
+use crate::verification::password;
 
 /// The validated configuration the server runs on.
 #[derive(Debug, Clone)]
@@ -106,12 +107,49 @@ impl Settings {
         })
     }
 
+    /// Users whose password hashes cost different amounts to verify: a sign-in takes
+    /// as long as its user's hash, and one with an unknown username as long as the
+    /// first user's (`verification::password::dummy_like`), so the time of an answer
+    /// tells apart the usernames of another cost, and that they exist.
+    pub fn mixed_costs_warning(&self) -> Option<String> {
+        let mut costs: Vec<(String, Vec<&str>)> = Vec::new();
+        for user in self.users.iter() {
+            let Some(cost) = user.password_hash.as_deref().and_then(password::cost) else {
+                continue;
+            };
+            match costs.iter_mut().find(|(c, _)| *c == cost) {
+                Some((_, names)) => names.push(&user.username),
+                None => costs.push((cost, vec![&user.username])),
+            }
+        }
+        (costs.len() > 1).then(|| {
+            let groups: Vec<String> = costs
+                .iter()
+                .map(|(cost, names)| {
+                    let shown = names.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                    let more = names.len().saturating_sub(3);
+                    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                    format!("{shown}{more}: {cost}")
+                })
+                .collect();
+            format!(
+                "the users' password hashes have {} different argon2 costs ({}): a sign-in takes as long as its user's hash, and one with an unknown username as long as the first user's, so answer times tell which usernames exist; hash every password at one cost (`deviceflow-server hash-password`)",
+                costs.len(),
+                groups.join("; ")
+            )
+        })
+    }
+
     /// Every warning the configuration earns: said by `check-config` and at start.
     pub fn warnings(&self) -> Vec<String> {
-        [self.plain_http_warning(), self.uncapped_warning()]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            self.plain_http_warning(),
+            self.uncapped_warning(),
+            self.mixed_costs_warning(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The issuer's host (an IPv6 address without its brackets), if an issuer is set.
@@ -692,7 +730,7 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
             return invalid(format!("user \"{}\" is configured twice", u.username));
         }
         if let Some(phc) = &u.password_hash {
-            crate::verification::password::check(phc).map_err(|e| {
+            password::check(phc).map_err(|e| {
                 ConfigError::Invalid(format!(
                     "user \"{}\": password_hash {e} (make one with `deviceflow-server hash-password`)",
                     u.username

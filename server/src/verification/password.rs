@@ -147,6 +147,24 @@ pub fn dummy_like(like: &str) -> String {
     .to_string()
 }
 
+/// What verifying `phc` costs, as one comparable line: the algorithm, its version, the
+/// memory, passes and lanes, and the output length (`argon2id v=19 m=19456,t=2,p=1,
+/// 32-byte output`). Two hashes that verify in the same time have the same line.
+/// `None` for a string that does not parse.
+pub fn cost(phc: &str) -> Option<String> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    Some(format!(
+        "{} v={} m={},t={},p={}, {}-byte output",
+        parsed.algorithm,
+        parsed.version.unwrap_or(Version::default() as u32),
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        parsed.hash.map_or(Params::DEFAULT_OUTPUT_LEN, |h| h.len())
+    ))
+}
+
 /// The smallest argon2id cost, for tests only: verifying takes microseconds.
 pub fn test_params() -> Params {
     Params::new(Params::MIN_M_COST.max(64), 1, 1, None).expect("valid parameters")
