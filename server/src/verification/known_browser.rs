@@ -55,6 +55,11 @@ impl KnownBrowsers {
         self.cookie.set(&value)
     }
 
+    /// The `Set-Cookie` value that makes this browser unknown again.
+    pub fn forget(&self) -> String {
+        self.cookie.clear()
+    }
+
     /// The rate-limit subject of the browser that sent `cookie_headers`, if one of its
     /// known-browser cookies is valid at `now` for `user` (and `user`'s password).
     pub fn recognise<'a>(

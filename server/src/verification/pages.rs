@@ -28,8 +28,8 @@ fn csrf_field(token: &str) -> String {
     )
 }
 
-/// "Signed in as …" and the sign-out button, below the card; for an administrator, a
-/// link to the applications page.
+/// "Signed in as …" and the sign-out buttons (one also forgets the browser), below
+/// the card; for an administrator, a link to the applications page.
 pub(crate) fn footer(name: &str, username: &str, admin: bool, token: &str) -> String {
     let who = if name == username {
         format!("<strong>{}</strong>", escape(name))
@@ -47,13 +47,23 @@ pub(crate) fn footer(name: &str, username: &str, admin: bool, token: &str) -> St
     format!(
         concat!(
             r#"<footer><span>Signed in as {who}</span>"#,
-            r#"<form method="post" action="{action}">{csrf}<button type="submit">Sign out</button></form></footer>"#
+            r#"<form method="post" action="{action}">{csrf}<button type="submit">Sign out</button>"#,
+            r#"<button type="submit" name="{forget}" value="{browser}">Sign out and forget this browser</button></form></footer>"#
         ),
         who = who,
         action = paths::SIGN_OUT,
         csrf = csrf_field(token),
+        forget = FORGET_FIELD,
+        browser = FORGET_BROWSER,
     )
 }
+
+/// The sign-out form's field that asks to forget the browser too (on a phone or a
+/// computer that is not the person's), and its value: the `action` the consent form
+/// sends its decision in, so that the form parser knows no other name (the poll path
+/// runs it).
+pub(crate) const FORGET_FIELD: &str = "action";
+pub(crate) const FORGET_BROWSER: &str = "forget-browser";
 
 /// The sign-in form. `user_code` is carried through to the code page after sign-in.
 pub(crate) fn sign_in(

@@ -243,7 +243,8 @@ impl<S: Store> App<S> {
         }
     }
 
-    /// `POST /device/logout`: ends the session and forgets the cookie.
+    /// `POST /device/logout`: ends the session and forgets the cookie; with
+    /// `action=forget-browser`, the known-browser cookie too.
     pub(super) async fn sign_out(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
         let clear = self.verification.cookie.clear();
         let Some((id, session)) = visit.session else {
@@ -266,7 +267,16 @@ impl<S: Store> App<S> {
             return Ok(self.stale_form(paths::DEVICE));
         }
         self.store.end_web_session(&id).await?;
-        Ok(html::with_cookie(html::redirect(paths::SIGN_IN), &clear))
+        let out = html::with_cookie(html::redirect(paths::SIGN_IN), &clear);
+        // The browser stays known (its sign-ins stay counted apart from strangers')
+        // unless the person asks to forget it: on a phone that is not theirs, whoever
+        // holds it next would otherwise have that browser's own window of guesses.
+        let forget = field(form, pages::FORGET_FIELD);
+        Ok(if forget.as_deref() == Some(pages::FORGET_BROWSER) {
+            html::with_cookie(out, &self.verification.known_browsers.forget())
+        } else {
+            out
+        })
     }
 
     /// Whether the request carried this server's cookie at all, live or not.

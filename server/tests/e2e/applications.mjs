@@ -65,7 +65,7 @@ try {
   protectedAnswer(refused, 'refusal');
   await looksRight('applications-forbidden', 'Administrators only');
   await shot('applications-forbidden');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL((u) => u.pathname === '/device/login');
 
   // The administrator: from the footer's link to the list.

@@ -7,7 +7,7 @@
 //        [--user alice --password alice-password] [--screenshots DIR] [--only a,b] [--tour]
 //
 // --tour also visits the pages around the flow (an error, verification_uri_complete,
-// the device display) and signs out. --only names the screenshots to take (default:
+// the device display) and signs out, forgetting the browser. --only names the screenshots to take (default:
 // all), so two runs side by side do not write the same file. Prints one JSON line;
 // exits 1 on any failure.
 
@@ -98,11 +98,15 @@ try {
     check((await page.locator('svg.qr').count()) === 1, 'a QR code');
     await shot('display');
 
-    // Sign out.
+    // Sign out, forgetting the browser (a phone that is not the person's): the
+    // known-browser cookie the sign-in set is gone with the session.
+    const known = async () => (await page.context().cookies()).some((c) => c.name.endsWith('deviceflow-known'));
+    check(await known(), 'the sign-in made the browser known');
     await page.goto(`${base}/device`);
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out and forget this browser' }).click();
     await page.waitForURL((u) => u.pathname === '/device/login');
     await looksRight('signed-out', 'Sign in');
+    check(!(await known()), 'signing out and forgetting the browser cleared its known-browser cookie');
   }
   console.log(JSON.stringify({ ok: true, decision, pages: visited }));
 } catch (e) {

@@ -341,6 +341,53 @@ async fn signing_out_ends_the_session() {
     );
 }
 
+/// Signing out leaves the browser known (the person's own phone stays out of reach
+/// of a stranger's lockout); "Sign out and forget this browser" clears that cookie
+/// too, so whoever holds a phone that was not the person's gets no window of guesses
+/// of that browser's own (helper-60: 10 more guesses a window per such phone).
+#[tokio::test]
+async fn signing_out_can_forget_the_browser_and_otherwise_keeps_it_known() {
+    let s = server().await;
+    let mut p = Person::new(&s);
+    let page = p.sign_in("alice").await;
+    assert!(page.body.contains(
+        r#"<button type="submit" name="action" value="forget-browser">Sign out and forget this browser</button>"#
+    ));
+    p.sign_out().await;
+    assert!(
+        p.known.is_some(),
+        "a plain sign-out keeps the browser known"
+    );
+
+    p.sign_in("alice").await;
+    let out = p
+        .submit("/device/logout", &[("action", "forget-browser")])
+        .await;
+    assert_eq!((out.status, out.location()), (303, Some("/device/login")));
+    let cleared: Vec<&str> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cleared.len(), 2, "{cleared:?}");
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    assert!(p.cookie.is_none() && p.known.is_none());
+    p.csrf = None;
+    // Now a stranger's sign-in in that browser: counted against the username.
+    for _ in 0..SIGN_IN_LIMIT_PER_USERNAME.max_failures {
+        assert_eq!(try_sign_in(&mut p, "alice", "guess").await.status, 400);
+    }
+    let held = try_sign_in(&mut p, "alice", &password_of("alice")).await;
+    assert!(held
+        .alert()
+        .unwrap()
+        .starts_with("Too many failed sign-ins for this username."));
+}
+
 #[tokio::test]
 async fn a_sign_in_lasts_an_hour() {
     let s = server().await;
