@@ -2,13 +2,15 @@
 //! looks like an attack), for each act a security team must be able to trace: a
 //! person's approval or denial (on the pages or through the admin endpoint), tokens
 //! issued, a replayed device code and what it revoked, a reused refresh token, a
-//! failed sign-in, and every refusal by a rate limit or quota.
+//! failed sign-in, and refusals by a rate limit or quota (those at most once a second
+//! per limit and thread, with how many each line stands for: see [`throttled`]).
 //!
 //! Each event names the client, the user, the user code and the source address where
 //! they apply. It never carries a device code, a token, a client secret, a password, a
 //! CSRF token or a session id: these functions take no such value, so no call site
 //! can log one by mistake.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -171,8 +173,17 @@ pub(crate) fn refused_at_once(
     );
 }
 
+thread_local! {
+    /// This thread's refusals by each limit, to say at most once a second each.
+    static THROTTLED: RefCell<Vec<(&'static str, Failures)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A request refused by a rate limit or quota (`limit` names which), for
-/// `retry_after_ms`.
+/// `retry_after_ms`. A refusal costs the client almost nothing, so a line each would
+/// let anyone grow the log without bound: each worker thread says each limit at most
+/// once a second, naming the refusal at hand, with `refused`, how many refusals the
+/// line stands for (this one and those not said since that thread's last line). No
+/// state is shared between threads: the lines' `refused` add up to every refusal.
 pub(crate) fn throttled(
     limit: &'static str,
     client: Option<&str>,
@@ -180,6 +191,19 @@ pub(crate) fn throttled(
     source: IpAddr,
     retry_after_ms: u64,
 ) {
+    let refused = THROTTLED.with_borrow_mut(|said| {
+        let at = match said.iter().position(|(l, _)| *l == limit) {
+            Some(at) => at,
+            None => {
+                said.push((limit, Failures::default()));
+                said.len() - 1
+            }
+        };
+        said[at].1.failed_count(Instant::now())
+    });
+    let Some(refused) = refused else {
+        return;
+    };
     tracing::warn!(
         target: "audit",
         event = "throttled",
@@ -187,6 +211,7 @@ pub(crate) fn throttled(
         client = client.unwrap_or("-"),
         user = user.unwrap_or("-"),
         source = %source,
+        refused,
         retry_after_ms,
     );
 }
