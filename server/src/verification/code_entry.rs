@@ -169,6 +169,9 @@ impl<S: Store> App<S> {
             scopes: scope.split(' ').filter(|s| !s.is_empty()).collect(),
             requested_secs_ago: visit.now.saturating_sub(info.issued_at) / 1000,
             expires_in_secs: info.expires_at.saturating_sub(visit.now).div_ceil(1000),
+            stays_connected_secs: client
+                .refresh_grant
+                .then_some(self.settings.refresh_token_ttl_secs),
         };
         let title = format!("Allow {}?", client.name);
         Ok(self.show(

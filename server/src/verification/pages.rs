@@ -178,6 +178,9 @@ pub(crate) struct ConsentFacts<'a> {
     pub scopes: Vec<&'a str>,
     pub requested_secs_ago: u64,
     pub expires_in_secs: u64,
+    /// The client gets refresh tokens (RFC 6749 §6), each rotation valid this long:
+    /// it stays connected without asking again while it renews within that.
+    pub stays_connected_secs: Option<u64>,
 }
 
 /// What a scope lets the device do, for the scopes people meet most.
@@ -207,6 +210,15 @@ pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> 
             })
             .collect()
     };
+    // RFC 8628 §5.4: the person sees everything the approval grants, and a refresh
+    // token keeps the device in without them (checklist UI-02).
+    let stays = match facts.stays_connected_secs {
+        Some(secs) => format!(
+            "<li>Stay connected without asking you again, as long as it is used at least once every {}</li>",
+            duration(secs)
+        ),
+        None => String::new(),
+    };
     format!(
         concat!(
             "<h1>Allow {name} to access your account?</h1>\n",
@@ -214,7 +226,7 @@ pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> 
             "<dt>Code</dt><dd><code class=\"shown\">{code}</code></dd>",
             "<dt>Requested</dt><dd>{ago} ago</dd>",
             "<dt>Expires</dt><dd>in {expires}</dd></dl>\n",
-            "<h2>It will be able to</h2><ul>{scopes}</ul>\n",
+            "<h2>It will be able to</h2><ul>{scopes}{stays}</ul>\n",
             r#"<p class="muted" id="consent-warning">Approve only if you started this on a device you have in front of you "#,
             "and it shows the code above. Never approve a code someone sent you.</p>\n",
             r#"<form method="post" action="{action}">{csrf}"#,
@@ -237,6 +249,7 @@ pub(crate) fn consent(token: &str, code: UserCode, facts: &ConsentFacts<'_>) -> 
         ago = duration(facts.requested_secs_ago),
         expires = duration(facts.expires_in_secs),
         scopes = scopes,
+        stays = stays,
         action = paths::CONSENT,
         csrf = csrf_field(token),
     )
@@ -584,7 +597,11 @@ pub(crate) fn entry_url(user_code: Option<UserCode>) -> String {
 
 /// "3 minutes", "1 minute", "45 seconds".
 pub(crate) fn duration(secs: u64) -> String {
-    let (n, unit) = if secs >= 90 {
+    let (n, unit) = if secs >= 36 * 3600 {
+        ((secs + 43_200) / 86_400, "day")
+    } else if secs >= 90 * 60 {
+        ((secs + 1_800) / 3_600, "hour")
+    } else if secs >= 90 {
         ((secs + 30) / 60, "minute")
     } else {
         (secs, "second")
@@ -607,6 +624,11 @@ mod tests {
         assert_eq!(duration(89), "89 seconds");
         assert_eq!(duration(90), "2 minutes");
         assert_eq!(duration(600), "10 minutes");
+        assert_eq!(duration(89 * 60), "89 minutes");
+        assert_eq!(duration(90 * 60), "2 hours");
+        assert_eq!(duration(35 * 3600), "35 hours");
+        assert_eq!(duration(36 * 3600), "2 days");
+        assert_eq!(duration(30 * 86_400), "30 days");
     }
 
     #[test]
@@ -621,6 +643,7 @@ mod tests {
                 scopes: vec!["openid", "x<y"],
                 requested_secs_ago: 5,
                 expires_in_secs: 600,
+                stays_connected_secs: None,
             },
         );
         assert!(!page.contains("<script>"));
@@ -629,6 +652,25 @@ mod tests {
         let entry = entry("t", "\"><img src=x>", Some("<b>no</b>"));
         assert!(!entry.contains("<img"));
         assert!(!entry.contains("<b>no"));
+    }
+
+    #[test]
+    fn a_client_that_gets_refresh_tokens_is_said_to_stay_connected() {
+        let facts = |stays_connected_secs| ConsentFacts {
+            client_name: "TV",
+            client_id: "tv",
+            registered: false,
+            scopes: vec!["openid"],
+            requested_secs_ago: 5,
+            expires_in_secs: 600,
+            stays_connected_secs,
+        };
+        let code = UserCode::from_packed(0).unwrap();
+        let page = consent("t", code, &facts(Some(30 * 86_400)));
+        assert!(page.contains(
+            "<li>Stay connected without asking you again, as long as it is used at least once every 30 days</li></ul>"
+        ));
+        assert!(!consent("t", code, &facts(None)).contains("Stay connected"));
     }
 
     #[test]
@@ -643,6 +685,7 @@ mod tests {
                 scopes: vec![],
                 requested_secs_ago: 5,
                 expires_in_secs: 600,
+                stays_connected_secs: None,
             },
         );
         // Same element, same attributes but the value: no class or style sets one apart.

@@ -196,6 +196,33 @@ async fn names_from_the_configuration_are_html_escaped() {
         .contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
 }
 
+/// A client that gets refresh tokens stays in without the person: the consent page
+/// says so, with how long a refresh token lasts unused (RFC 8628 §5.4, UI-02). It
+/// listed only the scopes ("Know who you are") while the token answer carried a
+/// 30-day refresh token (helper-60). A client without the refresh grant says nothing.
+#[tokio::test]
+async fn the_consent_page_says_a_device_that_gets_refresh_tokens_stays_connected() {
+    let s = TestServer::start_with(&people_config()).await;
+    let mut p = Person::new(&s);
+    p.sign_in("alice").await;
+    let stays =
+        "Stay connected without asking you again, as long as it is used at least once every ";
+    for (client, refreshes) in [("tv", true), ("no-refresh", false)] {
+        let da = s.authorize(client).await;
+        let consent = p.open_consent(&da.user_code).await;
+        assert_eq!(consent.body.contains(stays), refreshes, "{client}");
+        let done = p.decide(&da.user_code, "approve").await;
+        assert_eq!(done.status, 200);
+        let answer = s.poll(client, &da.device_code).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.json()["refresh_token"].is_string(),
+            refreshes,
+            "{client}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_device_display_page_shows_the_code_and_a_qr_code() {
     let s = server().await;
