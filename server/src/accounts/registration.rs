@@ -190,18 +190,31 @@ pub enum MetadataError {
         "client_name must be 1 to {MAX_NAME_CHARS} characters, visible, none of them control, bidirectional formatting or invisible characters"
     )]
     BadName,
-    /// The name of a configured application, up to case and spaces: on the consent
-    /// page (RFC 8628 §5.4) a person could not tell the two apart.
+    /// The name of a configured application, up to case, spaces and punctuation: on
+    /// the consent page (RFC 8628 §5.4) a person could not tell the two apart.
     #[error("client_name \"{0}\" is the name of an application configured on this server: a person approving a device could not tell them apart; choose another")]
     NameTaken(String),
 }
 
-/// Whether two client names read the same to a person: equal up to case and the
-/// spaces between words.
+/// Whether two client names read the same to a person: equal in their letters and
+/// digits up to case, whatever spaces, dashes and other punctuation stand between them
+/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Names with no letter or
+/// digit at all are compared up to case and spaces.
 fn same_name(a: &str, b: &str) -> bool {
-    a.split_whitespace()
-        .map(str::to_lowercase)
-        .eq(b.split_whitespace().map(str::to_lowercase))
+    let letters = |name: &str| -> String {
+        name.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (la, lb) = (letters(a), letters(b));
+    if la.is_empty() || lb.is_empty() {
+        return a
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .eq(b.split_whitespace().map(str::to_lowercase));
+    }
+    la == lb
 }
 
 impl Metadata {
@@ -573,9 +586,19 @@ mod tests {
             let json = format!(r#"{{"client_name":"Bank {spoof}VT"}}"#);
             assert_eq!(bad(&json), MetadataError::BadName, "{json}");
         }
-        // A configured application's name, up to case and spaces: the consent page
-        // would show two "Living-room TV"s (RFC 8628 §5.4).
-        for name in ["Living-room TV", "living-room  tv", " LIVING-ROOM TV "] {
+        // A configured application's name, up to case, spaces and punctuation: the
+        // consent page would show two "Living-room TV"s (RFC 8628 §5.4). Dashes of
+        // other code points were registered (helper-60).
+        for name in [
+            "Living-room TV",
+            "living-room  tv",
+            " LIVING-ROOM TV ",
+            "Living\\u2010room TV",
+            "Living\\u2011room TV",
+            "Living\\u2012room\\u2002TV",
+            "Living room TV.",
+            "Living_room_TV",
+        ] {
             let json = format!(r#"{{"client_name":"{name}"}}"#);
             assert_eq!(
                 bad(&json),
