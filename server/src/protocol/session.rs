@@ -267,6 +267,25 @@ impl Session {
         }
     }
 
+    /// Moves a redemption whose tokens nobody was given to a fresh token family: the
+    /// poll that redeemed it in `family` answered the device an error (its store gave
+    /// up on a write that landed later, `storage/redis`), so the device's retry
+    /// redeems anew, in `fresh`, and the code still redeems at most once (RFC 8628
+    /// §3.5). When it was redeemed stays as it was. False, and nothing done, unless
+    /// this session is redeemed in `family`.
+    pub fn redeem_again(&mut self, family: u64, fresh: u64) -> bool {
+        match self.state {
+            State::Redeemed { family: f, user } if f == family => {
+                self.state = State::Redeemed {
+                    family: fresh,
+                    user,
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Paces a poll of a pending code per [RFC 8628 §3.5]:
     ///
     /// > the interval MUST be increased by 5 seconds for this and all subsequent requests.
@@ -463,6 +482,27 @@ mod tests {
                 user: UserId(3)
             }
         );
+    }
+
+    #[test]
+    fn a_redemption_moves_to_a_fresh_family_only_from_its_own() {
+        let (mut s, k) = session();
+        poll(&mut s, &k, 0);
+        assert!(!s.redeem_again(7, 8), "not redeemed yet");
+        s.decide(Decision::Approve(UserId(3)), 100).unwrap();
+        poll(&mut s, &k, 200);
+        let redeemed_at = s.redeemed_at();
+        assert!(!s.redeem_again(6, 8), "another family's");
+        assert!(s.redeem_again(7, 8));
+        assert_eq!(s.redeemed_at(), redeemed_at);
+        assert_eq!(
+            poll(&mut s, &k, 10_000),
+            PollOutcome::Replayed {
+                family: 8,
+                user: UserId(3)
+            }
+        );
+        assert!(!s.redeem_again(7, 9), "moved once from 7");
     }
 
     #[test]

@@ -64,6 +64,23 @@ const MAX_RACES: usize = 256;
 
 /// Family records: "0" live, "1" revoked.
 const FAMILY_LIVE: &[u8] = b"0";
+
+/// What [`RedisStore::mark_delivered`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Marked: no later poll finishes this redemption again.
+    Marked,
+    /// Not marked (an earlier build's record, or Redis away): the family's record
+    /// guards the redemption.
+    Unmarked,
+    /// The redemption is another family's now: this one's tokens must not go out.
+    Moved,
+}
+
+/// How long after a redemption the device's retry may still finish it when the
+/// redeeming poll's write landed after the poll answered 503 (see `poll`): a device
+/// retries after the `Retry-After` of seconds; a poll later than this is a replay.
+const INTERRUPTED_REDEMPTION_GRACE_MS: Millis = 60_000;
 const FAMILY_REVOKED: &[u8] = b"1";
 
 /// Admits a session under the cap: trims sessions whose time is over, then counts
@@ -407,9 +424,9 @@ impl RedisStore {
     }
 
     /// Whether `family` has a record, live or revoked.
-    async fn family_recorded(&self, family: u64) -> Stored<bool> {
-        let kept: Option<Vec<u8>> = self.redis.get(&keys::family(family)).await?;
-        Ok(kept.is_some())
+    /// What the family's record holds ([`FAMILY_LIVE`], [`FAMILY_REVOKED`]), if any.
+    async fn family_record(&self, family: u64) -> Stored<Option<Vec<u8>>> {
+        self.redis.get(&keys::family(family)).await
     }
 
     async fn family_revoked(&self, family: u64) -> Stored<bool> {
@@ -609,23 +626,72 @@ impl Store for RedisStore {
         // A family's record lives `family_ttl` from the redemption: within that, no
         // record means none was ever written; past it, the record may have expired,
         // and the poll is a replay like any other (checklist TS-08).
-        let recent = redeemed_at.is_some_and(|at| now < at.saturating_add(self.family_ttl()));
+        let since = |ms: Millis| redeemed_at.is_some_and(|at| now < at.saturating_add(ms));
         let outcome = match outcome {
-            // Redeemed lately, but its family was never recorded: the poll that
-            // redeemed it never got to issue (its write outlived its deadline: Redis
-            // stalled, the instance died). This is the device's retry after that 503,
-            // not a replay: it may finish the redemption, and `redeem` makes sure only
-            // one poll ever does. Not once its tokens were handed out (`delivered`):
-            // a family's record can be lost (evicted at maxmemory, deleted), and
-            // RFC 8628 §3.5: a device code redeems at most once.
-            PollOutcome::Replayed { family, user }
-                if recent && !delivered && !self.family_recorded(family).await? =>
-            {
-                tracing::info!(user_code = %code.user_code, "finishing a redemption whose poll was interrupted");
-                PollOutcome::Issue {
-                    user,
-                    scope,
-                    family,
+            // Redeemed, but its tokens were never handed out (`delivered`): the poll
+            // that redeemed it answered 503, and this is the device's retry, not a
+            // replay. Not once they were: a family's record can be lost (evicted at
+            // maxmemory, deleted), and RFC 8628 §3.5: a device code redeems at most once.
+            PollOutcome::Replayed { family, user } if !delivered && since(self.family_ttl()) => {
+                match self.family_record(family).await?.as_deref() {
+                    // Never recorded: that poll never got to issue (its write outlived
+                    // its deadline, or the instance died). This one may finish the
+                    // redemption, and `redeem` makes sure only one poll ever does.
+                    None => {
+                        tracing::info!(user_code = %code.user_code, "finishing a redemption whose poll was interrupted");
+                        PollOutcome::Issue {
+                            user,
+                            scope,
+                            family,
+                        }
+                    }
+                    // Recorded, and still nobody was given its tokens: the record's
+                    // write reached Redis after that poll had given up on it (Redis
+                    // stalled past CALL_TIMEOUT) and answered 503; the poll that
+                    // records a family hands out its tokens only after that write
+                    // returned, and marks them delivered first (best effort: if that
+                    // mark is lost too, a replay within the grace revokes the tokens
+                    // the device holds, as a replay racing it would). Shortly after, the device's
+                    // retry redeems anew in a fresh family, moved to in one
+                    // compare-and-set (so one retry does), and the first family, whose
+                    // tokens nobody holds, is revoked. Past the grace, a replay; and
+                    // within a CALL_TIMEOUT of the redemption too: that 503 cannot
+                    // have come yet, so the redeeming poll is still at work (a replay
+                    // racing it, which `mark_delivered` would also stop).
+                    Some(FAMILY_LIVE)
+                        if since(INTERRUPTED_REDEMPTION_GRACE_MS)
+                            && !since(conn::CALL_TIMEOUT.as_millis() as Millis) =>
+                    {
+                        let fresh = rand::thread_rng().next_u64();
+                        let moved = self
+                            .update::<Kept, _>(&keys::session(code.user_code), |kept| match kept {
+                                Some(mut k) if !k.delivered => {
+                                    let moved = k.session.redeem_again(family, fresh);
+                                    (
+                                        if moved {
+                                            Change::Put(k, None)
+                                        } else {
+                                            Change::Keep
+                                        },
+                                        moved,
+                                    )
+                                }
+                                _ => (Change::Keep, false),
+                            })
+                            .await?;
+                        if moved {
+                            self.revoke_family(family).await?;
+                            tracing::info!(user_code = %code.user_code, "finishing a redemption whose answer was an error although its write landed");
+                            PollOutcome::Issue {
+                                user,
+                                scope,
+                                family: fresh,
+                            }
+                        } else {
+                            PollOutcome::Replayed { family, user }
+                        }
+                    }
+                    _ => PollOutcome::Replayed { family, user },
                 }
             }
             outcome => outcome,
@@ -688,7 +754,12 @@ impl Store for RedisStore {
             .write_tokens(grant, family, with_refresh.then_some(grant.scope), now)
             .await?;
         if self.record_family(family).await? {
-            self.mark_delivered(user_code, family).await;
+            if self.mark_delivered(user_code, family).await == Delivery::Moved {
+                // Meanwhile a retry took this for a redemption whose answer was lost,
+                // and finished it in a fresh family (`poll`), revoking this one: its
+                // tokens are never handed out, and the code redeemed once.
+                return Ok(None);
+            }
             Ok(Some(issued))
         } else {
             self.revoke_family(family).await?;
@@ -1151,24 +1222,28 @@ impl RedisStore {
     /// Marks the session of `user_code`, redeemed in `family`, as delivered: its
     /// tokens are handed out, and no later poll may finish its redemption again,
     /// whatever becomes of the family's record. Best effort: the family's record,
-    /// written already, guards the redemption as long as it is kept.
-    async fn mark_delivered(&self, user_code: UserCode, family: u64) {
+    /// written already, guards the redemption as long as it is kept. [`Delivery::Moved`]
+    /// when the redemption was moved to another family meanwhile.
+    async fn mark_delivered(&self, user_code: UserCode, family: u64) -> Delivery {
         let marked = self
             .update::<Kept, _>(&keys::session(user_code), |kept| match kept {
-                Some(mut k)
-                    if k.hashed
-                        && !k.delivered
-                        && matches!(k.session.state, State::Redeemed { family: f, .. } if f == family) =>
-                {
-                    k.delivered = true;
-                    (Change::Put(k, None), ())
-                }
-                _ => (Change::Keep, ()),
+                Some(mut k) => match k.session.state {
+                    State::Redeemed { family: f, .. } if f != family => {
+                        (Change::Keep, Delivery::Moved)
+                    }
+                    State::Redeemed { .. } if k.hashed && !k.delivered => {
+                        k.delivered = true;
+                        (Change::Put(k, None), Delivery::Marked)
+                    }
+                    _ => (Change::Keep, Delivery::Unmarked),
+                },
+                None => (Change::Keep, Delivery::Unmarked),
             })
             .await;
-        if marked.is_err() {
+        marked.unwrap_or_else(|_| {
             tracing::warn!(user_code = %user_code, "a redeemed code could not be marked delivered; its family's record still guards it");
-        }
+            Delivery::Unmarked
+        })
     }
 
     /// Takes back the first `n` keys' counts of `ticket`.

@@ -312,12 +312,14 @@ fn a_cluster_password_written_once_reaches_every_node() {
 /// stays with the node it reached (a managed Redis's or a Sentinel-fed name at a
 /// failover). Armed, it lets the next call it was armed for (by default `EVALSHA`, a
 /// compare-and-set) through and cuts that connection before Redis's reply comes back,
-/// as a failover or a network blip does.
+/// as a failover or a network blip does; armed to hold (`arm_to_hold`), it keeps that
+/// call for a while, then passes it on and goes on, as a stalled Redis does.
 struct RedisProxy {
     port: u16,
     target: std::sync::Arc<std::sync::atomic::AtomicU16>,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     cut_after: std::sync::Arc<std::sync::Mutex<&'static [&'static [u8]]>>,
+    hold_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RedisProxy {
@@ -330,10 +332,12 @@ impl RedisProxy {
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cut_after: std::sync::Arc<std::sync::Mutex<&'static [&'static [u8]]>> =
             std::sync::Arc::new(std::sync::Mutex::new(&[b"EVALSHA"]));
-        let (to, arm, calls) = (
+        let hold_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (to, arm, calls, hold) = (
             std::sync::Arc::clone(&target),
             std::sync::Arc::clone(&armed),
             std::sync::Arc::clone(&cut_after),
+            std::sync::Arc::clone(&hold_ms),
         );
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
@@ -344,6 +348,7 @@ impl RedisProxy {
                 };
                 let armed = std::sync::Arc::clone(&arm);
                 let calls = std::sync::Arc::clone(&calls);
+                let hold = std::sync::Arc::clone(&hold);
                 tokio::spawn(async move {
                     let (mut from_client, mut from_redis) = (vec![0u8; 65536], vec![0u8; 65536]);
                     loop {
@@ -355,6 +360,15 @@ impl RedisProxy {
                                     chunk.windows(call.len()).any(|w| w == *call)
                                 });
                                 let cut = named && armed.swap(false, SeqCst);
+                                let held = hold.load(SeqCst);
+                                if cut && held > 0 {
+                                    // Redis runs it late, after the server gave up.
+                                    tokio::time::sleep(std::time::Duration::from_millis(held)).await;
+                                    if redis.write_all(chunk).await.is_err() {
+                                        return;
+                                    }
+                                    continue;
+                                }
                                 if redis.write_all(chunk).await.is_err() {
                                     return;
                                 }
@@ -380,7 +394,14 @@ impl RedisProxy {
             target,
             armed,
             cut_after,
+            hold_ms,
         }
+    }
+
+    /// Arms it to hold the next of `calls` for `ms` before Redis gets it.
+    fn arm_to_hold(&self, calls: &'static [&'static [u8]], ms: u64) {
+        self.hold_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+        self.arm_for(calls);
     }
 
     fn url(&self) -> String {
@@ -440,6 +461,51 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
     a.refresh(&refresh)
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// A redeeming poll whose family record reached Redis only after the server gave up
+/// on it (Redis stalled past CALL_TIMEOUT): the device was told 503
+/// `temporarily_unavailable` and retries. Nobody was given the tokens, so the retry
+/// must get them (RFC 8628 §3.5: the approval stands) and a later replay must not.
+/// Failed before (helper-62, 3 to 4 in 100 pauses): the retry found the family
+/// recorded, took itself for a replay, revoked it and answered `invalid_grant`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_whose_family_record_landed_after_its_503_is_finished_by_the_retry() {
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let fleet = Instances::start(1, &config(&proxy.url()));
+    let a = fleet.at(0);
+    let approved = a.approved("tv").await;
+    // The family's record is the first call naming a family key (`df:f:`).
+    proxy.arm_to_hold(&[b"df:f:"], 1_500);
+    assert_unavailable(&a.poll("tv", &approved).await, "the redeeming poll");
+    assert!(!proxy.armed(), "the family's record never went out");
+    for _ in 0..100 {
+        if !keys(&redis, "df:f:*").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        keys(&redis, "df:f:*").len(),
+        1,
+        "the late write never landed"
+    );
+    let retry = a.poll("tv", &approved).await;
+    assert_eq!(
+        retry.status,
+        200,
+        "the retry after a 503 was taken for a replay: {:?}\n{}",
+        String::from_utf8_lossy(&retry.body),
+        fleet.logs()
+    );
+    let (access, _) = tokens(&retry);
+    assert_eq!(a.introspect(&access).await["active"], true);
+    // Redeemed once: a replay now is refused, and revokes what it redeemed.
+    a.poll("tv", &approved)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    assert_eq!(a.introspect(&access).await["active"], false);
 }
 
 /// One person's sign-ins past the bound end the oldest sessions, and no more than the
