@@ -810,17 +810,26 @@ impl Store for RedisStore {
                     let mut mark = [0u8; 16];
                     rand::thread_rng().fill_bytes(&mut mark);
                     let written = codec::rotated_by(&rotated, mark);
-                    if !self
-                        .redis
-                        .cas(&key, Some(&old), Some(&written), None)
-                        .await?
-                    {
-                        // Another exchange of this token won (read again, and see the
-                        // reuse), or this one did and lost only its answer.
-                        lost = Some((written, issued));
-                        continue;
+                    match self.redis.cas(&key, Some(&old), Some(&written), None).await {
+                        Ok(true) => return Ok(Ok(issued)),
+                        Ok(false) => {
+                            // Another exchange of this token won (read again, and see
+                            // the reuse), or this one did and lost only its answer.
+                            lost = Some((written, issued));
+                            continue;
+                        }
+                        Err(e) => {
+                            // This exchange answers 503, yet its rotation may still
+                            // reach Redis: stalled past CALL_TIMEOUT, it runs the call
+                            // when it comes back. Its undoing goes out behind it, on
+                            // the same connection, so it lands after it (a timeout
+                            // here too changes nothing to that), and the client's
+                            // retry finds the token as it was: no reuse (RFC 9700
+                            // §4.14.2). Without a rotation to undo, it writes nothing.
+                            let _ = self.redis.cas(&key, Some(&written), Some(&old), None).await;
+                            return Err(e);
+                        }
                     }
-                    return Ok(Ok(issued));
                 }
                 Err(e) => {
                     if matches!(e, RefreshError::Reused { .. }) {

@@ -508,6 +508,43 @@ async fn a_redemption_whose_family_record_landed_after_its_503_is_finished_by_th
     assert_eq!(a.introspect(&access).await["active"], false);
 }
 
+/// A refresh whose rotation reached Redis only after the server gave up on it (Redis
+/// stalled past CALL_TIMEOUT after the new pair was written): the client was told 503
+/// and retries with the same token. That token was never answered for, so the retry
+/// is no reuse (RFC 9700 §4.14.2) and gets a pair; the old token used again after
+/// that is one, at once (checklist BCP-01), and the family goes. Failed before
+/// (helper-62, 5 in 49 pauses): the late rotation made the retry a reuse, and the
+/// device was logged out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_rotation_landed_after_its_503_can_be_retried() {
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let fleet = Instances::start(1, &config(&proxy.url()));
+    let a = fleet.at(0);
+    let (_, refresh) = tokens(&a.poll("tv", &a.approved("tv").await).await);
+    // The rotation is the exchange's one compare-and-set (`EVALSHA`).
+    proxy.arm_to_hold(&[b"EVALSHA"], 1_500);
+    assert_unavailable(&a.refresh(&refresh).await, "the refresh");
+    assert!(!proxy.armed(), "the rotation never went out");
+    std::thread::sleep(Duration::from_millis(1_000));
+    let retry = a.refresh(&refresh).await;
+    assert_eq!(
+        retry.status,
+        200,
+        "the retry of a refresh answered 503 was taken for a reuse: {:?}\n{}",
+        String::from_utf8_lossy(&retry.body),
+        fleet.logs()
+    );
+    let (access, renewed) = tokens(&retry);
+    assert_eq!(a.introspect(&access).await["active"], true);
+    a.refresh(&refresh)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    a.refresh(&renewed)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+}
+
 /// One person's sign-ins past the bound end the oldest sessions, and no more than the
 /// bound requires, even when the reply to the call that trims them is lost and the
 /// call goes out again on a new connection (`conn.rs`). Failed before: the trim was
