@@ -147,7 +147,7 @@ pub struct Check {
     /// Why the suite could not go on (the approver failed), if it could not.
     inconclusive: Option<String>,
     /// Why a request the case needed was not sent (the suite's address rule,
-    /// [`crate::reach`]), if one was not.
+    /// [`crate::reach`]), or was answered only by a rate limit, if so.
     not_connected: Option<String>,
 }
 
@@ -201,8 +201,9 @@ impl Check {
         ok
     }
 
-    /// Records that a part of the case that needs a person's decision was not judged
-    /// (no approver, or it failed), saying which and why: the verdict stands for the
+    /// Records that a part of the case was not judged, for want of a person's decision
+    /// (no approver, or it failed) or of evidence the suite cannot get (TS-05's granted
+    /// scope without introspection), saying which and why: the verdict stands for the
     /// rest, but a MUST case with such a part is not one known to hold (exit 4).
     pub fn not_judged(&mut self, why: impl Into<String>) {
         self.measure(NOT_JUDGED, why.into());
@@ -212,10 +213,19 @@ impl Check {
     /// ([`Exchange::not_connected`]) makes the case [`INCONCLUSIVE`], whatever its
     /// expectations say: they were judged on an answer that never came, and a server
     /// is not failed for a page the suite chose not to fetch.
-    pub fn evidence(&mut self, e: Exchange) {
+    ///
+    /// An answer still rate limited after the retries ([`Exchange::still_rate_limited`]:
+    /// a 429 or 503) makes the case inconclusive the same way: a rate limit says nothing
+    /// of the rule the case judges (checklist PL-10). The answers waited out before `e`
+    /// ([`Exchange::earlier`]) are recorded before it.
+    pub fn evidence(&mut self, mut e: Exchange) {
         if let Some(why) = e.not_connected() {
             self.not_connected.get_or_insert_with(|| why.to_owned());
         }
+        if let Some(why) = e.still_rate_limited() {
+            self.not_connected.get_or_insert(why);
+        }
+        self.evidence.append(&mut e.earlier);
         self.evidence.push(e);
     }
 
@@ -223,10 +233,14 @@ impl Check {
     /// of several pages): one the address rule kept back makes the case inconclusive
     /// only if nothing else broke ([`Check::inconclusive`]), and its part must not be
     /// judged by the caller.
-    pub fn evidence_of_a_part(&mut self, e: Exchange) {
+    pub fn evidence_of_a_part(&mut self, mut e: Exchange) {
         if let Some(why) = e.not_connected() {
             self.inconclusive(why.to_owned());
         }
+        if let Some(why) = e.still_rate_limited() {
+            self.inconclusive(why);
+        }
+        self.evidence.append(&mut e.earlier);
         self.evidence.push(e);
     }
 
@@ -239,14 +253,17 @@ impl Check {
     }
 
     /// The verdict: every expectation held → pass (info for Info/MAY cases), else the
-    /// level's status with the first broken expectation as the summary; a case the
-    /// suite could not finish ([`Check::inconclusive`]) with nothing broken is a skip.
+    /// level's status with the most severe expectation that did not hold as the
+    /// summary (the first broken one, else the first warning), and how many more did
+    /// not hold ("(+2 more failed)"), so that a one-line report never hides them; a case
+    /// the suite could not finish ([`Check::inconclusive`]) with nothing broken is a
+    /// skip.
     pub fn finish(self, pass_summary: impl Into<String>) -> Verdict {
-        let first_failure = self
-            .checks
-            .iter()
-            .find(|c| c.broken())
-            .map(|c| c.what.clone());
+        let broken: Vec<&CheckResult> = self.checks.iter().filter(|c| c.broken()).collect();
+        let first_failure = broken.first().map(|c| match broken.len() - 1 {
+            0 => c.what.clone(),
+            more => format!("{} (+{more} more failed)", c.what),
+        });
         let (status, summary) = match (first_failure, &self.inconclusive) {
             _ if self.not_connected.is_some() => (
                 Status::Skip,
@@ -260,9 +277,13 @@ impl Check {
             (None, None) if matches!(self.level, Level::Info | Level::May) => {
                 (Status::Info, pass_summary.into())
             }
-            (None, None) => match self.soft_failures.first() {
-                Some(what) => (Status::Warn, what.clone()),
-                None => (Status::Pass, pass_summary.into()),
+            (None, None) => match self.soft_failures.as_slice() {
+                [] => (Status::Pass, pass_summary.into()),
+                [what] => (Status::Warn, what.clone()),
+                [what, more @ ..] => (
+                    Status::Warn,
+                    format!("{what} (+{} more warnings)", more.len()),
+                ),
             },
         };
         Verdict {
@@ -349,6 +370,30 @@ mod tests {
         let v = Verdict::inconclusive("the case crashed");
         assert_eq!(v.status, Status::Skip);
         assert!(v.summary.starts_with(INCONCLUSIVE));
+    }
+
+    #[test]
+    fn the_summary_names_the_most_severe_finding_and_counts_the_others() {
+        // A warning first, then two failures: the summary is the first failure, with
+        // the other one counted (it had shown the first failure alone).
+        let mut c = Check::new(Level::Must);
+        c.expect_soft(false, "Pragma: no-cache");
+        c.expect(false, "Cache-Control: no-store");
+        c.expect(true, "fine");
+        c.expect(false, "HTTP 200");
+        let v = c.finish("ok");
+        assert_eq!(
+            (v.status, v.summary.as_str()),
+            (Status::Fail, "Cache-Control: no-store (+1 more failed)")
+        );
+        let mut c = Check::new(Level::Must);
+        c.expect_soft(false, "Pragma: no-cache");
+        c.expect_soft(false, "expires_in");
+        let v = c.finish("ok");
+        assert_eq!(
+            (v.status, v.summary.as_str()),
+            (Status::Warn, "Pragma: no-cache (+1 more warnings)")
+        );
     }
 
     #[test]

@@ -134,7 +134,12 @@ impl Authorization {
 
 pub struct Inner {
     pub target: Target,
+    /// The client every case uses: a 429 or 503 is waited out and the request sent
+    /// again ([`crate::http::Retry`]), for no case learns its rule from a rate limit.
     pub http: Http,
+    /// The same client sending each request once, every answer as it came: for the
+    /// cases that judge rate limits and slow_down themselves (PL-*, DA-08, SC-07).
+    pub raw_http: Http,
     pub approver: Approver,
     pub options: Options,
     pub preflight: Preflight,
@@ -161,8 +166,18 @@ impl Ctx {
         preflight: Preflight,
         progress: Progress,
     ) -> Ctx {
+        let raw_http = Http::new(options.request_timeout, target.reach.clone());
+        // A request sent again after a 429 or 503 waits at least a compliant poll's
+        // wait (RFC 8628 §3.5), so that a poll sent again is never early.
+        let http = raw_http.retrying(crate::http::Retry {
+            retries: crate::http::RETRIES,
+            min_wait: compliant_wait(preflight.interval_secs, 0, options.poll_margin),
+            budget: options.max_wait,
+            progress: Some(progress.clone()),
+        });
         Ctx(Arc::new(Inner {
-            http: Http::new(options.request_timeout, target.reach.clone()),
+            http,
+            raw_http,
             target,
             approver,
             options,
@@ -246,6 +261,39 @@ impl Ctx {
 
     pub async fn poll(&self, label: &str, device_code: &str) -> Exchange {
         self.poll_as(label, self.client(), device_code).await
+    }
+
+    /// [`Ctx::poll_as`], a 429 or 503 waited out at least `pace` (the code's `interval
+    /// + 5·k`, RFC 8628 §3.5) before the poll is sent again.
+    pub async fn poll_at_pace(
+        &self,
+        label: &str,
+        client: &Client,
+        device_code: &str,
+        pace: Duration,
+    ) -> Exchange {
+        self.http
+            .waiting_at_least(pace)
+            .post_form(
+                label,
+                &self.target.token_endpoint,
+                Some(client),
+                &[("grant_type", GRANT), ("device_code", device_code)],
+            )
+            .await
+    }
+
+    /// A poll sent once, its answer as it came ([`Inner::raw_http`]): for the cases
+    /// that judge slow_down and rate limits (PL-*, SC-07).
+    pub async fn poll_raw(&self, label: &str, device_code: &str) -> Exchange {
+        self.raw_http
+            .post_form(
+                label,
+                &self.target.token_endpoint,
+                Some(self.client()),
+                &[("grant_type", GRANT), ("device_code", device_code)],
+            )
+            .await
     }
 
     /// Plays the person through the approver.
@@ -371,6 +419,9 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
     let interval = interval
         .filter(|&i| i > 0)
         .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS);
+    // RFC 8628 §3.2: the lifetime in seconds; 0, as a negative number, is no lifetime
+    // a flow can use (DR-05 fails both), never one to wait past.
+    let expires_in = expires_in.filter(|&n| n > 0);
     Ok(Authorization {
         device_code,
         user_code,
@@ -385,6 +436,20 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expires_in_of_0_is_as_unusable_as_a_negative_one() {
+        // RFC 8628 §3.2: a lifetime in seconds. 0 had been taken as a lifetime to wait
+        // past (EX-01..EX-04 judged a code "expired" at once), -5 as none at all.
+        for n in ["0", "-5", "0.0"] {
+            let body = format!(
+                r#"{{"device_code":"d","user_code":"U","verification_uri":"https://as/d","expires_in":{n}}}"#
+            );
+            let e = crate::http::tests::answered(body.into_bytes());
+            let a = parse_authorization(e).unwrap();
+            assert_eq!(a.expires_in, None, "{n}");
+        }
+    }
 
     #[test]
     fn a_servers_huge_interval_saturates_the_wait_instead_of_overflowing() {

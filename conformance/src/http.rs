@@ -130,6 +130,14 @@ pub struct Exchange {
     /// [`MAX_BODY_BYTES`] costs milliseconds each time.
     #[serde(skip)]
     parsed: OnceLock<Json>,
+    /// The answers a retrying client ([`Retry`]) waited out before this one (429 or
+    /// 503), oldest first: evidence, recorded before it ([`crate::case::Check::evidence`]).
+    #[serde(skip)]
+    pub earlier: Vec<Exchange>,
+    /// A retrying client gave up on this answer: still a 429 or 503 after its retries,
+    /// or with a wait that did not fit ([`Exchange::still_rate_limited`]).
+    #[serde(skip)]
+    gave_up: bool,
 }
 
 impl Exchange {
@@ -198,6 +206,31 @@ impl Exchange {
         self.error.as_deref().filter(|_| self.not_connected)
     }
 
+    /// Whether `e` is a refusal that says nothing of the request: 429 Too Many Requests
+    /// (RFC 6585 §4) or 503 Service Unavailable (RFC 9110 §15.6.4), a rate limit or a
+    /// front in the server's stead. Checklist PL-10: a 429 is not an RFC 8628 signal.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self.status(), Some(429) | Some(503))
+    }
+
+    /// Why this answer, from a retrying client ([`Retry`]), says nothing of the rule a
+    /// case judges: still a 429 or 503 after the retries (or with a Retry-After that
+    /// did not fit). `None` for every other answer, and for a raw client's.
+    pub fn still_rate_limited(&self) -> Option<String> {
+        if !self.gave_up {
+            return None;
+        }
+        let after = self
+            .header("retry-after")
+            .map_or(String::new(), |v| format!(", Retry-After: {v}"));
+        Some(format!(
+            "{} was answered HTTP {}{after} after {} tries: a rate limit or an unavailable server (RFC 6585 §4, RFC 9110 §15.6.4) says nothing of the rule (checklist PL-10: a 429 is not an RFC 8628 signal)",
+            self.label,
+            self.status().unwrap_or(0),
+            self.earlier.len() + 1
+        ))
+    }
+
     /// Whether the server sent a body over [`MAX_BODY_BYTES`] (the suite stopped
     /// reading there; `raw_body` holds the first bytes).
     pub fn body_over_limit(&self) -> bool {
@@ -216,9 +249,13 @@ impl Exchange {
             (Some(r), _) => {
                 let mut body: String = r.body.chars().take(160).collect();
                 body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                // No stray space before what follows a brief when the body is empty.
+                if !body.is_empty() {
+                    body.insert(0, ' ');
+                }
                 if self.over_limit {
                     format!(
-                        "HTTP {}, but {}; it starts: {body}",
+                        "HTTP {}, but {}; it starts:{body}",
                         r.status,
                         over_limit_message()
                     )
@@ -229,9 +266,9 @@ impl Exchange {
                     // Where a redirect points is its content (redacted: a Location
                     // may carry a code in its query).
                     let to: String = redact_header("location", to).chars().take(160).collect();
-                    format!("HTTP {} to {to:?} {body}", r.status)
+                    format!("HTTP {} to {to:?}{body}", r.status)
                 } else {
-                    format!("HTTP {} {body}", r.status)
+                    format!("HTTP {}{body}", r.status)
                 }
             }
             (None, Some(e)) => format!("no response: {e}"),
@@ -278,7 +315,34 @@ pub fn form(params: &[(&str, &str)]) -> String {
 pub struct Http {
     client: reqwest::Client,
     reach: Reach,
+    /// Whether and how a 429 or 503 is waited out and the request sent again; `None`
+    /// sends each request once, as the cases that measure rate limits need.
+    retry: Option<Retry>,
 }
+
+/// How a retrying [`Http`] waits out a rate limit (RFC 6585 §4: 429; RFC 9110 §15.6.4:
+/// 503), each with its `Retry-After` (RFC 9110 §10.2.3). RFC 8628 §5.1 recommends rate
+/// limiting, and checklist PL-10 says a 429 is not an RFC 8628 signal: a case whose
+/// request meets one learns nothing of its rule from it, so the request is sent again,
+/// [`Retry::retries`] times at most and within [`Retry::budget`]. An answer still
+/// refused after that is marked ([`Exchange::still_rate_limited`]), and the case that
+/// needed it is inconclusive, never failed on it.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The most times a request is sent again.
+    pub retries: u32,
+    /// The shortest wait before sending again: a compliant client's wait between polls
+    /// (RFC 8628 §3.5), so that a poll sent again is never early, whatever the
+    /// Retry-After.
+    pub min_wait: Duration,
+    /// The most one request may wait in all (`--max-wait`).
+    pub budget: Duration,
+    /// Where the waits are shown ("every wait is shown").
+    pub progress: Option<crate::progress::Progress>,
+}
+
+/// The most times a retrying client sends a request again after a 429 or 503.
+pub const RETRIES: u32 = 3;
 
 /// A request to send.
 pub struct Request<'a> {
@@ -336,7 +400,35 @@ impl Http {
         Http {
             client: builder.build().unwrap_or_default(),
             reach,
+            retry: None,
         }
+    }
+
+    /// This client, waiting out a 429 or 503 and sending again as `retry` says.
+    pub fn retrying(&self, retry: Retry) -> Http {
+        Http {
+            retry: Some(retry),
+            ..self.clone()
+        }
+    }
+
+    /// This client sending each request once: every answer as it came, for the cases
+    /// that judge rate limits and slow_down themselves (PL-*, DA-08, SC-07).
+    pub fn raw(&self) -> Http {
+        Http {
+            retry: None,
+            ..self.clone()
+        }
+    }
+
+    /// This client, its retries (if any) waiting at least `wait`: for a poll, the
+    /// pace of its code (RFC 8628 §3.5: `interval + 5·k`).
+    pub fn waiting_at_least(&self, wait: Duration) -> Http {
+        let mut http = self.clone();
+        if let Some(r) = &mut http.retry {
+            r.min_wait = r.min_wait.max(wait);
+        }
+        http
     }
 
     /// The address rule this client keeps, and its record of the hosts reached.
@@ -378,7 +470,49 @@ impl Http {
         .await
     }
 
+    /// Sends `req`; a retrying client ([`Http::retrying`]) sends it again after a 429
+    /// or 503 ([`Retry`]), the answers it waited out kept in [`Exchange::earlier`].
     pub async fn send(&self, req: Request<'_>) -> Exchange {
+        let Some(retry) = &self.retry else {
+            return self.send_once(&req).await;
+        };
+        let mut earlier = Vec::new();
+        let mut waited = Duration::ZERO;
+        loop {
+            let mut e = self.send_once(&req).await;
+            if !e.is_rate_limited() {
+                e.earlier = earlier;
+                return e;
+            }
+            // RFC 9110 §10.2.3: the Retry-After asked for; without one 1 s, 2 s, 4 s.
+            let tries = earlier.len() as u32;
+            let wait = retry_after(&e)
+                .unwrap_or(Duration::from_secs(1 << tries.min(6)))
+                .max(retry.min_wait);
+            let fits = waited.checked_add(wait).is_some_and(|w| w <= retry.budget);
+            if tries >= retry.retries || !fits {
+                e.gave_up = true;
+                e.earlier = earlier;
+                return e;
+            }
+            if let Some(p) = &retry.progress {
+                p.waiting(
+                    req.label,
+                    wait,
+                    &format!(
+                        "HTTP {}: a rate limit, sending again after its Retry-After",
+                        e.status().unwrap_or(0)
+                    ),
+                );
+            }
+            tokio::time::sleep(wait).await;
+            waited += wait;
+            earlier.push(e);
+        }
+    }
+
+    /// Sends `req` once, whatever the answer.
+    async fn send_once(&self, req: &Request<'_>) -> Exchange {
         let mut builder = self.client.request(req.method.clone(), req.url);
         if let Some(ct) = req.content_type {
             builder = builder.header("content-type", ct);
@@ -389,7 +523,7 @@ impl Http {
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
-        let record = request_record(&req);
+        let record = request_record(req);
         // Whether a client's credentials go with it (for the record of other hosts).
         let credentials = req
             .headers
@@ -456,6 +590,8 @@ impl Http {
                 over_limit,
                 not_connected: false,
                 parsed: OnceLock::new(),
+                earlier: Vec::new(),
+                gave_up: false,
             },
             Err(e) => Exchange {
                 label: req.label.to_owned(),
@@ -468,9 +604,30 @@ impl Http {
                 over_limit: false,
                 not_connected: false,
                 parsed: OnceLock::new(),
+                earlier: Vec::new(),
+                gave_up: false,
             },
         }
     }
+}
+
+/// How long `e`'s `Retry-After` asks a client to wait from now, if it says (RFC 9110
+/// §10.2.3: `delay-seconds`, or an HTTP-date in any of its three forms).
+pub fn retry_after(e: &Exchange) -> Option<Duration> {
+    retry_after_value(e.header("retry-after")?)
+}
+
+/// [`retry_after`] of the header's value `v`.
+fn retry_after_value(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// The exchange of a request the address rule kept from being sent.
@@ -486,6 +643,8 @@ fn not_connected(label: &str, request: RequestRecord, why: String) -> Exchange {
         over_limit: false,
         not_connected: true,
         parsed: OnceLock::new(),
+        earlier: Vec::new(),
+        gave_up: false,
     }
 }
 
@@ -799,11 +958,11 @@ fn redact_pairs(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 200 answer with `body`, as [`Http::send`] records one.
-    fn answered(body: Vec<u8>) -> Exchange {
+    pub(crate) fn answered(body: Vec<u8>) -> Exchange {
         Exchange {
             label: "test".into(),
             request: RequestRecord {
@@ -820,6 +979,8 @@ mod tests {
             over_limit: false,
             not_connected: false,
             parsed: OnceLock::new(),
+            earlier: Vec::new(),
+            gave_up: false,
         }
     }
 
@@ -837,6 +998,33 @@ mod tests {
         let mut kept = e.clone();
         kept.drop_body();
         assert!(kept.raw_body.is_empty() && kept.json().value.is_none());
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_an_http_date_in_any_form() {
+        assert_eq!(retry_after_value(" 120 "), Some(Duration::from_secs(120)));
+        // RFC 9110 §5.6.7's three forms of one past date: no wait.
+        for past in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after_value(past), Some(Duration::ZERO), "{past}");
+        }
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(100));
+        let wait = retry_after_value(&later).unwrap();
+        assert!((98..=100).contains(&wait.as_secs()), "{later}: {wait:?}");
+        for bad in ["", "soon", "-1", "Sun, 06 Foo 1994 08:49:37 GMT"] {
+            assert_eq!(retry_after_value(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_brief_of_an_empty_body_ends_with_no_stray_space() {
+        // `got HTTP 307 to "…/token2" ; the body …` had a space before the semicolon.
+        assert_eq!(answered(Vec::new()).brief(), "HTTP 200");
+        assert_eq!(answered(b" {} ".to_vec()).brief(), "HTTP 200 {}");
     }
 
     #[test]

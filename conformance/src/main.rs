@@ -90,6 +90,9 @@ struct Cli {
     #[arg(long, value_enum, default_value = "basic")]
     client_auth: Auth,
     /// A second client, `ID[:SECRET[:basic|post]]`, for the cross-client checks (TR-07).
+    /// TR-07 polls as this client: a confidential one checks the binding against a
+    /// client that authenticates; give a public one (`ID` alone) to check it for
+    /// public clients, which a server may bind differently.
     #[arg(long)]
     second_client: Option<String>,
     /// A client registered without the device grant, `ID[:SECRET[:METHOD]]` (DA-13, TR-11).

@@ -133,6 +133,13 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
             "the suite did not connect to the device authorization endpoint {url}: {why}"
         ));
     }
+    if let Some(why) = e.still_rate_limited() {
+        // RFC 8628 §5.1 recommends rate limiting: a 429 or 503 that outlasts the retries
+        // is no finding, but no case can run without a device authorization.
+        return not_testable(format!(
+            "the device authorization endpoint {url} is rate limited: {why}; run again later, or with a lower --concurrency"
+        ));
+    }
     let Some(status) = e.status() else {
         let error = e.error.as_deref().unwrap_or("no response");
         // A connection that failed is "cannot reach"; one that answered and broke off
@@ -265,10 +272,18 @@ fn incomplete_response(
             return root_cause_of(
                 e,
                 Some(case),
-                format!(
-                    "the device authorization response has no {member}, so no flow can start: {}",
-                    e.brief()
-                ),
+                match object.get(member) {
+                    // RFC 8628 §3.2: the codes are strings; a number is one no client
+                    // can send back as it came.
+                    Some(v) => format!(
+                        "the device authorization response's {member} is not a non-empty string (got {v}), so no flow can start: {}",
+                        e.brief()
+                    ),
+                    None => format!(
+                        "the device authorization response has no {member}, so no flow can start: {}",
+                        e.brief()
+                    ),
+                },
             );
         }
     }
@@ -393,7 +408,7 @@ fn cannot_run(
         Wait::Expiry => match pre.expires_in {
             None if pre.error.is_none() => Some((
                 Status::Skip,
-                "the server's device authorization gave no expires_in (see DR-05): there is no lifetime to wait past".into(),
+                "the server's device authorization gave no expires_in, or none above 0 (see DR-05): there is no lifetime to wait past".into(),
             )),
             None => Some((
                 Status::Skip,
@@ -495,7 +510,15 @@ pub async fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let progress = Progress::new(quiet);
-    let http = crate::http::Http::new(options.request_timeout, target.reach.clone());
+    // The preflight waits out a rate limit as every case's requests do (RFC 6585 §4).
+    let http = crate::http::Http::new(options.request_timeout, target.reach.clone()).retrying(
+        crate::http::Retry {
+            retries: crate::http::RETRIES,
+            min_wait: Duration::ZERO,
+            budget: options.max_wait,
+            progress: Some(progress.clone()),
+        },
+    );
     let (pre, cause) = match target.root_cause.clone() {
         Some(cause) => (Preflight::not_run(&cause.summary), Some(cause)),
         None => preflight(&target, &http).await,

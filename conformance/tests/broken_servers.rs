@@ -36,6 +36,8 @@ enum Setup {
     NoScope,
     /// Discovery from the issuer typed with a trailing slash (`http://host:port/`).
     TrailingSlash,
+    /// Discovery, no `--introspection-client` (TS-05 cannot see an unnamed scope).
+    NoIntrospection,
 }
 
 /// Who plays the person in a run.
@@ -145,6 +147,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::NoNormalization, &[("UI-07", W)]),
     m(Flaw::ConfusableAlphabet, &[("UI-08", W)]),
     m(Flaw::SecondDecisionAccepted, &[("UI-10", F)]),
+    m(Flaw::UnknownCodeAccepted, &[("UI-10", F)]),
     m(Flaw::Framable, &[("UI-13", F)]),
     m(Flaw::FramableByAnyone, &[("UI-13", F)]),
     m(Flaw::SignInPageWithoutCsp, &[("UI-13", W)]),
@@ -168,6 +171,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::TokenMissingTokenType, &[("TS-03", F)]),
     m(Flaw::NoStoreMissingOnToken, &[("TS-04", F)]),
     m(Flaw::ScopeWidened, &[("TS-05", F)]),
+    m(Flaw::ScopeWidenedUnnamed, &[("TS-05", F)]),
     m(Flaw::UndefinedScopeGranted, &[("TS-05", F)]),
     m(Flaw::TokenTypeEmpty, &[("TS-03", F), ("TS-06", F)]),
     m(Flaw::DenyIsPending, &[("TS-07", F)]),
@@ -265,7 +269,8 @@ async fn run_with(flaw: Option<Flaw>, setup: Setup, person: Person, only: &[&str
         client: Some(client),
         second_client: Some(second),
         unauthorized_client: Some(Client::public("client-x")),
-        introspection_client: Some(Client::parse("introspector:i-secret").unwrap()),
+        introspection_client: (setup != Setup::NoIntrospection)
+            .then(|| Client::parse("introspector:i-secret").unwrap()),
         scope: (setup != Setup::NoScope).then(|| "openid profile".into()),
         ..TargetSpec::default()
     };
@@ -1249,8 +1254,196 @@ async fn tr_07_keeps_the_interval_between_its_polls_of_one_code() {
         "(b) was judged"
     );
     assert_eq!(pace_first.exit_code(), 0);
+    // The binding was tried against a confidential client only, and TR-07 says so.
+    let v = verdict(&pace_first, "TR-07");
+    assert!(
+        v.measured["other_client"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("confidential: the binding for a public client")),
+        "{:?}",
+        v.measured
+    );
     // A server that gives A's tokens to B is still caught.
     let v = verdict(&cross, "TR-07");
     assert_eq!(v.status, Status::Fail, "{}", v.summary);
     assert_eq!(cross.exit_code(), 1);
+}
+
+// ---------------------------------------------------------------------------------
+// Found in the fifth review (a deliberately broken server, and a correct one behind a
+// rate limit): passes by assumption, and a rate limit failed as the rule of the case.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_05_sees_an_unnamed_scope_by_introspection_never_by_assumption() {
+    // RFC 6749 §5.1: scope is "OPTIONAL, if identical to the scope requested by the
+    // client; otherwise, REQUIRED". A token response without scope from a server that
+    // granted more (introspection, RFC 7662 §2.2, shows it) had passed TS-05 (a).
+    let widened = run(
+        Some(Flaw::ScopeWidenedUnnamed),
+        Setup::Discovery,
+        &["TS-05"],
+    );
+    let unseen = run(
+        Some(Flaw::ScopeWidenedUnnamed),
+        Setup::NoIntrospection,
+        &["TS-05"],
+    );
+    let (widened, unseen) = tokio::join!(widened, unseen);
+    let v = verdict(&widened, "TS-05");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(
+        v.summary
+            .contains("introspection shows the token's scope within it")
+            && v.summary.contains("openid profile admin"),
+        "{}",
+        v.summary
+    );
+    assert_eq!(widened.exit_code(), 1);
+    // Without introspection the part is not judged, and says so: not a MUST that held.
+    let v = verdict(&unseen, "TS-05");
+    assert!(
+        v.summary
+            .contains("the granted scope of (a) not checked: no introspection endpoint"),
+        "{:?}: {}",
+        v.status,
+        v.summary
+    );
+    assert!(
+        v.measured
+            .contains_key(deviceflow_conformance::case::NOT_JUDGED),
+        "{:?}",
+        v.measured
+    );
+    assert_eq!(unseen.exit_code(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_in_front_of_the_server_is_waited_out_and_never_failed() {
+    // RFC 8628 §5.1 recommends rate limiting, and checklist PL-10 says a 429 is not an
+    // RFC 8628 signal. A front refusing every other request with 429 and Retry-After:
+    // 1 (RFC 6585 §4) failed the MUST of each case whose precondition or request it
+    // met (the device authorization of DR-07, TS-04, TR-07, PL-02; a poll of TR-01;
+    // the refresh of RT-01, BCP-01; DA-06's and DA-10's requests). Each request is sent
+    // again after the Retry-After, and judged on the server's answer. One case a run,
+    // so that every request meets the 429 first.
+    let ids = [
+        "DA-06", "DA-10", "DR-07", "TR-01", "TR-07", "TS-04", "PL-02", "RT-01", "BCP-01",
+    ];
+    let runs = ids.map(|id| async move {
+        (
+            id,
+            run(Some(Flaw::RateLimitedEveryOther), Setup::Discovery, &[id]).await,
+        )
+    });
+    for (id, r) in futures_util::future::join_all(runs).await {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
+        assert!(
+            v.evidence.iter().any(|e| e.status() == Some(429)),
+            "{id}: the 429 waited out is in the evidence"
+        );
+        assert_eq!(r.exit_code(), 0, "{id}");
+    }
+    // A rate limit that outlasts the retries: inconclusive, with the answer, never the
+    // server's failure, and no MUST known to hold (exit 4).
+    let r = run(
+        Some(Flaw::TokenRateLimited),
+        Setup::Discovery,
+        &["TS-04", "TR-01"],
+    )
+    .await;
+    for id in ["TS-04", "TR-01"] {
+        assert_inconclusive(&r, id, "429 to every token request");
+        let v = verdict(&r, id);
+        assert!(
+            v.summary
+                .contains("was answered HTTP 429, Retry-After: 1 after 4 tries"),
+            "{id}: {}",
+            v.summary
+        );
+    }
+    assert_eq!(r.exit_code(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ui_10_refuses_a_well_formed_code_that_was_never_issued() {
+    // Checklist UI-10 (RFC 8628 §5.1): "Random well-formed code → error". UI-10 had
+    // tried only a second decision on a decided code: a server taking a decision on a
+    // code it never issued passed.
+    let accepted = run(
+        Some(Flaw::UnknownCodeAccepted),
+        Setup::Discovery,
+        &["UI-10"],
+    );
+    let correct = run(None, Setup::Discovery, &["UI-10"]);
+    let (accepted, correct) = tokio::join!(accepted, correct);
+    let v = verdict(&accepted, "UI-10");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(
+        v.summary.contains(
+            "a well-formed user code never issued is refused (got: the approval of each of"
+        ),
+        "{}",
+        v.summary
+    );
+    assert_eq!(accepted.exit_code(), 1);
+    // The fake's admin endpoint refuses it, as deviceflow-server's does: on the record.
+    let v = verdict(&correct, "UI-10");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    let why = v.measured["never_issued_code_refused"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("unknown_user_code"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_08_and_ts_09_judge_a_replay_only_on_what_they_can_see() {
+    // Checklist TS-09 (RFC 6749 §4.1.2 by analogy): "inactive after the replay" shows
+    // a revocation only if the token was active before it; an introspection that shows
+    // no token active had passed TS-09. A replay that got no answer had made TS-09 warn
+    // and TS-08 warn with `got ""`: what a replay does is unknown, so both are
+    // inconclusive, saying what came of the replay.
+    let inactive = run(
+        Some(Flaw::IntrospectionAlwaysInactive),
+        Setup::Discovery,
+        &["TS-09"],
+    );
+    let hangs = run(
+        Some(Flaw::ReplayHangs),
+        Setup::Discovery,
+        &["TS-08", "TS-09"],
+    );
+    let (inactive, hangs) = tokio::join!(inactive, hangs);
+    assert_inconclusive(&inactive, "TS-09", "never shown active");
+    let v = verdict(&inactive, "TS-09");
+    assert!(
+        v.summary.contains("active before the replay"),
+        "{}",
+        v.summary
+    );
+    for id in ["TS-08", "TS-09"] {
+        assert_inconclusive(&hangs, id, "the replay timed out");
+        let v = verdict(&hangs, id);
+        assert!(
+            v.summary.contains("got no answer (no response: timed out"),
+            "{id}: {}",
+            v.summary
+        );
+    }
+    // TS-08 is a Derived-MUST not judged: not one known to hold.
+    assert_eq!(hangs.exit_code(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_response_that_is_not_json_says_why() {
+    // RFC 6749 §5.1: the token response is a JSON object. A 200 whose body does not
+    // parse failed TS-04 with the body alone; it says the parse error, as TS-03 does.
+    let r = run(Some(Flaw::TokenBodyNotJson), Setup::Discovery, &["TS-04"]).await;
+    let v = verdict(&r, "TS-04");
+    assert_eq!(v.status, Status::Fail, "{}", v.summary);
+    assert!(
+        v.summary.contains("the body is not one JSON object:"),
+        "{}",
+        v.summary
+    );
 }

@@ -1,6 +1,6 @@
 //! A.1: the device authorization request (RFC 8628 §3.1; RFC 6749 §2.3, §3.2.1, §5.2).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::{case, expect_error, expect_status};
 use crate::case::{Case, Check, Level, Status, Verdict};
@@ -239,22 +239,6 @@ fn transient(e: &Exchange) -> bool {
         .is_some_and(|s| s == 429 || (500..600).contains(&s))
 }
 
-/// How long `e`'s `Retry-After` asks a client to wait from now, if it says (RFC 9110
-/// §10.2.3: `delay-seconds`, or an HTTP-date in any of its three forms).
-pub(crate) fn retry_after(e: &Exchange) -> Option<Duration> {
-    retry_after_value(e.header("retry-after")?)
-}
-
-/// [`retry_after`] of the header's value `v`.
-fn retry_after_value(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
 /// Sends a DA-08 request with `send`, and again while the answer is [`transient`],
 /// waiting what its `Retry-After` asks (1 s, then 2 s, when it asks nothing), while
 /// that fits before `deadline` (`--max-wait` for the case), [`DA_08_TRIES`] times at
@@ -276,7 +260,7 @@ where
         if !transient(&e) || tries >= DA_08_TRIES {
             return e;
         }
-        let wait = retry_after(&e).unwrap_or(Duration::from_secs(1 << (tries - 1)));
+        let wait = crate::http::retry_after(&e).unwrap_or(Duration::from_secs(1 << (tries - 1)));
         let fits =
             deadline.is_some_and(|t| Instant::now().checked_add(wait).is_some_and(|at| at <= t));
         if !fits {
@@ -313,12 +297,12 @@ async fn da_08(ctx: Ctx) -> Verdict {
     // refused with invalid_scope when it has none (RFC 6749 §3.3): `scope=` is judged
     // against the same server's answer to an omitted scope, not against a 200.
     let omitted = past_transient(&ctx, &mut c, deadline, || {
-        ctx.http
+        ctx.raw_http
             .post_form("scope omitted", url, Some(ctx.client()), &[])
     })
     .await;
     let empty = past_transient(&ctx, &mut c, deadline, || {
-        ctx.http
+        ctx.raw_http
             .post_form("scope= (empty)", url, Some(ctx.client()), &[("scope", "")])
     })
     .await;
@@ -349,7 +333,7 @@ async fn da_08(ctx: Ctx) -> Verdict {
         let empty = Client::public("");
         let scope = ctx.scope_params();
         let e = past_transient(&ctx, &mut c, deadline, || {
-            ctx.http
+            ctx.raw_http
                 .post_form("client_id= (empty)", url, Some(&empty), &scope)
         })
         .await;
@@ -539,28 +523,4 @@ async fn da_15(ctx: Ctx) -> Verdict {
     );
     c.evidence(e);
     c.finish("a GET with a valid request's parameters gets no device code")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_is_read_in_seconds_or_as_an_http_date_in_any_form() {
-        assert_eq!(retry_after_value(" 120 "), Some(Duration::from_secs(120)));
-        // RFC 9110 §5.6.7's three forms of one past date: no wait.
-        for past in [
-            "Sun, 06 Nov 1994 08:49:37 GMT",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
-        ] {
-            assert_eq!(retry_after_value(past), Some(Duration::ZERO), "{past}");
-        }
-        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(100));
-        let wait = retry_after_value(&later).unwrap();
-        assert!((98..=100).contains(&wait.as_secs()), "{later}: {wait:?}");
-        for bad in ["", "soon", "-1", "Sun, 06 Foo 1994 08:49:37 GMT"] {
-            assert_eq!(retry_after_value(bad), None, "{bad:?}");
-        }
-    }
 }

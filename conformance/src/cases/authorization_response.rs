@@ -227,7 +227,15 @@ async fn dr_04(ctx: Ctx) -> Verdict {
             .get("verification_uri")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        c.expect(!uri.is_empty(), "verification_uri is present (REQUIRED)");
+        // RFC 8628 §3.2: verification_uri is REQUIRED (a client may have read the
+        // `verification_url` some servers send instead: it is not the member).
+        c.expect(
+            !uri.is_empty(),
+            format!(
+                "verification_uri is present (REQUIRED) (got {})",
+                super::json_words(b.get("verification_uri"))
+            ),
+        );
         let parsed = reqwest::Url::parse(uri);
         c.expect(
             parsed.is_ok(),

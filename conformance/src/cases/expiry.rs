@@ -214,7 +214,7 @@ async fn ex_05(ctx: Ctx) -> Verdict {
         return c.finish("");
     };
     let Some(n) = a.expires_in else {
-        return c.finish("expires_in is missing (see DR-05)");
+        return c.finish("expires_in is missing or not above 0 (see DR-05)");
     };
     c.measure("expires_in", n);
     let note = if n < 120 {

@@ -154,15 +154,20 @@ async fn md_02(ctx: Ctx) -> Verdict {
         Err(v) => return v,
     };
     c.evidence(m.exchange.clone());
-    let grants: Vec<&str> = m
-        .value
-        .get("grant_types_supported")
+    let listed = m.value.get("grant_types_supported");
+    let grants: Vec<&str> = listed
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    // RFC 8414 §2: an omitted grant_types_supported means ["authorization_code",
+    // "implicit"], which does not list the device grant.
+    let got = match listed {
+        None => "absent (RFC 8414 default: authorization_code, implicit)".to_owned(),
+        Some(_) => format!("{grants:?}"),
+    };
     c.expect(
         grants.contains(&GRANT),
-        format!("grant_types_supported lists {GRANT} (got {grants:?})"),
+        format!("grant_types_supported lists {GRANT} (got {got})"),
     );
     c.finish("the grant URN is listed")
 }
@@ -177,8 +182,8 @@ async fn md_03(ctx: Ctx) -> Verdict {
     c.expect(
         e.is_json_media_type(),
         format!(
-            "Content-Type application/json (got {:?})",
-            e.header("content-type")
+            "Content-Type application/json (got {})",
+            e.header("content-type").unwrap_or("none")
         ),
     );
     // RFC 8414 §3.3: the issuer "MUST be identical to the authorization server's issuer

@@ -339,13 +339,25 @@ pub async fn authorize(ctx: &Ctx, c: &mut Check) -> Option<Authorization> {
             Some(a)
         }
         Err(e) => {
-            c.expect(
-                false,
-                format!(
-                    "the device authorization this case needs succeeds (got {})",
+            if e.still_rate_limited().is_some() {
+                // A 429 or 503 after the retries says nothing of this case's rule:
+                // the evidence makes the case inconclusive (`Check::evidence`).
+            } else if e.response.is_none() && e.not_connected().is_none() {
+                // No answer (a timeout, a reset) to a request the preflight showed
+                // works: nothing is known of the rule this case judges.
+                c.inconclusive(format!(
+                    "the device authorization this case needs got no answer ({}): nothing is known of the rule it judges",
                     e.brief()
-                ),
-            );
+                ));
+            } else {
+                c.expect(
+                    false,
+                    format!(
+                        "the device authorization this case needs succeeds (got {})",
+                        e.brief()
+                    ),
+                );
+            }
             c.evidence(*e);
             None
         }
@@ -389,7 +401,9 @@ pub async fn poll_until_final_paced(
         if !due.is_zero() {
             ctx.wait(case, due, "polling at the interval").await;
         }
-        let e = ctx.poll_as("poll", client, &auth.device_code).await;
+        let e = ctx
+            .poll_at_pace("poll", client, &auth.device_code, pace.wait(ctx))
+            .await;
         pace.record(&e);
         let go_on = still_pending(&e);
         polls.push(e);
@@ -435,11 +449,14 @@ impl Pace {
         })
     }
 
-    /// Records a poll's answer `e`, just received: its time, and a slow_down.
+    /// Records a poll's answer `e`, just received: its time, and a slow_down (one in
+    /// an answer waited out before it, a slow_down sent as 429, counts too).
     pub fn record(&mut self, e: &Exchange) {
         self.last = Some(std::time::Instant::now());
-        if e.error_code().as_deref() == Some("slow_down") {
-            self.slow_downs += 1;
+        for answer in e.earlier.iter().chain(std::iter::once(e)) {
+            if answer.error_code().as_deref() == Some("slow_down") {
+                self.slow_downs += 1;
+            }
         }
     }
 
@@ -471,7 +488,9 @@ impl Pace {
         if !due.is_zero() {
             ctx.wait(case, due, why).await;
         }
-        let e = ctx.poll_as(label, client, device_code).await;
+        let e = ctx
+            .poll_at_pace(label, client, device_code, self.wait(ctx))
+            .await;
         self.record(&e);
         e
     }

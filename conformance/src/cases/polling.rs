@@ -134,8 +134,8 @@ pub fn cases() -> Vec<Case> {
 
 /// Polls once (accepted), then at once again. Returns both answers.
 async fn provoke(ctx: &Ctx, a: &Authorization) -> (Exchange, Exchange) {
-    let first = ctx.poll("first poll", &a.device_code).await;
-    let second = ctx.poll("immediate second poll", &a.device_code).await;
+    let first = ctx.poll_raw("first poll", &a.device_code).await;
+    let second = ctx.poll_raw("immediate second poll", &a.device_code).await;
     (first, second)
 }
 
@@ -172,7 +172,9 @@ async fn pl_01(ctx: Ctx) -> Verdict {
         return c.finish("");
     };
     let (first, second) = provoke(&ctx, &a).await;
-    let third = ctx.poll("third poll within a second", &a.device_code).await;
+    let third = ctx
+        .poll_raw("third poll within a second", &a.device_code)
+        .await;
     let sends = is_slow_down(&second) || is_slow_down(&third);
     c.measure("sends_slow_down", sends);
     if !sends && !sent_early(&[&first, &second], a.interval) {
@@ -370,7 +372,7 @@ async fn pl_03(ctx: Ctx) -> Verdict {
             break;
         }
         let e = ctx
-            .poll("immediate poll for another slow_down", &a.device_code)
+            .poll_raw("immediate poll for another slow_down", &a.device_code)
             .await;
         pace.record(&e);
         let again = is_slow_down(&e);
@@ -399,7 +401,9 @@ async fn pl_04(ctx: Ctx) -> Verdict {
     let mut slow_downs = 0;
     let mut codes = 1;
     for i in 0..polls {
-        let e = ctx.poll(&format!("poll {}", i + 1), &a.device_code).await;
+        let e = ctx
+            .poll_raw(&format!("poll {}", i + 1), &a.device_code)
+            .await;
         let code = e.error_code().unwrap_or_default();
         if code == "slow_down" {
             // One is enough to judge: a compliant client was slowed down. Going on
@@ -455,7 +459,7 @@ async fn pl_05(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Should);
     if let Some(a) = authorize(&ctx, &mut c).await {
         let e = ctx
-            .poll("poll right after authorization", &a.device_code)
+            .poll_raw("poll right after authorization", &a.device_code)
             .await;
         c.expect(
             !is_slow_down(&e),
@@ -475,14 +479,14 @@ async fn pl_06(ctx: Ctx) -> Verdict {
         let Some(a) = authorize(&ctx, &mut c).await else {
             return c.finish("");
         };
-        let first = ctx.poll("poll while pending", &a.device_code).await;
+        let first = ctx.poll_raw("poll while pending", &a.device_code).await;
         c.evidence(first);
         if let Err(why) = ctx.decide(&a, action).await {
             approver_failed(&mut c, action, &why);
             return c.finish("");
         }
         let e = ctx
-            .poll(
+            .poll_raw(
                 &format!("early poll right after {}", action.as_str()),
                 &a.device_code,
             )
@@ -548,9 +552,10 @@ async fn pl_07(ctx: Ctx) -> Verdict {
     )
     .await;
     let e = ctx
-        .poll("poll after the old interval", &a.device_code)
+        .poll_raw("poll after the old interval", &a.device_code)
         .await;
     let tracks = is_slow_down(&e);
+    let tracks_got = e.brief();
     k += u64::from(tracks);
     c.measure("tracks_increment", tracks);
     c.evidence(e);
@@ -562,7 +567,7 @@ async fn pl_07(ctx: Ctx) -> Verdict {
         "interval + 5k, compliant",
     )
     .await;
-    let e = ctx.poll("compliant poll", &a.device_code).await;
+    let e = ctx.poll_raw("compliant poll", &a.device_code).await;
     c.evidence(e);
     ctx.wait(
         "PL-07",
@@ -571,19 +576,22 @@ async fn pl_07(ctx: Ctx) -> Verdict {
     )
     .await;
     let e = ctx
-        .poll("poll after the old interval, later", &a.device_code)
+        .poll_raw("poll after the old interval, later", &a.device_code)
         .await;
     let kept = is_slow_down(&e);
+    let kept_got = e.brief();
     c.measure("kept_for_later_polls", kept);
     c.evidence(e);
     if declared {
+        // RFC 8628 §3.5: slow_down, and the interval 5 s longer for this and all
+        // subsequent requests: the old interval is early, so slow_down again.
         c.expect(
             tracks,
-            "the +5 s is tracked: the old interval after a slow_down is still early",
+            format!("the +5 s is tracked: the old interval after a slow_down is still early, so slow_down (got {tracks_got})"),
         );
         c.expect(
             kept,
-            "the +5 s is kept for all later polls, after a compliant one too",
+            format!("the +5 s is kept for all later polls, after a compliant one too, so slow_down (got {kept_got})"),
         );
     }
     c.finish(match (tracks, kept) {
@@ -649,7 +657,7 @@ async fn pl_10(ctx: Ctx) -> Verdict {
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..20 {
         let e = ctx
-            .poll(&format!("burst poll {}", i + 1), &a.device_code)
+            .poll_raw(&format!("burst poll {}", i + 1), &a.device_code)
             .await;
         let label = match (e.status(), e.error_code()) {
             (Some(429), _) => "429".to_owned(),

@@ -481,7 +481,7 @@ async fn sc_07(ctx: Ctx) -> Verdict {
     let mut answers = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..30 {
         let guess = format!("deviceflow-conformance-guess-{i:04}-AAAAAAAAAAAAAAAAAAAAAAAA");
-        let e = ctx.poll(&format!("guess {}", i + 1), &guess).await;
+        let e = ctx.poll_raw(&format!("guess {}", i + 1), &guess).await;
         let label = match (e.status(), e.error_code()) {
             (Some(s), Some(code)) => format!("{s} {code}"),
             (Some(s), None) => format!("{s}"),
@@ -574,7 +574,15 @@ async fn bcp_01(ctx: Ctx) -> Verdict {
         );
         return c.finish("not rotated: sender-constraint not checked");
     };
-    c.expect(rt2 != rt1, "the new refresh token differs from the old one");
+    // RFC 9700 §4.14.2: rotation issues a new refresh token with every refresh.
+    c.expect(
+        rt2 != rt1,
+        if rt2 == rt1 {
+            "the new refresh token differs from the old one (got the same refresh token again)"
+        } else {
+            "the new refresh token differs from the old one"
+        },
+    );
     let reuse = refresh(rt1, "reuse of RT1").await;
     expect_error(&mut c, &reuse, &["invalid_grant"]);
     let after = refresh(rt2, "RT2 after RT1's reuse").await;

@@ -347,6 +347,17 @@ async fn tr_07(ctx: Ctx) -> Verdict {
             "no second client configured (--second-client)",
         );
     };
+    // The binding is checked against this one other client only: a server may bind
+    // codes for confidential clients and not for public ones (or the reverse), so
+    // the report says which kind was tried.
+    c.measure(
+        "other_client",
+        if other.is_confidential() {
+            "confidential: the binding for a public client polling another's code is not checked (give a public --second-client for it)"
+        } else {
+            "public: the binding for a confidential client polling another's code is not checked (give a confidential --second-client for it)"
+        },
+    );
     let Some(a) = authorize(&ctx, &mut c).await else {
         return c.finish("");
     };

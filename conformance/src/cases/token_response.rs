@@ -191,11 +191,30 @@ fn without_introspection(ctx: &Ctx, level: Level) -> Option<Verdict> {
     })
 }
 
+/// Expects the token a case needs (HTTP 200 with an access_token, RFC 6749 §5.1).
+/// A poll that got no answer (a timeout, a reset) leaves the case inconclusive: the
+/// token is its precondition, and TS-03 judges the token response itself.
 fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
     c.evidence(e.clone());
+    if e.response.is_none() && e.not_connected().is_none() {
+        c.inconclusive(format!(
+            "the token this case needs got no answer ({}): nothing is known of the rule it judges",
+            e.brief()
+        ));
+        return false;
+    }
+    // RFC 6749 §5.1: the parameters are in a JSON body; a 200 whose body does not
+    // parse says why, as TS-03 does.
+    let not_json = match (e.status(), e.json().problem) {
+        (Some(200), Some(p)) => format!("; the body is not one JSON object: {p}"),
+        _ => String::new(),
+    };
     c.expect(
         is_token(e),
-        format!("a token, HTTP 200 with an access_token (got {})", e.brief()),
+        format!(
+            "a token, HTTP 200 with an access_token (got {}{not_json})",
+            e.brief()
+        ),
     )
 }
 
@@ -398,7 +417,10 @@ fn expect_granted_within(
     let want = scopes(requested);
     match t.get("scope").and_then(Value::as_str) {
         None => {
-            c.measure("scope", "absent (identical to the request)");
+            c.measure(
+                "scope",
+                "absent (RFC 6749 §5.1 reads it as identical to the request)",
+            );
             if let Some(u) = ungrantable {
                 c.expect(
                     false,
@@ -419,13 +441,78 @@ fn expect_granted_within(
     }
 }
 
+/// TS-05 (a) when the token response names no `scope`: RFC 6749 §5.1 reads that as
+/// "identical to the scope requested by the client", and only the token itself can
+/// show it is (RFC 7662 §2.2: introspection's `scope`). A server that widened the grant
+/// and said nothing fails; one that narrowed it and said nothing fails too (`scope` is
+/// "REQUIRED" when it differs). Without introspection, or an introspection that does
+/// not say, the part is not judged ([`Check::not_judged`]): no pass by assumption.
+/// Returns why it was not judged, if it was not.
+async fn expect_unnamed_scope_is_requested(
+    ctx: &Ctx,
+    c: &mut Check,
+    e: &crate::http::Exchange,
+    requested: &str,
+) -> Option<String> {
+    let why_not = match introspect(ctx, &access_token(e)).await {
+        None => Some("no introspection endpoint and --introspection-client to see it".to_owned()),
+        Some(i) => {
+            let v = i.json().value.unwrap_or_default();
+            let granted = v.get("scope").and_then(Value::as_str).map(str::to_owned);
+            let why_not = if i.status() != Some(200) || v.get("active") != Some(&Value::Bool(true))
+            {
+                Some(format!(
+                    "introspection did not show the token active (got {})",
+                    i.brief()
+                ))
+            } else if let Some(g) = granted {
+                c.measure("introspected_scope", g.as_str());
+                let (want, got) = (scopes(requested), scopes(&g));
+                if c.expect(
+                    got.is_subset(&want),
+                    format!("the token response names no scope, so RFC 6749 §5.1 reads it as the requested {requested:?}; introspection shows the token's scope within it (got {g:?})"),
+                ) {
+                    c.expect(
+                        got == want,
+                        format!("the token response names no scope, so the granted scope is the requested {requested:?}: RFC 6749 §5.1 REQUIRES scope when it differs (introspection got {g:?})"),
+                    );
+                }
+                None
+            } else {
+                Some("introspection names no scope (RFC 7662 §2.2: OPTIONAL)".to_owned())
+            };
+            c.evidence_of_a_part(i);
+            why_not
+        }
+    };
+    if let Some(why) = &why_not {
+        c.measure("granted_scope", format!("not checked: {why}"));
+        c.not_judged(format!(
+            "(a) the granted scope, which the token response does not name: {why}"
+        ));
+    }
+    why_not
+}
+
 async fn ts_05(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     // (a) The configured scope, approved: granted as requested, or narrowed and named.
+    let mut unchecked = String::new();
     if let Some(requested) = ctx.target.scope.clone() {
         if let Some((_, e, _)) = approved_token(&ctx, &mut c, "TS-05").await {
             if expect_token(&mut c, &e) {
                 expect_granted_within(&mut c, &e, &requested, None);
+                let named = token_json(&e)
+                    .get("scope")
+                    .and_then(Value::as_str)
+                    .is_some();
+                if !named {
+                    if let Some(why) =
+                        expect_unnamed_scope_is_requested(&ctx, &mut c, &e, &requested).await
+                    {
+                        unchecked = format!(" (the granted scope of (a) not checked: {why})");
+                    }
+                }
             }
         }
     }
@@ -464,7 +551,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
                             "accepted at the device authorization, refused at the approval: {why}"
                         ),
                     );
-                    return c.finish("never more than requested and defined: the undefined scope was refused at the approval");
+                    return c.finish(format!("never more than requested and defined: the undefined scope was refused at the approval{unchecked}"));
                 }
                 // The approver broke: nothing is known about what would be granted.
                 Err(NotDecided::Failed(why)) => {
@@ -519,7 +606,9 @@ async fn ts_05(ctx: Ctx) -> Verdict {
             }
         }
     }
-    c.finish("never more than requested and defined; scope named whenever it differs")
+    c.finish(format!(
+        "never more than requested and defined; scope named whenever it differs{unchecked}"
+    ))
 }
 
 async fn ts_06(ctx: Ctx) -> Verdict {
@@ -594,6 +683,9 @@ async fn ts_08(ctx: Ctx) -> Verdict {
                     "polling again",
                 )
                 .await;
+            if replay_unanswered(&mut c, &again) {
+                return c.finish("");
+            }
             c.evidence(again.clone());
             // A token is a 200 with an access_token; a refusal sent as 200 is none.
             c.expect(
@@ -609,14 +701,48 @@ async fn ts_08(ctx: Ctx) -> Verdict {
                     "the refusal is not sent as HTTP 200 (RFC 6749 §5.2)".to_owned()
                 },
             );
-            let code = again.error_code().unwrap_or_default();
+            let code = again.error_code();
             c.expect_soft(
-                code == "invalid_grant",
-                format!("the replay gets invalid_grant, as recommended (got {code:?})"),
+                code.as_deref() == Some("invalid_grant"),
+                match code {
+                    Some(code) if code != "invalid_grant" => format!(
+                        "the replay gets invalid_grant, as recommended (got {code:?}: {})",
+                        again.brief()
+                    ),
+                    Some(_) => "the replay gets invalid_grant, as recommended".to_owned(),
+                    None => format!(
+                        "the replay gets invalid_grant, as recommended (got no error code: {})",
+                        again.brief()
+                    ),
+                },
             );
         }
     }
     c.finish("the second poll gets invalid_grant")
+}
+
+/// Whether the replay of a redeemed code (TS-08, TS-09) got no answer at all (a
+/// timeout, a reset): then nothing is known of what a replay does, and the case is
+/// inconclusive, recorded in `c` with the exchange.
+fn replay_unanswered(c: &mut Check, replay: &crate::http::Exchange) -> bool {
+    if replay.response.is_some() || replay.not_connected().is_some() {
+        return false;
+    }
+    c.inconclusive(format!(
+        "the replay of the redeemed device code got no answer ({}): what a replay does is unknown",
+        replay.brief()
+    ));
+    c.evidence(replay.clone());
+    true
+}
+
+/// Whether introspection `i` (RFC 7662 §2.2) says the token is active.
+fn introspected_active(i: &crate::http::Exchange) -> bool {
+    i.status() == Some(200)
+        && i.json()
+            .value
+            .and_then(|v| v.get("active").and_then(Value::as_bool))
+            == Some(true)
 }
 
 async fn ts_09(ctx: Ctx) -> Verdict {
@@ -627,6 +753,21 @@ async fn ts_09(ctx: Ctx) -> Verdict {
     if let Some((a, e, mut pace)) = approved_token(&ctx, &mut c, "TS-09").await {
         if expect_token(&mut c, &e) {
             let token = access_token(&e);
+            // Checklist TS-09: a revocation is seen only on a token introspection shows
+            // active before the replay; one it never shows active says nothing of it.
+            if let Some(before) = introspect(&ctx, &token).await {
+                let active = introspected_active(&before);
+                if !active {
+                    c.inconclusive(format!(
+                        "introspection does not show the first token active before the replay, so a revocation by the replay cannot be seen (got {})",
+                        before.brief()
+                    ));
+                }
+                c.evidence(before);
+                if !active {
+                    return c.finish("");
+                }
+            }
             let replay = pace
                 .poll(
                     &ctx,
@@ -636,6 +777,9 @@ async fn ts_09(ctx: Ctx) -> Verdict {
                     "replaying",
                 )
                 .await;
+            if replay_unanswered(&mut c, &replay) {
+                return c.finish("");
+            }
             c.evidence(replay);
             if let Some(i) = introspect(&ctx, &token).await {
                 let active = i

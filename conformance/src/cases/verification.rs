@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use super::{approver_failed, authorize, case, enough_samples};
 use crate::approver::{Action, NotDecided};
 use crate::case::{Case, Check, Level, Status, Verdict};
-use crate::context::Ctx;
+use crate::context::{Authorization, Ctx};
 use crate::http::Exchange;
 
 pub fn cases() -> Vec<Case> {
@@ -120,7 +120,7 @@ pub fn cases() -> Vec<Case> {
             DerivedMust,
             Approve,
             None,
-            "A code already decided is refused and makes no progress",
+            "A code already decided, or never issued, is refused and makes no progress",
             ui_10
         ),
         case!(
@@ -531,7 +531,105 @@ async fn ui_10(ctx: Ctx) -> Verdict {
         ),
     );
     c.evidence(e);
-    c.finish("a decided code cannot be decided again")
+    // Checklist UI-10: "Random well-formed code → error" (RFC 8628 §5.1: a code that
+    // names no request must make no progress).
+    never_issued_code_refused(&ctx, &mut c, &a).await;
+    c.finish("a decided code cannot be decided again; a code never issued is refused")
+}
+
+/// The codes tried for UI-10's never-issued code: a server that accepts a code it never
+/// issued accepts both, while a chance match of one of them with a live code (from a
+/// small code space) is not taken for a finding.
+const NEVER_ISSUED_TRIES: usize = 2;
+
+/// UI-10's never-issued code: decisions on [`NEVER_ISSUED_TRIES`] well-formed codes no
+/// request was given ([`never_issued_like`]), each of which the server must refuse. A
+/// refusal on the record ends the part; every one accepted fails it; an approver that
+/// breaks leaves the case inconclusive.
+async fn never_issued_code_refused(ctx: &Ctx, c: &mut Check, a: &Authorization) {
+    let mut tried = Vec::new();
+    for i in 0..NEVER_ISSUED_TRIES as u64 {
+        let code = never_issued_like(&a.user_code, i);
+        let prompt = crate::approver::Prompt {
+            user_code: code.clone(),
+            verification_uri: a.verification_uri.clone(),
+            verification_uri_complete: None,
+        };
+        match ctx.attempt(&prompt, Action::Approve).await {
+            Ok(()) => tried.push(code),
+            Err(NotDecided::Refused(why)) => {
+                c.expect(
+                    true,
+                    format!("a well-formed user code never issued ({code}) is refused"),
+                );
+                c.measure("never_issued_code_refused", why);
+                return;
+            }
+            Err(NotDecided::Failed(why)) => {
+                c.inconclusive(format!(
+                    "the approver could not try a code never issued, so whether the server refuses it is unknown: {why}"
+                ));
+                return;
+            }
+        }
+    }
+    c.expect(
+        false,
+        format!(
+            "a well-formed user code never issued is refused (got: the approval of each of {} was taken)",
+            tried.join(", ")
+        ),
+    );
+}
+
+/// A user code shaped as `issued` (each letter one of its letters in the same case,
+/// each digit one of its digits, the rest kept: well-formed for the server's own
+/// alphabet) and not `issued` itself, drawn afresh for each `salt`.
+fn never_issued_like(issued: &str, salt: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let pool = |keep: fn(&char) -> bool| -> Vec<char> { issued.chars().filter(keep).collect() };
+    let (upper, lower, digits) = (
+        pool(char::is_ascii_uppercase),
+        pool(char::is_ascii_lowercase),
+        pool(char::is_ascii_digit),
+    );
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    for attempt in 0..64u64 {
+        let code: String = issued
+            .chars()
+            .enumerate()
+            .map(|(i, ch)| {
+                let mut h = state.build_hasher();
+                h.write_u64(salt);
+                h.write_u64(attempt);
+                h.write_usize(i);
+                let r = h.finish() as usize;
+                let from = match ch {
+                    'A'..='Z' => &upper,
+                    'a'..='z' => &lower,
+                    '0'..='9' => &digits,
+                    _ => return ch,
+                };
+                from[r % from.len()]
+            })
+            .collect();
+        if !same(&code, issued) {
+            return code;
+        }
+    }
+    // A code of one repeated character has no other of its shape: each character the
+    // next of its class instead (still not the issued code).
+    issued
+        .chars()
+        .map(|ch| match ch {
+            'A'..='Y' | 'a'..='y' | '0'..='8' => (ch as u8 + 1) as char,
+            'Z' => 'A',
+            'z' => 'a',
+            '9' => '0',
+            _ => ch,
+        })
+        .collect()
 }
 
 /// The source lists of every `frame-ancestors` directive in a Content-Security-Policy
@@ -589,7 +687,9 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         .join(", ");
     // A page the address rule kept the suite from is not judged (the case is then
     // inconclusive, unless another page fails).
-    let unreached = hops.iter().any(|h| h.not_connected().is_some());
+    let unreached = hops
+        .iter()
+        .any(|h| h.not_connected().is_some() || h.still_rate_limited().is_some());
     c.expect(
         !pages.is_empty() || unreached,
         "an HTML page is reached from verification_uri",
@@ -616,10 +716,18 @@ async fn ui_13(ctx: Ctx) -> Verdict {
         };
         c.expect(
             protected,
-            if ancestors.is_empty() || csp_protects {
+            if protected {
                 format!(
                     "{} sets X-Frame-Options or CSP frame-ancestors{unseen}",
                     p.request.url
+                )
+            } else if ancestors.is_empty() {
+                // RFC 9700 §4.16: X-Frame-Options DENY/SAMEORIGIN, or CSP frame-ancestors.
+                format!(
+                    "{} sets X-Frame-Options or CSP frame-ancestors (got X-Frame-Options {}, no CSP frame-ancestors){unseen}",
+                    p.request.url,
+                    p.header("x-frame-options")
+                        .map_or("none".to_owned(), |v| format!("{v:?}"))
                 )
             } else {
                 format!(
@@ -648,6 +756,30 @@ async fn ui_13(ctx: Ctx) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_never_issued_code_has_the_issued_codes_shape_and_is_not_it() {
+        for issued in ["WDJB-MJHT", "wdjb mjht", "4X7P9", "AAAA-AAAA", "1", "Z9-z"] {
+            for salt in 0..20 {
+                let code = never_issued_like(issued, salt);
+                assert!(!code.eq_ignore_ascii_case(issued), "{issued}: {code}");
+                assert_eq!(code.len(), issued.len(), "{issued}: {code}");
+                for (a, b) in issued.chars().zip(code.chars()) {
+                    let class = |c: char| {
+                        (
+                            c.is_ascii_uppercase(),
+                            c.is_ascii_lowercase(),
+                            c.is_ascii_digit(),
+                        )
+                    };
+                    assert_eq!(class(a), class(b), "{issued}: {code}");
+                    if !a.is_ascii_alphanumeric() {
+                        assert_eq!(a, b, "{issued}: {code}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn upper_casing_is_asked_only_of_codes_in_the_a_to_z_range() {

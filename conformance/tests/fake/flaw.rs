@@ -40,6 +40,7 @@ pub enum Flaw {
     NoNormalization,        // [UI-07] typed codes must match exactly
     ConfusableAlphabet,     // [UI-08]
     SecondDecisionAccepted, // [UI-10]
+    UnknownCodeAccepted,    // [UI-10] a decision on a code never issued is taken (HTTP 200)
     Framable,               // [UI-13]
     FramableByAnyone,       // [UI-13] CSP frame-ancestors * (which voids X-Frame-Options)
     // A.4 token request
@@ -63,6 +64,7 @@ pub enum Flaw {
     TokenMissingTokenType, // [TS-03]
     NoStoreMissingOnToken, // [TS-04]
     ScopeWidened,          // [TS-05] the token grants more than requested
+    ScopeWidenedUnnamed,   // [TS-05] more granted than requested, no scope member to say so
     UndefinedScopeGranted, // [TS-05] an undefined scope accepted, scope not named
     TokenTypeEmpty,        // [TS-06, TS-03] `"token_type": ""`
     DenyIsPending,         // [TS-07] a denial never reaches the device
@@ -209,4 +211,25 @@ pub enum Flaw {
     /// sooner than its interval after the last poll taken, whoever sends it, gets
     /// slow_down, and every poll taken (another client's too) starts the interval again.
     PaceBeforeClient,
+    /// Not a flaw (RFC 8628 §5.1 recommends rate limiting; RFC 6585 §4): a rate limit
+    /// in front of the server refuses every other request to the device authorization
+    /// endpoint (the second, the fourth, ...) and to the token endpoint (the first, the
+    /// third, ...) with `429 Too Many Requests` and `Retry-After: 1`, before the server
+    /// sees it. The same
+    /// request sent again is answered by the server: no case may fail on the 429.
+    RateLimitedEveryOther,
+    /// Not a flaw to judge (RFC 6585 §4): every token request is refused by the front
+    /// with `429` and `Retry-After: 1`: what the token endpoint does cannot be seen,
+    /// and the cases that need it are inconclusive, never failed.
+    TokenRateLimited,
+    /// Not a flaw to judge: introspection answers every token `{"active":false}` (an
+    /// introspection client allowed to see none of them, say): TS-09 cannot see a
+    /// revocation by the replay, and must not take "inactive after it" for one.
+    IntrospectionAlwaysInactive,
+    /// Not a flaw to judge: a poll of a redeemed device code is never answered (the
+    /// suite's request times out): what a replay does cannot be seen (TS-08, TS-09).
+    ReplayHangs,
+    /// [TS-03, and the cases that need a token] a token response that is HTTP 200
+    /// `application/json` whose body is not JSON (cut after its first member).
+    TokenBodyNotJson,
 }

@@ -127,6 +127,8 @@ struct Store {
     last_user_code: String,
     /// [`Flaw::EmptyScopeRateLimitedOnce`]: the one 429 was sent.
     rate_limited: bool,
+    /// [`Flaw::RateLimitedEveryOther`]: the requests seen by the front, per endpoint.
+    front_counts: HashMap<String, u64>,
 }
 
 impl Store {
@@ -473,6 +475,7 @@ fn introspect(fake: &Fake, req: &Req) -> Reply {
     }
     let g = fake.store.lock().unwrap();
     let body = match req.get("token").and_then(|t| g.access.get(t)) {
+        _ if fake.has(Flaw::IntrospectionAlwaysInactive) => serde_json::json!({"active": false}),
         Some((true, scope, client, family)) if !g.revoked_families.contains(family) => {
             serde_json::json!({"active": true, "scope": scope, "client_id": client, "username": "alice"})
         }
@@ -510,6 +513,33 @@ fn verification_page(fake: &Fake, req: &Req) -> Reply {
     )
 }
 
+/// What a rate limit in front of the server answers in its stead at `path`, for
+/// [`Flaw::RateLimitedEveryOther`] (every other request to an endpoint) and
+/// [`Flaw::TokenRateLimited`] (every token request): `429 Too Many Requests` with
+/// `Retry-After: 1` (RFC 6585 §4), before the server sees the request.
+fn rate_limit_front(fake: &Fake, path: &str) -> Option<Reply> {
+    let refused = if fake.has(Flaw::TokenRateLimited) {
+        path == "/token"
+    } else if fake.has(Flaw::RateLimitedEveryOther) {
+        let mut g = fake.store.lock().unwrap();
+        let n = g.front_counts.entry(path.to_owned()).or_default();
+        *n += 1;
+        // The device authorization endpoint's first request (the suite's preflight)
+        // goes through, so that the cases meet the 429; the token endpoint's does not.
+        *n % 2 == u64::from(path == "/token")
+    } else {
+        false
+    };
+    refused.then(|| {
+        Response::builder()
+            .status(429)
+            .header("content-type", "text/plain")
+            .header("retry-after", "1")
+            .body(Full::new(Bytes::from_static(b"Too Many Requests")))
+            .unwrap()
+    })
+}
+
 /// The person, played as deviceflow-server's admin endpoint plays it (the contract of
 /// the suite's admin approver): 200 when decided; a refusal names its reason,
 /// `unknown_user_code` (404), `expired_user_code` (410) or `already_decided` (409).
@@ -537,6 +567,9 @@ fn admin(fake: &Fake, req: &Req) -> Reply {
         }
     });
     let Some(c) = found else {
+        if fake.has(Flaw::UnknownCodeAccepted) {
+            return fake.json(200, "{}".into(), false);
+        }
         return fake.json(404, r#"{"error":"unknown_user_code"}"#.into(), false);
     };
     if c.issued.elapsed() >= Duration::from_secs(EXPIRES_IN)
@@ -600,6 +633,11 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
     };
     if fake.has(Flaw::NotOAuth) {
         return fake.page(404, "<html><body>Not Found</body></html>".into());
+    }
+    if matches!(r.path.as_str(), "/da" | "/token") {
+        if let Some(refused) = rate_limit_front(&fake, &r.path) {
+            return refused;
+        }
     }
     match r.path.as_str() {
         "/.well-known/oauth-authorization-server" if fake.has(Flaw::MetadataHangs) => {

@@ -20,10 +20,14 @@ fn token_response(
 ) -> (Reply, String) {
     let at = g.chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 32);
     let rt = g.chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 32);
-    g.access.insert(
-        at.clone(),
-        (true, scope.to_owned(), client.to_owned(), family),
-    );
+    // [`Flaw::ScopeWidenedUnnamed`]: the token grants more, as introspection shows.
+    let granted = if fake.has(Flaw::ScopeWidenedUnnamed) {
+        format!("{scope} admin")
+    } else {
+        scope.to_owned()
+    };
+    g.access
+        .insert(at.clone(), (true, granted, client.to_owned(), family));
     if with_refresh {
         g.refresh.insert(
             rt.clone(),
@@ -52,14 +56,18 @@ fn token_response(
     if fake.has(Flaw::TokenMissingTokenType) {
         o.remove("token_type");
     }
-    if fake.has(Flaw::UndefinedScopeGranted) {
+    if fake.has(Flaw::UndefinedScopeGranted) || fake.has(Flaw::ScopeWidenedUnnamed) {
         // Echoes the request by saying nothing (RFC 6749 §5.1: "identical").
         o.remove("scope");
     }
     if !with_refresh {
         o.remove("refresh_token");
     }
-    let mut r = fake.json(200, t.to_string(), !fake.has(Flaw::NoStoreMissingOnToken));
+    let mut body = t.to_string();
+    if fake.has(Flaw::TokenBodyNotJson) {
+        body.truncate(body.find(',').unwrap_or(body.len()));
+    }
+    let mut r = fake.json(200, body, !fake.has(Flaw::NoStoreMissingOnToken));
     if fake.has(Flaw::TokenTextPlain) {
         r.headers_mut()
             .insert("content-type", "text/plain".parse().unwrap());
@@ -94,6 +102,13 @@ pub(super) async fn token(fake: &Fake, req: &Req) -> Reply {
         Some("") if !fake.has(Flaw::EmptyDeviceCodeInvalidGrant) => return err("invalid_request"),
         Some(dc) => dc.to_owned(),
     };
+    let redeemed = || {
+        let g = fake.store.lock().unwrap();
+        g.codes.get(&dc).is_some_and(|c| c.state == State::Redeemed)
+    };
+    if fake.has(Flaw::ReplayHangs) && redeemed() {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
     if fake.has(Flaw::RacyRedemption) {
         if let Some(tokens) = racy_redemption(fake, &dc).await {
             return tokens;
