@@ -152,8 +152,15 @@ pub fn sample_once(fleet: &Fleet, clock: &mut CpuClock) {
     let cpu = crate::resources::cpu_time();
     let polls = fleet.live.polls.load(Relaxed);
     let errors = fleet.live.transport_errors.load(Relaxed);
-    let Some((at, cpu0, polls0, errors0)) = clock.last.replace((now, cpu, polls, errors)) else {
+    let wait = crate::resources::run_queue_wait();
+    let Some((at, cpu0, polls0, errors0, wait0)) =
+        clock.last.replace((now, cpu, polls, errors, wait))
+    else {
         return;
+    };
+    let cpu_wait_ms = match (wait, wait0) {
+        (Some(w), Some(w0)) => w.saturating_sub(w0).as_secs_f64() * 1000.0,
+        _ => 0.0,
     };
     let secs = now.duration_since(at).as_secs_f64().max(1e-3);
     let sample = HealthSample {
@@ -169,6 +176,7 @@ pub fn sample_once(fleet: &Fleet, clock: &mut CpuClock) {
         polls_per_s: (polls - polls0) as f64 / secs,
         transport_errors_per_s: (errors - errors0) as f64 / secs,
         longest_busy_ms: fleet.live.longest_busy_us.swap(0, Relaxed) as f64 / 1000.0,
+        cpu_wait_ms,
     };
     fleet
         .health
@@ -214,10 +222,10 @@ pub async fn sample(fleet: Arc<Fleet>, progress_every: Duration) {
     }
 }
 
-/// The process's CPU time, and counters, at the last sample.
+/// The process's CPU time, counters and run-queue wait, at the last sample.
 #[derive(Debug, Default)]
 pub struct CpuClock {
-    last: Option<(Instant, Duration, u64, u64)>,
+    last: Option<(Instant, Duration, u64, u64, Option<Duration>)>,
 }
 
 #[cfg(test)]

@@ -75,6 +75,26 @@ const NONE: u32 = u32::MAX;
 /// RFC 8628 §3.5 (CL-04): after this many transport failures in a row, a device gives up.
 pub const MAX_FAILURES_IN_A_ROW: u8 = 5;
 
+/// The longest interval a device keeps, s: one the server gives above it (10^9 s)
+/// is kept as this (the report says so, `render.rs`).
+pub const MAX_INTERVAL_SECS: u64 = 3600;
+
+/// The interval a device keeps for the `interval` the server gave (RFC 8628 §3.2:
+/// in seconds; clients MUST use 5 s when it is absent): 0, which no device can
+/// poll at, as 5 s too, and one above [`MAX_INTERVAL_SECS`] as that.
+pub fn kept_interval(given: Option<u64>) -> u32 {
+    given
+        .filter(|&i| i > 0)
+        .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS)
+        .min(MAX_INTERVAL_SECS) as u32
+}
+
+/// Whether a device had to keep another interval than the one the server gave
+/// (0, or above [`MAX_INTERVAL_SECS`]); an absent one is RFC 8628's 5 s, no clamp.
+pub fn clamps_interval(given: u64) -> bool {
+    given == 0 || given > MAX_INTERVAL_SECS
+}
+
 /// One device's state. Times are ms since the run started.
 #[derive(Debug)]
 pub struct Device {
@@ -186,9 +206,10 @@ impl Device {
     /// When the code expires (issued + `expires_in`), ms since the run started. In 64
     /// bits: RFC 8628 §3.2 bounds `expires_in` only below, and a code issued 1 s in
     /// with 4,294,967 s to live expires past `u32::MAX` ms (checklist EX-01 must not
-    /// see a wrapped expiry as one long past).
+    /// see a wrapped expiry as one long past). `expires_in` 0 is a code expired when
+    /// issued, not one that never expires: it had turned every expiry check off.
     pub fn expiry_ms(&self) -> Option<u64> {
-        (self.issued_ms != NONE && self.expires_in > 0)
+        (self.issued_ms != NONE)
             .then(|| u64::from(self.issued_ms) + u64::from(self.expires_in) * 1000)
     }
 
@@ -214,11 +235,7 @@ impl Device {
         self.phase = Phase::Polling;
         self.issued_ms = now;
         self.expires_in = expires_in.min(u64::from(u32::MAX / 1000)) as u32;
-        // RFC 8628 §3.2: clients MUST use 5 s when interval is absent.
-        self.interval = interval
-            .filter(|&i| i > 0)
-            .unwrap_or(deviceflow_wire::DEFAULT_INTERVAL_SECS)
-            .min(3600) as u32;
+        self.interval = kept_interval(interval);
         self.device_code = device_code.into();
         self.user_code = user_code.into();
         Next::Poll(now + self.wait_ms(rng))
@@ -579,6 +596,20 @@ mod tests {
         assert_eq!((next, rule), (Next::Poll(11_010), None));
         let (_, rule) = d.polled(11_000, 11_010, false, Answer::Expired, &mut rng);
         assert_eq!(rule, Some(Rule::ExpiredEarly));
+    }
+
+    /// RFC 8628 §3.2: `expires_in` is the code's lifetime in seconds. 0 turned every
+    /// expiry check off (pending forever, a token long after, no violation); it is a
+    /// code expired when it was issued.
+    #[test]
+    fn a_code_issued_with_expires_in_0_has_expired_at_issue() {
+        let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
+        let mut rng = rng_for(0, 1);
+        d.authorized(1000, "dc", "UC", 0, Some(5), &mut rng);
+        assert_eq!(d.expiry_ms(), Some(1000));
+        assert!(!d.poll_going_out(6000));
+        let (next, rule) = d.polled(6000, 6010, false, Answer::Pending, &mut rng);
+        assert_eq!((next, rule), (Next::Done, Some(Rule::PendingAfterExpiry)));
     }
 
     #[test]

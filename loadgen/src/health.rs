@@ -21,6 +21,11 @@ pub struct HealthSample {
     /// long one says the generator stalled, a short one that it was waiting.
     #[serde(default)]
     pub longest_busy_ms: f64,
+    /// How long the generator's threads waited for a CPU while runnable in this
+    /// second, ms (`resources::run_queue_wait`; 0 where unknown): a starved
+    /// generator reads answers late, and the server's time would take that in.
+    #[serde(default)]
+    pub cpu_wait_ms: f64,
 }
 
 /// Open file descriptors of this process (Linux), 0 where unknown.

@@ -216,7 +216,9 @@ fn latency_section(r: &RunData) -> Section {
     let secs = &r.stats.timeline.seconds;
     let mut latency = Section::new("Latency").paragraph(
         "Per request type and second, from the moment each request was meant to go out (coordinated omission corrected: a stalled generator cannot hide a slow server). \
-         The table splits it into the generator's lateness (intended to sent) and the server's time (sent to answered).",
+         The table splits it into the generator's lateness (intended to sent) and the server's time (sent to answered). \
+         A request the server had and did not answer within --request-timeout is in the figures at the time it was given up on (a lower bound; last column), \
+         unless the generator was stalled through it.",
     );
     for k in render::kinds(r) {
         let q = |p: f64| {
@@ -270,7 +272,11 @@ fn health_section(r: &RunData) -> Section {
             "Generator CPU (100 % = one core)",
             &time,
             &Axis::new("CPU", "%"),
-            &[h("CPU", |x| x.cpu_pct)],
+            &[
+                h("CPU", |x| x.cpu_pct),
+                // ms of a second, as % of it: the threads runnable, not running.
+                h("waiting for a CPU", |x| x.cpu_wait_ms / 10.0),
+            ],
         ))
         .chart(line_chart(
             "Generator lateness per second (intended to sent)",

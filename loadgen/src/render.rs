@@ -72,7 +72,8 @@ pub fn pacing_rows(r: &RunData) -> Table {
         "devices slowed",
         "early polls slowed",
         "max interval",
-        "time to token p50 / p99",
+        // From the person's approval going through (not from the device's start).
+        "time to token after approval p50 / p99",
         // When the device first heard expired_token, after expires_in: its own poll
         // spacing included, so not the server's lateness (that is EX-01's violation).
         "expired_token after expires_in p50 / max",
@@ -85,8 +86,7 @@ pub fn pacing_rows(r: &RunData) -> Table {
             let t = |h: &Hdr, q: f64| ms(h.quantile(q).map(|v| v as f64));
             vec![
                 b.as_str().to_owned(),
-                s.polls_per_device
-                    .mean()
+                s.polls_per_device_mean()
                     .map_or("–".into(), |m| format!("{m:.1}")),
                 fmt_count(s.slow_downs),
                 fmt_count(s.devices_slowed_down),
@@ -164,6 +164,8 @@ pub fn request_latency_rows(r: &RunData) -> Table {
         "max",
         "generator lateness p99",
         "server p99",
+        // Counted in the figures at the time they were given up on (a lower bound).
+        "timed out (in the figures)",
     ]);
     let rows = r
         .stats
@@ -178,6 +180,7 @@ pub fn request_latency_rows(r: &RunData) -> Table {
                 ms(s.latency_us.max().map(|u| u as f64 / 1000.0)),
                 us(&s.lateness_us, 0.99),
                 us(&s.server_us, 0.99),
+                fmt_count(s.timeouts_in_latency),
             ]
         })
         .collect();
@@ -336,6 +339,16 @@ pub fn findings(r: &RunData) -> Vec<String> {
     ));
     let (sent, failed) = r.transport();
     let reached = s.reached_unanswered();
+    let stalled = s.stalled_unanswered();
+    let unreached = failed.saturating_sub(reached + stalled);
+    let generators = if stalled == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {} timed out while the generator was stalled (its failures)",
+            fmt_count(stalled)
+        )
+    };
     out.push(format!(
         "{} requests sent, {} answered, {} got no answer{} (never counted as polls or violations).",
         fmt_count(sent),
@@ -343,16 +356,23 @@ pub fn findings(r: &RunData) -> Vec<String> {
         fmt_count(failed),
         if failed == 0 {
             String::new()
-        } else if reached == 0 {
+        } else if reached == 0 && stalled == 0 {
             ": none reached the server (the generator's or the network's failures)".to_owned()
         } else {
             format!(
-                ": {} never reached the server, {} it had and did not answer (its failures)",
-                fmt_count(failed - reached),
+                ": {} never reached the server{generators}, {} it had and did not answer (its failures)",
+                fmt_count(unreached),
                 fmt_count(reached)
             )
         }
     ));
+    let timeouts = s.timeouts_in_latency();
+    if timeouts > 0 {
+        out.push(format!(
+            "{} requests the server had and did not answer within --request-timeout are in the latency percentiles and max at the time they were given up on (a lower bound on their latency), not left out of them; the other requests without an answer have no latency (the error rate counts them).",
+            fmt_count(timeouts)
+        ));
+    }
     out.extend(pacing(s));
     let decision_errors: u64 = s.behaviours.values().map(|b| b.decision_errors).sum();
     if decision_errors > 0 {
@@ -428,6 +448,8 @@ fn pacing(s: &RunStats) -> Vec<String> {
     } else if slowed > 0 {
         out.push(format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", fmt_count(slowed)));
     }
+    out.extend(clamped_intervals(s));
+    out.extend(expired_at_issue(s));
     for (b, x) in &s.behaviours {
         if x.early_polls > 0 {
             out.push(format!(
@@ -440,6 +462,59 @@ fn pacing(s: &RunStats) -> Vec<String> {
         }
     }
     out
+}
+
+/// RFC 8628 §3.2: `interval` is the seconds a device waits between polls. An
+/// interval of 0 (poll without pause) or one past an hour (10^9 s) is no interval a
+/// device can keep literally: it polls at 5 s, or at an hour
+/// (`device::kept_interval`). The report shows the server's value; this says that
+/// the devices kept another.
+fn clamped_intervals(s: &RunStats) -> Option<String> {
+    use crate::device::MAX_INTERVAL_SECS;
+    let given = || s.behaviours.values().flat_map(|b| b.interval.iter());
+    let zero: u64 = given().filter(|(i, _)| **i == 0).map(|(_, n)| n).sum();
+    let long: u64 = given()
+        .filter(|(i, _)| **i > MAX_INTERVAL_SECS)
+        .map(|(_, n)| n)
+        .sum();
+    let longest = given().map(|(i, _)| *i).max().unwrap_or(0);
+    let mut what = Vec::new();
+    if zero > 0 {
+        what.push(format!(
+            "{} devices an interval of 0 s, which they kept as 5 s",
+            fmt_count(zero)
+        ));
+    }
+    if long > 0 {
+        what.push(format!(
+            "{} devices an interval above {MAX_INTERVAL_SECS} s (up to {} s), which they kept as {MAX_INTERVAL_SECS} s",
+            fmt_count(long),
+            fmt_count(longest)
+        ));
+    }
+    (!what.is_empty()).then(|| {
+        format!(
+            "The server gave {}: no device can keep such an interval literally (RFC 8628 §3.2: the seconds to wait between polls). The intervals reported are the server's; the devices polled at the ones they kept.",
+            what.join(", and ")
+        )
+    })
+}
+
+/// RFC 8628 §3.2: `expires_in` is the codes' lifetime in seconds; 0 gives codes
+/// expired when issued. The devices hold the server to that (`Device::expiry_ms`):
+/// pending or a token more than 2 s later is a violation.
+fn expired_at_issue(s: &RunStats) -> Option<String> {
+    let n: u64 = s
+        .behaviours
+        .values()
+        .filter_map(|b| b.expires_in.get(&0))
+        .sum();
+    (n > 0).then(|| {
+        format!(
+            "The server gave {} devices expires_in 0: codes expired when issued (RFC 8628 §3.2: their lifetime in seconds), so the devices held it to that (pending or a token more than 2 s later is a violation, EX-01/EX-02).",
+            fmt_count(n)
+        )
+    })
 }
 
 /// What the findings say of a `/metrics` that answered with none of the counters
@@ -543,4 +618,38 @@ pub fn markdown(r: &RunData) -> String {
 /// Request kinds present, in order.
 pub fn kinds(r: &RunData) -> Vec<Kind> {
     r.stats.kinds.keys().copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::Behaviour;
+
+    #[test]
+    fn codes_given_expires_in_0_are_a_finding() {
+        let mut s = RunStats::default();
+        *s.behaviour(Behaviour::Compliant)
+            .expires_in
+            .entry(0)
+            .or_default() += 3;
+        let p = pacing(&s).join("\n");
+        assert!(
+            p.contains("The server gave 3 devices expires_in 0: codes expired when issued"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn intervals_no_device_can_keep_are_a_finding() {
+        let mut s = RunStats::default();
+        let b = s.behaviour(Behaviour::Compliant);
+        *b.interval.entry(0).or_default() += 2;
+        *b.interval.entry(1_000_000_000).or_default() += 1;
+        *b.interval.entry(5).or_default() += 7;
+        let p = pacing(&s).join("\n");
+        assert!(
+            p.contains("The server gave 2 devices an interval of 0 s, which they kept as 5 s, and 1 devices an interval above 3600 s (up to 1,000,000,000 s), which they kept as 3600 s"),
+            "{p}"
+        );
+    }
 }

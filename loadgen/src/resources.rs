@@ -57,6 +57,31 @@ pub fn cpu_time() -> Duration {
     })
 }
 
+/// How long this process's threads have waited for a CPU while runnable, in all:
+/// Linux's run-queue wait, the second field of `/proc/self/task/*/schedstat` (ns),
+/// summed. A generator starved of CPU (another process busy on its cores) sends on
+/// time yet reads its answers late, which its lateness cannot see and the server's
+/// time would take in; this can. `None` where there is no schedstat (not Linux, or
+/// a kernel without it). A thread that ended takes its share with it: read as
+/// differences, saturating.
+pub fn run_queue_wait() -> Option<Duration> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut ns: Option<u64> = None;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(w) = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            *ns.get_or_insert(0) += w;
+        }
+    }
+    ns.map(Duration::from_nanos)
+}
+
 /// VmHWM of this process, in MB (10^6 bytes; Linux).
 pub fn peak_rss_mb() -> Option<f64> {
     status_mb("VmHWM:")
@@ -77,6 +102,18 @@ fn status_mb(key: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_queue_wait_is_read_where_linux_has_it() {
+        if std::path::Path::new("/proc/self/task").exists() {
+            let a = run_queue_wait().expect("schedstat on Linux");
+            let b = run_queue_wait().unwrap();
+            assert!(
+                b >= a.saturating_sub(Duration::from_millis(1)),
+                "{a:?} {b:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_soft_limit_ends_at_the_hard_limit() {

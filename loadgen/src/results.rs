@@ -196,7 +196,25 @@ impl RunData {
     /// [`RunData::no_answer_blame`] without the advice.
     fn whose_failure(&self, failed: u64) -> String {
         let reached = self.stats.reached_unanswered();
-        let unreached = failed.saturating_sub(reached);
+        let stalled = self.stats.stalled_unanswered();
+        let unreached = failed.saturating_sub(reached).saturating_sub(stalled);
+        if stalled > 0 {
+            // The generator's own stall is named first: none of it is the server's.
+            let rest = match (reached, unreached) {
+                (0, 0) => String::new(),
+                (0, _) => format!(", and {} never reached the server (the generator's or the network's)", fmt_count(unreached)),
+                (_, 0) => format!(", and the server had {} of them and gave no answer (its failure)", fmt_count(reached)),
+                _ => format!(
+                    ", the server had {} of them and gave no answer (its failure), and {} never reached it (the generator's or the network's)",
+                    fmt_count(reached),
+                    fmt_count(unreached)
+                ),
+            };
+            return format!(
+                "{} timed out while the generator itself was stalled (paused or starved of CPU) for much of their wait, so their answers may have come unread (the generator's failure, not the server's){rest}, so the server's behaviour was not measured",
+                fmt_count(stalled)
+            );
+        }
         match (reached, unreached) {
             (0, _) => "the devices could not reach the server, so its behaviour was not measured".to_owned(),
             (_, 0) => format!(
@@ -410,6 +428,63 @@ impl RunData {
         (devices > 0 && grown > 0.0).then(|| grown * 1e6 / devices as f64)
     }
 
+    /// Requests went out late because every connection of the generator's pool was
+    /// busy. By Little's law a pool of N connections a host, each busy for the
+    /// server's time per request, carries at most N ÷ that time requests a second:
+    /// a schedule that calls for more waits for a connection, however fast or slow
+    /// the server is. The wait is the generator's (its `--connections`), never the
+    /// server's, which the "server p99" column measures apart.
+    fn pool_verdict(
+        &self,
+        slow_seconds: usize,
+        p99: f64,
+        server_p99_ms: f64,
+        server_mean_us: Option<f64>,
+    ) -> String {
+        let connections = self.setup.connections.max(1);
+        let hosts = self.setup.hosts.len().max(1);
+        let carried = server_mean_us
+            .filter(|us| *us > 0.0)
+            .map(|us| (connections * hosts) as f64 * 1e6 / us);
+        let capacity = match (carried, server_mean_us) {
+            (Some(per_s), Some(us)) => format!(
+                " ({} ms a request on average), so {} connections a host carry at most {} requests a second (Little's law: connections ÷ time per request), fewer than the schedule called for",
+                ms_text(us / 1000.0),
+                fmt_count(connections as u64),
+                fmt_count(per_s.round() as u64)
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every one of the generator's {} connections a host was busy, while the server answered each in {server_p99_ms:.1} ms at p99{capacity}: the generator's pool (--connections) was the bottleneck, not the server, and the latencies from the intended send time include its wait (the server's own time is the \"server p99\" column). Real devices each have a connection of their own: raise --connections (or --pipeline) to measure the server at this load.",
+            seconds(slow_seconds),
+            fmt_count(connections as u64)
+        )
+    }
+
+    /// Whether the generator was starved of CPU: its threads waited, runnable, for a
+    /// CPU ([`HealthSample::cpu_wait_ms`]) for [`STARVED_SHARE`] of the run or more,
+    /// or [`STARVED_MS_IN_A_SECOND`] in some second. Starved, it sends on time (its
+    /// lateness looks fine) but reads answers late, so the server's time takes in
+    /// the wait: the sentence that says so, or `None`.
+    fn starved(&self) -> Option<String> {
+        let health = || self.shards.iter().flat_map(|s| s.health.iter());
+        let waited_ms: f64 = health().map(|h| h.cpu_wait_ms).sum();
+        let worst_ms = health().map(|h| h.cpu_wait_ms).fold(0.0, f64::max);
+        let run_ms: f64 = self.shards.iter().map(|s| s.duration_s * 1000.0).sum();
+        let share = if run_ms > 0.0 {
+            waited_ms / run_ms
+        } else {
+            0.0
+        };
+        (share >= STARVED_SHARE || worst_ms >= STARVED_MS_IN_A_SECOND).then(|| {
+            format!(
+                "its threads waited {waited_ms:.0} ms in all for a CPU while they could run ({:.1} % of the run, up to {worst_ms:.0} ms in one second; Linux's run-queue wait): another process or too few cores kept the generator from reading answers on time, so the latencies, the server's p99 included, hold that wait and are not the server's alone.",
+                share * 100.0
+            )
+        })
+    }
+
     /// Whether the generator kept its schedule, in words, with the evidence.
     pub fn generator_verdict(&self) -> String {
         let late = self.lateness(None);
@@ -452,30 +527,26 @@ impl RunData {
             server.add(&k.server_us);
         }
         let server_p99_ms = server.quantile(0.99).map_or(0.0, |us| us as f64 / 1000.0);
+        let starved = self.starved();
         let mut out = if p99 < 100.0 && slow_seconds == 0 {
-            format!(
-                "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
-            )
+            match &starved {
+                Some(why) => format!(
+                    "The generator sent on its schedule (requests went out {p99:.1} ms after their intended time at p99, never over 100 ms in any second), but {why}"
+                ),
+                None => format!(
+                    "The generator kept its schedule: requests went out {p99:.1} ms after their intended time at p99 (never over 100 ms in any second), so the latencies are the server's."
+                ),
+            }
         } else if stalled_ms >= 50.0 {
             format!(
                 "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because its own work held its thread for up to {stalled_ms:.0} ms at a time: in those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
                 seconds(slow_seconds)
             )
-        } else if max_cpu < 90.0
-            && waited > 0
-            && longest_wait_ms * 2.0 >= worst_ms
-            && server_p99_ms < 100.0
-        {
-            format!(
-                "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every one of the generator's {} connections a host was busy, while the server answered each in {server_p99_ms:.1} ms at p99: the generator's pool (--connections) was the bottleneck, not the server, and the latencies include its wait (real devices each have a connection of their own; a larger --connections measures the server at this load).",
-                seconds(slow_seconds),
-                fmt_count(self.setup.connections as u64)
-            )
         } else if max_cpu < 90.0 && waited > 0 && longest_wait_ms * 2.0 >= worst_ms {
-            format!(
-                "Requests went out late in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run) because every connection of the pool was busy waiting on the server, while the generator's CPU stayed under {max_cpu:.0} % of a core: the server was the bottleneck (real devices each have a connection of their own; a larger --connections moves this wait into the server's time).",
-                seconds(slow_seconds)
-            )
+            // Every connection was busy: a wait for one is the pool's, whatever the
+            // server's speed. Real devices each have a connection of their own, and
+            // the server's own time is measured apart (sent to answered).
+            self.pool_verdict(slow_seconds, p99, server_p99_ms, server.mean())
         } else if max_cpu < 90.0 {
             format!(
                 "The generator fell behind its schedule in {slow_seconds} {} (lateness p99 over 100 ms; {p99:.0} ms over the run, {worst_ms:.0} ms in the worst second), and neither its own work (at most {stalled_ms:.0} ms at a time) nor waits for a connection (at most {longest_wait_ms:.0} ms) explain it: its process did not get the CPU on time (another process, a pause, a VM's steal). In those seconds the generator, not the server, was the bottleneck, and the latencies include its delay.",
@@ -487,6 +558,10 @@ impl RunData {
                 seconds(slow_seconds)
             )
         };
+        if let (Some(why), false) = (&starved, p99 < 100.0 && slow_seconds == 0) {
+            out.push_str(" Besides, ");
+            out.push_str(why);
+        }
         let sent: u64 = self.stats.kinds.values().map(|k| k.sent).sum();
         if self.setup.pipeline > 1 && self.stats.batches > 0 {
             out.push_str(&format!(
@@ -520,6 +595,12 @@ impl RunData {
         out
     }
 }
+
+/// The share of a run its threads may wait for a CPU before the generator is
+/// called starved ([`RunData::starved`]).
+pub const STARVED_SHARE: f64 = 0.05;
+/// The wait for a CPU in one second, ms, that calls the generator starved.
+pub const STARVED_MS_IN_A_SECOND: f64 = 100.0;
 
 /// The longest gap, s, between the time spans of runs that merge accepts: shards
 /// started together by hand, or on machines whose clocks differ a little, may miss
@@ -555,6 +636,15 @@ fn check_together(named: &[(String, RunData)]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A time in ms with the digits it deserves (0.53, 12, 500).
+fn ms_text(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.0}")
+    } else {
+        format!("{ms:.1}")
+    }
 }
 
 fn seconds(n: usize) -> &'static str {
@@ -633,7 +723,7 @@ mod tests {
             stats.kind(Kind::Poll).server_us.record(server_us);
             stats
                 .timeline
-                .request(Kind::Poll, 5_500, true, 150_000, 155_000);
+                .request(Kind::Poll, 5_500, true, 150_000, Some(155_000));
         }
         stats.waited_for_connection = waited;
         stats.max_connection_wait_ms = longest_wait_ms;
@@ -769,10 +859,24 @@ mod tests {
         );
     }
 
+    /// A server that takes 150 ms a request and a pool of 4 connections: requests
+    /// waited for a connection, and the verdict had said "the server was the
+    /// bottleneck" (bad.py answering in 0.5 s, `--connections 4`: p50 10 s). By
+    /// Little's law 4 connections carry at most 4 ÷ 0.15 s = 27 requests a second,
+    /// whatever the server does: the wait is the generator's pool.
     #[test]
-    fn late_requests_are_the_servers_when_the_pool_waited_and_the_generator_did_not_stall() {
-        let v = late_in_second_5(3.0, 500, 140).generator_verdict();
-        assert!(v.contains("the server was the bottleneck"), "{v}");
+    fn late_requests_are_the_pools_when_a_slow_server_needs_more_connections_than_it_has() {
+        let mut r = late_in_second_5(3.0, 500, 140);
+        r.setup.connections = 4;
+        let v = r.generator_verdict();
+        assert!(
+            v.contains("the generator's pool (--connections) was the bottleneck, not the server")
+                && v.contains("answered each in 150.0 ms at p99")
+                && v.contains("4 connections a host carry at most 27 requests a second")
+                && v.contains("raise --connections (or --pipeline)")
+                && !v.contains("the server was the bottleneck"),
+            "{v}"
+        );
     }
 
     #[test]
@@ -784,6 +888,40 @@ mod tests {
             v.contains("the generator's pool (--connections) was the bottleneck, not the server")
                 && v.contains("answered each in 1.0 ms at p99")
                 && !v.contains("the server was the bottleneck"),
+            "{v}"
+        );
+    }
+
+    /// A generator starved of CPU (busy loops on its core) sends on time but reads
+    /// answers late: its lateness was fine, and the verdict said "so the latencies
+    /// are the server's" while the server's p99 held the wait for a CPU.
+    #[test]
+    fn a_generator_that_waited_for_a_cpu_does_not_call_the_latencies_the_servers() {
+        let mut r = late_in_second_5(1.0, 0, 0);
+        let mut stats = RunStats::default();
+        for _ in 0..100 {
+            stats.kind(Kind::Poll).sent += 1;
+            stats.kind(Kind::Poll).lateness_us.record(5_000);
+            stats.kind(Kind::Poll).server_us.record(40_000);
+            stats
+                .timeline
+                .request(Kind::Poll, 5_500, true, 5_000, Some(45_000));
+        }
+        r.stats = stats;
+        let on_time = r.generator_verdict();
+        assert!(
+            on_time.contains("so the latencies are the server's"),
+            "{on_time}"
+        );
+        // 400 ms of the 10 s run waiting for a CPU, 300 of them in one second.
+        r.shards[0].health[0].cpu_wait_ms = 100.0;
+        r.shards[0].health[1].cpu_wait_ms = 300.0;
+        let v = r.generator_verdict();
+        assert!(
+            v.contains("its threads waited 400 ms in all for a CPU")
+                && v.contains("4.0 % of the run, up to 300 ms in one second")
+                && v.contains("are not the server's alone")
+                && !v.contains("so the latencies are the server's"),
             "{v}"
         );
     }

@@ -108,11 +108,24 @@ pub struct KindStats {
     /// did not answer: its failure, where the rest never reached it.
     #[serde(default)]
     pub reached_unanswered: u64,
+    /// Of those without an answer, requests that timed out while the generator itself
+    /// was stalled (paused, starved of CPU, held by its own work) for much of their
+    /// window (`lane/answers.rs`): its failure, never the server's, and kept out of
+    /// the latency figures.
+    #[serde(default)]
+    pub stalled_unanswered: u64,
+    /// Of those without an answer, requests the server had and did not answer within
+    /// `--request-timeout`: they are in `latency_us` and `server_us` at the time they
+    /// were given up on (a lower bound), not left out of them.
+    #[serde(default)]
+    pub timeouts_in_latency: u64,
     /// Sent again on a new connection because the pooled one had closed unwritten.
     pub retried_unsent: u64,
-    /// Intended send time to whole answer, µs.
+    /// Intended send time to whole answer, µs; a request the server had and did not
+    /// answer within `--request-timeout` is here at the time it was given up on.
     pub latency_us: Hdr,
-    /// Sent to whole answer, µs: the server's (and the network's) share.
+    /// Sent to whole answer (or given up on, as above), µs: the server's (and the
+    /// network's) share.
     pub server_us: Hdr,
     /// Intended to sent, µs: the generator's own delay.
     pub lateness_us: Hdr,
@@ -160,6 +173,8 @@ impl KindStats {
             *a += b;
         }
         self.reached_unanswered += o.reached_unanswered;
+        self.stalled_unanswered += o.stalled_unanswered;
+        self.timeouts_in_latency += o.timeouts_in_latency;
         self.retried_unsent += o.retried_unsent;
         self.latency_us.add(&o.latency_us);
         self.server_us.add(&o.server_us);
@@ -228,6 +243,13 @@ impl BehaviourStats {
 
     pub fn outcome(&self, o: Outcome) -> u64 {
         self.outcomes[o.index()]
+    }
+
+    /// Polls per device that got a code, from the exact sum: the histogram records
+    /// a device that never polled as 1 (it starts at 1), which raised the mean.
+    pub fn polls_per_device_mean(&self) -> Option<f64> {
+        let devices = self.polls_per_device.count();
+        (devices > 0).then(|| self.polls as f64 / devices as f64)
     }
 }
 
@@ -361,6 +383,18 @@ impl RunStats {
         self.kinds.values().map(|k| k.reached_unanswered).sum()
     }
 
+    /// Requests that timed out while the generator was stalled (see
+    /// [`KindStats::stalled_unanswered`]).
+    pub fn stalled_unanswered(&self) -> u64 {
+        self.kinds.values().map(|k| k.stalled_unanswered).sum()
+    }
+
+    /// Timed-out requests counted in the latency figures (see
+    /// [`KindStats::timeouts_in_latency`]).
+    pub fn timeouts_in_latency(&self) -> u64 {
+        self.kinds.values().map(|k| k.timeouts_in_latency).sum()
+    }
+
     pub fn sent(&self) -> u64 {
         self.kinds.values().map(|k| k.sent).sum()
     }
@@ -400,6 +434,19 @@ mod tests {
             kept[0].0
         );
         assert_eq!(*kept[0].1, 2);
+    }
+
+    /// Two devices that never polled and one that polled 3 times: 1 poll a device,
+    /// where the histogram's mean (0 recorded as 1) said 1.7.
+    #[test]
+    fn polls_per_device_is_the_exact_mean() {
+        let mut b = BehaviourStats::default();
+        for polls in [0, 0, 3] {
+            b.polls += polls;
+            b.polls_per_device.record(polls);
+        }
+        assert_eq!(b.polls_per_device_mean(), Some(1.0));
+        assert_eq!(BehaviourStats::default().polls_per_device_mean(), None);
     }
 
     #[test]

@@ -203,21 +203,24 @@ impl Timeline {
     }
 
     /// A request of `kind` meant for `intended_ms`: answered or not, when it went out
-    /// and when it ended (µs after intended).
+    /// (µs after intended), and its latency when it has one (an answer, or a timeout
+    /// the server is charged with: `KindStats::timeouts_in_latency`).
     pub fn request(
         &mut self,
         kind: Kind,
         intended_ms: u32,
         answered: bool,
         late_us: u64,
-        total_us: u64,
+        latency_us: Option<u64>,
     ) {
         let k = &mut self.at(intended_ms).kinds[kind.index()];
         if answered {
             k.answered += 1;
-            k.latency.record_us(total_us);
         } else {
             k.transport_errors += 1;
+        }
+        if let Some(us) = latency_us {
+            k.latency.record_us(us);
         }
         k.lateness.record_us(late_us);
     }
@@ -258,10 +261,10 @@ mod tests {
     #[test]
     fn timelines_add_up_exactly_with_an_offset() {
         let mut a = Timeline::default();
-        a.request(Kind::Poll, 1500, true, 10, 900);
+        a.request(Kind::Poll, 1500, true, 10, Some(900));
         a.poll_answer(1500, Answer::Pending);
         let mut b = Timeline::default();
-        b.request(Kind::Poll, 200, false, 5, 0);
+        b.request(Kind::Poll, 200, false, 5, None);
         b.poll_answer(200, Answer::SlowDown);
         let json = serde_json::to_string(&b).unwrap();
         let b: Timeline = serde_json::from_str(&json).unwrap();

@@ -39,6 +39,12 @@ enum Mode {
     /// The first this many device authorizations get codes, the rest HTTP 429
     /// `slow_down` (a quota); every poll is answered `authorization_pending`.
     CodesThenRefuses(u64),
+    /// Codes are issued (interval 1 s); the fleet's first poll is read and never
+    /// answered, every other one is answered `authorization_pending` at once.
+    HangsFirstPoll,
+    /// Codes are issued (interval 1 s); every poll is answered
+    /// `authorization_pending` this many ms after it was read.
+    SlowPolls(u64),
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -123,7 +129,14 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                     ),
                 )
             }
-            ("/device", Mode::Hostile | Mode::TokensToAll | Mode::PollAnswers(_)) => {
+            (
+                "/device",
+                Mode::Hostile
+                | Mode::TokensToAll
+                | Mode::PollAnswers(_)
+                | Mode::HangsFirstPoll
+                | Mode::SlowPolls(_),
+            ) => {
                 let n = seen.issues.fetch_add(1, Relaxed);
                 (
                     200,
@@ -172,6 +185,14 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                 } else {
                     (429, r#"{"error":"slow_down"}"#.to_owned())
                 }
+            }
+            ("/token", Mode::HangsFirstPoll) if seen.polls.fetch_add(1, Relaxed) > 0 => {
+                (400, r#"{"error":"authorization_pending"}"#.to_owned())
+            }
+            ("/token", Mode::SlowPolls(ms)) => {
+                seen.polls.fetch_add(1, Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                (400, r#"{"error":"authorization_pending"}"#.to_owned())
             }
             ("/token", Mode::Issues { .. } | Mode::CodesThenRefuses(_)) => {
                 seen.polls.fetch_add(1, Relaxed);
@@ -665,5 +686,231 @@ fn the_run_time_is_kept_while_every_device_waits_to_start_anew() {
         run["duration_s"]
     );
     assert!(took >= std::time::Duration::from_secs(3), "{took:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A poll the server had and never answered vanished from the latency figures: with
+/// 0.8 % of polls hanging 20 s, `--threshold "max<1s"` passed. It is counted at the
+/// time it was given up on (`--request-timeout 1`: at least 1 s), so the rule fails,
+/// and the report says so.
+#[test]
+fn a_poll_the_server_never_answered_is_in_the_latency_figures_at_its_timeout() {
+    let (base, seen) = fake(Mode::HangsFirstPoll);
+    let dir = report_dir("hangs-first-poll");
+    let out = loadgen(
+        &base,
+        &[
+            "-u",
+            "3",
+            "-r",
+            "10",
+            "-t",
+            "3",
+            "--request-timeout",
+            "1",
+            "--max-transport-errors",
+            "0.5",
+            "--threshold",
+            "max<1s for token_poll",
+        ],
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.polls.load(Relaxed) > 1, "{stdout}");
+    let poll = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["poll"];
+    assert_eq!(
+        poll["transport"][3].as_u64(),
+        Some(1),
+        "one timeout: {poll}"
+    );
+    assert!(
+        stdout.contains("✗ max<1s for token_poll"),
+        "the threshold passed: {stdout}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let latency: deviceflow_loadgen::stats::Hdr =
+        serde_json::from_value(poll["latency_us"].clone()).unwrap();
+    assert_eq!(latency.count(), poll["answered"].as_u64().unwrap() + 1);
+    assert!(latency.max().unwrap() >= 1_000_000, "{:?}", latency.max());
+    assert_eq!(poll["timeouts_in_latency"].as_u64(), Some(1), "{poll}");
+    assert!(
+        stdout.contains("1 requests the server had and did not answer within --request-timeout are in the latency percentiles"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The generator paused (SIGSTOP) for 3 s while polls were out, each answered by the
+/// server after 0.5 s: a timeout that fires when the process goes on, before the
+/// answer waiting in its socket is read, was put on the server ("the server had all
+/// 44 of them and gave no answer: its failure"). The lane's stall clock saw the
+/// pause: those timeouts are the generator's, and none is the server's.
+#[test]
+fn timeouts_while_the_generator_was_paused_are_the_generators() {
+    let (base, seen) = fake(Mode::SlowPolls(500));
+    let dir = report_dir("paused");
+    let child = loadgen(
+        &base,
+        &[
+            "-u",
+            "200",
+            "-r",
+            "400",
+            "-t",
+            "7",
+            "--request-timeout",
+            "1",
+            "--mix",
+            "compliant=100",
+        ],
+        &dir,
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = child.id().to_string();
+    let signal = |s: &str| {
+        let ok = Command::new("kill").args([s, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {s}");
+    };
+    // The devices start within 0.5 s and poll 1 s after their codes came, then
+    // 1.5 s apart (1 s + the server's 0.5 s): at about 3 s most have a poll out.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    signal("-STOP");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.polls.load(Relaxed) > 200, "{stdout}");
+    let poll = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["poll"];
+    assert_eq!(
+        poll["reached_unanswered"].as_u64(),
+        Some(0),
+        "{poll}\n{stdout}"
+    );
+    assert_eq!(
+        poll["stalled_unanswered"].as_u64(),
+        poll["transport"][3].as_u64(),
+        "{poll}"
+    );
+    assert!(!stdout.contains("the server had all"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// RFC 8628 §3.2: the report had shown the interval as the device kept it, not as the
+/// server gave it: 10^9 s as 3600 s, 0 as 5 s. It shows the server's, and says the
+/// devices had to keep another.
+#[test]
+fn the_interval_is_reported_as_the_server_gave_it_and_a_clamp_is_a_finding() {
+    for (given, kept) in [(1_000_000_000u64, "3600 s"), (0, "5 s")] {
+        let (base, seen) = fake(Mode::Issues {
+            expires_in: 60,
+            interval: given,
+        });
+        let dir = report_dir(&format!("interval-given-{given}"));
+        let out = loadgen(
+            &base,
+            &["-u", "2", "-r", "10", "-t", "1", "--mix", "compliant=100"],
+            &dir,
+        )
+        .output()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(seen.issues.load(Relaxed), 2, "{stdout}");
+        let compliant = &read_run::<serde_json::Value>(&dir)["stats"]["behaviours"]["compliant"];
+        assert_eq!(
+            compliant["interval"][given.to_string()].as_u64(),
+            Some(2),
+            "{}",
+            compliant["interval"]
+        );
+        assert_eq!(
+            compliant["max_required_interval_s"].as_u64(),
+            Some(given),
+            "{compliant}"
+        );
+        assert!(
+            stdout.contains("The server gave 2 devices an interval")
+                && stdout.contains(&format!("which they kept as {kept}"))
+                && stdout.contains("no device can keep such an interval literally"),
+            "{stdout}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie, its exit done), within 5 s.
+fn gone(pid: &str) -> bool {
+    for _ in 0..50 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+            {
+                return true
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    false
+}
+
+/// An approver command still running when the run ended ran on after the generator
+/// had exited (its tasks were never ended, and the process's exit skips their
+/// `kill_on_drop`). The lane ends them at its wind-up: the command's process is gone.
+#[test]
+fn an_approver_command_does_not_outlive_the_run() {
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        return;
+    }
+    let (base, seen) = fake(Mode::Issues {
+        expires_in: 60,
+        interval: 1,
+    });
+    let dir = report_dir("approver-outlives");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("approver.pid");
+    let command = format!("sh -c 'echo $$ > {}; exec sleep 60'", pidfile.display());
+    let report = dir.join("report");
+    let out = loadgen(
+        &base,
+        &[
+            "-u",
+            "1",
+            "-r",
+            "10",
+            "-t",
+            "2",
+            "--mix",
+            "compliant=100",
+            "--decide-after",
+            "0..0",
+            "--approver",
+            "command",
+            "--approver-command",
+            &command,
+        ],
+        &report,
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen.issues.load(Relaxed), 1, "{stdout}");
+    let pid = std::fs::read_to_string(&pidfile).expect("the approver ran");
+    let pid = pid.trim();
+    let ended = gone(pid);
+    if !ended {
+        // Ours (the generator's child): not left running whatever the verdict.
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    assert!(
+        ended,
+        "the approver command {pid} outlived the run: {stdout}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

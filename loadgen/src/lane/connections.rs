@@ -91,7 +91,10 @@ impl Lane {
                             self.stats.max_connection_wait_ms.max(waited);
                     }
                     self.request(&out, &mut requests);
-                    outs.push(out);
+                    outs.push(Out {
+                        stalled_ms: self.stalled_ms,
+                        ..out
+                    });
                 }
                 let c = &self.fleet.config;
                 let dial = c.target(target).dial();

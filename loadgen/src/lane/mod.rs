@@ -62,6 +62,9 @@ struct Out {
     target: u16,
     intended_ms: u32,
     early: bool,
+    /// The lane's stall clock ([`Lane::stalled_ms`]) when the request was written:
+    /// how long the lane was stalled during its window is the clock's move since.
+    stalled_ms: u32,
 }
 
 type Decision = (u32, Result<(), String>);
@@ -94,6 +97,10 @@ pub struct Lane {
         mpsc::UnboundedSender<Decision>,
         mpsc::UnboundedReceiver<Decision>,
     ),
+    /// Those tasks (a person's delay, then the approver): aborted when the lane
+    /// ends, which kills the approver commands they still run (each spawned with
+    /// `kill_on_drop`), so that none outlives the run.
+    approvals: tokio::task::JoinSet<()>,
     stats: RunStats,
     rng: SmallRng,
     /// Running sum and count of the required interval of polling devices, per
@@ -103,7 +110,14 @@ pub struct Lane {
     /// The run time is up: no request goes out any more, and those already out are
     /// waited for (each ends within `--request-timeout`).
     closing: bool,
+    /// The lane's stall clock: how long, in all, it woke later than it meant to, ms
+    /// (stretches of at least [`STALL_MS`]; see [`Lane::note_stall`]).
+    stalled_ms: u32,
 }
+
+/// The shortest late wake-up of a lane counted as a stall, ms: a timer's own
+/// rounding and a busy tick stay below it.
+const STALL_MS: u32 = 50;
 
 fn behaviour_index(b: Behaviour) -> usize {
     Behaviour::ALL.iter().position(|x| *x == b).unwrap_or(0)
@@ -134,11 +148,13 @@ impl Lane {
             spare_outs: Vec::new(),
             body: Vec::new(),
             decisions: mpsc::unbounded_channel(),
+            approvals: tokio::task::JoinSet::new(),
             stats: RunStats::default(),
             rng: device::rng_for(seed, u64::MAX),
             intervals: [(0, 0); 5],
             next_sample_ms: 0,
             closing: false,
+            stalled_ms: 0,
             fleet,
         }
     }
@@ -198,10 +214,12 @@ impl Lane {
             let wake = self
                 .wake_ms(deadline)
                 .min(now.saturating_add(STOP_CHECK_MS));
-            sleep.as_mut().reset(self.at(wake).into());
+            let planned = self.at(wake);
+            sleep.as_mut().reset(planned.into());
             tokio::select! {
                 Some((outs, x)) = self.inflight.next(), if !self.inflight.is_empty() => {
                     let began = Instant::now();
+                    self.note_stall(planned, began);
                     self.complete(outs, x);
                     // Take whatever else is ready before looking at timers again.
                     while let Some(Some((outs, x))) = futures_util::FutureExt::now_or_never(self.inflight.next()) {
@@ -209,11 +227,31 @@ impl Lane {
                     }
                     self.busy_since(began);
                 }
-                Some((slot, result)) = self.decisions.1.recv() => self.decided(slot, result),
-                _ = &mut sleep => {}
+                Some((slot, result)) = self.decisions.1.recv() => {
+                    self.note_stall(planned, Instant::now());
+                    self.decided(slot, result);
+                }
+                _ = &mut sleep => self.note_stall(planned, Instant::now()),
             }
         }
+        // The people still to decide (or deciding) when the run ends decide nothing
+        // more: their tasks end here, and with them the approver commands they ran
+        // (`kill_on_drop`: SIGKILL to each child's own pid). They had run on, past
+        // the report, and the process's exit left them behind.
+        self.approvals.shutdown().await;
         self.wind_up();
+    }
+
+    /// The lane meant to wake by `planned` and woke at `woke`: a wake-up later by
+    /// [`STALL_MS`] or more is a stall (the thread held by the lane's own work, by
+    /// another task, a pause such as SIGSTOP, a starved CPU), added to the stall
+    /// clock before anything that came meanwhile is counted. One subtraction a
+    /// wake-up: the hot path stays as it was.
+    fn note_stall(&mut self, planned: Instant, woke: Instant) {
+        let late = woke.saturating_duration_since(planned).as_millis() as u32;
+        if late >= STALL_MS {
+            self.stalled_ms = self.stalled_ms.wrapping_add(late);
+        }
     }
 
     /// The lane's work since `began` held the thread: kept for the health sample if it
@@ -335,6 +373,7 @@ impl Lane {
             target,
             intended_ms,
             early: false,
+            stalled_ms: 0,
         });
     }
 
@@ -383,6 +422,7 @@ impl Lane {
             target,
             intended_ms: due,
             early,
+            stalled_ms: 0,
         });
     }
 }
