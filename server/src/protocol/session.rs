@@ -299,13 +299,19 @@ impl Session {
     /// [RFC 8628 §3.5]: https://www.rfc-editor.org/rfc/rfc8628#section-3.5
     fn pace(&mut self, now: Millis, policy: &PollPolicy) -> PollOutcome {
         if policy.slow_down == SlowDownPolicy::Enforce {
-            // A wall clock stepped back (NTP, a restored VM) puts `now` before the last
-            // accepted poll: nothing says that poll is early, so it is on time and the
-            // window starts again from it. A step never shortens RFC 8628 §3.5's
-            // interval for a compliant device (checklist PL-04).
+            // A wall clock stepped back (NTP, a restored VM) by more than the interval
+            // puts `now` that far before the last accepted poll: nothing says that poll
+            // is early, so it is on time and the window starts again from it. A step
+            // never shortens RFC 8628 §3.5's interval for a compliant device (checklist
+            // PL-04). A poll stamped less than an interval before the last accepted
+            // one is no such step: it is what a device sees that polls one instance,
+            // then another whose clock is that much behind (`clock_offset.rs` warns
+            // past half the tolerance), and it is early, or going back and forth
+            // between them would let a device poll as often as it liked.
             let (now_rel, last) = (self.relative(now), self.last_accepted);
-            if last != NO_POLL && now_rel >= last {
-                let due = i64::from(last) + i64::from(self.interval_ms);
+            let interval = i64::from(self.interval_ms);
+            if last != NO_POLL && i64::from(now_rel) + interval > i64::from(last) {
+                let due = i64::from(last) + interval;
                 let tolerance = i64::try_from(policy.tolerance_ms).unwrap_or(i64::MAX);
                 if i64::from(now_rel).saturating_add(tolerance) < due {
                     self.slow_downs = self.slow_downs.saturating_add(1);
@@ -447,6 +453,27 @@ mod tests {
             poll(&mut s, &k, start + I + 1),
             PollOutcome::SlowDown { .. }
         ));
+    }
+
+    #[test]
+    fn a_poll_stamped_just_before_the_last_accepted_one_is_early() {
+        // Two instances 200 ms apart, a device polling the one ahead, then 100 ms
+        // later the one behind: the second reads as 100 ms before the first. It was
+        // taken for a clock stepped back and accepted, so going back and forth gave
+        // no slow_down at any rate (helper-62).
+        let k = Secret::generate();
+        let start = 100_000;
+        let mut s = Session::new(k, ClientId(0), ScopeSet(1), start, 600_000, &policy());
+        let mut t = start;
+        for _ in 0..5 {
+            assert_eq!(poll(&mut s, &k, t), PollOutcome::Pending, "at {t}");
+            assert!(matches!(
+                poll(&mut s, &k, t - 100),
+                PollOutcome::SlowDown { .. }
+            ));
+            t += Millis::from(s.interval_ms);
+        }
+        assert_eq!(s.slow_downs, 5);
     }
 
     #[test]
