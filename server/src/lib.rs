@@ -142,6 +142,11 @@ pub async fn run_announced(
                 Ok(None) => {}
                 Err(why) => tracing::debug!("Redis's maxmemory-policy could not be read: {why}"),
             }
+            match store.persistence_warning().await {
+                Ok(Some(warning)) => tracing::warn!("{warning}"),
+                Ok(None) => {}
+                Err(why) => tracing::debug!("Redis's appendonly could not be read: {why}"),
+            }
             ready(&issuer);
             let app = Arc::new(App::with_store(settings, issuer, Clock::System, store));
             serve(listener, app, shutdown).await

@@ -575,6 +575,16 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
                 "store memory  unknown: maxmemory-policy could not be read ({why}); it must be noeviction"
             )?,
         }
+        match store.persistence_warning().await {
+            Ok(None) => outln!("store writes  logged (appendonly yes): a restart of Redis loses none")?,
+            Ok(Some(warning)) => {
+                outln!("store writes  not logged (appendonly no)")?;
+                errln!("deviceflow-server: warning: {warning}");
+            }
+            Err(why) => outln!(
+                "store writes  unknown: appendonly could not be read ({why}); it should be yes"
+            )?,
+        }
         let clock = Clock::System;
         match clock_offset::measure(&store, &clock).await {
             Ok(Some(offset)) => {

@@ -367,14 +367,15 @@ impl<S: Store> App<S> {
         crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
     }
 
-    /// 503 when the shared store is away: nothing was done, and the browser is told
-    /// when to retry.
+    /// 503 when the shared store is away, and the browser is told when to retry. What
+    /// the request asked may still have been recorded (a write that timed out can land
+    /// when Redis comes back): the retry finds where things stand, and says so.
     fn store_away(&self) -> Reply {
         html::with_retry_after(
             self.plain_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
-                "The server cannot reach its session store right now, so nothing was done. Try again in a few seconds.",
+                "The server cannot reach its session store right now, so what you asked may not have been recorded. Try again in a few seconds: the page will then say where things stand.",
                 Some((paths::DEVICE, "Try again")),
             ),
             crate::http::state::STORE_RETRY_AFTER_MS,

@@ -186,6 +186,25 @@ fn eviction_warning(maxmemory: &str, policy: &str) -> Option<String> {
     })
 }
 
+/// What [`RedisStore::persistence_warning`] says of a Redis whose `appendonly` is
+/// this. Without the append-only file a Redis that restarts comes back with its last
+/// snapshot, or empty: approvals and tokens since are lost, and a code redeemed since
+/// is pending or approved again, so it redeems a second time (checklist TS-08; the
+/// first token is dead, its family's record gone too).
+fn persistence_warning(appendonly: &str) -> Option<String> {
+    (appendonly != "yes").then(|| {
+        "this Redis does not log every write (appendonly no): if it restarts it comes back with its last snapshot or empty, approvals and tokens since are lost, and a code redeemed since can redeem again; set appendonly yes (appendfsync everysec)".to_owned()
+    })
+}
+
+/// The value of `name` among one node's `CONFIG GET` answers.
+fn setting<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 impl RedisStore {
     /// Connects to the Redis at `url` (see [`Redis::connect`]) for `settings`, and
     /// reads (or draws, if this is the first instance) the shared secret.
@@ -303,16 +322,16 @@ impl RedisStore {
         self.redis.named_at_start.as_deref()
     }
 
-    /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory*`, on
-    /// every primary of a cluster): a warning when one may, `None` when none does.
-    /// `Err`: Redis would not say (managed services often disable `CONFIG`), with what
-    /// it said.
-    pub async fn eviction_warning(&self) -> Result<Option<String>, String> {
+    /// `CONFIG GET pattern` on every primary (of a cluster, or the one Redis): each
+    /// node's names and values. `Err`: Redis would not say (managed services often
+    /// disable `CONFIG`), with what it said.
+    async fn config_everywhere(&self, pattern: &str) -> Result<Vec<Vec<(String, String)>>, String> {
         let answers = self
             .redis
-            .query_raw_everywhere(redis::cmd("CONFIG").arg("GET").arg("maxmemory*"))
+            .query_raw_everywhere(redis::cmd("CONFIG").arg("GET").arg(pattern))
             .await
             .map_err(|e| e.to_string())?;
+        let mut nodes = Vec::new();
         for answer in answers {
             if let Value::ServerError(e) = answer {
                 return Err(format!("{}: {}", e.code(), e.details().unwrap_or("")));
@@ -336,17 +355,38 @@ impl RedisStore {
                         .collect()
                 }
             };
-            let get = |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.as_str())
-            };
-            let (Some(maxmemory), Some(policy)) = (get("maxmemory"), get("maxmemory-policy"))
-            else {
+            nodes.push(pairs);
+        }
+        Ok(nodes)
+    }
+
+    /// Whether this Redis may drop keys when it is full (`CONFIG GET maxmemory*`, on
+    /// every primary of a cluster): a warning when one may, `None` when none does.
+    /// `Err`: Redis would not say, with what it said.
+    pub async fn eviction_warning(&self) -> Result<Option<String>, String> {
+        for pairs in self.config_everywhere("maxmemory*").await? {
+            let (Some(maxmemory), Some(policy)) = (
+                setting(&pairs, "maxmemory"),
+                setting(&pairs, "maxmemory-policy"),
+            ) else {
                 return Err("CONFIG GET maxmemory* gave no maxmemory or maxmemory-policy".into());
             };
             if let Some(warning) = eviction_warning(maxmemory, policy) {
+                return Ok(Some(warning));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether this Redis logs every write (`CONFIG GET appendonly` on every
+    /// primary): a warning when one does not, `None` when all do. `Err`: Redis would
+    /// not say, with what it said.
+    pub async fn persistence_warning(&self) -> Result<Option<String>, String> {
+        for pairs in self.config_everywhere("appendonly").await? {
+            let Some(appendonly) = setting(&pairs, "appendonly") else {
+                return Err("CONFIG GET appendonly gave no appendonly".into());
+            };
+            if let Some(warning) = persistence_warning(appendonly) {
                 return Ok(Some(warning));
             }
         }

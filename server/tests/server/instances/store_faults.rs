@@ -658,6 +658,13 @@ async fn after_a_failover_an_instance_reaches_the_new_primary_without_a_restart(
 #[test]
 fn a_redis_that_may_drop_keys_is_warned_of_at_check_config_and_at_start() {
     let redis = RedisServer::start().unwrap();
+    // Writes logged: the other warning (`a_redis_that_does_not_log_its_writes_…`) aside.
+    assert_eq!(
+        redis
+            .command(&["CONFIG", "SET", "appendonly", "yes"])
+            .unwrap(),
+        Reply::Status("OK".into())
+    );
     let (code, out, err) = check_config(&redis.url());
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("store memory  never drops keys"), "{out}{err}");
@@ -685,6 +692,50 @@ fn a_redis_that_may_drop_keys_is_warned_of_at_check_config_and_at_start() {
         log.contains("WARN") && log.contains("maxmemory-policy volatile-lru"),
         "{log}"
     );
+}
+
+/// A Redis without its append-only file comes back from a restart with its last
+/// snapshot, or empty: approvals and tokens since are lost, and a code redeemed since
+/// redeems again (helper-62 saw it, checklist TS-08). Warned of in one line at
+/// check-config and at start; `appendonly yes` is quiet. Nothing was said before.
+#[test]
+fn a_redis_that_does_not_log_its_writes_is_warned_of_at_check_config_and_at_start() {
+    let redis = RedisServer::start().unwrap();
+    let (code, out, err) = check_config(&redis.url());
+    assert_eq!(code, Some(0), "a warning, not a refusal: {out}{err}");
+    assert!(
+        out.contains("store writes  not logged (appendonly no)"),
+        "{out}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("deviceflow-server: warning: this Redis does not log every write")
+            && err.contains("set appendonly yes"),
+        "{err}"
+    );
+    // check-config ran on the demo configuration, whose users the records now name.
+    redis.command(&["FLUSHALL"]).unwrap();
+    let fleet = Instances::start(1, &config(&redis.url()));
+    let log = fleet.logs();
+    assert!(
+        log.contains("WARN") && log.contains("this Redis does not log every write"),
+        "{log}"
+    );
+    drop(fleet);
+    redis.command(&["FLUSHALL"]).unwrap();
+    assert_eq!(
+        redis
+            .command(&["CONFIG", "SET", "appendonly", "yes"])
+            .unwrap(),
+        Reply::Status("OK".into())
+    );
+    let (code, out, err) = check_config(&redis.url());
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("store writes  logged (appendonly yes)"),
+        "{out}"
+    );
+    assert!(!err.contains("warning"), "{err}");
 }
 
 /// A store URL naming a replica: every write would be refused (`READONLY`), and every
