@@ -64,6 +64,7 @@ const MAX_RACES: usize = 256;
 
 /// Family records: "0" live, "1" revoked.
 const FAMILY_LIVE: &[u8] = b"0";
+const FAMILY_REVOKED: &[u8] = b"1";
 
 /// What [`RedisStore::mark_delivered`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,21 +82,31 @@ enum Delivery {
 /// redeeming poll's write landed after the poll answered 503 (see `poll`): a device
 /// retries after the `Retry-After` of seconds; a poll later than this is a replay.
 const INTERRUPTED_REDEMPTION_GRACE_MS: Millis = 60_000;
-const FAMILY_REVOKED: &[u8] = b"1";
 
 /// Admits a session under the cap: trims sessions whose time is over, then counts
 /// (KEYS: all held, the client's held; ARGV: now, when this one may be forgotten,
 /// its member, the cap, the client's share or 0). 0: admitted; 1: full; 2: the
-/// client's share is full. A counter, not a protocol rule.
+/// client's share is full. A counter, not a protocol rule. Each set lives until its
+/// last member may be forgotten (`keep`: a time to live from now, so no clock but
+/// this instance's is read), so a client's set outlives neither its sessions nor the
+/// client (one deleted left its set behind for good).
 const HOLD: &str = r"
+local function keep(key)
+  local ttl = math.max(tonumber(ARGV[2]) - tonumber(ARGV[1]), 1)
+  if redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
 if ARGV[5] ~= '0' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
   if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 2 end
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  keep(KEYS[2])
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+keep(KEYS[1])
 return 0
 ";
 

@@ -694,6 +694,24 @@ fn a_redis_that_may_drop_keys_is_warned_of_at_check_config_and_at_start() {
     );
 }
 
+/// The session cap's sets (all sessions held, and each client's share) live as long
+/// as their last member may be forgotten, like every other record: they had no time
+/// to live, and a deleted client's set stayed for good (helper-62, Info).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_caps_sets_expire_with_their_last_session() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(1, &config(&redis.url()));
+    fleet.at(0).authorize("tv").await;
+    let sets = keys(&redis, "df:{held}:*");
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    for set in &sets {
+        match redis.command(&["PTTL", set]).unwrap() {
+            Reply::Integer(ms) => assert!(ms > 0, "{set} has no time to live ({ms})"),
+            other => panic!("PTTL {set}: {other:?}"),
+        }
+    }
+}
+
 /// A Redis without its append-only file comes back from a restart with its last
 /// snapshot, or empty: approvals and tokens since are lost, and a code redeemed since
 /// redeems again (helper-62 saw it, checklist TS-08). Warned of in one line at
