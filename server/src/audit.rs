@@ -183,7 +183,9 @@ thread_local! {
 /// let anyone grow the log without bound: each worker thread says each limit at most
 /// once a second, naming the refusal at hand, with `refused`, how many refusals the
 /// line stands for (this one and those not said since that thread's last line). No
-/// state is shared between threads: the lines' `refused` add up to every refusal.
+/// state is shared between threads. The refusals after a thread's last line for a
+/// limit are counted into its next, so the lines' `refused` add up to every refusal
+/// said so far; `deviceflow_throttled_total{limit}` in `/metrics` counts every one.
 pub(crate) fn throttled(
     limit: &'static str,
     client: Option<&str>,

@@ -16,6 +16,7 @@ use deviceflow_wire::{
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::accounts::clients::{AuthMethod, Client, ClientId, Clients};
 use crate::clock::Millis;
@@ -197,12 +198,14 @@ pub enum MetadataError {
 }
 
 /// Whether two client names read the same to a person: equal in their letters and
-/// digits up to case, whatever spaces, dashes and other punctuation stand between them
-/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Names with no letter or
-/// digit at all are compared up to case and spaces.
+/// digits up to case and Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical
+/// bold `𝐓𝐕` and the Roman numeral `Ⅴ` read as `TV` and `V`), whatever spaces, dashes
+/// and other punctuation stand between them (`Living‐room TV` with U+2010 reads as
+/// `Living-room TV`). Names with no letter or digit at all are compared up to case
+/// and spaces.
 fn same_name(a: &str, b: &str) -> bool {
     let letters = |name: &str| -> String {
-        name.chars()
+        name.nfkc()
             .filter(|c| c.is_alphanumeric())
             .flat_map(char::to_lowercase)
             .collect()
@@ -598,6 +601,8 @@ mod tests {
             "Living\\u2012room\\u2002TV",
             "Living room TV.",
             "Living_room_TV",
+            "\\uff2c\\uff29\\uff36\\uff29\\uff2e\\uff27\\uff0d\\uff32\\uff2f\\uff2f\\uff2d \\uff34\\uff36",
+            "Living-room T\\u2164",
         ] {
             let json = format!(r#"{{"client_name":"{name}"}}"#);
             assert_eq!(

@@ -88,14 +88,35 @@ pub(crate) enum Throttle {
     ClientShare,
     /// Connections per source address (`limits.max_connections_per_source`).
     Connections,
+    /// The verification pages' guess limits (`verification/rate_limit.rs`): failed
+    /// sign-ins per address, per username, per known browser; sign-ins per account;
+    /// wrong user codes per address, per account.
+    SignInPerIp,
+    SignInPerUsername,
+    SignInPerKnownBrowser,
+    SignInPerAccount,
+    UserCodePerIp,
+    UserCodePerAccount,
+    /// Sign-ins refused unverified: one already being checked from the source, or
+    /// the hashing pool full.
+    PasswordHashPerSource,
+    PasswordHashPool,
 }
 
 impl Throttle {
-    const ALL: [Throttle; 4] = [
+    const ALL: [Throttle; 12] = [
         Throttle::Source,
         Throttle::Client,
         Throttle::ClientShare,
         Throttle::Connections,
+        Throttle::SignInPerIp,
+        Throttle::SignInPerUsername,
+        Throttle::SignInPerKnownBrowser,
+        Throttle::SignInPerAccount,
+        Throttle::UserCodePerIp,
+        Throttle::UserCodePerAccount,
+        Throttle::PasswordHashPerSource,
+        Throttle::PasswordHashPool,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -104,6 +125,14 @@ impl Throttle {
             Throttle::Client => "per_client",
             Throttle::ClientShare => "client_share",
             Throttle::Connections => "connections_per_source",
+            Throttle::SignInPerIp => "sign_in_per_ip",
+            Throttle::SignInPerUsername => "sign_in_per_username",
+            Throttle::SignInPerKnownBrowser => "sign_in_per_known_browser",
+            Throttle::SignInPerAccount => "sign_in_per_account",
+            Throttle::UserCodePerIp => "user_code_per_ip",
+            Throttle::UserCodePerAccount => "user_code_per_account",
+            Throttle::PasswordHashPerSource => "password_hash_per_source",
+            Throttle::PasswordHashPool => "password_hash_pool",
         }
     }
 }

@@ -299,20 +299,19 @@ impl Session {
     /// [RFC 8628 §3.5]: https://www.rfc-editor.org/rfc/rfc8628#section-3.5
     fn pace(&mut self, now: Millis, policy: &PollPolicy) -> PollOutcome {
         if policy.slow_down == SlowDownPolicy::Enforce {
-            // A wall clock stepped back (NTP, a restored VM) by more than the interval
-            // puts `now` that far before the last accepted poll: nothing says that poll
-            // is early, so it is on time and the window starts again from it. A step
-            // never shortens RFC 8628 §3.5's interval for a compliant device (checklist
-            // PL-04). A poll stamped less than an interval before the last accepted
-            // one is no such step: it is what a device sees that polls one instance,
-            // then another whose clock is that much behind (`clock_offset.rs` warns
-            // past half the tolerance), and it is early, or going back and forth
-            // between them would let a device poll as often as it liked.
+            // A wall clock stepped back (NTP, a restored VM) puts `now` before the last
+            // accepted poll: nothing says that poll is early, so it is on time and the
+            // window starts again from it. A step never shortens RFC 8628 §3.5's
+            // interval for a compliant device (checklist PL-04). A poll stamped no more
+            // than the tolerance before the last accepted one is no such step: it is
+            // what a device sees that polls one instance, then another whose clock is
+            // that much behind (`clock_offset.rs` warns past half the tolerance from
+            // the store's), and it is early, or going back and forth between them would
+            // let a device poll as often as it liked.
             let (now_rel, last) = (self.relative(now), self.last_accepted);
-            let interval = i64::from(self.interval_ms);
-            if last != NO_POLL && i64::from(now_rel) + interval > i64::from(last) {
-                let due = i64::from(last) + interval;
-                let tolerance = i64::try_from(policy.tolerance_ms).unwrap_or(i64::MAX);
+            let tolerance = i64::try_from(policy.tolerance_ms).unwrap_or(i64::MAX);
+            if last != NO_POLL && i64::from(now_rel).saturating_add(tolerance) >= i64::from(last) {
+                let due = i64::from(last) + i64::from(self.interval_ms);
                 if i64::from(now_rel).saturating_add(tolerance) < due {
                     self.slow_downs = self.slow_downs.saturating_add(1);
                     self.interval_ms = self.interval_ms.saturating_add(SLOW_DOWN_INCREMENT_MS);
@@ -474,6 +473,22 @@ mod tests {
             t += Millis::from(s.interval_ms);
         }
         assert_eq!(s.slow_downs, 5);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_past_the_tolerance_leaves_a_compliant_device_on_time() {
+        // A step back of 1 to 2 intervals: the compliant poll 200 ms after its
+        // interval reads as 0.8 to 4.8 s before the last accepted one, more than the
+        // tolerance (helper-67: it was slowed down while the bound was the interval).
+        for step in [I + 1_000, I + 2_500, 2 * I] {
+            let k = Secret::generate();
+            let start = 100_000;
+            let mut s = Session::new(k, ClientId(0), ScopeSet(1), start, 600_000, &policy());
+            assert_eq!(poll(&mut s, &k, start), PollOutcome::Pending);
+            let t = start + I + 200 - step;
+            assert_eq!(poll(&mut s, &k, t), PollOutcome::Pending, "step {step}");
+            assert_eq!(s.slow_downs, 0);
+        }
     }
 
     #[test]

@@ -354,17 +354,19 @@ impl<S: Store> App<S> {
 
     /// Logs a refusal by one of the pages' rate limits.
     fn audit_throttled(&self, visit: &Visit, t: rate_limit::Throttled, user: Option<UserId>) {
+        use crate::http::metrics::Throttle;
         use rate_limit::{Attempt, Subject};
         let limit = match (t.key.attempt, t.key.subject) {
-            (Attempt::UserCode, Subject::Ip(_)) => "user_code_per_ip",
-            (Attempt::UserCode, _) => "user_code_per_account",
-            (Attempt::SignIn, Subject::Ip(_)) => "sign_in_per_ip",
-            (Attempt::SignIn, Subject::KnownBrowser(_)) => "sign_in_per_known_browser",
-            (Attempt::SignIn, Subject::Account(_)) => "sign_in_per_account",
-            (Attempt::SignIn, Subject::Username(_)) => "sign_in_per_username",
+            (Attempt::UserCode, Subject::Ip(_)) => Throttle::UserCodePerIp,
+            (Attempt::UserCode, _) => Throttle::UserCodePerAccount,
+            (Attempt::SignIn, Subject::Ip(_)) => Throttle::SignInPerIp,
+            (Attempt::SignIn, Subject::KnownBrowser(_)) => Throttle::SignInPerKnownBrowser,
+            (Attempt::SignIn, Subject::Account(_)) => Throttle::SignInPerAccount,
+            (Attempt::SignIn, Subject::Username(_)) => Throttle::SignInPerUsername,
         };
+        self.metrics.throttled(limit);
         let user = user.map(|u| self.settings.users.username(u));
-        crate::audit::throttled(limit, None, user, visit.peer, t.retry_after_ms);
+        crate::audit::throttled(limit.label(), None, user, visit.peer, t.retry_after_ms);
     }
 
     /// 503 when the shared store is away, and the browser is told when to retry. What

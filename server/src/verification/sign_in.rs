@@ -198,8 +198,9 @@ impl<S: Store> App<S> {
                 };
                 // Said at most once a second for each kind: a flood of them would
                 // otherwise write a line each.
+                self.metrics.throttled(why.limit());
                 if let Some(refused) = self.verification.refused(why, std::time::Instant::now()) {
-                    audit::refused_at_once(why.limit(), visit.peer, refused, retry_ms);
+                    audit::refused_at_once(why.limit().label(), visit.peer, refused, retry_ms);
                 }
                 let page = again(status, &message);
                 return Ok(html::with_retry_after(page, retry_ms));
@@ -254,8 +255,14 @@ impl<S: Store> App<S> {
             // person out from anywhere (logout CSRF). Only a browser that sent the
             // cookie, so a same-site one, gets a dead cookie cleared.
             let page = html::redirect(paths::SIGN_IN);
-            return Ok(if self.carries_cookie(visit) {
-                html::with_cookie(page, &clear)
+            if !self.carries_cookie(visit) {
+                return Ok(page);
+            }
+            let page = html::with_cookie(page, &clear);
+            // The session ended already (its hour, or a 17th sign-in): asked to, the
+            // browser is forgotten all the same.
+            return Ok(if forgets_browser(form) {
+                html::with_cookie(page, &self.verification.known_browsers.forget())
             } else {
                 page
             });
@@ -271,8 +278,7 @@ impl<S: Store> App<S> {
         // The browser stays known (its sign-ins stay counted apart from strangers')
         // unless the person asks to forget it: on a phone that is not theirs, whoever
         // holds it next would otherwise have that browser's own window of guesses.
-        let forget = field(form, pages::FORGET_FIELD);
-        Ok(if forget.as_deref() == Some(pages::FORGET_BROWSER) {
+        Ok(if forgets_browser(form) {
             html::with_cookie(out, &self.verification.known_browsers.forget())
         } else {
             out
@@ -296,6 +302,11 @@ enum Counted {
     Known(Ticket<1>),
     /// From any other: against the address and the username.
     Stranger(Ticket<2>),
+}
+
+/// Whether the sign-out form asks to forget the browser too.
+fn forgets_browser(form: &Form<'_>) -> bool {
+    field(form, pages::FORGET_FIELD).as_deref() == Some(pages::FORGET_BROWSER)
 }
 
 /// `page` with the sign-in cookie its form was made for, when the browser needs it.
@@ -322,11 +333,11 @@ fn throttled_sign_in(t: Throttled) -> String {
         Subject::KnownBrowser(_) => format!(
             "Too many failed sign-ins in this browser. For your safety, sign-in is paused: try again in {wait}."
         ),
-        Subject::Account(_) => format!(
-            "This account has signed in too many times in the last few minutes. For your safety, sign-in is paused: try again in {wait}."
-        ),
-        _ => format!(
-            "Too many failed sign-ins for this username. For your safety, sign-in is paused: try again in {wait}."
+        // The same words as a username's own window (its failures): an unknown
+        // username can be held back by that one, so neither tells that a username
+        // exists.
+        Subject::Account(_) | Subject::Username(_) => format!(
+            "Too many sign-ins for this username. For your safety, sign-in is paused: try again in {wait}."
         ),
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::accounts::users::{UserId, Users};
 use crate::audit::Failures;
 use crate::config::Settings;
+use crate::http::metrics::Throttle;
 use crate::http::paths::pages as paths;
 
 use super::csrf::SignInCsrf;
@@ -121,11 +122,11 @@ pub(super) enum Unverified {
 }
 
 impl Unverified {
-    /// The audit log's name of the limit.
-    pub(super) fn limit(self) -> &'static str {
+    /// The limit, as the audit log and `/metrics` name it.
+    pub(super) fn limit(self) -> Throttle {
         match self {
-            Unverified::SourceBusy => "password_hash_per_source",
-            Unverified::PoolFull => "password_hash_pool",
+            Unverified::SourceBusy => Throttle::PasswordHashPerSource,
+            Unverified::PoolFull => Throttle::PasswordHashPool,
         }
     }
 }

@@ -226,12 +226,13 @@ impl<'a> Reader<'a> {
             _ => None,
         }
     }
-    /// The record was read to its end.
+
     /// Whether every byte has been read.
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The record was read to its end.
     fn end<T>(self, value: T) -> Option<T> {
         self.0.is_empty().then_some(value)
     }

@@ -71,8 +71,8 @@ const FAMILY_REVOKED: &[u8] = b"1";
 enum Delivery {
     /// Marked: no later poll finishes this redemption again.
     Marked,
-    /// Not marked (an earlier build's record, or Redis away): the family's record
-    /// guards the redemption.
+    /// Not marked: an earlier build's record, whose family's record guards the
+    /// redemption.
     Unmarked,
     /// The redemption is another family's now: this one's tokens must not go out.
     Moved,
@@ -700,9 +700,8 @@ impl Store for RedisStore {
                     // write reached Redis after that poll had given up on it (Redis
                     // stalled past CALL_TIMEOUT) and answered 503; the poll that
                     // records a family hands out its tokens only after that write
-                    // returned, and marks them delivered first (best effort: if that
-                    // mark is lost too, a replay within the grace revokes the tokens
-                    // the device holds, as a replay racing it would). Shortly after, the device's
+                    // returned and it marked them delivered (`mark_delivered`, whose
+                    // failure answers 503 too). Shortly after, the device's
                     // retry redeems anew in a fresh family, moved to in one
                     // compare-and-set (so one retry does), and the first family, whose
                     // tokens nobody holds, is revoked. Past the grace, a replay; and
@@ -716,7 +715,9 @@ impl Store for RedisStore {
                         let fresh = rand::thread_rng().next_u64();
                         let moved = self
                             .update::<Kept, _>(&keys::session(code.user_code), |kept| match kept {
-                                Some(mut k) if !k.delivered => {
+                                // An earlier build's record has no mark: it is
+                                // never taken for an interrupted redemption.
+                                Some(mut k) if k.hashed && !k.delivered => {
                                     let moved = k.session.redeem_again(family, fresh);
                                     (
                                         if moved {
@@ -805,7 +806,7 @@ impl Store for RedisStore {
             .write_tokens(grant, family, with_refresh.then_some(grant.scope), now)
             .await?;
         if self.record_family(family).await? {
-            if self.mark_delivered(user_code, family).await == Delivery::Moved {
+            if self.mark_delivered(user_code, family).await? == Delivery::Moved {
                 // Meanwhile a retry took this for a redemption whose answer was lost,
                 // and finished it in a fresh family (`poll`), revoking this one: its
                 // tokens are never handed out, and the code redeemed once.
@@ -831,14 +832,28 @@ impl Store for RedisStore {
         let key = keys::refresh(&token_key);
         // This exchange's rotation, written by a compare-and-set that said it lost,
         // and the pair it issued.
-        let mut lost: Option<(Vec<u8>, Issued)> = None;
+        let mut lost: Option<(Vec<u8>, Vec<u8>, Issued)> = None;
         for _ in 0..MAX_RACES {
-            let Some((record, old)) = self.read::<RefreshRecord>(&key).await? else {
+            let read = match self.read::<RefreshRecord>(&key).await {
+                Ok(read) => read,
+                Err(e) => {
+                    // A compare-and-set that said it lost may have won (its answer went
+                    // with its connection): undone, as a rotation that timed out is.
+                    if let Some((written, before, _)) = &lost {
+                        let _ = self
+                            .redis
+                            .cas(&key, Some(written), Some(before), None)
+                            .await;
+                    }
+                    return Err(e);
+                }
+            };
+            let Some((record, old)) = read else {
                 return Ok(Err(RefreshError::Invalid));
             };
             // It had won: its answer went with a dropped connection, and the call,
             // sent once more, found its own write. Not a reuse (RFC 9700 §4.14.2).
-            if let Some((written, issued)) = lost.take() {
+            if let Some((written, _, issued)) = lost.take() {
                 if written == old {
                     return Ok(Ok(issued));
                 }
@@ -866,7 +881,7 @@ impl Store for RedisStore {
                         Ok(false) => {
                             // Another exchange of this token won (read again, and see
                             // the reuse), or this one did and lost only its answer.
-                            lost = Some((written, issued));
+                            lost = Some((written, old, issued));
                             continue;
                         }
                         Err(e) => {
@@ -1281,29 +1296,41 @@ impl Store for RedisStore {
 impl RedisStore {
     /// Marks the session of `user_code`, redeemed in `family`, as delivered: its
     /// tokens are handed out, and no later poll may finish its redemption again,
-    /// whatever becomes of the family's record. Best effort: the family's record,
-    /// written already, guards the redemption as long as it is kept. [`Delivery::Moved`]
-    /// when the redemption was moved to another family meanwhile.
-    async fn mark_delivered(&self, user_code: UserCode, family: u64) -> Delivery {
-        let marked = self
-            .update::<Kept, _>(&keys::session(user_code), |kept| match kept {
-                Some(mut k) => match k.session.state {
-                    State::Redeemed { family: f, .. } if f != family => {
-                        (Change::Keep, Delivery::Moved)
-                    }
-                    State::Redeemed { .. } if k.hashed && !k.delivered => {
-                        k.delivered = true;
-                        (Change::Put(k, None), Delivery::Marked)
-                    }
-                    _ => (Change::Keep, Delivery::Unmarked),
-                },
-                None => (Change::Keep, Delivery::Unmarked),
-            })
-            .await;
-        marked.unwrap_or_else(|_| {
-            tracing::warn!(user_code = %user_code, "a redeemed code could not be marked delivered; its family's record still guards it");
-            Delivery::Unmarked
-        })
+    /// whatever becomes of the family's record. Until it is marked, `poll` takes a
+    /// later poll for the retry of a redemption whose answer was an error, so the
+    /// tokens go out only once it is: [`Delivery::Moved`] when the redemption was
+    /// moved to another family meanwhile (hand nothing out), [`Delivery::Unmarked`]
+    /// for an earlier build's record, which has no mark (its family's record guards
+    /// it, and `poll` never moves it). `Err`: Redis away; the mark may still land
+    /// after it (a call that timed out runs when Redis comes back), so its undoing is
+    /// sent right behind it on the same connection, and the caller answers 503 and
+    /// hands nothing out: the device's retry finishes the redemption.
+    async fn mark_delivered(&self, user_code: UserCode, family: u64) -> Stored<Delivery> {
+        let key = keys::session(user_code);
+        for _ in 0..MAX_RACES {
+            let Some((mut k, old)) = self.read::<Kept>(&key).await? else {
+                return Ok(Delivery::Unmarked);
+            };
+            match k.session.state {
+                State::Redeemed { family: f, .. } if f != family => return Ok(Delivery::Moved),
+                // This call's own mark, found after its answer was lost with its
+                // connection and the call went out again.
+                State::Redeemed { .. } if k.delivered => return Ok(Delivery::Marked),
+                State::Redeemed { .. } if k.hashed => {}
+                _ => return Ok(Delivery::Unmarked),
+            }
+            k.delivered = true;
+            let marked = k.encode();
+            match self.redis.cas(&key, Some(&old), Some(&marked), None).await {
+                Ok(true) => return Ok(Delivery::Marked),
+                Ok(false) => continue,
+                Err(e) => {
+                    let _ = self.redis.cas(&key, Some(&marked), Some(&old), None).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(Unavailable)
     }
 
     /// Takes back the first `n` keys' counts of `ticket`.

@@ -508,6 +508,83 @@ async fn a_redemption_whose_family_record_landed_after_its_503_is_finished_by_th
     assert_eq!(a.introspect(&access).await["active"], false);
 }
 
+/// A redemption whose family record was written, but whose mark "delivered" timed out
+/// (Redis stalled past CALL_TIMEOUT): until the mark, a later poll is taken for the
+/// retry of a redemption whose answer was an error and is given the tokens anew, so
+/// this one must hand nothing out (503), and the mark, if it lands late, is undone
+/// behind it. The device's retry then redeems, once, in a fresh family. Failed before
+/// (helper-67): the redeeming poll handed its tokens out unmarked, and a replay a
+/// second later got a second live pair while the device's was revoked (TS-08).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_whose_delivery_mark_timed_out_hands_nothing_out_and_the_retry_redeems_once() {
+    use deviceflow_server::accounts::clients::ClientId;
+    use deviceflow_server::accounts::users::UserId;
+    use deviceflow_server::protocol::scope::ScopeSet;
+    use deviceflow_server::protocol::session::{Decision, PollOutcome};
+    use deviceflow_server::storage::tokens::Grant;
+    use deviceflow_server::{FileConfig, RedisStore, Settings, Store};
+
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let settings =
+        Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
+    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    let (client, policy, now) = (ClientId(0), settings.poll, 1_000_000);
+    let code = store
+        .create(client, ScopeSet(1), now, 600_000, &policy)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .decide(code.user_code, Decision::Approve(UserId(0)), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let PollOutcome::Issue {
+        user,
+        scope,
+        family,
+    } = store.poll(&code, client, now, &policy).await.unwrap()
+    else {
+        panic!("an approved code's poll redeems it");
+    };
+    let grant = Grant {
+        client,
+        user,
+        scope,
+    };
+    // The redemption's one compare-and-set is the mark (its tokens and family record
+    // are plain writes).
+    proxy.arm_to_hold(&[b"EVALSHA"], 1_500);
+    let redeemed = store.redeem(code.user_code, grant, family, true, now).await;
+    assert!(
+        redeemed.is_err(),
+        "tokens handed out while their delivery was not marked: {redeemed:?}"
+    );
+    assert!(!proxy.armed(), "the mark never went out");
+    std::thread::sleep(Duration::from_millis(1_500));
+    let later = now + 2_000;
+    let PollOutcome::Issue { family: fresh, .. } =
+        store.poll(&code, client, later, &policy).await.unwrap()
+    else {
+        panic!("the device's retry after the 503 did not redeem");
+    };
+    assert_ne!(fresh, family, "redeemed anew in a fresh family");
+    let issued = store
+        .redeem(code.user_code, grant, fresh, true, later)
+        .await
+        .unwrap();
+    assert!(issued.is_some(), "the retry's tokens");
+    // Redeemed and delivered once: a replay now is a replay.
+    assert!(matches!(
+        store
+            .poll(&code, client, later + 1_000, &policy)
+            .await
+            .unwrap(),
+        PollOutcome::Replayed { .. }
+    ));
+}
+
 /// A refresh whose rotation reached Redis only after the server gave up on it (Redis
 /// stalled past CALL_TIMEOUT after the new pair was written): the client was told 503
 /// and retries with the same token. That token was never answered for, so the retry
