@@ -26,7 +26,7 @@ use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::results::RunData;
 use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::thresholds::{self, Threshold};
-use deviceflow_loadgen::{render, report, runner, transport, Mix};
+use deviceflow_loadgen::{render, report, resources, runner, transport, Mix};
 use deviceflow_reports::escape::Printable;
 use deviceflow_reports::{errln, outln};
 use goose::config::GooseConfiguration;
@@ -438,6 +438,7 @@ async fn real_main(mut cli: Cli, hosts: Vec<String>) -> anyhow::Result<i32> {
             bail!("-t {t}: give a run time of at most {MAX_RUN_S} s (about 49 days)");
         }
     }
+    check_memory(&cli)?;
     // Thresholds are judged on the devices' requests, after the report: goose must
     // not judge (or abort on) its own metrics, which only see the lanes.
     let rules: Vec<Threshold> = std::mem::take(&mut cli.goose.threshold)
@@ -541,19 +542,7 @@ fn fleet_config(
     .map_err(anyhow::Error::msg)?;
     let devices = cli.goose.users.unwrap_or(1) as u64;
     config.devices = devices;
-    config.hatch_rate = match (&cli.goose.increase_rate, &cli.goose.increase_time) {
-        (Some(r), _) => r
-            .parse::<f64>()
-            .ok()
-            .filter(|r| r.is_finite() && *r > 0.0)
-            .with_context(|| format!("-r {r}: give the devices started per second, e.g. 500"))?,
-        (None, Some(s)) => match parse_secs(s)? {
-            // 0 s read as a thousandth of one: a start rate nobody asked for.
-            t if t > 0.0 => devices as f64 / t,
-            _ => bail!("-s {s}: give the time to start all devices in, above 0, e.g. 30s"),
-        },
-        (None, None) => 1.0,
-    };
+    config.hatch_rate = hatch_rate(cli, devices)?;
     config.run_time = cli
         .goose
         .run_time
@@ -602,6 +591,43 @@ fn fleet_config(
     }
     config.request_timeout = Duration::from_secs(cli.request_timeout);
     Ok(config)
+}
+
+/// Devices started a second, from `-r` or `-s` (1 when neither is given).
+fn hatch_rate(cli: &Cli, devices: u64) -> anyhow::Result<f64> {
+    Ok(match (&cli.goose.increase_rate, &cli.goose.increase_time) {
+        (Some(r), _) => r
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .with_context(|| format!("-r {r}: give the devices started per second, e.g. 500"))?,
+        (None, Some(s)) => match parse_secs(s)? {
+            // 0 s read as a thousandth of one: a start rate nobody asked for.
+            t if t > 0.0 => devices as f64 / t,
+            _ => bail!("-s {s}: give the time to start all devices in, above 0, e.g. 30s"),
+        },
+        (None, None) => 1.0,
+    })
+}
+
+/// Refuses a fleet that cannot fit in the memory this process may use, before
+/// anything runs: out of memory, it had aborted mid-run ("memory allocation of
+/// 6815744 bytes failed", exit 134) with no report. A lane keeps a record for each
+/// device it starts (with -t, an ended device's slot is reused), so what counts is
+/// this shard's share of the devices that start, all of them or those due within -t.
+fn check_memory(cli: &Cli) -> anyhow::Result<()> {
+    let devices = cli.goose.users.unwrap_or(1) as u64;
+    let rate = hatch_rate(cli, devices)?;
+    let started = match cli.goose.run_time.as_deref().map(parse_secs).transpose()? {
+        // Device id starts at id ÷ rate s: those below rate × t start within -t.
+        Some(t) => devices.min((rate * t).ceil() as u64),
+        None => devices,
+    };
+    let mine = cli.shard.devices_of(started);
+    match resources::memory_shortfall(mine, &resources::memory_rooms()) {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 /// Creates `dir` and writes and removes a file in it, or says why it cannot.

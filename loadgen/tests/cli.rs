@@ -547,6 +547,54 @@ fn a_long_run_whose_every_device_authorization_is_refused_is_stopped_early() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `c` run under an address-space limit (`ulimit -v`) of `kb` KiB, through `sh`.
+fn under_ulimit_v(c: &Command, kb: u64) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -v {kb} && exec \"$0\" \"$@\""))
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    sh
+}
+
+/// A fleet that cannot fit in the memory the process may use had run until an
+/// allocation failed: "memory allocation of 6815744 bytes failed", an abort (exit
+/// 134) and an empty report folder (`ulimit -v 120000`, `-u 1000000 -r 20000 -t 30`).
+/// It is refused before anything runs, in one line naming the estimate, the limit
+/// and what to do; a fleet that fits under the same limit runs.
+#[test]
+fn a_fleet_that_cannot_fit_in_memory_is_a_setup_error_naming_the_limit() {
+    let server = Server::start(DEVICE, "");
+    let limit_kb = 400_000;
+    let dir = report_dir("cli-memory");
+    let mut big = common::loadgen(&[&server.base], &dir);
+    // 10,000,000 devices started within -t, at 230 bytes each: 2.3 GB.
+    big.args(["-u", "10000000", "-r", "1000000", "-t", "30"]);
+    let out = output_within(under_ulimit_v(&big, limit_kb), Duration::from_secs(60))
+        .expect("still running after 60 s: the fleet was not refused");
+    let line = assert_setup_error(
+        &out,
+        "the 10,000,000 devices this process would run need about 2,316 MB of memory",
+    );
+    assert!(
+        line.contains("but the address-space limit (ulimit -v) of 410 MB leaves the run about ")
+            && line.ends_with(": run fewer devices (-u, or a shorter -t), split them over processes or machines with --shard i/n, or raise ulimit -v"),
+        "{line}"
+    );
+    assert!(!dir.exists(), "a report for a fleet refused");
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+
+    let mut small = common::loadgen(&[&server.base], &dir);
+    small.args(["-u", "2", "-r", "2", "--decide-after", "1..1"]);
+    let out = output_within(under_ulimit_v(&small, limit_kb), Duration::from_secs(60))
+        .expect("2 devices run in seconds");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(read_run::<RunData>(&dir).stats.devices(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `merge`'s usage line named `deviceflow-loadgen <RUNS>...`, a command that fails
 /// ("unexpected argument"), and the main help never said `merge` exists.
 #[test]
