@@ -1394,6 +1394,17 @@ async fn ui_10_refuses_a_well_formed_code_that_was_never_issued() {
         .as_str()
         .unwrap_or_default();
     assert!(why.contains("unknown_user_code"), "{why}");
+    // Where codes are few, a random one may be a stranger's pending code: approving
+    // it would connect their device to the test user, so it is not tried.
+    let short = run(Some(Flaw::ShortUserCode), Setup::Discovery, &["UI-10"]).await;
+    let v = verdict(&short, "UI-10");
+    let why = v.measured["not_judged"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("a code never issued was not tried"),
+        "{}: {why}",
+        v.summary
+    );
+    assert!(!v.measured.contains_key("never_issued_code_refused"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -542,11 +542,32 @@ async fn ui_10(ctx: Ctx) -> Verdict {
 /// small code space) is not taken for a finding.
 const NEVER_ISSUED_TRIES: usize = 2;
 
+/// The fewest codes of the issued code's shape for UI-10 to try one never issued.
+const MIN_CODE_SPACE: f64 = 1e8;
+
 /// UI-10's never-issued code: decisions on [`NEVER_ISSUED_TRIES`] well-formed codes no
 /// request was given ([`never_issued_like`]), each of which the server must refuse. A
 /// refusal on the record ends the part; every one accepted fails it; an approver that
 /// breaks leaves the case inconclusive.
 async fn never_issued_code_refused(ctx: &Ctx, c: &mut Check, a: &Authorization) {
+    // In a small code space a random code may be someone else's pending one, and
+    // approving it would connect a stranger's device to the suite's test user: tried
+    // only where codes shaped as the issued one are at least 10^8 (RFC 8628 §6.1's
+    // 20 letters, 10 digits).
+    let space = a.user_code.chars().fold(1f64, |n, ch| {
+        n * match ch {
+            c if c.is_ascii_alphabetic() => 20.0,
+            c if c.is_ascii_digit() => 10.0,
+            _ => 1.0,
+        }
+    });
+    if space < MIN_CODE_SPACE {
+        c.not_judged(format!(
+            "a code never issued was not tried: codes shaped as {} are about {space:.0}, so a random one could be another person's pending code, which approving would connect to the test user",
+            a.user_code
+        ));
+        return;
+    }
     let mut tried = Vec::new();
     for i in 0..NEVER_ISSUED_TRIES as u64 {
         let code = never_issued_like(&a.user_code, i);
