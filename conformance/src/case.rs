@@ -255,14 +255,33 @@ impl Check {
     /// The verdict: every expectation held → pass (info for Info/MAY cases), else the
     /// level's status with the most severe expectation that did not hold as the
     /// summary (the first broken one, else the first warning), and how many more did
-    /// not hold ("(+2 more failed)"), so that a one-line report never hides them; a case
+    /// not hold ("(+2 more failed, +1 warning)"; "not met" in a case that only warns),
+    /// so that a one-line report never hides them; a case
     /// the suite could not finish ([`Check::inconclusive`]) with nothing broken is a
     /// skip.
     pub fn finish(self, pass_summary: impl Into<String>) -> Verdict {
         let broken: Vec<&CheckResult> = self.checks.iter().filter(|c| c.broken()).collect();
-        let first_failure = broken.first().map(|c| match broken.len() - 1 {
-            0 => c.what.clone(),
-            more => format!("{} (+{more} more failed)", c.what),
+        // The others counted as what they make the case: failed where it fails, not
+        // met where a SHOULD case only warns; and the warnings beside them.
+        let others = if self.level.on_violation() == Status::Fail {
+            "failed"
+        } else {
+            "not met"
+        };
+        let first_failure = broken.first().map(|c| {
+            let mut counted = Vec::new();
+            if broken.len() > 1 {
+                counted.push(format!("+{} more {others}", broken.len() - 1));
+            }
+            match self.soft_failures.len() {
+                0 => {}
+                1 => counted.push("+1 warning".to_owned()),
+                n => counted.push(format!("+{n} warnings")),
+            }
+            match counted.as_slice() {
+                [] => c.what.clone(),
+                _ => format!("{} ({})", c.what, counted.join(", ")),
+            }
         });
         let (status, summary) = match (first_failure, &self.inconclusive) {
             _ if self.not_connected.is_some() => (
@@ -384,7 +403,19 @@ mod tests {
         let v = c.finish("ok");
         assert_eq!(
             (v.status, v.summary.as_str()),
-            (Status::Fail, "Cache-Control: no-store (+1 more failed)")
+            (
+                Status::Fail,
+                "Cache-Control: no-store (+1 more failed, +1 warning)"
+            )
+        );
+        // A SHOULD case warns on what it expected: not "failed".
+        let mut c = Check::new(Level::Should);
+        c.expect(false, "verification_uri_complete");
+        c.expect(false, "interval");
+        let v = c.finish("ok");
+        assert_eq!(
+            (v.status, v.summary.as_str()),
+            (Status::Warn, "verification_uri_complete (+1 more not met)")
         );
         let mut c = Check::new(Level::Must);
         c.expect_soft(false, "Pragma: no-cache");
