@@ -249,14 +249,7 @@ impl Ctx {
 
     /// A device access token request (RFC 8628 §3.4) as `client`.
     pub async fn poll_as(&self, label: &str, client: &Client, device_code: &str) -> Exchange {
-        self.http
-            .post_form(
-                label,
-                &self.target.token_endpoint,
-                Some(client),
-                &[("grant_type", GRANT), ("device_code", device_code)],
-            )
-            .await
+        self.poll_with(&self.http, label, client, device_code).await
     }
 
     pub async fn poll(&self, label: &str, device_code: &str) -> Exchange {
@@ -272,28 +265,37 @@ impl Ctx {
         device_code: &str,
         pace: Duration,
     ) -> Exchange {
-        self.http
-            .waiting_at_least(pace)
-            .post_form(
-                label,
-                &self.target.token_endpoint,
-                Some(client),
-                &[("grant_type", GRANT), ("device_code", device_code)],
-            )
-            .await
+        self.poll_with(
+            &self.http.waiting_at_least(pace),
+            label,
+            client,
+            device_code,
+        )
+        .await
     }
 
     /// A poll sent once, its answer as it came ([`Inner::raw_http`]): for the cases
     /// that judge slow_down and rate limits (PL-*, SC-07).
     pub async fn poll_raw(&self, label: &str, device_code: &str) -> Exchange {
-        self.raw_http
-            .post_form(
-                label,
-                &self.target.token_endpoint,
-                Some(self.client()),
-                &[("grant_type", GRANT), ("device_code", device_code)],
-            )
+        self.poll_with(&self.raw_http, label, self.client(), device_code)
             .await
+    }
+
+    /// A device access token request (RFC 8628 §3.4) as `client`, through `http`.
+    async fn poll_with(
+        &self,
+        http: &Http,
+        label: &str,
+        client: &Client,
+        device_code: &str,
+    ) -> Exchange {
+        http.post_form(
+            label,
+            &self.target.token_endpoint,
+            Some(client),
+            &[("grant_type", GRANT), ("device_code", device_code)],
+        )
+        .await
     }
 
     /// Plays the person through the approver.
