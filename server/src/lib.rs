@@ -66,6 +66,13 @@ const SWEEP_SLICE: usize = 4_096;
 /// shared store's ([`storage::clock_offset`]).
 const CLOCK_CHECK_TICKS: u64 = 60;
 
+/// What is in `now` and not in `before`, and what is in `before` and not in `now`.
+fn changes<'a>(before: &'a [String], now: &'a [String]) -> (Vec<&'a String>, Vec<&'a String>) {
+    let appeared = now.iter().filter(|w| !before.contains(w)).collect();
+    let gone = before.iter().filter(|w| !now.contains(w)).collect();
+    (appeared, gone)
+}
+
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,15 +144,8 @@ pub async fn run_announced(
             let store = RedisStore::connect(url, &settings)
                 .await
                 .map_err(std::io::Error::other)?;
-            match store.eviction_warning().await {
-                Ok(Some(warning)) => tracing::warn!("{warning}"),
-                Ok(None) => {}
-                Err(why) => tracing::debug!("Redis's maxmemory-policy could not be read: {why}"),
-            }
-            match store.persistence_warning().await {
-                Ok(Some(warning)) => tracing::warn!("{warning}"),
-                Ok(None) => {}
-                Err(why) => tracing::debug!("Redis's appendonly could not be read: {why}"),
+            for warning in store.warnings().await {
+                tracing::warn!("{warning}");
             }
             ready(&issuer);
             let app = Arc::new(App::with_store(settings, issuer, Clock::System, store));
@@ -197,6 +197,9 @@ pub async fn serve<S: Store>(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut clock = clock_offset::Watch::default();
+            // The store's warnings as last read: said at start (`run`), and again
+            // when one appears or goes while the server runs.
+            let mut said: Option<Vec<String>> = None;
             for ticks in 0u64.. {
                 tick.tick().await;
                 // In slices, yielding between them: a million sessions that fall due in
@@ -219,6 +222,17 @@ pub async fn serve<S: Store>(
                             None => {}
                         }
                     }
+                    let now = app.store.warnings().await;
+                    if let Some(before) = &said {
+                        let (appeared, gone) = changes(before, &now);
+                        for warning in appeared {
+                            tracing::warn!("{warning}");
+                        }
+                        for warning in gone {
+                            tracing::info!("no longer so: {warning}");
+                        }
+                    }
+                    said = Some(now);
                 }
             }
         }
@@ -313,4 +327,21 @@ pub async fn serve<S: Store>(
         drain.closed().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    #[test]
+    fn a_store_warning_is_said_when_it_appears_and_when_it_goes() {
+        let (eviction, persistence) = ("may drop keys".to_owned(), "no appendonly".to_owned());
+        let before = vec![persistence.clone()];
+        let now = vec![eviction.clone()];
+        assert_eq!(
+            changes(&before, &now),
+            (vec![&eviction], vec![&persistence])
+        );
+        assert_eq!(changes(&now, &now), (vec![], vec![]));
+    }
 }

@@ -307,6 +307,12 @@ pub trait Store: Send + Sync + 'static {
     /// own with (`clock_offset`); `None` for a store in this process.
     fn time(&self) -> impl Future<Output = Stored<Option<Millis>>> + Send;
 
+    /// What the operator should be told of the store's own configuration (Redis: one
+    /// that may drop keys when full, one that does not log its writes), at start and,
+    /// since it can change under a running server (`CONFIG SET`), once a minute. A
+    /// setting the store will not say is no warning.
+    fn warnings(&self) -> impl Future<Output = Vec<String>> + Send;
+
     /// 32 bytes every instance on this store shares, drawn once: the key of the
     /// sign-in form's CSRF cookie and of the username hashes the guess limits keep.
     fn secret(&self) -> [u8; 32];

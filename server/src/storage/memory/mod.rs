@@ -327,6 +327,10 @@ impl Store for MemoryStore {
         now(None)
     }
 
+    fn warnings(&self) -> impl Future<Output = Vec<String>> + Send {
+        std::future::ready(Vec::new())
+    }
+
     fn secret(&self) -> [u8; 32] {
         self.secret
     }

@@ -1288,6 +1288,20 @@ impl Store for RedisStore {
         }
     }
 
+    async fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (read, what) in [
+            (self.eviction_warning().await, "maxmemory-policy"),
+            (self.persistence_warning().await, "appendonly"),
+        ] {
+            match read {
+                Ok(warning) => warnings.extend(warning),
+                Err(why) => tracing::debug!("Redis's {what} could not be read: {why}"),
+            }
+        }
+        warnings
+    }
+
     fn secret(&self) -> [u8; 32] {
         self.secret
     }
