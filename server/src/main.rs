@@ -565,25 +565,33 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
             None => outln!("store         reachable")?,
         }
         // What the running server would warn of, said here before it runs.
-        match store.eviction_warning().await {
-            Ok(None) => outln!("store memory  never drops keys (noeviction, or no maxmemory)")?,
-            Ok(Some(warning)) => {
-                outln!("store memory  may drop keys")?;
-                errln!("deviceflow-server: warning: {warning}");
+        // Each setting: what Redis said, the line when it is right, when it is not,
+        // and when Redis would not say.
+        let store_settings = [
+            (
+                store.eviction_warning().await,
+                "store memory  never drops keys (noeviction, or no maxmemory)",
+                "store memory  may drop keys",
+                "store memory  unknown: maxmemory-policy could not be read",
+                "it must be noeviction",
+            ),
+            (
+                store.persistence_warning().await,
+                "store writes  logged (appendonly yes): a restart of Redis loses none",
+                "store writes  not logged (appendonly no)",
+                "store writes  unknown: appendonly could not be read",
+                "it should be yes",
+            ),
+        ];
+        for (read, right, wrong, unknown, should) in store_settings {
+            match read {
+                Ok(None) => outln!("{right}")?,
+                Ok(Some(warning)) => {
+                    outln!("{wrong}")?;
+                    errln!("deviceflow-server: warning: {warning}");
+                }
+                Err(why) => outln!("{unknown} ({why}); {should}")?,
             }
-            Err(why) => outln!(
-                "store memory  unknown: maxmemory-policy could not be read ({why}); it must be noeviction"
-            )?,
-        }
-        match store.persistence_warning().await {
-            Ok(None) => outln!("store writes  logged (appendonly yes): a restart of Redis loses none")?,
-            Ok(Some(warning)) => {
-                outln!("store writes  not logged (appendonly no)")?;
-                errln!("deviceflow-server: warning: {warning}");
-            }
-            Err(why) => outln!(
-                "store writes  unknown: appendonly could not be read ({why}); it should be yes"
-            )?,
         }
         let clock = Clock::System;
         match clock_offset::measure(&store, &clock).await {

@@ -307,6 +307,23 @@ fn a_cluster_password_written_once_reaches_every_node() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
+/// A store in this process on a Redis of its own, reached through a [`RedisProxy`],
+/// for [`config`]: the Redis (kept running while held), the proxy, the settings.
+async fn proxied_store() -> (
+    RedisServer,
+    RedisProxy,
+    deviceflow_server::Settings,
+    deviceflow_server::RedisStore,
+) {
+    use deviceflow_server::{FileConfig, RedisStore, Settings};
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let settings =
+        Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
+    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    (redis, proxy, settings, store)
+}
+
 /// Between the server and Redis, as a network and a host name are: passes bytes both
 /// ways; each new connection goes to the node it points at then, and one already open
 /// stays with the node it reached (a managed Redis's or a Sentinel-fed name at a
@@ -522,13 +539,9 @@ async fn a_redemption_whose_delivery_mark_timed_out_hands_nothing_out_and_the_re
     use deviceflow_server::protocol::scope::ScopeSet;
     use deviceflow_server::protocol::session::{Decision, PollOutcome};
     use deviceflow_server::storage::tokens::Grant;
-    use deviceflow_server::{FileConfig, RedisStore, Settings, Store};
+    use deviceflow_server::Store;
 
-    let redis = RedisServer::start().unwrap();
-    let proxy = RedisProxy::start(redis.port()).await;
-    let settings =
-        Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
-    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    let (_redis, proxy, settings, store) = proxied_store().await;
     let (client, policy, now) = (ClientId(0), settings.poll, 1_000_000);
     let code = store
         .create(client, ScopeSet(1), now, 600_000, &policy)
@@ -633,13 +646,9 @@ async fn a_refresh_whose_rotation_landed_after_its_503_can_be_retried() {
 async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bound() {
     use deviceflow_server::accounts::users::{Credential, UserId};
     use deviceflow_server::verification::web_session::MAX_SESSIONS_PER_USER;
-    use deviceflow_server::{FileConfig, RedisStore, Settings, Store};
+    use deviceflow_server::Store;
 
-    let redis = RedisServer::start().unwrap();
-    let proxy = RedisProxy::start(redis.port()).await;
-    let settings =
-        Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
-    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    let (_redis, proxy, _, store) = proxied_store().await;
     let now = 1_000_000;
     // Each step of the trim loses its reply in turn, for a person of its own: the read
     // (ZPOPMIN before), the sessions' end, their removal from the set. The names as
