@@ -12,4 +12,6 @@ pub mod tokens;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
-pub use store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable};
+pub use store::{
+    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats, Unavailable,
+};

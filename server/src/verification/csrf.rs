@@ -25,6 +25,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::clock::Millis;
+use crate::storage::store::SharedSecret;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";
@@ -110,18 +111,20 @@ impl std::fmt::Debug for SignInCookie {
 /// The sign-in form's cookie is one, the known-browser cookie
 /// ([`known_browser`](super::known_browser)) another.
 pub(super) struct Seal {
-    key: [u8; 32],
+    key: SharedSecret,
 }
 
 impl Seal {
-    pub(super) fn new(secret: &[u8; 32]) -> Seal {
-        Seal { key: *secret }
+    pub(super) fn new(secret: &SharedSecret) -> Seal {
+        Seal {
+            key: secret.clone(),
+        }
     }
 
-    /// An HMAC under the key, begun with `purpose`: one key, several uses, each MAC
-    /// saying what it is for.
+    /// An HMAC under the key as it is now, begun with `purpose`: one key, several
+    /// uses, each MAC saying what it is for.
     pub(super) fn keyed(&self, purpose: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key.get()).expect("HMAC takes any key");
         mac.update(purpose);
         mac
     }
@@ -187,7 +190,7 @@ const COOKIE_PURPOSE: &[u8] = b"deviceflow sign-in cookie\0";
 impl SignInCsrf {
     /// A check keyed by the store's shared secret (a purpose label keeps this use of
     /// it apart from others).
-    pub fn new(secret: &[u8; 32]) -> SignInCsrf {
+    pub fn new(secret: &SharedSecret) -> SignInCsrf {
         SignInCsrf {
             seal: Seal::new(secret),
         }
@@ -249,16 +252,35 @@ impl SignInCsrf {
 mod tests {
     use super::*;
 
+    /// The store's secret taken again (another instance drew it after Redis lost
+    /// it): a check made before seals and opens with the new one, as the other
+    /// instances do, and what it sealed with the old one is refused.
+    #[test]
+    fn a_check_follows_the_store_s_secret_when_it_is_taken_again() {
+        let secret = SharedSecret::new([7; 32]);
+        let csrf = SignInCsrf::new(&secret);
+        let (_, before) = csrf.issue(1_000);
+        secret.replace([8; 32]);
+        assert_eq!(csrf.open(&before, 1_000), None);
+        let (cookie, after) = csrf.issue(1_000);
+        let elsewhere = SignInCsrf::new(&SharedSecret::new([8; 32]));
+        assert_eq!(elsewhere.open(&after, 1_000), Some(cookie));
+        assert_eq!(csrf.open(&after, 1_000), Some(cookie));
+    }
+
     #[test]
     fn a_sign_in_cookie_opens_only_here_only_untampered_and_only_until_it_expires() {
-        let csrf = SignInCsrf::new(&[7; 32]);
+        let csrf = SignInCsrf::new(&SharedSecret::new([7; 32]));
         let (cookie, value) = csrf.issue(1_000);
         assert_eq!(cookie.expires_at, 1_000 + SIGN_IN_FORM_TTL_MS);
         assert_eq!(csrf.open(&value, 1_000), Some(cookie));
         assert_eq!(csrf.open(&value, cookie.expires_at - 1), Some(cookie));
         assert_eq!(csrf.open(&value, cookie.expires_at), None);
         // Another process (key) did not make it.
-        assert_eq!(SignInCsrf::new(&[8; 32]).open(&value, 1_000), None);
+        assert_eq!(
+            SignInCsrf::new(&SharedSecret::new([8; 32])).open(&value, 1_000),
+            None
+        );
         // A later expiry written in by hand breaks the MAC.
         let mut bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
         bytes[NONCE_BYTES + 7] ^= 1;
@@ -269,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_form_is_served_with_the_held_cookie_only_while_it_has_half_its_life_left() {
-        let csrf = SignInCsrf::new(&[7; 32]);
+        let csrf = SignInCsrf::new(&SharedSecret::new([7; 32]));
         let (held, _) = csrf.issue(0);
         assert_eq!(
             csrf.for_form(Some(held), SIGN_IN_FORM_MIN_LEFT_MS),
@@ -287,13 +309,13 @@ mod tests {
 
     #[test]
     fn only_the_field_of_the_cookies_nonce_matches() {
-        let csrf = SignInCsrf::new(&[7; 32]);
+        let csrf = SignInCsrf::new(&SharedSecret::new([7; 32]));
         let (mine, _) = csrf.issue(0);
         let (theirs, _) = csrf.issue(0);
         let token = csrf.token(&mine);
         assert!(csrf.matches(&mine, Some(&token)));
         assert!(!csrf.matches(&theirs, Some(&token)));
-        assert!(!SignInCsrf::new(&[8; 32]).matches(&mine, Some(&token)));
+        assert!(!SignInCsrf::new(&SharedSecret::new([8; 32])).matches(&mine, Some(&token)));
         assert!(!csrf.matches(&mine, None));
         assert!(!csrf.matches(&mine, Some("")));
         assert!(!csrf.matches(&mine, Some(&token[..40])));

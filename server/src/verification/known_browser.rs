@@ -25,6 +25,7 @@ use super::rate_limit::Subject;
 use super::web_session::CookiePolicy;
 use crate::accounts::users::User;
 use crate::clock::Millis;
+use crate::storage::store::SharedSecret;
 
 /// How long a browser stays known after its last sign-in.
 pub const KNOWN_BROWSER_TTL_MS: Millis = 30 * 24 * 60 * 60 * 1000;
@@ -40,7 +41,7 @@ pub struct KnownBrowsers {
 
 impl KnownBrowsers {
     /// Cookies keyed by the store's shared secret, named and set for `issuer`.
-    pub fn new(secret: &[u8; 32], issuer: &str) -> KnownBrowsers {
+    pub fn new(secret: &SharedSecret, issuer: &str) -> KnownBrowsers {
         KnownBrowsers {
             seal: Seal::new(secret),
             cookie: CookiePolicy::known_browser_for_issuer(issuer, KNOWN_BROWSER_TTL_MS / 1000),
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn a_known_browser_is_recognised_only_for_its_user_and_password_only_here_and_for_thirty_days()
     {
-        let known = KnownBrowsers::new(&[7; 32], "http://127.0.0.1:8080");
+        let known = KnownBrowsers::new(&SharedSecret::new([7; 32]), "http://127.0.0.1:8080");
         let alice = user("alice", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA");
         let set = known.remember(&alice, 1_000);
         assert!(set.starts_with("deviceflow-known="), "{set}");
@@ -139,7 +140,7 @@ mod tests {
         assert_eq!(recognise(&known, &bob, 1_000), None);
         let changed = user("alice", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$b3RoZXI");
         assert_eq!(recognise(&known, &changed, 1_000), None);
-        let elsewhere = KnownBrowsers::new(&[8; 32], "http://127.0.0.1:8080");
+        let elsewhere = KnownBrowsers::new(&SharedSecret::new([8; 32]), "http://127.0.0.1:8080");
         assert_eq!(recognise(&elsewhere, &alice, 1_000), None);
         // Each sign-in makes another browser id, so windows do not carry over.
         let again = header(&known, value(&known.remember(&alice, 1_000)));
@@ -148,7 +149,7 @@ mod tests {
             Some(browser)
         );
         // Not the sign-in cookie, nor garbage.
-        let csrf = super::super::csrf::SignInCsrf::new(&[7; 32]);
+        let csrf = super::super::csrf::SignInCsrf::new(&SharedSecret::new([7; 32]));
         let (_, form_cookie) = csrf.issue(1_000);
         let forged = header(&known, &form_cookie);
         assert_eq!(
@@ -163,7 +164,7 @@ mod tests {
 
     #[test]
     fn behind_https_it_is_secure_and_host_prefixed() {
-        let known = KnownBrowsers::new(&[7; 32], "https://auth.example.test");
+        let known = KnownBrowsers::new(&SharedSecret::new([7; 32]), "https://auth.example.test");
         let set = known.remember(&user("alice", "$argon2id$"), 0);
         assert!(set.starts_with("__Host-deviceflow-known="), "{set}");
         assert!(

@@ -28,6 +28,7 @@ use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::quota::Source;
 use crate::storage::expiry::ExpiryWheel;
+use crate::storage::store::SharedSecret;
 
 use super::csrf::Seal;
 
@@ -229,7 +230,7 @@ const USERNAME_WINDOW: &[u8] = b"deviceflow sign-in window of a username\0";
 
 impl UsernameHasher {
     /// A hasher keyed by the store's shared secret.
-    pub fn new(secret: &[u8; 32]) -> UsernameHasher {
+    pub fn new(secret: &SharedSecret) -> UsernameHasher {
         UsernameHasher(Seal::new(secret))
     }
 
@@ -365,14 +366,14 @@ mod tests {
     fn a_username_is_kept_as_the_same_hmac_by_every_build() {
         // HMAC-SHA256(key, label || "alice"), its first 8 bytes little-endian: Python's
         // hmac module gives the same, and so must every instance of one store.
-        let hasher = UsernameHasher::new(&[7; 32]);
+        let hasher = UsernameHasher::new(&SharedSecret::new([7; 32]));
         assert_eq!(
             hasher.subject("alice"),
             Subject::Username(0x0787_47f9_86b7_c219)
         );
         assert_ne!(hasher.subject("Alice"), hasher.subject("alice"));
         assert_ne!(
-            UsernameHasher::new(&[8; 32]).subject("alice"),
+            UsernameHasher::new(&SharedSecret::new([8; 32])).subject("alice"),
             hasher.subject("alice")
         );
     }

@@ -13,6 +13,7 @@ use crate::audit::Failures;
 use crate::config::Settings;
 use crate::http::metrics::Throttle;
 use crate::http::paths::pages as paths;
+use crate::storage::store::SharedSecret;
 
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
@@ -52,7 +53,7 @@ pub struct Verification {
 
 impl Verification {
     /// Made once per app.
-    pub fn new(settings: &Settings, issuer: &str, secret: &[u8; 32]) -> Verification {
+    pub fn new(settings: &Settings, issuer: &str, secret: &SharedSecret) -> Verification {
         let dummy_hash = settings
             .users
             .iter()

@@ -27,7 +27,9 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Quotas, Refusal, Source};
-use crate::storage::store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats};
+use crate::storage::store::{
+    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats,
+};
 use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
 use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};
@@ -44,7 +46,7 @@ pub struct MemoryStore {
     clients: crate::shards::Map<u16, Registered>,
     /// How many client indexes were given.
     clients_given: AtomicU64,
-    secret: [u8; 32],
+    secret: SharedSecret,
 }
 
 impl MemoryStore {
@@ -87,7 +89,7 @@ impl MemoryStore {
             quotas: Quotas::new(settings.quotas),
             clients: crate::shards::map(),
             clients_given: AtomicU64::new(0),
-            secret,
+            secret: SharedSecret::new(secret),
         }
     }
 }
@@ -331,7 +333,7 @@ impl Store for MemoryStore {
         std::future::ready(Vec::new())
     }
 
-    fn secret(&self) -> [u8; 32] {
-        self.secret
+    fn secret(&self) -> SharedSecret {
+        self.secret.clone()
     }
 }

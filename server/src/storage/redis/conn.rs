@@ -24,8 +24,9 @@ use redis::{
 };
 use tokio::sync::Notify;
 
+use super::codec::keys;
 use super::sentinel::{self, Sentinels};
-use crate::storage::store::{Stored, Unavailable};
+use crate::storage::store::{SharedSecret, Stored, Unavailable};
 
 /// How long one call may take, connecting included, before it is [`Unavailable`].
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_millis(1_000);
@@ -329,9 +330,9 @@ end
 return 0
 ";
 
-/// Keys Redis must keep, with the value this instance runs on, and whether every
-/// instance must have that same value (see [`Redis::put_back`]).
-pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>, bool)>;
+/// Keys Redis must keep besides the shared secret, with the value this instance runs
+/// on (see [`Redis::put_back`]).
+pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>)>;
 
 /// The connection and its scripts.
 pub(crate) struct Redis {
@@ -695,41 +696,65 @@ impl Redis {
         }
     }
 
-    /// A task that writes each of `kept` whose key is gone (`SET NX`), and says when
-    /// one was: Redis was flushed, or restarted without its data. A key that holds
-    /// something else is left as it is, and said when it must be equal (`true`: the
-    /// instances disagree, restart them). Quiet while Redis is away: the calls say it.
+    /// A task that writes the shared secret and each of `kept` whose key is gone
+    /// (`SET NX`), and says when one was: Redis was flushed, or restarted without its
+    /// data. A roster that holds something else is left as it is (it may be longer).
+    /// A secret that differs was drawn by an instance that started before this one put
+    /// its own back: this instance takes it, so that the instances agree again (what
+    /// was sealed with the old one, a sign-in form, a known browser, is refused as
+    /// another store's). Quiet while Redis is away: the calls say it.
     pub(crate) fn put_back(
         &self,
+        secret: SharedSecret,
         kept: Arc<MustKeep>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        const LOST: &str =
+            "Redis had lost this key (flushed, or restarted without persistence): put back";
+        /// One call, `None` when it failed or timed out.
+        async fn call<T: FromRedisValue>(conn: &Conn, cmd: &Cmd) -> Option<T> {
+            let mut c = conn.clone();
+            match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async(&mut c)).await {
+                Ok(Ok(value)) => Some(value),
+                _ => None,
+            }
+        }
         let conn = self.current().1;
         async move {
-            for (key, value, must_equal) in kept.iter() {
-                let mut c = conn.clone();
+            let ours = secret.get();
+            let key = String::from_utf8_lossy(keys::SECRET);
+            let set = redis::cmd("SET")
+                .arg(keys::SECRET)
+                .arg(&ours[..])
+                .arg("NX")
+                .clone();
+            let Some(written) = call::<Option<String>>(&conn, &set).await else {
+                return;
+            };
+            if written.is_some() {
+                tracing::warn!(%key, "{LOST}");
+            } else {
+                let get = redis::cmd("GET").arg(keys::SECRET).clone();
+                let Some(theirs) = call::<Option<Vec<u8>>>(&conn, &get).await else {
+                    return;
+                };
+                match theirs.as_deref().map(<[u8; 32]>::try_from) {
+                    Some(Ok(theirs)) if theirs != ours => {
+                        secret.replace(theirs);
+                        tracing::warn!(%key, "Redis had lost the shared secret, and an instance that started since drew another before this one put it back: this instance now runs on that one, as every instance does (sign-in forms and known-browser cookies sealed with the old one are refused)");
+                    }
+                    Some(Err(_)) => {
+                        tracing::error!(%key, "holds something else than 32 bytes: this instance keeps its own, and an instance that starts now is refused");
+                    }
+                    _ => {}
+                }
+            }
+            for (key, value) in kept.iter() {
                 let set = redis::cmd("SET").arg(*key).arg(value).arg("NX").clone();
-                let written =
-                    tokio::time::timeout(CALL_TIMEOUT, set.query_async::<Option<String>>(&mut c))
-                        .await;
-                let key = String::from_utf8_lossy(key);
-                match written {
-                    Ok(Ok(Some(_))) => {
-                        tracing::warn!(%key, "Redis had lost this key (flushed, or restarted without persistence): put back");
-                    }
-                    Ok(Ok(None)) if *must_equal => {
-                        let get = redis::cmd("GET").arg(key.as_bytes()).clone();
-                        let mut c = conn.clone();
-                        let read = tokio::time::timeout(
-                            CALL_TIMEOUT,
-                            get.query_async::<Option<Vec<u8>>>(&mut c),
-                        )
-                        .await;
-                        if matches!(read, Ok(Ok(Some(other))) if other != *value) {
-                            tracing::error!(%key, "another instance put a value other than this instance's here (drawn after a flush): restart this instance, or sign-in forms fail across instances");
-                        }
-                    }
-                    Ok(Ok(None)) => {}
-                    _ => return,
+                let Some(written) = call::<Option<String>>(&conn, &set).await else {
+                    return;
+                };
+                if written.is_some() {
+                    tracing::warn!(key = %String::from_utf8_lossy(key), "{LOST}");
                 }
             }
         }

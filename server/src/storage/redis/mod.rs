@@ -44,7 +44,7 @@ use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, S
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
 use crate::storage::store::{
-    Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable,
+    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats, Unavailable,
 };
 use crate::storage::tokens::{
     new_token, parse_token, AccessRecord, Grant, Introspection, Issued, RefreshError, RefreshRecord,
@@ -132,9 +132,10 @@ pub struct RedisStore {
     access_ttl_ms: Millis,
     refresh_ttl_ms: Millis,
     quotas: QuotaPolicy,
-    secret: [u8; 32],
-    /// What every instance must find in Redis (the shared secret, the rosters), put
-    /// back by the sweeper when Redis lost it (see [`conn::Redis::put_back`]).
+    /// Put back by the sweeper when Redis lost it, and taken again from Redis when
+    /// another instance drew a new one meanwhile (see [`conn::Redis::put_back`]).
+    secret: SharedSecret,
+    /// The rosters every instance must find in Redis, put back with the secret.
     kept: Arc<MustKeep>,
     /// Whether a put-back is under way, so that a slow Redis never piles them up.
     putting_back: Arc<AtomicBool>,
@@ -285,8 +286,7 @@ impl RedisStore {
             .iter()
             .map(|c| c.client_id.as_str())
             .collect();
-        // The secret must be the same on every instance; a roster may be longer.
-        let mut kept: MustKeep = vec![(keys::SECRET, secret.to_vec(), true)];
+        let mut kept: MustKeep = Vec::new();
         for (key, what, names) in [
             (keys::ROSTER_USERS, "user", users),
             (keys::ROSTER_CLIENTS, "client", clients),
@@ -296,7 +296,6 @@ impl RedisStore {
                 serde_json::to_string(&names)
                     .unwrap_or_default()
                     .into_bytes(),
-                false,
             ));
             check_roster(&redis, key, what, &names)
                 .await
@@ -321,7 +320,7 @@ impl RedisStore {
             access_ttl_ms: settings.access_token_ttl_secs * 1000,
             refresh_ttl_ms: settings.refresh_token_ttl_secs * 1000,
             quotas: settings.quotas,
-            secret,
+            secret: SharedSecret::new(secret),
             kept: Arc::new(kept),
             putting_back: Arc::new(AtomicBool::new(false)),
         })
@@ -1239,7 +1238,7 @@ impl Store for RedisStore {
         // so that an instance started later shares it rather than drawing its own.
         if !self.putting_back.swap(true, Ordering::AcqRel) {
             let (kept, busy) = (Arc::clone(&self.kept), Arc::clone(&self.putting_back));
-            let put_back = self.redis.put_back(kept);
+            let put_back = self.redis.put_back(self.secret.clone(), kept);
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     runtime.spawn(async move {
@@ -1302,8 +1301,8 @@ impl Store for RedisStore {
         warnings
     }
 
-    fn secret(&self) -> [u8; 32] {
-        self.secret
+    fn secret(&self) -> SharedSecret {
+        self.secret.clone()
     }
 }
 

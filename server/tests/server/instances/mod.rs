@@ -150,11 +150,17 @@ impl Instances {
 
     /// SIGTERM to every instance; each must stop gracefully (exit status 0).
     pub fn stop_all(&mut self) {
-        for (i, p) in self.procs.iter_mut().enumerate() {
-            if let Some(mut p) = p.take() {
-                let status = p.terminate().unwrap();
-                assert!(status.success(), "instance {i}: {status}\n{}", p.log());
-            }
+        for i in 0..self.procs.len() {
+            self.stop(i);
+        }
+    }
+
+    /// SIGTERM to instance `i`, if it runs; it must stop gracefully (exit status 0).
+    /// [`start_all`](Self::start_all) starts it again.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut p) = self.procs[i].take() {
+            let status = p.terminate().unwrap();
+            assert!(status.success(), "instance {i}: {status}\n{}", p.log());
         }
     }
 

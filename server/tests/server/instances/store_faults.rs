@@ -281,6 +281,81 @@ async fn after_a_flush_the_running_instances_put_back_the_shared_secret_and_rost
     );
 }
 
+/// Redis restarted empty, and an instance started before the running ones put the
+/// shared secret back: it drew its own. The running instance takes that one, so that a
+/// sign-in form served by either is accepted by the other again; a form it sealed with
+/// the old secret is refused like another store's. Failed before: the running instance
+/// kept its old secret until it was restarted, logging an error every second, and
+/// every form crossing between the two was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_drawn_anew_after_redis_lost_it_is_taken_by_the_running_instances() {
+    use crate::person::Person;
+
+    let redis = RedisServer::start().unwrap();
+    let mut fleet = Instances::start(
+        2,
+        &format!("store = \"{}\"\n{}", redis.url(), people_config()),
+    );
+    let secret = |redis: &RedisServer| redis.command(&["GET", "df:secret"]).unwrap();
+    let before = secret(&redis);
+    // A form the running instance serves before the loss.
+    let first = Client {
+        base: fleet.at(0).base.clone(),
+        http: reqwest::Client::new(),
+    };
+    let mut old_form = Person::new(&first);
+    assert_eq!(old_form.get("/device/login").await.status, 200);
+    // Only the first instance runs when Redis loses everything; another instance's
+    // draw is played by writing another secret before it can put its own back.
+    fleet.stop(1);
+    let drawn = "d".repeat(32);
+    assert_eq!(
+        redis
+            .command(&["FLUSHALL"])
+            .and_then(|_| redis.command(&["SET", "df:secret", &drawn]))
+            .unwrap(),
+        Reply::Status("OK".into())
+    );
+    fleet.start_all();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fleet.logs().contains("this instance now runs on that one") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "10 s after another secret was drawn\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(secret(&redis), Reply::Bulk(Some(drawn.into_bytes())));
+    assert_ne!(secret(&redis), before);
+    // A form served by either instance is accepted by the other.
+    for (from, to) in [(0, 1), (1, 0)] {
+        let mut served = Person::new(fleet.at(from));
+        assert_eq!(served.get("/device/login").await.status, 200);
+        let mut elsewhere = Person::new(fleet.at(to));
+        elsewhere.cookie = served.cookie.clone();
+        elsewhere.csrf = served.csrf.clone();
+        let signed = elsewhere
+            .submit(
+                "/device/login",
+                &[("username", "alice"), ("password", &password_of("alice"))],
+            )
+            .await;
+        assert_eq!(
+            signed.status, 303,
+            "a form of {from} sent to {to}: {signed:?}"
+        );
+    }
+    // The form served before the loss was sealed with the old secret.
+    let stale = old_form
+        .submit(
+            "/device/login",
+            &[("username", "alice"), ("password", &password_of("alice"))],
+        )
+        .await;
+    assert_ne!(stale.status, 303, "{stale:?}");
+}
+
 /// A Redis Cluster that asks for a password, given once in the URL as for one Redis
 /// (`redis+cluster://:PW@h1,h2,h3`): refused before, in one line ("Cannot use
 /// different password among initial nodes"); every seed now carries it, the server
