@@ -5,6 +5,7 @@
 //! A record is about 100 bytes plus its two codes, so a million idle devices fit in
 //! well under 2 KB each.
 
+use deviceflow_wire::DeviceAuthorizationResponse;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -222,23 +223,35 @@ impl Device {
             .as_millis() as u32
     }
 
-    /// RFC 8628 §3.2: the device authorization response arrived at `now`.
+    /// RFC 8628 §3.2: the device authorization response `auth` arrived at `now`, for
+    /// a request the generator took up `lag_ms` late (see
+    /// [`next_poll`](Self::next_poll)).
     pub fn authorized(
         &mut self,
         now: u32,
-        device_code: &str,
-        user_code: &str,
-        expires_in: u64,
-        interval: Option<u64>,
+        lag_ms: u32,
+        auth: &DeviceAuthorizationResponse,
         rng: &mut impl Rng,
     ) -> Next {
         self.phase = Phase::Polling;
         self.issued_ms = now;
-        self.expires_in = expires_in.min(u64::from(u32::MAX / 1000)) as u32;
-        self.interval = kept_interval(interval);
-        self.device_code = device_code.into();
-        self.user_code = user_code.into();
-        Next::Poll(now + self.wait_ms(rng))
+        self.expires_in = auth.expires_in.min(u64::from(u32::MAX / 1000)) as u32;
+        self.interval = kept_interval(auth.interval);
+        self.device_code = auth.device_code.as_str().into();
+        self.user_code = auth.user_code.as_str().into();
+        self.next_poll(now, lag_ms, rng)
+    }
+
+    /// The next poll, after an answer at `now` to a request the generator took up
+    /// `lag_ms` late (a stall of its own, else 0): what the device's behaviour waits,
+    /// plus the lag less whole waits, once. The requests a stall held back all went
+    /// out as it ended; their devices would otherwise poll in step for the rest of the
+    /// run, a burst every interval that the generator made and the server would be
+    /// measured under. Waiting the lag again spreads them as they were; waiting
+    /// longer than the interval is what RFC 8628 §3.5 allows.
+    fn next_poll(&self, now: u32, lag_ms: u32, rng: &mut impl Rng) -> Next {
+        let wait = self.wait_ms(rng);
+        Next::Poll(now + wait + lag_ms % wait.max(1))
     }
 
     /// A poll is due at `intended`: whether it is early for the interval the device
@@ -251,13 +264,15 @@ impl Device {
         early
     }
 
-    /// RFC 8628 §3.5: the server answered a poll sent at `sent` (intended `intended`)
-    /// with `answer`, at `now`. Returns what to do next, and the rule the answer breaks,
-    /// if any.
+    /// RFC 8628 §3.5: the server answered a poll due at `intended`, which the
+    /// generator took up `lag_ms` late (see [`next_poll`](Self::next_poll)), with
+    /// `answer`, at `now`. Returns what to do next, and the rule the answer breaks, if
+    /// any.
     pub fn polled(
         &mut self,
         intended: u32,
         now: u32,
+        lag_ms: u32,
         early: bool,
         answer: Answer,
         rng: &mut impl Rng,
@@ -289,7 +304,7 @@ impl Device {
                     return (Next::Done, Some(Rule::PendingAfterExpiry));
                 }
                 let rule = denied_long_ago.then_some(Rule::PendingAfterDenial);
-                (Next::Poll(now + self.wait_ms(rng)), rule)
+                (self.next_poll(now, lag_ms, rng), rule)
             }
             Answer::Token => {
                 self.token_ms = now;
@@ -421,13 +436,22 @@ pub fn not_a(what: &str, e: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A device authorization response with `expires_in` and an interval of 5 s.
+    fn issued(expires_in: u64) -> DeviceAuthorizationResponse {
+        DeviceAuthorizationResponse {
+            device_code: "dc".into(),
+            user_code: "UC".into(),
+            verification_uri: "https://as.example/device".into(),
+            verification_uri_complete: None,
+            expires_in,
+            interval: Some(5),
+        }
+    }
+
     fn polling(behaviour: Behaviour, plan: Plan) -> Device {
         let mut d = Device::new(1, behaviour, plan);
         let mut rng = rng_for(0, 1);
-        assert_eq!(
-            d.authorized(0, "dc", "UC", 30, Some(5), &mut rng),
-            Next::Poll(5000)
-        );
+        assert_eq!(d.authorized(0, 0, &issued(30), &mut rng), Next::Poll(5000));
         d
     }
 
@@ -491,10 +515,35 @@ mod tests {
         let mut d = polling(Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
         assert!(!d.poll_going_out(5000));
-        let (next, rule) = d.polled(5000, 5010, false, Answer::SlowDown, &mut rng);
+        let (next, rule) = d.polled(5000, 5010, 0, false, Answer::SlowDown, &mut rng);
         assert_eq!((next, rule), (Next::Poll(15_010), None));
         assert!(!d.poll_going_out(15_010));
         assert_eq!(d.required_s(), 10);
+    }
+
+    /// A stall of the generator held polls back: each device waits its lag again,
+    /// less whole waits, once, so that a fleet the stall bunched up spreads as it was.
+    #[test]
+    fn a_poll_taken_up_late_waits_its_lag_again_once() {
+        let mut rng = rng_for(0, 1);
+        for (lag, next) in [
+            (0, 10_500),
+            (1_200, 11_700),
+            (5_000, 10_500),
+            (7_300, 12_800),
+        ] {
+            let mut d = polling(Behaviour::Compliant, Plan::Never);
+            assert!(!d.poll_going_out(5000));
+            let (got, _) = d.polled(5000, 5_500, lag, false, Answer::Pending, &mut rng);
+            assert_eq!(got, Next::Poll(next), "lag {lag}");
+            let (got, _) = d.polled(next, next + 10, 0, false, Answer::Pending, &mut rng);
+            assert_eq!(got, Next::Poll(next + 5_010), "after a lag of {lag}");
+        }
+        let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
+        assert_eq!(
+            d.authorized(3_000, 2_500, &issued(30), &mut rng),
+            Next::Poll(10_500)
+        );
     }
 
     #[test]
@@ -513,9 +562,9 @@ mod tests {
     fn pending_well_after_expiry_breaks_ex_01() {
         let mut d = polling(Behaviour::Abandoned, Plan::Never);
         let mut rng = rng_for(0, 1);
-        let (_, rule) = d.polled(31_000, 31_010, false, Answer::Pending, &mut rng);
+        let (_, rule) = d.polled(31_000, 31_010, 0, false, Answer::Pending, &mut rng);
         assert_eq!(rule, None, "within the grace");
-        let (next, rule) = d.polled(33_000, 33_010, false, Answer::Pending, &mut rng);
+        let (next, rule) = d.polled(33_000, 33_010, 0, false, Answer::Pending, &mut rng);
         assert_eq!((next, rule), (Next::Done, Some(Rule::PendingAfterExpiry)));
     }
 
@@ -523,7 +572,7 @@ mod tests {
     fn a_token_nobody_approved_is_a_violation_and_is_checked_for_replay() {
         let mut d = polling(Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
-        let (next, rule) = d.polled(5000, 5010, false, Answer::Token, &mut rng);
+        let (next, rule) = d.polled(5000, 5010, 0, false, Answer::Token, &mut rng);
         assert_eq!(next, Next::ReplayCheck(10_010));
         assert_eq!(rule, Some(Rule::TokenNobodyApproved));
         assert!(d.breaks(Rule::TokenNobodyApproved));
@@ -539,15 +588,15 @@ mod tests {
         let plan = Plan::Deny { after_ms: 10_000 };
         let mut rng = rng_for(0, 1);
         let mut early = polling(Behaviour::Compliant, plan);
-        let (next, rule) = early.polled(5000, 5010, false, Answer::Denied, &mut rng);
+        let (next, rule) = early.polled(5000, 5010, 0, false, Answer::Denied, &mut rng);
         assert_eq!((next, rule), (Next::Done, Some(Rule::DeniedWithoutDenial)));
         let mut after = polling(Behaviour::Compliant, plan);
-        let (_, rule) = after.polled(10_000, 10_010, false, Answer::Denied, &mut rng);
+        let (_, rule) = after.polled(10_000, 10_010, 0, false, Answer::Denied, &mut rng);
         assert_eq!(rule, None);
         // A person who approves, or never looks, denies nothing.
         for plan in [Plan::Approve { after_ms: 0 }, Plan::Never] {
             let mut d = polling(Behaviour::Compliant, plan);
-            let (_, rule) = d.polled(10_000, 10_010, false, Answer::Denied, &mut rng);
+            let (_, rule) = d.polled(10_000, 10_010, 0, false, Answer::Denied, &mut rng);
             assert_eq!(rule, Some(Rule::DeniedWithoutDenial), "{plan:?}");
         }
     }
@@ -558,14 +607,14 @@ mod tests {
         let plan = Plan::Approve { after_ms: 10_000 };
         let mut rng = rng_for(0, 1);
         let mut early = polling(Behaviour::Compliant, plan);
-        let (_, rule) = early.polled(5000, 5010, false, Answer::Token, &mut rng);
+        let (_, rule) = early.polled(5000, 5010, 0, false, Answer::Token, &mut rng);
         assert_eq!(rule, Some(Rule::TokenNobodyApproved));
         let mut after = polling(Behaviour::Compliant, plan);
-        let (_, rule) = after.polled(10_000, 10_010, false, Answer::Token, &mut rng);
+        let (_, rule) = after.polled(10_000, 10_010, 0, false, Answer::Token, &mut rng);
         assert_eq!(rule, None);
         // A person who will deny, not yet decided: nobody approved either.
         let mut deny = polling(Behaviour::Compliant, Plan::Deny { after_ms: 0 });
-        let (_, rule) = deny.polled(5000, 5010, false, Answer::Token, &mut rng);
+        let (_, rule) = deny.polled(5000, 5010, 0, false, Answer::Token, &mut rng);
         assert_eq!(rule, Some(Rule::TokenNobodyApproved));
     }
 
@@ -574,13 +623,13 @@ mod tests {
         // expires_in 30 s from 0.
         let mut rng = rng_for(0, 1);
         let mut d = polling(Behaviour::Compliant, Plan::Never);
-        let (next, rule) = d.polled(5000, 5010, false, Answer::Expired, &mut rng);
+        let (next, rule) = d.polled(5000, 5010, 0, false, Answer::Expired, &mut rng);
         assert_eq!((next, rule), (Next::Done, Some(Rule::ExpiredEarly)));
         let mut d = polling(Behaviour::Compliant, Plan::Never);
-        let (_, rule) = d.polled(28_500, 28_500, false, Answer::Expired, &mut rng);
+        let (_, rule) = d.polled(28_500, 28_500, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, None, "within the grace");
         let mut d = polling(Behaviour::Compliant, Plan::Never);
-        let (_, rule) = d.polled(31_000, 31_010, false, Answer::Expired, &mut rng);
+        let (_, rule) = d.polled(31_000, 31_010, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, None);
     }
 
@@ -590,11 +639,11 @@ mod tests {
         // no longer fits 32 bits. Pending 5 s in is no EX-01 violation.
         let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
-        d.authorized(1000, "dc", "UC", 4_294_967, Some(5), &mut rng);
+        d.authorized(1000, 0, &issued(4_294_967), &mut rng);
         assert!(!d.poll_going_out(6000));
-        let (next, rule) = d.polled(6000, 6010, false, Answer::Pending, &mut rng);
+        let (next, rule) = d.polled(6000, 6010, 0, false, Answer::Pending, &mut rng);
         assert_eq!((next, rule), (Next::Poll(11_010), None));
-        let (_, rule) = d.polled(11_000, 11_010, false, Answer::Expired, &mut rng);
+        let (_, rule) = d.polled(11_000, 11_010, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, Some(Rule::ExpiredEarly));
     }
 
@@ -605,10 +654,10 @@ mod tests {
     fn a_code_issued_with_expires_in_0_has_expired_at_issue() {
         let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
-        d.authorized(1000, "dc", "UC", 0, Some(5), &mut rng);
+        d.authorized(1000, 0, &issued(0), &mut rng);
         assert_eq!(d.expiry_ms(), Some(1000));
         assert!(!d.poll_going_out(6000));
-        let (next, rule) = d.polled(6000, 6010, false, Answer::Pending, &mut rng);
+        let (next, rule) = d.polled(6000, 6010, 0, false, Answer::Pending, &mut rng);
         assert_eq!((next, rule), (Next::Done, Some(Rule::PendingAfterExpiry)));
     }
 

@@ -67,6 +67,8 @@ fn hostile_error(n: u64) -> String {
 struct Seen {
     issues: AtomicU64,
     polls: AtomicU64,
+    /// When each poll of [`Mode::Issues`] was read.
+    poll_times: std::sync::Mutex<Vec<std::time::Instant>>,
 }
 
 /// Starts the fake; its threads end with the test process.
@@ -196,6 +198,8 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             }
             ("/token", Mode::Issues { .. } | Mode::CodesThenRefuses(_)) => {
                 seen.polls.fetch_add(1, Relaxed);
+                let read = std::time::Instant::now();
+                seen.poll_times.lock().unwrap().push(read);
                 (400, r#"{"error":"authorization_pending"}"#.to_owned())
             }
             ("/token", Mode::Hostile) => {
@@ -796,6 +800,73 @@ fn timeouts_while_the_generator_was_paused_are_the_generators() {
         "{poll}"
     );
     assert!(!stdout.contains("the server had all"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The generator paused (SIGSTOP) for longer than the interval: every device's poll
+/// was held, and all went out as it went on. Each device then waited the interval
+/// from that one answer, so the whole fleet polled in step for the rest of the run, a
+/// burst every interval that the generator made and the server was measured under.
+/// A device waits its lag again (less whole intervals) once: after the catch-up, no
+/// half second holds more than half the fleet's polls. Failed before: one half second
+/// held all of them, every 2 s.
+#[test]
+fn after_the_generator_was_paused_its_fleet_polls_spread_out_again() {
+    const DEVICES: usize = 200;
+    let (base, seen) = fake(Mode::Issues {
+        expires_in: 60,
+        interval: 2,
+    });
+    let dir = report_dir("respread");
+    let child = loadgen(
+        &base,
+        &[
+            "-u",
+            &DEVICES.to_string(),
+            "-r",
+            "100",
+            "-t",
+            "15",
+            "--mix",
+            "compliant=100",
+        ],
+        &dir,
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let pid = child.id().to_string();
+    let signal = |s: &str| {
+        let ok = Command::new("kill").args([s, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {s}");
+    };
+    // The devices start within 2 s and poll every 2 s: by 4.5 s every one polls.
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    signal("-STOP");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    signal("-CONT");
+    let resumed = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let times = seen.poll_times.lock().unwrap().clone();
+    // From 1 s after the catch-up (its burst is the held polls, as due) to 6 s.
+    let mut halves = [0usize; 10];
+    for t in &times {
+        let since = t.saturating_duration_since(resumed).as_millis() as usize;
+        if (1000..6000).contains(&since) {
+            halves[(since - 1000) / 500] += 1;
+        }
+    }
+    let after: usize = halves.iter().sum();
+    // Each device polls about twice in those 5 s.
+    assert!(
+        after >= DEVICES * 3 / 2,
+        "{halves:?}: the fleet stopped polling"
+    );
+    assert!(
+        halves.iter().all(|&n| n <= DEVICES / 2),
+        "polls per half second, from 1 s after the generator went on: {halves:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -119,7 +119,7 @@ impl Lane {
     /// The answer goes to the device (or, for the admin endpoint, the person).
     fn answered(&mut self, out: Out, now: u32, answer: transport::Answer) {
         match out.kind {
-            Kind::Issue => self.issued(out.slot, now, answer.status, &answer.body),
+            Kind::Issue => self.issued(out, now, answer.status, &answer.body),
             Kind::Poll => self.polled(out, now, answer.status, &answer.body),
             Kind::ReplayCheck => self.replay_checked(out, now, answer.status, &answer.body),
             Kind::Approve => {
@@ -164,7 +164,8 @@ impl Lane {
         self.timers.push(at, (slot, Due::Poll));
     }
 
-    fn issued(&mut self, slot: u32, now: u32, status: u16, body: &[u8]) {
+    fn issued(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
+        let slot = out.slot;
         let parsed = match status {
             200 => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
                 .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e)),
@@ -184,14 +185,7 @@ impl Lane {
         let fleet = Arc::clone(&self.fleet);
         let c = &fleet.config;
         let d = &mut self.devices[slot as usize];
-        let next = d.authorized(
-            now,
-            &auth.device_code,
-            &auth.user_code,
-            auth.expires_in,
-            auth.interval,
-            &mut self.rng,
-        );
+        let next = d.authorized(now, out.lag_ms, &auth, &mut self.rng);
         let (behaviour, interval, plan) = (d.behaviour, d.interval, d.plan);
         // RFC 8628 §3.2: the interval as the server gave it (absent: 5 s), not as the
         // device keeps it (0 read as 5, 10^9 s kept as an hour: `kept_interval`),
@@ -285,7 +279,14 @@ impl Lane {
         }
         let d = &mut self.devices[out.slot as usize];
         let before = d.required_s();
-        let (next, rule) = d.polled(out.intended_ms, now, out.early, answer, &mut self.rng);
+        let (next, rule) = d.polled(
+            out.intended_ms,
+            now,
+            out.lag_ms,
+            out.early,
+            answer,
+            &mut self.rng,
+        );
         let (behaviour, after) = (d.behaviour, d.required_s());
         if after != before && d.sampled {
             let i = behaviour_index(behaviour);

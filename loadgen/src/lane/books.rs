@@ -104,7 +104,7 @@ impl Lane {
                 self.timers.push(now + 1000, (slot, Due::Restart));
             } else {
                 let id = self.devices[slot as usize].id + self.fleet.config.devices;
-                self.start(id, now);
+                self.start(id, now, 0);
             }
         }
     }

@@ -62,6 +62,10 @@ struct Out {
     target: u16,
     intended_ms: u32,
     early: bool,
+    /// How much later than due the lane took the request up, when that was a stall
+    /// of the lane ([`STALL_MS`] or more; 0 below): a poll's device waits that much
+    /// longer before its next one ([`Device::polled`]).
+    lag_ms: u32,
     /// The lane's stall clock ([`Lane::stalled_ms`]) when the request was written:
     /// how long the lane was stalled during its window is the clock's move since.
     stalled_ms: u32,
@@ -118,6 +122,14 @@ pub struct Lane {
 /// The shortest late wake-up of a lane counted as a stall, ms: a timer's own
 /// rounding and a busy tick stay below it.
 const STALL_MS: u32 = 50;
+
+/// How late a request due at `due` is taken up at `now`, when that is a stall
+/// ([`STALL_MS`] or more), else 0: see [`Out::lag_ms`].
+fn lag(due: u32, now: u32) -> u32 {
+    Some(now.saturating_sub(due))
+        .filter(|&late| late >= STALL_MS)
+        .unwrap_or(0)
+}
 
 fn behaviour_index(b: Behaviour) -> usize {
     Behaviour::ALL.iter().position(|x| *x == b).unwrap_or(0)
@@ -274,12 +286,13 @@ impl Lane {
         while self.next_id < self.fleet.config.devices && self.start_ms(self.next_id) <= now {
             let id = self.next_id;
             self.next_id += self.step;
-            self.start(id, self.start_ms(id));
+            let due = self.start_ms(id);
+            self.start(id, due, lag(due, now));
         }
         let mut due = std::mem::take(&mut self.due);
         self.timers.take_due(now, &mut due);
         for (at, (slot, what)) in due.drain(..) {
-            self.fire(slot, what, at);
+            self.fire(slot, what, at, now);
         }
         self.due = due;
     }
@@ -353,7 +366,8 @@ impl Lane {
         self.next_sample_ms += 5000;
     }
 
-    fn start(&mut self, id: u64, intended_ms: u32) {
+    /// Starts device `id`, due at `intended_ms` and taken up `lag_ms` late.
+    fn start(&mut self, id: u64, intended_ms: u32, lag_ms: u32) {
         let c = &self.fleet.config;
         let mut rng = device::rng_for(c.seed, id);
         let behaviour = c.mix.pick(rng.gen_range(0..100));
@@ -373,6 +387,7 @@ impl Lane {
             target,
             intended_ms,
             early: false,
+            lag_ms,
             stalled_ms: 0,
         });
     }
@@ -387,14 +402,15 @@ impl Lane {
         })
     }
 
-    fn fire(&mut self, slot: u32, what: Due, due: u32) {
+    /// A timer of device `slot`, `due` then, fires `now`.
+    fn fire(&mut self, slot: u32, what: Due, due: u32, now: u32) {
         let d = &mut self.devices[slot as usize];
         let targets = self.fleet.config.targets.len() as u64;
         let (kind, target, early) = match what {
             Due::Restart => {
                 self.restarting -= 1;
                 let id = d.id + self.fleet.config.devices;
-                self.start(id, due);
+                self.start(id, due, lag(due, now));
                 return;
             }
             Due::Decide if d.phase == Phase::Done => return,
@@ -422,6 +438,7 @@ impl Lane {
             target,
             intended_ms: due,
             early,
+            lag_ms: lag(due, now),
             stalled_ms: 0,
         });
     }
