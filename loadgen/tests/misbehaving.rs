@@ -746,6 +746,20 @@ fn a_poll_the_server_never_answered_is_in_the_latency_figures_at_its_timeout() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Pauses `child` (SIGSTOP) `after_ms` from now for `for_ms`; returns when it went on.
+fn pause(child: &std::process::Child, after_ms: u64, for_ms: u64) -> std::time::Instant {
+    let pid = child.id().to_string();
+    let signal = |s: &str| {
+        let ok = Command::new("kill").args([s, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {s}");
+    };
+    std::thread::sleep(std::time::Duration::from_millis(after_ms));
+    signal("-STOP");
+    std::thread::sleep(std::time::Duration::from_millis(for_ms));
+    signal("-CONT");
+    std::time::Instant::now()
+}
+
 /// The generator paused (SIGSTOP) for 3 s while polls were out, each answered by the
 /// server after 0.5 s: a timeout that fires when the process goes on, before the
 /// answer waiting in its socket is read, was put on the server ("the server had all
@@ -774,17 +788,9 @@ fn timeouts_while_the_generator_was_paused_are_the_generators() {
     .stdout(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    let pid = child.id().to_string();
-    let signal = |s: &str| {
-        let ok = Command::new("kill").args([s, &pid]).status().unwrap();
-        assert!(ok.success(), "kill {s}");
-    };
     // The devices start within 0.5 s and poll 1 s after their codes came, then
     // 1.5 s apart (1 s + the server's 0.5 s): at about 3 s most have a poll out.
-    std::thread::sleep(std::time::Duration::from_millis(3000));
-    signal("-STOP");
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    signal("-CONT");
+    pause(&child, 3000, 3000);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(seen.polls.load(Relaxed) > 200, "{stdout}");
@@ -835,17 +841,8 @@ fn after_the_generator_was_paused_its_fleet_polls_spread_out_again() {
     .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
-    let pid = child.id().to_string();
-    let signal = |s: &str| {
-        let ok = Command::new("kill").args([s, &pid]).status().unwrap();
-        assert!(ok.success(), "kill {s}");
-    };
     // The devices start within 2 s and poll every 2 s: by 4.5 s every one polls.
-    std::thread::sleep(std::time::Duration::from_millis(4500));
-    signal("-STOP");
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    signal("-CONT");
-    let resumed = std::time::Instant::now();
+    let resumed = pause(&child, 4500, 3000);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let times = seen.poll_times.lock().unwrap().clone();
