@@ -175,9 +175,40 @@ enum Command {
 /// `check-config` nor fails a check whose flag replaces it.
 fn parse_cli() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let command =
+    let mut command =
         Cli::command().mut_subcommand("check-config", |c| c.mut_args(|a| a.env(None::<&str>)));
-    Cli::from_arg_matches(&command.try_get_matches()?)
+    // Each turn reads one variable less, so this ends.
+    loop {
+        match command.clone().try_get_matches() {
+            Ok(matches) => return Cli::from_arg_matches(&matches),
+            Err(e) => match replaced_after_check(&e, &command) {
+                Some(id) => command = command.mut_arg(id, |a| a.env(None::<&str>)),
+                None => return Err(e),
+            },
+        }
+    }
+}
+
+/// The argument whose variable clap refused, when `check-config`'s own flag replaces
+/// it (`DEVICEFLOW_INTERVAL=abc deviceflow-server check-config --interval 3`): that
+/// variable is not read, so it fails nothing.
+fn replaced_after_check(e: &clap::Error, command: &clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    from_environment(e)?;
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    let arg = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long) && a.get_env().is_some())?;
+    let flag = format!("--{long}");
+    let after_check = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .skip_while(|a| a != "check-config")
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    after_check.then(|| arg.get_id().to_string())
 }
 
 /// clap's refusal of a value that came from the environment (`DEVICEFLOW_…`), not the

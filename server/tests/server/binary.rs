@@ -617,16 +617,24 @@ fn a_bad_value_from_the_environment_names_the_variable() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    for (var, value, flag) in [
-        ("DEVICEFLOW_INTERVAL", "abc", "--interval"),
-        ("DEVICEFLOW_LOG_FORMAT", "xml", "--log-format"),
-        ("DEVICEFLOW_LISTEN", "nowhere", "--listen"),
+    for (var, value, flag, other) in [
+        (
+            "DEVICEFLOW_INTERVAL",
+            "abc",
+            "--interval",
+            "--listen=127.0.0.1:0",
+        ),
+        (
+            "DEVICEFLOW_LOG_FORMAT",
+            "xml",
+            "--log-format",
+            "--listen=127.0.0.1:0",
+        ),
+        ("DEVICEFLOW_LISTEN", "nowhere", "--listen", "--interval=3"),
     ] {
-        // A good flag after check-config: the variable is still read before it.
-        let (code, err) = run(
-            &["check-config", "--listen", "127.0.0.1:0"],
-            &[(var, value)],
-        );
+        // A good flag of another setting after check-config: the variable is still
+        // read before it.
+        let (code, err) = run(&["check-config", other], &[(var, value)]);
         assert_eq!(code, Some(2), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
@@ -634,6 +642,27 @@ fn a_bad_value_from_the_environment_names_the_variable() {
                 "deviceflow-server: {var} (the environment's {flag}): invalid value '{value}'"
             )) && err.contains(&format!("fix or unset {var}")),
             "{err}"
+        );
+    }
+    // A flag after check-config that replaces the variable: it is not read.
+    for (var, value, flag, good) in [
+        ("DEVICEFLOW_INTERVAL", "abc", "--interval", "3"),
+        ("DEVICEFLOW_LISTEN", "nowhere", "--listen", "127.0.0.1:0"),
+    ] {
+        let (code, err) = run(&["check-config", flag, good], &[(var, value)]);
+        assert_eq!(
+            code,
+            Some(0),
+            "{var}={value} check-config {flag} {good}: {err}"
+        );
+        let (code, err) = run(
+            &["check-config", &format!("{flag}={good}")],
+            &[(var, value)],
+        );
+        assert_eq!(
+            code,
+            Some(0),
+            "{var}={value} check-config {flag}={good}: {err}"
         );
     }
     let (code, err) = run(&["--interval", "abc", "check-config"], &[]);
