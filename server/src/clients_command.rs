@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
 use deviceflow_reports::escape::{clip, terminal, Printable};
 use deviceflow_reports::outln;
+use deviceflow_server::config::is_presentable;
 use deviceflow_server::http::form::percent_encode;
 use deviceflow_server::http::paths;
 use deviceflow_wire::{GRANT_TYPE_DEVICE_CODE, GRANT_TYPE_REFRESH_TOKEN};
@@ -124,7 +125,11 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 for field in &fields {
                     printable_value(&added, field).context("clients add")?;
                 }
-                print_client(target, &added, &["client_id", "client_secret"])?;
+                // Registered: a secret not printed is lost, and the client must go.
+                print_client(target, &added, &["client_id", "client_secret"]).with_context(|| {
+                    let id = &added["client_id"].as_str().unwrap_or_default();
+                    format!("clients add registered {id}, but could not print it; remove it (deviceflow-server clients remove {id}) and add it again")
+                })?;
             }
             ClientsCommand::List { target } => {
                 let clients = list(target).await.context("clients list")?;
@@ -251,8 +256,8 @@ async fn call(
     // RFC 9110 §5.5: a field value is visible ASCII and spaces; a token pasted with its
     // line break is named here, never shown (the HTTP layer said "failed to parse
     // header value").
-    if target.admin_token.is_empty() || !target.admin_token.bytes().all(|b| b.is_ascii_graphic()) {
-        bail!("the admin token must be printable ASCII without spaces or line breaks (it is sent as an HTTP header); check DEVICEFLOW_ADMIN_TOKEN or --admin-token");
+    if !is_presentable(&target.admin_token) {
+        bail!("the admin token must be printable ASCII, without spaces at either end or line breaks (it is sent as an HTTP header); check DEVICEFLOW_ADMIN_TOKEN or --admin-token");
     }
     let bearer = format!("Bearer {}", target.admin_token);
     let body = body.map(|b| ("application/json", b));

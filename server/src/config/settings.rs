@@ -502,11 +502,6 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
         if token.len() < 16 {
             return invalid(format!("{field} must be at least 16 characters"));
         }
-        // What `endpoints::bearer` can ever match: the header's text (RFC 9110 §5.5,
-        // visible ASCII and spaces), trimmed. A token with a non-ASCII letter or an
-        // edge space could never be presented, and the endpoint would refuse every
-        // request. Punctuation a password generator uses is fine, as is RFC 6750
-        // §2.1's b64token.
         if !is_presentable(token) {
             return invalid(format!(
                 "{field} must be printable ASCII, without spaces at either end, as an Authorization header carries it"
@@ -761,8 +756,14 @@ fn users(configured: &[UserConfig]) -> Result<Users, ConfigError> {
 
 /// Whether `token` can be sent as the credential of an `Authorization: Bearer` header
 /// and come out of `endpoints::bearer` as it is.
-fn is_presentable(token: &str) -> bool {
-    token.bytes().all(|b| (0x20..=0x7e).contains(&b)) && token.trim() == token
+/// Whether a bearer token can be presented, as `endpoints::bearer` reads it: the
+/// header's text (RFC 9110 §5.5, visible ASCII and spaces), trimmed. A token with a
+/// non-ASCII letter or an edge space could never be presented, and the endpoint would
+/// refuse every request. Punctuation a password generator uses is fine, as are inner
+/// spaces (a passphrase), and RFC 6750 §2.1's b64token. The `clients` command sends
+/// what this accepts (it had refused inner spaces the server took).
+pub fn is_presentable(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x20..=0x7e).contains(&b)) && token.trim() == token
 }
 
 fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {

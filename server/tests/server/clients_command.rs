@@ -403,6 +403,57 @@ fn clients_list_prints_names_as_text_one_line_of_five_columns_each() {
     assert!(line.contains("TV"), "{out:?}");
 }
 
+/// A passphrase for an admin token (inner spaces): the server took it, and the command
+/// refused to send it ("must be printable ASCII without spaces"). One rule now.
+#[test]
+fn an_admin_token_the_server_takes_is_one_the_command_sends() {
+    let passphrase = "correct horse battery staple";
+    let server = ServerProcess::start(
+        BIN,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--admin-token",
+            passphrase,
+        ],
+    )
+    .unwrap();
+    let list = ok(clients(&server.base(), passphrase, &["list"]));
+    assert!(list.contains("demo-device"), "{list}");
+}
+
+/// A confidential client registered, and its answer (the secret, shown once) could not
+/// be printed (a full disk): the error said only "writing to standard output", and the
+/// client stayed registered with nothing to name it by. The error names it and how to
+/// remove it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_registered_whose_secret_could_not_be_printed_is_named() {
+    let (server, dir) = server_on_test_config("clients-full");
+    let issuer = server.base();
+    let out = Command::new(BIN)
+        .args(["clients", "add", "--name", "Full disk", "--auth-method"])
+        .args(["client-secret-basic", "--issuer", &issuer])
+        .env("DEVICEFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = refused(out);
+    let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    let id = list
+        .lines()
+        .find(|l| l.ends_with("\tFull disk"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("registered: {list}"));
+    assert!(
+        err.contains(&format!("registered {id}, but could not print it"))
+            && err.contains(&format!("clients remove {id}"))
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An admin token an HTTP header cannot carry (a line break pasted with it) was
 /// reported as "failed to parse header value"; it says which value is wrong, and
 /// never shows it.
