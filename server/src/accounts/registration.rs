@@ -410,8 +410,10 @@ pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
     // Characters that show nothing on their own: joiners, variation selectors, the
-    // combining grapheme joiner, the Hangul fillers. A name needs one besides them.
-    let joiner = |c: char| {
+    // combining grapheme joiner, the Hangul fillers, the Braille blank, the Khmer
+    // inherent vowels, and combining marks (with nothing to sit on). A name needs one
+    // besides them.
+    let blank = |c: char| {
         matches!(
             c,
             '\u{200C}'
@@ -419,16 +421,19 @@ pub fn check_name(name: &str) -> Result<String, MetadataError> {
                 | '\u{034F}'
                 | '\u{115F}'
                 | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{2800}'
                 | '\u{3164}'
                 | '\u{FFA0}'
                 | '\u{180B}'..='\u{180F}'
                 | '\u{FE00}'..='\u{FE0F}'
-        )
+        ) || unicode_normalization::char::is_combining_mark(c)
     };
     if chars == 0
         || chars > MAX_NAME_CHARS
         || name.chars().any(|c| !shows_as_itself(c))
-        || name.chars().all(|c| joiner(c) || c.is_whitespace())
+        || name.chars().all(|c| blank(c) || c.is_whitespace())
     {
         return Err(MetadataError::BadName);
     }

@@ -491,7 +491,8 @@ async fn assert_nothing_registered(s: &TestServer) {
 /// broke it in two; a tag character, an interlinear annotation, a Mongolian vowel
 /// separator or a deprecated format character hid text or showed nothing; a
 /// private-use character shows what the reader's font puts there (U+F8FF is a logo on
-/// some systems). All were registered, through both doors.
+/// some systems); a Braille blank or combining marks alone show an empty name. All
+/// were registered, through both doors.
 #[tokio::test]
 async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
     let s = TestServer::start_with(&registration_config()).await;
@@ -512,6 +513,11 @@ async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
         "TV\u{F0000}",
         "TV\u{FDD0}",
         "TV\u{FFFE}",
+        // Nothing to see: a Braille blank, combining marks alone, Khmer inherent vowels.
+        "\u{2800}",
+        "\u{2800} \u{2800}",
+        "\u{0301}\u{0301}\u{0301}",
+        "\u{17B4}\u{17B5}",
     ] {
         let metadata = json!({"client_name": name, "token_endpoint_auth_method": "none"});
         // RFC 7591 §3.2.2: 400 `invalid_client_metadata`, naming the member.
@@ -536,6 +542,7 @@ async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
         "\u{5d8}\u{5dc}\u{5d5}\u{5d5}\u{5d9}\u{5d6}\u{5d9}\u{5d4}",
         "\u{1F468}\u{200D}\u{1F4BB} TV",
         "テレビ",
+        "Cafe\u{0301} TV",
     ] {
         let a = s
             .register(&json!({"client_name": name, "token_endpoint_auth_method": "none"}))
