@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{request, Method, StatusCode};
-use deviceflow_reports::escape::{clip, terminal, Printable};
+use deviceflow_reports::escape::{acts_on_a_terminal, clip, terminal, Printable};
 use deviceflow_reports::outln;
 use deviceflow_server::config::is_presentable;
 use deviceflow_server::http::form::percent_encode;
@@ -134,7 +134,7 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
             ClientsCommand::List { target } => {
                 let clients = list(target).await.context("clients list")?;
                 if target.json {
-                    outln!("{}", json!({ "clients": clients }))?;
+                    outln!("{}", terminal_json(&json!({ "clients": clients })))?;
                 } else {
                     outln!("{}", COLUMNS.join("\t"))?;
                     for client in &clients {
@@ -153,11 +153,14 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 // One path segment (RFC 3986 §3.3): a `#`, `?` or `/` in it is part of the
                 // client_id named, not the end of the path (`remove "ID#x"` deleted `ID`).
                 let path = format!("/{}", percent_encode(client_id));
+                // The argument as text too: an escape sequence pasted in it never reaches
+                // the terminal as one.
+                let named = Printable(&clip(client_id, 60)).to_string();
                 call(target, Method::DELETE, &path, None, StatusCode::NO_CONTENT)
                     .await
-                    .with_context(|| format!("clients remove {client_id}"))?;
+                    .with_context(|| format!("clients remove {named}"))?;
                 if !target.json {
-                    outln!("removed={client_id}")?;
+                    outln!("removed={}", Printable(client_id))?;
                 }
             }
         }
@@ -228,7 +231,7 @@ fn printable_value<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str
 /// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
 fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Result<()> {
     if target.json {
-        return Ok(outln!("{answer}")?);
+        return Ok(outln!("{}", terminal_json(answer))?);
     }
     for field in fields {
         if let Some(value) = answer[*field].as_str() {
@@ -236,6 +239,23 @@ fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// `value` as JSON a terminal shows as it is: serde_json writes the C1 controls and
+/// the bidirectional marks of the server's strings raw (U+0085 moved the cursor,
+/// U+202E reversed the line), and JSON escapes them as well as any reader reads it.
+/// Outside strings JSON is ASCII, so every such character is in one.
+fn terminal_json(value: &Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        if acts_on_a_terminal(c) {
+            // All of them are in the Basic Multilingual Plane: one \u escape each.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn text(v: &Value) -> &str {
@@ -263,15 +283,22 @@ async fn call(
     let body = body.map(|b| ("application/json", b));
     let (status, answer) = request(method, &url, Some(&bearer), body).await?;
     if status != expected {
-        let why = serde_json::from_slice::<Value>(&answer)
-            .ok()
-            .map(|v| format!("{} ({})", text(&v["error"]), text(&v["error_description"])))
-            .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+        let why = match serde_json::from_slice::<Value>(&answer) {
+            Ok(v) if v["error"].is_string() => match v["error_description"].as_str() {
+                Some(description) => format!("{} ({description})", text(&v["error"])),
+                None => text(&v["error"]).to_owned(),
+            },
+            _ if answer.is_empty() => "nothing (an empty body)".to_owned(),
+            _ => String::from_utf8_lossy(&answer).into_owned(),
+        };
         // The server's words (a proxy's HTML page, a hostile answer): one line, bounded,
         // shown as text, never obeyed by the terminal.
         let why = terminal(&clip(&why, 200));
         if status == StatusCode::NOT_FOUND && rest.is_empty() {
             bail!("{url} answered 404: is the admin API on (admin.token) and is this the server's issuer?");
+        }
+        if status.is_success() {
+            bail!("{url} answered {status} where {expected} was expected: {why}");
         }
         bail!("{url} answered {status}: {why}");
     }

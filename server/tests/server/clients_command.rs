@@ -385,6 +385,43 @@ fn an_answer_that_says_nothing_registered_is_a_failure_not_a_silence() {
     assert!(err.contains("next"), "{err}");
 }
 
+/// What the command says of an answer it did not expect: a status without a body gave
+/// "answered 431 Request Header Fields Too Large: " and nothing after; a 200 where a
+/// 201 was due gave "answered 200 OK: - (-)"; an argument holding an escape sequence
+/// reached the terminal raw in the error; `--json` echoed the server's C1 controls and
+/// bidirectional marks raw.
+#[test]
+fn what_the_command_quotes_says_something_and_never_acts_on_the_terminal() {
+    let issuer = answering(vec![("431 Request Header Fields Too Large", String::new())]);
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["list"]));
+    assert!(
+        err.trim_end()
+            .ends_with("answered 431 Request Header Fields Too Large: nothing (an empty body)"),
+        "{err}"
+    );
+    let issuer = answering(vec![("200 OK", "{}".into())]);
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["add", "--name", "TV"]));
+    assert!(
+        err.trim_end()
+            .ends_with("answered 200 OK where 201 Created was expected: {}"),
+        "{err}"
+    );
+    let issuer = answering(vec![(
+        "404 Not Found",
+        r#"{"error":"unknown_client"}"#.into(),
+    )]);
+    let hostile = "\u{1b}]52;c;aGk=\u{7}\u{1b}[31mX";
+    let err = refused(clients(&issuer, ADMIN_TOKEN, &["remove", hostile]));
+    assert!(!err.contains(['\u{1b}', '\u{7}']), "{err:?}");
+    assert!(err.trim_end().ends_with(": unknown_client"), "{err}");
+    let listed = r#"{"clients":[{"client_id":"tv","client_name":"TV\u0085\u202egnp.exe"}]}"#;
+    let issuer = answering(vec![("200 OK", listed.to_owned())]);
+    let out = ok(clients(&issuer, ADMIN_TOKEN, &["list", "--json"]));
+    assert!(!out.contains(['\u{85}', '\u{202e}']), "{out:?}");
+    let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(back["clients"][0]["client_name"], "TV\u{85}\u{202e}gnp.exe");
+}
+
 /// `clients list` printed the server's names as they came: an escape sequence in one
 /// (from a hostile server, or a name in the TOML file, which nothing checks) reached
 /// the terminal (OSC 52 writes the clipboard), and a tab in it made one more column.
