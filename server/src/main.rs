@@ -454,21 +454,36 @@ impl OpenFiles {
 /// The longest secret or password `hash-secret` and `hash-password` read.
 const MAX_STDIN_LINE: usize = 64 * 1024;
 
-/// One line of standard input, without its line ending; refuses an empty one, and one
+/// One line of standard input, without its line ending; refuses an empty one, one
 /// longer than [`MAX_STDIN_LINE`] without reading it all (`< /dev/zero` was read
-/// until memory ran out).
+/// until memory ran out), and piped input with more lines after it (the hash of its
+/// first line was printed, and the rest dropped unsaid: a file of several).
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal, Read};
-    if std::io::stdin().is_terminal() {
+    let typed = std::io::stdin().is_terminal();
+    if typed {
         errln!("Type the {what} and press Enter (it is echoed; pipe it in to avoid that):");
     }
     let mut line = Vec::new();
+    let mut stdin = std::io::stdin().lock();
+    let reading = || format!("reading the {what} from standard input");
     // The longest line and its "\r\n".
-    std::io::stdin()
-        .lock()
+    (&mut stdin)
         .take(MAX_STDIN_LINE as u64 + 2)
         .read_until(b'\n', &mut line)
-        .with_context(|| format!("reading the {what} from standard input"))?;
+        .with_context(reading)?;
+    if !typed && line.ends_with(b"\n") {
+        // What follows, as far as a line's length: blank lines are fine.
+        let mut rest = Vec::new();
+        (&mut stdin)
+            .take(MAX_STDIN_LINE as u64)
+            .read_to_end(&mut rest)
+            .with_context(reading)?;
+        anyhow::ensure!(
+            rest.iter().all(u8::is_ascii_whitespace),
+            "standard input holds more than one line; the {what} is one line (printf %s '…' | deviceflow-server …)"
+        );
+    }
     while line.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
         line.pop();
     }
@@ -477,8 +492,7 @@ fn read_stdin_line(what: &str) -> anyhow::Result<String> {
         "the {what} on standard input is longer than {} KiB, which none is",
         MAX_STDIN_LINE / 1024
     );
-    let line = String::from_utf8(line)
-        .with_context(|| format!("reading the {what} from standard input"))?;
+    let line = String::from_utf8(line).with_context(reading)?;
     anyhow::ensure!(!line.is_empty(), "no {what} on standard input");
     Ok(line)
 }

@@ -349,6 +349,25 @@ fn hash_secret_prints_the_sha256_of_stdin() {
         String::from_utf8(out.stdout).unwrap().trim(),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
+    // More lines after it (a file of several): the hash of the first was printed and
+    // the rest dropped unsaid. Blank lines after it are fine.
+    for (input, hashed) in [(&b"abc\ndef\n"[..], false), (b"abc\r\n\n  \n", true)] {
+        let mut child = Command::new(BIN)
+            .arg("hash-secret")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), hashed, "{input:?}: {err}");
+        if !hashed {
+            assert!(err.contains("more than one line"), "{err}");
+            assert!(out.stdout.is_empty());
+        }
+    }
 }
 
 /// A fleet connecting at once (after a restart, say) is accepted without a dropped
