@@ -80,7 +80,8 @@ struct ServerArgs {
     /// name); rediss… over TLS, a private CA's certificate in SSL_CERT_FILE.
     #[arg(long, env = "DEVICEFLOW_STORE", hide_env_values = true)]
     store: Option<String>,
-    /// Bearer token enabling the admin decision endpoint (overrides `admin.token`).
+    /// Bearer token enabling the admin API: approving or denying a code, and the
+    /// applications at /admin/clients (overrides `admin.token`).
     #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// The initial access token that turns RFC 7591 client registration on (overrides
