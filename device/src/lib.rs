@@ -4,11 +4,13 @@
 //! end-to-end test. [`qr`] draws `verification_uri_complete` as a QR code, for a
 //! terminal and as SVG (the server's device-display page shows that one).
 //!
-//! It discovers the endpoints (RFC 8414), asks for codes (RFC 8628 §3.1), shows the
-//! user code, `verification_uri` and a terminal QR code of `verification_uri_complete`
-//! (§3.3, §3.3.1), then polls the token endpoint as §3.5 requires: it waits `interval`
-//! (5 s if none) between requests, adds 5 s for every `slow_down`, backs off
-//! exponentially when the connection fails, and stops at any other error.
+//! It discovers the endpoints (RFC 8414), asks for codes (RFC 8628 §3.1), checks them
+//! (§3.2), shows the user code, `verification_uri` and a terminal QR code of
+//! `verification_uri_complete` (§3.3, §3.3.1), then polls the token endpoint as §3.5
+//! requires: it waits `interval` (5 s if none) between requests, adds 5 s for every
+//! `slow_down`, backs off exponentially when the connection fails, stops at any other
+//! error, and stops when the code's life (`expires_in`) is over. It stops too as soon
+//! as its output cannot be written: a token nobody can read is not a success.
 //!
 //! It speaks HTTP/1.1 through hyper's connection API, the HTTP stack the server uses
 //! too, so the workspace needs no second HTTP client for it; `https://` over [`tls`],
@@ -19,8 +21,11 @@
 pub mod qr;
 pub mod tls;
 
+mod http_url;
+
+use std::fmt;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use deviceflow_reports::escape::{clip, terminal as printable};
@@ -30,6 +35,7 @@ use deviceflow_wire::{
     GRANT_TYPE_DEVICE_CODE, METADATA_PATH, SLOW_DOWN_INCREMENT_SECS,
 };
 use http_body_util::{BodyExt, Full};
+use http_url::{normal_issuer, shown_url, split_url, HttpUrl, UrlFault};
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::Request;
@@ -40,17 +46,37 @@ use tokio::net::TcpStream;
 /// Longest wait for one HTTP exchange.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest wait for the RFC 8414 metadata. Discovery is optional (the device falls
+/// back to this server's paths), so a server that does not answer it costs a few
+/// seconds, not a whole [`REQUEST_TIMEOUT`] before the real work starts.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+const _: () = assert!(DISCOVERY_TIMEOUT.as_secs() < REQUEST_TIMEOUT.as_secs());
+
 /// The most of a response body the device reads: no answer of RFC 8628 or RFC 8414
 /// comes near it, and a server that sends more (an endless body) is refused, not
 /// stored.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The most characters of the server's words (a body, an `error_description`) an
-/// error quotes.
+/// error quotes, and the most a code or URI shown to the person may have: a longer
+/// one is refused, never shown cut (a cut code cannot be typed, a cut URI not opened).
 const QUOTED_CHARS: usize = 200;
+
+/// How a [`DeviceError::Transport`] starts when no connection could be made: the
+/// server was not reached at all.
+const CANNOT_CONNECT: &str = "cannot connect";
+
+/// How a [`DeviceError::Transport`] starts when no TLS session could be set up on the
+/// connection (an untrusted certificate): the server was not reached either.
+const TLS_HANDSHAKE: &str = "TLS handshake";
 
 /// Longest wait between polls when backing off from connection failures.
 const MAX_BACKOFF_SECS: u64 = 60;
+
+/// How long after the code's end a poll may still be due: the lateness of a timer on
+/// a busy machine. (The response's travel needs none: the device counts the code's
+/// life from when the response came, the server from before it was sent.)
+const EXPIRY_GRACE: Duration = Duration::from_secs(1);
 
 /// What the device was told to do.
 #[derive(Debug, Clone)]
@@ -71,6 +97,15 @@ pub enum DeviceError {
     /// The issuer (or an endpoint) is not an `http://` or `https://` URL.
     #[error("\"{0}\" is not an http:// or https:// URL")]
     NotHttp(String),
+    /// The issuer (or an endpoint) is an `http(s)://` URL this client cannot use as
+    /// one: a user name in it, a bad port, a space.
+    #[error("\"{url}\" {why}")]
+    BadUrl {
+        /// The URL, quoted (a user name or password in it left out).
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The server could not be reached or did not answer in time.
     #[error("{url}: {message}")]
     Transport {
@@ -89,9 +124,31 @@ pub enum DeviceError {
         /// The body, as text.
         body: String,
     },
-    /// The device authorization request was refused (RFC 8628 §3.2, RFC 6749 §5.2).
-    #[error("device authorization refused: {0}")]
-    Refused(String),
+    /// The device authorization request was refused with an RFC 6749 §5.2 error
+    /// object (RFC 8628 §3.2).
+    #[error("device authorization refused by {url} ({status}): {error}")]
+    Refused {
+        /// The device authorization endpoint.
+        url: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The `error` code and its `error_description`, quoted.
+        error: String,
+    },
+    /// The device authorization request was refused `invalid_client`: for a device,
+    /// which sends no secret, the server does not know its client id as a public
+    /// client (RFC 6749 §2.1).
+    #[error("device authorization refused by {url} ({status}): the server knows no public client with the id \"{client_id}\" ({error})")]
+    UnknownClient {
+        /// The device authorization endpoint.
+        url: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// The client id the device sent, quoted.
+        client_id: String,
+        /// The `error` code and its `error_description`, quoted.
+        error: String,
+    },
     /// RFC 8628 §3.5 `access_denied`.
     #[error("access_denied: the person denied the request (RFC 8628 §3.5)")]
     Denied,
@@ -100,90 +157,78 @@ pub enum DeviceError {
     Expired,
     /// The token endpoint could not be reached until the code's life was over: the
     /// server never said `expired_token`, and may never have heard a poll.
-    #[error("the code's life ran out while the token endpoint could not be reached (last: {0})")]
-    Unreachable(String),
-    /// The server's `interval` (with the `slow_down`s added) is longer than its code
-    /// lives: RFC 8628 §3.5 forbids polling sooner, so no poll can come in time.
-    #[error("the next poll is allowed in {wait_secs} s, after the code expires (expires_in {expires_in} s); no token can come (RFC 8628 §3.5)")]
+    #[error("the code's life ran out while the token endpoint could not be reached ({}; last: {last})", count_polls(*polls))]
+    Unreachable {
+        /// Polls tried.
+        polls: u64,
+        /// The last one's failure.
+        last: String,
+    },
+    /// The server's `interval` is longer than its code lives: RFC 8628 §3.5 forbids
+    /// polling sooner, so no poll can come in time. Said before the code is shown.
+    #[error("the first poll is allowed in {wait_secs} s, after the code expires (expires_in {expires_in} s); no token can come (RFC 8628 §3.5)")]
     NoPollInTime {
+        /// Seconds until the first poll is allowed.
+        wait_secs: u64,
+        /// The code's `expires_in`.
+        expires_in: u64,
+    },
+    /// Polls were made, no decision came, and the next poll allowed (the `interval`
+    /// with the `slow_down`s added) would come after the code expires.
+    #[error("no decision after {}, and the next poll is allowed in {wait_secs} s, after the code expires (in {left_secs} s; expires_in {expires_in} s); polling stops (RFC 8628 §3.5)", count_polls(*polls))]
+    NextPollAfterExpiry {
+        /// Polls made.
+        polls: u64,
         /// Seconds until the next poll is allowed.
         wait_secs: u64,
+        /// Seconds the code had left.
+        left_secs: u64,
+        /// The code's `expires_in`.
+        expires_in: u64,
+    },
+    /// Polls were made and the code's life is over without a decision, and without
+    /// the server saying `expired_token`.
+    #[error("the code expired (expires_in {expires_in} s) after {} without a decision, and the server never said expired_token; polling stops (RFC 8628 §3.5)", count_polls(*polls))]
+    ExpiredUnanswered {
+        /// Polls made.
+        polls: u64,
         /// The code's `expires_in`.
         expires_in: u64,
     },
     /// Any other error answer to a poll: RFC 8628 §3.5 says to stop.
     #[error("the token endpoint answered {0}; polling stops (RFC 8628 §3.5)")]
     Stopped(String),
+    /// The device's output (standard output) could not be written: a closed pipe, a
+    /// full disk. Nobody can see the code, so polling for it stops.
+    #[error("cannot write the device's output ({0}); the device stops")]
+    Output(std::io::Error),
+    /// The token came, but the output could not be written: nobody has it.
+    #[error("a token came but could not be written to the device's output ({0}); it is lost: run the device again for a new code")]
+    TokenLost(std::io::Error),
 }
 
-/// An `http://` or `https://` URL split for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HttpUrl {
-    /// `https://`: over TLS.
-    tls: bool,
-    /// `host:port`, for the TCP connection and the `Host` header.
-    authority: String,
-    /// `/path?query`, at least `/`.
-    target: String,
-}
-
-impl HttpUrl {
-    fn parse(url: &str) -> Result<HttpUrl, DeviceError> {
-        // The URL may be the server's (its metadata's endpoints): quoted, as text. A
-        // URL holds no control characters (RFC 3986 §2).
-        let not_http = || DeviceError::NotHttp(quote(url));
-        if printable(url) != url {
-            return Err(not_http());
-        }
-        let (tls, rest) = match url.strip_prefix("https://") {
-            Some(rest) => (true, rest),
-            None => (false, url.strip_prefix("http://").ok_or_else(not_http)?),
-        };
-        let (authority, target) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() {
-            return Err(not_http());
-        }
-        // No port: 80, or 443 for https (an IPv6 literal ends with ']').
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:{}", if tls { 443 } else { 80 })
-        };
-        Ok(HttpUrl {
-            tls,
-            authority,
-            target: target.to_owned(),
-        })
-    }
-
-    /// `http://host:port` or `https://host:port`.
-    fn origin(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}", self.authority)
-    }
-
-    /// The host, without the port: the name its TLS certificate must show.
-    fn host(&self) -> &str {
-        self.authority
-            .rsplit_once(':')
-            .map_or(&*self.authority, |(host, _)| host)
+/// "1 poll", "3 polls".
+fn count_polls(n: u64) -> String {
+    if n == 1 {
+        "1 poll".to_owned()
+    } else {
+        format!("{n} polls")
     }
 }
 
-/// One HTTP/1.1 exchange on a fresh connection; `body` is sent as a form.
-async fn exchange(url: &str, body: Option<String>) -> Result<(StatusCode, Bytes), DeviceError> {
+/// One HTTP/1.1 exchange on a fresh connection, within `timeout`; `body` is sent as a
+/// form.
+async fn exchange(
+    url: &str,
+    body: Option<String>,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), DeviceError> {
     match body {
         Some(form) => {
             let body = ("application/x-www-form-urlencoded", Bytes::from(form));
-            request(Method::POST, url, None, Some(body)).await
+            request_within(timeout, Method::POST, url, None, Some(body)).await
         }
-        None => request(Method::GET, url, None, None).await,
+        None => request_within(timeout, Method::GET, url, None, None).await,
     }
 }
 
@@ -197,6 +242,17 @@ pub async fn request(
     authorization: Option<&str>,
     body: Option<(&'static str, Bytes)>,
 ) -> Result<(StatusCode, Bytes), DeviceError> {
+    request_within(REQUEST_TIMEOUT, method, url, authorization, body).await
+}
+
+/// [`request`], waiting at most `timeout` for the whole exchange.
+async fn request_within(
+    timeout: Duration,
+    method: Method,
+    url: &str,
+    authorization: Option<&str>,
+    body: Option<(&'static str, Bytes)>,
+) -> Result<(StatusCode, Bytes), DeviceError> {
     let parsed = HttpUrl::parse(url)?;
     let transport = |message: String| DeviceError::Transport {
         url: url.to_owned(),
@@ -205,7 +261,7 @@ pub async fn request(
     let work = async {
         let stream = TcpStream::connect(&parsed.authority)
             .await
-            .map_err(|e| transport(format!("cannot connect: {e}")))?;
+            .map_err(|e| transport(format!("{CANNOT_CONNECT}: {e}")))?;
         // hyper says "connection error" and keeps the why as its source: the words
         // to show are the innermost's (a TLS alert after the handshake, a reset).
         let failed = |e: &(dyn std::error::Error + 'static)| {
@@ -231,7 +287,7 @@ pub async fn request(
             let stream = tls::connect(config, name, stream).await.map_err(|e| {
                 let said = e.to_string();
                 transport(format!(
-                    "TLS handshake: {said}{}",
+                    "{TLS_HANDSHAKE}: {said}{}",
                     tls::hint(&said, tls::Peer::Http)
                 ))
             })?;
@@ -275,9 +331,9 @@ pub async fn request(
             .to_bytes();
         Ok((status, bytes))
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, work)
+    tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| transport(format!("no answer within {REQUEST_TIMEOUT:?}")))?
+        .map_err(|_| transport(format!("no answer within {timeout:?}")))?
 }
 
 /// An HTTP/1.1 connection on `io`, driven by a task of its own until the answer is
@@ -293,23 +349,111 @@ where
     Ok(sender)
 }
 
-/// The endpoints from the RFC 8414 metadata, or this server's paths if there is none.
-/// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
-async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
+/// Time as the device sees it: the real clock, or in tests one whose sleeps end at
+/// once, so that a code's whole life plays in milliseconds and never flakes.
+enum Clock {
+    /// Since this instant.
+    Real(tokio::time::Instant),
+    /// The sum of the sleeps so far.
+    #[cfg(test)]
+    Virtual(std::sync::Mutex<Duration>),
+}
+
+impl Clock {
+    /// Time since the device started.
+    fn elapsed(&self) -> Duration {
+        match self {
+            Clock::Real(start) => start.elapsed(),
+            #[cfg(test)]
+            Clock::Virtual(now) => *now.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    async fn sleep(&self, wait: Duration) {
+        match self {
+            Clock::Real(_) => tokio::time::sleep(wait).await,
+            #[cfg(test)]
+            Clock::Virtual(now) => {
+                let mut now = now.lock().unwrap_or_else(|e| e.into_inner());
+                *now = now.saturating_add(wait);
+            }
+        }
+    }
+}
+
+/// What a device's run works with besides its options: where it writes, how it tells
+/// time, how long it waits. [`run`] gives the real ones; tests bring their own.
+struct Env<'a> {
+    /// The person's screen: the code, the QR code, the polls, the token.
+    out: &'a mut (dyn Write + Send),
+    /// Notes beside it (standard error): what the device fell back to, and why.
+    notes: &'a mut (dyn Write + Send),
+    clock: Clock,
+    /// Longest wait for the device authorization endpoint and for each poll.
+    request_timeout: Duration,
+    /// Longest wait for the RFC 8414 metadata.
+    discovery_timeout: Duration,
+}
+
+impl Env<'_> {
+    /// Writes `text` to the output, flushed, so that a closed pipe or a full disk shows
+    /// here, before the device polls further (unflushed, it would show at exit, or
+    /// never).
+    fn show(&mut self, text: fmt::Arguments<'_>) -> Result<(), std::io::Error> {
+        self.out.write_fmt(text)?;
+        self.out.flush()
+    }
+
+    /// A line on the output; a failure stops the device.
+    fn line(&mut self, text: fmt::Arguments<'_>) -> Result<(), DeviceError> {
+        self.show(format_args!("{text}\n"))
+            .map_err(DeviceError::Output)
+    }
+
+    /// A note on standard error. One that cannot be written is dropped: there is
+    /// nowhere left to say so, and the output is what the person reads.
+    fn note(&mut self, text: fmt::Arguments<'_>) {
+        let _ = writeln!(self.notes, "note: {text}");
+        let _ = self.notes.flush();
+    }
+}
+
+/// The endpoints from the RFC 8414 metadata, or this server's paths if there is none
+/// (said in a note, with why). RFC 8414 §3.1: the well-known segment goes between the
+/// host and the issuer's path.
+async fn discover(issuer: &str, env: &mut Env<'_>) -> Result<(String, String), DeviceError> {
     let parsed = HttpUrl::parse(issuer)?;
     let path = parsed.target.trim_end_matches('/');
     let metadata_url = format!("{}{METADATA_PATH}{path}", parsed.origin());
-    let fallback = || {
-        (
+    let answer = exchange(&metadata_url, None, env.discovery_timeout).await;
+    let mut fall_back = |why: &str| -> Result<(String, String), DeviceError> {
+        let (da, token) = (
             format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
             format!("{issuer}{}", paths::TOKEN),
-        )
+        );
+        env.note(format_args!(
+            "no RFC 8414 metadata from {metadata_url} ({why}); using the default paths {da} and {token}"
+        ));
+        Ok((da, token))
     };
-    let Ok((StatusCode::OK, body)) = exchange(&metadata_url, None).await else {
-        return Ok(fallback());
+    let body = match answer {
+        Ok((StatusCode::OK, body)) => body,
+        Ok((status, _)) => return fall_back(&format!("it answered {status}")),
+        // A server that cannot be reached, or not over TLS, cannot be asked for codes
+        // either: said once, now, rather than noted and said again for the next URL.
+        Err(DeviceError::Transport { message, .. })
+            if message.starts_with(CANNOT_CONNECT) || message.starts_with(TLS_HANDSHAKE) =>
+        {
+            return Err(DeviceError::Transport {
+                url: metadata_url,
+                message,
+            })
+        }
+        Err(DeviceError::Transport { message, .. }) => return fall_back(&message),
+        Err(e) => return fall_back(&e.to_string()),
     };
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return Ok(fallback());
+        return fall_back("its answer is not JSON");
     };
     // RFC 8414 §3.3: "If these values are not identical, the data contained in the
     // response MUST NOT be used" (its endpoints would get this device's codes).
@@ -332,7 +476,8 @@ async fn discover(issuer: &str) -> Result<(String, String), DeviceError> {
         doc["token_endpoint"].as_str(),
     ) {
         (Some(da), Some(token)) => (da.to_owned(), token.to_owned()),
-        _ => return Ok(fallback()),
+        (None, _) => return fall_back("it names no device_authorization_endpoint"),
+        (_, None) => return fall_back("it names no token_endpoint"),
     };
     // Both are used, the token endpoint for as long as the code lives: one this client
     // cannot speak to is said now, before a person is shown a code to approve.
@@ -353,6 +498,15 @@ fn describe(body: &[u8]) -> String {
     }
 }
 
+/// A body the device did not expect, for an error message: quoted, or said empty.
+fn shown_body(body: &[u8]) -> String {
+    if body.is_empty() {
+        "an empty body".to_owned()
+    } else {
+        quote(&String::from_utf8_lossy(body))
+    }
+}
+
 /// The server's words as this device prints them: at most [`QUOTED_CHARS`]
 /// characters, made text for a terminal ([`printable`]: an OSC 52 sequence in a
 /// `user_code` would write the person's clipboard, a cursor move hide a line).
@@ -361,138 +515,324 @@ fn quote(text: &str) -> String {
 }
 
 /// Plays the device: prints the code and QR code to `out`, polls until the person
-/// decides, and returns the token response as received.
+/// decides, and returns the token response as received. Notes (the metadata could
+/// not be had, and why) go to standard error. A failure to write `out` stops it with
+/// [`DeviceError::Output`], or [`DeviceError::TokenLost`] once a token came.
 pub async fn run(
     options: &DeviceOptions,
     out: &mut (dyn Write + Send),
 ) -> Result<serde_json::Value, DeviceError> {
-    let issuer = options.issuer.trim_end_matches('/');
-    let (da_url, token_url) = discover(issuer).await?;
-    let da = request_codes(options, &da_url).await?;
-    let interval = show_codes(options, issuer, &da, out);
-    poll_for_token(options, &token_url, &da, interval, out).await
+    let mut notes = std::io::stderr();
+    let mut env = Env {
+        out,
+        notes: &mut notes,
+        clock: Clock::Real(tokio::time::Instant::now()),
+        request_timeout: REQUEST_TIMEOUT,
+        discovery_timeout: DISCOVERY_TIMEOUT,
+    };
+    play(options, &mut env).await
 }
 
-/// RFC 8628 §3.1: the device authorization request, and its §3.2 response.
+/// [`run`], in `env`.
+async fn play(
+    options: &DeviceOptions,
+    env: &mut Env<'_>,
+) -> Result<serde_json::Value, DeviceError> {
+    let issuer = normal_issuer(&options.issuer)?;
+    let (da_url, token_url) = discover(&issuer, env).await?;
+    let da = request_codes(options, &da_url, env.request_timeout).await?;
+    // RFC 8628 §3.5: the code lives `expires_in` from this answer on.
+    let received = env.clock.elapsed();
+    let interval = polling_interval(&da);
+    // A code no poll can come in time for is not shown to a person to approve.
+    if !may_poll(Duration::ZERO, interval, da.expires_in) {
+        return Err(DeviceError::NoPollInTime {
+            wait_secs: interval,
+            expires_in: da.expires_in,
+        });
+    }
+    show_codes(options, &issuer, &da, interval, env)?;
+    poll_for_token(options, &token_url, &da, interval, received, env).await
+}
+
+/// RFC 8628 §3.1: the device authorization request, and its §3.2 response, checked.
 async fn request_codes(
     options: &DeviceOptions,
     da_url: &str,
+    timeout: Duration,
 ) -> Result<DeviceAuthorizationResponse, DeviceError> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("client_id", &options.client_id);
     if let Some(scope) = &options.scope {
         form.append_pair("scope", scope);
     }
-    let (status, body) = exchange(da_url, Some(form.finish())).await?;
+    let (status, body) = exchange(da_url, Some(form.finish()), timeout).await?;
     if status != StatusCode::OK {
-        return Err(DeviceError::Refused(describe(&body)));
+        return Err(not_codes(options, da_url, status, &body));
     }
-    serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
+    let da: DeviceAuthorizationResponse =
+        serde_json::from_slice(&body).map_err(|e| DeviceError::Unexpected {
+            url: da_url.to_owned(),
+            status,
+            body: format!(
+                "not a device authorization response ({})",
+                quote(&e.to_string())
+            ),
+        })?;
+    check_codes(&da).map_err(|why| DeviceError::Unexpected {
         url: da_url.to_owned(),
         status,
-        body: format!(
-            "not a device authorization response ({})",
-            quote(&e.to_string())
-        ),
-    })
+        body: why,
+    })?;
+    Ok(da)
+}
+
+/// A device authorization answer other than 200, as an error: "refused" with its code
+/// when it is an RFC 6749 §5.2 error object (RFC 8628 §3.2), otherwise the status and
+/// the body as any unexpected answer (a proxy's page, a redirect, `{}`).
+fn not_codes(
+    options: &DeviceOptions,
+    da_url: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> DeviceError {
+    let error = serde_json::from_slice::<ErrorResponse>(body)
+        .ok()
+        .filter(|e| is_error_code(&e.error));
+    match error {
+        // RFC 6749 §5.2: an error answer is 400 (401 for invalid_client); 429 and 503
+        // come with slow_down and temporarily_unavailable in the wild. A 2xx or 3xx
+        // carrying an error object is no error answer.
+        Some(e) if status.is_client_error() || status.is_server_error() => {
+            if e.code() == Some(ErrorCode::InvalidClient) {
+                let said = match &e.error_description {
+                    Some(d) => format!("{}: {d}", e.error),
+                    None => e.error.clone(),
+                };
+                DeviceError::UnknownClient {
+                    url: da_url.to_owned(),
+                    status,
+                    client_id: quote(&options.client_id),
+                    error: quote(&said),
+                }
+            } else {
+                DeviceError::Refused {
+                    url: da_url.to_owned(),
+                    status,
+                    error: describe(body),
+                }
+            }
+        }
+        _ => {
+            let mut shown = shown_body(body);
+            if status.is_redirection() {
+                shown.push_str(" (the device follows no redirect: is the issuer right?)");
+            }
+            DeviceError::Unexpected {
+                url: da_url.to_owned(),
+                status,
+                body: shown,
+            }
+        }
+    }
+}
+
+/// RFC 6749 §5.2: `error` is one or more of %x20-21 / %x23-5B / %x5D-7E.
+fn is_error_code(error: &str) -> bool {
+    !error.is_empty()
+        && error
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// RFC 8628 §3.2: what the device shows and sends back, checked before a person is
+/// shown any of it; `Err` says which field is wrong and how.
+fn check_codes(da: &DeviceAuthorizationResponse) -> Result<(), String> {
+    // RFC 8628 §3.2: device_code and user_code are REQUIRED; an empty one is none.
+    for (field, value) in [
+        ("device_code", &da.device_code),
+        ("user_code", &da.user_code),
+    ] {
+        if value.is_empty() {
+            return Err(format!("{field} is empty (RFC 8628 §3.2: it is REQUIRED)"));
+        }
+    }
+    let too_long = |field: &str, text: &str| {
+        let chars = text.chars().count();
+        (chars > QUOTED_CHARS).then(|| {
+            format!(
+                "{field} has {chars} characters, more than a person can be shown ({QUOTED_CHARS} at most): \"{}\" (RFC 8628 §3.2)",
+                quote(text)
+            )
+        })
+    };
+    if let Some(why) = too_long("user_code", &da.user_code) {
+        return Err(why);
+    }
+    let uris = [
+        Some(("verification_uri", &da.verification_uri)),
+        da.verification_uri_complete
+            .as_ref()
+            .map(|u| ("verification_uri_complete", u)),
+    ];
+    for (field, uri) in uris.into_iter().flatten() {
+        if let Some(why) = too_long(field, uri) {
+            return Err(why);
+        }
+        // RFC 8628 §3.2: "The end-user verification URI on the authorization server";
+        // the person opens it in a browser: an http(s) URL, nothing a browser would run.
+        let why = match split_url(uri) {
+            Ok(_) => continue,
+            Err(UrlFault::NotHttp) => "is not an absolute http:// or https:// URI".to_owned(),
+            Err(UrlFault::Bad(why)) => why,
+        };
+        return Err(format!(
+            "{field} \"{}\" {why} (RFC 8628 §3.2)",
+            shown_url(uri)
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 8628 §3.2: "If no value is provided, clients MUST use 5 as the default." An
+/// `interval` of 0 would be no wait at all between polls, which §3.5's polling cannot
+/// mean: it is read as none given, and the default applies.
+fn polling_interval(da: &DeviceAuthorizationResponse) -> u64 {
+    match da.interval {
+        None | Some(0) => DEFAULT_INTERVAL_SECS,
+        Some(secs) => secs,
+    }
 }
 
 /// RFC 8628 §3.3: shows the code and where to enter it; §3.3.1: and the QR code.
-/// Returns the polling interval, in seconds.
 fn show_codes(
     options: &DeviceOptions,
     issuer: &str,
     da: &DeviceAuthorizationResponse,
-    out: &mut (dyn Write + Send),
-) -> u64 {
+    interval: u64,
+    env: &mut Env<'_>,
+) -> Result<(), DeviceError> {
     // The codes and URIs are the server's: shown as text, never obeyed by the
     // terminal (the QR code is drawn from the URI as sent).
-    let _ = writeln!(
-        out,
+    env.line(format_args!(
         "deviceflow demo device: client \"{}\" at {}\n\n  On your phone or computer, open  {}\n  and enter the code  {}\n",
-        printable(&options.client_id),
-        printable(issuer),
+        quote(&options.client_id),
+        quote(issuer),
         printable(&da.verification_uri),
         printable(&da.user_code)
-    );
+    ))?;
     if let Some(complete) = &da.verification_uri_complete {
         if let Ok(qr) = qr::terminal(complete, options.ansi) {
-            let _ = writeln!(out, "  or scan this QR code ({}):\n", printable(complete));
+            env.line(format_args!(
+                "  or scan this QR code ({}):\n",
+                printable(complete)
+            ))?;
             for line in qr.lines() {
-                let _ = writeln!(out, "  {line}");
+                env.line(format_args!("  {line}"))?;
             }
-            let _ = writeln!(out);
+            env.line(format_args!(""))?;
         }
     }
-    let interval = da.interval.unwrap_or(DEFAULT_INTERVAL_SECS).max(1);
-    let _ = writeln!(
-        out,
-        "  The code expires in {} s. Polling every {interval} s (RFC 8628 §3.5).\n",
+    let given = match da.interval {
+        Some(0) => "; the server's interval 0 is read as none given: §3.2's default",
+        _ => "",
+    };
+    env.line(format_args!(
+        "  The code expires in {} s. Polling every {interval} s (RFC 8628 §3.5{given}).\n",
         da.expires_in
-    );
-    let _ = out.flush();
-    interval
+    ))
+}
+
+/// RFC 8628 §3.5: whether a poll `wait` seconds from now, when the code is `age` old,
+/// comes while the code of `expires_in` seconds lives (with [`EXPIRY_GRACE`]). One
+/// due past what a clock holds is never made: no sleeping for ages.
+fn may_poll(age: Duration, wait: u64, expires_in: u64) -> bool {
+    let wait = Duration::from_secs(wait);
+    let Some(due) = age.checked_add(wait) else {
+        return false;
+    };
+    if std::time::Instant::now().checked_add(wait).is_none() {
+        return false;
+    }
+    // A life past what a `Duration` holds has no end but the server's expired_token.
+    Duration::from_secs(expires_in)
+        .checked_add(EXPIRY_GRACE)
+        .is_none_or(|end| due <= end)
 }
 
 /// RFC 8628 §3.4, §3.5: polls every `interval` seconds (longer after `slow_down`,
-/// backing off after a connection failure) until the token, a denial or expiry.
+/// backing off after a connection failure) until the token, a denial, or the end of
+/// the code's life, counted from `received` (when its response came).
 async fn poll_for_token(
     options: &DeviceOptions,
     token_url: &str,
     da: &DeviceAuthorizationResponse,
     mut interval: u64,
-    out: &mut (dyn Write + Send),
+    received: Duration,
+    env: &mut Env<'_>,
 ) -> Result<serde_json::Value, DeviceError> {
-    let started = Instant::now();
-    // The server's numbers, however large: past what an `Instant` holds (u64::MAX
-    // seconds panicked here), there is no bound but the server's own expired_token.
-    let give_up = started.checked_add(Duration::from_secs(
-        da.expires_in.saturating_add(MAX_BACKOFF_SECS),
-    ));
     let poll = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", GRANT_TYPE_DEVICE_CODE)
         .append_pair("device_code", &da.device_code)
         .append_pair("client_id", &options.client_id)
         .finish();
+    let life = Duration::from_secs(da.expires_in);
     let mut backoff = 0u64;
+    let mut polls = 0u64;
     // The last poll's transport failure, while polls keep failing.
     let mut failing: Option<String> = None;
     loop {
-        // The server answers expired_token once the code is past its life; this bound
-        // only stops a device whose server never says so.
-        if give_up.is_some_and(|at| Instant::now() > at) {
-            return Err(life_over(interval, da.expires_in, failing));
+        // RFC 8628 §3.5: no poll before `interval`; none once the code's life is over.
+        // The server answers expired_token then; this stops a device whose server
+        // never says so, and one whose next allowed poll comes too late.
+        let age = env.clock.elapsed().saturating_sub(received);
+        let wait = next_wait(interval, backoff, age, life);
+        if !may_poll(age, wait, da.expires_in) {
+            return Err(match failing {
+                Some(last) => DeviceError::Unreachable { polls, last },
+                None if polls == 0 => DeviceError::NoPollInTime {
+                    wait_secs: wait,
+                    expires_in: da.expires_in,
+                },
+                None if age >= life => DeviceError::ExpiredUnanswered {
+                    polls,
+                    expires_in: da.expires_in,
+                },
+                None => DeviceError::NextPollAfterExpiry {
+                    polls,
+                    wait_secs: wait,
+                    left_secs: ceil_secs(life - age),
+                    expires_in: da.expires_in,
+                },
+            });
         }
-        // RFC 8628 §3.5: no poll before `interval`. One the server allows only after
-        // its code is gone (or past what a clock holds) is never made: no sleeping for
-        // decades. (A back-off of ours is at most a minute, and ends in the check above.)
-        let next = Instant::now().checked_add(Duration::from_secs(interval));
-        if next.is_none_or(|next| give_up.is_some_and(|at| next > at)) {
-            return Err(life_over(interval, da.expires_in, failing));
-        }
-        tokio::time::sleep(Duration::from_secs(interval.saturating_add(backoff))).await;
-        let elapsed = started.elapsed().as_secs();
-        let (status, body) = match exchange(token_url, Some(poll.clone())).await {
-            Ok(answer) => {
-                backoff = 0;
-                failing = None;
-                answer
-            }
-            Err(e) => {
-                failing = Some(e.to_string());
-                // RFC 8628 §3.5: on a connection timeout, back off exponentially.
-                backoff = backoff
-                    .max(interval)
-                    .saturating_mul(2)
-                    .min(MAX_BACKOFF_SECS);
-                let _ = writeln!(
-                    out,
-                    "  [{elapsed:>4}s] {e}; next try in {} s",
-                    interval.saturating_add(backoff)
-                );
-                continue;
-            }
-        };
+        env.clock.sleep(Duration::from_secs(wait)).await;
+        polls += 1;
+        let elapsed = env.clock.elapsed().as_secs();
+        let (status, body) =
+            match exchange(token_url, Some(poll.clone()), env.request_timeout).await {
+                Ok(answer) => {
+                    backoff = 0;
+                    failing = None;
+                    answer
+                }
+                Err(e) => {
+                    // RFC 8628 §3.5: on a connection timeout, back off exponentially.
+                    backoff = backoff
+                        .max(interval)
+                        .saturating_mul(2)
+                        .min(MAX_BACKOFF_SECS);
+                    let age = env.clock.elapsed().saturating_sub(received);
+                    let wait = next_wait(interval, backoff, age, life);
+                    if may_poll(age, wait, da.expires_in) {
+                        env.line(format_args!("  [{elapsed:>4}s] {e}; next try in {wait} s"))?;
+                    } else {
+                        env.line(format_args!("  [{elapsed:>4}s] {e}"))?;
+                    }
+                    failing = Some(e.to_string());
+                    continue;
+                }
+            };
         if status == StatusCode::OK {
             // RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED; a 200 without
             // them (`{}`, an error object) is no token, whatever its status says.
@@ -510,108 +850,187 @@ async fn poll_for_token(
                         quote(&String::from_utf8_lossy(&body))
                     ),
                 })?;
-            let _ = writeln!(out, "  [{elapsed:>4}s] approved: token response\n");
             // JSON escapes C0 controls but not C1 ones (U+009B is a CSI) or
-            // bidirectional overrides: line by line, printable.
+            // bidirectional overrides: line by line, printable. Written at once: the
+            // token is the result, and one the output did not take is no success.
+            let mut shown = format!("  [{elapsed:>4}s] approved: token response\n\n");
             for line in serde_json::to_string_pretty(&token)
                 .unwrap_or_default()
                 .lines()
             {
-                let _ = writeln!(out, "{}", printable(line));
+                shown.push_str(&printable(line));
+                shown.push('\n');
             }
-            let _ = out.flush();
+            env.show(format_args!("{shown}"))
+                .map_err(DeviceError::TokenLost)?;
             return Ok(token);
         }
         let error = serde_json::from_slice::<ErrorResponse>(&body).ok();
         match error.as_ref().and_then(ErrorResponse::code) {
             Some(ErrorCode::AuthorizationPending) => {
-                let _ = writeln!(out, "  [{elapsed:>4}s] authorization_pending");
+                env.line(format_args!("  [{elapsed:>4}s] authorization_pending"))?;
             }
             Some(ErrorCode::SlowDown) => {
                 // RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this
                 // and all subsequent requests."
                 interval = interval.saturating_add(SLOW_DOWN_INCREMENT_SECS);
-                let _ = writeln!(
-                    out,
+                env.line(format_args!(
                     "  [{elapsed:>4}s] slow_down: polling every {interval} s from now on"
-                );
+                ))?;
             }
             Some(ErrorCode::AccessDenied) => return Err(DeviceError::Denied),
             Some(ErrorCode::ExpiredToken) => return Err(DeviceError::Expired),
             _ => return Err(DeviceError::Stopped(describe(&body))),
         }
-        let _ = out.flush();
     }
 }
 
-/// Why a code's life is over without the server saying `expired_token`: its `interval`
-/// outlasts the code (no poll could ever come in time), the token endpoint could not
-/// be reached (`failing`: the last poll's failure), or the code simply ran out.
-fn life_over(interval: u64, expires_in: u64, failing: Option<String>) -> DeviceError {
-    match failing {
-        Some(e) => DeviceError::Unreachable(e),
-        None if interval >= expires_in => DeviceError::NoPollInTime {
-            wait_secs: interval,
-            expires_in,
-        },
-        None => DeviceError::Expired,
+/// Seconds to the next poll: `interval`, and after connection failures our back-off
+/// on top, cut to what is left of the code's life (a last try before it ends), never
+/// below `interval` (RFC 8628 §3.5).
+fn next_wait(interval: u64, backoff: u64, age: Duration, life: Duration) -> u64 {
+    let wait = interval.saturating_add(backoff);
+    if backoff == 0 {
+        return wait;
     }
+    wait.min(life.saturating_sub(age).as_secs()).max(interval)
+}
+
+/// Whole seconds in `d`, a started one counted.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A hostile server on 127.0.0.1:0 with no metadata (the device falls back to
-    /// this server's paths): the device authorization is answered `device_answer`
-    /// (a JSON body), every poll `token_answer`, each a whole HTTP/1.1 response.
-    async fn hostile(device_answer: String, token_answer: String) -> String {
-        hostile_with_metadata(None, device_answer, token_answer).await
+    /// A fake server on 127.0.0.1:0, each answer a whole HTTP/1.1 response.
+    #[derive(Clone, Default)]
+    struct Fake {
+        /// The RFC 8414 metadata (a JSON body in which `BASE` stands for the fake's
+        /// `http://127.0.0.1:port`); `None`: 404.
+        metadata: Option<String>,
+        /// The metadata request is read and never answered.
+        silent_metadata: bool,
+        /// The answer to the device authorization request.
+        device: String,
+        /// The answers to polls, in turn; the last one repeats.
+        polls: Vec<String>,
     }
 
-    /// [`hostile`], answering its RFC 8414 metadata with `metadata` (a JSON body in
-    /// which `BASE` stands for the server's `http://127.0.0.1:port`) when there is one.
-    async fn hostile_with_metadata(
-        metadata: Option<&str>,
-        device_answer: String,
-        token_answer: String,
-    ) -> String {
+    /// Starts `fake`; returns its base URL and the count of polls it read.
+    async fn start(fake: Fake) -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let metadata = metadata.map(|m| m.replace("BASE", &base));
+        let metadata = fake.metadata.as_ref().map(|m| m.replace("BASE", &base));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&polls);
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let (device_answer, token_answer) = (device_answer.clone(), token_answer.clone());
-                let metadata = metadata.clone();
+                let (fake, metadata, seen) = (fake.clone(), metadata.clone(), Arc::clone(&seen));
                 tokio::spawn(async move {
-                    // One request a connection, small enough for one read.
-                    let mut request = vec![0u8; 8192];
-                    let n = stream.read(&mut request).await.unwrap_or(0);
-                    let head = String::from_utf8_lossy(&request[..n]);
-                    let answer = if let (true, Some(metadata)) =
-                        (head.contains(METADATA_PATH), metadata.as_deref())
-                    {
-                        ok_json(metadata)
+                    let head = read_request(&mut stream).await;
+                    let answer = if head.contains(METADATA_PATH) {
+                        if fake.silent_metadata {
+                            // Held open, never answered, until the client gives up.
+                            let _ = stream.read(&mut [0u8; 1]).await;
+                            return;
+                        }
+                        match &metadata {
+                            Some(m) => ok_json(m),
+                            None => {
+                                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
+                            }
+                        }
                     } else if head.contains(paths::DEVICE_AUTHORIZATION) {
-                        ok_json(&device_answer)
+                        fake.device.clone()
                     } else if head.contains(paths::TOKEN) {
-                        token_answer
+                        let n = seen.fetch_add(1, SeqCst);
+                        fake.polls[n.min(fake.polls.len() - 1)].clone()
                     } else {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
                     };
                     let _ = stream.write_all(answer.as_bytes()).await;
+                    let _ = stream.shutdown().await;
                 });
             }
         });
-        base
+        (base, polls)
     }
 
+    /// A whole request (head, and a body of its content-length): one left unread would
+    /// make the close a reset, which can lose the answer.
+    async fn read_request(stream: &mut tokio::net::TcpStream) -> String {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let text = String::from_utf8_lossy(&request).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&request).into_owned(),
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// A 200 with a JSON body, as a whole HTTP/1.1 response.
     fn ok_json(body: &str) -> String {
+        answer("200 OK", body)
+    }
+
+    /// A response of `status` with a JSON `body`.
+    fn answer(status: &str, body: &str) -> String {
         format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         )
+    }
+
+    /// An RFC 6749 §5.2 error answer to a poll.
+    fn error_answer(error: &str) -> String {
+        answer("400 Bad Request", &format!(r#"{{"error":"{error}"}}"#))
+    }
+
+    /// RFC 8414 metadata naming the fake's own endpoints.
+    const METADATA: &str = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#;
+
+    const TOKEN: &str = r#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#;
+
+    const CODES: &str = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":60,"interval":1}"#;
+
+    /// Codes of `expires_in` s, polled every `interval` s (`None`: no interval sent).
+    fn codes(expires_in: u64, interval: Option<u64>) -> String {
+        let interval = interval.map(|i| format!(r#","interval":{i}"#));
+        ok_json(&format!(
+            r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{expires_in}{}}}"#,
+            interval.unwrap_or_default()
+        ))
+    }
+
+    /// A fake issuing `device` and answering every poll `poll`, with no metadata.
+    async fn fake(device: String, poll: String) -> (String, Arc<AtomicUsize>) {
+        start(Fake {
+            device,
+            polls: vec![poll],
+            ..Fake::default()
+        })
+        .await
     }
 
     fn options(issuer: String) -> DeviceOptions {
@@ -623,28 +1042,102 @@ mod tests {
         }
     }
 
+    /// What a device's run left.
+    struct Ran {
+        result: Result<serde_json::Value, DeviceError>,
+        notes: String,
+    }
+
+    /// Plays the device against `base` with `out` as its output, on a virtual clock
+    /// (its sleeps end at once: a code's whole life plays in milliseconds), waiting
+    /// `discovery` for the metadata.
+    async fn play_at(base: &str, out: &mut (dyn Write + Send), discovery: Duration) -> Ran {
+        let mut notes = Vec::new();
+        let mut env = Env {
+            out,
+            notes: &mut notes,
+            clock: Clock::Virtual(std::sync::Mutex::new(Duration::ZERO)),
+            request_timeout: Duration::from_secs(20),
+            discovery_timeout: discovery,
+        };
+        // A bound for a device that would poll for ever: the test fails, never hangs.
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            play(&options(base.to_owned()), &mut env),
+        )
+        .await
+        .expect("the device stops");
+        Ran {
+            result,
+            notes: String::from_utf8(notes).unwrap(),
+        }
+    }
+
+    /// [`play_at`], its output kept.
+    async fn play_text(base: &str) -> (Ran, String) {
+        let mut out = Vec::new();
+        let ran = play_at(base, &mut out, Duration::from_secs(20)).await;
+        (ran, String::from_utf8(out).unwrap())
+    }
+
+    /// An output that fails (a closed pipe) from the first write holding `at` on.
+    struct FailsAt {
+        at: &'static str,
+        failed: bool,
+        written: String,
+    }
+
+    impl FailsAt {
+        fn new(at: &'static str) -> FailsAt {
+            FailsAt {
+                at,
+                failed: false,
+                written: String::new(),
+            }
+        }
+    }
+
+    impl Write for FailsAt {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let text = String::from_utf8_lossy(buf);
+            self.failed |= text.contains(self.at);
+            if self.failed {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.written.push_str(&text);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            if self.failed {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
     /// OSC 52 (clipboard), OSC 8 (link), a move up and erase, a carriage return, a
     /// C1 CSI and a right-to-left override, as JSON string content.
     const ESCAPES: &str = r"\u001b]52;c;cHduZWQ=\u0007\u001b]8;;https://evil.example/\u0007x\u001b]8;;\u0007\u001b[1A\u001b[2K\rapproved\u009b2J\u202e";
 
+    /// Whether `c` acts on a terminal.
+    fn acts(c: char) -> bool {
+        (c.is_control() && c != '\n') || c == '\u{202e}'
+    }
+
     #[tokio::test]
     async fn what_the_server_says_is_shown_never_obeyed_by_the_terminal() {
-        let device_answer = format!(
-            r#"{{"device_code":"dc","user_code":"WDJB{ESCAPES}","verification_uri":"http://127.0.0.1/d{ESCAPES}","verification_uri_complete":"http://127.0.0.1/d?c{ESCAPES}","expires_in":60,"interval":1}}"#
-        );
+        let device_answer = ok_json(&format!(
+            r#"{{"device_code":"dc","user_code":"WDJB{ESCAPES}","verification_uri":"http://127.0.0.1/d","verification_uri_complete":"http://127.0.0.1/d?c=1","expires_in":60,"interval":1}}"#
+        ));
         let error = format!(
             r#"{{"error":"server_error{ESCAPES}","error_description":"{ESCAPES}{}"}}"#,
             "d".repeat(100_000)
         );
-        let token_answer = format!(
-            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{error}",
-            error.len()
-        );
-        let base = hostile(device_answer, token_answer).await;
-        let mut out = Vec::new();
-        let err = run(&options(base), &mut out).await.unwrap_err().to_string();
-        let out = String::from_utf8(out).unwrap();
-        let acts = |c: char| (c.is_control() && c != '\n') || c == '\u{202e}';
+        let (base, _) = fake(device_answer, answer("400 Bad Request", &error)).await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err().to_string();
         assert!(!out.contains(acts), "{out:?}");
         assert!(out.contains(r"WDJB\u{1b}]52;c;cHduZWQ="), "{out}");
         assert!(!err.contains(acts), "{err:?}");
@@ -658,52 +1151,27 @@ mod tests {
 
     /// RFC 8628 §3.2 sets no bound on `expires_in`: u64::MAX seconds, past what an
     /// `Instant` holds, panicked (exit 101). The device polls, and stops at the
-    /// server's expired_token.
+    /// server's expired_token. (On the real clock: one poll, a second.)
     #[tokio::test]
     async fn numbers_too_large_for_a_clock_are_followed_not_a_panic() {
-        let device_answer = format!(
+        let device_answer = ok_json(&format!(
             r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{},"interval":1}}"#,
             u64::MAX
-        );
-        let expired = r#"{"error":"expired_token"}"#;
-        let token_answer = format!(
-            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{expired}",
-            expired.len()
-        );
-        let base = hostile(device_answer, token_answer).await;
+        ));
+        // With metadata: `run` has nothing to note on standard error.
+        let (base, _) = start(Fake {
+            metadata: Some(METADATA.to_owned()),
+            device: device_answer,
+            polls: vec![error_answer("expired_token")],
+            ..Fake::default()
+        })
+        .await;
         let mut out = Vec::new();
         let err = run(&options(base), &mut out).await.unwrap_err();
         assert!(matches!(err, DeviceError::Expired), "{err}");
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains(&format!("expires in {} s", u64::MAX)), "{out}");
     }
-
-    /// A code whose life ran out while the token endpoint was unreachable was
-    /// reported as "expired_token: the code expired before anyone approved it", though
-    /// the server never said so; an interval that outlasts the code is said as such.
-    #[test]
-    fn a_life_over_says_why_as_far_as_the_device_knows() {
-        let e = life_over(5, 45, Some("connection refused".into()));
-        assert!(matches!(e, DeviceError::Unreachable(_)), "{e}");
-        assert!(e.to_string().contains("could not be reached"), "{e}");
-        assert!(e.to_string().contains("connection refused"), "{e}");
-        assert!(matches!(life_over(5, 45, None), DeviceError::Expired));
-        assert!(matches!(
-            life_over(60, 45, None),
-            DeviceError::NoPollInTime { .. }
-        ));
-    }
-
-    /// A pending answer, as a whole HTTP/1.1 response.
-    fn error_answer(error: &str) -> String {
-        let body = format!(r#"{{"error":"{error}"}}"#);
-        format!(
-            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    }
-
-    const CODES: &str = r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":60,"interval":1}"#;
 
     /// RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED in a token response.
     /// A 200 without them (an empty object, an error object, a JSON string) was
@@ -717,21 +1185,19 @@ mod tests {
             r#"{"access_token":"","token_type":"Bearer"}"#,
             r#"{"access_token":"at"}"#,
         ] {
-            let base = hostile(CODES.to_owned(), ok_json(body)).await;
-            let mut out = Vec::new();
-            let err = run(&options(base), &mut out).await.unwrap_err();
+            let (base, _) = fake(ok_json(CODES), ok_json(body)).await;
+            let (ran, out) = play_text(&base).await;
+            let err = ran.result.unwrap_err();
             assert!(
                 matches!(err, DeviceError::Unexpected { .. }),
                 "{body}: {err}"
             );
             assert!(err.to_string().contains("not a token response"), "{err}");
-            let out = String::from_utf8(out).unwrap();
             assert!(!out.contains("approved"), "{body}: {out}");
         }
         // A token response is one.
-        let token = r#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#;
-        let base = hostile(CODES.to_owned(), ok_json(token)).await;
-        let got = run(&options(base), &mut Vec::new()).await.unwrap();
+        let (base, _) = fake(ok_json(CODES), ok_json(TOKEN)).await;
+        let got = play_text(&base).await.0.result.unwrap();
         assert_eq!(got["access_token"], "at");
     }
 
@@ -739,26 +1205,32 @@ mod tests {
     /// "MUST NOT be used". The device sent its device_code to the endpoints it named.
     #[tokio::test]
     async fn metadata_of_another_issuer_is_not_used() {
-        let token = r#"{"access_token":"at","token_type":"Bearer"}"#;
         for metadata in [
             r#"{"issuer":"http://evil.example","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#,
             r#"{"device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#,
         ] {
-            let base =
-                hostile_with_metadata(Some(metadata), CODES.to_owned(), ok_json(token)).await;
-            let err = run(&options(base.clone()), &mut Vec::new())
-                .await
-                .unwrap_err()
-                .to_string();
+            let (base, _) = start(Fake {
+                metadata: Some(metadata.to_owned()),
+                device: ok_json(CODES),
+                polls: vec![ok_json(TOKEN)],
+                ..Fake::default()
+            })
+            .await;
+            let err = play_text(&base).await.0.result.unwrap_err().to_string();
             assert!(err.contains("RFC 8414 §3.3"), "{err}");
             assert!(err.contains(&base), "{err}");
         }
         // Its own issuer (written with a trailing slash by the person): used.
-        let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"BASE/oauth/token"}"#;
-        let base = hostile_with_metadata(Some(metadata), CODES.to_owned(), ok_json(token)).await;
-        run(&options(format!("{base}/")), &mut Vec::new())
-            .await
-            .unwrap();
+        let (base, _) = start(Fake {
+            metadata: Some(METADATA.to_owned()),
+            device: ok_json(CODES),
+            polls: vec![ok_json(TOKEN)],
+            ..Fake::default()
+        })
+        .await;
+        let ran = play_text(&format!("{base}/")).await.0;
+        ran.result.unwrap();
+        assert_eq!(ran.notes, "", "metadata was used: nothing to note");
     }
 
     /// A token endpoint this client cannot speak to (ftp://, from the metadata) was
@@ -767,55 +1239,48 @@ mod tests {
     #[tokio::test]
     async fn a_token_endpoint_that_cannot_be_polled_is_said_before_any_code() {
         let metadata = r#"{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"ftp://127.0.0.1/oauth/token"}"#;
-        let base = hostile_with_metadata(
-            Some(metadata),
-            CODES.to_owned(),
-            error_answer("authorization_pending"),
-        )
+        let (base, _) = start(Fake {
+            metadata: Some(metadata.to_owned()),
+            device: ok_json(CODES),
+            polls: vec![error_answer("authorization_pending")],
+            ..Fake::default()
+        })
         .await;
-        let mut out = Vec::new();
-        let err = tokio::time::timeout(Duration::from_secs(10), run(&options(base), &mut out))
-            .await
-            .expect("the device gives up at once")
-            .unwrap_err();
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err();
         assert!(matches!(err, DeviceError::NotHttp(_)), "{err}");
         assert!(
             err.to_string().contains("ftp://127.0.0.1/oauth/token"),
             "{err}"
         );
-        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        assert!(out.is_empty(), "{out}");
     }
 
     /// RFC 8628 §3.5: the device waits `interval` between polls. An interval longer
     /// than the code lives (a billion seconds) left it asleep for decades, silent; it
-    /// says no poll can come in time and stops.
+    /// says no poll can come in time and stops, before showing a code.
     #[tokio::test]
     async fn an_interval_longer_than_the_code_lives_stops_at_once() {
         for (expires_in, interval) in [(60, 1_000_000_000u64), (u64::MAX, u64::MAX)] {
-            let codes = format!(
-                r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{expires_in},"interval":{interval}}}"#
-            );
-            let base = hostile(codes, error_answer("authorization_pending")).await;
-            let err = tokio::time::timeout(
-                Duration::from_secs(10),
-                run(&options(base), &mut Vec::new()),
+            let (base, polls) = fake(
+                codes(expires_in, Some(interval)),
+                error_answer("authorization_pending"),
             )
-            .await
-            .expect("the device does not sleep for decades")
-            .unwrap_err();
+            .await;
+            let (ran, out) = play_text(&base).await;
+            let err = ran.result.unwrap_err();
             assert!(matches!(err, DeviceError::NoPollInTime { .. }), "{err}");
             assert!(err.to_string().contains(&format!("{interval} s")), "{err}");
+            assert!(out.is_empty(), "{out}");
+            assert_eq!(polls.load(SeqCst), 0);
         }
     }
 
     #[tokio::test]
     async fn a_body_larger_than_any_answer_is_refused_not_stored() {
         let huge = format!("{{\"device_code\":\"{}\"}}", "a".repeat(2 * MAX_BODY_BYTES));
-        let base = hostile(huge, String::new()).await;
-        let err = run(&options(base), &mut Vec::new())
-            .await
-            .unwrap_err()
-            .to_string();
+        let (base, _) = fake(ok_json(&huge), String::new()).await;
+        let err = play_text(&base).await.0.result.unwrap_err().to_string();
         assert!(
             err.contains("the body is larger than"),
             "{}",
@@ -824,40 +1289,369 @@ mod tests {
         assert!(err.len() < 1000, "{} bytes", err.len());
     }
 
-    #[test]
-    fn http_urls_split_into_authority_and_target() {
-        let u = HttpUrl::parse("http://127.0.0.1:8080/oauth/token").unwrap();
-        assert_eq!(u.authority, "127.0.0.1:8080");
-        assert_eq!(u.target, "/oauth/token");
-        let u = HttpUrl::parse("http://auth.example.test").unwrap();
-        assert_eq!(u.authority, "auth.example.test:80");
-        assert_eq!(u.target, "/");
-        assert_eq!(
-            HttpUrl::parse("http://[::1]/x").unwrap().authority,
-            "[::1]:80"
+    /// H1: stdout at /dev/full or a closed pipe: every write's failure was ignored, the
+    /// device polled for the code's whole life and exited 0 having shown nothing.
+    #[tokio::test]
+    async fn an_output_that_cannot_be_written_stops_the_device_before_any_poll() {
+        let (base, polls) = fake(ok_json(CODES), error_answer("authorization_pending")).await;
+        let mut out = FailsAt::new("");
+        let err = play_at(&base, &mut out, Duration::from_secs(20))
+            .await
+            .result
+            .unwrap_err();
+        assert!(matches!(err, DeviceError::Output(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot write the device's output"),
+            "{err}"
         );
-        assert_eq!(
-            HttpUrl::parse("http://[::1]:9/x").unwrap().authority,
-            "[::1]:9"
+        assert_eq!(polls.load(SeqCst), 0, "no poll for a code nobody saw");
+    }
+
+    #[tokio::test]
+    async fn an_output_that_fails_while_polling_stops_the_polls() {
+        let (base, polls) = fake(ok_json(CODES), error_answer("authorization_pending")).await;
+        let mut out = FailsAt::new("authorization_pending");
+        let err = play_at(&base, &mut out, Duration::from_secs(20))
+            .await
+            .result
+            .unwrap_err();
+        assert!(matches!(err, DeviceError::Output(_)), "{err}");
+        assert_eq!(polls.load(SeqCst), 1);
+        assert!(out.written.contains("WDJB-MJHT"), "{}", out.written);
+    }
+
+    /// The token came, and the output could not take it: exit 0 with nothing shown
+    /// was a lost token (and on our server a second poll revokes it).
+    #[tokio::test]
+    async fn a_token_the_output_cannot_take_is_lost_not_a_success() {
+        let (base, polls) = start(Fake {
+            device: ok_json(CODES),
+            polls: vec![error_answer("authorization_pending"), ok_json(TOKEN)],
+            ..Fake::default()
+        })
+        .await;
+        let mut out = FailsAt::new("approved");
+        let err = play_at(&base, &mut out, Duration::from_secs(20))
+            .await
+            .result
+            .unwrap_err();
+        assert!(matches!(err, DeviceError::TokenLost(_)), "{err}");
+        assert!(err.to_string().contains("it is lost"), "{err}");
+        assert_eq!(polls.load(SeqCst), 2, "no poll after the token");
+    }
+
+    /// M2: any non-200 was "device authorization refused: <body>": "refused: " for a
+    /// redirect, a proxy's HTML page dumped, "refused: {}" for a 999.
+    #[tokio::test]
+    async fn a_device_authorization_answer_that_is_no_error_object_says_its_status() {
+        let html = format!(
+            "<html>\n<body>Bad gateway{}</body>\n</html>",
+            "x".repeat(5000)
         );
-        let u = HttpUrl::parse("https://auth.example.test/o").unwrap();
-        assert_eq!(
-            (u.tls, &*u.authority, u.host(), &*u.origin()),
+        for (device, said) in [
             (
-                true,
-                "auth.example.test:443",
-                "auth.example.test",
-                "https://auth.example.test:443"
-            )
+                "HTTP/1.1 302 Found\r\nlocation: http://elsewhere.example/\r\ncontent-length: 0\r\n\r\n"
+                    .to_owned(),
+                "answered 302 Found: an empty body (the device follows no redirect",
+            ),
+            (
+                answer("502 Bad Gateway", &html),
+                r"answered 502 Bad Gateway: <html>\u{a}<body>Bad gateway",
+            ),
+            (answer("999 Odd", "{}"), "answered 999 <unknown status code>: {}"),
+            (
+                answer("400 Bad Request", r#"{"error":""}"#),
+                r#"answered 400 Bad Request: {"error":""}"#,
+            ),
+            (
+                answer("200 OK", r#"{"error":"invalid_scope"}"#),
+                "answered 200 OK: not a device authorization response",
+            ),
+        ] {
+            let (base, _) = fake(device, String::new()).await;
+            let err = play_text(&base).await.0.result.unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{base}/oauth/device_authorization {said}")),
+                "{err}"
+            );
+            assert!(!err.contains("refused"), "{err}");
+            assert!(!err.contains(acts) && err.len() < 1000, "{err:?}");
+        }
+        // An RFC 6749 §5.2 error object: refused, with its code.
+        let refusal = r#"{"error":"invalid_scope","error_description":"unknown scope \"x\""}"#;
+        let (base, _) = fake(answer("400 Bad Request", refusal), String::new()).await;
+        let err = play_text(&base).await.0.result.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("device authorization refused by {base}/oauth/device_authorization (400 Bad Request): invalid_scope (unknown scope \"x\")")
+        );
+    }
+
+    /// An unknown --client-id was "invalid_client (client authentication failed)".
+    #[tokio::test]
+    async fn an_unknown_client_id_is_said_as_such() {
+        let refusal =
+            r#"{"error":"invalid_client","error_description":"client authentication failed"}"#;
+        let (base, _) = fake(answer("401 Unauthorized", refusal), String::new()).await;
+        let err = play_text(&base).await.0.result.unwrap_err();
+        assert!(matches!(err, DeviceError::UnknownClient { .. }), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("the server knows no public client with the id \"tv\""),
+            "{err}"
+        );
+        assert!(err.contains("invalid_client"), "{err}");
+    }
+
+    /// M3: a `javascript:` verification_uri was shown and QR-encoded, empty codes
+    /// accepted, a URI of 100,000 characters printed whole.
+    #[tokio::test]
+    async fn codes_a_person_cannot_use_or_should_not_open_are_refused() {
+        let long = format!("http://127.0.0.1/{}", "d".repeat(100_000));
+        let with_escapes = format!("http://127.0.0.1/d{ESCAPES}");
+        let cases = [
+            (
+                r#""device_code":"dc","user_code":"U","verification_uri":"javascript:alert(1)""#.to_owned(),
+                r#"verification_uri "javascript:alert(1)" is not an absolute http:// or https:// URI (RFC 8628 §3.2)"#,
+            ),
+            (
+                r#""device_code":"dc","user_code":"U","verification_uri":"http://127.0.0.1/d","verification_uri_complete":"JavaScript:alert(1)""#.to_owned(),
+                "verification_uri_complete \"JavaScript:alert(1)\" is not an absolute",
+            ),
+            (
+                r#""device_code":"dc","user_code":"U","verification_uri":"/device""#.to_owned(),
+                "verification_uri \"/device\" is not an absolute",
+            ),
+            (
+                r#""device_code":"dc","user_code":"U","verification_uri":"https://bank.example@evil.example/""#.to_owned(),
+                "verification_uri \"https://…@evil.example/\" has a user name before the host",
+            ),
+            (
+                format!(r#""device_code":"dc","user_code":"U","verification_uri":"{with_escapes}""#),
+                "verification_uri \"http://127.0.0.1/d\\u{1b}]52;",
+            ),
+            (
+                format!(r#""device_code":"dc","user_code":"U","verification_uri":"{long}""#),
+                "verification_uri has 100017 characters, more than a person can be shown (200 at most)",
+            ),
+            (
+                r#""device_code":"dc","user_code":"","verification_uri":"http://127.0.0.1/d""#.to_owned(),
+                "user_code is empty (RFC 8628 §3.2: it is REQUIRED)",
+            ),
+            (
+                r#""device_code":"","user_code":"U","verification_uri":"http://127.0.0.1/d""#.to_owned(),
+                "device_code is empty (RFC 8628 §3.2: it is REQUIRED)",
+            ),
+            (
+                format!(r#""device_code":"dc","user_code":"{}","verification_uri":"http://127.0.0.1/d""#, "U".repeat(201)),
+                "user_code has 201 characters",
+            ),
+        ];
+        for (fields, said) in cases {
+            let device = ok_json(&format!(r#"{{{fields},"expires_in":60,"interval":1}}"#));
+            let (base, polls) = fake(device, ok_json(TOKEN)).await;
+            let (ran, out) = play_text(&base).await;
+            let err = ran.result.unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "{base}/oauth/device_authorization answered 200 OK: {said}"
+                )),
+                "{err}"
+            );
+            assert!(err.contains("RFC 8628 §3.2"), "{err}");
+            assert!(!err.contains(acts) && err.len() < 1000, "{err:?}");
+            assert!(out.is_empty(), "{out}");
+            assert_eq!(polls.load(SeqCst), 0);
+        }
+        // At the limits: shown.
+        let uri = format!("https://127.0.0.1/{}", "d".repeat(200 - 18));
+        let device = ok_json(&format!(
+            r#"{{"device_code":"dc","user_code":"{}","verification_uri":"{uri}","verification_uri_complete":"{uri}","expires_in":60}}"#,
+            "U".repeat(200)
+        ));
+        let (base, _) = fake(device, ok_json(TOKEN)).await;
+        let (ran, out) = play_text(&base).await;
+        ran.result.unwrap();
+        assert!(out.contains(&format!("open  {uri}\n")), "{out}");
+    }
+
+    /// M4: `expires_in: 0` was shown as "expires in 0 s" and polled about 60 times
+    /// (a minute's grace), then said to be an interval too long.
+    #[tokio::test]
+    async fn a_code_that_expires_at_once_is_not_shown_nor_polled() {
+        let (base, polls) = fake(codes(0, None), error_answer("authorization_pending")).await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the first poll is allowed in 5 s, after the code expires (expires_in 0 s); no token can come (RFC 8628 §3.5)"
+        );
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(polls.load(SeqCst), 0);
+        // Polled once a second: the one poll within the grace, then it stops.
+        let (base, polls) = fake(codes(0, Some(1)), error_answer("authorization_pending")).await;
+        let err = play_text(&base).await.0.result.unwrap_err();
+        assert!(
+            matches!(err, DeviceError::ExpiredUnanswered { polls: 1, .. }),
+            "{err}"
+        );
+        assert_eq!(polls.load(SeqCst), 1);
+    }
+
+    /// M4: after slow_downs on a 30 s code the device polled at 34, 55 and 81 s, then
+    /// said its next poll would come "after the code expires", 51 s after it had.
+    #[tokio::test]
+    async fn slow_downs_stop_the_polls_at_the_code_end_and_say_so() {
+        // Polls at 5 s (interval 10 s from then), 15 s (15 s), 30 s (20 s): 50 s is
+        // past the code's 30 s.
+        let (base, polls) = fake(codes(30, Some(5)), error_answer("slow_down")).await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err();
+        assert_eq!(polls.load(SeqCst), 3, "{out}");
+        assert!(
+            out.contains("[  30s] slow_down") && !out.contains("[  50s]"),
+            "{out}"
         );
         assert_eq!(
-            HttpUrl::parse("https://[::1]:8443").unwrap().host(),
-            "[::1]"
+            err.to_string(),
+            "the code expired (expires_in 30 s) after 3 polls without a decision, and the server never said expired_token; polling stops (RFC 8628 §3.5)"
         );
-        assert!(matches!(
-            HttpUrl::parse("ftp://auth.example.test"),
-            Err(DeviceError::NotHttp(_))
-        ));
-        assert!(HttpUrl::parse("http:///x").is_err());
+        // A 40 s code: the next allowed poll, at 50 s, would come after its end.
+        let (base, polls) = fake(codes(40, Some(5)), error_answer("slow_down")).await;
+        let err = play_text(&base).await.0.result.unwrap_err();
+        assert_eq!(polls.load(SeqCst), 3);
+        assert_eq!(
+            err.to_string(),
+            "no decision after 3 polls, and the next poll is allowed in 20 s, after the code expires (in 10 s; expires_in 40 s); polling stops (RFC 8628 §3.5)"
+        );
+    }
+
+    /// M4: a token endpoint that cannot be reached is tried, backing off, until the
+    /// code's end, not a minute past it.
+    #[tokio::test]
+    async fn an_unreachable_token_endpoint_is_tried_until_the_code_end() {
+        // A port nobody listens on: bound, then let go.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let metadata = format!(
+            r#"{{"issuer":"BASE","device_authorization_endpoint":"BASE/oauth/device_authorization","token_endpoint":"http://127.0.0.1:{port}/oauth/token"}}"#
+        );
+        let (base, _) = start(Fake {
+            metadata: Some(metadata),
+            device: codes(30, Some(5)),
+            polls: vec![String::new()],
+            ..Fake::default()
+        })
+        .await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err();
+        // Tries at 5 s, 20 s (5 + 10 of back-off), 30 s (cut to the code's end).
+        assert!(
+            matches!(err, DeviceError::Unreachable { polls: 3, .. }),
+            "{err}\n{out}"
+        );
+        assert!(
+            out.contains("[  30s]") && !out.contains("next try in 5 s\n"),
+            "{out}"
+        );
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+    }
+
+    /// M4: `interval: 0` became 1 s; RFC 8628 §3.2's default is 5 s.
+    #[tokio::test]
+    async fn an_interval_of_zero_is_read_as_none_given() {
+        let (base, _) = fake(codes(60, Some(0)), ok_json(TOKEN)).await;
+        let (ran, out) = play_text(&base).await;
+        ran.result.unwrap();
+        assert!(
+            out.contains("Polling every 5 s (RFC 8628 §3.5; the server's interval 0 is read as none given: §3.2's default)."),
+            "{out}"
+        );
+        assert!(out.contains("[   5s] approved"), "{out}");
+    }
+
+    #[test]
+    fn a_poll_is_made_only_while_the_code_lives() {
+        let s = Duration::from_secs;
+        assert!(may_poll(s(0), 30, 30));
+        assert!(may_poll(s(25), 5, 30));
+        // Within the grace: a timer that fires late.
+        assert!(may_poll(s(0), 31, 30));
+        assert!(!may_poll(s(0), 32, 30));
+        assert!(!may_poll(s(30), 5, 30));
+        assert!(!may_poll(s(0), 5, 0));
+        // Past what a clock holds: never slept for.
+        assert!(!may_poll(s(0), u64::MAX, u64::MAX));
+        assert!(may_poll(s(1_000), 5, u64::MAX));
+    }
+
+    /// M5: metadata that never came cost 30 s, silently, before the default paths.
+    #[tokio::test]
+    async fn metadata_that_never_comes_costs_a_short_wait_and_is_noted() {
+        let (base, _) = start(Fake {
+            silent_metadata: true,
+            device: ok_json(CODES),
+            polls: vec![ok_json(TOKEN)],
+            ..Fake::default()
+        })
+        .await;
+        let mut out = Vec::new();
+        let ran = play_at(&base, &mut out, Duration::from_millis(300)).await;
+        ran.result.unwrap();
+        assert_eq!(
+            ran.notes,
+            format!("note: no RFC 8414 metadata from {base}/.well-known/oauth-authorization-server (no answer within 300ms); using the default paths {base}/oauth/device_authorization and {base}/oauth/token\n")
+        );
+    }
+
+    /// A server that cannot be reached at all is said once, for its metadata URL: the
+    /// same failure is no reason to note a fallback and fail again at the next URL
+    /// (an untrusted certificate must stay a one-line error).
+    #[tokio::test]
+    async fn a_server_that_cannot_be_reached_is_said_once() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let ran = play_text(&base).await.0;
+        let err = ran.result.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{base}/.well-known/oauth-authorization-server: cannot connect: "
+            )),
+            "{err}"
+        );
+        assert_eq!(ran.notes, "");
+    }
+
+    #[tokio::test]
+    async fn a_server_without_metadata_is_noted() {
+        let (base, _) = fake(ok_json(CODES), ok_json(TOKEN)).await;
+        let ran = play_text(&base).await.0;
+        ran.result.unwrap();
+        assert!(
+            ran.notes
+                .contains("(it answered 404 Not Found); using the default paths"),
+            "{}",
+            ran.notes
+        );
+        assert_eq!(ran.notes.lines().count(), 1);
+    }
+
+    /// An upper-case scheme plays the device, the metadata's issuer matched.
+    #[tokio::test]
+    async fn an_issuer_in_upper_case_is_the_same_issuer() {
+        let (base, _) = start(Fake {
+            metadata: Some(METADATA.to_owned()),
+            device: ok_json(CODES),
+            polls: vec![ok_json(TOKEN)],
+            ..Fake::default()
+        })
+        .await;
+        let upper = base.replacen("http://", "HTTP://", 1);
+        let ran = play_text(&upper).await.0;
+        ran.result.unwrap();
+        assert_eq!(ran.notes, "");
     }
 }
