@@ -146,7 +146,7 @@ fn url_error(url: &str, fault: UrlFault) -> DeviceError {
 
 /// The issuer the person named, in the normal form (RFC 3986 §6.2.2.1: scheme and
 /// host in lower case, as the server's metadata names it), without a trailing `/`.
-pub(crate) fn normal_issuer(issuer: &str) -> Result<String, DeviceError> {
+pub fn normal_issuer(issuer: &str) -> Result<String, DeviceError> {
     let parts = split_url(issuer).map_err(|fault| url_error(issuer, fault))?;
     // RFC 8414 §2: the issuer is a URL "that has no query or fragment components".
     let part = match (parts.query, parts.fragment) {

@@ -35,7 +35,8 @@ use deviceflow_wire::{
     GRANT_TYPE_DEVICE_CODE, METADATA_PATH, SLOW_DOWN_INCREMENT_SECS,
 };
 use http_body_util::{BodyExt, Full};
-use http_url::{normal_issuer, shown_url, split_url, HttpUrl, UrlFault};
+pub use http_url::normal_issuer;
+use http_url::{shown_url, split_url, HttpUrl, UrlFault};
 use hyper::client::conn::http1;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::Request;

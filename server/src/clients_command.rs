@@ -5,7 +5,7 @@
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
-use deviceflow_device::{request, Method, StatusCode};
+use deviceflow_device::{normal_issuer, request, Method, StatusCode};
 use deviceflow_reports::escape::{acts_on_a_terminal, clip, terminal, Printable};
 use deviceflow_reports::outln;
 use deviceflow_server::config::is_presentable;
@@ -271,7 +271,9 @@ async fn call(
     body: Option<Bytes>,
     expected: StatusCode,
 ) -> anyhow::Result<Value> {
-    let issuer = target.issuer.trim_end_matches('/');
+    // The device's check: a query, a fragment, a user name or no scheme is said as
+    // such (a query had made "http://h?x=1/admin/clients").
+    let issuer = normal_issuer(&target.issuer)?;
     let url = format!("{issuer}{}{rest}", paths::ADMIN_CLIENTS);
     // RFC 9110 §5.5: a field value is visible ASCII and spaces; a token pasted with its
     // line break is named here, never shown (the HTTP layer said "failed to parse

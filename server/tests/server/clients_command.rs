@@ -142,7 +142,8 @@ async fn adds_a_confidential_client(issuer: &str, http: &Client) -> String {
 }
 
 /// What a script is told when it cannot: `removed` was removed already, `tv` is
-/// configured, the token is wrong, the scope unknown, the issuer not HTTP.
+/// configured, the token is wrong, the scope unknown, the issuer not HTTP or not an
+/// issuer (a query had been glued before the path: "http://h?x=1/admin/clients").
 fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
     let err = refused(clients(issuer, ADMIN_TOKEN, &["remove", removed]));
     assert!(
@@ -167,6 +168,11 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
     );
     let err = refused(clients("ftp://auth.example.test", ADMIN_TOKEN, &["list"]));
     assert!(err.contains("not an http:// or https:// URL"), "{err}");
+    let err = refused(clients(&format!("{issuer}?x=1"), ADMIN_TOKEN, &["list"]));
+    assert!(err.contains("has a query"), "{err}");
+    // Scheme and host in any case, as RFC 3986 §3.1 and §3.2.2 read them.
+    let upper = issuer.replacen("http://", "HTTP://", 1);
+    assert!(ok(clients(&upper, ADMIN_TOKEN, &["list"])).contains("tv\tconfiguration"));
 }
 
 /// `clients` speaks https:// to a server behind TLS, as one is deployed: it trusts a
