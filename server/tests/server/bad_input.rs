@@ -498,25 +498,32 @@ async fn a_connection_in_steady_use_outlives_its_idle_timeout() {
 async fn the_idle_timeout_still_holds_after_it_fell_due_during_a_request() {
     // The timer armed by the first answer falls due while a second request's body is
     // on its way; once that is answered and the client falls silent, the connection
-    // must still be closed an idle timeout (2 s) later.
-    let s = TestServer::start_with(&short_idle_config()).await;
+    // must still be closed an idle timeout (3 s) later. The second head goes 1.5 s
+    // before the timer falls due, slack for a loaded machine (it was 0.3 s), and the
+    // body's pause takes it past it.
+    let s = TestServer::start_with(
+        &short_idle_config()
+            .replace("idle_timeout_ms = 2000", "idle_timeout_ms = 3000")
+            .replace("body_read_timeout_ms = 2000", "body_read_timeout_ms = 5000"),
+    )
+    .await;
     let mut stream = connect(&s).await;
     stream.write_all(HEALTH_REQUEST).await.unwrap();
     assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
-    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let body = b"client_id=tv";
     stream
         .write_all(&keep_alive_form_head(body.len(), ""))
         .await
         .unwrap();
     stream.write_all(&body[..6]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     stream.write_all(&body[6..]).await.unwrap();
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        closed_by_server(&mut stream, Duration::from_secs(6)).await,
-        "the connection was kept 6 s past its last answer with a 2 s idle timeout"
+        closed_by_server(&mut stream, Duration::from_secs(8)).await,
+        "the connection was kept 8 s past its last answer with a 3 s idle timeout"
     );
 }
 
@@ -589,12 +596,18 @@ async fn a_body_after_100_continue_is_timed_as_a_body_not_as_a_head() {
 
 #[tokio::test]
 async fn a_head_sent_in_pieces_within_the_deadline_is_served() {
-    // The head timer is for heads that stall, not for heads that take two reads.
-    let s = TestServer::start_with(&config()).await;
+    // The head timer is for heads that stall, not for heads that take two reads: three
+    // pieces 100 ms apart, well within a 2 s deadline (300 ms had left a loaded
+    // machine 120 ms of slack).
+    let s = TestServer::start_with(&config().replace(
+        "header_read_timeout_ms = 300",
+        "header_read_timeout_ms = 2000",
+    ))
+    .await;
     let mut stream = connect(&s).await;
     for piece in [&b"GET /healthz HTTP/1.1\r\n"[..], b"Host: t\r\n", b"\r\n"] {
         stream.write_all(piece).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
