@@ -149,6 +149,18 @@ pub fn hint_with(said: &str, peer: Peer, roots: Option<&str>) -> String {
             ),
             None => " (a certificate a private CA signed: name that CA's certificate in SSL_CERT_FILE)".to_owned(),
         }
+    } else if has("badsignature") {
+        // Signed by a key other than that of the trusted CA it names: a certificate
+        // made anew under an old CA's name, or one signed by itself whose name a
+        // trusted one has.
+        match roots {
+            Some(set) => format!(
+                " ({who}'s certificate names a CA in {set}, but that CA did not sign it: name the CA certificate that did)"
+            ),
+            None => format!(
+                " ({who}'s certificate names a CA this client trusts, but that CA did not sign it: name the CA certificate that did in SSL_CERT_FILE)"
+            ),
+        }
     } else if has("not valid for name") {
         format!(" (name {who} by a host or address its certificate lists)")
     } else if has("certificaterequired") {
@@ -198,6 +210,9 @@ mod tests {
             hint_with(name, Redis, None),
             " (name Redis by a host or address its certificate lists)"
         );
+        let forged = "invalid peer certificate: BadSignature";
+        assert!(hint_with(forged, Http, None).contains("that CA did not sign it"));
+        assert!(hint_with(forged, Http, None).contains("SSL_CERT_FILE"));
         let plain = "received corrupt message of type InvalidContentType";
         assert!(hint_with(plain, Http, None).ends_with("is this a plain http:// port?)"));
         assert!(hint_with(plain, Redis, None).ends_with("is this a plain redis:// port?)"));
