@@ -44,12 +44,19 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
     let report = dir.join("report");
     let started = Instant::now();
     let child = loadgen(&[&a, &b], &report);
-    // Partway: two thirds of the devices have started, none has finished.
+    // Partway: two thirds of the devices have started, none has finished; and b has
+    // answered devices (issued codes, answered polls), however slow the machine.
     std::thread::sleep(Duration::from_secs(2));
+    let answered = |p: &ServerProcess| {
+        common::metric(&p.base(), "deviceflow_device_authorizations_total").unwrap_or(0.0)
+            + common::metric(&p.base(), "deviceflow_token_polls_total").unwrap_or(0.0)
+    };
+    let b_answered = common::wait_until(Duration::from_secs(30), || answered(&b) >= 10.0);
     b.kill().unwrap();
     let killed_at = started.elapsed();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(b_answered, "b answered no device within 32 s: {stderr}");
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -37,10 +37,15 @@ fn a_server_killed_mid_run_gives_transport_errors_not_violations_and_exit_3() {
     )
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Mid-run: once the devices poll (the server has counted polls), however slow
+    // the machine; the rest of the 8 s run finds it gone.
+    let polling = common::wait_until(Duration::from_secs(30), || {
+        common::metric(&server.base, "deviceflow_token_polls_total").is_some_and(|n| n > 0.0)
+    });
     server.kill();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(polling, "no poll within 30 s: {stderr}");
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let reason = stderr
         .lines()

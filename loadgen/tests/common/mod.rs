@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use deviceflow_server::{App, Clock, FileConfig, Settings};
 
@@ -143,4 +144,42 @@ pub fn loadgen(hosts: &[&str], dir: &Path) -> Command {
 /// typed `RunData`, or a `serde_json::Value` to see the schema's own names).
 pub fn read_run<T: serde::de::DeserializeOwned>(dir: &Path) -> T {
     serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+}
+
+/// The sum of every series of metric `name`, whatever its labels, on the /metrics of
+/// the server at `base`; `None` when it cannot be scraped (not up, or gone).
+pub fn metric(base: &str, name: &str) -> Option<f64> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = deviceflow_loadgen::transport::target_of(base).unwrap();
+    let now = rt
+        .block_on(deviceflow_loadgen::scrape::scrape(&[target]))
+        .ok()?;
+    let labelled = format!("{name}{{");
+    Some(
+        now.0
+            .iter()
+            .filter(|(series, _)| *series == name || series.starts_with(&labelled))
+            .map(|(_, v)| v)
+            .sum(),
+    )
+}
+
+/// Waits until `ready` holds, asking every 50 ms, for at most `within`: whether it
+/// came to hold. For a test that must act (kill a server, say) once something has
+/// happened, however slow or busy the machine, and still end by itself when it never
+/// does.
+pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
