@@ -130,6 +130,9 @@ impl<S: Store> App<S> {
             return refusal;
         }
         let rest = paths::below(parts.uri.path(), paths::ADMIN_CLIENTS).unwrap_or_default();
+        // `/admin/clients/` is the list too, as a person or a script writes it (it was
+        // a client with an empty id, whose GET was 405 "Method not allowed").
+        let rest = if rest == "/" { "" } else { rest };
         let answer = match (rest, &parts.method) {
             ("", read) if is_read(read) => match Page::from_query(parts.uri.query()) {
                 Ok(page) => self.list_clients(page).await.map_err(OAuthError::from),

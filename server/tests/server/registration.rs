@@ -596,10 +596,12 @@ async fn the_admin_list_comes_in_bounded_pages_that_miss_nothing() {
             a.json()
         }
     };
-    // Without a limit: every client of this small server, and no next page.
+    // Without a limit: every client of this small server, and no next page; with a
+    // trailing slash the same.
     let all = page(String::new()).await;
     assert_eq!(all["clients"].as_array().unwrap().len(), 5 + 7, "{all}");
     assert_eq!(all.get("next"), None, "{all}");
+    assert_eq!(page("/".to_owned()).await, all);
 
     let mut seen = Vec::new();
     let mut query = "?limit=3".to_owned();
