@@ -54,7 +54,8 @@ pub struct ApproverArgs {
     /// line, else none (DEVICEFLOW_ADMIN_TOKEN alone never chooses admin).
     #[arg(long, value_enum)]
     pub approver: Option<ApproverKind>,
-    /// Admin decision endpoint (default: ISSUER/admin/decisions).
+    /// Admin decision endpoint (default: ISSUER/admin/decisions); only with the admin
+    /// approver.
     #[arg(long)]
     pub admin_url: Option<String>,
     /// Admin bearer token. With --approver admin and no --admin-token, read from
@@ -67,7 +68,7 @@ pub struct ApproverArgs {
     /// The user the admin approver decides as.
     #[arg(long, default_value = "demo")]
     pub admin_user: String,
-    /// Approver command; placeholders {user_code} {verification_uri} {verification_uri_complete} {action}.
+    /// Approver command, with --approver command; placeholders {user_code} {verification_uri} {verification_uri_complete} {action}.
     #[arg(long)]
     pub approver_command: Option<String>,
 }
@@ -94,14 +95,20 @@ impl ApproverArgs {
         } else {
             ApproverKind::None
         });
+        self.contradiction(kind)?;
         Ok(match kind {
             ApproverKind::None => Approver::None,
             ApproverKind::Admin => {
-                let token = self
-                    .admin_token
-                    .clone()
-                    .or(env_token.filter(|t| !t.is_empty()))
-                    .ok_or("--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)")?;
+                let (token, token_from) = match (&self.admin_token, env_token) {
+                    (Some(t), _) => (t.clone(), None),
+                    (None, Some(t)) if !t.is_empty() => (t, Some(ADMIN_TOKEN_ENV)),
+                    _ => {
+                        return Err(
+                            "--approver admin needs --admin-token (or DEVICEFLOW_ADMIN_TOKEN)"
+                                .into(),
+                        )
+                    }
+                };
                 let url = match (&self.admin_url, issuer) {
                     (Some(u), _) => u.clone(),
                     (None, Some(i)) => format!("{}/admin/decisions", i.trim_end_matches('/')),
@@ -111,7 +118,14 @@ impl ApproverArgs {
                         )
                     }
                 };
-                Approver::admin(url, token, self.admin_user.clone())
+                let mut approver = Approver::admin(url, token, self.admin_user.clone());
+                if let Approver::Admin {
+                    token_from: from, ..
+                } = &mut approver
+                {
+                    *from = token_from;
+                }
+                approver
             }
             ApproverKind::Command => {
                 let template = self
@@ -122,6 +136,46 @@ impl ApproverArgs {
             }
             ApproverKind::Manual => Approver::manual(),
         })
+    }
+}
+
+impl ApproverArgs {
+    /// Why the options given contradict the approver `kind` they end up choosing, if
+    /// they do: an option the chosen approver never reads was meant for another, and
+    /// running without it would test something else than asked (no decisions at all,
+    /// or a program never run), in silence.
+    fn contradiction(&self, kind: ApproverKind) -> Result<(), String> {
+        let chosen = match self.approver {
+            Some(k) => format!(
+                "--approver {}",
+                clap::ValueEnum::to_possible_value(&k)
+                    .map_or(String::new(), |v| v.get_name().to_owned())
+            ),
+            None => "the approver chosen by default (none, without --admin-token)".to_owned(),
+        };
+        if self.approver_command.is_some() && kind != ApproverKind::Command {
+            return Err(format!(
+                "--approver-command is given but {chosen} never runs it: add --approver command (or drop --approver-command)"
+            ));
+        }
+        if kind == ApproverKind::None {
+            for (given, option) in [
+                (self.admin_token.is_some(), "--admin-token"),
+                (self.admin_url.is_some(), "--admin-url"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{option} is given but {chosen} makes no decisions: use --approver admin (or drop {option})"
+                    ));
+                }
+            }
+        }
+        if self.admin_url.is_some() && kind != ApproverKind::Admin {
+            return Err(format!(
+                "--admin-url is given but {chosen} does not use it: it is for --approver admin"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +197,9 @@ pub enum Approver {
     Admin {
         url: String,
         token: String,
+        /// The environment variable the token came from, when not `--admin-token`:
+        /// named where a wrong token is said.
+        token_from: Option<&'static str>,
         user: String,
         http: Http,
     },
@@ -174,6 +231,7 @@ impl Approver {
         Approver::Admin {
             url: url.into(),
             token: token.into(),
+            token_from: None,
             user: user.into(),
             // A URL only the person gave: no address rule (see crate::reach).
             http: Http::new(Duration::from_secs(10), crate::reach::Reach::anywhere()),
@@ -229,6 +287,7 @@ impl Approver {
             Approver::Admin {
                 url,
                 token,
+                token_from,
                 user,
                 http,
             } => {
@@ -247,7 +306,7 @@ impl Approver {
                         body: Some(body),
                     })
                     .await;
-                admin_answer(&e)
+                admin_answer(&e, *token_from)
             }
             Approver::Command { argv, timeout } => {
                 run_command(argv, *timeout, prompt, action).await
@@ -313,8 +372,12 @@ const ADMIN_REFUSALS: [(u16, &str); 3] = [
     (409, "already_decided"),
 ];
 
-/// Reads the admin endpoint's answer `e` to a decision.
-fn admin_answer(e: &crate::http::Exchange) -> Result<(), NotDecided> {
+/// Reads the admin endpoint's answer `e` to a decision; `token_from`: the environment
+/// variable the token came from, if it did, named when the token is refused.
+fn admin_answer(
+    e: &crate::http::Exchange,
+    token_from: Option<&'static str>,
+) -> Result<(), NotDecided> {
     let status = e.status();
     if status == Some(200) {
         return Ok(());
@@ -329,8 +392,14 @@ fn admin_answer(e: &crate::http::Exchange) -> Result<(), NotDecided> {
             e.brief()
         )))
     } else {
+        let hint = match (status, token_from) {
+            (Some(401 | 403), Some(var)) => {
+                format!(" (the admin token came from {var}: check it, or give --admin-token)")
+            }
+            _ => String::new(),
+        };
         Err(NotDecided::Failed(format!(
-            "the admin endpoint failed: {}",
+            "the admin endpoint failed: {}{hint}",
             e.brief()
         )))
     }
@@ -622,6 +691,39 @@ mod tests {
     }
 
     #[test]
+    fn options_the_chosen_approver_never_reads_are_refused_not_ignored() {
+        let mut with_url = args(None, None, None);
+        with_url.admin_url = Some("http://as/admin".into());
+        for (a, option) in [
+            (
+                args(None, None, Some("true {user_code}")),
+                "--approver-command",
+            ),
+            (
+                args(Some(ApproverKind::Admin), Some("t"), Some("x")),
+                "--approver-command",
+            ),
+            (
+                args(Some(ApproverKind::Manual), None, Some("x")),
+                "--approver-command",
+            ),
+            (
+                args(Some(ApproverKind::None), Some("t"), None),
+                "--admin-token",
+            ),
+            (with_url, "--admin-url"),
+        ] {
+            let err = a.build_with_env(Some("http://as"), None).unwrap_err();
+            assert!(err.starts_with(option), "{err}");
+        }
+        // The load generator's people: a command approver beside the admin token
+        // its fleet config reads is no contradiction.
+        assert!(args(Some(ApproverKind::Command), Some("t"), Some("true"))
+            .build_with_env(Some("http://as"), None)
+            .is_ok());
+    }
+
+    #[test]
     fn a_token_in_the_environment_never_chooses_the_admin_approver() {
         // It had: DEVICEFLOW_ADMIN_TOKEN alone made the approver admin, and the suite
         // sent `Authorization: Bearer <token>` to the server under test.
@@ -635,14 +737,14 @@ mod tests {
             .build_with_env(Some("http://as/"), env())
             .unwrap();
         assert!(
-            matches!(&a, Approver::Admin { token, .. } if token == "from-env"),
+            matches!(&a, Approver::Admin { token, token_from: Some(ADMIN_TOKEN_ENV), .. } if token == "from-env"),
             "{a:?}"
         );
         // --admin-token wins over the environment.
         let a = args(Some(ApproverKind::Admin), Some("flag"), None)
             .build_with_env(Some("http://as/"), env())
             .unwrap();
-        assert!(matches!(&a, Approver::Admin { token, .. } if token == "flag"));
+        assert!(matches!(&a, Approver::Admin { token, token_from: None, .. } if token == "flag"));
     }
 
     #[tokio::test]

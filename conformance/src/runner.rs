@@ -2,6 +2,7 @@
 //! runs the rest concurrently, each with its own device code, and never hangs or
 //! crashes on a broken server.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +15,7 @@ use crate::cases;
 use crate::context::{compliant_wait, parse_authorization, Ctx, Options, Preflight};
 use crate::http::Exchange;
 use crate::progress::Progress;
-use crate::report::{CaseReport, Report};
+use crate::report::{CaseReport, Report, Signal};
 use crate::target::{RootCause, Target};
 
 /// Which cases run: `--only` and `--skip` patterns, each an id (`TS-08`), an id prefix
@@ -56,6 +57,43 @@ impl Selection {
             .any(|p| p.trim().is_empty())
     }
 
+    /// Why this selection leaves no case that could check anything, if it does: every
+    /// case unselected (`--only DA-01 --skip DA-01`, `--skip rfc`), or only cases that
+    /// never run here (the browser-only rows; the soak without `--soak`). A run of
+    /// nothing prints 0 fail and exits 0, and a CI gate on it passes having checked
+    /// nothing. `soak`: `--soak`.
+    pub fn leaves_nothing(&self, soak: bool) -> Option<String> {
+        let all = cases::all();
+        let selected: Vec<&Case> = all.iter().filter(|c| self.selects(&c.info)).collect();
+        let flags = || {
+            let list = |name: &str, v: &[String]| {
+                (!v.is_empty()).then(|| format!("{name} {}", v.join(",")))
+            };
+            [list("--only", &self.only), list("--skip", &self.skip)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" with ")
+        };
+        if selected.is_empty() {
+            return Some(format!(
+                "{} leaves no case to run: nothing would be checked",
+                flags()
+            ));
+        }
+        let runs_here =
+            |c: &Case| c.info.human != Human::Browser && (soak || c.info.wait != Wait::Soak);
+        if !selected.iter().any(|c| runs_here(c)) {
+            let ids: Vec<&str> = selected.iter().map(|c| c.info.id).collect();
+            return Some(format!(
+                "{} selects only {}, which never run here (they need the verification pages driven by a browser, or --soak): nothing would be checked",
+                flags(),
+                ids.join(", ")
+            ));
+        }
+        None
+    }
+
     /// Patterns that select nothing: almost certainly typos.
     pub fn unknown_patterns(&self) -> Vec<String> {
         let all = cases::all();
@@ -92,7 +130,7 @@ pub async fn preflight(
         .as_ref()
         .and_then(|v| v.get("interval"))
         .is_some();
-    let cause = root_cause(&e, &ctx_target.client.id);
+    let cause = root_cause(&e, &ctx_target.client.id, ctx_target.client_secret_from);
     match parse_authorization(e) {
         Ok(a) => (
             Preflight {
@@ -124,7 +162,9 @@ pub async fn preflight(
 /// Why the preflight device authorization `e` stops the run, if it does: every case
 /// needs a device authorization (or an endpoint that is one), so a failure here is
 /// said once, as its root cause, instead of as dozens of consequent failures.
-pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
+/// `secret_from`: the environment variable the client's secret came from, if it did
+/// (named where the server refuses the client).
+pub fn root_cause(e: &Exchange, client_id: &str, secret_from: Option<&str>) -> Option<RootCause> {
     let url = &e.request.url;
     let not_testable = |summary: String| root_cause_of(e, None, summary);
     let finding = |case: &'static str, summary: String| root_cause_of(e, Some(case), summary);
@@ -149,8 +189,9 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
         } else {
             "no complete answer from"
         };
+        let hint = crate::diagnose::tls_hint(url, error);
         return not_testable(format!(
-            "{what} the device authorization endpoint {url}: {error}"
+            "{what} the device authorization endpoint {url}: {error}{hint}"
         ));
     };
     let json = e.json();
@@ -231,8 +272,14 @@ pub fn root_cause(e: &Exchange, client_id: &str) -> Option<RootCause> {
             .get("error")
             .and_then(|v| v.as_str())
             .unwrap_or("an error");
+        let secret = match secret_from {
+            Some(var) => format!(
+                "the secret in {var} (the client's secret came from it: unset it, or give --client-secret \"\" for a public client)"
+            ),
+            None => "--client-secret".to_owned(),
+        };
         return not_testable(format!(
-            "the server refused the device authorization of client {client_id:?} with {code} (HTTP {status}): check --client-id, --client-secret and --scope"
+            "the server refused the device authorization of client {client_id:?} with {code} (HTTP {status}): check --client-id, {secret} and --scope"
         ));
     }
     incomplete_response(e, object, status)
@@ -451,7 +498,11 @@ pub async fn check_approver(approver: &Approver) -> Option<String> {
     match approver {
         Approver::None | Approver::Manual { .. } => None,
         Approver::Admin {
-            url, token, http, ..
+            url,
+            token,
+            token_from,
+            http,
+            ..
         } => {
             let e = http
                 .send(crate::http::Request {
@@ -468,9 +519,16 @@ pub async fn check_approver(approver: &Approver) -> Option<String> {
                     "cannot reach the admin endpoint {url}: {}",
                     e.error.as_deref().unwrap_or("no response")
                 )),
-                Some(s @ (401 | 403)) => Some(format!(
-                    "the admin endpoint {url} refused the admin token (HTTP {s}): check --admin-token"
-                )),
+                Some(s @ (401 | 403)) => Some(match token_from {
+                    // Named: the person gave no --admin-token, and would look for
+                    // the typo on the command line.
+                    Some(var) => format!(
+                        "the admin endpoint {url} refused the admin token (HTTP {s}): it came from {var}; check that variable, or give --admin-token"
+                    ),
+                    None => format!(
+                        "the admin endpoint {url} refused the admin token (HTTP {s}): check --admin-token"
+                    ),
+                }),
                 Some(s @ (404 | 405)) => Some(format!(
                     "{url} answered HTTP {s}: not an admin decision endpoint (check --admin-url, and that the server has an admin token)"
                 )),
@@ -505,6 +563,30 @@ pub async fn run(
     selection: &Selection,
     quiet: bool,
 ) -> Report {
+    run_until(
+        target,
+        approver,
+        options,
+        selection,
+        quiet,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// [`run`], stopped when `stop` resolves (a signal: Ctrl-C, a CI job cancelled): the
+/// cases that finished keep their verdicts, those that had not are inconclusive,
+/// saying the run was interrupted, and the report says it is partial
+/// ([`Report::interrupted`]), so that what ran is kept, and never read as a whole run.
+pub async fn run_until(
+    target: Target,
+    approver: Approver,
+    options: Options,
+    selection: &Selection,
+    quiet: bool,
+    stop: impl Future<Output = Signal>,
+) -> Report {
+    let mut stop = std::pin::pin!(stop);
     let started = Instant::now();
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -519,22 +601,72 @@ pub async fn run(
             progress: Some(progress.clone()),
         },
     );
-    let (pre, cause) = match target.root_cause.clone() {
-        Some(cause) => (Preflight::not_run(&cause.summary), Some(cause)),
-        None => preflight(&target, &http).await,
-    };
-    match &pre.error {
-        None => progress.note(
-            "preflight",
-            &format!(
-                "interval {} s, expires_in {}",
-                pre.interval_secs,
-                pre.expires_in
-                    .map_or("not given".to_owned(), |n| format!("{n} s"))
+    let selected: Vec<Case> = cases::all()
+        .into_iter()
+        .filter(|c| selection.selects(&c.info))
+        .collect();
+    let needs_approver = selected
+        .iter()
+        .any(|c| matches!(c.info.human, Human::Approve | Human::Deny));
+    // Before the cases: the preflight, then the approver's check.
+    let before = async {
+        let (pre, cause) = match target.root_cause.clone() {
+            Some(cause) => (Preflight::not_run(&cause.summary), Some(cause)),
+            None => {
+                let (pre, cause) = preflight(&target, &http).await;
+                let cause = match cause {
+                    Some(c) => Some(no_answer(c, &target.reach, options.request_timeout).await),
+                    None => None,
+                };
+                (pre, cause)
+            }
+        };
+        match &pre.error {
+            None => progress.note(
+                "preflight",
+                &format!(
+                    "interval {} s, expires_in {}",
+                    pre.interval_secs,
+                    pre.expires_in
+                        .map_or("not given".to_owned(), |n| format!("{n} s"))
+                ),
             ),
-        ),
-        Some(e) => progress.note("preflight", &format!("device authorization failed: {e}")),
-    }
+            Some(e) => progress.note("preflight", &format!("device authorization failed: {e}")),
+        }
+        let approver_problem = if cause.is_none() && needs_approver {
+            check_approver(&approver).await
+        } else {
+            None
+        };
+        (pre, cause, approver_problem)
+    };
+    let before = tokio::select! {
+        biased;
+        signal = &mut stop => Err(signal),
+        done = before => Ok(done),
+    };
+    let (pre, cause, approver_problem) = match before {
+        Ok(done) => done,
+        Err(signal) => {
+            progress.note(
+                "interrupted",
+                &format!("{} before the cases started", signal.name()),
+            );
+            let pre = Preflight::not_run("the run was interrupted before the preflight finished");
+            let ctx = Ctx::new(target, approver, options.clone(), pre.clone(), progress);
+            let reports: Vec<CaseReport> = selected
+                .into_iter()
+                .map(|c| {
+                    let mut info = c.info;
+                    info.level = options.level_for(info.id, info.level);
+                    CaseReport::new(info, interrupted(signal, "started"), 0)
+                })
+                .collect();
+            let unfinished = reports.len();
+            return Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+                .interrupted_by(signal, unfinished);
+        }
+    };
     let ctx = Ctx::new(
         target,
         approver,
@@ -547,24 +679,12 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(
         options.concurrency.clamp(1, Semaphore::MAX_PERMITS),
     ));
-    let selected: Vec<Case> = cases::all()
-        .into_iter()
-        .filter(|c| selection.selects(&c.info))
-        .collect();
     if let Some(cause) = cause {
         progress.note("root cause", &cause.summary);
         let reports = blocked(&cause, &options, selected);
         return Report::new(&ctx, pre, started_at, started.elapsed(), reports)
             .with_root_cause(cause);
     }
-    let needs_approver = selected
-        .iter()
-        .any(|c| matches!(c.info.human, Human::Approve | Human::Deny));
-    let approver_problem = if needs_approver {
-        check_approver(&ctx.approver).await
-    } else {
-        None
-    };
     if let Some(problem) = &approver_problem {
         progress.note("approver", problem);
     }
@@ -587,8 +707,57 @@ pub async fn run(
         let handle = spawn_case(case, ctx.clone(), Arc::clone(&slots), timeout);
         tasks.push((case.info, Ok(handle)));
     }
-    let reports = gather(tasks).await;
-    Report::new(&ctx, pre, started_at, started.elapsed(), reports)
+    let (reports, stopped) = gather_until(tasks, stop).await;
+    let report = Report::new(&ctx, pre, started_at, started.elapsed(), reports);
+    match stopped {
+        Some((signal, unfinished)) => {
+            progress.note(
+                "interrupted",
+                &format!("{}: {unfinished} case(s) did not finish", signal.name()),
+            );
+            report.interrupted_by(signal, unfinished)
+        }
+        None => report,
+    }
+}
+
+/// The verdict of a case that `signal` kept from finishing (or, `what` "started",
+/// from starting): inconclusive, never a finding against the server.
+fn interrupted(signal: Signal, what: &str) -> Verdict {
+    Verdict::inconclusive(format_args!(
+        "the run was interrupted ({}) before this case {what}",
+        signal.name()
+    ))
+}
+
+/// `cause`, the preflight's root cause, said better where its request timed out: a
+/// server that accepted the connection and never answered is not one that cannot be
+/// reached ([`crate::diagnose`]).
+async fn no_answer(
+    mut cause: RootCause,
+    reach: &crate::reach::Reach,
+    timeout: Duration,
+) -> RootCause {
+    let Some(e) = cause.evidence.first().filter(|_| cause.case.is_none()) else {
+        return cause;
+    };
+    if e.response.is_some() || !e.error.as_deref().is_some_and(crate::diagnose::timed_out) {
+        return cause;
+    }
+    let url = e.request.url.clone();
+    let error = e.error.clone().unwrap_or_default();
+    cause.summary = match crate::diagnose::connects(&url, reach, timeout).await {
+        Some(true) => format!(
+            "the device authorization endpoint {url} accepted the connection but sent no answer within {} s (--timeout): is it an HTTP server, and is it up?",
+            timeout.as_secs()
+        ),
+        Some(false) => format!(
+            "cannot reach the device authorization endpoint {url}: no connection within {} s ({error})",
+            timeout.as_secs()
+        ),
+        None => return cause,
+    };
+    cause
 }
 
 /// A case started (or skipped before it could start) by [`run`].
@@ -625,24 +794,68 @@ fn spawn_case(
 /// Every task's report, in the order the cases were started: a crashed case is a
 /// suite bug, reported as inconclusive with the panic's message, never as the
 /// server's failure at any level.
+#[cfg(test)]
 async fn gather(tasks: Vec<Task>) -> Vec<CaseReport> {
+    gather_until(tasks, std::pin::pin!(std::future::pending()))
+        .await
+        .0
+}
+
+/// [`gather`], until `stop` resolves: from then on a case that has finished keeps its
+/// verdict, and one that has not is stopped and inconclusive, saying so; the signal,
+/// if one came, and how many cases it stopped. The stopped cases are dropped before this returns, so that an
+/// approver command one of them started is killed with it (`kill_on_drop`), not left
+/// running after the suite.
+async fn gather_until(
+    tasks: Vec<Task>,
+    mut stop: std::pin::Pin<&mut impl Future<Output = Signal>>,
+) -> (Vec<CaseReport>, Option<(Signal, usize)>) {
+    let finished = |info: CaseInfo, result: Result<(Verdict, Duration), tokio::task::JoinError>| {
+        match result {
+            Ok((verdict, took)) => CaseReport::new(info, verdict, took.as_millis() as u64),
+            Err(e) => {
+                let verdict = Verdict::inconclusive(format_args!(
+                    "the case crashed, a bug of the suite (please report it): {e}"
+                ));
+                CaseReport::new(info, verdict, 0)
+            }
+        }
+    };
+    let mut signal = None;
+    let mut stopped = Vec::new();
     let mut reports = Vec::new();
     for (info, task) in tasks {
-        let report = match task {
-            Err(skipped) => skipped,
-            Ok(handle) => match handle.await {
-                Ok((verdict, took)) => CaseReport::new(info, verdict, took.as_millis() as u64),
-                Err(e) => {
-                    let verdict = Verdict::inconclusive(format_args!(
-                        "the case crashed, a bug of the suite (please report it): {e}"
-                    ));
-                    CaseReport::new(info, verdict, 0)
-                }
-            },
+        let mut handle = match task {
+            Err(skipped) => {
+                reports.push(skipped);
+                continue;
+            }
+            Ok(handle) => handle,
         };
-        reports.push(report);
+        if signal.is_none() {
+            tokio::select! {
+                biased;
+                result = &mut handle => {
+                    reports.push(finished(info, result));
+                    continue;
+                }
+                s = &mut stop => signal = Some(s),
+            }
+        }
+        let Some(s) = signal else { continue };
+        if handle.is_finished() {
+            reports.push(finished(info, handle.await));
+        } else {
+            handle.abort();
+            stopped.push(handle);
+            reports.push(CaseReport::new(info, interrupted(s, "finished"), 0));
+        }
     }
-    reports
+    let unfinished = stopped.len();
+    for handle in stopped {
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    }
+    (reports, signal.map(|s| (s, unfinished)))
 }
 
 /// The reports of a run stopped by `cause`: its case (selected or not) fails with the
@@ -839,6 +1052,7 @@ mod tests {
             unauthorized_client: None,
             introspection_client: None,
             scope: None,
+            client_secret_from: None,
             metadata: None,
             metadata_attempts: vec![],
             root_cause: None,
@@ -886,6 +1100,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_signal_keeps_the_finished_cases_and_stops_the_others_as_inconclusive() {
+        let quick = |_: Ctx| -> crate::case::CaseFuture {
+            Box::pin(async { Check::new(Level::Must).finish("held") })
+        };
+        let slots = Arc::new(Semaphore::new(2));
+        let done = spawn_case(
+            Case {
+                info: case("DR-01"),
+                run: quick,
+            },
+            ctx(),
+            Arc::clone(&slots),
+            Duration::from_secs(60),
+        );
+        while !done.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let stuck = spawn_case(
+            Case {
+                info: case("EX-01"),
+                run: hanging,
+            },
+            ctx(),
+            slots,
+            Duration::from_secs(60),
+        );
+        let tasks = vec![(case("DR-01"), Ok(done)), (case("EX-01"), Ok(stuck))];
+        let stop = std::pin::pin!(std::future::ready(Signal::Terminate));
+        let (reports, stopped) = gather_until(tasks, stop).await;
+        assert_eq!(stopped, Some((Signal::Terminate, 1)));
+        assert_eq!(reports[0].verdict.status, Status::Pass);
+        let v = &reports[1].verdict;
+        assert_eq!(v.status, Status::Skip);
+        assert!(v.summary.starts_with(INCONCLUSIVE), "{}", v.summary);
+        assert!(v.summary.contains("interrupted (SIGTERM)"), "{}", v.summary);
     }
 
     fn info(id: &'static str, group: &'static str, slug: &'static str) -> CaseInfo {

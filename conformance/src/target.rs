@@ -19,6 +19,10 @@ pub struct TargetSpec {
     pub unauthorized_client: Option<Client>,
     pub introspection_client: Option<Client>,
     pub scope: Option<String>,
+    /// Where the client's secret came from when not the command line: the
+    /// environment variable's name, said in the reports' header and where the server
+    /// refuses the client (a secret nobody typed is the last place one looks).
+    pub client_secret_from: Option<&'static str>,
 }
 
 impl TargetSpec {
@@ -67,6 +71,8 @@ pub struct Target {
     pub unauthorized_client: Option<Client>,
     pub introspection_client: Option<Client>,
     pub scope: Option<String>,
+    /// See [`TargetSpec::client_secret_from`].
+    pub client_secret_from: Option<&'static str>,
     pub metadata: Option<Metadata>,
     /// Metadata URLs tried without success (for MD-07's evidence).
     #[serde(skip)]
@@ -105,6 +111,10 @@ pub enum TargetError {
     /// Something answers, but no metadata is there and no endpoints were given.
     #[error("no OAuth metadata at {0} ({1}): check --issuer, or give --device-authorization-endpoint and --token-endpoint")]
     NoMetadata(String, String),
+    /// The connection is made, but no answer comes within the request timeout
+    /// (seconds): not "unreachable".
+    #[error("{0} accepted the connection but sent no answer within {1} s (--timeout): is it an HTTP server, and is it up?")]
+    NoAnswer(String, u64),
 }
 
 /// RFC 8414 §3.1: the well-known URIs to try for `issuer`, in order. For an issuer with
@@ -132,13 +142,105 @@ pub fn metadata_urls(issuer: &str) -> Vec<String> {
 
 /// Resolves the target: metadata first (when an issuer is given), explicit URLs win.
 pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetError> {
+    resolve_or_not(spec, http).await.map_err(|u| u.error)
+}
+
+/// [`resolve`], for a run that reports whatever happens: a target that cannot be
+/// resolved (no metadata URL answered, or none has metadata, and the endpoints were
+/// not given) is the target as given, its root cause why (no case ran), and the
+/// metadata URLs tried its evidence, so that the reports say the target could not be
+/// tested, as they do when given endpoints do not answer. `Err` only without a
+/// client. `timeout`: the request timeout, for telling a server that accepts the
+/// connection and never answers from one that cannot be reached.
+pub async fn resolve_reporting(
+    spec: TargetSpec,
+    http: &Http,
+    timeout: std::time::Duration,
+) -> Result<Target, TargetError> {
+    let Unresolved {
+        mut error,
+        spec,
+        attempts,
+    } = match resolve_or_not(spec, http).await {
+        Ok(target) => return Ok(target),
+        Err(u) => u,
+    };
+    if let TargetError::Unreachable(issuer, why) = &error {
+        if crate::diagnose::timed_out(why) {
+            let first = attempts.first().map(|e| e.request.url.as_str());
+            if crate::diagnose::connects(first.unwrap_or(issuer), http.reach(), timeout).await
+                == Some(true)
+            {
+                error = TargetError::NoAnswer(issuer.clone(), timeout.as_secs());
+            }
+        }
+    }
+    if matches!(error, TargetError::NoClient) {
+        return Err(error);
+    }
+    let cause = RootCause {
+        case: None,
+        summary: error.to_string(),
+        evidence: attempts.clone(),
+    };
+    let mut target = unresolved(spec, http.reach(), Some(cause))?;
+    target.metadata_attempts = attempts;
+    Ok(target)
+}
+
+/// The target as `spec` gives it, without discovery: the endpoints given (or
+/// empty), and `root_cause` (if any) as why nothing is tested. For a run that stops
+/// before the target is resolved (no metadata, an interruption), whose reports must
+/// still say so.
+pub fn unresolved(
+    spec: TargetSpec,
+    reach: &Reach,
+    root_cause: Option<RootCause>,
+) -> Result<Target, TargetError> {
+    Ok(Target {
+        issuer: spec.issuer,
+        device_authorization_endpoint: spec.device_authorization_endpoint.unwrap_or_default(),
+        token_endpoint: spec.token_endpoint.unwrap_or_default(),
+        introspection_endpoint: spec.introspection_endpoint,
+        client: spec.client.ok_or(TargetError::NoClient)?,
+        second_client: spec.second_client,
+        unauthorized_client: spec.unauthorized_client,
+        introspection_client: spec.introspection_client,
+        scope: spec.scope,
+        client_secret_from: spec.client_secret_from,
+        metadata: None,
+        metadata_attempts: Vec::new(),
+        root_cause,
+        reach: reach.clone(),
+    })
+}
+
+/// Why [`resolve`] found no target, with what it was given and tried.
+struct Unresolved {
+    error: TargetError,
+    spec: TargetSpec,
+    attempts: Vec<Exchange>,
+}
+
+async fn resolve_or_not(spec: TargetSpec, http: &Http) -> Result<Target, Unresolved> {
+    let Some(client) = spec.client.clone() else {
+        return Err(Unresolved {
+            error: TargetError::NoClient,
+            spec,
+            attempts: Vec::new(),
+        });
+    };
     let (metadata, attempts) = match &spec.issuer {
         Some(issuer) => discover(issuer, http).await,
         None => (None, Vec::new()),
     };
     let explicit = spec.device_authorization_endpoint.is_some() && spec.token_endpoint.is_some();
     if metadata.is_none() && !explicit {
-        return Err(no_metadata(&spec, &attempts));
+        return Err(Unresolved {
+            error: no_metadata(&spec, &attempts),
+            spec,
+            attempts,
+        });
     }
     // An advertised endpoint is used only if it is one: an absolute http(s) URL
     // (RFC 8414 §2). What it is otherwise: absent, or why it cannot be used.
@@ -229,11 +331,12 @@ pub async fn resolve(spec: TargetSpec, http: &Http) -> Result<Target, TargetErro
         device_authorization_endpoint,
         token_endpoint,
         introspection_endpoint,
-        client: spec.client.ok_or(TargetError::NoClient)?,
+        client,
         second_client: spec.second_client,
         unauthorized_client: spec.unauthorized_client,
         introspection_client: spec.introspection_client,
         scope: spec.scope,
+        client_secret_from: spec.client_secret_from,
         metadata,
         metadata_attempts: attempts,
         root_cause,
@@ -297,11 +400,11 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
             .iter()
             .map(|e| match &e.response {
                 Some(_) => format!("{} answered {}", e.request.url, e.brief()),
-                None => format!(
-                    "{}: {}",
-                    e.request.url,
-                    e.error.as_deref().unwrap_or("no response")
-                ),
+                None => {
+                    let error = e.error.as_deref().unwrap_or("no response");
+                    let hint = crate::diagnose::tls_hint(&e.request.url, error);
+                    format!("{}: {error}{hint}", e.request.url)
+                }
             })
             .collect();
         return TargetError::NoMetadata(first, tried.join("; "));
@@ -310,7 +413,38 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
         .first()
         .and_then(|e| e.error.clone())
         .unwrap_or_else(|| "no response".to_owned());
-    TargetError::Unreachable(spec.issuer.clone().unwrap_or_default(), why)
+    let hint = crate::diagnose::tls_hint(&first, &why);
+    TargetError::Unreachable(
+        spec.issuer.clone().unwrap_or_default(),
+        format!("{why}{hint}"),
+    )
+}
+
+/// `url` with its scheme and host in lower case, the rest as it is: RFC 3986 §6.2.2.1
+/// makes both case-insensitive (`HTTP://AS.Example/o` is `http://as.example/o`), and
+/// nothing else is normalized (`:80`, a trailing `/`, `%7E` stay: an issuer is
+/// compared as written, RFC 8414 §3.3). A string without `://` is returned as it is.
+pub fn lower_scheme_and_host(url: &str) -> String {
+    let Some(i) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = (&url[..i], &url[i + 3..]);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // The host ends at the port's colon; an IPv6 literal at its closing bracket.
+    let userinfo = authority.rfind('@').map_or(0, |at| at + 1);
+    let (userinfo, hostport) = authority.split_at(userinfo);
+    let host_end = if hostport.starts_with('[') {
+        hostport.find(']').map_or(hostport.len(), |j| j + 1)
+    } else {
+        hostport.rfind(':').unwrap_or(hostport.len())
+    };
+    let (host, port) = hostport.split_at(host_end);
+    format!(
+        "{}://{userinfo}{}{port}{tail}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    )
 }
 
 /// Whether `url` is an `https` URL. RFC 3986 §3.1: schemes are case-insensitive, so
@@ -372,6 +506,24 @@ mod tests {
             "",
         ] {
             assert!(unusable_endpoint(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_scheme_and_host_are_lower_cased() {
+        for (given, folded) in [
+            (
+                "HTTP://AS.Example:8080/O/Realm",
+                "http://as.example:8080/O/Realm",
+            ),
+            ("http://as.example", "http://as.example"),
+            ("https://AS.EXAMPLE/", "https://as.example/"),
+            ("http://AS:80", "http://as:80"),
+            ("HTTP://[::1]:8080/X", "http://[::1]:8080/X"),
+            ("http://AS?Q#F", "http://as?Q#F"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(lower_scheme_and_host(given), folded, "{given}");
         }
     }
 

@@ -1,6 +1,8 @@
 //! JUnit XML for CI systems: one testsuite per checklist section. Fail is a
 //! `<failure>`; skip and n/a are `<skipped>`; warn and info pass, with the finding in
-//! `<system-out>`.
+//! `<system-out>`. A run that could not test the target (a root cause that is no
+//! case's finding) or that a signal interrupted is a failed test of its own, in a
+//! suite "The run": its cases alone would all be skipped, which reads as green.
 
 use super::{by_group, Report};
 use crate::case::Status;
@@ -12,12 +14,27 @@ use deviceflow_reports::escape::escape as esc;
 pub(crate) const HOSTS: &str =
     "Other hosts the server named, and the suite talked to or was kept from";
 
+/// The suite of the tests that say the run itself was not whole.
+const RUN: &str = "The run";
+
 pub fn junit(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut run_failures = Vec::new();
+    if let Some(cause) = r.root_cause.as_ref().filter(|c| c.case.is_none()) {
+        // A root cause that is a finding fails its case; one that is not would
+        // otherwise leave only skipped cases, which reads as green.
+        run_failures.push((
+            "the target could not be tested",
+            format!("{}; no case was run", cause.summary),
+        ));
+    }
+    if let Some(line) = r.interrupted_line() {
+        run_failures.push(("run interrupted: this report is partial", line));
+    }
     out.push_str(&format!(
         "<testsuites name=\"deviceflow-conformance\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
-        r.cases.len(),
-        r.totals.fail,
+        r.cases.len() + run_failures.len(),
+        r.totals.fail + run_failures.len(),
         r.totals.skip + r.totals.not_applicable,
         r.duration_ms as f64 / 1000.0
     ));
@@ -35,6 +52,22 @@ pub fn junit(r: &Report) -> String {
             ));
         }
         out.push_str("    </properties>\n  </testsuite>\n");
+    }
+    // What makes the run itself not a whole one, each a failed test of its own, which
+    // every CI system shows (the cases are all skipped, or some): a target that could
+    // not be tested, an interruption.
+    if !run_failures.is_empty() {
+        out.push_str(&format!(
+            "  <testsuite name=\"{RUN}\" tests=\"{n}\" failures=\"{n}\" skipped=\"0\">\n",
+            n = run_failures.len()
+        ));
+        for (name, why) in &run_failures {
+            out.push_str(&format!(
+                "    <testcase classname=\"deviceflow-conformance.run\" name=\"{name}\" time=\"0.000\">\n      <failure message=\"{}\"/>\n    </testcase>\n",
+                esc(why)
+            ));
+        }
+        out.push_str("  </testsuite>\n");
     }
     for (group, cases) in by_group(&r.cases) {
         let failures = cases

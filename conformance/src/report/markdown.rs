@@ -32,7 +32,7 @@ fn write_header(out: &mut String, r: &Report) {
         "deviceflow-conformance {}; client {} ({}); approver: {}; preflight: interval {} s, expires_in {}.\n\n",
         r.suite_version,
         code_span(&r.target.client_id),
-        r.target.client_auth.as_str(),
+        r.client_auth_words(),
         cell(&r.approver),
         r.preflight.interval_secs,
         r.preflight.expires_in.map_or("unknown".to_owned(), |n| format!("{n} s"))
@@ -51,6 +51,9 @@ fn write_header(out: &mut String, r: &Report) {
             "**Root cause{who}: {}**; no other case was run.\n\n",
             cell(&cause.summary)
         ));
+    }
+    if let Some(line) = r.interrupted_line() {
+        out.push_str(&format!("**{}.**\n\n", cell(&line)));
     }
     let t = &r.totals;
     out.push_str(&format!(

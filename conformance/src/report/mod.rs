@@ -90,6 +90,10 @@ pub struct TargetSummary {
     pub metadata_url: Option<String>,
     pub client_id: String,
     pub client_auth: crate::client::AuthMethod,
+    /// The environment variable the client's secret came from, when not the command
+    /// line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_from: Option<&'static str>,
     pub second_client_id: Option<String>,
     pub scope: Option<String>,
 }
@@ -116,6 +120,10 @@ pub struct Report {
     /// The one reason the run stopped before the cases, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<RootCause>,
+    /// The signal that stopped the run before its end, if one did: the report is
+    /// partial, and says so in every rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
     /// Which addresses the suite connects to, and the hosts it talked to because the
     /// server named them.
     pub network: Network,
@@ -158,6 +166,43 @@ impl Network {
     }
 }
 
+/// A signal that stops a run before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C.
+    #[serde(rename = "SIGINT")]
+    Interrupt,
+    /// SIGTERM: a CI job cancelled, a timeout(1), a container stopped.
+    #[serde(rename = "SIGTERM")]
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// The exit code of a run it stopped: 128 + its number, as a shell reports a
+    /// process the signal killed.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Signal::Interrupt => exit::INTERRUPTED,
+            Signal::Terminate => exit::TERMINATED,
+        }
+    }
+}
+
+/// How a run was interrupted: by which signal, and how many cases it kept from
+/// finishing (they are inconclusive, saying so).
+#[derive(Debug, Clone, Serialize)]
+pub struct Interruption {
+    pub signal: Signal,
+    pub unfinished: usize,
+}
+
 /// Exit codes of the command (also in `--help`).
 pub mod exit {
     /// Every MUST held.
@@ -173,6 +218,10 @@ pub mod exit {
     /// needed and no working approver, or inconclusive): not a claim that every MUST
     /// held.
     pub const MUST_UNJUDGED: i32 = 4;
+    /// Interrupted by SIGINT (128 + 2): the reports written are partial, and say so.
+    pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15): the reports written are partial, and say so.
+    pub const TERMINATED: i32 = 143;
 }
 
 /// Whether `c` is a MUST (or Derived-MUST) case that was not judged, in whole or in
@@ -229,6 +278,7 @@ impl Report {
                 metadata_url: t.metadata.as_ref().map(|m| m.url.clone()),
                 client_id: t.client.id.clone(),
                 client_auth: t.client.method,
+                client_secret_from: t.client_secret_from,
                 second_client_id: t.second_client.as_ref().map(|c| c.id.clone()),
                 scope: t.scope.clone(),
             },
@@ -241,6 +291,7 @@ impl Report {
             must_failures,
             must_unjudged,
             root_cause: None,
+            interrupted: None,
             network: Network {
                 rule: t.reach.describe(),
                 server_named_hosts: t.reach.hosts(),
@@ -257,13 +308,40 @@ impl Report {
         self
     }
 
+    /// Marks the run as stopped by `signal` before its end (the runner has already
+    /// reported the cases it kept from finishing as inconclusive, saying so).
+    /// `unfinished`: how many.
+    pub fn interrupted_by(mut self, signal: Signal, unfinished: usize) -> Report {
+        self.interrupted = Some(Interruption { signal, unfinished });
+        self
+    }
+
+    /// "INTERRUPTED by SIGINT: ...", the line every rendering of an interrupted run
+    /// carries, if it was.
+    pub fn interrupted_line(&self) -> Option<String> {
+        self.interrupted.as_ref().map(|i| {
+            format!(
+                "INTERRUPTED by {} after {:.1} s: this report is partial; {} case(s) did not finish (inconclusive), the results of the others are kept",
+                i.signal.name(),
+                self.duration_ms as f64 / 1000.0,
+                i.unfinished
+            )
+        })
+    }
+
     /// One line per case, `ID<TAB>status`, in checklist order: what a committed
-    /// baseline holds (no timings, no evidence), so a regression shows as a diff.
+    /// baseline holds (no timings, no evidence), so a regression shows as a diff. An
+    /// interrupted run's starts with a `#` line saying so, so that it never matches
+    /// one.
     pub fn baseline(&self) -> String {
-        self.cases
-            .iter()
-            .map(|c| format!("{}\t{}\n", c.id, c.verdict.status.as_str()))
-            .collect()
+        let mut out = String::new();
+        if let Some(line) = self.interrupted_line() {
+            out.push_str(&format!("# {line}\n"));
+        }
+        for c in &self.cases {
+            out.push_str(&format!("{}\t{}\n", c.id, c.verdict.status.as_str()));
+        }
+        out
     }
 
     /// The JSON report. serde_json escapes only U+0000-U+001F in strings; the other
@@ -289,7 +367,10 @@ impl Report {
     /// 3 if the target could not be tested at all, 4 if MUST cases that need a
     /// person's decision could not be judged.
     pub fn exit_code(&self) -> i32 {
-        if self.must_failures > 0 {
+        if let Some(i) = &self.interrupted {
+            // Partial: whatever the cases that finished say, the run is not whole.
+            i.signal.exit_code()
+        } else if self.must_failures > 0 {
             exit::MUST_FAILED
         } else if self.root_cause.is_some() {
             exit::NOT_TESTABLE
@@ -313,14 +394,26 @@ impl Report {
         line
     }
 
-    /// "client tv (public, no secret), approver: ...": the header line, in words.
+    /// "client tv (public, no secret), approver: ...": the header line, in words;
+    /// "(client_secret_basic, secret from DEVICEFLOW_CLIENT_SECRET)" when the secret
+    /// came from the environment.
     pub fn client_line(&self) -> String {
         format!(
             "client {} ({}), approver: {}",
             self.target.client_id,
-            self.target.client_auth.as_str(),
+            self.client_auth_words(),
             self.approver
         )
+    }
+
+    /// How the client authenticates, and where its secret came from when not the
+    /// command line.
+    pub fn client_auth_words(&self) -> String {
+        let method = self.target.client_auth.as_str();
+        match self.target.client_secret_from {
+            Some(var) => format!("{method}, secret from {var}"),
+            None => method.to_owned(),
+        }
     }
 }
 

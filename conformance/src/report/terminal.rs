@@ -58,6 +58,10 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
             2,
         ));
     }
+    if let Some(line) = r.interrupted_line() {
+        out.push('\n');
+        out.push_str(&wrap(&line, width, 2));
+    }
     for (group, cases) in by_group(&r.cases) {
         out.push_str(&format!("\n{group} {}\n", group_title(group)));
         for c in cases {
@@ -77,7 +81,7 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
     }
     let t = &r.totals;
     out.push_str(&format!(
-        "\n{} pass, {} fail, {} warn, {} info, {} skip, {} n/a in {:.1} s; {}\n",
+        "\n{} pass, {} fail, {} warn, {} info, {} skip, {} n/a in {:.1} s; {}{}\n",
         t.pass,
         t.fail,
         t.warn,
@@ -85,7 +89,11 @@ pub fn terminal(r: &Report, color: bool, width: usize) -> String {
         t.skip,
         t.not_applicable,
         r.duration_ms as f64 / 1000.0,
-        r.must_line()
+        r.must_line(),
+        r.interrupted.as_ref().map_or(String::new(), |i| format!(
+            "; INTERRUPTED by {}: partial",
+            i.signal.name()
+        ))
     ));
     out
 }
