@@ -198,7 +198,10 @@ impl Fleet {
     /// has out. Not when the run was already stopped (Ctrl-C, a panic): the first
     /// reason is the run's.
     pub fn stop_early(&self, at_s: f64, why: String) {
-        if goose::is_killswitch_triggered() || self.stopped_early.get().is_some() {
+        if goose::is_killswitch_triggered()
+            || crate::stop::requested().is_some()
+            || self.stopped_early.get().is_some()
+        {
             return;
         }
         if self.stopped_early.set((at_s, why)).is_ok() {

@@ -14,8 +14,9 @@ use clap::{ArgMatches, Args, Command};
 use goose::config::GooseConfiguration;
 
 /// goose's options that act here, by clap id: the fleet reads `--host`, `-u`, `-r`,
-/// `-s`, `-t` and `--threshold` (judged on the devices' requests after the run), and
-/// goose's own log, of the lanes' start and end, is goose's (`-v`, `-G`, `-g`).
+/// `-s`, `-t` and `--threshold` (judged on the devices' requests after the run),
+/// goose's own log, of the lanes' start and end, is goose's (`-v`, `-G`, `-g`), and
+/// `-V` prints this command's version.
 pub const IN_EFFECT: &[&str] = &[
     "host",
     "users",
@@ -26,6 +27,8 @@ pub const IN_EFFECT: &[&str] = &[
     "verbose",
     "goose_log",
     "log_level",
+    // This command's version (`main.rs`), not goose's.
+    "version",
 ];
 
 /// goose's options, as clap defines them.
@@ -57,7 +60,6 @@ fn why(id: &str) -> Option<String> {
         "decrease_rate" | "decrease_time" => "goose's users here are the lanes, which all run to the end; when -t is up the fleet sends nothing more and waits for the requests already out".to_owned(),
         "test_plan" => "a test plan shapes goose's users, which here are the lanes (README \"Scale\"); shape the fleet with -u devices, started -r a second (or over -s), for -t".to_owned(),
         "scenarios" | "list" | "scenarios_list" => "the fleet is one goose scenario, its lanes (README \"Scale\"): there is none to choose or list".to_owned(),
-        "version" => "it prints goose's version, not this command's (goose 0.19, loadgen/Cargo.toml)".to_owned(),
         "quiet" => "goose's console log is warnings only already (-v for more)".to_owned(),
         "running_metrics" => "goose's metrics count the lanes, not the devices' requests; the fleet prints a progress line every --progress-every SECS".to_owned(),
         "no_threshold_abort" | "threshold_abort_delay" => "--threshold rules are judged once, on the devices' requests, after the run's report is written: none stops a run early".to_owned(),

@@ -94,7 +94,13 @@ fn setup_block(r: &RunData) -> Page {
     .setup("CPU", s.cpu.clone())
     .setup("hosts", s.hosts.join(", "))
     .setup("token endpoint", s.token_endpoint.clone())
-    .setup("client", s.client_id.clone())
+    .setup(
+        "client",
+        match &s.client_secret_from {
+            Some(var) => format!("{} (confidential, its secret from {var})", s.client_id),
+            None => s.client_id.clone(),
+        },
+    )
     .setup("behaviour mix (%)", mix.join(", "))
     .setup(
         "people",

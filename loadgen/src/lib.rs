@@ -27,6 +27,7 @@ pub mod runner;
 pub mod scrape;
 pub mod shard;
 pub mod stats;
+pub mod stop;
 pub mod thresholds;
 pub mod timeline;
 pub mod transport;

@@ -321,9 +321,9 @@ pub fn findings(r: &RunData) -> Vec<String> {
         out.push(format!(
             "STOPPED EARLY at {t:.1} s by the generator: {why}, so the rest of the run could measure nothing of the server; the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
         ));
-    } else if let Some(t) = r.stopped_at_s() {
+    } else if let Some((t, by)) = r.stopped_by_signal() {
         out.push(format!(
-            "STOPPED EARLY by Ctrl-C at {t:.0} s: the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
+            "STOPPED EARLY by {by} at {t:.0} s: the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
         ));
     }
     out.push(format!(
@@ -587,6 +587,13 @@ pub fn markdown(r: &RunData) -> String {
     let _ = writeln!(out, "- command: `{}`", r.setup.command);
     let _ = writeln!(out, "- commit: {}; CPU: {}", r.setup.commit, r.setup.cpu);
     let _ = writeln!(out, "- approver: {}", escape(&r.setup.approver));
+    if let Some(var) = &r.setup.client_secret_from {
+        let _ = writeln!(
+            out,
+            "- client: {} (confidential, its secret from {var})",
+            escape(&r.setup.client_id)
+        );
+    }
     for s in &r.shards {
         let _ = writeln!(out, "- shard {}: {}", s.shard, s.fd_limit);
     }

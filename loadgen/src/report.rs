@@ -1,19 +1,193 @@
 //! The report folder of a run: `index.html` (`html.rs`), `summary.md` (`render.rs`) and
-//! `run.json` (`results.rs`).
+//! `run.json` (`results.rs`), written so that the folder never holds files of two runs.
+//!
+//! Each file is written under a temporary name in the folder, and renamed over its own
+//! name only once all three are written: a folder, a full disk or a permission that
+//! stops one file stops them all before any is replaced, and the earlier run's files
+//! stay as they were. A rename that fails after others went through (rare: the checks
+//! before it passed) removes the earlier run's files that were not replaced, so what
+//! is left is this run's, incomplete, never a mix. Every error names the file. The
+//! same paths are checked before the run ([`check_replaceable`]), so a folder where a
+//! file goes is said then, not after the run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::results::RunData;
 
-/// Writes `index.html`, `summary.md` and `run.json` into `dir`.
+/// The report's files, in the order they are put in place.
+pub const FILES: [&str; 3] = ["run.json", "summary.md", "index.html"];
+
+/// Writes `index.html`, `summary.md` and `run.json` into `dir` (created if need be).
 pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = serde_json::to_string(r).context("encoding run.json")?;
-    std::fs::write(dir.join("run.json"), json)
-        .with_context(|| format!("writing {}", dir.display()))?;
-    std::fs::write(dir.join("summary.md"), crate::render::markdown(r))?;
-    std::fs::write(dir.join("index.html"), crate::html::page(r))?;
+    write_files(
+        dir,
+        [json, crate::render::markdown(r), crate::html::page(r)],
+    )
+}
+
+/// Whether each of the report's files could be put in `dir`: absent, or not a
+/// folder (a rename replaces a file, never a folder). The error names the path.
+pub fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
+    for name in FILES {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            anyhow::bail!(
+                "{} is a folder, where the report's {name} goes: remove it, or give another --report-dir",
+                path.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// This process's temporary name for `name` in `dir`: hidden, and its own (two runs
+/// into one folder at once do not write each other's).
+fn temporary(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `texts` as [`FILES`] into `dir`, all or none (module docs).
+fn write_files(dir: &Path, texts: [String; 3]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let unchanged =
+        "nothing of this run's report was written, and the folder's files are as they were";
+    if let Err(e) = check_replaceable(dir) {
+        anyhow::bail!("{e:#}; {unchanged}");
+    }
+    let remove_temporaries = || {
+        for name in FILES {
+            let _ = std::fs::remove_file(temporary(dir, name));
+        }
+    };
+    for (name, text) in FILES.iter().zip(&texts) {
+        if let Err(e) = std::fs::write(temporary(dir, name), text) {
+            remove_temporaries();
+            return Err(e)
+                .with_context(|| format!("writing {}: {unchanged}", dir.join(name).display()));
+        }
+    }
+    for (i, name) in FILES.iter().enumerate() {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::rename(temporary(dir, name), &path) {
+            remove_temporaries();
+            // The files after this one are the earlier run's: gone, so that none is
+            // taken for this run's.
+            let mut removed = Vec::new();
+            let mut stayed = Vec::new();
+            for later in &FILES[i..] {
+                let p = dir.join(later);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => removed.push(*later),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => stayed.push(*later),
+                }
+            }
+            let mut said = format!(
+                "writing {}: {e}; the report in {} is incomplete (written: {})",
+                path.display(),
+                dir.display(),
+                if i == 0 {
+                    "none".to_owned()
+                } else {
+                    FILES[..i].join(", ")
+                }
+            );
+            if !removed.is_empty() {
+                said += &format!(
+                    "; the earlier run's {} removed, so that no file of another run stays beside this run's",
+                    removed.join(", ")
+                );
+            }
+            if !stayed.is_empty() {
+                said += &format!(
+                    "; {} could not be removed and is an earlier run's",
+                    stayed.join(", ")
+                );
+            }
+            anyhow::bail!(said);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "deviceflow-loadgen-report-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn texts(run: &str) -> [String; 3] {
+        FILES.map(|f| format!("{f} of {run}"))
+    }
+
+    fn read(dir: &Path, name: &str) -> Option<String> {
+        std::fs::read_to_string(dir.join(name)).ok()
+    }
+
+    /// A folder named as one of the files (left by hand, or by a run's mistake): the
+    /// other files had been replaced and this one not, so the folder held this run's
+    /// run.json beside an earlier run's index.html ("STOPPED EARLY by Ctrl-C"), and
+    /// the error said only "Is a directory (os error 21)".
+    #[test]
+    fn a_file_that_cannot_be_replaced_leaves_the_earlier_run_whole_and_is_named() {
+        let dir = scratch("blocked");
+        write_files(&dir, texts("run 1")).unwrap();
+        std::fs::remove_file(dir.join("summary.md")).unwrap();
+        std::fs::create_dir(dir.join("summary.md")).unwrap();
+        let e = format!("{:#}", write_files(&dir, texts("run 2")).unwrap_err());
+        assert!(
+            e.contains(&format!("{} is a folder", dir.join("summary.md").display())),
+            "{e}"
+        );
+        assert!(
+            e.contains("nothing of this run's report was written"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        assert_eq!(read(&dir, "run.json").as_deref(), Some("run.json of run 1"));
+        assert_eq!(
+            read(&dir, "index.html").as_deref(),
+            Some("index.html of run 1")
+        );
+        // No temporary file is left behind.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_report_replaces_the_earlier_runs_files_each_whole() {
+        let dir = scratch("replaced");
+        write_files(&dir, texts("run 1")).unwrap();
+        write_files(&dir, texts("run 2")).unwrap();
+        for f in FILES {
+            assert_eq!(read(&dir, f), Some(format!("{f} of run 2")));
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A folder that is not one (`/dev/full`, a file): named, with the file.
+    #[test]
+    fn a_report_folder_that_cannot_be_made_is_named() {
+        let e = format!(
+            "{:#}",
+            write_files(Path::new("/dev/full/x"), texts("run")).unwrap_err()
+        );
+        assert!(e.starts_with("creating /dev/full/x: "), "{e}");
+    }
 }

@@ -28,6 +28,11 @@ pub struct Setup {
     pub device_authorization_endpoint: String,
     pub token_endpoint: String,
     pub client_id: String,
+    /// The environment variable the client's secret came from, when it did (not the
+    /// command line): named in the header and where the server refuses the client,
+    /// as a secret nobody typed is the last place one looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_from: Option<String>,
     /// Devices in the whole run (all shards).
     pub devices: u64,
     pub hatch_rate: f64,
@@ -69,9 +74,14 @@ pub struct ShardRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at_s: Option<f64>,
     /// Why the generator stopped the run before its end (no device got a code:
-    /// `fleet::NoCodeWatch`); absent when Ctrl-C stopped it.
+    /// `fleet::NoCodeWatch`); absent when a signal stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_because: Option<String>,
+    /// The signal that stopped the run before its end: "Ctrl-C" or "SIGTERM"
+    /// (`stop.rs`). Absent otherwise, and in runs from before SIGTERM was handled, in
+    /// which a stop without `stopped_because` was Ctrl-C's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
 }
 
 /// The whole run.
@@ -248,13 +258,15 @@ impl RunData {
             .min_by(|a, b| a.0.total_cmp(&b.0))
     }
 
-    /// When Ctrl-C stopped the run (the earliest shard's time), not the generator.
-    pub fn stopped_by_ctrl_c_at_s(&self) -> Option<f64> {
+    /// When a signal stopped the run, not the generator, and which: the earliest
+    /// shard's, named as [`crate::stop::Signal::as_str`] ("Ctrl-C" when the run does
+    /// not say, as runs from before SIGTERM was handled).
+    pub fn stopped_by_signal(&self) -> Option<(f64, &str)> {
         self.shards
             .iter()
             .filter(|s| s.stopped_because.is_none())
-            .filter_map(|s| s.stopped_at_s)
-            .reduce(f64::min)
+            .filter_map(|s| Some((s.stopped_at_s?, s.stopped_by.as_deref().unwrap_or("Ctrl-C"))))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
     }
 
     /// Requests sent, and those that got no answer.
@@ -355,18 +367,32 @@ impl RunData {
         let (commonest, _) = answers[0];
         let hint = match (commonest, one_status) {
             ("invalid_client" | "unauthorized_client", _) => {
-                ": check --client-id (and --client-secret for a confidential client)"
+                match &self.setup.client_secret_from {
+                    Some(var) => format!(
+                        ": check --client-id and the secret in {var} (the client's secret came from it: unset it, or give --client-secret \"\" for a public client)"
+                    ),
+                    None => {
+                        ": check --client-id (and --client-secret for a confidential client)"
+                            .to_owned()
+                    }
+                }
             }
-            ("invalid_scope", _) => ": check --scope",
-            (_, Some(404 | 405)) => ": check --device-authorization-endpoint",
-            (_, Some(429 | 503)) => ": the server's rate limits or quotas refused them",
+            ("invalid_scope", _) => ": check --scope".to_owned(),
+            (_, Some(404 | 405)) => ": check --device-authorization-endpoint".to_owned(),
+            (_, Some(300..=399)) => {
+                ": check --host and --device-authorization-endpoint (is the endpoint elsewhere, or https://?)".to_owned()
+            }
+            (_, Some(429 | 503)) => {
+                ": the server's rate limits or quotas refused them".to_owned()
+            }
             (what, _)
                 if what.contains("not a JSON object")
                     || what.contains("not JSON (expected value") =>
             {
                 ": check --device-authorization-endpoint (is it a device authorization endpoint?)"
+                    .to_owned()
             }
-            _ => "",
+            _ => String::new(),
         };
         let what = if answers.len() == 1 {
             format!(
@@ -761,6 +787,7 @@ mod tests {
                 health: vec![sample(5.0, 1.0), sample(6.0, busy_ms), sample(7.0, 1.0)],
                 stopped_at_s: None,
                 stopped_because: None,
+                stopped_by: None,
             }],
             duration_s: 10.0,
             stats,

@@ -223,12 +223,23 @@ pub async fn run(
     attack::run(Arc::clone(&fleet), goose, &host, progress_every).await?;
     let begun = *fleet.begun();
     let duration_s = begun.at.elapsed().as_secs_f64();
-    // The generator stopped the run early (no device got a code), or goose's Ctrl-C
-    // handler tripped its killswitch: the lanes stop on either.
+    // The generator stopped the run early (no device got a code), a signal did
+    // (`stop.rs`), or goose's Ctrl-C handler tripped its killswitch (where `stop.rs`
+    // does not listen: the showcase): the lanes stop on each.
+    let signal = crate::stop::requested();
     let (stopped_at_s, stopped_because) = match fleet.stopped_early() {
         Some((at_s, why)) => (Some(*at_s), Some(why.clone())),
-        None => (goose::is_killswitch_triggered().then_some(duration_s), None),
+        None => (
+            (signal.is_some() || goose::is_killswitch_triggered()).then_some(duration_s),
+            None,
+        ),
     };
+    let stopped_by = (stopped_at_s.is_some() && stopped_because.is_none()).then(|| {
+        signal
+            .unwrap_or(crate::stop::Signal::CtrlC)
+            .as_str()
+            .to_owned()
+    });
     let cpu_s = crate::resources::cpu_time()
         .saturating_sub(begun.cpu)
         .as_secs_f64();
@@ -267,6 +278,7 @@ pub async fn run(
             health,
             stopped_at_s,
             stopped_because,
+            stopped_by,
         }],
         duration_s,
         stats: fleet.stats(),
@@ -293,6 +305,7 @@ pub fn setup(
         device_authorization_endpoint: format!("{base}{}", config.issue_path),
         token_endpoint: format!("{base}{}", config.token_path),
         client_id: client_id.to_owned(),
+        client_secret_from: None,
         devices: 0,
         hatch_rate: 0.0,
         mix: Vec::new(),

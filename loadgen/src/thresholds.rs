@@ -128,6 +128,20 @@ impl FromStr for Threshold {
                 .map_err(|_| bad_value())?,
             Metric::Rps | Metric::Violations => value.trim().parse().map_err(|_| bad_value())?,
         };
+        // Every metric is a count, a rate, a share or a time, 0 or more: NaN fails every
+        // comparison and a negative limit is always passed or always failed, which had
+        // been found out only after the run.
+        if !limit.is_finite() || limit < 0.0 {
+            return Err(format!(
+                "threshold \"{rule}\": \"{}\" is not a value of 0 or more",
+                value.trim()
+            ));
+        }
+        if metric == Metric::ErrorRate && limit > 100.0 {
+            return Err(format!(
+                "threshold \"{rule}\": an error rate is a percent, 0 to 100"
+            ));
+        }
         Ok(Threshold {
             rule,
             metric,
@@ -251,6 +265,26 @@ mod tests {
             .parse::<Threshold>()
             .unwrap_err()
             .contains("not a metric"));
+    }
+
+    /// A limit no run can meet or miss had been accepted, and the rule judged (always
+    /// failed, or always passed) only after the run.
+    #[test]
+    fn a_limit_that_is_not_a_number_of_zero_or_more_is_refused_naming_the_rule() {
+        for (rule, says) in [
+            ("error-rate<NaN%", "is not a value of 0 or more"),
+            ("violations<-1", "is not a value of 0 or more"),
+            ("p99<infms", "is not a value of 0 or more"),
+            ("rps>-5", "is not a value of 0 or more"),
+            ("error-rate<150%", "an error rate is a percent, 0 to 100"),
+        ] {
+            let e = rule.parse::<Threshold>().unwrap_err();
+            assert!(e.starts_with(&format!("threshold \"{rule}\": ")), "{e}");
+            assert!(e.contains(says), "{e}");
+        }
+        for fine in ["violations<1", "error-rate<=0%", "p99<0.5ms", "rps>=0"] {
+            assert!(fine.parse::<Threshold>().is_ok(), "{fine}");
+        }
     }
 
     #[test]

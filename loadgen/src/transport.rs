@@ -153,6 +153,9 @@ const MAX_ANSWER: usize = deviceflow_conformance::http::MAX_BODY_BYTES + 64 * 10
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// A redirect's `Location` (3xx only: read for no other answer), which the
+    /// devices do not follow and the report names.
+    pub location: Option<Box<str>>,
 }
 
 /// One target (a `--host`): where to connect, whether over TLS, and what to put in
@@ -415,8 +418,11 @@ impl Connection {
         // (`keep-alive, close`; `gzip, chunked`: chunked when it comes last, §6.1).
         let http10 = res.version == Some(0);
         let (mut says_close, mut says_keep_alive) = (false, false);
+        let mut location = None;
         for h in res.headers.iter() {
-            if h.name.eq_ignore_ascii_case("content-length") {
+            if (300..400).contains(&status) && h.name.eq_ignore_ascii_case("location") {
+                location = Some(Box::from(String::from_utf8_lossy(h.value).trim()));
+            } else if h.name.eq_ignore_ascii_case("content-length") {
                 length = std::str::from_utf8(h.value)
                     .ok()
                     .and_then(|v| v.trim().parse::<usize>().ok());
@@ -455,7 +461,11 @@ impl Connection {
         };
         self.buf.drain(..head + used);
         self.spent = close;
-        Ok(Some(Answer { status, body }))
+        Ok(Some(Answer {
+            status,
+            body,
+            location,
+        }))
     }
 }
 
@@ -655,13 +665,30 @@ pub async fn get(target: &Target, path: &str, timeout: Duration) -> Result<Answe
 /// scheme that does not fit the port before every request of the run fails on it. A
 /// TLS handshake that fails (a certificate the generator cannot check), a TLS alert
 /// after it (TLS 1.3 asks for a client certificate only then), or no HTTP answer on a
-/// plain `http://` port (a TLS port resets or closes it) is refused in one line. A
-/// target that cannot be reached at all, answers slowly, or answers anything at all
-/// (a 404 is an HTTP server) is the run's to measure.
+/// plain `http://` port (a TLS port resets or closes it) is refused in one line, and
+/// so is a target that cannot be reached at all (nothing listening, no connection
+/// within `timeout`) or that takes the connection and sends no answer within
+/// `timeout`: nothing of the server could be measured. Any answer at all (a 404 is an
+/// HTTP server) passes: the run measures the rest.
 pub async fn check(target: &Target, timeout: Duration) -> Result<(), String> {
     let origin = format!("{}://{}", target.scheme(), target.host);
-    let Ok(Ok(tcp)) = tokio::time::timeout(timeout, connect(target.addr)).await else {
-        return Ok(());
+    // Nothing listening is said here, as discovery says it (exit 2): with the
+    // endpoints given it had gone on to a run of refused connections, "not trusted"
+    // (exit 3), though nothing of the server was measured.
+    let tcp = match tokio::time::timeout(timeout, connect(target.addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            return Err(format!(
+                "cannot reach {origin}: {}: is the server up, and is --host (or the endpoint) right?",
+                e.message
+            ))
+        }
+        Err(_) => {
+            return Err(format!(
+                "cannot reach {origin}: no connection within {} s (--request-timeout): is the server up, and is --host (or the endpoint) right?",
+                timeout.as_secs()
+            ))
+        }
     };
     let stream = match &target.tls {
         None => Stream::Left(tcp),
@@ -693,8 +720,15 @@ pub async fn check(target: &Target, timeout: Duration) -> Result<(), String> {
         conn.answer().await
     })
     .await;
-    let Ok(Err(e)) = answered else {
-        return Ok(());
+    let e = match answered {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            return Err(format!(
+                "{origin} accepted the connection but sent no answer to GET / within {} s (--request-timeout): is it an HTTP server, and is it up?",
+                timeout.as_secs()
+            ))
+        }
     };
     match (&target.tls, e.cause) {
         (Some(_), Cause::Other) => Err(format!("{origin}: {}", e.message)),
@@ -704,6 +738,17 @@ pub async fn check(target: &Target, timeout: Duration) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Whether a TCP connection to `target` is accepted within `timeout` (at most 5 s):
+/// asked after a request timed out, to tell a server that took the connection and
+/// never answered from one that cannot be reached.
+pub async fn connects(target: &Target, timeout: Duration) -> bool {
+    let within = timeout.min(Duration::from_secs(5));
+    matches!(
+        tokio::time::timeout(within, connect(target.addr)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Resolves `http://host:port` or `https://host:port` to a target (the generator

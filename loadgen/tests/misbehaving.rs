@@ -24,6 +24,8 @@ enum Mode {
     SilentPolls,
     /// Every device authorization gets HTTP 500.
     Fails,
+    /// Every device authorization is redirected (HTTP 302) to a login page.
+    Redirects,
     /// Codes are issued; each poll gets HTTP 400 with an `error` of its own, made of
     /// terminal escapes (OSC 52, cursor moves, `\r`), Markdown and HTML.
     Hostile,
@@ -218,6 +220,10 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                 seen.issues.fetch_add(1, Relaxed);
                 (500, r#"{"oops":"internal"}"#.to_owned())
             }
+            ("/device", Mode::Redirects) => {
+                let n = seen.issues.fetch_add(1, Relaxed);
+                (302, format!("{base}/login?next=%2Fdevice&n={n}"))
+            }
             ("/token", _) => {
                 seen.polls.fetch_add(1, Relaxed);
                 // Read, and never answered: hold the connection until the peer goes.
@@ -226,10 +232,14 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             }
             _ => (404, r#"{"error":"not_found"}"#.to_owned()),
         };
-        let answer = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
-            json.len()
-        );
+        let answer = if status == 302 {
+            format!("HTTP/1.1 302 Found\r\nlocation: {json}\r\ncontent-length: 0\r\n\r\n")
+        } else {
+            format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                json.len()
+            )
+        };
         if out.write_all(answer.as_bytes()).is_err() {
             return;
         }
@@ -629,6 +639,30 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
         assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// A device authorization endpoint that redirects (to a login page, to https://) had
+/// been said as "HTTP 302, not a JSON object", which did not say where it sent the
+/// devices. The redirect's target is named (without its query, which differs from
+/// request to request), with what to check.
+#[test]
+fn a_device_authorization_redirected_elsewhere_names_where_it_was_sent() {
+    let (base, seen) = fake(Mode::Redirects);
+    let dir = report_dir("redirected");
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(seen.issues.load(Relaxed), 3);
+    let what = format!("HTTP 302, a redirect to {base}/login (devices do not follow redirects)");
+    assert!(
+        stderr.contains(&format!("all 3 device authorizations were answered {what}: check --host and --device-authorization-endpoint")),
+        "{stderr}"
+    );
+    let issue = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["issue"];
+    assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A 200 to a poll with an access token and no `token_type` is not a token: RFC 6749

@@ -119,7 +119,7 @@ impl Lane {
     /// The answer goes to the device (or, for the admin endpoint, the person).
     fn answered(&mut self, out: Out, now: u32, answer: transport::Answer) {
         match out.kind {
-            Kind::Issue => self.issued(out, now, answer.status, &answer.body),
+            Kind::Issue => self.issued(out, now, &answer),
             Kind::Poll => self.polled(out, now, answer.status, &answer.body),
             Kind::ReplayCheck => self.replay_checked(out, now, answer.status, &answer.body),
             Kind::Approve => {
@@ -164,12 +164,18 @@ impl Lane {
         self.timers.push(at, (slot, Due::Poll));
     }
 
-    fn issued(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
-        let slot = out.slot;
-        let parsed = match status {
-            200 => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
+    fn issued(&mut self, out: Out, now: u32, answer: &transport::Answer) {
+        let (slot, status, body) = (out.slot, answer.status, &answer.body[..]);
+        let parsed = match (status, &answer.location) {
+            (200, _) => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
                 .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e)),
-            s => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
+            // Where it sends them says what the endpoint is (a login page, https://):
+            // "HTTP 302, not a JSON object" had not.
+            (s, Some(to)) => Err(format!(
+                "HTTP {s}, a redirect to {} (devices do not follow redirects)",
+                redirect_target(to)
+            )),
+            (s, None) => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
         };
         let auth = match parsed {
             Ok(auth) => auth,
@@ -353,6 +359,17 @@ impl Lane {
 /// server most of its time in the generator's sight, and a timeout then is its own.
 pub(super) fn stalled_for_much_of(window_us: u64, stalled_us: u64) -> bool {
     stalled_us > 0 && stalled_us.saturating_mul(4) >= window_us
+}
+
+/// A redirect's `Location` as the report names it: without its query and fragment
+/// (a login page's `?next=…` differs from request to request, and would make every
+/// answer one of its own), at most 200 characters.
+fn redirect_target(location: &str) -> String {
+    let bare = location.split(['?', '#']).next().unwrap_or_default();
+    match bare.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &bare[..cut]),
+        None => bare.to_owned(),
+    }
 }
 
 #[cfg(test)]

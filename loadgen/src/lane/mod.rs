@@ -39,7 +39,8 @@ use devices::Devices;
 /// server), for at most one tick of lateness (README, "Scale").
 pub const TICK_MS: u32 = 10;
 
-/// How often at least a lane wakes to see whether the run was stopped (Ctrl-C), ms.
+/// How often at least a lane wakes to see whether the run was stopped (Ctrl-C,
+/// SIGTERM), ms.
 const STOP_CHECK_MS: u32 = 200;
 
 /// What a timer entry is for.
@@ -197,8 +198,13 @@ impl Lane {
             let now = woke
                 .saturating_duration_since(self.fleet.start())
                 .as_millis() as u32;
-            // The run time is up, or Ctrl-C (goose's handler trips its killswitch).
-            if (deadline.is_some_and(|d| now >= d) || goose::is_killswitch_triggered())
+            // The run time is up, or the run was stopped: Ctrl-C or SIGTERM
+            // (`stop.rs`), the generator (`Fleet::stop_early`), or a lane's panic, all
+            // through goose's killswitch, which goose clears as its run begins: a
+            // signal from before then is in `stop::requested`.
+            if (deadline.is_some_and(|d| now >= d)
+                || goose::is_killswitch_triggered()
+                || crate::stop::requested().is_some())
                 && !self.closing
             {
                 self.close();
