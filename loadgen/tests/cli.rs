@@ -218,10 +218,7 @@ fn a_server_gone_before_the_last_scrape_is_said_to_leave_no_reconciliation() {
     // The first code issued says the run is under way, the scrape before it done
     // (it comes before any device starts): the server goes then, however slow the
     // machine, and only the scrape after the run finds it gone.
-    let under_way = common::wait_until(Duration::from_secs(30), || {
-        common::metric(&server.base, "deviceflow_device_authorizations_total")
-            .is_some_and(|n| n > 0.0)
-    });
+    let under_way = common::wait_for_a_code(&server.base, Duration::from_secs(30));
     server.kill();
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);

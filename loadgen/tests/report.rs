@@ -74,10 +74,7 @@ fn a_report_that_cannot_be_written_leaves_no_mix_of_runs_and_still_prints_the_su
         .spawn()
         .unwrap();
     // Once a code is issued the checks before the run are behind it.
-    let under_way = common::wait_until(Duration::from_secs(60), || {
-        common::metric(&server.base, "deviceflow_device_authorizations_total")
-            .is_some_and(|n| n > 0.0)
-    });
+    let under_way = common::wait_for_a_code(&server.base, Duration::from_secs(60));
     std::fs::remove_file(dir.join("summary.md")).unwrap();
     std::fs::create_dir(dir.join("summary.md")).unwrap();
     let kill = Command::new("kill")

@@ -63,10 +63,7 @@ fn sigterm_stops_the_run_and_the_report_says_so() {
         .spawn()
         .unwrap();
     // The first code issued says the run is under way.
-    let under_way = common::wait_until(Duration::from_secs(60), || {
-        common::metric(&server.base, "deviceflow_device_authorizations_total")
-            .is_some_and(|n| n > 0.0)
-    });
+    let under_way = common::wait_for_a_code(&server.base, Duration::from_secs(60));
     signal(&child, "TERM");
     let out = output_within(child, Duration::from_secs(30));
     let err = stderr(&out);

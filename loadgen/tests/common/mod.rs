@@ -167,6 +167,15 @@ pub fn metric(base: &str, name: &str) -> Option<f64> {
     )
 }
 
+/// Waits until the server at `base` has issued a code (its /metrics), for at most
+/// `within`: whether it did. The generator's checks before the run are then behind it,
+/// and its scrape before the run done (it comes before any device starts).
+pub fn wait_for_a_code(base: &str, within: Duration) -> bool {
+    wait_until(within, || {
+        metric(base, "deviceflow_device_authorizations_total").is_some_and(|n| n > 0.0)
+    })
+}
+
 /// Waits until `ready` holds, asking every 50 ms, for at most `within`: whether it
 /// came to hold. For a test that must act (kill a server, say) once something has
 /// happened, however slow or busy the machine, and still end by itself when it never
