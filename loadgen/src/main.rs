@@ -110,7 +110,7 @@ struct Cli {
     /// Seeds every device's behaviour, person and jitter (same seed: same fleet).
     #[arg(long, default_value_t = 1, help_heading = "Scale")]
     seed: u64,
-    /// Threads of the generator's runtime (1: everything on one thread).
+    /// Threads of the generator's runtime (1: everything on one thread); at most 4 per CPU.
     #[arg(long, default_value_t = 1, value_parser = at_least_one(), help_heading = "Scale")]
     threads: usize,
     /// goose users that multiplex the devices (default: one per thread); at most one per
@@ -371,6 +371,11 @@ fn main() {
     let secret_from_env = matches.value_source("client_secret") == Some(ValueSource::EnvVariable);
     let cli =
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error("deviceflow-loadgen", e));
+    // Before the runtime, which starts them.
+    if let Err(why) = check_threads(cli.threads) {
+        errln!("deviceflow-loadgen: {why}");
+        std::process::exit(2);
+    }
     // One thread by default: the lanes, the connections and the timers share it, so a
     // request costs no wake-up of another thread (README, "Scale"). More cores: more
     // --threads, or more processes with --shard.
@@ -543,6 +548,22 @@ const MAX_RUN_S: f64 = (u32::MAX / 1000 - 1) as f64;
 /// an HTTP client of its own before the run starts (5,000 took over a minute); past
 /// one per thread a lane adds no parallelism, only its share of the connections.
 const LANES_PER_CPU: usize = 16;
+
+/// The most runtime threads per CPU: past the CPUs threads only take turns on them, and
+/// `--threads 100000` had sat starting threads with nothing said (killed after 20 s).
+const THREADS_PER_CPU: usize = 4;
+
+/// `--threads` within what the machine runs at once, or why not.
+fn check_threads(threads: usize) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = THREADS_PER_CPU * cpus;
+    if threads > most {
+        return Err(format!(
+            "--threads {threads}: at most {THREADS_PER_CPU} per CPU ({most} on this machine's {cpus}); more only take turns on them (more machines: --shard)"
+        ));
+    }
+    Ok(())
+}
 
 fn merge(cli: MergeCli) -> anyhow::Result<i32> {
     let mut runs = Vec::new();

@@ -768,6 +768,12 @@ fn command_lines_that_cannot_run_as_meant_are_refused_in_one_line_before_the_run
             vec!["-u", "100000", "--lanes", "5000"],
             "--lanes 5000: at most one per device this process runs (100000) and 16 per CPU",
         ),
+        // It sat starting threads, saying nothing (killed after 20 s).
+        (
+            &server.base,
+            vec!["--threads", "100000"],
+            "--threads 100000: at most 4 per CPU",
+        ),
         (
             &server.base,
             vec!["-t", "5ms"],
