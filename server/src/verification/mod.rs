@@ -25,6 +25,7 @@
 //! Administrators (`admin = true` users) also manage the applications here, at
 //! `/device/applications` (`applications.rs`): the same sign-in, look, CSRF and headers.
 //!
+//! Every form: refused when the browser says another site sent it (`origin.rs`).
 //! Every page: no script, `X-Frame-Options: DENY` and CSP `frame-ancestors 'none'`
 //! (UI-13), `Cache-Control: no-store`, and never the device_code (UI-03).
 
@@ -42,6 +43,7 @@ pub(crate) mod state;
 mod applications;
 mod code_entry;
 mod display;
+mod origin;
 mod sign_in;
 
 use std::borrow::Cow;
@@ -176,6 +178,9 @@ impl<S: Store> App<S> {
             Ok(verb) => verb,
             Err(refusal) => return Ok(*refusal),
         };
+        if verb == Method::POST && !self.verification.origin.admits(req.headers()) {
+            return Ok(self.other_sites_form());
+        }
         let (parts, body) = if verb == Method::POST {
             match read_form(
                 req,
@@ -349,6 +354,17 @@ impl<S: Store> App<S> {
             "This form has expired",
             "This form is no longer valid, so nothing was done. Open the page again and retry.",
             Some((back_to, "Open the page again")),
+        )
+    }
+
+    /// 403 for a form the browser says another site's page sent (`origin.rs`), before
+    /// anything of it is read.
+    fn other_sites_form(&self) -> Reply {
+        self.plain_page(
+            StatusCode::FORBIDDEN,
+            "This form came from another site",
+            "Your browser says another site sent this form, so nothing was done. If you meant to send it, open the page here and send it again.",
+            Some((paths::DEVICE, "Connect a device")),
         )
     }
 

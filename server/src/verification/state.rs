@@ -18,6 +18,7 @@ use crate::storage::store::SharedSecret;
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
 use super::known_browser::KnownBrowsers;
+use super::origin::SameOrigin;
 use super::password;
 use super::rate_limit::{Subject, UsernameHasher};
 use super::web_session::CookiePolicy;
@@ -48,6 +49,8 @@ pub struct Verification {
     pub(super) dummy_hash: Option<String>,
     /// The issuer's host, shown on every page.
     pub(super) site: String,
+    /// The issuer's origin, which our own forms are sent from.
+    pub(super) origin: SameOrigin,
     pub(super) verification_uri: String,
 }
 
@@ -73,6 +76,7 @@ impl Verification {
             sign_in_csrf: SignInCsrf::new(secret),
             dummy_hash,
             site,
+            origin: SameOrigin::of_issuer(issuer),
             verification_uri: format!("{issuer}{}", paths::DEVICE),
         }
     }

@@ -35,9 +35,10 @@ async fn another_sites_sign_out_form_does_not_clear_the_persons_cookie() {
     let s = server().await;
     let mut p = Person::new(&s);
     p.sign_in("alice").await;
-    // Logout CSRF: without the cookie there is nothing to end, so nothing to clear.
+    // Logout CSRF: the browser says another site sent it (origin.rs); and without the
+    // cookie there would be nothing to end, so nothing to clear.
     let forged = cross_site_post(&s, "/device/logout").await;
-    assert_eq!(forged.status, 303);
+    assert_eq!(forged.status, 403);
     assert_eq!(
         forged.header("set-cookie"),
         None,
@@ -50,6 +51,69 @@ async fn another_sites_sign_out_form_does_not_clear_the_persons_cookie() {
     let out = stale.post("/device/logout", &[]).await;
     assert_eq!((out.status, out.location()), (303, Some("/device/login")));
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn a_form_another_site_sends_is_refused_though_its_csrf_pair_is_valid() {
+    // Login CSRF by cookie tossing: a sibling subdomain plants in the person's browser
+    // the cookie of a sign-in form the attacker fetched, then posts that form, with
+    // the attacker's password, from its own page. The pair is valid; the browser's
+    // Fetch Metadata, or an older browser's Origin, says whose page sent it.
+    let s = server().await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let local_host = format!("localhost:{port}");
+    let localhost = format!("http://{local_host}");
+    for sent_from in [
+        vec![
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://evil.localhost"),
+        ],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://attacker.example"),
+        ],
+        vec![("origin", "https://attacker.example")],
+        vec![("origin", "null")],
+        // Our port on another name than the one the request went to.
+        vec![("origin", localhost.as_str())],
+    ] {
+        let mut p = Person::new(&s);
+        p.get("/device/login").await;
+        p.sent_from = sent_from.iter().map(|&(n, v)| (n, v.to_owned())).collect();
+        let password = password_of("bob");
+        let page = p
+            .submit(
+                "/device/login",
+                &[("username", "bob"), ("password", &password)],
+            )
+            .await;
+        assert_eq!(
+            (page.status, page.heading()),
+            (403, "This form came from another site"),
+            "{sent_from:?}"
+        );
+        assert_eq!(page.header("set-cookie"), None, "{sent_from:?}");
+        page.assert_protected();
+    }
+    // Our own forms: from a browser that says so, from an older one that sends our
+    // origin (or that of the Host it reached us by), and from a client that sends
+    // neither.
+    for sent_from in [
+        vec![
+            ("sec-fetch-site", "same-origin"),
+            ("origin", s.base.as_str()),
+        ],
+        vec![("origin", s.base.as_str())],
+        vec![
+            ("origin", localhost.as_str()),
+            ("host", local_host.as_str()),
+        ],
+        vec![],
+    ] {
+        let mut p = Person::new(&s);
+        p.sent_from = sent_from.iter().map(|&(n, v)| (n, v.to_owned())).collect();
+        assert_eq!(p.sign_in("alice").await.heading(), "Connect a device");
+    }
 }
 
 #[tokio::test]

@@ -73,6 +73,9 @@ pub struct Person<'a> {
     pub known: Option<String>,
     /// The CSRF token of the last page that had a form.
     pub csrf: Option<String>,
+    /// Headers this browser adds to every request: where it says a request comes from
+    /// (`Sec-Fetch-Site`, `Origin`). None by default, as a script sends.
+    pub sent_from: Vec<(&'static str, String)>,
 }
 
 impl<'a> Person<'a> {
@@ -93,6 +96,7 @@ impl<'a> Person<'a> {
             cookie: None,
             known: None,
             csrf: None,
+            sent_from: Vec::new(),
         }
     }
 
@@ -101,11 +105,14 @@ impl<'a> Person<'a> {
             .into_iter()
             .filter_map(|c| c.as_deref())
             .collect();
-        let req = if jar.is_empty() {
+        let mut req = if jar.is_empty() {
             req
         } else {
             req.header("cookie", jar.join("; "))
         };
+        for (name, value) in &self.sent_from {
+            req = req.header(*name, value);
+        }
         let r = req.send().await.expect("request");
         let page = Page {
             status: r.status().as_u16(),

@@ -1,0 +1,123 @@
+//! Forms sent by another site's page are refused before they are read: a second
+//! layer behind the CSRF tokens (`csrf.rs`) and `SameSite=Lax`, which also stops
+//! what those leave open: a sign-in form and cookie that a sibling subdomain planted
+//! in the browser (cookie tossing), then posted from there (login CSRF).
+//!
+//! The rule is Go's `http.CrossOriginProtection`: a browser that sends Fetch Metadata
+//! (`Sec-Fetch-Site`, every current one) is believed; an older one is judged by its
+//! `Origin` (RFC 6454 §7), which must be the issuer's or the request's own `Host`; a
+//! request with neither comes from no browser (a script, curl, the suite's approver),
+//! which no other site can make a browser send, and passes to the CSRF check.
+
+use hyper::header::{HeaderMap, HOST, ORIGIN};
+
+/// The issuer's origin (RFC 6454 §6.2), to compare with what browsers send.
+pub(crate) struct SameOrigin {
+    /// `scheme://host[:port]`, in lower case, the scheme's default port left out, as a
+    /// browser serializes an origin.
+    issuer: String,
+}
+
+impl SameOrigin {
+    /// The origin of `issuer` (`scheme://authority[/path]`).
+    pub(crate) fn of_issuer(issuer: &str) -> SameOrigin {
+        let (scheme, rest) = issuer.split_once("://").unwrap_or(("http", issuer));
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+        SameOrigin {
+            issuer: format!("{scheme}://{}", authority.to_ascii_lowercase()),
+        }
+    }
+
+    /// Whether a form post with these headers may be one of our own pages': `false`
+    /// when the browser says another site sent it.
+    pub(crate) fn admits(&self, headers: &HeaderMap) -> bool {
+        // Fetch Metadata: `same-origin` for our own forms, `none` for what the person
+        // started (a bookmark); `same-site` (a sibling subdomain) and `cross-site` are
+        // another site's.
+        if let Some(site) = headers.get("sec-fetch-site") {
+            return matches!(site.as_bytes(), b"same-origin" | b"none");
+        }
+        let Some(origin) = headers.get(ORIGIN) else {
+            return true;
+        };
+        let origin = origin.as_bytes();
+        if origin.eq_ignore_ascii_case(self.issuer.as_bytes()) {
+            return true;
+        }
+        // The page was served under another name than the issuer's (127.0.0.1 for
+        // localhost): the browser sends the Host it sent the page's request to.
+        let authority = origin
+            .windows(3)
+            .position(|w| w == b"://")
+            .map(|i| &origin[i + 3..]);
+        match (authority, headers.get(HOST)) {
+            (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host.as_bytes()),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn an_issuer_s_origin_is_written_as_browsers_write_it() {
+        for (issuer, origin) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            (
+                "https://Auth.Example.com:443/tenant",
+                "https://auth.example.com",
+            ),
+            ("http://example.com:80", "http://example.com"),
+            ("https://example.com:8443", "https://example.com:8443"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+        ] {
+            assert_eq!(SameOrigin::of_issuer(issuer).issuer, origin, "{issuer}");
+        }
+    }
+
+    #[test]
+    fn fetch_metadata_decides_when_a_browser_sends_it() {
+        let o = SameOrigin::of_issuer("https://auth.example.com");
+        for (site, admitted) in [
+            ("same-origin", true),
+            ("none", true),
+            ("same-site", false),
+            ("cross-site", false),
+            ("", false),
+        ] {
+            let h = headers(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://auth.example.com"),
+            ]);
+            assert_eq!(o.admits(&h), admitted, "{site:?}");
+        }
+    }
+
+    #[test]
+    fn without_fetch_metadata_the_origin_must_be_ours() {
+        let o = SameOrigin::of_issuer("http://localhost:8080");
+        let h = |origin, host| headers(&[("origin", origin), ("host", host)]);
+        assert!(
+            o.admits(&HeaderMap::new()),
+            "no browser: the CSRF check decides"
+        );
+        assert!(o.admits(&h("http://LOCALHOST:8080", "localhost:8080")));
+        assert!(o.admits(&h("http://127.0.0.1:8080", "127.0.0.1:8080")));
+        assert!(!o.admits(&h("https://attacker.example", "localhost:8080")));
+        assert!(!o.admits(&h("null", "localhost:8080")));
+        assert!(!o.admits(&h("http://localhost:8081", "localhost:8080")));
+        assert!(!o.admits(&h("localhost:8080", "localhost:8080")));
+    }
+}
