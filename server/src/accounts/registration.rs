@@ -17,6 +17,7 @@ use deviceflow_wire::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::confusable_detection::skeleton;
 
 use crate::accounts::clients::{AuthMethod, Client, ClientId, Clients};
 use crate::clock::Millis;
@@ -191,33 +192,41 @@ pub enum MetadataError {
         "client_name must be 1 to {MAX_NAME_CHARS} characters, visible, none of them control, bidirectional formatting or invisible characters"
     )]
     BadName,
-    /// The name of a configured application, up to case, spaces and punctuation: on
-    /// the consent page (RFC 8628 §5.4) a person could not tell the two apart.
-    #[error("client_name \"{0}\" is the name of an application configured on this server: a person approving a device could not tell them apart; choose another")]
+    /// The name of a configured application, up to case, spaces, punctuation and
+    /// look-alike letters: on the consent page (RFC 8628 §5.4) a person could not tell
+    /// the two apart.
+    #[error("client_name reads as \"{0}\", the name of an application configured on this server: a person approving a device could not tell them apart; choose another")]
     NameTaken(String),
 }
 
 /// Whether two client names read the same to a person: equal in their letters and
-/// digits up to case and Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical
-/// bold `𝐓𝐕` and the Roman numeral `Ⅴ` read as `TV` and `V`), whatever spaces, dashes
-/// and other punctuation stand between them (`Living‐room TV` with U+2010 reads as
-/// `Living-room TV`). Names with no letter or digit at all are compared up to case
-/// and spaces.
+/// digits up to case, Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical bold
+/// `𝐓𝐕` and the Roman numeral `Ⅴ` read as `TV` and `V`) and look-alike letters (the
+/// UTS #39 skeleton: Cyrillic `е` and Greek `ο` read as `e` and `o`, `rn` as `m`, `0`
+/// as `O`), whatever spaces, dashes and other punctuation stand between them
+/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Case is folded both before
+/// and after the skeleton: `I` looks like `l` but is `i`'s capital, and Cyrillic `В`
+/// looks like `B` though its small letter does not look like `b`. Names with no letter
+/// or digit at all are compared up to case and spaces.
 fn same_name(a: &str, b: &str) -> bool {
-    let letters = |name: &str| -> String {
-        name.nfkc()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
+    let letters = |chars: &mut dyn Iterator<Item = char>| -> String {
+        chars.filter(|c| c.is_alphanumeric()).collect()
     };
-    let (la, lb) = (letters(a), letters(b));
-    if la.is_empty() || lb.is_empty() {
+    let lower = |name: &str| -> String { name.chars().flat_map(char::to_lowercase).collect() };
+    // The letters of the skeleton of `name`, its accents put back on their letters.
+    let skeleton = |name: &str| -> String { letters(&mut skeleton(name).nfc()) };
+    let keys = |name: &str| -> (String, String) {
+        let compatible: String = name.nfkc().collect();
+        (skeleton(&lower(&compatible)), lower(&skeleton(&compatible)))
+    };
+    let (ka, kb) = (keys(a), keys(b));
+    if ka.0.is_empty() || kb.0.is_empty() {
         return a
             .split_whitespace()
             .map(str::to_lowercase)
             .eq(b.split_whitespace().map(str::to_lowercase));
     }
-    la == lb
+    ka.0 == kb.0 || ka.1 == kb.1
 }
 
 impl Metadata {
@@ -608,6 +617,11 @@ mod tests {
             "Living_room_TV",
             "\\uff2c\\uff29\\uff36\\uff29\\uff2e\\uff27\\uff0d\\uff32\\uff2f\\uff2f\\uff2d \\uff34\\uff36",
             "Living-room T\\u2164",
+            // Look-alike letters of other scripts (UTS #39 confusables).
+            "Liv\\u0456ng-r\\u043e\\u043em TV",
+            "\\u0406iving-room TV",
+            "Living-roorn TV",
+            "Living-room \\u0422V",
         ] {
             let json = format!(r#"{{"client_name":"{name}"}}"#);
             assert_eq!(
@@ -624,6 +638,9 @@ mod tests {
         // Letters of right-to-left scripts are names like any other, and so are emoji
         // made with joiners and variation selectors.
         for name in [
+            "Living-room TV 2",
+            "Living-room TVs",
+            "Dining-room TV",
             r"\u05d8\u05dc\u05d5\u05d5\u05d9\u05d6\u05d9\u05d4",
             r"Living room \ud83d\udcfa\ufe0f",
             r"\ud83d\udc68\u200d\ud83d\udcbb TV",
@@ -633,6 +650,26 @@ mod tests {
                 Metadata::from_request(&request(&json), &scopes(), &configured()).is_ok(),
                 "{json}"
             );
+        }
+    }
+
+    #[test]
+    fn names_read_alike_up_to_case_and_look_alike_letters_not_accents() {
+        for (a, b) in [
+            ("Smart TVI", "smart tvi"),
+            ("\u{412}BC iPlayer", "BBC iPlayer"),
+            ("Modern TV", "Modem TV"),
+            ("TV 2000", "TV 2OOO"),
+            ("\u{3c0}\u{3bf}\u{3b1}", "\u{3a0}\u{39f}\u{391}"),
+        ] {
+            assert!(same_name(a, b), "{a:?} and {b:?} read alike");
+        }
+        for (a, b) in [
+            ("Caf\u{e9} TV", "Cafe TV"),
+            ("TV 1", "TV 2"),
+            ("Kitchen", "Kitchens"),
+        ] {
+            assert!(!same_name(a, b), "{a:?} and {b:?} read apart");
         }
     }
 
