@@ -26,6 +26,8 @@ enum Mode {
     Fails,
     /// Every device authorization is redirected (HTTP 302) to a login page.
     Redirects,
+    /// Codes are issued; every poll is redirected (HTTP 302) to a login page.
+    RedirectsPolls,
     /// Codes are issued; each poll gets HTTP 400 with an `error` of its own, made of
     /// terminal escapes (OSC 52, cursor moves, `\r`), Markdown and HTML.
     Hostile,
@@ -138,6 +140,7 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             (
                 "/device",
                 Mode::Hostile
+                | Mode::RedirectsPolls
                 | Mode::TokensToAll
                 | Mode::PollAnswers(_)
                 | Mode::HangsFirstPoll
@@ -223,6 +226,10 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             ("/device", Mode::Redirects) => {
                 let n = seen.issues.fetch_add(1, Relaxed);
                 (302, format!("{base}/login?next=%2Fdevice&n={n}"))
+            }
+            ("/token", Mode::RedirectsPolls) => {
+                let n = seen.polls.fetch_add(1, Relaxed);
+                (302, format!("{base}/login?next=%2Ftoken&n={n}"))
             }
             ("/token", _) => {
                 seen.polls.fetch_add(1, Relaxed);
@@ -662,6 +669,24 @@ fn a_device_authorization_redirected_elsewhere_names_where_it_was_sent() {
     );
     let issue = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["issue"];
     assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for a token endpoint that redirects the polls: the report names where,
+/// where it had said "HTTP 302, not a JSON object".
+#[test]
+fn polls_redirected_elsewhere_name_where_they_were_sent() {
+    let (base, seen) = fake(Mode::RedirectsPolls);
+    let dir = report_dir("polls-redirected");
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen.polls.load(Relaxed), 3, "{stdout}");
+    let what = format!("HTTP 302, a redirect to {base}/login (devices do not follow redirects)");
+    let poll = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["poll"];
+    assert_eq!(poll["unexpected"][&what].as_u64(), Some(3), "{poll}");
+    assert!(stdout.contains(&what), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -120,8 +120,8 @@ impl Lane {
     fn answered(&mut self, out: Out, now: u32, answer: transport::Answer) {
         match out.kind {
             Kind::Issue => self.issued(out, now, &answer),
-            Kind::Poll => self.polled(out, now, answer.status, &answer.body),
-            Kind::ReplayCheck => self.replay_checked(out, now, answer.status, &answer.body),
+            Kind::Poll => self.polled(out, now, &answer),
+            Kind::ReplayCheck => self.replay_checked(out, now, &answer),
             Kind::Approve => {
                 let result = if answer.status == 200 {
                     Ok(())
@@ -166,15 +166,10 @@ impl Lane {
 
     fn issued(&mut self, out: Out, now: u32, answer: &transport::Answer) {
         let (slot, status, body) = (out.slot, answer.status, &answer.body[..]);
-        let parsed = match (status, &answer.location) {
+        let parsed = match (status, redirect(answer)) {
             (200, _) => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
                 .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e)),
-            // Where it sends them says what the endpoint is (a login page, https://):
-            // "HTTP 302, not a JSON object" had not.
-            (s, Some(to)) => Err(format!(
-                "HTTP {s}, a redirect to {} (devices do not follow redirects)",
-                redirect_target(to)
-            )),
+            (_, Some(redirect)) => Err(redirect),
             (s, None) => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
         };
         let auth = match parsed {
@@ -276,8 +271,10 @@ impl Lane {
         }
     }
 
-    fn polled(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
+    fn polled(&mut self, out: Out, now: u32, reply: &transport::Answer) {
+        let (status, body) = (reply.status, &reply.body[..]);
         let (answer, detail) = classify(status, body);
+        let detail = redirect(reply).or(detail);
         self.stats.timeline.poll_answer(out.intended_ms, answer);
         self.fleet.live.polls.fetch_add(1, Relaxed);
         if let (Answer::Error, Some(d)) = (answer, detail) {
@@ -325,8 +322,10 @@ impl Lane {
 
     /// The replay check: a second token for a device code already redeemed is a
     /// violation; an error other than `invalid_grant` is counted as unexpected.
-    fn replay_checked(&mut self, out: Out, now: u32, status: u16, body: &[u8]) {
+    fn replay_checked(&mut self, out: Out, now: u32, reply: &transport::Answer) {
+        let (status, body) = (reply.status, &reply.body[..]);
         let (a, detail) = classify(status, body);
+        let detail = redirect(reply).or(detail);
         if a == Answer::Token {
             let why = "a token for a device code already redeemed";
             self.violation(out.slot, Rule::SecondToken, now, status, body, why);
@@ -359,6 +358,18 @@ impl Lane {
 /// server most of its time in the generator's sight, and a timeout then is its own.
 pub(super) fn stalled_for_much_of(window_us: u64, stalled_us: u64) -> bool {
     stalled_us > 0 && stalled_us.saturating_mul(4) >= window_us
+}
+
+/// A redirect (3xx with a `Location`) as the report names it. Where it sends devices
+/// says what the endpoint is (a login page, https://): "HTTP 302, not a JSON object"
+/// had not.
+fn redirect(answer: &transport::Answer) -> Option<String> {
+    let to = answer.location.as_deref()?;
+    Some(format!(
+        "HTTP {}, a redirect to {} (devices do not follow redirects)",
+        answer.status,
+        redirect_target(to)
+    ))
 }
 
 /// A redirect's `Location` as the report names it: without its query and fragment
