@@ -59,7 +59,10 @@ where
         ));
     }
     let bytes = read_body(body, limit, timeout_ms).await?;
-    Ok(serde_json::from_slice(&bytes)
+    // RFC 8259 §8.1: a parser MAY ignore a byte order mark, which some editors and
+    // Windows tools write; serde's "expected value at line 1 column 1" said nothing.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    Ok(serde_json::from_slice(bytes)
         .map_err(|e| format!("the request body is not the JSON expected: {e}")))
 }
 

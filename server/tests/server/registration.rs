@@ -470,6 +470,25 @@ async fn a_repeated_metadata_member_is_refused_not_guessed() {
     assert_eq!(once.status, 201, "{:?}", once.body);
 }
 
+#[tokio::test]
+async fn metadata_that_opens_with_a_byte_order_mark_is_read() {
+    // RFC 8259 §8.1: parsers MAY ignore a byte order mark; PowerShell and Notepad
+    // write one, and it had been refused as "expected value at line 1 column 1".
+    let s = TestServer::start_with(&registration_config()).await;
+    let body = "\u{feff}{\"client_name\":\"TV\",\"token_endpoint_auth_method\":\"none\"}";
+    let a = s
+        .send(
+            s.http
+                .post(format!("{}{REGISTER}", s.base))
+                .header("authorization", bearer(INITIAL_TOKEN))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert_eq!(a.json()["client_name"], "TV");
+}
+
 /// Only the configured clients are listed: nothing was registered.
 async fn assert_nothing_registered(s: &TestServer) {
     let list = s
