@@ -38,7 +38,8 @@ impl SameOrigin {
         // started (a bookmark); `same-site` (a sibling subdomain) and `cross-site` are
         // another site's.
         if let Some(site) = headers.get("sec-fetch-site") {
-            return matches!(site.as_bytes(), b"same-origin" | b"none");
+            let site = site.as_bytes();
+            return site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none");
         }
         let Some(origin) = headers.get(ORIGIN) else {
             return true;
@@ -92,6 +93,7 @@ mod tests {
         let o = SameOrigin::of_issuer("https://auth.example.com");
         for (site, admitted) in [
             ("same-origin", true),
+            ("Same-Origin", true),
             ("none", true),
             ("same-site", false),
             ("cross-site", false),
