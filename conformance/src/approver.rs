@@ -110,7 +110,16 @@ impl ApproverArgs {
                     }
                 };
                 let url = match (&self.admin_url, issuer) {
-                    (Some(u), _) => u.clone(),
+                    (Some(u), _) => match crate::target::unusable_endpoint(u) {
+                        // Not echoed whole: the password would reach the terminal.
+                        Some(why) => {
+                            return Err(format!(
+                                "--admin-url {} cannot be used, {why}",
+                                redact_url(u)
+                            ))
+                        }
+                        None => u.clone(),
+                    },
                     (None, Some(i)) => format!("{}/admin/decisions", i.trim_end_matches('/')),
                     (None, None) => {
                         return Err(
@@ -263,7 +272,8 @@ impl Approver {
         match self {
             Approver::None => "none".to_owned(),
             Approver::Admin { url, user, .. } => format!("admin endpoint {url} as {user}"),
-            Approver::Command { argv, .. } => format!("command {}", argv.join(" ")),
+            // A token in the command line is in every report the person shares.
+            Approver::Command { argv, .. } => format!("command {}", redact_argv(argv).join(" ")),
             Approver::Manual { .. } => "manual (a person at the keyboard)".to_owned(),
         }
     }
@@ -476,6 +486,20 @@ async fn run_command(
         ("{verification_uri}", prompt.verification_uri.as_str()),
         ("{action}", action.as_str()),
     ];
+    // A server's code or address that would begin an argument with `-` is read by the
+    // program as an option (`--output=/etc/x`), not as the code: not passed. The
+    // environment carries every value whatever it begins with.
+    if let Some((name, _)) = argv.iter().find_map(|a| {
+        values
+            .iter()
+            .find(|(name, value)| a.starts_with(name) && value.starts_with('-'))
+    }) {
+        return Err(NotDecided::Failed(format!(
+            "the server's {} begins with '-', which the approver command would read as an option: not run (read it from $DEVICEFLOW_{} instead)",
+            name.trim_matches(['{', '}']),
+            name.trim_matches(['{', '}']).to_uppercase()
+        )));
+    }
     let args: Vec<String> = argv.iter().map(|a| fill(a, &values)).collect();
     let mut cmd = tokio::process::Command::new(&args[0]);
     // Standard output is not read (the exit status is the answer, standard error the
@@ -558,6 +582,69 @@ async fn run_command(
         Err(NotDecided::Refused(said))
     } else {
         Err(failed(said))
+    }
+}
+
+/// `argv` as reports show it, the credentials a person put in it written as `…`: the
+/// value of an option that names one (`--admin-token X`, `--token=X`, `password=X`),
+/// the password of a URL (`http://admin:…@host`) and what follows `Authorization:`.
+/// A command line is copied into every report its person shares.
+pub fn redact_argv<S: AsRef<str>>(argv: &[S]) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for a in argv.iter().map(AsRef::as_ref) {
+        if std::mem::take(&mut hide_next) && !a.starts_with('-') {
+            out.push("…".to_owned());
+            continue;
+        }
+        if let Some(at) = a.to_ascii_lowercase().find("authorization:") {
+            out.push(format!("{} …", &a[..at + "authorization:".len()]));
+            continue;
+        }
+        match a.split_once('=') {
+            Some((name, _)) if names_a_credential(name) => out.push(format!("{name}=…")),
+            _ => {
+                hide_next = a.starts_with('-') && names_a_credential(a);
+                out.push(redact_url(a));
+            }
+        }
+    }
+    out
+}
+
+/// Whether an option or field `name` holds a credential by its name.
+fn names_a_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !name.contains(char::is_whitespace)
+        && [
+            "token",
+            "secret",
+            "pass",
+            "pwd",
+            "key",
+            "auth",
+            "credential",
+            "cookie",
+            "bearer",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// `text` with the password of a URL in it (`scheme://user:password@host`) as `…`.
+pub fn redact_url(text: &str) -> String {
+    let Some(start) = text.find("://").map(|at| at + 3) else {
+        return text.to_owned();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |end| start + end);
+    let authority = &text[start..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => {
+            format!("{}…{}", &text[..start + colon + 1], &text[start + at..])
+        }
+        _ => text.to_owned(),
     }
 }
 
@@ -781,6 +868,75 @@ mod tests {
             let err = a.attempt(&prompt(), Action::Approve).await.unwrap_err();
             assert!(matches!(err, NotDecided::Failed(_)), "{status}: {err:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_servers_value_that_would_be_read_as_an_option_is_not_passed() {
+        // `sh -c 'exit 0' sh {user_code}` would succeed; a code `--output=/x` is kept
+        // from beginning an argument, and the command is not run.
+        let a =
+            Approver::command("sh -c 'exit 0' sh {user_code}", Duration::from_secs(10)).unwrap();
+        let hostile = Prompt {
+            user_code: "--output=/etc/x".into(),
+            ..prompt()
+        };
+        let err = a.attempt(&hostile, Action::Approve).await.unwrap_err();
+        assert_eq!(
+            err,
+            NotDecided::Failed("the server's user_code begins with '-', which the approver command would read as an option: not run (read it from $DEVICEFLOW_USER_CODE instead)".into())
+        );
+        // The same value inside an argument, or from the environment, is passed.
+        let a = Approver::command(
+            r#"sh -c 'test "$1" = "--code=$DEVICEFLOW_USER_CODE"' sh --code={user_code}"#,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(a.attempt(&hostile, Action::Approve).await, Ok(()));
+    }
+
+    #[test]
+    fn credentials_in_a_command_line_are_not_shown() {
+        let argv = [
+            "approve.py",
+            "--admin-token",
+            "HUNTER2",
+            "--api-key=K3Y",
+            "password=PW",
+            "http://admin:S3CRET@127.0.0.1:8080/admin",
+            "-H",
+            "Authorization: Bearer T0K3N",
+            "--user",
+            "demo",
+            "--token",
+            "--verbose",
+            "{user_code}",
+        ];
+        assert_eq!(
+            redact_argv(&argv).join(" "),
+            "approve.py --admin-token … --api-key=… password=… http://admin:…@127.0.0.1:8080/admin -H Authorization: … --user demo --token --verbose {user_code}"
+        );
+        let a = Approver::command(
+            "approve.py --admin-token HUNTER2 {user_code}",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(
+            a.describe(),
+            "command approve.py --admin-token … {user_code}"
+        );
+        assert_eq!(redact_url("http://u@h/p:q@x"), "http://u@h/p:q@x");
+        assert_eq!(redact_url("no url"), "no url");
+    }
+
+    #[test]
+    fn an_admin_url_with_a_password_is_refused_without_showing_it() {
+        let mut a = args(Some(ApproverKind::Admin), Some("t"), None);
+        a.admin_url = Some("http://admin:S3CRET@127.0.0.1:1/admin/decisions".into());
+        let err = a.build(None).unwrap_err();
+        assert_eq!(
+            err,
+            "--admin-url http://admin:…@127.0.0.1:1/admin/decisions cannot be used, which carries credentials (user:password@), forbidden in an http(s) URI (RFC 9110 §4.2.4)"
+        );
     }
 
     #[tokio::test]

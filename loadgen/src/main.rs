@@ -1081,27 +1081,29 @@ fn report_folder(dir: &Path) -> anyhow::Result<bool> {
     Ok(!existed)
 }
 
-/// The command line as run, with secrets' values replaced by `…`.
+/// The command line as run, with secrets' values replaced by `…`
+/// ([`redact_argv`](deviceflow_conformance::approver::redact_argv)), those of the
+/// approver command's own words too: it is in every report.
 fn redacted_command(args: impl Iterator<Item = String>) -> String {
-    let mut out = Vec::new();
-    let mut hide = false;
-    for a in args {
-        if hide {
-            out.push("…".to_owned());
-            hide = false;
-            continue;
-        }
-        match a.split_once('=') {
-            Some((k, _)) if k == "--admin-token" || k == "--client-secret" => {
-                out.push(format!("{k}=…"))
+    use deviceflow_conformance::approver::{redact_argv, split_words};
+    let redact_words = |command: &str| match split_words(command) {
+        Ok(words) => redact_argv(&words).join(" "),
+        Err(_) => "…".to_owned(),
+    };
+    let mut args: Vec<String> = args.collect();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--approver-command" {
+            if let Some(command) = args.get_mut(i + 1) {
+                *command = redact_words(command);
             }
-            _ => {
-                hide = a == "--admin-token" || a == "--client-secret";
-                out.push(a);
-            }
+            i += 1;
+        } else if let Some(command) = args[i].strip_prefix("--approver-command=") {
+            args[i] = format!("--approver-command={}", redact_words(command));
         }
+        i += 1;
     }
-    out.join(" ")
+    redact_argv(&args).join(" ")
 }
 
 /// goose's time syntax: `90`, `90s`, `10m`, `1h30m`, given as `option`'s value; the
@@ -1136,6 +1138,28 @@ fn parse_secs(option: &str, s: &str) -> anyhow::Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_command_line_in_the_reports_shows_no_secret() {
+        let args = [
+            "deviceflow-loadgen",
+            "--host",
+            "http://127.0.0.1:8080",
+            "--client-secret",
+            "S3CRET",
+            "--admin-token=T0K3N",
+            "--approver",
+            "command",
+            "--approver-command",
+            "approve.py --admin-token HUNTER2 {user_code}",
+            "--approver-command=approve.py --password=PW {user_code}",
+        ]
+        .map(str::to_owned);
+        assert_eq!(
+            super::redacted_command(args.into_iter()),
+            "deviceflow-loadgen --host http://127.0.0.1:8080 --client-secret … --admin-token=… --approver command --approver-command approve.py --admin-token … {user_code} --approver-command=approve.py --password=… {user_code}"
+        );
+    }
+
     #[test]
     fn every_option_and_subcommand_has_help() {
         let missing = deviceflow_testkit::cli::without_help(&super::command());
