@@ -849,8 +849,41 @@ pub fn redact(text: &str) -> String {
 }
 
 /// Whether a parameter or member called `name` holds a credential the evidence masks.
+///
+/// Besides [`SECRET_NAMES`], a name is taken for a credential by its ending: a server's
+/// own `session_token`, `api_key` or `jwt` is one too, though no RFC names it
+/// (`token_type` and `token_endpoint` end otherwise).
 pub fn is_secret_name(name: &str) -> bool {
-    SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name))
+    if SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        return true;
+    }
+    let name = name.to_ascii_lowercase();
+    let endings = [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "_key",
+        "apikey",
+        "assertion",
+        "jwt",
+    ];
+    endings.iter().any(|end| name.ends_with(end))
+}
+
+/// A credential named `name` as the evidence shows it: [`mask`], with no first
+/// characters kept for what a person chose (a client secret, a password), where
+/// even four of them say too much.
+fn mask_named(name: &str, value: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    let chosen = ["secret", "password", "passwd"]
+        .iter()
+        .any(|end| name.ends_with(end));
+    if chosen && !value.is_empty() && existing_mask(value) != Some(value.len()) {
+        format!("<redacted, {} chars>", value.chars().count())
+    } else {
+        mask(value)
+    }
 }
 
 /// The end (exclusive) of the JSON string literal opening at `start`, or `None` when
@@ -890,15 +923,21 @@ fn redact_json_members(text: &str) -> String {
         let Some(key_end) = json_string_end(b, i) else {
             break;
         };
-        let key = &text[i + 1..key_end - 1];
+        // A name written with escapes (`acce\u0073s_token`) is the same name.
+        let raw = &text[i + 1..key_end - 1];
+        let key = match raw.contains('\\') {
+            true => serde_json::from_str::<String>(&text[i..key_end])
+                .map_or(std::borrow::Cow::Borrowed(raw), std::borrow::Cow::Owned),
+            false => std::borrow::Cow::Borrowed(raw),
+        };
         let colon = skip_whitespace(b, key_end);
-        if colon < b.len() && b[colon] == b':' && is_secret_name(key) {
+        if colon < b.len() && b[colon] == b':' && is_secret_name(&key) {
             let value = skip_whitespace(b, colon + 1);
             if value < b.len() && b[value] == b'"' {
                 let value_end = json_string_end(b, value).unwrap_or(b.len() + 1);
                 let inner = &text[value + 1..(value_end - 1).min(b.len())];
                 out.push_str(&text[copied..=value]);
-                out.push_str(&mask(inner));
+                out.push_str(&mask_named(&key, inner));
                 if value_end <= b.len() {
                     out.push('"');
                 }
@@ -954,7 +993,7 @@ fn redact_pairs(text: &str) -> String {
                 end += 1;
             }
             out.push_str(&text[copied..=eq]);
-            out.push_str(&mask(&text[eq + 1..end]));
+            out.push_str(&mask_named(&text[i..eq], &text[eq + 1..end]));
             copied = end;
             i = end;
         } else {
@@ -1120,6 +1159,31 @@ pub(crate) mod tests {
         assert_eq!(redact(&once), once);
         let form = redact(&format!("device_code={LIVE}&code=ab"));
         assert_eq!(redact(&form), form);
+    }
+
+    #[test]
+    fn credentials_under_other_names_and_escaped_names_are_masked_too() {
+        let masked = "tok3…<redacted, 32 chars>";
+        let body = format!(
+            r#"{{"session_token":"{LIVE}","jwt":"{LIVE}","tokens":{{"bearer_token":"{LIVE}","api_key":"{LIVE}"}},"acce\u0073s_token":"{LIVE}","token_type":"Bearer","token_endpoint":"https://as/t"}}"#
+        );
+        assert_eq!(
+            redact(&body),
+            format!(
+                r#"{{"session_token":"{masked}","jwt":"{masked}","tokens":{{"bearer_token":"{masked}","api_key":"{masked}"}},"acce\u0073s_token":"{masked}","token_type":"Bearer","token_endpoint":"https://as/t"}}"#
+            )
+        );
+        // What a person chose keeps no first characters, however long.
+        assert_eq!(
+            redact(&format!("client_secret={LIVE}&password={LIVE}&scope=a")),
+            "client_secret=<redacted, 32 chars>&password=<redacted, 32 chars>&scope=a"
+        );
+        assert_eq!(
+            redact(&format!(r#"{{"client_secret":"{LIVE}"}}"#)),
+            r#"{"client_secret":"<redacted, 32 chars>"}"#
+        );
+        let once = redact(&format!("client_secret={LIVE}"));
+        assert_eq!(redact(&once), once);
     }
 
     #[test]

@@ -441,7 +441,19 @@ fn a_violations_example_masks_the_tokens_it_quotes() {
             !text.contains("at-live-0123456789"),
             "{file} quotes the access token"
         );
+        // The violation's example request: the device code masked as the suite's
+        // evidence masks it (it showed its first 8 characters).
+        assert!(
+            !text.contains("device_code=dc"),
+            "{file} quotes a device code"
+        );
     }
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    let example = run["stats"]["violations"].to_string();
+    assert!(
+        example.contains("device_code=<redacted, 3 chars>"),
+        "{example}"
+    );
     assert!(!stdout.contains(GIVEN_SECRET), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
