@@ -97,6 +97,19 @@ fn assert_a_whole_run_that_reconciles(run: &RunData) {
     for row in &rows {
         assert!(row.matches(), "{row:#?}");
     }
+    // Only the series reconciled are kept (the server's other series, its process
+    // metrics, had been copied into run.json twice).
+    let w = run.metrics.as_ref().unwrap();
+    let kept: Vec<&String> = w.before.0.keys().chain(w.after.0.keys()).collect();
+    assert!(
+        kept.iter().all(
+            |k| k.starts_with("deviceflow_http_request_duration_seconds_count")
+                || k.starts_with("deviceflow_device_authorizations_total")
+                || k.starts_with("deviceflow_token_polls_total")
+                || k.starts_with("deviceflow_decisions_total")
+        ),
+        "{kept:#?}"
+    );
 }
 
 /// 40 devices of every behaviour against `base`, started within a second; alice
