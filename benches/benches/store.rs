@@ -98,6 +98,16 @@ fn poll(c: &mut Criterion) {
     // A fleet: every code in turn, so that each poll finds its session out of cache.
     let store = filled_store(0);
     let fleet: Vec<DeviceCode> = (0..FLEET).map(|_| create(&store)).collect();
+    let all_pending = || {
+        fleet
+            .iter()
+            .all(|code| store.poll(code, CLIENT, now, &POLICY, || 1) == PollOutcome::Pending)
+    };
+    // Before timing, as every bench checks, and after: every poll was of one path.
+    assert!(
+        all_pending(),
+        "store/poll_fleet must measure authorization_pending polls"
+    );
     let mut next = fleet.iter().cycle();
     let mut g = c.benchmark_group("store");
     g.bench_function("poll_fleet", |b| {
@@ -108,9 +118,7 @@ fn poll(c: &mut Criterion) {
     });
     g.finish();
     assert!(
-        fleet
-            .iter()
-            .all(|code| store.poll(code, CLIENT, now, &POLICY, || 1) == PollOutcome::Pending),
+        all_pending(),
         "store/poll_fleet must measure authorization_pending polls"
     );
 }
