@@ -175,25 +175,9 @@ async fn invalid_client_metadata_is_refused_with_rfc7591_errors_naming_the_field
         assert!(why.contains(named), "{metadata}: {why}");
     }
     // Not JSON at all.
-    let a = s
-        .send(
-            s.http
-                .post(format!("{}{REGISTER}", s.base))
-                .header("authorization", bearer(INITIAL_TOKEN))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("client_name=TV"),
-        )
-        .await;
+    let a = register_raw(&s, "application/x-www-form-urlencoded", "client_name=TV").await;
     a.assert_oauth_error(400, "invalid_client_metadata");
-    let a = s
-        .send(
-            s.http
-                .post(format!("{}{REGISTER}", s.base))
-                .header("authorization", bearer(INITIAL_TOKEN))
-                .header("content-type", "application/json")
-                .body("{\"client_name\":"),
-        )
-        .await;
+    let a = register_raw(&s, "application/json", "{\"client_name\":").await;
     a.assert_oauth_error(400, "invalid_client_metadata");
     // Nothing was registered by any of them.
     assert_nothing_registered(&s).await;
@@ -476,17 +460,22 @@ async fn metadata_that_opens_with_a_byte_order_mark_is_read() {
     // write one, and it had been refused as "expected value at line 1 column 1".
     let s = TestServer::start_with(&registration_config()).await;
     let body = "\u{feff}{\"client_name\":\"TV\",\"token_endpoint_auth_method\":\"none\"}";
-    let a = s
-        .send(
-            s.http
-                .post(format!("{}{REGISTER}", s.base))
-                .header("authorization", bearer(INITIAL_TOKEN))
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await;
+    let a = register_raw(&s, "application/json", body).await;
     assert_eq!(a.status, 201, "{:?}", a.body);
     assert_eq!(a.json()["client_name"], "TV");
+}
+
+/// An RFC 7591 registration request with the initial access token and this body, sent
+/// as it is.
+async fn register_raw(s: &TestServer, content_type: &str, body: &'static str) -> Answer {
+    s.send(
+        s.http
+            .post(format!("{}{REGISTER}", s.base))
+            .header("authorization", bearer(INITIAL_TOKEN))
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await
 }
 
 /// Only the configured clients are listed: nothing was registered.
