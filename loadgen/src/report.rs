@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use deviceflow_reports::escape::json_for_terminal;
 
 use crate::results::RunData;
 
@@ -20,8 +21,13 @@ use crate::results::RunData;
 pub const FILES: [&str; 3] = ["run.json", "summary.md", "index.html"];
 
 /// Writes `index.html`, `summary.md` and `run.json` into `dir` (created if need be).
+///
+/// run.json quotes the server (its unexpected answers, its `/metrics` series, the
+/// examples of violations): what a terminal acts on in them is written as `\uXXXX`
+/// ([`json_for_terminal`]), as the conformance suite writes its report, so that `cat
+/// run.json` never obeys a C1 CSI (U+009B) or a bidirectional override the server sent.
 pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
-    let json = serde_json::to_string(r).context("encoding run.json")?;
+    let json = json_for_terminal(&serde_json::to_string(r).context("encoding run.json")?);
     write_files(
         dir,
         [json, crate::render::markdown(r), crate::html::page(r)],
@@ -178,6 +184,53 @@ mod tests {
             assert_eq!(read(&dir, f), Some(format!("{f} of run 2")));
         }
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `hostile_server.py term`: run.json held the server's U+009B (an 8-bit CSI:
+    /// `cat run.json` in xterm obeyed `CSI 31m`), U+0085, DEL, a U+202E that turned the
+    /// text around and U+2028, in an unexpected answer and in `/metrics` series names;
+    /// serde_json escapes U+0000-U+001F only.
+    #[test]
+    fn run_json_shows_what_a_terminal_would_obey_as_escapes() {
+        use crate::flow::Kind;
+        let hostile = "\u{9b}31m\u{202e}LIAF\u{202c}\u{2028}\u{85}\u{7f}\u{feff}\u{1b}[2J naïve";
+        let host = "http://127.0.0.1:9".to_owned();
+        let config = crate::fleet::FleetConfig::new(
+            std::slice::from_ref(&host),
+            &format!("{host}/d"),
+            &format!("{host}/t"),
+            &deviceflow_conformance::Client::public("tv"),
+            None,
+            deviceflow_conformance::Approver::None,
+        )
+        .unwrap();
+        let mut stats = crate::stats::RunStats::default();
+        stats.kind(Kind::Poll).unexpected_answer(hostile, 1);
+        let series = format!("{}_total 3", hostile.replace(' ', "_"));
+        let r = RunData {
+            schema: crate::results::SCHEMA.into(),
+            setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
+            shards: Vec::new(),
+            duration_s: 1.0,
+            stats,
+            metrics: Some(crate::scrape::Window {
+                before: crate::scrape::parse(&series),
+                after: crate::scrape::parse(&series),
+            }),
+            no_reconciliation: Vec::new(),
+        };
+        let dir = scratch("terminal");
+        write(&r, &dir).unwrap();
+        let json = read(&dir, "run.json").unwrap();
+        let acts = deviceflow_reports::escape::acts_on_a_terminal;
+        assert!(!json.contains(acts), "{json:?}");
+        assert!(json.contains(r"\u009b31m\u202eLIAF\u202c\u2028\u0085\u007f\ufeff\u001b[2J naïve"));
+        // Read back, the server's words are as it sent them.
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let poll = &back["stats"]["kinds"]["poll"]["unexpected"];
+        assert!(poll.as_object().unwrap().contains_key(hostile), "{poll}");
+        assert!(json.matches(r"\u009b31m").count() >= 3, "{json}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

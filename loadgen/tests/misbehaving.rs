@@ -392,7 +392,8 @@ fn error_codes_made_of_escapes_and_markup_are_shown_as_text_in_bounded_tables() 
     let rows: Vec<&str> = summary
         .lines()
         .filter(|l| {
-            l.starts_with(r"| token\_poll | \\u{1b}")
+            // The answer's first word holds a URL: a code span, which GitHub links not.
+            l.starts_with(r"| token\_poll | `\u{1b}")
                 || l.starts_with("| token\\_poll | (other answers")
                 || l.starts_with("| (others) |")
         })

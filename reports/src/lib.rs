@@ -15,7 +15,8 @@
 //! - [`markdown`]: tables, setup lists and code blocks for `summary.md` files.
 //! - [`format`](mod@format): numbers for people (`12.3k`, `4 min 12 s`, `1,024`).
 //! - [`svg`]: the primitives charts share (nice ticks, scales, the palette).
-//! - [`escape`]: the one escaping rule for HTML and SVG text.
+//! - [`escape`]: the one escaping rule for HTML and SVG text, the one for text on a
+//!   terminal, and JSON made safe to print on one.
 //! - [`stdio`]: lines on standard output and standard error that never panic
 //!   ([`outln!`], [`errln!`]), for every binary of the workspace.
 //!

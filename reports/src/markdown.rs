@@ -7,40 +7,93 @@
 use crate::escape::{acts_on_a_terminal, terminal};
 use crate::html::numeric_columns;
 
-/// Escapes `text` for inline Markdown: characters that would start emphasis, code,
-/// links, images, headings, HTML or a table cell (`\ ` * _ [ ] < > | & ~ # !`) get a
-/// backslash, line
+/// Escapes `text` for inline Markdown, word by word (a word: what lies between spaces
+/// and line breaks).
+///
+/// A word GitHub would act on is written as a [code span](code_span): one holding an
+/// `@` (a mention `@user` or `@org/team` notifies them when a report is pasted into an
+/// issue; an e-mail address is autolinked), a `#` or `gh-` before a digit (`#12`,
+/// `owner/repo#3`, `GH-2`: a reference, which adds a "mentioned" event to that issue),
+/// `://` or `www.` (GFM autolinks, §6.9: a link to wherever the server chose), or a
+/// `$` (GitHub renders `$\color{red}{PASS}$` as math, in colour).
+/// GitHub finds mentions and references in the text after rendering, where a
+/// backslash escape is already gone, and leaves code alone. A code span also shows a
+/// URL exactly, where backslashes would have been taken into the autolinked address.
+/// In it a `|` is written `\|`, which a GFM table reads as a pipe inside its cell
+/// (GFM §4.10, also inside code spans; outside a table the backslash shows), and a
+/// backslash is shown as it is.
+///
+/// In the other words, the characters that would start emphasis, code, links, images,
+/// headings, HTML or a table cell (`\ ` * _ [ ] < > | & ~ # !`) get a backslash. Line
 /// breaks become spaces (a table cell or list item is one line), and the other
-/// characters a terminal acts on are written as `\u{..}` ([`crate::escape::terminal`]):
-/// a summary is read with `cat` as often as rendered.
+/// characters a terminal acts on are written as `\u{..}` ([`crate::escape::terminal`]),
+/// in words and code spans alike: a summary is read with `cat` as often as rendered.
 ///
 /// ```
-/// assert_eq!(
-///     deviceflow_reports::markdown::escape("a|b *c* <d>"),
-///     r"a\|b \*c\* \<d\>"
-/// );
+/// use deviceflow_reports::markdown::escape;
+/// assert_eq!(escape("a|b *c* <d>"), r"a\|b \*c\* \<d\>");
+/// assert_eq!(escape("ask @octocat, see #12"), "ask `@octocat,` see `#12`");
+/// assert_eq!(escape("at https://x.example/?a_b|c"), r"at `https://x.example/?a_b\|c`");
 /// ```
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find([' ', '\r', '\n']).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        if github_acts_on(word) {
+            out.push_str(&code_span(word).replace('|', r"\|"));
+        } else {
+            escape_word(word, &mut out);
+        }
+        let Some(space) = after.chars().next() else {
+            break;
+        };
+        // The space or line break after the word (`\r\n` is one): one space.
+        out.push(' ');
+        rest = &after[1..];
+        if space == '\r' {
+            rest = rest.strip_prefix('\n').unwrap_or(rest);
+        }
+    }
+    out
+}
+
+/// Whether GitHub would make `word` a mention, a reference to an issue or pull
+/// request, a link or (part of) a math expression ([`escape`]). Each pattern is looked for anywhere in the word,
+/// not only at its start: GitHub starts them after punctuation too (`(www.x`,
+/// `x,@y`), and after whitespace other than the space (a no-break space), which
+/// [`escape`] does not split at.
+fn github_acts_on(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let digit_after = |prefix: &str| {
+        lower
+            .match_indices(prefix)
+            .any(|(at, _)| lower[at + prefix.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    lower.contains('@')
+        || lower.contains("://")
+        || lower.contains("www.")
+        || lower.contains('$')
+        || digit_after("#")
+        || digit_after("gh-")
+}
+
+/// `word` (no space or line break in it) with Markdown's special characters escaped,
+/// appended to `out`.
+fn escape_word(word: &str, out: &mut String) {
+    for c in word.chars() {
         match c {
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '&' | '~' | '#' | '!' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                out.push(' ');
-            }
-            '\n' => out.push(' '),
             c if acts_on_a_terminal(c) => {
                 out.push_str(&terminal(c.encode_utf8(&mut [0; 4])).replace('\\', "\\\\"))
             }
             c => out.push(c),
         }
     }
-    out
 }
 
 /// A GitHub Flavored Markdown table, ending in a newline: `headers` then one line per
@@ -101,14 +154,21 @@ pub fn key_values<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
 
 /// `text` as an inline code span, its characters a terminal acts on written as
 /// `\u{..}` ([`crate::escape::terminal`]): delimited by a run of backticks longer than
-/// any inside it, so that it cannot be closed early (CommonMark §6.1).
+/// any inside it, so that it cannot be closed early (CommonMark §6.1). An empty text
+/// is a span of one space: two backticks with nothing between are no span but an
+/// opening run, which the next two backticks of the document would close, making code
+/// of the text between and text of the code after.
 ///
 /// ```
 /// use deviceflow_reports::markdown::code_span;
 /// assert_eq!(code_span("GET /x"), "`GET /x`");
 /// assert_eq!(code_span("a`` b"), "```a`` b```");
+/// assert_eq!(code_span(""), "` `");
 /// ```
 pub fn code_span(text: &str) -> String {
+    if text.is_empty() {
+        return "` `".to_owned();
+    }
     let text = terminal(text);
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let ticks = "`".repeat(longest_run + 1);
@@ -192,6 +252,100 @@ mod tests {
         assert_eq!(block, "```\nline one\n\tline\\u{1b}[2J two\n```\n");
         let block = code_block_in("  ", "", "a\rb\n```");
         assert_eq!(block, "  ````\n  a\\u{d}b\n  ```\n  ````\n");
+    }
+
+    /// `text` with its code spans left out (CommonMark §6.1: a run of backticks
+    /// opens one, the next run of as many closes it; a backslash outside makes the
+    /// character after it plain): what GitHub looks for mentions and links in.
+    fn outside_code_spans(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            if c == '\\' {
+                let escaped: String = rest.chars().take(2).collect();
+                out.push_str(&escaped);
+                rest = &rest[escaped.len()..];
+            } else if c == '`' {
+                let run = rest.len() - rest.trim_start_matches('`').len();
+                let after = &rest[run..];
+                let close = after.char_indices().map(|(at, _)| at).find(|&at| {
+                    after[at..].starts_with(&"`".repeat(run))
+                        && !after[at + run..].starts_with('`')
+                        && !after[..at].ends_with('`')
+                });
+                match close {
+                    Some(at) => rest = &after[at + run..],
+                    None => {
+                        out.push_str(&rest[..run]);
+                        rest = after;
+                    }
+                }
+            } else {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    }
+
+    /// `hostile_server.py inject`: the server's `error` pinged `@octocat` and the
+    /// `@github/security` team from every report pasted into an issue (backslashes
+    /// do not stop GitHub, which looks after rendering), referenced `#1`, `GH-2` and
+    /// `octo/repo#3`, and linked to its own hosts.
+    #[test]
+    fn mentions_references_and_links_are_code_spans_github_leaves_alone() {
+        let hostile = "FAIL @octocat @github/security \\#1 GH-2 gh-3 octo/repo#3 (see\u{a0}www.evil.example) \
+                       x,@y mail:a@b.example <https://evil.example/h.png> \
+                       ftp://evil.example/?a_b|c WWW.EVIL.EXAMPLE # 1 issue#x $\\color{red}{PASS} $a b$";
+        let shown = escape(hostile);
+        let plain = outside_code_spans(&shown).to_ascii_lowercase();
+        assert!(!plain.contains('@'), "{plain}");
+        assert!(!plain.contains("://") && !plain.contains("www."), "{plain}");
+        let digit_after = |p: &str| {
+            plain
+                .match_indices(p)
+                .any(|(at, _)| plain[at + p.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        };
+        assert!(!digit_after("#") && !digit_after("gh-"), "{plain}");
+        assert!(!plain.contains('$'), "{plain}");
+        assert_eq!(
+            shown,
+            "FAIL `@octocat` `@github/security` `\\#1` `GH-2` `gh-3` `octo/repo#3` \
+             `(see\u{a0}www.evil.example)` `x,@y` `mail:a@b.example` \
+             `<https://evil.example/h.png>` `ftp://evil.example/?a_b\\|c` `WWW.EVIL.EXAMPLE` \
+             \\# 1 issue\\#x `$\\color{red}{PASS}` `$a` `b$`"
+        );
+    }
+
+    /// `hostile_server.py inject`: a request with an empty body was written as
+    /// "body" and two backticks, no span but an opening run that the next two
+    /// backticks of the exchange closed: the server's `x-frame-options` URL after them
+    /// was left outside any span, and GitHub linked it.
+    #[test]
+    fn an_empty_code_span_closes_itself() {
+        let line = format!(
+            "body {} then {} and {}",
+            code_span(""),
+            escape("http://evil.example/a`b"),
+            escape("x@y")
+        );
+        assert_eq!(line, "body ` ` then ``http://evil.example/a`b`` and `x@y`");
+        let plain = outside_code_spans(&line);
+        assert_eq!(plain, "body  then  and ");
+    }
+
+    /// A URL was autolinked with the backslashes of its escaping in the address
+    /// (`user%5C_code`): the link a reader clicked was not the one the server sent.
+    #[test]
+    fn a_url_in_a_table_cell_is_shown_exactly_and_keeps_its_cell() {
+        let url = "http://127.0.0.1:1/verify?user_code=AB_CD|x&y=`z`\u{1b}[2J";
+        let md = table(&["answer"], &[[format!("go to {url} now")]]);
+        assert_eq!(
+            md.lines().nth(2),
+            Some(r"| go to ``http://127.0.0.1:1/verify?user_code=AB_CD\|x&y=`z`\u{1b}[2J`` now |")
+        );
+        let unescaped = |line: &str| line.replace(r"\|", "").matches('|').count();
+        assert!(md.lines().all(|l| unescaped(l) == 2), "{md}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::case::{CaseInfo, Level, Status, Verdict, INCONCLUSIVE, NEEDS_APPROVER, NOT_JUDGED};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
-use deviceflow_reports::escape::clip;
+use deviceflow_reports::escape::{clip, json_for_terminal};
 
 /// The most characters of a finding (a case's summary, one check, a request's URL)
 /// the reports show, as [`crate::http`] keeps at most 2048 characters of a body: a
@@ -42,25 +42,39 @@ pub struct CaseReport {
 }
 
 impl CaseReport {
-    /// The report of one case. Its summary, the text of each check and the requests
-    /// and errors of its evidence are cut to [`FINDING_CHARS`]: they may quote
-    /// the server (an `error_description`, a `user_code`, a URI it gave), which can
-    /// make them as long as a body, in every case that quotes it and in every report.
+    /// The report of one case. Its summary, the text of each check, the requests,
+    /// response headers and errors of its evidence and the values it measured are cut
+    /// to [`FINDING_CHARS`]: they may quote the server (an `error_description`, a
+    /// `user_code`, a URI it gave, a header, its `interval`), which can make them as
+    /// long as a body, in every case that quotes it and in every report.
     pub fn new(info: CaseInfo, mut verdict: Verdict, duration_ms: u64) -> CaseReport {
         verdict.summary = clip(&verdict.summary, FINDING_CHARS);
         for check in &mut verdict.checks {
             check.what = clip(&check.what, FINDING_CHARS);
         }
         // The evidence keeps 2048 characters of a response body; a request can quote
-        // the server as much (a `verification_uri_complete` fetched, an error).
+        // the server as much (a `verification_uri_complete` fetched, an error), and a
+        // header the exchange keeps whole for the cases to read is as long as the
+        // server made it (hyper takes some 400 KB), on each of hundreds of exchanges.
         for e in &mut verdict.evidence {
             e.request.url = clip(&e.request.url, FINDING_CHARS);
+            for (_, value) in &mut e.request.headers {
+                *value = clip(value, FINDING_CHARS);
+            }
             if let Some(body) = &mut e.request.body {
                 *body = clip(body, FINDING_CHARS);
+            }
+            if let Some(response) = &mut e.response {
+                for (_, value) in &mut response.headers {
+                    *value = clip(value, FINDING_CHARS);
+                }
             }
             if let Some(error) = &mut e.error {
                 *error = clip(error, FINDING_CHARS);
             }
+        }
+        for value in verdict.measured.values_mut() {
+            bound(value);
         }
         CaseReport {
             id: info.id,
@@ -69,6 +83,24 @@ impl CaseReport {
             verdict,
             duration_ms,
         }
+    }
+}
+
+/// `value`, a measured one, cut to about [`FINDING_CHARS`]: a string is [clipped](clip);
+/// an array or object whose JSON is longer (a server's `interval` can be any JSON
+/// value, as long as its body) becomes that JSON as a string, clipped. Numbers,
+/// booleans and null are short already.
+fn bound(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => *text = clip(text, FINDING_CHARS),
+        Value::Array(_) | Value::Object(_) => {
+            let text = value.to_string();
+            if text.chars().count() > FINDING_CHARS {
+                *value = Value::String(clip(&text, FINDING_CHARS));
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -344,23 +376,12 @@ impl Report {
         out
     }
 
-    /// The JSON report. serde_json escapes only U+0000-U+001F in strings; the other
-    /// characters a terminal acts on (DEL, the C1 controls such as U+009B CSI, the
-    /// bidirectional overrides, the line and paragraph separators) are written as
-    /// `\uXXXX` too (RFC 8259 §7), so that `cat report.json`, or a CI log showing it,
-    /// never obeys what a server put in its answers. Outside strings JSON has only
-    /// ASCII, so the escape is always inside one.
+    /// The JSON report, with every character a terminal acts on written as a `\uXXXX`
+    /// escape ([`deviceflow_reports::escape::json_for_terminal`], RFC 8259 §7): `cat
+    /// report.json`, or a CI log showing it, never obeys what a server put in its
+    /// answers.
     pub fn json(&self) -> String {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        let mut out = String::with_capacity(text.len());
-        for c in text.chars() {
-            if acts_on_a_terminal_outside_ascii(c) {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        json_for_terminal(&serde_json::to_string_pretty(self).unwrap_or_default())
     }
 
     /// The process exit code ([`exit`]): 1 if any MUST (or Derived-MUST) case failed,
@@ -417,13 +438,6 @@ impl Report {
     }
 }
 
-/// The characters from U+007F up that a terminal may act on, or that reorder the
-/// text around them (those below are escaped by serde_json already), as the reports
-/// crate escapes them in text: all in the Basic Multilingual Plane, one `\uXXXX` each.
-fn acts_on_a_terminal_outside_ascii(c: char) -> bool {
-    c >= '\u{7f}' && deviceflow_reports::escape::acts_on_a_terminal(c)
-}
-
 /// Groups cases by checklist section, in order of first appearance.
 pub(crate) fn by_group(cases: &[CaseReport]) -> Vec<(&'static str, Vec<&CaseReport>)> {
     let mut groups: Vec<(&'static str, Vec<&CaseReport>)> = Vec::new();
@@ -434,4 +448,78 @@ pub(crate) fn by_group(cases: &[CaseReport]) -> Vec<(&'static str, Vec<&CaseRepo
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// `hostile_server.py huge`: a 60 KB `Pragma` and `Content-Security-Policy` on
+    /// every answer made report.json 10.6 MB (327 header values kept whole, where the
+    /// bodies beside them were cut), and DR-06 measured a 307 KB `interval` whole.
+    #[test]
+    fn response_headers_and_measured_values_are_cut_as_bodies_are() {
+        let info = crate::cases::all()
+            .into_iter()
+            .find(|c| c.info.id == "DR-06")
+            .expect("DR-06")
+            .info;
+        let header = "p".repeat(60_000);
+        let mut e = crate::http::tests::answered(b"{}".to_vec());
+        if let Some(response) = &mut e.response {
+            response.headers = vec![
+                ("pragma".into(), header.clone()),
+                ("content-type".into(), "application/json".into()),
+            ];
+        }
+        let mut verdict = Verdict::inconclusive("a test");
+        verdict.evidence = vec![e; 3];
+        let interval = "9".repeat(300_000);
+        let measured = &mut verdict.measured;
+        measured.insert("interval".into(), json!(interval));
+        measured.insert("alphabet".into(), json!(vec!["ab"; 100_000]));
+        measured.insert("scope".into(), json!(["openid", "tv"]));
+        measured.insert("samples".into(), json!(4));
+        let r = CaseReport::new(info, verdict, 0);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.len() < 10 * FINDING_CHARS, "{} bytes", json.len());
+        for e in &r.verdict.evidence {
+            let headers = &e.response.as_ref().unwrap().headers;
+            assert_eq!(headers[0].1, clip(&header, FINDING_CHARS));
+            assert!(headers[0].1.ends_with("p… (57952 more characters)"));
+            assert_eq!(headers[1].1, "application/json");
+        }
+        let measured = &r.verdict.measured;
+        assert_eq!(
+            measured["interval"],
+            clip(&interval, FINDING_CHARS).as_str()
+        );
+        let alphabet = measured["alphabet"].as_str().expect("cut as its JSON text");
+        assert!(alphabet.starts_with(r#"["ab","ab","#), "{alphabet}");
+        assert!(alphabet.ends_with(" more characters)"), "{alphabet}");
+        // What is short is kept as it is, of whatever type.
+        assert_eq!(measured["scope"], json!(["openid", "tv"]));
+        assert_eq!(measured["samples"], Value::from(4));
+    }
+
+    /// `hostile_server.py clipbomb`: a `verification_uri` ending in the reports' own
+    /// clip mark with a count of 2^64 - 1 overflowed where this clips the request's
+    /// URL: the debug build exited 101 and wrote no report.
+    #[test]
+    fn a_server_text_ending_in_a_forged_clip_mark_is_cut_as_text() {
+        let info = crate::cases::all()[0].info;
+        let mut e = crate::http::tests::answered(b"{}".to_vec());
+        let mark = "… (18446744073709551615 more characters)";
+        e.request.url = format!("http://127.0.0.1:1/verify?{}{mark}", "E".repeat(2100));
+        let mut verdict = Verdict::inconclusive("a test");
+        verdict.evidence = vec![e];
+        let r = CaseReport::new(info, verdict, 0);
+        let url = &r.verdict.evidence[0].request.url;
+        let more = 2100 + "http://127.0.0.1:1/verify?".len() + mark.chars().count() - FINDING_CHARS;
+        assert!(
+            url.ends_with(&format!("E… ({more} more characters)")),
+            "{url}"
+        );
+    }
 }
