@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use deviceflow_device::{normal_issuer, request, Method, StatusCode};
-use deviceflow_reports::escape::{acts_on_a_terminal, clip, terminal, Printable};
+use deviceflow_reports::escape::{clip, json_for_terminal, terminal, Printable};
 use deviceflow_reports::outln;
 use deviceflow_server::config::is_presentable;
 use deviceflow_server::http::form::percent_encode;
@@ -134,7 +134,7 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
             ClientsCommand::List { target } => {
                 let clients = list(target).await.context("clients list")?;
                 if target.json {
-                    outln!("{}", terminal_json(&json!({ "clients": clients })))?;
+                    outln!("{}", json_for_terminal(&json!({ "clients": clients }).to_string()))?;
                 } else {
                     outln!("{}", COLUMNS.join("\t"))?;
                     for client in &clients {
@@ -231,7 +231,7 @@ fn printable_value<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str
 /// The `name=value` lines of `fields` that `answer` has, or the answer as JSON.
 fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Result<()> {
     if target.json {
-        return Ok(outln!("{}", terminal_json(answer))?);
+        return Ok(outln!("{}", json_for_terminal(&answer.to_string()))?);
     }
     for field in fields {
         if let Some(value) = answer[*field].as_str() {
@@ -239,23 +239,6 @@ fn print_client(target: &Target, answer: &Value, fields: &[&str]) -> anyhow::Res
         }
     }
     Ok(())
-}
-
-/// `value` as JSON a terminal shows as it is: serde_json writes the C1 controls and
-/// the bidirectional marks of the server's strings raw (U+0085 moved the cursor,
-/// U+202E reversed the line), and JSON escapes them as well as any reader reads it.
-/// Outside strings JSON is ASCII, so every such character is in one.
-fn terminal_json(value: &Value) -> String {
-    let mut out = String::new();
-    for c in value.to_string().chars() {
-        if acts_on_a_terminal(c) {
-            // All of them are in the Basic Multilingual Plane: one \u escape each.
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn text(v: &Value) -> &str {
