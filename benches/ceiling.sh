@@ -47,17 +47,15 @@ work="$(mktemp -d)"
 script=ceiling.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
+forget_deviceflow_env
 
 require_whole DURATION CONNECTIONS THREADS WARMUP ROUNDS SERVER_CPU CLIENT_CPU \
     MAX_OTHER RETRIES
 ((ROUNDS >= 1 && DURATION >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
     die "need ROUNDS, DURATION and THREADS of at least 1, and CONNECTIONS >= THREADS"
 [[ $TARGET_RATIO =~ ^[0-9]*\.?[0-9]+$ ]] || die "TARGET_RATIO must be a number like 0.90, not '$TARGET_RATIO'"
-[[ $STRICT == 0 || $STRICT == 1 ]] || die "STRICT must be 0 or 1, not '$STRICT'"
-# Now, not after the runs it would have kept.
-if [[ -n $OUT ]] && ! { mkdir -p "$OUT" 2>/dev/null && [[ -w $OUT ]]; }; then
-    die "OUT=$OUT is not a writable directory"
-fi
+require_bit STRICT
+require_out
 
 # --- tools -------------------------------------------------------------------
 require_tools curl taskset
@@ -69,7 +67,7 @@ cpus=$(nproc)
 if [[ -z ${PREBUILT:-} ]]; then
     command -v cargo >/dev/null || die "cargo is required (or PREBUILT)"
     echo "ceiling.sh: building release binaries" >&2
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
         -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
 fi
 # Private copies: a rebuild of target/ or a kill by process name on a shared machine
@@ -80,7 +78,7 @@ private_copy deviceflow-server "$server_bin"
 private_copy ceiling "$ceiling_bin"
 
 # --- servers -----------------------------------------------------------------
-start ours "$SERVER_CPU" env -u DEVICEFLOW_CONFIG "$server_bin" --listen 127.0.0.1:0 \
+start ours "$SERVER_CPU" "$server_bin" --listen 127.0.0.1:0 \
     --slow-down off --quiet --expires-in 3600 --interval 5
 ours_addr=$started_addr
 ours_pid=$started_pid
@@ -304,9 +302,12 @@ ceiling_busy=$(median ceiling 7 %.0f)
             row "$t" "$r" "$rps" "$p50" "$p99" "$cpu" "$busy%" "$other"
         done
     for name in ours ceiling; do
+        busy=$(median "$name" 7 %.0f) other=$(median "$name" 8 %.0f)
+        # No median (every run disturbed) is "-", not "-%".
+        [[ $busy == - ]] || busy+=%
+        [[ $other == - ]] || other+=%
         row "$name" median "$(median "$name" 3 %.0f)" "$(median "$name" 4 %.0f)" \
-            "$(median "$name" 5 %.0f)" "$(median "$name" 6 %.2f)" "$(median "$name" 7 %.0f)%" \
-            "$(median "$name" 8 %.0f)%"
+            "$(median "$name" 5 %.0f)" "$(median "$name" 6 %.2f)" "$busy" "$other"
     done
     if awk -F'\t' -v m="$MAX_OTHER" '$8 > m { found = 1 } END { exit !found }' "$results"; then
         echo "* disturbed: other processes took more than ${MAX_OTHER}% of a core after $RETRIES"

@@ -1,13 +1,16 @@
 # common.sh: sourced by the bench scripts (ceiling.sh, cores.sh, growth.sh, hostile.sh,
 # instructions.sh, redis.sh, and loadgen/bench.sh) after they set `script` (their name,
 # for messages), `work` (a temporary folder of their own) and `root` (the checkout).
-# Gives them `pids` (append what you start), `die`, `require_whole`, `built_from`,
-# `private_copy` (of a release binary), `child` (a long run: wrk, the load generator),
-# `require_tools`, `start` (a server pinned to cores), `core_list` and `require_apart`
-# (the cores to pin to), `cpu_ticks`, `field` (of wrk's WRK_RESULT line),
-# `bench_config`, `wrk_scripts` (the issuance and poll scripts for wrk), and a cleanup
-# on exit, on SIGINT and on SIGTERM that stops those processes, by PID, and removes
-# `work`.
+# Gives them `pids` (append what you start), `die`, `require_whole`, `require_bit`
+# (0 or 1), `require_out` (OUT, a writable directory), `forget_deviceflow_env`,
+# `built_from`, `private_copy` (of a release binary), `child` (a long run: a cargo
+# build, wrk, the load generator), `stop` (one of `pids`), `require_tools`, `start` (a
+# server pinned to cores), `core_list` and `require_apart` (the cores to pin to),
+# `cpu_ticks`, `field` (of wrk's WRK_RESULT line), `bench_config`, `wrk_scripts` (the
+# issuance and poll scripts for wrk), and a cleanup on exit, on SIGINT and on SIGTERM
+# that stops those processes, by PID, runs the script's own `script_cleanup` if it has
+# one, and removes `work`. A signal ends the script with status 130 (SIGINT) or 143
+# (SIGTERM), after a line on stderr saying it was interrupted.
 
 pids=()
 
@@ -44,6 +47,37 @@ require_whole() {
     done
 }
 
+# Dies unless each variable named is 0 or 1.
+require_bit() {
+    local v
+    for v in "$@"; do
+        [[ ${!v} == 0 || ${!v} == 1 ]] || die "$v must be 0 or 1, not '${!v}'"
+    done
+}
+
+# Dies unless OUT is unset, empty, or a directory this script can write to (made if
+# missing): now, not after the build or the runs it would have kept.
+require_out() {
+    if [[ -n ${OUT:-} ]] && ! { mkdir -p "$OUT" 2>/dev/null && [[ -d $OUT && -w $OUT ]]; }; then
+        die "OUT=$OUT is not a writable directory"
+    fi
+}
+
+# Unsets, in this shell and so in everything it starts, every DEVICEFLOW_* variable of
+# the caller's environment, and says which on stderr. The server reads its settings
+# from them (server/src/main.rs), over its config file and flags' defaults: an exported
+# DEVICEFLOW_SLOW_DOWN=off or DEVICEFLOW_STORE=redis://… changed what was measured
+# without a word, under a header that still said "slow_down enforced" or "memory".
+forget_deviceflow_env() {
+    local name names=()
+    while read -r name; do
+        names+=("$name")
+        unset "$name"
+    done < <(compgen -e | grep '^DEVICEFLOW_' || true)
+    ((${#names[@]} == 0)) ||
+        echo "$script: ignoring ${names[*]} from the environment: the servers measured take only this script's settings" >&2
+}
+
 # Copies the release binary $1 of PREBUILT, or of this checkout's target/, to $2: a
 # private copy, so that a rebuild of target/ or a kill by process name on a shared
 # machine cannot change or stop what is measured.
@@ -55,13 +89,24 @@ private_copy() {
 }
 
 cleanup() {
-    local pid
+    local pid kids
+    # A second signal (timeout's to the process group, a second Ctrl-C) must not cut
+    # the cleanup short and leave a server or `work` behind.
+    trap '' INT TERM
     for pid in ${pids[@]+"${pids[@]}"}; do
+        # Its own children too, read before it goes: a cargo build killed alone left its
+        # rustc compiling, orphaned, for a minute or more.
+        kids=$(pgrep -P "$pid" 2>/dev/null || true)
         kill "$pid" 2>/dev/null || true
+        # shellcheck disable=SC2086 # a list of PIDs
+        [[ -z $kids ]] || kill $kids 2>/dev/null || true
     done
     for pid in ${pids[@]+"${pids[@]}"}; do
         wait "$pid" 2>/dev/null || true
     done
+    if declare -F script_cleanup >/dev/null; then
+        script_cleanup || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,9 +114,18 @@ trap cleanup EXIT
 # terminal's Ctrl-C is) was waited out: bash let the foreground wrk finish, saw that it
 # had not died of the signal, and carried on with the next run. SIGTERM ended the script
 # but left its foreground wrk or load generator running. Exiting runs the cleanup
-# above; `child` makes the wait for a long run one that a signal cuts short.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# above; `child` makes the wait for a long run (a cargo build included) one that a
+# signal cuts short. 128 + the signal's number, as bash itself exits on one, in every
+# script, with a line that says so: an exit on a signal was silent.
+interrupted() {
+    echo "$script: interrupted by SIG$1; stopping what it started" >&"$script_stderr"
+    exit "$2"
+}
+# The script's own stderr, for that line: a signal that comes while `child` waits runs
+# the trap under the redirections of the `child` call (wrk's output file, say).
+exec {script_stderr}>&2
+trap 'interrupted INT 130' INT
+trap 'interrupted TERM 143' TERM
 
 # Runs "$@" (its redirections are the caller's) as a child the cleanup stops, and waits
 # for it; returns its status. A command run in the foreground instead would hold off a
@@ -85,6 +139,21 @@ child() {
     # Reaped: its PID may be reused by a process that is not ours.
     unset 'pids[-1]'
     return "$status"
+}
+
+# Drops PID $1 from `pids`: once it is reaped, the cleanup must not signal it again.
+forget_pid() {
+    local i
+    for i in "${!pids[@]}"; do
+        [[ ${pids[$i]} != "$1" ]] || unset 'pids[i]'
+    done
+}
+
+# Stops process $1, one of `pids`, reaps it and forgets it.
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
 }
 
 # Starts "$@" pinned to cores $2 on an ephemeral loopback port, logging to

@@ -50,14 +50,17 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/cores.XXXXXX")"
 script=cores.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
+forget_deviceflow_env
 
 server_cpus=() client_cpus=()
 core_list SERVER_CPUS server_cpus
 core_list CLIENT_CPUS client_cpus
 require_apart SERVER_CPUS server_cpus CLIENT_CPUS client_cpus
 THREADS=${THREADS:-${#client_cpus[@]}}
+# Before the arithmetic below: bash evaluates a variable's text there as an expression.
+require_whole THREADS
 CONNECTIONS=${CONNECTIONS:-$((64 * THREADS))}
-require_whole CODES ROUNDS DURATION WARMUP THREADS CONNECTIONS
+require_whole CODES ROUNDS DURATION WARMUP CONNECTIONS
 ((ROUNDS >= 1 && DURATION >= 1 && CODES >= 1 && THREADS >= 1 && CONNECTIONS >= THREADS)) ||
     die "need ROUNDS, DURATION, CODES and THREADS of at least 1, and CONNECTIONS >= THREADS"
 for c in $CORES; do
@@ -67,6 +70,7 @@ done
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
+require_out
 client_set=$(
     IFS=,
     echo "${client_cpus[*]}"
@@ -75,7 +79,7 @@ client_set=$(
 # --- build ---------------------------------------------------------------------
 if [[ -z ${PREBUILT:-} ]]; then
     echo "cores.sh: building release binaries" >&2
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
         -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
 fi
 server_bin="$work/ours-server"
@@ -88,11 +92,6 @@ bench_config "$work/ours.toml"
 wrk_scripts demo-device
 
 # --- helpers -------------------------------------------------------------------
-stop() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
 metric() { # address, series
     curl -sS --max-time 5 "http://$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'
 }
@@ -152,7 +151,6 @@ busy() {
 }
 
 clk_tck=$(getconf CLK_TCK)
-[[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:         $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
     echo "built from:  $(built_from)"
@@ -166,7 +164,7 @@ for c in $CORES; do
         echo "${server_cpus[*]:0:c}"
     )
     echo "cores.sh: $c server core(s) ($cpus)" >&2
-    start ours "$cpus" env -u DEVICEFLOW_CONFIG RUST_LOG=error "$server_bin" --config "$work/ours.toml" --quiet
+    start ours "$cpus" env RUST_LOG=error "$server_bin" --config "$work/ours.toml" --quiet
     ours_addr=$started_addr
     ours_pid=$started_pid
     start ceiling "$cpus" "$ceiling_bin" --listen 127.0.0.1:0

@@ -31,6 +31,7 @@ work="$(mktemp -d)"
 script=growth.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
+forget_deviceflow_env
 
 require_whole ROUNDS DURATION CONNECTIONS SERVER_CPU CLIENT_CPU
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1)) ||
@@ -42,7 +43,7 @@ require_tools curl taskset
 if [[ -z ${PREBUILT:-} ]]; then
     command -v cargo >/dev/null || die "cargo is required (or PREBUILT)"
     echo "$script: building the release server" >&2
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server --bin deviceflow-server
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server --bin deviceflow-server
 fi
 private_copy deviceflow-server "$work/server"
 

@@ -47,7 +47,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/hostile.XXXXXX")"
 script=hostile.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
-trap 'exit 130' INT TERM
+# The server on the demo configuration, overridden only by this script's flags.
+forget_deviceflow_env
 # This script always builds and runs this checkout's binaries: a PREBUILT exported for
 # the other scripts must not make the header name that directory instead of the commit.
 unset PREBUILT
@@ -55,6 +56,17 @@ unset PREBUILT
 require_whole DURATION DEVICES INTERVAL EXPIRES_IN SIGN_IN_IN_FLIGHT ISSUANCE_CONNECTIONS \
     SLOWLORIS_CONNECTIONS P99_TARGET_MS RSS_TARGET_MB RSS_CAP_MB
 ((DURATION >= 1 && INTERVAL >= 1)) || die "need DURATION >= 1 and INTERVAL >= 1"
+# Both verdicts are about the devices' polls: with none, the run measured nothing.
+((DEVICES >= 1)) || die "need DEVICES >= 1: the verdicts are about the compliant devices' polls"
+# The names the hostile binary takes (src/bin/hostile/args.rs), now rather than after
+# the build and the server's start, in its two lines.
+IFS=$', \t' read -ra attack_names <<<"$ATTACKS"
+for attack in ${attack_names[@]+"${attack_names[@]}"}; do
+    [[ $attack =~ ^(signin|sign-in|issuance|slowloris|none)$ ]] ||
+        die "ATTACKS must be any of signin,issuance,slowloris, or none, not '$ATTACKS'"
+done
+require_bit STRICT
+require_out
 ((EXPIRES_IN > DURATION + 2 * INTERVAL)) ||
     die "EXPIRES_IN ($EXPIRES_IN) must outlast the run, or devices stop polling"
 for tool in cargo getconf; do
@@ -69,7 +81,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # --- build -------------------------------------------------------------------
 echo "hostile.sh: building release binaries" >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+child cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
     -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin hostile
 # Private copies: a rebuild of target/ or a kill by process name on a shared machine
 # must not change or stop what is under test.
@@ -81,16 +93,12 @@ cp "$target_dir/release/hostile" "$hostile_bin"
 # --- server ------------------------------------------------------------------
 # Demo configuration (the user `demo` with a real argon2id hash, the public client
 # `demo-device`), slow_down enforced, overridden only by these flags: no DEVICEFLOW_*
-# variable from the caller's environment may change what is measured.
-unset_env=()
-while read -r name; do
-    unset_env+=(-u "$name")
-done < <(compgen -e | grep '^DEVICEFLOW_' || true)
+# variable from the caller's environment (forget_deviceflow_env, above).
 server_log="$work/server.log"
 # Created here, not by the background job's redirection, which may come after the
 # first read below.
 : >"$server_log"
-env ${unset_env[@]+"${unset_env[@]}"} "$server_bin" --listen 127.0.0.1:0 --quiet \
+"$server_bin" --listen 127.0.0.1:0 --quiet \
     --interval "$INTERVAL" --expires-in "$EXPIRES_IN" >"$server_log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
@@ -133,6 +141,7 @@ hostile_pid=$!
 pids+=("$hostile_pid")
 status=0
 wait "$hostile_pid" || status=$?
+forget_pid "$hostile_pid"
 tee -a "$work/summary.txt" <"$work/hostile.out"
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -140,7 +149,6 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
     tail -n 20 "$server_log" >&2
 fi
 if [[ -n $OUT ]]; then
-    mkdir -p "$OUT"
     cp "$work/summary.txt" "$OUT/summary.txt"
     cp "$server_log" "$OUT/server.log"
 fi

@@ -39,6 +39,7 @@ work="$(mktemp -d)"
 script=instructions.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
+forget_deviceflow_env
 
 require_whole SMALL LARGE
 [[ $REQUEST == poll || $REQUEST == issue ]] || die "REQUEST must be poll or issue, not '$REQUEST'"
@@ -55,15 +56,16 @@ for build in "${builds[@]}"; do
     [[ -f ${build#*=} && -x ${build#*=} ]] || die "${build#*=} is not an executable (NAME=BINARY)"
 done
 if ((${#builds[@]} == 0)); then
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server
     builds=("ours=$release/deviceflow-server")
 fi
 if [[ -z ${CEILING:-} ]]; then
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-benches --bin ceiling
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-benches --bin ceiling
     CEILING="$release/ceiling"
 fi
 if [[ $CEILING != none ]]; then
-    [[ -x $CEILING ]] || die "CEILING=$CEILING is not an executable"
+    # -f: a directory passes -x, and cp then refused it in its own words.
+    [[ -f $CEILING && -x $CEILING ]] || die "CEILING=$CEILING is not an executable file"
     # A private copy, so that a rebuild of target/ meanwhile cannot change it.
     cp "$CEILING" "$work/ceiling"
 fi

@@ -28,6 +28,27 @@ script=pack.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
 
+# On an exit before the end (a failed build, SIGINT, SIGTERM), run by common.sh's
+# cleanup before it removes `work`: the worktrees still registered are removed from the
+# checkout's list (their folders are in `work`; an interrupted run left one listed as
+# "prunable"), and what was written to DIR goes, DIR too if this run made it: a
+# half-filled folder is not a pack.
+trees=() made_dir="" filling="" packed=""
+script_cleanup() {
+    local tree
+    for tree in ${trees[@]+"${trees[@]}"}; do
+        git -C "$root" worktree remove --force "$tree" 2>/dev/null ||
+            git -C "$root" worktree prune 2>/dev/null || true
+    done
+    [[ -n $filling && -z $packed ]] || return 0
+    if [[ -n $made_dir ]]; then
+        rm -rf "$dir"
+    else
+        rm -rf "${dir:?}/builds" "${dir:?}/bin" "${dir:?}/lib" "${dir:?}/shim" "${dir:?}/benches" "${dir:?}/run.sh"
+    fi
+    echo "$script: stopped before the end; removed what it had written to $dir" >&2
+}
+
 (($# >= 1)) || die "usage: bash benches/pack.sh DIR [NAME=COMMIT ...]"
 dir=$1
 shift
@@ -38,17 +59,19 @@ for spec in "$@"; do
         die "${spec#*=} is not a commit of this checkout"
 done
 require_tools ldd strip
+[[ -e $dir ]] || made_dir=1
 mkdir -p "$dir" || die "cannot create $dir"
 dir="$(cd "$dir" && pwd)"
-rm -rf "$dir/builds" "$dir/bin" "$dir/lib" "$dir/shim" "$dir/benches"
+filling=1
+rm -rf "${dir:?}/builds" "${dir:?}/bin" "${dir:?}/lib" "${dir:?}/shim" "${dir:?}/benches"
 mkdir -p "$dir/builds" "$dir/bin" "$dir/lib" "$dir/shim" "$dir/benches"
 
 # Builds the server and the ceiling of checkout $1 into builds/$2, stripped.
 build() {
     local from=$1 name=$2 target="${CARGO_TARGET_DIR:-$root/target}"
     echo "$script: building $name ($(git -C "$from" rev-parse --short=12 HEAD))" >&2
-    cargo build --release --quiet --manifest-path "$from/Cargo.toml" --target-dir "$target" \
-        -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling
+    child cargo build --release --quiet --manifest-path "$from/Cargo.toml" --target-dir "$target" \
+        -p deviceflow-server -p deviceflow-benches --bin deviceflow-server --bin ceiling || return
     mkdir -p "$dir/builds/$name"
     local bin
     for bin in deviceflow-server ceiling; do
@@ -59,13 +82,13 @@ build() {
 
 for spec in "$@"; do
     tree="$work/tree-${spec%%=*}"
+    trees+=("$tree")
     git -C "$root" worktree add --quiet --detach "$tree" "${spec#*=}"
-    # One target directory for all: the builds share most of their dependencies.
-    build "$tree" "${spec%%=*}" || {
-        git -C "$root" worktree remove --force "$tree"
-        die "the build of $spec failed"
-    }
+    # One target directory for all: the builds share most of their dependencies. The
+    # cleanup removes the worktree when the build fails.
+    build "$tree" "${spec%%=*}" || die "the build of $spec failed"
     git -C "$root" worktree remove --force "$tree"
+    unset 'trees[-1]'
 done
 # Last, so that target/release holds this checkout's build again.
 build "$root" new
@@ -127,5 +150,6 @@ done
 exit "$status"
 RUN
 chmod +x "$dir/run.sh"
+packed=1
 
 du -sh "$dir" | awk -v d="$dir" '{ print "'"$script"': " d " holds " $1 " (the device tool carries 64 MiB at most)" }' >&2

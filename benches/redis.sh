@@ -57,6 +57,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/redis-bench.XXXXXX")"
 script=redis.sh
 # shellcheck source=common.sh
 source "$here/common.sh"
+forget_deviceflow_env
 
 require_whole THREADS CONNECTIONS CODES DURATION WARMUP SAMPLE
 ((THREADS >= 1 && CONNECTIONS >= 2 * THREADS && CODES >= SAMPLE && CODES >= 2 && DURATION >= 1 && SAMPLE >= 1)) ||
@@ -65,6 +66,7 @@ server_cpus=() client_cpus=()
 core_list SERVER_CPUS server_cpus
 core_list CLIENT_CPUS client_cpus
 require_apart SERVER_CPUS server_cpus CLIENT_CPUS client_cpus
+[[ -n ${SETUPS//[[:space:]]/} ]] || die "SETUPS names no setup: any of memory, redis and redis2"
 for s in $SETUPS; do
     [[ $s == memory || $s == redis || $s == redis2 ]] || die "unknown setup '$s' in SETUPS"
 done
@@ -72,11 +74,12 @@ for tool in wrk curl taskset redis-server redis-cli; do
     command -v "$tool" >/dev/null ||
         die "$tool is required (wrk: apt-get install wrk; Redis: scripts/install-test-deps.sh)"
 done
+require_out
 
 # --- build -----------------------------------------------------------------------
 if [[ -z ${PREBUILT:-} ]]; then
     echo "redis.sh: building the release server" >&2
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
+    child cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
         -p deviceflow-server --bin deviceflow-server
 fi
 # A private copy: a rebuild of target/ must not change the server under test.
@@ -86,11 +89,6 @@ wrk_scripts demo-device
 clk_tck=$(getconf CLK_TCK)
 
 # --- helpers ---------------------------------------------------------------------
-stop() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
 # Starts a Redis of this script's own on a free loopback port, nothing on disk;
 # sets $redis_pid and $redis_port.
 start_redis() {
@@ -212,6 +210,7 @@ wrk_at_once() {
     done
     for t in "${running[@]}"; do
         wait "$t" || die "wrk failed ($name): $(cat "$work/$name".*.wrk)"
+        forget_pid "$t"
     done
 }
 
@@ -279,7 +278,7 @@ run_setup() {
     bench_config "$work/$setup.toml" "$store"
     servers=() addrs=()
     for i in $(seq 1 "$instances"); do
-        start "$setup-$i" "$SERVER_CPUS" env -u DEVICEFLOW_CONFIG -u DEVICEFLOW_STORE RUST_LOG=error \
+        start "$setup-$i" "$SERVER_CPUS" env RUST_LOG=error \
             "$server_bin" --config "$work/$setup.toml" --quiet
         servers+=("$started_pid")
         addrs+=("$started_addr")
@@ -362,7 +361,6 @@ run_setup() {
 }
 
 # --- run -------------------------------------------------------------------------
-[[ -n $OUT ]] && mkdir -p "$OUT"
 {
     echo "cpu:       $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) usable cores)"
     echo "built from: $(built_from)"

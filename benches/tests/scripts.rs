@@ -112,6 +112,45 @@ fn values_wrk_or_the_pinning_cannot_use_are_refused_before_anything_starts() {
 }
 
 #[test]
+fn what_was_refused_late_or_in_others_words_is_refused_first_in_the_scripts_own() {
+    // OUT: mkdir's message, after the build (cores, redis) or the whole run (hostile).
+    for name in ["cores.sh", "redis.sh", "hostile.sh", "ceiling.sh"] {
+        assert_refused(
+            &run(name, &[("OUT", "/proc/forbidden")]),
+            &format!("{name}: OUT=/proc/forbidden is not a writable directory"),
+        );
+    }
+    // bash's "abc: unbound variable", from a default computed before the check.
+    assert_refused(
+        &run("cores.sh", &[("THREADS", "abc")]),
+        "cores.sh: THREADS must be a whole number below 1000000000, not 'abc'",
+    );
+    // Three lines after the server had started; accepted and read as off; a verdict
+    // that blamed the duration.
+    assert_refused(
+        &run("hostile.sh", &[("ATTACKS", "bogus")]),
+        "hostile.sh: ATTACKS must be any of signin,issuance,slowloris, or none, not 'bogus'",
+    );
+    assert_refused(
+        &run("hostile.sh", &[("STRICT", "yes")]),
+        "hostile.sh: STRICT must be 0 or 1, not 'yes'",
+    );
+    assert_refused(
+        &run("hostile.sh", &[("DEVICES", "0")]),
+        "hostile.sh: need DEVICES >= 1",
+    );
+    // An empty table after 44 s; cp's message.
+    assert_refused(
+        &run("redis.sh", &[("SETUPS", " ")]),
+        "redis.sh: SETUPS names no setup",
+    );
+    assert_refused(
+        &run("instructions.sh", &[("CEILING", "/tmp")]),
+        "instructions.sh: CEILING=/tmp is not an executable file",
+    );
+}
+
+#[test]
 fn pack_refuses_what_it_cannot_build_before_building_anything() {
     let pack = |args: &[&str]| {
         Command::new("bash")
