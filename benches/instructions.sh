@@ -55,6 +55,11 @@ for build in "${builds[@]}"; do
     [[ $build == ?*=?* ]] || die "'$build' is not NAME=BINARY"
     [[ -f ${build#*=} && -x ${build#*=} ]] || die "${build#*=} is not an executable (NAME=BINARY)"
 done
+# A CEILING given is checked before any build too. -f: a directory passes -x, and cp
+# then refused it in its own words.
+if [[ -n ${CEILING:-} && $CEILING != none ]]; then
+    [[ -f $CEILING && -x $CEILING ]] || die "CEILING=$CEILING is not an executable file"
+fi
 if ((${#builds[@]} == 0)); then
     child cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p deviceflow-server
     builds=("ours=$release/deviceflow-server")
@@ -64,8 +69,6 @@ if [[ -z ${CEILING:-} ]]; then
     CEILING="$release/ceiling"
 fi
 if [[ $CEILING != none ]]; then
-    # -f: a directory passes -x, and cp then refused it in its own words.
-    [[ -f $CEILING && -x $CEILING ]] || die "CEILING=$CEILING is not an executable file"
     # A private copy, so that a rebuild of target/ meanwhile cannot change it.
     cp "$CEILING" "$work/ceiling"
 fi

@@ -14,11 +14,31 @@ fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
+/// A folder holding a `cargo` that only says it was called: first on the scripts' PATH,
+/// so that a check that comes after a build fails here at once, where it had started a
+/// release build of the workspace (minutes, on a clean clone).
+fn no_cargo() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-cargo");
+    let cargo = dir.join("cargo");
+    if !cargo.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!("cargo.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, "#!/bin/sh\necho 'a build was started' >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, &cargo).unwrap();
+    }
+    dir
+}
+
 fn run(name: &str, vars: &[(&str, &str)]) -> Output {
+    let mut path = std::ffi::OsString::from(no_cargo());
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
     let mut cmd = Command::new("bash");
     cmd.arg(script(name))
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", path)
         .env("PREBUILT", "/nonexistent/deviceflow-benches-test")
         .stdin(Stdio::null());
     for (name, value) in vars {
