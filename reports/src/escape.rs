@@ -26,9 +26,9 @@ use std::fmt;
 /// terminal already shows, and a line a server starts this way is still inside the
 /// escaped element, its `<` and `>` written as references.
 ///
-/// The bidirectional formatting characters and the line and paragraph separators
-/// ([`acts_on_a_terminal`] names them) are written as `\u{..}`, as [`terminal`] writes
-/// them: a server's U+202E in an `error` would turn the rest of a Findings sentence
+/// The bidirectional formatting characters, the line and paragraph separators and the
+/// invisible characters ([`acts_on_a_terminal`] names them) are written as `\u{..}`, as
+/// [`terminal`] writes them (a zero-width space would hide part of a `user_code`): a server's U+202E in an `error` would turn the rest of a Findings sentence
 /// around in a browser, and the rest of a JUnit failure in the CI log that prints it.
 /// Not as a reference (`&#x202E;`): a browser obeys that as it obeys the character.
 ///
@@ -62,7 +62,9 @@ impl fmt::Display for Escaped<'_> {
                 '\r' => f.write_str("&#13;")?,
                 // Shown as the terminal shows it: a browser obeys a character
                 // reference (`&#x202E;`) as it obeys the character.
-                c if reorders_text(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c if reorders_text(c) || shows_nothing(c) => {
+                    write!(f, "\\u{{{:x}}}", u32::from(c))?
+                }
                 _ => f.write_str("\u{FFFD}")?,
             }
             rest = &rest[at + c.len_utf8()..];
@@ -171,12 +173,16 @@ fn cut_already(text: &str) -> Option<(&str, usize)> {
 /// Multilingual Plane: the server's admin command writes each as one `\uXXXX` escape.
 /// (Tag characters, U+E0000-U+E007F, would need two.)
 pub fn acts_on_a_terminal(c: char) -> bool {
-    c.is_control()
-        || reorders_text(c)
-        || matches!(
-            c,
-            '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-        )
+    c.is_control() || reorders_text(c) || shows_nothing(c)
+}
+
+/// The invisible characters of [`acts_on_a_terminal`]: soft hyphen, zero-width space,
+/// word joiner and invisible operators, byte order mark.
+fn shows_nothing(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 /// The bidirectional formatting characters (U+202A-U+202E, U+2066-U+2069, U+200E,
@@ -201,6 +207,8 @@ fn needs_escape(c: char) -> bool {
         // CSI: a CI log that prints a report would obey it); HTML calls them errors.
         || ('\u{7f}'..='\u{9f}').contains(&c)
         || reorders_text(c)
+        // A JUnit failure or an HTML cell must not hide a character of a user_code.
+        || shows_nothing(c)
 }
 
 /// `json` (as serde_json writes it) with every character a terminal acts on written
@@ -323,13 +331,19 @@ mod tests {
     }
 
     #[test]
-    fn invisible_characters_are_shown_on_a_terminal() {
+    fn invisible_characters_are_shown_on_a_terminal_and_in_html() {
         assert_eq!(
             terminal("WDJB\u{ad}\u{200b}-MJ\u{2060}\u{2064}HT\u{feff}"),
             r"WDJB\u{ad}\u{200b}-MJ\u{2060}\u{2064}HT\u{feff}"
         );
         // The joiners of emoji sequences and scripts stay.
         assert_eq!(terminal("a\u{200d}b\u{200c}c"), "a\u{200d}b\u{200c}c");
+        // In HTML and JUnit too: a failure message must not hide part of a code.
+        assert_eq!(
+            escape("WDJB\u{ad}\u{200b}-MJHT\u{feff}"),
+            r"WDJB\u{ad}\u{200b}-MJHT\u{feff}"
+        );
+        assert_eq!(escape("a\u{200d}b"), "a\u{200d}b");
     }
 
     #[test]
