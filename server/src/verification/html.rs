@@ -181,8 +181,10 @@ fn protect(r: &mut Reply) {
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(CONTENT_SECURITY_POLICY, csp().clone());
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // URLs here carry user codes; they are not for other sites' logs.
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // URLs here carry user codes; they are not for other sites' logs. `same-origin`,
+    // not `no-referrer`: under that, a browser without Fetch Metadata (any at a plain
+    // http name) sends our own forms with `Origin: null`, which origin.rs refuses.
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),

@@ -5,6 +5,7 @@
 //
 //   node server/tests/e2e/verify.mjs <base-url> <user-code> approve|deny \
 //        [--user alice --password alice-password] [--screenshots DIR] [--only a,b] [--tour]
+//        [--host-rules 'MAP devices.test 127.0.0.1']
 //
 // --tour also visits the pages around the flow (an error, verification_uri_complete,
 // the device display) and signs out, forgetting the browser. --only names the screenshots to take (default:
@@ -23,12 +24,13 @@ const password = option('password', `${user}-password`);
 const shots = option('screenshots', null);
 const tour = rest.includes('--tour');
 const only = option('only', null)?.split(',');
+const hostRules = option('host-rules', null);
 if (!base || !/^[A-Z]{4}-[A-Z]{4}$/.test(userCode ?? '') || !['approve', 'deny'].includes(decision)) {
   console.error('usage: verify.mjs <base-url> <XXXX-XXXX> approve|deny [--user U --password P] [--screenshots DIR] [--tour]');
   process.exit(2);
 }
 
-const { page, shot, looksRight, visited, close } = await openPhone({ shots, only });
+const { page, shot, looksRight, visited, close } = await openPhone({ shots, only, hostRules });
 
 try {
   // 1. verification_uri: not signed in yet, so the sign-in page comes first.

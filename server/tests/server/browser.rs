@@ -297,6 +297,17 @@ fn screenshot_dir() -> PathBuf {
     }
 }
 
+/// The verification script (verify.mjs) as alice, to run with [`run_script`].
+fn verify_command(base: &str, user_code: &str, decision: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(Path::new(E2E).join("verify.mjs"))
+        .args([base, user_code, decision, "--user", "alice", "--password"])
+        .arg(password_of("alice"))
+        .arg("--screenshots")
+        .arg(screenshot_dir());
+    cmd
+}
+
 /// Runs the verification script (verify.mjs); its JSON report.
 fn run_browser(
     base: &str,
@@ -305,12 +316,7 @@ fn run_browser(
     tour: bool,
     only: Option<&str>,
 ) -> serde_json::Value {
-    let mut cmd = Command::new("node");
-    cmd.arg(Path::new(E2E).join("verify.mjs"))
-        .args([base, user_code, decision, "--user", "alice", "--password"])
-        .arg(password_of("alice"))
-        .arg("--screenshots")
-        .arg(screenshot_dir());
+    let mut cmd = verify_command(base, user_code, decision);
     if tour {
         cmd.arg("--tour");
     }
@@ -381,6 +387,40 @@ async fn in_a_browser_a_person_approves_and_the_device_gets_its_token() {
             "signed-out"
         ]
     );
+    let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("\"access_token\""), "{out}");
+}
+
+/// A server people reach by a plain http name on their network (`http://devices.lan`,
+/// which check-config warns of and serves): chromium sends no Fetch Metadata to an
+/// origin that is not potentially trustworthy, and under the pages' former
+/// `Referrer-Policy: no-referrer` a form's `Origin` is `null` (Fetch, "serializing a
+/// request origin"), so origin.rs refused every sign-in. `--host-resolver-rules`
+/// sends `devices.test` to loopback: an untrustworthy origin, no byte leaving the
+/// machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_at_a_plain_http_name_a_person_signs_in_and_approves() {
+    browser_prerequisites();
+    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let base = s.base.clone();
+    let device = blocking(move || Device::start(&base, "tv", None)).await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let (lan, code) = (
+        format!("http://devices.test:{port}"),
+        device.user_code.clone(),
+    );
+    blocking(move || {
+        let mut cmd = verify_command(&lan, &code, "approve");
+        cmd.args([
+            "--host-rules",
+            "MAP devices.test 127.0.0.1",
+            "--only",
+            "none",
+        ]);
+        run_script(cmd)
+    })
+    .await;
     let (status, out, err) = blocking(move || device.finish(Duration::from_secs(20))).await;
     assert!(status.success(), "{out}\n{err}");
     assert!(out.contains("\"access_token\""), "{out}");

@@ -54,6 +54,8 @@ impl Page {
         assert!(csp.contains("frame-ancestors 'none'"), "CSP {csp:?}");
         assert!(csp.contains("default-src 'none'"), "CSP {csp:?}");
         assert_eq!(self.header("cache-control"), Some("no-store"));
+        // User codes in URLs reach no other site; our forms keep their Origin.
+        assert_eq!(self.header("referrer-policy"), Some("same-origin"));
         if self.status != 303 {
             assert_eq!(
                 self.header("content-type"),
