@@ -200,33 +200,41 @@ pub enum MetadataError {
 }
 
 /// Whether two client names read the same to a person: equal in their letters and
-/// digits up to case, Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical bold
-/// `𝐓𝐕` and the Roman numeral `Ⅴ` read as `TV` and `V`) and look-alike letters (the
+/// digits up to Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical bold `𝐓𝐕`
+/// and the Roman numeral `Ⅴ` read as `TV` and `V`), case and look-alike letters (the
 /// UTS #39 skeleton: Cyrillic `е` and Greek `ο` read as `e` and `o`, `rn` as `m`, `0`
 /// as `O`), whatever spaces, dashes and other punctuation stand between them
-/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Case is folded both before
-/// and after the skeleton: `I` looks like `l` but is `i`'s capital, and Cyrillic `В`
-/// looks like `B` though its small letter does not look like `b`. Names with no letter
-/// or digit at all are compared up to case and spaces.
+/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Names with no letter or
+/// digit at all are compared up to case and spaces.
+///
+/// Case and look-alikes are taken together by comparing the skeletons of the names as
+/// written, in lower case and in upper case: `RADI0 TV` reads as `Radio TV` (upper
+/// case), Cyrillic `ВBC` as `BBC` (as written). No case is folded after the skeleton,
+/// which maps `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
 fn same_name(a: &str, b: &str) -> bool {
-    let letters = |chars: &mut dyn Iterator<Item = char>| -> String {
-        chars.filter(|c| c.is_alphanumeric()).collect()
-    };
-    let lower = |name: &str| -> String { name.chars().flat_map(char::to_lowercase).collect() };
     // The letters of the skeleton of `name`, its accents put back on their letters.
-    let skeleton = |name: &str| -> String { letters(&mut skeleton(name).nfc()) };
-    let keys = |name: &str| -> (String, String) {
+    let skeleton = |name: &str| -> String {
+        skeleton(name)
+            .nfc()
+            .filter(|c| c.is_alphanumeric())
+            .collect()
+    };
+    let keys = |name: &str| -> [String; 3] {
         let compatible: String = name.nfkc().collect();
-        (skeleton(&lower(&compatible)), lower(&skeleton(&compatible)))
+        [
+            skeleton(&compatible),
+            skeleton(&compatible.to_lowercase()),
+            skeleton(&compatible.to_uppercase()),
+        ]
     };
     let (ka, kb) = (keys(a), keys(b));
-    if ka.0.is_empty() || kb.0.is_empty() {
+    if ka[0].is_empty() || kb[0].is_empty() {
         return a
             .split_whitespace()
             .map(str::to_lowercase)
             .eq(b.split_whitespace().map(str::to_lowercase));
     }
-    ka.0 == kb.0 || ka.1 == kb.1
+    ka.iter().zip(&kb).any(|(x, y)| x == y)
 }
 
 impl Metadata {
@@ -619,7 +627,7 @@ mod tests {
             "Living-room T\\u2164",
             // Look-alike letters of other scripts (UTS #39 confusables).
             "Liv\\u0456ng-r\\u043e\\u043em TV",
-            "\\u0406iving-room TV",
+            "LIVING-R00M TV",
             "Living-roorn TV",
             "Living-room \\u0422V",
         ] {
@@ -658,6 +666,11 @@ mod tests {
         for (a, b) in [
             ("Smart TVI", "smart tvi"),
             ("\u{412}BC iPlayer", "BBC iPlayer"),
+            // Case and look-alikes together (helper-81).
+            ("RADI0 TV", "Radio TV"),
+            ("\u{412}IG TV", "Big TV"),
+            ("NETFL1X", "Netflix"),
+            ("KIDS \u{422}V", "Kids TV"),
             ("Modern TV", "Modem TV"),
             ("TV 2000", "TV 2OOO"),
             ("\u{3c0}\u{3bf}\u{3b1}", "\u{3a0}\u{39f}\u{391}"),
@@ -668,6 +681,10 @@ mod tests {
             ("Caf\u{e9} TV", "Cafe TV"),
             ("TV 1", "TV 2"),
             ("Kitchen", "Kitchens"),
+            // I, l and 1 share a skeleton, not a case: folded after it, these were one.
+            ("IG TV", "LG TV"),
+            ("Ian's TV", "Lan's TV"),
+            ("Studio Lo", "Studio 10"),
         ] {
             assert!(!same_name(a, b), "{a:?} and {b:?} read apart");
         }
