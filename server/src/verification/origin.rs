@@ -23,11 +23,8 @@ impl SameOrigin {
     pub(crate) fn of_issuer(issuer: &str) -> SameOrigin {
         let (scheme, rest) = issuer.split_once("://").unwrap_or(("http", issuer));
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = if scheme == "https" { ":443" } else { ":80" };
-        let authority = authority.strip_suffix(default_port).unwrap_or(authority);
         SameOrigin {
-            issuer: format!("{scheme}://{}", authority.to_ascii_lowercase()),
+            issuer: serialized(scheme, authority),
         }
     }
 
@@ -44,21 +41,26 @@ impl SameOrigin {
         let Some(origin) = headers.get(ORIGIN) else {
             return true;
         };
-        let origin = origin.as_bytes();
-        if origin.eq_ignore_ascii_case(self.issuer.as_bytes()) {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).to_ascii_lowercase();
+        if origin == self.issuer {
             return true;
         }
         // The page was served under another name than the issuer's (127.0.0.1 for
-        // localhost): the browser sends the Host it sent the page's request to.
-        let authority = origin
-            .windows(3)
-            .position(|w| w == b"://")
-            .map(|i| &origin[i + 3..]);
-        match (authority, headers.get(HOST)) {
-            (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host.as_bytes()),
-            _ => false,
-        }
+        // localhost): the browser sends the Host it sent the page's request to, with
+        // the issuer's scheme (a plain http page of an https server is not ours).
+        let scheme = self.issuer.split("://").next().unwrap_or_default();
+        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+        host.is_some_and(|host| origin == serialized(scheme, host))
     }
+}
+
+/// `scheme://authority` as a browser serializes an origin: in lower case, the
+/// scheme's default port left out.
+fn serialized(scheme: &str, authority: &str) -> String {
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+    format!("{scheme}://{}", authority.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -121,5 +123,9 @@ mod tests {
         assert!(!o.admits(&h("null", "localhost:8080")));
         assert!(!o.admits(&h("http://localhost:8081", "localhost:8080")));
         assert!(!o.admits(&h("localhost:8080", "localhost:8080")));
+        // The Host's origin has the issuer's scheme, and its default port left out.
+        let o = SameOrigin::of_issuer("https://auth.example.com");
+        assert!(o.admits(&h("https://login.example.com", "login.example.com:443")));
+        assert!(!o.admits(&h("http://login.example.com", "login.example.com")));
     }
 }
