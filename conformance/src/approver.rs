@@ -489,18 +489,29 @@ async fn run_command(
     // A server's code or address that would begin an argument with `-` is read by the
     // program as an option (`--output=/etc/x`), not as the code: not passed. The
     // environment carries every value whatever it begins with.
-    if let Some((name, _)) = argv.iter().find_map(|a| {
-        values
-            .iter()
-            .find(|(name, value)| a.starts_with(name) && value.starts_with('-'))
-    }) {
-        return Err(NotDecided::Failed(format!(
-            "the server's {} begins with '-', which the approver command would read as an option: not run (read it from $DEVICEFLOW_{} instead)",
-            name.trim_matches(['{', '}']),
-            name.trim_matches(['{', '}']).to_uppercase()
-        )));
-    }
     let args: Vec<String> = argv.iter().map(|a| fill(a, &values)).collect();
+    if let Some((template, _)) = argv
+        .iter()
+        .zip(&args)
+        .find(|(template, arg)| arg.starts_with('-') && !template.starts_with('-'))
+    {
+        let begins =
+            |(name, value): &&(&str, &str)| template.starts_with(name) && value.starts_with('-');
+        let why = match values.iter().find(begins) {
+            Some((name, _)) => {
+                let name = name.trim_matches(['{', '}']);
+                format!(
+                    "the server's {name} begins with '-', which the approver command would read as an option: not run (read it from $DEVICEFLOW_{} instead)",
+                    name.to_uppercase()
+                )
+            }
+            None => format!(
+                "the server's values make the argument {} begin with '-', which the approver command would read as an option: not run (read them from $DEVICEFLOW_USER_CODE and the like instead)",
+                terminal(template)
+            ),
+        };
+        return Err(NotDecided::Failed(why));
+    }
     let mut cmd = tokio::process::Command::new(&args[0]);
     // Standard output is not read (the exit status is the answer, standard error the
     // reason): it goes nowhere, so that no amount of it can block or fill anything.
@@ -585,67 +596,85 @@ async fn run_command(
     }
 }
 
-/// `argv` as reports show it, the credentials a person put in it written as `…`: the
-/// value of an option that names one (`--admin-token X`, `--token=X`, `password=X`),
-/// the password of a URL (`http://admin:…@host`) and what follows `Authorization:`.
+/// `argv` as reports show it, the credentials a person put in it written as `…`:
+/// - the value of an option that names one ([`is_secret_name`]: `--admin-token X`,
+///   `--api-key=X`, `password=X`), even a value that starts with `-`;
+/// - the password of `-u`/`--user user:password` (curl) and of a URL
+///   (`http://admin:…@host`, [`redact_url`]);
+/// - the value of a header written as one word (`Authorization: Bearer X`,
+///   `X-Api-Key: X`, `Cookie: sid=X`);
+/// - credentials in a query (`?token=X`, [`redact`](crate::http::redact));
+/// - all of these inside a word that is itself a command line (`sh -c '… --token X'`).
+///
 /// A command line is copied into every report its person shares.
 pub fn redact_argv<S: AsRef<str>>(argv: &[S]) -> Vec<String> {
+    use crate::http::is_secret_name;
     let mut out = Vec::with_capacity(argv.len());
-    let mut hide_next = false;
+    // What the option before asked of this word: hidden whole, or past a `user:`.
+    let (mut hide_next, mut user_next) = (false, false);
     for a in argv.iter().map(AsRef::as_ref) {
-        if std::mem::take(&mut hide_next) && !a.starts_with('-') {
+        if std::mem::take(&mut hide_next) && !a.starts_with("--") {
             out.push("…".to_owned());
             continue;
         }
-        if let Some(at) = a.to_ascii_lowercase().find("authorization:") {
-            out.push(format!("{} …", &a[..at + "authorization:".len()]));
-            continue;
+        if std::mem::take(&mut user_next) {
+            if let Some((user, _)) = a.split_once(':') {
+                out.push(format!("{user}:…"));
+                continue;
+            }
+        }
+        if let Some((name, _)) = a.split_once(':') {
+            if !name.contains(['/', ' ']) && is_secret_name(name) {
+                out.push(format!("{name}: …"));
+                continue;
+            }
+        }
+        if a.contains(char::is_whitespace) {
+            if let Ok(words) = split_words(a) {
+                if words.len() > 1 {
+                    out.push(redact_argv(&words).join(" "));
+                    continue;
+                }
+            }
         }
         match a.split_once('=') {
-            Some((name, _)) if names_a_credential(name) => out.push(format!("{name}=…")),
+            Some((name, _)) if is_secret_name(name.trim_start_matches('-')) => {
+                out.push(format!("{name}=…"))
+            }
             _ => {
-                hide_next = a.starts_with('-') && names_a_credential(a);
-                out.push(redact_url(a));
+                let option = a.strip_prefix('-').map(|o| o.trim_start_matches('-'));
+                hide_next = option.is_some_and(is_secret_name);
+                user_next = matches!(a, "-u" | "--user");
+                out.push(crate::http::redact(&redact_url(a)));
             }
         }
     }
     out
 }
 
-/// Whether an option or field `name` holds a credential by its name.
-fn names_a_credential(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    !name.contains(char::is_whitespace)
-        && [
-            "token",
-            "secret",
-            "pass",
-            "pwd",
-            "key",
-            "auth",
-            "credential",
-            "cookie",
-            "bearer",
-        ]
-        .iter()
-        .any(|word| name.contains(word))
-}
-
-/// `text` with the password of a URL in it (`scheme://user:password@host`) as `…`.
+/// `text` with the password of every URL in it (`scheme://user:password@host`) as
+/// `…`: the userinfo runs to the first `@` after the scheme, a `/` in the password
+/// included, within the word.
 pub fn redact_url(text: &str) -> String {
-    let Some(start) = text.find("://").map(|at| at + 3) else {
-        return text.to_owned();
-    };
-    let authority_end = text[start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |end| start + end);
-    let authority = &text[start..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => {
-            format!("{}…{}", &text[..start + colon + 1], &text[start + at..])
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = at + 3;
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let word = rest
+            .find(|c: char| c.is_whitespace() || c == '?' || c == '#')
+            .map_or(rest, |end| &rest[..end]);
+        if let Some(userinfo) = word.find('@').map(|at| &word[..at]) {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                out.push_str(user);
+                out.push_str(":…");
+                rest = &rest[userinfo.len()..];
+            }
         }
-        _ => text.to_owned(),
     }
+    out.push_str(rest);
+    out
 }
 
 /// Splits a command line into words: whitespace separates, single and double quotes
@@ -926,6 +955,37 @@ mod tests {
         );
         assert_eq!(redact_url("http://u@h/p:q@x"), "http://u@h/p:q@x");
         assert_eq!(redact_url("no url"), "no url");
+        // helper-81's F5, F6, F7: what was still shown, and what was hidden for nothing.
+        let argv = [
+            "curl",
+            "-u",
+            "admin:S3CRET",
+            "-H",
+            "X-Api-Key: K3Y",
+            "-H",
+            "Cookie: session=abc",
+            "sh -c 'approve --admin-token S3CRET \"$1\"'",
+            "--admin-token",
+            "-S3CRET",
+            "http://h/x?a=1&token=S3CRET",
+            "--device-authorization-endpoint",
+            "http://x/device",
+            "--token-endpoint",
+            "http://x/token",
+            "--passive",
+            "{user_code}",
+            "--auth-method",
+            "basic",
+            "http://admin:pa/ss@h/x",
+            "http://a:b@c http://d:e@f",
+        ];
+        assert_eq!(
+            redact_argv(&argv).join(" "),
+            "curl -u admin:… -H X-Api-Key: … -H Cookie: … sh -c approve --admin-token … $1 --admin-token … http://h/x?a=1&token=<redacted, 6 chars> --device-authorization-endpoint http://x/device --token-endpoint http://x/token --passive {user_code} --auth-method basic http://admin:…@h/x http://a:…@c http://d:…@f"
+        );
+        for odd in ["", "=", "://", "ü://ä:ö@ß", "é:x@y://", "--=", "-"] {
+            redact_argv(&[odd]);
+        }
     }
 
     #[test]
@@ -936,6 +996,26 @@ mod tests {
         assert_eq!(
             err,
             "--admin-url http://admin:…@127.0.0.1:1/admin/decisions cannot be used, which carries credentials (user:password@), forbidden in an http(s) URI (RFC 9110 §4.2.4)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_filled_argument_that_would_begin_with_a_dash_is_not_passed() {
+        // The code is empty and the address begins the argument: F8 of helper-81.
+        let a = Approver::command(
+            "sh -c 'exit 0' sh {user_code}{verification_uri}",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let hostile = Prompt {
+            user_code: String::new(),
+            verification_uri: "-o/x".into(),
+            verification_uri_complete: None,
+        };
+        let err = a.attempt(&hostile, Action::Approve).await.unwrap_err();
+        assert!(
+            matches!(&err, NotDecided::Failed(m) if m.contains("begin with '-'")),
+            "{err:?}"
         );
     }
 

@@ -850,26 +850,44 @@ pub fn redact(text: &str) -> String {
 
 /// Whether a parameter or member called `name` holds a credential the evidence masks.
 ///
-/// Besides [`SECRET_NAMES`], a name is taken for a credential by its ending: a server's
-/// own `session_token`, `api_key` or `jwt` is one too, though no RFC names it
-/// (`token_type` and `token_endpoint` end otherwise).
+/// Besides [`SECRET_NAMES`], a name is taken for a credential by its last word (split
+/// at `_` and `-`): a server's own `session_token`, `api-key`, `jwt` or `x_auth` is one
+/// too, though no RFC names it, and so is an option such as `--admin-token`; by its
+/// ending for words run together (`sessiontoken`). `token_type`, `token_endpoint`,
+/// `--auth-method` and `--device-authorization-endpoint` end in other words.
 pub fn is_secret_name(name: &str) -> bool {
     if SECRET_NAMES.iter().any(|s| s.eq_ignore_ascii_case(name)) {
         return true;
     }
     let name = name.to_ascii_lowercase();
-    let endings = [
+    let last = name.rsplit(['_', '-']).next().unwrap_or_default();
+    let words = [
         "token",
         "secret",
         "password",
         "passwd",
-        "_key",
+        "passphrase",
+        "pass",
+        "pwd",
+        "key",
         "apikey",
         "assertion",
         "jwt",
+        "credential",
+        "credentials",
+        "cookie",
+        "bearer",
+        "auth",
+        "authorization",
     ];
-    endings.iter().any(|end| name.ends_with(end))
+    let run_together = ["token", "secret", "password", "apikey"];
+    words.contains(&last) || run_together.iter().any(|end| name.ends_with(end))
 }
+
+/// What the suite sends as a client secret where a wrong one is the point (TR-, DA-
+/// cases): evidence, not a credential, and shown as it is so that a reader can tell it
+/// from the real one.
+pub const WRONG_SECRET: &str = "deviceflow-conformance-wrong-secret";
 
 /// A credential named `name` as the evidence shows it: [`mask`], with no first
 /// characters kept for what a person chose (a client secret, a password), where
@@ -879,7 +897,9 @@ fn mask_named(name: &str, value: &str) -> String {
     let chosen = ["secret", "password", "passwd"]
         .iter()
         .any(|end| name.ends_with(end));
-    if chosen && !value.is_empty() && existing_mask(value) != Some(value.len()) {
+    if value == WRONG_SECRET {
+        value.to_owned()
+    } else if chosen && !value.is_empty() && existing_mask(value) != Some(value.len()) {
         format!("<redacted, {} chars>", value.chars().count())
     } else {
         mask(value)
@@ -980,7 +1000,8 @@ fn redact_pairs(text: &str) -> String {
             continue;
         }
         let mut eq = i;
-        while eq < b.len() && (b[eq].is_ascii_alphanumeric() || b[eq] == b'_') {
+        // `-` too: `x-api-key=` had stopped the name at its first dash.
+        while eq < b.len() && (b[eq].is_ascii_alphanumeric() || b[eq] == b'_' || b[eq] == b'-') {
             eq += 1;
         }
         if eq < b.len() && b[eq] == b'=' && is_secret_name(&text[i..eq]) {
@@ -1184,6 +1205,23 @@ pub(crate) mod tests {
         );
         let once = redact(&format!("client_secret={LIVE}"));
         assert_eq!(redact(&once), once);
+        // Names with dashes, a bare `key`, credentials; the suite's own wrong secret
+        // is evidence, shown whole.
+        assert_eq!(
+            redact("x-api-key=K3Y&key=K&credentials=C&client_secret=deviceflow-conformance-wrong-secret"),
+            "x-api-key=<redacted, 3 chars>&key=<redacted, 1 chars>&credentials=<redacted, 1 chars>&client_secret=deviceflow-conformance-wrong-secret"
+        );
+        for kept in [
+            "token_type",
+            "token_endpoint",
+            "auth-method",
+            "device-authorization-endpoint",
+            "passive",
+            "keyring",
+            "user_code",
+        ] {
+            assert!(!is_secret_name(kept), "{kept}");
+        }
     }
 
     #[test]

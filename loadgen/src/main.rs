@@ -1082,28 +1082,11 @@ fn report_folder(dir: &Path) -> anyhow::Result<bool> {
 }
 
 /// The command line as run, with secrets' values replaced by `…`
-/// ([`redact_argv`](deviceflow_conformance::approver::redact_argv)), those of the
-/// approver command's own words too: it is in every report.
+/// ([`redact_argv`](deviceflow_conformance::approver::redact_argv)), those in the
+/// approver command's words too: it is in every report.
 fn redacted_command(args: impl Iterator<Item = String>) -> String {
-    use deviceflow_conformance::approver::{redact_argv, split_words};
-    let redact_words = |command: &str| match split_words(command) {
-        Ok(words) => redact_argv(&words).join(" "),
-        Err(_) => "…".to_owned(),
-    };
-    let mut args: Vec<String> = args.collect();
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--approver-command" {
-            if let Some(command) = args.get_mut(i + 1) {
-                *command = redact_words(command);
-            }
-            i += 1;
-        } else if let Some(command) = args[i].strip_prefix("--approver-command=") {
-            args[i] = format!("--approver-command={}", redact_words(command));
-        }
-        i += 1;
-    }
-    redact_argv(&args).join(" ")
+    let args: Vec<String> = args.collect();
+    deviceflow_conformance::approver::redact_argv(&args).join(" ")
 }
 
 /// goose's time syntax: `90`, `90s`, `10m`, `1h30m`, given as `option`'s value; the
@@ -1152,11 +1135,13 @@ mod tests {
             "--approver-command",
             "approve.py --admin-token HUNTER2 {user_code}",
             "--approver-command=approve.py --password=PW {user_code}",
+            "--device-authorization-endpoint",
+            "http://127.0.0.1:8080/oauth/device_authorization",
         ]
         .map(str::to_owned);
         assert_eq!(
             super::redacted_command(args.into_iter()),
-            "deviceflow-loadgen --host http://127.0.0.1:8080 --client-secret … --admin-token=… --approver command --approver-command approve.py --admin-token … {user_code} --approver-command=approve.py --password=… {user_code}"
+            "deviceflow-loadgen --host http://127.0.0.1:8080 --client-secret … --admin-token=… --approver command --approver-command approve.py --admin-token … {user_code} --approver-command=approve.py --password=… {user_code} --device-authorization-endpoint http://127.0.0.1:8080/oauth/device_authorization"
         );
     }
 

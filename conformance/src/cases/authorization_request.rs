@@ -146,7 +146,7 @@ async fn da_05(ctx: Ctx) -> Verdict {
         .await;
     expect_error(&mut c, &e, &["invalid_client", "invalid_request"]);
     let wrong = Client {
-        secret: Some("deviceflow-conformance-wrong-secret".into()),
+        secret: Some(crate::http::WRONG_SECRET.into()),
         ..conf.clone()
     };
     let e = ctx
@@ -203,7 +203,7 @@ async fn da_07(ctx: Ctx) -> Verdict {
     };
     let wrong = Client {
         method: AuthMethod::Basic,
-        secret: Some("deviceflow-conformance-wrong-secret".into()),
+        secret: Some(crate::http::WRONG_SECRET.into()),
         ..conf
     };
     let e = ctx
