@@ -33,20 +33,26 @@ pub fn parse(text: &str) -> Scrape {
     Scrape(out)
 }
 
-/// The metric families [`reconcile`] reads: the only ones a scrape keeps. The rest of
-/// a page is the server's to choose (names, labels, thousands of series) and would be
-/// copied into run.json twice for nothing (9,000 series made a 2 MB run.json).
-const RECONCILED: [&str; 4] = [
-    "deviceflow_http_request_duration_seconds_count",
+/// The series [`reconcile`] reads: the only ones a scrape keeps. The rest of a page is
+/// the server's to choose (names, labels, thousands of series, even of these families
+/// with labels of its own) and would be copied into run.json twice for nothing (9,000
+/// series made a 2 MB run.json). A test holds this list to what `reconcile` reads.
+const RECONCILED: [&str; 10] = [
+    "deviceflow_http_request_duration_seconds_count{endpoint=\"device_authorization\"}",
     "deviceflow_device_authorizations_total",
-    "deviceflow_token_polls_total",
-    "deviceflow_decisions_total",
+    "deviceflow_http_request_duration_seconds_count{endpoint=\"token\"}",
+    "deviceflow_token_polls_total{outcome=\"authorization_pending\"}",
+    "deviceflow_token_polls_total{outcome=\"slow_down\"}",
+    "deviceflow_token_polls_total{outcome=\"access_denied\"}",
+    "deviceflow_token_polls_total{outcome=\"expired_token\"}",
+    "deviceflow_token_polls_total{outcome=\"token\"}",
+    "deviceflow_decisions_total{decision=\"approve\"}",
+    "deviceflow_decisions_total{decision=\"deny\"}",
 ];
 
-/// Whether `series` (`name{labels}`) is of a family [`reconcile`] reads.
+/// Whether `series` (`name{labels}`) is one [`reconcile`] reads.
 fn reconciled(series: &str) -> bool {
-    let name = series.split('{').next().unwrap_or_default();
-    RECONCILED.contains(&name)
+    RECONCILED.contains(&series)
 }
 
 /// Scrapes `/metrics` of every target, summed, keeping the [`RECONCILED`] families;
@@ -213,13 +219,22 @@ mod tests {
     }
 
     #[test]
-    fn a_scrape_keeps_only_the_families_it_reconciles() {
+    fn a_scrape_keeps_only_the_series_it_reconciles() {
         assert!(reconciled("deviceflow_device_authorizations_total"));
         assert!(reconciled(
             "deviceflow_token_polls_total{outcome=\"slow_down\"}"
         ));
-        assert!(!reconciled("deviceflow_token_polls_total_x"));
+        assert!(!reconciled("deviceflow_token_polls_total{outcome=\"x1\"}"));
         assert!(!reconciled("process_resident_memory_bytes"));
-        assert!(!reconciled("evil{a=\"<script>\"}"));
+        // Every series reconcile reads is kept: a window holding all of them gives a
+        // row each (the decisions one row for both).
+        let all = Scrape(RECONCILED.iter().map(|s| (s.to_string(), 1.0)).collect());
+        let w = Window {
+            before: Scrape::default(),
+            after: all,
+        };
+        let rows = reconcile(&w, &RunStats::default());
+        assert_eq!(rows.len(), 9, "{rows:#?}");
+        assert!(rows.iter().all(|r| r.server >= 1), "{rows:#?}");
     }
 }
