@@ -18,16 +18,20 @@ fn script(name: &str) -> PathBuf {
 /// so that a check that comes after a build fails here at once, where it had started a
 /// release build of the workspace (minutes, on a clean clone).
 fn no_cargo() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-cargo");
-    let cargo = dir.join("cargo");
-    if !cargo.exists() {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&dir).unwrap();
-        let tmp = dir.join(format!("cargo.{:?}", std::thread::current().id()));
-        std::fs::write(&tmp, "#!/bin/sh\necho 'a build was started' >&2\nexit 1\n").unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::rename(&tmp, &cargo).unwrap();
-    }
+    std::fs::create_dir_all(&dir).unwrap();
+    // Written whole under a name of this process and thread, then renamed over: a
+    // test running the scripts meanwhile, here or in another test process, finds the
+    // old file or the new one, never a half-written one.
+    let tmp = dir.join(format!(
+        "cargo.{}.{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&tmp, "#!/bin/sh\necho 'a build was started' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, dir.join("cargo")).unwrap();
     dir
 }
 
