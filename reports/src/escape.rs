@@ -166,22 +166,32 @@ fn cut_already(text: &str) -> Option<(&str, usize)> {
 /// Whether `c` is a control or formatting character a terminal may act on, or that
 /// reorders, breaks or hides the text around it.
 ///
-/// Invisible characters count too: a soft hyphen (U+00AD), a zero-width space
-/// (U+200B), the word joiner and invisible operators (U+2060-U+2064) and a byte order
-/// mark (U+FEFF) show nothing, so a `user_code` or `error` a person compares or copies
-/// could hold more than they see. Every character this names is in the Basic
-/// Multilingual Plane: the server's admin command writes each as one `\uXXXX` escape.
-/// (Tag characters, U+E0000-U+E007F, would need two.)
+/// Invisible characters count too ([`shows_nothing`]): they show nothing, so a
+/// `user_code` or `error` a person compares or copies could hold more than they see.
+/// [`json_for_terminal`] writes one outside the Basic Multilingual Plane (a tag
+/// character) as its two UTF-16 escapes.
 pub fn acts_on_a_terminal(c: char) -> bool {
     c.is_control() || reorders_text(c) || shows_nothing(c)
 }
 
-/// The invisible characters of [`acts_on_a_terminal`]: soft hyphen, zero-width space,
-/// word joiner and invisible operators, byte order mark.
+/// The invisible characters of [`acts_on_a_terminal`]: soft hyphen, combining grapheme
+/// joiner, Mongolian vowel separator, zero-width space, word joiner and invisible
+/// operators, the Hangul fillers, byte order mark, tag characters. Not the variation
+/// selectors nor the zero-width joiners, which emoji and scripts are written with.
 fn shows_nothing(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{FEFF}'
+            | '\u{E0000}'..='\u{E007F}'
     )
 }
 
@@ -338,6 +348,13 @@ mod tests {
         );
         // The joiners of emoji sequences and scripts stay.
         assert_eq!(terminal("a\u{200d}b\u{200c}c"), "a\u{200d}b\u{200c}c");
+        assert_eq!(
+            terminal("A\u{34f}\u{180e}\u{115f}\u{3164}\u{ffa0}B\u{e0041}"),
+            r"A\u{34f}\u{180e}\u{115f}\u{3164}\u{ffa0}B\u{e0041}"
+        );
+        assert_eq!(json_for_terminal("\"\u{e0041}\""), r#""\udb40\udc41""#);
+        // Emoji keep their variation selectors.
+        assert_eq!(terminal("TV \u{1f4fa}\u{fe0f}"), "TV \u{1f4fa}\u{fe0f}");
         // In HTML and JUnit too: a failure message must not hide part of a code.
         assert_eq!(
             escape("WDJB\u{ad}\u{200b}-MJHT\u{feff}"),
