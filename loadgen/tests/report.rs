@@ -60,21 +60,8 @@ fn a_report_that_cannot_be_written_leaves_no_mix_of_runs_and_still_prints_the_su
     for name in ["run.json", "summary.md", "index.html"] {
         std::fs::write(dir.join(name), format!("{name} of an earlier run")).unwrap();
     }
-    let child = common::loadgen(&[&server.base], &dir)
-        .args([
-            "-u",
-            "3",
-            "-r",
-            "3",
-            "-t",
-            "600",
-            "--decide-after",
-            "30..30",
-        ])
-        .spawn()
-        .unwrap();
     // Once a code is issued the checks before the run are behind it.
-    let under_way = common::wait_for_a_code(&server.base, Duration::from_secs(60));
+    let (child, under_way) = common::start_a_long_run(&server.base, &dir);
     std::fs::remove_file(dir.join("summary.md")).unwrap();
     std::fs::create_dir(dir.join("summary.md")).unwrap();
     let kill = Command::new("kill")

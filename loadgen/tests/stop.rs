@@ -49,21 +49,8 @@ fn output_within(mut child: Child, limit: Duration) -> Output {
 fn sigterm_stops_the_run_and_the_report_says_so() {
     let server = Server::start("expires_in = 60\ninterval = 1", "");
     let dir = report_dir("stop-sigterm");
-    let child = common::loadgen(&[&server.base], &dir)
-        .args([
-            "-u",
-            "3",
-            "-r",
-            "3",
-            "-t",
-            "600",
-            "--decide-after",
-            "30..30",
-        ])
-        .spawn()
-        .unwrap();
     // The first code issued says the run is under way.
-    let under_way = common::wait_for_a_code(&server.base, Duration::from_secs(60));
+    let (child, under_way) = common::start_a_long_run(&server.base, &dir);
     signal(&child, "TERM");
     let out = output_within(child, Duration::from_secs(30));
     let err = stderr(&out);

@@ -176,6 +176,26 @@ pub fn wait_for_a_code(base: &str, within: Duration) -> bool {
     })
 }
 
+/// A run against `base` that would last ten minutes, nobody deciding for 30 s, started
+/// and waited for until the server has issued its first code (at most 60 s): the child,
+/// and whether the run got under way. For tests that stop a run in its middle.
+pub fn start_a_long_run(base: &str, dir: &Path) -> (std::process::Child, bool) {
+    let child = loadgen(&[base], dir)
+        .args([
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "600",
+            "--decide-after",
+            "30..30",
+        ])
+        .spawn()
+        .unwrap();
+    (child, wait_for_a_code(base, Duration::from_secs(60)))
+}
+
 /// Waits until `ready` holds, asking every 50 ms, for at most `within`: whether it
 /// came to hold. For a test that must act (kill a server, say) once something has
 /// happened, however slow or busy the machine, and still end by itself when it never
