@@ -197,44 +197,69 @@ pub enum MetadataError {
     /// the two apart.
     #[error("client_name reads as \"{0}\", the name of an application configured on this server: a person approving a device could not tell them apart; choose another")]
     NameTaken(String),
+    /// The name of an application registered before, read the same way: one
+    /// registrant could otherwise pass for another on the consent page.
+    #[error("client_name reads as \"{0}\", the name of an application already registered on this server: a person approving a device could not tell them apart; choose another")]
+    NameRegistered(String),
 }
 
-/// Whether two client names read the same to a person: equal in their letters and
-/// digits up to Unicode compatibility (NFKC: fullwidth `ＴＶ`, mathematical bold `𝐓𝐕`
-/// and the Roman numeral `Ⅴ` read as `TV` and `V`), case and look-alike letters (the
-/// UTS #39 skeleton: Cyrillic `е` and Greek `ο` read as `e` and `o`, `rn` as `m`, `0`
-/// as `O`), whatever spaces, dashes and other punctuation stand between them
-/// (`Living‐room TV` with U+2010 reads as `Living-room TV`). Names with no letter or
-/// digit at all are compared up to case and spaces.
+/// What a client name reads as to a person: two names read the same when they share a
+/// key. They do when equal in their letters and digits up to Unicode compatibility
+/// (NFKC: fullwidth `ＴＶ`, mathematical bold `𝐓𝐕` and the Roman numeral `Ⅴ` read as
+/// `TV` and `V`), case and look-alike letters (the UTS #39 skeleton: Cyrillic `е` and
+/// Greek `ο` read as `e` and `o`, `rn` as `m`, `0` as `O`), whatever spaces, dashes and
+/// other punctuation stand between them (`Living‐room TV` with U+2010 reads as
+/// `Living-room TV`). Names with no letter or digit at all are compared up to case and
+/// spaces.
 ///
 /// Case and look-alikes are taken together by comparing the skeletons of the names as
 /// written, in lower case and in upper case: `RADI0 TV` reads as `Radio TV` (upper
 /// case), Cyrillic `ВBC` as `BBC` (as written). No case is folded after the skeleton,
 /// which maps `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
-fn same_name(a: &str, b: &str) -> bool {
-    // The letters of the skeleton of `name`, its accents put back on their letters.
-    let skeleton = |name: &str| -> String {
-        skeleton(name)
-            .nfc()
-            .filter(|c| c.is_alphanumeric())
-            .collect()
-    };
-    let keys = |name: &str| -> [String; 3] {
+///
+/// The store keeps the keys of every registered client's name, so that a new name is
+/// compared with all of them in one lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameKeys(Vec<String>);
+
+impl NameKeys {
+    /// The keys of `name`: its three skeletons, each tagged with the form it was taken
+    /// of (a skeleton only meets the same form's), or for a name with no letter or
+    /// digit, its words in lower case.
+    pub fn of(name: &str) -> NameKeys {
+        // The letters of the skeleton of `name`, its accents put back on their letters.
+        let skeleton = |tag: char, name: &str| -> String {
+            std::iter::once(tag)
+                .chain(skeleton(name).nfc().filter(|c| c.is_alphanumeric()))
+                .collect()
+        };
         let compatible: String = name.nfkc().collect();
-        [
-            skeleton(&compatible),
-            skeleton(&compatible.to_lowercase()),
-            skeleton(&compatible.to_uppercase()),
-        ]
-    };
-    let (ka, kb) = (keys(a), keys(b));
-    if ka[0].is_empty() || kb[0].is_empty() {
-        return a
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .eq(b.split_whitespace().map(str::to_lowercase));
+        let written = skeleton('a', &compatible);
+        if written.len() == 1 {
+            let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+            return NameKeys(vec![format!("p{}", words.join(" "))]);
+        }
+        NameKeys(vec![
+            written,
+            skeleton('l', &compatible.to_lowercase()),
+            skeleton('u', &compatible.to_uppercase()),
+        ])
     }
-    ka.iter().zip(&kb).any(|(x, y)| x == y)
+
+    /// Whether a name with these keys reads as one with `other`.
+    pub fn meet(&self, other: &NameKeys) -> bool {
+        self.0.iter().any(|k| other.0.contains(k))
+    }
+
+    /// The keys, each a tag letter and then the letters it stands for.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Whether two client names read the same to a person (see [`NameKeys`]).
+fn same_name(a: &str, b: &str) -> bool {
+    NameKeys::of(a).meet(&NameKeys::of(b))
 }
 
 impl Metadata {

@@ -22,7 +22,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use super::registration::{registrations_exhausted, Rotation, ROTATION_RACED};
+use super::registration::{Rotation, ROTATION_RACED};
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::client_metadata;
 use crate::audit::{self, Registrar};
@@ -196,10 +196,7 @@ impl<S: Store> App<S> {
     {
         // The same metadata as RFC 7591's, refused with the same code (§3.2.2).
         let metadata = self.read_metadata(parts, body).await?;
-        let new = self
-            .register_client(metadata, false)
-            .await?
-            .ok_or_else(registrations_exhausted)?;
+        let new = self.register_client(metadata, false).await??;
         let client_id = &new.registered.client.client_id;
         audit::client_changed(
             "client_registered",

@@ -15,23 +15,43 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
 use super::{bearer, same_token};
+use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{
-    self, request_from_json, Metadata, MetadataDocument, NewClient, Registered, MAX_REGISTERED,
+    self, request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient,
+    Registered, MAX_REGISTERED,
 };
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::http::{is_read, paths};
-use crate::storage::store::{Store, Stored};
+use crate::storage::store::{Store, Stored, Unavailable};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
 pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why.into())
 }
 
+/// Why [`App::register_client`] registered nothing.
+#[derive(Debug)]
+pub(crate) enum Unregistered {
+    /// The name reads as a registered application's ([`MetadataError::NameRegistered`]).
+    Name(MetadataError),
+    /// Every registered client index of the store was given.
+    Exhausted,
+}
+
+impl From<Unregistered> for OAuthError {
+    fn from(e: Unregistered) -> OAuthError {
+        match e {
+            Unregistered::Name(e) => invalid_metadata(e.to_string()),
+            Unregistered::Exhausted => registrations_exhausted(),
+        }
+    }
+}
+
 /// Every registered client index of the store was given.
-pub(crate) fn registrations_exhausted() -> OAuthError {
+fn registrations_exhausted() -> OAuthError {
     OAuthError::new(
         ErrorCode::TemporarilyUnavailable,
         format!(
@@ -104,10 +124,7 @@ impl<S: Store> App<S> {
             ));
         }
         let metadata = self.read_metadata(parts, body).await?;
-        let new = self
-            .register_client(metadata, true)
-            .await?
-            .ok_or_else(registrations_exhausted)?;
+        let new = self.register_client(metadata, true).await??;
         audit::client_changed(
             "client_registered",
             Registrar::Dynamic,
@@ -146,7 +163,7 @@ impl<S: Store> App<S> {
         peer: IpAddr,
     ) -> Result<Reply, OAuthError> {
         let (registered, _) = self.configuration_request(parts, client_id).await?;
-        self.store.remove_client(registered.client.id).await?;
+        self.unregister(&registered).await?;
         audit::client_changed("client_deleted", Registrar::Dynamic, client_id, None, peer);
         Ok(response::no_content())
     }
@@ -223,17 +240,76 @@ impl<S: Store> App<S> {
     /// Registers a client with `metadata`: an index drawn from the store, a
     /// `client_id`, a secret if confidential, and a registration access token if
     /// `with_registration_token` (RFC 7591).
+    ///
+    /// A name that reads as a registered application's is refused, as a configured
+    /// one's is (RFC 8628 §5.4: the person approving reads the name on the consent
+    /// page, and one registrant could pass for another). The name's keys are claimed
+    /// in the store at once for every instance, after the record is kept, so that a
+    /// holder without a record is one deleted before its keys were taken back.
     pub(crate) async fn register_client(
         &self,
         metadata: Metadata,
         with_registration_token: bool,
-    ) -> Stored<Option<NewClient>> {
+    ) -> Stored<Result<NewClient, Unregistered>> {
+        let keys = metadata.name.as_deref().map(NameKeys::of);
+        if let Some(keys) = &keys {
+            // Looked up first, so that a name refused spends no index.
+            if let Some(holder) = self.store.client_named(keys).await? {
+                if let Some(taken) = self.name_held_by(holder).await? {
+                    return Ok(Err(taken));
+                }
+            }
+        }
         let Some(id) = self.store.next_client_id().await? else {
-            return Ok(None);
+            return Ok(Err(Unregistered::Exhausted));
         };
         let new = metadata.register(id, self.clock.now(), with_registration_token);
+        // A client given no name is named by its client_id: held too, so that no name
+        // reads as another client's id.
+        let keys = keys.unwrap_or_else(|| NameKeys::of(&new.registered.client.name));
         self.store.put_client(&new.registered).await?;
-        Ok(Some(new))
+        match self.claim_name(&keys, id).await {
+            Ok(None) => Ok(Ok(new)),
+            // A registration of a name alike at the same moment was first.
+            Ok(Some(taken)) => {
+                self.store.remove_client(id).await?;
+                Ok(Err(taken))
+            }
+            Err(Unavailable) => {
+                // Never answered, so never to be used: not left without its name.
+                let _ = self.store.remove_client(id).await;
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Claims `keys` for `id`; what refuses the name if another client holds them.
+    async fn claim_name(&self, keys: &NameKeys, id: ClientId) -> Stored<Option<Unregistered>> {
+        // Each round frees the keys of a client deleted before they were taken back,
+        // and a name has at most three.
+        for _ in 0..4 {
+            let Some(holder) = self.store.claim_client_name(keys, id).await? else {
+                return Ok(None);
+            };
+            if let Some(taken) = self.name_held_by(holder).await? {
+                return Ok(Some(taken));
+            }
+            self.store.release_client_name(keys, holder).await?;
+        }
+        tracing::error!(
+            index = id.0,
+            "a client name's keys stayed held by deleted clients; the registration is refused"
+        );
+        Err(Unavailable)
+    }
+
+    /// The refusal of a name whose keys `holder` holds, if its record is there.
+    async fn name_held_by(&self, holder: ClientId) -> Stored<Option<Unregistered>> {
+        Ok(self
+            .store
+            .registered_client(holder)
+            .await?
+            .map(|r| Unregistered::Name(MetadataError::NameRegistered(r.client.name))))
     }
 
     /// The registered client with this `client_id` (never a configured one).
@@ -270,8 +346,19 @@ impl<S: Store> App<S> {
     /// Deletes a registered client; whether it existed.
     pub(crate) async fn delete_client(&self, client_id: &str) -> Stored<bool> {
         match self.registered(client_id).await? {
-            Some(r) => self.store.remove_client(r.client.id).await,
+            Some(r) => self.unregister(&r).await,
             None => Ok(false),
         }
+    }
+
+    /// Deletes `registered` and then gives its name back (a name held by no record is
+    /// free, so a failure between the two frees it all the same); whether it existed.
+    async fn unregister(&self, registered: &Registered) -> Stored<bool> {
+        let id = registered.client.id;
+        let removed = self.store.remove_client(id).await?;
+        self.store
+            .release_client_name(&NameKeys::of(&registered.client.name), id)
+            .await?;
+        Ok(removed)
     }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::accounts::clients::ClientId;
-use crate::accounts::registration::Registered;
+use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::protocol::device_code::DeviceCode;
@@ -295,6 +295,28 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a registered client: from then on it is unknown, so its codes and
     /// tokens stop working. Whether it existed.
     fn remove_client(&self, id: ClientId) -> impl Future<Output = Stored<bool>> + Send;
+
+    /// The registered client that holds one of these name keys (RFC 8628 §5.4: two
+    /// applications whose names read alike on the consent page), if any.
+    fn client_named(
+        &self,
+        keys: &NameKeys,
+    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send;
+
+    /// Gives `id` these name keys, at once for all instances, unless another client
+    /// holds one of them: then that client, and `id` is given none.
+    fn claim_client_name(
+        &self,
+        keys: &NameKeys,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send;
+
+    /// Takes back those of these name keys that `id` holds.
+    fn release_client_name(
+        &self,
+        keys: &NameKeys,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<()>> + Send;
 
     // Housekeeping.
 

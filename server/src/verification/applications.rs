@@ -15,7 +15,7 @@ use super::{field, html, paths, Visit};
 use crate::accounts::registration::{client_metadata, Metadata};
 use crate::accounts::users::User;
 use crate::audit::{self, Registrar};
-use crate::endpoints::registration::{Rotation, ROTATION_RACED};
+use crate::endpoints::registration::{Rotation, Unregistered, ROTATION_RACED};
 use crate::http::form::Form;
 use crate::http::response::Reply;
 use crate::http::state::App;
@@ -193,11 +193,20 @@ impl<S: Store> App<S> {
                         .await;
                 }
             };
-        let Some(new) = self.register_client(metadata, false).await? else {
-            let why = "This server's store cannot register any more applications.";
-            return self
-                .list_page(visit, StatusCode::CONFLICT, &sent, None, Some(why))
-                .await;
+        let new = match self.register_client(metadata, false).await? {
+            Ok(new) => new,
+            Err(Unregistered::Name(e)) => {
+                let why = e.to_string();
+                return self
+                    .list_page(visit, StatusCode::BAD_REQUEST, &sent, None, Some(&why))
+                    .await;
+            }
+            Err(Unregistered::Exhausted) => {
+                let why = "This server's store cannot register any more applications.";
+                return self
+                    .list_page(visit, StatusCode::CONFLICT, &sent, None, Some(why))
+                    .await;
+            }
         };
         let client = &new.registered.client;
         audit::client_changed(

@@ -171,6 +171,24 @@ async fn registers_with_the_secret_shown_once(
     let id = shown(&page, "client_id").unwrap().to_owned();
     let secret = shown(&page, "Client secret").unwrap().to_owned();
     assert_eq!(s.post(DA, &da(&id, &secret)).await.status, 200);
+    // A second application whose name reads as it is refused on the form, as by the
+    // APIs (RFC 8628 §5.4: the consent page could not tell them apart).
+    let again = carol
+        .submit(
+            PAGE,
+            &[
+                ("action", "register"),
+                ("client_name", "PRINTER <3"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    assert!(
+        again.alert().unwrap().contains("already registered"),
+        "{:?}",
+        again.alert()
+    );
     // Shown once: the list never shows it again.
     let list = carol.get(PAGE).await;
     assert!(list.body.contains(&id) && !list.body.contains(&secret));

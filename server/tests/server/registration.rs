@@ -465,6 +465,107 @@ async fn metadata_that_opens_with_a_byte_order_mark_is_read() {
     assert_eq!(a.json()["client_name"], "TV");
 }
 
+/// RFC 8628 §5.4: the person approving reads the client's name on the consent page, so
+/// a registrant could pass for another by registering its name. Only configured names
+/// were held back: "Kitchen TV" registered twice showed two "Kitchen TV"s, one of them
+/// the second registrant's. Refused now through RFC 7591 and the admin API alike, until
+/// the first is deleted.
+#[tokio::test]
+async fn a_name_that_reads_as_a_registered_applications_is_refused_until_it_is_deleted() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let metadata = |name: &str| json!({"client_name": name, "token_endpoint_auth_method": "none"});
+    let first = s.register(&metadata("Kitchen TV")).await;
+    assert_eq!(first.status, 201);
+    let admin = bearer(ADMIN_TOKEN);
+    for name in [
+        "Kitchen TV",
+        "kitchen-tv",
+        "K\u{456}tchen TV",
+        "KITCHEN \u{422}V",
+    ] {
+        for a in [
+            s.register(&metadata(name)).await,
+            s.post_json(ADMIN_CLIENTS, &metadata(name), &[("authorization", &admin)])
+                .await,
+        ] {
+            a.assert_oauth_error(400, "invalid_client_metadata");
+            let why = a.json()["error_description"].as_str().unwrap().to_owned();
+            assert!(
+                why.contains("reads as 'Kitchen TV'") && why.contains("already registered"),
+                "{name}: {why}"
+            );
+        }
+    }
+    assert_eq!(s.register(&metadata("Kitchen TV 2")).await.status, 201);
+    // A client given no name is named by its client_id, which no other name may read as.
+    let unnamed = s
+        .register(&json!({"token_endpoint_auth_method": "none"}))
+        .await;
+    let unnamed_id = unnamed.json()["client_id"].as_str().unwrap().to_owned();
+    s.register(&metadata(&unnamed_id.to_uppercase()))
+        .await
+        .assert_oauth_error(400, "invalid_client_metadata");
+    // Deleted (RFC 7592 §2.3), its name is free again.
+    let first = first.json();
+    let deleted = s
+        .call(
+            Method::DELETE,
+            first["registration_client_uri"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(&s.base)
+                .unwrap(),
+            &[(
+                "authorization",
+                &bearer(first["registration_access_token"].as_str().unwrap()),
+            )],
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(s.register(&metadata("kitchen-tv")).await.status, 201);
+}
+
+/// The store gives a name's keys to one client at a time, all of them or none, on both
+/// backends: what makes two registrations of one name at the same moment, through two
+/// instances, keep one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_gives_a_name_to_one_client_at_a_time() {
+    use deviceflow_server::accounts::clients::ClientId;
+    use deviceflow_server::accounts::registration::{NameKeys, FIRST_REGISTERED};
+    use deviceflow_server::{FileConfig, MemoryStore, RedisStore, Settings, Store};
+
+    async fn check<S: Store>(store: S) {
+        let (a, b) = (ClientId(FIRST_REGISTERED), ClientId(FIRST_REGISTERED + 1));
+        let radio = NameKeys::of("Radio TV");
+        // Reads as "Radio TV" in upper case only: one key of three in common.
+        let radi0 = NameKeys::of("RADI0 TV");
+        assert!(radio.meet(&radi0));
+        assert_eq!(store.client_named(&radio).await.unwrap(), None);
+        assert_eq!(store.claim_client_name(&radio, a).await.unwrap(), None);
+        assert_eq!(
+            store.claim_client_name(&radio, a).await.unwrap(),
+            None,
+            "again"
+        );
+        assert_eq!(store.claim_client_name(&radi0, b).await.unwrap(), Some(a));
+        assert_eq!(store.client_named(&radi0).await.unwrap(), Some(a));
+        // Only the holder gives keys back.
+        store.release_client_name(&radio, b).await.unwrap();
+        assert_eq!(store.client_named(&radio).await.unwrap(), Some(a));
+        store.release_client_name(&radio, a).await.unwrap();
+        // Refused, b was given none of its keys, the two it did not share either.
+        assert_eq!(store.client_named(&radi0).await.unwrap(), None);
+        assert_eq!(store.client_named(&radio).await.unwrap(), None);
+        assert_eq!(store.claim_client_name(&radi0, b).await.unwrap(), None);
+        assert_eq!(store.claim_client_name(&radio, a).await.unwrap(), Some(b));
+    }
+
+    let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
+    check(MemoryStore::new(&settings)).await;
+    let redis = deviceflow_testkit::RedisServer::start().unwrap();
+    check(RedisStore::connect(&redis.url(), &settings).await.unwrap()).await;
+}
+
 /// An RFC 7591 registration request with the initial access token and this body, sent
 /// as it is.
 async fn register_raw(s: &TestServer, content_type: &str, body: &'static str) -> Answer {

@@ -9,8 +9,10 @@ mod sessions;
 mod table;
 mod tokens;
 
+use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rand::RngCore;
 
@@ -18,7 +20,7 @@ pub use sessions::Sessions;
 pub(crate) use tokens::TokenStore;
 
 use crate::accounts::clients::ClientId;
-use crate::accounts::registration::Registered;
+use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::config::Settings;
@@ -46,6 +48,9 @@ pub struct MemoryStore {
     clients: crate::shards::Map<u16, Registered>,
     /// How many client indexes were given.
     clients_given: AtomicU64,
+    /// The registered clients' name keys, each with the client that holds it; under
+    /// one lock, so that a claim takes all of a name's keys or none.
+    client_names: Mutex<HashMap<String, ClientId>>,
     secret: SharedSecret,
 }
 
@@ -89,6 +94,7 @@ impl MemoryStore {
             quotas: Quotas::new(settings.quotas),
             clients: crate::shards::map(),
             clients_given: AtomicU64::new(0),
+            client_names: Mutex::default(),
             secret: SharedSecret::new(secret),
         }
     }
@@ -305,6 +311,52 @@ impl Store for MemoryStore {
 
     fn remove_client(&self, id: ClientId) -> impl Future<Output = Stored<bool>> + Send {
         now(self.clients.remove(&id.0).is_some())
+    }
+
+    fn client_named(
+        &self,
+        keys: &NameKeys,
+    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send {
+        let names = self
+            .client_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        now(keys.iter().find_map(|k| names.get(k).copied()))
+    }
+
+    fn claim_client_name(
+        &self,
+        keys: &NameKeys,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send {
+        let mut names = self
+            .client_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let holder = keys
+            .iter()
+            .find_map(|k| names.get(k).copied().filter(|&holder| holder != id));
+        if holder.is_none() {
+            names.extend(keys.iter().map(|k| (k.to_owned(), id)));
+        }
+        now(holder)
+    }
+
+    fn release_client_name(
+        &self,
+        keys: &NameKeys,
+        id: ClientId,
+    ) -> impl Future<Output = Stored<()>> + Send {
+        let mut names = self
+            .client_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for k in keys.iter() {
+            if names.get(k) == Some(&id) {
+                names.remove(k);
+            }
+        }
+        now(())
     }
 
     fn sweep(&self, at: Millis, budget: usize) -> SweepStats {

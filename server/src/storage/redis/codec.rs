@@ -116,6 +116,9 @@ pub(crate) mod keys {
     /// The indexes of the registered clients (a set), for listing them.
     pub(crate) const CLIENTS: &[u8] = b"df:c:all";
 
+    /// The registered clients' name keys (a hash: each key, the index that holds it).
+    pub(crate) const CLIENT_NAMES: &[u8] = b"df:c:names";
+
     /// How many client indexes were given (a counter, never decremented).
     pub(crate) const CLIENTS_GIVEN: &[u8] = b"df:c:given";
 

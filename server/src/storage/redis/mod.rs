@@ -34,7 +34,7 @@ pub use conn::{
 use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis};
 use crate::accounts::clients::ClientId;
-use crate::accounts::registration::Registered;
+use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
 use crate::config::Settings;
@@ -120,10 +120,38 @@ enum Change<T> {
     Delete,
 }
 
+/// Gives a client a name's keys unless another holds one (KEYS: the names hash; ARGV:
+/// the client's index, then the keys). Returns the other's index, or nil once given.
+const CLAIM_NAME: &str = r"
+for i = 2, #ARGV do
+  local holder = redis.call('HGET', KEYS[1], ARGV[i])
+  if holder and holder ~= ARGV[1] then
+    return holder
+  end
+end
+for i = 2, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+end
+return false
+";
+
+/// Takes back those of a name's keys that a client holds (KEYS and ARGV as
+/// [`CLAIM_NAME`]'s).
+const RELEASE_NAME: &str = r"
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return false
+";
+
 /// The Redis store. See the module's documentation.
 pub struct RedisStore {
     redis: Redis,
     hold: Script,
+    claim_name: Script,
+    release_name: Script,
     /// Sessions held at most (`device.max_sessions`).
     max_sessions: usize,
     /// Sessions one client may hold, when less than the cap.
@@ -310,9 +338,11 @@ impl RedisStore {
                     },
                 })?;
         }
-        Ok(RedisStore {
+        let store = RedisStore {
             redis,
             hold: Script::new(HOLD),
+            claim_name: Script::new(CLAIM_NAME),
+            release_name: Script::new(RELEASE_NAME),
             max_sessions: settings.max_sessions,
             max_per_client: (settings.max_sessions_per_client < settings.max_sessions)
                 .then_some(settings.max_sessions_per_client),
@@ -323,7 +353,58 @@ impl RedisStore {
             secret: SharedSecret::new(secret),
             kept: Arc::new(kept),
             putting_back: Arc::new(AtomicBool::new(false)),
-        })
+        };
+        store
+            .index_client_names()
+            .await
+            .map_err(|Unavailable| ConnectError::Unreachable {
+                url: conn::redacted(url),
+                why: "the registered clients' names could not be indexed".into(),
+            })?;
+        Ok(store)
+    }
+
+    /// Gives the registered clients their name keys when the store holds clients but
+    /// no name keys: clients registered by an older server, or the hash lost (evicted,
+    /// deleted) while the clients stayed. Two clients whose names read alike keep
+    /// both their names; the second is said.
+    async fn index_client_names(&self) -> Stored<()> {
+        let indexed: i64 = self
+            .redis
+            .query(redis::cmd("EXISTS").arg(keys::CLIENT_NAMES))
+            .await?;
+        if indexed == 1 {
+            return Ok(());
+        }
+        for r in self.registered_clients().await? {
+            let keys = NameKeys::of(&r.client.name);
+            if let Some(holder) = self.claim_client_name(&keys, r.client.id).await? {
+                tracing::warn!(
+                    index = r.client.id.0,
+                    holder = holder.0,
+                    "two registered clients have names that read alike; both are kept"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs [`CLAIM_NAME`] or [`RELEASE_NAME`].
+    async fn name_script(
+        &self,
+        script: &Script,
+        keys: &NameKeys,
+        id: ClientId,
+    ) -> Stored<Option<ClientId>> {
+        let index = id.0.to_string();
+        let args: Vec<&[u8]> = std::iter::once(index.as_bytes())
+            .chain(keys.iter().map(str::as_bytes))
+            .collect();
+        let holder: Option<u16> = self
+            .redis
+            .script(script, &[keys::CLIENT_NAMES], &args)
+            .await?;
+        Ok(holder.map(ClientId))
     }
 
     /// For a `redis+sentinel://` store, the primary (`host:port`) the Sentinels named
@@ -1229,6 +1310,25 @@ impl Store for RedisStore {
             .query(redis::cmd("SREM").arg(keys::CLIENTS).arg(id.0))
             .await?;
         Ok(removed == 1)
+    }
+
+    async fn client_named(&self, keys: &NameKeys) -> Stored<Option<ClientId>> {
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(keys::CLIENT_NAMES);
+        for k in keys.iter() {
+            hmget.arg(k);
+        }
+        let holders: Vec<Option<u16>> = self.redis.query(&hmget).await?;
+        Ok(holders.into_iter().flatten().next().map(ClientId))
+    }
+
+    async fn claim_client_name(&self, keys: &NameKeys, id: ClientId) -> Stored<Option<ClientId>> {
+        self.name_script(&self.claim_name, keys, id).await
+    }
+
+    async fn release_client_name(&self, keys: &NameKeys, id: ClientId) -> Stored<()> {
+        self.name_script(&self.release_name, keys, id).await?;
+        Ok(())
     }
 
     fn sweep(&self, _now: Millis, _budget: usize) -> SweepStats {

@@ -82,3 +82,75 @@ async fn a_restart_on_the_memory_store_forgets_registered_clients() {
         .await
         .assert_oauth_error(401, "invalid_client");
 }
+
+/// RFC 8628 §5.4: two registrations of names that read alike, sent at the same moment
+/// through two instances, keep one: the name's keys are claimed in Redis in one step.
+/// A check of the registered names alone (read, then write) lets several through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_names_alike_registered_at_once_through_two_instances_one_is_kept() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &registration(&redis.url()));
+    let names = [
+        "Hall TV",
+        "hall tv",
+        "HALL-TV",
+        "Ha\u{13de}\u{13de} TV",
+        "H\u{430}ll TV",
+    ];
+    let sent: Vec<_> = (0..16)
+        .map(|i| {
+            let metadata = serde_json::json!({
+                "client_name": names[i % names.len()],
+                "token_endpoint_auth_method": "none",
+            });
+            let at = fleet.at(i % 2).clone();
+            tokio::spawn(async move { at.register(&metadata).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in sent {
+        answers.push(task.await.unwrap());
+    }
+    let kept: Vec<_> = answers.iter().filter(|a| a.status == 201).collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(kept.len(), 1, "{statuses:?}");
+    for a in answers.iter().filter(|a| a.status != 201) {
+        a.assert_oauth_error(400, "invalid_client_metadata");
+    }
+    // Nothing else was kept, by either instance.
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let listed = fleet
+        .at(1)
+        .call(Method::GET, ADMIN_CLIENTS, &[("authorization", &admin)])
+        .await;
+    let listed = listed.json();
+    let registered: Vec<_> = listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "registered")
+        .collect();
+    assert_eq!(registered.len(), 1, "{listed}");
+}
+
+/// Clients registered before the names were indexed in Redis (by an older server), or
+/// the index lost (evicted, deleted) while the clients stayed: an instance that starts
+/// gives them their names back, so that a name alike is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_name_index_is_rebuilt_from_the_registered_clients_at_start() {
+    let redis = RedisServer::start().unwrap();
+    let mut fleet = Instances::start(1, &registration(&redis.url()));
+    fleet.at(0).register_device_app("Attic TV").await;
+    assert_eq!(
+        redis.command(&["DEL", "df:c:names"]).unwrap(),
+        deviceflow_testkit::Reply::Integer(1)
+    );
+    fleet.stop_all();
+    fleet.start_all();
+    let again =
+        serde_json::json!({"client_name": "ATTIC TV", "token_endpoint_auth_method": "none"});
+    let a = fleet.at(0).register(&again).await;
+    a.assert_oauth_error(400, "invalid_client_metadata");
+    let why = a.json()["error_description"].as_str().unwrap().to_owned();
+    assert!(why.contains("reads as 'Attic TV'"), "{why}");
+}
