@@ -212,38 +212,53 @@ pub enum MetadataError {
 /// `Living-room TV`). Names with no letter or digit at all are compared up to case and
 /// spaces.
 ///
-/// Case and look-alikes are taken together by comparing the skeletons of the names as
-/// written, in lower case and in upper case: `RADI0 TV` reads as `Radio TV` (upper
-/// case), Cyrillic `ВBC` as `BBC` (as written). No case is folded after the skeleton,
-/// which maps `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
+/// Case and look-alikes are taken together: a name's keys are the skeletons of the name
+/// as written, in lower case and in upper case, and any of one name's meets any of the
+/// other's. `RADI0 TV` reads as `Radio TV` (upper case), Cyrillic `ВBC` as `BBC` (as
+/// written), `KlTCHEN TV` with a small `L` as `Kitchen TV` (as written against upper
+/// case: the skeleton reads `I` as `l`). No case is folded after the skeleton, which
+/// maps `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
 ///
-/// The store keeps the keys of every registered client's name, so that a new name is
-/// compared with all of them in one lookup.
+/// Each key is kept as the SHA-256 of what it stands for (64 hex digits), so a key is
+/// as short for a name of a hundred wide characters as for `TV`. The store keeps the
+/// keys of every registered client's name, so that a new name is compared with all of
+/// them in one lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameKeys(Vec<String>);
 
 impl NameKeys {
-    /// The keys of `name`: its three skeletons, each tagged with the form it was taken
-    /// of (a skeleton only meets the same form's), or for a name with no letter or
-    /// digit, its words in lower case.
+    /// The keys of `name`: its skeletons (one to three: forms alike give one key), or for
+    /// a name with no letter or digit, its words in lower case.
     pub fn of(name: &str) -> NameKeys {
         // The letters of the skeleton of `name`, its accents put back on their letters.
-        let skeleton = |tag: char, name: &str| -> String {
-            std::iter::once(tag)
-                .chain(skeleton(name).nfc().filter(|c| c.is_alphanumeric()))
+        let skeleton = |name: &str| -> String {
+            skeleton(name)
+                .nfc()
+                .filter(|c| c.is_alphanumeric())
                 .collect()
         };
+        let key = |kind: &str, what: &str| -> String {
+            let digest: [u8; 32] = Sha256::new()
+                .chain_update(kind)
+                .chain_update(what)
+                .finalize()
+                .into();
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        };
         let compatible: String = name.nfkc().collect();
-        let written = skeleton('a', &compatible);
-        if written.len() == 1 {
+        let written = skeleton(&compatible);
+        if written.is_empty() {
             let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
-            return NameKeys(vec![format!("p{}", words.join(" "))]);
+            return NameKeys(vec![key("words:", &words.join(" "))]);
         }
-        NameKeys(vec![
-            written,
-            skeleton('l', &compatible.to_lowercase()),
-            skeleton('u', &compatible.to_uppercase()),
-        ])
+        let mut keys = vec![key("skeleton:", &written)];
+        for form in [compatible.to_lowercase(), compatible.to_uppercase()] {
+            let k = key("skeleton:", &skeleton(&form));
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        NameKeys(keys)
     }
 
     /// Whether a name with these keys reads as one with `other`.
@@ -251,7 +266,7 @@ impl NameKeys {
         self.0.iter().any(|k| other.0.contains(k))
     }
 
-    /// The keys, each a tag letter and then the letters it stands for.
+    /// The keys, 64 hex digits each.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
@@ -698,6 +713,9 @@ mod tests {
             ("KIDS \u{422}V", "Kids TV"),
             ("Modern TV", "Modem TV"),
             ("TV 2000", "TV 2OOO"),
+            // Written against upper case: the skeleton reads I as l (helper-82).
+            ("KlTCHEN TV", "Kitchen TV"),
+            ("PAYPAl", "PayPal"),
             ("\u{3c0}\u{3bf}\u{3b1}", "\u{3a0}\u{39f}\u{391}"),
         ] {
             assert!(same_name(a, b), "{a:?} and {b:?} read alike");

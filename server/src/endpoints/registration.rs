@@ -254,7 +254,7 @@ impl<S: Store> App<S> {
         let keys = metadata.name.as_deref().map(NameKeys::of);
         if let Some(keys) = &keys {
             // Looked up first, so that a name refused spends no index.
-            if let Some(holder) = self.store.client_named(keys).await? {
+            for holder in self.store.client_named(keys).await? {
                 if let Some(taken) = self.name_held_by(holder).await? {
                     return Ok(Err(taken));
                 }
@@ -272,15 +272,28 @@ impl<S: Store> App<S> {
             Ok(None) => Ok(Ok(new)),
             // A registration of a name alike at the same moment was first.
             Ok(Some(taken)) => {
-                self.store.remove_client(id).await?;
+                self.forget_unanswered(id).await?;
                 Ok(Err(taken))
             }
             Err(Unavailable) => {
-                // Never answered, so never to be used: not left without its name.
-                let _ = self.store.remove_client(id).await;
+                // Not left without its name (or holding it, if the claim's answer was
+                // what failed); never answered, so never used.
+                let _ = self.forget_unanswered(id).await;
                 Err(Unavailable)
             }
         }
+    }
+
+    /// Deletes the record of a client registered and refused before it was answered.
+    async fn forget_unanswered(&self, id: ClientId) -> Stored<()> {
+        if let Err(Unavailable) = self.store.remove_client(id).await {
+            tracing::error!(
+                index = id.0,
+                "a client refused before its registration was answered could not be deleted: its record stays, and no one has its credentials; delete it (clients remove)"
+            );
+            return Err(Unavailable);
+        }
+        Ok(())
     }
 
     /// Claims `keys` for `id`; what refuses the name if another client holds them.
@@ -356,9 +369,14 @@ impl<S: Store> App<S> {
     async fn unregister(&self, registered: &Registered) -> Stored<bool> {
         let id = registered.client.id;
         let removed = self.store.remove_client(id).await?;
-        self.store
-            .release_client_name(&NameKeys::of(&registered.client.name), id)
-            .await?;
+        let keys = NameKeys::of(&registered.client.name);
+        if self.store.release_client_name(&keys, id).await.is_err() {
+            // Deleted all the same: the next claim of a name alike frees them.
+            tracing::warn!(
+                index = id.0,
+                "a deleted client's name could not be given back now; the next registration of a name alike will"
+            );
+        }
         Ok(removed)
     }
 }

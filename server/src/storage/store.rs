@@ -296,12 +296,9 @@ pub trait Store: Send + Sync + 'static {
     /// tokens stop working. Whether it existed.
     fn remove_client(&self, id: ClientId) -> impl Future<Output = Stored<bool>> + Send;
 
-    /// The registered client that holds one of these name keys (RFC 8628 §5.4: two
-    /// applications whose names read alike on the consent page), if any.
-    fn client_named(
-        &self,
-        keys: &NameKeys,
-    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send;
+    /// The registered clients that hold these name keys (RFC 8628 §5.4: two
+    /// applications whose names read alike on the consent page).
+    fn client_named(&self, keys: &NameKeys) -> impl Future<Output = Stored<Vec<ClientId>>> + Send;
 
     /// Gives `id` these name keys, at once for all instances, unless another client
     /// holds one of them: then that client, and `id` is given none.

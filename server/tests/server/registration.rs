@@ -540,7 +540,7 @@ async fn the_store_gives_a_name_to_one_client_at_a_time() {
         // Reads as "Radio TV" in upper case only: one key of three in common.
         let radi0 = NameKeys::of("RADI0 TV");
         assert!(radio.meet(&radi0));
-        assert_eq!(store.client_named(&radio).await.unwrap(), None);
+        assert_eq!(store.client_named(&radio).await.unwrap(), []);
         assert_eq!(store.claim_client_name(&radio, a).await.unwrap(), None);
         assert_eq!(
             store.claim_client_name(&radio, a).await.unwrap(),
@@ -548,14 +548,14 @@ async fn the_store_gives_a_name_to_one_client_at_a_time() {
             "again"
         );
         assert_eq!(store.claim_client_name(&radi0, b).await.unwrap(), Some(a));
-        assert_eq!(store.client_named(&radi0).await.unwrap(), Some(a));
+        assert_eq!(store.client_named(&radi0).await.unwrap(), [a]);
         // Only the holder gives keys back.
         store.release_client_name(&radio, b).await.unwrap();
-        assert_eq!(store.client_named(&radio).await.unwrap(), Some(a));
+        assert_eq!(store.client_named(&radio).await.unwrap(), [a]);
         store.release_client_name(&radio, a).await.unwrap();
         // Refused, b was given none of its keys, the two it did not share either.
-        assert_eq!(store.client_named(&radi0).await.unwrap(), None);
-        assert_eq!(store.client_named(&radio).await.unwrap(), None);
+        assert_eq!(store.client_named(&radi0).await.unwrap(), []);
+        assert_eq!(store.client_named(&radio).await.unwrap(), []);
         assert_eq!(store.claim_client_name(&radi0, b).await.unwrap(), None);
         assert_eq!(store.claim_client_name(&radio, a).await.unwrap(), Some(b));
     }

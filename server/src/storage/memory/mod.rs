@@ -313,15 +313,14 @@ impl Store for MemoryStore {
         now(self.clients.remove(&id.0).is_some())
     }
 
-    fn client_named(
-        &self,
-        keys: &NameKeys,
-    ) -> impl Future<Output = Stored<Option<ClientId>>> + Send {
+    fn client_named(&self, keys: &NameKeys) -> impl Future<Output = Stored<Vec<ClientId>>> + Send {
         let names = self
             .client_names
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        now(keys.iter().find_map(|k| names.get(k).copied()))
+        let mut named: Vec<ClientId> = keys.iter().filter_map(|k| names.get(k).copied()).collect();
+        named.dedup();
+        now(named)
     }
 
     fn claim_client_name(

@@ -119,6 +119,10 @@ pub(crate) mod keys {
     /// The registered clients' name keys (a hash: each key, the index that holds it).
     pub(crate) const CLIENT_NAMES: &[u8] = b"df:c:names";
 
+    /// The field of [`CLIENT_NAMES`] that says it holds every registered client's
+    /// name (a key is 64 hex digits, never this); lost with the hash.
+    pub(crate) const NAMES_COMPLETE: &[u8] = b"!complete";
+
     /// How many client indexes were given (a counter, never decremented).
     pub(crate) const CLIENTS_GIVEN: &[u8] = b"df:c:given";
 

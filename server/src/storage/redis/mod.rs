@@ -121,12 +121,17 @@ enum Change<T> {
 }
 
 /// Gives a client a name's keys unless another holds one (KEYS: the names hash; ARGV:
-/// the client's index, then the keys). Returns the other's index, or nil once given.
+/// the client's index, then the keys). Returns the other's index, nil once given, or
+/// -1 (giving nothing) while the hash lacks [`keys::NAMES_COMPLETE`]: the registered
+/// clients' names must be put back first.
 const CLAIM_NAME: &str = r"
+if redis.call('HEXISTS', KEYS[1], '!complete') == 0 then
+  return -1
+end
 for i = 2, #ARGV do
   local holder = redis.call('HGET', KEYS[1], ARGV[i])
   if holder and holder ~= ARGV[1] then
-    return holder
+    return tonumber(holder)
   end
 end
 for i = 2, #ARGV do
@@ -146,12 +151,30 @@ end
 return false
 ";
 
+/// Puts registered clients' names back (KEYS: the names hash; ARGV: for each client,
+/// its index, how many keys, then the keys): each key a client does not hold is given
+/// to it unless another holds it. Returns how many keys another held.
+const PUT_NAMES_BACK: &str = r"
+local i, held = 1, 0
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  for k = i + 2, i + 1 + n do
+    if redis.call('HSETNX', KEYS[1], ARGV[k], id) == 0 and redis.call('HGET', KEYS[1], ARGV[k]) ~= id then
+      held = held + 1
+    end
+  end
+  i = i + 2 + n
+end
+return held
+";
+
 /// The Redis store. See the module's documentation.
 pub struct RedisStore {
     redis: Redis,
     hold: Script,
     claim_name: Script,
     release_name: Script,
+    put_names_back: Script,
     /// Sessions held at most (`device.max_sessions`).
     max_sessions: usize,
     /// Sessions one client may hold, when less than the cap.
@@ -338,11 +361,12 @@ impl RedisStore {
                     },
                 })?;
         }
-        let store = RedisStore {
+        Ok(RedisStore {
             redis,
             hold: Script::new(HOLD),
             claim_name: Script::new(CLAIM_NAME),
             release_name: Script::new(RELEASE_NAME),
+            put_names_back: Script::new(PUT_NAMES_BACK),
             max_sessions: settings.max_sessions,
             max_per_client: (settings.max_sessions_per_client < settings.max_sessions)
                 .then_some(settings.max_sessions_per_client),
@@ -353,58 +377,71 @@ impl RedisStore {
             secret: SharedSecret::new(secret),
             kept: Arc::new(kept),
             putting_back: Arc::new(AtomicBool::new(false)),
-        };
-        store
-            .index_client_names()
-            .await
-            .map_err(|Unavailable| ConnectError::Unreachable {
-                url: conn::redacted(url),
-                why: "the registered clients' names could not be indexed".into(),
-            })?;
-        Ok(store)
+        })
     }
 
-    /// Gives the registered clients their name keys when the store holds clients but
-    /// no name keys: clients registered by an older server, or the hash lost (evicted,
-    /// deleted) while the clients stayed. Two clients whose names read alike keep
-    /// both their names; the second is said.
-    async fn index_client_names(&self) -> Stored<()> {
-        let indexed: i64 = self
-            .redis
-            .query(redis::cmd("EXISTS").arg(keys::CLIENT_NAMES))
-            .await?;
-        if indexed == 1 {
-            return Ok(());
-        }
-        for r in self.registered_clients().await? {
-            let keys = NameKeys::of(&r.client.name);
-            if let Some(holder) = self.claim_client_name(&keys, r.client.id).await? {
-                tracing::warn!(
-                    index = r.client.id.0,
-                    holder = holder.0,
-                    "two registered clients have names that read alike; both are kept"
-                );
+    /// Puts every registered client's name keys back into the names hash, then marks
+    /// it complete: when it is not (clients registered by an older server; the hash
+    /// lost, evicted or deleted, while the clients stayed; a pass cut short), before the
+    /// next name is looked up or claimed. Two clients whose names read alike keep both
+    /// their names; the keys the second could not have are said.
+    async fn put_names_back(&self) -> Stored<()> {
+        let clients = self.registered_clients().await?;
+        let mut held = 0;
+        // In batches: one script call for every 256 clients, not one for each.
+        for batch in clients.chunks(256) {
+            let mut args: Vec<Vec<u8>> = Vec::new();
+            for r in batch {
+                let keys = NameKeys::of(&r.client.name);
+                args.push(r.client.id.0.to_string().into_bytes());
+                args.push(keys.iter().count().to_string().into_bytes());
+                args.extend(keys.iter().map(|k| k.as_bytes().to_vec()));
             }
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let taken: u64 = self
+                .redis
+                .script(&self.put_names_back, &[keys::CLIENT_NAMES], &args)
+                .await?;
+            held += taken;
+        }
+        let _: i64 = self
+            .redis
+            .query(
+                redis::cmd("HSET")
+                    .arg(keys::CLIENT_NAMES)
+                    .arg(keys::NAMES_COMPLETE)
+                    .arg(1),
+            )
+            .await?;
+        if held > 0 {
+            tracing::warn!(
+                clients = clients.len(),
+                keys_held_by_another = held,
+                "registered clients' names were put back, and some read as another client's: both are kept"
+            );
+        } else {
+            tracing::info!(
+                clients = clients.len(),
+                "registered clients' names were put back"
+            );
         }
         Ok(())
     }
 
-    /// Runs [`CLAIM_NAME`] or [`RELEASE_NAME`].
+    /// Runs [`CLAIM_NAME`] or [`RELEASE_NAME`]: what the script returned.
     async fn name_script(
         &self,
         script: &Script,
         keys: &NameKeys,
         id: ClientId,
-    ) -> Stored<Option<ClientId>> {
+    ) -> Stored<Option<i64>> {
         let index = id.0.to_string();
         let args: Vec<&[u8]> = std::iter::once(index.as_bytes())
             .chain(keys.iter().map(str::as_bytes))
             .collect();
-        let holder: Option<u16> = self
-            .redis
+        self.redis
             .script(script, &[keys::CLIENT_NAMES], &args)
-            .await?;
-        Ok(holder.map(ClientId))
+            .await
     }
 
     /// For a `redis+sentinel://` store, the primary (`host:port`) the Sentinels named
@@ -1312,18 +1349,41 @@ impl Store for RedisStore {
         Ok(removed == 1)
     }
 
-    async fn client_named(&self, keys: &NameKeys) -> Stored<Option<ClientId>> {
+    async fn client_named(&self, keys: &NameKeys) -> Stored<Vec<ClientId>> {
         let mut hmget = redis::cmd("HMGET");
-        hmget.arg(keys::CLIENT_NAMES);
+        hmget.arg(keys::CLIENT_NAMES).arg(keys::NAMES_COMPLETE);
         for k in keys.iter() {
             hmget.arg(k);
         }
-        let holders: Vec<Option<u16>> = self.redis.query(&hmget).await?;
-        Ok(holders.into_iter().flatten().next().map(ClientId))
+        let mut holders: Vec<Option<u16>> = self.redis.query(&hmget).await?;
+        if holders.first() == Some(&None) {
+            self.put_names_back().await?;
+            holders = self.redis.query(&hmget).await?;
+        }
+        let mut named: Vec<ClientId> = holders
+            .into_iter()
+            .skip(1)
+            .flatten()
+            .map(ClientId)
+            .collect();
+        named.dedup();
+        Ok(named)
     }
 
     async fn claim_client_name(&self, keys: &NameKeys, id: ClientId) -> Stored<Option<ClientId>> {
-        self.name_script(&self.claim_name, keys, id).await
+        let mut holder = self.name_script(&self.claim_name, keys, id).await?;
+        if holder == Some(-1) {
+            self.put_names_back().await?;
+            holder = self.name_script(&self.claim_name, keys, id).await?;
+        }
+        match holder.map(u16::try_from) {
+            None => Ok(None),
+            Some(Ok(holder)) => Ok(Some(ClientId(holder))),
+            Some(Err(_)) => {
+                tracing::error!("df:c:names could not be made complete; the name is not claimed");
+                Err(Unavailable)
+            }
+        }
     }
 
     async fn release_client_name(&self, keys: &NameKeys, id: ClientId) -> Stored<()> {

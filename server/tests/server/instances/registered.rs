@@ -133,24 +133,57 @@ async fn of_names_alike_registered_at_once_through_two_instances_one_is_kept() {
     assert_eq!(registered.len(), 1, "{listed}");
 }
 
-/// Clients registered before the names were indexed in Redis (by an older server), or
-/// the index lost (evicted, deleted) while the clients stayed: an instance that starts
-/// gives them their names back, so that a name alike is still refused.
+/// The names hash lost while the clients stay (evicted, deleted, or never written: the
+/// clients were registered by an older server): the next name looked up or claimed puts
+/// every registered client's name back first, so a name alike is still refused, though
+/// a registration came in between and wrote the hash again. A deletion while the hash
+/// cannot be written deletes all the same. Failed before: the hash was put back only at
+/// start, and only when missing (helper-82).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_name_index_is_rebuilt_from_the_registered_clients_at_start() {
+async fn a_lost_names_hash_is_put_back_before_the_next_name_is_claimed() {
+    use deviceflow_testkit::Reply;
     let redis = RedisServer::start().unwrap();
-    let mut fleet = Instances::start(1, &registration(&redis.url()));
-    fleet.at(0).register_device_app("Attic TV").await;
+    let fleet = Instances::start(2, &registration(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    a.register_device_app("Attic TV").await;
     assert_eq!(
         redis.command(&["DEL", "df:c:names"]).unwrap(),
-        deviceflow_testkit::Reply::Integer(1)
+        Reply::Integer(1)
     );
-    fleet.stop_all();
-    fleet.start_all();
-    let again =
-        serde_json::json!({"client_name": "ATTIC TV", "token_endpoint_auth_method": "none"});
-    let a = fleet.at(0).register(&again).await;
-    a.assert_oauth_error(400, "invalid_client_metadata");
-    let why = a.json()["error_description"].as_str().unwrap().to_owned();
+    b.register_device_app("Other app").await;
+    let metadata =
+        |name: &str| serde_json::json!({"client_name": name, "token_endpoint_auth_method": "none"});
+    let again = a.register(&metadata("ATTIC TV")).await;
+    again.assert_oauth_error(400, "invalid_client_metadata");
+    let why = again.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(why.contains("reads as 'Attic TV'"), "{why}");
+
+    // A hash that cannot be written: registration answers 503, deletion deletes.
+    let doomed = b.register_device_app("Doomed TV").await;
+    redis.command(&["DEL", "df:c:names"]).unwrap();
+    redis.command(&["SET", "df:c:names", "not a hash"]).unwrap();
+    assert_unavailable(&a.register(&metadata("New TV")).await, "registration");
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let deleted = b
+        .call(
+            Method::DELETE,
+            &format!("{ADMIN_CLIENTS}/{doomed}"),
+            &[("authorization", &admin)],
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    // Once the key is a hash again, the names are put back, the deleted one's not.
+    redis.command(&["DEL", "df:c:names"]).unwrap();
+    let freed = a.register(&metadata("Doomed TV")).await;
+    assert_eq!(
+        freed.status, 201,
+        "the deleted client's name stayed taken: {:?}",
+        freed.body
+    );
+    a.register(&metadata("Attic-TV"))
+        .await
+        .assert_oauth_error(400, "invalid_client_metadata");
 }
