@@ -8,8 +8,9 @@
 //! (§3.2), shows the user code, `verification_uri` and a terminal QR code of
 //! `verification_uri_complete` (§3.3, §3.3.1), then polls the token endpoint as §3.5
 //! requires: it waits `interval` (5 s if none) between requests, adds 5 s for every
-//! `slow_down`, backs off exponentially when the connection fails, stops at any other
-//! error, and stops when the code's life (`expires_in`) is over. It stops too as soon
+//! `slow_down`, backs off exponentially when the connection fails (or a proxy answers
+//! 502, 503 or 429 with no error object), stops at any other error, and stops when the
+//! code's life (`expires_in`) is over. It stops too as soon
 //! as its output cannot be written: a token nobody can read is not a success.
 //!
 //! It speaks HTTP/1.1 through hyper's connection API, the HTTP stack the server uses
@@ -70,6 +71,12 @@ const CANNOT_CONNECT: &str = "cannot connect";
 /// How a [`DeviceError::Transport`] starts when no TLS session could be set up on the
 /// connection (an untrusted certificate): the server was not reached either.
 const TLS_HANDSHAKE: &str = "TLS handshake";
+
+/// The longest `interval` a server may ask for (an hour): RFC 8628 §3.2 sets none.
+const MAX_INTERVAL_SECS: u64 = 60 * 60;
+
+/// The longest `expires_in` a server may give a code (a day): RFC 8628 §3.2 sets none.
+const MAX_EXPIRES_IN_SECS: u64 = 24 * 60 * 60;
 
 /// Longest wait between polls when backing off from connection failures.
 const MAX_BACKOFF_SECS: u64 = 60;
@@ -458,7 +465,9 @@ async fn discover(issuer: &str, env: &mut Env<'_>) -> Result<(String, String), D
     };
     // RFC 8414 §3.3: "If these values are not identical, the data contained in the
     // response MUST NOT be used" (its endpoints would get this device's codes).
-    if doc["issuer"].as_str() != Some(issuer) {
+    // The person's issuer was put in normal form (no trailing `/`): so is the one named.
+    let named = doc["issuer"].as_str();
+    if named.and_then(|n| normal_issuer(n).ok()).as_deref() != Some(issuer) {
         let named = match doc["issuer"].as_str() {
             Some(other) => format!("the issuer \"{}\"", quote(other)),
             None => "no issuer".to_owned(),
@@ -482,8 +491,27 @@ async fn discover(issuer: &str, env: &mut Env<'_>) -> Result<(String, String), D
     };
     // Both are used, the token endpoint for as long as the code lives: one this client
     // cannot speak to is said now, before a person is shown a code to approve.
-    HttpUrl::parse(&da)?;
-    HttpUrl::parse(&token)?;
+    let secure = HttpUrl::parse(issuer)?.tls;
+    for (field, url) in [
+        ("device_authorization_endpoint", &da),
+        ("token_endpoint", &token),
+    ] {
+        let why = match HttpUrl::parse(url) {
+            // RFC 8628 §5.1 (and RFC 6749 §3.2: the token endpoint requires TLS): the
+            // device code would cross the network in clear text.
+            Ok(parsed) if secure && !parsed.tls => format!(
+                "\"{}\" is http://, under an https:// issuer: the device code would travel in clear text",
+                shown_url(url)
+            ),
+            Ok(_) => continue,
+            Err(e) => e.to_string(),
+        };
+        return Err(DeviceError::Unexpected {
+            url: metadata_url,
+            status: StatusCode::OK,
+            body: format!("metadata naming a {field} this device cannot use: {why}"),
+        });
+    }
     Ok((da, token))
 }
 
@@ -545,8 +573,9 @@ async fn play(
     // RFC 8628 §3.5: the code lives `expires_in` from this answer on.
     let received = env.clock.elapsed();
     let interval = polling_interval(&da);
-    // A code no poll can come in time for is not shown to a person to approve.
-    if !may_poll(Duration::ZERO, interval, da.expires_in) {
+    // A code no poll can come in time for is not shown to a person to approve: by the
+    // server's own numbers, with no grace for a late timer (`expires_in` 0 is none).
+    if interval > da.expires_in || !may_poll(Duration::ZERO, interval, da.expires_in) {
         return Err(DeviceError::NoPollInTime {
             wait_secs: interval,
             expires_in: da.expires_in,
@@ -597,10 +626,7 @@ fn not_codes(
     status: StatusCode,
     body: &[u8],
 ) -> DeviceError {
-    let error = serde_json::from_slice::<ErrorResponse>(body)
-        .ok()
-        .filter(|e| is_error_code(&e.error));
-    match error {
+    match error_object(body) {
         // RFC 6749 §5.2: an error answer is 400 (401 for invalid_client); 429 and 503
         // come with slow_down and temporarily_unavailable in the wild. A 2xx or 3xx
         // carrying an error object is no error answer.
@@ -624,17 +650,28 @@ fn not_codes(
                 }
             }
         }
-        _ => {
-            let mut shown = shown_body(body);
-            if status.is_redirection() {
-                shown.push_str(" (the device follows no redirect: is the issuer right?)");
-            }
-            DeviceError::Unexpected {
-                url: da_url.to_owned(),
-                status,
-                body: shown,
-            }
-        }
+        _ => unexpected(da_url, status, body),
+    }
+}
+
+/// An RFC 6749 §5.2 error object, if `body` is one.
+fn error_object(body: &[u8]) -> Option<ErrorResponse> {
+    serde_json::from_slice::<ErrorResponse>(body)
+        .ok()
+        .filter(|e| is_error_code(&e.error))
+}
+
+/// An answer of `url` no device-flow server gives (a proxy's page, a redirect, `{}`),
+/// as an error: its status and body.
+fn unexpected(url: &str, status: StatusCode, body: &[u8]) -> DeviceError {
+    let mut shown = shown_body(body);
+    if status.is_redirection() {
+        shown.push_str(" (the device follows no redirect: is the issuer right?)");
+    }
+    DeviceError::Unexpected {
+        url: url.to_owned(),
+        status,
+        body: shown,
     }
 }
 
@@ -654,9 +691,25 @@ fn check_codes(da: &DeviceAuthorizationResponse) -> Result<(), String> {
         ("device_code", &da.device_code),
         ("user_code", &da.user_code),
     ] {
-        if value.is_empty() {
-            return Err(format!("{field} is empty (RFC 8628 §3.2: it is REQUIRED)"));
+        if value.trim().is_empty() {
+            return Err(format!(
+                "{field} is empty or only spaces (\"{}\"; RFC 8628 §3.2: it is REQUIRED)",
+                quote(value)
+            ));
         }
+    }
+    // RFC 8628 §3.2 bounds neither; past these, a person would wait in front of a device
+    // that looks stuck (a poll in 31 years), or one that polls for ever.
+    if let Some(secs) = da.interval.filter(|&i| i > MAX_INTERVAL_SECS) {
+        return Err(format!(
+            "interval is {secs} s, more than the {MAX_INTERVAL_SECS} s a device may wait between polls here (RFC 8628 §3.2)"
+        ));
+    }
+    if da.expires_in > MAX_EXPIRES_IN_SECS {
+        return Err(format!(
+            "expires_in is {} s, more than the {MAX_EXPIRES_IN_SECS} s (a day) a code may live here (RFC 8628 §3.2)",
+            da.expires_in
+        ));
     }
     let too_long = |field: &str, text: &str| {
         let chars = text.chars().count();
@@ -810,30 +863,46 @@ async fn poll_for_token(
         env.clock.sleep(Duration::from_secs(wait)).await;
         polls += 1;
         let elapsed = env.clock.elapsed().as_secs();
-        let (status, body) =
-            match exchange(token_url, Some(poll.clone()), env.request_timeout).await {
-                Ok(answer) => {
-                    backoff = 0;
-                    failing = None;
-                    answer
+        // No poll waits past the code's end for its answer.
+        let left = life
+            .saturating_sub(env.clock.elapsed().saturating_sub(received))
+            .saturating_add(EXPIRY_GRACE);
+        let answer =
+            match exchange(token_url, Some(poll.clone()), env.request_timeout.min(left)).await {
+                // A proxy's 502, 503 or 429 with no RFC 6749 §5.2 error object in it is
+                // the server not reached, not its answer: backed off from, as a failed
+                // connection is.
+                Ok((status, body))
+                    if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+                        && error_object(&body).is_none() =>
+                {
+                    Err(unexpected(token_url, status, &body))
                 }
-                Err(e) => {
-                    // RFC 8628 §3.5: on a connection timeout, back off exponentially.
-                    backoff = backoff
-                        .max(interval)
-                        .saturating_mul(2)
-                        .min(MAX_BACKOFF_SECS);
-                    let age = env.clock.elapsed().saturating_sub(received);
-                    let wait = next_wait(interval, backoff, age, life);
-                    if may_poll(age, wait, da.expires_in) {
-                        env.line(format_args!("  [{elapsed:>4}s] {e}; next try in {wait} s"))?;
-                    } else {
-                        env.line(format_args!("  [{elapsed:>4}s] {e}"))?;
-                    }
-                    failing = Some(e.to_string());
-                    continue;
-                }
+                answer => answer,
             };
+        let (status, body) = match answer {
+            Ok(answer) => {
+                backoff = 0;
+                failing = None;
+                answer
+            }
+            Err(e) => {
+                // RFC 8628 §3.5: on a connection timeout, back off exponentially.
+                backoff = backoff
+                    .max(interval)
+                    .saturating_mul(2)
+                    .min(MAX_BACKOFF_SECS);
+                let age = env.clock.elapsed().saturating_sub(received);
+                let wait = next_wait(interval, backoff, age, life);
+                if may_poll(age, wait, da.expires_in) {
+                    env.line(format_args!("  [{elapsed:>4}s] {e}; next try in {wait} s"))?;
+                } else {
+                    env.line(format_args!("  [{elapsed:>4}s] {e}"))?;
+                }
+                failing = Some(e.to_string());
+                continue;
+            }
+        };
         if status == StatusCode::OK {
             // RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED; a 200 without
             // them (`{}`, an error object) is no token, whatever its status says.
@@ -866,7 +935,7 @@ async fn poll_for_token(
                 .map_err(DeviceError::TokenLost)?;
             return Ok(token);
         }
-        let error = serde_json::from_slice::<ErrorResponse>(&body).ok();
+        let error = error_object(&body);
         match error.as_ref().and_then(ErrorResponse::code) {
             Some(ErrorCode::AuthorizationPending) => {
                 env.line(format_args!("  [{elapsed:>4}s] authorization_pending"))?;
@@ -881,7 +950,14 @@ async fn poll_for_token(
             }
             Some(ErrorCode::AccessDenied) => return Err(DeviceError::Denied),
             Some(ErrorCode::ExpiredToken) => return Err(DeviceError::Expired),
-            _ => return Err(DeviceError::Stopped(describe(&body))),
+            // RFC 8628 §3.5: any other error code stops the polling.
+            _ if error.is_some() => {
+                return Err(DeviceError::Stopped(format!(
+                    "{status}: {}",
+                    describe(&body)
+                )))
+            }
+            _ => return Err(unexpected(token_url, status, &body)),
         }
     }
 }
@@ -921,6 +997,8 @@ mod tests {
         device: String,
         /// The answers to polls, in turn; the last one repeats.
         polls: Vec<String>,
+        /// Polls are read and never answered.
+        silent_polls: bool,
     }
 
     /// Starts `fake`; returns its base URL and the count of polls it read.
@@ -951,6 +1029,10 @@ mod tests {
                         fake.device.clone()
                     } else if head.contains(paths::TOKEN) {
                         let n = seen.fetch_add(1, SeqCst);
+                        if fake.silent_polls {
+                            let _ = stream.read(&mut [0u8; 1]).await;
+                            return;
+                        }
                         fake.polls[n.min(fake.polls.len() - 1)].clone()
                     } else {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
@@ -1142,36 +1224,65 @@ mod tests {
         assert!(!out.contains(acts), "{out:?}");
         assert!(out.contains(r"WDJB\u{1b}]52;c;cHduZWQ="), "{out}");
         assert!(!err.contains(acts), "{err:?}");
+        // No RFC 6749 §5.2 error code has those characters: an unexpected answer.
         assert!(
-            err.starts_with("the token endpoint answered server_error"),
+            err.starts_with(&format!(
+                r#"{base}/oauth/token answered 400 Bad Request: {{"error":"server_error\u001b]52;"#
+            )),
             "{err}"
         );
         // A description of 100,000 characters is quoted, not copied.
         assert!(err.len() < 1000, "{} bytes", err.len());
     }
 
-    /// RFC 8628 §3.2 sets no bound on `expires_in`: u64::MAX seconds, past what an
-    /// `Instant` holds, panicked (exit 101). The device polls, and stops at the
-    /// server's expired_token. (On the real clock: one poll, a second.)
+    /// RFC 8628 §3.2 sets no bound on `expires_in` nor `interval`: u64::MAX seconds,
+    /// past what an `Instant` holds, panicked (exit 101); then the device polled until
+    /// the server said expired_token, which a server that answers slow_down for ever
+    /// never does, and a billion-second interval slept for 31 years in silence
+    /// (helper-83). Past a day of life or an hour between polls, the answer is refused,
+    /// before any code is shown.
     #[tokio::test]
-    async fn numbers_too_large_for_a_clock_are_followed_not_a_panic() {
-        let device_answer = ok_json(&format!(
-            r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{},"interval":1}}"#,
-            u64::MAX
-        ));
-        // With metadata: `run` has nothing to note on standard error.
-        let (base, _) = start(Fake {
-            metadata: Some(METADATA.to_owned()),
-            device: device_answer,
-            polls: vec![error_answer("expired_token")],
-            ..Fake::default()
-        })
-        .await;
-        let mut out = Vec::new();
-        let err = run(&options(base), &mut out).await.unwrap_err();
-        assert!(matches!(err, DeviceError::Expired), "{err}");
-        let out = String::from_utf8(out).unwrap();
-        assert!(out.contains(&format!("expires in {} s", u64::MAX)), "{out}");
+    async fn numbers_past_what_a_person_waits_are_refused_not_followed() {
+        for (expires_in, interval, said) in [
+            (
+                u64::MAX,
+                1,
+                format!("expires_in is {} s, more than the 86400 s", u64::MAX),
+            ),
+            (86_401, 1, "expires_in is 86401 s".to_owned()),
+            (
+                60,
+                1_000_000_000,
+                "interval is 1000000000 s, more than the 3600 s".to_owned(),
+            ),
+            (u64::MAX, u64::MAX, format!("interval is {} s", u64::MAX)),
+        ] {
+            let device_answer = ok_json(&format!(
+                r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{expires_in},"interval":{interval}}}"#
+            ));
+            let (base, polls) = fake(device_answer, error_answer("expired_token")).await;
+            let (ran, out) = play_text(&base).await;
+            let err = ran.result.unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "{base}/oauth/device_authorization answered 200 OK: {said}"
+                )),
+                "{err}"
+            );
+            assert!(out.is_empty(), "{out}");
+            assert_eq!(polls.load(SeqCst), 0);
+        }
+        // A day and an hour are followed.
+        let device_answer = ok_json(
+            r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":86400,"interval":3600}"#,
+        );
+        let (base, _) = fake(device_answer, error_answer("expired_token")).await;
+        let (ran, out) = play_text(&base).await;
+        assert!(matches!(ran.result, Err(DeviceError::Expired)), "{out}");
+        assert!(
+            out.contains("expires in 86400 s. Polling every 3600 s"),
+            "{out}"
+        );
     }
 
     /// RFC 6749 §5.1: `access_token` and `token_type` are REQUIRED in a token response.
@@ -1221,17 +1332,99 @@ mod tests {
             assert!(err.contains("RFC 8414 §3.3"), "{err}");
             assert!(err.contains(&base), "{err}");
         }
-        // Its own issuer (written with a trailing slash by the person): used.
-        let (base, _) = start(Fake {
-            metadata: Some(METADATA.to_owned()),
-            device: ok_json(CODES),
-            polls: vec![ok_json(TOKEN)],
+        // Its own issuer, with or without a trailing slash on either side (the one the
+        // person gives loses it: an issuer the server names with one had no way to
+        // match, helper-83): used.
+        let with_slash = METADATA.replacen(r#""issuer":"BASE""#, r#""issuer":"BASE/""#, 1);
+        for metadata in [METADATA.to_owned(), with_slash] {
+            let (base, _) = start(Fake {
+                metadata: Some(metadata),
+                device: ok_json(CODES),
+                polls: vec![ok_json(TOKEN)],
+                ..Fake::default()
+            })
+            .await;
+            for issuer in [base.clone(), format!("{base}/")] {
+                let ran = play_text(&issuer).await.0;
+                ran.result.unwrap();
+                assert_eq!(ran.notes, "", "metadata was used: nothing to note");
+            }
+        }
+    }
+
+    /// A 502, 503 or 429 with no RFC 6749 §5.2 error object is a proxy's, not the
+    /// server's answer: backed off from as a connection failure is, the status and
+    /// body said. It stopped the device at once ("the token endpoint answered
+    /// <h1>…; polling stops", no status), a code still valid (helper-83). A redirect
+    /// stops it, with its status and the hint.
+    #[tokio::test]
+    async fn a_proxys_error_page_is_backed_off_from_and_a_redirect_said() {
+        for status in [
+            "503 Service Unavailable",
+            "429 Too Many Requests",
+            "502 Bad Gateway",
+        ] {
+            let (base, polls) = start(Fake {
+                device: ok_json(CODES),
+                polls: vec![answer(status, "<h1>down</h1>"), ok_json(TOKEN)],
+                ..Fake::default()
+            })
+            .await;
+            let (ran, out) = play_text(&base).await;
+            ran.result.unwrap();
+            assert!(
+                out.contains(&format!(
+                    "{base}/oauth/token answered {status}: <h1>down</h1>; next try in 3 s"
+                )),
+                "{out}"
+            );
+            assert_eq!(polls.load(SeqCst), 2);
+        }
+        // A server's own error object on a 503 is its answer: RFC 8628 §3.5, stop.
+        let (base, _) = fake(
+            ok_json(CODES),
+            answer(
+                "503 Service Unavailable",
+                r#"{"error":"temporarily_unavailable"}"#,
+            ),
+        )
+        .await;
+        let err = play_text(&base).await.0.result.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the token endpoint answered 503 Service Unavailable: temporarily_unavailable; polling stops (RFC 8628 §3.5)"
+        );
+        let redirect =
+            "HTTP/1.1 302 Found\r\nlocation: http://evil.example/\r\ncontent-length: 0\r\n\r\n";
+        let (base, _) = fake(ok_json(CODES), redirect.to_owned()).await;
+        let err = play_text(&base).await.0.result.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{base}/oauth/token answered 302 Found: an empty body (the device follows no redirect: is the issuer right?)")
+        );
+    }
+
+    /// A poll that is never answered waits no longer than the code lives (and the
+    /// grace): it waited the whole request timeout, 30 s, past a code of 8 s
+    /// (helper-83). Here the timeout is 20 s and the test's bound 60 s, so three
+    /// polls at the full timeout would fail it.
+    #[tokio::test]
+    async fn a_poll_never_answered_waits_no_longer_than_the_code_lives() {
+        let (base, polls) = start(Fake {
+            device: codes(1, Some(1)),
+            silent_polls: true,
             ..Fake::default()
         })
         .await;
-        let ran = play_text(&format!("{base}/")).await.0;
-        ran.result.unwrap();
-        assert_eq!(ran.notes, "", "metadata was used: nothing to note");
+        let started = std::time::Instant::now();
+        let err = play_text(&base).await.0.result.unwrap_err();
+        assert!(matches!(err, DeviceError::Unreachable { .. }), "{err}");
+        assert!(polls.load(SeqCst) >= 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     /// A token endpoint this client cannot speak to (ftp://, from the metadata) was
@@ -1248,21 +1441,21 @@ mod tests {
         })
         .await;
         let (ran, out) = play_text(&base).await;
-        let err = ran.result.unwrap_err();
-        assert!(matches!(err, DeviceError::NotHttp(_)), "{err}");
-        assert!(
-            err.to_string().contains("ftp://127.0.0.1/oauth/token"),
-            "{err}"
+        let err = ran.result.unwrap_err().to_string();
+        // Where the URL came from is said (helper-83: it was the URL alone).
+        assert_eq!(
+            err,
+            format!("{base}/.well-known/oauth-authorization-server answered 200 OK: metadata naming a token_endpoint this device cannot use: \"ftp://127.0.0.1/oauth/token\" is not an http:// or https:// URL")
         );
         assert!(out.is_empty(), "{out}");
     }
 
     /// RFC 8628 §3.5: the device waits `interval` between polls. An interval longer
-    /// than the code lives (a billion seconds) left it asleep for decades, silent; it
-    /// says no poll can come in time and stops, before showing a code.
+    /// than the code lives left it asleep past the code's end, silent; it says no poll
+    /// can come in time and stops, before showing a code.
     #[tokio::test]
     async fn an_interval_longer_than_the_code_lives_stops_at_once() {
-        for (expires_in, interval) in [(60, 1_000_000_000u64), (u64::MAX, u64::MAX)] {
+        for (expires_in, interval) in [(60, 120u64), (1800, 3600)] {
             let (base, polls) = fake(
                 codes(expires_in, Some(interval)),
                 error_answer("authorization_pending"),
@@ -1438,11 +1631,15 @@ mod tests {
             ),
             (
                 r#""device_code":"dc","user_code":"","verification_uri":"http://127.0.0.1/d""#.to_owned(),
-                "user_code is empty (RFC 8628 §3.2: it is REQUIRED)",
+                "user_code is empty or only spaces (\"\"; RFC 8628 §3.2: it is REQUIRED)",
+            ),
+            (
+                r#""device_code":"dc","user_code":" \t ","verification_uri":"http://127.0.0.1/d""#.to_owned(),
+                "user_code is empty or only spaces (\" \\u{9} \"; RFC 8628 §3.2: it is REQUIRED)",
             ),
             (
                 r#""device_code":"","user_code":"U","verification_uri":"http://127.0.0.1/d""#.to_owned(),
-                "device_code is empty (RFC 8628 §3.2: it is REQUIRED)",
+                "device_code is empty or only spaces (\"\"; RFC 8628 §3.2: it is REQUIRED)",
             ),
             (
                 format!(r#""device_code":"dc","user_code":"{}","verification_uri":"http://127.0.0.1/d""#, "U".repeat(201)),
@@ -1490,14 +1687,23 @@ mod tests {
         );
         assert!(out.is_empty(), "{out}");
         assert_eq!(polls.load(SeqCst), 0);
-        // Polled once a second: the one poll within the grace, then it stops.
+        // Polled once a second: still no poll before it ends, by the server's numbers
+        // (the grace for a late timer let one through, the code shown: helper-83).
         let (base, polls) = fake(codes(0, Some(1)), error_answer("authorization_pending")).await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err();
+        assert!(matches!(err, DeviceError::NoPollInTime { .. }), "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(polls.load(SeqCst), 0);
+        // A second of life and a second between polls: shown, and polled at its end
+        // and once more within the grace.
+        let (base, polls) = fake(codes(1, Some(1)), error_answer("authorization_pending")).await;
         let err = play_text(&base).await.0.result.unwrap_err();
         assert!(
-            matches!(err, DeviceError::ExpiredUnanswered { polls: 1, .. }),
+            matches!(err, DeviceError::ExpiredUnanswered { polls: 2, .. }),
             "{err}"
         );
-        assert_eq!(polls.load(SeqCst), 1);
+        assert_eq!(polls.load(SeqCst), 2);
     }
 
     /// M4: after slow_downs on a 30 s code the device polled at 34, 55 and 81 s, then

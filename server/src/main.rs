@@ -156,7 +156,7 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         issuer: String,
         /// The public client to be.
-        #[arg(long, default_value = "demo-device")]
+        #[arg(long, default_value = "demo-device", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         client_id: String,
         /// Scopes to ask for, space-separated; default: the client's defaults.
         #[arg(long)]

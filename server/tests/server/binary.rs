@@ -254,6 +254,19 @@ fn bad_configuration_gets_a_one_line_readable_error() {
     assert_eq!(code, 1);
     assert!(err.contains("expire_in"), "{err}");
     assert!(err.trim_end().lines().count() <= 6, "{err}");
+    // An empty client id is said before any request (helper-83: it was sent).
+    let (code, err) = run(&[
+        "device",
+        "--issuer",
+        "http://127.0.0.1:9",
+        "--client-id",
+        "",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: a value is required for '--client-id <CLIENT_ID>'"),
+        "{err}"
+    );
 }
 
 /// A RUST_LOG that would log nothing meant is refused at start, and by check-config:

@@ -272,6 +272,67 @@ async fn the_device_command_speaks_https_to_a_server_behind_tls() {
     let _ = std::fs::remove_dir_all(&certs);
 }
 
+/// RFC 8414 metadata of an https:// issuer that names http:// endpoints would have the
+/// device send its device code in clear text (RFC 8628 §5.1, RFC 6749 §3.2): refused,
+/// in one line, before any code is asked for (helper-83: it was used).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_command_refuses_http_endpoints_under_an_https_issuer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs = temp_dir("device-tls-downgrade").unwrap();
+    tls::certificates(&certs).unwrap();
+    let port = free_port().unwrap();
+    let public = format!("https://127.0.0.1:{port}");
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = plain.local_addr().unwrap();
+    let metadata = format!(
+        r#"{{"issuer":"{public}","device_authorization_endpoint":"http://{upstream}/oauth/device_authorization","token_endpoint":"{public}/oauth/token"}}"#
+    );
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = plain.accept().await {
+            let mut head = vec![0u8; 4096];
+            let n = stream.read(&mut head).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&head[..n]).into_owned();
+            seen.lock()
+                .unwrap()
+                .push(head.lines().next().unwrap_or("").to_owned());
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{metadata}",
+                metadata.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    let _terminator = tls::TlsTerminator::start(&certs, port, upstream).unwrap();
+    let ca = certs.join(tls::CA);
+    let issuer = public.clone();
+    let out = blocking(move || {
+        Command::new(BIN)
+            .args(["device", "--issuer", &issuer, "--client-id", "tv"])
+            .env("SSL_CERT_FILE", &ca)
+            .output()
+            .unwrap()
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "metadata naming a device_authorization_endpoint this device cannot use: \"http://{upstream}/oauth/device_authorization\" is http://, under an https:// issuer"
+        )),
+        "{err}"
+    );
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "only the metadata was asked for: {asked:?}");
+    assert!(
+        asked[0].contains("/.well-known/oauth-authorization-server"),
+        "{asked:?}"
+    );
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
 /// What the browser tests need, or a failure that says how to get it.
 fn browser_prerequisites() {
     let fix = "run scripts/install-test-deps.sh (from the repository root) first";
