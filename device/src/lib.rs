@@ -9,8 +9,8 @@
 //! `verification_uri_complete` (§3.3, §3.3.1), then polls the token endpoint as §3.5
 //! requires: it waits `interval` (5 s if none) between requests, adds 5 s for every
 //! `slow_down`, backs off exponentially when the connection fails (or a proxy answers
-//! 502, 503 or 429 with no error object), stops at any other error, and stops when the
-//! code's life (`expires_in`) is over. It stops too as soon
+//! 502, 503, 504 or 429 with no error object), stops at any other error, and stops when
+//! the code's life (`expires_in`) is over. It stops too as soon
 //! as its output cannot be written: a token nobody can read is not a success.
 //!
 //! It speaks HTTP/1.1 through hyper's connection API, the HTTP stack the server uses
@@ -80,6 +80,10 @@ const MAX_EXPIRES_IN_SECS: u64 = 24 * 60 * 60;
 
 /// Longest wait between polls when backing off from connection failures.
 const MAX_BACKOFF_SECS: u64 = 60;
+
+/// How long after the code's end a poll's answer is still waited for: a poll sent
+/// at the end (within [`EXPIRY_GRACE`]) over a slow link, TLS handshake and all.
+const LAST_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// How long after the code's end a poll may still be due: the lateness of a timer on
 /// a busy machine. (The response's travel needs none: the device counts the code's
@@ -341,7 +345,7 @@ async fn request_within(
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| transport(format!("no answer within {timeout:?}")))?
+        .map_err(|_| transport(format!("no answer within {}", shown_duration(timeout))))?
 }
 
 /// An HTTP/1.1 connection on `io`, driven by a task of its own until the answer is
@@ -654,6 +658,18 @@ fn not_codes(
     }
 }
 
+/// Whether `status` is one a proxy answers for a server it could not reach or that
+/// is overloaded: 502, 503, 504, 429.
+fn passed_on(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+            | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
 /// An RFC 6749 §5.2 error object, if `body` is one.
 fn error_object(body: &[u8]) -> Option<ErrorResponse> {
     serde_json::from_slice::<ErrorResponse>(body)
@@ -863,23 +879,21 @@ async fn poll_for_token(
         env.clock.sleep(Duration::from_secs(wait)).await;
         polls += 1;
         let elapsed = env.clock.elapsed().as_secs();
-        // No poll waits past the code's end for its answer.
+        // No poll waits long past the code's end for its answer: at most
+        // [`LAST_ANSWER_WAIT`] after it, time for a slow link's answer to come.
         let left = life
             .saturating_sub(env.clock.elapsed().saturating_sub(received))
-            .saturating_add(EXPIRY_GRACE);
-        let answer =
-            match exchange(token_url, Some(poll.clone()), env.request_timeout.min(left)).await {
-                // A proxy's 502, 503 or 429 with no RFC 6749 §5.2 error object in it is
-                // the server not reached, not its answer: backed off from, as a failed
-                // connection is.
-                Ok((status, body))
-                    if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
-                        && error_object(&body).is_none() =>
-                {
-                    Err(unexpected(token_url, status, &body))
-                }
-                answer => answer,
-            };
+            .saturating_add(LAST_ANSWER_WAIT);
+        let timeout = env.request_timeout.min(left);
+        let answer = match exchange(token_url, Some(poll.clone()), timeout).await {
+            // A proxy's 502, 503, 504 or 429 with no RFC 6749 §5.2 error object in it
+            // is the server not reached, not its answer: backed off from, as a failed
+            // connection is.
+            Ok((status, body)) if passed_on(status) && error_object(&body).is_none() => {
+                Err(unexpected(token_url, status, &body))
+            }
+            answer => answer,
+        };
         let (status, body) = match answer {
             Ok(answer) => {
                 backoff = 0;
@@ -973,6 +987,15 @@ fn next_wait(interval: u64, backoff: u64, age: Duration, life: Duration) -> u64 
     wait.min(life.saturating_sub(age).as_secs()).max(interval)
 }
 
+/// `d` as said in a message: whole seconds, or milliseconds below one.
+fn shown_duration(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", ceil_secs(d))
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
 /// Whole seconds in `d`, a started one counted.
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
@@ -999,6 +1022,8 @@ mod tests {
         polls: Vec<String>,
         /// Polls are read and never answered.
         silent_polls: bool,
+        /// Polls are answered this long after they are read.
+        slow_polls: Duration,
     }
 
     /// Starts `fake`; returns its base URL and the count of polls it read.
@@ -1033,6 +1058,7 @@ mod tests {
                             let _ = stream.read(&mut [0u8; 1]).await;
                             return;
                         }
+                        tokio::time::sleep(fake.slow_polls).await;
                         fake.polls[n.min(fake.polls.len() - 1)].clone()
                     } else {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
@@ -1380,6 +1406,17 @@ mod tests {
             );
             assert_eq!(polls.load(SeqCst), 2);
         }
+        // A 500 is the server's own failure: said with its status, and polling stops.
+        let (base, _) = fake(
+            ok_json(CODES),
+            answer("500 Internal Server Error", "<h1>oops</h1>"),
+        )
+        .await;
+        let err = play_text(&base).await.0.result.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{base}/oauth/token answered 500 Internal Server Error: <h1>oops</h1>")
+        );
         // A server's own error object on a 503 is its answer: RFC 8628 §3.5, stop.
         let (base, _) = fake(
             ok_json(CODES),
@@ -1419,12 +1456,23 @@ mod tests {
         let started = std::time::Instant::now();
         let err = play_text(&base).await.0.result.unwrap_err();
         assert!(matches!(err, DeviceError::Unreachable { .. }), "{err}");
+        assert!(err.to_string().contains("no answer within 5 s"), "{err}");
         assert!(polls.load(SeqCst) >= 1);
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{:?}",
             started.elapsed()
         );
+        // One that answers in 2 s at the code's end is waited for (helper-84: cut at
+        // 1 s, its token lost).
+        let (base, _) = start(Fake {
+            device: codes(1, Some(1)),
+            polls: vec![ok_json(TOKEN)],
+            slow_polls: Duration::from_secs(2),
+            ..Fake::default()
+        })
+        .await;
+        play_text(&base).await.0.result.unwrap();
     }
 
     /// A token endpoint this client cannot speak to (ftp://, from the metadata) was
@@ -1809,7 +1857,7 @@ mod tests {
         ran.result.unwrap();
         assert_eq!(
             ran.notes,
-            format!("note: no RFC 8414 metadata from {base}/.well-known/oauth-authorization-server (no answer within 300ms); using the default paths {base}/oauth/device_authorization and {base}/oauth/token\n")
+            format!("note: no RFC 8414 metadata from {base}/.well-known/oauth-authorization-server (no answer within 300 ms); using the default paths {base}/oauth/device_authorization and {base}/oauth/token\n")
         );
     }
 

@@ -213,11 +213,14 @@ pub enum MetadataError {
 /// spaces.
 ///
 /// Case and look-alikes are taken together: a name's keys are the skeletons of the name
-/// as written, in lower case and in upper case, and any of one name's meets any of the
-/// other's. `RADI0 TV` reads as `Radio TV` (upper case), Cyrillic `ВBC` as `BBC` (as
-/// written), `KlTCHEN TV` with a small `L` as `Kitchen TV` (as written against upper
-/// case: the skeleton reads `I` as `l`). No case is folded after the skeleton, which
-/// maps `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
+/// as written and in upper case, any of which meets either of the other name's, and
+/// its skeleton in lower case, which meets the other's in lower case. `RADI0 TV` reads
+/// as `Radio TV` (upper case), Cyrillic `ВBC` as `BBC` (as written), `KlTCHEN TV` with
+/// a small `L` as `Kitchen TV` (as written against upper case: the skeleton reads `I`
+/// as `l`), `Netf1ix` as `NETFLIX` (lower case). The lower case skeleton meets no
+/// other form's: `Ion` lowered is `ion`, and `Lon` as written `Lon`, but `Ion` as
+/// written is `lon` to the skeleton. No case is folded after the skeleton, which maps
+/// `I`, `l` and `1` alike: folded, `IG TV` would read as `LG TV`.
 ///
 /// Each key is kept as the SHA-256 of what it stands for (64 hex digits), so a key is
 /// as short for a name of a hundred wide characters as for `TV`. The store keeps the
@@ -228,7 +231,8 @@ pub struct NameKeys(Vec<String>);
 
 impl NameKeys {
     /// The keys of `name`: its skeletons (one to three: forms alike give one key), or for
-    /// a name with no letter or digit, its words in lower case.
+    /// a name with no letter or digit, its words in lower case (up to compatibility
+    /// and variation selectors: `📺` and `📺` with U+FE0F are one).
     pub fn of(name: &str) -> NameKeys {
         // The letters of the skeleton of `name`, its accents put back on their letters.
         let skeleton = |name: &str| -> String {
@@ -248,16 +252,19 @@ impl NameKeys {
         let compatible: String = name.nfkc().collect();
         let written = skeleton(&compatible);
         if written.is_empty() {
-            let words: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+            let shown: String = compatible
+                .chars()
+                .filter(|c| !matches!(c, '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}'))
+                .collect();
+            let words: Vec<String> = shown.split_whitespace().map(str::to_lowercase).collect();
             return NameKeys(vec![key("words:", &words.join(" "))]);
         }
-        let mut keys = vec![key("skeleton:", &written)];
-        for form in [compatible.to_lowercase(), compatible.to_uppercase()] {
-            let k = key("skeleton:", &skeleton(&form));
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
+        let mut keys = vec![key("case:", &written)];
+        let upper = key("case:", &skeleton(&compatible.to_uppercase()));
+        if upper != keys[0] {
+            keys.push(upper);
         }
+        keys.push(key("lower:", &skeleton(&compatible.to_lowercase())));
         NameKeys(keys)
     }
 
@@ -716,6 +723,10 @@ mod tests {
             // Written against upper case: the skeleton reads I as l (helper-82).
             ("KlTCHEN TV", "Kitchen TV"),
             ("PAYPAl", "PayPal"),
+            ("Netf1ix", "NETFLIX"),
+            // Emoji up to their variation selectors, symbols up to compatibility.
+            ("\u{1f4fa}", "\u{1f4fa}\u{fe0f}"),
+            ("\u{2122} \u{2122}", "TM tm"),
             ("\u{3c0}\u{3bf}\u{3b1}", "\u{3a0}\u{39f}\u{391}"),
         ] {
             assert!(same_name(a, b), "{a:?} and {b:?} read alike");
@@ -727,6 +738,12 @@ mod tests {
             // I, l and 1 share a skeleton, not a case: folded after it, these were one.
             ("IG TV", "LG TV"),
             ("Ian's TV", "Lan's TV"),
+            // As written against lower case (helper-84): the skeleton reads I as l.
+            ("Ian's radio", "Lan's radio"),
+            ("Ion", "Lon"),
+            ("Intel", "Lntel"),
+            ("III", "LLL"),
+            ("\u{1f4fa}", "\u{1f4fb}"),
             ("Studio Lo", "Studio 10"),
         ] {
             assert!(!same_name(a, b), "{a:?} and {b:?} read apart");

@@ -319,6 +319,7 @@ impl Store for MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let mut named: Vec<ClientId> = keys.iter().filter_map(|k| names.get(k).copied()).collect();
+        named.sort_unstable_by_key(|c| c.0);
         named.dedup();
         now(named)
     }

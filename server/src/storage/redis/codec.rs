@@ -120,8 +120,10 @@ pub(crate) mod keys {
     pub(crate) const CLIENT_NAMES: &[u8] = b"df:c:names";
 
     /// The field of [`CLIENT_NAMES`] that says it holds every registered client's
-    /// name (a key is 64 hex digits, never this); lost with the hash.
-    pub(crate) const NAMES_COMPLETE: &[u8] = b"!complete";
+    /// name (a key is 64 hex digits, never this); lost with the hash. Its version is
+    /// that of how keys are made (`NameKeys::of`, and the confusables table of
+    /// `unicode-security`): a new one has every name put back in the new keys.
+    pub(crate) const NAMES_COMPLETE: &[u8] = b"!complete:v1";
 
     /// How many client indexes were given (a counter, never decremented).
     pub(crate) const CLIENTS_GIVEN: &[u8] = b"df:c:given";

@@ -121,21 +121,21 @@ enum Change<T> {
 }
 
 /// Gives a client a name's keys unless another holds one (KEYS: the names hash; ARGV:
-/// the client's index, then the keys). Returns the other's index, nil once given, or
-/// -1 (giving nothing) while the hash lacks [`keys::NAMES_COMPLETE`]: the registered
-/// clients' names must be put back first.
+/// [`keys::NAMES_COMPLETE`], the client's index, then the keys). Returns the other's
+/// index, nil once given, -1 (giving nothing) while the hash lacks that field (the
+/// registered clients' names must be put back first), or -2 when a holder is no index.
 const CLAIM_NAME: &str = r"
-if redis.call('HEXISTS', KEYS[1], '!complete') == 0 then
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   return -1
 end
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local holder = redis.call('HGET', KEYS[1], ARGV[i])
-  if holder and holder ~= ARGV[1] then
-    return tonumber(holder)
+  if holder and holder ~= ARGV[2] then
+    return tonumber(holder) or -2
   end
 end
-for i = 2, #ARGV do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+for i = 3, #ARGV do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[2])
 end
 return false
 ";
@@ -143,19 +143,20 @@ return false
 /// Takes back those of a name's keys that a client holds (KEYS and ARGV as
 /// [`CLAIM_NAME`]'s).
 const RELEASE_NAME: &str = r"
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[2] then
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
 return false
 ";
 
-/// Puts registered clients' names back (KEYS: the names hash; ARGV: for each client,
-/// its index, how many keys, then the keys): each key a client does not hold is given
-/// to it unless another holds it. Returns how many keys another held.
+/// Puts registered clients' names back (KEYS: the names hash; ARGV: the field that
+/// marks the hash complete, set at the end, or empty; then for each client its index,
+/// how many keys, then the keys): each key a client does not hold is given to it
+/// unless another holds it. Returns how many keys another held.
 const PUT_NAMES_BACK: &str = r"
-local i, held = 1, 0
+local i, held = 2, 0
 while i <= #ARGV do
   local id, n = ARGV[i], tonumber(ARGV[i + 1])
   for k = i + 2, i + 1 + n do
@@ -164,6 +165,9 @@ while i <= #ARGV do
     end
   end
   i = i + 2 + n
+end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], 1)
 end
 return held
 ";
@@ -388,9 +392,17 @@ impl RedisStore {
     async fn put_names_back(&self) -> Stored<()> {
         let clients = self.registered_clients().await?;
         let mut held = 0;
-        // In batches: one script call for every 256 clients, not one for each.
-        for batch in clients.chunks(256) {
-            let mut args: Vec<Vec<u8>> = Vec::new();
+        // In batches: one script call for every 256 clients, not one for each; the
+        // last marks the hash complete, in the same step as its keys.
+        let batches: Vec<&[Registered]> = if clients.is_empty() {
+            vec![&[]]
+        } else {
+            clients.chunks(256).collect()
+        };
+        let last = batches.len() - 1;
+        for (n, batch) in batches.into_iter().enumerate() {
+            let marker = if n == last { keys::NAMES_COMPLETE } else { b"" };
+            let mut args: Vec<Vec<u8>> = vec![marker.to_vec()];
             for r in batch {
                 let keys = NameKeys::of(&r.client.name);
                 args.push(r.client.id.0.to_string().into_bytes());
@@ -404,15 +416,6 @@ impl RedisStore {
                 .await?;
             held += taken;
         }
-        let _: i64 = self
-            .redis
-            .query(
-                redis::cmd("HSET")
-                    .arg(keys::CLIENT_NAMES)
-                    .arg(keys::NAMES_COMPLETE)
-                    .arg(1),
-            )
-            .await?;
         if held > 0 {
             tracing::warn!(
                 clients = clients.len(),
@@ -436,7 +439,8 @@ impl RedisStore {
         id: ClientId,
     ) -> Stored<Option<i64>> {
         let index = id.0.to_string();
-        let args: Vec<&[u8]> = std::iter::once(index.as_bytes())
+        let args: Vec<&[u8]> = [keys::NAMES_COMPLETE, index.as_bytes()]
+            .into_iter()
             .chain(keys.iter().map(str::as_bytes))
             .collect();
         self.redis
@@ -1366,6 +1370,7 @@ impl Store for RedisStore {
             .flatten()
             .map(ClientId)
             .collect();
+        named.sort_unstable_by_key(|c| c.0);
         named.dedup();
         Ok(named)
     }
@@ -1380,7 +1385,9 @@ impl Store for RedisStore {
             None => Ok(None),
             Some(Ok(holder)) => Ok(Some(ClientId(holder))),
             Some(Err(_)) => {
-                tracing::error!("df:c:names could not be made complete; the name is not claimed");
+                tracing::error!(
+                    "df:c:names holds a key of what is no client index, or could not be made complete; the name is not claimed"
+                );
                 Err(Unavailable)
             }
         }

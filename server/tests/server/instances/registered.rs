@@ -177,6 +177,17 @@ async fn a_lost_names_hash_is_put_back_before_the_next_name_is_claimed() {
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     // Once the key is a hash again, the names are put back, the deleted one's not.
     redis.command(&["DEL", "df:c:names"]).unwrap();
+    // A key held by what is no client index (written by hand): 503, never a claim.
+    let zed = deviceflow_server::accounts::registration::NameKeys::of("Zed TV");
+    let key = zed.iter().next().unwrap().to_owned();
+    redis
+        .command(&["HSET", "df:c:names", "!complete:v1", "1"])
+        .unwrap();
+    redis
+        .command(&["HSET", "df:c:names", &key, "not an index"])
+        .unwrap();
+    assert_unavailable(&a.register(&metadata("Zed TV")).await, "registration");
+    redis.command(&["DEL", "df:c:names"]).unwrap();
     let freed = a.register(&metadata("Doomed TV")).await;
     assert_eq!(
         freed.status, 201,
