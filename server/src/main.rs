@@ -54,7 +54,7 @@ struct ServerArgs {
     #[arg(long, short, env = "DEVICEFLOW_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on (overrides `listen`).
-    #[arg(long, env = "DEVICEFLOW_LISTEN")]
+    #[arg(long, env = "DEVICEFLOW_LISTEN", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// Issuer and public base URL (overrides `issuer`).
     #[arg(long, env = "DEVICEFLOW_ISSUER")]
@@ -273,6 +273,13 @@ fn from_environment(e: &clap::Error) -> Option<String> {
     Some(format!(
         "{var} (the environment's {flag}): {said}; fix or unset {var}"
     ))
+}
+
+/// `--listen`: an IP address and a port, said so when it is not (a host name, no port).
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("\"{s}\" is not an IP address and port: write 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 (no host name)")
+    })
 }
 
 fn parse_policy(s: &str) -> Result<SlowDownPolicy, String> {
@@ -760,7 +767,8 @@ Or the same flow with curl:
   #    or on the applications page, or: deviceflow-server clients add --name "My TV")
   curl -s {register} -H 'Authorization: Bearer {initial_access_token}' \
        -H 'Content-Type: application/json' \
-       -d '{{"client_name":"My TV","token_endpoint_auth_method":"none"}}'
+       -d '{{"client_name":"My TV","token_endpoint_auth_method":"none",
+            "grant_types":["urn:ietf:params:oauth:grant-type:device_code","refresh_token"]}}'
   # 2. The device asks for codes (RFC 8628 §3.1)
   curl -s {da} -d client_id=CLIENT_ID -d scope=openid
   # 3. It polls with the device_code it got (§3.4): authorization_pending

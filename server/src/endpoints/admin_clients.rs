@@ -272,7 +272,7 @@ impl<S: Store> App<S> {
                 StatusCode::CONFLICT,
                 "configured_client",
                 &format!(
-                    "client \"{client_id}\" is configured in the server's TOML file; change it there"
+                    "client \"{client_id}\" is configured (the server's configuration file, or its embedded demo defaults), not registered: only a change of the configuration changes it"
                 ),
             )
         })

@@ -289,7 +289,7 @@ impl<S: Store> App<S> {
     /// The list, saying that `client_id` is not a registered application (any more).
     async fn gone(&self, visit: &Visit, client_id: &str) -> Stored<Reply> {
         let why = if self.settings.clients.by_client_id(client_id).is_some() {
-            format!("{client_id} is configured in the server's TOML file; change it there.")
+            format!("{client_id} is configured (the server's configuration file, or its embedded demo defaults), not registered: only a change of the configuration changes it.")
         } else {
             format!("No registered application has the client_id {client_id}; nothing was changed.")
         };

@@ -441,7 +441,7 @@ fn app_item(token: &str, app: &Application<'_>) -> String {
 /// delete it; a configured one is changed in the TOML file instead.
 fn app_actions(token: &str, app: &Application<'_>) -> String {
     if app.configured {
-        return r#"<p class="muted">Configured in the server's TOML file; change it there.</p>"#
+        return r#"<p class="muted">Configured (the server's configuration file, or its embedded demo defaults): only a change of the configuration changes it.</p>"#
             .to_owned();
     }
     let rotate = if app.auth_method == "none" {

@@ -41,6 +41,19 @@ pub fn hash(password: &str) -> String {
 pub fn hash_with(password: &str, params: Params) -> String {
     let mut salt = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut salt);
+    hash_salted(password, params, salt)
+}
+
+/// The hash of the demo user's password, the same at every start: its password is
+/// printed for anyone to read, so a salt of its own hides nothing, and a hash drawn
+/// anew at each start signed its sessions out at every restart, and on one Redis at
+/// every other instance (a session is bound to the hash it was signed in with).
+pub fn demo_hash(password: &str) -> String {
+    hash_salted(password, Params::DEFAULT, *b"deviceflow demo!")
+}
+
+/// [`hash_with`] under `salt`.
+fn hash_salted(password: &str, params: Params, salt: [u8; 16]) -> String {
     // 16 bytes always fit a salt, and argon2id with valid `Params` cannot fail on them.
     let salt = SaltString::encode_b64(&salt).expect("a 16-byte salt is valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -173,6 +186,23 @@ pub fn test_params() -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The demo user's hash is the same at every start: on the demo defaults, a
+    /// browser signed in on one instance of a Redis store was sent back to sign in on
+    /// the others, and on every instance after a restart (helper-85).
+    #[test]
+    fn the_demo_users_hash_is_the_same_at_every_start() {
+        use crate::config::{FileConfig, DEMO_USER_PASSWORD};
+        let hash = |c: FileConfig| c.users[0].password_hash.clone().unwrap();
+        let first = hash(FileConfig::demo());
+        assert_eq!(first, hash(FileConfig::demo()));
+        assert!(verify(&first, DEMO_USER_PASSWORD));
+        assert!(!verify(&first, "demo-passwort"));
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
+    }
 
     #[test]
     fn a_hash_verifies_its_password_and_nothing_else() {

@@ -77,7 +77,11 @@ async fn an_administrator_registers_rotates_and_deletes_with_the_secret_shown_on
         .submit(PAGE, &[("action", "delete_confirmed"), ("client_id", "tv")])
         .await;
     assert_eq!(page.status, 404);
-    assert!(page.alert().unwrap().contains("TOML"));
+    let alert = page.alert().unwrap();
+    assert!(
+        alert.contains("or its embedded demo defaults), not registered"),
+        "{alert}"
+    );
     assert_eq!(s.post(DA, "client_id=tv").await.status, 200);
 }
 

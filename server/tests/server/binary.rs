@@ -254,6 +254,14 @@ fn bad_configuration_gets_a_one_line_readable_error() {
     assert_eq!(code, 1);
     assert!(err.contains("expire_in"), "{err}");
     assert!(err.trim_end().lines().count() <= 6, "{err}");
+    // A host name for --listen says what to write (helper-85: "invalid socket address
+    // syntax").
+    let (code, err) = run(&["--listen", "localhost:18490"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("\"localhost:18490\" is not an IP address and port: write 127.0.0.1:8080"),
+        "{err}"
+    );
     // An empty client id is said before any request (helper-83: it was sent).
     let (code, err) = run(&[
         "device",

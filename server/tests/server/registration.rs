@@ -398,6 +398,11 @@ async fn the_admin_api_rotates_a_secret_and_leaves_configured_clients_alone() {
     ] {
         let a = s.call(method, &path, &auth).await;
         assert_eq!((a.status, a.error().as_str()), (status, error), "{path}");
+        if error == "configured_client" {
+            // Not "change it in the TOML file": the demo defaults have none (helper-85).
+            let why = a.json()["error_description"].as_str().unwrap().to_owned();
+            assert!(why.contains("or its embedded demo defaults"), "{why}");
+        }
     }
     // The configured client still works.
     let conf = s

@@ -293,6 +293,10 @@ fn hint(shown: &str, why: &str, trusted: Option<&str>) -> String {
         said
     } else if why.contains("noauth") && why.contains("no sentinel answered") {
         " (a Sentinel asks for a password: write it in the URL, redis+sentinel://:PASSWORD@…; it goes to Redis, and to a Sentinel that asks for one, so Sentinels with a password other than Redis's are not supported)".into()
+    } else if why.contains("cluster support disabled") {
+        // Redis's own words for CLUSTER commands on a Redis that is no cluster.
+        let single = if tls { "rediss" } else { "redis" };
+        format!(" (this Redis is not a cluster: name it {single}://host:port)")
     } else if tls && why.contains("timed out") {
         " (no answer in time: a firewall, or a port that does not speak TLS: is this Redis's tls-port?)".into()
     } else if !tls
@@ -405,7 +409,17 @@ pub(crate) fn url_error(url: &str) -> Option<String> {
                 .to_owned()
         });
     }
+    if cluster.is_none() && sentinel.is_none() {
+        return single_url_error(url);
+    }
     if let Some((scheme, nodes)) = cluster {
+        if let Some(why) = nodes
+            .split(',')
+            .map(|n| n.rsplit_once('@').map_or(n, |(_, node)| node))
+            .find_map(|n| port_error(n.split(['/', '?']).next().unwrap_or_default()))
+        {
+            return Some(why);
+        }
         // The same credentials on every node say the same thing, and were always read.
         let credentials = |node: &str| node.rsplit_once('@').map(|(c, _)| c.to_owned());
         let mut nodes = nodes.split(',');
@@ -415,6 +429,53 @@ pub(crate) fn url_error(url: &str) -> Option<String> {
         }
     }
     sentinel.and_then(|(scheme, rest)| Sentinels::parse(scheme, rest).err())
+}
+
+/// What is wrong with the form of a `redis://` or `rediss://` URL (one Redis): the
+/// client said only "Redis URL did not parse" of a bad port, and "Invalid database
+/// number" of a bad path.
+fn single_url_error(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let node = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, node)| node);
+    if node.contains(',') {
+        return Some(format!(
+            "{scheme}:// names one Redis (host:port); a cluster's seed nodes are named {scheme}+cluster://host:port,host:port, Sentinels {scheme}+sentinel://host:port,host:port/SERVICE"
+        ));
+    }
+    if node.is_empty() {
+        return Some(format!("name the Redis: {scheme}://host:port"));
+    }
+    if let Some(why) = port_error(node) {
+        return Some(why);
+    }
+    let db = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u32>().is_err() {
+        return Some(format!(
+            "the path is a database number ({scheme}://host:port/0), not \"{db}\""
+        ));
+    }
+    None
+}
+
+/// What is wrong with the port of `host[:port]`, if anything (an IPv6 address in
+/// brackets keeps its colons).
+fn port_error(node: &str) -> Option<String> {
+    let after_host = node.rsplit_once(']').map_or(node, |(_, rest)| rest);
+    let (_, port) = after_host.rsplit_once(':')?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!(
+            "the port of \"{node}\" is not a number from 1 to 65535"
+        )),
+    }
 }
 
 /// Why `#insecure` is refused, and what to do instead.
@@ -893,6 +954,13 @@ mod tests {
 
     #[test]
     fn start_errors_get_the_hint_that_fits_them() {
+        // helper-85: a plain Redis named as a cluster said only Redis's words.
+        let plain = "An error was signalled by the server - ResponseError: This instance has cluster support disabled";
+        assert_eq!(
+            hint("redis+cluster://h:1,h:2", plain, None),
+            " (this Redis is not a cluster: name it redis://host:port)"
+        );
+        assert!(hint("rediss+cluster://h:1", plain, None).contains("rediss://host:port"));
         let unknown = "invalid peer certificate: UnknownIssuer";
         assert!(hint("rediss://h:1", unknown, None)
             .contains("name that CA's certificate in SSL_CERT_FILE"));
@@ -1034,6 +1102,36 @@ mod tests {
         assert_eq!(url_error("memory"), None, "not a Redis URL");
     }
 
+    /// A bad port, a path that is no database and a list of nodes on `redis://` were
+    /// said as "Redis URL did not parse - InvalidClientConfig" (helper-85).
+    #[test]
+    fn a_bad_port_database_or_node_list_says_what_is_wrong() {
+        for (url, said) in [
+            ("redis://127.0.0.1:notaport", "the port of \"127.0.0.1:notaport\" is not a number from 1 to 65535"),
+            ("redis://127.0.0.1:70000/0", "the port of \"127.0.0.1:70000\" is not a number"),
+            ("rediss://u:p@h:0", "the port of \"h:0\" is not a number"),
+            ("redis://h:1,h:2", "redis:// names one Redis (host:port); a cluster's seed nodes are named redis+cluster://host:port,host:port"),
+            ("redis://h:1/abc", "the path is a database number (redis://host:port/0), not \"abc\""),
+            ("redis://", "name the Redis: redis://host:port"),
+            ("redis+cluster://h:1,h:x", "the port of \"h:x\" is not a number"),
+            ("redis+cluster://:pw@h:1,h:99999/", "the port of \"h:99999\" is not a number"),
+        ] {
+            let why = url_error(url).unwrap_or_default();
+            assert!(why.starts_with(said), "{url}: {why}");
+        }
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://127.0.0.1",
+            "redis://h:1/",
+            "redis://h:1/5",
+            "rediss://u:p%2F@h:1/0",
+            "redis://[::1]:6379/0",
+            "redis+cluster://h:1,h:2/",
+        ] {
+            assert_eq!(url_error(url), None, "{url}");
+        }
+    }
+
     /// `redis+cluster://h1:1,:pw@h2:2` read `h1:1,` as a user name and dropped that
     /// node; so did a Sentinel URL.
     #[test]
@@ -1069,7 +1167,9 @@ mod tests {
         assert!(url_error("redis+sentinel://h:1")
             .unwrap()
             .starts_with("name the service the Sentinels watch"));
-        assert_eq!(url_error("redis://h:1/x"), None, "a form the client reads");
+        assert!(url_error("redis://h:1/x")
+            .unwrap()
+            .starts_with("the path is a database number"));
         assert_eq!(
             redacted("redis+sentinel://:hunter2@h:1,h:2/svc"),
             "redis+sentinel://***@h:1,h:2/svc"
