@@ -1132,6 +1132,24 @@ mod tests {
         ))
     }
 
+    /// Plays against a fake whose device authorization answer is the JSON `device`:
+    /// refused with an error that says `said` about it, before any code is shown or
+    /// any poll made. The error.
+    async fn refused_before_any_code(device: &str, said: &str) -> String {
+        let (base, polls) = fake(ok_json(device), ok_json(TOKEN)).await;
+        let (ran, out) = play_text(&base).await;
+        let err = ran.result.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{base}/oauth/device_authorization answered 200 OK: {said}"
+            )),
+            "{err}"
+        );
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(polls.load(SeqCst), 0);
+        err
+    }
+
     /// A fake issuing `device` and answering every poll `poll`, with no metadata.
     async fn fake(device: String, poll: String) -> (String, Arc<AtomicUsize>) {
         start(Fake {
@@ -1283,20 +1301,10 @@ mod tests {
             ),
             (u64::MAX, u64::MAX, format!("interval is {} s", u64::MAX)),
         ] {
-            let device_answer = ok_json(&format!(
+            let device = format!(
                 r#"{{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1/d","expires_in":{expires_in},"interval":{interval}}}"#
-            ));
-            let (base, polls) = fake(device_answer, error_answer("expired_token")).await;
-            let (ran, out) = play_text(&base).await;
-            let err = ran.result.unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!(
-                    "{base}/oauth/device_authorization answered 200 OK: {said}"
-                )),
-                "{err}"
             );
-            assert!(out.is_empty(), "{out}");
-            assert_eq!(polls.load(SeqCst), 0);
+            refused_before_any_code(&device, &said).await;
         }
         // A day and an hour are followed.
         let device_answer = ok_json(
@@ -1695,20 +1703,10 @@ mod tests {
             ),
         ];
         for (fields, said) in cases {
-            let device = ok_json(&format!(r#"{{{fields},"expires_in":60,"interval":1}}"#));
-            let (base, polls) = fake(device, ok_json(TOKEN)).await;
-            let (ran, out) = play_text(&base).await;
-            let err = ran.result.unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!(
-                    "{base}/oauth/device_authorization answered 200 OK: {said}"
-                )),
-                "{err}"
-            );
+            let device = format!(r#"{{{fields},"expires_in":60,"interval":1}}"#);
+            let err = refused_before_any_code(&device, said).await;
             assert!(err.contains("RFC 8628 §3.2"), "{err}");
             assert!(!err.contains(acts) && err.len() < 1000, "{err:?}");
-            assert!(out.is_empty(), "{out}");
-            assert_eq!(polls.load(SeqCst), 0);
         }
         // At the limits: shown.
         let uri = format!("https://127.0.0.1/{}", "d".repeat(200 - 18));
