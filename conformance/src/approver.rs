@@ -588,7 +588,16 @@ async fn run_command(
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    let said = format!("{} exited with {status}: {last}", args[0]);
+    // "exited with status 65", not std's "exited with exit status: 65".
+    let how = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(code), _) => format!("status {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        (None, None) => status.to_string(),
+    };
+    let said = format!("{} exited with {how}: {last}", args[0]);
     if status.code() == Some(REFUSED_EXIT) {
         Err(NotDecided::Refused(said))
     } else {
@@ -884,7 +893,7 @@ mod tests {
         .unwrap();
         let err = a.attempt(&prompt(), Action::Approve).await.unwrap_err();
         assert!(
-            matches!(&err, NotDecided::Refused(m) if m.contains("that code has expired")),
+            matches!(&err, NotDecided::Refused(m) if m.ends_with("sh exited with status 65: that code has expired")),
             "{err:?}"
         );
         // Any other failure (an uncaught exception exits 1) is the approver's own.

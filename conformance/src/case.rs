@@ -117,6 +117,13 @@ pub const INCONCLUSIVE: &str = "inconclusive, not a finding against the server:"
 /// want of an approver (`--approver none`).
 pub const NEEDS_APPROVER: &str = "needs an approver";
 
+/// How a summary starts when a case is one this suite does not run: a row of the
+/// pages that needs them driven as a person (a browser).
+pub const BROWSER_ONLY: &str = "needs the verification pages driven as a person";
+
+/// How a summary starts when the soak was not asked for (`--soak`).
+pub const SOAK_OFF: &str = "a soak of several minutes";
+
 /// The measured key under which a case says what part of it, needing a person's
 /// decision, was not judged ([`Check::not_judged`]).
 pub const NOT_JUDGED: &str = "not_judged";

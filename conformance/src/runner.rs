@@ -408,20 +408,29 @@ fn cannot_run(
         Human::Browser => {
             return Some((
                 Status::Skip,
-                "needs the verification pages driven as a person (sign in, type the code), beyond the approver interface".into(),
+                format!(
+                    "{} (sign in, type the code), beyond the approver interface",
+                    crate::case::BROWSER_ONLY
+                ),
             ))
         }
         Human::Approve | Human::Deny if !approver.is_available() => {
             return Some((
                 Status::Skip,
-                format!("{} (--approver admin|command|manual)", crate::case::NEEDS_APPROVER),
+                format!(
+                    "{} (--approver admin|command|manual)",
+                    crate::case::NEEDS_APPROVER
+                ),
             ))
         }
         Human::Approve | Human::Deny => {
             if let Some(problem) = approver_problem {
                 return Some((
                     Status::Skip,
-                    format!("{} the approver does not work: {problem}", crate::case::INCONCLUSIVE),
+                    format!(
+                        "{} the approver does not work: {problem}",
+                        crate::case::INCONCLUSIVE
+                    ),
                 ));
             }
         }
@@ -441,7 +450,7 @@ fn cannot_run(
     match info.wait {
         Wait::Soak if !options.soak => Some((
             Status::Skip,
-            "a soak of several minutes: enable with --soak".into(),
+            format!("{}: enable with --soak", crate::case::SOAK_OFF),
         )),
         Wait::Soak if planned > SOAK_BUDGET => Some((
             Status::Skip,

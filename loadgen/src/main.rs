@@ -887,6 +887,13 @@ async fn prepare(
         Ok(target) => target,
         Err(e) => bail!(discovery_failed(e, host, timeout).await),
     };
+    // RFC 8628 §4: metadata without an endpoint nobody gave (MD-01, MD-04), or naming
+    // one at an address not to be reached: the fleet had posted to the host's root.
+    if let Some(cause) = &target.root_cause {
+        bail!(cause
+            .summary
+            .replace("to test the rest", "to run the fleet"));
+    }
     let config = fleet_config(cli, hosts, host, &target, client)?;
     // The server first: a server that cannot be reached had been said as an approver
     // that does not work (its admin endpoint is the server's).

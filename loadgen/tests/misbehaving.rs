@@ -49,6 +49,8 @@ enum Mode {
     /// Codes are issued (interval 1 s); every poll is answered
     /// `authorization_pending` this many ms after it was read.
     SlowPolls(u64),
+    /// The metadata names no device authorization endpoint (django-oauth-toolkit's).
+    NoDeviceEndpoint,
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -122,6 +124,10 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             return;
         }
         let (status, json) = match (path.as_str(), mode) {
+            ("/.well-known/oauth-authorization-server", Mode::NoDeviceEndpoint) => (
+                200,
+                format!(r#"{{"issuer":"{base}","token_endpoint":"{base}/token"}}"#),
+            ),
             ("/.well-known/oauth-authorization-server", _) => (
                 200,
                 format!(
@@ -659,6 +665,27 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
         assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Metadata that names no device authorization endpoint (django-oauth-toolkit's) left
+/// it empty: the fleet posted to the host's root and blamed the server's 404 answers,
+/// exit 3 (helper-86). It is said at setup, as the suite says MD-01, exit 2, and no
+/// request is sent but the metadata's.
+#[test]
+fn metadata_without_the_device_endpoint_is_said_before_any_device_runs() {
+    let (base, seen) = fake(Mode::NoDeviceEndpoint);
+    let dir = report_dir("no-device-endpoint");
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the metadata at {base}/.well-known/oauth-authorization-server does not advertise device_authorization_endpoint, so a client using discovery cannot find it (give it with --device-authorization-endpoint to run the fleet)")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert_eq!(seen.issues.load(Relaxed), 0);
 }
 
 /// A device authorization endpoint that redirects (to a login page, to https://) had

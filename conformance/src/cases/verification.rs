@@ -409,7 +409,7 @@ async fn ui_07(ctx: Ctx) -> Verdict {
                 c.expect(
                     false,
                     format!(
-                        "the code typed {how} ({typed:?} for {:?}) is accepted (got: {why})",
+                        "the code typed {how} ({typed:?} for {:?}) should be accepted, and was refused: {why}",
                         own.user_code
                     ),
                 );
@@ -482,7 +482,7 @@ async fn ui_08(ctx: Ctx) -> Verdict {
         let found: String = pair.iter().filter(|ch| alphabet.contains(ch)).collect();
         c.expect(
             !has(pair),
-            format!("the alphabet {shown:?} holds no confusable pair (got {found:?})"),
+            format!("the alphabet {shown:?} must hold no confusable pair, and holds {found:?}"),
         );
     }
     c.finish(format!("alphabet {shown:?} has no confusable pairs"))

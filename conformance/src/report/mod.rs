@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::case::{CaseInfo, Level, Status, Verdict, INCONCLUSIVE, NEEDS_APPROVER, NOT_JUDGED};
+use crate::case::{CaseInfo, Level, Status, Verdict, BROWSER_ONLY, NOT_JUDGED, SOAK_OFF};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
 use deviceflow_reports::escape::{clip, json_for_terminal};
@@ -149,6 +149,9 @@ pub struct Report {
     /// crash). With no MUST failure, the exit code is 4 when this is non-zero: those
     /// MUSTs are unknown, not held.
     pub must_unjudged: usize,
+    /// MUST and Derived-MUST cases this suite does not run in this mode (browser rows,
+    /// the soak without `--soak`): said, not in the exit code.
+    pub must_not_run: usize,
     /// The one reason the run stopped before the cases, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<RootCause>,
@@ -257,19 +260,29 @@ pub mod exit {
 }
 
 /// Whether `c` is a MUST (or Derived-MUST) case that was not judged, in whole or in
-/// part: skipped for want of an approver, inconclusive (an approver that failed, the
-/// runner's guard, a crash: whatever the case's human step), or held with a part that
-/// needs a decision not judged ([`NOT_JUDGED`]: TR-07 (b), TS-02's replay).
+/// part: skipped for any reason but [`not_run_must`]'s (for want of an approver, over
+/// the `--max-wait` budget, too few samples, no `expires_in` to wait past,
+/// inconclusive: an approver that failed, the runner's guard, a crash), or held with a
+/// part that needs a decision not judged ([`NOT_JUDGED`]: TR-07 (b), TS-02's replay).
+/// A MUST skipped over `--max-wait` let the run exit 0 (helper-86).
 fn unjudged_must(c: &CaseReport) -> bool {
     let v = &c.verdict;
     matches!(c.info.level, Level::Must | Level::DerivedMust)
         && match v.status {
-            Status::Skip => {
-                v.summary.starts_with(NEEDS_APPROVER) || v.summary.starts_with(INCONCLUSIVE)
-            }
+            Status::Skip => !not_run_must(c),
             Status::Pass | Status::Warn => v.measured.contains_key(NOT_JUDGED),
             _ => false,
         }
+}
+
+/// Whether `c` is a MUST (or Derived-MUST) case this suite does not run in this mode:
+/// a browser row, or the soak without `--soak`. Counted on the last line, not in the
+/// exit code: no run of the suite would judge them otherwise.
+fn not_run_must(c: &CaseReport) -> bool {
+    let summary = &c.verdict.summary;
+    matches!(c.info.level, Level::Must | Level::DerivedMust)
+        && c.verdict.status == Status::Skip
+        && (summary.starts_with(BROWSER_ONLY) || summary.starts_with(SOAK_OFF))
 }
 
 impl Report {
@@ -300,6 +313,7 @@ impl Report {
             })
             .count();
         let must_unjudged = cases.iter().filter(|c| unjudged_must(c)).count();
+        let must_not_run = cases.iter().filter(|c| not_run_must(c)).count();
         Report {
             schema: SCHEMA,
             suite_version: env!("CARGO_PKG_VERSION"),
@@ -322,6 +336,7 @@ impl Report {
             totals,
             must_failures,
             must_unjudged,
+            must_not_run,
             root_cause: None,
             interrupted: None,
             network: Network {
@@ -408,8 +423,14 @@ impl Report {
         let mut line = format!("{} MUST failure(s)", self.must_failures);
         if self.must_unjudged > 0 {
             line.push_str(&format!(
-                "; {} MUST case(s) not judged, in whole or in part (no approver, an approver that did not work, or inconclusive): not every MUST is known to hold",
+                "; {} MUST case(s) not judged, in whole or in part (no approver, an approver that did not work, over the --max-wait budget, too few samples, or inconclusive): not every MUST is known to hold",
                 self.must_unjudged
+            ));
+        }
+        if self.must_not_run > 0 {
+            line.push_str(&format!(
+                "; {} MUST case(s) not run (browser rows; the soak without --soak)",
+                self.must_not_run
             ));
         }
         line
@@ -454,6 +475,47 @@ pub(crate) fn by_group(cases: &[CaseReport]) -> Vec<(&'static str, Vec<&CaseRepo
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    /// A MUST case skipped over the `--max-wait` budget (EX-01 against a server whose
+    /// codes live 1800 s, under the default 90 s) is not judged: the run exited 0,
+    /// "every MUST held" (helper-86). A browser row or the soak without `--soak` is not
+    /// run by this suite at all: counted apart, not in the exit code.
+    #[test]
+    fn a_must_skipped_for_the_runs_budget_is_unjudged_and_a_browser_row_not_run() {
+        let info = |id: &str| {
+            crate::cases::all()
+                .into_iter()
+                .find(|c| c.info.id == id)
+                .expect(id)
+                .info
+        };
+        let skipped = |id: &str, why: &str| {
+            let i = info(id);
+            CaseReport::new(
+                i,
+                crate::case::Check::new(i.level).skip(Status::Skip, why),
+                0,
+            )
+        };
+        let budget = skipped(
+            "EX-01",
+            "waits past expires_in (1800 s), about 30 min: over the --max-wait budget (90 s)",
+        );
+        assert!(matches!(budget.info.level, Level::Must));
+        assert!(unjudged_must(&budget) && !not_run_must(&budget));
+        let samples = skipped(
+            "EX-01",
+            "only 3 of 20 sample device authorizations succeeded",
+        );
+        assert!(unjudged_must(&samples));
+        for (id, why) in [
+            ("EX-01", format!("{BROWSER_ONLY} (sign in, type the code)")),
+            ("EX-01", format!("{SOAK_OFF}: enable with --soak")),
+        ] {
+            let c = skipped(id, &why);
+            assert!(not_run_must(&c) && !unjudged_must(&c), "{why}");
+        }
+    }
 
     /// `hostile_server.py huge`: a 60 KB `Pragma` and `Content-Security-Policy` on
     /// every answer made report.json 10.6 MB (327 header values kept whole, where the

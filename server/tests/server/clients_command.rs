@@ -151,7 +151,13 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
         "{err}"
     );
     let err = refused(clients(issuer, ADMIN_TOKEN, &["remove", "tv"]));
-    assert!(err.contains("409") && err.contains("TOML"), "{err}");
+    assert!(
+        err.contains("409")
+            && err.contains(
+                "configured (the server's configuration file, or its embedded demo defaults)"
+            ),
+        "{err}"
+    );
     let err = refused(clients(issuer, "not-the-admin-token", &["list"]));
     assert!(
         err.contains("401") && err.contains("invalid_token"),
