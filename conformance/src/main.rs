@@ -30,7 +30,8 @@ const CLIENT_SECRET_ENV: &str = "DEVICEFLOW_CLIENT_SECRET";
 
 const EXAMPLES: &str = "\
 Examples:
-  # deviceflow-server, endpoints found by discovery, the person played by its admin endpoint:
+  # deviceflow-server (started with --expires-in 30, within the default --max-wait),
+  # endpoints found by discovery, the person played by its admin endpoint:
   deviceflow-conformance --issuer http://127.0.0.1:8080 --client-id demo-device \\
     --scope openid --second-client demo-confidential:demo-secret \\
     --approver admin --admin-token \"$ADMIN\" --markdown report.md --json report.json
@@ -54,14 +55,17 @@ Profiles (--expect):
               (PL-07); each broken one is a MUST failure.
 
 Exit codes:
-  0  every MUST (and Derived-MUST) case held
+  0  every MUST (and Derived-MUST) case held, but for the browser rows and the soak
+     without --soak, which this mode does not run (the last line counts them)
   1  a MUST or Derived-MUST case failed
   2  bad usage: wrong or missing options
   3  the target could not be tested (unreachable, not an OAuth endpoint, the client
      refused): the one root cause is printed, and no case was run
   4  no MUST failed, but MUST cases were not judged, in whole or in part: they need
-     a person's decision and there is no approver, or it did not work, or the suite
-     could not finish them (inconclusive): the last line says how many
+     a person's decision and there is no approver, or it did not work, their waits
+     are over the --max-wait budget (codes that live longer than it), too few samples
+     succeeded, or the suite could not finish them (inconclusive): the last line says
+     how many
   130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM: the reports asked for are
      written with what finished, marked INTERRUPTED, the rest inconclusive; a second
      signal exits at once, without them
