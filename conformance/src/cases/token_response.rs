@@ -381,7 +381,7 @@ async fn ts_04(ctx: Ctx) -> Verdict {
                 .to_ascii_lowercase();
             c.expect(
                 cc.split(',').any(|d| d.trim() == "no-store"),
-                format!("Cache-Control must be no-store (got {cc:?})"),
+                format!("Cache-Control: no-store (got {cc:?})"),
             );
             let pragma = e
                 .header_list("pragma")

@@ -480,10 +480,17 @@ async fn ui_08(ctx: Ctx) -> Verdict {
         &['8', 'B'],
     ] {
         let found: String = pair.iter().filter(|ch| alphabet.contains(ch)).collect();
-        c.expect(
-            !has(pair),
-            format!("the alphabet {shown:?} must hold no confusable pair, and holds {found:?}"),
-        );
+        // Worded for what happened: a passing check's words must not read as a
+        // failure, nor a failing one's as a pass (helper-86: "holds no confusable
+        // pair (got \"0O\")").
+        let what = if has(pair) {
+            format!(
+                "the alphabet {shown:?} holds the confusable pair {found:?}, which it should not"
+            )
+        } else {
+            format!("the alphabet {shown:?} holds no confusable pair of {pair:?}")
+        };
+        c.expect(!has(pair), what);
     }
     c.finish(format!("alphabet {shown:?} has no confusable pairs"))
 }
