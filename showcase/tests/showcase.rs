@@ -1,5 +1,6 @@
 //! The README's first command, small: the showcase binary runs all three parts and
-//! writes both reports.
+//! writes both reports. Its codes live 20 s: the polling cases' three waits at the
+//! interval must fit in a code's life to be judged, and a MUST not judged is no pass.
 
 use std::process::Command;
 
@@ -13,7 +14,7 @@ fn the_showcase_runs_server_suite_and_fleet_and_writes_the_reports() {
             "--hatch-rate",
             "40",
             "--expires-in",
-            "10",
+            "20",
             "--out",
         ])
         .arg(&out)
