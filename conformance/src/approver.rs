@@ -589,20 +589,32 @@ async fn run_command(
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
     // "exited with status 65", not std's "exited with exit status: 65".
-    let how = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(code), _) => format!("status {code}"),
-        (None, Some(signal)) => format!("signal {signal}"),
-        (None, None) => status.to_string(),
+    let how = match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => killed_by(&status),
     };
-    let said = format!("{} exited with {how}: {last}", args[0]);
+    let said = format!("{} {how}: {last}", args[0]);
     if status.code() == Some(REFUSED_EXIT) {
         Err(NotDecided::Refused(said))
     } else {
         Err(failed(said))
     }
+}
+
+/// How a command that exited with no status ended: the signal that killed it.
+#[cfg(unix)]
+fn killed_by(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => format!("was killed by signal {signal}"),
+        None => format!("ended: {status}"),
+    }
+}
+
+/// How a command that exited with no status ended.
+#[cfg(not(unix))]
+fn killed_by(status: &std::process::ExitStatus) -> String {
+    format!("ended: {status}")
 }
 
 /// `argv` as reports show it, the credentials a person put in it written as `…`:

@@ -63,9 +63,9 @@ Exit codes:
      refused): the one root cause is printed, and no case was run
   4  no MUST failed, but MUST cases were not judged, in whole or in part: they need
      a person's decision and there is no approver, or it did not work, their waits
-     are over the --max-wait budget (codes that live longer than it), too few samples
-     succeeded, or the suite could not finish them (inconclusive): the last line says
-     how many
+     are over the --max-wait budget (codes that live longer than it) or do not fit in
+     a code's life, too few samples succeeded, or the suite could not finish them
+     (inconclusive): the last line says how many
   130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM: the reports asked for are
      written with what finished, marked INTERRUPTED, the rest inconclusive; a second
      signal exits at once, without them

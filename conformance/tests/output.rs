@@ -108,6 +108,9 @@ async fn a_server_that_is_not_oauth_is_one_root_cause_not_a_cascade() {
     assert_eq!((count(&r, Status::Fail), count(&r, Status::Pass)), (0, 0));
     assert_eq!(count(&r, Status::Skip), r.cases.len());
     assert_eq!(r.exit_code(), 3);
+    // The skips are the root cause's, not counted again as MUSTs not judged.
+    assert_eq!((r.must_unjudged, r.must_not_run), (0, 0));
+    assert_eq!(r.must_line(), "0 MUST failure(s)");
     // Discovery only: no metadata there, said as such.
     let err = suite(Flaw::NotOAuth, false, &[]).await.unwrap_err();
     let text = err.to_string();

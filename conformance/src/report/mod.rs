@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::case::{CaseInfo, Level, Status, Verdict, BROWSER_ONLY, NOT_JUDGED, SOAK_OFF};
+use crate::case::{CaseInfo, Human, Level, Status, Verdict, Wait, NOT_JUDGED};
 use crate::context::{Ctx, Options, Preflight};
 use crate::target::RootCause;
 use deviceflow_reports::escape::{clip, json_for_terminal};
@@ -250,8 +250,8 @@ pub mod exit {
     /// refused): one root cause, no case run.
     pub const NOT_TESTABLE: i32 = 3;
     /// No MUST failed, but MUST cases were not judged, in whole or in part (a decision
-    /// needed and no working approver, or inconclusive): not a claim that every MUST
-    /// held.
+    /// needed and no working approver, waits over `--max-wait` or past the code's life,
+    /// too few samples, or inconclusive): not a claim that every MUST held.
     pub const MUST_UNJUDGED: i32 = 4;
     /// Interrupted by SIGINT (128 + 2): the reports written are partial, and say so.
     pub const INTERRUPTED: i32 = 130;
@@ -276,13 +276,14 @@ fn unjudged_must(c: &CaseReport) -> bool {
 }
 
 /// Whether `c` is a MUST (or Derived-MUST) case this suite does not run in this mode:
-/// a browser row, or the soak without `--soak`. Counted on the last line, not in the
-/// exit code: no run of the suite would judge them otherwise.
+/// a browser row, or the soak skipped (without `--soak`, or over its budget at the
+/// server's interval, which no option raises). Counted on the last line, not in the
+/// exit code: no run the user could ask for would judge them. Told by the case's kind,
+/// not its words.
 fn not_run_must(c: &CaseReport) -> bool {
-    let summary = &c.verdict.summary;
     matches!(c.info.level, Level::Must | Level::DerivedMust)
         && c.verdict.status == Status::Skip
-        && (summary.starts_with(BROWSER_ONLY) || summary.starts_with(SOAK_OFF))
+        && (matches!(c.info.human, Human::Browser) || matches!(c.info.wait, Wait::Soak))
 }
 
 impl Report {
@@ -352,6 +353,10 @@ impl Report {
     pub fn with_root_cause(mut self, mut cause: RootCause) -> Report {
         cause.summary = clip(&cause.summary, FINDING_CHARS);
         self.root_cause = Some(cause);
+        // Nothing was judged: the skips are the cause's, said once (exit 3), not
+        // counted again under reasons that do not apply (helper-87: 63 "not judged").
+        self.must_unjudged = 0;
+        self.must_not_run = 0;
         self
     }
 
@@ -508,12 +513,23 @@ mod tests {
             "only 3 of 20 sample device authorizations succeeded",
         );
         assert!(unjudged_must(&samples));
+        // By the case's kind, whatever its words: a browser row, the soak off or over
+        // its budget (helper-87: the budget counted as not judged, exit 4, with nothing
+        // the user could change).
         for (id, why) in [
-            ("EX-01", format!("{BROWSER_ONLY} (sign in, type the code)")),
-            ("EX-01", format!("{SOAK_OFF}: enable with --soak")),
+            ("UI-14", "needs the verification pages driven as a person"),
+            ("PL-04", "a soak of several minutes: enable with --soak"),
+            (
+                "PL-04",
+                "the soak's 40 polls at the server's interval (46 s) take 31 min",
+            ),
         ] {
-            let c = skipped(id, &why);
-            assert!(not_run_must(&c) && !unjudged_must(&c), "{why}");
+            let c = skipped(id, why);
+            assert!(
+                matches!(c.info.level, Level::Must | Level::DerivedMust),
+                "{id}"
+            );
+            assert!(not_run_must(&c) && !unjudged_must(&c), "{id}: {why}");
         }
     }
 
