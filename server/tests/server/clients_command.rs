@@ -259,13 +259,7 @@ async fn clients_remove_deletes_the_client_named_and_no_other() {
     // A configured client_id, whatever its characters, is told apart the same way:
     // the server decodes the segment (RFC 3986 §2.1), `%74v` is `tv`.
     let http = Client::new(issuer.clone());
-    let a = http
-        .call(
-            reqwest::Method::DELETE,
-            &format!("{ADMIN_CLIENTS}/%74v"),
-            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-        )
-        .await;
+    let a = http.delete_app("%74v").await;
     assert_eq!((a.status, a.error().as_str()), (409, "configured_client"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -302,6 +302,18 @@ impl Client {
             .await
     }
 
+    /// Deletes a client through the admin API (`DELETE /admin/clients/{client_id}`,
+    /// the segment sent as it is) with the admin token of the test configurations.
+    pub async fn delete_app(&self, client_id: &str) -> Answer {
+        let admin = format!("Bearer {ADMIN_TOKEN}");
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("{ADMIN_CLIENTS}/{client_id}"),
+            &[("authorization", &admin)],
+        )
+        .await
+    }
+
     /// Registers a public device client (device code and refresh token grants) and
     /// returns its `client_id`.
     pub async fn register_device_app(&self, name: &str) -> String {

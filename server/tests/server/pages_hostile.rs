@@ -300,13 +300,7 @@ async fn approving_a_code_of_an_application_deleted_meanwhile_decides_nothing() 
     p.sign_in("alice").await;
     let consent = p.open_consent(&da.user_code).await;
     assert!(consent.body.contains("Kitchen TV"));
-    let deleted = s
-        .call(
-            reqwest::Method::DELETE,
-            &format!("{ADMIN_CLIENTS}/{client_id}"),
-            &auth,
-        )
-        .await;
+    let deleted = s.delete_app(&client_id).await;
     assert_eq!(deleted.status, 204);
     let approved = p.decide(&da.user_code, "approve").await;
     assert_eq!(

@@ -311,15 +311,8 @@ async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_ina
 #[tokio::test]
 async fn client_ids_are_never_given_twice_even_after_a_deletion() {
     let s = TestServer::start_with(&registration_config()).await;
-    let admin = bearer(ADMIN_TOKEN);
     let first = s.register_device_app("first").await;
-    let deleted = s
-        .call(
-            Method::DELETE,
-            &format!("{ADMIN_CLIENTS}/{first}"),
-            &[("authorization", &admin)],
-        )
-        .await;
+    let deleted = s.delete_app(&first).await;
     assert_eq!(deleted.status, 204);
     let second = s.register_device_app("second").await;
     let index = |id: &str| id[3..id.find('-').unwrap()].parse::<u32>().unwrap();

@@ -41,14 +41,7 @@ async fn a_client_registered_on_one_instance_works_on_another_and_survives_a_res
     assert_eq!(a.introspect(&access).await["active"], true);
 
     // Deleted through one instance: unknown on the other at once.
-    let admin = format!("Bearer {ADMIN_TOKEN}");
-    let deleted = a
-        .call(
-            Method::DELETE,
-            &format!("{ADMIN_CLIENTS}/{client_id}"),
-            &[("authorization", &admin)],
-        )
-        .await;
+    let deleted = a.delete_app(&client_id).await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     b.post(DA, &format!("client_id={client_id}"))
         .await
@@ -166,14 +159,7 @@ async fn a_lost_names_hash_is_put_back_before_the_next_name_is_claimed() {
     redis.command(&["DEL", "df:c:names"]).unwrap();
     redis.command(&["SET", "df:c:names", "not a hash"]).unwrap();
     assert_unavailable(&a.register(&metadata("New TV")).await, "registration");
-    let admin = format!("Bearer {ADMIN_TOKEN}");
-    let deleted = b
-        .call(
-            Method::DELETE,
-            &format!("{ADMIN_CLIENTS}/{doomed}"),
-            &[("authorization", &admin)],
-        )
-        .await;
+    let deleted = b.delete_app(&doomed).await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     // Once the key is a hash again, the names are put back, the deleted one's not.
     redis.command(&["DEL", "df:c:names"]).unwrap();
