@@ -247,6 +247,14 @@ cpu_ticks() {
     sed 's/^.*) //' <<<"$stat" | awk '{ print $12 + $13 }'
 }
 
+# Minor page faults process $1 has taken so far: first touches of memory it was given
+# (in a sandbox such as gVisor, each one a trap the sandbox serves).
+minor_faults() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || die "server process $1 is gone"
+    sed 's/^.*) //' <<<"$stat" | awk '{ print $8 }'
+}
+
 # The value of `name` ($1) in a wrk WRK_RESULT line ($2).
 field() {
     sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p" <<<" $2"

@@ -96,24 +96,28 @@ metric() { # address, series
     curl -sS --max-time 5 "http://$1/metrics" | awk -v s="$2" '$1 == s { print $2 }'
 }
 
-# One timed wrk run of script $2 against $3 (process $4): sets $rps and $cpu_us.
+# One timed wrk run of script $2 against $3 (process $4): sets $rps, $cpu_us and
+# $faults (minor page faults a request).
 measure() {
-    local name=$1 lua=$2 url=$3 pid=$4 out line before after requests
+    local name=$1 lua=$2 url=$3 pid=$4 out line before after faulted requests
     if ((WARMUP > 0)); then
         child taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP"s -s "$lua" "$url" \
             >"$work/warmup.wrk" 2>&1 || die "wrk failed warming up $name: $(cat "$work/warmup.wrk")"
     fi
     before=$(cpu_ticks "$pid")
+    faulted=$(minor_faults "$pid")
     out="$work/$name.wrk"
     child taskset -c "$client_set" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION"s -s "$lua" "$url" >"$out" 2>&1 ||
         die "wrk failed against $name: $(cat "$out")"
     after=$(cpu_ticks "$pid")
+    faulted=$(($(minor_faults "$pid") - faulted))
     line=$(grep '^WRK_RESULT' "$out") || die "no result from wrk against $name: $(cat "$out")"
     (($(field socket_errors "$line") == 0)) || die "$name: socket errors: $line"
     requests=$(field requests "$line")
     rps=$((requests * 1000000 / $(field duration_us "$line")))
     cpu_us=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v r="$requests" \
         'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    faults=$(awk -v f="$faulted" -v r="$requests" 'BEGIN { printf "%.3f", f / r }')
     [[ -n $OUT ]] && cp "$out" "$OUT/" || true
 }
 
@@ -157,7 +161,7 @@ clk_tck=$(getconf CLK_TCK)
     echo "servers on:  $SERVER_CPUS (the first C of them); wrk on $client_set, $THREADS threads, $CONNECTIONS connections"
     echo "runs:        $ROUNDS round(s) of ${DURATION}s timed after ${WARMUP}s warm-up, medians; polls round robin over $CODES distinct pending codes, slow_down enforced"
 } | tee "$work/table.txt" >&2
-rows=() unpinned=()
+rows=() unpinned=() faulting=()
 for c in $CORES; do
     cpus=$(
         IFS=,
@@ -186,7 +190,7 @@ for c in $CORES; do
 
     # ROUNDS rounds, each measuring ours and the ceiling back to back, the one that
     # goes first alternating: a slow spell of the machine then falls on both.
-    oi=() oic=() ki=() kic=() op=() opc=() kp=() kpc=()
+    oi=() oic=() ki=() kic=() op=() opc=() kp=() kpc=() oif=() kif=() opf=() kpf=()
     pending=0 slow=0
     for r in $(seq 1 "$ROUNDS"); do
         order=(ours ceiling)
@@ -194,10 +198,10 @@ for c in $CORES; do
         for who in "${order[@]}"; do
             if [[ $who == ours ]]; then
                 measure "ours-issue-$c-$r" "$work/issue.lua" "http://$ours_addr/oauth/device_authorization" "$ours_pid"
-                oi+=("$rps") oic+=("$cpu_us")
+                oi+=("$rps") oic+=("$cpu_us") oif+=("$faults")
             else
                 measure "ceiling-issue-$c-$r" "$work/issue.lua" "http://$ceiling_addr/oauth/device_authorization" "$ceiling_pid"
-                ki+=("$rps") kic+=("$cpu_us")
+                ki+=("$rps") kic+=("$cpu_us") kif+=("$faults")
             fi
         done
         for who in "${order[@]}"; do
@@ -205,12 +209,12 @@ for c in $CORES; do
                 pending0=$(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}')
                 slow0=$(metric "$ours_addr" 'deviceflow_slow_down_total')
                 measure "ours-poll-$c-$r" "$work/poll.lua" "http://$ours_addr/oauth/token" "$ours_pid"
-                op+=("$rps") opc+=("$cpu_us")
+                op+=("$rps") opc+=("$cpu_us") opf+=("$faults")
                 pending=$((pending + $(metric "$ours_addr" 'deviceflow_token_polls_total{outcome="authorization_pending"}') - pending0))
                 slow=$((slow + $(metric "$ours_addr" 'deviceflow_slow_down_total') - slow0))
             else
                 measure "ceiling-poll-$c-$r" "$work/poll.lua" "http://$ceiling_addr/oauth/token" "$ceiling_pid"
-                kp+=("$rps") kpc+=("$cpu_us")
+                kp+=("$rps") kpc+=("$cpu_us") kpf+=("$faults")
             fi
         done
     done
@@ -225,6 +229,10 @@ for c in $CORES; do
     # Each row as soon as it is measured: a run cut short (a time limit on a borrowed
     # machine) still shows the core counts it finished.
     echo "cores.sh: row ${rows[-1]}" >&2
+    # Faults apart: issuance grows the session table, so ours touches new memory that
+    # the ceiling's constant answer never does; where a fault is dear (a sandbox), that
+    # is CPU a request beyond the ceiling's that no instruction count shows.
+    faulting+=("| $c | $(median "${opf[@]}") | $(median "${kpf[@]}") | $(median "${oif[@]}") | $(median "${kif[@]}") |")
 
     # More CPU charged than C cores can give: the machine did not hold the server to its
     # cores, or charged it for work done on others (a sandbox such as gVisor runs the
@@ -242,6 +250,10 @@ done
     echo "| server cores | polls/s ours | ceiling | ratio | CPU µs/poll ours | ceiling | ratio by CPU | pending (rest slow_down) | device authorizations/s ours | ceiling | ratio | CPU µs/issue ours | ceiling | ratio by CPU |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
+    echo
+    echo "| server cores | minor page faults a poll, ours | ceiling | a device authorization, ours | ceiling |"
+    echo "|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${faulting[@]}"
     if ((${#unpinned[@]} > 0)); then
         echo
         echo "More CPU than the cores can give ($(
