@@ -4,6 +4,8 @@
 //! on it (the state machine in `session.rs`) runs under that lock, which is what makes
 //! redemption exactly-once when many polls race.
 
+use std::cell::Cell;
+
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::protocol::device_code::{DeviceCode, Secret};
@@ -35,6 +37,17 @@ pub struct Sessions {
 /// Times a fresh user code is drawn before the store gives up; a collision is rare
 /// (a million live codes in 2.56e10), eight in a row means the space is full.
 const CREATE_ATTEMPTS: usize = 8;
+
+thread_local! {
+    /// The user code this thread's next [`Sessions::create`] tries first, drawn at the
+    /// end of the one before it, its home slot then prefetched. A new code's slot is a
+    /// random place in a table far larger than the cache: reading it inside the next
+    /// device authorization missed every cache and the TLB, most of what issuance cost
+    /// beyond the ceiling on one core (`reports/benches/cores.md`, "Fourteenth"). Drawn
+    /// ahead, the miss is served while this thread answers and reads other requests.
+    /// The code is drawn as any other (RFC 8628 §6.1), and kept only by this thread.
+    static NEXT_USER_CODE: Cell<Option<UserCode>> = const { Cell::new(None) };
+}
 
 impl Sessions {
     /// A store of at most `max_sessions`, keeping expired sessions `retention_ms`.
@@ -100,13 +113,17 @@ impl Sessions {
         }
         let secret = Secret::generate();
         let session = Session::new(secret, client, scope, now, expires_in_ms, policy);
+        let mut user_code = NEXT_USER_CODE.take().unwrap_or_else(UserCode::generate);
         for _ in 0..CREATE_ATTEMPTS {
-            let user_code = UserCode::generate();
             if self.sessions.insert_new(user_code.packed(), session) {
                 self.wheel
                     .schedule(session.forget_at(self.retention_ms), user_code.packed());
+                let next = UserCode::generate();
+                self.sessions.prefetch(next.packed());
+                NEXT_USER_CODE.set(Some(next));
                 return Ok(DeviceCode { user_code, secret });
             }
+            user_code = UserCode::generate();
         }
         self.held.release();
         self.release_for(client);
@@ -227,6 +244,28 @@ mod tests {
                 family: 9,
                 user: UserId(0)
             }
+        );
+    }
+
+    #[test]
+    fn the_code_drawn_ahead_is_the_next_one_and_never_one_taken() {
+        let store = Sessions::new(10, 60_000);
+        let create = || {
+            store
+                .create(ClientId(0), ScopeSet(1), 0, 600_000, &POLICY)
+                .unwrap()
+        };
+        let first = create();
+        let ahead = NEXT_USER_CODE.get().expect("a code drawn ahead");
+        assert_eq!(create().user_code, ahead);
+        // A code drawn ahead that a session holds by then (drawn for another store on
+        // this thread, or met by chance) is skipped, and the holder keeps its session.
+        NEXT_USER_CODE.set(Some(first.user_code));
+        assert_ne!(create().user_code, first.user_code);
+        assert_eq!(store.len(), 3);
+        assert_eq!(
+            store.poll(&first, ClientId(0), 1, &POLICY, || 1),
+            PollOutcome::Pending
         );
     }
 
