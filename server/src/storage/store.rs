@@ -35,7 +35,7 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Refusal, Source};
-use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
+use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession};
 
@@ -207,8 +207,15 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> impl Future<Output = Stored<Option<Introspection>>> + Send;
 
-    /// RFC 7009 §2.1: revokes `token` if it was issued to `client`.
-    fn revoke(&self, token: &str, client: ClientId) -> impl Future<Output = Stored<()>> + Send;
+    /// RFC 7009 §2.1: revokes `token` if it was issued to `client`; refuses if it is
+    /// active at `now` and was issued to another; does nothing for an unknown or
+    /// inactive token.
+    fn revoke(
+        &self,
+        token: &str,
+        client: ClientId,
+        now: Millis,
+    ) -> impl Future<Output = Stored<Result<(), IssuedToAnother>>> + Send;
 
     // Web sessions of the person's side (`verification/web_session.rs`).
 

@@ -84,6 +84,23 @@ pub struct Issued {
     pub scope: ScopeSet,
 }
 
+/// RFC 7009 §2.1: a client revoking an active token issued to another client; "the
+/// request is refused and the client is informed of the error". A token no longer
+/// active is an invalid one, and invalid tokens cause no error (§2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedToAnother;
+
+impl IssuedToAnother {
+    /// The answer to another client's revocation of a token that introspection finds
+    /// `active` (`Some`) or not.
+    pub(crate) fn unless_inactive(active: Option<Introspection>) -> Result<(), IssuedToAnother> {
+        match active {
+            Some(_) => Err(IssuedToAnother),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What introspection says of a token (RFC 7662 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Introspection {

@@ -119,11 +119,15 @@ async fn revoking_the_refresh_token_revokes_the_grant() {
     // RFC 7009 §2.1, §2.2.
     let s = TestServer::start().await;
     let (at, rt) = tokens(&s).await;
-    let r = s.post(REVOKE, &format!("client_id=tv-b&token={rt}")).await;
-    assert_eq!(
-        r.status, 200,
-        "another client's token: 200, and nothing happens"
-    );
+    // RFC 7009 §2.1: another client's active token is refused, and stays active.
+    for token in [&rt, &at] {
+        let r = s
+            .post(REVOKE, &format!("client_id=tv-b&token={token}"))
+            .await;
+        r.assert_oauth_error(400, "invalid_grant");
+        let said = r.json()["error_description"].to_string();
+        assert!(said.contains("issued to another client"), "{said}");
+    }
     assert_eq!(introspect(&s, &at).await["active"], true);
     let r = s
         .post(
@@ -135,6 +139,14 @@ async fn revoking_the_refresh_token_revokes_the_grant() {
     assert!(r.body.is_empty());
     assert_eq!(introspect(&s, &at).await["active"], false);
     assert_eq!(introspect(&s, &rt).await["active"], false);
+    // Inactive now: another client's revocation is of an invalid token, no error
+    // (RFC 7009 §2.2), as is an unknown token's.
+    assert_eq!(
+        s.post(REVOKE, &format!("client_id=tv-b&token={rt}"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(
         s.post(REVOKE, "client_id=tv&token=unknown").await.status,
         200

@@ -32,7 +32,7 @@ use crate::quota::{Quotas, Refusal, Source};
 use crate::storage::store::{
     Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats,
 };
-use crate::storage::tokens::{Grant, Introspection, Issued, RefreshError};
+use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};
 
@@ -207,9 +207,13 @@ impl Store for MemoryStore {
         now(self.tokens.introspect(token, at))
     }
 
-    fn revoke(&self, token: &str, client: ClientId) -> impl Future<Output = Stored<()>> + Send {
-        self.tokens.revoke(token, client);
-        now(())
+    fn revoke(
+        &self,
+        token: &str,
+        client: ClientId,
+        at: Millis,
+    ) -> impl Future<Output = Stored<Result<(), IssuedToAnother>>> + Send {
+        now(self.tokens.revoke(token, client, at))
     }
 
     fn start_web_session(

@@ -9,8 +9,8 @@ use crate::clock::Millis;
 use crate::protocol::scope::ScopeSet;
 use crate::storage::expiry::ExpiryWheel;
 use crate::storage::tokens::{
-    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, RefreshError,
-    RefreshRecord, TokenKey as Key,
+    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
+    RefreshError, RefreshRecord, TokenKey as Key,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -180,24 +180,37 @@ impl TokenStore {
 
     /// RFC 7009 §2.1: revokes `token` if it was issued to `client`. Revoking a refresh
     /// token revokes its family, access tokens included ("SHOULD also invalidate all
-    /// access tokens based on the same authorization grant"). Unknown tokens and other
-    /// clients' tokens are ignored: the endpoint answers 200 either way (RFC 7009 §2.2).
-    pub(crate) fn revoke(&self, token: &str, client: ClientId) {
+    /// access tokens based on the same authorization grant"). Another client's token,
+    /// while active, is refused; unknown and inactive tokens are ignored (§2.2).
+    pub(crate) fn revoke(
+        &self,
+        token: &str,
+        client: ClientId,
+        now: Millis,
+    ) -> Result<(), IssuedToAnother> {
         let Some(key) = parse_token(token) else {
-            return;
+            return Ok(());
         };
         if let Some(a) = self.access.get(&key) {
-            if a.grant.client == client {
-                drop(a);
-                self.access.remove(&key);
+            if a.grant.client != client {
+                return IssuedToAnother::unless_inactive(
+                    a.introspect(now, self.is_revoked(a.family)),
+                );
             }
-            return;
+            drop(a);
+            self.access.remove(&key);
+            return Ok(());
         }
-        let family = match self.refresh.get(&key) {
-            Some(r) if r.grant.client == client => r.family,
-            _ => return,
+        let Some(r) = self.refresh.get(&key) else {
+            return Ok(());
         };
+        if r.grant.client != client {
+            return IssuedToAnother::unless_inactive(r.introspect(now, self.is_revoked(r.family)));
+        }
+        let family = r.family;
+        drop(r);
         self.revoke_family(family);
+        Ok(())
     }
 
     /// Drops expired tokens and the records of families whose tokens are all gone,
@@ -306,20 +319,29 @@ mod tests {
         // RFC 7009 §2.1.
         let t = store();
         let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
-        t.revoke(issued.refresh_token.as_deref().unwrap(), ClientId(1));
+        let rt = issued.refresh_token.as_deref().unwrap();
+        assert_eq!(t.revoke(rt, ClientId(1), 1), Err(IssuedToAnother));
+        assert_eq!(
+            t.revoke(&issued.access_token, ClientId(1), 1),
+            Err(IssuedToAnother)
+        );
         assert!(
             t.introspect(&issued.access_token, 1).is_some(),
             "another client cannot revoke"
         );
-        t.revoke(issued.refresh_token.as_deref().unwrap(), ClientId(0));
+        assert_eq!(t.revoke(rt, ClientId(0), 1), Ok(()));
         assert!(t.introspect(&issued.access_token, 1).is_none());
+        // Revoked, so no longer active: another client's revocation is now of an
+        // invalid token, which is no error (RFC 7009 §2.2).
+        assert_eq!(t.revoke(rt, ClientId(1), 1), Ok(()));
+        assert_eq!(t.revoke(&issued.access_token, ClientId(1), 1), Ok(()));
     }
 
     #[test]
     fn revoking_an_access_token_leaves_the_refresh_token() {
         let t = store();
         let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
-        t.revoke(&issued.access_token, ClientId(0));
+        assert_eq!(t.revoke(&issued.access_token, ClientId(0), 1), Ok(()));
         assert!(t.introspect(&issued.access_token, 1).is_none());
         assert!(t
             .introspect(issued.refresh_token.as_deref().unwrap(), 1)

@@ -47,7 +47,8 @@ use crate::storage::store::{
     Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats, Unavailable,
 };
 use crate::storage::tokens::{
-    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, RefreshError, RefreshRecord,
+    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
+    RefreshError, RefreshRecord,
 };
 use crate::verification::rate_limit::{Key, Throttled, Ticket, Window};
 use crate::verification::web_session::{
@@ -1053,23 +1054,32 @@ impl Store for RedisStore {
         }
     }
 
-    async fn revoke(&self, token: &str, client: ClientId) -> Stored<()> {
+    async fn revoke(
+        &self,
+        token: &str,
+        client: ClientId,
+        now: Millis,
+    ) -> Stored<Result<(), IssuedToAnother>> {
         let Some(key) = parse_token(token) else {
-            return Ok(());
+            return Ok(Ok(()));
         };
         let access = keys::access(&key);
         if let Some((a, old)) = self.read::<AccessRecord>(&access).await? {
-            if a.grant.client == client {
-                self.redis.cas(&access, Some(&old), None, None).await?;
+            if a.grant.client != client {
+                let revoked = self.family_revoked(a.family).await?;
+                return Ok(IssuedToAnother::unless_inactive(a.introspect(now, revoked)));
             }
-            return Ok(());
+            self.redis.cas(&access, Some(&old), None, None).await?;
+            return Ok(Ok(()));
         }
         if let Some((r, _)) = self.read::<RefreshRecord>(&keys::refresh(&key)).await? {
-            if r.grant.client == client {
-                self.revoke_family(r.family).await?;
+            if r.grant.client != client {
+                let revoked = self.family_revoked(r.family).await?;
+                return Ok(IssuedToAnother::unless_inactive(r.introspect(now, revoked)));
             }
+            self.revoke_family(r.family).await?;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     async fn start_web_session(

@@ -97,6 +97,45 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     assert_eq!(again.json()["scope"], "openid tv");
 }
 
+/// RFC 7009 §2.1 on Redis: another client's revocation of an active token is refused
+/// (and leaves it active) on any instance; once its own client has revoked the grant
+/// through another instance, another client's revocation is of an invalid token, which
+/// is no error (§2.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_active() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (a, b) = (fleet.at(0), fleet.at(1));
+    let da = a.post(DA, "client_id=tv&scope=openid").await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    let da: deviceflow_wire::DeviceAuthorizationResponse =
+        serde_json::from_slice(&da.body).unwrap();
+    assert_eq!(
+        a.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    let (access, rt) = tokens(&a.poll("tv", &da.device_code).await);
+    for token in [&access, &rt] {
+        b.post(REVOKE, &format!("client_id=tv-b&token={token}"))
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+    }
+    assert_eq!(a.introspect(&access).await["active"], true);
+    assert_eq!(
+        a.post(REVOKE, &format!("client_id=tv&token={rt}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(b.introspect(&access).await["active"], false);
+    for token in [&access, &rt] {
+        let r = b
+            .post(REVOKE, &format!("client_id=tv-b&token={token}"))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+}
+
 /// Device authorization on A, a poll on B, the person's approval through C, the token
 /// on B, introspected on C and A; a replay on A then revokes it everywhere.
 async fn one_code_three_instances(fleet: &Instances) {
