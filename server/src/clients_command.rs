@@ -21,8 +21,10 @@ pub(crate) struct Target {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     issuer: String,
     /// The server's admin token (`admin.token`).
+    // Optional to clap, so that its absence is said here, with the variable's name
+    // (clap's "required arguments were not provided" named only the option).
     #[arg(long, env = "DEVICEFLOW_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
+    admin_token: Option<String>,
     /// Print the server's JSON answer instead of `name=value` lines.
     #[arg(long)]
     json: bool,
@@ -261,10 +263,13 @@ async fn call(
     // RFC 9110 §5.5: a field value is visible ASCII and spaces; a token pasted with its
     // line break is named here, never shown (the HTTP layer said "failed to parse
     // header value").
-    if !is_presentable(&target.admin_token) {
+    let Some(admin_token) = target.admin_token.as_deref() else {
+        bail!("no admin token: set DEVICEFLOW_ADMIN_TOKEN or pass --admin-token (the server's admin.token)");
+    };
+    if !is_presentable(admin_token) {
         bail!("the admin token must be printable ASCII, without spaces at either end or line breaks (it is sent as an HTTP header); check DEVICEFLOW_ADMIN_TOKEN or --admin-token");
     }
-    let bearer = format!("Bearer {}", target.admin_token);
+    let bearer = format!("Bearer {admin_token}");
     let body = body.map(|b| ("application/json", b));
     let (status, answer) = request(method, &url, Some(&bearer), body).await?;
     if status != expected {

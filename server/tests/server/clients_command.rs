@@ -158,6 +158,18 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
             ),
         "{err}"
     );
+    // No token at all: said with the variable's name, not clap's option alone.
+    let err = refused(
+        Command::new(BIN)
+            .args(["clients", "list", "--issuer", issuer])
+            .env_remove("DEVICEFLOW_ADMIN_TOKEN")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("DEVICEFLOW_ADMIN_TOKEN") && err.contains("--admin-token"),
+        "{err}"
+    );
     let err = refused(clients(issuer, "not-the-admin-token", &["list"]));
     assert!(
         err.contains("401") && err.contains("invalid_token"),
