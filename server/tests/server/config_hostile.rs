@@ -429,6 +429,11 @@ fn issuers_no_client_can_use_are_refused() {
         assert!(err.contains("issuer"), "{issuer}: {err}");
         assert!(err.contains(expected), "{issuer}: {err}");
         assert!(!err.contains("secret"), "{issuer}: {err}");
+        // The issuer as given, scheme and all (the port's error had named "h:99999").
+        assert!(
+            expected != "port" || err.contains(issuer),
+            "{issuer}: {err}"
+        );
     }
     for issuer in [
         "http://127.0.0.1:8080",
