@@ -40,7 +40,7 @@ impl<S: Store> App<S> {
                 StatusCode::FORBIDDEN,
                 "You are signed out",
                 "Nothing was changed: you are not signed in any more. Sign in and try again.",
-                Some((paths::SIGN_IN, "Sign in")),
+                Some((&pages::AfterSignIn::Applications.sign_in_url(), "Sign in")),
             ));
         };
         let admin = match self.administrator(visit) {
@@ -75,7 +75,9 @@ impl<S: Store> App<S> {
             .signed_in()
             .and_then(|(_, _, user)| self.settings.users.get(user))
         else {
-            return Err(Box::new(html::redirect(paths::SIGN_IN)));
+            return Err(Box::new(html::redirect(
+                &pages::AfterSignIn::Applications.sign_in_url(),
+            )));
         };
         if !user.admin {
             return Err(Box::new(self.show(

@@ -116,6 +116,19 @@ impl Visit {
         Ok(value.map(Cow::into_owned))
     }
 
+    /// Where the sign-in this visit asks for leads (`then`, `user_code`). `then` is
+    /// compared as sent, undecoded: the one word it may name needs no decoding, and it
+    /// is not one of the form's known names (`http/form.rs`), which the OAuth endpoints
+    /// would then refuse repeated.
+    fn after_sign_in(&self) -> pages::AfterSignIn {
+        let then = self
+            .parts
+            .uri
+            .query()
+            .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("then=")));
+        pages::AfterSignIn::of(then, self.query_user_code())
+    }
+
     /// The `user_code` of the query, if it is a well-formed code.
     fn query_user_code(&self) -> Option<UserCode> {
         self.query("user_code")

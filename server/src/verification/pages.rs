@@ -68,20 +68,20 @@ pub(crate) const FORGET_BROWSER: &str = "forget-browser";
 /// The sign-in form. `user_code` is carried through to the code page after sign-in.
 pub(crate) fn sign_in(
     token: &str,
-    user_code: Option<UserCode>,
+    after: AfterSignIn,
     username: &str,
     error: Option<&str>,
 ) -> String {
-    let action = match user_code {
-        Some(c) => format!("{}?user_code={}", paths::SIGN_IN, c.display()),
-        None => paths::SIGN_IN.to_owned(),
-    };
-    let then = match user_code {
-        Some(c) => format!(
+    let action = after.sign_in_url();
+    let then = match after {
+        AfterSignIn::Entry(Some(c)) => format!(
             r#"<p class="notice">Next you will confirm the code <strong>{}</strong>.</p>"#,
             c.display()
         ),
-        None => String::new(),
+        AfterSignIn::Entry(None) => String::new(),
+        AfterSignIn::Applications => {
+            r#"<p class="notice">Next you will manage the registered applications.</p>"#.to_owned()
+        }
     };
     let (alert, invalid) = match error {
         Some(e) => (
@@ -569,6 +569,44 @@ pub(crate) fn message(heading: &str, text: &str, link: Option<(&str, &str)>) -> 
         escape(heading),
         alert("page-error", text)
     )
+}
+
+/// Where a sign-in leads: the code page (confirming the code the person came with, if
+/// any), or the applications page that sent them to sign in. The sign-in URL names it
+/// by a fixed word, never by a URL, so it redirects nowhere else (RFC 9700 §4.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterSignIn {
+    Entry(Option<UserCode>),
+    Applications,
+}
+
+/// The sign-in query's `then` for the applications page.
+const THEN_APPLICATIONS: &str = "applications";
+
+impl AfterSignIn {
+    /// From a sign-in URL's query: its `then` and its well-formed `user_code`, if any.
+    pub(crate) fn of(then: Option<&str>, user_code: Option<UserCode>) -> AfterSignIn {
+        match then {
+            Some(THEN_APPLICATIONS) => AfterSignIn::Applications,
+            _ => AfterSignIn::Entry(user_code),
+        }
+    }
+
+    /// The sign-in URL that leads here afterwards.
+    pub(crate) fn sign_in_url(self) -> String {
+        match self {
+            AfterSignIn::Entry(code) => sign_in_url(code),
+            AfterSignIn::Applications => format!("{}?then={THEN_APPLICATIONS}", paths::SIGN_IN),
+        }
+    }
+
+    /// Where the person goes once signed in.
+    pub(crate) fn url(self) -> String {
+        match self {
+            AfterSignIn::Entry(code) => entry_url(code),
+            AfterSignIn::Applications => paths::APPLICATIONS.to_owned(),
+        }
+    }
 }
 
 /// The sign-in URL that comes back to `user_code` afterwards.

@@ -45,13 +45,13 @@ impl<S: Store> App<S> {
     /// `GET /device/login`: the sign-in form. A browser without a valid sign-in cookie
     /// gets one here; it holds the form's CSRF nonce, and nothing is kept server-side.
     pub(super) fn sign_in_page(&self, visit: &Visit) -> Reply {
-        let code = visit.query_user_code();
+        let after = visit.after_sign_in();
         if visit.signed_in().is_some() {
-            return html::redirect(&pages::entry_url(code));
+            return html::redirect(&after.url());
         }
         let (cookie, set_cookie) = self.form_cookie(visit.sign_in_cookie, visit);
         let csrf = &self.verification.sign_in_csrf;
-        let main = pages::sign_in(&csrf.token(&cookie), code, "", None);
+        let main = pages::sign_in(&csrf.token(&cookie), after, "", None);
         with_form_cookie(
             self.show(visit, StatusCode::OK, "Sign in", &main),
             set_cookie,
@@ -72,17 +72,17 @@ impl<S: Store> App<S> {
 
     /// `POST /device/login`.
     pub(super) async fn sign_in(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {
-        let code = visit.query_user_code();
+        let after = visit.after_sign_in();
         if visit.signed_in().is_some() {
             // Signed in meanwhile (another tab): nothing to do.
-            return Ok(html::redirect(&pages::entry_url(code)));
+            return Ok(html::redirect(&after.url()));
         }
         let csrf = &self.verification.sign_in_csrf;
         let Some(held) = visit
             .sign_in_cookie
             .filter(|c| csrf.matches(c, field(form, super::csrf::FIELD).as_deref()))
         else {
-            return Ok(self.stale_form(&pages::sign_in_url(code)));
+            return Ok(self.stale_form(&after.sign_in_url()));
         };
         // A space typed or pasted around the name is not part of it: configured
         // usernames have none (`config/settings.rs`).
@@ -93,7 +93,7 @@ impl<S: Store> App<S> {
         // The form shown again after a refusal is a form served now, like the page's.
         let (cookie, set_cookie) = self.form_cookie(Some(held), visit);
         let again = |status: StatusCode, message: &str| {
-            let main = pages::sign_in(&csrf.token(&cookie), code, &username, Some(message));
+            let main = pages::sign_in(&csrf.token(&cookie), after, &username, Some(message));
             with_form_cookie(
                 self.show(visit, status, "Sign in", &main),
                 set_cookie.clone(),
@@ -228,7 +228,7 @@ impl<S: Store> App<S> {
             return Ok(self.busy());
         };
         let signed_in = html::with_cookie(
-            html::redirect(&pages::entry_url(code)),
+            html::redirect(&after.url()),
             &self.verification.cookie.set(&id.encode()),
         );
         Ok(html::with_cookie(

@@ -29,7 +29,10 @@ async fn only_administrators_see_the_applications_page() {
     let mut nobody = Person::new(&s);
     let page = nobody.get(PAGE).await;
     page.assert_protected();
-    assert_eq!((page.status, page.location()), (303, Some("/device/login")));
+    assert_eq!(
+        (page.status, page.location()),
+        (303, Some("/device/login?then=applications"))
+    );
 
     let mut alice = signed_in(&s, "alice").await;
     let page = alice.get(PAGE).await;
@@ -53,6 +56,56 @@ async fn only_administrators_see_the_applications_page() {
     assert!(!alice.get("/device").await.body.contains(PAGE));
     let mut carol = signed_in(&s, "carol").await;
     assert!(carol.get("/device").await.body.contains(PAGE));
+}
+
+/// Sent to sign in from the applications page, an administrator comes back to it; the
+/// sign-in URL names the page by a word, and any other word leads to the code page,
+/// never elsewhere (RFC 9700 §4.11, open redirectors).
+#[tokio::test]
+async fn signing_in_from_the_applications_page_leads_back_to_it() {
+    let s = TestServer::start_with(&people_config()).await;
+    let mut carol = Person::new(&s);
+    let sent = carol.get(PAGE).await;
+    let form = carol.follow(sent).await;
+    assert_eq!((form.status, form.heading()), (200, "Sign in"));
+    assert!(
+        form.body
+            .contains("Next you will manage the registered applications."),
+        "{}",
+        form.body
+    );
+    let credentials = [("username", "carol"), ("password", &password_of("carol"))];
+    let signed = carol
+        .submit("/device/login?then=applications", &credentials)
+        .await;
+    assert_eq!((signed.status, signed.location()), (303, Some(PAGE)));
+    let page = carol.follow(signed).await;
+    assert_eq!((page.status, page.heading()), (200, "Applications"));
+    // Signed in already, the sign-in URL leads there at once.
+    let again = carol.get("/device/login?then=applications").await;
+    assert_eq!(again.location(), Some(PAGE));
+
+    for then in [
+        "https://attacker.example/",
+        "//attacker.example",
+        "/device/applications",
+    ] {
+        let mut dave = Person::new(&s);
+        let path = format!(
+            "/device/login?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("then", then)
+                .finish()
+        );
+        assert_eq!(dave.get(&path).await.status, 200);
+        let credentials = [("username", "carol"), ("password", &password_of("carol"))];
+        let signed = dave.submit(&path, &credentials).await;
+        assert_eq!(
+            (signed.status, signed.location()),
+            (303, Some("/device")),
+            "then={then}"
+        );
+    }
 }
 
 #[tokio::test]
