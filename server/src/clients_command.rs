@@ -77,6 +77,14 @@ pub(crate) enum ClientsCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Gives a registered confidential application a new secret, printed this once;
+    /// the old one stops working at once.
+    Rotate {
+        #[command(flatten)]
+        target: Target,
+        /// The client_id whose secret to replace.
+        client_id: String,
+    },
     /// Deletes a registered application: its codes and tokens stop working.
     Remove {
         #[command(flatten)]
@@ -150,6 +158,21 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                         outln!("{}", line.join("\t"))?;
                     }
                 }
+            }
+            ClientsCommand::Rotate { target, client_id } => {
+                let path = format!("/{}/secret", percent_encode(client_id));
+                let named = Printable(&clip(client_id, 60)).to_string();
+                let rotated = call(target, Method::POST, &path, None, StatusCode::OK)
+                    .await
+                    .with_context(|| format!("clients rotate {named}"))?;
+                for field in ["client_id", "client_secret"] {
+                    printable_value(&rotated, field)
+                        .with_context(|| format!("clients rotate {named}"))?;
+                }
+                // Rotated: the old secret is gone, and a new one not printed is lost.
+                print_client(target, &rotated, &["client_id", "client_secret"]).with_context(|| {
+                    format!("clients rotate {named} replaced the secret, but could not print it; rotate it again")
+                })?;
             }
             ClientsCommand::Remove { target, client_id } => {
                 // One path segment (RFC 3986 §3.3): a `#`, `?` or `/` in it is part of the

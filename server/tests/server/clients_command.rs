@@ -85,7 +85,8 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
     let token = http.poll(&client_id, &code).await;
     assert_eq!(token.status, 200, "{:?}", token.body);
 
-    let printer = adds_a_confidential_client(&issuer, &http).await;
+    let (printer, secret) = adds_a_confidential_client(&issuer, &http).await;
+    rotates_its_secret(&issuer, &http, &printer, &secret, &client_id).await;
 
     let list = ok(clients(&issuer, ADMIN_TOKEN, &["list"]));
     assert_eq!(list.lines().next(), Some(COLUMNS), "{list}");
@@ -113,8 +114,8 @@ async fn clients_add_list_and_remove_drive_a_running_server_for_scripts() {
 }
 
 /// `clients add` for a confidential one, "CLI printer": its secret, shown once,
-/// authenticates it. Its `client_id`.
-async fn adds_a_confidential_client(issuer: &str, http: &Client) -> String {
+/// authenticates it. Its `client_id` and secret.
+async fn adds_a_confidential_client(issuer: &str, http: &Client) -> (String, String) {
     let added = ok(clients(
         issuer,
         ADMIN_TOKEN,
@@ -138,7 +139,31 @@ async fn adds_a_confidential_client(issuer: &str, http: &Client) -> String {
         .post_with(DA, "", &[("authorization", &basic(&printer, &secret))])
         .await;
     assert_eq!(da.status, 200, "{:?}", da.body);
-    printer
+    (printer, secret)
+}
+
+/// `clients rotate`: the confidential `printer` gets a new secret, printed once, that
+/// authenticates it where `old` no longer does; a public client (`public`) and a
+/// configured one are refused, each said in one line.
+async fn rotates_its_secret(issuer: &str, http: &Client, printer: &str, old: &str, public: &str) {
+    let rotated = ok(clients(issuer, ADMIN_TOKEN, &["rotate", printer]));
+    assert_eq!(value(&rotated, "client_id"), Some(printer), "{rotated}");
+    let new = value(&rotated, "client_secret").expect("client_secret=");
+    assert_ne!(new, old);
+    http.post_with(DA, "", &[("authorization", &basic(printer, old))])
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    let da = http
+        .post_with(DA, "", &[("authorization", &basic(printer, new))])
+        .await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    let err = refused(clients(issuer, ADMIN_TOKEN, &["rotate", public]));
+    assert!(
+        err.contains("409") && err.contains("public_client"),
+        "{err}"
+    );
+    let err = refused(clients(issuer, ADMIN_TOKEN, &["rotate", "tv"]));
+    assert!(err.contains("409") && err.contains("configured"), "{err}");
 }
 
 /// What a script is told when it cannot: `removed` was removed already, `tv` is
