@@ -71,7 +71,10 @@ pub fn pacing_rows(r: &RunData) -> Table {
         "slow_downs",
         "devices slowed",
         "early polls slowed",
-        "max interval",
+        // The largest interval the server asked of a device of this behaviour: as
+        // its device authorization response gave it, or as its slow_downs raised it
+        // (RFC 8628 §3.5, 5 s each); not how long a device waited.
+        "largest interval required",
         // From the person's approval going through (not from the device's start).
         "time to token after approval p50 / p99",
         // When the device first heard expired_token, after expires_in: its own poll
@@ -450,6 +453,7 @@ fn pacing(s: &RunStats) -> Vec<String> {
     }
     out.extend(clamped_intervals(s));
     out.extend(expired_at_issue(s));
+    out.extend(why_codes_expired(s));
     for (b, x) in &s.behaviours {
         if x.early_polls > 0 {
             out.push(format!(
@@ -462,6 +466,46 @@ fn pacing(s: &RunStats) -> Vec<String> {
         }
     }
     out
+}
+
+/// Why codes expired: by the fleet's plan (nobody was to decide, or the person only
+/// once the code had expired) or with a decision that was due in time, which points at
+/// the approver or the server, not at the people.
+fn why_codes_expired(s: &RunStats) -> Option<String> {
+    let expired = s.outcome(Outcome::Expired);
+    if expired == 0 {
+        return None;
+    }
+    let undecided: u64 = s.behaviours.values().map(|b| b.expired_undecided).sum();
+    let late: u64 = s.behaviours.values().map(|b| b.expired_decided_late).sum();
+    let paced: u64 = s
+        .behaviours
+        .values()
+        .map(|b| b.expired_after_decision)
+        .sum();
+    let in_time = expired.saturating_sub(undecided + late + paced);
+    let mut why = format!(
+        "Of the {} expired codes, {} had nobody to decide (abandoned devices, --never-percent) and {} a person due to decide only at or after expires_in (--decide-after reaching past the codes' lifetime): expired by the fleet's plan",
+        fmt_count(expired),
+        fmt_count(undecided),
+        fmt_count(late)
+    );
+    if paced > 0 {
+        let _ = write!(
+            why,
+            "; {} had their person's decision go through before expiry but polled next only after it (their interval, raised by slow_down, outlasted the code)",
+            fmt_count(paced)
+        );
+    }
+    if in_time > 0 {
+        let _ = write!(
+            why,
+            "; {} expired although their person's decision was due in time: the approver did not get it through (see its decision errors) or the server did not act on it before expiry",
+            fmt_count(in_time)
+        );
+    }
+    why.push('.');
+    Some(why)
 }
 
 /// RFC 8628 §3.2: `interval` is the seconds a device waits between polls. An
@@ -631,6 +675,39 @@ pub fn kinds(r: &RunData) -> Vec<Kind> {
 mod tests {
     use super::*;
     use crate::behaviour::Behaviour;
+
+    #[test]
+    fn expired_codes_are_told_apart_by_why() {
+        let mut s = RunStats::default();
+        let b = s.behaviour(Behaviour::Compliant);
+        b.outcomes[Outcome::Expired.index()] = 10;
+        b.expired_undecided = 4;
+        b.expired_decided_late = 3;
+        b.expired_after_decision = 2;
+        let p = pacing(&s).join("\n");
+        assert!(
+            p.contains("Of the 10 expired codes, 4 had nobody to decide")
+                && p.contains("3 a person due to decide only at or after expires_in")
+                && p.contains("2 had their person's decision go through before expiry")
+                && p.contains("1 expired although their person's decision was due in time"),
+            "{p}"
+        );
+        // All by plan: nothing for the approver or the server to answer for.
+        let b = s.behaviour(Behaviour::Compliant);
+        b.expired_undecided = 7;
+        b.expired_after_decision = 0;
+        let p = pacing(&s).join("\n");
+        assert!(
+            !p.contains("due in time") && !p.contains("go through"),
+            "{p}"
+        );
+        assert!(
+            pacing(&RunStats::default())
+                .iter()
+                .all(|f| !f.contains("expired codes")),
+            "no expired code, no finding"
+        );
+    }
 
     #[test]
     fn codes_given_expires_in_0_are_a_finding() {

@@ -204,6 +204,19 @@ pub struct BehaviourStats {
     /// First expired_token minus (issued + expires_in), ms, when not early (an early
     /// one is a violation, EX-01).
     pub expiry_lateness_ms: Hdr,
+    /// Of the expired devices, those whose person never decided (an abandoned device,
+    /// or `--never-percent`): expiry was their plan.
+    #[serde(default)]
+    pub expired_undecided: u64,
+    /// Of the expired devices, those whose person was to decide only at or after the
+    /// code's `expires_in` (`--decide-after` reaching past it): late, by plan.
+    #[serde(default)]
+    pub expired_decided_late: u64,
+    /// Of the expired devices, those whose person's decision went through before the
+    /// code expired, while the device's next poll came only after: its pace (the
+    /// interval, raised by slow_down) outlasted the code.
+    #[serde(default)]
+    pub expired_after_decision: u64,
     /// Requests of these devices that got no answer.
     pub transport_errors: u64,
     /// People whose decision the approver could not carry out.
@@ -230,6 +243,9 @@ impl BehaviourStats {
         self.max_required_interval_s = self.max_required_interval_s.max(o.max_required_interval_s);
         self.time_to_token_ms.add(&o.time_to_token_ms);
         self.expiry_lateness_ms.add(&o.expiry_lateness_ms);
+        self.expired_undecided += o.expired_undecided;
+        self.expired_decided_late += o.expired_decided_late;
+        self.expired_after_decision += o.expired_after_decision;
         self.transport_errors += o.transport_errors;
         self.decision_errors += o.decision_errors;
         self.violations += o.violations;
