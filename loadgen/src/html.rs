@@ -92,6 +92,7 @@ fn setup_block(r: &RunData) -> Page {
     .setup_code("command", s.command.clone())
     .setup("commit", s.commit.clone())
     .setup("CPU", s.cpu.clone())
+    .setup("generator", render::build(s).to_owned())
     .setup("hosts", s.hosts.join(", "))
     .setup("token endpoint", s.token_endpoint.clone())
     .setup(

@@ -9,7 +9,7 @@ use deviceflow_reports::format::fmt_count;
 
 use crate::flow::Kind;
 use crate::flow::Outcome;
-use crate::results::RunData;
+use crate::results::{RunData, Setup};
 use crate::scrape;
 use crate::stats::{Hdr, RunStats, UNEXPECTED_CHARS};
 use crate::transport::Cause;
@@ -329,6 +329,9 @@ pub fn findings(r: &RunData) -> Vec<String> {
             "STOPPED EARLY by {by} at {t:.0} s: the figures cover the run until then (requests already out were waited for; devices still in their flow are unfinished)."
         ));
     }
+    if r.setup.debug_build {
+        out.push("The generator was a debug build (cargo run without --release): its own work is several times a release build's and weighs on every latency and pace it measured; run it built with --release for figures about the server.".to_owned());
+    }
     out.push(format!(
         "{} devices in {:.0} s: {} tokens, {} denied, {} expired, {} errors, {} unreached, {} unfinished.",
         fmt_count(s.devices()),
@@ -466,6 +469,15 @@ fn pacing(s: &RunStats) -> Vec<String> {
         }
     }
     out
+}
+
+/// How the generator was built, for the report's header.
+pub fn build(setup: &Setup) -> &'static str {
+    if setup.debug_build {
+        "debug build (not --release)"
+    } else {
+        "release build"
+    }
 }
 
 /// Why codes expired: by the fleet's plan (nobody was to decide, or the person only
@@ -629,7 +641,13 @@ pub fn markdown(r: &RunData) -> String {
         escape(&r.setup.device_authorization_endpoint)
     );
     let _ = writeln!(out, "- command: `{}`", r.setup.command);
-    let _ = writeln!(out, "- commit: {}; CPU: {}", r.setup.commit, r.setup.cpu);
+    let _ = writeln!(
+        out,
+        "- commit: {}; CPU: {}; generator: {}",
+        r.setup.commit,
+        r.setup.cpu,
+        build(&r.setup)
+    );
     let _ = writeln!(out, "- approver: {}", escape(&r.setup.approver));
     if let Some(var) = &r.setup.client_secret_from {
         let _ = writeln!(

@@ -24,6 +24,10 @@ pub struct Setup {
     pub command: String,
     pub commit: String,
     pub cpu: String,
+    /// Whether the generator was a debug build (`cargo run` without `--release`):
+    /// then its own work weighs on every latency it measures.
+    #[serde(default)]
+    pub debug_build: bool,
     pub hosts: Vec<String>,
     pub device_authorization_endpoint: String,
     pub token_endpoint: String,
@@ -150,6 +154,8 @@ impl RunData {
                     r.setup.devices, r.setup.seed, out.setup.devices, out.setup.seed
                 ));
             }
+            // One debug-built shard is enough for its latencies to weigh on the whole.
+            out.setup.debug_build |= r.setup.debug_build;
             let start = r.shards.first().map_or(t0, |s| s.started_at_unix_ms);
             let offset = ((start - t0) / 1000) as usize;
             out.stats.add(&r.stats, offset);
@@ -855,6 +861,36 @@ mod tests {
         .unwrap();
         assert_eq!(merged.shards.len(), 2);
         assert!(merged.stats.timeline.seconds.len() <= 30);
+    }
+
+    /// A debug-built generator is said in the header and as a finding, and a merge
+    /// with one debug-built shard is said so too; a release build says nothing more.
+    #[test]
+    fn a_debug_built_generator_is_said() {
+        let day_ms = 1_700_000_000_000;
+        let mut release = shard_at(0, day_ms, 10.0);
+        release.setup.debug_build = false;
+        let mut debug = shard_at(1, day_ms + 1_000, 10.0);
+        debug.setup.debug_build = true;
+        let said = |r: &RunData| crate::render::findings(r).join("\n");
+        assert!(
+            !said(&release).contains("debug build"),
+            "{}",
+            said(&release)
+        );
+        assert!(crate::render::markdown(&release).contains("generator: release build"));
+        assert!(
+            said(&debug).contains("The generator was a debug build"),
+            "{}",
+            said(&debug)
+        );
+        let merged = RunData::merge(vec![
+            ("a/run.json".to_owned(), release),
+            ("b/run.json".to_owned(), debug),
+        ])
+        .unwrap();
+        assert!(merged.setup.debug_build);
+        assert!(crate::render::markdown(&merged).contains("generator: debug build"));
     }
 
     /// Requests that failed for want of file descriptors: the blame said only that the

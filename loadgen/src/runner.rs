@@ -301,6 +301,7 @@ pub fn setup(
         command,
         commit: results::git_commit(),
         cpu: results::cpu_model(),
+        debug_build: cfg!(debug_assertions),
         hosts,
         device_authorization_endpoint: format!("{base}{}", config.issue_path),
         token_endpoint: format!("{base}{}", config.token_path),
