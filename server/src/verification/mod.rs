@@ -147,7 +147,9 @@ fn field(form: &Form<'_>, name: &str) -> Option<String> {
 fn allowed(path: &str) -> Option<&'static str> {
     match path {
         paths::DEVICE | paths::SIGN_IN | paths::CONSENT => Some("GET, HEAD, POST"),
-        paths::SIGN_OUT => Some("POST"),
+        // GET: a page whose buttons sign out; only a POST with the session's CSRF
+        // token does (a link or an image elsewhere cannot sign anyone out).
+        paths::SIGN_OUT => Some("GET, HEAD, POST"),
         paths::DISPLAY => Some("GET, HEAD"),
         paths::APPLICATIONS => Some("GET, HEAD, POST"),
         _ => None,
@@ -219,6 +221,7 @@ impl<S: Store> App<S> {
                 paths::SIGN_IN => Ok(self.sign_in_page(&visit)),
                 paths::CONSENT => self.consent_page(&visit).await,
                 paths::APPLICATIONS => self.applications_page(&visit).await,
+                paths::SIGN_OUT => Ok(self.sign_out_page(&visit)),
                 _ => Ok(self.display_page(&visit)),
             };
         };

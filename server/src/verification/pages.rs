@@ -58,6 +58,12 @@ pub(crate) fn footer(name: &str, username: &str, admin: bool, token: &str) -> St
     )
 }
 
+/// The sign-out page's card: the buttons are the footer's.
+pub(crate) const SIGN_OUT: &str = concat!(
+    "<h1>Sign out</h1>\n<p>You are signed in on this browser. Sign out with a button below; ",
+    "on a phone or a computer that is not yours, sign out and forget this browser too.</p>"
+);
+
 /// The sign-out form's field that asks to forget the browser too (on a phone or a
 /// computer that is not the person's), and its value: the `action` the consent form
 /// sends its decision in, so that the form parser knows no other name (the poll path

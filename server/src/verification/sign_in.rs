@@ -244,6 +244,15 @@ impl<S: Store> App<S> {
         }
     }
 
+    /// `GET /device/logout`, as a person types it: signed in, a page whose buttons
+    /// (the footer's, with the session's CSRF token) sign out; signed out, to sign-in.
+    pub(super) fn sign_out_page(&self, visit: &Visit) -> Reply {
+        if visit.signed_in().is_none() {
+            return html::redirect(paths::SIGN_IN);
+        }
+        self.show(visit, StatusCode::OK, "Sign out", pages::SIGN_OUT)
+    }
+
     /// `POST /device/logout`: ends the session and forgets the cookie; with
     /// `action=forget-browser`, the known-browser cookie too.
     pub(super) async fn sign_out(&self, visit: &Visit, form: &Form<'_>) -> Stored<Reply> {

@@ -338,6 +338,16 @@ async fn signing_out_ends_the_session() {
     let forged = p.post("/device/logout", &[]).await;
     assert_eq!(forged.status, 403);
     assert_eq!(p.get("/device").await.status, 200);
+    // Typed in the address bar: a page whose buttons sign out (GET itself does not).
+    let page = p.get("/device/logout").await;
+    assert_eq!((page.status, page.heading()), (200, "Sign out"));
+    assert!(
+        page.body
+            .contains(r#"<form method="post" action="/device/logout">"#),
+        "{}",
+        page.body
+    );
+    assert_eq!(p.get("/device").await.status, 200, "still signed in");
     let out = p.submit("/device/logout", &[]).await;
     assert_eq!((out.status, out.location()), (303, Some("/device/login")));
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
@@ -346,6 +356,11 @@ async fn signing_out_ends_the_session() {
     replay.cookie = cookie;
     assert_eq!(
         replay.get("/device").await.location(),
+        Some("/device/login")
+    );
+    // Signed out, the sign-out page is the sign-in page.
+    assert_eq!(
+        p.get("/device/logout").await.location(),
         Some("/device/login")
     );
 }

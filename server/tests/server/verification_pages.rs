@@ -20,7 +20,7 @@ async fn wrong_methods_get_405_with_allow_and_unknown_pages_404() {
     for (method, path, allow) in [
         ("PUT", "/device", "GET, HEAD, POST"),
         ("DELETE", "/device/login", "GET, HEAD, POST"),
-        ("GET", "/device/logout", "POST"),
+        ("PUT", "/device/logout", "GET, HEAD, POST"),
         ("PATCH", "/device/consent", "GET, HEAD, POST"),
         ("POST", "/device/display", "GET, HEAD"),
     ] {
