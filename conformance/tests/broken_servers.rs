@@ -1146,6 +1146,30 @@ async fn a_get_served_is_reported_not_failed_as_no_server_must_refuses_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ts_02_judges_an_error_s_shape_and_only_names_an_unusual_code() {
+    // Checklist TS-02 (RFC 6749 §5.2): "Error bodies are JSON objects with an `error`
+    // string in the allowed charset, and `application/json`". A missing grant_type
+    // answered with a well-formed invalid_grant is no breach of that row: TS-02 passes,
+    // and says the code it got.
+    let r = run(
+        Some(Flaw::MissingGrantInvalidGrant),
+        Setup::Discovery,
+        &["TS-02"],
+    )
+    .await;
+    let v = verdict(&r, "TS-02");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert!(
+        v.checks.iter().any(|c| c.ok
+            && c.what.contains(
+                "grant_type missing: a well-formed error (invalid_grant, where invalid_request or unsupported_grant_type is usual"
+            )),
+        "{:?}",
+        v.checks
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ts_02_keeps_the_interval_from_its_pending_poll_to_the_polls_after_approval() {
     // RFC 8628 §3.5 (checklist CL-01): TS-02 polled its code, had it approved, and
     // polled again at once, well inside the interval: a server that judges the pace

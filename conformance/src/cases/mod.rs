@@ -225,6 +225,30 @@ pub fn expect_error(c: &mut Check, e: &Exchange, codes: &[&str]) -> bool {
     c.expect(code_ok && problems.is_empty(), what)
 }
 
+/// RFC 6749 §5.2's shape alone (checklist TS-02): an error object with a well-formed
+/// `error`, its status and media type, whatever the code. A code other than `usual`
+/// (none given: any) is said in the check's words, not judged: the rows that name a
+/// code for a request (TR-04, TS-01, TS-08…) judge it.
+pub fn expect_well_formed_error(c: &mut Check, e: &Exchange, usual: &[&str]) -> bool {
+    c.evidence(e.clone());
+    expect_challenge_on_401(c, e);
+    let problems = error_shape_problems(e);
+    let code = e.error_code();
+    let mut what = format!("{}: a well-formed error", e.label);
+    match code.as_deref() {
+        _ if !problems.is_empty() => {
+            what.push_str(&format!(" (got {}; {})", e.brief(), problems.join("; ")));
+        }
+        None => what.push_str(&format!(" (got {}: no error object)", e.brief())),
+        Some(got) if !usual.is_empty() && !usual.contains(&got) => what.push_str(&format!(
+            " ({got}, where {} is usual: TS-02 judges the shape, not the code)",
+            usual.join(" or ")
+        )),
+        Some(_) => {}
+    }
+    c.expect(problems.is_empty() && code.is_some(), what)
+}
+
 /// Whether `e` issued a token: HTTP 200 with a JSON object holding a non-empty
 /// `access_token` (RFC 6749 §5.1). The one notion of "a token was issued" every case
 /// uses: a 200 carrying an `error` (or nothing) is no token but an error sent with the

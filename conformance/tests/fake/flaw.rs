@@ -55,6 +55,7 @@ pub enum Flaw {
     RepeatsAcceptedAtToken,           // [TR-08]
     UnknownParamRejectedAtToken,      // [TR-09]
     WrongGrantInvalidRequest,         // [TR-10]
+    MissingGrantInvalidGrant,         // [TS-02 passes] a well-formed error, an odd code
     UnauthorizedClientAllowedAtToken, // [TR-11]
     GetServedAtToken,                 // [TR-12]
     CharsetRefusedAtToken,            // [TR-13]

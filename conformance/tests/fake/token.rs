@@ -150,6 +150,7 @@ fn check_token_request<'r>(
         },
     )?;
     let grant = match req.get("grant_type") {
+        None if fake.has(Flaw::MissingGrantInvalidGrant) => return err("invalid_grant"),
         None => return err("invalid_request"),
         Some(g) => g,
     };
