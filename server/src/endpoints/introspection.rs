@@ -1,14 +1,18 @@
 //! Token introspection (RFC 7662), for resource servers holding a confidential client.
 
+use std::borrow::Cow;
+
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use serde::Serialize;
 
+use crate::accounts::clients::Client;
+use crate::accounts::users::User;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
-use crate::storage::store::Store;
-use crate::storage::tokens::TokenKind;
+use crate::storage::store::{Store, Stored};
+use crate::storage::tokens::{Introspection, TokenKind};
 
 /// RFC 7662 §2.2.
 #[derive(Serialize)]
@@ -33,6 +37,23 @@ struct IntrospectionResponse<'a> {
 }
 
 impl<S: Store> App<S> {
+    /// The client and the person a token the store holds as active was granted to,
+    /// if both still are: a token of a deleted registered client, or of a person no
+    /// longer configured, is not active (RFC 7662 §2.2), nor one to revoke.
+    pub(crate) async fn still_granted(
+        &self,
+        t: &Introspection,
+    ) -> Stored<Option<(Cow<'_, Client>, &User)>> {
+        let Some(owner) = self.client_by_id(t.grant.client).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .settings
+            .users
+            .get(t.grant.user)
+            .map(|user| (owner, user)))
+    }
+
     pub(crate) async fn introspection(&self, parts: &Parts, body: &[u8]) -> Reply {
         self.introspect(parts, body)
             .await
@@ -68,12 +89,7 @@ impl<S: Store> App<S> {
         let Some(t) = self.store.introspect(&token, self.clock.now()).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
-        // A token of a deleted registered client is no longer active.
-        let Some(owner) = self.client_by_id(t.grant.client).await? else {
-            return Ok(response::json_value(StatusCode::OK, &inactive));
-        };
-        // Nor a token of a person no longer configured.
-        let Some(user) = self.settings.users.get(t.grant.user) else {
+        let Some((owner, user)) = self.still_granted(&t).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
         Ok(response::json_value(

@@ -1,6 +1,5 @@
 //! Token revocation (RFC 7009).
 
-use deviceflow_wire::ErrorCode;
 use hyper::http::request::Parts;
 
 use crate::http::form::Form;
@@ -24,20 +23,26 @@ impl<S: Store> App<S> {
             .map_err(|e| OAuthError::invalid_request(e.to_string()))?
             .ok_or_else(|| OAuthError::invalid_request("token is required (RFC 7009 Sec.2.1)"))?;
         // `token_type_hint` is a hint: both kinds are looked up whatever it says.
-        if let Err(IssuedToAnother) = self
+        let revoked = self
             .store
             .revoke(&token, client.id, self.clock.now())
-            .await?
-        {
-            // RFC 7009 §2.1: "the request is refused and the client is informed of the
-            // error"; RFC 6749 §5.2: `invalid_grant` names a token "issued to another
-            // client".
-            return Err(OAuthError::new(
-                ErrorCode::InvalidGrant,
-                "the token was issued to another client (RFC 7009 Sec.2.1)",
-            ));
+            .await?;
+        if let Err(IssuedToAnother(t)) = revoked {
+            // RFC 7009 §2.1: another client's token is not revoked, and "the request is
+            // refused and the client is informed of the error" (`invalid_request`, as
+            // Keycloak and node oidc-provider answer). Told only to a confidential
+            // client, and only of a token still granted: a public client proves
+            // nothing of who it is (anyone may send its client_id), and telling it
+            // would tell anyone holding a token whether it is live, which
+            // introspection tells confidential clients alone (RFC 7662 §2.1).
+            if !client.is_public() && self.still_granted(&t).await?.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "the token was issued to another client (RFC 7009 Sec.2.1)",
+                ));
+            }
         }
-        // RFC 7009 §2.2: 200 whether or not the token was valid.
+        // RFC 7009 §2.2: 200 for an invalid token (unknown, expired, revoked), and for
+        // one a public client may not revoke (above).
         Ok(response::empty_ok())
     }
 }

@@ -84,20 +84,18 @@ pub struct Issued {
     pub scope: ScopeSet,
 }
 
-/// RFC 7009 §2.1: a client revoking an active token issued to another client; "the
-/// request is refused and the client is informed of the error". A token no longer
-/// active is an invalid one, and invalid tokens cause no error (§2.2).
+/// RFC 7009 §2.1: a client revoking a token issued to another client, which the store
+/// holds as active: what it is, for the endpoint to decide (a token whose client was
+/// deleted is not active either). Nothing was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IssuedToAnother;
+pub struct IssuedToAnother(pub Introspection);
 
 impl IssuedToAnother {
-    /// The answer to another client's revocation of a token that introspection finds
-    /// `active` (`Some`) or not.
+    /// The answer to another client's revocation of a token that the store finds
+    /// `active` (`Some`) or not: an inactive token is an invalid one, which causes no
+    /// error (RFC 7009 §2.2).
     pub(crate) fn unless_inactive(active: Option<Introspection>) -> Result<(), IssuedToAnother> {
-        match active {
-            Some(_) => Err(IssuedToAnother),
-            None => Ok(()),
-        }
+        active.map_or(Ok(()), |t| Err(IssuedToAnother(t)))
     }
 }
 

@@ -295,6 +295,19 @@ async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_ina
     .assert_oauth_error(401, "invalid_client");
     assert!(!active(&s, access).await, "the access token is inactive");
     assert!(!active(&s, refresh).await, "the refresh token is inactive");
+    // Inactive, so another client's revocation of them is of invalid tokens: 200
+    // (RFC 7009 §2.2), not "issued to another client", which would tell that the dead
+    // client's tokens are still stored.
+    for t in [access, refresh] {
+        let r = s
+            .post_with(
+                REVOKE,
+                &format!("token={t}"),
+                &[("authorization", &basic("conf", CONF_SECRET))],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
     // An admin decision on its pending code is still recorded, and reported against
     // the deleted client; nothing can redeem it (above).
     assert_eq!(

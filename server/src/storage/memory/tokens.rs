@@ -320,11 +320,17 @@ mod tests {
         let t = store();
         let issued = t.issue(GRANT, t.new_family(0), Some(GRANT.scope), 0);
         let rt = issued.refresh_token.as_deref().unwrap();
-        assert_eq!(t.revoke(rt, ClientId(1), 1), Err(IssuedToAnother));
-        assert_eq!(
-            t.revoke(&issued.access_token, ClientId(1), 1),
-            Err(IssuedToAnother)
-        );
+        let another = |token: &str, now| t.revoke(token, ClientId(1), now);
+        assert!(matches!(another(rt, 1), Err(IssuedToAnother(i)) if i.grant.client == ClientId(0)));
+        assert!(matches!(
+            another(&issued.access_token, 1),
+            Err(IssuedToAnother(_))
+        ));
+        // Expired (the access token at an hour, the refresh token at a day): invalid,
+        // no error.
+        assert_eq!(another(&issued.access_token, 3_600_000), Ok(()));
+        assert!(matches!(another(rt, 3_600_000), Err(IssuedToAnother(_))));
+        assert_eq!(another(rt, 86_400_000), Ok(()));
         assert!(
             t.introspect(&issued.access_token, 1).is_some(),
             "another client cannot revoke"

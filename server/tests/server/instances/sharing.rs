@@ -97,10 +97,10 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     assert_eq!(again.json()["scope"], "openid tv");
 }
 
-/// RFC 7009 §2.1 on Redis: another client's revocation of an active token is refused
-/// (and leaves it active) on any instance; once its own client has revoked the grant
-/// through another instance, another client's revocation is of an invalid token, which
-/// is no error (§2.2).
+/// RFC 7009 §2.1 on Redis: a confidential client's revocation of another client's
+/// active token is refused (and leaves it active) on any instance; once its own client
+/// has revoked the grant through another instance, it is an invalid token, which is no
+/// error (§2.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_active() {
     let redis = RedisServer::start().unwrap();
@@ -115,10 +115,12 @@ async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_acti
         200
     );
     let (access, rt) = tokens(&a.poll("tv", &da.device_code).await);
+    let conf = basic("conf", CONF_SECRET);
+    let conf = [("authorization", conf.as_str())];
     for token in [&access, &rt] {
-        b.post(REVOKE, &format!("client_id=tv-b&token={token}"))
+        b.post_with(REVOKE, &format!("token={token}"), &conf)
             .await
-            .assert_oauth_error(400, "invalid_grant");
+            .assert_oauth_error(400, "invalid_request");
     }
     assert_eq!(a.introspect(&access).await["active"], true);
     assert_eq!(
@@ -129,9 +131,7 @@ async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_acti
     );
     assert_eq!(b.introspect(&access).await["active"], false);
     for token in [&access, &rt] {
-        let r = b
-            .post(REVOKE, &format!("client_id=tv-b&token={token}"))
-            .await;
+        let r = b.post_with(REVOKE, &format!("token={token}"), &conf).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
 }
