@@ -96,6 +96,25 @@ pub fn clamps_interval(given: u64) -> bool {
     given == 0 || given > MAX_INTERVAL_SECS
 }
 
+/// Why a code expired (`Device::expired_because`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiredBecause {
+    /// Nobody was to decide: an abandoned device, or `--never-percent`.
+    NobodyDecides,
+    /// The person was to decide only at or after the code's `expires_in`, as the
+    /// server gave it (`--decide-after` reaching past it).
+    DecidesTooLate,
+    /// The approval went through before expiry, and a poll more than 2 s after it was
+    /// still told authorization_pending: the server did not act on the approval.
+    PendingAfterApproval,
+    /// The decision went through before expiry, but the device's next poll, at its
+    /// interval, came after the code expired.
+    PolledTooLate,
+    /// The decision was due in time and did not go through before expiry: the
+    /// approver's errors, or a server slow to take it.
+    DecisionNotThrough,
+}
+
 /// One device's state. Times are ms since the run started.
 #[derive(Debug)]
 pub struct Device {
@@ -126,6 +145,9 @@ pub struct Device {
     seen: u16,
     /// Counted in its lane's interval samples (polling).
     pub sampled: bool,
+    /// Told authorization_pending (or slow_down) to a poll sent more than 2 s after
+    /// its person's approval went through: the server had not acted on it.
+    pub pending_after_approval: bool,
     pub device_code: Box<str>,
     pub user_code: Box<str>,
 }
@@ -160,6 +182,7 @@ impl Device {
             token_ms: NONE,
             seen: 0,
             sampled: false,
+            pending_after_approval: false,
             device_code: Box::from(""),
             user_code: Box::from(""),
         }
@@ -202,6 +225,27 @@ impl Device {
             }
             Plan::Never => false,
         }
+    }
+
+    /// Why this device's code expired, as far as the generator can tell; `None` if it
+    /// did not expire.
+    pub fn expired_because(&self) -> Option<ExpiredBecause> {
+        if self.outcome != Outcome::Expired {
+            return None;
+        }
+        let lifetime_ms = u64::from(self.expires_in) * 1000;
+        let before_expiry = |at: u32| self.expiry_ms().is_some_and(|e| u64::from(at) < e);
+        Some(match self.plan {
+            Plan::Never => ExpiredBecause::NobodyDecides,
+            Plan::Approve { after_ms } | Plan::Deny { after_ms }
+                if u64::from(after_ms) >= lifetime_ms =>
+            {
+                ExpiredBecause::DecidesTooLate
+            }
+            _ if self.pending_after_approval => ExpiredBecause::PendingAfterApproval,
+            _ if self.decided().is_some_and(before_expiry) => ExpiredBecause::PolledTooLate,
+            _ => ExpiredBecause::DecisionNotThrough,
+        })
     }
 
     /// When the code expires (issued + `expires_in`), ms since the run started. In 64
@@ -302,6 +346,16 @@ impl Device {
                 if past_expiry {
                     self.finish(Outcome::Error);
                     return (Next::Done, Some(Rule::PendingAfterExpiry));
+                }
+                // The same 2 s of grace: a poll sent that long after the approval went
+                // through should find it (not a rule of RFC 8628, which bounds no
+                // delay; told apart only when the code then expires).
+                if matches!(self.plan, Plan::Approve { .. })
+                    && self
+                        .decided()
+                        .is_some_and(|d| intended > d.saturating_add(2000))
+                {
+                    self.pending_after_approval = true;
                 }
                 let rule = denied_long_ago.then_some(Rule::PendingAfterDenial);
                 (self.next_poll(now, lag_ms, rng), rule)
@@ -631,6 +685,56 @@ mod tests {
         let mut d = polling(Behaviour::Compliant, Plan::Never);
         let (_, rule) = d.polled(31_000, 31_010, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, None);
+    }
+
+    #[test]
+    fn why_a_code_expired_is_told_from_the_plan_the_decision_and_the_polls() {
+        use ExpiredBecause::*;
+        // expires_in 30 s from 0; expired_token at 31 s.
+        let mut rng = rng_for(0, 1);
+        let approving = |after_ms| polling(Behaviour::Compliant, Plan::Approve { after_ms });
+        let mut expire = |mut d: Device| {
+            assert_eq!(d.expired_because(), None, "not expired yet");
+            d.polled(31_000, 31_010, 0, false, Answer::Expired, &mut rng);
+            d.expired_because()
+        };
+        assert_eq!(
+            expire(polling(Behaviour::Compliant, Plan::Never)),
+            Some(NobodyDecides)
+        );
+        assert_eq!(expire(approving(30_000)), Some(DecidesTooLate));
+        let mut rng = rng_for(0, 1);
+        let mut pending_at = |d: &mut Device, at: u32| {
+            d.polled(at, at + 10, 0, false, Answer::Pending, &mut rng);
+        };
+        // Approved at 26 s, after the poll at 25 s: the next one, at 31 s, is too late.
+        let mut d = approving(20_000);
+        pending_at(&mut d, 25_000);
+        d.decided_ms = 26_000;
+        let paced = d;
+        // Approved at 21 s, still pending at 25 s: the server did not act on it.
+        let mut d = approving(20_000);
+        d.decided_ms = 21_000;
+        pending_at(&mut d, 25_000);
+        let ignored = d;
+        // Approved at 24 s, pending at 25 s: within the 2 s of grace, the pace's.
+        let mut d = approving(20_000);
+        d.decided_ms = 24_000;
+        pending_at(&mut d, 25_000);
+        let graced = d;
+        // Due at 20 s, never through.
+        let mut d = approving(20_000);
+        pending_at(&mut d, 25_000);
+        let lost = d;
+        let mut rng = rng_for(0, 1);
+        let mut expire = |mut d: Device| {
+            d.polled(31_000, 31_010, 0, false, Answer::Expired, &mut rng);
+            d.expired_because()
+        };
+        assert_eq!(expire(paced), Some(PolledTooLate));
+        assert_eq!(expire(ignored), Some(PendingAfterApproval));
+        assert_eq!(expire(graced), Some(PolledTooLate));
+        assert_eq!(expire(lost), Some(DecisionNotThrough));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::flow::Kind;
 use crate::flow::Outcome;
 use crate::results::{RunData, Setup};
 use crate::scrape;
-use crate::stats::{Hdr, RunStats, UNEXPECTED_CHARS};
+use crate::stats::{ExpiryReasons, Hdr, RunStats, UNEXPECTED_CHARS};
 use crate::transport::Cause;
 
 pub fn ms(v: Option<f64>) -> String {
@@ -481,43 +481,34 @@ pub fn build(setup: &Setup) -> &'static str {
 }
 
 /// Why codes expired: by the fleet's plan (nobody was to decide, or the person only
-/// once the code had expired) or with a decision that was due in time, which points at
-/// the approver or the server, not at the people.
+/// once the code had expired), by the device's pace, or with an approval the server
+/// did not act on, or a decision that did not go through; each part said only when
+/// some code expired so.
 fn why_codes_expired(s: &RunStats) -> Option<String> {
     let expired = s.outcome(Outcome::Expired);
     if expired == 0 {
         return None;
     }
-    let undecided: u64 = s.behaviours.values().map(|b| b.expired_undecided).sum();
-    let late: u64 = s.behaviours.values().map(|b| b.expired_decided_late).sum();
-    let paced: u64 = s
-        .behaviours
-        .values()
-        .map(|b| b.expired_after_decision)
-        .sum();
-    let in_time = expired.saturating_sub(undecided + late + paced);
-    let mut why = format!(
-        "Of the {} expired codes, {} had nobody to decide (abandoned devices, --never-percent) and {} a person due to decide only at or after expires_in (--decide-after reaching past the codes' lifetime): expired by the fleet's plan",
+    let mut by = ExpiryReasons::default();
+    for b in s.behaviours.values() {
+        by.add(&b.expired_because);
+    }
+    let parts: Vec<String> = [
+        (by.nobody_decides, "had nobody to decide (abandoned devices, --never-percent)"),
+        (by.decides_too_late, "had a person due to decide only at or after the expires_in the server gave (--decide-after reaching past it)"),
+        (by.polled_too_late, "were decided in time, but the device's next poll, at its interval, came after expiry"),
+        (by.pending_after_approval, "were still told authorization_pending more than 2 s after the approval went through: the server did not act on it"),
+        (by.decision_not_through, "had a decision due in time that did not go through before expiry (see the approver's errors)"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{} {why}", fmt_count(n)))
+    .collect();
+    Some(format!(
+        "Of the {} expired codes, {}.",
         fmt_count(expired),
-        fmt_count(undecided),
-        fmt_count(late)
-    );
-    if paced > 0 {
-        let _ = write!(
-            why,
-            "; {} had their person's decision go through before expiry but polled next only after it (their interval, raised by slow_down, outlasted the code)",
-            fmt_count(paced)
-        );
-    }
-    if in_time > 0 {
-        let _ = write!(
-            why,
-            "; {} expired although their person's decision was due in time: the approver did not get it through (see its decision errors) or the server did not act on it before expiry",
-            fmt_count(in_time)
-        );
-    }
-    why.push('.');
-    Some(why)
+        parts.join("; ")
+    ))
 }
 
 /// RFC 8628 §3.2: `interval` is the seconds a device waits between polls. An
@@ -699,24 +690,20 @@ mod tests {
         let mut s = RunStats::default();
         let b = s.behaviour(Behaviour::Compliant);
         b.outcomes[Outcome::Expired.index()] = 10;
-        b.expired_undecided = 4;
-        b.expired_decided_late = 3;
-        b.expired_after_decision = 2;
+        b.expired_because = ExpiryReasons {
+            nobody_decides: 4,
+            decides_too_late: 3,
+            pending_after_approval: 1,
+            polled_too_late: 2,
+            decision_not_through: 0,
+        };
         let p = pacing(&s).join("\n");
         assert!(
             p.contains("Of the 10 expired codes, 4 had nobody to decide")
-                && p.contains("3 a person due to decide only at or after expires_in")
-                && p.contains("2 had their person's decision go through before expiry")
-                && p.contains("1 expired although their person's decision was due in time"),
-            "{p}"
-        );
-        // All by plan: nothing for the approver or the server to answer for.
-        let b = s.behaviour(Behaviour::Compliant);
-        b.expired_undecided = 7;
-        b.expired_after_decision = 0;
-        let p = pacing(&s).join("\n");
-        assert!(
-            !p.contains("due in time") && !p.contains("go through"),
+                && p.contains("; 3 had a person due to decide only at or after the expires_in")
+                && p.contains("; 2 were decided in time, but the device's next poll")
+                && p.contains("; 1 were still told authorization_pending")
+                && !p.contains("did not go through"),
             "{p}"
         );
         assert!(

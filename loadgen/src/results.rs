@@ -1,4 +1,4 @@
-//! A run as it is stored (`run.json`, schema `deviceflow-loadgen/2`): its setup, the
+//! A run as it is stored (`run.json`, schema `deviceflow-loadgen/3`): its setup, the
 //! raw mergeable statistics, the generator's health and the server's `/metrics`
 //! window; and what is read off them: the trust verdict on transport errors and
 //! whether the generator kept its schedule. `merge` adds shards' runs exactly.
@@ -16,7 +16,7 @@ use crate::shard::Shard;
 use crate::stats::{Hdr, RunStats};
 use crate::transport::Cause;
 
-pub const SCHEMA: &str = "deviceflow-loadgen/2";
+pub const SCHEMA: &str = "deviceflow-loadgen/3";
 
 /// How the run was set up: enough to repeat it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,9 +24,8 @@ pub struct Setup {
     pub command: String,
     pub commit: String,
     pub cpu: String,
-    /// Whether the generator was a debug build (`cargo run` without `--release`):
-    /// then its own work weighs on every latency it measures.
-    #[serde(default)]
+    /// Whether the generator was built with debug assertions (`cargo run` without
+    /// `--release`): then its own work weighs on every latency it measures.
     pub debug_build: bool,
     pub hosts: Vec<String>,
     pub device_authorization_endpoint: String,
@@ -780,7 +779,7 @@ mod tests {
             ..HealthSample::default()
         };
         RunData {
-            schema: "deviceflow-loadgen/2".into(),
+            schema: SCHEMA.into(),
             setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
             shards: vec![ShardRun {
                 shard: Shard::default(),

@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::behaviour::Behaviour;
+use crate::device::ExpiredBecause;
 use crate::flow::{Kind, Outcome, Rule};
 use crate::timeline::Timeline;
 use crate::transport::Cause;
@@ -182,6 +183,36 @@ impl KindStats {
     }
 }
 
+/// Expired codes by why ([`ExpiredBecause`]), each counted once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExpiryReasons {
+    pub nobody_decides: u64,
+    pub decides_too_late: u64,
+    pub pending_after_approval: u64,
+    pub polled_too_late: u64,
+    pub decision_not_through: u64,
+}
+
+impl ExpiryReasons {
+    pub fn count(&mut self, why: ExpiredBecause) {
+        *match why {
+            ExpiredBecause::NobodyDecides => &mut self.nobody_decides,
+            ExpiredBecause::DecidesTooLate => &mut self.decides_too_late,
+            ExpiredBecause::PendingAfterApproval => &mut self.pending_after_approval,
+            ExpiredBecause::PolledTooLate => &mut self.polled_too_late,
+            ExpiredBecause::DecisionNotThrough => &mut self.decision_not_through,
+        } += 1;
+    }
+
+    pub fn add(&mut self, o: &ExpiryReasons) {
+        self.nobody_decides += o.nobody_decides;
+        self.decides_too_late += o.decides_too_late;
+        self.pending_after_approval += o.pending_after_approval;
+        self.polled_too_late += o.polled_too_late;
+        self.decision_not_through += o.decision_not_through;
+    }
+}
+
 /// What happened to the devices of one behaviour.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BehaviourStats {
@@ -204,19 +235,8 @@ pub struct BehaviourStats {
     /// First expired_token minus (issued + expires_in), ms, when not early (an early
     /// one is a violation, EX-01).
     pub expiry_lateness_ms: Hdr,
-    /// Of the expired devices, those whose person never decided (an abandoned device,
-    /// or `--never-percent`): expiry was their plan.
-    #[serde(default)]
-    pub expired_undecided: u64,
-    /// Of the expired devices, those whose person was to decide only at or after the
-    /// code's `expires_in` (`--decide-after` reaching past it): late, by plan.
-    #[serde(default)]
-    pub expired_decided_late: u64,
-    /// Of the expired devices, those whose person's decision went through before the
-    /// code expired, while the device's next poll came only after: its pace (the
-    /// interval, raised by slow_down) outlasted the code.
-    #[serde(default)]
-    pub expired_after_decision: u64,
+    /// The expired devices, by why (`Device::expired_because`).
+    pub expired_because: ExpiryReasons,
     /// Requests of these devices that got no answer.
     pub transport_errors: u64,
     /// People whose decision the approver could not carry out.
@@ -243,9 +263,7 @@ impl BehaviourStats {
         self.max_required_interval_s = self.max_required_interval_s.max(o.max_required_interval_s);
         self.time_to_token_ms.add(&o.time_to_token_ms);
         self.expiry_lateness_ms.add(&o.expiry_lateness_ms);
-        self.expired_undecided += o.expired_undecided;
-        self.expired_decided_late += o.expired_decided_late;
-        self.expired_after_decision += o.expired_after_decision;
+        self.expired_because.add(&o.expired_because);
         self.transport_errors += o.transport_errors;
         self.decision_errors += o.decision_errors;
         self.violations += o.violations;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use deviceflow_conformance::http::redact;
 use deviceflow_reports::escape::clip;
 
-use crate::device::{Phase, Plan};
+use crate::device::Phase;
 use crate::flow::{Outcome, Rule};
 use crate::stats::Example;
 
@@ -129,23 +129,8 @@ impl Lane {
             b.time_to_token_ms
                 .record(u64::from(d.token_ms.saturating_sub(dec)));
         }
-        // Why a code expired, where the plan says: nobody was to decide, or the person
-        // was to decide only once the code had expired.
-        if d.outcome == Outcome::Expired {
-            match d.plan {
-                Plan::Never => b.expired_undecided += 1,
-                Plan::Approve { after_ms } | Plan::Deny { after_ms }
-                    if u64::from(after_ms) >= u64::from(d.expires_in) * 1000 =>
-                {
-                    b.expired_decided_late += 1
-                }
-                Plan::Approve { .. } | Plan::Deny { .. } => {
-                    let before_expiry = |at: u32| d.expiry_ms().is_some_and(|e| u64::from(at) < e);
-                    if d.decided().is_some_and(before_expiry) {
-                        b.expired_after_decision += 1;
-                    }
-                }
-            }
+        if let Some(why) = d.expired_because() {
+            b.expired_because.count(why);
         }
         // Before expiry, expired_token is a violation (EX-01, `Device::polled`).
         if let (Outcome::Expired, Some(e)) = (d.outcome, d.expiry_ms()) {
