@@ -133,7 +133,9 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                     fields.push("client_secret");
                 }
                 for field in &fields {
-                    printable_value(&added, field).context("clients add")?;
+                    printable_value(&added, field)
+                        .context("nothing was registered that this command can report")
+                        .context("clients add")?;
                 }
                 // Registered: a secret not printed is lost, and the client must go.
                 print_client(target, &added, &["client_id", "client_secret"]).with_context(|| {
@@ -165,8 +167,10 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 let rotated = call(target, Method::POST, &path, None, StatusCode::OK)
                     .await
                     .with_context(|| format!("clients rotate {named}"))?;
+                // The old secret is gone already: a new one not printed is lost.
                 for field in ["client_id", "client_secret"] {
                     printable_value(&rotated, field)
+                        .context("the secret was replaced, but the answer does not say with what: rotate it again")
                         .with_context(|| format!("clients rotate {named}"))?;
                 }
                 // Rotated: the old secret is gone, and a new one not printed is lost.
@@ -249,7 +253,7 @@ fn printable_value<'a>(answer: &'a Value, field: &str) -> anyhow::Result<&'a str
             "the server answered a {field} that is not one: \"{}\"",
             Printable(&clip(v, 60))
         ),
-        None => bail!("the server's answer has no {field}: nothing was registered that this command can report"),
+        None => bail!("the server's answer has no {field}"),
     }
 }
 
@@ -286,7 +290,8 @@ async fn call(
     // RFC 9110 §5.5: a field value is visible ASCII and spaces; a token pasted with its
     // line break is named here, never shown (the HTTP layer said "failed to parse
     // header value").
-    let Some(admin_token) = target.admin_token.as_deref() else {
+    // An empty DEVICEFLOW_ADMIN_TOKEN is none (clap passes it on as a value).
+    let Some(admin_token) = target.admin_token.as_deref().filter(|t| !t.is_empty()) else {
         bail!("no admin token: set DEVICEFLOW_ADMIN_TOKEN or pass --admin-token (the server's admin.token)");
     };
     if !is_presentable(admin_token) {

@@ -480,7 +480,7 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
                 "issuer \"{issuer}\" must not have a query or fragment (RFC 8414 §2)"
             ));
         }
-        check_issuer_authority(issuer, authority.unwrap_or_default())?;
+        check_issuer_authority(scheme, authority.unwrap_or_default())?;
     } else if file.listen.ip().is_unspecified() {
         // The issuer would be `http://0.0.0.0:PORT`, and so would the verification_uri
         // a person is told to open on a phone.
@@ -521,10 +521,11 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The `host[:port]` of `issuer` (named whole in an error): no userinfo (RFC 9110
-/// §4.2.4: not generated in an http(s) URI; it would be published in the metadata),
-/// and a port, if any, that a TCP connection can use.
-fn check_issuer_authority(issuer: &str, authority: &str) -> Result<(), ConfigError> {
+/// The issuer's `host[:port]` (named with its `scheme` in an error, not with the path,
+/// where the rest of a password holding a `/` would be): no userinfo (RFC 9110 §4.2.4:
+/// not generated in an http(s) URI; it would be published in the metadata), and a
+/// port, if any, that a TCP connection can use.
+fn check_issuer_authority(scheme: &str, authority: &str) -> Result<(), ConfigError> {
     if authority.contains('@') {
         return Err(ConfigError::Invalid(
             "issuer must not hold userinfo (user:password@) before its host: RFC 9110 \
@@ -551,7 +552,7 @@ fn check_issuer_authority(issuer: &str, authority: &str) -> Result<(), ConfigErr
             Ok(())
         }
         Some(port) => Err(ConfigError::Invalid(format!(
-            "issuer {issuer:?} has port {port:?}: a port is a number from 1 to 65535"
+            "issuer \"{scheme}://{authority}\" has port {port:?}: a port is a number from 1 to 65535"
         ))),
     }
 }

@@ -195,6 +195,9 @@ fn tells_a_script_when_it_cannot(issuer: &str, removed: &str) {
         err.contains("DEVICEFLOW_ADMIN_TOKEN") && err.contains("--admin-token"),
         "{err}"
     );
+    // Set but empty is none too.
+    let err = refused(clients(issuer, "", &["list"]));
+    assert!(err.contains("no admin token"), "{err}");
     let err = refused(clients(issuer, "not-the-admin-token", &["list"]));
     assert!(
         err.contains("401") && err.contains("invalid_token"),

@@ -418,6 +418,9 @@ fn issuers_no_client_can_use_are_refused() {
         ("http://auth.example.test:80a/", "port"),
         ("https://[::1]:0/", "port"),
         ("https://user:secret@auth.example.test/", "userinfo"),
+        // A password with an unencoded "/" ends the authority early: a port error,
+        // which does not echo the path holding the rest of the password.
+        ("https://user:pa/secret@auth.example.test/", "port"),
         ("HTTPS://user:secret@auth.example.test/", "lower case"),
         ("Http://auth.example.test/", "lower case"),
     ] {
@@ -429,9 +432,11 @@ fn issuers_no_client_can_use_are_refused() {
         assert!(err.contains("issuer"), "{issuer}: {err}");
         assert!(err.contains(expected), "{issuer}: {err}");
         assert!(!err.contains("secret"), "{issuer}: {err}");
-        // The issuer as given, scheme and all (the port's error had named "h:99999").
+        // The issuer as given, scheme and all, to its authority (the port's error had
+        // named "h:99999"), not its path.
         assert!(
-            expected != "port" || err.contains(issuer),
+            expected != "port"
+                || err.contains(&issuer.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")),
             "{issuer}: {err}"
         );
     }
