@@ -86,7 +86,7 @@ pub(crate) fn sign_in(
         ),
         AfterSignIn::Entry(None) => String::new(),
         AfterSignIn::Applications => {
-            r#"<p class="notice">Next you will manage the registered applications.</p>"#.to_owned()
+            r#"<p class="notice">Next: the applications page, for administrators.</p>"#.to_owned()
         }
     };
     let (alert, invalid) = match error {

@@ -70,9 +70,24 @@ async fn signing_in_from_the_applications_page_leads_back_to_it() {
     assert_eq!((form.status, form.heading()), (200, "Sign in"));
     assert!(
         form.body
-            .contains("Next you will manage the registered applications."),
+            .contains("Next: the applications page, for administrators."),
         "{}",
         form.body
+    );
+    // A wrong password shows the form again, still leading there.
+    let wrong = carol
+        .submit(
+            "/device/login?then=applications",
+            &[("username", "carol"), ("password", "wrong")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(
+        wrong
+            .body
+            .contains(r#"action="/device/login?then=applications""#),
+        "{}",
+        wrong.body
     );
     let credentials = [("username", "carol"), ("password", &password_of("carol"))];
     let signed = carol
