@@ -207,9 +207,9 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> impl Future<Output = Stored<Option<Introspection>>> + Send;
 
-    /// RFC 7009 §2.1: revokes `token` if it was issued to `client`; refuses if it is
-    /// active at `now` and was issued to another; does nothing for an unknown or
-    /// inactive token.
+    /// RFC 7009 §2.1: revokes `token` if it was issued to `client`; leaves another
+    /// client's alone, saying what it is while it is active at `now`
+    /// ([`IssuedToAnother`]); does nothing for an unknown or inactive token.
     fn revoke(
         &self,
         token: &str,

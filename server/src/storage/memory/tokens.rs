@@ -180,8 +180,9 @@ impl TokenStore {
 
     /// RFC 7009 §2.1: revokes `token` if it was issued to `client`. Revoking a refresh
     /// token revokes its family, access tokens included ("SHOULD also invalidate all
-    /// access tokens based on the same authorization grant"). Another client's token,
-    /// while active, is refused; unknown and inactive tokens are ignored (§2.2).
+    /// access tokens based on the same authorization grant"). Another client's token
+    /// is left alone, and said (`IssuedToAnother`) while active, for the endpoint to
+    /// decide what to answer; unknown and inactive tokens are ignored (§2.2).
     pub(crate) fn revoke(
         &self,
         token: &str,
