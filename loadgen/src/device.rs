@@ -104,9 +104,10 @@ pub enum ExpiredBecause {
     /// The person was to decide only at or after the code's `expires_in`, as the
     /// server gave it (`--decide-after` reaching past it).
     DecidesTooLate,
-    /// The approval went through before expiry, and a poll more than 2 s after it was
-    /// still told authorization_pending: the server did not act on the approval.
-    PendingAfterApproval,
+    /// The person's decision (approval or denial) went through before expiry, and a
+    /// poll more than 2 s after it was still told authorization_pending (or
+    /// slow_down): the server did not act on the decision.
+    PendingAfterDecision,
     /// The decision went through before expiry, but the device's next poll, at its
     /// interval, came after the code expired.
     PolledTooLate,
@@ -146,8 +147,8 @@ pub struct Device {
     /// Counted in its lane's interval samples (polling).
     pub sampled: bool,
     /// Told authorization_pending (or slow_down) to a poll sent more than 2 s after
-    /// its person's approval went through: the server had not acted on it.
-    pub pending_after_approval: bool,
+    /// its person's decision went through: the server had not acted on it.
+    pub pending_after_decision: bool,
     pub device_code: Box<str>,
     pub user_code: Box<str>,
 }
@@ -182,7 +183,7 @@ impl Device {
             token_ms: NONE,
             seen: 0,
             sampled: false,
-            pending_after_approval: false,
+            pending_after_decision: false,
             device_code: Box::from(""),
             user_code: Box::from(""),
         }
@@ -242,7 +243,7 @@ impl Device {
             {
                 ExpiredBecause::DecidesTooLate
             }
-            _ if self.pending_after_approval => ExpiredBecause::PendingAfterApproval,
+            _ if self.pending_after_decision => ExpiredBecause::PendingAfterDecision,
             _ if self.decided().is_some_and(before_expiry) => ExpiredBecause::PolledTooLate,
             _ => ExpiredBecause::DecisionNotThrough,
         })
@@ -347,15 +348,15 @@ impl Device {
                     self.finish(Outcome::Error);
                     return (Next::Done, Some(Rule::PendingAfterExpiry));
                 }
-                // The same 2 s of grace: a poll sent that long after the approval went
-                // through should find it (not a rule of RFC 8628, which bounds no
-                // delay; told apart only when the code then expires).
-                if matches!(self.plan, Plan::Approve { .. })
-                    && self
-                        .decided()
-                        .is_some_and(|d| intended > d.saturating_add(2000))
+                // The same 2 s of grace: a poll sent that long after the decision went
+                // through should find it (RFC 8628 bounds no delay: told apart only
+                // when the code then expires; a denial ignored longer is TS-07's
+                // violation, PendingAfterDenial).
+                if self
+                    .decided()
+                    .is_some_and(|d| intended > d.saturating_add(2000))
                 {
-                    self.pending_after_approval = true;
+                    self.pending_after_decision = true;
                 }
                 let rule = denied_long_ago.then_some(Rule::PendingAfterDenial);
                 (self.next_poll(now, lag_ms, rng), rule)
@@ -722,6 +723,11 @@ mod tests {
         d.decided_ms = 24_000;
         pending_at(&mut d, 25_000);
         let graced = d;
+        // Denied at 21 s, still pending at 25 s: the server, as for an approval.
+        let mut d = polling(Behaviour::Compliant, Plan::Deny { after_ms: 20_000 });
+        d.decided_ms = 21_000;
+        pending_at(&mut d, 25_000);
+        let denial_ignored = d;
         // Due at 20 s, never through.
         let mut d = approving(20_000);
         pending_at(&mut d, 25_000);
@@ -732,7 +738,8 @@ mod tests {
             d.expired_because()
         };
         assert_eq!(expire(paced), Some(PolledTooLate));
-        assert_eq!(expire(ignored), Some(PendingAfterApproval));
+        assert_eq!(expire(ignored), Some(PendingAfterDecision));
+        assert_eq!(expire(denial_ignored), Some(PendingAfterDecision));
         assert_eq!(expire(graced), Some(PolledTooLate));
         assert_eq!(expire(lost), Some(DecisionNotThrough));
     }

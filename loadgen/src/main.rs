@@ -27,7 +27,7 @@ use deviceflow_conformance::target::{unusable_endpoint, Target, TargetError};
 use deviceflow_conformance::{resolve, Client, TargetSpec};
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
-use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::results::{self, RunData};
 use deviceflow_loadgen::shard::Shard;
 use deviceflow_loadgen::stop::{self, Signal};
 use deviceflow_loadgen::thresholds::{self, Threshold};
@@ -570,6 +570,21 @@ fn merge(cli: MergeCli) -> anyhow::Result<i32> {
     for p in &cli.runs {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        // The schema first: a run of another version is told as such, not as a file
+        // missing this version's fields.
+        #[derive(serde::Deserialize)]
+        struct Schema {
+            schema: String,
+        }
+        if let Ok(Schema { schema }) = serde_json::from_str::<Schema>(&text) {
+            if schema.starts_with("deviceflow-loadgen/") && schema != results::SCHEMA {
+                anyhow::bail!(
+                    "{}: a run of schema {schema}, and this deviceflow-loadgen merges {} (shards are run by one build)",
+                    p.display(),
+                    results::SCHEMA
+                );
+            }
+        }
         let run: RunData = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: not a deviceflow-loadgen run ({e})", p.display()))?;
         runs.push((p.display().to_string(), run));

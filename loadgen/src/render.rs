@@ -494,18 +494,18 @@ fn why_codes_expired(s: &RunStats) -> Option<String> {
         by.add(&b.expired_because);
     }
     let parts: Vec<String> = [
-        (by.nobody_decides, "had nobody to decide (abandoned devices, --never-percent)"),
-        (by.decides_too_late, "had a person due to decide only at or after the expires_in the server gave (--decide-after reaching past it)"),
-        (by.polled_too_late, "were decided in time, but the device's next poll, at its interval, came after expiry"),
-        (by.pending_after_approval, "were still told authorization_pending more than 2 s after the approval went through: the server did not act on it"),
-        (by.decision_not_through, "had a decision due in time that did not go through before expiry (see the approver's errors)"),
+        (by.nobody_decides, "nobody to decide (abandoned devices, --never-percent)"),
+        (by.decides_too_late, "a person due to decide only at or after the expires_in the server gave (--decide-after reaching past it)"),
+        (by.polled_too_late, "decided in time, but the device's next poll, at its interval, came after expiry"),
+        (by.pending_after_decision, "still told authorization_pending (or slow_down) more than 2 s after the decision went through: the server did not act on it"),
+        (by.decision_not_through, "a decision due in time that did not go through before expiry (see the approver's errors)"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
-    .map(|(n, why)| format!("{} {why}", fmt_count(n)))
+    .map(|(n, why)| format!("{why}: {}", fmt_count(n)))
     .collect();
     Some(format!(
-        "Of the {} expired codes, {}.",
+        "Why the {} expired codes expired: {}.",
         fmt_count(expired),
         parts.join("; ")
     ))
@@ -693,16 +693,16 @@ mod tests {
         b.expired_because = ExpiryReasons {
             nobody_decides: 4,
             decides_too_late: 3,
-            pending_after_approval: 1,
+            pending_after_decision: 1,
             polled_too_late: 2,
             decision_not_through: 0,
         };
         let p = pacing(&s).join("\n");
         assert!(
-            p.contains("Of the 10 expired codes, 4 had nobody to decide")
-                && p.contains("; 3 had a person due to decide only at or after the expires_in")
-                && p.contains("; 2 were decided in time, but the device's next poll")
-                && p.contains("; 1 were still told authorization_pending")
+            p.contains("Why the 10 expired codes expired: nobody to decide")
+                && p.contains("--never-percent): 4; a person due to decide only at or after")
+                && p.contains("decided in time, but the device's next poll, at its interval, came after expiry: 2")
+                && p.contains("the server did not act on it: 1.")
                 && !p.contains("did not go through"),
             "{p}"
         );

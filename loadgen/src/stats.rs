@@ -188,7 +188,7 @@ impl KindStats {
 pub struct ExpiryReasons {
     pub nobody_decides: u64,
     pub decides_too_late: u64,
-    pub pending_after_approval: u64,
+    pub pending_after_decision: u64,
     pub polled_too_late: u64,
     pub decision_not_through: u64,
 }
@@ -198,7 +198,7 @@ impl ExpiryReasons {
         *match why {
             ExpiredBecause::NobodyDecides => &mut self.nobody_decides,
             ExpiredBecause::DecidesTooLate => &mut self.decides_too_late,
-            ExpiredBecause::PendingAfterApproval => &mut self.pending_after_approval,
+            ExpiredBecause::PendingAfterDecision => &mut self.pending_after_decision,
             ExpiredBecause::PolledTooLate => &mut self.polled_too_late,
             ExpiredBecause::DecisionNotThrough => &mut self.decision_not_through,
         } += 1;
@@ -207,7 +207,7 @@ impl ExpiryReasons {
     pub fn add(&mut self, o: &ExpiryReasons) {
         self.nobody_decides += o.nobody_decides;
         self.decides_too_late += o.decides_too_late;
-        self.pending_after_approval += o.pending_after_approval;
+        self.pending_after_decision += o.pending_after_decision;
         self.polled_too_late += o.polled_too_late;
         self.decision_not_through += o.decision_not_through;
     }

@@ -619,6 +619,31 @@ fn merge_is_named_in_its_usage_and_in_the_main_help() {
     );
 }
 
+/// A run of an older schema is told as such, in one line: it had been "not a
+/// deviceflow-loadgen run (missing field …)".
+#[test]
+fn merge_names_a_run_of_another_schema() {
+    let dir = std::env::temp_dir().join(format!("loadgen-old-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("run.json");
+    std::fs::write(&old, r#"{"schema": "deviceflow-loadgen/2", "setup": {}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deviceflow-loadgen"))
+        .arg("merge")
+        .arg(&old)
+        .arg("--report-dir")
+        .arg(dir.join("merged"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("a run of schema deviceflow-loadgen/2, and this deviceflow-loadgen merges deviceflow-loadgen/3"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// goose's options that do nothing for the fleet (goose only starts the lanes; the
 /// devices' requests go out on the fleet's own transport) are refused by name, with
 /// what to use instead, before any device runs. They had been accepted and ignored,
