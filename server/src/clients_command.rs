@@ -126,16 +126,17 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                     .await
                     .context("clients add")?;
                 // What a script goes on with: a client_id, and a confidential client's
-                // secret, shown this once. An answer without them registered nothing
-                // this command can report.
-                let mut fields = vec!["client_id"];
+                // secret, shown this once. Without a client_id, nothing this command
+                // can report was registered; with one but no secret, a client nobody
+                // can use was, and must go.
+                let id = printable_value(&added, "client_id")
+                    .context("nothing was registered that this command can report")
+                    .context("clients add")?;
                 if !matches!(auth_method, AuthMethod::None) {
-                    fields.push("client_secret");
-                }
-                for field in &fields {
-                    printable_value(&added, field)
-                        .context("nothing was registered that this command can report")
-                        .context("clients add")?;
+                    printable_value(&added, "client_secret").with_context(|| {
+                        let id = Printable(id);
+                        format!("clients add registered {id}, but its secret is not in the answer; remove it (deviceflow-server clients remove {id}) and add it again")
+                    })?;
                 }
                 // Registered: a secret not printed is lost, and the client must go.
                 print_client(target, &added, &["client_id", "client_secret"]).with_context(|| {
@@ -167,12 +168,11 @@ pub(crate) fn run(command: &ClientsCommand) -> anyhow::Result<()> {
                 let rotated = call(target, Method::POST, &path, None, StatusCode::OK)
                     .await
                     .with_context(|| format!("clients rotate {named}"))?;
-                // The old secret is gone already: a new one not printed is lost.
-                for field in ["client_id", "client_secret"] {
-                    printable_value(&rotated, field)
-                        .context("the secret was replaced, but the answer does not say with what: rotate it again")
-                        .with_context(|| format!("clients rotate {named}"))?;
-                }
+                // The old secret is gone already: a new one not printed is lost. The
+                // client_id is the one named.
+                printable_value(&rotated, "client_secret")
+                    .context("the secret was replaced, but the answer does not say with what: rotate it again")
+                    .with_context(|| format!("clients rotate {named}"))?;
                 // Rotated: the old secret is gone, and a new one not printed is lost.
                 print_client(target, &rotated, &["client_id", "client_secret"]).with_context(|| {
                     format!("clients rotate {named} replaced the secret, but could not print it; rotate it again")

@@ -462,6 +462,18 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
                 scheme.to_ascii_lowercase()
             ));
         }
+        // RFC 9110 §4.2.4: no userinfo in an http(s) URI (it would be published in the
+        // metadata). Any "@" is refused before the issuer is echoed anywhere: a
+        // password holding a "/", "?" or "#" ends the authority early, and every other
+        // message names the issuer.
+        if issuer.contains('@') {
+            return invalid(
+                "issuer must not hold an \"@\": userinfo (user:password@) is not generated \
+                 in an http(s) URI (RFC 9110 §4.2.4) and would be published in the metadata; \
+                 elsewhere write it %40 (the issuer is not shown: it may hold a password)"
+                    .into(),
+            );
+        }
         let authority = issuer
             .strip_prefix("https://")
             .or_else(|| issuer.strip_prefix("http://"))
@@ -521,18 +533,9 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The issuer's `host[:port]` (named with its `scheme` in an error, not with the path,
-/// where the rest of a password holding a `/` would be): no userinfo (RFC 9110 §4.2.4:
-/// not generated in an http(s) URI; it would be published in the metadata), and a
-/// port, if any, that a TCP connection can use.
+/// The issuer's `host[:port]`, free of any "@" by then (named with its `scheme` in an
+/// error): a port, if any, that a TCP connection can use.
 fn check_issuer_authority(scheme: &str, authority: &str) -> Result<(), ConfigError> {
-    if authority.contains('@') {
-        return Err(ConfigError::Invalid(
-            "issuer must not hold userinfo (user:password@) before its host: RFC 9110 \
-             §4.2.4, and it would be published in the metadata"
-                .into(),
-        ));
-    }
     let port = match authority.strip_prefix('[') {
         // An IP literal (RFC 3986 §3.2.2), then nothing or `:port`.
         Some(literal) => match literal.split_once(']') {

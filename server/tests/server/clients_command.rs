@@ -391,7 +391,7 @@ fn answering(answers: Vec<(&'static str, String)>) -> String {
 #[test]
 fn an_answer_that_says_nothing_registered_is_a_failure_not_a_silence() {
     let created = "201 Created";
-    let cases: [(&[&str], &str, String, &str); 5] = [
+    let cases: [(&[&str], &str, String, &str); 6] = [
         (&["add", "--name", "TV"], created, "{}".into(), "client_id"),
         (
             &["add", "--name", "TV"],
@@ -410,7 +410,14 @@ fn an_answer_that_says_nothing_registered_is_a_failure_not_a_silence() {
             created,
             r#"{"client_id":"dfc16384-abc","token_endpoint_auth_method":"client_secret_post"}"#
                 .into(),
-            "client_secret",
+            // Registered, but unusable: said, with how to undo it.
+            "dfc16384-abc, but its secret is not in the answer; remove it (deviceflow-server clients remove dfc16384-abc)",
+        ),
+        (
+            &["rotate", "dfc16384-abc"],
+            "200 OK",
+            r#"{"client_id":"dfc16384-abc"}"#.into(),
+            "the secret was replaced, but the answer does not say with what: rotate it again",
         ),
         (
             &["list"],
@@ -424,6 +431,11 @@ fn an_answer_that_says_nothing_registered_is_a_failure_not_a_silence() {
         let err = refused(clients(&issuer, ADMIN_TOKEN, args));
         assert!(err.contains(named), "{args:?} answered {body}: {err}");
     }
+    // A rotation's answer holding the secret alone is enough: the client_id is the
+    // one named.
+    let issuer = answering(vec![("200 OK", r#"{"client_secret":"s3cret"}"#.into())]);
+    let out = ok(clients(&issuer, ADMIN_TOKEN, &["rotate", "dfc16384-abc"]));
+    assert_eq!(out.trim(), "client_secret=s3cret");
     // Pages that never end (the same `next` again) end the command, not the loop.
     let page = r#"{"clients":[],"next":"7"}"#.to_owned();
     let issuer = answering(vec![("200 OK", page.clone()), ("200 OK", page)]);

@@ -418,9 +418,11 @@ fn issuers_no_client_can_use_are_refused() {
         ("http://auth.example.test:80a/", "port"),
         ("https://[::1]:0/", "port"),
         ("https://user:secret@auth.example.test/", "userinfo"),
-        // A password with an unencoded "/" ends the authority early: a port error,
-        // which does not echo the path holding the rest of the password.
-        ("https://user:pa/secret@auth.example.test/", "port"),
+        // A password holding "/", "?" or "#" ends the authority early; an empty user.
+        // Refused for the "@", and never echoed.
+        ("https://user:pa/secret@auth.example.test/", "userinfo"),
+        ("https://user:pa?secret@auth.example.test/", "userinfo"),
+        ("https://:secret@auth.example.test/", "userinfo"),
         ("HTTPS://user:secret@auth.example.test/", "lower case"),
         ("Http://auth.example.test/", "lower case"),
     ] {
@@ -432,6 +434,11 @@ fn issuers_no_client_can_use_are_refused() {
         assert!(err.contains("issuer"), "{issuer}: {err}");
         assert!(err.contains(expected), "{issuer}: {err}");
         assert!(!err.contains("secret"), "{issuer}: {err}");
+        // An issuer holding an "@" is never echoed, not even in part.
+        assert!(
+            !issuer.contains('@') || !err.contains("auth.example.test"),
+            "{issuer}: {err}"
+        );
         // The issuer as given, scheme and all, to its authority (the port's error had
         // named "h:99999"), not its path.
         assert!(
