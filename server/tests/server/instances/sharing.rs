@@ -59,6 +59,20 @@ async fn a_replay_after_the_tokens_expired_gets_no_second_token() {
     assert_eq!(replay.error(), "invalid_grant", "{}", fleet.logs());
 }
 
+/// A code of `tv` for `scope` (form-encoded) issued on `at`, approved by alice and
+/// redeemed there: its access and refresh tokens.
+async fn redeemed_on(at: &Client, scope: &str) -> (String, String) {
+    let da = at.post(DA, &format!("client_id=tv&scope={scope}")).await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    let da: deviceflow_wire::DeviceAuthorizationResponse =
+        serde_json::from_slice(&da.body).unwrap();
+    assert_eq!(
+        at.decide(&da.user_code, "approve", "alice").await.status,
+        200
+    );
+    tokens(&at.poll("tv", &da.device_code).await)
+}
+
 /// RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
 /// identical to that of the refresh token included by the client in the request." A
 /// refresh narrowed to `openid` on A gives an `openid` access token, and a refresh
@@ -68,15 +82,7 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     let redis = RedisServer::start().unwrap();
     let fleet = Instances::start(2, &config(&redis.url()));
     let (a, b) = (fleet.at(0), fleet.at(1));
-    let da = a.post(DA, "client_id=tv&scope=openid%20tv").await;
-    assert_eq!(da.status, 200, "{:?}", da.body);
-    let da: deviceflow_wire::DeviceAuthorizationResponse =
-        serde_json::from_slice(&da.body).unwrap();
-    assert_eq!(
-        a.decide(&da.user_code, "approve", "alice").await.status,
-        200
-    );
-    let (_, rt) = tokens(&a.poll("tv", &da.device_code).await);
+    let (_, rt) = redeemed_on(a, "openid%20tv").await;
     let narrowed = a
         .post(
             TOKEN,
@@ -106,15 +112,7 @@ async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_acti
     let redis = RedisServer::start().unwrap();
     let fleet = Instances::start(2, &config(&redis.url()));
     let (a, b) = (fleet.at(0), fleet.at(1));
-    let da = a.post(DA, "client_id=tv&scope=openid").await;
-    assert_eq!(da.status, 200, "{:?}", da.body);
-    let da: deviceflow_wire::DeviceAuthorizationResponse =
-        serde_json::from_slice(&da.body).unwrap();
-    assert_eq!(
-        a.decide(&da.user_code, "approve", "alice").await.status,
-        200
-    );
-    let (access, rt) = tokens(&a.poll("tv", &da.device_code).await);
+    let (access, rt) = redeemed_on(a, "openid").await;
     let conf = basic("conf", CONF_SECRET);
     let conf = [("authorization", conf.as_str())];
     for token in [&access, &rt] {
