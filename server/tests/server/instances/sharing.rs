@@ -119,6 +119,11 @@ async fn another_client_s_revocation_is_refused_on_redis_while_the_token_is_acti
         b.post_with(REVOKE, &format!("token={token}"), &conf)
             .await
             .assert_oauth_error(400, "invalid_request");
+        // A public client is told what an unknown token gets, and revokes nothing.
+        let r = b
+            .post(REVOKE, &format!("client_id=tv-b&token={token}"))
+            .await;
+        assert_eq!((r.status, r.body.is_empty()), (200, true), "{:?}", r.body);
     }
     assert_eq!(a.introspect(&access).await["active"], true);
     assert_eq!(
