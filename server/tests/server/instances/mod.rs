@@ -98,7 +98,25 @@ impl Instances {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         };
-        instances.start_all();
+        // Each instance's port was free when drawn, but another test may take it before
+        // the instance binds it: at this first start, such an instance gets another
+        // port (in order, so the issuer, the first instance's address, is settled
+        // before any other starts). Restarts keep their ports.
+        for i in 0..n {
+            let mut tries = 0;
+            instances.procs[i] = Some(loop {
+                match instances.spawn(i) {
+                    Ok(process) => break process,
+                    Err(e) if e.contains("Address already in use") && tries < 5 => {
+                        tries += 1;
+                        instances.ports[i] = free_port().unwrap();
+                        instances.clients[i].base =
+                            format!("http://127.0.0.1:{}", instances.ports[i]);
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            });
+        }
         instances
     }
 
@@ -111,12 +129,12 @@ impl Instances {
     pub fn start_all(&mut self) {
         for i in 0..self.ports.len() {
             if self.procs[i].is_none() {
-                self.procs[i] = Some(self.spawn(i));
+                self.procs[i] = Some(self.spawn(i).unwrap_or_else(|e| panic!("{e}")));
             }
         }
     }
 
-    fn spawn(&self, i: usize) -> ServerProcess {
+    fn spawn(&self, i: usize) -> Result<ServerProcess, String> {
         let listen = format!("127.0.0.1:{}", self.ports[i]);
         let issuer = format!("http://127.0.0.1:{}", self.ports[0]);
         let config = self.dir.join("server.toml");
@@ -136,7 +154,7 @@ impl Instances {
             .map(|(k, v)| (k.as_str(), v.as_os_str()))
             .collect();
         ServerProcess::start_with_env(BIN, &args, &env)
-            .unwrap_or_else(|e| panic!("instance {i} on {listen} did not start: {e}"))
+            .map_err(|e| format!("instance {i} on {listen} did not start: {e}"))
     }
 
     /// What a test sends instance `i`.
