@@ -107,6 +107,21 @@ async fn a_user_removed_at_a_restart_gets_no_token_and_the_server_stays_whole() 
     fleet.rewrite_config(&two.replace(bob, ""));
     fleet.start_all();
     let a = fleet.at(0);
+    // Before the replay below revokes the family: the tokens are inactive for their
+    // person alone, so another client's revocation of them is of invalid tokens, 200,
+    // not "issued to another client" (RFC 7009 §2.2; `App::still_granted`).
+    assert_eq!(a.introspect(&access).await["active"], false);
+    let conf = basic("conf", CONF_SECRET);
+    for token in [&access, &refresh] {
+        let r = a
+            .post_with(
+                REVOKE,
+                &format!("token={token}"),
+                &[("authorization", conf.as_str())],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
 
     a.poll("tv", &approved)
         .await
