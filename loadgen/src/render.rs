@@ -457,6 +457,7 @@ fn pacing(s: &RunStats) -> Vec<String> {
     out.extend(clamped_intervals(s));
     out.extend(expired_at_issue(s));
     out.extend(why_codes_expired(s));
+    out.extend(slow_to_decide(s));
     for (b, x) in &s.behaviours {
         if x.early_polls > 0 {
             out.push(format!(
@@ -509,6 +510,23 @@ fn why_codes_expired(s: &RunStats) -> Option<String> {
         fmt_count(expired),
         parts.join("; ")
     ))
+}
+
+/// A server that still answers authorization_pending after the person's decision went
+/// through (a store read from a lagging replica, say): RFC 8628 bounds no delay, so it
+/// is no violation, but every device it happens to waits at least one more interval.
+fn slow_to_decide(s: &RunStats) -> Option<String> {
+    let devices: u64 = s
+        .behaviours
+        .values()
+        .map(|b| b.pending_after_decision)
+        .sum();
+    (devices > 0).then(|| {
+        format!(
+            "{} devices were still told authorization_pending (or slow_down) more than 2 s after their person's decision went through: the server acts on decisions late (RFC 8628 sets no bound; time to token after approval shows how late).",
+            fmt_count(devices)
+        )
+    })
 }
 
 /// RFC 8628 §3.2: `interval` is the seconds a device waits between polls. An
@@ -709,8 +727,14 @@ mod tests {
         assert!(
             pacing(&RunStats::default())
                 .iter()
-                .all(|f| !f.contains("expired codes")),
+                .all(|f| !f.contains("expired codes") && !f.contains("acts on decisions late")),
             "no expired code, no finding"
+        );
+        s.behaviour(Behaviour::Eager).pending_after_decision = 3;
+        let p = pacing(&s).join("\n");
+        assert!(
+            p.contains("3 devices were still told authorization_pending (or slow_down) more than 2 s after their person's decision went through"),
+            "{p}"
         );
     }
 

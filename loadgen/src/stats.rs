@@ -237,6 +237,9 @@ pub struct BehaviourStats {
     pub expiry_lateness_ms: Hdr,
     /// The expired devices, by why (`Device::expired_because`).
     pub expired_because: ExpiryReasons,
+    /// Devices told authorization_pending (or slow_down) more than 2 s after their
+    /// person's decision went through, whatever came of them after.
+    pub pending_after_decision: u64,
     /// Requests of these devices that got no answer.
     pub transport_errors: u64,
     /// People whose decision the approver could not carry out.
@@ -264,6 +267,7 @@ impl BehaviourStats {
         self.time_to_token_ms.add(&o.time_to_token_ms);
         self.expiry_lateness_ms.add(&o.expiry_lateness_ms);
         self.expired_because.add(&o.expired_because);
+        self.pending_after_decision += o.pending_after_decision;
         self.transport_errors += o.transport_errors;
         self.decision_errors += o.decision_errors;
         self.violations += o.violations;

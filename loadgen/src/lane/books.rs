@@ -132,6 +132,9 @@ impl Lane {
         if let Some(why) = d.expired_because() {
             b.expired_because.count(why);
         }
+        if d.pending_after_decision {
+            b.pending_after_decision += 1;
+        }
         // Before expiry, expired_token is a violation (EX-01, `Device::polled`).
         if let (Outcome::Expired, Some(e)) = (d.outcome, d.expiry_ms()) {
             let first = u64::from(d.first_expired_ms);
