@@ -14,8 +14,8 @@ use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
 
 use crate::fleet::Fleet;
-use crate::health::{open_fds, HealthSample};
 use crate::lane::Lane;
+use crate::measure::health::{open_fds, HealthSample};
 
 /// Runs `fleet` with goose and returns when every lane has ended. Prints a progress
 /// line every `progress_every` unless zero. A lane that panics (a defect of the
@@ -149,10 +149,10 @@ pub fn sample_once(fleet: &Fleet, clock: &mut CpuClock) {
         return;
     }
     let now = Instant::now();
-    let cpu = crate::resources::cpu_time();
+    let cpu = crate::measure::resources::cpu_time();
     let polls = fleet.live.polls.load(Relaxed);
     let errors = fleet.live.transport_errors.load(Relaxed);
-    let wait = crate::resources::run_queue_wait();
+    let wait = crate::measure::resources::run_queue_wait();
     let Some((at, cpu0, polls0, errors0, wait0)) =
         clock.last.replace((now, cpu, polls, errors, wait))
     else {

@@ -12,13 +12,13 @@ use deviceflow_reports::errln;
 use goose::config::GooseConfiguration;
 
 use crate::attack;
-use crate::behaviour::Mix;
+use crate::device::behaviour::Mix;
 use crate::device::People;
+use crate::fleet::shard::Shard;
 use crate::fleet::{AdminEndpoint, Expectations, Fleet, FleetConfig};
-use crate::resources;
-use crate::results::{self, RunData, Setup, ShardRun, SCHEMA};
-use crate::scrape::{self, Window};
-use crate::shard::Shard;
+use crate::measure::resources;
+use crate::measure::scrape::{self, Window};
+use crate::report::results::{self, RunData, Setup, ShardRun, SCHEMA};
 use crate::transport::{path_of, target_of, Target};
 
 /// A header value without line breaks or other control characters.
@@ -240,7 +240,7 @@ pub async fn run(
             .as_str()
             .to_owned()
     });
-    let cpu_s = crate::resources::cpu_time()
+    let cpu_s = crate::measure::resources::cpu_time()
         .saturating_sub(begun.cpu)
         .as_secs_f64();
     // The server counts a request when it answers; let the last answers land.

@@ -8,9 +8,9 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use deviceflow_loadgen::flow::Kind;
-use deviceflow_loadgen::results::RunData;
-use deviceflow_loadgen::scrape;
+use deviceflow_loadgen::device::flow::Kind;
+use deviceflow_loadgen::measure::scrape;
+use deviceflow_loadgen::report::results::RunData;
 use deviceflow_loadgen::transport::target_of;
 
 use common::{read_run, report_dir, Server};

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use deviceflow_loadgen::flow::Outcome;
-use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::device::flow::Outcome;
+use deviceflow_loadgen::report::results::RunData;
 use deviceflow_testkit::{cargo_bin, RedisServer, ServerProcess};
 
 use common::ADMIN;

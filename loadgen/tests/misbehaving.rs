@@ -609,11 +609,11 @@ fn a_token_got_before_the_run_time_is_up_is_counted_as_a_token() {
 
 /// Devices a run's report counts unfinished, all behaviours together.
 fn unfinished(run: &serde_json::Value) -> u64 {
-    outcome(run, deviceflow_loadgen::flow::Outcome::Unfinished)
+    outcome(run, deviceflow_loadgen::device::flow::Outcome::Unfinished)
 }
 
 /// Devices whose flow ended in `outcome`, all behaviours together.
-fn outcome(run: &serde_json::Value, outcome: deviceflow_loadgen::flow::Outcome) -> u64 {
+fn outcome(run: &serde_json::Value, outcome: deviceflow_loadgen::device::flow::Outcome) -> u64 {
     let at = outcome.index();
     run["stats"]["behaviours"]
         .as_object()
@@ -746,7 +746,7 @@ fn a_token_response_without_token_type_is_an_unexpected_answer_saying_so() {
     let what = "HTTP 200, not a token response (RFC 6749 §5.1): missing field `token_type`";
     let poll = &run["stats"]["kinds"]["poll"];
     assert_eq!(poll["unexpected"][what].as_u64(), Some(3), "{poll}");
-    let tokens = outcome(&run, deviceflow_loadgen::flow::Outcome::Token);
+    let tokens = outcome(&run, deviceflow_loadgen::device::flow::Outcome::Token);
     assert_eq!(tokens, 0, "{}", run["stats"]["behaviours"]);
     // Not a token, so no token nobody approved either.
     assert_eq!(
@@ -856,7 +856,7 @@ fn a_poll_the_server_never_answered_is_in_the_latency_figures_at_its_timeout() {
         "the threshold passed: {stdout}"
     );
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let latency: deviceflow_loadgen::stats::Hdr =
+    let latency: deviceflow_loadgen::measure::stats::Hdr =
         serde_json::from_value(poll["latency_us"].clone()).unwrap();
     assert_eq!(latency.count(), poll["answered"].as_u64().unwrap() + 1);
     assert!(latency.max().unwrap() >= 1_000_000, "{:?}", latency.max());

@@ -7,10 +7,10 @@ mod common;
 
 use std::process::Command;
 
+use deviceflow_loadgen::device::flow::Outcome;
 use deviceflow_loadgen::device::rng_for;
-use deviceflow_loadgen::flow::Outcome;
-use deviceflow_loadgen::results::RunData;
-use deviceflow_loadgen::scrape::{self, Window};
+use deviceflow_loadgen::measure::scrape::{self, Window};
+use deviceflow_loadgen::report::results::RunData;
 use deviceflow_loadgen::transport::target_of;
 use deviceflow_loadgen::{Behaviour, Mix};
 use rand::Rng;
@@ -95,7 +95,7 @@ fn two_shards_merge_exactly_and_reconcile_with_the_servers_metrics() {
         assert_eq!(got, want, "{b:?}");
     }
     // Histograms and counters add up exactly.
-    let polls = |r: &RunData| r.stats.kinds[&deviceflow_loadgen::flow::Kind::Poll].clone();
+    let polls = |r: &RunData| r.stats.kinds[&deviceflow_loadgen::device::flow::Kind::Poll].clone();
     let (a, b, m) = (polls(&shards[0]), polls(&shards[1]), polls(&merged));
     assert_eq!(m.sent, a.sent + b.sent);
     assert_eq!(
@@ -216,7 +216,7 @@ fn runs_an_hour_apart_are_not_merged() {
         format!(
             "deviceflow-loadgen merge: {} (shard 2/2) started {} s after {} (shard 1/2) ended: merge adds the shards of one run, run at the same time, and refuses a gap of more than 60 s between them (start the shards together)",
             b.display(),
-            deviceflow_loadgen::results::fmt_count(gap_s),
+            deviceflow_reports::format::fmt_count(gap_s),
             a.display()
         )
     );

@@ -8,12 +8,12 @@ mod common;
 use std::time::Duration;
 
 use deviceflow_conformance::{Approver, Client};
+use deviceflow_loadgen::device::flow::Kind;
+use deviceflow_loadgen::device::flow::Outcome;
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
-use deviceflow_loadgen::flow::Kind;
-use deviceflow_loadgen::flow::Outcome;
-use deviceflow_loadgen::results::RunData;
-use deviceflow_loadgen::stats::RunStats;
+use deviceflow_loadgen::measure::stats::RunStats;
+use deviceflow_loadgen::report::results::RunData;
 use deviceflow_loadgen::{runner, Behaviour, Mix};
 use goose::config::GooseConfiguration;
 
@@ -89,7 +89,7 @@ fn assert_a_whole_run_that_reconciles(run: &RunData) {
         polls.sent > 40 && polls.sent == polls.answered,
         "{polls:#?}"
     );
-    let rows = deviceflow_loadgen::scrape::reconcile(
+    let rows = deviceflow_loadgen::measure::scrape::reconcile(
         run.metrics.as_ref().expect("our server has /metrics"),
         s,
     );

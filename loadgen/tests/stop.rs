@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::report::results::RunData;
 
 use common::{read_run, report_dir, Server};
 

@@ -8,8 +8,8 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use deviceflow_loadgen::flow::Outcome;
-use deviceflow_loadgen::results::RunData;
+use deviceflow_loadgen::device::flow::Outcome;
+use deviceflow_loadgen::report::results::RunData;
 use deviceflow_testkit::tls::{certificates, TlsTerminator as Terminator, CA};
 use deviceflow_testkit::{free_port, temp_dir};
 

@@ -15,8 +15,9 @@ use deviceflow_conformance::{
 };
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
-use deviceflow_loadgen::results::RunData;
-use deviceflow_loadgen::{render, runner};
+use deviceflow_loadgen::report::render;
+use deviceflow_loadgen::report::results::RunData;
+use deviceflow_loadgen::runner;
 use deviceflow_reports::{errln, outln, stdio};
 use deviceflow_server::config::DEMO_CONFIDENTIAL_SECRET;
 use deviceflow_server::{App, Clock, FileConfig, Settings};

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use deviceflow_conformance::http::redact;
 use deviceflow_reports::escape::clip;
 
+use crate::device::flow::{Outcome, Rule};
 use crate::device::Phase;
-use crate::flow::{Outcome, Rule};
-use crate::stats::Example;
+use crate::measure::stats::Example;
 
 use super::{behaviour_index, Due, Lane};
 

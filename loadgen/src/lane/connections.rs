@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use crate::device::flow::Kind;
 use crate::device::Plan;
-use crate::flow::Kind;
 use crate::transport::{self, Connection, Exchange, Requests};
 
 use super::{Lane, Out};

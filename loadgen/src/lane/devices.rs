@@ -49,7 +49,7 @@ impl IndexMut<usize> for Devices {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::behaviour::Behaviour;
+    use crate::device::behaviour::Behaviour;
     use crate::device::Plan;
 
     #[test]

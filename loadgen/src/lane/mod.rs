@@ -1,5 +1,5 @@
 //! A lane: one goose user driving a share of the fleet's devices, multiplexed on one
-//! task. Devices are small records (`device.rs`) in a vector; what each waits for is
+//! task. Devices are small records (`device/`) in a vector; what each waits for is
 //! an entry in a hashed timer wheel (`wheel.rs`); requests go out on a bounded pool of
 //! keep-alive connections per target (`connections.rs`, over `transport.rs`) and come
 //! back through one set of futures (`answers.rs`). No task, no timer and no connection
@@ -7,12 +7,13 @@
 //! "Scale").
 //!
 //! Owns scheduling and bookkeeping (`books.rs`); the device-side RFC 8628 rules are
-//! `device.rs`'s.
+//! `device/`'s.
 
 mod answers;
 mod books;
 mod connections;
 mod devices;
+pub mod wheel;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -23,13 +24,13 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::behaviour::Behaviour;
+use crate::device::behaviour::Behaviour;
+use crate::device::flow::{Kind, Outcome};
 use crate::device::{self, Device, Phase, Plan};
 use crate::fleet::Fleet;
-use crate::flow::{Kind, Outcome};
-use crate::stats::RunStats;
+use crate::measure::stats::RunStats;
 use crate::transport;
-use crate::wheel::Wheel;
+use wheel::Wheel;
 
 use connections::{InFlight, Pool};
 use devices::Devices;

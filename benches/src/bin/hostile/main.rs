@@ -46,7 +46,7 @@ fn main() {
 
 fn real_main() -> anyhow::Result<i32> {
     let args = parse_args(std::env::args().skip(1))?;
-    // The attacks share a runtime; the fleet has its own (fleet.rs says why).
+    // The attacks share a runtime; the fleet has its own (loadgen's src/fleet/mod.rs says why).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

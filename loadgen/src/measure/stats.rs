@@ -1,8 +1,8 @@
 //! A run's raw statistics: counters, HDR histograms and the per-second timeline, kept
 //! by each lane without locks and merged exactly, lane into fleet and shard into shard
-//! (`deviceflow-loadgen merge`). `results.rs` turns them into findings.
+//! (`deviceflow-loadgen merge`). `report/results.rs` turns them into findings.
 //!
-//! Owns what is counted, not how it is shown (`render.rs`, `html.rs`).
+//! Owns what is counted, not how it is shown (`report/`).
 
 use std::collections::BTreeMap;
 
@@ -13,10 +13,10 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::Behaviour;
+use crate::device::behaviour::Behaviour;
+use crate::device::flow::{Kind, Outcome, Rule};
 use crate::device::ExpiredBecause;
-use crate::flow::{Kind, Outcome, Rule};
-use crate::timeline::Timeline;
+use crate::measure::timeline::Timeline;
 use crate::transport::Cause;
 
 /// An HDR histogram (microseconds or counts, 1 to an hour, 3 significant digits),

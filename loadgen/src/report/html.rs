@@ -5,11 +5,11 @@
 use deviceflow_reports::chart::{histogram, line_chart, stacked_area_chart, Axis, Series};
 use deviceflow_reports::html::{table, Page, Section};
 
-use crate::flow::Kind;
-use crate::render::{self, findings};
-use crate::results::RunData;
-use crate::stats::Hdr;
-use crate::timeline::Answer;
+use crate::device::flow::Kind;
+use crate::measure::stats::Hdr;
+use crate::measure::timeline::Answer;
+use crate::report::render::{self, findings};
+use crate::report::results::RunData;
 
 fn section_table(mut s: Section, (h, rows): (Vec<String>, Vec<Vec<String>>)) -> Section {
     if !rows.is_empty() {
@@ -171,7 +171,7 @@ fn traffic_section(r: &RunData) -> Section {
         })
         .filter(|s| s.points.iter().any(|(_, y)| *y > 0.0))
         .collect();
-    let per_kind = |k: Kind, f: fn(&crate::timeline::KindSecond) -> u64| {
+    let per_kind = |k: Kind, f: fn(&crate::measure::timeline::KindSecond) -> u64| {
         secs.iter()
             .enumerate()
             .map(|(t, sec)| (t as f64, f(&sec.kinds[k.index()]) as f64))
@@ -261,9 +261,9 @@ fn latency_section(r: &RunData) -> Section {
 fn health_section(r: &RunData) -> Section {
     let time = time_axis();
     let secs = &r.stats.timeline.seconds;
-    let health: Vec<&crate::health::HealthSample> =
+    let health: Vec<&crate::measure::health::HealthSample> =
         r.shards.iter().flat_map(|s| s.health.iter()).collect();
-    let h = |name: &str, f: fn(&crate::health::HealthSample) -> f64| {
+    let h = |name: &str, f: fn(&crate::measure::health::HealthSample) -> f64| {
         Series::new(name, health.iter().map(|x| (x.t, f(x))).collect())
     };
     let lateness = Series::new(

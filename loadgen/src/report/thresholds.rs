@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use crate::flow::Kind;
-use crate::stats::{Hdr, KindStats, RunStats};
+use crate::device::flow::Kind;
+use crate::measure::stats::{Hdr, KindStats, RunStats};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {

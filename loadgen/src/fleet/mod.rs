@@ -6,6 +6,8 @@
 //! (`lane/`). The devices' own hatch rate is goose's `-r` (or `-s`), applied per
 //! device; `-u` is the number of devices.
 
+pub mod shard;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,11 +16,11 @@ use std::time::{Duration, Instant};
 use deviceflow_conformance::approver::Approver;
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::Mix;
+use crate::device::behaviour::Mix;
 use crate::device::People;
-use crate::health::HealthSample;
-use crate::shard::Shard;
-use crate::stats::RunStats;
+use crate::fleet::shard::Shard;
+use crate::measure::health::HealthSample;
+use crate::measure::stats::RunStats;
 use crate::transport::Target;
 
 /// What the operator expects the server to hand out; a mismatch is reported.
@@ -222,8 +224,8 @@ impl Fleet {
     pub fn begun(&self) -> &Begun {
         self.begun.get_or_init(|| Begun {
             at: Instant::now(),
-            cpu: crate::resources::cpu_time(),
-            rss_mb: crate::resources::rss_mb(),
+            cpu: crate::measure::resources::cpu_time(),
+            rss_mb: crate::measure::resources::rss_mb(),
         })
     }
 

@@ -202,7 +202,7 @@ pub fn memory_shortfall(devices: u64, rooms: &[MemoryRoom]) -> Option<String> {
     (need > tightest.room).then(|| {
         format!(
             "the {} devices this process would run need about {} of memory ({} bytes a device and {} for the run), but {} leaves the run about {}: run fewer devices (-u, or a shorter -t), split them over processes or machines with --shard i/n, or {}",
-            crate::results::fmt_count(devices),
+            deviceflow_reports::format::fmt_count(devices),
             mb_text(need),
             BYTES_PER_DEVICE,
             mb_text(FIXED_BYTES),
@@ -219,7 +219,10 @@ fn mb_text(bytes: u64) -> String {
     if mb < 100.0 {
         format!("{mb:.1} MB")
     } else {
-        format!("{} MB", crate::results::fmt_count(mb.round() as u64))
+        format!(
+            "{} MB",
+            deviceflow_reports::format::fmt_count(mb.round() as u64)
+        )
     }
 }
 

@@ -5,14 +5,17 @@
 //! A record is about 100 bytes plus its two codes, so a million idle devices fit in
 //! well under 2 KB each.
 
+pub mod behaviour;
+pub mod flow;
+
 use deviceflow_wire::DeviceAuthorizationResponse;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::Behaviour;
-use crate::flow::{Outcome, Rule};
-use crate::timeline::Answer;
+use crate::device::behaviour::Behaviour;
+use crate::device::flow::{Outcome, Rule};
+use crate::measure::timeline::Answer;
 
 /// What the simulated person will do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +80,7 @@ const NONE: u32 = u32::MAX;
 pub const MAX_FAILURES_IN_A_ROW: u8 = 5;
 
 /// The longest interval a device keeps, s: one the server gives above it (10^9 s)
-/// is kept as this (the report says so, `render.rs`).
+/// is kept as this (the report says so, `report/render.rs`).
 pub const MAX_INTERVAL_SECS: u64 = 3600;
 
 /// The interval a device keeps for the `interval` the server gave (RFC 8628 §3.2:

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::flow::Kind;
+use crate::device::flow::Kind;
 
 /// The answers a poll can get, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

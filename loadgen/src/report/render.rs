@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use deviceflow_reports::escape::{clip, Printable};
 use deviceflow_reports::format::fmt_count;
 
-use crate::flow::Kind;
-use crate::flow::Outcome;
-use crate::results::{RunData, Setup};
-use crate::scrape;
-use crate::stats::{ExpiryReasons, Hdr, RunStats, UNEXPECTED_CHARS};
+use crate::device::flow::Kind;
+use crate::device::flow::Outcome;
+use crate::measure::scrape;
+use crate::measure::stats::{ExpiryReasons, Hdr, RunStats, UNEXPECTED_CHARS};
+use crate::report::results::{RunData, Setup};
 use crate::transport::Cause;
 
 pub fn ms(v: Option<f64>) -> String {
@@ -701,7 +701,7 @@ pub fn kinds(r: &RunData) -> Vec<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::behaviour::Behaviour;
+    use crate::device::behaviour::Behaviour;
 
     #[test]
     fn expired_codes_are_told_apart_by_why() {

@@ -10,12 +10,17 @@
 //! same paths are checked before the run ([`check_replaceable`]), so a folder where a
 //! file goes is said then, not after the run.
 
+pub mod html;
+pub mod render;
+pub mod results;
+pub mod thresholds;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use deviceflow_reports::escape::json_for_terminal;
 
-use crate::results::RunData;
+use crate::report::results::RunData;
 
 /// The report's files, in the order they are put in place.
 pub const FILES: [&str; 3] = ["run.json", "summary.md", "index.html"];
@@ -30,7 +35,11 @@ pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
     let json = json_for_terminal(&serde_json::to_string(r).context("encoding run.json")?);
     write_files(
         dir,
-        [json, crate::render::markdown(r), crate::html::page(r)],
+        [
+            json,
+            crate::report::render::markdown(r),
+            crate::report::html::page(r),
+        ],
     )
 }
 
@@ -193,7 +202,7 @@ mod tests {
     /// serde_json escapes U+0000-U+001F only.
     #[test]
     fn run_json_shows_what_a_terminal_would_obey_as_escapes() {
-        use crate::flow::Kind;
+        use crate::device::flow::Kind;
         let hostile = "\u{9b}31m\u{202e}LIAF\u{202c}\u{2028}\u{85}\u{7f}\u{feff}\u{1b}[2J naïve";
         let host = "http://127.0.0.1:9".to_owned();
         let config = crate::fleet::FleetConfig::new(
@@ -205,18 +214,18 @@ mod tests {
             deviceflow_conformance::Approver::None,
         )
         .unwrap();
-        let mut stats = crate::stats::RunStats::default();
+        let mut stats = crate::measure::stats::RunStats::default();
         stats.kind(Kind::Poll).unexpected_answer(hostile, 1);
         let series = format!("{}_total 3", hostile.replace(' ', "_"));
         let r = RunData {
-            schema: crate::results::SCHEMA.into(),
+            schema: crate::report::results::SCHEMA.into(),
             setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
             shards: Vec::new(),
             duration_s: 1.0,
             stats,
-            metrics: Some(crate::scrape::Window {
-                before: crate::scrape::parse(&series),
-                after: crate::scrape::parse(&series),
+            metrics: Some(crate::measure::scrape::Window {
+                before: crate::measure::scrape::parse(&series),
+                after: crate::measure::scrape::parse(&series),
             }),
             no_reconciliation: Vec::new(),
         };

@@ -3,17 +3,18 @@
 //! window; and what is read off them: the trust verdict on transport errors and
 //! whether the generator kept its schedule. `merge` adds shards' runs exactly.
 
+use deviceflow_reports::format::fmt_count;
 use serde::{Deserialize, Serialize};
 
-use crate::behaviour::Behaviour;
+use crate::device::behaviour::Behaviour;
+use crate::device::flow::Kind;
 use crate::device::People;
+use crate::fleet::shard::Shard;
 use crate::fleet::Expectations;
-use crate::flow::Kind;
-use crate::health::HealthSample;
-use crate::resources::FdLimit;
-use crate::scrape::Window;
-use crate::shard::Shard;
-use crate::stats::{Hdr, RunStats};
+use crate::measure::health::HealthSample;
+use crate::measure::resources::FdLimit;
+use crate::measure::scrape::Window;
+use crate::measure::stats::{Hdr, RunStats};
 use crate::transport::Cause;
 
 pub const SCHEMA: &str = "deviceflow-loadgen/3";
@@ -700,11 +701,6 @@ fn seconds(n: usize) -> &'static str {
     }
 }
 
-/// A count with thousands separators.
-pub fn fmt_count(n: u64) -> String {
-    deviceflow_reports::format::fmt_count(n)
-}
-
 /// The commit this run was built from, for its setup block.
 pub fn git_commit() -> String {
     std::process::Command::new("git")
@@ -808,10 +804,12 @@ mod tests {
     fn a_metrics_page_without_our_counters_is_no_reconciliation() {
         let mut r = late_in_second_5(1.0, 0, 0);
         r.metrics = Some(Window {
-            before: crate::scrape::parse("<html>hello</html>\nprocess_cpu_seconds_total 3"),
-            after: crate::scrape::parse("process_cpu_seconds_total 4"),
+            before: crate::measure::scrape::parse(
+                "<html>hello</html>\nprocess_cpu_seconds_total 3",
+            ),
+            after: crate::measure::scrape::parse("process_cpu_seconds_total 4"),
         });
-        let findings = crate::render::findings(&r).join("\n");
+        let findings = crate::report::render::findings(&r).join("\n");
         assert!(!findings.contains("counts match"), "{findings}");
         assert!(
             findings.contains(
@@ -819,8 +817,8 @@ mod tests {
             ),
             "{findings}"
         );
-        assert!(crate::render::reconciliation_rows(&r).is_none());
-        assert!(!crate::html::page(&r).contains("Reconciliation with the server"));
+        assert!(crate::report::render::reconciliation_rows(&r).is_none());
+        assert!(!crate::report::html::page(&r).contains("Reconciliation with the server"));
     }
 
     /// Shard `index` of 2 of one run, started at `start_ms` and lasting `duration_s`.
@@ -871,13 +869,13 @@ mod tests {
         release.setup.debug_build = false;
         let mut debug = shard_at(1, day_ms + 1_000, 10.0);
         debug.setup.debug_build = true;
-        let said = |r: &RunData| crate::render::findings(r).join("\n");
+        let said = |r: &RunData| crate::report::render::findings(r).join("\n");
         assert!(
             !said(&release).contains("debug build"),
             "{}",
             said(&release)
         );
-        assert!(crate::render::markdown(&release).contains("generator: release build"));
+        assert!(crate::report::render::markdown(&release).contains("generator: release build"));
         assert!(
             said(&debug).contains("The generator was a debug build"),
             "{}",
@@ -889,7 +887,7 @@ mod tests {
         ])
         .unwrap();
         assert!(merged.setup.debug_build);
-        assert!(crate::render::markdown(&merged).contains("generator: debug build"));
+        assert!(crate::report::render::markdown(&merged).contains("generator: debug build"));
     }
 
     /// Requests that failed for want of file descriptors: the blame said only that the
