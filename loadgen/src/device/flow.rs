@@ -1,6 +1,7 @@
 //! What a device's flow is made of, named once for the devices, the counters and the
-//! timeline: the requests it sends ([`Kind`]), how it ends ([`Outcome`]) and the
-//! rules of RFC 8628 it is held to ([`Rule`]).
+//! timeline: the requests it sends ([`Kind`]), the answers its polls get
+//! ([`Answer`]), how it ends ([`Outcome`]) and the rules of RFC 8628 it is held to
+//! ([`Rule`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -127,5 +128,44 @@ impl Rule {
             Rule::TokenNobodyApproved => "TS-01 (RFC 8628 §3.5): a token nobody approved",
             Rule::SecondToken => "TS-08: a second token for one device code",
         }
+    }
+}
+
+/// The answers a poll can get, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Pending,
+    SlowDown,
+    Token,
+    Denied,
+    Expired,
+    /// Any other error, or an answer that is not an RFC 6749 JSON object.
+    Error,
+}
+
+impl Answer {
+    pub const ALL: [Answer; 6] = [
+        Answer::Pending,
+        Answer::SlowDown,
+        Answer::Token,
+        Answer::Denied,
+        Answer::Expired,
+        Answer::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Pending => "authorization_pending",
+            Answer::SlowDown => "slow_down",
+            Answer::Token => "token",
+            Answer::Denied => "access_denied",
+            Answer::Expired => "expired_token",
+            Answer::Error => "error",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
     }
 }

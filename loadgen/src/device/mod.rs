@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::device::behaviour::Behaviour;
+use crate::device::flow::Answer;
 use crate::device::flow::{Outcome, Rule};
-use crate::measure::timeline::Answer;
 
 /// What the simulated person will do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use std::time::Duration;
 use deviceflow_conformance::approver::{Action, Prompt};
 use deviceflow_wire::DeviceAuthorizationResponse;
 
+use crate::device::flow::Answer;
 use crate::device::flow::{Kind, Outcome, Rule};
 use crate::device::{classify, not_a, Next, Plan};
-use crate::measure::timeline::Answer;
 use crate::transport::{self, Cause, Exchange, Reply};
 
 use super::{behaviour_index, Due, Lane, Out, TICK_MS};

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::flow::Answer;
 use crate::device::flow::Kind;
 use crate::measure::stats::RunStats;
-use crate::measure::timeline::Answer;
 use crate::transport::{self, Target};
 
 /// Every sample of one scrape, by series (`name{labels}`), summed over the targets.

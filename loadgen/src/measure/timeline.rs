@@ -5,46 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::flow::Kind;
-
-/// The answers a poll can get, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Answer {
-    Pending,
-    SlowDown,
-    Token,
-    Denied,
-    Expired,
-    /// Any other error, or an answer that is not an RFC 6749 JSON object.
-    Error,
-}
-
-impl Answer {
-    pub const ALL: [Answer; 6] = [
-        Answer::Pending,
-        Answer::SlowDown,
-        Answer::Token,
-        Answer::Denied,
-        Answer::Expired,
-        Answer::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Answer::Pending => "authorization_pending",
-            Answer::SlowDown => "slow_down",
-            Answer::Token => "token",
-            Answer::Denied => "access_denied",
-            Answer::Expired => "expired_token",
-            Answer::Error => "error",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+use crate::device::flow::{Answer, Kind};
 
 /// Latency buckets: powers of 2^(1/4) from 64 µs, about 19 % wide, to ~ 60 s.
 pub const BUCKETS: usize = 80;

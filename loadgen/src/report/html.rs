@@ -5,9 +5,9 @@
 use deviceflow_reports::chart::{histogram, line_chart, stacked_area_chart, Axis, Series};
 use deviceflow_reports::html::{table, Page, Section};
 
+use crate::device::flow::Answer;
 use crate::device::flow::Kind;
 use crate::measure::stats::Hdr;
-use crate::measure::timeline::Answer;
 use crate::report::render::{self, findings};
 use crate::report::results::RunData;
 
