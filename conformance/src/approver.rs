@@ -242,8 +242,11 @@ impl Approver {
             token: token.into(),
             token_from: None,
             user: user.into(),
-            // A URL only the person gave: no address rule (see crate::reach).
-            http: Http::new(Duration::from_secs(10), crate::reach::Reach::anywhere()),
+            // A URL only the person gave: no address rule (see crate::http::reach).
+            http: Http::new(
+                Duration::from_secs(10),
+                crate::http::reach::Reach::anywhere(),
+            ),
         }
     }
 
@@ -624,12 +627,12 @@ fn killed_by(status: &std::process::ExitStatus) -> String {
 ///   (`http://admin:…@host`, [`redact_url`]);
 /// - the value of a header written as one word (`Authorization: Bearer X`,
 ///   `X-Api-Key: X`, `Cookie: sid=X`);
-/// - credentials in a query (`?token=X`, [`redact`](crate::http::redact));
+/// - credentials in a query (`?token=X`, [`redact`](crate::redact::redact));
 /// - all of these inside a word that is itself a command line (`sh -c '… --token X'`).
 ///
 /// A command line is copied into every report its person shares.
 pub fn redact_argv<S: AsRef<str>>(argv: &[S]) -> Vec<String> {
-    use crate::http::is_secret_name;
+    use crate::redact::is_secret_name;
     let mut out = Vec::with_capacity(argv.len());
     // What the option before asked of this word: hidden whole, or past a `user:`.
     let (mut hide_next, mut user_next) = (false, false);
@@ -666,7 +669,7 @@ pub fn redact_argv<S: AsRef<str>>(argv: &[S]) -> Vec<String> {
                 let option = a.strip_prefix('-').map(|o| o.trim_start_matches('-'));
                 hide_next = option.is_some_and(is_secret_name);
                 user_next = matches!(a, "-u" | "--user");
-                out.push(crate::http::redact(&redact_url(a)));
+                out.push(crate::redact::redact(&redact_url(a)));
             }
         }
     }

@@ -154,7 +154,7 @@ pub struct Check {
     /// Why the suite could not go on (the approver failed), if it could not.
     inconclusive: Option<String>,
     /// Why a request the case needed was not sent (the suite's address rule,
-    /// [`crate::reach`]), or was answered only by a rate limit, if so.
+    /// [`crate::http::reach`]), or was answered only by a rate limit, if so.
     not_connected: Option<String>,
 }
 

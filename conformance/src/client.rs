@@ -1,5 +1,5 @@
 //! The clients the suite acts as: a `client_id`, and for a confidential client its
-//! secret and how it presents it (RFC 6749 §2.3). Requests (`http.rs`) and the target
+//! secret and how it presents it (RFC 6749 §2.3). Requests (`http/`) and the target
 //! (`target.rs`) both use them; neither owns them.
 
 use serde::Serialize;
@@ -75,6 +75,11 @@ impl Client {
         })
     }
 }
+
+/// What the suite sends as a client secret where a wrong one is the point (TR-, DA-
+/// cases): evidence, not a credential, and shown as it is so that a reader can tell it
+/// from the real one.
+pub const WRONG_SECRET: &str = "deviceflow-conformance-wrong-secret";
 
 #[cfg(test)]
 mod tests {

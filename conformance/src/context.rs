@@ -409,8 +409,10 @@ pub fn parse_authorization(e: Exchange) -> Result<Authorization, Box<Exchange>> 
     // number is accepted here so the flow can go on, and DR-11 reports it. The
     // interval is rounded up and the lifetime down: a wait is never shorter than the
     // server asked (RFC 8628 §3.5), a lifetime never longer than it gave.
-    let interval = v.get("interval").and_then(crate::json::seconds_up);
-    let expires_in = v.get("expires_in").and_then(crate::json::seconds_down);
+    let interval = v.get("interval").and_then(crate::http::json::seconds_up);
+    let expires_in = v
+        .get("expires_in")
+        .and_then(crate::http::json::seconds_down);
     let (Some(device_code), Some(user_code), Some(verification_uri)) = (
         s("device_code"),
         s("user_code"),

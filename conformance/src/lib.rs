@@ -6,18 +6,23 @@
 //! rules of ../shared/rfc8628-checklist.md (each carries its row id), the target is
 //! discovered from RFC 8414 metadata or given, and the person's step is pluggable
 //! ([`approver::Approver`], shared with the load generator).
+//!
+//! Where things live: `cases/` holds the checks, one module per part of the flow;
+//! `case.rs` and `level.rs` what a check and its verdict are; `context.rs` the moves
+//! cases are made of and `runner.rs` what runs them; `target.rs` the server under test
+//! (RFC 8414 discovery); `http/` talking to it (the evidence, strict JSON, which
+//! addresses may be reached, what an unanswered request means); `redact.rs` the
+//! credentials no evidence shows; `report/` the terminal, Markdown, JSON and JUnit.
 
 pub mod approver;
 pub mod case;
 pub mod cases;
 pub mod client;
 pub mod context;
-pub mod diagnose;
 pub mod http;
-pub mod json;
 pub mod level;
 pub mod progress;
-pub mod reach;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod target;

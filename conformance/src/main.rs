@@ -634,7 +634,7 @@ async fn real_main(cli: Cli, given: Given) -> anyhow::Result<i32> {
     ];
     if urls.iter().any(|u| {
         u.as_deref()
-            .is_some_and(deviceflow_conformance::target::is_https)
+            .is_some_and(deviceflow_conformance::http::reach::is_https)
     }) {
         deviceflow_device::tls::named_roots_readable().map_err(anyhow::Error::msg)?;
     }
@@ -687,7 +687,7 @@ async fn real_main(cli: Cli, given: Given) -> anyhow::Result<i32> {
     for (option, path) in &reports {
         remove_stale(path).with_context(|| format!("--{option}"))?;
     }
-    // The address rule (deviceflow_conformance::reach): public addresses, and those of
+    // The address rule (deviceflow_conformance::http::reach): public addresses, and those of
     // the kinds of the hosts named here; every client of the run keeps it.
     let reach = spec.reach(cli.allow_private_addresses).await;
     let http = Http::new(options.request_timeout, reach);

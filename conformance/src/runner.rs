@@ -189,7 +189,7 @@ pub fn root_cause(e: &Exchange, client_id: &str, secret_from: Option<&str>) -> O
         } else {
             "no complete answer from"
         };
-        let hint = crate::diagnose::tls_hint(url, error);
+        let hint = crate::http::diagnose::tls_hint(url, error);
         return not_testable(format!(
             "{what} the device authorization endpoint {url}: {error}{hint}"
         ));
@@ -741,21 +741,26 @@ fn interrupted(signal: Signal, what: &str) -> Verdict {
 
 /// `cause`, the preflight's root cause, said better where its request timed out: a
 /// server that accepted the connection and never answered is not one that cannot be
-/// reached ([`crate::diagnose`]).
+/// reached ([`crate::http::diagnose`]).
 async fn no_answer(
     mut cause: RootCause,
-    reach: &crate::reach::Reach,
+    reach: &crate::http::reach::Reach,
     timeout: Duration,
 ) -> RootCause {
     let Some(e) = cause.evidence.first().filter(|_| cause.case.is_none()) else {
         return cause;
     };
-    if e.response.is_some() || !e.error.as_deref().is_some_and(crate::diagnose::timed_out) {
+    if e.response.is_some()
+        || !e
+            .error
+            .as_deref()
+            .is_some_and(crate::http::diagnose::timed_out)
+    {
         return cause;
     }
     let url = e.request.url.clone();
     let error = e.error.clone().unwrap_or_default();
-    cause.summary = match crate::diagnose::connects(&url, reach, timeout).await {
+    cause.summary = match crate::http::diagnose::connects(&url, reach, timeout).await {
         Some(true) => format!(
             "the device authorization endpoint {url} accepted the connection but sent no answer within {} s (--timeout): is it an HTTP server, and is it up?",
             timeout.as_secs()
@@ -1065,7 +1070,7 @@ mod tests {
             metadata: None,
             metadata_attempts: vec![],
             root_cause: None,
-            reach: crate::reach::Reach::anywhere(),
+            reach: crate::http::reach::Reach::anywhere(),
         };
         Ctx::new(
             target,

@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::client::Client;
+use crate::http::reach::Reach;
 use crate::http::{Exchange, Http};
-use crate::reach::Reach;
 
 /// What the user said about the target.
 #[derive(Debug, Clone, Default)]
@@ -82,7 +82,7 @@ pub struct Target {
     #[serde(skip)]
     pub root_cause: Option<RootCause>,
     /// The address rule the run keeps, and its record of the hosts the server named
-    /// ([`crate::reach`]): every client of the run shares it.
+    /// ([`crate::http::reach`]): every client of the run shares it.
     #[serde(skip)]
     pub reach: Reach,
 }
@@ -166,9 +166,9 @@ pub async fn resolve_reporting(
         Err(u) => u,
     };
     if let TargetError::Unreachable(issuer, why) = &error {
-        if crate::diagnose::timed_out(why) {
+        if crate::http::diagnose::timed_out(why) {
             let first = attempts.first().map(|e| e.request.url.as_str());
-            if crate::diagnose::connects(first.unwrap_or(issuer), http.reach(), timeout).await
+            if crate::http::diagnose::connects(first.unwrap_or(issuer), http.reach(), timeout).await
                 == Some(true)
             {
                 error = TargetError::NoAnswer(issuer.clone(), timeout.as_secs());
@@ -402,7 +402,7 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
                 Some(_) => format!("{} answered {}", e.request.url, e.brief()),
                 None => {
                     let error = e.error.as_deref().unwrap_or("no response");
-                    let hint = crate::diagnose::tls_hint(&e.request.url, error);
+                    let hint = crate::http::diagnose::tls_hint(&e.request.url, error);
                     format!("{}: {error}{hint}", e.request.url)
                 }
             })
@@ -413,7 +413,7 @@ fn no_metadata(spec: &TargetSpec, attempts: &[Exchange]) -> TargetError {
         .first()
         .and_then(|e| e.error.clone())
         .unwrap_or_else(|| "no response".to_owned());
-    let hint = crate::diagnose::tls_hint(&first, &why);
+    let hint = crate::http::diagnose::tls_hint(&first, &why);
     TargetError::Unreachable(
         spec.issuer.clone().unwrap_or_default(),
         format!("{why}{hint}"),
@@ -445,29 +445,6 @@ pub fn lower_scheme_and_host(url: &str) -> String {
         scheme.to_ascii_lowercase(),
         host.to_ascii_lowercase()
     )
-}
-
-/// Whether `url` is an `https` URL. RFC 3986 §3.1: schemes are case-insensitive, so
-/// `HTTPS://AS.EXAMPLE/device` is one (the URL parser lower-cases the scheme).
-pub fn is_https(url: &str) -> bool {
-    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
-}
-
-/// Whether `url` is an `http` URL (the scheme in any case, RFC 3986 §3.1).
-pub fn is_http(url: &str) -> bool {
-    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "http")
-}
-
-/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
-pub fn is_loopback(url: &str) -> bool {
-    reqwest::Url::parse(url)
-        .ok()
-        .is_some_and(|u| match u.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        })
 }
 
 #[cfg(test)]
@@ -525,13 +502,5 @@ mod tests {
         ] {
             assert_eq!(lower_scheme_and_host(given), folded, "{given}");
         }
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        assert!(is_loopback("http://127.0.0.1:8080/x"));
-        assert!(is_loopback("http://[::1]/"));
-        assert!(is_loopback("http://localhost/"));
-        assert!(!is_loopback("https://auth.example.com/"));
     }
 }

@@ -1,4 +1,4 @@
-//! The address rule (`deviceflow_conformance::reach`): a server cannot send the suite to
+//! The address rule (`deviceflow_conformance::http::reach`): a server cannot send the suite to
 //! an intranet or cloud-metadata address and have the answer put in the reports, nor
 //! by an IP literal, nor by a name, nor by a redirect; what it could not fetch is
 //! inconclusive, never the server's failure; and the hosts the server named are said
@@ -16,8 +16,8 @@ mod tiny;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use deviceflow_conformance::http::reach::{Reach, NOT_CONNECTED};
 use deviceflow_conformance::http::Http;
-use deviceflow_conformance::reach::{Reach, NOT_CONNECTED};
 
 use command::command;
 use tiny::{json, serve};

@@ -523,7 +523,7 @@ async fn an_endless_body_is_read_up_to_the_limit_and_named_as_too_large() {
     let base = fake::start_endless_body().await;
     let http = Http::new(
         Duration::from_secs(5),
-        deviceflow_conformance::reach::Reach::anywhere(),
+        deviceflow_conformance::http::reach::Reach::anywhere(),
     );
     let t = Instant::now();
     let e = http

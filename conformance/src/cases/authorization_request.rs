@@ -6,8 +6,8 @@ use super::{case, expect_error, expect_status};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::{AuthMethod, Client};
 use crate::context::Ctx;
+use crate::http::reach::{is_http, is_https, is_loopback};
 use crate::http::{basic, credentials, form, Exchange, Request};
-use crate::target::{is_http, is_https, is_loopback};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -146,7 +146,7 @@ async fn da_05(ctx: Ctx) -> Verdict {
         .await;
     expect_error(&mut c, &e, &["invalid_client", "invalid_request"]);
     let wrong = Client {
-        secret: Some(crate::http::WRONG_SECRET.into()),
+        secret: Some(crate::client::WRONG_SECRET.into()),
         ..conf.clone()
     };
     let e = ctx
@@ -203,7 +203,7 @@ async fn da_07(ctx: Ctx) -> Verdict {
     };
     let wrong = Client {
         method: AuthMethod::Basic,
-        secret: Some(crate::http::WRONG_SECRET.into()),
+        secret: Some(crate::client::WRONG_SECRET.into()),
         ..conf
     };
     let e = ctx

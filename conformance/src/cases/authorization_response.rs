@@ -8,7 +8,7 @@ use super::{authorize, case, enough_samples, error_shape_problems, expect_succes
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::client::Client;
 use crate::context::Ctx;
-use crate::target::{is_https, is_loopback};
+use crate::http::reach::{is_https, is_loopback};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -263,7 +263,7 @@ async fn dr_05(ctx: Ctx) -> Verdict {
     if let Some(a) = authorize(&ctx, &mut c).await {
         let v = body(&a).get("expires_in").cloned();
         // RFC 8259 §6: `600.0` is the number 600, a whole number of seconds.
-        let n = v.as_ref().and_then(crate::json::whole_number);
+        let n = v.as_ref().and_then(crate::http::json::whole_number);
         c.expect(
             n.is_some_and(|n| n > 0),
             format!(
@@ -287,7 +287,7 @@ async fn dr_06(ctx: Ctx) -> Verdict {
             }
             Some(v) => {
                 c.expect(
-                    crate::json::whole_number(v).is_some_and(|n| n > 0),
+                    crate::http::json::whole_number(v).is_some_and(|n| n > 0),
                     format!("interval is a positive integer (got {v})"),
                 );
                 c.measure("interval", v.clone());
@@ -454,7 +454,7 @@ async fn dr_08(ctx: Ctx) -> Verdict {
 async fn dr_09(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Must);
     if let Some(a) = authorize(&ctx, &mut c).await {
-        let dup = crate::json::duplicate_member(&a.exchange.raw_body);
+        let dup = crate::http::json::duplicate_member(&a.exchange.raw_body);
         c.expect(
             dup.is_none(),
             format!(
@@ -588,7 +588,7 @@ async fn dr_14(ctx: Ctx) -> Verdict {
         for uri in std::iter::once(&a.verification_uri).chain(a.verification_uri_complete.as_ref())
         {
             // Masked where it stands: the finding must not hand out the code.
-            let shown = uri.replace(&a.device_code, &crate::http::mask(&a.device_code));
+            let shown = uri.replace(&a.device_code, &crate::redact::mask(&a.device_code));
             c.expect(
                 !uri.contains(&a.device_code),
                 format!("{shown:?} does not hold the device_code"),

@@ -5,7 +5,8 @@ use serde_json::Value;
 use super::{case, expect_error};
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{parse_authorization, Ctx, GRANT};
-use crate::target::{is_https, is_loopback, unusable_endpoint, Metadata};
+use crate::http::reach::{is_https, is_loopback};
+use crate::target::{unusable_endpoint, Metadata};
 
 pub fn cases() -> Vec<Case> {
     vec![

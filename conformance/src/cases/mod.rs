@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
+use crate::http::json::is_error_char;
 use crate::http::Exchange;
-use crate::json::is_error_char;
 
 mod authorization_request;
 mod authorization_response;
@@ -306,8 +306,8 @@ pub fn expect_success(c: &mut Check, e: &Exchange, required: &[&str]) -> bool {
         // A credential (an access token, a device code) is shown masked, as in the
         // evidence: a report must never hold one that still works.
         let got = match v {
-            Some(serde_json::Value::String(s)) if crate::http::is_secret_name(member) => {
-                format!("\"{}\"", crate::http::mask(s))
+            Some(serde_json::Value::String(s)) if crate::redact::is_secret_name(member) => {
+                format!("\"{}\"", crate::redact::mask(s))
             }
             v => v.map_or("nothing".to_owned(), |v| v.to_string()),
         };

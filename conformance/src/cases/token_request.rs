@@ -271,7 +271,7 @@ async fn tr_06(ctx: Ctx) -> Verdict {
     expect_error(&mut c, &e, &["invalid_client", "invalid_request"]);
     let wrong = Client {
         method: AuthMethod::Basic,
-        secret: Some(crate::http::WRONG_SECRET.into()),
+        secret: Some(crate::client::WRONG_SECRET.into()),
         ..conf.clone()
     };
     let e = ctx

@@ -191,7 +191,7 @@ async fn browser_only(_: Ctx) -> Verdict {
 
 /// GETs `url` following up to five redirects; returns every hop. Each hop, the server's
 /// `Location` included, is a request of its own under the suite's address rule
-/// ([`crate::reach`]): one the rule keeps back ends the chain, with no connection made.
+/// ([`crate::http::reach`]): one the rule keeps back ends the chain, with no connection made.
 async fn follow(ctx: &Ctx, label: &str, url: &str) -> Vec<Exchange> {
     let mut hops = Vec::new();
     let mut url = url.to_owned();

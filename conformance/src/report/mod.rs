@@ -165,7 +165,7 @@ pub struct Report {
     pub cases: Vec<CaseReport>,
 }
 
-/// The address rule of the run ([`crate::reach`]) and what came of it.
+/// The address rule of the run ([`crate::http::reach`]) and what came of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Network {
     /// The rule, in words.
@@ -174,7 +174,7 @@ pub struct Network {
     /// endpoint in its metadata, a verification URI, a redirect): each with what
     /// named it, how many requests went there, whether a client's credentials did,
     /// and why the suite did not connect, if the rule kept it back.
-    pub server_named_hosts: Vec<crate::reach::ServerNamedHost>,
+    pub server_named_hosts: Vec<crate::http::reach::ServerNamedHost>,
 }
 
 impl Network {
@@ -193,7 +193,7 @@ impl Network {
                     line.push_str("; a client's credentials sent");
                 }
                 if let Some(why) = &h.not_connected {
-                    line.push_str(&format!("; {}", crate::reach::short(why)));
+                    line.push_str(&format!("; {}", crate::http::reach::short(why)));
                 }
                 clip(&line, FINDING_CHARS)
             })

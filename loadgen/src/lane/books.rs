@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use deviceflow_conformance::http::redact;
+use deviceflow_conformance::redact::redact;
 use deviceflow_reports::escape::clip;
 
 use crate::device::flow::{Outcome, Rule};
@@ -30,7 +30,7 @@ impl Lane {
         }
         let (id, behaviour) = (d.id, d.behaviour);
         // Masked as the suite's evidence masks it: a report never holds a live code.
-        let code = deviceflow_conformance::http::mask(&d.device_code);
+        let code = deviceflow_conformance::redact::mask(&d.device_code);
         let path = &self.fleet.config.token_path;
         self.stats.behaviour(behaviour).violations += 1;
         self.stats.violation(rule, || Example {
@@ -153,7 +153,7 @@ impl Lane {
 }
 
 /// The start of a violation's answer, as the reports quote it: its credentials masked
-/// first (`deviceflow_conformance::http::redact`: a token the server should not have
+/// first (`deviceflow_conformance::redact::redact`: a token the server should not have
 /// given is still a live token), then cut to 300 characters.
 fn example_body(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);

@@ -32,7 +32,7 @@ pub fn parse(bytes: &[u8]) -> Json {
             // starts with its access token): redacted before it is cut, so that a cut
             // never leaves the start of a credential unrecognised.
             let head = &bytes[..bytes.len().min(4096)];
-            let start: String = crate::http::redact(&String::from_utf8_lossy(head))
+            let start: String = crate::redact::redact(&String::from_utf8_lossy(head))
                 .chars()
                 .take(60)
                 .collect();

@@ -445,6 +445,29 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Whether `url` is an `https` URL. RFC 3986 §3.1: schemes are case-insensitive, so
+/// `HTTPS://AS.EXAMPLE/device` is one (the URL parser lower-cases the scheme).
+pub fn is_https(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
+}
+
+/// Whether `url` is an `http` URL (the scheme in any case, RFC 3986 §3.1).
+pub fn is_http(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "http")
+}
+
+/// Whether a URL's host is loopback (127.0.0.0/8, ::1, localhost).
+pub fn is_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,5 +585,13 @@ mod tests {
         assert_eq!(hosts[0].not_connected.as_deref(), Some("refused"));
         assert_eq!(hosts[1].named_as, "token_endpoint in the metadata");
         assert_eq!((hosts[1].requests, hosts[1].credentials_sent), (2, true));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("http://127.0.0.1:8080/x"));
+        assert!(is_loopback("http://[::1]/"));
+        assert!(is_loopback("http://localhost/"));
+        assert!(!is_loopback("https://auth.example.com/"));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::reach::Reach;
+use crate::http::reach::Reach;
 
 /// The longest the connection probe after a timeout waits.
 const PROBE: Duration = Duration::from_secs(5);
@@ -56,7 +56,7 @@ pub fn tls_hint(url: &str, error: &str) -> &'static str {
     ]
     .iter()
     .any(|w| said.contains(w));
-    if broken_off && crate::target::is_http(url) {
+    if broken_off && crate::http::reach::is_http(url) {
         " (is this port speaking TLS? give https://)"
     } else {
         ""
