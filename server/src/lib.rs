@@ -10,16 +10,18 @@
 //! - `protocol/`: the RFC 8628 vocabulary and state machine, no I/O: device and user
 //!   codes, scopes, and the session whose `poll` answers every device (§3.5).
 //! - `storage/`: where state lives: the [`Store`] seam, its in-memory and Redis
-//!   backends, the token rules both apply, the expiry wheel.
-//! - `accounts/`: the configured clients and how they authenticate; the people.
+//!   backends, the token rules both apply.
+//! - `accounts/`: the configured clients and how they authenticate; the people and
+//!   their passwords.
 //! - `http/`: connections, routing, reading requests, spelling answers, and the
 //!   [`App`] state every handler runs on.
 //! - `endpoints/`: one module per OAuth endpoint; `verification/`: the person's pages.
-//! - `config/`, `clock.rs`, `quota.rs` (device authorization quotas), `audit.rs`
-//!   (the audit log).
+//! - `config/`, `clock.rs`, `expiry.rs` (the expiry wheel every store map uses),
+//!   `quota.rs` (device authorization quotas), `audit.rs` (the audit log).
 //!
-//! The dependencies run downhill: `http::router` → `endpoints`, `verification` →
-//! `http::state` → `storage`, `accounts` → `protocol`.
+//! The dependencies mostly run downhill: `http::router` → `endpoints`,
+//! `verification` → `http::state` → `storage`, `accounts` → `protocol`; README.md
+//! ("How it is built") names the imports that still point back up.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -28,6 +30,7 @@ mod audit;
 pub mod clock;
 pub mod config;
 mod endpoints;
+mod expiry;
 pub mod http;
 pub mod protocol;
 pub mod quota;

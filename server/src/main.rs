@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deviceflow_device::DeviceOptions;
 use deviceflow_reports::{errln, outln};
+use deviceflow_server::accounts::password;
 use deviceflow_server::config::{sha256_hex, DEMO_CONFIDENTIAL_SECRET, DEMO_USER_PASSWORD};
 use deviceflow_server::http::paths;
 use deviceflow_server::protocol::session::SlowDownPolicy;
 use deviceflow_server::storage::clock_offset;
 use deviceflow_server::storage::redis::redacted;
-use deviceflow_server::verification::password;
 use deviceflow_server::{Clock, FileConfig, RedisStore, Settings, StoreConfig};
 use rand::RngCore;
 

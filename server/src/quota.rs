@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
-use crate::storage::expiry::ExpiryWheel;
+use crate::expiry::ExpiryWheel;
 
 /// A token bucket's shape: `burst` at most, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]

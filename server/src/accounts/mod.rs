@@ -3,5 +3,6 @@
 //! devices.
 
 pub mod clients;
+pub mod password;
 pub mod registration;
 pub mod users;

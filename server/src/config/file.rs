@@ -391,7 +391,7 @@ impl FileConfig {
             users: vec![UserConfig {
                 username: "demo".to_owned(),
                 name: Some("Demo User".to_owned()),
-                password_hash: Some(crate::verification::password::demo_hash(DEMO_USER_PASSWORD)),
+                password_hash: Some(crate::accounts::password::demo_hash(DEMO_USER_PASSWORD)),
                 // The tutorial starts by registering the device app on the page.
                 admin: true,
             }],

@@ -88,10 +88,7 @@ mod tests {
             .is_public());
         let demo = s.users.by_username("demo").unwrap();
         let phc = demo.password_hash.as_deref().unwrap();
-        assert!(crate::verification::password::verify(
-            phc,
-            DEMO_USER_PASSWORD
-        ));
+        assert!(crate::accounts::password::verify(phc, DEMO_USER_PASSWORD));
     }
 
     #[test]

@@ -10,13 +10,13 @@ use sha2::{Digest, Sha256};
 use super::file::*;
 use super::ConfigError;
 use crate::accounts::clients::{Client, ClientId, Clients};
+use crate::accounts::password;
 use crate::accounts::registration::{self, FIRST_REGISTERED};
 use crate::accounts::users::{User, UserId, Users};
 use crate::http::forwarded::{self, TrustedProxies};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::PollPolicy;
 use crate::quota::{QuotaPolicy, Rate};
-use crate::verification::password;
 
 /// The validated configuration the server runs on.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ impl Settings {
 
     /// Users whose password hashes cost different amounts to verify: a sign-in takes
     /// as long as its user's hash, and one with an unknown username as long as the
-    /// first user's (`verification::password::dummy_like`), so the time of an answer
+    /// first user's (`accounts::password::dummy_like`), so the time of an answer
     /// tells apart the usernames of another cost, and that they exist.
     pub fn mixed_costs_warning(&self) -> Option<String> {
         let mut costs: Vec<(String, Vec<&str>)> = Vec::new();

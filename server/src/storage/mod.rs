@@ -4,7 +4,6 @@
 //! scanning what is live.
 
 pub mod clock_offset;
-pub(crate) mod expiry;
 pub mod memory;
 pub mod redis;
 pub mod store;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 pub use argon2::Block;
 use tokio::sync::oneshot;
 
-use super::password;
+use crate::accounts::password;
 
 /// Every worker and every queue slot is taken: nothing was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

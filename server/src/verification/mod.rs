@@ -34,7 +34,6 @@ pub mod hash_pool;
 pub(crate) mod html;
 pub mod known_browser;
 pub(crate) mod pages;
-pub mod password;
 pub mod rate_limit;
 pub mod web_session;
 

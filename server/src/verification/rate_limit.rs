@@ -26,8 +26,8 @@ use hmac::Mac;
 
 use crate::accounts::users::UserId;
 use crate::clock::Millis;
+use crate::expiry::ExpiryWheel;
 use crate::quota::Source;
-use crate::storage::expiry::ExpiryWheel;
 use crate::storage::store::SharedSecret;
 
 use super::csrf::Seal;

@@ -19,9 +19,9 @@ use super::csrf::SignInCsrf;
 use super::hash_pool::{Busy, HashPool};
 use super::known_browser::KnownBrowsers;
 use super::origin::SameOrigin;
-use super::password;
 use super::rate_limit::{Subject, UsernameHasher};
 use super::web_session::CookiePolicy;
+use crate::accounts::password;
 
 /// The state of the person's side.
 pub struct Verification {

@@ -20,8 +20,8 @@ use rand::RngCore;
 
 use crate::accounts::users::{Credential, UserId};
 use crate::clock::Millis;
+use crate::expiry::ExpiryWheel;
 use crate::protocol::user_code::UserCode;
-use crate::storage::expiry::ExpiryWheel;
 
 use super::csrf::CsrfToken;
 

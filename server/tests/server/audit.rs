@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
+use deviceflow_server::accounts::password;
 use deviceflow_server::config::sha256_hex;
-use deviceflow_server::verification::password;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_deviceflow-server");

@@ -88,7 +88,7 @@ pub fn password_of(username: &str) -> String {
 /// Example"), bob and carol, with argon2id hashes at the smallest cost so tests stay
 /// fast in debug builds. carol is an administrator (the applications page).
 pub fn people_config() -> String {
-    use deviceflow_server::verification::password;
+    use deviceflow_server::accounts::password;
     let user = |name: &str, display: &str, admin: bool| {
         let phc = password::hash_with(&password_of(name), password::test_params());
         format!(

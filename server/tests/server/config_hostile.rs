@@ -308,7 +308,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deviceflow.example.t
 /// `check-config`, naming the users of each cost; one cost is quiet.
 #[test]
 fn users_whose_password_hashes_differ_in_cost_are_warned_of() {
-    use deviceflow_server::verification::password;
+    use deviceflow_server::accounts::password;
     let example = std::fs::read_to_string(EXAMPLE).unwrap();
     let user = |name: &str, phc: &str| {
         format!("\n[[users]]\nusername = \"{name}\"\npassword_hash = \"{phc}\"\n")

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use deviceflow_server::verification::password;
+use deviceflow_server::accounts::password;
 
 use crate::common::*;
 use crate::person::Person;

@@ -8,12 +8,12 @@ use std::cell::Cell;
 
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
+use crate::expiry::ExpiryWheel;
 use crate::protocol::device_code::{DeviceCode, Secret};
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::shards::CappedCount;
-use crate::storage::expiry::ExpiryWheel;
 use crate::storage::store::{CreateError, SessionInfo, SweepStats};
 
 use super::table::Table;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
+use crate::expiry::ExpiryWheel;
 use crate::protocol::scope::ScopeSet;
-use crate::storage::expiry::ExpiryWheel;
 use crate::storage::tokens::{
     new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
     RefreshError, RefreshRecord, TokenKey as Key,

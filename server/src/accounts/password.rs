@@ -3,11 +3,13 @@
 //!
 //! Owns hashing, validation of configured hashes, and verification, including the
 //! dummy verification that makes an unknown username cost what a wrong password costs.
-//! It does not own who may sign in (`sign_in.rs`) or how often (`rate_limit.rs`).
+//! It does not own who may sign in (`verification/sign_in.rs`) or how often
+//! (`verification/rate_limit.rs`).
 //!
 //! Verification is CPU-bound (tens of milliseconds by design) and takes the hash's
 //! memory cost (19 MiB by default): the server runs it on the hashing pool
-//! (`hash_pool.rs`) with [`verify_in`], never on a thread that serves polls.
+//! (`verification/hash_pool.rs`) with [`verify_in`], never on a thread that serves
+//! polls.
 
 use argon2::password_hash::{
     Output, PasswordHash, PasswordHasher, PasswordVerifier, Salt, SaltString,
