@@ -71,7 +71,10 @@ impl<S: Store> App<S> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let start = Instant::now();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        if let Some(base) = self.issuer_path.as_deref() {
+            paths::strip_base(&mut parts.uri, base);
+        }
         let peer = self.settings.trusted_proxies.client(peer, &parts.headers);
         let route = self.route(&parts);
         async move {

@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::endpoints::device_authorization::DeviceAnswer;
 use crate::http::form::Form;
 use crate::http::metrics::Metrics;
+use crate::http::paths;
 use crate::http::response::OAuthError;
 use crate::protocol::scope::ScopeSet;
 use crate::storage::clock_offset;
@@ -50,6 +51,9 @@ pub struct App<S: Store = MemoryStore> {
     /// (`/.well-known/oauth-authorization-server/auth` for `https://h/auth`), served
     /// beside the root path; `None` for an issuer without one.
     pub(crate) metadata_at_issuer_path: Option<String>,
+    /// The issuer's path (`/auth` for `https://h/auth`), below which every endpoint
+    /// and page is served ([`paths::strip_base`]); `None` for an issuer without one.
+    pub(crate) issuer_path: Option<Box<str>>,
     /// The constant parts of the device authorization answer (RFC 8628 §3.2).
     pub(crate) device_answer: DeviceAnswer,
 }
@@ -71,6 +75,9 @@ impl<S: Store> App<S> {
             DeviceAnswer::new(&issuer, settings.expires_in_secs, settings.interval_secs);
         App {
             metadata_at_issuer_path: metadata_at_issuer_path(&issuer),
+            issuer_path: Some(paths::issuer_path(&issuer))
+                .filter(|path| !path.is_empty())
+                .map(Box::from),
             settings,
             issuer,
             store,
@@ -180,9 +187,7 @@ fn authorization(parts: &Parts) -> Result<Option<&[u8]>, OAuthError> {
 /// path at which an issuer with a path (`https://h/auth`, no trailing slash) has its
 /// metadata (`/.well-known/oauth-authorization-server/auth`); `None` without a path.
 fn metadata_at_issuer_path(issuer: &str) -> Option<String> {
-    let (_, rest) = issuer.split_once("://")?;
-    let path = &rest[rest.find('/')?..];
-    let path = path.trim_end_matches('/');
+    let path = paths::issuer_path(issuer);
     (!path.is_empty()).then(|| format!("{}{path}", deviceflow_wire::METADATA_PATH))
 }
 

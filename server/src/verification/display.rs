@@ -38,6 +38,7 @@ impl<S: Store> App<S> {
             StatusCode::OK,
             &html::Frame {
                 site: &self.verification.site,
+                base: &self.verification.base,
                 title: "Your code",
                 main: &main,
                 footer: "",

@@ -130,6 +130,28 @@ pub(crate) struct Frame<'a> {
     pub main: &'a str,
     /// Below the card (who is signed in, sign-out), already HTML.
     pub footer: &'a str,
+    /// The issuer's path, `""` for none: links and forms of `main` and `footer` name
+    /// paths of this server (`href="/device"`), and below an issuer's path they are
+    /// there (`href="/auth/device"`).
+    pub base: &'a str,
+}
+
+/// `html` with every link and form of this server (`href="/…"`, `action="/…"`) moved
+/// below `base`. Only our own markup can hold such an attribute: whatever else a page
+/// shows went through [`escape`], which leaves no `"` to open one.
+fn rebase<'h>(html: &'h str, base: &str) -> Cow<'h, str> {
+    if base.is_empty() {
+        return Cow::Borrowed(html);
+    }
+    Cow::Owned(
+        html.replace("href=\"/", &format!("href=\"{base}/"))
+            .replace("action=\"/", &format!("action=\"{base}/")),
+    )
+}
+
+/// `location`, a path of this server, below `base` (see [`rebase`]).
+pub(crate) fn rebase_location(location: &str, base: &str) -> Option<String> {
+    (!base.is_empty() && location.starts_with('/')).then(|| format!("{base}{location}"))
 }
 
 /// A whole HTML page with the verification headers.
@@ -147,8 +169,8 @@ pub(crate) fn page(status: StatusCode, frame: &Frame<'_>) -> Reply {
         title = escape(frame.title),
         css = CSS,
         site = escape(frame.site),
-        main = frame.main,
-        footer = frame.footer,
+        main = rebase(frame.main, frame.base),
+        footer = rebase(frame.footer, frame.base),
     );
     let mut r = Response::new(Full::new(Bytes::from(html)));
     *r.status_mut() = status;
@@ -227,6 +249,24 @@ mod tests {
     }
 
     #[test]
+    fn below_an_issuers_path_our_links_and_forms_are_there_too() {
+        let ours = r#"<a href="/device">x</a><form method="post" action="/device/consent">"#;
+        assert_eq!(rebase(ours, ""), ours);
+        assert_eq!(
+            rebase(ours, "/auth"),
+            r#"<a href="/auth/device">x</a><form method="post" action="/auth/device/consent">"#
+        );
+        // What a page shows of others went through escape: no attribute of its own.
+        let shown = escape(r#"<a href="/evil">"#);
+        assert_eq!(rebase(&shown, "/auth"), shown);
+        assert_eq!(
+            rebase_location("/device/login?then=applications", "/auth").as_deref(),
+            Some("/auth/device/login?then=applications")
+        );
+        assert_eq!(rebase_location("/device", ""), None);
+    }
+
+    #[test]
     fn pages_carry_the_protective_headers_and_the_css_hash() {
         let r = page(
             StatusCode::OK,
@@ -235,6 +275,7 @@ mod tests {
                 title: "T",
                 main: "<h1>T</h1>",
                 footer: "",
+                base: "",
             },
         );
         let h = r.headers();

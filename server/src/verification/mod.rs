@@ -167,6 +167,16 @@ impl<S: Store> App<S> {
             .answer_page(req, peer)
             .await
             .unwrap_or_else(|_| self.store_away());
+        // A redirect names a path of this server: below the issuer's path, there.
+        let rebased = page
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|to| to.to_str().ok())
+            .and_then(|to| html::rebase_location(to, &self.verification.base))
+            .and_then(|to| hyper::header::HeaderValue::try_from(to).ok());
+        if let Some(to) = rebased {
+            page.headers_mut().insert(hyper::header::LOCATION, to);
+        }
         if self.verification.cookie.secure {
             // RFC 6797: behind an https issuer, a browser that saw a page once never
             // sends this site's passwords or session cookie over plain http again.
@@ -335,6 +345,7 @@ impl<S: Store> App<S> {
             status,
             &Frame {
                 site: &self.verification.site,
+                base: &self.verification.base,
                 title,
                 main,
                 footer: &footer,
@@ -354,6 +365,7 @@ impl<S: Store> App<S> {
             status,
             &Frame {
                 site: &self.verification.site,
+                base: &self.verification.base,
                 title: heading,
                 main: &pages::message(heading, text, link),
                 footer: "",

@@ -49,6 +49,9 @@ pub struct Verification {
     pub(super) dummy_hash: Option<String>,
     /// The issuer's host, shown on every page.
     pub(super) site: String,
+    /// The issuer's path (`/auth` for `https://h/auth`, `""` for none), which every
+    /// link, form and redirect of the pages starts with.
+    pub(super) base: String,
     /// The issuer's origin, which our own forms are sent from.
     pub(super) origin: SameOrigin,
     pub(super) verification_uri: String,
@@ -76,6 +79,7 @@ impl Verification {
             sign_in_csrf: SignInCsrf::new(secret),
             dummy_hash,
             site,
+            base: crate::http::paths::issuer_path(issuer).to_owned(),
             origin: SameOrigin::of_issuer(issuer),
             verification_uri: format!("{issuer}{}", paths::DEVICE),
         }

@@ -584,3 +584,93 @@ async fn ui_15_the_last_page_sends_the_person_back_to_the_device() {
         .assert_oauth_error(400, "access_denied");
     assert_eq!(s.poll("tv", &approve.device_code).await.status, 200);
 }
+
+/// Checklist MD-05, RFC 8414 §2: an issuer with a path (`http://h/auth`, a server
+/// behind a proxy at a path) advertises its endpoints below that path, so they answer
+/// there, and the person's pages keep every link, form and redirect below it. Only
+/// root paths had answered: the advertised endpoints were 404, and `verification_uri`
+/// (RFC 8628 §3.2) was a 404 page, or sent the browser to `/device/login`, out of the
+/// path.
+#[tokio::test]
+async fn below_an_issuers_path_every_endpoint_and_page_answers_there() {
+    let s = TestServer::start_as(
+        &people_config(),
+        deviceflow_server::Clock::manual(START_MS),
+        Some("http://127.0.0.1/auth"),
+    )
+    .await;
+    let metadata = s.get("/.well-known/oauth-authorization-server/auth").await;
+    let metadata = metadata.json();
+    for member in [
+        "device_authorization_endpoint",
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    ] {
+        let url = metadata[member].as_str().expect(member);
+        let path = url.strip_prefix("http://127.0.0.1").expect(url);
+        assert!(path.starts_with("/auth/oauth/"), "{member}: {url}");
+        // Each answers an empty form as itself: an RFC 6749 §5.2 error, not a 404.
+        let refused = s.post(path, "").await;
+        assert!(
+            matches!(refused.status, 400 | 401) && refused.json()["error"].is_string(),
+            "{member} at {path}: {} {:?}",
+            refused.status,
+            refused.body
+        );
+    }
+
+    let da = s
+        .post("/auth/oauth/device_authorization", "client_id=tv")
+        .await;
+    assert_eq!(da.status, 200, "{:?}", da.body);
+    let da = da.json();
+    let code = da["user_code"].as_str().unwrap();
+    assert_eq!(da["verification_uri"], "http://127.0.0.1/auth/device");
+
+    let mut p = Person::new(&s);
+    let first = p.get("/auth/device").await;
+    assert_eq!(first.location(), Some("/auth/device/login"), "{first:?}");
+    let mut pages = vec![p.follow(first).await];
+    let signed = p
+        .submit(
+            "/auth/device/login",
+            &[("username", "alice"), ("password", &password_of("alice"))],
+        )
+        .await;
+    assert_eq!(signed.location(), Some("/auth/device"), "{signed:?}");
+    pages.push(p.follow(signed).await);
+    let entered = p.submit("/auth/device", &[("user_code", code)]).await;
+    assert_eq!(
+        entered.location(),
+        Some("/auth/device/consent"),
+        "{entered:?}"
+    );
+    pages.push(p.follow(entered).await);
+    pages.push(
+        p.submit(
+            "/auth/device/consent",
+            &[("user_code", code), ("action", "approve")],
+        )
+        .await,
+    );
+    assert_eq!(pages.last().unwrap().heading(), "Device connected");
+    for page in &pages {
+        assert_eq!(page.status, 200, "{page:?}");
+        assert!(page.body.contains(r#"action="/auth/device"#), "{page:?}");
+        for outside in [r#"href="/device"#, r#"action="/device"#] {
+            assert!(!page.body.contains(outside), "{outside} in {page:?}");
+        }
+    }
+    let out = p.submit("/auth/device/logout", &[]).await;
+    assert_eq!(out.location(), Some("/auth/device/login"), "{out:?}");
+
+    let token = s
+        .post(
+            "/auth/oauth/token",
+            &poll_body("tv", da["device_code"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(token.status, 200, "{:?}", token.body);
+    assert!(token.json()["access_token"].is_string());
+}
