@@ -64,12 +64,14 @@ impl<S: Store> App<S> {
         let form = Form::parse(body).map_err(OAuthError::from)?;
         let client = self.client(parts, &form).await?;
         // RFC 7662 §2.1: the endpoint MUST require some form of authorization; here,
-        // a confidential client's credentials.
+        // a confidential client's credentials. RFC 9110 §15.5.2: a 401 carries a
+        // challenge, the scheme those credentials are sent in.
         if client.is_public() {
             return Err(OAuthError::new(
                 deviceflow_wire::ErrorCode::InvalidClient,
                 "introspection requires a confidential client",
-            ));
+            )
+            .with_basic_challenge());
         }
         let token = form
             .get("token")

@@ -185,6 +185,20 @@ impl Answer {
             }
         }
         assert_eq!(self.header("cache-control"), Some("no-store"));
+        // RFC 9110 §15.5.2: a 401 carries a challenge; for a client, in RFC 6749
+        // §2.3.1's scheme (a registration access token's is Bearer, RFC 6750 §3).
+        if status == 401 {
+            let challenge = self.header("www-authenticate").unwrap_or_default();
+            let scheme = if code == "invalid_client" {
+                "Basic"
+            } else {
+                "Bearer"
+            };
+            assert!(
+                challenge.starts_with(scheme),
+                "{code}: 401 with WWW-Authenticate {challenge:?}"
+            );
+        }
     }
 }
 
