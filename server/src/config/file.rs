@@ -71,7 +71,7 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeviceConfig {
-    /// RFC 8628 §3.2 `expires_in`, seconds.
+    /// RFC 8628 §3.2 `expires_in`, seconds: at most 24 days (`MAX_EXPIRES_IN_SECS`).
     pub expires_in: u64,
     /// RFC 8628 §3.2 `interval`, seconds.
     pub interval: u64,

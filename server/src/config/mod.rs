@@ -39,7 +39,7 @@ pub enum ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::session::SlowDownPolicy;
+    use crate::protocol::session::{SlowDownPolicy, MAX_EXPIRES_IN_SECS};
 
     #[test]
     fn sha256_hex_matches_the_fips_180_vector() {
@@ -256,6 +256,10 @@ mod tests {
                 "printable ASCII",
             ),
         ];
+        let cases = cases.into_iter().chain([(
+            format!("[device]\nexpires_in = {}", MAX_EXPIRES_IN_SECS + 1),
+            "device.expires_in (2147484) must be at most 2147483 seconds (24 days)",
+        )]);
         for (text, expected) in cases {
             let file = FileConfig::parse(&text, "t.toml").unwrap();
             let err = Settings::from_file(file).unwrap_err().to_string();
@@ -263,7 +267,7 @@ mod tests {
         }
         // The largest lifetimes allowed still run.
         let text = format!(
-            "[device]\nexpires_in = {MAX_LIFETIME_SECS}\nexpired_retention = {MAX_LIFETIME_SECS}\n\
+            "[device]\nexpires_in = {MAX_EXPIRES_IN_SECS}\nexpired_retention = {MAX_LIFETIME_SECS}\n\
              [tokens]\naccess_token_ttl = {MAX_LIFETIME_SECS}\nrefresh_token_ttl = {MAX_LIFETIME_SECS}\n\
              [admin]\ntoken = \"abcDEF0123456789-._~+/==\"\n\
              [registration]\ninitial_access_token = \"correct!horse#battery$staple 42\""

@@ -15,7 +15,7 @@ use crate::accounts::registration::{self, FIRST_REGISTERED};
 use crate::accounts::users::{User, UserId, Users};
 use crate::http::forwarded::{self, TrustedProxies};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
-use crate::protocol::session::PollPolicy;
+use crate::protocol::session::{PollPolicy, MAX_EXPIRES_IN_SECS};
 use crate::quota::{QuotaPolicy, Rate};
 
 /// The validated configuration the server runs on.
@@ -320,6 +320,14 @@ fn check_device_tokens_and_limits(file: &FileConfig) -> Result<(), ConfigError> 
                 "{field} ({secs}) must be at most {MAX_LIFETIME_SECS} seconds (ten years)"
             ));
         }
+    }
+    if d.expires_in > MAX_EXPIRES_IN_SECS {
+        return invalid(format!(
+            "device.expires_in ({}) must be at most {MAX_EXPIRES_IN_SECS} seconds (24 days): \
+             a session paces its polls in milliseconds of 32 bits (RFC 8628 §3.2's codes \
+             live minutes)",
+            d.expires_in
+        ));
     }
     if d.interval >= d.expires_in {
         return invalid(format!(

@@ -41,6 +41,12 @@ pub const SLOW_DOWN_INCREMENT_MS: u32 = deviceflow_wire::SLOW_DOWN_INCREMENT_SEC
 /// `Session::last_accepted` before the first poll.
 const NO_POLL: i32 = i32::MIN;
 
+/// The longest `expires_in` a session paces polls for: it keeps their times as
+/// milliseconds from `issued_at` in an `i32` (four bytes a session), which holds 24.8
+/// days. Past it every poll read as the last one's time, so each was early: a pending
+/// code answered `slow_down` for good (checklist PL-04).
+pub const MAX_EXPIRES_IN_SECS: u64 = i32::MAX as u64 / 1000;
+
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -413,6 +419,34 @@ mod tests {
             PollOutcome::SlowDown {
                 interval_ms: 20_000
             }
+        );
+    }
+
+    #[test]
+    fn polls_are_paced_to_the_end_of_the_longest_lifetime() {
+        // Checklist PL-02, PL-04: at the end of the longest expires_in, a poll at the
+        // interval is pending, one before it slowed down, as on the first day.
+        let expires_in_ms = MAX_EXPIRES_IN_SECS * 1000;
+        let secret = Secret::generate();
+        let mut s = Session::new(
+            secret,
+            ClientId(0),
+            ScopeSet(1),
+            0,
+            expires_in_ms,
+            &policy(),
+        );
+        let mut t = expires_in_ms - 4 * I;
+        assert_eq!(poll(&mut s, &secret, t), PollOutcome::Pending);
+        t += I;
+        assert_eq!(poll(&mut s, &secret, t), PollOutcome::Pending);
+        assert!(matches!(
+            poll(&mut s, &secret, t + 1_000),
+            PollOutcome::SlowDown { .. }
+        ));
+        assert_eq!(
+            poll(&mut s, &secret, t + 1_000 + I + 5_000),
+            PollOutcome::Pending
         );
     }
 
