@@ -377,11 +377,13 @@ impl std::fmt::Display for NotDecided {
 pub const REFUSED_EXIT: i32 = 65;
 
 /// The error codes of deviceflow-server's admin decision endpoint that refuse a
-/// decision for the code's sake (404, 410, 409): anything else that is not a 200 is the
-/// approver's failure (a wrong token, a wrong URL, a server error).
-const ADMIN_REFUSALS: [(u16, &str); 3] = [
+/// decision for the code's sake (404, 410, 409; 410 too for a code whose client was
+/// deleted): anything else that is not a 200 is the approver's failure (a wrong token, a
+/// wrong URL, a server error).
+const ADMIN_REFUSALS: [(u16, &str); 4] = [
     (404, "unknown_user_code"),
     (410, "expired_user_code"),
+    (410, "deleted_client"),
     (409, "already_decided"),
 ];
 

@@ -57,6 +57,25 @@ impl<S: Store> App<S> {
             Ok(request) => request,
             Err(refusal) => return *refusal,
         };
+        // As on the consent page: a code whose registered client was deleted is not
+        // decided (its device is refused as invalid_client; an approval stored and
+        // audited for it would report a connection that cannot happen).
+        let deleted = match self.store.lookup(user_code).await {
+            Ok(Some(info)) => self.client_by_id(info.client).await.map(|c| c.is_none()),
+            Ok(None) => Ok(false),
+            Err(unavailable) => Err(unavailable),
+        };
+        match deleted {
+            Ok(false) => {}
+            Ok(true) => {
+                return error(
+                    StatusCode::GONE,
+                    "deleted_client",
+                    "the client this code was issued to was deleted: its device cannot be given a token",
+                )
+            }
+            Err(unavailable) => return OAuthError::from(unavailable).reply(),
+        }
         let decided = match self
             .store
             .decide(user_code, decision, self.clock.now())

@@ -308,16 +308,14 @@ async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_ina
             .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
     }
-    // An admin decision on its pending code is still recorded, and reported against
-    // the deleted client; nothing can redeem it (above).
+    // An admin decision on its pending code is refused, as the consent page refuses
+    // it: nothing could redeem it (above), and the admin had been told "approved".
+    let refused = s.decide(&pending.user_code, "approve", "alice").await;
     assert_eq!(
-        s.decide(&pending.user_code, "approve", "alice")
-            .await
-            .json()["client_id"],
-        format!(
-            "(deleted client {})",
-            &client_id[3..client_id.find('-').unwrap()]
-        )
+        (refused.status, refused.json()["error"].as_str()),
+        (410, Some("deleted_client")),
+        "{:?}",
+        refused.body
     );
 }
 
