@@ -1482,3 +1482,21 @@ async fn a_token_response_that_is_not_json_says_why() {
         v.summary
     );
 }
+
+/// Checklist UI-01, UI-13: a verification page that first sets a cookie and redirects
+/// to itself (a browser follows with the cookie) is a page, reached and judged as a
+/// browser reaches it. Without the cookie carried from hop to hop, UI-01 failed on the
+/// redirect and UI-13 on a page it never saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_that_sets_a_cookie_on_a_redirect_first_is_reached_as_in_a_browser() {
+    let r = run(
+        Some(Flaw::CookieFirst),
+        Setup::Discovery,
+        &["UI-01", "UI-13"],
+    )
+    .await;
+    for id in ["UI-01", "UI-13"] {
+        let v = verdict(&r, id);
+        assert_eq!(v.status, Status::Pass, "{id}: {v:?}");
+    }
+}

@@ -35,6 +35,7 @@ pub enum Flaw {
     DeviceCodeInCompleteUri,   // [DR-14]
     // A.3 verification
     VerificationPage404,    // [UI-01]
+    CookieFirst,            // no flaw: a cookie set on a redirect to the page itself
     DeviceCodeOnPage,       // [UI-03]
     CompleteUriApproves,    // [UI-05]
     NoNormalization,        // [UI-07] typed codes must match exactly

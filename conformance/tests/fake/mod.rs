@@ -269,6 +269,7 @@ struct Req {
     query: String,
     content_type: Option<String>,
     authorization: Option<String>,
+    cookie: Option<String>,
     form: Vec<(String, String)>,
     empty: bool,
 }
@@ -488,6 +489,21 @@ fn verification_page(fake: &Fake, req: &Req) -> Reply {
     if fake.has(Flaw::VerificationPage404) {
         return fake.page(404, "<h1>Not Found</h1>".into());
     }
+    // No flaw: a page that sets a cookie and sends the browser back to itself before
+    // it shows anything, as some sign-in stacks do.
+    if fake.has(Flaw::CookieFirst) && !req.cookie.as_deref().is_some_and(|c| c.contains("seen=1")) {
+        let back = match req.query.as_str() {
+            "" => req.path.clone(),
+            q => format!("{}?{q}", req.path),
+        };
+        return Response::builder()
+            .status(302)
+            .header("location", back)
+            .header("set-cookie", "seen=1; Path=/; HttpOnly")
+            .header("x-frame-options", "DENY")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     let typed = url::form_urlencoded::parse(req.query.as_bytes())
         .find(|(k, _)| k == "user_code")
         .map(|(_, v)| v.into_owned());
@@ -610,6 +626,7 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
             .map(str::to_owned)
     };
     let (content_type, authorization) = (header("content-type"), header("authorization"));
+    let cookie = header("cookie");
     let body = req
         .into_body()
         .collect()
@@ -628,6 +645,7 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
         query: query.clone(),
         content_type,
         authorization,
+        cookie,
         form,
         empty: body.is_empty(),
     };
