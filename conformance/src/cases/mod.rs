@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
-use crate::http::json::is_error_char;
+use crate::http::json::{is_error_char, is_error_uri_char};
 use crate::http::Exchange;
 
 mod authorization_request;
@@ -104,13 +104,25 @@ pub fn error_shape_problems(e: &Exchange) -> Vec<String> {
             }
         }
     }
-    for member in ["error_description", "error_uri"] {
+    let sets: [(&str, fn(u8) -> bool, &str); 2] = [
+        (
+            "error_description",
+            is_error_char,
+            "%x20-21/%x23-5B/%x5D-7E",
+        ),
+        (
+            "error_uri",
+            is_error_uri_char,
+            "%x21/%x23-5B/%x5D-7E, no space",
+        ),
+    ];
+    for (member, allowed, set) in sets {
         match obj.get(member) {
             None => {}
             Some(v) => match v.as_str() {
-                Some(s) if s.bytes().all(is_error_char) => {}
+                Some(s) if s.bytes().all(allowed) => {}
                 Some(s) => problems.push(format!(
-                    "\"{member}\" has characters outside the allowed set: {s:?}"
+                    "\"{member}\" has characters outside the allowed set ({set}): {s:?}"
                 )),
                 None => problems.push(format!("\"{member}\" is not a string")),
             },
@@ -621,6 +633,20 @@ mod tests {
         );
         assert_eq!(challenge_schemes(""), Vec::<String>::new());
         assert_eq!(challenge_schemes("Basicx realm=a"), ["basicx"]);
+    }
+
+    #[test]
+    fn error_uri_is_held_to_its_own_set_which_has_no_space() {
+        // RFC 6749 §5.2: error_description may hold a space, error_uri may not.
+        let said = |member: &str, value: &str| {
+            let body = serde_json::json!({"error": "invalid_request", member: value});
+            error_shape_problems(&crate::http::tests::answered(body.to_string().into_bytes()))
+                .join("; ")
+        };
+        assert!(!said("error_uri", "https://as.example/errors#x").contains("error_uri"));
+        assert!(said("error_uri", "https://as.example/a b")
+            .contains("\"error_uri\" has characters outside the allowed set"));
+        assert!(!said("error_description", "a b").contains("error_description"));
     }
 
     #[test]

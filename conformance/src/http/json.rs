@@ -138,6 +138,12 @@ pub fn is_error_char(b: u8) -> bool {
     matches!(b, 0x20 | 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 
+/// RFC 6749 §5.2: `error_uri`, a URI reference, uses %x21 / %x23-5B / %x5D-7E: the
+/// set of `error` without the space.
+pub fn is_error_uri_char(b: u8) -> bool {
+    b != 0x20 && is_error_char(b)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
