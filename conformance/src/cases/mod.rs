@@ -104,19 +104,12 @@ pub fn error_shape_problems(e: &Exchange) -> Vec<String> {
             }
         }
     }
-    let sets: [(&str, fn(u8) -> bool, &str); 2] = [
-        (
-            "error_description",
-            is_error_char,
-            "%x20-21/%x23-5B/%x5D-7E",
-        ),
-        (
-            "error_uri",
-            is_error_uri_char,
-            "%x21/%x23-5B/%x5D-7E, no space",
-        ),
-    ];
-    for (member, allowed, set) in sets {
+    for member in ["error_description", "error_uri"] {
+        // RFC 6749 §5.2: error_uri, a URI reference, has error's set without the space.
+        let (allowed, set): (fn(u8) -> bool, _) = match member {
+            "error_uri" => (is_error_uri_char, "%x21/%x23-5B/%x5D-7E, no space"),
+            _ => (is_error_char, "%x20-21/%x23-5B/%x5D-7E"),
+        };
         match obj.get(member) {
             None => {}
             Some(v) => match v.as_str() {
