@@ -208,6 +208,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::RelativeTokenInMetadata, &[("MD-04", F)]),
     with(Flaw::AdvertisesWrongToken, Setup::Explicit, &[("MD-05", F)]),
     with(Flaw::NoMetadata, Setup::Explicit, &[("MD-07", W)]),
+    m(Flaw::MetadataOnlyOpenid, &[("MD-07", W)]),
     // A.9 RFC 8628 §5
     m(Flaw::ShortUserCode, &[("SC-01", W)]),
     m(Flaw::FixedPrefixUserCode, &[("SC-01", W)]),

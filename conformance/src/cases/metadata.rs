@@ -343,9 +343,9 @@ async fn md_06(ctx: Ctx) -> Verdict {
 
 async fn md_07(ctx: Ctx) -> Verdict {
     let mut c = Check::new(Level::Should);
-    if ctx.target.issuer.is_none() {
+    let Some(issuer) = ctx.target.issuer.as_deref() else {
         return c.skip(Status::NotApplicable, "no --issuer given");
-    }
+    };
     for e in &ctx.target.metadata_attempts {
         c.evidence(e.clone());
     }
@@ -353,6 +353,19 @@ async fn md_07(ctx: Ctx) -> Verdict {
         Some(m) => {
             c.evidence(m.exchange.clone());
             c.measure("metadata_url", m.url.clone());
+            // RFC 8414 §3.1 names one URL (the well-known string between host and
+            // path); found only at another (OpenID Connect's, or the string after the
+            // path), the metadata is not where a client that follows RFC 8414 looks.
+            let rfc_8414 = crate::target::metadata_urls(issuer).into_iter().next();
+            if let Some(rfc_8414) = rfc_8414.filter(|u| *u != m.url) {
+                c.expect(
+                    false,
+                    format!(
+                        "the metadata is at RFC 8414 §3.1's URL, {rfc_8414} (got it only at {})",
+                        m.url
+                    ),
+                );
+            }
             c.finish(format!("published at {}", m.url))
         }
         None => {

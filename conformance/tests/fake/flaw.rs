@@ -97,6 +97,7 @@ pub enum Flaw {
     NoTokenInMetadata,    // [MD-04]
     AdvertisesWrongToken, // [MD-05]
     NoMetadata,           // [MD-07]
+    MetadataOnlyOpenid,   // [MD-07] only at /.well-known/openid-configuration
     // A.9 security
     ShortUserCode,        // [SC-01]
     FixedPrefixUserCode,  // [SC-01] `DEVICE-` and 4 digits: about 13 bits, not 10 positions' worth

@@ -661,7 +661,13 @@ async fn handle(req: Request<hyper::body::Incoming>, fake: Arc<Fake>) -> Reply {
         "/.well-known/oauth-authorization-server" if fake.has(Flaw::MetadataHangs) => {
             std::future::pending().await
         }
+        "/.well-known/oauth-authorization-server" if fake.has(Flaw::MetadataOnlyOpenid) => {
+            fake.json(404, r#"{"error":"not_found"}"#.into(), false)
+        }
         "/.well-known/oauth-authorization-server" => metadata(&fake),
+        "/.well-known/openid-configuration" if fake.has(Flaw::MetadataOnlyOpenid) => {
+            metadata(&fake)
+        }
         "/da" if fake.has(Flaw::DaRedirects) => Response::builder()
             .status(308)
             .header("location", format!("{}/da/", fake.base))
