@@ -1,10 +1,18 @@
-//! What the suite is doing while it waits, on standard error.
+//! What the suite is doing while it waits, on standard error; and how much of a
+//! finding it quotes, there and in every report.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::report::FINDING_CHARS;
 use deviceflow_reports::escape::{clip, terminal as printable};
+
+/// The most characters of a finding (a case's summary, one check, a request's URL)
+/// the progress lines and the reports show, as the evidence keeps at most 2048 bytes
+/// of a body (`http/`): a server that answers a megabyte of `error_description` gets
+/// its first 2048 characters quoted, in every case that quotes it, not the megabyte. What is shown of the server's words is made text by
+/// `deviceflow_reports` (`escape::terminal`, `markdown::escape`, `escape::escape` for
+/// JUnit's XML), one rule for every tool.
+pub const FINDING_CHARS: usize = 2048;
 
 #[derive(Debug, Clone)]
 pub struct Progress {

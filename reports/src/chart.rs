@@ -17,6 +17,8 @@ mod histogram;
 mod line;
 mod stacked_area;
 
+/// The axes a chart is given are drawn by its frame, in `svg.rs`.
+pub use crate::svg::Axis;
 pub use bar::{bar_chart, grouped_bar_chart, BarSeries};
 pub use histogram::{bins, histogram};
 pub use line::line_chart;
@@ -46,36 +48,6 @@ impl Series {
             .iter()
             .copied()
             .filter(|(x, y)| x.is_finite() && y.is_finite())
-    }
-}
-
-/// What an axis measures and in which unit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Axis {
-    /// What is measured: `time`, `latency`, `polls per second`.
-    pub label: String,
-    /// Its unit, shown in parentheses after the label: `s`, `ms`. Leave it empty only
-    /// when the label already says it (`polls per second`, `devices`).
-    pub unit: String,
-}
-
-impl Axis {
-    /// An axis measuring `label` in `unit`.
-    pub fn new(label: impl Into<String>, unit: impl Into<String>) -> Axis {
-        Axis {
-            label: label.into(),
-            unit: unit.into(),
-        }
-    }
-
-    /// The text drawn on the chart: `time (s)`, or the label alone when there is no
-    /// unit.
-    pub fn title(&self) -> String {
-        if self.unit.is_empty() {
-            self.label.clone()
-        } else {
-            format!("{} ({})", self.label, self.unit)
-        }
     }
 }
 

@@ -15,6 +15,36 @@ use crate::format::fmt_tick;
 
 mod frame;
 
+/// What an axis measures and in which unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axis {
+    /// What is measured: `time`, `latency`, `polls per second`.
+    pub label: String,
+    /// Its unit, shown in parentheses after the label: `s`, `ms`. Leave it empty only
+    /// when the label already says it (`polls per second`, `devices`).
+    pub unit: String,
+}
+
+impl Axis {
+    /// An axis measuring `label` in `unit`.
+    pub fn new(label: impl Into<String>, unit: impl Into<String>) -> Axis {
+        Axis {
+            label: label.into(),
+            unit: unit.into(),
+        }
+    }
+
+    /// The text drawn on the chart: `time (s)`, or the label alone when there is no
+    /// unit.
+    pub fn title(&self) -> String {
+        if self.unit.is_empty() {
+            self.label.clone()
+        } else {
+            format!("{} ({})", self.label, self.unit)
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) use frame::FONT_SIZE;
 pub(crate) use frame::{Canvas, Frame, LegendItem, Mark, XAxis};

@@ -12,16 +12,9 @@ use serde::Serialize;
 
 use crate::case::{CaseInfo, Human, Level, Status, Verdict, Wait, NOT_JUDGED};
 use crate::context::{Ctx, Options, Preflight};
+use crate::progress::FINDING_CHARS;
 use crate::target::RootCause;
 use deviceflow_reports::escape::{clip, json_for_terminal};
-
-/// The most characters of a finding (a case's summary, one check, a request's URL)
-/// the reports show, as [`crate::http`] keeps at most 2048 characters of a body: a
-/// server that answers a megabyte of `error_description` gets its first 2048
-/// characters quoted, in every case that quotes it, not the megabyte. What is shown of
-/// the server's words is made text by `deviceflow_reports` (`escape::terminal`,
-/// `markdown::escape`, `escape::escape` for JUnit's XML), one rule for every tool.
-pub const FINDING_CHARS: usize = 2048;
 
 pub use junit::junit;
 pub use markdown::markdown;

@@ -9,8 +9,8 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use super::Axis;
 use super::{colour, dash, fit, nice_ticks, text_width, truncate, DashAttr, Num, Scale, Ticks};
-use crate::chart::Axis;
 use crate::escape::Escaped;
 
 /// The width of every chart, in SVG user units. Pages show charts at up to 1.1 times
