@@ -96,7 +96,7 @@ mod tests {
         let text = format!(
             r#"
             listen = "127.0.0.1:9000"
-            issuer = "https://auth.example.test/"
+            issuer = "https://auth.example.test"
             [device]
             expires_in = 900
             interval = 5
@@ -256,10 +256,17 @@ mod tests {
                 "printable ASCII",
             ),
         ];
-        let cases = cases.into_iter().chain([(
-            format!("[device]\nexpires_in = {}", MAX_EXPIRES_IN_SECS + 1),
-            "device.expires_in (2147484) must be at most 2147483 seconds (24 days)",
-        )]);
+        let cases = cases.into_iter().chain([
+            (
+                format!("[device]\nexpires_in = {}", MAX_EXPIRES_IN_SECS + 1),
+                "device.expires_in (2147484) must be at most 2147483 seconds (24 days)",
+            ),
+            // RFC 8414 §3.3: compared as a string, so not trimmed behind the writer's back.
+            (
+                "issuer = \"https://as.example/auth/\"".to_owned(),
+                "issuer \"https://as.example/auth/\" must not end with \"/\": write \"https://as.example/auth\"",
+            ),
+        ]);
         for (text, expected) in cases {
             let file = FileConfig::parse(&text, "t.toml").unwrap();
             let err = Settings::from_file(file).unwrap_err().to_string();

@@ -180,7 +180,7 @@ impl Settings {
         Ok(Settings {
             store,
             listen: file.listen,
-            issuer: file.issuer.map(|i| i.trim_end_matches('/').to_owned()),
+            issuer: file.issuer,
             expires_in_secs: d.expires_in,
             interval_secs: d.interval,
             poll: PollPolicy {
@@ -498,6 +498,17 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
         if issuer.contains(['?', '#']) {
             return invalid(format!(
                 "issuer \"{issuer}\" must not have a query or fragment (RFC 8414 §2)"
+            ));
+        }
+        // RFC 8414 §3.3 again: a client configured with `https://h/` compares it with the
+        // metadata's issuer as a string. It had been trimmed to `https://h` without a
+        // word, and such a client refused the metadata.
+        if let Some(trimmed) = issuer.strip_suffix('/') {
+            return invalid(format!(
+                "issuer \"{issuer}\" must not end with \"/\": write \"{}\" (clients compare \
+                 the metadata's issuer with theirs as strings, RFC 8414 §3.3, and the endpoints \
+                 are named below it)",
+                trimmed.trim_end_matches('/')
             ));
         }
         check_issuer_authority(scheme, authority.unwrap_or_default())?;
