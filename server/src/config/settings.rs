@@ -500,6 +500,7 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
                 "issuer \"{issuer}\" must not have a query or fragment (RFC 8414 §2)"
             ));
         }
+        check_issuer_authority(scheme, authority.unwrap_or_default())?;
         // RFC 8414 §3.3 again: a client configured with `https://h/` compares it with the
         // metadata's issuer as a string. It had been trimmed to `https://h` without a
         // word, and such a client refused the metadata.
@@ -511,7 +512,6 @@ fn check_issuer_and_admin(file: &FileConfig) -> Result<(), ConfigError> {
                 trimmed.trim_end_matches('/')
             ));
         }
-        check_issuer_authority(scheme, authority.unwrap_or_default())?;
     } else if file.listen.ip().is_unspecified() {
         // The issuer would be `http://0.0.0.0:PORT`, and so would the verification_uri
         // a person is told to open on a phone.

@@ -450,8 +450,8 @@ fn issuers_no_client_can_use_are_refused() {
     for issuer in [
         "http://127.0.0.1:8080",
         "https://[::1]:8443/auth",
-        "https://auth.example.test:443/",
-        "http://auth.example.test/",
+        "https://auth.example.test:443",
+        "http://auth.example.test",
     ] {
         let out = check_example_with_issuer(issuer);
         assert!(out.status.success(), "{issuer}: {out:?}");
