@@ -338,6 +338,72 @@ return 0
 /// on (see [`Redis::put_back`]).
 pub(crate) type MustKeep = Vec<(&'static [u8], Vec<u8>)>;
 
+/// A roster (`KEYS[1]`: the names records give users or clients by their place, a JSON
+/// array) held to this instance's (`ARGV[1]`), in one step: written when missing
+/// (`put`) or when this one extends it (`grown`), left when it is this one or extends
+/// it (`same`); `conflict` with the first place (from 1) where the two name different
+/// ones, and the roster's name there; `garbled` when it is no list of names. One step,
+/// so that no instance writes between another's read and write.
+const ROSTER: &str = r"
+local ours = cjson.decode(ARGV[1])
+local kept = redis.call('GET', KEYS[1])
+if not kept then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return {'put', 0, ''}
+end
+local ok, theirs = pcall(cjson.decode, kept)
+if not ok or type(theirs) ~= 'table' or (#theirs == 0 and next(theirs) ~= nil) then
+  return {'garbled', 0, ''}
+end
+for i = 1, math.min(#ours, #theirs) do
+  if ours[i] ~= theirs[i] then
+    if type(theirs[i]) ~= 'string' then
+      return {'garbled', 0, ''}
+    end
+    return {'conflict', i, theirs[i]}
+  end
+end
+if #ours > #theirs then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return {'grown', 0, ''}
+end
+return {'same', 0, ''}
+";
+
+/// What [`ROSTER`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Roster {
+    /// It agrees with this instance's (it was missing, or grew, or holds more).
+    Agrees {
+        /// Whether it was missing, and written.
+        put_back: bool,
+    },
+    /// Another name at `place` (from 1): `theirs`.
+    Conflict { place: usize, theirs: String },
+    /// Not a list of names.
+    Garbled,
+}
+
+impl Roster {
+    fn read((what, place, theirs): (String, usize, String)) -> Roster {
+        match what.as_str() {
+            "put" => Roster::Agrees { put_back: true },
+            "same" | "grown" => Roster::Agrees { put_back: false },
+            "conflict" => Roster::Conflict { place, theirs },
+            _ => Roster::Garbled,
+        }
+    }
+
+    /// Holds `key` to `ours` (this instance's names, as JSON).
+    pub(crate) async fn check(redis: &Redis, key: &[u8], ours: &[u8]) -> Stored<Roster> {
+        let script = Script::new(ROSTER);
+        redis
+            .script(&script, &[key], &[ours])
+            .await
+            .map(Roster::read)
+    }
+}
+
 /// The connection and its scripts.
 pub(crate) struct Redis {
     /// The connection, and how many times it was opened again after a failover
@@ -355,6 +421,10 @@ pub(crate) struct Redis {
     away: AtomicBool,
     /// When a refusal was last logged ([`Redis::note`]).
     refusal_said: std::sync::Mutex<Option<Instant>>,
+    /// Whether a roster in Redis names another user or client at one of this
+    /// instance's places ([`Redis::put_back`] checks): records written by the others
+    /// would read as someone else's here, so every call is refused until it agrees.
+    roster_conflict: Arc<AtomicBool>,
 }
 
 /// The least time between two log lines about refusals: while Redis refuses writes
@@ -606,6 +676,7 @@ impl Redis {
             cas: Script::new(CAS),
             away: AtomicBool::new(false),
             refusal_said: std::sync::Mutex::new(None),
+            roster_conflict: Arc::default(),
         };
         // A first round trip, so that a wrong port or a Redis that refuses us (a
         // password it asks for, an ACL) is said at start-up, with what Redis said, not
@@ -675,6 +746,9 @@ impl Redis {
         F: FnMut(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
+        if self.roster_conflict.load(Ordering::Relaxed) {
+            return Err(Unavailable);
+        }
         let result = self.call_raw(attempt).await;
         self.note(result)
     }
@@ -780,6 +854,7 @@ impl Redis {
             }
         }
         let conn = self.current().1;
+        let roster_conflict = Arc::clone(&self.roster_conflict);
         async move {
             let ours = secret.get();
             let key = String::from_utf8_lossy(keys::SECRET);
@@ -809,13 +884,50 @@ impl Redis {
                     _ => {}
                 }
             }
+            // A roster is held to this instance's in one step (ROSTER): put back when
+            // missing, grown back when an instance with fewer names put its own back
+            // first. One that names another user or client at a place (an instance
+            // with another configuration started on the emptied Redis) stops this
+            // instance's calls until it agrees again: what the others write names
+            // people and clients by place, and here would read as someone else's.
+            let script = Script::new(ROSTER);
+            let mut conflict = None;
             for (key, value) in kept.iter() {
-                let set = redis::cmd("SET").arg(*key).arg(value).arg("NX").clone();
-                let Some(written) = call::<Option<String>>(&conn, &set).await else {
+                let mut c = conn.clone();
+                let mut invocation = script.prepare_invoke();
+                invocation.key(*key).arg(value);
+                let found = tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut c));
+                let Ok(Ok(found)) = found.await else {
                     return;
                 };
-                if written.is_some() {
-                    tracing::warn!(key = %String::from_utf8_lossy(key), "{LOST}");
+                let shown = String::from_utf8_lossy(key);
+                match Roster::read(found) {
+                    Roster::Agrees { put_back: true } => tracing::warn!(key = %shown, "{LOST}"),
+                    Roster::Agrees { put_back: false } => {}
+                    Roster::Conflict { place, theirs } => {
+                        conflict = Some(format!(
+                            "{shown} names \"{theirs}\" at place {place}, where this instance's configuration has another: an instance with another configuration wrote it after Redis lost its records; answering 503 to everything until the configurations agree"
+                        ));
+                    }
+                    Roster::Garbled => {
+                        conflict = Some(format!(
+                            "{shown} is not a list of names: answering 503 to everything until it is this instance's again (or delete the key)"
+                        ));
+                    }
+                }
+            }
+            match conflict {
+                Some(why) => {
+                    // Said when found; the 503s and /metrics' deviceflow_store_up 0 go on
+                    // saying it.
+                    if !roster_conflict.swap(true, Ordering::Relaxed) {
+                        tracing::error!("{why}");
+                    }
+                }
+                None => {
+                    if roster_conflict.swap(false, Ordering::Relaxed) {
+                        tracing::warn!("the user and client rosters in Redis agree with this instance's again: serving");
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ pub use conn::{
 };
 
 use self::codec::{keys, Kept, Record};
-use self::conn::{MustKeep, Redis};
+use self::conn::{MustKeep, Redis, Roster};
 use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::{Credential, UserId};
@@ -208,37 +208,21 @@ async fn check_roster(
     what: &str,
     names: &[&str],
 ) -> Result<(), Option<String>> {
-    // A JSON array: a name may hold any character.
+    // A JSON array: a name may hold any character. Read, compared and written in one
+    // step: two instances starting at once with other names at one place had both
+    // read the roster before either wrote it, and both started.
     let joined = serde_json::to_string(names).unwrap_or_default();
-    let kept = redis.get(key).await.map_err(|_| None)?;
-    let Some(kept) = kept else {
-        let _: Option<String> = redis
-            .query(redis::cmd("SET").arg(key).arg(&joined).arg("NX"))
-            .await
-            .map_err(|_| None)?;
-        return Ok(());
-    };
-    let Ok(kept) = serde_json::from_slice::<Vec<String>>(&kept) else {
-        return Err(Some(format!(
+    match Roster::check(redis, key, joined.as_bytes()).await.map_err(|_| None)? {
+        Roster::Agrees { .. } => Ok(()),
+        Roster::Garbled => Err(Some(format!(
             "{}: not a list of names, so which {what} the records name cannot be checked",
             String::from_utf8_lossy(key)
-        )));
-    };
-    if let Some(place) = kept.iter().zip(names).position(|(k, n)| k != n) {
-        return Err(Some(format!(
-            "{what} {} is \"{}\" in the configuration, but \"{}\" in this Redis's records, which name {what}s by their place: keep the order (add at the end), or start on an empty Redis",
-            place + 1,
-            names[place],
-            kept[place]
-        )));
+        ))),
+        Roster::Conflict { place, theirs } => Err(Some(format!(
+            "{what} {place} is \"{}\" in the configuration, but \"{theirs}\" in this Redis's records, which name {what}s by their place: keep the order (add at the end), or start on an empty Redis",
+            names.get(place.saturating_sub(1)).copied().unwrap_or_default()
+        ))),
     }
-    if names.len() > kept.len() {
-        let _: () = redis
-            .query(redis::cmd("SET").arg(key).arg(&joined))
-            .await
-            .map_err(|_| None)?;
-    }
-    Ok(())
 }
 
 /// What [`RedisStore::eviction_warning`] says of a Redis whose `maxmemory` and

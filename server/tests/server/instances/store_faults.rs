@@ -281,6 +281,103 @@ async fn after_a_flush_the_running_instances_put_back_the_shared_secret_and_rost
     );
 }
 
+/// Redis flushed, and an instance with fewer users put its roster back first (played
+/// here by writing it): the running instance grows it back to its own, so that an
+/// instance with another user at the running one's place is still refused. Failed
+/// before: the running instance left the shorter roster as it was (`SET NX`), the
+/// other instance started, and a code approved as one person on the first introspected
+/// as another on the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_flush_a_shorter_roster_put_back_first_is_grown_back() {
+    let redis = RedisServer::start().unwrap();
+    let two = config(&redis.url());
+    let fleet = Instances::start(1, &two);
+    let roster = |redis: &RedisServer| redis.command(&["GET", "df:roster:users"]).unwrap();
+    let full = roster(&redis);
+    assert_eq!(full, Reply::Bulk(Some(br#"["alice","bob"]"#.to_vec())));
+    redis.command(&["FLUSHALL"]).unwrap();
+    redis
+        .command(&["SET", "df:roster:users", r#"["alice"]"#])
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while roster(&redis) != full {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "10 s after a shorter roster was put back, it is {:?}\n{}",
+            roster(&redis),
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other = two.replace("username = \"bob\"", "username = \"dave\"");
+    let path = std::env::temp_dir().join(format!("deviceflow-grown-{}.toml", std::process::id()));
+    std::fs::write(&path, other).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--config", path.to_str().unwrap(), "check-config"])
+        .env_remove("DEVICEFLOW_STORE")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("user 2 is \"dave\""), "{err}");
+}
+
+/// Redis flushed, and an instance with another user at one of the running instance's
+/// places started on it before the running one put its roster back: the running one
+/// finds that, says so, and answers 503 to everything (its records would name people
+/// by place, and read as someone else's there) until the rosters agree again. Failed
+/// before: it went on serving, and a code it approved as one person was redeemed on
+/// the other instance as another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_naming_another_user_at_a_place_stops_the_instance_until_it_agrees() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(1, &config(&redis.url()));
+    assert_eq!(fleet.at(0).post(DA, "client_id=tv").await.status, 200);
+    redis.command(&["FLUSHALL"]).unwrap();
+    redis
+        .command(&["SET", "df:roster:users", r#"["alice","dave"]"#])
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fleet
+        .logs()
+        .contains("df:roster:users names \"dave\" at place 2")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "10 s after another roster was written\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = fleet.at(0).post(DA, "client_id=tv").await;
+    refused.assert_oauth_error(503, "temporarily_unavailable");
+    // The other configuration gone and the roster this instance's again: it serves.
+    redis
+        .command(&["SET", "df:roster:users", r#"["alice","bob"]"#])
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = fleet.at(0).post(DA, "client_id=tv").await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "10 s after the roster agreed again: {} {:?}\n{}",
+            a.status,
+            a.body,
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        fleet.logs().contains("agree with this instance's again"),
+        "{}",
+        fleet.logs()
+    );
+}
+
 /// Redis restarted empty, and an instance started before the running ones put the
 /// shared secret back: it drew its own. The running instance takes that one, so that a
 /// sign-in form served by either is accepted by the other again; a form it sealed with
