@@ -458,6 +458,7 @@ fn single_config() -> ConnectionManagerConfig {
 ///   certificate", which this build cannot do (and a store holding every token should
 ///   not), and ignores any other on `redis://`; on a cluster it went to the last seed
 ///   only. Refused on every form. (A `#` in a password is written `%23`.)
+/// - A query: none is read as this server would need it (`?db=2` was ignored).
 /// - Credentials after the first node of a cluster or a Sentinel URL: they are written
 ///   once, before the first node, and `h1:1,:pw@h2:2` read `h1:1,` as a user name and
 ///   dropped that node. (A cluster's nodes may each repeat the first one's.)
@@ -478,6 +479,16 @@ pub(crate) fn url_error(url: &str) -> Option<String> {
             "a store URL takes no fragment (\"#…\"; a \"#\" in a password is written %23)"
                 .to_owned()
         });
+    }
+    // The client reads no query a server would want (`?db=2` was ignored: the records
+    // went to database 0); a Sentinel URL says so in its own words.
+    if sentinel.is_none() {
+        if url.contains('?') {
+            return Some(
+                "a store URL takes no query (it would be ignored: the database is a path, redis://host:port/2; a \"?\" in a password is written %3F)"
+                    .to_owned(),
+            );
+        }
     }
     if cluster.is_none() && sentinel.is_none() {
         return single_url_error(url);
@@ -1211,6 +1222,20 @@ mod tests {
         }
         assert!(INSECURE.contains("SSL_CERT_FILE"));
         assert_eq!(url_error("rediss://:p%23w@h:1/0"), None);
+        // A query was ignored: `?db=2` wrote to database 0.
+        for url in [
+            "redis://h:1?db=2",
+            "rediss://h:1/0?protocol=resp3",
+            "redis+cluster://h:1,h:2?x",
+        ] {
+            assert!(
+                url_error(url)
+                    .unwrap()
+                    .starts_with("a store URL takes no query"),
+                "{url}"
+            );
+        }
+        assert_eq!(url_error("redis://:p%3Fw@h:1/2"), None);
         assert_eq!(url_error("memory"), None, "not a Redis URL");
     }
 
