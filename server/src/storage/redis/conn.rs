@@ -482,13 +482,11 @@ pub(crate) fn url_error(url: &str) -> Option<String> {
     }
     // The client reads no query a server would want (`?db=2` was ignored: the records
     // went to database 0); a Sentinel URL says so in its own words.
-    if sentinel.is_none() {
-        if url.contains('?') {
-            return Some(
-                "a store URL takes no query (it would be ignored: the database is a path, redis://host:port/2; a \"?\" in a password is written %3F)"
-                    .to_owned(),
-            );
-        }
+    if sentinel.is_none() && url.contains('?') {
+        return Some(
+            "a store URL takes no query (it would be ignored: the database is a path, redis://host:port/2; a \"?\" in a password is written %3F)"
+                .to_owned(),
+        );
     }
     if cluster.is_none() && sentinel.is_none() {
         return single_url_error(url);
