@@ -341,7 +341,8 @@ fn outputs(cli: &Cli) -> Vec<(&'static str, &PathBuf)> {
 /// Creates `path`'s folder, as writing it will.
 fn create_parent(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        deviceflow_reports::files::create_folder(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
 }

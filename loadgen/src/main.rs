@@ -1093,7 +1093,8 @@ fn report_folder(dir: &Path) -> anyhow::Result<bool> {
         ),
         Err(_) => false,
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create it", named()))?;
+    deviceflow_reports::files::create_folder(dir)
+        .with_context(|| format!("{}: cannot create it", named()))?;
     let check = || -> anyhow::Result<()> {
         let probe = dir.join(format!(".deviceflow-loadgen-probe-{}", std::process::id()));
         std::fs::write(&probe, b"").with_context(|| format!("{}: cannot write in it", named()))?;

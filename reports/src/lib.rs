@@ -19,6 +19,8 @@
 //!   terminal, and JSON made safe to print on one.
 //! - [`stdio`]: lines on standard output and standard error that never panic
 //!   ([`outln!`], [`errln!`]), for every binary of the workspace.
+//! - [`files`]: the folders the tools write into, made with one error when a file is in
+//!   the way.
 //!
 //! Output is deterministic: the same input gives byte-identical output (no random ids,
 //! no clock), so rendered reports can be committed and diffed.
@@ -35,6 +37,7 @@
 
 pub mod chart;
 pub mod escape;
+pub mod files;
 pub mod format;
 pub mod html;
 pub mod markdown;

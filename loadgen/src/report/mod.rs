@@ -66,7 +66,8 @@ fn temporary(dir: &Path, name: &str) -> PathBuf {
 
 /// Writes `texts` as [`FILES`] into `dir`, all or none (module docs).
 fn write_files(dir: &Path, texts: [String; 3]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    deviceflow_reports::files::create_folder(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     let unchanged =
         "nothing of this run's report was written, and the folder's files are as they were";
     if let Err(e) = check_replaceable(dir) {
