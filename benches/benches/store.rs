@@ -12,8 +12,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use deviceflow_server::accounts::clients::ClientId;
 use deviceflow_server::protocol::device_code::{DeviceCode, Secret};
+use deviceflow_server::protocol::ids::ClientId;
 use deviceflow_server::protocol::scope::ScopeSet;
 use deviceflow_server::protocol::session::{PollOutcome, PollPolicy, SlowDownPolicy};
 use deviceflow_server::protocol::user_code::UserCode;

@@ -15,9 +15,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
+use crate::protocol::ids::ClientId;
 
 /// A token bucket's shape: `burst` at most, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,12 +14,9 @@ use std::borrow::Cow;
 
 use crate::accounts::registration;
 use crate::http::form::{percent_decode, Form};
+use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
 use crate::storage::store::{Store, Stored};
-
-/// Index of a client in the registry: small enough to live in every session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientId(pub u16);
 
 /// RFC 8414 §2 / RFC 7591 §2 names of client authentication methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

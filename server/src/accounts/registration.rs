@@ -19,8 +19,10 @@ use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::confusable_detection::skeleton;
 
-use crate::accounts::clients::{AuthMethod, Client, ClientId, Clients};
+use crate::accounts::clients::{AuthMethod, Client, Clients};
+
 use crate::clock::Millis;
+use crate::protocol::ids::ClientId;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::storage::tokens::new_token;
 

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-/// A person's index, as sessions and tokens record it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserId(pub u32);
+use crate::protocol::ids::UserId;
 
 /// A person who may sign in to approve devices.
 #[derive(Debug, Clone)]

@@ -9,11 +9,13 @@ use sha2::{Digest, Sha256};
 
 use super::file::*;
 use super::ConfigError;
-use crate::accounts::clients::{Client, ClientId, Clients};
+use crate::accounts::clients::{Client, Clients};
 use crate::accounts::password;
 use crate::accounts::registration::{self, FIRST_REGISTERED};
-use crate::accounts::users::{User, UserId, Users};
+use crate::accounts::users::{User, Users};
 use crate::http::forwarded::{self, TrustedProxies};
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::{PollPolicy, MAX_EXPIRES_IN_SECS};
 use crate::quota::{QuotaPolicy, Rate};

@@ -23,13 +23,13 @@ use serde::Serialize;
 
 use super::admin::error;
 use super::registration::{Rotation, ROTATION_RACED};
-use crate::accounts::clients::ClientId;
 use crate::accounts::registration::client_metadata;
 use crate::audit::{self, Registrar};
 use crate::http::form::percent_decode;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::http::{is_read, paths};
+use crate::protocol::ids::ClientId;
 use crate::storage::store::{Store, Stored};
 
 /// One client, as the list shows it.

@@ -15,7 +15,6 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
 use super::{bearer, same_token};
-use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{
     self, request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient,
     Registered, MAX_REGISTERED,
@@ -25,6 +24,7 @@ use crate::http::body::read_json;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::state::App;
 use crate::http::{is_read, paths};
+use crate::protocol::ids::ClientId;
 use crate::storage::store::{Store, Stored, Unavailable};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.

@@ -11,13 +11,13 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
-use crate::accounts::users::UserId;
 use crate::audit;
 use crate::clock::Millis;
 use crate::http::form::{Form, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT};
 use crate::http::response::{self, Answer, OAuthError, Reply};
 use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::PollOutcome;
 use crate::storage::store::Store;

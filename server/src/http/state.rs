@@ -11,7 +11,8 @@ use hyper::http::request::Parts;
 
 use std::borrow::Cow;
 
-use crate::accounts::clients::{AuthError, Client, ClientId};
+use crate::accounts::clients::{AuthError, Client};
+
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::endpoints::device_authorization::DeviceAnswer;
@@ -19,6 +20,7 @@ use crate::http::form::Form;
 use crate::http::metrics::Metrics;
 use crate::http::paths;
 use crate::http::response::OAuthError;
+use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
 use crate::storage::clock_offset;
 use crate::storage::memory::MemoryStore;

@@ -6,10 +6,10 @@
 
 use serde::Deserialize;
 
-use crate::accounts::clients::ClientId;
-use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::protocol::device_code::Secret;
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 
 /// Whether early polls get `slow_down` (RFC 8628 §3.5 leaves it to the server).

@@ -26,11 +26,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{NameKeys, Registered};
-use crate::accounts::users::{Credential, UserId};
+use crate::accounts::users::Credential;
 use crate::clock::Millis;
 use crate::protocol::device_code::DeviceCode;
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;

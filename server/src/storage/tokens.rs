@@ -11,9 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::accounts::clients::ClientId;
-use crate::accounts::users::UserId;
 use crate::clock::Millis;
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 
 const TOKEN_BYTES: usize = 32;

@@ -88,7 +88,7 @@ fn bound(user: &User) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::users::UserId;
+    use crate::protocol::ids::UserId;
 
     fn value(set_cookie: &str) -> &str {
         let pair = set_cookie.split(';').next().unwrap();

@@ -53,13 +53,15 @@ use hyper::header::COOKIE;
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
-use crate::accounts::users::{User, UserId};
+use crate::accounts::users::User;
+
 use crate::clock::Millis;
 use crate::http::body::read_form;
 use crate::http::form::Form;
 use crate::http::is_read;
 use crate::http::response::{self, Reply};
 use crate::http::state::App;
+use crate::protocol::ids::UserId;
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::{Store, Stored};
 

@@ -24,9 +24,9 @@ use std::sync::Mutex;
 
 use hmac::Mac;
 
-use crate::accounts::users::UserId;
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
+use crate::protocol::ids::UserId;
 use crate::quota::Source;
 use crate::storage::store::SharedSecret;
 

@@ -8,11 +8,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::accounts::users::{UserId, Users};
+use crate::accounts::users::Users;
+
 use crate::audit::Failures;
 use crate::config::Settings;
 use crate::http::metrics::Throttle;
 use crate::http::paths::pages as paths;
+use crate::protocol::ids::UserId;
 use crate::storage::store::SharedSecret;
 
 use super::csrf::SignInCsrf;

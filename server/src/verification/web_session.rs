@@ -18,9 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
-use crate::accounts::users::{Credential, UserId};
+use crate::accounts::users::Credential;
+
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
+use crate::protocol::ids::UserId;
 use crate::protocol::user_code::UserCode;
 
 use super::csrf::CsrfToken;

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Barrier};
 
 use bytes::Bytes;
-use deviceflow_server::accounts::clients::ClientId;
-use deviceflow_server::accounts::users::UserId;
+use deviceflow_server::protocol::ids::ClientId;
+use deviceflow_server::protocol::ids::UserId;
 use deviceflow_server::protocol::scope::ScopeSet;
 use deviceflow_server::protocol::session::{Decision, PollOutcome, PollPolicy, SlowDownPolicy};
 use deviceflow_server::storage::memory::Sessions;

@@ -2,7 +2,9 @@
 //! site can still do to a browser, and the refusals a crowd gets. Each test here was
 //! seen to fail before the fix it holds.
 
-use deviceflow_server::accounts::users::{Credential, UserId};
+use deviceflow_server::accounts::users::Credential;
+
+use deviceflow_server::protocol::ids::UserId;
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::web_session::MAX_WEB_SESSIONS;
 

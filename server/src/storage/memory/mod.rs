@@ -19,12 +19,13 @@ use rand::RngCore;
 pub use sessions::Sessions;
 pub(crate) use tokens::TokenStore;
 
-use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{NameKeys, Registered};
-use crate::accounts::users::{Credential, UserId};
+use crate::accounts::users::Credential;
 use crate::clock::Millis;
 use crate::config::Settings;
 use crate::protocol::device_code::DeviceCode;
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
 use crate::protocol::user_code::UserCode;

@@ -6,10 +6,10 @@
 
 use std::cell::Cell;
 
-use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
 use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
@@ -211,7 +211,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::users::UserId;
+    use crate::protocol::ids::UserId;
     use crate::protocol::session::SlowDownPolicy;
 
     const POLICY: PollPolicy = PollPolicy {

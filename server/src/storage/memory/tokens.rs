@@ -4,9 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::accounts::clients::ClientId;
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
+use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
 use crate::storage::tokens::{
     new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
@@ -242,7 +242,7 @@ impl TokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::users::UserId;
+    use crate::protocol::ids::UserId;
     use crate::storage::tokens::TokenKind;
 
     const GRANT: Grant = Grant {

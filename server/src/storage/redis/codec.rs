@@ -9,11 +9,14 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::accounts::clients::{AuthMethod, Client, ClientId};
+use crate::accounts::clients::{AuthMethod, Client};
+
 use crate::accounts::registration::Registered;
-use crate::accounts::users::{Credential, UserId};
+use crate::accounts::users::Credential;
 use crate::clock::Millis;
 use crate::protocol::device_code::{Secret, SECRET_BYTES};
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{Session, State};
 use crate::protocol::user_code::UserCode;

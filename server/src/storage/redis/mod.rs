@@ -33,12 +33,13 @@ pub use conn::{
 
 use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis, Roster};
-use crate::accounts::clients::ClientId;
 use crate::accounts::registration::{NameKeys, Registered};
-use crate::accounts::users::{Credential, UserId};
+use crate::accounts::users::Credential;
 use crate::clock::Millis;
 use crate::config::Settings;
 use crate::protocol::device_code::{DeviceCode, Secret};
+use crate::protocol::ids::ClientId;
+use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;

@@ -706,8 +706,8 @@ async fn a_redemption_whose_family_record_landed_after_its_503_is_finished_by_th
 /// second later got a second live pair while the device's was revoked (TS-08).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redemption_whose_delivery_mark_timed_out_hands_nothing_out_and_the_retry_redeems_once() {
-    use deviceflow_server::accounts::clients::ClientId;
-    use deviceflow_server::accounts::users::UserId;
+    use deviceflow_server::protocol::ids::ClientId;
+    use deviceflow_server::protocol::ids::UserId;
     use deviceflow_server::protocol::scope::ScopeSet;
     use deviceflow_server::protocol::session::{Decision, PollOutcome};
     use deviceflow_server::storage::tokens::Grant;
@@ -816,7 +816,8 @@ async fn a_refresh_whose_rotation_landed_after_its_503_can_be_retried() {
 /// second-oldest, which the bound keeps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bound() {
-    use deviceflow_server::accounts::users::{Credential, UserId};
+    use deviceflow_server::accounts::users::Credential;
+    use deviceflow_server::protocol::ids::UserId;
     use deviceflow_server::verification::web_session::MAX_SESSIONS_PER_USER;
     use deviceflow_server::Store;
 
