@@ -13,19 +13,22 @@
 //!   backends, the token rules both apply.
 //! - `accounts/`: the configured clients and how they authenticate; the people and
 //!   their passwords.
-//! - `http/`: connections, routing, reading requests, spelling answers, and the
-//!   [`App`] state every handler runs on.
+//! - `app/`: the [`App`] state every handler runs on, the router, the `/metrics`
+//!   counters.
+//! - `http/`: connections, reading requests, spelling answers; nothing of the app.
 //! - `endpoints/`: one module per OAuth endpoint; `verification/`: the person's pages.
 //! - `config/`, `clock.rs`, `expiry.rs` (the expiry wheel every store map uses),
 //!   `quota.rs` (device authorization quotas), `audit.rs` (the audit log).
 //!
-//! The dependencies mostly run downhill: `http::router` → `endpoints`,
-//! `verification` → `http::state` → `storage`, `accounts` → `protocol`; README.md
-//! ("How it is built") names the imports that still point back up.
+//! The dependencies mostly run downhill: `app::router` → `endpoints`,
+//! `verification` → `app::state` → `storage`, `accounts` → `protocol` → `clock`, and
+//! every folder to `http/`; README.md ("How it is built") names the imports that still
+//! point back up.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod accounts;
+mod app;
 mod audit;
 pub mod clock;
 pub mod config;
@@ -50,15 +53,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
 
+use app::metrics::Throttle;
 use http::connection::{Exchanges, TimedStream, Timeouts};
 use http::drain::Drain;
-use http::metrics::Throttle;
 use http::sources::{self, SourceConnections};
 use storage::clock_offset;
 
+pub use app::state::{App, NO_PEER};
 pub use clock::{Clock, Millis};
 pub use config::{FileConfig, Settings, StoreConfig};
-pub use http::state::{App, NO_PEER};
 pub use storage::{MemoryStore, RedisStore, Store};
 
 /// Due entries the sweeper looks at before it lets other tasks run: about a

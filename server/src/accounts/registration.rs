@@ -20,7 +20,6 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_security::confusable_detection::skeleton;
 
 use crate::accounts::clients::{AuthMethod, Client, Clients};
-
 use crate::clock::Millis;
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};

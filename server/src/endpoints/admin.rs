@@ -14,11 +14,11 @@ use hyper::StatusCode;
 use serde::Serialize;
 
 use crate::accounts::users::User;
+use crate::app::state::App;
 use crate::audit::{self, Via};
 use crate::http::form::Form;
 use crate::http::response::OAuthError;
 use crate::http::response::{self, wire_safe, Reply};
-use crate::http::state::App;
 use crate::protocol::session::{DecideError, Decision};
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::Store;

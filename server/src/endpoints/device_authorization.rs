@@ -7,12 +7,12 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
+use crate::app::metrics::Throttle;
+use crate::app::state::App;
 use crate::audit;
 use crate::http::form::Form;
-use crate::http::metrics::Throttle;
 use crate::http::paths;
 use crate::http::response::{self, OAuthError, Reply};
-use crate::http::state::App;
 use crate::protocol::device_code::{DeviceCode, ENCODED_LEN};
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::user_code::DISPLAY_LEN;

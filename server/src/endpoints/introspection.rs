@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::accounts::clients::Client;
 use crate::accounts::users::User;
+use crate::app::state::App;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
-use crate::http::state::App;
 use crate::storage::store::{Store, Stored};
 use crate::storage::tokens::{Introspection, TokenKind};
 

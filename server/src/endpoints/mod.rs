@@ -1,4 +1,4 @@
-//! One module per endpoint. Each adds its handler to [`crate::http::state::App`].
+//! One module per endpoint. Each adds its handler to [`crate::app::state::App`].
 
 use hyper::header::AUTHORIZATION;
 use hyper::http::request::Parts;

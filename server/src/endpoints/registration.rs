@@ -19,10 +19,10 @@ use crate::accounts::registration::{
     self, request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient,
     Registered, MAX_REGISTERED,
 };
+use crate::app::state::App;
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
 use crate::http::response::{self, OAuthError, Reply};
-use crate::http::state::App;
 use crate::http::{is_read, paths};
 use crate::protocol::ids::ClientId;
 use crate::storage::store::{Store, Stored, Unavailable};

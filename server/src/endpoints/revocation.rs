@@ -2,9 +2,9 @@
 
 use hyper::http::request::Parts;
 
+use crate::app::state::App;
 use crate::http::form::Form;
 use crate::http::response::{self, OAuthError, Reply};
-use crate::http::state::App;
 use crate::storage::store::Store;
 use crate::storage::tokens::IssuedToAnother;
 

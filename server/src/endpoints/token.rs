@@ -11,11 +11,11 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
+use crate::app::state::App;
 use crate::audit;
 use crate::clock::Millis;
 use crate::http::form::{Form, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT};
 use crate::http::response::{self, Answer, OAuthError, Reply};
-use crate::http::state::App;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;

@@ -1,17 +1,15 @@
-//! The HTTP layer: connections and their deadlines, routing, reading requests,
-//! spelling answers, and the application state every handler runs on.
+//! The HTTP layer: connections and their deadlines, reading requests (media type,
+//! limits, the form parser, proxies' headers), the paths, and spelling answers. It
+//! knows nothing of the application (`app/`) that runs on it.
 
 pub(crate) mod body;
 pub(crate) mod connection;
 pub(crate) mod drain;
 pub mod form;
 pub mod forwarded;
-pub(crate) mod metrics;
 pub mod paths;
 pub(crate) mod response;
-mod router;
 pub(crate) mod sources;
-pub(crate) mod state;
 
 /// The answer to a device-code poll that is not a token, as the token endpoint sends
 /// it (RFC 8628 §3.5): static bytes and headers. Public so that a bare server can answer

@@ -14,11 +14,11 @@ use super::pages::{self, Application, RegisterForm};
 use super::{field, html, paths, Visit};
 use crate::accounts::registration::{client_metadata, Metadata};
 use crate::accounts::users::User;
+use crate::app::state::App;
 use crate::audit::{self, Registrar};
 use crate::endpoints::registration::{Rotation, Unregistered, ROTATION_RACED};
 use crate::http::form::Form;
 use crate::http::response::Reply;
-use crate::http::state::App;
 use crate::storage::store::{Store, Stored};
 
 impl<S: Store> App<S> {

@@ -8,8 +8,8 @@
 use hyper::StatusCode;
 
 use super::{html, pages, paths, Visit};
+use crate::app::state::App;
 use crate::http::response::Reply;
-use crate::http::state::App;
 use crate::storage::store::Store;
 
 impl<S: Store> App<S> {

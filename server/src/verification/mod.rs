@@ -54,13 +54,12 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode};
 
 use crate::accounts::users::User;
-
+use crate::app::state::App;
 use crate::clock::Millis;
 use crate::http::body::read_form;
 use crate::http::form::Form;
 use crate::http::is_read;
 use crate::http::response::{self, Reply};
-use crate::http::state::App;
 use crate::protocol::ids::UserId;
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::{Store, Stored};
@@ -399,7 +398,7 @@ impl<S: Store> App<S> {
 
     /// Logs a refusal by one of the pages' rate limits.
     fn audit_throttled(&self, visit: &Visit, t: rate_limit::Throttled, user: Option<UserId>) {
-        use crate::http::metrics::Throttle;
+        use crate::app::metrics::Throttle;
         use rate_limit::{Attempt, Subject};
         let limit = match (t.key.attempt, t.key.subject) {
             (Attempt::UserCode, Subject::Ip(_)) => Throttle::UserCodePerIp,
@@ -425,7 +424,7 @@ impl<S: Store> App<S> {
                 "The server cannot reach its session store right now, so what you asked may not have been recorded. Try again in a few seconds: the page will then say where things stand.",
                 Some((paths::DEVICE, "Try again")),
             ),
-            crate::http::state::STORE_RETRY_AFTER_MS,
+            crate::app::state::STORE_RETRY_AFTER_MS,
         )
     }
 

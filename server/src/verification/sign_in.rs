@@ -26,10 +26,10 @@ use super::csrf::SignInCookie;
 use super::rate_limit::{Attempt, Key, Subject, Throttled, Ticket};
 use super::state::Unverified;
 use super::{field, html, pages, paths, Visit};
+use crate::app::state::App;
 use crate::audit;
 use crate::http::form::Form;
 use crate::http::response::Reply;
-use crate::http::state::App;
 use crate::storage::store::{Store, Stored};
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";

@@ -1,4 +1,4 @@
-//! The person's side's state, kept in the [`App`](crate::http::state::App): the
+//! The person's side's state, kept in the [`App`](crate::app::state::App): the
 //! session cookie, the password hashing pool, and the keys (from the store's shared
 //! secret) of the sign-in form's CSRF cookie, of known-browser cookies and of username
 //! hashes. Web sessions and the guess limits are the store's. The pages (the parent
@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::accounts::users::Users;
-
+use crate::app::metrics::Throttle;
 use crate::audit::Failures;
 use crate::config::Settings;
-use crate::http::metrics::Throttle;
 use crate::http::paths::pages as paths;
 use crate::protocol::ids::UserId;
 use crate::storage::store::SharedSecret;

@@ -19,7 +19,6 @@ use base64::Engine;
 use rand::RngCore;
 
 use crate::accounts::users::Credential;
-
 use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
 use crate::protocol::ids::UserId;

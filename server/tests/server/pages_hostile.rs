@@ -3,7 +3,6 @@
 //! seen to fail before the fix it holds.
 
 use deviceflow_server::accounts::users::Credential;
-
 use deviceflow_server::protocol::ids::UserId;
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::verification::web_session::MAX_WEB_SESSIONS;

@@ -10,7 +10,6 @@
 use sha2::{Digest, Sha256};
 
 use crate::accounts::clients::{AuthMethod, Client};
-
 use crate::accounts::registration::Registered;
 use crate::accounts::users::Credential;
 use crate::clock::Millis;

@@ -12,12 +12,11 @@ use hyper::http::request::Parts;
 use std::borrow::Cow;
 
 use crate::accounts::clients::{AuthError, Client};
-
+use crate::app::metrics::Metrics;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::endpoints::device_authorization::DeviceAnswer;
 use crate::http::form::Form;
-use crate::http::metrics::Metrics;
 use crate::http::paths;
 use crate::http::response::OAuthError;
 use crate::protocol::ids::ClientId;

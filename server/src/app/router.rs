@@ -14,12 +14,12 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode, Version};
 
-use super::body::{check_form_headers, read_body};
-use super::is_read;
 use super::metrics::Endpoint;
-use super::paths;
-use super::response::{self, Reply};
 use super::state::App;
+use crate::http::body::{check_form_headers, read_body};
+use crate::http::is_read;
+use crate::http::paths;
+use crate::http::response::{self, Reply};
 use crate::storage::store::Store;
 use crate::verification;
 
