@@ -128,7 +128,14 @@ pub struct Device {
     pub plan: Plan,
     pub phase: Phase,
     pub outcome: Outcome,
+    /// When the device authorization response was read: the latest the server can
+    /// have issued the code (a generator stalled between the request and the read
+    /// reads it late).
     pub issued_ms: u32,
+    /// When the device authorization request was due: the earliest the server can have
+    /// issued the code. Expiry judged early is judged from this one (the code cannot
+    /// have expired before this + `expires_in`), expiry judged late from `issued_ms`.
+    pub asked_ms: u32,
     /// `expires_in` in s, as the server gave it.
     pub expires_in: u32,
     /// The first `interval` in s (5 when absent: RFC 8628 §3.2).
@@ -171,6 +178,7 @@ impl Device {
             phase: Phase::Issuing,
             outcome: Outcome::Unfinished,
             issued_ms: NONE,
+            asked_ms: NONE,
             expires_in: 0,
             interval: 0,
             slow_downs: 0,
@@ -271,11 +279,12 @@ impl Device {
             .as_millis() as u32
     }
 
-    /// RFC 8628 §3.2: the device authorization response `auth` arrived at `now`, for
-    /// a request the generator took up `lag_ms` late (see
+    /// RFC 8628 §3.2: the device authorization response `auth` was read at `now`, for
+    /// a request due at `asked` that the generator took up `lag_ms` late (see
     /// [`next_poll`](Self::next_poll)).
     pub fn authorized(
         &mut self,
+        asked: u32,
         now: u32,
         lag_ms: u32,
         auth: &DeviceAuthorizationResponse,
@@ -283,6 +292,7 @@ impl Device {
     ) -> Next {
         self.phase = Phase::Polling;
         self.issued_ms = now;
+        self.asked_ms = asked.min(now);
         self.expires_in = auth.expires_in.min(u64::from(u32::MAX / 1000)) as u32;
         self.interval = kept_interval(auth.interval);
         self.device_code = auth.device_code.as_str().into();
@@ -389,8 +399,11 @@ impl Device {
                 self.first_expired_ms = now;
                 self.finish(Outcome::Expired);
                 // The same 2 s of grace, the other way: the server's clock may run
-                // ahead, and it started the code's life before the answer came.
-                let early = self.expiry_ms().is_some_and(|e| u64::from(now) + 2000 < e);
+                // ahead. And from when the code was asked for, not when its answer was
+                // read: a generator stalled in between (SIGSTOP, a starved CPU) read it
+                // late, and had charged the server with expiring it early.
+                let earliest = u64::from(self.asked_ms) + u64::from(self.expires_in) * 1000;
+                let early = self.asked_ms != NONE && u64::from(now) + 2000 < earliest;
                 (Next::Done, early.then_some(Rule::ExpiredEarly))
             }
             Answer::Error => {
@@ -509,7 +522,10 @@ mod tests {
     fn polling(behaviour: Behaviour, plan: Plan) -> Device {
         let mut d = Device::new(1, behaviour, plan);
         let mut rng = rng_for(0, 1);
-        assert_eq!(d.authorized(0, 0, &issued(30), &mut rng), Next::Poll(5000));
+        assert_eq!(
+            d.authorized(0, 0, 0, &issued(30), &mut rng),
+            Next::Poll(5000)
+        );
         d
     }
 
@@ -599,7 +615,7 @@ mod tests {
         }
         let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
         assert_eq!(
-            d.authorized(3_000, 2_500, &issued(30), &mut rng),
+            d.authorized(3_000, 3_000, 2_500, &issued(30), &mut rng),
             Next::Poll(10_500)
         );
     }
@@ -753,11 +769,29 @@ mod tests {
         // no longer fits 32 bits. Pending 5 s in is no EX-01 violation.
         let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
-        d.authorized(1000, 0, &issued(4_294_967), &mut rng);
+        d.authorized(1000, 1000, 0, &issued(4_294_967), &mut rng);
         assert!(!d.poll_going_out(6000));
         let (next, rule) = d.polled(6000, 6010, 0, false, Answer::Pending, &mut rng);
         assert_eq!((next, rule), (Next::Poll(11_010), None));
         let (_, rule) = d.polled(11_000, 11_010, 0, false, Answer::Expired, &mut rng);
+        assert_eq!(rule, Some(Rule::ExpiredEarly));
+    }
+
+    /// Checklist EX-01: the generator stalled 5 s between asking for a code and reading
+    /// the answer (SIGSTOP, a starved CPU). The server started the code's life when it
+    /// answered, so expired_token on time is no violation; only one before the code
+    /// can have expired is. Charged to the server before.
+    #[test]
+    fn a_code_read_late_is_not_judged_to_expire_early() {
+        let mut rng = rng_for(0, 1);
+        let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
+        d.authorized(0, 5_000, 0, &issued(10), &mut rng);
+        let (_, rule) = d.polled(10_400, 10_500, 0, false, Answer::Expired, &mut rng);
+        assert_eq!(rule, None);
+        // Expired 3 s before the earliest it could: early.
+        let mut d = Device::new(2, Behaviour::Compliant, Plan::Never);
+        d.authorized(0, 5_000, 0, &issued(10), &mut rng);
+        let (_, rule) = d.polled(6_900, 7_000, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, Some(Rule::ExpiredEarly));
     }
 
@@ -768,7 +802,7 @@ mod tests {
     fn a_code_issued_with_expires_in_0_has_expired_at_issue() {
         let mut d = Device::new(1, Behaviour::Compliant, Plan::Never);
         let mut rng = rng_for(0, 1);
-        d.authorized(1000, 0, &issued(0), &mut rng);
+        d.authorized(1000, 1000, 0, &issued(0), &mut rng);
         assert_eq!(d.expiry_ms(), Some(1000));
         assert!(!d.poll_going_out(6000));
         let (next, rule) = d.polled(6000, 6010, 0, false, Answer::Pending, &mut rng);

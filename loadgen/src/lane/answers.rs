@@ -186,7 +186,7 @@ impl Lane {
         let fleet = Arc::clone(&self.fleet);
         let c = &fleet.config;
         let d = &mut self.devices[slot as usize];
-        let next = d.authorized(now, out.lag_ms, &auth, &mut self.rng);
+        let next = d.authorized(out.intended_ms, now, out.lag_ms, &auth, &mut self.rng);
         let (behaviour, interval, plan) = (d.behaviour, d.interval, d.plan);
         // RFC 8628 §3.2: the interval as the server gave it (absent: 5 s), not as the
         // device keeps it (0 read as 5, 10^9 s kept as an hour: `kept_interval`),
