@@ -638,7 +638,7 @@ fn merge_names_a_run_of_another_schema() {
     assert_ne!(out.status.code(), Some(0));
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("a run of schema deviceflow-loadgen/2, and this deviceflow-loadgen merges deviceflow-loadgen/3"),
+        err.contains("a run of schema deviceflow-loadgen/2, and this deviceflow-loadgen merges deviceflow-loadgen/4"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -33,6 +33,9 @@ enum Mode {
     Hostile,
     /// Codes are issued, and every poll gets a token at once: nobody approved it.
     TokensToAll,
+    /// Codes are issued; a code's first poll gets a token, every later one
+    /// `authorization_pending`, as if the redemption were forgotten (TS-08).
+    PendingAfterToken,
     /// Codes are issued with these `expires_in` and `interval` (s), and every poll is
     /// answered `authorization_pending`.
     Issues { expires_in: u64, interval: u64 },
@@ -77,6 +80,8 @@ struct Seen {
     poll_times: std::sync::Mutex<Vec<std::time::Instant>>,
     /// Polls of [`Mode::SlowPolls`] read and not answered yet.
     polls_out: AtomicU64,
+    /// Device codes [`Mode::PendingAfterToken`] gave a token for.
+    redeemed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Starts the fake; its threads end with the test process.
@@ -148,6 +153,7 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                 Mode::Hostile
                 | Mode::RedirectsPolls
                 | Mode::TokensToAll
+                | Mode::PendingAfterToken
                 | Mode::PollAnswers(_)
                 | Mode::HangsFirstPoll
                 | Mode::SlowPolls(_),
@@ -159,6 +165,24 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                         r#"{{"device_code":"dc{n}","user_code":"UC{n}","verification_uri":"{base}/verify","expires_in":60,"interval":1}}"#
                     ),
                 )
+            }
+            ("/token", Mode::PendingAfterToken) => {
+                seen.polls.fetch_add(1, Relaxed);
+                // The fake's own codes (`dc<n>`) need no decoding.
+                let code = String::from_utf8_lossy(&body)
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("device_code="))
+                    .unwrap_or_default()
+                    .to_owned();
+                if seen.redeemed.lock().unwrap().insert(code) {
+                    (
+                        200,
+                        r#"{"access_token":"at","token_type":"Bearer","expires_in":3600}"#
+                            .to_owned(),
+                    )
+                } else {
+                    (400, r#"{"error":"authorization_pending"}"#.to_owned())
+                }
             }
             ("/token", Mode::TokensToAll) => {
                 seen.polls.fetch_add(1, Relaxed);
@@ -472,6 +496,28 @@ fn violations(dir: &std::path::Path) -> Vec<String> {
         .as_object()
         .map(|v| v.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// Checklist TS-08: a redeemed code polled again gets an error. A server that answers
+/// the replay check `authorization_pending`, as if it had forgotten the redemption,
+/// tells the device to go on polling; the report had said "No violations".
+#[test]
+fn a_redeemed_code_told_to_go_on_polling_is_a_ts_08_violation() {
+    let (base, seen) = fake(Mode::PendingAfterToken);
+    let dir = report_dir("pending-after-token");
+    let out = loadgen(&base, &["-u", "5", "-r", "5"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.polls.load(Relaxed) >= 10, "{stdout}");
+    assert!(
+        violations(&dir).contains(&"pending_after_redemption".to_owned()),
+        "{:?}\n{stdout}",
+        violations(&dir)
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("TS-08: still pending"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// RFC 8628 §3.2: `expires_in` is a positive integer, and 4,294,967 s (49 days) is one.

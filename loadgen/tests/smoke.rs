@@ -180,7 +180,7 @@ fn assert_the_report_is_written(run: &RunData) {
     assert!(html.contains("Reconciliation with the server"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
-    assert_eq!(json["schema"], "deviceflow-loadgen/3");
+    assert_eq!(json["schema"], "deviceflow-loadgen/4");
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains("| compliant |"), "{summary}");
     // The series names are plain text in the table: a code span's backticks, escaped

@@ -321,7 +321,10 @@ impl Lane {
     }
 
     /// The replay check: a second token for a device code already redeemed is a
-    /// violation; an error other than `invalid_grant` is counted as unexpected.
+    /// violation, and so is `authorization_pending` or `slow_down` to it (checklist
+    /// TS-08: any later poll gets an error; a server that forgot the redemption tells
+    /// the device to go on polling); an error other than `invalid_grant` is counted as
+    /// unexpected.
     fn replay_checked(&mut self, out: Out, now: u32, reply: &transport::Answer) {
         let (status, body) = (reply.status, &reply.body[..]);
         let (a, detail) = classify(status, body);
@@ -329,6 +332,10 @@ impl Lane {
         if a == Answer::Token {
             let why = "a token for a device code already redeemed";
             self.violation(out.slot, Rule::SecondToken, now, status, body, why);
+        } else if matches!(a, Answer::Pending | Answer::SlowDown) {
+            let why = "told to go on polling with a device code already redeemed";
+            let rule = Rule::PendingAfterRedemption;
+            self.violation(out.slot, rule, now, status, body, why);
         } else if let Some(d) = detail.filter(|d| d != "invalid_grant") {
             if a == Answer::Error {
                 self.stats.kind(Kind::ReplayCheck).unexpected_answer(&d, 1);

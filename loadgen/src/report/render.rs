@@ -394,7 +394,7 @@ pub fn findings(r: &RunData) -> Vec<String> {
         // Nothing to violate a rule with: no device got a code to poll.
         "No violation could be seen: no poll was answered.".to_owned()
     } else if v == 0 {
-        "No violations: no token nobody approved, none after expiry or denial, no second token for a code, no pending after expiry or a denial, no expiry before expires_in.".to_owned()
+        "No violations: no token nobody approved, none after expiry or denial, no second token for a code, no pending after expiry, a denial or a redemption, no expiry before expires_in.".to_owned()
     } else {
         format!(
             "{} violations of RFC 8628 by the server, in {} rules (below, each with an example exchange).",

@@ -1,4 +1,4 @@
-//! A run as it is stored (`run.json`, schema `deviceflow-loadgen/3`): its setup, the
+//! A run as it is stored (`run.json`, schema `deviceflow-loadgen/4`): its setup, the
 //! raw mergeable statistics, the generator's health and the server's `/metrics`
 //! window; and what is read off them: the trust verdict on transport errors and
 //! whether the generator kept its schedule. `merge` adds shards' runs exactly.
@@ -17,7 +17,7 @@ use crate::measure::scrape::Window;
 use crate::measure::stats::{Hdr, RunStats};
 use crate::transport::Cause;
 
-pub const SCHEMA: &str = "deviceflow-loadgen/3";
+pub const SCHEMA: &str = "deviceflow-loadgen/4";
 
 /// How the run was set up: enough to repeat it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
