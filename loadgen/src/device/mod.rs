@@ -27,7 +27,7 @@ pub enum Plan {
 }
 
 /// Who decides, and how fast.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct People {
     pub approve_delay_ms: (u64, u64),
     /// Percent of people (for non-abandoned devices) who deny.

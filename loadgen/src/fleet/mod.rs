@@ -24,7 +24,7 @@ use crate::measure::stats::RunStats;
 use crate::transport::Target;
 
 /// What the operator expects the server to hand out; a mismatch is reported.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
     pub expires_in: Option<u64>,
     pub interval: Option<u64>,

@@ -58,6 +58,54 @@ fn one() -> usize {
     1
 }
 
+impl Setup {
+    /// What of the fleet `other` ran differs from this one's, beyond what any two
+    /// shards of one run share (devices and seed are told apart before): merged, their
+    /// counts would add up requests to other servers, clients or schedules, and the
+    /// reconciliation would set one server's `/metrics` against another's.
+    fn differs_from(&self, other: &Setup) -> Option<String> {
+        let mix = |s: &Setup| {
+            let parts: Vec<String> = s
+                .mix
+                .iter()
+                .map(|(b, p)| format!("{}={p}", b.as_str()))
+                .collect();
+            parts.join(",")
+        };
+        let differ =
+            |what: &str, a: String, b: String| (a != b).then(|| format!("{what} {a} against {b}"));
+        differ("hosts", self.hosts.join(" "), other.hosts.join(" "))
+            .or_else(|| differ("client", self.client_id.clone(), other.client_id.clone()))
+            .or_else(|| {
+                differ(
+                    "endpoints",
+                    format!(
+                        "{} {}",
+                        self.device_authorization_endpoint, self.token_endpoint
+                    ),
+                    format!(
+                        "{} {}",
+                        other.device_authorization_endpoint, other.token_endpoint
+                    ),
+                )
+            })
+            .or_else(|| {
+                differ(
+                    "-r",
+                    self.hatch_rate.to_string(),
+                    other.hatch_rate.to_string(),
+                )
+            })
+            .or_else(|| differ("--mix", mix(self), mix(other)))
+            .or_else(|| {
+                (self.people != other.people
+                    || self.expect != other.expect
+                    || self.approver != other.approver)
+                    .then(|| "the people, the approver or the expectations".to_owned())
+            })
+    }
+}
+
 /// One shard's (or a single run's) process: when, how long, and its resources.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardRun {
@@ -152,6 +200,23 @@ impl RunData {
                 return Err(format!(
                     "the shards are of different runs ({} devices, seed {} against {} devices, seed {})",
                     r.setup.devices, r.setup.seed, out.setup.devices, out.setup.seed
+                ));
+            }
+            if let Some(what) = r.setup.differs_from(&out.setup) {
+                return Err(format!(
+                    "the shards are of different runs: {what}; give every shard the same options but --shard"
+                ));
+            }
+            let count = out
+                .shards
+                .first()
+                .or(r.shards.first())
+                .map(|s| s.shard.count);
+            if let Some(s) = r.shards.iter().find(|s| Some(s.shard.count) != count) {
+                return Err(format!(
+                    "the shards are of different runs: one is shard {} and another of {} shards",
+                    s.shard,
+                    count.unwrap_or_default()
                 ));
             }
             // One debug-built shard is enough for its latencies to weigh on the whole.
@@ -858,6 +923,41 @@ mod tests {
         .unwrap();
         assert_eq!(merged.shards.len(), 2);
         assert!(merged.stats.timeline.seconds.len() <= 30);
+    }
+
+    /// Shards of different runs (another server, client, mix or count of shards) are
+    /// refused, naming what differs: merged, a run against one server and one against
+    /// another had set the first's /metrics before against the second's after
+    /// ("device codes issued 74,818 | 40").
+    #[test]
+    fn shards_of_different_fleets_are_not_merged() {
+        let day_ms = 1_700_000_000_000;
+        let merge = |b: RunData| {
+            RunData::merge(vec![
+                ("a/run.json".to_owned(), shard_at(0, day_ms, 10.0)),
+                ("b/run.json".to_owned(), b),
+            ])
+        };
+        let mut other_host = shard_at(1, day_ms, 10.0);
+        other_host.setup.hosts = vec!["http://127.0.0.1:2".to_owned()];
+        let e = merge(other_host).unwrap_err();
+        assert!(
+            e.starts_with("the shards are of different runs: hosts "),
+            "{e}"
+        );
+        let mut other_client = shard_at(1, day_ms, 10.0);
+        other_client.setup.client_id = "another".to_owned();
+        let e = merge(other_client).unwrap_err();
+        assert!(e.contains(" client "), "{e}");
+        let mut other_mix = shard_at(1, day_ms, 10.0);
+        other_mix.setup.mix = vec![(Behaviour::Compliant, 100)];
+        let e = merge(other_mix).unwrap_err();
+        assert!(e.contains("--mix compliant=100 against"), "{e}");
+        let mut of_three = shard_at(1, day_ms, 10.0);
+        of_three.shards[0].shard.count = 3;
+        let e = merge(of_three).unwrap_err();
+        assert!(e.contains("of 2 shards"), "{e}");
+        assert!(merge(shard_at(1, day_ms, 10.0)).is_ok());
     }
 
     /// A debug-built generator is said in the header and as a finding, and a merge
