@@ -318,7 +318,7 @@ fn reconciliation_section(r: &RunData) -> Option<Section> {
     }
     Some(section_table(
         Section::new("Reconciliation with the server's /metrics").paragraph(
-            "The server's counters, scraped before and after the run, beside what the generator counted. Every answer the generator counts is one the server counted, and no failed send is in either.",
+            "The server's counters, scraped before and after the run, beside what the generator counted. A row holds (✓) when the server counted the answers the generator did; a send that failed is in neither count. A server counting more on every row had other clients during the run (another fleet, a shard not merged).",
         ),
         (h, rows),
     ))

@@ -299,11 +299,11 @@ impl RunData {
         match (reached, unreached) {
             (0, _) => "the devices could not reach the server, so its behaviour was not measured".to_owned(),
             (_, 0) => format!(
-                "the server had all {} of them and gave no answer: it stopped answering (its failure, not the generator's), so its RFC 8628 behaviour could not be measured",
+                "the server had all {} of them and gave no answer in time (it hung, closed the connection, or was slower than --request-timeout: its failure, not the generator's), so its RFC 8628 behaviour could not be measured",
                 fmt_count(reached)
             ),
             _ => format!(
-                "the server had {} of them and gave no answer (its failure), and {} never reached it (the generator's or the network's), so its behaviour was not measured",
+                "the server had {} of them and gave no answer in time (it hung, closed the connection, or was slower than --request-timeout: its failure), and {} never reached it (the generator's or the network's), so its behaviour was not measured",
                 fmt_count(reached),
                 fmt_count(unreached)
             ),
