@@ -415,7 +415,7 @@ fn a_client_id_the_server_does_not_know_fails_the_run_naming_it() {
     assert!(!summary.contains("never answered slow"), "{summary}");
     assert!(!summary.contains("No violations"), "{summary}");
     assert!(
-        summary.contains("No violation could be seen: no poll was answered."),
+        summary.contains("No violation could be seen: no poll was answered as RFC 8628"),
         "{summary}"
     );
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();

@@ -806,6 +806,29 @@ fn a_token_response_without_token_type_is_an_unexpected_answer_saying_so() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A wrong `--token-endpoint` (another endpoint of the server, say) answers every poll
+/// with an error outside RFC 8628 §3.5. Nothing about pacing or violations was seen,
+/// and the report says so; it had claimed "No violations" and "Compliant devices were
+/// never answered slow_down (checklist PL-02)" on polls no RFC 8628 answer came to.
+#[test]
+fn polls_that_got_no_rfc_8628_answer_claim_no_pass() {
+    let (base, seen) = fake(Mode::PollAnswers(r#"{"error":"invalid_request"}"#));
+    let dir = report_dir("no-rfc-8628-answer");
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(seen.polls.load(Relaxed), 3, "{stdout}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("No violation could be seen: no poll was answered as RFC 8628"),
+        "{summary}"
+    );
+    assert!(!summary.contains("No violations"), "{summary}");
+    assert!(!summary.contains("never answered slow_down"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A server whose quota refuses part of the fleet (here every device authorization
 /// after the first) is measured, not stopped early: the early stop is for runs in
 /// which no device got a code.

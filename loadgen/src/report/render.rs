@@ -389,10 +389,11 @@ pub fn findings(r: &RunData) -> Vec<String> {
         ));
     }
     let v = s.violations_total();
-    let polled = s.kinds.get(&Kind::Poll).is_some_and(|k| k.answered > 0);
-    out.push(if v == 0 && !polled {
-        // Nothing to violate a rule with: no device got a code to poll.
-        "No violation could be seen: no poll was answered.".to_owned()
+    out.push(if v == 0 && rfc_8628_poll_answers(s) == 0 {
+        // Nothing to violate a rule with: no device got a code to poll, or no poll got
+        // an answer of RFC 8628 §3.5 (a wrong --token-endpoint answers something else
+        // to every poll).
+        "No violation could be seen: no poll was answered as RFC 8628 §3.5 answers one (pending, slow_down, a token, access_denied, expired_token).".to_owned()
     } else if v == 0 {
         "No violations: no token nobody approved, none after expiry or denial, no second token for a code, no pending after expiry, a denial or a redemption, no expiry before expires_in.".to_owned()
     } else {
@@ -441,6 +442,18 @@ fn unexpected(s: &RunStats) -> Option<String> {
     ))
 }
 
+/// Polls answered as RFC 8628 §3.5 answers one: anything but an error outside it.
+fn rfc_8628_poll_answers(s: &RunStats) -> u64 {
+    let error = crate::device::flow::Answer::Error.index();
+    s.timeline
+        .seconds
+        .iter()
+        .flat_map(|second| second.answers.iter().enumerate())
+        .filter(|(i, _)| *i != error)
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// RFC 8628 §3.5 pacing: whether compliant devices were slowed down (checklist PL-02),
 /// and how the server answered each behaviour's early polls.
 fn pacing(s: &RunStats) -> Vec<String> {
@@ -448,8 +461,9 @@ fn pacing(s: &RunStats) -> Vec<String> {
     let compliant = || s.behaviours.iter().filter(|(b, _)| b.is_compliant());
     let polled: u64 = compliant().map(|(_, b)| b.polls).sum();
     let slowed: u64 = compliant().map(|(_, b)| b.slow_downs).sum();
-    // Devices that never polled (no code, say) were told nothing about their pace.
-    if polled > 0 && slowed == 0 {
+    // Devices that never polled (no code, say) were told nothing about their pace,
+    // nor were devices whose polls got no RFC 8628 answer (a wrong endpoint).
+    if polled > 0 && slowed == 0 && rfc_8628_poll_answers(s) > 0 {
         out.push("Compliant devices were never answered slow_down (checklist PL-02).".to_owned());
     } else if slowed > 0 {
         out.push(format!("Compliant devices were answered slow_down {} times: the server demands more than RFC 8628 §3.5 (checklist PL-02, PL-03).", fmt_count(slowed)));
