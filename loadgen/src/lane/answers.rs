@@ -68,10 +68,12 @@ impl Lane {
 
     /// The request's numbers: sent, answered, the generator's lateness (from when it
     /// was due to when it went out), latency from when it was due, and the server's.
-    /// Latency starts at the tick the schedule sends it in (timers fire on
-    /// [`TICK_MS`] boundaries by design), so a threshold on it holds the server to
-    /// what it took, plus any delay of the generator past its schedule (a stall, a
-    /// wait for a connection), never to the tick's rounding.
+    /// Both start at the tick the schedule sends it in (timers fire on [`TICK_MS`]
+    /// boundaries by design), so a threshold on latency holds the server to what it
+    /// took, plus any delay of the generator past its schedule (a stall, a wait for a
+    /// connection), and one on lateness holds the generator to that delay, never to
+    /// the tick's rounding. (Lateness from the unrounded time had read 10 ms at p99 on
+    /// an idle generator, more than the latency it is part of.)
     ///
     /// A request the server had and did not answer within `--request-timeout` stays
     /// in the latency figures, at the time it was given up on (a lower bound on what
@@ -80,11 +82,10 @@ impl Lane {
     /// the other failures (refused, reset, closed), which have no latency and are
     /// counted by the error rate.
     fn count(&mut self, out: &Out, reply: &Reply, stalled: bool) {
-        let intended = self.at(out.intended_ms);
         let scheduled = self
             .at(out.intended_ms.div_ceil(TICK_MS) * TICK_MS)
             .min(reply.sent);
-        let late_us = reply.sent.saturating_duration_since(intended).as_micros() as u64;
+        let late_us = reply.sent.saturating_duration_since(scheduled).as_micros() as u64;
         let total_us = reply.done.saturating_duration_since(scheduled).as_micros() as u64;
         let server_us = reply.done.saturating_duration_since(reply.sent).as_micros() as u64;
         let ok = reply.result.is_ok();
