@@ -513,7 +513,7 @@ fn why_codes_expired(s: &RunStats) -> Option<String> {
     let parts: Vec<String> = [
         (by.nobody_decides, "nobody to decide (abandoned devices, --never-percent)"),
         (by.decides_too_late, "a person due to decide only at or after the expires_in the server gave (--decide-after reaching past it)"),
-        (by.polled_too_late, "decided in time, but the device's next poll, at its interval, came after expiry"),
+        (by.polled_too_late, "decided in time, but the device's next poll, at its interval or later where the generator held it back (lateness, a wait for a connection or a file descriptor), came after expiry"),
         (by.pending_after_decision, "still told authorization_pending (or slow_down) more than 2 s after the decision went through: the server did not act on it"),
         (by.decision_not_through, "a decision due in time that did not go through before expiry (see the approver's errors)"),
     ]
@@ -735,7 +735,7 @@ mod tests {
         assert!(
             p.contains("Why the 10 expired codes expired: nobody to decide")
                 && p.contains("--never-percent): 4; a person due to decide only at or after")
-                && p.contains("decided in time, but the device's next poll, at its interval, came after expiry: 2")
+                && p.contains("decided in time, but the device's next poll, at its interval or later where the generator held it back (lateness, a wait for a connection or a file descriptor), came after expiry: 2")
                 && p.contains("the server did not act on it: 1.")
                 && !p.contains("did not go through"),
             "{p}"
