@@ -25,6 +25,7 @@ use deviceflow_conformance::http::Http;
 use deviceflow_conformance::runner::check_approver;
 use deviceflow_conformance::target::{unusable_endpoint, Target, TargetError};
 use deviceflow_conformance::{resolve, Client, TargetSpec};
+use deviceflow_loadgen::device::flow::Kind;
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::shard::Shard;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
@@ -727,6 +728,26 @@ fn check_options(
     if cli.goose.users == Some(0) {
         bail!("-u 0: give the number of devices, 1 or more");
     }
+    // A shard of more shards than devices has none: it ran, and ended "NOT TRUSTED: no
+    // request was sent" (exit 3), as if the server were at fault.
+    let users = cli.goose.users.unwrap_or(1) as u64;
+    if cli.shard.devices_of(users) == 0 {
+        bail!(
+            "--shard {} with -u {users}: this shard has no device (shard i of n runs devices i-1, i-1+n, …); give -u of at least {} or fewer shards",
+            cli.shard,
+            cli.shard.index + 1
+        );
+    }
+    // RFC 8628 §3.2: expires_in is a lifetime and interval a wait, both in seconds; 0
+    // of either had run, then charged the server with handing out another (DR-05, DR-06).
+    for (name, value) in [
+        ("--expect-expires-in", cli.expect_expires_in),
+        ("--expect-interval", cli.expect_interval),
+    ] {
+        if value == Some(0) {
+            bail!("{name} 0: RFC 8628 §3.2 gives it in whole seconds above 0; give 1 or more, or leave it out");
+        }
+    }
     // --help says -r is not allowed with -s: -r had won without a word.
     if let (Some(r), Some(s)) = (&cli.goose.increase_rate, &cli.goose.increase_time) {
         bail!("-r {r} and -s {s} both say how fast the devices start: give one of them");
@@ -758,6 +779,17 @@ fn check_options(
         .map(|t| t.parse())
         .collect::<Result<_, String>>()
         .map_err(anyhow::Error::msg)?;
+    // A rule on the replay check, which --no-replay-check turns off, could only end
+    // "observed no samples" (exit 1).
+    if let Some(rule) = rules
+        .iter()
+        .find(|r| cli.no_replay_check && r.kind() == Some(Kind::ReplayCheck))
+    {
+        bail!(
+            "--threshold \"{}\" is held to token_replay_check, which --no-replay-check turns off: drop one of them",
+            rule.rule()
+        );
+    }
     // As the suite does: an empty secret is none (a public client), so an empty
     // DEVICEFLOW_CLIENT_SECRET, or `--client-secret ""` over a set one, is a public
     // client; a secret from the variable is named, as nobody typed it.

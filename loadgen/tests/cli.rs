@@ -130,6 +130,40 @@ fn no_devices_or_no_run_time_is_a_setup_error() {
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
 
+/// Options that contradict each other, or the RFC, end at setup (exit 2), naming
+/// the option: a shard with no device had ended "NOT TRUSTED: no request was sent"
+/// (exit 3), `--expect-interval 0` charged the server with DR-06, and a threshold on
+/// the replay check under `--no-replay-check` ended "observed no samples" (exit 1).
+#[test]
+fn contradictory_options_are_setup_errors() {
+    let server = Server::start(DEVICE, "");
+    for (args, says) in [
+        (
+            &["-u", "2", "--shard", "3/4"][..],
+            "--shard 3/4 with -u 2: this shard has no device",
+        ),
+        (&["--expect-interval", "0"][..], "--expect-interval 0"),
+        (&["--expect-expires-in", "0"][..], "--expect-expires-in 0"),
+        (
+            &[
+                "--no-replay-check",
+                "--threshold",
+                "p99<10ms for token_replay_check",
+            ][..],
+            "which --no-replay-check turns off",
+        ),
+    ] {
+        let dir = report_dir("cli-contradictory");
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_setup_error(&out, says);
+        assert!(!dir.exists(), "a report for {args:?}");
+    }
+    assert_eq!(issued(&server.base), 0.0, "no device ran");
+}
+
 /// Values that were read as something else without a word: `-r inf` (every device at
 /// once), `-s 0` (as a thousandth of a second), `--request-timeout 0` (as 1 s),
 /// `--max-flow 0` (every device "unfinished" before its first answer).

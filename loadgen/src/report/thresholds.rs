@@ -53,6 +53,18 @@ pub struct Threshold {
     kind: Option<Kind>,
 }
 
+impl Threshold {
+    /// The request kind the rule is held to (`… for token_poll`), if one.
+    pub fn kind(&self) -> Option<Kind> {
+        self.kind
+    }
+
+    /// The rule as written.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+}
+
 fn parse_ms(v: &str) -> Option<f64> {
     let v = v.trim();
     let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
