@@ -539,7 +539,7 @@ fn slow_to_decide(s: &RunStats) -> Option<String> {
         .sum();
     (devices > 0).then(|| {
         format!(
-            "{} devices were still told authorization_pending (or slow_down) more than 2 s after their person's decision went through: the server acts on decisions late (RFC 8628 sets no bound; time to token after approval shows how late).",
+            "{} devices were still told authorization_pending (or slow_down) more than 2 s after their person's decision went through: the server acts on decisions late (RFC 8628 sets no bound; time to token after approval shows how late; a slow_down among those answers is checklist PL-06's finding: slow_down is for a code still pending).",
             fmt_count(devices)
         )
     })
@@ -575,7 +575,7 @@ fn clamped_intervals(s: &RunStats) -> Option<String> {
     }
     (!what.is_empty()).then(|| {
         format!(
-            "The server gave {}: no device can keep such an interval literally (RFC 8628 §3.2: the seconds to wait between polls). The intervals reported are the server's; the devices polled at the ones they kept.",
+            "The server gave {}: no device can keep such an interval literally (RFC 8628 §3.2: the seconds to wait between polls; checklist DR-06: a positive integer). The intervals reported are the server's; the devices polled at the ones they kept.",
             what.join(", and ")
         )
     })
