@@ -226,6 +226,23 @@ async fn a_lost_client_counter_never_gives_a_registered_clients_index_to_another
     assert_eq!(v["client_id"], first.as_str(), "{v}");
 }
 
+/// `check-config` of another instance's configuration `toml` (written to a file named
+/// after `name` for the call): its exit status and standard error.
+fn check_config_file(toml: &str, name: &str) -> (Option<i32>, String) {
+    let path = std::env::temp_dir().join(format!("deviceflow-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, toml).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--config", path.to_str().unwrap(), "check-config"])
+        .env_remove("DEVICEFLOW_STORE")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Redis flushed (`FLUSHALL`, or restarted without persistence) under running
 /// instances: they keep serving with the shared secret and the user roster they
 /// started on, and put both back, so that an instance started afterwards shares the
@@ -261,16 +278,8 @@ async fn after_a_flush_the_running_instances_put_back_the_shared_secret_and_rost
         .replace("username = \"alice\"", "username = \"placeholder\"")
         .replace("username = \"bob\"", "username = \"alice\"")
         .replace("username = \"placeholder\"", "username = \"bob\"");
-    let path = std::env::temp_dir().join(format!("deviceflow-flushed-{}.toml", std::process::id()));
-    std::fs::write(&path, swapped).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["--config", path.to_str().unwrap(), "check-config"])
-        .env_remove("DEVICEFLOW_STORE")
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (status, err) = check_config_file(&swapped, "flushed");
+    assert_eq!(status, Some(1), "{err}");
     assert!(err.contains("user 1 is \"bob\""), "{err}");
     // The running instances answer throughout.
     assert_still_pending(
@@ -310,16 +319,8 @@ async fn after_a_flush_a_shorter_roster_put_back_first_is_grown_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let other = two.replace("username = \"bob\"", "username = \"dave\"");
-    let path = std::env::temp_dir().join(format!("deviceflow-grown-{}.toml", std::process::id()));
-    std::fs::write(&path, other).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["--config", path.to_str().unwrap(), "check-config"])
-        .env_remove("DEVICEFLOW_STORE")
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (status, err) = check_config_file(&other, "grown");
+    assert_eq!(status, Some(1), "{err}");
     assert!(err.contains("user 2 is \"dave\""), "{err}");
 }
 
