@@ -106,8 +106,8 @@ pub enum Rule {
     TokenNobodyApproved,
     /// Checklist TS-08: a second token for one device code.
     SecondToken,
-    /// Checklist TS-08: `authorization_pending` or `slow_down` to a code already
-    /// redeemed, where any later poll gets an error.
+    /// Checklist TS-08: `authorization_pending` to a code already redeemed, where any
+    /// later poll gets an error.
     PendingAfterRedemption,
 }
 
@@ -131,7 +131,7 @@ impl Rule {
             Rule::TokenNobodyApproved => "TS-01 (RFC 8628 §3.5): a token nobody approved",
             Rule::SecondToken => "TS-08: a second token for one device code",
             Rule::PendingAfterRedemption => {
-                "TS-08: still pending (or slow_down) to a device code already redeemed, not an error"
+                "TS-08: still pending to a device code already redeemed, not an error"
             }
         }
     }

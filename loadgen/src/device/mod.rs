@@ -387,7 +387,10 @@ impl Device {
                     None
                 };
                 self.phase = Phase::ReplayCheck;
-                (Next::ReplayCheck(now + self.interval * 1000), rule)
+                // At the interval the server requires now (RFC 8628 §3.5: 5 s more
+                // for each slow_down), as any poll: sooner, a server that paces before
+                // it reads the code's state answered slow_down (PL-06's finding).
+                (Next::ReplayCheck(now + self.required_s() * 1000), rule)
             }
             Answer::Denied => {
                 self.finish(Outcome::Denied);
@@ -775,6 +778,20 @@ mod tests {
         assert_eq!((next, rule), (Next::Poll(11_010), None));
         let (_, rule) = d.polled(11_000, 11_010, 0, false, Answer::Expired, &mut rng);
         assert_eq!(rule, Some(Rule::ExpiredEarly));
+    }
+
+    /// The replay check after a token waits the interval the server requires by then
+    /// (RFC 8628 §3.5: 5 s more for each slow_down), as any poll: at the first
+    /// interval, a server that paces before reading the code's state answered it
+    /// slow_down, for the generator's haste.
+    #[test]
+    fn the_replay_check_waits_the_interval_required_by_then() {
+        let mut rng = rng_for(0, 1);
+        let mut d = Device::new(1, Behaviour::Compliant, Plan::Approve { after_ms: 0 });
+        d.authorized(0, 0, 0, &issued(60), &mut rng);
+        d.polled(5_000, 5_000, 0, false, Answer::SlowDown, &mut rng);
+        let (next, _) = d.polled(15_000, 15_000, 0, false, Answer::Token, &mut rng);
+        assert_eq!(next, Next::ReplayCheck(25_000));
     }
 
     /// Checklist EX-01: the generator stalled 5 s between asking for a code and reading

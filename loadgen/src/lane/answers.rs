@@ -66,8 +66,8 @@ impl Lane {
         e.cause == Cause::Timeout && stalled_for_much_of(window_us, stalled_us)
     }
 
-    /// The request's numbers: sent, answered, the generator's lateness (from when it
-    /// was due to when it went out), latency from when it was due, and the server's.
+    /// The request's numbers: sent, answered, the generator's lateness (from the tick it
+    /// was due in to when it went out), latency from that tick, and the server's.
     /// Both start at the tick the schedule sends it in (timers fire on [`TICK_MS`]
     /// boundaries by design), so a threshold on latency holds the server to what it
     /// took, plus any delay of the generator past its schedule (a stall, a wait for a
@@ -305,7 +305,9 @@ impl Lane {
                 Rule::TokenAfterExpiry => "a token more than 2 s after issued + expires_in",
                 Rule::TokenAfterDenial => "a token though the person denied",
                 Rule::TokenNobodyApproved => "a token though nobody approved (yet)",
-                Rule::ExpiredEarly => "expired_token more than 2 s before issued + expires_in",
+                Rule::ExpiredEarly => {
+                    "expired_token more than 2 s before the code was asked for + expires_in"
+                }
                 Rule::DeniedWithoutDenial => "access_denied though the person did not deny (yet)",
                 _ => "",
             };
@@ -322,10 +324,10 @@ impl Lane {
     }
 
     /// The replay check: a second token for a device code already redeemed is a
-    /// violation, and so is `authorization_pending` or `slow_down` to it (checklist
-    /// TS-08: any later poll gets an error; a server that forgot the redemption tells
-    /// the device to go on polling); an error other than `invalid_grant` is counted as
-    /// unexpected.
+    /// violation, and so is `authorization_pending` to it (checklist TS-08: any later
+    /// poll gets an error; a server that forgot the redemption tells the device to go
+    /// on polling). `slow_down` is an error, if a late one (PL-06 judges pacing before
+    /// the state); an error other than `invalid_grant` is counted as unexpected.
     fn replay_checked(&mut self, out: Out, now: u32, reply: &transport::Answer) {
         let (status, body) = (reply.status, &reply.body[..]);
         let (a, detail) = classify(status, body);
@@ -333,7 +335,7 @@ impl Lane {
         if a == Answer::Token {
             let why = "a token for a device code already redeemed";
             self.violation(out.slot, Rule::SecondToken, now, status, body, why);
-        } else if matches!(a, Answer::Pending | Answer::SlowDown) {
+        } else if a == Answer::Pending {
             let why = "told to go on polling with a device code already redeemed";
             let rule = Rule::PendingAfterRedemption;
             self.violation(out.slot, rule, now, status, body, why);

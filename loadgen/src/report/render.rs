@@ -575,8 +575,9 @@ fn clamped_intervals(s: &RunStats) -> Option<String> {
     }
     (!what.is_empty()).then(|| {
         format!(
-            "The server gave {}: no device can keep such an interval literally (RFC 8628 §3.2: the seconds to wait between polls; checklist DR-06: a positive integer). The intervals reported are the server's; the devices polled at the ones they kept.",
-            what.join(", and ")
+            "The server gave {}: no device can keep such an interval literally (RFC 8628 §3.2: the seconds to wait between polls{}). The intervals reported are the server's; the devices polled at the ones they kept.",
+            what.join(", and "),
+            if zero > 0 { "; checklist DR-06: a positive integer" } else { "" }
         )
     })
 }
