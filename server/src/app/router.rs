@@ -72,8 +72,13 @@ impl<S: Store> App<S> {
     {
         let start = Instant::now();
         let (mut parts, body) = req.into_parts();
+        // Below an issuer's path, what is not a path of ours as it came is read without
+        // it: `/oauth/token` under the issuer `https://h/oauth` is the token endpoint
+        // (a proxy in front stripped the prefix), `/oauth/oauth/token` too.
         if let Some(base) = self.issuer_path.as_deref() {
-            paths::strip_base(&mut parts.uri, base);
+            if !self.knows(parts.uri.path()) {
+                paths::strip_base(&mut parts.uri, base);
+            }
         }
         let peer = self.settings.trusted_proxies.client(peer, &parts.headers);
         let route = self.route(&parts);
@@ -134,6 +139,25 @@ impl<S: Store> App<S> {
             self.metrics.observe(endpoint, start.elapsed());
             reply
         }
+    }
+
+    /// Whether [`route`](Self::route) sends `path` anywhere but to the 404.
+    fn knows(&self, path: &str) -> bool {
+        use paths::*;
+        matches!(
+            path,
+            TOKEN
+                | DEVICE_AUTHORIZATION
+                | INTROSPECTION
+                | REVOCATION
+                | METADATA_PATH
+                | HEALTH
+                | METRICS
+        ) || (path == ADMIN_DECISIONS && self.settings.admin_token.is_some())
+            || self.metadata_at_issuer_path.as_deref() == Some(path)
+            || self.is_registration(path)
+            || self.is_admin_clients(path)
+            || verification::is_known_page(path)
     }
 
     /// Where a request goes; GET endpoints, 404 and 405 are answered right here.

@@ -19,8 +19,8 @@ pub(crate) fn issuer_path(issuer: &str) -> &str {
 /// A request below the issuer's path `base` (RFC 8414 §2: the endpoints the metadata
 /// advertises are the issuer's URL and then theirs) as the router reads it:
 /// `/tenant/a/oauth/token` is `/oauth/token`, the query kept. A path outside `base`
-/// is left as it came, so the server also answers behind a proxy that strips the
-/// prefix itself.
+/// is left as it came; the router strips only a path it does not know as it came, so
+/// the server also answers behind a proxy that strips the prefix itself.
 pub(crate) fn strip_base(uri: &mut Uri, base: &str) {
     let Some(rest) = below(uri.path(), base) else {
         return;

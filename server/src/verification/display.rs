@@ -20,7 +20,8 @@ impl<S: Store> App<S> {
                 StatusCode::BAD_REQUEST,
                 "No code to show",
                 &format!(
-                    "This page shows a device's code. Open it as {}?user_code= followed by the code, like BCDF-GHJK.",
+                    "This page shows a device's code. Open it as {}{}?user_code= followed by the code, like BCDF-GHJK.",
+                    self.verification.base,
                     paths::DISPLAY
                 ),
                 None,

@@ -80,6 +80,11 @@ pub fn is_page(path: &str) -> bool {
     path == paths::DEVICE || path.starts_with("/device/")
 }
 
+/// Whether `path` is one of the pages (not the 404 page the others get).
+pub(crate) fn is_known_page(path: &str) -> bool {
+    allowed(path).is_some()
+}
+
 /// One request to a page, with what every handler needs.
 struct Visit {
     parts: Parts,

@@ -664,6 +664,14 @@ async fn below_an_issuers_path_every_endpoint_and_page_answers_there() {
     }
     let out = p.submit("/auth/device/logout", &[]).await;
     assert_eq!(out.location(), Some("/auth/device/login"), "{out:?}");
+    // A path said in words is below the issuer's path too.
+    let display = p.get("/auth/device/display").await;
+    assert!(
+        display
+            .body
+            .contains("Open it as /auth/device/display?user_code="),
+        "{display:?}"
+    );
 
     let token = s
         .post(
@@ -673,4 +681,42 @@ async fn below_an_issuers_path_every_endpoint_and_page_answers_there() {
         .await;
     assert_eq!(token.status, 200, "{:?}", token.body);
     assert!(token.json()["access_token"].is_string());
+}
+
+/// An issuer's path that is also the start of our own paths (`https://h/oauth`,
+/// `https://h/device`): a request is read below it only when it is no path of ours as
+/// it came, so both a proxy that strips the prefix (`/oauth/token` reaches us) and a
+/// direct request (`/oauth/oauth/token`) are answered. Stripped every time, the first
+/// had become `/token` and a 404.
+#[tokio::test]
+async fn an_issuers_path_that_starts_our_own_paths_is_read_both_ways() {
+    for (issuer, direct, stripped) in [
+        (
+            "http://127.0.0.1/oauth",
+            "/oauth/oauth/device_authorization",
+            "/oauth/device_authorization",
+        ),
+        (
+            "http://127.0.0.1/device",
+            "/device/oauth/device_authorization",
+            "/oauth/device_authorization",
+        ),
+    ] {
+        let s = TestServer::start_as(
+            &people_config(),
+            deviceflow_server::Clock::manual(START_MS),
+            Some(issuer),
+        )
+        .await;
+        for path in [direct, stripped] {
+            let a = s.post(path, "client_id=tv").await;
+            assert_eq!(a.status, 200, "{issuer}: {path}: {:?}", a.body);
+        }
+        if issuer.ends_with("/device") {
+            for path in ["/device/login", "/device/device/login"] {
+                let page = s.get(path).await;
+                assert_eq!(page.status, 200, "{issuer}: {path}");
+            }
+        }
+    }
 }
