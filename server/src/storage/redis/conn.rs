@@ -458,7 +458,8 @@ fn single_config() -> ConnectionManagerConfig {
 ///   certificate", which this build cannot do (and a store holding every token should
 ///   not), and ignores any other on `redis://`; on a cluster it went to the last seed
 ///   only. Refused on every form. (A `#` in a password is written `%23`.)
-/// - A query: none is read as this server would need it (`?db=2` was ignored).
+/// - A query: `?db=2` was ignored by the client, and `?protocol=` is the server's
+///   choice, not the URL's.
 /// - Credentials after the first node of a cluster or a Sentinel URL: they are written
 ///   once, before the first node, and `h1:1,:pw@h2:2` read `h1:1,` as a user name and
 ///   dropped that node. (A cluster's nodes may each repeat the first one's.)
@@ -480,11 +481,12 @@ pub(crate) fn url_error(url: &str) -> Option<String> {
                 .to_owned()
         });
     }
-    // The client reads no query a server would want (`?db=2` was ignored: the records
-    // went to database 0); a Sentinel URL says so in its own words.
+    // No query is this server's to take: the client ignores `?db=2` (the records went
+    // to database 0) and reads `?protocol=` for a protocol the server chooses itself; a
+    // Sentinel URL says so in its own words.
     if sentinel.is_none() && url.contains('?') {
         return Some(
-            "a store URL takes no query (it would be ignored: the database is a path, redis://host:port/2; a \"?\" in a password is written %3F)"
+            "a store URL takes no query (the database is a path, redis://host:port/2, and the protocol is the server's choice; a \"?\" in a password is written %3F)"
                 .to_owned(),
         );
     }
@@ -840,9 +842,11 @@ impl Redis {
         }
     }
 
-    /// A task that writes the shared secret and each of `kept` whose key is gone
-    /// (`SET NX`), and says when one was: Redis was flushed, or restarted without its
-    /// data. A roster that holds something else is left as it is (it may be longer).
+    /// A task that writes the shared secret back if its key is gone (`SET NX`), and
+    /// holds each roster of `kept` to this instance's ([`ROSTER`]: put back when gone,
+    /// grown when shorter), saying when it wrote one: Redis was flushed, or restarted
+    /// without its data. A roster naming another user or client at one of this
+    /// instance's places stops its calls until it agrees again.
     /// A secret that differs was drawn by an instance that started before this one put
     /// its own back: this instance takes it, so that the instances agree again (what
     /// was sealed with the old one, a sign-in form, a known browser, is refused as
@@ -915,7 +919,7 @@ impl Redis {
                     Roster::Agrees { put_back: false } => {}
                     Roster::Conflict { place, theirs } => {
                         conflict = Some(format!(
-                            "{shown} names \"{theirs}\" at place {place}, where this instance's configuration has another: an instance with another configuration wrote it after Redis lost its records; answering 503 to everything until the configurations agree"
+                            "{shown} names \"{theirs}\" at place {place}, where this instance's configuration has another: an instance with another configuration wrote it after Redis lost its records; answering 503 to everything until they agree (stop that instance, then DEL {shown}: this one writes its own back)"
                         ));
                     }
                     Roster::Garbled => {

@@ -353,10 +353,14 @@ async fn a_roster_naming_another_user_at_a_place_stops_the_instance_until_it_agr
     }
     let refused = fleet.at(0).post(DA, "client_id=tv").await;
     refused.assert_oauth_error(503, "temporarily_unavailable");
-    // The other configuration gone and the roster this instance's again: it serves.
-    redis
-        .command(&["SET", "df:roster:users", r#"["alice","bob"]"#])
-        .unwrap();
+    // The other instance stopped and the roster deleted, as the error says: this one
+    // writes its own back and serves.
+    assert!(
+        fleet.logs().contains("then DEL df:roster:users"),
+        "{}",
+        fleet.logs()
+    );
+    redis.command(&["DEL", "df:roster:users"]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let a = fleet.at(0).post(DA, "client_id=tv").await;
@@ -376,6 +380,10 @@ async fn a_roster_naming_another_user_at_a_place_stops_the_instance_until_it_agr
         fleet.logs().contains("agree with this instance's again"),
         "{}",
         fleet.logs()
+    );
+    assert_eq!(
+        redis.command(&["GET", "df:roster:users"]).unwrap(),
+        Reply::Bulk(Some(br#"["alice","bob"]"#.to_vec()))
     );
 }
 
