@@ -274,6 +274,11 @@ async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_ina
     );
     let pending = s.authorize(&client_id).await;
     let approved = s.approved(&client_id).await;
+    let decided = s.authorize(&client_id).await;
+    assert_eq!(
+        s.decide(&decided.user_code, "deny", "alice").await.status,
+        200
+    );
     assert!(active(&s, access).await && active(&s, refresh).await);
 
     let deleted = s
@@ -316,6 +321,14 @@ async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_ina
         (410, Some("deleted_client")),
         "{:?}",
         refused.body
+    );
+    // One decided before is answered as decided.
+    let again = s.decide(&decided.user_code, "approve", "alice").await;
+    assert_eq!(
+        (again.status, again.json()["error"].as_str()),
+        (409, Some("already_decided")),
+        "{:?}",
+        again.body
     );
 }
 
