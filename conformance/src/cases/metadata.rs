@@ -358,10 +358,18 @@ async fn md_07(ctx: Ctx) -> Verdict {
             // path), the metadata is not where a client that follows RFC 8414 looks.
             let rfc_8414 = crate::target::metadata_urls(issuer).into_iter().next();
             if let Some(rfc_8414) = rfc_8414.filter(|u| *u != m.url) {
+                // What that URL answered, as the evidence shows it: a 404 is the finding;
+                // a timeout or a 5xx may be the server's bad moment, said as such.
+                let answered = ctx
+                    .target
+                    .metadata_attempts
+                    .iter()
+                    .find(|e| e.request.url == rfc_8414)
+                    .map_or_else(|| "nothing".to_owned(), |e| e.brief());
                 c.expect(
                     false,
                     format!(
-                        "the metadata is at RFC 8414 §3.1's URL, {rfc_8414} (got it only at {})",
+                        "the metadata is at RFC 8414 §3.1's URL, {rfc_8414} (it answered {answered}; found at {})",
                         m.url
                     ),
                 );
