@@ -225,11 +225,21 @@ async fn follow(ctx: &Ctx, label: &str, url: &str) -> Vec<Exchange> {
             })
             .await;
         for set in e.header_lines("set-cookie") {
-            let pair = set.split(';').next().unwrap_or_default();
+            let mut parts = set.split(';');
+            let pair = parts.next().unwrap_or_default();
+            // RFC 6265 §5.2.2: Max-Age 0 (or less) deletes the cookie.
+            let deleted = parts.any(|a| {
+                a.trim().split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("max-age")
+                        && v.trim().parse::<i64>().is_ok_and(|s| s <= 0)
+                })
+            });
             if let Some((name, value)) = pair.split_once('=') {
                 let name = name.trim().to_owned();
                 cookies.retain(|(from, n, _)| !(*from == here && *n == name));
-                cookies.push((here.clone(), name, value.trim().to_owned()));
+                if !deleted {
+                    cookies.push((here.clone(), name, value.trim().to_owned()));
+                }
             }
         }
         let next = match e.status() {
