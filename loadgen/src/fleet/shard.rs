@@ -1,7 +1,7 @@
 //! `--shard i/n`: a run split over several machines (or processes). Device ids are
 //! global; shard i of n takes the ids i-1, i-1+n, i-1+2n, … of the whole fleet, each
 //! with the same behaviour, person and start time as in a single run, so the merged
-//! shards (`merge.rs`) add up to one run of the whole fleet.
+//! shards (`RunData::merge` in `report/results.rs`) add up to one run of the whole fleet.
 
 use std::str::FromStr;
 
