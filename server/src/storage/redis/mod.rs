@@ -536,26 +536,42 @@ impl RedisStore {
         key: &[u8],
         mut decide: impl FnMut(Option<T>) -> (Change<T>, R),
     ) -> Stored<R> {
+        // The last write refused, and its answer: a compare-and-set whose reply was lost
+        // with its connection is sent once more on a new one (`conn.rs`), and then finds
+        // its own write. A record holding exactly those bytes was written by it (a
+        // redemption's bytes hold a family drawn for it; polls or decisions writing the
+        // same bytes at once came to the same answer), so its answer stands: decided
+        // again, a poll was early against itself (slow_down, and 5 s more for good).
+        let mut refused: Option<(Vec<u8>, R)> = None;
         for _ in 0..MAX_RACES {
             let read = self.read::<T>(key).await?;
             let (record, old) = match read {
                 Some((record, old)) => (Some(record), Some(old)),
                 None => (None, None),
             };
+            if let Some((wrote, answer)) = refused.take() {
+                if old.as_deref() == Some(wrote.as_slice()) {
+                    return Ok(answer);
+                }
+            }
             let (change, answer) = decide(record);
-            let written = match change {
+            match change {
                 Change::Keep => return Ok(answer),
                 Change::Put(new, ttl) => {
                     let new = new.encode();
                     if old.as_deref() == Some(new.as_slice()) && ttl.is_none() {
                         return Ok(answer);
                     }
-                    self.redis.cas(key, old.as_deref(), Some(&new), ttl).await?
+                    if self.redis.cas(key, old.as_deref(), Some(&new), ttl).await? {
+                        return Ok(answer);
+                    }
+                    refused = Some((new, answer));
                 }
-                Change::Delete => self.redis.cas(key, old.as_deref(), None, None).await?,
-            };
-            if written {
-                return Ok(answer);
+                Change::Delete => {
+                    if self.redis.cas(key, old.as_deref(), None, None).await? {
+                        return Ok(answer);
+                    }
+                }
             }
         }
         tracing::error!(

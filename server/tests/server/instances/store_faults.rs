@@ -661,6 +661,58 @@ async fn a_refresh_whose_rotation_lost_its_answer_is_not_taken_for_a_reuse() {
         .assert_oauth_error(400, "invalid_grant");
 }
 
+/// A poll whose compare-and-set Redis made, but whose answer was lost with its
+/// connection (the client sends the call once more on a new one, and it then finds the
+/// record no longer as read): that is this poll's own write, so the poll is answered
+/// as decided, pending, and the device's next poll an interval later is pending too;
+/// an approval the same is answered approved. Failed before (a review's fault proxy):
+/// the poll was decided again 0 ms after its own write, answered slow_down, and its
+/// code's interval was 5 s longer for good; the approval answered 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_whose_write_lost_its_answer_is_not_taken_for_an_early_one() {
+    let redis = RedisServer::start().unwrap();
+    let proxy = RedisProxy::start(redis.port()).await;
+    let fleet = Instances::start(1, &config(&proxy.url()));
+    let a = fleet.at(0);
+    let da = a.authorize("tv").await;
+    let code = da.device_code;
+    a.poll("tv", &code)
+        .await
+        .assert_oauth_error(400, "authorization_pending");
+    // config(): interval 1 s.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    proxy.arm();
+    let lost = a.poll("tv", &code).await;
+    assert!(!proxy.armed(), "the poll's compare-and-set never went out");
+    assert_eq!(
+        lost.error(),
+        "authorization_pending",
+        "a poll whose write lost its answer: {:?}\n{}",
+        String::from_utf8_lossy(&lost.body),
+        fleet.logs()
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    a.poll("tv", &code)
+        .await
+        .assert_oauth_error(400, "authorization_pending");
+    // An approval the same: it landed, so it is answered approved (it had been 409
+    // already_decided, by itself), and the device gets its token.
+    proxy.arm();
+    let approved = a.decide(&da.user_code, "approve", "alice").await;
+    assert!(
+        !proxy.armed(),
+        "the decision's compare-and-set never went out"
+    );
+    assert_eq!(
+        approved.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&approved.body)
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(a.poll("tv", &code).await.status, 200);
+}
+
 /// A redeeming poll whose family record reached Redis only after the server gave up
 /// on it (Redis stalled past CALL_TIMEOUT): the device was told 503
 /// `temporarily_unavailable` and retries. Nobody was given the tokens, so the retry
