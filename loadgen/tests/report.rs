@@ -45,6 +45,36 @@ fn a_folder_where_a_report_file_goes_is_a_setup_error_naming_it() {
     assert_eq!(issued, Some(0.0), "no device ran");
 }
 
+/// A folder holding files of the report's names that no run wrote (a site's own
+/// `index.html`, notes in a `summary.md`) is a setup error naming them, and they are
+/// left as they were; they had been replaced by the report without a word. A folder
+/// an earlier run wrote (its run.json says so) is still written over.
+#[test]
+fn a_folder_of_someone_elses_files_is_not_written_over() {
+    let server = Server::start(DEVICE, "");
+    for name in ["index.html", "summary.md", "run.json"] {
+        let dir = report_dir(&format!("report-foreign-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), "mine").unwrap();
+        let out = common::loadgen(&[&server.base], &dir)
+            .args(["-u", "2", "-r", "2", "--decide-after", "1..1", "-t", "2"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("holds {name} of no deviceflow-loadgen run")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), "mine");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let issued = common::metric(&server.base, "deviceflow_device_authorizations_total");
+    assert_eq!(issued, Some(0.0), "no device ran");
+}
+
 /// A report file that cannot be put in place when the run ends (here a folder made
 /// where summary.md goes while the run went): the error had been a bare "Is a
 /// directory (os error 21)", run.json was the new run's and index.html still the
@@ -57,8 +87,13 @@ fn a_report_that_cannot_be_written_leaves_no_mix_of_runs_and_still_prints_the_su
     let dir = report_dir("report-mix");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // An earlier run's files (its run.json says whose they are).
+    let earlier = |name: &str| match name {
+        "run.json" => r#"{"schema":"deviceflow-loadgen/3","of":"an earlier run"}"#.to_owned(),
+        _ => format!("{name} of an earlier run"),
+    };
     for name in ["run.json", "summary.md", "index.html"] {
-        std::fs::write(dir.join(name), format!("{name} of an earlier run")).unwrap();
+        std::fs::write(dir.join(name), earlier(name)).unwrap();
     }
     // Once a code is issued the checks before the run are behind it.
     let (child, under_way) = common::start_a_long_run(&server.base, &dir);
@@ -92,7 +127,7 @@ fn a_report_that_cannot_be_written_leaves_no_mix_of_runs_and_still_prints_the_su
     for name in ["run.json", "index.html"] {
         assert_eq!(
             std::fs::read_to_string(dir.join(name)).unwrap(),
-            format!("{name} of an earlier run"),
+            earlier(name),
             "{name} was replaced, beside an earlier run's files"
         );
     }

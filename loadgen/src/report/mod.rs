@@ -44,7 +44,9 @@ pub fn write(r: &RunData, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Whether each of the report's files could be put in `dir`: absent, or not a
-/// folder (a rename replaces a file, never a folder). The error names the path.
+/// folder (a rename replaces a file, never a folder), and not someone else's: files
+/// of the report's names beside no `run.json` of a deviceflow-loadgen run (a site's
+/// own `index.html`, say) are not replaced. The error names the path.
 pub fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
     for name in FILES {
         let path = dir.join(name);
@@ -55,7 +57,30 @@ pub fn check_replaceable(dir: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    let present: Vec<&str> = FILES
+        .into_iter()
+        .filter(|name| std::fs::symlink_metadata(dir.join(name)).is_ok())
+        .collect();
+    if !present.is_empty() && !a_run_wrote(&dir.join("run.json")) {
+        anyhow::bail!(
+            "{} holds {} of no deviceflow-loadgen run (there is no run.json of one beside): the report would replace it; give an empty folder, or one a run wrote",
+            dir.display(),
+            present.join(" and ")
+        );
+    }
     Ok(())
+}
+
+/// Whether `path` is the `run.json` of a deviceflow-loadgen run, of any schema.
+fn a_run_wrote(path: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Schema {
+        schema: String,
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Schema>(&bytes).ok())
+        .is_some_and(|s| s.schema.starts_with("deviceflow-loadgen/"))
 }
 
 /// This process's temporary name for `name` in `dir`: hidden, and its own (two runs
@@ -143,8 +168,16 @@ mod tests {
         dir
     }
 
+    /// A run's three files; its run.json says whose (the folder check reads it).
     fn texts(run: &str) -> [String; 3] {
-        FILES.map(|f| format!("{f} of {run}"))
+        FILES.map(|f| text(f, run))
+    }
+
+    fn text(file: &str, run: &str) -> String {
+        match file {
+            "run.json" => format!(r#"{{"schema":"deviceflow-loadgen/4","of":"{run}"}}"#),
+            _ => format!("{file} of {run}"),
+        }
     }
 
     fn read(dir: &Path, name: &str) -> Option<String> {
@@ -171,7 +204,7 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
-        assert_eq!(read(&dir, "run.json").as_deref(), Some("run.json of run 1"));
+        assert_eq!(read(&dir, "run.json"), Some(text("run.json", "run 1")));
         assert_eq!(
             read(&dir, "index.html").as_deref(),
             Some("index.html of run 1")
@@ -191,7 +224,7 @@ mod tests {
         write_files(&dir, texts("run 1")).unwrap();
         write_files(&dir, texts("run 2")).unwrap();
         for f in FILES {
-            assert_eq!(read(&dir, f), Some(format!("{f} of run 2")));
+            assert_eq!(read(&dir, f), Some(text(f, "run 2")));
         }
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
