@@ -47,6 +47,18 @@ fn assert_setup_error(out: &Output, says: &str) -> String {
     lines[0].to_owned()
 }
 
+/// Runs the fleet against `server` with `args`, which must be refused at setup in one
+/// line saying `says`, before any report folder is made.
+fn refused_at_setup(server: &Server, args: &[&str], says: &str) {
+    let dir = report_dir("cli-refused");
+    let out = common::loadgen(&[&server.base], &dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_setup_error(&out, says);
+    assert!(!dir.exists(), "a report for {args:?}");
+}
+
 #[test]
 fn endpoints_the_metadata_puts_on_another_authority_get_the_devices_requests() {
     // One server on two addresses; its metadata, served on both, names the first.
@@ -119,13 +131,7 @@ fn an_unwritable_report_dir_is_a_setup_error_before_any_device_runs() {
 fn no_devices_or_no_run_time_is_a_setup_error() {
     let server = Server::start(DEVICE, "");
     for (args, says) in [(["-u", "0"], "-u 0"), (["-t", "0"], "-t 0")] {
-        let dir = report_dir("cli-zero");
-        let out = common::loadgen(&[&server.base], &dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert_setup_error(&out, says);
-        assert!(!dir.exists(), "a report for {args:?}");
+        refused_at_setup(&server, &args, says);
     }
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
@@ -153,13 +159,7 @@ fn contradictory_options_are_setup_errors() {
             "which --no-replay-check turns off",
         ),
     ] {
-        let dir = report_dir("cli-contradictory");
-        let out = common::loadgen(&[&server.base], &dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert_setup_error(&out, says);
-        assert!(!dir.exists(), "a report for {args:?}");
+        refused_at_setup(&server, args, says);
     }
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }
@@ -176,14 +176,7 @@ fn values_that_mean_nothing_are_setup_errors_not_guesses() {
         (["--request-timeout", "0"], "--request-timeout 0"),
         (["--max-flow", "0"], "--max-flow 0"),
     ] {
-        let dir = report_dir("cli-vague");
-        let out = common::loadgen(&[&server.base], &dir)
-            .args(["-u", "3"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_setup_error(&out, says);
-        assert!(!dir.exists(), "a report for {args:?}");
+        refused_at_setup(&server, &[&["-u", "3"][..], &args].concat(), says);
     }
     assert_eq!(issued(&server.base), 0.0, "no device ran");
 }

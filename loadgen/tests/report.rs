@@ -15,6 +15,19 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs a short fleet against `server` into `dir`, which must be refused before the
+/// run (exit 2) in one line: that line.
+fn refused_before_the_run(server: &Server, dir: &std::path::Path) -> String {
+    let out = common::loadgen(&[&server.base], dir)
+        .args(["-u", "2", "-r", "2", "--decide-after", "1..1", "-t", "2"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 /// A folder named as one of the report's files (`mkdir -p rj/run.json`) had been
 /// found only after the run: "writing rj: Is a directory (os error 21)", exit 2, the
 /// run lost with no terminal summary either. It is a setup error before any device
@@ -26,13 +39,7 @@ fn a_folder_where_a_report_file_goes_is_a_setup_error_naming_it() {
         let dir = report_dir(&format!("report-folder-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join(name)).unwrap();
-        let out = common::loadgen(&[&server.base], &dir)
-            .args(["-u", "2", "-r", "2", "--decide-after", "1..1", "-t", "2"])
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
+        let err = refused_before_the_run(&server, &dir);
         assert!(
             err.contains(&format!("{} is a folder", dir.join(name).display())),
             "{err}"
@@ -57,13 +64,7 @@ fn a_folder_of_someone_elses_files_is_not_written_over() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), "mine").unwrap();
-        let out = common::loadgen(&[&server.base], &dir)
-            .args(["-u", "2", "-r", "2", "--decide-after", "1..1", "-t", "2"])
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
+        let err = refused_before_the_run(&server, &dir);
         assert!(
             err.contains(&format!("holds {name} of no deviceflow-loadgen run")),
             "{err}"
