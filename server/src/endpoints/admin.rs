@@ -19,7 +19,7 @@ use crate::audit::{self, Via};
 use crate::http::form::Form;
 use crate::http::response::OAuthError;
 use crate::http::response::{self, wire_safe, Reply};
-use crate::protocol::session::{DecideError, Decision, State};
+use crate::protocol::session::{DecideError, Decision};
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::Store;
 
@@ -61,12 +61,9 @@ impl<S: Store> App<S> {
         // decided (its device is refused as invalid_client; an approval stored and
         // audited for it would report a connection that cannot happen).
         // Only for a code still to decide: one decided or expired is answered as such.
-        let now = self.clock.now();
-        let deleted = match self.store.lookup(user_code).await {
-            Ok(Some(info)) if info.state == State::Pending && now < info.expires_at => {
-                self.client_by_id(info.client).await.map(|c| c.is_none())
-            }
-            Ok(_) => Ok(false),
+        let deleted = match self.decidable(user_code, self.clock.now()).await {
+            Ok(Some(info)) => self.client_by_id(info.client).await.map(|c| c.is_none()),
+            Ok(None) => Ok(false),
             Err(unavailable) => Err(unavailable),
         };
         match deleted {

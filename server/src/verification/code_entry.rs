@@ -318,8 +318,9 @@ impl<S: Store> App<S> {
         Ok(Some(self.done(visit, approved, &client.name)))
     }
 
-    /// The session behind `code` if a person may still decide it: pending, unexpired.
-    async fn decidable(&self, code: UserCode, now: u64) -> Stored<Option<SessionInfo>> {
+    /// The session behind `code` if a person may still decide it: pending, unexpired
+    /// (the admin endpoint asks too).
+    pub(crate) async fn decidable(&self, code: UserCode, now: u64) -> Stored<Option<SessionInfo>> {
         Ok(self
             .store
             .lookup(code)
