@@ -57,6 +57,8 @@ pub mod paths {
     pub const DISPLAY: &str = "/device/display";
     /// Liveness.
     pub const HEALTH: &str = "/healthz";
+    /// Readiness: 503 while the session store does not answer.
+    pub const READY: &str = "/readyz";
     /// Prometheus metrics.
     pub const METRICS: &str = "/metrics";
 }

@@ -15,12 +15,12 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request, StatusCode, Version};
 
 use super::metrics::Endpoint;
-use super::state::App;
+use super::state::{App, STORE_RETRY_AFTER_MS};
 use crate::http::body::{check_form_headers, read_body};
 use crate::http::is_read;
 use crate::http::paths;
 use crate::http::response::{self, Reply};
-use crate::storage::store::Store;
+use crate::storage::store::{Store, Unavailable};
 use crate::verification;
 
 /// What routing decided for a request. Small, as the request's future holds it: an
@@ -34,6 +34,8 @@ enum Route {
     Verification,
     /// `/metrics`, which reads the store.
     Metrics,
+    /// `/readyz`, which asks the store.
+    Ready,
     /// RFC 7591 registration and RFC 7592 client configuration (JSON bodies).
     Registration,
     /// The admin API for applications (JSON bodies).
@@ -45,7 +47,7 @@ impl Route {
     fn endpoint(&self) -> Endpoint {
         match *self {
             Route::Answered(endpoint, _) | Route::Form(endpoint) => endpoint,
-            Route::Metrics => Endpoint::Metadata,
+            Route::Metrics | Route::Ready => Endpoint::Metadata,
             Route::Registration => Endpoint::Registration,
             Route::AdminClients => Endpoint::Admin,
             Route::Verification => Endpoint::Verification,
@@ -87,6 +89,7 @@ impl<S: Store> App<S> {
             let reply = match route {
                 Route::Answered(_, reply) => *reply,
                 Route::Metrics => self.render_metrics().await,
+                Route::Ready => self.readiness().await,
                 Route::Registration => {
                     Box::pin(self.registration(Request::from_parts(parts, body), peer)).await
                 }
@@ -152,6 +155,7 @@ impl<S: Store> App<S> {
                 | REVOCATION
                 | METADATA_PATH
                 | HEALTH
+                | READY
                 | METRICS
         ) || (path == ADMIN_DECISIONS && self.settings.admin_token.is_some())
             || self.metadata_at_issuer_path.as_deref() == Some(path)
@@ -174,7 +178,7 @@ impl<S: Store> App<S> {
             INTROSPECTION => (Endpoint::Introspection, "POST"),
             REVOCATION => (Endpoint::Revocation, "POST"),
             ADMIN_DECISIONS if self.settings.admin_token.is_some() => (Endpoint::Admin, "POST"),
-            METADATA_PATH | HEALTH | METRICS => (Endpoint::Metadata, "GET, HEAD"),
+            METADATA_PATH | HEALTH | READY | METRICS => (Endpoint::Metadata, "GET, HEAD"),
             // RFC 8414 §3.1: an issuer with a path has its metadata there too.
             path if self.metadata_at_issuer_path.as_deref() == Some(path) => {
                 (Endpoint::Metadata, "GET, HEAD")
@@ -201,10 +205,31 @@ impl<S: Store> App<S> {
         let reply = match path {
             HEALTH => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
             METRICS => return Route::Metrics,
+            READY => return Route::Ready,
             // METADATA_PATH, or its RFC 8414 §3.1 form.
             _ => response::json(StatusCode::OK, self.metadata.clone()),
         };
         Route::Answered(endpoint, Box::new(reply))
+    }
+
+    /// `/readyz`: 200 while the session store answers, 503 with `Retry-After` while it
+    /// does not (a shared store away, or shared with an instance whose clients
+    /// disagree). `/healthz` stays 200 then: the process is alive, and restarting it
+    /// would not bring the store back; a load balancer that checks readiness sends
+    /// requests to the instances that can serve them.
+    async fn readiness(&self) -> Reply {
+        match self.store.census(self.clock.now()).await {
+            Ok(_) => response::json(StatusCode::OK, Bytes::from_static(br#"{"status":"ready"}"#)),
+            Err(Unavailable) => response::with_retry_after(
+                response::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Bytes::from_static(
+                        br#"{"status":"unavailable","reason":"the session store does not answer"}"#,
+                    ),
+                ),
+                STORE_RETRY_AFTER_MS,
+            ),
+        }
     }
 
     /// `/metrics`: the Prometheus text exposition. While the shared store is away the

@@ -46,6 +46,13 @@ pub(crate) fn json_value(status: StatusCode, value: &impl serde::Serialize) -> R
     }
 }
 
+/// Adds `Retry-After`, in whole seconds, rounded up.
+pub(crate) fn with_retry_after(mut r: Reply, ms: u64) -> Reply {
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+    r
+}
+
 /// An RFC 6749 §5.2 error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OAuthError {

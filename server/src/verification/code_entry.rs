@@ -16,7 +16,7 @@ use super::{field, html, paths, Visit};
 use crate::app::state::App;
 use crate::audit::{self, Via};
 use crate::http::form::Form;
-use crate::http::response::Reply;
+use crate::http::response::{self, Reply};
 use crate::protocol::ids::UserId;
 use crate::protocol::session::{Decision, State};
 use crate::protocol::user_code::UserCode;
@@ -118,7 +118,7 @@ impl<S: Store> App<S> {
             Err(t) => {
                 self.audit_throttled(visit, t, Some(user));
                 let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_codes(t));
-                return Ok(html::with_retry_after(page, t.retry_after_ms));
+                return Ok(response::with_retry_after(page, t.retry_after_ms));
             }
         };
         // RFC 8628 §6.1: case, dashes, spaces and characters outside the alphabet do

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{
     HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
-    PRAGMA, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    PRAGMA, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use hyper::{Response, StatusCode};
 use sha2::{Digest, Sha256};
@@ -218,13 +218,6 @@ pub(crate) fn with_cookie(mut r: Reply, cookie: &str) -> Reply {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         r.headers_mut().append(SET_COOKIE, v);
     }
-    r
-}
-
-/// Adds `Retry-After`, in whole seconds, rounded up.
-pub(crate) fn with_retry_after(mut r: Reply, ms: u64) -> Reply {
-    r.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
     r
 }
 

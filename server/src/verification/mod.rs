@@ -422,7 +422,7 @@ impl<S: Store> App<S> {
     /// the request asked may still have been recorded (a write that timed out can land
     /// when Redis comes back): the retry finds where things stand, and says so.
     fn store_away(&self) -> Reply {
-        html::with_retry_after(
+        response::with_retry_after(
             self.plain_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -436,7 +436,7 @@ impl<S: Store> App<S> {
     /// 503 when the web session map is full (only a sign-in adds to it), with the
     /// `Retry-After` every refusal of the pages carries: the minute the page says.
     fn busy(&self) -> Reply {
-        html::with_retry_after(
+        response::with_retry_after(
             self.plain_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too busy",

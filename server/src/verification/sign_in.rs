@@ -29,7 +29,7 @@ use super::{field, html, pages, paths, Visit};
 use crate::app::state::App;
 use crate::audit;
 use crate::http::form::Form;
-use crate::http::response::Reply;
+use crate::http::response::{self, Reply};
 use crate::storage::store::{Store, Stored};
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";
@@ -138,7 +138,7 @@ impl<S: Store> App<S> {
                 let user = self.settings.users.by_username(&username).map(|u| u.id);
                 self.audit_throttled(visit, t, user);
                 let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
-                return Ok(html::with_retry_after(page, t.retry_after_ms));
+                return Ok(response::with_retry_after(page, t.retry_after_ms));
             }
         };
         // A success costs no guess, but it costs an argon2 verification: each account's
@@ -156,7 +156,7 @@ impl<S: Store> App<S> {
                         self.refund(ticket).await?;
                         self.audit_throttled(visit, t, Some(user.id));
                         let page = again(StatusCode::TOO_MANY_REQUESTS, &throttled_sign_in(t));
-                        return Ok(html::with_retry_after(page, t.retry_after_ms));
+                        return Ok(response::with_retry_after(page, t.retry_after_ms));
                     }
                 }
             }
@@ -203,7 +203,7 @@ impl<S: Store> App<S> {
                     audit::refused_at_once(why.limit().label(), visit.peer, refused, retry_ms);
                 }
                 let page = again(status, &message);
-                return Ok(html::with_retry_after(page, retry_ms));
+                return Ok(response::with_retry_after(page, retry_ms));
             }
         };
         // A success is not a failure: the attempt is refunded, and the window of what

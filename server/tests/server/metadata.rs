@@ -57,6 +57,15 @@ async fn health_and_unknown_paths() {
     assert_eq!(n.error(), "not_found");
     let m = s.post("/healthz", "").await;
     assert_eq!((m.status, m.header("allow")), (405, Some("GET, HEAD")));
+    // Readiness: the in-memory store always answers.
+    let r = s.get("/readyz").await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("ready"))
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let m = s.post("/readyz", "").await;
+    assert_eq!((m.status, m.header("allow")), (405, Some("GET, HEAD")));
 }
 
 #[tokio::test]
@@ -67,6 +76,7 @@ async fn head_answers_every_get_resource_with_its_head_alone() {
     for path in [
         "/.well-known/oauth-authorization-server",
         "/healthz",
+        "/readyz",
         "/metrics",
         "/device",
     ] {

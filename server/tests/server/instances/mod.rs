@@ -324,3 +324,15 @@ pub fn assert_unavailable(a: &Answer, what: &str) {
     assert!(secs >= 1, "{what}: Retry-After {secs}");
     assert_eq!(a.header("cache-control"), Some("no-store"), "{what}");
 }
+
+/// `/readyz` while the store cannot serve: 503, `unavailable`, with a `Retry-After`.
+#[track_caller]
+pub fn assert_not_ready(a: &Answer) {
+    assert_eq!(
+        (a.status, a.json()["status"].as_str()),
+        (503, Some("unavailable")),
+        "{:?}",
+        String::from_utf8_lossy(&a.body)
+    );
+    assert_eq!(a.header("retry-after"), Some("2"));
+}

@@ -55,8 +55,10 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
         let decided = at.decide(&pending.user_code, "approve", "alice").await;
         assert_eq!(decided.status, 503, "decision: {:?}", decided.body);
     }
-    // The server itself is alive: its health endpoint answers.
-    assert!(a.get("/healthz").await.status < 500);
+    // The server itself is alive: its health endpoint answers 200 (restarting it would
+    // not bring Redis back), and its readiness 503, for a load balancer to steer by.
+    assert_eq!(a.get("/healthz").await.status, 200);
+    assert_not_ready(&a.get("/readyz").await);
     // And its metrics too, saying the store is away, with the counters it has.
     let metrics = a.get("/metrics").await;
     let text = String::from_utf8_lossy(&metrics.body);
@@ -86,6 +88,9 @@ async fn while_redis_is_away_the_store_endpoints_answer_503_and_service_resumes_
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+    for at in [a, b] {
+        assert_eq!(at.get("/readyz").await.status, 200);
     }
     // What was stored before the outage is all there.
     for at in [a, b] {

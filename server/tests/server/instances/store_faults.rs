@@ -353,6 +353,9 @@ async fn a_roster_naming_another_user_at_a_place_stops_the_instance_until_it_agr
     }
     let refused = fleet.at(0).post(DA, "client_id=tv").await;
     refused.assert_oauth_error(503, "temporarily_unavailable");
+    // Not ready, so that a load balancer steers around it; alive all the same.
+    assert_not_ready(&fleet.at(0).get("/readyz").await);
+    assert_eq!(fleet.at(0).get("/healthz").await.status, 200);
     // The other instance stopped and the roster deleted, as the error says: this one
     // writes its own back and serves.
     assert!(
@@ -381,6 +384,7 @@ async fn a_roster_naming_another_user_at_a_place_stops_the_instance_until_it_agr
         "{}",
         fleet.logs()
     );
+    assert_eq!(fleet.at(0).get("/readyz").await.status, 200);
     assert_eq!(
         redis.command(&["GET", "df:roster:users"]).unwrap(),
         Reply::Bulk(Some(br#"["alice","bob"]"#.to_vec()))
