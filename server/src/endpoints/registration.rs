@@ -96,7 +96,9 @@ impl<S: Store> App<S> {
             Some("") if parts.method == Method::POST => self.register(&parts, body, peer).await,
             Some("") => return response::method_not_allowed("POST"),
             Some(rest) => {
-                let client_id = rest.trim_start_matches('/');
+                // `/oauth/register/{client_id}`, one slash: `//{client_id}` names no
+                // client.
+                let client_id = rest.strip_prefix('/').unwrap_or(rest);
                 match parts.method {
                     ref read if is_read(read) => self.read_configuration(&parts, client_id).await,
                     Method::DELETE => self.delete_configuration(&parts, client_id, peer).await,
@@ -117,10 +119,11 @@ impl<S: Store> App<S> {
     {
         // RFC 7591 §3: the endpoint MAY be protected by an initial access token.
         let expected = self.settings.initial_access_token.as_deref().unwrap_or("");
-        let presented = bearer(parts).unwrap_or("");
-        if expected.is_empty() || !same_token(presented, expected) {
+        let presented = bearer(parts);
+        if expected.is_empty() || !same_token(presented.unwrap_or(""), expected) {
             return Err(OAuthError::invalid_token(
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
+                presented.is_some(),
             ));
         }
         let metadata = self.read_metadata(parts, body).await?;
@@ -176,12 +179,14 @@ impl<S: Store> App<S> {
         parts: &'p Parts,
         client_id: &str,
     ) -> Result<(Registered, &'p str), OAuthError> {
+        let token = bearer(parts);
         let refused = || {
             OAuthError::invalid_token(
                 "a valid registration access token for this client is required (RFC 7592 §3)",
+                token.is_some(),
             )
         };
-        let token = bearer(parts).ok_or_else(refused)?;
+        let token = token.ok_or_else(refused)?;
         let registered = self.registered(client_id).await?.ok_or_else(refused)?;
         if !registered.registration_token_matches(token) {
             return Err(refused());

@@ -116,9 +116,18 @@ impl OAuthError {
 
     /// RFC 6750 §3: `invalid_token` for a bearer token (an initial or a registration
     /// access token) that is missing or wrong, with its `WWW-Authenticate: Bearer`.
-    pub(crate) fn invalid_token(description: impl Into<Cow<'static, str>>) -> OAuthError {
+    /// RFC 6750 §3.1: a request that `presented` none gets the challenge without an
+    /// error code.
+    pub(crate) fn invalid_token(
+        description: impl Into<Cow<'static, str>>,
+        presented: bool,
+    ) -> OAuthError {
         let mut e = OAuthError::new(ErrorCode::InvalidToken, description);
-        e.challenge = Some("Bearer realm=\"deviceflow\", error=\"invalid_token\"");
+        e.challenge = Some(if presented {
+            "Bearer realm=\"deviceflow\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"deviceflow\""
+        });
         e
     }
 

@@ -88,15 +88,25 @@ async fn rfc7591_round_trip_registers_reads_and_deletes_a_public_device_client()
         .call(Method::HEAD, path, &[("authorization", &bearer(token))])
         .await;
     assert_eq!((head.status, head.body.len()), (200, 0));
-    // A wrong token, or none, is 401 invalid_token with a Bearer challenge.
+    // A wrong token, or none, is 401 invalid_token with a Bearer challenge; RFC 6750
+    // §3.1: its error code only where a token was presented.
     for auth in [bearer("not-the-token"), bearer(INITIAL_TOKEN)] {
         let refused = s.call(Method::GET, path, &[("authorization", &auth)]).await;
         refused.assert_oauth_error(401, "invalid_token");
-        assert!(refused
-            .header("www-authenticate")
-            .is_some_and(|c| c.starts_with("Bearer")));
+        assert_eq!(
+            refused.header("www-authenticate"),
+            Some(r#"Bearer realm="deviceflow", error="invalid_token""#)
+        );
     }
-    s.call(Method::GET, path, &[])
+    let none = s.call(Method::GET, path, &[]).await;
+    none.assert_oauth_error(401, "invalid_token");
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some(r#"Bearer realm="deviceflow""#)
+    );
+    // One slash before the client_id: `//{client_id}` names none.
+    let doubled = path.replace(&format!("/{client_id}"), &format!("//{client_id}"));
+    s.call(Method::GET, &doubled, &[("authorization", &bearer(token))])
         .await
         .assert_oauth_error(401, "invalid_token");
     // RFC 7592 §2.2 update is not offered.
@@ -131,16 +141,22 @@ async fn rfc7591_round_trip_registers_reads_and_deletes_a_public_device_client()
 async fn registration_needs_the_initial_access_token() {
     let s = TestServer::start_with(&registration_config()).await;
     let metadata = json!({"token_endpoint_auth_method": "none"});
-    for headers in [
-        vec![],
-        vec![("authorization", "Bearer wrong-initial-access-token")],
-        vec![("authorization", "Basic dGVzdDp0ZXN0")],
+    // RFC 6750 §3.1: no bearer token at all (none, or another scheme) is challenged
+    // without an error code; a wrong one with `invalid_token`.
+    for (headers, challenge) in [
+        (vec![], r#"Bearer realm="deviceflow""#),
+        (
+            vec![("authorization", "Bearer wrong-initial-access-token")],
+            r#"Bearer realm="deviceflow", error="invalid_token""#,
+        ),
+        (
+            vec![("authorization", "Basic dGVzdDp0ZXN0")],
+            r#"Bearer realm="deviceflow""#,
+        ),
     ] {
         let a = s.post_json(REGISTER, &metadata, &headers).await;
         a.assert_oauth_error(401, "invalid_token");
-        assert!(a
-            .header("www-authenticate")
-            .is_some_and(|c| c.starts_with("Bearer")));
+        assert_eq!(a.header("www-authenticate"), Some(challenge), "{headers:?}");
     }
     let get = s.get(REGISTER).await;
     assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
