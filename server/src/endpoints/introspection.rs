@@ -91,6 +91,14 @@ impl<S: Store> App<S> {
         let Some(t) = self.store.introspect(&token, self.clock.now()).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };
+        // RFC 7662 §4: a protected resource SHOULD be specifically authorized to
+        // introspect. The configured confidential clients are the operator's; a
+        // registered one (RFC 7591, anyone with the initial access token) is a device
+        // app, told only of its own tokens (RFC 7662 §2.2: `active: false` for a token
+        // it may not know about).
+        if client.id.is_registered() && t.grant.client != client.id {
+            return Ok(response::json_value(StatusCode::OK, &inactive));
+        }
         let Some((owner, user)) = self.still_granted(&t).await? else {
             return Ok(response::json_value(StatusCode::OK, &inactive));
         };

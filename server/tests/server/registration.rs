@@ -263,6 +263,72 @@ async fn a_registered_confidential_client_authenticates_with_its_secret_and_its_
         .assert_oauth_error(401, "invalid_client");
 }
 
+/// RFC 7662 §4: a protected resource SHOULD be specifically authorized to introspect.
+/// A registered confidential client (anyone with the initial access token can make
+/// one) is told of its own tokens only; another client's active token is `active:
+/// false` to it (§2.2), while the configured confidential client sees both. Failed
+/// before: the registered client read another client's token, username and scope.
+#[tokio::test]
+async fn a_registered_client_introspects_its_own_tokens_and_no_one_else_s() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let v = s
+        .register(&json!({"client_name": "Printer", "scope": "openid"}))
+        .await
+        .json();
+    let auth = basic(
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
+    let da: Value = s
+        .post_with(DA, "", &[("authorization", &auth)])
+        .await
+        .json();
+    let user_code = da["user_code"].as_str().unwrap();
+    assert_eq!(s.decide(user_code, "approve", "alice").await.status, 200);
+    s.advance_ms(INTERVAL * 1000);
+    let own = s
+        .post_with(
+            TOKEN,
+            &format!(
+                "grant_type={}&device_code={}",
+                GRANT_TYPE_DEVICE_CODE,
+                da["device_code"].as_str().unwrap()
+            ),
+            &[("authorization", &auth)],
+        )
+        .await
+        .json();
+    let own = own["access_token"].as_str().expect("a token").to_owned();
+    let code = s.approved("tv").await;
+    let others = redeem(&s, "tv", &code).await;
+    let others = others["access_token"].as_str().unwrap();
+
+    let by_registered = |token: String| {
+        let auth = auth.clone();
+        let s = &s;
+        async move {
+            s.post_with(
+                INTROSPECT,
+                &format!("token={token}"),
+                &[("authorization", &auth)],
+            )
+            .await
+            .json()
+        }
+    };
+    let mine = by_registered(own.clone()).await;
+    assert_eq!(
+        (mine["active"].as_bool(), mine["username"].as_str()),
+        (Some(true), Some("alice"))
+    );
+    assert_eq!(
+        by_registered(others.to_owned()).await,
+        json!({"active": false})
+    );
+    // The configured confidential client, the operator's resource server, sees both.
+    assert!(active(&s, &own).await && active(&s, others).await);
+}
+
 #[tokio::test]
 async fn a_deleted_client_s_codes_fail_as_invalid_client_and_its_tokens_turn_inactive() {
     let s = TestServer::start_with(&registration_config()).await;
