@@ -34,8 +34,13 @@ impl<S: Store> App<S> {
             // client, and only of a token still granted: a public client proves
             // nothing of who it is (anyone may send its client_id), and telling it
             // would tell anyone holding a token whether it is live, which
-            // introspection tells confidential clients alone (RFC 7662 §2.1).
-            if !client.is_public() && self.still_granted(&t).await?.is_some() {
+            // introspection tells the configured confidential clients alone (RFC 7662
+            // §2.1, `introspection.rs`): a registered one, which anyone holding the
+            // initial access token can make, is not told either.
+            if !client.is_public()
+                && !client.id.is_registered()
+                && self.still_granted(&t).await?.is_some()
+            {
                 return Err(OAuthError::invalid_request(
                     "the token was issued to another client (RFC 7009 Sec.2.1)",
                 ));

@@ -266,8 +266,10 @@ async fn a_registered_confidential_client_authenticates_with_its_secret_and_its_
 /// RFC 7662 §4: a protected resource SHOULD be specifically authorized to introspect.
 /// A registered confidential client (anyone with the initial access token can make
 /// one) is told of its own tokens only; another client's active token is `active:
-/// false` to it (§2.2), while the configured confidential client sees both. Failed
-/// before: the registered client read another client's token, username and scope.
+/// false` to it (§2.2), and revoking it is a 200 that revokes nothing (RFC 7009 §2.2),
+/// while the configured confidential client sees both. Failed before: the registered
+/// client read another client's token, username and scope, and revocation said the
+/// token was live.
 #[tokio::test]
 async fn a_registered_client_introspects_its_own_tokens_and_no_one_else_s() {
     let s = TestServer::start_with(&registration_config()).await;
@@ -325,6 +327,15 @@ async fn a_registered_client_introspects_its_own_tokens_and_no_one_else_s() {
         by_registered(others.to_owned()).await,
         json!({"active": false})
     );
+    // Nor does revocation tell it (RFC 7009 §2.2: 200), and the token stays live.
+    let revoked = s
+        .post_with(
+            REVOKE,
+            &format!("token={others}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
     // The configured confidential client, the operator's resource server, sees both.
     assert!(active(&s, &own).await && active(&s, others).await);
 }
