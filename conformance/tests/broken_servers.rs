@@ -860,6 +860,36 @@ async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outl
 // Found in the hostile-server review: list fields in two field lines.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verification_uri_complete_the_suite_cannot_visit_is_judged_by_no_page() {
+    // Found in the reports review: UI-05 (a Derived MUST) passed, "visiting
+    // verification_uri_complete approved nothing", on a `javascript:` URL the suite's
+    // client refused to send, and UI-03 recorded a passing check for the page that
+    // never came. Nothing was visited: UI-05 is inconclusive, saying why; UI-03 is
+    // judged on the verification_uri alone.
+    let r = run(
+        Some(Flaw::CompleteUriJavascript),
+        Setup::Discovery,
+        &["UI-05", "UI-03"],
+    )
+    .await;
+    assert_inconclusive(&r, "UI-05", "CompleteUriJavascript");
+    let v = verdict(&r, "UI-05");
+    assert!(
+        v.summary
+            .contains("verification_uri_complete could not be visited"),
+        "{}",
+        v.summary
+    );
+    let v = verdict(&r, "UI-03");
+    assert_eq!(v.status, Status::Pass, "{}", v.summary);
+    assert!(
+        v.checks.iter().all(|c| !c.what.starts_with("javascript:")),
+        "{:?}",
+        v.checks
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn list_fields_sent_in_two_field_lines_are_read_as_one_list() {
     // RFC 9110 §5.3: `Cache-Control: private` and `Cache-Control: no-store` are the
     // list `private, no-store` (RFC 9111 §5.2); a `Bearer` challenge before the

@@ -311,8 +311,10 @@ async fn ui_03(ctx: Ctx) -> Verdict {
     urls.extend(a.verification_uri_complete.clone());
     for url in urls {
         for h in follow(&ctx, "GET a verification page", &url).await {
-            // A page the address rule kept the suite from is not judged; the others are.
-            if h.not_connected().is_none() {
+            // A page the address rule kept the suite from is not judged, nor one the
+            // request never reached (a `javascript:` URL, a refused connection): no
+            // page, nothing shown. The others are.
+            if h.response.is_some() {
                 let shown = String::from_utf8_lossy(&h.raw_body).contains(&a.device_code);
                 c.expect(
                     !shown,
@@ -333,7 +335,16 @@ async fn ui_05(ctx: Ctx) -> Verdict {
     let Some(complete) = a.verification_uri_complete.clone() else {
         return c.skip(Status::NotApplicable, "no verification_uri_complete");
     };
-    for h in follow(&ctx, "GET verification_uri_complete", &complete).await {
+    let hops = follow(&ctx, "GET verification_uri_complete", &complete).await;
+    // A visit that never happened approved nothing, and says nothing of what a visit
+    // would do (a `javascript:` URL, a connection refused): not a pass.
+    if let Some(failed) = hops.last().filter(|h| h.response.is_none()) {
+        c.inconclusive(format!(
+            "verification_uri_complete could not be visited: {}",
+            failed.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    for h in hops {
         c.evidence(h);
     }
     let e = ctx

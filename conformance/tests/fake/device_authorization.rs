@@ -216,6 +216,8 @@ fn device_authorization_response(fake: &Fake, issued: Issued) -> Reply {
         format!("{base}/device?h={}", other_user_code.to_lowercase())
     } else if fake.has(Flaw::CompleteUriPercentEncoded) {
         format!("{base}/device?user_code={}", user_code.replace('-', "%2D"))
+    } else if fake.has(Flaw::CompleteUriJavascript) {
+        format!("javascript:alert('{user_code}')")
     } else if fake.has(Flaw::DeviceCodeInCompleteUri) {
         format!("{base}/device?user_code={user_code}&device_code={device_code}")
     } else {

@@ -138,6 +138,10 @@ pub enum Flaw {
     /// `invalid_scope`, as django-oauth-toolkit does: nothing is granted (TS-05).
     UndefinedScopeRefusedAtToken,
     // Found in review (their tests are at the end of broken_servers.rs).
+    /// `verification_uri_complete` a `javascript:` URL, which the suite cannot visit:
+    /// UI-05 must not pass on a visit that never happened, nor UI-03 judge a page that
+    /// never came.
+    CompleteUriJavascript,
     ReplayErrorIs200, // [TS-02] a replay is refused as HTTP 200 {"error":"invalid_grant"}
     /// [MD-01] `device_authorization_endpoint` advertised as a relative reference
     /// (`/da`): RFC 8414 §2 asks for a URL, and a client using discovery cannot use it.
