@@ -26,7 +26,11 @@ pub fn parse(text: &str) -> Scrape {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
         };
-        if let Ok(v) = value.parse::<f64>() {
+        // Counters only: a NaN or an infinity (which Prometheus' format allows) counts
+        // nothing, and the series is left out as one the server did not report. Kept,
+        // it was a 0 in the reconciliation and a `null` in run.json that `merge` could
+        // not read back.
+        if let Some(v) = value.parse::<f64>().ok().filter(|v| v.is_finite()) {
             *out.entry(series.trim().to_owned()).or_default() += v;
         }
     }
@@ -216,6 +220,21 @@ mod tests {
         });
         assert_eq!(w.delta("x_total"), Some(15));
         assert_eq!(w.delta("missing"), None);
+    }
+
+    #[test]
+    fn a_series_that_is_not_a_finite_number_is_one_the_server_did_not_report() {
+        let a = parse("a_total NaN\nb_total +Inf\nc_total -Inf\nd_total 4\n");
+        assert_eq!(a.0.keys().collect::<Vec<_>>(), ["d_total"]);
+        // What a run.json keeps reads back (serde_json writes a NaN as null, which
+        // did not).
+        let again: Scrape = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(again, a);
+        let w = Window {
+            before: parse("a_total 1"),
+            after: parse("a_total NaN"),
+        };
+        assert_eq!(w.delta("a_total"), None);
     }
 
     #[test]
