@@ -730,9 +730,18 @@ pub async fn check(target: &Target, timeout: Duration) -> Result<(), String> {
             ))
         }
     };
+    // A TLS port answers a plain request by hanging up, or with an alert record,
+    // whose first bytes are no `HTTP/1.x` (httparse: "invalid HTTP version"). An
+    // answer that starts as HTTP and then breaks (a control character in a header) is
+    // a server that is up and speaks HTTP badly: the run measures it, as over TLS.
+    let not_http = match e.cause {
+        Cause::Reset | Cause::Closed => true,
+        Cause::Malformed => e.message.contains("invalid HTTP version"),
+        _ => false,
+    };
     match (&target.tls, e.cause) {
         (Some(_), Cause::Other) => Err(format!("{origin}: {}", e.message)),
-        (None, Cause::Reset | Cause::Closed | Cause::Malformed) => Err(format!(
+        (None, _) if not_http => Err(format!(
             "{origin}: no HTTP answer to GET / ({}): is this port's server speaking TLS (give https://)?",
             e.message
         )),

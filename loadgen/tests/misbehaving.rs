@@ -54,6 +54,9 @@ enum Mode {
     SlowPolls(u64),
     /// The metadata names no device authorization endpoint (django-oauth-toolkit's).
     NoDeviceEndpoint,
+    /// The metadata is served; every other answer carries a header whose value holds
+    /// an escape character (RFC 9110 §5.5 forbids it), so none can be read.
+    BadHeader,
 }
 
 /// The refresh token [`Mode::TokensToAll`] gives: a credential, if a live one, that the
@@ -271,6 +274,11 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
         };
         let answer = if status == 302 {
             format!("HTTP/1.1 302 Found\r\nlocation: {json}\r\ncontent-length: 0\r\n\r\n")
+        } else if matches!(mode, Mode::BadHeader) && !path.starts_with("/.well-known/") {
+            format!(
+                "HTTP/1.1 {status} X\r\nx-note: a\x1bb\r\ncontent-length: {}\r\n\r\n{json}",
+                json.len()
+            )
         } else {
             format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
@@ -711,6 +719,31 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
         assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// A server whose answers carry a header with a control character is up and speaks
+/// HTTP, badly: the run goes on (it had stopped at setup asking whether the port
+/// speaks TLS), and the trust line says the server answered what cannot be read, not
+/// that it hung (review helper-95).
+#[test]
+fn answers_that_cannot_be_read_are_said_as_that_not_as_tls_or_a_hang() {
+    let (base, _) = fake(Mode::BadHeader);
+    let dir = report_dir("bad-header");
+    let out = loadgen(&base, &["-u", "3", "-r", "3", "-t", "3s"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("TLS"), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("run not trusted"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("answered what cannot be read (not HTTP/1.1") && !line.contains("hung"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Metadata that names no device authorization endpoint (django-oauth-toolkit's) left

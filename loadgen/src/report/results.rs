@@ -296,14 +296,30 @@ impl RunData {
                 fmt_count(stalled)
             );
         }
+        // How the server failed them: an answer it sent that cannot be read (not
+        // HTTP/1.1, or too large) is not a hang.
+        let malformed: u64 = self
+            .stats
+            .kinds
+            .values()
+            .map(|k| k.transport[Cause::Malformed.index()])
+            .sum();
+        let how = match malformed {
+            0 => "gave no answer in time (it hung, closed the connection, or was slower than --request-timeout".to_owned(),
+            m if m >= reached => "answered what cannot be read (not HTTP/1.1, or over the size the generator reads, as the transport errors say".to_owned(),
+            m => format!(
+                "gave no answer that could be read ({} of them an answer that is not HTTP/1.1 or is too large; the rest hung, closed the connection, or were slower than --request-timeout",
+                fmt_count(m)
+            ),
+        };
         match (reached, unreached) {
             (0, _) => "the devices could not reach the server, so its behaviour was not measured".to_owned(),
             (_, 0) => format!(
-                "the server had all {} of them and gave no answer in time (it hung, closed the connection, or was slower than --request-timeout: its failure, not the generator's), so its RFC 8628 behaviour could not be measured",
+                "the server had all {} of them and {how}: its failure, not the generator's), so its RFC 8628 behaviour could not be measured",
                 fmt_count(reached)
             ),
             _ => format!(
-                "the server had {} of them and gave no answer in time (it hung, closed the connection, or was slower than --request-timeout: its failure), and {} never reached it (the generator's or the network's), so its behaviour was not measured",
+                "the server had {} of them and {how}: its failure), and {} never reached it (the generator's or the network's), so its behaviour was not measured",
                 fmt_count(reached),
                 fmt_count(unreached)
             ),
