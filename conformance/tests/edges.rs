@@ -599,6 +599,29 @@ async fn a_server_that_accepts_and_never_answers_is_said_as_connected_not_unreac
 }
 
 #[tokio::test]
+async fn an_answer_with_a_control_character_in_a_header_is_not_taken_for_tls() {
+    // A server that speaks HTTP, badly (an escape character in a header value, RFC
+    // 9110 §5.5): the run cannot read it, and says so without asking whether the port
+    // speaks TLS, which had sent the reader after the wrong cause (review helper-95).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nx-note: a\x1bb\r\ncontent-length: 2\r\n\r\n{}")
+                .await;
+        }
+    });
+    let r = command(&["--issuer", &base, "--client-id", "tv"]).await;
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("invalid HTTP header"), "{}", r.stdout);
+    assert!(!r.stdout.contains("speaking TLS"), "{}", r.stdout);
+}
+
+#[tokio::test]
 async fn a_plain_request_a_server_breaks_off_asks_whether_the_port_speaks_tls() {
     // What a TLS port does with a plain HTTP request: it reads it and hangs up.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -47,12 +47,15 @@ pub async fn connects(url: &str, reach: &Reach, timeout: Duration) -> Option<boo
 /// nothing to add.
 pub fn tls_hint(url: &str, error: &str) -> &'static str {
     let said = error.to_ascii_lowercase();
+    // Not any "invalid HTTP …": an answer that starts as HTTP and breaks later (a
+    // control character in a header: "invalid HTTP header parsed") came from a server
+    // that speaks HTTP, badly. A TLS port's alert record has no `HTTP/1.x` to begin
+    // with.
     let broken_off = [
         "connection reset",
         "closed before message completed",
         "invalid http version",
         "invalid status",
-        "invalid http",
     ]
     .iter()
     .any(|w| said.contains(w));
