@@ -140,6 +140,10 @@ pub struct LimitsConfig {
     /// source that quotas, rate limits and audit events count by; empty (the default):
     /// the TCP peer is the source, and the header is never read.
     pub trusted_proxies: Vec<String>,
+    /// Other host names the person's pages answer under: a proxy that sends its
+    /// upstream's dotted name as `Host`. The issuer's host, IP addresses, `localhost`
+    /// and names without a dot always are; any other `Host` gets 421 (DNS rebinding).
+    pub page_hosts: Vec<String>,
     /// Threads that verify passwords at sign-in, each with one argon2 buffer (19 MiB at
     /// the default cost); 0: one per core.
     pub password_hash_workers: usize,
@@ -163,6 +167,7 @@ impl Default for LimitsConfig {
             body_read_timeout_ms: 10_000,
             max_connections_per_source: 0,
             trusted_proxies: Vec::new(),
+            page_hosts: Vec::new(),
             password_hash_workers: 0,
             password_hash_queue: None,
         }

@@ -59,6 +59,9 @@ pub struct Settings {
     pub max_connections_per_source: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Host names the person's pages answer under besides the issuer's, IP addresses
+    /// and names without a dot (lower case, no port).
+    pub page_hosts: Vec<String>,
     /// Password hashing threads (resolved: never 0).
     pub password_hash_workers: usize,
     /// Sign-ins that may wait for a hashing thread.
@@ -202,6 +205,7 @@ impl Settings {
             body_read_timeout_ms: file.limits.body_read_timeout_ms,
             max_connections_per_source: file.limits.max_connections_per_source,
             trusted_proxies: trusted_proxies(&file.limits.trusted_proxies)?,
+            page_hosts: page_hosts(&file.limits.page_hosts)?,
             password_hash_workers,
             password_hash_queue,
             admin_token: file.admin.token,
@@ -224,6 +228,28 @@ fn trusted_proxies(entries: &[String]) -> Result<TrustedProxies, ConfigError> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(TrustedProxies::new)
+}
+
+/// `limits.page_hosts`: each a host name (RFC 1123 letters, digits, hyphens and
+/// dots), without a scheme, port or path; kept in lower case.
+fn page_hosts(entries: &[String]) -> Result<Vec<String>, ConfigError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let host = entry.trim().trim_end_matches('.').to_ascii_lowercase();
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if valid {
+                Ok(host)
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "limits.page_hosts: {entry:?} is not a host name (give the name alone, as in \"auth.internal.example\": no scheme, port or path)"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Where the store is.

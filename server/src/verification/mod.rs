@@ -203,6 +203,9 @@ impl<S: Store> App<S> {
         B: hyper::body::Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(host) = self.verification.origin.foreign_host(req.headers()) {
+            return Ok(self.misdirected(host));
+        }
         let path = req.uri().path().to_owned();
         let verb = match self.page_and_method(&path, req.method()) {
             Ok(verb) => verb,
@@ -398,6 +401,20 @@ impl<S: Store> App<S> {
             "This form came from another site",
             "Your browser says another site sent this form, so nothing was done. If you meant to send it, open the page here and send it again.",
             Some((paths::DEVICE, "Connect a device")),
+        )
+    }
+
+    /// RFC 9110 §15.5.20: 421 for a page asked for under a host name that is not
+    /// this server's (`SameOrigin::foreign_host`).
+    fn misdirected(&self, host: &str) -> Reply {
+        self.plain_page(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Wrong address",
+            &format!(
+                "This server does not answer for {host}. Open {} instead.",
+                self.verification.verification_uri
+            ),
+            None,
         )
     }
 

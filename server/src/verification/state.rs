@@ -81,7 +81,7 @@ impl Verification {
             dummy_hash,
             site,
             base: crate::http::paths::issuer_path(issuer).to_owned(),
-            origin: SameOrigin::of_issuer(issuer),
+            origin: SameOrigin::of_issuer(issuer, &settings.page_hosts),
             verification_uri: format!("{issuer}{}", paths::DEVICE),
         }
     }

@@ -459,11 +459,17 @@ async fn in_a_browser_a_person_approves_and_the_device_gets_its_token() {
 /// `Referrer-Policy: no-referrer` a form's `Origin` is `null` (Fetch, "serializing a
 /// request origin"), so origin.rs refused every sign-in. `--host-resolver-rules`
 /// sends `devices.test` to loopback: an untrustworthy origin, no byte leaving the
-/// machine.
+/// machine. The server's issuer is its address, so the pages are told that name is
+/// theirs too (`page_hosts`, as for a proxy's name), or they would refuse it (421,
+/// DNS rebinding).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_at_a_plain_http_name_a_person_signs_in_and_approves() {
     browser_prerequisites();
-    let s = TestServer::start_with_clock(&real_time_config(), Clock::System).await;
+    let config = format!(
+        "{}\n[limits]\npage_hosts = [\"devices.test\"]\n",
+        real_time_config()
+    );
+    let s = TestServer::start_with_clock(&config, Clock::System).await;
     let base = s.base.clone();
     let device = blocking(move || Device::start(&base, "tv", None)).await;
     let port = s.base.rsplit(':').next().unwrap().to_owned();

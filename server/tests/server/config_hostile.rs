@@ -408,6 +408,32 @@ fn a_body_read_timeout_of_zero_is_refused() {
     );
 }
 
+/// `limits.page_hosts` names hosts, as a `Host` header carries them without their
+/// port: a URL or a host with a port there would never match, and pages a proxy
+/// serves under that name would be refused (421) with no hint why.
+#[test]
+fn page_hosts_that_are_not_host_names_are_refused() {
+    for entry in [
+        "https://auth.internal.example",
+        "auth.internal.example:8080",
+        "",
+    ] {
+        let path = temp_file(
+            "page-hosts",
+            &format!("[limits]\npage_hosts = [\"{entry}\"]\n"),
+        );
+        let out = command(&["--config", path.to_str().unwrap(), "check-config"])
+            .output()
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let err = one_line_refusal(out);
+        assert!(
+            err.contains(&format!("limits.page_hosts: {entry:?} is not a host name")),
+            "{entry}: {err}"
+        );
+    }
+}
+
 /// An issuer is advertised as every endpoint's base: one with a port no TCP
 /// connection can use, or credentials in it (RFC 9110 §4.2.4 forbids generating
 /// userinfo in an http(s) URI; they would be published in the metadata), was taken.

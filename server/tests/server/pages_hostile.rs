@@ -315,3 +315,57 @@ async fn approving_a_code_of_an_application_deleted_meanwhile_decides_nothing() 
         .unwrap()
         .starts_with("That code is not valid"));
 }
+
+/// DNS rebinding: a script on the attacker's page, its name resolved to this server's
+/// address, is same-origin to every page it fetches under that name; it could sign
+/// in with a known password (the demo's is printed) and approve its own code. A page
+/// asked for under a dotted name that is not the issuer's (nor in
+/// `limits.page_hosts`) is refused, 421 (RFC 9110 §15.5.20), before any form or
+/// cookie is served. Failed before: the sign-in page and the sign-in itself answered
+/// under any name (review helper-97).
+#[tokio::test]
+async fn pages_asked_for_under_another_sites_name_are_refused() {
+    let s = TestServer::start_with(&format!(
+        "{}\n[limits]\npage_hosts = [\"auth.internal.example\"]\n",
+        people_config()
+    ))
+    .await;
+    let port = s.base.rsplit(':').next().unwrap().to_owned();
+    let as_host = |host: String| {
+        let mut p = Person::new(&s);
+        p.sent_from = vec![("host", host)];
+        p
+    };
+    let mut rebound = as_host(format!("rebind.attacker.example:{port}"));
+    let page = rebound.get("/device/login").await;
+    assert_eq!(
+        (page.status, page.heading()),
+        (421, "Wrong address"),
+        "{:?}",
+        page.body
+    );
+    assert_eq!(page.header("set-cookie"), None);
+    page.assert_protected();
+    let host = format!("rebind.attacker.example:{port}");
+    let signed_in = s
+        .post_with(
+            "/device/login",
+            &format!("username=alice&password={}", password_of("alice")),
+            &[("host", &host)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 421, "{:?}", signed_in.body);
+    // The issuer's own name, an address, localhost and a configured page host serve.
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("auth.internal.example:{port}"),
+    ] {
+        let mut p = as_host(host.clone());
+        assert_eq!(
+            p.sign_in("alice").await.heading(),
+            "Connect a device",
+            "{host}"
+        );
+    }
+}
