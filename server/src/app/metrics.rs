@@ -97,6 +97,8 @@ pub(crate) enum Throttle {
     SignInPerAccount,
     UserCodePerIp,
     UserCodePerAccount,
+    /// RFC 7591 registrations per address.
+    RegistrationPerIp,
     /// Sign-ins refused unverified: one already being checked from the source, or
     /// the hashing pool full.
     PasswordHashPerSource,
@@ -104,7 +106,7 @@ pub(crate) enum Throttle {
 }
 
 impl Throttle {
-    const ALL: [Throttle; 12] = [
+    const ALL: [Throttle; 13] = [
         Throttle::Source,
         Throttle::Client,
         Throttle::ClientShare,
@@ -115,6 +117,7 @@ impl Throttle {
         Throttle::SignInPerAccount,
         Throttle::UserCodePerIp,
         Throttle::UserCodePerAccount,
+        Throttle::RegistrationPerIp,
         Throttle::PasswordHashPerSource,
         Throttle::PasswordHashPool,
     ];
@@ -131,6 +134,7 @@ impl Throttle {
             Throttle::SignInPerAccount => "sign_in_per_account",
             Throttle::UserCodePerIp => "user_code_per_ip",
             Throttle::UserCodePerAccount => "user_code_per_account",
+            Throttle::RegistrationPerIp => "registration_per_ip",
             Throttle::PasswordHashPerSource => "password_hash_per_source",
             Throttle::PasswordHashPool => "password_hash_pool",
         }

@@ -19,6 +19,7 @@ use crate::accounts::registration::{
     self, request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient,
     Registered, MAX_REGISTERED,
 };
+use crate::app::metrics::Throttle;
 use crate::app::state::App;
 use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
@@ -26,6 +27,7 @@ use crate::http::response::{self, OAuthError, Reply};
 use crate::http::{is_read, paths};
 use crate::protocol::ids::ClientId;
 use crate::storage::store::{Store, Stored, Unavailable};
+use crate::verification::rate_limit::{Attempt, Key, RateLimiter};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
 pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
@@ -125,6 +127,31 @@ impl<S: Store> App<S> {
                 "registration requires the initial access token as a Bearer token (RFC 7591 §3)",
                 presented.is_some(),
             ));
+        }
+        // Counted whether it succeeds or not (the ticket is never refunded): client
+        // ids are never given twice, so a registrar's loop must not use them all up.
+        let key = Key {
+            attempt: Attempt::Registration,
+            subject: RateLimiter::ip(peer),
+        };
+        if let Err(t) = self.store.try_acquire([key], self.clock.now()).await? {
+            self.metrics.throttled(Throttle::RegistrationPerIp);
+            audit::throttled(
+                Throttle::RegistrationPerIp.label(),
+                None,
+                None,
+                peer,
+                t.retry_after_ms,
+            );
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "too many registrations from this address; retry in {} s",
+                    t.retry_after_ms.div_ceil(1000).max(1)
+                ),
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .with_retry_after_ms(t.retry_after_ms));
         }
         let metadata = self.read_metadata(parts, body).await?;
         let new = self.register_client(metadata, true).await??;

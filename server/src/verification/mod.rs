@@ -429,6 +429,8 @@ impl<S: Store> App<S> {
             (Attempt::SignIn, Subject::KnownBrowser(_)) => Throttle::SignInPerKnownBrowser,
             (Attempt::SignIn, Subject::Account(_)) => Throttle::SignInPerAccount,
             (Attempt::SignIn, Subject::Username(_)) => Throttle::SignInPerUsername,
+            // Counted by the registration endpoint, never by the pages.
+            (Attempt::Registration, _) => Throttle::RegistrationPerIp,
         };
         self.metrics.throttled(limit);
         let user = user.map(|u| self.settings.users.username(u));

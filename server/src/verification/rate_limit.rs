@@ -88,6 +88,15 @@ pub const SIGN_IN_LIMIT_PER_ACCOUNT: Limit = Limit {
     window_ms: TEN_MINUTES,
 };
 
+/// RFC 7591 registration requests from one IP address (an IPv6 /64) in ten minutes,
+/// whatever came of them: a registrar enrolling devices one by one is never stopped,
+/// and a leaked initial access token in a loop cannot use up the 49,152 client ids a
+/// store gives (never given twice: `accounts/registration.rs`) in seconds.
+pub const REGISTRATION_LIMIT_PER_IP: Limit = Limit {
+    max_failures: 60,
+    window_ms: TEN_MINUTES,
+};
+
 /// Subjects tracked at once. When full, a subject not yet tracked is refused until the
 /// sweep frees room: failing closed, since failing open would let an attacker who
 /// fills the map guess without limit.
@@ -100,6 +109,8 @@ pub enum Attempt {
     UserCode,
     /// Signing in.
     SignIn,
+    /// Registering a client (RFC 7591), counted whether it succeeds or not.
+    Registration,
 }
 
 /// Who is guessing.
@@ -135,6 +146,7 @@ impl Key {
             (Attempt::SignIn, Subject::KnownBrowser(_)) => SIGN_IN_LIMIT_PER_KNOWN_BROWSER,
             (Attempt::SignIn, Subject::Account(_)) => SIGN_IN_LIMIT_PER_ACCOUNT,
             (Attempt::SignIn, Subject::Username(_)) => SIGN_IN_LIMIT_PER_USERNAME,
+            (Attempt::Registration, _) => REGISTRATION_LIMIT_PER_IP,
         }
     }
 }

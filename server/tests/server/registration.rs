@@ -930,3 +930,34 @@ async fn of_two_rotations_of_one_record_the_store_keeps_one() {
     let store = RedisStore::connect(&redis.url(), &settings).await.unwrap();
     check(store, &settings).await;
 }
+
+/// Client ids are never given twice (above), so a registrar looping on the initial
+/// access token (or one who holds a leaked token) could use up all 49,152 of them in
+/// seconds, for good (review helper-96: 48,151 registrations in 11.8 s). At most 60
+/// registration requests an address in ten minutes, counted whatever came of them;
+/// past that 429 `temporarily_unavailable` with `Retry-After`, and the limit is on
+/// /metrics. Another address is not held by it.
+#[tokio::test]
+async fn registrations_from_one_address_are_limited() {
+    let s = TestServer::start_with(&registration_config()).await;
+    let metadata = json!({"token_endpoint_auth_method": "none"});
+    // One refused for its metadata counts too.
+    let bad = s.register(&json!({"grant_types": ["password"]})).await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    for i in 1..60 {
+        let a = s.register(&metadata).await;
+        assert_eq!(a.status, 201, "registration {i}: {:?}", a.body);
+    }
+    let refused = s.register(&metadata).await;
+    refused.assert_oauth_error(429, "temporarily_unavailable");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+    let metrics = String::from_utf8_lossy(&s.get("/metrics").await.body).into_owned();
+    assert!(
+        metrics.contains("deviceflow_throttled_total{limit=\"registration_per_ip\"} 1"),
+        "{metrics}"
+    );
+    // The window ends: registration is open again.
+    s.advance_ms(retry * 1000);
+    assert_eq!(s.register(&metadata).await.status, 201);
+}

@@ -95,6 +95,7 @@ pub(crate) mod keys {
         let attempt = match key.attempt {
             Attempt::UserCode => "code",
             Attempt::SignIn => "signin",
+            Attempt::Registration => "register",
         };
         match key.subject {
             Subject::Ip(ip) => format!("df:l:{attempt}:ip:{ip}"),
