@@ -57,12 +57,27 @@ impl Shared {
     }
 }
 
+/// Who a verification is for: a browser where the username signed in before
+/// (`known_browser.rs`) may take the places kept back from everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// A known browser of the account.
+    KnownBrowser,
+    /// Anyone else.
+    Stranger,
+}
+
 /// A fixed pool of password hashing threads behind a bounded queue.
 pub struct HashPool {
     shared: Arc<Shared>,
     workers: usize,
     /// `workers + queue`: jobs accepted at once.
     capacity: usize,
+    /// Of `capacity`, the places strangers may not take (a quarter, rounded down): a
+    /// flood of wrong passwords from many addresses, each refused at once when the
+    /// pool is full and so costing none of its address's guesses, fills the pool for
+    /// strangers but not for a person signing in where they did before.
+    kept_for_known: usize,
 }
 
 impl HashPool {
@@ -82,6 +97,7 @@ impl HashPool {
             }),
             workers,
             capacity: workers + queue,
+            kept_for_known: (workers + queue) / 4,
         }
     }
 
@@ -95,9 +111,14 @@ impl HashPool {
         phc: String,
         password: String,
         held: H,
+        asker: Asker,
     ) -> Result<Verifying, Busy> {
         let (tx, rx) = oneshot::channel();
-        self.try_run(move |memory| {
+        let limit = match asker {
+            Asker::KnownBrowser => self.capacity,
+            Asker::Stranger => self.capacity - self.kept_for_known,
+        };
+        self.try_run_within(limit, move |memory| {
             // The client went away while this waited: nobody would read the answer.
             if tx.is_closed() {
                 return;
@@ -115,8 +136,17 @@ impl HashPool {
     /// [`HashPool::verify`] is the job the server runs; tests hold workers busy with
     /// their own.
     pub fn try_run(&self, job: impl FnOnce(&mut Vec<Block>) + Send + 'static) -> Result<(), Busy> {
+        self.try_run_within(self.capacity, job)
+    }
+
+    /// [`HashPool::try_run`], refused once `limit` jobs are in flight.
+    fn try_run_within(
+        &self,
+        limit: usize,
+        job: impl FnOnce(&mut Vec<Block>) + Send + 'static,
+    ) -> Result<(), Busy> {
         let mut q = self.shared.lock();
-        if q.closed || q.in_flight >= self.capacity {
+        if q.closed || q.in_flight >= limit {
             return Err(Busy);
         }
         // No idle worker will be left for this job: start one, if the pool may grow.
@@ -215,13 +245,15 @@ mod tests {
         let queued = blocker(&pool).unwrap();
         assert_eq!(blocker(&pool).unwrap_err(), Busy);
         let phc = password::hash_with("pw", password::test_params());
-        assert!(pool.verify(phc.clone(), "pw".into(), ()).is_err());
+        assert!(pool
+            .verify(phc.clone(), "pw".into(), (), Asker::Stranger)
+            .is_err());
         assert_eq!(pool.threads(), 1);
         drop(running);
         drop(queued);
         let verifying = loop {
             // The two blockers end as soon as they run; then there is room again.
-            match pool.verify(phc.clone(), "pw".into(), ()) {
+            match pool.verify(phc.clone(), "pw".into(), (), Asker::Stranger) {
                 Ok(v) => break v,
                 Err(Busy) => tokio::task::yield_now().await,
             }
@@ -239,7 +271,12 @@ mod tests {
         let held = std::sync::Arc::new(());
         let phc = password::hash_with("pw", password::test_params());
         let verifying = pool
-            .verify(phc, "pw".into(), std::sync::Arc::clone(&held))
+            .verify(
+                phc,
+                "pw".into(),
+                std::sync::Arc::clone(&held),
+                Asker::Stranger,
+            )
             .unwrap();
         drop(verifying);
         assert_eq!(std::sync::Arc::strong_count(&held), 2, "queued: still held");
@@ -287,7 +324,7 @@ mod tests {
         for phc in &hashes {
             for guess in ["correct horse", "correct hors", ""] {
                 let pooled = pool
-                    .verify(phc.clone(), guess.to_owned(), ())
+                    .verify(phc.clone(), guess.to_owned(), (), Asker::Stranger)
                     .unwrap()
                     .outcome()
                     .await;
@@ -295,10 +332,15 @@ mod tests {
             }
         }
         assert!(
-            pool.verify(hashes[1].clone(), "correct horse".into(), ())
-                .unwrap()
-                .outcome()
-                .await
+            pool.verify(
+                hashes[1].clone(),
+                "correct horse".into(),
+                (),
+                Asker::Stranger
+            )
+            .unwrap()
+            .outcome()
+            .await
         );
     }
 }

@@ -23,6 +23,7 @@ use hyper::header::COOKIE;
 use hyper::StatusCode;
 
 use super::csrf::SignInCookie;
+use super::hash_pool::Asker;
 use super::rate_limit::{Attempt, Key, Subject, Throttled, Ticket};
 use super::state::Unverified;
 use super::{field, html, pages, paths, Visit};
@@ -164,7 +165,16 @@ impl<S: Store> App<S> {
         };
         let authenticated = self
             .verification
-            .authenticate(&self.settings.users, &username, &password, visit.ip)
+            .authenticate(
+                &self.settings.users,
+                &username,
+                &password,
+                visit.ip,
+                match known {
+                    Some(_) => Asker::KnownBrowser,
+                    None => Asker::Stranger,
+                },
+            )
             .await;
         let user = match authenticated {
             Ok(Some(user)) => user,

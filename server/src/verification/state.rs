@@ -17,7 +17,7 @@ use crate::protocol::ids::UserId;
 use crate::storage::store::SharedSecret;
 
 use super::csrf::SignInCsrf;
-use super::hash_pool::{Busy, HashPool};
+use super::hash_pool::{Asker, Busy, HashPool};
 use super::known_browser::KnownBrowsers;
 use super::origin::SameOrigin;
 use super::rate_limit::{Subject, UsernameHasher};
@@ -97,6 +97,7 @@ impl Verification {
         username: &str,
         password: &str,
         source: Subject,
+        asker: Asker,
     ) -> Result<Option<UserId>, Unverified> {
         let Some(dummy) = &self.dummy_hash else {
             return Ok(None);
@@ -106,7 +107,12 @@ impl Verification {
         let turn = Turn::take(&self.hashing_sources, source).ok_or(Unverified::SourceBusy)?;
         let verifying = self
             .hashing
-            .verify(real.unwrap_or(dummy).to_owned(), password.to_owned(), turn)
+            .verify(
+                real.unwrap_or(dummy).to_owned(),
+                password.to_owned(),
+                turn,
+                asker,
+            )
             .map_err(|Busy| Unverified::PoolFull)?;
         let matched = verifying.outcome().await;
         Ok(user.filter(|_| matched && real.is_some()).map(|u| u.id))

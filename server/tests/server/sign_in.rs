@@ -804,3 +804,56 @@ async fn a_burst_beyond_the_hashing_pool_gets_503_at_once_and_no_work() {
     let signed = try_sign_in(&mut p, "alice", &password_of("alice")).await;
     assert_eq!(signed.status, 303);
 }
+
+/// Wrong passwords from many addresses, each refused at once while the hashing pool is
+/// full (and so costing none of its address's guesses), kept the pool full for
+/// everyone: the account's owner, on the browser they signed in on before, got "Sign-in
+/// is busy" too (review helper-97). A quarter of the pool (one place of four here) is
+/// kept for known browsers: a stranger is refused once the rest is taken, the known
+/// browser is verified and signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_pool_keeps_a_place_for_a_browser_known_to_the_account() {
+    let s = with_one_hashing_thread(3).await;
+    let hashing = &s.app.verification.hashing;
+    let password = password_of("alice");
+    // Alice's phone: signed in once, signed out, still known.
+    let mut phone = Person::from_address(&s, std::net::IpAddr::from([127, 0, 0, 3]));
+    phone.sign_in("alice").await;
+    assert!(phone.known.is_some());
+    phone.sign_out().await;
+    phone.get("/device/login").await;
+    // The flood's three places (the worker and two of the queue), held.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
+    for _ in 0..3 {
+        let hold = std::sync::Arc::clone(&hold);
+        hashing
+            .try_run(move |_| {
+                let _ = hold.lock().unwrap().recv();
+            })
+            .unwrap();
+    }
+    let mut stranger = Person::from_address(&s, std::net::IpAddr::from([127, 0, 0, 4]));
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        try_sign_in(&mut stranger, "bob", &password_of("bob")),
+    )
+    .await
+    .expect("a stranger is refused at once, not queued in the kept place");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.body.contains("Sign-in is busy right now"),
+        "{}",
+        refused.body
+    );
+    // Let go once the phone's verification is queued, or after 5 s whatever came of
+    // it (refused, the pool still full: the test fails on its answer, not a hang).
+    let (signed, ()) = tokio::join!(try_sign_in(&mut phone, "alice", &password), async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hashing.in_flight() < 4 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(release);
+    });
+    assert_eq!(signed.status, 303, "{}", signed.body);
+}
