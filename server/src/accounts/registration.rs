@@ -471,6 +471,9 @@ pub fn request_from_json(doc: MetadataDocument) -> Result<ClientRegistration, St
 /// the reader's font puts there: U+F8FF is a logo on some systems) or noncharacters.
 /// The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a name
 /// must show something besides them.
+/// The most combining marks a name may stack on one character.
+const MAX_STACKED_MARKS: usize = 4;
+
 pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
@@ -495,10 +498,23 @@ pub fn check_name(name: &str) -> Result<String, MetadataError> {
                 | '\u{FE00}'..='\u{FE0F}'
         ) || unicode_normalization::char::is_combining_mark(c)
     };
+    // Marks stacked on one letter past what any script writes (Vietnamese two, Thai
+    // and Devanagari three or four) draw over the lines around the name on the
+    // consent page: "A" and a hundred acute accents.
+    let mut stacked = 0;
+    let overstacked = name.chars().any(|c| {
+        stacked = if unicode_normalization::char::is_combining_mark(c) {
+            stacked + 1
+        } else {
+            0
+        };
+        stacked > MAX_STACKED_MARKS
+    });
     if chars == 0
         || chars > MAX_NAME_CHARS
         || name.chars().any(|c| !shows_as_itself(c))
         || name.chars().all(|c| blank(c) || c.is_whitespace())
+        || overstacked
     {
         return Err(MetadataError::BadName);
     }

@@ -742,6 +742,8 @@ async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
         "\u{2800} \u{2800}",
         "\u{0301}\u{0301}\u{0301}",
         "\u{17B4}\u{17B5}",
+        // Marks stacked past any script's, drawing over the page (review helper-96).
+        "A\u{0301}\u{0301}\u{0301}\u{0301}\u{0301} TV",
     ] {
         let metadata = json!({"client_name": name, "token_endpoint_auth_method": "none"});
         // RFC 7591 §3.2.2: 400 `invalid_client_metadata`, naming the member.
@@ -767,6 +769,10 @@ async fn names_that_hide_break_or_depend_on_the_font_are_refused() {
         "\u{1F468}\u{200D}\u{1F4BB} TV",
         "テレビ",
         "Cafe\u{0301} TV",
+        // Vietnamese, decomposed: two marks on one letter.
+        "Ti\u{0065}\u{0302}\u{0301}ng Vi\u{0065}\u{0323}\u{0302}t",
+        // Devanagari: a vowel sign and a mark on one consonant.
+        "\u{0915}\u{093F}\u{0902}",
     ] {
         let a = s
             .register(&json!({"client_name": name, "token_endpoint_auth_method": "none"}))
