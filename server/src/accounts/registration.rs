@@ -458,6 +458,9 @@ pub fn request_from_json(doc: MetadataDocument) -> Result<ClientRegistration, St
     })
 }
 
+/// The most combining marks a name may stack on one character.
+const MAX_STACKED_MARKS: usize = 4;
+
 /// A `client_name`, trimmed; refused if empty, too long or with characters that do
 /// not show as themselves.
 ///
@@ -470,10 +473,8 @@ pub fn request_from_json(doc: MetadataDocument) -> Result<ClientRegistration, St
 /// (U+2028, U+2029: one name shown as two lines), private-use characters (whatever
 /// the reader's font puts there: U+F8FF is a logo on some systems) or noncharacters.
 /// The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a name
-/// must show something besides them.
-/// The most combining marks a name may stack on one character.
-const MAX_STACKED_MARKS: usize = 4;
-
+/// must show something besides them, and no character may carry more than
+/// [`MAX_STACKED_MARKS`] combining marks.
 pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
