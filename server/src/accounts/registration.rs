@@ -474,7 +474,7 @@ const MAX_STACKED_MARKS: usize = 4;
 /// the reader's font puts there: U+F8FF is a logo on some systems) or noncharacters.
 /// The joiners (U+200C, U+200D) that some scripts and emoji need stay, but a name
 /// must show something besides them, and no character may carry more than
-/// [`MAX_STACKED_MARKS`] combining marks.
+/// four combining marks.
 pub fn check_name(name: &str) -> Result<String, MetadataError> {
     let name = name.trim();
     let chars = name.chars().count();
