@@ -62,7 +62,7 @@ impl<S: Store> App<S> {
     /// `peer` is the TCP peer: quotas and rate limits count by the client's address,
     /// which is `peer` unless `peer` is a trusted proxy (`limits.trusted_proxies`,
     /// `forwarded.rs`), and audit events name it. In-process callers without one pass
-    /// [`NO_PEER`].
+    /// [`NO_PEER`](super::state::NO_PEER).
     ///
     /// Routing is decided before the future is built, and the future holds the
     /// request's parts once: hyper moves this future for every request, so its size is
