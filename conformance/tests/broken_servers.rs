@@ -887,6 +887,15 @@ async fn a_verification_uri_complete_the_suite_cannot_visit_is_judged_by_no_page
         "{:?}",
         v.checks
     );
+    // Nor is a host listed as contacted for it (its origin had read "null").
+    assert!(
+        r.network
+            .server_named_hosts
+            .iter()
+            .all(|h| h.origin != "null"),
+        "{:?}",
+        r.network.server_named_hosts
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -367,6 +367,11 @@ impl Reach {
         let Ok(u) = url::Url::parse(url) else {
             return;
         };
+        // A `javascript:` or `data:` URL is never sent (the client refuses its
+        // scheme): no host was contacted, and its origin would read "null".
+        if !matches!(u.scheme(), "http" | "https") {
+            return;
+        }
         let origin = u.origin().ascii_serialization();
         if !self.is_limited() || self.is_named(&origin) {
             return;
