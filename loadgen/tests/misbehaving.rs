@@ -690,7 +690,7 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
         ),
         (
             r#"{"device_code":"dc","user_code":"U","verification_uri":"http://x/v","expires_in":-5}"#,
-            "invalid value: integer `-5`, expected u64",
+            "invalid value: integer `-5`, expected a whole number of seconds",
         ),
         (
             r#"{"device_code":"dc","#,

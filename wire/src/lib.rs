@@ -191,6 +191,73 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Durations in whole seconds (`expires_in`, `interval`) as JSON carries them. RFC
+/// 8259 §6 has one number type, with no integer kind: a server whose encoder writes
+/// `600.0` (or `6e2`) sends the integer 600. A fraction, a negative number, or
+/// anything but a number is refused, saying which.
+pub mod seconds {
+    use serde::de::{self, Deserializer, Unexpected, Visitor};
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+        }
+
+        fn visit_f64<E: de::Error>(self, f: f64) -> Result<u64, E> {
+            // The cast saturates past u64::MAX, a duration no client waits out anyway.
+            if f >= 0.0 && f.fract() == 0.0 {
+                Ok(f as u64)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(f), &self))
+            }
+        }
+    }
+
+    /// A required duration.
+    pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(Whole)
+    }
+
+    /// An optional one (`null` reads as absent, as serde reads `Option`).
+    pub fn whole_if_present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        struct Maybe;
+
+        impl<'de> Visitor<'de> for Maybe {
+            type Value = Option<u64>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number of seconds")
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Option<u64>, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Option<u64>, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<u64>, D2::Error> {
+                whole(d).map(Some)
+            }
+        }
+
+        d.deserialize_option(Maybe)
+    }
+}
+
 /// RFC 8628 §3.2: the device authorization response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceAuthorizationResponse {
@@ -199,8 +266,13 @@ pub struct DeviceAuthorizationResponse {
     pub verification_uri: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_uri_complete: Option<String>,
+    #[serde(deserialize_with = "seconds::whole")]
     pub expires_in: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "seconds::whole_if_present"
+    )]
     pub interval: Option<u64>,
 }
 
@@ -209,7 +281,11 @@ pub struct DeviceAuthorizationResponse {
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "seconds::whole_if_present"
+    )]
     pub expires_in: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
@@ -247,6 +323,43 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
         assert_eq!(ErrorCode::parse("device_not_found"), None);
+    }
+
+    /// RFC 8259 §6: `600.0` is the integer 600. The load generator and the device
+    /// command read these bodies, and refused every device of a server whose encoder
+    /// writes a point (review helper-95), while the suite (DR-11) passes it.
+    #[test]
+    fn durations_written_with_a_point_are_whole_seconds_and_fractions_are_not() {
+        let da = |expires_in: &str, interval: &str| {
+            serde_json::from_str::<DeviceAuthorizationResponse>(&format!(
+                r#"{{"device_code":"d","user_code":"u","verification_uri":"https://as/d","expires_in":{expires_in},"interval":{interval}}}"#
+            ))
+            .map(|r| (r.expires_in, r.interval))
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(da("600", "5"), Ok((600, Some(5))));
+        assert_eq!(da("600.0", "5.0"), Ok((600, Some(5))));
+        assert_eq!(da("6e2", "null"), Ok((600, None)));
+        for (expires_in, interval, says) in [
+            ("599.5", "5", "floating point `599.5`"),
+            ("-5", "5", "integer `-5`"),
+            ("600", "2.5", "floating point `2.5`"),
+            ("\"600\"", "5", "string \"600\""),
+        ] {
+            let e = da(expires_in, interval).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("a whole number of seconds"),
+                "{expires_in} {interval}: {e}"
+            );
+        }
+        let token: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3600.0}"#,
+        )
+        .unwrap();
+        assert_eq!(token.expires_in, Some(3600));
+        let token: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","token_type":"Bearer"}"#).unwrap();
+        assert_eq!(token.expires_in, None);
     }
 
     #[test]
