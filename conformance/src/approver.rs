@@ -517,15 +517,39 @@ async fn run_command(
         };
         return Err(NotDecided::Failed(why));
     }
+    // A NUL byte, which no argument or environment value can carry (the command could
+    // not be started at all): an argument holding one is not run, saying which value;
+    // a variable holding one is left unset, so that a command that does not read it
+    // still decides.
+    if let Some((template, _)) = argv.iter().zip(&args).find(|(_, arg)| arg.contains('\0')) {
+        let named = values
+            .iter()
+            .find(|(name, value)| template.contains(name) && value.contains('\0'))
+            .map_or("values", |(name, _)| name.trim_matches(['{', '}']));
+        return Err(NotDecided::Failed(format!(
+            "the server's {named} holds a NUL byte, which no command line can carry: not run"
+        )));
+    }
     let mut cmd = tokio::process::Command::new(&args[0]);
     // Standard output is not read (the exit status is the answer, standard error the
     // reason): it goes nowhere, so that no amount of it can block or fill anything.
-    cmd.args(&args[1..])
-        .env("DEVICEFLOW_USER_CODE", &prompt.user_code)
-        .env("DEVICEFLOW_VERIFICATION_URI", &prompt.verification_uri)
-        .env("DEVICEFLOW_VERIFICATION_URI_COMPLETE", &complete)
-        .env("DEVICEFLOW_ACTION", action.as_str())
-        .stdin(Stdio::null())
+    cmd.args(&args[1..]);
+    for (name, value) in [
+        ("DEVICEFLOW_USER_CODE", prompt.user_code.as_str()),
+        (
+            "DEVICEFLOW_VERIFICATION_URI",
+            prompt.verification_uri.as_str(),
+        ),
+        ("DEVICEFLOW_VERIFICATION_URI_COMPLETE", complete.as_str()),
+        ("DEVICEFLOW_ACTION", action.as_str()),
+    ] {
+        if value.contains('\0') {
+            cmd.env_remove(name);
+        } else {
+            cmd.env(name, value);
+        }
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -1022,6 +1046,35 @@ mod tests {
         assert_eq!(
             err,
             "--admin-url http://admin:…@127.0.0.1:1/admin/decisions cannot be used, which carries credentials (user:password@), forbidden in an http(s) URI (RFC 9110 §4.2.4)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_nul_in_a_value_the_command_does_not_read_does_not_stop_it() {
+        // A NUL no environment value can carry: the command could not be started at
+        // all, and every case it decides ended inconclusive (review helper-95). Left
+        // unset, the variable costs a command that does not read it nothing; an
+        // argument holding one is not run, saying which value.
+        let hostile = Prompt {
+            verification_uri_complete: Some("https://as.example/d?c=\0x".into()),
+            ..prompt()
+        };
+        let a = Approver::command(
+            r#"sh -c 'test "$DEVICEFLOW_USER_CODE" = "$1" && test -z "${DEVICEFLOW_VERIFICATION_URI_COMPLETE+set}"' sh {user_code}"#,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(a.attempt(&hostile, Action::Approve).await, Ok(()));
+        let a = Approver::command(
+            "sh -c 'exit 0' sh {verification_uri_complete}",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(
+            a.attempt(&hostile, Action::Approve).await,
+            Err(NotDecided::Failed(
+                "the server's verification_uri_complete holds a NUL byte, which no command line can carry: not run".into()
+            ))
         );
     }
 
