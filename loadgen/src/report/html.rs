@@ -349,7 +349,9 @@ fn interval_section(r: &RunData) -> Section {
         Section::new("The interval the server enforced")
             .paragraph(
                 "The interval each device was required to keep (RFC 8628 §3.5: the first interval, plus 5 s per slow_down), \
-                 averaged over the devices of each behaviour still polling, every 5 s. Flat lines mean no slow_down.",
+                 averaged over the devices of each behaviour still polling, every 5 s. Flat lines mean no slow_down. \
+                 The chart plots the intervals as the devices kept them (a server's 0 kept as 5 s, anything above an hour \
+                 as an hour); the table gives the server's own values.",
             )
             .chart(line_chart("Required polling interval by behaviour", &time_axis(), &Axis::new("interval", "s"), &series)),
         columns(&pacing, &[0, 1, 2, 3, 4, 5]),
