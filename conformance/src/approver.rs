@@ -647,7 +647,7 @@ fn killed_by(status: &std::process::ExitStatus) -> String {
 }
 
 /// `argv` as reports show it, the credentials a person put in it written as `…`:
-/// - the value of an option that names one ([`is_secret_name`]: `--admin-token X`,
+/// - the value of an option that names one ([`is_secret_name`](crate::redact::is_secret_name): `--admin-token X`,
 ///   `--api-key=X`, `password=X`), even a value that starts with `-`;
 /// - the password of `-u`/`--user user:password` (curl) and of a URL
 ///   (`http://admin:…@host`, [`redact_url`]);

@@ -111,7 +111,7 @@ fn mask_pair(pair: &str) -> String {
 
 /// The one redaction of the evidence: any text the suite records (a request or
 /// response body, a URL, a header value, an error) with every credential of
-/// [`SECRET_NAMES`] masked, whether it stands as a JSON member (at any depth, with a
+/// `SECRET_NAMES` masked, whether it stands as a JSON member (at any depth, with a
 /// string value) or as a `name=value` pair (form bodies, query strings, fragments,
 /// even inside a JSON string). Everything else is kept as it came, byte for byte:
 /// a repeated member or a malformed body stays evidence.
@@ -121,7 +121,7 @@ pub fn redact(text: &str) -> String {
 
 /// Whether a parameter or member called `name` holds a credential the evidence masks.
 ///
-/// Besides [`SECRET_NAMES`], a name is taken for a credential by its last word (split
+/// Besides `SECRET_NAMES`, a name is taken for a credential by its last word (split
 /// at `_` and `-`): a server's own `session_token`, `api-key`, `jwt` or `x_auth` is one
 /// too, though no RFC names it, and so is an option such as `--admin-token`; by its
 /// ending for words run together (`sessiontoken`). `token_type`, `token_endpoint`,

@@ -114,7 +114,7 @@ fn targets_of(
 }
 
 impl FleetConfig {
-    /// A fleet against `hosts` with the endpoints' paths (see [`targets_of`] for where
+    /// A fleet against `hosts` with the endpoints' paths (see `targets_of` for where
     /// the endpoints' authority wins), with defaults for the rest: the default mix,
     /// nobody deciding, 0 devices.
     pub fn new(

@@ -166,7 +166,7 @@ fn cut_already(text: &str) -> Option<(&str, usize)> {
 /// Whether `c` is a control or formatting character a terminal may act on, or that
 /// reorders, breaks or hides the text around it.
 ///
-/// Invisible characters count too ([`shows_nothing`]): they show nothing, so a
+/// Invisible characters count too (`shows_nothing`): they show nothing, so a
 /// `user_code` or `error` a person compares or copies could hold more than they see.
 /// [`json_for_terminal`] writes one outside the Basic Multilingual Plane (a tag
 /// character) as its two UTF-16 escapes.

@@ -7,9 +7,9 @@
 //! Every binary of the workspace writes through these two instead (the workspace's
 //! `print_stdout` and `print_stderr` lints hold it to that):
 //!
-//! - [`errln!`]: a diagnostic on standard error, dropped when it cannot be written:
+//! - [`errln!`](crate::errln!): a diagnostic on standard error, dropped when it cannot be written:
 //!   there is nowhere left to say so;
-//! - [`outln!`]: a line of the program's output on standard output, returning a
+//! - [`outln!`](crate::outln!): a line of the program's output on standard output, returning a
 //!   [`StdoutError`] when it cannot be written, for the caller to end with a clear
 //!   message and its own exit status instead of losing the output unsaid.
 
@@ -48,14 +48,14 @@ macro_rules! outln {
     };
 }
 
-/// What [`errln!`] runs: `line` and a newline on standard error, or nothing.
+/// What [`errln!`](crate::errln!) runs: `line` and a newline on standard error, or nothing.
 pub fn error_line(line: fmt::Arguments<'_>) {
     let mut err = io::stderr().lock();
     // Nowhere left to report a failure to write the report of a failure.
     let _ = writeln!(err, "{line}");
 }
 
-/// What [`outln!`] runs: `text` on standard output, flushed, so that a failure shows
+/// What [`outln!`](crate::outln!) runs: `text` on standard output, flushed, so that a failure shows
 /// here and not later, at exit, where std would drop it.
 pub fn output(text: fmt::Arguments<'_>) -> Result<(), StdoutError> {
     let mut out = io::stdout().lock();

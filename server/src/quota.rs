@@ -11,7 +11,7 @@
 //! takes one or is refused with the time until one is back. Buckets are kept in
 //! milli-requests, in integers. Times come from the server's clock; one that steps back
 //! refills nothing and never panics. A source's bucket is forgotten once it would be
-//! full again (filed in the project's [`ExpiryWheel`], never scanned).
+//! full again (filed in the project's `ExpiryWheel`, never scanned).
 
 use std::net::{IpAddr, Ipv6Addr};
 

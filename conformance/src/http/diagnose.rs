@@ -12,7 +12,7 @@ use crate::http::reach::Reach;
 const PROBE: Duration = Duration::from_secs(5);
 
 /// Whether a new TCP connection to `url`'s host and port is accepted, within the
-/// request `timeout` (at most [`PROBE`]), to the addresses `reach` allows: `None`
+/// request `timeout` (at most `PROBE`), to the addresses `reach` allows: `None`
 /// when that cannot be said (no such address, a name that does not resolve).
 /// Asked only after a request to `url` timed out: the answer tells "connected, but
 /// no answer" from "no connection".

@@ -345,7 +345,7 @@ impl Http {
     /// test's fake servers while two dozen suites started at once.
     ///
     /// `reach` is the address rule ([`crate::http::reach`]): with a rule, every name is
-    /// resolved through [`GuardedResolver`] and every IP literal checked before the
+    /// resolved through `GuardedResolver` and every IP literal checked before the
     /// request, and nothing goes through a proxy (which would resolve names where
     /// the rule cannot see) unless `--allow-private-addresses` lifted the rule;
     /// [`Reach::anywhere`] for a URL only the person gave.

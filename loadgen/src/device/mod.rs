@@ -281,7 +281,7 @@ impl Device {
 
     /// RFC 8628 §3.2: the device authorization response `auth` was read at `now`, for
     /// a request due at `asked` that the generator took up `lag_ms` late (see
-    /// [`next_poll`](Self::next_poll)).
+    /// `next_poll`).
     pub fn authorized(
         &mut self,
         asked: u32,
@@ -323,7 +323,7 @@ impl Device {
     }
 
     /// RFC 8628 §3.5: the server answered a poll due at `intended`, which the
-    /// generator took up `lag_ms` late (see [`next_poll`](Self::next_poll)), with
+    /// generator took up `lag_ms` late (see `next_poll`), with
     /// `answer`, at `now`. Returns what to do next, and the rule the answer breaks, if
     /// any.
     pub fn polled(

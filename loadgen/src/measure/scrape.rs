@@ -59,7 +59,7 @@ fn reconciled(series: &str) -> bool {
     RECONCILED.contains(&series)
 }
 
-/// Scrapes `/metrics` of every target, summed, keeping the [`RECONCILED`] families;
+/// Scrapes `/metrics` of every target, summed, keeping the `RECONCILED` families;
 /// the error says which target could not be scraped and why (no answer, or an answer
 /// other than 200), in words.
 pub async fn scrape(targets: &[Target]) -> Result<Scrape, String> {

@@ -724,7 +724,7 @@ impl RunData {
 }
 
 /// The share of a run its threads may wait for a CPU before the generator is
-/// called starved ([`RunData::starved`]).
+/// called starved (`RunData::starved`).
 pub const STARVED_SHARE: f64 = 0.05;
 /// The wait for a CPU in one second, ms, that calls the generator starved.
 pub const STARVED_MS_IN_A_SECOND: f64 = 100.0;

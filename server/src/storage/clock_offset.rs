@@ -47,7 +47,7 @@ const UNPACED_ALLOWED_MS: Millis = 1_000;
 
 /// How far from the store's clock an instance may be: half `poll_tolerance_ms` where
 /// early polls get `slow_down` (two instances each within it are within the tolerance
-/// of each other), at least [`MIN_ALLOWED_MS`]; [`UNPACED_ALLOWED_MS`] where they do not.
+/// of each other), at least `MIN_ALLOWED_MS`; `UNPACED_ALLOWED_MS` where they do not.
 pub fn allowed_ms(policy: &PollPolicy) -> Millis {
     match policy.slow_down {
         SlowDownPolicy::Enforce => (policy.tolerance_ms / 2).max(MIN_ALLOWED_MS),

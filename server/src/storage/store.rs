@@ -359,7 +359,7 @@ pub trait Store: Send + Sync + 'static {
 pub struct SharedSecret(Arc<ArcSwap<[u8; 32]>>);
 
 impl SharedSecret {
-    /// A secret of `bytes`, until [`replace`](Self::replace)d.
+    /// A secret of `bytes`, until `replace`d.
     pub fn new(bytes: [u8; 32]) -> SharedSecret {
         SharedSecret(Arc::new(ArcSwap::from_pointee(bytes)))
     }

@@ -9,7 +9,7 @@
 //! attacker's account): the signed double-submit pattern, so that a visitor costs the
 //! server nothing until a sign-in succeeds. The browser gets a cookie holding a random
 //! nonce and an expiry, MAC'd with a key drawn from the store's shared secret
-//! ([`Seal`]); the form's field is another MAC of that nonce. Another site can neither
+//! (`Seal`); the form's field is another MAC of that nonce. Another site can neither
 //! read the field nor forge a cookie whose field it would know. Every instance on one
 //! store accepts the forms of the others; with the in-memory store the secret is
 //! drawn at start, so a restart refuses forms shown before it as expired, as sessions
@@ -179,7 +179,7 @@ impl Seal {
     }
 }
 
-/// The sign-in form's CSRF check, stateless: a [`Seal`], so that a form served by one
+/// The sign-in form's CSRF check, stateless: a `Seal`, so that a form served by one
 /// instance on a store is accepted by another.
 pub struct SignInCsrf {
     seal: Seal,

@@ -11,7 +11,7 @@
 //! browser goes on working. A guesser gains nothing from it: the cookie comes only
 //! with a successful sign-in as that username.
 //!
-//! The cookie is a [`Seal`]: a random nonce and an expiry under an HMAC keyed by the
+//! The cookie is a `Seal`: a random nonce and an expiry under an HMAC keyed by the
 //! store's shared secret, bound to the username and to the user's password hash, so it
 //! opens only for that username, on any instance of one store, and only until the
 //! password is changed: whoever signed in with a stolen password and kept cookies

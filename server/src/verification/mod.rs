@@ -4,7 +4,7 @@
 //!
 //! Owns routing under `/device`, web sessions, CSRF, sign-in, the password hashing
 //! pool, rate limits on guessing and every HTML answer. It does not own device authorization sessions: a decision
-//! goes through [`SessionStore::decide`], the same call the admin endpoint makes.
+//! goes through [`Store::decide`], the same call the admin endpoint makes.
 //!
 //! The flow, with the checklist rows each step holds (../shared/rfc8628-checklist.md):
 //!

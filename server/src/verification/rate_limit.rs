@@ -10,8 +10,8 @@
 //! An attempt is counted *before* it is evaluated, in the same critical section as
 //! the check ([`RateLimiter::try_acquire`]), so parallel guesses cannot all pass the
 //! check before any of them is counted; a success is refunded afterwards
-//! ([`Ticket::refund`]), so only failures stay counted. Windows are filed in the
-//! project's [`ExpiryWheel`], so the sweep forgets closed windows without scanning
+//! ([`Store::refund`](crate::storage::Store::refund)), so only failures stay counted. Windows are filed in the
+//! project's `ExpiryWheel`, so the sweep forgets closed windows without scanning
 //! the open ones.
 //!
 //! The client IP is the request's source (`http/forwarded.rs`): the TCP peer address,

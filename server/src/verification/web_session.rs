@@ -7,7 +7,7 @@
 //! visitors cannot fill the map. Signed-in sessions are bounded per user
 //! ([`MAX_SESSIONS_PER_USER`], the oldest evicted first), so one account cannot either.
 //!
-//! Owns the session map, its expiry (through the project's [`ExpiryWheel`]) and the
+//! Owns the session map, its expiry (through the project's `ExpiryWheel`) and the
 //! cookie's name and attributes. It does not own device authorization sessions
 //! (`store.rs`): a web session only names a user code, and the decision goes through
 //! `SessionStore::decide`.

@@ -131,7 +131,7 @@ impl Sessions {
     }
 
     /// Asks the CPU for the session of `code`'s memory ahead of [`poll`](Self::poll),
-    /// taking no lock ([`Table::prefetch`]).
+    /// taking no lock (`Table::prefetch`).
     pub fn prefetch(&self, code: &DeviceCode) {
         self.sessions.prefetch(code.user_code.packed());
     }

@@ -259,7 +259,7 @@ fn setting<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 impl RedisStore {
-    /// Connects to the Redis at `url` (see [`Redis::connect`]) for `settings`, and
+    /// Connects to the Redis at `url` (see `Redis::connect`) for `settings`, and
     /// reads (or draws, if this is the first instance) the shared secret.
     pub async fn connect(url: &str, settings: &Settings) -> Result<RedisStore, ConnectError> {
         let redis = Redis::connect(url).await?;
