@@ -8,9 +8,7 @@
 //! killswitch (`lane/`). goose's own Ctrl-C handler had been the only one: SIGTERM
 //! killed the process and lost the report, and so did a Ctrl-C before goose installs
 //! its handler (during discovery, or while goose builds its users). [`listen`] is
-//! installed first; once goose's handler is installed (as its run starts) it takes
-//! SIGINT over, and does the same: its first Ctrl-C trips the killswitch, its second
-//! exits at once. SIGTERM stays this module's.
+//! installed first, and stays: goose's handler cannot be installed after it.
 
 use std::sync::OnceLock;
 
@@ -63,40 +61,48 @@ pub fn requested() -> Option<Signal> {
     REQUESTED.get().copied()
 }
 
-/// Listens for SIGINT and SIGTERM from now on (in the current tokio runtime): the
-/// first is recorded ([`request`]), trips goose's killswitch and is sent on the
+/// Listens for SIGINT and SIGTERM from now on (SIGTERM in the current tokio runtime):
+/// the first is recorded ([`request`]), trips goose's killswitch and is sent on the
 /// returned channel; the second exits the process at once, with its exit status.
 /// Fails only when the signals cannot be listened to.
+///
+/// SIGINT goes through the `ctrlc` crate, as goose's own handler does: installed
+/// first, it is the one that stays (goose's then fails to install, which goose logs
+/// and goes on). goose's had taken SIGINT over once the run began, and its second
+/// Ctrl-C exited 1, this command's status for a failed threshold, not 130.
 #[cfg(unix)]
 pub fn listen() -> std::io::Result<tokio::sync::watch::Receiver<Option<Signal>>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let (tx, rx) = tokio::sync::watch::channel(None);
+    let tx = std::sync::Arc::new(tx);
+    let on_interrupt = std::sync::Arc::clone(&tx);
+    ctrlc::set_handler(move || received(Signal::CtrlC, &on_interrupt))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     tokio::spawn(async move {
-        loop {
-            let got = tokio::select! {
-                Some(()) = interrupt.recv() => Signal::CtrlC,
-                Some(()) = terminate.recv() => Signal::Term,
-                else => return,
-            };
-            if !request(got) {
-                deviceflow_reports::errln!(
-                    "deviceflow-loadgen: {} again: exiting at once, without the report",
-                    got.as_str()
-                );
-                std::process::exit(got.exit_code());
-            }
-            deviceflow_reports::errln!(
-                "deviceflow-loadgen: {}: stopping ({} again exits at once)",
-                got.as_str(),
-                got.as_str()
-            );
-            goose::trigger_killswitch(got.as_str());
-            let _ = tx.send(Some(got));
+        while terminate.recv().await.is_some() {
+            received(Signal::Term, &tx);
         }
     });
     Ok(rx)
+}
+
+/// What [`listen`] does with a signal `got`.
+fn received(got: Signal, tx: &tokio::sync::watch::Sender<Option<Signal>>) {
+    if !request(got) {
+        deviceflow_reports::errln!(
+            "deviceflow-loadgen: {} again: exiting at once, without the report",
+            got.as_str()
+        );
+        std::process::exit(got.exit_code());
+    }
+    deviceflow_reports::errln!(
+        "deviceflow-loadgen: {}: stopping ({} again exits at once)",
+        got.as_str(),
+        got.as_str()
+    );
+    goose::trigger_killswitch(got.as_str());
+    let _ = tx.send(Some(got));
 }
 
 #[cfg(test)]

@@ -1228,3 +1228,56 @@ fn an_approver_command_does_not_outlive_the_run() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A second Ctrl-C exits at once with 130, as the first one's stop would have: goose's
+/// own handler, which had taken SIGINT over once the run began, exited 1 (this
+/// command's status for a failed threshold). The server never answers a poll and the
+/// generator waits 30 s for each, so the first Ctrl-C's stop is still waiting when the
+/// second comes.
+#[test]
+fn a_second_ctrl_c_during_the_run_exits_130_at_once() {
+    let (base, seen) = fake(Mode::SilentPolls);
+    let dir = report_dir("second-ctrl-c");
+    let mut child = loadgen(
+        &base,
+        &["-u", "5", "-r", "5", "-t", "60s", "--request-timeout", "30"],
+        &dir,
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let ctrl_c = |child: &std::process::Child| {
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let started = std::time::Instant::now();
+    while seen.polls.load(Relaxed) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no poll"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ctrl_c(&child);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ctrl_c(&child);
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after the second Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("Ctrl-C again: exiting at once, without the report"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
