@@ -93,9 +93,15 @@ fn targets_of(
         .collect::<Vec<_>>()
         .join(", ");
     if targets.len() > 1 {
+        // Instances behind a load balancer advertise its URL: the paths alone send
+        // the fleet to the instances named.
+        let path = crate::transport::path_of;
         return Err(format!(
-            "the {which} endpoint {url} is on {}, not on any --host ({hosts_named}): with several --host each gets the endpoints' paths, so give the endpoints' own authority as a --host",
-            other.host
+            "the {which} endpoint {url} is on {}, not on any --host ({hosts_named}): with several --host each gets the endpoints' paths, so give the endpoints' own authority as a --host, or, to spread the fleet over these hosts (instances behind a load balancer at {}, say), the paths alone: --device-authorization-endpoint {} --token-endpoint {}",
+            other.host,
+            other.host,
+            path(device_authorization_endpoint),
+            path(token_endpoint)
         ));
     }
     // One host, endpoints elsewhere: the requests go where the endpoints are, when
