@@ -20,9 +20,11 @@ pub const GRANT: &str = deviceflow_wire::GRANT_TYPE_DEVICE_CODE;
 #[derive(Debug, Clone, Serialize)]
 pub struct Options {
     /// Longest single wait a case may make; expiry cases run only if `expires_in` fits.
+    #[serde(rename = "max_wait_ms", serialize_with = "millis")]
     pub max_wait: Duration,
     /// Added to every interval wait, so a compliant poll is never early by the
     /// server's clock (checklist A.0: poll at `interval + margin`).
+    #[serde(rename = "poll_margin_ms", serialize_with = "millis")]
     pub poll_margin: Duration,
     /// Run soak cases (several minutes).
     pub soak: bool,
@@ -31,9 +33,15 @@ pub struct Options {
     /// Cases run at once.
     pub concurrency: usize,
     /// Per-request timeout.
+    #[serde(rename = "request_timeout_ms", serialize_with = "millis")]
     pub request_timeout: Duration,
     /// Policies the operator declares and wants to be held to (`--expect`).
     pub expect: Vec<Expectation>,
+}
+
+/// A duration in the JSON report: whole milliseconds, not serde's `{secs, nanos}`.
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A policy the RFC leaves to the server, declared by its operator (`--expect`): the

@@ -142,6 +142,22 @@ async fn pages_a_loopback_server_names_on_link_local_or_private_addresses_are_in
     assert_eq!(r.code, 4, "{}{}", r.stdout, r.stderr);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file("r.json")).unwrap()).unwrap();
+    // The options' durations in milliseconds (they were serde's `{secs, nanos}`).
+    assert_eq!(
+        report["options"]["request_timeout_ms"], 2000,
+        "{}",
+        report["options"]
+    );
+    assert_eq!(
+        report["options"]["max_wait_ms"], 90_000,
+        "{}",
+        report["options"]
+    );
+    assert!(
+        report["options"]["poll_margin_ms"].is_u64(),
+        "{}",
+        report["options"]
+    );
     let case = |id: &str| {
         report["cases"]
             .as_array()
