@@ -30,7 +30,7 @@ struct Cli {
     server: ServerArgs,
     /// Do not print the demo walk-through (on embedded defaults, the admin and initial
     /// access tokens drawn for this run are printed all the same: nothing else says
-    /// them).
+    /// them; one given on the command line is not echoed).
     #[arg(long, short)]
     quiet: bool,
     /// Log format on standard error: `plain` (one line an event) or `json` (one object
@@ -345,11 +345,13 @@ fn real_main() -> anyhow::Result<()> {
     }
     // On embedded defaults the admin endpoint is on, with a fresh random token, so the
     // walk-through printed below works as shown.
-    if demo && file.admin.token.is_none() {
+    let drawn_admin = demo && file.admin.token.is_none();
+    if drawn_admin {
         file.admin.token = Some(random_token());
     }
     // And so is registration (RFC 7591), where the walk-through starts.
-    if demo && file.registration.initial_access_token.is_none() {
+    let drawn_initial = demo && file.registration.initial_access_token.is_none();
+    if drawn_initial {
         file.registration.initial_access_token = Some(random_token());
     }
     // The demo configuration's admin password and client secret are in the README: a
@@ -401,8 +403,14 @@ fn real_main() -> anyhow::Result<()> {
             if demo {
                 // Serving matters more than the walk-through: a standard output that
                 // cannot be written to is logged, not a reason to stop.
+                // Quiet, only the tokens drawn here: one given on the command line is
+                // known to whoever gave it, and echoing a secret to standard output
+                // (a service's log) publishes it.
                 let printed = if cli.quiet {
-                    print_tokens(&admin_token, &initial_access_token)
+                    print_tokens(
+                        drawn_admin.then_some(admin_token.as_str()),
+                        drawn_initial.then_some(initial_access_token.as_str()),
+                    )
                 } else {
                     print_walkthrough(issuer, &admin_token, &initial_access_token)
                 };
@@ -725,9 +733,17 @@ fn print_summary(s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tokens the embedded defaults draw at each start, one a line.
-fn print_tokens(admin_token: &str, initial_access_token: &str) -> anyhow::Result<()> {
-    outln!("Admin token for this run: {admin_token}\nInitial access token for this run: {initial_access_token}")?;
+/// The tokens the embedded defaults run with, one a line; `None` is not printed.
+fn print_tokens(
+    admin_token: Option<&str>,
+    initial_access_token: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(token) = admin_token {
+        outln!("Admin token for this run: {token}")?;
+    }
+    if let Some(token) = initial_access_token {
+        outln!("Initial access token for this run: {token}")?;
+    }
     Ok(())
 }
 
@@ -758,7 +774,7 @@ or by scanning the QR code it prints."#
     let introspect = format!("{issuer}{}", paths::INTROSPECTION);
     let register = format!("{issuer}{}", paths::REGISTRATION);
     outln!()?;
-    print_tokens(admin_token, initial_access_token)?;
+    print_tokens(Some(admin_token), Some(initial_access_token))?;
     outln!(
         r#"
 Or the same flow with curl:
