@@ -100,6 +100,11 @@ impl ApproverArgs {
             ApproverKind::None => Approver::None,
             ApproverKind::Admin => {
                 let (token, token_from) = match (&self.admin_token, env_token) {
+                    // An unset shell variable (`--admin-token "$ADMIN"`): every decision
+                    // would be refused, and the cases they decide left unjudged.
+                    (Some(t), _) if t.is_empty() => {
+                        return Err("--admin-token is empty: give the server's admin token (deviceflow-server prints it at start: \"Admin token for this run: …\")".into())
+                    }
                     (Some(t), _) => (t.clone(), None),
                     (None, Some(t)) if !t.is_empty() => (t, Some(ADMIN_TOKEN_ENV)),
                     _ => {
@@ -1036,6 +1041,16 @@ mod tests {
         for odd in ["", "=", "://", "ü://ä:ö@ß", "é:x@y://", "--=", "-"] {
             redact_argv(&[odd]);
         }
+    }
+
+    #[test]
+    fn an_empty_admin_token_is_refused_before_any_decision() {
+        // `--admin-token "$ADMIN"` with ADMIN unset: every decision had been refused
+        // by the server, the cases they decide unjudged (review helper-99).
+        let err = args(Some(ApproverKind::Admin), Some(""), None)
+            .build(Some("http://127.0.0.1:8080"))
+            .unwrap_err();
+        assert!(err.starts_with("--admin-token is empty: "), "{err}");
     }
 
     #[test]
