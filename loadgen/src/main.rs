@@ -619,7 +619,7 @@ async fn real_main(
         client,
         secret_from,
     } = check_options(&mut cli, &hosts, secret_from_env)?;
-    let host = hosts[0].clone();
+    let host = hosts.join(", ");
     // A signal before the run: nothing was sent that a report could describe, and no
     // report folder was made yet.
     let config = tokio::select! {

@@ -67,6 +67,24 @@ fn a_fleet_over_two_instances_keeps_going_when_one_dies() {
     let run: RunData =
         serde_json::from_str(&std::fs::read_to_string(report.join("run.json")).unwrap()).unwrap();
     the_fleet_kept_going(&run, &a, &b, killed_at);
+    // Both hosts are named, on the terminal and in summary.md, with the requests each
+    // had (the terminal had named the first alone, and summary.md neither).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let both = format!("{}, {}", a.base(), b.base());
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(&format!("devices against {both}"))),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    let hosts = summary.lines().find(|l| l.starts_with("- hosts: "));
+    assert!(
+        hosts.is_some_and(|l| l.contains(&a.base()) && l.contains(&b.base()))
+            && summary.contains("## Requests by host"),
+        "{summary}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -674,6 +674,10 @@ pub fn markdown(r: &RunData) -> String {
         r.setup.cpu,
         build(&r.setup)
     );
+    if r.setup.hosts.len() > 1 {
+        let hosts: Vec<String> = r.setup.hosts.iter().map(|h| escape(h)).collect();
+        let _ = writeln!(out, "- hosts: {}", hosts.join(", "));
+    }
     let _ = writeln!(out, "- approver: {}", escape(&r.setup.approver));
     if let Some(var) = &r.setup.client_secret_from {
         let _ = writeln!(
@@ -697,6 +701,9 @@ pub fn markdown(r: &RunData) -> String {
     section("Outcomes by behaviour", outcome_rows(r));
     section("Pacing by behaviour", pacing_rows(r));
     section("Requests", request_count_rows(r));
+    if r.stats.hosts.len() > 1 {
+        section("Requests by host", host_rows(r));
+    }
     section(
         "Latency from the intended send time",
         request_latency_rows(r),
