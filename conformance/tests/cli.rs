@@ -512,3 +512,26 @@ async fn a_server_signed_by_a_private_ca_is_trusted_through_ssl_cert_file() {
         missing.stderr
     );
 }
+
+/// The run's last line had said "(browser rows; the soak without --soak)" whatever was
+/// not run (review helper-99): each MUST case not run is named, with its reason.
+#[tokio::test]
+async fn the_musts_not_run_are_named_with_why() {
+    let base = fake::start(None).await;
+    let r = command(&[
+        "--issuer",
+        &base,
+        "--client-id",
+        "client-a",
+        "--only",
+        "PL-04,DA-01",
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("; 1 MUST case(s) not run (PL-04: the soak, without --soak)"),
+        "{}",
+        r.stdout
+    );
+}

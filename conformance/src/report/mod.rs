@@ -426,9 +426,20 @@ impl Report {
             ));
         }
         if self.must_not_run > 0 {
+            // Each named with why: a browser row, or the soak without --soak.
+            let named: Vec<String> = self
+                .cases
+                .iter()
+                .filter(|c| not_run_must(c))
+                .map(|c| match c.info.wait {
+                    Wait::Soak => format!("{}: the soak, without --soak", c.info.id),
+                    _ => format!("{}: a browser row", c.info.id),
+                })
+                .collect();
             line.push_str(&format!(
-                "; {} MUST case(s) not run (browser rows; the soak without --soak)",
-                self.must_not_run
+                "; {} MUST case(s) not run ({})",
+                self.must_not_run,
+                named.join("; ")
             ));
         }
         line
