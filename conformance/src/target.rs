@@ -98,6 +98,10 @@ pub struct RootCause {
     pub summary: String,
     #[serde(skip)]
     pub evidence: Vec<Exchange>,
+    /// The finding only warns: the metadata leaves out `device_authorization_endpoint`,
+    /// which RFC 8628 §4 makes OPTIONAL (MD-01). The run still cannot go on.
+    #[serde(skip)]
+    pub warns: bool,
 }
 
 /// Why a target cannot be tested at all; each says the one root cause.
@@ -182,6 +186,7 @@ pub async fn resolve_reporting(
         case: None,
         summary: error.to_string(),
         evidence: attempts.clone(),
+        warns: false,
     };
     let mut target = unresolved(spec, http.reach(), Some(cause))?;
     target.metadata_attempts = attempts;
@@ -244,15 +249,19 @@ async fn resolve_or_not(spec: TargetSpec, http: &Http) -> Result<Target, Unresol
     }
     // An advertised endpoint is used only if it is one: an absolute http(s) URL
     // (RFC 8414 §2). What it is otherwise: absent, or why it cannot be used.
-    let advertised = |key: &str| -> Result<String, String> {
+    // `Err((what, absent))`.
+    let advertised = |key: &str| -> Result<String, (String, bool)> {
         let value = metadata.as_ref().and_then(|m| m.value.get(key));
         match value {
-            None => Err(format!("does not advertise {key}")),
+            None => Err((format!("does not advertise {key}"), true)),
             Some(Value::String(url)) => match unusable_endpoint(url) {
                 None => Ok(url.clone()),
-                Some(why) => Err(format!("advertises {key} {url:?}, {why}")),
+                Some(why) => Err((format!("advertises {key} {url:?}, {why}"), false)),
             },
-            Some(other) => Err(format!("advertises {key} as {other}, not a URL string")),
+            Some(other) => Err((
+                format!("advertises {key} as {other}, not a URL string"),
+                false,
+            )),
         }
     };
     // RFC 8628 §4 / RFC 8414 §2: discovery is the only source left for an endpoint
@@ -264,7 +273,7 @@ async fn resolve_or_not(spec: TargetSpec, http: &Http) -> Result<Target, Unresol
         if let Some(url) = given {
             return url.clone();
         }
-        advertised(key).unwrap_or_else(|what| {
+        advertised(key).unwrap_or_else(|(what, absent)| {
             if root_cause.is_none() {
                 let url = metadata.as_ref().map(|m| m.url.as_str()).unwrap_or_default();
                 root_cause = Some(RootCause {
@@ -274,6 +283,9 @@ async fn resolve_or_not(spec: TargetSpec, http: &Http) -> Result<Target, Unresol
                         key.replace('_', "-")
                     ),
                     evidence: metadata.iter().map(|m| m.exchange.clone()).collect(),
+                    // RFC 8628 §4: the device endpoint's member is OPTIONAL; RFC 8414
+                    // §2's token_endpoint is not.
+                    warns: absent && case == "MD-01",
                 });
             }
             String::new()
@@ -323,6 +335,7 @@ async fn resolve_or_not(spec: TargetSpec, http: &Http) -> Result<Target, Unresol
                 case: None,
                 summary: format!("the metadata names {key} {url}, and {why}"),
                 evidence: metadata.iter().map(|m| m.exchange.clone()).collect(),
+                warns: false,
             });
         }
     }

@@ -109,7 +109,7 @@ const MUTATIONS: &[Mutation] = &[
     // A.1 RFC 8628 §3.1
     m(Flaw::DaStatus201, &[("DA-01", F)]),
     m(Flaw::CharsetRefusedAtDa, &[("DA-02", F)]),
-    m(Flaw::EmptyPost500, &[("DA-02", F)]),
+    m(Flaw::EmptyPost500, &[("DA-02", F), ("DR-12", F)]),
     m(Flaw::ClientIdOptional, &[("DA-03", F)]),
     m(Flaw::UnknownClientInvalidRequest, &[("DA-04", F)]),
     m(Flaw::ConfidentialWithoutSecret, &[("DA-05", F)]),
@@ -200,7 +200,7 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::LateApprovalAccepted, &[("EX-03", F)]),
     m(Flaw::ExpiredThenPending, &[("EX-04", W)]),
     // A.8 RFC 8628 §4; RFC 8414
-    m(Flaw::NoDaInMetadata, &[("MD-01", F)]),
+    m(Flaw::NoDaInMetadata, &[("MD-01", W)]),
     m(Flaw::RelativeDaInMetadata, &[("MD-01", F)]),
     m(Flaw::NoGrantInMetadata, &[("MD-02", F)]),
     m(Flaw::IssuerMismatch, &[("MD-03", F)]),

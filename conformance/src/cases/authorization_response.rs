@@ -508,7 +508,7 @@ async fn dr_11(ctx: Ctx) -> Verdict {
 async fn dr_12(ctx: Ctx) -> Verdict {
     // Checklist DR-12 (RFC 8628 §3.2 → RFC 6749 §5.2): the shape of every error, the
     // same validator for each. Which code a request deserves is its own row's rule
-    // (DA-03, DA-04, DA-10), and whether it is refused at all: a well-formed error with
+    // (DA-02, DA-03, DA-04, DA-10), and whether it is refused at all: a well-formed error with
     // another code, or a request taken, is their finding, never a malformed error.
     let mut c = Check::new(Level::Must);
     let url = &ctx.target.device_authorization_endpoint;
@@ -524,9 +524,31 @@ async fn dr_12(ctx: Ctx) -> Verdict {
             "DA-10",
         ),
     ];
-    let mut judged = 0;
+    let mut answers = Vec::new();
     for (label, client, params, row) in requests {
-        let e = ctx.http.post_form(label, url, client, &params).await;
+        answers.push((
+            label,
+            row,
+            ctx.http.post_form(label, url, client, &params).await,
+        ));
+    }
+    // DA-02's empty POST: what it gets is an error too (a 500 page had passed here,
+    // its error judged by DA-02 alone; review helper-98 against django-oauth-toolkit).
+    let empty = "empty POST without Content-Type";
+    let e = ctx
+        .http
+        .send(crate::http::Request {
+            label: empty,
+            method: reqwest::Method::POST,
+            url,
+            content_type: None,
+            headers: vec![],
+            body: None,
+        })
+        .await;
+    answers.push((empty, "DA-02", e));
+    let mut judged = 0;
+    for (label, row, e) in answers {
         // RFC 6749 §5.2: an `error` object is an error whatever its status; sent with a
         // 2xx it is an error with the wrong status, judged here, not a request taken.
         let error_body = e.error_code().is_some();
@@ -554,7 +576,7 @@ async fn dr_12(ctx: Ctx) -> Verdict {
     if judged == 0 {
         return c.skip(
             Status::NotApplicable,
-            "no request was refused, so there is no error to judge (DA-03, DA-04 and DA-10 judge the refusals)",
+            "no request was refused, so there is no error to judge (DA-02, DA-03, DA-04 and DA-10 judge the refusals)",
         );
     }
     c.finish("every error is a well-formed RFC 6749 §5.2 error")

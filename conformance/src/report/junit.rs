@@ -20,9 +20,14 @@ const RUN: &str = "The run";
 pub fn junit(r: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let mut run_failures = Vec::new();
-    if let Some(cause) = r.root_cause.as_ref().filter(|c| c.case.is_none()) {
-        // A root cause that is a finding fails its case; one that is not would
-        // otherwise leave only skipped cases, which reads as green.
+    if let Some(cause) = r
+        .root_cause
+        .as_ref()
+        .filter(|c| c.case.is_none() || c.warns)
+    {
+        // A root cause that is a failing finding fails its case; one that is not (or
+        // only warns: MD-01's OPTIONAL member left out) would otherwise leave only
+        // skipped cases and a warning, which reads as green.
         run_failures.push((
             "the target could not be tested",
             format!("{}; no case was run", cause.summary),
