@@ -1540,3 +1540,22 @@ async fn a_page_that_sets_a_cookie_on_a_redirect_first_is_reached_as_in_a_browse
         assert_eq!(v.status, Status::Pass, "{id}: {v:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ex_04_judges_only_what_follows_an_expired_token() {
+    // A server that never says expired_token (pending forever: EX-01's finding) gives
+    // EX-04 nothing to judge; it had warned, on polls that all got pending (review
+    // helper-98 against django-oauth-toolkit).
+    let r = run(Some(Flaw::NoExpiry), Setup::Discovery, &["EX-04"]).await;
+    let v = verdict(&r, "EX-04");
+    assert_eq!(v.status, Status::NotApplicable, "{}", v.summary);
+    assert!(
+        v.summary
+            .contains("no poll after expiry was answered expired_token"),
+        "{}",
+        v.summary
+    );
+    // One that says it and then pending again still warns.
+    let r = run(Some(Flaw::ExpiredThenPending), Setup::Discovery, &["EX-04"]).await;
+    assert_eq!(verdict(&r, "EX-04").status, Status::Warn);
+}

@@ -421,7 +421,10 @@ async fn da_12(ctx: Ctx) -> Verdict {
         )
         .await;
     let answer = match e.status() {
-        Some(200) => "accepted (the scope is narrowed or ignored)".to_owned(),
+        // What the token then grants, or whether it is refused there, is TS-05's.
+        Some(200) => {
+            "accepted at the device authorization (TS-05 judges what the token grants)".to_owned()
+        }
         _ => format!("rejected: {}", e.error_code().unwrap_or_else(|| e.brief())),
     };
     c.measure("unknown_scope", answer.clone());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{authorize, case, decided, expect_error};
 use crate::approver::{Action, NotDecided};
-use crate::case::{Case, Check, Level, Verdict};
+use crate::case::{Case, Check, Level, Status, Verdict};
 use crate::context::{Authorization, Ctx};
 
 pub fn cases() -> Vec<Case> {
@@ -184,6 +184,11 @@ async fn ex_04(ctx: Ctx) -> Verdict {
     ctx.wait("EX-04", past_lifetime(&a), "past expires_in")
         .await;
     let mut pace = super::Pace::new(&a);
+    // The rule is about what follows `expired_token`: polled until the server says it
+    // (at most three times), then twice more. A server that never says it is EX-01's
+    // finding; here it leaves nothing to judge (it had been a warning, on polls that
+    // all got pending: review helper-98 against django-oauth-toolkit).
+    let mut expired = false;
     for i in 0..3 {
         let e = pace
             .poll(
@@ -194,18 +199,40 @@ async fn ex_04(ctx: Ctx) -> Verdict {
                 "polling again",
             )
             .await;
+        expired = e.error_code().as_deref() == Some("expired_token");
+        c.evidence(e);
+        if expired {
+            break;
+        }
+    }
+    if !expired {
+        return c.skip(
+            Status::NotApplicable,
+            "no poll after expiry was answered expired_token, so nothing follows it to judge (EX-01 judges the expiry)",
+        );
+    }
+    for i in 0..2 {
+        let e = pace
+            .poll(
+                &ctx,
+                "EX-04",
+                &format!("poll {} after expired_token", i + 1),
+                &a.device_code,
+                "polling again",
+            )
+            .await;
         let code = e.error_code().unwrap_or_default();
         c.expect(
             !super::issued_token(&e) && code != "authorization_pending" && code != "slow_down",
             format!(
-                "poll {} after expiry gets neither pending nor a token (got {})",
+                "poll {} after expired_token gets neither pending nor a token (got {})",
                 i + 1,
                 e.brief()
             ),
         );
         c.evidence(e);
     }
-    c.finish("the expired code stays expired")
+    c.finish("after expired_token the code stays expired")
 }
 
 async fn ex_05(ctx: Ctx) -> Verdict {

@@ -181,14 +181,22 @@ fn access_token(e: &crate::http::Exchange) -> String {
 /// The cases that check a token by introspection (RFC 7662) need an endpoint and a
 /// client allowed to use it; without them they are skipped, saying so.
 fn without_introspection(ctx: &Ctx, level: Level) -> Option<Verdict> {
-    let missing =
-        ctx.target.introspection_endpoint.is_none() || ctx.target.introspection_client.is_none();
-    missing.then(|| {
-        Check::new(level).skip(
-            Status::Skip,
-            "needs an introspection endpoint and --introspection-client",
-        )
-    })
+    // Says which is missing: a server that advertises its endpoint needs only the
+    // client (review helper-98: "an endpoint and a client" against one that had it).
+    let why = match (
+        ctx.target.introspection_endpoint.is_some(),
+        ctx.target.introspection_client.is_some(),
+    ) {
+        (true, true) => return None,
+        (true, false) => {
+            "needs --introspection-client (a client the server lets introspect its endpoint)"
+        }
+        (false, true) => {
+            "needs an introspection endpoint (none advertised: give --introspection-endpoint)"
+        }
+        (false, false) => "needs an introspection endpoint and --introspection-client",
+    };
+    Some(Check::new(level).skip(Status::Skip, why))
 }
 
 /// Expects the token a case needs (HTTP 200 with an access_token, RFC 6749 §5.1).

@@ -761,7 +761,7 @@ async fn ui_13(ctx: Ctx) -> Verdict {
     // every finding says so, a warning or a failure as much as a pass.
     let redirected = hops.iter().any(|h| matches!(h.status(), Some(300..=399)));
     let unseen = if redirected {
-        "; the pages behind the redirect (sign-in) were not seen"
+        "; the pages behind the sign-in it led to (code entry, consent) were not seen"
     } else {
         ""
     };
