@@ -78,17 +78,7 @@ async fn da_02(ctx: Ctx) -> Verdict {
         })
         .await;
     expect_status(&mut c, &e, 200);
-    let e = ctx
-        .http
-        .send(Request {
-            label: "empty POST without Content-Type",
-            method: reqwest::Method::POST,
-            url,
-            content_type: None,
-            headers: vec![],
-            body: None,
-        })
-        .await;
+    let e = super::empty_post(&ctx).await;
     c.evidence(e.clone());
     let status = e.status().unwrap_or(0);
     c.expect(

@@ -534,19 +534,7 @@ async fn dr_12(ctx: Ctx) -> Verdict {
     }
     // DA-02's empty POST: what it gets is an error too (a 500 page had passed here,
     // its error judged by DA-02 alone; review helper-98 against django-oauth-toolkit).
-    let empty = "empty POST without Content-Type";
-    let e = ctx
-        .http
-        .send(crate::http::Request {
-            label: empty,
-            method: reqwest::Method::POST,
-            url,
-            content_type: None,
-            headers: vec![],
-            body: None,
-        })
-        .await;
-    answers.push((empty, "DA-02", e));
+    answers.push((super::EMPTY_POST, "DA-02", super::empty_post(&ctx).await));
     let mut judged = 0;
     for (label, row, e) in answers {
         // RFC 6749 §5.2: an `error` object is an error whatever its status; sent with a

@@ -359,6 +359,24 @@ pub async fn enough_samples(ctx: &Ctx, level: Level) -> Result<&[Authorization],
     Ok(samples)
 }
 
+/// DA-02's empty POST to the device authorization endpoint, without Content-Type
+/// (labelled `EMPTY_POST`): a client error, which DA-02 and DR-12 both judge.
+pub async fn empty_post(ctx: &Ctx) -> Exchange {
+    ctx.http
+        .send(crate::http::Request {
+            label: EMPTY_POST,
+            method: reqwest::Method::POST,
+            url: &ctx.target.device_authorization_endpoint,
+            content_type: None,
+            headers: vec![],
+            body: None,
+        })
+        .await
+}
+
+/// The label of [`empty_post`].
+pub const EMPTY_POST: &str = "empty POST without Content-Type";
+
 /// A device authorization as the configured client that the case depends on; a
 /// failure is recorded as a broken expectation, with its evidence.
 pub async fn authorize(ctx: &Ctx, c: &mut Check) -> Option<Authorization> {
