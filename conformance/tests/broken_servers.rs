@@ -760,7 +760,7 @@ async fn ui_13_says_the_pages_behind_a_sign_in_redirect_went_unseen_whatever_its
     assert!(v.summary.contains("/login"), "{}", v.summary);
     assert!(
         v.summary
-            .contains("behind the redirect (sign-in) were not seen"),
+            .contains("the pages behind the sign-in it led to (code entry, consent) were not seen"),
         "{}",
         v.summary
     );
