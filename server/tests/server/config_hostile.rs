@@ -35,6 +35,17 @@ fn one_line_refusal(out: Output) -> String {
     err
 }
 
+/// `check-config` of a configuration file holding `text` (named after `name`, removed
+/// after): its one-line refusal, and the file's path as the refusal names it.
+fn refused_file(name: &str, text: &str) -> (String, String) {
+    let path = temp_file(name, text);
+    let out = command(&["--config", path.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    (one_line_refusal(out), path.display().to_string())
+}
+
 fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
         "deviceflow-hostile-{}-{name}.toml",
@@ -87,14 +98,9 @@ fn toml_errors_are_one_line_with_the_line_and_column() {
             "line 2, column 12, device.interval: invalid value: integer `-5`, expected u64",
         ),
     ] {
-        let path = temp_file(name, text);
-        let out = command(&["--config", path.to_str().unwrap(), "check-config"])
-            .output()
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let err = one_line_refusal(out);
+        let (err, path) = refused_file(name, text);
         assert!(
-            err.contains(&format!("{}: {expected}", path.display())),
+            err.contains(&format!("{path}: {expected}")),
             "{text:?}: {err}"
         );
     }
@@ -396,12 +402,7 @@ fn the_demo_configuration_serves_this_machine_only() {
 /// any client on a real network) was answered 408.
 #[test]
 fn a_body_read_timeout_of_zero_is_refused() {
-    let path = temp_file("body-timeout", "[limits]\nbody_read_timeout_ms = 0\n");
-    let out = command(&["--config", path.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let err = one_line_refusal(out);
+    let (err, _) = refused_file("body-timeout", "[limits]\nbody_read_timeout_ms = 0\n");
     assert!(
         err.contains("limits.body_read_timeout_ms must be positive"),
         "{err}"
@@ -418,15 +419,10 @@ fn page_hosts_that_are_not_host_names_are_refused() {
         "auth.internal.example:8080",
         "",
     ] {
-        let path = temp_file(
+        let (err, _) = refused_file(
             "page-hosts",
             &format!("[limits]\npage_hosts = [\"{entry}\"]\n"),
         );
-        let out = command(&["--config", path.to_str().unwrap(), "check-config"])
-            .output()
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let err = one_line_refusal(out);
         assert!(
             err.contains(&format!("limits.page_hosts: {entry:?} is not a host name")),
             "{entry}: {err}"
