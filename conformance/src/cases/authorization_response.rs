@@ -237,9 +237,16 @@ async fn dr_04(ctx: Ctx) -> Verdict {
             ),
         );
         let parsed = reqwest::Url::parse(uri);
+        // The url crate mends what a browser would (a space, `<`, `|`): a URI holds
+        // none of them (RFC 3986 §2), and a client printing or encoding it as a QR
+        // code shows what the server sent, not what the crate mended.
+        let odd = not_a_uri_character(uri);
         c.expect(
-            parsed.is_ok(),
-            format!("verification_uri is an absolute URI (got {uri:?})"),
+            parsed.is_ok() && odd.is_none(),
+            format!(
+                "verification_uri is an absolute URI (got {uri:?}{})",
+                odd.map_or(String::new(), |o| format!(", {o}"))
+            ),
         );
         c.expect(
             is_https(uri) || is_loopback(uri),
@@ -296,6 +303,27 @@ async fn dr_06(ctx: Ctx) -> Verdict {
         c.measure("effective_interval", a.interval);
     }
     c.finish("interval is absent or a positive integer")
+}
+
+/// What in `uri` no URI may hold (RFC 3986 §2: unreserved and reserved characters,
+/// and `%` with two hex digits), said in words; `None` when there is nothing.
+fn not_a_uri_character(uri: &str) -> Option<String> {
+    let bytes = uri.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b);
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Some("a % not followed by two hex digits (RFC 3986 §2.1)".to_owned());
+            }
+        } else if !allowed {
+            let c = uri[i..].chars().next().unwrap_or('?');
+            return Some(format!(
+                "which holds {c:?}, a character no URI holds unencoded (RFC 3986 §2)"
+            ));
+        }
+    }
+    None
 }
 
 /// RFC 3986 §2.1: `s` with its percent-encoded octets decoded (a `%` not followed by
@@ -606,4 +634,37 @@ async fn dr_14(ctx: Ctx) -> Verdict {
         }
     }
     c.finish("the device code is in no user-facing URI")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DR-04 had passed a verification_uri holding `"`, `<`, `>`, `|`, a backtick or an
+    /// escape, which the url crate mends (review helper-95).
+    #[test]
+    fn characters_no_uri_holds_are_named() {
+        for fine in [
+            "https://as.example/device",
+            "https://as.example/d?user_code=WDJB-MJHT&x=%2F",
+            "http://[::1]:8080/device#top",
+        ] {
+            assert_eq!(not_a_uri_character(fine), None, "{fine}");
+        }
+        for (odd, says) in [
+            ("https://as.example/de vice", "' '"),
+            ("https://as.example/<script>", "'<'"),
+            ("https://as.example/a|b", "'|'"),
+            ("https://as.example/`", "'`'"),
+            ("https://as.example/\u{1b}[2J", "'\\u{1b}'"),
+            ("https://as.example/\"", "'\"'"),
+            ("https://as.example/ü", "'ü'"),
+        ] {
+            let got = not_a_uri_character(odd).unwrap_or_default();
+            assert!(got.contains(says), "{odd:?}: {got}");
+        }
+        assert!(not_a_uri_character("https://as.example/%2")
+            .is_some_and(|w| w.contains("two hex digits")));
+        assert!(not_a_uri_character("https://as.example/%zz").is_some());
+    }
 }
