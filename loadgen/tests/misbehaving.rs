@@ -1238,7 +1238,7 @@ fn an_approver_command_does_not_outlive_the_run() {
 fn a_second_ctrl_c_during_the_run_exits_130_at_once() {
     let (base, seen) = fake(Mode::SilentPolls);
     let dir = report_dir("second-ctrl-c");
-    let mut child = loadgen(
+    let child = loadgen(
         &base,
         &["-u", "5", "-r", "5", "-t", "60s", "--request-timeout", "30"],
         &dir,
@@ -1246,33 +1246,14 @@ fn a_second_ctrl_c_during_the_run_exits_130_at_once() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    let ctrl_c = |child: &std::process::Child| {
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    let started = std::time::Instant::now();
-    while seen.polls.load(Relaxed) == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "no poll"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    ctrl_c(&child);
+    let polled = common::wait_until(std::time::Duration::from_secs(30), || {
+        seen.polls.load(Relaxed) > 0
+    });
+    assert!(polled, "no poll within 30 s");
+    common::signal(&child, "INT");
     std::thread::sleep(std::time::Duration::from_millis(300));
-    ctrl_c(&child);
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("still running 10 s after the second Ctrl-C");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    common::signal(&child, "INT");
+    let out = common::output_within(child, std::time::Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(

@@ -6,39 +6,17 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deviceflow_loadgen::report::results::RunData;
 
-use common::{read_run, report_dir, Server};
+use common::{output_within, read_run, report_dir, signal, Server};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn signal(child: &Child, name: &str) {
-    let sent = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
-/// The child's output once it ends, or a panic (the child killed) past `limit`.
-fn output_within(mut child: Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!("still running {limit:?} after the signal: {}", stderr(&out));
 }
 
 /// SIGTERM had killed the process at once (exit 143 from the signal itself) and left

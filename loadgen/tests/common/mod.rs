@@ -212,3 +212,29 @@ pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Sends signal `name` (`TERM`, `INT`) to `child`, by its PID.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The child's output once it ends, or a panic (the child killed) past `limit`.
+pub fn output_within(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "still running {limit:?} after the signal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
