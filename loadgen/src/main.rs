@@ -30,7 +30,7 @@ use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::shard::Shard;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::measure::resources;
-use deviceflow_loadgen::report::results::{self, RunData};
+use deviceflow_loadgen::report::results::{self, RunData, Setup};
 use deviceflow_loadgen::report::thresholds::{self, Threshold};
 use deviceflow_loadgen::report::{self, render};
 use deviceflow_loadgen::stop::{self, Signal};
@@ -633,7 +633,7 @@ async fn real_main(
             return Ok(signal.exit_code());
         }
     };
-    let mut setup = runner::setup(
+    let mut setup = Setup::new(
         redacted_command(std::env::args()),
         hosts.clone(),
         &config,

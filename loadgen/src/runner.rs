@@ -18,7 +18,7 @@ use crate::fleet::shard::Shard;
 use crate::fleet::{AdminEndpoint, Expectations, Fleet, FleetConfig};
 use crate::measure::resources;
 use crate::measure::scrape::{self, Window};
-use crate::report::results::{self, RunData, Setup, ShardRun, SCHEMA};
+use crate::report::results::{RunData, Setup, ShardRun, SCHEMA};
 use crate::transport::{path_of, target_of, Target};
 
 /// A header value without line breaks or other control characters.
@@ -291,40 +291,6 @@ pub async fn run(
         metrics,
         no_reconciliation,
     })
-}
-
-/// A setup block with what only the caller knows; the rest is filled in by [`run`].
-pub fn setup(
-    command: String,
-    hosts: Vec<String>,
-    config: &FleetConfig,
-    client_id: &str,
-    max_transport_errors: f64,
-) -> Setup {
-    let first = config.targets.first();
-    let base = first.map_or(String::new(), |t| format!("http://{}", t.host));
-    Setup {
-        command,
-        commit: results::git_commit(),
-        cpu: results::cpu_model(),
-        debug_build: cfg!(debug_assertions),
-        hosts,
-        device_authorization_endpoint: format!("{base}{}", config.issue_path),
-        token_endpoint: format!("{base}{}", config.token_path),
-        client_id: client_id.to_owned(),
-        client_secret_from: None,
-        devices: 0,
-        hatch_rate: 0.0,
-        mix: Vec::new(),
-        people: config.people.clone(),
-        expect: Expectations::default(),
-        approver: String::new(),
-        lanes: 0,
-        connections: 0,
-        pipeline: 1,
-        seed: 0,
-        max_transport_errors,
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use deviceflow_loadgen::device::flow::Outcome;
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::measure::stats::RunStats;
-use deviceflow_loadgen::report::results::RunData;
+use deviceflow_loadgen::report::results::{RunData, Setup};
 use deviceflow_loadgen::{runner, Behaviour, Mix};
 use goose::config::GooseConfiguration;
 
@@ -58,7 +58,7 @@ async fn a_pipelined_fleet_gets_every_answer_to_its_own_device_and_reconciles() 
 
 /// Runs `config` through goose against `base`.
 async fn run_fleet(config: FleetConfig, base: &str) -> RunData {
-    let setup = runner::setup(
+    let setup = Setup::new(
         "smoke test".into(),
         vec![base.to_owned()],
         &config,

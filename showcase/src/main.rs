@@ -16,7 +16,7 @@ use deviceflow_conformance::{
 use deviceflow_loadgen::device::People;
 use deviceflow_loadgen::fleet::{Expectations, FleetConfig};
 use deviceflow_loadgen::report::render;
-use deviceflow_loadgen::report::results::RunData;
+use deviceflow_loadgen::report::results::{RunData, Setup};
 use deviceflow_loadgen::runner;
 use deviceflow_reports::{errln, outln, stdio};
 use deviceflow_server::config::DEMO_CONFIDENTIAL_SECRET;
@@ -198,7 +198,7 @@ async fn run_fleet(cli: &Cli, issuer: &str, admin: String) -> anyhow::Result<(Ru
         expires_in: Some(cli.expires_in),
         interval: Some(5),
     };
-    let setup = runner::setup(
+    let setup = Setup::new(
         std::env::args().collect::<Vec<_>>().join(" "),
         vec![issuer.to_owned()],
         &config,

@@ -253,7 +253,13 @@ mod tests {
         let series = format!("{}_total 3", hostile.replace(' ', "_"));
         let r = RunData {
             schema: crate::report::results::SCHEMA.into(),
-            setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
+            setup: crate::report::results::Setup::new(
+                "test".into(),
+                vec![host],
+                &config,
+                "tv",
+                0.01,
+            ),
             shards: Vec::new(),
             duration_s: 1.0,
             stats,

@@ -10,7 +10,7 @@ use crate::device::behaviour::Behaviour;
 use crate::device::flow::Kind;
 use crate::device::People;
 use crate::fleet::shard::Shard;
-use crate::fleet::Expectations;
+use crate::fleet::{Expectations, FleetConfig};
 use crate::measure::health::HealthSample;
 use crate::measure::resources::FdLimit;
 use crate::measure::scrape::Window;
@@ -59,6 +59,41 @@ fn one() -> usize {
 }
 
 impl Setup {
+    /// A setup block with what only the caller knows; the rest is filled in by
+    /// [`crate::runner::run`].
+    pub fn new(
+        command: String,
+        hosts: Vec<String>,
+        config: &FleetConfig,
+        client_id: &str,
+        max_transport_errors: f64,
+    ) -> Setup {
+        let first = config.targets.first();
+        let base = first.map_or(String::new(), |t| format!("http://{}", t.host));
+        Setup {
+            command,
+            commit: git_commit(),
+            cpu: cpu_model(),
+            debug_build: cfg!(debug_assertions),
+            hosts,
+            device_authorization_endpoint: format!("{base}{}", config.issue_path),
+            token_endpoint: format!("{base}{}", config.token_path),
+            client_id: client_id.to_owned(),
+            client_secret_from: None,
+            devices: 0,
+            hatch_rate: 0.0,
+            mix: Vec::new(),
+            people: config.people.clone(),
+            expect: Expectations::default(),
+            approver: String::new(),
+            lanes: 0,
+            connections: 0,
+            pipeline: 1,
+            seed: 0,
+            max_transport_errors,
+        }
+    }
+
     /// What of the fleet `other` ran differs from this one's, beyond what any two
     /// shards of one run share (devices and seed are told apart before): merged, their
     /// counts would add up requests to other servers, clients or schedules, and the
@@ -857,7 +892,7 @@ mod tests {
         };
         RunData {
             schema: SCHEMA.into(),
-            setup: crate::runner::setup("test".into(), vec![host], &config, "tv", 0.01),
+            setup: Setup::new("test".into(), vec![host], &config, "tv", 0.01),
             shards: vec![ShardRun {
                 shard: Shard::default(),
                 started_at_unix_ms: 0,
