@@ -189,23 +189,6 @@ pub fn test_params() -> Params {
 mod tests {
     use super::*;
 
-    /// The demo user's hash is the same at every start: on the demo defaults, a
-    /// browser signed in on one instance of a Redis store was sent back to sign in on
-    /// the others, and on every instance after a restart (helper-85).
-    #[test]
-    fn the_demo_users_hash_is_the_same_at_every_start() {
-        use crate::config::{FileConfig, DEMO_USER_PASSWORD};
-        let hash = |c: FileConfig| c.users[0].password_hash.clone().unwrap();
-        let first = hash(FileConfig::demo());
-        assert_eq!(first, hash(FileConfig::demo()));
-        assert!(verify(&first, DEMO_USER_PASSWORD));
-        assert!(!verify(&first, "demo-passwort"));
-        assert!(
-            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{first}"
-        );
-    }
-
     #[test]
     fn a_hash_verifies_its_password_and_nothing_else() {
         let phc = hash_with("correct horse", test_params());
