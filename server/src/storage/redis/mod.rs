@@ -17,6 +17,7 @@
 
 mod codec;
 mod conn;
+mod link;
 mod sentinel;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +27,8 @@ use rand::RngCore;
 use redis::{ErrorKind, FromRedisValue, Script, ServerErrorKind, Value};
 
 pub(crate) use conn::url_error;
-pub use conn::{
-    redacted, ConnectError, CLUSTER_SCHEME, SENTINEL_SCHEME, TLS_CLUSTER_SCHEME,
-    TLS_SENTINEL_SCHEME,
-};
+pub use conn::{redacted, ConnectError};
+pub use link::{CLUSTER_SCHEME, SENTINEL_SCHEME, TLS_CLUSTER_SCHEME, TLS_SENTINEL_SCHEME};
 
 use self::codec::{keys, Kept, Record};
 use self::conn::{MustKeep, Redis, Roster};
@@ -833,7 +832,7 @@ impl Store for RedisStore {
                     // racing it, which `mark_delivered` would also stop).
                     Some(FAMILY_LIVE)
                         if since(INTERRUPTED_REDEMPTION_GRACE_MS)
-                            && !since(conn::CALL_TIMEOUT.as_millis() as Millis) =>
+                            && !since(link::CALL_TIMEOUT.as_millis() as Millis) =>
                     {
                         let fresh = rand::thread_rng().next_u64();
                         let moved = self

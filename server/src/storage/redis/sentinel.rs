@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, RedisError, Value};
 use tokio::sync::Notify;
 
-use super::conn::{not_a_primary, Conn, CALL_TIMEOUT};
+use super::link::{not_a_primary, Conn, CALL_TIMEOUT};
 
 /// Sentinel's own port, for a Sentinel named without one.
 const SENTINEL_PORT: u16 = 26379;
