@@ -1,7 +1,7 @@
 //! The connection to Redis: one server through a connection manager (named by its
 //! address, or found through the Redis Sentinels that watch it), or a Redis Cluster,
-//! behind one type ([`Conn`], in `link.rs`); and the two primitives every record goes through, a read and a
-//! compare-and-set.
+//! behind one type ([`Conn`], in `link.rs`); and the two primitives every record goes
+//! through, a read and a compare-and-set.
 //!
 //! Every kind reconnects by itself: while Redis is away a call fails within
 //! [`CALL_TIMEOUT`] (never hangs a request), and the next call after it is back
