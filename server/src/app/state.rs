@@ -15,7 +15,7 @@ use crate::accounts::clients::{AuthError, Client};
 use crate::app::metrics::Metrics;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::endpoints::device_authorization::DeviceAnswer;
+use crate::endpoints::device_answer::DeviceAnswer;
 use crate::http::form::Form;
 use crate::http::paths;
 use crate::http::response::OAuthError;

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 pub(crate) mod admin;
 pub(crate) mod admin_clients;
+pub(crate) mod device_answer;
 pub(crate) mod device_authorization;
 pub(crate) mod introspection;
 pub(crate) mod metadata;
