@@ -6,11 +6,11 @@
 pub mod clock_offset;
 pub mod memory;
 pub mod redis;
+pub mod shared_secret;
 pub mod store;
 pub mod tokens;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
-pub use store::{
-    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats, Unavailable,
-};
+pub use shared_secret::SharedSecret;
+pub use store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable};

@@ -22,9 +22,6 @@
 //! `reports/benches/store-seam.md`.
 
 use std::future::Future;
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 
 use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::Credential;
@@ -36,6 +33,7 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Refusal, Source};
+use crate::storage::shared_secret::SharedSecret;
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession};
@@ -347,36 +345,4 @@ pub trait Store: Send + Sync + 'static {
     /// sign-in form's CSRF cookie, of the known-browser cookie and of the username
     /// hashes the guess limits keep.
     fn secret(&self) -> SharedSecret;
-}
-
-/// The store's shared secret ([`Store::secret`]), as this instance runs on it. A
-/// running instance takes the store's value again when another instance drew a new
-/// one after the store lost it (a Redis restarted empty, see
-/// `storage/redis/conn.rs`), so that every clone (every seal) sees the new one: the
-/// instances of one store never stay split. Read on the person's pages only, never on
-/// the poll path.
-#[derive(Clone)]
-pub struct SharedSecret(Arc<ArcSwap<[u8; 32]>>);
-
-impl SharedSecret {
-    /// A secret of `bytes`, until `replace`d.
-    pub fn new(bytes: [u8; 32]) -> SharedSecret {
-        SharedSecret(Arc::new(ArcSwap::from_pointee(bytes)))
-    }
-
-    /// The value now.
-    pub fn get(&self) -> [u8; 32] {
-        **self.0.load()
-    }
-
-    /// Runs on `bytes` from now on, in every clone.
-    pub(crate) fn replace(&self, bytes: [u8; 32]) {
-        self.0.store(Arc::new(bytes));
-    }
-}
-
-impl std::fmt::Debug for SharedSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedSecret(..)")
-    }
 }

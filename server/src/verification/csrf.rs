@@ -25,7 +25,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::clock::Millis;
-use crate::storage::store::SharedSecret;
+use crate::storage::shared_secret::SharedSecret;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";

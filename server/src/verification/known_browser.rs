@@ -25,7 +25,7 @@ use super::rate_limit::Subject;
 use super::web_session::CookiePolicy;
 use crate::accounts::users::User;
 use crate::clock::Millis;
-use crate::storage::store::SharedSecret;
+use crate::storage::shared_secret::SharedSecret;
 
 /// How long a browser stays known after its last sign-in.
 pub const KNOWN_BROWSER_TTL_MS: Millis = 30 * 24 * 60 * 60 * 1000;

@@ -28,7 +28,7 @@ use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
 use crate::protocol::ids::UserId;
 use crate::quota::Source;
-use crate::storage::store::SharedSecret;
+use crate::storage::shared_secret::SharedSecret;
 
 use super::csrf::Seal;
 

@@ -14,7 +14,7 @@ use crate::audit::Failures;
 use crate::config::Settings;
 use crate::http::paths::pages as paths;
 use crate::protocol::ids::UserId;
-use crate::storage::store::SharedSecret;
+use crate::storage::shared_secret::SharedSecret;
 
 use super::csrf::SignInCsrf;
 use super::hash_pool::{Asker, Busy, HashPool};

@@ -30,9 +30,8 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Quotas, Refusal, Source};
-use crate::storage::store::{
-    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats,
-};
+use crate::storage::shared_secret::SharedSecret;
+use crate::storage::store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats};
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};

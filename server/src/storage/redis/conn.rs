@@ -26,7 +26,8 @@ use super::link::{
     TLS_SENTINEL_SCHEME,
 };
 use super::sentinel::{self, Sentinels};
-use crate::storage::store::{SharedSecret, Stored, Unavailable};
+use crate::storage::shared_secret::SharedSecret;
+use crate::storage::store::{Stored, Unavailable};
 
 /// Why a store URL could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -43,8 +43,9 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
+use crate::storage::shared_secret::SharedSecret;
 use crate::storage::store::{
-    Census, CreateError, SessionInfo, SharedSecret, Store, Stored, SweepStats, Unavailable,
+    Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable,
 };
 use crate::storage::tokens::{
     new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
