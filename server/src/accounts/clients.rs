@@ -12,7 +12,6 @@ use subtle::ConstantTimeEq;
 
 use std::borrow::Cow;
 
-use crate::accounts::registration;
 use crate::http::form::{percent_decode, Form};
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
@@ -204,11 +203,12 @@ impl Clients {
     }
 }
 
-/// The index a registered client's `client_id` carries ([`registration::index_of`]).
+/// The index a registered client's `client_id` carries
+/// ([`ClientId::parse_registered`]).
 fn registered_index(client_id: &[u8]) -> Option<ClientId> {
     std::str::from_utf8(client_id)
         .ok()
-        .and_then(registration::index_of)
+        .and_then(ClientId::parse_registered)
 }
 
 /// What a request presents to authenticate, as bytes: compared and looked up, never

@@ -6,7 +6,7 @@
 //! (`endpoints/registration.rs`, `endpoints/admin_clients.rs`, the page).
 //!
 //! A registered client's [`ClientId`] is drawn from the store, once for all
-//! instances, from [`FIRST_REGISTERED`] up, and never given again after the client is
+//! instances, from [`FIRST_REGISTERED`](crate::protocol::ids::FIRST_REGISTERED) up, and never given again after the client is
 //! deleted: the sessions and tokens recorded with it can only ever point at it. Its
 //! `client_id` carries that index (`dfc<index>-<random>`), so that the store finds the
 //! record with one lookup by either.
@@ -25,45 +25,8 @@ use crate::protocol::ids::ClientId;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::storage::tokens::new_token;
 
-/// The first index given to a registered client; the configured (static) clients
-/// hold the indexes below it, so the two never collide, whatever each instance's
-/// configuration.
-pub const FIRST_REGISTERED: u16 = 0x4000;
-
-/// How many clients can ever be registered on one store (indexes are never reused).
-pub const MAX_REGISTERED: u32 = u16::MAX as u32 - FIRST_REGISTERED as u32 + 1;
-
 /// The longest `client_name` kept.
 pub const MAX_NAME_CHARS: usize = 100;
-
-/// The prefix of a registered client's `client_id`.
-const CLIENT_ID_PREFIX: &str = "dfc";
-
-impl ClientId {
-    /// Whether this index belongs to a registered client (not a configured one).
-    pub fn is_registered(self) -> bool {
-        self.0 >= FIRST_REGISTERED
-    }
-
-    /// The `n`th registered client's index (from 0); `None` once every index is given.
-    pub fn registered(n: u64) -> Option<ClientId> {
-        u16::try_from(n + u64::from(FIRST_REGISTERED))
-            .ok()
-            .map(ClientId)
-    }
-}
-
-/// The index a registered client's `client_id` carries; `None` for any other
-/// `client_id` (the configured clients', or nonsense), which needs no store lookup.
-pub fn index_of(client_id: &str) -> Option<ClientId> {
-    let rest = client_id.strip_prefix(CLIENT_ID_PREFIX)?;
-    let (index, _random) = rest.split_once('-')?;
-    if index.is_empty() || index.len() > 5 || !index.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let id = ClientId(index.parse().ok()?);
-    id.is_registered().then_some(id)
-}
 
 /// A client registered at run time, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,7 +327,7 @@ impl Metadata {
     /// registration access token if `with_registration_token` (RFC 7591).
     pub fn register(self, id: ClientId, now: Millis, with_registration_token: bool) -> NewClient {
         let (_, random) = new_token();
-        let client_id = format!("{CLIENT_ID_PREFIX}{}-{}", id.0, &random[..16]);
+        let client_id = id.registered_client_id(&random[..16]);
         let secret = self.auth_method.map(|_| new_token().1);
         let registration_token = with_registration_token.then(|| new_token().1);
         let digest = |s: &String| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
@@ -563,6 +526,7 @@ fn shows_as_itself(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ids::FIRST_REGISTERED;
 
     fn scopes() -> ScopeRegistry {
         let mut s = ScopeRegistry::default();
@@ -608,7 +572,7 @@ mod tests {
         let new = m.register(ClientId(FIRST_REGISTERED + 7), 5_000, true);
         assert!(new.secret.is_none() && new.registered.client.is_public());
         assert_eq!(
-            index_of(&new.registered.client.client_id),
+            ClientId::parse_registered(&new.registered.client.client_id),
             Some(ClientId(FIRST_REGISTERED + 7))
         );
         // Debug shows neither secret (a log line of it would hand the client out).
@@ -766,20 +730,5 @@ mod tests {
         ] {
             assert!(!same_name(a, b), "{a:?} and {b:?} read apart");
         }
-    }
-
-    #[test]
-    fn only_registered_client_ids_carry_an_index() {
-        assert_eq!(index_of("demo-device"), None);
-        assert_eq!(
-            index_of("dfc3-abc"),
-            None,
-            "a static index is never looked up"
-        );
-        assert_eq!(index_of("dfc99999-abc"), None);
-        assert_eq!(index_of("dfc+16384-abc"), None);
-        assert_eq!(index_of("dfc16384-abc"), Some(ClientId(16384)));
-        assert_eq!(ClientId::registered(0), Some(ClientId(FIRST_REGISTERED)));
-        assert_eq!(ClientId::registered(u64::from(MAX_REGISTERED)), None);
     }
 }

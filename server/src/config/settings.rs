@@ -11,11 +11,9 @@ use super::file::*;
 use super::ConfigError;
 use crate::accounts::clients::{Client, Clients};
 use crate::accounts::password;
-use crate::accounts::registration::{self, FIRST_REGISTERED};
 use crate::accounts::users::{User, Users};
 use crate::http::forwarded::{self, TrustedProxies};
-use crate::protocol::ids::ClientId;
-use crate::protocol::ids::UserId;
+use crate::protocol::ids::{ClientId, UserId, FIRST_REGISTERED};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::{PollPolicy, MAX_EXPIRES_IN_SECS};
 use crate::quota::{QuotaPolicy, Rate};
@@ -634,7 +632,7 @@ fn clients(configured: &[ClientConfig]) -> Result<(Clients, ScopeRegistry), Conf
                     ConfigError::Invalid(format!("more than {FIRST_REGISTERED} clients"))
                 })?,
         );
-        if registration::index_of(&c.client_id).is_some() {
+        if ClientId::parse_registered(&c.client_id).is_some() {
             return invalid(format!(
                 "{at}: client_ids of the form dfc<number>-… are those the server gives registered clients"
             ));

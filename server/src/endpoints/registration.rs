@@ -16,8 +16,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::{bearer, same_token};
 use crate::accounts::registration::{
-    self, request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient,
-    Registered, MAX_REGISTERED,
+    request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient, Registered,
 };
 use crate::app::metrics::Throttle;
 use crate::app::state::App;
@@ -25,7 +24,7 @@ use crate::audit::{self, Registrar};
 use crate::http::body::read_json;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::{is_read, paths};
-use crate::protocol::ids::ClientId;
+use crate::protocol::ids::{ClientId, MAX_REGISTERED};
 use crate::storage::store::{Store, Stored, Unavailable};
 use crate::verification::rate_limit::{Attempt, Key, RateLimiter};
 
@@ -359,7 +358,7 @@ impl<S: Store> App<S> {
 
     /// The registered client with this `client_id` (never a configured one).
     pub(crate) async fn registered(&self, client_id: &str) -> Stored<Option<Registered>> {
-        let Some(id) = registration::index_of(client_id) else {
+        let Some(id) = ClientId::parse_registered(client_id) else {
             return Ok(None);
         };
         Ok(self

@@ -645,8 +645,9 @@ async fn a_name_that_reads_as_a_registered_applications_is_refused_until_it_is_d
 /// instances, keep one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_gives_a_name_to_one_client_at_a_time() {
-    use deviceflow_server::accounts::registration::{NameKeys, FIRST_REGISTERED};
+    use deviceflow_server::accounts::registration::NameKeys;
     use deviceflow_server::protocol::ids::ClientId;
+    use deviceflow_server::protocol::ids::FIRST_REGISTERED;
     use deviceflow_server::{FileConfig, MemoryStore, RedisStore, Settings, Store};
 
     async fn check<S: Store>(store: S) {
@@ -893,9 +894,9 @@ async fn the_admin_list_comes_in_bounded_pages_that_miss_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_rotations_of_one_record_the_store_keeps_one() {
     use deviceflow_server::accounts::registration::{
-        request_from_json, Metadata, MetadataDocument, FIRST_REGISTERED,
+        request_from_json, Metadata, MetadataDocument,
     };
-    use deviceflow_server::protocol::ids::ClientId;
+    use deviceflow_server::protocol::ids::{ClientId, FIRST_REGISTERED};
     use deviceflow_server::{FileConfig, MemoryStore, RedisStore, Settings, Store};
 
     async fn check<S: Store>(store: S, settings: &Settings) {
