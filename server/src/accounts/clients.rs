@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use std::borrow::Cow;
+use std::future::Future;
 
 use crate::http::form::{percent_decode, Form};
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
-use crate::storage::store::{Store, Stored};
 
 /// RFC 8414 §2 / RFC 7591 §2 names of client authentication methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -128,38 +128,43 @@ impl Clients {
     }
 
     /// The client with this index: a configured one from memory, a registered one
-    /// from the store (`None` once it is deleted).
-    pub async fn by_id<'a, S: Store>(
+    /// from `registered` (the store's lookup; `None` once it is deleted).
+    pub async fn by_id<'a, E, F>(
         &'a self,
-        store: &S,
         id: ClientId,
-    ) -> Stored<Option<Cow<'a, Client>>> {
+        registered: impl FnOnce(ClientId) -> F,
+    ) -> Result<Option<Cow<'a, Client>>, E>
+    where
+        F: Future<Output = Result<Option<Client>, E>>,
+    {
         if !id.is_registered() {
             return Ok(self.clients.get(usize::from(id.0)).map(Cow::Borrowed));
         }
         // Boxed: only a registered client's requests pay for the store's future.
-        let found = Box::pin(store.registered_client(id)).await?;
-        Ok(found.map(|r| Cow::Owned(r.client)))
+        Ok(Box::pin(registered(id)).await?.map(Cow::Owned))
     }
 
     /// The client with this `client_id`: a configured one, without a lookup, else a
-    /// registered one from the store (one lookup; none for a `client_id` that cannot
-    /// be a registered one).
-    pub async fn find<'a, S: Store>(
+    /// registered one from `registered` (one lookup; none for a `client_id` that
+    /// cannot be a registered one).
+    pub async fn find<'a, E, F>(
         &'a self,
-        store: &S,
         client_id: &[u8],
-    ) -> Stored<Option<Cow<'a, Client>>> {
+        registered: impl FnOnce(ClientId) -> F,
+    ) -> Result<Option<Cow<'a, Client>>, E>
+    where
+        F: Future<Output = Result<Option<Client>, E>>,
+    {
         if let Some(c) = self.by_client_id(client_id) {
             return Ok(Some(Cow::Borrowed(c)));
         }
         let Some(id) = registered_index(client_id) else {
             return Ok(None);
         };
-        let found = Box::pin(store.registered_client(id)).await?;
+        let found = Box::pin(registered(id)).await?;
         Ok(found
-            .filter(|r| r.client.client_id.as_bytes() == client_id)
-            .map(|r| Cow::Owned(r.client)))
+            .filter(|c| c.client_id.as_bytes() == client_id)
+            .map(Cow::Owned))
     }
 
     /// Authenticates a configured client without a lookup: `Ok(None)` when the
@@ -186,17 +191,23 @@ impl Clients {
     /// each request." RFC 6749 §2.3.1: the Basic username and password are
     /// form-urlencoded before base64. RFC 8628 §3.1 / §3.4: a public client sends
     /// `client_id` alone. A deleted registered client is unknown: `invalid_client`.
-    pub async fn authenticate<'a, S: Store>(
+    ///
+    /// `registered` looks a registered client up (the store's lookup); it is called
+    /// only for a `client_id` of a registered client's form.
+    pub async fn authenticate<'a, E, F>(
         &'a self,
-        store: &S,
         authorization: Option<&[u8]>,
         form: &Form<'_>,
-    ) -> Stored<Result<Cow<'a, Client>, AuthError>> {
+        registered: impl FnOnce(ClientId) -> F,
+    ) -> Result<Result<Cow<'a, Client>, AuthError>, E>
+    where
+        F: Future<Output = Result<Option<Client>, E>>,
+    {
         let presented = match credentials(authorization, form) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let Some(client) = self.find(store, &presented.client_id).await? else {
+        let Some(client) = self.find(&presented.client_id, registered).await? else {
             return Ok(Err(AuthError::Failed));
         };
         Ok(check(&client, &presented).map(|()| client))
@@ -309,37 +320,100 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), AuthError> {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-
     use super::*;
-    use crate::config::{FileConfig, Settings};
-    use crate::storage::MemoryStore;
 
+    /// The demo file's two clients: "demo-device" (public) and "demo-confidential"
+    /// (secret "demo-secret", Basic or post); and, registered and looked up through
+    /// [`Demo::lookup`], "dfc16384-registered" (secret "registered-secret", post).
     struct Demo {
         clients: Clients,
-        store: MemoryStore,
+        registered: Client,
     }
 
-    fn clients() -> Demo {
-        let settings = Settings::from_file(FileConfig::demo()).unwrap();
-        Demo {
-            store: MemoryStore::new(&settings),
-            clients: settings.clients,
+    fn client(id: u16, client_id: &str, secret: Option<&str>, auth: &[AuthMethod]) -> Client {
+        Client {
+            id: ClientId(id),
+            client_id: client_id.into(),
+            name: client_id.into(),
+            secret_sha256: secret.map(|s| Sha256::digest(s.as_bytes()).into()),
+            auth_methods: auth.to_vec(),
+            allowed_scope: ScopeSet(1),
+            default_scope: ScopeSet(1),
+            device_grant: true,
+            refresh_grant: false,
         }
     }
 
+    fn clients() -> Demo {
+        let configured = vec![
+            client(0, "demo-device", None, &[]),
+            client(
+                1,
+                "demo-confidential",
+                Some("demo-secret"),
+                &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+            ),
+        ];
+        let index = configured
+            .iter()
+            .map(|c| (c.client_id.as_bytes().into(), c.id))
+            .collect();
+        Demo {
+            clients: Clients::new(configured, index),
+            registered: client(
+                crate::protocol::ids::FIRST_REGISTERED,
+                "dfc16384-registered",
+                Some("registered-secret"),
+                &[AuthMethod::ClientSecretPost],
+            ),
+        }
+    }
+
+    /// What a lookup was asked for, and the lookup (as the store would answer).
+    type Asked = std::cell::Cell<Option<ClientId>>;
+
     impl Demo {
-        /// The memory store answers at once: one poll of the future is its answer.
+        /// A store's lookup that answers at once: the registered client for its
+        /// index, nothing for another.
+        fn lookup<'s>(
+            &'s self,
+            asked: &'s Asked,
+        ) -> impl FnOnce(ClientId) -> std::future::Ready<Result<Option<Client>, ()>> + 's {
+            move |id| {
+                asked.set(Some(id));
+                std::future::ready(Ok(
+                    (id == self.registered.id).then(|| self.registered.clone())
+                ))
+            }
+        }
+
+        /// The lookup answers at once: one poll of the future is its answer.
         fn authenticate(
             &self,
             authorization: Option<&[u8]>,
             form: &Form<'_>,
         ) -> Result<Client, AuthError> {
+            self.authenticate_asking(authorization, form).0
+        }
+
+        /// [`authenticate`](Self::authenticate), and the index it looked up, if any.
+        fn authenticate_asking(
+            &self,
+            authorization: Option<&[u8]>,
+            form: &Form<'_>,
+        ) -> (Result<Client, AuthError>, Option<ClientId>) {
+            let asked = Asked::default();
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            let fut = std::pin::pin!(self.clients.authenticate(&self.store, authorization, form));
+            let fut =
+                std::pin::pin!(self
+                    .clients
+                    .authenticate(authorization, form, self.lookup(&asked)));
             match fut.poll(&mut cx) {
-                std::task::Poll::Ready(r) => r.expect("memory").map(Cow::into_owned),
-                std::task::Poll::Pending => panic!("the memory store answers at once"),
+                std::task::Poll::Ready(r) => (
+                    r.expect("the lookup answers").map(Cow::into_owned),
+                    asked.get(),
+                ),
+                std::task::Poll::Pending => panic!("the lookup answers at once"),
             }
         }
     }
@@ -356,6 +430,51 @@ mod tests {
             c.authenticate(None, &form).unwrap().client_id,
             "demo-device"
         );
+    }
+
+    /// Only a `client_id` of a registered client's form is looked up, and the record
+    /// found must carry that very `client_id` (the index alone is no credential).
+    #[test]
+    fn a_registered_client_is_looked_up_by_its_index_and_must_match_it() {
+        let c = clients();
+        fn form(body: &str) -> Form<'_> {
+            Form::parse(body.as_bytes()).unwrap()
+        }
+        let registered = ClientId(crate::protocol::ids::FIRST_REGISTERED);
+        let (ok, asked) = c.authenticate_asking(
+            None,
+            &form("client_id=dfc16384-registered&client_secret=registered-secret"),
+        );
+        assert_eq!(ok.unwrap().client_id, "dfc16384-registered");
+        assert_eq!(asked, Some(registered));
+        let (wrong, asked) = c.authenticate_asking(
+            None,
+            &form("client_id=dfc16384-registered&client_secret=demo-secret"),
+        );
+        assert_eq!(
+            (wrong.unwrap_err(), asked),
+            (AuthError::Failed, Some(registered))
+        );
+        // The same index under another random part: the record is not this client.
+        let (other, asked) = c.authenticate_asking(
+            None,
+            &form("client_id=dfc16384-somebodyelse&client_secret=registered-secret"),
+        );
+        assert_eq!(
+            (other.unwrap_err(), asked),
+            (AuthError::Failed, Some(registered))
+        );
+        // Configured clients and names no registered client has are never looked up.
+        for body in [
+            "client_id=demo-device",
+            "client_id=nobody",
+            "client_id=dfc3-abc&client_secret=x",
+        ] {
+            let (_, asked) = c.authenticate_asking(None, &form(body));
+            assert_eq!(asked, None, "{body}");
+        }
+        let unknown = c.authenticate_asking(None, &form("client_id=nobody")).0;
+        assert_eq!(unknown.unwrap_err(), AuthError::Failed);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl<S: Store> App<S> {
         let authorization = authorization(parts)?;
         self.settings
             .clients
-            .authenticate(&self.store, authorization, form)
+            .authenticate(authorization, form, |id| self.registered_client(id))
             .await?
             .map_err(refused)
     }
@@ -126,7 +126,15 @@ impl<S: Store> App<S> {
         &self,
         id: ClientId,
     ) -> Result<Option<Cow<'_, Client>>, Unavailable> {
-        self.settings.clients.by_id(&self.store, id).await
+        self.settings
+            .clients
+            .by_id(id, |id| self.registered_client(id))
+            .await
+    }
+
+    /// A registered client, from the store; `None` once it is deleted.
+    async fn registered_client(&self, id: ClientId) -> Stored<Option<Client>> {
+        Ok(self.store.registered_client(id).await?.map(|r| r.client))
     }
 
     /// The client with this index, or, for one deleted since, a stand-in that says so
