@@ -61,7 +61,7 @@ async fn our_server_passes_every_must_and_should_and_matches_the_baseline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_server_on_redis_gives_the_same_results() {
     let redis = RedisServer::start().expect("starting redis-server");
-    let store = RedisStore::connect(&redis.url(), &settings())
+    let store = RedisStore::connect(&redis.url(), &settings().store_settings())
         .await
         .expect("connecting to the test's Redis");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

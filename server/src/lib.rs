@@ -147,7 +147,7 @@ pub async fn run_announced(
             serve(listener, app, shutdown).await
         }
         StoreConfig::Redis(url) => {
-            let store = RedisStore::connect(url, &settings)
+            let store = RedisStore::connect(url, &settings.store_settings())
                 .await
                 .map_err(std::io::Error::other)?;
             for warning in store.warnings().await {

@@ -620,7 +620,7 @@ fn check_store(settings: &Settings) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let store = RedisStore::connect(url, settings).await?;
+        let store = RedisStore::connect(url, &settings.store_settings()).await?;
         match store.named_by_sentinels() {
             Some(primary) => outln!("store         reachable: the Sentinels name {primary} as the primary")?,
             None => outln!("store         reachable")?,

@@ -62,7 +62,7 @@ pub struct App<S: Store = MemoryStore> {
 impl App<MemoryStore> {
     /// An app on the in-memory store.
     pub fn new(settings: Settings, issuer: String, clock: Clock) -> App<MemoryStore> {
-        let store = MemoryStore::new(&settings);
+        let store = MemoryStore::new(&settings.store_settings());
         App::with_store(settings, issuer, clock, store)
     }
 }

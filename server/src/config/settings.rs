@@ -17,6 +17,7 @@ use crate::protocol::ids::{ClientId, UserId, FIRST_REGISTERED};
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
 use crate::protocol::session::{PollPolicy, MAX_EXPIRES_IN_SECS};
 use crate::quota::{QuotaPolicy, Rate};
+use crate::storage::store::StoreSettings;
 
 /// The validated configuration the server runs on.
 #[derive(Debug, Clone)]
@@ -77,6 +78,20 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What of these settings a store is built for.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            max_sessions: self.max_sessions,
+            max_sessions_per_client: self.max_sessions_per_client,
+            quotas: self.quotas,
+            expired_retention_ms: self.expired_retention_secs * 1000,
+            access_token_ttl_ms: self.access_token_ttl_secs * 1000,
+            refresh_token_ttl_ms: self.refresh_token_ttl_secs * 1000,
+            users: self.users.iter().map(|u| u.username.clone()).collect(),
+            clients: self.clients.iter().map(|c| c.client_id.clone()).collect(),
+        }
+    }
+
     /// Whether the server listens on a loopback address and advertises one (or
     /// `localhost`) as its issuer: nothing beyond this machine reaches it.
     pub fn serves_this_machine_only(&self) -> bool {

@@ -13,4 +13,6 @@ pub mod tokens;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use shared_secret::SharedSecret;
-pub use store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable};
+pub use store::{
+    Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats, Unavailable,
+};

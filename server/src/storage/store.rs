@@ -32,11 +32,45 @@ use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
-use crate::quota::{Refusal, Source};
+use crate::quota::{QuotaPolicy, Refusal, Source};
 use crate::storage::shared_secret::SharedSecret;
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession};
+
+/// What of the configuration a store is built for
+/// ([`Settings::store_settings`](crate::config::Settings::store_settings)).
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Sessions held at once.
+    pub max_sessions: usize,
+    /// The most sessions one client may hold; a share of `max_sessions` or more is
+    /// no share of its own.
+    pub max_sessions_per_client: usize,
+    /// Device authorization quotas.
+    pub quotas: QuotaPolicy,
+    /// How long an expired session answers `expired_token`, milliseconds.
+    pub expired_retention_ms: Millis,
+    /// Access token lifetime, milliseconds.
+    pub access_token_ttl_ms: Millis,
+    /// Refresh token lifetime, milliseconds.
+    pub refresh_token_ttl_ms: Millis,
+    /// The configured users' usernames, in the configuration's order: their indexes
+    /// are what sessions and tokens record, so a shared store checks that every
+    /// instance numbers them alike (its roster).
+    pub users: Vec<String>,
+    /// The configured clients' `client_id`s, in the configuration's order (as
+    /// `users`).
+    pub clients: Vec<String>,
+}
+
+impl StoreSettings {
+    /// Whether each client's sessions are counted against its own share: only where
+    /// one client may not hold the whole cap.
+    pub fn has_client_share(&self) -> bool {
+        self.max_sessions_per_client < self.max_sessions
+    }
+}
 
 /// A session as the person's side sees it: enough to show and decide, no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -677,9 +677,14 @@ async fn the_store_gives_a_name_to_one_client_at_a_time() {
     }
 
     let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
-    check(MemoryStore::new(&settings)).await;
+    check(MemoryStore::new(&settings.store_settings())).await;
     let redis = deviceflow_testkit::RedisServer::start().unwrap();
-    check(RedisStore::connect(&redis.url(), &settings).await.unwrap()).await;
+    check(
+        RedisStore::connect(&redis.url(), &settings.store_settings())
+            .await
+            .unwrap(),
+    )
+    .await;
 }
 
 /// An RFC 7591 registration request with the initial access token and this body, sent
@@ -932,9 +937,11 @@ async fn of_two_rotations_of_one_record_the_store_keeps_one() {
     }
 
     let settings = Settings::from_file(FileConfig::parse(&test_config(), "test").unwrap()).unwrap();
-    check(MemoryStore::new(&settings), &settings).await;
+    check(MemoryStore::new(&settings.store_settings()), &settings).await;
     let redis = deviceflow_testkit::RedisServer::start().unwrap();
-    let store = RedisStore::connect(&redis.url(), &settings).await.unwrap();
+    let store = RedisStore::connect(&redis.url(), &settings.store_settings())
+        .await
+        .unwrap();
     check(store, &settings).await;
 }
 

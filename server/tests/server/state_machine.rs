@@ -190,7 +190,7 @@ fn run(ops: Vec<Op>, backend: Backend) -> Result<(), TestCaseError> {
             Backend::Redis => {
                 let redis = redis();
                 redis.command(&["FLUSHALL"]).expect("FLUSHALL");
-                let store = RedisStore::connect(&redis.url(), &settings)
+                let store = RedisStore::connect(&redis.url(), &settings.store_settings())
                     .await
                     .expect("connecting to the test's Redis");
                 let app = App::with_store(settings, "http://test".into(), clock, store);

@@ -22,7 +22,6 @@ pub(crate) use tokens::TokenStore;
 use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::Credential;
 use crate::clock::Millis;
-use crate::config::Settings;
 use crate::protocol::device_code::DeviceCode;
 use crate::protocol::ids::ClientId;
 use crate::protocol::ids::UserId;
@@ -31,7 +30,9 @@ use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Quotas, Refusal, Source};
 use crate::storage::shared_secret::SharedSecret;
-use crate::storage::store::{Census, CreateError, SessionInfo, Store, Stored, SweepStats};
+use crate::storage::store::{
+    Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats,
+};
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
 use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
 use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};
@@ -67,28 +68,22 @@ impl MemoryStore {
 
     /// A store for `settings`: its session cap and each client's share, its token
     /// lifetimes and its quotas.
-    pub fn new(settings: &Settings) -> MemoryStore {
-        let sessions = Sessions::new(
-            settings.max_sessions,
-            settings.expired_retention_secs * 1000,
-        )
-        .with_max_per_client(
-            settings.max_sessions_per_client,
-            // A client that may hold the whole cap needs no count of its own.
-            if settings.max_sessions_per_client < settings.max_sessions {
-                settings.clients.len()
-            } else {
-                0
-            },
-        );
+    pub fn new(settings: &StoreSettings) -> MemoryStore {
+        let sessions = Sessions::new(settings.max_sessions, settings.expired_retention_ms)
+            .with_max_per_client(
+                settings.max_sessions_per_client,
+                // A client that may hold the whole cap needs no count of its own.
+                if settings.has_client_share() {
+                    settings.clients.len()
+                } else {
+                    0
+                },
+            );
         let mut secret = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut secret);
         MemoryStore {
             sessions,
-            tokens: TokenStore::new(
-                settings.access_token_ttl_secs * 1000,
-                settings.refresh_token_ttl_secs * 1000,
-            ),
+            tokens: TokenStore::new(settings.access_token_ttl_ms, settings.refresh_token_ttl_ms),
             web: WebSessions::default(),
             limiter: RateLimiter::default(),
             quotas: Quotas::new(settings.quotas),

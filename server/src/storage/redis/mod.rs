@@ -35,7 +35,6 @@ use self::conn::{MustKeep, Redis, Roster};
 use crate::accounts::registration::{NameKeys, Registered};
 use crate::accounts::users::Credential;
 use crate::clock::Millis;
-use crate::config::Settings;
 use crate::protocol::device_code::{DeviceCode, Secret};
 use crate::protocol::ids::ClientId;
 use crate::protocol::ids::UserId;
@@ -45,7 +44,7 @@ use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
 use crate::storage::shared_secret::SharedSecret;
 use crate::storage::store::{
-    Census, CreateError, SessionInfo, Store, Stored, SweepStats, Unavailable,
+    Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats, Unavailable,
 };
 use crate::storage::tokens::{
     new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
@@ -261,7 +260,7 @@ fn setting<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 impl RedisStore {
     /// Connects to the Redis at `url` (see `Redis::connect`) for `settings`, and
     /// reads (or draws, if this is the first instance) the shared secret.
-    pub async fn connect(url: &str, settings: &Settings) -> Result<RedisStore, ConnectError> {
+    pub async fn connect(url: &str, settings: &StoreSettings) -> Result<RedisStore, ConnectError> {
         let redis = Redis::connect(url).await?;
         let unreachable = |why: String| ConnectError::Unreachable {
             url: conn::redacted(url),
@@ -321,12 +320,8 @@ impl RedisStore {
                 url: conn::redacted(url),
                 why: "df:secret holds something else than 32 bytes".into(),
             })?;
-        let users: Vec<&str> = settings.users.iter().map(|u| u.username.as_str()).collect();
-        let clients: Vec<&str> = settings
-            .clients
-            .iter()
-            .map(|c| c.client_id.as_str())
-            .collect();
+        let users: Vec<&str> = settings.users.iter().map(String::as_str).collect();
+        let clients: Vec<&str> = settings.clients.iter().map(String::as_str).collect();
         let mut kept: MustKeep = Vec::new();
         for (key, what, names) in [
             (keys::ROSTER_USERS, "user", users),
@@ -358,11 +353,12 @@ impl RedisStore {
             release_name: Script::new(RELEASE_NAME),
             put_names_back: Script::new(PUT_NAMES_BACK),
             max_sessions: settings.max_sessions,
-            max_per_client: (settings.max_sessions_per_client < settings.max_sessions)
+            max_per_client: settings
+                .has_client_share()
                 .then_some(settings.max_sessions_per_client),
-            retention_ms: settings.expired_retention_secs * 1000,
-            access_ttl_ms: settings.access_token_ttl_secs * 1000,
-            refresh_ttl_ms: settings.refresh_token_ttl_secs * 1000,
+            retention_ms: settings.expired_retention_ms,
+            access_ttl_ms: settings.access_token_ttl_ms,
+            refresh_ttl_ms: settings.refresh_token_ttl_ms,
             quotas: settings.quotas,
             secret: SharedSecret::new(secret),
             kept: Arc::new(kept),

@@ -505,7 +505,9 @@ async fn proxied_store() -> (
     let proxy = RedisProxy::start(redis.port()).await;
     let settings =
         Settings::from_file(FileConfig::parse(&config(&proxy.url()), "test").unwrap()).unwrap();
-    let store = RedisStore::connect(&proxy.url(), &settings).await.unwrap();
+    let store = RedisStore::connect(&proxy.url(), &settings.store_settings())
+        .await
+        .unwrap();
     (redis, proxy, settings, store)
 }
 
@@ -1170,7 +1172,9 @@ async fn an_instance_s_clock_offset_from_the_store_is_measured_and_shown() {
             .as_millis() as i64
     };
     let clock = Clock::manual(0);
-    let store = RedisStore::connect(&redis.url(), &settings).await.unwrap();
+    let store = RedisStore::connect(&redis.url(), &settings.store_settings())
+        .await
+        .unwrap();
     let app = App::with_store(settings, "http://test".into(), clock.clone(), store);
     for ahead in [5_000, -3_000] {
         // The manual clock stands still while Redis's runs: the offset is `ahead`, less
