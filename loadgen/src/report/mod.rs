@@ -157,6 +157,8 @@ fn write_files(dir: &Path, texts: [String; 3]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::scrape::Window;
+    use crate::report::results::sample::{late_in_second_5, shard_at};
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -291,5 +293,59 @@ mod tests {
             write_files(Path::new("/dev/full/x"), texts("run")).unwrap_err()
         );
         assert!(e.starts_with("creating /dev/full/x: "), "{e}");
+    }
+
+    /// A /metrics that answers without any of deviceflow-server's counters (another
+    /// server's, an HTML page served as 200) reconciles nothing: the findings had
+    /// said "All 0 counts match the server's /metrics".
+    #[test]
+    fn a_metrics_page_without_our_counters_is_no_reconciliation() {
+        let mut r = late_in_second_5(1.0, 0, 0);
+        r.metrics = Some(Window {
+            before: crate::measure::scrape::parse(
+                "<html>hello</html>\nprocess_cpu_seconds_total 3",
+            ),
+            after: crate::measure::scrape::parse("process_cpu_seconds_total 4"),
+        });
+        let findings = render::findings(&r).join("\n");
+        assert!(!findings.contains("counts match"), "{findings}");
+        assert!(
+            findings.contains(
+                "No reconciliation with the server's /metrics: it has none of deviceflow-server's counters"
+            ),
+            "{findings}"
+        );
+        assert!(render::reconciliation_rows(&r).is_none());
+        assert!(!html::page(&r).contains("Reconciliation with the server"));
+    }
+
+    /// A debug-built generator is said in the header and as a finding, and a merge
+    /// with one debug-built shard is said so too; a release build says nothing more.
+    #[test]
+    fn a_debug_built_generator_is_said() {
+        let day_ms = 1_700_000_000_000;
+        let mut release = shard_at(0, day_ms, 10.0);
+        release.setup.debug_build = false;
+        let mut debug = shard_at(1, day_ms + 1_000, 10.0);
+        debug.setup.debug_build = true;
+        let said = |r: &RunData| render::findings(r).join("\n");
+        assert!(
+            !said(&release).contains("debug build"),
+            "{}",
+            said(&release)
+        );
+        assert!(render::markdown(&release).contains("generator: release build"));
+        assert!(
+            said(&debug).contains("The generator was a debug build"),
+            "{}",
+            said(&debug)
+        );
+        let merged = RunData::merge(vec![
+            ("a/run.json".to_owned(), release),
+            ("b/run.json".to_owned(), debug),
+        ])
+        .unwrap();
+        assert!(merged.setup.debug_build);
+        assert!(render::markdown(&merged).contains("generator: debug build"));
     }
 }

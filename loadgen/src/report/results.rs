@@ -843,8 +843,9 @@ pub fn cpu_model() -> String {
     format!("{model} ({cores} cores)")
 }
 
+/// Runs made up for the tests of the report's parts.
 #[cfg(test)]
-mod tests {
+pub(crate) mod sample {
     use super::*;
 
     use deviceflow_conformance::{Approver, Client};
@@ -852,12 +853,12 @@ mod tests {
     /// A run whose polls due in second 5 went out 150 ms late, with the generator's
     /// longest stretch of its own work in that second and the requests that waited
     /// for a connection as given.
-    fn late_in_second_5(busy_ms: f64, waited: u64, longest_wait_ms: u64) -> RunData {
+    pub(crate) fn late_in_second_5(busy_ms: f64, waited: u64, longest_wait_ms: u64) -> RunData {
         late_in_second_5_server(busy_ms, waited, longest_wait_ms, 150_000)
     }
 
     /// Second 5's polls went out 150 ms late; the server took `server_us` on each.
-    fn late_in_second_5_server(
+    pub(crate) fn late_in_second_5_server(
         busy_ms: f64,
         waited: u64,
         longest_wait_ms: u64,
@@ -913,32 +914,8 @@ mod tests {
         }
     }
 
-    /// A /metrics that answers without any of deviceflow-server's counters (another
-    /// server's, an HTML page served as 200) reconciles nothing: the findings had
-    /// said "All 0 counts match the server's /metrics".
-    #[test]
-    fn a_metrics_page_without_our_counters_is_no_reconciliation() {
-        let mut r = late_in_second_5(1.0, 0, 0);
-        r.metrics = Some(Window {
-            before: crate::measure::scrape::parse(
-                "<html>hello</html>\nprocess_cpu_seconds_total 3",
-            ),
-            after: crate::measure::scrape::parse("process_cpu_seconds_total 4"),
-        });
-        let findings = crate::report::render::findings(&r).join("\n");
-        assert!(!findings.contains("counts match"), "{findings}");
-        assert!(
-            findings.contains(
-                "No reconciliation with the server's /metrics: it has none of deviceflow-server's counters"
-            ),
-            "{findings}"
-        );
-        assert!(crate::report::render::reconciliation_rows(&r).is_none());
-        assert!(!crate::report::html::page(&r).contains("Reconciliation with the server"));
-    }
-
     /// Shard `index` of 2 of one run, started at `start_ms` and lasting `duration_s`.
-    fn shard_at(index: u64, start_ms: u64, duration_s: f64) -> RunData {
+    pub(crate) fn shard_at(index: u64, start_ms: u64, duration_s: f64) -> RunData {
         let mut r = late_in_second_5(1.0, 0, 0);
         r.shards[0].shard = Shard { index, count: 2 };
         r.shards[0].started_at_unix_ms = start_ms;
@@ -946,6 +923,12 @@ mod tests {
         r.duration_s = duration_s;
         r
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::{late_in_second_5, late_in_second_5_server, shard_at};
+    use super::*;
 
     /// The same command run a day apart (or an hour) is not two shards of one run:
     /// merge had accepted them, and the per-second timeline held every second of the
@@ -1009,36 +992,6 @@ mod tests {
         let e = merge(of_three).unwrap_err();
         assert!(e.contains("of 2 shards"), "{e}");
         assert!(merge(shard_at(1, day_ms, 10.0)).is_ok());
-    }
-
-    /// A debug-built generator is said in the header and as a finding, and a merge
-    /// with one debug-built shard is said so too; a release build says nothing more.
-    #[test]
-    fn a_debug_built_generator_is_said() {
-        let day_ms = 1_700_000_000_000;
-        let mut release = shard_at(0, day_ms, 10.0);
-        release.setup.debug_build = false;
-        let mut debug = shard_at(1, day_ms + 1_000, 10.0);
-        debug.setup.debug_build = true;
-        let said = |r: &RunData| crate::report::render::findings(r).join("\n");
-        assert!(
-            !said(&release).contains("debug build"),
-            "{}",
-            said(&release)
-        );
-        assert!(crate::report::render::markdown(&release).contains("generator: release build"));
-        assert!(
-            said(&debug).contains("The generator was a debug build"),
-            "{}",
-            said(&debug)
-        );
-        let merged = RunData::merge(vec![
-            ("a/run.json".to_owned(), release),
-            ("b/run.json".to_owned(), debug),
-        ])
-        .unwrap();
-        assert!(merged.setup.debug_build);
-        assert!(crate::report::render::markdown(&merged).contains("generator: debug build"));
     }
 
     /// Requests that failed for want of file descriptors: the blame said only that the
