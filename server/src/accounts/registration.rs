@@ -28,6 +28,33 @@ use crate::storage::tokens::new_token;
 /// The longest `client_name` kept.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Why a registration (`App::register_client`, `endpoints/registration.rs`)
+/// registered nothing.
+#[derive(Debug)]
+pub(crate) enum Unregistered {
+    /// The name reads as a registered application's ([`MetadataError::NameRegistered`]).
+    Name(MetadataError),
+    /// Every registered client index of the store was given.
+    Exhausted,
+}
+
+/// What became of a request to rotate a client's secret.
+#[derive(Debug)]
+pub(crate) enum Rotation {
+    /// The new secret, the only time it is seen.
+    New(String),
+    /// No such registered client (any more).
+    Gone,
+    /// A public client has no secret.
+    Public,
+    /// Another rotation of the same record came first; this one changed nothing, so
+    /// the secret that one answered is the one that works.
+    Raced,
+}
+
+/// What a rotation that lost to another says.
+pub(crate) const ROTATION_RACED: &str = "another request rotated this client's secret at the same time; this one changed nothing, and the secret that request answered is the one that works (rotate again for a new one)";
+
 /// A client registered at run time, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {

@@ -22,8 +22,8 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 
 use super::admin::error;
-use super::registration::{Rotation, ROTATION_RACED};
 use crate::accounts::registration::client_metadata;
+use crate::accounts::registration::{Rotation, ROTATION_RACED};
 use crate::app::state::App;
 use crate::audit::{self, Registrar};
 use crate::http::form::percent_decode;

@@ -17,6 +17,7 @@ use hyper::{Method, Request, StatusCode};
 use super::{bearer, same_token};
 use crate::accounts::registration::{
     request_from_json, Metadata, MetadataDocument, MetadataError, NameKeys, NewClient, Registered,
+    Rotation, Unregistered,
 };
 use crate::app::metrics::Throttle;
 use crate::app::state::App;
@@ -31,15 +32,6 @@ use crate::verification::rate_limit::{Attempt, Key, RateLimiter};
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
 pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, why.into())
-}
-
-/// Why [`App::register_client`] registered nothing.
-#[derive(Debug)]
-pub(crate) enum Unregistered {
-    /// The name reads as a registered application's ([`MetadataError::NameRegistered`]).
-    Name(MetadataError),
-    /// Every registered client index of the store was given.
-    Exhausted,
 }
 
 impl From<Unregistered> for OAuthError {
@@ -60,23 +52,6 @@ fn registrations_exhausted() -> OAuthError {
         ),
     )
 }
-
-/// What became of a request to rotate a client's secret.
-#[derive(Debug)]
-pub(crate) enum Rotation {
-    /// The new secret, the only time it is seen.
-    New(String),
-    /// No such registered client (any more).
-    Gone,
-    /// A public client has no secret.
-    Public,
-    /// Another rotation of the same record came first; this one changed nothing, so
-    /// the secret that one answered is the one that works.
-    Raced,
-}
-
-/// What a rotation that lost to another says.
-pub(crate) const ROTATION_RACED: &str = "another request rotated this client's secret at the same time; this one changed nothing, and the secret that request answered is the one that works (rotate again for a new one)";
 
 impl<S: Store> App<S> {
     /// Whether `path` is the registration endpoint or a client configuration endpoint
