@@ -23,7 +23,7 @@ use crate::accounts::clients::{AuthMethod, Client, Clients};
 use crate::clock::Millis;
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::{ScopeRegistry, ScopeSet};
-use crate::storage::tokens::new_token;
+use crate::protocol::token::new_token;
 
 /// The longest `client_name` kept.
 pub const MAX_NAME_CHARS: usize = 100;

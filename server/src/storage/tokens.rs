@@ -2,41 +2,15 @@
 //! refresh with rotation and reuse detection (RFC 9700 §4.14.2), introspection
 //! (RFC 7662) and revocation (RFC 7009). Both backends decide with these.
 //!
-//! Tokens are opaque: 32 bytes from a CSPRNG in base64url. Every token belongs to a
-//! family, the grant it came from (one device code, or one refresh chain). Revoking a
-//! family kills every token in it; that is how a replayed device code or a reused
-//! refresh token takes down what was issued from it.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
+//! Tokens are opaque (`protocol/token.rs`). Every token belongs to a family, the grant
+//! it came from (one device code, or one refresh chain). Revoking a family kills every
+//! token in it; that is how a replayed device code or a reused refresh token takes down
+//! what was issued from it.
 
 use crate::clock::Millis;
 use crate::protocol::ids::ClientId;
 use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
-
-const TOKEN_BYTES: usize = 32;
-
-/// A token's 32 random bytes: what the store keys it by.
-pub(crate) type TokenKey = [u8; TOKEN_BYTES];
-
-/// A new token: its key and its wire form.
-pub(crate) fn new_token() -> (TokenKey, String) {
-    let mut key = [0u8; TOKEN_BYTES];
-    rand::thread_rng().fill_bytes(&mut key);
-    (key, URL_SAFE_NO_PAD.encode(key))
-}
-
-/// The key of a token in its wire form; `None` if it cannot be one of ours.
-pub(crate) fn parse_token(s: &str) -> Option<TokenKey> {
-    if s.len() != 43 {
-        return None;
-    }
-    let mut key = [0u8; TOKEN_BYTES + 2];
-    let n = URL_SAFE_NO_PAD.decode_slice(s, &mut key).ok()?;
-    (n == TOKEN_BYTES).then(|| key[..TOKEN_BYTES].try_into().expect("32 bytes"))
-}
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use crate::clock::Millis;
 use crate::expiry::ExpiryWheel;
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
+use crate::protocol::token::{new_token, parse_token, TokenKey as Key};
 use crate::storage::tokens::{
-    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
-    RefreshError, RefreshRecord, TokenKey as Key,
+    AccessRecord, Grant, Introspection, Issued, IssuedToAnother, RefreshError, RefreshRecord,
 };
 
 #[derive(Debug, Clone, Copy)]

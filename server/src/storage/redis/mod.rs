@@ -40,6 +40,7 @@ use crate::protocol::ids::ClientId;
 use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
+use crate::protocol::token::{new_token, parse_token};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
 use crate::storage::shared_secret::SharedSecret;
@@ -47,8 +48,7 @@ use crate::storage::store::{
     Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats, Unavailable,
 };
 use crate::storage::tokens::{
-    new_token, parse_token, AccessRecord, Grant, Introspection, Issued, IssuedToAnother,
-    RefreshError, RefreshRecord,
+    AccessRecord, Grant, Introspection, Issued, IssuedToAnother, RefreshError, RefreshRecord,
 };
 use crate::verification::rate_limit::{Key, Throttled, Ticket, Window};
 use crate::verification::web_session::{
