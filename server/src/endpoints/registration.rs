@@ -26,8 +26,8 @@ use crate::http::body::read_json;
 use crate::http::response::{self, OAuthError, Reply};
 use crate::http::{is_read, paths};
 use crate::protocol::ids::{ClientId, MAX_REGISTERED};
+use crate::storage::rate_limit::{Attempt, Key, Subject};
 use crate::storage::store::{Store, Stored, Unavailable};
-use crate::verification::rate_limit::{Attempt, Key, RateLimiter};
 
 /// RFC 7591 §3.2.2: `invalid_client_metadata`, 400.
 pub(crate) fn invalid_metadata(why: impl Into<String>) -> OAuthError {
@@ -106,7 +106,7 @@ impl<S: Store> App<S> {
         // ids are never given twice, so a registrar's loop must not use them all up.
         let key = Key {
             attempt: Attempt::Registration,
-            subject: RateLimiter::ip(peer),
+            subject: Subject::ip(peer),
         };
         if let Err(t) = self.store.try_acquire([key], self.clock.now()).await? {
             self.metrics.throttled(Throttle::RegistrationPerIp);

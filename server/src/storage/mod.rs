@@ -5,10 +5,12 @@
 
 pub mod clock_offset;
 pub mod memory;
+pub mod rate_limit;
 pub mod redis;
 pub mod shared_secret;
 pub mod store;
 pub mod tokens;
+pub mod web_sessions;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;

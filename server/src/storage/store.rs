@@ -33,10 +33,10 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, Session, State};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{QuotaPolicy, Refusal, Source};
+use crate::storage::rate_limit::{Key, Throttled, Ticket};
 use crate::storage::shared_secret::SharedSecret;
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
-use crate::verification::rate_limit::{Key, Throttled, Ticket};
-use crate::verification::web_session::{Full, SessionId, WebSession};
+use crate::storage::web_sessions::{Full, SessionId, WebSession};
 
 /// What of the configuration a store is built for
 /// ([`Settings::store_settings`](crate::config::Settings::store_settings)).

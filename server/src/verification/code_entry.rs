@@ -11,7 +11,6 @@
 use hyper::StatusCode;
 
 use super::pages::{self, ConsentFacts};
-use super::rate_limit::{Attempt, Key, Subject, Throttled};
 use super::{field, html, paths, Visit};
 use crate::app::state::App;
 use crate::audit::{self, Via};
@@ -20,6 +19,7 @@ use crate::http::response::{self, Reply};
 use crate::protocol::ids::UserId;
 use crate::protocol::session::{Decision, State};
 use crate::protocol::user_code::UserCode;
+use crate::storage::rate_limit::{Attempt, Key, Subject, Throttled};
 use crate::storage::store::{SessionInfo, Store, Stored};
 
 /// The one answer for a code that cannot be decided (checklist UI-12).

@@ -2,8 +2,9 @@
 //! constant time when the form comes back.
 //!
 //! Signed in: the synchronizer-token pattern (OWASP). The token lives server-side with
-//! the web session, so a forged POST from another site, which carries the cookie but
-//! cannot read our pages, cannot carry the token.
+//! the web session (`storage/web_sessions.rs`'s `CsrfToken`), so a forged POST from
+//! another site, which carries the cookie but cannot read our pages, cannot carry the
+//! token.
 //!
 //! The sign-in form (login CSRF: otherwise another site could sign a person into the
 //! attacker's account): the signed double-submit pattern, so that a visitor costs the
@@ -29,50 +30,6 @@ use crate::storage::shared_secret::SharedSecret;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";
-
-const BYTES: usize = 32;
-
-/// A 256-bit token from the CSPRNG.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CsrfToken([u8; BYTES]);
-
-impl CsrfToken {
-    /// A fresh token from the CSPRNG.
-    pub fn generate() -> CsrfToken {
-        let mut t = [0u8; BYTES];
-        rand::thread_rng().fill_bytes(&mut t);
-        CsrfToken(t)
-    }
-
-    /// The token's bytes, as a shared store keeps them.
-    pub(crate) fn to_bytes(self) -> [u8; BYTES] {
-        self.0
-    }
-
-    /// A token a shared store kept.
-    pub(crate) fn from_bytes(bytes: [u8; BYTES]) -> CsrfToken {
-        CsrfToken(bytes)
-    }
-
-    /// The form of the token written into pages (base64url, 43 characters).
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
-    }
-
-    /// Whether `presented` is this token, decided in constant time.
-    pub fn matches(&self, presented: Option<&str>) -> bool {
-        let Some(decoded) = presented.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()) else {
-            return false;
-        };
-        decoded.len() == BYTES && bool::from(decoded.as_slice().ct_eq(&self.0))
-    }
-}
-
-impl std::fmt::Debug for CsrfToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CsrfToken(..)")
-    }
-}
 
 /// How long a sign-in form stays valid after it was first shown to a browser.
 pub const SIGN_IN_FORM_TTL_MS: Millis = 30 * 60 * 1000;
@@ -319,16 +276,5 @@ mod tests {
         assert!(!csrf.matches(&mine, None));
         assert!(!csrf.matches(&mine, Some("")));
         assert!(!csrf.matches(&mine, Some(&token[..40])));
-    }
-
-    #[test]
-    fn only_the_same_token_matches() {
-        let t = CsrfToken::generate();
-        assert!(t.matches(Some(&t.encode())));
-        assert!(!t.matches(Some(&CsrfToken::generate().encode())));
-        assert!(!t.matches(None));
-        assert!(!t.matches(Some("")));
-        assert!(!t.matches(Some("not base64 !")));
-        assert!(!t.matches(Some(&t.encode()[..40])));
     }
 }

@@ -21,10 +21,10 @@
 //! changes which window a wrong password is counted in.
 
 use super::csrf::Seal;
-use super::rate_limit::Subject;
 use super::web_session::CookiePolicy;
 use crate::accounts::users::User;
 use crate::clock::Millis;
+use crate::storage::rate_limit::Subject;
 use crate::storage::shared_secret::SharedSecret;
 
 /// How long a browser stays known after its last sign-in.

@@ -64,10 +64,10 @@ use crate::protocol::ids::UserId;
 use crate::protocol::user_code::UserCode;
 use crate::storage::store::{Store, Stored};
 
+use crate::storage::rate_limit::Subject;
+use crate::storage::web_sessions::{SessionId, WebSession};
 use csrf::SignInCookie;
 use html::Frame;
-use rate_limit::{RateLimiter, Subject};
-use web_session::{SessionId, WebSession};
 
 use crate::http::paths::pages as paths;
 
@@ -317,7 +317,7 @@ impl<S: Store> App<S> {
             parts,
             now,
             peer,
-            ip: RateLimiter::ip(peer),
+            ip: Subject::ip(peer),
             session,
             sign_in_cookie,
         })
@@ -419,9 +419,14 @@ impl<S: Store> App<S> {
     }
 
     /// Logs a refusal by one of the pages' rate limits.
-    fn audit_throttled(&self, visit: &Visit, t: rate_limit::Throttled, user: Option<UserId>) {
+    fn audit_throttled(
+        &self,
+        visit: &Visit,
+        t: crate::storage::rate_limit::Throttled,
+        user: Option<UserId>,
+    ) {
         use crate::app::metrics::Throttle;
-        use rate_limit::{Attempt, Subject};
+        use crate::storage::rate_limit::Attempt;
         let limit = match (t.key.attempt, t.key.subject) {
             (Attempt::UserCode, Subject::Ip(_)) => Throttle::UserCodePerIp,
             (Attempt::UserCode, _) => Throttle::UserCodePerAccount,

@@ -24,13 +24,13 @@ use hyper::StatusCode;
 
 use super::csrf::SignInCookie;
 use super::hash_pool::Asker;
-use super::rate_limit::{Attempt, Key, Subject, Throttled, Ticket};
 use super::state::Unverified;
 use super::{field, html, pages, paths, Visit};
 use crate::app::state::App;
 use crate::audit;
 use crate::http::form::Form;
 use crate::http::response::{self, Reply};
+use crate::storage::rate_limit::{Attempt, Key, Subject, Throttled, Ticket};
 use crate::storage::store::{Store, Stored};
 
 const WRONG_CREDENTIALS: &str = "Wrong username or password.";

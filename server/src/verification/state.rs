@@ -20,9 +20,10 @@ use super::csrf::SignInCsrf;
 use super::hash_pool::{Asker, Busy, HashPool};
 use super::known_browser::KnownBrowsers;
 use super::origin::SameOrigin;
-use super::rate_limit::{Subject, UsernameHasher};
+use super::rate_limit::UsernameHasher;
 use super::web_session::CookiePolicy;
 use crate::accounts::password;
+use crate::storage::rate_limit::Subject;
 
 /// The state of the person's side.
 pub struct Verification {

@@ -4,8 +4,8 @@
 
 use deviceflow_server::accounts::users::Credential;
 use deviceflow_server::protocol::ids::UserId;
+use deviceflow_server::storage::web_sessions::MAX_WEB_SESSIONS;
 use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
-use deviceflow_server::verification::web_session::MAX_WEB_SESSIONS;
 
 use crate::common::*;
 use crate::person::Person;

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
-use deviceflow_server::verification::rate_limit::{
+use deviceflow_server::storage::rate_limit::{
     SIGN_IN_LIMIT_PER_ACCOUNT, SIGN_IN_LIMIT_PER_IP, SIGN_IN_LIMIT_PER_KNOWN_BROWSER,
     SIGN_IN_LIMIT_PER_USERNAME,
 };
-use deviceflow_server::verification::web_session::SIGNED_IN_TTL_MS;
+use deviceflow_server::storage::web_sessions::SIGNED_IN_TTL_MS;
+use deviceflow_server::verification::csrf::SIGN_IN_FORM_TTL_MS;
 use deviceflow_server::{App, Clock, FileConfig, Settings};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;

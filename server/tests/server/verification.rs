@@ -1,7 +1,7 @@
 //! The verification pages against checklist A.3 (UI-01..UI-15), one test per row,
 //! through real HTTP with a cookie-holding client that sees every redirect.
 
-use deviceflow_server::verification::rate_limit::{CODE_LIMIT_PER_ACCOUNT, CODE_LIMIT_PER_IP};
+use deviceflow_server::storage::rate_limit::{CODE_LIMIT_PER_ACCOUNT, CODE_LIMIT_PER_IP};
 
 use crate::common::*;
 use crate::person::{Page, Person};

@@ -5,9 +5,14 @@
 //! Each call runs to completion under its shard's lock and returns a future that is
 //! ready at once (`reports/benches/store-seam.md` measures the poll path).
 
+mod rate_limit;
 mod sessions;
 mod table;
 mod tokens;
+mod web_sessions;
+
+pub use rate_limit::RateLimiter;
+pub use web_sessions::WebSessions;
 
 use std::collections::HashMap;
 use std::future::{ready, Future};
@@ -29,13 +34,13 @@ use crate::protocol::scope::ScopeSet;
 use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Quotas, Refusal, Source};
+use crate::storage::rate_limit::{Key, Throttled, Ticket};
 use crate::storage::shared_secret::SharedSecret;
 use crate::storage::store::{
     Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats,
 };
 use crate::storage::tokens::{Grant, Introspection, Issued, IssuedToAnother, RefreshError};
-use crate::verification::rate_limit::{Key, RateLimiter, Throttled, Ticket};
-use crate::verification::web_session::{Full, SessionId, WebSession, WebSessions};
+use crate::storage::web_sessions::{Full, SessionId, WebSession};
 
 /// The in-memory store.
 pub struct MemoryStore {

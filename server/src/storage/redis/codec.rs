@@ -21,10 +21,9 @@ use crate::protocol::session::{Session, State};
 use crate::protocol::token::TokenKey;
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, Source};
+use crate::storage::rate_limit::{Attempt, Key, Subject, Window};
 use crate::storage::tokens::{AccessRecord, Grant, RefreshRecord};
-use crate::verification::csrf::CsrfToken;
-use crate::verification::rate_limit::{Attempt, Key, Subject, Window};
-use crate::verification::web_session::{SessionId, WebSession};
+use crate::storage::web_sessions::{CsrfToken, SessionId, WebSession};
 
 /// The layout version every record starts with.
 const VERSION: u8 = 1;

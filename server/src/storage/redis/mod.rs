@@ -43,6 +43,7 @@ use crate::protocol::session::{DecideError, Decision, PollOutcome, PollPolicy, S
 use crate::protocol::token::{new_token, parse_token};
 use crate::protocol::user_code::UserCode;
 use crate::quota::{Bucket, QuotaPolicy, Rate, Refusal, Source};
+use crate::storage::rate_limit::{Key, Throttled, Ticket, Window};
 use crate::storage::shared_secret::SharedSecret;
 use crate::storage::store::{
     Census, CreateError, SessionInfo, Store, StoreSettings, Stored, SweepStats, Unavailable,
@@ -50,8 +51,7 @@ use crate::storage::store::{
 use crate::storage::tokens::{
     AccessRecord, Grant, Introspection, Issued, IssuedToAnother, RefreshError, RefreshRecord,
 };
-use crate::verification::rate_limit::{Key, Throttled, Ticket, Window};
-use crate::verification::web_session::{
+use crate::storage::web_sessions::{
     Full, SessionId, WebSession, MAX_SESSIONS_PER_USER, SIGNED_IN_TTL_MS,
 };
 

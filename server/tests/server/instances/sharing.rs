@@ -276,7 +276,7 @@ async fn over_tls_three_instances_share_a_code_and_a_private_ca_is_named_in_ssl_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_known_through_one_instance_signs_in_through_another_while_a_stranger_waits() {
     use crate::person::Person;
-    use deviceflow_server::verification::rate_limit::SIGN_IN_LIMIT_PER_USERNAME;
+    use deviceflow_server::storage::rate_limit::SIGN_IN_LIMIT_PER_USERNAME;
 
     let redis = RedisServer::start().unwrap();
     let fleet = Instances::start(

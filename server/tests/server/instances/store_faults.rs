@@ -885,7 +885,7 @@ async fn a_refresh_whose_rotation_landed_after_its_503_can_be_retried() {
 async fn a_sign_in_whose_trim_lost_its_reply_ends_only_the_sessions_past_the_bound() {
     use deviceflow_server::accounts::users::Credential;
     use deviceflow_server::protocol::ids::UserId;
-    use deviceflow_server::verification::web_session::MAX_SESSIONS_PER_USER;
+    use deviceflow_server::storage::web_sessions::MAX_SESSIONS_PER_USER;
     use deviceflow_server::Store;
 
     let (_redis, proxy, _, store) = proxied_store().await;
