@@ -88,7 +88,7 @@ pub(crate) enum Throttle {
     ClientShare,
     /// Connections per source address (`limits.max_connections_per_source`).
     Connections,
-    /// The verification pages' guess limits (`verification/rate_limit.rs`): failed
+    /// The verification pages' guess limits (`storage/rate_limit.rs`): failed
     /// sign-ins per address, per username, per known browser; sign-ins per account;
     /// wrong user codes per address, per account.
     SignInPerIp,

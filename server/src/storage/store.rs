@@ -10,7 +10,7 @@
 //!
 //! The rules live once, outside the backends: the RFC 8628 §3.5 state machine in
 //! `protocol/session.rs`, token rotation and reuse detection in `tokens.rs`, the
-//! guess-limit windows in `verification/rate_limit.rs`, the token buckets in
+//! guess-limit windows in `rate_limit.rs`, the token buckets in
 //! `quota.rs`. A backend only makes each rule's read-decide-write atomic: the memory
 //! store under a shard lock, Redis with a compare-and-set of the record.
 //!
@@ -250,7 +250,7 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> impl Future<Output = Stored<Result<(), IssuedToAnother>>> + Send;
 
-    // Web sessions of the person's side (`verification/web_session.rs`).
+    // Web sessions of the person's side (`web_sessions.rs`).
 
     /// Starts `user`'s web session at sign-in with `credential`; the oldest of theirs
     /// ends past `MAX_SESSIONS_PER_USER`.

@@ -3,7 +3,7 @@
 //!
 //! Owns where argon2 runs, how many runs there are at once, and the memory they use.
 //! It does not own which hash a password is checked against (`mod.rs`), nor how often
-//! someone may try (`rate_limit.rs`).
+//! someone may try (`storage/rate_limit.rs`).
 //!
 //! Why not tokio's `spawn_blocking`: its pool grows to 512 threads, and argon2id at the
 //! default cost allocates 19 MiB per run, so one anonymous burst of sign-in POSTs made

@@ -2,9 +2,9 @@
 //! that username (OWASP's "device cookies"), so that strangers cannot lock the person
 //! out of it.
 //!
-//! Failed sign-ins are limited per username and per address (`rate_limit.rs`). Anyone
-//! who knows a username can fill its window with ten wrong passwords, and then the
-//! person cannot sign in either, for ten minutes, again and again. A sign-in from a
+//! Failed sign-ins are limited per username and per address (`storage/rate_limit.rs`).
+//! Anyone who knows a username can fill its window with ten wrong passwords, and then
+//! the person cannot sign in either, for ten minutes, again and again. A sign-in from a
 //! browser whose known-browser cookie names the username typed is counted against that
 //! browser alone, with the username's limit: the stranger's guesses, which carry no
 //! such cookie, count against the username and their own address, and the person's
