@@ -136,6 +136,22 @@ fn ident_before(chars: &[char], at: usize) -> bool {
     at > 0 && is_ident(chars[at - 1]) && !matches!(chars[at - 1], 'b' | 'c')
 }
 
+/// Where the brace that closes the one at `open` is (the end of `code` if none does).
+fn closing_brace(code: &str, open: usize) -> usize {
+    let mut depth = 0;
+    code[open..]
+        .char_indices()
+        .find(|&(_, c)| {
+            depth += match c {
+                '{' => 1,
+                '}' => -1,
+                _ => 0,
+            };
+            depth == 0
+        })
+        .map_or(code.len(), |(i, _)| open + i)
+}
+
 /// Where each inline module (`mod tests { … }`) of `code` begins and ends.
 fn inline_modules(code: &str) -> Vec<(usize, usize)> {
     let bytes = code.as_bytes();
@@ -152,19 +168,7 @@ fn inline_modules(code: &str) -> Vec<(usize, usize)> {
             continue;
         }
         let open = from + name + rest[name..].find('{').expect("a brace");
-        let mut depth = 0;
-        let close = code[open..]
-            .char_indices()
-            .find(|&(_, c)| {
-                depth += match c {
-                    '{' => 1,
-                    '}' => -1,
-                    _ => 0,
-                };
-                depth == 0
-            })
-            .map_or(code.len(), |(i, _)| open + i);
-        spans.push((open, close));
+        spans.push((open, closing_brace(code, open)));
     }
     spans
 }
@@ -251,18 +255,7 @@ fn named_paths(code: &str) -> Vec<(bool, usize, Module)> {
             let prefix: Module = segments(&rest[..end]).collect();
             let mut paths = Vec::new();
             if rest[end..].starts_with('{') {
-                let mut depth = 0;
-                let close = rest[end..]
-                    .char_indices()
-                    .find(|&(_, c)| {
-                        depth += match c {
-                            '{' => 1,
-                            '}' => -1,
-                            _ => 0,
-                        };
-                        depth == 0
-                    })
-                    .map_or(rest.len(), |(i, _)| end + i);
+                let close = closing_brace(rest, end);
                 expand_group(&prefix, &rest[end + 1..close], &mut paths);
             } else {
                 paths.push(prefix);
