@@ -47,15 +47,23 @@ where
     T: serde::de::DeserializeOwned,
 {
     check_body_headers(&parts.headers)?;
-    let json = parts
+    let content_type = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
+        .unwrap_or_default();
+    let mut params = content_type.split(';');
+    let json = params
+        .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
     if !json {
         return Ok(Err(
             "the request body must be JSON, sent as Content-Type: application/json".into(),
+        ));
+    }
+    if names_another_charset(params) {
+        return Ok(Err(
+            "the JSON body must be UTF-8 (RFC 8259 §8.1); charset must be UTF-8 if given".into(),
         ));
     }
     let bytes = read_body(body, limit, timeout_ms).await?;
@@ -270,17 +278,22 @@ pub(crate) fn check_form_content_type(value: Option<&HeaderValue>) -> Result<(),
     if !essence.eq_ignore_ascii_case(ESSENCE) {
         return Err(OAuthError::invalid_request(WANT));
     }
-    for p in params {
-        if let Some((name, v)) = p.split_once('=') {
-            let v = v.trim().trim_matches('"');
-            if name.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8") {
-                return Err(OAuthError::invalid_request(
-                    "the form body must be UTF-8 (RFC 8628 §3.1); charset must be UTF-8 if given",
-                ));
-            }
-        }
+    if names_another_charset(params) {
+        return Err(OAuthError::invalid_request(
+            "the form body must be UTF-8 (RFC 8628 §3.1); charset must be UTF-8 if given",
+        ));
     }
     Ok(())
+}
+
+/// Whether a media type's parameters name a charset other than UTF-8.
+fn names_another_charset<'a>(mut params: impl Iterator<Item = &'a str>) -> bool {
+    params.any(|p| {
+        p.split_once('=').is_some_and(|(name, v)| {
+            let v = v.trim().trim_matches('"');
+            name.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8")
+        })
+    })
 }
 
 #[cfg(test)]

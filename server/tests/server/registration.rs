@@ -195,6 +195,26 @@ async fn invalid_client_metadata_is_refused_with_rfc7591_errors_naming_the_field
     a.assert_oauth_error(400, "invalid_client_metadata");
     let a = register_raw(&s, "application/json", "{\"client_name\":").await;
     a.assert_oauth_error(400, "invalid_client_metadata");
+    // RFC 8259 §8.1: JSON is UTF-8. Declared otherwise, it is refused saying so, not
+    // read (an ASCII body would have parsed, a Latin-1 one failed as "invalid unicode").
+    let a = register_raw(
+        &s,
+        "application/json; charset=ISO-8859-1",
+        "{\"client_name\":\"TV\",\"token_endpoint_auth_method\":\"none\"}",
+    )
+    .await;
+    a.assert_oauth_error(400, "invalid_client_metadata");
+    let why = a.json()["error_description"].as_str().unwrap().to_owned();
+    assert!(why.contains("JSON body must be UTF-8 (RFC 8259"), "{why}");
+    let a = register_raw(
+        &s,
+        "application/json; charset=\"utf-8\"",
+        "{\"client_name\":\"TV\",\"token_endpoint_auth_method\":\"none\"}",
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let deleted = s.delete_app(a.json()["client_id"].as_str().unwrap()).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     // Nothing was registered by any of them.
     assert_nothing_registered(&s).await;
 }
