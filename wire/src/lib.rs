@@ -216,8 +216,9 @@ pub mod seconds {
         }
 
         fn visit_f64<E: de::Error>(self, f: f64) -> Result<u64, E> {
-            // The cast saturates past u64::MAX, a duration no client waits out anyway.
-            if f >= 0.0 && f.fract() == 0.0 {
+            // 2^64 and beyond (an integer too long for u64 reads as a float) is no
+            // value to saturate to u64::MAX: it would be reported as sent.
+            if (0.0..18_446_744_073_709_551_616.0).contains(&f) && f.fract() == 0.0 {
                 Ok(f as u64)
             } else {
                 Err(E::invalid_value(Unexpected::Float(f), &self))
@@ -345,6 +346,9 @@ mod tests {
             ("-5", "5", "integer `-5`"),
             ("600", "2.5", "floating point `2.5`"),
             ("\"600\"", "5", "string \"600\""),
+            // Past u64 (helper-100): had read as u64::MAX, a value nobody sent.
+            ("1000000000000000000000000000000", "5", "floating point `1e+30`"),
+            ("600", "18446744073709551616", "floating point `1.8446744073709552e+19`"),
         ] {
             let e = da(expires_in, interval).unwrap_err();
             assert!(
