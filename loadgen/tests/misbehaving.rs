@@ -697,28 +697,64 @@ fn a_device_authorization_answer_that_is_not_one_says_what_is_wrong_with_it() {
             "not JSON (EOF while parsing a value)",
         ),
     ] {
-        let (base, seen) = fake(Mode::DeviceAnswers(body));
-        let dir = report_dir("not-a-device-authorization");
-        let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(seen.issues.load(Relaxed), 3);
-        let what = format!("HTTP 200, not a device authorization response (RFC 8628 §3.2): {says}");
-        let line = stderr
-            .lines()
-            .find(|l| l.contains("run not trusted"))
-            .unwrap_or_else(|| panic!("{body}: {stderr}"));
-        assert_eq!(
-            line,
-            format!("deviceflow-loadgen: run not trusted: no device got a code: all 3 device authorizations were answered {what}; the server's RFC 8628 behaviour was not measured"),
-            "{body}"
+        check_device_answer(
+            "not-a-device-authorization",
+            body,
+            &format!("HTTP 200, not a device authorization response (RFC 8628 §3.2): {says}"),
         );
-        assert_eq!(out.status.code(), Some(3), "{body}: {stderr}");
-        let issue = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["issue"];
-        assert_eq!(issue["unexpected"][&what].as_u64(), Some(3), "{issue}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Codes longer than a device keeps are refused like any answer that is not one: a
+/// server had made 3,000 devices hold 836 MB with 100 KB codes, and a memory limit
+/// aborted the run with no report (helper-100).
+#[test]
+fn codes_longer_than_a_device_keeps_are_refused_as_answers() {
+    use deviceflow_loadgen::device::{MAX_DEVICE_CODE_BYTES, MAX_USER_CODE_BYTES};
+    let answer = |device_code: &str, user_code: &str| -> &'static str {
+        format!(r#"{{"device_code":"{device_code}","user_code":"{user_code}","verification_uri":"http://x/v","expires_in":60}}"#).leak()
+    };
+    let long = |n: usize| "x".repeat(n);
+    for (body, name, max) in [
+        (
+            answer(&long(MAX_DEVICE_CODE_BYTES + 1), "U"),
+            "device_code",
+            MAX_DEVICE_CODE_BYTES,
+        ),
+        (
+            answer("dc", &long(MAX_USER_CODE_BYTES + 1)),
+            "user_code",
+            MAX_USER_CODE_BYTES,
+        ),
+    ] {
+        check_device_answer("codes-too-long", body, &format!("HTTP 200, a device authorization response (RFC 8628 §3.2) whose {name} is longer than {max} bytes, the most a simulated device keeps"));
+    }
+}
+
+/// Three devices against a server answering every device authorization `body`: none
+/// gets a code, the run is not trusted (exit 3), and the answer is said as `what`. The
+/// run is written under a folder of `test`'s.
+fn check_device_answer(test: &str, body: &'static str, what: &str) {
+    let (base, seen) = fake(Mode::DeviceAnswers(body));
+    let dir = report_dir(test);
+    let out = loadgen(&base, &["-u", "3", "-r", "3"], &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(seen.issues.load(Relaxed), 3);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("run not trusted"))
+        .unwrap_or_else(|| panic!("{body}: {stderr}"));
+    assert_eq!(
+        line,
+        format!("deviceflow-loadgen: run not trusted: no device got a code: all 3 device authorizations were answered {what}; the server's RFC 8628 behaviour was not measured"),
+        "{body}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{body}: {stderr}");
+    let issue = &read_run::<serde_json::Value>(&dir)["stats"]["kinds"]["issue"];
+    assert_eq!(issue["unexpected"][what].as_u64(), Some(3), "{issue}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A server whose answers carry a header with a control character is up and speaks

@@ -347,8 +347,16 @@ mod tests {
             ("600", "2.5", "floating point `2.5`"),
             ("\"600\"", "5", "string \"600\""),
             // Past u64 (helper-100): had read as u64::MAX, a value nobody sent.
-            ("1000000000000000000000000000000", "5", "floating point `1e+30`"),
-            ("600", "18446744073709551616", "floating point `1.8446744073709552e+19`"),
+            (
+                "1000000000000000000000000000000",
+                "5",
+                "floating point `1e+30`",
+            ),
+            (
+                "600",
+                "18446744073709551616",
+                "floating point `1.8446744073709552e+19`",
+            ),
         ] {
             let e = da(expires_in, interval).unwrap_err();
             assert!(

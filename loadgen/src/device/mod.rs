@@ -79,6 +79,32 @@ const NONE: u32 = u32::MAX;
 /// RFC 8628 §3.5 (CL-04): after this many transport failures in a row, a device gives up.
 pub const MAX_FAILURES_IN_A_ROW: u8 = 5;
 
+/// The longest device code a simulated device keeps, bytes. RFC 8628 §3.2 sets no
+/// bound, and servers' codes run to a few hundred characters; a longer one is refused
+/// as an answer, so that no server can make each device of a fleet hold up to the
+/// megabyte an answer may carry (helper-100: 100 KB codes took 3,000 devices to
+/// 836 MB, and a memory limit aborted the run with no report).
+pub const MAX_DEVICE_CODE_BYTES: usize = 4096;
+
+/// The longest user code a device keeps, bytes (RFC 8628 §6.1: short, for a person
+/// to type).
+pub const MAX_USER_CODE_BYTES: usize = 256;
+
+/// Why a device would not keep the codes of `auth`, if it would not: a code longer
+/// than [`MAX_DEVICE_CODE_BYTES`] or [`MAX_USER_CODE_BYTES`].
+pub fn unkept_codes(auth: &DeviceAuthorizationResponse) -> Option<String> {
+    let long = |name: &str, max: usize| {
+        format!("HTTP 200, a device authorization response (RFC 8628 §3.2) whose {name} is longer than {max} bytes, the most a simulated device keeps")
+    };
+    if auth.device_code.len() > MAX_DEVICE_CODE_BYTES {
+        Some(long("device_code", MAX_DEVICE_CODE_BYTES))
+    } else if auth.user_code.len() > MAX_USER_CODE_BYTES {
+        Some(long("user_code", MAX_USER_CODE_BYTES))
+    } else {
+        None
+    }
+}
+
 /// The longest interval a device keeps, s: one the server gives above it (10^9 s)
 /// is kept as this (the report says so, `report/render.rs`).
 pub const MAX_INTERVAL_SECS: u64 = 3600;

@@ -11,7 +11,7 @@ use deviceflow_wire::DeviceAuthorizationResponse;
 
 use crate::device::flow::Answer;
 use crate::device::flow::{Kind, Outcome, Rule};
-use crate::device::{classify, not_a, Next, Plan};
+use crate::device::{classify, not_a, unkept_codes, Next, Plan};
 use crate::transport::{self, Cause, Exchange, Reply};
 
 use super::{behaviour_index, Due, Lane, Out, TICK_MS};
@@ -169,7 +169,8 @@ impl Lane {
         let (slot, status, body) = (out.slot, answer.status, &answer.body[..]);
         let parsed = match (status, redirect(answer)) {
             (200, _) => serde_json::from_slice::<DeviceAuthorizationResponse>(body)
-                .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e)),
+                .map_err(|e| not_a("device authorization response (RFC 8628 §3.2)", &e))
+                .and_then(|auth| unkept_codes(&auth).map_or(Ok(auth), Err)),
             (_, Some(redirect)) => Err(redirect),
             (s, None) => Err(classify(s, body).1.unwrap_or_else(|| format!("HTTP {s}"))),
         };
