@@ -148,6 +148,10 @@ impl TransportError {
 /// put on the server as its failure, and the token never judged.
 const MAX_ANSWER: usize = deviceflow_conformance::http::MAX_BODY_BYTES + 64 * 1024;
 
+/// The read buffer a pooled connection keeps between answers, at most: a device flow's
+/// answers are a few hundred bytes, so this holds many pipelined ones.
+const KEPT_BUFFER: usize = 16 * 1024;
+
 /// A whole answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -460,6 +464,12 @@ impl Connection {
             return Ok(None);
         };
         self.buf.drain(..head + used);
+        // A large answer grew the buffer, up to MAX_ANSWER: kept, every pooled
+        // connection would hold that much from then on (helper-100: 600 devices
+        // took 315 MB, and a memory limit aborted the run).
+        if self.buf.capacity() > KEPT_BUFFER {
+            self.buf.shrink_to(KEPT_BUFFER);
+        }
         self.spent = close;
         Ok(Some(Answer {
             status,
@@ -1178,6 +1188,23 @@ mod tests {
         let target = target_of(&format!("http://{addr}")).unwrap();
         let x = fresh(&target, 1).await;
         assert_eq!(bodies(&x), [body]);
+    }
+
+    /// The buffer a large answer grew is given back: the connection, pooled, keeps
+    /// at most KEPT_BUFFER (it had kept the 200 KB).
+    #[tokio::test]
+    async fn a_connection_keeps_no_large_buffer_after_a_large_answer() {
+        let body = "a".repeat(200_000);
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (addr, _) = scripted_server(vec![vec![(1, answer)]]);
+        let target = target_of(&format!("http://{addr}")).unwrap();
+        let x = fresh(&target, 1).await;
+        assert_eq!(bodies(&x), [body]);
+        let kept = x.connection.as_ref().expect("kept alive").buf.capacity();
+        assert!(kept <= KEPT_BUFFER, "{kept}");
     }
 
     #[tokio::test]
