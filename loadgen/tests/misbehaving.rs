@@ -326,6 +326,47 @@ fn polls_still_out_when_the_run_time_is_up_are_waited_for_and_a_silent_server_is
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Polls still waiting for a connection when the run time is up (the server held
+/// every connection, never answering) are counted as waits and said as never sent:
+/// the report had said the longest wait was 0 ms and the generator kept its
+/// schedule (helper-100).
+#[test]
+fn requests_that_never_got_a_connection_are_said_with_their_wait() {
+    let (base, seen) = fake(Mode::SilentPolls);
+    let dir = report_dir("never-sent");
+    let args = [
+        "-u",
+        "10",
+        "-r",
+        "10",
+        "-t",
+        "4s",
+        "--request-timeout",
+        "10",
+        "--connections",
+        "2",
+    ];
+    let out = loadgen(&base, &args, &dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let stats = &read_run::<serde_json::Value>(&dir)["stats"];
+    let never_sent = stats["never_sent"].as_u64().unwrap();
+    let longest = stats["max_connection_wait_ms"].as_u64().unwrap();
+    // Two polls hold the two connections from about 1 s in; the other devices'
+    // polls wait for them until the end, about 3 s later.
+    assert!(seen.polls.load(Relaxed) <= 2, "{stats}");
+    assert!(never_sent >= 6, "{stats}");
+    assert!(longest >= 2_000, "{stats}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!(
+            "{never_sent} of them were still waiting when the run time was up, and never went out"
+        )),
+        "{summary}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_server_failing_every_request_is_a_finding_and_is_not_hammered() {
     let (base, seen) = fake(Mode::Fails);

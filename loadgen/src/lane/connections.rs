@@ -33,9 +33,17 @@ impl Pool {
         self.queue.is_empty()
     }
 
-    /// Forgets the requests waiting for a connection (the run is over).
-    pub(super) fn drop_queue(&mut self) {
+    /// Forgets the requests waiting for a connection (the run is over): how many
+    /// had waited, and the longest wait, ms (the queue is in the order they were due).
+    pub(super) fn drop_queue(&mut self) -> (u64, u64) {
+        let waited = self.queue.iter().filter(|(_, at)| at.is_some()).count() as u64;
+        let longest = self
+            .queue
+            .front()
+            .and_then(|(_, at)| *at)
+            .map_or(0, |at| at.elapsed().as_millis() as u64);
         self.queue.clear();
+        (waited, longest)
     }
 }
 

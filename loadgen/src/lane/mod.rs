@@ -319,12 +319,14 @@ impl Lane {
         wake.saturating_add(TICK_MS - 1) / TICK_MS * TICK_MS
     }
 
-    /// The run time is up: what waits for a connection is never sent (nor counted),
-    /// and no device starts or asks for anything more.
+    /// The run time is up: what waits for a connection is never sent (but its wait is
+    /// counted), and no device starts or asks for anything more.
     fn close(&mut self) {
         self.closing = true;
         for pool in &mut self.pools {
-            pool.drop_queue();
+            let (waited, longest_ms) = pool.drop_queue();
+            self.stats.never_sent += waited;
+            self.stats.max_connection_wait_ms = self.stats.max_connection_wait_ms.max(longest_ms);
         }
     }
 

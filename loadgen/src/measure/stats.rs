@@ -336,6 +336,10 @@ pub struct RunStats {
     /// longest wait, ms.
     pub waited_for_connection: u64,
     pub max_connection_wait_ms: u64,
+    /// Of those, the ones still waiting when the run time was up, never sent (their
+    /// wait is in the longest).
+    #[serde(default)]
+    pub never_sent: u64,
     /// Connections opened.
     pub connections_opened: u64,
     /// Batches of requests written, each at once on one connection (as many as
@@ -403,6 +407,7 @@ impl RunStats {
         }
         self.waited_for_connection += o.waited_for_connection;
         self.max_connection_wait_ms = self.max_connection_wait_ms.max(o.max_connection_wait_ms);
+        self.never_sent += o.never_sent;
         self.connections_opened += o.connections_opened;
         self.batches += o.batches;
         for (h, (sent, answered)) in &o.hosts {

@@ -747,6 +747,15 @@ impl RunData {
                 self.stats.max_connection_wait_ms
             ));
         }
+        if self.stats.never_sent > 0 {
+            // Never sent, they have no lateness: the schedule above is that of the
+            // requests that went out (helper-100: a server that never answered had
+            // its waits said as "longest 0 ms").
+            out.push_str(&format!(
+                " {} of them were still waiting when the run time was up, and never went out: every connection was busy with a request not answered yet.",
+                fmt_count(self.stats.never_sent)
+            ));
+        }
         let fd = self
             .stats
             .kinds
