@@ -9,7 +9,8 @@
 //! not be written (the terminal's copy is printed), or a lane panicked (a defect of
 //! the generator: no report); 3 too many requests got no answer
 //! (`--max-transport-errors`), or no device got a code (every device authorization
-//! refused: a wrong `--client-id`, say): the server was not measured (such a run is
+//! refused: a wrong `--client-id`, say), or no poll an answer a device understands:
+//! the server was not measured (a run without a code is
 //! stopped early once that is sure: `fleet::NoCodeWatch`); 130 and 143 a run stopped
 //! by Ctrl-C or SIGTERM (`stop.rs`), its report written.
 
@@ -162,7 +163,8 @@ Exit status:
        that cannot be written), or the report could not be written after the run
        (the terminal's copy is printed)
   3    the run is not trusted: too many requests got no answer
-       (--max-transport-errors), or no device got a code
+       (--max-transport-errors), or no device got a code, or no poll an
+       answer a device understands
   130  stopped by Ctrl-C, 143 stopped by SIGTERM: the report covers the run until
        then and says so; a second signal exits at once, without the report";
 

@@ -913,6 +913,14 @@ fn a_token_response_without_token_type_is_an_unexpected_answer_saying_so() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(what), "{stdout}");
+    // No poll got an answer a device understands: nothing of the flow was measured,
+    // and the run is not trusted (it had exited 0 saying no violation could be seen,
+    // helper-100).
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("run not trusted: no poll got an answer a device understands (RFC 8628 §3.5): all 3 polls were answered {what}; the server's RFC 8628 behaviour was not measured")),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -459,17 +459,35 @@ impl RunData {
 
     /// Why nothing of the server's RFC 8628 behaviour was measured though it answered:
     /// every device authorization it answered was refused (a wrong `--client-id`, a
-    /// wrong endpoint, an error page), so no device got a code to poll with. In one
-    /// line: what came instead, the commonest first, and what to check.
+    /// wrong endpoint, an error page), so no device got a code to poll with; or every
+    /// poll it answered got an answer no device understands (RFC 8628 §3.5), so no
+    /// flow went anywhere (helper-100: a new error code for every poll had been a
+    /// trusted run, exit 0, "no violation could be seen"). In one line: what came
+    /// instead, the commonest first, and what to check.
     pub fn no_code_reason(&self) -> Option<String> {
-        let issue = self.stats.kinds.get(&Kind::Issue)?;
-        // Every answer to a device authorization that brought no code is counted
-        // among the unexpected ones (`lane/answers.rs`).
-        let refused: u64 = issue.unexpected.values().sum();
-        if issue.answered == 0 || refused < issue.answered {
+        if let Some(what) = self.all_unexpected(Kind::Issue, "device authorization") {
+            return Some(format!(
+                "no device got a code: {what}; the server's RFC 8628 behaviour was not measured"
+            ));
+        }
+        self.all_unexpected(Kind::Poll, "poll").map(|what| {
+            format!(
+                "no poll got an answer a device understands (RFC 8628 §3.5): {what}; the server's RFC 8628 behaviour was not measured"
+            )
+        })
+    }
+
+    /// What every answered request of `kind` (`noun` in words) got instead of an
+    /// answer a device understands, with what to check; `None` unless every one did.
+    fn all_unexpected(&self, kind: Kind, noun: &str) -> Option<String> {
+        let stats = self.stats.kinds.get(&kind)?;
+        // Every answer a device does not understand is counted among the unexpected
+        // ones (`lane/answers.rs`).
+        let refused: u64 = stats.unexpected.values().sum();
+        if stats.answered == 0 || refused < stats.answered {
             return None;
         }
-        let mut answers: Vec<(&str, u64)> = issue
+        let mut answers: Vec<(&str, u64)> = stats
             .unexpected
             .iter()
             .map(|(what, n)| (what.as_str(), *n))
@@ -477,8 +495,8 @@ impl RunData {
         answers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         // The status, when one status answered them all (the error code alone does
         // not say it; the other descriptions do).
-        let one_status = (issue.status.len() == 1)
-            .then(|| issue.status.keys().next().copied())
+        let one_status = (stats.status.len() == 1)
+            .then(|| stats.status.keys().next().copied())
             .flatten();
         let described = |what: &str| match one_status {
             Some(s) if !what.starts_with("HTTP ") && !what.starts_with("a 200 ") => {
@@ -486,10 +504,18 @@ impl RunData {
             }
             _ => what.to_owned(),
         };
+        let (option, endpoint) = match kind {
+            Kind::Issue => (
+                "--device-authorization-endpoint",
+                "device authorization endpoint",
+            ),
+            _ => ("--token-endpoint", "token endpoint"),
+        };
         let (commonest, _) = answers[0];
-        let hint = match (commonest, one_status) {
-            ("invalid_client" | "unauthorized_client", _) => {
-                match &self.setup.client_secret_from {
+        let hint =
+            match (commonest, one_status) {
+                ("invalid_client" | "unauthorized_client", _) => {
+                    match &self.setup.client_secret_from {
                     Some(var) => format!(
                         ": check --client-id and the secret in {var} (the client's secret came from it: unset it, or give --client-secret \"\" for a public client)"
                     ),
@@ -498,34 +524,30 @@ impl RunData {
                             .to_owned()
                     }
                 }
-            }
-            ("invalid_scope", _) => ": check --scope".to_owned(),
-            (_, Some(404 | 405)) => ": check --device-authorization-endpoint".to_owned(),
-            (_, Some(300..=399)) => {
-                ": check --host and --device-authorization-endpoint (is the endpoint elsewhere, or https://?)".to_owned()
-            }
-            (_, Some(429 | 503)) => {
-                ": the server's rate limits or quotas refused them".to_owned()
-            }
-            (what, _)
-                if what.contains("not a JSON object")
-                    || what.contains("not JSON (expected value") =>
-            {
-                ": check --device-authorization-endpoint (is it a device authorization endpoint?)"
-                    .to_owned()
-            }
-            _ => String::new(),
-        };
+                }
+                ("invalid_scope", _) => ": check --scope".to_owned(),
+                (_, Some(404 | 405)) => format!(": check {option}"),
+                (_, Some(300..=399)) => {
+                    format!(": check --host and {option} (is the endpoint elsewhere, or https://?)")
+                }
+                (_, Some(429 | 503)) => {
+                    ": the server's rate limits or quotas refused them".to_owned()
+                }
+                (what, _)
+                    if what.contains("not a JSON object")
+                        || what.contains("not JSON (expected value") =>
+                {
+                    format!(": check {option} (is it a {endpoint}?)")
+                }
+                _ => String::new(),
+            };
         let what = if answers.len() == 1 {
             format!(
                 "{} answered {}",
-                if issue.answered == 1 {
-                    "the one device authorization was".to_owned()
+                if stats.answered == 1 {
+                    format!("the one {noun} was")
                 } else {
-                    format!(
-                        "all {} device authorizations were",
-                        fmt_count(issue.answered)
-                    )
+                    format!("all {} {noun}s were", fmt_count(stats.answered))
                 },
                 described(commonest)
             )
@@ -536,15 +558,13 @@ impl RunData {
                 .map(|(what, n)| format!("{} {}", fmt_count(*n), described(what)))
                 .collect();
             format!(
-                "the {} device authorizations were answered {}{}",
-                fmt_count(issue.answered),
+                "the {} {noun}s were answered {}{}",
+                fmt_count(stats.answered),
                 shown.join(", "),
                 if answers.len() > 3 { ", …" } else { "" }
             )
         };
-        Some(format!(
-            "no device got a code: {what}{hint}; the server's RFC 8628 behaviour was not measured"
-        ))
+        Some(format!("{what}{hint}"))
     }
 
     /// The generator's CPU per request sent, µs.
