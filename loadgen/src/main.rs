@@ -133,7 +133,8 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Scale")]
     pipeline: u16,
     /// Seconds a request may take before it counts as a transport error; also how long
-    /// discovery and the check before the run wait for each answer.
+    /// discovery, the check before the run and the scrapes of /metrics wait for each
+    /// answer.
     #[arg(long, default_value_t = 10, help_heading = "Scale")]
     request_timeout: u64,
     /// The share of requests (0 to 1) that may get no answer before the run is not

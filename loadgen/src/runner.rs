@@ -209,7 +209,7 @@ pub async fn run(
     if progress_every > Duration::ZERO {
         errln!("deviceflow-loadgen: {fd_limit}");
     }
-    let before = scrape::scrape(&config.targets).await;
+    let before = scrape::scrape(&config.targets, config.request_timeout).await;
     let started_at_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -250,7 +250,7 @@ pub async fn run(
         .saturating_sub(begun.cpu)
         .as_secs_f64();
     // The server counts a request when it answers; let the last answers land.
-    let after = scrape::scrape(&fleet.config.targets).await;
+    let after = scrape::scrape(&fleet.config.targets, fleet.config.request_timeout).await;
     // Without both scrapes there is nothing to set beside the generator's counts;
     // the report says why (and so does a line here, as it happens).
     let (metrics, no_reconciliation) = match (before, after) {

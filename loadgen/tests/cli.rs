@@ -9,9 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use deviceflow_loadgen::device::flow::Kind;
-use deviceflow_loadgen::measure::scrape;
 use deviceflow_loadgen::report::results::RunData;
-use deviceflow_loadgen::transport::target_of;
 
 use common::{read_run, report_dir, Server};
 
@@ -23,17 +21,7 @@ fn stderr(out: &Output) -> String {
 
 /// The device codes `base`'s server has issued so far.
 fn issued(base: &str) -> f64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let now = rt
-        .block_on(scrape::scrape(&[target_of(base).unwrap()]))
-        .expect("our server has /metrics");
-    now.0
-        .get("deviceflow_device_authorizations_total")
-        .copied()
-        .unwrap_or(0.0)
+    common::metric(base, "deviceflow_device_authorizations_total").expect("our server has /metrics")
 }
 
 /// A setup error: exit 2, one line saying it, and no run.

@@ -54,6 +54,9 @@ enum Mode {
     SlowPolls(u64),
     /// The metadata names no device authorization endpoint (django-oauth-toolkit's).
     NoDeviceEndpoint,
+    /// Codes are issued (interval 1 s) and polls answered `authorization_pending`;
+    /// `/metrics` is read and never answered.
+    SilentMetrics,
     /// The metadata is served; every other answer carries a header whose value holds
     /// an escape character (RFC 9110 §5.5 forbids it), so none can be read.
     BadHeader,
@@ -154,6 +157,7 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             (
                 "/device",
                 Mode::Hostile
+                | Mode::SilentMetrics
                 | Mode::RedirectsPolls
                 | Mode::TokensToAll
                 | Mode::PendingAfterToken
@@ -238,7 +242,7 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
                 seen.polls_out.fetch_sub(1, Relaxed);
                 (400, r#"{"error":"authorization_pending"}"#.to_owned())
             }
-            ("/token", Mode::Issues { .. } | Mode::CodesThenRefuses(_)) => {
+            ("/token", Mode::Issues { .. } | Mode::CodesThenRefuses(_) | Mode::SilentMetrics) => {
                 seen.polls.fetch_add(1, Relaxed);
                 let read = std::time::Instant::now();
                 seen.poll_times.lock().unwrap().push(read);
@@ -263,6 +267,10 @@ fn serve(stream: TcpStream, mode: Mode, base: &str, seen: &Seen) {
             ("/token", Mode::RedirectsPolls) => {
                 let n = seen.polls.fetch_add(1, Relaxed);
                 (302, format!("{base}/login?next=%2Ftoken&n={n}"))
+            }
+            ("/metrics", Mode::SilentMetrics) => {
+                let _ = reader.read_to_end(&mut Vec::new());
+                return;
             }
             ("/token", _) => {
                 seen.polls.fetch_add(1, Relaxed);
@@ -363,6 +371,30 @@ fn requests_that_never_got_a_connection_are_said_with_their_wait() {
             "{never_sent} of them were still waiting when the run time was up, and never went out"
         )),
         "{summary}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `/metrics` that never answers is waited for `--request-timeout`, as every other
+/// answer is, before and after the run: it had been 10 s each whatever the option, and
+/// a 5 s run took 25 (helper-100).
+#[test]
+fn a_silent_metrics_page_is_waited_for_the_request_timeout() {
+    let (base, _) = fake(Mode::SilentMetrics);
+    let dir = report_dir("silent-metrics");
+    let started = std::time::Instant::now();
+    let args = ["-u", "2", "-r", "2", "-t", "2s", "--request-timeout", "1"];
+    let out = loadgen(&base, &args, &dir).output().unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Before the run and after it.
+    let said = "/metrics got no answer (timed out: no whole answer within 1 s)";
+    assert_eq!(stderr.matches(said).count(), 2, "{stderr}");
+    // 2 s of run and two scrapes of 1 s, with room for a slow machine; the 10 s
+    // scrapes took 22 s at least.
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "{took:?}: {stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

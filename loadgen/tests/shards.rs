@@ -40,8 +40,11 @@ fn scrape_now(base: &str) -> scrape::Scrape {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(scrape::scrape(&[target_of(base).unwrap()]))
-        .expect("our server has /metrics")
+    rt.block_on(scrape::scrape(
+        &[target_of(base).unwrap()],
+        std::time::Duration::from_secs(10),
+    ))
+    .expect("our server has /metrics")
 }
 
 #[test]

@@ -59,10 +59,10 @@ fn reconciled(series: &str) -> bool {
     RECONCILED.contains(&series)
 }
 
-/// Scrapes `/metrics` of every target, summed, keeping the `RECONCILED` families;
-/// the error says which target could not be scraped and why (no answer, or an answer
-/// other than 200), in words.
-pub async fn scrape(targets: &[Target]) -> Result<Scrape, String> {
+/// Scrapes `/metrics` of every target, summed, keeping the `RECONCILED` families,
+/// each answer within `timeout` (`--request-timeout`); the error says which target
+/// could not be scraped and why (no answer, or an answer other than 200), in words.
+pub async fn scrape(targets: &[Target], timeout: Duration) -> Result<Scrape, String> {
     let mut all = Scrape::default();
     let mut seen = Vec::new();
     for t in targets {
@@ -72,7 +72,7 @@ pub async fn scrape(targets: &[Target]) -> Result<Scrape, String> {
         }
         seen.push(t.addr);
         let url = format!("{}://{}/metrics", t.scheme(), t.host);
-        let a = transport::get(t, "/metrics", Duration::from_secs(10))
+        let a = transport::get(t, "/metrics", timeout)
             .await
             .map_err(|e| format!("{url} got no answer ({}: {})", e.cause.as_str(), e.message))?;
         if a.status != 200 {

@@ -155,7 +155,10 @@ pub fn metric(base: &str, name: &str) -> Option<f64> {
         .unwrap();
     let target = deviceflow_loadgen::transport::target_of(base).unwrap();
     let now = rt
-        .block_on(deviceflow_loadgen::measure::scrape::scrape(&[target]))
+        .block_on(deviceflow_loadgen::measure::scrape::scrape(
+            &[target],
+            std::time::Duration::from_secs(10),
+        ))
         .ok()?;
     let labelled = format!("{name}{{");
     Some(
