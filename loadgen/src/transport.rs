@@ -1177,24 +1177,11 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), ["x=0 x=1 x=2", "x=2"]);
     }
 
+    /// A 200 KB answer is read whole, and the buffer it grew is given back: the
+    /// connection, pooled, keeps at most KEPT_BUFFER (it had kept the 200 KB).
     #[tokio::test]
-    async fn a_token_answer_of_200_kb_is_read_whole() {
+    async fn a_token_answer_of_200_kb_is_read_whole_and_its_buffer_given_back() {
         let body = format!("{{\"access_token\":\"{}\"}}", "a".repeat(200_000));
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let (addr, _) = scripted_server(vec![vec![(1, answer)]]);
-        let target = target_of(&format!("http://{addr}")).unwrap();
-        let x = fresh(&target, 1).await;
-        assert_eq!(bodies(&x), [body]);
-    }
-
-    /// The buffer a large answer grew is given back: the connection, pooled, keeps
-    /// at most KEPT_BUFFER (it had kept the 200 KB).
-    #[tokio::test]
-    async fn a_connection_keeps_no_large_buffer_after_a_large_answer() {
-        let body = "a".repeat(200_000);
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
