@@ -99,6 +99,8 @@ pub(crate) enum Throttle {
     UserCodePerAccount,
     /// RFC 7591 registrations per address.
     RegistrationPerIp,
+    /// Refresh token exchanges of one grant (`storage::tokens::REFRESH_PACE`).
+    RefreshPerGrant,
     /// Sign-ins refused unverified: one already being checked from the source, or
     /// the hashing pool full.
     PasswordHashPerSource,
@@ -106,7 +108,7 @@ pub(crate) enum Throttle {
 }
 
 impl Throttle {
-    const ALL: [Throttle; 13] = [
+    const ALL: [Throttle; 14] = [
         Throttle::Source,
         Throttle::Client,
         Throttle::ClientShare,
@@ -118,6 +120,7 @@ impl Throttle {
         Throttle::UserCodePerIp,
         Throttle::UserCodePerAccount,
         Throttle::RegistrationPerIp,
+        Throttle::RefreshPerGrant,
         Throttle::PasswordHashPerSource,
         Throttle::PasswordHashPool,
     ];
@@ -135,6 +138,7 @@ impl Throttle {
             Throttle::UserCodePerIp => "user_code_per_ip",
             Throttle::UserCodePerAccount => "user_code_per_account",
             Throttle::RegistrationPerIp => "registration_per_ip",
+            Throttle::RefreshPerGrant => "refresh_per_grant",
             Throttle::PasswordHashPerSource => "password_hash_per_source",
             Throttle::PasswordHashPool => "password_hash_pool",
         }

@@ -11,6 +11,7 @@ use hyper::http::request::Parts;
 use hyper::StatusCode;
 
 use crate::accounts::clients::Client;
+use crate::app::metrics::Throttle;
 use crate::app::state::App;
 use crate::audit;
 use crate::clock::Millis;
@@ -331,6 +332,24 @@ impl<S: Store> App<S> {
                     let user = self.settings.users.username(user);
                     audit::refresh_reused(&client.client_id, user, peer);
                     OAuthError::new(ErrorCode::InvalidGrant, e.to_string())
+                }
+                // Not invalid_grant, which would have the client drop a token that
+                // still works: 429 with the wait, as the other quotas answer.
+                RefreshError::Paced { retry_after_ms } => {
+                    self.metrics.throttled(Throttle::RefreshPerGrant);
+                    audit::throttled(
+                        Throttle::RefreshPerGrant.label(),
+                        Some(&client.client_id),
+                        None,
+                        peer,
+                        retry_after_ms,
+                    );
+                    OAuthError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        format!("{e}; retry in {} s", retry_after_ms.div_ceil(1000).max(1)),
+                    )
+                    .with_status(StatusCode::TOO_MANY_REQUESTS)
+                    .with_retry_after_ms(retry_after_ms)
                 }
                 _ => OAuthError::new(ErrorCode::InvalidGrant, e.to_string()),
             })?;

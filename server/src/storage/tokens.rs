@@ -6,11 +6,29 @@
 //! it came from (one device code, or one refresh chain). Revoking a family kills every
 //! token in it; that is how a replayed device code or a reused refresh token takes down
 //! what was issued from it.
+//!
+//! Each exchange issues an access token and a refresh token, and keeps the rotated one's
+//! record until it would have expired, to recognise its reuse: what the store holds
+//! grows with the exchanges. So a family's exchanges are paced ([`REFRESH_PACE`]), and a
+//! client looping on its own token cannot fill the store (helper-101: 2,300 exchanges a
+//! second, each kept 30 days).
 
 use crate::clock::Millis;
 use crate::protocol::ids::ClientId;
 use crate::protocol::ids::UserId;
 use crate::protocol::scope::ScopeSet;
+use crate::quota::Rate;
+
+/// How fast one family (one grant) may exchange refresh tokens: a burst of 10, then
+/// one every 5 minutes. A client refreshes when its access token expires (an hour by
+/// default), or on each start: never paced. Past it, the exchange is refused with the
+/// wait, and the token is left as it was, to be exchanged then. Bounds what one grant
+/// can make the store keep: at most 10 + 12 access tokens alive (an hour), and 10 +
+/// 8,640 rotated refresh records over 30 days.
+pub const REFRESH_PACE: Rate = Rate {
+    per_second: 1.0 / 300.0,
+    burst: 10,
+};
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +131,13 @@ pub enum RefreshError {
     /// A wider scope than the original grant.
     #[error("the requested scope exceeds the original grant (RFC 6749 §6)")]
     ScopeExceeded,
+    /// The family exchanged its tokens faster than [`REFRESH_PACE`]; nothing was
+    /// rotated. Not `invalid_grant`: the token still works, `retry_after_ms` later.
+    #[error("this grant's refresh tokens were exchanged too often; the token still works after the wait")]
+    Paced {
+        /// How long until the family may exchange again.
+        retry_after_ms: Millis,
+    },
 }
 
 impl AccessRecord {

@@ -324,6 +324,45 @@ async fn refresh_with_a_scope_of_only_spaces_is_invalid_scope() {
     assert_eq!(a.json()["scope"], "openid tv");
 }
 
+/// A grant's refresh exchanges are paced (10 at once, then one each 5 minutes): each
+/// exchange leaves records the store keeps (the rotated token's for 30 days), and a
+/// client looping on its own token had made Redis keep 2,300 a second (helper-101).
+/// The refused exchange is 429 with the wait, not invalid_grant: the token is left as
+/// it was, and works once the wait is over; reuse is still caught.
+#[tokio::test]
+async fn a_grant_s_refresh_exchanges_are_paced_and_the_token_left_working() {
+    let s = TestServer::start().await;
+    let t = redeemed(&s, "tv", "openid").await;
+    let mut rt = str_of(&t, "refresh_token").to_owned();
+    let first = rt.clone();
+    for i in 0..10 {
+        let a = s.post(TOKEN, &refresh_body("tv", &rt)).await;
+        assert_eq!(a.status, 200, "exchange {i}: {:?}", a.body);
+        rt = str_of(&a.json(), "refresh_token").to_owned();
+    }
+    let paced = s.post(TOKEN, &refresh_body("tv", &rt)).await;
+    paced.assert_oauth_error(429, "temporarily_unavailable");
+    let retry: u64 = paced.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(retry, 300, "{:?}", paced.headers);
+    let metrics = String::from_utf8_lossy(&s.get("/metrics").await.body).into_owned();
+    assert!(
+        metrics.contains("deviceflow_throttled_total{limit=\"refresh_per_grant\"} 1"),
+        "{metrics}"
+    );
+    // Not rotated: still active, and exchanged once the wait is over.
+    assert_eq!(introspect(&s, &rt).await["active"], true);
+    s.advance_ms(retry * 1000);
+    let a = s.post(TOKEN, &refresh_body("tv", &rt)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    // The pace holds back no reuse: the first token, rotated long ago, still takes
+    // the whole family down.
+    s.post(TOKEN, &refresh_body("tv", &first))
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    let latest = str_of(&a.json(), "refresh_token").to_owned();
+    assert_eq!(introspect(&s, &latest).await["active"], false);
+}
+
 #[tokio::test]
 async fn refresh_may_narrow_but_never_widen_the_scope() {
     // RFC 6749 §6: "The requested scope MUST NOT include any scope not originally

@@ -9,8 +9,10 @@ use crate::expiry::ExpiryWheel;
 use crate::protocol::ids::ClientId;
 use crate::protocol::scope::ScopeSet;
 use crate::protocol::token::{new_token, parse_token, TokenKey as Key};
+use crate::quota::Bucket;
 use crate::storage::tokens::{
     AccessRecord, Grant, Introspection, Issued, IssuedToAnother, RefreshError, RefreshRecord,
+    REFRESH_PACE,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +20,18 @@ struct Family {
     revoked: bool,
     /// When the last token of the family expires; the family record goes after that.
     until: Millis,
+    /// Its exchanges, paced ([`REFRESH_PACE`]).
+    pace: Bucket,
+}
+
+impl Family {
+    fn new(until: Millis, now: Millis) -> Family {
+        Family {
+            revoked: false,
+            until,
+            pace: Bucket::full(&REFRESH_PACE, now),
+        }
+    }
 }
 
 /// Access and refresh tokens, and their families.
@@ -55,13 +69,7 @@ impl TokenStore {
     pub(crate) fn new_family(&self, now: Millis) -> u64 {
         let family = self.next_family.fetch_add(1, Ordering::Relaxed);
         let until = now.saturating_add(self.access_ttl_ms);
-        self.families.insert(
-            family,
-            Family {
-                revoked: false,
-                until,
-            },
-        );
+        self.families.insert(family, Family::new(until, now));
         self.family_wheel.schedule(until, family);
         family
     }
@@ -107,10 +115,10 @@ impl TokenStore {
         self.access_wheel.schedule(access_expires, access_key);
         // The family was recorded at redemption (or is the refreshed token's); if it
         // was revoked in the meantime it stays revoked, and so are these tokens.
-        let mut f = self.families.entry(family).or_insert(Family {
-            revoked: false,
-            until,
-        });
+        let mut f = self
+            .families
+            .entry(family)
+            .or_insert(Family::new(until, now));
         if until > f.until {
             f.until = until;
         }
@@ -142,8 +150,15 @@ impl TokenStore {
         // RFC 6749 §6: the new refresh token's scope is the presented one's, even when
         // the access token is narrowed.
         let refresh_scope = record.grant.scope;
-        match record.exchange(client, scope, now, self.is_revoked(family)) {
+        let mut rotated = *record;
+        match rotated.exchange(client, scope, now, self.is_revoked(family)) {
             Ok(grant) => {
+                // Paced under the record's lock: of two exchanges of one token, the
+                // second sees the first's rotation (a reuse), never a second ticket.
+                if let Err(retry_after_ms) = self.pace(family, now) {
+                    return Err(RefreshError::Paced { retry_after_ms });
+                }
+                *record = rotated;
                 drop(record);
                 Ok(self.issue(grant, family, Some(refresh_scope), now))
             }
@@ -154,6 +169,15 @@ impl TokenStore {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Takes one exchange from `family`'s pace, or says how long until it has one.
+    fn pace(&self, family: u64, now: Millis) -> Result<(), Millis> {
+        match self.families.get_mut(&family) {
+            Some(mut f) => f.pace.take(&REFRESH_PACE, now),
+            // Gone with its tokens (`is_revoked` refused the exchange first).
+            None => Ok(()),
         }
     }
 

@@ -135,6 +135,11 @@ pub(crate) mod keys {
     pub(crate) fn client_quota(client: ClientId) -> Vec<u8> {
         format!("df:q:c:{}", client.0).into_bytes()
     }
+
+    /// The pace of a token family's refresh exchanges (`tokens::REFRESH_PACE`).
+    pub(crate) fn refresh_pace(family: u64) -> Vec<u8> {
+        format!("df:q:g:{family}").into_bytes()
+    }
 }
 
 /// Writes a record.

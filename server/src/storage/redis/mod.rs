@@ -50,6 +50,7 @@ use crate::storage::store::{
 };
 use crate::storage::tokens::{
     AccessRecord, Grant, Introspection, Issued, IssuedToAnother, RefreshError, RefreshRecord,
+    REFRESH_PACE,
 };
 use crate::storage::web_sessions::{
     Full, SessionId, WebSession, MAX_SESSIONS_PER_USER, SIGNED_IN_TTL_MS,
@@ -981,6 +982,13 @@ impl Store for RedisStore {
             let mut rotated = record;
             match rotated.exchange(client, scope, now, revoked) {
                 Ok(grant) => {
+                    // Paced before anything is written: refused, the token is as it
+                    // was. Two exchanges of one token may both take a ticket; the
+                    // compare-and-set below still lets one of them rotate it.
+                    let pace = keys::refresh_pace(record.family);
+                    if let Err(retry_after_ms) = self.admit_one(pace, REFRESH_PACE, now).await? {
+                        return Ok(Err(RefreshError::Paced { retry_after_ms }));
+                    }
                     // The new pair first, then the rotation, last: a call that fails
                     // (Redis slow, paused, gone) before the rotation leaves the token
                     // as it was, so the client's retry after the 503 is no reuse

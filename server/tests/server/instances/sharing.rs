@@ -103,6 +103,27 @@ async fn a_narrowed_refresh_keeps_the_refresh_token_s_scope_on_redis() {
     assert_eq!(again.json()["scope"], "openid tv");
 }
 
+/// A grant's refresh exchanges are paced across instances (`tokens::REFRESH_PACE`):
+/// ten, alternating between two instances on one Redis, then the eleventh is 429
+/// with the wait on either, and the token is left working (helper-101: a client
+/// looping on its own token had made Redis keep 2,300 records a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_s_refresh_exchanges_are_paced_across_instances_on_redis() {
+    let redis = RedisServer::start().unwrap();
+    let fleet = Instances::start(2, &config(&redis.url()));
+    let (_, mut rt) = redeemed_on(fleet.at(0), "openid").await;
+    for i in 0..10 {
+        (_, rt) = tokens(&fleet.at(i % 2).refresh(&rt).await);
+    }
+    for at in 0..2 {
+        let paced = fleet.at(at).refresh(&rt).await;
+        paced.assert_oauth_error(429, "temporarily_unavailable");
+        let retry: u64 = paced.header("retry-after").unwrap().parse().unwrap();
+        assert!((295..=300).contains(&retry), "{retry}");
+    }
+    assert_eq!(fleet.at(1).introspect(&rt).await["active"], true);
+}
+
 /// RFC 7009 §2.1 on Redis: a confidential client's revocation of another client's
 /// active token is refused (and leaves it active) on any instance; once its own client
 /// has revoked the grant through another instance, it is an invalid token, which is no
