@@ -118,7 +118,13 @@ impl<S: Store> App<S> {
                 Refusal::Source { .. } => (Throttle::Source, "this address"),
                 Refusal::Client { .. } => (Throttle::Client, "this client"),
             };
-            return Err(self.throttle(limit, client, peer, refusal.retry_after_ms(), whom));
+            return Err(self.too_many(
+                limit,
+                Some(&client.client_id),
+                peer,
+                refusal.retry_after_ms(),
+                &format!("too many device authorizations from {whom}"),
+            ));
         }
         let code = self
             .store
@@ -142,39 +148,16 @@ impl<S: Store> App<S> {
                 }
                 CreateError::ClientFull => {
                     let retry = self.settings.expires_in_secs * 1000;
-                    self.throttle(Throttle::ClientShare, client, peer, retry, "this client")
+                    self.too_many(
+                        Throttle::ClientShare,
+                        Some(&client.client_id),
+                        peer,
+                        retry,
+                        "too many device authorizations from this client",
+                    )
                 }
             })?;
         self.metrics.device_authorization();
         Ok(code)
-    }
-
-    /// 429 for a device authorization over a quota: counted, logged, and said with
-    /// how long to wait.
-    fn throttle(
-        &self,
-        limit: Throttle,
-        client: &Client,
-        peer: IpAddr,
-        retry_after_ms: u64,
-        whom: &str,
-    ) -> OAuthError {
-        self.metrics.throttled(limit);
-        audit::throttled(
-            limit.label(),
-            Some(&client.client_id),
-            None,
-            peer,
-            retry_after_ms,
-        );
-        OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            format!(
-                "too many device authorizations from {whom}; retry in {} s",
-                retry_after_ms.div_ceil(1000).max(1)
-            ),
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after_ms(retry_after_ms)
     }
 }

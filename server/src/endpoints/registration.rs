@@ -109,23 +109,13 @@ impl<S: Store> App<S> {
             subject: Subject::ip(peer),
         };
         if let Err(t) = self.store.try_acquire([key], self.clock.now()).await? {
-            self.metrics.throttled(Throttle::RegistrationPerIp);
-            audit::throttled(
-                Throttle::RegistrationPerIp.label(),
-                None,
+            return Err(self.too_many(
+                Throttle::RegistrationPerIp,
                 None,
                 peer,
                 t.retry_after_ms,
-            );
-            return Err(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                format!(
-                    "too many registrations from this address; retry in {} s",
-                    t.retry_after_ms.div_ceil(1000).max(1)
-                ),
-            )
-            .with_status(StatusCode::TOO_MANY_REQUESTS)
-            .with_retry_after_ms(t.retry_after_ms));
+                "too many registrations from this address",
+            ));
         }
         let metadata = self.read_metadata(parts, body).await?;
         let new = self.register_client(metadata, true).await??;

@@ -335,22 +335,13 @@ impl<S: Store> App<S> {
                 }
                 // Not invalid_grant, which would have the client drop a token that
                 // still works: 429 with the wait, as the other quotas answer.
-                RefreshError::Paced { retry_after_ms } => {
-                    self.metrics.throttled(Throttle::RefreshPerGrant);
-                    audit::throttled(
-                        Throttle::RefreshPerGrant.label(),
-                        Some(&client.client_id),
-                        None,
-                        peer,
-                        retry_after_ms,
-                    );
-                    OAuthError::new(
-                        ErrorCode::TemporarilyUnavailable,
-                        format!("{e}; retry in {} s", retry_after_ms.div_ceil(1000).max(1)),
-                    )
-                    .with_status(StatusCode::TOO_MANY_REQUESTS)
-                    .with_retry_after_ms(retry_after_ms)
-                }
+                RefreshError::Paced { retry_after_ms } => self.too_many(
+                    Throttle::RefreshPerGrant,
+                    Some(&client.client_id),
+                    peer,
+                    retry_after_ms,
+                    &e.to_string(),
+                ),
                 _ => OAuthError::new(ErrorCode::InvalidGrant, e.to_string()),
             })?;
         // Tokens for a person no longer configured are inactive (introspection says
