@@ -830,19 +830,22 @@ async fn whole_numbers_written_with_a_point_are_read_as_the_servers_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outlast_its_interval() {
+async fn the_slow_down_checks_are_inconclusive_when_the_servers_answers_outlast_its_interval() {
     // RFC 8628 §3.5: a poll is too fast only if it comes sooner than the interval
     // after the one before. A server enforcing the interval (--expect slow-down) whose
     // answers take 1.5 s against a 1 s interval never sees an early poll from a suite
     // that polls one after the other: nothing shows it breaks its declared policy.
     // PL-07 (declared) provokes its slow_down the same way.
+    // PL-03, PL-08 and PL-09 judge the slow_down such a poll gets: none came because
+    // none was early, so they are inconclusive too; they had said "the server does
+    // not send slow_down (PL-01)" (helper-102).
     let r = run(
         Some(Flaw::SlowTokenAnswers),
         Setup::ExpectSlowDown,
-        &["PL-01", "PL-07"],
+        &["PL-01", "PL-07", "PL-03", "PL-08", "PL-09"],
     )
     .await;
-    for id in ["PL-01", "PL-07"] {
+    for id in ["PL-01", "PL-07", "PL-03", "PL-08", "PL-09"] {
         assert_inconclusive(&r, id, "SlowTokenAnswers");
         let v = verdict(&r, id);
         assert!(
@@ -851,9 +854,10 @@ async fn pl_01_and_pl_07_declared_are_inconclusive_when_the_servers_answers_outl
             v.summary
         );
     }
-    // Declared, both are MUSTs, and neither was judged: not "every MUST held" (0).
+    // Declared, PL-01 and PL-07 are MUSTs, PL-03 a derived MUST and PL-09 a MUST,
+    // and none was judged: not "every MUST held" (0).
     assert_eq!(r.exit_code(), 4);
-    assert_eq!(r.must_unjudged, 2);
+    assert_eq!(r.must_unjudged, 4);
 }
 
 // ---------------------------------------------------------------------------------
