@@ -180,6 +180,9 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::RacyRedemption, &[("TS-10", F)]),
     m(Flaw::DenialThenPending, &[("TS-11", W)]),
     m(Flaw::DenialThenSlowDown, &[("TS-11", W)]),
+    // A token after the denial grants what the person refused: TS-07's denial did
+    // not hold (helper-102: it had only warned under TS-11).
+    m(Flaw::DenialThenToken, &[("TS-07", F), ("TS-11", W)]),
     // A.6 RFC 8628 §3.2, §3.5
     with(Flaw::NeverSlowDown, Setup::ExpectSlowDown, &[("PL-01", F)]),
     m(Flaw::SlowDownCompliant, &[("PL-02", F)]),

@@ -662,10 +662,34 @@ async fn ts_07(ctx: Ctx) -> Verdict {
             for p in polls {
                 c.evidence(p);
             }
+            let denied = last.error_code().as_deref() == Some("access_denied");
             expect_error(&mut c, &last, &["access_denied"]);
+            // RFC 8628 §3.5: "the authorization request was denied". A token on the
+            // next poll grants what the person refused: the denial did not hold
+            // (helper-102: it had only warned, as TS-11's pending does). What else
+            // later polls get is TS-11's.
+            if denied {
+                let again = super::Pace::new(&a)
+                    .poll(
+                        &ctx,
+                        "TS-07",
+                        "a poll after the denial",
+                        &a.device_code,
+                        "polling again",
+                    )
+                    .await;
+                c.expect(
+                    !is_token(&again),
+                    format!(
+                        "a poll after the denial gets no token (got {})",
+                        again.brief()
+                    ),
+                );
+                c.evidence(again);
+            }
         }
     }
-    c.finish("access_denied")
+    c.finish("access_denied, and no token after it")
 }
 
 async fn ts_08(ctx: Ctx) -> Verdict {

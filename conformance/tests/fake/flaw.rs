@@ -75,6 +75,7 @@ pub enum Flaw {
     RacyRedemption,        // [TS-10] check-then-set across an await
     DenialThenPending,     // [TS-11]
     DenialThenSlowDown,    // [TS-11] slow_down is pending too (RFC 8628 §3.5)
+    DenialThenToken,       // [TS-07, TS-11] a token on the poll after the denial
     // A.6 polling
     NeverSlowDown,        // [PL-01 declared]
     SlowDownCompliant,    // [PL-02] slow_down unless a full second beyond the interval

@@ -304,6 +304,9 @@ fn answer_by_state(
             err("authorization_pending")
         }
         State::Denied if fake.has(Flaw::DenialThenSlowDown) && code.told_denied => err("slow_down"),
+        State::Denied if fake.has(Flaw::DenialThenToken) && code.told_denied => {
+            token_response(fake, g, &owner, &scope, 0, true).0
+        }
         State::Denied => {
             code.told_denied = true;
             err("access_denied")
