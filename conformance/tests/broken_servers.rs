@@ -169,6 +169,8 @@ const MUTATIONS: &[Mutation] = &[
     m(Flaw::TokenErrorsNotJson, &[("TS-02", F)]),
     m(Flaw::TokenTextPlain, &[("TS-03", F)]),
     m(Flaw::TokenMissingTokenType, &[("TS-03", F)]),
+    m(Flaw::TokenStatus201, &[("TS-03", F)]),
+    m(Flaw::AccessTokenEmpty, &[("TS-03", F)]),
     m(Flaw::NoStoreMissingOnToken, &[("TS-04", F)]),
     m(Flaw::ScopeWidened, &[("TS-05", F)]),
     m(Flaw::ScopeWidenedUnnamed, &[("TS-05", F)]),
@@ -830,6 +832,27 @@ async fn whole_numbers_written_with_a_point_are_read_as_the_servers_seconds() {
         assert_eq!(v.status, Status::Pass, "{id}: {}", v.summary);
     }
     assert_eq!(r.preflight.interval_secs, fake::POINT_INTERVAL);
+}
+
+/// A token answer TS-03 fails (201, an empty access_token) is one finding, TS-03's:
+/// the cases that need a token to judge their own rule are inconclusive, and those
+/// that count or refuse tokens still see it as one. It had failed eleven MUST rows,
+/// "single use" and "a decided code cannot be decided again" among them (helper-102).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malformed_token_answer_is_ts_03_s_finding_alone() {
+    let dependent = [
+        "TS-04", "TS-05", "TS-06", "TS-08", "TS-10", "UI-10", "BCP-01", "RT-01", "RT-02", "RT-03",
+    ];
+    let only: Vec<&str> = ["TS-03"].iter().chain(&dependent).copied().collect();
+    for flaw in [Flaw::TokenStatus201, Flaw::AccessTokenEmpty] {
+        let r = run(Some(flaw), Setup::Discovery, &only).await;
+        assert_eq!(verdict(&r, "TS-03").status, Status::Fail, "{flaw:?}");
+        for id in dependent {
+            let v = verdict(&r, id);
+            assert_ne!(v.status, Status::Fail, "{flaw:?} {id}: {}", v.summary);
+        }
+        assert_eq!(r.exit_code(), 1, "{flaw:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -131,7 +131,7 @@ async fn ex_02(ctx: Ctx) -> Verdict {
     .await;
     let e = ctx.poll("first poll after expiry", &a.device_code).await;
     c.expect(
-        !super::issued_token(&e),
+        !super::grants_access(&e),
         format!("an expired code yields no token (got {})", e.brief()),
     );
     expect_error(&mut c, &e, &["expired_token", "invalid_grant"]);
@@ -169,7 +169,7 @@ async fn ex_03(ctx: Ctx) -> Verdict {
         .poll("poll after the late approval", &a.device_code)
         .await;
     c.expect(
-        !super::issued_token(&e),
+        !super::grants_access(&e),
         format!("a late approval issues no token (got {})", e.brief()),
     );
     c.evidence(e);
@@ -223,7 +223,7 @@ async fn ex_04(ctx: Ctx) -> Verdict {
             .await;
         let code = e.error_code().unwrap_or_default();
         c.expect(
-            !super::issued_token(&e) && code != "authorization_pending" && code != "slow_down",
+            !super::grants_access(&e) && code != "authorization_pending" && code != "slow_down",
             format!(
                 "poll {} after expired_token gets neither pending nor a token (got {})",
                 i + 1,

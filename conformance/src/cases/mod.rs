@@ -268,6 +268,27 @@ pub fn issued_token(e: &Exchange) -> bool {
             .is_some_and(|t| !t.is_empty())
 }
 
+/// Whether `e` answered with a token RFC 6749 §5.1 does not allow as one: a success
+/// of another status (201) or an empty `access_token` member, what TS-03 fails. It
+/// still grants access, so where tokens are counted it counts; and a case that needs a
+/// token to judge its own rule is left inconclusive by it, not failed: TS-03 is the
+/// one finding (helper-102: a 201 token had failed eleven MUST rows).
+pub fn malformed_token(e: &Exchange) -> bool {
+    !issued_token(e)
+        && e.status().is_some_and(|s| (200..300).contains(&s))
+        && e.json()
+            .value
+            .as_ref()
+            .and_then(|v| v.get("access_token"))
+            .is_some()
+}
+
+/// Whether `e` grants access: a token, well formed ([`issued_token`]) or not
+/// ([`malformed_token`]).
+pub fn grants_access(e: &Exchange) -> bool {
+    issued_token(e) || malformed_token(e)
+}
+
 /// Whether `e` says the request is still pending: `authorization_pending`, or its
 /// variant `slow_down` (RFC 8628 §3.5), whatever the status it came with.
 pub fn still_pending(e: &Exchange) -> bool {

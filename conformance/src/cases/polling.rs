@@ -528,7 +528,7 @@ async fn pl_06(ctx: Ctx) -> Verdict {
             )
             .await;
         let ok = match want {
-            None => super::issued_token(&e),
+            None => super::grants_access(&e),
             Some(code) => e.error_code().as_deref() == Some(code),
         };
         c.expect(

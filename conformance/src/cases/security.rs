@@ -126,6 +126,13 @@ async fn refreshable(
         return Err(c.finish(""));
     };
     c.evidence(e.clone());
+    if super::malformed_token(&e) {
+        c.inconclusive(format!(
+            "the token this case needs came malformed ({}; TS-03 judges the token response): nothing is known of the rule it judges",
+            e.brief()
+        ));
+        return Err(c.finish(""));
+    }
     if !c.expect(
         super::issued_token(&e),
         format!("the approved flow yields a token (got {})", e.brief()),
@@ -196,7 +203,7 @@ async fn rt_02(ctx: Ctx) -> Verdict {
     // RFC 6749 §6: the server MUST "validate the refresh token" and "ensure that the
     // refresh token was issued to the authenticated client"; §5.2 invalid_grant.
     c.expect(
-        !super::issued_token(&e),
+        !super::grants_access(&e),
         format!("another client gets no token with it (got {})", e.brief()),
     );
     expect_error(
@@ -230,7 +237,7 @@ async fn rt_03(ctx: Ctx) -> Verdict {
     .await;
     // RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
     // granted by the resource owner"; §5.2: invalid_scope "exceeds the scope granted".
-    if super::issued_token(&e) {
+    if super::grants_access(&e) {
         c.evidence(e.clone());
         let got = e
             .json()
@@ -562,7 +569,7 @@ async fn bcp_01(ctx: Ctx) -> Verdict {
             .map(str::to_owned)
     });
     if !c.expect(
-        super::issued_token(&r),
+        super::grants_access(&r),
         format!("refreshing with RT1 works (got {})", r.brief()),
     ) {
         return c.finish("");
@@ -589,7 +596,7 @@ async fn bcp_01(ctx: Ctx) -> Verdict {
     c.evidence(after.clone());
     // Worded for what happened (helper-86: "RT2 … is revoked once RT1 was reused" was
     // the words of a warning that RT2 still worked).
-    let revoked = !super::issued_token(&after);
+    let revoked = !super::grants_access(&after);
     let what = if revoked {
         format!(
             "RT2, the family's active refresh token, is revoked once RT1 was reused, as RFC 9700 §4.14.2 describes (got {})",

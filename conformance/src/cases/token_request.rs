@@ -399,7 +399,7 @@ async fn tr_07(ctx: Ctx) -> Verdict {
         return c.finish("before approval the other client gets invalid_grant (after approval not checked: --max-wait)");
     };
     c.expect(
-        !super::issued_token(&e),
+        !super::grants_access(&e),
         format!("the other client gets no token (got {})", e.brief()),
     );
     if e.error_code().as_deref() == Some("slow_down") {
@@ -520,7 +520,7 @@ async fn tr_12(ctx: Ctx) -> Verdict {
     )
     .await;
     let code = e.error_code().unwrap_or_default();
-    let served = super::issued_token(&e) || code == "authorization_pending" || code == "slow_down";
+    let served = super::grants_access(&e) || code == "authorization_pending" || code == "slow_down";
     c.measure("get_status", e.status().unwrap_or(0));
     c.measure("checked_after_approval", approved);
     c.expect(

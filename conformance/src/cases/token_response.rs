@@ -211,6 +211,13 @@ fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
         ));
         return false;
     }
+    if super::malformed_token(e) {
+        c.inconclusive(format!(
+            "the token this case needs came malformed ({}; TS-03 judges the token response): nothing is known of the rule it judges",
+            e.brief()
+        ));
+        return false;
+    }
     // RFC 6749 §5.1: the parameters are in a JSON body; a 200 whose body does not
     // parse says why, as TS-03 does.
     let not_json = match (e.status(), e.json().problem) {
@@ -319,7 +326,7 @@ async fn replay_refusal_is_well_formed(
         return;
     }
     let polls = super::poll_until_final_paced(ctx, "TS-02", a, ctx.client(), &mut pace).await;
-    let redeemed = polls.last().is_some_and(is_token);
+    let redeemed = polls.last().is_some_and(super::grants_access);
     for p in polls {
         c.evidence(p);
     }
@@ -339,7 +346,7 @@ async fn replay_refusal_is_well_formed(
             "replaying",
         )
         .await;
-    if is_token(&replay) {
+    if super::grants_access(&replay) {
         // A second token: TS-08's finding, not a malformed error.
         c.measure(
             "replay_refusal",
@@ -566,7 +573,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
                         "undefined_scope",
                         "accepted at the device authorization and approved; still pending when --max-wait ran out: not judged",
                     );
-                } else if !is_token(&last) {
+                } else if !super::grants_access(&last) {
                     // RFC 6749 §5.2 `invalid_scope` at the token endpoint: refused
                     // after the approval, and nothing granted. What (b) asks, said
                     // with what came back (a pass with no check would show nothing).
@@ -583,7 +590,7 @@ async fn ts_05(ctx: Ctx) -> Verdict {
                         ),
                     );
                 }
-                if is_token(&last) {
+                if super::grants_access(&last) {
                     expect_granted_within(&mut c, &last, &requested, Some(UNDEFINED_SCOPE));
                     if let Some(i) = introspect(&ctx, &access_token(&last)).await {
                         let granted = i.json().value.and_then(|v| {
@@ -679,7 +686,7 @@ async fn ts_07(ctx: Ctx) -> Verdict {
                     )
                     .await;
                 c.expect(
-                    !is_token(&again),
+                    !super::grants_access(&again),
                     format!(
                         "a poll after the denial gets no token (got {})",
                         again.brief()
@@ -711,7 +718,7 @@ async fn ts_08(ctx: Ctx) -> Verdict {
             c.evidence(again.clone());
             // A token is a 200 with an access_token; a refusal sent as 200 is none.
             c.expect(
-                !is_token(&again),
+                !super::grants_access(&again),
                 format!("no second token (got {})", again.brief()),
             );
             let as_200 = is_error_as_200(&again);
@@ -833,8 +840,8 @@ async fn ts_10(ctx: Ctx) -> Verdict {
         async move { ctx.poll(&format!("parallel poll {i}"), &dc).await }
     });
     let answers = futures_util::future::join_all(polls).await;
-    // A token is a 200 with an access_token; a refusal sent as 200 is none.
-    let tokens = answers.iter().filter(|e| is_token(e)).count();
+    // A token, malformed or not (TS-03's), is a grant; a refusal sent as 200 is none.
+    let tokens = answers.iter().filter(|e| super::grants_access(e)).count();
     let errors_as_200 = answers.iter().filter(|e| is_error_as_200(e)).count();
     c.measure("tokens_from_10_parallel_polls", tokens);
     if errors_as_200 > 0 {
@@ -876,7 +883,7 @@ async fn ts_11(ctx: Ctx) -> Verdict {
             // RFC 8628 §3.5: slow_down is "a variant of authorization_pending": it tells
             // the device the request is still pending, which a denial no longer is.
             c.expect(
-                !is_token(&e) && code != "authorization_pending" && code != "slow_down",
+                !super::grants_access(&e) && code != "authorization_pending" && code != "slow_down",
                 format!(
                     "poll {} after the denial gets neither pending (nor slow_down) nor a token (got {})",
                     i + 1,

@@ -354,7 +354,7 @@ async fn ui_05(ctx: Ctx) -> Verdict {
         )
         .await;
     c.expect(
-        !super::issued_token(&e),
+        !super::grants_access(&e),
         format!("the visit alone approves nothing (got {})", e.brief()),
     );
     c.evidence(e);
@@ -486,7 +486,7 @@ async fn ui_07(ctx: Ctx) -> Verdict {
             .poll(&format!("poll the request typed {how}"), &own.device_code)
             .await;
         c.expect(
-            super::issued_token(&e),
+            super::grants_access(&e),
             format!(
                 "the approval typed {how} lands on its own request, which gets a token (got {})",
                 e.brief()
@@ -497,7 +497,7 @@ async fn ui_07(ctx: Ctx) -> Verdict {
             .poll("poll a bystander request", &bystander.device_code)
             .await;
         c.expect(
-            !super::issued_token(&e),
+            !super::grants_access(&e),
             format!(
                 "and on no other request: a bystander gets no token (got {})",
                 e.brief()
@@ -589,8 +589,9 @@ async fn ui_10(ctx: Ctx) -> Verdict {
     let e = ctx
         .poll("poll after the refused second decision", &a.device_code)
         .await;
+    // Malformed or not (TS-03's), a token shows the approval stood.
     c.expect(
-        super::issued_token(&e),
+        super::grants_access(&e),
         format!(
             "the first decision (approve) stands: the poll gets a token (got {})",
             e.brief()

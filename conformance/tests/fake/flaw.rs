@@ -64,6 +64,8 @@ pub enum Flaw {
     TokenErrorsNotJson,    // [TS-02]
     TokenTextPlain,        // [TS-03]
     TokenMissingTokenType, // [TS-03]
+    TokenStatus201,        // [TS-03] the token answer is 201, not 200
+    AccessTokenEmpty,      // [TS-03] `"access_token": ""`
     NoStoreMissingOnToken, // [TS-04]
     ScopeWidened,          // [TS-05] the token grants more than requested
     ScopeWidenedUnnamed,   // [TS-05] more granted than requested, no scope member to say so

@@ -56,6 +56,9 @@ fn token_response(
     if fake.has(Flaw::TokenMissingTokenType) {
         o.remove("token_type");
     }
+    if fake.has(Flaw::AccessTokenEmpty) {
+        o.insert("access_token".into(), "".into());
+    }
     if fake.has(Flaw::UndefinedScopeGranted) || fake.has(Flaw::ScopeWidenedUnnamed) {
         // Echoes the request by saying nothing (RFC 6749 §5.1: "identical").
         o.remove("scope");
@@ -67,7 +70,12 @@ fn token_response(
     if fake.has(Flaw::TokenBodyNotJson) {
         body.truncate(body.find(',').unwrap_or(body.len()));
     }
-    let mut r = fake.json(200, body, !fake.has(Flaw::NoStoreMissingOnToken));
+    let status = if fake.has(Flaw::TokenStatus201) {
+        201
+    } else {
+        200
+    };
+    let mut r = fake.json(status, body, !fake.has(Flaw::NoStoreMissingOnToken));
     if fake.has(Flaw::TokenTextPlain) {
         r.headers_mut()
             .insert("content-type", "text/plain".parse().unwrap());
