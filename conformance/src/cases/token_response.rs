@@ -719,7 +719,10 @@ async fn ts_08(ctx: Ctx) -> Verdict {
             // A token is a 200 with an access_token; a refusal sent as 200 is none.
             c.expect(
                 !super::grants_access(&again),
-                format!("no second token (got {})", again.brief()),
+                format!(
+                    "the replay gets no token, a new one or the same again (got {})",
+                    again.brief()
+                ),
             );
             let as_200 = is_error_as_200(&again);
             c.expect_soft(
