@@ -283,6 +283,19 @@ pub fn malformed_token(e: &Exchange) -> bool {
             .is_some()
 }
 
+/// Leaves `c` inconclusive when the token it needs came malformed
+/// ([`malformed_token`]): TS-03's finding, not this case's. Whether it did.
+pub fn needed_token_malformed(c: &mut Check, e: &Exchange) -> bool {
+    let malformed = malformed_token(e);
+    if malformed {
+        c.inconclusive(format!(
+            "the token this case needs came malformed ({}; TS-03 judges the token response): nothing is known of the rule it judges",
+            e.brief()
+        ));
+    }
+    malformed
+}
+
 /// Whether `e` grants access: a token, well formed ([`issued_token`]) or not
 /// ([`malformed_token`]).
 pub fn grants_access(e: &Exchange) -> bool {

@@ -126,11 +126,7 @@ async fn refreshable(
         return Err(c.finish(""));
     };
     c.evidence(e.clone());
-    if super::malformed_token(&e) {
-        c.inconclusive(format!(
-            "the token this case needs came malformed ({}; TS-03 judges the token response): nothing is known of the rule it judges",
-            e.brief()
-        ));
+    if super::needed_token_malformed(&mut c, &e) {
         return Err(c.finish(""));
     }
     if !c.expect(

@@ -211,11 +211,7 @@ fn expect_token(c: &mut Check, e: &crate::http::Exchange) -> bool {
         ));
         return false;
     }
-    if super::malformed_token(e) {
-        c.inconclusive(format!(
-            "the token this case needs came malformed ({}; TS-03 judges the token response): nothing is known of the rule it judges",
-            e.brief()
-        ));
+    if super::needed_token_malformed(c, e) {
         return false;
     }
     // RFC 6749 §5.1: the parameters are in a JSON body; a 200 whose body does not
